@@ -1,0 +1,180 @@
+/* libgreta: load a model compiled by gretac and run it.
+ *
+ * Ownership, once for the whole API: an object returned through an `out_`
+ * parameter of a `_create` / `_open` function is owned by the caller, who
+ * releases it with the matching `_destroy`. Pointers passed in are borrowed
+ * for the duration of the call unless a comment says otherwise. A
+ * greta_status_t that is not GRETA_OK owns a message: read it with
+ * greta_status_message() and free it with greta_status_free().
+ *
+ * Every fallible function returns a greta_status_t. Nothing here calls
+ * exit() or aborts on bad input.
+ */
+#ifndef GRETA_GRETA_H
+#define GRETA_GRETA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GRETA_VERSION_MAJOR 0
+#define GRETA_VERSION_MINOR 1
+#define GRETA_VERSION_PATCH 0
+
+/* ---- status ------------------------------------------------------------ */
+
+typedef enum greta_status_code_e {
+  GRETA_OK = 0,
+  GRETA_INVALID_ARGUMENT = 1, /* the caller passed something wrong */
+  GRETA_NOT_FOUND = 2,        /* a file, name or symbol does not exist */
+  GRETA_OUT_OF_RANGE = 3,     /* e.g. pos + T > max_seq */
+  GRETA_DATA_LOSS = 4,        /* a corrupt, truncated or foreign file */
+  GRETA_UNAVAILABLE = 5,      /* a library or device is not present */
+  GRETA_RESOURCE_EXHAUSTED = 6, /* not enough memory */
+  GRETA_FAILED_PRECONDITION = 7, /* e.g. target ID mismatch, weights unbound */
+  GRETA_INTERNAL = 8,         /* a GPU API failed or an invariant broke */
+  GRETA_UNIMPLEMENTED = 9,
+} greta_status_code_t;
+
+/* NULL means OK; anything else is a heap object with a code and a message. */
+typedef struct greta_status_s *greta_status_t;
+
+/* The code of a status (GRETA_OK for NULL). */
+greta_status_code_t greta_status_code(greta_status_t status);
+/* The message of a status ("OK" for NULL). Owned by the status. */
+const char *greta_status_message(greta_status_t status);
+/* Releases a status. NULL is fine. */
+void greta_status_free(greta_status_t status);
+
+/* ---- types --------------------------------------------------------------- */
+
+typedef enum greta_dtype_e {
+  GRETA_F32 = 0,
+  GRETA_F16 = 1,
+  GRETA_BF16 = 2,
+  GRETA_I32 = 3,
+} greta_dtype_t;
+
+/* Bytes per element of a dtype. */
+size_t greta_dtype_size(greta_dtype_t dtype);
+/* "f32", "f16", "bf16", "i32". */
+const char *greta_dtype_name(greta_dtype_t dtype);
+
+#define GRETA_MAX_RANK 4
+
+/* One dimension: `coeff * symbol` when symbol is non-NULL (e.g. 1 * "T"),
+ * else the constant `coeff`. */
+typedef struct greta_dim_s {
+  int64_t coeff;
+  const char *symbol; /* owned by the model; NULL for a constant */
+} greta_dim_t;
+
+/* A named tensor of the model's interface: an input, output or weight. */
+typedef struct greta_tensor_info_s {
+  const char *name; /* owned by the model */
+  greta_dtype_t dtype;
+  int rank;
+  greta_dim_t dims[GRETA_MAX_RANK];
+} greta_tensor_info_t;
+
+/* What the model needs in memory, in bytes. */
+typedef struct greta_memory_report_s {
+  uint64_t weight_bytes;   /* all weights, in their storage dtype */
+  uint64_t kv_cache_bytes; /* K and V of every layer for max_seq tokens */
+  uint64_t arena_bytes;    /* activations for the largest step */
+  int64_t max_seq;         /* KV-cache capacity in tokens */
+  int64_t max_tokens;      /* largest T one step accepts */
+} greta_memory_report_t;
+
+/* ---- model: a compiled file, read on the host ---------------------------- */
+
+typedef struct greta_model_s greta_model_t;
+
+/* Reads and verifies a file written by gretac (a code object with the plan
+ * inside, or a CPU plan file). Needs no GPU. */
+greta_status_t greta_model_open(const char *path, greta_model_t **out_model);
+/* Same, from bytes in memory; the bytes are copied. */
+greta_status_t greta_model_open_memory(const void *data, size_t size,
+                                       greta_model_t **out_model);
+void greta_model_destroy(greta_model_t *model);
+
+/* The full target ID the file was compiled for: "gfx942:sramecc+:xnack-",
+ * "sm_90", "cpu". Owned by the model. */
+const char *greta_model_target(const greta_model_t *model);
+/* The toolchain and its version that compiled it, e.g. "clang 19.1.7". */
+const char *greta_model_toolchain(const greta_model_t *model);
+
+int greta_model_input_count(const greta_model_t *model);
+int greta_model_output_count(const greta_model_t *model);
+int greta_model_weight_count(const greta_model_t *model);
+/* Index must be in range; returns NULL otherwise. Owned by the model. */
+const greta_tensor_info_t *greta_model_input(const greta_model_t *model, int index);
+const greta_tensor_info_t *greta_model_output(const greta_model_t *model, int index);
+const greta_tensor_info_t *greta_model_weight(const greta_model_t *model, int index);
+void greta_model_memory(const greta_model_t *model, greta_memory_report_t *out_report);
+
+/* ---- device ------------------------------------------------------------ */
+
+typedef enum greta_backend_kind_e {
+  GRETA_BACKEND_AUTO = 0, /* HIP if an AMD GPU is present, else CUDA, else CPU */
+  GRETA_BACKEND_CPU = 1,
+  GRETA_BACKEND_HIP = 2,
+  GRETA_BACKEND_CUDA = 3,
+} greta_backend_kind_t;
+
+typedef struct greta_device_s greta_device_t;
+
+/* Opens a device. `ordinal` picks among GPUs (ignored for the CPU). */
+greta_status_t greta_device_open(greta_backend_kind_t kind, int ordinal,
+                                 greta_device_t **out_device);
+void greta_device_destroy(greta_device_t *device);
+/* "cpu", "hip", "cuda". */
+const char *greta_device_backend_name(const greta_device_t *device);
+/* The device's name and target ID (e.g. "NVIDIA H100 80GB HBM3", "sm_90").
+ * Owned by the device. */
+const char *greta_device_name(const greta_device_t *device);
+const char *greta_device_target(const greta_device_t *device);
+
+/* ---- session: weights, activation arena and KV cache on one device ------- */
+
+typedef struct greta_session_s greta_session_t;
+
+/* Allocates everything the model needs once. Fails before allocating when
+ * the device has too little memory, saying how much was needed. Refuses a
+ * model compiled for another target ID than the device's. The session
+ * borrows `model` and `device`: both must outlive it. */
+greta_status_t greta_session_create(greta_model_t *model, greta_device_t *device,
+                                    greta_session_t **out_session);
+void greta_session_destroy(greta_session_t *session);
+
+/* Binds every weight from a safetensors file. Each tensor's name, shape and
+ * dtype is checked against the plan; f32/f16/bf16 are converted to the
+ * plan's storage dtype. `layer_count` tensors per pattern are expected. */
+greta_status_t greta_session_bind_safetensors(greta_session_t *session, const char *path);
+/* Binds one weight from host memory, `dtype` converted to the storage dtype.
+ * `count` is the element count, checked against the weight's shape. */
+greta_status_t greta_session_bind_weight(greta_session_t *session, const char *name,
+                                         greta_dtype_t dtype, const void *data,
+                                         size_t count);
+
+/* Sets input `name` for the next step. `data` holds T rows of the input's
+ * shape (T the step's token count). Copied before the call returns. */
+greta_status_t greta_session_set_input(greta_session_t *session, const char *name,
+                                       const void *data, size_t bytes);
+/* Runs one step of `tokens` tokens at KV-cache position `pos` (decode when
+ * tokens == 1, prefill otherwise). Fails with GRETA_OUT_OF_RANGE, writing
+ * nothing, when pos + tokens > max_seq or tokens > max_tokens. */
+greta_status_t greta_session_step(greta_session_t *session, int64_t tokens, int64_t pos);
+/* Copies output `name` of the last step (its T rows) into `data`. */
+greta_status_t greta_session_get_output(greta_session_t *session, const char *name,
+                                        void *data, size_t bytes);
+/* Forgets every cached token at positions >= pos (pos = 0 resets). */
+greta_status_t greta_session_truncate(greta_session_t *session, int64_t pos);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* GRETA_GRETA_H */
