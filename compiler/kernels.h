@@ -1,0 +1,31 @@
+/* The kernel library: for each plan launch and target, which template to
+ * instantiate, with which compile-time constants and launch geometry.
+ * Templates live in templates/ and are embedded into gretac. */
+#ifndef GRETA_KERNELS_H
+#define GRETA_KERNELS_H
+
+#include <stdbool.h>
+
+#include "plan.h"
+#include "strbuf.h"
+#include "target.h"
+
+/* Chooses the kernel for `launch` (op, args, a[], f[], rows_* already set by
+ * the scheduler) when run in an entry of tokens in [min_tokens, max_tokens]:
+ * fills launch->grid, block, grid_t_*, shared_bytes, and appends to `source`
+ * the instantiation of the template as an extern "C" kernel named `name`
+ * (the caller chooses a unique name). Never fails for a launch the
+ * scheduler produced; returns false with `err` for an unsupported one. */
+bool kernels_instantiate(const target_t *target, greta_plan_launch_t *launch,
+                         int64_t min_tokens, int64_t max_tokens, const char *name,
+                         strbuf_t *source, char *err, size_t err_size);
+
+/* The translation unit's head: the prelude for `target` and every template
+ * (appended once, before any instantiation). */
+void kernels_source_prelude(const target_t *target, strbuf_t *source);
+
+/* Embedded template text by file name ("gemm.h"), or NULL. Generated at build
+ * time from templates/ (cmake/embed_templates.cmake). */
+const char *template_source(const char *name);
+
+#endif /* GRETA_KERNELS_H */
