@@ -1,0 +1,31 @@
+/* Graph passes over the IR. Each keeps the graph in topological order and
+ * valid for ir_verify; each returns how many nodes it changed. */
+#ifndef GRETA_PASSES_H
+#define GRETA_PASSES_H
+
+#include <stdio.h>
+
+#include "ir.h"
+
+/* Merges nodes with the same op, inputs, attributes and type. */
+int pass_cse(ir_graph_t *graph);
+/* Marks nodes that no output needs as IR_DEAD. Cache appends are kept:
+ * what they write outlives the step. */
+int pass_dce(ir_graph_t *graph);
+/* Fuses silu(a) * b -> silu_mul, a @ b + r -> matmul_add,
+ * softmax(causal_mask(x)) -> masked_softmax, where the inner node has no
+ * other use. */
+int pass_fuse(ir_graph_t *graph);
+
+/* CSE, fusion, DCE, compaction and verification, in that order. Returns the
+ * number of verifier problems (printed to diag); 0 is success. */
+int passes_run(ir_graph_t *graph, FILE *diag);
+
+/* How many times each node is used as an input (and once more if it is an
+ * output). `uses` has graph->n_nodes entries. */
+void ir_count_uses(const ir_graph_t *graph, int *uses);
+
+/* Replaces every use of node `from` (inputs and outputs) by node `to`. */
+void ir_replace_uses(ir_graph_t *graph, int from, int to);
+
+#endif /* GRETA_PASSES_H */

@@ -1,0 +1,479 @@
+/* Lowering the fused IR to plan launches, with static memory placement.
+ *
+ * Every IR node is one "step" of the schedule (node ids are already a
+ * topological order). A computed value lives in the arena from the step
+ * that writes it to the last step that reads it, through any reshape views
+ * of it; memplan packs those lifetimes. Inputs and outputs are pinned for
+ * the whole step so the runtime can copy them in before and out after.
+ * The arena is sized for T = max_tokens; decode (T = 1) uses the same
+ * layout, so both entries share one arena.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "schedule.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "memplan.h"
+
+#define WEIGHT_ALIGN 256
+
+/* Where a value lives. */
+typedef struct place_s {
+  uint32_t space; /* greta_space_t */
+  int buffer;     /* arena: index into the memplan buffers; else -1 */
+  uint64_t offset; /* weights / kv: byte offset */
+} place_t;
+
+typedef struct lowering_s {
+  const ir_graph_t *graph;
+  const schedule_options_t *options;
+  FILE *diag;
+  int errors;
+  place_t *place;           /* per node */
+  memplan_buffer_t *buffers; /* arena values */
+  int n_buffers;
+  greta_plan_t *plan;
+} lowering_t;
+
+static void lower_error(lowering_t *lw, int id, const char *message) {
+  const ir_node_t *node = &lw->graph->nodes[id];
+  if (node->loc.file && node->loc.line)
+    fprintf(lw->diag, "%s:%d:%d: error: %s\n", node->loc.file, node->loc.line, node->loc.col,
+            message);
+  else
+    fprintf(lw->diag, "gretac: error: %%%d (%s): %s\n", id, ir_op_name(node->op), message);
+  lw->errors++;
+}
+
+static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
+
+static char *dup(const char *s) {
+  char *d = strdup(s ? s : "");
+  if (!d) abort();
+  return d;
+}
+
+static void *grow(void *array, size_t elem, uint32_t count) {
+  void *p = realloc(array, elem * ((size_t)count + 1));
+  if (!p) abort();
+  return p;
+}
+
+/* The last dimension (the row length) must be a constant. Rows are the
+ * product of the other dimensions: coeff * (T if one of them is T). */
+static int row_shape(lowering_t *lw, int id, const ir_type_t *type, int64_t *n,
+                     int64_t *rows_coeff, uint32_t *per_token) {
+  *n = 1;
+  *rows_coeff = 1;
+  *per_token = 0;
+  if (type->rank == 0) return 1;
+  const ir_dim_t *last = &type->dims[type->rank - 1];
+  if (last->sym >= 0) {
+    lower_error(lw, id, "the last dimension must be a constant (rows are laid out along it)");
+    return 0;
+  }
+  *n = last->coeff;
+  for (int d = 0; d < type->rank - 1; d++) {
+    *rows_coeff *= type->dims[d].coeff;
+    if (type->dims[d].sym >= 0) {
+      if (*per_token) {
+        lower_error(lw, id, "more than one symbolic dimension in one value");
+        return 0;
+      }
+      *per_token = 1;
+    }
+  }
+  return 1;
+}
+
+/* Bytes of a value at T = max_tokens. */
+static uint64_t value_bytes(const lowering_t *lw, const ir_type_t *type) {
+  return (uint64_t)ir_type_elems(type, lw->options->max_tokens) * greta_dtype_size(type->dtype);
+}
+
+static int new_buffer(lowering_t *lw, uint64_t bytes, int first, int last) {
+  lw->buffers = grow(lw->buffers, sizeof *lw->buffers, (uint32_t)lw->n_buffers);
+  lw->buffers[lw->n_buffers] = (memplan_buffer_t){.bytes = bytes, .first = first, .last = last};
+  return lw->n_buffers++;
+}
+
+/* ---- placement ------------------------------------------------------------ */
+
+static void place_values(lowering_t *lw) {
+  const ir_graph_t *g = lw->graph;
+  greta_plan_t *plan = lw->plan;
+  const int end = g->n_nodes + 1; /* a step after every node */
+  for (int id = 0; id < g->n_nodes; id++) {
+    const ir_node_t *node = &g->nodes[id];
+    place_t *p = &lw->place[id];
+    p->buffer = -1;
+    switch (node->op) {
+      case IR_WEIGHT: {
+        uint64_t bytes = value_bytes(lw, &node->type);
+        greta_plan_weight_t *w;
+        plan->weights = grow(plan->weights, sizeof *plan->weights, plan->n_weights);
+        w = &plan->weights[plan->n_weights++];
+        memset(w, 0, sizeof *w);
+        w->info.name = dup(node->name);
+        w->info.dtype = node->type.dtype;
+        w->info.rank = node->type.rank;
+        for (int d = 0; d < node->type.rank; d++) w->info.dims[d].coeff = node->type.dims[d].coeff;
+        w->offset = plan->weight_bytes;
+        w->bytes = bytes;
+        plan->weight_bytes = align_up(plan->weight_bytes + bytes, WEIGHT_ALIGN);
+        *p = (place_t){GRETA_SPACE_WEIGHTS, -1, w->offset};
+        break;
+      }
+      case IR_CACHE: {
+        greta_plan_cache_t *c;
+        plan->caches = grow(plan->caches, sizeof *plan->caches, plan->n_caches);
+        c = &plan->caches[plan->n_caches++];
+        c->name = dup(node->name);
+        c->offset = plan->kv_bytes;
+        c->bytes = (uint64_t)ir_type_elems(&node->type, 1) * sizeof(float);
+        c->row_elems = ir_type_elems(&node->type, 1) / node->type.dims[0].coeff;
+        plan->kv_bytes = align_up(plan->kv_bytes + c->bytes, WEIGHT_ALIGN);
+        *p = (place_t){GRETA_SPACE_KV, -1, c->offset};
+        break;
+      }
+      case IR_CACHE_APPEND: /* the result is the cache itself */
+      case IR_RESHAPE:      /* a view of its input */
+        *p = lw->place[node->inputs[0]];
+        break;
+      case IR_INPUT:
+        *p = (place_t){GRETA_SPACE_ARENA, new_buffer(lw, value_bytes(lw, &node->type), 0, end), 0};
+        break;
+      default:
+        *p = (place_t){GRETA_SPACE_ARENA, new_buffer(lw, value_bytes(lw, &node->type), id, id), 0};
+        break;
+    }
+    /* Every read extends the lifetime of the buffer behind the value. */
+    for (int i = 0; i < node->n_inputs; i++) {
+      int b = lw->place[node->inputs[i]].buffer;
+      if (b >= 0 && lw->buffers[b].last < id) lw->buffers[b].last = id;
+    }
+  }
+  for (int o = 0; o < g->n_outputs; o++) {
+    int b = lw->place[g->outputs[o].node].buffer;
+    if (b < 0) {
+      lower_error(lw, g->outputs[o].node, "an output must be computed, not a weight or a cache");
+      continue;
+    }
+    lw->buffers[b].last = end;
+  }
+}
+
+/* A reference to node `id`'s value. Arena references carry the memplan
+ * buffer index in `offset` until patch_arena_args turns it into bytes. */
+static greta_plan_buffer_t buffer_ref(const lowering_t *lw, int id) {
+  const place_t *p = &lw->place[id];
+  greta_plan_buffer_t ref = {.space = p->space, .offset = p->offset};
+  if (p->space == GRETA_SPACE_ARENA) ref.offset = (uint64_t)p->buffer;
+  return ref;
+}
+
+/* ---- launches ------------------------------------------------------------- */
+
+typedef struct launch_list_s {
+  greta_plan_launch_t *items;
+  uint32_t count;
+} launch_list_t;
+
+static greta_plan_launch_t *launch_add(launch_list_t *list, uint32_t op) {
+  list->items = grow(list->items, sizeof *list->items, list->count);
+  greta_plan_launch_t *l = &list->items[list->count++];
+  memset(l, 0, sizeof *l);
+  l->op = op;
+  l->grid_t_axis = 3;
+  l->grid[0] = l->grid[1] = l->grid[2] = 1;
+  l->block[0] = l->block[1] = l->block[2] = 1;
+  return l;
+}
+
+static void launch_arg(const lowering_t *lw, greta_plan_launch_t *l, int node) {
+  l->args[l->n_args++] = buffer_ref(lw, node);
+}
+
+static const uint32_t simple_ops[IR_OP_COUNT_] = {
+    [IR_SILU] = GRETA_OP_SILU,       [IR_SILU_MUL] = GRETA_OP_SILU_MUL,
+    [IR_ADD] = GRETA_OP_ADD,         [IR_MUL] = GRETA_OP_MUL,
+    [IR_SCALE] = GRETA_OP_SCALE,     [IR_SOFTMAX] = GRETA_OP_SOFTMAX,
+    [IR_RMSNORM] = GRETA_OP_RMSNORM, [IR_EMBEDDING] = GRETA_OP_EMBEDDING,
+    [IR_ROPE] = GRETA_OP_ROPE,
+};
+
+/* Lowers node `id` into `list`. `decode`: the entry runs T = 1 only. */
+static void lower_node(lowering_t *lw, int id, int decode, launch_list_t *list) {
+  const ir_graph_t *g = lw->graph;
+  const ir_node_t *node = &g->nodes[id];
+  const ir_type_t *t = &node->type;
+  int64_t n, rows;
+  uint32_t per_token;
+  greta_plan_launch_t *l;
+
+  switch (node->op) {
+    case IR_INPUT: case IR_WEIGHT: case IR_CACHE: case IR_RESHAPE: case IR_DEAD:
+      return; /* no work: placed, or a view */
+    default:
+      break;
+  }
+  const ir_type_t *row_type = node->op == IR_CACHE_APPEND ? &g->nodes[node->inputs[1]].type : t;
+  if (!row_shape(lw, id, row_type, &n, &rows, &per_token)) return;
+
+  switch (node->op) {
+    case IR_MATMUL:
+    case IR_MATMUL_ADD: {
+      const ir_type_t *b = &g->nodes[node->inputs[1]].type;
+      int transposed = node->i[0] != 0;
+      l = launch_add(list, GRETA_OP_MATMUL);
+      launch_arg(lw, l, node->inputs[0]);
+      launch_arg(lw, l, node->inputs[1]);
+      launch_arg(lw, l, id);
+      l->a[0] = n;
+      l->a[1] = b->dims[transposed ? 1 : 0].coeff;
+      l->a[2] = transposed;
+      if (node->op == IR_MATMUL_ADD) {
+        launch_arg(lw, l, node->inputs[2]);
+        l->a[3] = 1;
+      }
+      l->a[GRETA_PLAN_WDTYPE] = b->dtype;
+      break;
+    }
+    case IR_EMBEDDING: {
+      const ir_type_t *table = &g->nodes[node->inputs[1]].type;
+      l = launch_add(list, GRETA_OP_EMBEDDING);
+      launch_arg(lw, l, node->inputs[0]);
+      launch_arg(lw, l, node->inputs[1]);
+      launch_arg(lw, l, id);
+      l->a[0] = table->dims[0].coeff;
+      l->a[1] = table->dims[1].coeff;
+      l->a[GRETA_PLAN_WDTYPE] = table->dtype;
+      break;
+    }
+    case IR_RMSNORM:
+      l = launch_add(list, GRETA_OP_RMSNORM);
+      launch_arg(lw, l, node->inputs[0]);
+      launch_arg(lw, l, node->inputs[1]);
+      launch_arg(lw, l, id);
+      l->a[0] = n;
+      l->a[GRETA_PLAN_WDTYPE] = g->nodes[node->inputs[1]].type.dtype;
+      l->f[0] = (float)node->f[0];
+      break;
+    case IR_ROPE:
+      if (t->rank != 3 || t->dims[0].sym < 0 || t->dims[0].coeff != 1) {
+        lower_error(lw, id, "rope needs a [T, heads, head_dim] value");
+        return;
+      }
+      l = launch_add(list, GRETA_OP_ROPE);
+      launch_arg(lw, l, node->inputs[0]);
+      launch_arg(lw, l, id);
+      l->a[0] = t->dims[1].coeff;
+      l->a[1] = t->dims[2].coeff;
+      l->f[0] = (float)node->f[0];
+      break;
+    case IR_CACHE_APPEND: {
+      const ir_type_t *cache = &g->nodes[node->inputs[0]].type;
+      l = launch_add(list, GRETA_OP_KV_APPEND);
+      launch_arg(lw, l, node->inputs[1]);
+      launch_arg(lw, l, node->inputs[0]);
+      l->a[0] = cache->dims[1].coeff;
+      l->a[1] = cache->dims[2].coeff;
+      l->a[2] = cache->dims[0].coeff;
+      break;
+    }
+    case IR_ATTENTION: {
+      const ir_type_t *cache = &g->nodes[node->inputs[1]].type;
+      int64_t heads = t->dims[1].coeff, kv_heads = cache->dims[1].coeff;
+      int64_t head_dim = t->dims[2].coeff, max_seq = cache->dims[0].coeff;
+      int split = decode && lw->options->target->arch != TARGET_CPU;
+      if (split) {
+        int64_t split_rows = lw->options->attention_split_rows;
+        int64_t splits = (max_seq + split_rows - 1) / split_rows;
+        /* partial [T=1, heads, splits, head_dim + 2], alive for this node only */
+        int scratch = new_buffer(lw, (uint64_t)(heads * splits * (head_dim + 2)) * sizeof(float),
+                                 id, id);
+        l = launch_add(list, GRETA_OP_ATTENTION_SPLIT);
+        launch_arg(lw, l, node->inputs[0]);
+        launch_arg(lw, l, node->inputs[1]);
+        launch_arg(lw, l, node->inputs[2]);
+        l->args[l->n_args++] = (greta_plan_buffer_t){GRETA_SPACE_ARENA, (uint64_t)scratch};
+        l->a[0] = heads; l->a[1] = kv_heads; l->a[2] = head_dim; l->a[3] = max_seq;
+        l->a[4] = splits; l->a[5] = split_rows;
+        l->f[0] = (float)node->f[0];
+        l->rows_coeff = heads;
+        l->rows_per_token = 1;
+        greta_plan_launch_t *c = launch_add(list, GRETA_OP_ATTENTION_COMBINE);
+        c->args[c->n_args++] = (greta_plan_buffer_t){GRETA_SPACE_ARENA, (uint64_t)scratch};
+        launch_arg(lw, c, id);
+        c->a[0] = heads; c->a[1] = kv_heads; c->a[2] = head_dim; c->a[3] = max_seq;
+        c->a[4] = splits; c->a[5] = split_rows;
+        c->rows_coeff = heads;
+        c->rows_per_token = 1;
+        return;
+      }
+      l = launch_add(list, GRETA_OP_ATTENTION);
+      launch_arg(lw, l, node->inputs[0]);
+      launch_arg(lw, l, node->inputs[1]);
+      launch_arg(lw, l, node->inputs[2]);
+      launch_arg(lw, l, id);
+      l->a[0] = heads; l->a[1] = kv_heads; l->a[2] = head_dim; l->a[3] = max_seq;
+      l->f[0] = (float)node->f[0];
+      break;
+    }
+    case IR_CAUSAL_MASK:
+    case IR_MASKED_SOFTMAX:
+      if (t->rank < 2 || t->dims[0].sym < 0 || t->dims[0].coeff != 1) {
+        lower_error(lw, id, "a causal mask needs a [T, ..., S] value");
+        return;
+      }
+      l = launch_add(list, node->op == IR_CAUSAL_MASK ? GRETA_OP_CAUSAL_MASK
+                                                      : GRETA_OP_MASKED_SOFTMAX);
+      launch_arg(lw, l, node->inputs[0]);
+      launch_arg(lw, l, id);
+      l->a[0] = n;
+      l->a[1] = rows; /* rows = T * inner, so inner = rows_coeff */
+      break;
+    case IR_TRANSPOSE: {
+      const ir_type_t *x = &g->nodes[node->inputs[0]].type;
+      int64_t r = x->dims[x->rank - 2].coeff, c = x->dims[x->rank - 1].coeff;
+      if (x->dims[x->rank - 2].sym >= 0) {
+        lower_error(lw, id, "transpose of a symbolic dimension is not supported");
+        return;
+      }
+      l = launch_add(list, GRETA_OP_TRANSPOSE);
+      launch_arg(lw, l, node->inputs[0]);
+      launch_arg(lw, l, id);
+      l->a[1] = r;
+      l->a[2] = c;
+      l->a[0] = rows / c; /* batch per token (or in all) */
+      /* rows of the input: batch * r */
+      l->rows_coeff = (rows / c) * r;
+      l->rows_per_token = per_token;
+      return;
+    }
+    default:
+      if (node->op >= IR_OP_COUNT_ || !simple_ops[node->op]) {
+        lower_error(lw, id, "no kernel implements this op");
+        return;
+      }
+      l = launch_add(list, simple_ops[node->op]);
+      for (int i = 0; i < node->n_inputs; i++) launch_arg(lw, l, node->inputs[i]);
+      launch_arg(lw, l, id);
+      l->a[0] = n;
+      l->f[0] = (float)node->f[0];
+      break;
+  }
+  l->rows_coeff = rows;
+  l->rows_per_token = per_token;
+}
+
+static void patch_arena_args(const lowering_t *lw, launch_list_t *list) {
+  for (uint32_t i = 0; i < list->count; i++)
+    for (uint32_t a = 0; a < list->items[i].n_args; a++) {
+      greta_plan_buffer_t *ref = &list->items[i].args[a];
+      if (ref->space == GRETA_SPACE_ARENA) ref->offset = lw->buffers[ref->offset].offset;
+    }
+}
+
+static void add_io(lowering_t *lw, greta_plan_io_t **array, uint32_t *count, const char *name,
+                   int node) {
+  const ir_graph_t *g = lw->graph;
+  const ir_type_t *t = &g->nodes[node].type;
+  *array = grow(*array, sizeof **array, *count);
+  greta_plan_io_t *io = &(*array)[(*count)++];
+  memset(io, 0, sizeof *io);
+  io->info.name = dup(name);
+  io->info.dtype = t->dtype;
+  io->info.rank = t->rank;
+  for (int d = 0; d < t->rank; d++) {
+    io->info.dims[d].coeff = t->dims[d].coeff;
+    io->info.dims[d].symbol = t->dims[d].sym >= 0 ? dup(g->symbols[t->dims[d].sym]) : NULL;
+  }
+  io->offset = lw->buffers[lw->place[node].buffer].offset;
+}
+
+static void add_entry(greta_plan_t *plan, const char *name, int64_t min_tokens,
+                      int64_t max_tokens, launch_list_t *list) {
+  plan->entries = grow(plan->entries, sizeof *plan->entries, plan->n_entries);
+  greta_plan_entry_t *e = &plan->entries[plan->n_entries++];
+  e->name = dup(name);
+  e->min_tokens = min_tokens;
+  e->max_tokens = max_tokens;
+  e->n_launches = list->count;
+  e->launches = list->items;
+}
+
+greta_plan_t *schedule_build(const ir_graph_t *graph, const schedule_options_t *options,
+                             FILE *diag) {
+  lowering_t lw = {.graph = graph, .options = options, .diag = diag};
+  lw.place = calloc((size_t)graph->n_nodes + 1, sizeof *lw.place);
+  lw.plan = calloc(1, sizeof *lw.plan);
+  if (!lw.place || !lw.plan) abort();
+  greta_plan_t *plan = lw.plan;
+  plan->target = dup(options->target->id);
+  plan->toolchain = dup(options->toolchain);
+  plan->model_name = dup(graph->model_name);
+  plan->max_seq = graph->max_seq;
+  plan->max_tokens = options->max_tokens;
+
+  place_values(&lw);
+  /* Lower both entries before packing: decode adds scratch buffers. */
+  launch_list_t decode = {0}, prefill = {0};
+  for (int id = 0; id < graph->n_nodes; id++) lower_node(&lw, id, 1, &decode);
+  if (options->max_tokens > 1)
+    for (int id = 0; id < graph->n_nodes && !lw.errors; id++) lower_node(&lw, id, 0, &prefill);
+  plan->arena_bytes = memplan_assign(lw.buffers, lw.n_buffers);
+  patch_arena_args(&lw, &decode);
+  patch_arena_args(&lw, &prefill);
+
+  for (int id = 0; id < graph->n_nodes; id++)
+    if (graph->nodes[id].op == IR_INPUT)
+      add_io(&lw, &plan->inputs, &plan->n_inputs, graph->nodes[id].name, id);
+  for (int o = 0; o < graph->n_outputs && !lw.errors; o++)
+    add_io(&lw, &plan->outputs, &plan->n_outputs, graph->outputs[o].name, graph->outputs[o].node);
+
+  add_entry(plan, "decode", 1, 1, &decode);
+  if (options->max_tokens > 1)
+    add_entry(plan, "prefill", 2, options->max_tokens, &prefill);
+  else
+    free(prefill.items);
+
+  free(lw.place);
+  free(lw.buffers);
+  if (lw.errors) {
+    schedule_plan_free(plan);
+    return NULL;
+  }
+  return plan;
+}
+
+void schedule_plan_free(greta_plan_t *plan) {
+  if (!plan) return;
+  free(plan->target);
+  free(plan->toolchain);
+  free(plan->model_name);
+  for (uint32_t i = 0; i < plan->n_kernels; i++) free(plan->kernels[i]);
+  free(plan->kernels);
+  greta_plan_io_t *ios[2] = {plan->inputs, plan->outputs};
+  uint32_t counts[2] = {plan->n_inputs, plan->n_outputs};
+  for (int k = 0; k < 2; k++) {
+    for (uint32_t i = 0; i < counts[k]; i++) {
+      free((char *)ios[k][i].info.name);
+      for (int d = 0; d < ios[k][i].info.rank; d++) free((char *)ios[k][i].info.dims[d].symbol);
+    }
+    free(ios[k]);
+  }
+  for (uint32_t i = 0; i < plan->n_weights; i++) free((char *)plan->weights[i].info.name);
+  free(plan->weights);
+  for (uint32_t i = 0; i < plan->n_caches; i++) free(plan->caches[i].name);
+  free(plan->caches);
+  for (uint32_t i = 0; i < plan->n_entries; i++) {
+    free(plan->entries[i].name);
+    free(plan->entries[i].launches);
+  }
+  free(plan->entries);
+  free(plan);
+}
