@@ -1,0 +1,103 @@
+/* The compile pipeline after the front end. */
+#define _POSIX_C_SOURCE 200809L
+#include "driver.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "codegen.h"
+#include "passes.h"
+#include "schedule.h"
+#include "strbuf.h"
+#include "toolchain.h"
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int fail_status(greta_status_t st, const char *what, FILE *diag) {
+  fprintf(diag, "gretac: %s%s\n", what, greta_status_message(st));
+  greta_status_free(st);
+  return 2;
+}
+
+int driver_compile(ir_graph_t *graph, const driver_options_t *o, driver_result_t *out,
+                   FILE *diag) {
+  memset(out, 0, sizeof *out);
+  const target_t *target = o->target;
+  double t0 = now_seconds();
+  if (passes_run(graph, diag) != 0) {
+    fprintf(diag, "gretac: internal error: the IR failed verification after the passes\n");
+    return 2;
+  }
+
+  /* The toolchain is picked before scheduling: the plan records it. */
+  const toolchain_t *toolchain = NULL;
+  const char *toolchain_version = target->arch == TARGET_CPU ? "cpu reference" : "none";
+  if (target->arch != TARGET_CPU && o->stop == DRIVER_STOP_FILE) {
+    greta_status_t st = toolchain_pick(target, o->toolchain, &toolchain, &toolchain_version);
+    if (st) return fail_status(st, "error: ", diag);
+  }
+
+  schedule_options_t so = {.target = target, .max_tokens = o->max_tokens,
+                           .attention_split_rows = 64, .toolchain = toolchain_version};
+  out->plan = schedule_build(graph, &so, diag);
+  if (!out->plan) return 1;
+  strbuf_t source = {0};
+  int errors = codegen_kernels(out->plan, target, &source, diag);
+  if (errors) {
+    strbuf_free(&source);
+    return 2;
+  }
+  uint8_t *plan_bytes = NULL;
+  size_t plan_size = 0;
+  greta_status_t st = greta_plan_serialize(out->plan, &plan_bytes, &plan_size);
+  if (st) {
+    strbuf_free(&source);
+    return fail_status(st, "internal error: ", diag);
+  }
+  if (o->verbose)
+    fprintf(diag, "gretac: %u kernels, %u + %u launches, plan %zu bytes (%.3f s)\n",
+            out->plan->n_kernels, out->plan->entries[0].n_launches,
+            out->plan->n_entries > 1 ? out->plan->entries[1].n_launches : 0, plan_size,
+            now_seconds() - t0);
+
+  if (target->arch == TARGET_CPU) {
+    strbuf_free(&source);
+    if (o->stop == DRIVER_STOP_FILE) {
+      out->file = plan_bytes;
+      out->file_size = plan_size;
+    } else {
+      free(plan_bytes);
+    }
+    return 0;
+  }
+  codegen_embed_plan(plan_bytes, plan_size, &source);
+  free(plan_bytes);
+  out->source = strbuf_take(&source);
+  if (o->stop != DRIVER_STOP_FILE) return 0;
+
+  if (!o->quiet)
+    fprintf(diag, "gretac: compiling %u kernels for %s with %s...\n", out->plan->n_kernels,
+            target->id, toolchain_version);
+  double t1 = now_seconds();
+  st = toolchain_compile(toolchain, target, out->source, o->use_cache, &out->file,
+                         &out->file_size, &out->log);
+  if (st) {
+    if (out->log && *out->log) fprintf(diag, "%s\n", out->log);
+    return fail_status(st, "error: ", diag);
+  }
+  if (o->verbose) fprintf(diag, "gretac: toolchain: %.3f s\n", now_seconds() - t1);
+  return 0;
+}
+
+void driver_result_free(driver_result_t *r) {
+  schedule_plan_free(r->plan);
+  free(r->source);
+  free(r->file);
+  free(r->log);
+  memset(r, 0, sizeof *r);
+}
