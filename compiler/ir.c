@@ -69,6 +69,7 @@ ir_graph_t *ir_graph_create(const char *model_name) {
 void ir_graph_destroy(ir_graph_t *graph) {
   if (!graph) return;
   free(graph->model_name);
+  free(graph->file);
   for (int i = 0; i < graph->n_symbols; i++) free(graph->symbols[i]);
   for (int i = 0; i < graph->n_nodes; i++) free(graph->nodes[i].name);
   free(graph->nodes);

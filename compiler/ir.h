@@ -98,6 +98,7 @@ typedef struct ir_graph_s {
   ir_node_t *nodes;
   int n_outputs;
   ir_output_t *outputs;
+  char *file;                  /* source file name (owned); nodes' loc.file point here */
 } ir_graph_t;
 
 ir_graph_t *ir_graph_create(const char *model_name);
