@@ -1,0 +1,150 @@
+/* Running a step on the GPU: one captured graph per (entry, T), replayed.
+ *
+ * Kernels read T and pos from the device parameter block, so a step only
+ * rewrites those 8 bytes (an async copy on the stream) and replays the graph
+ * of its (entry, T). Decoding token after token (T = 1, pos growing) captures
+ * once and replays from then on. The graph is captured on first use: begin
+ * capture, enqueue every launch of the entry, end capture, instantiate.
+ *
+ * GRETA_NO_GRAPH=1 enqueues the launches directly instead (for debugging a
+ * kernel under a tool that does not follow graphs).
+ */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "backend_gpu.h"
+#include "status.h"
+
+/* Enqueues launch `index` of `entry`: arguments are the parameter block
+ * then each buffer's device address (space base + offset), per the kernel
+ * ABI in plan.h. */
+static greta_status_t runner_enqueue(greta_program_t *program, const greta_plan_entry_t *entry,
+                                     uint32_t index, int64_t tokens) {
+  const greta_plan_launch_t *launch = &entry->launches[index];
+  void *const bases[3] = {
+      [GRETA_SPACE_ARENA] = program->spaces.arena,
+      [GRETA_SPACE_WEIGHTS] = program->spaces.weights,
+      [GRETA_SPACE_KV] = program->spaces.kv,
+  };
+  void *values[1 + GRETA_PLAN_MAX_ARGS]; /* the pointers the kernel receives */
+  void *args[1 + GRETA_PLAN_MAX_ARGS];   /* where each one is, for the driver */
+  values[0] = program->spaces.params;
+  args[0] = &values[0];
+  for (uint32_t a = 0; a < launch->n_args; ++a) {
+    values[1 + a] = (char *)bases[launch->args[a].space] + launch->args[a].offset;
+    args[1 + a] = &values[1 + a];
+  }
+  uint32_t grid[3];
+  greta_plan_launch_grid(launch, tokens, grid);
+  greta_status_t status = program->api->ops->launch(program->api, program->functions[launch->kernel],
+                                                    grid, launch->block, launch->shared_bytes, args);
+  if (status) {
+    return greta_status_annotate(status, "entry '%s' launch %u (op %s, grid %ux%ux%u, T=%lld)",
+                                 entry->name, index, greta_op_name(launch->op), grid[0], grid[1],
+                                 grid[2], (long long)tokens);
+  }
+  return NULL;
+}
+
+static greta_status_t runner_enqueue_all(greta_program_t *program,
+                                         const greta_plan_entry_t *entry, int64_t tokens) {
+  for (uint32_t i = 0; i < entry->n_launches; ++i) {
+    GRETA_RETURN_IF_ERROR(runner_enqueue(program, entry, i, tokens));
+  }
+  return NULL;
+}
+
+static greta_gpu_graph_t *runner_find(greta_program_t *program, const greta_plan_entry_t *entry,
+                                      int64_t tokens) {
+  for (size_t i = 0; i < program->n_graphs; ++i) {
+    if (program->graphs[i].entry == entry && program->graphs[i].tokens == tokens) {
+      return &program->graphs[i];
+    }
+  }
+  return NULL;
+}
+
+/* Captures the launches of (entry, T) into a graph and caches its exec. */
+static greta_status_t runner_capture(greta_program_t *program, const greta_plan_entry_t *entry,
+                                     int64_t tokens, greta_gpu_graph_t **out_graph) {
+  greta_gpu_api_t *api = program->api;
+  if (program->n_graphs == program->graphs_capacity) {
+    size_t capacity = program->graphs_capacity ? 2 * program->graphs_capacity : 4;
+    greta_gpu_graph_t *graphs = realloc(program->graphs, capacity * sizeof *graphs);
+    if (!graphs) return greta_status_make(GRETA_RESOURCE_EXHAUSTED, "out of memory");
+    program->graphs = graphs;
+    program->graphs_capacity = capacity;
+  }
+  GRETA_RETURN_IF_ERROR(api->ops->capture_begin(api));
+  greta_status_t status = runner_enqueue_all(program, entry, tokens);
+  /* End the capture even after a failed launch: the stream stays in
+   * capture mode otherwise, and every later call on it fails. */
+  void *graph = NULL;
+  greta_status_t ended = api->ops->capture_end(api, &graph);
+  if (status) {
+    greta_status_free(ended);
+    if (graph) api->ops->graph_destroy(api, graph);
+    return status;
+  }
+  GRETA_RETURN_IF_ERROR(ended);
+  void *exec = NULL;
+  status = api->ops->graph_instantiate(api, graph, &exec);
+  api->ops->graph_destroy(api, graph); /* the exec holds its own copy */
+  GRETA_RETURN_IF_ERROR(status);
+  greta_gpu_graph_t *cached = &program->graphs[program->n_graphs++];
+  cached->entry = entry;
+  cached->tokens = tokens;
+  cached->exec = exec;
+  ++program->captures;
+  *out_graph = cached;
+  return NULL;
+}
+
+greta_status_t greta_gpu_program_run(greta_program_t *program, const greta_plan_entry_t *entry,
+                                     int64_t tokens, int64_t pos) {
+  greta_gpu_api_t *api = program->api;
+  if (tokens < entry->min_tokens || tokens > entry->max_tokens || pos < 0 ||
+      pos > INT32_MAX - tokens) {
+    return greta_status_make(GRETA_OUT_OF_RANGE,
+                             "entry '%s' runs %lld..%lld tokens; asked for T=%lld at pos=%lld",
+                             entry->name, (long long)entry->min_tokens,
+                             (long long)entry->max_tokens, (long long)tokens, (long long)pos);
+  }
+  program->params[0] = (int32_t)tokens;
+  program->params[1] = (int32_t)pos;
+  GRETA_RETURN_IF_ERROR(api->ops->copy_to_device_async(api, program->spaces.params,
+                                                       program->params, sizeof program->params));
+  greta_status_t status = NULL;
+  if (program->use_graphs) {
+    greta_gpu_graph_t *graph = runner_find(program, entry, tokens);
+    if (!graph) status = runner_capture(program, entry, tokens, &graph);
+    if (!status) status = api->ops->graph_launch(api, graph->exec);
+    if (status) {
+      status = greta_status_annotate(status, "running entry '%s' as a graph (T=%lld)",
+                                     entry->name, (long long)tokens);
+    }
+  } else {
+    status = runner_enqueue_all(program, entry, tokens);
+  }
+  /* Wait even after a failure: program->params must not change while the
+   * copy that reads it may still be in flight. */
+  greta_status_t synced = api->ops->synchronize(api);
+  if (status) {
+    greta_status_free(synced);
+    return status;
+  }
+  if (synced) {
+    return greta_status_annotate(synced, "running entry '%s' (T=%lld, pos=%lld)", entry->name,
+                                 (long long)tokens, (long long)pos);
+  }
+  return NULL;
+}
+
+void greta_gpu_program_release_graphs(greta_program_t *program) {
+  for (size_t i = 0; i < program->n_graphs; ++i) {
+    program->api->ops->graph_exec_destroy(program->api, program->graphs[i].exec);
+  }
+  free(program->graphs);
+  program->graphs = NULL;
+  program->n_graphs = program->graphs_capacity = 0;
+}
