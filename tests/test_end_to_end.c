@@ -1,0 +1,328 @@
+/* End to end: examples/tiny_block.gm through the whole compiler (front end,
+ * passes, schedule, codegen) into libgreta, run on every backend present,
+ * against a Llama decoder block written here in plain loops with double
+ * accumulation (independent of the kernels under test).
+ *
+ * The CPU backend always runs. A GPU backend runs when a device and a
+ * toolchain for it are present, and the test says so when it skips. */
+#define _POSIX_C_SOURCE 200809L
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "driver.h"
+#include "frontend.h"
+#include "greta/greta.h"
+
+/* examples/tiny_block.gm's shape; the test checks the compiled weights
+ * agree with it before using it. */
+enum { DIM = 64, HEADS = 4, KV_HEADS = 2, HEAD_DIM = 16, FFN = 160, MAX_SEQ = 64 };
+static const double EPS = 1e-5, THETA = 10000.0;
+enum { TOKENS = 8, PREFILL = 5 };
+
+typedef struct weights_s {
+  float *attn_norm, *wq, *wk, *wv, *wo, *ffn_norm, *gate, *up, *down;
+} weights_t;
+
+static const struct {
+  const char *name;
+  size_t offset;
+  int rows, cols; /* cols = 0: a vector */
+} weight_table[] = {
+    {"model.layers.0.input_layernorm.weight", offsetof(weights_t, attn_norm), DIM, 0},
+    {"model.layers.0.self_attn.q_proj.weight", offsetof(weights_t, wq), HEADS * HEAD_DIM, DIM},
+    {"model.layers.0.self_attn.k_proj.weight", offsetof(weights_t, wk), KV_HEADS * HEAD_DIM, DIM},
+    {"model.layers.0.self_attn.v_proj.weight", offsetof(weights_t, wv), KV_HEADS * HEAD_DIM, DIM},
+    {"model.layers.0.self_attn.o_proj.weight", offsetof(weights_t, wo), DIM, HEADS * HEAD_DIM},
+    {"model.layers.0.post_attention_layernorm.weight", offsetof(weights_t, ffn_norm), DIM, 0},
+    {"model.layers.0.mlp.gate_proj.weight", offsetof(weights_t, gate), FFN, DIM},
+    {"model.layers.0.mlp.up_proj.weight", offsetof(weights_t, up), FFN, DIM},
+    {"model.layers.0.mlp.down_proj.weight", offsetof(weights_t, down), DIM, FFN},
+};
+#define N_WEIGHTS (sizeof weight_table / sizeof weight_table[0])
+
+static float **slot(weights_t *w, size_t i) { return (float **)((char *)w + weight_table[i].offset); }
+static size_t count(size_t i) {
+  return (size_t)weight_table[i].rows * (size_t)(weight_table[i].cols ? weight_table[i].cols : 1);
+}
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static double uniform(void) {
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return (double)(rng >> 11) / 9007199254740992.0;
+}
+static float normal(void) {
+  double u = uniform() + 1e-12, v = uniform();
+  return (float)(sqrt(-2 * log(u)) * cos(6.283185307179586 * v));
+}
+
+/* bf16: the top 16 bits of an f32, rounded to nearest even. */
+static float round_bf16(float v) {
+  uint32_t u;
+  memcpy(&u, &v, 4);
+  u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+  memcpy(&v, &u, 4);
+  return v;
+}
+
+/* Weights as stored: half storage rounds them, so the reference uses the
+ * rounded values (_Float16 is the compiler's own IEEE half). */
+static void make_weights(weights_t *w, const char *dtype) {
+  for (size_t i = 0; i < N_WEIGHTS; i++) {
+    float *p = malloc(count(i) * sizeof(float));
+    for (size_t k = 0; k < count(i); k++) {
+      float v = weight_table[i].cols ? 0.15f * normal() : 1.0f + 0.1f * normal();
+      p[k] = !strcmp(dtype, "f16") ? (float)(_Float16)v : !strcmp(dtype, "bf16") ? round_bf16(v) : v;
+    }
+    *slot(w, i) = p;
+  }
+}
+
+static void free_weights(weights_t *w) {
+  for (size_t i = 0; i < N_WEIGHTS; i++) free(*slot(w, i));
+}
+
+/* ---- the reference: HF LlamaDecoderLayer semantics, in double ------------ */
+
+static void rmsnorm_ref(double *out, const double *x, const float *w) {
+  double ss = 0;
+  for (int i = 0; i < DIM; i++) ss += x[i] * x[i];
+  double r = 1.0 / sqrt(ss / DIM + EPS);
+  for (int i = 0; i < DIM; i++) out[i] = x[i] * r * w[i];
+}
+
+/* out[n] = sum_k W[n][k] x[k]: a Linear layer, W stored [out, in]. */
+static void linear_ref(double *out, const double *x, const float *w, int n_out, int n_in) {
+  for (int n = 0; n < n_out; n++) {
+    double s = 0;
+    for (int k = 0; k < n_in; k++) s += (double)w[(size_t)n * n_in + k] * x[k];
+    out[n] = s;
+  }
+}
+
+/* Rotate-half RoPE on one head vector at position p. */
+static void rope_ref(double *v, int p) {
+  double tmp[HEAD_DIM];
+  for (int i = 0; i < HEAD_DIM / 2; i++) {
+    double angle = p * pow(THETA, -2.0 * i / HEAD_DIM);
+    double c = cos(angle), s = sin(angle);
+    tmp[i] = v[i] * c - v[i + HEAD_DIM / 2] * s;
+    tmp[i + HEAD_DIM / 2] = v[i + HEAD_DIM / 2] * c + v[i] * s;
+  }
+  memcpy(v, tmp, sizeof tmp);
+}
+
+/* y[t] for every token t of x[TOKENS][DIM] at positions 0..TOKENS-1. */
+static void block_ref(const weights_t *w, const float *x, double *y) {
+  static double k[TOKENS][KV_HEADS * HEAD_DIM], v[TOKENS][KV_HEADS * HEAD_DIM];
+  for (int t = 0; t < TOKENS; t++) {
+    double xt[DIM], h[DIM], q[HEADS * HEAD_DIM], att[HEADS * HEAD_DIM], o[DIM];
+    for (int i = 0; i < DIM; i++) xt[i] = x[t * DIM + i];
+    rmsnorm_ref(h, xt, w->attn_norm);
+    linear_ref(q, h, w->wq, HEADS * HEAD_DIM, DIM);
+    linear_ref(k[t], h, w->wk, KV_HEADS * HEAD_DIM, DIM);
+    linear_ref(v[t], h, w->wv, KV_HEADS * HEAD_DIM, DIM);
+    for (int hd = 0; hd < HEADS; hd++) rope_ref(q + hd * HEAD_DIM, t);
+    for (int hd = 0; hd < KV_HEADS; hd++) rope_ref(k[t] + hd * HEAD_DIM, t);
+    for (int hd = 0; hd < HEADS; hd++) {
+      int kvh = hd / (HEADS / KV_HEADS);
+      double score[TOKENS], max = -INFINITY, sum = 0;
+      for (int s = 0; s <= t; s++) {
+        double dot = 0;
+        for (int i = 0; i < HEAD_DIM; i++) dot += q[hd * HEAD_DIM + i] * k[s][kvh * HEAD_DIM + i];
+        score[s] = dot / sqrt((double)HEAD_DIM);
+        if (score[s] > max) max = score[s];
+      }
+      for (int s = 0; s <= t; s++) sum += score[s] = exp(score[s] - max);
+      for (int i = 0; i < HEAD_DIM; i++) {
+        double a = 0;
+        for (int s = 0; s <= t; s++) a += score[s] * v[s][kvh * HEAD_DIM + i];
+        att[hd * HEAD_DIM + i] = a / sum;
+      }
+    }
+    linear_ref(o, att, w->wo, DIM, HEADS * HEAD_DIM);
+    for (int i = 0; i < DIM; i++) xt[i] += o[i];
+    double g[FFN], u[FFN], d[DIM];
+    rmsnorm_ref(h, xt, w->ffn_norm);
+    linear_ref(g, h, w->gate, FFN, DIM);
+    linear_ref(u, h, w->up, FFN, DIM);
+    for (int i = 0; i < FFN; i++) g[i] = g[i] / (1 + exp(-g[i])) * u[i];
+    linear_ref(d, g, w->down, DIM, FFN);
+    for (int i = 0; i < DIM; i++) y[t * DIM + i] = xt[i] + d[i];
+  }
+}
+
+/* ---- the system under test ------------------------------------------------ */
+
+static char *read_text(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  cr_assert(f, "cannot open %s", path);
+  fseek(f, 0, SEEK_END);
+  *len = (size_t)ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *text = malloc(*len + 1);
+  cr_assert_eq(fread(text, 1, *len, f), *len);
+  text[*len] = 0;
+  fclose(f);
+  return text;
+}
+
+/* Compiles tiny_block.gm (weights stored as `dtype`) for `target_name`.
+ * Returns NULL (with the reason in `why`) when no toolchain can. */
+static greta_model_t *compile_tiny(const char *target_name, const char *dtype, char *why,
+                                   size_t why_size) {
+  size_t len;
+  char *text = read_text(GRETA_SOURCE_DIR "/examples/tiny_block.gm", &len);
+  const char *key = "weight_dtype = f32";
+  char *setting = strstr(text, key);
+  cr_assert(setting, "tiny_block.gm must say 'set weight_dtype = f32'");
+  /* Swap the setting's value: text = head + "weight_dtype = <dtype>" + tail. */
+  char *patched = malloc(len + 8);
+  size_t head = (size_t)(setting - text);
+  int n = sprintf(patched, "%.*sweight_dtype = %s%s", (int)head, text, dtype, setting + strlen(key));
+  free(text);
+  text = patched;
+  len = (size_t)n;
+  int errors = 0;
+  ir_graph_t *graph = frontend_compile_string("tiny_block.gm", text, len, stderr, &errors);
+  free(text);
+  cr_assert(graph, "tiny_block.gm must compile (%d errors)", errors);
+  target_t target;
+  char err[256];
+  cr_assert(target_parse(target_name, &target, err, sizeof err), "%s", err);
+  driver_options_t o = {.target = &target, .toolchain = "auto", .max_tokens = 16,
+                        .use_cache = 1, .quiet = 1, .stop = DRIVER_STOP_FILE};
+  driver_result_t r;
+  char *log = NULL;
+  size_t log_size = 0;
+  FILE *diag = open_memstream(&log, &log_size);
+  int rc = driver_compile(graph, &o, &r, diag);
+  fclose(diag);
+  ir_graph_destroy(graph);
+  greta_model_t *model = NULL;
+  if (rc == 0) {
+    greta_status_t st = greta_model_open_memory(r.file, r.file_size, &model);
+    cr_assert_null(st, "the runtime must read what gretac wrote: %s", greta_status_message(st));
+  } else {
+    snprintf(why, why_size, "%s", log ? log : "?");
+  }
+  free(log);
+  driver_result_free(&r);
+  return model;
+}
+
+static void check_weight_shapes(const greta_model_t *model) {
+  cr_assert_eq(greta_model_weight_count(model), (int)N_WEIGHTS);
+  for (size_t i = 0; i < N_WEIGHTS; i++) {
+    const greta_tensor_info_t *info = NULL;
+    for (int j = 0; j < greta_model_weight_count(model); j++)
+      if (!strcmp(greta_model_weight(model, j)->name, weight_table[i].name)) info = greta_model_weight(model, j);
+    cr_assert(info, "the model has no weight %s", weight_table[i].name);
+    cr_assert_eq(info->dims[0].coeff, weight_table[i].rows, "%s: rows", weight_table[i].name);
+    if (weight_table[i].cols) cr_assert_eq(info->dims[1].coeff, weight_table[i].cols, "%s", weight_table[i].name);
+  }
+}
+
+/* Runs the steps given by `steps` (token counts summing to TOKENS) and
+ * returns every token's output. */
+static void run_steps(greta_model_t *model, greta_device_t *device, const weights_t *w,
+                      const float *x, const int *steps, float *y) {
+  greta_session_t *s;
+  greta_status_t st = greta_session_create(model, device, &s);
+  cr_assert_null(st, "session: %s", greta_status_message(st));
+  for (size_t i = 0; i < N_WEIGHTS; i++) {
+    st = greta_session_bind_weight(s, weight_table[i].name, GRETA_F32,
+                                   *slot((weights_t *)w, i), count(i));
+    cr_assert_null(st, "bind %s: %s", weight_table[i].name, greta_status_message(st));
+  }
+  int pos = 0;
+  for (int k = 0; pos < TOKENS; k++) {
+    int t = steps[k];
+    size_t bytes = (size_t)t * DIM * sizeof(float);
+    for (size_t i = 0; i < (size_t)t * DIM; i++) y[pos * DIM + i] = NAN; /* poison */
+    st = greta_session_set_input(s, "x", x + pos * DIM, bytes);
+    cr_assert_null(st, "%s", greta_status_message(st));
+    st = greta_session_step(s, t, pos);
+    cr_assert_null(st, "step T=%d pos=%d: %s", t, pos, greta_status_message(st));
+    st = greta_session_get_output(s, "y", y + pos * DIM, bytes);
+    cr_assert_null(st, "%s", greta_status_message(st));
+    pos += t;
+  }
+  greta_session_destroy(s);
+}
+
+/* Largest per-token ||got - want|| / ||want||. */
+static double worst_token_error(const float *got, const double *want) {
+  double worst = 0;
+  for (int t = 0; t < TOKENS; t++) {
+    double num = 0, den = 0;
+    for (int i = 0; i < DIM; i++) {
+      double d = got[t * DIM + i] - want[t * DIM + i];
+      num += d * d;
+      den += want[t * DIM + i] * want[t * DIM + i];
+    }
+    double e = sqrt(num / den);
+    if (!(e <= worst)) worst = e; /* NaN propagates */
+  }
+  return worst;
+}
+
+static void check_backend(greta_backend_kind_t kind, const char *target, const char *dtype,
+                          double tolerance) {
+  weights_t w;
+  make_weights(&w, dtype);
+  float x[TOKENS * DIM];
+  for (int i = 0; i < TOKENS * DIM; i++) x[i] = normal();
+  double want[TOKENS * DIM];
+  block_ref(&w, x, want);
+
+  greta_device_t *device = NULL;
+  greta_status_t st = greta_device_open(kind, 0, &device);
+  if (st) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "no device: %s", greta_status_message(st));
+    greta_status_free(st);
+    free_weights(&w);
+    cr_skip_test("%s", msg);
+  }
+  char why[2048] = "";
+  const char *device_target = target ? target : greta_device_target(device);
+  greta_model_t *model = compile_tiny(device_target, dtype, why, sizeof why);
+  if (!model) {
+    greta_device_destroy(device);
+    free_weights(&w);
+    cr_skip_test("no toolchain for %s: %s", device_target, why);
+  }
+  check_weight_shapes(model);
+
+  static float y_steps[TOKENS * DIM], y_once[TOKENS * DIM];
+  const int prefill_then_decode[] = {PREFILL, 1, 1, 1};
+  const int all_at_once[] = {TOKENS};
+  run_steps(model, device, &w, x, prefill_then_decode, y_steps);
+  run_steps(model, device, &w, x, all_at_once, y_once);
+
+  double e_steps = worst_token_error(y_steps, want);
+  double e_once = worst_token_error(y_once, want);
+  fprintf(stderr, "end_to_end %s %s: prefill %d + 3 decodes: %.2e; prefill %d: %.2e (tolerance %.0e)\n",
+          greta_device_backend_name(device), dtype, PREFILL, e_steps, TOKENS, e_once, tolerance);
+  cr_expect_leq(e_steps, tolerance, "prefill + decode vs reference: %.3e", e_steps);
+  cr_expect_leq(e_once, tolerance, "one prefill vs reference: %.3e", e_once);
+  greta_model_destroy(model);
+  greta_device_destroy(device);
+  free_weights(&w);
+}
+
+Test(end_to_end, cpu_f32) { check_backend(GRETA_BACKEND_CPU, "cpu", "f32", 1e-5); }
+Test(end_to_end, cpu_f16_weights) { check_backend(GRETA_BACKEND_CPU, "cpu", "f16", 1e-5); }
+Test(end_to_end, cpu_bf16_weights) { check_backend(GRETA_BACKEND_CPU, "cpu", "bf16", 1e-5); }
+
+/* The same plan compiled for the GPU, through its own kernels. Half-weight
+ * GEMMs may round activations to half on matrix cores: their own precision. */
+Test(end_to_end, cuda_f32) { check_backend(GRETA_BACKEND_CUDA, NULL, "f32", 1e-5); }
+Test(end_to_end, cuda_f16_weights) { check_backend(GRETA_BACKEND_CUDA, NULL, "f16", 2e-3); }
+Test(end_to_end, hip_f32) { check_backend(GRETA_BACKEND_HIP, NULL, "f32", 1e-5); }
+Test(end_to_end, hip_f16_weights) { check_backend(GRETA_BACKEND_HIP, NULL, "f16", 2e-3); }

@@ -1,0 +1,88 @@
+/* gretac's command line: exit codes and messages, run as a user would. */
+#define _POSIX_C_SOURCE 200809L
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "greta/greta.h"
+
+#define GRETAC GRETA_BINARY_DIR "/compiler/gretac"
+#define EXAMPLES GRETA_SOURCE_DIR "/examples/"
+
+/* Runs gretac with `args` (a shell fragment); returns its exit code and its
+ * stdout + stderr in *out (caller frees). */
+static int gretac(const char *args, char **out) {
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "%s %s 2>&1", GRETAC, args);
+  FILE *p = popen(cmd, "r");
+  cr_assert(p, "cannot run %s", cmd);
+  size_t cap = 4096, len = 0;
+  char *text = malloc(cap);
+  size_t n;
+  while ((n = fread(text + len, 1, cap - len - 1, p)) > 0) {
+    len += n;
+    if (len + 1 == cap) text = realloc(text, cap *= 2);
+  }
+  text[len] = 0;
+  int status = pclose(p);
+  *out = text;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void expect(const char *args, int code, const char *needle) {
+  char *out;
+  int rc = gretac(args, &out);
+  cr_expect_eq(rc, code, "gretac %s: exit %d, expected %d; output:\n%s", args, rc, code, out);
+  cr_expect(strstr(out, needle), "gretac %s: output lacks \"%s\":\n%s", args, needle, out);
+  free(out);
+}
+
+Test(gretac_cli, help_and_version) {
+  expect("--help", 0, "usage: gretac [options] input.gm -o output");
+  expect("--version", 0, "gretac 0.1.0");
+}
+
+Test(gretac_cli, usage_errors_exit_2) {
+  expect("", 2, "no input file");
+  expect("--bogus x.gm", 2, "unknown option '--bogus'");
+  expect(EXAMPLES "tiny_block.gm --target=gfx1234", 2, "gfx1234");
+  expect(EXAMPLES "tiny_block.gm --emit=asm", 2, "unknown --emit 'asm'");
+  expect(EXAMPLES "tiny_block.gm --toolchain=gcc", 2, "unknown --toolchain 'gcc'");
+  expect(EXAMPLES "tiny_block.gm --max-tokens=0", 2, "--max-tokens needs a whole number");
+  expect(EXAMPLES "tiny_block.gm a.gm", 2, "more than one input file");
+  expect(EXAMPLES "tiny_block.gm --target=cpu", 2, "no output file: give -o FILE");
+  expect(EXAMPLES "tiny_block.gm --target=cpu --emit=src", 2, "generates no source");
+}
+
+Test(gretac_cli, input_errors_exit_1) {
+  expect("/nonexistent/model.gm -o x", 1, "/nonexistent/model.gm");
+}
+
+Test(gretac_cli, emits_ir_plan_and_dot) {
+  expect(EXAMPLES "tiny_block.gm --emit=ir", 0, "rmsnorm");
+  expect(EXAMPLES "tiny_block.gm --emit=ir-fused", 0, "silu_mul");
+  expect(EXAMPLES "tiny_block.gm --emit=ir-fused", 0, "matmul_add");
+  expect(EXAMPLES "tiny_block.gm --emit=dot", 0, "digraph");
+  expect(EXAMPLES "tiny_block.gm --emit=plan --target=cpu", 0, "entry decode (T in 1..1)");
+  expect(EXAMPLES "tiny_block.gm --emit=plan --target=sm_90", 0, "attention_split");
+}
+
+Test(gretac_cli, cpu_plan_file_loads) {
+  char path[] = "/tmp/greta_cli_XXXXXX";
+  int fd = mkstemp(path);
+  cr_assert_geq(fd, 0);
+  close(fd);
+  char args[512];
+  snprintf(args, sizeof args, EXAMPLES "tiny_block.gm --target=cpu -o %s", path);
+  expect(args, 0, "wrote");
+  greta_model_t *model;
+  greta_status_t st = greta_model_open(path, &model);
+  cr_assert_null(st, "%s", greta_status_message(st));
+  cr_expect_str_eq(greta_model_target(model), "cpu");
+  cr_expect_eq(greta_model_input_count(model), 1);
+  greta_model_destroy(model);
+  remove(path);
+}
