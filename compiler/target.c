@@ -1,0 +1,104 @@
+/* --target parsing: AMD target IDs (chip[:feature±]...), NVIDIA sm_XY, cpu. */
+#include "target.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* AMD chips we generate code for: CDNA (wave64, with MFMA). */
+static const char *const amd_chips[] = {"gfx908", "gfx90a", "gfx940", "gfx941", "gfx942"};
+static const int nvidia_sms[] = {80, 86, 89, 90};
+
+static void set_error(char *err, size_t err_size, const char *text, const char *why) {
+  if (err && err_size)
+    snprintf(err, err_size,
+             "unknown target '%s'%s%s; accepted: gfx942 (MI300X, gfx942:sramecc+:xnack-), "
+             "gfx940, gfx941, gfx90a, gfx908 (optionally with :sramecc+/- :xnack+/-), "
+             "sm_80, sm_86, sm_89, sm_90, cpu",
+             text ? text : "(null)", why ? ": " : "", why ? why : "");
+}
+
+/* Parses "gfx942[:sramecc+][:xnack-]" into out. */
+static bool parse_amd(const char *text, target_t *out, char *err, size_t err_size) {
+  const char *colon = strchr(text, ':');
+  size_t chip_len = colon ? (size_t)(colon - text) : strlen(text);
+  const char *chip = NULL;
+  for (size_t i = 0; i < sizeof amd_chips / sizeof amd_chips[0]; i++)
+    if (strlen(amd_chips[i]) == chip_len && strncmp(text, amd_chips[i], chip_len) == 0)
+      chip = amd_chips[i];
+  if (!chip) {
+    set_error(err, err_size, text, "not a supported AMD chip");
+    return false;
+  }
+  /* Features: 0 = unspecified ("any"), '+' or '-'. */
+  char sramecc = 0, xnack = 0;
+  const char *p = colon;
+  while (p && *p == ':') {
+    const char *name = p + 1;
+    const char *next = strchr(name, ':');
+    size_t len = next ? (size_t)(next - name) : strlen(name);
+    char sign = len ? name[len - 1] : 0;
+    if (sign != '+' && sign != '-') {
+      set_error(err, err_size, text, "a target feature must end in + or -");
+      return false;
+    }
+    char *slot = NULL;
+    if (len - 1 == 7 && strncmp(name, "sramecc", 7) == 0) slot = &sramecc;
+    else if (len - 1 == 5 && strncmp(name, "xnack", 5) == 0) slot = &xnack;
+    if (!slot || *slot) {
+      set_error(err, err_size, text, slot ? "feature given twice" : "unknown feature (sramecc, xnack)");
+      return false;
+    }
+    *slot = sign;
+    p = next;
+  }
+  /* MI300X rejects code objects built for "any" xnack/sramecc: bare gfx942
+   * means the MI300X configuration. */
+  if (strcmp(chip, "gfx942") == 0 && !sramecc && !xnack) {
+    sramecc = '+';
+    xnack = '-';
+  }
+  memset(out, 0, sizeof *out);
+  out->arch = TARGET_AMD;
+  out->wave = 64;
+  snprintf(out->chip, sizeof out->chip, "%s", chip);
+  /* Canonical order (LLVM's): sramecc before xnack. */
+  int n = snprintf(out->id, sizeof out->id, "%s", chip);
+  if (sramecc) n += snprintf(out->id + n, sizeof out->id - (size_t)n, ":sramecc%c", sramecc);
+  if (xnack) snprintf(out->id + n, sizeof out->id - (size_t)n, ":xnack%c", xnack);
+  return true;
+}
+
+bool target_parse(const char *text, target_t *out, char *err, size_t err_size) {
+  if (!text || !*text || strlen(text) >= sizeof out->id) {
+    set_error(err, err_size, text, NULL);
+    return false;
+  }
+  if (strcmp(text, "cpu") == 0) {
+    memset(out, 0, sizeof *out);
+    out->arch = TARGET_CPU;
+    out->wave = 1;
+    strcpy(out->id, "cpu");
+    strcpy(out->chip, "cpu");
+    return true;
+  }
+  if (strncmp(text, "gfx", 3) == 0) return parse_amd(text, out, err, err_size);
+  if (strncmp(text, "sm_", 3) == 0) {
+    for (size_t i = 0; i < sizeof nvidia_sms / sizeof nvidia_sms[0]; i++) {
+      char name[16];
+      snprintf(name, sizeof name, "sm_%d", nvidia_sms[i]);
+      if (strcmp(text, name) == 0) {
+        memset(out, 0, sizeof *out);
+        out->arch = TARGET_NVIDIA;
+        out->wave = 32;
+        out->sm = nvidia_sms[i];
+        snprintf(out->id, sizeof out->id, "%s", name);
+        snprintf(out->chip, sizeof out->chip, "%s", name);
+        return true;
+      }
+    }
+    set_error(err, err_size, text, "not a supported NVIDIA architecture");
+    return false;
+  }
+  set_error(err, err_size, text, NULL);
+  return false;
+}

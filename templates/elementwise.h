@@ -1,0 +1,62 @@
+/* Elementwise ops over rows x n elements: silu, silu_mul, add, mul, scale,
+ * copy; and transpose, causal mask, kv append, embedding, which are
+ * elementwise in their output index too.
+ *
+ * Thread -> data: one output element per thread, element index
+ * i = 256 * block + tid, so consecutive threads touch consecutive addresses
+ * (coalesced). Grid: x = ceil(elements / 256), elements growing with T
+ * through grid_t. One read per input and one write per element: ~0.1
+ * flop/byte, bandwidth-bound; nothing to tile.
+ */
+#define GRETA_EW_NT 256
+
+enum {
+  GRETA_EW_SILU = 0,
+  GRETA_EW_SILU_MUL = 1,
+  GRETA_EW_ADD = 2,
+  GRETA_EW_MUL = 3,
+  GRETA_EW_SCALE = 4,
+  GRETA_EW_COPY = 5,
+};
+
+/* The element index of this thread, or -1 past `total`. */
+GRETA_INLINE greta_i64 greta_ew_index(greta_i64 total) {
+  greta_i64 i = (greta_i64)greta_bid_x() * GRETA_EW_NT + greta_tid();
+  return i < total ? i : -1;
+}
+
+GRETA_INLINE float greta_silu(float v) { return v / (1.0f + greta_exp(-v)); }
+
+/* a, b: inputs (b unused by unary ops), out: output, all [rows, NCOL]. */
+template <int OP, greta_i64 NCOL, greta_i64 RC, int RPT>
+GRETA_INLINE void greta_elementwise(const int *params, const float *a, const float *b, float *out,
+                                    float f0) {
+  greta_i64 i = greta_ew_index(greta_rows<RC, RPT>(params) * NCOL);
+  if (i < 0) return;
+  float v = a[i];
+  if (OP == GRETA_EW_SILU) v = greta_silu(v);
+  if (OP == GRETA_EW_SILU_MUL) v = greta_silu(v) * b[i];
+  if (OP == GRETA_EW_ADD) v = v + b[i];
+  if (OP == GRETA_EW_MUL) v = v * b[i];
+  if (OP == GRETA_EW_SCALE) v = v * f0;
+  out[i] = v;
+}
+
+/* x [batch, R, C] -> out [batch, C, R], batch = rows / R. Thread per output
+ * element (writes coalesced, reads strided by C). */
+template <greta_i64 R, greta_i64 C, greta_i64 RC, int RPT>
+GRETA_INLINE void greta_transpose(const int *params, const float *x, float *out) {
+  greta_i64 j = greta_ew_index(greta_rows<RC, RPT>(params) * C);
+  if (j < 0) return;
+  greta_i64 bt = j / (R * C), rem = j % (R * C), c = rem / R, r = rem % R;
+  out[j] = x[bt * R * C + r * C + c];
+}
+
+/* x [T, INNER, NCOL]: out[t][i][s] = s > pos + t ? -inf : x[t][i][s]. */
+template <greta_i64 INNER, greta_i64 NCOL, greta_i64 RC, int RPT>
+GRETA_INLINE void greta_causal_mask(const int *params, const float *x, float *out) {
+  greta_i64 j = greta_ew_index(greta_rows<RC, RPT>(params) * NCOL);
+  if (j < 0) return;
+  greta_i64 s = j % NCOL, t = j / NCOL / INNER;
+  out[j] = s > (greta_i64)params[1] + t ? greta_neg_inf() : x[j];
+}

@@ -1,0 +1,254 @@
+/* GEMM for prefill (T > 1): out[M, N] = x[M, K] @ B (+ residual), B either
+ * [N, K] (TRANS = 1, a Linear weight: out = x @ B^T) or [K, N] (TRANS = 0),
+ * B in f32 / f16 / bf16 (DT), x and out f32, accumulation f32.
+ *
+ * Tiling (shared by every architecture): a block of 256 threads computes a
+ * 64 x 64 tile of out; K advances in steps of BK (16 for f32 weights, 32 for
+ * 16-bit weights on AMD). Each step's A (64 x BK of x) and B (64 x BK, stored
+ * n-major so both operands are "row, k" in LDS) are loaded from global
+ * memory into registers while the previous step computes from LDS, then
+ * written to the other of two LDS buffers: double buffering, one barrier per
+ * step. Thread -> data for the loads: consecutive threads read consecutive
+ * k (or n, for B [K, N]), so global reads are coalesced.
+ * Arithmetic intensity: a 64 x 64 tile does 2 * 64 * 64 * BK flops per
+ * 2 * 64 * BK elements loaded = 32 flop/element (128 flop per f32 weight
+ * byte... per 4 bytes); enough to keep MI300X's matrix cores fed from LDS for
+ * the Llama shapes (K, N >= 4096) at T >= 64, and small enough (about 17 KiB
+ * of LDS) for several blocks per CU.
+ *
+ * The inner fragment is architecture-specific, behind greta_frag<DT>:
+ *   lds_t / to_lds()  the element type kept in LDS and the conversion to it;
+ *   zero(), mma(As, Bs) over one BK step, store(out, res, ...).
+ * AMD (wave64, 4 waves, each a 32 x 32 quarter as 2 x 2 16x16 blocks):
+ *   f32 weights  -> v_mfma_f32_16x16x4f32 (4 per 16 k);
+ *   f16 weights  -> v_mfma_f32_16x16x16f16, x converted to f16 on its way
+ *                   into LDS (the "half types in their own precision" path);
+ *   bf16 weights -> v_mfma_f32_16x16x16bf16_1k, x rounded to bf16 likewise.
+ *   Lane <-> element mappings come from mfma_layout.h (tested on the CPU).
+ * NVIDIA: FP32 FMA register tiling for every weight dtype (weights converted
+ *   to f32 on load; no TF32, so results match the f32 reference): thread
+ *   (ty = tid / 16, tx = tid % 16) owns rows ty + 16 i, cols tx + 16 j,
+ *   i, j < 4.
+ */
+#define GRETA_GEMM_BM 64
+#define GRETA_GEMM_BN 64
+#define GRETA_GEMM_NT 256
+
+template <int DT>
+struct greta_frag;
+
+#if defined(GRETA_AMD)
+typedef float greta_v4f __attribute__((ext_vector_type(4)));
+typedef _Float16 greta_v4h __attribute__((ext_vector_type(4)));
+typedef short greta_v4s __attribute__((ext_vector_type(4)));
+
+/* Round-to-nearest-even f32 -> bf16 bits. */
+GRETA_INLINE unsigned short greta_float_to_bf16(float v) {
+  unsigned int u = greta_float_to_bits(v);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return (unsigned short)(u >> 16);
+}
+
+/* Which quarter of the 64 x 64 tile a wave owns. */
+GRETA_INLINE int greta_frag_wave_m(void) { return (greta_tid() / 64) / 2 * 32; }
+GRETA_INLINE int greta_frag_wave_n(void) { return (greta_tid() / 64) % 2 * 32; }
+
+/* Common result handling of the 16x16 f32 MFMA blocks. */
+struct greta_frag_acc {
+  greta_v4f acc[2][2];
+  GRETA_METHOD void zero() {
+    for (int i = 0; i < 2; i++)
+      for (int j = 0; j < 2; j++) acc[i][j] = (greta_v4f){0.f, 0.f, 0.f, 0.f};
+  }
+  template <greta_i64 N, int RES>
+  GRETA_METHOD void store(float *out, const float *res, greta_i64 m0, greta_i64 n0, greta_i64 M) {
+    int lane = greta_lane();
+    for (int i = 0; i < 2; i++)
+      for (int j = 0; j < 2; j++)
+        for (int r = 0; r < 4; r++) {
+          greta_i64 m = m0 + greta_frag_wave_m() + i * 16 + mfma_d_row(lane, r);
+          greta_i64 n = n0 + greta_frag_wave_n() + j * 16 + mfma_d_col(lane);
+          if (m < M && n < N) {
+            float v = acc[i][j][r];
+            if (RES) v += res[m * N + n];
+            out[m * N + n] = v;
+          }
+        }
+  }
+};
+
+template <>
+struct greta_frag<GRETA_W_F32> : greta_frag_acc {
+  enum { BK = 16, LDK = 17 };
+  typedef float lds_t;
+  static GRETA_METHOD lds_t to_lds(float v) { return v; }
+  /* As: [64][LDK] rows m, Bs: [64][LDK] rows n. */
+  GRETA_METHOD void mma(const lds_t *As, const lds_t *Bs) {
+    int lane = greta_lane(), wm = greta_frag_wave_m(), wn = greta_frag_wave_n();
+#pragma unroll
+    for (int kk = 0; kk < BK; kk += GRETA_MFMA_F32_K) {
+      float a[2], b[2];
+      for (int i = 0; i < 2; i++)
+        a[i] = As[(wm + i * 16 + mfma_f32_a_row(lane)) * LDK + kk + mfma_f32_a_k(lane)];
+      for (int j = 0; j < 2; j++)
+        b[j] = Bs[(wn + j * 16 + mfma_f32_b_col(lane)) * LDK + kk + mfma_f32_b_k(lane)];
+      for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++)
+          acc[i][j] = __builtin_amdgcn_mfma_f32_16x16x4f32(a[i], b[j], acc[i][j], 0, 0, 0);
+    }
+  }
+};
+
+template <>
+struct greta_frag<GRETA_W_F16> : greta_frag_acc {
+  enum { BK = 32, LDK = 36 };
+  typedef _Float16 lds_t;
+  static GRETA_METHOD lds_t to_lds(float v) { return (_Float16)v; }
+  GRETA_METHOD void mma(const lds_t *As, const lds_t *Bs) {
+    int lane = greta_lane(), wm = greta_frag_wave_m(), wn = greta_frag_wave_n();
+#pragma unroll
+    for (int kk = 0; kk < BK; kk += GRETA_MFMA_F16_K) {
+      greta_v4h a[2], b[2];
+      for (int i = 0; i < 2; i++)
+        for (int e = 0; e < 4; e++)
+          a[i][e] = As[(wm + i * 16 + mfma_f16_a_row(lane)) * LDK + kk + mfma_f16_a_k(lane, e)];
+      for (int j = 0; j < 2; j++)
+        for (int e = 0; e < 4; e++)
+          b[j][e] = Bs[(wn + j * 16 + mfma_f16_b_col(lane)) * LDK + kk + mfma_f16_b_k(lane, e)];
+      for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++)
+          acc[i][j] = __builtin_amdgcn_mfma_f32_16x16x16f16(a[i], b[j], acc[i][j], 0, 0, 0);
+    }
+  }
+};
+
+template <>
+struct greta_frag<GRETA_W_BF16> : greta_frag_acc {
+  enum { BK = 32, LDK = 36 };
+  typedef unsigned short lds_t;
+  static GRETA_METHOD lds_t to_lds(float v) { return greta_float_to_bf16(v); }
+  GRETA_METHOD void mma(const lds_t *As, const lds_t *Bs) {
+    int lane = greta_lane(), wm = greta_frag_wave_m(), wn = greta_frag_wave_n();
+#pragma unroll
+    for (int kk = 0; kk < BK; kk += GRETA_MFMA_F16_K) {
+      greta_v4s a[2], b[2];
+      for (int i = 0; i < 2; i++)
+        for (int e = 0; e < 4; e++)
+          a[i][e] = (short)As[(wm + i * 16 + mfma_f16_a_row(lane)) * LDK + kk + mfma_f16_a_k(lane, e)];
+      for (int j = 0; j < 2; j++)
+        for (int e = 0; e < 4; e++)
+          b[j][e] = (short)Bs[(wn + j * 16 + mfma_f16_b_col(lane)) * LDK + kk + mfma_f16_b_k(lane, e)];
+      for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++)
+          acc[i][j] = __builtin_amdgcn_mfma_f32_16x16x16bf16_1k(a[i], b[j], acc[i][j], 0, 0, 0);
+    }
+  }
+};
+
+#else /* NVIDIA: FP32 FMA register tile, 4 x 4 per thread */
+
+template <int DT>
+struct greta_frag {
+  enum { BK = 16, LDK = 17 };
+  typedef float lds_t;
+  float acc[4][4];
+  static GRETA_METHOD lds_t to_lds(float v) { return v; }
+  GRETA_METHOD void zero() {
+    for (int i = 0; i < 4; i++)
+      for (int j = 0; j < 4; j++) acc[i][j] = 0.f;
+  }
+  GRETA_METHOD void mma(const lds_t *As, const lds_t *Bs) {
+    int ty = greta_tid() / 16, tx = greta_tid() % 16;
+#pragma unroll
+    for (int k = 0; k < BK; k++) {
+      float a[4], b[4];
+      for (int i = 0; i < 4; i++) a[i] = As[(ty + 16 * i) * LDK + k];
+      for (int j = 0; j < 4; j++) b[j] = Bs[(tx + 16 * j) * LDK + k];
+      for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+    }
+  }
+  template <greta_i64 N, int RES>
+  GRETA_METHOD void store(float *out, const float *res, greta_i64 m0, greta_i64 n0, greta_i64 M) {
+    int ty = greta_tid() / 16, tx = greta_tid() % 16;
+    for (int i = 0; i < 4; i++)
+      for (int j = 0; j < 4; j++) {
+        greta_i64 m = m0 + ty + 16 * i, n = n0 + tx + 16 * j;
+        if (m < M && n < N) {
+          float v = acc[i][j];
+          if (RES) v += res[m * N + n];
+          out[m * N + n] = v;
+        }
+      }
+  }
+};
+#endif
+
+/* The shared tiling. Grid: x = ceil(N / 64), y = ceil(M / 64) (M = rows,
+ * grows with T through grid_t). */
+template <int DT, greta_i64 N, greta_i64 K, int TRANS, int RES, greta_i64 RC, int RPT>
+GRETA_INLINE void greta_gemm(const int *params, const float *x, const void *b, float *out,
+                             const float *res) {
+  typedef greta_frag<DT> F;
+  typedef typename F::lds_t L;
+  const int BM = GRETA_GEMM_BM, BN = GRETA_GEMM_BN, NT = GRETA_GEMM_NT;
+  const int BK = F::BK, LDK = F::LDK;
+  const int EA = BM * BK / NT, EB = BN * BK / NT;
+  __shared__ L As[2][BM * LDK];
+  __shared__ L Bs[2][BN * LDK];
+
+  const greta_i64 M = greta_rows<RC, RPT>(params);
+  const greta_i64 m0 = (greta_i64)greta_bid_y() * BM, n0 = (greta_i64)greta_bid_x() * BN;
+  if (m0 >= M) return; /* whole block: no barrier is skipped by part of it */
+  const int tid = greta_tid();
+
+  float ra[EA], rb[EB];
+  auto load = [&](greta_i64 k0) {
+    for (int e = 0; e < EA; e++) {
+      int idx = tid + NT * e, r = idx / BK, c = idx % BK;
+      greta_i64 m = m0 + r, k = k0 + c;
+      ra[e] = (m < M && k < K) ? x[m * K + k] : 0.f;
+    }
+    for (int e = 0; e < EB; e++) {
+      int idx = tid + NT * e;
+      if (TRANS) {
+        int r = idx / BK, c = idx % BK; /* r: n, c: k */
+        greta_i64 n = n0 + r, k = k0 + c;
+        rb[e] = (n < N && k < K) ? greta_load_w<DT>(b, n * K + k) : 0.f;
+      } else {
+        int r = idx / BN, c = idx % BN; /* r: k, c: n */
+        greta_i64 n = n0 + c, k = k0 + r;
+        rb[e] = (n < N && k < K) ? greta_load_w<DT>(b, k * N + n) : 0.f;
+      }
+    }
+  };
+  auto store = [&](int buf) {
+    for (int e = 0; e < EA; e++) {
+      int idx = tid + NT * e;
+      As[buf][(idx / BK) * LDK + idx % BK] = F::to_lds(ra[e]);
+    }
+    for (int e = 0; e < EB; e++) {
+      int idx = tid + NT * e;
+      if (TRANS)
+        Bs[buf][(idx / BK) * LDK + idx % BK] = F::to_lds(rb[e]);
+      else
+        Bs[buf][(idx % BN) * LDK + idx / BN] = F::to_lds(rb[e]);
+    }
+  };
+
+  F frag;
+  frag.zero();
+  const greta_i64 nk = (K + BK - 1) / BK;
+  load(0);
+  store(0);
+  greta_sync();
+  for (greta_i64 kt = 0; kt < nk; kt++) {
+    int cur = (int)(kt & 1);
+    if (kt + 1 < nk) load((kt + 1) * BK); /* global loads in flight during mma */
+    frag.mma(As[cur], Bs[cur]);
+    /* The other buffer was last read before the previous barrier. */
+    if (kt + 1 < nk) store(cur ^ 1);
+    greta_sync();
+  }
+  frag.template store<N, RES>(out, res, m0, n0, M);
+}

@@ -1,0 +1,196 @@
+/* GRETA kernel prelude: one device dialect for three compilers.
+ *
+ *   plain clang (-x hip -nogpuinc -nogpulib, amdgcn): no HIP headers, so the
+ *     CUDA-style keywords map to clang attributes and amdgcn builtins here;
+ *   hiprtc (__HIPCC_RTC__): keywords and math come predefined;
+ *   NVRTC (__CUDACC_RTC__): keywords and math come predefined.
+ *
+ * Every template uses only what this file defines: greta_tid() / greta_bid_*()
+ * for ids, greta_sync() for a block barrier, greta_lane() and
+ * greta_shfl_xor() for wave-level reductions, greta_exp() / greta_sqrt() for
+ * accurate math (no fast approximations: results must match the CPU reference
+ * to ~1e-5), GRETA_WAVE for the wave size (64 on CDNA, 32 on NVIDIA).
+ * Block sizes are compile-time constants of each kernel, so blockDim and
+ * gridDim are never read.
+ */
+#if defined(__CUDACC_RTC__)
+#define GRETA_NVIDIA 1
+#define GRETA_WAVE 32
+#elif defined(__HIPCC_RTC__)
+#define GRETA_AMD 1
+#define GRETA_WAVE 64
+#else
+/* Plain clang, amdgcn device compile with no HIP headers. */
+#define GRETA_AMD 1
+#define GRETA_WAVE 64
+#define __global__ __attribute__((global))
+#define __device__ __attribute__((device))
+#define __shared__ __attribute__((shared))
+#define __launch_bounds__(n) __attribute__((amdgpu_flat_work_group_size(1, n)))
+#endif
+
+#define GRETA_INLINE static inline __device__ __attribute__((always_inline))
+/* Member functions of device structs. */
+#define GRETA_METHOD inline __device__ __attribute__((always_inline))
+/* mfma_layout.h's functions are C on the host and device code here. */
+#define GRETA_LAYOUT_FN static inline __device__
+
+typedef long long greta_i64;
+
+/* ---- ids and barriers ---------------------------------------------------- */
+#if defined(GRETA_AMD)
+GRETA_INLINE int greta_tid(void) { return (int)__builtin_amdgcn_workitem_id_x(); }
+GRETA_INLINE int greta_bid_x(void) { return (int)__builtin_amdgcn_workgroup_id_x(); }
+GRETA_INLINE int greta_bid_y(void) { return (int)__builtin_amdgcn_workgroup_id_y(); }
+GRETA_INLINE int greta_bid_z(void) { return (int)__builtin_amdgcn_workgroup_id_z(); }
+/* Lane within the wave64. */
+GRETA_INLINE int greta_lane(void) {
+  return (int)__builtin_amdgcn_mbcnt_hi(~0u, __builtin_amdgcn_mbcnt_lo(~0u, 0u));
+}
+GRETA_INLINE void greta_sync(void) {
+  __builtin_amdgcn_fence(__ATOMIC_RELEASE, "workgroup");
+  __builtin_amdgcn_s_barrier();
+  __builtin_amdgcn_fence(__ATOMIC_ACQUIRE, "workgroup");
+}
+/* v from lane (lane ^ mask), through ds_bpermute (byte addresses). */
+GRETA_INLINE float greta_shfl_xor(float v, int mask) {
+  int src = (greta_lane() ^ mask) << 2;
+  return __builtin_bit_cast(float, __builtin_amdgcn_ds_bpermute(src, __builtin_bit_cast(int, v)));
+}
+GRETA_INLINE float greta_bits_to_float(unsigned int u) { return __builtin_bit_cast(float, u); }
+GRETA_INLINE unsigned int greta_float_to_bits(float f) { return __builtin_bit_cast(unsigned int, f); }
+GRETA_INLINE float greta_half_to_float(unsigned short h) {
+  return (float)__builtin_bit_cast(_Float16, h);
+}
+#else /* NVIDIA */
+GRETA_INLINE int greta_tid(void) { return (int)threadIdx.x; }
+GRETA_INLINE int greta_bid_x(void) { return (int)blockIdx.x; }
+GRETA_INLINE int greta_bid_y(void) { return (int)blockIdx.y; }
+GRETA_INLINE int greta_bid_z(void) { return (int)blockIdx.z; }
+GRETA_INLINE int greta_lane(void) { return (int)(threadIdx.x & 31u); }
+GRETA_INLINE void greta_sync(void) { __syncthreads(); }
+GRETA_INLINE float greta_shfl_xor(float v, int mask) { return __shfl_xor_sync(0xffffffffu, v, mask); }
+GRETA_INLINE float greta_bits_to_float(unsigned int u) { return __uint_as_float(u); }
+GRETA_INLINE unsigned int greta_float_to_bits(float f) { return __float_as_uint(f); }
+GRETA_INLINE float greta_half_to_float(unsigned short h) {
+  float f;
+  asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
+  return f;
+}
+#endif
+
+/* v from lane `src` of the wave (every lane must take part). */
+#if defined(GRETA_AMD)
+GRETA_INLINE float greta_shfl(float v, int src) {
+  return __builtin_bit_cast(float, __builtin_amdgcn_ds_bpermute(src << 2, __builtin_bit_cast(int, v)));
+}
+#else
+GRETA_INLINE float greta_shfl(float v, int src) { return __shfl_sync(0xffffffffu, v, src); }
+#endif
+
+/* ---- accurate math ----------------------------------------------------- */
+#if defined(__HIPCC_RTC__) || defined(__CUDACC_RTC__)
+/* The vendor libraries' expf / sqrtf are accurate to ~1 ulp (no fast-math). */
+GRETA_INLINE float greta_exp(float x) { return expf(x); }
+GRETA_INLINE float greta_sqrt(float x) { return sqrtf(x); }
+#else
+/* LLVM 19 lowers these without device libraries to the accurate expansions
+ * (range-reduced v_exp_f32 + ldexp; v_sqrt_f32 with correction). */
+GRETA_INLINE float greta_exp(float x) { return __builtin_expf(x); }
+GRETA_INLINE float greta_sqrt(float x) { return __builtin_sqrtf(x); }
+#endif
+#if defined(__CUDACC_RTC__) || defined(__HIPCC_RTC__)
+#define GRETA_RINT(x) rint(x)
+#else
+#define GRETA_RINT(x) __builtin_rint(x)
+#endif
+GRETA_INLINE float greta_fmax(float a, float b) { return a > b ? a : b; }
+GRETA_INLINE float greta_neg_inf(void) { return greta_bits_to_float(0xff800000u); }
+
+/* sin and cos of a float angle, correctly rounded in practice: the angle is
+ * reduced by pi/2 in double (Cody-Waite, three parts) and the polynomials run
+ * in double. Written here because amdgcn's v_sin_f32 is not accurate and
+ * plain clang has no device library; used on every target for one answer. */
+GRETA_INLINE void greta_sincos(float angle, float *out_sin, float *out_cos) {
+  double x = (double)angle;
+  double k = GRETA_RINT(x * 0.63661977236758134308); /* 2/pi */
+  /* pi/2 = P1 + P1T, P1 with 33 significant bits: k * P1 is exact for
+   * |k| < 2^20, i.e. angles below ~1.6e6 radians. */
+  double r = x - k * 1.57079632673412561417e+00;
+  r = r - k * 6.07710050650619224932e-11;
+  double r2 = r * r;
+  double s = r + r * r2 * (-1.0 / 6 + r2 * (1.0 / 120 + r2 * (-1.0 / 5040 + r2 * (1.0 / 362880 +
+             r2 * (-1.0 / 39916800 + r2 * (1.0 / 6227020800.0 + r2 * (-1.0 / 1307674368000.0)))))));
+  double c = 1.0 + r2 * (-0.5 + r2 * (1.0 / 24 + r2 * (-1.0 / 720 + r2 * (1.0 / 40320 +
+             r2 * (-1.0 / 3628800 + r2 * (1.0 / 479001600.0 + r2 * (-1.0 / 87178291200.0)))))));
+  long long q = (long long)k & 3;
+  double sv = q == 0 ? s : q == 1 ? c : q == 2 ? -s : -c;
+  double cv = q == 0 ? c : q == 1 ? -s : q == 2 ? -c : s;
+  *out_sin = (float)sv;
+  *out_cos = (float)cv;
+}
+
+/* ---- wave reductions ------------------------------------------------------- */
+GRETA_INLINE float greta_wave_sum(float v) {
+#pragma unroll
+  for (int m = GRETA_WAVE / 2; m > 0; m >>= 1) v += greta_shfl_xor(v, m);
+  return v;
+}
+GRETA_INLINE float greta_wave_max(float v) {
+#pragma unroll
+  for (int m = GRETA_WAVE / 2; m > 0; m >>= 1) v = greta_fmax(v, greta_shfl_xor(v, m));
+  return v;
+}
+
+/* Sum (MAX = false) or max (MAX = true) of v over a block of NT threads; every
+ * thread gets the result. `scratch` holds NT / GRETA_WAVE floats. */
+template <int NT, bool MAX>
+GRETA_INLINE float greta_block_reduce(float v, float *scratch) {
+  v = MAX ? greta_wave_max(v) : greta_wave_sum(v);
+  if (NT <= GRETA_WAVE) return v;
+  const int nw = NT / GRETA_WAVE;
+  int w = greta_tid() / GRETA_WAVE;
+  greta_sync(); /* scratch may still be read by a previous reduction */
+  if (greta_lane() == 0) scratch[w] = v;
+  greta_sync();
+  float r = scratch[0];
+  for (int i = 1; i < nw; i++) r = MAX ? greta_fmax(r, scratch[i]) : r + scratch[i];
+  return r;
+}
+
+/* ---- weight loads: f32, f16 or bf16 (greta_dtype_t values), as float ----- */
+enum { GRETA_W_F32 = 0, GRETA_W_F16 = 1, GRETA_W_BF16 = 2 };
+
+template <int DT>
+GRETA_INLINE float greta_load_w(const void *w, greta_i64 i) {
+  if (DT == GRETA_W_F32) return ((const float *)w)[i];
+  unsigned short h = ((const unsigned short *)w)[i];
+  if (DT == GRETA_W_F16) return greta_half_to_float(h);
+  return greta_bits_to_float((unsigned int)h << 16);
+}
+
+/* 16 bytes: 4 f32 or 8 halves. */
+struct alignas(16) greta_u4 {
+  unsigned int x, y, z, w;
+};
+/* Elements of a weight dtype in 16 bytes. */
+template <int DT>
+struct greta_wvec {
+  enum { N = DT == GRETA_W_F32 ? 4 : 8 };
+};
+/* Converts element e (< greta_wvec<DT>::N) of a 16-byte load. */
+template <int DT>
+GRETA_INLINE float greta_u4_elem(const greta_u4 &v, int e) {
+  unsigned int word = e / (DT == GRETA_W_F32 ? 1 : 2);
+  unsigned int u = word == 0 ? v.x : word == 1 ? v.y : word == 2 ? v.z : v.w;
+  if (DT == GRETA_W_F32) return greta_bits_to_float(u);
+  unsigned short h = (unsigned short)((e & 1) ? (u >> 16) : (u & 0xffffu));
+  if (DT == GRETA_W_F16) return greta_half_to_float(h);
+  return greta_bits_to_float((unsigned int)h << 16);
+}
+
+/* Rows of a launch: RC * (RPT ? T : 1). */
+template <greta_i64 RC, int RPT>
+GRETA_INLINE greta_i64 greta_rows(const int *params) {
+  return RPT ? RC * (greta_i64)params[0] : RC;
+}
