@@ -1,0 +1,20 @@
+/* The part of a session the safetensors loader uses. */
+#ifndef GRETA_SESSION_H
+#define GRETA_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "greta/greta.h"
+#include "plan.h"
+
+/* The model's plan. Owned by the model. */
+const greta_plan_t *greta_session_plan(const greta_session_t *session);
+
+/* Binds plan weight `index` from `count` elements of `dtype` at `data`
+ * (any alignment is fine for f32/f16/bf16 only when `data` is aligned to its
+ * element size), converting to the storage dtype. */
+greta_status_t greta_session_bind_index(greta_session_t *session, uint32_t index,
+                                        greta_dtype_t dtype, const void *data, size_t count);
+
+#endif /* GRETA_SESSION_H */
