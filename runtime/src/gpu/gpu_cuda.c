@@ -51,7 +51,6 @@ static const char *const cuda_libraries[] = {"libcuda.so.1", "libcuda.so", NULL}
 typedef struct cuda_api_s {
   greta_gpu_api_t base; /* first: the backend sees only this */
   void *library;        /* dlopen handle */
-  int initialized;      /* cuInit was called: the library stays loaded */
   cuda_symbols_t cu;
   int device;
   void *context; /* the primary context, retained */
@@ -98,8 +97,7 @@ static void cuda_close(greta_gpu_api_t *base) {
     if (api->stream) api->cu.cuStreamDestroy_v2(api->stream);
     api->cu.cuDevicePrimaryCtxRelease_v2(api->device);
   }
-  /* As for HIP: an initialized driver keeps threads inside the library. */
-  if (api->library && !api->initialized) dlclose(api->library);
+  if (api->library) dlclose(api->library); /* opened RTLD_NODELETE: stays mapped */
   free(api);
 }
 
@@ -270,7 +268,6 @@ static greta_status_t cuda_open_device(cuda_api_t *api, int ordinal) {
   GRETA_RETURN_IF_ERROR(cuda_load(api, NULL));
 
   cu_result_t init = api->cu.cuInit(0);
-  api->initialized = 1;
   int count = 0;
   cu_result_t counted = init == 0 ? api->cu.cuDeviceGetCount(&count) : init;
   if (counted != 0 || count <= 0) {

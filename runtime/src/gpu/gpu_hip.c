@@ -51,7 +51,6 @@ static const char *const hip_libraries[] = {"libamdhip64.so", "libamdhip64.so.7"
 typedef struct hip_api_s {
   greta_gpu_api_t base; /* first: the backend sees only this */
   void *library;        /* dlopen handle */
-  int initialized;      /* hipInit was called: the library stays loaded */
   hip_symbols_t hip;
   int device;
   void *stream;
@@ -123,10 +122,7 @@ static void hip_close(greta_gpu_api_t *base) {
   hip_api_t *api = hip_api(base);
   if (!api) return;
   if (api->stream) api->hip.hipStreamDestroy(api->stream);
-  /* Once initialized, the runtime has threads running inside the library;
-   * unloading it under them crashes at exit. dlopen counts references, so
-   * the next open reuses the loaded copy. */
-  if (api->library && !api->initialized) dlclose(api->library);
+  if (api->library) dlclose(api->library); /* opened RTLD_NODELETE: stays mapped */
   free(api);
 }
 
@@ -275,7 +271,6 @@ static greta_status_t hip_open_device(hip_api_t *api, int ordinal) {
   /* Without a GPU, ROCm's hipInit fails (hipErrorInvalidDevice) and the
    * device count says why; report the count, the clearer of the two. */
   hip_result_t init = api->hip.hipInit(0);
-  api->initialized = 1;
   int count = 0;
   hip_result_t counted = api->hip.hipGetDeviceCount(&count);
   if (counted != 0 || count <= 0) {

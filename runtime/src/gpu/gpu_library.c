@@ -1,5 +1,5 @@
 /* Loading a GPU driver library and filling a symbol table from it. */
-#define _GNU_SOURCE /* dladdr */
+#define _GNU_SOURCE /* dladdr, RTLD_NODELETE */
 #include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,7 +14,10 @@ greta_status_t greta_gpu_library_open(const char *api, const char *const *candid
   char errors[2048] = "";
   size_t tried_len = 0, errors_len = 0;
   for (const char *const *name = candidates; *name; ++name) {
-    void *handle = dlopen(*name, RTLD_NOW | RTLD_LOCAL);
+    /* RTLD_NODELETE: once initialized, a driver runs threads inside its
+     * library, so unloading it under them would crash at exit; dlclose then
+     * only drops our reference. */
+    void *handle = dlopen(*name, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (handle) {
       *out_handle = handle;
       return NULL;
