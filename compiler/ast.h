@@ -147,4 +147,10 @@ void ast_stmt_list_move(ast_stmt_list_t *to, ast_stmt_list_t *from);
 
 void ast_program_destroy(ast_program_t *p);
 
+/* Parses diag->text (diag->len bytes) into a program, reporting syntax
+ * errors to `diag`. Returns NULL when there were errors or no memory.
+ * Implemented by the scanner, grammar/lexer.l. */
+struct diag_s;
+ast_program_t *grammar_parse(struct diag_s *diag);
+
 #endif /* GRETA_AST_H */

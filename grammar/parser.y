@@ -38,10 +38,6 @@ typedef struct gm_parse_ctx_s {
   gm_lexer_state_t *lex;
   ast_program_t *program;
 } gm_parse_ctx_t;
-
-/* Parses diag->text (diag->len bytes) into a program, reporting syntax
- * errors to `diag`. Returns NULL when there were errors or no memory. */
-ast_program_t *grammar_parse(diag_t *diag);
 }
 
 %code {
