@@ -29,11 +29,11 @@
 #define __launch_bounds__(n) __attribute__((amdgpu_flat_work_group_size(1, n)))
 #endif
 
-#define GRETA_INLINE static inline __device__ __attribute__((always_inline))
+#define GRETA_INLINE inline __device__ __attribute__((always_inline))
 /* Member functions of device structs. */
 #define GRETA_METHOD inline __device__ __attribute__((always_inline))
 /* mfma_layout.h's functions are C on the host and device code here. */
-#define GRETA_LAYOUT_FN static inline __device__
+#define GRETA_LAYOUT_FN inline __device__
 
 typedef long long greta_i64;
 

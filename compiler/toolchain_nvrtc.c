@@ -1,0 +1,156 @@
+/* The NVRTC toolchain: libnvrtc loaded with dlopen (never linked), source
+ * compiled in memory to a cubin (nvrtcGetCUBIN) that cuModuleLoadData
+ * accepts. Library search: $GRETA_NVRTC, $CUDA_HOME/lib64,
+ * /usr/local/cuda/lib64, then the loader path. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "status.h"
+#include "strbuf.h"
+#include "toolchain_impl.h"
+
+typedef int nvrtc_result_t; /* nvrtcResult; 0 = NVRTC_SUCCESS */
+typedef struct nvrtc_program_s *nvrtc_program_t;
+
+/* Required symbols, (name, return type, parameters). */
+#define NVRTC_SYMBOLS(X)                                                                     \
+  X(nvrtcVersion, nvrtc_result_t, (int *major, int *minor))                                  \
+  X(nvrtcGetErrorString, const char *, (nvrtc_result_t result))                              \
+  X(nvrtcCreateProgram, nvrtc_result_t,                                                      \
+    (nvrtc_program_t * prog, const char *src, const char *name, int num_headers,             \
+     const char *const *headers, const char *const *include_names))                         \
+  X(nvrtcDestroyProgram, nvrtc_result_t, (nvrtc_program_t * prog))                           \
+  X(nvrtcCompileProgram, nvrtc_result_t,                                                     \
+    (nvrtc_program_t prog, int num_options, const char *const *options))                    \
+  X(nvrtcGetProgramLogSize, nvrtc_result_t, (nvrtc_program_t prog, size_t *size))            \
+  X(nvrtcGetProgramLog, nvrtc_result_t, (nvrtc_program_t prog, char *log))                   \
+  X(nvrtcGetCUBINSize, nvrtc_result_t, (nvrtc_program_t prog, size_t *size))                 \
+  X(nvrtcGetCUBIN, nvrtc_result_t, (nvrtc_program_t prog, char *cubin))
+
+static struct {
+#define DECLARE(name, ret, params) ret(*name) params;
+  NVRTC_SYMBOLS(DECLARE)
+#undef DECLARE
+} nv;
+
+static int nv_loaded; /* 0 not yet, 1 ok, -1 failed */
+static char nv_version[64];
+static char nv_why[1024];
+
+static bool nv_try(const char *path, strbuf_t *tried) {
+  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    strbuf_printf(tried, "%s%s", tried->len ? ", " : "", path);
+    return false;
+  }
+  const char *missing = NULL;
+#define FILL(name, ret, params)                                  \
+  nv.name = (ret(*) params)dlsym(h, #name);                      \
+  if (!nv.name && !missing) missing = #name;
+  NVRTC_SYMBOLS(FILL)
+#undef FILL
+  if (missing) {
+    strbuf_printf(tried, "%s%s (no %s)", tried->len ? ", " : "", path, missing);
+    dlclose(h);
+    return false;
+  }
+  return true; /* kept open for the life of the process */
+}
+
+static bool nv_load(void) {
+  if (nv_loaded) return nv_loaded > 0;
+  strbuf_t tried = {0};
+  bool ok = false;
+  const char *env = getenv("GRETA_NVRTC");
+  if (env && *env) {
+    ok = nv_try(env, &tried);
+  } else {
+    char path[1024];
+    const char *home = getenv("CUDA_HOME");
+    static const char *const sonames[] = {"libnvrtc.so", "libnvrtc.so.13", "libnvrtc.so.12"};
+    const char *dirs[] = {home && *home ? home : NULL, "/usr/local/cuda"};
+    for (size_t d = 0; d < 2 && !ok; d++) {
+      if (!dirs[d]) continue;
+      for (size_t i = 0; i < 3 && !ok; i++) {
+        snprintf(path, sizeof path, "%s/lib64/%s", dirs[d], sonames[i]);
+        ok = nv_try(path, &tried);
+      }
+    }
+    for (size_t i = 0; i < 3 && !ok; i++) ok = nv_try(sonames[i], &tried);
+  }
+  if (ok) {
+    int major = 0, minor = 0;
+    nv.nvrtcVersion(&major, &minor);
+    snprintf(nv_version, sizeof nv_version, "nvrtc %d.%d", major, minor);
+  } else {
+    snprintf(nv_why, sizeof nv_why, "nvrtc: could not load %s", tried.data ? tried.data : "");
+  }
+  strbuf_free(&tried);
+  nv_loaded = ok ? 1 : -1;
+  return ok;
+}
+
+static bool nv_probe(const target_t *target, const char **out_version, char *why, size_t why_size) {
+  (void)target;
+  if (!nv_load()) {
+    snprintf(why, why_size, "%s", nv_why);
+    return false;
+  }
+  *out_version = nv_version;
+  return true;
+}
+
+/* Options; [0] is the architecture, filled per target. */
+#define NV_FLAGS "--std=c++17 --fmad=true"
+
+static const char *nv_flags(const target_t *target) {
+  (void)target;
+  return NV_FLAGS;
+}
+
+static greta_status_t nv_compile(const target_t *target, const char *source, uint8_t **out_object,
+                                 size_t *out_size, char **out_log) {
+  nvrtc_program_t prog = NULL;
+  nvrtc_result_t r = nv.nvrtcCreateProgram(&prog, source, "greta_kernels.cu", 0, NULL, NULL);
+  if (r != 0)
+    return greta_status_make(GRETA_INTERNAL, "nvrtcCreateProgram: %s", nv.nvrtcGetErrorString(r));
+  char arch[96];
+  snprintf(arch, sizeof arch, "--gpu-architecture=%s", target->id);
+  const char *opts[] = {arch, "--std=c++17", "--fmad=true"};
+  nvrtc_result_t cr = nv.nvrtcCompileProgram(prog, 3, opts);
+  size_t log_size = 0;
+  char *log = NULL;
+  if (nv.nvrtcGetProgramLogSize(prog, &log_size) == 0 && log_size > 0) {
+    log = calloc(1, log_size + 1);
+    if (log && nv.nvrtcGetProgramLog(prog, log) != 0) log[0] = '\0';
+  }
+  *out_log = log;
+  greta_status_t st = NULL;
+  if (cr != 0) {
+    st = greta_status_make(GRETA_INTERNAL, "nvrtc (%s) failed for %s: %s\n%s", nv_version, target->id,
+                           nv.nvrtcGetErrorString(cr), log ? log : "");
+  } else {
+    size_t size = 0;
+    if (nv.nvrtcGetCUBINSize(prog, &size) != 0 || size == 0 || !(*out_object = malloc(size)) ||
+        nv.nvrtcGetCUBIN(prog, (char *)*out_object) != 0) {
+      free(*out_object);
+      *out_object = NULL;
+      st = greta_status_make(GRETA_INTERNAL, "nvrtc gave no cubin for %s", target->id);
+    } else {
+      *out_size = size;
+    }
+  }
+  nv.nvrtcDestroyProgram(&prog);
+  return st;
+}
+
+const toolchain_t toolchain_nvrtc = {
+    .name = "nvrtc",
+    .arch = TARGET_NVIDIA,
+    .probe = nv_probe,
+    .flags = nv_flags,
+    .compile = nv_compile,
+};
