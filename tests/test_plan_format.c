@@ -1,0 +1,619 @@
+/* The plan's byte format: round trip, corruption, truncation, verification
+ * messages, and finding the plan inside real AMD and NVIDIA code objects. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "greta/greta.h"
+#include "plan.h"
+
+/* ---- a small plan, valid for a GPU target --------------------------------- */
+
+static char *kernel_names[] = {"k_rmsnorm", "k_kv_append"};
+static greta_plan_io_t inputs[1];
+static greta_plan_io_t outputs[1];
+static greta_plan_weight_t weights[1];
+static greta_plan_cache_t caches[1];
+static greta_plan_launch_t decode_launches[2];
+static greta_plan_launch_t prefill_launches[2];
+static greta_plan_entry_t entries[2];
+static greta_plan_t plan;
+
+enum { DIM = 8, MAX_SEQ = 16, MAX_TOKENS = 4 };
+/* A marker offset that occurs once in the serialised bytes, to patch. */
+#define MARKER_OFFSET 0x1357ull
+
+static void fill_launches(greta_plan_launch_t *l) {
+  memset(l, 0, 2 * sizeof *l);
+  /* rmsnorm: x (arena 0) -> out (arena MARKER_OFFSET), weight at weights 0 */
+  l[0].op = GRETA_OP_RMSNORM;
+  l[0].kernel = 0;
+  l[0].n_args = 3;
+  l[0].args[0] = (greta_plan_buffer_t){GRETA_SPACE_ARENA, 0};
+  l[0].args[1] = (greta_plan_buffer_t){GRETA_SPACE_WEIGHTS, 0};
+  l[0].args[2] = (greta_plan_buffer_t){GRETA_SPACE_ARENA, MARKER_OFFSET};
+  l[0].a[0] = DIM;
+  l[0].a[GRETA_PLAN_WDTYPE] = GRETA_F16;
+  l[0].f[0] = 1e-5f;
+  l[0].rows_coeff = 1;
+  l[0].rows_per_token = 1;
+  l[0].grid[0] = 777;
+  l[0].grid[1] = l[0].grid[2] = 1;
+  l[0].block[0] = 64;
+  l[0].block[1] = l[0].block[2] = 1;
+  l[0].grid_t_axis = 0;
+  l[0].grid_t_per_token = 1;
+  l[0].grid_t_tile = 1;
+  /* kv_append: the normed rows [T, 2 heads, 4] -> cache */
+  l[1].op = GRETA_OP_KV_APPEND;
+  l[1].kernel = 1;
+  l[1].n_args = 2;
+  l[1].args[0] = (greta_plan_buffer_t){GRETA_SPACE_ARENA, MARKER_OFFSET};
+  l[1].args[1] = (greta_plan_buffer_t){GRETA_SPACE_KV, 0};
+  l[1].a[0] = 2;
+  l[1].a[1] = 4;
+  l[1].a[2] = MAX_SEQ;
+  for (int i = 0; i < 3; i++) l[1].grid[i] = l[1].block[i] = 1;
+  l[1].block[0] = 32;
+  l[1].grid_t_axis = 3;
+}
+
+static void build_plan(void) {
+  memset(&plan, 0, sizeof plan);
+  plan.target = "gfx942:sramecc+:xnack-";
+  plan.toolchain = "clang 19.1.7";
+  plan.model_name = "tiny";
+  plan.max_seq = MAX_SEQ;
+  plan.max_tokens = MAX_TOKENS;
+  plan.arena_bytes = MARKER_OFFSET + MAX_TOKENS * DIM * 4;
+  plan.weight_bytes = DIM * 2;
+  plan.kv_bytes = MAX_SEQ * DIM * 4;
+  plan.n_kernels = 2;
+  plan.kernels = kernel_names;
+  inputs[0] = (greta_plan_io_t){{"x", GRETA_F32, 2, {{1, "T"}, {DIM, NULL}}}, 0};
+  outputs[0] = (greta_plan_io_t){{"y", GRETA_F32, 2, {{1, "T"}, {DIM, NULL}}}, MARKER_OFFSET};
+  weights[0] = (greta_plan_weight_t){{"norm.weight", GRETA_F16, 1, {{DIM, NULL}}}, 0, DIM * 2};
+  caches[0] = (greta_plan_cache_t){"k0", 0, MAX_SEQ * DIM * 4, DIM};
+  plan.n_inputs = plan.n_outputs = plan.n_weights = plan.n_caches = 1;
+  plan.inputs = inputs;
+  plan.outputs = outputs;
+  plan.weights = weights;
+  plan.caches = caches;
+  fill_launches(decode_launches);
+  fill_launches(prefill_launches);
+  entries[0] = (greta_plan_entry_t){"decode", 1, 1, 2, decode_launches};
+  entries[1] = (greta_plan_entry_t){"prefill", 2, MAX_TOKENS, 2, prefill_launches};
+  plan.n_entries = 2;
+  plan.entries = entries;
+}
+
+static void serialize_ok(uint8_t **bytes, size_t *size) {
+  greta_status_t s = greta_plan_serialize(&plan, bytes, size);
+  cr_assert_null(s, "serialize: %s", greta_status_message(s));
+}
+
+/* ---- comparing plans field by field (independent of the serialiser) ------ */
+
+static bool str_eq(const char *a, const char *b) {
+  if (!a || !b) return a == b;
+  return strcmp(a, b) == 0;
+}
+
+static bool info_eq(const greta_tensor_info_t *a, const greta_tensor_info_t *b) {
+  if (!str_eq(a->name, b->name) || a->dtype != b->dtype || a->rank != b->rank) return false;
+  for (int d = 0; d < a->rank; d++)
+    if (a->dims[d].coeff != b->dims[d].coeff || !str_eq(a->dims[d].symbol, b->dims[d].symbol))
+      return false;
+  return true;
+}
+
+static bool launch_eq(const greta_plan_launch_t *a, const greta_plan_launch_t *b) {
+  if (a->op != b->op || a->kernel != b->kernel || a->n_args != b->n_args) return false;
+  for (uint32_t i = 0; i < a->n_args; i++)
+    if (a->args[i].space != b->args[i].space || a->args[i].offset != b->args[i].offset)
+      return false;
+  return memcmp(a->a, b->a, sizeof a->a) == 0 && memcmp(a->f, b->f, sizeof a->f) == 0 &&
+         a->rows_coeff == b->rows_coeff && a->rows_per_token == b->rows_per_token &&
+         memcmp(a->grid, b->grid, sizeof a->grid) == 0 &&
+         memcmp(a->block, b->block, sizeof a->block) == 0 && a->grid_t_axis == b->grid_t_axis &&
+         a->grid_t_per_token == b->grid_t_per_token && a->grid_t_tile == b->grid_t_tile &&
+         a->shared_bytes == b->shared_bytes;
+}
+
+static bool plan_eq(const greta_plan_t *a, const greta_plan_t *b) {
+  if (!str_eq(a->target, b->target) || !str_eq(a->toolchain, b->toolchain) ||
+      !str_eq(a->model_name, b->model_name) || a->max_seq != b->max_seq ||
+      a->max_tokens != b->max_tokens || a->arena_bytes != b->arena_bytes ||
+      a->weight_bytes != b->weight_bytes || a->kv_bytes != b->kv_bytes ||
+      a->n_kernels != b->n_kernels || a->n_inputs != b->n_inputs ||
+      a->n_outputs != b->n_outputs || a->n_weights != b->n_weights ||
+      a->n_caches != b->n_caches || a->n_entries != b->n_entries)
+    return false;
+  for (uint32_t i = 0; i < a->n_kernels; i++)
+    if (!str_eq(a->kernels[i], b->kernels[i])) return false;
+  for (uint32_t i = 0; i < a->n_inputs; i++)
+    if (!info_eq(&a->inputs[i].info, &b->inputs[i].info) || a->inputs[i].offset != b->inputs[i].offset)
+      return false;
+  for (uint32_t i = 0; i < a->n_outputs; i++)
+    if (!info_eq(&a->outputs[i].info, &b->outputs[i].info) ||
+        a->outputs[i].offset != b->outputs[i].offset)
+      return false;
+  for (uint32_t i = 0; i < a->n_weights; i++)
+    if (!info_eq(&a->weights[i].info, &b->weights[i].info) ||
+        a->weights[i].offset != b->weights[i].offset || a->weights[i].bytes != b->weights[i].bytes)
+      return false;
+  for (uint32_t i = 0; i < a->n_caches; i++)
+    if (!str_eq(a->caches[i].name, b->caches[i].name) || a->caches[i].offset != b->caches[i].offset ||
+        a->caches[i].bytes != b->caches[i].bytes || a->caches[i].row_elems != b->caches[i].row_elems)
+      return false;
+  for (uint32_t e = 0; e < a->n_entries; e++) {
+    const greta_plan_entry_t *x = &a->entries[e], *y = &b->entries[e];
+    if (!str_eq(x->name, y->name) || x->min_tokens != y->min_tokens ||
+        x->max_tokens != y->max_tokens || x->n_launches != y->n_launches)
+      return false;
+    for (uint32_t i = 0; i < x->n_launches; i++)
+      if (!launch_eq(&x->launches[i], &y->launches[i])) return false;
+  }
+  return true;
+}
+
+/* The test's own FNV-1a 64, to re-seal bytes it patched on purpose. */
+static void reseal(uint8_t *bytes, size_t size) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (size_t i = 32; i < size; i++) {
+    h ^= bytes[i];
+    h *= 0x100000001b3ull;
+  }
+  for (int i = 0; i < 8; i++) bytes[24 + i] = (uint8_t)(h >> (8 * i));
+}
+
+/* Replaces the one occurrence of the u64 `from` by `to` (little-endian). */
+static void patch_u64(uint8_t *bytes, size_t size, uint64_t from, uint64_t to) {
+  uint8_t f[8], t[8];
+  for (int i = 0; i < 8; i++) {
+    f[i] = (uint8_t)(from >> (8 * i));
+    t[i] = (uint8_t)(to >> (8 * i));
+  }
+  int found = 0;
+  for (size_t i = 0; i + 8 <= size; i++)
+    if (memcmp(bytes + i, f, 8) == 0) {
+      memcpy(bytes + i, t, 8);
+      found++;
+    }
+  cr_assert_gt(found, 0, "marker %llx not found", (unsigned long long)from);
+}
+
+static void assert_parse_fails(const uint8_t *bytes, size_t size, const char *needle) {
+  greta_plan_t *parsed = NULL;
+  greta_status_t s = greta_plan_parse(bytes, size, &parsed);
+  cr_assert_not_null(s, "expected a refusal containing \"%s\"", needle);
+  cr_assert_null(parsed);
+  cr_assert_eq(greta_status_code(s), GRETA_DATA_LOSS, "%s", greta_status_message(s));
+  cr_assert(strstr(greta_status_message(s), needle), "message \"%s\" lacks \"%s\"",
+            greta_status_message(s), needle);
+  greta_status_free(s);
+}
+
+/* Serialising a plan mutated in memory must be refused with `needle`. */
+static void assert_serialize_fails(const char *needle) {
+  uint8_t *bytes = NULL;
+  size_t size = 0;
+  greta_status_t s = greta_plan_serialize(&plan, &bytes, &size);
+  cr_assert_not_null(s, "expected a refusal containing \"%s\"", needle);
+  cr_assert_null(bytes);
+  cr_assert(strstr(greta_status_message(s), needle), "message \"%s\" lacks \"%s\"",
+            greta_status_message(s), needle);
+  greta_status_free(s);
+}
+
+TestSuite(plan_format, .init = build_plan);
+
+Test(plan_format, round_trip) {
+  uint8_t *bytes;
+  size_t size;
+  serialize_ok(&bytes, &size);
+  cr_assert_eq(memcmp(bytes, "GRETAPLN", 8), 0);
+  greta_plan_t *parsed = NULL;
+  greta_status_t s = greta_plan_parse(bytes, size, &parsed);
+  cr_assert_null(s, "%s", greta_status_message(s));
+  cr_assert(plan_eq(&plan, parsed));
+  cr_assert_str_eq(parsed->inputs[0].info.dims[0].symbol, "T");
+  cr_assert_null(parsed->inputs[0].info.dims[1].symbol);
+  /* Serialising the parsed plan gives the same bytes. */
+  uint8_t *again;
+  size_t again_size;
+  s = greta_plan_serialize(parsed, &again, &again_size);
+  cr_assert_null(s, "%s", greta_status_message(s));
+  cr_assert_eq(again_size, size);
+  cr_assert_eq(memcmp(again, bytes, size), 0);
+  /* Trailing bytes after the plan (e.g. padding) are ignored. */
+  uint8_t *padded = calloc(1, size + 16);
+  memcpy(padded, bytes, size);
+  greta_plan_t *parsed2 = NULL;
+  s = greta_plan_parse(padded, size + 16, &parsed2);
+  cr_assert_null(s, "%s", greta_status_message(s));
+  cr_assert(plan_eq(&plan, parsed2));
+  greta_plan_destroy(parsed2);
+  free(padded);
+  greta_plan_destroy(parsed);
+  free(again);
+  free(bytes);
+}
+
+Test(plan_format, queries) {
+  cr_assert_str_eq(greta_op_name(GRETA_OP_MATMUL), "matmul");
+  cr_assert_str_eq(greta_op_name(GRETA_OP_COPY), "copy");
+  cr_assert_str_eq(greta_op_name(0), "?");
+  cr_assert_str_eq(greta_op_name(999), "?");
+  cr_assert_eq(greta_plan_entry_for(&plan, 1), &entries[0]);
+  cr_assert_eq(greta_plan_entry_for(&plan, 3), &entries[1]);
+  cr_assert_null(greta_plan_entry_for(&plan, 5));
+  cr_assert_null(greta_plan_entry_for(&plan, 0));
+  greta_plan_launch_t l = decode_launches[0];
+  l.grid_t_axis = 1;
+  l.grid_t_per_token = 3;
+  l.grid_t_tile = 4;
+  uint32_t grid[3];
+  greta_plan_launch_grid(&l, 5, grid);
+  cr_assert_eq(grid[0], 777);
+  cr_assert_eq(grid[1], 4); /* ceil(5 * 3 / 4) */
+  cr_assert_eq(grid[2], 1);
+  l.grid_t_axis = 3;
+  greta_plan_launch_grid(&l, 5, grid);
+  cr_assert_eq(grid[1], 1);
+}
+
+Test(plan_format, every_byte_flip_is_refused_or_harmless) {
+  uint8_t *bytes;
+  size_t size;
+  serialize_ok(&bytes, &size);
+  uint8_t *copy = malloc(size);
+  static const uint8_t patterns[] = {0x01, 0x80, 0xff, 0x10};
+  size_t refused = 0;
+  for (size_t i = 0; i < size; i++)
+    for (size_t p = 0; p < sizeof patterns; p++) {
+      memcpy(copy, bytes, size);
+      copy[i] ^= patterns[p];
+      greta_plan_t *parsed = NULL;
+      greta_status_t s = greta_plan_parse(copy, size, &parsed);
+      if (s) {
+        refused++;
+        cr_assert_null(parsed);
+        greta_status_free(s);
+      } else {
+        cr_assert(plan_eq(&plan, parsed), "flip of byte %zu by %02x parsed to another plan", i,
+                  patterns[p]);
+        greta_plan_destroy(parsed);
+      }
+    }
+  /* The checksum covers everything: every flip must in fact be refused. */
+  cr_assert_eq(refused, size * sizeof patterns);
+  free(copy);
+  free(bytes);
+}
+
+Test(plan_format, every_truncation_is_refused) {
+  uint8_t *bytes;
+  size_t size;
+  serialize_ok(&bytes, &size);
+  for (size_t n = 0; n < size; n++) {
+    uint8_t *cut = malloc(n ? n : 1); /* exact size, so ASan sees any overread */
+    memcpy(cut, bytes, n);
+    greta_plan_t *parsed = NULL;
+    greta_status_t s = greta_plan_parse(cut, n, &parsed);
+    cr_assert_not_null(s, "a plan cut to %zu of %zu bytes was accepted", n, size);
+    cr_assert_eq(greta_status_code(s), GRETA_DATA_LOSS);
+    cr_assert(strstr(greta_status_message(s), "truncated"), "%zu: %s", n,
+              greta_status_message(s));
+    greta_status_free(s);
+    free(cut);
+  }
+  free(bytes);
+}
+
+Test(plan_format, wrong_magic_and_version) {
+  uint8_t *bytes;
+  size_t size;
+  serialize_ok(&bytes, &size);
+  bytes[0] = 'X';
+  assert_parse_fails(bytes, size, "bad magic: expected \"GRETAPLN\", found \"XRETAPLN\"");
+  bytes[0] = 'G';
+  bytes[8] = 2; /* version 2 */
+  assert_parse_fails(bytes, size, "unsupported plan version 2: this libgreta reads version 1");
+  bytes[8] = 1;
+  bytes[40] ^= 1; /* anything after the header */
+  assert_parse_fails(bytes, size, "checksum mismatch");
+  free(bytes);
+}
+
+Test(plan_format, out_of_range_offsets_in_bytes) {
+  uint8_t *bytes;
+  size_t size;
+  serialize_ok(&bytes, &size);
+  /* MARKER_OFFSET is the output's and both launches' arena offset. */
+  patch_u64(bytes, size, MARKER_OFFSET, 1ull << 40);
+  reseal(bytes, size);
+  assert_parse_fails(bytes, size, "lie outside the arena");
+  free(bytes);
+}
+
+Test(plan_format, out_of_range_launch_arg) {
+  decode_launches[0].args[2].offset = plan.arena_bytes - 4;
+  assert_serialize_fails("arg 2 (out): bytes [");
+  decode_launches[0].args[2].offset = MARKER_OFFSET;
+  prefill_launches[1].args[1].offset = 4; /* the cache would run past kv_bytes */
+  assert_serialize_fails("entry prefill launch 1 (kv_append): arg 1 (cache)");
+  prefill_launches[1].args[1].offset = 0;
+  prefill_launches[1].args[1].space = 7;
+  assert_serialize_fails("space 7 is not one of");
+  prefill_launches[1].args[1].space = GRETA_SPACE_WEIGHTS;
+  assert_serialize_fails("read-only weights space");
+}
+
+Test(plan_format, kernel_index_and_arg_count) {
+  decode_launches[1].kernel = 2;
+  assert_serialize_fails("kernel index 2 is out of range (2 kernels)");
+  decode_launches[1].kernel = 1;
+  decode_launches[1].n_args = 3;
+  assert_serialize_fails("3 args, expected 2 for kv_append");
+  decode_launches[1].n_args = 2;
+  decode_launches[1].op = 99;
+  assert_serialize_fails("op 99 is not one of");
+}
+
+Test(plan_format, launch_dims) {
+  decode_launches[0].block[0] = 2048;
+  assert_serialize_fails("2048 threads, at most 1024");
+  decode_launches[0].block[0] = 64;
+  decode_launches[0].grid[1] = 0;
+  assert_serialize_fails("must be >= 1");
+  decode_launches[0].grid[1] = 1;
+  decode_launches[0].grid_t_tile = 0;
+  assert_serialize_fails("grid_t_tile = 0");
+  decode_launches[0].grid_t_tile = 1;
+  decode_launches[0].grid_t_axis = 4;
+  assert_serialize_fails("grid_t_axis is 4");
+  decode_launches[0].grid_t_axis = 0;
+
+  /* The same refusal from bytes: grid[0] = 777 patched to 0. */
+  uint8_t *bytes;
+  size_t size;
+  serialize_ok(&bytes, &size);
+  int found = 0;
+  for (size_t i = 0; i + 4 <= size; i++)
+    if (bytes[i] == 0x09 && bytes[i + 1] == 0x03 && bytes[i + 2] == 0 && bytes[i + 3] == 0) {
+      memset(bytes + i, 0, 4);
+      found++;
+    }
+  cr_assert_eq(found, 2);
+  reseal(bytes, size);
+  assert_parse_fails(bytes, size, "launch dims grid (0, 1, 1)");
+  free(bytes);
+}
+
+Test(plan_format, attrs_weights_entries) {
+  decode_launches[1].a[2] = MAX_SEQ - 1;
+  assert_serialize_fails("a2 (max_seq) is 15, expected >= 16");
+  decode_launches[1].a[2] = MAX_SEQ;
+  decode_launches[0].a[GRETA_PLAN_WDTYPE] = 3;
+  assert_serialize_fails("a7 (weight dtype) is 3");
+  decode_launches[0].a[GRETA_PLAN_WDTYPE] = GRETA_F16;
+  weights[0].bytes = DIM * 4;
+  assert_serialize_fails("weight norm.weight: its shape and dtype make 16 bytes, the plan says 32");
+  weights[0].bytes = DIM * 2;
+  entries[1].max_tokens = MAX_TOKENS + 1;
+  assert_serialize_fails("expected 1 <= min <= max <= max_tokens 4");
+  entries[1].max_tokens = MAX_TOKENS;
+  inputs[0].info.dims[1].symbol = "T";
+  assert_serialize_fails("dim 1 is symbolic");
+  inputs[0].info.dims[1].symbol = NULL;
+  outputs[0].offset = plan.arena_bytes;
+  assert_serialize_fails("output y: bytes [");
+  outputs[0].offset = MARKER_OFFSET;
+  caches[0].bytes = 4;
+  assert_serialize_fails("cache k0: 4 bytes, expected max_seq 16 * row_elems 8 * 4");
+}
+
+Test(plan_format, cpu_plan_needs_no_kernels_or_geometry) {
+  plan.target = "cpu";
+  plan.n_kernels = 0;
+  memset(decode_launches[0].grid, 0, sizeof decode_launches[0].grid);
+  uint8_t *bytes;
+  size_t size;
+  serialize_ok(&bytes, &size);
+  greta_plan_t *parsed = NULL;
+  greta_status_t s = greta_plan_parse(bytes, size, &parsed);
+  cr_assert_null(s, "%s", greta_status_message(s));
+  cr_assert(plan_eq(&plan, parsed));
+  greta_plan_destroy(parsed);
+  free(bytes);
+}
+
+Test(plan_format, locate_bare_and_foreign) {
+  uint8_t *bytes;
+  size_t size;
+  serialize_ok(&bytes, &size);
+  const uint8_t *found;
+  size_t found_size;
+  greta_status_t s = greta_plan_locate(bytes, size, &found, &found_size);
+  cr_assert_null(s);
+  cr_assert_eq(found, bytes);
+  cr_assert_eq(found_size, size);
+  static const uint8_t junk[] = "#!/bin/sh\necho hi\n";
+  s = greta_plan_locate(junk, sizeof junk, &found, &found_size);
+  cr_assert_eq(greta_status_code(s), GRETA_DATA_LOSS);
+  cr_assert(strstr(greta_status_message(s), "not a greta model"), "%s", greta_status_message(s));
+  greta_status_free(s);
+  free(bytes);
+}
+
+/* ---- plans inside real code objects --------------------------------------- */
+
+static char *read_whole(const char *path, size_t *out_size) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *data = malloc((size_t)n + 1);
+  *out_size = fread(data, 1, (size_t)n, f);
+  fclose(f);
+  return data;
+}
+
+/* `prefix` + "{71, ...};\n" as a source text: bytes as signed char values,
+ * since a char initialiser of 0xc0 is a narrowing error in C++. */
+static char *plan_source(const char *prefix, const uint8_t *bytes, size_t size) {
+  char *src = malloc(strlen(prefix) + size * 5 + 16);
+  char *p = src + sprintf(src, "%s{", prefix);
+  for (size_t i = 0; i < size; i++) p += sprintf(p, "%s%d", i ? "," : "", (int)(int8_t)bytes[i]);
+  strcpy(p, "};\n");
+  return src;
+}
+
+/* Opens the code object, checks the plan inside equals `plan`, then checks
+ * that every single-byte flip and every truncation of the whole file is
+ * refused or gives the same plan, never a crash. */
+static void check_code_object(const uint8_t *file, size_t size) {
+  greta_model_t *model = NULL;
+  greta_status_t s = greta_model_open_memory(file, size, &model);
+  cr_assert_null(s, "%s", greta_status_message(s));
+  cr_assert_str_eq(greta_model_target(model), plan.target);
+  greta_model_destroy(model);
+
+  const uint8_t *found;
+  size_t found_size;
+  s = greta_plan_locate(file, size, &found, &found_size);
+  cr_assert_null(s, "%s", greta_status_message(s));
+  uint8_t *expected;
+  size_t expected_size;
+  serialize_ok(&expected, &expected_size);
+  cr_assert_geq(found_size, expected_size);
+  cr_assert_eq(memcmp(found, expected, expected_size), 0);
+  free(expected);
+
+  uint8_t *copy = malloc(size);
+  for (size_t i = 0; i < size; i++) {
+    memcpy(copy, file, size);
+    copy[i] ^= 0xff;
+    s = greta_plan_locate(copy, size, &found, &found_size);
+    if (s) {
+      greta_status_free(s);
+      continue;
+    }
+    greta_plan_t *parsed = NULL;
+    s = greta_plan_parse(found, found_size, &parsed);
+    if (s) {
+      greta_status_free(s);
+      continue;
+    }
+    cr_assert(plan_eq(&plan, parsed), "ELF flip at %zu gave another plan", i);
+    greta_plan_destroy(parsed);
+  }
+  free(copy);
+  for (size_t n = 0; n < size; n += (n < 256 ? 1 : 7)) {
+    uint8_t *cut = malloc(n ? n : 1);
+    memcpy(cut, file, n);
+    s = greta_model_open_memory(cut, n, &model);
+    if (s) greta_status_free(s);
+    else greta_model_destroy(model); /* only if the whole plan survives the cut */
+    free(cut);
+  }
+}
+
+Test(plan_format, locate_in_amd_code_object) {
+  if (system("command -v clang-19 > /dev/null 2>&1") != 0) {
+    cr_skip_test("clang-19 is not installed: cannot build an AMD code object");
+  }
+  uint8_t *bytes;
+  size_t size;
+  serialize_ok(&bytes, &size);
+  char dir[] = "/tmp/greta_plan_elf_XXXXXX";
+  cr_assert_not_null(mkdtemp(dir));
+  char src_path[128], obj_path[128], cmd[512];
+  snprintf(src_path, sizeof src_path, "%s/plan.hip", dir);
+  snprintf(obj_path, sizeof obj_path, "%s/plan.hsaco", dir);
+  char *src = plan_source(
+      "extern \"C\" __attribute__((device)) const char greta_plan[] = ", bytes, size);
+  FILE *f = fopen(src_path, "w");
+  fputs(src, f);
+  fclose(f);
+  free(src);
+  snprintf(cmd, sizeof cmd,
+           "clang-19 -x hip --offload-arch=gfx942:sramecc+:xnack- --cuda-device-only "
+           "--no-gpu-bundle-output -nogpulib -nogpuinc -O3 -c %s -o %s",
+           src_path, obj_path);
+  cr_assert_eq(system(cmd), 0, "%s failed", cmd);
+  size_t obj_size;
+  char *obj = read_whole(obj_path, &obj_size);
+  cr_assert_not_null(obj);
+  cr_assert_eq(memcmp(obj, "\x7f" "ELF", 4), 0);
+  check_code_object((const uint8_t *)obj, obj_size);
+
+  greta_model_t *model = NULL;
+  greta_status_t s = greta_model_open(obj_path, &model);
+  cr_assert_null(s, "%s", greta_status_message(s));
+  cr_assert_eq(greta_model_input_count(model), 1);
+  greta_model_destroy(model);
+
+  free(obj);
+  free(bytes);
+  unlink(src_path);
+  unlink(obj_path);
+  rmdir(dir);
+}
+
+typedef int (*nvrtc_create_fn)(void **, const char *, const char *, int, const char *const *,
+                               const char *const *);
+typedef int (*nvrtc_compile_fn)(void *, int, const char *const *);
+typedef int (*nvrtc_size_fn)(void *, size_t *);
+typedef int (*nvrtc_get_fn)(void *, char *);
+typedef int (*nvrtc_destroy_fn)(void **);
+
+Test(plan_format, locate_in_nvidia_cubin) {
+  void *lib = dlopen("/usr/local/cuda/lib64/libnvrtc.so", RTLD_NOW | RTLD_LOCAL);
+  if (!lib) {
+    cr_skip_test("NVRTC is not available (%s)", dlerror());
+  }
+  nvrtc_create_fn create = (nvrtc_create_fn)dlsym(lib, "nvrtcCreateProgram");
+  nvrtc_compile_fn compile = (nvrtc_compile_fn)dlsym(lib, "nvrtcCompileProgram");
+  nvrtc_size_fn cubin_size = (nvrtc_size_fn)dlsym(lib, "nvrtcGetCUBINSize");
+  nvrtc_get_fn get_cubin = (nvrtc_get_fn)dlsym(lib, "nvrtcGetCUBIN");
+  nvrtc_size_fn log_size = (nvrtc_size_fn)dlsym(lib, "nvrtcGetProgramLogSize");
+  nvrtc_get_fn get_log = (nvrtc_get_fn)dlsym(lib, "nvrtcGetProgramLog");
+  nvrtc_destroy_fn destroy = (nvrtc_destroy_fn)dlsym(lib, "nvrtcDestroyProgram");
+  cr_assert(create && compile && cubin_size && get_cubin && log_size && get_log && destroy);
+
+  plan.target = "sm_90";
+  uint8_t *bytes;
+  size_t size;
+  serialize_ok(&bytes, &size);
+  char *src = plan_source("extern \"C\" __device__ const char greta_plan[] = ", bytes, size);
+  void *prog = NULL;
+  cr_assert_eq(create(&prog, src, "plan.cu", 0, NULL, NULL), 0);
+  const char *opts[] = {"--gpu-architecture=sm_90"};
+  int rc = compile(prog, 1, opts);
+  if (rc != 0) {
+    size_t n = 0;
+    log_size(prog, &n);
+    char *log = malloc(n + 1);
+    get_log(prog, log);
+    cr_assert_fail("NVRTC failed (%d): %s", rc, log);
+  }
+  size_t cubin_bytes = 0;
+  cr_assert_eq(cubin_size(prog, &cubin_bytes), 0);
+  char *cubin = malloc(cubin_bytes);
+  cr_assert_eq(get_cubin(prog, cubin), 0);
+  destroy(&prog);
+  cr_assert_eq(memcmp(cubin, "\x7f" "ELF", 4), 0);
+  check_code_object((const uint8_t *)cubin, cubin_bytes);
+  free(cubin);
+  free(src);
+  free(bytes);
+  /* NVRTC stays loaded: unloading it turns its internal caches into leaks
+   * that LeakSanitizer would report. */
+}
