@@ -312,8 +312,8 @@ static bool infer(const ir_graph_t *graph, const ir_node_t *n, ir_type_t *out, c
       return fail(c, "attention: head_dim of q %s differs from k %s", TS(in[0], b0), TS(in[1], b1));
     ir_dim_t h = in[0]->dims[1], kv = in[1]->dims[1];
     if (h.sym >= 0 || kv.sym >= 0 || kv.coeff <= 0 || h.coeff % kv.coeff != 0)
-      return fail(c, "attention: q heads (%s) must be a multiple of k/v heads (%s)", TS(in[0], b0),
-                  TS(in[1], b1));
+      return fail(c, "attention: the q heads must be a multiple of the k/v heads (grouped-query): q %s, k %s",
+                  TS(in[0], b0), TS(in[1], b1));
     *out = *in[0];
     return true;
   }

@@ -1144,7 +1144,8 @@ static void check_model(sema_t *s, const ast_program_t *prog) {
     if (!s->model_named && prog->stmts.n) at = prog->stmts.items[0]->loc;
     error_at(s, at, "the model has no outputs (write: output name = expression)");
   }
-  /* Inputs nothing reads. */
+  /* Inputs nothing reads (after other errors, a cascade: skipped). */
+  if (s->diag->n_errors) return;
   char *used = calloc((size_t)(g->n_nodes ? g->n_nodes : 1), 1);
   if (!used) return;
   for (int id = 0; id < g->n_nodes; id++)

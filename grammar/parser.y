@@ -30,6 +30,9 @@ typedef struct gm_lexer_state_s {
   int at_line_start;           /* the next word may be a statement keyword */
   int dead;                    /* a fatal error: return end of file */
   int unterminated_reported;
+  ast_loc_t paren_open;        /* the outermost open ( or [ */
+  char last_open;              /* '(' or '[' */
+  int eof_reported;            /* an unclosed ( was reported: no syntax error at the end */
   char last_text[48];          /* the text of the last token, for messages */
 } gm_lexer_state_t;
 
@@ -266,6 +269,7 @@ static int yyreport_syntax_error(const yypcontext_t *yyctx, void *scanner, gm_pa
   yysymbol_kind_t expected[MAX_EXPECTED];
   int n = yypcontext_expected_tokens(yyctx, expected, MAX_EXPECTED);
   yysymbol_kind_t got = yypcontext_token(yyctx);
+  if (ctx->lex->eof_reported && (got == YYSYMBOL_YYEOF || got == YYSYMBOL_NEWLINE)) return 0;
   const ast_loc_t *loc = yypcontext_location(yyctx);
   char msg[512], name[64];
   symbol_text(name, sizeof name, yysymbol_name(got));
