@@ -294,7 +294,7 @@ static bool infer(const ir_graph_t *graph, const ir_node_t *n, ir_type_t *out, c
   case IR_CACHE_APPEND: {
     const ir_node_t *cache = &graph->nodes[n->inputs[0]];
     if (cache->op != IR_CACHE)
-      return fail(c, "append: the first argument must be a cache, got a %s result", ir_op_name(cache->op));
+      return fail(c, "append: the first argument must be a cache, got a %s node", ir_op_name(cache->op));
     if (!need_rank(c, op, "the cache", in[0], 3, 3) || !need_rank(c, op, "x", in[1], 3, 3)) return false;
     if (!dim_eq(in[0]->dims[1], in[1]->dims[1]) || !dim_eq(in[0]->dims[2], in[1]->dims[2]) ||
         in[0]->dtype != in[1]->dtype)
