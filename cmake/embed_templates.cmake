@@ -1,5 +1,10 @@
 # Writes OUT: a C file holding each of FILES as a string, looked up by its
 # file name through template_source("gemm.h").
+# DIR: take every *.h in it (a list in -DFILES= would be split into
+# separate arguments by add_custom_command).
+if(DIR)
+  file(GLOB FILES ${DIR}/*.h)
+endif()
 file(WRITE ${OUT} "/* Generated from templates/: do not edit. */\n#include <stddef.h>\n#include <string.h>\n")
 set(table "")
 set(i 0)
