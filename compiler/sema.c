@@ -26,8 +26,8 @@
 
 #define SEMA_MAX_CALL_DEPTH 32        /* nested block calls */
 #define SEMA_MAX_TRIPS 4096           /* iterations of one repeat */
-#define SEMA_MAX_WORK 1000000         /* statements evaluated after unrolling */
-#define SEMA_MAX_NODES 1000000        /* IR nodes */
+#define SEMA_MAX_WORK 100000          /* statements evaluated after unrolling */
+#define SEMA_MAX_NODES 100000         /* IR nodes (Llama-2-70B needs ~3500) */
 #define SEMA_MAX_DIM ((int64_t)1 << 31) /* largest dimension */
 #define FRONTEND_MAX_FILE ((size_t)16 << 20)
 
