@@ -12,7 +12,10 @@
 #include "strbuf.h"
 #include "toolchain_impl.h"
 
-#define CLANG_FLAGS "-x hip --cuda-device-only --no-gpu-bundle-output -nogpulib -nogpuinc -O3 -c"
+/* -cuid: clang otherwise names a symbol after a hash of the (temp) source
+ * path, and identical sources would give different bytes. */
+#define CLANG_FLAGS \
+  "-x hip --cuda-device-only --no-gpu-bundle-output -nogpulib -nogpuinc -O3 -cuid=greta -c"
 
 /* Found once per process: the executable and its "clang X.Y.Z". */
 static char clang_path[512];
@@ -109,7 +112,8 @@ static greta_status_t clang_compile(const target_t *target, const char *source,
   char arch[96];
   snprintf(arch, sizeof arch, "--offload-arch=%s", target->id);
   char *argv[] = {clang_path, "-x", "hip", arch, "--cuda-device-only", "--no-gpu-bundle-output",
-                  "-nogpulib", "-nogpuinc", "-O3", "-c", src_path, "-o", obj_path, NULL};
+                  "-nogpulib", "-nogpuinc", "-O3", "-cuid=greta", "-c", src_path, "-o", obj_path,
+                  NULL};
   char *log = NULL;
   int rc = toolchain_run(argv, &log);
   unlink(src_path);
