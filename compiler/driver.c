@@ -42,7 +42,17 @@ int driver_compile(ir_graph_t *graph, const driver_options_t *o, driver_result_t
     if (st) return fail_status(st, "error: ", diag);
   }
 
-  schedule_options_t so = {.target = target, .max_tokens = o->max_tokens,
+  /* A step can never hold more tokens than the KV cache. */
+  int64_t max_tokens = o->max_tokens ? o->max_tokens : 512;
+  if (graph->max_seq > 0 && max_tokens > graph->max_seq) {
+    if (o->max_tokens) {
+      fprintf(diag, "gretac: error: --max-tokens=%lld exceeds the model's max_seq %lld\n",
+              (long long)o->max_tokens, (long long)graph->max_seq);
+      return 1;
+    }
+    max_tokens = graph->max_seq;
+  }
+  schedule_options_t so = {.target = target, .max_tokens = max_tokens,
                            .attention_split_rows = 64, .toolchain = toolchain_version};
   out->plan = schedule_build(graph, &so, diag);
   if (!out->plan) return 1;

@@ -20,7 +20,7 @@ typedef enum driver_stop_e {
 typedef struct driver_options_s {
   const target_t *target;
   const char *toolchain; /* "auto", "hiprtc", "clang", "nvrtc" */
-  int64_t max_tokens;    /* largest prefill T */
+  int64_t max_tokens;    /* largest prefill T; 0: min(512, the model's max_seq) */
   int use_cache;
   driver_stop_t stop;
   int quiet, verbose;    /* progress lines / timings on `diag` */

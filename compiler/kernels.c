@@ -95,8 +95,8 @@ static int expected_args(const greta_plan_launch_t *l) {
     case GRETA_OP_MATMUL: return l->a[3] ? 4 : 3;
     case GRETA_OP_ROPE: return 2;
     case GRETA_OP_KV_APPEND: return 2;
-    case GRETA_OP_ATTENTION: return 5;
-    case GRETA_OP_ATTENTION_SPLIT: return 5;
+    case GRETA_OP_ATTENTION: return 4;
+    case GRETA_OP_ATTENTION_SPLIT: return 4;
     case GRETA_OP_ATTENTION_COMBINE: return 2;
     case GRETA_OP_SILU: return 2;
     case GRETA_OP_SILU_MUL: return 3;

@@ -1,2 +1,245 @@
+/* gretac: compile a .gm model into one code object that carries its plan.
+ *
+ *   .gm ──frontend──▶ IR ──passes──▶ fused IR ──schedule──▶ plan
+ *       ──codegen──▶ translation unit (+ plan bytes) ──toolchain──▶ file
+ *
+ * Exit codes: 0 success, 1 errors in the input, 2 usage or internal errors
+ * (including a toolchain that is missing or fails).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
-int main(void) { fputs("gretac: not built yet\n", stderr); return 2; }
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "driver.h"
+#include "frontend.h"
+#include "ir.h"
+#include "passes.h"
+#include "plan_dump.h"
+#include "stats.h"
+#include "target.h"
+
+enum { EXIT_INPUT = 1, EXIT_USAGE = 2 };
+
+typedef enum emit_e { EMIT_OBJECT, EMIT_IR, EMIT_IR_FUSED, EMIT_DOT, EMIT_PLAN, EMIT_SRC } emit_t;
+
+typedef struct options_s {
+  const char *input, *output, *target, *toolchain;
+  emit_t emit;
+  int64_t max_tokens;
+  int stats, use_cache, quiet, verbose;
+} options_t;
+
+static const char usage_text[] =
+    "usage: gretac [options] input.gm -o output\n"
+    "\n"
+    "Compiles a model written in the .gm language into one code object that\n"
+    "carries its execution plan (load it with libgreta).\n"
+    "\n"
+    "options:\n"
+    "  -o FILE             write the compiled model to FILE\n"
+    "  --target=T          gfx942 (default: MI300X, gfx942:sramecc+:xnack-), a full\n"
+    "                      AMD target ID, gfx90a, sm_90, sm_80, or cpu (a plan-only\n"
+    "                      file for the CPU backend)\n"
+    "  --toolchain=NAME    auto (default), hiprtc, clang or nvrtc\n"
+    "  --emit=WHAT         instead of a code object, print (or write to -o):\n"
+    "                        ir        the typed IR as written\n"
+    "                        ir-fused  the IR after CSE, fusion and DCE\n"
+    "                        dot       the IR as a Graphviz graph\n"
+    "                        plan      the execution plan: memory, launches\n"
+    "                        src       the generated translation unit\n"
+    "  --max-tokens=N      largest T of a prefill step (default: 512, or max_seq\n"
+    "                      when the KV cache is smaller)\n"
+    "  --stats             per kernel: registers, LDS, spills, occupancy; and the\n"
+    "                      memory report\n"
+    "  --no-cache          do not use the compile cache (~/.cache/greta)\n"
+    "  -q, --quiet         no progress lines\n"
+    "  -v, --verbose       time each stage\n"
+    "  -h, --help          this text\n"
+    "  --version           gretac's version\n";
+
+static int usage_error(const char *fmt, const char *arg) {
+  fprintf(stderr, "gretac: error: ");
+  fprintf(stderr, fmt, arg);
+  fprintf(stderr, "\n(run 'gretac --help' for usage)\n");
+  return EXIT_USAGE;
+}
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Writes the file whole or not at all: a temp file renamed into place. */
+static int write_file(const char *path, const void *data, size_t size) {
+  size_t n = strlen(path) + 16;
+  char *tmp = malloc(n);
+  if (!tmp) return 0;
+  snprintf(tmp, n, "%s.tmp.%d", path, (int)getpid());
+  FILE *f = fopen(tmp, "wb");
+  int ok = f && fwrite(data, 1, size, f) == size;
+  if (f && fclose(f) != 0) ok = 0;
+  if (ok && rename(tmp, path) != 0) ok = 0;
+  if (!ok) {
+    fprintf(stderr, "gretac: error: cannot write '%s': %s\n", path, strerror(errno));
+    remove(tmp);
+  }
+  free(tmp);
+  return ok;
+}
+
+/* Text output goes to -o when given, else stdout. */
+static int emit_text(const options_t *o, const char *text) {
+  if (!o->output) {
+    fputs(text, stdout);
+    return fflush(stdout) == 0 ? 0 : EXIT_USAGE;
+  }
+  return write_file(o->output, text, strlen(text)) ? 0 : EXIT_USAGE;
+}
+
+static int parse_options(int argc, char **argv, options_t *o) {
+  static const struct option longopts[] = {
+      {"target", required_argument, 0, 't'},   {"toolchain", required_argument, 0, 'T'},
+      {"emit", required_argument, 0, 'e'},     {"max-tokens", required_argument, 0, 'm'},
+      {"stats", no_argument, 0, 's'},          {"no-cache", no_argument, 0, 'n'},
+      {"quiet", no_argument, 0, 'q'},          {"verbose", no_argument, 0, 'v'},
+      {"help", no_argument, 0, 'h'},           {"version", no_argument, 0, 'V'},
+      {"output", required_argument, 0, 'o'},   {0, 0, 0, 0}};
+  static const char *emit_names[] = {"", "ir", "ir-fused", "dot", "plan", "src"};
+  *o = (options_t){.target = "gfx942", .toolchain = "auto", .use_cache = 1};
+  opterr = 0;
+  int c;
+  while ((c = getopt_long(argc, argv, ":o:qvh", longopts, NULL)) != -1) {
+    switch (c) {
+      case 'o': o->output = optarg; break;
+      case 't': o->target = optarg; break;
+      case 'T': o->toolchain = optarg; break;
+      case 's': o->stats = 1; break;
+      case 'n': o->use_cache = 0; break;
+      case 'q': o->quiet = 1; break;
+      case 'v': o->verbose = 1; break;
+      case 'h': fputs(usage_text, stdout); return -1;
+      case 'V': printf("gretac %d.%d.%d\n", GRETA_VERSION_MAJOR, GRETA_VERSION_MINOR,
+                       GRETA_VERSION_PATCH); return -1;
+      case 'e': {
+        int k = 1;
+        while (k < 6 && strcmp(optarg, emit_names[k]) != 0) k++;
+        if (k == 6) return usage_error("unknown --emit '%s' (expected ir, ir-fused, dot, plan or src)", optarg);
+        o->emit = (emit_t)k;
+        break;
+      }
+      case 'm': {
+        char *end;
+        errno = 0;
+        long long v = strtoll(optarg, &end, 10);
+        if (errno || *end || v < 1 || v > 1 << 20)
+          return usage_error("--max-tokens needs a whole number from 1 to 1048576, not '%s'", optarg);
+        o->max_tokens = v;
+        break;
+      }
+      case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
+      default: return usage_error("unknown option '%s'", argv[optind - 1]);
+    }
+  }
+  if (optind == argc) return usage_error("%s", "no input file");
+  if (optind + 1 < argc) return usage_error("more than one input file ('%s' is the second)", argv[optind + 1]);
+  o->input = argv[optind];
+  if (strcmp(o->toolchain, "auto") && strcmp(o->toolchain, "hiprtc") &&
+      strcmp(o->toolchain, "clang") && strcmp(o->toolchain, "nvrtc"))
+    return usage_error("unknown --toolchain '%s' (expected auto, hiprtc, clang or nvrtc)", o->toolchain);
+  return 0;
+}
+
+static int print_to_text(const options_t *o, const ir_graph_t *graph, int dot) {
+  char *text = NULL;
+  size_t size = 0;
+  FILE *f = open_memstream(&text, &size);
+  if (!f) return EXIT_USAGE;
+  if (dot) ir_print_dot(graph, f); else ir_print(graph, f);
+  fclose(f);
+  int rc = emit_text(o, text);
+  free(text);
+  return rc;
+}
+
+/* Everything after the front end. */
+static int compile(const options_t *o, ir_graph_t *graph, const target_t *target) {
+  if (o->emit == EMIT_IR_FUSED) {
+    if (passes_run(graph, stderr) != 0) return EXIT_USAGE;
+    return print_to_text(o, graph, 0);
+  }
+  if (o->emit == EMIT_SRC && target->arch == TARGET_CPU) {
+    fprintf(stderr, "gretac: error: --target=cpu generates no source: the CPU backend runs the plan directly\n");
+    return EXIT_USAGE;
+  }
+  if (o->emit == EMIT_OBJECT && !o->output) {
+    fprintf(stderr, "gretac: error: no output file: give -o FILE (or --emit=ir|ir-fused|dot|plan|src)\n");
+    return EXIT_USAGE;
+  }
+  driver_options_t d = {.target = target, .toolchain = o->toolchain, .max_tokens = o->max_tokens,
+                        .use_cache = o->use_cache, .quiet = o->quiet, .verbose = o->verbose,
+                        .stop = o->emit == EMIT_PLAN  ? DRIVER_STOP_PLAN
+                                : o->emit == EMIT_SRC ? DRIVER_STOP_SOURCE
+                                                      : DRIVER_STOP_FILE};
+  driver_result_t r;
+  int rc = driver_compile(graph, &d, &r, stderr);
+  if (rc == 0) {
+    if (o->emit == EMIT_PLAN) {
+      char *text = NULL;
+      size_t size = 0;
+      FILE *f = open_memstream(&text, &size);
+      plan_print(r.plan, f);
+      fclose(f);
+      rc = emit_text(o, text);
+      free(text);
+    } else if (o->emit == EMIT_SRC) {
+      rc = emit_text(o, r.source);
+    } else if (!write_file(o->output, r.file, r.file_size)) {
+      rc = EXIT_USAGE;
+    } else {
+      if (!o->quiet) {
+        fprintf(stderr, "gretac: wrote %s (%zu bytes) for %s; ", o->output, r.file_size, target->id);
+        plan_print_memory(r.plan, stderr);
+      }
+      if (o->stats) {
+        plan_print_memory(r.plan, stdout);
+        if (target->arch != TARGET_CPU) stats_print(target, r.file, r.file_size, stdout);
+      }
+    }
+  }
+  driver_result_free(&r);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  options_t o;
+  int rc = parse_options(argc, argv, &o);
+  if (rc) return rc < 0 ? 0 : rc;
+
+  target_t target;
+  char err[512];
+  if (!target_parse(o.target, &target, err, sizeof err)) {
+    fprintf(stderr, "gretac: error: %s\n", err);
+    return EXIT_USAGE;
+  }
+
+  double t0 = now_seconds();
+  int errors = 0;
+  ir_graph_t *graph = frontend_compile_file(o.input, stderr, &errors);
+  if (!graph) return EXIT_INPUT;
+  if (o.verbose)
+    fprintf(stderr, "gretac: front end: %d nodes (%.3f s)\n", graph->n_nodes, now_seconds() - t0);
+
+  if (o.emit == EMIT_IR || o.emit == EMIT_DOT) {
+    rc = print_to_text(&o, graph, o.emit == EMIT_DOT);
+  } else {
+    rc = compile(&o, graph, &target);
+  }
+  ir_graph_destroy(graph);
+  return rc;
+}

@@ -79,11 +79,11 @@ static void make_tu(const target_t *t, tu_t *tu) {
   int64_t kv[8] = {2, 64, 128};
   add(t, tu, GRETA_OP_KV_APPEND, 2, kv, 0, 1, 1, 64, "kv_append");
   int64_t att[8] = {4, 2, 64, 128};
-  add(t, tu, GRETA_OP_ATTENTION, 5, att, 0.125f, 1, 2, 64, "attention");
+  add(t, tu, GRETA_OP_ATTENTION, 4, att, 0.125f, 1, 2, 64, "attention");
   int64_t att128[8] = {4, 2, 128, 128};
-  add(t, tu, GRETA_OP_ATTENTION, 5, att128, 0.088f, 1, 2, 64, "attention_hd128");
+  add(t, tu, GRETA_OP_ATTENTION, 4, att128, 0.088f, 1, 2, 64, "attention_hd128");
   int64_t split[8] = {4, 2, 64, 128, 4, 32};
-  add(t, tu, GRETA_OP_ATTENTION_SPLIT, 5, split, 0.125f, 1, 1, 1, "attention_split");
+  add(t, tu, GRETA_OP_ATTENTION_SPLIT, 4, split, 0.125f, 1, 1, 1, "attention_split");
   add(t, tu, GRETA_OP_ATTENTION_COMBINE, 2, split, 0, 1, 1, 1, "attention_combine");
   int64_t ew[8] = {688};
   add(t, tu, GRETA_OP_SILU, 2, ew, 0, 1, 1, 64, "silu");
