@@ -11,10 +11,11 @@
  * step. Thread -> data for the loads: consecutive threads read consecutive
  * k (or n, for B [K, N]), so global reads are coalesced.
  * Arithmetic intensity: a 64 x 64 tile does 2 * 64 * 64 * BK flops per
- * 2 * 64 * BK elements loaded = 32 flop/element (128 flop per f32 weight
- * byte... per 4 bytes); enough to keep MI300X's matrix cores fed from LDS for
- * the Llama shapes (K, N >= 4096) at T >= 64, and small enough (about 17 KiB
- * of LDS) for several blocks per CU.
+ * 2 * 64 * BK elements loaded from global memory = 64 flop per element
+ * (16 flop/byte in f32, 32 with 16-bit weights): above MI300X's and H100's
+ * ridge points for L2-resident operands at the Llama shapes (K, N >= 4096,
+ * T >= 64), while the tile stays small (17-18 KiB of LDS, 76-128 VGPRs) so
+ * 3 blocks fit per CU and T = 64..512 still fills 304 CUs with N = 4096.
  *
  * The inner fragment is architecture-specific, behind greta_frag<DT>:
  *   lds_t / to_lds()  the element type kept in LDS and the conversion to it;
