@@ -15,7 +15,8 @@
  * (16 flop/byte in f32, 32 with 16-bit weights): above MI300X's and H100's
  * ridge points for L2-resident operands at the Llama shapes (K, N >= 4096,
  * T >= 64), while the tile stays small (17-18 KiB of LDS, 76-128 VGPRs) so
- * 3 blocks fit per CU and T = 64..512 still fills 304 CUs with N = 4096.
+ * 3 blocks fit per CU (T = 512, N = 4096: 512 blocks for 304 CUs; small T
+ * under-fills the GPU, a split-K variant would help there).
  *
  * The inner fragment is architecture-specific, behind greta_frag<DT>:
  *   lds_t / to_lds()  the element type kept in LDS and the conversion to it;
