@@ -80,6 +80,9 @@ typedef struct sema_s {
   bool weight_dtype_set;
   bool model_named;
   ast_loc_t model_loc;
+  int *leaf_table; /* open addressing: node ids of weights and caches by name; -1 empty */
+  size_t leaf_cap;
+  size_t n_leaves;
 } sema_t;
 
 /* What a statement list is evaluated inside. */
@@ -170,6 +173,48 @@ static ir_loc_t ir_loc(sema_t *s, ast_loc_t loc) {
   return (ir_loc_t){s->g->file, loc.first_line, loc.first_column};
 }
 
+/* ---- named leaves ---------------------------------------------------------- */
+
+/* Weights and caches are found by name through a hash table, so a model with
+ * many of them stays linear. */
+static size_t name_hash(ir_op_t op, const char *name) {
+  size_t h = 1469598103934665603u ^ (size_t)op;
+  for (; *name; name++) h = (h ^ (unsigned char)*name) * 1099511628211u;
+  return h;
+}
+
+static int leaf_find(const sema_t *s, ir_op_t op, const char *name) {
+  if (!s->leaf_cap) return -1;
+  for (size_t i = name_hash(op, name) & (s->leaf_cap - 1);; i = (i + 1) & (s->leaf_cap - 1)) {
+    int id = s->leaf_table[i];
+    if (id < 0) return -1;
+    if (s->g->nodes[id].op == op && strcmp(s->g->nodes[id].name, name) == 0) return id;
+  }
+}
+
+static bool leaf_insert(sema_t *s, int id) {
+  if (2 * (s->n_leaves + 1) > s->leaf_cap) {
+    size_t cap = s->leaf_cap ? 2 * s->leaf_cap : 64;
+    int *table = malloc(cap * sizeof *table);
+    if (!table) return false;
+    for (size_t i = 0; i < cap; i++) table[i] = -1;
+    int *old = s->leaf_table;
+    size_t old_cap = s->leaf_cap;
+    s->leaf_table = table;
+    s->leaf_cap = cap;
+    s->n_leaves = 0;
+    for (size_t i = 0; i < old_cap; i++)
+      if (old[i] >= 0) leaf_insert(s, old[i]);
+    free(old);
+  }
+  const ir_node_t *n = &s->g->nodes[id];
+  size_t i = name_hash(n->op, n->name) & (s->leaf_cap - 1);
+  while (s->leaf_table[i] >= 0) i = (i + 1) & (s->leaf_cap - 1);
+  s->leaf_table[i] = id;
+  s->n_leaves++;
+  return true;
+}
+
 /* ---- IR construction ----------------------------------------------------- */
 
 static bool types_equal(const ir_type_t *a, const ir_type_t *b) {
@@ -216,6 +261,10 @@ static value_t add_leaf(sema_t *s, ir_op_t op, const char *name, const ir_type_t
     return error_value;
   }
   s->g->nodes[id].type = *type;
+  if ((op == IR_WEIGHT || op == IR_CACHE) && !leaf_insert(s, id)) {
+    diag_fatal(s->diag, loc.first_line, loc.first_column, 1, "out of memory");
+    return error_value;
+  }
   return tensor(id);
 }
 
@@ -775,9 +824,10 @@ static void exec_weight(sema_t *s, scope_t *sc, const ast_stmt_t *st) {
   }
   t.dtype = s->g->weight_dtype;
   value_t v = error_value;
-  for (int id = 0; id < s->g->n_nodes; id++) {
+  int found = leaf_find(s, IR_WEIGHT, name);
+  if (found >= 0) {
+    int id = found;
     ir_node_t *n = &s->g->nodes[id];
-    if (n->op != IR_WEIGHT || strcmp(n->name, name) != 0) continue;
     n->type.dtype = t.dtype;
     if (!types_equal(&n->type, &t)) {
       char a[160], b[160];
@@ -824,10 +874,7 @@ static void exec_cache(sema_t *s, scope_t *sc, const ast_stmt_t *st) {
   char name[256];
   snprintf(name, sizeof name, "%s%s", s->instance ? s->instance : "", st->name);
   for (int k = 2;; k++) {
-    bool taken = false;
-    for (int id = 0; id < s->g->n_nodes && !taken; id++)
-      taken = s->g->nodes[id].op == IR_CACHE && strcmp(s->g->nodes[id].name, name) == 0;
-    if (!taken) break;
+    if (leaf_find(s, IR_CACHE, name) < 0) break;
     snprintf(name, sizeof name, "%s%s.%d", s->instance ? s->instance : "", st->name, k);
   }
   bind_new(s, sc, st->name, st->name_loc, add_leaf(s, IR_CACHE, name, &t, st->name_loc));
@@ -1194,6 +1241,7 @@ static ir_graph_t *sema_run(diag_t *diag, const ast_program_t *prog) {
   exec_stmts(&s, &file_scope, &prog->stmts, &frame);
   if (!diag_stopped(diag)) check_model(&s, prog);
   scope_deinit(&file_scope);
+  free(s.leaf_table);
   for (int id = 0; id < g->n_nodes; id++)
     if (g->nodes[id].op == IR_WEIGHT) g->nodes[id].type.dtype = g->weight_dtype;
   if (diag->n_errors) {

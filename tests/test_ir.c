@@ -299,3 +299,30 @@ Test(ir, printers) {
   free(text);
   ir_graph_destroy(g);
 }
+
+/* The same resolved weight name twice is one node; each block call gets
+ * its own caches. */
+Test(ir, weights_shared_caches_per_instance) {
+  const char *src =
+      "dim T\ninput x: f32[T, 8]\n"
+      "block f(a: f32[T, 8], layer: int) -> f32[T, 8] {\n"
+      "  weight w: [8] = \"norm.weight\"\n  cache c: [4, 2, 4]\n"
+      "  k = append(c, reshape(a, [T, 2, 4]))\n"
+      "  return rmsnorm(a, w, 1e-6) + reshape(attention(reshape(a, [T, 2, 4]), k, k), [T, 8])\n}\n"
+      "h = f(x, 0)\noutput y = f(h, 1) + f(h, 1)\n";
+  int errors = 0;
+  ir_graph_t *g = frontend_compile_string("t.gm", src, strlen(src), stderr, &errors);
+  cr_assert_not_null(g);
+  int weights = 0, caches = 0;
+  const char *names[4] = {0};
+  for (int i = 0; i < g->n_nodes; i++) {
+    weights += g->nodes[i].op == IR_WEIGHT;
+    if (g->nodes[i].op == IR_CACHE && caches < 4) names[caches++] = g->nodes[i].name;
+  }
+  cr_assert_eq(weights, 1);
+  cr_assert_eq(caches, 3);
+  cr_assert_str_eq(names[0], "layers.0.c");
+  cr_assert_str_eq(names[1], "layers.1.c");
+  cr_assert_str_eq(names[2], "layers.1.c.2");
+  ir_graph_destroy(g);
+}
