@@ -8,7 +8,8 @@
  * B [N, K] (TRANS = 1, a Linear weight), greta_gemv_nk: block = 256 threads
  * = 256 / GRETA_WAVE waves; each wave owns R = 2 consecutive output rows n
  * and sweeps K with 16-byte vector loads (4 f32 or 8 halves per lane per
- * row, VEC = 1) or scalar loads when rows are not 16-byte aligned (VEC = 0);
+ * row; VEC = 1 when K * element size is a multiple of 16 and, at run time,
+ * B is 16-byte aligned) or scalar loads otherwise;
  * lane partial sums are reduced with shuffles (greta_wave_sum). x (K floats)
  * is staged in LDS once per block when it fits in 32 KiB (STAGE = 1).
  * Grid: x = ceil(N / (R * waves per block)), y = M.
@@ -41,7 +42,9 @@ GRETA_INLINE void greta_gemv_nk(const int *params, const float *x, const void *b
   for (int r = 0; r < R; r++) rows[r] = n0 + r < N ? n0 + r : N - 1;
   float acc[R];
   for (int r = 0; r < R; r++) acc[r] = 0.f;
-  if (VEC) {
+  /* Vector loads need 16-byte aligned rows: K * element size is (VEC), the
+   * base pointer is checked here, so the kernel is right for any offset. */
+  if (VEC && ((unsigned long long)b & 15ull) == 0) {
     const int V = greta_wvec<DT>::N;
     const int ES = DT == GRETA_W_F32 ? 4 : 2;
     for (greta_i64 k = (greta_i64)lane * V; k < K; k += (greta_i64)GRETA_WAVE * V) {
