@@ -18,7 +18,9 @@
  * waves = NQ consecutive tokens of one head, sharing the K / V tiles.
  * Grid: x = H, y = ceil(T / NQ).
  * Decode (flash-decoding), greta_attention_split: block = one wave handling
- * split s (rows [s SR, (s + 1) SR)) of one (token, head); writes the
+ * split s (rows [s SR, (s + 1) SR)) of one (token, head); only K is staged
+ * (V rows are read once, coalesced, straight from the cache, which halves
+ * the LDS and doubles the waves per CU); writes the
  * partial [T, H, NS, D + 2] = (m, l, acc[D]); an empty split writes
  * (-inf, 0, 0). Grid: x = NS, y = H, z = T.
  * greta_attention_combine: block = D threads rounded up to the wave, thread
@@ -34,7 +36,8 @@ struct greta_attn_state {
 };
 
 /* Stages cache rows r0 .. r0 + BKV - 1 of kv head g (rows >= hi as zeros)
- * into Ks [BKV][D + 1] and Vs [BKV][D], with NT threads. */
+ * into Ks [BKV][D + 1] and, unless Vs is NULL, Vs [BKV][D], with NT
+ * threads. */
 template <int D, int BKV, int NT, greta_i64 KVH>
 GRETA_INLINE void greta_attn_load(const float *kc, const float *vc, greta_i64 g, greta_i64 r0,
                                   greta_i64 hi, float *Ks, float *Vs) {
@@ -44,13 +47,14 @@ GRETA_INLINE void greta_attn_load(const float *kc, const float *vc, greta_i64 g,
     bool ok = r < hi;
     greta_i64 off = (r * KVH + g) * D + d;
     Ks[j * (D + 1) + d] = ok ? kc[off] : 0.f;
-    Vs[j * D + d] = ok ? vc[off] : 0.f;
+    if (Vs) Vs[j * D + d] = ok ? vc[off] : 0.f;
   }
 }
 
 /* One wave folds the staged tile (rows r0 + j, valid while < hi) into st.
- * qs: this wave's query row [D] in LDS. */
-template <int D, int BKV>
+ * qs: this wave's query row [D] in LDS; V row j at Vs + j * VSTRIDE (LDS,
+ * or, VGLOBAL, the cache itself with VSTRIDE = KVH * D). */
+template <int D, int BKV, greta_i64 VSTRIDE, bool VGLOBAL>
 GRETA_INLINE void greta_attn_tile(greta_attn_state<D> &st, const float *qs, const float *Ks,
                                   const float *Vs, greta_i64 r0, greta_i64 hi, float scale) {
   const int LPK = GRETA_WAVE / BKV; /* lanes per key row */
@@ -72,9 +76,12 @@ GRETA_INLINE void greta_attn_tile(greta_attn_state<D> &st, const float *qs, cons
   for (int c = 0; c < st.DPL; c++) st.acc[c] *= alpha;
   for (int jj = 0; jj < BKV; jj++) {
     float pj = greta_shfl(p, jj);
+    /* Past hi there is no V row (maybe no memory) in the cache; staged
+     * tiles hold zeros there instead. Uniform across the wave. */
+    if (VGLOBAL && r0 + jj >= hi) break;
     for (int c = 0; c < st.DPL; c++) {
       int d = lane + GRETA_WAVE * c;
-      if (d < D) st.acc[c] += pj * Vs[jj * D + d];
+      if (d < D) st.acc[c] += pj * Vs[jj * VSTRIDE + d];
     }
   }
 }
@@ -111,7 +118,7 @@ GRETA_INLINE void greta_attention(const int *params, const float *q, const float
     greta_sync(); /* the previous tile is consumed (and Qs written) */
     greta_attn_load<D, BKV, NT, KVH>(kc, vc, g, r0, block_hi, Ks, Vs);
     greta_sync();
-    greta_attn_tile<D, BKV>(st, Qs[w], Ks, Vs, r0, hi, scale);
+    greta_attn_tile<D, BKV, D, false>(st, Qs[w], Ks, Vs, r0, hi, scale);
   }
   if (t < T) {
     for (int c = 0; c < st.DPL; c++) {
@@ -126,7 +133,6 @@ GRETA_INLINE void greta_attention_split(const int *params, const float *q, const
                                         const float *vc, float *partial, float scale) {
   const int NT = GRETA_WAVE, BKV = D > 128 ? 16 : 32;
   __shared__ float Ks[BKV * (D + 1)];
-  __shared__ float Vs[BKV * D];
   __shared__ float Qs[D];
   const greta_i64 T = params[0], pos = params[1];
   const greta_i64 s = greta_bid_x(), h = greta_bid_y(), t = greta_bid_z();
@@ -141,9 +147,9 @@ GRETA_INLINE void greta_attention_split(const int *params, const float *q, const
   greta_attn_init(st);
   for (greta_i64 r0 = lo; r0 < hi; r0 += BKV) {
     greta_sync();
-    greta_attn_load<D, BKV, NT, KVH>(kc, vc, g, r0, hi, Ks, Vs);
+    greta_attn_load<D, BKV, NT, KVH>(kc, 0, g, r0, hi, Ks, 0);
     greta_sync();
-    greta_attn_tile<D, BKV>(st, Qs, Ks, Vs, r0, hi, scale);
+    greta_attn_tile<D, BKV, KVH * D, true>(st, Qs, Ks, vc + (r0 * KVH + g) * D, r0, hi, scale);
   }
   float *p = partial + ((t * H + h) * NS + s) * (D + 2);
   if (lane == 0) {
