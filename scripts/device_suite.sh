@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The whole test suite and the example on the lent GPU machine, which has
+# gcc and cmake but no Criterion, flex, bison or clang.
+#
+#   scripts/device_suite.sh prepare   here: Release build into build-dev/, with
+#                                     Criterion's shared libraries in build-dev/carrylib
+#   scripts/device_suite.sh run       there (carry build-dev): every test with the
+#                                     GPU present, then examples/run_block --check on
+#                                     the Llama-2-7B block, f32 and f16 weights
+#
+# Test binaries find the source tree at the path they were built in; `run`
+# links that path to wherever the tree landed.
+set -u
+cd "$(dirname "$0")/.."
+BUILD=build-dev
+
+prepare() {
+  set -e
+  cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DGRETA_WERROR=ON >/dev/null
+  cmake --build "$BUILD" -j"$(nproc)"
+  rm -rf "$BUILD/carrylib" && mkdir -p "$BUILD/carrylib"
+  ldd "$BUILD"/tests/test_end_to_end | awk '/=> \//{print $3}' |
+    grep -v -E '/(libc|libm|libdl|libpthread|librt|libresolv|ld-linux[^/]*|libstdc\+\+|libgcc_s|libgomp)\.so' |
+    while read -r lib; do cp -L "$lib" "$BUILD/carrylib/"; done
+  find "$BUILD" -name '*.o' -delete
+  du -sh "$BUILD"
+}
+
+run() {
+  local src
+  src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$BUILD/CMakeCache.txt")
+  if [ "$src" != "$PWD" ] && [ ! -e "$src" ]; then mkdir -p "$(dirname "$src")" && ln -s "$PWD" "$src"; fi
+  export LD_LIBRARY_PATH="$PWD/$BUILD/carrylib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  export GRETA_CACHE_DIR=/tmp/greta-cache
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null
+  local out=${OUT:-/tmp} status=0
+  echo "=== tests"
+  for t in "$BUILD"/tests/test_*; do
+    [ -x "$t" ] || continue
+    local name; name=$(basename "$t")
+    (cd "$src" && timeout 300 "$PWD/$t" --jobs 1 --verbose) >"$out/$name.log" 2>&1
+    local rc=$?
+    [ $rc -eq 0 ] || status=1
+    printf '%-24s rc=%d %s\n' "$name" $rc "$(grep -a 'Synthesis' "$out/$name.log" | tail -1 | sed 's/.*Synthesis: //')"
+    grep -a -E 'end_to_end|SKIP|skip' "$out/$name.log" | grep -v '^\[----\]   ' | head -8
+  done
+  echo "=== examples/run_block on the Llama-2-7B block"
+  local gretac=$BUILD/compiler/gretac
+  sed 's/weight_dtype = f32/weight_dtype = f16/' examples/llama2_block.gm >/tmp/llama2_block_f16.gm
+  for dtype in f32 f16; do
+    local gm=examples/llama2_block.gm
+    [ $dtype = f16 ] && gm=/tmp/llama2_block_f16.gm
+    "$gretac" "$gm" --target=sm_90 -o /tmp/block_$dtype.cubin || status=1
+    echo "--- $dtype weights"
+    timeout 300 "$BUILD/examples/run_block" /tmp/block_$dtype.cubin --prompt 16 --decode 8 --check || status=1
+  done
+  return $status
+}
+
+case "${1:-}" in
+  prepare) prepare ;;
+  run) run ;;
+  *) echo "usage: $0 prepare|run" >&2; exit 2 ;;
+esac
