@@ -212,7 +212,7 @@ Test(kernels_compile, clang_gfx942) {
     expect_instruction(path, "matmul_prefill_f16", "v_mfma_f32_16x16x16_f16");
     expect_instruction(path, "matmul_prefill_bf16", "v_mfma_f32_16x16x16_bf16");
   } else {
-    cr_fail("llvm-objdump-19 is not installed (apt-get install llvm-19): the MFMA "
+    cr_assert_fail("llvm-objdump-19 is not installed (apt-get install llvm-19): the MFMA "
             "instructions cannot be checked");
   }
   unlink(path);
