@@ -416,7 +416,9 @@ greta_plan_t *schedule_build(const ir_graph_t *graph, const schedule_options_t *
   plan->target = dup(options->target->id);
   plan->toolchain = dup(options->toolchain);
   plan->model_name = dup(graph->model_name);
-  plan->max_seq = graph->max_seq;
+  /* Without a KV cache positions still matter (RoPE, causal masks): allow
+   * any position a 32-bit parameter block can carry comfortably. */
+  plan->max_seq = graph->max_seq > 0 ? graph->max_seq : SCHEDULE_MAX_POSITIONS_NO_CACHE;
   plan->max_tokens = options->max_tokens;
 
   place_values(&lw);

@@ -11,6 +11,9 @@
 #include "plan.h"
 #include "target.h"
 
+/* The plan's max_seq for a model with no KV cache: the largest pos + T. */
+#define SCHEDULE_MAX_POSITIONS_NO_CACHE (1 << 20)
+
 typedef struct schedule_options_s {
   const target_t *target;
   int64_t max_tokens;    /* largest T of a prefill step */

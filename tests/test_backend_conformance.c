@@ -1,0 +1,281 @@
+/* Backend conformance, written once and run against every backend present.
+ *
+ * Small .gm models cover every op with sizes that are not multiples of any
+ * tile (n = 67, K = 67, N = 45, head_dim 24, T from 1 to 37). Each is
+ * compiled three ways and stepped through the same sequence of prefills and
+ * decodes with the same weights and inputs:
+ *   reference: the cpu plan on the CPU backend;
+ *   gpu plan on the CPU backend: an sm_90 plan (split-K decode attention,
+ *     GEMV/GEMM kernels chosen) interpreted by the CPU, always runs;
+ *   gpu: the device's own plan on its GPU backend, when a GPU is present.
+ * Outputs must agree within f32 rounding (half-weight matmuls: half). */
+#define _POSIX_C_SOURCE 200809L
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "driver.h"
+#include "frontend.h"
+#include "greta/greta.h"
+
+static const char elementwise_gm[] =
+    "model conformance_elementwise\n"
+    "const n = 67\n"
+    "const vocab = 37\n"
+    "set weight_dtype = WDTYPE\n"
+    "dim T\n"
+    "input a: f32[T, n]\n"
+    "input b: f32[T, n]\n"
+    "input c: f32[T, n]\n"
+    "input s: f32[T, 3, 29]\n"
+    "input u: f32[T, 3, 29]\n"
+    "input m: f32[T, 5, 7]\n"
+    "input tokens: i32[T]\n"
+    "weight g: [n] = \"norm.weight\"\n"
+    "weight table: [vocab, n] = \"embed.weight\"\n"
+    "output norm = rmsnorm(a, g, 1e-5)\n"
+    "output gated = silu(b) * c\n"
+    "output act = silu(a)\n"
+    "output sum = a + b\n"
+    "output prod = b * c\n"
+    "output scaled = c * 0.37\n"
+    "output probs = softmax(b)\n"
+    "output masked = causal_mask(s)\n"
+    "output attn_probs = softmax(causal_mask(u))\n"
+    "output flipped = m.T\n"
+    "output embedded = embedding(tokens, table)\n";
+
+static const char matmul_gm[] =
+    "model conformance_matmul\n"
+    "const k = 67\n"
+    "const n = 45\n"
+    "set weight_dtype = WDTYPE\n"
+    "dim T\n"
+    "input x: f32[T, k]\n"
+    "input r: f32[T, n]\n"
+    "weight w: [n, k] = \"linear.weight\"\n"
+    "weight v: [k, n] = \"plain.weight\"\n"
+    "output linear = x @ w.T\n"
+    "output plain = x @ v\n"
+    "output residual = r + x @ w.T\n";
+
+static const char attention_gm[] =
+    "model conformance_attention\n"
+    "const heads = 6\n"
+    "const kv_heads = 2\n"
+    "const head_dim = 24\n"
+    "const max_seq = 80\n"
+    "set weight_dtype = WDTYPE\n"
+    "dim T\n"
+    "input q: f32[T, heads, head_dim]\n"
+    "input k: f32[T, kv_heads, head_dim]\n"
+    "input v: f32[T, kv_heads, head_dim]\n"
+    "cache k_cache: [max_seq, kv_heads, head_dim]\n"
+    "cache v_cache: [max_seq, kv_heads, head_dim]\n"
+    "output rq = rope(q, 500.0)\n"
+    "output out = attention(rope(q, 10000.0), append(k_cache, rope(k, 10000.0)), "
+    "append(v_cache, v))\n";
+
+/* Step sequences: prefills of odd sizes, decodes in between. The attention
+ * one fills 70 of 80 cache rows, crossing the 64-row split boundary. */
+static const int short_steps[] = {1, 2, 17, 1, 5, 0};
+static const int attention_steps[] = {37, 1, 1, 23, 1, 7, 0};
+
+/* ---- compile -------------------------------------------------------------- */
+
+static greta_model_t *compile(const char *gm, const char *dtype, const char *target_name,
+                              int plan_only, char *why, size_t why_size) {
+  /* WDTYPE -> the weight dtype */
+  char text[4096];
+  const char *at = strstr(gm, "WDTYPE");
+  snprintf(text, sizeof text, "%.*s%s%s", (int)(at - gm), gm, dtype, at + 6);
+  int errors = 0;
+  ir_graph_t *graph = frontend_compile_string("conformance.gm", text, strlen(text), stderr, &errors);
+  cr_assert(graph, "conformance model does not compile (%d errors):\n%s", errors, text);
+  target_t target;
+  char err[256];
+  cr_assert(target_parse(target_name, &target, err, sizeof err), "%s", err);
+  driver_options_t o = {.target = &target, .toolchain = "auto", .use_cache = 1, .quiet = 1,
+                        .stop = plan_only ? DRIVER_STOP_PLAN : DRIVER_STOP_FILE};
+  driver_result_t r;
+  char *log = NULL;
+  size_t log_size = 0;
+  FILE *diag = open_memstream(&log, &log_size);
+  int rc = driver_compile(graph, &o, &r, diag);
+  fclose(diag);
+  ir_graph_destroy(graph);
+  greta_model_t *model = NULL;
+  if (rc == 0) {
+    uint8_t *bytes = r.file;
+    size_t size = r.file_size;
+    if (plan_only) {
+      greta_status_t st = greta_plan_serialize(r.plan, &bytes, &size);
+      cr_assert_null(st, "%s", greta_status_message(st));
+    }
+    greta_status_t st = greta_model_open_memory(bytes, size, &model);
+    cr_assert_null(st, "%s", greta_status_message(st));
+    if (plan_only) free(bytes);
+  } else {
+    snprintf(why, why_size, "%s", log ? log : "?");
+  }
+  free(log);
+  driver_result_free(&r);
+  return model;
+}
+
+/* ---- run ------------------------------------------------------------------ */
+
+static uint64_t rng;
+static double uniform(void) {
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return (double)(rng >> 11) / 9007199254740992.0;
+}
+
+static int64_t elems(const greta_tensor_info_t *t, int64_t tokens) {
+  int64_t n = 1;
+  for (int d = 0; d < t->rank; d++) n *= t->dims[d].coeff * (t->dims[d].symbol ? tokens : 1);
+  return n;
+}
+
+/* Every output of every step, concatenated, as floats. */
+typedef struct trace_s {
+  float *values;
+  size_t count;
+} trace_t;
+
+static void run(greta_model_t *model, greta_device_t *device, const int *steps, uint64_t seed,
+                trace_t *trace) {
+  greta_session_t *s;
+  greta_status_t st = greta_session_create(model, device, &s);
+  cr_assert_null(st, "%s", greta_status_message(st));
+  rng = seed;
+  for (int i = 0; i < greta_model_weight_count(model); i++) {
+    const greta_tensor_info_t *w = greta_model_weight(model, i);
+    size_t n = (size_t)elems(w, 1);
+    float *data = malloc(n * sizeof(float));
+    for (size_t k = 0; k < n; k++) data[k] = (float)(uniform() * 2 - 1);
+    st = greta_session_bind_weight(s, w->name, GRETA_F32, data, n);
+    cr_assert_null(st, "%s", greta_status_message(st));
+    free(data);
+  }
+  size_t cap = 1 << 16;
+  trace->values = malloc(cap * sizeof(float));
+  trace->count = 0;
+  int64_t pos = 0;
+  for (int k = 0; steps[k]; k++) {
+    int64_t tokens = steps[k];
+    for (int i = 0; i < greta_model_input_count(model); i++) {
+      const greta_tensor_info_t *in = greta_model_input(model, i);
+      size_t n = (size_t)elems(in, tokens);
+      float *data = malloc(n * 4);
+      for (size_t e = 0; e < n; e++) {
+        if (in->dtype == GRETA_I32) ((int32_t *)data)[e] = (int32_t)(uniform() * 37);
+        else data[e] = (float)(uniform() * 6 - 3);
+      }
+      st = greta_session_set_input(s, in->name, data, n * 4);
+      cr_assert_null(st, "%s", greta_status_message(st));
+      free(data);
+    }
+    st = greta_session_step(s, tokens, pos);
+    cr_assert_null(st, "step T=%lld pos=%lld: %s", (long long)tokens, (long long)pos,
+                   greta_status_message(st));
+    for (int o = 0; o < greta_model_output_count(model); o++) {
+      const greta_tensor_info_t *out = greta_model_output(model, o);
+      size_t n = (size_t)elems(out, tokens);
+      while (trace->count + n > cap) trace->values = realloc(trace->values, (cap *= 2) * sizeof(float));
+      st = greta_session_get_output(s, out->name, trace->values + trace->count, n * 4);
+      cr_assert_null(st, "%s", greta_status_message(st));
+      trace->count += n;
+    }
+    pos += tokens;
+  }
+  greta_session_destroy(s);
+}
+
+/* Largest |got - want| / (1 + |want|): relative for large values, absolute
+ * near zero; -inf (masked scores) must match exactly. */
+static double worst_error(const trace_t *got, const trace_t *want) {
+  cr_assert_eq(got->count, want->count);
+  double worst = 0;
+  for (size_t i = 0; i < got->count; i++) {
+    float g = got->values[i], w = want->values[i];
+    if (isinf(w) || isinf(g)) {
+      if (g != w) return INFINITY;
+      continue;
+    }
+    double e = fabs((double)g - w) / (1.0 + fabs(w));
+    if (!(e <= worst)) worst = e; /* NaN propagates */
+  }
+  return worst;
+}
+
+static void conform(const char *what, const char *gm, const int *steps, const char *dtype,
+                    double tolerance) {
+  char why[2048];
+  greta_device_t *cpu;
+  greta_status_t st = greta_device_open(GRETA_BACKEND_CPU, 0, &cpu);
+  cr_assert_null(st, "%s", greta_status_message(st));
+  greta_model_t *ref_model = compile(gm, dtype, "cpu", 0, why, sizeof why);
+  cr_assert(ref_model, "%s", why);
+  trace_t want, got;
+  run(ref_model, cpu, steps, 42, &want);
+
+  /* A GPU plan interpreted by the CPU backend. */
+  greta_model_t *gpu_plan = compile(gm, dtype, "sm_90", 1, why, sizeof why);
+  cr_assert(gpu_plan, "%s", why);
+  run(gpu_plan, cpu, steps, 42, &got);
+  double e = worst_error(&got, &want);
+  fprintf(stderr, "conformance %s %s: sm_90 plan on cpu: %.2e\n", what, dtype, e);
+  cr_expect_leq(e, 1e-6, "%s %s: the sm_90 plan on the CPU differs by %.3e", what, dtype, e);
+  free(got.values);
+  greta_model_destroy(gpu_plan);
+
+  /* The device's own plan on its GPU, when there is one. */
+  greta_device_t *gpu = NULL;
+  const greta_backend_kind_t kinds[] = {GRETA_BACKEND_HIP, GRETA_BACKEND_CUDA};
+  char reasons[1024] = "";
+  for (int k = 0; k < 2 && !gpu; k++) {
+    st = greta_device_open(kinds[k], 0, &gpu);
+    if (st) {
+      strncat(reasons, greta_status_message(st), sizeof reasons - strlen(reasons) - 3);
+      strcat(reasons, "; ");
+      greta_status_free(st);
+      gpu = NULL;
+    }
+  }
+  if (!gpu) {
+    fprintf(stderr, "conformance %s %s: no GPU, GPU backend not run (%s)\n", what, dtype, reasons);
+  } else {
+    greta_model_t *model = compile(gm, dtype, greta_device_target(gpu), 0, why, sizeof why);
+    cr_assert(model, "a GPU is present but its plan does not compile: %s", why);
+    run(model, gpu, steps, 42, &got);
+    e = worst_error(&got, &want);
+    fprintf(stderr, "conformance %s %s: %s on %s: %.2e (tolerance %.0e)\n", what, dtype,
+            greta_device_target(gpu), greta_device_name(gpu), e, tolerance);
+    cr_expect_leq(e, tolerance, "%s %s on %s: %.3e", what, dtype, greta_device_name(gpu), e);
+    free(got.values);
+    greta_model_destroy(model);
+    greta_device_destroy(gpu);
+  }
+  free(want.values);
+  greta_model_destroy(ref_model);
+  greta_device_destroy(cpu);
+}
+
+Test(conformance, elementwise_norm_softmax_mask_transpose_embedding) {
+  conform("elementwise", elementwise_gm, short_steps, "f32", 1e-5);
+}
+Test(conformance, elementwise_half_tables) {
+  conform("elementwise", elementwise_gm, short_steps, "f16", 1e-5);
+}
+Test(conformance, matmul_f32) { conform("matmul", matmul_gm, short_steps, "f32", 1e-5); }
+/* Half weights: GEMMs may round activations to half on matrix cores. */
+Test(conformance, matmul_f16) { conform("matmul", matmul_gm, short_steps, "f16", 5e-3); }
+Test(conformance, matmul_bf16) { conform("matmul", matmul_gm, short_steps, "bf16", 3e-2); }
+Test(conformance, rope_append_attention) {
+  conform("attention", attention_gm, attention_steps, "f32", 1e-5);
+}
