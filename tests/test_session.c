@@ -603,8 +603,16 @@ static greta_status_t fake_program_run(greta_program_t *p, const greta_plan_entr
   return NULL;
 }
 static const greta_backend_vtable_t fake_vtable = {
-    fake_destroy, fake_alloc, fake_free, fake_memory_free, fake_upload, fake_download,
-    fake_program_create, fake_program_destroy, fake_program_run};
+    .destroy = fake_destroy,
+    .alloc = fake_alloc,
+    .free = fake_free,
+    .memory_free = fake_memory_free,
+    .upload = fake_upload,
+    .download = fake_download,
+    .program_create = fake_program_create,
+    .program_destroy = fake_program_destroy,
+    .program_run = fake_program_run,
+};
 
 static greta_device_t *fake_device(const char *target, uint64_t free_bytes, fake_backend_t **out) {
   fake_backend_t *fake = calloc(1, sizeof *fake);
