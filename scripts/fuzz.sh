@@ -20,6 +20,16 @@ work="$build/fuzz-corpus"
 mkdir -p "$work"
 cp "$root"/tests/fuzz/corpus/* "$work"/
 cd "$build"
+# The fuzzer's progress lines go to a log; the summary (or the failure) is printed.
+log="$build/fuzz.log"
+status=0
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   ./tests/fuzz/fuzz_parser -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
-    -print_final_stats=1 "$work"
+    -print_final_stats=1 "$work" >"$log" 2>&1 || status=$?
+if [ "$status" -ne 0 ]; then
+  tail -n 60 "$log"
+  echo "fuzz: FAILED (exit $status); full log: $log" >&2
+  exit "$status"
+fi
+grep -E '^stat::number_of_executed_units|^stat::peak_rss_mb' "$log" || true
+echo "fuzz: $seconds s, no crash, leak or sanitizer report"

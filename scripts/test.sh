@@ -15,7 +15,7 @@ cmake --build build/ci -j"$jobs"
 ctest --test-dir build/ci --output-on-failure -j"$jobs"
 
 echo "== fuzz the parser (${FUZZ_SECONDS:-60} s)"
-FUZZ_SECONDS=${FUZZ_SECONDS:-60} bash scripts/fuzz.sh
+bash scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
 
 echo "== build with ASan + UBSan"
 cmake -S . -B build/asan -DGRETA_WERROR=ON -DGRETA_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
