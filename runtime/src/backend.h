@@ -46,6 +46,11 @@ typedef struct greta_backend_vtable_s {
   /* Runs `entry` for T tokens at pos and waits for it to finish. */
   greta_status_t (*program_run)(greta_program_t *program, const greta_plan_entry_t *entry,
                                 int64_t tokens, int64_t pos);
+  /* Optional (NULL: the session times program_run with the host clock).
+   * Runs `entry` as program_run does, once untimed and then `repeats` times,
+   * writing each timed run's device time in milliseconds to out_ms[0 .. repeats). */
+  greta_status_t (*program_time)(greta_program_t *program, const greta_plan_entry_t *entry,
+                                 int64_t tokens, int64_t pos, int repeats, double *out_ms);
 } greta_backend_vtable_t;
 
 struct greta_backend_s {

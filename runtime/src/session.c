@@ -1,10 +1,12 @@
 /* A session: one model on one device. It owns the four memory spaces
  * (allocated once), the loaded program, which weights are bound, which
  * inputs are set, and how many tokens the KV cache holds. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "half.h"
 #include "model.h"
@@ -314,6 +316,58 @@ greta_status_t greta_session_step(greta_session_t *session, int64_t tokens, int6
   session->cached = pos + tokens;
   session->last_tokens = tokens;
   for (uint32_t o = 0; o < plan->n_outputs; o++) session->output_valid[o] = true;
+  return NULL;
+}
+
+/* ---- timing (benchmarks) -------------------------------------------------- */
+
+static int compare_doubles(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static double host_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+greta_status_t greta_session_time_step(greta_session_t *session, int64_t tokens, int64_t pos,
+                                       int repeats, double *out_median_ms) {
+  if (repeats < 1 || !out_median_ms)
+    return greta_status_make(GRETA_INVALID_ARGUMENT,
+                             "time_step: repeats = %d, expected >= 1, and a place for the median",
+                             repeats);
+  /* The plain step checks the arguments, inputs and weights, and warms up. */
+  GRETA_RETURN_IF_ERROR(greta_status_annotate(greta_session_step(session, tokens, pos),
+                                              "time_step"));
+  const greta_plan_entry_t *entry = greta_plan_entry_for(session->plan, tokens);
+  greta_backend_t *b = session->backend;
+  double *ms = malloc((size_t)repeats * sizeof *ms);
+  if (!ms) return greta_status_make(GRETA_RESOURCE_EXHAUSTED, "time_step: out of memory");
+  greta_status_t status = NULL;
+  for (int warm = 0; warm < 2 && !status; warm++)
+    status = b->vtable->program_run(session->program, entry, tokens, pos);
+  if (!status && b->vtable->program_time) {
+    status = b->vtable->program_time(session->program, entry, tokens, pos, repeats, ms);
+  } else {
+    for (int i = 0; i < repeats && !status; i++) {
+      double start = host_ms();
+      status = b->vtable->program_run(session->program, entry, tokens, pos);
+      ms[i] = host_ms() - start;
+    }
+  }
+  if (status) {
+    /* A failed run may have left the step half done: like a failed step. */
+    session->cached = pos;
+    session->last_tokens = 0;
+    free(ms);
+    return greta_status_annotate(status, "time_step (T = %lld, pos = %lld)", (long long)tokens,
+                                 (long long)pos);
+  }
+  qsort(ms, (size_t)repeats, sizeof *ms, compare_doubles);
+  *out_median_ms = repeats % 2 ? ms[repeats / 2] : 0.5 * (ms[repeats / 2 - 1] + ms[repeats / 2]);
+  free(ms);
   return NULL;
 }
 

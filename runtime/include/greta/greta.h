@@ -174,6 +174,22 @@ greta_status_t greta_session_get_output(greta_session_t *session, const char *na
 /* Forgets every cached token at positions >= pos (pos = 0 resets). */
 greta_status_t greta_session_truncate(greta_session_t *session, int64_t pos);
 
+/* Times one step for benchmarks. Runs greta_session_step(session, tokens,
+ * pos) once (which checks everything the same way, and captures the GPU
+ * graph), two more times untimed as a warm-up, then `repeats` more times,
+ * each timed alone: with device events around each graph replay on a GPU,
+ * with the host clock on the CPU. Writes the median in milliseconds to
+ * `*out_median_ms`.
+ *
+ * Every run computes the same step from the same inputs (inputs stay put in
+ * the arena for the whole step, and the KV cache below pos is only read), so
+ * afterwards the session is as after one plain step: the outputs and the
+ * cache hold what that step made, and inputs must be set again. Repeating a
+ * step over the same buffers keeps them warm in cache: data that fits in
+ * the GPU's L2 is timed from L2. */
+greta_status_t greta_session_time_step(greta_session_t *session, int64_t tokens, int64_t pos,
+                                       int repeats, double *out_median_ms);
+
 #ifdef __cplusplus
 }
 #endif

@@ -213,6 +213,12 @@ static greta_status_t gpu_program_run(greta_program_t *program, const greta_plan
   return greta_gpu_program_run(program, entry, tokens, pos);
 }
 
+static greta_status_t gpu_program_time(greta_program_t *program, const greta_plan_entry_t *entry,
+                                       int64_t tokens, int64_t pos, int repeats,
+                                       double *out_ms) {
+  return greta_gpu_program_time(program, entry, tokens, pos, repeats, out_ms);
+}
+
 static const greta_backend_vtable_t gpu_vtable = {
     .destroy = gpu_destroy,
     .alloc = gpu_alloc,
@@ -223,6 +229,7 @@ static const greta_backend_vtable_t gpu_vtable = {
     .program_create = gpu_program_create,
     .program_destroy = gpu_program_destroy,
     .program_run = gpu_program_run,
+    .program_time = gpu_program_time,
 };
 
 typedef greta_status_t (*gpu_open_fn)(int ordinal, greta_gpu_api_t **out_api);

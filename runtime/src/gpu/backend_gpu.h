@@ -38,6 +38,11 @@ struct greta_program_s {
 /* Runs `entry` for `tokens` tokens at `pos` (graph_runner.c). */
 greta_status_t greta_gpu_program_run(greta_program_t *program, const greta_plan_entry_t *entry,
                                      int64_t tokens, int64_t pos);
+/* Runs `entry` once, then `repeats` times more, writing each of those runs'
+ * device time in ms (events around graph replays; the host clock without
+ * graphs or events) to out_ms (graph_runner.c). */
+greta_status_t greta_gpu_program_time(greta_program_t *program, const greta_plan_entry_t *entry,
+                                      int64_t tokens, int64_t pos, int repeats, double *out_ms);
 /* Destroys every cached graph (graph_runner.c). */
 void greta_gpu_program_release_graphs(greta_program_t *program);
 

@@ -52,3 +52,11 @@ GRETA_CUDA_REQUIRED(cu_result_t, cuGraphLaunch, (void *exec, void *stream))
 GRETA_CUDA_REQUIRED(cu_result_t, cuGraphExecDestroy, (void *exec))
 GRETA_CUDA_REQUIRED(cu_result_t, cuGraphDestroy, (void *graph))
 GRETA_CUDA_OPTIONAL(cu_result_t, cuDriverGetVersion, (int *version))
+/* Events, for greta_session_time_step only; cuda.h maps cuEventElapsedTime
+ * to _v2 from CUDA 12.8 on, older drivers export only the plain name. */
+GRETA_CUDA_OPTIONAL(cu_result_t, cuEventCreate, (void **event, unsigned int flags))
+GRETA_CUDA_OPTIONAL(cu_result_t, cuEventRecord, (void *event, void *stream))
+GRETA_CUDA_OPTIONAL(cu_result_t, cuEventSynchronize, (void *event))
+GRETA_CUDA_OPTIONAL(cu_result_t, cuEventElapsedTime_v2, (float *ms, void *start, void *end))
+GRETA_CUDA_OPTIONAL(cu_result_t, cuEventElapsedTime, (float *ms, void *start, void *end))
+GRETA_CUDA_OPTIONAL(cu_result_t, cuEventDestroy_v2, (void *event))

@@ -79,6 +79,11 @@ typedef struct greta_gpu_ops_s {
   void (*graph_destroy)(greta_gpu_api_t *api, void *graph);
   /* Waits for everything enqueued on the stream. */
   greta_status_t (*synchronize)(greta_gpu_api_t *api);
+  /* Launches `exec` `repeats` times with an event recorded before the first
+   * and after each launch, waits, and writes launch i's device time (event
+   * i to event i + 1) in milliseconds to out_ms[i]. GRETA_UNAVAILABLE when
+   * the driver library lacks the event functions (optional symbols). */
+  greta_status_t (*graph_time)(greta_gpu_api_t *api, void *exec, int repeats, double *out_ms);
 } greta_gpu_ops_t;
 
 /* The common head of both adapters' private structs. */

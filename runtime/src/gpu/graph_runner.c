@@ -9,8 +9,10 @@
  * GRETA_NO_GRAPH=1 enqueues the launches directly instead (for debugging a
  * kernel under a tool that does not follow graphs).
  */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "backend_gpu.h"
 #include "status.h"
@@ -136,6 +138,36 @@ greta_status_t greta_gpu_program_run(greta_program_t *program, const greta_plan_
   if (synced) {
     return greta_status_annotate(synced, "running entry '%s' (T=%lld, pos=%lld)", entry->name,
                                  (long long)tokens, (long long)pos);
+  }
+  return NULL;
+}
+
+static double host_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+greta_status_t greta_gpu_program_time(greta_program_t *program, const greta_plan_entry_t *entry,
+                                      int64_t tokens, int64_t pos, int repeats, double *out_ms) {
+  /* One plain run sets the parameter block and captures the graph. */
+  GRETA_RETURN_IF_ERROR(greta_gpu_program_run(program, entry, tokens, pos));
+  greta_gpu_graph_t *graph = program->use_graphs ? runner_find(program, entry, tokens) : NULL;
+  greta_gpu_api_t *api = program->api;
+  if (graph && api->ops->graph_time) {
+    greta_status_t status = api->ops->graph_time(api, graph->exec, repeats, out_ms);
+    if (greta_status_code(status) != GRETA_UNAVAILABLE) {
+      return status ? greta_status_annotate(status, "timing entry '%s' (T=%lld)", entry->name,
+                                            (long long)tokens)
+                    : NULL;
+    }
+    greta_status_free(status); /* no events: the host clock below */
+  }
+  /* Without graphs or events: each run timed on the host, synchronized. */
+  for (int i = 0; i < repeats; ++i) {
+    double start = host_ms();
+    GRETA_RETURN_IF_ERROR(greta_gpu_program_run(program, entry, tokens, pos));
+    out_ms[i] = host_ms() - start;
   }
   return NULL;
 }

@@ -1,0 +1,176 @@
+/* greta_session_time_step: it runs, reports a positive median, refuses what
+ * greta_session_step refuses, and leaves the session exactly as one plain
+ * step would (outputs, KV cache, inputs to be set again). Checked on the CPU
+ * backend always and on a GPU when one and its toolchain are present. No
+ * test here looks at how long anything took beyond "more than zero". */
+#define _POSIX_C_SOURCE 200809L
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "driver.h"
+#include "frontend.h"
+#include "greta/greta.h"
+
+enum { DIM = 64, PROMPT = 5, REPEATS = 7 };
+
+/* examples/tiny_block.gm compiled for `target_name`; NULL when no toolchain
+ * for it is present (the reason printed). */
+static greta_model_t *compile_tiny(const char *target_name) {
+  int errors = 0;
+  ir_graph_t *graph =
+      frontend_compile_file(GRETA_SOURCE_DIR "/examples/tiny_block.gm", stderr, &errors);
+  cr_assert(graph, "tiny_block.gm must compile (%d errors)", errors);
+  target_t target;
+  char err[256];
+  cr_assert(target_parse(target_name, &target, err, sizeof err), "%s", err);
+  driver_options_t o = {.target = &target, .toolchain = "auto", .max_tokens = 16,
+                        .use_cache = 1, .quiet = 1, .stop = DRIVER_STOP_FILE};
+  driver_result_t r;
+  char *log = NULL;
+  size_t log_size = 0;
+  FILE *diag = open_memstream(&log, &log_size);
+  int rc = driver_compile(graph, &o, &r, diag);
+  fclose(diag);
+  ir_graph_destroy(graph);
+  greta_model_t *model = NULL;
+  if (rc == 0) {
+    greta_status_t st = greta_model_open_memory(r.file, r.file_size, &model);
+    cr_assert_null(st, "%s", greta_status_message(st));
+  } else {
+    fprintf(stderr, "test_session_timing: skip %s: %s\n", target_name, log ? log : "?");
+  }
+  free(log);
+  driver_result_free(&r);
+  return model;
+}
+
+static uint64_t rng = 0x2545F4914F6CDD1Dull;
+static float uniform_pm1(void) {
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+static greta_session_t *open_session(greta_model_t *model, greta_device_t *device) {
+  greta_session_t *s;
+  greta_status_t st = greta_session_create(model, device, &s);
+  cr_assert_null(st, "session: %s", greta_status_message(st));
+  rng = 0x2545F4914F6CDD1Dull; /* the same weights in every session */
+  for (int i = 0; i < greta_model_weight_count(model); i++) {
+    const greta_tensor_info_t *w = greta_model_weight(model, i);
+    size_t n = 1;
+    for (int d = 0; d < w->rank; d++) n *= (size_t)w->dims[d].coeff;
+    float *data = malloc(n * sizeof *data);
+    for (size_t k = 0; k < n; k++) data[k] = w->rank == 1 ? 1.0f + 0.1f * uniform_pm1() : 0.2f * uniform_pm1();
+    st = greta_session_bind_weight(s, w->name, GRETA_F32, data, n);
+    free(data);
+    cr_assert_null(st, "bind %s: %s", w->name, greta_status_message(st));
+  }
+  return s;
+}
+
+static void set_x(greta_session_t *s, const float *x, int tokens) {
+  greta_status_t st = greta_session_set_input(s, "x", x, (size_t)tokens * DIM * sizeof(float));
+  cr_assert_null(st, "%s", greta_status_message(st));
+}
+
+static void get_y(greta_session_t *s, float *y, int tokens) {
+  for (int i = 0; i < tokens * DIM; i++) y[i] = NAN; /* poison */
+  greta_status_t st = greta_session_get_output(s, "y", y, (size_t)tokens * DIM * sizeof(float));
+  cr_assert_null(st, "%s", greta_status_message(st));
+}
+
+/* Prefill PROMPT tokens, then decode one: plainly in one session, with
+ * time_step in the other. Both must give the same bits at every step. */
+static void check_same_as_plain(greta_model_t *model, greta_device_t *device) {
+  static float x[(PROMPT + 1) * DIM], plain[(PROMPT + 1) * DIM], timed[(PROMPT + 1) * DIM];
+  rng = 77;
+  for (int i = 0; i < (PROMPT + 1) * DIM; i++) x[i] = uniform_pm1();
+  greta_session_t *a = open_session(model, device), *b = open_session(model, device);
+  const int steps[2][2] = {{PROMPT, 0}, {1, PROMPT}}; /* {tokens, pos} */
+  for (int k = 0; k < 2; k++) {
+    int tokens = steps[k][0], pos = steps[k][1];
+    set_x(a, x + pos * DIM, tokens);
+    greta_status_t st = greta_session_step(a, tokens, pos);
+    cr_assert_null(st, "%s", greta_status_message(st));
+    get_y(a, plain + pos * DIM, tokens);
+
+    set_x(b, x + pos * DIM, tokens);
+    double median = -1;
+    st = greta_session_time_step(b, tokens, pos, REPEATS, &median);
+    cr_assert_null(st, "time_step T=%d pos=%d: %s", tokens, pos, greta_status_message(st));
+    cr_assert(median > 0 && isfinite(median), "median %g ms must be positive", median);
+    get_y(b, timed + pos * DIM, tokens);
+    for (int i = 0; i < tokens * DIM; i++)
+      cr_assert(!isnan(timed[pos * DIM + i]), "output %d of step %d unwritten", i, k);
+    cr_assert(memcmp(plain + pos * DIM, timed + pos * DIM, (size_t)tokens * DIM * sizeof(float)) == 0,
+              "%s: time_step's outputs differ from a plain step's (T=%d, pos=%d)",
+              greta_device_backend_name(device), tokens, pos);
+    /* Inputs are consumed as by a plain step. */
+    st = greta_session_step(b, tokens, pos);
+    cr_assert_eq(greta_status_code(st), GRETA_FAILED_PRECONDITION, "%s", greta_status_message(st));
+    greta_status_free(st);
+  }
+  greta_session_destroy(a);
+  greta_session_destroy(b);
+}
+
+Test(session_timing, cpu_outputs_match_a_plain_step) {
+  greta_model_t *model = compile_tiny("cpu");
+  cr_assert(model);
+  greta_device_t *device;
+  greta_status_t st = greta_device_open(GRETA_BACKEND_CPU, 0, &device);
+  cr_assert_null(st, "%s", greta_status_message(st));
+  check_same_as_plain(model, device);
+  greta_device_destroy(device);
+  greta_model_destroy(model);
+}
+
+Test(session_timing, refusals) {
+  greta_model_t *model = compile_tiny("cpu");
+  cr_assert(model);
+  greta_device_t *device;
+  greta_status_t st = greta_device_open(GRETA_BACKEND_CPU, 0, &device);
+  cr_assert_null(st, "%s", greta_status_message(st));
+  greta_session_t *s = open_session(model, device);
+  static float x[DIM];
+  double median = 123;
+  set_x(s, x, 1);
+  st = greta_session_time_step(s, 1, 0, 0, &median);
+  cr_assert_eq(greta_status_code(st), GRETA_INVALID_ARGUMENT, "repeats 0: %s", greta_status_message(st));
+  greta_status_free(st);
+  st = greta_session_time_step(s, 1, 0, 3, NULL);
+  cr_assert_eq(greta_status_code(st), GRETA_INVALID_ARGUMENT, "no median: %s", greta_status_message(st));
+  greta_status_free(st);
+  st = greta_session_time_step(s, 1, 3, 3, &median); /* a gap in the cache */
+  cr_assert_eq(greta_status_code(st), GRETA_FAILED_PRECONDITION, "%s", greta_status_message(st));
+  greta_status_free(st);
+  st = greta_session_time_step(s, 2, 0, 3, &median); /* x holds one row */
+  cr_assert_eq(greta_status_code(st), GRETA_FAILED_PRECONDITION, "%s", greta_status_message(st));
+  greta_status_free(st);
+  cr_assert_eq(median, 123, "a refused call must not write the median");
+  greta_session_destroy(s);
+  greta_device_destroy(device);
+  greta_model_destroy(model);
+}
+
+Test(session_timing, gpu_outputs_match_a_plain_step) {
+  greta_device_t *device;
+  greta_status_t st = greta_device_open(GRETA_BACKEND_AUTO, 0, &device);
+  cr_assert_null(st, "%s", greta_status_message(st));
+  if (!strcmp(greta_device_backend_name(device), "cpu")) {
+    fprintf(stderr, "test_session_timing: skip gpu: no GPU present\n");
+    greta_device_destroy(device);
+    return;
+  }
+  greta_model_t *model = compile_tiny(greta_device_target(device));
+  if (model) {
+    check_same_as_plain(model, device);
+    greta_model_destroy(model);
+  }
+  greta_device_destroy(device);
+}
