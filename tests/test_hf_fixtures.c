@@ -21,11 +21,17 @@
 enum { MAX_TOKENS = 64 };
 
 typedef struct fixture_s {
-  const char *file;   /* under tests/fixtures/ */
-  const char *source; /* under examples/ */
+  const char *file;   /* under tests/fixtures/, or a path (GRETA_HF_FIXTURE) */
+  const char *source; /* under examples/, or a path (GRETA_HF_MODEL) */
   const char *dtype;  /* the weights' dtype, as HF computed with them */
   double tolerance;   /* on the worst token's relative error */
 } fixture_t;
+
+/* A path as given when it has a '/', else under GRETA_SOURCE_DIR/dir. */
+static void resolve(char *out, size_t size, const char *dir, const char *name) {
+  if (strchr(name, '/')) snprintf(out, size, "%s", name);
+  else snprintf(out, size, "%s/%s/%s", GRETA_SOURCE_DIR, dir, name);
+}
 
 /* ---- a minimal safetensors reader: just the f32 tensors and metadata ------ */
 
@@ -169,10 +175,12 @@ static char *read_text(const char *path, size_t *len) {
   return text;
 }
 
-/* examples/<source> with its weight_dtype set to `dtype`, compiled for the CPU. */
-static greta_model_t *compile_for_cpu(const char *source, const char *dtype) {
+/* examples/<source> with its weight_dtype set to `dtype`, compiled for
+ * `target_name` (the device's target). */
+static greta_model_t *compile_for(const char *source, const char *dtype, const char *target_name,
+                                  int64_t max_tokens) {
   char path[512];
-  snprintf(path, sizeof path, "%s/examples/%s", GRETA_SOURCE_DIR, source);
+  resolve(path, sizeof path, "examples", source);
   size_t len;
   char *text = read_text(path, &len);
   const char *key = "weight_dtype = f32";
@@ -188,13 +196,13 @@ static greta_model_t *compile_for_cpu(const char *source, const char *dtype) {
   cr_assert(graph, "%s must compile (%d errors)", source, errors);
   target_t target;
   char err[256];
-  cr_assert(target_parse("cpu", &target, err, sizeof err), "%s", err);
-  driver_options_t o = {.target = &target, .toolchain = "auto", .max_tokens = 16,
+  cr_assert(target_parse(target_name, &target, err, sizeof err), "%s", err);
+  driver_options_t o = {.target = &target, .toolchain = "auto", .max_tokens = max_tokens,
                         .use_cache = 1, .quiet = 1, .stop = DRIVER_STOP_FILE};
   driver_result_t r;
   int rc = driver_compile(graph, &o, &r, stderr);
   ir_graph_destroy(graph);
-  cr_assert_eq(rc, 0, "%s: gretac failed for the cpu target", source);
+  cr_assert_eq(rc, 0, "%s: gretac failed for %s", source, target_name);
   greta_model_t *model = NULL;
   greta_status_t st = greta_model_open_memory(r.file, r.file_size, &model);
   cr_assert_null(st, "the runtime must read what gretac wrote: %s", greta_status_message(st));
@@ -238,6 +246,15 @@ static double row_error(const float *a, const float *b, long long dim) {
   return sqrt(num / den);
 }
 
+static double max_abs_error(const float *a, const float *b, long long n) {
+  double m = 0;
+  for (long long i = 0; i < n; i++) {
+    double d = fabs((double)a[i] - (double)b[i]);
+    if (!(d <= m)) m = d;
+  }
+  return m;
+}
+
 /* The worst token's error; the per-token figures are appended to `line`. */
 static double worst_error(const float *got, const float *want, int tokens, long long dim,
                           char *line, size_t size) {
@@ -251,9 +268,9 @@ static double worst_error(const float *got, const float *want, int tokens, long 
   return worst;
 }
 
-static void check_fixture(const fixture_t *fx) {
+static void check_fixture(const fixture_t *fx, greta_backend_kind_t kind) {
   char path[512];
-  snprintf(path, sizeof path, "%s/tests/fixtures/%s", GRETA_SOURCE_DIR, fx->file);
+  resolve(path, sizeof path, "tests/fixtures", fx->file);
   st_file_t f;
   st_open(&f, path);
   long long rows, dim, rows_y, dim_y;
@@ -270,7 +287,10 @@ static void check_fixture(const fixture_t *fx) {
     cr_assert_gt(row_error(x + t * dim, want + t * dim, dim), 0.1,
                  "%s: token %lld's expected output is too close to its input", fx->file, t);
 
-  greta_model_t *model = compile_for_cpu(fx->source, fx->dtype);
+  greta_device_t *device;
+  greta_status_t st = greta_device_open(kind, 0, &device);
+  cr_assert_null(st, "device: %s", greta_status_message(st));
+  greta_model_t *model = compile_for(fx->source, fx->dtype, greta_device_target(device), rows);
   const greta_tensor_info_t *in = greta_model_input(model, 0);
   cr_assert(in && in->rank == 2 && in->dims[1].coeff == dim,
             "%s: the model's input is not [T, %lld]", fx->source, dim);
@@ -278,9 +298,6 @@ static void check_fixture(const fixture_t *fx) {
     cr_assert_str_eq(greta_dtype_name(greta_model_weight(model, i)->dtype), fx->dtype,
                      "%s: weight %s is not stored as %s", fx->source,
                      greta_model_weight(model, i)->name, fx->dtype);
-  greta_device_t *device;
-  greta_status_t st = greta_device_open(GRETA_BACKEND_CPU, 0, &device);
-  cr_assert_null(st, "cpu device: %s", greta_status_message(st));
 
   /* As HF ran it: a prefill of T, then N decodes; and all rows in one prefill. */
   int hf_steps[MAX_TOKENS], one_step[1] = {(int)rows}, n = 0;
@@ -289,15 +306,17 @@ static void check_fixture(const fixture_t *fx) {
   float *y = malloc((size_t)(rows * dim) * sizeof(float));
   char line[1024];
   run_steps(model, device, path, x, dim, hf_steps, (int)rows, y);
-  snprintf(line, sizeof line, "hf_fixtures %s: prefill %lld + %lld decodes, per token:", fx->file,
-           prefill, decodes);
+  snprintf(line, sizeof line, "hf_fixtures %s on %s: prefill %lld + %lld decodes, per token:",
+           fx->file, greta_device_name(device), prefill, decodes);
   double e_steps = worst_error(y, want, (int)rows, dim, line, sizeof line);
-  fprintf(stderr, "%s; worst %.2e (tolerance %.0e)\n", line, e_steps, fx->tolerance);
+  fprintf(stderr, "%s; worst %.2e (tolerance %.0e); max abs error %.2e\n", line, e_steps,
+          fx->tolerance, max_abs_error(y, want, rows * dim));
 
   run_steps(model, device, path, x, dim, one_step, (int)rows, y);
   snprintf(line, sizeof line, "hf_fixtures %s: one prefill of %lld, per token:", fx->file, rows);
   double e_once = worst_error(y, want, (int)rows, dim, line, sizeof line);
-  fprintf(stderr, "%s; worst %.2e (tolerance %.0e)\n", line, e_once, fx->tolerance);
+  fprintf(stderr, "%s; worst %.2e (tolerance %.0e); max abs error %.2e\n", line, e_once,
+          fx->tolerance, max_abs_error(y, want, rows * dim));
 
   cr_expect_leq(e_steps, fx->tolerance, "%s, prefill + decodes vs HF: %.3e", fx->file, e_steps);
   cr_expect_leq(e_once, fx->tolerance, "%s, one prefill vs HF: %.3e", fx->file, e_once);
@@ -319,7 +338,19 @@ static const fixture_t fixtures[] = {
     {"hf_tiny_block_hd32_f16.safetensors", "tiny_block_hd32.gm", "f16", 5e-3},
 };
 
-Test(hf_fixtures, tiny_block_f32) { check_fixture(&fixtures[0]); }
-Test(hf_fixtures, tiny_block_f16) { check_fixture(&fixtures[1]); }
-Test(hf_fixtures, tiny_block_hd32_f32) { check_fixture(&fixtures[2]); }
-Test(hf_fixtures, tiny_block_hd32_f16) { check_fixture(&fixtures[3]); }
+Test(hf_fixtures, tiny_block_f32) { check_fixture(&fixtures[0], GRETA_BACKEND_CPU); }
+Test(hf_fixtures, tiny_block_f16) { check_fixture(&fixtures[1], GRETA_BACKEND_CPU); }
+Test(hf_fixtures, tiny_block_hd32_f32) { check_fixture(&fixtures[2], GRETA_BACKEND_CPU); }
+Test(hf_fixtures, tiny_block_hd32_f16) { check_fixture(&fixtures[3], GRETA_BACKEND_CPU); }
+
+/* A fixture too large to commit (the Llama-2-7B shape), made on the GPU
+ * machine by bench/hf_7b.sh and checked on the best device present:
+ *   GRETA_HF_FIXTURE=file GRETA_HF_MODEL=examples/llama2_block.gm
+ *   GRETA_HF_DTYPE=f32|f16 GRETA_HF_TOLERANCE=1e-5 */
+Test(hf_fixtures, external) {
+  const char *file = getenv("GRETA_HF_FIXTURE"), *model = getenv("GRETA_HF_MODEL");
+  if (!file || !model) cr_skip_test("GRETA_HF_FIXTURE / GRETA_HF_MODEL not set (bench/hf_7b.sh sets them)");
+  const char *dtype = getenv("GRETA_HF_DTYPE"), *tol = getenv("GRETA_HF_TOLERANCE");
+  fixture_t fx = {file, model, dtype ? dtype : "f32", tol ? atof(tol) : 1e-5};
+  check_fixture(&fx, GRETA_BACKEND_AUTO);
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# On the GPU machine: transformers' LlamaDecoderLayer at the Llama-2-7B shape
+# (dim 4096, 32 heads, head_dim 128, FFN 11008) with random weights, f32 and
+# f16, against gretac + libgreta on the GPU. Needs torch, transformers and
+# safetensors there, and a build carried from here (scripts/device_suite.sh
+# prepare). Prints ||ours - hf|| / ||hf|| per token and the max abs error.
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build-dev}
+out=${OUT:-/tmp}
+status=0
+for dtype in f32 f16; do
+  fixture=/tmp/hf_llama2_block_$dtype.safetensors
+  python3 bench/hf_reference.py --dim 4096 --heads 32 --kv-heads 32 --head-dim 128 --ffn 11008 \
+    --max-seq 2048 --dtype $dtype --T 12 --N 4 --device cuda --out "$fixture" >"$out/hf_7b_$dtype.log" 2>&1
+  tail -3 "$out/hf_7b_$dtype.log"
+  tol=1e-5; [ $dtype = f16 ] && tol=5e-3
+  (cd "$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$BUILD/CMakeCache.txt")" &&
+   GRETA_HF_FIXTURE=$fixture GRETA_HF_MODEL=examples/llama2_block.gm GRETA_HF_DTYPE=$dtype \
+   GRETA_HF_TOLERANCE=$tol "$OLDPWD/$BUILD/tests/test_hf_fixtures" --filter 'hf_fixtures/external' --verbose) 2>&1 |
+    grep -a -E 'hf_fixtures|PASS|FAIL|Synthesis' || status=1
+done
+exit $status
