@@ -1,0 +1,160 @@
+/* bench_greta: time one step shape of a model compiled by gretac.
+ *
+ *   bench_greta MODEL --tokens T [--pos P] [--repeats N] [--name NAME]
+ *
+ * Binds seeded random weights (norms near 1, the rest uniform with std
+ * 0.02), fills the KV cache up to P tokens with random prefill steps of at
+ * most max_tokens each, sets random inputs for T tokens, and times the step
+ * (T tokens at pos P) with greta_session_time_step: a first call of 20
+ * repeats to warm the GPU's clocks, then N repeats, whose median is
+ * reported. Prints one JSON line:
+ *
+ *   {"name": ..., "model": ..., "device": ..., "tokens": T, "pos": P,
+ *    "repeats": N, "median_ms": ..., "warmup_median_ms": ...}
+ *
+ * The step replays over the same buffers: inputs, activations and any
+ * weights that fit in L2 stay there between repeats (the Llama block's
+ * weights, 405 MB in f16, do not fit in the H100's 50 MB L2).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "greta/greta.h"
+
+static int fail(greta_status_t status, const char *what) {
+  fprintf(stderr, "bench_greta: %s: %s\n", what, greta_status_message(status));
+  greta_status_free(status);
+  return 1;
+}
+
+#define TRY(expr, what)                \
+  do {                                 \
+    greta_status_t st_ = (expr);       \
+    if (st_) return fail(st_, what);   \
+  } while (0)
+
+static uint64_t next_u64(uint64_t *s) {
+  *s ^= *s >> 12;
+  *s ^= *s << 25;
+  *s ^= *s >> 27;
+  return *s * 2685821657736338717ull;
+}
+
+/* Uniform in [-1, 1): std 1/sqrt(3). */
+static float next_pm1(uint64_t *s) { return (float)((next_u64(s) >> 40) * (2.0 / 16777216.0) - 1.0); }
+
+static int64_t elems(const greta_tensor_info_t *t, int64_t tokens) {
+  int64_t n = 1;
+  for (int d = 0; d < t->rank; d++) n *= t->dims[d].coeff * (t->dims[d].symbol ? tokens : 1);
+  return n;
+}
+
+static greta_status_t bind_weights(greta_session_t *s, const greta_model_t *m) {
+  for (int i = 0; i < greta_model_weight_count(m); i++) {
+    const greta_tensor_info_t *w = greta_model_weight(m, i);
+    int64_t n = elems(w, 1);
+    float *data = malloc((size_t)n * sizeof *data);
+    if (!data) return NULL;
+    uint64_t state = 0x9E3779B97F4A7C15ull + (uint64_t)i;
+    const float spread = 0.02f * 1.7320508f; /* uniform with std 0.02 */
+    for (int64_t k = 0; k < n; k++)
+      data[k] = w->rank == 1 ? 1.0f + 0.1f * next_pm1(&state) : spread * next_pm1(&state);
+    greta_status_t st = greta_session_bind_weight(s, w->name, GRETA_F32, data, (size_t)n);
+    free(data);
+    if (st) return st;
+  }
+  return NULL;
+}
+
+static greta_status_t set_inputs(greta_session_t *s, const greta_model_t *m, int64_t tokens,
+                                 uint64_t *state) {
+  for (int i = 0; i < greta_model_input_count(m); i++) {
+    const greta_tensor_info_t *in = greta_model_input(m, i);
+    int64_t n = elems(in, tokens);
+    size_t bytes = (size_t)n * greta_dtype_size(in->dtype);
+    void *data = malloc(bytes);
+    if (!data) return NULL;
+    for (int64_t k = 0; k < n; k++) {
+      if (in->dtype == GRETA_I32) ((int32_t *)data)[k] = (int32_t)(next_u64(state) % 2u);
+      else ((float *)data)[k] = next_pm1(state);
+    }
+    greta_status_t st = greta_session_set_input(s, in->name, data, bytes);
+    free(data);
+    if (st) return st;
+  }
+  return NULL;
+}
+
+int main(int argc, char **argv) {
+  const char *path = NULL, *name = NULL;
+  int64_t tokens = 1, pos = 0;
+  int repeats = 200;
+  for (int i = 1; i < argc; i++) {
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(argv[i], "--tokens") && v) tokens = atoll(argv[++i]);
+    else if (!strcmp(argv[i], "--pos") && v) pos = atoll(argv[++i]);
+    else if (!strcmp(argv[i], "--repeats") && v) repeats = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--name") && v) name = argv[++i];
+    else if (argv[i][0] != '-' && !path) path = argv[i];
+    else {
+      fprintf(stderr, "usage: bench_greta MODEL --tokens T [--pos P] [--repeats N] [--name NAME]\n");
+      return 2;
+    }
+  }
+  if (!path || tokens < 1 || pos < 0 || repeats < 1) {
+    fprintf(stderr, "usage: bench_greta MODEL --tokens T [--pos P] [--repeats N] [--name NAME]\n");
+    return 2;
+  }
+  greta_model_t *model;
+  greta_device_t *device;
+  greta_session_t *session;
+  TRY(greta_model_open(path, &model), "opening the model");
+  TRY(greta_device_open(GRETA_BACKEND_AUTO, 0, &device), "opening the device");
+  TRY(greta_session_create(model, device, &session), "creating the session");
+  TRY(bind_weights(session, model), "binding weights");
+  greta_memory_report_t mem;
+  greta_model_memory(model, &mem);
+
+  uint64_t state = 12345;
+  for (int64_t filled = 0; filled < pos;) { /* the context: prefill in chunks */
+    int64_t chunk = pos - filled < mem.max_tokens ? pos - filled : mem.max_tokens;
+    TRY(set_inputs(session, model, chunk, &state), "setting context inputs");
+    TRY(greta_session_step(session, chunk, filled), "filling the KV cache");
+    filled += chunk;
+  }
+  double warm = 0, median = 0;
+  TRY(set_inputs(session, model, tokens, &state), "setting inputs");
+  TRY(greta_session_time_step(session, tokens, pos, 20, &warm), "warming up");
+  TRY(set_inputs(session, model, tokens, &state), "setting inputs");
+  TRY(greta_session_time_step(session, tokens, pos, repeats, &median), "timing");
+
+  /* The last step's outputs must be finite: a benchmark of garbage is none. */
+  for (int i = 0; i < greta_model_output_count(model); i++) {
+    const greta_tensor_info_t *out = greta_model_output(model, i);
+    int64_t n = elems(out, tokens);
+    float *y = malloc((size_t)n * sizeof *y);
+    if (!y) return 1;
+    TRY(greta_session_get_output(session, out->name, y, (size_t)n * sizeof *y), "reading output");
+    for (int64_t k = 0; k < n; k++)
+      if (!isfinite(y[k])) {
+        fprintf(stderr, "bench_greta: output %s[%lld] = %g is not finite\n", out->name,
+                (long long)k, y[k]);
+        return 1;
+      }
+    free(y);
+  }
+  printf("{\"name\": \"%s\", \"model\": \"%s\", \"device\": \"%s\", \"backend\": \"%s\", "
+         "\"tokens\": %lld, \"pos\": %lld, \"repeats\": %d, \"median_ms\": %.6f, "
+         "\"warmup_median_ms\": %.6f, \"weight_bytes\": %llu, \"kv_cache_bytes\": %llu}\n",
+         name ? name : path, path, greta_device_name(device), greta_device_backend_name(device),
+         (long long)tokens, (long long)pos, repeats, median, warm,
+         (unsigned long long)mem.weight_bytes, (unsigned long long)mem.kv_cache_bytes);
+  greta_session_destroy(session);
+  greta_device_destroy(device);
+  greta_model_destroy(model);
+  return 0;
+}

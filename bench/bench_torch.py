@@ -1,0 +1,356 @@
+#!/usr/bin/env python3
+"""The PyTorch side of GRETA's benchmark, on the same GPU in the same run.
+
+For every row of the suite it first runs greta's bench_greta on the row's
+compiled model (when --greta DIR is given), then times PyTorch on the same
+problem, so the two sides of a pair run back to back. It also measures the
+two ceilings the floors are computed from: device-to-device copy bandwidth
+(bytes read + written) and cuBLAS's matrix-product rate for f32 (TF32 off)
+and f16.
+
+Timing: CUDA events around every call (or graph replay), after a warm-up;
+the median of many calls. Small ops are timed twice: over the same buffers
+every call (as greta must: one graph, fixed addresses) and rotating over
+enough input/output sets (>= 256 MB) that each call starts from HBM.
+
+  python3 bench/bench_torch.py --greta build-bench/carry --out $OUT
+      writes $OUT/raw.json (every measurement) and prints progress
+
+Needs torch and transformers (present on the GPU machine).
+"""
+import argparse
+import inspect
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+DIM, HEADS, KV_HEADS, HEAD_DIM, FFN, MAX_SEQ = 4096, 32, 32, 128, 11008, 2048
+DEV = "cuda"
+
+# name, greta model file (in --greta), tokens, pos, op, greta repeats
+ROWS = [
+    ("gemm_512_f32", "gemm_512.cubin", 512, 0, "gemm", 500),
+    ("rmsnorm_40960", "rmsnorm_40960.cubin", 10, 0, "rmsnorm", 500),
+    ("rope_4096", "rope_4096.cubin", 1, 0, "rope", 500),
+    ("kv_append", "kv_append.cubin", 1, 0, "kv", 500),
+    ("block_f32_decode_L1024", "llama2_block_f32.cubin", 1, 1024, "block", 200),
+    ("block_f16_decode_L1024", "llama2_block_f16.cubin", 1, 1024, "block", 200),
+    ("block_f32_prefill_T128", "llama2_block_f32.cubin", 128, 0, "block", 50),
+    ("block_f16_prefill_T128", "llama2_block_f16.cubin", 128, 0, "block", 50),
+    ("block_f32_prefill_T512", "llama2_block_f32.cubin", 512, 0, "block", 30),
+    ("block_f16_prefill_T512", "llama2_block_f16.cubin", 512, 0, "block", 30),
+]
+
+
+# torch.compile is tried for these rows only (each compile takes a minute or
+# more of the GPU machine's time); the other prefill rows are eager only.
+COMPILE_ROWS = ("block_f16_prefill_T512",)
+
+
+def time_calls(fn, repeats, warmup=10):
+    """Median ms of `repeats` calls of fn(i), each between two CUDA events."""
+    for i in range(warmup):
+        fn(i)
+    torch.cuda.synchronize()
+    starts = [torch.cuda.Event(enable_timing=True) for _ in range(repeats)]
+    ends = [torch.cuda.Event(enable_timing=True) for _ in range(repeats)]
+    for i in range(repeats):
+        starts[i].record()
+        fn(i)
+        ends[i].record()
+    torch.cuda.synchronize()
+    ms = [s.elapsed_time(e) for s, e in zip(starts, ends)]
+    return statistics.median(ms)
+
+
+def rotation_sets(bytes_per_set, total=256 << 20):
+    return max(2, min(4096, -(-total // bytes_per_set)))
+
+
+# ---- ceilings -----------------------------------------------------------------
+
+def ceilings():
+    n = 256 << 20  # floats: 1 GiB
+    x = torch.rand(n, device=DEV)
+    y = torch.empty_like(x)
+    copy_ms = time_calls(lambda i: y.copy_(x), 20, warmup=3)
+    bw = 2 * n * 4 / (copy_ms * 1e-3)
+    del x, y
+    out = {"copy_ms_1GiB": copy_ms, "bandwidth_Bps": bw}
+    for dtype, name in ((torch.float32, "f32"), (torch.float16, "f16")):
+        m = 8192
+        a = torch.randn(m, m, device=DEV, dtype=dtype)
+        b = torch.randn(m, m, device=DEV, dtype=dtype)
+        ms = time_calls(lambda i: torch.matmul(a, b), 10, warmup=3)
+        out[f"matmul_{name}_8192_ms"] = ms
+        out[f"peak_{name}_flops"] = 2 * m ** 3 / (ms * 1e-3)
+        del a, b
+    torch.cuda.empty_cache()
+    return out
+
+
+# ---- the seed's small ops --------------------------------------------------------
+
+def rmsnorm(x, w, eps=1e-5):
+    var = x.pow(2).mean(-1, keepdim=True)
+    return x * torch.rsqrt(var + eps) * w
+
+
+def rope_tables(pos, tokens):
+    inv = 1.0 / (10000.0 ** (torch.arange(0, HEAD_DIM, 2, device=DEV, dtype=torch.float32) / HEAD_DIM))
+    t = torch.arange(pos, pos + tokens, device=DEV, dtype=torch.float32)
+    ang = torch.outer(t, inv)
+    emb = torch.cat((ang, ang), -1)[:, None, :]  # [T, 1, head_dim]
+    return emb.cos(), emb.sin()
+
+
+def rope(x, cos, sin):
+    """Rotate-half RoPE in torch ops, as HF's apply_rotary_pos_emb."""
+    half = x.shape[-1] // 2
+    rotated = torch.cat((-x[..., half:], x[..., :half]), -1)
+    return x * cos + rotated * sin
+
+
+def small_op(op, tokens, pos, repeats):
+    """(same-buffer ms, rotating ms, sets) for one of the seed's small ops."""
+    if op == "gemm":
+        torch.backends.cuda.matmul.allow_tf32 = False
+        make = lambda: (torch.randn(tokens, 512, device=DEV), torch.randn(512, 512, device=DEV),
+                        torch.empty(tokens, 512, device=DEV))
+        run = lambda s: torch.matmul(s[0], s[1].t(), out=s[2])
+        set_bytes = 3 * 512 * 512 * 4
+    elif op == "rmsnorm":
+        make = lambda: (torch.randn(tokens, DIM, device=DEV), 1 + 0.1 * torch.randn(DIM, device=DEV))
+        run = lambda s: rmsnorm(s[0], s[1])
+        set_bytes = 2 * tokens * DIM * 4
+    elif op == "rope":
+        cos, sin = rope_tables(pos, tokens)
+        make = lambda: (torch.randn(tokens, HEADS, HEAD_DIM, device=DEV),)
+        run = lambda s: rope(s[0], cos, sin)
+        set_bytes = 2 * tokens * HEADS * HEAD_DIM * 4
+    elif op == "kv":
+        where = torch.arange(pos, pos + tokens, device=DEV)
+        make = lambda: (torch.randn(tokens, KV_HEADS, HEAD_DIM, device=DEV),
+                        torch.randn(tokens, KV_HEADS, HEAD_DIM, device=DEV))
+        kc = torch.zeros(MAX_SEQ, KV_HEADS, HEAD_DIM, device=DEV)
+        vc = torch.zeros(MAX_SEQ, KV_HEADS, HEAD_DIM, device=DEV)
+        run = lambda s: (kc.index_copy_(0, where, s[0]), vc.index_copy_(0, where, s[1]))
+        set_bytes = 4 * tokens * KV_HEADS * HEAD_DIM * 4
+    else:
+        raise ValueError(op)
+    one = make()
+    same = time_calls(lambda i: run(one), repeats)
+    n = rotation_sets(set_bytes)
+    sets = [make() for _ in range(n)]
+    rotating = time_calls(lambda i: run(sets[i % n]), max(repeats, 2 * n))
+    out = {"torch_same_ms": same, "torch_rotating_ms": rotating, "rotation_sets": n}
+    if op == "kv":  # slice assignment, the other common way
+        def slice_assign(s):
+            kc[pos:pos + tokens] = s[0]
+            vc[pos:pos + tokens] = s[1]
+        out["torch_slice_same_ms"] = time_calls(lambda i: slice_assign(one), repeats)
+    del sets
+    torch.cuda.empty_cache()
+    return out
+
+
+# ---- HF LlamaDecoderLayer --------------------------------------------------------
+
+class FixedCache:
+    """A KV cache for one layer with fixed addresses (so a CUDA graph can
+    capture the step): update() writes the step's K/V at its positions with
+    index_copy_ and returns the first `length` positions. Duck-types the one
+    method LlamaAttention calls."""
+
+    def __init__(self, dtype):
+        shape = (1, KV_HEADS, MAX_SEQ, HEAD_DIM)
+        self.k = torch.randn(shape, device=DEV, dtype=dtype)  # a random context
+        self.v = torch.randn(shape, device=DEV, dtype=dtype)
+        self.where = None
+        self.length = 0
+
+    def update(self, key_states, value_states, layer_idx=0, cache_kwargs=None, *args, **kwargs):
+        self.k.index_copy_(2, self.where, key_states)
+        self.v.index_copy_(2, self.where, value_states)
+        return self.k[:, :, :self.length], self.v[:, :, :self.length]
+
+    def get_seq_length(self, layer_idx=0):
+        return self.length
+
+
+def llama_layer(dtype):
+    from transformers import LlamaConfig
+    from transformers.models.llama.modeling_llama import LlamaDecoderLayer, LlamaRotaryEmbedding
+    kw = dict(hidden_size=DIM, intermediate_size=FFN, num_hidden_layers=1, num_attention_heads=HEADS,
+              num_key_value_heads=KV_HEADS, head_dim=HEAD_DIM, rms_norm_eps=1e-5,
+              max_position_embeddings=MAX_SEQ, vocab_size=32, hidden_act="silu",
+              attention_bias=False, mlp_bias=False, attention_dropout=0.0,
+              attn_implementation="eager")
+    if "rope_parameters" in inspect.signature(LlamaConfig.__init__).parameters:
+        kw["rope_parameters"] = {"rope_type": "default", "rope_theta": 10000.0}
+    else:
+        kw["rope_theta"] = 10000.0
+    config = LlamaConfig(**kw)
+    try:
+        config._attn_implementation = "eager"
+    except (AttributeError, ValueError):
+        pass
+    layer = LlamaDecoderLayer(config, layer_idx=0).to(device=DEV, dtype=dtype).eval()
+    with torch.no_grad():  # random weights, never zeros
+        for name, p in layer.named_parameters():
+            if p.dim() == 1:
+                p.copy_(1 + 0.1 * torch.randn_like(p))
+            else:
+                p.copy_(0.02 * torch.randn_like(p))
+    rotary = LlamaRotaryEmbedding(config=config, device=DEV)
+    params = inspect.signature(LlamaDecoderLayer.forward).parameters
+    key = "past_key_value" if "past_key_value" in params and "past_key_values" not in params \
+        else "past_key_values"
+    return layer, rotary, key
+
+
+def block(dtype_name, tokens, pos, repeats, graph):
+    """HF's decoder layer for T tokens at pos: eager, and (graph=True) also
+    as a captured CUDA graph. RoPE tables and the mask are made once outside
+    the timed call (a whole model makes them once for all its layers)."""
+    dtype = torch.float32 if dtype_name == "f32" else torch.float16
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    layer, rotary, key = llama_layer(dtype)
+    cache = FixedCache(dtype)
+    cache.where = torch.arange(pos, pos + tokens, device=DEV)
+    cache.length = pos + tokens
+    x = torch.randn(1, tokens, DIM, device=DEV, dtype=dtype)
+    position_ids = cache.where[None]
+    rows = torch.arange(pos, pos + tokens, device=DEV)[:, None]
+    cols = torch.arange(pos + tokens, device=DEV)[None, :]
+    mask = torch.zeros(tokens, pos + tokens, device=DEV, dtype=dtype)
+    mask.masked_fill_(cols > rows, torch.finfo(dtype).min)
+    mask = mask[None, None]
+    with torch.no_grad():
+        pe = rotary(x, position_ids)
+
+    def step(i=0):
+        out = layer(x, attention_mask=mask, position_ids=position_ids, use_cache=True,
+                    cache_position=cache.where, position_embeddings=pe, **{key: cache})
+        return out[0] if isinstance(out, tuple) else out
+
+    res = {}
+    with torch.no_grad():
+        y = step()
+        assert torch.isfinite(y.float()).all(), "HF layer output is not finite"
+        res["torch_eager_ms"] = time_calls(step, repeats, warmup=5)
+        if graph:
+            s = torch.cuda.Stream()
+            s.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(s):
+                for _ in range(3):
+                    step()
+            torch.cuda.current_stream().wait_stream(s)
+            g = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(g):
+                step()
+            res["torch_graph_ms"] = time_calls(lambda i: g.replay(), repeats, warmup=5)
+            del g
+    del layer, cache
+    torch.cuda.empty_cache()
+    return res
+
+
+def block_compiled(dtype_name, tokens, repeats):
+    """torch.compile of the layer for a prefill; run in a child process with
+    a time limit by main()."""
+    dtype = torch.float32 if dtype_name == "f32" else torch.float16
+    torch.backends.cuda.matmul.allow_tf32 = False
+    layer, rotary, key = llama_layer(dtype)
+    x = torch.randn(1, tokens, DIM, device=DEV, dtype=dtype)
+    position_ids = torch.arange(tokens, device=DEV)[None]
+    rows = torch.arange(tokens, device=DEV)[:, None]
+    mask = torch.zeros(tokens, tokens, device=DEV, dtype=dtype)
+    mask.masked_fill_(rows.T > rows, torch.finfo(dtype).min)
+    mask = mask[None, None]
+    with torch.no_grad():
+        pe = rotary(x, position_ids)
+        compiled = torch.compile(layer)
+        t0 = time.time()
+        compiled(x, attention_mask=mask, position_ids=position_ids, position_embeddings=pe)
+        torch.cuda.synchronize()
+        compile_s = time.time() - t0
+        ms = time_calls(lambda i: compiled(x, attention_mask=mask, position_ids=position_ids,
+                                           position_embeddings=pe), repeats, warmup=5)
+    return {"torch_compile_ms": ms, "compile_s": compile_s}
+
+
+# ---- the pairs -------------------------------------------------------------------------
+
+def run_greta(greta_dir, model, tokens, pos, repeats, name):
+    cmd = [os.path.join(greta_dir, "bench_greta"), os.path.join(greta_dir, model), "--tokens",
+           str(tokens), "--pos", str(pos), "--repeats", str(repeats), "--name", name]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    if p.returncode != 0:
+        return {"greta_error": (p.stderr or p.stdout).strip()[-2000:]}
+    line = [l for l in p.stdout.splitlines() if l.startswith("{")][-1]
+    return json.loads(line)
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--greta", help="folder with bench_greta and the compiled models")
+    ap.add_argument("--out", default=".")
+    ap.add_argument("--compile-timeout", type=int, default=120)
+    ap.add_argument("--only-compile", nargs=3, metavar=("DTYPE", "T", "REPEATS"),
+                    help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    if a.only_compile:
+        res = block_compiled(a.only_compile[0], int(a.only_compile[1]), int(a.only_compile[2]))
+        print("COMPILED " + json.dumps(res))
+        return 0
+    import transformers
+    raw = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__,
+           "transformers": transformers.__version__, "cuda": torch.version.cuda,
+           "sm_count": torch.cuda.get_device_properties(0).multi_processor_count,
+           "l2_bytes": getattr(torch.cuda.get_device_properties(0), "L2_cache_size", None),
+           "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "rows": []}
+    raw["ceilings"] = ceilings()
+    print("ceilings", json.dumps(raw["ceilings"]), flush=True)
+    for name, model, tokens, pos, op, repeats in ROWS:
+        row = {"name": name, "op": op, "tokens": tokens, "pos": pos}
+        if a.greta:
+            row["greta"] = run_greta(a.greta, model, tokens, pos, repeats, name)
+        try:
+            if op == "block":
+                dtype = "f16" if "_f16_" in name else "f32"
+                row["torch"] = block(dtype, tokens, pos, repeats, graph=(tokens == 1))
+                row["dtype"] = dtype
+                if name in COMPILE_ROWS:
+                    cmd = [sys.executable, os.path.abspath(__file__), "--only-compile", dtype,
+                           str(tokens), str(repeats)]
+                    try:
+                        p = subprocess.run(cmd, capture_output=True, text=True,
+                                           timeout=a.compile_timeout)
+                        got = [l for l in p.stdout.splitlines() if l.startswith("COMPILED ")]
+                        if got:
+                            row["torch"].update(json.loads(got[-1][9:]))
+                        else:
+                            row["torch"]["compile_error"] = (p.stderr or "?").strip()[-800:]
+                    except subprocess.TimeoutExpired:
+                        row["torch"]["compile_error"] = f"did not finish within {a.compile_timeout} s"
+            else:
+                row["dtype"] = "f32"
+                row["torch"] = small_op(op, tokens, pos, repeats)
+        except Exception as e:  # keep the other rows
+            row["torch_error"] = f"{type(e).__name__}: {e}"
+        print(json.dumps(row), flush=True)
+        raw["rows"].append(row)
+    with open(os.path.join(a.out, "raw.json"), "w") as f:
+        json.dump(raw, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

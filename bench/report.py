@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""Turns bench_torch.py's raw.json into the benchmark table and a roofline.
+
+  python3 bench/report.py RAW.json OUTDIR     writes OUTDIR/table.md and
+                                              OUTDIR/roofline.png (matplotlib)
+
+Floor of a row = max(bytes / measured copy bandwidth, FLOPs / measured cuBLAS
+rate for the weights' dtype), where bytes are the fewest the step must move
+(each input read once, each output written once) as greta lays the data out
+(f32 activations and KV cache; weights in their storage dtype). "greta % of
+floor" is floor / greta time: 100 % would be at the floor.
+"""
+import json
+import os
+import sys
+
+DIM, FFN, KV_DIM = 4096, 11008, 4096
+MATMUL_PARAMS = 4 * DIM * DIM + 3 * DIM * FFN  # q, k, v, o + gate, up, down
+
+
+def work(row):
+    """(bytes, flops, config text) of one row's step."""
+    op, t, pos = row["op"], row["tokens"], row["pos"]
+    if op == "gemm":
+        return (2 * t * 512 + 512 * 512) * 4, 2 * t * 512 * 512, f"{t}x512x512 f32 (c = a b^T)"
+    if op == "rmsnorm":
+        return (2 * t * DIM + DIM) * 4, 4 * t * DIM, f"{t}x{DIM} f32 = {t * DIM} elements"
+    if op == "rope":
+        return 2 * t * DIM * 4, 6 * t * DIM, f"T={t}, 32 heads x 128, pos {pos}"
+    if op == "kv":
+        return 4 * t * KV_DIM * 4, 0, f"{t} token, K and V, 32x128 f32, max_seq 2048"
+    wsize = 4 if row["dtype"] == "f32" else 2
+    weights = MATMUL_PARAMS * wsize + 2 * DIM * 4
+    kv = (2 * t + 2 * pos) * KV_DIM * 4  # write T rows of K and V, read the pos before
+    bytes_ = weights + kv + 2 * t * DIM * 4
+    ctx = sum(pos + i + 1 for i in range(t))
+    flops = 2 * t * MATMUL_PARAMS + 4 * DIM * ctx
+    kind = f"decode T=1 at L={pos}" if t == 1 else f"prefill T={t} at pos {pos}"
+    return bytes_, flops, f"{row['dtype']} weights, {kind}"
+
+
+VARIANTS = [
+    ("torch_same_ms", "same buffers"),
+    ("torch_rotating_ms", "rotating inputs"),
+    ("torch_slice_same_ms", "slice assignment"),
+    ("torch_eager_ms", "eager"),
+    ("torch_graph_ms", "CUDA graph"),
+    ("torch_compile_ms", "torch.compile"),
+]
+
+
+def build(raw):
+    c = raw["ceilings"]
+    lines, points, notes = [], [], []
+    for row in raw["rows"]:
+        bytes_, flops, config = work(row)
+        peak = c["peak_f16_flops"] if row.get("dtype") == "f16" else c["peak_f32_flops"]
+        t_bw, t_fl = bytes_ / c["bandwidth_Bps"] * 1e3, flops / peak * 1e3
+        floor = max(t_bw, t_fl)
+        bound = "bytes" if t_bw >= t_fl else "FLOPs"
+        g = row.get("greta", {})
+        gms = g.get("median_ms")
+        if gms is None:
+            notes.append(f"{row['name']}: greta failed: {g.get('greta_error', 'not run')}")
+        torch = row.get("torch", {})
+        if "torch_error" in row:
+            notes.append(f"{row['name']}: torch failed: {row['torch_error']}")
+        if "compile_error" in torch:
+            notes.append(f"{row['name']}: torch.compile not timed: {torch['compile_error'][:300]}")
+        variants = [(label, torch[k]) for k, label in VARIANTS if k in torch]
+        if not variants:
+            variants = [("-", None)]
+        for label, tms in variants:
+            ratio = f"{gms / tms:.2f}" if gms and tms else "-"
+            lines.append([row["op"] if row["op"] != "block" else "llama2 block", config,
+                          f"{gms:.4f}" if gms else "-", f"{tms:.4f}" if tms else "-", label, ratio,
+                          f"{floor:.3g} ({bound})", f"{100 * floor / gms:.1f}" if gms else "-"])
+        if gms:
+            points.append((row["name"], "greta", flops, bytes_, gms, row.get("dtype")))
+        best = min((t for _, t in variants if t), default=None)
+        if best:
+            points.append((row["name"], "torch", flops, bytes_, best, row.get("dtype")))
+    return lines, points, notes
+
+
+def table_md(raw, lines, notes):
+    c = raw["ceilings"]
+    head = ["op", "config", "greta ms", "torch ms", "torch variant", "greta/torch",
+            "floor ms (bound)", "greta % of floor"]
+    out = [f"GPU: {raw['device']} ({raw.get('sm_count')} SMs, L2 {raw.get('l2_bytes')} B); "
+           f"torch {raw['torch']} (CUDA {raw['cuda']}), transformers {raw['transformers']}; "
+           f"{raw['date']}",
+           f"Ceilings measured in this run: copy {c['bandwidth_Bps'] / 1e12:.2f} TB/s (read + write), "
+           f"cuBLAS 8192^3 f32 (no TF32) {c['peak_f32_flops'] / 1e12:.1f} TFLOP/s, "
+           f"f16 {c['peak_f16_flops'] / 1e12:.1f} TFLOP/s", "",
+           "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    out += ["| " + " | ".join(l) + " |" for l in lines]
+    if notes:
+        out += [""] + [f"- {n}" for n in notes]
+    return "\n".join(out) + "\n"
+
+
+def roofline(raw, points, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    c = raw["ceilings"]
+    bw = c["bandwidth_Bps"]
+    fig, ax = plt.subplots(figsize=(9, 6))
+    xs = [10 ** (k / 20) for k in range(-60, 101)]
+    for peak, label, style in ((c["peak_f32_flops"], "f32 (no TF32)", "--"),
+                               (c["peak_f16_flops"], "f16", "-")):
+        ax.plot(xs, [min(peak, bw * x) / 1e12 for x in xs], style, color="gray",
+                label=f"roof: {bw / 1e12:.2f} TB/s, cuBLAS {label} {peak / 1e12:.0f} TFLOP/s")
+    colors = {"greta": "tab:red", "torch": "tab:blue"}
+    for name, who, flops, bytes_, ms, dtype in points:
+        if flops == 0:
+            continue
+        x, y = flops / bytes_, flops / (ms * 1e-3) / 1e12
+        ax.scatter([x], [y], color=colors[who], marker="o" if who == "greta" else "s", s=30)
+        if who == "greta":
+            ax.annotate(name, (x, y), fontsize=7, xytext=(4, 2), textcoords="offset points")
+    ax.scatter([], [], color="tab:red", marker="o", label="greta (libgreta, CUDA graph)")
+    ax.scatter([], [], color="tab:blue", marker="s", label="PyTorch, best variant")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("arithmetic intensity (FLOPs / minimal bytes)")
+    ax.set_ylabel("achieved TFLOP/s")
+    ax.set_title(f"Roofline, {raw['device']}: the benchmark's rows")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv):
+    raw = json.load(open(argv[0]))
+    out = argv[1] if len(argv) > 1 else "."
+    lines, points, notes = build(raw)
+    text = table_md(raw, lines, notes)
+    open(os.path.join(out, "table.md"), "w").write(text)
+    print(text)
+    try:
+        roofline(raw, points, os.path.join(out, "roofline.png"))
+    except ImportError as e:
+        print(f"no roofline: {e}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
