@@ -11,8 +11,8 @@
 
 /* Templates in the order the translation unit needs them. */
 static const char *const template_files[] = {
-    "prelude.h", "mfma_layout.h", "gemm.h",  "gemv.h",    "norm.h",      "elementwise.h",
-    "kv.h",      "embedding.h",   "rope.h",  "softmax.h", "attention.h",
+    "prelude.h", "mfma_layout.h", "mma_layout.h", "gemm.h",    "gemv.h",     "norm.h",
+    "elementwise.h", "kv.h",      "embedding.h",  "rope.h",    "softmax.h",  "attention.h",
 };
 
 void kernels_source_prelude(const target_t *target, strbuf_t *source) {
@@ -148,12 +148,16 @@ static bool inst_matmul(const target_t *t, greta_plan_launch_t *l, int64_t max_t
     snprintf(targs, sizeof targs, "%d, %lldLL, %lldLL, %d, %lldLL, %d", dt, LL(N), LL(K), (int)res,
              LL(l->rows_coeff), (int)(l->rows_per_token != 0));
   } else {
-    int64_t grid[3] = {ceil_div(N, 64), 1, 1};
+    /* NVIDIA with half weights: matrix-core tiles of 64 x 32 (gemm.h,
+     * greta_gemm_mma), 52 KiB of dynamic shared memory; otherwise 64 x 64. */
+    bool mma = t->arch == TARGET_NVIDIA && dt != GRETA_F32;
+    int64_t grid[3] = {ceil_div(N, mma ? 32 : 64), 1, 1};
     int axis = 3;
     if (l->rows_per_token) axis = 1;
     else grid[1] = ceil_div(l->rows_coeff, 64);
     if (!set_geometry(l, 256, grid, axis, l->rows_coeff, 64, max_tokens, err, err_size)) return false;
-    fn = "greta_gemm";
+    if (mma) l->shared_bytes = 2 * (64 + 32) * 136 * 2; /* GRETA_MMA_SMEM_BYTES */
+    fn = mma ? "greta_gemm_mma" : "greta_gemm";
     snprintf(targs, sizeof targs, "%d, %lldLL, %lldLL, %d, %d, %lldLL, %d", dt, LL(N), LL(K),
              (int)trans, (int)res, LL(l->rows_coeff), (int)(l->rows_per_token != 0));
   }

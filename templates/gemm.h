@@ -27,10 +27,11 @@
  *                   into LDS (the "half types in their own precision" path);
  *   bf16 weights -> v_mfma_f32_16x16x16bf16_1k, x rounded to bf16 likewise.
  *   Lane <-> element mappings come from mfma_layout.h (tested on the CPU).
- * NVIDIA: FP32 FMA register tiling for every weight dtype (weights converted
- *   to f32 on load; no TF32, so results match the f32 reference): thread
- *   (ty = tid / 16, tx = tid % 16) owns rows ty + 16 i, cols tx + 16 j,
- *   i, j < 4.
+ * NVIDIA, f32 weights: FP32 FMA register tiling (no TF32, so results match
+ *   the f32 reference): thread (ty = tid / 16, tx = tid % 16) owns rows
+ *   ty + 16 i, cols tx + 16 j, i, j < 4.
+ * NVIDIA, f16 / bf16 weights: greta_gemm_mma below (mma.sync m16n8k16 with a
+ *   run-time split of K among the warps for small T).
  */
 #define GRETA_GEMM_BM 64
 #define GRETA_GEMM_BN 64
@@ -254,3 +255,232 @@ GRETA_INLINE void greta_gemm(const int *params, const float *x, const void *b, f
   }
   frag.template store<N, RES>(out, res, m0, n0, M);
 }
+
+#if defined(GRETA_NVIDIA)
+/* ---- NVIDIA matrix cores: f16 / bf16 weights -------------------------------
+ *
+ * Block tile 64 (rows of x, grid y = ceil(M / 64)) x 32 (columns, grid x =
+ * ceil(N / 32)), 256 threads = 8 warps, K in stages of BK = 128. Each stage's
+ * A (64 x 128 of x, converted to the weight's half type on its way into
+ * shared memory: the "half types in their own precision" contract of the AMD
+ * path) and B (32 x 128, raw weight bits, stored n-major so both operands are
+ * "row, k") are read into registers while the previous stage computes, then
+ * written to the other of two shared-memory buffers (dynamic, 52 KiB).
+ *
+ * Warp roles are chosen at run time from the rows the block really has
+ * (r = min(64, M - m0)), so that small T fills the machine with K-parallel
+ * work instead of multiplying padding rows:
+ *   r <= 16: 1 warp row  x 8 K-slices;  r <= 32: 2 x 4;  else 4 x 2.
+ * A warp owns a 16 x 32 piece of the tile (one m16 A fragment, four n8 B
+ * fragments, 4 mma per k16, 16 f32 accumulators) and the k16 steps s of each
+ * stage with s % slices == its slice. The slices' partial tiles are summed
+ * through shared memory in slice order at the end: deterministic, and every
+ * sum is still f32.
+ *
+ * Why 64 x 32: the block count. N = 4096 gives 128 blocks for the 132 SMs of
+ * an H100 at T <= 64 (64 x 64 tiles gave 64); N = 11008 gives 344. At small T
+ * the GEMM streams the weights once (K * N * 2 bytes) and x from L2; a block
+ * keeps one stage (8 KiB of B, up to 32 KiB of x) in flight. At T = 512 the
+ * tile does 2 * 64 * 32 flops per (64 * 4 + 32 * 2) bytes read = 12.8 flop/B
+ * from L2; the matrix cores are not the limit there.
+ *
+ * Fragment loads are 32-bit shared-memory reads through mma_layout.h; rows
+ * are LDK = 136 halves (68 words) apart, so the 8 row groups of a fragment
+ * load land on 8 disjoint sets of 4 banks (no conflicts).
+ */
+#define GRETA_MMA_BM 64
+#define GRETA_MMA_BN 32
+#define GRETA_MMA_BK 128
+#define GRETA_MMA_LDK 136
+#define GRETA_MMA_SMEM_BYTES (2 * (GRETA_MMA_BM + GRETA_MMA_BN) * GRETA_MMA_LDK * 2)
+
+/* One warp's fragments of m16n8k16 for a 16 x 32 piece: load A / load B /
+ * mma / (the caller stores acc through mma_d_row / mma_d_col). */
+template <int DT>
+struct greta_mma_frag {
+  typedef unsigned short lds_t;
+  unsigned int a[4], b[4][2];
+  float acc[4][4];
+  static GRETA_METHOD lds_t to_lds(float v) {
+    unsigned short h;
+    if (DT == GRETA_W_BF16) asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(v));
+    else asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(v));
+    return h;
+  }
+  GRETA_METHOD void zero() {
+    for (int j = 0; j < 4; j++)
+      for (int i = 0; i < 4; i++) acc[j][i] = 0.f;
+  }
+  /* As: rows m (row0 .. row0 + 15), LDK apart; k0: first k. */
+  GRETA_METHOD void load_a(const lds_t *As, int row0, int k0) {
+    int lane = greta_lane();
+    for (int r = 0; r < 4; r++)
+      a[r] = *(const unsigned int *)&As[(row0 + mma_a_row(lane, 2 * r)) * GRETA_MMA_LDK + k0 +
+                                        mma_a_k(lane, 2 * r)];
+  }
+  /* Bs: rows n (0 .. 31), LDK apart. */
+  GRETA_METHOD void load_b(const lds_t *Bs, int k0) {
+    int lane = greta_lane();
+    for (int j = 0; j < 4; j++)
+      for (int r = 0; r < 2; r++)
+        b[j][r] = *(const unsigned int *)&Bs[(j * GRETA_MMA_N + mma_b_col(lane)) * GRETA_MMA_LDK +
+                                             k0 + mma_b_k(lane, 2 * r)];
+  }
+  GRETA_METHOD void mma() {
+    for (int j = 0; j < 4; j++) {
+      if (DT == GRETA_W_BF16)
+        asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+            "{%8,%9}, {%0,%1,%2,%3};"
+            : "+f"(acc[j][0]), "+f"(acc[j][1]), "+f"(acc[j][2]), "+f"(acc[j][3])
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[j][0]), "r"(b[j][1]));
+      else
+        asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+            "{%8,%9}, {%0,%1,%2,%3};"
+            : "+f"(acc[j][0]), "+f"(acc[j][1]), "+f"(acc[j][2]), "+f"(acc[j][3])
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[j][0]), "r"(b[j][1]));
+    }
+  }
+};
+
+/* Warp roles of a block with `rows` valid rows (see above). */
+GRETA_INLINE int greta_mma_warp_rows(greta_i64 rows) { return rows <= 16 ? 1 : rows <= 32 ? 2 : 4; }
+
+/* The main loop; VEC: 16-byte global loads (TRANS, K % 8 == 0, x and b
+ * 16-byte aligned: checked by the caller). */
+template <int DT, greta_i64 N, greta_i64 K, int TRANS, int RES, int VEC>
+GRETA_INLINE void greta_gemm_mma_run(const float *x, const void *b, float *out, const float *res,
+                                     greta_i64 M, greta_i64 m0, greta_i64 n0) {
+  typedef greta_mma_frag<DT> F;
+  typedef typename F::lds_t L;
+  const int BM = GRETA_MMA_BM, BN = GRETA_MMA_BN, BK = GRETA_MMA_BK, LDK = GRETA_MMA_LDK;
+  const int NT = 256;
+  extern __shared__ __align__(16) unsigned char greta_mma_smem[];
+  /* Buffer i: A at smem + i * (BM + BN) * LDK, its B right after (pointer
+   * arithmetic, not an array of pointers: that would go to local memory). */
+  L *const smem = (L *)greta_mma_smem;
+#define GRETA_MMA_AS(i) (smem + (i) * (BM + BN) * LDK)
+#define GRETA_MMA_BS(i) (smem + (i) * (BM + BN) * LDK + BM * LDK)
+
+  const int tid = greta_tid(), warp = tid / 32;
+  const greta_i64 rows = M - m0 < BM ? M - m0 : BM;
+  const int wrows = greta_mma_warp_rows(rows), slices = 8 / wrows;
+  const int wm = warp % wrows, wk = warp / wrows;
+  const unsigned short *bh = (const unsigned short *)b;
+
+  /* VEC: each stage read into registers (8 float4 of x, 2 x 8 halves of B
+   * per thread) while the previous one computes. Otherwise (odd K, B [K, N],
+   * unaligned pointers: rare) read straight into shared memory when stored,
+   * with no overlap but few registers. */
+  enum { EA = BM * BK / 4 / NT, EB = BN * BK / 8 / NT };
+  const float *xb = x + m0 * K;
+  const unsigned short *bb = bh + (TRANS ? n0 * K : n0);
+  float4 ra[VEC ? EA : 1];
+  greta_u4 rb[VEC ? EB : 1];
+  auto load = [&](greta_i64 k0) {
+    if (!VEC) return;
+#pragma unroll
+    for (int e = 0; e < EA; e++) {
+      int idx = tid + NT * e, r = idx / (BK / 4), c = idx % (BK / 4) * 4;
+      ra[e] = make_float4(0.f, 0.f, 0.f, 0.f);
+      if (r < rows && k0 + c < K) ra[e] = *(const float4 *)&xb[r * K + k0 + c];
+    }
+#pragma unroll
+    for (int e = 0; e < EB; e++) {
+      int idx = tid + NT * e, r = idx / (BK / 8), c = idx % (BK / 8) * 8;
+      rb[e] = greta_u4{0u, 0u, 0u, 0u};
+      if (n0 + r < N && k0 + c < K) rb[e] = *(const greta_u4 *)&bb[r * K + k0 + c];
+    }
+  };
+  auto store = [&](int buf, greta_i64 k0) {
+    if (VEC) {
+#pragma unroll
+      for (int e = 0; e < EA; e++) {
+        int idx = tid + NT * e, r = idx / (BK / 4), c = idx % (BK / 4) * 4;
+        unsigned int lo = F::to_lds(ra[e].x) | (unsigned int)F::to_lds(ra[e].y) << 16;
+        unsigned int hi = F::to_lds(ra[e].z) | (unsigned int)F::to_lds(ra[e].w) << 16;
+        *(uint2 *)&GRETA_MMA_AS(buf)[r * LDK + c] = make_uint2(lo, hi);
+      }
+#pragma unroll
+      for (int e = 0; e < EB; e++) {
+        int idx = tid + NT * e, r = idx / (BK / 8), c = idx % (BK / 8) * 8;
+        *(greta_u4 *)&GRETA_MMA_BS(buf)[r * LDK + c] = rb[e];
+      }
+      return;
+    }
+    for (int e = 0; e < BM * BK / NT; e++) {
+      int idx = tid + NT * e, r = idx / BK, c = idx % BK;
+      greta_i64 k = k0 + c;
+      GRETA_MMA_AS(buf)[r * LDK + c] = F::to_lds((r < rows && k < K) ? xb[r * K + k] : 0.f);
+    }
+    for (int e = 0; e < BN * BK / NT; e++) {
+      int idx = tid + NT * e;
+      if (TRANS) {
+        int r = idx / BK, c = idx % BK; /* r: n, c: k */
+        greta_i64 k = k0 + c;
+        GRETA_MMA_BS(buf)[r * LDK + c] = (n0 + r < N && k < K) ? bb[r * K + k] : (unsigned short)0;
+      } else {
+        int r = idx / BN, c = idx % BN; /* r: k, c: n */
+        greta_i64 k = k0 + r;
+        GRETA_MMA_BS(buf)[c * LDK + r] = (n0 + c < N && k < K) ? bb[k * N + c] : (unsigned short)0;
+      }
+    }
+  };
+
+  F frag;
+  frag.zero();
+  const greta_i64 nk = (K + BK - 1) / BK;
+  load(0);
+  store(0, 0);
+  greta_sync();
+  for (greta_i64 kt = 0; kt < nk; kt++) {
+    int cur = (int)(kt & 1);
+    if (kt + 1 < nk) load((kt + 1) * BK); /* global loads in flight during mma */
+    for (int s = wk; s < BK / GRETA_MMA_K; s += slices) {
+      frag.load_a(GRETA_MMA_AS(cur), wm * GRETA_MMA_M, s * GRETA_MMA_K);
+      frag.load_b(GRETA_MMA_BS(cur), s * GRETA_MMA_K);
+      frag.mma();
+    }
+    /* The other buffer was last read before the previous barrier. */
+    if (kt + 1 < nk) store(cur ^ 1, (kt + 1) * BK);
+    greta_sync();
+  }
+
+  /* Partial tiles [warp][16][32] (16 KiB) over the staging buffers, then the
+   * slices summed in order. */
+  float *part = (float *)greta_mma_smem;
+  const int lane = greta_lane();
+  for (int j = 0; j < 4; j++)
+    for (int i = 0; i < 4; i++)
+      part[(warp * GRETA_MMA_M + mma_d_row(lane, i)) * BN + j * GRETA_MMA_N + mma_d_col(lane, i)] =
+          frag.acc[j][i];
+  greta_sync();
+  for (int e = 0; e < BM * BN / NT; e++) {
+    int idx = tid + NT * e, r = idx / BN, c = idx % BN;
+    greta_i64 m = m0 + r, n = n0 + c;
+    if (r < rows && n < N) {
+      float v = 0.f;
+      for (int s = 0; s < slices; s++)
+        v += part[((s * wrows + r / GRETA_MMA_M) * GRETA_MMA_M + r % GRETA_MMA_M) * BN + c];
+      if (RES) v += res[m * N + n];
+      out[m * N + n] = v;
+    }
+  }
+#undef GRETA_MMA_AS
+#undef GRETA_MMA_BS
+}
+
+/* Grid: x = ceil(N / 32), y = ceil(M / 64); GRETA_MMA_SMEM_BYTES of dynamic
+ * shared memory. */
+template <int DT, greta_i64 N, greta_i64 K, int TRANS, int RES, greta_i64 RC, int RPT>
+GRETA_INLINE void greta_gemm_mma(const int *params, const float *x, const void *b, float *out,
+                                 const float *res) {
+  const greta_i64 M = greta_rows<RC, RPT>(params);
+  const greta_i64 m0 = (greta_i64)greta_bid_y() * GRETA_MMA_BM;
+  const greta_i64 n0 = (greta_i64)greta_bid_x() * GRETA_MMA_BN;
+  if (m0 >= M) return; /* whole block */
+  const bool vec = TRANS && K % 8 == 0 &&
+                   (((unsigned long long)x | (unsigned long long)b) & 15ull) == 0;
+  if (vec) greta_gemm_mma_run<DT, N, K, TRANS, RES, 1>(x, b, out, res, M, m0, n0);
+  else greta_gemm_mma_run<DT, N, K, TRANS, RES, 0>(x, b, out, res, M, m0, n0);
+}
+#endif /* GRETA_NVIDIA */

@@ -1,0 +1,160 @@
+/* The NVIDIA mma.sync fragment mappings of templates/mma_layout.h, checked on
+ * the CPU.
+ *
+ * The instruction mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 is
+ * emulated from the PTX ISA's fragment figures for m16n8k16 (floating point),
+ * with groupID = lane >> 2 and threadID_in_group = lane % 4:
+ *   A: a0..a7; row = groupID for a0, a1, a4, a5 and groupID + 8 for a2, a3,
+ *      a6, a7; col = threadID_in_group * 2 + (i & 1) for a0..a3, + 8 for
+ *      a4..a7.
+ *   B: b0..b3; row = threadID_in_group * 2 + (i & 1) for b0, b1, + 8 for
+ *      b2, b3; col = groupID.
+ *   C/D: c0..c3; row = groupID for c0, c1, groupID + 8 for c2, c3;
+ *      col = threadID_in_group * 2 + (i & 1).
+ * The emulator below is written from those sentences (it does not use the
+ * header). The test then runs templates/gemm.h's decomposition of a whole
+ * 64 x 32 block tile (greta_gemm_mma: warp rows x K slices chosen from the
+ * valid rows, fragments loaded through the header's functions from the
+ * "row, k" shared-memory layout, slices summed in order) and compares with a
+ * plain matmul. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+#include "../templates/mma_layout.h"
+
+/* ---- instruction emulation (warp of 32) ------------------------------------ */
+
+/* d[lane][i] += A @ B with lane l's operands a[l][0..7], b[l][0..3]. */
+static void emulate_mma_m16n8k16(const float a[32][8], const float b[32][4], float d[32][4]) {
+  float A[16][16], B[16][8];
+  for (int lane = 0; lane < 32; lane++) {
+    int g = lane >> 2, t = lane % 4;
+    for (int i = 0; i < 8; i++) {
+      int row = (i == 0 || i == 1 || i == 4 || i == 5) ? g : g + 8;
+      int col = t * 2 + (i & 1) + (i >= 4 ? 8 : 0);
+      A[row][col] = a[lane][i];
+    }
+    for (int i = 0; i < 4; i++) B[t * 2 + (i & 1) + (i >= 2 ? 8 : 0)][g] = b[lane][i];
+  }
+  for (int lane = 0; lane < 32; lane++) {
+    int g = lane >> 2, t = lane % 4;
+    for (int i = 0; i < 4; i++) {
+      int row = i < 2 ? g : g + 8, col = t * 2 + (i & 1);
+      float s = d[lane][i];
+      for (int k = 0; k < 16; k++) s += A[row][k] * B[k][col];
+      d[lane][i] = s;
+    }
+  }
+}
+
+/* ---- the GEMM's decomposition, as templates/gemm.h runs it ------------------ */
+
+enum { BM = 64, BN = 32, BK = 128, LDK = 136, WARPS = 8 };
+
+/* Small integers / 8: exact in f16 and in f32 sums, so any mismatch is a
+ * mapping error, not rounding. */
+static float value(unsigned *state) {
+  *state = *state * 1103515245u + 12345u;
+  return (float)((int)((*state >> 16) % 17) - 8) / 8.0f;
+}
+
+/* gemm.h's greta_mma_warp_rows. */
+static int warp_rows(int rows) { return rows <= 16 ? 1 : rows <= 32 ? 2 : 4; }
+
+/* out[r][c] (r < rows) = sum over one stage of As [BM][LDK] (rows m) and
+ * Bs [BN][LDK] (rows n), as the 8 warps and the final slice sum compute it. */
+static void tile(const float *As, const float *Bs, int rows, float out[BM][BN]) {
+  static float part[WARPS][16][BN];
+  int wrows = warp_rows(rows), slices = WARPS / wrows;
+  for (int warp = 0; warp < WARPS; warp++) {
+    int wm = warp % wrows, wk = warp / wrows;
+    float acc[4][32][4];
+    memset(acc, 0, sizeof acc);
+    for (int s = wk; s < BK / GRETA_MMA_K; s += slices) {
+      int k0 = s * GRETA_MMA_K;
+      float a[32][8], b[4][32][4];
+      for (int lane = 0; lane < 32; lane++) {
+        /* 32-bit loads: register r holds elements 2r (low) and 2r + 1 (high),
+         * the second at k + 1 of the first. */
+        for (int r = 0; r < 4; r++) {
+          const float *p = &As[(wm * 16 + mma_a_row(lane, 2 * r)) * LDK + k0 + mma_a_k(lane, 2 * r)];
+          a[lane][2 * r] = p[0];
+          a[lane][2 * r + 1] = p[1];
+        }
+        for (int j = 0; j < 4; j++)
+          for (int r = 0; r < 2; r++) {
+            const float *p = &Bs[(j * GRETA_MMA_N + mma_b_col(lane)) * LDK + k0 + mma_b_k(lane, 2 * r)];
+            b[j][lane][2 * r] = p[0];
+            b[j][lane][2 * r + 1] = p[1];
+          }
+      }
+      for (int j = 0; j < 4; j++) emulate_mma_m16n8k16(a, b[j], acc[j]);
+    }
+    for (int j = 0; j < 4; j++)
+      for (int lane = 0; lane < 32; lane++)
+        for (int i = 0; i < 4; i++)
+          part[warp][mma_d_row(lane, i)][j * GRETA_MMA_N + mma_d_col(lane, i)] = acc[j][lane][i];
+  }
+  for (int r = 0; r < rows; r++)
+    for (int c = 0; c < BN; c++) {
+      float v = 0;
+      for (int s = 0; s < slices; s++) v += part[s * wrows + r / 16][r % 16][c];
+      out[r][c] = v;
+    }
+}
+
+static void check_tile(int rows) {
+  static float As[BM * LDK], Bs[BN * LDK];
+  static float out[BM][BN];
+  unsigned state = 777u + (unsigned)rows;
+  for (int i = 0; i < BM * LDK; i++) As[i] = value(&state);
+  for (int i = 0; i < BN * LDK; i++) Bs[i] = value(&state);
+  for (int m = 0; m < BM; m++)
+    for (int n = 0; n < BN; n++) out[m][n] = NAN; /* every valid element must be written */
+  tile(As, Bs, rows, out);
+  for (int m = 0; m < rows; m++)
+    for (int n = 0; n < BN; n++) {
+      double ref = 0;
+      for (int k = 0; k < BK; k++) ref += (double)As[m * LDK + k] * Bs[n * LDK + k];
+      cr_assert(fabs(out[m][n] - ref) <= 1e-6 * (1 + fabs(ref)), "rows %d: out[%d][%d] = %g, want %g",
+                rows, m, n, out[m][n], ref);
+    }
+}
+
+/* Every warp-role split: 8 K slices, 4, 2 (with idle padding rows at 40). */
+Test(mma_layout, tile_rows_16) { check_tile(16); }
+Test(mma_layout, tile_rows_5) { check_tile(5); }
+Test(mma_layout, tile_rows_17) { check_tile(17); }
+Test(mma_layout, tile_rows_32) { check_tile(32); }
+Test(mma_layout, tile_rows_40) { check_tile(40); }
+Test(mma_layout, tile_rows_64) { check_tile(64); }
+
+/* Each operand and result element belongs to exactly one (lane, element)
+ * pair, and the pairs that share a 32-bit register are k neighbours. */
+Test(mma_layout, mappings_are_bijections) {
+  int seen_a[16][16], seen_b[16][8], seen_d[16][8];
+  memset(seen_a, 0, sizeof seen_a);
+  memset(seen_b, 0, sizeof seen_b);
+  memset(seen_d, 0, sizeof seen_d);
+  for (int lane = 0; lane < 32; lane++) {
+    for (int i = 0; i < 8; i++) seen_a[mma_a_row(lane, i)][mma_a_k(lane, i)]++;
+    for (int i = 0; i < 4; i++) seen_b[mma_b_k(lane, i)][mma_b_col(lane)]++;
+    for (int i = 0; i < 4; i++) seen_d[mma_d_row(lane, i)][mma_d_col(lane, i)]++;
+    for (int r = 0; r < 4; r++) {
+      cr_assert_eq(mma_a_row(lane, 2 * r + 1), mma_a_row(lane, 2 * r));
+      cr_assert_eq(mma_a_k(lane, 2 * r + 1), mma_a_k(lane, 2 * r) + 1);
+      cr_assert_eq(mma_a_k(lane, 2 * r) % 2, 0, "32-bit loads need an even k");
+    }
+    for (int r = 0; r < 2; r++) {
+      cr_assert_eq(mma_b_k(lane, 2 * r + 1), mma_b_k(lane, 2 * r) + 1);
+      cr_assert_eq(mma_b_k(lane, 2 * r) % 2, 0, "32-bit loads need an even k");
+    }
+  }
+  for (int i = 0; i < 16; i++)
+    for (int k = 0; k < 16; k++) cr_assert_eq(seen_a[i][k], 1, "A[%d][%d] supplied %d times", i, k, seen_a[i][k]);
+  for (int k = 0; k < 16; k++)
+    for (int n = 0; n < 8; n++) cr_assert_eq(seen_b[k][n], 1, "B[%d][%d] supplied %d times", k, n, seen_b[k][n]);
+  for (int i = 0; i < 16; i++)
+    for (int n = 0; n < 8; n++) cr_assert_eq(seen_d[i][n], 1, "D[%d][%d] held %d times", i, n, seen_d[i][n]);
+}
