@@ -9,13 +9,17 @@ cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build-dev}
 out=${OUT:-/tmp}
 status=0
+export LD_LIBRARY_PATH="$PWD/$BUILD/carrylib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$BUILD/CMakeCache.txt")
+if [ "$src" != "$PWD" ] && [ ! -e "$src" ]; then mkdir -p "$(dirname "$src")" && ln -s "$PWD" "$src"; fi
 for dtype in f32 f16; do
   fixture=/tmp/hf_llama2_block_$dtype.safetensors
   python3 bench/hf_reference.py --dim 4096 --heads 32 --kv-heads 32 --head-dim 128 --ffn 11008 \
     --max-seq 2048 --dtype $dtype --T 12 --N 4 --device cuda --out "$fixture" >"$out/hf_7b_$dtype.log" 2>&1
   tail -3 "$out/hf_7b_$dtype.log"
   tol=1e-5; [ $dtype = f16 ] && tol=5e-3
-  (cd "$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$BUILD/CMakeCache.txt")" &&
+  [ -s "$fixture" ] || { echo "no fixture: see $out/hf_7b_$dtype.log"; status=1; continue; }
+  (cd "$src" &&
    GRETA_HF_FIXTURE=$fixture GRETA_HF_MODEL=examples/llama2_block.gm GRETA_HF_DTYPE=$dtype \
    GRETA_HF_TOLERANCE=$tol "$OLDPWD/$BUILD/tests/test_hf_fixtures" --filter 'hf_fixtures/external' --verbose) 2>&1 |
     grep -a -E 'hf_fixtures|PASS|FAIL|Synthesis' || status=1
