@@ -16,9 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "driver.h"
-#include "frontend.h"
 #include "greta/greta.h"
+#include "support.h"
 
 static const char elementwise_gm[] =
     "model conformance_elementwise\n"
@@ -83,57 +82,17 @@ static const char attention_gm[] =
 static const int short_steps[] = {1, 2, 17, 1, 5, 0};
 static const int attention_steps[] = {37, 1, 1, 23, 1, 7, 0};
 
-/* ---- compile -------------------------------------------------------------- */
-
+/* The model with its weight dtype set (WDTYPE in the text). */
 static greta_model_t *compile(const char *gm, const char *dtype, const char *target_name,
-                              int plan_only, char *why, size_t why_size) {
-  /* WDTYPE -> the weight dtype */
+                              int plan_only, char **why) {
   char text[4096];
   const char *at = strstr(gm, "WDTYPE");
   snprintf(text, sizeof text, "%.*s%s%s", (int)(at - gm), gm, dtype, at + 6);
-  int errors = 0;
-  ir_graph_t *graph = frontend_compile_string("conformance.gm", text, strlen(text), stderr, &errors);
-  cr_assert(graph, "conformance model does not compile (%d errors):\n%s", errors, text);
-  target_t target;
-  char err[256];
-  cr_assert(target_parse(target_name, &target, err, sizeof err), "%s", err);
-  driver_options_t o = {.target = &target, .toolchain = "auto", .use_cache = 1, .quiet = 1,
-                        .stop = plan_only ? DRIVER_STOP_PLAN : DRIVER_STOP_FILE};
-  driver_result_t r;
-  char *log = NULL;
-  size_t log_size = 0;
-  FILE *diag = open_memstream(&log, &log_size);
-  int rc = driver_compile(graph, &o, &r, diag);
-  fclose(diag);
-  ir_graph_destroy(graph);
-  greta_model_t *model = NULL;
-  if (rc == 0) {
-    uint8_t *bytes = r.file;
-    size_t size = r.file_size;
-    if (plan_only) {
-      greta_status_t st = greta_plan_serialize(r.plan, &bytes, &size);
-      cr_assert_null(st, "%s", greta_status_message(st));
-    }
-    greta_status_t st = greta_model_open_memory(bytes, size, &model);
-    cr_assert_null(st, "%s", greta_status_message(st));
-    if (plan_only) free(bytes);
-  } else {
-    snprintf(why, why_size, "%s", log ? log : "?");
-  }
-  free(log);
-  driver_result_free(&r);
-  return model;
+  return support_compile("conformance.gm", text, NULL, target_name, 0, plan_only, why);
 }
 
 /* ---- run ------------------------------------------------------------------ */
 
-static uint64_t rng;
-static double uniform(void) {
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return (double)(rng >> 11) / 9007199254740992.0;
-}
 
 static int64_t elems(const greta_tensor_info_t *t, int64_t tokens) {
   int64_t n = 1;
@@ -152,12 +111,12 @@ static void run(greta_model_t *model, greta_device_t *device, const int *steps, 
   greta_session_t *s;
   greta_status_t st = greta_session_create(model, device, &s);
   cr_assert_null(st, "%s", greta_status_message(st));
-  rng = seed;
+  support_seed(seed);
   for (int i = 0; i < greta_model_weight_count(model); i++) {
     const greta_tensor_info_t *w = greta_model_weight(model, i);
     size_t n = (size_t)elems(w, 1);
     float *data = malloc(n * sizeof(float));
-    for (size_t k = 0; k < n; k++) data[k] = (float)(uniform() * 2 - 1);
+    for (size_t k = 0; k < n; k++) data[k] = (float)(support_uniform() * 2 - 1);
     st = greta_session_bind_weight(s, w->name, GRETA_F32, data, n);
     cr_assert_null(st, "%s", greta_status_message(st));
     free(data);
@@ -173,8 +132,8 @@ static void run(greta_model_t *model, greta_device_t *device, const int *steps, 
       size_t n = (size_t)elems(in, tokens);
       float *data = malloc(n * 4);
       for (size_t e = 0; e < n; e++) {
-        if (in->dtype == GRETA_I32) ((int32_t *)data)[e] = (int32_t)(uniform() * 37);
-        else data[e] = (float)(uniform() * 6 - 3);
+        if (in->dtype == GRETA_I32) ((int32_t *)data)[e] = (int32_t)(support_uniform() * 37);
+        else data[e] = (float)(support_uniform() * 6 - 3);
       }
       st = greta_session_set_input(s, in->name, data, n * 4);
       cr_assert_null(st, "%s", greta_status_message(st));
@@ -215,18 +174,20 @@ static double worst_error(const trace_t *got, const trace_t *want) {
 
 static void conform(const char *what, const char *gm, const int *steps, const char *dtype,
                     double tolerance) {
-  char why[2048];
+  char *why = NULL;
   greta_device_t *cpu;
   greta_status_t st = greta_device_open(GRETA_BACKEND_CPU, 0, &cpu);
   cr_assert_null(st, "%s", greta_status_message(st));
-  greta_model_t *ref_model = compile(gm, dtype, "cpu", 0, why, sizeof why);
+  greta_model_t *ref_model = compile(gm, dtype, "cpu", 0, &why);
   cr_assert(ref_model, "%s", why);
+  free(why);
   trace_t want, got;
   run(ref_model, cpu, steps, 42, &want);
 
   /* A GPU plan interpreted by the CPU backend. */
-  greta_model_t *gpu_plan = compile(gm, dtype, "sm_90", 1, why, sizeof why);
+  greta_model_t *gpu_plan = compile(gm, dtype, "sm_90", 1, &why);
   cr_assert(gpu_plan, "%s", why);
+  free(why);
   run(gpu_plan, cpu, steps, 42, &got);
   double e = worst_error(&got, &want);
   fprintf(stderr, "conformance %s %s: sm_90 plan on cpu: %.2e\n", what, dtype, e);
@@ -250,8 +211,9 @@ static void conform(const char *what, const char *gm, const int *steps, const ch
   if (!gpu) {
     fprintf(stderr, "conformance %s %s: no GPU, GPU backend not run (%s)\n", what, dtype, reasons);
   } else {
-    greta_model_t *model = compile(gm, dtype, greta_device_target(gpu), 0, why, sizeof why);
+    greta_model_t *model = compile(gm, dtype, greta_device_target(gpu), 0, &why);
     cr_assert(model, "a GPU is present but its plan does not compile: %s", why);
+    free(why);
     run(model, gpu, steps, 42, &got);
     e = worst_error(&got, &want);
     fprintf(stderr, "conformance %s %s: %s on %s: %.2e (tolerance %.0e)\n", what, dtype,

@@ -12,9 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "driver.h"
-#include "frontend.h"
 #include "greta/greta.h"
+#include "support.h"
 
 /* examples/tiny_block.gm's shape; the test checks the compiled weights
  * agree with it before using it. */
@@ -48,35 +47,14 @@ static size_t count(size_t i) {
   return (size_t)weight_table[i].rows * (size_t)(weight_table[i].cols ? weight_table[i].cols : 1);
 }
 
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static double uniform(void) {
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return (double)(rng >> 11) / 9007199254740992.0;
-}
-static float normal(void) {
-  double u = uniform() + 1e-12, v = uniform();
-  return (float)(sqrt(-2 * log(u)) * cos(6.283185307179586 * v));
-}
-
-/* bf16: the top 16 bits of an f32, rounded to nearest even. */
-static float round_bf16(float v) {
-  uint32_t u;
-  memcpy(&u, &v, 4);
-  u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
-  memcpy(&v, &u, 4);
-  return v;
-}
-
 /* Weights as stored: half storage rounds them, so the reference uses the
- * rounded values (_Float16 is the compiler's own IEEE half). */
+ * rounded values. */
 static void make_weights(weights_t *w, const char *dtype) {
   for (size_t i = 0; i < N_WEIGHTS; i++) {
     float *p = malloc(count(i) * sizeof(float));
     for (size_t k = 0; k < count(i); k++) {
-      float v = weight_table[i].cols ? 0.15f * normal() : 1.0f + 0.1f * normal();
-      p[k] = !strcmp(dtype, "f16") ? (float)(_Float16)v : !strcmp(dtype, "bf16") ? round_bf16(v) : v;
+      float v = weight_table[i].cols ? 0.15f * support_normal() : 1.0f + 0.1f * support_normal();
+      p[k] = support_stored(v, dtype);
     }
     *slot(w, i) = p;
   }
@@ -158,63 +136,6 @@ static void block_ref(const weights_t *w, const float *x, double *y) {
 
 /* ---- the system under test ------------------------------------------------ */
 
-static char *read_text(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  cr_assert(f, "cannot open %s", path);
-  fseek(f, 0, SEEK_END);
-  *len = (size_t)ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *text = malloc(*len + 1);
-  cr_assert_eq(fread(text, 1, *len, f), *len);
-  text[*len] = 0;
-  fclose(f);
-  return text;
-}
-
-/* Compiles tiny_block.gm (weights stored as `dtype`) for `target_name`.
- * Returns NULL (with the reason in `why`) when no toolchain can. */
-static greta_model_t *compile_tiny(const char *target_name, const char *dtype, char *why,
-                                   size_t why_size) {
-  size_t len;
-  char *text = read_text(GRETA_SOURCE_DIR "/examples/tiny_block.gm", &len);
-  const char *key = "weight_dtype = f32";
-  char *setting = strstr(text, key);
-  cr_assert(setting, "tiny_block.gm must say 'set weight_dtype = f32'");
-  /* Swap the setting's value: text = head + "weight_dtype = <dtype>" + tail. */
-  char *patched = malloc(len + 8);
-  size_t head = (size_t)(setting - text);
-  int n = sprintf(patched, "%.*sweight_dtype = %s%s", (int)head, text, dtype, setting + strlen(key));
-  free(text);
-  text = patched;
-  len = (size_t)n;
-  int errors = 0;
-  ir_graph_t *graph = frontend_compile_string("tiny_block.gm", text, len, stderr, &errors);
-  free(text);
-  cr_assert(graph, "tiny_block.gm must compile (%d errors)", errors);
-  target_t target;
-  char err[256];
-  cr_assert(target_parse(target_name, &target, err, sizeof err), "%s", err);
-  driver_options_t o = {.target = &target, .toolchain = "auto", .max_tokens = 16,
-                        .use_cache = 1, .quiet = 1, .stop = DRIVER_STOP_FILE};
-  driver_result_t r;
-  char *log = NULL;
-  size_t log_size = 0;
-  FILE *diag = open_memstream(&log, &log_size);
-  int rc = driver_compile(graph, &o, &r, diag);
-  fclose(diag);
-  ir_graph_destroy(graph);
-  greta_model_t *model = NULL;
-  if (rc == 0) {
-    greta_status_t st = greta_model_open_memory(r.file, r.file_size, &model);
-    cr_assert_null(st, "the runtime must read what gretac wrote: %s", greta_status_message(st));
-  } else {
-    snprintf(why, why_size, "%s", log ? log : "?");
-  }
-  free(log);
-  driver_result_free(&r);
-  return model;
-}
-
 static void check_weight_shapes(const greta_model_t *model) {
   cr_assert_eq(greta_model_weight_count(model), (int)N_WEIGHTS);
   for (size_t i = 0; i < N_WEIGHTS; i++) {
@@ -276,7 +197,7 @@ static void check_backend(greta_backend_kind_t kind, const char *target, const c
   weights_t w;
   make_weights(&w, dtype);
   float x[TOKENS * DIM];
-  for (int i = 0; i < TOKENS * DIM; i++) x[i] = normal();
+  for (int i = 0; i < TOKENS * DIM; i++) x[i] = support_normal();
   double want[TOKENS * DIM];
   block_ref(&w, x, want);
 
@@ -289,14 +210,15 @@ static void check_backend(greta_backend_kind_t kind, const char *target, const c
     free_weights(&w);
     cr_skip_test("%s", msg);
   }
-  char why[2048] = "";
+  char *why = NULL;
   const char *device_target = target ? target : greta_device_target(device);
-  greta_model_t *model = compile_tiny(device_target, dtype, why, sizeof why);
+  greta_model_t *model = support_compile_file("tiny_block.gm", dtype, device_target, 16, &why);
   if (!model) {
     greta_device_destroy(device);
     free_weights(&w);
     cr_skip_test("no toolchain for %s: %s", device_target, why);
   }
+  free(why);
   check_weight_shapes(model);
 
   static float y_steps[TOKENS * DIM], y_once[TOKENS * DIM];

@@ -14,9 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "driver.h"
-#include "frontend.h"
 #include "greta/greta.h"
+#include "support.h"
 
 enum { MAX_TOKENS = 64 };
 
@@ -162,51 +161,15 @@ static long long st_meta_int(const st_file_t *f, const char *key) {
 
 /* ---- compiling the .gm ------------------------------------------------------ */
 
-static char *read_text(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  cr_assert(f, "cannot open %s", path);
-  fseek(f, 0, SEEK_END);
-  *len = (size_t)ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *text = malloc(*len + 1);
-  cr_assert_eq(fread(text, 1, *len, f), *len);
-  text[*len] = 0;
-  fclose(f);
-  return text;
-}
-
 /* examples/<source> with its weight_dtype set to `dtype`, compiled for
  * `target_name` (the device's target). */
 static greta_model_t *compile_for(const char *source, const char *dtype, const char *target_name,
                                   int64_t max_tokens) {
-  char path[512];
+  char path[512], *log = NULL;
   resolve(path, sizeof path, "examples", source);
-  size_t len;
-  char *text = read_text(path, &len);
-  const char *key = "weight_dtype = f32";
-  char *setting = strstr(text, key);
-  cr_assert(setting, "%s must say 'set weight_dtype = f32'", source);
-  char *patched = malloc(len + 8);
-  int n = sprintf(patched, "%.*sweight_dtype = %s%s", (int)(setting - text), text, dtype,
-                  setting + strlen(key));
-  free(text);
-  int errors = 0;
-  ir_graph_t *graph = frontend_compile_string(source, patched, (size_t)n, stderr, &errors);
-  free(patched);
-  cr_assert(graph, "%s must compile (%d errors)", source, errors);
-  target_t target;
-  char err[256];
-  cr_assert(target_parse(target_name, &target, err, sizeof err), "%s", err);
-  driver_options_t o = {.target = &target, .toolchain = "auto", .max_tokens = max_tokens,
-                        .use_cache = 1, .quiet = 1, .stop = DRIVER_STOP_FILE};
-  driver_result_t r;
-  int rc = driver_compile(graph, &o, &r, stderr);
-  ir_graph_destroy(graph);
-  cr_assert_eq(rc, 0, "%s: gretac failed for %s", source, target_name);
-  greta_model_t *model = NULL;
-  greta_status_t st = greta_model_open_memory(r.file, r.file_size, &model);
-  cr_assert_null(st, "the runtime must read what gretac wrote: %s", greta_status_message(st));
-  driver_result_free(&r);
+  greta_model_t *model = support_compile_file(path, dtype, target_name, max_tokens, &log);
+  cr_assert(model, "%s: gretac failed for %s: %s", source, target_name, log);
+  free(log);
   return model;
 }
 

@@ -1,0 +1,117 @@
+#define _POSIX_C_SOURCE 200809L
+#include "support.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "driver.h"
+#include "frontend.h"
+#include "plan.h"
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+
+void support_seed(uint64_t seed) { rng = seed ? seed : 0x9E3779B97F4A7C15ull; }
+
+double support_uniform(void) {
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return (double)(rng >> 11) / 9007199254740992.0;
+}
+
+float support_normal(void) {
+  double u = support_uniform() + 1e-12, v = support_uniform();
+  return (float)(sqrt(-2 * log(u)) * cos(6.283185307179586 * v));
+}
+
+float support_stored(float v, const char *dtype) {
+  if (!strcmp(dtype, "f16")) return (float)(_Float16)v; /* the compiler's own IEEE half */
+  if (!strcmp(dtype, "bf16")) {                          /* top 16 bits, nearest even */
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    memcpy(&v, &u, 4);
+  }
+  return v;
+}
+
+char *support_read_file(const char *path, size_t *out_len) {
+  FILE *f = fopen(path, "rb");
+  cr_assert(f, "cannot open %s", path);
+  fseek(f, 0, SEEK_END);
+  long len = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *text = malloc((size_t)len + 1);
+  cr_assert(text && fread(text, 1, (size_t)len, f) == (size_t)len, "cannot read %s", path);
+  text[len] = 0;
+  fclose(f);
+  *out_len = (size_t)len;
+  return text;
+}
+
+greta_model_t *support_compile(const char *name, const char *text, const char *dtype,
+                               const char *target_name, int64_t max_tokens, int plan_only,
+                               char **out_log) {
+  /* text with "weight_dtype = f32" -> "weight_dtype = <dtype>" */
+  const char *key = "weight_dtype = f32";
+  size_t len = strlen(text);
+  char *source = malloc(len + 16);
+  const char *at = dtype ? strstr(text, key) : NULL;
+  if (dtype) cr_assert(at, "%s must say 'set weight_dtype = f32'", name);
+  if (at)
+    len = (size_t)sprintf(source, "%.*sweight_dtype = %s%s", (int)(at - text), text, dtype,
+                          at + strlen(key));
+  else
+    memcpy(source, text, len + 1);
+
+  int errors = 0;
+  ir_graph_t *graph = frontend_compile_string(name, source, len, stderr, &errors);
+  free(source);
+  cr_assert(graph, "%s does not compile (%d errors)", name, errors);
+  target_t target;
+  char err[256];
+  cr_assert(target_parse(target_name, &target, err, sizeof err), "%s", err);
+  driver_options_t o = {.target = &target, .toolchain = "auto", .max_tokens = max_tokens,
+                        .use_cache = 1, .quiet = 1,
+                        .stop = plan_only ? DRIVER_STOP_PLAN : DRIVER_STOP_FILE};
+  driver_result_t r;
+  size_t log_size = 0;
+  *out_log = NULL;
+  FILE *diag = open_memstream(out_log, &log_size);
+  int rc = driver_compile(graph, &o, &r, diag);
+  fclose(diag);
+  ir_graph_destroy(graph);
+
+  greta_model_t *model = NULL;
+  if (rc == 0) {
+    uint8_t *bytes = r.file;
+    size_t size = r.file_size;
+    if (plan_only) {
+      greta_status_t st = greta_plan_serialize(r.plan, &bytes, &size);
+      cr_assert_null(st, "%s", greta_status_message(st));
+    }
+    greta_status_t st = greta_model_open_memory(bytes, size, &model);
+    cr_assert_null(st, "the runtime must read what gretac wrote: %s", greta_status_message(st));
+    if (plan_only) free(bytes);
+  }
+  driver_result_free(&r);
+  return model;
+}
+
+greta_model_t *support_compile_file(const char *path, const char *dtype, const char *target,
+                                    int64_t max_tokens, char **out_log) {
+  char full[4096];
+  if (strchr(path, '/'))
+    snprintf(full, sizeof full, "%s", path);
+  else
+    snprintf(full, sizeof full, "%s/examples/%s", GRETA_SOURCE_DIR, path);
+  size_t len;
+  char *text = support_read_file(full, &len);
+  const char *name = strrchr(full, '/') + 1;
+  greta_model_t *model = support_compile(name, text, dtype, target, max_tokens, 0, out_log);
+  free(text);
+  return model;
+}

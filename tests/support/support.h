@@ -1,0 +1,35 @@
+/* What several tests share: random data, half rounding, reading files and
+ * compiling .gm text in-process through the same pipeline gretac runs. */
+#ifndef GRETA_TEST_SUPPORT_H
+#define GRETA_TEST_SUPPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "greta/greta.h"
+
+/* A seeded xorshift generator: uniform in [0, 1) and standard normal. */
+void support_seed(uint64_t seed);
+double support_uniform(void);
+float support_normal(void);
+
+/* `v` as stored in `dtype` ("f32", "f16" or "bf16") and read back. */
+float support_stored(float v, const char *dtype);
+
+/* The whole file, NUL-terminated (fails the test when unreadable). */
+char *support_read_file(const char *path, size_t *out_len);
+
+/* Compiles .gm source for `target` ("cpu", "sm_90", a device's target
+ * ID...): with the line "weight_dtype = f32" swapped for `dtype` when dtype
+ * is not NULL, prefill steps up to max_tokens (0: gretac's default). With
+ * plan_only, no toolchain runs and the model holds the bare plan (the CPU
+ * backend runs any plan). Returns NULL when gretac fails, with its messages
+ * in *out_log (malloc'd; the caller frees). */
+greta_model_t *support_compile(const char *name, const char *text, const char *dtype,
+                               const char *target, int64_t max_tokens, int plan_only,
+                               char **out_log);
+/* The same for a file (a path, or a name under examples/). */
+greta_model_t *support_compile_file(const char *path, const char *dtype, const char *target,
+                                    int64_t max_tokens, char **out_log);
+
+#endif /* GRETA_TEST_SUPPORT_H */
