@@ -43,7 +43,8 @@ typedef struct greta_backend_vtable_s {
                                    const greta_spaces_t *spaces,
                                    greta_program_t **out_program);
   void (*program_destroy)(greta_program_t *program);
-  /* Runs `entry` for T tokens at pos and waits for it to finish. */
+  /* Writes {T, pos} into spaces->params, runs `entry` for T tokens at pos
+   * and waits for it to finish. */
   greta_status_t (*program_run)(greta_program_t *program, const greta_plan_entry_t *entry,
                                 int64_t tokens, int64_t pos);
   /* Optional (NULL: the session times program_run with the host clock).

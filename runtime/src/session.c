@@ -301,10 +301,9 @@ greta_status_t greta_session_step(greta_session_t *session, int64_t tokens, int6
                                (long long)tokens);
   }
 
-  const int32_t params[2] = {(int32_t)tokens, (int32_t)pos};
+  /* The backend writes T and pos into the parameter block itself (the GPU
+   * runner with an async copy ahead of the graph). */
   greta_backend_t *b = session->backend;
-  GRETA_RETURN_IF_ERROR(greta_status_annotate(
-      b->vtable->upload(b, session->spaces.params, 0, params, sizeof params), "step"));
   /* From here the cache beyond pos is overwritten: whatever happens, the
    * tokens after pos are gone. */
   session->cached = pos;
