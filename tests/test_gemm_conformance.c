@@ -22,79 +22,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "driver.h"
-#include "frontend.h"
 #include "greta/greta.h"
+#include "support.h"
 
 enum { MAX_T = 128 };
 
-static uint64_t rng = 0x2545F4914F6CDD1Dull;
-static double uniform(void) {
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return (double)(rng >> 11) / 9007199254740992.0;
-}
-static float normal(void) {
-  double u = uniform() + 1e-12, v = uniform();
-  return (float)(sqrt(-2 * log(u)) * cos(6.283185307179586 * v));
-}
-
-/* bf16: the top 16 bits of an f32, rounded to nearest even. */
-static float round_bf16(float v) {
-  uint32_t u;
-  memcpy(&u, &v, 4);
-  u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
-  memcpy(&v, &u, 4);
-  return v;
-}
-
-/* A weight as stored in `dtype` (the reference uses the stored values). */
-static float stored(float v, const char *dtype) {
-  if (!strcmp(dtype, "f16")) return (float)(_Float16)v;
-  if (!strcmp(dtype, "bf16")) return round_bf16(v);
-  return v;
-}
-
 static greta_model_t *compile_case(const char *target_name, const char *dtype, int K, int N,
-                                   char *why, size_t why_size) {
+                                   char **why) {
   char text[1024];
-  int len = snprintf(text, sizeof text,
-                     "model gemm_case\n"
-                     "set weight_dtype = %s\n"
-                     "dim T\n"
-                     "input x: f32[T, %d]\n"
-                     "input r: f32[T, %d]\n"
-                     "weight w: [%d, %d] = \"w\"\n"
-                     "weight v: [%d, %d] = \"v\"\n"
-                     "output y = r + x @ w.T\n"
-                     "output z = x @ v\n",
-                     dtype, K, N, N, K, K, N);
-  int errors = 0;
-  ir_graph_t *graph = frontend_compile_string("gemm_case.gm", text, (size_t)len, stderr, &errors);
-  cr_assert(graph, "the case must compile (%d errors):\n%s", errors, text);
-  target_t target;
-  char err[256];
-  cr_assert(target_parse(target_name, &target, err, sizeof err), "%s", err);
-  driver_options_t o = {.target = &target, .toolchain = "auto", .max_tokens = MAX_T,
-                        .use_cache = 1, .quiet = 1, .stop = DRIVER_STOP_FILE};
-  driver_result_t res;
-  char *log = NULL;
-  size_t log_size = 0;
-  FILE *diag = open_memstream(&log, &log_size);
-  int rc = driver_compile(graph, &o, &res, diag);
-  fclose(diag);
-  ir_graph_destroy(graph);
-  greta_model_t *model = NULL;
-  if (rc == 0) {
-    greta_status_t st = greta_model_open_memory(res.file, res.file_size, &model);
-    cr_assert_null(st, "the runtime must read what gretac wrote: %s", greta_status_message(st));
-  } else {
-    snprintf(why, why_size, "%s", log ? log : "?");
-  }
-  free(log);
-  driver_result_free(&res);
-  return model;
+  snprintf(text, sizeof text,
+           "model gemm_case\n"
+           "set weight_dtype = %s\n"
+           "dim T\n"
+           "input x: f32[T, %d]\n"
+           "input r: f32[T, %d]\n"
+           "weight w: [%d, %d] = \"w\"\n"
+           "weight v: [%d, %d] = \"v\"\n"
+           "output y = r + x @ w.T\n"
+           "output z = x @ v\n",
+           dtype, K, N, N, K, K, N);
+  return support_compile("gemm_case.gm", text, NULL, target_name, MAX_T, 0, why);
 }
 
 /* Largest per-token relative error of got [T, N] against want. */
@@ -116,17 +63,18 @@ static double worst_row_error(const float *got, const double *want, int T, int N
 /* One backend, one dtype, one shape: every T. */
 static void check_case(greta_device_t *device, const char *target, const char *dtype, int K, int N,
                        double tolerance) {
-  char why[2048] = "";
-  greta_model_t *model = compile_case(target, dtype, K, N, why, sizeof why);
+  char *why = NULL;
+  greta_model_t *model = compile_case(target, dtype, K, N, &why);
   if (!model) cr_skip_test("no toolchain for %s: %s", target, why);
+  free(why);
 
   float *w = malloc(sizeof(float) * (size_t)N * K), *v = malloc(sizeof(float) * (size_t)K * N);
   float *x = malloc(sizeof(float) * MAX_T * K), *r = malloc(sizeof(float) * MAX_T * N);
   float *y = malloc(sizeof(float) * MAX_T * N), *z = malloc(sizeof(float) * MAX_T * N);
   double *wy = malloc(sizeof(double) * MAX_T * N), *wz = malloc(sizeof(double) * MAX_T * N);
   cr_assert(w && v && x && r && y && z && wy && wz);
-  for (int i = 0; i < N * K; i++) w[i] = stored(0.1f * normal(), dtype);
-  for (int i = 0; i < K * N; i++) v[i] = stored(0.1f * normal(), dtype);
+  for (int i = 0; i < N * K; i++) w[i] = support_stored(0.1f * support_normal(), dtype);
+  for (int i = 0; i < K * N; i++) v[i] = support_stored(0.1f * support_normal(), dtype);
 
   greta_session_t *s;
   greta_status_t st = greta_session_create(model, device, &s);
@@ -139,8 +87,8 @@ static void check_case(greta_device_t *device, const char *target, const char *d
   static const int steps[] = {1, 2, 17, 100};
   for (size_t si = 0; si < sizeof steps / sizeof steps[0]; si++) {
     int T = steps[si];
-    for (int i = 0; i < T * K; i++) x[i] = normal();
-    for (int i = 0; i < T * N; i++) r[i] = normal();
+    for (int i = 0; i < T * K; i++) x[i] = support_normal();
+    for (int i = 0; i < T * N; i++) r[i] = support_normal();
     for (int t = 0; t < T; t++)
       for (int n = 0; n < N; n++) {
         double sy = r[t * N + n], sz = 0;
