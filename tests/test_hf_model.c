@@ -1,0 +1,324 @@
+/* Numerics of a WHOLE model against Hugging Face transformers: golden
+ * fixtures made by bench/hf_model_reference.py with transformers' own
+ * LlamaForCausalLM (eager attention, untied LM head) at the shape of
+ * examples/tiny_llama.gm: a prefill of T tokens, then N single-token decodes
+ * through a DynamicCache, as generate() runs it. Each fixture is one
+ * safetensors file with every weight under HF's checkpoint names, the token
+ * ids (greta.input.tokens, I32) and HF's logits (greta.expected.logits, F32).
+ * Here tiny_llama.gm is compiled for the CPU, its weights bound from the same
+ * file, the same steps run, and every token's ||ours - hf|| / ||hf|| checked
+ * (and, for f32, each token's argmax). docs/numerics.md has the figures. */
+#define _POSIX_C_SOURCE 200809L
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "greta/greta.h"
+#include "support.h"
+
+enum { MAX_TOKENS = 64 };
+
+typedef struct fixture_s {
+  const char *file;  /* under tests/fixtures/ */
+  const char *dtype; /* the weights' dtype, as HF computed with them */
+  double tolerance;  /* on the worst token's relative error */
+  int check_argmax;  /* each token's top logit must be HF's */
+} fixture_t;
+
+/* ---- a small safetensors reader: one tensor's bytes, and the metadata ------ */
+
+typedef struct st_file_s {
+  char *bytes;
+  size_t size;
+  char *header; /* NUL-terminated copy of the JSON header */
+  const char *data;
+  size_t data_size;
+} st_file_t;
+
+static void st_open(st_file_t *f, const char *path) {
+  size_t size;
+  f->bytes = support_read_file(path, &size);
+  f->size = size;
+  cr_assert_gt(size, 8, "%s: too short for a safetensors file", path);
+  uint64_t n = 0;
+  for (int i = 0; i < 8; i++) n |= (uint64_t)(unsigned char)f->bytes[i] << (8 * i);
+  cr_assert_leq(n, size - 8, "%s: header length %llu beyond the file", path,
+                (unsigned long long)n);
+  f->header = malloc(n + 1);
+  memcpy(f->header, f->bytes + 8, n);
+  f->header[n] = 0;
+  f->data = f->bytes + 8 + n;
+  f->data_size = size - 8 - n;
+}
+
+static void st_close(st_file_t *f) {
+  free(f->bytes);
+  free(f->header);
+}
+
+/* The text after `"key"` and its colon inside [from, end), or NULL. A quoted
+ * key cannot match inside a JSON string, whose quotes are escaped. */
+static const char *find_key(const char *from, const char *end, const char *key) {
+  char quoted[128];
+  snprintf(quoted, sizeof quoted, "\"%s\"", key);
+  for (const char *p = strstr(from, quoted); p && p < end; p = strstr(p + 1, quoted)) {
+    const char *q = p + strlen(quoted);
+    while (*q == ' ') q++;
+    if (*q == ':') {
+      q++;
+      while (*q == ' ') q++;
+      return q;
+    }
+  }
+  return NULL;
+}
+
+/* The closing brace of the object opening at `p`; braces inside strings (the
+ * metadata holds JSON text as strings) do not count. */
+static const char *object_end(const char *p) {
+  cr_assert_eq(*p, '{', "expected an object in the header");
+  int depth = 0, in_string = 0;
+  for (; *p; p++) {
+    if (in_string) {
+      if (*p == '\\' && p[1]) p++;
+      else if (*p == '"') in_string = 0;
+    } else if (*p == '"') {
+      in_string = 1;
+    } else if (*p == '{') {
+      depth++;
+    } else if (*p == '}' && --depth == 0) {
+      return p;
+    }
+  }
+  cr_assert_fail("an object in the header is not closed");
+  return NULL;
+}
+
+/* A list of integers "[a, b, ...]" at `p`; returns how many (at most max). */
+static int read_ints(const char *p, long long *out, int max) {
+  cr_assert_eq(*p, '[', "expected a list in the header");
+  int n = 0;
+  p++;
+  while (*p && *p != ']') {
+    char *next;
+    long long v = strtoll(p, &next, 10);
+    cr_assert(next != p, "expected an integer in the header at \"%.20s\"", p);
+    cr_assert_lt(n, max);
+    out[n++] = v;
+    p = next;
+    while (*p == ' ' || *p == ',') p++;
+  }
+  return n;
+}
+
+/* Tensor `name` of safetensors dtype `dtype` ("F32", "I32": 4-byte elements)
+ * and rank `rank`: a malloc'd copy of its data; its shape into `shape`. */
+static void *st_tensor(const st_file_t *f, const char *name, const char *dtype, int rank,
+                       long long *shape) {
+  const char *end = f->header + strlen(f->header);
+  const char *obj = find_key(f->header, end, name);
+  cr_assert(obj && *obj == '{', "the fixture has no tensor %s", name);
+  const char *close = object_end(obj);
+  char quoted[16];
+  snprintf(quoted, sizeof quoted, "\"%s\"", dtype);
+  const char *d = find_key(obj, close, "dtype");
+  cr_assert(d && !strncmp(d, quoted, strlen(quoted)), "%s: expected dtype %s", name, dtype);
+  long long offsets[2];
+  const char *s = find_key(obj, close, "shape");
+  const char *o = find_key(obj, close, "data_offsets");
+  cr_assert(s && o, "%s: no shape or data_offsets", name);
+  cr_assert_eq(read_ints(s, shape, 4), rank, "%s: expected rank %d", name, rank);
+  cr_assert_eq(read_ints(o, offsets, 2), 2, "%s: expected two data_offsets", name);
+  long long count = 1;
+  for (int i = 0; i < rank; i++) count *= shape[i];
+  size_t bytes = (size_t)count * 4;
+  cr_assert(offsets[0] >= 0 && offsets[1] - offsets[0] == (long long)bytes &&
+                (size_t)offsets[1] <= f->data_size,
+            "%s: data_offsets [%lld, %lld) do not hold %zu bytes", name, offsets[0], offsets[1],
+            bytes);
+  void *out = malloc(bytes);
+  memcpy(out, f->data + offsets[0], bytes); /* the file is little-endian, as is this host */
+  return out;
+}
+
+/* The integer value of a metadata entry (stored as a string, "5"). */
+static long long st_meta_int(const st_file_t *f, const char *key) {
+  const char *meta = find_key(f->header, f->header + strlen(f->header), "__metadata__");
+  cr_assert(meta && *meta == '{', "the fixture has no __metadata__");
+  const char *v = find_key(meta, object_end(meta), key);
+  cr_assert(v && *v == '"', "the fixture's metadata has no \"%s\"", key);
+  return strtoll(v + 1, NULL, 10);
+}
+
+/* ---- running and comparing ------------------------------------------------- */
+
+/* Runs the steps (token counts summing to `tokens`) from position 0 with the
+ * weights bound from `path`; logits gets every token's row of `vocab`. */
+static void run_steps(greta_model_t *model, greta_device_t *device, const char *path,
+                      const int32_t *ids, long long vocab, const int *steps, int tokens,
+                      float *logits) {
+  greta_session_t *s;
+  greta_status_t st = greta_session_create(model, device, &s);
+  cr_assert_null(st, "session: %s", greta_status_message(st));
+  st = greta_session_bind_safetensors(s, path);
+  cr_assert_null(st, "binding the fixture's weights (it also holds greta.* tensors): %s",
+                 greta_status_message(st));
+  for (int k = 0, pos = 0; pos < tokens; pos += steps[k++]) {
+    size_t n = (size_t)steps[k] * (size_t)vocab, bytes = n * sizeof(float);
+    for (size_t i = 0; i < n; i++) logits[pos * vocab + (long long)i] = NAN; /* poison */
+    st = greta_session_set_input(s, "tokens", ids + pos, (size_t)steps[k] * sizeof(int32_t));
+    cr_assert_null(st, "%s", greta_status_message(st));
+    st = greta_session_step(s, steps[k], pos);
+    cr_assert_null(st, "step T=%d pos=%d: %s", steps[k], pos, greta_status_message(st));
+    st = greta_session_get_output(s, "logits", logits + pos * vocab, bytes);
+    cr_assert_null(st, "%s", greta_status_message(st));
+  }
+  greta_session_destroy(s);
+}
+
+/* ||a - b|| / ||b|| of one row, in double (NaN when a holds one). */
+static double row_error(const float *a, const float *b, long long n) {
+  double num = 0, den = 0;
+  for (long long i = 0; i < n; i++) {
+    double d = (double)a[i] - (double)b[i];
+    num += d * d;
+    den += (double)b[i] * (double)b[i];
+  }
+  return sqrt(num / den);
+}
+
+static double max_abs_error(const float *a, const float *b, long long n) {
+  double m = 0;
+  for (long long i = 0; i < n; i++) {
+    double d = fabs((double)a[i] - (double)b[i]);
+    if (!(d <= m)) m = d;
+  }
+  return m;
+}
+
+static long long argmax(const float *row, long long n) {
+  long long best = 0;
+  for (long long i = 1; i < n; i++)
+    if (row[i] > row[best]) best = i;
+  return best;
+}
+
+/* The worst token's error; the per-token figures are appended to `line`. */
+static double worst_error(const float *got, const float *want, int tokens, long long vocab,
+                          char *line, size_t size) {
+  double worst = 0;
+  size_t used = strlen(line);
+  for (int t = 0; t < tokens; t++) {
+    double e = row_error(got + t * vocab, want + t * vocab, vocab);
+    if (!(e <= worst)) worst = e; /* NaN propagates */
+    if (used < size) used += (size_t)snprintf(line + used, size - used, " %.1e", e);
+  }
+  return worst;
+}
+
+/* Checks and reports one run of the steps against HF's logits. */
+static void compare(const fixture_t *fx, const char *what, const float *got, const float *want,
+                    int tokens, long long vocab) {
+  char line[1024];
+  snprintf(line, sizeof line, "hf_model %s, %s, per token:", fx->file, what);
+  double worst = worst_error(got, want, tokens, vocab, line, sizeof line);
+  int agree = 0;
+  for (int t = 0; t < tokens; t++)
+    agree += argmax(got + t * vocab, vocab) == argmax(want + t * vocab, vocab);
+  fprintf(stderr, "%s; worst %.2e (tolerance %.0e); max abs error %.2e; argmax agrees %d/%d\n",
+          line, worst, fx->tolerance, max_abs_error(got, want, tokens * vocab), agree, tokens);
+  cr_expect_leq(worst, fx->tolerance, "%s, %s vs HF: %.3e", fx->file, what, worst);
+  if (fx->check_argmax)
+    for (int t = 0; t < tokens; t++)
+      cr_expect_eq(argmax(got + t * vocab, vocab), argmax(want + t * vocab, vocab),
+                   "%s, %s: token %d's argmax is %lld, HF's %lld", fx->file, what, t,
+                   argmax(got + t * vocab, vocab), argmax(want + t * vocab, vocab));
+}
+
+/* The model's interface, checked by reflection: input "tokens" i32[T],
+ * output "logits" f32[T, vocab], every weight stored as the fixture's dtype. */
+static void check_interface(greta_model_t *model, const fixture_t *fx, long long vocab) {
+  cr_assert_eq(greta_model_input_count(model), 1, "tiny_llama.gm: expected one input");
+  const greta_tensor_info_t *in = greta_model_input(model, 0);
+  cr_assert(in && !strcmp(in->name, "tokens") && in->dtype == GRETA_I32 && in->rank == 1 &&
+                in->dims[0].symbol && in->dims[0].coeff == 1,
+            "tiny_llama.gm: the input is not tokens: i32[T]");
+  cr_assert_eq(greta_model_output_count(model), 1, "tiny_llama.gm: expected one output");
+  const greta_tensor_info_t *out = greta_model_output(model, 0);
+  cr_assert(out && !strcmp(out->name, "logits") && out->dtype == GRETA_F32 && out->rank == 2 &&
+                out->dims[0].symbol && !out->dims[1].symbol && out->dims[1].coeff == vocab,
+            "tiny_llama.gm: the output is not logits: f32[T, %lld]", vocab);
+  for (int i = 0; i < greta_model_weight_count(model); i++)
+    cr_assert_str_eq(greta_dtype_name(greta_model_weight(model, i)->dtype), fx->dtype,
+                     "tiny_llama.gm: weight %s is not stored as %s",
+                     greta_model_weight(model, i)->name, fx->dtype);
+}
+
+static void check_fixture(const fixture_t *fx) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/tests/fixtures/%s", GRETA_SOURCE_DIR, fx->file);
+  st_file_t f;
+  st_open(&f, path);
+  long long ids_shape[4], logits_shape[4];
+  int32_t *ids = st_tensor(&f, "greta.input.tokens", "I32", 1, ids_shape);
+  float *want = st_tensor(&f, "greta.expected.logits", "F32", 2, logits_shape);
+  long long rows = ids_shape[0], vocab = logits_shape[1];
+  long long prefill = st_meta_int(&f, "T"), decodes = st_meta_int(&f, "N");
+  cr_assert_eq(logits_shape[0], rows, "%s: %lld tokens but %lld rows of logits", fx->file, rows,
+               logits_shape[0]);
+  cr_assert(prefill >= 1 && decodes >= 0 && prefill + decodes == rows && rows <= MAX_TOKENS,
+            "%s: T=%lld N=%lld for %lld tokens", fx->file, prefill, decodes, rows);
+  for (long long t = 0; t < rows; t++)
+    cr_assert(ids[t] >= 0 && ids[t] < vocab, "%s: token %lld is %d, outside the vocabulary",
+              fx->file, t, ids[t]);
+  /* HF's logits must be far from constant, or a model that did nothing
+   * (or gave every token the same row) could pass. */
+  for (long long t = 1; t < rows; t++)
+    cr_assert_gt(row_error(want + t * vocab, want, vocab), 0.1,
+                 "%s: token %lld's expected logits are too close to token 0's", fx->file, t);
+
+  char source[512], *log = NULL;
+  snprintf(source, sizeof source, "%s/examples/tiny_llama.gm", GRETA_SOURCE_DIR);
+  greta_model_t *model = support_compile_file(source, fx->dtype, "cpu", rows, &log);
+  cr_assert(model, "tiny_llama.gm: gretac failed for cpu: %s", log);
+  free(log);
+  check_interface(model, fx, vocab);
+  greta_device_t *device;
+  greta_status_t st = greta_device_open(GRETA_BACKEND_CPU, 0, &device);
+  cr_assert_null(st, "device: %s", greta_status_message(st));
+
+  /* As HF ran it: a prefill of T, then N decodes; and all rows in one prefill. */
+  int hf_steps[MAX_TOKENS], one_step[1] = {(int)rows}, n = 0;
+  hf_steps[n++] = (int)prefill;
+  for (long long i = 0; i < decodes; i++) hf_steps[n++] = 1;
+  float *got = malloc((size_t)(rows * vocab) * sizeof(float));
+  char what[64];
+  run_steps(model, device, path, ids, vocab, hf_steps, (int)rows, got);
+  snprintf(what, sizeof what, "prefill %lld + %lld decodes", prefill, decodes);
+  compare(fx, what, got, want, (int)rows, vocab);
+  run_steps(model, device, path, ids, vocab, one_step, (int)rows, got);
+  snprintf(what, sizeof what, "one prefill of %lld", rows);
+  compare(fx, what, got, want, (int)rows, vocab);
+
+  free(got);
+  greta_device_destroy(device);
+  greta_model_destroy(model);
+  free(ids);
+  free(want);
+  st_close(&f);
+}
+
+/* f32: HF computed in IEEE f32 too, so only summation order differs.
+ * f16: HF computed in f16 (its half path); we compute in f32 from the same
+ * f16 weights, so the figure is mostly HF's own half-precision rounding, and
+ * near-tied logits may swap: no argmax check. */
+static const fixture_t fixtures[] = {
+    {"hf_tiny_llama_f32.safetensors", "f32", 1e-5, 1},
+    {"hf_tiny_llama_f16.safetensors", "f16", 5e-3, 0},
+};
+
+Test(hf_model, tiny_llama_f32) { check_fixture(&fixtures[0]); }
+Test(hf_model, tiny_llama_f16) { check_fixture(&fixtures[1]); }
