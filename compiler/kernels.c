@@ -114,6 +114,11 @@ static int expected_args(const greta_plan_launch_t *l) {
 
 #define LL(x) ((long long)(x))
 
+/* NVIDIA prefill GEMM with f32 weights: false = greta_gemm_mma's 3xTF32
+ * fragment (mma.sync m16n8k8 tf32, ~1e-6 of the f32 reference), true = the
+ * FP32 FMA tile of greta_gemm (exact f32, ~4x slower at T = 512). */
+static const bool nvidia_f32_fma = false;
+
 static bool inst_matmul(const target_t *t, greta_plan_launch_t *l, int64_t max_tokens, bool decode,
                         const char *name, strbuf_t *src, char *err, size_t err_size) {
   int64_t N = l->a[0], K = l->a[1], trans = l->a[2] != 0, res = l->a[3] != 0;
@@ -148,9 +153,10 @@ static bool inst_matmul(const target_t *t, greta_plan_launch_t *l, int64_t max_t
     snprintf(targs, sizeof targs, "%d, %lldLL, %lldLL, %d, %lldLL, %d", dt, LL(N), LL(K), (int)res,
              LL(l->rows_coeff), (int)(l->rows_per_token != 0));
   } else {
-    /* NVIDIA with half weights: matrix-core tiles of 64 x 32 (gemm.h,
-     * greta_gemm_mma), 52 KiB of dynamic shared memory; otherwise 64 x 64. */
-    bool mma = t->arch == TARGET_NVIDIA && dt != GRETA_F32;
+    /* NVIDIA: matrix-core tiles of 64 x 32 (gemm.h, greta_gemm_mma; f32
+     * weights through 3xTF32 unless nvidia_f32_fma), 52 KiB of dynamic shared
+     * memory; otherwise 64 x 64. */
+    bool mma = t->arch == TARGET_NVIDIA && (dt != GRETA_F32 || !nvidia_f32_fma);
     int64_t grid[3] = {ceil_div(N, mma ? 32 : 64), 1, 1};
     int axis = 3;
     if (l->rows_per_token) axis = 1;

@@ -27,11 +27,13 @@
  *                   into LDS (the "half types in their own precision" path);
  *   bf16 weights -> v_mfma_f32_16x16x16bf16_1k, x rounded to bf16 likewise.
  *   Lane <-> element mappings come from mfma_layout.h (tested on the CPU).
- * NVIDIA, f32 weights: FP32 FMA register tiling (no TF32, so results match
- *   the f32 reference): thread (ty = tid / 16, tx = tid % 16) owns rows
+ * NVIDIA, f32 weights, fallback (compiler/kernels.c picks greta_gemm_mma's
+ *   3xTF32 fragment instead): FP32 FMA register tiling (no TF32, so results
+ *   match the f32 reference): thread (ty = tid / 16, tx = tid % 16) owns rows
  *   ty + 16 i, cols tx + 16 j, i, j < 4.
- * NVIDIA, f16 / bf16 weights: greta_gemm_mma below (mma.sync m16n8k16 with a
- *   run-time split of K among the warps for small T).
+ * NVIDIA, every weight type: greta_gemm_mma below (mma.sync m16n8k16 for
+ *   f16 / bf16, 3xTF32 on m16n8k8 for f32, with a run-time split of K among
+ *   the warps for small T).
  */
 #define GRETA_GEMM_BM 64
 #define GRETA_GEMM_BN 64
@@ -257,7 +259,11 @@ GRETA_INLINE void greta_gemm(const int *params, const float *x, const void *b, f
 }
 
 #if defined(GRETA_NVIDIA)
-/* ---- NVIDIA matrix cores: f16 / bf16 weights -------------------------------
+/* ---- NVIDIA matrix cores ---------------------------------------------------
+ *
+ * Written for f16 / bf16 weights (numbers below); f32 weights use the same
+ * tiling with the 3xTF32 fragment greta_mma_frag<GRETA_W_F32> (BK = 64 f32,
+ * the same 52 KiB of shared memory, the same 8 k-steps per stage).
  *
  * Block tile 64 (rows of x, grid y = ceil(M / 64)) x 32 (columns, grid x =
  * ceil(N / 32)), 256 threads = 8 warps, K in stages of BK = 128. Each stage's
@@ -294,11 +300,20 @@ GRETA_INLINE void greta_gemm(const int *params, const float *x, const void *b, f
 #define GRETA_MMA_LDK 136
 #define GRETA_MMA_SMEM_BYTES (2 * (GRETA_MMA_BM + GRETA_MMA_BN) * GRETA_MMA_LDK * 2)
 
-/* One warp's fragments of m16n8k16 for a 16 x 32 piece: load A / load B /
- * mma / (the caller stores acc through mma_d_row / mma_d_col). */
+/* A warp's fragments for a 16 x 32 piece of the tile, one interface per
+ * weight type (the tiling below uses nothing else):
+ *   lds_t          element type of both operands in shared memory (B keeps
+ *                  the weight's raw bits: global and shared types agree);
+ *   BK, LDK, KSTEP stage depth, row pitch (elements) and k per instruction;
+ *   to_lds(v)      one x value on its way into shared memory;
+ *   store_x4(p, v) four consecutive x values (p 8- or 16-byte aligned);
+ *   zero(), load_a(As, row0, k0), load_b(Bs, k0), mma();
+ *   acc[j][i]      result register i of the n8 block j (mma_d_row / mma_d_col).
+ * Both stages take 2 * (64 + 32) * LDK * sizeof(lds_t) = 52 224 bytes. */
 template <int DT>
 struct greta_mma_frag {
   typedef unsigned short lds_t;
+  enum { BK = GRETA_MMA_BK, LDK = GRETA_MMA_LDK, KSTEP = GRETA_MMA_K };
   unsigned int a[4], b[4][2];
   float acc[4][4];
   static GRETA_METHOD lds_t to_lds(float v) {
@@ -306,6 +321,11 @@ struct greta_mma_frag {
     if (DT == GRETA_W_BF16) asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(v));
     else asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(v));
     return h;
+  }
+  static GRETA_METHOD void store_x4(lds_t *p, float4 v) {
+    unsigned int lo = to_lds(v.x) | (unsigned int)to_lds(v.y) << 16;
+    unsigned int hi = to_lds(v.z) | (unsigned int)to_lds(v.w) << 16;
+    *(uint2 *)p = make_uint2(lo, hi);
   }
   GRETA_METHOD void zero() {
     for (int j = 0; j < 4; j++)
@@ -315,7 +335,7 @@ struct greta_mma_frag {
   GRETA_METHOD void load_a(const lds_t *As, int row0, int k0) {
     int lane = greta_lane();
     for (int r = 0; r < 4; r++)
-      a[r] = *(const unsigned int *)&As[(row0 + mma_a_row(lane, 2 * r)) * GRETA_MMA_LDK + k0 +
+      a[r] = *(const unsigned int *)&As[(row0 + mma_a_row(lane, 2 * r)) * LDK + k0 +
                                         mma_a_k(lane, 2 * r)];
   }
   /* Bs: rows n (0 .. 31), LDK apart. */
@@ -323,8 +343,8 @@ struct greta_mma_frag {
     int lane = greta_lane();
     for (int j = 0; j < 4; j++)
       for (int r = 0; r < 2; r++)
-        b[j][r] = *(const unsigned int *)&Bs[(j * GRETA_MMA_N + mma_b_col(lane)) * GRETA_MMA_LDK +
-                                             k0 + mma_b_k(lane, 2 * r)];
+        b[j][r] = *(const unsigned int *)&Bs[(j * GRETA_MMA_N + mma_b_col(lane)) * LDK + k0 +
+                                             mma_b_k(lane, 2 * r)];
   }
   GRETA_METHOD void mma() {
     for (int j = 0; j < 4; j++) {
@@ -342,18 +362,73 @@ struct greta_mma_frag {
   }
 };
 
+/* f32 weights: 3xTF32 on mma.sync m16n8k8 .tf32. Every f32 operand v is
+ * split into big = tf32(v) (cvt.rna: 10 stored mantissa bits) and
+ * small = tf32(v - big) (v - big is exact in f32), and each k8 step adds
+ * small*big + big*small + big*big, small terms first (small*small is below
+ * f32 rounding). v is then carried to ~22 significant bits, so a product's
+ * error is ~3 * 2^-22 of |a b|: the f32 reference within ~1e-6, where a
+ * single TF32 product is off by ~2^-11. x and B stay f32 in shared memory
+ * (BK = 64, rows LDK = 68 words apart: mod 32 that is 4, so a fragment
+ * load's 8 rows x 4 consecutive words hit 32 distinct banks); the split is
+ * done on the fragment in registers. Not finite-safe: an infinite operand
+ * gives NaN (inf - inf in the split), where FP32 FMA would give inf. */
+template <>
+struct greta_mma_frag<GRETA_W_F32> {
+  typedef float lds_t;
+  enum { BK = 64, LDK = 68, KSTEP = GRETA_MMA_TF32_K };
+  unsigned int a_big[4], a_small[4], b_big[4][2], b_small[4][2];
+  float acc[4][4];
+  static GRETA_METHOD lds_t to_lds(float v) { return v; }
+  static GRETA_METHOD void store_x4(lds_t *p, float4 v) { *(float4 *)p = v; }
+  static GRETA_METHOD void split(float v, unsigned int &big, unsigned int &small) {
+    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(big) : "f"(v));
+    float rest = v - greta_bits_to_float(big);
+    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(small) : "f"(rest));
+  }
+  GRETA_METHOD void zero() {
+    for (int j = 0; j < 4; j++)
+      for (int i = 0; i < 4; i++) acc[j][i] = 0.f;
+  }
+  GRETA_METHOD void load_a(const lds_t *As, int row0, int k0) {
+    int lane = greta_lane();
+    for (int i = 0; i < 4; i++)
+      split(As[(row0 + mma_tf32_a_row(lane, i)) * LDK + k0 + mma_tf32_a_k(lane, i)], a_big[i],
+            a_small[i]);
+  }
+  GRETA_METHOD void load_b(const lds_t *Bs, int k0) {
+    int lane = greta_lane();
+    for (int j = 0; j < 4; j++)
+      for (int i = 0; i < 2; i++)
+        split(Bs[(j * GRETA_MMA_N + mma_tf32_b_col(lane)) * LDK + k0 + mma_tf32_b_k(lane, i)],
+              b_big[j][i], b_small[j][i]);
+  }
+  static GRETA_METHOD void mma1(float *d, const unsigned int *a, const unsigned int *b) {
+    asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+        "{%8,%9}, {%0,%1,%2,%3};"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+  }
+  GRETA_METHOD void mma() {
+    for (int j = 0; j < 4; j++) mma1(acc[j], a_small, b_big[j]);
+    for (int j = 0; j < 4; j++) mma1(acc[j], a_big, b_small[j]);
+    for (int j = 0; j < 4; j++) mma1(acc[j], a_big, b_big[j]);
+  }
+};
+
 /* Warp roles of a block with `rows` valid rows (see above). */
 GRETA_INLINE int greta_mma_warp_rows(greta_i64 rows) { return rows <= 16 ? 1 : rows <= 32 ? 2 : 4; }
 
-/* The main loop; VEC: 16-byte global loads (TRANS, K % 8 == 0, x and b
- * 16-byte aligned: checked by the caller). */
+/* The main loop; VEC: 16-byte global loads (TRANS, rows of B a whole number
+ * of 16 bytes, x and b 16-byte aligned: checked by the caller). */
 template <int DT, greta_i64 N, greta_i64 K, int TRANS, int RES, int VEC>
 GRETA_INLINE void greta_gemm_mma_run(const float *x, const void *b, float *out, const float *res,
                                      greta_i64 M, greta_i64 m0, greta_i64 n0) {
   typedef greta_mma_frag<DT> F;
   typedef typename F::lds_t L;
-  const int BM = GRETA_MMA_BM, BN = GRETA_MMA_BN, BK = GRETA_MMA_BK, LDK = GRETA_MMA_LDK;
+  const int BM = GRETA_MMA_BM, BN = GRETA_MMA_BN, BK = F::BK, LDK = F::LDK, KS = F::KSTEP;
   const int NT = 256;
+  static_assert(2 * (BM + BN) * LDK * sizeof(L) == GRETA_MMA_SMEM_BYTES, "stage size");
   extern __shared__ __align__(16) unsigned char greta_mma_smem[];
   /* Buffer i: A at smem + i * (BM + BN) * LDK, its B right after (pointer
    * arithmetic, not an array of pointers: that would go to local memory). */
@@ -365,15 +440,15 @@ GRETA_INLINE void greta_gemm_mma_run(const float *x, const void *b, float *out, 
   const greta_i64 rows = M - m0 < BM ? M - m0 : BM;
   const int wrows = greta_mma_warp_rows(rows), slices = 8 / wrows;
   const int wm = warp % wrows, wk = warp / wrows;
-  const unsigned short *bh = (const unsigned short *)b;
+  const L *bh = (const L *)b;
 
-  /* VEC: each stage read into registers (8 float4 of x, 2 x 8 halves of B
-   * per thread) while the previous one computes. Otherwise (odd K, B [K, N],
-   * unaligned pointers: rare) read straight into shared memory when stored,
-   * with no overlap but few registers. */
-  enum { EA = BM * BK / 4 / NT, EB = BN * BK / 8 / NT };
+  /* VEC: each stage read into registers (float4 of x; 16 bytes of B, 8
+   * halves or 4 floats: VB) while the previous one computes. Otherwise (odd
+   * K, B [K, N], unaligned pointers: rare) read straight into shared memory
+   * when stored, with no overlap but few registers. */
+  enum { VB = 16 / sizeof(L), EA = BM * BK / 4 / NT, EB = BN * BK / VB / NT };
   const float *xb = x + m0 * K;
-  const unsigned short *bb = bh + (TRANS ? n0 * K : n0);
+  const L *bb = bh + (TRANS ? n0 * K : n0);
   float4 ra[VEC ? EA : 1];
   greta_u4 rb[VEC ? EB : 1];
   auto load = [&](greta_i64 k0) {
@@ -386,7 +461,7 @@ GRETA_INLINE void greta_gemm_mma_run(const float *x, const void *b, float *out, 
     }
 #pragma unroll
     for (int e = 0; e < EB; e++) {
-      int idx = tid + NT * e, r = idx / (BK / 8), c = idx % (BK / 8) * 8;
+      int idx = tid + NT * e, r = idx / (BK / VB), c = idx % (BK / VB) * VB;
       rb[e] = greta_u4{0u, 0u, 0u, 0u};
       if (n0 + r < N && k0 + c < K) rb[e] = *(const greta_u4 *)&bb[r * K + k0 + c];
     }
@@ -396,13 +471,11 @@ GRETA_INLINE void greta_gemm_mma_run(const float *x, const void *b, float *out, 
 #pragma unroll
       for (int e = 0; e < EA; e++) {
         int idx = tid + NT * e, r = idx / (BK / 4), c = idx % (BK / 4) * 4;
-        unsigned int lo = F::to_lds(ra[e].x) | (unsigned int)F::to_lds(ra[e].y) << 16;
-        unsigned int hi = F::to_lds(ra[e].z) | (unsigned int)F::to_lds(ra[e].w) << 16;
-        *(uint2 *)&GRETA_MMA_AS(buf)[r * LDK + c] = make_uint2(lo, hi);
+        F::store_x4(&GRETA_MMA_AS(buf)[r * LDK + c], ra[e]);
       }
 #pragma unroll
       for (int e = 0; e < EB; e++) {
-        int idx = tid + NT * e, r = idx / (BK / 8), c = idx % (BK / 8) * 8;
+        int idx = tid + NT * e, r = idx / (BK / VB), c = idx % (BK / VB) * VB;
         *(greta_u4 *)&GRETA_MMA_BS(buf)[r * LDK + c] = rb[e];
       }
       return;
@@ -417,11 +490,11 @@ GRETA_INLINE void greta_gemm_mma_run(const float *x, const void *b, float *out, 
       if (TRANS) {
         int r = idx / BK, c = idx % BK; /* r: n, c: k */
         greta_i64 k = k0 + c;
-        GRETA_MMA_BS(buf)[r * LDK + c] = (n0 + r < N && k < K) ? bb[r * K + k] : (unsigned short)0;
+        GRETA_MMA_BS(buf)[r * LDK + c] = (n0 + r < N && k < K) ? bb[r * K + k] : (L)0;
       } else {
         int r = idx / BN, c = idx % BN; /* r: k, c: n */
         greta_i64 k = k0 + r;
-        GRETA_MMA_BS(buf)[c * LDK + r] = (n0 + c < N && k < K) ? bb[k * N + c] : (unsigned short)0;
+        GRETA_MMA_BS(buf)[c * LDK + r] = (n0 + c < N && k < K) ? bb[k * N + c] : (L)0;
       }
     }
   };
@@ -435,9 +508,9 @@ GRETA_INLINE void greta_gemm_mma_run(const float *x, const void *b, float *out, 
   for (greta_i64 kt = 0; kt < nk; kt++) {
     int cur = (int)(kt & 1);
     if (kt + 1 < nk) load((kt + 1) * BK); /* global loads in flight during mma */
-    for (int s = wk; s < BK / GRETA_MMA_K; s += slices) {
-      frag.load_a(GRETA_MMA_AS(cur), wm * GRETA_MMA_M, s * GRETA_MMA_K);
-      frag.load_b(GRETA_MMA_BS(cur), s * GRETA_MMA_K);
+    for (int s = wk; s < BK / KS; s += slices) {
+      frag.load_a(GRETA_MMA_AS(cur), wm * GRETA_MMA_M, s * KS);
+      frag.load_b(GRETA_MMA_BS(cur), s * KS);
       frag.mma();
     }
     /* The other buffer was last read before the previous barrier. */
@@ -478,7 +551,7 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const float *x, const void *
   const greta_i64 m0 = (greta_i64)greta_bid_y() * GRETA_MMA_BM;
   const greta_i64 n0 = (greta_i64)greta_bid_x() * GRETA_MMA_BN;
   if (m0 >= M) return; /* whole block */
-  const bool vec = TRANS && K % 8 == 0 &&
+  const bool vec = TRANS && K % (DT == GRETA_W_F32 ? 4 : 8) == 0 &&
                    (((unsigned long long)x | (unsigned long long)b) & 15ull) == 0;
   if (vec) greta_gemm_mma_run<DT, N, K, TRANS, RES, 1>(x, b, out, res, M, m0, n0);
   else greta_gemm_mma_run<DT, N, K, TRANS, RES, 0>(x, b, out, res, M, m0, n0);

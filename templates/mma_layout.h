@@ -40,4 +40,24 @@ GRETA_LAYOUT_FN int mma_b_col(int lane) { return lane / 4; }
 GRETA_LAYOUT_FN int mma_d_row(int lane, int i) { return lane / 4 + (i / 2) * 8; }
 GRETA_LAYOUT_FN int mma_d_col(int lane, int i) { return 2 * (lane % 4) + (i % 2); }
 
+/* ---- m16n8k8 with .tf32 operands (f32 weights, 3xTF32) ---------------------
+ *   mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32
+ * Layouts (PTX ISA, "Matrix Fragments for mma.m16n8k8", .tf32 rows), same
+ * g = lane / 4, t = lane % 4; one 32-bit element per register:
+ *   A (16 x 8, row-major), a0..a3: row g for a0, a2 and g + 8 for a1, a3;
+ *     column t for a0, a1 and t + 4 for a2, a3.
+ *   B (8 x 8, "col"), b0, b1: row (k) t for b0, t + 4 for b1; column (n) g.
+ *   C / D: as m16n8k16 above (mma_d_row / mma_d_col).
+ * With A and B stored "row, k" in shared memory, the 32 lanes of one element
+ * read 8 rows x 4 consecutive words: no bank conflicts when rows are 4 words
+ * (mod 32) apart. */
+#define GRETA_MMA_TF32_K 8
+
+/* Element i (0..3) of the lane's A operand. */
+GRETA_LAYOUT_FN int mma_tf32_a_row(int lane, int i) { return lane / 4 + (i % 2) * 8; }
+GRETA_LAYOUT_FN int mma_tf32_a_k(int lane, int i) { return lane % 4 + (i / 2) * 4; }
+/* Element i (0..1) of the lane's B operand. */
+GRETA_LAYOUT_FN int mma_tf32_b_k(int lane, int i) { return lane % 4 + i * 4; }
+GRETA_LAYOUT_FN int mma_tf32_b_col(int lane) { return lane / 4; }
+
 #endif /* GRETA_MMA_LAYOUT_H */

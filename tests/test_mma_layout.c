@@ -19,6 +19,8 @@
  * plain matmul. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../templates/mma_layout.h"
@@ -158,3 +160,201 @@ Test(mma_layout, mappings_are_bijections) {
   for (int i = 0; i < 16; i++)
     for (int n = 0; n < 8; n++) cr_assert_eq(seen_d[i][n], 1, "D[%d][%d] held %d times", i, n, seen_d[i][n]);
 }
+
+/* ---- m16n8k8 .tf32 and the 3xTF32 split (f32 weights) -----------------------
+ *
+ * mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32, emulated from the PTX
+ * ISA's fragment figures for m16n8k8 (.tf32), groupID = lane >> 2,
+ * threadID_in_group = lane % 4, one element per register:
+ *   A: a0..a3; row = groupID for a0, a2 and groupID + 8 for a1, a3;
+ *      col = threadID_in_group for a0, a1 and threadID_in_group + 4 for a2, a3.
+ *   B: b0, b1; row = threadID_in_group for b0, + 4 for b1; col = groupID.
+ *   C/D: as m16n8k16.
+ * Operands must be tf32 values (low 13 mantissa bits zero: what cvt.rna.tf32
+ * gives); the emulator adds the exact products in double and rounds once. */
+
+static uint32_t f32_bits(float v) {
+  uint32_t u;
+  memcpy(&u, &v, sizeof u);
+  return u;
+}
+
+static float bits_f32(uint32_t u) {
+  float v;
+  memcpy(&v, &u, sizeof v);
+  return v;
+}
+
+/* cvt.rna.tf32.f32 for finite v: round to 10 stored mantissa bits, ties
+ * away from zero (sign-magnitude: add half of the dropped unit, truncate). */
+static float tf32_rna(float v) { return bits_f32((f32_bits(v) + 0x1000u) & ~0x1fffu); }
+
+static void emulate_mma_m16n8k8_tf32(const float a[32][4], const float b[32][2], float d[32][4]) {
+  double A[16][8], B[8][8];
+  for (int lane = 0; lane < 32; lane++) {
+    int g = lane >> 2, t = lane % 4;
+    for (int i = 0; i < 4; i++) {
+      cr_assert_eq(f32_bits(a[lane][i]) & 0x1fffu, 0u, "A operand %g is not tf32", a[lane][i]);
+      int row = (i == 0 || i == 2) ? g : g + 8, col = (i < 2) ? t : t + 4;
+      A[row][col] = a[lane][i];
+    }
+    for (int i = 0; i < 2; i++) {
+      cr_assert_eq(f32_bits(b[lane][i]) & 0x1fffu, 0u, "B operand %g is not tf32", b[lane][i]);
+      B[i == 0 ? t : t + 4][g] = b[lane][i];
+    }
+  }
+  for (int lane = 0; lane < 32; lane++) {
+    int g = lane >> 2, t = lane % 4;
+    for (int i = 0; i < 4; i++) {
+      int row = i < 2 ? g : g + 8, col = t * 2 + (i & 1);
+      double s = d[lane][i];
+      for (int k = 0; k < 8; k++) s += A[row][k] * B[k][col];
+      d[lane][i] = (float)s;
+    }
+  }
+}
+
+/* The device split (gemm.h greta_mma_frag<GRETA_W_F32>::split), in C. */
+static void split3(float v, float *big, float *small) {
+  *big = tf32_rna(v);
+  *small = tf32_rna(v - *big);
+}
+
+/* Random f32 in +-[0.5, 1) * 2^e, e in -8 .. 8, all mantissa bits live. */
+static float value_f32(unsigned *state) {
+  *state = *state * 1103515245u + 12345u;
+  uint32_t mant = *state >> 9;
+  *state = *state * 1103515245u + 12345u;
+  int e = (int)((*state >> 16) % 17) - 8;
+  float v = ldexpf(0.5f + (float)mant / (float)(1u << 24), e);
+  return (*state >> 8) & 1u ? -v : v;
+}
+
+/* Each element of the tf32 fragments belongs to exactly one (lane, element). */
+Test(mma_layout, tf32_mappings_are_bijections) {
+  int seen_a[16][8], seen_b[8][8];
+  memset(seen_a, 0, sizeof seen_a);
+  memset(seen_b, 0, sizeof seen_b);
+  for (int lane = 0; lane < 32; lane++) {
+    for (int i = 0; i < 4; i++) seen_a[mma_tf32_a_row(lane, i)][mma_tf32_a_k(lane, i)]++;
+    for (int i = 0; i < 2; i++) seen_b[mma_tf32_b_k(lane, i)][mma_tf32_b_col(lane)]++;
+  }
+  for (int i = 0; i < 16; i++)
+    for (int k = 0; k < 8; k++) cr_assert_eq(seen_a[i][k], 1, "A[%d][%d] supplied %d times", i, k, seen_a[i][k]);
+  for (int k = 0; k < 8; k++)
+    for (int n = 0; n < 8; n++) cr_assert_eq(seen_b[k][n], 1, "B[%d][%d] supplied %d times", k, n, seen_b[k][n]);
+}
+
+/* A fragment load of 8 rows x 4 lanes reads 32 distinct banks when rows are
+ * LDK = 68 words apart (gemm.h's f32 stage). */
+Test(mma_layout, tf32_fragment_loads_have_no_bank_conflicts) {
+  const int ldk = 68;
+  for (int i = 0; i < 4; i++) {
+    int banks[32] = {0};
+    for (int lane = 0; lane < 32; lane++) banks[(mma_tf32_a_row(lane, i) * ldk + mma_tf32_a_k(lane, i)) % 32]++;
+    for (int k = 0; k < 32; k++) cr_assert_eq(banks[k], 1, "A element %d: bank %d hit %d times", i, k, banks[k]);
+  }
+  for (int i = 0; i < 2; i++) {
+    int banks[32] = {0};
+    for (int lane = 0; lane < 32; lane++) banks[(mma_tf32_b_col(lane) * ldk + mma_tf32_b_k(lane, i)) % 32]++;
+    for (int k = 0; k < 32; k++) cr_assert_eq(banks[k], 1, "B element %d: bank %d hit %d times", i, k, banks[k]);
+  }
+}
+
+/* big + small carries v to ~22 bits; big*big + big*small + small*big is the
+ * f32 product within 3 * 2^-22 (~7.2e-7) relative, where big*big alone is
+ * off by up to ~2^-10. */
+Test(mma_layout, tf32_split_reconstructs_f32_products) {
+  unsigned state = 4242u;
+  double worst3 = 0, worst1 = 0;
+  for (int it = 0; it < 200000; it++) {
+    float a = value_f32(&state), b = value_f32(&state), ab, as, bb, bs;
+    split3(a, &ab, &as);
+    split3(b, &bb, &bs);
+    cr_assert_eq((double)a - ab, (double)(a - ab), "a - big must be exact in f32");
+    cr_assert(fabs((double)a - ab - as) <= ldexp(fabs(a), -21), "a = %a: split off by %g", (double)a,
+              (double)a - ab - as);
+    double exact = (double)a * b;
+    double three = (double)ab * bb + (double)ab * bs + (double)as * bb;
+    double one = (double)ab * bb;
+    double e3 = fabs(three - exact) / fabs(exact), e1 = fabs(one - exact) / fabs(exact);
+    if (e3 > worst3) worst3 = e3;
+    if (e1 > worst1) worst1 = e1;
+  }
+  cr_assert(worst3 <= 1e-6, "3xTF32 product: worst relative error %g", worst3);
+  cr_assert(worst1 >= 1e-4, "1xTF32 should be visibly worse (worst %g): the test must discriminate", worst1);
+}
+
+/* gemm.h's f32 stage: BK = 64 f32, LDK = 68, k8 steps split among the warps
+ * as for halves (8 steps per stage), 3 mma per n8 block and k8 step (small
+ * terms first), slices summed in order. Random f32 data: error bound
+ * |out - ref| <= 2e-6 * sum |a b| (products ~7e-7, 24 f32 roundings). */
+enum { BK32 = 64, LDK32 = 68 };
+
+static void tile_tf32x3(const float *As, const float *Bs, int rows, float out[BM][BN]) {
+  static float part[WARPS][16][BN];
+  int wrows = warp_rows(rows), slices = WARPS / wrows;
+  for (int warp = 0; warp < WARPS; warp++) {
+    int wm = warp % wrows, wk = warp / wrows;
+    float acc[4][32][4];
+    memset(acc, 0, sizeof acc);
+    for (int s = wk; s < BK32 / GRETA_MMA_TF32_K; s += slices) {
+      int k0 = s * GRETA_MMA_TF32_K;
+      float a_big[32][4], a_small[32][4], b_big[4][32][2], b_small[4][32][2];
+      for (int lane = 0; lane < 32; lane++) {
+        for (int i = 0; i < 4; i++)
+          split3(As[(wm * 16 + mma_tf32_a_row(lane, i)) * LDK32 + k0 + mma_tf32_a_k(lane, i)],
+                 &a_big[lane][i], &a_small[lane][i]);
+        for (int j = 0; j < 4; j++)
+          for (int i = 0; i < 2; i++)
+            split3(Bs[(j * GRETA_MMA_N + mma_tf32_b_col(lane)) * LDK32 + k0 + mma_tf32_b_k(lane, i)],
+                   &b_big[j][lane][i], &b_small[j][lane][i]);
+      }
+      for (int j = 0; j < 4; j++) emulate_mma_m16n8k8_tf32(a_small, b_big[j], acc[j]);
+      for (int j = 0; j < 4; j++) emulate_mma_m16n8k8_tf32(a_big, b_small[j], acc[j]);
+      for (int j = 0; j < 4; j++) emulate_mma_m16n8k8_tf32(a_big, b_big[j], acc[j]);
+    }
+    for (int j = 0; j < 4; j++)
+      for (int lane = 0; lane < 32; lane++)
+        for (int i = 0; i < 4; i++)
+          part[warp][mma_d_row(lane, i)][j * GRETA_MMA_N + mma_d_col(lane, i)] = acc[j][lane][i];
+  }
+  for (int r = 0; r < rows; r++)
+    for (int c = 0; c < BN; c++) {
+      float v = 0;
+      for (int s = 0; s < slices; s++) v += part[s * wrows + r / 16][r % 16][c];
+      out[r][c] = v;
+    }
+}
+
+static void check_tile_tf32x3(int rows) {
+  static float As[BM * LDK32], Bs[BN * LDK32];
+  static float out[BM][BN];
+  unsigned state = 991u + (unsigned)rows;
+  for (int i = 0; i < BM * LDK32; i++) As[i] = value_f32(&state);
+  for (int i = 0; i < BN * LDK32; i++) Bs[i] = value_f32(&state);
+  for (int m = 0; m < BM; m++)
+    for (int n = 0; n < BN; n++) out[m][n] = NAN;
+  tile_tf32x3(As, Bs, rows, out);
+  double worst = 0;
+  for (int m = 0; m < rows; m++)
+    for (int n = 0; n < BN; n++) {
+      double ref = 0, mag = 0;
+      for (int k = 0; k < BK32; k++) {
+        double p = (double)As[m * LDK32 + k] * Bs[n * LDK32 + k];
+        ref += p;
+        mag += fabs(p);
+      }
+      double err = fabs(out[m][n] - ref) / mag;
+      cr_assert(err <= 2e-6, "rows %d: out[%d][%d] = %.9g, want %.9g (error %g of sum |ab|)", rows, m, n,
+                out[m][n], ref, err);
+      if (err > worst) worst = err;
+    }
+  fprintf(stderr, "tf32x3 tile, rows %d: worst error %.3g of sum |a b|\n", rows, worst);
+}
+
+Test(mma_layout, tf32x3_tile_rows_16) { check_tile_tf32x3(16); }
+Test(mma_layout, tf32x3_tile_rows_3) { check_tile_tf32x3(3); }
+Test(mma_layout, tf32x3_tile_rows_32) { check_tile_tf32x3(32); }
+Test(mma_layout, tf32x3_tile_rows_40) { check_tile_tf32x3(40); }
+Test(mma_layout, tf32x3_tile_rows_64) { check_tile_tf32x3(64); }
