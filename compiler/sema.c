@@ -22,6 +22,7 @@
 #include "ast.h"
 #include "diag.h"
 #include "frontend.h"
+#include "passes.h"
 #include "strbuf.h"
 
 #define SEMA_MAX_CALL_DEPTH 32        /* nested block calls */
@@ -1161,23 +1162,6 @@ static void exec_stmts(sema_t *s, scope_t *sc, const ast_stmt_list_t *stmts, fra
 
 /* ---- the whole model ----------------------------------------------------- */
 
-/* Marks nodes no output depends on as dead, then renumbers. */
-static void remove_unused(ir_graph_t *g) {
-  if (!g->n_nodes) return;
-  char *live = calloc((size_t)g->n_nodes, 1);
-  if (!live) return;
-  for (int i = 0; i < g->n_outputs; i++)
-    if (g->outputs[i].node >= 0) live[g->outputs[i].node] = 1;
-  for (int id = g->n_nodes - 1; id >= 0; id--) {
-    if (!live[id]) continue;
-    for (int k = 0; k < g->nodes[id].n_inputs; k++) live[g->nodes[id].inputs[k]] = 1;
-  }
-  for (int id = 0; id < g->n_nodes; id++)
-    if (!live[id] && g->nodes[id].op != IR_INPUT) g->nodes[id].op = IR_DEAD;
-  free(live);
-  ir_compact(g);
-}
-
 static void check_model(sema_t *s, const ast_program_t *prog) {
   ir_graph_t *g = s->g;
   /* Outputs declared and never assigned. */
@@ -1248,7 +1232,10 @@ static ir_graph_t *sema_run(diag_t *diag, const ast_program_t *prog) {
     ir_graph_destroy(g);
     return NULL;
   }
-  remove_unused(g);
+  /* What no output needs goes, but cache appends stay: their writes
+   * outlive the step even when nothing in it reads them. */
+  pass_dce(g);
+  ir_compact(g);
   return g;
 }
 
