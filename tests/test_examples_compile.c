@@ -2,7 +2,8 @@
  * runtime reads back to the same plan.
  *
  * Targets: gfx942 (clang), gfx90a (hiprtc from Debian's ROCm 5.2), sm_90
- * (NVRTC) and cpu. A target whose toolchain is not installed is skipped
+ * (NVRTC) and cpu. Code objects hold every kernel of the plan and none
+ * spills registers (AMD metadata, NVIDIA stack frames). A target whose toolchain is not installed is skipped
  * with the reason; scripts/bootstrap.sh installs clang-19 and hiprtc. */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
@@ -15,6 +16,7 @@
 #include "frontend.h"
 #include "greta/greta.h"
 #include "plan.h"
+#include "stats.h"
 
 enum { EM_CUDA = 190, EM_AMDGPU = 224 };
 
@@ -68,6 +70,21 @@ static void check_example(const char *name, const char *target_name, int *skippe
     memcpy(&machine, r.file + 18, 2);
     cr_expect_eq(machine, target.arch == TARGET_AMD ? EM_AMDGPU : EM_CUDA, "%s for %s: e_machine %u",
                  name, target_name, machine);
+    /* Every kernel of the plan is in the object, and none spills. */
+    kernel_stats_t *stats;
+    size_t count;
+    char err[256];
+    cr_assert(stats_collect(&target, r.file, r.file_size, &stats, &count, err, sizeof err),
+              "%s for %s: %s", name, target_name, err);
+    cr_expect_eq(count, r.plan->n_kernels, "%s for %s: %zu kernels in the object, %u in the plan",
+                 name, target_name, count, r.plan->n_kernels);
+    for (size_t k = 0; k < count; k++) {
+      cr_expect(stats[k].vgpr_spills <= 0 && stats[k].sgpr_spills <= 0 && stats[k].private_bytes <= 0,
+                "%s for %s: kernel %s spills (vgpr %lld, sgpr %lld, private %lld bytes)", name,
+                target_name, stats[k].name, (long long)stats[k].vgpr_spills,
+                (long long)stats[k].sgpr_spills, (long long)stats[k].private_bytes);
+    }
+    free(stats);
   }
 
   /* Round trip: the plan the runtime finds in the file equals gretac's. */
