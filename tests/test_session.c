@@ -532,6 +532,22 @@ Test(session, safetensors_errors) {
         "cannot open");
 }
 
+Test(session, a_bad_safetensors_file_binds_nothing) {
+  temp_path();
+  st_tensor_t t[6];
+  int n = standard_tensors(t);
+  /* wo (first) is fine; wv (later) has the wrong shape. */
+  t[4].shape[0] = D;
+  t[4].shape[1] = KVD;
+  write_safetensors(st_path, t, n, NULL);
+  FAILS(greta_session_bind_safetensors(session, st_path), GRETA_INVALID_ARGUMENT, "tensor wv");
+  unlink(st_path);
+  float x[D];
+  for (int i = 0; i < D; i++) x[i] = next_input();
+  OK(greta_session_set_input(session, "x", x, sizeof x));
+  FAILS(greta_session_step(session, 1, 0), GRETA_FAILED_PRECONDITION, "of 5 weights are unbound");
+}
+
 Test(session, safetensors_every_truncation_and_flip_is_safe) {
   temp_path();
   st_tensor_t t[6];

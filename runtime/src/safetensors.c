@@ -393,8 +393,10 @@ static void format_shape(const int64_t *dims, int rank, char *buf, size_t size) 
   if (used < size) snprintf(buf + used, size - used, "]");
 }
 
-static greta_status_t bind_one(greta_session_t *session, uint32_t index, const tensor_t *t,
-                               const uint8_t *data, uint64_t data_size) {
+/* Checks tensor `t` against plan weight `index`: dtype, shape, and that its
+ * bytes lie inside the file. *out_dtype is the tensor's dtype. */
+static greta_status_t check_one(const greta_session_t *session, uint32_t index, const tensor_t *t,
+                                uint64_t data_size, greta_dtype_t *out_dtype) {
   const greta_plan_weight_t *w = &greta_session_plan(session)->weights[index];
   greta_dtype_t dtype;
   bool float_storage = w->info.dtype != GRETA_I32;
@@ -423,6 +425,16 @@ static greta_status_t bind_one(greta_session_t *session, uint32_t index, const t
                              "the %llu data bytes; the file is corrupt",
                              t->name, (unsigned long long)t->begin, (unsigned long long)t->end,
                              (unsigned long long)bytes, (unsigned long long)data_size);
+  *out_dtype = dtype;
+  return NULL;
+}
+
+/* Converts and uploads a tensor check_one accepted. */
+static greta_status_t bind_one(greta_session_t *session, uint32_t index, const tensor_t *t,
+                               greta_dtype_t dtype, const uint8_t *data) {
+  const greta_plan_weight_t *w = &greta_session_plan(session)->weights[index];
+  uint64_t count = w->bytes / greta_dtype_size(w->info.dtype);
+  uint64_t bytes = count * greta_dtype_size(dtype);
   const uint8_t *src = data + t->begin;
   /* The conversion reads typed elements: give it aligned memory. */
   if ((uintptr_t)src % greta_dtype_size(dtype) != 0) {
@@ -454,20 +466,27 @@ static greta_status_t bind_mapped(greta_session_t *session, const uint8_t *file,
   const greta_plan_t *plan = greta_session_plan(session);
   const uint8_t *data = file + 8 + header;
   uint64_t data_size = size - 8 - header;
-  greta_status_t status = NULL;
+  /* Check every weight before binding any: a bad file binds nothing. */
+  const tensor_t **found = calloc(plan->n_weights + 1u, sizeof *found);
+  greta_dtype_t *dtypes = calloc(plan->n_weights + 1u, sizeof *dtypes);
+  greta_status_t status =
+      found && dtypes ? NULL : greta_status_make(GRETA_RESOURCE_EXHAUSTED, "out of memory");
   for (uint32_t w = 0; !status && w < plan->n_weights; w++) {
     const char *name = plan->weights[w].info.name;
-    const tensor_t *t = NULL;
-    for (size_t i = 0; i < count && !t; i++)
-      if (strcmp(tensors[i].name, name) == 0) t = &tensors[i];
-    if (!t)
+    for (size_t i = 0; i < count && !found[w]; i++)
+      if (strcmp(tensors[i].name, name) == 0) found[w] = &tensors[i];
+    if (!found[w])
       status = greta_status_make(GRETA_NOT_FOUND,
                                  "missing tensor \"%s\" (weight %u of the model's %u; the file "
                                  "has %zu tensors)",
                                  name, w, plan->n_weights, count);
     else
-      status = bind_one(session, w, t, data, data_size);
+      status = check_one(session, w, found[w], data_size, &dtypes[w]);
   }
+  for (uint32_t w = 0; !status && w < plan->n_weights; w++)
+    status = bind_one(session, w, found[w], dtypes[w], data);
+  free(found);
+  free(dtypes);
   free_tensors(tensors, count);
   return status;
 }

@@ -150,9 +150,12 @@ greta_status_t greta_session_create(greta_model_t *model, greta_device_t *device
                                     greta_session_t **out_session);
 void greta_session_destroy(greta_session_t *session);
 
-/* Binds every weight from a safetensors file. Each tensor's name, shape and
- * dtype is checked against the plan; f32/f16/bf16 are converted to the
- * plan's storage dtype. `layer_count` tensors per pattern are expected. */
+/* Binds every weight of the model from a safetensors file (mapped, not
+ * read whole). Each weight is looked up by its checkpoint name; its shape
+ * must match the plan's and its dtype (f32, f16, bf16) is converted to the
+ * plan's storage dtype. Tensors the model does not use are ignored. A
+ * missing tensor, a wrong shape or dtype, or a corrupt file is an error
+ * naming the tensor, and binds nothing. */
 greta_status_t greta_session_bind_safetensors(greta_session_t *session, const char *path);
 /* Binds one weight from host memory, `dtype` converted to the storage dtype.
  * `count` is the element count, checked against the weight's shape. */
