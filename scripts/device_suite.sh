@@ -6,7 +6,8 @@
 #                                     Criterion's shared libraries in build-dev/carrylib
 #   scripts/device_suite.sh run       there (carry build-dev): every test with the
 #                                     GPU present, then examples/run_block --check on
-#                                     the Llama-2-7B block, f32 and f16 weights
+#                                     the Llama-2-7B block (f32 and f16 weights) and
+#                                     on the whole tiny Llama
 #
 # Test binaries find the source tree at the path they were built in; `run`
 # links that path to wherever the tree landed.
@@ -54,6 +55,9 @@ run() {
     echo "--- $dtype weights"
     timeout 300 "$BUILD/examples/run_block" /tmp/block_$dtype.cubin --prompt 16 --decode 8 --check || status=1
   done
+  echo "=== examples/run_block on the whole tiny Llama (embedding, 2 blocks, LM head)"
+  "$gretac" examples/tiny_llama.gm --target=sm_90 -o /tmp/tiny_llama.cubin || status=1
+  timeout 120 "$BUILD/examples/run_block" /tmp/tiny_llama.cubin --prompt 12 --decode 4 --check || status=1
   return $status
 }
 
