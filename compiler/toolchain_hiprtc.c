@@ -50,24 +50,15 @@ static int hr_major, hr_minor;
 static char hr_version[160];
 static char hr_why[1024];
 
+static const char *const hr_names[] = {
+#define NAME(name, ret, params) #name,
+    HIPRTC_SYMBOLS(NAME)
+#undef NAME
+};
+
+/* The table is all function pointers, filled in declaration order. */
 static bool hr_try(const char *path, strbuf_t *tried) {
-  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-  if (!h) {
-    strbuf_printf(tried, "%s%s", tried->len ? ", " : "", path);
-    return false;
-  }
-  const char *missing = NULL;
-#define FILL(name, ret, params)                   \
-  hr.name = (ret(*) params)dlsym(h, #name);       \
-  if (!hr.name && !missing) missing = #name;
-  HIPRTC_SYMBOLS(FILL)
-#undef FILL
-  if (missing) {
-    strbuf_printf(tried, "%s%s (no %s)", tried->len ? ", " : "", path, missing);
-    dlclose(h);
-    return false;
-  }
-  return true;
+  return toolchain_dlopen(path, hr_names, (void **)&hr, sizeof hr / sizeof(void *), tried);
 }
 
 static bool hr_load(void) {

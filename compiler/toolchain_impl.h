@@ -55,6 +55,13 @@ void compile_cache_store(const char *key, const uint8_t *object, size_t size);
  * together into *out_output (malloc'd). Returns the exit status, or -1 when
  * it could not run, 128 + signal when killed. */
 int toolchain_run(char *const argv[], char **out_output);
+/* Opens the shared library `path` and resolves `count` symbols, named by
+ * `names`, into `slots` in order. On failure appends "path" (or "path (no
+ * symbol)") to `tried`, closes it and returns false. The library stays open
+ * for the life of the process. */
+struct strbuf_s;
+bool toolchain_dlopen(const char *path, const char *const *names, void **slots, size_t count,
+                      struct strbuf_s *tried);
 /* Reads a whole file (malloc'd). */
 bool toolchain_read_file(const char *path, uint8_t **out_data, size_t *out_size);
 /* The raw code object inside a clang offload bundle (or the input when it

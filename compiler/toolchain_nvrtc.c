@@ -40,24 +40,15 @@ static int nv_loaded; /* 0 not yet, 1 ok, -1 failed */
 static char nv_version[64];
 static char nv_why[1024];
 
+static const char *const nv_names[] = {
+#define NAME(name, ret, params) #name,
+    NVRTC_SYMBOLS(NAME)
+#undef NAME
+};
+
+/* The table is all function pointers, filled in declaration order. */
 static bool nv_try(const char *path, strbuf_t *tried) {
-  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-  if (!h) {
-    strbuf_printf(tried, "%s%s", tried->len ? ", " : "", path);
-    return false;
-  }
-  const char *missing = NULL;
-#define FILL(name, ret, params)                                  \
-  nv.name = (ret(*) params)dlsym(h, #name);                      \
-  if (!nv.name && !missing) missing = #name;
-  NVRTC_SYMBOLS(FILL)
-#undef FILL
-  if (missing) {
-    strbuf_printf(tried, "%s%s (no %s)", tried->len ? ", " : "", path, missing);
-    dlclose(h);
-    return false;
-  }
-  return true; /* kept open for the life of the process */
+  return toolchain_dlopen(path, nv_names, (void **)&nv, sizeof nv / sizeof(void *), tried);
 }
 
 static bool nv_load(void) {
