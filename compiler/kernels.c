@@ -154,15 +154,18 @@ static bool inst_matmul(const target_t *t, greta_plan_launch_t *l, int64_t max_t
              LL(l->rows_coeff), (int)(l->rows_per_token != 0));
   } else {
     /* NVIDIA: matrix-core tiles of 64 x 32 (gemm.h, greta_gemm_mma; f32
-     * weights through 3xTF32 unless nvidia_f32_fma), 52 KiB of dynamic shared
-     * memory; otherwise 64 x 64. */
+     * weights through 3xTF32 unless nvidia_f32_fma), 52 KiB (74 KiB for f32)
+     * of dynamic shared memory; otherwise 64 x 64. */
     bool mma = t->arch == TARGET_NVIDIA && (dt != GRETA_F32 || !nvidia_f32_fma);
     int64_t grid[3] = {ceil_div(N, mma ? 32 : 64), 1, 1};
     int axis = 3;
     if (l->rows_per_token) axis = 1;
     else grid[1] = ceil_div(l->rows_coeff, 64);
     if (!set_geometry(l, 256, grid, axis, l->rows_coeff, 64, max_tokens, err, err_size)) return false;
-    if (mma) l->shared_bytes = 2 * (64 + 32) * 136 * 2; /* GRETA_MMA_SMEM_BYTES */
+    /* f32: GRETA_MMA_F32_SMEM_BYTES (stages + partial tiles); halves:
+     * GRETA_MMA_SMEM_BYTES */
+    if (mma && dt == GRETA_F32) l->shared_bytes = 2 * (64 + 32) * 72 * 4 + 8 * 16 * 40 * 4;
+    else if (mma) l->shared_bytes = 2 * (64 + 32) * 136 * 2;
     fn = mma ? "greta_gemm_mma" : "greta_gemm";
     snprintf(targs, sizeof targs, "%d, %lldLL, %lldLL, %d, %d, %lldLL, %d", dt, LL(N), LL(K),
              (int)trans, (int)res, LL(l->rows_coeff), (int)(l->rows_per_token != 0));

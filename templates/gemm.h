@@ -263,7 +263,7 @@ GRETA_INLINE void greta_gemm(const int *params, const float *x, const void *b, f
  *
  * Written for f16 / bf16 weights (numbers below); f32 weights use the same
  * tiling with the 3xTF32 fragment greta_mma_frag<GRETA_W_F32> (BK = 64 f32,
- * the same 52 KiB of shared memory, the same 8 k-steps per stage).
+ * 54 KiB of shared memory filled by cp.async, the same 8 k-steps per stage).
  *
  * Block tile 64 (rows of x, grid y = ceil(M / 64)) x 32 (columns, grid x =
  * ceil(N / 32)), 256 threads = 8 warps, K in stages of BK = 128. Each stage's
@@ -299,6 +299,8 @@ GRETA_INLINE void greta_gemm(const int *params, const float *x, const void *b, f
 #define GRETA_MMA_BK 128
 #define GRETA_MMA_LDK 136
 #define GRETA_MMA_SMEM_BYTES (2 * (GRETA_MMA_BM + GRETA_MMA_BN) * GRETA_MMA_LDK * 2)
+/* f32: two stages of 72-word rows, then the warps' partial tiles [8][16][40]. */
+#define GRETA_MMA_F32_SMEM_BYTES (2 * (GRETA_MMA_BM + GRETA_MMA_BN) * 72 * 4 + 8 * 16 * 40 * 4)
 
 /* A warp's fragments for a 16 x 32 piece of the tile, one interface per
  * weight type (the tiling below uses nothing else):
@@ -307,13 +309,20 @@ GRETA_INLINE void greta_gemm(const int *params, const float *x, const void *b, f
  *   BK, LDK, KSTEP stage depth, row pitch (elements) and k per instruction;
  *   to_lds(v)      one x value on its way into shared memory;
  *   store_x4(p, v) four consecutive x values (p 8- or 16-byte aligned);
- *   zero(), load_a(As, row0, k0), load_b(Bs, k0), mma();
- *   acc[j][i]      result register i of the n8 block j (mma_d_row / mma_d_col).
- * Both stages take 2 * (64 + 32) * LDK * sizeof(lds_t) = 52 224 bytes. */
+ *   ASYNC          1: VEC stages go global -> shared by cp.async (raw
+ *                  copies, no staging registers), 0: through registers;
+ *   zero(part), begin_stage(), load_a(As, row0, k0), load_b(Bs, k0), mma(),
+ *   end_stage() (once per stage, around its k steps), finish(part): the
+ *   warp's result into its partial tile part [16][PART_LD] (mma_d_row /
+ *   mma_d_col), PART_OFFSET bytes into shared memory.
+ * Shared memory: 2 * (64 + 32) * LDK * sizeof(lds_t) bytes of stages, 52 224
+ * (halves, GRETA_MMA_SMEM_BYTES: partial tiles reuse them), 55 296 (f32) +
+ * 20 480 of partial tiles (GRETA_MMA_F32_SMEM_BYTES). */
 template <int DT>
 struct greta_mma_frag {
   typedef unsigned short lds_t;
-  enum { BK = GRETA_MMA_BK, LDK = GRETA_MMA_LDK, KSTEP = GRETA_MMA_K };
+  enum { BK = GRETA_MMA_BK, LDK = GRETA_MMA_LDK, KSTEP = GRETA_MMA_K, ASYNC = 0 };
+  enum { PART_OFFSET = 0, PART_LD = GRETA_MMA_BN }; /* partial tiles over the stages */
   unsigned int a[4], b[4][2];
   float acc[4][4];
   static GRETA_METHOD lds_t to_lds(float v) {
@@ -327,9 +336,18 @@ struct greta_mma_frag {
     unsigned int hi = to_lds(v.z) | (unsigned int)to_lds(v.w) << 16;
     *(uint2 *)p = make_uint2(lo, hi);
   }
-  GRETA_METHOD void zero() {
+  GRETA_METHOD void zero(float *) {
     for (int j = 0; j < 4; j++)
       for (int i = 0; i < 4; i++) acc[j][i] = 0.f;
+  }
+  GRETA_METHOD void begin_stage() {}
+  GRETA_METHOD void end_stage() {}
+  /* The warp's partial tile [16][PART_LD], after the last stage's barrier. */
+  GRETA_METHOD void finish(float *part) {
+    int lane = greta_lane();
+    for (int j = 0; j < 4; j++)
+      for (int i = 0; i < 4; i++)
+        part[mma_d_row(lane, i) * PART_LD + j * GRETA_MMA_N + mma_d_col(lane, i)] = acc[j][i];
   }
   /* As: rows m (row0 .. row0 + 15), LDK apart; k0: first k. */
   GRETA_METHOD void load_a(const lds_t *As, int row0, int k0) {
@@ -368,17 +386,30 @@ struct greta_mma_frag {
  * small*big + big*small + big*big, small terms first (small*small is below
  * f32 rounding). v is then carried to ~22 significant bits, so a product's
  * error is ~3 * 2^-22 of |a b|: the f32 reference within ~1e-6, where a
- * single TF32 product is off by ~2^-11. x and B stay f32 in shared memory
- * (BK = 64, rows LDK = 68 words apart: mod 32 that is 4, so a fragment
- * load's 8 rows x 4 consecutive words hit 32 distinct banks); the split is
- * done on the fragment in registers. Not finite-safe: an infinite operand
- * gives NaN (inf - inf in the split), where FP32 FMA would give inf. */
+ * single TF32 product is off by ~2^-11.
+ *
+ * Accumulation: the tensor cores do not round their f32 sums to nearest
+ * (measured on the H100: a whole-K chain of mma into one accumulator drifted
+ * to 6e-5 of the 7B block's output, K = 11008), so each stage's products go
+ * into a fresh accumulator (`stage`, at most 3 * 8 mma deep) that is then
+ * added to the running sum with ordinary f32 adds (end_stage).
+ *
+ * Data: x and B stay f32 in shared memory (BK = 64; rows LDK = 72 words
+ * apart, 8 mod 32, for the 64-bit fragment loads of mma_tf32_k_perm), copied
+ * there by cp.async (ASYNC: no staging registers, no conversion to do); the
+ * split is done on the fragment in registers. Not inf-safe: an infinite
+ * operand gives NaN (inf - inf in the split), where FP32 FMA would give inf. */
 template <>
 struct greta_mma_frag<GRETA_W_F32> {
   typedef float lds_t;
-  enum { BK = 64, LDK = 68, KSTEP = GRETA_MMA_TF32_K };
-  unsigned int a_big[4], a_small[4], b_big[4][2], b_small[4][2];
-  float acc[4][4];
+  enum { BK = 64, LDK = 72, KSTEP = GRETA_MMA_TF32_K, ASYNC = 1 };
+  /* Partial tiles after the stages, rows 40 words apart (8 mod 32: a
+   * half-warp's 64-bit accesses hit 32 distinct banks). */
+  enum { PART_OFFSET = 2 * (GRETA_MMA_BM + GRETA_MMA_BN) * LDK * 4, PART_LD = 40 };
+  unsigned int a_big[4], a_small[4];
+  const float *bq; /* this lane's B pair of n8 block 0 */
+  float *part_;    /* the warp's partial tile: the running sum */
+  float stage[4][4];
   static GRETA_METHOD lds_t to_lds(float v) { return v; }
   static GRETA_METHOD void store_x4(lds_t *p, float4 v) { *(float4 *)p = v; }
   static GRETA_METHOD void split(float v, unsigned int &big, unsigned int &small) {
@@ -386,22 +417,45 @@ struct greta_mma_frag<GRETA_W_F32> {
     float rest = v - greta_bits_to_float(big);
     asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(small) : "f"(rest));
   }
-  GRETA_METHOD void zero() {
-    for (int j = 0; j < 4; j++)
-      for (int i = 0; i < 4; i++) acc[j][i] = 0.f;
+  /* The running sum lives in the warp's partial tile (each lane its own 16
+   * elements, result pairs i, i + 1 side by side): 16 fewer registers. */
+  GRETA_METHOD float2 *part_pair(int j, int h) {
+    int lane = greta_lane();
+    return (float2 *)&part_[mma_d_row(lane, 2 * h) * PART_LD + j * GRETA_MMA_N + mma_d_col(lane, 2 * h)];
   }
+  GRETA_METHOD void zero(float *part) {
+    part_ = part;
+    for (int j = 0; j < 4; j++)
+      for (int h = 0; h < 2; h++) *part_pair(j, h) = make_float2(0.f, 0.f);
+  }
+  GRETA_METHOD void begin_stage() {
+    for (int j = 0; j < 4; j++)
+      for (int i = 0; i < 4; i++) stage[j][i] = 0.f;
+  }
+  GRETA_METHOD void end_stage() {
+    for (int j = 0; j < 4; j++)
+      for (int h = 0; h < 2; h++) {
+        float2 *p = part_pair(j, h), v = *p;
+        v.x += stage[j][2 * h];
+        v.y += stage[j][2 * h + 1];
+        *p = v;
+      }
+  }
+  GRETA_METHOD void finish(float *) {}
+  /* Elements h and h + 2 (rows g + 8h, k t and t + 4) are stored side by side. */
   GRETA_METHOD void load_a(const lds_t *As, int row0, int k0) {
     int lane = greta_lane();
-    for (int i = 0; i < 4; i++)
-      split(As[(row0 + mma_tf32_a_row(lane, i)) * LDK + k0 + mma_tf32_a_k(lane, i)], a_big[i],
-            a_small[i]);
+    for (int h = 0; h < 2; h++) {
+      float2 v = *(const float2 *)&As[(row0 + mma_tf32_a_row(lane, h)) * LDK + k0 +
+                                      mma_tf32_k_perm(mma_tf32_a_k(lane, h))];
+      split(v.x, a_big[h], a_small[h]);
+      split(v.y, a_big[h + 2], a_small[h + 2]);
+    }
   }
+  /* B is read and split one n8 block at a time inside mma(): 4 live B
+   * registers instead of 16. */
   GRETA_METHOD void load_b(const lds_t *Bs, int k0) {
-    int lane = greta_lane();
-    for (int j = 0; j < 4; j++)
-      for (int i = 0; i < 2; i++)
-        split(Bs[(j * GRETA_MMA_N + mma_tf32_b_col(lane)) * LDK + k0 + mma_tf32_b_k(lane, i)],
-              b_big[j][i], b_small[j][i]);
+    bq = &Bs[mma_tf32_b_col(greta_lane()) * LDK + k0 + mma_tf32_k_perm(mma_tf32_b_k(greta_lane(), 0))];
   }
   static GRETA_METHOD void mma1(float *d, const unsigned int *a, const unsigned int *b) {
     asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
@@ -410,9 +464,15 @@ struct greta_mma_frag<GRETA_W_F32> {
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
   }
   GRETA_METHOD void mma() {
-    for (int j = 0; j < 4; j++) mma1(acc[j], a_small, b_big[j]);
-    for (int j = 0; j < 4; j++) mma1(acc[j], a_big, b_small[j]);
-    for (int j = 0; j < 4; j++) mma1(acc[j], a_big, b_big[j]);
+    for (int j = 0; j < 4; j++) {
+      unsigned int b_big[2], b_small[2];
+      float2 v = *(const float2 *)&bq[j * GRETA_MMA_N * LDK];
+      split(v.x, b_big[0], b_small[0]);
+      split(v.y, b_big[1], b_small[1]);
+      mma1(stage[j], a_small, b_big);
+      mma1(stage[j], a_big, b_small);
+      mma1(stage[j], a_big, b_big);
+    }
   }
 };
 
@@ -428,7 +488,10 @@ GRETA_INLINE void greta_gemm_mma_run(const float *x, const void *b, float *out, 
   typedef typename F::lds_t L;
   const int BM = GRETA_MMA_BM, BN = GRETA_MMA_BN, BK = F::BK, LDK = F::LDK, KS = F::KSTEP;
   const int NT = 256;
-  static_assert(2 * (BM + BN) * LDK * sizeof(L) == GRETA_MMA_SMEM_BYTES, "stage size");
+  static_assert((DT == GRETA_W_F32 ? F::PART_OFFSET + 8 * GRETA_MMA_M * F::PART_LD * 4
+                                    : 2 * (BM + BN) * LDK * sizeof(L)) ==
+                    (DT == GRETA_W_F32 ? GRETA_MMA_F32_SMEM_BYTES : GRETA_MMA_SMEM_BYTES),
+                "shared memory size: compiler/kernels.c sets the launch's dynamic shared memory");
   extern __shared__ __align__(16) unsigned char greta_mma_smem[];
   /* Buffer i: A at smem + i * (BM + BN) * LDK, its B right after (pointer
    * arithmetic, not an array of pointers: that would go to local memory). */
@@ -449,10 +512,33 @@ GRETA_INLINE void greta_gemm_mma_run(const float *x, const void *b, float *out, 
   enum { VB = 16 / sizeof(L), EA = BM * BK / 4 / NT, EB = BN * BK / VB / NT };
   const float *xb = x + m0 * K;
   const L *bb = bh + (TRANS ? n0 * K : n0);
-  float4 ra[VEC ? EA : 1];
-  greta_u4 rb[VEC ? EB : 1];
-  auto load = [&](greta_i64 k0) {
+  const bool async = VEC && F::ASYNC;
+  float4 ra[VEC && !F::ASYNC ? EA : 1];
+  greta_u4 rb[VEC && !F::ASYNC ? EB : 1];
+  /* 16 bytes global -> shared, zero-filled when !valid (src-size 0). */
+  auto copy16 = [&](L *dst, const void *src, bool valid) {
+    unsigned int d = (unsigned int)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d), "l"(src),
+                 "r"(valid ? 16 : 0));
+  };
+  auto load = [&](greta_i64 k0, int buf) {
     if (!VEC) return;
+    if (async) {
+#pragma unroll
+      for (int e = 0; e < EA; e++) {
+        int idx = tid + NT * e, r = idx / (BK / 4), c = idx % (BK / 4) * 4;
+        bool ok = r < rows && k0 + c < K;
+        copy16(&GRETA_MMA_AS(buf)[r * LDK + c], ok ? &xb[r * K + k0 + c] : xb, ok);
+      }
+#pragma unroll
+      for (int e = 0; e < EB; e++) {
+        int idx = tid + NT * e, r = idx / (BK / VB), c = idx % (BK / VB) * VB;
+        bool ok = n0 + r < N && k0 + c < K;
+        copy16(&GRETA_MMA_BS(buf)[r * LDK + c], ok ? &bb[r * K + k0 + c] : bb, ok);
+      }
+      asm volatile("cp.async.commit_group;" ::);
+      return;
+    }
 #pragma unroll
     for (int e = 0; e < EA; e++) {
       int idx = tid + NT * e, r = idx / (BK / 4), c = idx % (BK / 4) * 4;
@@ -467,6 +553,10 @@ GRETA_INLINE void greta_gemm_mma_run(const float *x, const void *b, float *out, 
     }
   };
   auto store = [&](int buf, greta_i64 k0) {
+    if (async) {
+      asm volatile("cp.async.wait_all;" ::: "memory");
+      return;
+    }
     if (VEC) {
 #pragma unroll
       for (int e = 0; e < EA; e++) {
@@ -480,11 +570,14 @@ GRETA_INLINE void greta_gemm_mma_run(const float *x, const void *b, float *out, 
       }
       return;
     }
+    /* Few loads in flight: this rare path must not spill (f32: 24 per stage). */
+#pragma unroll 4
     for (int e = 0; e < BM * BK / NT; e++) {
       int idx = tid + NT * e, r = idx / BK, c = idx % BK;
       greta_i64 k = k0 + c;
       GRETA_MMA_AS(buf)[r * LDK + c] = F::to_lds((r < rows && k < K) ? xb[r * K + k] : 0.f);
     }
+#pragma unroll 4
     for (int e = 0; e < BN * BK / NT; e++) {
       int idx = tid + NT * e;
       if (TRANS) {
@@ -499,33 +592,34 @@ GRETA_INLINE void greta_gemm_mma_run(const float *x, const void *b, float *out, 
     }
   };
 
+  float *const part_base = (float *)(greta_mma_smem + F::PART_OFFSET);
   F frag;
-  frag.zero();
+  frag.zero(part_base + warp * GRETA_MMA_M * F::PART_LD);
   const greta_i64 nk = (K + BK - 1) / BK;
-  load(0);
+  load(0, 0);
   store(0, 0);
   greta_sync();
   for (greta_i64 kt = 0; kt < nk; kt++) {
     int cur = (int)(kt & 1);
-    if (kt + 1 < nk) load((kt + 1) * BK); /* global loads in flight during mma */
+    /* Global loads (cp.async: copies into the other buffer) in flight during mma. */
+    if (kt + 1 < nk) load((kt + 1) * BK, cur ^ 1);
+    frag.begin_stage();
     for (int s = wk; s < BK / KS; s += slices) {
       frag.load_a(GRETA_MMA_AS(cur), wm * GRETA_MMA_M, s * KS);
       frag.load_b(GRETA_MMA_BS(cur), s * KS);
       frag.mma();
     }
+    frag.end_stage();
     /* The other buffer was last read before the previous barrier. */
     if (kt + 1 < nk) store(cur ^ 1, (kt + 1) * BK);
     greta_sync();
   }
 
-  /* Partial tiles [warp][16][32] (16 KiB) over the staging buffers, then the
-   * slices summed in order. */
-  float *part = (float *)greta_mma_smem;
-  const int lane = greta_lane();
-  for (int j = 0; j < 4; j++)
-    for (int i = 0; i < 4; i++)
-      part[(warp * GRETA_MMA_M + mma_d_row(lane, i)) * BN + j * GRETA_MMA_N + mma_d_col(lane, i)] =
-          frag.acc[j][i];
+  /* Partial tiles [warp][16][PLD] (F::finish: from registers over the
+   * staging buffers; f32: already in their own region), then the slices
+   * summed in order. */
+  const int PLD = F::PART_LD;
+  frag.finish(part_base + warp * GRETA_MMA_M * PLD);
   greta_sync();
   for (int e = 0; e < BM * BN / NT; e++) {
     int idx = tid + NT * e, r = idx / BN, c = idx % BN;
@@ -533,7 +627,7 @@ GRETA_INLINE void greta_gemm_mma_run(const float *x, const void *b, float *out, 
     if (r < rows && n < N) {
       float v = 0.f;
       for (int s = 0; s < slices; s++)
-        v += part[((s * wrows + r / GRETA_MMA_M) * GRETA_MMA_M + r % GRETA_MMA_M) * BN + c];
+        v += part_base[((s * wrows + r / GRETA_MMA_M) * GRETA_MMA_M + r % GRETA_MMA_M) * PLD + c];
       if (RES) v += res[m * N + n];
       out[m * N + n] = v;
     }
@@ -543,7 +637,7 @@ GRETA_INLINE void greta_gemm_mma_run(const float *x, const void *b, float *out, 
 }
 
 /* Grid: x = ceil(N / 32), y = ceil(M / 64); GRETA_MMA_SMEM_BYTES of dynamic
- * shared memory. */
+ * shared memory (GRETA_MMA_F32_SMEM_BYTES for f32 weights). */
 template <int DT, greta_i64 N, greta_i64 K, int TRANS, int RES, greta_i64 RC, int RPT>
 GRETA_INLINE void greta_gemm_mma(const int *params, const float *x, const void *b, float *out,
                                  const float *res) {

@@ -48,9 +48,9 @@ GRETA_LAYOUT_FN int mma_d_col(int lane, int i) { return 2 * (lane % 4) + (i % 2)
  *     column t for a0, a1 and t + 4 for a2, a3.
  *   B (8 x 8, "col"), b0, b1: row (k) t for b0, t + 4 for b1; column (n) g.
  *   C / D: as m16n8k16 above (mma_d_row / mma_d_col).
- * With A and B stored "row, k" in shared memory, the 32 lanes of one element
- * read 8 rows x 4 consecutive words: no bank conflicts when rows are 4 words
- * (mod 32) apart. */
+ * With A and B stored "row, k" in shared memory and read in pairs through
+ * mma_tf32_k_perm, each half-warp reads 4 rows x 8 consecutive words: no
+ * bank conflicts when rows are 8 words (mod 32) apart. */
 #define GRETA_MMA_TF32_K 8
 
 /* Element i (0..3) of the lane's A operand. */
@@ -59,5 +59,11 @@ GRETA_LAYOUT_FN int mma_tf32_a_k(int lane, int i) { return lane % 4 + (i / 2) * 
 /* Element i (0..1) of the lane's B operand. */
 GRETA_LAYOUT_FN int mma_tf32_b_k(int lane, int i) { return lane % 4 + i * 4; }
 GRETA_LAYOUT_FN int mma_tf32_b_col(int lane) { return lane / 4; }
+/* Which stored k (of a k8 step) feeds the instruction's k. A dot product does
+ * not depend on the order of its k, so A and B may both be read through one
+ * permutation: with perm(k) = 2 (k % 4) + k / 4, a lane's A elements i and
+ * i + 2 and its B elements 0 and 1 are stored side by side (2t, 2t + 1): one
+ * 64-bit shared-memory load each. */
+GRETA_LAYOUT_FN int mma_tf32_k_perm(int k) { return 2 * (k % 4) + k / 4; }
 
 #endif /* GRETA_MMA_LAYOUT_H */

@@ -245,20 +245,44 @@ Test(mma_layout, tf32_mappings_are_bijections) {
     for (int n = 0; n < 8; n++) cr_assert_eq(seen_b[k][n], 1, "B[%d][%d] supplied %d times", k, n, seen_b[k][n]);
 }
 
-/* A fragment load of 8 rows x 4 lanes reads 32 distinct banks when rows are
- * LDK = 68 words apart (gemm.h's f32 stage). */
+/* The k permutation: a bijection of 0..7, and the pairs gemm.h reads with
+ * one 64-bit load (A elements h, h + 2; B elements 0, 1) are stored side by
+ * side at an even k, in one row. */
+Test(mma_layout, tf32_k_perm_pairs_are_neighbours) {
+  int seen[8] = {0};
+  for (int k = 0; k < 8; k++) {
+    cr_assert(mma_tf32_k_perm(k) >= 0 && mma_tf32_k_perm(k) < 8);
+    seen[mma_tf32_k_perm(k)]++;
+  }
+  for (int k = 0; k < 8; k++) cr_assert_eq(seen[k], 1, "stored k %d fed %d times", k, seen[k]);
+  for (int lane = 0; lane < 32; lane++) {
+    for (int h = 0; h < 2; h++) {
+      int k = mma_tf32_k_perm(mma_tf32_a_k(lane, h));
+      cr_assert_eq(k % 2, 0, "64-bit loads need an even k");
+      cr_assert_eq(mma_tf32_k_perm(mma_tf32_a_k(lane, h + 2)), k + 1);
+      cr_assert_eq(mma_tf32_a_row(lane, h + 2), mma_tf32_a_row(lane, h));
+    }
+    int k = mma_tf32_k_perm(mma_tf32_b_k(lane, 0));
+    cr_assert_eq(k % 2, 0, "64-bit loads need an even k");
+    cr_assert_eq(mma_tf32_k_perm(mma_tf32_b_k(lane, 1)), k + 1);
+  }
+}
+
+/* 64-bit fragment loads go by half-warps: 16 lanes x 2 words must hit 32
+ * distinct banks when rows are LDK = 72 words apart (gemm.h's f32 stage). */
 Test(mma_layout, tf32_fragment_loads_have_no_bank_conflicts) {
-  const int ldk = 68;
-  for (int i = 0; i < 4; i++) {
-    int banks[32] = {0};
-    for (int lane = 0; lane < 32; lane++) banks[(mma_tf32_a_row(lane, i) * ldk + mma_tf32_a_k(lane, i)) % 32]++;
-    for (int k = 0; k < 32; k++) cr_assert_eq(banks[k], 1, "A element %d: bank %d hit %d times", i, k, banks[k]);
-  }
-  for (int i = 0; i < 2; i++) {
-    int banks[32] = {0};
-    for (int lane = 0; lane < 32; lane++) banks[(mma_tf32_b_col(lane) * ldk + mma_tf32_b_k(lane, i)) % 32]++;
-    for (int k = 0; k < 32; k++) cr_assert_eq(banks[k], 1, "B element %d: bank %d hit %d times", i, k, banks[k]);
-  }
+  const int ldk = 72;
+  for (int half = 0; half < 2; half++)
+    for (int h = 0; h < 3; h++) { /* A pairs h = 0, 1; B pair: h = 2 */
+      int banks[32] = {0};
+      for (int lane = 16 * half; lane < 16 * half + 16; lane++) {
+        int w = h < 2 ? mma_tf32_a_row(lane, h) * ldk + mma_tf32_k_perm(mma_tf32_a_k(lane, h))
+                      : mma_tf32_b_col(lane) * ldk + mma_tf32_k_perm(mma_tf32_b_k(lane, 0));
+        banks[w % 32]++;
+        banks[(w + 1) % 32]++;
+      }
+      for (int k = 0; k < 32; k++) cr_assert_eq(banks[k], 1, "load %d, half %d: bank %d hit %d times", h, half, k, banks[k]);
+    }
 }
 
 /* big + small carries v to ~22 bits; big*big + big*small + small*big is the
@@ -285,11 +309,12 @@ Test(mma_layout, tf32_split_reconstructs_f32_products) {
   cr_assert(worst1 >= 1e-4, "1xTF32 should be visibly worse (worst %g): the test must discriminate", worst1);
 }
 
-/* gemm.h's f32 stage: BK = 64 f32, LDK = 68, k8 steps split among the warps
- * as for halves (8 steps per stage), 3 mma per n8 block and k8 step (small
- * terms first), slices summed in order. Random f32 data: error bound
+/* gemm.h's f32 stage: BK = 64 f32, LDK = 72, k8 steps split among the warps
+ * as for halves (8 steps per stage), operands read in pairs through
+ * mma_tf32_k_perm, 3 mma per n8 block and k8 step (small terms first) into
+ * the stage accumulator, slices summed in order. Random f32 data: error bound
  * |out - ref| <= 2e-6 * sum |a b| (products ~7e-7, 24 f32 roundings). */
-enum { BK32 = 64, LDK32 = 68 };
+enum { BK32 = 64, LDK32 = 72 };
 
 static void tile_tf32x3(const float *As, const float *Bs, int rows, float out[BM][BN]) {
   static float part[WARPS][16][BN];
@@ -302,17 +327,25 @@ static void tile_tf32x3(const float *As, const float *Bs, int rows, float out[BM
       int k0 = s * GRETA_MMA_TF32_K;
       float a_big[32][4], a_small[32][4], b_big[4][32][2], b_small[4][32][2];
       for (int lane = 0; lane < 32; lane++) {
-        for (int i = 0; i < 4; i++)
-          split3(As[(wm * 16 + mma_tf32_a_row(lane, i)) * LDK32 + k0 + mma_tf32_a_k(lane, i)],
-                 &a_big[lane][i], &a_small[lane][i]);
-        for (int j = 0; j < 4; j++)
-          for (int i = 0; i < 2; i++)
-            split3(Bs[(j * GRETA_MMA_N + mma_tf32_b_col(lane)) * LDK32 + k0 + mma_tf32_b_k(lane, i)],
-                   &b_big[j][lane][i], &b_small[j][lane][i]);
+        /* 64-bit loads: A elements h and h + 2, B elements 0 and 1. */
+        for (int h = 0; h < 2; h++) {
+          const float *p = &As[(wm * 16 + mma_tf32_a_row(lane, h)) * LDK32 + k0 +
+                               mma_tf32_k_perm(mma_tf32_a_k(lane, h))];
+          split3(p[0], &a_big[lane][h], &a_small[lane][h]);
+          split3(p[1], &a_big[lane][h + 2], &a_small[lane][h + 2]);
+        }
+        for (int j = 0; j < 4; j++) {
+          const float *p = &Bs[(j * GRETA_MMA_N + mma_tf32_b_col(lane)) * LDK32 + k0 +
+                               mma_tf32_k_perm(mma_tf32_b_k(lane, 0))];
+          split3(p[0], &b_big[j][lane][0], &b_small[j][lane][0]);
+          split3(p[1], &b_big[j][lane][1], &b_small[j][lane][1]);
+        }
       }
-      for (int j = 0; j < 4; j++) emulate_mma_m16n8k8_tf32(a_small, b_big[j], acc[j]);
-      for (int j = 0; j < 4; j++) emulate_mma_m16n8k8_tf32(a_big, b_small[j], acc[j]);
-      for (int j = 0; j < 4; j++) emulate_mma_m16n8k8_tf32(a_big, b_big[j], acc[j]);
+      for (int j = 0; j < 4; j++) {
+        emulate_mma_m16n8k8_tf32(a_small, b_big[j], acc[j]);
+        emulate_mma_m16n8k8_tf32(a_big, b_small[j], acc[j]);
+        emulate_mma_m16n8k8_tf32(a_big, b_big[j], acc[j]);
+      }
     }
     for (int j = 0; j < 4; j++)
       for (int lane = 0; lane < 32; lane++)
