@@ -168,10 +168,15 @@ GRETA_INLINE void greta_attention_combine(const int *params, const float *partia
   const int d = greta_tid();
   if (t >= params[0] || d >= D) return;
   const float *p = partial + (t * H + h) * NS * (D + 2);
+  /* The split loops stay rolled (x4): fully unrolled, the per-split values,
+   * uniform across the block, pile up in scalar registers and spill
+   * (seen with ROCm 5.7's hiprtc for gfx90a at NS = 32). */
   float mx = greta_neg_inf();
+#pragma unroll 4
   for (greta_i64 s = 0; s < NS; s++) mx = greta_fmax(mx, p[s * (D + 2)]);
   float num = 0.f, den = 0.f;
   if (mx != greta_neg_inf()) {
+#pragma unroll 4
     for (greta_i64 s = 0; s < NS; s++) {
       float ms = p[s * (D + 2)];
       if (ms == greta_neg_inf()) continue;
