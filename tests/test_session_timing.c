@@ -1,8 +1,10 @@
-/* greta_session_time_step: it runs, reports a positive median, refuses what
- * greta_session_step refuses, and leaves the session exactly as one plain
- * step would (outputs, KV cache, inputs to be set again). Checked on the CPU
- * backend always and on a GPU when one and its toolchain are present. No
- * test here looks at how long anything took beyond "more than zero". */
+/* greta_session_time_step and greta_session_profile_step: they run, report
+ * positive times, refuse what greta_session_step refuses, and leave the
+ * session exactly as one plain step would (outputs, KV cache, inputs to be
+ * set again). profile_step's records name every launch with its floors.
+ * Checked on the CPU backend always and on a GPU when one and its toolchain
+ * are present. No test here looks at how long anything took beyond "more
+ * than zero". */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 #include <math.h>
@@ -10,40 +12,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "driver.h"
-#include "frontend.h"
 #include "greta/greta.h"
+#include "support.h"
 
 enum { DIM = 64, PROMPT = 5, REPEATS = 7 };
 
 /* examples/tiny_block.gm compiled for `target_name`; NULL when no toolchain
  * for it is present (the reason printed). */
 static greta_model_t *compile_tiny(const char *target_name) {
-  int errors = 0;
-  ir_graph_t *graph =
-      frontend_compile_file(GRETA_SOURCE_DIR "/examples/tiny_block.gm", stderr, &errors);
-  cr_assert(graph, "tiny_block.gm must compile (%d errors)", errors);
-  target_t target;
-  char err[256];
-  cr_assert(target_parse(target_name, &target, err, sizeof err), "%s", err);
-  driver_options_t o = {.target = &target, .toolchain = "auto", .max_tokens = 16,
-                        .use_cache = 1, .quiet = 1, .stop = DRIVER_STOP_FILE};
-  driver_result_t r;
   char *log = NULL;
-  size_t log_size = 0;
-  FILE *diag = open_memstream(&log, &log_size);
-  int rc = driver_compile(graph, &o, &r, diag);
-  fclose(diag);
-  ir_graph_destroy(graph);
-  greta_model_t *model = NULL;
-  if (rc == 0) {
-    greta_status_t st = greta_model_open_memory(r.file, r.file_size, &model);
-    cr_assert_null(st, "%s", greta_status_message(st));
-  } else {
-    fprintf(stderr, "test_session_timing: skip %s: %s\n", target_name, log ? log : "?");
-  }
+  greta_model_t *model = support_compile_file("tiny_block.gm", NULL, target_name, 16, &log);
+  if (!model) fprintf(stderr, "test_session_timing: skip %s: %s\n", target_name, log ? log : "?");
   free(log);
-  driver_result_free(&r);
   return model;
 }
 
@@ -84,9 +64,30 @@ static void get_y(greta_session_t *s, float *y, int tokens) {
   cr_assert_null(st, "%s", greta_status_message(st));
 }
 
-/* Prefill PROMPT tokens, then decode one: plainly in one session, with
- * time_step in the other. Both must give the same bits at every step. */
-static void check_same_as_plain(greta_model_t *model, greta_device_t *device) {
+/* tiny_block.gm's matmuls: (N, K) of q, k, v, o, gate, up, down. */
+static const int64_t matmul_nk[7][2] = {{64, 64}, {32, 64}, {32, 64}, {64, 64},
+                                        {160, 64}, {160, 64}, {64, 160}};
+
+/* profile_step's records for one step of `tokens` tokens. */
+static void check_profile(const greta_launch_profile_t *p, size_t n, int tokens) {
+  cr_assert(n >= 12 && n <= 64, "%zu launches", n);
+  uint64_t matmul_flops = 0, want = 0;
+  for (int i = 0; i < 7; i++) want += 2 * (uint64_t)tokens * (uint64_t)(matmul_nk[i][0] * matmul_nk[i][1]);
+  want += 2 * (uint64_t)tokens * 64; /* the two residual adds fused into o and down */
+  for (size_t i = 0; i < n; i++) {
+    cr_assert(p[i].op && *p[i].op && p[i].kernel && *p[i].kernel, "record %zu is unnamed", i);
+    cr_assert(p[i].median_ms > 0 && isfinite(p[i].median_ms), "%s: %g ms", p[i].op, p[i].median_ms);
+    cr_assert_gt(p[i].bytes, 0, "%s moves no bytes", p[i].op);
+    if (!strcmp(p[i].op, "matmul")) matmul_flops += p[i].flops;
+  }
+  cr_assert_eq(matmul_flops, want, "matmul FLOPs %llu, expected %llu", (unsigned long long)matmul_flops,
+               (unsigned long long)want);
+}
+
+/* Prefill PROMPT tokens, then decode one: plainly in one session, through
+ * time_step (profile = 0) or profile_step (1) in the other. Both must give
+ * the same bits at every step. */
+static void check_same_as_plain(greta_model_t *model, greta_device_t *device, int profile) {
   static float x[(PROMPT + 1) * DIM], plain[(PROMPT + 1) * DIM], timed[(PROMPT + 1) * DIM];
   rng = 77;
   for (int i = 0; i < (PROMPT + 1) * DIM; i++) x[i] = uniform_pm1();
@@ -100,16 +101,24 @@ static void check_same_as_plain(greta_model_t *model, greta_device_t *device) {
     get_y(a, plain + pos * DIM, tokens);
 
     set_x(b, x + pos * DIM, tokens);
-    double median = -1;
-    st = greta_session_time_step(b, tokens, pos, REPEATS, &median);
-    cr_assert_null(st, "time_step T=%d pos=%d: %s", tokens, pos, greta_status_message(st));
-    cr_assert(median > 0 && isfinite(median), "median %g ms must be positive", median);
+    if (profile) {
+      greta_launch_profile_t records[64];
+      size_t n = 0;
+      st = greta_session_profile_step(b, tokens, pos, 3, records, 64, &n);
+      cr_assert_null(st, "profile_step T=%d pos=%d: %s", tokens, pos, greta_status_message(st));
+      check_profile(records, n, tokens);
+    } else {
+      double median = -1;
+      st = greta_session_time_step(b, tokens, pos, REPEATS, &median);
+      cr_assert_null(st, "time_step T=%d pos=%d: %s", tokens, pos, greta_status_message(st));
+      cr_assert(median > 0 && isfinite(median), "median %g ms must be positive", median);
+    }
     get_y(b, timed + pos * DIM, tokens);
     for (int i = 0; i < tokens * DIM; i++)
       cr_assert(!isnan(timed[pos * DIM + i]), "output %d of step %d unwritten", i, k);
     cr_assert(memcmp(plain + pos * DIM, timed + pos * DIM, (size_t)tokens * DIM * sizeof(float)) == 0,
-              "%s: time_step's outputs differ from a plain step's (T=%d, pos=%d)",
-              greta_device_backend_name(device), tokens, pos);
+              "%s: %s's outputs differ from a plain step's (T=%d, pos=%d)",
+              greta_device_backend_name(device), profile ? "profile_step" : "time_step", tokens, pos);
     /* Inputs are consumed as by a plain step. */
     st = greta_session_step(b, tokens, pos);
     cr_assert_eq(greta_status_code(st), GRETA_FAILED_PRECONDITION, "%s", greta_status_message(st));
@@ -125,7 +134,8 @@ Test(session_timing, cpu_outputs_match_a_plain_step) {
   greta_device_t *device;
   greta_status_t st = greta_device_open(GRETA_BACKEND_CPU, 0, &device);
   cr_assert_null(st, "%s", greta_status_message(st));
-  check_same_as_plain(model, device);
+  check_same_as_plain(model, device, 0);
+  check_same_as_plain(model, device, 1);
   greta_device_destroy(device);
   greta_model_destroy(model);
 }
@@ -153,6 +163,14 @@ Test(session_timing, refusals) {
   cr_assert_eq(greta_status_code(st), GRETA_FAILED_PRECONDITION, "%s", greta_status_message(st));
   greta_status_free(st);
   cr_assert_eq(median, 123, "a refused call must not write the median");
+  size_t count = 99;
+  st = greta_session_profile_step(s, 1, 0, 0, NULL, 0, &count);
+  cr_assert_eq(greta_status_code(st), GRETA_INVALID_ARGUMENT, "repeats 0: %s", greta_status_message(st));
+  greta_status_free(st);
+  st = greta_session_profile_step(s, 1, 3, 2, NULL, 0, &count); /* a gap in the cache */
+  cr_assert_eq(greta_status_code(st), GRETA_FAILED_PRECONDITION, "%s", greta_status_message(st));
+  greta_status_free(st);
+  cr_assert_eq(count, 99, "a refused call must not write the count");
   greta_session_destroy(s);
   greta_device_destroy(device);
   greta_model_destroy(model);
@@ -163,14 +181,16 @@ Test(session_timing, gpu_outputs_match_a_plain_step) {
   greta_status_t st = greta_device_open(GRETA_BACKEND_AUTO, 0, &device);
   cr_assert_null(st, "%s", greta_status_message(st));
   if (!strcmp(greta_device_backend_name(device), "cpu")) {
-    fprintf(stderr, "test_session_timing: skip gpu: no GPU present\n");
     greta_device_destroy(device);
-    return;
+    cr_skip_test("no GPU present");
   }
   greta_model_t *model = compile_tiny(greta_device_target(device));
-  if (model) {
-    check_same_as_plain(model, device);
-    greta_model_destroy(model);
+  if (!model) {
+    greta_device_destroy(device);
+    cr_skip_test("a GPU is present but no toolchain for it (see stderr)");
   }
+  check_same_as_plain(model, device, 0);
+  check_same_as_plain(model, device, 1);
+  greta_model_destroy(model);
   greta_device_destroy(device);
 }

@@ -52,6 +52,11 @@ typedef struct greta_backend_vtable_s {
    * writing each timed run's device time in milliseconds to out_ms[0 .. repeats). */
   greta_status_t (*program_time)(greta_program_t *program, const greta_plan_entry_t *entry,
                                  int64_t tokens, int64_t pos, int repeats, double *out_ms);
+  /* Runs `entry`'s launches in order, each `repeats` times back to back
+   * (outputs never alias inputs, so a repeat recomputes the same values),
+   * writing launch i's repeat r time in ms to out_ms[i * repeats + r]. */
+  greta_status_t (*program_profile)(greta_program_t *program, const greta_plan_entry_t *entry,
+                                    int64_t tokens, int64_t pos, int repeats, double *out_ms);
 } greta_backend_vtable_t;
 
 struct greta_backend_s {

@@ -200,6 +200,12 @@ greta_status_t greta_plan_locate(const uint8_t *file, size_t size,
 
 /* The entry that runs a step of `tokens` tokens, or NULL. */
 const greta_plan_entry_t *greta_plan_entry_for(const greta_plan_t *plan, int64_t tokens);
+/* The fewest bytes `launch` must move (each input read once, each output
+ * written once) and its floating-point operations, for `tokens` tokens at
+ * `pos` (plan_cost.c). */
+void greta_plan_launch_cost(const greta_plan_launch_t *launch, int64_t tokens, int64_t pos,
+                            uint64_t *out_bytes, uint64_t *out_flops);
+
 /* grid[] of a launch for `tokens` tokens. */
 void greta_plan_launch_grid(const greta_plan_launch_t *launch, int64_t tokens, uint32_t out_grid[3]);
 

@@ -331,6 +331,11 @@ static double host_ms(void) {
   return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }
 
+static double median_of(double *values, int n) {
+  qsort(values, (size_t)n, sizeof *values, compare_doubles);
+  return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
+
 greta_status_t greta_session_time_step(greta_session_t *session, int64_t tokens, int64_t pos,
                                        int repeats, double *out_median_ms) {
   if (repeats < 1 || !out_median_ms)
@@ -364,8 +369,47 @@ greta_status_t greta_session_time_step(greta_session_t *session, int64_t tokens,
     return greta_status_annotate(status, "time_step (T = %lld, pos = %lld)", (long long)tokens,
                                  (long long)pos);
   }
-  qsort(ms, (size_t)repeats, sizeof *ms, compare_doubles);
-  *out_median_ms = repeats % 2 ? ms[repeats / 2] : 0.5 * (ms[repeats / 2 - 1] + ms[repeats / 2]);
+  *out_median_ms = median_of(ms, repeats);
+  free(ms);
+  return NULL;
+}
+
+greta_status_t greta_session_profile_step(greta_session_t *session, int64_t tokens, int64_t pos,
+                                          int repeats, greta_launch_profile_t *out,
+                                          size_t capacity, size_t *out_count) {
+  if (repeats < 1 || !out_count || (capacity && !out))
+    return greta_status_make(GRETA_INVALID_ARGUMENT,
+                             "profile_step: repeats = %d, expected >= 1, and places for the "
+                             "records and their count",
+                             repeats);
+  greta_backend_t *b = session->backend;
+  if (!b->vtable->program_profile)
+    return greta_status_make(GRETA_UNIMPLEMENTED, "profile_step: the %s backend cannot profile",
+                             b->kind_name);
+  GRETA_RETURN_IF_ERROR(greta_status_annotate(greta_session_step(session, tokens, pos),
+                                              "profile_step"));
+  const greta_plan_t *plan = session->plan;
+  const greta_plan_entry_t *entry = greta_plan_entry_for(plan, tokens);
+  size_t n = entry->n_launches;
+  double *ms = malloc(n * (size_t)repeats * sizeof *ms + 1);
+  if (!ms) return greta_status_make(GRETA_RESOURCE_EXHAUSTED, "profile_step: out of memory");
+  greta_status_t status = b->vtable->program_profile(session->program, entry, tokens, pos,
+                                                     repeats, ms);
+  if (status) {
+    session->cached = pos; /* as after a failed step */
+    session->last_tokens = 0;
+    free(ms);
+    return greta_status_annotate(status, "profile_step (T = %lld, pos = %lld)",
+                                 (long long)tokens, (long long)pos);
+  }
+  for (size_t i = 0; i < n && i < capacity; i++) {
+    const greta_plan_launch_t *l = &entry->launches[i];
+    out[i].op = greta_op_name(l->op);
+    out[i].kernel = plan->kernels[l->kernel];
+    out[i].median_ms = median_of(ms + i * (size_t)repeats, repeats);
+    greta_plan_launch_cost(l, tokens, pos, &out[i].bytes, &out[i].flops);
+  }
+  *out_count = n;
   free(ms);
   return NULL;
 }

@@ -193,6 +193,27 @@ greta_status_t greta_session_truncate(greta_session_t *session, int64_t pos);
 greta_status_t greta_session_time_step(greta_session_t *session, int64_t tokens, int64_t pos,
                                        int repeats, double *out_median_ms);
 
+/* One launch of a step, as greta_session_profile_step measured it. */
+typedef struct greta_launch_profile_s {
+  const char *op;     /* "matmul", "attention", ... (static storage) */
+  const char *kernel; /* the kernel's symbol (owned by the model) */
+  double median_ms;   /* the launch alone (on a GPU: a one-kernel graph) */
+  uint64_t bytes;     /* fewest bytes it must move: inputs read once, outputs written once */
+  uint64_t flops;     /* floating-point operations */
+} greta_launch_profile_t;
+
+/* Times every launch of one step on its own, for a per-kernel view (which
+ * kernel takes the time, and how far each is from its floors). Runs the
+ * step once as greta_session_step does, then each launch in step order
+ * `repeats` times back to back, timed with device events on a GPU (each
+ * launch as a one-kernel graph) or the host clock on the CPU. Writes up to
+ * `capacity` records to `out` and the step's launch count to *out_count.
+ * Afterwards the session is as after one plain step (every launch computes
+ * the same values again). */
+greta_status_t greta_session_profile_step(greta_session_t *session, int64_t tokens, int64_t pos,
+                                          int repeats, greta_launch_profile_t *out,
+                                          size_t capacity, size_t *out_count);
+
 #ifdef __cplusplus
 }
 #endif

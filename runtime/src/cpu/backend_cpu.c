@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -80,6 +81,29 @@ static greta_status_t cpu_program_run(greta_program_t *program, const greta_plan
   return NULL;
 }
 
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+static greta_status_t cpu_program_profile(greta_program_t *program,
+                                          const greta_plan_entry_t *entry, int64_t tokens,
+                                          int64_t pos, int repeats, double *out_ms) {
+  int32_t *params = program->spaces.params;
+  params[0] = (int32_t)tokens;
+  params[1] = (int32_t)pos;
+  for (uint32_t i = 0; i < entry->n_launches; i++)
+    for (int r = 0; r < repeats; r++) {
+      double start = now_ms();
+      GRETA_RETURN_IF_ERROR(greta_status_annotate(
+          greta_cpu_run_launch(&entry->launches[i], &program->spaces, tokens, pos),
+          "%s launch %u (%s)", entry->name, i, greta_op_name(entry->launches[i].op)));
+      out_ms[(size_t)i * (size_t)repeats + (size_t)r] = now_ms() - start;
+    }
+  return NULL;
+}
+
 static const greta_backend_vtable_t cpu_vtable = {
     .destroy = cpu_destroy,
     .alloc = cpu_alloc,
@@ -90,6 +114,7 @@ static const greta_backend_vtable_t cpu_vtable = {
     .program_create = cpu_program_create,
     .program_destroy = cpu_program_destroy,
     .program_run = cpu_program_run,
+    .program_profile = cpu_program_profile,
 };
 
 greta_status_t greta_backend_cpu_create(greta_backend_t **out_backend) {

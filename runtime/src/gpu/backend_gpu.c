@@ -219,6 +219,12 @@ static greta_status_t gpu_program_time(greta_program_t *program, const greta_pla
   return greta_gpu_program_time(program, entry, tokens, pos, repeats, out_ms);
 }
 
+static greta_status_t gpu_program_profile(greta_program_t *program,
+                                          const greta_plan_entry_t *entry, int64_t tokens,
+                                          int64_t pos, int repeats, double *out_ms) {
+  return greta_gpu_program_profile(program, entry, tokens, pos, repeats, out_ms);
+}
+
 static const greta_backend_vtable_t gpu_vtable = {
     .destroy = gpu_destroy,
     .alloc = gpu_alloc,
@@ -230,6 +236,7 @@ static const greta_backend_vtable_t gpu_vtable = {
     .program_destroy = gpu_program_destroy,
     .program_run = gpu_program_run,
     .program_time = gpu_program_time,
+    .program_profile = gpu_program_profile,
 };
 
 typedef greta_status_t (*gpu_open_fn)(int ordinal, greta_gpu_api_t **out_api);

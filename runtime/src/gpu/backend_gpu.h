@@ -43,6 +43,11 @@ greta_status_t greta_gpu_program_run(greta_program_t *program, const greta_plan_
  * graphs or events) to out_ms (graph_runner.c). */
 greta_status_t greta_gpu_program_time(greta_program_t *program, const greta_plan_entry_t *entry,
                                       int64_t tokens, int64_t pos, int repeats, double *out_ms);
+/* Times each launch of `entry` alone, `repeats` times, in order: launch i's
+ * repeat r in ms at out_ms[i * repeats + r] (graph_runner.c). */
+greta_status_t greta_gpu_program_profile(greta_program_t *program,
+                                         const greta_plan_entry_t *entry, int64_t tokens,
+                                         int64_t pos, int repeats, double *out_ms);
 /* Destroys every cached graph (graph_runner.c). */
 void greta_gpu_program_release_graphs(greta_program_t *program);
 

@@ -172,6 +172,43 @@ greta_status_t greta_gpu_program_time(greta_program_t *program, const greta_plan
   return NULL;
 }
 
+/* Each launch becomes a one-kernel graph, replayed between device events:
+ * the kernel's own time plus a graph launch, free of host dispatch. */
+greta_status_t greta_gpu_program_profile(greta_program_t *program,
+                                         const greta_plan_entry_t *entry, int64_t tokens,
+                                         int64_t pos, int repeats, double *out_ms) {
+  greta_gpu_api_t *api = program->api;
+  if (!api->ops->graph_time)
+    return greta_status_make(GRETA_UNAVAILABLE, "profile: the driver has no event functions");
+  program->params[0] = (int32_t)tokens;
+  program->params[1] = (int32_t)pos;
+  GRETA_RETURN_IF_ERROR(api->ops->copy_to_device_async(api, program->spaces.params,
+                                                       program->params, sizeof program->params));
+  greta_status_t status = NULL;
+  for (uint32_t i = 0; i < entry->n_launches && !status; ++i) {
+    void *graph = NULL, *exec = NULL;
+    status = api->ops->capture_begin(api);
+    if (status) break;
+    status = runner_enqueue(program, entry, i, tokens);
+    greta_status_t ended = api->ops->capture_end(api, &graph);
+    if (!status) status = ended;
+    else greta_status_free(ended);
+    if (!status) status = api->ops->graph_instantiate(api, graph, &exec);
+    if (graph) api->ops->graph_destroy(api, graph);
+    if (!status) status = api->ops->graph_time(api, exec, repeats, out_ms + (size_t)i * repeats);
+    if (exec) api->ops->graph_exec_destroy(api, exec);
+    if (status)
+      status = greta_status_annotate(status, "profiling launch %u (%s)", i,
+                                     greta_op_name(entry->launches[i].op));
+  }
+  greta_status_t synced = api->ops->synchronize(api);
+  if (status) {
+    greta_status_free(synced);
+    return status;
+  }
+  return synced;
+}
+
 void greta_gpu_program_release_graphs(greta_program_t *program) {
   for (size_t i = 0; i < program->n_graphs; ++i) {
     program->api->ops->graph_exec_destroy(program->api, program->graphs[i].exec);
