@@ -1,6 +1,6 @@
 /* bench_greta: time one step shape of a model compiled by gretac.
  *
- *   bench_greta MODEL --tokens T [--pos P] [--repeats N] [--name NAME]
+ *   bench_greta MODEL --tokens T [--pos P] [--repeats N] [--name NAME] [--profile]
  *
  * Binds seeded random weights (norms near 1, the rest uniform with std
  * 0.02), fills the KV cache up to P tokens with random prefill steps of at
@@ -11,6 +11,12 @@
  *
  *   {"name": ..., "model": ..., "device": ..., "tokens": T, "pos": P,
  *    "repeats": N, "median_ms": ..., "warmup_median_ms": ...}
+ *
+ * With --profile, each launch of the step is also timed alone
+ * (greta_session_profile_step) and printed as one more JSON line per launch:
+ *
+ *   {"name": ..., "launch": i, "op": ..., "kernel": ..., "median_ms": ...,
+ *    "bytes": ..., "flops": ...}
  *
  * The step replays over the same buffers: inputs, activations and any
  * weights that fit in L2 stay there between repeats (the Llama block's
@@ -92,21 +98,22 @@ static greta_status_t set_inputs(greta_session_t *s, const greta_model_t *m, int
 int main(int argc, char **argv) {
   const char *path = NULL, *name = NULL;
   int64_t tokens = 1, pos = 0;
-  int repeats = 200;
+  int repeats = 200, profile = 0;
   for (int i = 1; i < argc; i++) {
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(argv[i], "--tokens") && v) tokens = atoll(argv[++i]);
     else if (!strcmp(argv[i], "--pos") && v) pos = atoll(argv[++i]);
     else if (!strcmp(argv[i], "--repeats") && v) repeats = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--name") && v) name = argv[++i];
+    else if (!strcmp(argv[i], "--profile")) profile = 1;
     else if (argv[i][0] != '-' && !path) path = argv[i];
     else {
-      fprintf(stderr, "usage: bench_greta MODEL --tokens T [--pos P] [--repeats N] [--name NAME]\n");
+      fprintf(stderr, "usage: bench_greta MODEL --tokens T [--pos P] [--repeats N] [--name NAME] [--profile]\n");
       return 2;
     }
   }
   if (!path || tokens < 1 || pos < 0 || repeats < 1) {
-    fprintf(stderr, "usage: bench_greta MODEL --tokens T [--pos P] [--repeats N] [--name NAME]\n");
+    fprintf(stderr, "usage: bench_greta MODEL --tokens T [--pos P] [--repeats N] [--name NAME] [--profile]\n");
     return 2;
   }
   greta_model_t *model;
@@ -153,6 +160,19 @@ int main(int argc, char **argv) {
          name ? name : path, path, greta_device_name(device), greta_device_backend_name(device),
          (long long)tokens, (long long)pos, repeats, median, warm,
          (unsigned long long)mem.weight_bytes, (unsigned long long)mem.kv_cache_bytes);
+  if (profile) {
+    greta_launch_profile_t launches[512];
+    size_t count = 0;
+    TRY(set_inputs(session, model, tokens, &state), "setting inputs");
+    TRY(greta_session_profile_step(session, tokens, pos, repeats < 50 ? repeats : 50, launches,
+                                   512, &count),
+        "profiling");
+    for (size_t i = 0; i < count && i < 512; i++)
+      printf("{\"name\": \"%s\", \"launch\": %zu, \"op\": \"%s\", \"kernel\": \"%s\", "
+             "\"median_ms\": %.6f, \"bytes\": %llu, \"flops\": %llu}\n",
+             name ? name : path, i, launches[i].op, launches[i].kernel, launches[i].median_ms,
+             (unsigned long long)launches[i].bytes, (unsigned long long)launches[i].flops);
+  }
   greta_session_destroy(session);
   greta_device_destroy(device);
   greta_model_destroy(model);

@@ -6,6 +6,9 @@
 #                          libgreta, and the bench models compiled for sm_90,
 #                          all that the GPU machine needs in build-bench/carry
 #                          (a few MiB; carry it)
+#   bench/run.sh profile   on the GPU machine: each kernel of the 7B block timed
+#                          alone (decode at L=1024, prefill T=512; f16 and f32):
+#                          $OUT gets profile.md and roofline_block.png
 #   bench/run.sh run       on the GPU machine: ceilings, then each row's greta
 #                          and torch timings back to back, one table printed
 #                          last; $OUT (or /tmp/greta-bench) gets table.md,
@@ -54,8 +57,35 @@ run() {
   python3 bench/report.py "$out/raw.json" "$out"
 }
 
+# Per-kernel view of the block (bench/profile.py): each launch timed alone,
+# with the ceilings measured again in this run.
+profile() {
+  local out=${OUT:-/tmp/greta-bench}
+  mkdir -p "$out"
+  export PYTHONUNBUFFERED=1
+  python3 - "$out/ceilings.json" <<'PY'
+import json, sys
+import torch
+sys.path.insert(0, "bench")
+import bench_torch
+torch.backends.cuda.matmul.allow_tf32 = False
+json.dump({"device": torch.cuda.get_device_name(), "ceilings": bench_torch.ceilings()},
+          open(sys.argv[1], "w"))
+PY
+  local files=()
+  for d in f16 f32; do
+    "$CARRY/bench_greta" "$CARRY/llama2_block_$d.cubin" --tokens 1 --pos 1024 --repeats 50 \
+      --profile --name "block_${d}_decode_L1024" >"$out/profile_${d}_decode.jsonl" || return 1
+    "$CARRY/bench_greta" "$CARRY/llama2_block_$d.cubin" --tokens 512 --repeats 20 \
+      --profile --name "block_${d}_prefill_T512" >"$out/profile_${d}_prefill.jsonl" || return 1
+    files+=("$out/profile_${d}_decode.jsonl" "$out/profile_${d}_prefill.jsonl")
+  done
+  python3 bench/profile.py "$out/ceilings.json" "$out" "${files[@]}"
+}
+
 case "${1:-}" in
   prepare) prepare ;;
   run) run ;;
-  *) echo "usage: $0 prepare|run" >&2; exit 2 ;;
+  profile) profile ;;
+  *) echo "usage: $0 prepare|run|profile" >&2; exit 2 ;;
 esac
