@@ -1,5 +1,7 @@
-/* A device: one backend, chosen by kind (AUTO tries HIP, CUDA, then CPU). */
+/* A device: one backend, chosen by kind (AUTO tries HIP, CUDA, then CPU,
+ * unless $GRETA_BACKEND names one). */
 #include <stdlib.h>
+#include <string.h>
 
 #include "model.h"
 #include "status.h"
@@ -45,6 +47,15 @@ greta_status_t greta_device_open(greta_backend_kind_t kind, int ordinal,
     return greta_status_make(GRETA_INVALID_ARGUMENT,
                              "device: backend kind %d is not one of 0..3 (auto, cpu, hip, cuda)",
                              (int)kind);
+  const char *env = getenv("GRETA_BACKEND");
+  if (kind == GRETA_BACKEND_AUTO && env && *env && strcmp(env, "auto") != 0) {
+    if (!strcmp(env, "cpu")) kind = GRETA_BACKEND_CPU;
+    else if (!strcmp(env, "hip")) kind = GRETA_BACKEND_HIP;
+    else if (!strcmp(env, "cuda")) kind = GRETA_BACKEND_CUDA;
+    else
+      return greta_status_make(GRETA_INVALID_ARGUMENT,
+                               "device: GRETA_BACKEND=\"%s\", expected auto, cpu, hip or cuda", env);
+  }
   greta_backend_t *backend = NULL;
   GRETA_RETURN_IF_ERROR(create_backend(kind, ordinal, &backend));
   return greta_device_wrap(backend, out_device);

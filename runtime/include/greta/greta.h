@@ -127,7 +127,9 @@ typedef enum greta_backend_kind_e {
 
 typedef struct greta_device_s greta_device_t;
 
-/* Opens a device. `ordinal` picks among GPUs (ignored for the CPU). */
+/* Opens a device. `ordinal` picks among GPUs (ignored for the CPU). AUTO
+ * honours the environment variable GRETA_BACKEND (auto, cpu, hip, cuda)
+ * when it is set, e.g. to run a CPU plan on a machine that has a GPU. */
 greta_status_t greta_device_open(greta_backend_kind_t kind, int ordinal,
                                  greta_device_t **out_device);
 void greta_device_destroy(greta_device_t *device);
