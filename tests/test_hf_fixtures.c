@@ -32,135 +32,6 @@ static void resolve(char *out, size_t size, const char *dir, const char *name) {
   else snprintf(out, size, "%s/%s/%s", GRETA_SOURCE_DIR, dir, name);
 }
 
-/* ---- a minimal safetensors reader: just the f32 tensors and metadata ------ */
-
-typedef struct st_file_s {
-  char *bytes;
-  size_t size;
-  char *header; /* NUL-terminated copy of the JSON header */
-  const char *data;
-  size_t data_size;
-} st_file_t;
-
-static void st_open(st_file_t *f, const char *path) {
-  FILE *fp = fopen(path, "rb");
-  cr_assert(fp, "cannot open %s", path);
-  fseek(fp, 0, SEEK_END);
-  long size = ftell(fp);
-  cr_assert_gt(size, 8, "%s: too short for a safetensors file", path);
-  fseek(fp, 0, SEEK_SET);
-  f->size = (size_t)size;
-  f->bytes = malloc(f->size);
-  cr_assert_eq(fread(f->bytes, 1, f->size, fp), f->size);
-  fclose(fp);
-  uint64_t n = 0;
-  for (int i = 0; i < 8; i++) n |= (uint64_t)(unsigned char)f->bytes[i] << (8 * i);
-  cr_assert_leq(n, f->size - 8, "%s: header length %llu beyond the file", path,
-                (unsigned long long)n);
-  f->header = malloc(n + 1);
-  memcpy(f->header, f->bytes + 8, n);
-  f->header[n] = 0;
-  f->data = f->bytes + 8 + n;
-  f->data_size = f->size - 8 - n;
-}
-
-static void st_close(st_file_t *f) {
-  free(f->bytes);
-  free(f->header);
-}
-
-/* The text after `"key"` and its colon inside [from, end), or NULL. A quoted
- * key cannot match inside a JSON string, whose quotes are escaped. */
-static const char *find_key(const char *from, const char *end, const char *key) {
-  char quoted[128];
-  snprintf(quoted, sizeof quoted, "\"%s\"", key);
-  for (const char *p = strstr(from, quoted); p && p < end; p = strstr(p + 1, quoted)) {
-    const char *q = p + strlen(quoted);
-    while (*q == ' ') q++;
-    if (*q == ':') {
-      q++;
-      while (*q == ' ') q++;
-      return q;
-    }
-  }
-  return NULL;
-}
-
-/* The end of the object opening at `p` ('{'): braces inside strings (the
- * metadata holds JSON text as strings) do not count. */
-static const char *object_end(const char *p) {
-  cr_assert_eq(*p, '{', "expected an object in the header");
-  int depth = 0, in_string = 0;
-  for (; *p; p++) {
-    if (in_string) {
-      if (*p == '\\' && p[1]) p++;
-      else if (*p == '"') in_string = 0;
-    } else if (*p == '"') {
-      in_string = 1;
-    } else if (*p == '{') {
-      depth++;
-    } else if (*p == '}' && --depth == 0) {
-      return p;
-    }
-  }
-  cr_assert_fail("an object in the header is not closed");
-  return NULL;
-}
-
-/* A list of integers "[a, b, ...]" at `p`; returns how many (at most max). */
-static int read_ints(const char *p, long long *out, int max) {
-  cr_assert_eq(*p, '[', "expected a list in the header");
-  int n = 0;
-  p++;
-  while (*p && *p != ']') {
-    char *next;
-    long long v = strtoll(p, &next, 10);
-    cr_assert(next != p, "expected an integer in the header at \"%.20s\"", p);
-    cr_assert_lt(n, max);
-    out[n++] = v;
-    p = next;
-    while (*p == ' ' || *p == ',') p++;
-  }
-  return n;
-}
-
-/* Tensor `name`, which must be F32 of rank 2: a malloc'd copy and its shape. */
-static float *st_f32_matrix(const st_file_t *f, const char *name, long long *rows, long long *cols) {
-  const char *end = f->header + strlen(f->header);
-  const char *obj = find_key(f->header, end, name);
-  cr_assert(obj && *obj == '{', "the fixture has no tensor %s", name);
-  const char *close = object_end(obj);
-  const char *dtype = find_key(obj, close, "dtype");
-  cr_assert(dtype && !strncmp(dtype, "\"F32\"", 5), "%s: expected dtype F32", name);
-  long long shape[4], offsets[2];
-  const char *s = find_key(obj, close, "shape");
-  const char *o = find_key(obj, close, "data_offsets");
-  cr_assert(s && o, "%s: no shape or data_offsets", name);
-  cr_assert_eq(read_ints(s, shape, 4), 2, "%s: expected rank 2", name);
-  cr_assert_eq(read_ints(o, offsets, 2), 2, "%s: expected two data_offsets", name);
-  size_t bytes = (size_t)(shape[0] * shape[1]) * sizeof(float);
-  cr_assert(offsets[0] >= 0 && offsets[1] - offsets[0] == (long long)bytes &&
-                (size_t)offsets[1] <= f->data_size,
-            "%s: data_offsets [%lld, %lld) do not hold %zu bytes", name, offsets[0], offsets[1],
-            bytes);
-  float *out = malloc(bytes);
-  memcpy(out, f->data + offsets[0], bytes); /* the file is little-endian, as is this host */
-  *rows = shape[0];
-  *cols = shape[1];
-  return out;
-}
-
-/* The integer value of a metadata entry (stored as a string, "5"). */
-static long long st_meta_int(const st_file_t *f, const char *key) {
-  const char *meta = find_key(f->header, f->header + strlen(f->header), "__metadata__");
-  cr_assert(meta && *meta == '{', "the fixture has no __metadata__");
-  const char *v = find_key(meta, object_end(meta), key);
-  cr_assert(v && *v == '"', "the fixture's metadata has no \"%s\"", key);
-  return strtoll(v + 1, NULL, 10);
-}
-
-/* ---- compiling the .gm ------------------------------------------------------ */
-
 /* examples/<source> with its weight_dtype set to `dtype`, compiled for
  * `target_name` (the device's target). */
 static greta_model_t *compile_for(const char *source, const char *dtype, const char *target_name,
@@ -234,12 +105,13 @@ static double worst_error(const float *got, const float *want, int tokens, long 
 static void check_fixture(const fixture_t *fx, greta_backend_kind_t kind) {
   char path[512];
   resolve(path, sizeof path, "tests/fixtures", fx->file);
-  st_file_t f;
-  st_open(&f, path);
-  long long rows, dim, rows_y, dim_y;
-  float *x = st_f32_matrix(&f, "greta.input.x", &rows, &dim);
-  float *want = st_f32_matrix(&f, "greta.expected.y", &rows_y, &dim_y);
-  long long prefill = st_meta_int(&f, "T"), decodes = st_meta_int(&f, "N");
+  support_st_t f;
+  support_st_open(&f, path);
+  long long xs[4], ys[4];
+  float *x = support_st_tensor(&f, "greta.input.x", "F32", 2, xs);
+  float *want = support_st_tensor(&f, "greta.expected.y", "F32", 2, ys);
+  long long rows = xs[0], dim = xs[1], rows_y = ys[0], dim_y = ys[1];
+  long long prefill = support_st_meta_int(&f, "T"), decodes = support_st_meta_int(&f, "N");
   cr_assert(rows == rows_y && dim == dim_y, "%s: x and y shapes differ", fx->file);
   cr_assert(prefill >= 1 && decodes >= 0 && prefill + decodes == rows && rows <= MAX_TOKENS,
             "%s: T=%lld N=%lld for %lld rows", fx->file, prefill, decodes, rows);
@@ -288,7 +160,7 @@ static void check_fixture(const fixture_t *fx, greta_backend_kind_t kind) {
   greta_model_destroy(model);
   free(x);
   free(want);
-  st_close(&f);
+  support_st_close(&f);
 }
 
 /* f32: HF computed in f32 too, so only summation order differs.

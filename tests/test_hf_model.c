@@ -28,131 +28,6 @@ typedef struct fixture_s {
   int check_argmax;  /* each token's top logit must be HF's */
 } fixture_t;
 
-/* ---- a small safetensors reader: one tensor's bytes, and the metadata ------ */
-
-typedef struct st_file_s {
-  char *bytes;
-  size_t size;
-  char *header; /* NUL-terminated copy of the JSON header */
-  const char *data;
-  size_t data_size;
-} st_file_t;
-
-static void st_open(st_file_t *f, const char *path) {
-  size_t size;
-  f->bytes = support_read_file(path, &size);
-  f->size = size;
-  cr_assert_gt(size, 8, "%s: too short for a safetensors file", path);
-  uint64_t n = 0;
-  for (int i = 0; i < 8; i++) n |= (uint64_t)(unsigned char)f->bytes[i] << (8 * i);
-  cr_assert_leq(n, size - 8, "%s: header length %llu beyond the file", path,
-                (unsigned long long)n);
-  f->header = malloc(n + 1);
-  memcpy(f->header, f->bytes + 8, n);
-  f->header[n] = 0;
-  f->data = f->bytes + 8 + n;
-  f->data_size = size - 8 - n;
-}
-
-static void st_close(st_file_t *f) {
-  free(f->bytes);
-  free(f->header);
-}
-
-/* The text after `"key"` and its colon inside [from, end), or NULL. A quoted
- * key cannot match inside a JSON string, whose quotes are escaped. */
-static const char *find_key(const char *from, const char *end, const char *key) {
-  char quoted[128];
-  snprintf(quoted, sizeof quoted, "\"%s\"", key);
-  for (const char *p = strstr(from, quoted); p && p < end; p = strstr(p + 1, quoted)) {
-    const char *q = p + strlen(quoted);
-    while (*q == ' ') q++;
-    if (*q == ':') {
-      q++;
-      while (*q == ' ') q++;
-      return q;
-    }
-  }
-  return NULL;
-}
-
-/* The closing brace of the object opening at `p`; braces inside strings (the
- * metadata holds JSON text as strings) do not count. */
-static const char *object_end(const char *p) {
-  cr_assert_eq(*p, '{', "expected an object in the header");
-  int depth = 0, in_string = 0;
-  for (; *p; p++) {
-    if (in_string) {
-      if (*p == '\\' && p[1]) p++;
-      else if (*p == '"') in_string = 0;
-    } else if (*p == '"') {
-      in_string = 1;
-    } else if (*p == '{') {
-      depth++;
-    } else if (*p == '}' && --depth == 0) {
-      return p;
-    }
-  }
-  cr_assert_fail("an object in the header is not closed");
-  return NULL;
-}
-
-/* A list of integers "[a, b, ...]" at `p`; returns how many (at most max). */
-static int read_ints(const char *p, long long *out, int max) {
-  cr_assert_eq(*p, '[', "expected a list in the header");
-  int n = 0;
-  p++;
-  while (*p && *p != ']') {
-    char *next;
-    long long v = strtoll(p, &next, 10);
-    cr_assert(next != p, "expected an integer in the header at \"%.20s\"", p);
-    cr_assert_lt(n, max);
-    out[n++] = v;
-    p = next;
-    while (*p == ' ' || *p == ',') p++;
-  }
-  return n;
-}
-
-/* Tensor `name` of safetensors dtype `dtype` ("F32", "I32": 4-byte elements)
- * and rank `rank`: a malloc'd copy of its data; its shape into `shape`. */
-static void *st_tensor(const st_file_t *f, const char *name, const char *dtype, int rank,
-                       long long *shape) {
-  const char *end = f->header + strlen(f->header);
-  const char *obj = find_key(f->header, end, name);
-  cr_assert(obj && *obj == '{', "the fixture has no tensor %s", name);
-  const char *close = object_end(obj);
-  char quoted[16];
-  snprintf(quoted, sizeof quoted, "\"%s\"", dtype);
-  const char *d = find_key(obj, close, "dtype");
-  cr_assert(d && !strncmp(d, quoted, strlen(quoted)), "%s: expected dtype %s", name, dtype);
-  long long offsets[2];
-  const char *s = find_key(obj, close, "shape");
-  const char *o = find_key(obj, close, "data_offsets");
-  cr_assert(s && o, "%s: no shape or data_offsets", name);
-  cr_assert_eq(read_ints(s, shape, 4), rank, "%s: expected rank %d", name, rank);
-  cr_assert_eq(read_ints(o, offsets, 2), 2, "%s: expected two data_offsets", name);
-  long long count = 1;
-  for (int i = 0; i < rank; i++) count *= shape[i];
-  size_t bytes = (size_t)count * 4;
-  cr_assert(offsets[0] >= 0 && offsets[1] - offsets[0] == (long long)bytes &&
-                (size_t)offsets[1] <= f->data_size,
-            "%s: data_offsets [%lld, %lld) do not hold %zu bytes", name, offsets[0], offsets[1],
-            bytes);
-  void *out = malloc(bytes);
-  memcpy(out, f->data + offsets[0], bytes); /* the file is little-endian, as is this host */
-  return out;
-}
-
-/* The integer value of a metadata entry (stored as a string, "5"). */
-static long long st_meta_int(const st_file_t *f, const char *key) {
-  const char *meta = find_key(f->header, f->header + strlen(f->header), "__metadata__");
-  cr_assert(meta && *meta == '{', "the fixture has no __metadata__");
-  const char *v = find_key(meta, object_end(meta), key);
-  cr_assert(v && *v == '"', "the fixture's metadata has no \"%s\"", key);
-  return strtoll(v + 1, NULL, 10);
-}
-
 /* ---- running and comparing ------------------------------------------------- */
 
 /* Runs the steps (token counts summing to `tokens`) from position 0 with the
@@ -260,13 +135,13 @@ static void check_interface(greta_model_t *model, const fixture_t *fx, long long
 static void check_fixture(const fixture_t *fx) {
   char path[512];
   snprintf(path, sizeof path, "%s/tests/fixtures/%s", GRETA_SOURCE_DIR, fx->file);
-  st_file_t f;
-  st_open(&f, path);
+  support_st_t f;
+  support_st_open(&f, path);
   long long ids_shape[4], logits_shape[4];
-  int32_t *ids = st_tensor(&f, "greta.input.tokens", "I32", 1, ids_shape);
-  float *want = st_tensor(&f, "greta.expected.logits", "F32", 2, logits_shape);
+  int32_t *ids = support_st_tensor(&f, "greta.input.tokens", "I32", 1, ids_shape);
+  float *want = support_st_tensor(&f, "greta.expected.logits", "F32", 2, logits_shape);
   long long rows = ids_shape[0], vocab = logits_shape[1];
-  long long prefill = st_meta_int(&f, "T"), decodes = st_meta_int(&f, "N");
+  long long prefill = support_st_meta_int(&f, "T"), decodes = support_st_meta_int(&f, "N");
   cr_assert_eq(logits_shape[0], rows, "%s: %lld tokens but %lld rows of logits", fx->file, rows,
                logits_shape[0]);
   cr_assert(prefill >= 1 && decodes >= 0 && prefill + decodes == rows && rows <= MAX_TOKENS,
@@ -311,7 +186,7 @@ static void check_fixture(const fixture_t *fx) {
   greta_model_destroy(model);
   free(ids);
   free(want);
-  st_close(&f);
+  support_st_close(&f);
 }
 
 /* f32: HF computed in IEEE f32 too, so only summation order differs.

@@ -32,4 +32,23 @@ greta_model_t *support_compile(const char *name, const char *text, const char *d
 greta_model_t *support_compile_file(const char *path, const char *dtype, const char *target,
                                     int64_t max_tokens, char **out_log);
 
+/* A safetensors file read whole, for fixtures (safetensors_reader.c): a
+ * reader independent of the runtime's loader. Failures fail the test. */
+typedef struct support_st_s {
+  char *bytes;
+  size_t size;
+  char *header; /* NUL-terminated copy of the JSON header */
+  const char *data;
+  size_t data_size;
+} support_st_t;
+
+void support_st_open(support_st_t *f, const char *path);
+void support_st_close(support_st_t *f);
+/* Tensor `name` of dtype `dtype` ("F32", "I32": 4-byte elements) and rank
+ * `rank`: a malloc'd copy of its data; its shape into `shape`. */
+void *support_st_tensor(const support_st_t *f, const char *name, const char *dtype, int rank,
+                        long long *shape);
+/* The integer value of a metadata entry (stored as a string, "5"). */
+long long support_st_meta_int(const support_st_t *f, const char *key);
+
 #endif /* GRETA_TEST_SUPPORT_H */
