@@ -166,6 +166,13 @@ static bool inst_matmul(const target_t *t, greta_plan_launch_t *l, int64_t max_t
      * GRETA_MMA_SMEM_BYTES */
     if (mma && dt == GRETA_F32) l->shared_bytes = 2 * (64 + 32) * 72 * 4 + 8 * 16 * 40 * 4;
     else if (mma) l->shared_bytes = 2 * (64 + 32) * 136 * 2;
+    /* Halves: when the largest step reaches GRETA_MMA_BIG_MIN_TILES tiles
+     * of 64 x 128, the kernel may take greta_gemm_mma_big at run time, whose
+     * ring needs GRETA_MMA_BIG_SMEM_BYTES (4 stages of 64 x 40 f32 + 128 x
+     * 40 halves). */
+    int64_t max_rows = l->rows_per_token ? max_tokens * l->rows_coeff : l->rows_coeff;
+    if (mma && dt != GRETA_F32 && trans && ceil_div(max_rows, 64) * ceil_div(N, 128) >= 128)
+      l->shared_bytes = 4 * (64 * 40 * 4 + 128 * 40 * 2);
     fn = mma ? "greta_gemm_mma" : "greta_gemm";
     snprintf(targs, sizeof targs, "%d, %lldLL, %lldLL, %d, %d, %lldLL, %d", dt, LL(N), LL(K),
              (int)trans, (int)res, LL(l->rows_coeff), (int)(l->rows_per_token != 0));

@@ -636,17 +636,209 @@ GRETA_INLINE void greta_gemm_mma_run(const float *x, const void *b, float *out, 
 #undef GRETA_MMA_BS
 }
 
+/* ---- Large T: 64 x 128 block tiles, multi-stage cp.async ------------------
+ *
+ * Taken at run time (greta_gemm_mma below) for f16 / bf16 weights on the
+ * VEC path when the launch has at least GRETA_MMA_BIG_MIN_TILES such tiles
+ * (T = 512 on the 7B block: 256 for N = 4096, 688 for N = 11008). The grid
+ * stays the small tiles' one (ceil(N / 32) x ceil(M / 64)); block b (linear,
+ * x fastest) computes tile (b % tiles_m, b / tiles_m) and the rest exit at
+ * once, so consecutive blocks share one weight tile in L2.
+ *
+ * 8 warps as 2 (m) x 4 (n), each a 32 x 32 piece (2 m16 A fragments, 4 n8 B
+ * fragments, 8 mma per k16). K in stages of 32; GRETA_MMA_BIG_S stages in a
+ * ring, each {x [64][40] f32, B [128][40] raw halves}, filled by cp.async
+ * (16 bytes, zero-filled past M / N / K) S - 1 stages ahead, one barrier per
+ * stage. x stays f32 in shared memory: A fragments are read as f32 pairs
+ * (64-bit loads, rows 40 words apart: conflict-free by half-warp) and
+ * rounded to the weight's half type in registers (cvt.rn.{f16,bf16}x2.f32:
+ * the same round-to-nearest of each x value as to_lds). B fragments come by
+ * ldmatrix.x4 (two n8 blocks each; rows 80 bytes apart: conflict-free).
+ * Per tile 2 * 64 * 128 * 32 flop per (64 * 32 * 4 + 128 * 32 * 2) bytes:
+ * 32 flop/byte from L2 (the small tiles: 12.8).
+ *
+ * Accumulation: each stage (2 k16 steps) into a fresh accumulator, added to
+ * the running f32 sum with ordinary adds (see the f32 fragment on chained
+ * mma accumulation); deterministic, no split-K. */
+#define GRETA_MMA_BIG_BM 64
+#define GRETA_MMA_BIG_BN 128
+#define GRETA_MMA_BIG_BK 32
+#define GRETA_MMA_BIG_LDX 40 /* words per x row */
+#define GRETA_MMA_BIG_LDB 40 /* halves per B row */
+#define GRETA_MMA_BIG_S 4
+#define GRETA_MMA_BIG_STAGE_BYTES \
+  (GRETA_MMA_BIG_BM * GRETA_MMA_BIG_LDX * 4 + GRETA_MMA_BIG_BN * GRETA_MMA_BIG_LDB * 2)
+#define GRETA_MMA_BIG_SMEM_BYTES (GRETA_MMA_BIG_S * GRETA_MMA_BIG_STAGE_BYTES)
+#define GRETA_MMA_BIG_MIN_TILES 128
+
+/* Two x values rounded to the half type DT, packed (lo: lower k). */
+template <int DT>
+GRETA_INLINE unsigned int greta_mma_pack2(float lo, float hi) {
+  unsigned int d;
+  if (DT == GRETA_W_BF16) asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(d) : "f"(hi), "f"(lo));
+  else asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(d) : "f"(hi), "f"(lo));
+  return d;
+}
+
+template <int DT, greta_i64 N, greta_i64 K, int RES>
+GRETA_INLINE void greta_gemm_mma_big(const float *x, const void *b, float *out, const float *res,
+                                     greta_i64 M, greta_i64 m0, greta_i64 n0) {
+  const int BM = GRETA_MMA_BIG_BM, BN = GRETA_MMA_BIG_BN, BK = GRETA_MMA_BIG_BK;
+  const int LDX = GRETA_MMA_BIG_LDX, LDB = GRETA_MMA_BIG_LDB, S = GRETA_MMA_BIG_S, NT = 256;
+  extern __shared__ __align__(16) unsigned char greta_mma_smem[];
+  const int tid = greta_tid(), warp = tid / 32, lane = greta_lane();
+  const int wm = warp / 4, wn = warp % 4;
+  const greta_i64 rows = M - m0 < BM ? M - m0 : BM;
+  const float *xb = x + m0 * K;
+  const unsigned short *bb = (const unsigned short *)b + n0 * K;
+  const unsigned int smem0 = (unsigned int)__cvta_generic_to_shared(greta_mma_smem);
+#define GRETA_BIG_XS(i) ((const float *)(greta_mma_smem + (i) * GRETA_MMA_BIG_STAGE_BYTES))
+#define GRETA_BIG_BS_ADDR(i) (smem0 + (i) * GRETA_MMA_BIG_STAGE_BYTES + BM * LDX * 4)
+
+  auto copy16 = [&](unsigned int dst, const void *src, bool valid) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src),
+                 "r"(valid ? 16 : 0));
+  };
+  /* Stage kt into ring slot `slot`: x 64 x 32 f32 (8 chunks a row), B 128 x
+   * 32 halves (4 chunks a row); this thread copies x rows xr, xr + 32 and B
+   * rows br, br + 64 (pointers and row checks kept from stage to stage). */
+  const int xr = tid / 8, xc = tid % 8 * 4, br = tid / 4, bc = tid % 4 * 8;
+  const float *const xp = xb + xr * K + xc;
+  const unsigned short *const bp = bb + br * K + bc;
+  const bool xok0 = xr < rows, xok1 = xr + 32 < rows;
+  const bool bok0 = n0 + br < N, bok1 = n0 + br + 64 < N;
+  const unsigned int xdst = (xr * LDX + xc) * 4, bdst = BM * LDX * 4 + (br * LDB + bc) * 2;
+  auto load = [&](int kt, int slot) {
+    const int k0 = kt * BK;
+    const bool kok = k0 + (K % BK == 0 ? 0 : xc) < K, kbok = k0 + (K % BK == 0 ? 0 : bc) < K;
+    const unsigned int base = smem0 + slot * GRETA_MMA_BIG_STAGE_BYTES;
+    copy16(base + xdst, xok0 && kok ? xp + k0 : xb, xok0 && kok);
+    copy16(base + xdst + 32 * LDX * 4, xok1 && kok ? xp + 32 * K + k0 : xb, xok1 && kok);
+    copy16(base + bdst, bok0 && kbok ? bp + k0 : bb, bok0 && kbok);
+    copy16(base + bdst + 64 * LDB * 2, bok1 && kbok ? bp + 64 * K + k0 : bb, bok1 && kbok);
+  };
+  static_assert(BM * BK / 4 == 2 * NT && BN * BK / 8 == 2 * NT, "two x and two B chunks a thread");
+
+  float acc[2][4][4], st[2][4][4];
+#pragma unroll
+  for (int i = 0; i < 2; i++)
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+#pragma unroll
+      for (int r = 0; r < 4; r++) acc[i][j][r] = 0.f;
+
+  const int nk = (int)((K + BK - 1) / BK);
+#pragma unroll
+  for (int s = 0; s < S - 1; s++) {
+    if (s < nk) load(s, s);
+    asm volatile("cp.async.commit_group;" ::);
+  }
+  /* This lane's ldmatrix row: n (within the warp's 32) and k offset. */
+  const int ld_n = wn * 32 + (lane / 16) * 8 + lane % 8, ld_k = (lane / 8) % 2 * 8;
+  for (int kt = 0; kt < nk; kt++) {
+    const int slot = kt % S;
+    /* Stage kt has landed (this thread's copies), then every thread's; the
+     * slot refilled below was last read in stage kt - 1, before the barrier. */
+    asm volatile("cp.async.wait_group %0;" ::"n"(S - 2) : "memory");
+    greta_sync();
+    if (kt + S - 1 < nk) load(kt + S - 1, (kt + S - 1) % S);
+    asm volatile("cp.async.commit_group;" ::);
+
+    const float *xs = GRETA_BIG_XS(slot);
+    const unsigned int bs = GRETA_BIG_BS_ADDR(slot);
+#pragma unroll
+    for (int i = 0; i < 2; i++)
+#pragma unroll
+      for (int j = 0; j < 4; j++)
+#pragma unroll
+        for (int r = 0; r < 4; r++) st[i][j][r] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < BK; kk += GRETA_MMA_K) {
+      unsigned int a[2][4], bf[4][2];
+#pragma unroll
+      for (int i = 0; i < 2; i++)
+#pragma unroll
+        for (int r = 0; r < 4; r++) {
+          float2 v = *(const float2 *)&xs[(wm * 32 + i * 16 + mma_a_row(lane, 2 * r)) * LDX + kk +
+                                          mma_a_k(lane, 2 * r)];
+          a[i][r] = greta_mma_pack2<DT>(v.x, v.y);
+        }
+#pragma unroll
+      for (int j = 0; j < 4; j += 2) {
+        unsigned int addr = bs + ((ld_n + j * 8) * LDB + kk + ld_k) * 2;
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                     : "=r"(bf[j][0]), "=r"(bf[j][1]), "=r"(bf[j + 1][0]), "=r"(bf[j + 1][1])
+                     : "r"(addr));
+      }
+#pragma unroll
+      for (int i = 0; i < 2; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+          if (DT == GRETA_W_BF16)
+            asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, "
+                "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                : "+f"(st[i][j][0]), "+f"(st[i][j][1]), "+f"(st[i][j][2]), "+f"(st[i][j][3])
+                : "r"(a[i][0]), "r"(a[i][1]), "r"(a[i][2]), "r"(a[i][3]), "r"(bf[j][0]),
+                  "r"(bf[j][1]));
+          else
+            asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, "
+                "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                : "+f"(st[i][j][0]), "+f"(st[i][j][1]), "+f"(st[i][j][2]), "+f"(st[i][j][3])
+                : "r"(a[i][0]), "r"(a[i][1]), "r"(a[i][2]), "r"(a[i][3]), "r"(bf[j][0]),
+                  "r"(bf[j][1]));
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < 2; i++)
+#pragma unroll
+      for (int j = 0; j < 4; j++)
+#pragma unroll
+        for (int r = 0; r < 4; r++) acc[i][j][r] += st[i][j][r];
+  }
+  asm volatile("cp.async.wait_all;" ::: "memory");
+
+#pragma unroll
+  for (int i = 0; i < 2; i++)
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+#pragma unroll
+      for (int r = 0; r < 4; r++) {
+        int rr = wm * 32 + i * 16 + mma_d_row(lane, r);
+        greta_i64 m = m0 + rr, n = n0 + wn * 32 + j * GRETA_MMA_N + mma_d_col(lane, r);
+        if (rr < rows && n < N) {
+          float v = acc[i][j][r];
+          if (RES) v += res[m * N + n];
+          out[m * N + n] = v;
+        }
+      }
+#undef GRETA_BIG_XS
+#undef GRETA_BIG_BS_ADDR
+}
+
 /* Grid: x = ceil(N / 32), y = ceil(M / 64); GRETA_MMA_SMEM_BYTES of dynamic
  * shared memory (GRETA_MMA_F32_SMEM_BYTES for f32 weights). */
 template <int DT, greta_i64 N, greta_i64 K, int TRANS, int RES, greta_i64 RC, int RPT>
 GRETA_INLINE void greta_gemm_mma(const int *params, const float *x, const void *b, float *out,
                                  const float *res) {
   const greta_i64 M = greta_rows<RC, RPT>(params);
+  const bool vec = TRANS && K % (DT == GRETA_W_F32 ? 4 : 8) == 0 &&
+                   (((unsigned long long)x | (unsigned long long)b) & 15ull) == 0;
+  if (DT != GRETA_W_F32 && vec) {
+    /* Large T: 64 x 128 tiles over the same grid (see greta_gemm_mma_big). */
+    const greta_i64 tiles_m = (M + GRETA_MMA_BIG_BM - 1) / GRETA_MMA_BIG_BM;
+    const greta_i64 tiles_n = (N + GRETA_MMA_BIG_BN - 1) / GRETA_MMA_BIG_BN;
+    if (tiles_m * tiles_n >= GRETA_MMA_BIG_MIN_TILES) {
+      const greta_i64 blk = (greta_i64)greta_bid_y() * ((N + GRETA_MMA_BN - 1) / GRETA_MMA_BN) +
+                            greta_bid_x();
+      if (blk >= tiles_m * tiles_n) return; /* whole block */
+      greta_gemm_mma_big<DT, N, K, RES>(x, b, out, res, M, blk % tiles_m * GRETA_MMA_BIG_BM,
+                                        blk / tiles_m * GRETA_MMA_BIG_BN);
+      return;
+    }
+  }
   const greta_i64 m0 = (greta_i64)greta_bid_y() * GRETA_MMA_BM;
   const greta_i64 n0 = (greta_i64)greta_bid_x() * GRETA_MMA_BN;
   if (m0 >= M) return; /* whole block */
-  const bool vec = TRANS && K % (DT == GRETA_W_F32 ? 4 : 8) == 0 &&
-                   (((unsigned long long)x | (unsigned long long)b) & 15ull) == 0;
   if (vec) greta_gemm_mma_run<DT, N, K, TRANS, RES, 1>(x, b, out, res, M, m0, n0);
   else greta_gemm_mma_run<DT, N, K, TRANS, RES, 0>(x, b, out, res, M, m0, n0);
 }
