@@ -57,7 +57,7 @@ run() {
   python3 bench/report.py "$out/raw.json" "$out"
 }
 
-# Per-kernel view of the block (bench/profile.py): each launch timed alone,
+# Per-kernel view of the block (bench/kernel_profile.py): each launch timed alone,
 # with the ceilings measured again in this run.
 profile() {
   local out=${OUT:-/tmp/greta-bench}
@@ -80,7 +80,7 @@ PY
       --profile --name "block_${d}_prefill_T512" >"$out/profile_${d}_prefill.jsonl" || return 1
     files+=("$out/profile_${d}_decode.jsonl" "$out/profile_${d}_prefill.jsonl")
   done
-  python3 bench/profile.py "$out/ceilings.json" "$out" "${files[@]}"
+  python3 bench/kernel_profile.py "$out/ceilings.json" "$out" "${files[@]}"
 }
 
 case "${1:-}" in

@@ -2,7 +2,7 @@
 """Per-kernel view of the Llama block: where a step's time goes, and how far
 each kernel is from its floors.
 
-  python3 bench/profile.py RAW_JSON OUT_DIR PROFILE.jsonl [PROFILE.jsonl ...]
+  python3 bench/kernel_profile.py RAW_JSON OUT_DIR PROFILE.jsonl [PROFILE.jsonl ...]
 
 RAW_JSON is bench_torch.py's raw.json (for the ceilings measured in the same
 run: copy bandwidth, cuBLAS f32 and f16 rates); each PROFILE.jsonl holds
@@ -11,6 +11,10 @@ own line). Writes OUT_DIR/profile.md (a table per profile: each launch's
 time, share of the step, floor and % of floor) and OUT_DIR/roofline_block.png
 (every launch on the roofline). Launches of the same kernel in one step are
 merged (their times and floors summed).
+
+(Not named profile.py: bench/ is first on sys.path for bench_torch.py, and a
+profile.py there shadows the standard library's profile module that torch
+and transformers import.)
 """
 import json
 import sys
