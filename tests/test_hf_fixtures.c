@@ -69,39 +69,6 @@ static void run_steps(greta_model_t *model, greta_device_t *device, const char *
   greta_session_destroy(s);
 }
 
-/* ||a - b|| / ||b|| of one row, in double (NaN when a holds one). */
-static double row_error(const float *a, const float *b, long long dim) {
-  double num = 0, den = 0;
-  for (long long i = 0; i < dim; i++) {
-    double d = (double)a[i] - (double)b[i];
-    num += d * d;
-    den += (double)b[i] * (double)b[i];
-  }
-  return sqrt(num / den);
-}
-
-static double max_abs_error(const float *a, const float *b, long long n) {
-  double m = 0;
-  for (long long i = 0; i < n; i++) {
-    double d = fabs((double)a[i] - (double)b[i]);
-    if (!(d <= m)) m = d;
-  }
-  return m;
-}
-
-/* The worst token's error; the per-token figures are appended to `line`. */
-static double worst_error(const float *got, const float *want, int tokens, long long dim,
-                          char *line, size_t size) {
-  double worst = 0;
-  size_t used = strlen(line);
-  for (int t = 0; t < tokens; t++) {
-    double e = row_error(got + t * dim, want + t * dim, dim);
-    if (!(e <= worst)) worst = e; /* NaN propagates */
-    if (used < size) used += (size_t)snprintf(line + used, size - used, " %.1e", e);
-  }
-  return worst;
-}
-
 static void check_fixture(const fixture_t *fx, greta_backend_kind_t kind) {
   char path[512];
   resolve(path, sizeof path, "tests/fixtures", fx->file);
@@ -119,7 +86,7 @@ static void check_fixture(const fixture_t *fx, greta_backend_kind_t kind) {
   /* The block must change its input: a fixture whose y were its x (or 0)
    * would let a no-op pass. */
   for (long long t = 0; t < rows; t++)
-    cr_assert_gt(row_error(x + t * dim, want + t * dim, dim), 0.1,
+    cr_assert_gt(support_rel_error(x + t * dim, want + t * dim, dim), 0.1,
                  "%s: token %lld's expected output is too close to its input", fx->file, t);
 
   greta_device_t *device;
@@ -143,15 +110,15 @@ static void check_fixture(const fixture_t *fx, greta_backend_kind_t kind) {
   run_steps(model, device, path, x, dim, hf_steps, (int)rows, y);
   snprintf(line, sizeof line, "hf_fixtures %s on %s: prefill %lld + %lld decodes, per token:",
            fx->file, greta_device_name(device), prefill, decodes);
-  double e_steps = worst_error(y, want, (int)rows, dim, line, sizeof line);
+  double e_steps = support_worst_row_error(y, want, (int)rows, dim, line, sizeof line);
   fprintf(stderr, "%s; worst %.2e (tolerance %.0e); max abs error %.2e\n", line, e_steps,
-          fx->tolerance, max_abs_error(y, want, rows * dim));
+          fx->tolerance, support_max_abs_error(y, want, rows * dim));
 
   run_steps(model, device, path, x, dim, one_step, (int)rows, y);
   snprintf(line, sizeof line, "hf_fixtures %s: one prefill of %lld, per token:", fx->file, rows);
-  double e_once = worst_error(y, want, (int)rows, dim, line, sizeof line);
+  double e_once = support_worst_row_error(y, want, (int)rows, dim, line, sizeof line);
   fprintf(stderr, "%s; worst %.2e (tolerance %.0e); max abs error %.2e\n", line, e_once,
-          fx->tolerance, max_abs_error(y, want, rows * dim));
+          fx->tolerance, support_max_abs_error(y, want, rows * dim));
 
   cr_expect_leq(e_steps, fx->tolerance, "%s, prefill + decodes vs HF: %.3e", fx->file, e_steps);
   cr_expect_leq(e_once, fx->tolerance, "%s, one prefill vs HF: %.3e", fx->file, e_once);

@@ -54,26 +54,6 @@ static void run_steps(greta_model_t *model, greta_device_t *device, const char *
   greta_session_destroy(s);
 }
 
-/* ||a - b|| / ||b|| of one row, in double (NaN when a holds one). */
-static double row_error(const float *a, const float *b, long long n) {
-  double num = 0, den = 0;
-  for (long long i = 0; i < n; i++) {
-    double d = (double)a[i] - (double)b[i];
-    num += d * d;
-    den += (double)b[i] * (double)b[i];
-  }
-  return sqrt(num / den);
-}
-
-static double max_abs_error(const float *a, const float *b, long long n) {
-  double m = 0;
-  for (long long i = 0; i < n; i++) {
-    double d = fabs((double)a[i] - (double)b[i]);
-    if (!(d <= m)) m = d;
-  }
-  return m;
-}
-
 static long long argmax(const float *row, long long n) {
   long long best = 0;
   for (long long i = 1; i < n; i++)
@@ -81,30 +61,17 @@ static long long argmax(const float *row, long long n) {
   return best;
 }
 
-/* The worst token's error; the per-token figures are appended to `line`. */
-static double worst_error(const float *got, const float *want, int tokens, long long vocab,
-                          char *line, size_t size) {
-  double worst = 0;
-  size_t used = strlen(line);
-  for (int t = 0; t < tokens; t++) {
-    double e = row_error(got + t * vocab, want + t * vocab, vocab);
-    if (!(e <= worst)) worst = e; /* NaN propagates */
-    if (used < size) used += (size_t)snprintf(line + used, size - used, " %.1e", e);
-  }
-  return worst;
-}
-
 /* Checks and reports one run of the steps against HF's logits. */
 static void compare(const fixture_t *fx, const char *what, const float *got, const float *want,
                     int tokens, long long vocab) {
   char line[1024];
   snprintf(line, sizeof line, "hf_model %s, %s, per token:", fx->file, what);
-  double worst = worst_error(got, want, tokens, vocab, line, sizeof line);
+  double worst = support_worst_row_error(got, want, tokens, vocab, line, sizeof line);
   int agree = 0;
   for (int t = 0; t < tokens; t++)
     agree += argmax(got + t * vocab, vocab) == argmax(want + t * vocab, vocab);
   fprintf(stderr, "%s; worst %.2e (tolerance %.0e); max abs error %.2e; argmax agrees %d/%d\n",
-          line, worst, fx->tolerance, max_abs_error(got, want, tokens * vocab), agree, tokens);
+          line, worst, fx->tolerance, support_max_abs_error(got, want, tokens * vocab), agree, tokens);
   cr_expect_leq(worst, fx->tolerance, "%s, %s vs HF: %.3e", fx->file, what, worst);
   if (fx->check_argmax)
     for (int t = 0; t < tokens; t++)
@@ -152,7 +119,7 @@ static void check_fixture(const fixture_t *fx) {
   /* HF's logits must be far from constant, or a model that did nothing
    * (or gave every token the same row) could pass. */
   for (long long t = 1; t < rows; t++)
-    cr_assert_gt(row_error(want + t * vocab, want, vocab), 0.1,
+    cr_assert_gt(support_rel_error(want + t * vocab, want, vocab), 0.1,
                  "%s: token %lld's expected logits are too close to token 0's", fx->file, t);
 
   /* GRETA_HF_MODEL_GM: another .gm in its place (to see a changed model fail). */

@@ -38,6 +38,37 @@ float support_stored(float v, const char *dtype) {
   return v;
 }
 
+double support_rel_error(const float *got, const float *want, long long n) {
+  double num = 0, den = 0;
+  for (long long i = 0; i < n; i++) {
+    double d = (double)got[i] - (double)want[i];
+    num += d * d;
+    den += (double)want[i] * (double)want[i];
+  }
+  return sqrt(num / den);
+}
+
+double support_max_abs_error(const float *got, const float *want, long long n) {
+  double m = 0;
+  for (long long i = 0; i < n; i++) {
+    double d = fabs((double)got[i] - (double)want[i]);
+    if (!(d <= m)) m = d; /* NaN propagates */
+  }
+  return m;
+}
+
+double support_worst_row_error(const float *got, const float *want, int rows, long long width,
+                               char *line, size_t size) {
+  double worst = 0;
+  size_t used = strlen(line);
+  for (int t = 0; t < rows; t++) {
+    double e = support_rel_error(got + t * width, want + t * width, width);
+    if (!(e <= worst)) worst = e; /* NaN propagates */
+    if (used < size) used += (size_t)snprintf(line + used, size - used, " %.1e", e);
+  }
+  return worst;
+}
+
 char *support_read_file(const char *path, size_t *out_len) {
   FILE *f = fopen(path, "rb");
   cr_assert(f, "cannot open %s", path);

@@ -16,6 +16,15 @@ float support_normal(void);
 /* `v` as stored in `dtype` ("f32", "f16" or "bf16") and read back. */
 float support_stored(float v, const char *dtype);
 
+/* ||got - want|| / ||want|| over n values, in double (NaN when got holds
+ * one), and the largest |got - want|. */
+double support_rel_error(const float *got, const float *want, long long n);
+double support_max_abs_error(const float *got, const float *want, long long n);
+/* The worst row's support_rel_error over `rows` rows of `width`; each row's
+ * figure is appended to `line` (of `size` bytes). */
+double support_worst_row_error(const float *got, const float *want, int rows, long long width,
+                               char *line, size_t size);
+
 /* The whole file, NUL-terminated (fails the test when unreadable). */
 char *support_read_file(const char *path, size_t *out_len);
 
