@@ -176,22 +176,6 @@ static void run_steps(greta_model_t *model, greta_device_t *device, const weight
   greta_session_destroy(s);
 }
 
-/* Largest per-token ||got - want|| / ||want||. */
-static double worst_token_error(const float *got, const double *want) {
-  double worst = 0;
-  for (int t = 0; t < TOKENS; t++) {
-    double num = 0, den = 0;
-    for (int i = 0; i < DIM; i++) {
-      double d = got[t * DIM + i] - want[t * DIM + i];
-      num += d * d;
-      den += want[t * DIM + i] * want[t * DIM + i];
-    }
-    double e = sqrt(num / den);
-    if (!(e <= worst)) worst = e; /* NaN propagates */
-  }
-  return worst;
-}
-
 static void check_backend(greta_backend_kind_t kind, const char *target, const char *dtype,
                           double tolerance) {
   weights_t w;
@@ -227,8 +211,8 @@ static void check_backend(greta_backend_kind_t kind, const char *target, const c
   run_steps(model, device, &w, x, prefill_then_decode, y_steps);
   run_steps(model, device, &w, x, all_at_once, y_once);
 
-  double e_steps = worst_token_error(y_steps, want);
-  double e_once = worst_token_error(y_once, want);
+  double e_steps = support_worst_row_error_ref(y_steps, want, TOKENS, DIM);
+  double e_once = support_worst_row_error_ref(y_once, want, TOKENS, DIM);
   fprintf(stderr, "end_to_end %s %s: prefill %d + 3 decodes: %.2e; prefill %d: %.2e (tolerance %.0e)\n",
           greta_device_backend_name(device), dtype, PREFILL, e_steps, TOKENS, e_once, tolerance);
   cr_expect_leq(e_steps, tolerance, "prefill + decode vs reference: %.3e", e_steps);

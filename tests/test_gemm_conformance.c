@@ -44,22 +44,6 @@ static greta_model_t *compile_case(const char *target_name, const char *dtype, i
   return support_compile("gemm_case.gm", text, NULL, target_name, MAX_T, 0, why);
 }
 
-/* Largest per-token relative error of got [T, N] against want. */
-static double worst_row_error(const float *got, const double *want, int T, int N) {
-  double worst = 0;
-  for (int t = 0; t < T; t++) {
-    double num = 0, den = 0;
-    for (int n = 0; n < N; n++) {
-      double d = got[t * N + n] - want[t * N + n];
-      num += d * d;
-      den += want[t * N + n] * want[t * N + n];
-    }
-    double e = sqrt(num / den);
-    if (!(e <= worst)) worst = e; /* NaN propagates */
-  }
-  return worst;
-}
-
 /* One backend, one dtype, one shape: every T. */
 static void check_case(greta_device_t *device, const char *target, const char *dtype, int K, int N,
                        double tolerance) {
@@ -110,7 +94,7 @@ static void check_case(greta_device_t *device, const char *target, const char *d
     cr_assert_null(st, "%s", greta_status_message(st));
     st = greta_session_get_output(s, "z", z, sizeof(float) * (size_t)T * N);
     cr_assert_null(st, "%s", greta_status_message(st));
-    double ey = worst_row_error(y, wy, T, N), ez = worst_row_error(z, wz, T, N);
+    double ey = support_worst_row_error_ref(y, wy, T, N), ez = support_worst_row_error_ref(z, wz, T, N);
     fprintf(stderr, "gemm_conformance %s %s K=%d N=%d T=%d: x@w.T+r %.2e, x@v %.2e (tolerance %.0e)\n",
             greta_device_backend_name(device), dtype, K, N, T, ey, ez, tolerance);
     cr_expect_leq(ey, tolerance, "%s K=%d N=%d T=%d: r + x @ w.T off by %.3e", dtype, K, N, T, ey);

@@ -57,6 +57,22 @@ double support_max_abs_error(const float *got, const float *want, long long n) {
   return m;
 }
 
+double support_worst_row_error_ref(const float *got, const double *want, int rows,
+                                   long long width) {
+  double worst = 0;
+  for (int t = 0; t < rows; t++) {
+    double num = 0, den = 0;
+    for (long long i = 0; i < width; i++) {
+      double d = got[t * width + i] - want[t * width + i];
+      num += d * d;
+      den += want[t * width + i] * want[t * width + i];
+    }
+    double e = sqrt(num / den);
+    if (!(e <= worst)) worst = e;
+  }
+  return worst;
+}
+
 double support_worst_row_error(const float *got, const float *want, int rows, long long width,
                                char *line, size_t size) {
   double worst = 0;

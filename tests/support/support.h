@@ -20,6 +20,9 @@ float support_stored(float v, const char *dtype);
  * one), and the largest |got - want|. */
 double support_rel_error(const float *got, const float *want, long long n);
 double support_max_abs_error(const float *got, const float *want, long long n);
+/* The worst row's ||got - want|| / ||want|| against a double-precision
+ * reference, over `rows` rows of `width` (NaN propagates). */
+double support_worst_row_error_ref(const float *got, const double *want, int rows, long long width);
 /* The worst row's support_rel_error over `rows` rows of `width`; each row's
  * figure is appended to `line` (of `size` bytes). */
 double support_worst_row_error(const float *got, const float *want, int rows, long long width,
