@@ -15,8 +15,7 @@ static int same_kernel(const greta_plan_launch_t *a, const greta_plan_entry_t *e
                        const greta_plan_launch_t *b, const greta_plan_entry_t *eb) {
   return a->op == b->op && a->n_args == b->n_args && a->rows_coeff == b->rows_coeff &&
          a->rows_per_token == b->rows_per_token && ea->min_tokens == eb->min_tokens &&
-         ea->max_tokens == eb->max_tokens && memcmp(a->a, b->a, sizeof a->a) == 0 &&
-         memcmp(a->f, b->f, sizeof a->f) == 0;
+         ea->max_tokens == eb->max_tokens && memcmp(&a->attr, &b->attr, sizeof a->attr) == 0;
 }
 
 typedef struct kernel_ref_s {
@@ -56,12 +55,15 @@ int codegen_kernels(greta_plan_t *plan, const target_t *target, strbuf_t *source
       }
       char name[64];
       snprintf(name, sizeof name, "greta_%s_%u", greta_op_name(launch->op), plan->n_kernels);
-      char err[256] = "";
-      if (target->arch != TARGET_CPU &&
-          !kernels_instantiate(target, launch, entry->min_tokens, entry->max_tokens, name, source,
-                               err, sizeof err)) {
+      greta_status_t status =
+          target->arch == TARGET_CPU
+              ? NULL
+              : kernels_instantiate(target, launch, entry->min_tokens, entry->max_tokens, name,
+                                    source);
+      if (status) {
         fprintf(diag, "gretac: error: %s entry, %s: %s\n", entry->name,
-                greta_op_name(launch->op), err);
+                greta_op_name(launch->op), greta_status_message(status));
+        greta_status_free(status);
         errors++;
       }
       plan->kernels[plan->n_kernels] = strdup(name);

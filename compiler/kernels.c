@@ -1,18 +1,32 @@
-/* The kernel library: plan launch -> template instantiation + launch
- * geometry. The templates (templates/) hold the device code; this file
- * only picks one, bakes the launch's shapes and constants into it as
- * template arguments, and says how to launch it. */
+/* Kernel selection: plan launch -> template instantiation + launch geometry.
+ *
+ * The templates (templates/) hold the device code. For each op family of
+ * ops.def, one selector below checks the launch's attributes, picks a
+ * template, sets the launch geometry, and describes the instantiation: the
+ * template, its compile-time arguments, the kernel's pointer parameters and
+ * the call. emit_kernel writes every instantiation the same way. Block sizes,
+ * tiles and shared-memory bytes come from templates/launch_constants.h, which
+ * the templates include too.
+ */
 #include "kernels.h"
 
 #include <math.h>
-#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "launch_constants.h"
+#include "status.h"
+
+_Static_assert((int)GRETA_W_F32 == (int)GRETA_F32 && (int)GRETA_W_F16 == (int)GRETA_F16 &&
+                   (int)GRETA_W_BF16 == (int)GRETA_BF16,
+               "templates/launch_constants.h's weight dtypes are greta_dtype_t values");
+
 /* Templates in the order the translation unit needs them. */
 static const char *const template_files[] = {
-    "prelude.h", "mfma_layout.h", "mma_layout.h", "gemm.h",    "gemv.h",     "norm.h",
-    "elementwise.h", "kv.h",      "embedding.h",  "rope.h",    "softmax.h",  "attention.h",
+    "launch_constants.h", "prelude.h", "mfma_layout.h", "mma_layout.h", "gemm.h",
+    "gemv.h",             "norm.h",    "elementwise.h", "kv.h",         "embedding.h",
+    "rope.h",             "softmax.h", "attention.h",
 };
 
 void kernels_source_prelude(const target_t *target, strbuf_t *source) {
@@ -25,26 +39,46 @@ void kernels_source_prelude(const target_t *target, strbuf_t *source) {
   strbuf_append(source, "\n/* ---- instantiations ---- */\n");
 }
 
-static bool fail(char *err, size_t err_size, const char *fmt, ...) {
-  if (err && err_size) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_size, fmt, ap);
-    va_end(ap);
-  }
-  return false;
+#define LL(x) ((long long)(x))
+
+/* What a selector sees. */
+typedef struct kernel_ctx_s {
+  const target_t *target;
+  int wave;                 /* 64 on AMD, 32 on NVIDIA */
+  greta_plan_launch_t *l;   /* geometry is written here */
+  const greta_op_attrs_t *a;
+  const char *op;           /* the op's name, for messages */
+  int64_t max_tokens;
+  bool decode;              /* the entry runs T = 1 only */
+  const char *name;         /* the kernel's symbol */
+  strbuf_t *src;            /* for definitions the kernel needs (rope's table) */
+} kernel_ctx_t;
+
+/* What a selector chose: emit_kernel turns it into
+ *   extern "C" __global__ void __launch_bounds__(threads)
+ *   name(const int *params, <params>) { <fn><<targs>>(params, <call>); } */
+typedef struct kernel_choice_s {
+  const char *fn;
+  char targs[256];
+  const char *params;
+  char call[160];
+  uint32_t threads;
+} kernel_choice_t;
+
+static greta_status_t bad(const kernel_ctx_t *c, const char *what) {
+  return greta_status_make(GRETA_INVALID_ARGUMENT, "%s: %s", c->op, what);
 }
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /* Geometry: block of nt threads, fixed grid, or axis `axis` growing with T
- * as ceil(T * per_token / tile). */
-static bool set_geometry(greta_plan_launch_t *l, uint32_t nt, const int64_t grid[3], int axis,
-                         int64_t per_token, int64_t tile, int64_t max_tokens, char *err,
-                         size_t err_size) {
+ * as ceil(T * per_token / tile); axis 3 = no axis grows. */
+static greta_status_t set_geometry(const kernel_ctx_t *c, uint32_t nt, const int64_t grid[3],
+                                   int axis, int64_t per_token, int64_t tile) {
+  greta_plan_launch_t *l = c->l;
   l->block[0] = nt;
   l->block[1] = l->block[2] = 1;
-  l->shared_bytes = 0; /* all LDS / shared memory is static in the templates */
+  l->shared_bytes = 0; /* static in the templates, unless a selector says otherwise */
   l->grid_t_axis = 3;
   l->grid_t_per_token = 0;
   l->grid_t_tile = 1;
@@ -52,338 +86,358 @@ static bool set_geometry(greta_plan_launch_t *l, uint32_t nt, const int64_t grid
     int64_t g = grid[i];
     if (i == axis) {
       if (per_token <= 0 || per_token > UINT32_MAX || tile <= 0)
-        return fail(err, err_size, "launch too large: %lld work items per token",
-                    (long long)per_token);
+        return greta_status_make(GRETA_INVALID_ARGUMENT,
+                                 "launch too large: %lld work items per token", LL(per_token));
       l->grid_t_axis = (uint32_t)axis;
       l->grid_t_per_token = (uint32_t)per_token;
       l->grid_t_tile = (uint32_t)tile;
-      g = ceil_div(max_tokens * per_token, tile); /* the largest step's grid */
+      g = ceil_div(c->max_tokens * per_token, tile); /* the largest step's grid */
     }
     int64_t limit = i == 0 ? INT32_MAX : 65535;
     if (g < 1 || g > limit)
-      return fail(err, err_size, "grid[%d] = %lld out of range (1..%lld)", i, (long long)g,
-                  (long long)limit);
+      return greta_status_make(GRETA_INVALID_ARGUMENT, "grid[%d] = %lld out of range (1..%lld)",
+                               i, LL(g), LL(limit));
     l->grid[i] = (uint32_t)g;
   }
-  return true;
+  return NULL;
 }
 
-/* A grid of `count` work units along x that scale with T when the launch's
- * rows do. units_per_row: work units per row, tile: units per block. */
-static bool set_rows_linear(greta_plan_launch_t *l, uint32_t nt, int64_t units_per_row, int64_t tile,
-                            int64_t max_tokens, char *err, size_t err_size) {
-  int64_t per = l->rows_coeff * units_per_row;
-  if (l->rows_per_token) {
-    int64_t grid[3] = {1, 1, 1};
-    return set_geometry(l, nt, grid, 0, per, tile, max_tokens, err, err_size);
-  }
-  int64_t grid[3] = {ceil_div(per, tile), 1, 1};
-  return set_geometry(l, nt, grid, 3, 0, 1, max_tokens, err, err_size);
+/* units_per_row work units per row, `tile` units per block, along x; the
+ * grid grows with T when the launch's rows do. */
+static greta_status_t set_rows_linear(const kernel_ctx_t *c, uint32_t nt, int64_t units_per_row,
+                                      int64_t tile) {
+  int64_t per = c->l->rows_coeff * units_per_row;
+  if (c->l->rows_per_token) return set_geometry(c, nt, (int64_t[3]){1, 1, 1}, 0, per, tile);
+  return set_geometry(c, nt, (int64_t[3]){ceil_div(per, tile), 1, 1}, 3, 0, 1);
+}
+
+/* One block column per row (y), `x_blocks` along x: matmul's grids. */
+static greta_status_t set_rows_y(const kernel_ctx_t *c, int64_t x_blocks, int64_t rows_tile) {
+  const greta_plan_launch_t *l = c->l;
+  int64_t grid[3] = {x_blocks, 1, 1};
+  int axis = 3;
+  if (l->rows_per_token) axis = 1;
+  else grid[1] = ceil_div(l->rows_coeff, rows_tile);
+  return set_geometry(c, 256, grid, axis, l->rows_coeff, rows_tile);
 }
 
 /* A float as a C++ literal that reads back exactly. */
-static bool float_literal(float v, char *buf, size_t size) {
-  if (!isfinite(v)) return false;
+static greta_status_t float_literal(const kernel_ctx_t *c, float v, char *buf, size_t size) {
+  if (!isfinite(v)) return bad(c, "a float attribute is not finite");
   snprintf(buf, size, "%.9ef", (double)v);
-  return true;
+  return NULL;
 }
 
-static int expected_args(const greta_plan_launch_t *l) {
-  switch (l->op) {
-    case GRETA_OP_EMBEDDING: return 3;
-    case GRETA_OP_RMSNORM: return 3;
-    case GRETA_OP_MATMUL: return l->a[3] ? 4 : 3;
-    case GRETA_OP_ROPE: return 2;
-    case GRETA_OP_KV_APPEND: return 2;
-    case GRETA_OP_ATTENTION: return 4;
-    case GRETA_OP_ATTENTION_SPLIT: return 4;
-    case GRETA_OP_ATTENTION_COMBINE: return 2;
-    case GRETA_OP_SILU: return 2;
-    case GRETA_OP_SILU_MUL: return 3;
-    case GRETA_OP_ADD: return 3;
-    case GRETA_OP_MUL: return 3;
-    case GRETA_OP_SCALE: return 2;
-    case GRETA_OP_SOFTMAX: return 2;
-    case GRETA_OP_CAUSAL_MASK: return 2;
-    case GRETA_OP_MASKED_SOFTMAX: return 2;
-    case GRETA_OP_TRANSPOSE: return 2;
-    case GRETA_OP_COPY: return 2;
-    default: return -1;
-  }
+static const char *const dtype_enum[] = {"GRETA_W_F32", "GRETA_W_F16", "GRETA_W_BF16"};
+static const char *const ew_enum[GRETA_OP_COUNT_] = {
+    [GRETA_OP_SILU] = "GRETA_EW_SILU", [GRETA_OP_SILU_MUL] = "GRETA_EW_SILU_MUL",
+    [GRETA_OP_ADD] = "GRETA_EW_ADD",   [GRETA_OP_MUL] = "GRETA_EW_MUL",
+    [GRETA_OP_SCALE] = "GRETA_EW_SCALE", [GRETA_OP_COPY] = "GRETA_EW_COPY",
+};
+
+/* ---- selectors, one per family of ops.def ------------------------------- */
+
+static greta_status_t kernel_embedding(const kernel_ctx_t *c, kernel_choice_t *k) {
+  const greta_op_attrs_t *a = c->a;
+  if (a->vocab <= 0 || a->dim <= 0) return bad(c, "bad shape");
+  GRETA_RETURN_IF_ERROR(set_geometry(c, GRETA_EW_NT, (int64_t[3]){1, 1, 1}, 0, a->dim, GRETA_EW_NT));
+  k->fn = "greta_embedding";
+  snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL", dtype_enum[a->wdtype], LL(a->vocab),
+           LL(a->dim));
+  k->params = "const int *tokens, const void *table, float *out";
+  snprintf(k->call, sizeof k->call, "tokens, table, out");
+  k->threads = GRETA_EW_NT;
+  return NULL;
 }
 
-#define LL(x) ((long long)(x))
+static greta_status_t kernel_rmsnorm(const kernel_ctx_t *c, kernel_choice_t *k) {
+  const greta_op_attrs_t *a = c->a;
+  char eps[32];
+  if (a->n <= 0) return bad(c, "bad shape");
+  GRETA_RETURN_IF_ERROR(float_literal(c, a->eps, eps, sizeof eps));
+  GRETA_RETURN_IF_ERROR(set_rows_linear(c, GRETA_NORM_NT, 1, 1));
+  k->fn = "greta_rmsnorm";
+  snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d", dtype_enum[a->wdtype], LL(a->n),
+           LL(c->l->rows_coeff), c->l->rows_per_token != 0);
+  k->params = "const float *x, const void *w, float *out";
+  snprintf(k->call, sizeof k->call, "x, w, out, %s", eps);
+  k->threads = GRETA_NORM_NT;
+  return NULL;
+}
 
 /* NVIDIA prefill GEMM with f32 weights: false = greta_gemm_mma's 3xTF32
  * fragment (mma.sync m16n8k8 tf32, ~1e-6 of the f32 reference), true = the
  * FP32 FMA tile of greta_gemm (exact f32, ~4x slower at T = 512). */
 static const bool nvidia_f32_fma = false;
 
-static bool inst_matmul(const target_t *t, greta_plan_launch_t *l, int64_t max_tokens, bool decode,
-                        const char *name, strbuf_t *src, char *err, size_t err_size) {
-  int64_t N = l->a[0], K = l->a[1], trans = l->a[2] != 0, res = l->a[3] != 0;
-  int dt = (int)l->a[GRETA_PLAN_WDTYPE];
-  const char *res_param = res ? ", const float *res" : "";
-  const char *res_arg = res ? "res" : "0";
-  int wave = t->arch == TARGET_AMD ? 64 : 32;
-  const char *fn;
-  char targs[256];
-  if (decode && trans) {
-    int vec_elems = dt == GRETA_F32 ? 4 : 8, esize = dt == GRETA_F32 ? 4 : 2;
+static greta_status_t kernel_matmul(const kernel_ctx_t *c, kernel_choice_t *k) {
+  const greta_op_attrs_t *a = c->a;
+  greta_plan_launch_t *l = c->l;
+  const int64_t N = a->n, K = a->k, rc = l->rows_coeff;
+  const int trans = a->transpose_b != 0, res = a->residual != 0, rpt = l->rows_per_token != 0;
+  const int dt = (int)a->wdtype;
+  if (N <= 0 || K <= 0) return bad(c, "bad shape");
+  k->params = res ? "const float *x, const void *b, float *out, const float *res"
+                  : "const float *x, const void *b, float *out";
+  snprintf(k->call, sizeof k->call, "x, b, out, %s", res ? "res" : "0");
+  k->threads = 256;
+  if (c->decode && trans) {
+    int vec_elems = dt == GRETA_F32 ? 4 : 8, esize = (int)greta_dtype_size(dt);
     /* B's alignment is checked by the kernel at run time: codegen shares
      * one kernel among launches whose offsets differ. */
     int vec = K % vec_elems == 0 && (K * esize) % 16 == 0;
-    int stage = K * 4 <= 32768;
-    int rows_per_block = (256 / wave) * 2; /* waves per block x GRETA_GEMV_R */
-    int64_t grid[3] = {ceil_div(N, rows_per_block), 1, 1};
-    int axis = 3;
-    if (l->rows_per_token) axis = 1;
-    else grid[1] = l->rows_coeff;
-    if (!set_geometry(l, 256, grid, axis, l->rows_coeff, 1, max_tokens, err, err_size)) return false;
-    fn = "greta_gemv_nk";
-    snprintf(targs, sizeof targs, "%d, %lldLL, %lldLL, %d, %d, %d, %lldLL, %d", dt, LL(N), LL(K),
-             (int)res, vec, stage, LL(l->rows_coeff), (int)(l->rows_per_token != 0));
-  } else if (decode) {
-    int64_t grid[3] = {ceil_div(N, 64), 1, 1};
-    int axis = 3;
-    if (l->rows_per_token) axis = 1;
-    else grid[1] = l->rows_coeff;
-    if (!set_geometry(l, 256, grid, axis, l->rows_coeff, 1, max_tokens, err, err_size)) return false;
-    fn = "greta_gemv_kn";
-    snprintf(targs, sizeof targs, "%d, %lldLL, %lldLL, %d, %lldLL, %d", dt, LL(N), LL(K), (int)res,
-             LL(l->rows_coeff), (int)(l->rows_per_token != 0));
-  } else {
-    /* NVIDIA: matrix-core tiles of 64 x 32 (gemm.h, greta_gemm_mma; f32
-     * weights through 3xTF32 unless nvidia_f32_fma), 52 KiB (74 KiB for f32)
-     * of dynamic shared memory; otherwise 64 x 64. */
-    bool mma = t->arch == TARGET_NVIDIA && (dt != GRETA_F32 || !nvidia_f32_fma);
-    int64_t grid[3] = {ceil_div(N, mma ? 32 : 64), 1, 1};
-    int axis = 3;
-    if (l->rows_per_token) axis = 1;
-    else grid[1] = ceil_div(l->rows_coeff, 64);
-    if (!set_geometry(l, 256, grid, axis, l->rows_coeff, 64, max_tokens, err, err_size)) return false;
-    /* f32: GRETA_MMA_F32_SMEM_BYTES (stages + partial tiles); halves:
-     * GRETA_MMA_SMEM_BYTES */
-    if (mma && dt == GRETA_F32) l->shared_bytes = 2 * (64 + 32) * 72 * 4 + 8 * 16 * 40 * 4;
-    else if (mma) l->shared_bytes = 2 * (64 + 32) * 136 * 2;
-    /* Halves: when the largest step reaches GRETA_MMA_BIG_MIN_TILES tiles
-     * of 64 x 128, the kernel may take greta_gemm_mma_big at run time, whose
-     * ring needs GRETA_MMA_BIG_SMEM_BYTES (4 stages of 64 x 40 f32 + 128 x
-     * 40 halves). */
-    int64_t max_rows = l->rows_per_token ? max_tokens * l->rows_coeff : l->rows_coeff;
-    if (mma && dt != GRETA_F32 && trans && ceil_div(max_rows, 64) * ceil_div(N, 128) >= 128)
-      l->shared_bytes = 4 * (64 * 40 * 4 + 128 * 40 * 2);
-    fn = mma ? "greta_gemm_mma" : "greta_gemm";
-    snprintf(targs, sizeof targs, "%d, %lldLL, %lldLL, %d, %d, %lldLL, %d", dt, LL(N), LL(K),
-             (int)trans, (int)res, LL(l->rows_coeff), (int)(l->rows_per_token != 0));
+    int stage = K * 4 <= GRETA_GEMV_STAGE_BYTES;
+    int rows_per_block = (GRETA_GEMV_NT / c->wave) * GRETA_GEMV_R;
+    GRETA_RETURN_IF_ERROR(set_rows_y(c, ceil_div(N, rows_per_block), 1));
+    k->fn = "greta_gemv_nk";
+    snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %d, %d, %lldLL, %d",
+             dtype_enum[dt], LL(N), LL(K), res, vec, stage, LL(rc), rpt);
+    k->threads = GRETA_GEMV_NT;
+    return NULL;
   }
-  strbuf_printf(src,
-                "extern \"C\" __global__ void __launch_bounds__(256)\n"
-                "%s(const int *params, const float *x, const void *b, float *out%s) {\n"
-                "  %s<%s>(params, x, b, out, %s);\n}\n",
-                name, res_param, fn, targs, res_arg);
-  return true;
+  if (c->decode) {
+    GRETA_RETURN_IF_ERROR(set_rows_y(c, ceil_div(N, GRETA_GEMV_KN_COLS), 1));
+    k->fn = "greta_gemv_kn";
+    snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %lldLL, %d", dtype_enum[dt],
+             LL(N), LL(K), res, LL(rc), rpt);
+    k->threads = GRETA_GEMV_NT;
+    return NULL;
+  }
+  /* NVIDIA: matrix-core tiles (greta_gemm_mma; f32 weights through 3xTF32
+   * unless nvidia_f32_fma) in dynamic shared memory; otherwise greta_gemm. */
+  bool mma = c->target->arch == TARGET_NVIDIA && (dt != GRETA_F32 || !nvidia_f32_fma);
+  GRETA_RETURN_IF_ERROR(set_rows_y(c, ceil_div(N, mma ? GRETA_MMA_BN : GRETA_GEMM_BN),
+                                   mma ? GRETA_MMA_BM : GRETA_GEMM_BM));
+  if (mma) l->shared_bytes = dt == GRETA_F32 ? GRETA_MMA_F32_SMEM_BYTES : GRETA_MMA_SMEM_BYTES;
+  /* Halves: when the largest step reaches GRETA_MMA_BIG_MIN_TILES tiles, the
+   * kernel may take greta_gemm_mma_big at run time, whose ring is larger. */
+  int64_t max_rows = rpt ? c->max_tokens * rc : rc;
+  if (mma && dt != GRETA_F32 && trans &&
+      ceil_div(max_rows, GRETA_MMA_BIG_BM) * ceil_div(N, GRETA_MMA_BIG_BN) >= GRETA_MMA_BIG_MIN_TILES)
+    l->shared_bytes = GRETA_MMA_BIG_SMEM_BYTES;
+  k->fn = mma ? "greta_gemm_mma" : "greta_gemm";
+  snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %d, %lldLL, %d", dtype_enum[dt],
+           LL(N), LL(K), trans, res, LL(rc), rpt);
+  k->threads = GRETA_GEMM_NT;
+  return NULL;
 }
 
-bool kernels_instantiate(const target_t *target, greta_plan_launch_t *launch, int64_t min_tokens,
-                         int64_t max_tokens, const char *name, strbuf_t *source, char *err,
-                         size_t err_size) {
-  greta_plan_launch_t *l = launch;
-  const int64_t *a = l->a;
+static greta_status_t kernel_rope(const kernel_ctx_t *c, kernel_choice_t *k) {
+  const int64_t H = c->a->heads, D = c->a->head_dim;
+  if (H <= 0 || D <= 0 || D % 2) return bad(c, "bad shape");
+  if (!(c->a->theta > 0.f)) return bad(c, "theta must be positive");
+  GRETA_RETURN_IF_ERROR(
+      set_geometry(c, GRETA_EW_NT, (int64_t[3]){1, 1, 1}, 0, H * (D / 2), GRETA_EW_NT));
+  /* inv_freq[i] = theta^(-2i/D), in double, rounded once to f32. */
+  strbuf_printf(c->src, "__device__ const float %s_inv_freq[%lld] = {", c->name, LL(D / 2));
+  for (int64_t i = 0; i < D / 2; i++) {
+    char lit[32];
+    GRETA_RETURN_IF_ERROR(float_literal(
+        c, (float)pow((double)c->a->theta, -2.0 * (double)i / (double)D), lit, sizeof lit));
+    strbuf_printf(c->src, "%s%s", i ? ", " : "", lit);
+  }
+  strbuf_append(c->src, "};\n");
+  k->fn = "greta_rope";
+  snprintf(k->targs, sizeof k->targs, "%lldLL, %lldLL", LL(H), LL(D));
+  k->params = "const float *x, float *out";
+  snprintf(k->call, sizeof k->call, "x, out, %s_inv_freq", c->name);
+  k->threads = GRETA_EW_NT;
+  return NULL;
+}
+
+static greta_status_t kernel_kv_append(const kernel_ctx_t *c, kernel_choice_t *k) {
+  const greta_op_attrs_t *a = c->a;
+  if (a->kv_heads <= 0 || a->head_dim <= 0 || a->max_seq <= 0) return bad(c, "bad shape");
+  int64_t row = a->kv_heads * a->head_dim;
+  GRETA_RETURN_IF_ERROR(set_geometry(c, GRETA_EW_NT, (int64_t[3]){1, 1, 1}, 0, row, GRETA_EW_NT));
+  k->fn = "greta_kv_append";
+  snprintf(k->targs, sizeof k->targs, "%lldLL, %lldLL", LL(row), LL(a->max_seq));
+  k->params = "const float *src, float *cache";
+  snprintf(k->call, sizeof k->call, "src, cache");
+  k->threads = GRETA_EW_NT;
+  return NULL;
+}
+
+static greta_status_t check_attention_shape(const kernel_ctx_t *c) {
+  const greta_op_attrs_t *a = c->a;
+  if (a->heads <= 0 || a->kv_heads <= 0 || a->heads % a->kv_heads || a->head_dim <= 0 ||
+      a->max_seq <= 0)
+    return greta_status_make(GRETA_INVALID_ARGUMENT,
+                             "attention: bad shape (heads %lld, kv_heads %lld, head_dim %lld)",
+                             LL(a->heads), LL(a->kv_heads), LL(a->head_dim));
+  if (a->head_dim > GRETA_ATTN_MAX_HEAD_DIM)
+    return greta_status_make(GRETA_INVALID_ARGUMENT, "attention: head_dim %lld > %d unsupported",
+                             LL(a->head_dim), GRETA_ATTN_MAX_HEAD_DIM);
+  return NULL;
+}
+
+static greta_status_t kernel_attention(const kernel_ctx_t *c, kernel_choice_t *k) {
+  const greta_op_attrs_t *a = c->a;
+  char scale[32];
+  GRETA_RETURN_IF_ERROR(check_attention_shape(c));
+  GRETA_RETURN_IF_ERROR(float_literal(c, a->scale, scale, sizeof scale));
+  /* One query row per wave: grid y grows with T in blocks of the waves. */
+  int queries_per_block = GRETA_ATTN_NT / c->wave;
+  GRETA_RETURN_IF_ERROR(
+      set_geometry(c, GRETA_ATTN_NT, (int64_t[3]){a->heads, 1, 1}, 1, 1, queries_per_block));
+  k->fn = "greta_attention";
+  snprintf(k->targs, sizeof k->targs, "%lldLL, %lldLL, %d, %lldLL", LL(a->heads), LL(a->kv_heads),
+           (int)a->head_dim, LL(a->max_seq));
+  k->params = "const float *q, const float *k, const float *v, float *out";
+  snprintf(k->call, sizeof k->call, "q, k, v, out, %s", scale);
+  k->threads = GRETA_ATTN_NT;
+  return NULL;
+}
+
+static greta_status_t kernel_attention_split(const kernel_ctx_t *c, kernel_choice_t *k) {
+  const greta_op_attrs_t *a = c->a;
+  char scale[32];
+  GRETA_RETURN_IF_ERROR(check_attention_shape(c));
+  GRETA_RETURN_IF_ERROR(float_literal(c, a->scale, scale, sizeof scale));
+  if (a->splits <= 0 || a->split_rows <= 0) return bad(c, "bad splits");
+  /* One wave per (split, head, token). */
+  GRETA_RETURN_IF_ERROR(
+      set_geometry(c, (uint32_t)c->wave, (int64_t[3]){a->splits, a->heads, 1}, 2, 1, 1));
+  k->fn = "greta_attention_split";
+  snprintf(k->targs, sizeof k->targs, "%lldLL, %lldLL, %d, %lldLL, %lldLL, %lldLL", LL(a->heads),
+           LL(a->kv_heads), (int)a->head_dim, LL(a->max_seq), LL(a->splits), LL(a->split_rows));
+  k->params = "const float *q, const float *k, const float *v, float *partial";
+  snprintf(k->call, sizeof k->call, "q, k, v, partial, %s", scale);
+  k->threads = (uint32_t)c->wave;
+  return NULL;
+}
+
+static greta_status_t kernel_attention_combine(const kernel_ctx_t *c, kernel_choice_t *k) {
+  const greta_op_attrs_t *a = c->a;
+  if (a->heads <= 0 || a->head_dim <= 0 || a->head_dim > 1024 || a->splits <= 0)
+    return bad(c, "bad shape");
+  /* One thread per element of a head, rounded up to whole waves. */
+  uint32_t threads = (uint32_t)(ceil_div(a->head_dim, c->wave) * c->wave);
+  GRETA_RETURN_IF_ERROR(set_geometry(c, threads, (int64_t[3]){a->heads, 1, 1}, 1, 1, 1));
+  k->fn = "greta_attention_combine";
+  snprintf(k->targs, sizeof k->targs, "%lldLL, %d, %lldLL", LL(a->heads), (int)a->head_dim,
+           LL(a->splits));
+  k->params = "const float *partial, float *out";
+  snprintf(k->call, sizeof k->call, "partial, out");
+  k->threads = threads;
+  return NULL;
+}
+
+static greta_status_t kernel_elementwise(const kernel_ctx_t *c, kernel_choice_t *k) {
+  const greta_op_attrs_t *a = c->a;
+  char factor[32];
+  if (a->n <= 0) return bad(c, "bad shape");
+  GRETA_RETURN_IF_ERROR(float_literal(c, a->factor, factor, sizeof factor));
+  GRETA_RETURN_IF_ERROR(set_rows_linear(c, GRETA_EW_NT, a->n, GRETA_EW_NT));
+  bool binary = c->l->n_args == 3;
+  k->fn = "greta_elementwise";
+  snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d", ew_enum[c->l->op], LL(a->n),
+           LL(c->l->rows_coeff), c->l->rows_per_token != 0);
+  k->params = binary ? "const float *a, const float *b, float *out" : "const float *a, float *out";
+  snprintf(k->call, sizeof k->call, "a, %s, out, %s", binary ? "b" : "0", factor);
+  k->threads = GRETA_EW_NT;
+  return NULL;
+}
+
+static greta_status_t kernel_softmax(const kernel_ctx_t *c, kernel_choice_t *k) {
+  const greta_op_attrs_t *a = c->a;
+  int masked = c->l->op == GRETA_OP_MASKED_SOFTMAX;
+  int64_t inner = masked ? a->inner : 1;
+  if (a->n <= 0 || inner <= 0) return greta_status_make(GRETA_INVALID_ARGUMENT, "softmax: bad shape");
+  GRETA_RETURN_IF_ERROR(set_rows_linear(c, GRETA_SOFTMAX_NT, 1, 1));
+  k->fn = "greta_softmax";
+  snprintf(k->targs, sizeof k->targs, "%d, %lldLL, %lldLL, %lldLL, %d", masked, LL(inner),
+           LL(a->n), LL(c->l->rows_coeff), c->l->rows_per_token != 0);
+  k->params = "const float *x, float *out";
+  snprintf(k->call, sizeof k->call, "x, out");
+  k->threads = GRETA_SOFTMAX_NT;
+  return NULL;
+}
+
+static greta_status_t kernel_causal_mask(const kernel_ctx_t *c, kernel_choice_t *k) {
+  const greta_op_attrs_t *a = c->a;
+  if (a->n <= 0 || a->inner <= 0) return bad(c, "bad shape");
+  GRETA_RETURN_IF_ERROR(set_rows_linear(c, GRETA_EW_NT, a->n, GRETA_EW_NT));
+  k->fn = "greta_causal_mask";
+  snprintf(k->targs, sizeof k->targs, "%lldLL, %lldLL, %lldLL, %d", LL(a->inner), LL(a->n),
+           LL(c->l->rows_coeff), c->l->rows_per_token != 0);
+  k->params = "const float *x, float *out";
+  snprintf(k->call, sizeof k->call, "x, out");
+  k->threads = GRETA_EW_NT;
+  return NULL;
+}
+
+static greta_status_t kernel_transpose(const kernel_ctx_t *c, kernel_choice_t *k) {
+  /* x [batch, in_rows, in_cols]; batch = rows / in_rows at run time. */
+  const int64_t r = c->a->in_rows, cols = c->a->in_cols;
+  if (r <= 0 || cols <= 0) return bad(c, "bad shape");
+  GRETA_RETURN_IF_ERROR(set_rows_linear(c, GRETA_EW_NT, cols, GRETA_EW_NT));
+  k->fn = "greta_transpose";
+  snprintf(k->targs, sizeof k->targs, "%lldLL, %lldLL, %lldLL, %d", LL(r), LL(cols),
+           LL(c->l->rows_coeff), c->l->rows_per_token != 0);
+  k->params = "const float *x, float *out";
+  snprintf(k->call, sizeof k->call, "x, out");
+  k->threads = GRETA_EW_NT;
+  return NULL;
+}
+
+typedef greta_status_t (*kernel_selector_t)(const kernel_ctx_t *, kernel_choice_t *);
+static const kernel_selector_t selectors[GRETA_OP_COUNT_] = {
+#define GRETA_OP(ENUM, value, name, family, operands, ints, floats) [value] = kernel_##family,
+#include "ops.def"
+};
+
+static void emit_kernel(const kernel_ctx_t *c, const kernel_choice_t *k) {
+  strbuf_printf(c->src,
+                "extern \"C\" __global__ void __launch_bounds__(%u)\n"
+                "%s(const int *params, %s) {\n"
+                "  %s<%s>(params, %s);\n}\n",
+                k->threads, c->name, k->params, k->fn, k->targs, k->call);
+}
+
+greta_status_t kernels_instantiate(const target_t *target, greta_plan_launch_t *launch,
+                                   int64_t min_tokens, int64_t max_tokens, const char *name,
+                                   strbuf_t *source) {
+  const char *op = greta_op_name(launch->op);
   if (max_tokens < 1 || min_tokens < 1 || min_tokens > max_tokens)
-    return fail(err, err_size, "bad token range %lld..%lld", LL(min_tokens), LL(max_tokens));
-  int want = expected_args(l);
-  if (want < 0) return fail(err, err_size, "no kernel for op %u", l->op);
-  if ((int)l->n_args != want)
-    return fail(err, err_size, "%s: expected %d arguments, got %u", greta_op_name(l->op), want,
-                l->n_args);
-  if (l->rows_coeff < 0) return fail(err, err_size, "%s: negative rows", greta_op_name(l->op));
-  int dt = (int)a[GRETA_PLAN_WDTYPE];
+    return greta_status_make(GRETA_INVALID_ARGUMENT, "bad token range %lld..%lld", LL(min_tokens),
+                             LL(max_tokens));
+  if (launch->op >= GRETA_OP_COUNT_ || !selectors[launch->op])
+    return greta_status_make(GRETA_INVALID_ARGUMENT, "no kernel for op %u", launch->op);
+  uint32_t min_args, max_args;
+  greta_op_operand_count(launch->op, &min_args, &max_args);
+  uint32_t want = launch->op == GRETA_OP_MATMUL && launch->attr.residual ? max_args : min_args;
+  if (launch->n_args != want)
+    return greta_status_make(GRETA_INVALID_ARGUMENT, "%s: expected %u arguments, got %u", op, want,
+                             launch->n_args);
+  if (launch->rows_coeff < 0)
+    return greta_status_make(GRETA_INVALID_ARGUMENT, "%s: negative rows", op);
+  int64_t dt = launch->attr.wdtype;
   if (dt != GRETA_F32 && dt != GRETA_F16 && dt != GRETA_BF16)
-    return fail(err, err_size, "%s: weight dtype %d is not f32, f16 or bf16", greta_op_name(l->op),
-                dt);
-  /* The CPU backend runs the ops itself: geometry only, no source. */
+    return greta_status_make(GRETA_INVALID_ARGUMENT, "%s: weight dtype %lld is not f32, f16 or bf16",
+                             op, LL(dt));
+  /* The CPU backend runs the ops itself: geometry only (as on NVIDIA), no source. */
   strbuf_t scratch = {0};
-  strbuf_t *src = target->arch == TARGET_CPU ? &scratch : source;
   target_t nv_like;
   if (target->arch == TARGET_CPU) {
-    bool ok = target_parse("sm_90", &nv_like, err, err_size);
-    (void)ok;
+    greta_status_t s = target_parse("sm_90", &nv_like);
+    if (s) return s;
     target = &nv_like;
   }
-  const int wave = target->arch == TARGET_AMD ? 64 : 32;
-  const int rpt = l->rows_per_token != 0;
-  const bool decode = max_tokens == 1;
-  char f0[32] = "0.0f";
-  if (!float_literal(l->f[0], f0, sizeof f0))
-    return fail(err, err_size, "%s: f0 is not finite", greta_op_name(l->op));
-  bool ok = true;
-  const int64_t RC = l->rows_coeff;
-
-  switch (l->op) {
-    case GRETA_OP_EMBEDDING: {
-      if (a[0] <= 0 || a[1] <= 0) return fail(err, err_size, "embedding: bad shape");
-      int64_t grid[3] = {1, 1, 1};
-      ok = set_geometry(l, 256, grid, 0, a[1], 256, max_tokens, err, err_size);
-      strbuf_printf(src,
-                    "extern \"C\" __global__ void __launch_bounds__(256)\n"
-                    "%s(const int *params, const int *tokens, const void *table, float *out) {\n"
-                    "  greta_embedding<%d, %lldLL, %lldLL>(params, tokens, table, out);\n}\n",
-                    name, dt, LL(a[0]), LL(a[1]));
-      break;
-    }
-    case GRETA_OP_RMSNORM: {
-      if (a[0] <= 0) return fail(err, err_size, "rmsnorm: bad shape");
-      ok = set_rows_linear(l, 256, 1, 1, max_tokens, err, err_size);
-      strbuf_printf(src,
-                    "extern \"C\" __global__ void __launch_bounds__(256)\n"
-                    "%s(const int *params, const float *x, const void *w, float *out) {\n"
-                    "  greta_rmsnorm<%d, %lldLL, %lldLL, %d>(params, x, w, out, %s);\n}\n",
-                    name, dt, LL(a[0]), LL(RC), rpt, f0);
-      break;
-    }
-    case GRETA_OP_MATMUL:
-      if (a[0] <= 0 || a[1] <= 0) return fail(err, err_size, "matmul: bad shape");
-      ok = inst_matmul(target, l, max_tokens, decode, name, src, err, err_size);
-      break;
-    case GRETA_OP_ROPE: {
-      int64_t H = a[0], D = a[1];
-      if (H <= 0 || D <= 0 || D % 2) return fail(err, err_size, "rope: bad shape");
-      if (!(l->f[0] > 0.f)) return fail(err, err_size, "rope: theta must be positive");
-      int64_t grid[3] = {1, 1, 1};
-      ok = set_geometry(l, 256, grid, 0, H * (D / 2), 256, max_tokens, err, err_size);
-      /* inv_freq[i] = theta^(-2i/D), in double, rounded once to f32. */
-      strbuf_printf(src, "__device__ const float %s_inv_freq[%lld] = {", name, LL(D / 2));
-      for (int64_t i = 0; i < D / 2; i++) {
-        char lit[32];
-        float_literal((float)pow((double)l->f[0], -2.0 * (double)i / (double)D), lit, sizeof lit);
-        strbuf_printf(src, "%s%s", i ? ", " : "", lit);
-      }
-      strbuf_printf(src,
-                    "};\nextern \"C\" __global__ void __launch_bounds__(256)\n"
-                    "%s(const int *params, const float *x, float *out) {\n"
-                    "  greta_rope<%lldLL, %lldLL>(params, x, out, %s_inv_freq);\n}\n",
-                    name, LL(H), LL(D), name);
-      break;
-    }
-    case GRETA_OP_KV_APPEND: {
-      if (a[0] <= 0 || a[1] <= 0 || a[2] <= 0) return fail(err, err_size, "kv_append: bad shape");
-      int64_t grid[3] = {1, 1, 1};
-      ok = set_geometry(l, 256, grid, 0, a[0] * a[1], 256, max_tokens, err, err_size);
-      strbuf_printf(src,
-                    "extern \"C\" __global__ void __launch_bounds__(256)\n"
-                    "%s(const int *params, const float *src, float *cache) {\n"
-                    "  greta_kv_append<%lldLL, %lldLL>(params, src, cache);\n}\n",
-                    name, LL(a[0] * a[1]), LL(a[2]));
-      break;
-    }
-    case GRETA_OP_ATTENTION:
-    case GRETA_OP_ATTENTION_SPLIT: {
-      int64_t H = a[0], KVH = a[1], D = a[2], S = a[3];
-      if (H <= 0 || KVH <= 0 || H % KVH || D <= 0 || S <= 0)
-        return fail(err, err_size, "attention: bad shape (heads %lld, kv_heads %lld, head_dim %lld)",
-                    LL(H), LL(KVH), LL(D));
-      if (D > 256) return fail(err, err_size, "attention: head_dim %lld > 256 unsupported", LL(D));
-      if (l->op == GRETA_OP_ATTENTION) {
-        int nq = 256 / wave;
-        int64_t grid[3] = {H, 1, 1};
-        ok = set_geometry(l, 256, grid, 1, 1, nq, max_tokens, err, err_size);
-        strbuf_printf(src,
-                      "extern \"C\" __global__ void __launch_bounds__(256)\n"
-                      "%s(const int *params, const float *q, const float *k, const float *v, "
-                      "float *out) {\n"
-                      "  greta_attention<%lldLL, %lldLL, %d, %lldLL>(params, q, k, v, out, %s);\n}\n",
-                      name, LL(H), LL(KVH), (int)D, LL(S), f0);
-      } else {
-        int64_t NS = a[4], SR = a[5];
-        if (NS <= 0 || SR <= 0) return fail(err, err_size, "attention_split: bad splits");
-        int64_t grid[3] = {NS, H, 1};
-        ok = set_geometry(l, (uint32_t)wave, grid, 2, 1, 1, max_tokens, err, err_size);
-        strbuf_printf(src,
-                      "extern \"C\" __global__ void __launch_bounds__(%d)\n"
-                      "%s(const int *params, const float *q, const float *k, const float *v, "
-                      "float *partial) {\n"
-                      "  greta_attention_split<%lldLL, %lldLL, %d, %lldLL, %lldLL, %lldLL>"
-                      "(params, q, k, v, partial, %s);\n}\n",
-                      wave, name, LL(H), LL(KVH), (int)D, LL(S), LL(NS), LL(SR), f0);
-      }
-      break;
-    }
-    case GRETA_OP_ATTENTION_COMBINE: {
-      int64_t H = a[0], D = a[2], NS = a[4];
-      if (H <= 0 || D <= 0 || D > 1024 || NS <= 0)
-        return fail(err, err_size, "attention_combine: bad shape");
-      int nt = (int)ceil_div(D, wave) * wave;
-      int64_t grid[3] = {H, 1, 1};
-      ok = set_geometry(l, (uint32_t)nt, grid, 1, 1, 1, max_tokens, err, err_size);
-      strbuf_printf(src,
-                    "extern \"C\" __global__ void __launch_bounds__(%d)\n"
-                    "%s(const int *params, const float *partial, float *out) {\n"
-                    "  greta_attention_combine<%lldLL, %d, %lldLL>(params, partial, out);\n}\n",
-                    nt, name, LL(H), (int)D, LL(NS));
-      break;
-    }
-    case GRETA_OP_SILU:
-    case GRETA_OP_SILU_MUL:
-    case GRETA_OP_ADD:
-    case GRETA_OP_MUL:
-    case GRETA_OP_SCALE:
-    case GRETA_OP_COPY: {
-      if (a[0] <= 0) return fail(err, err_size, "%s: bad shape", greta_op_name(l->op));
-      int ew = l->op == GRETA_OP_SILU       ? 0
-               : l->op == GRETA_OP_SILU_MUL ? 1
-               : l->op == GRETA_OP_ADD      ? 2
-               : l->op == GRETA_OP_MUL      ? 3
-               : l->op == GRETA_OP_SCALE    ? 4
-                                            : 5;
-      bool binary = l->n_args == 3;
-      ok = set_rows_linear(l, 256, a[0], 256, max_tokens, err, err_size);
-      strbuf_printf(src,
-                    "extern \"C\" __global__ void __launch_bounds__(256)\n"
-                    "%s(const int *params, const float *a%s, float *out) {\n"
-                    "  greta_elementwise<%d, %lldLL, %lldLL, %d>(params, a, %s, out, %s);\n}\n",
-                    name, binary ? ", const float *b" : "", ew, LL(a[0]), LL(RC), rpt,
-                    binary ? "b" : "0", f0);
-      break;
-    }
-    case GRETA_OP_SOFTMAX:
-    case GRETA_OP_MASKED_SOFTMAX: {
-      int masked = l->op == GRETA_OP_MASKED_SOFTMAX;
-      int64_t inner = masked ? a[1] : 1;
-      if (a[0] <= 0 || inner <= 0) return fail(err, err_size, "softmax: bad shape");
-      ok = set_rows_linear(l, 256, 1, 1, max_tokens, err, err_size);
-      strbuf_printf(src,
-                    "extern \"C\" __global__ void __launch_bounds__(256)\n"
-                    "%s(const int *params, const float *x, float *out) {\n"
-                    "  greta_softmax<%d, %lldLL, %lldLL, %lldLL, %d>(params, x, out);\n}\n",
-                    name, masked, LL(inner), LL(a[0]), LL(RC), rpt);
-      break;
-    }
-    case GRETA_OP_CAUSAL_MASK: {
-      if (a[0] <= 0 || a[1] <= 0) return fail(err, err_size, "causal_mask: bad shape");
-      ok = set_rows_linear(l, 256, a[0], 256, max_tokens, err, err_size);
-      strbuf_printf(src,
-                    "extern \"C\" __global__ void __launch_bounds__(256)\n"
-                    "%s(const int *params, const float *x, float *out) {\n"
-                    "  greta_causal_mask<%lldLL, %lldLL, %lldLL, %d>(params, x, out);\n}\n",
-                    name, LL(a[1]), LL(a[0]), LL(RC), rpt);
-      break;
-    }
-    case GRETA_OP_TRANSPOSE: {
-      /* x [batch, r = a1, c = a2]; batch = rows / r at run time. */
-      int64_t r = a[1], c = a[2];
-      if (r <= 0 || c <= 0) return fail(err, err_size, "transpose: bad shape");
-      ok = set_rows_linear(l, 256, c, 256, max_tokens, err, err_size);
-      strbuf_printf(src,
-                    "extern \"C\" __global__ void __launch_bounds__(256)\n"
-                    "%s(const int *params, const float *x, float *out) {\n"
-                    "  greta_transpose<%lldLL, %lldLL, %lldLL, %d>(params, x, out);\n}\n",
-                    name, LL(r), LL(c), LL(RC), rpt);
-      break;
-    }
-    default:
-      ok = fail(err, err_size, "no kernel for op %u", l->op);
-  }
+  kernel_ctx_t c = {
+      .target = target,
+      .wave = target->wave,
+      .l = launch,
+      .a = &launch->attr,
+      .op = op,
+      .max_tokens = max_tokens,
+      .decode = max_tokens == 1,
+      .name = name,
+      .src = target == &nv_like ? &scratch : source,
+  };
+  kernel_choice_t k = {0};
+  greta_status_t s = selectors[launch->op](&c, &k);
+  if (!s) emit_kernel(&c, &k);
   strbuf_free(&scratch);
-  return ok;
+  return s;
 }

@@ -1,24 +1,22 @@
-/* The kernel library: for each plan launch and target, which template to
+/* Kernel selection: for each plan launch and target, which template to
  * instantiate, with which compile-time constants and launch geometry.
  * Templates live in templates/ and are embedded into gretac. */
 #ifndef GRETA_KERNELS_H
 #define GRETA_KERNELS_H
 
-#include <stdbool.h>
-
 #include "plan.h"
 #include "strbuf.h"
 #include "target.h"
 
-/* Chooses the kernel for `launch` (op, args, a[], f[], rows_* already set by
- * the scheduler) when run in an entry of tokens in [min_tokens, max_tokens]:
+/* Chooses the kernel for `launch` (op, args, attr, rows_* already set by the
+ * scheduler) when run in an entry of tokens in [min_tokens, max_tokens]:
  * fills launch->grid, block, grid_t_*, shared_bytes, and appends to `source`
  * the instantiation of the template as an extern "C" kernel named `name`
  * (the caller chooses a unique name). Never fails for a launch the
- * scheduler produced; returns false with `err` for an unsupported one. */
-bool kernels_instantiate(const target_t *target, greta_plan_launch_t *launch,
-                         int64_t min_tokens, int64_t max_tokens, const char *name,
-                         strbuf_t *source, char *err, size_t err_size);
+ * scheduler produced; INVALID_ARGUMENT for an unsupported one. */
+greta_status_t kernels_instantiate(const target_t *target, greta_plan_launch_t *launch,
+                                   int64_t min_tokens, int64_t max_tokens, const char *name,
+                                   strbuf_t *source);
 
 /* The translation unit's head: the prelude for `target` and every template
  * (appended once, before any instantiation). */

@@ -222,9 +222,10 @@ int main(int argc, char **argv) {
   if (rc) return rc < 0 ? 0 : rc;
 
   target_t target;
-  char err[512];
-  if (!target_parse(o.target, &target, err, sizeof err)) {
-    fprintf(stderr, "gretac: error: %s\n", err);
+  greta_status_t status = target_parse(o.target, &target);
+  if (status) {
+    fprintf(stderr, "gretac: error: %s\n", greta_status_message(status));
+    greta_status_free(status);
     return EXIT_USAGE;
   }
 

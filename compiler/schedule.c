@@ -197,12 +197,10 @@ static void launch_arg(const lowering_t *lw, greta_plan_launch_t *l, int node) {
   l->args[l->n_args++] = buffer_ref(lw, node);
 }
 
+/* IR ops that lower to one plan op over [rows, n] with no other attribute. */
 static const uint32_t simple_ops[IR_OP_COUNT_] = {
-    [IR_SILU] = GRETA_OP_SILU,       [IR_SILU_MUL] = GRETA_OP_SILU_MUL,
-    [IR_ADD] = GRETA_OP_ADD,         [IR_MUL] = GRETA_OP_MUL,
-    [IR_SCALE] = GRETA_OP_SCALE,     [IR_SOFTMAX] = GRETA_OP_SOFTMAX,
-    [IR_RMSNORM] = GRETA_OP_RMSNORM, [IR_EMBEDDING] = GRETA_OP_EMBEDDING,
-    [IR_ROPE] = GRETA_OP_ROPE,
+    [IR_SILU] = GRETA_OP_SILU,   [IR_SILU_MUL] = GRETA_OP_SILU_MUL, [IR_ADD] = GRETA_OP_ADD,
+    [IR_MUL] = GRETA_OP_MUL,     [IR_SCALE] = GRETA_OP_SCALE,       [IR_SOFTMAX] = GRETA_OP_SOFTMAX,
 };
 
 /* Lowers node `id` into `list`. `decode`: the entry runs T = 1 only. */
@@ -232,14 +230,14 @@ static void lower_node(lowering_t *lw, int id, int decode, launch_list_t *list) 
       launch_arg(lw, l, node->inputs[0]);
       launch_arg(lw, l, node->inputs[1]);
       launch_arg(lw, l, id);
-      l->a[0] = n;
-      l->a[1] = b->dims[transposed ? 1 : 0].coeff;
-      l->a[2] = transposed;
+      l->attr.n = n;
+      l->attr.k = b->dims[transposed ? 1 : 0].coeff;
+      l->attr.transpose_b = transposed;
       if (node->op == IR_MATMUL_ADD) {
         launch_arg(lw, l, node->inputs[2]);
-        l->a[3] = 1;
+        l->attr.residual = 1;
       }
-      l->a[GRETA_PLAN_WDTYPE] = b->dtype;
+      l->attr.wdtype = b->dtype;
       break;
     }
     case IR_EMBEDDING: {
@@ -248,9 +246,9 @@ static void lower_node(lowering_t *lw, int id, int decode, launch_list_t *list) 
       launch_arg(lw, l, node->inputs[0]);
       launch_arg(lw, l, node->inputs[1]);
       launch_arg(lw, l, id);
-      l->a[0] = table->dims[0].coeff;
-      l->a[1] = table->dims[1].coeff;
-      l->a[GRETA_PLAN_WDTYPE] = table->dtype;
+      l->attr.vocab = table->dims[0].coeff;
+      l->attr.dim = table->dims[1].coeff;
+      l->attr.wdtype = table->dtype;
       break;
     }
     case IR_RMSNORM:
@@ -258,9 +256,9 @@ static void lower_node(lowering_t *lw, int id, int decode, launch_list_t *list) 
       launch_arg(lw, l, node->inputs[0]);
       launch_arg(lw, l, node->inputs[1]);
       launch_arg(lw, l, id);
-      l->a[0] = n;
-      l->a[GRETA_PLAN_WDTYPE] = g->nodes[node->inputs[1]].type.dtype;
-      l->f[0] = (float)node->f[0];
+      l->attr.n = n;
+      l->attr.wdtype = g->nodes[node->inputs[1]].type.dtype;
+      l->attr.eps = (float)node->f[0];
       break;
     case IR_ROPE:
       if (t->rank != 3 || t->dims[0].sym < 0 || t->dims[0].coeff != 1) {
@@ -270,18 +268,18 @@ static void lower_node(lowering_t *lw, int id, int decode, launch_list_t *list) 
       l = launch_add(list, GRETA_OP_ROPE);
       launch_arg(lw, l, node->inputs[0]);
       launch_arg(lw, l, id);
-      l->a[0] = t->dims[1].coeff;
-      l->a[1] = t->dims[2].coeff;
-      l->f[0] = (float)node->f[0];
+      l->attr.heads = t->dims[1].coeff;
+      l->attr.head_dim = t->dims[2].coeff;
+      l->attr.theta = (float)node->f[0];
       break;
     case IR_CACHE_APPEND: {
       const ir_type_t *cache = &g->nodes[node->inputs[0]].type;
       l = launch_add(list, GRETA_OP_KV_APPEND);
       launch_arg(lw, l, node->inputs[1]);
       launch_arg(lw, l, node->inputs[0]);
-      l->a[0] = cache->dims[1].coeff;
-      l->a[1] = cache->dims[2].coeff;
-      l->a[2] = cache->dims[0].coeff;
+      l->attr.kv_heads = cache->dims[1].coeff;
+      l->attr.head_dim = cache->dims[2].coeff;
+      l->attr.max_seq = cache->dims[0].coeff;
       break;
     }
     case IR_ATTENTION: {
@@ -300,16 +298,16 @@ static void lower_node(lowering_t *lw, int id, int decode, launch_list_t *list) 
         launch_arg(lw, l, node->inputs[1]);
         launch_arg(lw, l, node->inputs[2]);
         l->args[l->n_args++] = (greta_plan_buffer_t){GRETA_SPACE_ARENA, (uint64_t)scratch};
-        l->a[0] = heads; l->a[1] = kv_heads; l->a[2] = head_dim; l->a[3] = max_seq;
-        l->a[4] = splits; l->a[5] = split_rows;
-        l->f[0] = (float)node->f[0];
+        l->attr = (greta_op_attrs_t){.heads = heads, .kv_heads = kv_heads, .head_dim = head_dim,
+                                     .max_seq = max_seq, .splits = splits,
+                                     .split_rows = split_rows, .scale = (float)node->f[0]};
         l->rows_coeff = heads;
         l->rows_per_token = 1;
         greta_plan_launch_t *c = launch_add(list, GRETA_OP_ATTENTION_COMBINE);
         c->args[c->n_args++] = (greta_plan_buffer_t){GRETA_SPACE_ARENA, (uint64_t)scratch};
         launch_arg(lw, c, id);
-        c->a[0] = heads; c->a[1] = kv_heads; c->a[2] = head_dim; c->a[3] = max_seq;
-        c->a[4] = splits; c->a[5] = split_rows;
+        c->attr = l->attr;
+        c->attr.scale = 0.0f; /* the combine reads no scale */
         c->rows_coeff = heads;
         c->rows_per_token = 1;
         return;
@@ -319,8 +317,8 @@ static void lower_node(lowering_t *lw, int id, int decode, launch_list_t *list) 
       launch_arg(lw, l, node->inputs[1]);
       launch_arg(lw, l, node->inputs[2]);
       launch_arg(lw, l, id);
-      l->a[0] = heads; l->a[1] = kv_heads; l->a[2] = head_dim; l->a[3] = max_seq;
-      l->f[0] = (float)node->f[0];
+      l->attr = (greta_op_attrs_t){.heads = heads, .kv_heads = kv_heads, .head_dim = head_dim,
+                                   .max_seq = max_seq, .scale = (float)node->f[0]};
       break;
     }
     case IR_CAUSAL_MASK:
@@ -333,8 +331,8 @@ static void lower_node(lowering_t *lw, int id, int decode, launch_list_t *list) 
                                                       : GRETA_OP_MASKED_SOFTMAX);
       launch_arg(lw, l, node->inputs[0]);
       launch_arg(lw, l, id);
-      l->a[0] = n;
-      l->a[1] = rows; /* rows = T * inner, so inner = rows_coeff */
+      l->attr.n = n;
+      l->attr.inner = rows; /* rows = T * inner, so inner = rows_coeff */
       break;
     case IR_TRANSPOSE: {
       const ir_type_t *x = &g->nodes[node->inputs[0]].type;
@@ -346,9 +344,9 @@ static void lower_node(lowering_t *lw, int id, int decode, launch_list_t *list) 
       l = launch_add(list, GRETA_OP_TRANSPOSE);
       launch_arg(lw, l, node->inputs[0]);
       launch_arg(lw, l, id);
-      l->a[1] = r;
-      l->a[2] = c;
-      l->a[0] = rows / c; /* batch per token (or in all) */
+      l->attr.in_rows = r;
+      l->attr.in_cols = c;
+      l->attr.batch = rows / c; /* per token (or in all) */
       /* rows of the input: batch * r */
       l->rows_coeff = (rows / c) * r;
       l->rows_per_token = per_token;
@@ -362,8 +360,8 @@ static void lower_node(lowering_t *lw, int id, int decode, launch_list_t *list) 
       l = launch_add(list, simple_ops[node->op]);
       for (int i = 0; i < node->n_inputs; i++) launch_arg(lw, l, node->inputs[i]);
       launch_arg(lw, l, id);
-      l->a[0] = n;
-      l->f[0] = (float)node->f[0];
+      l->attr.n = n;
+      if (node->op == IR_SCALE) l->attr.factor = (float)node->f[0];
       break;
   }
   l->rows_coeff = rows;

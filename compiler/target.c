@@ -1,6 +1,8 @@
 /* --target parsing: AMD target IDs (chip[:feature±]...), NVIDIA sm_XY, cpu. */
 #include "target.h"
 
+#include "status.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -8,9 +10,8 @@
 static const char *const amd_chips[] = {"gfx908", "gfx90a", "gfx940", "gfx941", "gfx942"};
 static const int nvidia_sms[] = {80, 86, 89, 90};
 
-static void set_error(char *err, size_t err_size, const char *text, const char *why) {
-  if (err && err_size)
-    snprintf(err, err_size,
+static greta_status_t target_error(const char *text, const char *why) {
+  return greta_status_make(GRETA_INVALID_ARGUMENT,
              "unknown target '%s'%s%s; accepted: gfx942 (MI300X, gfx942:sramecc+:xnack-), "
              "gfx940, gfx941, gfx90a, gfx908 (optionally with :sramecc+/- :xnack+/-), "
              "sm_80, sm_86, sm_89, sm_90, cpu",
@@ -18,7 +19,7 @@ static void set_error(char *err, size_t err_size, const char *text, const char *
 }
 
 /* Parses "gfx942[:sramecc+][:xnack-]" into out. */
-static bool parse_amd(const char *text, target_t *out, char *err, size_t err_size) {
+static greta_status_t parse_amd(const char *text, target_t *out) {
   const char *colon = strchr(text, ':');
   size_t chip_len = colon ? (size_t)(colon - text) : strlen(text);
   const char *chip = NULL;
@@ -26,8 +27,7 @@ static bool parse_amd(const char *text, target_t *out, char *err, size_t err_siz
     if (strlen(amd_chips[i]) == chip_len && strncmp(text, amd_chips[i], chip_len) == 0)
       chip = amd_chips[i];
   if (!chip) {
-    set_error(err, err_size, text, "not a supported AMD chip");
-    return false;
+    return target_error(text, "not a supported AMD chip");
   }
   /* Features: 0 = unspecified ("any"), '+' or '-'. */
   char sramecc = 0, xnack = 0;
@@ -38,15 +38,13 @@ static bool parse_amd(const char *text, target_t *out, char *err, size_t err_siz
     size_t len = next ? (size_t)(next - name) : strlen(name);
     char sign = len ? name[len - 1] : 0;
     if (sign != '+' && sign != '-') {
-      set_error(err, err_size, text, "a target feature must end in + or -");
-      return false;
+      return target_error(text, "a target feature must end in + or -");
     }
     char *slot = NULL;
     if (len - 1 == 7 && strncmp(name, "sramecc", 7) == 0) slot = &sramecc;
     else if (len - 1 == 5 && strncmp(name, "xnack", 5) == 0) slot = &xnack;
     if (!slot || *slot) {
-      set_error(err, err_size, text, slot ? "feature given twice" : "unknown feature (sramecc, xnack)");
-      return false;
+      return target_error(text, slot ? "feature given twice" : "unknown feature (sramecc, xnack)");
     }
     *slot = sign;
     p = next;
@@ -65,13 +63,12 @@ static bool parse_amd(const char *text, target_t *out, char *err, size_t err_siz
   int n = snprintf(out->id, sizeof out->id, "%s", chip);
   if (sramecc) n += snprintf(out->id + n, sizeof out->id - (size_t)n, ":sramecc%c", sramecc);
   if (xnack) snprintf(out->id + n, sizeof out->id - (size_t)n, ":xnack%c", xnack);
-  return true;
+  return NULL;
 }
 
-bool target_parse(const char *text, target_t *out, char *err, size_t err_size) {
+greta_status_t target_parse(const char *text, target_t *out) {
   if (!text || !*text || strlen(text) >= sizeof out->id) {
-    set_error(err, err_size, text, NULL);
-    return false;
+    return target_error(text, NULL);
   }
   if (strcmp(text, "cpu") == 0) {
     memset(out, 0, sizeof *out);
@@ -79,9 +76,9 @@ bool target_parse(const char *text, target_t *out, char *err, size_t err_size) {
     out->wave = 1;
     strcpy(out->id, "cpu");
     strcpy(out->chip, "cpu");
-    return true;
+    return NULL;
   }
-  if (strncmp(text, "gfx", 3) == 0) return parse_amd(text, out, err, err_size);
+  if (strncmp(text, "gfx", 3) == 0) return parse_amd(text, out);
   if (strncmp(text, "sm_", 3) == 0) {
     for (size_t i = 0; i < sizeof nvidia_sms / sizeof nvidia_sms[0]; i++) {
       char name[16];
@@ -93,12 +90,10 @@ bool target_parse(const char *text, target_t *out, char *err, size_t err_size) {
         out->sm = nvidia_sms[i];
         snprintf(out->id, sizeof out->id, "%s", name);
         snprintf(out->chip, sizeof out->chip, "%s", name);
-        return true;
+        return NULL;
       }
     }
-    set_error(err, err_size, text, "not a supported NVIDIA architecture");
-    return false;
+    return target_error(text, "not a supported NVIDIA architecture");
   }
-  set_error(err, err_size, text, NULL);
-  return false;
+  return target_error(text, NULL);
 }

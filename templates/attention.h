@@ -26,7 +26,6 @@
  * greta_attention_combine: block = D threads rounded up to the wave, thread
  * d merges the splits' acc[d]. Grid: x = H, y = T.
  */
-#define GRETA_ATTN_NT 256
 
 /* Running state of one query row, per lane. */
 template <int D>

@@ -8,17 +8,6 @@
  * through grid_t. One read per input and one write per element: ~0.1
  * flop/byte, bandwidth-bound; nothing to tile.
  */
-#define GRETA_EW_NT 256
-
-enum {
-  GRETA_EW_SILU = 0,
-  GRETA_EW_SILU_MUL = 1,
-  GRETA_EW_ADD = 2,
-  GRETA_EW_MUL = 3,
-  GRETA_EW_SCALE = 4,
-  GRETA_EW_COPY = 5,
-};
-
 /* The element index of this thread, or -1 past `total`. */
 GRETA_INLINE greta_i64 greta_ew_index(greta_i64 total) {
   greta_i64 i = (greta_i64)greta_bid_x() * GRETA_EW_NT + greta_tid();

@@ -35,9 +35,6 @@
  *   f16 / bf16, 3xTF32 on m16n8k8 for f32, with a run-time split of K among
  *   the warps for small T).
  */
-#define GRETA_GEMM_BM 64
-#define GRETA_GEMM_BN 64
-#define GRETA_GEMM_NT 256
 
 template <int DT>
 struct greta_frag;
@@ -294,13 +291,6 @@ GRETA_INLINE void greta_gemm(const int *params, const float *x, const void *b, f
  * are LDK = 136 halves (68 words) apart, so the 8 row groups of a fragment
  * load land on 8 disjoint sets of 4 banks (no conflicts).
  */
-#define GRETA_MMA_BM 64
-#define GRETA_MMA_BN 32
-#define GRETA_MMA_BK 128
-#define GRETA_MMA_LDK 136
-#define GRETA_MMA_SMEM_BYTES (2 * (GRETA_MMA_BM + GRETA_MMA_BN) * GRETA_MMA_LDK * 2)
-/* f32: two stages of 72-word rows, then the warps' partial tiles [8][16][40]. */
-#define GRETA_MMA_F32_SMEM_BYTES (2 * (GRETA_MMA_BM + GRETA_MMA_BN) * 72 * 4 + 8 * 16 * 40 * 4)
 
 /* A warp's fragments for a 16 x 32 piece of the tile, one interface per
  * weight type (the tiling below uses nothing else):
@@ -660,16 +650,6 @@ GRETA_INLINE void greta_gemm_mma_run(const float *x, const void *b, float *out, 
  * Accumulation: each stage (2 k16 steps) into a fresh accumulator, added to
  * the running f32 sum with ordinary adds (see the f32 fragment on chained
  * mma accumulation); deterministic, no split-K. */
-#define GRETA_MMA_BIG_BM 64
-#define GRETA_MMA_BIG_BN 128
-#define GRETA_MMA_BIG_BK 32
-#define GRETA_MMA_BIG_LDX 40 /* words per x row */
-#define GRETA_MMA_BIG_LDB 40 /* halves per B row */
-#define GRETA_MMA_BIG_S 4
-#define GRETA_MMA_BIG_STAGE_BYTES \
-  (GRETA_MMA_BIG_BM * GRETA_MMA_BIG_LDX * 4 + GRETA_MMA_BIG_BN * GRETA_MMA_BIG_LDB * 2)
-#define GRETA_MMA_BIG_SMEM_BYTES (GRETA_MMA_BIG_S * GRETA_MMA_BIG_STAGE_BYTES)
-#define GRETA_MMA_BIG_MIN_TILES 128
 
 /* Two x values rounded to the half type DT, packed (lo: lower k). */
 template <int DT>

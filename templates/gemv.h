@@ -19,8 +19,6 @@
  * read consecutive n (coalesced); the 4 partial sums meet in LDS.
  * Grid: x = ceil(N / 64), y = M.
  */
-#define GRETA_GEMV_NT 256
-#define GRETA_GEMV_R 2
 
 template <int DT, greta_i64 N, greta_i64 K, int RES, int VEC, int STAGE, greta_i64 RC, int RPT>
 GRETA_INLINE void greta_gemv_nk(const int *params, const float *x, const void *b, float *out,
@@ -74,7 +72,7 @@ GRETA_INLINE void greta_gemv_nk(const int *params, const float *x, const void *b
 template <int DT, greta_i64 N, greta_i64 K, int RES, greta_i64 RC, int RPT>
 GRETA_INLINE void greta_gemv_kn(const int *params, const float *x, const void *b, float *out,
                                 const float *res) {
-  const int NC = 64, NS = GRETA_GEMV_NT / NC;
+  const int NC = GRETA_GEMV_KN_COLS, NS = GRETA_GEMV_NT / NC;
   __shared__ float part[NS][NC];
   const greta_i64 m = greta_bid_y();
   if (m >= greta_rows<RC, RPT>(params)) return;

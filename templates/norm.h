@@ -7,7 +7,6 @@
  * write: arithmetic intensity ~0.3 flop/byte, purely bandwidth-bound.
  * Grid: x = rows.
  */
-#define GRETA_NORM_NT 256
 
 template <int DT, greta_i64 NCOL, greta_i64 RC, int RPT>
 GRETA_INLINE void greta_rmsnorm(const int *params, const float *x, const void *w, float *out,

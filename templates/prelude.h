@@ -159,7 +159,6 @@ GRETA_INLINE float greta_block_reduce(float v, float *scratch) {
 }
 
 /* ---- weight loads: f32, f16 or bf16 (greta_dtype_t values), as float ----- */
-enum { GRETA_W_F32 = 0, GRETA_W_F16 = 1, GRETA_W_BF16 = 2 };
 
 template <int DT>
 GRETA_INLINE float greta_load_w(const void *w, greta_i64 i) {

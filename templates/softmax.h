@@ -7,7 +7,6 @@
  * write pass. Three reads of the row (two from cache), one write:
  * bandwidth-bound. Grid: x = rows.
  */
-#define GRETA_SOFTMAX_NT 256
 
 template <int MASKED, greta_i64 INNER, greta_i64 NCOL, greta_i64 RC, int RPT>
 GRETA_INLINE void greta_softmax(const int *params, const float *x, float *out) {

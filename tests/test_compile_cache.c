@@ -54,17 +54,16 @@ static char *tiny_source(const target_t *t, const char *kernel_name) {
   memset(&l, 0, sizeof l);
   l.op = GRETA_OP_ADD;
   l.n_args = 3;
-  l.a[0] = 64;
+  l.attr.n = 64;
   l.rows_coeff = 1;
   l.rows_per_token = 1;
-  char err[256];
-  cr_assert(kernels_instantiate(t, &l, 1, 8, kernel_name, &sb, err, sizeof err), "%s", err);
+  greta_status_t s = kernels_instantiate(t, &l, 1, 8, kernel_name, &sb);
+  cr_assert(!s, "%s", greta_status_message(s));
   return strbuf_take(&sb);
 }
 
 static const toolchain_t *clang_or_skip(target_t *t) {
-  char err[256];
-  cr_assert(target_parse("gfx942", t, err, sizeof err));
+  cr_assert(!target_parse("gfx942", t));
   const toolchain_t *tc = NULL;
   const char *version = NULL;
   greta_status_t st = toolchain_pick(t, "clang", &tc, &version);

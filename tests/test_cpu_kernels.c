@@ -202,9 +202,9 @@ Test(cpu_kernels, rmsnorm) {
     arg(&l, 0, GRETA_SPACE_ARENA, 0);
     arg(&l, 1, GRETA_SPACE_WEIGHTS, 64);
     arg(&l, 2, GRETA_SPACE_ARENA, 4096);
-    l.a[0] = n;
-    l.a[GRETA_PLAN_WDTYPE] = wdtypes[w];
-    l.f[0] = 1e-5f;
+    l.attr.n = n;
+    l.attr.wdtype = wdtypes[w];
+    l.attr.eps = 1e-5f;
     l.rows_coeff = 2; /* rows = 2T */
     fill(A_(0), (size_t)(2 * T * n));
     double *g = make_weights(64, (size_t)n, wdtypes[w]);
@@ -229,11 +229,11 @@ static void check_matmul(greta_dtype_t dtype, bool b_is_nk, bool residual, bool 
   arg(&l, 1, GRETA_SPACE_WEIGHTS, 128);
   arg(&l, 2, GRETA_SPACE_ARENA, out);
   if (residual) arg(&l, 3, GRETA_SPACE_ARENA, res);
-  l.a[0] = N;
-  l.a[1] = K;
-  l.a[2] = b_is_nk;
-  l.a[3] = residual;
-  l.a[GRETA_PLAN_WDTYPE] = dtype;
+  l.attr.n = N;
+  l.attr.k = K;
+  l.attr.transpose_b = b_is_nk;
+  l.attr.residual = residual;
+  l.attr.wdtype = dtype;
   l.rows_coeff = rows;
   l.rows_per_token = 0;
   fill(A_(x), (size_t)(rows * K));
@@ -268,9 +268,9 @@ Test(cpu_kernels, embedding) {
     arg(&l, 0, GRETA_SPACE_ARENA, 0);
     arg(&l, 1, GRETA_SPACE_WEIGHTS, 0);
     arg(&l, 2, GRETA_SPACE_ARENA, 256);
-    l.a[0] = vocab;
-    l.a[1] = dim;
-    l.a[GRETA_PLAN_WDTYPE] = wdtypes[w];
+    l.attr.vocab = vocab;
+    l.attr.dim = dim;
+    l.attr.wdtype = wdtypes[w];
     double *table = make_weights(0, (size_t)(vocab * dim), wdtypes[w]);
     int32_t tokens[4] = {3, 0, 10, 3};
     memcpy(arena, tokens, sizeof tokens);
@@ -298,9 +298,9 @@ Test(cpu_kernels, rope_against_the_formula) {
     uint64_t out = in_place ? 0 : 4096;
     arg(&l, 0, GRETA_SPACE_ARENA, 0);
     arg(&l, 1, GRETA_SPACE_ARENA, out);
-    l.a[0] = heads;
-    l.a[1] = d;
-    l.f[0] = (float)theta;
+    l.attr.heads = heads;
+    l.attr.head_dim = d;
+    l.attr.theta = (float)theta;
     fill(A_(0), (size_t)(T * heads * d));
     double ref[4 * 3 * 10];
     for (int64_t t = 0; t < T; t++)
@@ -322,9 +322,9 @@ Test(cpu_kernels, kv_append) {
   greta_plan_launch_t l = launch_of(GRETA_OP_KV_APPEND, 2);
   arg(&l, 0, GRETA_SPACE_ARENA, 0);
   arg(&l, 1, GRETA_SPACE_KV, 64);
-  l.a[0] = kvh;
-  l.a[1] = d;
-  l.a[2] = max_seq;
+  l.attr.kv_heads = kvh;
+  l.attr.head_dim = d;
+  l.attr.max_seq = max_seq;
   fill(A_(0), (size_t)(T * kvh * d));
   fill(KV_(64), (size_t)(max_seq * kvh * d));
   float before[9 * 2 * 5];
@@ -387,11 +387,11 @@ static greta_plan_launch_t attention_launch(greta_op_t op, uint64_t out) {
   arg(&l, 1, GRETA_SPACE_KV, K_OFF);
   arg(&l, 2, GRETA_SPACE_KV, V_OFF);
   arg(&l, 3, GRETA_SPACE_ARENA, out);
-  l.a[0] = HEADS;
-  l.a[1] = KV_HEADS;
-  l.a[2] = HD;
-  l.a[3] = MAX_SEQ;
-  l.f[0] = 1.0f / sqrtf((float)HD);
+  l.attr.heads = HEADS;
+  l.attr.kv_heads = KV_HEADS;
+  l.attr.head_dim = HD;
+  l.attr.max_seq = MAX_SEQ;
+  l.attr.scale = 1.0f / sqrtf((float)HD);
   return l;
 }
 
@@ -402,7 +402,7 @@ Test(cpu_kernels, attention_gqa_causal) {
     attention_inputs(T, pos);
     greta_plan_launch_t l = attention_launch(GRETA_OP_ATTENTION, OUT_OFF);
     double ref[4 * HEADS * HD];
-    attention_reference(T, pos, l.f[0], ref);
+    attention_reference(T, pos, l.attr.scale, ref);
     run(&l, T, pos);
     ASSERT_CLOSE(A_(OUT_OFF), ref, (size_t)(T * HEADS * HD), 2e-6);
   }
@@ -417,7 +417,7 @@ Test(cpu_kernels, attention_in_place_over_q) {
   attention_inputs(T, pos);
   greta_plan_launch_t l = attention_launch(GRETA_OP_ATTENTION, Q_OFF);
   double ref[3 * HEADS * HD];
-  attention_reference(T, pos, l.f[0], ref);
+  attention_reference(T, pos, l.attr.scale, ref);
   run(&l, T, pos);
   ASSERT_CLOSE(A_(Q_OFF), ref, (size_t)(T * HEADS * HD), 2e-6);
 }
@@ -434,8 +434,8 @@ Test(cpu_kernels, attention_split_combine_equals_attention) {
       greta_plan_launch_t full = attention_launch(GRETA_OP_ATTENTION, OUT_OFF);
       run(&full, T, pos);
       greta_plan_launch_t split = attention_launch(GRETA_OP_ATTENTION_SPLIT, PART_OFF);
-      split.a[4] = layouts[s][0];
-      split.a[5] = layouts[s][1];
+      split.attr.splits = layouts[s][0];
+      split.attr.split_rows = layouts[s][1];
       run(&split, T, pos);
       /* Splits past the causal limit are empty: m = -inf, l = 0, acc = 0. */
       for (int64_t t = 0; t < T; t++)
@@ -448,12 +448,12 @@ Test(cpu_kernels, attention_split_combine_equals_attention) {
       greta_plan_launch_t combine = launch_of(GRETA_OP_ATTENTION_COMBINE, 2);
       arg(&combine, 0, GRETA_SPACE_ARENA, PART_OFF);
       arg(&combine, 1, GRETA_SPACE_ARENA, OUT_OFF + 8192);
-      combine.a[0] = HEADS;
-      combine.a[2] = HD;
-      combine.a[4] = layouts[s][0];
+      combine.attr.heads = HEADS;
+      combine.attr.head_dim = HD;
+      combine.attr.splits = layouts[s][0];
       run(&combine, T, pos);
       double ref[4 * HEADS * HD];
-      attention_reference(T, pos, full.f[0], ref);
+      attention_reference(T, pos, full.attr.scale, ref);
       ASSERT_CLOSE(A_(OUT_OFF + 8192), ref, (size_t)(T * HEADS * HD), 2e-6);
       for (size_t i = 0; i < (size_t)(T * HEADS * HD); i++) ref[i] = A_(OUT_OFF)[i];
       ASSERT_CLOSE(A_(OUT_OFF + 8192), ref, (size_t)(T * HEADS * HD), 2e-6);
@@ -474,8 +474,8 @@ Test(cpu_kernels, elementwise) {
     arg(&l, 0, GRETA_SPACE_ARENA, 0);
     if (binary) arg(&l, 1, GRETA_SPACE_ARENA, 1024);
     arg(&l, binary ? 2 : 1, GRETA_SPACE_ARENA, 2048);
-    l.a[0] = n;
-    l.f[0] = -1.75f;
+    l.attr.n = n;
+    l.attr.factor = -1.75f;
     fill(A_(0), (size_t)(T * n));
     fill(A_(1024), (size_t)(T * n));
     A_(0)[0] = 30.0f; /* silu far out on both sides */
@@ -502,7 +502,7 @@ Test(cpu_kernels, softmax) {
   greta_plan_launch_t l = launch_of(GRETA_OP_SOFTMAX, 2);
   arg(&l, 0, GRETA_SPACE_ARENA, 0);
   arg(&l, 1, GRETA_SPACE_ARENA, 1024);
-  l.a[0] = n;
+  l.attr.n = n;
   fill(A_(0), (size_t)(T * n));
   for (int64_t i = 0; i < T * n; i++) A_(0)[i] *= 40.0f; /* large logits */
   double ref[4 * 19];
@@ -522,8 +522,8 @@ Test(cpu_kernels, causal_mask_and_masked_softmax) {
   greta_plan_launch_t mask = launch_of(GRETA_OP_CAUSAL_MASK, 2);
   arg(&mask, 0, GRETA_SPACE_ARENA, 0);
   arg(&mask, 1, GRETA_SPACE_ARENA, 1024);
-  mask.a[0] = n;
-  mask.a[1] = inner;
+  mask.attr.n = n;
+  mask.attr.inner = inner;
   run(&mask, T, pos);
   greta_plan_launch_t fused = mask;
   fused.op = GRETA_OP_MASKED_SOFTMAX;
@@ -553,9 +553,9 @@ Test(cpu_kernels, transpose) {
   arg(&l, 0, GRETA_SPACE_ARENA, 0);
   arg(&l, 1, GRETA_SPACE_ARENA, 4096);
   l.rows_coeff = 2 * r; /* batch = 2T */
-  l.a[0] = 2 * T;
-  l.a[1] = r;
-  l.a[2] = c;
+  l.attr.batch = 2 * T;
+  l.attr.in_rows = r;
+  l.attr.in_cols = c;
   int64_t batch = 2 * T;
   fill(A_(0), (size_t)(batch * r * c));
   run(&l, T, 0);
@@ -571,9 +571,9 @@ Test(cpu_kernels, deterministic_across_runs) {
   arg(&l, 0, GRETA_SPACE_ARENA, 0);
   arg(&l, 1, GRETA_SPACE_WEIGHTS, 0);
   arg(&l, 2, GRETA_SPACE_ARENA, 65536);
-  l.a[0] = N;
-  l.a[1] = K;
-  l.a[2] = 1;
+  l.attr.n = N;
+  l.attr.k = K;
+  l.attr.transpose_b = 1;
   l.rows_coeff = rows;
   l.rows_per_token = 0;
   fill(A_(0), (size_t)(rows * K));

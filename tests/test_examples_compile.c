@@ -42,8 +42,8 @@ static void check_example(const char *name, const char *target_name, int *skippe
   ir_graph_t *graph = frontend_compile_file(path, stderr, &errors);
   cr_assert(graph, "%s: %d errors", name, errors);
   target_t target;
-  char err[256];
-  cr_assert(target_parse(target_name, &target, err, sizeof err), "%s", err);
+  greta_status_t target_status = target_parse(target_name, &target);
+  cr_assert(!target_status, "%s", greta_status_message(target_status));
   driver_options_t o = {.target = &target, .toolchain = "auto", .use_cache = 1, .quiet = 1,
                         .stop = DRIVER_STOP_FILE};
   driver_result_t r;

@@ -404,14 +404,14 @@ static void fixture_plan(fixture_t *f) {
     l->grid_t_tile = 1;
     l->rows_coeff = 1;
     l->rows_per_token = 1;
-    l->a[0] = N;
+    l->attr.n = N;
   }
   scale->op = GRETA_OP_SCALE;
   scale->kernel = 0;
   scale->n_args = 2;
   scale->args[0] = (greta_plan_buffer_t){GRETA_SPACE_ARENA, X_OFFSET};
   scale->args[1] = (greta_plan_buffer_t){GRETA_SPACE_ARENA, Y_OFFSET};
-  scale->f[0] = SCALE;
+  scale->attr.factor = SCALE;
   add->op = GRETA_OP_ADD;
   add->kernel = 1;
   add->n_args = 3;

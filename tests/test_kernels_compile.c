@@ -27,20 +27,18 @@ typedef struct tu_s {
   char names[MAX_KERNELS][64];
 } tu_t;
 
-static void add(const target_t *t, tu_t *tu, uint32_t op, uint32_t n_args, const int64_t a[8], float f0,
+static void add(const target_t *t, tu_t *tu, uint32_t op, uint32_t n_args, greta_op_attrs_t attr,
                 int64_t rows_coeff, int64_t min_tokens, int64_t max_tokens, const char *name) {
   greta_plan_launch_t l;
   memset(&l, 0, sizeof l);
   l.op = op;
   l.n_args = n_args;
-  memcpy(l.a, a, sizeof l.a);
-  l.f[0] = f0;
+  l.attr = attr;
   l.rows_coeff = rows_coeff;
   l.rows_per_token = 1;
   for (uint32_t i = 0; i < n_args; i++) l.args[i].offset = 256 * i;
-  char err[256] = "";
-  cr_assert(kernels_instantiate(t, &l, min_tokens, max_tokens, name, &tu->source, err, sizeof err),
-            "%s: %s", name, err);
+  greta_status_t s = kernels_instantiate(t, &l, min_tokens, max_tokens, name, &tu->source);
+  cr_assert(!s, "%s: %s", name, greta_status_message(s));
   cr_assert(l.block[0] >= 32 && l.block[0] <= 1024, "%s: block %u", name, l.block[0]);
   for (int i = 0; i < 3; i++) cr_assert(l.grid[i] >= 1, "%s: grid[%d] = 0", name, i);
   cr_assert_lt(tu->n, MAX_KERNELS);
@@ -57,53 +55,57 @@ static void make_tu(const target_t *t, tu_t *tu) {
     for (int prefill = 0; prefill < 2; prefill++) {
       int64_t lo = prefill ? 2 : 1, hi = prefill ? 64 : 1;
       const char *ph = prefill ? "prefill" : "decode";
-      int64_t nk[8] = {688, 256, 1, 0, 0, 0, 0, dt};
       snprintf(n, sizeof n, "matmul_%s_%s", ph, dts[dt]);
-      add(t, tu, GRETA_OP_MATMUL, 3, nk, 0, 1, lo, hi, n);
-      int64_t res[8] = {256, 688, 1, 1, 0, 0, 0, dt};
+      add(t, tu, GRETA_OP_MATMUL, 3, (greta_op_attrs_t){.n = 688, .k = 256, .transpose_b = 1, .wdtype = dt},
+          1, lo, hi, n);
       snprintf(n, sizeof n, "matmul_res_%s_%s", ph, dts[dt]);
-      add(t, tu, GRETA_OP_MATMUL, 4, res, 0, 1, lo, hi, n);
-      int64_t kn[8] = {256, 260, 0, 0, 0, 0, 0, dt};
+      add(t, tu, GRETA_OP_MATMUL, 4,
+          (greta_op_attrs_t){.n = 256, .k = 688, .transpose_b = 1, .residual = 1, .wdtype = dt}, 1, lo,
+          hi, n);
       snprintf(n, sizeof n, "matmul_kn_%s_%s", ph, dts[dt]);
-      add(t, tu, GRETA_OP_MATMUL, 3, kn, 0, 1, lo, hi, n);
+      add(t, tu, GRETA_OP_MATMUL, 3, (greta_op_attrs_t){.n = 256, .k = 260, .wdtype = dt}, 1, lo, hi, n);
     }
-    int64_t emb[8] = {1000, 256, 0, 0, 0, 0, 0, dt};
     snprintf(n, sizeof n, "embedding_%s", dts[dt]);
-    add(t, tu, GRETA_OP_EMBEDDING, 3, emb, 0, 1, 1, 64, n);
-    int64_t norm[8] = {256, 0, 0, 0, 0, 0, 0, dt};
+    add(t, tu, GRETA_OP_EMBEDDING, 3, (greta_op_attrs_t){.vocab = 1000, .dim = 256, .wdtype = dt}, 1, 1,
+        64, n);
     snprintf(n, sizeof n, "rmsnorm_%s", dts[dt]);
-    add(t, tu, GRETA_OP_RMSNORM, 3, norm, 1e-5f, 1, 1, 64, n);
+    add(t, tu, GRETA_OP_RMSNORM, 3, (greta_op_attrs_t){.n = 256, .wdtype = dt, .eps = 1e-5f}, 1, 1, 64,
+        n);
   }
-  int64_t rope[8] = {4, 64};
-  add(t, tu, GRETA_OP_ROPE, 2, rope, 10000.f, 1, 1, 64, "rope");
-  int64_t kv[8] = {2, 64, 128};
-  add(t, tu, GRETA_OP_KV_APPEND, 2, kv, 0, 1, 1, 64, "kv_append");
-  int64_t att[8] = {4, 2, 64, 128};
-  add(t, tu, GRETA_OP_ATTENTION, 4, att, 0.125f, 1, 2, 64, "attention");
-  int64_t att128[8] = {4, 2, 128, 128};
-  add(t, tu, GRETA_OP_ATTENTION, 4, att128, 0.088f, 1, 2, 64, "attention_hd128");
-  int64_t split[8] = {4, 2, 64, 128, 4, 32};
-  add(t, tu, GRETA_OP_ATTENTION_SPLIT, 4, split, 0.125f, 1, 1, 1, "attention_split");
-  add(t, tu, GRETA_OP_ATTENTION_COMBINE, 2, split, 0, 1, 1, 1, "attention_combine");
-  int64_t ew[8] = {688};
-  add(t, tu, GRETA_OP_SILU, 2, ew, 0, 1, 1, 64, "silu");
-  add(t, tu, GRETA_OP_SILU_MUL, 3, ew, 0, 1, 1, 64, "silu_mul");
-  add(t, tu, GRETA_OP_ADD, 3, ew, 0, 1, 1, 64, "add");
-  add(t, tu, GRETA_OP_MUL, 3, ew, 0, 1, 1, 64, "mul");
-  add(t, tu, GRETA_OP_SCALE, 2, ew, 0.5f, 1, 1, 64, "scale");
-  add(t, tu, GRETA_OP_COPY, 2, ew, 0, 1, 1, 64, "copy");
-  int64_t sm[8] = {128};
-  add(t, tu, GRETA_OP_SOFTMAX, 2, sm, 0, 4, 1, 64, "softmax");
-  int64_t cm[8] = {128, 4};
-  add(t, tu, GRETA_OP_CAUSAL_MASK, 2, cm, 0, 4, 1, 64, "causal_mask");
-  add(t, tu, GRETA_OP_MASKED_SOFTMAX, 2, cm, 0, 4, 1, 64, "masked_softmax");
-  int64_t tr[8] = {0, 4, 64};
-  add(t, tu, GRETA_OP_TRANSPOSE, 2, tr, 0, 4, 1, 64, "transpose");
+  add(t, tu, GRETA_OP_ROPE, 2, (greta_op_attrs_t){.heads = 4, .head_dim = 64, .theta = 10000.f}, 1, 1,
+      64, "rope");
+  add(t, tu, GRETA_OP_KV_APPEND, 2, (greta_op_attrs_t){.kv_heads = 2, .head_dim = 64, .max_seq = 128},
+      1, 1, 64, "kv_append");
+  greta_op_attrs_t att = {.heads = 4, .kv_heads = 2, .head_dim = 64, .max_seq = 128, .scale = 0.125f};
+  add(t, tu, GRETA_OP_ATTENTION, 4, att, 1, 2, 64, "attention");
+  greta_op_attrs_t att128 = att;
+  att128.head_dim = 128;
+  att128.scale = 0.088f;
+  add(t, tu, GRETA_OP_ATTENTION, 4, att128, 1, 2, 64, "attention_hd128");
+  greta_op_attrs_t split = att;
+  split.splits = 4;
+  split.split_rows = 32;
+  add(t, tu, GRETA_OP_ATTENTION_SPLIT, 4, split, 1, 1, 1, "attention_split");
+  split.scale = 0;
+  add(t, tu, GRETA_OP_ATTENTION_COMBINE, 2, split, 1, 1, 1, "attention_combine");
+  greta_op_attrs_t ew = {.n = 688};
+  add(t, tu, GRETA_OP_SILU, 2, ew, 1, 1, 64, "silu");
+  add(t, tu, GRETA_OP_SILU_MUL, 3, ew, 1, 1, 64, "silu_mul");
+  add(t, tu, GRETA_OP_ADD, 3, ew, 1, 1, 64, "add");
+  add(t, tu, GRETA_OP_MUL, 3, ew, 1, 1, 64, "mul");
+  add(t, tu, GRETA_OP_SCALE, 2, (greta_op_attrs_t){.n = 688, .factor = 0.5f}, 1, 1, 64, "scale");
+  add(t, tu, GRETA_OP_COPY, 2, ew, 1, 1, 64, "copy");
+  add(t, tu, GRETA_OP_SOFTMAX, 2, (greta_op_attrs_t){.n = 128}, 4, 1, 64, "softmax");
+  greta_op_attrs_t cm = {.n = 128, .inner = 4};
+  add(t, tu, GRETA_OP_CAUSAL_MASK, 2, cm, 4, 1, 64, "causal_mask");
+  add(t, tu, GRETA_OP_MASKED_SOFTMAX, 2, cm, 4, 1, 64, "masked_softmax");
+  add(t, tu, GRETA_OP_TRANSPOSE, 2, (greta_op_attrs_t){.in_rows = 4, .in_cols = 64}, 4, 1, 64,
+      "transpose");
 }
 
 static void parse(const char *text, target_t *t) {
-  char err[512];
-  cr_assert(target_parse(text, t, err, sizeof err), "%s", err);
+  greta_status_t s = target_parse(text, t);
+  cr_assert(!s, "%s", greta_status_message(s));
 }
 
 /* Compiles the TU with `requested` or skips when it is not installed. */
@@ -285,24 +287,28 @@ Test(kernels_compile, geometry_scales_with_tokens) {
   memset(&l, 0, sizeof l);
   l.op = GRETA_OP_MATMUL;
   l.n_args = 3;
-  l.a[0] = 4096;
-  l.a[1] = 4096;
-  l.a[2] = 1;
+  l.attr.n = 4096;
+  l.attr.k = 4096;
+  l.attr.transpose_b = 1;
   l.rows_coeff = 1;
   l.rows_per_token = 1;
-  char err[256];
-  cr_assert(kernels_instantiate(&t, &l, 2, 512, "g", &src, err, sizeof err), "%s", err);
+  greta_status_t s = kernels_instantiate(&t, &l, 2, 512, "g", &src);
+  cr_assert(!s, "%s", greta_status_message(s));
   cr_assert_eq(l.grid[0], 64);
   cr_assert_eq(l.grid_t_axis, 1);
   cr_assert_eq(l.grid_t_per_token, 1);
   cr_assert_eq(l.grid_t_tile, 64);
   cr_assert_eq(l.block[0], 256);
   /* A bad dtype and a bad arg count are refused with a message. */
-  l.a[GRETA_PLAN_WDTYPE] = 3;
-  cr_assert_not(kernels_instantiate(&t, &l, 2, 512, "g", &src, err, sizeof err));
-  cr_assert(strstr(err, "dtype"), "%s", err);
-  l.a[GRETA_PLAN_WDTYPE] = 0;
+  l.attr.wdtype = 3;
+  s = kernels_instantiate(&t, &l, 2, 512, "g", &src);
+  cr_assert(s && strstr(greta_status_message(s), "dtype"), "%s", greta_status_message(s));
+  greta_status_free(s);
+  l.attr.wdtype = 0;
   l.n_args = 2;
-  cr_assert_not(kernels_instantiate(&t, &l, 2, 512, "g", &src, err, sizeof err));
+  s = kernels_instantiate(&t, &l, 2, 512, "g", &src);
+  cr_assert(s && strstr(greta_status_message(s), "expected 3 arguments"), "%s",
+            greta_status_message(s));
+  greta_status_free(s);
   strbuf_free(&src);
 }

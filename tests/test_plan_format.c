@@ -36,9 +36,9 @@ static void fill_launches(greta_plan_launch_t *l) {
   l[0].args[0] = (greta_plan_buffer_t){GRETA_SPACE_ARENA, 0};
   l[0].args[1] = (greta_plan_buffer_t){GRETA_SPACE_WEIGHTS, 0};
   l[0].args[2] = (greta_plan_buffer_t){GRETA_SPACE_ARENA, MARKER_OFFSET};
-  l[0].a[0] = DIM;
-  l[0].a[GRETA_PLAN_WDTYPE] = GRETA_F16;
-  l[0].f[0] = 1e-5f;
+  l[0].attr.n = DIM;
+  l[0].attr.wdtype = GRETA_F16;
+  l[0].attr.eps = 1e-5f;
   l[0].rows_coeff = 1;
   l[0].rows_per_token = 1;
   l[0].grid[0] = 777;
@@ -54,9 +54,9 @@ static void fill_launches(greta_plan_launch_t *l) {
   l[1].n_args = 2;
   l[1].args[0] = (greta_plan_buffer_t){GRETA_SPACE_ARENA, MARKER_OFFSET};
   l[1].args[1] = (greta_plan_buffer_t){GRETA_SPACE_KV, 0};
-  l[1].a[0] = 2;
-  l[1].a[1] = 4;
-  l[1].a[2] = MAX_SEQ;
+  l[1].attr.kv_heads = 2;
+  l[1].attr.head_dim = 4;
+  l[1].attr.max_seq = MAX_SEQ;
   for (int i = 0; i < 3; i++) l[1].grid[i] = l[1].block[i] = 1;
   l[1].block[0] = 32;
   l[1].grid_t_axis = 3;
@@ -116,7 +116,7 @@ static bool launch_eq(const greta_plan_launch_t *a, const greta_plan_launch_t *b
   for (uint32_t i = 0; i < a->n_args; i++)
     if (a->args[i].space != b->args[i].space || a->args[i].offset != b->args[i].offset)
       return false;
-  return memcmp(a->a, b->a, sizeof a->a) == 0 && memcmp(a->f, b->f, sizeof a->f) == 0 &&
+  return memcmp(&a->attr, &b->attr, sizeof a->attr) == 0 &&
          a->rows_coeff == b->rows_coeff && a->rows_per_token == b->rows_per_token &&
          memcmp(a->grid, b->grid, sizeof a->grid) == 0 &&
          memcmp(a->block, b->block, sizeof a->block) == 0 && a->grid_t_axis == b->grid_t_axis &&
@@ -396,12 +396,12 @@ Test(plan_format, launch_dims) {
 }
 
 Test(plan_format, attrs_weights_entries) {
-  decode_launches[1].a[2] = MAX_SEQ - 1;
-  assert_serialize_fails("a2 (max_seq) is 15, expected >= 16");
-  decode_launches[1].a[2] = MAX_SEQ;
-  decode_launches[0].a[GRETA_PLAN_WDTYPE] = 3;
-  assert_serialize_fails("a7 (weight dtype) is 3");
-  decode_launches[0].a[GRETA_PLAN_WDTYPE] = GRETA_F16;
+  decode_launches[1].attr.max_seq = MAX_SEQ - 1;
+  assert_serialize_fails("max_seq is 15, expected >= 16");
+  decode_launches[1].attr.max_seq = MAX_SEQ;
+  decode_launches[0].attr.wdtype = 3;
+  assert_serialize_fails("wdtype (weight dtype) is 3");
+  decode_launches[0].attr.wdtype = GRETA_F16;
   weights[0].bytes = DIM * 4;
   assert_serialize_fails("weight norm.weight: its shape and dtype make 16 bytes, the plan says 32");
   weights[0].bytes = DIM * 2;
@@ -616,4 +616,76 @@ Test(plan_format, locate_in_nvidia_cubin) {
   free(bytes);
   /* NVRTC stays loaded: unloading it turns its internal caches into leaks
    * that LeakSanitizer would report. */
+}
+
+/* ---- the op registry (ops.def) ------------------------------------------ */
+
+Test(op_registry, every_op_has_a_row_named_like_its_enum) {
+#define GRETA_OP(ENUM, v, nm, fam, opnds, i_slots, f_slots)                              \
+  do {                                                                                   \
+    const greta_op_info_t *info = greta_op_info(GRETA_OP_##ENUM);                        \
+    cr_assert(info, #ENUM);                                                              \
+    char lower[64] = "";                                                                 \
+    for (size_t i = 0; i < sizeof #ENUM - 1 && i < sizeof lower - 1; i++)                \
+      lower[i] = (char)(#ENUM[i] >= 'A' && #ENUM[i] <= 'Z' ? #ENUM[i] - 'A' + 'a' : #ENUM[i]); \
+    cr_assert_str_eq(info->name, lower);                                                 \
+    cr_assert_str_eq(greta_op_name(GRETA_OP_##ENUM), lower);                             \
+  } while (0);
+#include "ops.def"
+  cr_assert_null(greta_op_info(0));
+  cr_assert_null(greta_op_info(GRETA_OP_COUNT_));
+  cr_assert_str_eq(greta_op_name(999), "?");
+}
+
+Test(op_registry, operands_and_optional_ones) {
+  uint32_t min, max;
+  greta_op_operand_count(GRETA_OP_MATMUL, &min, &max);
+  cr_assert_eq(min, 3);
+  cr_assert_eq(max, 4);
+  char buf[32];
+  cr_assert_str_eq(greta_op_operand_name(GRETA_OP_MATMUL, 3, buf, sizeof buf), "residual");
+  cr_assert_str_eq(greta_op_operand_name(GRETA_OP_ATTENTION, 1, buf, sizeof buf), "k_cache");
+  cr_assert_str_eq(greta_op_operand_name(GRETA_OP_ROPE, 7, buf, sizeof buf), "?");
+  greta_op_operand_count(GRETA_OP_SILU_MUL, &min, &max);
+  cr_assert(min == 3 && max == 3);
+}
+
+/* Slots are the file's business: pack then unpack gives the attributes
+ * back, each named attribute lands in the slot its row gives, and a value
+ * in a slot the op does not use is refused. */
+Test(op_registry, slots_round_trip_and_unused_slots_are_refused) {
+  for (uint32_t op = 1; op < GRETA_OP_COUNT_; op++) {
+    const greta_op_info_t *info = greta_op_info(op);
+    greta_op_attrs_t attrs = {0}, back;
+    for (int i = 0; i < GRETA_PLAN_MAX_ATTRS; i++)
+      if (info->ints[i]) *greta_attr_int(&attrs, info->ints[i]) = 100 + i;
+    for (int i = 0; i < GRETA_PLAN_MAX_FATTRS; i++)
+      if (info->floats[i]) *greta_attr_float(&attrs, info->floats[i]) = 0.5f + (float)i;
+    int64_t ints[GRETA_PLAN_MAX_ATTRS];
+    float floats[GRETA_PLAN_MAX_FATTRS];
+    greta_op_attrs_pack(op, &attrs, ints, floats);
+    for (int i = 0; i < GRETA_PLAN_MAX_ATTRS; i++)
+      cr_assert_eq(ints[i], info->ints[i] ? 100 + i : 0, "%s slot %d", info->name, i);
+    cr_assert_null(greta_op_attrs_unpack(op, ints, floats, &back));
+    cr_assert(memcmp(&attrs, &back, sizeof back) == 0, "%s", info->name);
+    for (int i = 0; i < GRETA_PLAN_MAX_ATTRS; i++) {
+      if (info->ints[i]) continue;
+      ints[i] = 7;
+      greta_status_t s = greta_op_attrs_unpack(op, ints, floats, &back);
+      cr_assert(s && strstr(greta_status_message(s), "unused"), "%s slot %d", info->name, i);
+      greta_status_free(s);
+      ints[i] = 0;
+    }
+  }
+  /* The slot order is the file format's: max_seq is kv_append's slot 2 and
+   * attention's slot 3, as plans written before the registry have them. */
+  greta_op_attrs_t a = {.max_seq = 64};
+  int64_t ints[GRETA_PLAN_MAX_ATTRS];
+  float floats[GRETA_PLAN_MAX_FATTRS];
+  greta_op_attrs_pack(GRETA_OP_KV_APPEND, &a, ints, floats);
+  cr_assert_eq(ints[2], 64);
+  greta_op_attrs_pack(GRETA_OP_ATTENTION, &a, ints, floats);
+  cr_assert_eq(ints[3], 64);
+  cr_assert_str_eq(greta_attr_name(GRETA_ATTR_max_seq), "max_seq");
+  cr_assert_str_eq(greta_fattr_name(GRETA_FATTR_eps), "eps");
 }

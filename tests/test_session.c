@@ -59,10 +59,10 @@ static greta_plan_launch_t matmul(uint32_t kernel, uint64_t x, uint64_t w, uint6
   set_arg(&l, 0, GRETA_SPACE_ARENA, x);
   set_arg(&l, 1, GRETA_SPACE_WEIGHTS, w);
   set_arg(&l, 2, GRETA_SPACE_ARENA, out);
-  l.a[0] = n;
-  l.a[1] = D;
-  l.a[2] = 1;
-  l.a[GRETA_PLAN_WDTYPE] = dtype;
+  l.attr.n = n;
+  l.attr.k = D;
+  l.attr.transpose_b = 1;
+  l.attr.wdtype = dtype;
   return l;
 }
 
@@ -71,8 +71,8 @@ static void build_entry(greta_plan_launch_t *l) {
   set_arg(&l[0], 0, GRETA_SPACE_ARENA, X);
   set_arg(&l[0], 1, GRETA_SPACE_WEIGHTS, W_NORM);
   set_arg(&l[0], 2, GRETA_SPACE_ARENA, XN);
-  l[0].a[0] = D;
-  l[0].f[0] = 1e-5f;
+  l[0].attr.n = D;
+  l[0].attr.eps = 1e-5f;
   l[1] = matmul(1, XN, W_Q, Q, D, GRETA_F16);
   l[2] = matmul(2, XN, W_K, K, KVD, GRETA_BF16);
   l[3] = matmul(3, XN, W_V, V, KVD, GRETA_F32);
@@ -80,23 +80,23 @@ static void build_entry(greta_plan_launch_t *l) {
     l[4 + c] = launch(GRETA_OP_KV_APPEND, 4 + (uint32_t)c, 2);
     set_arg(&l[4 + c], 0, GRETA_SPACE_ARENA, c ? V : K);
     set_arg(&l[4 + c], 1, GRETA_SPACE_KV, c ? VCACHE : KCACHE);
-    l[4 + c].a[0] = KVH;
-    l[4 + c].a[1] = HD;
-    l[4 + c].a[2] = MAX_SEQ;
+    l[4 + c].attr.kv_heads = KVH;
+    l[4 + c].attr.head_dim = HD;
+    l[4 + c].attr.max_seq = MAX_SEQ;
   }
   l[6] = launch(GRETA_OP_ATTENTION, 6, 4);
   set_arg(&l[6], 0, GRETA_SPACE_ARENA, Q);
   set_arg(&l[6], 1, GRETA_SPACE_KV, KCACHE);
   set_arg(&l[6], 2, GRETA_SPACE_KV, VCACHE);
   set_arg(&l[6], 3, GRETA_SPACE_ARENA, ATT);
-  l[6].a[0] = HEADS;
-  l[6].a[1] = KVH;
-  l[6].a[2] = HD;
-  l[6].a[3] = MAX_SEQ;
-  l[6].f[0] = 0.5f;
+  l[6].attr.heads = HEADS;
+  l[6].attr.kv_heads = KVH;
+  l[6].attr.head_dim = HD;
+  l[6].attr.max_seq = MAX_SEQ;
+  l[6].attr.scale = 0.5f;
   l[7] = matmul(7, ATT, W_O, Y, D, GRETA_F32);
   l[7].n_args = 4;
-  l[7].a[3] = 1;
+  l[7].attr.residual = 1;
   set_arg(&l[7], 3, GRETA_SPACE_ARENA, X);
 }
 

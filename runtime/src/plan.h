@@ -6,7 +6,7 @@
  * described in docs/plan-format.md; this header is its in-memory form.
  *
  * The plan is device-neutral: every launch names an op kind whose meaning
- * (below) the CPU backend implements directly, and a kernel symbol that a GPU
+ * (ops.def) the CPU backend implements directly, and a kernel symbol that a GPU
  * backend looks up in the code object. Any plan runs on the CPU backend.
  *
  * Memory spaces. Kernels see four base pointers: the parameter block, the
@@ -34,74 +34,74 @@
 #define GRETA_PLAN_SYMBOL "greta_plan"
 
 #define GRETA_PLAN_MAX_ARGS 8
+/* Attribute slots of a launch in a plan file: 8 integers, 4 floats. Which
+ * named attribute each slot holds is the op's row in ops.def. */
 #define GRETA_PLAN_MAX_ATTRS 8
+#define GRETA_PLAN_MAX_FATTRS 4
 
-/* Op kinds. Shapes below use T = tokens in the step, pos = KV position of the
- * first token; a[i] are the launch's integer attrs, f[i] its float attrs.
- * "rows" = launch.rows_coeff * (launch.rows_per_token ? T : 1).
- * Activations are f32 unless stated. "w" args may be f32/f16/bf16 as
- * a[7] (GRETA_PLAN_WDTYPE) says; accumulation is always f32. */
+/* Op kinds: one row each in ops.def, which says what each one computes. */
 typedef enum greta_op_e {
-  /* args: tokens (i32[T]), table (w[a0=vocab, a1=dim]), out [T, dim] */
-  GRETA_OP_EMBEDDING = 1,
-  /* args: x [rows, a0=n], weight (w[n]), out [rows, n]; f0 = eps.
-   * out = x / sqrt(mean(x^2) + eps) * weight */
-  GRETA_OP_RMSNORM = 2,
-  /* args: x [rows, a1=K], b, out [rows, a0=N] (, residual [rows, N] when
-   * a3 = 1: out = x @ B + residual). B is [N, K] (a2 = 1, a Linear weight,
-   * out = x @ B^T) or [K, N] (a2 = 0). B's dtype is a7. */
-  GRETA_OP_MATMUL = 3,
-  /* args: x [T, a0=heads, a1=head_dim], out (same); f0 = theta.
-   * Rotate-half RoPE as Hugging Face Llama: for token t at position pos+t,
-   * i < d/2: angle = (pos+t) * theta^(-2i/d); out[i] = x[i]cos - x[i+d/2]sin,
-   * out[i+d/2] = x[i+d/2]cos + x[i]sin. */
-  GRETA_OP_ROPE = 4,
-  /* args: src [T, a0=kv_heads, a1=head_dim], cache [a2=max_seq, kv_heads,
-   * head_dim]. cache[pos + t] = src[t]. */
-  GRETA_OP_KV_APPEND = 5,
-  /* args: q [T, a0=heads, a2=head_dim], k cache, v cache [a3=max_seq,
-   * a1=kv_heads, head_dim], out [T, heads, head_dim]; f0 = scale.
-   * Causal: token t attends to cache rows 0..pos+t. Head h reads kv head
-   * h / (heads / kv_heads) (grouped-query attention). */
-  GRETA_OP_ATTENTION = 6,
-  /* Flash-decoding, first half: as ATTENTION, but the cache rows are cut
-   * into a4 splits of a5 rows; args: q, k cache, v cache, partial
-   * [T, heads, a4, head_dim + 2] (per split: m = max score, l = sum of
-   * exp(score - m), then head_dim values of sum exp(score - m) * v).
-   * A split with no row in range writes m = -inf, l = 0, acc = 0. */
-  GRETA_OP_ATTENTION_SPLIT = 7,
-  /* Second half: args: partial (as above), out [T, heads, head_dim];
-   * a0 = heads, a2 = head_dim, a4 = splits. out = sum_s e^(m_s-M) acc_s /
-   * sum_s e^(m_s-M) l_s with M = max_s m_s. */
-  GRETA_OP_ATTENTION_COMBINE = 8,
-  /* args: x [rows, a0=n], out: out = x * sigmoid(x) */
-  GRETA_OP_SILU = 9,
-  /* args: a, b [rows, a0=n], out: out = silu(a) * b */
-  GRETA_OP_SILU_MUL = 10,
-  /* args: a, b [rows, a0=n], out: out = a + b */
-  GRETA_OP_ADD = 11,
-  /* args: a, b [rows, a0=n], out: out = a * b */
-  GRETA_OP_MUL = 12,
-  /* args: x [rows, a0=n], out: out = x * f0 */
-  GRETA_OP_SCALE = 13,
-  /* args: x [rows, a0=n], out: softmax over the last dimension */
-  GRETA_OP_SOFTMAX = 14,
-  /* args: x [T, a1=inner, a0=n], out: out[t][i][s] = s > pos + t ? -inf : x.
-   * (rows = T * inner.) */
-  GRETA_OP_CAUSAL_MASK = 15,
-  /* causal mask then softmax, fused: same args and attrs as CAUSAL_MASK */
-  GRETA_OP_MASKED_SOFTMAX = 16,
-  /* args: x [a0=batch, a1=r, a2=c], out [batch, c, r] (batch * r = rows) */
-  GRETA_OP_TRANSPOSE = 17,
-  /* args: x, out [rows, a0=n]: a plain copy (reshape into a new buffer) */
-  GRETA_OP_COPY = 18,
+#define GRETA_OP(ENUM, value, name, family, operands, ints, floats) GRETA_OP_##ENUM = value,
+#include "ops.def"
   GRETA_OP_COUNT_
 } greta_op_t;
 
-#define GRETA_PLAN_WDTYPE 7 /* index of the attr holding a weight's dtype */
+/* Attribute ids (0: an unused slot), for reflection and the file format. */
+typedef enum greta_attr_id_e {
+  GRETA_ATTR_none = 0,
+#define GRETA_ATTR(name, meaning) GRETA_ATTR_##name,
+#include "ops.def"
+  GRETA_ATTR_COUNT_
+} greta_attr_id_t;
+typedef enum greta_fattr_id_e {
+  GRETA_FATTR_none = 0,
+#define GRETA_FATTR(name, meaning) GRETA_FATTR_##name,
+#include "ops.def"
+  GRETA_FATTR_COUNT_
+} greta_fattr_id_t;
 
+/* A launch's attributes, by name (ops.def says which ones each op reads;
+ * the others are 0). */
+typedef struct greta_op_attrs_s {
+#define GRETA_ATTR(name, meaning) int64_t name;
+#define GRETA_FATTR(name, meaning) float name;
+#include "ops.def"
+} greta_op_attrs_t;
+
+/* One op's row of ops.def. */
+typedef struct greta_op_info_s {
+  const char *name;     /* "matmul" */
+  const char *family;   /* "elementwise": the implementation siblings share */
+  const char *operands; /* "x b out residual?" */
+  uint8_t ints[GRETA_PLAN_MAX_ATTRS];    /* greta_attr_id_t of each file slot */
+  uint8_t floats[GRETA_PLAN_MAX_FATTRS]; /* greta_fattr_id_t of each file slot */
+} greta_op_info_t;
+
+/* The row of `op`, or NULL when no op has that number (ops.c). */
+const greta_op_info_t *greta_op_info(uint32_t op);
 /* Name of an op kind ("matmul"); "?" when out of range. */
 const char *greta_op_name(uint32_t op);
+/* Name of an attribute id ("max_seq"); "?" when out of range. */
+const char *greta_attr_name(uint32_t id);
+const char *greta_fattr_name(uint32_t id);
+/* The attribute `id` of `attrs` (NULL for an unknown or unused id). */
+int64_t *greta_attr_int(greta_op_attrs_t *attrs, uint32_t id);
+float *greta_attr_float(greta_op_attrs_t *attrs, uint32_t id);
+/* The operands `op` takes: *out_min without the optional ones ('?'),
+ * *out_max with them. */
+void greta_op_operand_count(uint32_t op, uint32_t *out_min, uint32_t *out_max);
+/* The name of operand `index` of `op` into buf ("residual"), for messages. */
+const char *greta_op_operand_name(uint32_t op, uint32_t index, char *buf, size_t size);
+/* A launch's attributes as the 8 integer and 4 float slots of a plan file,
+ * in the order the op's row gives (unused slots 0). */
+void greta_op_attrs_pack(uint32_t op, const greta_op_attrs_t *attrs,
+                         int64_t out_ints[GRETA_PLAN_MAX_ATTRS],
+                         float out_floats[GRETA_PLAN_MAX_FATTRS]);
+/* And back. DATA_LOSS when a slot the op does not use is not 0. An unknown
+ * op gives all-zero attributes (the verifier refuses the op itself). */
+greta_status_t greta_op_attrs_unpack(uint32_t op, const int64_t ints[GRETA_PLAN_MAX_ATTRS],
+                                     const float floats[GRETA_PLAN_MAX_FATTRS],
+                                     greta_op_attrs_t *out);
 
 typedef enum greta_space_e {
   GRETA_SPACE_ARENA = 0,
@@ -119,8 +119,7 @@ typedef struct greta_plan_launch_s {
   uint32_t kernel;      /* index into plan.kernels */
   uint32_t n_args;
   greta_plan_buffer_t args[GRETA_PLAN_MAX_ARGS];
-  int64_t a[GRETA_PLAN_MAX_ATTRS];
-  float f[4];
+  greta_op_attrs_t attr; /* by name; a file holds them in the op's slots */
   int64_t rows_coeff;    /* see "rows" above */
   uint32_t rows_per_token; /* 1: rows scale with T */
   /* Launch geometry. grid[grid_t_axis] = ceil(T * grid_t_per_token /

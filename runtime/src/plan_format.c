@@ -35,32 +35,6 @@ enum {
 static const char *const section_names[SECTION_COUNT_] = {
     "?", "meta", "kernels", "inputs", "outputs", "weights", "caches", "entries"};
 
-static const char *const op_names[GRETA_OP_COUNT_] = {
-    [GRETA_OP_EMBEDDING] = "embedding",
-    [GRETA_OP_RMSNORM] = "rmsnorm",
-    [GRETA_OP_MATMUL] = "matmul",
-    [GRETA_OP_ROPE] = "rope",
-    [GRETA_OP_KV_APPEND] = "kv_append",
-    [GRETA_OP_ATTENTION] = "attention",
-    [GRETA_OP_ATTENTION_SPLIT] = "attention_split",
-    [GRETA_OP_ATTENTION_COMBINE] = "attention_combine",
-    [GRETA_OP_SILU] = "silu",
-    [GRETA_OP_SILU_MUL] = "silu_mul",
-    [GRETA_OP_ADD] = "add",
-    [GRETA_OP_MUL] = "mul",
-    [GRETA_OP_SCALE] = "scale",
-    [GRETA_OP_SOFTMAX] = "softmax",
-    [GRETA_OP_CAUSAL_MASK] = "causal_mask",
-    [GRETA_OP_MASKED_SOFTMAX] = "masked_softmax",
-    [GRETA_OP_TRANSPOSE] = "transpose",
-    [GRETA_OP_COPY] = "copy",
-};
-
-const char *greta_op_name(uint32_t op) {
-  if (op >= GRETA_OP_COUNT_ || !op_names[op]) return "?";
-  return op_names[op];
-}
-
 /* FNV-1a, 64-bit: the checksum over everything after the header. */
 static uint64_t fnv1a64(const uint8_t *bytes, size_t size) {
   uint64_t hash = 0xcbf29ce484222325ull;
@@ -156,8 +130,11 @@ static void put_launch(writer_t *w, const greta_plan_launch_t *l) {
     put_u32(w, l->args[i].space);
     put_u64(w, l->args[i].offset);
   }
-  for (int i = 0; i < GRETA_PLAN_MAX_ATTRS; i++) put_i64(w, l->a[i]);
-  for (int i = 0; i < 4; i++) put_f32(w, l->f[i]);
+  int64_t ints[GRETA_PLAN_MAX_ATTRS];
+  float floats[GRETA_PLAN_MAX_FATTRS];
+  greta_op_attrs_pack(l->op, &l->attr, ints, floats);
+  for (int i = 0; i < GRETA_PLAN_MAX_ATTRS; i++) put_i64(w, ints[i]);
+  for (int i = 0; i < GRETA_PLAN_MAX_FATTRS; i++) put_f32(w, floats[i]);
   put_i64(w, l->rows_coeff);
   put_u32(w, l->rows_per_token);
   for (int i = 0; i < 3; i++) put_u32(w, l->grid[i]);
@@ -377,9 +354,13 @@ static greta_status_t get_launch(reader_t *r, greta_plan_launch_t *l) {
     GRETA_RETURN_IF_ERROR(get_u32(r, &l->args[i].space, "launch arg space"));
     GRETA_RETURN_IF_ERROR(get_u64(r, &l->args[i].offset, "launch arg offset"));
   }
+  int64_t ints[GRETA_PLAN_MAX_ATTRS];
+  float floats[GRETA_PLAN_MAX_FATTRS];
   for (int i = 0; i < GRETA_PLAN_MAX_ATTRS; i++)
-    GRETA_RETURN_IF_ERROR(get_i64(r, &l->a[i], "launch attr"));
-  for (int i = 0; i < 4; i++) GRETA_RETURN_IF_ERROR(get_f32(r, &l->f[i], "launch float attr"));
+    GRETA_RETURN_IF_ERROR(get_i64(r, &ints[i], "launch attr"));
+  for (int i = 0; i < GRETA_PLAN_MAX_FATTRS; i++)
+    GRETA_RETURN_IF_ERROR(get_f32(r, &floats[i], "launch float attr"));
+  GRETA_RETURN_IF_ERROR(greta_op_attrs_unpack(l->op, ints, floats, &l->attr));
   GRETA_RETURN_IF_ERROR(get_i64(r, &l->rows_coeff, "launch rows_coeff"));
   GRETA_RETURN_IF_ERROR(get_u32(r, &l->rows_per_token, "launch rows_per_token"));
   for (int i = 0; i < 3; i++) GRETA_RETURN_IF_ERROR(get_u32(r, &l->grid[i], "launch grid"));
@@ -680,14 +661,14 @@ typedef struct launch_ctx_s {
   int64_t rows;   /* "rows" at that T */
 } launch_ctx_t;
 
-/* a[index] must be >= min. */
-static greta_status_t need_attr(const launch_ctx_t *c, int index, const char *meaning,
-                                int64_t min) {
-  if (c->launch->a[index] < min)
-    return greta_status_make(GRETA_DATA_LOSS, "a%d (%s) is %lld, expected >= %lld", index,
-                             meaning, (long long)c->launch->a[index], (long long)min);
+/* Attribute `name` (= value) must be >= min. */
+static greta_status_t need_attr(const char *name, int64_t value, int64_t min) {
+  if (value < min)
+    return greta_status_make(GRETA_DATA_LOSS, "%s is %lld, expected >= %lld", name,
+                             (long long)value, (long long)min);
   return NULL;
 }
+#define NEED(attr, min) need_attr(#attr, a->attr, (min))
 
 /* Arg `index` touches `elems` elements of `elem_bytes`; `writes` when the op
  * stores to it. The whole extent must lie inside the arg's space. */
@@ -721,85 +702,92 @@ static greta_status_t need_arg(const launch_ctx_t *c, int index, const char *mea
 /* The op-specific part: attrs, then every arg's extent. */
 static greta_status_t verify_op(const launch_ctx_t *c) {
   const greta_plan_launch_t *l = c->launch;
-  const int64_t *a = l->a;
+  const greta_op_attrs_t *a = &l->attr;
   const int64_t T = c->tokens, R = c->rows;
   size_t wsize = 0;
   uint64_t n1, n2, n3;
   if (l->op == GRETA_OP_EMBEDDING || l->op == GRETA_OP_RMSNORM || l->op == GRETA_OP_MATMUL) {
-    if (a[GRETA_PLAN_WDTYPE] < GRETA_F32 || a[GRETA_PLAN_WDTYPE] > GRETA_BF16)
-      return greta_status_make(GRETA_DATA_LOSS, "a7 (weight dtype) is %lld, expected 0..2",
-                               (long long)a[GRETA_PLAN_WDTYPE]);
-    wsize = greta_dtype_size((greta_dtype_t)a[GRETA_PLAN_WDTYPE]);
+    if (a->wdtype < GRETA_F32 || a->wdtype > GRETA_BF16)
+      return greta_status_make(GRETA_DATA_LOSS, "wdtype (weight dtype) is %lld, expected 0..2",
+                               (long long)a->wdtype);
+    wsize = greta_dtype_size((greta_dtype_t)a->wdtype);
   }
   switch ((greta_op_t)l->op) {
     case GRETA_OP_EMBEDDING:
-      GRETA_RETURN_IF_ERROR(need_attr(c, 0, "vocab", 1));
-      GRETA_RETURN_IF_ERROR(need_attr(c, 1, "dim", 1));
-      if (!product(&n1, a[0], a[1], 1, 1) || !product(&n2, T, a[1], 1, 1)) return OVERFLOW();
+      GRETA_RETURN_IF_ERROR(NEED(vocab, 1));
+      GRETA_RETURN_IF_ERROR(NEED(dim, 1));
+      if (!product(&n1, a->vocab, a->dim, 1, 1) || !product(&n2, T, a->dim, 1, 1)) return OVERFLOW();
       GRETA_RETURN_IF_ERROR(need_arg(c, 0, "tokens", (uint64_t)T, 4, false));
       GRETA_RETURN_IF_ERROR(need_arg(c, 1, "table", n1, wsize, false));
       return need_arg(c, 2, "out", n2, 4, true);
     case GRETA_OP_RMSNORM:
-      GRETA_RETURN_IF_ERROR(need_attr(c, 0, "n", 1));
-      if (!product(&n1, R, a[0], 1, 1)) return OVERFLOW();
+      GRETA_RETURN_IF_ERROR(NEED(n, 1));
+      if (!product(&n1, R, a->n, 1, 1)) return OVERFLOW();
       GRETA_RETURN_IF_ERROR(need_arg(c, 0, "x", n1, 4, false));
-      GRETA_RETURN_IF_ERROR(need_arg(c, 1, "weight", (uint64_t)a[0], wsize, false));
+      GRETA_RETURN_IF_ERROR(need_arg(c, 1, "weight", (uint64_t)a->n, wsize, false));
       return need_arg(c, 2, "out", n1, 4, true);
     case GRETA_OP_MATMUL:
-      GRETA_RETURN_IF_ERROR(need_attr(c, 0, "N", 1));
-      GRETA_RETURN_IF_ERROR(need_attr(c, 1, "K", 1));
-      if (a[2] != 0 && a[2] != 1)
-        return greta_status_make(GRETA_DATA_LOSS, "a2 (B transposed) is %lld, expected 0 or 1",
-                                 (long long)a[2]);
-      if (!product(&n1, R, a[1], 1, 1) || !product(&n2, a[0], a[1], 1, 1) ||
-          !product(&n3, R, a[0], 1, 1))
+      GRETA_RETURN_IF_ERROR(NEED(n, 1));
+      GRETA_RETURN_IF_ERROR(NEED(k, 1));
+      if (a->transpose_b != 0 && a->transpose_b != 1)
+        return greta_status_make(GRETA_DATA_LOSS, "transpose_b is %lld, expected 0 or 1",
+                                 (long long)a->transpose_b);
+      if (a->residual != 0 && a->residual != 1)
+        return greta_status_make(GRETA_DATA_LOSS, "residual is %lld, expected 0 or 1",
+                                 (long long)a->residual);
+      if (!product(&n1, R, a->k, 1, 1) || !product(&n2, a->n, a->k, 1, 1) ||
+          !product(&n3, R, a->n, 1, 1))
         return OVERFLOW();
       GRETA_RETURN_IF_ERROR(need_arg(c, 0, "x", n1, 4, false));
       GRETA_RETURN_IF_ERROR(need_arg(c, 1, "B", n2, wsize, false));
       GRETA_RETURN_IF_ERROR(need_arg(c, 2, "out", n3, 4, true));
-      return a[3] == 1 ? need_arg(c, 3, "residual", n3, 4, false) : NULL;
+      return a->residual ? need_arg(c, 3, "residual", n3, 4, false) : NULL;
     case GRETA_OP_ROPE:
-      GRETA_RETURN_IF_ERROR(need_attr(c, 0, "heads", 1));
-      GRETA_RETURN_IF_ERROR(need_attr(c, 1, "head_dim", 2));
-      if (a[1] % 2 != 0)
-        return greta_status_make(GRETA_DATA_LOSS, "a1 (head_dim) is %lld, expected an even number",
-                                 (long long)a[1]);
-      if (!product(&n1, T, a[0], a[1], 1)) return OVERFLOW();
+      GRETA_RETURN_IF_ERROR(NEED(heads, 1));
+      GRETA_RETURN_IF_ERROR(NEED(head_dim, 2));
+      if (a->head_dim % 2 != 0)
+        return greta_status_make(GRETA_DATA_LOSS, "head_dim is %lld, expected an even number",
+                                 (long long)a->head_dim);
+      if (!product(&n1, T, a->heads, a->head_dim, 1)) return OVERFLOW();
       GRETA_RETURN_IF_ERROR(need_arg(c, 0, "x", n1, 4, false));
       return need_arg(c, 1, "out", n1, 4, true);
     case GRETA_OP_KV_APPEND:
-      GRETA_RETURN_IF_ERROR(need_attr(c, 0, "kv_heads", 1));
-      GRETA_RETURN_IF_ERROR(need_attr(c, 1, "head_dim", 1));
-      GRETA_RETURN_IF_ERROR(need_attr(c, 2, "max_seq", c->plan->max_seq));
-      if (!product(&n1, T, a[0], a[1], 1) || !product(&n2, a[2], a[0], a[1], 1)) return OVERFLOW();
+      GRETA_RETURN_IF_ERROR(NEED(kv_heads, 1));
+      GRETA_RETURN_IF_ERROR(NEED(head_dim, 1));
+      GRETA_RETURN_IF_ERROR(NEED(max_seq, c->plan->max_seq));
+      if (!product(&n1, T, a->kv_heads, a->head_dim, 1) ||
+          !product(&n2, a->max_seq, a->kv_heads, a->head_dim, 1))
+        return OVERFLOW();
       GRETA_RETURN_IF_ERROR(need_arg(c, 0, "src", n1, 4, false));
       return need_arg(c, 1, "cache", n2, 4, true);
     case GRETA_OP_ATTENTION:
     case GRETA_OP_ATTENTION_SPLIT: {
-      GRETA_RETURN_IF_ERROR(need_attr(c, 0, "heads", 1));
-      GRETA_RETURN_IF_ERROR(need_attr(c, 1, "kv_heads", 1));
-      GRETA_RETURN_IF_ERROR(need_attr(c, 2, "head_dim", 1));
-      GRETA_RETURN_IF_ERROR(need_attr(c, 3, "max_seq", c->plan->max_seq));
-      if (a[0] % a[1] != 0)
+      GRETA_RETURN_IF_ERROR(NEED(heads, 1));
+      GRETA_RETURN_IF_ERROR(NEED(kv_heads, 1));
+      GRETA_RETURN_IF_ERROR(NEED(head_dim, 1));
+      GRETA_RETURN_IF_ERROR(NEED(max_seq, c->plan->max_seq));
+      if (a->heads % a->kv_heads != 0)
         return greta_status_make(GRETA_DATA_LOSS,
-                                 "a0 (heads) = %lld is not a multiple of a1 (kv_heads) = %lld",
-                                 (long long)a[0], (long long)a[1]);
-      if (!product(&n1, T, a[0], a[2], 1) || !product(&n2, a[3], a[1], a[2], 1)) return OVERFLOW();
+                                 "heads = %lld is not a multiple of kv_heads = %lld",
+                                 (long long)a->heads, (long long)a->kv_heads);
+      if (!product(&n1, T, a->heads, a->head_dim, 1) ||
+          !product(&n2, a->max_seq, a->kv_heads, a->head_dim, 1))
+        return OVERFLOW();
       GRETA_RETURN_IF_ERROR(need_arg(c, 0, "q", n1, 4, false));
       GRETA_RETURN_IF_ERROR(need_arg(c, 1, "k cache", n2, 4, false));
       GRETA_RETURN_IF_ERROR(need_arg(c, 2, "v cache", n2, 4, false));
       if (l->op == GRETA_OP_ATTENTION) return need_arg(c, 3, "out", n1, 4, true);
-      GRETA_RETURN_IF_ERROR(need_attr(c, 4, "splits", 1));
-      GRETA_RETURN_IF_ERROR(need_attr(c, 5, "rows per split", 1));
-      if (!product(&n3, T, a[0], a[4], a[2] + 2)) return OVERFLOW();
+      GRETA_RETURN_IF_ERROR(NEED(splits, 1));
+      GRETA_RETURN_IF_ERROR(NEED(split_rows, 1));
+      if (!product(&n3, T, a->heads, a->splits, a->head_dim + 2)) return OVERFLOW();
       return need_arg(c, 3, "partial", n3, 4, true);
     }
     case GRETA_OP_ATTENTION_COMBINE:
-      GRETA_RETURN_IF_ERROR(need_attr(c, 0, "heads", 1));
-      GRETA_RETURN_IF_ERROR(need_attr(c, 2, "head_dim", 1));
-      GRETA_RETURN_IF_ERROR(need_attr(c, 4, "splits", 1));
-      if (a[2] > INT64_MAX - 2 || !product(&n1, T, a[0], a[4], a[2] + 2) ||
-          !product(&n2, T, a[0], a[2], 1))
+      GRETA_RETURN_IF_ERROR(NEED(heads, 1));
+      GRETA_RETURN_IF_ERROR(NEED(head_dim, 1));
+      GRETA_RETURN_IF_ERROR(NEED(splits, 1));
+      if (a->head_dim > INT64_MAX - 2 || !product(&n1, T, a->heads, a->splits, a->head_dim + 2) ||
+          !product(&n2, T, a->heads, a->head_dim, 1))
         return OVERFLOW();
       GRETA_RETURN_IF_ERROR(need_arg(c, 0, "partial", n1, 4, false));
       return need_arg(c, 1, "out", n2, 4, true);
@@ -807,34 +795,34 @@ static greta_status_t verify_op(const launch_ctx_t *c) {
     case GRETA_OP_SCALE:
     case GRETA_OP_SOFTMAX:
     case GRETA_OP_COPY:
-      GRETA_RETURN_IF_ERROR(need_attr(c, 0, "n", 1));
-      if (!product(&n1, R, a[0], 1, 1)) return OVERFLOW();
+      GRETA_RETURN_IF_ERROR(NEED(n, 1));
+      if (!product(&n1, R, a->n, 1, 1)) return OVERFLOW();
       GRETA_RETURN_IF_ERROR(need_arg(c, 0, "x", n1, 4, false));
       return need_arg(c, 1, "out", n1, 4, true);
     case GRETA_OP_SILU_MUL:
     case GRETA_OP_ADD:
     case GRETA_OP_MUL:
-      GRETA_RETURN_IF_ERROR(need_attr(c, 0, "n", 1));
-      if (!product(&n1, R, a[0], 1, 1)) return OVERFLOW();
+      GRETA_RETURN_IF_ERROR(NEED(n, 1));
+      if (!product(&n1, R, a->n, 1, 1)) return OVERFLOW();
       GRETA_RETURN_IF_ERROR(need_arg(c, 0, "a", n1, 4, false));
       GRETA_RETURN_IF_ERROR(need_arg(c, 1, "b", n1, 4, false));
       return need_arg(c, 2, "out", n1, 4, true);
     case GRETA_OP_CAUSAL_MASK:
     case GRETA_OP_MASKED_SOFTMAX:
-      GRETA_RETURN_IF_ERROR(need_attr(c, 0, "n", 1));
-      GRETA_RETURN_IF_ERROR(need_attr(c, 1, "inner", 1));
-      if (!product(&n1, T, a[1], a[0], 1)) return OVERFLOW();
+      GRETA_RETURN_IF_ERROR(NEED(n, 1));
+      GRETA_RETURN_IF_ERROR(NEED(inner, 1));
+      if (!product(&n1, T, a->inner, a->n, 1)) return OVERFLOW();
       GRETA_RETURN_IF_ERROR(need_arg(c, 0, "x", n1, 4, false));
       return need_arg(c, 1, "out", n1, 4, true);
     case GRETA_OP_TRANSPOSE:
-      GRETA_RETURN_IF_ERROR(need_attr(c, 1, "r", 1));
-      GRETA_RETURN_IF_ERROR(need_attr(c, 2, "c", 1));
-      /* batch = rows / r at run time, so r must divide rows at every T. */
-      if (l->rows_coeff % a[1] != 0)
+      GRETA_RETURN_IF_ERROR(NEED(in_rows, 1));
+      GRETA_RETURN_IF_ERROR(NEED(in_cols, 1));
+      /* batch = rows / in_rows at run time, so in_rows must divide rows at every T. */
+      if (l->rows_coeff % a->in_rows != 0)
         return greta_status_make(GRETA_DATA_LOSS,
-                                 "a1 (r) = %lld does not divide rows_coeff = %lld",
-                                 (long long)a[1], (long long)l->rows_coeff);
-      if (!product(&n1, R, a[2], 1, 1)) return OVERFLOW();
+                                 "in_rows = %lld does not divide rows_coeff = %lld",
+                                 (long long)a->in_rows, (long long)l->rows_coeff);
+      if (!product(&n1, R, a->in_cols, 1, 1)) return OVERFLOW();
       GRETA_RETURN_IF_ERROR(need_arg(c, 0, "x", n1, 4, false));
       return need_arg(c, 1, "out", n1, 4, true);
     case GRETA_OP_COUNT_: break;
@@ -842,18 +830,11 @@ static greta_status_t verify_op(const launch_ctx_t *c) {
   return greta_status_make(GRETA_DATA_LOSS, "unknown op %u", l->op);
 }
 
+/* ops.def's operands: the optional one (matmul's residual) when its attribute says so. */
 static uint32_t expected_args(const greta_plan_launch_t *l) {
-  switch ((greta_op_t)l->op) {
-    case GRETA_OP_MATMUL: return l->a[3] == 1 ? 4 : 3;
-    case GRETA_OP_ATTENTION:
-    case GRETA_OP_ATTENTION_SPLIT: return 4;
-    case GRETA_OP_EMBEDDING:
-    case GRETA_OP_RMSNORM:
-    case GRETA_OP_SILU_MUL:
-    case GRETA_OP_ADD:
-    case GRETA_OP_MUL: return 3;
-    default: return 2;
-  }
+  uint32_t min, max;
+  greta_op_operand_count(l->op, &min, &max);
+  return l->op == GRETA_OP_MATMUL && l->attr.residual == 1 ? max : min;
 }
 
 static bool is_cpu_target(const greta_plan_t *plan) { return strcmp(plan->target, "cpu") == 0; }

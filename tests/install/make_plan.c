@@ -19,14 +19,14 @@ int main(int argc, char **argv) {
   l[0].args[0] = (greta_plan_buffer_t){GRETA_SPACE_ARENA, 0};
   l[0].args[1] = (greta_plan_buffer_t){GRETA_SPACE_WEIGHTS, 0};
   l[0].args[2] = (greta_plan_buffer_t){GRETA_SPACE_ARENA, 64};
-  l[0].a[0] = 4;
-  l[0].f[0] = 1e-6f;
+  l[0].attr.n = 4;
+  l[0].attr.eps = 1e-6f;
   l[1].op = GRETA_OP_SCALE;
   l[1].n_args = 2;
   l[1].args[0] = (greta_plan_buffer_t){GRETA_SPACE_ARENA, 64};
   l[1].args[1] = (greta_plan_buffer_t){GRETA_SPACE_ARENA, 64};
-  l[1].a[0] = 4;
-  l[1].f[0] = 2.0f;
+  l[1].attr.n = 4;
+  l[1].attr.factor = 2.0f;
   for (int i = 0; i < 2; i++) l[i].rows_coeff = l[i].rows_per_token = 1;
   greta_plan_io_t x = {{"x", GRETA_F32, 2, {{1, "T"}, {4, NULL}}}, 0};
   greta_plan_io_t y = {{"y", GRETA_F32, 2, {{1, "T"}, {4, NULL}}}, 64};

@@ -119,8 +119,8 @@ greta_model_t *support_compile(const char *name, const char *text, const char *d
   free(source);
   cr_assert(graph, "%s does not compile (%d errors)", name, errors);
   target_t target;
-  char err[256];
-  cr_assert(target_parse(target_name, &target, err, sizeof err), "%s", err);
+  greta_status_t target_status = target_parse(target_name, &target);
+  cr_assert(!target_status, "%s", greta_status_message(target_status));
   driver_options_t o = {.target = &target, .toolchain = "auto", .max_tokens = max_tokens,
                         .use_cache = 1, .quiet = 1,
                         .stop = plan_only ? DRIVER_STOP_PLAN : DRIVER_STOP_FILE};

@@ -1,10 +1,10 @@
-/* The CPU reference of every op in plan.h, llama2.c style: plain loops, one
- * function per op, activations f32, weights f32/f16/bf16 converted to f32 as
+/* The CPU reference of every op in ops.def, llama2.c style: plain loops, one
+ * function per op family (cpu_<family>), activations f32, weights f32/f16/bf16 converted to f32 as
  * they are read. Matmuls and reductions accumulate in float, in index order,
  * so results are deterministic whatever the thread count (OpenMP splits
  * independent rows, never a sum).
  *
- * The plan verifier (plan_format.c) has already checked that every buffer a
+ * The plan verifier has already checked that every buffer a
  * launch touches lies inside its space; the checks here are those that
  * depend on run-time values: positions against the cache size and token ids
  * against the vocabulary.
@@ -27,16 +27,16 @@ typedef struct op_ctx_s {
   int64_t rows;
 } op_ctx_t;
 
-#define A(i) (c->launch->a[i])
-#define WDTYPE ((greta_dtype_t)c->launch->a[GRETA_PLAN_WDTYPE])
+#define ATTR (c->launch->attr)
+#define WDTYPE ((greta_dtype_t)ATTR.wdtype)
 
 static float silu(float x) { return x / (1.0f + expf(-x)); }
 
-static greta_status_t op_embedding(const op_ctx_t *c) {
+static greta_status_t cpu_embedding(const op_ctx_t *c) {
   const int32_t *tokens = c->arg[0]; /* (T) */
   const void *table = c->arg[1];     /* (vocab, dim) */
   float *out = c->arg[2];            /* (T, dim) */
-  int64_t vocab = A(0), dim = A(1);
+  int64_t vocab = ATTR.vocab, dim = ATTR.dim;
   for (int64_t t = 0; t < c->tokens; t++)
     if (tokens[t] < 0 || tokens[t] >= vocab)
       return greta_status_make(GRETA_OUT_OF_RANGE,
@@ -49,12 +49,12 @@ static greta_status_t op_embedding(const op_ctx_t *c) {
   return NULL;
 }
 
-static greta_status_t op_rmsnorm(const op_ctx_t *c) {
+static greta_status_t cpu_rmsnorm(const op_ctx_t *c) {
   const float *x = c->arg[0];   /* (rows, n) */
   const void *weight = c->arg[1]; /* (n) */
   float *out = c->arg[2];       /* (rows, n) */
-  int64_t n = A(0);
-  float eps = c->launch->f[0];
+  int64_t n = ATTR.n;
+  float eps = ATTR.eps;
 #pragma omp parallel for
   for (int64_t r = 0; r < c->rows; r++) {
     const float *xr = x + r * n;
@@ -91,13 +91,13 @@ static float dot(const float *x, const void *b, greta_dtype_t dtype, size_t star
   return acc;
 }
 
-static greta_status_t op_matmul(const op_ctx_t *c) {
+static greta_status_t cpu_matmul(const op_ctx_t *c) {
   const float *x = c->arg[0];                           /* (rows, K) */
   const void *b = c->arg[1];                            /* (N, K) if a2 else (K, N) */
   float *out = c->arg[2];                               /* (rows, N) */
-  const float *residual = A(3) == 1 ? c->arg[3] : NULL; /* (rows, N) */
-  int64_t n_cols = A(0), k_dim = A(1);
-  bool b_is_nk = A(2) == 1;
+  const float *residual = ATTR.residual ? c->arg[3] : NULL; /* (rows, N) */
+  int64_t n_cols = ATTR.n, k_dim = ATTR.k;
+  bool b_is_nk = ATTR.transpose_b == 1;
   /* Each out element is a float sum over k in order; the residual (which
    * may alias out) is added after, read before the element is written. */
 #pragma omp parallel for collapse(2)
@@ -111,11 +111,11 @@ static greta_status_t op_matmul(const op_ctx_t *c) {
   return NULL;
 }
 
-static greta_status_t op_rope(const op_ctx_t *c) {
+static greta_status_t cpu_rope(const op_ctx_t *c) {
   const float *x = c->arg[0]; /* (T, heads, head_dim) */
   float *out = c->arg[1];     /* (T, heads, head_dim) */
-  int64_t heads = A(0), d = A(1), half = d / 2;
-  float theta = c->launch->f[0];
+  int64_t heads = ATTR.heads, d = ATTR.head_dim, half = d / 2;
+  float theta = ATTR.theta;
   for (int64_t t = 0; t < c->tokens; t++)
     for (int64_t h = 0; h < heads; h++)
       for (int64_t i = 0; i < half; i++) {
@@ -131,10 +131,10 @@ static greta_status_t op_rope(const op_ctx_t *c) {
   return NULL;
 }
 
-static greta_status_t op_kv_append(const op_ctx_t *c) {
+static greta_status_t cpu_kv_append(const op_ctx_t *c) {
   const float *src = c->arg[0]; /* (T, kv_heads, head_dim) */
   float *cache = c->arg[1];     /* (max_seq, kv_heads, head_dim) */
-  int64_t row = A(0) * A(1), max_seq = A(2);
+  int64_t row = ATTR.kv_heads * ATTR.head_dim, max_seq = ATTR.max_seq;
   if (c->pos < 0 || c->pos + c->tokens > max_seq)
     return greta_status_make(GRETA_OUT_OF_RANGE,
                              "kv_append: pos + tokens = %lld exceeds the cache's max_seq %lld",
@@ -171,20 +171,20 @@ static void attend_rows(const float *q, const float *k, const float *v, int64_t 
 }
 
 static greta_status_t check_attention_pos(const op_ctx_t *c, const char *name) {
-  if (c->pos < 0 || c->pos + c->tokens > A(3))
+  if (c->pos < 0 || c->pos + c->tokens > ATTR.max_seq)
     return greta_status_make(GRETA_OUT_OF_RANGE,
                              "%s: pos + tokens = %lld exceeds the cache's max_seq %lld", name,
-                             (long long)(c->pos + c->tokens), (long long)A(3));
+                             (long long)(c->pos + c->tokens), (long long)ATTR.max_seq);
   return NULL;
 }
 
-static greta_status_t op_attention(const op_ctx_t *c) {
+static greta_status_t cpu_attention(const op_ctx_t *c) {
   const float *q = c->arg[0]; /* (T, heads, head_dim) */
   const float *k = c->arg[1]; /* (max_seq, kv_heads, head_dim) */
   const float *v = c->arg[2]; /* (max_seq, kv_heads, head_dim) */
   float *out = c->arg[3];     /* (T, heads, head_dim) */
-  int64_t heads = A(0), kv_heads = A(1), d = A(2), group = heads / kv_heads;
-  float scale = c->launch->f[0];
+  int64_t heads = ATTR.heads, kv_heads = ATTR.kv_heads, d = ATTR.head_dim, group = heads / kv_heads;
+  float scale = ATTR.scale;
   GRETA_RETURN_IF_ERROR(check_attention_pos(c, "attention"));
   bool failed = false;
 #pragma omp parallel
@@ -214,14 +214,15 @@ static greta_status_t op_attention(const op_ctx_t *c) {
   return NULL;
 }
 
-static greta_status_t op_attention_split(const op_ctx_t *c) {
+static greta_status_t cpu_attention_split(const op_ctx_t *c) {
   const float *q = c->arg[0]; /* (T, heads, head_dim) */
   const float *k = c->arg[1]; /* (max_seq, kv_heads, head_dim) */
   const float *v = c->arg[2]; /* (max_seq, kv_heads, head_dim) */
   float *partial = c->arg[3]; /* (T, heads, splits, head_dim + 2): m, l, acc */
-  int64_t heads = A(0), kv_heads = A(1), d = A(2), splits = A(4), per_split = A(5);
+  int64_t heads = ATTR.heads, kv_heads = ATTR.kv_heads, d = ATTR.head_dim, splits = ATTR.splits,
+          per_split = ATTR.split_rows;
   int64_t group = heads / kv_heads;
-  float scale = c->launch->f[0];
+  float scale = ATTR.scale;
   GRETA_RETURN_IF_ERROR(check_attention_pos(c, "attention_split"));
   bool failed = false;
 #pragma omp parallel
@@ -254,10 +255,10 @@ static greta_status_t op_attention_split(const op_ctx_t *c) {
   return NULL;
 }
 
-static greta_status_t op_attention_combine(const op_ctx_t *c) {
+static greta_status_t cpu_attention_combine(const op_ctx_t *c) {
   const float *partial = c->arg[0]; /* (T, heads, splits, head_dim + 2) */
   float *out = c->arg[1];           /* (T, heads, head_dim) */
-  int64_t heads = A(0), d = A(2), splits = A(4);
+  int64_t heads = ATTR.heads, d = ATTR.head_dim, splits = ATTR.splits;
 #pragma omp parallel for collapse(2)
   for (int64_t t = 0; t < c->tokens; t++)
     for (int64_t h = 0; h < heads; h++) {
@@ -280,12 +281,12 @@ static greta_status_t op_attention_combine(const op_ctx_t *c) {
   return NULL;
 }
 
-static greta_status_t op_elementwise(const op_ctx_t *c) {
+static greta_status_t cpu_elementwise(const op_ctx_t *c) {
   const float *x = c->arg[0]; /* (rows, n) */
   const float *y = c->launch->n_args == 3 ? c->arg[1] : NULL;
   float *out = c->arg[c->launch->n_args - 1]; /* (rows, n) */
-  int64_t count = c->rows * A(0);
-  float f0 = c->launch->f[0];
+  int64_t count = c->rows * ATTR.n;
+  float factor = ATTR.factor;
   uint32_t op = c->launch->op;
 #pragma omp parallel for
   for (int64_t i = 0; i < count; i++) {
@@ -294,7 +295,8 @@ static greta_status_t op_elementwise(const op_ctx_t *c) {
       case GRETA_OP_SILU_MUL: out[i] = silu(x[i]) * y[i]; break;
       case GRETA_OP_ADD: out[i] = x[i] + y[i]; break;
       case GRETA_OP_MUL: out[i] = x[i] * y[i]; break;
-      case GRETA_OP_SCALE: out[i] = x[i] * f0; break;
+      case GRETA_OP_SCALE: out[i] = x[i] * factor; break;
+      case GRETA_OP_COPY: out[i] = x[i]; break;
       default: break;
     }
   }
@@ -314,10 +316,14 @@ static void softmax_row(float *row, int64_t n) {
   for (int64_t i = 0; i < n; i++) row[i] /= sum;
 }
 
-static greta_status_t op_softmax(const op_ctx_t *c) {
+static greta_status_t mask_rows(const op_ctx_t *c, bool then_softmax);
+
+/* SOFTMAX, and MASKED_SOFTMAX (the causal mask first). */
+static greta_status_t cpu_softmax(const op_ctx_t *c) {
+  if (c->launch->op == GRETA_OP_MASKED_SOFTMAX) return mask_rows(c, true);
   const float *x = c->arg[0]; /* (rows, n) */
   float *out = c->arg[1];     /* (rows, n) */
-  int64_t n = A(0);
+  int64_t n = ATTR.n;
 #pragma omp parallel for
   for (int64_t r = 0; r < c->rows; r++) {
     memmove(out + r * n, x + r * n, (size_t)n * sizeof(float));
@@ -326,11 +332,11 @@ static greta_status_t op_softmax(const op_ctx_t *c) {
   return NULL;
 }
 
-/* CAUSAL_MASK, and MASKED_SOFTMAX when `then_softmax`. */
-static greta_status_t op_causal_mask(const op_ctx_t *c, bool then_softmax) {
+/* The causal mask, then softmax when `then_softmax`. */
+static greta_status_t mask_rows(const op_ctx_t *c, bool then_softmax) {
   const float *x = c->arg[0]; /* (T, inner, n) */
   float *out = c->arg[1];     /* (T, inner, n) */
-  int64_t n = A(0), inner = A(1);
+  int64_t n = ATTR.n, inner = ATTR.inner;
 #pragma omp parallel for collapse(2)
   for (int64_t t = 0; t < c->tokens; t++)
     for (int64_t j = 0; j < inner; j++) {
@@ -342,10 +348,10 @@ static greta_status_t op_causal_mask(const op_ctx_t *c, bool then_softmax) {
   return NULL;
 }
 
-static greta_status_t op_transpose(const op_ctx_t *c) {
+static greta_status_t cpu_transpose(const op_ctx_t *c) {
   const float *x = c->arg[0]; /* (batch, r, c) */
   float *out = c->arg[1];     /* (batch, c, r) */
-  int64_t r = A(1), cols = A(2), batch = c->rows / r;
+  int64_t r = ATTR.in_rows, cols = ATTR.in_cols, batch = c->rows / r;
 #pragma omp parallel for
   for (int64_t b = 0; b < batch; b++)
     for (int64_t i = 0; i < r; i++)
@@ -354,10 +360,7 @@ static greta_status_t op_transpose(const op_ctx_t *c) {
   return NULL;
 }
 
-static greta_status_t op_copy(const op_ctx_t *c) {
-  memmove(c->arg[1], c->arg[0], (size_t)(c->rows * A(0)) * sizeof(float));
-  return NULL;
-}
+static greta_status_t cpu_causal_mask(const op_ctx_t *c) { return mask_rows(c, false); }
 
 static void *space_base(const greta_spaces_t *spaces, uint32_t space) {
   switch (space) {
@@ -367,6 +370,12 @@ static void *space_base(const greta_spaces_t *spaces, uint32_t space) {
   }
   return NULL;
 }
+
+/* ops.def's family column: every op runs its family's function. */
+static greta_status_t (*const cpu_ops[GRETA_OP_COUNT_])(const op_ctx_t *) = {
+#define GRETA_OP(ENUM, value, name, family, operands, ints, floats) [value] = cpu_##family,
+#include "ops.def"
+};
 
 greta_status_t greta_cpu_run_launch(const greta_plan_launch_t *launch,
                                     const greta_spaces_t *spaces, int64_t tokens,
@@ -387,26 +396,6 @@ greta_status_t greta_cpu_run_launch(const greta_plan_launch_t *launch,
                                i, launch->args[i].space);
     c.arg[i] = base + launch->args[i].offset;
   }
-  switch ((greta_op_t)launch->op) {
-    case GRETA_OP_EMBEDDING: return op_embedding(&c);
-    case GRETA_OP_RMSNORM: return op_rmsnorm(&c);
-    case GRETA_OP_MATMUL: return op_matmul(&c);
-    case GRETA_OP_ROPE: return op_rope(&c);
-    case GRETA_OP_KV_APPEND: return op_kv_append(&c);
-    case GRETA_OP_ATTENTION: return op_attention(&c);
-    case GRETA_OP_ATTENTION_SPLIT: return op_attention_split(&c);
-    case GRETA_OP_ATTENTION_COMBINE: return op_attention_combine(&c);
-    case GRETA_OP_SILU:
-    case GRETA_OP_SILU_MUL:
-    case GRETA_OP_ADD:
-    case GRETA_OP_MUL:
-    case GRETA_OP_SCALE: return op_elementwise(&c);
-    case GRETA_OP_SOFTMAX: return op_softmax(&c);
-    case GRETA_OP_CAUSAL_MASK: return op_causal_mask(&c, false);
-    case GRETA_OP_MASKED_SOFTMAX: return op_causal_mask(&c, true);
-    case GRETA_OP_TRANSPOSE: return op_transpose(&c);
-    case GRETA_OP_COPY: return op_copy(&c);
-    case GRETA_OP_COUNT_: break;
-  }
+  if (launch->op < GRETA_OP_COUNT_ && cpu_ops[launch->op]) return cpu_ops[launch->op](&c);
   return greta_status_make(GRETA_INVALID_ARGUMENT, "cpu: unknown op %u", launch->op);
 }

@@ -1,0 +1,69 @@
+/* Constants the templates and the host's kernel selection (compiler/kernels.c)
+ * share: block sizes, tile shapes, shared-memory bytes and enum values. Plain
+ * C, valid in host code and in every device compiler's dialect, so a block
+ * size or tile the host launches with cannot drift from the one the kernel
+ * was written for: change one here and both sides follow. */
+#ifndef GRETA_LAUNCH_CONSTANTS_H
+#define GRETA_LAUNCH_CONSTANTS_H
+
+/* Weight dtypes: the values of greta_dtype_t (greta.h), checked by the host. */
+enum { GRETA_W_F32 = 0, GRETA_W_F16 = 1, GRETA_W_BF16 = 2 };
+
+/* Elementwise ops (elementwise.h): one element per thread. */
+#define GRETA_EW_NT 256
+enum {
+  GRETA_EW_SILU = 0,
+  GRETA_EW_SILU_MUL = 1,
+  GRETA_EW_ADD = 2,
+  GRETA_EW_MUL = 3,
+  GRETA_EW_SCALE = 4,
+  GRETA_EW_COPY = 5,
+};
+
+/* Row reductions: one block per row (norm.h, softmax.h). */
+#define GRETA_NORM_NT 256
+#define GRETA_SOFTMAX_NT 256
+
+/* Decode GEMV (gemv.h): greta_gemv_nk gives each wave R output rows;
+ * greta_gemv_kn gives each block KN_COLS output columns. */
+#define GRETA_GEMV_NT 256
+#define GRETA_GEMV_R 2
+#define GRETA_GEMV_KN_COLS 64
+/* x is staged in LDS when it fits in this many bytes. */
+#define GRETA_GEMV_STAGE_BYTES 32768
+
+/* Prefill GEMM, FP32 FMA / MFMA tiles (gemm.h, greta_gemm). */
+#define GRETA_GEMM_BM 64
+#define GRETA_GEMM_BN 64
+#define GRETA_GEMM_NT 256
+
+/* Prefill GEMM on NVIDIA matrix cores (gemm.h, greta_gemm_mma). */
+#define GRETA_MMA_BM 64
+#define GRETA_MMA_BN 32
+#define GRETA_MMA_BK 128
+#define GRETA_MMA_LDK 136
+#define GRETA_MMA_SMEM_BYTES (2 * (GRETA_MMA_BM + GRETA_MMA_BN) * GRETA_MMA_LDK * 2)
+/* f32: two stages of 72-word rows, then the warps' partial tiles [8][16][40]. */
+#define GRETA_MMA_F32_SMEM_BYTES (2 * (GRETA_MMA_BM + GRETA_MMA_BN) * 72 * 4 + 8 * 16 * 40 * 4)
+
+/* The large-T half GEMM (gemm.h, greta_gemm_mma_big): 64 x 128 tiles, a ring
+ * of S stages; taken at run time when a step has at least MIN_TILES tiles. */
+#define GRETA_MMA_BIG_BM 64
+#define GRETA_MMA_BIG_BN 128
+#define GRETA_MMA_BIG_BK 32
+#define GRETA_MMA_BIG_LDX 40 /* words per x row */
+#define GRETA_MMA_BIG_LDB 40 /* halves per B row */
+#define GRETA_MMA_BIG_S 4
+#define GRETA_MMA_BIG_STAGE_BYTES \
+  (GRETA_MMA_BIG_BM * GRETA_MMA_BIG_LDX * 4 + GRETA_MMA_BIG_BN * GRETA_MMA_BIG_LDB * 2)
+#define GRETA_MMA_BIG_SMEM_BYTES (GRETA_MMA_BIG_S * GRETA_MMA_BIG_STAGE_BYTES)
+#define GRETA_MMA_BIG_MIN_TILES 128
+
+/* Attention (attention.h): prefill blocks of NT threads, one query row per
+ * wave; flash-decoding blocks of one wave. */
+#define GRETA_ATTN_NT 256
+/* The largest head_dim the attention kernels hold in registers. */
+#define GRETA_ATTN_MAX_HEAD_DIM 256
+/* Generic elementwise-style kernels (rope, kv append, embedding) use GRETA_EW_NT. */
+
+#endif /* GRETA_LAUNCH_CONSTANTS_H */
