@@ -1,82 +1,107 @@
 /* The two floors of a launch: the fewest bytes it must move through memory
  * (each input read once, each output written once) and its floating-point
- * operations. Benchmarks divide them by the measured bandwidth and peak. */
+ * operations. Benchmarks divide them by the measured bandwidth and peak.
+ * One function per op family of ops.def (cost_<family>). */
 #include "plan.h"
 
-static uint64_t dtype_bytes(int64_t dtype) { return greta_dtype_size((greta_dtype_t)dtype); }
+typedef struct cost_s {
+  const greta_plan_launch_t *l;
+  const greta_op_attrs_t *a;
+  uint64_t T, pos, rows;
+  uint64_t w; /* bytes of a weight element */
+  uint64_t bytes, flops;
+} cost_t;
+
+static const uint64_t f32 = 4;
+
+static void cost_embedding(cost_t *c) { /* tokens, T table rows, out */
+  c->bytes = c->T * 4 + c->T * (uint64_t)c->a->dim * (c->w + f32);
+}
+
+static void cost_rmsnorm(cost_t *c) { /* x, w, out; square, sum, scale twice */
+  uint64_t n = (uint64_t)c->a->n;
+  c->bytes = 2 * c->rows * n * f32 + n * c->w;
+  c->flops = 4 * c->rows * n;
+}
+
+static void cost_matmul(cost_t *c) { /* x [rows, K], B [N, K], out (+ residual) [rows, N] */
+  uint64_t N = (uint64_t)c->a->n, K = (uint64_t)c->a->k, rows = c->rows;
+  c->bytes = rows * K * f32 + N * K * c->w + rows * N * f32 * (c->a->residual ? 2 : 1);
+  c->flops = 2 * rows * N * K + (c->a->residual ? rows * N : 0);
+}
+
+static void cost_rope(cost_t *c) { /* read and write every element; a rotation per pair */
+  c->bytes = 2 * c->rows * (uint64_t)c->a->head_dim * f32;
+  c->flops = 3 * c->rows * (uint64_t)c->a->head_dim;
+}
+
+static void cost_kv_append(cost_t *c) {
+  c->bytes = 2 * c->T * (uint64_t)(c->a->kv_heads * c->a->head_dim) * f32;
+}
+
+/* Attention reads q, the visible cache rows of K and V; scores and weighted
+ * sums cost 4 * head_dim per (query head, visible row). `out_bytes` is what
+ * it writes: out, or the flash-decoding partials. */
+static void attention_floor(cost_t *c, uint64_t out_bytes) {
+  uint64_t H = (uint64_t)c->a->heads, KVH = (uint64_t)c->a->kv_heads, D = (uint64_t)c->a->head_dim;
+  uint64_t context = c->pos + c->T;
+  uint64_t visible = c->T * c->pos + c->T * (c->T + 1) / 2;
+  c->bytes = c->T * H * D * f32 + 2 * context * KVH * D * f32 + out_bytes;
+  c->flops = 4 * H * D * visible;
+}
+
+static uint64_t partial_bytes(const cost_t *c) {
+  return c->T * (uint64_t)c->a->heads * (uint64_t)c->a->splits * ((uint64_t)c->a->head_dim + 2) * f32;
+}
+
+static void cost_attention(cost_t *c) {
+  attention_floor(c, c->T * (uint64_t)(c->a->heads * c->a->head_dim) * f32);
+}
+
+static void cost_attention_split(cost_t *c) { attention_floor(c, partial_bytes(c)); }
+
+static void cost_attention_combine(cost_t *c) {
+  uint64_t H = (uint64_t)c->a->heads, D = (uint64_t)c->a->head_dim;
+  c->bytes = partial_bytes(c) + c->T * H * D * f32;
+  c->flops = 3 * c->T * H * (uint64_t)c->a->splits * D;
+}
+
+/* Every operand is [rows, n] f32; flops per element by op. */
+static void cost_elementwise(cost_t *c) {
+  static const uint64_t flops_per_element[GRETA_OP_COUNT_] = {
+      [GRETA_OP_SILU] = 4, [GRETA_OP_SILU_MUL] = 5, [GRETA_OP_ADD] = 1,
+      [GRETA_OP_MUL] = 1,  [GRETA_OP_SCALE] = 1,    [GRETA_OP_COPY] = 0,
+  };
+  uint64_t elements = c->rows * (uint64_t)c->a->n;
+  c->bytes = c->l->n_args * elements * f32;
+  c->flops = flops_per_element[c->l->op] * elements;
+}
+
+static void cost_softmax(cost_t *c) { /* max, exp, sum, divide */
+  c->bytes = 2 * c->rows * (uint64_t)c->a->n * f32;
+  c->flops = 4 * c->rows * (uint64_t)c->a->n;
+}
+
+static void cost_causal_mask(cost_t *c) { c->bytes = 2 * c->rows * (uint64_t)c->a->n * f32; }
+
+static void cost_transpose(cost_t *c) { c->bytes = 2 * c->rows * (uint64_t)c->a->in_cols * f32; }
+
+static void (*const cost_of[GRETA_OP_COUNT_])(cost_t *) = {
+#define GRETA_OP(ENUM, value, name, family, operands, ints, floats) [value] = cost_##family,
+#include "ops.def"
+};
 
 void greta_plan_launch_cost(const greta_plan_launch_t *l, int64_t tokens, int64_t pos,
                             uint64_t *out_bytes, uint64_t *out_flops) {
-  const greta_op_attrs_t *a = &l->attr;
-  const uint64_t rows = (uint64_t)(l->rows_coeff * (l->rows_per_token ? tokens : 1));
-  const uint64_t T = (uint64_t)tokens, f32 = 4;
-  const uint64_t w = dtype_bytes(a->wdtype);
-  uint64_t bytes = 0, flops = 0;
-  switch ((greta_op_t)l->op) {
-    case GRETA_OP_EMBEDDING: /* tokens, T table rows, out */
-      bytes = T * 4 + T * (uint64_t)a->dim * (w + f32);
-      break;
-    case GRETA_OP_RMSNORM: /* x, w, out; square, sum, scale twice */
-      bytes = 2 * rows * (uint64_t)a->n * f32 + (uint64_t)a->n * w;
-      flops = 4 * rows * (uint64_t)a->n;
-      break;
-    case GRETA_OP_MATMUL: { /* x [rows, K], B [N, K], out (+ residual) [rows, N] */
-      uint64_t N = (uint64_t)a->n, K = (uint64_t)a->k;
-      bytes = rows * K * f32 + N * K * w + rows * N * f32 * (a->residual ? 2 : 1);
-      flops = 2 * rows * N * K + (a->residual ? rows * N : 0);
-      break;
-    }
-    case GRETA_OP_ROPE: /* read and write every element; a rotation per pair */
-      bytes = 2 * rows * (uint64_t)a->head_dim * f32;
-      flops = 3 * rows * (uint64_t)a->head_dim;
-      break;
-    case GRETA_OP_KV_APPEND:
-      bytes = 2 * T * (uint64_t)(a->kv_heads * a->head_dim) * f32;
-      break;
-    case GRETA_OP_ATTENTION:
-    case GRETA_OP_ATTENTION_SPLIT:
-    case GRETA_OP_ATTENTION_COMBINE: {
-      uint64_t H = (uint64_t)a->heads, KVH = (uint64_t)a->kv_heads, D = (uint64_t)a->head_dim;
-      uint64_t context = (uint64_t)(pos + tokens);
-      /* Scores and weighted sums: 4 * D per (query head, visible row). */
-      uint64_t visible = T * (uint64_t)pos + T * (T + 1) / 2;
-      uint64_t partial = T * H * (uint64_t)a->splits * (D + 2) * f32;
-      if (l->op == GRETA_OP_ATTENTION_COMBINE) {
-        bytes = partial + T * H * D * f32;
-        flops = 3 * T * H * (uint64_t)a->splits * D;
-        break;
-      }
-      bytes = T * H * D * f32 + 2 * context * KVH * D * f32 +
-              (l->op == GRETA_OP_ATTENTION ? T * H * D * f32 : partial);
-      flops = 4 * H * D * visible;
-      break;
-    }
-    case GRETA_OP_SILU_MUL:
-    case GRETA_OP_ADD:
-    case GRETA_OP_MUL:
-      bytes = 3 * rows * (uint64_t)a->n * f32;
-      flops = (l->op == GRETA_OP_SILU_MUL ? 5 : 1) * rows * (uint64_t)a->n;
-      break;
-    case GRETA_OP_SILU:
-    case GRETA_OP_SCALE:
-      bytes = 2 * rows * (uint64_t)a->n * f32;
-      flops = (l->op == GRETA_OP_SILU ? 4 : 1) * rows * (uint64_t)a->n;
-      break;
-    case GRETA_OP_SOFTMAX:
-    case GRETA_OP_CAUSAL_MASK:
-    case GRETA_OP_MASKED_SOFTMAX:
-      bytes = 2 * rows * (uint64_t)a->n * f32;
-      flops = (l->op == GRETA_OP_CAUSAL_MASK ? 0 : 4) * rows * (uint64_t)a->n;
-      break;
-    case GRETA_OP_TRANSPOSE:
-      bytes = 2 * rows * (uint64_t)a->in_cols * f32;
-      break;
-    case GRETA_OP_COPY:
-      bytes = 2 * rows * (uint64_t)a->n * f32;
-      break;
-    case GRETA_OP_COUNT_:
-      break;
-  }
-  *out_bytes = bytes;
-  *out_flops = flops;
+  cost_t c = {
+      .l = l,
+      .a = &l->attr,
+      .T = (uint64_t)tokens,
+      .pos = (uint64_t)pos,
+      .rows = (uint64_t)(l->rows_coeff * (l->rows_per_token ? tokens : 1)),
+      .w = greta_dtype_size((greta_dtype_t)l->attr.wdtype),
+  };
+  if (l->op < GRETA_OP_COUNT_ && cost_of[l->op]) cost_of[l->op](&c);
+  *out_bytes = c.bytes;
+  *out_flops = c.flops;
 }
