@@ -12,6 +12,7 @@
 
 #include "elf.h"
 #include "hash.h"
+#include "le.h"
 #include "plan.h"
 #include "status.h"
 
@@ -36,12 +37,13 @@ static greta_status_t need(reader_t *r, size_t n, const char *what) {
 
 static greta_status_t get_u32(reader_t *r, uint32_t *out, const char *what) {
   GRETA_RETURN_IF_ERROR(need(r, 4, what));
-  const uint8_t *p = r->base + r->pos;
-  *out = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+  *out = le_u32(r->base + r->pos);
   r->pos += 4;
   return NULL;
 }
 
+/* Two checked u32 reads rather than one le_u64, so that a u64 cut short
+ * reports the same byte position and count as before. */
 static greta_status_t get_u64(reader_t *r, uint64_t *out, const char *what) {
   uint32_t lo, hi;
   GRETA_RETURN_IF_ERROR(get_u32(r, &lo, what));

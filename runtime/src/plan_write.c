@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "hash.h"
+#include "le.h"
 #include "plan.h"
 #include "status.h"
 
@@ -37,13 +38,13 @@ static void put_bytes(writer_t *w, const void *bytes, size_t n) {
 
 static void put_u32(writer_t *w, uint32_t v) {
   uint8_t b[4];
-  for (int i = 0; i < 4; i++) b[i] = (uint8_t)(v >> (8 * i));
+  le_put_u32(b, v);
   put_bytes(w, b, 4);
 }
 
 static void put_u64(writer_t *w, uint64_t v) {
   uint8_t b[8];
-  for (int i = 0; i < 8; i++) b[i] = (uint8_t)(v >> (8 * i));
+  le_put_u64(b, v);
   put_bytes(w, b, 8);
 }
 
@@ -64,7 +65,7 @@ static void put_string(writer_t *w, const char *s) {
 /* Patches a u64 written earlier at `at`. */
 static void patch_u64(writer_t *w, size_t at, uint64_t v) {
   if (w->failed) return;
-  for (int i = 0; i < 8; i++) w->data[at + (size_t)i] = (uint8_t)(v >> (8 * i));
+  le_put_u64(w->data + at, v);
 }
 
 static size_t begin_section(writer_t *w, uint32_t tag) {
