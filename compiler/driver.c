@@ -105,7 +105,7 @@ int driver_compile(ir_graph_t *graph, const driver_options_t *o, driver_result_t
 }
 
 void driver_result_free(driver_result_t *r) {
-  schedule_plan_free(r->plan);
+  greta_plan_destroy(r->plan);
   free(r->source);
   free(r->file);
   free(r->log);

@@ -444,36 +444,8 @@ greta_plan_t *schedule_build(const ir_graph_t *graph, const schedule_options_t *
   free(lw.place);
   free(lw.buffers);
   if (lw.errors) {
-    schedule_plan_free(plan);
+    greta_plan_destroy(plan);
     return NULL;
   }
   return plan;
-}
-
-void schedule_plan_free(greta_plan_t *plan) {
-  if (!plan) return;
-  free(plan->target);
-  free(plan->toolchain);
-  free(plan->model_name);
-  for (uint32_t i = 0; i < plan->n_kernels; i++) free(plan->kernels[i]);
-  free(plan->kernels);
-  greta_plan_io_t *ios[2] = {plan->inputs, plan->outputs};
-  uint32_t counts[2] = {plan->n_inputs, plan->n_outputs};
-  for (int k = 0; k < 2; k++) {
-    for (uint32_t i = 0; i < counts[k]; i++) {
-      free((char *)ios[k][i].info.name);
-      for (int d = 0; d < ios[k][i].info.rank; d++) free((char *)ios[k][i].info.dims[d].symbol);
-    }
-    free(ios[k]);
-  }
-  for (uint32_t i = 0; i < plan->n_weights; i++) free((char *)plan->weights[i].info.name);
-  free(plan->weights);
-  for (uint32_t i = 0; i < plan->n_caches; i++) free(plan->caches[i].name);
-  free(plan->caches);
-  for (uint32_t i = 0; i < plan->n_entries; i++) {
-    free(plan->entries[i].name);
-    free(plan->entries[i].launches);
-  }
-  free(plan->entries);
-  free(plan);
 }

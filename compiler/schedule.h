@@ -22,12 +22,10 @@ typedef struct schedule_options_s {
 } schedule_options_t;
 
 /* Builds the plan, or returns NULL after printing "error: ..." lines to
- * diag (an op the scheduler cannot place, e.g. a symbolic last dimension). */
+ * diag (an op the scheduler cannot place, e.g. a symbolic last dimension).
+ * The caller owns the plan and frees it with greta_plan_destroy (plan.h),
+ * the same destructor as for a parsed plan. */
 greta_plan_t *schedule_build(const ir_graph_t *graph, const schedule_options_t *options,
                              FILE *diag);
-
-/* Frees a plan built by schedule_build (its strings are separate
- * allocations, unlike a parsed plan's). */
-void schedule_plan_free(greta_plan_t *plan);
 
 #endif /* GRETA_SCHEDULE_H */

@@ -1,9 +1,13 @@
 /* The execution plan: what gretac writes and libgreta runs.
  *
  * The compiler fills a greta_plan_t and serialises it with
- * greta_plan_serialize(); the runtime reads it back with greta_plan_parse(),
- * which bounds-checks everything before anything uses it. The byte format is
- * described in docs/plan-format.md; this header is its in-memory form.
+ * greta_plan_serialize() (plan_write.c); the runtime reads it back with
+ * greta_plan_parse() (plan_read.c), which bounds-checks everything and runs
+ * greta_plan_verify() (plan_verify.c) before anything uses it. plan.c holds
+ * the queries and the one destructor, ops.c the op registry (ops.def),
+ * plan_cost.c the cost model. The byte
+ * format is described in docs/plan-format.md; this header is its in-memory
+ * form.
  *
  * The plan is device-neutral: every launch names an op kind whose meaning
  * (ops.def) the CPU backend implements directly, and a kernel symbol that a GPU
@@ -32,6 +36,20 @@
 #define GRETA_PLAN_VERSION 1
 /* The symbol under which a code object carries the plan bytes. */
 #define GRETA_PLAN_SYMBOL "greta_plan"
+
+/* The byte format's framing, shared by plan_write.c and plan_read.c: the
+ * header's size and the section tags, in the order the sections appear. */
+enum {
+  GRETA_PLAN_HEADER_BYTES = 32,
+  GRETA_PLAN_SECTION_META = 1,
+  GRETA_PLAN_SECTION_KERNELS = 2,
+  GRETA_PLAN_SECTION_INPUTS = 3,
+  GRETA_PLAN_SECTION_OUTPUTS = 4,
+  GRETA_PLAN_SECTION_WEIGHTS = 5,
+  GRETA_PLAN_SECTION_CACHES = 6,
+  GRETA_PLAN_SECTION_ENTRIES = 7,
+  GRETA_PLAN_SECTION_COUNT_ = 8,
+};
 
 #define GRETA_PLAN_MAX_ARGS 8
 /* Attribute slots of a launch in a plan file: 8 integers, 4 floats. Which
@@ -181,23 +199,35 @@ typedef struct greta_plan_s {
 } greta_plan_t;
 
 /* Serialises `plan` (with its checksum) into a malloc'd buffer the caller
- * frees. */
+ * frees. Runs greta_plan_verify() first and writes nothing if it fails
+ * (plan_write.c). `plan` stays the caller's. */
 greta_status_t greta_plan_serialize(const greta_plan_t *plan, uint8_t **out_bytes,
                                     size_t *out_size);
-/* Parses and verifies plan bytes: magic, version, checksum, every count,
- * string, offset and size (each buffer reference lies inside its space, each
- * kernel index inside the kernel table, ...). On success *out_plan is a
- * heap object the caller releases with greta_plan_destroy. */
+/* Parses and verifies plan bytes: magic, version, checksum, every count and
+ * string (plan_read.c), then greta_plan_verify(). On success *out_plan is a
+ * heap object the caller releases with greta_plan_destroy. `bytes` stay the
+ * caller's; the plan copies what it keeps. */
 greta_status_t greta_plan_parse(const uint8_t *bytes, size_t size, greta_plan_t **out_plan);
+/* Checks a decoded or compiler-built plan's meaning: every count, string,
+ * offset and size (each buffer reference lies inside its space at the
+ * largest T of its entry, each kernel index inside the kernel table), each
+ * op's attributes and, for GPU targets, launch geometry. NULL when the plan
+ * is sound; else a GRETA_DATA_LOSS status saying what is wrong
+ * (plan_verify.c). */
+greta_status_t greta_plan_verify(const greta_plan_t *plan);
+/* Frees a plan and everything it points to, whether greta_plan_parse read
+ * it or gretac built it (compiler/schedule.c): both make every string and
+ * array its own malloc'd block and leave the dims past a tensor's rank
+ * zeroed (symbol NULL). NULL is a no-op (plan.c). */
 void greta_plan_destroy(greta_plan_t *plan);
 
 /* Finds the plan inside a file's bytes: an ELF code object (AMD or NVIDIA)
- * whose symbol GRETA_PLAN_SYMBOL holds it, or bare plan bytes (target cpu).
- * *out_plan points into `file`. */
+ * whose symbol GRETA_PLAN_SYMBOL holds it (read with elf.c), or bare plan
+ * bytes (target cpu). *out_plan points into `file` (plan_read.c). */
 greta_status_t greta_plan_locate(const uint8_t *file, size_t size,
                                  const uint8_t **out_plan, size_t *out_plan_size);
 
-/* The entry that runs a step of `tokens` tokens, or NULL. */
+/* The entry that runs a step of `tokens` tokens, or NULL (plan.c). */
 const greta_plan_entry_t *greta_plan_entry_for(const greta_plan_t *plan, int64_t tokens);
 /* The fewest bytes `launch` must move (each input read once, each output
  * written once) and its floating-point operations, for `tokens` tokens at
@@ -205,7 +235,7 @@ const greta_plan_entry_t *greta_plan_entry_for(const greta_plan_t *plan, int64_t
 void greta_plan_launch_cost(const greta_plan_launch_t *launch, int64_t tokens, int64_t pos,
                             uint64_t *out_bytes, uint64_t *out_flops);
 
-/* grid[] of a launch for `tokens` tokens. */
+/* grid[] of a launch for `tokens` tokens (plan.c). */
 void greta_plan_launch_grid(const greta_plan_launch_t *launch, int64_t tokens, uint32_t out_grid[3]);
 
 #endif /* GRETA_PLAN_H */

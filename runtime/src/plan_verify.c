@@ -1,0 +1,452 @@
+/* The plan verifier: greta_plan_verify() checks what a plan's fields mean,
+ * whoever made it. Every buffer a launch touches, at the largest T of its
+ * entry, lies inside its memory space; every count, size, kernel index, arg
+ * count, attribute and (for GPU targets) launch dimension is in range.
+ * greta_plan_parse() runs it on every plan it reads and
+ * greta_plan_serialize() on every plan it writes, so it is its own file,
+ * apart from either byte-level side.
+ */
+#include <limits.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "plan.h"
+#include "status.h"
+
+enum { MAX_BLOCK_THREADS = 1024 };
+
+/* a * b into *acc; false on a negative factor or overflow. */
+static bool mul_into(uint64_t *acc, int64_t factor) {
+  if (factor < 0) return false;
+  return !__builtin_mul_overflow(*acc, (uint64_t)factor, acc);
+}
+
+/* The product of up to four factors (pass 1 for unused ones). */
+static bool product(uint64_t *out, int64_t a, int64_t b, int64_t c, int64_t d) {
+  *out = 1;
+  return mul_into(out, a) && mul_into(out, b) && mul_into(out, c) && mul_into(out, d);
+}
+
+static bool is_identifier(const char *s) {
+  if (!s || !s[0] || strlen(s) > 255) return false;
+  for (const char *p = s; *p; p++) {
+    bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_' ||
+              (p != s && *p >= '0' && *p <= '9');
+    if (!ok) return false;
+  }
+  return true;
+}
+
+static const char *space_name(uint32_t space) {
+  switch (space) {
+    case GRETA_SPACE_ARENA: return "arena";
+    case GRETA_SPACE_WEIGHTS: return "weights";
+    case GRETA_SPACE_KV: return "kv";
+  }
+  return "?";
+}
+
+static uint64_t space_bytes(const greta_plan_t *plan, uint32_t space) {
+  switch (space) {
+    case GRETA_SPACE_ARENA: return plan->arena_bytes;
+    case GRETA_SPACE_WEIGHTS: return plan->weight_bytes;
+    case GRETA_SPACE_KV: return plan->kv_bytes;
+  }
+  return 0;
+}
+
+/* Checks one tensor of the interface. `symbolic_ok`: dims[0] may be T. */
+static greta_status_t verify_tensor(const greta_tensor_info_t *info, bool symbolic_ok,
+                                    int64_t max_tokens, uint64_t *out_bytes) {
+  if (!info->name || !info->name[0])
+    return greta_status_make(GRETA_DATA_LOSS, "a tensor has an empty name");
+  if ((unsigned)info->dtype > GRETA_I32)
+    return greta_status_make(GRETA_DATA_LOSS, "tensor %s: dtype %d is not one of 0..%d",
+                             info->name, (int)info->dtype, GRETA_I32);
+  if (info->rank < 1 || info->rank > GRETA_MAX_RANK)
+    return greta_status_make(GRETA_DATA_LOSS, "tensor %s: rank %d, expected 1..%d", info->name,
+                             info->rank, GRETA_MAX_RANK);
+  uint64_t elems = 1;
+  for (int d = 0; d < info->rank; d++) {
+    const greta_dim_t *dim = &info->dims[d];
+    if (dim->symbol && (d != 0 || !symbolic_ok || strcmp(dim->symbol, "T") != 0))
+      return greta_status_make(GRETA_DATA_LOSS,
+                               "tensor %s: dim %d is symbolic \"%s\"; only dim 0 of an input "
+                               "or output may be, and only as \"T\"",
+                               info->name, d, dim->symbol);
+    if (dim->coeff < 1)
+      return greta_status_make(GRETA_DATA_LOSS, "tensor %s: dim %d is %lld, expected >= 1",
+                               info->name, d, (long long)dim->coeff);
+    if (!mul_into(&elems, dim->coeff) || (dim->symbol && !mul_into(&elems, max_tokens)))
+      return greta_status_make(GRETA_DATA_LOSS, "tensor %s: its size overflows", info->name);
+  }
+  if (!mul_into(&elems, (int64_t)greta_dtype_size(info->dtype)))
+    return greta_status_make(GRETA_DATA_LOSS, "tensor %s: its size overflows", info->name);
+  *out_bytes = elems;
+  return NULL;
+}
+
+static greta_status_t verify_range(const char *what, const char *name, uint64_t offset,
+                                   uint64_t bytes, uint64_t space, const char *space_label) {
+  if (offset > space || bytes > space - offset)
+    return greta_status_make(GRETA_DATA_LOSS,
+                             "%s %s: bytes [%llu, %llu + %llu) lie outside the %s of %llu bytes",
+                             what, name, (unsigned long long)offset, (unsigned long long)offset,
+                             (unsigned long long)bytes, space_label, (unsigned long long)space);
+  return NULL;
+}
+
+/* What verify_launch knows about the launch it checks. */
+typedef struct launch_ctx_s {
+  const greta_plan_t *plan;
+  const greta_plan_launch_t *launch;
+  int64_t tokens; /* the entry's max_tokens: every extent grows with T */
+  int64_t rows;   /* "rows" at that T */
+} launch_ctx_t;
+
+/* Attribute `name` (= value) must be >= min. */
+static greta_status_t need_attr(const char *name, int64_t value, int64_t min) {
+  if (value < min)
+    return greta_status_make(GRETA_DATA_LOSS, "%s is %lld, expected >= %lld", name,
+                             (long long)value, (long long)min);
+  return NULL;
+}
+#define NEED(attr, min) need_attr(#attr, a->attr, (min))
+
+/* Arg `index` touches `elems` elements of `elem_bytes`; `writes` when the op
+ * stores to it. The whole extent must lie inside the arg's space. */
+static greta_status_t need_arg(const launch_ctx_t *c, int index, const char *meaning,
+                               uint64_t elems, size_t elem_bytes, bool writes) {
+  const greta_plan_buffer_t *arg = &c->launch->args[index];
+  if (arg->space > GRETA_SPACE_KV)
+    return greta_status_make(GRETA_DATA_LOSS, "arg %d (%s): space %u is not one of 0..%d", index,
+                             meaning, arg->space, GRETA_SPACE_KV);
+  if (writes && arg->space == GRETA_SPACE_WEIGHTS)
+    return greta_status_make(GRETA_DATA_LOSS,
+                             "arg %d (%s) is written but lies in the read-only weights space",
+                             index, meaning);
+  uint64_t bytes = elems;
+  if (!mul_into(&bytes, (int64_t)elem_bytes))
+    return greta_status_make(GRETA_DATA_LOSS, "arg %d (%s): its size overflows", index, meaning);
+  uint64_t space = space_bytes(c->plan, arg->space);
+  if (arg->offset > space || bytes > space - arg->offset)
+    return greta_status_make(
+        GRETA_DATA_LOSS,
+        "arg %d (%s): bytes [%llu, %llu + %llu) at T = %lld lie outside the %s space of %llu "
+        "bytes",
+        index, meaning, (unsigned long long)arg->offset, (unsigned long long)arg->offset,
+        (unsigned long long)bytes, (long long)c->tokens, space_name(arg->space),
+        (unsigned long long)space);
+  return NULL;
+}
+
+#define OVERFLOW() greta_status_make(GRETA_DATA_LOSS, "its sizes overflow")
+
+/* The op-specific part: attrs, then every arg's extent. */
+static greta_status_t verify_op(const launch_ctx_t *c) {
+  const greta_plan_launch_t *l = c->launch;
+  const greta_op_attrs_t *a = &l->attr;
+  const int64_t T = c->tokens, R = c->rows;
+  size_t wsize = 0;
+  uint64_t n1, n2, n3;
+  if (l->op == GRETA_OP_EMBEDDING || l->op == GRETA_OP_RMSNORM || l->op == GRETA_OP_MATMUL) {
+    if (a->wdtype < GRETA_F32 || a->wdtype > GRETA_BF16)
+      return greta_status_make(GRETA_DATA_LOSS, "wdtype (weight dtype) is %lld, expected 0..2",
+                               (long long)a->wdtype);
+    wsize = greta_dtype_size((greta_dtype_t)a->wdtype);
+  }
+  switch ((greta_op_t)l->op) {
+    case GRETA_OP_EMBEDDING:
+      GRETA_RETURN_IF_ERROR(NEED(vocab, 1));
+      GRETA_RETURN_IF_ERROR(NEED(dim, 1));
+      if (!product(&n1, a->vocab, a->dim, 1, 1) || !product(&n2, T, a->dim, 1, 1)) return OVERFLOW();
+      GRETA_RETURN_IF_ERROR(need_arg(c, 0, "tokens", (uint64_t)T, 4, false));
+      GRETA_RETURN_IF_ERROR(need_arg(c, 1, "table", n1, wsize, false));
+      return need_arg(c, 2, "out", n2, 4, true);
+    case GRETA_OP_RMSNORM:
+      GRETA_RETURN_IF_ERROR(NEED(n, 1));
+      if (!product(&n1, R, a->n, 1, 1)) return OVERFLOW();
+      GRETA_RETURN_IF_ERROR(need_arg(c, 0, "x", n1, 4, false));
+      GRETA_RETURN_IF_ERROR(need_arg(c, 1, "weight", (uint64_t)a->n, wsize, false));
+      return need_arg(c, 2, "out", n1, 4, true);
+    case GRETA_OP_MATMUL:
+      GRETA_RETURN_IF_ERROR(NEED(n, 1));
+      GRETA_RETURN_IF_ERROR(NEED(k, 1));
+      if (a->transpose_b != 0 && a->transpose_b != 1)
+        return greta_status_make(GRETA_DATA_LOSS, "transpose_b is %lld, expected 0 or 1",
+                                 (long long)a->transpose_b);
+      if (a->residual != 0 && a->residual != 1)
+        return greta_status_make(GRETA_DATA_LOSS, "residual is %lld, expected 0 or 1",
+                                 (long long)a->residual);
+      if (!product(&n1, R, a->k, 1, 1) || !product(&n2, a->n, a->k, 1, 1) ||
+          !product(&n3, R, a->n, 1, 1))
+        return OVERFLOW();
+      GRETA_RETURN_IF_ERROR(need_arg(c, 0, "x", n1, 4, false));
+      GRETA_RETURN_IF_ERROR(need_arg(c, 1, "B", n2, wsize, false));
+      GRETA_RETURN_IF_ERROR(need_arg(c, 2, "out", n3, 4, true));
+      return a->residual ? need_arg(c, 3, "residual", n3, 4, false) : NULL;
+    case GRETA_OP_ROPE:
+      GRETA_RETURN_IF_ERROR(NEED(heads, 1));
+      GRETA_RETURN_IF_ERROR(NEED(head_dim, 2));
+      if (a->head_dim % 2 != 0)
+        return greta_status_make(GRETA_DATA_LOSS, "head_dim is %lld, expected an even number",
+                                 (long long)a->head_dim);
+      if (!product(&n1, T, a->heads, a->head_dim, 1)) return OVERFLOW();
+      GRETA_RETURN_IF_ERROR(need_arg(c, 0, "x", n1, 4, false));
+      return need_arg(c, 1, "out", n1, 4, true);
+    case GRETA_OP_KV_APPEND:
+      GRETA_RETURN_IF_ERROR(NEED(kv_heads, 1));
+      GRETA_RETURN_IF_ERROR(NEED(head_dim, 1));
+      GRETA_RETURN_IF_ERROR(NEED(max_seq, c->plan->max_seq));
+      if (!product(&n1, T, a->kv_heads, a->head_dim, 1) ||
+          !product(&n2, a->max_seq, a->kv_heads, a->head_dim, 1))
+        return OVERFLOW();
+      GRETA_RETURN_IF_ERROR(need_arg(c, 0, "src", n1, 4, false));
+      return need_arg(c, 1, "cache", n2, 4, true);
+    case GRETA_OP_ATTENTION:
+    case GRETA_OP_ATTENTION_SPLIT: {
+      GRETA_RETURN_IF_ERROR(NEED(heads, 1));
+      GRETA_RETURN_IF_ERROR(NEED(kv_heads, 1));
+      GRETA_RETURN_IF_ERROR(NEED(head_dim, 1));
+      GRETA_RETURN_IF_ERROR(NEED(max_seq, c->plan->max_seq));
+      if (a->heads % a->kv_heads != 0)
+        return greta_status_make(GRETA_DATA_LOSS,
+                                 "heads = %lld is not a multiple of kv_heads = %lld",
+                                 (long long)a->heads, (long long)a->kv_heads);
+      if (!product(&n1, T, a->heads, a->head_dim, 1) ||
+          !product(&n2, a->max_seq, a->kv_heads, a->head_dim, 1))
+        return OVERFLOW();
+      GRETA_RETURN_IF_ERROR(need_arg(c, 0, "q", n1, 4, false));
+      GRETA_RETURN_IF_ERROR(need_arg(c, 1, "k cache", n2, 4, false));
+      GRETA_RETURN_IF_ERROR(need_arg(c, 2, "v cache", n2, 4, false));
+      if (l->op == GRETA_OP_ATTENTION) return need_arg(c, 3, "out", n1, 4, true);
+      GRETA_RETURN_IF_ERROR(NEED(splits, 1));
+      GRETA_RETURN_IF_ERROR(NEED(split_rows, 1));
+      if (!product(&n3, T, a->heads, a->splits, a->head_dim + 2)) return OVERFLOW();
+      return need_arg(c, 3, "partial", n3, 4, true);
+    }
+    case GRETA_OP_ATTENTION_COMBINE:
+      GRETA_RETURN_IF_ERROR(NEED(heads, 1));
+      GRETA_RETURN_IF_ERROR(NEED(head_dim, 1));
+      GRETA_RETURN_IF_ERROR(NEED(splits, 1));
+      if (a->head_dim > INT64_MAX - 2 || !product(&n1, T, a->heads, a->splits, a->head_dim + 2) ||
+          !product(&n2, T, a->heads, a->head_dim, 1))
+        return OVERFLOW();
+      GRETA_RETURN_IF_ERROR(need_arg(c, 0, "partial", n1, 4, false));
+      return need_arg(c, 1, "out", n2, 4, true);
+    case GRETA_OP_SILU:
+    case GRETA_OP_SCALE:
+    case GRETA_OP_SOFTMAX:
+    case GRETA_OP_COPY:
+      GRETA_RETURN_IF_ERROR(NEED(n, 1));
+      if (!product(&n1, R, a->n, 1, 1)) return OVERFLOW();
+      GRETA_RETURN_IF_ERROR(need_arg(c, 0, "x", n1, 4, false));
+      return need_arg(c, 1, "out", n1, 4, true);
+    case GRETA_OP_SILU_MUL:
+    case GRETA_OP_ADD:
+    case GRETA_OP_MUL:
+      GRETA_RETURN_IF_ERROR(NEED(n, 1));
+      if (!product(&n1, R, a->n, 1, 1)) return OVERFLOW();
+      GRETA_RETURN_IF_ERROR(need_arg(c, 0, "a", n1, 4, false));
+      GRETA_RETURN_IF_ERROR(need_arg(c, 1, "b", n1, 4, false));
+      return need_arg(c, 2, "out", n1, 4, true);
+    case GRETA_OP_CAUSAL_MASK:
+    case GRETA_OP_MASKED_SOFTMAX:
+      GRETA_RETURN_IF_ERROR(NEED(n, 1));
+      GRETA_RETURN_IF_ERROR(NEED(inner, 1));
+      if (!product(&n1, T, a->inner, a->n, 1)) return OVERFLOW();
+      GRETA_RETURN_IF_ERROR(need_arg(c, 0, "x", n1, 4, false));
+      return need_arg(c, 1, "out", n1, 4, true);
+    case GRETA_OP_TRANSPOSE:
+      GRETA_RETURN_IF_ERROR(NEED(in_rows, 1));
+      GRETA_RETURN_IF_ERROR(NEED(in_cols, 1));
+      /* batch = rows / in_rows at run time, so in_rows must divide rows at every T. */
+      if (l->rows_coeff % a->in_rows != 0)
+        return greta_status_make(GRETA_DATA_LOSS,
+                                 "in_rows = %lld does not divide rows_coeff = %lld",
+                                 (long long)a->in_rows, (long long)l->rows_coeff);
+      if (!product(&n1, R, a->in_cols, 1, 1)) return OVERFLOW();
+      GRETA_RETURN_IF_ERROR(need_arg(c, 0, "x", n1, 4, false));
+      return need_arg(c, 1, "out", n1, 4, true);
+    case GRETA_OP_COUNT_: break;
+  }
+  return greta_status_make(GRETA_DATA_LOSS, "unknown op %u", l->op);
+}
+
+/* ops.def's operands: the optional one (matmul's residual) when its attribute says so. */
+static uint32_t expected_args(const greta_plan_launch_t *l) {
+  uint32_t min, max;
+  greta_op_operand_count(l->op, &min, &max);
+  return l->op == GRETA_OP_MATMUL && l->attr.residual == 1 ? max : min;
+}
+
+static bool is_cpu_target(const greta_plan_t *plan) { return strcmp(plan->target, "cpu") == 0; }
+
+/* Launch geometry, checked for GPU targets only (the CPU ignores it). */
+static greta_status_t verify_geometry(const greta_plan_launch_t *l, int64_t max_tokens) {
+  uint64_t threads = 1;
+  for (int i = 0; i < 3; i++) {
+    if (l->grid[i] < 1 || l->block[i] < 1)
+      return greta_status_make(GRETA_DATA_LOSS,
+                               "launch dims grid (%u, %u, %u) block (%u, %u, %u): every one "
+                               "must be >= 1",
+                               l->grid[0], l->grid[1], l->grid[2], l->block[0], l->block[1],
+                               l->block[2]);
+    threads *= l->block[i];
+  }
+  if (threads > MAX_BLOCK_THREADS)
+    return greta_status_make(GRETA_DATA_LOSS,
+                             "block (%u, %u, %u) has %llu threads, at most %d allowed",
+                             l->block[0], l->block[1], l->block[2], (unsigned long long)threads,
+                             MAX_BLOCK_THREADS);
+  if (l->grid_t_axis > 3)
+    return greta_status_make(GRETA_DATA_LOSS, "grid_t_axis is %u, expected 0..2 or 3 (none)",
+                             l->grid_t_axis);
+  if (l->grid_t_axis < 3) {
+    if (l->grid_t_per_token < 1 || l->grid_t_tile < 1)
+      return greta_status_make(GRETA_DATA_LOSS,
+                               "grid_t_per_token = %u and grid_t_tile = %u, expected both >= 1",
+                               l->grid_t_per_token, l->grid_t_tile);
+    uint64_t blocks = ((uint64_t)max_tokens * l->grid_t_per_token + l->grid_t_tile - 1) /
+                      l->grid_t_tile;
+    uint64_t limit = l->grid_t_axis == 0 ? INT32_MAX : 65535;
+    if (blocks > limit)
+      return greta_status_make(GRETA_DATA_LOSS,
+                               "grid axis %u grows to %llu blocks at T = %lld, at most %llu "
+                               "allowed",
+                               l->grid_t_axis, (unsigned long long)blocks, (long long)max_tokens,
+                               (unsigned long long)limit);
+  }
+  if (l->grid[1] > 65535 || l->grid[2] > 65535 || l->grid[0] > INT32_MAX)
+    return greta_status_make(GRETA_DATA_LOSS, "grid (%u, %u, %u) exceeds (2^31-1, 65535, 65535)",
+                             l->grid[0], l->grid[1], l->grid[2]);
+  return NULL;
+}
+
+static greta_status_t verify_launch(const greta_plan_t *plan, const greta_plan_entry_t *entry,
+                                    const greta_plan_launch_t *l) {
+  if (l->op < 1 || l->op >= GRETA_OP_COUNT_)
+    return greta_status_make(GRETA_DATA_LOSS, "op %u is not one of 1..%d", l->op,
+                             GRETA_OP_COUNT_ - 1);
+  /* A CPU plan may have no kernel table at all. */
+  if ((plan->n_kernels > 0 || !is_cpu_target(plan)) && l->kernel >= plan->n_kernels)
+    return greta_status_make(GRETA_DATA_LOSS, "kernel index %u is out of range (%u kernels)",
+                             l->kernel, plan->n_kernels);
+  uint32_t n_args = expected_args(l);
+  if (l->n_args != n_args)
+    return greta_status_make(GRETA_DATA_LOSS, "%u args, expected %u for %s", l->n_args, n_args,
+                             greta_op_name(l->op));
+  if (l->rows_per_token > 1)
+    return greta_status_make(GRETA_DATA_LOSS, "rows_per_token is %u, expected 0 or 1",
+                             l->rows_per_token);
+  launch_ctx_t c = {plan, l, entry->max_tokens, 0};
+  bool uses_rows = l->op == GRETA_OP_RMSNORM || l->op == GRETA_OP_MATMUL ||
+                   l->op == GRETA_OP_SILU || l->op == GRETA_OP_SILU_MUL || l->op == GRETA_OP_ADD ||
+                   l->op == GRETA_OP_MUL || l->op == GRETA_OP_SCALE || l->op == GRETA_OP_SOFTMAX ||
+                   l->op == GRETA_OP_TRANSPOSE || l->op == GRETA_OP_COPY;
+  if (uses_rows) {
+    if (l->rows_coeff < 1)
+      return greta_status_make(GRETA_DATA_LOSS, "rows_coeff is %lld, expected >= 1",
+                               (long long)l->rows_coeff);
+    if (__builtin_mul_overflow(l->rows_coeff, l->rows_per_token ? entry->max_tokens : 1,
+                               &c.rows))
+      return OVERFLOW();
+  }
+  GRETA_RETURN_IF_ERROR(verify_op(&c));
+  if (!is_cpu_target(plan)) GRETA_RETURN_IF_ERROR(verify_geometry(l, entry->max_tokens));
+  return NULL;
+}
+
+static greta_status_t verify_ios(const greta_plan_t *plan, const greta_plan_io_t *ios,
+                                 uint32_t count, const char *what) {
+  for (uint32_t i = 0; i < count; i++) {
+    uint64_t bytes;
+    GRETA_RETURN_IF_ERROR(greta_status_annotate(
+        verify_tensor(&ios[i].info, true, plan->max_tokens, &bytes), "%s %u", what, i));
+    GRETA_RETURN_IF_ERROR(verify_range(what, ios[i].info.name, ios[i].offset, bytes,
+                                       plan->arena_bytes, "arena"));
+    for (uint32_t j = 0; j < i; j++)
+      if (strcmp(ios[i].info.name, ios[j].info.name) == 0)
+        return greta_status_make(GRETA_DATA_LOSS, "%s %u and %u are both named %s", what, j, i,
+                                 ios[i].info.name);
+  }
+  return NULL;
+}
+
+greta_status_t greta_plan_verify(const greta_plan_t *plan) {
+  if (!plan->target || !plan->target[0] || strlen(plan->target) >= 64)
+    return greta_status_make(GRETA_DATA_LOSS, "the target ID must be 1..63 characters");
+  if (!plan->toolchain || !plan->model_name)
+    return greta_status_make(GRETA_DATA_LOSS, "toolchain and model name must be set");
+  if (plan->max_seq < 1 || plan->max_tokens < 1 || plan->max_tokens > plan->max_seq)
+    return greta_status_make(GRETA_DATA_LOSS,
+                             "max_seq = %lld and max_tokens = %lld, expected "
+                             "1 <= max_tokens <= max_seq",
+                             (long long)plan->max_seq, (long long)plan->max_tokens);
+  if (plan->max_seq > INT32_MAX)
+    return greta_status_make(GRETA_DATA_LOSS, "max_seq = %lld exceeds 2^31-1 (positions are i32)",
+                             (long long)plan->max_seq);
+  for (uint32_t i = 0; i < plan->n_kernels; i++)
+    if (!is_identifier(plan->kernels[i]))
+      return greta_status_make(GRETA_DATA_LOSS,
+                               "kernel %u: name \"%s\" is not a C identifier of 1..255 chars", i,
+                               plan->kernels[i] ? plan->kernels[i] : "");
+  GRETA_RETURN_IF_ERROR(verify_ios(plan, plan->inputs, plan->n_inputs, "input"));
+  GRETA_RETURN_IF_ERROR(verify_ios(plan, plan->outputs, plan->n_outputs, "output"));
+
+  for (uint32_t i = 0; i < plan->n_weights; i++) {
+    const greta_plan_weight_t *w = &plan->weights[i];
+    uint64_t bytes;
+    GRETA_RETURN_IF_ERROR(greta_status_annotate(verify_tensor(&w->info, false, 1, &bytes),
+                                                "weight %u", i));
+    if (bytes != w->bytes)
+      return greta_status_make(GRETA_DATA_LOSS,
+                               "weight %s: its shape and dtype make %llu bytes, the plan says %llu",
+                               w->info.name, (unsigned long long)bytes,
+                               (unsigned long long)w->bytes);
+    GRETA_RETURN_IF_ERROR(
+        verify_range("weight", w->info.name, w->offset, w->bytes, plan->weight_bytes, "weights"));
+    for (uint32_t j = 0; j < i; j++)
+      if (strcmp(w->info.name, plan->weights[j].info.name) == 0)
+        return greta_status_make(GRETA_DATA_LOSS, "weights %u and %u are both named %s", j, i,
+                                 w->info.name);
+  }
+
+  for (uint32_t i = 0; i < plan->n_caches; i++) {
+    const greta_plan_cache_t *cache = &plan->caches[i];
+    uint64_t bytes;
+    if (!cache->name || !cache->name[0])
+      return greta_status_make(GRETA_DATA_LOSS, "cache %u has an empty name", i);
+    if (cache->row_elems < 1 || !product(&bytes, plan->max_seq, cache->row_elems, 4, 1) ||
+        bytes != cache->bytes)
+      return greta_status_make(GRETA_DATA_LOSS,
+                               "cache %s: %llu bytes, expected max_seq %lld * row_elems %lld * 4",
+                               cache->name, (unsigned long long)cache->bytes,
+                               (long long)plan->max_seq, (long long)cache->row_elems);
+    GRETA_RETURN_IF_ERROR(
+        verify_range("cache", cache->name, cache->offset, cache->bytes, plan->kv_bytes, "kv space"));
+  }
+
+  if (plan->n_entries < 1)
+    return greta_status_make(GRETA_DATA_LOSS, "the plan has no entry (expected decode/prefill)");
+  for (uint32_t e = 0; e < plan->n_entries; e++) {
+    const greta_plan_entry_t *entry = &plan->entries[e];
+    if (!entry->name || !entry->name[0])
+      return greta_status_make(GRETA_DATA_LOSS, "entry %u has an empty name", e);
+    if (entry->min_tokens < 1 || entry->min_tokens > entry->max_tokens ||
+        entry->max_tokens > plan->max_tokens)
+      return greta_status_make(GRETA_DATA_LOSS,
+                               "entry %s: tokens %lld..%lld, expected 1 <= min <= max <= "
+                               "max_tokens %lld",
+                               entry->name, (long long)entry->min_tokens,
+                               (long long)entry->max_tokens, (long long)plan->max_tokens);
+    if (entry->n_launches > 0 && !entry->launches)
+      return greta_status_make(GRETA_DATA_LOSS, "entry %s has no launch array", entry->name);
+    for (uint32_t i = 0; i < entry->n_launches; i++)
+      GRETA_RETURN_IF_ERROR(
+          greta_status_annotate(verify_launch(plan, entry, &entry->launches[i]),
+                                "entry %s launch %u (%s)", entry->name, i,
+                                greta_op_name(entry->launches[i].op)));
+  }
+  return NULL;
+}
