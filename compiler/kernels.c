@@ -24,7 +24,7 @@ _Static_assert((int)GRETA_W_F32 == (int)GRETA_F32 && (int)GRETA_W_F16 == (int)GR
 
 /* Templates in the order the translation unit needs them. */
 static const char *const template_files[] = {
-    "launch_constants.h", "prelude.h", "mfma_layout.h", "mma_layout.h", "gemm.h",
+    "launch_constants.h", "prelude.h", "mfma_layout.h", "mma_layout.h", "gemm.h", "gemm_mma.h",
     "gemv.h",             "norm.h",    "elementwise.h", "kv.h",         "embedding.h",
     "rope.h",             "softmax.h", "attention.h",
 };

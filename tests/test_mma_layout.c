@@ -12,7 +12,7 @@
  *   C/D: c0..c3; row = groupID for c0, c1, groupID + 8 for c2, c3;
  *      col = threadID_in_group * 2 + (i & 1).
  * The emulator below is written from those sentences (it does not use the
- * header). The test then runs templates/gemm.h's decomposition of a whole
+ * header). The test then runs templates/gemm_mma.h's decomposition of a whole
  * 64 x 32 block tile (greta_gemm_mma: warp rows x K slices chosen from the
  * valid rows, fragments loaded through the header's functions from the
  * "row, k" shared-memory layout, slices summed in order) and compares with a
@@ -50,7 +50,7 @@ static void emulate_mma_m16n8k16(const float a[32][8], const float b[32][4], flo
   }
 }
 
-/* ---- the GEMM's decomposition, as templates/gemm.h runs it ------------------ */
+/* ---- the GEMM's decomposition, as templates/gemm_mma.h runs it ------------------ */
 
 enum { BM = 64, BN = 32, BK = 128, LDK = 136, WARPS = 8 };
 
@@ -61,7 +61,7 @@ static float value(unsigned *state) {
   return (float)((int)((*state >> 16) % 17) - 8) / 8.0f;
 }
 
-/* gemm.h's greta_mma_warp_rows. */
+/* gemm_mma.h's greta_mma_warp_rows. */
 static int warp_rows(int rows) { return rows <= 16 ? 1 : rows <= 32 ? 2 : 4; }
 
 /* out[r][c] (r < rows) = sum over one stage of As [BM][LDK] (rows m) and
@@ -214,7 +214,7 @@ static void emulate_mma_m16n8k8_tf32(const float a[32][4], const float b[32][2],
   }
 }
 
-/* The device split (gemm.h greta_mma_frag<GRETA_W_F32>::split), in C. */
+/* The device split (gemm_mma.h greta_mma_frag<GRETA_W_F32>::split), in C. */
 static void split3(float v, float *big, float *small) {
   *big = tf32_rna(v);
   *small = tf32_rna(v - *big);
@@ -245,7 +245,7 @@ Test(mma_layout, tf32_mappings_are_bijections) {
     for (int n = 0; n < 8; n++) cr_assert_eq(seen_b[k][n], 1, "B[%d][%d] supplied %d times", k, n, seen_b[k][n]);
 }
 
-/* The k permutation: a bijection of 0..7, and the pairs gemm.h reads with
+/* The k permutation: a bijection of 0..7, and the pairs gemm_mma.h reads with
  * one 64-bit load (A elements h, h + 2; B elements 0, 1) are stored side by
  * side at an even k, in one row. */
 Test(mma_layout, tf32_k_perm_pairs_are_neighbours) {
@@ -269,7 +269,7 @@ Test(mma_layout, tf32_k_perm_pairs_are_neighbours) {
 }
 
 /* 64-bit fragment loads go by half-warps: 16 lanes x 2 words must hit 32
- * distinct banks when rows are LDK = 72 words apart (gemm.h's f32 stage). */
+ * distinct banks when rows are LDK = 72 words apart (gemm_mma.h's f32 stage). */
 Test(mma_layout, tf32_fragment_loads_have_no_bank_conflicts) {
   const int ldk = 72;
   for (int half = 0; half < 2; half++)
