@@ -12,9 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "driver.h"
 #include "frontend.h"
 #include "ir.h"
@@ -67,12 +67,6 @@ static int usage_error(const char *fmt, const char *arg) {
   fprintf(stderr, fmt, arg);
   fprintf(stderr, "\n(run 'gretac --help' for usage)\n");
   return EXIT_USAGE;
-}
-
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 /* Writes the file whole or not at all: a temp file renamed into place. */
@@ -228,12 +222,12 @@ int main(int argc, char **argv) {
     return EXIT_USAGE;
   }
 
-  double t0 = now_seconds();
+  double t0 = clock_seconds();
   int errors = 0;
   ir_graph_t *graph = frontend_compile_file(o.input, stderr, &errors);
   if (!graph) return EXIT_INPUT;
   if (o.verbose)
-    fprintf(stderr, "gretac: front end: %d nodes (%.3f s)\n", graph->n_nodes, now_seconds() - t0);
+    fprintf(stderr, "gretac: front end: %d nodes (%.3f s)\n", graph->n_nodes, clock_seconds() - t0);
 
   if (o.emit == EMIT_IR || o.emit == EMIT_DOT) {
     rc = print_to_text(&o, graph, o.emit == EMIT_DOT);

@@ -9,12 +9,12 @@
  * GRETA_NO_GRAPH=1 enqueues the launches directly instead (for debugging a
  * kernel under a tool that does not follow graphs).
  */
-#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime (clock.h) */
 #include <stdint.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "backend_gpu.h"
+#include "clock.h"
 #include "status.h"
 
 /* Enqueues launch `index` of `entry`: arguments are the parameter block
@@ -142,12 +142,6 @@ greta_status_t greta_gpu_program_run(greta_program_t *program, const greta_plan_
   return NULL;
 }
 
-static double host_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
-
 greta_status_t greta_gpu_program_time(greta_program_t *program, const greta_plan_entry_t *entry,
                                       int64_t tokens, int64_t pos, int repeats, double *out_ms) {
   /* One plain run sets the parameter block and captures the graph. */
@@ -165,9 +159,9 @@ greta_status_t greta_gpu_program_time(greta_program_t *program, const greta_plan
   }
   /* Without graphs or events: each run timed on the host, synchronized. */
   for (int i = 0; i < repeats; ++i) {
-    double start = host_ms();
+    double start = clock_ms();
     GRETA_RETURN_IF_ERROR(greta_gpu_program_run(program, entry, tokens, pos));
-    out_ms[i] = host_ms() - start;
+    out_ms[i] = clock_ms() - start;
   }
   return NULL;
 }
