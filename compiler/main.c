@@ -16,6 +16,7 @@
 
 #include "clock.h"
 #include "driver.h"
+#include "file_io.h"
 #include "frontend.h"
 #include "ir.h"
 #include "passes.h"
@@ -69,22 +70,13 @@ static int usage_error(const char *fmt, const char *arg) {
   return EXIT_USAGE;
 }
 
-/* Writes the file whole or not at all: a temp file renamed into place. */
+/* Writes the file whole or not at all (file_io.h). */
 static int write_file(const char *path, const void *data, size_t size) {
-  size_t n = strlen(path) + 16;
-  char *tmp = malloc(n);
-  if (!tmp) return 0;
-  snprintf(tmp, n, "%s.tmp.%d", path, (int)getpid());
-  FILE *f = fopen(tmp, "wb");
-  int ok = f && fwrite(data, 1, size, f) == size;
-  if (f && fclose(f) != 0) ok = 0;
-  if (ok && rename(tmp, path) != 0) ok = 0;
-  if (!ok) {
-    fprintf(stderr, "gretac: error: cannot write '%s': %s\n", path, strerror(errno));
-    remove(tmp);
-  }
-  free(tmp);
-  return ok;
+  greta_status_t st = greta_file_write_atomic(path, data, size, 0666);
+  if (!st) return 1;
+  fprintf(stderr, "gretac: error: %s\n", greta_status_message(st));
+  greta_status_free(st);
+  return 0;
 }
 
 /* Text output goes to -o when given, else stdout. */

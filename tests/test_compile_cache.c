@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "compile_cache.h"
 #include "kernels.h"
 #include "toolchain.h"
 #include "toolchain_impl.h"
