@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "device.h"
 #include "greta/greta.h"
 #include "le.h"
 #include "model.h"

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "device.h"
 #include "half.h"
 #include "model.h"
 #include "session.h"

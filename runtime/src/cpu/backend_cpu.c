@@ -1,5 +1,5 @@
 /* The CPU backend: host memory, and each launch of an entry run in order by
- * the reference kernels (kernels.c). It runs any plan, whatever its target,
+ * the reference kernels (cpu_ops.c). It runs any plan, whatever its target,
  * because it is what GPU results are checked against. */
 #define _GNU_SOURCE /* sysconf(_SC_AVPHYS_PAGES) */
 #include <stdio.h>
