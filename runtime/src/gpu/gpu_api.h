@@ -79,11 +79,17 @@ typedef struct greta_gpu_ops_s {
   void (*graph_destroy)(greta_gpu_api_t *api, void *graph);
   /* Waits for everything enqueued on the stream. */
   greta_status_t (*synchronize)(greta_gpu_api_t *api);
-  /* Launches `exec` `repeats` times with an event recorded before the first
-   * and after each launch, waits, and writes launch i's device time (event
-   * i to event i + 1) in milliseconds to out_ms[i]. GRETA_UNAVAILABLE when
-   * the driver library lacks the event functions (optional symbols). */
-  greta_status_t (*graph_time)(greta_gpu_api_t *api, void *exec, int repeats, double *out_ms);
+  /* Events: markers recorded on the stream, for timing (graph_runner.c).
+   * events_begin makes the device current for the event calls that follow;
+   * it is GRETA_UNAVAILABLE when the driver library lacks the event
+   * functions (optional symbols). */
+  greta_status_t (*events_begin)(greta_gpu_api_t *api);
+  greta_status_t (*event_create)(greta_gpu_api_t *api, void **out_event);
+  /* Enqueued on the stream. */
+  greta_status_t (*event_record)(greta_gpu_api_t *api, void *event);
+  /* Milliseconds from `start` to `end`, both recorded and reached. */
+  greta_status_t (*event_elapsed)(greta_gpu_api_t *api, void *start, void *end, float *out_ms);
+  void (*event_destroy)(greta_gpu_api_t *api, void *event);
 } greta_gpu_ops_t;
 
 /* The common head of both adapters' private structs. */
