@@ -1,7 +1,6 @@
 /* Picking a toolchain, compiling through the compile cache, and the small
- * process / library helpers the toolchain files share. */
+ * process helpers the toolchain files share. */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -178,22 +177,4 @@ bool toolchain_unbundle(const uint8_t *data, size_t size, const char *triple_pre
     }
   }
   return false;
-}
-
-bool toolchain_dlopen(const char *path, const char *const *names, void **slots, size_t count,
-                      strbuf_t *tried) {
-  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-  if (!h) {
-    strbuf_printf(tried, "%s%s", tried->len ? ", " : "", path);
-    return false;
-  }
-  for (size_t i = 0; i < count; i++) {
-    slots[i] = dlsym(h, names[i]);
-    if (!slots[i]) {
-      strbuf_printf(tried, "%s%s (no %s)", tried->len ? ", " : "", path, names[i]);
-      dlclose(h);
-      return false;
-    }
-  }
-  return true;
 }

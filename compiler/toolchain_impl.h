@@ -38,13 +38,6 @@ long toolchain_invocation_count(void);
  * together into *out_output (malloc'd). Returns the exit status, or -1 when
  * it could not run, 128 + signal when killed. */
 int toolchain_run(char *const argv[], char **out_output);
-/* Opens the shared library `path` and resolves `count` symbols, named by
- * `names`, into `slots` in order. On failure appends "path" (or "path (no
- * symbol)") to `tried`, closes it and returns false. The library stays open
- * for the life of the process. */
-struct strbuf_s;
-bool toolchain_dlopen(const char *path, const char *const *names, void **slots, size_t count,
-                      struct strbuf_s *tried);
 /* The raw code object inside a clang offload bundle (or the input when it
  * is not one): *out_data points into `data`. */
 bool toolchain_unbundle(const uint8_t *data, size_t size, const char *triple_prefix,

@@ -39,7 +39,7 @@ typedef struct cuda_symbols_s {
 #undef GRETA_CUDA_OPTIONAL
 } cuda_symbols_t;
 
-static const greta_gpu_symbol_t cuda_symbol_list[] = {
+static const greta_dynlib_symbol_t cuda_symbol_list[] = {
 #define GRETA_CUDA_REQUIRED(ret, name, params) {#name, offsetof(cuda_symbols_t, name), 1},
 #define GRETA_CUDA_OPTIONAL(ret, name, params) {#name, offsetof(cuda_symbols_t, name), 0},
 #include "cuda_symbols.h"
@@ -73,8 +73,8 @@ static cuda_api_t *cuda_api(greta_gpu_api_t *base) { return (cuda_api_t *)base; 
 static cu_deviceptr_t cuda_ptr(const void *device) { return (cu_deviceptr_t)(uintptr_t)device; }
 
 static greta_status_t cuda_load(cuda_api_t *api, greta_gpu_symbols_report_t *report) {
-  GRETA_RETURN_IF_ERROR(greta_gpu_library_open("CUDA", cuda_libraries, &api->library));
-  return greta_gpu_library_resolve(api->library, "CUDA", cuda_symbol_list,
+  GRETA_RETURN_IF_ERROR(greta_dynlib_open("CUDA", cuda_libraries, &api->library));
+  return greta_dynlib_resolve(api->library, "CUDA", cuda_symbol_list,
                                    sizeof cuda_symbol_list / sizeof cuda_symbol_list[0],
                                    &api->cu, report);
 }

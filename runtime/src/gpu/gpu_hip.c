@@ -37,7 +37,7 @@ typedef struct hip_symbols_s {
 #undef GRETA_HIP_OPTIONAL
 } hip_symbols_t;
 
-static const greta_gpu_symbol_t hip_symbol_list[] = {
+static const greta_dynlib_symbol_t hip_symbol_list[] = {
 #define GRETA_HIP_REQUIRED(ret, name, params) {#name, offsetof(hip_symbols_t, name), 1},
 #define GRETA_HIP_OPTIONAL(ret, name, params) {#name, offsetof(hip_symbols_t, name), 0},
 #include "hip_symbols.h"
@@ -67,8 +67,8 @@ static greta_status_t hip_check(const hip_api_t *api, hip_result_t result, const
 static hip_api_t *hip_api(greta_gpu_api_t *base) { return (hip_api_t *)base; }
 
 static greta_status_t hip_load(hip_api_t *api, greta_gpu_symbols_report_t *report) {
-  GRETA_RETURN_IF_ERROR(greta_gpu_library_open("HIP", hip_libraries, &api->library));
-  return greta_gpu_library_resolve(api->library, "HIP", hip_symbol_list,
+  GRETA_RETURN_IF_ERROR(greta_dynlib_open("HIP", hip_libraries, &api->library));
+  return greta_dynlib_resolve(api->library, "HIP", hip_symbol_list,
                                    sizeof hip_symbol_list / sizeof hip_symbol_list[0],
                                    &api->hip, report);
 }
