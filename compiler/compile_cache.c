@@ -12,17 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include "toolchain_impl.h"
+#include "compile_cache.h"
+#include "file_io.h"
+#include "hash.h"
+#include "le.h"
 
 #define ENTRY_MAGIC "GRETACO1"
-
-static uint64_t fnv1a64(const uint8_t *p, size_t n) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
-  return h;
-}
 
 /* 128-bit FNV-1a (offset basis and prime from the FNV specification). */
 typedef unsigned __int128 u128;
@@ -76,26 +72,18 @@ static bool entry_path(const char *key, char *out, size_t size) {
   return (size_t)snprintf(out, size, "%s/%s.co", dir, key) < size;
 }
 
-static void put_u64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint64_t get_u64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
-  return v;
-}
-
 bool compile_cache_load(const char *key, uint8_t **out_object, size_t *out_size) {
   char path[4200];
   if (!entry_path(key, path, sizeof path)) return false;
   uint8_t *data = NULL;
   size_t size = 0;
-  if (!toolchain_read_file(path, &data, &size)) {
-    free(data);
+  greta_status_t st = greta_file_read_whole(path, 0, &data, &size);
+  if (st) {
+    greta_status_free(st);
     return false;
   }
-  bool ok = size >= 24 && memcmp(data, ENTRY_MAGIC, 8) == 0 && get_u64(data + 8) == size - 24 &&
-            get_u64(data + 16) == fnv1a64(data + 24, size - 24) && size > 24;
+  bool ok = size >= 24 && memcmp(data, ENTRY_MAGIC, 8) == 0 && le_u64(data + 8) == size - 24 &&
+            le_u64(data + 16) == fnv1a64(data + 24, size - 24) && size > 24;
   if (!ok) {
     free(data);
     return false;
@@ -107,24 +95,16 @@ bool compile_cache_load(const char *key, uint8_t **out_object, size_t *out_size)
 }
 
 void compile_cache_store(const char *key, const uint8_t *object, size_t size) {
-  char dir[4096], path[4200], tmp[4300];
+  char dir[4096], path[4200];
   if (!compile_cache_dir(dir, sizeof dir) || !make_dirs(dir)) return;
   if (!entry_path(key, path, sizeof path)) return;
-  snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path);
-  int fd = mkstemp(tmp);
-  if (fd < 0) return;
-  FILE *f = fdopen(fd, "wb");
-  if (!f) {
-    close(fd);
-    unlink(tmp);
-    return;
-  }
-  uint8_t head[24];
-  memcpy(head, ENTRY_MAGIC, 8);
-  put_u64(head + 8, size);
-  put_u64(head + 16, fnv1a64(object, size));
-  bool ok = fwrite(head, 1, sizeof head, f) == sizeof head && fwrite(object, 1, size, f) == size;
-  ok = (fflush(f) == 0) && ok;
-  ok = (fclose(f) == 0) && ok;
-  if (!ok || rename(tmp, path) != 0) unlink(tmp);
+  /* Owner-only, as the cache has always been written (it was mkstemp). */
+  uint8_t *entry = malloc(24 + size);
+  if (!entry) return;
+  memcpy(entry, ENTRY_MAGIC, 8);
+  le_put_u64(entry + 8, size);
+  le_put_u64(entry + 16, fnv1a64(object, size));
+  memcpy(entry + 24, object, size);
+  greta_status_free(greta_file_write_atomic(path, entry, 24 + size, 0600));
+  free(entry);
 }

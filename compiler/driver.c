@@ -4,19 +4,13 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "codegen.h"
 #include "passes.h"
 #include "schedule.h"
 #include "strbuf.h"
 #include "toolchain.h"
-
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static int fail_status(greta_status_t st, const char *what, FILE *diag) {
   fprintf(diag, "gretac: %s%s\n", what, greta_status_message(st));
@@ -28,7 +22,7 @@ int driver_compile(ir_graph_t *graph, const driver_options_t *o, driver_result_t
                    FILE *diag) {
   memset(out, 0, sizeof *out);
   const target_t *target = o->target;
-  double t0 = now_seconds();
+  double t0 = clock_seconds();
   if (passes_run(graph, diag) != 0) {
     fprintf(diag, "gretac: internal error: the IR failed verification after the passes\n");
     return 2;
@@ -73,7 +67,7 @@ int driver_compile(ir_graph_t *graph, const driver_options_t *o, driver_result_t
     fprintf(diag, "gretac: %u kernels, %u + %u launches, plan %zu bytes (%.3f s)\n",
             out->plan->n_kernels, out->plan->entries[0].n_launches,
             out->plan->n_entries > 1 ? out->plan->entries[1].n_launches : 0, plan_size,
-            now_seconds() - t0);
+            clock_seconds() - t0);
 
   if (target->arch == TARGET_CPU) {
     strbuf_free(&source);
@@ -93,14 +87,14 @@ int driver_compile(ir_graph_t *graph, const driver_options_t *o, driver_result_t
   if (!o->quiet)
     fprintf(diag, "gretac: compiling %u kernels for %s with %s...\n", out->plan->n_kernels,
             target->id, toolchain_version);
-  double t1 = now_seconds();
+  double t1 = clock_seconds();
   st = toolchain_compile(toolchain, target, out->source, o->use_cache, &out->file,
                          &out->file_size, &out->log);
   if (st) {
     if (out->log && *out->log) fprintf(diag, "%s\n", out->log);
     return fail_status(st, "error: ", diag);
   }
-  if (o->verbose) fprintf(diag, "gretac: toolchain: %.3f s\n", now_seconds() - t1);
+  if (o->verbose) fprintf(diag, "gretac: toolchain: %.3f s\n", clock_seconds() - t1);
   return 0;
 }
 

@@ -42,16 +42,6 @@ const char *ir_op_name(ir_op_t op) {
 
 static bool op_is_leaf(ir_op_t op) { return op == IR_INPUT || op == IR_WEIGHT || op == IR_CACHE; }
 
-static const char *dtype_str(greta_dtype_t dtype) {
-  switch (dtype) {
-  case GRETA_F32: return "f32";
-  case GRETA_F16: return "f16";
-  case GRETA_BF16: return "bf16";
-  case GRETA_I32: return "i32";
-  }
-  return "?";
-}
-
 /* ---- graph --------------------------------------------------------------- */
 
 ir_graph_t *ir_graph_create(const char *model_name) {
@@ -164,7 +154,7 @@ static void dim_str(const ir_graph_t *graph, ir_dim_t d, char *buf, size_t size)
 
 char *ir_type_str(const ir_graph_t *graph, const ir_type_t *type, char *buf, size_t size) {
   if (!size) return buf;
-  size_t len = (size_t)snprintf(buf, size, "%s[", dtype_str(type->dtype));
+  size_t len = (size_t)snprintf(buf, size, "%s[", greta_dtype_name(type->dtype));
   for (int i = 0; i < type->rank && i < GRETA_MAX_RANK && len < size; i++) {
     char d[48];
     dim_str(graph, type->dims[i], d, sizeof d);
@@ -490,7 +480,7 @@ static void attr_str(const ir_node_t *n, char *buf, size_t size) {
 
 void ir_print(const ir_graph_t *graph, FILE *out) {
   fprintf(out, "model %s  weight_dtype=%s  max_seq=%lld  symbols:", graph->model_name,
-          dtype_str(graph->weight_dtype), (long long)graph->max_seq);
+          greta_dtype_name(graph->weight_dtype), (long long)graph->max_seq);
   for (int i = 0; i < graph->n_symbols; i++) fprintf(out, "%s%s", i ? ", " : " ", graph->symbols[i]);
   fputc('\n', out);
   for (int id = 0; id < graph->n_nodes; id++) {

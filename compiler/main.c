@@ -12,10 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "driver.h"
+#include "file_io.h"
 #include "frontend.h"
 #include "ir.h"
 #include "passes.h"
@@ -69,28 +70,13 @@ static int usage_error(const char *fmt, const char *arg) {
   return EXIT_USAGE;
 }
 
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* Writes the file whole or not at all: a temp file renamed into place. */
+/* Writes the file whole or not at all (file_io.h). */
 static int write_file(const char *path, const void *data, size_t size) {
-  size_t n = strlen(path) + 16;
-  char *tmp = malloc(n);
-  if (!tmp) return 0;
-  snprintf(tmp, n, "%s.tmp.%d", path, (int)getpid());
-  FILE *f = fopen(tmp, "wb");
-  int ok = f && fwrite(data, 1, size, f) == size;
-  if (f && fclose(f) != 0) ok = 0;
-  if (ok && rename(tmp, path) != 0) ok = 0;
-  if (!ok) {
-    fprintf(stderr, "gretac: error: cannot write '%s': %s\n", path, strerror(errno));
-    remove(tmp);
-  }
-  free(tmp);
-  return ok;
+  greta_status_t st = greta_file_write_atomic(path, data, size, 0666);
+  if (!st) return 1;
+  fprintf(stderr, "gretac: error: %s\n", greta_status_message(st));
+  greta_status_free(st);
+  return 0;
 }
 
 /* Text output goes to -o when given, else stdout. */
@@ -229,12 +215,12 @@ int main(int argc, char **argv) {
     return EXIT_USAGE;
   }
 
-  double t0 = now_seconds();
+  double t0 = clock_seconds();
   int errors = 0;
   ir_graph_t *graph = frontend_compile_file(o.input, stderr, &errors);
   if (!graph) return EXIT_INPUT;
   if (o.verbose)
-    fprintf(stderr, "gretac: front end: %d nodes (%.3f s)\n", graph->n_nodes, now_seconds() - t0);
+    fprintf(stderr, "gretac: front end: %d nodes (%.3f s)\n", graph->n_nodes, clock_seconds() - t0);
 
   if (o.emit == EMIT_IR || o.emit == EMIT_DOT) {
     rc = print_to_text(&o, graph, o.emit == EMIT_DOT);

@@ -15,67 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- ELF64 little-endian, bounds-checked ---------------------------------- */
-
-typedef struct elf_s {
-  const uint8_t *p;
-  size_t n;
-  uint64_t shoff;
-  uint32_t shnum, shentsize, shstrndx;
-} elf_t;
-
-static uint64_t rd(const uint8_t *p, int bytes) {
-  uint64_t v = 0;
-  for (int i = bytes - 1; i >= 0; i--) v = v << 8 | p[i];
-  return v;
-}
-
-static bool elf_open(elf_t *e, const uint8_t *p, size_t n) {
-  if (n < 64 || memcmp(p, "\177ELF", 4) != 0 || p[4] != 2 || p[5] != 1) return false;
-  e->p = p;
-  e->n = n;
-  e->shoff = rd(p + 0x28, 8);
-  e->shentsize = (uint32_t)rd(p + 0x3a, 2);
-  e->shnum = (uint32_t)rd(p + 0x3c, 2);
-  e->shstrndx = (uint32_t)rd(p + 0x3e, 2);
-  if (e->shentsize < 64 || e->shoff > n || (uint64_t)e->shnum * e->shentsize > n - e->shoff)
-    return false;
-  return e->shstrndx < e->shnum;
-}
-
-typedef struct section_s {
-  const char *name; /* NULL when unreadable */
-  uint32_t type, link, info;
-  uint64_t offset, size, entsize;
-  const uint8_t *data; /* NULL for NOBITS or out of bounds */
-} section_t;
-
-static const char *elf_str(const elf_t *e, uint32_t strtab_index, uint64_t off);
-
-static section_t elf_section(const elf_t *e, uint32_t i) {
-  section_t s = {0};
-  const uint8_t *h = e->p + e->shoff + (uint64_t)i * e->shentsize;
-  s.type = (uint32_t)rd(h + 4, 4);
-  s.offset = rd(h + 0x18, 8);
-  s.size = rd(h + 0x20, 8);
-  s.link = (uint32_t)rd(h + 0x28, 4);
-  s.info = (uint32_t)rd(h + 0x2c, 4);
-  s.entsize = rd(h + 0x38, 8);
-  if (s.type != 8 /* SHT_NOBITS */ && s.offset <= e->n && s.size <= e->n - s.offset)
-    s.data = e->p + s.offset;
-  s.name = i == e->shstrndx ? ".shstrtab" : elf_str(e, e->shstrndx, rd(h, 4));
-  return s;
-}
-
-/* A NUL-terminated string inside string table section `strtab_index`. */
-static const char *elf_str(const elf_t *e, uint32_t strtab_index, uint64_t off) {
-  if (strtab_index >= e->shnum) return NULL;
-  const uint8_t *h = e->p + e->shoff + (uint64_t)strtab_index * e->shentsize;
-  uint64_t so = rd(h + 0x18, 8), ss = rd(h + 0x20, 8);
-  if (so > e->n || ss > e->n - so || off >= ss) return NULL;
-  const char *s = (const char *)e->p + so + off;
-  return memchr(s, 0, ss - off) ? s : NULL;
-}
+#include "elf.h"
+#include "le.h"
 
 /* ---- msgpack, bounded ---------------------------------------------------- */
 
@@ -244,19 +185,17 @@ static void amd_occupancy(const target_t *t, kernel_stats_t *k) {
   k->occupancy_max = max_waves;
 }
 
-static bool collect_amd(const target_t *t, const elf_t *e, kernel_stats_t **out, size_t *count,
-                        char *err, size_t err_size) {
+static bool collect_amd(const target_t *t, const greta_elf_t *e, kernel_stats_t **out,
+                        size_t *count, char *err, size_t err_size) {
   for (uint32_t i = 0; i < e->shnum; i++) {
-    section_t s = elf_section(e, i);
-    if (s.type != 7 /* SHT_NOTE */ || !s.data) continue;
+    greta_elf_section_t s = greta_elf_section(e, i);
+    if (s.type != GRETA_ELF_SHT_NOTE || !s.data) continue;
     size_t at = 0;
-    while (s.size - at >= 12) {
-      uint64_t namesz = rd(s.data + at, 4), descsz = rd(s.data + at + 4, 4), type = rd(s.data + at + 8, 4);
-      size_t name_at = at + 12, desc_at = name_at + (size_t)round_up((int64_t)namesz, 4);
-      if (namesz > s.size || descsz > s.size || desc_at > s.size || descsz > s.size - desc_at) break;
-      at = desc_at + (size_t)round_up((int64_t)descsz, 4);
-      if (type != 32 || namesz < 6 || memcmp(s.data + name_at, "AMDGPU", 6) != 0) continue;
-      mp_t m = {s.data + desc_at, descsz, 0, false};
+    greta_elf_note_t note;
+    while (greta_elf_next_note(&s, &at, &note)) {
+      if (note.type != 32 || note.name_size < 6 || memcmp(note.name, "AMDGPU", 6) != 0) continue;
+      uint64_t descsz = note.desc_size;
+      mp_t m = {note.desc, descsz, 0, false};
       int64_t pairs = 0;
       const char *str = NULL;
       if (mp_head(&m, &pairs, &str) != MP_MAP) break;
@@ -320,8 +259,8 @@ static void nv_occupancy(const target_t *t, kernel_stats_t *k) {
   k->occupancy_max = max_warps;
 }
 
-static bool collect_nvidia(const target_t *t, const elf_t *e, kernel_stats_t **out, size_t *count,
-                           char *err, size_t err_size) {
+static bool collect_nvidia(const target_t *t, const greta_elf_t *e, kernel_stats_t **out,
+                           size_t *count, char *err, size_t err_size) {
   kernel_stats_t *ks = calloc(e->shnum + 1u, sizeof *ks);
   uint32_t *text_sym = calloc(e->shnum + 1u, sizeof *text_sym);
   size_t n = 0;
@@ -333,7 +272,7 @@ static bool collect_nvidia(const target_t *t, const elf_t *e, kernel_stats_t **o
   }
   /* Kernels: the .text.<name> sections; sh_info is the kernel's symbol. */
   for (uint32_t i = 0; i < e->shnum; i++) {
-    section_t s = elf_section(e, i);
+    greta_elf_section_t s = greta_elf_section(e, i);
     if (!s.name || strncmp(s.name, ".text.", 6) != 0) continue;
     stats_init(&ks[n]);
     snprintf(ks[n].name, sizeof ks[n].name, "%s", s.name + 6);
@@ -341,7 +280,7 @@ static bool collect_nvidia(const target_t *t, const elf_t *e, kernel_stats_t **o
     n++;
   }
   for (uint32_t i = 0; i < e->shnum; i++) {
-    section_t s = elf_section(e, i);
+    greta_elf_section_t s = greta_elf_section(e, i);
     if (!s.name) continue;
     if (strncmp(s.name, ".nv.shared.", 11) == 0) {
       for (size_t k = 0; k < n; k++)
@@ -363,7 +302,7 @@ static bool collect_nvidia(const target_t *t, const elf_t *e, kernel_stats_t **o
       size_t len = 2;
       if (fmt == 4) {
         if (s.size - at < 2) break;
-        len = (size_t)rd(s.data + at, 2);
+        len = le_u16(s.data + at);
         at += 2;
       } else if (fmt < 1 || fmt > 4) {
         break;
@@ -372,8 +311,8 @@ static bool collect_nvidia(const target_t *t, const elf_t *e, kernel_stats_t **o
       const uint8_t *v = s.data + at;
       at += len;
       if (global && fmt == 4 && len == 8 && (attr == 0x2f || attr == 0x11)) {
-        uint32_t sym = (uint32_t)rd(v, 4);
-        int64_t value = (int64_t)rd(v + 4, 4);
+        uint32_t sym = le_u32(v);
+        int64_t value = (int64_t)le_u32(v + 4);
         for (size_t k = 0; k < n; k++)
           if (text_sym[k] == sym) {
             if (attr == 0x2f) ks[k].regs = value;
@@ -381,7 +320,7 @@ static bool collect_nvidia(const target_t *t, const elf_t *e, kernel_stats_t **o
           }
       }
       if (owner && fmt == 4 && attr == 0x05 && len >= 12)
-        owner->block_threads = (int64_t)(rd(v, 4) * rd(v + 4, 4) * rd(v + 8, 4));
+        owner->block_threads = (int64_t)((uint64_t)le_u32(v) * le_u32(v + 4) * le_u32(v + 8));
     }
   }
   free(text_sym);
@@ -405,8 +344,11 @@ bool stats_collect(const target_t *target, const uint8_t *object, size_t size,
   }
   *out_stats = NULL;
   *out_count = 0;
-  elf_t e;
-  if (!object || !elf_open(&e, object, size)) {
+  greta_elf_t e;
+  greta_status_t st = object ? greta_elf_open(object, size, &e) : NULL;
+  bool readable = object && !st && e.shstrndx < e.shnum;
+  greta_status_free(st);
+  if (!readable) {
     snprintf(err, err_size, "not a 64-bit little-endian ELF code object");
     return false;
   }

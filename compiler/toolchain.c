@@ -1,7 +1,6 @@
 /* Picking a toolchain, compiling through the compile cache, and the small
- * process / file helpers the toolchain files share. */
+ * process helpers the toolchain files share. */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -13,6 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "compile_cache.h"
+#include "le.h"
 #include "status.h"
 #include "strbuf.h"
 #include "toolchain_impl.h"
@@ -145,26 +146,6 @@ int toolchain_run(char *const argv[], char **out_output) {
   return code == 127 ? -1 : code;
 }
 
-bool toolchain_read_file(const char *path, uint8_t **out_data, size_t *out_size) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return false;
-  strbuf_t sb = {0};
-  char buf[65536];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) strbuf_appendn(&sb, buf, n);
-  bool ok = !ferror(f);
-  fclose(f);
-  *out_size = sb.len;
-  *out_data = (uint8_t *)strbuf_take(&sb);
-  return ok;
-}
-
-static uint64_t read_u64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
-  return v;
-}
-
 /* Bundle layout: "__CLANG_OFFLOAD_BUNDLE__", u64 count, then per entry
  * u64 offset, u64 size, u64 triple length, triple; all little-endian. */
 bool toolchain_unbundle(const uint8_t *data, size_t size, const char *triple_prefix,
@@ -178,11 +159,11 @@ bool toolchain_unbundle(const uint8_t *data, size_t size, const char *triple_pre
   }
   size_t p = mlen;
   if (size - p < 8) return false;
-  uint64_t count = read_u64(data + p);
+  uint64_t count = le_u64(data + p);
   p += 8;
   for (uint64_t i = 0; i < count; i++) {
     if (size - p < 24) return false;
-    uint64_t off = read_u64(data + p), len = read_u64(data + p + 8), tlen = read_u64(data + p + 16);
+    uint64_t off = le_u64(data + p), len = le_u64(data + p + 8), tlen = le_u64(data + p + 16);
     p += 24;
     if (tlen > size - p) return false;
     const char *triple = (const char *)data + p;
@@ -196,22 +177,4 @@ bool toolchain_unbundle(const uint8_t *data, size_t size, const char *triple_pre
     }
   }
   return false;
-}
-
-bool toolchain_dlopen(const char *path, const char *const *names, void **slots, size_t count,
-                      strbuf_t *tried) {
-  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-  if (!h) {
-    strbuf_printf(tried, "%s%s", tried->len ? ", " : "", path);
-    return false;
-  }
-  for (size_t i = 0; i < count; i++) {
-    slots[i] = dlsym(h, names[i]);
-    if (!slots[i]) {
-      strbuf_printf(tried, "%s%s (no %s)", tried->len ? ", " : "", path, names[i]);
-      dlclose(h);
-      return false;
-    }
-  }
-  return true;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "file_io.h"
 #include "status.h"
 #include "strbuf.h"
 #include "toolchain_impl.h"
@@ -123,8 +124,10 @@ static greta_status_t clang_compile(const target_t *target, const char *source,
     return greta_status_make(GRETA_INTERNAL, "%s (%s) failed for %s (exit %d):\n%s", clang_path,
                              clang_version, target->id, rc, log ? log : "");
   }
-  bool ok = toolchain_read_file(obj_path, out_object, out_size);
+  greta_status_t read = greta_file_read_whole(obj_path, 0, out_object, out_size);
   unlink(obj_path);
+  bool ok = !read;
+  greta_status_free(read);
   if (!ok || *out_size < 4 || memcmp(*out_object, "\177ELF", 4) != 0) {
     free(*out_object);
     *out_object = NULL;

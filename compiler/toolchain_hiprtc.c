@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "dynlib.h"
 #include "status.h"
 #include "strbuf.h"
 #include "toolchain_impl.h"
@@ -39,39 +41,36 @@ typedef struct hiprtc_program_s *hiprtc_program_t;
   X(hiprtcGetCodeSize, hiprtc_result_t, (hiprtc_program_t prog, size_t *size))               \
   X(hiprtcGetCode, hiprtc_result_t, (hiprtc_program_t prog, char *code))
 
-static struct {
+typedef struct hr_table_s {
 #define DECLARE(name, ret, params) ret(*name) params;
   HIPRTC_SYMBOLS(DECLARE)
 #undef DECLARE
-} hr;
+} hr_table_t;
+static hr_table_t hr;
 
 static int hr_loaded; /* 0 not yet, 1 ok, -1 failed */
 static int hr_major, hr_minor;
 static char hr_version[160];
 static char hr_why[1024];
 
-static const char *const hr_names[] = {
-#define NAME(name, ret, params) #name,
-    HIPRTC_SYMBOLS(NAME)
-#undef NAME
+static const greta_dynlib_symbol_t hr_symbols[] = {
+#define SYMBOL(name, ret, params) {#name, offsetof(hr_table_t, name), 1},
+    HIPRTC_SYMBOLS(SYMBOL)
+#undef SYMBOL
 };
-
-/* The table is all function pointers, filled in declaration order. */
-static bool hr_try(const char *path, strbuf_t *tried) {
-  return toolchain_dlopen(path, hr_names, (void **)&hr, sizeof hr / sizeof(void *), tried);
-}
 
 static bool hr_load(void) {
   if (hr_loaded) return hr_loaded > 0;
   static const char *const libs[] = {"libhiprtc.so",    "libhiprtc.so.6",    "libhiprtc.so.7",
                                      "libamdhip64.so",  "libamdhip64.so.6",  "libamdhip64.so.7",
-                                     "libamdhip64.so.5"};
-  strbuf_t tried = {0};
-  bool ok = false;
+                                     "libamdhip64.so.5", NULL};
   const char *env = getenv("GRETA_HIPRTC");
-  if (env && *env) ok = hr_try(env, &tried);
-  for (size_t i = 0; i < sizeof libs / sizeof libs[0] && !ok && !(env && *env); i++)
-    ok = hr_try(libs[i], &tried);
+  const char *const from_env[] = {env, NULL};
+  void *handle = NULL;
+  greta_status_t st = greta_dynlib_load("hiprtc", env && *env ? from_env : libs, hr_symbols,
+                                        sizeof hr_symbols / sizeof hr_symbols[0], &hr, &handle,
+                                        NULL);
+  bool ok = !st;
   if (ok) {
     /* ROCm 5's hiprtcVersion answers a fixed 9.0 (NVRTC's number), so the
      * ROCm release comes from the library's file name when it has one
@@ -98,9 +97,9 @@ static bool hr_load(void) {
     snprintf(hr_version, sizeof hr_version, "hiprtc %d.%d (ROCm %s)", hr_major, hr_minor,
              release[0] ? release : "unknown");
   } else {
-    snprintf(hr_why, sizeof hr_why, "hiprtc: could not load %s", tried.data ? tried.data : "");
+    snprintf(hr_why, sizeof hr_why, "%s", greta_status_message(st));
   }
-  strbuf_free(&tried);
+  greta_status_free(st);
   hr_loaded = ok ? 1 : -1;
   return ok;
 }

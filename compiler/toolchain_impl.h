@@ -1,5 +1,5 @@
 /* Private: what each toolchain file (toolchain_clang.c, toolchain_hiprtc.c,
- * toolchain_nvrtc.c) provides to toolchain.c, and the compile cache. */
+ * toolchain_nvrtc.c) provides to toolchain.c, and the helpers they share. */
 #ifndef GRETA_TOOLCHAIN_IMPL_H
 #define GRETA_TOOLCHAIN_IMPL_H
 
@@ -32,38 +32,12 @@ extern const toolchain_t toolchain_nvrtc;
 /* How many times this process ran a toolchain (cache misses); for tests. */
 long toolchain_invocation_count(void);
 
-/* ---- compile cache (compile_cache.c) ------------------------------------ */
-
-/* The cache key of a compile: 32 hex digits of a 128-bit FNV-1a hash over
- * source, target ID, toolchain name, its version and its flags. */
-void compile_cache_key(const char *source, const char *target_id, const char *toolchain,
-                       const char *version, const char *flags, char out_key[33]);
-/* The cache directory: $GRETA_CACHE_DIR, else $XDG_CACHE_HOME/greta, else
- * $HOME/.cache/greta. Writes into out (false when none can be named). */
-bool compile_cache_dir(char *out, size_t size);
-/* Reads an entry: true and a malloc'd copy when present and intact; a
- * missing, truncated or corrupt entry gives false (and is left for
- * compile_cache_store to overwrite). */
-bool compile_cache_load(const char *key, uint8_t **out_object, size_t *out_size);
-/* Writes an entry atomically (temp file + rename). Failure is silent: the
- * cache is an optimisation. */
-void compile_cache_store(const char *key, const uint8_t *object, size_t size);
-
 /* ---- helpers shared by the toolchain files (toolchain.c) ----------------- */
 
 /* Runs argv (argv[0] looked up on PATH), capturing stdout and stderr
  * together into *out_output (malloc'd). Returns the exit status, or -1 when
  * it could not run, 128 + signal when killed. */
 int toolchain_run(char *const argv[], char **out_output);
-/* Opens the shared library `path` and resolves `count` symbols, named by
- * `names`, into `slots` in order. On failure appends "path" (or "path (no
- * symbol)") to `tried`, closes it and returns false. The library stays open
- * for the life of the process. */
-struct strbuf_s;
-bool toolchain_dlopen(const char *path, const char *const *names, void **slots, size_t count,
-                      struct strbuf_s *tried);
-/* Reads a whole file (malloc'd). */
-bool toolchain_read_file(const char *path, uint8_t **out_data, size_t *out_size);
 /* The raw code object inside a clang offload bundle (or the input when it
  * is not one): *out_data points into `data`. */
 bool toolchain_unbundle(const uint8_t *data, size_t size, const char *triple_prefix,

@@ -4,10 +4,12 @@
  * /usr/local/cuda/lib64, then the loader path. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "dynlib.h"
 #include "status.h"
 #include "strbuf.h"
 #include "toolchain_impl.h"
@@ -30,56 +32,60 @@ typedef struct nvrtc_program_s *nvrtc_program_t;
   X(nvrtcGetCUBINSize, nvrtc_result_t, (nvrtc_program_t prog, size_t *size))                 \
   X(nvrtcGetCUBIN, nvrtc_result_t, (nvrtc_program_t prog, char *cubin))
 
-static struct {
+typedef struct nv_table_s {
 #define DECLARE(name, ret, params) ret(*name) params;
   NVRTC_SYMBOLS(DECLARE)
 #undef DECLARE
-} nv;
+} nv_table_t;
+static nv_table_t nv;
 
 static int nv_loaded; /* 0 not yet, 1 ok, -1 failed */
 static char nv_version[64];
 static char nv_why[1024];
 
-static const char *const nv_names[] = {
-#define NAME(name, ret, params) #name,
-    NVRTC_SYMBOLS(NAME)
-#undef NAME
+static const greta_dynlib_symbol_t nv_symbols[] = {
+#define SYMBOL(name, ret, params) {#name, offsetof(nv_table_t, name), 1},
+    NVRTC_SYMBOLS(SYMBOL)
+#undef SYMBOL
 };
-
-/* The table is all function pointers, filled in declaration order. */
-static bool nv_try(const char *path, strbuf_t *tried) {
-  return toolchain_dlopen(path, nv_names, (void **)&nv, sizeof nv / sizeof(void *), tried);
-}
 
 static bool nv_load(void) {
   if (nv_loaded) return nv_loaded > 0;
-  strbuf_t tried = {0};
-  bool ok = false;
+  /* $GRETA_NVRTC alone when set; else each soname under $CUDA_HOME/lib64,
+   * /usr/local/cuda/lib64, then on the loader path. */
+  static const char *const sonames[] = {"libnvrtc.so", "libnvrtc.so.13", "libnvrtc.so.12"};
+  char paths[6][1024];
+  const char *candidates[10];
+  size_t n = 0;
   const char *env = getenv("GRETA_NVRTC");
   if (env && *env) {
-    ok = nv_try(env, &tried);
+    candidates[n++] = env;
   } else {
-    char path[1024];
     const char *home = getenv("CUDA_HOME");
-    static const char *const sonames[] = {"libnvrtc.so", "libnvrtc.so.13", "libnvrtc.so.12"};
     const char *dirs[] = {home && *home ? home : NULL, "/usr/local/cuda"};
-    for (size_t d = 0; d < 2 && !ok; d++) {
+    for (size_t d = 0; d < 2; d++) {
       if (!dirs[d]) continue;
-      for (size_t i = 0; i < 3 && !ok; i++) {
-        snprintf(path, sizeof path, "%s/lib64/%s", dirs[d], sonames[i]);
-        ok = nv_try(path, &tried);
+      for (size_t i = 0; i < 3; i++) {
+        snprintf(paths[d * 3 + i], sizeof paths[0], "%s/lib64/%s", dirs[d], sonames[i]);
+        candidates[n++] = paths[d * 3 + i];
       }
     }
-    for (size_t i = 0; i < 3 && !ok; i++) ok = nv_try(sonames[i], &tried);
+    for (size_t i = 0; i < 3; i++) candidates[n++] = sonames[i];
   }
+  candidates[n] = NULL;
+  void *handle = NULL;
+  greta_status_t st = greta_dynlib_load("nvrtc", candidates, nv_symbols,
+                                        sizeof nv_symbols / sizeof nv_symbols[0], &nv, &handle,
+                                        NULL);
+  bool ok = !st;
   if (ok) {
     int major = 0, minor = 0;
     nv.nvrtcVersion(&major, &minor);
     snprintf(nv_version, sizeof nv_version, "nvrtc %d.%d", major, minor);
   } else {
-    snprintf(nv_why, sizeof nv_why, "nvrtc: could not load %s", tried.data ? tried.data : "");
+    snprintf(nv_why, sizeof nv_why, "%s", greta_status_message(st));
   }
-  strbuf_free(&tried);
+  greta_status_free(st);
   nv_loaded = ok ? 1 : -1;
   return ok;
 }

@@ -125,7 +125,7 @@ Test(gpu_symbols, cuda_table_resolves_every_required_symbol, .timeout = 60) {
 Test(gpu_symbols, missing_library_names_every_candidate) {
   const char *const names[] = {"libgreta_no_such_a.so", "libgreta_no_such_b.so.3", NULL};
   void *handle = (void *)0x1;
-  greta_status_t status = greta_gpu_library_open("FOO", names, &handle);
+  greta_status_t status = greta_dynlib_open("FOO", names, &handle);
   cr_assert_eq(greta_status_code(status), GRETA_UNAVAILABLE, "%s", message(status));
   cr_expect_null(handle);
   cr_expect(strstr(message(status), "FOO unavailable: tried libgreta_no_such_a.so, "

@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "device.h"
 #include "greta/greta.h"
+#include "le.h"
 #include "model.h"
 #include "plan.h"
 
@@ -437,7 +439,7 @@ static void write_safetensors(const char *path, const st_tensor_t *t, int n, con
   cr_assert_not_null(f);
   uint64_t len = used;
   uint8_t len_bytes[8];
-  for (int i = 0; i < 8; i++) len_bytes[i] = (uint8_t)(len >> (8 * i));
+  le_put_u64(len_bytes, len);
   fwrite(len_bytes, 1, 8, f);
   fwrite(header, 1, used, f);
   for (int i = 0; i < n; i++) fwrite(t[i].data, 1, t[i].bytes, f);
@@ -557,7 +559,7 @@ Test(session, safetensors_every_truncation_and_flip_is_safe) {
   uint8_t file[8192];
   size_t size = fread(file, 1, sizeof file, f);
   fclose(f);
-  uint64_t header = file[0] | (uint64_t)file[1] << 8;
+  uint64_t header = le_u16(file);
   /* Every truncation inside the header, and every flip of a header byte:
    * refused or bound, never a crash (ASan watches). */
   for (size_t cut = 0; cut < 8 + header; cut++) {

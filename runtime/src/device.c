@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
+#include "device.h"
 #include "status.h"
 
 struct greta_device_s {

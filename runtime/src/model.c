@@ -1,9 +1,8 @@
 /* A model: the file gretac wrote, read into memory and its plan verified. */
-#include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "file_io.h"
 #include "model.h"
 #include "status.h"
 
@@ -36,29 +35,11 @@ static greta_status_t model_from_file(uint8_t *file, size_t size, greta_model_t 
 
 greta_status_t greta_model_open(const char *path, greta_model_t **out_model) {
   *out_model = NULL;
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return greta_status_make(errno == ENOENT ? GRETA_NOT_FOUND : GRETA_INVALID_ARGUMENT,
-                             "model %s: cannot open: %s", path, strerror(errno));
-  long size = -1;
-  if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
-  if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
-    fclose(f);
-    return greta_status_make(GRETA_INVALID_ARGUMENT, "model %s: cannot tell its size", path);
-  }
-  uint8_t *file = malloc(size ? (size_t)size : 1);
-  if (!file) {
-    fclose(f);
-    return greta_status_make(GRETA_RESOURCE_EXHAUSTED, "model %s: cannot hold %ld bytes", path,
-                             size);
-  }
-  size_t got = fread(file, 1, (size_t)size, f);
-  fclose(f);
-  if (got != (size_t)size) {
-    free(file);
-    return greta_status_make(GRETA_DATA_LOSS, "model %s: read %zu of %ld bytes", path, got, size);
-  }
-  return greta_status_annotate(model_from_file(file, (size_t)size, out_model), "model %s", path);
+  uint8_t *file;
+  size_t size;
+  GRETA_RETURN_IF_ERROR(
+      greta_status_annotate(greta_file_read_whole(path, 0, &file, &size), "model"));
+  return greta_status_annotate(model_from_file(file, size, out_model), "model %s", path);
 }
 
 greta_status_t greta_model_open_memory(const void *data, size_t size, greta_model_t **out_model) {

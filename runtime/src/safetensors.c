@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "le.h"
 #include "session.h"
 #include "status.h"
 
@@ -452,8 +453,7 @@ static greta_status_t bind_mapped(greta_session_t *session, const uint8_t *file,
   if (size < 8)
     return greta_status_make(GRETA_DATA_LOSS,
                              "expected at least an 8-byte header length, found %zu bytes", size);
-  uint64_t header = 0;
-  for (int i = 0; i < 8; i++) header |= (uint64_t)file[i] << (8 * i);
+  uint64_t header = le_u64(file);
   if (header > size - 8 || header > MAX_HEADER)
     return greta_status_make(GRETA_DATA_LOSS,
                              "the header length %llu exceeds the file (%zu bytes) or the limit %d",

@@ -1,13 +1,14 @@
 /* A session: one model on one device. It owns the four memory spaces
  * (allocated once), the loaded program, which weights are bound, which
  * inputs are set, and how many tokens the KV cache holds. */
-#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime (clock.h) */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
+#include "device.h"
 #include "half.h"
 #include "model.h"
 #include "session.h"
@@ -325,12 +326,6 @@ static int compare_doubles(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-static double host_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
-
 static double median_of(double *values, int n) {
   qsort(values, (size_t)n, sizeof *values, compare_doubles);
   return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
@@ -356,9 +351,9 @@ greta_status_t greta_session_time_step(greta_session_t *session, int64_t tokens,
     status = b->vtable->program_time(session->program, entry, tokens, pos, repeats, ms);
   } else {
     for (int i = 0; i < repeats && !status; i++) {
-      double start = host_ms();
+      double start = clock_ms();
       status = b->vtable->program_run(session->program, entry, tokens, pos);
-      ms[i] = host_ms() - start;
+      ms[i] = clock_ms() - start;
     }
   }
   if (status) {

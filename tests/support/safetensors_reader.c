@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "le.h"
 #include "support.h"
 
 void support_st_open(support_st_t *f, const char *path) {
@@ -14,8 +15,7 @@ void support_st_open(support_st_t *f, const char *path) {
   f->bytes = support_read_file(path, &size);
   f->size = size;
   cr_assert_gt(size, 8, "%s: too short for a safetensors file", path);
-  uint64_t n = 0;
-  for (int i = 0; i < 8; i++) n |= (uint64_t)(unsigned char)f->bytes[i] << (8 * i);
+  uint64_t n = le_u64((const uint8_t *)f->bytes);
   cr_assert_leq(n, size - 8, "%s: header length %llu beyond the file", path,
                 (unsigned long long)n);
   f->header = malloc(n + 1);

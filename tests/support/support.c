@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "driver.h"
+#include "file_io.h"
 #include "frontend.h"
 #include "plan.h"
 
@@ -86,17 +87,10 @@ double support_worst_row_error(const float *got, const float *want, int rows, lo
 }
 
 char *support_read_file(const char *path, size_t *out_len) {
-  FILE *f = fopen(path, "rb");
-  cr_assert(f, "cannot open %s", path);
-  fseek(f, 0, SEEK_END);
-  long len = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *text = malloc((size_t)len + 1);
-  cr_assert(text && fread(text, 1, (size_t)len, f) == (size_t)len, "cannot read %s", path);
-  text[len] = 0;
-  fclose(f);
-  *out_len = (size_t)len;
-  return text;
+  uint8_t *text = NULL;
+  greta_status_t st = greta_file_read_whole(path, 0, &text, out_len);
+  cr_assert_null(st, "%s", greta_status_message(st));
+  return (char *)text;
 }
 
 greta_model_t *support_compile(const char *name, const char *text, const char *dtype,

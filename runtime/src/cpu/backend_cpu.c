@@ -1,14 +1,14 @@
 /* The CPU backend: host memory, and each launch of an entry run in order by
- * the reference kernels (kernels.c). It runs any plan, whatever its target,
+ * the reference kernels (cpu_ops.c). It runs any plan, whatever its target,
  * because it is what GPU results are checked against. */
 #define _GNU_SOURCE /* sysconf(_SC_AVPHYS_PAGES) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "backend.h"
+#include "clock.h"
 #include "status.h"
 
 typedef struct cpu_backend_s {
@@ -81,12 +81,6 @@ static greta_status_t cpu_program_run(greta_program_t *program, const greta_plan
   return NULL;
 }
 
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
-
 static greta_status_t cpu_program_profile(greta_program_t *program,
                                           const greta_plan_entry_t *entry, int64_t tokens,
                                           int64_t pos, int repeats, double *out_ms) {
@@ -95,11 +89,11 @@ static greta_status_t cpu_program_profile(greta_program_t *program,
   params[1] = (int32_t)pos;
   for (uint32_t i = 0; i < entry->n_launches; i++)
     for (int r = 0; r < repeats; r++) {
-      double start = now_ms();
+      double start = clock_ms();
       GRETA_RETURN_IF_ERROR(greta_status_annotate(
           greta_cpu_run_launch(&entry->launches[i], &program->spaces, tokens, pos),
           "%s launch %u (%s)", entry->name, i, greta_op_name(entry->launches[i].op)));
-      out_ms[(size_t)i * (size_t)repeats + (size_t)r] = now_ms() - start;
+      out_ms[(size_t)i * (size_t)repeats + (size_t)r] = clock_ms() - start;
     }
   return NULL;
 }

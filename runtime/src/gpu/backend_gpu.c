@@ -269,11 +269,3 @@ greta_status_t greta_backend_hip_create(int ordinal, greta_backend_t **out_backe
 greta_status_t greta_backend_cuda_create(int ordinal, greta_backend_t **out_backend) {
   return gpu_backend_create(greta_gpu_cuda_open, ordinal, out_backend);
 }
-
-uint64_t greta_gpu_program_capture_count(const greta_program_t *program) {
-  return program->captures;
-}
-
-int greta_gpu_program_uses_graphs(const greta_program_t *program) {
-  return program->use_graphs;
-}

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../dynlib.h"
 #include "greta/greta.h"
 
 typedef enum greta_gpu_kind_e {
@@ -79,11 +80,17 @@ typedef struct greta_gpu_ops_s {
   void (*graph_destroy)(greta_gpu_api_t *api, void *graph);
   /* Waits for everything enqueued on the stream. */
   greta_status_t (*synchronize)(greta_gpu_api_t *api);
-  /* Launches `exec` `repeats` times with an event recorded before the first
-   * and after each launch, waits, and writes launch i's device time (event
-   * i to event i + 1) in milliseconds to out_ms[i]. GRETA_UNAVAILABLE when
-   * the driver library lacks the event functions (optional symbols). */
-  greta_status_t (*graph_time)(greta_gpu_api_t *api, void *exec, int repeats, double *out_ms);
+  /* Events: markers recorded on the stream, for timing (graph_runner.c).
+   * events_begin makes the device current for the event calls that follow;
+   * it is GRETA_UNAVAILABLE when the driver library lacks the event
+   * functions (optional symbols). */
+  greta_status_t (*events_begin)(greta_gpu_api_t *api);
+  greta_status_t (*event_create)(greta_gpu_api_t *api, void **out_event);
+  /* Enqueued on the stream. */
+  greta_status_t (*event_record)(greta_gpu_api_t *api, void *event);
+  /* Milliseconds from `start` to `end`, both recorded and reached. */
+  greta_status_t (*event_elapsed)(greta_gpu_api_t *api, void *start, void *end, float *out_ms);
+  void (*event_destroy)(greta_gpu_api_t *api, void *event);
 } greta_gpu_ops_t;
 
 /* The common head of both adapters' private structs. */
@@ -103,12 +110,8 @@ greta_status_t greta_gpu_cuda_open(int ordinal, greta_gpu_api_t **out_api);
 
 /* ---- symbol tables, without a device (tests, diagnostics) --------------- */
 
-typedef struct greta_gpu_symbols_report_s {
-  char library[512];  /* path the library was loaded from */
-  int required;       /* required symbols in the table (all resolved on OK) */
-  int optional;       /* optional symbols in the table */
-  int optional_found; /* of which resolved */
-} greta_gpu_symbols_report_t;
+/* What the symbol table resolved: library path, required / optional counts. */
+typedef greta_dynlib_report_t greta_gpu_symbols_report_t;
 
 /* Loads the library and resolves its whole symbol table, calling nothing in
  * it, then unloads it. Fails like *_open when the library or a required
@@ -116,25 +119,7 @@ typedef struct greta_gpu_symbols_report_s {
 greta_status_t greta_gpu_hip_probe(greta_gpu_symbols_report_t *out_report);
 greta_status_t greta_gpu_cuda_probe(greta_gpu_symbols_report_t *out_report);
 
-/* ---- shared by the adapters (gpu_library.c, gpu_errors.c) --------------- */
-
-/* One entry of a symbol table: its name, where its pointer lives in the
- * table struct, and whether a missing one is an error. */
-typedef struct greta_gpu_symbol_s {
-  const char *name;
-  size_t offset;
-  int required;
-} greta_gpu_symbol_t;
-
-/* dlopen's the first of `candidates` (NULL-terminated) that loads. On failure
- * the status is GRETA_UNAVAILABLE: "<api> unavailable: tried a, b (errors)". */
-greta_status_t greta_gpu_library_open(const char *api, const char *const *candidates,
-                                      void **out_handle);
-/* Fills `table` from `handle`; a missing required symbol is GRETA_UNAVAILABLE
- * naming it. Fills `report` when non-NULL. */
-greta_status_t greta_gpu_library_resolve(void *handle, const char *api,
-                                         const greta_gpu_symbol_t *symbols, size_t n_symbols,
-                                         void *table, greta_gpu_symbols_report_t *report);
+/* ---- shared by the adapters (gpu_errors.c) ------------------------------ */
 
 /* The one table of driver error codes: "<call> failed: <name> (<code>):
  * <text>", with the greta status code the driver code maps to. `text` is

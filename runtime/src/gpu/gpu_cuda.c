@@ -39,7 +39,7 @@ typedef struct cuda_symbols_s {
 #undef GRETA_CUDA_OPTIONAL
 } cuda_symbols_t;
 
-static const greta_gpu_symbol_t cuda_symbol_list[] = {
+static const greta_dynlib_symbol_t cuda_symbol_list[] = {
 #define GRETA_CUDA_REQUIRED(ret, name, params) {#name, offsetof(cuda_symbols_t, name), 1},
 #define GRETA_CUDA_OPTIONAL(ret, name, params) {#name, offsetof(cuda_symbols_t, name), 0},
 #include "cuda_symbols.h"
@@ -73,8 +73,8 @@ static cuda_api_t *cuda_api(greta_gpu_api_t *base) { return (cuda_api_t *)base; 
 static cu_deviceptr_t cuda_ptr(const void *device) { return (cu_deviceptr_t)(uintptr_t)device; }
 
 static greta_status_t cuda_load(cuda_api_t *api, greta_gpu_symbols_report_t *report) {
-  GRETA_RETURN_IF_ERROR(greta_gpu_library_open("CUDA", cuda_libraries, &api->library));
-  return greta_gpu_library_resolve(api->library, "CUDA", cuda_symbol_list,
+  GRETA_RETURN_IF_ERROR(greta_dynlib_open("CUDA", cuda_libraries, &api->library));
+  return greta_dynlib_resolve(api->library, "CUDA", cuda_symbol_list,
                                    sizeof cuda_symbol_list / sizeof cuda_symbol_list[0],
                                    &api->cu, report);
 }
@@ -237,43 +237,40 @@ static greta_status_t cuda_synchronize(greta_gpu_api_t *base) {
   return CUDA_CALL(api, cuStreamSynchronize, (api->stream));
 }
 
-static greta_status_t cuda_graph_time(greta_gpu_api_t *base, void *exec, int repeats,
-                                      double *out_ms) {
+/* cuda.h maps cuEventElapsedTime to _v2 from CUDA 12.8; older drivers have
+ * only the plain one. */
+static cu_result_t (*cuda_elapsed_fn(const cuda_api_t *api))(float *, void *, void *) {
+  return api->cu.cuEventElapsedTime_v2 ? api->cu.cuEventElapsedTime_v2
+                                       : api->cu.cuEventElapsedTime;
+}
+
+static greta_status_t cuda_events_begin(greta_gpu_api_t *base) {
   cuda_api_t *api = cuda_api(base);
-  cu_result_t (*elapsed)(float *, void *, void *) =
-      api->cu.cuEventElapsedTime_v2 ? api->cu.cuEventElapsedTime_v2 : api->cu.cuEventElapsedTime;
   if (!api->cu.cuEventCreate || !api->cu.cuEventRecord || !api->cu.cuEventSynchronize ||
-      !elapsed || !api->cu.cuEventDestroy_v2) {
+      !cuda_elapsed_fn(api) || !api->cu.cuEventDestroy_v2) {
     return greta_status_make(GRETA_UNAVAILABLE, "the CUDA driver library has no event functions");
   }
-  GRETA_RETURN_IF_ERROR(cuda_enter(api));
-  void **events = calloc((size_t)repeats + 1, sizeof *events);
-  if (!events) return greta_status_make(GRETA_RESOURCE_EXHAUSTED, "out of memory");
-  greta_status_t status = NULL;
-  int created = 0;
-  for (; created <= repeats && !status; ++created) {
-    status = CUDA_CALL(api, cuEventCreate, (&events[created], CU_EVENT_DEFAULT));
-    if (status) events[created] = NULL;
-  }
-  if (!status) status = CUDA_CALL(api, cuEventRecord, (events[0], api->stream));
-  for (int i = 0; i < repeats && !status; ++i) {
-    status = CUDA_CALL(api, cuGraphLaunch, (exec, api->stream));
-    if (!status) status = CUDA_CALL(api, cuEventRecord, (events[i + 1], api->stream));
-  }
-  /* Wait even after a failure: nothing may be destroyed while in flight. */
-  greta_status_t synced = CUDA_CALL(api, cuStreamSynchronize, (api->stream));
-  if (!status) status = synced;
-  else greta_status_free(synced);
-  for (int i = 0; i < repeats && !status; ++i) {
-    float ms = 0;
-    status = cuda_check(api, elapsed(&ms, events[i], events[i + 1]), "cuEventElapsedTime");
-    out_ms[i] = ms;
-  }
-  for (int i = 0; i < created; ++i) {
-    if (events[i]) api->cu.cuEventDestroy_v2(events[i]);
-  }
-  free(events);
-  return status;
+  return cuda_enter(api);
+}
+
+static greta_status_t cuda_event_create(greta_gpu_api_t *base, void **out_event) {
+  cuda_api_t *api = cuda_api(base);
+  return CUDA_CALL(api, cuEventCreate, (out_event, CU_EVENT_DEFAULT));
+}
+
+static greta_status_t cuda_event_record(greta_gpu_api_t *base, void *event) {
+  cuda_api_t *api = cuda_api(base);
+  return CUDA_CALL(api, cuEventRecord, (event, api->stream));
+}
+
+static greta_status_t cuda_event_elapsed(greta_gpu_api_t *base, void *start, void *end,
+                                         float *out_ms) {
+  cuda_api_t *api = cuda_api(base);
+  return cuda_check(api, cuda_elapsed_fn(api)(out_ms, start, end), "cuEventElapsedTime");
+}
+
+static void cuda_event_destroy(greta_gpu_api_t *base, void *event) {
+  cuda_api(base)->cu.cuEventDestroy_v2(event);
 }
 
 static const greta_gpu_ops_t cuda_ops = {
@@ -297,7 +294,11 @@ static const greta_gpu_ops_t cuda_ops = {
     .graph_exec_destroy = cuda_graph_exec_destroy,
     .graph_destroy = cuda_graph_destroy,
     .synchronize = cuda_synchronize,
-    .graph_time = cuda_graph_time,
+    .events_begin = cuda_events_begin,
+    .event_create = cuda_event_create,
+    .event_record = cuda_event_record,
+    .event_elapsed = cuda_event_elapsed,
+    .event_destroy = cuda_event_destroy,
 };
 
 static greta_status_t cuda_attribute(cuda_api_t *api, int attribute, int *out_value) {

@@ -37,7 +37,7 @@ typedef struct hip_symbols_s {
 #undef GRETA_HIP_OPTIONAL
 } hip_symbols_t;
 
-static const greta_gpu_symbol_t hip_symbol_list[] = {
+static const greta_dynlib_symbol_t hip_symbol_list[] = {
 #define GRETA_HIP_REQUIRED(ret, name, params) {#name, offsetof(hip_symbols_t, name), 1},
 #define GRETA_HIP_OPTIONAL(ret, name, params) {#name, offsetof(hip_symbols_t, name), 0},
 #include "hip_symbols.h"
@@ -67,8 +67,8 @@ static greta_status_t hip_check(const hip_api_t *api, hip_result_t result, const
 static hip_api_t *hip_api(greta_gpu_api_t *base) { return (hip_api_t *)base; }
 
 static greta_status_t hip_load(hip_api_t *api, greta_gpu_symbols_report_t *report) {
-  GRETA_RETURN_IF_ERROR(greta_gpu_library_open("HIP", hip_libraries, &api->library));
-  return greta_gpu_library_resolve(api->library, "HIP", hip_symbol_list,
+  GRETA_RETURN_IF_ERROR(greta_dynlib_open("HIP", hip_libraries, &api->library));
+  return greta_dynlib_resolve(api->library, "HIP", hip_symbol_list,
                                    sizeof hip_symbol_list / sizeof hip_symbol_list[0],
                                    &api->hip, report);
 }
@@ -241,41 +241,33 @@ static greta_status_t hip_synchronize(greta_gpu_api_t *base) {
   return HIP_CALL(api, hipStreamSynchronize, (api->stream));
 }
 
-static greta_status_t hip_graph_time(greta_gpu_api_t *base, void *exec, int repeats,
-                                     double *out_ms) {
+static greta_status_t hip_events_begin(greta_gpu_api_t *base) {
   hip_api_t *api = hip_api(base);
   if (!api->hip.hipEventCreate || !api->hip.hipEventRecord || !api->hip.hipEventSynchronize ||
       !api->hip.hipEventElapsedTime || !api->hip.hipEventDestroy) {
     return greta_status_make(GRETA_UNAVAILABLE, "the HIP library has no event functions");
   }
-  GRETA_RETURN_IF_ERROR(hip_enter(api));
-  void **events = calloc((size_t)repeats + 1, sizeof *events);
-  if (!events) return greta_status_make(GRETA_RESOURCE_EXHAUSTED, "out of memory");
-  greta_status_t status = NULL;
-  int created = 0;
-  for (; created <= repeats && !status; ++created) {
-    status = HIP_CALL(api, hipEventCreate, (&events[created]));
-    if (status) events[created] = NULL;
-  }
-  if (!status) status = HIP_CALL(api, hipEventRecord, (events[0], api->stream));
-  for (int i = 0; i < repeats && !status; ++i) {
-    status = HIP_CALL(api, hipGraphLaunch, (exec, api->stream));
-    if (!status) status = HIP_CALL(api, hipEventRecord, (events[i + 1], api->stream));
-  }
-  /* Wait even after a failure: nothing may be destroyed while in flight. */
-  greta_status_t synced = HIP_CALL(api, hipStreamSynchronize, (api->stream));
-  if (!status) status = synced;
-  else greta_status_free(synced);
-  for (int i = 0; i < repeats && !status; ++i) {
-    float ms = 0;
-    status = HIP_CALL(api, hipEventElapsedTime, (&ms, events[i], events[i + 1]));
-    out_ms[i] = ms;
-  }
-  for (int i = 0; i < created; ++i) {
-    if (events[i]) api->hip.hipEventDestroy(events[i]);
-  }
-  free(events);
-  return status;
+  return hip_enter(api);
+}
+
+static greta_status_t hip_event_create(greta_gpu_api_t *base, void **out_event) {
+  hip_api_t *api = hip_api(base);
+  return HIP_CALL(api, hipEventCreate, (out_event));
+}
+
+static greta_status_t hip_event_record(greta_gpu_api_t *base, void *event) {
+  hip_api_t *api = hip_api(base);
+  return HIP_CALL(api, hipEventRecord, (event, api->stream));
+}
+
+static greta_status_t hip_event_elapsed(greta_gpu_api_t *base, void *start, void *end,
+                                        float *out_ms) {
+  hip_api_t *api = hip_api(base);
+  return HIP_CALL(api, hipEventElapsedTime, (out_ms, start, end));
+}
+
+static void hip_event_destroy(greta_gpu_api_t *base, void *event) {
+  hip_api(base)->hip.hipEventDestroy(event);
 }
 
 static const greta_gpu_ops_t hip_ops = {
@@ -299,7 +291,11 @@ static const greta_gpu_ops_t hip_ops = {
     .graph_exec_destroy = hip_graph_exec_destroy,
     .graph_destroy = hip_graph_destroy,
     .synchronize = hip_synchronize,
-    .graph_time = hip_graph_time,
+    .events_begin = hip_events_begin,
+    .event_create = hip_event_create,
+    .event_record = hip_event_record,
+    .event_elapsed = hip_event_elapsed,
+    .event_destroy = hip_event_destroy,
 };
 
 static greta_status_t hip_open_device(hip_api_t *api, int ordinal) {

@@ -9,12 +9,12 @@
  * GRETA_NO_GRAPH=1 enqueues the launches directly instead (for debugging a
  * kernel under a tool that does not follow graphs).
  */
-#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime (clock.h) */
 #include <stdint.h>
 #include <stdlib.h>
-#include <time.h>
 
-#include "backend_gpu.h"
+#include "clock.h"
+#include "graph_runner.h"
 #include "status.h"
 
 /* Enqueues launch `index` of `entry`: arguments are the parameter block
@@ -142,10 +142,40 @@ greta_status_t greta_gpu_program_run(greta_program_t *program, const greta_plan_
   return NULL;
 }
 
-static double host_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+/* Launches `exec` `repeats` times with an event recorded before the first
+ * and after each launch, waits, and writes launch i's device time (event i
+ * to event i + 1) in ms to out_ms[i]. GRETA_UNAVAILABLE when the driver
+ * library lacks the event functions. */
+static greta_status_t graph_time(greta_gpu_api_t *api, void *exec, int repeats, double *out_ms) {
+  const greta_gpu_ops_t *ops = api->ops;
+  GRETA_RETURN_IF_ERROR(ops->events_begin(api));
+  void **events = calloc((size_t)repeats + 1, sizeof *events);
+  if (!events) return greta_status_make(GRETA_RESOURCE_EXHAUSTED, "out of memory");
+  greta_status_t status = NULL;
+  int created = 0;
+  for (; created <= repeats && !status; ++created) {
+    status = ops->event_create(api, &events[created]);
+    if (status) events[created] = NULL;
+  }
+  if (!status) status = ops->event_record(api, events[0]);
+  for (int i = 0; i < repeats && !status; ++i) {
+    status = ops->graph_launch(api, exec);
+    if (!status) status = ops->event_record(api, events[i + 1]);
+  }
+  /* Wait even after a failure: nothing may be destroyed while in flight. */
+  greta_status_t synced = ops->synchronize(api);
+  if (!status) status = synced;
+  else greta_status_free(synced);
+  for (int i = 0; i < repeats && !status; ++i) {
+    float ms = 0;
+    status = ops->event_elapsed(api, events[i], events[i + 1], &ms);
+    out_ms[i] = ms;
+  }
+  for (int i = 0; i < created; ++i) {
+    if (events[i]) ops->event_destroy(api, events[i]);
+  }
+  free(events);
+  return status;
 }
 
 greta_status_t greta_gpu_program_time(greta_program_t *program, const greta_plan_entry_t *entry,
@@ -154,8 +184,8 @@ greta_status_t greta_gpu_program_time(greta_program_t *program, const greta_plan
   GRETA_RETURN_IF_ERROR(greta_gpu_program_run(program, entry, tokens, pos));
   greta_gpu_graph_t *graph = program->use_graphs ? runner_find(program, entry, tokens) : NULL;
   greta_gpu_api_t *api = program->api;
-  if (graph && api->ops->graph_time) {
-    greta_status_t status = api->ops->graph_time(api, graph->exec, repeats, out_ms);
+  if (graph && api->ops->events_begin) {
+    greta_status_t status = graph_time(api, graph->exec, repeats, out_ms);
     if (greta_status_code(status) != GRETA_UNAVAILABLE) {
       return status ? greta_status_annotate(status, "timing entry '%s' (T=%lld)", entry->name,
                                             (long long)tokens)
@@ -165,9 +195,9 @@ greta_status_t greta_gpu_program_time(greta_program_t *program, const greta_plan
   }
   /* Without graphs or events: each run timed on the host, synchronized. */
   for (int i = 0; i < repeats; ++i) {
-    double start = host_ms();
+    double start = clock_ms();
     GRETA_RETURN_IF_ERROR(greta_gpu_program_run(program, entry, tokens, pos));
-    out_ms[i] = host_ms() - start;
+    out_ms[i] = clock_ms() - start;
   }
   return NULL;
 }
@@ -178,7 +208,7 @@ greta_status_t greta_gpu_program_profile(greta_program_t *program,
                                          const greta_plan_entry_t *entry, int64_t tokens,
                                          int64_t pos, int repeats, double *out_ms) {
   greta_gpu_api_t *api = program->api;
-  if (!api->ops->graph_time)
+  if (!api->ops->events_begin)
     return greta_status_make(GRETA_UNAVAILABLE, "profile: the driver has no event functions");
   program->params[0] = (int32_t)tokens;
   program->params[1] = (int32_t)pos;
@@ -195,7 +225,7 @@ greta_status_t greta_gpu_program_profile(greta_program_t *program,
     else greta_status_free(ended);
     if (!status) status = api->ops->graph_instantiate(api, graph, &exec);
     if (graph) api->ops->graph_destroy(api, graph);
-    if (!status) status = api->ops->graph_time(api, exec, repeats, out_ms + (size_t)i * repeats);
+    if (!status) status = graph_time(api, exec, repeats, out_ms + (size_t)i * repeats);
     if (exec) api->ops->graph_exec_destroy(api, exec);
     if (status)
       status = greta_status_annotate(status, "profiling launch %u (%s)", i,
@@ -216,4 +246,12 @@ void greta_gpu_program_release_graphs(greta_program_t *program) {
   free(program->graphs);
   program->graphs = NULL;
   program->n_graphs = program->graphs_capacity = 0;
+}
+
+uint64_t greta_gpu_program_capture_count(const greta_program_t *program) {
+  return program->captures;
+}
+
+int greta_gpu_program_uses_graphs(const greta_program_t *program) {
+  return program->use_graphs;
 }
