@@ -23,7 +23,6 @@
 #include <string.h>
 
 #include "builtins.h"
-#include "passes.h"
 #include "sema.h"
 #include "sema_impl.h"
 
@@ -291,9 +290,5 @@ ir_graph_t *sema_run(diag_t *diag, const ast_program_t *prog) {
     ir_graph_destroy(g);
     return NULL;
   }
-  /* What no output needs goes, but cache appends stay: their writes
-   * outlive the step even when nothing in it reads them. */
-  pass_dce(g);
-  ir_compact(g);
   return g;
 }
