@@ -284,6 +284,7 @@ ir_graph_t *sema_run(diag_t *diag, const ast_program_t *prog) {
   if (!diag_stopped(diag)) check_model(&s, prog);
   scope_deinit(&file_scope);
   free(s.leaf_table);
+  strbuf_free(&s.instance);
   for (int id = 0; id < g->n_nodes; id++)
     if (g->nodes[id].op == IR_WEIGHT) g->nodes[id].type.dtype = g->weight_dtype;
   if (diag->n_errors) {

@@ -11,6 +11,7 @@
 #include "ast.h"
 #include "diag.h"
 #include "ir.h"
+#include "strbuf.h"
 
 #define SEMA_MAX_CALL_DEPTH 32        /* nested block calls */
 #define SEMA_MAX_TRIPS 4096           /* iterations of one repeat */
@@ -62,7 +63,10 @@ typedef struct sema_s {
   scope_t *file_scope;
   const ast_stmt_t *calls[SEMA_MAX_CALL_DEPTH]; /* the blocks being inlined */
   int n_calls;
-  const char *instance; /* cache name prefix of the innermost call ("layers.3.") */
+  strbuf_t instance; /* the block instance path of the innermost call, which
+                        prefixes its cache names: each enclosing call's block
+                        name and int arguments ("decoder.3."); empty at the
+                        top level */
   int64_t work;
   bool weight_dtype_set;
   bool model_named;

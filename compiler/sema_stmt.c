@@ -171,14 +171,17 @@ static void exec_cache(sema_t *s, scope_t *sc, const ast_stmt_t *st) {
     return;
   }
   s->g->max_seq = t.dims[0].coeff;
-  /* One cache per block instance: "layers.3.k_cache", made unique. */
-  char name[256];
-  snprintf(name, sizeof name, "%s%s", s->instance ? s->instance : "", st->name);
-  for (int k = 2;; k++) {
-    if (sema_leaf_find(s, IR_CACHE, name) < 0) break;
-    snprintf(name, sizeof name, "%s%s.%d", s->instance ? s->instance : "", st->name, k);
+  /* One cache per block instance, named by the instance path
+   * ("decoder.3.k_cache" inside decoder(h, 3)), made unique. */
+  const char *path = s->instance.data ? s->instance.data : "";
+  strbuf_t name = {0};
+  strbuf_printf(&name, "%s%s", path, st->name);
+  for (int k = 2; sema_leaf_find(s, IR_CACHE, name.data) >= 0; k++) {
+    name.len = 0;
+    strbuf_printf(&name, "%s%s.%d", path, st->name, k);
   }
-  sema_bind(s, sc, st->name, st->name_loc, sema_add_leaf(s, IR_CACHE, name, &t, st->name_loc));
+  sema_bind(s, sc, st->name, st->name_loc, sema_add_leaf(s, IR_CACHE, name.data, &t, st->name_loc));
+  strbuf_free(&name);
 }
 
 static void exec_repeat(sema_t *s, scope_t *sc, const ast_stmt_t *st, frame_t *frame) {
@@ -229,7 +232,7 @@ value_t sema_call_block(sema_t *s, scope_t *sc, const ast_expr_t *e, const ast_s
                       block->params.n, e->args.n);
   scope_t scope = {.parent = s->file_scope, .barrier = true};
   bool failed = false;
-  char instance[64] = "";
+  strbuf_t ints = {0}; /* ".3" per int argument, for the instance path */
   for (int i = 0; i < block->params.n; i++) {
     const ast_param_t *p = &block->params.items[i];
     const ast_expr_t *a = e->args.items[i];
@@ -259,8 +262,8 @@ value_t sema_call_block(sema_t *s, scope_t *sc, const ast_expr_t *e, const ast_s
         sema_error(s, a->loc, "argument %d ('%s') of '%s' must be an integer, got %s", i + 1, p->name, block->name,
                    sema_describe(s, &v, d, sizeof d));
         failed = true;
-      } else if (!instance[0]) {
-        snprintf(instance, sizeof instance, "layers.%lld.", (long long)v.i);
+      } else {
+        strbuf_printf(&ints, ".%lld", (long long)v.i);
       }
     } else if (strcmp(p->type->dtype, "float") == 0) {
       if (v.kind == V_ERROR) {
@@ -280,16 +283,21 @@ value_t sema_call_block(sema_t *s, scope_t *sc, const ast_expr_t *e, const ast_s
     if (!failed) sema_bind(s, &scope, p->name, p->loc, v);
   }
   if (failed) {
+    strbuf_free(&ints);
     scope_deinit(&scope);
     return error_value;
   }
-  const char *saved_instance = s->instance;
-  if (instance[0]) s->instance = instance;
+  /* The call's instance path: the caller's, then the block's name and its
+   * int arguments ("decoder.3."); it names the caches declared inside. */
+  size_t saved_path = s->instance.len;
+  strbuf_printf(&s->instance, "%s%s.", block->name, ints.data ? ints.data : "");
+  strbuf_free(&ints);
   s->calls[s->n_calls++] = block;
   frame_t frame = {.block = block};
   sema_exec_stmts(s, &scope, &block->body, &frame);
   s->n_calls--;
-  s->instance = saved_instance;
+  s->instance.len = saved_path;
+  s->instance.data[saved_path] = '\0';
   scope_deinit(&scope);
   if (!frame.returned) {
     if (!diag_stopped(s->diag))

@@ -143,7 +143,7 @@ Test(examples, llama2_7b_structure) {
   cr_assert_eq(found, 1);
   found = 0;
   for (int i = 0; i < g->n_nodes; i++)
-    if (g->nodes[i].op == IR_CACHE && strcmp(g->nodes[i].name, "layers.31.k_cache") == 0) found++;
+    if (g->nodes[i].op == IR_CACHE && strcmp(g->nodes[i].name, "decoder.31.k_cache") == 0) found++;
   cr_assert_eq(found, 1);
   ir_graph_destroy(g);
 }
