@@ -10,8 +10,9 @@
 
 #include "ir.h"
 
-/* Parses and checks a .gm file; returns the flat IR (blocks inlined, repeats
- * unrolled, shapes inferred, constants folded) or NULL after printing
+/* Parses and checks a .gm file; returns the flat IR as written (blocks
+ * inlined, repeats unrolled, shapes inferred, constants folded; dead code
+ * still there: passes_prune or passes_run removes it) or NULL after printing
  * diagnostics to `diag`; *out_errors = number of errors. The caller owns the
  * graph (ir_graph_destroy). `diag` may be NULL (count only). */
 ir_graph_t *frontend_compile_file(const char *path, FILE *diag, int *out_errors);

@@ -223,6 +223,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "gretac: front end: %d nodes (%.3f s)\n", graph->n_nodes, clock_seconds() - t0);
 
   if (o.emit == EMIT_IR || o.emit == EMIT_DOT) {
+    passes_prune(graph); /* the pipeline's first step: --emit=ir shows the graph after DCE */
     rc = print_to_text(&o, graph, o.emit == EMIT_DOT);
   } else {
     rc = compile(&o, graph, &target);

@@ -17,8 +17,14 @@ int pass_dce(ir_graph_t *graph);
  * other use. */
 int pass_fuse(ir_graph_t *graph);
 
-/* CSE, fusion, DCE, compaction and verification, in that order. Returns the
- * number of verifier problems (printed to diag); 0 is success. */
+/* The pipeline's first step: DCE, then compaction (ids renumbered). The
+ * front end returns the graph as written; this is the graph
+ * `gretac --emit=ir` prints. Returns the number of nodes removed. */
+int passes_prune(ir_graph_t *graph);
+
+/* passes_prune, then CSE, fusion, DCE, compaction and verification, in
+ * that order (compiler/passes/pipeline.c). Returns the number of verifier
+ * problems (printed to diag); 0 is success. */
 int passes_run(ir_graph_t *graph, FILE *diag);
 
 /* How many times each node is used as an input (and once more if it is an

@@ -8,6 +8,7 @@
 
 #include "frontend.h"
 #include "ir.h"
+#include "passes.h"
 
 static const ir_loc_t here = {"test", 1, 1};
 
@@ -174,6 +175,8 @@ Test(ir, front_end_gqa_shapes_and_folding) {
   cr_assert_not_null(g, "%s", diag);
   free(diag);
   cr_assert_eq(ir_verify(g, stderr), 0);
+  passes_prune(g); /* the (x * 0.5) the fold left behind goes */
+  cr_assert_eq(ir_verify(g, stderr), 0);
   const ir_node_t *out = &g->nodes[g->outputs[0].node];
   /* (x * 0.5) * 4.0 folds into one scale by 2. */
   cr_assert_eq(out->op, IR_SCALE);
@@ -321,8 +324,38 @@ Test(ir, weights_shared_caches_per_instance) {
   }
   cr_assert_eq(weights, 1);
   cr_assert_eq(caches, 3);
-  cr_assert_str_eq(names[0], "layers.0.c");
-  cr_assert_str_eq(names[1], "layers.1.c");
-  cr_assert_str_eq(names[2], "layers.1.c.2");
+  cr_assert_str_eq(names[0], "f.0.c");
+  cr_assert_str_eq(names[1], "f.1.c");
+  cr_assert_str_eq(names[2], "f.1.c.2");
+  ir_graph_destroy(g);
+}
+
+/* A cache's name is its block instance path: each enclosing call's block
+ * name and int arguments, outermost first, joined with '.'. */
+Test(ir, cache_names_follow_the_instance_path) {
+  const char *src =
+      "dim T\ninput x: f32[T, 8]\n"
+      "block attn(a: f32[T, 8]) -> f32[T, 8] {\n"
+      "  cache kc: [4, 2, 4]\n"
+      "  k = append(kc, reshape(a, [T, 2, 4]))\n"
+      "  return reshape(attention(reshape(a, [T, 2, 4]), k, k), [T, 8])\n}\n"
+      "block layer(a: f32[T, 8], i: int, scale: float, j: int) -> f32[T, 8] {\n"
+      "  cache c: [4, 2, 4]\n"
+      "  k = append(c, reshape(a, [T, 2, 4]))\n"
+      "  return attn(a) + reshape(attention(reshape(a, [T, 2, 4]), k, k), [T, 8])\n}\n"
+      "cache top: [4, 2, 4]\nt = append(top, reshape(x, [T, 2, 4]))\n"
+      "output y = layer(attn(x), 3, 0.5, 7)\n";
+  int errors = 0;
+  ir_graph_t *g = frontend_compile_string("t.gm", src, strlen(src), stderr, &errors);
+  cr_assert_not_null(g);
+  const char *want[] = {"top", "attn.kc", "layer.3.7.c", "layer.3.7.attn.kc"};
+  int caches = 0;
+  for (int i = 0; i < g->n_nodes; i++) {
+    if (g->nodes[i].op != IR_CACHE) continue;
+    cr_assert_lt(caches, 4);
+    cr_expect_str_eq(g->nodes[i].name, want[caches]);
+    caches++;
+  }
+  cr_assert_eq(caches, 4);
   ir_graph_destroy(g);
 }

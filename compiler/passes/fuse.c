@@ -70,11 +70,3 @@ int pass_fuse(ir_graph_t *graph) {
   free(uses);
   return changed;
 }
-
-int passes_run(ir_graph_t *graph, FILE *diag) {
-  pass_cse(graph);
-  pass_fuse(graph);
-  pass_dce(graph);
-  ir_compact(graph);
-  return ir_verify(graph, diag);
-}

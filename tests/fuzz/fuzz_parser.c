@@ -8,6 +8,7 @@
 
 #include "frontend.h"
 #include "ir.h"
+#include "passes.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   FILE *sink = fopen("/dev/null", "w");
@@ -15,6 +16,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   ir_graph_t *g = frontend_compile_string("fuzz.gm", (const char *)data, size, sink, &errors);
   if (g) {
     if (errors != 0 || ir_verify(g, stderr) != 0) abort();
+    /* What gretac --emit=ir prints: the graph after the pipeline's DCE. */
+    passes_prune(g);
+    if (ir_verify(g, stderr) != 0) abort();
     ir_print(g, sink);
     ir_print_dot(g, sink);
     ir_graph_destroy(g);
