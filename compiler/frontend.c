@@ -3,15 +3,14 @@
 #define _POSIX_C_SOURCE 200809L
 #include "frontend.h"
 
-#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <string.h>
+#include <stdlib.h>
 
 #include "ast.h"
 #include "diag.h"
+#include "file_io.h"
 #include "sema.h"
-#include "strbuf.h"
 
 #define FRONTEND_MAX_FILE ((size_t)16 << 20)
 
@@ -80,40 +79,20 @@ ir_graph_t *frontend_compile_string(const char *filename, const char *text, size
 }
 
 ir_graph_t *frontend_compile_file(const char *path, FILE *diag_out, int *out_errors) {
-  diag_t d;
-  diag_init(&d, diag_out, path, NULL, 0);
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    diag_fatal(&d, 0, 0, 0, "cannot open file: %s", strerror(errno));
+  uint8_t *data = NULL;
+  size_t size = 0;
+  greta_status_t status = greta_file_read_whole(path, FRONTEND_MAX_FILE, &data, &size);
+  if (status) {
+    /* The message names the file: report it as gretac's, not at a position in it. */
+    diag_t d;
+    diag_init(&d, diag_out, "gretac", NULL, 0);
+    diag_fatal(&d, 0, 0, 0, "%s", greta_status_message(status));
+    greta_status_free(status);
     if (out_errors) *out_errors = d.n_errors;
     diag_deinit(&d);
     return NULL;
   }
-  strbuf_t sb = {0};
-  char chunk[65536];
-  size_t n;
-  bool too_big = false;
-  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-    strbuf_appendn(&sb, chunk, n);
-    if (sb.len > FRONTEND_MAX_FILE) {
-      too_big = true;
-      break;
-    }
-  }
-  int read_error = ferror(f) ? errno : 0;
-  fclose(f);
-  ir_graph_t *g = NULL;
-  if (read_error) {
-    diag_fatal(&d, 0, 0, 0, "cannot read file: %s", strerror(read_error));
-  } else if (too_big) {
-    diag_fatal(&d, 0, 0, 0, "file is too large (more than %zu bytes)", FRONTEND_MAX_FILE);
-  } else {
-    int errors = 0;
-    g = frontend_compile_string(path, sb.data, sb.len, diag_out, &errors);
-    d.n_errors = errors;
-  }
-  strbuf_free(&sb);
-  if (out_errors) *out_errors = d.n_errors;
-  diag_deinit(&d);
+  ir_graph_t *g = frontend_compile_string(path, (const char *)data, size, diag_out, out_errors);
+  free(data);
   return g;
 }

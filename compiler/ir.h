@@ -40,7 +40,7 @@ typedef enum ir_op_e {
   IR_INPUT,  /* name: the input's name */
   IR_WEIGHT, /* name: checkpoint tensor name ("model.layers.3.mlp.up_proj.weight"),
                 dtype = the model's weight dtype */
-  IR_CACHE,  /* name: unique cache name ("layers.3.k"); type [max_seq, kv_heads,
+  IR_CACHE,  /* name: unique cache name from the block instance path ("decoder.3.k_cache"); type [max_seq, kv_heads,
                 head_dim] f32. Its contents persist across steps. */
   /* Compute. */
   IR_EMBEDDING,  /* (tokens i32[T], table [vocab, dim]) -> f32[T, dim] */

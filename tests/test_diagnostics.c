@@ -237,7 +237,7 @@ Test(diagnostics, missing_file) {
   fclose(d);
   cr_assert_null(g);
   cr_assert_eq(errors, 1);
-  cr_assert(strstr(text, "/nonexistent/m.gm: error: cannot open file: No such file or directory"), "%s", text);
+  cr_assert(strstr(text, "gretac: error: cannot open '/nonexistent/m.gm': No such file or directory"), "%s", text);
   free(text);
 }
 
