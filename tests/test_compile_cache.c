@@ -14,7 +14,7 @@
 
 #include "clock.h"
 #include "compile_cache.h"
-#include "kernels.h"
+#include "kernel_select.h"
 #include "toolchain.h"
 #include "toolchain_impl.h"
 

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kernels.h"
+#include "kernel_select.h"
 #include "le.h"
 #include "stats.h"
 #include "toolchain.h"

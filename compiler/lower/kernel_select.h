@@ -1,8 +1,8 @@
 /* Kernel selection: for each plan launch and target, which template to
  * instantiate, with which compile-time constants and launch geometry.
  * Templates live in templates/ and are embedded into gretac. */
-#ifndef GRETA_KERNELS_H
-#define GRETA_KERNELS_H
+#ifndef GRETA_KERNEL_SELECT_H
+#define GRETA_KERNEL_SELECT_H
 
 #include "plan.h"
 #include "strbuf.h"
@@ -26,4 +26,4 @@ void kernels_source_prelude(const target_t *target, strbuf_t *source);
  * time from templates/ (cmake/embed_templates.cmake). */
 const char *template_source(const char *name);
 
-#endif /* GRETA_KERNELS_H */
+#endif /* GRETA_KERNEL_SELECT_H */

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels.h"
+#include "kernel_select.h"
 
 /* Two launches can share a kernel when everything compiled into it is equal. */
 static int same_kernel(const greta_plan_launch_t *a, const greta_plan_entry_t *ea,

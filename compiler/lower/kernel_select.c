@@ -8,7 +8,7 @@
  * tiles and shared-memory bytes come from templates/launch_constants.h, which
  * the templates include too.
  */
-#include "kernels.h"
+#include "kernel_select.h"
 
 #include <math.h>
 #include <stdbool.h>
