@@ -153,7 +153,7 @@ static greta_status_t search_table(const greta_elf_t *elf, const greta_elf_secti
     return greta_status_make(GRETA_DATA_LOSS,
                              "ELF: symbol table entries are %llu bytes, expected %d",
                              (unsigned long long)table->entsize, SYM_SIZE);
-  greta_elf_section_t strtab;
+  greta_elf_section_t strtab = {0};
   GRETA_RETURN_IF_ERROR(read_section(elf, table->link, &strtab));
   if (strtab.type == GRETA_ELF_SHT_NOBITS)
     return greta_status_make(GRETA_DATA_LOSS, "ELF: the symbol names' section has no bytes");
@@ -173,7 +173,7 @@ static greta_status_t search_table(const greta_elf_t *elf, const greta_elf_secti
       return greta_status_make(GRETA_DATA_LOSS,
                                "ELF: symbol %s is not defined in a section (index %u)", name,
                                shndx);
-    greta_elf_section_t data;
+    greta_elf_section_t data = {0};
     GRETA_RETURN_IF_ERROR(read_section(elf, shndx, &data));
     if (data.type == GRETA_ELF_SHT_NOBITS)
       return greta_status_make(GRETA_DATA_LOSS,
