@@ -1,4 +1,5 @@
 #include "strbuf.h"
+#include "xalloc.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,9 +10,7 @@ static void strbuf_reserve(strbuf_t *sb, size_t extra) {
   if (sb->len + extra + 1 <= sb->cap) return;
   size_t cap = sb->cap ? sb->cap : 256;
   while (cap < sb->len + extra + 1) cap *= 2;
-  char *data = realloc(sb->data, cap);
-  if (!data) abort(); /* the compiler cannot go on without memory */
-  sb->data = data;
+  sb->data = xrealloc(sb->data, cap);
   sb->cap = cap;
 }
 
@@ -39,7 +38,7 @@ void strbuf_printf(strbuf_t *sb, const char *fmt, ...) {
 
 char *strbuf_take(strbuf_t *sb) {
   char *data = sb->data;
-  if (!data) data = calloc(1, 1);
+  if (!data) data = xcalloc(1, 1);
   sb->data = NULL;
   sb->len = sb->cap = 0;
   return data;

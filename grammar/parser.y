@@ -47,14 +47,15 @@ typedef struct gm_parse_ctx_s {
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "xalloc.h"
+#define YYMALLOC xmalloc
+#define YYFREE free
 int gm_lex(GM_STYPE *lval, ast_loc_t *lloc, void *scanner);
 static void gm_error(ast_loc_t *loc, void *scanner, gm_parse_ctx_t *ctx, const char *msg);
 
-#define NEED(p) do { if (!(p)) YYNOMEM; } while (0)
 /* Expressions nest at most GM_MAX_EXPR_DEPTH deep: a fatal error past it. */
 #define CHECK_DEPTH(e)                                                           \
   do {                                                                           \
-    NEED(e);                                                                     \
     if ((e)->depth > GM_MAX_EXPR_DEPTH) {                                        \
       diag_fatal(ctx->diag, (e)->loc.first_line, (e)->loc.first_column, 1,       \
                  "expression nested too deeply (more than %d levels)",            \
@@ -110,14 +111,13 @@ static void gm_error(ast_loc_t *loc, void *scanner, gm_parse_ctx_t *ctx, const c
 %%
 
 program:
-  lines  { ctx->program = calloc(1, sizeof *ctx->program);
-           if (!ctx->program) { ast_stmt_list_destroy($1); YYNOMEM; }
+  lines  { ctx->program = xcalloc(1, sizeof *ctx->program);
            ast_stmt_list_move(&ctx->program->stmts, $1); }
 ;
 
 lines:
-  %empty       { $$ = ast_stmt_list_create(); NEED($$); }
-| lines line   { $$ = $1; if ($2 && !ast_stmt_list_push($$, $2)) { ast_stmt_list_destroy($$); YYNOMEM; }
+  %empty       { $$ = ast_stmt_list_create(); }
+| lines line   { $$ = $1; if ($2) ast_stmt_list_push($$, $2);
                  if (diag_stopped(ctx->diag)) { ast_stmt_list_destroy($$); YYABORT; } }
 ;
 
@@ -133,97 +133,97 @@ opt_stmt:
 ;
 
 body:
-  '{' lines opt_stmt '}'  { $$ = $2; if ($3 && !ast_stmt_list_push($$, $3)) { ast_stmt_list_destroy($$); YYNOMEM; } }
+  '{' lines opt_stmt '}'  { $$ = $2; if ($3) ast_stmt_list_push($$, $3); }
 ;
 
 stmt:
   MODEL IDENT
-    { $$ = ast_stmt_create(AST_MODEL, @1); if (!$$) { free($2); YYNOMEM; }
+    { $$ = ast_stmt_create(AST_MODEL, @1);
       $$->name = $2; $$->name_loc = @2; }
 | CONST IDENT '=' expr
-    { $$ = ast_stmt_create(AST_CONST, @1); if (!$$) { free($2); ast_expr_destroy($4); YYNOMEM; }
+    { $$ = ast_stmt_create(AST_CONST, @1);
       $$->name = $2; $$->name_loc = @2; $$->value = $4; }
 | SET IDENT '=' expr
-    { $$ = ast_stmt_create(AST_SET, @1); if (!$$) { free($2); ast_expr_destroy($4); YYNOMEM; }
+    { $$ = ast_stmt_create(AST_SET, @1);
       $$->name = $2; $$->name_loc = @2; $$->value = $4; }
 | DIM idents
-    { $$ = ast_stmt_create(AST_DIM, @1); if (!$$) { ast_expr_list_destroy($2); YYNOMEM; }
+    { $$ = ast_stmt_create(AST_DIM, @1);
       $$->names = *$2; free($2); }
 | BLOCK IDENT '(' params ')' ARROW type body
     { $$ = ast_stmt_create(AST_BLOCK, @1);
-      if (!$$) { free($2); ast_param_list_destroy($4); ast_type_destroy($7); ast_stmt_list_destroy($8); YYNOMEM; }
+     
       $$->name = $2; $$->name_loc = @2; $$->params = *$4; free($4); $$->type = $7;
       ast_stmt_list_move(&$$->body, $8); }
 | WEIGHT IDENT ':' type '=' STRING
-    { $$ = ast_stmt_create(AST_WEIGHT, @1); if (!$$) { free($2); ast_type_destroy($4); free($6); YYNOMEM; }
+    { $$ = ast_stmt_create(AST_WEIGHT, @1);
       $$->name = $2; $$->name_loc = @2; $$->type = $4; $$->pattern = $6; $$->pattern_loc = @6; }
 | CACHE IDENT ':' type
-    { $$ = ast_stmt_create(AST_CACHE, @1); if (!$$) { free($2); ast_type_destroy($4); YYNOMEM; }
+    { $$ = ast_stmt_create(AST_CACHE, @1);
       $$->name = $2; $$->name_loc = @2; $$->type = $4; }
 | INPUT IDENT ':' type
-    { $$ = ast_stmt_create(AST_INPUT, @1); if (!$$) { free($2); ast_type_destroy($4); YYNOMEM; }
+    { $$ = ast_stmt_create(AST_INPUT, @1);
       $$->name = $2; $$->name_loc = @2; $$->type = $4; }
 | OUTPUT IDENT '=' expr
-    { $$ = ast_stmt_create(AST_OUTPUT, @1); if (!$$) { free($2); ast_expr_destroy($4); YYNOMEM; }
+    { $$ = ast_stmt_create(AST_OUTPUT, @1);
       $$->name = $2; $$->name_loc = @2; $$->value = $4; }
 | OUTPUT IDENT ':' type
-    { $$ = ast_stmt_create(AST_OUTPUT, @1); if (!$$) { free($2); ast_type_destroy($4); YYNOMEM; }
+    { $$ = ast_stmt_create(AST_OUTPUT, @1);
       $$->name = $2; $$->name_loc = @2; $$->type = $4; }
 | OUTPUT IDENT ':' type '=' expr
-    { $$ = ast_stmt_create(AST_OUTPUT, @1); if (!$$) { free($2); ast_type_destroy($4); ast_expr_destroy($6); YYNOMEM; }
+    { $$ = ast_stmt_create(AST_OUTPUT, @1);
       $$->name = $2; $$->name_loc = @2; $$->type = $4; $$->value = $6; }
 | IDENT '=' expr
-    { $$ = ast_stmt_create(AST_ASSIGN, @1); if (!$$) { free($1); ast_expr_destroy($3); YYNOMEM; }
+    { $$ = ast_stmt_create(AST_ASSIGN, @1);
       $$->name = $1; $$->name_loc = @1; $$->value = $3; }
 | RETURN expr
-    { $$ = ast_stmt_create(AST_RETURN, @1); if (!$$) { ast_expr_destroy($2); YYNOMEM; }
+    { $$ = ast_stmt_create(AST_RETURN, @1);
       $$->value = $2; }
 | REPEAT IDENT IN expr DOTDOT expr body
     { $$ = ast_stmt_create(AST_REPEAT, @1);
-      if (!$$) { free($2); ast_expr_destroy($4); ast_expr_destroy($6); ast_stmt_list_destroy($7); YYNOMEM; }
+     
       $$->name = $2; $$->name_loc = @2; $$->value = $4; $$->hi = $6; ast_stmt_list_move(&$$->body, $7); }
 ;
 
 idents:
-  IDENT             { $$ = ast_expr_list_create(); if (!$$) { free($1); YYNOMEM; }
-                      if (!ast_expr_list_push($$, ast_expr_name(@1, $1))) { ast_expr_list_destroy($$); YYNOMEM; } }
-| idents ',' IDENT  { $$ = $1; if (!ast_expr_list_push($$, ast_expr_name(@3, $3))) { ast_expr_list_destroy($$); YYNOMEM; } }
+  IDENT             { $$ = ast_expr_list_create();
+                      ast_expr_list_push($$, ast_expr_name(@1, $1)); }
+| idents ',' IDENT  { $$ = $1; ast_expr_list_push($$, ast_expr_name(@3, $3)); }
 ;
 
 params:
-  %empty   { $$ = ast_param_list_create(); NEED($$); }
+  %empty   { $$ = ast_param_list_create(); }
 | params1  { $$ = $1; }
 ;
 
 params1:
   IDENT ':' type
-    { $$ = ast_param_list_create(); if (!$$) { free($1); ast_type_destroy($3); YYNOMEM; }
-      if (!ast_param_list_push($$, $1, @1, $3)) { ast_param_list_destroy($$); YYNOMEM; } }
+    { $$ = ast_param_list_create();
+      ast_param_list_push($$, $1, @1, $3); }
 | params1 ',' IDENT ':' type
-    { $$ = $1; if (!ast_param_list_push($$, $3, @3, $5)) { ast_param_list_destroy($$); YYNOMEM; } }
+    { $$ = $1; ast_param_list_push($$, $3, @3, $5); }
 ;
 
 type:
-  IDENT '[' dims ']'  { $$ = ast_type_create(@$, $1, @1, 1, $3); NEED($$); }
-| IDENT               { $$ = ast_type_create(@$, $1, @1, 0, NULL); NEED($$); }
-| '[' dims ']'        { $$ = ast_type_create(@$, NULL, @1, 1, $2); NEED($$); }
+  IDENT '[' dims ']'  { $$ = ast_type_create(@$, $1, @1, 1, $3); }
+| IDENT               { $$ = ast_type_create(@$, $1, @1, 0, NULL); }
+| '[' dims ']'        { $$ = ast_type_create(@$, NULL, @1, 1, $2); }
 ;
 
 dims:
-  expr           { $$ = ast_expr_list_create(); if (!$$) { ast_expr_destroy($1); YYNOMEM; }
-                   if (!ast_expr_list_push($$, $1)) { ast_expr_list_destroy($$); YYNOMEM; } }
-| dims ',' expr  { $$ = $1; if (!ast_expr_list_push($$, $3)) { ast_expr_list_destroy($$); YYNOMEM; } }
+  expr           { $$ = ast_expr_list_create();
+                   ast_expr_list_push($$, $1); }
+| dims ',' expr  { $$ = $1; ast_expr_list_push($$, $3); }
 ;
 
 args:
-  %empty  { $$ = ast_expr_list_create(); NEED($$); }
+  %empty  { $$ = ast_expr_list_create(); }
 | args1   { $$ = $1; }
 ;
 
 args1:
-  expr            { $$ = ast_expr_list_create(); if (!$$) { ast_expr_destroy($1); YYNOMEM; }
-                    if (!ast_expr_list_push($$, $1)) { ast_expr_list_destroy($$); YYNOMEM; } }
-| args1 ',' expr  { $$ = $1; if (!ast_expr_list_push($$, $3)) { ast_expr_list_destroy($$); YYNOMEM; } }
+  expr            { $$ = ast_expr_list_create();
+                    ast_expr_list_push($$, $1); }
+| args1 ',' expr  { $$ = $1; ast_expr_list_push($$, $3); }
 ;
 
 expr:
@@ -243,9 +243,9 @@ postfix:
 ;
 
 primary:
-  INT                    { $$ = ast_expr_int(@1, $1); NEED($$); }
-| FLOAT                  { $$ = ast_expr_float(@1, $1); NEED($$); }
-| IDENT                  { $$ = ast_expr_name(@1, $1); NEED($$); }
+  INT                    { $$ = ast_expr_int(@1, $1); }
+| FLOAT                  { $$ = ast_expr_float(@1, $1); }
+| IDENT                  { $$ = ast_expr_name(@1, $1); }
 | IDENT '(' args ')'     { $$ = ast_expr_call(@$, @1, $1, $3); CHECK_DEPTH($$); }
 | '(' expr ')'           { $$ = $2; }
 | '[' args ']'           { $$ = ast_expr_list(@$, $2); CHECK_DEPTH($$); }

@@ -4,6 +4,7 @@
  * of one layer. */
 #define _POSIX_C_SOURCE 200809L
 #include "codegen.h"
+#include "xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -49,9 +50,8 @@ int codegen_kernels(greta_plan_t *plan, const target_t *target, strbuf_t *source
       }
       if (plan->n_kernels == cap) {
         cap = cap ? 2 * cap : 64;
-        made = realloc(made, sizeof *made * cap);
-        plan->kernels = realloc(plan->kernels, sizeof *plan->kernels * cap);
-        if (!made || !plan->kernels) abort();
+        made = xrealloc(made, sizeof *made * cap);
+        plan->kernels = xrealloc(plan->kernels, sizeof *plan->kernels * cap);
       }
       char name[64];
       snprintf(name, sizeof name, "greta_%s_%u", greta_op_name(launch->op), plan->n_kernels);
@@ -66,8 +66,7 @@ int codegen_kernels(greta_plan_t *plan, const target_t *target, strbuf_t *source
         greta_status_free(status);
         errors++;
       }
-      plan->kernels[plan->n_kernels] = strdup(name);
-      if (!plan->kernels[plan->n_kernels]) abort();
+      plan->kernels[plan->n_kernels] = xstrdup(name);
       made[plan->n_kernels] = (kernel_ref_t){launch, entry};
       launch->kernel = plan->n_kernels++;
     }

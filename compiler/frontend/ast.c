@@ -1,4 +1,5 @@
 #include "ast.h"
+#include "xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -10,8 +11,7 @@ int ast_loc_width(ast_loc_t loc) {
 }
 
 static ast_expr_t *expr_new(ast_expr_kind_t kind, ast_loc_t loc) {
-  ast_expr_t *e = calloc(1, sizeof *e);
-  if (!e) return NULL;
+  ast_expr_t *e = xcalloc(1, sizeof *e);
   e->kind = kind;
   e->loc = loc;
   e->name_loc = loc;
@@ -21,22 +21,18 @@ static ast_expr_t *expr_new(ast_expr_kind_t kind, ast_loc_t loc) {
 
 ast_expr_t *ast_expr_int(ast_loc_t loc, int64_t v) {
   ast_expr_t *e = expr_new(AST_INT, loc);
-  if (e) e->ival = v;
+  e->ival = v;
   return e;
 }
 
 ast_expr_t *ast_expr_float(ast_loc_t loc, double v) {
   ast_expr_t *e = expr_new(AST_FLOAT, loc);
-  if (e) e->fval = v;
+  e->fval = v;
   return e;
 }
 
 ast_expr_t *ast_expr_name(ast_loc_t loc, char *name) {
   ast_expr_t *e = expr_new(AST_NAME, loc);
-  if (!e) {
-    free(name);
-    return NULL;
-  }
   e->name = name;
   return e;
 }
@@ -49,11 +45,6 @@ static int max_depth(const ast_expr_t *a, const ast_expr_t *b) {
 ast_expr_t *ast_expr_binary(ast_loc_t loc, ast_loc_t op_loc, int op, ast_expr_t *lhs,
                             ast_expr_t *rhs) {
   ast_expr_t *e = expr_new(AST_BINARY, loc);
-  if (!e) {
-    ast_expr_destroy(lhs);
-    ast_expr_destroy(rhs);
-    return NULL;
-  }
   e->name_loc = op_loc;
   e->op = op;
   e->lhs = lhs;
@@ -64,10 +55,6 @@ ast_expr_t *ast_expr_binary(ast_loc_t loc, ast_loc_t op_loc, int op, ast_expr_t 
 
 ast_expr_t *ast_expr_neg(ast_loc_t loc, ast_expr_t *operand) {
   ast_expr_t *e = expr_new(AST_NEG, loc);
-  if (!e) {
-    ast_expr_destroy(operand);
-    return NULL;
-  }
   e->lhs = operand;
   e->depth = max_depth(operand, NULL);
   return e;
@@ -83,11 +70,6 @@ static void take_list(ast_expr_t *e, ast_expr_list_t *items) {
 
 ast_expr_t *ast_expr_call(ast_loc_t loc, ast_loc_t name_loc, char *name, ast_expr_list_t *args) {
   ast_expr_t *e = expr_new(AST_CALL, loc);
-  if (!e) {
-    free(name);
-    ast_expr_list_destroy(args);
-    return NULL;
-  }
   e->name_loc = name_loc;
   e->name = name;
   take_list(e, args);
@@ -96,11 +78,6 @@ ast_expr_t *ast_expr_call(ast_loc_t loc, ast_loc_t name_loc, char *name, ast_exp
 
 ast_expr_t *ast_expr_member(ast_loc_t loc, ast_loc_t name_loc, ast_expr_t *object, char *name) {
   ast_expr_t *e = expr_new(AST_MEMBER, loc);
-  if (!e) {
-    ast_expr_destroy(object);
-    free(name);
-    return NULL;
-  }
   e->name_loc = name_loc;
   e->lhs = object;
   e->name = name;
@@ -110,10 +87,6 @@ ast_expr_t *ast_expr_member(ast_loc_t loc, ast_loc_t name_loc, ast_expr_t *objec
 
 ast_expr_t *ast_expr_list(ast_loc_t loc, ast_expr_list_t *items) {
   ast_expr_t *e = expr_new(AST_LIST, loc);
-  if (!e) {
-    ast_expr_list_destroy(items);
-    return NULL;
-  }
   take_list(e, items);
   return e;
 }
@@ -134,26 +107,19 @@ void ast_expr_destroy(ast_expr_t *e) {
   free(e);
 }
 
-ast_expr_list_t *ast_expr_list_create(void) { return calloc(1, sizeof(ast_expr_list_t)); }
+ast_expr_list_t *ast_expr_list_create(void) { return xcalloc(1, sizeof(ast_expr_list_t)); }
 
 /* Grows a vector of `size`-byte items to hold one more. */
-static int grow(void **items, int *cap, int n, size_t size) {
-  if (n < *cap) return 1;
+static void grow(void **items, int *cap, int n, size_t size) {
+  if (n < *cap) return;
   int c = *cap ? 2 * *cap : 4;
-  void *p = realloc(*items, (size_t)c * size);
-  if (!p) return 0;
-  *items = p;
+  *items = xrealloc(*items, (size_t)c * size);
   *cap = c;
-  return 1;
 }
 
-int ast_expr_list_push(ast_expr_list_t *list, ast_expr_t *e) {
-  if (!e || !grow((void **)&list->items, &list->cap, list->n, sizeof *list->items)) {
-    ast_expr_destroy(e);
-    return 0;
-  }
+void ast_expr_list_push(ast_expr_list_t *list, ast_expr_t *e) {
+  grow((void **)&list->items, &list->cap, list->n, sizeof *list->items);
   list->items[list->n++] = e;
-  return 1;
 }
 
 void ast_expr_list_destroy(ast_expr_list_t *list) {
@@ -164,12 +130,7 @@ void ast_expr_list_destroy(ast_expr_list_t *list) {
 
 ast_type_t *ast_type_create(ast_loc_t loc, char *dtype, ast_loc_t dtype_loc, int is_tensor,
                             ast_expr_list_t *dims) {
-  ast_type_t *t = calloc(1, sizeof *t);
-  if (!t) {
-    free(dtype);
-    ast_expr_list_destroy(dims);
-    return NULL;
-  }
+  ast_type_t *t = xcalloc(1, sizeof *t);
   t->loc = loc;
   t->dtype = dtype;
   t->dtype_loc = dtype_loc;
@@ -188,16 +149,11 @@ void ast_type_destroy(ast_type_t *t) {
   free(t);
 }
 
-ast_param_list_t *ast_param_list_create(void) { return calloc(1, sizeof(ast_param_list_t)); }
+ast_param_list_t *ast_param_list_create(void) { return xcalloc(1, sizeof(ast_param_list_t)); }
 
-int ast_param_list_push(ast_param_list_t *list, char *name, ast_loc_t loc, ast_type_t *type) {
-  if (!grow((void **)&list->items, &list->cap, list->n, sizeof *list->items)) {
-    free(name);
-    ast_type_destroy(type);
-    return 0;
-  }
+void ast_param_list_push(ast_param_list_t *list, char *name, ast_loc_t loc, ast_type_t *type) {
+  grow((void **)&list->items, &list->cap, list->n, sizeof *list->items);
   list->items[list->n++] = (ast_param_t){name, loc, type};
-  return 1;
 }
 
 static void param_list_deinit(ast_param_list_t *list) {
@@ -217,8 +173,7 @@ void ast_param_list_destroy(ast_param_list_t *list) {
 }
 
 ast_stmt_t *ast_stmt_create(ast_stmt_kind_t kind, ast_loc_t loc) {
-  ast_stmt_t *s = calloc(1, sizeof *s);
-  if (!s) return NULL;
+  ast_stmt_t *s = xcalloc(1, sizeof *s);
   s->kind = kind;
   s->loc = loc;
   s->name_loc = loc;
@@ -245,15 +200,11 @@ void ast_stmt_destroy(ast_stmt_t *s) {
   free(s);
 }
 
-ast_stmt_list_t *ast_stmt_list_create(void) { return calloc(1, sizeof(ast_stmt_list_t)); }
+ast_stmt_list_t *ast_stmt_list_create(void) { return xcalloc(1, sizeof(ast_stmt_list_t)); }
 
-int ast_stmt_list_push(ast_stmt_list_t *list, ast_stmt_t *s) {
-  if (!s || !grow((void **)&list->items, &list->cap, list->n, sizeof *list->items)) {
-    ast_stmt_destroy(s);
-    return 0;
-  }
+void ast_stmt_list_push(ast_stmt_list_t *list, ast_stmt_t *s) {
+  grow((void **)&list->items, &list->cap, list->n, sizeof *list->items);
   list->items[list->n++] = s;
-  return 1;
 }
 
 void ast_stmt_list_destroy(ast_stmt_list_t *list) {

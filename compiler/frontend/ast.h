@@ -110,8 +110,7 @@ typedef struct ast_program_s {
   ast_stmt_list_t stmts;
 } ast_program_t;
 
-/* Constructors: take ownership of every pointer argument. NULL on no memory
- * (arguments are then freed). */
+/* Constructors: take ownership of every pointer argument; never NULL. */
 ast_expr_t *ast_expr_int(ast_loc_t loc, int64_t v);
 ast_expr_t *ast_expr_float(ast_loc_t loc, double v);
 ast_expr_t *ast_expr_name(ast_loc_t loc, char *name);
@@ -124,8 +123,8 @@ ast_expr_t *ast_expr_list(ast_loc_t loc, ast_expr_list_t *items);
 void ast_expr_destroy(ast_expr_t *e);
 
 ast_expr_list_t *ast_expr_list_create(void);
-/* Appends e (owned); returns false (and frees e) on no memory. */
-int ast_expr_list_push(ast_expr_list_t *list, ast_expr_t *e);
+/* Appends e (owned). */
+void ast_expr_list_push(ast_expr_list_t *list, ast_expr_t *e);
 void ast_expr_list_destroy(ast_expr_list_t *list);
 
 ast_type_t *ast_type_create(ast_loc_t loc, char *dtype, ast_loc_t dtype_loc, int is_tensor,
@@ -133,14 +132,14 @@ ast_type_t *ast_type_create(ast_loc_t loc, char *dtype, ast_loc_t dtype_loc, int
 void ast_type_destroy(ast_type_t *t);
 
 ast_param_list_t *ast_param_list_create(void);
-int ast_param_list_push(ast_param_list_t *list, char *name, ast_loc_t loc, ast_type_t *type);
+void ast_param_list_push(ast_param_list_t *list, char *name, ast_loc_t loc, ast_type_t *type);
 void ast_param_list_destroy(ast_param_list_t *list);
 
 ast_stmt_t *ast_stmt_create(ast_stmt_kind_t kind, ast_loc_t loc);
 void ast_stmt_destroy(ast_stmt_t *s);
 
 ast_stmt_list_t *ast_stmt_list_create(void);
-int ast_stmt_list_push(ast_stmt_list_t *list, ast_stmt_t *s);
+void ast_stmt_list_push(ast_stmt_list_t *list, ast_stmt_t *s);
 void ast_stmt_list_destroy(ast_stmt_list_t *list);
 /* Moves the items of *from into *to (to is empty); frees from. */
 void ast_stmt_list_move(ast_stmt_list_t *to, ast_stmt_list_t *from);
@@ -148,7 +147,7 @@ void ast_stmt_list_move(ast_stmt_list_t *to, ast_stmt_list_t *from);
 void ast_program_destroy(ast_program_t *p);
 
 /* Parses diag->text (diag->len bytes) into a program, reporting syntax
- * errors to `diag`. Returns NULL when there were errors or no memory.
+ * errors to `diag`. Returns NULL when there were errors.
  * Implemented by the scanner, grammar/lexer.l. */
 struct diag_s;
 ast_program_t *grammar_parse(struct diag_s *diag);

@@ -1,4 +1,5 @@
 #include "diag.h"
+#include "xalloc.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -58,9 +59,7 @@ static bool seen_before(diag_t *d, int line, int col) {
     if (d->seen[i] == key) return true;
   if (d->n_seen == d->cap_seen) {
     int cap = d->cap_seen ? 2 * d->cap_seen : 16;
-    long *s = realloc(d->seen, (size_t)cap * sizeof *s);
-    if (!s) return false;
-    d->seen = s;
+    d->seen = xrealloc(d->seen, (size_t)cap * sizeof *d->seen);
     d->cap_seen = cap;
   }
   d->seen[d->n_seen++] = key;

@@ -19,6 +19,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdarg.h>
+#include "xalloc.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,16 +49,13 @@ binding_t *scope_lookup(scope_t *sc, const char *name) {
   return NULL;
 }
 
-bool scope_add(scope_t *sc, const char *name, ast_loc_t loc, value_t v) {
+void scope_add(scope_t *sc, const char *name, ast_loc_t loc, value_t v) {
   if (sc->n == sc->cap) {
     int cap = sc->cap ? 2 * sc->cap : 16;
-    binding_t *items = realloc(sc->items, (size_t)cap * sizeof *items);
-    if (!items) return false;
-    sc->items = items;
+    sc->items = xrealloc(sc->items, (size_t)cap * sizeof *sc->items);
     sc->cap = cap;
   }
   sc->items[sc->n++] = (binding_t){name, loc, v};
-  return true;
 }
 
 void scope_deinit(scope_t *sc) {
@@ -124,11 +122,10 @@ int sema_leaf_find(const sema_t *s, ir_op_t op, const char *name) {
   }
 }
 
-static bool leaf_insert(sema_t *s, int id) {
+static void leaf_insert(sema_t *s, int id) {
   if (2 * (s->n_leaves + 1) > s->leaf_cap) {
     size_t cap = s->leaf_cap ? 2 * s->leaf_cap : 64;
-    int *table = malloc(cap * sizeof *table);
-    if (!table) return false;
+    int *table = xmalloc(cap * sizeof *table);
     for (size_t i = 0; i < cap; i++) table[i] = -1;
     int *old = s->leaf_table;
     size_t old_cap = s->leaf_cap;
@@ -144,7 +141,6 @@ static bool leaf_insert(sema_t *s, int id) {
   while (s->leaf_table[i] >= 0) i = (i + 1) & (s->leaf_cap - 1);
   s->leaf_table[i] = id;
   s->n_leaves++;
-  return true;
 }
 
 /* ---- IR construction ----------------------------------------------------- */
@@ -168,10 +164,6 @@ value_t sema_add_node(sema_t *s, ir_op_t op, int n_inputs, const int *inputs, as
                         int64_t i0, double f0) {
   if (out_of_room(s, loc)) return error_value;
   int id = ir_add(s->g, op, n_inputs, inputs, NULL, ir_loc(s, loc));
-  if (id < 0) {
-    diag_fatal(s->diag, loc.first_line, loc.first_column, 1, "out of memory");
-    return error_value;
-  }
   s->g->nodes[id].i[0] = i0;
   s->g->nodes[id].f[0] = f0;
   char err[512];
@@ -186,15 +178,8 @@ value_t sema_add_node(sema_t *s, ir_op_t op, int n_inputs, const int *inputs, as
 value_t sema_add_leaf(sema_t *s, ir_op_t op, const char *name, const ir_type_t *type, ast_loc_t loc) {
   if (out_of_room(s, loc)) return error_value;
   int id = ir_add(s->g, op, 0, NULL, name, ir_loc(s, loc));
-  if (id < 0) {
-    diag_fatal(s->diag, loc.first_line, loc.first_column, 1, "out of memory");
-    return error_value;
-  }
   s->g->nodes[id].type = *type;
-  if ((op == IR_WEIGHT || op == IR_CACHE) && !leaf_insert(s, id)) {
-    diag_fatal(s->diag, loc.first_line, loc.first_column, 1, "out of memory");
-    return error_value;
-  }
+  if (op == IR_WEIGHT || op == IR_CACHE) leaf_insert(s, id);
   return tensor(id);
 }
 
@@ -217,7 +202,7 @@ void sema_bind(sema_t *s, scope_t *sc, const char *name, ast_loc_t loc, value_t 
     sema_note(s, old->loc, "'%s' was defined here", name);
     return;
   }
-  if (!scope_add(sc, name, loc, v)) diag_fatal(s->diag, loc.first_line, loc.first_column, 1, "out of memory");
+  scope_add(sc, name, loc, v);
 }
 
 static void check_model(sema_t *s, const ast_program_t *prog) {
@@ -235,8 +220,7 @@ static void check_model(sema_t *s, const ast_program_t *prog) {
   }
   /* Inputs nothing reads (after other errors, a cascade: skipped). */
   if (s->diag->n_errors) return;
-  char *used = calloc((size_t)(g->n_nodes ? g->n_nodes : 1), 1);
-  if (!used) return;
+  char *used = xcalloc((size_t)g->n_nodes, 1);
   for (int id = 0; id < g->n_nodes; id++)
     for (int k = 0; k < g->nodes[id].n_inputs; k++) used[g->nodes[id].inputs[k]] = 1;
   for (int i = 0; i < g->n_outputs; i++) used[g->outputs[i].node] = 1;
@@ -254,19 +238,18 @@ static char *model_name_from_file(const char *filename) {
   const char *base = strrchr(filename, '/');
   base = base ? base + 1 : filename;
   size_t n = strcspn(base, ".");
-  if (n == 0) return strdup("model");
-  return strndup(base, n);
+  if (n == 0) return xstrdup("model");
+  char *name = xmalloc(n + 1);
+  memcpy(name, base, n);
+  name[n] = '\0';
+  return name;
 }
 
 ir_graph_t *sema_run(diag_t *diag, const ast_program_t *prog) {
   char *name = model_name_from_file(diag->filename);
-  ir_graph_t *g = ir_graph_create(name ? name : "model");
+  ir_graph_t *g = ir_graph_create(name);
   free(name);
-  if (!g || !(g->file = strdup(diag->filename))) {
-    ir_graph_destroy(g);
-    diag_fatal(diag, 0, 0, 0, "out of memory");
-    return NULL;
-  }
+  g->file = xstrdup(diag->filename);
   scope_t file_scope = {0};
   sema_t s = {.diag = diag, .g = g, .file_scope = &file_scope};
   /* Blocks first, so a block may call one defined below it. */

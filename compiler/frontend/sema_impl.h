@@ -96,8 +96,8 @@ static inline value_t float_value(double f) { return (value_t){.kind = V_FLOAT, 
 binding_t *scope_find_local(scope_t *sc, const char *name);
 /* Finds `name` in sc and its parents, obeying block barriers. */
 binding_t *scope_lookup(scope_t *sc, const char *name);
-/* Appends a binding; false when out of memory. */
-bool scope_add(scope_t *sc, const char *name, ast_loc_t loc, value_t v);
+/* Appends a binding. */
+void scope_add(scope_t *sc, const char *name, ast_loc_t loc, value_t v);
 void scope_deinit(scope_t *sc);
 /* Binds a new name in sc; a name already bound there is a redefinition. */
 void sema_bind(sema_t *s, scope_t *sc, const char *name, ast_loc_t loc, value_t v);

@@ -3,6 +3,7 @@
  * block's body is evaluated in a fresh scope). */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
+#include "xalloc.h"
 #include <string.h>
 
 #include "sema_impl.h"
@@ -201,10 +202,7 @@ static void exec_repeat(sema_t *s, scope_t *sc, const ast_stmt_t *st, frame_t *f
   }
   for (int64_t i = lo.i; i < hi.i && !diag_stopped(s->diag); i++) {
     scope_t body = {.parent = sc, .loop = true};
-    if (!scope_add(&body, st->name, st->name_loc, int_value(i))) {
-      diag_fatal(s->diag, st->loc.first_line, st->loc.first_column, 1, "out of memory");
-      return;
-    }
+    scope_add(&body, st->name, st->name_loc, int_value(i));
     frame_t inner = {.block = frame->block};
     sema_exec_stmts(s, &body, &st->body, &inner);
     scope_deinit(&body);
@@ -340,7 +338,7 @@ static void exec_top_only(sema_t *s, scope_t *sc, const ast_stmt_t *st) {
     s->model_named = true;
     s->model_loc = st->loc;
     free(s->g->model_name);
-    s->g->model_name = strdup(st->name);
+    s->g->model_name = xstrdup(st->name);
     break;
   case AST_SET:
     if (strcmp(st->name, "weight_dtype") != 0) {

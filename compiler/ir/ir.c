@@ -1,6 +1,7 @@
 /* The IR graph: construction, type inference, verification, printing. */
 #define _POSIX_C_SOURCE 200809L
 #include "ir.h"
+#include "xalloc.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -45,13 +46,8 @@ static bool op_is_leaf(ir_op_t op) { return op == IR_INPUT || op == IR_WEIGHT ||
 /* ---- graph --------------------------------------------------------------- */
 
 ir_graph_t *ir_graph_create(const char *model_name) {
-  ir_graph_t *g = calloc(1, sizeof *g);
-  if (!g) return NULL;
-  g->model_name = strdup(model_name ? model_name : "model");
-  if (!g->model_name) {
-    free(g);
-    return NULL;
-  }
+  ir_graph_t *g = xcalloc(1, sizeof *g);
+  g->model_name = xstrdup(model_name ? model_name : "model");
   g->weight_dtype = GRETA_F32;
   return g;
 }
@@ -73,9 +69,7 @@ int ir_symbol(ir_graph_t *graph, const char *name) {
     if (strcmp(graph->symbols[i], name) == 0) return i;
   int cap = (int)(sizeof graph->symbols / sizeof graph->symbols[0]);
   if (graph->n_symbols >= cap) return -1;
-  char *copy = strdup(name);
-  if (!copy) return -1;
-  graph->symbols[graph->n_symbols] = copy;
+  graph->symbols[graph->n_symbols] = xstrdup(name);
   return graph->n_symbols++;
 }
 
@@ -84,9 +78,7 @@ int ir_add(ir_graph_t *graph, ir_op_t op, int n_inputs, const int *inputs, const
   if (n_inputs < 0 || n_inputs > IR_MAX_INPUTS) return -1;
   if (graph->n_nodes == graph->cap_nodes) {
     int cap = graph->cap_nodes ? 2 * graph->cap_nodes : 64;
-    ir_node_t *nodes = realloc(graph->nodes, (size_t)cap * sizeof *nodes);
-    if (!nodes) return -1;
-    graph->nodes = nodes;
+    graph->nodes = xrealloc(graph->nodes, (size_t)cap * sizeof *graph->nodes);
     graph->cap_nodes = cap;
   }
   ir_node_t *n = &graph->nodes[graph->n_nodes];
@@ -94,21 +86,15 @@ int ir_add(ir_graph_t *graph, ir_op_t op, int n_inputs, const int *inputs, const
   n->op = op;
   n->n_inputs = n_inputs;
   for (int i = 0; i < n_inputs; i++) n->inputs[i] = inputs[i];
-  if (name) {
-    n->name = strdup(name);
-    if (!n->name) return -1;
-  }
+  if (name) n->name = xstrdup(name);
   n->loc = loc;
   return graph->n_nodes++;
 }
 
 void ir_add_output(ir_graph_t *graph, const char *name, int node) {
-  ir_output_t *outs = realloc(graph->outputs, (size_t)(graph->n_outputs + 1) * sizeof *outs);
-  if (!outs) return;
+  ir_output_t *outs = xgrow(graph->outputs, sizeof *outs, (size_t)graph->n_outputs);
   graph->outputs = outs;
-  char *copy = strdup(name ? name : "");
-  if (!copy) return;
-  outs[graph->n_outputs].name = copy;
+  outs[graph->n_outputs].name = xstrdup(name);
   outs[graph->n_outputs].node = node;
   graph->n_outputs++;
 }
@@ -437,8 +423,7 @@ int ir_verify(const ir_graph_t *graph, FILE *diag) {
 /* ---- compaction ---------------------------------------------------------- */
 
 void ir_compact(ir_graph_t *graph) {
-  int *map = malloc((size_t)(graph->n_nodes ? graph->n_nodes : 1) * sizeof *map);
-  if (!map) return;
+  int *map = xmalloc((size_t)graph->n_nodes * sizeof *map);
   int n = 0;
   for (int id = 0; id < graph->n_nodes; id++) {
     ir_node_t *node = &graph->nodes[id];

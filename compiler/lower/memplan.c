@@ -3,6 +3,7 @@
  * buffer whose lifetime intersects its own. Quadratic, which is fine for the
  * few thousand values of a whole model. */
 #include "memplan.h"
+#include "xalloc.h"
 
 #include <stdlib.h>
 
@@ -21,8 +22,7 @@ static int lifetimes_meet(const memplan_buffer_t *a, const memplan_buffer_t *b) 
 }
 
 uint64_t memplan_assign(memplan_buffer_t *buffers, int count) {
-  int *order = malloc(sizeof(int) * (size_t)(count + 1));
-  if (!order) abort();
+  int *order = xmalloc(sizeof(int) * (size_t)(count + 1));
   for (int i = 0; i < count; i++) order[i] = i;
   sort_base = buffers;
   qsort(order, (size_t)count, sizeof(int), by_first_use);

@@ -10,6 +10,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "schedule.h"
+#include "xalloc.h"
 
 #include <limits.h>
 #include <math.h>
@@ -50,17 +51,9 @@ static void lower_error(lowering_t *lw, int id, const char *message) {
 
 static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
-static char *dup(const char *s) {
-  char *d = strdup(s ? s : "");
-  if (!d) abort();
-  return d;
-}
+static char *dup(const char *s) { return xstrdup(s); }
 
-static void *grow(void *array, size_t elem, uint32_t count) {
-  void *p = realloc(array, elem * ((size_t)count + 1));
-  if (!p) abort();
-  return p;
-}
+static void *grow(void *array, size_t elem, uint32_t count) { return xgrow(array, elem, count); }
 
 /* The last dimension (the row length) must be a constant. Rows are the
  * product of the other dimensions: coeff * (T if one of them is T). */
@@ -407,9 +400,8 @@ static void add_entry(greta_plan_t *plan, const char *name, int64_t min_tokens,
 greta_plan_t *schedule_build(const ir_graph_t *graph, const schedule_options_t *options,
                              FILE *diag) {
   lowering_t lw = {.graph = graph, .options = options, .diag = diag};
-  lw.place = calloc((size_t)graph->n_nodes + 1, sizeof *lw.place);
-  lw.plan = calloc(1, sizeof *lw.plan);
-  if (!lw.place || !lw.plan) abort();
+  lw.place = xcalloc((size_t)graph->n_nodes + 1, sizeof *lw.place);
+  lw.plan = xcalloc(1, sizeof *lw.plan);
   greta_plan_t *plan = lw.plan;
   plan->target = dup(options->target->id);
   plan->toolchain = dup(options->toolchain);

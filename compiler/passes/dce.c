@@ -1,12 +1,12 @@
 /* Dead-code elimination: walk back from the outputs and the cache appends
  * (whose writes outlive the step); everything not reached is dead. */
 #include <stdlib.h>
+#include "xalloc.h"
 
 #include "passes.h"
 
 int pass_dce(ir_graph_t *graph) {
-  char *live = calloc((size_t)graph->n_nodes + 1, 1);
-  if (!live) return 0;
+  char *live = xcalloc((size_t)graph->n_nodes + 1, 1);
   for (int o = 0; o < graph->n_outputs; o++) live[graph->outputs[o].node] = 1;
   for (int id = 0; id < graph->n_nodes; id++)
     if (graph->nodes[id].op == IR_CACHE_APPEND) live[id] = 1;

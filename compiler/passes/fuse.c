@@ -7,6 +7,7 @@
  *
  * The consumer takes the fused op in place; the producer becomes dead. */
 #include <stdlib.h>
+#include "xalloc.h"
 
 #include "passes.h"
 
@@ -23,8 +24,7 @@ static void kill(ir_graph_t *graph, int id) {
 }
 
 int pass_fuse(ir_graph_t *graph) {
-  int *uses = malloc(sizeof(int) * ((size_t)graph->n_nodes + 1));
-  if (!uses) return 0;
+  int *uses = xmalloc(sizeof(int) * ((size_t)graph->n_nodes + 1));
   ir_count_uses(graph, uses);
   int changed = 0;
   for (int id = 0; id < graph->n_nodes; id++) {

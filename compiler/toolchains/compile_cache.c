@@ -8,6 +8,7 @@
  * next store). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include "xalloc.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,8 +100,7 @@ void compile_cache_store(const char *key, const uint8_t *object, size_t size) {
   if (!compile_cache_dir(dir, sizeof dir) || !make_dirs(dir)) return;
   if (!entry_path(key, path, sizeof path)) return;
   /* Owner-only, as the cache has always been written (it was mkstemp). */
-  uint8_t *entry = malloc(24 + size);
-  if (!entry) return;
+  uint8_t *entry = xmalloc(24 + size);
   memcpy(entry, ENTRY_MAGIC, 8);
   le_put_u64(entry + 8, size);
   le_put_u64(entry + 16, fnv1a64(object, size));

@@ -11,6 +11,7 @@
  * .nv.info.<name> its EIATTR_MAX_THREADS (0x05); .nv.shared.<name>'s size is
  * its static shared memory. */
 #include "stats.h"
+#include "xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -208,8 +209,7 @@ static bool collect_amd(const target_t *t, const greta_elf_t *e, kernel_stats_t 
           continue;
         }
         if (mp_head(&m, &n, &str) != MP_ARRAY || n < 0 || (uint64_t)n > descsz) break;
-        kernel_stats_t *ks = calloc((size_t)n + 1, sizeof *ks);
-        if (!ks) break;
+        kernel_stats_t *ks = xcalloc((size_t)n + 1, sizeof *ks);
         size_t got = 0;
         for (int64_t j = 0; j < n && !m.bad; j++) {
           int64_t kp = 0;
@@ -261,15 +261,9 @@ static void nv_occupancy(const target_t *t, kernel_stats_t *k) {
 
 static bool collect_nvidia(const target_t *t, const greta_elf_t *e, kernel_stats_t **out,
                            size_t *count, char *err, size_t err_size) {
-  kernel_stats_t *ks = calloc(e->shnum + 1u, sizeof *ks);
-  uint32_t *text_sym = calloc(e->shnum + 1u, sizeof *text_sym);
+  kernel_stats_t *ks = xcalloc(e->shnum + 1u, sizeof *ks);
+  uint32_t *text_sym = xcalloc(e->shnum + 1u, sizeof *text_sym);
   size_t n = 0;
-  if (!ks || !text_sym) {
-    free(ks);
-    free(text_sym);
-    snprintf(err, err_size, "out of memory");
-    return false;
-  }
   /* Kernels: the .text.<name> sections; sh_info is the kernel's symbol. */
   for (uint32_t i = 0; i < e->shnum; i++) {
     greta_elf_section_t s = greta_elf_section(e, i);

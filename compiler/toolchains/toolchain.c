@@ -2,6 +2,7 @@
  * process helpers the toolchain files share. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include "xalloc.h"
 #include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -92,7 +93,7 @@ greta_status_t toolchain_compile(const toolchain_t *toolchain, const target_t *t
   if (use_cache) {
     compile_cache_key(source, target->id, toolchain->name, version, toolchain->flags(target), key);
     if (compile_cache_load(key, out_object, out_size)) {
-      if (out_log) *out_log = strdup("");
+      if (out_log) *out_log = xstrdup("");
       return NULL;
     }
   }
@@ -100,7 +101,7 @@ greta_status_t toolchain_compile(const toolchain_t *toolchain, const target_t *t
   char *log = NULL;
   greta_status_t st = toolchain->compile(target, source, out_object, out_size, &log);
   if (!st && use_cache) compile_cache_store(key, *out_object, *out_size);
-  if (out_log) *out_log = log ? log : strdup("");
+  if (out_log) *out_log = log ? log : xstrdup("");
   else free(log);
   return st;
 }

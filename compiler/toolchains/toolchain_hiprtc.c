@@ -10,6 +10,7 @@
  * hipModuleLoadData accepts the file unchanged. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include "xalloc.h"
 #include <errno.h>
 #include <stddef.h>
 #include <signal.h>
@@ -144,13 +145,13 @@ static void hr_child(int fd, const target_t *target, const char *source) {
   if (r == 0) {
     hiprtc_result_t cr = hr.hiprtcCompileProgram(prog, 2, opts);
     if (hr.hiprtcGetProgramLogSize(prog, &log_size) == 0 && log_size > 0) {
-      log = calloc(1, log_size + 1);
-      if (!log || hr.hiprtcGetProgramLog(prog, log) != 0) log_size = 0;
+      log = xcalloc(1, log_size + 1);
+      if (hr.hiprtcGetProgramLog(prog, log) != 0) log_size = 0;
     }
     if (cr != 0) {
       strbuf_printf(&msg, "hiprtcCompileProgram: %s\n", hr.hiprtcGetErrorString(cr));
     } else if (hr.hiprtcGetCodeSize(prog, &code_size) == 0 && code_size > 0 &&
-               (code = malloc(code_size)) && hr.hiprtcGetCode(prog, code) == 0) {
+               (code = xmalloc(code_size)) && hr.hiprtcGetCode(prog, code) == 0) {
       ok = 1;
     } else {
       strbuf_append(&msg, "hiprtc gave no code object\n");
@@ -219,7 +220,9 @@ static greta_status_t hr_compile(const target_t *target, const char *source, uin
     well_formed = ls <= n - at && n - at - ls >= 8;
   }
   if (well_formed) {
-    *out_log = strndup((const char *)p + at, ls);
+    *out_log = xmalloc(ls + 1);
+    memcpy(*out_log, (const char *)p + at, ls);
+    (*out_log)[ls] = '\0';
     at += ls;
     memcpy(&cs, p + at, 8);
     at += 8;
@@ -240,9 +243,8 @@ static greta_status_t hr_compile(const target_t *target, const char *source, uin
     if (!toolchain_unbundle(p + at, cs, "hip", &elf, &elf_size) || elf_size < 4 ||
         memcmp(elf, "\177ELF", 4) != 0) {
       st = greta_status_make(GRETA_INTERNAL, "hiprtc returned no ELF code object for %s", target->id);
-    } else if (!(*out_object = malloc(elf_size))) {
-      st = greta_status_make(GRETA_RESOURCE_EXHAUSTED, "out of memory");
     } else {
+      *out_object = xmalloc(elf_size);
       memcpy(*out_object, elf, elf_size);
       *out_size = elf_size;
     }

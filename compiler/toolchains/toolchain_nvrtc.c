@@ -4,6 +4,7 @@
  * /usr/local/cuda/lib64, then the loader path. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include "xalloc.h"
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,8 +122,8 @@ static greta_status_t nv_compile(const target_t *target, const char *source, uin
   size_t log_size = 0;
   char *log = NULL;
   if (nv.nvrtcGetProgramLogSize(prog, &log_size) == 0 && log_size > 0) {
-    log = calloc(1, log_size + 1);
-    if (log && nv.nvrtcGetProgramLog(prog, log) != 0) log[0] = '\0';
+    log = xcalloc(1, log_size + 1);
+    if (nv.nvrtcGetProgramLog(prog, log) != 0) log[0] = '\0';
   }
   *out_log = log;
   greta_status_t st = NULL;
@@ -131,7 +132,7 @@ static greta_status_t nv_compile(const target_t *target, const char *source, uin
                            nv.nvrtcGetErrorString(cr), log ? log : "");
   } else {
     size_t size = 0;
-    if (nv.nvrtcGetCUBINSize(prog, &size) != 0 || size == 0 || !(*out_object = malloc(size)) ||
+    if (nv.nvrtcGetCUBINSize(prog, &size) != 0 || size == 0 || !(*out_object = xmalloc(size)) ||
         nv.nvrtcGetCUBIN(prog, (char *)*out_object) != 0) {
       free(*out_object);
       *out_object = NULL;
