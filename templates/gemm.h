@@ -27,7 +27,7 @@
  *                   into LDS (the "half types in their own precision" path);
  *   bf16 weights -> v_mfma_f32_16x16x16bf16_1k, x rounded to bf16 likewise.
  *   Lane <-> element mappings come from mfma_layout.h (tested on the CPU).
- * NVIDIA, f32 weights, fallback (compiler/kernels.c picks greta_gemm_mma's
+ * NVIDIA, f32 weights, fallback (compiler/lower/kernel_select.c picks greta_gemm_mma's
  *   3xTF32 fragment instead): FP32 FMA register tiling (no TF32, so results
  *   match the f32 reference): thread (ty = tid / 16, tx = tid % 16) owns rows
  *   ty + 16 i, cols tx + 16 j, i, j < 4.

@@ -228,7 +228,7 @@ GRETA_INLINE void greta_gemm_mma_run(const float *x, const void *b, float *out, 
   static_assert((DT == GRETA_W_F32 ? F::PART_OFFSET + 8 * GRETA_MMA_M * F::PART_LD * 4
                                     : 2 * (BM + BN) * LDK * sizeof(L)) ==
                     (DT == GRETA_W_F32 ? GRETA_MMA_F32_SMEM_BYTES : GRETA_MMA_SMEM_BYTES),
-                "shared memory size: compiler/kernels.c sets the launch's dynamic shared memory");
+                "shared memory size: compiler/lower/kernel_select.c sets the launch's dynamic shared memory");
   extern __shared__ __align__(16) unsigned char greta_mma_smem[];
   /* Buffer i: A at smem + i * (BM + BN) * LDK, its B right after (pointer
    * arithmetic, not an array of pointers: that would go to local memory). */

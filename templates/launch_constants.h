@@ -1,4 +1,4 @@
-/* Constants the templates and the host's kernel selection (compiler/kernels.c)
+/* Constants the templates and the host's kernel selection (compiler/lower/kernel_select.c)
  * share: block sizes, tile shapes, shared-memory bytes and enum values. Plain
  * C, valid in host code and in every device compiler's dialect, so a block
  * size or tile the host launches with cannot drift from the one the kernel

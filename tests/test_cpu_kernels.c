@@ -1,4 +1,4 @@
-/* The CPU reference kernels (runtime/src/cpu/kernels.c), op by op, against
+/* The CPU reference kernels (runtime/src/cpu/cpu_ops.c), op by op, against
  * naive double-accumulating references written here. */
 #include <criterion/criterion.h>
 #include <math.h>

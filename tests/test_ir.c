@@ -1,4 +1,4 @@
-/* compiler/ir.c: type inference per op (and its mismatch messages),
+/* compiler/ir/ir.c: type inference per op (and its mismatch messages),
  * constant folding by sema, grouped-query shapes, compaction, verifier. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>

@@ -1,4 +1,4 @@
-/* compiler/memplan.c: buffers alive at the same time never overlap. */
+/* compiler/lower/memplan.c: buffers alive at the same time never overlap. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 

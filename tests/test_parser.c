@@ -1,4 +1,4 @@
-/* grammar/ and compiler/sema.c: every example compiles to verified IR; the
+/* grammar/ and compiler/frontend/sema*.c: every example compiles to verified IR; the
  * printed IR of the small and the Llama-2 block equals the reviewed dumps in
  * tests/expected/. */
 #define _GNU_SOURCE

@@ -1,6 +1,6 @@
 /* GRETA IR: a typed SSA graph with symbolic dimensions.
  *
- * Sema (compiler/sema.c) builds it from the AST with every block call
+ * Sema (compiler/frontend/sema*.c) builds it from the AST with every block call
  * inlined and every `repeat` unrolled, so the graph is flat: nodes are stored
  * in a topological order (each input id is smaller than the node's own id).
  * Passes (compiler/passes/) rewrite it in place and keep that order; the

@@ -1,6 +1,6 @@
 /* The plan's small queries and its one destructor: the entry that
  * runs a step of T tokens, a launch's grid at T, and greta_plan_destroy,
- * which frees a plan whether gretac built it (compiler/schedule.c) or
+ * which frees a plan whether gretac built it (compiler/lower/schedule.c) or
  * greta_plan_parse read it: both allocate every string and array
  * separately. Reading, writing and verifying the bytes live in
  * plan_read.c, plan_write.c and plan_verify.c; plan_cost.c holds the cost

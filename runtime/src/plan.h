@@ -216,7 +216,7 @@ greta_status_t greta_plan_parse(const uint8_t *bytes, size_t size, greta_plan_t 
  * (plan_verify.c). */
 greta_status_t greta_plan_verify(const greta_plan_t *plan);
 /* Frees a plan and everything it points to, whether greta_plan_parse read
- * it or gretac built it (compiler/schedule.c): both make every string and
+ * it or gretac built it (compiler/lower/schedule.c): both make every string and
  * array its own malloc'd block and leave the dims past a tensor's rank
  * zeroed (symbol NULL). NULL is a no-op (plan.c). */
 void greta_plan_destroy(greta_plan_t *plan);
