@@ -1,6 +1,8 @@
 /* The GPU backend (runtime/src/gpu/): symbol tables, statuses without a GPU,
  * and, where a GPU is present, a hand-built plan of two kernels compiled at
  * test time (NVRTC for NVIDIA, hiprtc for AMD) run through graphs.
+ * Over 600 lines on purpose: every test shares that one hand-built plan and
+ * its kernels' source, which a split would have to repeat or export.
  *
  * Without a GPU the device tests skip with the reason. On the GPU machine,
  * scripts/gpu_check.sh runs this binary.

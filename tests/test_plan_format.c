@@ -1,5 +1,7 @@
 /* The plan's byte format: round trip, corruption, truncation, verification
- * messages, and finding the plan inside real AMD and NVIDIA code objects. */
+ * messages, and finding the plan inside real AMD and NVIDIA code objects;
+ * and the op registry's slots, which are the format's. Over 600 lines on
+ * purpose: every test mutates the one plan its fixture builds. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <dlfcn.h>

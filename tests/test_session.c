@@ -1,6 +1,8 @@
 /* Sessions on the CPU backend, end to end: a small attention block built by
  * hand as a plan, serialised, opened, bound (host memory and safetensors),
- * run, and compared with a naive double reference; plus every refusal. */
+ * run, and compared with a naive double reference; plus every refusal.
+ * Over 600 lines on purpose: the refusals reuse the block, its weights and
+ * its reference, which a split would have to repeat or export. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <math.h>
