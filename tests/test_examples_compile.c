@@ -73,9 +73,8 @@ static void check_example(const char *name, const char *target_name, int *skippe
     /* Every kernel of the plan is in the object, and none spills. */
     kernel_stats_t *stats;
     size_t count;
-    char err[256];
-    cr_assert(stats_collect(&target, r.file, r.file_size, &stats, &count, err, sizeof err),
-              "%s for %s: %s", name, target_name, err);
+    greta_status_t s = stats_collect(&target, r.file, r.file_size, &stats, &count);
+    cr_assert_null(s, "%s for %s: %s", name, target_name, greta_status_message(s));
     cr_expect_eq(count, r.plan->n_kernels, "%s for %s: %zu kernels in the object, %u in the plan",
                  name, target_name, count, r.plan->n_kernels);
     for (size_t k = 0; k < count; k++) {

@@ -155,8 +155,8 @@ static void check_every_kernel(const target_t *t, const tu_t *tu, const uint8_t 
                                bool check_spills) {
   kernel_stats_t *ks = NULL;
   size_t n = 0;
-  char err[256] = "";
-  cr_assert(stats_collect(t, obj, size, &ks, &n, err, sizeof err), "%s", err);
+  greta_status_t s = stats_collect(t, obj, size, &ks, &n);
+  cr_assert_null(s, "%s", greta_status_message(s));
   for (int i = 0; i < tu->n; i++) {
     const kernel_stats_t *k = NULL;
     for (size_t j = 0; j < n; j++)

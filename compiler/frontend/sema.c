@@ -166,11 +166,13 @@ value_t sema_add_node(sema_t *s, ir_op_t op, int n_inputs, const int *inputs, as
   int id = ir_add(s->g, op, n_inputs, inputs, NULL, ir_loc(s, loc));
   s->g->nodes[id].i[0] = i0;
   s->g->nodes[id].f[0] = f0;
-  char err[512];
-  if (!ir_infer_type(s->g, id, err, sizeof err)) {
+  greta_status_t status = ir_infer_type(s->g, id);
+  if (status) {
     s->g->nodes[id].op = IR_DEAD;
     s->g->nodes[id].n_inputs = 0;
-    return sema_error(s, loc, "%s", err);
+    value_t v = sema_error(s, loc, "%s", greta_status_message(status));
+    greta_status_free(status);
+    return v;
   }
   return tensor(id);
 }

@@ -1,6 +1,8 @@
 /* The IR graph: construction, type inference, verification, printing. */
 #define _POSIX_C_SOURCE 200809L
 #include "ir.h"
+
+#include "status.h"
 #include "xalloc.h"
 
 #include <stdarg.h>
@@ -323,16 +325,15 @@ static bool infer(const ir_graph_t *graph, const ir_node_t *n, ir_type_t *out, c
   return fail(c, "unknown op %d", (int)n->op);
 }
 
-bool ir_infer_type(ir_graph_t *graph, int id, char *err, size_t err_size) {
-  if (err && err_size) err[0] = '\0';
-  if (id < 0 || id >= graph->n_nodes) {
-    if (err && err_size) snprintf(err, err_size, "node %%%d does not exist", id);
-    return false;
-  }
+greta_status_t ir_infer_type(ir_graph_t *graph, int id) {
+  if (id < 0 || id >= graph->n_nodes)
+    return greta_status_make(GRETA_INVALID_ARGUMENT, "node %%%d does not exist", id);
   ir_type_t t;
-  if (!infer(graph, &graph->nodes[id], &t, err, err_size)) return false;
+  char err[512] = "";
+  if (!infer(graph, &graph->nodes[id], &t, err, sizeof err))
+    return greta_status_make(GRETA_INVALID_ARGUMENT, "%s", err);
   graph->nodes[id].type = t;
-  return true;
+  return NULL;
 }
 
 /* ---- verification -------------------------------------------------------- */

@@ -116,9 +116,9 @@ int ir_add(ir_graph_t *graph, ir_op_t op, int n_inputs, const int *inputs,
 void ir_add_output(ir_graph_t *graph, const char *name, int node);
 
 /* Infers node `id`'s type from its inputs and attributes. On a mismatch
- * writes a message naming both shapes into `err` and returns false. Leaves
- * (and IR_RESHAPE, whose type is given) are left as they are. */
-bool ir_infer_type(ir_graph_t *graph, int id, char *err, size_t err_size);
+ * INVALID_ARGUMENT, whose message names both shapes. Leaves (and
+ * IR_RESHAPE, whose type is given) are left as they are. */
+greta_status_t ir_infer_type(ir_graph_t *graph, int id);
 
 /* Checks the whole graph: topological order, input counts, every type as
  * ir_infer_type computes it, outputs valid. Returns the number of problems,

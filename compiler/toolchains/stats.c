@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "elf.h"
+#include "status.h"
 #include "le.h"
 
 /* ---- msgpack, bounded ---------------------------------------------------- */
@@ -329,13 +330,9 @@ static bool collect_nvidia(const target_t *t, const greta_elf_t *e, kernel_stats
   return true;
 }
 
-bool stats_collect(const target_t *target, const uint8_t *object, size_t size,
-                   kernel_stats_t **out_stats, size_t *out_count, char *err, size_t err_size) {
-  char scratch[16];
-  if (!err) {
-    err = scratch;
-    err_size = sizeof scratch;
-  }
+/* The collectors write their message into err; stats_collect makes it a status. */
+static bool collect(const target_t *target, const uint8_t *object, size_t size,
+                    kernel_stats_t **out_stats, size_t *out_count, char *err, size_t err_size) {
   *out_stats = NULL;
   *out_count = 0;
   greta_elf_t e;
@@ -353,12 +350,21 @@ bool stats_collect(const target_t *target, const uint8_t *object, size_t size,
   return false;
 }
 
+greta_status_t stats_collect(const target_t *target, const uint8_t *object, size_t size,
+                             kernel_stats_t **out_stats, size_t *out_count) {
+  char err[256] = "";
+  if (!collect(target, object, size, out_stats, out_count, err, sizeof err))
+    return greta_status_make(GRETA_INVALID_ARGUMENT, "%s", err);
+  return NULL;
+}
+
 void stats_print(const target_t *target, const uint8_t *object, size_t size, FILE *out) {
   kernel_stats_t *ks = NULL;
   size_t n = 0;
-  char err[256];
-  if (!stats_collect(target, object, size, &ks, &n, err, sizeof err)) {
-    fprintf(out, "stats: %s\n", err);
+  greta_status_t status = stats_collect(target, object, size, &ks, &n);
+  if (status) {
+    fprintf(out, "stats: %s\n", greta_status_message(status));
+    greta_status_free(status);
     return;
   }
   if (target->arch == TARGET_AMD) {

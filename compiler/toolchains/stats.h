@@ -27,10 +27,10 @@ typedef struct kernel_stats_s {
 } kernel_stats_t;
 
 /* Reads the stats of every kernel in `object` (a raw ELF code object for
- * `target`). *out_stats is malloc'd (caller frees). False with a message in
- * err for something that is not a readable code object. */
-bool stats_collect(const target_t *target, const uint8_t *object, size_t size,
-                   kernel_stats_t **out_stats, size_t *out_count, char *err, size_t err_size);
+ * `target`). *out_stats is malloc'd (caller frees). INVALID_ARGUMENT, saying
+ * why, for something that is not a readable code object. */
+greta_status_t stats_collect(const target_t *target, const uint8_t *object, size_t size,
+                             kernel_stats_t **out_stats, size_t *out_count);
 
 /* Prints a table of stats_collect's figures to `out`. */
 void stats_print(const target_t *target, const uint8_t *object, size_t size, FILE *out);
