@@ -286,20 +286,22 @@ static void lower_node(lowering_t *lw, int id, int decode, launch_list_t *list) 
         /* partial [T=1, heads, splits, head_dim + 2], alive for this node only */
         int scratch = new_buffer(lw, (uint64_t)(heads * splits * (head_dim + 2)) * sizeof(float),
                                  id, id);
+        const greta_op_attrs_t attr = {.heads = heads, .kv_heads = kv_heads, .head_dim = head_dim,
+                                       .max_seq = max_seq, .splits = splits,
+                                       .split_rows = split_rows, .scale = (float)node->f[0]};
         l = launch_add(list, GRETA_OP_ATTENTION_SPLIT);
         launch_arg(lw, l, node->inputs[0]);
         launch_arg(lw, l, node->inputs[1]);
         launch_arg(lw, l, node->inputs[2]);
         l->args[l->n_args++] = (greta_plan_buffer_t){GRETA_SPACE_ARENA, (uint64_t)scratch};
-        l->attr = (greta_op_attrs_t){.heads = heads, .kv_heads = kv_heads, .head_dim = head_dim,
-                                     .max_seq = max_seq, .splits = splits,
-                                     .split_rows = split_rows, .scale = (float)node->f[0]};
+        l->attr = attr;
         l->rows_coeff = heads;
         l->rows_per_token = 1;
+        /* launch_add may move the list: l is not used past here. */
         greta_plan_launch_t *c = launch_add(list, GRETA_OP_ATTENTION_COMBINE);
         c->args[c->n_args++] = (greta_plan_buffer_t){GRETA_SPACE_ARENA, (uint64_t)scratch};
         launch_arg(lw, c, id);
-        c->attr = l->attr;
+        c->attr = attr;
         c->attr.scale = 0.0f; /* the combine reads no scale */
         c->rows_coeff = heads;
         c->rows_per_token = 1;
