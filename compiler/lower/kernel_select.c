@@ -55,14 +55,13 @@ typedef struct kernel_ctx_s {
 } kernel_ctx_t;
 
 /* What a selector chose: emit_kernel turns it into
- *   extern "C" __global__ void __launch_bounds__(threads)
+ *   extern "C" __global__ void __launch_bounds__(block size set by the selector)
  *   name(const int *params, <params>) { <fn><<targs>>(params, <call>); } */
 typedef struct kernel_choice_s {
   const char *fn;
   char targs[256];
   const char *params;
   char call[160];
-  uint32_t threads;
 } kernel_choice_t;
 
 static greta_status_t bad(const kernel_ctx_t *c, const char *what) {
@@ -111,14 +110,16 @@ static greta_status_t set_rows_linear(const kernel_ctx_t *c, uint32_t nt, int64_
   return set_geometry(c, nt, (int64_t[3]){ceil_div(per, tile), 1, 1}, 3, 0, 1);
 }
 
-/* One block column per row (y), `x_blocks` along x: matmul's grids. */
-static greta_status_t set_rows_y(const kernel_ctx_t *c, int64_t x_blocks, int64_t rows_tile) {
+/* Blocks of nt threads, `x_blocks` along x, rows in tiles of rows_tile along
+ * y: matmul's grids. */
+static greta_status_t set_rows_y(const kernel_ctx_t *c, uint32_t nt, int64_t x_blocks,
+                                 int64_t rows_tile) {
   const greta_plan_launch_t *l = c->l;
   int64_t grid[3] = {x_blocks, 1, 1};
   int axis = 3;
   if (l->rows_per_token) axis = 1;
   else grid[1] = ceil_div(l->rows_coeff, rows_tile);
-  return set_geometry(c, 256, grid, axis, l->rows_coeff, rows_tile);
+  return set_geometry(c, nt, grid, axis, l->rows_coeff, rows_tile);
 }
 
 /* A float as a C++ literal that reads back exactly. */
@@ -146,7 +147,6 @@ static greta_status_t kernel_embedding(const kernel_ctx_t *c, kernel_choice_t *k
            LL(a->dim));
   k->params = "const int *tokens, const void *table, float *out";
   snprintf(k->call, sizeof k->call, "tokens, table, out");
-  k->threads = GRETA_EW_NT;
   return NULL;
 }
 
@@ -161,7 +161,6 @@ static greta_status_t kernel_rmsnorm(const kernel_ctx_t *c, kernel_choice_t *k) 
            LL(c->l->rows_coeff), c->l->rows_per_token != 0);
   k->params = "const float *x, const void *w, float *out";
   snprintf(k->call, sizeof k->call, "x, w, out, %s", eps);
-  k->threads = GRETA_NORM_NT;
   return NULL;
 }
 
@@ -180,7 +179,6 @@ static greta_status_t kernel_matmul(const kernel_ctx_t *c, kernel_choice_t *k) {
   k->params = res ? "const float *x, const void *b, float *out, const float *res"
                   : "const float *x, const void *b, float *out";
   snprintf(k->call, sizeof k->call, "x, b, out, %s", res ? "res" : "0");
-  k->threads = 256;
   if (c->decode && trans) {
     int vec_elems = dt == GRETA_F32 ? 4 : 8, esize = (int)greta_dtype_size(dt);
     /* B's alignment is checked by the kernel at run time: codegen shares
@@ -188,25 +186,23 @@ static greta_status_t kernel_matmul(const kernel_ctx_t *c, kernel_choice_t *k) {
     int vec = K % vec_elems == 0 && (K * esize) % 16 == 0;
     int stage = K * 4 <= GRETA_GEMV_STAGE_BYTES;
     int rows_per_block = (GRETA_GEMV_NT / c->wave) * GRETA_GEMV_R;
-    GRETA_RETURN_IF_ERROR(set_rows_y(c, ceil_div(N, rows_per_block), 1));
+    GRETA_RETURN_IF_ERROR(set_rows_y(c, GRETA_GEMV_NT, ceil_div(N, rows_per_block), 1));
     k->fn = "greta_gemv_nk";
     snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %d, %d, %lldLL, %d",
              dtype_enum[dt], LL(N), LL(K), res, vec, stage, LL(rc), rpt);
-    k->threads = GRETA_GEMV_NT;
     return NULL;
   }
   if (c->decode) {
-    GRETA_RETURN_IF_ERROR(set_rows_y(c, ceil_div(N, GRETA_GEMV_KN_COLS), 1));
+    GRETA_RETURN_IF_ERROR(set_rows_y(c, GRETA_GEMV_NT, ceil_div(N, GRETA_GEMV_KN_COLS), 1));
     k->fn = "greta_gemv_kn";
     snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %lldLL, %d", dtype_enum[dt],
              LL(N), LL(K), res, LL(rc), rpt);
-    k->threads = GRETA_GEMV_NT;
     return NULL;
   }
   /* NVIDIA: matrix-core tiles (greta_gemm_mma; f32 weights through 3xTF32
    * unless nvidia_f32_fma) in dynamic shared memory; otherwise greta_gemm. */
   bool mma = c->target->arch == TARGET_NVIDIA && (dt != GRETA_F32 || !nvidia_f32_fma);
-  GRETA_RETURN_IF_ERROR(set_rows_y(c, ceil_div(N, mma ? GRETA_MMA_BN : GRETA_GEMM_BN),
+  GRETA_RETURN_IF_ERROR(set_rows_y(c, GRETA_GEMM_NT, ceil_div(N, mma ? GRETA_MMA_BN : GRETA_GEMM_BN),
                                    mma ? GRETA_MMA_BM : GRETA_GEMM_BM));
   if (mma) l->shared_bytes = dt == GRETA_F32 ? GRETA_MMA_F32_SMEM_BYTES : GRETA_MMA_SMEM_BYTES;
   /* Halves: when the largest step reaches GRETA_MMA_BIG_MIN_TILES tiles, the
@@ -218,7 +214,6 @@ static greta_status_t kernel_matmul(const kernel_ctx_t *c, kernel_choice_t *k) {
   k->fn = mma ? "greta_gemm_mma" : "greta_gemm";
   snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %d, %lldLL, %d", dtype_enum[dt],
            LL(N), LL(K), trans, res, LL(rc), rpt);
-  k->threads = GRETA_GEMM_NT;
   return NULL;
 }
 
@@ -241,7 +236,6 @@ static greta_status_t kernel_rope(const kernel_ctx_t *c, kernel_choice_t *k) {
   snprintf(k->targs, sizeof k->targs, "%lldLL, %lldLL", LL(H), LL(D));
   k->params = "const float *x, float *out";
   snprintf(k->call, sizeof k->call, "x, out, %s_inv_freq", c->name);
-  k->threads = GRETA_EW_NT;
   return NULL;
 }
 
@@ -254,7 +248,6 @@ static greta_status_t kernel_kv_append(const kernel_ctx_t *c, kernel_choice_t *k
   snprintf(k->targs, sizeof k->targs, "%lldLL, %lldLL", LL(row), LL(a->max_seq));
   k->params = "const float *src, float *cache";
   snprintf(k->call, sizeof k->call, "src, cache");
-  k->threads = GRETA_EW_NT;
   return NULL;
 }
 
@@ -285,7 +278,6 @@ static greta_status_t kernel_attention(const kernel_ctx_t *c, kernel_choice_t *k
            (int)a->head_dim, LL(a->max_seq));
   k->params = "const float *q, const float *k, const float *v, float *out";
   snprintf(k->call, sizeof k->call, "q, k, v, out, %s", scale);
-  k->threads = GRETA_ATTN_NT;
   return NULL;
 }
 
@@ -303,7 +295,6 @@ static greta_status_t kernel_attention_split(const kernel_ctx_t *c, kernel_choic
            LL(a->kv_heads), (int)a->head_dim, LL(a->max_seq), LL(a->splits), LL(a->split_rows));
   k->params = "const float *q, const float *k, const float *v, float *partial";
   snprintf(k->call, sizeof k->call, "q, k, v, partial, %s", scale);
-  k->threads = (uint32_t)c->wave;
   return NULL;
 }
 
@@ -319,7 +310,6 @@ static greta_status_t kernel_attention_combine(const kernel_ctx_t *c, kernel_cho
            LL(a->splits));
   k->params = "const float *partial, float *out";
   snprintf(k->call, sizeof k->call, "partial, out");
-  k->threads = threads;
   return NULL;
 }
 
@@ -335,7 +325,6 @@ static greta_status_t kernel_elementwise(const kernel_ctx_t *c, kernel_choice_t 
            LL(c->l->rows_coeff), c->l->rows_per_token != 0);
   k->params = binary ? "const float *a, const float *b, float *out" : "const float *a, float *out";
   snprintf(k->call, sizeof k->call, "a, %s, out, %s", binary ? "b" : "0", factor);
-  k->threads = GRETA_EW_NT;
   return NULL;
 }
 
@@ -343,14 +332,13 @@ static greta_status_t kernel_softmax(const kernel_ctx_t *c, kernel_choice_t *k) 
   const greta_op_attrs_t *a = c->a;
   int masked = c->l->op == GRETA_OP_MASKED_SOFTMAX;
   int64_t inner = masked ? a->inner : 1;
-  if (a->n <= 0 || inner <= 0) return greta_status_make(GRETA_INVALID_ARGUMENT, "softmax: bad shape");
+  if (a->n <= 0 || inner <= 0) return bad(c, "bad shape");
   GRETA_RETURN_IF_ERROR(set_rows_linear(c, GRETA_SOFTMAX_NT, 1, 1));
   k->fn = "greta_softmax";
   snprintf(k->targs, sizeof k->targs, "%d, %lldLL, %lldLL, %lldLL, %d", masked, LL(inner),
            LL(a->n), LL(c->l->rows_coeff), c->l->rows_per_token != 0);
   k->params = "const float *x, float *out";
   snprintf(k->call, sizeof k->call, "x, out");
-  k->threads = GRETA_SOFTMAX_NT;
   return NULL;
 }
 
@@ -363,7 +351,6 @@ static greta_status_t kernel_causal_mask(const kernel_ctx_t *c, kernel_choice_t 
            LL(c->l->rows_coeff), c->l->rows_per_token != 0);
   k->params = "const float *x, float *out";
   snprintf(k->call, sizeof k->call, "x, out");
-  k->threads = GRETA_EW_NT;
   return NULL;
 }
 
@@ -377,7 +364,6 @@ static greta_status_t kernel_transpose(const kernel_ctx_t *c, kernel_choice_t *k
            LL(c->l->rows_coeff), c->l->rows_per_token != 0);
   k->params = "const float *x, float *out";
   snprintf(k->call, sizeof k->call, "x, out");
-  k->threads = GRETA_EW_NT;
   return NULL;
 }
 
@@ -392,7 +378,7 @@ static void emit_kernel(const kernel_ctx_t *c, const kernel_choice_t *k) {
                 "extern \"C\" __global__ void __launch_bounds__(%u)\n"
                 "%s(const int *params, %s) {\n"
                 "  %s<%s>(params, %s);\n}\n",
-                k->threads, c->name, k->params, k->fn, k->targs, k->call);
+                c->l->block[0], c->name, k->params, k->fn, k->targs, k->call);
 }
 
 greta_status_t kernels_instantiate(const target_t *target, greta_plan_launch_t *launch,
@@ -404,9 +390,7 @@ greta_status_t kernels_instantiate(const target_t *target, greta_plan_launch_t *
                              LL(max_tokens));
   if (launch->op >= GRETA_OP_COUNT_ || !selectors[launch->op])
     return greta_status_make(GRETA_INVALID_ARGUMENT, "no kernel for op %u", launch->op);
-  uint32_t min_args, max_args;
-  greta_op_operand_count(launch->op, &min_args, &max_args);
-  uint32_t want = launch->op == GRETA_OP_MATMUL && launch->attr.residual ? max_args : min_args;
+  uint32_t want = greta_launch_operand_count(launch);
   if (launch->n_args != want)
     return greta_status_make(GRETA_INVALID_ARGUMENT, "%s: expected %u arguments, got %u", op, want,
                              launch->n_args);

@@ -1,7 +1,7 @@
 /* The op registry (ops.def) as data: names, operands and the attribute slots
  * of the plan file, for the reader, the writer, the verifier and messages. */
+#include <stdbool.h>
 #include <stddef.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "plan.h"
@@ -14,7 +14,7 @@
 
 static const greta_op_info_t op_table[GRETA_OP_COUNT_] = {
 #define GRETA_OP(ENUM, value, name, family, operands, ints, floats) \
-  [value] = {name, #family, operands, ints, floats},
+  [value] = {name, operands, ints, floats},
 #include "ops.def"
 };
 
@@ -24,10 +24,6 @@ static const char *const attr_names[GRETA_ATTR_COUNT_] = {
 };
 static const size_t attr_offsets[GRETA_ATTR_COUNT_] = {
 #define GRETA_ATTR(name, meaning) [GRETA_ATTR_##name] = offsetof(greta_op_attrs_t, name),
-#include "ops.def"
-};
-static const char *const fattr_names[GRETA_FATTR_COUNT_] = {
-#define GRETA_FATTR(name, meaning) [GRETA_FATTR_##name] = #name,
 #include "ops.def"
 };
 static const size_t fattr_offsets[GRETA_FATTR_COUNT_] = {
@@ -44,66 +40,45 @@ const char *greta_op_name(uint32_t op) {
   return info ? info->name : "?";
 }
 
-const char *greta_attr_name(uint32_t id) {
-  return id > 0 && id < GRETA_ATTR_COUNT_ ? attr_names[id] : "?";
+/* Attribute `id` inside `attrs`, or NULL for 0 (an unused slot). */
+static int64_t *int_attr(const greta_op_attrs_t *attrs, uint32_t id) {
+  return id ? (int64_t *)((char *)attrs + attr_offsets[id]) : NULL;
+}
+static float *float_attr(const greta_op_attrs_t *attrs, uint32_t id) {
+  return id ? (float *)((char *)attrs + fattr_offsets[id]) : NULL;
 }
 
-const char *greta_fattr_name(uint32_t id) {
-  return id > 0 && id < GRETA_FATTR_COUNT_ ? fattr_names[id] : "?";
+/* An optional operand ("residual?") is present when the integer attribute of
+ * the same name is not 0. */
+static bool optional_present(const greta_op_attrs_t *attrs, const char *name, size_t len) {
+  for (uint32_t id = 1; id < GRETA_ATTR_COUNT_; id++)
+    if (strlen(attr_names[id]) == len && strncmp(attr_names[id], name, len) == 0)
+      return *int_attr(attrs, id) != 0;
+  return false;
 }
 
-int64_t *greta_attr_int(greta_op_attrs_t *attrs, uint32_t id) {
-  if (id == 0 || id >= GRETA_ATTR_COUNT_) return NULL;
-  return (int64_t *)((char *)attrs + attr_offsets[id]);
-}
-
-float *greta_attr_float(greta_op_attrs_t *attrs, uint32_t id) {
-  if (id == 0 || id >= GRETA_FATTR_COUNT_) return NULL;
-  return (float *)((char *)attrs + fattr_offsets[id]);
-}
-
-void greta_op_operand_count(uint32_t op, uint32_t *out_min, uint32_t *out_max) {
-  const greta_op_info_t *info = greta_op_info(op);
-  uint32_t min = 0, max = 0;
+uint32_t greta_launch_operand_count(const greta_plan_launch_t *launch) {
+  const greta_op_info_t *info = greta_op_info(launch->op);
+  uint32_t count = 0;
   for (const char *p = info ? info->operands : ""; *p;) {
     size_t len = strcspn(p, " ");
-    max++;
-    if (p[len - 1] != '?') min++;
+    if (p[len - 1] != '?' || optional_present(&launch->attr, p, len - 1)) count++;
     p += len;
     p += strspn(p, " ");
   }
-  *out_min = min;
-  *out_max = max;
-}
-
-const char *greta_op_operand_name(uint32_t op, uint32_t index, char *buf, size_t size) {
-  const greta_op_info_t *info = greta_op_info(op);
-  snprintf(buf, size, "?");
-  uint32_t i = 0;
-  for (const char *p = info ? info->operands : ""; *p; i++) {
-    size_t len = strcspn(p, " ");
-    if (i == index) {
-      size_t n = len - (p[len - 1] == '?');
-      snprintf(buf, size, "%.*s", (int)n, p);
-      break;
-    }
-    p += len;
-    p += strspn(p, " ");
-  }
-  return buf;
+  return count;
 }
 
 void greta_op_attrs_pack(uint32_t op, const greta_op_attrs_t *attrs,
                          int64_t out_ints[GRETA_PLAN_MAX_ATTRS],
                          float out_floats[GRETA_PLAN_MAX_FATTRS]) {
   const greta_op_info_t *info = greta_op_info(op);
-  greta_op_attrs_t copy = *attrs;
   for (int i = 0; i < GRETA_PLAN_MAX_ATTRS; i++) {
-    int64_t *v = info ? greta_attr_int(&copy, info->ints[i]) : NULL;
+    const int64_t *v = info ? int_attr(attrs, info->ints[i]) : NULL;
     out_ints[i] = v ? *v : 0;
   }
   for (int i = 0; i < GRETA_PLAN_MAX_FATTRS; i++) {
-    float *v = info ? greta_attr_float(&copy, info->floats[i]) : NULL;
+    const float *v = info ? float_attr(attrs, info->floats[i]) : NULL;
     out_floats[i] = v ? *v : 0.0f;
   }
 }
@@ -115,7 +90,7 @@ greta_status_t greta_op_attrs_unpack(uint32_t op, const int64_t ints[GRETA_PLAN_
   const greta_op_info_t *info = greta_op_info(op);
   if (!info) return NULL; /* the verifier names the unknown op */
   for (int i = 0; i < GRETA_PLAN_MAX_ATTRS; i++) {
-    int64_t *v = greta_attr_int(out, info->ints[i]);
+    int64_t *v = int_attr(out, info->ints[i]);
     if (v) *v = ints[i];
     else if (ints[i] != 0)
       return greta_status_make(GRETA_DATA_LOSS,
@@ -123,7 +98,7 @@ greta_status_t greta_op_attrs_unpack(uint32_t op, const int64_t ints[GRETA_PLAN_
                                info->name, i, (long long)ints[i]);
   }
   for (int i = 0; i < GRETA_PLAN_MAX_FATTRS; i++) {
-    float *v = greta_attr_float(out, info->floats[i]);
+    float *v = float_attr(out, info->floats[i]);
     if (v) *v = floats[i];
     else if (floats[i] != 0.0f)
       return greta_status_make(GRETA_DATA_LOSS,

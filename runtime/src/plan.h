@@ -5,9 +5,8 @@
  * greta_plan_parse() (plan_read.c), which bounds-checks everything and runs
  * greta_plan_verify() (plan_verify.c) before anything uses it. plan.c holds
  * the queries and the one destructor, ops.c the op registry (ops.def),
- * plan_cost.c the cost model. The byte
- * format is described in docs/plan-format.md; this header is its in-memory
- * form.
+ * plan_cost.c the cost model. The byte format is described in
+ * docs/plan-format.md; this header is its in-memory form.
  *
  * The plan is device-neutral: every launch names an op kind whose meaning
  * (ops.def) the CPU backend implements directly, and a kernel symbol that a GPU
@@ -89,8 +88,7 @@ typedef struct greta_op_attrs_s {
 /* One op's row of ops.def. */
 typedef struct greta_op_info_s {
   const char *name;     /* "matmul" */
-  const char *family;   /* "elementwise": the implementation siblings share */
-  const char *operands; /* "x b out residual?" */
+  const char *operands; /* "x b out residual?" ('?': optional) */
   uint8_t ints[GRETA_PLAN_MAX_ATTRS];    /* greta_attr_id_t of each file slot */
   uint8_t floats[GRETA_PLAN_MAX_FATTRS]; /* greta_fattr_id_t of each file slot */
 } greta_op_info_t;
@@ -99,17 +97,6 @@ typedef struct greta_op_info_s {
 const greta_op_info_t *greta_op_info(uint32_t op);
 /* Name of an op kind ("matmul"); "?" when out of range. */
 const char *greta_op_name(uint32_t op);
-/* Name of an attribute id ("max_seq"); "?" when out of range. */
-const char *greta_attr_name(uint32_t id);
-const char *greta_fattr_name(uint32_t id);
-/* The attribute `id` of `attrs` (NULL for an unknown or unused id). */
-int64_t *greta_attr_int(greta_op_attrs_t *attrs, uint32_t id);
-float *greta_attr_float(greta_op_attrs_t *attrs, uint32_t id);
-/* The operands `op` takes: *out_min without the optional ones ('?'),
- * *out_max with them. */
-void greta_op_operand_count(uint32_t op, uint32_t *out_min, uint32_t *out_max);
-/* The name of operand `index` of `op` into buf ("residual"), for messages. */
-const char *greta_op_operand_name(uint32_t op, uint32_t index, char *buf, size_t size);
 /* A launch's attributes as the 8 integer and 4 float slots of a plan file,
  * in the order the op's row gives (unused slots 0). */
 void greta_op_attrs_pack(uint32_t op, const greta_op_attrs_t *attrs,
@@ -227,6 +214,10 @@ void greta_plan_destroy(greta_plan_t *plan);
 greta_status_t greta_plan_locate(const uint8_t *file, size_t size,
                                  const uint8_t **out_plan, size_t *out_plan_size);
 
+/* The buffer operands `launch` must have: its op's (ops.def), an optional one
+ * ("residual?") counted when the attribute of the same name is not 0. 0 for
+ * an unknown op (ops.c). */
+uint32_t greta_launch_operand_count(const greta_plan_launch_t *launch);
 /* The entry that runs a step of `tokens` tokens, or NULL (plan.c). */
 const greta_plan_entry_t *greta_plan_entry_for(const greta_plan_t *plan, int64_t tokens);
 /* The fewest bytes `launch` must move (each input read once, each output

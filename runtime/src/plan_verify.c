@@ -273,13 +273,6 @@ static greta_status_t verify_op(const launch_ctx_t *c) {
   return greta_status_make(GRETA_DATA_LOSS, "unknown op %u", l->op);
 }
 
-/* ops.def's operands: the optional one (matmul's residual) when its attribute says so. */
-static uint32_t expected_args(const greta_plan_launch_t *l) {
-  uint32_t min, max;
-  greta_op_operand_count(l->op, &min, &max);
-  return l->op == GRETA_OP_MATMUL && l->attr.residual == 1 ? max : min;
-}
-
 static bool is_cpu_target(const greta_plan_t *plan) { return strcmp(plan->target, "cpu") == 0; }
 
 /* Launch geometry, checked for GPU targets only (the CPU ignores it). */
@@ -332,7 +325,7 @@ static greta_status_t verify_launch(const greta_plan_t *plan, const greta_plan_e
   if ((plan->n_kernels > 0 || !is_cpu_target(plan)) && l->kernel >= plan->n_kernels)
     return greta_status_make(GRETA_DATA_LOSS, "kernel index %u is out of range (%u kernels)",
                              l->kernel, plan->n_kernels);
-  uint32_t n_args = expected_args(l);
+  uint32_t n_args = greta_launch_operand_count(l);
   if (l->n_args != n_args)
     return greta_status_make(GRETA_DATA_LOSS, "%u args, expected %u for %s", l->n_args, n_args,
                              greta_op_name(l->op));
