@@ -1,10 +1,11 @@
 #include "strbuf.h"
-#include "xalloc.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "xalloc.h"
 
 static void strbuf_reserve(strbuf_t *sb, size_t extra) {
   if (sb->len + extra + 1 <= sb->cap) return;

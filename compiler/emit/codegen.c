@@ -4,12 +4,12 @@
  * of one layer. */
 #define _POSIX_C_SOURCE 200809L
 #include "codegen.h"
-#include "xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernel_select.h"
+#include "xalloc.h"
 
 /* Two launches can share a kernel when everything compiled into it is equal. */
 static int same_kernel(const greta_plan_launch_t *a, const greta_plan_entry_t *ea,

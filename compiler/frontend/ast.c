@@ -1,8 +1,9 @@
 #include "ast.h"
-#include "xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "xalloc.h"
 
 int ast_loc_width(ast_loc_t loc) {
   if (loc.last_line != loc.first_line) return 1;

@@ -1,9 +1,10 @@
 #include "diag.h"
-#include "xalloc.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "xalloc.h"
 
 void diag_init(diag_t *d, FILE *out, const char *filename, const char *text, size_t len) {
   memset(d, 0, sizeof *d);

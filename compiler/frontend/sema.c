@@ -19,13 +19,13 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdarg.h>
-#include "xalloc.h"
 #include <stdlib.h>
 #include <string.h>
 
 #include "builtins.h"
 #include "sema.h"
 #include "sema_impl.h"
+#include "xalloc.h"
 
 binding_t *scope_find_local(scope_t *sc, const char *name) {
   for (int i = sc->n - 1; i >= 0; i--)

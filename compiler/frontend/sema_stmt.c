@@ -3,11 +3,11 @@
  * block's body is evaluated in a fresh scope). */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
-#include "xalloc.h"
 #include <string.h>
 
 #include "sema_impl.h"
 #include "strbuf.h"
+#include "xalloc.h"
 
 /* ---- statements ---------------------------------------------------------- */
 

@@ -3,11 +3,12 @@
 #include "ir.h"
 
 #include "status.h"
-#include "xalloc.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "xalloc.h"
 
 /* ---- ops ----------------------------------------------------------------- */
 

@@ -3,9 +3,10 @@
  * buffer whose lifetime intersects its own. Quadratic, which is fine for the
  * few thousand values of a whole model. */
 #include "memplan.h"
-#include "xalloc.h"
 
 #include <stdlib.h>
+
+#include "xalloc.h"
 
 static uint64_t align_up(uint64_t x) { return (x + MEMPLAN_ALIGN - 1) / MEMPLAN_ALIGN * MEMPLAN_ALIGN; }
 

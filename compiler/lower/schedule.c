@@ -10,7 +10,6 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "schedule.h"
-#include "xalloc.h"
 
 #include <limits.h>
 #include <math.h>
@@ -18,6 +17,7 @@
 #include <string.h>
 
 #include "memplan.h"
+#include "xalloc.h"
 
 #define WEIGHT_ALIGN 256
 
@@ -50,10 +50,6 @@ static void lower_error(lowering_t *lw, int id, const char *message) {
 }
 
 static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
-
-static char *dup(const char *s) { return xstrdup(s); }
-
-static void *grow(void *array, size_t elem, uint32_t count) { return xgrow(array, elem, count); }
 
 /* The last dimension (the row length) must be a constant. Rows are the
  * product of the other dimensions: coeff * (T if one of them is T). */
@@ -88,7 +84,7 @@ static uint64_t value_bytes(const lowering_t *lw, const ir_type_t *type) {
 }
 
 static int new_buffer(lowering_t *lw, uint64_t bytes, int first, int last) {
-  lw->buffers = grow(lw->buffers, sizeof *lw->buffers, (uint32_t)lw->n_buffers);
+  lw->buffers = xgrow(lw->buffers, sizeof *lw->buffers, (uint32_t)lw->n_buffers);
   lw->buffers[lw->n_buffers] = (memplan_buffer_t){.bytes = bytes, .first = first, .last = last};
   return lw->n_buffers++;
 }
@@ -107,10 +103,10 @@ static void place_values(lowering_t *lw) {
       case IR_WEIGHT: {
         uint64_t bytes = value_bytes(lw, &node->type);
         greta_plan_weight_t *w;
-        plan->weights = grow(plan->weights, sizeof *plan->weights, plan->n_weights);
+        plan->weights = xgrow(plan->weights, sizeof *plan->weights, plan->n_weights);
         w = &plan->weights[plan->n_weights++];
         memset(w, 0, sizeof *w);
-        w->info.name = dup(node->name);
+        w->info.name = xstrdup(node->name);
         w->info.dtype = node->type.dtype;
         w->info.rank = node->type.rank;
         for (int d = 0; d < node->type.rank; d++) w->info.dims[d].coeff = node->type.dims[d].coeff;
@@ -122,9 +118,9 @@ static void place_values(lowering_t *lw) {
       }
       case IR_CACHE: {
         greta_plan_cache_t *c;
-        plan->caches = grow(plan->caches, sizeof *plan->caches, plan->n_caches);
+        plan->caches = xgrow(plan->caches, sizeof *plan->caches, plan->n_caches);
         c = &plan->caches[plan->n_caches++];
-        c->name = dup(node->name);
+        c->name = xstrdup(node->name);
         c->offset = plan->kv_bytes;
         c->bytes = (uint64_t)ir_type_elems(&node->type, 1) * sizeof(float);
         c->row_elems = ir_type_elems(&node->type, 1) / node->type.dims[0].coeff;
@@ -176,7 +172,7 @@ typedef struct launch_list_s {
 } launch_list_t;
 
 static greta_plan_launch_t *launch_add(launch_list_t *list, uint32_t op) {
-  list->items = grow(list->items, sizeof *list->items, list->count);
+  list->items = xgrow(list->items, sizeof *list->items, list->count);
   greta_plan_launch_t *l = &list->items[list->count++];
   memset(l, 0, sizeof *l);
   l->op = op;
@@ -375,24 +371,24 @@ static void add_io(lowering_t *lw, greta_plan_io_t **array, uint32_t *count, con
                    int node) {
   const ir_graph_t *g = lw->graph;
   const ir_type_t *t = &g->nodes[node].type;
-  *array = grow(*array, sizeof **array, *count);
+  *array = xgrow(*array, sizeof **array, *count);
   greta_plan_io_t *io = &(*array)[(*count)++];
   memset(io, 0, sizeof *io);
-  io->info.name = dup(name);
+  io->info.name = xstrdup(name);
   io->info.dtype = t->dtype;
   io->info.rank = t->rank;
   for (int d = 0; d < t->rank; d++) {
     io->info.dims[d].coeff = t->dims[d].coeff;
-    io->info.dims[d].symbol = t->dims[d].sym >= 0 ? dup(g->symbols[t->dims[d].sym]) : NULL;
+    io->info.dims[d].symbol = t->dims[d].sym >= 0 ? xstrdup(g->symbols[t->dims[d].sym]) : NULL;
   }
   io->offset = lw->buffers[lw->place[node].buffer].offset;
 }
 
 static void add_entry(greta_plan_t *plan, const char *name, int64_t min_tokens,
                       int64_t max_tokens, launch_list_t *list) {
-  plan->entries = grow(plan->entries, sizeof *plan->entries, plan->n_entries);
+  plan->entries = xgrow(plan->entries, sizeof *plan->entries, plan->n_entries);
   greta_plan_entry_t *e = &plan->entries[plan->n_entries++];
-  e->name = dup(name);
+  e->name = xstrdup(name);
   e->min_tokens = min_tokens;
   e->max_tokens = max_tokens;
   e->n_launches = list->count;
@@ -405,9 +401,9 @@ greta_plan_t *schedule_build(const ir_graph_t *graph, const schedule_options_t *
   lw.place = xcalloc((size_t)graph->n_nodes + 1, sizeof *lw.place);
   lw.plan = xcalloc(1, sizeof *lw.plan);
   greta_plan_t *plan = lw.plan;
-  plan->target = dup(options->target->id);
-  plan->toolchain = dup(options->toolchain);
-  plan->model_name = dup(graph->model_name);
+  plan->target = xstrdup(options->target->id);
+  plan->toolchain = xstrdup(options->toolchain);
+  plan->model_name = xstrdup(graph->model_name);
   /* Without a KV cache positions still matter (RoPE, causal masks): allow
    * any position a 32-bit parameter block can carry comfortably. */
   plan->max_seq = graph->max_seq > 0 ? graph->max_seq : SCHEDULE_MAX_POSITIONS_NO_CACHE;

@@ -8,7 +8,6 @@
  * next store). */
 #define _GNU_SOURCE
 #include <errno.h>
-#include "xalloc.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 #include "file_io.h"
 #include "hash.h"
 #include "le.h"
+#include "xalloc.h"
 
 #define ENTRY_MAGIC "GRETACO1"
 

@@ -11,14 +11,14 @@
  * .nv.info.<name> its EIATTR_MAX_THREADS (0x05); .nv.shared.<name>'s size is
  * its static shared memory. */
 #include "stats.h"
-#include "xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "elf.h"
-#include "status.h"
 #include "le.h"
+#include "status.h"
+#include "xalloc.h"
 
 /* ---- msgpack, bounded ---------------------------------------------------- */
 

@@ -2,7 +2,6 @@
  * process helpers the toolchain files share. */
 #define _GNU_SOURCE
 #include <errno.h>
-#include "xalloc.h"
 #include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -18,6 +17,7 @@
 #include "status.h"
 #include "strbuf.h"
 #include "toolchain_impl.h"
+#include "xalloc.h"
 
 static atomic_long invocations;
 

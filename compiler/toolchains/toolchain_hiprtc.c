@@ -10,7 +10,6 @@
  * hipModuleLoadData accepts the file unchanged. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
-#include "xalloc.h"
 #include <errno.h>
 #include <stddef.h>
 #include <signal.h>
@@ -24,6 +23,7 @@
 #include "status.h"
 #include "strbuf.h"
 #include "toolchain_impl.h"
+#include "xalloc.h"
 
 typedef int hiprtc_result_t; /* hiprtcResult; 0 = HIPRTC_SUCCESS */
 typedef struct hiprtc_program_s *hiprtc_program_t;

@@ -4,7 +4,6 @@
  * /usr/local/cuda/lib64, then the loader path. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
-#include "xalloc.h"
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 #include "status.h"
 #include "strbuf.h"
 #include "toolchain_impl.h"
+#include "xalloc.h"
 
 typedef int nvrtc_result_t; /* nvrtcResult; 0 = NVRTC_SUCCESS */
 typedef struct nvrtc_program_s *nvrtc_program_t;
