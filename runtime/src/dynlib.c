@@ -36,20 +36,8 @@ static void *open_one(const char *name) {
 
 greta_status_t greta_dynlib_open(const char *api, const char *const *candidates,
                                  void **out_handle) {
-  *out_handle = NULL;
-  list_t tried = {.len = 0}, errors = {.len = 0};
-  for (const char *const *name = candidates; *name; ++name) {
-    void *handle = open_one(*name);
-    if (handle) {
-      *out_handle = handle;
-      return NULL;
-    }
-    const char *why = dlerror();
-    list_add(&tried, ", ", "%s%s", *name, "");
-    list_add(&errors, "; ", "%s%s", why ? why : "?", "");
-  }
-  return greta_status_make(GRETA_UNAVAILABLE, "%s unavailable: tried %s (%s)", api, tried.text,
-                           errors.text);
+  /* With no symbols to find, the first candidate that loads is the one. */
+  return greta_dynlib_load(api, candidates, NULL, 0, NULL, out_handle, NULL);
 }
 
 /* Resolves every symbol; returns the index of the first missing required
