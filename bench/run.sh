@@ -40,7 +40,7 @@ prepare() {
   done
   "$gretac" "$CARRY/llama2_block_f16.gm" --target=sm_90 --stats -o /dev/null >"$CARRY/static_sm90.txt" 2>&1 || true
   git rev-parse HEAD >"$CARRY/commit.txt"
-  git log -1 --format='%h %s' -- templates/gemm.h compiler/lower/kernel_select.c >>"$CARRY/commit.txt"
+  git log -1 --format='%h %s' -- templates/gemm.h templates/gemm_mma.h templates/launch_constants.h compiler/lower/kernel_select.c >>"$CARRY/commit.txt"
   du -sh "$CARRY"
 }
 
