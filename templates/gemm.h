@@ -44,13 +44,6 @@ typedef float greta_v4f __attribute__((ext_vector_type(4)));
 typedef _Float16 greta_v4h __attribute__((ext_vector_type(4)));
 typedef short greta_v4s __attribute__((ext_vector_type(4)));
 
-/* Round-to-nearest-even f32 -> bf16 bits. */
-GRETA_INLINE unsigned short greta_float_to_bf16(float v) {
-  unsigned int u = greta_float_to_bits(v);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return (unsigned short)(u >> 16);
-}
-
 /* Which quarter of the 64 x 64 tile a wave owns. */
 GRETA_INLINE int greta_frag_wave_m(void) { return (greta_tid() / 64) / 2 * 32; }
 GRETA_INLINE int greta_frag_wave_n(void) { return (greta_tid() / 64) % 2 * 32; }

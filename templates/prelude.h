@@ -168,6 +168,31 @@ GRETA_INLINE float greta_load_w(const void *w, greta_i64 i) {
   return greta_bits_to_float((unsigned int)h << 16);
 }
 
+/* Stores v into element i of a buffer of dtype DT (f32, or f16 / bf16
+ * rounded to nearest even): KV-cache writes, bind-time weight folds. */
+#if defined(GRETA_AMD)
+GRETA_INLINE unsigned short greta_float_to_half(float v) {
+  return __builtin_bit_cast(unsigned short, (_Float16)v);
+}
+#else
+GRETA_INLINE unsigned short greta_float_to_half(float v) {
+  unsigned short h;
+  asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(v));
+  return h;
+}
+#endif
+GRETA_INLINE unsigned short greta_float_to_bf16(float v) {
+  unsigned int u = greta_float_to_bits(v);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (unsigned short)((u >> 16) | 0x40u); /* quiet NaN */
+  return (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+template <int DT>
+GRETA_INLINE void greta_store_w(void *w, greta_i64 i, float v) {
+  if (DT == GRETA_W_F32) ((float *)w)[i] = v;
+  else if (DT == GRETA_W_F16) ((unsigned short *)w)[i] = greta_float_to_half(v);
+  else ((unsigned short *)w)[i] = greta_float_to_bf16(v);
+}
+
 /* 16 bytes: 4 f32 or 8 halves. */
 struct alignas(16) greta_u4 {
   unsigned int x, y, z, w;

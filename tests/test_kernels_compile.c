@@ -83,12 +83,7 @@ static void make_tu(const target_t *t, tu_t *tu) {
   att128.head_dim = 128;
   att128.scale = 0.088f;
   add(t, tu, GRETA_OP_ATTENTION, 4, att128, 1, 2, 64, "attention_hd128");
-  greta_op_attrs_t split = att;
-  split.splits = 4;
-  split.split_rows = 32;
-  add(t, tu, GRETA_OP_ATTENTION_SPLIT, 4, split, 1, 1, 1, "attention_split");
-  split.scale = 0;
-  add(t, tu, GRETA_OP_ATTENTION_COMBINE, 2, split, 1, 1, 1, "attention_combine");
+  /* TODO(fusion): attention_decode, matmul_glu, matmul_qkv, qkv_rope_append, fold_norm. */
   greta_op_attrs_t ew = {.n = 688};
   add(t, tu, GRETA_OP_SILU, 2, ew, 1, 1, 64, "silu");
   add(t, tu, GRETA_OP_SILU_MUL, 3, ew, 1, 1, 64, "silu_mul");

@@ -44,13 +44,14 @@ Test(plan_cost, decode_attention_reads_the_visible_cache) {
   greta_plan_launch_cost(&l, 1, 99, &bytes, &flops);
   cr_assert_eq(bytes, 4 * 4 * 4 + 2 * 100 * 2 * 4 * 4 + 4 * 4 * 4);
   cr_assert_eq(flops, 4 * 4 * 4 * 100);
-  greta_plan_launch_t split = launch(GRETA_OP_ATTENTION_SPLIT, 4, a, 4);
-  greta_plan_launch_cost(&split, 1, 99, &bytes, &flops);
-  cr_assert_eq(bytes, 4 * 4 * 4 + 2 * 100 * 2 * 4 * 4 + 4 * 8 * (4 + 2) * 4);
-  greta_plan_launch_t combine = launch(GRETA_OP_ATTENTION_COMBINE, 2, a, 4);
-  greta_plan_launch_cost(&combine, 1, 99, &bytes, &flops);
-  cr_assert_eq(bytes, 4 * 8 * (4 + 2) * 4 + 4 * 4 * 4);
-  cr_assert_eq(flops, 3 * 4 * 8 * 4);
+  /* In one launch with the same floor; an f16 cache halves the cache bytes. */
+  greta_plan_launch_t decode = launch(GRETA_OP_ATTENTION_DECODE, 6, a, 4);
+  greta_plan_launch_cost(&decode, 1, 99, &bytes, &flops);
+  cr_assert_eq(bytes, 4 * 4 * 4 + 2 * 100 * 2 * 4 * 4 + 4 * 4 * 4);
+  decode.attr.kvdtype = GRETA_F16;
+  greta_plan_launch_cost(&decode, 1, 99, &bytes, &flops);
+  cr_assert_eq(bytes, 4 * 4 * 4 + 2 * 100 * 2 * 4 * 2 + 4 * 4 * 4);
+  cr_assert_eq(flops, 4 * 4 * 4 * 100);
 }
 
 Test(plan_cost, unknown_op_costs_nothing) {

@@ -123,8 +123,8 @@ static void build_plan(const char *target) {
   weights[2] = (greta_plan_weight_t){{"wk", GRETA_BF16, 2, {{KVD, NULL}, {D, NULL}}}, W_K, KVD * D * 2};
   weights[3] = (greta_plan_weight_t){{"wv", GRETA_F32, 2, {{KVD, NULL}, {D, NULL}}}, W_V, KVD * D * 4};
   weights[4] = (greta_plan_weight_t){{"wo", GRETA_F32, 2, {{D, NULL}, {D, NULL}}}, W_O, D * D * 4};
-  caches[0] = (greta_plan_cache_t){"k", KCACHE, MAX_SEQ * KVD * 4, KVD};
-  caches[1] = (greta_plan_cache_t){"v", VCACHE, MAX_SEQ * KVD * 4, KVD};
+  caches[0] = (greta_plan_cache_t){"k", GRETA_F32, KCACHE, MAX_SEQ * KVD * 4, KVD};
+  caches[1] = (greta_plan_cache_t){"v", GRETA_F32, VCACHE, MAX_SEQ * KVD * 4, KVD};
   plan.n_inputs = plan.n_outputs = 1;
   plan.n_weights = 5;
   plan.n_caches = 2;

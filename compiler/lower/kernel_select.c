@@ -281,36 +281,28 @@ static greta_status_t kernel_attention(const kernel_ctx_t *c, kernel_choice_t *k
   return NULL;
 }
 
-static greta_status_t kernel_attention_split(const kernel_ctx_t *c, kernel_choice_t *k) {
-  const greta_op_attrs_t *a = c->a;
-  char scale[32];
-  GRETA_RETURN_IF_ERROR(check_attention_shape(c));
-  GRETA_RETURN_IF_ERROR(float_literal(c, a->scale, scale, sizeof scale));
-  if (a->splits <= 0 || a->split_rows <= 0) return bad(c, "bad splits");
-  /* One wave per (split, head, token). */
-  GRETA_RETURN_IF_ERROR(
-      set_geometry(c, (uint32_t)c->wave, (int64_t[3]){a->splits, a->heads, 1}, 2, 1, 1));
-  k->fn = "greta_attention_split";
-  snprintf(k->targs, sizeof k->targs, "%lldLL, %lldLL, %d, %lldLL, %lldLL, %lldLL", LL(a->heads),
-           LL(a->kv_heads), (int)a->head_dim, LL(a->max_seq), LL(a->splits), LL(a->split_rows));
-  k->params = "const float *q, const float *k, const float *v, float *partial";
-  snprintf(k->call, sizeof k->call, "q, k, v, partial, %s", scale);
-  return NULL;
+static greta_status_t not_yet(const kernel_ctx_t *c) {
+  return greta_status_make(GRETA_UNIMPLEMENTED, "%s: no GPU kernel yet", c->op);
 }
-
-static greta_status_t kernel_attention_combine(const kernel_ctx_t *c, kernel_choice_t *k) {
-  const greta_op_attrs_t *a = c->a;
-  if (a->heads <= 0 || a->head_dim <= 0 || a->head_dim > 1024 || a->splits <= 0)
-    return bad(c, "bad shape");
-  /* One thread per element of a head, rounded up to whole waves. */
-  uint32_t threads = (uint32_t)(ceil_div(a->head_dim, c->wave) * c->wave);
-  GRETA_RETURN_IF_ERROR(set_geometry(c, threads, (int64_t[3]){a->heads, 1, 1}, 1, 1, 1));
-  k->fn = "greta_attention_combine";
-  snprintf(k->targs, sizeof k->targs, "%lldLL, %d, %lldLL", LL(a->heads), (int)a->head_dim,
-           LL(a->splits));
-  k->params = "const float *partial, float *out";
-  snprintf(k->call, sizeof k->call, "partial, out");
-  return NULL;
+static greta_status_t kernel_attention_decode(const kernel_ctx_t *c, kernel_choice_t *k) {
+  (void)k;
+  return not_yet(c);
+}
+static greta_status_t kernel_matmul_glu(const kernel_ctx_t *c, kernel_choice_t *k) {
+  (void)k;
+  return not_yet(c);
+}
+static greta_status_t kernel_matmul_qkv(const kernel_ctx_t *c, kernel_choice_t *k) {
+  (void)k;
+  return not_yet(c);
+}
+static greta_status_t kernel_qkv_rope_append(const kernel_ctx_t *c, kernel_choice_t *k) {
+  (void)k;
+  return not_yet(c);
+}
+static greta_status_t kernel_fold_norm(const kernel_ctx_t *c, kernel_choice_t *k) {
+  (void)k;
+  return not_yet(c);
 }
 
 static greta_status_t kernel_elementwise(const kernel_ctx_t *c, kernel_choice_t *k) {

@@ -122,7 +122,8 @@ static void place_values(lowering_t *lw) {
         c = &plan->caches[plan->n_caches++];
         c->name = xstrdup(node->name);
         c->offset = plan->kv_bytes;
-        c->bytes = (uint64_t)ir_type_elems(&node->type, 1) * sizeof(float);
+        c->dtype = node->type.dtype;
+        c->bytes = (uint64_t)ir_type_elems(&node->type, 1) * greta_dtype_size(node->type.dtype);
         c->row_elems = ir_type_elems(&node->type, 1) / node->type.dims[0].coeff;
         plan->kv_bytes = align_up(plan->kv_bytes + c->bytes, WEIGHT_ALIGN);
         *p = (place_t){GRETA_SPACE_KV, -1, c->offset};
@@ -269,38 +270,38 @@ static void lower_node(lowering_t *lw, int id, int decode, launch_list_t *list) 
       l->attr.kv_heads = cache->dims[1].coeff;
       l->attr.head_dim = cache->dims[2].coeff;
       l->attr.max_seq = cache->dims[0].coeff;
+      l->attr.kvdtype = cache->dtype;
       break;
     }
     case IR_ATTENTION: {
       const ir_type_t *cache = &g->nodes[node->inputs[1]].type;
       int64_t heads = t->dims[1].coeff, kv_heads = cache->dims[1].coeff;
       int64_t head_dim = t->dims[2].coeff, max_seq = cache->dims[0].coeff;
-      int split = decode && lw->options->target->arch != TARGET_CPU;
-      if (split) {
+      int64_t kvdtype = cache->dtype;
+      if (decode && lw->options->target->arch != TARGET_CPU) {
+        /* Flash-decoding in one launch: partial [T=1, heads, splits,
+         * head_dim + 2] lives for this node only; the arrival counters
+         * (i32[heads]) must read 0 before every launch, which the kernel
+         * keeps true by resetting them: they sit in a buffer of their own
+         * for the whole step (the session zeroes the arena once). */
         int64_t split_rows = lw->options->attention_split_rows;
         int64_t splits = (max_seq + split_rows - 1) / split_rows;
-        /* partial [T=1, heads, splits, head_dim + 2], alive for this node only */
-        int scratch = new_buffer(lw, (uint64_t)(heads * splits * (head_dim + 2)) * sizeof(float),
+        int partial = new_buffer(lw, (uint64_t)(heads * splits * (head_dim + 2)) * sizeof(float),
                                  id, id);
-        const greta_op_attrs_t attr = {.heads = heads, .kv_heads = kv_heads, .head_dim = head_dim,
-                                       .max_seq = max_seq, .splits = splits,
-                                       .split_rows = split_rows, .scale = (float)node->f[0]};
-        l = launch_add(list, GRETA_OP_ATTENTION_SPLIT);
+        int sync = new_buffer(lw, (uint64_t)heads * sizeof(int32_t), 0, g->n_nodes + 1);
+        l = launch_add(list, GRETA_OP_ATTENTION_DECODE);
         launch_arg(lw, l, node->inputs[0]);
         launch_arg(lw, l, node->inputs[1]);
         launch_arg(lw, l, node->inputs[2]);
-        l->args[l->n_args++] = (greta_plan_buffer_t){GRETA_SPACE_ARENA, (uint64_t)scratch};
-        l->attr = attr;
+        l->args[l->n_args++] = (greta_plan_buffer_t){GRETA_SPACE_ARENA, (uint64_t)partial};
+        l->args[l->n_args++] = (greta_plan_buffer_t){GRETA_SPACE_ARENA, (uint64_t)sync};
+        launch_arg(lw, l, id);
+        l->attr = (greta_op_attrs_t){.heads = heads, .kv_heads = kv_heads, .head_dim = head_dim,
+                                     .max_seq = max_seq, .splits = splits,
+                                     .split_rows = split_rows, .kvdtype = kvdtype,
+                                     .scale = (float)node->f[0]};
         l->rows_coeff = heads;
         l->rows_per_token = 1;
-        /* launch_add may move the list: l is not used past here. */
-        greta_plan_launch_t *c = launch_add(list, GRETA_OP_ATTENTION_COMBINE);
-        c->args[c->n_args++] = (greta_plan_buffer_t){GRETA_SPACE_ARENA, (uint64_t)scratch};
-        launch_arg(lw, c, id);
-        c->attr = attr;
-        c->attr.scale = 0.0f; /* the combine reads no scale */
-        c->rows_coeff = heads;
-        c->rows_per_token = 1;
         return;
       }
       l = launch_add(list, GRETA_OP_ATTENTION);
@@ -309,7 +310,8 @@ static void lower_node(lowering_t *lw, int id, int decode, launch_list_t *list) 
       launch_arg(lw, l, node->inputs[2]);
       launch_arg(lw, l, id);
       l->attr = (greta_op_attrs_t){.heads = heads, .kv_heads = kv_heads, .head_dim = head_dim,
-                                   .max_seq = max_seq, .scale = (float)node->f[0]};
+                                   .max_seq = max_seq, .kvdtype = kvdtype,
+                                   .scale = (float)node->f[0]};
       break;
     }
     case IR_CAUSAL_MASK:

@@ -32,7 +32,7 @@
 #include "greta/greta.h"
 
 #define GRETA_PLAN_MAGIC "GRETAPLN"
-#define GRETA_PLAN_VERSION 1
+#define GRETA_PLAN_VERSION 2
 /* The symbol under which a code object carries the plan bytes. */
 #define GRETA_PLAN_SYMBOL "greta_plan"
 
@@ -161,6 +161,7 @@ typedef struct greta_plan_weight_s {
 /* One KV cache (a layer's K or V): [max_seq, kv_heads, head_dim] f32. */
 typedef struct greta_plan_cache_s {
   char *name;
+  greta_dtype_t dtype; /* of its elements: f32, f16 or bf16 */
   uint64_t offset; /* KV-space offset */
   uint64_t bytes;
   int64_t row_elems; /* kv_heads * head_dim */

@@ -14,20 +14,25 @@ typedef struct cost_s {
 
 static const uint64_t f32 = 4;
 
+/* Bytes of a KV-cache element. */
+static uint64_t kv_size(const cost_t *c) {
+  return greta_dtype_size((greta_dtype_t)c->a->kvdtype);
+}
+
 static void cost_embedding(cost_t *c) { /* tokens, T table rows, out */
   c->bytes = c->T * 4 + c->T * (uint64_t)c->a->dim * (c->w + f32);
 }
 
-static void cost_rmsnorm(cost_t *c) { /* x, w, out; square, sum, scale twice */
+static void cost_rmsnorm(cost_t *c) { /* x, w (not for rms_scale), out; square, sum, scale twice */
   uint64_t n = (uint64_t)c->a->n;
-  c->bytes = 2 * c->rows * n * f32 + n * c->w;
+  c->bytes = 2 * c->rows * n * f32 + (c->l->op == GRETA_OP_RMSNORM ? n * c->w : 0);
   c->flops = 4 * c->rows * n;
 }
 
 static void cost_matmul(cost_t *c) { /* x [rows, K], B [N, K], out (+ residual) [rows, N] */
   uint64_t N = (uint64_t)c->a->n, K = (uint64_t)c->a->k, rows = c->rows;
   c->bytes = rows * K * f32 + N * K * c->w + rows * N * f32 * (c->a->residual ? 2 : 1);
-  c->flops = 2 * rows * N * K + (c->a->residual ? rows * N : 0);
+  c->flops = 2 * rows * N * K + (c->a->residual ? rows * N : 0) + (c->a->norm ? 2 * rows * K : 0);
 }
 
 static void cost_rope(cost_t *c) { /* read and write every element; a rotation per pair */
@@ -36,44 +41,64 @@ static void cost_rope(cost_t *c) { /* read and write every element; a rotation p
 }
 
 static void cost_kv_append(cost_t *c) {
-  c->bytes = 2 * c->T * (uint64_t)(c->a->kv_heads * c->a->head_dim) * f32;
+  c->bytes = c->T * (uint64_t)(c->a->kv_heads * c->a->head_dim) * (f32 + kv_size(c));
 }
 
-/* Attention reads q, the visible cache rows of K and V; scores and weighted
- * sums cost 4 * head_dim per (query head, visible row). `out_bytes` is what
- * it writes: out, or the flash-decoding partials. */
-static void attention_floor(cost_t *c, uint64_t out_bytes) {
+/* Attention reads q and the visible cache rows of K and V and writes out;
+ * scores and weighted sums cost 4 * head_dim per (query head, visible row).
+ * The flash-decoding partials stay in cache (L2) and are not counted. */
+static void cost_attention(cost_t *c) {
   uint64_t H = (uint64_t)c->a->heads, KVH = (uint64_t)c->a->kv_heads, D = (uint64_t)c->a->head_dim;
   uint64_t context = c->pos + c->T;
   uint64_t visible = c->T * c->pos + c->T * (c->T + 1) / 2;
-  c->bytes = c->T * H * D * f32 + 2 * context * KVH * D * f32 + out_bytes;
+  c->bytes = 2 * c->T * H * D * f32 + 2 * context * KVH * D * kv_size(c);
   c->flops = 4 * H * D * visible;
 }
 
-static uint64_t partial_bytes(const cost_t *c) {
-  return c->T * (uint64_t)c->a->heads * (uint64_t)c->a->splits * ((uint64_t)c->a->head_dim + 2) * f32;
+static void cost_attention_decode(cost_t *c) { cost_attention(c); }
+
+/* x [rows, K] and the stacked B [N, K] read, what the epilogue writes; the
+ * norm adds 2 flops per x element. */
+static void projection_floor(cost_t *c, uint64_t N, uint64_t K, uint64_t out_bytes) {
+  c->bytes = c->rows * K * f32 + N * K * c->w + out_bytes;
+  c->flops = 2 * c->rows * N * K + (c->a->norm ? 2 * c->rows * K : 0);
 }
 
-static void cost_attention(cost_t *c) {
-  attention_floor(c, c->T * (uint64_t)(c->a->heads * c->a->head_dim) * f32);
+static void cost_matmul_glu(cost_t *c) {
+  uint64_t n = (uint64_t)c->a->n;
+  projection_floor(c, 2 * n, (uint64_t)c->a->k, c->rows * n * f32);
+  c->flops += 5 * c->rows * n;
 }
 
-static void cost_attention_split(cost_t *c) { attention_floor(c, partial_bytes(c)); }
-
-static void cost_attention_combine(cost_t *c) {
-  uint64_t H = (uint64_t)c->a->heads, D = (uint64_t)c->a->head_dim;
-  c->bytes = partial_bytes(c) + c->T * H * D * f32;
-  c->flops = 3 * c->T * H * (uint64_t)c->a->splits * D;
+static void cost_matmul_qkv(cost_t *c) {
+  uint64_t H = (uint64_t)c->a->heads, KVH = (uint64_t)c->a->kv_heads, D = (uint64_t)c->a->head_dim;
+  projection_floor(c, (H + 2 * KVH) * D, (uint64_t)c->a->k,
+                   c->T * (H * D * f32 + 2 * KVH * D * kv_size(c)));
+  c->flops += 3 * c->T * (H + KVH) * D;
 }
 
-/* Every operand is [rows, n] f32; flops per element by op. */
+static void cost_qkv_rope_append(cost_t *c) {
+  uint64_t H = (uint64_t)c->a->heads, KVH = (uint64_t)c->a->kv_heads, D = (uint64_t)c->a->head_dim;
+  c->bytes = c->T * ((H + 2 * KVH) * D * f32 + H * D * f32 + 2 * KVH * D * kv_size(c));
+  c->flops = 3 * c->T * (H + KVH) * D;
+}
+
+static void cost_fold_norm(cost_t *c) { /* read and write w, read g */
+  uint64_t n = (uint64_t)c->a->n;
+  c->bytes = 2 * c->rows * n * c->w + n * c->w;
+  c->flops = c->rows * n;
+}
+
+/* Every operand is [rows, n] f32 (glu's input [rows, 2n]); flops per element by op. */
 static void cost_elementwise(cost_t *c) {
   static const uint64_t flops_per_element[GRETA_OP_COUNT_] = {
       [GRETA_OP_SILU] = 4, [GRETA_OP_SILU_MUL] = 5, [GRETA_OP_ADD] = 1,
       [GRETA_OP_MUL] = 1,  [GRETA_OP_SCALE] = 1,    [GRETA_OP_COPY] = 0,
+      [GRETA_OP_GLU] = 5,
   };
   uint64_t elements = c->rows * (uint64_t)c->a->n;
-  c->bytes = c->l->n_args * elements * f32;
+  /* glu reads 2n per row and writes n */
+  c->bytes = (c->l->op == GRETA_OP_GLU ? 3 : c->l->n_args) * elements * f32;
   c->flops = flops_per_element[c->l->op] * elements;
 }
 

@@ -206,11 +206,14 @@ static greta_status_t decode_section(reader_t *r, uint32_t tag, greta_plan_t *pl
       }
       return NULL;
     case GRETA_PLAN_SECTION_CACHES:
-      GRETA_RETURN_IF_ERROR(get_count(r, &plan->n_caches, MIN_STRING + 24, "cache count"));
+      GRETA_RETURN_IF_ERROR(get_count(r, &plan->n_caches, MIN_STRING + 28, "cache count"));
       if (!(plan->caches = alloc_array(plan->n_caches, sizeof *plan->caches))) return OOM();
       for (uint32_t i = 0; i < plan->n_caches; i++) {
         greta_plan_cache_t *c = &plan->caches[i];
+        uint32_t dtype;
         GRETA_RETURN_IF_ERROR(get_string(r, &c->name, "cache name"));
+        GRETA_RETURN_IF_ERROR(get_u32(r, &dtype, "cache dtype"));
+        c->dtype = (greta_dtype_t)dtype; /* range-checked by the verifier */
         GRETA_RETURN_IF_ERROR(get_u64(r, &c->offset, "cache offset"));
         GRETA_RETURN_IF_ERROR(get_u64(r, &c->bytes, "cache bytes"));
         GRETA_RETURN_IF_ERROR(get_i64(r, &c->row_elems, "cache row_elems"));

@@ -113,6 +113,30 @@ static greta_status_t need_attr(const char *name, int64_t value, int64_t min) {
 }
 #define NEED(attr, min) need_attr(#attr, a->attr, (min))
 
+/* A flag attribute must be 0 or 1. */
+static greta_status_t need_flag(const char *name, int64_t value) {
+  if (value != 0 && value != 1)
+    return greta_status_make(GRETA_DATA_LOSS, "%s is %lld, expected 0 or 1", name,
+                             (long long)value);
+  return NULL;
+}
+
+/* heads, kv_heads, head_dim, max_seq of the attention-shaped ops. */
+static greta_status_t verify_attention_shape(const launch_ctx_t *c) {
+  const greta_op_attrs_t *a = &c->launch->attr;
+  GRETA_RETURN_IF_ERROR(NEED(heads, 1));
+  GRETA_RETURN_IF_ERROR(NEED(kv_heads, 1));
+  GRETA_RETURN_IF_ERROR(NEED(head_dim, 1));
+  GRETA_RETURN_IF_ERROR(NEED(max_seq, c->plan->max_seq));
+  if (a->heads > (INT64_C(1) << 32) || a->kv_heads > (INT64_C(1) << 32))
+    return greta_status_make(GRETA_DATA_LOSS, "heads %lld / kv_heads %lld are too many",
+                             (long long)a->heads, (long long)a->kv_heads);
+  if (a->heads % a->kv_heads != 0)
+    return greta_status_make(GRETA_DATA_LOSS, "heads = %lld is not a multiple of kv_heads = %lld",
+                             (long long)a->heads, (long long)a->kv_heads);
+  return NULL;
+}
+
 /* Arg `index` touches `elems` elements of `elem_bytes`; `writes` when the op
  * stores to it. The whole extent must lie inside the arg's space. */
 static greta_status_t need_arg(const launch_ctx_t *c, int index, const char *meaning,
@@ -147,13 +171,22 @@ static greta_status_t verify_op(const launch_ctx_t *c) {
   const greta_plan_launch_t *l = c->launch;
   const greta_op_attrs_t *a = &l->attr;
   const int64_t T = c->tokens, R = c->rows;
-  size_t wsize = 0;
+  size_t wsize = 0, kvsize = 0;
   uint64_t n1, n2, n3;
-  if (l->op == GRETA_OP_EMBEDDING || l->op == GRETA_OP_RMSNORM || l->op == GRETA_OP_MATMUL) {
+  if (l->op == GRETA_OP_EMBEDDING || l->op == GRETA_OP_RMSNORM || l->op == GRETA_OP_MATMUL ||
+      l->op == GRETA_OP_MATMUL_GLU || l->op == GRETA_OP_MATMUL_QKV || l->op == GRETA_OP_FOLD_NORM) {
     if (a->wdtype < GRETA_F32 || a->wdtype > GRETA_BF16)
       return greta_status_make(GRETA_DATA_LOSS, "wdtype (weight dtype) is %lld, expected 0..2",
                                (long long)a->wdtype);
     wsize = greta_dtype_size((greta_dtype_t)a->wdtype);
+  }
+  if (l->op == GRETA_OP_KV_APPEND || l->op == GRETA_OP_ATTENTION ||
+      l->op == GRETA_OP_ATTENTION_DECODE || l->op == GRETA_OP_MATMUL_QKV ||
+      l->op == GRETA_OP_QKV_ROPE_APPEND) {
+    if (a->kvdtype < GRETA_F32 || a->kvdtype > GRETA_BF16)
+      return greta_status_make(GRETA_DATA_LOSS, "kvdtype (KV-cache dtype) is %lld, expected 0..2",
+                               (long long)a->kvdtype);
+    kvsize = greta_dtype_size((greta_dtype_t)a->kvdtype);
   }
   switch ((greta_op_t)l->op) {
     case GRETA_OP_EMBEDDING:
@@ -178,6 +211,7 @@ static greta_status_t verify_op(const launch_ctx_t *c) {
       if (a->residual != 0 && a->residual != 1)
         return greta_status_make(GRETA_DATA_LOSS, "residual is %lld, expected 0 or 1",
                                  (long long)a->residual);
+      GRETA_RETURN_IF_ERROR(need_flag("norm", a->norm));
       if (!product(&n1, R, a->k, 1, 1) || !product(&n2, a->n, a->k, 1, 1) ||
           !product(&n3, R, a->n, 1, 1))
         return OVERFLOW();
@@ -202,38 +236,86 @@ static greta_status_t verify_op(const launch_ctx_t *c) {
           !product(&n2, a->max_seq, a->kv_heads, a->head_dim, 1))
         return OVERFLOW();
       GRETA_RETURN_IF_ERROR(need_arg(c, 0, "src", n1, 4, false));
-      return need_arg(c, 1, "cache", n2, 4, true);
+      return need_arg(c, 1, "cache", n2, kvsize, true);
     case GRETA_OP_ATTENTION:
-    case GRETA_OP_ATTENTION_SPLIT: {
-      GRETA_RETURN_IF_ERROR(NEED(heads, 1));
-      GRETA_RETURN_IF_ERROR(NEED(kv_heads, 1));
-      GRETA_RETURN_IF_ERROR(NEED(head_dim, 1));
-      GRETA_RETURN_IF_ERROR(NEED(max_seq, c->plan->max_seq));
-      if (a->heads % a->kv_heads != 0)
-        return greta_status_make(GRETA_DATA_LOSS,
-                                 "heads = %lld is not a multiple of kv_heads = %lld",
-                                 (long long)a->heads, (long long)a->kv_heads);
+    case GRETA_OP_ATTENTION_DECODE: {
+      GRETA_RETURN_IF_ERROR(verify_attention_shape(c));
       if (!product(&n1, T, a->heads, a->head_dim, 1) ||
           !product(&n2, a->max_seq, a->kv_heads, a->head_dim, 1))
         return OVERFLOW();
       GRETA_RETURN_IF_ERROR(need_arg(c, 0, "q", n1, 4, false));
-      GRETA_RETURN_IF_ERROR(need_arg(c, 1, "k cache", n2, 4, false));
-      GRETA_RETURN_IF_ERROR(need_arg(c, 2, "v cache", n2, 4, false));
+      GRETA_RETURN_IF_ERROR(need_arg(c, 1, "k cache", n2, kvsize, false));
+      GRETA_RETURN_IF_ERROR(need_arg(c, 2, "v cache", n2, kvsize, false));
       if (l->op == GRETA_OP_ATTENTION) return need_arg(c, 3, "out", n1, 4, true);
       GRETA_RETURN_IF_ERROR(NEED(splits, 1));
       GRETA_RETURN_IF_ERROR(NEED(split_rows, 1));
-      if (!product(&n3, T, a->heads, a->splits, a->head_dim + 2)) return OVERFLOW();
-      return need_arg(c, 3, "partial", n3, 4, true);
-    }
-    case GRETA_OP_ATTENTION_COMBINE:
-      GRETA_RETURN_IF_ERROR(NEED(heads, 1));
-      GRETA_RETURN_IF_ERROR(NEED(head_dim, 1));
-      GRETA_RETURN_IF_ERROR(NEED(splits, 1));
-      if (a->head_dim > INT64_MAX - 2 || !product(&n1, T, a->heads, a->splits, a->head_dim + 2) ||
-          !product(&n2, T, a->heads, a->head_dim, 1))
+      if (!product(&n3, a->splits, a->split_rows, 1, 1) || n3 < (uint64_t)a->max_seq)
+        return greta_status_make(GRETA_DATA_LOSS,
+                                 "splits %lld x split_rows %lld do not cover max_seq %lld",
+                                 (long long)a->splits, (long long)a->split_rows,
+                                 (long long)a->max_seq);
+      if (a->head_dim > INT64_MAX - 2 || !product(&n3, T, a->heads, a->splits, a->head_dim + 2))
         return OVERFLOW();
-      GRETA_RETURN_IF_ERROR(need_arg(c, 0, "partial", n1, 4, false));
+      GRETA_RETURN_IF_ERROR(need_arg(c, 3, "partial", n3, 4, true));
+      GRETA_RETURN_IF_ERROR(need_arg(c, 4, "sync", (uint64_t)(T * a->heads), 4, true));
+      return need_arg(c, 5, "out", n1, 4, true);
+    }
+    case GRETA_OP_MATMUL_GLU:
+      GRETA_RETURN_IF_ERROR(NEED(n, 1));
+      GRETA_RETURN_IF_ERROR(NEED(k, 1));
+      GRETA_RETURN_IF_ERROR(need_flag("norm", a->norm));
+      if (a->n > INT64_MAX / 2 || !product(&n1, R, a->k, 1, 1) ||
+          !product(&n2, 2 * a->n, a->k, 1, 1) || !product(&n3, R, a->n, 1, 1))
+        return OVERFLOW();
+      GRETA_RETURN_IF_ERROR(need_arg(c, 0, "x", n1, 4, false));
+      GRETA_RETURN_IF_ERROR(need_arg(c, 1, "B", n2, wsize, false));
+      return need_arg(c, 2, "out", n3, 4, true);
+    case GRETA_OP_MATMUL_QKV:
+    case GRETA_OP_QKV_ROPE_APPEND: {
+      GRETA_RETURN_IF_ERROR(verify_attention_shape(c));
+      if (a->head_dim % 2 != 0)
+        return greta_status_make(GRETA_DATA_LOSS, "head_dim is %lld, expected an even number",
+                                 (long long)a->head_dim);
+      int64_t heads_all = a->heads + 2 * a->kv_heads; /* verify_attention_shape bounds both */
+      uint64_t y_row;
+      if (!product(&n1, T, a->heads, a->head_dim, 1) ||
+          !product(&n2, a->max_seq, a->kv_heads, a->head_dim, 1) ||
+          !product(&y_row, heads_all, a->head_dim, 1, 1) || y_row > INT64_MAX)
+        return OVERFLOW();
+      int first = 1; /* the q operand */
+      if (l->op == GRETA_OP_MATMUL_QKV) {
+        GRETA_RETURN_IF_ERROR(NEED(k, 1));
+        GRETA_RETURN_IF_ERROR(need_flag("norm", a->norm));
+        if (!product(&n3, T, a->k, 1, 1)) return OVERFLOW();
+        GRETA_RETURN_IF_ERROR(need_arg(c, 0, "x", n3, 4, false));
+        if (!product(&n3, (int64_t)y_row, a->k, 1, 1)) return OVERFLOW();
+        GRETA_RETURN_IF_ERROR(need_arg(c, 1, "B", n3, wsize, false));
+        first = 2;
+      } else {
+        if (!product(&n3, T, (int64_t)y_row, 1, 1)) return OVERFLOW();
+        GRETA_RETURN_IF_ERROR(need_arg(c, 0, "y", n3, 4, false));
+      }
+      GRETA_RETURN_IF_ERROR(need_arg(c, first, "q", n1, 4, true));
+      GRETA_RETURN_IF_ERROR(need_arg(c, first + 1, "k cache", n2, kvsize, true));
+      return need_arg(c, first + 2, "v cache", n2, kvsize, true);
+    }
+    case GRETA_OP_RMS_SCALE:
+      GRETA_RETURN_IF_ERROR(NEED(n, 1));
+      if (!product(&n1, R, a->n, 1, 1)) return OVERFLOW();
+      GRETA_RETURN_IF_ERROR(need_arg(c, 0, "x", n1, 4, false));
+      return need_arg(c, 1, "out", n1, 4, true);
+    case GRETA_OP_GLU:
+      GRETA_RETURN_IF_ERROR(NEED(n, 1));
+      if (!product(&n1, R, a->n, 2, 1) || !product(&n2, R, a->n, 1, 1)) return OVERFLOW();
+      GRETA_RETURN_IF_ERROR(need_arg(c, 0, "x", n1, 4, false));
       return need_arg(c, 1, "out", n2, 4, true);
+    case GRETA_OP_FOLD_NORM:
+      /* Writes a weight in place: only the bind entry may hold it (checked
+       * with the entries). */
+      GRETA_RETURN_IF_ERROR(NEED(n, 1));
+      if (!product(&n1, R, a->n, 1, 1)) return OVERFLOW();
+      GRETA_RETURN_IF_ERROR(need_arg(c, 0, "w", n1, wsize, false));
+      return need_arg(c, 1, "g", (uint64_t)a->n, wsize, false);
     case GRETA_OP_SILU:
     case GRETA_OP_SCALE:
     case GRETA_OP_SOFTMAX:
@@ -410,12 +492,17 @@ greta_status_t greta_plan_verify(const greta_plan_t *plan) {
     uint64_t bytes;
     if (!cache->name || !cache->name[0])
       return greta_status_make(GRETA_DATA_LOSS, "cache %u has an empty name", i);
-    if (cache->row_elems < 1 || !product(&bytes, plan->max_seq, cache->row_elems, 4, 1) ||
+    if ((uint32_t)cache->dtype > GRETA_BF16)
+      return greta_status_make(GRETA_DATA_LOSS, "cache %s: dtype %u, expected f32, f16 or bf16",
+                               cache->name, (unsigned)cache->dtype);
+    size_t esize = greta_dtype_size(cache->dtype);
+    if (cache->row_elems < 1 ||
+        !product(&bytes, plan->max_seq, cache->row_elems, (int64_t)esize, 1) ||
         bytes != cache->bytes)
       return greta_status_make(GRETA_DATA_LOSS,
-                               "cache %s: %llu bytes, expected max_seq %lld * row_elems %lld * 4",
+                               "cache %s: %llu bytes, expected max_seq %lld * row_elems %lld * %zu",
                                cache->name, (unsigned long long)cache->bytes,
-                               (long long)plan->max_seq, (long long)cache->row_elems);
+                               (long long)plan->max_seq, (long long)cache->row_elems, esize);
     GRETA_RETURN_IF_ERROR(
         verify_range("cache", cache->name, cache->offset, cache->bytes, plan->kv_bytes, "kv space"));
   }

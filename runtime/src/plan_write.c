@@ -169,6 +169,7 @@ greta_status_t greta_plan_serialize(const greta_plan_t *plan, uint8_t **out_byte
   put_u32(&w, plan->n_caches);
   for (uint32_t i = 0; i < plan->n_caches; i++) {
     put_string(&w, plan->caches[i].name);
+    put_u32(&w, (uint32_t)plan->caches[i].dtype);
     put_u64(&w, plan->caches[i].offset);
     put_u64(&w, plan->caches[i].bytes);
     put_i64(&w, plan->caches[i].row_elems);

@@ -29,8 +29,36 @@ typedef struct op_ctx_s {
 
 #define ATTR (c->launch->attr)
 #define WDTYPE ((greta_dtype_t)ATTR.wdtype)
+#define KVDTYPE ((greta_dtype_t)ATTR.kvdtype)
 
 static float silu(float x) { return x / (1.0f + expf(-x)); }
+
+/* Stores v as element i of an f32 / f16 / bf16 array (round to nearest even). */
+static void store_float(void *base, greta_dtype_t dtype, size_t i, float v) {
+  switch (dtype) {
+    case GRETA_F16: ((uint16_t *)base)[i] = greta_f32_to_f16(v); break;
+    case GRETA_BF16: ((uint16_t *)base)[i] = greta_f32_to_bf16(v); break;
+    default: ((float *)base)[i] = v; break;
+  }
+}
+
+/* 1 / sqrt(mean(x^2) + eps) over n floats, summed in order. */
+static float inv_rms(const float *x, int64_t n, float eps) {
+  float ss = 0.0f;
+  for (int64_t i = 0; i < n; i++) ss += x[i] * x[i];
+  return 1.0f / sqrtf(ss / (float)n + eps);
+}
+
+/* Rotates the pair (x0, x1) = (x[i], x[i + d/2]) of a head at `position`,
+ * as Hugging Face computes it: inverse frequency and angle in f32. */
+static void rope_pair(float x0, float x1, int64_t position, int64_t i, int64_t d, float theta,
+                      float *out0, float *out1) {
+  float inv_freq = 1.0f / powf(theta, (float)(2 * i) / (float)d);
+  float angle = (float)position * inv_freq;
+  float cs = cosf(angle), sn = sinf(angle);
+  *out0 = x0 * cs - x1 * sn;
+  *out1 = x1 * cs + x0 * sn;
+}
 
 static greta_status_t cpu_embedding(const op_ctx_t *c) {
   const int32_t *tokens = c->arg[0]; /* (T) */
@@ -49,20 +77,20 @@ static greta_status_t cpu_embedding(const op_ctx_t *c) {
   return NULL;
 }
 
+/* RMSNORM, and RMS_SCALE (no weight: it was folded into the next matmul). */
 static greta_status_t cpu_rmsnorm(const op_ctx_t *c) {
-  const float *x = c->arg[0];   /* (rows, n) */
-  const void *weight = c->arg[1]; /* (n) */
-  float *out = c->arg[2];       /* (rows, n) */
+  const bool weighted = c->launch->op == GRETA_OP_RMSNORM;
+  const float *x = c->arg[0];                          /* (rows, n) */
+  const void *weight = weighted ? c->arg[1] : NULL;    /* (n) */
+  float *out = c->arg[weighted ? 2 : 1];               /* (rows, n) */
   int64_t n = ATTR.n;
   float eps = ATTR.eps;
 #pragma omp parallel for
   for (int64_t r = 0; r < c->rows; r++) {
     const float *xr = x + r * n;
-    float ss = 0.0f;
-    for (int64_t i = 0; i < n; i++) ss += xr[i] * xr[i];
-    float inv = 1.0f / sqrtf(ss / (float)n + eps);
+    float inv = inv_rms(xr, n, eps);
     for (int64_t i = 0; i < n; i++)
-      out[r * n + i] = xr[i] * inv * greta_load_float(weight, WDTYPE, (size_t)i);
+      out[r * n + i] = xr[i] * inv * (weight ? greta_load_float(weight, WDTYPE, (size_t)i) : 1.0f);
   }
   return NULL;
 }
@@ -99,12 +127,15 @@ static greta_status_t cpu_matmul(const op_ctx_t *c) {
   int64_t n_cols = ATTR.n, k_dim = ATTR.k;
   bool b_is_nk = ATTR.transpose_b == 1;
   /* Each out element is a float sum over k in order; the residual (which
-   * may alias out) is added after, read before the element is written. */
+   * may alias out) is added after, read before the element is written.
+   * With norm, the row's inverse RMS scales the sum (the norm's weight is
+   * already in B). */
 #pragma omp parallel for collapse(2)
   for (int64_t r = 0; r < c->rows; r++)
     for (int64_t n = 0; n < n_cols; n++) {
       float acc = b_is_nk ? dot(x + r * k_dim, b, WDTYPE, (size_t)(n * k_dim), 1, k_dim)
                           : dot(x + r * k_dim, b, WDTYPE, (size_t)n, (size_t)n_cols, k_dim);
+      if (ATTR.norm) acc *= inv_rms(x + r * k_dim, k_dim, ATTR.eps);
       if (residual) acc += residual[r * n_cols + n];
       out[r * n_cols + n] = acc;
     }
@@ -115,46 +146,49 @@ static greta_status_t cpu_rope(const op_ctx_t *c) {
   const float *x = c->arg[0]; /* (T, heads, head_dim) */
   float *out = c->arg[1];     /* (T, heads, head_dim) */
   int64_t heads = ATTR.heads, d = ATTR.head_dim, half = d / 2;
-  float theta = ATTR.theta;
   for (int64_t t = 0; t < c->tokens; t++)
     for (int64_t h = 0; h < heads; h++)
       for (int64_t i = 0; i < half; i++) {
-        /* As Hugging Face computes it: inverse frequency and angle in f32. */
-        float inv_freq = 1.0f / powf(theta, (float)(2 * i) / (float)d);
-        float angle = (float)(c->pos + t) * inv_freq;
-        float cs = cosf(angle), sn = sinf(angle);
         size_t base = (size_t)((t * heads + h) * d);
-        float x0 = x[base + i], x1 = x[base + i + half];
-        out[base + i] = x0 * cs - x1 * sn;
-        out[base + i + half] = x1 * cs + x0 * sn;
+        rope_pair(x[base + i], x[base + i + half], c->pos + t, i, d, ATTR.theta, &out[base + i],
+                  &out[base + i + half]);
       }
   return NULL;
 }
 
-static greta_status_t cpu_kv_append(const op_ctx_t *c) {
-  const float *src = c->arg[0]; /* (T, kv_heads, head_dim) */
-  float *cache = c->arg[1];     /* (max_seq, kv_heads, head_dim) */
-  int64_t row = ATTR.kv_heads * ATTR.head_dim, max_seq = ATTR.max_seq;
-  if (c->pos < 0 || c->pos + c->tokens > max_seq)
+static greta_status_t check_cache_rows(const op_ctx_t *c, const char *name) {
+  if (c->pos < 0 || c->pos + c->tokens > ATTR.max_seq)
     return greta_status_make(GRETA_OUT_OF_RANGE,
-                             "kv_append: pos + tokens = %lld exceeds the cache's max_seq %lld",
-                             (long long)(c->pos + c->tokens), (long long)max_seq);
-  memmove(cache + c->pos * row, src, (size_t)(c->tokens * row) * sizeof(float));
+                             "%s: pos + tokens = %lld exceeds the cache's max_seq %lld", name,
+                             (long long)(c->pos + c->tokens), (long long)ATTR.max_seq);
+  return NULL;
+}
+
+static greta_status_t cpu_kv_append(const op_ctx_t *c) {
+  const float *src = c->arg[0]; /* (T, kv_heads, head_dim) f32 */
+  void *cache = c->arg[1];      /* (max_seq, kv_heads, head_dim) in kvdtype */
+  int64_t row = ATTR.kv_heads * ATTR.head_dim;
+  GRETA_RETURN_IF_ERROR(check_cache_rows(c, "kv_append"));
+  for (int64_t i = 0; i < c->tokens * row; i++)
+    store_float(cache, KVDTYPE, (size_t)(c->pos * row + i), src[i]);
   return NULL;
 }
 
 /* Scores of one query row against cache rows [begin, end): m (the max), the
  * softmax numerators exp(score - m) into `p`, their sum l, and
- * acc = sum p[s] * v[s] (head_dim values). Shared by ATTENTION and
- * ATTENTION_SPLIT so the two agree by construction. */
-static void attend_rows(const float *q, const float *k, const float *v, int64_t kv_stride,
-                        int64_t head_dim, float scale, int64_t begin, int64_t end, float *p,
-                        float *out_m, float *out_l, float *acc) {
+ * acc = sum p[s] * v[s] (head_dim values); k and v are the caches (kv_dtype),
+ * row s of this head at kv_off + s * kv_stride. Shared by ATTENTION and
+ * ATTENTION_DECODE so the two agree by construction. */
+static void attend_rows(const float *q, const void *k, const void *v, greta_dtype_t kv_dtype,
+                        size_t kv_off, int64_t kv_stride, int64_t head_dim, float scale,
+                        int64_t begin, int64_t end, float *p, float *out_m, float *out_l,
+                        float *acc) {
   float m = -INFINITY;
   for (int64_t s = begin; s < end; s++) {
-    const float *ks = k + s * kv_stride;
+    size_t ks = kv_off + (size_t)(s * kv_stride);
     float dot = 0.0f;
-    for (int64_t i = 0; i < head_dim; i++) dot += q[i] * ks[i];
+    for (int64_t i = 0; i < head_dim; i++)
+      dot += q[i] * greta_load_float(k, kv_dtype, ks + (size_t)i);
     p[s - begin] = dot * scale;
     if (p[s - begin] > m) m = p[s - begin];
   }
@@ -163,29 +197,22 @@ static void attend_rows(const float *q, const float *k, const float *v, int64_t 
   for (int64_t s = begin; s < end; s++) {
     float e = expf(p[s - begin] - m);
     l += e;
-    const float *vs = v + s * kv_stride;
-    for (int64_t i = 0; i < head_dim; i++) acc[i] += e * vs[i];
+    size_t vs = kv_off + (size_t)(s * kv_stride);
+    for (int64_t i = 0; i < head_dim; i++)
+      acc[i] += e * greta_load_float(v, kv_dtype, vs + (size_t)i);
   }
   *out_m = m;
   *out_l = l;
 }
 
-static greta_status_t check_attention_pos(const op_ctx_t *c, const char *name) {
-  if (c->pos < 0 || c->pos + c->tokens > ATTR.max_seq)
-    return greta_status_make(GRETA_OUT_OF_RANGE,
-                             "%s: pos + tokens = %lld exceeds the cache's max_seq %lld", name,
-                             (long long)(c->pos + c->tokens), (long long)ATTR.max_seq);
-  return NULL;
-}
-
 static greta_status_t cpu_attention(const op_ctx_t *c) {
   const float *q = c->arg[0]; /* (T, heads, head_dim) */
-  const float *k = c->arg[1]; /* (max_seq, kv_heads, head_dim) */
-  const float *v = c->arg[2]; /* (max_seq, kv_heads, head_dim) */
+  const void *k = c->arg[1];  /* (max_seq, kv_heads, head_dim) in kvdtype */
+  const void *v = c->arg[2];  /* (max_seq, kv_heads, head_dim) in kvdtype */
   float *out = c->arg[3];     /* (T, heads, head_dim) */
   int64_t heads = ATTR.heads, kv_heads = ATTR.kv_heads, d = ATTR.head_dim, group = heads / kv_heads;
   float scale = ATTR.scale;
-  GRETA_RETURN_IF_ERROR(check_attention_pos(c, "attention"));
+  GRETA_RETURN_IF_ERROR(check_cache_rows(c, "attention"));
   bool failed = false;
 #pragma omp parallel
   {
@@ -201,10 +228,9 @@ static greta_status_t cpu_attention(const op_ctx_t *c) {
     for (int64_t t = 0; t < c->tokens; t++)
       for (int64_t h = 0; h < heads; h++) {
         if (!p || !acc) continue;
-        int64_t kv_off = (h / group) * d;
         float m, l;
-        attend_rows(q + (t * heads + h) * d, k + kv_off, v + kv_off, kv_heads * d, d, scale, 0,
-                    c->pos + t + 1, p, &m, &l, acc);
+        attend_rows(q + (t * heads + h) * d, k, v, KVDTYPE, (size_t)((h / group) * d),
+                    kv_heads * d, d, scale, 0, c->pos + t + 1, p, &m, &l, acc);
         for (int64_t i = 0; i < d; i++) out[(t * heads + h) * d + i] = acc[i] / l;
       }
     free(p);
@@ -214,74 +240,146 @@ static greta_status_t cpu_attention(const op_ctx_t *c) {
   return NULL;
 }
 
-static greta_status_t cpu_attention_split(const op_ctx_t *c) {
+/* Flash-decoding as the GPU splits it: each split's (m, l, acc) into
+ * `partial`, then the merge into out; `sync` is the GPU's arrival counter
+ * and stays 0 here. */
+static greta_status_t cpu_attention_decode(const op_ctx_t *c) {
   const float *q = c->arg[0]; /* (T, heads, head_dim) */
-  const float *k = c->arg[1]; /* (max_seq, kv_heads, head_dim) */
-  const float *v = c->arg[2]; /* (max_seq, kv_heads, head_dim) */
+  const void *k = c->arg[1];  /* (max_seq, kv_heads, head_dim) in kvdtype */
+  const void *v = c->arg[2];  /* (max_seq, kv_heads, head_dim) in kvdtype */
   float *partial = c->arg[3]; /* (T, heads, splits, head_dim + 2): m, l, acc */
+  float *out = c->arg[5];     /* (T, heads, head_dim) */
   int64_t heads = ATTR.heads, kv_heads = ATTR.kv_heads, d = ATTR.head_dim, splits = ATTR.splits,
           per_split = ATTR.split_rows;
   int64_t group = heads / kv_heads;
-  float scale = ATTR.scale;
-  GRETA_RETURN_IF_ERROR(check_attention_pos(c, "attention_split"));
-  bool failed = false;
-#pragma omp parallel
-  {
-    float *p = malloc((size_t)per_split * sizeof(float));
-    if (!p) {
-#pragma omp atomic write
-      failed = true;
-    }
-#pragma omp for collapse(3)
-    for (int64_t t = 0; t < c->tokens; t++)
-      for (int64_t h = 0; h < heads; h++)
-        for (int64_t s = 0; s < splits; s++) {
-          if (!p) continue;
-          float *slot = partial + ((t * heads + h) * splits + s) * (d + 2);
-          int64_t begin = s * per_split, end = begin + per_split;
-          if (end > c->pos + t + 1) end = c->pos + t + 1; /* causal limit */
-          if (begin >= end) {
-            slot[0] = -INFINITY;
-            for (int64_t i = 1; i < d + 2; i++) slot[i] = 0.0f;
-            continue;
-          }
-          int64_t kv_off = (h / group) * d;
-          attend_rows(q + (t * heads + h) * d, k + kv_off, v + kv_off, kv_heads * d, d, scale,
-                      begin, end, p, &slot[0], &slot[1], slot + 2);
-        }
-    free(p);
-  }
-  if (failed) return greta_status_make(GRETA_RESOURCE_EXHAUSTED, "attention_split: out of memory");
-  return NULL;
-}
-
-static greta_status_t cpu_attention_combine(const op_ctx_t *c) {
-  const float *partial = c->arg[0]; /* (T, heads, splits, head_dim + 2) */
-  float *out = c->arg[1];           /* (T, heads, head_dim) */
-  int64_t heads = ATTR.heads, d = ATTR.head_dim, splits = ATTR.splits;
-#pragma omp parallel for collapse(2)
+  GRETA_RETURN_IF_ERROR(check_cache_rows(c, "attention_decode"));
+  float *p = malloc((size_t)per_split * sizeof(float));
+  if (!p) return greta_status_make(GRETA_RESOURCE_EXHAUSTED, "attention_decode: out of memory");
   for (int64_t t = 0; t < c->tokens; t++)
     for (int64_t h = 0; h < heads; h++) {
-      const float *slots = partial + (t * heads + h) * splits * (d + 2);
+      float *slots = partial + (t * heads + h) * splits * (d + 2);
       float m_max = -INFINITY;
-      for (int64_t s = 0; s < splits; s++)
-        if (slots[s * (d + 2)] > m_max) m_max = slots[s * (d + 2)];
+      for (int64_t s = 0; s < splits; s++) {
+        float *slot = slots + s * (d + 2);
+        int64_t begin = s * per_split, end = begin + per_split;
+        if (end > c->pos + t + 1) end = c->pos + t + 1; /* causal limit */
+        slot[0] = -INFINITY; /* an empty split adds nothing */
+        if (begin >= end) continue;
+        attend_rows(q + (t * heads + h) * d, k, v, KVDTYPE, (size_t)((h / group) * d),
+                    kv_heads * d, d, ATTR.scale, begin, end, p, &slot[0], &slot[1], slot + 2);
+        if (slot[0] > m_max) m_max = slot[0];
+      }
       float *o = out + (t * heads + h) * d;
       float l = 0.0f;
       for (int64_t i = 0; i < d; i++) o[i] = 0.0f;
       for (int64_t s = 0; s < splits; s++) {
         const float *slot = slots + s * (d + 2);
-        if (slot[0] == -INFINITY) continue; /* an empty split adds nothing */
+        if (slot[0] == -INFINITY) continue;
         float w = expf(slot[0] - m_max);
         l += w * slot[1];
         for (int64_t i = 0; i < d; i++) o[i] += w * slot[2 + i];
       }
       for (int64_t i = 0; i < d; i++) o[i] = l > 0.0f ? o[i] / l : 0.0f;
     }
+  free(p);
+  return NULL;
+}
+
+/* y = x' @ B^T for one row x (k floats) into y (n_rows floats); x' = x, or
+ * with norm x / rms(x). */
+static void project_row(const op_ctx_t *c, const float *x, const void *b, int64_t n_rows,
+                        int64_t k_dim, float *y) {
+  float inv = ATTR.norm ? inv_rms(x, k_dim, ATTR.eps) : 1.0f;
+  for (int64_t n = 0; n < n_rows; n++) y[n] = dot(x, b, WDTYPE, (size_t)(n * k_dim), 1, k_dim) * inv;
+}
+
+static greta_status_t cpu_matmul_glu(const op_ctx_t *c) {
+  const float *x = c->arg[0]; /* (rows, k) */
+  const void *b = c->arg[1];  /* (2n, k): gate rows, then up rows */
+  float *out = c->arg[2];     /* (rows, n) */
+  int64_t n = ATTR.n, k_dim = ATTR.k;
+  float *y = malloc((size_t)(2 * n) * sizeof(float));
+  if (!y) return greta_status_make(GRETA_RESOURCE_EXHAUSTED, "matmul_glu: out of memory");
+  for (int64_t r = 0; r < c->rows; r++) {
+    project_row(c, x + r * k_dim, b, 2 * n, k_dim, y);
+    for (int64_t i = 0; i < n; i++) out[r * n + i] = silu(y[i]) * y[n + i];
+  }
+  free(y);
+  return NULL;
+}
+
+/* One token's projection y [(heads + 2 kv_heads) head_dim] -> q (rotated),
+ * and the cache rows at `position` (k rotated, v as is), in kvdtype. */
+static void split_qkv(const op_ctx_t *c, const float *y, int64_t position, float *q,
+                      void *k_cache, void *v_cache) {
+  int64_t heads = ATTR.heads, kv_heads = ATTR.kv_heads, d = ATTR.head_dim, half = d / 2;
+  size_t row = (size_t)(position * kv_heads * d);
+  for (int64_t h = 0; h < heads + kv_heads; h++)
+    for (int64_t i = 0; i < half; i++) {
+      float o0, o1;
+      rope_pair(y[h * d + i], y[h * d + i + half], position, i, d, ATTR.theta, &o0, &o1);
+      if (h < heads) {
+        q[h * d + i] = o0;
+        q[h * d + i + half] = o1;
+      } else {
+        store_float(k_cache, KVDTYPE, row + (size_t)((h - heads) * d + i), o0);
+        store_float(k_cache, KVDTYPE, row + (size_t)((h - heads) * d + i + half), o1);
+      }
+    }
+  const float *yv = y + (heads + kv_heads) * d;
+  for (int64_t i = 0; i < kv_heads * d; i++) store_float(v_cache, KVDTYPE, row + (size_t)i, yv[i]);
+}
+
+static greta_status_t cpu_matmul_qkv(const op_ctx_t *c) {
+  const float *x = c->arg[0]; /* (T, k) */
+  const void *b = c->arg[1];  /* ((heads + 2 kv_heads) head_dim, k) */
+  float *q = c->arg[2];       /* (T, heads, head_dim) */
+  int64_t d = ATTR.head_dim, n = (ATTR.heads + 2 * ATTR.kv_heads) * d, k_dim = ATTR.k;
+  GRETA_RETURN_IF_ERROR(check_cache_rows(c, "matmul_qkv"));
+  float *y = malloc((size_t)n * sizeof(float));
+  if (!y) return greta_status_make(GRETA_RESOURCE_EXHAUSTED, "matmul_qkv: out of memory");
+  for (int64_t t = 0; t < c->tokens; t++) {
+    project_row(c, x + t * k_dim, b, n, k_dim, y);
+    split_qkv(c, y, c->pos + t, q + t * ATTR.heads * d, c->arg[3], c->arg[4]);
+  }
+  free(y);
+  return NULL;
+}
+
+static greta_status_t cpu_qkv_rope_append(const op_ctx_t *c) {
+  const float *y = c->arg[0]; /* (T, (heads + 2 kv_heads) head_dim) */
+  float *q = c->arg[1];       /* (T, heads, head_dim) */
+  int64_t d = ATTR.head_dim, n = (ATTR.heads + 2 * ATTR.kv_heads) * d;
+  GRETA_RETURN_IF_ERROR(check_cache_rows(c, "qkv_rope_append"));
+  for (int64_t t = 0; t < c->tokens; t++)
+    split_qkv(c, y + t * n, c->pos + t, q + t * ATTR.heads * d, c->arg[2], c->arg[3]);
+  return NULL;
+}
+
+static greta_status_t cpu_fold_norm(const op_ctx_t *c) {
+  void *w = c->arg[0];       /* (rows, n) in wdtype */
+  const void *g = c->arg[1]; /* (n) in wdtype */
+  int64_t n = ATTR.n;
+#pragma omp parallel for
+  for (int64_t r = 0; r < c->rows; r++)
+    for (int64_t i = 0; i < n; i++) {
+      size_t at = (size_t)(r * n + i);
+      store_float(w, WDTYPE, at,
+                  greta_load_float(w, WDTYPE, at) * greta_load_float(g, WDTYPE, (size_t)i));
+    }
   return NULL;
 }
 
 static greta_status_t cpu_elementwise(const op_ctx_t *c) {
+  if (c->launch->op == GRETA_OP_GLU) { /* x (rows, 2n) -> out (rows, n) */
+    const float *x = c->arg[0];
+    float *out = c->arg[1];
+    int64_t n = ATTR.n;
+#pragma omp parallel for
+    for (int64_t r = 0; r < c->rows; r++)
+      for (int64_t i = 0; i < n; i++) out[r * n + i] = silu(x[r * 2 * n + i]) * x[r * 2 * n + n + i];
+    return NULL;
+  }
   const float *x = c->arg[0]; /* (rows, n) */
   const float *y = c->launch->n_args == 3 ? c->arg[1] : NULL;
   float *out = c->arg[c->launch->n_args - 1]; /* (rows, n) */
