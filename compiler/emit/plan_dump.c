@@ -33,6 +33,7 @@ void plan_print_memory(const greta_plan_t *plan, FILE *out) {
   fputs("memory: weights ", out);
   print_bytes(out, plan->weight_bytes);
   fprintf(out, " (%u tensors), KV cache ", plan->n_weights);
+  if (plan->n_caches) fprintf(out, "%s ", greta_dtype_name(plan->caches[0].dtype));
   print_bytes(out, plan->kv_bytes);
   fprintf(out, " (max_seq %" PRId64 ", %u caches", plan->max_seq, plan->n_caches);
   if (plan->max_seq > 0)
@@ -64,7 +65,8 @@ void plan_print(const greta_plan_t *plan, FILE *out) {
     fprintf(out, " @weights+%" PRIu64 "\n", plan->weights[i].offset);
   }
   for (uint32_t i = 0; i < plan->n_caches; i++)
-    fprintf(out, "cache %s: %" PRIu64 " bytes @kv+%" PRIu64 "\n", plan->caches[i].name,
+    fprintf(out, "cache %s: %s, %" PRIu64 " bytes @kv+%" PRIu64 "\n", plan->caches[i].name,
+            greta_dtype_name(plan->caches[i].dtype),
             plan->caches[i].bytes, plan->caches[i].offset);
   for (uint32_t e = 0; e < plan->n_entries; e++) {
     const greta_plan_entry_t *entry = &plan->entries[e];

@@ -93,4 +93,5 @@ void greta_model_memory(const greta_model_t *model, greta_memory_report_t *out_r
   out_report->arena_bytes = plan->arena_bytes;
   out_report->max_seq = plan->max_seq;
   out_report->max_tokens = plan->max_tokens;
+  out_report->kv_dtype = plan->n_caches ? plan->caches[0].dtype : GRETA_F32;
 }

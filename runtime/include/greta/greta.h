@@ -87,6 +87,7 @@ typedef struct greta_memory_report_s {
   uint64_t arena_bytes;    /* activations for the largest step */
   int64_t max_seq;         /* KV-cache capacity in tokens */
   int64_t max_tokens;      /* largest T one step accepts */
+  greta_dtype_t kv_dtype;  /* the KV cache's element dtype (f32 when there is no cache) */
 } greta_memory_report_t;
 
 /* ---- model: a compiled file, read on the host ---------------------------- */
