@@ -13,7 +13,19 @@ the median of many calls. Small ops are timed twice: over the same buffers
 every call (as greta must: one graph, fixed addresses) and rotating over
 enough input/output sets (>= 256 MB) that each call starts from HBM.
 
-  python3 bench/bench_torch.py --greta build-bench/carry --out $OUT
+The whole-model rows (op "model": Llama-2-7B, examples/llama2_7b.gm, f16
+weights and f16 KV cache, random weights) time one step of the whole model:
+embedding, 32 decoder layers, final norm, LM head over every token of the
+step. PyTorch's side is transformers' own LlamaDecoderLayer x 32,
+LlamaRMSNorm, LlamaRotaryEmbedding, an nn.Embedding and an nn.Linear head,
+driven in a loop as LlamaModel's forward does, with a KV cache at fixed
+addresses (preallocated per layer, written in place with index_copy_), so
+that one step shape can be captured in one CUDA graph. Three variants:
+attn_implementation "sdpa" and "eager", each captured in one CUDA graph per
+step shape (T, pos), and sdpa run eagerly (no graph). The model is built
+once and kept for all its rows; greta's run of each row comes just before.
+
+  python3 bench/bench_torch.py --greta build-bench/carry --out $OUT [--only model,block]
       writes $OUT/raw.json (every measurement) and prints progress
 
 Needs torch and transformers (present on the GPU machine).
@@ -30,6 +42,7 @@ import time
 import torch
 
 DIM, HEADS, KV_HEADS, HEAD_DIM, FFN, MAX_SEQ = 4096, 32, 32, 128, 11008, 2048
+N_LAYERS, VOCAB = 32, 32000  # the whole model: examples/llama2_7b.gm
 DEV = "cuda"
 
 # name, greta model file (in --greta), tokens, pos, op, greta repeats
@@ -46,6 +59,19 @@ ROWS = [
     ("block_f16_prefill_T512", "llama2_block_f16.cubin", 512, 0, "block", 30),
 ]
 
+
+# The whole Llama-2-7B: name, tokens, pos (= L, the tokens already in the
+# cache), greta repeats, torch repeats (each variant). Today a decode step
+# takes ~7 ms (25-50 ms in torch without a graph) and a prefill of 512
+# tokens 17-55 ms.
+MODEL_FILE = "llama2_7b.cubin"
+MODEL_ROWS = [
+    ("model_f16_decode_L128", 1, 128, 100, 60),
+    ("model_f16_decode_L1024", 1, 1024, 100, 60),
+    ("model_f16_decode_L2000", 1, 2000, 100, 60),
+    ("model_f16_prefill_T512", 512, 0, 20, 15),
+]
+OPS = ("gemm", "rmsnorm", "rope", "kv", "block", "model")
 
 # torch.compile is tried for the prefill rows, each in a child process given
 # --compile-timeout seconds (a first run compiled one in 9 s).
@@ -163,56 +189,87 @@ def small_op(op, tokens, pos, repeats):
 # ---- HF LlamaDecoderLayer --------------------------------------------------------
 
 class FixedCache:
-    """A KV cache for one layer with fixed addresses (so a CUDA graph can
+    """A KV cache of `layers` layers with fixed addresses (so a CUDA graph can
     capture the step): update() writes the step's K/V at its positions with
-    index_copy_ and returns the first `length` positions. Duck-types the one
-    method LlamaAttention calls."""
+    index_copy_ and returns the first `length` positions of that layer.
+    Duck-types the one method LlamaAttention calls. Starts as a random
+    context (what sits below pos is only read)."""
 
-    def __init__(self, dtype):
+    def __init__(self, dtype, layers=1):
         shape = (1, KV_HEADS, MAX_SEQ, HEAD_DIM)
-        self.k = torch.randn(shape, device=DEV, dtype=dtype)  # a random context
-        self.v = torch.randn(shape, device=DEV, dtype=dtype)
+        self.k = [torch.randn(shape, device=DEV, dtype=dtype) for _ in range(layers)]
+        self.v = [torch.randn(shape, device=DEV, dtype=dtype) for _ in range(layers)]
         self.where = None
         self.length = 0
 
     def update(self, key_states, value_states, layer_idx=0, cache_kwargs=None, *args, **kwargs):
-        self.k.index_copy_(2, self.where, key_states)
-        self.v.index_copy_(2, self.where, value_states)
-        return self.k[:, :, :self.length], self.v[:, :, :self.length]
+        k, v = self.k[layer_idx], self.v[layer_idx]
+        k.index_copy_(2, self.where, key_states)
+        v.index_copy_(2, self.where, value_states)
+        return k[:, :, :self.length], v[:, :, :self.length]
 
     def get_seq_length(self, layer_idx=0):
         return self.length
 
 
-def llama_layer(dtype):
+def llama_config(layers=1, vocab=32):
     from transformers import LlamaConfig
-    from transformers.models.llama.modeling_llama import LlamaDecoderLayer, LlamaRotaryEmbedding
-    kw = dict(hidden_size=DIM, intermediate_size=FFN, num_hidden_layers=1, num_attention_heads=HEADS,
-              num_key_value_heads=KV_HEADS, head_dim=HEAD_DIM, rms_norm_eps=1e-5,
-              max_position_embeddings=MAX_SEQ, vocab_size=32, hidden_act="silu",
-              attention_bias=False, mlp_bias=False, attention_dropout=0.0,
-              attn_implementation="eager")
+    kw = dict(hidden_size=DIM, intermediate_size=FFN, num_hidden_layers=layers,
+              num_attention_heads=HEADS, num_key_value_heads=KV_HEADS, head_dim=HEAD_DIM,
+              rms_norm_eps=1e-5, max_position_embeddings=MAX_SEQ, vocab_size=vocab,
+              hidden_act="silu", attention_bias=False, mlp_bias=False, attention_dropout=0.0,
+              tie_word_embeddings=False, attn_implementation="eager")
     if "rope_parameters" in inspect.signature(LlamaConfig.__init__).parameters:
         kw["rope_parameters"] = {"rope_type": "default", "rope_theta": 10000.0}
     else:
         kw["rope_theta"] = 10000.0
     config = LlamaConfig(**kw)
+    set_attention(config, "eager")
+    return config
+
+
+def set_attention(config, name):
+    """Every LlamaAttention reads config._attn_implementation at each call,
+    so one shared config switches all layers between "eager" and "sdpa"."""
     try:
-        config._attn_implementation = "eager"
+        config._attn_implementation = name
     except (AttributeError, ValueError):
-        pass
-    layer = LlamaDecoderLayer(config, layer_idx=0).to(device=DEV, dtype=dtype).eval()
-    with torch.no_grad():  # random weights, never zeros
-        for name, p in layer.named_parameters():
+        config._attn_implementation_internal = name
+    assert config._attn_implementation == name, (config._attn_implementation, name)
+
+
+def randomize(module):
+    """Random weights, never zeros: vectors (norms) 1 + N(0, 0.1^2), the rest
+    N(0, 0.02^2), as bench_greta draws them (same scales, other values)."""
+    with torch.no_grad():
+        for p in module.parameters():
             if p.dim() == 1:
                 p.copy_(1 + 0.1 * torch.randn_like(p))
             else:
-                p.copy_(0.02 * torch.randn_like(p))
-    rotary = LlamaRotaryEmbedding(config=config, device=DEV)
+                p.normal_(0.0, 0.02)
+
+
+def cache_key():
+    """The name under which this transformers passes the cache to a layer."""
+    from transformers.models.llama.modeling_llama import LlamaDecoderLayer
     params = inspect.signature(LlamaDecoderLayer.forward).parameters
-    key = "past_key_value" if "past_key_value" in params and "past_key_values" not in params \
+    return "past_key_value" if "past_key_value" in params and "past_key_values" not in params \
         else "past_key_values"
-    return layer, rotary, key
+
+
+def rotary_embedding(config):
+    """LlamaRotaryEmbedding on the GPU. transformers 5.17 warns that its
+    device= argument goes away in 5.18; this is the one place to change then."""
+    from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
+    return LlamaRotaryEmbedding(config=config, device=DEV)
+
+
+def llama_layer(dtype):
+    from transformers.models.llama.modeling_llama import LlamaDecoderLayer
+    config = llama_config()
+    layer = LlamaDecoderLayer(config, layer_idx=0).to(device=DEV, dtype=dtype).eval()
+    randomize(layer)
+    return layer, rotary_embedding(config), cache_key()
 
 
 def block(dtype_name, tokens, pos, repeats, graph):
@@ -287,9 +344,114 @@ def block_compiled(dtype_name, tokens, repeats):
     return {"torch_compile_ms": ms, "compile_s": compile_s}
 
 
+# ---- the whole Llama-2-7B ---------------------------------------------------------
+
+class WholeModel:
+    """Llama-2-7B from transformers' own modules, random f16 weights: an
+    nn.Embedding, LlamaDecoderLayer x 32, LlamaRMSNorm and an untied
+    nn.Linear LM head, with LlamaRotaryEmbedding computing cos/sin once per
+    step for all layers, as LlamaModel.forward does. The layers are driven
+    here rather than through LlamaModel so that the KV cache is a
+    FixedCache (fixed addresses: one CUDA graph per step shape) and the mask
+    is made once outside the step. 13.5 GB of weights + 1.07 GB of cache."""
+
+    def __init__(self, dtype):
+        from transformers.models.llama.modeling_llama import LlamaDecoderLayer, LlamaRMSNorm
+        self.dtype = dtype
+        self.config = llama_config(N_LAYERS, VOCAB)
+        self.embed = torch.nn.Embedding(VOCAB, DIM, device=DEV, dtype=dtype)
+        self.layers = []
+        for i in range(N_LAYERS):  # built on the GPU, one layer (0.8 GB in f32) at a time
+            with torch.device(DEV):
+                layer = LlamaDecoderLayer(self.config, layer_idx=i)
+            self.layers.append(layer.to(dtype).eval())
+        self.norm = LlamaRMSNorm(DIM, eps=1e-5).to(device=DEV, dtype=dtype)
+        self.lm_head = torch.nn.Linear(DIM, VOCAB, bias=False, device=DEV, dtype=dtype)
+        for m in [self.embed, self.norm, self.lm_head] + self.layers:
+            randomize(m)
+        self.rotary = rotary_embedding(self.config)
+        self.cache = FixedCache(dtype, layers=N_LAYERS)
+        self.key = cache_key()
+        self.params = sum(p.numel() for m in [self.embed, self.norm, self.lm_head] + self.layers
+                          for p in m.parameters())
+
+    def setup(self, tokens, pos, attention):
+        """Fixes the step's shape: T tokens at pos, attn_implementation
+        `attention`. sdpa gets no mask, as HF gives it none without padding:
+        SDPA then runs causal (flash) for T > 1 and plain for T = 1. eager
+        gets the causal mask over the pos + T keys for T > 1 (none needed
+        for one token, which sees every key)."""
+        set_attention(self.config, attention)
+        self.cache.where = torch.arange(pos, pos + tokens, device=DEV)
+        self.cache.length = pos + tokens
+        self.ids = torch.randint(0, VOCAB, (1, tokens), device=DEV)
+        self.position_ids = self.cache.where[None]
+        self.mask = None
+        if tokens > 1 and attention == "eager":
+            rows = self.cache.where[:, None]
+            cols = torch.arange(pos + tokens, device=DEV)[None, :]
+            mask = torch.zeros(tokens, pos + tokens, device=DEV, dtype=self.dtype)
+            self.mask = mask.masked_fill_(cols > rows, torch.finfo(self.dtype).min)[None, None]
+
+    def step(self, i=0):
+        """The logits [1, T, vocab] of the step set up last."""
+        h = self.embed(self.ids)
+        pe = self.rotary(h, self.position_ids)
+        for layer in self.layers:
+            out = layer(h, attention_mask=self.mask, position_ids=self.position_ids, use_cache=True,
+                        cache_position=self.cache.where, position_embeddings=pe,
+                        **{self.key: self.cache})
+            h = out[0] if isinstance(out, tuple) else out
+        return self.lm_head(self.norm(h))
+
+
+def capture(step):
+    """A CUDA graph of step() after three warm-up calls on a side stream (as
+    torch's docs do), so lazy initialisation stays out of the capture."""
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        for _ in range(3):
+            step()
+    torch.cuda.current_stream().wait_stream(s)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        step()
+    return g
+
+
+def whole_model(model, tokens, pos, repeats):
+    """One step of T tokens at pos: sdpa and eager attention each as one
+    captured CUDA graph, and sdpa with no graph. Every variant's logits are
+    checked finite."""
+    res = {"params": model.params}
+    with torch.no_grad():
+        for attention in ("sdpa", "eager"):
+            try:  # one variant's failure keeps the others
+                model.setup(tokens, pos, attention)
+                y = model.step()
+                assert torch.isfinite(y.float()).all(), f"{attention}: logits are not finite"
+                if attention == "sdpa":
+                    # Host-bound (Python issues ~600 kernels a step): its time
+                    # moves with the CPU, so it gets as many calls as the graph.
+                    res["torch_eager_sdpa_ms"] = time_calls(model.step, repeats, warmup=5)
+                g = capture(model.step)
+                res[f"torch_graph_{attention}_ms"] = time_calls(lambda i: g.replay(), repeats,
+                                                                warmup=3)
+                del g
+            except Exception as e:
+                res[f"{attention}_error"] = f"{type(e).__name__}: {e}"[:800]
+    torch.cuda.empty_cache()
+    return res
+
+
 # ---- the pairs -------------------------------------------------------------------------
 
 def run_greta(greta_dir, model, tokens, pos, repeats, name):
+    if not os.path.exists(os.path.join(greta_dir, model)):
+        err = os.path.join(greta_dir, "compile_errors.txt")
+        why = open(err).read().strip()[-1500:] if os.path.exists(err) else "?"
+        return {"greta_error": f"{model} was not compiled: {why}"}
     cmd = [os.path.join(greta_dir, "bench_greta"), os.path.join(greta_dir, model), "--tokens",
            str(tokens), "--pos", str(pos), "--repeats", str(repeats), "--name", name]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
@@ -299,11 +461,35 @@ def run_greta(greta_dir, model, tokens, pos, repeats, name):
     return json.loads(line)
 
 
+def model_rows(greta_dir):
+    """The whole-model rows, each greta's run then torch's; the torch model
+    is built once (13.5 GB) and freed after the last row."""
+    rows, model = [], None
+    for name, tokens, pos, greta_repeats, torch_repeats in MODEL_ROWS:
+        row = {"name": name, "op": "model", "tokens": tokens, "pos": pos, "dtype": "f16"}
+        if greta_dir:
+            row["greta"] = run_greta(greta_dir, MODEL_FILE, tokens, pos, greta_repeats, name)
+        try:
+            if model is None:
+                t0 = time.time()
+                model = WholeModel(torch.float16)
+                print(f"torch whole model built in {time.time() - t0:.1f} s", flush=True)
+            row["torch"] = whole_model(model, tokens, pos, torch_repeats)
+        except Exception as e:  # keep the other rows
+            row["torch_error"] = f"{type(e).__name__}: {e}"
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    del model
+    torch.cuda.empty_cache()
+    return rows
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--greta", help="folder with bench_greta and the compiled models")
     ap.add_argument("--out", default=".")
     ap.add_argument("--compile-timeout", type=int, default=90)
+    ap.add_argument("--only", help="comma-separated ops whose rows run: " + ", ".join(OPS))
     ap.add_argument("--only-compile", nargs=3, metavar=("DTYPE", "T", "REPEATS"),
                     help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -311,6 +497,9 @@ def main(argv):
         res = block_compiled(a.only_compile[0], int(a.only_compile[1]), int(a.only_compile[2]))
         print("COMPILED " + json.dumps(res))
         return 0
+    only = set(a.only.split(",")) if a.only else set(OPS)
+    if not only <= set(OPS):
+        ap.error(f"--only: unknown ops {sorted(only - set(OPS))}; known: {', '.join(OPS)}")
     import transformers
     raw = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__,
            "transformers": transformers.__version__, "cuda": torch.version.cuda,
@@ -320,6 +509,8 @@ def main(argv):
     raw["ceilings"] = ceilings()
     print("ceilings", json.dumps(raw["ceilings"]), flush=True)
     for name, model, tokens, pos, op, repeats in ROWS:
+        if op not in only:
+            continue
         row = {"name": name, "op": op, "tokens": tokens, "pos": pos}
         if a.greta:
             row["greta"] = run_greta(a.greta, model, tokens, pos, repeats, name)
@@ -348,6 +539,8 @@ def main(argv):
             row["torch_error"] = f"{type(e).__name__}: {e}"
         print(json.dumps(row), flush=True)
         raw["rows"].append(row)
+    if "model" in only:
+        raw["rows"] += model_rows(a.greta)
     with open(os.path.join(a.out, "raw.json"), "w") as f:
         json.dump(raw, f, indent=1)
     return 0

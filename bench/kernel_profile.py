@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Per-kernel view of the Llama block: where a step's time goes, and how far
-each kernel is from its floors.
+"""Per-kernel view of a model (the Llama block, or the whole 7B model): where
+a step's time goes, and how far each kernel is from its floors.
 
   python3 bench/kernel_profile.py RAW_JSON OUT_DIR PROFILE.jsonl [PROFILE.jsonl ...]
 
@@ -100,7 +100,7 @@ def main():
     ax.set_yscale("log")
     ax.set_xlabel("arithmetic intensity (FLOPs / minimal bytes)")
     ax.set_ylabel("achieved TFLOP/s")
-    ax.set_title(f"Roofline, {raw['device']}: the Llama-2-7B block's kernels (GRETA)")
+    ax.set_title(f"Roofline, {raw['device']}: GRETA's kernels, one point per kernel and profile")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()

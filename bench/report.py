@@ -9,6 +9,18 @@ rate for the weights' dtype), where bytes are the fewest the step must move
 (each input read once, each output written once) as greta lays the data out
 (f32 activations and KV cache; weights in their storage dtype). "greta % of
 floor" is floor / greta time: 100 % would be at the floor.
+
+The whole-model rows (op "model", Llama-2-7B of examples/llama2_7b.gm) get a
+section of their own, with the problem's floors for f16 weights and f16 KV
+cache whatever dtypes a runner actually uses:
+  bytes  = 2 B x (every matmul and norm weight + the LM head + T rows of the
+           embedding) + 2 B x 2 (K, V) x 32 layers x 4096 x (pos read + T
+           written) + T x vocab x 2 B (logits) + T x 4 B (token ids)
+  FLOPs  = 2 x T x (matmul params + LM head) + 32 layers x 4 x 4096 x ctx,
+           ctx = sum over the step's tokens of the keys each attends to
+  byte floor = bytes / copy bandwidth, FLOP floor = FLOPs / cuBLAS f16 rate,
+  both measured in the same run; GB/s = bytes / time; % of a floor = floor /
+  time; tokens/s = T / time.
 """
 import json
 import os
@@ -16,6 +28,7 @@ import sys
 
 DIM, FFN, KV_DIM = 4096, 11008, 4096
 MATMUL_PARAMS = 4 * DIM * DIM + 3 * DIM * FFN  # q, k, v, o + gate, up, down
+N_LAYERS, VOCAB, MAX_SEQ = 32, 32000, 2048  # examples/llama2_7b.gm
 
 
 def work(row):
@@ -53,6 +66,8 @@ def build(raw):
     c = raw["ceilings"]
     lines, points, notes = [], [], []
     for row in raw["rows"]:
+        if row["op"] == "model":
+            continue
         bytes_, flops, config = work(row)
         peak = c["peak_f16_flops"] if row.get("dtype") == "f16" else c["peak_f32_flops"]
         t_bw, t_fl = bytes_ / c["bandwidth_Bps"] * 1e3, flops / peak * 1e3
@@ -83,7 +98,85 @@ def build(raw):
     return lines, points, notes
 
 
-def table_md(raw, lines, notes):
+def model_work(row):
+    """(bytes, flops) of one step of the whole 7B model, f16 weights and KV
+    (the module docstring has the formulas)."""
+    t, pos = row["tokens"], row["pos"]
+    weights = N_LAYERS * (MATMUL_PARAMS + 2 * DIM) + DIM + VOCAB * DIM + t * DIM
+    kv = 2 * 2 * N_LAYERS * KV_DIM * (pos + t)
+    bytes_ = 2 * weights + kv + 2 * t * VOCAB + 4 * t
+    ctx = sum(pos + i + 1 for i in range(t))
+    flops = 2 * t * (N_LAYERS * MATMUL_PARAMS + VOCAB * DIM) + N_LAYERS * 4 * DIM * ctx
+    return bytes_, flops
+
+
+MODEL_RUNNERS = [
+    ("torch_graph_sdpa_ms", "torch, CUDA graph, sdpa"),
+    ("torch_graph_eager_ms", "torch, CUDA graph, eager attention"),
+    ("torch_eager_sdpa_ms", "torch eager (no graph), sdpa"),
+]
+
+
+def greta_kv_dtype(g):
+    """The KV cache's element type greta ran with, from its cache's bytes."""
+    per = g.get("kv_cache_bytes", 0) / (2 * N_LAYERS * MAX_SEQ * KV_DIM)
+    return {2: "f16", 4: "f32"}.get(per, f"{per:g} B/elem")
+
+
+def model_section(raw, points, notes):
+    """table.md's whole-model section: a line per (step, runner)."""
+    c = raw["ceilings"]
+    rows = [r for r in raw["rows"] if r["op"] == "model"]
+    if not rows:
+        return []
+    head = ["step", "runner", "ms", "tokens/s", "GB/s", "% of byte floor", "% of FLOP floor",
+            "greta / runner"]
+    out = ["", "### Whole model: Llama-2-7B (examples/llama2_7b.gm), f16 weights, f16 KV cache", "",
+           "One step of the whole model (embedding, 32 blocks, final norm, LM head over every "
+           "token of the step), random weights. Decode: T = 1 with L tokens already cached, ms "
+           "per token; prefill: T = 512 at pos 0, ms per step. Floors are the f16 problem's "
+           "(bench/report.py says how they are counted), from this run's copy bandwidth and "
+           "cuBLAS f16 rate. greta / runner > 1: greta is slower.", "",
+           "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for row in rows:
+        bytes_, flops = model_work(row)
+        t_bw = bytes_ / c["bandwidth_Bps"] * 1e3
+        t_fl = flops / c["peak_f16_flops"] * 1e3
+        t, pos = row["tokens"], row["pos"]
+        step = (f"decode L={pos}" if t == 1 else f"prefill T={t} at pos {pos}") + \
+            f": floors {t_bw:.3f} ms (bytes, {bytes_ / 1e9:.2f} GB), {t_fl:.3f} ms (FLOPs)"
+        g = row.get("greta", {})
+        gms = g.get("median_ms")
+        if gms is None:
+            notes.append(f"{row['name']}: greta failed: {g.get('greta_error', 'not run')}")
+        if "torch_error" in row:
+            notes.append(f"{row['name']}: torch failed: {row['torch_error']}")
+        torch = row.get("torch", {})
+        for attention in ("sdpa", "eager"):
+            if f"{attention}_error" in torch:
+                notes.append(f"{row['name']}: torch with {attention} attention failed: "
+                             f"{torch[attention + '_error'][:300]}")
+        runners = [(f"greta (KV {greta_kv_dtype(g)})" if gms else "greta", gms)]
+        runners += [(label, torch.get(k)) for k, label in MODEL_RUNNERS]
+        for label, ms in runners:
+            cells = [step, label]
+            if ms:
+                cells += [f"{ms:.3f}", f"{t * 1e3 / ms:.1f}", f"{bytes_ / (ms * 1e-3) / 1e9:.0f}",
+                          f"{100 * t_bw / ms:.1f}", f"{100 * t_fl / ms:.1f}",
+                          "-" if label.startswith("greta") or not gms else f"{gms / ms:.2f}"]
+            else:
+                cells += ["-"] * 6
+            out.append("| " + " | ".join(cells) + " |")
+            step = ""
+        if gms:
+            points.append((row["name"], "greta", flops, bytes_, gms, "f16"))
+        best = min((ms for _, ms in runners[1:] if ms), default=None)
+        if best:
+            points.append((row["name"], "torch", flops, bytes_, best, "f16"))
+    return out
+
+
+def table_md(raw, lines, notes, model_lines=()):
     c = raw["ceilings"]
     head = ["op", "config", "greta ms", "torch ms", "torch variant", "greta/torch",
             "floor ms (bound)", "greta % of floor"]
@@ -92,9 +185,11 @@ def table_md(raw, lines, notes):
            f"{raw['date']}",
            f"Ceilings measured in this run: copy {c['bandwidth_Bps'] / 1e12:.2f} TB/s (read + write), "
            f"cuBLAS 8192^3 f32 (no TF32) {c['peak_f32_flops'] / 1e12:.1f} TFLOP/s, "
-           f"f16 {c['peak_f16_flops'] / 1e12:.1f} TFLOP/s", "",
-           "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-    out += ["| " + " | ".join(l) + " |" for l in lines]
+           f"f16 {c['peak_f16_flops'] / 1e12:.1f} TFLOP/s"]
+    if lines:
+        out += ["", "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+        out += ["| " + " | ".join(l) + " |" for l in lines]
+    out += list(model_lines)
     if notes:
         out += [""] + [f"- {n}" for n in notes]
     return "\n".join(out) + "\n"
@@ -137,7 +232,8 @@ def main(argv):
     raw = json.load(open(argv[0]))
     out = argv[1] if len(argv) > 1 else "."
     lines, points, notes = build(raw)
-    text = table_md(raw, lines, notes)
+    model_lines = model_section(raw, points, notes)
+    text = table_md(raw, lines, notes, model_lines)
     open(os.path.join(out, "table.md"), "w").write(text)
     print(text)
     try:
