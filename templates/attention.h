@@ -117,8 +117,8 @@ GRETA_INLINE void greta_attention(const int *params, const float *q, const void 
 
 /* ---- decode: flash-decoding in one launch ---------------------------------
  *
- * greta_attention_decode: block (split s, head h, token t) = NT = 256
- * threads; grid x = NS splits, y = H, z = T. Split s covers cache rows
+ * greta_attention_decode: block (split s, head h, token t) = NT threads
+ * (GRETA_ATTN_NT = 256 from the selector); grid x = NS splits, y = H, z = T. Split s covers cache rows
  * [s SR, min((s + 1) SR, pos + t + 1)); splits at or past the token's
  * active count A = ceil((pos + t + 1) / SR) return at once.
  *
@@ -213,19 +213,21 @@ GRETA_INLINE void greta_attn_merge_weights(float m, float m2, float *out_m, floa
   *out_b = empty ? 0.f : greta_exp(m2 - mn);
 }
 
-template <greta_i64 H, greta_i64 KVH, int D, greta_i64 MAXSEQ, greta_i64 NS, greta_i64 SR, int DT>
+template <greta_i64 H, greta_i64 KVH, int D, greta_i64 MAXSEQ, greta_i64 NS, greta_i64 SR, int DT,
+          int NT>
 GRETA_INLINE void greta_attention_decode(const int *params, const float *q, const void *kc,
                                          const void *vc, float *partial, int *sync, float *out,
                                          float scale) {
   typedef greta_attn_decode_shape<D, DT> S;
-  static_assert(D <= GRETA_ATTN_NT, "the final merge gives each dimension a thread");
-  const int NT = GRETA_ATTN_NT, NW = NT / GRETA_WAVE;
+  static_assert(D <= NT, "the final merge gives each dimension a thread");
+  const int NW = NT / GRETA_WAVE;
   const int LPR = S::LPR, CPL = S::CPL, CE = S::CE, CPR = S::CPR;
   const int RPP = NT / LPR; /* rows per pass of the block */
   const int U_MAX = 4 / CPL > 0 ? 4 / CPL : 1;
   const int U_SPLIT = (int)((SR + RPP - 1) / RPP);
   const int U = U_SPLIT < U_MAX ? U_SPLIT : U_MAX; /* rows per thread per tile */
   const int TILE = U * RPP;
+  const bool PREFETCH = TILE < SR; /* else a split is one tile */
   const int GROUPS = NT / D > 0 ? NT / D : 1; /* split groups of the final merge */
   __shared__ float wave_state[NW][D + 2];
   __shared__ float merge_state[GROUPS][D + 2];
@@ -258,12 +260,13 @@ GRETA_INLINE void greta_attention_decode(const int *params, const float *q, cons
     for (int e = 0; e < CE; e++) acc[i][e] = 0.f;
 
   /* Raw K / V chunks of the tile being folded and of the next one. */
-  greta_u4 k_cur[U][CPL], v_cur[U][CPL], k_next[U][CPL] = {}, v_next[U][CPL] = {};
+  greta_u4 k_cur[U][CPL], v_cur[U][CPL], k_next[PREFETCH ? U : 1][CPL] = {},
+      v_next[PREFETCH ? U : 1][CPL] = {};
   greta_attn_decode_tile<DT, S::VEC, U, CPL, CE, CPR, LPR, RPP>(kc, vc, lo, hi, group, part,
                                                                  row_stride, head_off, k_cur, v_cur);
   for (greta_i64 r0 = lo; r0 < hi; r0 += TILE) {
-    if (r0 + TILE < hi)
-      greta_attn_decode_tile<DT, S::VEC, U, CPL, CE, CPR, LPR, RPP>(
+    if (PREFETCH && r0 + TILE < hi)
+      greta_attn_decode_tile<DT, S::VEC, PREFETCH ? U : 1, CPL, CE, CPR, LPR, RPP>(
           kc, vc, r0 + TILE, hi, group, part, row_stride, head_off, k_next, v_next);
     float sc[U];
     float mt = greta_neg_inf();
@@ -298,13 +301,15 @@ GRETA_INLINE void greta_attention_decode(const int *params, const float *q, cons
       }
       m = mn;
     }
+    if (PREFETCH) {
 #pragma unroll
-    for (int u = 0; u < U; u++)
+      for (int u = 0; u < U; u++)
 #pragma unroll
-      for (int i = 0; i < CPL; i++) {
-        k_cur[u][i] = k_next[u][i];
-        v_cur[u][i] = v_next[u][i];
-      }
+        for (int i = 0; i < CPL; i++) {
+          k_cur[u][i] = k_next[u < (PREFETCH ? U : 1) ? u : 0][i];
+          v_cur[u][i] = v_next[u < (PREFETCH ? U : 1) ? u : 0][i];
+        }
+    }
   }
 
   /* Row groups of a wave: lanes part, part + LPR, ... hold the same dims. */

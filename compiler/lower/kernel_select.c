@@ -304,9 +304,9 @@ static greta_status_t kernel_attention_decode(const kernel_ctx_t *c, kernel_choi
   GRETA_RETURN_IF_ERROR(
       set_geometry(c, GRETA_ATTN_NT, (int64_t[3]){a->splits, a->heads, 1}, 2, 1, 1));
   k->fn = "greta_attention_decode";
-  snprintf(k->targs, sizeof k->targs, "%lldLL, %lldLL, %d, %lldLL, %lldLL, %lldLL, %s",
+  snprintf(k->targs, sizeof k->targs, "%lldLL, %lldLL, %d, %lldLL, %lldLL, %lldLL, %s, %d",
            LL(a->heads), LL(a->kv_heads), (int)a->head_dim, LL(a->max_seq), LL(a->splits),
-           LL(a->split_rows), dtype_enum[a->kvdtype]);
+           LL(a->split_rows), dtype_enum[a->kvdtype], GRETA_ATTN_NT);
   k->params = "const float *q, const void *k, const void *v, float *partial, int *sync, float *out";
   snprintf(k->call, sizeof k->call, "q, k, v, partial, sync, out, %s", scale);
   return NULL;
