@@ -213,6 +213,26 @@ GRETA_INLINE float greta_u4_elem(const greta_u4 &v, int e) {
   return greta_bits_to_float((unsigned int)h << 16);
 }
 
+/* ---- hand-off between blocks of one launch ------------------------------
+ * A block publishes data with plain stores, greta_fence_release_device() and
+ * then a count by greta_atomic_add_device(); the block that sees the final
+ * count calls greta_fence_acquire_device() and reads that data with
+ * greta_load_device() (on NVIDIA, from L2: the SM's L1 is not coherent). */
+#if defined(GRETA_AMD)
+GRETA_INLINE void greta_fence_release_device(void) { __builtin_amdgcn_fence(__ATOMIC_RELEASE, "agent"); }
+GRETA_INLINE void greta_fence_acquire_device(void) { __builtin_amdgcn_fence(__ATOMIC_ACQUIRE, "agent"); }
+/* Returns the value before the add; ordering comes from the fences. */
+GRETA_INLINE int greta_atomic_add_device(int *p, int v) {
+  return __atomic_fetch_add(p, v, __ATOMIC_RELAXED);
+}
+GRETA_INLINE float greta_load_device(const float *p) { return *p; }
+#else
+GRETA_INLINE void greta_fence_release_device(void) { __threadfence(); }
+GRETA_INLINE void greta_fence_acquire_device(void) { __threadfence(); }
+GRETA_INLINE int greta_atomic_add_device(int *p, int v) { return atomicAdd(p, v); }
+GRETA_INLINE float greta_load_device(const float *p) { return __ldcg(p); }
+#endif
+
 /* Rows of a launch: RC * (RPT ? T : 1). */
 template <greta_i64 RC, int RPT>
 GRETA_INLINE greta_i64 greta_rows(const int *params) {

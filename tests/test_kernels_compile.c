@@ -83,7 +83,25 @@ static void make_tu(const target_t *t, tu_t *tu) {
   att128.head_dim = 128;
   att128.scale = 0.088f;
   add(t, tu, GRETA_OP_ATTENTION, 4, att128, 1, 2, 64, "attention_hd128");
-  /* TODO(fusion): attention_decode, matmul_glu, matmul_qkv, qkv_rope_append, fold_norm. */
+  /* An f16 cache: the append rounds, attention converts on load. */
+  add(t, tu, GRETA_OP_KV_APPEND, 2,
+      (greta_op_attrs_t){.kv_heads = 2, .head_dim = 64, .max_seq = 128, .kvdtype = GRETA_F16}, 1, 1,
+      64, "kv_append_f16");
+  greta_op_attrs_t att_f16 = att128;
+  att_f16.kvdtype = GRETA_F16;
+  add(t, tu, GRETA_OP_ATTENTION, 4, att_f16, 1, 2, 64, "attention_f16");
+  /* Decode (T = 1): f32 and f16 caches, head_dim 64 and 128, 64-row splits. */
+  for (int kv16 = 0; kv16 < 2; kv16++)
+    for (int hd = 64; hd <= 128; hd *= 2) {
+      char n[64];
+      greta_op_attrs_t dec = hd == 64 ? att : att128;
+      dec.splits = 2;
+      dec.split_rows = 64;
+      dec.kvdtype = kv16 ? GRETA_F16 : GRETA_F32;
+      snprintf(n, sizeof n, "attention_decode_hd%d_%s", hd, kv16 ? "f16" : "f32");
+      add(t, tu, GRETA_OP_ATTENTION_DECODE, 6, dec, 1, 1, 1, n);
+    }
+  /* TODO(fusion): matmul_glu, matmul_qkv, qkv_rope_append, fold_norm. */
   greta_op_attrs_t ew = {.n = 688};
   add(t, tu, GRETA_OP_SILU, 2, ew, 1, 1, 64, "silu");
   add(t, tu, GRETA_OP_SILU_MUL, 3, ew, 1, 1, 64, "silu_mul");

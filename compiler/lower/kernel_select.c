@@ -239,14 +239,18 @@ static greta_status_t kernel_rope(const kernel_ctx_t *c, kernel_choice_t *k) {
   return NULL;
 }
 
+static bool kv_dtype_ok(int64_t dt) { return dt == GRETA_F32 || dt == GRETA_F16 || dt == GRETA_BF16; }
+
 static greta_status_t kernel_kv_append(const kernel_ctx_t *c, kernel_choice_t *k) {
   const greta_op_attrs_t *a = c->a;
   if (a->kv_heads <= 0 || a->head_dim <= 0 || a->max_seq <= 0) return bad(c, "bad shape");
+  if (!kv_dtype_ok(a->kvdtype)) return bad(c, "the KV cache's dtype is not f32, f16 or bf16");
   int64_t row = a->kv_heads * a->head_dim;
   GRETA_RETURN_IF_ERROR(set_geometry(c, GRETA_EW_NT, (int64_t[3]){1, 1, 1}, 0, row, GRETA_EW_NT));
   k->fn = "greta_kv_append";
-  snprintf(k->targs, sizeof k->targs, "%lldLL, %lldLL", LL(row), LL(a->max_seq));
-  k->params = "const float *src, float *cache";
+  snprintf(k->targs, sizeof k->targs, "%lldLL, %lldLL, %s", LL(row), LL(a->max_seq),
+           dtype_enum[a->kvdtype]);
+  k->params = "const float *src, void *cache";
   snprintf(k->call, sizeof k->call, "src, cache");
   return NULL;
 }
@@ -261,6 +265,10 @@ static greta_status_t check_attention_shape(const kernel_ctx_t *c) {
   if (a->head_dim > GRETA_ATTN_MAX_HEAD_DIM)
     return greta_status_make(GRETA_INVALID_ARGUMENT, "attention: head_dim %lld > %d unsupported",
                              LL(a->head_dim), GRETA_ATTN_MAX_HEAD_DIM);
+  if (!kv_dtype_ok(a->kvdtype))
+    return greta_status_make(GRETA_INVALID_ARGUMENT,
+                             "attention: the KV cache's dtype %lld is not f32, f16 or bf16",
+                             LL(a->kvdtype));
   return NULL;
 }
 
@@ -274,19 +282,38 @@ static greta_status_t kernel_attention(const kernel_ctx_t *c, kernel_choice_t *k
   GRETA_RETURN_IF_ERROR(
       set_geometry(c, GRETA_ATTN_NT, (int64_t[3]){a->heads, 1, 1}, 1, 1, queries_per_block));
   k->fn = "greta_attention";
-  snprintf(k->targs, sizeof k->targs, "%lldLL, %lldLL, %d, %lldLL", LL(a->heads), LL(a->kv_heads),
-           (int)a->head_dim, LL(a->max_seq));
-  k->params = "const float *q, const float *k, const float *v, float *out";
+  snprintf(k->targs, sizeof k->targs, "%lldLL, %lldLL, %d, %lldLL, %s", LL(a->heads),
+           LL(a->kv_heads), (int)a->head_dim, LL(a->max_seq), dtype_enum[a->kvdtype]);
+  k->params = "const float *q, const void *k, const void *v, float *out";
   snprintf(k->call, sizeof k->call, "q, k, v, out, %s", scale);
+  return NULL;
+}
+
+/* Flash-decoding in one launch: a block of GRETA_ATTN_NT threads per
+ * (split, head, token); the last active split of a (token, head) merges. */
+static greta_status_t kernel_attention_decode(const kernel_ctx_t *c, kernel_choice_t *k) {
+  const greta_op_attrs_t *a = c->a;
+  char scale[32];
+  GRETA_RETURN_IF_ERROR(check_attention_shape(c));
+  GRETA_RETURN_IF_ERROR(float_literal(c, a->scale, scale, sizeof scale));
+  if (a->splits <= 0 || a->split_rows <= 0 || a->splits > INT32_MAX / a->split_rows ||
+      a->splits * a->split_rows < a->max_seq)
+    return bad(c, "splits x split_rows do not cover max_seq");
+  _Static_assert(GRETA_ATTN_MAX_HEAD_DIM <= GRETA_ATTN_NT,
+                 "greta_attention_decode merges with a thread per dimension");
+  GRETA_RETURN_IF_ERROR(
+      set_geometry(c, GRETA_ATTN_NT, (int64_t[3]){a->splits, a->heads, 1}, 2, 1, 1));
+  k->fn = "greta_attention_decode";
+  snprintf(k->targs, sizeof k->targs, "%lldLL, %lldLL, %d, %lldLL, %lldLL, %lldLL, %s, %d",
+           LL(a->heads), LL(a->kv_heads), (int)a->head_dim, LL(a->max_seq), LL(a->splits),
+           LL(a->split_rows), dtype_enum[a->kvdtype], GRETA_ATTN_NT);
+  k->params = "const float *q, const void *k, const void *v, float *partial, int *sync, float *out";
+  snprintf(k->call, sizeof k->call, "q, k, v, partial, sync, out, %s", scale);
   return NULL;
 }
 
 static greta_status_t not_yet(const kernel_ctx_t *c) {
   return greta_status_make(GRETA_UNIMPLEMENTED, "%s: no GPU kernel yet", c->op);
-}
-static greta_status_t kernel_attention_decode(const kernel_ctx_t *c, kernel_choice_t *k) {
-  (void)k;
-  return not_yet(c);
 }
 static greta_status_t kernel_matmul_glu(const kernel_ctx_t *c, kernel_choice_t *k) {
   (void)k;

@@ -1,0 +1,383 @@
+/* greta_attention_decode (and the f16 / bf16 cache paths of greta_kv_append
+ * and greta_attention) on an NVIDIA GPU without the front end: the templates
+ * compiled by nvcc as NVRTC would see them, checked against a double
+ * reference on the host, then the decode step timed on a Llama-2-7B cache
+ * (32 heads, head_dim 128, max_seq 2048) for several split_rows.
+ *
+ *   nvcc -O3 -std=c++17 -arch=sm_90 -Itemplates bench/attention_decode_bench.cu -o attention_decode_bench
+ *   ./attention_decode_bench            # checks, then the timing table
+ *
+ * Timing: a CUDA graph of 64 launches, each on another of 8 cache copies
+ * (8 x 33.5 MB rotates the 60 MB L2 out), replayed 20 times; the median
+ * replay over 64 is the time per launch. Bytes = K + V rows read (the floor
+ * counts those only; q, partial and out are < 2 %). Two reference rows per
+ * L: an empty kernel with the decode grid (the graph's per-launch cost) and
+ * a 16-byte stream read of the same K / V bytes (the harness's own floor).
+ */
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "launch_constants.h"
+/* The prelude picks its NVIDIA branch on NVRTC's macro. */
+#define __CUDACC_RTC__ 1
+#include "prelude.h"
+#include "elementwise.h"
+#include "kv.h"
+#include "attention.h"
+#undef __CUDACC_RTC__
+
+#define CHECK(x)                                                                       \
+  do {                                                                                 \
+    cudaError_t e_ = (x);                                                              \
+    if (e_ != cudaSuccess) {                                                           \
+      fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
+      exit(1);                                                                         \
+    }                                                                                  \
+  } while (0)
+
+template <long long H, long long KVH, int D, long long MAXSEQ, long long NS, long long SR, int DT,
+          int NT = GRETA_ATTN_NT>
+__global__ void __launch_bounds__(NT)
+    decode_kernel(const int *params, const float *q, const void *k, const void *v, float *partial,
+                  int *sync, float *out, float scale) {
+  greta_attention_decode<H, KVH, D, MAXSEQ, NS, SR, DT, NT>(params, q, k, v, partial, sync, out, scale);
+}
+template <long long H, long long KVH, int D, long long MAXSEQ, int DT>
+__global__ void __launch_bounds__(GRETA_ATTN_NT)
+    prefill_kernel(const int *params, const float *q, const void *k, const void *v, float *out,
+                   float scale) {
+  greta_attention<H, KVH, D, MAXSEQ, DT>(params, q, k, v, out, scale);
+}
+template <long long ROW, long long MAXSEQ, int DT>
+__global__ void __launch_bounds__(GRETA_EW_NT) append_kernel(const int *params, const float *src, void *cache) {
+  greta_kv_append<ROW, MAXSEQ, DT>(params, src, cache);
+}
+
+/* References for the timing table: an empty kernel (the per-launch cost of
+ * a graph node) and a read of the same K / V bytes with 16-byte loads (what
+ * a pure stream achieves in this harness). */
+__global__ void empty_kernel(float *out) {
+  if (threadIdx.x == 1023) out[0] = 0.f;
+}
+__global__ void __launch_bounds__(256) stream_kernel(const uint4 *k, const uint4 *v, size_t n, float *out) {
+  unsigned acc = 0;
+  for (size_t i = blockIdx.x * 256 + threadIdx.x; i < n; i += (size_t)gridDim.x * 256) {
+    uint4 a = k[i], b = v[i];
+    acc ^= a.x ^ a.y ^ a.z ^ a.w ^ b.x ^ b.y ^ b.z ^ b.w;
+  }
+  if (acc == 0x12345678u) out[0] = 1.f; /* keeps the loads */
+}
+
+static unsigned long long rng = 88172645463325252ull;
+static float frand() { /* [-1, 1) */
+  rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+  return (float)((rng >> 40) * (1.0 / (1ull << 23)) - 1.0);
+}
+static size_t esize(int dt) { return dt == GRETA_W_F32 ? 4 : 2; }
+/* Rounds to the cache dtype on the host (CUDA's own conversions). */
+static void host_store(void *buf, int dt, size_t i, float v) {
+  if (dt == GRETA_W_F32) ((float *)buf)[i] = v;
+  else if (dt == GRETA_W_F16) ((__half *)buf)[i] = __float2half_rn(v);
+  else ((__nv_bfloat16 *)buf)[i] = __float2bfloat16_rn(v);
+}
+static double host_load(const void *buf, int dt, size_t i) {
+  if (dt == GRETA_W_F32) return ((const float *)buf)[i];
+  if (dt == GRETA_W_F16) return __half2float(((const __half *)buf)[i]);
+  return __bfloat162float(((const __nv_bfloat16 *)buf)[i]);
+}
+
+/* out[t][h] for rows 0 .. pos + t, in double. */
+static void reference(const std::vector<float> &q, const void *k, const void *v, int dt, int T,
+                      int pos, int H, int KVH, int D, double scale, std::vector<double> &out) {
+  out.assign((size_t)T * H * D, 0.0);
+  for (int t = 0; t < T; t++)
+    for (int h = 0; h < H; h++) {
+      int g = h / (H / KVH), rows = pos + t + 1;
+      std::vector<double> s(rows);
+      double m = -INFINITY, l = 0;
+      for (int r = 0; r < rows; r++) {
+        double dot = 0;
+        for (int d = 0; d < D; d++)
+          dot += q[((size_t)t * H + h) * D + d] * host_load(k, dt, ((size_t)r * KVH + g) * D + d);
+        s[r] = dot * scale;
+        m = std::max(m, s[r]);
+      }
+      for (int r = 0; r < rows; r++) {
+        double e = exp(s[r] - m);
+        l += e;
+        for (int d = 0; d < D; d++)
+          out[((size_t)t * H + h) * D + d] += e * host_load(v, dt, ((size_t)r * KVH + g) * D + d);
+      }
+      for (int d = 0; d < D; d++) out[((size_t)t * H + h) * D + d] /= l;
+    }
+}
+
+static int failures = 0;
+static void compare(const char *what, const std::vector<float> &got, const std::vector<double> &ref) {
+  double num = 0, den = 0, worst = 0;
+  bool nan = false;
+  for (size_t i = 0; i < ref.size(); i++) {
+    if (!std::isfinite(got[i])) nan = true;
+    double e = got[i] - ref[i];
+    num += e * e, den += ref[i] * ref[i];
+    worst = std::max(worst, fabs(e));
+  }
+  double rel = sqrt(num / den);
+  bool ok = !nan && rel < 2e-6 * 10; /* f32 arithmetic on the same rounded cache */
+  printf("%-52s rel %.2e  max abs %.2e  %s\n", what, rel, worst, ok ? "ok" : "FAIL");
+  if (!ok) failures++;
+}
+
+/* Random caches in dtype DT, q, one decode launch per pos (twice: the
+ * second launch needs the counters the first one reset). */
+template <long long H, long long KVH, int D, long long MAXSEQ, long long SR, int DT,
+          int NT = GRETA_ATTN_NT>
+static void check_decode(const char *name, std::vector<int> positions) {
+  const long long NS = (MAXSEQ + SR - 1) / SR;
+  size_t n = (size_t)MAXSEQ * KVH * D;
+  std::vector<unsigned char> hk(n * esize(DT)), hv(n * esize(DT));
+  for (size_t i = 0; i < n; i++) host_store(hk.data(), DT, i, frand()), host_store(hv.data(), DT, i, frand());
+  std::vector<float> hq((size_t)H * D);
+  for (auto &x : hq) x = 2 * frand();
+  void *dk, *dv;
+  float *dq, *dp, *dout;
+  int *dsync, *dparams;
+  CHECK(cudaMalloc(&dk, hk.size()));
+  CHECK(cudaMalloc(&dv, hv.size()));
+  CHECK(cudaMalloc(&dq, hq.size() * 4));
+  CHECK(cudaMalloc(&dp, (size_t)H * NS * (D + 2) * 4));
+  CHECK(cudaMalloc(&dout, hq.size() * 4));
+  CHECK(cudaMalloc(&dsync, H * 4));
+  CHECK(cudaMalloc(&dparams, 8));
+  CHECK(cudaMemset(dsync, 0, H * 4));
+  CHECK(cudaMemcpy(dk, hk.data(), hk.size(), cudaMemcpyHostToDevice));
+  CHECK(cudaMemcpy(dv, hv.data(), hv.size(), cudaMemcpyHostToDevice));
+  CHECK(cudaMemcpy(dq, hq.data(), hq.size() * 4, cudaMemcpyHostToDevice));
+  const float scale = 1.0f / sqrtf((float)D);
+  for (int pos : positions) {
+    int params[2] = {1, pos};
+    CHECK(cudaMemcpy(dparams, params, 8, cudaMemcpyHostToDevice));
+    std::vector<double> ref;
+    reference(hq, hk.data(), hv.data(), DT, 1, pos, H, KVH, D, scale, ref);
+    for (int rep = 0; rep < 2; rep++) {
+      CHECK(cudaMemset(dout, 0xff, hq.size() * 4)); /* NaN: every element must be written */
+      decode_kernel<H, KVH, D, MAXSEQ, NS, SR, DT, NT>
+          <<<dim3((unsigned)NS, H, 1), NT>>>(dparams, dq, dk, dv, dp, dsync, dout, scale);
+      CHECK(cudaGetLastError());
+      CHECK(cudaDeviceSynchronize());
+      std::vector<float> got(hq.size());
+      CHECK(cudaMemcpy(got.data(), dout, got.size() * 4, cudaMemcpyDeviceToHost));
+      std::vector<int> sync(H);
+      CHECK(cudaMemcpy(sync.data(), dsync, H * 4, cudaMemcpyDeviceToHost));
+      for (int x : sync)
+        if (x) { printf("%s: sync counter %d left after the launch: FAIL\n", name, x); failures++; break; }
+      char what[128];
+      snprintf(what, sizeof what, "decode %s L=%d launch %d", name, pos + 1, rep + 1);
+      compare(what, got, ref);
+    }
+  }
+  cudaFree(dk), cudaFree(dv), cudaFree(dq), cudaFree(dp), cudaFree(dout), cudaFree(dsync), cudaFree(dparams);
+}
+
+/* kv_append of T rows at pos into a cache of DT, then prefill attention
+ * over it (rows 0 .. pos + T - 1, the earlier rows random). */
+template <long long H, long long KVH, int D, long long MAXSEQ, int DT>
+static void check_append_prefill(const char *name, int T, int pos) {
+  const long long ROW = KVH * D;
+  size_t n = (size_t)MAXSEQ * ROW;
+  std::vector<unsigned char> hk(n * esize(DT)), hv(n * esize(DT));
+  for (size_t i = 0; i < n; i++) host_store(hk.data(), DT, i, frand()), host_store(hv.data(), DT, i, frand());
+  std::vector<float> src_k((size_t)T * ROW), src_v((size_t)T * ROW), hq((size_t)T * H * D);
+  for (auto &x : src_k) x = frand() * 3.3f;
+  for (auto &x : src_v) x = frand() * 3.3f;
+  for (auto &x : hq) x = 2 * frand();
+  void *dk, *dv;
+  float *dsk, *dsv, *dq, *dout;
+  int *dparams;
+  CHECK(cudaMalloc(&dk, hk.size()));
+  CHECK(cudaMalloc(&dv, hv.size()));
+  CHECK(cudaMalloc(&dsk, src_k.size() * 4));
+  CHECK(cudaMalloc(&dsv, src_v.size() * 4));
+  CHECK(cudaMalloc(&dq, hq.size() * 4));
+  CHECK(cudaMalloc(&dout, hq.size() * 4));
+  CHECK(cudaMalloc(&dparams, 8));
+  CHECK(cudaMemcpy(dk, hk.data(), hk.size(), cudaMemcpyHostToDevice));
+  CHECK(cudaMemcpy(dv, hv.data(), hv.size(), cudaMemcpyHostToDevice));
+  CHECK(cudaMemcpy(dsk, src_k.data(), src_k.size() * 4, cudaMemcpyHostToDevice));
+  CHECK(cudaMemcpy(dsv, src_v.data(), src_v.size() * 4, cudaMemcpyHostToDevice));
+  CHECK(cudaMemcpy(dq, hq.data(), hq.size() * 4, cudaMemcpyHostToDevice));
+  int params[2] = {T, pos};
+  CHECK(cudaMemcpy(dparams, params, 8, cudaMemcpyHostToDevice));
+  unsigned blocks = (unsigned)((T * ROW + GRETA_EW_NT - 1) / GRETA_EW_NT);
+  append_kernel<ROW, MAXSEQ, DT><<<blocks, GRETA_EW_NT>>>(dparams, dsk, dk);
+  append_kernel<ROW, MAXSEQ, DT><<<blocks, GRETA_EW_NT>>>(dparams, dsv, dv);
+  CHECK(cudaGetLastError());
+  for (int t = 0; t < T; t++)
+    for (long long i = 0; i < ROW; i++) {
+      host_store(hk.data(), DT, (size_t)(pos + t) * ROW + i, src_k[t * ROW + i]);
+      host_store(hv.data(), DT, (size_t)(pos + t) * ROW + i, src_v[t * ROW + i]);
+    }
+  std::vector<unsigned char> gk(hk.size());
+  CHECK(cudaMemcpy(gk.data(), dk, gk.size(), cudaMemcpyDeviceToHost));
+  bool same = memcmp(gk.data(), hk.data(), gk.size()) == 0;
+  printf("%-52s %s\n", (std::string("kv_append ") + name + " (bit-exact rounding)").c_str(), same ? "ok" : "FAIL");
+  if (!same) failures++;
+  const float scale = 1.0f / sqrtf((float)D);
+  CHECK(cudaMemset(dout, 0xff, hq.size() * 4));
+  const int NQ = GRETA_ATTN_NT / GRETA_WAVE;
+  prefill_kernel<H, KVH, D, MAXSEQ, DT><<<dim3(H, (T + NQ - 1) / NQ), GRETA_ATTN_NT>>>(dparams, dq, dk, dv, dout, scale);
+  CHECK(cudaGetLastError());
+  CHECK(cudaDeviceSynchronize());
+  std::vector<float> got(hq.size());
+  CHECK(cudaMemcpy(got.data(), dout, got.size() * 4, cudaMemcpyDeviceToHost));
+  std::vector<double> ref;
+  reference(hq, hk.data(), hv.data(), DT, T, pos, H, KVH, D, scale, ref);
+  char what[128];
+  snprintf(what, sizeof what, "prefill attention %s T=%d pos=%d", name, T, pos);
+  compare(what, got, ref);
+  cudaFree(dk), cudaFree(dv), cudaFree(dsk), cudaFree(dsv), cudaFree(dq), cudaFree(dout), cudaFree(dparams);
+}
+
+/* Llama-2-7B decode: median time per launch at L rows for split rows SR. */
+template <long long SR, int DT, int NT = GRETA_ATTN_NT, int MODE = 0>
+static void time_decode(int L, double copy_Bps) {
+  const long long H = 32, KVH = 32, MAXSEQ = 2048, NS = (MAXSEQ + SR - 1) / SR;
+  const int D = 128, SETS = 8, PER_GRAPH = 64, REPLAYS = 20;
+  size_t cache_bytes = (size_t)MAXSEQ * KVH * D * esize(DT);
+  void *k[SETS], *v[SETS];
+  float *q, *p, *out;
+  int *sync, *params;
+  for (int i = 0; i < SETS; i++) {
+    CHECK(cudaMalloc(&k[i], cache_bytes));
+    CHECK(cudaMalloc(&v[i], cache_bytes));
+    /* Random halves in [-1, 1] (never time zeros): bytes 0x3c00-ish mantissa noise. */
+    std::vector<unsigned char> h(cache_bytes);
+    for (size_t j = 0; j < cache_bytes / esize(DT); j++) host_store(h.data(), DT, j, frand());
+    CHECK(cudaMemcpy(k[i], h.data(), cache_bytes, cudaMemcpyHostToDevice));
+    CHECK(cudaMemcpy(v[i], h.data(), cache_bytes, cudaMemcpyHostToDevice));
+  }
+  CHECK(cudaMalloc(&q, H * D * 4));
+  CHECK(cudaMemset(q, 0, H * D * 4));
+  CHECK(cudaMalloc(&p, (size_t)H * NS * (D + 2) * 4));
+  CHECK(cudaMalloc(&out, H * D * 4));
+  CHECK(cudaMalloc(&sync, H * 4));
+  CHECK(cudaMemset(sync, 0, H * 4));
+  CHECK(cudaMalloc(&params, 8));
+  int hp[2] = {1, L - 1};
+  CHECK(cudaMemcpy(params, hp, 8, cudaMemcpyHostToDevice));
+  std::vector<float> hq(H * D);
+  for (auto &x : hq) x = frand();
+  CHECK(cudaMemcpy(q, hq.data(), hq.size() * 4, cudaMemcpyHostToDevice));
+  cudaStream_t st;
+  CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal));
+  const size_t n16 = (size_t)L * KVH * D * esize(DT) / 16;
+  for (int i = 0; i < PER_GRAPH; i++)
+    if (MODE == 1) empty_kernel<<<(unsigned)NS * H, 256, 0, st>>>(out);
+    else if (MODE == 2) stream_kernel<<<132 * 8, 256, 0, st>>>((const uint4 *)k[i % SETS], (const uint4 *)v[i % SETS], n16, out);
+    else decode_kernel<H, KVH, D, MAXSEQ, NS, SR, DT, NT><<<dim3((unsigned)NS, H, 1), NT, 0, st>>>(
+        params, q, k[i % SETS], v[i % SETS], p, sync, out, 0.0883883f);
+  CHECK(cudaStreamEndCapture(st, &graph));
+  CHECK(cudaGraphInstantiate(&exec, graph, 0));
+  cudaEvent_t e0, e1;
+  CHECK(cudaEventCreate(&e0));
+  CHECK(cudaEventCreate(&e1));
+  for (int i = 0; i < 3; i++) CHECK(cudaGraphLaunch(exec, st));
+  std::vector<float> ms;
+  for (int i = 0; i < REPLAYS; i++) {
+    CHECK(cudaEventRecord(e0, st));
+    CHECK(cudaGraphLaunch(exec, st));
+    CHECK(cudaEventRecord(e1, st));
+    CHECK(cudaEventSynchronize(e1));
+    float x;
+    CHECK(cudaEventElapsedTime(&x, e0, e1));
+    ms.push_back(x / PER_GRAPH);
+  }
+  CHECK(cudaGetLastError());
+  std::sort(ms.begin(), ms.end());
+  double t = ms[ms.size() / 2] * 1e-3, bytes = 2.0 * L * KVH * D * esize(DT);
+  printf("| %s | %3d | %4d | %4lld | %4lld | %7.2f | %7.2f | %6.0f | %5.1f %% |\n",
+         MODE == 1 ? "empty kernel" : MODE == 2 ? "f16 stream read" : DT == GRETA_W_F16 ? "f16" : "f32", NT, L, SR, (long long)((L + SR - 1) / SR) * H, t * 1e6,
+         bytes / 4.25e12 * 1e6, bytes / t / 1e9, 100.0 * bytes / 4.25e12 / t);
+  (void)copy_Bps;
+  for (int i = 0; i < SETS; i++) cudaFree(k[i]), cudaFree(v[i]);
+  cudaFree(q), cudaFree(p), cudaFree(out), cudaFree(sync), cudaFree(params);
+  cudaGraphExecDestroy(exec), cudaGraphDestroy(graph), cudaStreamDestroy(st);
+}
+
+/* Device-to-device copy bandwidth (bytes read + written), as DESIGN.md's 4.25 TB/s. */
+static double copy_bandwidth() {
+  size_t bytes = (size_t)1 << 30;
+  void *a, *b;
+  CHECK(cudaMalloc(&a, bytes));
+  CHECK(cudaMalloc(&b, bytes));
+  CHECK(cudaMemset(a, 1, bytes));
+  cudaEvent_t e0, e1;
+  CHECK(cudaEventCreate(&e0));
+  CHECK(cudaEventCreate(&e1));
+  std::vector<float> ms;
+  for (int i = 0; i < 12; i++) {
+    CHECK(cudaEventRecord(e0));
+    CHECK(cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice));
+    CHECK(cudaEventRecord(e1));
+    CHECK(cudaEventSynchronize(e1));
+    float x;
+    CHECK(cudaEventElapsedTime(&x, e0, e1));
+    if (i >= 2) ms.push_back(x);
+  }
+  std::sort(ms.begin(), ms.end());
+  cudaFree(a), cudaFree(b);
+  return 2.0 * bytes / (ms[ms.size() / 2] * 1e-3);
+}
+
+int main() {
+  cudaDeviceProp prop;
+  CHECK(cudaGetDeviceProperties(&prop, 0));
+  printf("%s, %d SMs\n", prop.name, prop.multiProcessorCount);
+  /* Correctness: split boundaries (L = 1, 64, 65, 100, full), f32 / f16 / bf16,
+   * grouped-query heads, head_dim 64, 128 and an odd 20 (element loads). */
+  check_decode<4, 2, 64, 300, 64, GRETA_W_F32>("f32 hd64 gqa", {0, 63, 64, 99, 299});
+  check_decode<4, 2, 64, 300, 64, GRETA_W_F16>("f16 hd64 gqa", {0, 63, 64, 99, 299});
+  check_decode<4, 4, 128, 300, 64, GRETA_W_BF16>("bf16 hd128", {0, 64, 299});
+  check_decode<3, 3, 20, 130, 32, GRETA_W_F16>("f16 hd20 (scalar)", {0, 31, 32, 129});
+  check_decode<3, 1, 36, 130, 48, GRETA_W_F32>("f32 hd36 sr48", {5, 129});
+  check_decode<4, 4, 128, 600, 256, GRETA_W_F16>("f16 hd128 sr256 (tiles)", {0, 70, 599});
+  check_decode<32, 32, 128, 2048, 64, GRETA_W_F16>("f16 7B", {1023, 2047});
+  check_decode<4, 4, 128, 600, 64, GRETA_W_F16, 128>("f16 hd128 nt128", {0, 70, 599});
+  check_decode<4, 4, 128, 600, 256, GRETA_W_F16, 128>("f16 hd128 sr256 nt128", {0, 70, 599});
+  check_append_prefill<4, 2, 64, 128, GRETA_W_F16>("f16 hd64 gqa", 13, 40);
+  check_append_prefill<4, 2, 64, 128, GRETA_W_BF16>("bf16 hd64 gqa", 13, 40);
+  check_append_prefill<4, 4, 128, 128, GRETA_W_F32>("f32 hd128", 9, 7);
+  if (failures) {
+    printf("%d check(s) FAILED\n", failures);
+    return 1;
+  }
+  double copy = copy_bandwidth();
+  printf("\ncopy bandwidth (read + write): %.2f TB/s\n\n", copy / 1e12);
+  printf("| cache | NT | L | split_rows | blocks | us/launch | floor us (4.25 TB/s) | GB/s | of floor |\n");
+  printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+  for (int L : {1024, 2048}) {
+    time_decode<32, GRETA_W_F16>(L, copy);
+    time_decode<64, GRETA_W_F16>(L, copy);
+    time_decode<128, GRETA_W_F16>(L, copy);
+    time_decode<256, GRETA_W_F16>(L, copy);
+    time_decode<64, GRETA_W_F32>(L, copy);
+    time_decode<64, GRETA_W_F16, 256, 1>(L, copy);
+    time_decode<64, GRETA_W_F16, 256, 2>(L, copy);
+    time_decode<32, GRETA_W_F16, 128>(L, copy);
+    time_decode<64, GRETA_W_F16, 128>(L, copy);
+    time_decode<128, GRETA_W_F16, 128>(L, copy);
+  }
+  return 0;
+}
