@@ -58,6 +58,8 @@ static greta_status_t parse_amd(const char *text, target_t *out) {
   memset(out, 0, sizeof *out);
   out->arch = TARGET_AMD;
   out->wave = 64;
+  /* MI300X; MI250X's GCD (gfx90a) 110; MI100 (gfx908) 120. */
+  out->compute_units = strcmp(chip, "gfx90a") == 0 ? 110 : strcmp(chip, "gfx908") == 0 ? 120 : 304;
   snprintf(out->chip, sizeof out->chip, "%s", chip);
   /* Canonical order (LLVM's): sramecc before xnack. */
   int n = snprintf(out->id, sizeof out->id, "%s", chip);
@@ -74,6 +76,7 @@ greta_status_t target_parse(const char *text, target_t *out) {
     memset(out, 0, sizeof *out);
     out->arch = TARGET_CPU;
     out->wave = 1;
+    out->compute_units = 1;
     strcpy(out->id, "cpu");
     strcpy(out->chip, "cpu");
     return NULL;
@@ -88,6 +91,7 @@ greta_status_t target_parse(const char *text, target_t *out) {
         out->arch = TARGET_NVIDIA;
         out->wave = 32;
         out->sm = nvidia_sms[i];
+        out->compute_units = nvidia_sms[i] >= 90 ? 132 : 108; /* H100 / H200, A100 */
         snprintf(out->id, sizeof out->id, "%s", name);
         snprintf(out->chip, sizeof out->chip, "%s", name);
         return NULL;

@@ -13,6 +13,8 @@ typedef struct target_s {
   int wave;      /* 64 on AMD CDNA, 32 on NVIDIA, 1 on the CPU: kernels.c sizes
                     waves, blocks and combines with it */
   int sm;        /* NVIDIA compute capability * 10 (90), else 0 */
+  int compute_units; /* CUs / SMs of the largest part of the chip (MI300X 304,
+                        H100 / H200 132): how many blocks fill it */
 } target_t;
 
 /* Parses --target: "gfx942" (gets MI300X's full ID gfx942:sramecc+:xnack-),

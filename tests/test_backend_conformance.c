@@ -114,7 +114,8 @@ static const char block_gm[] =
     "output y = x1 + (silu(h2 @ w1.T) * (h2 @ w3.T)) @ w2.T\n";
 
 /* Step sequences: prefills of odd sizes, decodes in between. The attention
- * one fills 70 of 80 cache rows, crossing the 64-row split boundary. */
+ * one fills 70 of 80 cache rows, crossing decode attention's split boundaries
+ * (16 rows per split at these sizes, compiler/driver.c). */
 static const int short_steps[] = {1, 2, 17, 1, 5, 0};
 static const int attention_steps[] = {37, 1, 1, 23, 1, 7, 0};
 
