@@ -78,6 +78,41 @@ static const char attention_gm[] =
     "output out = attention(rope(q, 10000.0), append(k_cache, rope(k, 10000.0)), "
     "append(v_cache, v))\n";
 
+/* A Llama block at odd sizes: every fused op (matmul_qkv and matmul_glu with
+ * their norms folded, attention_decode; rms_scale, qkv_rope_append and glu
+ * at prefill; fold_norm at bind time) with 3 query heads sharing one k/v
+ * head, stacked q/k/v rows 72 + 24 + 24 and K = 72, not tile multiples. */
+static const char block_gm[] =
+    "model conformance_block\n"
+    "const dim = 72\n"
+    "const heads = 3\n"
+    "const kv_heads = 1\n"
+    "const head_dim = 24\n"
+    "const ffn = 100\n"
+    "const max_seq = 80\n"
+    "set weight_dtype = WDTYPE\n"
+    "dim T\n"
+    "input x: f32[T, dim]\n"
+    "weight g1: [dim] = \"attn_norm\"\n"
+    "weight wq: [heads * head_dim, dim] = \"q\"\n"
+    "weight wk: [kv_heads * head_dim, dim] = \"k\"\n"
+    "weight wv: [kv_heads * head_dim, dim] = \"v\"\n"
+    "weight wo: [dim, heads * head_dim] = \"o\"\n"
+    "weight g2: [dim] = \"ffn_norm\"\n"
+    "weight w1: [ffn, dim] = \"gate\"\n"
+    "weight w3: [ffn, dim] = \"up\"\n"
+    "weight w2: [dim, ffn] = \"down\"\n"
+    "cache k_cache: [max_seq, kv_heads, head_dim]\n"
+    "cache v_cache: [max_seq, kv_heads, head_dim]\n"
+    "h = rmsnorm(x, g1, 1e-5)\n"
+    "q = rope(reshape(h @ wq.T, [T, heads, head_dim]), 10000.0)\n"
+    "k = rope(reshape(h @ wk.T, [T, kv_heads, head_dim]), 10000.0)\n"
+    "v = reshape(h @ wv.T, [T, kv_heads, head_dim])\n"
+    "a = reshape(attention(q, append(k_cache, k), append(v_cache, v)), [T, dim])\n"
+    "x1 = x + a @ wo.T\n"
+    "h2 = rmsnorm(x1, g2, 1e-5)\n"
+    "output y = x1 + (silu(h2 @ w1.T) * (h2 @ w3.T)) @ w2.T\n";
+
 /* Step sequences: prefills of odd sizes, decodes in between. The attention
  * one fills 70 of 80 cache rows, crossing the 64-row split boundary. */
 static const int short_steps[] = {1, 2, 17, 1, 5, 0};
@@ -243,3 +278,15 @@ Test(conformance, matmul_bf16) { conform("matmul", matmul_gm, short_steps, "bf16
 Test(conformance, rope_append_attention) {
   conform("attention", attention_gm, attention_steps, "f32", 1e-5);
 }
+/* Half weights make the KV cache half (the default): one rounding of a K or
+ * V element may go the other way between devices, which moves the output by
+ * the type's precision at most. */
+Test(conformance, rope_append_attention_f16_cache) {
+  conform("attention", attention_gm, attention_steps, "f16", 1e-3);
+}
+Test(conformance, rope_append_attention_bf16_cache) {
+  conform("attention", attention_gm, attention_steps, "bf16", 8e-3);
+}
+Test(conformance, fused_block_f32) { conform("block", block_gm, attention_steps, "f32", 1e-5); }
+Test(conformance, fused_block_f16) { conform("block", block_gm, attention_steps, "f16", 2e-3); }
+Test(conformance, fused_block_bf16) { conform("block", block_gm, attention_steps, "bf16", 1.6e-2); }

@@ -66,11 +66,49 @@ static void free_weights(weights_t *w) {
 
 /* ---- the reference: HF LlamaDecoderLayer semantics, in double ------------ */
 
+/* w = NULL: the norm without its weight (folded into the next matmul). */
 static void rmsnorm_ref(double *out, const double *x, const float *w) {
   double ss = 0;
   for (int i = 0; i < DIM; i++) ss += x[i] * x[i];
   double r = 1.0 / sqrt(ss / DIM + EPS);
-  for (int i = 0; i < DIM; i++) out[i] = x[i] * r * w[i];
+  for (int i = 0; i < DIM; i++) out[i] = x[i] * r * (w ? w[i] : 1.0);
+}
+
+/* The storage the compiled model keeps: each RMSNorm weight g folded into
+ * the matmuls it feeds, W'[n][k] = W[n][k] * g[k] rounded to the weight
+ * dtype (passes/fold_norm.c), and K and V rounded to the KV-cache dtype,
+ * which follows half weights. Exact for f32; for half types the reference
+ * rounds where the model stores, so the comparison stays at f32 precision. */
+typedef struct stored_s {
+  weights_t folded;     /* wq, wk, wv, gate, up folded; attn_norm, ffn_norm NULL */
+  const char *kv_dtype; /* "f32", or the half weight dtype */
+} stored_t;
+
+static float *fold(const float *w, const float *g, int rows, const char *dtype) {
+  float *out = malloc((size_t)rows * DIM * sizeof(float));
+  for (int n = 0; n < rows; n++)
+    for (int k = 0; k < DIM; k++)
+      out[(size_t)n * DIM + k] = support_stored(w[(size_t)n * DIM + k] * g[k], dtype);
+  return out;
+}
+
+static void store_weights(const weights_t *w, const char *dtype, stored_t *out) {
+  out->folded = *w;
+  out->folded.attn_norm = out->folded.ffn_norm = NULL;
+  out->folded.wq = fold(w->wq, w->attn_norm, HEADS * HEAD_DIM, dtype);
+  out->folded.wk = fold(w->wk, w->attn_norm, KV_HEADS * HEAD_DIM, dtype);
+  out->folded.wv = fold(w->wv, w->attn_norm, KV_HEADS * HEAD_DIM, dtype);
+  out->folded.gate = fold(w->gate, w->ffn_norm, FFN, dtype);
+  out->folded.up = fold(w->up, w->ffn_norm, FFN, dtype);
+  out->kv_dtype = dtype;
+}
+
+static void free_stored(stored_t *st) {
+  free(st->folded.wq);
+  free(st->folded.wk);
+  free(st->folded.wv);
+  free(st->folded.gate);
+  free(st->folded.up);
 }
 
 /* out[n] = sum_k W[n][k] x[k]: a Linear layer, W stored [out, in]. */
@@ -94,8 +132,9 @@ static void rope_ref(double *v, int p) {
   memcpy(v, tmp, sizeof tmp);
 }
 
-/* y[t] for every token t of x[TOKENS][DIM] at positions 0..TOKENS-1. */
-static void block_ref(const weights_t *w, const float *x, double *y) {
+/* y[t] for every token t of x[TOKENS][DIM] at positions 0..TOKENS-1;
+ * kv_dtype rounds the cached K and V rows as the model stores them. */
+static void block_ref(const weights_t *w, const char *kv_dtype, const float *x, double *y) {
   static double k[TOKENS][KV_HEADS * HEAD_DIM], v[TOKENS][KV_HEADS * HEAD_DIM];
   for (int t = 0; t < TOKENS; t++) {
     double xt[DIM], h[DIM], q[HEADS * HEAD_DIM], att[HEADS * HEAD_DIM], o[DIM];
@@ -106,6 +145,10 @@ static void block_ref(const weights_t *w, const float *x, double *y) {
     linear_ref(v[t], h, w->wv, KV_HEADS * HEAD_DIM, DIM);
     for (int hd = 0; hd < HEADS; hd++) rope_ref(q + hd * HEAD_DIM, t);
     for (int hd = 0; hd < KV_HEADS; hd++) rope_ref(k[t] + hd * HEAD_DIM, t);
+    for (int i = 0; i < KV_HEADS * HEAD_DIM; i++) {
+      k[t][i] = support_stored((float)k[t][i], kv_dtype);
+      v[t][i] = support_stored((float)v[t][i], kv_dtype);
+    }
     for (int hd = 0; hd < HEADS; hd++) {
       int kvh = hd / (HEADS / KV_HEADS);
       double score[TOKENS], max = -INFINITY, sum = 0;
@@ -183,7 +226,10 @@ static void check_backend(greta_backend_kind_t kind, const char *target, const c
   float x[TOKENS * DIM];
   for (int i = 0; i < TOKENS * DIM; i++) x[i] = support_normal();
   double want[TOKENS * DIM];
-  block_ref(&w, x, want);
+  stored_t stored;
+  store_weights(&w, dtype, &stored);
+  block_ref(&stored.folded, stored.kv_dtype, x, want);
+  free_stored(&stored);
 
   greta_device_t *device = NULL;
   greta_status_t st = greta_device_open(kind, 0, &device);

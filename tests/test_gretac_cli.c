@@ -63,11 +63,14 @@ Test(gretac_cli, input_errors_exit_1) {
 
 Test(gretac_cli, emits_ir_plan_and_dot) {
   expect(EXAMPLES "tiny_block.gm --emit=ir", 0, "rmsnorm");
-  expect(EXAMPLES "tiny_block.gm --emit=ir-fused", 0, "silu_mul");
+  expect(EXAMPLES "tiny_block.gm --emit=ir-fused", 0, "matmul_glu");
+  expect(EXAMPLES "tiny_block.gm --emit=ir-fused", 0, "matmul_qkv");
   expect(EXAMPLES "tiny_block.gm --emit=ir-fused", 0, "matmul_add");
   expect(EXAMPLES "tiny_block.gm --emit=dot", 0, "digraph");
   expect(EXAMPLES "tiny_block.gm --emit=plan --target=cpu", 0, "entry decode (T in 1..1)");
-  expect(EXAMPLES "tiny_block.gm --emit=plan --target=sm_90", 0, "attention_split");
+  expect(EXAMPLES "tiny_block.gm --emit=plan --target=sm_90", 0, "attention_decode");
+  expect(EXAMPLES "tiny_block.gm --emit=plan --target=sm_90", 0, "entry decode (T in 1..1): 5 launches");
+  expect(EXAMPLES "tiny_block.gm --emit=plan --target=sm_90", 0, "entry bind");
 }
 
 Test(gretac_cli, cpu_plan_file_loads) {

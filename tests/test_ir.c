@@ -289,7 +289,7 @@ Test(ir, printers) {
   FILE *f = open_memstream(&text, &len);
   ir_print(g, f);
   fclose(f);
-  cr_assert_str_eq(text, "model t  weight_dtype=f32  max_seq=0  symbols: T\n"
+  cr_assert_str_eq(text, "model t  weight_dtype=f32  kv_dtype=f32  max_seq=0  symbols: T\n"
                          "  %0 = input \"x\" : f32[T, 8]\n"
                          "  %1 = weight \"w\"q\" : f32[8]\n"
                          "  %2 = rmsnorm %0, %1 {eps=1e-05} : f32[T, 8]\n"

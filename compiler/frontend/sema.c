@@ -270,8 +270,17 @@ ir_graph_t *sema_run(diag_t *diag, const ast_program_t *prog) {
   scope_deinit(&file_scope);
   free(s.leaf_table);
   strbuf_free(&s.instance);
-  for (int id = 0; id < g->n_nodes; id++)
+  /* Settings may follow the declarations they govern: types are final here.
+   * The KV cache defaults to the weights' dtype when that is a half type
+   * (the cache then costs what the weights' precision warrants), else f32. */
+  if (!s.kv_dtype_set) g->kv_dtype = g->weight_dtype == GRETA_F32 ? GRETA_F32 : g->weight_dtype;
+  for (int id = 0; id < g->n_nodes; id++) {
     if (g->nodes[id].op == IR_WEIGHT) g->nodes[id].type.dtype = g->weight_dtype;
+    if (g->nodes[id].op == IR_CACHE) g->nodes[id].type.dtype = g->kv_dtype;
+    /* An append's value is the cache: it takes the cache's final dtype. */
+    if (g->nodes[id].op == IR_CACHE_APPEND)
+      g->nodes[id].type.dtype = g->nodes[g->nodes[id].inputs[0]].type.dtype;
+  }
   if (diag->n_errors) {
     ir_graph_destroy(g);
     return NULL;

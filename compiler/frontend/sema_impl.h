@@ -69,6 +69,7 @@ typedef struct sema_s {
                         top level */
   int64_t work;
   bool weight_dtype_set;
+  bool kv_dtype_set;
   bool model_named;
   ast_loc_t model_loc;
   int *leaf_table; /* open addressing: node ids of weights and caches by name; -1 empty */

@@ -340,23 +340,28 @@ static void exec_top_only(sema_t *s, scope_t *sc, const ast_stmt_t *st) {
     free(s->g->model_name);
     s->g->model_name = xstrdup(st->name);
     break;
-  case AST_SET:
-    if (strcmp(st->name, "weight_dtype") != 0) {
-      sema_error(s, st->name_loc, "unknown setting '%s' (known: weight_dtype)", st->name);
+  case AST_SET: {
+    /* Model settings: the storage dtype of the weights and of the KV cache. */
+    bool is_kv = strcmp(st->name, "kv_dtype") == 0;
+    if (!is_kv && strcmp(st->name, "weight_dtype") != 0) {
+      sema_error(s, st->name_loc, "unknown setting '%s' (known: weight_dtype, kv_dtype)", st->name);
       break;
     }
-    if (s->weight_dtype_set) {
-      sema_error(s, st->name_loc, "redefinition of 'weight_dtype'");
+    bool *was_set = is_kv ? &s->kv_dtype_set : &s->weight_dtype_set;
+    if (*was_set) {
+      sema_error(s, st->name_loc, "redefinition of '%s'", st->name);
       break;
     }
     greta_dtype_t dt;
     if (st->value->kind != AST_NAME || !sema_parse_dtype(st->value->name, &dt) || dt == GRETA_I32) {
-      sema_error(s, st->value->loc, "weight_dtype must be f32, f16 or bf16");
+      sema_error(s, st->value->loc, "%s must be f32, f16 or bf16", st->name);
       break;
     }
-    s->weight_dtype_set = true;
-    s->g->weight_dtype = dt;
+    *was_set = true;
+    if (is_kv) s->g->kv_dtype = dt;
+    else s->g->weight_dtype = dt;
     break;
+  }
   case AST_DIM:
     for (int i = 0; i < st->names.n; i++) {
       const ast_expr_t *n = st->names.items[i];

@@ -12,9 +12,10 @@
 
 /* ---- ops ----------------------------------------------------------------- */
 
+/* Inputs: n_inputs, or up to n_inputs + optional (a trailing norm weight). */
 static const struct {
   const char *name;
-  int n_inputs;
+  int n_inputs, optional;
 } op_info[IR_OP_COUNT_] = {
     [IR_DEAD] = {"dead", 0},
     [IR_INPUT] = {"input", 0},
@@ -24,6 +25,9 @@ static const struct {
     [IR_RMSNORM] = {"rmsnorm", 2},
     [IR_MATMUL] = {"matmul", 2},
     [IR_MATMUL_ADD] = {"matmul_add", 3},
+    [IR_MATMUL_NORM] = {"matmul_norm", 3},
+    [IR_MATMUL_GLU] = {"matmul_glu", 3, 1},
+    [IR_MATMUL_QKV] = {"matmul_qkv", 6, 1},
     [IR_ROPE] = {"rope", 1},
     [IR_CACHE_APPEND] = {"cache_append", 2},
     [IR_ATTENTION] = {"attention", 3},
@@ -46,12 +50,18 @@ const char *ir_op_name(ir_op_t op) {
 
 static bool op_is_leaf(ir_op_t op) { return op == IR_INPUT || op == IR_WEIGHT || op == IR_CACHE; }
 
+static bool input_count_ok(const ir_node_t *n) {
+  int lo = op_info[n->op].n_inputs;
+  return n->n_inputs >= lo && n->n_inputs <= lo + op_info[n->op].optional;
+}
+
 /* ---- graph --------------------------------------------------------------- */
 
 ir_graph_t *ir_graph_create(const char *model_name) {
   ir_graph_t *g = xcalloc(1, sizeof *g);
   g->model_name = xstrdup(model_name ? model_name : "model");
   g->weight_dtype = GRETA_F32;
+  g->kv_dtype = GRETA_F32;
   return g;
 }
 
@@ -215,13 +225,56 @@ static bool infer_matmul(infer_ctx_t *c, const char *op, const ir_type_t *a, con
   return true;
 }
 
+/* g must be a norm weight over x's last dimension. */
+static bool need_norm_weight(infer_ctx_t *c, const char *op, const ir_type_t *x, const ir_type_t *g) {
+  char b0[128], b1[128];
+  if (!need_rank(c, op, "the norm weight", g, 1, 1) || !need_float(c, op, "the norm weight", g))
+    return false;
+  if (!dim_eq(x->dims[x->rank - 1], g->dims[0]))
+    return fail(c, "%s: the norm weight %s does not match the last dimension of %s", op, TS(g, b1),
+                TS(x, b0));
+  return true;
+}
+
+/* matmul_qkv: x [T, K]; wq [H * D, K], wk and wv [KVH * D, K]; caches
+ * [max_seq, KVH, D]; the result q [T, H, D]. */
+static bool infer_matmul_qkv(infer_ctx_t *c, const ir_graph_t *graph, const ir_node_t *n,
+                             const ir_type_t *const *in, ir_type_t *out) {
+  const char *op = "matmul_qkv";
+  char b0[128], b1[128];
+  ir_type_t y[3];
+  if (!need_rank(c, op, "x", in[0], 2, 2)) return false;
+  for (int i = 0; i < 3; i++)
+    if (!infer_matmul(c, op, in[0], in[1 + i], true, &y[i])) return false;
+  for (int i = 4; i < 6; i++) {
+    if (graph->nodes[n->inputs[i]].op != IR_CACHE)
+      return fail(c, "%s: input %d must be a cache, got a %s node", op, i,
+                  ir_op_name(graph->nodes[n->inputs[i]].op));
+    if (!need_rank(c, op, "a cache", in[i], 3, 3)) return false;
+  }
+  if (!shape_eq(in[4], in[5]))
+    return fail(c, "%s: the caches %s and %s differ", op, TS(in[4], b0), TS(in[5], b1));
+  ir_dim_t kvh = in[4]->dims[1], d = in[4]->dims[2], nq = y[0].dims[1];
+  if (kvh.sym >= 0 || d.sym >= 0 || nq.sym >= 0 || d.coeff <= 0 || d.coeff % 2 ||
+      nq.coeff % d.coeff || y[1].dims[1].coeff != kvh.coeff * d.coeff ||
+      y[2].dims[1].coeff != kvh.coeff * d.coeff)
+    return fail(c, "%s: q, k, v rows %s / %s do not split into heads of the cache %s", op,
+                TS(&y[0], b0), TS(&y[1], b1), TS(in[4], b1));
+  if (n->n_inputs == 7 && !need_norm_weight(c, op, in[0], in[6])) return false;
+  *out = y[0];
+  out->rank = 3;
+  out->dims[1] = (ir_dim_t){nq.coeff / d.coeff, -1};
+  out->dims[2] = d;
+  return true;
+}
+
 static bool infer(const ir_graph_t *graph, const ir_node_t *n, ir_type_t *out, char *err,
                   size_t err_size) {
   infer_ctx_t ctx = {graph, err, err_size}, *c = &ctx;
   char b0[128], b1[128], b2[128];
   const char *op = ir_op_name(n->op);
   if ((int)n->op < 0 || n->op >= IR_OP_COUNT_) return fail(c, "unknown op %d", (int)n->op);
-  if (n->n_inputs != op_info[n->op].n_inputs)
+  if (!input_count_ok(n))
     return fail(c, "%s: takes %d inputs, has %d", op, op_info[n->op].n_inputs, n->n_inputs);
   const ir_type_t *in[IR_MAX_INPUTS] = {0};
   for (int i = 0; i < n->n_inputs; i++) {
@@ -264,6 +317,19 @@ static bool infer(const ir_graph_t *graph, const ir_node_t *n, ir_type_t *out, c
     if (!type_eq(out, in[2]))
       return fail(c, "matmul_add: the addend %s differs from the product %s", TS(in[2], b2), TS(out, b0));
     return true;
+  case IR_MATMUL_NORM:
+    if (!infer_matmul(c, op, in[0], in[1], true, out)) return false;
+    return need_norm_weight(c, op, in[0], in[2]);
+  case IR_MATMUL_GLU: {
+    ir_type_t up;
+    if (!infer_matmul(c, op, in[0], in[1], true, out) || !infer_matmul(c, op, in[0], in[2], true, &up))
+      return false;
+    if (!type_eq(out, &up))
+      return fail(c, "matmul_glu: gate %s and up %s differ", TS(in[1], b1), TS(in[2], b2));
+    return n->n_inputs == 3 || need_norm_weight(c, op, in[0], in[3]);
+  }
+  case IR_MATMUL_QKV:
+    return infer_matmul_qkv(c, graph, n, in, out);
   case IR_ROPE:
     if (!need_rank(c, op, "x", in[0], 3, 3) || !need_float(c, op, "x", in[0])) return false;
     if (in[0]->dims[2].sym >= 0 || in[0]->dims[2].coeff % 2 != 0)
@@ -275,8 +341,9 @@ static bool infer(const ir_graph_t *graph, const ir_node_t *n, ir_type_t *out, c
     if (cache->op != IR_CACHE)
       return fail(c, "append: the first argument must be a cache, got a %s node", ir_op_name(cache->op));
     if (!need_rank(c, op, "the cache", in[0], 3, 3) || !need_rank(c, op, "x", in[1], 3, 3)) return false;
+    /* The cache's dtype may be narrower: the append rounds. */
     if (!dim_eq(in[0]->dims[1], in[1]->dims[1]) || !dim_eq(in[0]->dims[2], in[1]->dims[2]) ||
-        in[0]->dtype != in[1]->dtype)
+        !is_float(in[0]->dtype) || !is_float(in[1]->dtype))
       return fail(c, "append: rows %s do not fit the cache %s", TS(in[1], b1), TS(in[0], b0));
     *out = *in[0];
     return true;
@@ -372,7 +439,7 @@ int ir_verify(const ir_graph_t *graph, FILE *diag) {
       problems += problem(diag, id, "unknown op %d", (int)n->op);
       continue;
     }
-    if (n->n_inputs != op_info[n->op].n_inputs) {
+    if (!input_count_ok(n)) {
       problems += problem(diag, id, "%s takes %d inputs, has %d", ir_op_name(n->op),
                           op_info[n->op].n_inputs, n->n_inputs);
       continue;
@@ -455,6 +522,14 @@ static void attr_str(const ir_node_t *n, char *buf, size_t size) {
   switch (n->op) {
   case IR_RMSNORM: snprintf(buf, size, " {eps=%.9g}", n->f[0]); break;
   case IR_ROPE: snprintf(buf, size, " {theta=%.9g}", n->f[0]); break;
+  case IR_MATMUL_NORM: snprintf(buf, size, " {eps=%.9g}", n->f[0]); break;
+  case IR_MATMUL_GLU:
+    if (n->n_inputs == 4) snprintf(buf, size, " {eps=%.9g}", n->f[0]);
+    break;
+  case IR_MATMUL_QKV:
+    if (n->n_inputs == 7) snprintf(buf, size, " {eps=%.9g, theta=%.9g}", n->f[0], n->f[1]);
+    else snprintf(buf, size, " {theta=%.9g}", n->f[1]);
+    break;
   case IR_ATTENTION: snprintf(buf, size, " {scale=%.9g}", n->f[0]); break;
   case IR_SCALE: snprintf(buf, size, " {factor=%.9g}", n->f[0]); break;
   case IR_MATMUL:
@@ -466,8 +541,9 @@ static void attr_str(const ir_node_t *n, char *buf, size_t size) {
 }
 
 void ir_print(const ir_graph_t *graph, FILE *out) {
-  fprintf(out, "model %s  weight_dtype=%s  max_seq=%lld  symbols:", graph->model_name,
-          greta_dtype_name(graph->weight_dtype), (long long)graph->max_seq);
+  fprintf(out, "model %s  weight_dtype=%s  kv_dtype=%s  max_seq=%lld  symbols:", graph->model_name,
+          greta_dtype_name(graph->weight_dtype), greta_dtype_name(graph->kv_dtype),
+          (long long)graph->max_seq);
   for (int i = 0; i < graph->n_symbols; i++) fprintf(out, "%s%s", i ? ", " : " ", graph->symbols[i]);
   fputc('\n', out);
   for (int id = 0; id < graph->n_nodes; id++) {

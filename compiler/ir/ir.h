@@ -18,7 +18,7 @@
 
 #include "greta/greta.h"
 
-#define IR_MAX_INPUTS 4
+#define IR_MAX_INPUTS 8
 
 /* A dimension: coeff * symbols[sym] when sym >= 0, else the constant coeff. */
 typedef struct ir_dim_s {
@@ -41,18 +41,30 @@ typedef enum ir_op_e {
   IR_WEIGHT, /* name: checkpoint tensor name ("model.layers.3.mlp.up_proj.weight"),
                 dtype = the model's weight dtype */
   IR_CACHE,  /* name: unique cache name from the block instance path ("decoder.3.k_cache"); type [max_seq, kv_heads,
-                head_dim] f32. Its contents persist across steps. */
+                head_dim] in the model's kv_dtype. Its contents persist across steps. */
   /* Compute. */
   IR_EMBEDDING,  /* (tokens i32[T], table [vocab, dim]) -> f32[T, dim] */
   IR_RMSNORM,    /* (x [.., n], w [n]) -> like x; f[0] = eps */
   IR_MATMUL,     /* (a [.., K], b) -> [.., N]; b is [K, N], or [N, K] when
                     i[0] = 1 (b used transposed, as a Linear weight) */
   IR_MATMUL_ADD, /* fused: (a, b, r) -> a @ b + r; i[0] as IR_MATMUL */
+  IR_MATMUL_NORM, /* fused: (x [.., K], w [N, K], g [K]) -> rmsnorm(x, g) @ w^T;
+                     f[0] = eps. g is folded into w at bind time (fold_norm.c) */
+  IR_MATMUL_GLU, /* fused: (x [.., K], w_gate [N, K], w_up [N, K] [, g [K]]) ->
+                    silu(x' @ w_gate^T) * (x' @ w_up^T), x' = rmsnorm(x, g, f[0])
+                    when g is given, else x. w_gate and w_up are stored
+                    contiguously: one [2N, K] weight */
+  IR_MATMUL_QKV, /* fused: (x [T, K], wq, wk, wv, k_cache, v_cache [, g]) ->
+                    q = rope(x' @ wq^T as [T, heads, head_dim]); and, as a side
+                    effect, rope(x' @ wk^T) and x' @ wv^T appended to the caches
+                    at rows pos .. pos+T-1. x' as IR_MATMUL_GLU; f[0] = eps,
+                    f[1] = theta. wq, wk, wv contiguous: one stacked weight */
   IR_ROPE,       /* (x [T, heads, head_dim]) -> like x; f[0] = theta */
   IR_CACHE_APPEND, /* (cache, x [T, kv_heads, head_dim]) -> the cache with x
                       written at rows pos .. pos+T-1 (a side effect) */
   IR_ATTENTION,  /* (q [T, heads, head_dim], k, v) -> [T, heads, head_dim];
-                    k and v are IR_CACHE_APPEND results; causal; f[0] = scale;
+                    k and v are IR_CACHE_APPEND results (or, after qkv fusion,
+                    the caches q's IR_MATMUL_QKV writes); causal; f[0] = scale;
                     heads % kv_heads == 0 (grouped-query) */
   IR_SILU,       /* (x) -> x * sigmoid(x) */
   IR_SILU_MUL,   /* fused: (a, b) -> silu(a) * b */
@@ -91,6 +103,7 @@ typedef struct ir_output_s {
 typedef struct ir_graph_s {
   char *model_name;            /* owned */
   greta_dtype_t weight_dtype;  /* the storage dtype of every weight */
+  greta_dtype_t kv_dtype;      /* the storage dtype of every KV cache */
   int64_t max_seq;             /* KV-cache capacity; 0 when the model has no cache */
   int n_symbols;
   char *symbols[8];            /* symbolic dimension names ("T"); owned */

@@ -34,6 +34,7 @@ typedef struct lowering_s {
   FILE *diag;
   int errors;
   place_t *place;           /* per node */
+  bool *placed;             /* per node: weights placed ahead of the walk */
   memplan_buffer_t *buffers; /* arena values */
   int n_buffers;
   greta_plan_t *plan;
@@ -91,31 +92,52 @@ static int new_buffer(lowering_t *lw, uint64_t bytes, int first, int last) {
 
 /* ---- placement ------------------------------------------------------------ */
 
+/* Places weight node `id` at the end of the weights space, then pads to
+ * WEIGHT_ALIGN unless `packed` (the next weight must follow it directly). */
+static void place_weight(lowering_t *lw, int id, bool packed) {
+  const ir_node_t *node = &lw->graph->nodes[id];
+  greta_plan_t *plan = lw->plan;
+  uint64_t bytes = value_bytes(lw, &node->type);
+  plan->weights = xgrow(plan->weights, sizeof *plan->weights, plan->n_weights);
+  greta_plan_weight_t *w = &plan->weights[plan->n_weights++];
+  memset(w, 0, sizeof *w);
+  w->info.name = xstrdup(node->name);
+  w->info.dtype = node->type.dtype;
+  w->info.rank = node->type.rank;
+  for (int d = 0; d < node->type.rank; d++) w->info.dims[d].coeff = node->type.dims[d].coeff;
+  w->offset = plan->weight_bytes;
+  w->bytes = bytes;
+  plan->weight_bytes = packed ? plan->weight_bytes + bytes
+                              : align_up(plan->weight_bytes + bytes, WEIGHT_ALIGN);
+  lw->place[id] = (place_t){GRETA_SPACE_WEIGHTS, -1, w->offset};
+  lw->placed[id] = true;
+}
+
+/* Weights a fused node reads as one stacked matrix: inputs 1 .. count. */
+static int stacked_weights(const ir_node_t *node) {
+  return node->op == IR_MATMUL_GLU ? 2 : node->op == IR_MATMUL_QKV ? 3 : 0;
+}
+
 static void place_values(lowering_t *lw) {
   const ir_graph_t *g = lw->graph;
   greta_plan_t *plan = lw->plan;
   const int end = g->n_nodes + 1; /* a step after every node */
+  /* Stacked weights first, each group contiguous in input order (the
+   * fusion passes made sure no other node reads them). */
+  for (int id = 0; id < g->n_nodes; id++) {
+    const ir_node_t *node = &g->nodes[id];
+    int count = stacked_weights(node);
+    for (int i = 1; i <= count; i++) place_weight(lw, node->inputs[i], i < count);
+  }
   for (int id = 0; id < g->n_nodes; id++) {
     const ir_node_t *node = &g->nodes[id];
     place_t *p = &lw->place[id];
+    if (lw->placed[id]) continue;
     p->buffer = -1;
     switch (node->op) {
-      case IR_WEIGHT: {
-        uint64_t bytes = value_bytes(lw, &node->type);
-        greta_plan_weight_t *w;
-        plan->weights = xgrow(plan->weights, sizeof *plan->weights, plan->n_weights);
-        w = &plan->weights[plan->n_weights++];
-        memset(w, 0, sizeof *w);
-        w->info.name = xstrdup(node->name);
-        w->info.dtype = node->type.dtype;
-        w->info.rank = node->type.rank;
-        for (int d = 0; d < node->type.rank; d++) w->info.dims[d].coeff = node->type.dims[d].coeff;
-        w->offset = plan->weight_bytes;
-        w->bytes = bytes;
-        plan->weight_bytes = align_up(plan->weight_bytes + bytes, WEIGHT_ALIGN);
-        *p = (place_t){GRETA_SPACE_WEIGHTS, -1, w->offset};
+      case IR_WEIGHT:
+        place_weight(lw, id, false);
         break;
-      }
       case IR_CACHE: {
         greta_plan_cache_t *c;
         plan->caches = xgrow(plan->caches, sizeof *plan->caches, plan->n_caches);
@@ -187,6 +209,127 @@ static void launch_arg(const lowering_t *lw, greta_plan_launch_t *l, int node) {
   l->args[l->n_args++] = buffer_ref(lw, node);
 }
 
+static greta_plan_buffer_t scratch_ref(int buffer) {
+  return (greta_plan_buffer_t){GRETA_SPACE_ARENA, (uint64_t)buffer};
+}
+
+/* The rows of a projection's input x: rows_coeff (* T when per_token). */
+typedef struct rows_s {
+  int64_t coeff;
+  uint32_t per_token;
+} rows_t;
+
+/* x' @ W^T into `out` for W [n, k] at weight node `w` (a stacked group
+ * starts there), x' = x, or x / rms(x) when `norm` (W holds the norm's
+ * weight, folded at bind time). Decode: one matmul computing the inverse
+ * RMS inside. Prefill: rms_scale into a scratch row block, then the
+ * matmul (the GEMM has no row-scale epilogue). */
+static void lower_linear(lowering_t *lw, int id, int decode, launch_list_t *list, int x, int w,
+                         int64_t n, int64_t k, bool norm, float eps, greta_plan_buffer_t out,
+                         rows_t rows) {
+  greta_plan_buffer_t in = buffer_ref(lw, x);
+  if (norm && !decode) {
+    int scaled = new_buffer(lw, value_bytes(lw, &lw->graph->nodes[x].type), id, id);
+    greta_plan_launch_t *l = launch_add(list, GRETA_OP_RMS_SCALE);
+    launch_arg(lw, l, x);
+    l->args[l->n_args++] = scratch_ref(scaled);
+    l->attr.n = k;
+    l->attr.eps = eps;
+    l->rows_coeff = rows.coeff;
+    l->rows_per_token = rows.per_token;
+    in = scratch_ref(scaled);
+  }
+  greta_plan_launch_t *l = launch_add(list, GRETA_OP_MATMUL);
+  l->args[l->n_args++] = in;
+  launch_arg(lw, l, w);
+  l->args[l->n_args++] = out;
+  l->attr.n = n;
+  l->attr.k = k;
+  l->attr.transpose_b = 1;
+  l->attr.wdtype = lw->graph->nodes[w].type.dtype;
+  if (norm && decode) {
+    l->attr.norm = 1;
+    l->attr.eps = eps;
+  }
+  l->rows_coeff = rows.coeff;
+  l->rows_per_token = rows.per_token;
+}
+
+/* matmul_glu: decode, one GEMV over the stacked [2n, k] weight with
+ * silu(gate) * up as its epilogue; prefill, the GEMM into a [rows, 2n]
+ * scratch, then glu. */
+static void lower_glu(lowering_t *lw, int id, int decode, launch_list_t *list, rows_t rows,
+                      int64_t n) {
+  const ir_node_t *node = &lw->graph->nodes[id];
+  const ir_type_t *w = &lw->graph->nodes[node->inputs[1]].type;
+  const int64_t k = w->dims[1].coeff;
+  const bool norm = node->n_inputs == 4;
+  if (decode) {
+    greta_plan_launch_t *l = launch_add(list, GRETA_OP_MATMUL_GLU);
+    launch_arg(lw, l, node->inputs[0]);
+    launch_arg(lw, l, node->inputs[1]);
+    launch_arg(lw, l, id);
+    l->attr = (greta_op_attrs_t){.n = n, .k = k, .norm = norm, .wdtype = w->dtype,
+                                 .eps = norm ? (float)node->f[0] : 0.0f};
+    l->rows_coeff = rows.coeff;
+    l->rows_per_token = rows.per_token;
+    return;
+  }
+  int y = new_buffer(lw, (uint64_t)(rows.coeff * (rows.per_token ? lw->options->max_tokens : 1) *
+                                    2 * n) * sizeof(float),
+                     id, id);
+  lower_linear(lw, id, decode, list, node->inputs[0], node->inputs[1], 2 * n, k, norm,
+               (float)node->f[0], scratch_ref(y), rows);
+  greta_plan_launch_t *l = launch_add(list, GRETA_OP_GLU);
+  l->args[l->n_args++] = scratch_ref(y);
+  launch_arg(lw, l, id);
+  l->attr.n = n;
+  l->rows_coeff = rows.coeff;
+  l->rows_per_token = rows.per_token;
+}
+
+/* matmul_qkv: decode, one GEMV over the stacked q/k/v weight with RoPE and
+ * the cache writes as its epilogue; prefill, the GEMM into a [T, (heads +
+ * 2 kv_heads) head_dim] scratch, then qkv_rope_append. */
+static void lower_qkv(lowering_t *lw, int id, int decode, launch_list_t *list) {
+  const ir_graph_t *g = lw->graph;
+  const ir_node_t *node = &g->nodes[id];
+  const ir_type_t *q = &node->type, *cache = &g->nodes[node->inputs[4]].type;
+  const ir_type_t *w = &g->nodes[node->inputs[1]].type;
+  const bool norm = node->n_inputs == 7;
+  const greta_op_attrs_t attr = {
+      .heads = q->dims[1].coeff, .kv_heads = cache->dims[1].coeff, .head_dim = q->dims[2].coeff,
+      .max_seq = cache->dims[0].coeff, .kvdtype = cache->dtype, .theta = (float)node->f[1]};
+  const int64_t k = w->dims[1].coeff, y_row = (attr.heads + 2 * attr.kv_heads) * attr.head_dim;
+  const rows_t tokens = {1, 1};
+  greta_plan_launch_t *l;
+  if (decode) {
+    l = launch_add(list, GRETA_OP_MATMUL_QKV);
+    launch_arg(lw, l, node->inputs[0]);
+    launch_arg(lw, l, node->inputs[1]);
+    launch_arg(lw, l, id);
+    launch_arg(lw, l, node->inputs[4]);
+    launch_arg(lw, l, node->inputs[5]);
+    l->attr = attr;
+    l->attr.k = k;
+    l->attr.norm = norm;
+    l->attr.wdtype = w->dtype;
+    l->attr.eps = norm ? (float)node->f[0] : 0.0f;
+  } else {
+    int y = new_buffer(lw, (uint64_t)(lw->options->max_tokens * y_row) * sizeof(float), id, id);
+    lower_linear(lw, id, decode, list, node->inputs[0], node->inputs[1], y_row, k, norm,
+                 (float)node->f[0], scratch_ref(y), tokens);
+    l = launch_add(list, GRETA_OP_QKV_ROPE_APPEND);
+    l->args[l->n_args++] = scratch_ref(y);
+    launch_arg(lw, l, id);
+    launch_arg(lw, l, node->inputs[4]);
+    launch_arg(lw, l, node->inputs[5]);
+    l->attr = attr;
+  }
+  l->rows_coeff = 1;
+  l->rows_per_token = 1;
+}
+
 /* IR ops that lower to one plan op over [rows, n] with no other attribute. */
 static const uint32_t simple_ops[IR_OP_COUNT_] = {
     [IR_SILU] = GRETA_OP_SILU,   [IR_SILU_MUL] = GRETA_OP_SILU_MUL, [IR_ADD] = GRETA_OP_ADD,
@@ -212,6 +355,22 @@ static void lower_node(lowering_t *lw, int id, int decode, launch_list_t *list) 
   if (!row_shape(lw, id, row_type, &n, &rows, &per_token)) return;
 
   switch (node->op) {
+    case IR_MATMUL_NORM: {
+      const ir_type_t *w = &g->nodes[node->inputs[1]].type;
+      lower_linear(lw, id, decode, list, node->inputs[0], node->inputs[1], n, w->dims[1].coeff,
+                   true, (float)node->f[0], buffer_ref(lw, id), (rows_t){rows, per_token});
+      return;
+    }
+    case IR_MATMUL_GLU:
+      lower_glu(lw, id, decode, list, (rows_t){rows, per_token}, n);
+      return;
+    case IR_MATMUL_QKV:
+      if (t->dims[0].sym < 0 || t->dims[0].coeff != 1) {
+        lower_error(lw, id, "matmul_qkv needs a [T, K] input");
+        return;
+      }
+      lower_qkv(lw, id, decode, list);
+      return;
     case IR_MATMUL:
     case IR_MATMUL_ADD: {
       const ir_type_t *b = &g->nodes[node->inputs[1]].type;
@@ -361,6 +520,36 @@ static void lower_node(lowering_t *lw, int id, int decode, launch_list_t *list) 
   l->rows_per_token = per_token;
 }
 
+/* The bind entry: each norm folded into the stacked weight that follows it
+ * (fold_norm.c says why this is exact up to the weight's rounding). */
+static void lower_fold(lowering_t *lw, int id, launch_list_t *list) {
+  const ir_node_t *node = &lw->graph->nodes[id];
+  int g;
+  int64_t rows = lw->graph->nodes[node->inputs[1]].type.dims[0].coeff;
+  switch (node->op) {
+    case IR_MATMUL_NORM: g = node->inputs[2]; break;
+    case IR_MATMUL_GLU:
+      if (node->n_inputs != 4) return;
+      g = node->inputs[3];
+      rows *= 2;
+      break;
+    case IR_MATMUL_QKV:
+      if (node->n_inputs != 7) return;
+      g = node->inputs[6];
+      for (int i = 2; i <= 3; i++) rows += lw->graph->nodes[node->inputs[i]].type.dims[0].coeff;
+      break;
+    default: return;
+  }
+  const ir_type_t *gt = &lw->graph->nodes[g].type;
+  greta_plan_launch_t *l = launch_add(list, GRETA_OP_FOLD_NORM);
+  launch_arg(lw, l, node->inputs[1]);
+  launch_arg(lw, l, g);
+  l->attr.n = gt->dims[0].coeff;
+  l->attr.wdtype = gt->dtype;
+  l->rows_coeff = rows;
+  l->rows_per_token = 0;
+}
+
 static void patch_arena_args(const lowering_t *lw, launch_list_t *list) {
   for (uint32_t i = 0; i < list->count; i++)
     for (uint32_t a = 0; a < list->items[i].n_args; a++) {
@@ -401,6 +590,7 @@ greta_plan_t *schedule_build(const ir_graph_t *graph, const schedule_options_t *
                              FILE *diag) {
   lowering_t lw = {.graph = graph, .options = options, .diag = diag};
   lw.place = xcalloc((size_t)graph->n_nodes + 1, sizeof *lw.place);
+  lw.placed = xcalloc((size_t)graph->n_nodes + 1, sizeof *lw.placed);
   lw.plan = xcalloc(1, sizeof *lw.plan);
   greta_plan_t *plan = lw.plan;
   plan->target = xstrdup(options->target->id);
@@ -413,8 +603,9 @@ greta_plan_t *schedule_build(const ir_graph_t *graph, const schedule_options_t *
 
   place_values(&lw);
   /* Lower both entries before packing: decode adds scratch buffers. */
-  launch_list_t decode = {0}, prefill = {0};
+  launch_list_t decode = {0}, prefill = {0}, bind = {0};
   for (int id = 0; id < graph->n_nodes; id++) lower_node(&lw, id, 1, &decode);
+  for (int id = 0; id < graph->n_nodes; id++) lower_fold(&lw, id, &bind);
   if (options->max_tokens > 1)
     for (int id = 0; id < graph->n_nodes && !lw.errors; id++) lower_node(&lw, id, 0, &prefill);
   plan->arena_bytes = memplan_assign(lw.buffers, lw.n_buffers);
@@ -432,8 +623,11 @@ greta_plan_t *schedule_build(const ir_graph_t *graph, const schedule_options_t *
     add_entry(plan, "prefill", 2, options->max_tokens, &prefill);
   else
     free(prefill.items);
+  if (bind.count)
+    add_entry(plan, GRETA_PLAN_BIND_ENTRY, 1, 1, &bind);
 
   free(lw.place);
+  free(lw.placed);
   free(lw.buffers);
   if (lw.errors) {
     greta_plan_destroy(plan);

@@ -31,7 +31,7 @@ int pass_cse(ir_graph_t *graph) {
     ir_node_t *node = &graph->nodes[id];
     /* Inputs are distinct by definition; caches and appends have effects. */
     if (node->op == IR_DEAD || node->op == IR_INPUT || node->op == IR_CACHE ||
-        node->op == IR_CACHE_APPEND)
+        node->op == IR_CACHE_APPEND || node->op == IR_MATMUL_QKV)
       continue;
     for (int prev = 0; prev < id; prev++) {
       if (!same_node(&graph->nodes[prev], node)) continue;

@@ -1,5 +1,6 @@
-/* Dead-code elimination: walk back from the outputs and the cache appends
- * (whose writes outlive the step); everything not reached is dead. */
+/* Dead-code elimination: walk back from the outputs and the cache writers
+ * (appends, matmul_qkv: their writes outlive the step); everything not
+ * reached is dead. */
 #include <stdlib.h>
 #include "xalloc.h"
 
@@ -9,7 +10,7 @@ int pass_dce(ir_graph_t *graph) {
   char *live = xcalloc((size_t)graph->n_nodes + 1, 1);
   for (int o = 0; o < graph->n_outputs; o++) live[graph->outputs[o].node] = 1;
   for (int id = 0; id < graph->n_nodes; id++)
-    if (graph->nodes[id].op == IR_CACHE_APPEND) live[id] = 1;
+    if (graph->nodes[id].op == IR_CACHE_APPEND || graph->nodes[id].op == IR_MATMUL_QKV) live[id] = 1;
   /* Inputs precede their users, so one backward sweep suffices. Declared
    * graph inputs stay too: the step's interface does not shrink. */
   for (int id = graph->n_nodes - 1; id >= 0; id--) {

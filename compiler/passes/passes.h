@@ -16,14 +16,21 @@ int pass_dce(ir_graph_t *graph);
  * softmax(causal_mask(x)) -> masked_softmax, where the inner node has no
  * other use. */
 int pass_fuse(ir_graph_t *graph);
+/* Folds rmsnorm(x, g) @ w^T into matmul_norm(x, w, g) when every use of the
+ * norm is such a matmul (fold_norm.c). */
+int pass_fold_norm(ir_graph_t *graph);
+/* Stacks projections of one input with their pairing consumer: gate/up
+ * under silu_mul -> matmul_glu; q/k/v with RoPE and the cache appends ->
+ * matmul_qkv (fuse_siblings.c). */
+int pass_fuse_siblings(ir_graph_t *graph);
 
 /* The pipeline's first step: DCE, then compaction (ids renumbered). The
  * front end returns the graph as written; this is the graph
  * `gretac --emit=ir` prints. Returns the number of nodes removed. */
 int passes_prune(ir_graph_t *graph);
 
-/* passes_prune, then CSE, fusion, DCE, compaction and verification, in
- * that order (compiler/passes/pipeline.c). Returns the number of verifier
+/* passes_prune, then CSE, fusion (epilogues, norm folding, siblings), DCE,
+ * compaction and verification, in that order (compiler/passes/pipeline.c). Returns the number of verifier
  * problems (printed to diag); 0 is success. */
 int passes_run(ir_graph_t *graph, FILE *diag);
 

@@ -14,7 +14,9 @@ int passes_prune(ir_graph_t *graph) {
 int passes_run(ir_graph_t *graph, FILE *diag) {
   passes_prune(graph);
   pass_cse(graph);
-  pass_fuse(graph);
+  pass_fuse(graph);      /* epilogues: residual, silu * mul, masked softmax */
+  pass_fold_norm(graph); /* then norms into the matmuls they feed */
+  pass_fuse_siblings(graph); /* then those matmuls stacked, with their pairing epilogues */
   pass_dce(graph);
   ir_compact(graph);
   return ir_verify(graph, diag);

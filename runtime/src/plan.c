@@ -7,6 +7,7 @@
  * model.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "plan.h"
 
@@ -46,8 +47,15 @@ void greta_plan_destroy(greta_plan_t *plan) {
 
 const greta_plan_entry_t *greta_plan_entry_for(const greta_plan_t *plan, int64_t tokens) {
   for (uint32_t e = 0; e < plan->n_entries; e++)
-    if (plan->entries[e].min_tokens <= tokens && tokens <= plan->entries[e].max_tokens)
+    if (plan->entries[e].min_tokens <= tokens && tokens <= plan->entries[e].max_tokens &&
+        strcmp(plan->entries[e].name, GRETA_PLAN_BIND_ENTRY) != 0)
       return &plan->entries[e];
+  return NULL;
+}
+
+const greta_plan_entry_t *greta_plan_bind_entry(const greta_plan_t *plan) {
+  for (uint32_t e = 0; e < plan->n_entries; e++)
+    if (strcmp(plan->entries[e].name, GRETA_PLAN_BIND_ENTRY) == 0) return &plan->entries[e];
   return NULL;
 }
 

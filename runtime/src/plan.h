@@ -33,6 +33,9 @@
 
 #define GRETA_PLAN_MAGIC "GRETAPLN"
 #define GRETA_PLAN_VERSION 2
+/* The entry run once, when the weights are complete, before the first
+ * step: fold_norm launches only. greta_plan_entry_for never returns it. */
+#define GRETA_PLAN_BIND_ENTRY "bind"
 /* The symbol under which a code object carries the plan bytes. */
 #define GRETA_PLAN_SYMBOL "greta_plan"
 
@@ -221,6 +224,8 @@ greta_status_t greta_plan_locate(const uint8_t *file, size_t size,
 uint32_t greta_launch_operand_count(const greta_plan_launch_t *launch);
 /* The entry that runs a step of `tokens` tokens, or NULL (plan.c). */
 const greta_plan_entry_t *greta_plan_entry_for(const greta_plan_t *plan, int64_t tokens);
+/* The bind entry (GRETA_PLAN_BIND_ENTRY), or NULL when nothing is folded. */
+const greta_plan_entry_t *greta_plan_bind_entry(const greta_plan_t *plan);
 /* The fewest bytes `launch` must move (each input read once, each output
  * written once) and its floating-point operations, for `tokens` tokens at
  * `pos` (plan_cost.c). */

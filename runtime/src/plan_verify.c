@@ -522,6 +522,18 @@ greta_status_t greta_plan_verify(const greta_plan_t *plan) {
                                (long long)entry->max_tokens, (long long)plan->max_tokens);
     if (entry->n_launches > 0 && !entry->launches)
       return greta_status_make(GRETA_DATA_LOSS, "entry %s has no launch array", entry->name);
+    /* fold_norm writes a weight: it may run once, at bind time, and the
+     * bind entry does nothing else. */
+    bool bind = strcmp(entry->name, GRETA_PLAN_BIND_ENTRY) == 0;
+    if (bind && entry->max_tokens != 1)
+      return greta_status_make(GRETA_DATA_LOSS, "entry bind: tokens %lld..%lld, expected 1..1",
+                               (long long)entry->min_tokens, (long long)entry->max_tokens);
+    for (uint32_t i = 0; i < entry->n_launches; i++)
+      if ((entry->launches[i].op == GRETA_OP_FOLD_NORM) != bind)
+        return greta_status_make(GRETA_DATA_LOSS, "entry %s launch %u: %s %s", entry->name, i,
+                                 greta_op_name(entry->launches[i].op),
+                                 bind ? "in the bind entry (it holds fold_norm only)"
+                                      : "outside the bind entry");
     for (uint32_t i = 0; i < entry->n_launches; i++)
       GRETA_RETURN_IF_ERROR(
           greta_status_annotate(verify_launch(plan, entry, &entry->launches[i]),

@@ -24,6 +24,7 @@ struct greta_session_s {
   bool *output_valid;   /* (n_outputs): not overwritten since the last step */
   int64_t cached;       /* tokens in the KV cache: positions 0 .. cached - 1 */
   int64_t last_tokens;  /* T of the last successful step; 0 before any */
+  bool folded;          /* the plan's bind entry has run (norms folded into weights) */
 };
 
 enum { PARAMS_BYTES = 2 * sizeof(int32_t) };
@@ -63,6 +64,20 @@ static const char *shape_text(const greta_tensor_info_t *info, char *buf, size_t
 }
 
 /* ---- create / destroy ------------------------------------------------------ */
+
+static greta_status_t zero_space(greta_backend_t *backend, void *space, size_t bytes) {
+  enum { CHUNK = 16 << 20 };
+  size_t chunk = bytes < CHUNK ? bytes : CHUNK;
+  void *zeros = calloc(chunk ? chunk : 1, 1);
+  if (!zeros) return greta_status_make(GRETA_RESOURCE_EXHAUSTED, "session: out of memory");
+  greta_status_t status = NULL;
+  for (size_t at = 0; at < bytes && !status; at += chunk) {
+    size_t n = bytes - at < chunk ? bytes - at : chunk;
+    status = backend->vtable->upload(backend, space, at, zeros, n);
+  }
+  free(zeros);
+  return status;
+}
 
 static greta_status_t check_target(const greta_plan_t *plan, const greta_backend_t *backend) {
   if (strcmp(backend->target, "cpu") == 0) return NULL; /* the reference runs any plan */
@@ -122,6 +137,9 @@ greta_status_t greta_session_create(greta_model_t *model, greta_device_t *device
   if (!status) status = vt->alloc(backend, (size_t)plan->arena_bytes, &s->spaces.arena);
   if (!status) status = vt->alloc(backend, (size_t)plan->weight_bytes, &s->spaces.weights);
   if (!status) status = vt->alloc(backend, (size_t)plan->kv_bytes, &s->spaces.kv);
+  /* Zeroed once: decode attention's arrival counters live in the arena and
+   * must read 0 before their first launch (the kernel keeps them so). */
+  if (!status) status = zero_space(backend, s->spaces.arena, (size_t)plan->arena_bytes);
   if (!status) {
     size_t file_size;
     const uint8_t *file = greta_model_file(model, &file_size);
@@ -151,9 +169,33 @@ void greta_session_destroy(greta_session_t *session) {
 
 /* ---- weights ------------------------------------------------------------ */
 
+/* Does weight `w` take part in a fold of the bind entry (as the matrix or
+ * as the norm's weight)? */
+static bool weight_is_folded(const greta_plan_t *plan, const greta_plan_weight_t *w) {
+  const greta_plan_entry_t *bind = greta_plan_bind_entry(plan);
+  for (uint32_t i = 0; bind && i < bind->n_launches; i++) {
+    const greta_plan_launch_t *l = &bind->launches[i];
+    uint64_t esize = greta_dtype_size((greta_dtype_t)l->attr.wdtype);
+    uint64_t extent[2] = {(uint64_t)l->rows_coeff * (uint64_t)l->attr.n * esize,
+                          (uint64_t)l->attr.n * esize};
+    for (int a = 0; a < 2; a++)
+      if (l->args[a].offset < w->offset + w->bytes && w->offset < l->args[a].offset + extent[a])
+        return true;
+  }
+  return false;
+}
+
 greta_status_t greta_session_bind_index(greta_session_t *session, uint32_t index,
                                         greta_dtype_t dtype, const void *data, size_t count) {
   const greta_plan_weight_t *w = &session->plan->weights[index];
+  /* Once folded, a weight is no longer what the checkpoint holds: binding
+   * one of a fold's pair again would fold twice or not at all. */
+  if (session->folded && weight_is_folded(session->plan, w))
+    return greta_status_make(GRETA_FAILED_PRECONDITION,
+                             "weight %s: an RMSNorm weight was folded into it (or it into a "
+                             "matmul) at the first step; it cannot be bound again in this "
+                             "session (create a new session to change it)",
+                             w->info.name);
   size_t storage_size = greta_dtype_size(w->info.dtype);
   uint64_t expected = w->bytes / storage_size;
   if (count != expected)
@@ -305,6 +347,12 @@ greta_status_t greta_session_step(greta_session_t *session, int64_t tokens, int6
   /* The backend writes T and pos into the parameter block itself (the GPU
    * runner with an async copy ahead of the graph). */
   greta_backend_t *b = session->backend;
+  const greta_plan_entry_t *bind = greta_plan_bind_entry(plan);
+  if (bind && !session->folded) {
+    GRETA_RETURN_IF_ERROR(greta_status_annotate(b->vtable->program_run(session->program, bind, 1, 0),
+                                                "step: folding the norm weights (bind entry)"));
+    session->folded = true;
+  }
   /* From here the cache beyond pos is overwritten: whatever happens, the
    * tokens after pos are gone. */
   session->cached = pos;
