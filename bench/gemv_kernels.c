@@ -10,8 +10,8 @@
  *
  * Built by bench/gemv_bench.sh prepare against build/dev's static libraries.
  * Timed shapes: Llama-2-7B f16 decode (qkv 12288x4096, o 4096x4096, gate+up
- * 22016x4096, down 4096x11008), each also with UNROLL 1, 2 and 8 for
- * comparison with the default GRETA_GEMV_UNROLL. Checked shapes: odd sizes
+ * 22016x4096, down 4096x11008), each also with UNROLL 1, 2, 4 and 8
+ * beside the default GRETA_GEMV_UNROLL, for comparison. Checked shapes: odd sizes
  * (the scalar and tail paths), grouped-query heads, f32/f16/bf16. */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -96,9 +96,10 @@ int main(int argc, char **argv) {
     int residual;
   } shapes[] = {{"qkv", 12288, 4096, 0}, {"o", 4096, 4096, 1}, {"gateup", 22016, 4096, 0},
                 {"down", 4096, 11008, 1}};
-  static const int unrolls[] = {GRETA_GEMV_UNROLL, 1, 2, 8};
+  static const int unrolls[] = {GRETA_GEMV_UNROLL, 1, 2, 4, 8};
   for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
     for (size_t u = 0; u < sizeof unrolls / sizeof unrolls[0]; u++) {
+      if (u > 0 && unrolls[u] == GRETA_GEMV_UNROLL) continue; /* the default came first */
       char name[64];
       snprintf(name, sizeof name, "time_%s_u%d", shapes[s].name, unrolls[u]);
       add(&t, "time", name, GRETA_OP_MATMUL,

@@ -18,10 +18,13 @@
  *   the stacked q/k/v weight, so the epilogue has both halves in one lane.
  *   Lane l reads 16 bytes of each row (4 f32 or 8 halves) at k = l V + j W V
  *   (W = wave size): a wave's loads of one row are one contiguous run
- *   (coalesced). UNROLL such loads per row (2 UNROLL per lane, 128 bytes at
- *   UNROLL = 4) are issued before their FMAs, which keeps ~64 KiB in flight
- *   per SM at two blocks per SM. Lane partial sums meet through shuffles
- *   (greta_wave_sum); lane 0 runs the epilogue.
+ *   (coalesced). Chunks of UNROLL such loads per row are software
+ *   pipelined: chunk c + 1 is issued before chunk c's FMAs, and chunk 0
+ *   before x is staged, so every wave keeps 2 to 4 UNROLL 16-byte loads in
+ *   flight from its start to its last chunk (measured on the H200: without
+ *   the pipeline the 256-block shapes, N = 4096, reached 63-86 % of the
+ *   floor, the rounds draining the memory pipeline in step). Lane partial
+ *   sums meet through shuffles (greta_wave_sum); lane 0 runs the epilogue.
  *   x (K floats) is staged in LDS once per block when it fits in
  *   GRETA_GEMV_STAGE_BYTES (STAGE = 1; read back as float4, 16 bytes of x per
  *   16 bytes of f32 weights, shared by the two rows) and otherwise read from
@@ -110,38 +113,66 @@ GRETA_INLINE void greta_gemv_fma16(const float *xk, const greta_u4 &w0, const gr
   }
 }
 
-/* The dot products of x (xv: LDS when STAGE) with rows row0 and row1 of B
- * [., K], summed over the wave: every lane gets both. */
-template <int DT, greta_i64 K, int VEC, int STAGE, int UNROLL>
-GRETA_INLINE void greta_gemv_dot2(const float *xv, const void *b, greta_i64 row0, greta_i64 row1,
-                                  float *out0, float *out1) {
+/* Reads x's row (greta_gemv_read_x; returns its inverse RMS with NORM) and
+ * computes its dot products with rows row0 and row1 of B [., K], summed
+ * over the wave: every lane gets both. The vector path is software
+ * pipelined: the first UNROLL loads per row are issued before x is read
+ * (they fly during the staging and its barrier), and each chunk's loads are
+ * issued before the previous chunk's FMAs, so a wave always has loads in
+ * flight instead of draining the memory pipeline between chunks. Every
+ * thread of the block must call this (it holds the block's barriers). */
+template <int DT, greta_i64 K, int VEC, int STAGE, int NORM, int UNROLL>
+GRETA_INLINE float greta_gemv_x_dot2(const float *xr, float *xs, float *scratch, float eps,
+                                     const void *b, greta_i64 row0, greta_i64 row1, float *out0,
+                                     float *out1) {
   const int lane = greta_lane();
-  float a0 = 0.f, a1 = 0.f;
+  const float *xv = STAGE ? xs : xr;
+  float a0 = 0.f, a1 = 0.f, inv;
+  /* The same for every thread of the block: B is one pointer. */
   if (VEC && ((unsigned long long)b & 15ull) == 0) {
     const int V = greta_wvec<DT>::N, ES = DT == GRETA_W_F32 ? 4 : 2;
     const greta_i64 STEP = (greta_i64)GRETA_WAVE * V; /* elements per wave-wide load */
-    const greta_i64 FULL = K / (STEP * UNROLL) * (STEP * UNROLL);
+    const greta_i64 CHUNK = STEP * UNROLL;
+    const greta_i64 FULL = K / CHUNK * CHUNK;
     const char *p0 = (const char *)b + row0 * K * ES;
     const char *p1 = (const char *)b + row1 * K * ES;
     greta_i64 k = (greta_i64)lane * V;
-    for (; k < FULL; k += STEP * UNROLL) {
-      /* All loads first: 2 UNROLL 16-byte requests in flight per lane. */
-      greta_u4 w0[UNROLL], w1[UNROLL];
+    greta_u4 w0[UNROLL], w1[UNROLL];
+    if (FULL > 0)
 #pragma unroll
       for (int u = 0; u < UNROLL; u++) {
         w0[u] = greta_gemv_load_weights(p0 + (k + u * STEP) * ES);
         w1[u] = greta_gemv_load_weights(p1 + (k + u * STEP) * ES);
       }
+    inv = greta_gemv_read_x<K, STAGE, NORM>(xr, xs, scratch, eps);
+    for (; k < FULL; k += CHUNK) {
+      /* The same for every lane: FULL is a whole number of chunks. */
+      const bool more = k + CHUNK < FULL;
+      greta_u4 n0[UNROLL], n1[UNROLL];
+      if (more)
 #pragma unroll
-      for (int u = 0; u < UNROLL; u++) greta_gemv_fma16<DT, STAGE>(xv + k + u * STEP, w0[u], w1[u], a0, a1);
+        for (int u = 0; u < UNROLL; u++) {
+          n0[u] = greta_gemv_load_weights(p0 + (k + CHUNK + u * STEP) * ES);
+          n1[u] = greta_gemv_load_weights(p1 + (k + CHUNK + u * STEP) * ES);
+        }
+#pragma unroll
+      for (int u = 0; u < UNROLL; u++)
+        greta_gemv_fma16<DT, STAGE>(xv + k + u * STEP, w0[u], w1[u], a0, a1);
+      if (more)
+#pragma unroll
+        for (int u = 0; u < UNROLL; u++) {
+          w0[u] = n0[u];
+          w1[u] = n1[u];
+        }
     }
-    /* The last K % (STEP UNROLL) elements, one load per row at a time. */
+    /* The last K % CHUNK elements, one load per row at a time. */
     for (; k < K; k += STEP) {
-      greta_u4 w0 = greta_gemv_load_weights(p0 + k * ES);
-      greta_u4 w1 = greta_gemv_load_weights(p1 + k * ES);
-      greta_gemv_fma16<DT, STAGE>(xv + k, w0, w1, a0, a1);
+      greta_u4 t0 = greta_gemv_load_weights(p0 + k * ES);
+      greta_u4 t1 = greta_gemv_load_weights(p1 + k * ES);
+      greta_gemv_fma16<DT, STAGE>(xv + k, t0, t1, a0, a1);
     }
   } else {
+    inv = greta_gemv_read_x<K, STAGE, NORM>(xr, xs, scratch, eps);
     for (greta_i64 k = lane; k < K; k += GRETA_WAVE) {
       float xe = xv[k];
       a0 += xe * greta_load_w<DT>(b, row0 * K + k);
@@ -150,6 +181,7 @@ GRETA_INLINE void greta_gemv_dot2(const float *xv, const void *b, greta_i64 row0
   }
   *out0 = greta_wave_sum(a0);
   *out1 = greta_wave_sum(a1);
+  return inv;
 }
 
 /* The core: x row m = blockIdx.y, pair p of B's NROWS rows (PAIRS pairs of
@@ -164,16 +196,16 @@ GRETA_INLINE void greta_gemv_pairs(const int *params, const float *x, const void
   __shared__ float scratch[NW];
   const greta_i64 m = greta_bid_y();
   if (m >= greta_rows<RC, RPT>(params)) return;
-  const float *xr = x + m * K;
-  const float inv = greta_gemv_read_x<K, STAGE, NORM>(xr, (float *)xs4, scratch, eps);
-  const float *xv = STAGE ? (const float *)xs4 : xr;
   const greta_i64 p = (greta_i64)greta_bid_x() * NW + greta_tid() / GRETA_WAVE;
-  if (p >= PAIRS) return; /* after the block's last barrier */
-  const greta_i64 row0 = greta_pair_row0(p, HALF);
+  /* Waves past the last pair compute the last one again (every thread
+   * holds the block's barriers) and store nothing. */
+  const greta_i64 pc = p < PAIRS ? p : PAIRS - 1;
+  const greta_i64 row0 = greta_pair_row0(pc, HALF);
   const greta_i64 row1 = row0 + HALF < NROWS ? row0 + HALF : NROWS - 1; /* kept in bounds */
   float y0, y1;
-  greta_gemv_dot2<DT, K, VEC, STAGE, UNROLL>(xv, b, row0, row1, &y0, &y1);
-  if (greta_lane() == 0) epi(m, p, row0, y0 * inv, y1 * inv);
+  const float inv = greta_gemv_x_dot2<DT, K, VEC, STAGE, NORM, UNROLL>(
+      x + m * K, (float *)xs4, scratch, eps, b, row0, row1, &y0, &y1);
+  if (p < PAIRS && greta_lane() == 0) epi(m, p, row0, y0 * inv, y1 * inv);
 }
 
 /* matmul: out[m, n] = y (+ res[m, n]) for rows n = row0, row0 + 1 < N. */

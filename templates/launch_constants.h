@@ -29,7 +29,7 @@ enum {
  * their FMAs; greta_gemv_kn gives each block KN_COLS output columns. */
 #define GRETA_GEMV_NT 256
 #define GRETA_GEMV_R 2
-#define GRETA_GEMV_UNROLL 4
+#define GRETA_GEMV_UNROLL 2
 #define GRETA_GEMV_KN_COLS 64
 /* x is staged in LDS when it fits in this many bytes: 44 KiB holds
  * Llama-2-7B's down_proj row (K = 11008) and stays under the 48 KiB of
