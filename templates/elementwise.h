@@ -1,5 +1,5 @@
 /* Elementwise ops over rows x n elements: silu, silu_mul, add, mul, scale,
- * copy; and transpose, causal mask, kv append, embedding, which are
+ * copy, glu (two input elements per output); and transpose, causal mask, kv append, embedding, which are
  * elementwise in their output index too.
  *
  * Thread -> data: one output element per thread, element index
@@ -29,6 +29,17 @@ GRETA_INLINE void greta_elementwise(const int *params, const float *a, const flo
   if (OP == GRETA_EW_MUL) v = v * b[i];
   if (OP == GRETA_EW_SCALE) v = v * f0;
   out[i] = v;
+}
+
+/* glu: out[r, c] = silu(x[r, c]) * x[r, NCOL + c] for x [rows, 2 NCOL]
+ * (prefill, after the stacked gate/up GEMM), out [rows, NCOL]. Thread per
+ * output element: both reads are coalesced runs. */
+template <greta_i64 NCOL, greta_i64 RC, int RPT>
+GRETA_INLINE void greta_glu(const int *params, const float *x, float *out) {
+  greta_i64 i = greta_ew_index(greta_rows<RC, RPT>(params) * NCOL);
+  if (i < 0) return;
+  const float *xr = x + i / NCOL * 2 * NCOL;
+  out[i] = greta_silu(xr[i % NCOL]) * xr[NCOL + i % NCOL];
 }
 
 /* x [batch, R, C] -> out [batch, C, R], batch = rows / R. Thread per output

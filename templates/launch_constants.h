@@ -24,13 +24,20 @@ enum {
 #define GRETA_NORM_NT 256
 #define GRETA_SOFTMAX_NT 256
 
-/* Decode GEMV (gemv.h): greta_gemv_nk gives each wave R output rows;
- * greta_gemv_kn gives each block KN_COLS output columns. */
+/* Decode GEMV (gemv.h): greta_gemv_pairs gives each wave one pair of output
+ * rows (R = 2) and has each lane issue UNROLL 16-byte loads per row before
+ * their FMAs; greta_gemv_kn gives each block KN_COLS output columns. */
 #define GRETA_GEMV_NT 256
 #define GRETA_GEMV_R 2
+/* H200, Llama-2-7B f16 shapes, % of the copy floor at UNROLL 1 / 2 / 4 / 8
+ * (bench/gemv_bench.sh run): qkv 94/93/93/88, o 60/73/77/63, gate+up
+ * 98/100/98/95, down 73/82/87/76; 4 is best where it matters (N = 4096). */
+#define GRETA_GEMV_UNROLL 4
 #define GRETA_GEMV_KN_COLS 64
-/* x is staged in LDS when it fits in this many bytes. */
-#define GRETA_GEMV_STAGE_BYTES 32768
+/* x is staged in LDS when it fits in this many bytes: 44 KiB holds
+ * Llama-2-7B's down_proj row (K = 11008) and stays under the 48 KiB of
+ * static shared memory NVIDIA allows a block (64 KiB of LDS on AMD). */
+#define GRETA_GEMV_STAGE_BYTES 45056
 
 /* Prefill GEMM, FP32 FMA / MFMA tiles (gemm.h, greta_gemm). */
 #define GRETA_GEMM_BM 64

@@ -9,6 +9,15 @@
  * Thread per rotated pair (t, h, i): it reads x[i] and x[i + D/2] and writes
  * both, so out may alias x. Grid: x = ceil(T * H * D/2 / 256).
  */
+/* Rotates the pair (x0, x1) = (x[i], x[i + D/2]) at `position`. */
+GRETA_INLINE void greta_rope_rotate(greta_i64 position, float inv_freq_i, float *x0, float *x1) {
+  float s, c;
+  greta_sincos((float)position * inv_freq_i, &s, &c);
+  const float r0 = *x0 * c - *x1 * s, r1 = *x1 * c + *x0 * s;
+  *x0 = r0;
+  *x1 = r1;
+}
+
 template <greta_i64 H, greta_i64 D>
 GRETA_INLINE void greta_rope(const int *params, const float *x, float *out,
                              const float *inv_freq) {
@@ -16,11 +25,51 @@ GRETA_INLINE void greta_rope(const int *params, const float *x, float *out,
   greta_i64 j = greta_ew_index((greta_i64)params[0] * H * HALF);
   if (j < 0) return;
   greta_i64 t = j / (H * HALF), rem = j % (H * HALF), h = rem / HALF, i = rem % HALF;
-  float angle = (float)((greta_i64)params[1] + t) * inv_freq[i];
-  float s, c;
-  greta_sincos(angle, &s, &c);
   greta_i64 base = (t * H + h) * D;
   float x0 = x[base + i], x1 = x[base + i + HALF];
-  out[base + i] = x0 * c - x1 * s;
-  out[base + i + HALF] = x1 * c + x0 * s;
+  greta_rope_rotate((greta_i64)params[1] + t, inv_freq[i], &x0, &x1);
+  out[base + i] = x0;
+  out[base + i + HALF] = x1;
+}
+
+/* The q/k/v split of one projected token (matmul_qkv's epilogue, and
+ * qkv_rope_append): pair i (< D/2) of head `head` of y = [q heads | k heads |
+ * v heads], (y0, y1) = (y[i], y[i + D/2]) of that head. q heads are rotated
+ * into q [T, H, D] (f32), k heads rotated and v heads as they are into row
+ * `position` of k_cache / v_cache [MAXSEQ, KVH, D] in KT (rounded to nearest
+ * even). Rows at or past MAXSEQ are dropped (the runtime refuses them first). */
+template <greta_i64 H, greta_i64 KVH, greta_i64 D, greta_i64 MAXSEQ, int KT>
+GRETA_INLINE void greta_qkv_store_pair(greta_i64 t, greta_i64 position, greta_i64 head, greta_i64 i,
+                                       float y0, float y1, float *q, void *k_cache, void *v_cache,
+                                       const float *inv_freq) {
+  const greta_i64 HALF = D / 2;
+  if (head < H + KVH) greta_rope_rotate(position, inv_freq[i], &y0, &y1);
+  if (head < H) {
+    q[(t * H + head) * D + i] = y0;
+    q[(t * H + head) * D + i + HALF] = y1;
+    return;
+  }
+  if (position >= MAXSEQ) return;
+  const bool is_k = head < H + KVH;
+  void *cache = is_k ? k_cache : v_cache;
+  const greta_i64 at = (position * KVH + (head - (is_k ? H : H + KVH))) * D + i;
+  greta_store_w<KT>(cache, at, y0);
+  greta_store_w<KT>(cache, at + HALF, y1);
+}
+
+/* qkv_rope_append (prefill, after the stacked q/k/v GEMM): y [T, (H + 2 KVH) D]
+ * -> q, k_cache, v_cache as greta_qkv_store_pair. Thread per pair (t, head,
+ * i): reads y[i] and y[i + D/2] of its head (two coalesced runs per wave),
+ * writes two elements. ~0.3 flop/byte plus one sincos per q/k pair:
+ * bandwidth-bound. Grid: x = ceil(T (H + 2 KVH) D/2 / 256). */
+template <greta_i64 H, greta_i64 KVH, greta_i64 D, greta_i64 MAXSEQ, int KT>
+GRETA_INLINE void greta_qkv_rope_append(const int *params, const float *y, float *q, void *k_cache,
+                                        void *v_cache, const float *inv_freq) {
+  const greta_i64 HALF = D / 2, HEADS = H + 2 * KVH;
+  greta_i64 j = greta_ew_index((greta_i64)params[0] * HEADS * HALF);
+  if (j < 0) return;
+  greta_i64 t = j / (HEADS * HALF), rem = j % (HEADS * HALF), head = rem / HALF, i = rem % HALF;
+  const float *yh = y + (t * HEADS + head) * D;
+  greta_qkv_store_pair<H, KVH, D, MAXSEQ, KT>(t, (greta_i64)params[1] + t, head, i, yh[i],
+                                               yh[i + HALF], q, k_cache, v_cache, inv_freq);
 }

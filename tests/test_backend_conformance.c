@@ -113,6 +113,29 @@ static const char block_gm[] =
     "h2 = rmsnorm(x1, g2, 1e-5)\n"
     "output y = x1 + (silu(h2 @ w1.T) * (h2 @ w3.T)) @ w2.T\n";
 
+/* The fused decode projections without attention: the MLP (rmsnorm folded
+ * into matmul_glu at decode; rms_scale, the stacked GEMM and glu at prefill),
+ * the down projection with its residual, and a final norm folded into a lone
+ * matmul (an LM head). dim 72 gives 16-byte rows (vector loads), ffn 100
+ * half rows of 200 bytes (scalar loads), vocab 53 an odd row count. */
+static const char mlp_head_gm[] =
+    "model conformance_mlp_head\n"
+    "const dim = 72\n"
+    "const ffn = 100\n"
+    "const vocab = 53\n"
+    "set weight_dtype = WDTYPE\n"
+    "dim T\n"
+    "input x: f32[T, dim]\n"
+    "weight g2: [dim] = \"ffn_norm\"\n"
+    "weight w1: [ffn, dim] = \"gate\"\n"
+    "weight w3: [ffn, dim] = \"up\"\n"
+    "weight w2: [dim, ffn] = \"down\"\n"
+    "weight gf: [dim] = \"final_norm\"\n"
+    "weight wout: [vocab, dim] = \"lm_head\"\n"
+    "h2 = rmsnorm(x, g2, 1e-5)\n"
+    "x1 = x + (silu(h2 @ w1.T) * (h2 @ w3.T)) @ w2.T\n"
+    "output logits = rmsnorm(x1, gf, 1e-5) @ wout.T\n";
+
 /* Step sequences: prefills of odd sizes, decodes in between. The attention
  * one fills 70 of 80 cache rows, crossing decode attention's split boundaries
  * (16 rows per split at these sizes, compiler/driver.c). */
@@ -291,3 +314,12 @@ Test(conformance, rope_append_attention_bf16_cache) {
 Test(conformance, fused_block_f32) { conform("block", block_gm, attention_steps, "f32", 1e-5); }
 Test(conformance, fused_block_f16) { conform("block", block_gm, attention_steps, "f16", 2e-3); }
 Test(conformance, fused_block_bf16) { conform("block", block_gm, attention_steps, "bf16", 1.6e-2); }
+Test(conformance, fused_mlp_lm_head_f32) {
+  conform("mlp_head", mlp_head_gm, short_steps, "f32", 1e-5);
+}
+Test(conformance, fused_mlp_lm_head_f16) {
+  conform("mlp_head", mlp_head_gm, short_steps, "f16", 2e-3);
+}
+Test(conformance, fused_mlp_lm_head_bf16) {
+  conform("mlp_head", mlp_head_gm, short_steps, "bf16", 1.6e-2);
+}

@@ -20,7 +20,7 @@
 #include "toolchain.h"
 #include "toolchain_impl.h"
 
-#define MAX_KERNELS 64
+#define MAX_KERNELS 128
 
 typedef struct tu_s {
   strbuf_t source;
@@ -72,6 +72,29 @@ static void make_tu(const target_t *t, tu_t *tu) {
     snprintf(n, sizeof n, "rmsnorm_%s", dts[dt]);
     add(t, tu, GRETA_OP_RMSNORM, 3, (greta_op_attrs_t){.n = 256, .wdtype = dt, .eps = 1e-5f}, 1, 1, 64,
         n);
+    /* The fused decode projections (gemv.h), x RMS-normalised in the kernel:
+     * K = 256 (x staged in LDS) and K = 12000 (48000 bytes of x: read from
+     * global, past GRETA_GEMV_STAGE_BYTES), with the residual. */
+    snprintf(n, sizeof n, "matmul_norm_decode_%s", dts[dt]);
+    add(t, tu, GRETA_OP_MATMUL, 3,
+        (greta_op_attrs_t){.n = 688, .k = 256, .transpose_b = 1, .norm = 1, .wdtype = dt, .eps = 1e-5f},
+        1, 1, 1, n);
+    snprintf(n, sizeof n, "matmul_norm_res_bigk_decode_%s", dts[dt]);
+    add(t, tu, GRETA_OP_MATMUL, 4,
+        (greta_op_attrs_t){.n = 256, .k = 12000, .transpose_b = 1, .residual = 1, .norm = 1,
+                           .wdtype = dt, .eps = 1e-5f},
+        1, 1, 1, n);
+    snprintf(n, sizeof n, "matmul_glu_%s", dts[dt]);
+    add(t, tu, GRETA_OP_MATMUL_GLU, 3,
+        (greta_op_attrs_t){.n = 688, .k = 256, .norm = 1, .wdtype = dt, .eps = 1e-5f}, 1, 1, 1, n);
+    snprintf(n, sizeof n, "matmul_qkv_%s", dts[dt]);
+    add(t, tu, GRETA_OP_MATMUL_QKV, 5,
+        (greta_op_attrs_t){.heads = 4, .kv_heads = 2, .head_dim = 64, .max_seq = 128, .k = 256,
+                           .norm = 1, .wdtype = dt, .kvdtype = GRETA_F16, .eps = 1e-5f,
+                           .theta = 10000.f},
+        1, 1, 1, n);
+    snprintf(n, sizeof n, "fold_norm_%s", dts[dt]);
+    add(t, tu, GRETA_OP_FOLD_NORM, 2, (greta_op_attrs_t){.n = 256, .wdtype = dt}, 688, 1, 1, n);
   }
   add(t, tu, GRETA_OP_ROPE, 2, (greta_op_attrs_t){.heads = 4, .head_dim = 64, .theta = 10000.f}, 1, 1,
       64, "rope");
@@ -101,7 +124,16 @@ static void make_tu(const target_t *t, tu_t *tu) {
       snprintf(n, sizeof n, "attention_decode_hd%d_%s", hd, kv16 ? "f16" : "f32");
       add(t, tu, GRETA_OP_ATTENTION_DECODE, 6, dec, 1, 1, 1, n);
     }
-  /* TODO(fusion): matmul_glu, matmul_qkv, qkv_rope_append, fold_norm. */
+  add(t, tu, GRETA_OP_MATMUL_QKV, 5,
+      (greta_op_attrs_t){.heads = 4, .kv_heads = 2, .head_dim = 64, .max_seq = 128, .k = 256,
+                         .kvdtype = GRETA_F32, .theta = 10000.f},
+      1, 1, 1, "matmul_qkv_plain_f32cache");
+  add(t, tu, GRETA_OP_QKV_ROPE_APPEND, 4,
+      (greta_op_attrs_t){.heads = 4, .kv_heads = 2, .head_dim = 64, .max_seq = 128,
+                         .kvdtype = GRETA_F16, .theta = 10000.f},
+      1, 1, 64, "qkv_rope_append");
+  add(t, tu, GRETA_OP_RMS_SCALE, 2, (greta_op_attrs_t){.n = 256, .eps = 1e-5f}, 1, 1, 64, "rms_scale");
+  add(t, tu, GRETA_OP_GLU, 2, (greta_op_attrs_t){.n = 688}, 1, 1, 64, "glu");
   greta_op_attrs_t ew = {.n = 688};
   add(t, tu, GRETA_OP_SILU, 2, ew, 1, 1, 64, "silu");
   add(t, tu, GRETA_OP_SILU_MUL, 3, ew, 1, 1, 64, "silu_mul");

@@ -22,11 +22,13 @@ _Static_assert((int)GRETA_W_F32 == (int)GRETA_F32 && (int)GRETA_W_F16 == (int)GR
                    (int)GRETA_W_BF16 == (int)GRETA_BF16,
                "templates/launch_constants.h's weight dtypes are greta_dtype_t values");
 
-/* Templates in the order the translation unit needs them. */
+/* Templates in the order the translation unit needs them: elementwise.h
+ * (greta_ew_index, greta_silu) and rope.h (the q/k/v epilogue) come before
+ * norm.h and gemv.h, whose templates call them. */
 static const char *const template_files[] = {
-    "launch_constants.h", "prelude.h", "mfma_layout.h", "mma_layout.h", "gemm.h", "gemm_mma.h",
-    "gemv.h",             "norm.h",    "elementwise.h", "kv.h",         "embedding.h",
-    "rope.h",             "softmax.h", "attention.h",
+    "launch_constants.h", "prelude.h", "mfma_layout.h", "mma_layout.h", "gemm.h",
+    "gemm_mma.h",         "elementwise.h", "rope.h",    "norm.h",       "gemv.h",
+    "kv.h",               "embedding.h", "softmax.h", "attention.h",
 };
 
 void kernels_source_prelude(const target_t *target, strbuf_t *source) {
@@ -61,7 +63,7 @@ typedef struct kernel_choice_s {
   const char *fn;
   char targs[256];
   const char *params;
-  char call[160];
+  char call[256];
 } kernel_choice_t;
 
 static greta_status_t bad(const kernel_ctx_t *c, const char *what) {
@@ -150,18 +152,78 @@ static greta_status_t kernel_embedding(const kernel_ctx_t *c, kernel_choice_t *k
   return NULL;
 }
 
+/* RMSNORM, and RMS_SCALE: the same kernel without the weight operand. */
 static greta_status_t kernel_rmsnorm(const kernel_ctx_t *c, kernel_choice_t *k) {
   const greta_op_attrs_t *a = c->a;
+  const int weighted = c->l->op == GRETA_OP_RMSNORM;
   char eps[32];
   if (a->n <= 0) return bad(c, "bad shape");
   GRETA_RETURN_IF_ERROR(float_literal(c, a->eps, eps, sizeof eps));
   GRETA_RETURN_IF_ERROR(set_rows_linear(c, GRETA_NORM_NT, 1, 1));
   k->fn = "greta_rmsnorm";
-  snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d", dtype_enum[a->wdtype], LL(a->n),
-           LL(c->l->rows_coeff), c->l->rows_per_token != 0);
-  k->params = "const float *x, const void *w, float *out";
-  snprintf(k->call, sizeof k->call, "x, w, out, %s", eps);
+  snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %d", dtype_enum[a->wdtype], LL(a->n),
+           LL(c->l->rows_coeff), c->l->rows_per_token != 0, weighted);
+  k->params = weighted ? "const float *x, const void *w, float *out" : "const float *x, float *out";
+  snprintf(k->call, sizeof k->call, "x, %s, out, %s", weighted ? "w" : "0", eps);
   return NULL;
+}
+
+/* The decode GEMV's choices for a [rows, K] weight of dtype dt (gemv.h):
+ * vec = 16-byte loads (every row starts 16-byte aligned when B does; B's
+ * own alignment is checked by the kernel at run time, since codegen shares
+ * one kernel among launches whose offsets differ), stage = x fits in LDS. */
+static void gemv_layout(int64_t K, int dt, int *vec, int *stage) {
+  int vec_elems = dt == GRETA_F32 ? 4 : 8, esize = (int)greta_dtype_size(dt);
+  *vec = K % vec_elems == 0 && (K * esize) % 16 == 0;
+  *stage = K * 4 <= GRETA_GEMV_STAGE_BYTES;
+}
+
+/* Waves of a GEMV block: each computes one pair of output rows. */
+static int64_t gemv_blocks(const kernel_ctx_t *c, int64_t pairs) {
+  return ceil_div(pairs, GRETA_GEMV_NT / c->wave);
+}
+
+/* norm = 1 is a decode GEMV feature: the compiler folds RMSNorm into the
+ * matmul only there (prefill runs rms_scale, then the GEMM). */
+static greta_status_t refuse_norm(const kernel_ctx_t *c) {
+  return greta_status_make(GRETA_INVALID_ARGUMENT,
+                           "%s: norm = 1 is only supported by the decode GEMV (a [N, K] weight, "
+                           "T = 1); this launch runs %s",
+                           c->op, c->decode ? "the [K, N] GEMV" : "for T > 1 (prefill GEMM)");
+}
+
+/* Emits name_inv_freq[D/2] = theta^(-2i/D), in double, rounded once to f32:
+ * RoPE's table, which the kernels index (rope.h). */
+static greta_status_t emit_inv_freq(const kernel_ctx_t *c, int64_t D, float theta) {
+  if (!(theta > 0.f)) return bad(c, "theta must be positive");
+  strbuf_printf(c->src, "__device__ const float %s_inv_freq[%lld] = {", c->name, LL(D / 2));
+  for (int64_t i = 0; i < D / 2; i++) {
+    char lit[32];
+    GRETA_RETURN_IF_ERROR(float_literal(c, (float)pow((double)theta, -2.0 * (double)i / (double)D),
+                                        lit, sizeof lit));
+    strbuf_printf(c->src, "%s%s", i ? ", " : "", lit);
+  }
+  strbuf_append(c->src, "};\n");
+  return NULL;
+}
+
+static greta_status_t check_kvdtype(const kernel_ctx_t *c) {
+  int64_t kt = c->a->kvdtype;
+  if (kt != GRETA_F32 && kt != GRETA_F16 && kt != GRETA_BF16)
+    return greta_status_make(GRETA_INVALID_ARGUMENT, "%s: KV cache dtype %lld is not f32, f16 or bf16",
+                             c->op, LL(kt));
+  return NULL;
+}
+
+/* q/k/v shapes shared by matmul_qkv and qkv_rope_append. */
+static greta_status_t check_qkv_shape(const kernel_ctx_t *c) {
+  const greta_op_attrs_t *a = c->a;
+  if (a->heads <= 0 || a->kv_heads <= 0 || a->head_dim <= 0 || a->head_dim % 2 || a->max_seq <= 0)
+    return greta_status_make(GRETA_INVALID_ARGUMENT,
+                             "%s: bad shape (heads %lld, kv_heads %lld, head_dim %lld (even), "
+                             "max_seq %lld)",
+                             c->op, LL(a->heads), LL(a->kv_heads), LL(a->head_dim), LL(a->max_seq));
+  return check_kvdtype(c);
 }
 
 /* NVIDIA prefill GEMM with f32 weights: false = greta_gemm_mma's 3xTF32
@@ -180,18 +242,19 @@ static greta_status_t kernel_matmul(const kernel_ctx_t *c, kernel_choice_t *k) {
                   : "const float *x, const void *b, float *out";
   snprintf(k->call, sizeof k->call, "x, b, out, %s", res ? "res" : "0");
   if (c->decode && trans) {
-    int vec_elems = dt == GRETA_F32 ? 4 : 8, esize = (int)greta_dtype_size(dt);
-    /* B's alignment is checked by the kernel at run time: codegen shares
-     * one kernel among launches whose offsets differ. */
-    int vec = K % vec_elems == 0 && (K * esize) % 16 == 0;
-    int stage = K * 4 <= GRETA_GEMV_STAGE_BYTES;
-    int rows_per_block = (GRETA_GEMV_NT / c->wave) * GRETA_GEMV_R;
-    GRETA_RETURN_IF_ERROR(set_rows_y(c, GRETA_GEMV_NT, ceil_div(N, rows_per_block), 1));
+    int vec, stage;
+    char eps[32];
+    gemv_layout(K, dt, &vec, &stage);
+    GRETA_RETURN_IF_ERROR(float_literal(c, a->eps, eps, sizeof eps));
+    GRETA_RETURN_IF_ERROR(set_rows_y(c, GRETA_GEMV_NT, gemv_blocks(c, ceil_div(N, GRETA_GEMV_R)), 1));
     k->fn = "greta_gemv_nk";
-    snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %d, %d, %lldLL, %d",
-             dtype_enum[dt], LL(N), LL(K), res, vec, stage, LL(rc), rpt);
+    snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %d, %d, %lldLL, %d, %d, %d",
+             dtype_enum[dt], LL(N), LL(K), res, vec, stage, LL(rc), rpt, a->norm != 0,
+             GRETA_GEMV_UNROLL);
+    snprintf(k->call, sizeof k->call, "x, b, out, %s, %s", res ? "res" : "0", eps);
     return NULL;
   }
+  if (a->norm) return refuse_norm(c);
   if (c->decode) {
     GRETA_RETURN_IF_ERROR(set_rows_y(c, GRETA_GEMV_NT, ceil_div(N, GRETA_GEMV_KN_COLS), 1));
     k->fn = "greta_gemv_kn";
@@ -223,15 +286,7 @@ static greta_status_t kernel_rope(const kernel_ctx_t *c, kernel_choice_t *k) {
   if (!(c->a->theta > 0.f)) return bad(c, "theta must be positive");
   GRETA_RETURN_IF_ERROR(
       set_geometry(c, GRETA_EW_NT, (int64_t[3]){1, 1, 1}, 0, H * (D / 2), GRETA_EW_NT));
-  /* inv_freq[i] = theta^(-2i/D), in double, rounded once to f32. */
-  strbuf_printf(c->src, "__device__ const float %s_inv_freq[%lld] = {", c->name, LL(D / 2));
-  for (int64_t i = 0; i < D / 2; i++) {
-    char lit[32];
-    GRETA_RETURN_IF_ERROR(float_literal(
-        c, (float)pow((double)c->a->theta, -2.0 * (double)i / (double)D), lit, sizeof lit));
-    strbuf_printf(c->src, "%s%s", i ? ", " : "", lit);
-  }
-  strbuf_append(c->src, "};\n");
+  GRETA_RETURN_IF_ERROR(emit_inv_freq(c, D, c->a->theta));
   k->fn = "greta_rope";
   snprintf(k->targs, sizeof k->targs, "%lldLL, %lldLL", LL(H), LL(D));
   k->params = "const float *x, float *out";
@@ -312,24 +367,88 @@ static greta_status_t kernel_attention_decode(const kernel_ctx_t *c, kernel_choi
   return NULL;
 }
 
-static greta_status_t not_yet(const kernel_ctx_t *c) {
-  return greta_status_make(GRETA_UNIMPLEMENTED, "%s: no GPU kernel yet", c->op);
-}
+/* Decode: the gate/up GEMV with silu(gate) * up in its epilogue, one wave
+ * per (gate c, up c) pair. Prefill runs the GEMM on the stacked weight, then
+ * glu. */
 static greta_status_t kernel_matmul_glu(const kernel_ctx_t *c, kernel_choice_t *k) {
-  (void)k;
-  return not_yet(c);
+  const greta_op_attrs_t *a = c->a;
+  const int64_t N = a->n, K = a->k;
+  const int dt = (int)a->wdtype;
+  int vec, stage;
+  char eps[32];
+  if (N <= 0 || K <= 0) return bad(c, "bad shape");
+  if (!c->decode)
+    return bad(c, "decode only (T = 1): prefill runs the GEMM on the stacked weight, then glu");
+  gemv_layout(K, dt, &vec, &stage);
+  GRETA_RETURN_IF_ERROR(float_literal(c, a->eps, eps, sizeof eps));
+  GRETA_RETURN_IF_ERROR(set_rows_y(c, GRETA_GEMV_NT, gemv_blocks(c, N), 1));
+  k->fn = "greta_gemv_glu";
+  snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %d, %lldLL, %d, %d, %d",
+           dtype_enum[dt], LL(N), LL(K), vec, stage, LL(c->l->rows_coeff),
+           c->l->rows_per_token != 0, a->norm != 0, GRETA_GEMV_UNROLL);
+  k->params = "const float *x, const void *b, float *out";
+  snprintf(k->call, sizeof k->call, "x, b, out, %s", eps);
+  return NULL;
 }
+
+/* Decode: the stacked q/k/v GEMV with RoPE and the KV append in its
+ * epilogue, one wave per rotate-half pair. Grid y = T (one row per token). */
 static greta_status_t kernel_matmul_qkv(const kernel_ctx_t *c, kernel_choice_t *k) {
-  (void)k;
-  return not_yet(c);
+  const greta_op_attrs_t *a = c->a;
+  const int64_t H = a->heads, KVH = a->kv_heads, D = a->head_dim, K = a->k;
+  const int dt = (int)a->wdtype;
+  int vec, stage;
+  char eps[32];
+  GRETA_RETURN_IF_ERROR(check_qkv_shape(c));
+  if (K <= 0) return bad(c, "bad shape");
+  if (!c->decode)
+    return bad(c, "decode only (T = 1): prefill runs rms_scale, the GEMM on the stacked weight, "
+                  "then qkv_rope_append");
+  gemv_layout(K, dt, &vec, &stage);
+  GRETA_RETURN_IF_ERROR(float_literal(c, a->eps, eps, sizeof eps));
+  GRETA_RETURN_IF_ERROR(emit_inv_freq(c, D, a->theta));
+  int64_t pairs = (H + 2 * KVH) * (D / 2);
+  GRETA_RETURN_IF_ERROR(
+      set_geometry(c, GRETA_GEMV_NT, (int64_t[3]){gemv_blocks(c, pairs), 1, 1}, 1, 1, 1));
+  k->fn = "greta_gemv_qkv";
+  snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %d, %d, %d, %s, %d",
+           dtype_enum[dt], LL(H), LL(KVH), LL(D), LL(a->max_seq), LL(K), vec, stage, a->norm != 0,
+           dtype_enum[a->kvdtype], GRETA_GEMV_UNROLL);
+  k->params = "const float *x, const void *b, float *q, void *k_cache, void *v_cache";
+  snprintf(k->call, sizeof k->call, "x, b, q, k_cache, v_cache, %s, %s_inv_freq", eps, c->name);
+  return NULL;
 }
+
+/* Any T: thread per rotate-half pair of the stacked projection y. */
 static greta_status_t kernel_qkv_rope_append(const kernel_ctx_t *c, kernel_choice_t *k) {
-  (void)k;
-  return not_yet(c);
+  const greta_op_attrs_t *a = c->a;
+  const int64_t H = a->heads, KVH = a->kv_heads, D = a->head_dim;
+  GRETA_RETURN_IF_ERROR(check_qkv_shape(c));
+  GRETA_RETURN_IF_ERROR(emit_inv_freq(c, D, a->theta));
+  GRETA_RETURN_IF_ERROR(set_geometry(c, GRETA_EW_NT, (int64_t[3]){1, 1, 1}, 0,
+                                     (H + 2 * KVH) * (D / 2), GRETA_EW_NT));
+  k->fn = "greta_qkv_rope_append";
+  snprintf(k->targs, sizeof k->targs, "%lldLL, %lldLL, %lldLL, %lldLL, %s", LL(H), LL(KVH), LL(D),
+           LL(a->max_seq), dtype_enum[a->kvdtype]);
+  k->params = "const float *y, float *q, void *k_cache, void *v_cache";
+  snprintf(k->call, sizeof k->call, "y, q, k_cache, v_cache, %s_inv_freq", c->name);
+  return NULL;
 }
+
+/* Bind time, once: rows = the launch's rows_coeff (the weight's rows, never
+ * per token), thread per element. */
 static greta_status_t kernel_fold_norm(const kernel_ctx_t *c, kernel_choice_t *k) {
-  (void)k;
-  return not_yet(c);
+  const greta_op_attrs_t *a = c->a;
+  const int64_t rows = c->l->rows_coeff;
+  if (a->n <= 0 || rows <= 0) return bad(c, "bad shape");
+  GRETA_RETURN_IF_ERROR(set_geometry(
+      c, GRETA_EW_NT, (int64_t[3]){ceil_div(rows * a->n, GRETA_EW_NT), 1, 1}, 3, 0, 1));
+  k->fn = "greta_fold_norm";
+  snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL", dtype_enum[a->wdtype], LL(a->n),
+           LL(rows));
+  k->params = "void *w, const void *g";
+  snprintf(k->call, sizeof k->call, "w, g");
+  return NULL;
 }
 
 static greta_status_t kernel_elementwise(const kernel_ctx_t *c, kernel_choice_t *k) {
@@ -338,6 +457,14 @@ static greta_status_t kernel_elementwise(const kernel_ctx_t *c, kernel_choice_t 
   if (a->n <= 0) return bad(c, "bad shape");
   GRETA_RETURN_IF_ERROR(float_literal(c, a->factor, factor, sizeof factor));
   GRETA_RETURN_IF_ERROR(set_rows_linear(c, GRETA_EW_NT, a->n, GRETA_EW_NT));
+  if (c->l->op == GRETA_OP_GLU) { /* x [rows, 2n] -> out [rows, n] */
+    k->fn = "greta_glu";
+    snprintf(k->targs, sizeof k->targs, "%lldLL, %lldLL, %d", LL(a->n), LL(c->l->rows_coeff),
+             c->l->rows_per_token != 0);
+    k->params = "const float *x, float *out";
+    snprintf(k->call, sizeof k->call, "x, out");
+    return NULL;
+  }
   bool binary = c->l->n_args == 3;
   k->fn = "greta_elementwise";
   snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d", ew_enum[c->l->op], LL(a->n),
