@@ -140,9 +140,10 @@ GRETA_INLINE void greta_attention(const int *params, const float *q, const void 
  * Row groups merge by shuffles within the wave, then waves through LDS
  * (NW x (D + 2) floats), into partial[t][h][s] = (m, l, acc[D]).
  *
- * Hand-off: every thread fences its partial at device scope, then thread 0
- * counts the split in sync[t][h]; the block that brings the count to A
- * fences (acquire), merges the A splits into out (the NT threads split into
+ * Hand-off: the block's threads store its partial, meet at a barrier, and
+ * thread 0 counts the split in sync[t][h] with one acquire-release atomic
+ * (prelude.h, the block-wide hand-off); the block that brings the count to A
+ * merges the A splits into out (the NT threads split into
  * NT / D groups of splits, met in LDS) and sets the counter back to 0 for
  * the next launch. With A = 1 the block writes out directly, never counting.
  */
@@ -213,8 +214,12 @@ GRETA_INLINE void greta_attn_merge_weights(float m, float m2, float *out_m, floa
   *out_b = empty ? 0.f : greta_exp(m2 - mn);
 }
 
+/* PROBE (bench only; the compiler never sets it) leaves stages out to time
+ * them: 1 = no hand-off (every block stops after its partial), 2 = no fold
+ * (the loads are kept, the softmax is not done), 3 = the hand-off with a
+ * device fence in every thread before the count (the former one). */
 template <greta_i64 H, greta_i64 KVH, int D, greta_i64 MAXSEQ, greta_i64 NS, greta_i64 SR, int DT,
-          int NT>
+          int NT, int PROBE = 0>
 GRETA_INLINE void greta_attention_decode(const int *params, const float *q, const void *kc,
                                          const void *vc, float *partial, int *sync, float *out,
                                          float scale) {
@@ -268,6 +273,16 @@ GRETA_INLINE void greta_attention_decode(const int *params, const float *q, cons
     if (PREFETCH && r0 + TILE < hi)
       greta_attn_decode_tile<DT, S::VEC, PREFETCH ? U : 1, CPL, CE, CPR, LPR, RPP>(
           kc, vc, r0 + TILE, hi, group, part, row_stride, head_off, k_next, v_next);
+    if (PROBE == 2) {
+#pragma unroll
+      for (int u = 0; u < U; u++)
+#pragma unroll
+        for (int i = 0; i < CPL; i++)
+          acc[0][0] += greta_bits_to_float((k_cur[u][i].x ^ k_cur[u][i].y ^ k_cur[u][i].z ^ k_cur[u][i].w ^
+                                            v_cur[u][i].x ^ v_cur[u][i].y ^ v_cur[u][i].z ^ v_cur[u][i].w) &
+                                           0x3fffffffu);
+      m = 0.f, l = 1.f;
+    }
     float sc[U];
     float mt = greta_neg_inf();
 #pragma unroll
@@ -283,7 +298,7 @@ GRETA_INLINE void greta_attention_decode(const int *params, const float *q, cons
       mt = greta_fmax(mt, sc[u]);
     }
     const float mn = greta_fmax(m, mt);
-    if (mn != greta_neg_inf()) { /* the row group has seen a row */
+    if (PROBE != 2 && mn != greta_neg_inf()) { /* the row group has seen a row */
       const float alpha = greta_exp(m - mn);
       l *= alpha;
 #pragma unroll
@@ -361,12 +376,15 @@ GRETA_INLINE void greta_attention_decode(const int *params, const float *q, cons
     slot[1] = ls;
   }
 
-  greta_fence_release_device(); /* this thread's part of the slot, before the count */
+  if (PROBE == 1) return;
+  /* The slot, then one count for the block (prelude: the block-wide form). */
+  if (PROBE == 3) greta_fence_release_device();
+  greta_publish_device();
   greta_sync();
-  if (tid == 0) last_block = greta_atomic_add_device(&sync[t * H + h], 1) + 1 == active;
+  if (tid == 0) last_block = greta_atomic_add_acq_rel_device(&sync[t * H + h], 1) + 1 == active;
   greta_sync();
   if (!last_block) return;
-  greta_fence_acquire_device();
+  greta_acquire_device();
   if (tid == 0) sync[t * H + h] = 0;
 
   /* Thread (group x, d) merges splits x, x + GROUPS, ... for dim d; the

@@ -217,7 +217,19 @@ GRETA_INLINE float greta_u4_elem(const greta_u4 &v, int e) {
  * A block publishes data with plain stores, greta_fence_release_device() and
  * then a count by greta_atomic_add_device(); the block that sees the final
  * count calls greta_fence_acquire_device() and reads that data with
- * greta_load_device() (on NVIDIA, from L2: the SM's L1 is not coherent). */
+ * greta_load_device() (on NVIDIA, from L2: the SM's L1 is not coherent).
+ *
+ * The cheaper block-wide form, when one thread counts for its block: every
+ * thread stores, calls greta_publish_device(), greta_sync(); one thread
+ * counts with greta_atomic_add_acq_rel_device(); greta_sync(); then every
+ * thread of the block that saw the final count calls greta_acquire_device()
+ * before its greta_load_device() reads. On NVIDIA the barrier orders the
+ * block's stores before the counting thread's release (PTX's model is
+ * cumulative through bar.sync, as cooperative groups' grid sync relies on),
+ * so publish / acquire are empty and the block pays one atom.acq_rel.gpu
+ * where NT membar.gl stood before. On AMD they keep the per-thread agent
+ * fences (release: write-back and wait for this wave's stores; acquire:
+ * invalidate this CU's caches). */
 #if defined(GRETA_AMD)
 GRETA_INLINE void greta_fence_release_device(void) { __builtin_amdgcn_fence(__ATOMIC_RELEASE, "agent"); }
 GRETA_INLINE void greta_fence_acquire_device(void) { __builtin_amdgcn_fence(__ATOMIC_ACQUIRE, "agent"); }
@@ -226,11 +238,26 @@ GRETA_INLINE int greta_atomic_add_device(int *p, int v) {
   return __atomic_fetch_add(p, v, __ATOMIC_RELAXED);
 }
 GRETA_INLINE float greta_load_device(const float *p) { return *p; }
+GRETA_INLINE void greta_publish_device(void) { greta_fence_release_device(); }
+GRETA_INLINE void greta_acquire_device(void) { greta_fence_acquire_device(); }
+GRETA_INLINE int greta_atomic_add_acq_rel_device(int *p, int v) {
+  greta_fence_release_device();
+  const int old = __atomic_fetch_add(p, v, __ATOMIC_RELAXED);
+  greta_fence_acquire_device();
+  return old;
+}
 #else
 GRETA_INLINE void greta_fence_release_device(void) { __threadfence(); }
 GRETA_INLINE void greta_fence_acquire_device(void) { __threadfence(); }
 GRETA_INLINE int greta_atomic_add_device(int *p, int v) { return atomicAdd(p, v); }
 GRETA_INLINE float greta_load_device(const float *p) { return __ldcg(p); }
+GRETA_INLINE void greta_publish_device(void) {}
+GRETA_INLINE void greta_acquire_device(void) {}
+GRETA_INLINE int greta_atomic_add_acq_rel_device(int *p, int v) {
+  int old;
+  asm volatile("atom.acq_rel.gpu.global.add.s32 %0, [%1], %2;" : "=r"(old) : "l"(p), "r"(v) : "memory");
+  return old;
+}
 #endif
 
 /* Rows of a launch: RC * (RPT ? T : 1). */
