@@ -144,8 +144,6 @@ GRETA_INLINE float greta_gemv_x_dot2(const float *xr, float *xs, float *scratch,
         w0[u] = greta_gemv_load_weights(p0 + (k + u * STEP) * ES);
         w1[u] = greta_gemv_load_weights(p1 + (k + u * STEP) * ES);
       }
-    /* Only weights so far: from here on the previous launch's results. */
-    greta_grid_wait();
     inv = greta_gemv_read_x<K, STAGE, NORM>(xr, xs, scratch, eps);
     for (; k < FULL; k += CHUNK) {
       /* The same for every lane: FULL is a whole number of chunks. */
@@ -174,7 +172,6 @@ GRETA_INLINE float greta_gemv_x_dot2(const float *xr, float *xs, float *scratch,
       greta_gemv_fma16<DT, STAGE>(xv + k, t0, t1, a0, a1);
     }
   } else {
-    greta_grid_wait();
     inv = greta_gemv_read_x<K, STAGE, NORM>(xr, xs, scratch, eps);
     for (greta_i64 k = lane; k < K; k += GRETA_WAVE) {
       float xe = xv[k];

@@ -265,24 +265,3 @@ template <greta_i64 RC, int RPT>
 GRETA_INLINE greta_i64 greta_rows(const int *params) {
   return RPT ? RC * (greta_i64)params[0] : RC;
 }
-
-/* ---- overlap with the previous launch ------------------------------------
- * On Hopper the runtime launches every kernel with programmatic stream
- * serialization (gpu_cuda.c), so a launch may start while the one before it
- * drains. Each kernel signals at once that the next may start
- * (greta_grid_launch_dependents) and calls greta_grid_wait() before its first
- * read of anything an earlier launch wrote and before its first write (the
- * arena is reused by liveness: a write could clobber what the previous
- * launch still reads). Before the wait a kernel may read only weights and
- * params. Elsewhere, and for a launch without the attribute, both are
- * no-ops. */
-GRETA_INLINE void greta_grid_wait(void) {
-#if defined(GRETA_NVIDIA) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
-GRETA_INLINE void greta_grid_launch_dependents(void) {
-#if defined(GRETA_NVIDIA) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.launch_dependents;" :::);
-#endif
-}

@@ -64,8 +64,6 @@ typedef struct kernel_choice_s {
   char targs[256];
   const char *params;
   char call[256];
-  bool waits; /* the template calls greta_grid_wait itself (after reading
-                 weights ahead); otherwise the kernel waits first thing */
 } kernel_choice_t;
 
 static greta_status_t bad(const kernel_ctx_t *c, const char *what) {
@@ -250,7 +248,6 @@ static greta_status_t kernel_matmul(const kernel_ctx_t *c, kernel_choice_t *k) {
     GRETA_RETURN_IF_ERROR(float_literal(c, a->eps, eps, sizeof eps));
     GRETA_RETURN_IF_ERROR(set_rows_y(c, GRETA_GEMV_NT, gemv_blocks(c, ceil_div(N, GRETA_GEMV_R)), 1));
     k->fn = "greta_gemv_nk";
-    k->waits = true;
     snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %d, %d, %lldLL, %d, %d, %d",
              dtype_enum[dt], LL(N), LL(K), res, vec, stage, LL(rc), rpt, a->norm != 0,
              GRETA_GEMV_UNROLL);
@@ -386,7 +383,6 @@ static greta_status_t kernel_matmul_glu(const kernel_ctx_t *c, kernel_choice_t *
   GRETA_RETURN_IF_ERROR(float_literal(c, a->eps, eps, sizeof eps));
   GRETA_RETURN_IF_ERROR(set_rows_y(c, GRETA_GEMV_NT, gemv_blocks(c, N), 1));
   k->fn = "greta_gemv_glu";
-  k->waits = true;
   snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %d, %lldLL, %d, %d, %d",
            dtype_enum[dt], LL(N), LL(K), vec, stage, LL(c->l->rows_coeff),
            c->l->rows_per_token != 0, a->norm != 0, GRETA_GEMV_UNROLL);
@@ -415,7 +411,6 @@ static greta_status_t kernel_matmul_qkv(const kernel_ctx_t *c, kernel_choice_t *
   GRETA_RETURN_IF_ERROR(
       set_geometry(c, GRETA_GEMV_NT, (int64_t[3]){gemv_blocks(c, pairs), 1, 1}, 1, 1, 1));
   k->fn = "greta_gemv_qkv";
-  k->waits = true;
   snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %d, %d, %d, %s, %d",
            dtype_enum[dt], LL(H), LL(KVH), LL(D), LL(a->max_seq), LL(K), vec, stage, a->norm != 0,
            dtype_enum[a->kvdtype], GRETA_GEMV_UNROLL);
@@ -524,18 +519,12 @@ static const kernel_selector_t selectors[GRETA_OP_COUNT_] = {
 #include "ops.def"
 };
 
-/* Every kernel lets the next launch start at once and, unless its template
- * reads weights ahead first, waits for the previous one before anything
- * else (prelude.h, "overlap with the previous launch"). */
 static void emit_kernel(const kernel_ctx_t *c, const kernel_choice_t *k) {
   strbuf_printf(c->src,
                 "extern \"C\" __global__ void __launch_bounds__(%u)\n"
                 "%s(const int *params, %s) {\n"
-                "  greta_grid_launch_dependents();\n"
-                "%s"
                 "  %s<%s>(params, %s);\n}\n",
-                c->l->block[0], c->name, k->params, k->waits ? "" : "  greta_grid_wait();\n",
-                k->fn, k->targs, k->call);
+                c->l->block[0], c->name, k->params, k->fn, k->targs, k->call);
 }
 
 greta_status_t kernels_instantiate(const target_t *target, greta_plan_launch_t *launch,

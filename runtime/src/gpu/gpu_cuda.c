@@ -5,12 +5,10 @@
  * caller may use the backend from any thread.
  */
 #include <dlfcn.h>
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "gpu_api.h"
 #include "status.h"
@@ -31,27 +29,7 @@ enum {
   CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1,
   CU_STREAM_DEFAULT = 0,
   CU_EVENT_DEFAULT = 0,
-  CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6,
 };
-
-/* cuda.h's CUlaunchAttribute and CUlaunchConfig, laid out as there: an id,
- * padding to 8 bytes, a 64-byte value union (8-byte aligned). */
-typedef struct cu_launch_attribute_s {
-  int id;
-  char pad[4];
-  union {
-    char bytes[64];
-    int programmatic_stream_serialization_allowed;
-    void *align;
-  } value;
-} cu_launch_attribute_t;
-typedef struct cu_launch_config_s {
-  unsigned int grid_x, grid_y, grid_z, block_x, block_y, block_z, shared_bytes;
-  void *stream;
-  cu_launch_attribute_t *attrs;
-  unsigned int n_attrs;
-} cu_launch_config_t;
-_Static_assert(sizeof(cu_launch_attribute_t) == 72, "CUlaunchAttribute is 72 bytes");
 
 typedef struct cuda_symbols_s {
 #define GRETA_CUDA_REQUIRED(ret, name, params) ret(*name) params;
@@ -78,10 +56,6 @@ typedef struct cuda_api_s {
   int device;
   void *context; /* the primary context, retained */
   void *stream;
-  /* Launch each kernel so that it may overlap the previous one's drain (the
-   * kernels wait for it themselves: templates/prelude.h): Hopper and later,
-   * with cuLaunchKernelEx; GRETA_NO_OVERLAP=1 turns it off (benchmarks). */
-  bool overlap;
 } cuda_api_t;
 
 static greta_status_t cuda_check(const cuda_api_t *api, cu_result_t result, const char *call) {
@@ -216,13 +190,6 @@ static greta_status_t cuda_launch(greta_gpu_api_t *base, void *function, const u
                                   const uint32_t block[3], uint32_t shared_bytes, void **args) {
   cuda_api_t *api = cuda_api(base);
   GRETA_RETURN_IF_ERROR(cuda_enter(api));
-  if (api->overlap) {
-    cu_launch_attribute_t attr = {.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION,
-                                  .value.programmatic_stream_serialization_allowed = 1};
-    cu_launch_config_t config = {grid[0],  grid[1],     grid[2], block[0], block[1],
-                                 block[2], shared_bytes, api->stream, &attr, 1};
-    return CUDA_CALL(api, cuLaunchKernelEx, (&config, function, args, NULL));
-  }
   return CUDA_CALL(api, cuLaunchKernel,
                    (function, grid[0], grid[1], grid[2], block[0], block[1], block[2],
                     shared_bytes, api->stream, args, NULL));
@@ -363,9 +330,6 @@ static greta_status_t cuda_open_device(cuda_api_t *api, int ordinal) {
   GRETA_RETURN_IF_ERROR(cuda_attribute(api, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, &major));
   GRETA_RETURN_IF_ERROR(cuda_attribute(api, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, &minor));
   snprintf(info->target, sizeof info->target, "sm_%d%d", major, minor);
-  const char *no_overlap = getenv("GRETA_NO_OVERLAP");
-  api->overlap = major >= 9 && api->cu.cuLaunchKernelEx &&
-                 !(no_overlap && strcmp(no_overlap, "1") == 0);
   GRETA_RETURN_IF_ERROR(cuda_attribute(api, CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK,
                                        &info->max_threads_per_block));
   GRETA_RETURN_IF_ERROR(cuda_attribute(api, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK,
