@@ -16,31 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lowering.h"
 #include "memplan.h"
 #include "xalloc.h"
 
 #define WEIGHT_ALIGN 256
 
-/* Where a value lives. */
-typedef struct place_s {
-  uint32_t space; /* greta_space_t */
-  int buffer;     /* arena: index into the memplan buffers; else -1 */
-  uint64_t offset; /* weights / kv: byte offset */
-} place_t;
-
-typedef struct lowering_s {
-  const ir_graph_t *graph;
-  const schedule_options_t *options;
-  FILE *diag;
-  int errors;
-  place_t *place;           /* per node */
-  bool *placed;             /* per node: weights placed ahead of the walk */
-  memplan_buffer_t *buffers; /* arena values */
-  int n_buffers;
-  greta_plan_t *plan;
-} lowering_t;
-
-static void lower_error(lowering_t *lw, int id, const char *message) {
+void lower_error(lowering_t *lw, int id, const char *message) {
   const ir_node_t *node = &lw->graph->nodes[id];
   if (node->loc.file && node->loc.line)
     fprintf(lw->diag, "%s:%d:%d: error: %s\n", node->loc.file, node->loc.line, node->loc.col,
@@ -80,11 +62,11 @@ static int row_shape(lowering_t *lw, int id, const ir_type_t *type, int64_t *n,
 }
 
 /* Bytes of a value at T = max_tokens. */
-static uint64_t value_bytes(const lowering_t *lw, const ir_type_t *type) {
+uint64_t value_bytes(const lowering_t *lw, const ir_type_t *type) {
   return (uint64_t)ir_type_elems(type, lw->options->max_tokens) * greta_dtype_size(type->dtype);
 }
 
-static int new_buffer(lowering_t *lw, uint64_t bytes, int first, int last) {
+int new_buffer(lowering_t *lw, uint64_t bytes, int first, int last) {
   lw->buffers = xgrow(lw->buffers, sizeof *lw->buffers, (uint32_t)lw->n_buffers);
   lw->buffers[lw->n_buffers] = (memplan_buffer_t){.bytes = bytes, .first = first, .last = last};
   return lw->n_buffers++;
@@ -180,7 +162,7 @@ static void place_values(lowering_t *lw) {
 
 /* A reference to node `id`'s value. Arena references carry the memplan
  * buffer index in `offset` until patch_arena_args turns it into bytes. */
-static greta_plan_buffer_t buffer_ref(const lowering_t *lw, int id) {
+greta_plan_buffer_t buffer_ref(const lowering_t *lw, int id) {
   const place_t *p = &lw->place[id];
   greta_plan_buffer_t ref = {.space = p->space, .offset = p->offset};
   if (p->space == GRETA_SPACE_ARENA) ref.offset = (uint64_t)p->buffer;
@@ -189,12 +171,7 @@ static greta_plan_buffer_t buffer_ref(const lowering_t *lw, int id) {
 
 /* ---- launches ------------------------------------------------------------- */
 
-typedef struct launch_list_s {
-  greta_plan_launch_t *items;
-  uint32_t count;
-} launch_list_t;
-
-static greta_plan_launch_t *launch_add(launch_list_t *list, uint32_t op) {
+greta_plan_launch_t *launch_add(launch_list_t *list, uint32_t op) {
   list->items = xgrow(list->items, sizeof *list->items, list->count);
   greta_plan_launch_t *l = &list->items[list->count++];
   memset(l, 0, sizeof *l);
@@ -205,129 +182,8 @@ static greta_plan_launch_t *launch_add(launch_list_t *list, uint32_t op) {
   return l;
 }
 
-static void launch_arg(const lowering_t *lw, greta_plan_launch_t *l, int node) {
+void launch_arg(const lowering_t *lw, greta_plan_launch_t *l, int node) {
   l->args[l->n_args++] = buffer_ref(lw, node);
-}
-
-static greta_plan_buffer_t scratch_ref(int buffer) {
-  return (greta_plan_buffer_t){GRETA_SPACE_ARENA, (uint64_t)buffer};
-}
-
-/* The rows of a projection's input x: rows_coeff (* T when per_token). */
-typedef struct rows_s {
-  int64_t coeff;
-  uint32_t per_token;
-} rows_t;
-
-/* x' @ W^T into `out` for W [n, k] at weight node `w` (a stacked group
- * starts there), x' = x, or x / rms(x) when `norm` (W holds the norm's
- * weight, folded at bind time). Decode: one matmul computing the inverse
- * RMS inside. Prefill: rms_scale into a scratch row block, then the
- * matmul (the GEMM has no row-scale epilogue). */
-static void lower_linear(lowering_t *lw, int id, int decode, launch_list_t *list, int x, int w,
-                         int64_t n, int64_t k, bool norm, float eps, greta_plan_buffer_t out,
-                         rows_t rows) {
-  greta_plan_buffer_t in = buffer_ref(lw, x);
-  if (norm && !decode) {
-    int scaled = new_buffer(lw, value_bytes(lw, &lw->graph->nodes[x].type), id, id);
-    greta_plan_launch_t *l = launch_add(list, GRETA_OP_RMS_SCALE);
-    launch_arg(lw, l, x);
-    l->args[l->n_args++] = scratch_ref(scaled);
-    l->attr.n = k;
-    l->attr.eps = eps;
-    l->rows_coeff = rows.coeff;
-    l->rows_per_token = rows.per_token;
-    in = scratch_ref(scaled);
-  }
-  greta_plan_launch_t *l = launch_add(list, GRETA_OP_MATMUL);
-  l->args[l->n_args++] = in;
-  launch_arg(lw, l, w);
-  l->args[l->n_args++] = out;
-  l->attr.n = n;
-  l->attr.k = k;
-  l->attr.transpose_b = 1;
-  l->attr.wdtype = lw->graph->nodes[w].type.dtype;
-  if (norm && decode) {
-    l->attr.norm = 1;
-    l->attr.eps = eps;
-  }
-  l->rows_coeff = rows.coeff;
-  l->rows_per_token = rows.per_token;
-}
-
-/* matmul_glu: decode, one GEMV over the stacked [2n, k] weight with
- * silu(gate) * up as its epilogue; prefill, the GEMM into a [rows, 2n]
- * scratch, then glu. */
-static void lower_glu(lowering_t *lw, int id, int decode, launch_list_t *list, rows_t rows,
-                      int64_t n) {
-  const ir_node_t *node = &lw->graph->nodes[id];
-  const ir_type_t *w = &lw->graph->nodes[node->inputs[1]].type;
-  const int64_t k = w->dims[1].coeff;
-  const bool norm = node->n_inputs == 4;
-  if (decode) {
-    greta_plan_launch_t *l = launch_add(list, GRETA_OP_MATMUL_GLU);
-    launch_arg(lw, l, node->inputs[0]);
-    launch_arg(lw, l, node->inputs[1]);
-    launch_arg(lw, l, id);
-    l->attr = (greta_op_attrs_t){.n = n, .k = k, .norm = norm, .wdtype = w->dtype,
-                                 .eps = norm ? (float)node->f[0] : 0.0f};
-    l->rows_coeff = rows.coeff;
-    l->rows_per_token = rows.per_token;
-    return;
-  }
-  int y = new_buffer(lw, (uint64_t)(rows.coeff * (rows.per_token ? lw->options->max_tokens : 1) *
-                                    2 * n) * sizeof(float),
-                     id, id);
-  lower_linear(lw, id, decode, list, node->inputs[0], node->inputs[1], 2 * n, k, norm,
-               (float)node->f[0], scratch_ref(y), rows);
-  greta_plan_launch_t *l = launch_add(list, GRETA_OP_GLU);
-  l->args[l->n_args++] = scratch_ref(y);
-  launch_arg(lw, l, id);
-  l->attr.n = n;
-  l->rows_coeff = rows.coeff;
-  l->rows_per_token = rows.per_token;
-}
-
-/* matmul_qkv: decode, one GEMV over the stacked q/k/v weight with RoPE and
- * the cache writes as its epilogue; prefill, the GEMM into a [T, (heads +
- * 2 kv_heads) head_dim] scratch, then qkv_rope_append. */
-static void lower_qkv(lowering_t *lw, int id, int decode, launch_list_t *list) {
-  const ir_graph_t *g = lw->graph;
-  const ir_node_t *node = &g->nodes[id];
-  const ir_type_t *q = &node->type, *cache = &g->nodes[node->inputs[4]].type;
-  const ir_type_t *w = &g->nodes[node->inputs[1]].type;
-  const bool norm = node->n_inputs == 7;
-  const greta_op_attrs_t attr = {
-      .heads = q->dims[1].coeff, .kv_heads = cache->dims[1].coeff, .head_dim = q->dims[2].coeff,
-      .max_seq = cache->dims[0].coeff, .kvdtype = cache->dtype, .theta = (float)node->f[1]};
-  const int64_t k = w->dims[1].coeff, y_row = (attr.heads + 2 * attr.kv_heads) * attr.head_dim;
-  const rows_t tokens = {1, 1};
-  greta_plan_launch_t *l;
-  if (decode) {
-    l = launch_add(list, GRETA_OP_MATMUL_QKV);
-    launch_arg(lw, l, node->inputs[0]);
-    launch_arg(lw, l, node->inputs[1]);
-    launch_arg(lw, l, id);
-    launch_arg(lw, l, node->inputs[4]);
-    launch_arg(lw, l, node->inputs[5]);
-    l->attr = attr;
-    l->attr.k = k;
-    l->attr.norm = norm;
-    l->attr.wdtype = w->dtype;
-    l->attr.eps = norm ? (float)node->f[0] : 0.0f;
-  } else {
-    int y = new_buffer(lw, (uint64_t)(lw->options->max_tokens * y_row) * sizeof(float), id, id);
-    lower_linear(lw, id, decode, list, node->inputs[0], node->inputs[1], y_row, k, norm,
-                 (float)node->f[0], scratch_ref(y), tokens);
-    l = launch_add(list, GRETA_OP_QKV_ROPE_APPEND);
-    l->args[l->n_args++] = scratch_ref(y);
-    launch_arg(lw, l, id);
-    launch_arg(lw, l, node->inputs[4]);
-    launch_arg(lw, l, node->inputs[5]);
-    l->attr = attr;
-  }
-  l->rows_coeff = 1;
-  l->rows_per_token = 1;
 }
 
 /* IR ops that lower to one plan op over [rows, n] with no other attribute. */
@@ -518,36 +374,6 @@ static void lower_node(lowering_t *lw, int id, int decode, launch_list_t *list) 
   }
   l->rows_coeff = rows;
   l->rows_per_token = per_token;
-}
-
-/* The bind entry: each norm folded into the stacked weight that follows it
- * (fold_norm.c says why this is exact up to the weight's rounding). */
-static void lower_fold(lowering_t *lw, int id, launch_list_t *list) {
-  const ir_node_t *node = &lw->graph->nodes[id];
-  int g;
-  int64_t rows = lw->graph->nodes[node->inputs[1]].type.dims[0].coeff;
-  switch (node->op) {
-    case IR_MATMUL_NORM: g = node->inputs[2]; break;
-    case IR_MATMUL_GLU:
-      if (node->n_inputs != 4) return;
-      g = node->inputs[3];
-      rows *= 2;
-      break;
-    case IR_MATMUL_QKV:
-      if (node->n_inputs != 7) return;
-      g = node->inputs[6];
-      for (int i = 2; i <= 3; i++) rows += lw->graph->nodes[node->inputs[i]].type.dims[0].coeff;
-      break;
-    default: return;
-  }
-  const ir_type_t *gt = &lw->graph->nodes[g].type;
-  greta_plan_launch_t *l = launch_add(list, GRETA_OP_FOLD_NORM);
-  launch_arg(lw, l, node->inputs[1]);
-  launch_arg(lw, l, g);
-  l->attr.n = gt->dims[0].coeff;
-  l->attr.wdtype = gt->dtype;
-  l->rows_coeff = rows;
-  l->rows_per_token = 0;
 }
 
 static void patch_arena_args(const lowering_t *lw, launch_list_t *list) {
