@@ -10,9 +10,10 @@
  *
  * Built by bench/gemv_bench.sh prepare against build/dev's static libraries.
  * Timed shapes: Llama-2-7B f16 decode (qkv 12288x4096, o 4096x4096, gate+up
- * 22016x4096, down 4096x11008), each also with UNROLL 1, 2, 4 and 8
- * beside the default GRETA_GEMV_UNROLL, for comparison. Checked shapes: odd sizes
- * (the scalar and tail paths), grouped-query heads, f32/f16/bf16. */
+ * 22016x4096, down 4096x11008) as the selector instantiates them; o and
+ * down also with SPLIT 1, 2, 4, 8 and a few UNROLLs forced, for comparison.
+ * Checked shapes: odd sizes (the scalar and partial-chunk paths), split-K
+ * forced off and on, grouped-query heads, f32/f16/bf16. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,10 +33,11 @@ static void die(greta_status_t s, const char *what) {
 }
 
 /* One kernel: instantiated as `name`, launched for T tokens at pos;
- * unroll != GRETA_GEMV_UNROLL re-instantiates a GEMV with that unroll. */
+ * unroll > 0 / split > 0 re-instantiate a GEMV with that UNROLL / SPLIT
+ * (its last two template arguments) instead of the selector's. */
 static void add(const target_t *t, const char *purpose, const char *name, uint32_t op,
                 greta_op_attrs_t a, int64_t rows_coeff, int rows_per_token, int64_t max_tokens,
-                int64_t T, int64_t pos, int unroll) {
+                int64_t T, int64_t pos, int unroll, int split) {
   greta_plan_launch_t l;
   memset(&l, 0, sizeof l);
   l.op = op;
@@ -45,18 +47,32 @@ static void add(const target_t *t, const char *purpose, const char *name, uint32
   l.n_args = greta_launch_operand_count(&l);
   strbuf_t text = {0};
   die(kernels_instantiate(t, &l, 1, max_tokens, name, &text), name);
-  if (unroll != GRETA_GEMV_UNROLL) {
-    char from[32], to[32];
-    snprintf(from, sizeof from, ", %d>(params", GRETA_GEMV_UNROLL);
-    snprintf(to, sizeof to, ", %d>(params", unroll);
-    char *at = strstr(text.data, from);
-    if (!at) {
-      fprintf(stderr, "gemv_kernels: %s: no UNROLL argument in the instantiation\n", name);
+  int chosen_unroll = 0, chosen_split = 1;
+  char *at = strstr(text.data, ">(params");
+  char *c1 = NULL, *c2 = NULL; /* the commas before UNROLL and SPLIT */
+  if (at) {
+    for (char *q = at; q > text.data && !c1; q--)
+      if (*q == ',') c2 ? (void)(c1 = q) : (void)(c2 = q);
+  }
+  if (c1 && (op == GRETA_OP_MATMUL ? a.transpose_b != 0 : 1) &&
+      (op == GRETA_OP_MATMUL || op == GRETA_OP_MATMUL_GLU || op == GRETA_OP_MATMUL_QKV)) {
+    chosen_unroll = atoi(c1 + 1);
+    chosen_split = atoi(c2 + 1);
+    int u = unroll > 0 ? unroll : chosen_unroll, sp = split > 0 ? split : chosen_split;
+    *c1 = 0;
+    strbuf_printf(&source, "%s, %d, %d%s", text.data, u, sp, at);
+    /* Grid x: pairs * split waves, GRETA_GEMV_NT / 32 to a block on sm_90. */
+    int64_t pairs = op == GRETA_OP_MATMUL       ? (a.n + 1) / 2
+                    : op == GRETA_OP_MATMUL_GLU ? a.n
+                                                : (a.heads + 2 * a.kv_heads) * (a.head_dim / 2);
+    l.grid[0] = (uint32_t)((pairs * sp + GRETA_GEMV_NT / 32 - 1) / (GRETA_GEMV_NT / 32));
+    chosen_unroll = u;
+    chosen_split = sp;
+  } else {
+    if (unroll > 0 || split > 0) {
+      fprintf(stderr, "gemv_kernels: %s: no UNROLL, SPLIT arguments in the instantiation\n", name);
       exit(1);
     }
-    *at = 0;
-    strbuf_printf(&source, "%s%s%s", text.data, to, at + strlen(from));
-  } else {
     strbuf_append(&source, text.data);
   }
   strbuf_free(&text);
@@ -64,12 +80,12 @@ static void add(const target_t *t, const char *purpose, const char *name, uint32
   greta_plan_launch_grid(&l, T, grid);
   fprintf(manifest,
           "{\"name\": \"%s\", \"purpose\": \"%s\", \"op\": \"%s\", \"T\": %lld, \"pos\": %lld, "
-          "\"grid\": [%u, %u, %u], \"block\": %u, \"rows_coeff\": %lld, \"unroll\": %d, "
+          "\"grid\": [%u, %u, %u], \"block\": %u, \"rows_coeff\": %lld, \"unroll\": %d, \"split\": %d, "
           "\"n\": %lld, \"k\": %lld, \"residual\": %lld, \"norm\": %lld, \"wdtype\": %lld, "
           "\"heads\": %lld, \"kv_heads\": %lld, \"head_dim\": %lld, \"max_seq\": %lld, "
           "\"kvdtype\": %lld, \"eps\": %.9g, \"theta\": %.9g}\n",
           name, purpose, greta_op_name(op), (long long)T, (long long)pos, grid[0], grid[1], grid[2],
-          l.block[0], (long long)rows_coeff, unroll, (long long)a.n, (long long)a.k,
+          l.block[0], (long long)rows_coeff, chosen_unroll, chosen_split, (long long)a.n, (long long)a.k,
           (long long)a.residual, (long long)a.norm, (long long)a.wdtype, (long long)a.heads,
           (long long)a.kv_heads, (long long)a.head_dim, (long long)a.max_seq, (long long)a.kvdtype,
           (double)a.eps, (double)a.theta);
@@ -96,29 +112,37 @@ int main(int argc, char **argv) {
     int residual;
   } shapes[] = {{"qkv", 12288, 4096, 0}, {"o", 4096, 4096, 1}, {"gateup", 22016, 4096, 0},
                 {"down", 4096, 11008, 1}};
-  static const int unrolls[] = {GRETA_GEMV_UNROLL, 1, 2, 4, 8};
+  /* The selector's choice first (time_<shape>), then for the N = 4096
+   * shapes each SPLIT and two UNROLLs beside it. */
+  static const struct {
+    int unroll, split;
+  } variants[] = {{0, 0}, {0, 1}, {0, 2}, {0, 4}, {0, 8}, {2, 2}, {2, 4}, {2, 8}};
   for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
-    for (size_t u = 0; u < sizeof unrolls / sizeof unrolls[0]; u++) {
-      if (u > 0 && unrolls[u] == GRETA_GEMV_UNROLL) continue; /* the default came first */
+    for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
+      if (v > 0 && shapes[s].n != 4096) break;
       char name[64];
-      snprintf(name, sizeof name, "time_%s_u%d", shapes[s].name, unrolls[u]);
+      if (v == 0)
+        snprintf(name, sizeof name, "time_%s", shapes[s].name);
+      else
+        snprintf(name, sizeof name, "time_%s_s%d_u%d", shapes[s].name, variants[v].split,
+                 variants[v].unroll ? variants[v].unroll : GRETA_GEMV_UNROLL);
       add(&t, "time", name, GRETA_OP_MATMUL,
           (greta_op_attrs_t){.n = shapes[s].n, .k = shapes[s].k, .transpose_b = 1,
                              .residual = shapes[s].residual, .wdtype = F16, .eps = 1e-5f},
-          1, 1, 1, 1, 0, unrolls[u]);
+          1, 1, 1, 1, 0, variants[v].unroll, variants[v].split);
     }
-  const int D = GRETA_GEMV_UNROLL;
+  const int D = 0, S = 0; /* the selector's UNROLL and SPLIT */
   add(&t, "time", "time_matmul_qkv", GRETA_OP_MATMUL_QKV,
       (greta_op_attrs_t){.heads = 32, .kv_heads = 32, .head_dim = 128, .max_seq = 2048, .k = 4096,
                          .norm = 1, .wdtype = F16, .kvdtype = F16, .eps = 1e-5f, .theta = 10000.f},
-      1, 1, 1, 1, 1024, D);
+      1, 1, 1, 1, 1024, D, S);
   add(&t, "time", "time_matmul_glu", GRETA_OP_MATMUL_GLU,
       (greta_op_attrs_t){.n = 11008, .k = 4096, .norm = 1, .wdtype = F16, .eps = 1e-5f}, 1, 1, 1, 1,
-      0, D);
+      0, D, S);
   add(&t, "time", "time_o_norm", GRETA_OP_MATMUL,
       (greta_op_attrs_t){.n = 4096, .k = 4096, .transpose_b = 1, .norm = 1, .wdtype = F16,
                          .eps = 1e-5f},
-      1, 1, 1, 1, 0, D);
+      1, 1, 1, 1, 0, D, S);
 
   /* Checks: each op at odd sizes and dtypes, against float64 in torch. */
   static const char *const dn[] = {"f32", "f16", "bf16"};
@@ -128,41 +152,53 @@ int main(int argc, char **argv) {
     add(&t, "check", name, GRETA_OP_MATMUL,
         (greta_op_attrs_t){.n = 45, .k = 67, .transpose_b = 1, .residual = 1, .norm = 1, .wdtype = dt,
                            .eps = 1e-5f},
-        1, 1, 1, 1, 0, D);
+        1, 1, 1, 1, 0, D, S);
     snprintf(name, sizeof name, "check_matmul_vec_%s", dn[dt]);
     add(&t, "check", name, GRETA_OP_MATMUL,
         (greta_op_attrs_t){.n = 4095, .k = 4104, .transpose_b = 1, .norm = 1, .wdtype = dt,
                            .eps = 1e-5f},
-        1, 1, 1, 1, 0, D);
+        1, 1, 1, 1, 0, D, S);
     snprintf(name, sizeof name, "check_matmul_bigk_%s", dn[dt]);
     add(&t, "check", name, GRETA_OP_MATMUL,
         (greta_op_attrs_t){.n = 300, .k = 12040, .transpose_b = 1, .residual = 1, .norm = 1,
                            .wdtype = dt, .eps = 1e-5f},
-        1, 1, 1, 1, 0, D);
+        1, 1, 1, 1, 0, D, S);
+    /* Split-K forced off and to 8 (the partial last chunk, both ways). */
+    for (int sp = 1; sp <= 8; sp += 7) {
+      snprintf(name, sizeof name, "check_matmul_vec_s%d_%s", sp, dn[dt]);
+      add(&t, "check", name, GRETA_OP_MATMUL,
+          (greta_op_attrs_t){.n = 4095, .k = 4104, .transpose_b = 1, .residual = 1, .norm = 1,
+                             .wdtype = dt, .eps = 1e-5f},
+          1, 1, 1, 1, 0, D, sp);
+    }
+    snprintf(name, sizeof name, "check_glu_bigk_%s", dn[dt]);
+    add(&t, "check", name, GRETA_OP_MATMUL_GLU,
+        (greta_op_attrs_t){.n = 333, .k = 4104, .norm = 1, .wdtype = dt, .eps = 1e-5f}, 1, 1, 1, 1, 0,
+        D, S);
     snprintf(name, sizeof name, "check_glu_%s", dn[dt]);
     add(&t, "check", name, GRETA_OP_MATMUL_GLU,
         (greta_op_attrs_t){.n = 333, .k = 520, .norm = 1, .wdtype = dt, .eps = 1e-5f}, 1, 1, 1, 1, 0,
-        D);
+        D, S);
     snprintf(name, sizeof name, "check_qkv_%s", dn[dt]);
     add(&t, "check", name, GRETA_OP_MATMUL_QKV,
         (greta_op_attrs_t){.heads = 6, .kv_heads = 2, .head_dim = 24, .max_seq = 80, .k = 67,
                            .norm = 1, .wdtype = dt, .kvdtype = dt, .eps = 1e-5f, .theta = 10000.f},
-        1, 1, 1, 1, 37, D);
+        1, 1, 1, 1, 37, D, S);
     snprintf(name, sizeof name, "check_fold_norm_%s", dn[dt]);
     add(&t, "check", name, GRETA_OP_FOLD_NORM, (greta_op_attrs_t){.n = 67, .wdtype = dt}, 45, 0, 64,
-        1, 0, D);
+        1, 0, D, S);
   }
   add(&t, "check", "check_qkv_plain_7b", GRETA_OP_MATMUL_QKV,
       (greta_op_attrs_t){.heads = 32, .kv_heads = 8, .head_dim = 128, .max_seq = 2048, .k = 4096,
                          .wdtype = F16, .kvdtype = F16, .theta = 500000.f},
-      1, 1, 1, 1, 1500, D);
+      1, 1, 1, 1, 1500, D, S);
   add(&t, "check", "check_qkv_rope_append", GRETA_OP_QKV_ROPE_APPEND,
       (greta_op_attrs_t){.heads = 6, .kv_heads = 2, .head_dim = 24, .max_seq = 80, .kvdtype = F16,
                          .theta = 10000.f},
-      1, 1, 64, 37, 11, D);
+      1, 1, 64, 37, 11, D, S);
   add(&t, "check", "check_rms_scale", GRETA_OP_RMS_SCALE, (greta_op_attrs_t){.n = 4097, .eps = 1e-5f},
-      1, 1, 64, 37, 0, D);
-  add(&t, "check", "check_glu", GRETA_OP_GLU, (greta_op_attrs_t){.n = 333}, 1, 1, 64, 37, 0, D);
+      1, 1, 64, 37, 0, D, S);
+  add(&t, "check", "check_glu", GRETA_OP_GLU, (greta_op_attrs_t){.n = 333}, 1, 1, 64, 37, 0, D, S);
   fclose(manifest);
 
   const toolchain_t *tc = NULL;

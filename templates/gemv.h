@@ -20,8 +20,9 @@
  *   (W = wave size): a wave's loads of one row are one contiguous run
  *   (coalesced). Chunks of UNROLL such loads per row are software
  *   pipelined: chunk c + 1 is issued before chunk c's FMAs, and chunk 0
- *   before x is staged, so every wave keeps 2 to 4 UNROLL 16-byte loads in
- *   flight from its start to its last chunk (measured on the H200: without
+ *   before x is staged (a partial last chunk skips its loads past K; the
+ *   tail is no longer a serial chain of single loads), so every wave keeps
+ *   2 to 4 UNROLL 16-byte loads in flight from its start to its last chunk (measured on the H200: without
  *   the pipeline the 256-block shapes, N = 4096, reached 63-86 % of the
  *   floor, the rounds draining the memory pipeline in step). Lane partial
  *   sums meet through shuffles (greta_wave_sum); lane 0 runs the epilogue.
@@ -32,7 +33,12 @@
  *   VEC = 1 when K * element size is a multiple of 16; B's alignment is
  *   checked at run time (codegen shares a kernel among launches whose
  *   offsets differ); otherwise scalar loads.
- *   Grid: x = ceil(pairs / NW), y = M.
+ *   Split-K (SPLIT > 1, chosen by the host when the pairs are few for the
+ *   CUs, kernel_select.c gemv_split): SPLIT adjacent waves share a pair, each
+ *   reading a slice of adjacent chunks of K and x straight from global; the
+ *   slices' sums meet in LDS in a fixed order (no atomics, one launch). H200,
+ *   f16, N = 4096: o_proj 77 -> 81 % of the floor, down_proj 87 -> 97 %.
+ *   Grid: x = ceil(pairs * SPLIT / NW), y = M.
  *
  * B [K, N] (TRANS = 0), greta_gemv_kn: thread (c = tid % 64, s = tid / 64)
  * reads column n = 64 * block + c for k = s, s + 4, ...: consecutive threads
@@ -114,50 +120,67 @@ GRETA_INLINE void greta_gemv_fma16(const float *xk, const greta_u4 &w0, const gr
 }
 
 /* Reads x's row (greta_gemv_read_x; returns its inverse RMS with NORM) and
- * computes its dot products with rows row0 and row1 of B [., K], summed
- * over the wave: every lane gets both. The vector path is software
- * pipelined: the first UNROLL loads per row are issued before x is read
- * (they fly during the staging and its barrier), and each chunk's loads are
- * issued before the previous chunk's FMAs, so a wave always has loads in
- * flight instead of draining the memory pipeline between chunks. Every
- * thread of the block must call this (it holds the block's barriers). */
-template <int DT, greta_i64 K, int VEC, int STAGE, int NORM, int UNROLL>
+ * computes slice s (of SPLIT) of its dot products with rows row0 and row1
+ * of B [., K], summed over the wave: every lane gets both. K is cut into
+ * chunks of UNROLL wave-wide loads per row (the last may be partial: its
+ * loads past K are skipped); slice s is CPW = ceil(chunks / SPLIT) adjacent
+ * chunks from chunk s CPW (the last slice may have fewer). The vector path is software
+ * pipelined: the first chunk's loads are issued before x is read (they fly
+ * during the staging and its barrier), and each chunk's loads are issued
+ * before the previous chunk's FMAs, so a wave always has loads in flight
+ * instead of draining the memory pipeline between chunks. Every thread of
+ * the block must call this (it holds the block's barriers). */
+template <int DT, greta_i64 K, int VEC, int STAGE, int NORM, int UNROLL, int SPLIT>
 GRETA_INLINE float greta_gemv_x_dot2(const float *xr, float *xs, float *scratch, float eps,
-                                     const void *b, greta_i64 row0, greta_i64 row1, float *out0,
-                                     float *out1) {
+                                     const void *b, greta_i64 row0, greta_i64 row1, int s,
+                                     float *out0, float *out1) {
   const int lane = greta_lane();
   const float *xv = STAGE ? xs : xr;
   float a0 = 0.f, a1 = 0.f, inv;
-  /* The same for every thread of the block: B is one pointer. */
-  if (VEC && ((unsigned long long)b & 15ull) == 0) {
+  /* The same for every thread of the block: B and x are one pointer each
+   * (x's rows are 16-byte multiples when VEC). */
+  if (VEC && ((unsigned long long)b & 15ull) == 0 &&
+      (STAGE || ((unsigned long long)xr & 15ull) == 0)) {
     const int V = greta_wvec<DT>::N, ES = DT == GRETA_W_F32 ? 4 : 2;
     const greta_i64 STEP = (greta_i64)GRETA_WAVE * V; /* elements per wave-wide load */
     const greta_i64 CHUNK = STEP * UNROLL;
-    const greta_i64 FULL = K / CHUNK * CHUNK;
+    const greta_i64 NCH = (K + CHUNK - 1) / CHUNK; /* the last may be partial */
+    const greta_i64 CPW = (NCH + SPLIT - 1) / SPLIT; /* chunks per slice */
+    /* Whole chunks, and CPW in every slice: no load needs a bound check
+     * (otherwise each load and FMA past K, or past the last chunk, is
+     * skipped). */
+    const bool whole = K % CHUNK == 0 && NCH % SPLIT == 0;
+    const greta_i64 c0 = (greta_i64)s * CPW; /* this slice's first chunk */
     const char *p0 = (const char *)b + row0 * K * ES;
     const char *p1 = (const char *)b + row1 * K * ES;
-    greta_i64 k = (greta_i64)lane * V;
+    const greta_i64 k0 = c0 * CHUNK + (greta_i64)lane * V;
     greta_u4 w0[UNROLL], w1[UNROLL];
-    if (FULL > 0)
 #pragma unroll
-      for (int u = 0; u < UNROLL; u++) {
-        w0[u] = greta_gemv_load_weights(p0 + (k + u * STEP) * ES);
-        w1[u] = greta_gemv_load_weights(p1 + (k + u * STEP) * ES);
-      }
+      for (int u = 0; u < UNROLL; u++)
+        if (whole || k0 + u * STEP < K) {
+          w0[u] = greta_gemv_load_weights(p0 + (k0 + u * STEP) * ES);
+          w1[u] = greta_gemv_load_weights(p1 + (k0 + u * STEP) * ES);
+        }
     inv = greta_gemv_read_x<K, STAGE, NORM>(xr, xs, scratch, eps);
-    for (; k < FULL; k += CHUNK) {
-      /* The same for every lane: FULL is a whole number of chunks. */
-      const bool more = k + CHUNK < FULL;
+    /* A trip count known at compile time: unrolled, the copies from n to w
+     * are renamings, not moves (register pressure as without the pipeline
+     * plus one chunk). */
+#pragma unroll
+    for (greta_i64 j = 0; j < CPW; j++) {
+      const greta_i64 k = k0 + j * CHUNK;
+      const bool more = j + 1 < CPW;
       greta_u4 n0[UNROLL], n1[UNROLL];
       if (more)
 #pragma unroll
-        for (int u = 0; u < UNROLL; u++) {
-          n0[u] = greta_gemv_load_weights(p0 + (k + CHUNK + u * STEP) * ES);
-          n1[u] = greta_gemv_load_weights(p1 + (k + CHUNK + u * STEP) * ES);
-        }
+        for (int u = 0; u < UNROLL; u++)
+          if (whole || k + CHUNK + u * STEP < K) {
+            n0[u] = greta_gemv_load_weights(p0 + (k + CHUNK + u * STEP) * ES);
+            n1[u] = greta_gemv_load_weights(p1 + (k + CHUNK + u * STEP) * ES);
+          }
 #pragma unroll
       for (int u = 0; u < UNROLL; u++)
-        greta_gemv_fma16<DT, STAGE>(xv + k + u * STEP, w0[u], w1[u], a0, a1);
+        if (whole || k + u * STEP < K)
+          greta_gemv_fma16<DT, 1>(xv + k + u * STEP, w0[u], w1[u], a0, a1);
       if (more)
 #pragma unroll
         for (int u = 0; u < UNROLL; u++) {
@@ -165,15 +188,9 @@ GRETA_INLINE float greta_gemv_x_dot2(const float *xr, float *xs, float *scratch,
           w1[u] = n1[u];
         }
     }
-    /* The last K % CHUNK elements, one load per row at a time. */
-    for (; k < K; k += STEP) {
-      greta_u4 t0 = greta_gemv_load_weights(p0 + k * ES);
-      greta_u4 t1 = greta_gemv_load_weights(p1 + k * ES);
-      greta_gemv_fma16<DT, STAGE>(xv + k, t0, t1, a0, a1);
-    }
   } else {
     inv = greta_gemv_read_x<K, STAGE, NORM>(xr, xs, scratch, eps);
-    for (greta_i64 k = lane; k < K; k += GRETA_WAVE) {
+    for (greta_i64 k = (greta_i64)s * GRETA_WAVE + lane; k < K; k += (greta_i64)SPLIT * GRETA_WAVE) {
       float xe = xv[k];
       a0 += xe * greta_load_w<DT>(b, row0 * K + k);
       a1 += xe * greta_load_w<DT>(b, row1 * K + k);
@@ -186,25 +203,50 @@ GRETA_INLINE float greta_gemv_x_dot2(const float *xr, float *xs, float *scratch,
 
 /* The core: x row m = blockIdx.y, pair p of B's NROWS rows (PAIRS pairs of
  * stride HALF) -> epi(m, p, row0, y0, y1) on lane 0, y = x' . B[row] (y1 is
- * that of row NROWS - 1 when row1 is past the end: the epilogue drops it). */
-template <int DT, greta_i64 K, int VEC, int STAGE, int NORM, int UNROLL, greta_i64 NROWS,
-          greta_i64 HALF, greta_i64 PAIRS, greta_i64 RC, int RPT, class Epi>
+ * that of row NROWS - 1 when row1 is past the end: the epilogue drops it).
+ * SPLIT (split-K, a divisor of NW) waves share a pair: wave w of the block
+ * takes pair bx * NW / SPLIT + w / SPLIT and K slice w % SPLIT; the slices'
+ * sums meet in LDS (fixed order, no atomics) and the first wave of the pair
+ * runs the epilogue. */
+template <int DT, greta_i64 K, int VEC, int STAGE, int NORM, int UNROLL, int SPLIT,
+          greta_i64 NROWS, greta_i64 HALF, greta_i64 PAIRS, greta_i64 RC, int RPT, class Epi>
 GRETA_INLINE void greta_gemv_pairs(const int *params, const float *x, const void *b, float eps,
                                    const Epi &epi) {
   const int NW = GRETA_GEMV_NT / GRETA_WAVE;
-  __shared__ greta_f4 xs4[STAGE ? (K + 3) / 4 : 1];
+  static_assert(SPLIT >= 1 && NW % SPLIT == 0, "SPLIT must divide the waves of a block");
+  /* With split-K each wave reads only its slice of x, straight from global
+   * (cached): staging the whole row per block (a pass and a barrier for
+   * every NW / SPLIT pairs) cost more than it saved. */
+  const int XS = STAGE && SPLIT == 1;
+  __shared__ greta_f4 xs4[XS ? (K + 3) / 4 : 1];
   __shared__ float scratch[NW];
+  __shared__ float part[SPLIT > 1 ? NW : 1][2];
   const greta_i64 m = greta_bid_y();
   if (m >= greta_rows<RC, RPT>(params)) return;
-  const greta_i64 p = (greta_i64)greta_bid_x() * NW + greta_tid() / GRETA_WAVE;
+  const int w = greta_tid() / GRETA_WAVE, s = w % SPLIT;
+  const greta_i64 p = (greta_i64)greta_bid_x() * (NW / SPLIT) + w / SPLIT;
   /* Waves past the last pair compute the last one again (every thread
    * holds the block's barriers) and store nothing. */
   const greta_i64 pc = p < PAIRS ? p : PAIRS - 1;
   const greta_i64 row0 = greta_pair_row0(pc, HALF);
   const greta_i64 row1 = row0 + HALF < NROWS ? row0 + HALF : NROWS - 1; /* kept in bounds */
   float y0, y1;
-  const float inv = greta_gemv_x_dot2<DT, K, VEC, STAGE, NORM, UNROLL>(
-      x + m * K, (float *)xs4, scratch, eps, b, row0, row1, &y0, &y1);
+  const float inv = greta_gemv_x_dot2<DT, K, VEC, XS, NORM, UNROLL, SPLIT>(
+      x + m * K, (float *)xs4, scratch, eps, b, row0, row1, s, &y0, &y1);
+  if (SPLIT > 1) {
+    if (greta_lane() == 0) {
+      part[w][0] = y0;
+      part[w][1] = y1;
+    }
+    greta_sync();
+    if (s != 0) return;
+    y0 = part[w][0];
+    y1 = part[w][1];
+    for (int i = 1; i < SPLIT; i++) {
+      y0 += part[w + i][0];
+      y1 += part[w + i][1];
+    }
+  }
   if (p < PAIRS && greta_lane() == 0) epi(m, p, row0, y0 * inv, y1 * inv);
 }
 
@@ -225,10 +267,10 @@ struct greta_gemv_out_epi {
 };
 
 template <int DT, greta_i64 N, greta_i64 K, int RES, int VEC, int STAGE, greta_i64 RC, int RPT,
-          int NORM, int UNROLL>
+          int NORM, int UNROLL, int SPLIT>
 GRETA_INLINE void greta_gemv_nk(const int *params, const float *x, const void *b, float *out,
                                 const float *res, float eps) {
-  greta_gemv_pairs<DT, K, VEC, STAGE, NORM, UNROLL, N, 1, (N + 1) / 2, RC, RPT>(
+  greta_gemv_pairs<DT, K, VEC, STAGE, NORM, UNROLL, SPLIT, N, 1, (N + 1) / 2, RC, RPT>(
       params, x, b, eps, greta_gemv_out_epi<N, RES>{out, res});
 }
 
@@ -243,10 +285,10 @@ struct greta_gemv_glu_epi {
 };
 
 template <int DT, greta_i64 N, greta_i64 K, int VEC, int STAGE, greta_i64 RC, int RPT, int NORM,
-          int UNROLL>
+          int UNROLL, int SPLIT>
 GRETA_INLINE void greta_gemv_glu(const int *params, const float *x, const void *b, float *out,
                                  float eps) {
-  greta_gemv_pairs<DT, K, VEC, STAGE, NORM, UNROLL, 2 * N, N, N, RC, RPT>(
+  greta_gemv_pairs<DT, K, VEC, STAGE, NORM, UNROLL, SPLIT, 2 * N, N, N, RC, RPT>(
       params, x, b, eps, greta_gemv_glu_epi<N>{out});
 }
 
@@ -267,11 +309,11 @@ struct greta_gemv_qkv_epi {
 };
 
 template <int DT, greta_i64 H, greta_i64 KVH, greta_i64 D, greta_i64 MAXSEQ, greta_i64 K, int VEC,
-          int STAGE, int NORM, int KT, int UNROLL>
+          int STAGE, int NORM, int KT, int UNROLL, int SPLIT>
 GRETA_INLINE void greta_gemv_qkv(const int *params, const float *x, const void *b, float *q,
                                  void *k_cache, void *v_cache, float eps, const float *inv_freq) {
   const greta_i64 ROWS = (H + 2 * KVH) * D;
-  greta_gemv_pairs<DT, K, VEC, STAGE, NORM, UNROLL, ROWS, D / 2, ROWS / 2, 1, 1>(
+  greta_gemv_pairs<DT, K, VEC, STAGE, NORM, UNROLL, SPLIT, ROWS, D / 2, ROWS / 2, 1, 1>(
       params, x, b, eps,
       greta_gemv_qkv_epi<H, KVH, D, MAXSEQ, KT>{params, q, k_cache, v_cache, inv_freq});
 }

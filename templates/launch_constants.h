@@ -33,6 +33,14 @@ enum {
  * (bench/gemv_bench.sh run): qkv 94/93/93/88, o 60/73/77/63, gate+up
  * 98/100/98/95, down 73/82/87/76; 4 is best where it matters (N = 4096). */
 #define GRETA_GEMV_UNROLL 4
+/* Split-K (gemv.h SPLIT, chosen in kernel_select.c gemv_split): waves share
+ * a pair of rows until a launch has this many waves per CU, and split
+ * launches use UNROLL = SPLIT_UNROLL (fewer registers, x read per slice).
+ * H200, f16, % of the copy floor by SPLIT (UNROLL 4 / 2), bench/gemv_bench.sh
+ * run: o 4096x4096 s1 77/-, s2 79/81, s4 76/76, s8 69/79; down 4096x11008
+ * s1 91/-, s2 84/97, s4 83/91, s8 81/91 (s1 = one wave per pair). */
+#define GRETA_GEMV_SPLIT_WAVES_PER_CU 16
+#define GRETA_GEMV_SPLIT_UNROLL 2
 #define GRETA_GEMV_KN_COLS 64
 /* x is staged in LDS when it fits in this many bytes: 44 KiB holds
  * Llama-2-7B's down_proj row (K = 11008) and stays under the 48 KiB of

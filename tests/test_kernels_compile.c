@@ -84,6 +84,13 @@ static void make_tu(const target_t *t, tu_t *tu) {
         (greta_op_attrs_t){.n = 256, .k = 12000, .transpose_b = 1, .residual = 1, .norm = 1,
                            .wdtype = dt, .eps = 1e-5f},
         1, 1, 1, n);
+    /* Few pairs, long K: split-K (SPLIT > 1 waves per pair, partial last
+     * chunk, x read from global) with the residual. */
+    snprintf(n, sizeof n, "matmul_split_decode_%s", dts[dt]);
+    add(t, tu, GRETA_OP_MATMUL, 4,
+        (greta_op_attrs_t){.n = 256, .k = 8200, .transpose_b = 1, .residual = 1,
+                           .wdtype = dt, .eps = 1e-5f},
+        1, 1, 1, n);
     snprintf(n, sizeof n, "matmul_glu_%s", dts[dt]);
     add(t, tu, GRETA_OP_MATMUL_GLU, 3,
         (greta_op_attrs_t){.n = 688, .k = 256, .norm = 1, .wdtype = dt, .eps = 1e-5f}, 1, 1, 1, n);

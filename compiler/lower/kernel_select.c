@@ -178,9 +178,39 @@ static void gemv_layout(int64_t K, int dt, int *vec, int *stage) {
   *stage = K * 4 <= GRETA_GEMV_STAGE_BYTES;
 }
 
-/* Waves of a GEMV block: each computes one pair of output rows. */
-static int64_t gemv_blocks(const kernel_ctx_t *c, int64_t pairs) {
-  return ceil_div(pairs, GRETA_GEMV_NT / c->wave);
+/* Split-K for the decode GEMV (gemv.h, SPLIT): how many waves share a pair
+ * of output rows, each reading a slice of K. One wave per pair leaves few
+ * waves on each CU when the pairs are few (Llama-2-7B's o_proj and down_proj,
+ * N = 4096: 2048 pairs, 15.5 waves per SM on the H200's 132, an uneven 2 or 1
+ * blocks per SM): each wave streams its rows' whole K through one chain of
+ * loads and too few bytes are in flight. So the pairs are split, by a power
+ * of two that divides the block's waves, until there are
+ * GRETA_GEMV_SPLIT_WAVES_PER_CU waves per CU (target->compute_units), never
+ * into more slices than K has chunks. The big shapes (qkv 6144 pairs,
+ * gate+up 11008) already have that many and keep 1. Not with NORM: every
+ * block then sums x^2 over all of K, which cost more than the split saved
+ * (o 4096x4096 with norm: 76 % of the floor unsplit, 69 % at SPLIT 4).
+ * Split launches use UNROLL GRETA_GEMV_SPLIT_UNROLL (measured best there). */
+static int gemv_split(const kernel_ctx_t *c, int64_t pairs, int64_t K, int dt, int vec,
+                      int norm) {
+  const int64_t nw = GRETA_GEMV_NT / c->wave;
+  const int64_t chunk = (int64_t)c->wave * (dt == GRETA_F32 ? 4 : 8) * GRETA_GEMV_SPLIT_UNROLL;
+  const int64_t chunks = vec ? ceil_div(K, chunk) : ceil_div(K, c->wave);
+  const int64_t want = (int64_t)GRETA_GEMV_SPLIT_WAVES_PER_CU * c->target->compute_units;
+  int split = 1;
+  while (!norm && pairs * split < want && 2 * split <= nw && 2 * split <= chunks) split *= 2;
+  return split;
+}
+
+/* UNROLL for a GEMV launch of `split` slices per pair. */
+static int gemv_unroll(int split) {
+  return split > 1 ? GRETA_GEMV_SPLIT_UNROLL : GRETA_GEMV_UNROLL;
+}
+
+/* Blocks of a GEMV: each wave computes one pair of output rows, or a slice
+ * of one with split-K. */
+static int64_t gemv_blocks(const kernel_ctx_t *c, int64_t pairs, int split) {
+  return ceil_div(pairs * split, GRETA_GEMV_NT / c->wave);
 }
 
 /* norm = 1 is a decode GEMV feature: the compiler folds RMSNorm into the
@@ -246,11 +276,13 @@ static greta_status_t kernel_matmul(const kernel_ctx_t *c, kernel_choice_t *k) {
     char eps[32];
     gemv_layout(K, dt, &vec, &stage);
     GRETA_RETURN_IF_ERROR(float_literal(c, a->eps, eps, sizeof eps));
-    GRETA_RETURN_IF_ERROR(set_rows_y(c, GRETA_GEMV_NT, gemv_blocks(c, ceil_div(N, GRETA_GEMV_R)), 1));
+    const int64_t pairs = ceil_div(N, GRETA_GEMV_R);
+    const int split = gemv_split(c, pairs, K, dt, vec, a->norm != 0);
+    GRETA_RETURN_IF_ERROR(set_rows_y(c, GRETA_GEMV_NT, gemv_blocks(c, pairs, split), 1));
     k->fn = "greta_gemv_nk";
-    snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %d, %d, %lldLL, %d, %d, %d",
+    snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %d, %d, %lldLL, %d, %d, %d, %d",
              dtype_enum[dt], LL(N), LL(K), res, vec, stage, LL(rc), rpt, a->norm != 0,
-             GRETA_GEMV_UNROLL);
+             gemv_unroll(split), split);
     snprintf(k->call, sizeof k->call, "x, b, out, %s, %s", res ? "res" : "0", eps);
     return NULL;
   }
@@ -381,11 +413,12 @@ static greta_status_t kernel_matmul_glu(const kernel_ctx_t *c, kernel_choice_t *
     return bad(c, "decode only (T = 1): prefill runs the GEMM on the stacked weight, then glu");
   gemv_layout(K, dt, &vec, &stage);
   GRETA_RETURN_IF_ERROR(float_literal(c, a->eps, eps, sizeof eps));
-  GRETA_RETURN_IF_ERROR(set_rows_y(c, GRETA_GEMV_NT, gemv_blocks(c, N), 1));
+  const int split = gemv_split(c, N, K, dt, vec, a->norm != 0);
+  GRETA_RETURN_IF_ERROR(set_rows_y(c, GRETA_GEMV_NT, gemv_blocks(c, N, split), 1));
   k->fn = "greta_gemv_glu";
-  snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %d, %lldLL, %d, %d, %d",
+  snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %d, %lldLL, %d, %d, %d, %d",
            dtype_enum[dt], LL(N), LL(K), vec, stage, LL(c->l->rows_coeff),
-           c->l->rows_per_token != 0, a->norm != 0, GRETA_GEMV_UNROLL);
+           c->l->rows_per_token != 0, a->norm != 0, gemv_unroll(split), split);
   k->params = "const float *x, const void *b, float *out";
   snprintf(k->call, sizeof k->call, "x, b, out, %s", eps);
   return NULL;
@@ -408,12 +441,14 @@ static greta_status_t kernel_matmul_qkv(const kernel_ctx_t *c, kernel_choice_t *
   GRETA_RETURN_IF_ERROR(float_literal(c, a->eps, eps, sizeof eps));
   GRETA_RETURN_IF_ERROR(emit_inv_freq(c, D, a->theta));
   int64_t pairs = (H + 2 * KVH) * (D / 2);
+  const int split = gemv_split(c, pairs, K, dt, vec, a->norm != 0);
   GRETA_RETURN_IF_ERROR(
-      set_geometry(c, GRETA_GEMV_NT, (int64_t[3]){gemv_blocks(c, pairs), 1, 1}, 1, 1, 1));
+      set_geometry(c, GRETA_GEMV_NT, (int64_t[3]){gemv_blocks(c, pairs, split), 1, 1}, 1, 1, 1));
   k->fn = "greta_gemv_qkv";
-  snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %d, %d, %d, %s, %d",
-           dtype_enum[dt], LL(H), LL(KVH), LL(D), LL(a->max_seq), LL(K), vec, stage, a->norm != 0,
-           dtype_enum[a->kvdtype], GRETA_GEMV_UNROLL);
+  snprintf(k->targs, sizeof k->targs,
+           "%s, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %d, %d, %d, %s, %d, %d", dtype_enum[dt], LL(H),
+           LL(KVH), LL(D), LL(a->max_seq), LL(K), vec, stage, a->norm != 0, dtype_enum[a->kvdtype],
+           gemv_unroll(split), split);
   k->params = "const float *x, const void *b, float *q, void *k_cache, void *v_cache";
   snprintf(k->call, sizeof k->call, "x, b, q, k_cache, v_cache, %s, %s_inv_freq", eps, c->name);
   return NULL;
