@@ -7,7 +7,8 @@
 Floor of a row = max(bytes / measured copy bandwidth, FLOPs / measured cuBLAS
 rate for the weights' dtype), where bytes are the fewest the step must move
 (each input read once, each output written once) as greta lays the data out
-(f32 activations and KV cache; weights in their storage dtype). "greta % of
+(f32 activations; weights in their storage dtype; the KV cache in the
+model's kv_dtype, which follows half weights: f16 rows have an f16 cache). "greta % of
 floor" is floor / greta time: 100 % would be at the floor.
 
 The whole-model rows (op "model", Llama-2-7B of examples/llama2_7b.gm) get a
@@ -44,7 +45,8 @@ def work(row):
         return 4 * t * KV_DIM * 4, 0, f"{t} token, K and V, 32x128 f32, max_seq 2048"
     wsize = 4 if row["dtype"] == "f32" else 2
     weights = MATMUL_PARAMS * wsize + 2 * DIM * 4
-    kv = (2 * t + 2 * pos) * KV_DIM * 4  # write T rows of K and V, read the pos before
+    # write T rows of K and V, read the pos before; the cache dtype follows half weights
+    kv = (2 * t + 2 * pos) * KV_DIM * wsize
     bytes_ = weights + kv + 2 * t * DIM * 4
     ctx = sum(pos + i + 1 for i in range(t))
     flops = 2 * t * MATMUL_PARAMS + 4 * DIM * ctx
