@@ -237,14 +237,6 @@ static greta_status_t emit_inv_freq(const kernel_ctx_t *c, int64_t D, float thet
   return NULL;
 }
 
-static greta_status_t check_kvdtype(const kernel_ctx_t *c) {
-  int64_t kt = c->a->kvdtype;
-  if (kt != GRETA_F32 && kt != GRETA_F16 && kt != GRETA_BF16)
-    return greta_status_make(GRETA_INVALID_ARGUMENT, "%s: KV cache dtype %lld is not f32, f16 or bf16",
-                             c->op, LL(kt));
-  return NULL;
-}
-
 /* q/k/v shapes shared by matmul_qkv and qkv_rope_append. */
 static greta_status_t check_qkv_shape(const kernel_ctx_t *c) {
   const greta_op_attrs_t *a = c->a;
@@ -253,7 +245,7 @@ static greta_status_t check_qkv_shape(const kernel_ctx_t *c) {
                              "%s: bad shape (heads %lld, kv_heads %lld, head_dim %lld (even), "
                              "max_seq %lld)",
                              c->op, LL(a->heads), LL(a->kv_heads), LL(a->head_dim), LL(a->max_seq));
-  return check_kvdtype(c);
+  return NULL;
 }
 
 /* NVIDIA prefill GEMM with f32 weights: false = greta_gemm_mma's 3xTF32
@@ -326,12 +318,9 @@ static greta_status_t kernel_rope(const kernel_ctx_t *c, kernel_choice_t *k) {
   return NULL;
 }
 
-static bool kv_dtype_ok(int64_t dt) { return dt == GRETA_F32 || dt == GRETA_F16 || dt == GRETA_BF16; }
-
 static greta_status_t kernel_kv_append(const kernel_ctx_t *c, kernel_choice_t *k) {
   const greta_op_attrs_t *a = c->a;
   if (a->kv_heads <= 0 || a->head_dim <= 0 || a->max_seq <= 0) return bad(c, "bad shape");
-  if (!kv_dtype_ok(a->kvdtype)) return bad(c, "the KV cache's dtype is not f32, f16 or bf16");
   int64_t row = a->kv_heads * a->head_dim;
   GRETA_RETURN_IF_ERROR(set_geometry(c, GRETA_EW_NT, (int64_t[3]){1, 1, 1}, 0, row, GRETA_EW_NT));
   k->fn = "greta_kv_append";
@@ -352,10 +341,6 @@ static greta_status_t check_attention_shape(const kernel_ctx_t *c) {
   if (a->head_dim > GRETA_ATTN_MAX_HEAD_DIM)
     return greta_status_make(GRETA_INVALID_ARGUMENT, "attention: head_dim %lld > %d unsupported",
                              LL(a->head_dim), GRETA_ATTN_MAX_HEAD_DIM);
-  if (!kv_dtype_ok(a->kvdtype))
-    return greta_status_make(GRETA_INVALID_ARGUMENT,
-                             "attention: the KV cache's dtype %lld is not f32, f16 or bf16",
-                             LL(a->kvdtype));
   return NULL;
 }
 
@@ -577,10 +562,12 @@ greta_status_t kernels_instantiate(const target_t *target, greta_plan_launch_t *
                              launch->n_args);
   if (launch->rows_coeff < 0)
     return greta_status_make(GRETA_INVALID_ARGUMENT, "%s: negative rows", op);
-  int64_t dt = launch->attr.wdtype;
-  if (dt != GRETA_F32 && dt != GRETA_F16 && dt != GRETA_BF16)
-    return greta_status_make(GRETA_INVALID_ARGUMENT, "%s: weight dtype %lld is not f32, f16 or bf16",
-                             op, LL(dt));
+  /* Selectors index dtype_enum with both (0, f32, for an op without one). */
+  const int64_t dts[2] = {launch->attr.wdtype, launch->attr.kvdtype};
+  for (int i = 0; i < 2; i++)
+    if (dts[i] != GRETA_F32 && dts[i] != GRETA_F16 && dts[i] != GRETA_BF16)
+      return greta_status_make(GRETA_INVALID_ARGUMENT, "%s: %s dtype %lld is not f32, f16 or bf16",
+                               op, i ? "KV-cache" : "weight", LL(dts[i]));
   /* The CPU backend runs the ops itself: geometry only (as on NVIDIA), no source. */
   strbuf_t scratch = {0};
   target_t nv_like;
