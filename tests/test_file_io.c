@@ -72,6 +72,26 @@ Test(file_io, refusals_name_the_path) {
                GRETA_INVALID_ARGUMENT, "cannot write");
 }
 
+Test(file_io, read_regular_refuses_what_is_not_a_file_at_once, .timeout = 10) {
+  const char *fifo = path_in_dir("fifo");
+  cr_assert_eq(mkfifo(fifo, 0600), 0);
+  uint8_t *data = (uint8_t *)"x";
+  size_t size = 7;
+  /* No writer ever opens it: a blocking open would hang the test. */
+  assert_fails(greta_file_read_regular(fifo, 0, &data, &size), GRETA_INVALID_ARGUMENT,
+               "is not a regular file (a FIFO)");
+  cr_assert(data == NULL && size == 0);
+  assert_fails(greta_file_read_regular(dir, 0, &data, &size), GRETA_INVALID_ARGUMENT,
+               "is not a regular file (a directory)");
+  assert_fails(greta_file_read_regular(path_in_dir("absent"), 0, &data, &size), GRETA_NOT_FOUND,
+               "cannot open");
+  const char *path = path_in_dir("regular.bin");
+  cr_assert_null(greta_file_write_atomic(path, "abc", 3, 0600));
+  cr_assert_null(greta_file_read_regular(path, 0, &data, &size));
+  cr_assert(size == 3 && memcmp(data, "abc", 4) == 0);
+  free(data);
+}
+
 Test(file_io, a_pipe_is_read_to_its_end) {
   /* No size to ask for: the buffer grows past its first 64 KiB. */
   char cmd[768];

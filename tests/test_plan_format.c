@@ -423,6 +423,7 @@ Test(plan_format, attrs_weights_entries) {
 Test(plan_format, cpu_plan_needs_no_kernels_or_geometry) {
   plan.target = "cpu";
   plan.n_kernels = 0;
+  for (int i = 0; i < 2; i++) decode_launches[i].kernel = prefill_launches[i].kernel = 0;
   memset(decode_launches[0].grid, 0, sizeof decode_launches[0].grid);
   uint8_t *bytes;
   size_t size;
@@ -433,6 +434,41 @@ Test(plan_format, cpu_plan_needs_no_kernels_or_geometry) {
   cr_assert(plan_eq(&plan, parsed));
   greta_plan_destroy(parsed);
   free(bytes);
+}
+
+/* The fused ops' extents count rows: rows_coeff must be >= 1 for them (a
+ * glu with rows_coeff 0 once verified with no extent checked), and for
+ * every op rows_coeff * max_tokens must fit (issue 12, defect 5). */
+Test(plan_format, rows_coeff_is_bounded_for_every_op) {
+  greta_plan_launch_t *l = &decode_launches[0];
+  l->op = GRETA_OP_GLU; /* x [rows, 2n] -> out [rows, n] */
+  l->n_args = 2;
+  l->args[1] = (greta_plan_buffer_t){GRETA_SPACE_ARENA, MARKER_OFFSET};
+  l->attr = (greta_op_attrs_t){.n = DIM / 2};
+  l->rows_coeff = 0;
+  assert_serialize_fails("rows_coeff is 0, expected >= 1");
+  l->rows_coeff = 1;
+  l->attr.n = 1 << 20; /* 2n floats per row run past the arena */
+  assert_serialize_fails("lie outside the arena space");
+  l->attr.n = DIM / 2;
+  prefill_launches[1].rows_coeff = INT64_MAX; /* kv_append: rows unused, still multiplied */
+  prefill_launches[1].rows_per_token = 1;
+  assert_serialize_fails("its sizes overflow");
+  prefill_launches[1].rows_coeff = -1;
+  assert_serialize_fails("rows_coeff is -1, expected >= 0");
+}
+
+/* Regression (issue 12, defect 1): a kernel index with no kernel table
+ * passed the verifier and greta_session_profile_step read plan->kernels
+ * out of bounds. */
+Test(plan_format, kernel_index_without_a_kernel_table_is_refused) {
+  plan.target = "cpu";
+  plan.n_kernels = 0;
+  for (int i = 0; i < 2; i++) decode_launches[i].kernel = prefill_launches[i].kernel = 0;
+  decode_launches[1].kernel = 1;
+  assert_serialize_fails("kernel index 1 in a plan without a kernel table (expected 0)");
+  decode_launches[1].kernel = 0x10000000;
+  assert_serialize_fails("kernel index 268435456 in a plan without a kernel table");
 }
 
 Test(plan_format, locate_bare_and_foreign) {

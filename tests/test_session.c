@@ -5,6 +5,8 @@
  * its reference, which a split would have to repeat or export. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -349,7 +351,7 @@ Test(session, long_sequence_to_max_seq) {
   /* The cache is full: one more token does not fit. */
   OK(greta_session_set_input(session, "x", x, D * 4));
   FAILS(greta_session_step(session, 1, MAX_SEQ), GRETA_OUT_OF_RANGE,
-        "pos + tokens = 13 exceeds the KV cache's max_seq 12");
+        "pos 12 + tokens 1 exceeds the KV cache's max_seq 12");
 }
 
 Test(session, truncate_and_rerun) {
@@ -380,7 +382,11 @@ Test(session, step_errors) {
         "tokens = 5, expected 1 <= tokens <= the model's max_tokens 4");
   FAILS(greta_session_step(session, 0, 0), GRETA_OUT_OF_RANGE, "tokens = 0");
   FAILS(greta_session_step(session, 2, MAX_SEQ - 1), GRETA_OUT_OF_RANGE,
-        "pos + tokens = 13 exceeds the KV cache's max_seq 12");
+        "pos 11 + tokens 2 exceeds the KV cache's max_seq 12");
+  /* Regression (issue 12, defect 5): the message once computed pos + tokens,
+   * a signed overflow at pos = INT64_MAX (UBSan). */
+  FAILS(greta_session_step(session, 1, INT64_MAX), GRETA_OUT_OF_RANGE,
+        "pos 9223372036854775807 + tokens 1 exceeds the KV cache's max_seq 12");
   FAILS(greta_session_step(session, 1, 1), GRETA_FAILED_PRECONDITION, "would leave a gap");
   FAILS(greta_session_step(session, 2, 0), GRETA_FAILED_PRECONDITION,
         "input \"x\" holds fewer rows, but the step has 2 tokens");
@@ -695,6 +701,26 @@ Test(session, memory_checked_before_allocating) {
   OK(greta_session_create(model, dev, &s));
   greta_session_destroy(s);
   greta_device_destroy(dev);
+}
+
+/* Regression (issue 12, defect 7): a FIFO made greta_model_open and the
+ * safetensors binder wait forever for a writer; a directory gave
+ * RESOURCE_EXHAUSTED / INTERNAL. Both are refused at once now. */
+Test(session, special_files_are_refused_without_blocking, .timeout = 10) {
+  char dir[] = "/tmp/greta_special_XXXXXX", fifo[64];
+  cr_assert(mkdtemp(dir));
+  snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+  cr_assert_eq(mkfifo(fifo, 0600), 0);
+  greta_model_t *m = NULL;
+  FAILS(greta_model_open(fifo, &m), GRETA_INVALID_ARGUMENT, "is not a regular file (a FIFO)");
+  FAILS(greta_model_open(dir, &m), GRETA_INVALID_ARGUMENT, "is not a regular file (a directory)");
+  cr_assert_null(m);
+  FAILS(greta_session_bind_safetensors(session, fifo), GRETA_INVALID_ARGUMENT,
+        "is not a regular file (a FIFO)");
+  FAILS(greta_session_bind_safetensors(session, dir), GRETA_INVALID_ARGUMENT,
+        "is not a regular file (a directory)");
+  cr_assert_eq(unlink(fifo), 0);
+  cr_assert_eq(rmdir(dir), 0);
 }
 
 Test(session, model_open_errors) {

@@ -13,14 +13,9 @@
 
 #include "status.h"
 
-greta_status_t greta_file_read_whole(const char *path, size_t max_size, uint8_t **out_data,
-                                     size_t *out_size) {
-  *out_data = NULL;
-  *out_size = 0;
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return greta_status_make(errno == ENOENT ? GRETA_NOT_FOUND : GRETA_INVALID_ARGUMENT,
-                             "cannot open '%s': %s", path, strerror(errno));
+/* Reads all of `f` (closed here), named `path` in messages. */
+static greta_status_t read_stream(FILE *f, const char *path, size_t max_size, uint8_t **out_data,
+                                  size_t *out_size) {
   /* A regular file's size sizes the buffer at once; a pipe grows it. */
   struct stat st;
   size_t cap = 65536;
@@ -61,6 +56,71 @@ greta_status_t greta_file_read_whole(const char *path, size_t max_size, uint8_t 
   *out_data = data;
   *out_size = len;
   return NULL;
+}
+
+greta_status_t greta_file_read_whole(const char *path, size_t max_size, uint8_t **out_data,
+                                     size_t *out_size) {
+  *out_data = NULL;
+  *out_size = 0;
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return greta_status_make(errno == ENOENT ? GRETA_NOT_FOUND : GRETA_INVALID_ARGUMENT,
+                             "cannot open '%s': %s", path, strerror(errno));
+  return read_stream(f, path, max_size, out_data, out_size);
+}
+
+static const char *file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a file";
+}
+
+greta_status_t greta_file_open_regular(const char *path, int *out_fd, uint64_t *out_size) {
+  *out_fd = -1;
+  *out_size = 0;
+  /* O_NONBLOCK: opening a FIFO would otherwise wait for a writer. */
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0)
+    return greta_status_make(errno == ENOENT ? GRETA_NOT_FOUND : GRETA_INVALID_ARGUMENT,
+                             "cannot open '%s': %s", path, strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    greta_status_t s = greta_status_make(GRETA_INVALID_ARGUMENT, "cannot stat '%s': %s", path,
+                                         strerror(errno));
+    close(fd);
+    return s;
+  }
+  if (!S_ISREG(st.st_mode) || st.st_size < 0) {
+    close(fd);
+    return greta_status_make(GRETA_INVALID_ARGUMENT, "'%s' is not a regular file (%s)", path,
+                             file_kind(st.st_mode));
+  }
+  /* Reads of a regular file do not block; the flag would only confuse a reader. */
+  int flags = fcntl(fd, F_GETFL);
+  if (flags >= 0) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  *out_fd = fd;
+  *out_size = (uint64_t)st.st_size;
+  return NULL;
+}
+
+greta_status_t greta_file_read_regular(const char *path, size_t max_size, uint8_t **out_data,
+                                       size_t *out_size) {
+  *out_data = NULL;
+  *out_size = 0;
+  int fd;
+  uint64_t size;
+  GRETA_RETURN_IF_ERROR(greta_file_open_regular(path, &fd, &size));
+  FILE *f = fdopen(fd, "rb"); /* the checked descriptor: no second open to race */
+  if (!f) {
+    greta_status_t s = greta_status_make(GRETA_RESOURCE_EXHAUSTED, "cannot read '%s': %s", path,
+                                         strerror(errno));
+    close(fd);
+    return s;
+  }
+  return read_stream(f, path, max_size, out_data, out_size);
 }
 
 greta_status_t greta_file_write_atomic(const char *path, const void *data, size_t size,

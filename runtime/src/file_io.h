@@ -22,6 +22,19 @@
 greta_status_t greta_file_read_whole(const char *path, size_t max_size, uint8_t **out_data,
                                      size_t *out_size);
 
+/* As greta_file_read_whole, for files that must be regular files (compiled
+ * models): a FIFO, a directory or a device is refused at once, without
+ * blocking on it, with GRETA_INVALID_ARGUMENT "'PATH' is not a regular file
+ * (a directory)". */
+greta_status_t greta_file_read_regular(const char *path, size_t max_size, uint8_t **out_data,
+                                       size_t *out_size);
+
+/* Opens `path` read-only if it is a regular file, never blocking (a FIFO
+ * is opened non-blocking, then refused). Returns the descriptor (close
+ * it) and its size, or a status as greta_file_read_regular's, prefixed by
+ * nothing: callers annotate. */
+greta_status_t greta_file_open_regular(const char *path, int *out_fd, uint64_t *out_size);
+
 /* Writes `size` bytes to `path` atomically: to a new temp file beside it
  * (created with `mode`, less the umask), then renamed over `path`, so a
  * reader sees the old file or the new one, never half of one. On failure

@@ -38,7 +38,7 @@ greta_status_t greta_model_open(const char *path, greta_model_t **out_model) {
   uint8_t *file;
   size_t size;
   GRETA_RETURN_IF_ERROR(
-      greta_status_annotate(greta_file_read_whole(path, 0, &file, &size), "model"));
+      greta_status_annotate(greta_file_read_regular(path, 0, &file, &size), "model"));
   return greta_status_annotate(model_from_file(file, size, out_model), "model %s", path);
 }
 

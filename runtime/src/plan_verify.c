@@ -403,10 +403,17 @@ static greta_status_t verify_launch(const greta_plan_t *plan, const greta_plan_e
   if (l->op < 1 || l->op >= GRETA_OP_COUNT_)
     return greta_status_make(GRETA_DATA_LOSS, "op %u is not one of 1..%d", l->op,
                              GRETA_OP_COUNT_ - 1);
-  /* A CPU plan may have no kernel table at all. */
-  if ((plan->n_kernels > 0 || !is_cpu_target(plan)) && l->kernel >= plan->n_kernels)
+  /* A CPU plan may have no kernel table at all; then every index is 0 and
+   * names nothing (readers of plan->kernels check n_kernels). */
+  if (plan->n_kernels == 0 && is_cpu_target(plan)) {
+    if (l->kernel != 0)
+      return greta_status_make(GRETA_DATA_LOSS,
+                               "kernel index %u in a plan without a kernel table (expected 0)",
+                               l->kernel);
+  } else if (l->kernel >= plan->n_kernels) {
     return greta_status_make(GRETA_DATA_LOSS, "kernel index %u is out of range (%u kernels)",
                              l->kernel, plan->n_kernels);
+  }
   uint32_t n_args = greta_launch_operand_count(l);
   if (l->n_args != n_args)
     return greta_status_make(GRETA_DATA_LOSS, "%u args, expected %u for %s", l->n_args, n_args,
@@ -415,18 +422,19 @@ static greta_status_t verify_launch(const greta_plan_t *plan, const greta_plan_e
     return greta_status_make(GRETA_DATA_LOSS, "rows_per_token is %u, expected 0 or 1",
                              l->rows_per_token);
   launch_ctx_t c = {plan, l, entry->max_tokens, 0};
+  /* Every backend computes rows = rows_coeff * (T or 1), so it must fit for
+   * every op; the ops whose extents are counted in rows need at least one. */
   bool uses_rows = l->op == GRETA_OP_RMSNORM || l->op == GRETA_OP_MATMUL ||
                    l->op == GRETA_OP_SILU || l->op == GRETA_OP_SILU_MUL || l->op == GRETA_OP_ADD ||
                    l->op == GRETA_OP_MUL || l->op == GRETA_OP_SCALE || l->op == GRETA_OP_SOFTMAX ||
-                   l->op == GRETA_OP_TRANSPOSE || l->op == GRETA_OP_COPY;
-  if (uses_rows) {
-    if (l->rows_coeff < 1)
-      return greta_status_make(GRETA_DATA_LOSS, "rows_coeff is %lld, expected >= 1",
-                               (long long)l->rows_coeff);
-    if (__builtin_mul_overflow(l->rows_coeff, l->rows_per_token ? entry->max_tokens : 1,
-                               &c.rows))
-      return OVERFLOW();
-  }
+                   l->op == GRETA_OP_TRANSPOSE || l->op == GRETA_OP_COPY ||
+                   l->op == GRETA_OP_MATMUL_GLU || l->op == GRETA_OP_RMS_SCALE ||
+                   l->op == GRETA_OP_GLU || l->op == GRETA_OP_FOLD_NORM;
+  if (l->rows_coeff < (uses_rows ? 1 : 0))
+    return greta_status_make(GRETA_DATA_LOSS, "rows_coeff is %lld, expected >= %d",
+                             (long long)l->rows_coeff, uses_rows ? 1 : 0);
+  if (__builtin_mul_overflow(l->rows_coeff, l->rows_per_token ? entry->max_tokens : 1, &c.rows))
+    return OVERFLOW();
   GRETA_RETURN_IF_ERROR(verify_op(&c));
   if (!is_cpu_target(plan)) GRETA_RETURN_IF_ERROR(verify_geometry(l, entry->max_tokens));
   return NULL;

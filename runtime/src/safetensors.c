@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "file_io.h"
 #include "le.h"
 #include "session.h"
 #include "status.h"
@@ -492,18 +493,16 @@ static greta_status_t bind_mapped(greta_session_t *session, const uint8_t *file,
 }
 
 greta_status_t greta_session_bind_safetensors(greta_session_t *session, const char *path) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return greta_status_make(errno == ENOENT ? GRETA_NOT_FOUND : GRETA_INVALID_ARGUMENT,
-                             "safetensors %s: cannot open: %s", path, strerror(errno));
-  struct stat st;
-  if (fstat(fd, &st) != 0 || st.st_size < 0) {
-    greta_status_t s = greta_status_make(GRETA_INVALID_ARGUMENT, "safetensors %s: cannot stat: %s",
-                                         path, strerror(errno));
+  int fd;
+  uint64_t file_size;
+  GRETA_RETURN_IF_ERROR(
+      greta_status_annotate(greta_file_open_regular(path, &fd, &file_size), "safetensors"));
+  if (file_size > SIZE_MAX) {
     close(fd);
-    return s;
+    return greta_status_make(GRETA_RESOURCE_EXHAUSTED, "safetensors %s: %llu bytes do not fit in memory",
+                             path, (unsigned long long)file_size);
   }
-  size_t size = (size_t)st.st_size;
+  size_t size = (size_t)file_size;
   void *map = NULL;
   if (size > 0) {
     map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);

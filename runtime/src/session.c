@@ -310,8 +310,8 @@ greta_status_t greta_session_step(greta_session_t *session, int64_t tokens, int6
                              (long long)pos);
   if (pos > plan->max_seq - tokens)
     return greta_status_make(GRETA_OUT_OF_RANGE,
-                             "step: pos + tokens = %lld exceeds the KV cache's max_seq %lld",
-                             (long long)(pos + tokens), (long long)plan->max_seq);
+                             "step: pos %lld + tokens %lld exceeds the KV cache's max_seq %lld",
+                             (long long)pos, (long long)tokens, (long long)plan->max_seq);
   if (pos > session->cached)
     return greta_status_make(GRETA_FAILED_PRECONDITION,
                              "step: pos = %lld would leave a gap: the KV cache holds %lld tokens, "
@@ -448,7 +448,8 @@ greta_status_t greta_session_profile_step(greta_session_t *session, int64_t toke
   for (size_t i = 0; i < n && i < capacity; i++) {
     const greta_plan_launch_t *l = &entry->launches[i];
     out[i].op = greta_op_name(l->op);
-    out[i].kernel = plan->kernels[l->kernel];
+    /* A CPU plan may carry no kernel names: the op's name stands in. */
+    out[i].kernel = plan->n_kernels ? plan->kernels[l->kernel] : out[i].op;
     out[i].median_ms = median_of(ms + i * (size_t)repeats, repeats);
     greta_plan_launch_cost(l, tokens, pos, &out[i].bytes, &out[i].flops);
   }
