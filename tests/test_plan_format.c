@@ -27,7 +27,7 @@ static greta_plan_t plan;
 
 enum { DIM = 8, MAX_SEQ = 16, MAX_TOKENS = 4 };
 /* A marker offset that occurs once in the serialised bytes, to patch. */
-#define MARKER_OFFSET 0x1357ull
+#define MARKER_OFFSET 0x135790ull /* aligned for any element size */
 
 static void fill_launches(greta_plan_launch_t *l) {
   memset(l, 0, 2 * sizeof *l);
@@ -340,6 +340,23 @@ Test(plan_format, out_of_range_offsets_in_bytes) {
   patch_u64(bytes, size, MARKER_OFFSET, 1ull << 40);
   reseal(bytes, size);
   assert_parse_fails(bytes, size, "lie outside the arena");
+  free(bytes);
+}
+
+/* Regression (issue 12, defect 4): an odd offset verified and gave
+ * misaligned float stores. Every buffer is aligned for its elements:
+ * floats to 4, the f16 weight to 2. */
+Test(plan_format, misaligned_offsets_are_refused) {
+  decode_launches[0].args[2].offset = MARKER_OFFSET + 2;
+  assert_serialize_fails("arg 2 (out): offset 1267602 is not a multiple of its element size 4");
+  decode_launches[0].args[2].offset = MARKER_OFFSET;
+  decode_launches[0].args[1].offset = 1; /* the f16 norm weight */
+  assert_serialize_fails("arg 1 (weight): offset 1 is not a multiple of its element size 2");
+  decode_launches[0].args[1].offset = 2;
+  plan.weight_bytes += 2;
+  uint8_t *bytes;
+  size_t size;
+  serialize_ok(&bytes, &size); /* 2-byte aligned is enough for f16 */
   free(bytes);
 }
 

@@ -145,6 +145,12 @@ static greta_status_t need_arg(const launch_ctx_t *c, int index, const char *mea
   if (arg->space > GRETA_SPACE_KV)
     return greta_status_make(GRETA_DATA_LOSS, "arg %d (%s): space %u is not one of 0..%d", index,
                              meaning, arg->space, GRETA_SPACE_KV);
+  /* The backends store through typed pointers: a misaligned float is UB on
+   * the CPU and a fault or a wrong value on GPUs. */
+  if (elem_bytes > 1 && arg->offset % elem_bytes != 0)
+    return greta_status_make(GRETA_DATA_LOSS,
+                             "arg %d (%s): offset %llu is not a multiple of its element size %zu",
+                             index, meaning, (unsigned long long)arg->offset, elem_bytes);
   if (writes && arg->space == GRETA_SPACE_WEIGHTS)
     return greta_status_make(GRETA_DATA_LOSS,
                              "arg %d (%s) is written but lies in the read-only weights space",
