@@ -542,6 +542,38 @@ Test(session, safetensors_errors) {
         "cannot open");
 }
 
+/* Regressions (issue 12, defects 2 and 3): the header reader took a second
+ * ']' or '}' after an empty array or object, so a scalar tensor ("shape":
+ * []) was refused and "[]]" accepted; a repeated key was merged; the
+ * duplicate-name check compared every pair (now sorted). */
+Test(session, safetensors_header_edge_cases) {
+  temp_path();
+  st_tensor_t t[6];
+  int n = standard_tensors(t);
+  /* A scalar tensor and an empty metadata object beside the weights bind fine. */
+  write_safetensors(st_path, t, n,
+                    ",\"scale\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}"
+                    ",\"extra_meta\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4],"
+                    "\"more\":{}}");
+  OK(greta_session_bind_safetensors(session, st_path));
+  write_safetensors(st_path, t, n,
+                    ",\"bad\":{\"dtype\":\"F32\",\"shape\":[]],\"data_offsets\":[0,4]}");
+  FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS, "expected");
+  write_safetensors(st_path, t, n,
+                    ",\"twice\":{\"dtype\":\"F32\",\"shape\":[1],\"shape\":[1],"
+                    "\"data_offsets\":[0,4]}");
+  FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS,
+        "tensor twice: key \"shape\" appears twice");
+  write_safetensors(st_path, t, n, ",\"empty\":{}");
+  FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS,
+        "tensor empty: expected \"dtype\", \"shape\" and \"data_offsets\", missing \"dtype\"");
+  /* A name repeated far apart is still found (the check sorts the names). */
+  write_safetensors(st_path, t, n,
+                    ",\"wo\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}");
+  FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS, "tensor wo appears twice");
+  unlink(st_path);
+}
+
 Test(session, a_bad_safetensors_file_binds_nothing) {
   temp_path();
   st_tensor_t t[6];

@@ -270,10 +270,18 @@ static greta_status_t skip_value(json_t *j, int depth) {
 static greta_status_t read_tensor(json_t *j, tensor_t *t) {
   bool have_dtype = false, have_shape = false, have_offsets = false;
   GRETA_RETURN_IF_ERROR(expect(j, '{', "'{' opening a tensor"));
-  if (!accept(j, '}')) do {
+  /* An empty object has consumed its '}' here; otherwise members, then '}'. */
+  if (!accept(j, '}')) {
+    do {
       char *key;
       GRETA_RETURN_IF_ERROR(read_string(j, &key));
       greta_status_t status = expect(j, ':', "':'");
+      bool repeated = (strcmp(key, "dtype") == 0 && have_dtype) ||
+                      (strcmp(key, "shape") == 0 && have_shape) ||
+                      (strcmp(key, "data_offsets") == 0 && have_offsets);
+      if (!status && repeated)
+        status = greta_status_make(GRETA_DATA_LOSS, "tensor %s: key \"%s\" appears twice",
+                                   t->name, key);
       if (!status && strcmp(key, "dtype") == 0) {
         char *dtype;
         status = read_string(j, &dtype);
@@ -284,7 +292,8 @@ static greta_status_t read_tensor(json_t *j, tensor_t *t) {
         }
       } else if (!status && strcmp(key, "shape") == 0) {
         status = expect(j, '[', "'[' opening a shape");
-        if (!status && !accept(j, ']')) do {
+        if (!status && !accept(j, ']')) {
+          do {
             uint64_t dim;
             if (t->rank == MAX_RANK) {
               status = greta_status_make(GRETA_DATA_LOSS, "tensor %s: rank above %d", t->name,
@@ -297,7 +306,8 @@ static greta_status_t read_tensor(json_t *j, tensor_t *t) {
                                          t->name);
             if (!status) t->shape[t->rank++] = (int64_t)dim;
           } while (!status && accept(j, ','));
-        if (!status) status = expect(j, ']', "',' or ']' in a shape");
+          if (!status) status = expect(j, ']', "',' or ']' in a shape");
+        }
         have_shape = !status;
       } else if (!status && strcmp(key, "data_offsets") == 0) {
         status = expect(j, '[', "'[' opening data_offsets");
@@ -312,13 +322,34 @@ static greta_status_t read_tensor(json_t *j, tensor_t *t) {
       free(key);
       GRETA_RETURN_IF_ERROR(status);
     } while (accept(j, ','));
-  GRETA_RETURN_IF_ERROR(expect(j, '}', "',' or '}' in a tensor"));
+    GRETA_RETURN_IF_ERROR(expect(j, '}', "',' or '}' in a tensor"));
+  }
   if (!have_dtype || !have_shape || !have_offsets)
     return greta_status_make(GRETA_DATA_LOSS,
                              "tensor %s: expected \"dtype\", \"shape\" and \"data_offsets\", "
                              "missing \"%s\"",
                              t->name, !have_dtype ? "dtype" : !have_shape ? "shape" : "data_offsets");
   return NULL;
+}
+
+static int compare_names(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Each tensor name once: sorted, neighbours compared (n log n: a header may
+ * hold a million names). */
+static greta_status_t check_unique_names(const tensor_t *tensors, size_t count) {
+  if (count < 2) return NULL;
+  char **names = malloc(count * sizeof *names);
+  if (!names) return greta_status_make(GRETA_RESOURCE_EXHAUSTED, "out of memory");
+  for (size_t i = 0; i < count; i++) names[i] = tensors[i].name;
+  qsort(names, count, sizeof *names, compare_names);
+  greta_status_t status = NULL;
+  for (size_t i = 1; i < count && !status; i++)
+    if (strcmp(names[i - 1], names[i]) == 0)
+      status = greta_status_make(GRETA_DATA_LOSS, "tensor %s appears twice", names[i]);
+  free(names);
+  return status;
 }
 
 static void free_tensors(tensor_t *tensors, size_t count) {
@@ -331,7 +362,8 @@ static greta_status_t read_header(json_t *j, tensor_t **out_tensors, size_t *out
   tensor_t *tensors = NULL;
   size_t count = 0, capacity = 0;
   greta_status_t status = expect(j, '{', "'{' opening the header");
-  if (!status && !accept(j, '}')) do {
+  bool empty = !status && accept(j, '}');
+  if (!status && !empty) do {
       char *name;
       status = read_string(j, &name);
       if (status) break;
@@ -341,10 +373,7 @@ static greta_status_t read_header(json_t *j, tensor_t **out_tensors, size_t *out
         status = skip_value(j, 1);
         continue;
       }
-      for (size_t i = 0; !status && i < count; i++)
-        if (strcmp(tensors[i].name, name) == 0)
-          status = greta_status_make(GRETA_DATA_LOSS, "tensor %s appears twice", name);
-      if (!status && count == capacity) {
+      if (count == capacity) {
         capacity = capacity ? 2 * capacity : 64;
         tensor_t *grown = realloc(tensors, capacity * sizeof *tensors);
         if (!grown) status = greta_status_make(GRETA_RESOURCE_EXHAUSTED, "out of memory");
@@ -359,7 +388,8 @@ static greta_status_t read_header(json_t *j, tensor_t **out_tensors, size_t *out
       t->name = name;
       status = read_tensor(j, t);
     } while (!status && accept(j, ','));
-  if (!status) status = expect(j, '}', "',' or '}' closing the header");
+  if (!status && !empty) status = expect(j, '}', "',' or '}' closing the header");
+  if (!status) status = check_unique_names(tensors, count);
   if (!status) {
     skip_space(j);
     if (j->pos != j->end) status = json_error(j, "the end of the header after its object");
