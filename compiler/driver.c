@@ -90,6 +90,8 @@ int driver_compile(ir_graph_t *graph, const driver_options_t *o, driver_result_t
     if (o->stop == DRIVER_STOP_FILE) {
       out->file = plan_bytes;
       out->file_size = plan_size;
+      st = greta_plan_seal(out->file, out->file_size); /* the bare plan is the whole file */
+      if (st) return fail_status(st, "internal error: ", diag);
     } else {
       free(plan_bytes);
     }
@@ -111,6 +113,9 @@ int driver_compile(ir_graph_t *graph, const driver_options_t *o, driver_result_t
     return fail_status(st, "error: ", diag);
   }
   if (o->verbose) fprintf(diag, "gretac: toolchain: %.3f s\n", clock_seconds() - t1);
+  /* The digest over the finished code object, kernels and all (plan_seal.c). */
+  st = greta_plan_seal(out->file, out->file_size);
+  if (st) return fail_status(st, "internal error: sealing the code object: ", diag);
   return 0;
 }
 

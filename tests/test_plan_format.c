@@ -166,7 +166,7 @@ static bool plan_eq(const greta_plan_t *a, const greta_plan_t *b) {
 /* The test's own FNV-1a 64, to re-seal bytes it patched on purpose. */
 static void reseal(uint8_t *bytes, size_t size) {
   uint64_t h = 0xcbf29ce484222325ull;
-  for (size_t i = 32; i < size; i++) {
+  for (size_t i = GRETA_PLAN_HEADER_BYTES; i < size; i++) {
     h ^= bytes[i];
     h *= 0x100000001b3ull;
   }
@@ -292,8 +292,10 @@ Test(plan_format, every_byte_flip_is_refused_or_harmless) {
         greta_plan_destroy(parsed);
       }
     }
-  /* The checksum covers everything: every flip must in fact be refused. */
-  cr_assert_eq(refused, size * sizeof patterns);
+  /* The checksum covers everything but the file digest's 8 bytes, which are
+   * the whole file's business (greta_plan_check_seal, below): every other
+   * flip must in fact be refused. */
+  cr_assert_eq(refused, (size - 8) * sizeof patterns);
   free(copy);
   free(bytes);
 }
@@ -324,8 +326,11 @@ Test(plan_format, wrong_magic_and_version) {
   bytes[0] = 'X';
   assert_parse_fails(bytes, size, "bad magic: expected \"GRETAPLN\", found \"XRETAPLN\"");
   bytes[0] = 'G';
-  bytes[8] = 3; /* version 3 */
-  assert_parse_fails(bytes, size, "unsupported plan version 3: this libgreta reads version 2");
+  bytes[8] = GRETA_PLAN_VERSION + 1;
+  char message[80];
+  snprintf(message, sizeof message, "unsupported plan version %d: this libgreta reads version %d",
+           GRETA_PLAN_VERSION + 1, GRETA_PLAN_VERSION);
+  assert_parse_fails(bytes, size, message);
   bytes[8] = GRETA_PLAN_VERSION;
   bytes[40] ^= 1; /* anything after the header */
   assert_parse_fails(bytes, size, "checksum mismatch");
@@ -530,12 +535,19 @@ static char *plan_source(const char *prefix, const uint8_t *bytes, size_t size) 
   return src;
 }
 
-/* Opens the code object, checks the plan inside equals `plan`, then checks
- * that every single-byte flip and every truncation of the whole file is
- * refused or gives the same plan, never a crash. */
-static void check_code_object(const uint8_t *file, size_t size) {
+/* Seals the code object as gretac does, opens it, checks the plan inside
+ * equals `plan`, then checks that every single-byte flip and every
+ * truncation of the whole file is refused or gives the same plan, never a
+ * crash, and that greta_model_open refuses every flip anywhere in the file
+ * (kernels, section headers, symbol tables, the plan): the file digest. */
+static void check_code_object(uint8_t *file, size_t size) {
   greta_model_t *model = NULL;
   greta_status_t s = greta_model_open_memory(file, size, &model);
+  cr_assert(s && strstr(greta_status_message(s), "carries no digest"), "unsealed: %s",
+            s ? greta_status_message(s) : "opened");
+  greta_status_free(s);
+  cr_assert_null(greta_plan_seal(file, size));
+  s = greta_model_open_memory(file, size, &model);
   cr_assert_null(s, "%s", greta_status_message(s));
   cr_assert_str_eq(greta_model_target(model), plan.target);
   greta_model_destroy(model);
@@ -548,7 +560,11 @@ static void check_code_object(const uint8_t *file, size_t size) {
   size_t expected_size;
   serialize_ok(&expected, &expected_size);
   cr_assert_geq(found_size, expected_size);
-  cr_assert_eq(memcmp(found, expected, expected_size), 0);
+  /* The same bytes, but for the digest gretac's seal wrote. */
+  cr_assert_eq(memcmp(found, expected, GRETA_PLAN_DIGEST_AT), 0);
+  cr_assert_eq(memcmp(found + GRETA_PLAN_HEADER_BYTES, expected + GRETA_PLAN_HEADER_BYTES,
+                      expected_size - GRETA_PLAN_HEADER_BYTES),
+               0);
   free(expected);
 
   uint8_t *copy = malloc(size);
@@ -568,6 +584,14 @@ static void check_code_object(const uint8_t *file, size_t size) {
     }
     cr_assert(plan_eq(&plan, parsed), "ELF flip at %zu gave another plan", i);
     greta_plan_destroy(parsed);
+  }
+  for (size_t i = 0; i < size; i++) {
+    memcpy(copy, file, size);
+    copy[i] ^= 0x01;
+    s = greta_model_open_memory(copy, size, &model);
+    cr_assert(s, "a flip of byte %zu of %zu opened", i, size);
+    cr_assert_eq(greta_status_code(s), GRETA_DATA_LOSS, "%s", greta_status_message(s));
+    greta_status_free(s);
   }
   free(copy);
   for (size_t n = 0; n < size; n += (n < 256 ? 1 : 7)) {
@@ -607,7 +631,9 @@ Test(plan_format, locate_in_amd_code_object) {
   char *obj = read_whole(obj_path, &obj_size);
   cr_assert_not_null(obj);
   cr_assert_eq(memcmp(obj, "\x7f" "ELF", 4), 0);
-  check_code_object((const uint8_t *)obj, obj_size);
+  check_code_object((uint8_t *)obj, obj_size);
+  FILE *sealed = fopen(obj_path, "wb");
+  cr_assert(sealed && fwrite(obj, 1, obj_size, sealed) == obj_size && fclose(sealed) == 0);
 
   greta_model_t *model = NULL;
   greta_status_t s = greta_model_open(obj_path, &model);
@@ -665,7 +691,7 @@ Test(plan_format, locate_in_nvidia_cubin) {
   cr_assert_eq(get_cubin(prog, cubin), 0);
   destroy(&prog);
   cr_assert_eq(memcmp(cubin, "\x7f" "ELF", 4), 0);
-  check_code_object((const uint8_t *)cubin, cubin_bytes);
+  check_code_object((uint8_t *)cubin, cubin_bytes);
   free(cubin);
   free(src);
   free(bytes);

@@ -163,6 +163,8 @@ static greta_model_t *open_model(void) {
   size_t size;
   greta_status_t s = greta_plan_serialize(&plan, &bytes, &size);
   cr_assert_null(s, "%s", greta_status_message(s));
+  s = greta_plan_seal(bytes, size); /* as gretac writes a CPU plan file */
+  cr_assert_null(s, "%s", greta_status_message(s));
   greta_model_t *model = NULL;
   s = greta_model_open_memory(bytes, size, &model);
   cr_assert_null(s, "%s", greta_status_message(s));

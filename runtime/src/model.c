@@ -23,7 +23,9 @@ static greta_status_t model_from_file(uint8_t *file, size_t size, greta_model_t 
   model->file_size = size;
   const uint8_t *plan_bytes;
   size_t plan_size;
-  greta_status_t status = greta_plan_locate(file, size, &plan_bytes, &plan_size);
+  /* The whole file's digest first: nothing of a changed file is trusted. */
+  greta_status_t status = greta_plan_check_seal(file, size);
+  if (!status) status = greta_plan_locate(file, size, &plan_bytes, &plan_size);
   if (!status) status = greta_plan_parse(plan_bytes, plan_size, &model->plan);
   if (status) {
     greta_model_destroy(model);

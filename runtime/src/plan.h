@@ -32,7 +32,7 @@
 #include "greta/greta.h"
 
 #define GRETA_PLAN_MAGIC "GRETAPLN"
-#define GRETA_PLAN_VERSION 2
+#define GRETA_PLAN_VERSION 3
 /* The entry run once, when the weights are complete, before the first
  * step: fold_norm launches only. greta_plan_entry_for never returns it. */
 #define GRETA_PLAN_BIND_ENTRY "bind"
@@ -42,7 +42,9 @@
 /* The byte format's framing, shared by plan_write.c and plan_read.c: the
  * header's size and the section tags, in the order the sections appear. */
 enum {
-  GRETA_PLAN_HEADER_BYTES = 32,
+  GRETA_PLAN_HEADER_BYTES = 40,
+  /* Where the header holds the digest of the whole file (plan_seal.c). */
+  GRETA_PLAN_DIGEST_AT = 32,
   GRETA_PLAN_SECTION_META = 1,
   GRETA_PLAN_SECTION_KERNELS = 2,
   GRETA_PLAN_SECTION_INPUTS = 3,
@@ -211,6 +213,16 @@ greta_status_t greta_plan_verify(const greta_plan_t *plan);
  * array its own malloc'd block and leave the dims past a tensor's rank
  * zeroed (symbol NULL). NULL is a no-op (plan.c). */
 void greta_plan_destroy(greta_plan_t *plan);
+
+/* The digest of a whole compiled file: FNV-1a 64 over every byte, with the
+ * 8 bytes of the plan header's digest field (GRETA_PLAN_DIGEST_AT) read as
+ * zeros, stored in that field. It catches accidents (a flipped byte in a
+ * kernel, a section header, a symbol table), not tampering (plan_seal.c).
+ * greta_plan_seal writes it into `file` once the file is final (gretac,
+ * after the toolchain); greta_plan_check_seal refuses a file whose bytes
+ * do not match it, or that was never sealed, with GRETA_DATA_LOSS. */
+greta_status_t greta_plan_seal(uint8_t *file, size_t size);
+greta_status_t greta_plan_check_seal(const uint8_t *file, size_t size);
 
 /* Finds the plan inside a file's bytes: an ELF code object (AMD or NVIDIA)
  * whose symbol GRETA_PLAN_SYMBOL holds it (read with elf.c), or bare plan

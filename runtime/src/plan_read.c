@@ -261,6 +261,10 @@ static greta_status_t decode(const uint8_t *bytes, size_t size, greta_plan_t *pl
   GRETA_RETURN_IF_ERROR(get_u32(&r, &header_bytes, "header size"));
   GRETA_RETURN_IF_ERROR(get_u64(&r, &total, "total size"));
   GRETA_RETURN_IF_ERROR(get_u64(&r, &checksum, "checksum"));
+  /* The file digest (bytes 32..39) is greta_plan_check_seal's: a plan read
+   * on its own has no file around it. */
+  uint64_t file_digest;
+  GRETA_RETURN_IF_ERROR(get_u64(&r, &file_digest, "file digest"));
   if (version != GRETA_PLAN_VERSION)
     return greta_status_make(GRETA_DATA_LOSS,
                              "unsupported plan version %u: this libgreta reads version %d "

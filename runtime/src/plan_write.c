@@ -123,6 +123,7 @@ greta_status_t greta_plan_serialize(const greta_plan_t *plan, uint8_t **out_byte
   put_u32(&w, GRETA_PLAN_HEADER_BYTES);
   put_u64(&w, 0); /* total size, patched below */
   put_u64(&w, 0); /* checksum, patched below */
+  put_u64(&w, 0); /* the file's digest: greta_plan_seal, once the file exists */
 
   size_t at = begin_section(&w, GRETA_PLAN_SECTION_META);
   put_string(&w, plan->target);

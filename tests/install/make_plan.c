@@ -40,6 +40,7 @@ int main(int argc, char **argv) {
   uint8_t *bytes;
   size_t size;
   greta_status_t s = greta_plan_serialize(&plan, &bytes, &size);
+  if (!s) s = greta_plan_seal(bytes, size); /* as gretac seals a CPU plan file */
   if (s) {
     fprintf(stderr, "make_plan: %s\n", greta_status_message(s));
     return 1;

@@ -130,8 +130,10 @@ greta_model_t *support_compile(const char *name, const char *text, const char *d
   if (rc == 0) {
     uint8_t *bytes = r.file;
     size_t size = r.file_size;
-    if (plan_only) {
+    if (plan_only) { /* a bare plan file, sealed as gretac seals one */
       greta_status_t st = greta_plan_serialize(r.plan, &bytes, &size);
+      cr_assert_null(st, "%s", greta_status_message(st));
+      st = greta_plan_seal(bytes, size);
       cr_assert_null(st, "%s", greta_status_message(st));
     }
     greta_status_t st = greta_model_open_memory(bytes, size, &model);
