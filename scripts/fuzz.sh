@@ -1,7 +1,9 @@
 #!/bin/sh
-# Fuzzes the front end (tests/fuzz/fuzz_parser.c) with libFuzzer under
-# ASan + UBSan for N seconds (default 60). Exits non-zero on any crash,
-# leak, sanitizer report or timeout; the reproducer is left in build-fuzz/.
+# Fuzzes GRETA's readers with libFuzzer under ASan + UBSan, N seconds each
+# (default 60): the front end (tests/fuzz/fuzz_parser.c), the model reader
+# with the CPU backend running what it reads (fuzz_model.c) and the
+# safetensors reader (fuzz_safetensors.c). Exits non-zero on any crash, leak,
+# sanitizer report or timeout; the reproducer is left in build-fuzz/.
 #
 #   scripts/fuzz.sh [seconds]
 set -eu
@@ -13,23 +15,33 @@ cc=${CC:-clang-19}
 cmake -B "$build" -S "$root" -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DGRETA_FUZZ=ON -DGRETA_SANITIZE=ON \
   >/dev/null
-cmake --build "$build" -j2 --target fuzz_parser
+cmake --build "$build" -j2 --target fuzz_parser fuzz_model fuzz_safetensors gretac
 
-# Work on a copy of the seed corpus so the checked-in seeds stay small.
-work="$build/fuzz-corpus"
-mkdir -p "$work"
-cp "$root"/tests/fuzz/corpus/* "$work"/
-cd "$build"
-# The fuzzer's progress lines go to a log; the summary (or the failure) is printed.
-log="$build/fuzz.log"
+# Seeds, copied so the checked-in ones stay small: .gm files for the parser,
+# CPU plans gretac writes from the examples for the model reader, the test
+# fixtures for the safetensors reader.
+corpus="$build/fuzz-corpus"
+rm -rf "$corpus" && mkdir -p "$corpus/parser" "$corpus/model" "$corpus/safetensors"
+cp "$root"/tests/fuzz/corpus/* "$corpus/parser/"
+for gm in tiny_block tiny_block_hd32 tiny_llama; do
+  ASAN_OPTIONS=detect_leaks=0 "$build/compiler/gretac" "$root/examples/$gm.gm" --target=cpu \
+    --max-tokens=4 -q -o "$corpus/model/$gm.gplan"
+done
+cp "$root"/tests/fuzz/corpus/small.gm "$corpus/model/"
+cp "$root"/tests/fixtures/hf_tiny_block_f16.safetensors "$corpus/safetensors/"
+
 status=0
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-  ./tests/fuzz/fuzz_parser -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
-    -print_final_stats=1 "$work" >"$log" 2>&1 || status=$?
-if [ "$status" -ne 0 ]; then
-  tail -n 60 "$log"
-  echo "fuzz: FAILED (exit $status); full log: $log" >&2
-  exit "$status"
-fi
-grep -E '^stat::number_of_executed_units|^stat::peak_rss_mb' "$log" || true
-echo "fuzz: $seconds s, no crash, leak or sanitizer report"
+for harness in parser model safetensors; do
+  log="$build/fuzz_$harness.log"
+  # The fuzzer's progress lines go to a log; the summary (or the failure) is printed.
+  (cd "$build" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    "./tests/fuzz/fuzz_$harness" -max_total_time="$seconds" -max_len=262144 -timeout=10 \
+      -rss_limit_mb=2048 -print_final_stats=1 "$corpus/$harness" >"$log" 2>&1) || status=$?
+  if [ "$status" -ne 0 ]; then
+    tail -n 60 "$log"
+    echo "fuzz $harness: FAILED (exit $status); full log: $log" >&2
+    exit "$status"
+  fi
+  echo "fuzz $harness: $(grep -E '^stat::number_of_executed_units' "$log" | sed 's/.*: *//') inputs in $seconds s, no crash, leak or sanitizer report"
+done
