@@ -9,6 +9,14 @@
  *
  * Every fallible function returns a greta_status_t. Nothing here calls
  * exit() or aborts on bad input.
+ *
+ * Threads, once for the whole API: nothing locks. A model is read-only once
+ * opened: any number of sessions, on any threads, may share it. A session
+ * (its weights, KV cache, inputs and outputs) belongs to one thread at a
+ * time. A GPU device has one stream that all its sessions use: call into a
+ * GPU device's sessions from one thread at a time. The CPU device keeps no
+ * state between calls: sessions on it may run on different threads at once
+ * (tests/test_session.c runs two so). Status objects are plain heap values.
  */
 #ifndef GRETA_GRETA_H
 #define GRETA_GRETA_H
