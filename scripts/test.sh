@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: dependencies, a warnings-as-errors
-# build and its tests, a bounded fuzz run of the parser, then the same tests
-# again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# build and its tests, bounded fuzz runs of the readers, the same tests again
+# under AddressSanitizer + UndefinedBehaviorSanitizer, and the threading test
+# under ThreadSanitizer.
 # GPU tests skip (saying so) on a machine without a GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,3 +22,13 @@ echo "== build with ASan + UBSan"
 cmake -S . -B build/asan -DGRETA_WERROR=ON -DGRETA_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build/asan -j"$jobs"
 ctest --test-dir build/asan --output-on-failure -j"$jobs"
+
+# The threading contract (greta.h): two sessions on two threads under
+# ThreadSanitizer. Only that test: Criterion's own runner does not survive
+# TSan, and setarch -R keeps TSan's shadow mappings clear of ASLR.
+echo "== ThreadSanitizer: two sessions on two threads"
+CC=clang-19 cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_C_FLAGS="-fsanitize=thread -g" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=thread" >/dev/null
+cmake --build build/tsan -j"$jobs" --target test_session
+TSAN_OPTIONS=halt_on_error=1 setarch -R build/tsan/tests/test_session \
+  --filter 'session/two_sessions_on_two_threads_share_a_model'
