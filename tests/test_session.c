@@ -605,12 +605,25 @@ Test(session, safetensors_header_edge_cases) {
   temp_path();
   st_tensor_t t[6];
   int n = standard_tensors(t);
-  /* A scalar tensor and an empty metadata object beside the weights bind fine. */
-  write_safetensors(st_path, t, n,
-                    ",\"scale\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}"
-                    ",\"extra_meta\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4],"
+  /* A scalar tensor, and an empty object inside a tensor with no data,
+   * beside the weights bind fine. */
+  static const float scale = 0.5f;
+  st_tensor_t with_scalar[7];
+  memcpy(with_scalar, t, sizeof t);
+  with_scalar[n] = (st_tensor_t){"scale", "F32", 0, {0}, &scale, sizeof scale};
+  write_safetensors(st_path, with_scalar, n + 1,
+                    ",\"extra_meta\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0],"
                     "\"more\":{}}");
   OK(greta_session_bind_safetensors(session, st_path));
+  /* Issue 12, defect 8: overlapping data ranges and names that are not
+   * UTF-8 were accepted. */
+  write_safetensors(st_path, t, n,
+                    ",\"alias\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}");
+  FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS,
+        "overlap in the data section");
+  write_safetensors(st_path, t, n,
+                    ",\"bad\xff\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}");
+  FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS, "expected UTF-8 text");
   write_safetensors(st_path, t, n,
                     ",\"bad\":{\"dtype\":\"F32\",\"shape\":[]],\"data_offsets\":[0,4]}");
   FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS, "expected");
@@ -624,7 +637,7 @@ Test(session, safetensors_header_edge_cases) {
         "tensor empty: expected \"dtype\", \"shape\" and \"data_offsets\", missing \"dtype\"");
   /* A name repeated far apart is still found (the check sorts the names). */
   write_safetensors(st_path, t, n,
-                    ",\"wo\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}");
+                    ",\"wo\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}");
   FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS, "tensor wo appears twice");
   unlink(st_path);
 }

@@ -115,6 +115,21 @@ static size_t put_utf8(char *out, uint32_t cp) {
 }
 
 /* A string, unescaped into malloc'd memory (*out NULL to just skip it). */
+/* The length of the well-formed UTF-8 sequence at p (at most `avail`
+ * bytes), or 0: no overlong forms, no surrogates, nothing past U+10FFFF. */
+static size_t utf8_length(const unsigned char *p, size_t avail) {
+  size_t n = p[0] < 0x80 ? 1 : p[0] >= 0xc2 && p[0] < 0xe0 ? 2 : p[0] >= 0xe0 && p[0] < 0xf0 ? 3
+                             : p[0] >= 0xf0 && p[0] < 0xf5 ? 4 : 0;
+  if (n == 0 || n > avail) return 0;
+  for (size_t i = 1; i < n; i++)
+    if ((p[i] & 0xc0) != 0x80) return 0;
+  if (n == 3 && p[0] == 0xe0 && p[1] < 0xa0) return 0; /* overlong */
+  if (n == 3 && p[0] == 0xed && p[1] >= 0xa0) return 0; /* a surrogate */
+  if (n == 4 && p[0] == 0xf0 && p[1] < 0x90) return 0; /* overlong */
+  if (n == 4 && p[0] == 0xf4 && p[1] >= 0x90) return 0; /* past U+10FFFF */
+  return n;
+}
+
 static greta_status_t read_string(json_t *j, char **out) {
   if (out) *out = NULL;
   GRETA_RETURN_IF_ERROR(expect(j, '"', "a string"));
@@ -138,6 +153,17 @@ static greta_status_t read_string(json_t *j, char **out) {
     if (c < 0x20) {
       status = json_error(j, "a printable string character");
       break;
+    }
+    if (c >= 0x80) { /* JSON text is UTF-8: a name must be too */
+      size_t len = utf8_length((const unsigned char *)j->text + j->pos, j->end - j->pos);
+      if (len == 0) {
+        status = json_error(j, "UTF-8 text");
+        break;
+      }
+      memcpy(s + n, j->text + j->pos, len);
+      n += len;
+      j->pos += len;
+      continue;
     }
     j->pos++;
     if (c != '\\') {
@@ -333,23 +359,43 @@ static greta_status_t read_tensor(json_t *j, tensor_t *t) {
 }
 
 static int compare_names(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
+  return strcmp((*(const tensor_t *const *)a)->name, (*(const tensor_t *const *)b)->name);
 }
 
-/* Each tensor name once: sorted, neighbours compared (n log n: a header may
- * hold a million names). */
-static greta_status_t check_unique_names(const tensor_t *tensors, size_t count) {
-  if (count < 2) return NULL;
-  char **names = malloc(count * sizeof *names);
-  if (!names) return greta_status_make(GRETA_RESOURCE_EXHAUSTED, "out of memory");
-  for (size_t i = 0; i < count; i++) names[i] = tensors[i].name;
-  qsort(names, count, sizeof *names, compare_names);
+static int compare_begins(const void *a, const void *b) {
+  uint64_t x = (*(const tensor_t *const *)a)->begin, y = (*(const tensor_t *const *)b)->begin;
+  return x < y ? -1 : x > y;
+}
+
+/* The tensors sorted by name (the caller frees the array), after checking
+ * each name appears once and no two tensors' data ranges overlap: sorting
+ * keeps both n log n (a header may hold a million names). */
+static greta_status_t index_tensors(tensor_t *tensors, size_t count, tensor_t ***out_sorted) {
+  tensor_t **sorted = malloc((count ? count : 1) * sizeof *sorted);
+  if (!sorted) return greta_status_make(GRETA_RESOURCE_EXHAUSTED, "out of memory");
+  for (size_t i = 0; i < count; i++) sorted[i] = &tensors[i];
   greta_status_t status = NULL;
+  qsort(sorted, count, sizeof *sorted, compare_begins);
   for (size_t i = 1; i < count && !status; i++)
-    if (strcmp(names[i - 1], names[i]) == 0)
-      status = greta_status_make(GRETA_DATA_LOSS, "tensor %s appears twice", names[i]);
-  free(names);
-  return status;
+    if (sorted[i]->begin < sorted[i - 1]->end && sorted[i]->begin < sorted[i]->end)
+      status = greta_status_make(GRETA_DATA_LOSS,
+                                 "tensors %s and %s overlap in the data section ([%llu, %llu) "
+                                 "and [%llu, %llu))",
+                                 sorted[i - 1]->name, sorted[i]->name,
+                                 (unsigned long long)sorted[i - 1]->begin,
+                                 (unsigned long long)sorted[i - 1]->end,
+                                 (unsigned long long)sorted[i]->begin,
+                                 (unsigned long long)sorted[i]->end);
+  qsort(sorted, count, sizeof *sorted, compare_names);
+  for (size_t i = 1; i < count && !status; i++)
+    if (strcmp(sorted[i - 1]->name, sorted[i]->name) == 0)
+      status = greta_status_make(GRETA_DATA_LOSS, "tensor %s appears twice", sorted[i]->name);
+  if (status) {
+    free(sorted);
+    return status;
+  }
+  *out_sorted = sorted;
+  return NULL;
 }
 
 static void free_tensors(tensor_t *tensors, size_t count) {
@@ -389,7 +435,6 @@ static greta_status_t read_header(json_t *j, tensor_t **out_tensors, size_t *out
       status = read_tensor(j, t);
     } while (!status && accept(j, ','));
   if (!status && !empty) status = expect(j, '}', "',' or '}' closing the header");
-  if (!status) status = check_unique_names(tensors, count);
   if (!status) {
     skip_space(j);
     if (j->pos != j->end) status = json_error(j, "the end of the header after its object");
@@ -490,9 +535,14 @@ static greta_status_t bind_mapped(greta_session_t *session, const uint8_t *file,
                              "the header length %llu exceeds the file (%zu bytes) or the limit %d",
                              (unsigned long long)header, size, MAX_HEADER);
   json_t j = {(const char *)file + 8, 0, (size_t)header};
-  tensor_t *tensors;
+  tensor_t *tensors, **by_name = NULL;
   size_t count;
   GRETA_RETURN_IF_ERROR(read_header(&j, &tensors, &count));
+  greta_status_t indexed = index_tensors(tensors, count, &by_name);
+  if (indexed) {
+    free_tensors(tensors, count);
+    return indexed;
+  }
 
   const greta_plan_t *plan = greta_session_plan(session);
   const uint8_t *data = file + 8 + header;
@@ -504,8 +554,9 @@ static greta_status_t bind_mapped(greta_session_t *session, const uint8_t *file,
       found && dtypes ? NULL : greta_status_make(GRETA_RESOURCE_EXHAUSTED, "out of memory");
   for (uint32_t w = 0; !status && w < plan->n_weights; w++) {
     const char *name = plan->weights[w].info.name;
-    for (size_t i = 0; i < count && !found[w]; i++)
-      if (strcmp(tensors[i].name, name) == 0) found[w] = &tensors[i];
+    tensor_t key = {.name = (char *)name}, *key_ptr = &key;
+    tensor_t **hit = count ? bsearch(&key_ptr, by_name, count, sizeof *by_name, compare_names) : NULL;
+    if (hit) found[w] = *hit;
     if (!found[w])
       status = greta_status_make(GRETA_NOT_FOUND,
                                  "missing tensor \"%s\" (weight %u of the model's %u; the file "
@@ -518,6 +569,7 @@ static greta_status_t bind_mapped(greta_session_t *session, const uint8_t *file,
     status = bind_one(session, w, found[w], dtypes[w], data);
   free(found);
   free(dtypes);
+  free(by_name);
   free_tensors(tensors, count);
   return status;
 }
