@@ -179,6 +179,61 @@ static int parse_args(int argc, char **argv, args_t *a) {
   return 1;
 }
 
+/* Each output of the step on `run` against `ref` (the CPU): the largest
+ * relative difference into *worst. */
+static int compare_outputs(runner_t *run, runner_t *ref, greta_model_t *model, int64_t tokens,
+                           double *worst) {
+  for (int i = 0; i < greta_model_output_count(model); i++) {
+    const greta_tensor_info_t *out = greta_model_output(model, i);
+    int64_t n = static_elems(out, tokens);
+    size_t bytes = (size_t)n * sizeof(float);
+    float *x = malloc(bytes ? bytes : 1), *y = malloc(bytes ? bytes : 1);
+    if (!x || !y) {
+      free(x);
+      free(y);
+      fprintf(stderr, "run_block: out of memory for output %s\n", out->name);
+      return 1;
+    }
+    greta_status_t st = greta_session_get_output(run->session, out->name, x, bytes);
+    if (!st) st = greta_session_get_output(ref->session, out->name, y, bytes);
+    if (!st) {
+      double d = rel_diff(x, y, n);
+      if (d > *worst) *worst = d;
+      printf("   %s vs cpu: max rel diff %.2e", out->name, d);
+    }
+    free(x);
+    free(y);
+    if (st) return fail(st, "reading the outputs");
+  }
+  return 0;
+}
+
+/* The prefill and the decode steps, each checked against `ref` when given. */
+static int run_steps(runner_t *run, runner_t *ref, greta_model_t *model, const args_t *a) {
+  double worst = 0;
+  uint64_t state = a->seed;
+  int64_t pos = 0;
+  for (int64_t step = 0; step <= a->decode; step++) {
+    int64_t tokens = step == 0 ? a->prompt : 1;
+    uint64_t input_state = state;
+    TRY(set_random_inputs(run->session, model, tokens, &state), "setting inputs");
+    double t0 = now_ms();
+    TRY(greta_session_step(run->session, tokens, pos), "running a step");
+    double ms = now_ms() - t0;
+    printf("%-8s T=%-4lld pos=%-5lld %9.3f ms", step == 0 ? "prefill" : "decode", (long long)tokens,
+           (long long)pos, ms);
+    if (ref) {
+      TRY(set_random_inputs(ref->session, model, tokens, &input_state), "setting CPU inputs");
+      TRY(greta_session_step(ref->session, tokens, pos), "running the CPU step");
+      if (compare_outputs(run, ref, model, tokens, &worst)) return 1;
+    }
+    printf("\n");
+    pos += tokens;
+  }
+  if (ref) printf("largest relative difference from the CPU backend: %.3e\n", worst);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   args_t a;
   if (!parse_args(argc, argv, &a)) return 2;
@@ -209,48 +264,19 @@ int main(int argc, char **argv) {
   }
 
   runner_t run = {0}, ref = {0};
-  if (runner_open(&run, model, kind, &a)) return 1;
-  printf("device: %s (%s, %s)\n", greta_device_name(run.device), greta_device_backend_name(run.device),
-         greta_device_target(run.device));
-  int check = a.check && strcmp(greta_device_backend_name(run.device), "cpu") != 0;
-  if (a.check && !check) printf("--check: the device is the CPU already; nothing to compare\n");
-  if (check && runner_open(&ref, model, GRETA_BACKEND_CPU, &a)) return 1;
-
-  double worst = 0;
-  uint64_t state = a.seed;
-  int64_t pos = 0;
-  for (int64_t step = 0; step <= a.decode; step++) {
-    int64_t tokens = step == 0 ? a.prompt : 1;
-    uint64_t input_state = state;
-    TRY(set_random_inputs(run.session, model, tokens, &state), "setting inputs");
-    double t0 = now_ms();
-    TRY(greta_session_step(run.session, tokens, pos), "running a step");
-    double ms = now_ms() - t0;
-    printf("%-8s T=%-4lld pos=%-5lld %9.3f ms", step == 0 ? "prefill" : "decode", (long long)tokens,
-           (long long)pos, ms);
-    if (check) {
-      TRY(set_random_inputs(ref.session, model, tokens, &input_state), "setting CPU inputs");
-      TRY(greta_session_step(ref.session, tokens, pos), "running the CPU step");
-      for (int i = 0; i < greta_model_output_count(model); i++) {
-        const greta_tensor_info_t *out = greta_model_output(model, i);
-        int64_t n = static_elems(out, tokens);
-        float *x = malloc((size_t)n * sizeof(float)), *y = malloc((size_t)n * sizeof(float));
-        if (!x || !y) return 1;
-        TRY(greta_session_get_output(run.session, out->name, x, (size_t)n * sizeof(float)), "reading output");
-        TRY(greta_session_get_output(ref.session, out->name, y, (size_t)n * sizeof(float)), "reading CPU output");
-        double d = rel_diff(x, y, n);
-        if (d > worst) worst = d;
-        printf("   %s vs cpu: max rel diff %.2e", out->name, d);
-        free(x);
-        free(y);
-      }
-    }
-    printf("\n");
-    pos += tokens;
+  int rc = runner_open(&run, model, kind, &a);
+  int check = 0;
+  if (rc == 0) {
+    printf("device: %s (%s, %s)\n", greta_device_name(run.device),
+           greta_device_backend_name(run.device), greta_device_target(run.device));
+    check = a.check && strcmp(greta_device_backend_name(run.device), "cpu") != 0;
+    if (a.check && !check) printf("--check: the device is the CPU already; nothing to compare\n");
+    if (check) rc = runner_open(&ref, model, GRETA_BACKEND_CPU, &a);
   }
-  if (check) printf("largest relative difference from the CPU backend: %.3e\n", worst);
+  if (rc == 0) rc = run_steps(&run, check ? &ref : NULL, model, &a);
+  /* Every path, error or not, releases what it opened. */
   runner_close(&run);
-  if (check) runner_close(&ref);
+  runner_close(&ref);
   greta_model_destroy(model);
-  return 0;
+  return rc;
 }
