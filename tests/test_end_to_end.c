@@ -5,8 +5,10 @@
  *
  * The CPU backend always runs. A GPU backend runs when a device and a
  * toolchain for it are present, and the test says so when it skips. */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* mallinfo2 */
 #include <criterion/criterion.h>
+#include <malloc.h>
+#include <sys/types.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -278,3 +280,58 @@ Test(end_to_end, cuda_f32) { check_backend(GRETA_BACKEND_CUDA, NULL, "f32", 1e-5
 Test(end_to_end, cuda_f16_weights) { check_backend(GRETA_BACKEND_CUDA, NULL, "f16", 2e-3); }
 Test(end_to_end, hip_f32) { check_backend(GRETA_BACKEND_HIP, NULL, "f32", 1e-5); }
 Test(end_to_end, hip_f16_weights) { check_backend(GRETA_BACKEND_HIP, NULL, "f16", 2e-3); }
+
+/* Soak on the CPU (issue 12): tiny_block decoded token by token from 0 to
+ * max_seq, twice in one session (truncated to 0 between): both passes give
+ * the same bits, and a session created and destroyed leaves the heap where
+ * it found it. */
+Test(end_to_end, cpu_soak_to_max_seq_twice) {
+  weights_t w;
+  make_weights(&w, "f16");
+  greta_device_t *device = NULL;
+  greta_status_t st = greta_device_open(GRETA_BACKEND_CPU, 0, &device);
+  cr_assert_null(st, "%s", greta_status_message(st));
+  char *why = NULL;
+  greta_model_t *model = support_compile_file("tiny_block.gm", "f16", "cpu", 16, &why);
+  cr_assert(model, "%s", why);
+  free(why);
+  static float x[MAX_SEQ * DIM], pass[2][MAX_SEQ * DIM];
+  for (int i = 0; i < MAX_SEQ * DIM; i++) x[i] = support_normal();
+  /* Two sessions in turn: the first warms what lives as long as the
+   * process (OpenMP's thread pool); the second must give the heap back. */
+  size_t heap_after_first = 0;
+  for (int session_no = 0; session_no < 2; session_no++) {
+    greta_session_t *s;
+    st = greta_session_create(model, device, &s);
+    cr_assert_null(st, "%s", greta_status_message(st));
+    for (size_t i = 0; i < N_WEIGHTS; i++) {
+      st = greta_session_bind_weight(s, weight_table[i].name, GRETA_F32, *slot(&w, i), count(i));
+      cr_assert_null(st, "%s", greta_status_message(st));
+    }
+    for (int p = 0; p < 2; p++) {
+      cr_assert_null(greta_session_truncate(s, 0));
+      for (int pos = 0; pos < MAX_SEQ; pos++) {
+        st = greta_session_set_input(s, "x", x + pos * DIM, DIM * sizeof(float));
+        if (!st) st = greta_session_step(s, 1, pos);
+        if (!st) st = greta_session_get_output(s, "y", pass[p] + pos * DIM, DIM * sizeof(float));
+        cr_assert_null(st, "pass %d pos %d: %s", p, pos, greta_status_message(st));
+      }
+      /* The cache is full: one more token is refused, not written past the end. */
+      st = greta_session_set_input(s, "x", x, DIM * sizeof(float));
+      cr_assert_null(st, "%s", greta_status_message(st));
+      st = greta_session_step(s, 1, MAX_SEQ);
+      cr_assert_eq(greta_status_code(st), GRETA_OUT_OF_RANGE);
+      greta_status_free(st);
+    }
+    cr_assert_eq(memcmp(pass[0], pass[1], sizeof pass[0]), 0, "the second pass differs");
+    greta_session_destroy(s);
+    size_t heap = mallinfo2().uordblks;
+    if (session_no == 0) heap_after_first = heap;
+    else
+      cr_assert_eq(heap, heap_after_first, "the heap holds %zd bytes more after the second session",
+                   (ssize_t)(heap - heap_after_first));
+  }
+  greta_model_destroy(model);
+  greta_device_destroy(device);
+  free_weights(&w);
+}
