@@ -5,7 +5,6 @@
  * its reference, which a split would have to repeat or export. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
-#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <math.h>
@@ -355,58 +354,6 @@ Test(session, long_sequence_to_max_seq) {
   OK(greta_session_set_input(session, "x", x, D * 4));
   FAILS(greta_session_step(session, 1, MAX_SEQ), GRETA_OUT_OF_RANGE,
         "pos 12 + tokens 1 exceeds the KV cache's max_seq 12");
-}
-
-/* The threading contract in greta.h: one model, one CPU device, two
- * sessions stepping on two threads at once give the bits one session gives
- * alone. (Criterion's asserts stay on the main thread.) */
-typedef struct worker_s {
-  const float *x;
-  float y[MAX_SEQ * D];
-  int failures;
-} worker_t;
-
-static void *run_worker(void *arg) {
-  worker_t *w = arg;
-  greta_session_t *s = NULL;
-  if (greta_session_create(model, device, &s)) {
-    w->failures++;
-    return NULL;
-  }
-  const char *names[] = {"norm.weight", "wq", "wk", "wv", "wo"};
-  const float *data[] = {w_norm, w_q, w_k, w_v, w_o};
-  const size_t counts[] = {D, D * D, KVD * D, KVD * D, D * D};
-  for (int i = 0; i < 5; i++) {
-    greta_status_t st = greta_session_bind_weight(s, names[i], GRETA_F32, data[i], counts[i]);
-    w->failures += st != NULL;
-    greta_status_free(st);
-  }
-  for (int t = 0; t < MAX_SEQ; t += 3) {
-    int T = MAX_SEQ - t < 3 ? MAX_SEQ - t : 3;
-    greta_status_t st = greta_session_set_input(s, "x", w->x + t * D, (size_t)T * D * 4);
-    if (!st) st = greta_session_step(s, T, t);
-    if (!st) st = greta_session_get_output(s, "y", w->y + t * D, (size_t)T * D * 4);
-    w->failures += st != NULL;
-    greta_status_free(st);
-  }
-  greta_session_destroy(s);
-  return NULL;
-}
-
-Test(session, two_sessions_on_two_threads_share_a_model) {
-  static float x[MAX_SEQ * D];
-  for (int i = 0; i < MAX_SEQ * D; i++) x[i] = next_input();
-  static worker_t alone, a, b;
-  alone.x = a.x = b.x = x;
-  run_worker(&alone);
-  pthread_t ta, tb;
-  cr_assert_eq(pthread_create(&ta, NULL, run_worker, &a), 0);
-  cr_assert_eq(pthread_create(&tb, NULL, run_worker, &b), 0);
-  cr_assert_eq(pthread_join(ta, NULL), 0);
-  cr_assert_eq(pthread_join(tb, NULL), 0);
-  cr_assert_eq(alone.failures + a.failures + b.failures, 0);
-  cr_assert_eq(memcmp(a.y, alone.y, sizeof a.y), 0, "thread a differs from one session alone");
-  cr_assert_eq(memcmp(b.y, alone.y, sizeof b.y), 0, "thread b differs from one session alone");
 }
 
 Test(session, truncate_and_rerun) {

@@ -16,7 +16,7 @@
  * time. A GPU device has one stream that all its sessions use: call into a
  * GPU device's sessions from one thread at a time. The CPU device keeps no
  * state between calls: sessions on it may run on different threads at once
- * (tests/test_session.c runs two so). Status objects are plain heap values.
+ * (tests/threads/two_sessions.c runs two so, also under TSan). Status objects are plain heap values.
  */
 #ifndef GRETA_GRETA_H
 #define GRETA_GRETA_H
