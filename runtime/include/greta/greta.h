@@ -225,6 +225,43 @@ greta_status_t greta_session_profile_step(greta_session_t *session, int64_t toke
                                           int repeats, greta_launch_profile_t *out,
                                           size_t capacity, size_t *out_count);
 
+/* ---- sampler: the next token from a step's logits ----------------------- */
+
+/* How to pick a token, in Hugging Face generate()'s order: the repetition
+ * penalty on the raw logits, then temperature, then top-k, top-p and min-p
+ * filters on the tempered distribution, then one draw. */
+typedef struct greta_sampler_params_s {
+  float temperature;        /* 0: greedy (the largest logit, the lowest id on a tie) */
+  int32_t top_k;            /* keep the k most likely tokens; 0: off */
+  float top_p;              /* keep the fewest most likely tokens whose probability
+                               sums to >= top_p; 1: off; in (0, 1] */
+  float min_p;              /* keep tokens at least min_p times as likely as the most
+                               likely one; 0: off; in [0, 1] */
+  float repetition_penalty; /* >= 1 (1: off): a token seen in the history has its logit
+                               divided by it when positive, multiplied when negative */
+  int32_t repeat_last_n;    /* how much of the history the penalty sees; 0: all of it */
+  uint64_t seed;            /* the same seed and calls give the same tokens, anywhere */
+} greta_sampler_params_t;
+
+typedef struct greta_sampler_s greta_sampler_t;
+
+/* Greedy: temperature 0, the filters and the penalty off, seed 0. */
+greta_sampler_params_t greta_sampler_params_default(void);
+
+/* A sampler over `vocab` token ids. INVALID_ARGUMENT, naming the field,
+ * for a parameter outside its range. */
+greta_status_t greta_sampler_create(const greta_sampler_params_t *params, int32_t vocab,
+                                    greta_sampler_t **out_sampler);
+void greta_sampler_destroy(greta_sampler_t *sampler);
+
+/* Picks the next token from `logits` (vocab floats, read only) given the
+ * tokens so far (`history`, n_history ids, for the penalty; may be NULL
+ * when n_history is 0). INVALID_ARGUMENT for a history id outside the
+ * vocabulary or logits that are all NaN or -inf. */
+greta_status_t greta_sampler_sample(greta_sampler_t *sampler, const float *logits,
+                                    const int32_t *history, size_t n_history,
+                                    int32_t *out_token);
+
 #ifdef __cplusplus
 }
 #endif
