@@ -12,12 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "driver.h"
 #include "file_io.h"
 #include "frontend.h"
+#include "import.h"
 #include "ir.h"
 #include "passes.h"
 #include "plan_dump.h"
@@ -33,13 +35,19 @@ typedef struct options_s {
   emit_t emit;
   int64_t max_tokens;
   int stats, use_cache, quiet, verbose;
+  int import_only;        /* `gretac import DIR`: write the .gm, compile nothing */
+  import_options_t import; /* for a checkpoint directory as the input */
 } options_t;
 
 static const char usage_text[] =
     "usage: gretac [options] input.gm -o output\n"
+    "       gretac [options] CHECKPOINT_DIR -o output\n"
+    "       gretac import CHECKPOINT_DIR [-o model.gm] [--max-seq N] [--dtype D] [--kv-dtype D]\n"
     "\n"
     "Compiles a model written in the .gm language into one code object that\n"
-    "carries its execution plan (load it with libgreta).\n"
+    "carries its execution plan (load it with libgreta). A Hugging Face\n"
+    "checkpoint directory is imported from its config.json first (Llama and\n"
+    "Mistral configs); `gretac import` writes that .gm (to stdout without -o).\n"
     "\n"
     "options:\n"
     "  -o FILE             write the compiled model to FILE\n"
@@ -55,6 +63,12 @@ static const char usage_text[] =
     "                        src       the generated translation unit\n"
     "  --max-tokens=N      largest T of a prefill step (default: 512, or max_seq\n"
     "                      when the KV cache is smaller)\n"
+    "  --max-seq=N         import: the KV cache's capacity (default: the config's\n"
+    "                      max_position_embeddings, at most 4096)\n"
+    "  --dtype=D           import: weight storage f32, f16 or bf16 (default: the\n"
+    "                      config's torch_dtype)\n"
+    "  --kv-dtype=D        import: KV-cache storage (default: the weight dtype when\n"
+    "                      half, else f32)\n"
     "  --stats             per kernel: registers, LDS, spills, occupancy; and the\n"
     "                      memory report\n"
     "  --no-cache          do not use the compile cache (~/.cache/greta)\n"
@@ -95,7 +109,9 @@ static int parse_options(int argc, char **argv, options_t *o) {
       {"stats", no_argument, 0, 's'},          {"no-cache", no_argument, 0, 'n'},
       {"quiet", no_argument, 0, 'q'},          {"verbose", no_argument, 0, 'v'},
       {"help", no_argument, 0, 'h'},           {"version", no_argument, 0, 'V'},
-      {"output", required_argument, 0, 'o'},   {0, 0, 0, 0}};
+      {"output", required_argument, 0, 'o'},   {"max-seq", required_argument, 0, 'S'},
+      {"dtype", required_argument, 0, 'D'},    {"kv-dtype", required_argument, 0, 'K'},
+      {0, 0, 0, 0}};
   static const char *emit_names[] = {"", "ir", "ir-fused", "dot", "plan", "src"};
   *o = (options_t){.target = "gfx942", .toolchain = "auto", .use_cache = 1};
   opterr = 0;
@@ -119,6 +135,21 @@ static int parse_options(int argc, char **argv, options_t *o) {
         o->emit = (emit_t)k;
         break;
       }
+      case 'S': {
+        char *end;
+        errno = 0;
+        long long v = strtoll(optarg, &end, 10);
+        if (errno || *end || v < 1 || v > 1 << 24)
+          return usage_error("--max-seq needs a whole number from 1 to 16777216, not '%s'", optarg);
+        o->import.max_seq = v;
+        break;
+      }
+      case 'D': o->import.dtype = optarg; break;
+      case 'K':
+        if (strcmp(optarg, "f32") && strcmp(optarg, "f16") && strcmp(optarg, "bf16"))
+          return usage_error("--kv-dtype '%s': expected f32, f16 or bf16", optarg);
+        o->import.kv_dtype = optarg;
+        break;
       case 'm': {
         char *end;
         errno = 0;
@@ -132,7 +163,12 @@ static int parse_options(int argc, char **argv, options_t *o) {
       default: return usage_error("unknown option '%s'", argv[optind - 1]);
     }
   }
-  if (optind == argc) return usage_error("%s", "no input file");
+  if (optind < argc && strcmp(argv[optind], "import") == 0) {
+    o->import_only = 1;
+    optind++;
+  }
+  if (optind == argc)
+    return usage_error("%s", o->import_only ? "no checkpoint directory" : "no input file");
   if (optind + 1 < argc) return usage_error("more than one input file ('%s' is the second)", argv[optind + 1]);
   o->input = argv[optind];
   if (strcmp(o->toolchain, "auto") && strcmp(o->toolchain, "hiprtc") &&
@@ -202,10 +238,40 @@ static int compile(const options_t *o, ir_graph_t *graph, const target_t *target
   return rc;
 }
 
+static int is_directory(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* A checkpoint directory through import: the .gm text, or NULL after saying why. */
+static char *import_text(const options_t *o) {
+  strbuf_t gm = {0};
+  greta_status_t st = import_checkpoint(o->input, &o->import, &gm);
+  if (st) {
+    fprintf(stderr, "gretac: error: %s\n", greta_status_message(st));
+    greta_status_free(st);
+    strbuf_free(&gm);
+    return NULL;
+  }
+  return strbuf_take(&gm);
+}
+
 int main(int argc, char **argv) {
   options_t o;
   int rc = parse_options(argc, argv, &o);
   if (rc) return rc < 0 ? 0 : rc;
+  int from_checkpoint = o.import_only || is_directory(o.input);
+  if (!from_checkpoint && (o.import.max_seq || o.import.dtype || o.import.kv_dtype))
+    return usage_error("%s", "--max-seq, --dtype and --kv-dtype apply to a checkpoint directory");
+  char *imported = NULL;
+  if (from_checkpoint) {
+    if (!(imported = import_text(&o))) return EXIT_INPUT;
+    if (o.import_only) {
+      rc = emit_text(&o, imported);
+      free(imported);
+      return rc;
+    }
+  }
 
   target_t target;
   greta_status_t status = target_parse(o.target, &target);
@@ -217,7 +283,11 @@ int main(int argc, char **argv) {
 
   double t0 = clock_seconds();
   int errors = 0;
-  ir_graph_t *graph = frontend_compile_file(o.input, stderr, &errors);
+  ir_graph_t *graph =
+      imported ? frontend_compile_string("config.json (imported)", imported, strlen(imported),
+                                         stderr, &errors)
+               : frontend_compile_file(o.input, stderr, &errors);
+  free(imported);
   if (!graph) return EXIT_INPUT;
   if (o.verbose)
     fprintf(stderr, "gretac: front end: %d nodes (%.3f s)\n", graph->n_nodes, clock_seconds() - t0);

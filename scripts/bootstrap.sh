@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config     # C toolchain and build
   flex bison libcriterion-dev          # grammar/ and tests/
+  libjansson-dev                       # JSON: a checkpoint's config.json (gretac import)
   clang-19 lld-19 llvm-19              # gfx942 code objects, llvm-readelf/objdump checks
   libclang-rt-19-dev                   # libFuzzer + sanitizers for the parser fuzz run
   libamdhip64-5 libamdhip64-dev        # HIP runtime + hiprtc (ROCm 5.2): the HIP symbol table test, gfx90a

@@ -89,3 +89,33 @@ Test(gretac_cli, cpu_plan_file_loads) {
   greta_model_destroy(model);
   remove(path);
 }
+
+/* A checkpoint directory: `gretac import DIR` prints the .gm, `gretac DIR`
+ * compiles it, the import options belong to a directory only. */
+Test(gretac_cli, import_a_checkpoint_directory) {
+  char dir[] = "/tmp/greta_cli_import_XXXXXX", path[128], args[512];
+  cr_assert(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/config.json", dir);
+  FILE *f = fopen(path, "w");
+  cr_assert(f);
+  fputs("{\"model_type\": \"llama\", \"hidden_size\": 64, \"intermediate_size\": 160,"
+        " \"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"num_key_value_heads\": 2,"
+        " \"vocab_size\": 100, \"max_position_embeddings\": 64, \"torch_dtype\": \"float16\"}",
+        f);
+  fclose(f);
+  snprintf(args, sizeof args, "import %s", dir);
+  expect(args, 0, "set weight_dtype = f16");
+  snprintf(args, sizeof args, "import %s --max-seq 32 --kv-dtype f32", dir);
+  expect(args, 0, "set kv_dtype = f32");
+  snprintf(args, sizeof args, "%s --target=cpu --emit=plan --max-seq 32", dir);
+  expect(args, 0, "KV cache f16 8.0 KiB (max_seq 32");
+  snprintf(args, sizeof args, "import %s --kv-dtype f8", dir);
+  expect(args, 2, "--kv-dtype 'f8': expected f32, f16 or bf16");
+  snprintf(args, sizeof args, "import %s --dtype int4", dir);
+  expect(args, 1, "--dtype int4: expected f32, f16 or bf16");
+  expect("import", 2, "no checkpoint directory");
+  expect("import /nonexistent_dir", 1, "is /nonexistent_dir a checkpoint directory?");
+  expect(EXAMPLES "tiny_block.gm --max-seq 8 --emit=ir", 2, "apply to a checkpoint directory");
+  unlink(path);
+  rmdir(dir);
+}

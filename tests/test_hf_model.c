@@ -15,8 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "greta/greta.h"
+#include "import.h"
 #include "support.h"
 
 enum { MAX_TOKENS = 64 };
@@ -99,7 +101,8 @@ static void check_interface(greta_model_t *model, const fixture_t *fx, long long
                      greta_model_weight(model, i)->name, fx->dtype);
 }
 
-static void check_fixture(const fixture_t *fx) {
+/* `gm`: the .gm model to compile (NULL: examples/tiny_llama.gm). */
+static void check_fixture(const fixture_t *fx, const char *gm) {
   char path[512];
   snprintf(path, sizeof path, "%s/tests/fixtures/%s", GRETA_SOURCE_DIR, fx->file);
   support_st_t f;
@@ -125,9 +128,11 @@ static void check_fixture(const fixture_t *fx) {
   /* GRETA_HF_MODEL_GM: another .gm in its place (to see a changed model fail). */
   char source[512], *log = NULL;
   const char *other = getenv("GRETA_HF_MODEL_GM");
-  if (other) snprintf(source, sizeof source, "%s", other);
+  if (gm) snprintf(source, sizeof source, "%s", gm);
+  else if (other) snprintf(source, sizeof source, "%s", other);
   else snprintf(source, sizeof source, "%s/examples/tiny_llama.gm", GRETA_SOURCE_DIR);
-  greta_model_t *model = support_compile_file(source, fx->dtype, "cpu", rows, &log);
+  /* An imported model says its own weight dtype (the config's torch_dtype). */
+  greta_model_t *model = support_compile_file(source, gm ? NULL : fx->dtype, "cpu", rows, &log);
   cr_assert(model, "tiny_llama.gm: gretac failed for cpu: %s", log);
   free(log);
   check_interface(model, fx, vocab);
@@ -165,5 +170,42 @@ static const fixture_t fixtures[] = {
     {"hf_tiny_llama_f16.safetensors", "f16", 5e-3, 0},
 };
 
-Test(hf_model, tiny_llama_f32) { check_fixture(&fixtures[0]); }
-Test(hf_model, tiny_llama_f16) { check_fixture(&fixtures[1]); }
+Test(hf_model, tiny_llama_f32) { check_fixture(&fixtures[0], NULL); }
+Test(hf_model, tiny_llama_f16) { check_fixture(&fixtures[1], NULL); }
+
+/* `gretac import` on the config.json transformers would write for the
+ * fixtures' model (bench/hf_model_reference.py's LlamaConfig): the imported
+ * .gm must give transformers' logits as tiny_llama.gm does. */
+static void check_imported(const fixture_t *fx, const char *torch_dtype) {
+  char dir[] = "/tmp/greta_import_XXXXXX", path[128];
+  cr_assert(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/config.json", dir);
+  FILE *f = fopen(path, "w");
+  cr_assert(f);
+  fprintf(f,
+          "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\",\n"
+          " \"vocab_size\": 97, \"hidden_size\": 64, \"intermediate_size\": 160,\n"
+          " \"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"num_key_value_heads\": 2,\n"
+          " \"head_dim\": 16, \"max_position_embeddings\": 64, \"rms_norm_eps\": 1e-05,\n"
+          " \"rope_theta\": 10000.0, \"rope_scaling\": null, \"hidden_act\": \"silu\",\n"
+          " \"attention_bias\": false, \"mlp_bias\": false, \"tie_word_embeddings\": false,\n"
+          " \"torch_dtype\": \"%s\"}\n",
+          torch_dtype);
+  fclose(f);
+  strbuf_t gm = {0};
+  import_options_t options = {0};
+  greta_status_t st = import_checkpoint(dir, &options, &gm);
+  cr_assert_null(st, "%s", greta_status_message(st));
+  snprintf(path, sizeof path, "%s/model.gm", dir);
+  f = fopen(path, "w");
+  cr_assert(f && fwrite(gm.data, 1, gm.len, f) == gm.len && fclose(f) == 0);
+  strbuf_free(&gm);
+  check_fixture(fx, path);
+  unlink(path);
+  snprintf(path, sizeof path, "%s/config.json", dir);
+  unlink(path);
+  rmdir(dir);
+}
+
+Test(hf_model, imported_config_f32) { check_imported(&fixtures[0], "float32"); }
+Test(hf_model, imported_config_f16) { check_imported(&fixtures[1], "float16"); }

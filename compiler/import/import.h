@@ -1,0 +1,32 @@
+/* Importing a Hugging Face checkpoint directory: its config.json becomes a
+ * readable .gm model (`gretac import DIR`), which the front end then
+ * compiles like any other. */
+#ifndef GRETA_IMPORT_H
+#define GRETA_IMPORT_H
+
+#include <stdint.h>
+
+#include "greta/greta.h"
+#include "strbuf.h"
+
+/* The KV-cache capacity when the config allows more: a 128k-token cache of
+ * an 8B model would be 16 GiB, so the import caps it (--max-seq raises it). */
+#define IMPORT_DEFAULT_MAX_SEQ 4096
+
+typedef struct import_options_s {
+  int64_t max_seq;      /* 0: the config's max_position_embeddings, at most
+                           IMPORT_DEFAULT_MAX_SEQ */
+  const char *dtype;    /* weight storage "f32" | "f16" | "bf16"; NULL: the config's torch_dtype */
+  const char *kv_dtype; /* NULL: the language's default (the weight dtype when half) */
+} import_options_t;
+
+/* Reads DIR/config.json and appends the .gm text of the model to `out`.
+ * Llama-family configs (model_type llama or mistral): RMSNorm, RoPE,
+ * grouped-query attention, SiLU MLP, an untied or tied LM head. Anything
+ * the language cannot express yet (a bias, rope_scaling, a sliding window
+ * shorter than max_seq, another model_type) is GRETA_UNIMPLEMENTED naming
+ * the config field and its value; a missing or malformed field is
+ * GRETA_INVALID_ARGUMENT naming it. */
+greta_status_t import_checkpoint(const char *dir, const import_options_t *options, strbuf_t *out);
+
+#endif /* GRETA_IMPORT_H */
