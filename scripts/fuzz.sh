@@ -1,8 +1,9 @@
 #!/bin/sh
 # Fuzzes GRETA's readers with libFuzzer under ASan + UBSan, N seconds each
 # (default 60): the front end (tests/fuzz/fuzz_parser.c), the model reader
-# with the CPU backend running what it reads (fuzz_model.c) and the
-# safetensors reader (fuzz_safetensors.c). Exits non-zero on any crash, leak,
+# with the CPU backend running what it reads (fuzz_model.c), the
+# safetensors reader (fuzz_safetensors.c) and gretac import's config.json
+# reader (fuzz_import.c). Exits non-zero on any crash, leak,
 # sanitizer report or timeout; the reproducer is left in build-fuzz/.
 #
 #   scripts/fuzz.sh [seconds]
@@ -15,13 +16,13 @@ cc=${CC:-clang-19}
 cmake -B "$build" -S "$root" -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DGRETA_FUZZ=ON -DGRETA_SANITIZE=ON \
   >/dev/null
-cmake --build "$build" -j2 --target fuzz_parser fuzz_model fuzz_safetensors gretac
+cmake --build "$build" -j2 --target fuzz_parser fuzz_model fuzz_safetensors fuzz_import gretac
 
 # Seeds, copied so the checked-in ones stay small: .gm files for the parser,
 # CPU plans gretac writes from the examples for the model reader, the test
 # fixtures for the safetensors reader.
 corpus="$build/fuzz-corpus"
-rm -rf "$corpus" && mkdir -p "$corpus/parser" "$corpus/model" "$corpus/safetensors"
+rm -rf "$corpus" && mkdir -p "$corpus/parser" "$corpus/model" "$corpus/safetensors" "$corpus/import"
 cp "$root"/tests/fuzz/corpus/* "$corpus/parser/"
 for gm in tiny_block tiny_block_hd32 tiny_llama; do
   ASAN_OPTIONS=detect_leaks=0 "$build/compiler/gretac" "$root/examples/$gm.gm" --target=cpu \
@@ -29,9 +30,10 @@ for gm in tiny_block tiny_block_hd32 tiny_llama; do
 done
 cp "$root"/tests/fuzz/corpus/small.gm "$corpus/model/"
 cp "$root"/tests/fixtures/hf_tiny_block_f16.safetensors "$corpus/safetensors/"
+cp "$root"/tests/fuzz/corpus_import/* "$corpus/import/"
 
 status=0
-for harness in parser model safetensors; do
+for harness in parser model safetensors import; do
   log="$build/fuzz_$harness.log"
   # The fuzzer's progress lines go to a log; the summary (or the failure) is printed.
   (cd "$build" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \

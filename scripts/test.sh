@@ -15,7 +15,7 @@ cmake -S . -B build/ci -DGRETA_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev
 cmake --build build/ci -j"$jobs"
 ctest --test-dir build/ci --output-on-failure -j"$jobs"
 
-echo "== fuzz the parser, the model reader and the safetensors reader (${FUZZ_SECONDS:-60} s each)"
+echo "== fuzz the parser, the model reader, the safetensors reader and import (${FUZZ_SECONDS:-60} s each)"
 bash scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
 
 echo "== build with ASan + UBSan"

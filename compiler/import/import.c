@@ -252,6 +252,30 @@ static void write_model(const llama_config_t *c, int64_t max_seq, const import_o
   strbuf_append(out, "output logits = rmsnorm(h, final_norm, eps) @ lm_head.T\n");
 }
 
+/* The config's JSON, parsed, into the model text. */
+static greta_status_t import_json(json_t *root, const char *where, const char *dir,
+                                  const import_options_t *options, strbuf_t *out) {
+  if (!json_is_object(root))
+    return greta_status_make(GRETA_INVALID_ARGUMENT, "import: %s is not a JSON object", where);
+  llama_config_t c = {0};
+  int64_t max_seq = 0;
+  GRETA_RETURN_IF_ERROR(read_config(root, options, &c, &max_seq));
+  write_model(&c, max_seq, options, dir, out);
+  return NULL;
+}
+
+greta_status_t import_config_text(const char *text, size_t size, const char *dir,
+                                  const import_options_t *options, strbuf_t *out) {
+  json_error_t err;
+  json_t *root = json_loadb(text, size, JSON_REJECT_DUPLICATES, &err);
+  if (!root)
+    return greta_status_make(GRETA_INVALID_ARGUMENT, "import: " CONFIG ":%d:%d: %s", err.line,
+                             err.column, err.text);
+  greta_status_t status = import_json(root, CONFIG, dir, options, out);
+  json_decref(root);
+  return status;
+}
+
 greta_status_t import_checkpoint(const char *dir, const import_options_t *options, strbuf_t *out) {
   char path[4096];
   if (snprintf(path, sizeof path, "%s/" CONFIG, dir) >= (int)sizeof path)
@@ -264,13 +288,7 @@ greta_status_t import_checkpoint(const char *dir, const import_options_t *option
   if (!root)
     return greta_status_make(GRETA_INVALID_ARGUMENT, "import: %s:%d:%d: %s", path, err.line,
                              err.column, err.text);
-  greta_status_t status = NULL;
-  if (!json_is_object(root))
-    status = greta_status_make(GRETA_INVALID_ARGUMENT, "import: %s is not a JSON object", path);
-  llama_config_t c = {0};
-  int64_t max_seq = 0;
-  if (!status) status = read_config(root, options, &c, &max_seq);
-  if (!status) write_model(&c, max_seq, options, dir, out);
+  greta_status_t status = import_json(root, path, dir, options, out);
   json_decref(root);
   return status ? greta_status_annotate(status, "import %s", dir) : NULL;
 }

@@ -29,4 +29,9 @@ typedef struct import_options_s {
  * GRETA_INVALID_ARGUMENT naming it. */
 greta_status_t import_checkpoint(const char *dir, const import_options_t *options, strbuf_t *out);
 
+/* The same from config.json's text (`size` bytes, not NUL-terminated);
+ * `dir` names the model. */
+greta_status_t import_config_text(const char *text, size_t size, const char *dir,
+                                  const import_options_t *options, strbuf_t *out);
+
 #endif /* GRETA_IMPORT_H */
