@@ -126,19 +126,26 @@ static greta_status_t cpu_matmul(const op_ctx_t *c) {
   const float *residual = ATTR.residual ? c->arg[3] : NULL; /* (rows, N) */
   int64_t n_cols = ATTR.n, k_dim = ATTR.k;
   bool b_is_nk = ATTR.transpose_b == 1;
+  /* With norm, each row's inverse RMS (computed once per row, before any
+   * output is written) scales the sums: the norm's weight is already in B. */
+  float *inv = NULL;
+  if (ATTR.norm) {
+    inv = malloc((size_t)(c->rows ? c->rows : 1) * sizeof *inv);
+    if (!inv) return greta_status_make(GRETA_RESOURCE_EXHAUSTED, "matmul: out of memory");
+    for (int64_t r = 0; r < c->rows; r++) inv[r] = inv_rms(x + r * k_dim, k_dim, ATTR.eps);
+  }
   /* Each out element is a float sum over k in order; the residual (which
-   * may alias out) is added after, read before the element is written.
-   * With norm, the row's inverse RMS scales the sum (the norm's weight is
-   * already in B). */
+   * may alias out) is added after, read before the element is written. */
 #pragma omp parallel for collapse(2)
   for (int64_t r = 0; r < c->rows; r++)
     for (int64_t n = 0; n < n_cols; n++) {
       float acc = b_is_nk ? dot(x + r * k_dim, b, WDTYPE, (size_t)(n * k_dim), 1, k_dim)
                           : dot(x + r * k_dim, b, WDTYPE, (size_t)n, (size_t)n_cols, k_dim);
-      if (ATTR.norm) acc *= inv_rms(x + r * k_dim, k_dim, ATTR.eps);
+      if (inv) acc *= inv[r];
       if (residual) acc += residual[r * n_cols + n];
       out[r * n_cols + n] = acc;
     }
+  free(inv);
   return NULL;
 }
 
@@ -290,6 +297,9 @@ static greta_status_t cpu_attention_decode(const op_ctx_t *c) {
 static void project_row(const op_ctx_t *c, const float *x, const void *b, int64_t n_rows,
                         int64_t k_dim, float *y) {
   float inv = ATTR.norm ? inv_rms(x, k_dim, ATTR.eps) : 1.0f;
+  /* The CPU backend's hot loop for the fused projections: threads split the
+   * outputs, each a sum in order (deterministic). */
+#pragma omp parallel for
   for (int64_t n = 0; n < n_rows; n++) y[n] = dot(x, b, WDTYPE, (size_t)(n * k_dim), 1, k_dim) * inv;
 }
 
