@@ -179,11 +179,18 @@ greta_status_t greta_sampler_sample(greta_sampler_t *s, const float *logits,
     *out_token = best.id;
     return NULL;
   }
-  qsort(s->candidates, (size_t)count, sizeof *s->candidates, by_logit);
+  /* Only the filters need the order; without them the draw walks the
+   * candidates in id order (a vocabulary-sized sort per token saved). */
+  const bool filtered = (p->top_k > 0 && p->top_k < count) || p->top_p < 1.0f || p->min_p > 0.0f;
+  if (filtered) qsort(s->candidates, (size_t)count, sizeof *s->candidates, by_logit);
   if (p->top_k > 0 && p->top_k < count) count = p->top_k;
 
-  /* Softmax of the tempered logits over what is left. */
-  const double inv_t = 1.0 / (double)p->temperature, top = s->candidates[0].logit * inv_t;
+  /* Softmax of the tempered logits over what is left (shifted by the
+   * largest logit, first once sorted). */
+  float largest = s->candidates[0].logit;
+  for (int32_t i = 1; !filtered && i < count; i++)
+    if (s->candidates[i].logit > largest) largest = s->candidates[i].logit;
+  const double inv_t = 1.0 / (double)p->temperature, top = largest * inv_t;
   double total = 0.0;
   for (int32_t i = 0; i < count; i++) {
     s->probs[i] = exp((double)s->candidates[i].logit * inv_t - top);
@@ -196,7 +203,7 @@ greta_status_t greta_sampler_sample(greta_sampler_t *s, const float *logits,
     count = keep;
   }
   if (p->min_p > 0.0f) {
-    /* probs[0] is the largest (exp(0) = 1 before normalising). */
+    /* Sorted: probs[0] is the largest (exp(0) = 1 before normalising). */
     int32_t keep = 1;
     while (keep < count && s->probs[keep] >= (double)p->min_p * s->probs[0]) keep++;
     count = keep;
