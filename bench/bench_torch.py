@@ -304,15 +304,7 @@ def block(dtype_name, tokens, pos, repeats, graph):
         assert torch.isfinite(y.float()).all(), "HF layer output is not finite"
         res["torch_eager_ms"] = time_calls(step, repeats, warmup=5)
         if graph:
-            s = torch.cuda.Stream()
-            s.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(s):
-                for _ in range(3):
-                    step()
-            torch.cuda.current_stream().wait_stream(s)
-            g = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(g):
-                step()
+            g = capture(step)
             res["torch_graph_ms"] = time_calls(lambda i: g.replay(), repeats, warmup=5)
             del g
     del layer, cache
