@@ -214,12 +214,8 @@ GRETA_INLINE void greta_attn_merge_weights(float m, float m2, float *out_m, floa
   *out_b = empty ? 0.f : greta_exp(m2 - mn);
 }
 
-/* PROBE (bench only; the compiler never sets it) leaves stages out to time
- * them: 1 = no hand-off (every block stops after its partial), 2 = no fold
- * (the loads are kept, the softmax is not done), 3 = the hand-off with a
- * device fence in every thread before the count (the former one). */
 template <greta_i64 H, greta_i64 KVH, int D, greta_i64 MAXSEQ, greta_i64 NS, greta_i64 SR, int DT,
-          int NT, int PROBE = 0>
+          int NT>
 GRETA_INLINE void greta_attention_decode(const int *params, const float *q, const void *kc,
                                          const void *vc, float *partial, int *sync, float *out,
                                          float scale) {
@@ -273,16 +269,6 @@ GRETA_INLINE void greta_attention_decode(const int *params, const float *q, cons
     if (PREFETCH && r0 + TILE < hi)
       greta_attn_decode_tile<DT, S::VEC, PREFETCH ? U : 1, CPL, CE, CPR, LPR, RPP>(
           kc, vc, r0 + TILE, hi, group, part, row_stride, head_off, k_next, v_next);
-    if (PROBE == 2) {
-#pragma unroll
-      for (int u = 0; u < U; u++)
-#pragma unroll
-        for (int i = 0; i < CPL; i++)
-          acc[0][0] += greta_bits_to_float((k_cur[u][i].x ^ k_cur[u][i].y ^ k_cur[u][i].z ^ k_cur[u][i].w ^
-                                            v_cur[u][i].x ^ v_cur[u][i].y ^ v_cur[u][i].z ^ v_cur[u][i].w) &
-                                           0x3fffffffu);
-      m = 0.f, l = 1.f;
-    }
     float sc[U];
     float mt = greta_neg_inf();
 #pragma unroll
@@ -298,7 +284,7 @@ GRETA_INLINE void greta_attention_decode(const int *params, const float *q, cons
       mt = greta_fmax(mt, sc[u]);
     }
     const float mn = greta_fmax(m, mt);
-    if (PROBE != 2 && mn != greta_neg_inf()) { /* the row group has seen a row */
+    if (mn != greta_neg_inf()) { /* the row group has seen a row */
       const float alpha = greta_exp(m - mn);
       l *= alpha;
 #pragma unroll
@@ -376,9 +362,7 @@ GRETA_INLINE void greta_attention_decode(const int *params, const float *q, cons
     slot[1] = ls;
   }
 
-  if (PROBE == 1) return;
   /* The slot, then one count for the block (prelude: the block-wide form). */
-  if (PROBE == 3) greta_fence_release_device();
   greta_publish_device();
   greta_sync();
   if (tid == 0) last_block = greta_atomic_add_acq_rel_device(&sync[t * H + h], 1) + 1 == active;
