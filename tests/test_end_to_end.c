@@ -335,3 +335,60 @@ Test(end_to_end, cpu_soak_to_max_seq_twice) {
   greta_device_destroy(device);
   free_weights(&w);
 }
+
+/* The norms are folded into their weights at the first step (the plan's
+ * bind entry): a weight of a fold cannot be bound again after it, one
+ * outside every fold can, and the outputs stay those of the folded model. */
+Test(end_to_end, a_folded_weight_is_not_bound_again) {
+  weights_t w;
+  make_weights(&w, "f32");
+  greta_device_t *device = NULL;
+  greta_status_t st = greta_device_open(GRETA_BACKEND_CPU, 0, &device);
+  cr_assert_null(st, "%s", greta_status_message(st));
+  char *why = NULL;
+  greta_model_t *model = support_compile_file("tiny_block.gm", "f32", "cpu", 16, &why);
+  cr_assert(model, "%s", why);
+  free(why);
+  greta_session_t *s;
+  st = greta_session_create(model, device, &s);
+  cr_assert_null(st, "%s", greta_status_message(st));
+  for (size_t i = 0; i < N_WEIGHTS; i++) {
+    st = greta_session_bind_weight(s, weight_table[i].name, GRETA_F32, *slot(&w, i), count(i));
+    cr_assert_null(st, "%s", greta_status_message(st));
+  }
+  /* Before the first step every weight may be bound again. */
+  st = greta_session_bind_weight(s, weight_table[0].name, GRETA_F32, w.attn_norm, DIM);
+  cr_assert_null(st, "%s", greta_status_message(st));
+  float x[DIM], y[DIM];
+  for (int i = 0; i < DIM; i++) x[i] = support_normal();
+  st = greta_session_set_input(s, "x", x, sizeof x);
+  if (!st) st = greta_session_step(s, 1, 0);
+  if (!st) st = greta_session_get_output(s, "y", y, sizeof y);
+  cr_assert_null(st, "%s", greta_status_message(st));
+  const size_t folded[] = {0, 1, 2, 3, 5, 6, 7}; /* the norms, q, k, v, gate, up */
+  for (size_t f = 0; f < sizeof folded / sizeof folded[0]; f++) {
+    size_t i = folded[f];
+    st = greta_session_bind_weight(s, weight_table[i].name, GRETA_F32, *slot(&w, i), count(i));
+    cr_assert(st, "%s was bound again after the fold", weight_table[i].name);
+    cr_assert_eq(greta_status_code(st), GRETA_FAILED_PRECONDITION);
+    cr_assert(strstr(greta_status_message(st), "cannot be bound again in this session"), "%s",
+              greta_status_message(st));
+    greta_status_free(st);
+  }
+  /* o_proj and down_proj take part in no fold. */
+  st = greta_session_bind_weight(s, weight_table[4].name, GRETA_F32, w.wo, count(4));
+  cr_assert_null(st, "%s", greta_status_message(st));
+  st = greta_session_bind_weight(s, weight_table[8].name, GRETA_F32, w.down, count(8));
+  cr_assert_null(st, "%s", greta_status_message(st));
+  /* The same weights again: the second step at pos 0 gives the same bits. */
+  float y2[DIM];
+  st = greta_session_set_input(s, "x", x, sizeof x);
+  if (!st) st = greta_session_step(s, 1, 0);
+  if (!st) st = greta_session_get_output(s, "y", y2, sizeof y2);
+  cr_assert_null(st, "%s", greta_status_message(st));
+  cr_assert_eq(memcmp(y, y2, sizeof y), 0);
+  greta_session_destroy(s);
+  greta_model_destroy(model);
+  greta_device_destroy(device);
+  free_weights(&w);
+}

@@ -347,10 +347,11 @@ greta_status_t greta_session_step(greta_session_t *session, int64_t tokens, int6
   /* The backend writes T and pos into the parameter block itself (the GPU
    * runner with an async copy ahead of the graph). */
   greta_backend_t *b = session->backend;
-  const greta_plan_entry_t *bind = greta_plan_bind_entry(plan);
-  if (bind && !session->folded) {
-    GRETA_RETURN_IF_ERROR(greta_status_annotate(b->vtable->program_run(session->program, bind, 1, 0),
-                                                "step: folding the norm weights (bind entry)"));
+  if (!session->folded) { /* once: the first step folds the norms into their weights */
+    const greta_plan_entry_t *bind = greta_plan_bind_entry(plan);
+    if (bind)
+      GRETA_RETURN_IF_ERROR(greta_status_annotate(b->vtable->program_run(session->program, bind, 1, 0),
+                                                  "step: folding the norm weights (bind entry)"));
     session->folded = true;
   }
   /* From here the cache beyond pos is overwritten: whatever happens, the
