@@ -177,23 +177,16 @@ static greta_status_t verify_op(const launch_ctx_t *c) {
   const greta_plan_launch_t *l = c->launch;
   const greta_op_attrs_t *a = &l->attr;
   const int64_t T = c->tokens, R = c->rows;
-  size_t wsize = 0, kvsize = 0;
   uint64_t n1, n2, n3;
-  if (l->op == GRETA_OP_EMBEDDING || l->op == GRETA_OP_RMSNORM || l->op == GRETA_OP_MATMUL ||
-      l->op == GRETA_OP_MATMUL_GLU || l->op == GRETA_OP_MATMUL_QKV || l->op == GRETA_OP_FOLD_NORM) {
-    if (a->wdtype < GRETA_F32 || a->wdtype > GRETA_BF16)
-      return greta_status_make(GRETA_DATA_LOSS, "wdtype (weight dtype) is %lld, expected 0..2",
-                               (long long)a->wdtype);
-    wsize = greta_dtype_size((greta_dtype_t)a->wdtype);
-  }
-  if (l->op == GRETA_OP_KV_APPEND || l->op == GRETA_OP_ATTENTION ||
-      l->op == GRETA_OP_ATTENTION_DECODE || l->op == GRETA_OP_MATMUL_QKV ||
-      l->op == GRETA_OP_QKV_ROPE_APPEND) {
-    if (a->kvdtype < GRETA_F32 || a->kvdtype > GRETA_BF16)
-      return greta_status_make(GRETA_DATA_LOSS, "kvdtype (KV-cache dtype) is %lld, expected 0..2",
-                               (long long)a->kvdtype);
-    kvsize = greta_dtype_size((greta_dtype_t)a->kvdtype);
-  }
+  /* Checked for every op: one without the attribute reads 0 (f32). */
+  if (a->wdtype < GRETA_F32 || a->wdtype > GRETA_BF16)
+    return greta_status_make(GRETA_DATA_LOSS, "wdtype (weight dtype) is %lld, expected 0..2",
+                             (long long)a->wdtype);
+  if (a->kvdtype < GRETA_F32 || a->kvdtype > GRETA_BF16)
+    return greta_status_make(GRETA_DATA_LOSS, "kvdtype (KV-cache dtype) is %lld, expected 0..2",
+                             (long long)a->kvdtype);
+  const size_t wsize = greta_dtype_size((greta_dtype_t)a->wdtype);
+  const size_t kvsize = greta_dtype_size((greta_dtype_t)a->kvdtype);
   switch ((greta_op_t)l->op) {
     case GRETA_OP_EMBEDDING:
       GRETA_RETURN_IF_ERROR(NEED(vocab, 1));
