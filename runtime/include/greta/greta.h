@@ -168,6 +168,21 @@ void greta_session_destroy(greta_session_t *session);
  * missing tensor, a wrong shape or dtype, or a corrupt file is an error
  * naming the tensor, and binds nothing. */
 greta_status_t greta_session_bind_safetensors(greta_session_t *session, const char *path);
+/* Progress of a long bind, called after each tensor: `done` of `total`
+ * tensors, `bytes_done` of `bytes_total` bytes read from the checkpoint.
+ * `user` is the pointer given to the bind call. */
+typedef void (*greta_bind_progress_fn)(void *user, int64_t done, int64_t total,
+                                       uint64_t bytes_done, uint64_t bytes_total);
+
+/* Binds every weight of the model from a Hugging Face checkpoint: `path` is
+ * a .safetensors file, or a directory holding model.safetensors or shards
+ * named by model.safetensors.index.json (its "weight_map"). Each shard is
+ * mapped; conversions and checks are those of
+ * greta_session_bind_safetensors. A missing tensor is an error naming it and
+ * the shard it was expected in; on any error nothing is bound. `progress`
+ * may be NULL. */
+greta_status_t greta_session_bind_checkpoint(greta_session_t *session, const char *path,
+                                             greta_bind_progress_fn progress, void *user);
 /* Binds one weight from host memory, `dtype` converted to the storage dtype.
  * `count` is the element count, checked against the weight's shape. */
 greta_status_t greta_session_bind_weight(greta_session_t *session, const char *name,
@@ -261,6 +276,147 @@ void greta_sampler_destroy(greta_sampler_t *sampler);
 greta_status_t greta_sampler_sample(greta_sampler_t *sampler, const float *logits,
                                     const int32_t *history, size_t n_history,
                                     int32_t *out_token);
+
+/* ---- tokenizer: text <-> token ids, as Hugging Face `tokenizers` ---------- */
+
+typedef struct greta_tokenizer_s greta_tokenizer_t;
+
+/* Loads a Hugging Face tokenizer. `path` is a tokenizer.json, or a
+ * directory holding one; tokenizer_config.json and generation_config.json
+ * beside it, when present, give BOS, the EOS ids and the chat template.
+ * Supported: BPE with byte fallback and the SentencePiece "▁" normalizer
+ * (Llama 2, TinyLlama, Mistral) and byte-level BPE with a regex
+ * pre-tokenizer (Llama 3, Qwen2). Anything else is GRETA_UNIMPLEMENTED
+ * naming the field and value; a corrupt file is GRETA_DATA_LOSS. */
+greta_status_t greta_tokenizer_open(const char *path, greta_tokenizer_t **out_tokenizer);
+void greta_tokenizer_destroy(greta_tokenizer_t *tokenizer);
+
+/* Ids run 0 .. vocab_size - 1 (added tokens included). */
+int32_t greta_tokenizer_vocab_size(const greta_tokenizer_t *tokenizer);
+/* The BOS id, or -1 when the tokenizer has none. */
+int32_t greta_tokenizer_bos(const greta_tokenizer_t *tokenizer);
+/* The EOS ids: the union of tokenizer_config.json's eos_token and
+ * generation_config.json's eos_token_id (one id or a list). Writes the
+ * count to *out_count; the array is owned by the tokenizer. */
+const int32_t *greta_tokenizer_eos(const greta_tokenizer_t *tokenizer, size_t *out_count);
+/* The text of one id as stored in the vocabulary ("▁the", "Ġthe", "<s>"),
+ * or NULL when out of range. Owned by the tokenizer. */
+const char *greta_tokenizer_token(const greta_tokenizer_t *tokenizer, int32_t id);
+/* tokenizer_config.json's "chat_template" (a Jinja source), or NULL. */
+const char *greta_tokenizer_chat_template_source(const greta_tokenizer_t *tokenizer);
+
+enum {
+  /* Add what HF's add_special_tokens=True adds (BOS for Llama 2 and 3). */
+  GRETA_TOKENIZE_ADD_SPECIAL = 1u << 0,
+  /* Recognise added tokens ("<|eot_id|>", "</s>") written in the text, as
+   * HF does by default; without it they are plain text. */
+  GRETA_TOKENIZE_PARSE_SPECIAL = 1u << 1,
+};
+
+/* Encodes `len` bytes of UTF-8 `text` (need not end in NUL). Writes up to
+ * `capacity` ids to `ids` and the full count to *out_count, like snprintf:
+ * when *out_count > capacity call again with more room. Text that is not
+ * valid UTF-8 is GRETA_INVALID_ARGUMENT naming the byte offset. */
+greta_status_t greta_tokenizer_encode(const greta_tokenizer_t *tokenizer, const char *text,
+                                      size_t len, unsigned flags, int32_t *ids,
+                                      size_t capacity, size_t *out_count);
+
+enum {
+  /* Leave special tokens (BOS, EOS, <|eot_id|>) out of decoded text. */
+  GRETA_DETOKENIZE_SKIP_SPECIAL = 1u << 0,
+};
+
+/* Decodes `count` ids as HF's decode() does. Writes up to `capacity` bytes
+ * (no NUL added) and the full length to *out_len, like encode. */
+greta_status_t greta_tokenizer_decode(const greta_tokenizer_t *tokenizer, const int32_t *ids,
+                                      size_t count, unsigned flags, char *text,
+                                      size_t capacity, size_t *out_len);
+
+/* Streams text token by token without breaking a UTF-8 character: bytes of
+ * a character that is not complete yet are held until it is. The text of a
+ * whole stream equals greta_tokenizer_decode of its ids. Borrows the
+ * tokenizer, which must outlive it. */
+typedef struct greta_detokenizer_s greta_detokenizer_t;
+greta_status_t greta_detokenizer_create(const greta_tokenizer_t *tokenizer, unsigned flags,
+                                        greta_detokenizer_t **out_detokenizer);
+void greta_detokenizer_destroy(greta_detokenizer_t *detokenizer);
+/* The text `id` completes, NUL-terminated, owned by the detokenizer and
+ * valid until the next call ("" while a character is incomplete). */
+greta_status_t greta_detokenizer_push(greta_detokenizer_t *detokenizer, int32_t id,
+                                      const char **out_text);
+/* Ends the stream: bytes still held (an incomplete character) come out as
+ * U+FFFD, as HF's decode gives them. Then the stream starts afresh. */
+const char *greta_detokenizer_finish(greta_detokenizer_t *detokenizer);
+
+/* ---- chat templates --------------------------------------------------------- */
+
+typedef enum greta_chat_template_e {
+  GRETA_CHAT_NONE = 0, /* no template: the text as it is */
+  GRETA_CHAT_LLAMA2 = 1,
+  GRETA_CHAT_LLAMA3 = 2,
+  GRETA_CHAT_CHATML = 3,
+  GRETA_CHAT_MISTRAL = 4,
+  GRETA_CHAT_ZEPHYR = 5,
+} greta_chat_template_t;
+
+typedef struct greta_chat_message_s {
+  const char *role;    /* "system", "user" or "assistant" */
+  const char *content; /* UTF-8 */
+} greta_chat_message_t;
+
+/* The built-in template a tokenizer's chat_template source is (recognised
+ * by its markers), or GRETA_CHAT_NONE. */
+greta_chat_template_t greta_chat_template_detect(const greta_tokenizer_t *tokenizer);
+/* The template of a name ("llama2", "llama3", "chatml", "mistral",
+ * "zephyr", "none"); GRETA_INVALID_ARGUMENT listing the names otherwise. */
+greta_status_t greta_chat_template_from_name(const char *name, greta_chat_template_t *out);
+/* Renders `count` messages as the template's Jinja source would (BOS as
+ * text, as HF's apply_chat_template writes it), ending with the assistant's
+ * header when `add_generation_prompt`. Writes like greta_tokenizer_decode. */
+greta_status_t greta_chat_format(greta_chat_template_t tmpl, const greta_chat_message_t *messages,
+                                 size_t count, int add_generation_prompt, char *text,
+                                 size_t capacity, size_t *out_len);
+
+/* ---- generation: prompt ids in, tokens out, one callback per token ------- */
+
+typedef enum greta_stop_reason_e {
+  GRETA_STOP_EOS = 0,        /* the model produced an EOS id */
+  GRETA_STOP_LENGTH = 1,     /* max_new_tokens were generated */
+  GRETA_STOP_CACHE_FULL = 2, /* the KV cache holds max_seq tokens */
+  GRETA_STOP_CALLBACK = 3,   /* the callback returned nonzero */
+} greta_stop_reason_t;
+
+typedef struct greta_generate_params_s {
+  greta_sampler_params_t sampler;
+  int64_t max_new_tokens; /* 0: until EOS or a full cache */
+  const int32_t *eos;     /* stop ids (e.g. greta_tokenizer_eos); NULL: none */
+  size_t n_eos;
+} greta_generate_params_t;
+
+typedef struct greta_generate_stats_s {
+  int64_t prompt_tokens;    /* ids run through prefill */
+  int64_t generated_tokens; /* ids sampled (the EOS included) */
+  double prompt_ms;         /* prefill, host clock, GPU work finished */
+  double generate_ms;       /* decode steps and sampling */
+  greta_stop_reason_t stop;
+  int64_t pos;              /* the KV position after the last step: where a
+                               following call continues */
+} greta_generate_stats_t;
+
+/* Called once per sampled token; return nonzero to stop. */
+typedef int (*greta_token_fn)(void *user, int32_t token);
+
+/* Runs `count` prompt ids through prefill at KV position `pos` (steps of at
+ * most the model's max_tokens), then samples and decodes one token a step
+ * until an EOS id, max_new_tokens, a full cache or the callback stops it.
+ * The model must have an input `tokens` (i32[T]) and an output `logits`
+ * ([T, vocab] or [1, vocab]: the last row is sampled). A prompt that does
+ * not fit before max_seq is GRETA_OUT_OF_RANGE before any step runs.
+ * `out_stats` may be NULL. */
+greta_status_t greta_generate(greta_session_t *session, const int32_t *prompt, size_t count,
+                              int64_t pos, const greta_generate_params_t *params,
+                              greta_token_fn on_token, void *user,
+                              greta_generate_stats_t *out_stats);
 
 #ifdef __cplusplus
 }
