@@ -8,6 +8,9 @@
 #                                     GPU present, then examples/run_block --check on
 #                                     the Llama-2-7B block (f32 and f16 weights) and
 #                                     on the whole tiny Llama
+#   scripts/device_suite.sh sanitize  there, after run: compute-sanitizer's memcheck,
+#                                     racecheck and initcheck over those examples
+#                                     and the GPU tests; one summary line each
 #
 # Test binaries find the source tree at the path they were built in; `run`
 # links that path to wherever the tree landed.
@@ -61,8 +64,42 @@ run() {
   return $status
 }
 
+# Each program under each tool; a tool's error count comes from its last
+# "ERROR SUMMARY" line (Criterion's forked tests each print one; all must be 0).
+sanitize() {
+  local src
+  src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$BUILD/CMakeCache.txt")
+  export LD_LIBRARY_PATH="$PWD/$BUILD/carrylib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  export GRETA_CACHE_DIR=/tmp/greta-cache
+  local cs=compute-sanitizer out=${OUT:-/tmp} status=0
+  command -v $cs >/dev/null || cs=/usr/local/cuda/bin/compute-sanitizer
+  [ -f /tmp/block_f16.cubin ] || "$BUILD/compiler/gretac" /tmp/llama2_block_f16.gm --target=sm_90 -o /tmp/block_f16.cubin
+  [ -f /tmp/tiny_llama.cubin ] || "$BUILD/compiler/gretac" examples/tiny_llama.gm --target=sm_90 -o /tmp/tiny_llama.cubin
+  local -a programs=(
+    "block_f16|$BUILD/examples/run_block /tmp/block_f16.cubin --prompt 16 --decode 4 --check"
+    "tiny_llama|$BUILD/examples/run_block /tmp/tiny_llama.cubin --prompt 12 --decode 4 --check"
+    "test_gpu_backend|$PWD/$BUILD/tests/test_gpu_backend --jobs 1"
+    "test_end_to_end_cuda|$PWD/$BUILD/tests/test_end_to_end --jobs 1 --filter end_to_end/cuda*"
+  )
+  echo "=== compute-sanitizer"
+  for tool in memcheck racecheck initcheck; do
+    for entry in "${programs[@]}"; do
+      local name=${entry%%|*} cmd=${entry#*|} log
+      log="$out/sanitize_${tool}_$name.log"
+      # shellcheck disable=SC2086
+      (cd "$src" && timeout 900 $cs --tool "$tool" --error-exitcode 99 $cmd) >"$log" 2>&1
+      local rc=$? errors
+      errors=$(grep -a -o 'ERROR SUMMARY: [0-9]* error' "$log" | awk '{s += $3} END {print s + 0}')
+      [ $rc -eq 0 ] && [ "$errors" -eq 0 ] || status=1
+      printf '%-10s %-22s rc=%-3d errors=%s\n' "$tool" "$name" $rc "$errors"
+    done
+  done
+  return $status
+}
+
 case "${1:-}" in
   prepare) prepare ;;
   run) run ;;
-  *) echo "usage: $0 prepare|run" >&2; exit 2 ;;
+  sanitize) sanitize ;;
+  *) echo "usage: $0 prepare|run|sanitize" >&2; exit 2 ;;
 esac
