@@ -100,19 +100,30 @@ static greta_status_t read_tensor(const char *name, const json_t *v, greta_st_te
     const json_t *e = json_array_get(shape, (size_t)d);
     if (!read_uint(e, &dim)) /* jansson refuses integers beyond int64 */
       return greta_status_make(GRETA_DATA_LOSS,
-                               "tensor %s: expected shape[%d] to be a non-negative integer, found %s",
-                               name, d, json_kind(e));
+                               "tensor %s: expected shape[%d] to be a non-negative integer, found "
+                               "%s%s",
+                               name, d, json_kind(e), json_is_integer(e) ? " below zero" : "");
     t->shape[d] = (int64_t)dim;
   }
 
-  if (!json_is_array(offsets) || json_array_size(offsets) != 2 ||
-      !read_uint(json_array_get(offsets, 0), &t->begin) ||
-      !read_uint(json_array_get(offsets, 1), &t->end))
+  if (!json_is_array(offsets))
     return greta_status_make(GRETA_DATA_LOSS,
-                             "tensor %s: expected \"data_offsets\" to be two non-negative "
-                             "integers [begin, end], found %s%s",
-                             name, json_is_array(offsets) ? "" : json_kind(offsets),
-                             json_is_array(offsets) ? "something else" : "");
+                             "tensor %s: expected \"data_offsets\" to be [begin, end], found %s",
+                             name, json_kind(offsets));
+  if (json_array_size(offsets) != 2)
+    return greta_status_make(GRETA_DATA_LOSS,
+                             "tensor %s: expected \"data_offsets\" to be [begin, end], found an "
+                             "array of %zu values",
+                             name, json_array_size(offsets));
+  for (int i = 0; i < 2; i++) {
+    const json_t *e = json_array_get(offsets, (size_t)i);
+    if (!read_uint(e, i ? &t->end : &t->begin))
+      return greta_status_make(GRETA_DATA_LOSS,
+                               "tensor %s: expected data_offsets[%d] to be a non-negative "
+                               "integer, found %s%s",
+                               name, i, json_kind(e),
+                               json_is_integer(e) ? " below zero" : "");
+  }
   return NULL;
 }
 
