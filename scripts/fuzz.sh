@@ -2,9 +2,11 @@
 # Fuzzes GRETA's readers with libFuzzer under ASan + UBSan, N seconds each
 # (default 60): the front end (tests/fuzz/fuzz_parser.c), the model reader
 # with the CPU backend running what it reads (fuzz_model.c), the
-# safetensors reader (fuzz_safetensors.c) and gretac import's config.json
-# reader (fuzz_import.c). Exits non-zero on any crash, leak,
-# sanitizer report or timeout; the reproducer is left in build-fuzz/.
+# safetensors reader (fuzz_safetensors.c), gretac import's config.json
+# reader (fuzz_import.c) and the checkpoint binder reading
+# model.safetensors.index.json beside its shards (fuzz_checkpoint.c).
+# Exits non-zero on any crash, leak, sanitizer report or timeout; the
+# reproducer is left in build-fuzz/.
 #
 #   scripts/fuzz.sh [seconds]
 set -eu
@@ -17,6 +19,7 @@ cmake -B "$build" -S "$root" -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE=RelWith
   -DGRETA_FUZZ=ON -DGRETA_SANITIZE=ON \
   >/dev/null
 cmake --build "$build" -j2 --target fuzz_parser fuzz_model fuzz_safetensors fuzz_import gretac
+cmake --build "$build" -j2 --target fuzz_checkpoint
 
 # Seeds, copied so the checked-in ones stay small: .gm files for the parser,
 # CPU plans gretac writes from the examples for the model reader, the test
@@ -31,9 +34,12 @@ done
 cp "$root"/tests/fuzz/corpus/small.gm "$corpus/model/"
 cp "$root"/tests/fixtures/hf_tiny_block_f16.safetensors "$corpus/safetensors/"
 cp "$root"/tests/fuzz/corpus_import/* "$corpus/import/"
+mkdir -p "$corpus/checkpoint" && cp "$root"/tests/fuzz/corpus_checkpoint/* "$corpus/checkpoint/"
 
 status=0
-for harness in parser model safetensors import; do
+harnesses="parser model safetensors import"
+harnesses="$harnesses checkpoint"
+for harness in $harnesses; do
   log="$build/fuzz_$harness.log"
   # The fuzzer's progress lines go to a log; the summary (or the failure) is printed.
   (cd "$build" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \

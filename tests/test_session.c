@@ -547,7 +547,8 @@ Test(session, safetensors_errors) {
 /* Regressions (issue 12, defects 2 and 3): the header reader took a second
  * ']' or '}' after an empty array or object, so a scalar tensor ("shape":
  * []) was refused and "[]]" accepted; a repeated key was merged; the
- * duplicate-name check compared every pair (now sorted). */
+ * duplicate-name check compared every pair (jansson, JSON_REJECT_DUPLICATES,
+ * now refuses a repeated key in any object through its hash table). */
 Test(session, safetensors_header_edge_cases) {
   temp_path();
   st_tensor_t t[6];
@@ -578,14 +579,62 @@ Test(session, safetensors_header_edge_cases) {
                     ",\"twice\":{\"dtype\":\"F32\",\"shape\":[1],\"shape\":[1],"
                     "\"data_offsets\":[0,4]}");
   FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS,
-        "tensor twice: key \"shape\" appears twice");
+        "a key appears twice in one object (duplicate object key near '\"shape\"')");
   write_safetensors(st_path, t, n, ",\"empty\":{}");
   FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS,
         "tensor empty: expected \"dtype\", \"shape\" and \"data_offsets\", missing \"dtype\"");
-  /* A name repeated far apart is still found (the check sorts the names). */
+  /* A name repeated far apart is still found (a hash table, not pairs). */
   write_safetensors(st_path, t, n,
                     ",\"wo\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}");
-  FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS, "tensor wo appears twice");
+  FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS,
+        "a key appears twice in one object (duplicate object key near '\"wo\"')");
+  unlink(st_path);
+}
+
+/* What jansson parses but the format forbids, each with its message. */
+Test(session, safetensors_header_values_are_checked) {
+  temp_path();
+  st_tensor_t t[6];
+  int n = standard_tensors(t);
+  static const struct {
+    const char *extra, *needle;
+  } cases[] = {
+      {",\"x\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,0]}",
+       "tensor x: expected shape[0] to be a non-negative integer, found an integer below zero"},
+      {",\"x\":{\"dtype\":\"F32\",\"shape\":[1.5],\"data_offsets\":[0,0]}",
+       "tensor x: expected shape[0] to be a non-negative integer, found a real number"},
+      {",\"x\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0,0]}",
+       "tensor x: expected \"data_offsets\" to be [begin, end], found an array of 3 values"},
+      {",\"x\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":\"0,0\"}",
+       "tensor x: expected \"data_offsets\" to be [begin, end], found a string"},
+      {",\"x\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,-4]}",
+       "tensor x: expected data_offsets[1] to be a non-negative integer, found an integer below zero"},
+      {",\"x\":{\"dtype\":7,\"shape\":[0],\"data_offsets\":[0,0]}",
+       "tensor x: expected \"dtype\" to be a string, found an integer"},
+      {",\"x\":{\"dtype\":\"F32\",\"shape\":{},\"data_offsets\":[0,0]}",
+       "tensor x: expected \"shape\" to be an array, found an object"},
+      {",\"x\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1],"
+       "\"data_offsets\":[0,0]}",
+       "tensor x: rank 17 is above 16"},
+      {",\"x\":[]", "tensor x: expected an object with \"dtype\", \"shape\" and \"data_offsets\", found an array"},
+      {",\"x\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,99999999]}",
+       "tensor x: data_offsets [0, 99999999) must lie inside the"},
+      {",\"x\\u0000y\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}",
+       "expected JSON"},
+      {",\"x\":{\"dtype\":\"F32\",\"shape\":[99999999999999999999],\"data_offsets\":[0,0]}",
+       "expected JSON"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    write_safetensors(st_path, t, n, cases[i].extra);
+    FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS, cases[i].needle);
+  }
+  /* A header that is JSON but not an object. */
+  FILE *f = fopen(st_path, "wb");
+  uint8_t array[8 + 8] = {8, 0, 0, 0, 0, 0, 0, 0, '[', ']', ' ', ' ', ' ', ' ', ' ', ' '};
+  fwrite(array, 1, sizeof array, f);
+  fclose(f);
+  FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS,
+        "expected the header to be a JSON object, found an array");
   unlink(st_path);
 }
 

@@ -185,8 +185,7 @@ static bool weight_is_folded(const greta_plan_t *plan, const greta_plan_weight_t
   return false;
 }
 
-greta_status_t greta_session_bind_index(greta_session_t *session, uint32_t index,
-                                        greta_dtype_t dtype, const void *data, size_t count) {
+greta_status_t greta_session_check_rebind(const greta_session_t *session, uint32_t index) {
   const greta_plan_weight_t *w = &session->plan->weights[index];
   /* Once folded, a weight is no longer what the checkpoint holds: binding
    * one of a fold's pair again would fold twice or not at all. */
@@ -196,6 +195,13 @@ greta_status_t greta_session_bind_index(greta_session_t *session, uint32_t index
                              "matmul) at the first step; it cannot be bound again in this "
                              "session (create a new session to change it)",
                              w->info.name);
+  return NULL;
+}
+
+greta_status_t greta_session_bind_index(greta_session_t *session, uint32_t index,
+                                        greta_dtype_t dtype, const void *data, size_t count) {
+  const greta_plan_weight_t *w = &session->plan->weights[index];
+  GRETA_RETURN_IF_ERROR(greta_session_check_rebind(session, index));
   size_t storage_size = greta_dtype_size(w->info.dtype);
   uint64_t expected = w->bytes / storage_size;
   if (count != expected)
@@ -331,7 +337,7 @@ greta_status_t greta_session_step(greta_session_t *session, int64_t tokens, int6
   if (unbound)
     return greta_status_make(GRETA_FAILED_PRECONDITION,
                              "step: weight \"%s\" is not bound (%u of %u weights are unbound; "
-                             "bind them with greta_session_bind_safetensors or _bind_weight)",
+                             "bind them with greta_session_bind_checkpoint or _bind_weight)",
                              plan->weights[first_unbound].info.name, unbound, plan->n_weights);
   for (uint32_t i = 0; i < plan->n_inputs; i++) {
     int64_t rows = session->input_rows[i];

@@ -180,7 +180,9 @@ typedef void (*greta_bind_progress_fn)(void *user, int64_t done, int64_t total,
  * mapped; conversions and checks are those of
  * greta_session_bind_safetensors. A missing tensor is an error naming it and
  * the shard it was expected in; on any error nothing is bound. `progress`
- * may be NULL. */
+ * may be NULL. Once a step has folded RMSNorm weights into matmuls, a
+ * bind of the whole model is refused before it binds anything
+ * (docs/weights.md). */
 greta_status_t greta_session_bind_checkpoint(greta_session_t *session, const char *path,
                                              greta_bind_progress_fn progress, void *user);
 /* Binds one weight from host memory, `dtype` converted to the storage dtype.
