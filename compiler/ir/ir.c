@@ -545,6 +545,10 @@ void ir_print(const ir_graph_t *graph, FILE *out) {
           greta_dtype_name(graph->weight_dtype), greta_dtype_name(graph->kv_dtype),
           (long long)graph->max_seq);
   for (int i = 0; i < graph->n_symbols; i++) fprintf(out, "%s%s", i ? ", " : " ", graph->symbols[i]);
+  const ir_rope_scaling_t *rs = &graph->rope_scaling;
+  if (rs->factor != 0)
+    fprintf(out, "  rope_scaling=llama3(%.9g, %.9g, %.9g, %.9g)", rs->factor, rs->low_freq_factor,
+            rs->high_freq_factor, rs->original_max);
   fputc('\n', out);
   for (int id = 0; id < graph->n_nodes; id++) {
     const ir_node_t *n = &graph->nodes[id];

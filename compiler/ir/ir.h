@@ -95,6 +95,14 @@ typedef struct ir_node_s {
   ir_loc_t loc;              /* where the source wrote it */
 } ir_node_t;
 
+/* Llama 3's RoPE frequency scaling (`set rope_scaling = llama3(...)`), applied
+ * to every rope of the model as transformers' _compute_llama3_parameters does;
+ * factor 0: none. */
+typedef struct ir_rope_scaling_s {
+  double factor, low_freq_factor, high_freq_factor;
+  double original_max; /* original_max_position_embeddings */
+} ir_rope_scaling_t;
+
 typedef struct ir_output_s {
   char *name; /* owned */
   int node;
@@ -105,6 +113,7 @@ typedef struct ir_graph_s {
   greta_dtype_t weight_dtype;  /* the storage dtype of every weight */
   greta_dtype_t kv_dtype;      /* the storage dtype of every KV cache */
   int64_t max_seq;             /* KV-cache capacity; 0 when the model has no cache */
+  ir_rope_scaling_t rope_scaling; /* of every rope and matmul_qkv */
   int n_symbols;
   char *symbols[8];            /* symbolic dimension names ("T"); owned */
   int n_nodes, cap_nodes;

@@ -32,6 +32,15 @@ void lower_error(lowering_t *lw, int id, const char *message) {
   lw->errors++;
 }
 
+void lower_rope_attrs(const lowering_t *lw, double theta, greta_op_attrs_t *attrs) {
+  const ir_rope_scaling_t *rs = &lw->graph->rope_scaling;
+  attrs->theta = (float)theta;
+  attrs->rope_factor = (float)rs->factor;
+  attrs->rope_low_freq_factor = (float)rs->low_freq_factor;
+  attrs->rope_high_freq_factor = (float)rs->high_freq_factor;
+  attrs->rope_original_max = (float)rs->original_max;
+}
+
 static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
 /* The last dimension (the row length) must be a constant. Rows are the
@@ -275,7 +284,7 @@ static void lower_node(lowering_t *lw, int id, int decode, launch_list_t *list) 
       launch_arg(lw, l, id);
       l->attr.heads = t->dims[1].coeff;
       l->attr.head_dim = t->dims[2].coeff;
-      l->attr.theta = (float)node->f[0];
+      lower_rope_attrs(lw, node->f[0], &l->attr);
       break;
     case IR_CACHE_APPEND: {
       const ir_type_t *cache = &g->nodes[node->inputs[0]].type;
