@@ -1,5 +1,5 @@
 /* Elementwise ops over rows x n elements: silu, silu_mul, add, mul, scale,
- * copy, glu (two input elements per output); and transpose, causal mask, kv append, embedding, which are
+ * copy, last_token (the last token's rows), glu (two input elements per output); and transpose, causal mask, kv append, embedding, which are
  * elementwise in their output index too.
  *
  * Thread -> data: one output element per thread, element index
@@ -22,7 +22,7 @@ GRETA_INLINE void greta_elementwise(const int *params, const float *a, const flo
                                     float f0) {
   greta_i64 i = greta_ew_index(greta_rows<RC, RPT>(params) * NCOL);
   if (i < 0) return;
-  float v = a[i];
+  float v = OP == GRETA_EW_LAST_TOKEN ? a[((greta_i64)params[0] - 1) * RC * NCOL + i] : a[i];
   if (OP == GRETA_EW_SILU) v = greta_silu(v);
   if (OP == GRETA_EW_SILU_MUL) v = greta_silu(v) * b[i];
   if (OP == GRETA_EW_ADD) v = v + b[i];

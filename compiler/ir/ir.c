@@ -41,6 +41,7 @@ static const struct {
     [IR_MASKED_SOFTMAX] = {"masked_softmax", 1},
     [IR_TRANSPOSE] = {"transpose", 1},
     [IR_RESHAPE] = {"reshape", 1},
+    [IR_LAST] = {"last", 1},
 };
 
 const char *ir_op_name(ir_op_t op) {
@@ -386,6 +387,19 @@ static bool infer(const ir_graph_t *graph, const ir_node_t *n, ir_type_t *out, c
     *out = *in[0];
     out->dims[out->rank - 2] = in[0]->dims[in[0]->rank - 1];
     out->dims[out->rank - 1] = in[0]->dims[in[0]->rank - 2];
+    return true;
+  case IR_LAST:
+    /* Rows are laid out along the last dimension, tokens along the first:
+     * x[T - 1] is a contiguous slice. */
+    if (!need_rank(c, op, "x", in[0], 2, GRETA_MAX_RANK)) return false;
+    if (in[0]->dims[0].sym < 0 || in[0]->dims[0].coeff != 1)
+      return fail(c, "last: the first dimension of x must be a symbolic dimension (tokens), got %s",
+                  TS(in[0], b0));
+    for (int d = 1; d < in[0]->rank; d++)
+      if (in[0]->dims[d].sym >= 0)
+        return fail(c, "last: only the first dimension of x may be symbolic, got %s", TS(in[0], b0));
+    *out = *in[0];
+    out->dims[0] = (ir_dim_t){1, -1};
     return true;
   case IR_OP_COUNT_:
     break;

@@ -137,6 +137,7 @@ static const char *const ew_enum[GRETA_OP_COUNT_] = {
     [GRETA_OP_SILU] = "GRETA_EW_SILU", [GRETA_OP_SILU_MUL] = "GRETA_EW_SILU_MUL",
     [GRETA_OP_ADD] = "GRETA_EW_ADD",   [GRETA_OP_MUL] = "GRETA_EW_MUL",
     [GRETA_OP_SCALE] = "GRETA_EW_SCALE", [GRETA_OP_COPY] = "GRETA_EW_COPY",
+    [GRETA_OP_LAST_TOKEN] = "GRETA_EW_LAST_TOKEN",
 };
 
 /* ---- selectors, one per family of ops.def ------------------------------- */

@@ -27,6 +27,8 @@ typedef struct lowering_s {
   memplan_buffer_t *buffers; /* arena values */
   int n_buffers;
   greta_plan_t *plan;
+  bool *own_place;          /* per node: read in its own place (an output, a reshape) */
+  bool decode;              /* lowering the decode entry (T = 1) */
 } lowering_t;
 
 typedef struct launch_list_s {

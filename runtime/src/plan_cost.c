@@ -94,6 +94,7 @@ static void cost_elementwise(cost_t *c) {
   static const uint64_t flops_per_element[GRETA_OP_COUNT_] = {
       [GRETA_OP_SILU] = 4, [GRETA_OP_SILU_MUL] = 5, [GRETA_OP_ADD] = 1,
       [GRETA_OP_MUL] = 1,  [GRETA_OP_SCALE] = 1,    [GRETA_OP_COPY] = 0,
+      [GRETA_OP_LAST_TOKEN] = 0,
       [GRETA_OP_GLU] = 5,
   };
   uint64_t elements = c->rows * (uint64_t)c->a->n;

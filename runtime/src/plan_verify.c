@@ -346,6 +346,14 @@ static greta_status_t verify_op(const launch_ctx_t *c) {
       if (!product(&n1, R, a->n, 1, 1)) return OVERFLOW();
       GRETA_RETURN_IF_ERROR(need_arg(c, 0, "x", n1, 4, false));
       return need_arg(c, 1, "out", n1, 4, true);
+    case GRETA_OP_LAST_TOKEN:
+      /* Reads the last of T tokens' rows: x is [T, rows, n], rows fixed. */
+      GRETA_RETURN_IF_ERROR(NEED(n, 1));
+      if (l->rows_per_token != 0)
+        return greta_status_make(GRETA_DATA_LOSS, "rows_per_token is 1, expected 0 (one token out)");
+      if (!product(&n1, R, a->n, 1, 1) || !product(&n2, T, R, a->n, 1)) return OVERFLOW();
+      GRETA_RETURN_IF_ERROR(need_arg(c, 0, "x", n2, 4, false));
+      return need_arg(c, 1, "out", n1, 4, true);
     case GRETA_OP_SILU_MUL:
     case GRETA_OP_ADD:
     case GRETA_OP_MUL:
@@ -450,6 +458,7 @@ static greta_status_t verify_launch(const greta_plan_t *plan, const greta_plan_e
                    l->op == GRETA_OP_SILU || l->op == GRETA_OP_SILU_MUL || l->op == GRETA_OP_ADD ||
                    l->op == GRETA_OP_MUL || l->op == GRETA_OP_SCALE || l->op == GRETA_OP_SOFTMAX ||
                    l->op == GRETA_OP_TRANSPOSE || l->op == GRETA_OP_COPY ||
+                   l->op == GRETA_OP_LAST_TOKEN ||
                    l->op == GRETA_OP_MATMUL_GLU || l->op == GRETA_OP_RMS_SCALE ||
                    l->op == GRETA_OP_GLU || l->op == GRETA_OP_FOLD_NORM;
   if (l->rows_coeff < (uses_rows ? 1 : 0))

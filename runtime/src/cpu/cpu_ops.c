@@ -392,10 +392,14 @@ static greta_status_t cpu_elementwise(const op_ctx_t *c) {
       for (int64_t i = 0; i < n; i++) out[r * n + i] = silu(x[r * 2 * n + i]) * x[r * 2 * n + n + i];
     return NULL;
   }
-  const float *x = c->arg[0]; /* (rows, n) */
+  const float *x = c->arg[0]; /* (rows, n); last_token: (T, rows, n) */
   const float *y = c->launch->n_args == 3 ? c->arg[1] : NULL;
   float *out = c->arg[c->launch->n_args - 1]; /* (rows, n) */
   int64_t count = c->rows * ATTR.n;
+  if (c->launch->op == GRETA_OP_LAST_TOKEN) {
+    memcpy(out, x + (c->tokens - 1) * count, (size_t)count * sizeof *out);
+    return NULL;
+  }
   float factor = ATTR.factor;
   uint32_t op = c->launch->op;
 #pragma omp parallel for
