@@ -42,6 +42,16 @@ GRETA_INLINE void greta_glu(const int *params, const float *x, float *out) {
   out[i] = greta_silu(xr[i % NCOL]) * xr[NCOL + i % NCOL];
 }
 
+/* bias_add: out[r, c] = x[r, c] + bias[c], bias [NCOL] in WT (a weight's
+ * dtype, converted to f32). Thread per output element; the bias row is
+ * re-read by every row from cache. */
+template <int WT, greta_i64 NCOL, greta_i64 RC, int RPT>
+GRETA_INLINE void greta_bias_add(const int *params, const float *x, const void *bias, float *out) {
+  greta_i64 i = greta_ew_index(greta_rows<RC, RPT>(params) * NCOL);
+  if (i < 0) return;
+  out[i] = x[i] + greta_load_w<WT>(bias, i % NCOL);
+}
+
 /* x [batch, R, C] -> out [batch, C, R], batch = rows / R. Thread per output
  * element (writes coalesced, reads strided by C). */
 template <greta_i64 R, greta_i64 C, greta_i64 RC, int RPT>

@@ -363,6 +363,28 @@ Test(cpu_kernels, rope_llama3_scaling_against_the_formula) {
   ASSERT_CLOSE(A_(4096), ref, (size_t)(T * heads * d), 1e-5);
 }
 
+/* bias_add: x [rows, n] + bias [n] (a weight, in each weight dtype). */
+Test(cpu_kernels, bias_add) {
+  const int64_t T = 3, rows = 2, n = 7;
+  for (size_t d = 0; d < sizeof wdtypes / sizeof wdtypes[0]; d++) {
+    greta_plan_launch_t l = launch_of(GRETA_OP_BIAS_ADD, 3);
+    arg(&l, 0, GRETA_SPACE_ARENA, 0);
+    arg(&l, 1, GRETA_SPACE_WEIGHTS, 0);
+    arg(&l, 2, GRETA_SPACE_ARENA, 4096);
+    l.attr.n = n;
+    l.attr.wdtype = wdtypes[d];
+    l.rows_coeff = rows;
+    fill(A_(0), (size_t)(T * rows * n));
+    double *bias = make_weights(0, (size_t)n, wdtypes[d]);
+    double ref[3 * 2 * 7];
+    for (int64_t r = 0; r < T * rows; r++)
+      for (int64_t i = 0; i < n; i++) ref[r * n + i] = (double)A_(0)[r * n + i] + bias[i];
+    run(&l, T, 0);
+    ASSERT_CLOSE(A_(4096), ref, (size_t)(T * rows * n), 1e-7);
+    free(bias);
+  }
+}
+
 /* last_token: the last of T tokens' rows, whatever T; rows fixed. */
 Test(cpu_kernels, last_token) {
   const int64_t rows = 2, n = 5;

@@ -419,3 +419,26 @@ Test(ir, rope_scaling_setting) {
   cr_assert_float_eq(g->rope_scaling.factor, 0.0, 0);
   ir_graph_destroy(g);
 }
+
+/* x @ w.T + b with b a vector: a bias added to every row (either order);
+ * a vector that is not the last dimension is an error. */
+Test(ir, a_vector_plus_a_matrix_is_a_bias) {
+  ir_graph_t *g = front_end("dim T\ninput x: f32[T, 8]\nweight w: [4, 8] = \"w\"\n"
+                            "weight b: [4] = \"b\"\noutput y = x @ w.T + b\noutput z = b + x @ w.T\n"
+                            "output u = x @ w.T - b\n");
+  for (int o = 0; o < 3; o++) {
+    const ir_node_t *y = &g->nodes[g->outputs[o].node];
+    cr_assert_eq(y->op, IR_BIAS_ADD, "output %d", o);
+    cr_assert_eq(g->nodes[y->inputs[0]].op, IR_MATMUL);
+    cr_assert_eq(g->nodes[y->inputs[1]].op, o < 2 ? IR_WEIGHT : IR_SCALE);
+    cr_assert_eq(y->type.rank, 2);
+    cr_assert_eq(y->type.dims[1].coeff, 4);
+  }
+  ir_graph_destroy(g);
+  g = graph();
+  int x = leaf(g, IR_INPUT, "x", ty(GRETA_F32, 2, (int64_t[]){3, 8}));
+  int b = leaf(g, IR_WEIGHT, "b", ty(GRETA_F32, 1, (int64_t[]){4}));
+  op_fails(g, IR_BIAS_ADD, 2, (int[]){x, b}, 0,
+           "bias_add: the bias f32[4] does not match the last dimension of f32[3, 8]");
+  ir_graph_destroy(g);
+}

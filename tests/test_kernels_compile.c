@@ -157,6 +157,11 @@ static void make_tu(const target_t *t, tu_t *tu) {
                          .theta = 500000.f, .rope_factor = 32.f, .rope_low_freq_factor = 1.f,
                          .rope_high_freq_factor = 4.f, .rope_original_max = 8192.f},
       1, 1, 1, "matmul_qkv_llama3");
+  for (int dt = 0; dt < 3; dt++) {
+    char n[32];
+    snprintf(n, sizeof n, "bias_add_%d", dt);
+    add(t, tu, GRETA_OP_BIAS_ADD, 3, (greta_op_attrs_t){.n = 688, .wdtype = dt}, 1, 1, 64, n);
+  }
   add(t, tu, GRETA_OP_LAST_TOKEN, 2, (greta_op_attrs_t){.n = 688}, 2, 1, 64, "last_token");
   add(t, tu, GRETA_OP_RMS_SCALE, 2, (greta_op_attrs_t){.n = 256, .eps = 1e-5f}, 1, 1, 64, "rms_scale");
   add(t, tu, GRETA_OP_GLU, 2, (greta_op_attrs_t){.n = 688}, 1, 1, 64, "glu");

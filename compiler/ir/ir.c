@@ -41,6 +41,7 @@ static const struct {
     [IR_MASKED_SOFTMAX] = {"masked_softmax", 1},
     [IR_TRANSPOSE] = {"transpose", 1},
     [IR_RESHAPE] = {"reshape", 1},
+    [IR_BIAS_ADD] = {"bias_add", 2},
     [IR_LAST] = {"last", 1},
 };
 
@@ -387,6 +388,15 @@ static bool infer(const ir_graph_t *graph, const ir_node_t *n, ir_type_t *out, c
     *out = *in[0];
     out->dims[out->rank - 2] = in[0]->dims[in[0]->rank - 1];
     out->dims[out->rank - 1] = in[0]->dims[in[0]->rank - 2];
+    return true;
+  case IR_BIAS_ADD:
+    if (!need_rank(c, op, "x", in[0], 2, GRETA_MAX_RANK) || !need_rank(c, op, "the bias", in[1], 1, 1))
+      return false;
+    if (!need_float(c, op, "x", in[0]) || !need_float(c, op, "the bias", in[1])) return false;
+    if (!dim_eq(in[0]->dims[in[0]->rank - 1], in[1]->dims[0]))
+      return fail(c, "bias_add: the bias %s does not match the last dimension of %s", TS(in[1], b1),
+                  TS(in[0], b0));
+    *out = *in[0];
     return true;
   case IR_LAST:
     /* Rows are laid out along the last dimension, tokens along the first:

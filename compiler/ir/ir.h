@@ -76,6 +76,8 @@ typedef enum ir_op_e {
   IR_MASKED_SOFTMAX, /* fused: softmax(causal_mask(x)) */
   IR_TRANSPOSE,  /* (x [.., r, c]) -> [.., c, r] (the last two dims) */
   IR_RESHAPE,    /* (x) -> same elements, node's own type (a view) */
+  IR_BIAS_ADD,   /* (x [.., N], b [N]) -> x + b, b added to every row (a
+                    Linear layer's bias: `x @ w.T + b`) */
   IR_LAST,       /* (x [T, ...]) -> [1, ...]: the last token's slice, x[T - 1]
                     (logits of the last position only) */
   IR_OP_COUNT_

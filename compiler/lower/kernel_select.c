@@ -488,6 +488,14 @@ static greta_status_t kernel_elementwise(const kernel_ctx_t *c, kernel_choice_t 
     snprintf(k->call, sizeof k->call, "x, out");
     return NULL;
   }
+  if (c->l->op == GRETA_OP_BIAS_ADD) { /* x [rows, n] + bias [n] in wdtype */
+    k->fn = "greta_bias_add";
+    snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d", dtype_enum[a->wdtype], LL(a->n),
+             LL(c->l->rows_coeff), c->l->rows_per_token != 0);
+    k->params = "const float *x, const void *bias, float *out";
+    snprintf(k->call, sizeof k->call, "x, bias, out");
+    return NULL;
+  }
   bool binary = c->l->n_args == 3;
   k->fn = "greta_elementwise";
   snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d", ew_enum[c->l->op], LL(a->n),

@@ -361,6 +361,14 @@ static void lower_node(lowering_t *lw, int id, int decode, launch_list_t *list) 
       l->attr.n = n;
       l->attr.inner = rows; /* rows = T * inner, so inner = rows_coeff */
       break;
+    case IR_BIAS_ADD:
+      l = launch_add(list, GRETA_OP_BIAS_ADD);
+      launch_arg(lw, l, node->inputs[0]);
+      launch_arg(lw, l, node->inputs[1]);
+      launch_arg(lw, l, id);
+      l->attr.n = n;
+      l->attr.wdtype = g->nodes[node->inputs[1]].type.dtype;
+      break;
     case IR_LAST:
       if (decode && !lw->own_place[id]) return; /* a view of x (buffer_ref) */
       l = launch_add(list, GRETA_OP_LAST_TOKEN);

@@ -346,6 +346,12 @@ static greta_status_t verify_op(const launch_ctx_t *c) {
       if (!product(&n1, R, a->n, 1, 1)) return OVERFLOW();
       GRETA_RETURN_IF_ERROR(need_arg(c, 0, "x", n1, 4, false));
       return need_arg(c, 1, "out", n1, 4, true);
+    case GRETA_OP_BIAS_ADD:
+      GRETA_RETURN_IF_ERROR(NEED(n, 1));
+      if (!product(&n1, R, a->n, 1, 1)) return OVERFLOW();
+      GRETA_RETURN_IF_ERROR(need_arg(c, 0, "x", n1, 4, false));
+      GRETA_RETURN_IF_ERROR(need_arg(c, 1, "bias", (uint64_t)a->n, wsize, false));
+      return need_arg(c, 2, "out", n1, 4, true);
     case GRETA_OP_LAST_TOKEN:
       /* Reads the last of T tokens' rows: x is [T, rows, n], rows fixed. */
       GRETA_RETURN_IF_ERROR(NEED(n, 1));
@@ -458,7 +464,7 @@ static greta_status_t verify_launch(const greta_plan_t *plan, const greta_plan_e
                    l->op == GRETA_OP_SILU || l->op == GRETA_OP_SILU_MUL || l->op == GRETA_OP_ADD ||
                    l->op == GRETA_OP_MUL || l->op == GRETA_OP_SCALE || l->op == GRETA_OP_SOFTMAX ||
                    l->op == GRETA_OP_TRANSPOSE || l->op == GRETA_OP_COPY ||
-                   l->op == GRETA_OP_LAST_TOKEN ||
+                   l->op == GRETA_OP_LAST_TOKEN || l->op == GRETA_OP_BIAS_ADD ||
                    l->op == GRETA_OP_MATMUL_GLU || l->op == GRETA_OP_RMS_SCALE ||
                    l->op == GRETA_OP_GLU || l->op == GRETA_OP_FOLD_NORM;
   if (l->rows_coeff < (uses_rows ? 1 : 0))

@@ -393,9 +393,17 @@ static greta_status_t cpu_elementwise(const op_ctx_t *c) {
     return NULL;
   }
   const float *x = c->arg[0]; /* (rows, n); last_token: (T, rows, n) */
-  const float *y = c->launch->n_args == 3 ? c->arg[1] : NULL;
+  const float *y = c->launch->n_args == 3 ? c->arg[1] : NULL; /* (rows, n); bias_add: (n) */
   float *out = c->arg[c->launch->n_args - 1]; /* (rows, n) */
   int64_t count = c->rows * ATTR.n;
+  if (c->launch->op == GRETA_OP_BIAS_ADD) { /* bias (n), weight dtype */
+    const int64_t n = ATTR.n;
+#pragma omp parallel for
+    for (int64_t r = 0; r < c->rows; r++)
+      for (int64_t i = 0; i < n; i++)
+        out[r * n + i] = x[r * n + i] + greta_load_float(c->arg[1], WDTYPE, (size_t)i);
+    return NULL;
+  }
   if (c->launch->op == GRETA_OP_LAST_TOKEN) {
     memcpy(out, x + (c->tokens - 1) * count, (size_t)count * sizeof *out);
     return NULL;
