@@ -33,16 +33,14 @@ enum { MAX_TOKENS = 64 };
 static long long argmax(const float *row, long long n) {
   long long best = 0;
   for (long long i = 1; i < n; i++)
-    if (row[i] > row[best])
-      best = i;
+    if (row[i] > row[best]) best = i;
   return best;
 }
 
 /* Imports fixture directory `dir` (weights stored as `dtype`, NULL: the
  * config's) into a .gm under /tmp; returns its path (malloc'd) and the .gm
  * text in *out_text. */
-static char *import_fixture(const char *dir, const char *dtype,
-                            char **out_text) {
+static char *import_fixture(const char *dir, const char *dtype, char **out_text) {
   strbuf_t gm = {0};
   import_options_t options = {.dtype = dtype};
   greta_status_t st = import_checkpoint(dir, &options, &gm);
@@ -58,65 +56,53 @@ static char *import_fixture(const char *dir, const char *dtype,
 
 /* Runs `steps` token counts from position 0; logits gets each step's one
  * row (the step's last token) at that token's row. */
-static void run_steps(greta_model_t *model, greta_device_t *device,
-                      const char *weights, const int32_t *ids, long long vocab,
-                      const int *steps, int n_steps, float *logits) {
+static void run_steps(greta_model_t *model, greta_device_t *device, const char *weights,
+                      const int32_t *ids, long long vocab, const int *steps, int n_steps,
+                      float *logits) {
   greta_session_t *s;
   greta_status_t st = greta_session_create(model, device, &s);
   cr_assert_null(st, "session: %s", greta_status_message(st));
   st = greta_session_bind_safetensors(s, weights);
   cr_assert_null(st, "binding %s: %s", weights, greta_status_message(st));
   for (int k = 0, pos = 0; k < n_steps; pos += steps[k++]) {
-    st = greta_session_set_input(s, "tokens", ids + pos,
-                                 (size_t)steps[k] * sizeof(int32_t));
+    st = greta_session_set_input(s, "tokens", ids + pos, (size_t)steps[k] * sizeof(int32_t));
     cr_assert_null(st, "%s", greta_status_message(st));
     st = greta_session_step(s, steps[k], pos);
-    cr_assert_null(st, "step T=%d pos=%d: %s", steps[k], pos,
-                   greta_status_message(st));
+    cr_assert_null(st, "step T=%d pos=%d: %s", steps[k], pos, greta_status_message(st));
     /* One row, whatever T: asking for T rows' bytes would be refused. */
     float *row = logits + (pos + steps[k] - 1) * vocab;
-    st = greta_session_get_output(s, "logits", row,
-                                  (size_t)vocab * sizeof(float));
+    st = greta_session_get_output(s, "logits", row, (size_t)vocab * sizeof(float));
     cr_assert_null(st, "%s", greta_status_message(st));
   }
   greta_session_destroy(s);
 }
 
 /* `dtype`: the storage (--dtype), NULL for the config's bf16. */
-static void check(const char *name, const char *must_have, const char *dtype,
-                  double tolerance) {
+static void check(const char *name, const char *must_have, const char *dtype, double tolerance) {
   char dir[400], expected[512], weights[512];
-  snprintf(dir, sizeof dir, "%s/tests/fixtures/hf_import/%s", GRETA_SOURCE_DIR,
-           name);
+  snprintf(dir, sizeof dir, "%s/tests/fixtures/hf_import/%s", GRETA_SOURCE_DIR, name);
   snprintf(expected, sizeof expected, "%s_expected.safetensors", dir);
   snprintf(weights, sizeof weights, "%s/model.safetensors", dir);
   support_st_t f;
   support_st_open(&f, expected);
   long long ids_shape[4], logits_shape[4];
-  int32_t *ids =
-      support_st_tensor(&f, "greta.input.tokens", "I32", 1, ids_shape);
-  float *want =
-      support_st_tensor(&f, "greta.expected.logits", "F32", 2, logits_shape);
+  int32_t *ids = support_st_tensor(&f, "greta.input.tokens", "I32", 1, ids_shape);
+  float *want = support_st_tensor(&f, "greta.expected.logits", "F32", 2, logits_shape);
   const long long rows = ids_shape[0], vocab = logits_shape[1];
-  const long long prefill = support_st_meta_int(&f, "T"),
-                  decodes = support_st_meta_int(&f, "N");
-  cr_assert(prefill >= 2 && decodes >= 1 && prefill + decodes == rows &&
-            rows <= MAX_TOKENS);
+  const long long prefill = support_st_meta_int(&f, "T"), decodes = support_st_meta_int(&f, "N");
+  cr_assert(prefill >= 2 && decodes >= 1 && prefill + decodes == rows && rows <= MAX_TOKENS);
 
   char *text, *log = NULL;
   char *gm = import_fixture(dir, dtype, &text);
-  cr_assert(strstr(text, must_have), "%s: the imported .gm lacks \"%s\":\n%s",
-            name, must_have, text);
-  cr_assert(strstr(text, "rmsnorm(last(h), final_norm, eps) @ lm_head.T"), "%s",
-            text);
+  cr_assert(strstr(text, must_have), "%s: the imported .gm lacks \"%s\":\n%s", name, must_have, text);
+  cr_assert(strstr(text, "rmsnorm(last(h), final_norm, eps) @ lm_head.T"), "%s", text);
   greta_model_t *model = support_compile_file(gm, NULL, "cpu", rows, &log);
   cr_assert(model, "%s: gretac failed for cpu: %s", name, log);
   free(log);
   /* Reflection: logits are one row, whatever T. */
   const greta_tensor_info_t *out = greta_model_output(model, 0);
-  cr_assert(out && !strcmp(out->name, "logits") && out->rank == 2 &&
-                !out->dims[0].symbol && out->dims[0].coeff == 1 &&
-                !out->dims[1].symbol && out->dims[1].coeff == vocab,
+  cr_assert(out && !strcmp(out->name, "logits") && out->rank == 2 && !out->dims[0].symbol &&
+                out->dims[0].coeff == 1 && !out->dims[1].symbol && out->dims[1].coeff == vocab,
             "%s: the output is not logits: f32[1, %lld]", name, vocab);
   greta_device_t *device;
   greta_status_t st = greta_device_open(GRETA_BACKEND_CPU, 0, &device);
@@ -124,8 +110,7 @@ static void check(const char *name, const char *must_have, const char *dtype,
 
   int hf_steps[MAX_TOKENS], one[1] = {(int)rows}, n = 0;
   hf_steps[n++] = (int)prefill;
-  for (long long i = 0; i < decodes; i++)
-    hf_steps[n++] = 1;
+  for (long long i = 0; i < decodes; i++) hf_steps[n++] = 1;
   float *got = malloc((size_t)(rows * vocab) * sizeof(float));
   for (int pass = 0; pass < 2; pass++) {
     const int *steps = pass ? one : hf_steps;
@@ -134,16 +119,12 @@ static void check(const char *name, const char *must_have, const char *dtype,
     for (int k = 0, pos = 0; k < n_steps; pos += steps[k++]) {
       long long t = pos + steps[k] - 1;
       double err = support_rel_error(got + t * vocab, want + t * vocab, vocab);
-      fprintf(stderr,
-              "import_numerics %s (%s storage), %s: token %lld (T = %d at %d): "
-              "rel error %.2e\n",
-              name, dtype ? dtype : "bf16",
-              pass ? "one prefill" : "prefill + decodes", t, steps[k], pos,
-              err);
+      fprintf(stderr, "import_numerics %s (%s storage), %s: token %lld (T = %d at %d): rel error %.2e\n",
+              name, dtype ? dtype : "bf16", pass ? "one prefill" : "prefill + decodes", t, steps[k],
+              pos, err);
       cr_expect_leq(err, tolerance, "%s: token %lld: %.3e", name, t, err);
-      cr_expect_eq(argmax(got + t * vocab, vocab),
-                   argmax(want + t * vocab, vocab), "%s: token %lld's argmax",
-                   name, t);
+      cr_expect_eq(argmax(got + t * vocab, vocab), argmax(want + t * vocab, vocab),
+                   "%s: token %lld's argmax", name, t);
     }
   }
   free(got);
@@ -162,8 +143,7 @@ static void check(const char *name, const char *must_have, const char *dtype,
  * storage, as the config says: fold_norm rounds W diag(g) to bf16 at bind
  * time (8 significant bits: ~2e-3 per weight; measured 2.8e-3 .. 3.8e-3 on
  * the logits), the price of folding the norms. */
-static const char llama3_line[] =
-    "set rope_scaling = llama3(8.0, 1.0, 4.0, 64.0)";
+static const char llama3_line[] = "set rope_scaling = llama3(8.0, 1.0, 4.0, 64.0)";
 
 Test(import_numerics, llama3_rope_scaling_tied_embeddings_f32) {
   check("llama3_tied", llama3_line, "f32", 1e-5);
@@ -171,9 +151,5 @@ Test(import_numerics, llama3_rope_scaling_tied_embeddings_f32) {
 Test(import_numerics, llama3_rope_scaling_tied_embeddings_bf16) {
   check("llama3_tied", llama3_line, NULL, 1e-2);
 }
-Test(import_numerics, qwen2_qkv_bias_f32) {
-  check("qwen2_bias", "h @ wq.T + bq", "f32", 1e-5);
-}
-Test(import_numerics, qwen2_qkv_bias_bf16) {
-  check("qwen2_bias", "h @ wq.T + bq", NULL, 1e-2);
-}
+Test(import_numerics, qwen2_qkv_bias_f32) { check("qwen2_bias", "h @ wq.T + bq", "f32", 1e-5); }
+Test(import_numerics, qwen2_qkv_bias_bf16) { check("qwen2_bias", "h @ wq.T + bq", NULL, 1e-2); }

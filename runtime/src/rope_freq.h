@@ -14,7 +14,6 @@
  * transformers computes it on the CPU: _compute_default_rope_parameters, then
  * _compute_llama3_parameters (bit-identical on tests/fixtures/hf_import/
  * rope_inv_freq.txt). The plan verifier has checked the attributes. */
-float greta_rope_inv_freq(const greta_op_attrs_t *attrs, int64_t head_dim,
-                          int64_t i);
+float greta_rope_inv_freq(const greta_op_attrs_t *attrs, int64_t head_dim, int64_t i);
 
 #endif /* GRETA_ROPE_FREQ_H */
