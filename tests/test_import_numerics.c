@@ -77,8 +77,23 @@ static void run_steps(greta_model_t *model, greta_device_t *device, const char *
   greta_session_destroy(s);
 }
 
-/* `dtype`: the storage (--dtype), NULL for the config's bf16. */
-static void check(const char *name, const char *must_have, const char *dtype, double tolerance) {
+/* A GPU device (HIP, else CUDA), or NULL with the reasons printed. */
+static greta_device_t *open_gpu(void) {
+  const greta_backend_kind_t kinds[] = {GRETA_BACKEND_HIP, GRETA_BACKEND_CUDA};
+  for (int k = 0; k < 2; k++) {
+    greta_device_t *gpu = NULL;
+    greta_status_t st = greta_device_open(kinds[k], 0, &gpu);
+    if (!st) return gpu;
+    fprintf(stderr, "import_numerics: %s\n", greta_status_message(st));
+    greta_status_free(st);
+  }
+  return NULL;
+}
+
+/* `dtype`: the storage (--dtype), NULL for the config's bf16. `gpu`: run on
+ * that device, compiled for its target (NULL: the CPU backend). */
+static void check_on(const char *name, const char *must_have, const char *dtype, double tolerance,
+                     greta_device_t *gpu) {
   char dir[400], expected[512], weights[512];
   snprintf(dir, sizeof dir, "%s/tests/fixtures/hf_import/%s", GRETA_SOURCE_DIR, name);
   snprintf(expected, sizeof expected, "%s_expected.safetensors", dir);
@@ -96,17 +111,20 @@ static void check(const char *name, const char *must_have, const char *dtype, do
   char *gm = import_fixture(dir, dtype, &text);
   cr_assert(strstr(text, must_have), "%s: the imported .gm lacks \"%s\":\n%s", name, must_have, text);
   cr_assert(strstr(text, "rmsnorm(last(h), final_norm, eps) @ lm_head.T"), "%s", text);
-  greta_model_t *model = support_compile_file(gm, NULL, "cpu", rows, &log);
-  cr_assert(model, "%s: gretac failed for cpu: %s", name, log);
+  const char *target = gpu ? greta_device_target(gpu) : "cpu";
+  greta_model_t *model = support_compile_file(gm, NULL, target, rows, &log);
+  cr_assert(model, "%s: gretac failed for %s: %s", name, target, log);
   free(log);
   /* Reflection: logits are one row, whatever T. */
   const greta_tensor_info_t *out = greta_model_output(model, 0);
   cr_assert(out && !strcmp(out->name, "logits") && out->rank == 2 && !out->dims[0].symbol &&
                 out->dims[0].coeff == 1 && !out->dims[1].symbol && out->dims[1].coeff == vocab,
             "%s: the output is not logits: f32[1, %lld]", name, vocab);
-  greta_device_t *device;
-  greta_status_t st = greta_device_open(GRETA_BACKEND_CPU, 0, &device);
-  cr_assert_null(st, "%s", greta_status_message(st));
+  greta_device_t *device = gpu;
+  if (!gpu) {
+    greta_status_t st = greta_device_open(GRETA_BACKEND_CPU, 0, &device);
+    cr_assert_null(st, "%s", greta_status_message(st));
+  }
 
   int hf_steps[MAX_TOKENS], one[1] = {(int)rows}, n = 0;
   hf_steps[n++] = (int)prefill;
@@ -119,16 +137,18 @@ static void check(const char *name, const char *must_have, const char *dtype, do
     for (int k = 0, pos = 0; k < n_steps; pos += steps[k++]) {
       long long t = pos + steps[k] - 1;
       double err = support_rel_error(got + t * vocab, want + t * vocab, vocab);
-      fprintf(stderr, "import_numerics %s (%s storage), %s: token %lld (T = %d at %d): rel error %.2e\n",
-              name, dtype ? dtype : "bf16", pass ? "one prefill" : "prefill + decodes", t, steps[k],
-              pos, err);
+      fprintf(stderr,
+              "import_numerics %s on %s (%s storage), %s: token %lld (T = %d at %d): rel error "
+              "%.2e\n",
+              name, target, dtype ? dtype : "bf16", pass ? "one prefill" : "prefill + decodes", t,
+              steps[k], pos, err);
       cr_expect_leq(err, tolerance, "%s: token %lld: %.3e", name, t, err);
       cr_expect_eq(argmax(got + t * vocab, vocab), argmax(want + t * vocab, vocab),
                    "%s: token %lld's argmax", name, t);
     }
   }
   free(got);
-  greta_device_destroy(device);
+  if (!gpu) greta_device_destroy(device);
   greta_model_destroy(model);
   unlink(gm);
   free(gm);
@@ -143,6 +163,10 @@ static void check(const char *name, const char *must_have, const char *dtype, do
  * storage, as the config says: fold_norm rounds W diag(g) to bf16 at bind
  * time (8 significant bits: ~2e-3 per weight; measured 2.8e-3 .. 3.8e-3 on
  * the logits), the price of folding the norms. */
+static void check(const char *name, const char *must_have, const char *dtype, double tolerance) {
+  check_on(name, must_have, dtype, tolerance, NULL);
+}
+
 static const char llama3_line[] = "set rope_scaling = llama3(8.0, 1.0, 4.0, 64.0)";
 
 Test(import_numerics, llama3_rope_scaling_tied_embeddings_f32) {
@@ -153,3 +177,17 @@ Test(import_numerics, llama3_rope_scaling_tied_embeddings_bf16) {
 }
 Test(import_numerics, qwen2_qkv_bias_f32) { check("qwen2_bias", "h @ wq.T + bq", "f32", 1e-5); }
 Test(import_numerics, qwen2_qkv_bias_bf16) { check("qwen2_bias", "h @ wq.T + bq", NULL, 1e-2); }
+
+/* The same on a GPU when there is one (the H200 machine: CUDA, sm_90), with
+ * f32 storage: the GPU's f32 GEMMs and GEMVs sum in other orders (no TF32). */
+Test(import_numerics, on_the_gpu) {
+  greta_device_t *gpu = open_gpu();
+  if (!gpu) {
+    fprintf(stderr, "import_numerics: no GPU, the GPU variant not run\n");
+    return;
+  }
+  check_on("llama3_tied", llama3_line, "f32", 1e-4, gpu);
+  check_on("qwen2_bias", "h @ wq.T + bq", "f32", 1e-4, gpu);
+  check_on("llama3_tied", llama3_line, NULL, 1e-2, gpu);
+  greta_device_destroy(gpu);
+}
