@@ -1,5 +1,5 @@
 /* Elementwise ops over rows x n elements: silu, silu_mul, add, mul, scale,
- * copy, glu (two input elements per output); and transpose, causal mask, kv append, embedding, which are
+ * copy, last_token (the last token's rows), glu (two input elements per output); and transpose, causal mask, kv append, embedding, which are
  * elementwise in their output index too.
  *
  * Thread -> data: one output element per thread, element index
@@ -22,7 +22,7 @@ GRETA_INLINE void greta_elementwise(const int *params, const float *a, const flo
                                     float f0) {
   greta_i64 i = greta_ew_index(greta_rows<RC, RPT>(params) * NCOL);
   if (i < 0) return;
-  float v = a[i];
+  float v = OP == GRETA_EW_LAST_TOKEN ? a[((greta_i64)params[0] - 1) * RC * NCOL + i] : a[i];
   if (OP == GRETA_EW_SILU) v = greta_silu(v);
   if (OP == GRETA_EW_SILU_MUL) v = greta_silu(v) * b[i];
   if (OP == GRETA_EW_ADD) v = v + b[i];
@@ -40,6 +40,16 @@ GRETA_INLINE void greta_glu(const int *params, const float *x, float *out) {
   if (i < 0) return;
   const float *xr = x + i / NCOL * 2 * NCOL;
   out[i] = greta_silu(xr[i % NCOL]) * xr[NCOL + i % NCOL];
+}
+
+/* bias_add: out[r, c] = x[r, c] + bias[c], bias [NCOL] in WT (a weight's
+ * dtype, converted to f32). Thread per output element; the bias row is
+ * re-read by every row from cache. */
+template <int WT, greta_i64 NCOL, greta_i64 RC, int RPT>
+GRETA_INLINE void greta_bias_add(const int *params, const float *x, const void *bias, float *out) {
+  greta_i64 i = greta_ew_index(greta_rows<RC, RPT>(params) * NCOL);
+  if (i < 0) return;
+  out[i] = x[i] + greta_load_w<WT>(bias, i % NCOL);
 }
 
 /* x [batch, R, C] -> out [batch, C, R], batch = rows / R. Thread per output

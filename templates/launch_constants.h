@@ -18,6 +18,7 @@ enum {
   GRETA_EW_MUL = 3,
   GRETA_EW_SCALE = 4,
   GRETA_EW_COPY = 5,
+  GRETA_EW_LAST_TOKEN = 6, /* out = a's last token: a[(T - 1) * rows * n + i] */
 };
 
 /* Row reductions: one block per row (norm.h, softmax.h). */

@@ -113,6 +113,61 @@ static const char block_gm[] =
     "h2 = rmsnorm(x1, g2, 1e-5)\n"
     "output y = x1 + (silu(h2 @ w1.T) * (h2 @ w3.T)) @ w2.T\n";
 
+/* Issue 10's additions on a block: llama3 RoPE scaling (head_dim 24,
+ * theta 500000, original context 32: all three frequency bands) in the fused
+ * matmul_qkv / qkv_rope_append; q/k/v biases (bias_add, so rope and the
+ * appends run unfused); last() of the block's output (last_token at
+ * prefill, a view at decode). BIAS is "+ b?" or "" for the fused variant. */
+static const char llama3_block_gm[] =
+    "model conformance_llama3_block\n"
+    "const dim = 72\n"
+    "const heads = 3\n"
+    "const kv_heads = 1\n"
+    "const head_dim = 24\n"
+    "const ffn = 100\n"
+    "const max_seq = 80\n"
+    "set weight_dtype = WDTYPE\n"
+    "set rope_scaling = llama3(8.0, 1.0, 4.0, 32)\n"
+    "dim T\n"
+    "input x: f32[T, dim]\n"
+    "weight g1: [dim] = \"attn_norm\"\n"
+    "weight wq: [heads * head_dim, dim] = \"q\"\n"
+    "weight wk: [kv_heads * head_dim, dim] = \"k\"\n"
+    "weight wv: [kv_heads * head_dim, dim] = \"v\"\n"
+    "weight bq: [heads * head_dim] = \"q.bias\"\n"
+    "weight bk: [kv_heads * head_dim] = \"k.bias\"\n"
+    "weight bv: [kv_heads * head_dim] = \"v.bias\"\n"
+    "weight wo: [dim, heads * head_dim] = \"o\"\n"
+    "weight gf: [dim] = \"final_norm\"\n"
+    "weight wout: [53, dim] = \"lm_head\"\n"
+    "cache k_cache: [max_seq, kv_heads, head_dim]\n"
+    "cache v_cache: [max_seq, kv_heads, head_dim]\n"
+    "h = rmsnorm(x, g1, 1e-5)\n"
+    "q = rope(reshape(h @ wq.T BIASQ, [T, heads, head_dim]), 500000.0)\n"
+    "k = rope(reshape(h @ wk.T BIASK, [T, kv_heads, head_dim]), 500000.0)\n"
+    "v = reshape(h @ wv.T BIASV, [T, kv_heads, head_dim])\n"
+    "a = reshape(attention(q, append(k_cache, k), append(v_cache, v)), [T, dim])\n"
+    "output y = x + a @ wo.T\n"
+    "output logits = rmsnorm(last(y), gf, 1e-5) @ wout.T\n";
+
+/* llama3_block_gm with the biases in ("+ bq" ...) or out (fused q/k/v). */
+static char *llama3_block(int bias) {
+  static const char *const marks[][2] = {{"BIASQ", "+ bq"}, {"BIASK", "+ bk"}, {"BIASV", "+ bv"}};
+  char *text = strdup(llama3_block_gm);
+  for (int i = 0; i < 3; i++) {
+    char *at = strstr(text, marks[i][0]);
+    const char *with = bias ? marks[i][1] : "";
+    size_t len = strlen(marks[i][0]), wlen = strlen(with);
+    char *out = malloc(strlen(text) - len + wlen + 1);
+    memcpy(out, text, (size_t)(at - text));
+    memcpy(out + (at - text), with, wlen);
+    strcpy(out + (at - text) + wlen, at + len);
+    free(text);
+    text = out;
+  }
+  return text;
+}
+
 /* The fused decode projections without attention: the MLP (rmsnorm folded
  * into matmul_glu at decode; rms_scale, the stacked GEMM and glu at prefill),
  * the down projection with its residual, and a final norm folded into a lone
@@ -323,3 +378,14 @@ Test(conformance, fused_mlp_lm_head_f16) {
 Test(conformance, fused_mlp_lm_head_bf16) {
   conform("mlp_head", mlp_head_gm, short_steps, "bf16", 1.6e-2);
 }
+
+/* The same reference CPU against each plan: unused weights (the biases of
+ * the fused variant) are bound but read by nothing. */
+static void conform_llama3(int bias, const char *dtype, double tolerance) {
+  char *gm = llama3_block(bias);
+  conform(bias ? "llama3_block_bias" : "llama3_block_fused", gm, attention_steps, dtype, tolerance);
+  free(gm);
+}
+Test(conformance, llama3_scaling_last_fused_f32) { conform_llama3(0, "f32", 1e-5); }
+Test(conformance, llama3_scaling_last_bias_f32) { conform_llama3(1, "f32", 1e-5); }
+Test(conformance, llama3_scaling_last_bias_bf16) { conform_llama3(1, "bf16", 1.6e-2); }

@@ -317,6 +317,92 @@ Test(cpu_kernels, rope_against_the_formula) {
   }
 }
 
+/* Llama 3.1's frequency scaling, from Meta's reference formula in double:
+ * wavelengths shorter than original / high_freq_factor keep their
+ * frequency, longer than original / low_freq_factor divide it by factor, and
+ * those between interpolate with smooth = (original / wavelen - low) / (high -
+ * low). head_dim 16, theta 500000, original 64: all three bands occur. */
+static double llama3_inv_freq(double theta, int64_t d, int64_t i, double factor, double low,
+                              double high, double original) {
+  double f = pow(theta, -2.0 * (double)i / (double)d), wavelen = 2 * 3.14159265358979323846 / f;
+  if (wavelen < original / high) return f;
+  if (wavelen > original / low) return f / factor;
+  double smooth = (original / wavelen - low) / (high - low);
+  return (1 - smooth) * f / factor + smooth * f;
+}
+
+Test(cpu_kernels, rope_llama3_scaling_against_the_formula) {
+  const int64_t T = 3, heads = 2, d = 16, pos = 40;
+  const double theta = 500000.0, factor = 8, low = 1, high = 4, original = 64;
+  greta_plan_launch_t l = launch_of(GRETA_OP_ROPE, 2);
+  arg(&l, 0, GRETA_SPACE_ARENA, 0);
+  arg(&l, 1, GRETA_SPACE_ARENA, 4096);
+  l.attr = (greta_op_attrs_t){.heads = heads, .head_dim = d, .theta = (float)theta,
+                              .rope_factor = (float)factor, .rope_low_freq_factor = (float)low,
+                              .rope_high_freq_factor = (float)high,
+                              .rope_original_max = (float)original};
+  fill(A_(0), (size_t)(T * heads * d));
+  double ref[3 * 2 * 16];
+  int bands[3] = {0};
+  for (int64_t i = 0; i < d / 2; i++) {
+    double wavelen = 2 * 3.14159265358979323846 * pow(theta, 2.0 * (double)i / (double)d);
+    bands[wavelen < original / high ? 0 : wavelen > original / low ? 2 : 1]++;
+  }
+  cr_assert(bands[0] && bands[1] && bands[2], "the test must cover the three bands: %d %d %d",
+            bands[0], bands[1], bands[2]);
+  for (int64_t t = 0; t < T; t++)
+    for (int64_t h = 0; h < heads; h++)
+      for (int64_t i = 0; i < d / 2; i++) {
+        double angle =
+            (double)(pos + t) * llama3_inv_freq(theta, d, i, factor, low, high, original);
+        const float *x = A_(0) + (t * heads + h) * d;
+        ref[(t * heads + h) * d + i] = x[i] * cos(angle) - x[i + d / 2] * sin(angle);
+        ref[(t * heads + h) * d + i + d / 2] = x[i + d / 2] * cos(angle) + x[i] * sin(angle);
+      }
+  run(&l, T, pos);
+  ASSERT_CLOSE(A_(4096), ref, (size_t)(T * heads * d), 1e-5);
+}
+
+/* bias_add: x [rows, n] + bias [n] (a weight, in each weight dtype). */
+Test(cpu_kernels, bias_add) {
+  const int64_t T = 3, rows = 2, n = 7;
+  for (size_t d = 0; d < sizeof wdtypes / sizeof wdtypes[0]; d++) {
+    greta_plan_launch_t l = launch_of(GRETA_OP_BIAS_ADD, 3);
+    arg(&l, 0, GRETA_SPACE_ARENA, 0);
+    arg(&l, 1, GRETA_SPACE_WEIGHTS, 0);
+    arg(&l, 2, GRETA_SPACE_ARENA, 4096);
+    l.attr.n = n;
+    l.attr.wdtype = wdtypes[d];
+    l.rows_coeff = rows;
+    fill(A_(0), (size_t)(T * rows * n));
+    double *bias = make_weights(0, (size_t)n, wdtypes[d]);
+    double ref[3 * 2 * 7];
+    for (int64_t r = 0; r < T * rows; r++)
+      for (int64_t i = 0; i < n; i++) ref[r * n + i] = (double)A_(0)[r * n + i] + bias[i];
+    run(&l, T, 0);
+    ASSERT_CLOSE(A_(4096), ref, (size_t)(T * rows * n), 1e-7);
+    free(bias);
+  }
+}
+
+/* last_token: the last of T tokens' rows, whatever T; rows fixed. */
+Test(cpu_kernels, last_token) {
+  const int64_t rows = 2, n = 5;
+  for (int64_t T = 1; T <= 4; T++) {
+    greta_plan_launch_t l = launch_of(GRETA_OP_LAST_TOKEN, 2);
+    arg(&l, 0, GRETA_SPACE_ARENA, 0);
+    arg(&l, 1, GRETA_SPACE_ARENA, 4096);
+    l.attr.n = n;
+    l.rows_coeff = rows;
+    l.rows_per_token = 0;
+    fill(A_(0), (size_t)(T * rows * n));
+    double ref[2 * 5];
+    for (int64_t i = 0; i < rows * n; i++) ref[i] = A_(0)[(T - 1) * rows * n + i];
+    run(&l, T, 0);
+    ASSERT_CLOSE(A_(4096), ref, (size_t)(rows * n), 0);
+  }
+}
+
 Test(cpu_kernels, kv_append) {
   const int64_t T = 3, kvh = 2, d = 5, max_seq = 9, pos = 4;
   greta_plan_launch_t l = launch_of(GRETA_OP_KV_APPEND, 2);

@@ -292,3 +292,25 @@ Test(diagnostics, huge_repeat_is_bounded) {
 Test(diagnostics, unclosed_parenthesis) {
   expect_one(HEAD "output y = silu(x\n\n", "t.gm:3:16: error: unclosed '(': no matching ')' before the end of the file");
 }
+
+Test(diagnostics, rope_scaling_forms) {
+  expect_one(HEAD "set rope_scaling = yarn(8.0, 1.0, 4.0, 8192)\noutput y = x\n",
+             "t.gm:3:20: error: rope_scaling must be llama3(factor, low_freq_factor, "
+             "high_freq_factor, original_max_position_embeddings)");
+  expect_one(HEAD "set rope_scaling = llama3(8.0, 4.0, 1.0, 8192)\noutput y = x\n",
+             "t.gm:3:37: error: llama3: high_freq_factor 1 must be greater than low_freq_factor 4");
+  expect_one(HEAD "set rope_scaling = llama3(0.0, 1.0, 4.0, 8192)\noutput y = x\n",
+             "t.gm:3:27: error: llama3: factor must be a positive number");
+  expect_one(HEAD "set rope_scaling = llama3(8.0, 1.0, 4.0, 8192)\n"
+                  "set rope_scaling = llama3(8.0, 1.0, 4.0, 8192)\noutput y = x\n",
+             "t.gm:4:5: error: redefinition of 'rope_scaling'");
+  expect_one(HEAD "set rope_skaling = f16\noutput y = x\n",
+             "t.gm:3:5: error: unknown setting 'rope_skaling' (known: weight_dtype, kv_dtype, "
+             "rope_scaling)");
+}
+
+Test(diagnostics, last_needs_a_token_axis) {
+  expect_one(HEAD "weight w: [4, 64] = \"w\"\noutput y = last(w) @ x.T\n",
+             "t.gm:4:12: error: last: the first dimension of x must be a symbolic dimension "
+             "(tokens), got f32[4, 64]");
+}

@@ -119,3 +119,46 @@ Test(gretac_cli, import_a_checkpoint_directory) {
   unlink(path);
   rmdir(dir);
 }
+
+/* Every family the import knows (tests/fixtures/import_configs) compiles
+ * from its checkpoint directory to a CPU model that loads, its logits one
+ * row; a config it refuses exits 1 naming the field. */
+Test(gretac_cli, every_imported_family_compiles_for_the_cpu) {
+  static const char *const families[] = {"llama2",  "llama3",  "llama3_1", "llama3_2",
+                                         "tinyllama", "mistral", "smollm2", "qwen2"};
+  char out[] = "/tmp/greta_cli_family_XXXXXX";
+  int fd = mkstemp(out);
+  cr_assert(fd >= 0);
+  close(fd);
+  for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
+    char args[1024];
+    snprintf(args, sizeof args,
+             "%s/tests/fixtures/import_configs/%s --target=cpu --max-seq 256 -o %s",
+             GRETA_SOURCE_DIR, families[i], out);
+    expect(args, 0, "for cpu");
+    greta_model_t *model;
+    greta_status_t st = greta_model_open(out, &model);
+    cr_assert_null(st, "%s: %s", families[i], greta_status_message(st));
+    const greta_tensor_info_t *logits = greta_model_output(model, 0);
+    cr_expect(logits && logits->rank == 2 && !logits->dims[0].symbol && logits->dims[0].coeff == 1,
+              "%s: logits are not one row", families[i]);
+    greta_model_destroy(model);
+  }
+  unlink(out);
+  char dir[] = "/tmp/greta_cli_refuse_XXXXXX", path[128], args[512];
+  cr_assert(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/config.json", dir);
+  FILE *f = fopen(path, "w");
+  cr_assert(f);
+  fputs("{\"model_type\": \"llama\", \"hidden_size\": 64, \"intermediate_size\": 160,"
+        " \"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"vocab_size\": 100,"
+        " \"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0}}",
+        f);
+  fclose(f);
+  snprintf(args, sizeof args, "import %s", dir);
+  expect(args, 1, "rope_scaling.rope_type \"yarn\" is not supported (default, llama3)");
+  snprintf(args, sizeof args, "%s --target=cpu -o /dev/null", dir);
+  expect(args, 1, "rope_scaling.rope_type \"yarn\"");
+  unlink(path);
+  rmdir(dir);
+}

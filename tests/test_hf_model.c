@@ -33,10 +33,12 @@ typedef struct fixture_s {
 /* ---- running and comparing ------------------------------------------------- */
 
 /* Runs the steps (token counts summing to `tokens`) from position 0 with the
- * weights bound from `path`; logits gets every token's row of `vocab`. */
+ * weights bound from `path`; logits gets every token's row of `vocab`, or
+ * with `last_only` (a model whose logits are last(...)) each step's last
+ * token's row. */
 static void run_steps(greta_model_t *model, greta_device_t *device, const char *path,
                       const int32_t *ids, long long vocab, const int *steps, int tokens,
-                      float *logits) {
+                      int last_only, float *logits) {
   greta_session_t *s;
   greta_status_t st = greta_session_create(model, device, &s);
   cr_assert_null(st, "session: %s", greta_status_message(st));
@@ -50,7 +52,11 @@ static void run_steps(greta_model_t *model, greta_device_t *device, const char *
     cr_assert_null(st, "%s", greta_status_message(st));
     st = greta_session_step(s, steps[k], pos);
     cr_assert_null(st, "step T=%d pos=%d: %s", steps[k], pos, greta_status_message(st));
-    st = greta_session_get_output(s, "logits", logits + pos * vocab, bytes);
+    if (last_only)
+      st = greta_session_get_output(s, "logits", logits + (pos + steps[k] - 1) * vocab,
+                                    (size_t)vocab * sizeof(float));
+    else
+      st = greta_session_get_output(s, "logits", logits + pos * vocab, bytes);
     cr_assert_null(st, "%s", greta_status_message(st));
   }
   greta_session_destroy(s);
@@ -83,8 +89,9 @@ static void compare(const fixture_t *fx, const char *what, const float *got, con
 }
 
 /* The model's interface, checked by reflection: input "tokens" i32[T],
- * output "logits" f32[T, vocab], every weight stored as the fixture's dtype. */
-static void check_interface(greta_model_t *model, const fixture_t *fx, long long vocab) {
+ * output "logits" f32[T, vocab] (or f32[1, vocab] with last(): returns 1),
+ * every weight stored as the fixture's dtype. */
+static int check_interface(greta_model_t *model, const fixture_t *fx, long long vocab) {
   cr_assert_eq(greta_model_input_count(model), 1, "tiny_llama.gm: expected one input");
   const greta_tensor_info_t *in = greta_model_input(model, 0);
   cr_assert(in && !strcmp(in->name, "tokens") && in->dtype == GRETA_I32 && in->rank == 1 &&
@@ -93,12 +100,22 @@ static void check_interface(greta_model_t *model, const fixture_t *fx, long long
   cr_assert_eq(greta_model_output_count(model), 1, "tiny_llama.gm: expected one output");
   const greta_tensor_info_t *out = greta_model_output(model, 0);
   cr_assert(out && !strcmp(out->name, "logits") && out->dtype == GRETA_F32 && out->rank == 2 &&
-                out->dims[0].symbol && !out->dims[1].symbol && out->dims[1].coeff == vocab,
-            "tiny_llama.gm: the output is not logits: f32[T, %lld]", vocab);
+                (out->dims[0].symbol || out->dims[0].coeff == 1) && !out->dims[1].symbol &&
+                out->dims[1].coeff == vocab,
+            "tiny_llama.gm: the output is not logits: f32[T or 1, %lld]", vocab);
   for (int i = 0; i < greta_model_weight_count(model); i++)
     cr_assert_str_eq(greta_dtype_name(greta_model_weight(model, i)->dtype), fx->dtype,
                      "tiny_llama.gm: weight %s is not stored as %s",
                      greta_model_weight(model, i)->name, fx->dtype);
+  return out->dims[0].symbol == NULL;
+}
+
+/* The rows of the steps' last tokens, packed (for a last() model). */
+static int step_ends(const float *rows, long long vocab, const int *steps, int n_steps,
+                     float *out) {
+  for (int k = 0, pos = 0; k < n_steps; pos += steps[k++])
+    memcpy(out + k * vocab, rows + (pos + steps[k] - 1) * vocab, (size_t)vocab * sizeof(float));
+  return n_steps;
 }
 
 /* `gm`: the .gm model to compile (NULL: examples/tiny_llama.gm). */
@@ -135,7 +152,7 @@ static void check_fixture(const fixture_t *fx, const char *gm) {
   greta_model_t *model = support_compile_file(source, gm ? NULL : fx->dtype, "cpu", rows, &log);
   cr_assert(model, "tiny_llama.gm: gretac failed for cpu: %s", log);
   free(log);
-  check_interface(model, fx, vocab);
+  const int last_only = check_interface(model, fx, vocab);
   greta_device_t *device;
   greta_status_t st = greta_device_open(GRETA_BACKEND_CPU, 0, &device);
   cr_assert_null(st, "device: %s", greta_status_message(st));
@@ -145,13 +162,27 @@ static void check_fixture(const fixture_t *fx, const char *gm) {
   hf_steps[n++] = (int)prefill;
   for (long long i = 0; i < decodes; i++) hf_steps[n++] = 1;
   float *got = malloc((size_t)(rows * vocab) * sizeof(float));
+  float *got_ends = malloc((size_t)(rows * vocab) * sizeof(float));
+  float *want_ends = malloc((size_t)(rows * vocab) * sizeof(float));
   char what[64];
-  run_steps(model, device, path, ids, vocab, hf_steps, (int)rows, got);
-  snprintf(what, sizeof what, "prefill %lld + %lld decodes", prefill, decodes);
-  compare(fx, what, got, want, (int)rows, vocab);
-  run_steps(model, device, path, ids, vocab, one_step, (int)rows, got);
-  snprintf(what, sizeof what, "one prefill of %lld", rows);
-  compare(fx, what, got, want, (int)rows, vocab);
+  for (int pass = 0; pass < 2; pass++) {
+    const int *steps = pass ? one_step : hf_steps;
+    int n_steps = pass ? 1 : n;
+    run_steps(model, device, path, ids, vocab, steps, (int)rows, last_only, got);
+    if (pass) snprintf(what, sizeof what, "one prefill of %lld", rows);
+    else snprintf(what, sizeof what, "prefill %lld + %lld decodes", prefill, decodes);
+    if (!last_only) {
+      compare(fx, what, got, want, (int)rows, vocab);
+      continue;
+    }
+    /* last(): each step's last token only (HF's rows of the others unused). */
+    step_ends(got, vocab, steps, n_steps, got_ends);
+    step_ends(want, vocab, steps, n_steps, want_ends);
+    strncat(what, ", last tokens", sizeof what - strlen(what) - 1);
+    compare(fx, what, got_ends, want_ends, n_steps, vocab);
+  }
+  free(got_ends);
+  free(want_ends);
 
   free(got);
   greta_device_destroy(device);

@@ -117,19 +117,135 @@ Test(import, a_mistral_window_longer_than_the_cache_needs_nothing) {
   import_fails(GRETA_UNIMPLEMENTED, "sliding_window 1024 is shorter than max_seq 2048");
 }
 
-Test(import, what_the_language_cannot_express_yet_is_refused_by_name) {
-  write_config(", \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0}", "llama");
-  import_fails(GRETA_UNIMPLEMENTED, "rope_scaling of type \"llama3\" is not supported yet");
+Test(import, what_the_language_cannot_express_is_refused_by_name) {
   write_config(", \"rope_scaling\": {\"type\": \"linear\", \"factor\": 2.0}", "llama");
-  import_fails(GRETA_UNIMPLEMENTED, "rope_scaling of type \"linear\"");
+  import_fails(GRETA_UNIMPLEMENTED, "rope_scaling.type \"linear\" is not supported (default, llama3)");
+  write_config(", \"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0}", "qwen2");
+  import_fails(GRETA_UNIMPLEMENTED, "rope_scaling.rope_type \"yarn\" is not supported");
+  write_config(", \"rope_parameters\": {\"rope_type\": \"dynamic\", \"rope_theta\": 1e4}", "llama");
+  import_fails(GRETA_UNIMPLEMENTED, "rope_parameters.rope_type \"dynamic\" is not supported");
+  write_config(", \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0}", "llama");
+  import_fails(GRETA_INVALID_ARGUMENT, "the field \"rope_scaling.low_freq_factor\" is missing");
+  write_config(", \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0, \"low_freq_factor\": 4,"
+               " \"high_freq_factor\": 1, \"original_max_position_embeddings\": 8192}",
+               "llama");
+  import_fails(GRETA_INVALID_ARGUMENT,
+               "rope_scaling.high_freq_factor 1 must be greater than low_freq_factor 4");
   write_config(", \"attention_bias\": true", "llama");
-  import_fails(GRETA_UNIMPLEMENTED, "\"attention_bias\" is true: a bias add is not supported yet");
+  import_fails(GRETA_UNIMPLEMENTED, "\"attention_bias\" is true: a llama model with this bias");
+  write_config(", \"mlp_bias\": true", "llama");
+  import_fails(GRETA_UNIMPLEMENTED, "\"mlp_bias\" is true");
+  write_config(", \"num_local_experts\": 8, \"num_experts_per_tok\": 2", "mistral");
+  import_fails(GRETA_UNIMPLEMENTED,
+               "\"num_local_experts\" is 8: mixture-of-experts models are not supported");
+  write_config(", \"alibi\": true", "llama");
+  import_fails(GRETA_UNIMPLEMENTED, "\"alibi\" is true: only rotary position embeddings");
+  write_config(", \"position_embedding_type\": \"alibi\"", "llama");
+  import_fails(GRETA_UNIMPLEMENTED, "\"position_embedding_type\" is \"alibi\"");
+  write_config(", \"partial_rotary_factor\": 0.5", "llama");
+  import_fails(GRETA_UNIMPLEMENTED, "partial_rotary_factor 0.5 is not supported");
   write_config(", \"hidden_act\": \"gelu\"", "llama");
   import_fails(GRETA_UNIMPLEMENTED, "hidden_act \"gelu\" is not supported");
+  write_config(", \"use_sliding_window\": true, \"sliding_window\": 1024", "qwen2");
+  import_fails(GRETA_UNIMPLEMENTED, "sliding_window 1024 is shorter than max_seq 2048");
   write_config("", "mixtral");
-  import_fails(GRETA_UNIMPLEMENTED, "model_type \"mixtral\" is not supported (llama, mistral)");
+  import_fails(GRETA_UNIMPLEMENTED, "model_type \"mixtral\" is not supported (llama, mistral, qwen2)");
+  write_config("", "gpt2");
+  import_fails(GRETA_UNIMPLEMENTED, "model_type \"gpt2\" is not supported");
   write_config(", \"torch_dtype\": \"int8\"", "llama");
   import_fails(GRETA_INVALID_ARGUMENT, "duplicate"); /* a key twice is refused by the JSON reader */
+}
+
+/* One real-shaped config per family the issue lists
+ * (tests/fixtures/import_configs/<family>/config.json, written after the
+ * released checkpoints' configs with small dims): what the .gm must say, and
+ * it compiles and fuses. */
+static void family(const char *name, const char *const *lines) {
+  char src[512], path[128];
+  snprintf(src, sizeof src, "%s/tests/fixtures/import_configs/%s/config.json", GRETA_SOURCE_DIR,
+           name);
+  size_t len = 0;
+  FILE *in = fopen(src, "rb");
+  cr_assert(in, "cannot open %s", src);
+  char text[8192];
+  len = fread(text, 1, sizeof text, in);
+  fclose(in);
+  snprintf(path, sizeof path, "%s/config.json", dir);
+  FILE *out = fopen(path, "wb");
+  cr_assert(out && fwrite(text, 1, len, out) == len && fclose(out) == 0);
+  import_options_t o = {0};
+  char *gm = import_ok(&o);
+  for (const char *const *l = lines; *l; l++) expect_line(gm, *l);
+  expect_line(gm, "output logits = rmsnorm(last(h), final_norm, eps) @ lm_head.T\n");
+  compiles(gm);
+  free(gm);
+}
+
+static const char untied[] = "weight lm_head: [vocab, dim] = \"lm_head.weight\"";
+static const char tied[] = "weight lm_head: [vocab, dim] = \"model.embed_tokens.weight\"";
+
+Test(import, llama2) {
+  family("llama2", (const char *[]){"const theta = 10000.0 ", "const n_kv_heads = 4 ",
+                                    "const eps = 1e-05 ", "set weight_dtype = f16\n", untied, NULL});
+}
+Test(import, llama3) {
+  family("llama3", (const char *[]){"const theta = 500000.0 ", "const n_kv_heads = 2 ",
+                                    "const head_dim = 8 ", "set weight_dtype = bf16\n", untied,
+                                    NULL});
+}
+Test(import, llama3_1_rope_scaling) {
+  family("llama3_1", (const char *[]){"set rope_scaling = llama3(8.0, 1.0, 4.0, 8192.0)\n",
+                                      "const max_seq = 4096 ", "capped", untied, NULL});
+}
+Test(import, llama3_2_tied_and_scaled) {
+  family("llama3_2", (const char *[]){"set rope_scaling = llama3(32.0, 1.0, 4.0, 8192.0)\n",
+                                      "const head_dim = 16 ", tied, NULL});
+}
+Test(import, tinyllama) {
+  family("tinyllama", (const char *[]){"const n_kv_heads = 1 ", "const max_seq = 2048 ", untied,
+                                       NULL});
+}
+Test(import, mistral) {
+  family("mistral", (const char *[]){"model_type mistral", "const max_seq = 4096 ", untied, NULL});
+}
+Test(import, smollm2_tied) {
+  family("smollm2", (const char *[]){"const theta = 100000.0 ", tied, NULL});
+}
+Test(import, qwen2_bias) {
+  family("qwen2", (const char *[]){"const eps = 1e-06 ", "const theta = 1000000.0 ",
+                                   "weight bk: [n_kv_heads * head_dim] = "
+                                   "\"model.layers.{layer}.self_attn.k_proj.bias\"",
+                                   "rope(reshape(h @ wq.T + bq, [T, n_heads, head_dim]), theta)",
+                                   "reshape(h @ wv.T + bv, [T, n_kv_heads, head_dim])", tied, NULL});
+}
+
+/* transformers 5 writes rope_theta and the scaling inside rope_parameters;
+ * the type may be under "type" (older configs) or "rope_type"; "default" is
+ * no scaling. (`dtype` for torch_dtype: the fixtures of test_import_numerics.c.) */
+Test(import, rope_parameters_and_its_spellings) {
+  write_config(", \"rope_parameters\": {\"rope_type\": \"default\", \"rope_theta\": 250000.0}", "llama");
+  import_options_t o = {0};
+  char *gm = import_ok(&o);
+  expect_line(gm, "const theta = 250000.0 ");
+  cr_assert_null(strstr(gm, "rope_scaling"), "%s", gm);
+  free(gm);
+  write_config(", \"rope_parameters\": {\"rope_type\": \"llama3\", \"rope_theta\": 500000.0,"
+               " \"factor\": 8, \"low_freq_factor\": 1, \"high_freq_factor\": 4,"
+               " \"original_max_position_embeddings\": 8192}",
+               "llama");
+  gm = import_ok(&o);
+  expect_line(gm, "const theta = 500000.0 ");
+  expect_line(gm, "# rope_parameters (rope_type llama3)");
+  expect_line(gm, "set rope_scaling = llama3(8.0, 1.0, 4.0, 8192.0)\n");
+  compiles(gm);
+  free(gm);
+  write_config(", \"rope_theta\": 500000.0, \"rope_scaling\": {\"type\": \"llama3\", \"factor\": 8.0,"
+               " \"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0,"
+               " \"original_max_position_embeddings\": 8192}",
+               "llama");
+  gm = import_ok(&o);
+  expect_line(gm, "set rope_scaling = llama3(8.0, 1.0, 4.0, 8192.0)\n");
+  free(gm);
 }
 
 Test(import, malformed_configs_name_the_field_or_the_position) {

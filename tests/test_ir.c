@@ -360,3 +360,85 @@ Test(ir, cache_names_follow_the_instance_path) {
   cr_assert_eq(caches, 4);
   ir_graph_destroy(g);
 }
+
+/* Compiles `src` with the front end; asserts it succeeds. */
+static ir_graph_t *front_end(const char *src) {
+  char *diag = NULL;
+  size_t len = 0;
+  FILE *d = open_memstream(&diag, &len);
+  int errors = 0;
+  ir_graph_t *g = frontend_compile_string("t.gm", src, strlen(src), d, &errors);
+  fclose(d);
+  cr_assert_not_null(g, "%s", diag);
+  free(diag);
+  cr_assert_eq(ir_verify(g, stderr), 0);
+  return g;
+}
+
+/* last(x): [T, ...] -> [1, ...], the last token; its output does not scale
+ * with T. */
+Test(ir, last_takes_the_last_token) {
+  ir_graph_t *g = front_end("dim T\ninput x: f32[T, 4, 8]\noutput y = last(x)\n"
+                            "output z = last(reshape(x, [T, 32]))\n");
+  const ir_node_t *y = &g->nodes[g->outputs[0].node], *z = &g->nodes[g->outputs[1].node];
+  cr_assert_eq(y->op, IR_LAST);
+  cr_assert_eq(y->type.rank, 3);
+  cr_assert(y->type.dims[0].sym < 0 && y->type.dims[0].coeff == 1, "dims[0] must be the constant 1");
+  cr_assert_eq(y->type.dims[1].coeff, 4);
+  cr_assert_eq(y->type.dims[2].coeff, 8);
+  char buf[64];
+  cr_assert_str_eq(ir_type_str(g, &z->type, buf, sizeof buf), "f32[1, 32]");
+  ir_graph_destroy(g);
+
+  /* Not a token axis: an error naming the type. */
+  g = graph();
+  int w = leaf(g, IR_WEIGHT, "w", ty(GRETA_F32, 2, (int64_t[]){4, 8}));
+  op_fails(g, IR_LAST, 1, &w, 0,
+           "last: the first dimension of x must be a symbolic dimension (tokens), got f32[4, 8]");
+  ir_graph_destroy(g);
+}
+
+/* set rope_scaling = llama3(...): on the graph, printed on the model line. */
+Test(ir, rope_scaling_setting) {
+  ir_graph_t *g = front_end("dim T\nset rope_scaling = llama3(8.0, 1.0, 2 * 2, 8192)\n"
+                            "input x: f32[T, 2, 16]\noutput y = rope(x, 500000.0)\n");
+  cr_assert_float_eq(g->rope_scaling.factor, 8.0, 0);
+  cr_assert_float_eq(g->rope_scaling.low_freq_factor, 1.0, 0);
+  cr_assert_float_eq(g->rope_scaling.high_freq_factor, 4.0, 0);
+  cr_assert_float_eq(g->rope_scaling.original_max, 8192.0, 0);
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  ir_print(g, f);
+  fclose(f);
+  cr_assert(strstr(text, "rope_scaling=llama3(8, 1, 4, 8192)\n"), "%s", text);
+  free(text);
+  ir_graph_destroy(g);
+  /* Without the setting: none, and the model line says nothing of it. */
+  g = front_end("dim T\ninput x: f32[T, 2, 16]\noutput y = rope(x)\n");
+  cr_assert_float_eq(g->rope_scaling.factor, 0.0, 0);
+  ir_graph_destroy(g);
+}
+
+/* x @ w.T + b with b a vector: a bias added to every row (either order);
+ * a vector that is not the last dimension is an error. */
+Test(ir, a_vector_plus_a_matrix_is_a_bias) {
+  ir_graph_t *g = front_end("dim T\ninput x: f32[T, 8]\nweight w: [4, 8] = \"w\"\n"
+                            "weight b: [4] = \"b\"\noutput y = x @ w.T + b\noutput z = b + x @ w.T\n"
+                            "output u = x @ w.T - b\n");
+  for (int o = 0; o < 3; o++) {
+    const ir_node_t *y = &g->nodes[g->outputs[o].node];
+    cr_assert_eq(y->op, IR_BIAS_ADD, "output %d", o);
+    cr_assert_eq(g->nodes[y->inputs[0]].op, IR_MATMUL);
+    cr_assert_eq(g->nodes[y->inputs[1]].op, o < 2 ? IR_WEIGHT : IR_SCALE);
+    cr_assert_eq(y->type.rank, 2);
+    cr_assert_eq(y->type.dims[1].coeff, 4);
+  }
+  ir_graph_destroy(g);
+  g = graph();
+  int x = leaf(g, IR_INPUT, "x", ty(GRETA_F32, 2, (int64_t[]){3, 8}));
+  int b = leaf(g, IR_WEIGHT, "b", ty(GRETA_F32, 1, (int64_t[]){4}));
+  op_fails(g, IR_BIAS_ADD, 2, (int[]){x, b}, 0,
+           "bias_add: the bias f32[4] does not match the last dimension of f32[3, 8]");
+  ir_graph_destroy(g);
+}

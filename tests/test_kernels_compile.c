@@ -36,7 +36,7 @@ static void add(const target_t *t, tu_t *tu, uint32_t op, uint32_t n_args, greta
   l.n_args = n_args;
   l.attr = attr;
   l.rows_coeff = rows_coeff;
-  l.rows_per_token = 1;
+  l.rows_per_token = op != GRETA_OP_LAST_TOKEN; /* one token out, whatever T */
   for (uint32_t i = 0; i < n_args; i++) l.args[i].offset = 256 * i;
   greta_status_t s = kernels_instantiate(t, &l, min_tokens, max_tokens, name, &tu->source);
   cr_assert(!s, "%s: %s", name, greta_status_message(s));
@@ -105,6 +105,12 @@ static void make_tu(const target_t *t, tu_t *tu) {
   }
   add(t, tu, GRETA_OP_ROPE, 2, (greta_op_attrs_t){.heads = 4, .head_dim = 64, .theta = 10000.f}, 1, 1,
       64, "rope");
+  /* llama3 frequency scaling: the same kernels, another inv_freq table. */
+  add(t, tu, GRETA_OP_ROPE, 2,
+      (greta_op_attrs_t){.heads = 4, .head_dim = 64, .theta = 500000.f, .rope_factor = 8.f,
+                         .rope_low_freq_factor = 1.f, .rope_high_freq_factor = 4.f,
+                         .rope_original_max = 8192.f},
+      1, 1, 64, "rope_llama3");
   add(t, tu, GRETA_OP_KV_APPEND, 2, (greta_op_attrs_t){.kv_heads = 2, .head_dim = 64, .max_seq = 128},
       1, 1, 64, "kv_append");
   greta_op_attrs_t att = {.heads = 4, .kv_heads = 2, .head_dim = 64, .max_seq = 128, .scale = 0.125f};
@@ -139,6 +145,24 @@ static void make_tu(const target_t *t, tu_t *tu) {
       (greta_op_attrs_t){.heads = 4, .kv_heads = 2, .head_dim = 64, .max_seq = 128,
                          .kvdtype = GRETA_F16, .theta = 10000.f},
       1, 1, 64, "qkv_rope_append");
+  add(t, tu, GRETA_OP_QKV_ROPE_APPEND, 4,
+      (greta_op_attrs_t){.heads = 4, .kv_heads = 2, .head_dim = 64, .max_seq = 128,
+                         .kvdtype = GRETA_BF16, .theta = 500000.f, .rope_factor = 32.f,
+                         .rope_low_freq_factor = 1.f, .rope_high_freq_factor = 4.f,
+                         .rope_original_max = 8192.f},
+      1, 1, 64, "qkv_rope_append_llama3");
+  add(t, tu, GRETA_OP_MATMUL_QKV, 5,
+      (greta_op_attrs_t){.heads = 4, .kv_heads = 2, .head_dim = 64, .max_seq = 128, .k = 256,
+                         .norm = 1, .wdtype = GRETA_BF16, .kvdtype = GRETA_BF16, .eps = 1e-5f,
+                         .theta = 500000.f, .rope_factor = 32.f, .rope_low_freq_factor = 1.f,
+                         .rope_high_freq_factor = 4.f, .rope_original_max = 8192.f},
+      1, 1, 1, "matmul_qkv_llama3");
+  for (int dt = 0; dt < 3; dt++) {
+    char n[32];
+    snprintf(n, sizeof n, "bias_add_%d", dt);
+    add(t, tu, GRETA_OP_BIAS_ADD, 3, (greta_op_attrs_t){.n = 688, .wdtype = dt}, 1, 1, 64, n);
+  }
+  add(t, tu, GRETA_OP_LAST_TOKEN, 2, (greta_op_attrs_t){.n = 688}, 2, 1, 64, "last_token");
   add(t, tu, GRETA_OP_RMS_SCALE, 2, (greta_op_attrs_t){.n = 256, .eps = 1e-5f}, 1, 1, 64, "rms_scale");
   add(t, tu, GRETA_OP_GLU, 2, (greta_op_attrs_t){.n = 688}, 1, 1, 64, "glu");
   greta_op_attrs_t ew = {.n = 688};

@@ -1,6 +1,7 @@
 /* compiler/passes: CSE, fusion and DCE on graphs the front end builds. */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "frontend.h"
@@ -211,4 +212,48 @@ Test(passes, qkv_does_not_fuse_when_k_is_read_elsewhere) {
   cr_expect_eq(count_op(g, IR_CACHE_APPEND), 2);
   cr_expect_eq(count_op(g, IR_MATMUL_NORM), 3, "the norm still folds");
   ir_graph_destroy(g);
+}
+
+/* The head of a whole model: embedding, one norm, the LM head. */
+static const char head_model[] =
+    "model m\ndim T\ninput tokens: i32[T]\n"
+    "weight embed: [16, 8] = \"model.embed_tokens.weight\"\n"
+    "weight final_norm: [8] = \"model.norm.weight\"\n"
+    "weight lm_head: [16, 8] = \"%s\"\n"
+    "h = embedding(tokens, embed)\n"
+    "output logits = rmsnorm(%s, final_norm, 1e-5) @ lm_head.T\n";
+
+static ir_graph_t *build_head(const char *head_weight, const char *x) {
+  char text[1024];
+  snprintf(text, sizeof text, head_model, head_weight, x);
+  ir_graph_t *g = build(text);
+  cr_assert_eq(passes_run(g, stderr), 0);
+  return g;
+}
+
+/* Untied: the final norm folds into the LM head, through last() too. */
+Test(passes, the_final_norm_folds_into_an_untied_head) {
+  for (int last = 0; last < 2; last++) {
+    ir_graph_t *g = build_head("lm_head.weight", last ? "last(h)" : "h");
+    cr_expect_eq(count_op(g, IR_MATMUL_NORM), 1, "last = %d", last);
+    cr_expect_eq(count_op(g, IR_RMSNORM), 0, "last = %d", last);
+    cr_expect_eq(count_op(g, IR_LAST), last);
+    ir_graph_destroy(g);
+  }
+}
+
+/* Tied embeddings: the head IS the embedding table (one weight node, read by
+ * the embedding and the head). Folding the norm would rewrite the table the
+ * embedding reads: the norm stays a launch. */
+Test(passes, tied_embeddings_keep_the_final_norm) {
+  for (int last = 0; last < 2; last++) {
+    ir_graph_t *g = build_head("model.embed_tokens.weight", last ? "last(h)" : "h");
+    cr_expect_eq(count_op(g, IR_WEIGHT), 2, "embed (shared by the head) and the norm");
+    cr_expect_eq(count_op(g, IR_MATMUL_NORM), 0, "last = %d", last);
+    cr_expect_eq(count_op(g, IR_RMSNORM), 1, "last = %d", last);
+    int m = find_op(g, IR_MATMUL), e = find_op(g, IR_EMBEDDING);
+    cr_assert(m >= 0 && e >= 0);
+    cr_expect_eq(g->nodes[m].inputs[1], g->nodes[e].inputs[1], "one table for both");
+    ir_graph_destroy(g);
+  }
 }

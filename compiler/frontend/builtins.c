@@ -31,6 +31,7 @@ static const builtin_t builtins[] = {
   {.name = "mul",         .args = "TT",    .arg_names = "a, b",           .op = IR_MUL,          .attr_arg = -1, .transpose_arg = -1},
   {.name = "reshape",     .args = "TL",    .arg_names = "x, shape",       .op = IR_RESHAPE,      .attr_arg = -1, .transpose_arg = -1,
    .build = build_reshape},
+  {.name = "last",        .args = "T",     .arg_names = "x",              .op = IR_LAST,         .attr_arg = -1, .transpose_arg = -1},
   {.name = "transpose",   .args = "T",     .arg_names = "x",              .op = IR_TRANSPOSE,    .attr_arg = -1, .transpose_arg = -1},
   {.name = "sqrt",        .args = "N",     .arg_names = "x",              .op = IR_DEAD,         .attr_arg = -1, .transpose_arg = -1,
    .build = build_sqrt},

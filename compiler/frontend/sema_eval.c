@@ -154,6 +154,19 @@ static value_t eval_binary(sema_t *s, scope_t *sc, const ast_expr_t *e) {
   char da[200], db[200];
   if (a.kind == V_TENSOR && b.kind == V_TENSOR) {
     int in[2] = {a.node, b.node};
+    /* A vector added to a matrix: a bias, broadcast over the rows. */
+    const ir_type_t *ta = &s->g->nodes[a.node].type, *tb = &s->g->nodes[b.node].type;
+    if ((e->op == '+' || e->op == '-') && ta->rank != tb->rank && (ta->rank == 1 || tb->rank == 1)) {
+      if (e->op == '-' && tb->rank != 1)
+        return sema_error(s, e->name_loc, "a vector minus a matrix is not defined (write -m + v)");
+      int x = ta->rank == 1 ? b.node : a.node, bias = ta->rank == 1 ? a.node : b.node;
+      if (e->op == '-') {
+        value_t nb = sema_add_scale(s, b, -1.0, e->name_loc);
+        if (nb.kind == V_ERROR) return nb;
+        bias = nb.node;
+      }
+      return sema_add_node(s, IR_BIAS_ADD, 2, (int[2]){x, bias}, e->name_loc, 0, 0);
+    }
     switch (e->op) {
     case '+': return sema_add_node(s, IR_ADD, 2, in, e->name_loc, 0, 0);
     case '*': return sema_add_node(s, IR_MUL, 2, in, e->name_loc, 0, 0);

@@ -70,6 +70,7 @@ typedef struct sema_s {
   int64_t work;
   bool weight_dtype_set;
   bool kv_dtype_set;
+  bool rope_scaling_set;
   bool model_named;
   ast_loc_t model_loc;
   int *leaf_table; /* open addressing: node ids of weights and caches by name; -1 empty */

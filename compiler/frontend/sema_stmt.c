@@ -2,6 +2,7 @@
  * its body is evaluated once per index) and block calls (inlined: the
  * block's body is evaluated in a fresh scope). */
 #define _POSIX_C_SOURCE 200809L
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -327,6 +328,42 @@ static const char *stmt_keyword(ast_stmt_kind_t k) {
   }
 }
 
+/* set rope_scaling = llama3(factor, low_freq_factor, high_freq_factor,
+ * original_max_position_embeddings): every rope of the model scales its
+ * frequencies as Llama 3.1 does (rope_freq.c). */
+static void exec_rope_scaling(sema_t *s, scope_t *sc, const ast_stmt_t *st) {
+  static const char *const names[4] = {"factor", "low_freq_factor", "high_freq_factor",
+                                       "original_max_position_embeddings"};
+  const ast_expr_t *e = st->value;
+  if (s->rope_scaling_set) {
+    sema_error(s, st->name_loc, "redefinition of 'rope_scaling'");
+    return;
+  }
+  if (e->kind != AST_CALL || strcmp(e->name, "llama3") != 0 || e->args.n != 4) {
+    sema_error(s, e->loc,
+               "rope_scaling must be llama3(factor, low_freq_factor, high_freq_factor, "
+               "original_max_position_embeddings)");
+    return;
+  }
+  double v[4];
+  for (int i = 0; i < 4; i++) {
+    value_t x = sema_eval(s, sc, e->args.items[i]);
+    if (x.kind == V_ERROR) return;
+    if (!is_number(&x) || !(number(&x) > 0) || !isfinite(number(&x))) {
+      sema_error(s, e->args.items[i]->loc, "llama3: %s must be a positive number", names[i]);
+      return;
+    }
+    v[i] = number(&x);
+  }
+  if (!(v[1] < v[2])) {
+    sema_error(s, e->args.items[2]->loc,
+               "llama3: high_freq_factor %g must be greater than low_freq_factor %g", v[2], v[1]);
+    return;
+  }
+  s->rope_scaling_set = true;
+  s->g->rope_scaling = (ir_rope_scaling_t){v[0], v[1], v[2], v[3]};
+}
+
 static void exec_top_only(sema_t *s, scope_t *sc, const ast_stmt_t *st) {
   char a[160];
   switch (st->kind) {
@@ -341,10 +378,15 @@ static void exec_top_only(sema_t *s, scope_t *sc, const ast_stmt_t *st) {
     s->g->model_name = xstrdup(st->name);
     break;
   case AST_SET: {
+    if (strcmp(st->name, "rope_scaling") == 0) {
+      exec_rope_scaling(s, sc, st);
+      break;
+    }
     /* Model settings: the storage dtype of the weights and of the KV cache. */
     bool is_kv = strcmp(st->name, "kv_dtype") == 0;
     if (!is_kv && strcmp(st->name, "weight_dtype") != 0) {
-      sema_error(s, st->name_loc, "unknown setting '%s' (known: weight_dtype, kv_dtype)", st->name);
+      sema_error(s, st->name_loc, "unknown setting '%s' (known: weight_dtype, kv_dtype, rope_scaling)",
+                 st->name);
       break;
     }
     bool *was_set = is_kv ? &s->kv_dtype_set : &s->weight_dtype_set;

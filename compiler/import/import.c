@@ -6,8 +6,10 @@
 #include "import.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "status.h"
@@ -18,10 +20,24 @@ typedef struct llama_config_s {
   int64_t dim, ffn, layers, heads, kv_heads, head_dim, vocab, max_positions;
   double eps, theta;
   bool tied;
-  const char *dtype; /* .gm spelling */
+  bool qkv_bias;       /* qwen2: q_proj, k_proj and v_proj have a bias */
+  const char *scaling; /* the field RoPE scaling came from; NULL: none */
+  double factor, low_freq_factor, high_freq_factor, original_max; /* llama3 */
+  const char *dtype;   /* .gm spelling */
 } llama_config_t;
 
 #define CONFIG "config.json"
+
+/* The model types the import knows, and what sets them apart. */
+static const struct {
+  const char *name;
+  bool qkv_bias;
+  double eps; /* rms_norm_eps when the config has none (the config class's default) */
+} model_types[] = {
+    {"llama", false, 1e-6},
+    {"mistral", false, 1e-6},
+    {"qwen2", true, 1e-6},
+};
 
 static greta_status_t get_int(json_t *root, const char *key, bool required, int64_t fallback,
                               int64_t *out) {
@@ -39,47 +55,139 @@ static greta_status_t get_int(json_t *root, const char *key, bool required, int6
   return NULL;
 }
 
-static greta_status_t get_number(json_t *root, const char *key, double fallback, double *out) {
-  json_t *v = json_object_get(root, key);
+/* `where` names the object for messages ("rope_scaling."), "" at the top. */
+static greta_status_t get_number_in(json_t *obj, const char *where, const char *key,
+                                    bool required, double fallback, double *out) {
+  json_t *v = json_object_get(obj, key);
   if (!v || json_is_null(v)) {
+    if (required)
+      return greta_status_make(GRETA_INVALID_ARGUMENT, CONFIG ": the field \"%s%s\" is missing",
+                               where, key);
     *out = fallback;
     return NULL;
   }
-  if (!json_is_number(v) || !(json_number_value(v) > 0))
-    return greta_status_make(GRETA_INVALID_ARGUMENT, CONFIG ": \"%s\" must be a positive number",
-                             key);
+  if (!json_is_number(v) || !(json_number_value(v) > 0) || !isfinite(json_number_value(v)))
+    return greta_status_make(GRETA_INVALID_ARGUMENT, CONFIG ": \"%s%s\" must be a positive number",
+                             where, key);
   *out = json_number_value(v);
   return NULL;
 }
 
+static greta_status_t get_number(json_t *root, const char *key, double fallback, double *out) {
+  return get_number_in(root, "", key, false, fallback, out);
+}
+
 static bool is_true(json_t *root, const char *key) { return json_is_true(json_object_get(root, key)); }
 
-/* The fields the language cannot express yet, each named with its value. */
-static greta_status_t refuse_unsupported(json_t *root, const llama_config_t *c, int64_t max_seq) {
-  json_t *scaling = json_object_get(root, "rope_scaling");
-  if (!scaling) scaling = json_object_get(root, "rope_parameters");
-  if (scaling && !json_is_null(scaling)) {
-    json_t *type = json_object_get(scaling, "rope_type");
-    if (!type) type = json_object_get(scaling, "type");
-    const char *name = json_is_string(type) ? json_string_value(type) : "?";
-    if (strcmp(name, "default") != 0)
-      return greta_status_make(GRETA_UNIMPLEMENTED,
-                               CONFIG ": rope_scaling of type \"%s\" is not supported yet (RoPE "
-                               "frequency scaling)",
-                               name);
+/* A JSON value as config text for messages ("8", "\"yarn\"", "true"). */
+static void value_text(json_t *v, char *buf, size_t size) {
+  if (json_is_string(v)) snprintf(buf, size, "\"%s\"", json_string_value(v));
+  else if (json_is_integer(v)) snprintf(buf, size, "%lld", (long long)json_integer_value(v));
+  else if (json_is_real(v)) snprintf(buf, size, "%g", json_real_value(v));
+  else if (json_is_boolean(v)) snprintf(buf, size, "%s", json_is_true(v) ? "true" : "false");
+  else snprintf(buf, size, "(an object or array)");
+}
+
+/* RoPE: theta (top-level rope_theta, or transformers 5's rope_parameters),
+ * and the scaling of rope_scaling or rope_parameters, whose type is under
+ * "rope_type" or the older "type": none, "default" or "llama3". */
+static greta_status_t read_rope(json_t *root, llama_config_t *c) {
+  const char *field = "rope_scaling";
+  json_t *scaling = json_object_get(root, field);
+  if (!scaling || json_is_null(scaling)) {
+    field = "rope_parameters";
+    scaling = json_object_get(root, field);
   }
+  json_t *params = json_object_get(root, "rope_parameters");
+  double theta_default = 10000.0;
+  if (json_is_object(params))
+    GRETA_RETURN_IF_ERROR(
+        get_number_in(params, "rope_parameters.", "rope_theta", false, 10000.0, &theta_default));
+  GRETA_RETURN_IF_ERROR(get_number(root, "rope_theta", theta_default, &c->theta));
+  if (!scaling || json_is_null(scaling)) return NULL;
+  if (!json_is_object(scaling))
+    return greta_status_make(GRETA_INVALID_ARGUMENT, CONFIG ": \"%s\" must be an object or null",
+                             field);
+  const char *type_key = "rope_type";
+  json_t *type = json_object_get(scaling, type_key);
+  if (!type) type = json_object_get(scaling, type_key = "type");
+  if (!type) return NULL; /* rope_parameters with rope_theta alone */
+  if (!json_is_string(type))
+    return greta_status_make(GRETA_INVALID_ARGUMENT, CONFIG ": \"%s.%s\" must be a string", field,
+                             type_key);
+  const char *name = json_string_value(type);
+  if (strcmp(name, "default") == 0) return NULL;
+  if (strcmp(name, "llama3") != 0)
+    return greta_status_make(GRETA_UNIMPLEMENTED,
+                             CONFIG ": %s.%s \"%s\" is not supported (default, llama3)", field,
+                             type_key, name);
+  char where[64];
+  snprintf(where, sizeof where, "%s.", field);
+  GRETA_RETURN_IF_ERROR(get_number_in(scaling, where, "factor", true, 0, &c->factor));
+  GRETA_RETURN_IF_ERROR(
+      get_number_in(scaling, where, "low_freq_factor", true, 0, &c->low_freq_factor));
+  GRETA_RETURN_IF_ERROR(
+      get_number_in(scaling, where, "high_freq_factor", true, 0, &c->high_freq_factor));
+  GRETA_RETURN_IF_ERROR(get_number_in(scaling, where, "original_max_position_embeddings", true, 0,
+                                      &c->original_max));
+  if (!(c->low_freq_factor < c->high_freq_factor))
+    return greta_status_make(GRETA_INVALID_ARGUMENT,
+                             CONFIG ": %s.high_freq_factor %g must be greater than "
+                             "low_freq_factor %g",
+                             field, c->high_freq_factor, c->low_freq_factor);
+  c->scaling = field;
+  return NULL;
+}
+
+/* What the language cannot express, each named with its value. */
+static greta_status_t refuse_unsupported(json_t *root, const llama_config_t *c, int64_t max_seq) {
+  char text[96];
+  /* Mixture of experts: any of these with a count above 0. */
+  static const char *const moe[] = {"num_local_experts", "num_experts", "n_routed_experts",
+                                    "num_experts_per_tok", "moe_intermediate_size"};
+  for (size_t i = 0; i < sizeof moe / sizeof moe[0]; i++) {
+    json_t *v = json_object_get(root, moe[i]);
+    if (v && !json_is_null(v) && !(json_is_integer(v) && json_integer_value(v) == 0)) {
+      value_text(v, text, sizeof text);
+      return greta_status_make(GRETA_UNIMPLEMENTED,
+                               CONFIG ": \"%s\" is %s: mixture-of-experts models are not "
+                               "supported",
+                               moe[i], text);
+    }
+  }
+  json_t *pe = json_object_get(root, "position_embedding_type");
+  if (is_true(root, "alibi") || (json_is_string(pe) && strcmp(json_string_value(pe), "rope") != 0)) {
+    if (pe) value_text(pe, text, sizeof text);
+    return greta_status_make(GRETA_UNIMPLEMENTED,
+                             CONFIG ": %s is %s: only rotary position embeddings (RoPE) are "
+                             "supported",
+                             is_true(root, "alibi") ? "\"alibi\"" : "\"position_embedding_type\"",
+                             is_true(root, "alibi") ? "true" : text);
+  }
+  /* Qwen2's q/k/v bias is its architecture; anywhere else a bias is not. */
   static const char *const biases[] = {"attention_bias", "mlp_bias"};
-  for (size_t i = 0; i < 2; i++)
+  for (size_t i = c->qkv_bias ? 1 : 0; i < 2; i++)
     if (is_true(root, biases[i]))
       return greta_status_make(GRETA_UNIMPLEMENTED,
-                               CONFIG ": \"%s\" is true: a bias add is not supported yet",
-                               biases[i]);
+                               CONFIG ": \"%s\" is true: a %s model with this bias is not "
+                               "supported",
+                               biases[i], c->model_type);
   const char *act = json_string_value(json_object_get(root, "hidden_act"));
   if (act && strcmp(act, "silu") != 0)
     return greta_status_make(GRETA_UNIMPLEMENTED,
                              CONFIG ": hidden_act \"%s\" is not supported (SiLU only)", act);
+  json_t *partial = json_object_get(root, "partial_rotary_factor");
+  if (json_is_number(partial) && json_number_value(partial) != 1.0)
+    return greta_status_make(GRETA_UNIMPLEMENTED,
+                             CONFIG ": partial_rotary_factor %g is not supported (RoPE over the "
+                             "whole head only)",
+                             json_number_value(partial));
+  /* A window is only real when the model uses it (Qwen2 says so with
+   * use_sliding_window) and it is shorter than the cache. */
   json_t *window = json_object_get(root, "sliding_window");
-  if (json_is_integer(window) && json_integer_value(window) < max_seq)
+  json_t *use = json_object_get(root, "use_sliding_window");
+  if (json_is_integer(window) && json_integer_value(window) < max_seq &&
+      !(use && json_is_false(use)))
     return greta_status_make(GRETA_UNIMPLEMENTED,
                              CONFIG ": sliding_window %lld is shorter than max_seq %lld: "
                              "windowed attention is not supported (--max-seq %lld avoids it)",
@@ -101,8 +209,9 @@ static greta_status_t dtype_of(json_t *root, const char *override, const char **
     *out = override;
     return NULL;
   }
-  json_t *v = json_object_get(root, "torch_dtype");
-  if (!v) v = json_object_get(root, "dtype");
+  const char *key = "torch_dtype";
+  json_t *v = json_object_get(root, key);
+  if (!v || json_is_null(v)) v = json_object_get(root, key = "dtype");
   const char *name = json_is_string(v) ? json_string_value(v) : "float32";
   static const char *const names[][2] = {
       {"float32", "f32"}, {"float16", "f16"}, {"bfloat16", "bf16"}};
@@ -112,34 +221,40 @@ static greta_status_t dtype_of(json_t *root, const char *override, const char **
       return NULL;
     }
   return greta_status_make(GRETA_UNIMPLEMENTED,
-                           CONFIG ": torch_dtype \"%s\" is not one of float32, float16, bfloat16 "
+                           CONFIG ": %s \"%s\" is not one of float32, float16, bfloat16 "
                            "(--dtype chooses the storage)",
-                           name);
+                           key, name);
 }
 
 static greta_status_t read_config(json_t *root, const import_options_t *o, llama_config_t *c,
                                   int64_t *out_max_seq) {
   json_t *type = json_object_get(root, "model_type");
   c->model_type = json_is_string(type) ? json_string_value(type) : "";
-  if (strcmp(c->model_type, "llama") != 0 && strcmp(c->model_type, "mistral") != 0)
+  size_t known = 0;
+  while (known < sizeof model_types / sizeof model_types[0] &&
+         strcmp(model_types[known].name, c->model_type) != 0)
+    known++;
+  if (known == sizeof model_types / sizeof model_types[0])
     return greta_status_make(GRETA_UNIMPLEMENTED,
-                             CONFIG ": model_type \"%s\" is not supported (llama, mistral)",
+                             CONFIG ": model_type \"%s\" is not supported (llama, mistral, qwen2)",
                              c->model_type);
+  c->qkv_bias = model_types[known].qkv_bias;
   GRETA_RETURN_IF_ERROR(get_int(root, "hidden_size", true, 0, &c->dim));
   GRETA_RETURN_IF_ERROR(get_int(root, "intermediate_size", true, 0, &c->ffn));
   GRETA_RETURN_IF_ERROR(get_int(root, "num_hidden_layers", true, 0, &c->layers));
   GRETA_RETURN_IF_ERROR(get_int(root, "num_attention_heads", true, 0, &c->heads));
   GRETA_RETURN_IF_ERROR(get_int(root, "num_key_value_heads", false, c->heads, &c->kv_heads));
   GRETA_RETURN_IF_ERROR(get_int(root, "vocab_size", true, 0, &c->vocab));
-  if (c->dim % c->heads != 0 && !json_object_get(root, "head_dim"))
+  json_t *head_dim = json_object_get(root, "head_dim");
+  if (c->dim % c->heads != 0 && (!head_dim || json_is_null(head_dim)))
     return greta_status_make(GRETA_INVALID_ARGUMENT,
                              CONFIG ": hidden_size %lld is not a multiple of num_attention_heads "
                              "%lld and there is no head_dim",
                              (long long)c->dim, (long long)c->heads);
   GRETA_RETURN_IF_ERROR(get_int(root, "head_dim", false, c->dim / c->heads, &c->head_dim));
   GRETA_RETURN_IF_ERROR(get_int(root, "max_position_embeddings", false, 2048, &c->max_positions));
-  GRETA_RETURN_IF_ERROR(get_number(root, "rms_norm_eps", 1e-6, &c->eps));
-  GRETA_RETURN_IF_ERROR(get_number(root, "rope_theta", 10000.0, &c->theta));
+  GRETA_RETURN_IF_ERROR(get_number(root, "rms_norm_eps", model_types[known].eps, &c->eps));
+  GRETA_RETURN_IF_ERROR(read_rope(root, c));
   if (c->head_dim % 2)
     return greta_status_make(GRETA_INVALID_ARGUMENT, CONFIG ": head_dim %lld is odd (RoPE rotates pairs)",
                              (long long)c->head_dim);
@@ -168,6 +283,16 @@ static void put_const(strbuf_t *out, const char *name, const char *format, long 
   put_text_const(out, name, text, field);
 }
 
+/* A number as a .gm float constant: "%.17g" (reads back as the same
+ * double), with ".0" when it would read as an integer. */
+static void float_text(double v, char *buf, size_t size) {
+  snprintf(buf, size, "%.17g", v);
+  char shorter[40];
+  snprintf(shorter, sizeof shorter, "%.9g", v);
+  if (strtod(shorter, NULL) == v) snprintf(buf, size, "%s", shorter);
+  if (!strpbrk(buf, ".en")) strncat(buf, ".0", size - strlen(buf) - 1);
+}
+
 static void write_model(const llama_config_t *c, int64_t max_seq, const import_options_t *o,
                         const char *dir, strbuf_t *out) {
   /* The model's name: the directory's (trailing slashes aside), as an
@@ -193,8 +318,7 @@ static void write_model(const llama_config_t *c, int64_t max_seq, const import_o
                 "model %s\n\n",
                 dir, c->model_type, (long long)c->layers, name);
   char theta[40];
-  snprintf(theta, sizeof theta, "%.9g", c->theta);
-  if (!strpbrk(theta, ".e")) strcat(theta, ".0"); /* a float constant */
+  float_text(c->theta, theta, sizeof theta);
   put_const(out, "dim", "%lld", (long long)c->dim, "hidden_size");
   put_const(out, "n_layers", "%lld", (long long)c->layers, "num_hidden_layers");
   put_const(out, "n_heads", "%lld", (long long)c->heads, "num_attention_heads");
@@ -213,6 +337,18 @@ static void write_model(const llama_config_t *c, int64_t max_seq, const import_o
                 : "max_position_embeddings");
   strbuf_printf(out, "set weight_dtype = %s\n", c->dtype);
   if (o->kv_dtype) strbuf_printf(out, "set kv_dtype = %s\n", o->kv_dtype);
+  if (c->scaling) {
+    char f[40], lo[40], hi[40], orig[40];
+    float_text(c->factor, f, sizeof f);
+    float_text(c->low_freq_factor, lo, sizeof lo);
+    float_text(c->high_freq_factor, hi, sizeof hi);
+    float_text(c->original_max, orig, sizeof orig);
+    strbuf_printf(out,
+                  "# %s (rope_type llama3): factor, low_freq_factor, high_freq_factor,\n"
+                  "# original_max_position_embeddings\n"
+                  "set rope_scaling = llama3(%s, %s, %s, %s)\n",
+                  c->scaling, f, lo, hi, orig);
+  }
   strbuf_append(
       out,
       "dim T                                  # tokens in this step\n\n"
@@ -221,17 +357,34 @@ static void write_model(const llama_config_t *c, int64_t max_seq, const import_o
       "  weight wq: [n_heads * head_dim, dim] = \"model.layers.{layer}.self_attn.q_proj.weight\"\n"
       "  weight wk: [n_kv_heads * head_dim, dim] = \"model.layers.{layer}.self_attn.k_proj.weight\"\n"
       "  weight wv: [n_kv_heads * head_dim, dim] = \"model.layers.{layer}.self_attn.v_proj.weight\"\n"
-      "  weight wo: [dim, n_heads * head_dim] = \"model.layers.{layer}.self_attn.o_proj.weight\"\n"
+      "  weight wo: [dim, n_heads * head_dim] = \"model.layers.{layer}.self_attn.o_proj.weight\"\n");
+  if (c->qkv_bias)
+    strbuf_append(
+        out,
+        "  weight bq: [n_heads * head_dim] = \"model.layers.{layer}.self_attn.q_proj.bias\"\n"
+        "  weight bk: [n_kv_heads * head_dim] = \"model.layers.{layer}.self_attn.k_proj.bias\"\n"
+        "  weight bv: [n_kv_heads * head_dim] = \"model.layers.{layer}.self_attn.v_proj.bias\"\n");
+  strbuf_append(
+      out,
       "  weight ffn_norm: [dim] = \"model.layers.{layer}.post_attention_layernorm.weight\"\n"
       "  weight w1: [ffn_dim, dim] = \"model.layers.{layer}.mlp.gate_proj.weight\"\n"
       "  weight w2: [dim, ffn_dim] = \"model.layers.{layer}.mlp.down_proj.weight\"\n"
       "  weight w3: [ffn_dim, dim] = \"model.layers.{layer}.mlp.up_proj.weight\"\n"
       "  cache k_cache: [max_seq, n_kv_heads, head_dim]\n"
       "  cache v_cache: [max_seq, n_kv_heads, head_dim]\n\n"
-      "  h = rmsnorm(x, attn_norm, eps)\n"
-      "  q = rope(reshape(h @ wq.T, [T, n_heads, head_dim]), theta)\n"
-      "  k = rope(reshape(h @ wk.T, [T, n_kv_heads, head_dim]), theta)\n"
-      "  v = reshape(h @ wv.T, [T, n_kv_heads, head_dim])\n"
+      "  h = rmsnorm(x, attn_norm, eps)\n");
+  if (c->qkv_bias)
+    strbuf_append(out,
+                  "  q = rope(reshape(h @ wq.T + bq, [T, n_heads, head_dim]), theta)\n"
+                  "  k = rope(reshape(h @ wk.T + bk, [T, n_kv_heads, head_dim]), theta)\n"
+                  "  v = reshape(h @ wv.T + bv, [T, n_kv_heads, head_dim])\n");
+  else
+    strbuf_append(out,
+                  "  q = rope(reshape(h @ wq.T, [T, n_heads, head_dim]), theta)\n"
+                  "  k = rope(reshape(h @ wk.T, [T, n_kv_heads, head_dim]), theta)\n"
+                  "  v = reshape(h @ wv.T, [T, n_kv_heads, head_dim])\n");
+  strbuf_append(
+      out,
       "  a = reshape(attention(q, append(k_cache, k), append(v_cache, v)), [T, n_heads * head_dim])\n"
       "  x1 = x + a @ wo.T\n"
       "  h2 = rmsnorm(x1, ffn_norm, eps)\n"
@@ -249,7 +402,9 @@ static void write_model(const llama_config_t *c, int64_t max_seq, const import_o
                        "weight lm_head: [vocab, dim] = \"model.embed_tokens.weight\"\n");
   else
     strbuf_append(out, "weight lm_head: [vocab, dim] = \"lm_head.weight\"\n");
-  strbuf_append(out, "output logits = rmsnorm(h, final_norm, eps) @ lm_head.T\n");
+  strbuf_append(out,
+                "# The logits of the step's last token only ([1, vocab]): what generation reads.\n"
+                "output logits = rmsnorm(last(h), final_norm, eps) @ lm_head.T\n");
 }
 
 /* The config's JSON, parsed, into the model text. */

@@ -21,12 +21,16 @@ typedef struct import_options_s {
 } import_options_t;
 
 /* Reads DIR/config.json and appends the .gm text of the model to `out`.
- * Llama-family configs (model_type llama or mistral): RMSNorm, RoPE,
- * grouped-query attention, SiLU MLP, an untied or tied LM head. Anything
- * the language cannot express yet (a bias, rope_scaling, a sliding window
- * shorter than max_seq, another model_type) is GRETA_UNIMPLEMENTED naming
- * the config field and its value; a missing or malformed field is
- * GRETA_INVALID_ARGUMENT naming it. */
+ * model_type llama (Llama 2, Llama 3 / 3.1 / 3.2, TinyLlama, SmolLM2),
+ * mistral and qwen2 (a bias on q/k/v): RMSNorm, RoPE (rope_theta at the top
+ * or in transformers 5's rope_parameters; rope_scaling of type llama3 becomes
+ * `set rope_scaling`), grouped-query attention, SiLU MLP, an untied or tied
+ * LM head, logits of the last position only (last()). What the language
+ * cannot express (mixture of experts, ALiBi, another RoPE scaling type, a
+ * Llama attention_bias or mlp_bias, another activation, partial RoPE, a used
+ * sliding window shorter than max_seq, another model_type) is
+ * GRETA_UNIMPLEMENTED naming the config field and its value; a missing or
+ * malformed field is GRETA_INVALID_ARGUMENT naming it. */
 greta_status_t import_checkpoint(const char *dir, const import_options_t *options, strbuf_t *out);
 
 /* The same from config.json's text (`size` bytes, not NUL-terminated);

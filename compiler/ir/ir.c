@@ -41,6 +41,8 @@ static const struct {
     [IR_MASKED_SOFTMAX] = {"masked_softmax", 1},
     [IR_TRANSPOSE] = {"transpose", 1},
     [IR_RESHAPE] = {"reshape", 1},
+    [IR_BIAS_ADD] = {"bias_add", 2},
+    [IR_LAST] = {"last", 1},
 };
 
 const char *ir_op_name(ir_op_t op) {
@@ -387,6 +389,28 @@ static bool infer(const ir_graph_t *graph, const ir_node_t *n, ir_type_t *out, c
     out->dims[out->rank - 2] = in[0]->dims[in[0]->rank - 1];
     out->dims[out->rank - 1] = in[0]->dims[in[0]->rank - 2];
     return true;
+  case IR_BIAS_ADD:
+    if (!need_rank(c, op, "x", in[0], 2, GRETA_MAX_RANK) || !need_rank(c, op, "the bias", in[1], 1, 1))
+      return false;
+    if (!need_float(c, op, "x", in[0]) || !need_float(c, op, "the bias", in[1])) return false;
+    if (!dim_eq(in[0]->dims[in[0]->rank - 1], in[1]->dims[0]))
+      return fail(c, "bias_add: the bias %s does not match the last dimension of %s", TS(in[1], b1),
+                  TS(in[0], b0));
+    *out = *in[0];
+    return true;
+  case IR_LAST:
+    /* Rows are laid out along the last dimension, tokens along the first:
+     * x[T - 1] is a contiguous slice. */
+    if (!need_rank(c, op, "x", in[0], 2, GRETA_MAX_RANK)) return false;
+    if (in[0]->dims[0].sym < 0 || in[0]->dims[0].coeff != 1)
+      return fail(c, "last: the first dimension of x must be a symbolic dimension (tokens), got %s",
+                  TS(in[0], b0));
+    for (int d = 1; d < in[0]->rank; d++)
+      if (in[0]->dims[d].sym >= 0)
+        return fail(c, "last: only the first dimension of x may be symbolic, got %s", TS(in[0], b0));
+    *out = *in[0];
+    out->dims[0] = (ir_dim_t){1, -1};
+    return true;
   case IR_OP_COUNT_:
     break;
   }
@@ -545,6 +569,10 @@ void ir_print(const ir_graph_t *graph, FILE *out) {
           greta_dtype_name(graph->weight_dtype), greta_dtype_name(graph->kv_dtype),
           (long long)graph->max_seq);
   for (int i = 0; i < graph->n_symbols; i++) fprintf(out, "%s%s", i ? ", " : " ", graph->symbols[i]);
+  const ir_rope_scaling_t *rs = &graph->rope_scaling;
+  if (rs->factor != 0)
+    fprintf(out, "  rope_scaling=llama3(%.9g, %.9g, %.9g, %.9g)", rs->factor, rs->low_freq_factor,
+            rs->high_freq_factor, rs->original_max);
   fputc('\n', out);
   for (int id = 0; id < graph->n_nodes; id++) {
     const ir_node_t *n = &graph->nodes[id];

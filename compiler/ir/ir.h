@@ -76,6 +76,10 @@ typedef enum ir_op_e {
   IR_MASKED_SOFTMAX, /* fused: softmax(causal_mask(x)) */
   IR_TRANSPOSE,  /* (x [.., r, c]) -> [.., c, r] (the last two dims) */
   IR_RESHAPE,    /* (x) -> same elements, node's own type (a view) */
+  IR_BIAS_ADD,   /* (x [.., N], b [N]) -> x + b, b added to every row (a
+                    Linear layer's bias: `x @ w.T + b`) */
+  IR_LAST,       /* (x [T, ...]) -> [1, ...]: the last token's slice, x[T - 1]
+                    (logits of the last position only) */
   IR_OP_COUNT_
 } ir_op_t;
 
@@ -95,6 +99,14 @@ typedef struct ir_node_s {
   ir_loc_t loc;              /* where the source wrote it */
 } ir_node_t;
 
+/* Llama 3's RoPE frequency scaling (`set rope_scaling = llama3(...)`), applied
+ * to every rope of the model as transformers' _compute_llama3_parameters does;
+ * factor 0: none. */
+typedef struct ir_rope_scaling_s {
+  double factor, low_freq_factor, high_freq_factor;
+  double original_max; /* original_max_position_embeddings */
+} ir_rope_scaling_t;
+
 typedef struct ir_output_s {
   char *name; /* owned */
   int node;
@@ -105,6 +117,7 @@ typedef struct ir_graph_s {
   greta_dtype_t weight_dtype;  /* the storage dtype of every weight */
   greta_dtype_t kv_dtype;      /* the storage dtype of every KV cache */
   int64_t max_seq;             /* KV-cache capacity; 0 when the model has no cache */
+  ir_rope_scaling_t rope_scaling; /* of every rope and matmul_qkv */
   int n_symbols;
   char *symbols[8];            /* symbolic dimension names ("T"); owned */
   int n_nodes, cap_nodes;

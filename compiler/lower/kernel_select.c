@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "launch_constants.h"
+#include "rope_freq.h"
 #include "status.h"
 
 _Static_assert((int)GRETA_W_F32 == (int)GRETA_F32 && (int)GRETA_W_F16 == (int)GRETA_F16 &&
@@ -136,6 +137,7 @@ static const char *const ew_enum[GRETA_OP_COUNT_] = {
     [GRETA_OP_SILU] = "GRETA_EW_SILU", [GRETA_OP_SILU_MUL] = "GRETA_EW_SILU_MUL",
     [GRETA_OP_ADD] = "GRETA_EW_ADD",   [GRETA_OP_MUL] = "GRETA_EW_MUL",
     [GRETA_OP_SCALE] = "GRETA_EW_SCALE", [GRETA_OP_COPY] = "GRETA_EW_COPY",
+    [GRETA_OP_LAST_TOKEN] = "GRETA_EW_LAST_TOKEN",
 };
 
 /* ---- selectors, one per family of ops.def ------------------------------- */
@@ -222,15 +224,16 @@ static greta_status_t refuse_norm(const kernel_ctx_t *c) {
                            c->op, c->decode ? "the [K, N] GEMV" : "for T > 1 (prefill GEMM)");
 }
 
-/* Emits name_inv_freq[D/2] = theta^(-2i/D), in double, rounded once to f32:
- * RoPE's table, which the kernels index (rope.h). */
-static greta_status_t emit_inv_freq(const kernel_ctx_t *c, int64_t D, float theta) {
-  if (!(theta > 0.f)) return bad(c, "theta must be positive");
+/* Emits name_inv_freq[D/2]: RoPE's inverse frequencies (theta, and llama3
+ * scaling when the launch has it) as the CPU reference computes them
+ * (rope_freq.c, transformers' f32 arithmetic), a table the kernels index
+ * (rope.h). */
+static greta_status_t emit_inv_freq(const kernel_ctx_t *c, int64_t D) {
+  if (!(c->a->theta > 0.f)) return bad(c, "theta must be positive");
   strbuf_printf(c->src, "__device__ const float %s_inv_freq[%lld] = {", c->name, LL(D / 2));
   for (int64_t i = 0; i < D / 2; i++) {
     char lit[32];
-    GRETA_RETURN_IF_ERROR(float_literal(c, (float)pow((double)theta, -2.0 * (double)i / (double)D),
-                                        lit, sizeof lit));
+    GRETA_RETURN_IF_ERROR(float_literal(c, greta_rope_inv_freq(c->a, D, i), lit, sizeof lit));
     strbuf_printf(c->src, "%s%s", i ? ", " : "", lit);
   }
   strbuf_append(c->src, "};\n");
@@ -310,7 +313,7 @@ static greta_status_t kernel_rope(const kernel_ctx_t *c, kernel_choice_t *k) {
   if (!(c->a->theta > 0.f)) return bad(c, "theta must be positive");
   GRETA_RETURN_IF_ERROR(
       set_geometry(c, GRETA_EW_NT, (int64_t[3]){1, 1, 1}, 0, H * (D / 2), GRETA_EW_NT));
-  GRETA_RETURN_IF_ERROR(emit_inv_freq(c, D, c->a->theta));
+  GRETA_RETURN_IF_ERROR(emit_inv_freq(c, D));
   k->fn = "greta_rope";
   snprintf(k->targs, sizeof k->targs, "%lldLL, %lldLL", LL(H), LL(D));
   k->params = "const float *x, float *out";
@@ -424,7 +427,7 @@ static greta_status_t kernel_matmul_qkv(const kernel_ctx_t *c, kernel_choice_t *
                   "then qkv_rope_append");
   gemv_layout(K, dt, &vec, &stage);
   GRETA_RETURN_IF_ERROR(float_literal(c, a->eps, eps, sizeof eps));
-  GRETA_RETURN_IF_ERROR(emit_inv_freq(c, D, a->theta));
+  GRETA_RETURN_IF_ERROR(emit_inv_freq(c, D));
   int64_t pairs = (H + 2 * KVH) * (D / 2);
   const int split = gemv_split(c, pairs, K, dt, vec, a->norm != 0);
   GRETA_RETURN_IF_ERROR(
@@ -444,7 +447,7 @@ static greta_status_t kernel_qkv_rope_append(const kernel_ctx_t *c, kernel_choic
   const greta_op_attrs_t *a = c->a;
   const int64_t H = a->heads, KVH = a->kv_heads, D = a->head_dim;
   GRETA_RETURN_IF_ERROR(check_qkv_shape(c));
-  GRETA_RETURN_IF_ERROR(emit_inv_freq(c, D, a->theta));
+  GRETA_RETURN_IF_ERROR(emit_inv_freq(c, D));
   GRETA_RETURN_IF_ERROR(set_geometry(c, GRETA_EW_NT, (int64_t[3]){1, 1, 1}, 0,
                                      (H + 2 * KVH) * (D / 2), GRETA_EW_NT));
   k->fn = "greta_qkv_rope_append";
@@ -483,6 +486,14 @@ static greta_status_t kernel_elementwise(const kernel_ctx_t *c, kernel_choice_t 
              c->l->rows_per_token != 0);
     k->params = "const float *x, float *out";
     snprintf(k->call, sizeof k->call, "x, out");
+    return NULL;
+  }
+  if (c->l->op == GRETA_OP_BIAS_ADD) { /* x [rows, n] + bias [n] in wdtype */
+    k->fn = "greta_bias_add";
+    snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d", dtype_enum[a->wdtype], LL(a->n),
+             LL(c->l->rows_coeff), c->l->rows_per_token != 0);
+    k->params = "const float *x, const void *bias, float *out";
+    snprintf(k->call, sizeof k->call, "x, bias, out");
     return NULL;
   }
   bool binary = c->l->n_args == 3;

@@ -87,9 +87,10 @@ void lower_qkv(lowering_t *lw, int id, int decode, launch_list_t *list) {
   const ir_type_t *q = &node->type, *cache = &g->nodes[node->inputs[4]].type;
   const ir_type_t *w = &g->nodes[node->inputs[1]].type;
   const bool norm = node->n_inputs == 7;
-  const greta_op_attrs_t attr = {
+  greta_op_attrs_t attr = {
       .heads = q->dims[1].coeff, .kv_heads = cache->dims[1].coeff, .head_dim = q->dims[2].coeff,
-      .max_seq = cache->dims[0].coeff, .kvdtype = cache->dtype, .theta = (float)node->f[1]};
+      .max_seq = cache->dims[0].coeff, .kvdtype = cache->dtype};
+  lower_rope_attrs(lw, node->f[1], &attr);
   const int64_t k = w->dims[1].coeff, y_row = (attr.heads + 2 * attr.kv_heads) * attr.head_dim;
   const rows_t tokens = {1, 1};
   greta_plan_launch_t *l;

@@ -27,6 +27,8 @@ typedef struct lowering_s {
   memplan_buffer_t *buffers; /* arena values */
   int n_buffers;
   greta_plan_t *plan;
+  bool *own_place;          /* per node: read in its own place (an output, a reshape) */
+  bool decode;              /* lowering the decode entry (T = 1) */
 } lowering_t;
 
 typedef struct launch_list_s {
@@ -40,6 +42,9 @@ typedef struct rows_s {
   uint32_t per_token;
 } rows_t;
 
+/* The model's RoPE attributes for a rope, matmul_qkv or qkv_rope_append
+ * launch: theta, and the llama3 scaling of the graph (none: all 0). */
+void lower_rope_attrs(const lowering_t *lw, double theta, greta_op_attrs_t *attrs);
 /* "file:line:col: error: message" for node `id` (or its id), counted. */
 void lower_error(lowering_t *lw, int id, const char *message);
 /* Bytes of a value at T = max_tokens. */

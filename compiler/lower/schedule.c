@@ -32,6 +32,15 @@ void lower_error(lowering_t *lw, int id, const char *message) {
   lw->errors++;
 }
 
+void lower_rope_attrs(const lowering_t *lw, double theta, greta_op_attrs_t *attrs) {
+  const ir_rope_scaling_t *rs = &lw->graph->rope_scaling;
+  attrs->theta = (float)theta;
+  attrs->rope_factor = (float)rs->factor;
+  attrs->rope_low_freq_factor = (float)rs->low_freq_factor;
+  attrs->rope_high_freq_factor = (float)rs->high_freq_factor;
+  attrs->rope_original_max = (float)rs->original_max;
+}
+
 static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
 /* The last dimension (the row length) must be a constant. Rows are the
@@ -144,10 +153,16 @@ static void place_values(lowering_t *lw) {
         *p = (place_t){GRETA_SPACE_ARENA, new_buffer(lw, value_bytes(lw, &node->type), id, id), 0};
         break;
     }
-    /* Every read extends the lifetime of the buffer behind the value. */
+    /* Every read extends the lifetime of the buffer behind the value; a
+     * read of last(x) reads x itself in decode (see buffer_ref). */
     for (int i = 0; i < node->n_inputs; i++) {
-      int b = lw->place[node->inputs[i]].buffer;
+      int in = node->inputs[i];
+      int b = lw->place[in].buffer;
       if (b >= 0 && lw->buffers[b].last < id) lw->buffers[b].last = id;
+      if (g->nodes[in].op == IR_LAST) {
+        b = lw->place[g->nodes[in].inputs[0]].buffer;
+        if (b >= 0 && lw->buffers[b].last < id) lw->buffers[b].last = id;
+      }
     }
   }
   for (int o = 0; o < g->n_outputs; o++) {
@@ -163,6 +178,10 @@ static void place_values(lowering_t *lw) {
 /* A reference to node `id`'s value. Arena references carry the memplan
  * buffer index in `offset` until patch_arena_args turns it into bytes. */
 greta_plan_buffer_t buffer_ref(const lowering_t *lw, int id) {
+  /* With T = 1 the last token is the only one: last(x) is x, no copy
+   * (unless it needs its own place: see own_place). */
+  const ir_node_t *node = &lw->graph->nodes[id];
+  if (lw->decode && node->op == IR_LAST && !lw->own_place[id]) id = node->inputs[0];
   const place_t *p = &lw->place[id];
   greta_plan_buffer_t ref = {.space = p->space, .offset = p->offset};
   if (p->space == GRETA_SPACE_ARENA) ref.offset = (uint64_t)p->buffer;
@@ -275,7 +294,7 @@ static void lower_node(lowering_t *lw, int id, int decode, launch_list_t *list) 
       launch_arg(lw, l, id);
       l->attr.heads = t->dims[1].coeff;
       l->attr.head_dim = t->dims[2].coeff;
-      l->attr.theta = (float)node->f[0];
+      lower_rope_attrs(lw, node->f[0], &l->attr);
       break;
     case IR_CACHE_APPEND: {
       const ir_type_t *cache = &g->nodes[node->inputs[0]].type;
@@ -342,6 +361,21 @@ static void lower_node(lowering_t *lw, int id, int decode, launch_list_t *list) 
       l->attr.n = n;
       l->attr.inner = rows; /* rows = T * inner, so inner = rows_coeff */
       break;
+    case IR_BIAS_ADD:
+      l = launch_add(list, GRETA_OP_BIAS_ADD);
+      launch_arg(lw, l, node->inputs[0]);
+      launch_arg(lw, l, node->inputs[1]);
+      launch_arg(lw, l, id);
+      l->attr.n = n;
+      l->attr.wdtype = g->nodes[node->inputs[1]].type.dtype;
+      break;
+    case IR_LAST:
+      if (decode && !lw->own_place[id]) return; /* a view of x (buffer_ref) */
+      l = launch_add(list, GRETA_OP_LAST_TOKEN);
+      launch_arg(lw, l, node->inputs[0]);
+      launch_arg(lw, l, id);
+      l->attr.n = n;
+      break; /* rows: x's per token, never scaled by T */
     case IR_TRANSPOSE: {
       const ir_type_t *x = &g->nodes[node->inputs[0]].type;
       int64_t r = x->dims[x->rank - 2].coeff, c = x->dims[x->rank - 1].coeff;
@@ -417,6 +451,13 @@ greta_plan_t *schedule_build(const ir_graph_t *graph, const schedule_options_t *
   lowering_t lw = {.graph = graph, .options = options, .diag = diag};
   lw.place = xcalloc((size_t)graph->n_nodes + 1, sizeof *lw.place);
   lw.placed = xcalloc((size_t)graph->n_nodes + 1, sizeof *lw.placed);
+  /* last(x) is a view of x in decode, unless an output or a reshape (a view
+   * of last's own place) reads it. */
+  lw.own_place = xcalloc((size_t)graph->n_nodes + 1, sizeof *lw.own_place);
+  for (int o = 0; o < graph->n_outputs; o++)
+    if (graph->outputs[o].node >= 0) lw.own_place[graph->outputs[o].node] = true;
+  for (int id = 0; id < graph->n_nodes; id++)
+    if (graph->nodes[id].op == IR_RESHAPE) lw.own_place[graph->nodes[id].inputs[0]] = true;
   lw.plan = xcalloc(1, sizeof *lw.plan);
   greta_plan_t *plan = lw.plan;
   plan->target = xstrdup(options->target->id);
@@ -430,7 +471,9 @@ greta_plan_t *schedule_build(const ir_graph_t *graph, const schedule_options_t *
   place_values(&lw);
   /* Lower both entries before packing: decode adds scratch buffers. */
   launch_list_t decode = {0}, prefill = {0}, bind = {0};
+  lw.decode = true;
   for (int id = 0; id < graph->n_nodes; id++) lower_node(&lw, id, 1, &decode);
+  lw.decode = false;
   for (int id = 0; id < graph->n_nodes; id++) lower_fold(&lw, id, &bind);
   if (options->max_tokens > 1)
     for (int id = 0; id < graph->n_nodes && !lw.errors; id++) lower_node(&lw, id, 0, &prefill);
@@ -454,6 +497,7 @@ greta_plan_t *schedule_build(const ir_graph_t *graph, const schedule_options_t *
 
   free(lw.place);
   free(lw.placed);
+  free(lw.own_place);
   free(lw.buffers);
   if (lw.errors) {
     greta_plan_destroy(plan);

@@ -10,7 +10,9 @@
 #define INTS(a, b, c, d, e, f, g, h)                                                        \
   {GRETA_ATTR_##a, GRETA_ATTR_##b, GRETA_ATTR_##c, GRETA_ATTR_##d,                          \
    GRETA_ATTR_##e, GRETA_ATTR_##f, GRETA_ATTR_##g, GRETA_ATTR_##h}
-#define FLOATS(a, b, c, d) {GRETA_FATTR_##a, GRETA_FATTR_##b, GRETA_FATTR_##c, GRETA_FATTR_##d}
+#define FLOATS(a, b, c, d, e, f, g, h)                                                      \
+  {GRETA_FATTR_##a, GRETA_FATTR_##b, GRETA_FATTR_##c, GRETA_FATTR_##d,                      \
+   GRETA_FATTR_##e, GRETA_FATTR_##f, GRETA_FATTR_##g, GRETA_FATTR_##h}
 
 static const greta_op_info_t op_table[GRETA_OP_COUNT_] = {
 #define GRETA_OP(ENUM, value, name, family, operands, ints, floats) \

@@ -32,7 +32,7 @@
 #include "greta/greta.h"
 
 #define GRETA_PLAN_MAGIC "GRETAPLN"
-#define GRETA_PLAN_VERSION 3
+#define GRETA_PLAN_VERSION 4
 /* The entry run once, when the weights are complete, before the first
  * step: fold_norm launches only. greta_plan_entry_for never returns it. */
 #define GRETA_PLAN_BIND_ENTRY "bind"
@@ -56,10 +56,10 @@ enum {
 };
 
 #define GRETA_PLAN_MAX_ARGS 8
-/* Attribute slots of a launch in a plan file: 8 integers, 4 floats. Which
+/* Attribute slots of a launch in a plan file: 8 integers, 8 floats. Which
  * named attribute each slot holds is the op's row in ops.def. */
 #define GRETA_PLAN_MAX_ATTRS 8
-#define GRETA_PLAN_MAX_FATTRS 4
+#define GRETA_PLAN_MAX_FATTRS 8
 
 /* Op kinds: one row each in ops.def, which says what each one computes. */
 typedef enum greta_op_e {

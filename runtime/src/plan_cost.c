@@ -94,11 +94,14 @@ static void cost_elementwise(cost_t *c) {
   static const uint64_t flops_per_element[GRETA_OP_COUNT_] = {
       [GRETA_OP_SILU] = 4, [GRETA_OP_SILU_MUL] = 5, [GRETA_OP_ADD] = 1,
       [GRETA_OP_MUL] = 1,  [GRETA_OP_SCALE] = 1,    [GRETA_OP_COPY] = 0,
+      [GRETA_OP_LAST_TOKEN] = 0, [GRETA_OP_BIAS_ADD] = 1,
       [GRETA_OP_GLU] = 5,
   };
   uint64_t elements = c->rows * (uint64_t)c->a->n;
   /* glu reads 2n per row and writes n */
   c->bytes = (c->l->op == GRETA_OP_GLU ? 3 : c->l->n_args) * elements * f32;
+  if (c->l->op == GRETA_OP_BIAS_ADD) /* x and out per element, the bias once */
+    c->bytes = 2 * elements * f32 + (uint64_t)c->a->n * greta_dtype_size((greta_dtype_t)c->a->wdtype);
   c->flops = flops_per_element[c->l->op] * elements;
 }
 

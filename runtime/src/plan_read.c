@@ -162,7 +162,7 @@ static greta_status_t get_launch(reader_t *r, greta_plan_launch_t *l) {
 enum {
   MIN_STRING = 4,
   MIN_TENSOR_INFO = MIN_STRING + 8,
-  MIN_LAUNCH = 12 + 8 * GRETA_PLAN_MAX_ATTRS + 16 + 12 + 24 + 16,
+  MIN_LAUNCH = 12 + 8 * GRETA_PLAN_MAX_ATTRS + 4 * GRETA_PLAN_MAX_FATTRS + 12 + 24 + 16,
   MIN_ENTRY = MIN_STRING + 20,
 };
 

@@ -7,6 +7,7 @@
  * apart from either byte-level side.
  */
 #include <limits.h>
+#include <math.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -137,6 +138,26 @@ static greta_status_t verify_attention_shape(const launch_ctx_t *c) {
   return NULL;
 }
 
+/* RoPE's frequencies (rope_freq.c): a positive base, and llama3 scaling off
+ * (rope_factor 0, the other three 0) or well-formed, as transformers checks
+ * needs it: a positive factor, 0 < low < high, a positive original context). */
+static greta_status_t verify_rope(const greta_op_attrs_t *a) {
+  if (!(a->theta > 0.0f) || !isfinite(a->theta))
+    return greta_status_make(GRETA_DATA_LOSS, "theta is %g, expected a positive number",
+                             (double)a->theta);
+  const float f = a->rope_factor, lo = a->rope_low_freq_factor, hi = a->rope_high_freq_factor,
+              ctx = a->rope_original_max;
+  if (f == 0.0f && lo == 0.0f && hi == 0.0f && ctx == 0.0f) return NULL;
+  if (!(f > 0.0f && lo > 0.0f && hi > lo && ctx > 0.0f) || !isfinite(f) || !isfinite(hi) ||
+      !isfinite(ctx))
+    return greta_status_make(GRETA_DATA_LOSS,
+                             "RoPE scaling factor %g, low_freq_factor %g, high_freq_factor %g, "
+                             "original_max %g: expected all 0 (none) or factor > 0, "
+                             "0 < low < high, original_max > 0",
+                             (double)f, (double)lo, (double)hi, (double)ctx);
+  return NULL;
+}
+
 /* Arg `index` touches `elems` elements of `elem_bytes`; `writes` when the op
  * stores to it. The whole extent must lie inside the arg's space. */
 static greta_status_t need_arg(const launch_ctx_t *c, int index, const char *meaning,
@@ -219,6 +240,7 @@ static greta_status_t verify_op(const launch_ctx_t *c) {
       GRETA_RETURN_IF_ERROR(need_arg(c, 2, "out", n3, 4, true));
       return a->residual ? need_arg(c, 3, "residual", n3, 4, false) : NULL;
     case GRETA_OP_ROPE:
+      GRETA_RETURN_IF_ERROR(verify_rope(a));
       GRETA_RETURN_IF_ERROR(NEED(heads, 1));
       GRETA_RETURN_IF_ERROR(NEED(head_dim, 2));
       if (a->head_dim % 2 != 0)
@@ -271,6 +293,7 @@ static greta_status_t verify_op(const launch_ctx_t *c) {
       return need_arg(c, 2, "out", n3, 4, true);
     case GRETA_OP_MATMUL_QKV:
     case GRETA_OP_QKV_ROPE_APPEND: {
+      GRETA_RETURN_IF_ERROR(verify_rope(a));
       GRETA_RETURN_IF_ERROR(verify_attention_shape(c));
       if (a->head_dim % 2 != 0)
         return greta_status_make(GRETA_DATA_LOSS, "head_dim is %lld, expected an even number",
@@ -322,6 +345,20 @@ static greta_status_t verify_op(const launch_ctx_t *c) {
       GRETA_RETURN_IF_ERROR(NEED(n, 1));
       if (!product(&n1, R, a->n, 1, 1)) return OVERFLOW();
       GRETA_RETURN_IF_ERROR(need_arg(c, 0, "x", n1, 4, false));
+      return need_arg(c, 1, "out", n1, 4, true);
+    case GRETA_OP_BIAS_ADD:
+      GRETA_RETURN_IF_ERROR(NEED(n, 1));
+      if (!product(&n1, R, a->n, 1, 1)) return OVERFLOW();
+      GRETA_RETURN_IF_ERROR(need_arg(c, 0, "x", n1, 4, false));
+      GRETA_RETURN_IF_ERROR(need_arg(c, 1, "bias", (uint64_t)a->n, wsize, false));
+      return need_arg(c, 2, "out", n1, 4, true);
+    case GRETA_OP_LAST_TOKEN:
+      /* Reads the last of T tokens' rows: x is [T, rows, n], rows fixed. */
+      GRETA_RETURN_IF_ERROR(NEED(n, 1));
+      if (l->rows_per_token != 0)
+        return greta_status_make(GRETA_DATA_LOSS, "rows_per_token is 1, expected 0 (one token out)");
+      if (!product(&n1, R, a->n, 1, 1) || !product(&n2, T, R, a->n, 1)) return OVERFLOW();
+      GRETA_RETURN_IF_ERROR(need_arg(c, 0, "x", n2, 4, false));
       return need_arg(c, 1, "out", n1, 4, true);
     case GRETA_OP_SILU_MUL:
     case GRETA_OP_ADD:
@@ -427,6 +464,7 @@ static greta_status_t verify_launch(const greta_plan_t *plan, const greta_plan_e
                    l->op == GRETA_OP_SILU || l->op == GRETA_OP_SILU_MUL || l->op == GRETA_OP_ADD ||
                    l->op == GRETA_OP_MUL || l->op == GRETA_OP_SCALE || l->op == GRETA_OP_SOFTMAX ||
                    l->op == GRETA_OP_TRANSPOSE || l->op == GRETA_OP_COPY ||
+                   l->op == GRETA_OP_LAST_TOKEN || l->op == GRETA_OP_BIAS_ADD ||
                    l->op == GRETA_OP_MATMUL_GLU || l->op == GRETA_OP_RMS_SCALE ||
                    l->op == GRETA_OP_GLU || l->op == GRETA_OP_FOLD_NORM;
   if (l->rows_coeff < (uses_rows ? 1 : 0))

@@ -16,6 +16,7 @@
 
 #include "backend.h"
 #include "half.h"
+#include "rope_freq.h"
 #include "status.h"
 
 /* Everything one op needs: the launch, its resolved arg pointers, T, pos. */
@@ -50,10 +51,11 @@ static float inv_rms(const float *x, int64_t n, float eps) {
 }
 
 /* Rotates the pair (x0, x1) = (x[i], x[i + d/2]) of a head at `position`,
- * as Hugging Face computes it: inverse frequency and angle in f32. */
-static void rope_pair(float x0, float x1, int64_t position, int64_t i, int64_t d, float theta,
-                      float *out0, float *out1) {
-  float inv_freq = 1.0f / powf(theta, (float)(2 * i) / (float)d);
+ * as Hugging Face computes it: inverse frequency (rope_freq.c, with the
+ * launch's scaling) and angle in f32. */
+static void rope_pair(const op_ctx_t *c, float x0, float x1, int64_t position, int64_t i,
+                      int64_t d, float *out0, float *out1) {
+  float inv_freq = greta_rope_inv_freq(&ATTR, d, i);
   float angle = (float)position * inv_freq;
   float cs = cosf(angle), sn = sinf(angle);
   *out0 = x0 * cs - x1 * sn;
@@ -157,7 +159,7 @@ static greta_status_t cpu_rope(const op_ctx_t *c) {
     for (int64_t h = 0; h < heads; h++)
       for (int64_t i = 0; i < half; i++) {
         size_t base = (size_t)((t * heads + h) * d);
-        rope_pair(x[base + i], x[base + i + half], c->pos + t, i, d, ATTR.theta, &out[base + i],
+        rope_pair(c, x[base + i], x[base + i + half], c->pos + t, i, d, &out[base + i],
                   &out[base + i + half]);
       }
   return NULL;
@@ -327,7 +329,7 @@ static void split_qkv(const op_ctx_t *c, const float *y, int64_t position, float
   for (int64_t h = 0; h < heads + kv_heads; h++)
     for (int64_t i = 0; i < half; i++) {
       float o0, o1;
-      rope_pair(y[h * d + i], y[h * d + i + half], position, i, d, ATTR.theta, &o0, &o1);
+      rope_pair(c, y[h * d + i], y[h * d + i + half], position, i, d, &o0, &o1);
       if (h < heads) {
         q[h * d + i] = o0;
         q[h * d + i + half] = o1;
@@ -390,10 +392,22 @@ static greta_status_t cpu_elementwise(const op_ctx_t *c) {
       for (int64_t i = 0; i < n; i++) out[r * n + i] = silu(x[r * 2 * n + i]) * x[r * 2 * n + n + i];
     return NULL;
   }
-  const float *x = c->arg[0]; /* (rows, n) */
-  const float *y = c->launch->n_args == 3 ? c->arg[1] : NULL;
+  const float *x = c->arg[0]; /* (rows, n); last_token: (T, rows, n) */
+  const float *y = c->launch->n_args == 3 ? c->arg[1] : NULL; /* (rows, n); bias_add: (n) */
   float *out = c->arg[c->launch->n_args - 1]; /* (rows, n) */
   int64_t count = c->rows * ATTR.n;
+  if (c->launch->op == GRETA_OP_BIAS_ADD) { /* bias (n), weight dtype */
+    const int64_t n = ATTR.n;
+#pragma omp parallel for
+    for (int64_t r = 0; r < c->rows; r++)
+      for (int64_t i = 0; i < n; i++)
+        out[r * n + i] = x[r * n + i] + greta_load_float(c->arg[1], WDTYPE, (size_t)i);
+    return NULL;
+  }
+  if (c->launch->op == GRETA_OP_LAST_TOKEN) {
+    memcpy(out, x + (c->tokens - 1) * count, (size_t)count * sizeof *out);
+    return NULL;
+  }
   float factor = ATTR.factor;
   uint32_t op = c->launch->op;
 #pragma omp parallel for
