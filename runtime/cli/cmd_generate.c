@@ -126,9 +126,11 @@ static void print_stats(const cli_run_t *run, const greta_generate_stats_t *st, 
   int64_t steps = st->pos - decode_pos; /* the last token is sampled, not run */
   double gen_s = st->generate_ms * 1e-3, prompt_s = st->prompt_ms * 1e-3;
   char why[128];
-  if (with_load) fprintf(stderr, "\ngreta: load %.2f s", run->load_s);
-  else fprintf(stderr, "\ngreta:");
-  fprintf(stderr, " | prompt %lld tokens, %.1f tokens/s | generated %lld tokens, %.1f tokens/s",
+  if (with_load)
+    fprintf(stderr, "\ngreta: load %.2f s | ", run->load_s);
+  else
+    fprintf(stderr, "\ngreta: ");
+  fprintf(stderr, "prompt %lld tokens, %.1f tokens/s | generated %lld tokens, %.1f tokens/s",
           (long long)st->prompt_tokens, prompt_s > 0 ? (double)st->prompt_tokens / prompt_s : 0.0,
           (long long)st->generated_tokens,
           gen_s > 0 ? (double)st->generated_tokens / gen_s : 0.0);
