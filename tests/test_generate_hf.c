@@ -335,3 +335,50 @@ static void check_model(const char *model) {
 Test(generate_hf, llama2_style_f16_gqa_untied_sharded) { check_model("llama2_style"); }
 
 Test(generate_hf, llama3_style_bf16_rope_llama3_tied) { check_model("llama3_style"); }
+
+/* A model whose logits are the last position's only (last(x), [1, vocab]:
+ * no [T, vocab] buffer for a long prefill) generates the tokens of the same
+ * model with every position's logits, prefill in chunks of 4 included.
+ * Needs last() from the language branch. */
+static void run_ids(greta_model_t *model, int32_t *out, int n) {
+  greta_device_t *device;
+  greta_session_t *s;
+  cr_assert_null(greta_device_open(GRETA_BACKEND_CPU, 0, &device));
+  cr_assert_null(greta_session_create(model, device, &s));
+  greta_status_t st =
+      greta_session_bind_safetensors(s, GRETA_SOURCE_DIR "/tests/fixtures/hf_tiny_llama_f32.safetensors");
+  cr_assert_null(st, "%s", greta_status_message(st));
+  const int32_t prompt[] = {1, 15, 42, 7, 88, 3, 61, 5, 9, 11};
+  greta_generate_params_t p = {.sampler = greta_sampler_params_default(), .max_new_tokens = n};
+  collected_t got = {0};
+  st = greta_generate(s, prompt, 10, 0, &p, collect, &got, NULL);
+  cr_assert_null(st, "%s", greta_status_message(st));
+  cr_assert_eq(got.n, (size_t)n);
+  memcpy(out, got.ids, (size_t)n * sizeof *out);
+  greta_session_destroy(s);
+  greta_device_destroy(device);
+}
+
+Test(generate_hf, last_position_logits_give_the_same_tokens) {
+  size_t len;
+  char *text = support_read_file(GRETA_SOURCE_DIR "/examples/tiny_llama.gm", &len), *log = NULL;
+  greta_model_t *all = support_compile("tiny_llama.gm", text, NULL, "cpu", 4, 1, &log);
+  cr_assert(all, "%s", log ? log : "");
+  const char *from = "output logits = rmsnorm(h, final_norm, eps) @ lm_head.T";
+  char *at = strstr(text, from), edited[8192];
+  cr_assert(at && len < sizeof edited - 16);
+  snprintf(edited, sizeof edited, "%.*soutput logits = rmsnorm(last(h), final_norm, eps) @ lm_head.T%s",
+           (int)(at - text), text, at + strlen(from));
+  greta_model_t *last = support_compile("tiny_llama_last.gm", edited, NULL, "cpu", 4, 1, &log);
+  cr_assert(last, "compiling last(h) (the language branch's last()): %s", log ? log : "");
+  const greta_tensor_info_t *logits = greta_model_output(last, 0);
+  cr_assert(logits->dims[0].symbol == NULL && logits->dims[0].coeff == 1, "logits not [1, vocab]");
+  int32_t a[16], b[16];
+  run_ids(all, a, 16);
+  run_ids(last, b, 16);
+  for (int i = 0; i < 16; i++) cr_expect_eq(b[i], a[i], "token %d: %d with last(), %d without", i, b[i], a[i]);
+  greta_model_destroy(all);
+  greta_model_destroy(last);
+  free(text);
+  free(log);
+}
