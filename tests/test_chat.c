@@ -29,23 +29,27 @@ static const chat_case_t cases[] = {
     {"user", {{"user", "Hello, who are you?"}}, 1, 1},
     {"system_user",
      {{"system", "You are a pirate. Answer briefly."}, {"user", "What is the capital of France?"}},
-     2, 0},
+     2,
+     0},
     {"multi_turn",
      {{"system", "Be terse."},
       {"user", "Hi!"},
       {"assistant", "Hello. What do you need?"},
       {"user", "A haiku about the sea."}},
-     4, 1},
+     4,
+     1},
     {"turns", {{"user", "2+2?"}, {"assistant", "4"}, {"user", "And 3+3?"}}, 3, 0},
     {"assistant_last",
      {{"user", "2+2?"}, {"assistant", "4"}, {"user", "And 3+3?"}, {"assistant", "6."}},
-     4, 1},
+     4,
+     1},
     {"whitespace",
      {{"system", "  padded system \n"},
       {"user", "\t  padded user  \n\n"},
       {"assistant", " padded reply \u00a0"},
       {"user", "\u2003last\u3000\r\n"}},
-     4, 0},
+     4,
+     0},
     {"unicode", {{"user", "日本語で答えて 🙂👩‍👩‍👧 café\nنعم"}}, 1, 0},
     {"empty", {{"system", ""}, {"user", ""}}, 2, 0},
     {"bad_order", {{"user", "a"}, {"user", "b"}}, 2, 0},
@@ -57,7 +61,8 @@ static const char *templates[] = {"llama2", "llama3", "chatml", "mistral", "zeph
 
 /* The fixture's bytes, or NULL when it does not exist. */
 static char *read_optional(const char *path, size_t *len) {
-  if (access(path, R_OK) != 0) return NULL;
+  if (access(path, R_OK) != 0)
+    return NULL;
   return support_read_file(path, len);
 }
 
@@ -76,8 +81,8 @@ static void check(const char *tmpl_name, const chat_case_t *c, int gen) {
     cr_assert_null(st, "%s: %s", path, greta_status_message(st));
     cr_assert_lt(len, sizeof got);
     cr_expect(len == want_len && !memcmp(got, want, len),
-              "%s %s: rendered\n[%.*s]\ntransformers rendered\n[%s]", tmpl_name, c->name,
-              (int)len, got, want);
+              "%s %s: rendered\n[%.*s]\ntransformers rendered\n[%s]", tmpl_name, c->name, (int)len,
+              got, want);
     free(want);
     return;
   }
@@ -104,7 +109,8 @@ Test(chat, renders_as_transformers) {
   for (size_t t = 0; t < sizeof templates / sizeof templates[0]; t++)
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
       check(templates[t], &cases[c], 1);
-      if (cases[c].nogen) check(templates[t], &cases[c], 0);
+      if (cases[c].nogen)
+        check(templates[t], &cases[c], 0);
       checked += 1 + cases[c].nogen;
     }
   cr_assert_eq(checked, 5 * 14);
@@ -113,7 +119,8 @@ Test(chat, renders_as_transformers) {
 Test(chat, writes_like_snprintf) {
   const chat_case_t *c = &cases[2];
   size_t full = 0, len = 0;
-  greta_status_t st = greta_chat_format(GRETA_CHAT_LLAMA3, c->messages, c->count, 1, NULL, 0, &full);
+  greta_status_t st =
+      greta_chat_format(GRETA_CHAT_LLAMA3, c->messages, c->count, 1, NULL, 0, &full);
   cr_assert_null(st);
   char *text = malloc(full + 1);
   memset(text, '#', full + 1);

@@ -53,7 +53,8 @@ static void rig_close(rig_t *r) {
 static int32_t argmax(const float *row) {
   int32_t best = 0;
   for (int32_t i = 1; i < VOCAB; i++)
-    if (row[i] > row[best]) best = i;
+    if (row[i] > row[best])
+      best = i;
   return best;
 }
 
@@ -76,7 +77,8 @@ static void reference(greta_session_t *s, const int32_t *prompt, int64_t count,
   const float *last = logits + (t - 1) * VOCAB;
   for (int i = 0; i < n; i++) {
     out[i] = argmax(last);
-    if (i + 1 == n) break;
+    if (i + 1 == n)
+      break;
     greta_status_t st = greta_session_set_input(s, "tokens", &out[i], 4);
     cr_assert_null(st, "%s", greta_status_message(st));
     st = greta_session_step(s, 1, pos++);
@@ -140,7 +142,8 @@ Test(generate, greedy_equals_step_and_argmax_loop) {
   expect_same(seen.tokens, want, N, "greedy");
   /* The tokens are not all one id: the comparison means something. */
   int distinct = 0;
-  for (int i = 1; i < N; i++) distinct += seen.tokens[i] != seen.tokens[0];
+  for (int i = 1; i < N; i++)
+    distinct += seen.tokens[i] != seen.tokens[0];
   cr_assert_gt(distinct, 0);
   rig_close(&r);
 }
@@ -157,7 +160,8 @@ Test(generate, chunked_prefill_equals_token_by_token_prefill) {
   expect_same(seen.tokens, want, N, "chunked prefill");
   /* A longer prompt, several full chunks: 40 ids in steps of 3. */
   int32_t long_prompt[40];
-  for (int i = 0; i < 40; i++) long_prompt[i] = (i * 37 + 11) % VOCAB;
+  for (int i = 0; i < 40; i++)
+    long_prompt[i] = (i * 37 + 11) % VOCAB;
   reference(r.session, long_prompt, 40, 1, N, want);
   seen = (seen_t){0};
   run(r.session, long_prompt, 40, 0, &p, &seen);
@@ -176,15 +180,19 @@ Test(generate, stops_at_eos) {
   for (;; k++) {
     cr_assert_lt(k, 20, "the greedy tokens repeat too early to pick an EOS");
     int fresh = 1;
-    for (int i = 0; i < k; i++) fresh &= all.tokens[i] != all.tokens[k];
-    if (fresh) break;
+    for (int i = 0; i < k; i++)
+      fresh &= all.tokens[i] != all.tokens[k];
+    if (fresh)
+      break;
   }
   /* Two stop ids: that token, and one that never came out before it. */
   int32_t eos[2] = {all.tokens[k], 0};
   for (int used = 1; used;) {
     used = 0;
-    for (int i = 0; i <= k; i++) used |= all.tokens[i] == eos[1];
-    if (used) eos[1]++;
+    for (int i = 0; i <= k; i++)
+      used |= all.tokens[i] == eos[1];
+    if (used)
+      eos[1]++;
   }
   p.eos = eos;
   p.n_eos = 2;
@@ -222,7 +230,8 @@ Test(generate, stops_at_length_cache_full_and_callback) {
   cr_assert_eq(seen.n, MAX_SEQ - N_PROMPT + 1);
   /* A prompt that fills the cache exactly still gives one token. */
   int32_t full[MAX_SEQ];
-  for (int i = 0; i < MAX_SEQ; i++) full[i] = (i * 5 + 1) % VOCAB;
+  for (int i = 0; i < MAX_SEQ; i++)
+    full[i] = (i * 5 + 1) % VOCAB;
   seen = (seen_t){0};
   stats = run(r.session, full, MAX_SEQ, 0, &p, &seen);
   cr_assert_eq(stats.stop, GRETA_STOP_CACHE_FULL);
@@ -256,7 +265,8 @@ Test(generate, continuing_at_stats_pos_equals_one_call) {
   /* A continuation of several ids (a chat turn): the same as one prompt. */
   int32_t joined[N_PROMPT + 5];
   memcpy(joined, PROMPT, sizeof PROMPT);
-  for (int i = 0; i < 5; i++) joined[N_PROMPT + i] = (i * 13 + 2) % VOCAB;
+  for (int i = 0; i < 5; i++)
+    joined[N_PROMPT + i] = (i * 13 + 2) % VOCAB;
   seen_t whole = {0}, part = {0}, rest = {0};
   run(r.session, joined, N_PROMPT + 5, 0, &p, &whole);
   p = greedy(1);
@@ -283,8 +293,8 @@ Test(generate, seeded_sampling_repeats) {
 
 static void expect_error(greta_status_t st, greta_status_code_t code, const char *needle) {
   cr_assert_not_null(st, "expected an error containing \"%s\"", needle);
-  cr_expect_eq(greta_status_code(st), code, "code %d, expected %d: %s", greta_status_code(st),
-               code, greta_status_message(st));
+  cr_expect_eq(greta_status_code(st), code, "code %d, expected %d: %s", greta_status_code(st), code,
+               greta_status_message(st));
   cr_expect(strstr(greta_status_message(st), needle), "\"%s\" lacks \"%s\"",
             greta_status_message(st), needle);
   greta_status_free(st);
@@ -297,8 +307,9 @@ Test(generate, refuses_bad_inputs_before_any_step) {
   int32_t long_prompt[MAX_SEQ + 1] = {0};
   seen_t seen = {0};
   expect_error(greta_generate(r.session, long_prompt, MAX_SEQ + 1, 0, &p, on_token, &seen, NULL),
-               GRETA_OUT_OF_RANGE, "a prompt of 65 tokens at position 0 does not fit in the KV "
-                                   "cache of max_seq 64 tokens");
+               GRETA_OUT_OF_RANGE,
+               "a prompt of 65 tokens at position 0 does not fit in the KV "
+               "cache of max_seq 64 tokens");
   expect_error(greta_generate(r.session, PROMPT, N_PROMPT, MAX_SEQ - 3, &p, on_token, &seen, NULL),
                GRETA_OUT_OF_RANGE, "at position 61 does not fit");
   int32_t bad[] = {1, 2, VOCAB};

@@ -43,7 +43,8 @@
 
 static uint64_t fnv1a64(const char *s) {
   uint64_t h = 0xcbf29ce484222325ull;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
   return h;
 }
 
@@ -59,8 +60,10 @@ static float weight_value(const char *name, uint64_t h, int64_t i) {
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
   z ^= z >> 31;
   int64_t r = (int64_t)(z >> 40);
-  if (ends_with(name, "norm.weight")) return 1.0f + (float)(r % 33 - 16) / 64.0f;
-  if (strstr(name, "embed_tokens") || strstr(name, "lm_head")) return (float)(r % 129 - 64) / 2048.0f;
+  if (ends_with(name, "norm.weight"))
+    return 1.0f + (float)(r % 33 - 16) / 64.0f;
+  if (strstr(name, "embed_tokens") || strstr(name, "lm_head"))
+    return (float)(r % 129 - 64) / 2048.0f;
   return (float)(r % 129 - 64) / 512.0f;
 }
 
@@ -73,7 +76,8 @@ static uint16_t exact_bf16(float f) {
 }
 
 static uint16_t exact_f16(float f) {
-  if (f == 0.0f) return 0;
+  if (f == 0.0f)
+    return 0;
   uint32_t b;
   memcpy(&b, &f, 4);
   int exp = (int)((b >> 23) & 0xff) - 127 + 15;
@@ -104,7 +108,8 @@ static int shell(const char *cmd, char *out, size_t size) {
   FILE *p = popen(cmd, "r");
   cr_assert(p, "cannot run %s", cmd);
   size_t len = out ? fread(out, 1, size - 1, p) : 0;
-  if (out) out[len] = 0;
+  if (out)
+    out[len] = 0;
   int status = pclose(p);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
@@ -115,7 +120,8 @@ static void tokenizer_cache(char *dir, size_t size) {
   int rc = shell("sh " GRETA_SOURCE_DIR "/scripts/fetch_tokenizers.sh", out, sizeof out);
   cr_assert_eq(rc, 0, "scripts/fetch_tokenizers.sh failed (the tokenizer files are needed)");
   char *end = out + strlen(out);
-  while (end > out && end[-1] == '\n') *--end = 0;
+  while (end > out && end[-1] == '\n')
+    *--end = 0;
   char *last = strrchr(out, '\n');
   snprintf(dir, size, "%s", last ? last + 1 : out);
 }
@@ -146,7 +152,8 @@ static void write_checkpoint(const char *model, const json_t *expected, const ch
     cr_assert(!strcmp(dtype, "bfloat16") || !strcmp(dtype, "float16"), "%s: dtype %s", name, dtype);
     t[i].rank = (int)json_array_size(shape);
     int64_t count = 1;
-    for (int d = 0; d < t[i].rank; d++) count *= t[i].shape[d] = json_integer_value(json_array_get(shape, (size_t)d));
+    for (int d = 0; d < t[i].rank; d++)
+      count *= t[i].shape[d] = json_integer_value(json_array_get(shape, (size_t)d));
     uint16_t *data = malloc((size_t)count * sizeof *data);
     uint64_t h = fnv1a64(name);
     double sum = 0;
@@ -156,15 +163,18 @@ static void write_checkpoint(const char *model, const json_t *expected, const ch
       data[k] = t[i].dtype == GRETA_BF16 ? exact_bf16(v) : exact_f16(v);
     }
     /* The same values as transformers saved: their sums are exact. */
-    cr_assert_eq(sum, json_real_value(json_object_get(e, "sum")), "%s: the generator's sum %.17g, "
-                 "the checkpoint's %.17g", name, sum, json_real_value(json_object_get(e, "sum")));
+    cr_assert_eq(sum, json_real_value(json_object_get(e, "sum")),
+                 "%s: the generator's sum %.17g, "
+                 "the checkpoint's %.17g",
+                 name, sum, json_real_value(json_object_get(e, "sum")));
     t[i].data = data;
     shard_of[i] = json_string_value(json_object_get(e, "shard"));
   }
   /* One shard at a time: the tensors the index puts in it, written as a
    * single-file checkpoint and renamed to the shard's name. */
   for (size_t i = 0; i < n; i++) {
-    if (!shard_of[i]) continue;
+    if (!shard_of[i])
+      continue;
     const char *shard = shard_of[i];
     support_tensor_t *group = calloc(n, sizeof *group);
     size_t g = 0;
@@ -182,7 +192,8 @@ static void write_checkpoint(const char *model, const json_t *expected, const ch
     rmdir(tmp);
     free(group);
   }
-  for (size_t i = 0; i < n; i++) free((void *)t[i].data);
+  for (size_t i = 0; i < n; i++)
+    free((void *)t[i].data);
   free(t);
   free(shard_of);
 
@@ -222,8 +233,8 @@ static void check_model(const char *model) {
   char plan[1100], cmd[4096], log[8192];
   snprintf(plan, sizeof plan, "%s/model.gplan", dir);
   snprintf(cmd, sizeof cmd,
-           "%s -q %s --target=cpu --max-seq=64 --dtype=f32 --kv-dtype=f32 -o %s 2>&1", GRETAC,
-           dir, plan);
+           "%s -q %s --target=cpu --max-seq=64 --dtype=f32 --kv-dtype=f32 -o %s 2>&1", GRETAC, dir,
+           plan);
   cr_assert_eq(shell(cmd, log, sizeof log), 0, "%s:\n%s", cmd, log);
 
   greta_model_t *m;
@@ -242,13 +253,15 @@ static void check_model(const char *model) {
   const json_t *eos_json = json_object_get(expected, "eos");
   int32_t eos[8];
   size_t n_eos = json_array_size(eos_json);
-  for (size_t i = 0; i < n_eos && i < 8; i++) eos[i] = (int32_t)json_integer_value(json_array_get(eos_json, i));
+  for (size_t i = 0; i < n_eos && i < 8; i++)
+    eos[i] = (int32_t)json_integer_value(json_array_get(eos_json, i));
   /* The tokenizer's EOS ids hold generation_config.json's. */
   size_t n_tok_eos;
   const int32_t *tok_eos = greta_tokenizer_eos(tok, &n_tok_eos);
   for (size_t i = 0; i < n_eos; i++) {
     bool found = false;
-    for (size_t k = 0; k < n_tok_eos; k++) found |= tok_eos[k] == eos[i];
+    for (size_t k = 0; k < n_tok_eos; k++)
+      found |= tok_eos[k] == eos[i];
     cr_expect(found, "%s: EOS id %d is not among the tokenizer's", model, eos[i]);
   }
 
@@ -273,16 +286,18 @@ static void check_model(const char *model) {
       text = malloc(4096);
       st = greta_chat_format(tmpl, msgs, n_msgs, 1, text, 4096, &len);
       cr_assert_null(st);
-      cr_assert(len == strlen(prompt) && !memcmp(text, prompt, len), "%s: rendered [%.*s]",
-                model, (int)len, text);
+      cr_assert(len == strlen(prompt) && !memcmp(text, prompt, len), "%s: rendered [%.*s]", model,
+                (int)len, text);
     }
-    unsigned flags = GRETA_TOKENIZE_PARSE_SPECIAL |
-                     (json_is_true(json_object_get(kase, "add_special")) ? GRETA_TOKENIZE_ADD_SPECIAL : 0);
+    unsigned flags =
+        GRETA_TOKENIZE_PARSE_SPECIAL |
+        (json_is_true(json_object_get(kase, "add_special")) ? GRETA_TOKENIZE_ADD_SPECIAL : 0);
     int32_t ids[512];
     size_t n_ids;
     st = greta_tokenizer_encode(tok, text, len, flags, ids, 512, &n_ids);
     cr_assert_null(st, "%s", greta_status_message(st));
-    if (text != prompt) free(text);
+    if (text != prompt)
+      free(text);
     const json_t *want_ids = json_object_get(kase, "prompt_ids");
     cr_assert_eq(n_ids, json_array_size(want_ids), "%s case %zu: %zu prompt ids, HF %zu", model, c,
                  n_ids, json_array_size(want_ids));
@@ -291,9 +306,11 @@ static void check_model(const char *model) {
                    "%s case %zu: prompt id %zu", model, c, i);
 
     const json_t *want = json_object_get(kase, "generated_f32");
-    greta_generate_params_t params = {.sampler = greta_sampler_params_default(),
-                                      .max_new_tokens = json_integer_value(json_object_get(expected, "max_new_tokens")),
-                                      .eos = eos, .n_eos = n_eos};
+    greta_generate_params_t params = {
+        .sampler = greta_sampler_params_default(),
+        .max_new_tokens = json_integer_value(json_object_get(expected, "max_new_tokens")),
+        .eos = eos,
+        .n_eos = n_eos};
     collected_t got = {0};
     greta_generate_stats_t stats;
     st = greta_generate(s, ids, n_ids, 0, &params, collect, &got, &stats);
@@ -345,8 +362,8 @@ static void run_ids(greta_model_t *model, int32_t *out, int n) {
   greta_session_t *s;
   cr_assert_null(greta_device_open(GRETA_BACKEND_CPU, 0, &device));
   cr_assert_null(greta_session_create(model, device, &s));
-  greta_status_t st =
-      greta_session_bind_safetensors(s, GRETA_SOURCE_DIR "/tests/fixtures/hf_tiny_llama_f32.safetensors");
+  greta_status_t st = greta_session_bind_safetensors(
+      s, GRETA_SOURCE_DIR "/tests/fixtures/hf_tiny_llama_f32.safetensors");
   cr_assert_null(st, "%s", greta_status_message(st));
   const int32_t prompt[] = {1, 15, 42, 7, 88, 3, 61, 5, 9, 11};
   greta_generate_params_t p = {.sampler = greta_sampler_params_default(), .max_new_tokens = n};
@@ -367,8 +384,9 @@ Test(generate_hf, last_position_logits_give_the_same_tokens) {
   const char *from = "output logits = rmsnorm(h, final_norm, eps) @ lm_head.T";
   char *at = strstr(text, from), edited[8192];
   cr_assert(at && len < sizeof edited - 16);
-  snprintf(edited, sizeof edited, "%.*soutput logits = rmsnorm(last(h), final_norm, eps) @ lm_head.T%s",
-           (int)(at - text), text, at + strlen(from));
+  snprintf(edited, sizeof edited,
+           "%.*soutput logits = rmsnorm(last(h), final_norm, eps) @ lm_head.T%s", (int)(at - text),
+           text, at + strlen(from));
   greta_model_t *last = support_compile("tiny_llama_last.gm", edited, NULL, "cpu", 4, 1, &log);
   cr_assert(last, "compiling last(h) (the language branch's last()): %s", log ? log : "");
   const greta_tensor_info_t *logits = greta_model_output(last, 0);
@@ -376,7 +394,8 @@ Test(generate_hf, last_position_logits_give_the_same_tokens) {
   int32_t a[16], b[16];
   run_ids(all, a, 16);
   run_ids(last, b, 16);
-  for (int i = 0; i < 16; i++) cr_expect_eq(b[i], a[i], "token %d: %d with last(), %d without", i, b[i], a[i]);
+  for (int i = 0; i < 16; i++)
+    cr_expect_eq(b[i], a[i], "token %d: %d with last(), %d without", i, b[i], a[i]);
   greta_model_destroy(all);
   greta_model_destroy(last);
   free(text);

@@ -31,7 +31,8 @@ static int run_input(const char *input, const char *args, char **out) {
   char *text = malloc(cap);
   while ((n = fread(text + len, 1, cap - len - 1, p)) > 0) {
     len += n;
-    if (len + 1 == cap) text = realloc(text, cap *= 2);
+    if (len + 1 == cap)
+      text = realloc(text, cap *= 2);
   }
   text[len] = 0;
   int status = pclose(p);
@@ -57,9 +58,8 @@ static void compile_tiny(char *path) {
   cr_assert_geq(fd, 0);
   close(fd);
   char cmd[1024];
-  snprintf(cmd, sizeof cmd,
-           "%s -q %s/examples/tiny_llama.gm --target=cpu --max-tokens=4 -o %s", GRETAC,
-           GRETA_SOURCE_DIR, path);
+  snprintf(cmd, sizeof cmd, "%s -q %s/examples/tiny_llama.gm --target=cpu --max-tokens=4 -o %s",
+           GRETAC, GRETA_SOURCE_DIR, path);
   cr_assert_eq(system(cmd), 0, "%s", cmd);
 }
 
@@ -67,8 +67,10 @@ Test(greta_cli, help) {
   expect("--help", 0, "usage: greta COMMAND [options]");
   expect("--version", 0, "greta 0.1.0");
   expect("generate --help", 0, "usage: greta generate MODEL --weights DIR");
-  expect("tokenize --help", 0, "usage: greta tokenize --tokenizer FILE_OR_DIR [--bos] [--no-special]");
-  expect("detokenize --help", 0, "usage: greta detokenize --tokenizer FILE_OR_DIR [--skip-special]");
+  expect("tokenize --help", 0,
+         "usage: greta tokenize --tokenizer FILE_OR_DIR [--bos] [--no-special]");
+  expect("detokenize --help", 0,
+         "usage: greta detokenize --tokenizer FILE_OR_DIR [--skip-special]");
   expect("bench --help", 0, "usage: greta bench MODEL [--weights DIR] [-p N] [-n N] [-r N]");
   expect("info --help", 0, "usage: greta info MODEL");
 }
@@ -84,10 +86,13 @@ Test(greta_cli, help_matches_the_options_taken) {
     cr_assert_eq(run(args, &help), 0);
     int named = 0;
     for (char *p = help; (p = strstr(p, "--")) != NULL; p += 2) {
-      if (p > help && !isspace((unsigned char)p[-1]) && p[-1] != '[' && p[-1] != '(') continue;
+      if (p > help && !isspace((unsigned char)p[-1]) && p[-1] != '[' && p[-1] != '(')
+        continue;
       size_t n = 2;
-      while (isalnum((unsigned char)p[n]) || p[n] == '-') n++;
-      if (n == 2) continue;
+      while (isalnum((unsigned char)p[n]) || p[n] == '-')
+        n++;
+      if (n == 2)
+        continue;
       char opt[64], *out;
       snprintf(opt, sizeof opt, "%.*s", (int)n, p);
       snprintf(args, sizeof args, "%s /nonexistent/model %s 1", commands[c], opt);
@@ -193,10 +198,12 @@ static void reference(const char *path, const int32_t *prompt, int count, int n,
     cr_assert_null(greta_session_set_input(s, "tokens", &token, sizeof token));
     cr_assert_null(greta_session_step(s, 1, pos));
     cr_assert_null(greta_session_get_output(s, "logits", logits, sizeof logits));
-    if (pos + 1 < count) continue;
+    if (pos + 1 < count)
+      continue;
     int32_t best = 0;
     for (int32_t v = 1; v < 97; v++)
-      if (logits[v] > logits[best]) best = v;
+      if (logits[v] > logits[best])
+        best = v;
     out[i++] = token = best;
   }
   greta_session_destroy(s);
@@ -218,7 +225,8 @@ Test(greta_cli, generate_ids_equal_a_greedy_loop) {
   for (int i = 0; i < 12; i++)
     snprintf(line + strlen(line), sizeof line - strlen(line), i ? " %d" : "%d", want[i]);
   strcat(line, "\n"); /* the ids' line comes first (stdout is flushed before the stats) */
-  cr_expect(!strncmp(out, line, strlen(line)), "greta generate printed [%s], the loop gives [%s]", out, line);
+  cr_expect(!strncmp(out, line, strlen(line)), "greta generate printed [%s], the loop gives [%s]",
+            out, line);
   free(out);
   /* The stats and the stop reason go to stderr. */
   snprintf(args, sizeof args,
@@ -237,8 +245,10 @@ Test(greta_cli, generate_ids_equal_a_greedy_loop) {
   snprintf(args, sizeof args, "generate %s --weights %s --prompt-ids '1 2 500' --output ids", path,
            WEIGHTS);
   expect(args, 1, "prompt id 500 at index 2 is outside the vocabulary");
-  snprintf(args, sizeof args, "generate %s --weights /nonexistent.safetensors --prompt-ids 1 "
-                              "--output ids", path);
+  snprintf(args, sizeof args,
+           "generate %s --weights /nonexistent.safetensors --prompt-ids 1 "
+           "--output ids",
+           path);
   expect(args, 1, "/nonexistent.safetensors");
   unlink(path);
 }

@@ -30,8 +30,8 @@ int cli_bad_option(const char *cmd, int c, char **argv);
 
 /* A whole number in [min, max] for option `opt`; false (after printing why)
  * otherwise. */
-bool cli_parse_int(const char *cmd, const char *opt, const char *text, long long min,
-                   long long max, long long *out);
+bool cli_parse_int(const char *cmd, const char *opt, const char *text, long long min, long long max,
+                   long long *out);
 /* A finite number in [min, max] for option `opt`. */
 bool cli_parse_float(const char *cmd, const char *opt, const char *text, double min, double max,
                      double *out);

@@ -32,14 +32,15 @@ int cli_status_error(const char *cmd, const char *what, greta_status_t status) {
 int cli_bad_option(const char *cmd, int c, char **argv) {
   extern int optind, optopt;
   const char *arg = argv[optind - 1];
-  if (c == ':') return cli_error(cmd, "option '%s' needs a value (see greta %s --help)", arg, cmd);
+  if (c == ':')
+    return cli_error(cmd, "option '%s' needs a value (see greta %s --help)", arg, cmd);
   if (optopt && strncmp(arg, "--", 2) != 0)
     return cli_error(cmd, "unknown option '-%c' (see greta %s --help)", optopt, cmd);
   return cli_error(cmd, "unknown option '%s' (see greta %s --help)", arg, cmd);
 }
 
-bool cli_parse_int(const char *cmd, const char *opt, const char *text, long long min,
-                   long long max, long long *out) {
+bool cli_parse_int(const char *cmd, const char *opt, const char *text, long long min, long long max,
+                   long long *out) {
   char *end;
   errno = 0;
   long long v = strtoll(text, &end, 10);
@@ -70,10 +71,13 @@ bool cli_parse_ids(const char *cmd, const char *what, const char *text, int32_t 
   int32_t *ids = malloc(cap * sizeof *ids);
   const char *p = text;
   while (ids) {
-    while (isspace((unsigned char)*p)) p++;
-    if (!*p) break;
+    while (isspace((unsigned char)*p))
+      p++;
+    if (!*p)
+      break;
     const char *word = p;
-    while (*p && !isspace((unsigned char)*p)) p++;
+    while (*p && !isspace((unsigned char)*p))
+      p++;
     char buf[32];
     size_t len = (size_t)(p - word);
     char *end = NULL;
@@ -83,7 +87,8 @@ bool cli_parse_ids(const char *cmd, const char *what, const char *text, int32_t 
       buf[len] = 0;
       errno = 0;
       v = strtoll(buf, &end, 10);
-      if (*end || errno || !isdigit((unsigned char)buf[0])) v = -1;
+      if (*end || errno || !isdigit((unsigned char)buf[0]))
+        v = -1;
     }
     if (v < 0 || v > INT32_MAX) {
       cli_error(cmd, "%s: '%.*s' is not a token id (a whole number >= 0)", what, (int)len, word);
@@ -92,7 +97,8 @@ bool cli_parse_ids(const char *cmd, const char *what, const char *text, int32_t 
     }
     if (n == cap) {
       int32_t *more = realloc(ids, (cap *= 2) * sizeof *ids);
-      if (!more) break;
+      if (!more)
+        break;
       ids = more;
     }
     ids[n++] = (int32_t)v;

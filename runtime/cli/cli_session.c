@@ -18,17 +18,23 @@ greta_status_t cli_run_open(const char *model_path, cli_run_t *run) {
   memset(run, 0, sizeof *run);
   double start = cli_seconds();
   greta_status_t st = greta_model_open(model_path, &run->model);
-  if (!st) st = greta_device_open(GRETA_BACKEND_AUTO, 0, &run->device);
-  if (!st) st = greta_session_create(run->model, run->device, &run->session);
+  if (!st)
+    st = greta_device_open(GRETA_BACKEND_AUTO, 0, &run->device);
+  if (!st)
+    st = greta_session_create(run->model, run->device, &run->session);
   run->load_s = cli_seconds() - start;
-  if (st) cli_run_close(run);
+  if (st)
+    cli_run_close(run);
   return st;
 }
 
 void cli_run_close(cli_run_t *run) {
-  if (run->session) greta_session_destroy(run->session);
-  if (run->device) greta_device_destroy(run->device);
-  if (run->model) greta_model_destroy(run->model);
+  if (run->session)
+    greta_session_destroy(run->session);
+  if (run->device)
+    greta_device_destroy(run->device);
+  if (run->model)
+    greta_model_destroy(run->model);
   memset(run, 0, sizeof *run);
 }
 
@@ -42,7 +48,8 @@ typedef struct progress_s {
 static void on_progress(void *user, int64_t done, int64_t total, uint64_t bytes_done,
                         uint64_t bytes_total) {
   progress_t *p = user;
-  if (!p->shown && cli_seconds() - p->start < 1.0) return;
+  if (!p->shown && cli_seconds() - p->start < 1.0)
+    return;
   p->shown = true;
   fprintf(stderr, "\rbinding weights: %lld/%lld tensors, %.2f/%.2f GB", (long long)done,
           (long long)total, (double)bytes_done * 1e-9, (double)bytes_total * 1e-9);
@@ -58,7 +65,8 @@ greta_status_t cli_run_bind(cli_run_t *run, const char *weights) {
   } else {
     progress_t p = {start, false};
     st = greta_session_bind_checkpoint(run->session, weights, on_progress, &p);
-    if (p.shown) fputc('\n', stderr);
+    if (p.shown)
+      fputc('\n', stderr);
   }
   run->load_s += cli_seconds() - start;
   return st;
@@ -78,7 +86,8 @@ bool cli_run_bind_random(const char *cmd, cli_run_t *run, uint64_t seed) {
   for (int w = 0; w < n; w++) {
     const greta_tensor_info_t *info = greta_model_weight(run->model, w);
     size_t count = 1;
-    for (int d = 0; d < info->rank; d++) count *= (size_t)info->dims[d].coeff;
+    for (int d = 0; d < info->rank; d++)
+      count *= (size_t)info->dims[d].coeff;
     float *data = malloc(count * sizeof *data);
     if (!data) {
       cli_error(cmd, "out of memory for the random weight %s (%zu floats)", info->name, count);

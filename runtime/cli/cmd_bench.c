@@ -40,9 +40,11 @@ typedef struct result_s {
 
 static void summarise(const double *tps, int n, result_t *r) {
   double sum = 0, sq = 0;
-  for (int i = 0; i < n; i++) sum += tps[i];
+  for (int i = 0; i < n; i++)
+    sum += tps[i];
   r->mean = sum / n;
-  for (int i = 0; i < n; i++) sq += (tps[i] - r->mean) * (tps[i] - r->mean);
+  for (int i = 0; i < n; i++)
+    sq += (tps[i] - r->mean) * (tps[i] - r->mean);
   r->stddev = n > 1 ? sqrt(sq / (n - 1)) : 0.0;
 }
 
@@ -62,38 +64,45 @@ int cmd_bench(int argc, char **argv) {
   int c;
   while ((c = getopt_long(argc, argv, ":p:n:r:h", options, NULL)) != -1) {
     switch (c) {
-    case OPT_WEIGHTS: weights = optarg; break;
-    case 'p':
-      if (!cli_parse_int("bench", "-p", optarg, 0, 1 << 24, &n_prompt)) return 1;
-      break;
-    case 'n':
-      if (!cli_parse_int("bench", "-n", optarg, 0, 1 << 24, &n_gen)) return 1;
-      break;
-    case 'r':
-      if (!cli_parse_int("bench", "-r", optarg, 1, 1000, &reps)) return 1;
-      break;
-    case OPT_FORMAT:
-      if (strcmp(optarg, "md") && strcmp(optarg, "json"))
-        return cli_error("bench", "--format needs md or json, got '%s'", optarg);
-      format = optarg;
-      break;
-    case 'h': help(); return 0;
-    default: return cli_bad_option("bench", c, argv);
+      case OPT_WEIGHTS: weights = optarg; break;
+      case 'p':
+        if (!cli_parse_int("bench", "-p", optarg, 0, 1 << 24, &n_prompt))
+          return 1;
+        break;
+      case 'n':
+        if (!cli_parse_int("bench", "-n", optarg, 0, 1 << 24, &n_gen))
+          return 1;
+        break;
+      case 'r':
+        if (!cli_parse_int("bench", "-r", optarg, 1, 1000, &reps))
+          return 1;
+        break;
+      case OPT_FORMAT:
+        if (strcmp(optarg, "md") && strcmp(optarg, "json"))
+          return cli_error("bench", "--format needs md or json, got '%s'", optarg);
+        format = optarg;
+        break;
+      case 'h': help(); return 0;
+      default: return cli_bad_option("bench", c, argv);
     }
   }
-  if (optind >= argc) return cli_error("bench", "no model file given (usage: greta bench MODEL)");
-  if (optind + 1 < argc) return cli_error("bench", "more than one model file given");
+  if (optind >= argc)
+    return cli_error("bench", "no model file given (usage: greta bench MODEL)");
+  if (optind + 1 < argc)
+    return cli_error("bench", "more than one model file given");
   const char *path = argv[optind];
 
   cli_run_t run;
   greta_status_t st = cli_run_open(path, &run);
-  if (st) return cli_status_error("bench", path, st);
+  if (st)
+    return cli_status_error("bench", path, st);
   greta_memory_report_t m;
   greta_model_memory(run.model, &m);
   int rc = 1;
   if (n_prompt > m.max_seq || n_gen + 1 > m.max_seq) {
-    cli_error("bench", "-p %lld / -n %lld do not fit in the model's KV cache of max_seq %lld "
-                       "tokens (-n needs one more for its first token)",
+    cli_error("bench",
+              "-p %lld / -n %lld do not fit in the model's KV cache of max_seq %lld "
+              "tokens (-n needs one more for its first token)",
               n_prompt, n_gen, (long long)m.max_seq);
     goto done;
   }
@@ -130,21 +139,25 @@ int cmd_bench(int argc, char **argv) {
   int n_results = 0;
   for (int test = 0; test < 2; test++) {
     int64_t np = test == 0 ? n_prompt : 1, ng = test == 0 ? 1 : n_gen + 1;
-    if ((test == 0 && n_prompt == 0) || (test == 1 && n_gen == 0)) continue;
+    if ((test == 0 && n_prompt == 0) || (test == 1 && n_gen == 0))
+      continue;
     greta_generate_params_t params = {.sampler = greta_sampler_params_default(),
                                       .max_new_tokens = ng};
-    double bytes = test == 0 ? (double)m.weight_bytes * (double)((np + m.max_tokens - 1) / m.max_tokens)
-                             : cli_decode_bytes(&m, 1, n_gen);
+    double bytes = test == 0
+                       ? (double)m.weight_bytes * (double)((np + m.max_tokens - 1) / m.max_tokens)
+                       : cli_decode_bytes(&m, 1, n_gen);
     double ms_sum = 0;
     for (long long r = -1; r < reps && !st; r++) {
       greta_generate_stats_t stats;
       st = greta_generate(run.session, ids, (size_t)np, 0, &params, NULL, NULL, &stats);
-      if (st || r < 0) continue; /* r = -1: the warm-up */
+      if (st || r < 0)
+        continue; /* r = -1: the warm-up */
       double ms = test == 0 ? stats.prompt_ms : stats.generate_ms;
       tps[r] = (double)(test == 0 ? np : n_gen) / (ms * 1e-3);
       ms_sum += ms;
     }
-    if (st) break;
+    if (st)
+      break;
     result_t *res = &results[n_results++];
     snprintf(res->test, sizeof res->test, test == 0 ? "pp%lld" : "tg%lld",
              test == 0 ? n_prompt : n_gen);
@@ -171,8 +184,8 @@ int cmd_bench(int argc, char **argv) {
              "\"tokens_per_s_stddev\": %.3f, \"gb_per_s\": %.3f}%s\n",
              path, greta_model_target(run.model), backend, device, weights ? weights : "random",
              (unsigned long long)m.weight_bytes, results[i].test, (long long)results[i].n_prompt,
-             (long long)results[i].n_gen, reps, results[i].mean, results[i].stddev,
-             results[i].gbps, i + 1 < n_results ? "," : "");
+             (long long)results[i].n_gen, reps, results[i].mean, results[i].stddev, results[i].gbps,
+             i + 1 < n_results ? "," : "");
     printf("]\n");
   } else {
     printf("%s on %s (%s), %s\n\n", path, backend, device,

@@ -17,42 +17,41 @@
 #include "cli.h"
 
 static void help(void) {
-  printf(
-      "usage: greta generate MODEL --weights DIR (--prompt TEXT | --prompt-ids IDS | --chat)\n"
-      "                      [options]\n\n"
-      "Generates text with MODEL (a file written by gretac) and the checkpoint's\n"
-      "weights, streaming it to stdout; timings go to stderr.\n\n"
-      "options:\n"
-      "  --weights PATH        checkpoint directory (model.safetensors or shards with\n"
-      "                        model.safetensors.index.json) or one .safetensors file\n"
-      "  --tokenizer PATH      tokenizer.json or its directory (default: the weights'\n"
-      "                        directory)\n"
-      "  --prompt TEXT         the prompt (BOS added as the tokenizer adds it); with\n"
-      "                        --chat, the first user turn\n"
-      "  --prompt-ids IDS      the prompt as token ids (\"1 450 7483\"), no tokenizer needed\n"
-      "                        with --output ids\n"
-      "  -n, --n-predict N     generate at most N tokens (default 128; 0: until EOS or\n"
-      "                        a full KV cache)\n"
-      "  --temp T              temperature (default 0.8; 0: greedy)\n"
-      "  --top-k K             keep the K most likely tokens (default 40; 0: off)\n"
-      "  --top-p P             keep the most likely tokens up to probability P\n"
-      "                        (default 0.95; 1: off)\n"
-      "  --min-p P             drop tokens less than P times as likely as the best\n"
-      "                        (default 0.05; 0: off)\n"
-      "  --repeat-penalty R    penalise tokens already seen (default 1: off)\n"
-      "  --seed S              the sampler's seed (default 0): the same seed, the same text\n"
-      "  --greedy              always the most likely token (--temp 0)\n"
-      "  --chat                a conversation: user turns are read from stdin, one a line,\n"
-      "                        until end of input\n"
-      "  --template NAME       the chat template: llama2, llama3, chatml, mistral,\n"
-      "                        zephyr, none (default: recognised from the tokenizer's\n"
-      "                        chat_template); with --prompt alone, the prompt becomes\n"
-      "                        one user turn\n"
-      "  --system TEXT         a system message before the first user turn (implies a\n"
-      "                        chat template)\n"
-      "  --output text|ids     stream text (default), or print the generated token ids\n"
-      "                        on one line\n"
-      "  -h, --help            this text\n");
+  printf("usage: greta generate MODEL --weights DIR (--prompt TEXT | --prompt-ids IDS | --chat)\n"
+         "                      [options]\n\n"
+         "Generates text with MODEL (a file written by gretac) and the checkpoint's\n"
+         "weights, streaming it to stdout; timings go to stderr.\n\n"
+         "options:\n"
+         "  --weights PATH        checkpoint directory (model.safetensors or shards with\n"
+         "                        model.safetensors.index.json) or one .safetensors file\n"
+         "  --tokenizer PATH      tokenizer.json or its directory (default: the weights'\n"
+         "                        directory)\n"
+         "  --prompt TEXT         the prompt (BOS added as the tokenizer adds it); with\n"
+         "                        --chat, the first user turn\n"
+         "  --prompt-ids IDS      the prompt as token ids (\"1 450 7483\"), no tokenizer needed\n"
+         "                        with --output ids\n"
+         "  -n, --n-predict N     generate at most N tokens (default 128; 0: until EOS or\n"
+         "                        a full KV cache)\n"
+         "  --temp T              temperature (default 0.8; 0: greedy)\n"
+         "  --top-k K             keep the K most likely tokens (default 40; 0: off)\n"
+         "  --top-p P             keep the most likely tokens up to probability P\n"
+         "                        (default 0.95; 1: off)\n"
+         "  --min-p P             drop tokens less than P times as likely as the best\n"
+         "                        (default 0.05; 0: off)\n"
+         "  --repeat-penalty R    penalise tokens already seen (default 1: off)\n"
+         "  --seed S              the sampler's seed (default 0): the same seed, the same text\n"
+         "  --greedy              always the most likely token (--temp 0)\n"
+         "  --chat                a conversation: user turns are read from stdin, one a line,\n"
+         "                        until end of input\n"
+         "  --template NAME       the chat template: llama2, llama3, chatml, mistral,\n"
+         "                        zephyr, none (default: recognised from the tokenizer's\n"
+         "                        chat_template); with --prompt alone, the prompt becomes\n"
+         "                        one user turn\n"
+         "  --system TEXT         a system message before the first user turn (implies a\n"
+         "                        chat template)\n"
+         "  --output text|ids     stream text (default), or print the generated token ids\n"
+         "                        on one line\n"
+         "  -h, --help            this text\n");
 }
 
 typedef struct options_s {
@@ -102,16 +101,18 @@ static int on_token(void *user, int32_t token) {
 static const char *stop_text(const greta_generate_stats_t *stats, const stream_t *s,
                              const greta_memory_report_t *m, char *buf, size_t size) {
   switch (stats->stop) {
-  case GRETA_STOP_EOS:
-    snprintf(buf, size, "stopped: end of sequence (EOS id %d)", s->reply[s->n_reply - 1]);
-    break;
-  case GRETA_STOP_LENGTH:
-    snprintf(buf, size, "stopped: %lld tokens generated (-n)", (long long)stats->generated_tokens);
-    break;
-  case GRETA_STOP_CACHE_FULL:
-    snprintf(buf, size, "stopped: the KV cache is full (max_seq %lld tokens)", (long long)m->max_seq);
-    break;
-  default: snprintf(buf, size, "stopped: interrupted"); break;
+    case GRETA_STOP_EOS:
+      snprintf(buf, size, "stopped: end of sequence (EOS id %d)", s->reply[s->n_reply - 1]);
+      break;
+    case GRETA_STOP_LENGTH:
+      snprintf(buf, size, "stopped: %lld tokens generated (-n)",
+               (long long)stats->generated_tokens);
+      break;
+    case GRETA_STOP_CACHE_FULL:
+      snprintf(buf, size, "stopped: the KV cache is full (max_seq %lld tokens)",
+               (long long)m->max_seq);
+      break;
+    default: snprintf(buf, size, "stopped: interrupted"); break;
   }
   return buf;
 }
@@ -132,8 +133,7 @@ static void print_stats(const cli_run_t *run, const greta_generate_stats_t *st, 
     fprintf(stderr, "\ngreta: ");
   fprintf(stderr, "prompt %lld tokens, %.1f tokens/s | generated %lld tokens, %.1f tokens/s",
           (long long)st->prompt_tokens, prompt_s > 0 ? (double)st->prompt_tokens / prompt_s : 0.0,
-          (long long)st->generated_tokens,
-          gen_s > 0 ? (double)st->generated_tokens / gen_s : 0.0);
+          (long long)st->generated_tokens, gen_s > 0 ? (double)st->generated_tokens / gen_s : 0.0);
   if (steps > 0 && gen_s > 0)
     fprintf(stderr, ", %.2f GB/s", cli_decode_bytes(&m, decode_pos, steps) / gen_s * 1e-9);
   fprintf(stderr, "\ngreta: %s\n", stop_text(st, s, &m, why, sizeof why));
@@ -141,28 +141,40 @@ static void print_stats(const cli_run_t *run, const greta_generate_stats_t *st, 
 
 static bool parse(int argc, char **argv, options_t *o, int *rc) {
   enum {
-    OPT_WEIGHTS = 256, OPT_TOKENIZER, OPT_PROMPT, OPT_PROMPT_IDS, OPT_TEMP, OPT_TOP_K, OPT_TOP_P,
-    OPT_MIN_P, OPT_REPEAT, OPT_SEED, OPT_GREEDY, OPT_CHAT, OPT_TEMPLATE, OPT_SYSTEM, OPT_OUTPUT
+    OPT_WEIGHTS = 256,
+    OPT_TOKENIZER,
+    OPT_PROMPT,
+    OPT_PROMPT_IDS,
+    OPT_TEMP,
+    OPT_TOP_K,
+    OPT_TOP_P,
+    OPT_MIN_P,
+    OPT_REPEAT,
+    OPT_SEED,
+    OPT_GREEDY,
+    OPT_CHAT,
+    OPT_TEMPLATE,
+    OPT_SYSTEM,
+    OPT_OUTPUT
   };
-  static const struct option options[] = {
-      {"weights", required_argument, NULL, OPT_WEIGHTS},
-      {"tokenizer", required_argument, NULL, OPT_TOKENIZER},
-      {"prompt", required_argument, NULL, OPT_PROMPT},
-      {"prompt-ids", required_argument, NULL, OPT_PROMPT_IDS},
-      {"n-predict", required_argument, NULL, 'n'},
-      {"temp", required_argument, NULL, OPT_TEMP},
-      {"top-k", required_argument, NULL, OPT_TOP_K},
-      {"top-p", required_argument, NULL, OPT_TOP_P},
-      {"min-p", required_argument, NULL, OPT_MIN_P},
-      {"repeat-penalty", required_argument, NULL, OPT_REPEAT},
-      {"seed", required_argument, NULL, OPT_SEED},
-      {"greedy", no_argument, NULL, OPT_GREEDY},
-      {"chat", no_argument, NULL, OPT_CHAT},
-      {"template", required_argument, NULL, OPT_TEMPLATE},
-      {"system", required_argument, NULL, OPT_SYSTEM},
-      {"output", required_argument, NULL, OPT_OUTPUT},
-      {"help", no_argument, NULL, 'h'},
-      {0}};
+  static const struct option options[] = {{"weights", required_argument, NULL, OPT_WEIGHTS},
+                                          {"tokenizer", required_argument, NULL, OPT_TOKENIZER},
+                                          {"prompt", required_argument, NULL, OPT_PROMPT},
+                                          {"prompt-ids", required_argument, NULL, OPT_PROMPT_IDS},
+                                          {"n-predict", required_argument, NULL, 'n'},
+                                          {"temp", required_argument, NULL, OPT_TEMP},
+                                          {"top-k", required_argument, NULL, OPT_TOP_K},
+                                          {"top-p", required_argument, NULL, OPT_TOP_P},
+                                          {"min-p", required_argument, NULL, OPT_MIN_P},
+                                          {"repeat-penalty", required_argument, NULL, OPT_REPEAT},
+                                          {"seed", required_argument, NULL, OPT_SEED},
+                                          {"greedy", no_argument, NULL, OPT_GREEDY},
+                                          {"chat", no_argument, NULL, OPT_CHAT},
+                                          {"template", required_argument, NULL, OPT_TEMPLATE},
+                                          {"system", required_argument, NULL, OPT_SYSTEM},
+                                          {"output", required_argument, NULL, OPT_OUTPUT},
+                                          {"help", no_argument, NULL, 'h'},
+                                          {0}};
   *o = (options_t){.n_predict = 128, .sampler = greta_sampler_params_default()};
   o->sampler.temperature = 0.8f;
   o->sampler.top_k = 40;
@@ -176,56 +188,64 @@ static bool parse(int argc, char **argv, options_t *o, int *rc) {
   int c;
   while ((c = getopt_long(argc, argv, ":n:h", options, NULL)) != -1) {
     switch (c) {
-    case OPT_WEIGHTS: o->weights = optarg; break;
-    case OPT_TOKENIZER: o->tokenizer = optarg; break;
-    case OPT_PROMPT: o->prompt = optarg; break;
-    case OPT_PROMPT_IDS: o->prompt_ids = optarg; break;
-    case 'n':
-      if (!cli_parse_int("generate", "-n", optarg, 0, INT32_MAX, &o->n_predict)) return false;
-      break;
-    case OPT_TEMP:
-      if (!cli_parse_float("generate", "--temp", optarg, 0, 1e6, &v)) return false;
-      o->sampler.temperature = (float)v;
-      break;
-    case OPT_TOP_K:
-      if (!cli_parse_int("generate", "--top-k", optarg, 0, INT32_MAX, &n)) return false;
-      o->sampler.top_k = (int32_t)n;
-      break;
-    case OPT_TOP_P:
-      if (!cli_parse_float("generate", "--top-p", optarg, 1e-9, 1, &v)) return false;
-      o->sampler.top_p = (float)v;
-      break;
-    case OPT_MIN_P:
-      if (!cli_parse_float("generate", "--min-p", optarg, 0, 1, &v)) return false;
-      o->sampler.min_p = (float)v;
-      break;
-    case OPT_REPEAT:
-      if (!cli_parse_float("generate", "--repeat-penalty", optarg, 1, 1e6, &v)) return false;
-      o->sampler.repetition_penalty = (float)v;
-      break;
-    case OPT_SEED:
-      if (!cli_parse_int("generate", "--seed", optarg, 0, INT64_MAX, &n)) return false;
-      o->sampler.seed = (uint64_t)n;
-      break;
-    case OPT_GREEDY: greedy = true; break;
-    case OPT_CHAT: o->chat = true; break;
-    case OPT_TEMPLATE: o->template_name = optarg; break;
-    case OPT_SYSTEM: o->system = optarg; break;
-    case OPT_OUTPUT:
-      if (strcmp(optarg, "text") && strcmp(optarg, "ids")) {
-        cli_error("generate", "--output needs text or ids, got '%s'", optarg);
+      case OPT_WEIGHTS: o->weights = optarg; break;
+      case OPT_TOKENIZER: o->tokenizer = optarg; break;
+      case OPT_PROMPT: o->prompt = optarg; break;
+      case OPT_PROMPT_IDS: o->prompt_ids = optarg; break;
+      case 'n':
+        if (!cli_parse_int("generate", "-n", optarg, 0, INT32_MAX, &o->n_predict))
+          return false;
+        break;
+      case OPT_TEMP:
+        if (!cli_parse_float("generate", "--temp", optarg, 0, 1e6, &v))
+          return false;
+        o->sampler.temperature = (float)v;
+        break;
+      case OPT_TOP_K:
+        if (!cli_parse_int("generate", "--top-k", optarg, 0, INT32_MAX, &n))
+          return false;
+        o->sampler.top_k = (int32_t)n;
+        break;
+      case OPT_TOP_P:
+        if (!cli_parse_float("generate", "--top-p", optarg, 1e-9, 1, &v))
+          return false;
+        o->sampler.top_p = (float)v;
+        break;
+      case OPT_MIN_P:
+        if (!cli_parse_float("generate", "--min-p", optarg, 0, 1, &v))
+          return false;
+        o->sampler.min_p = (float)v;
+        break;
+      case OPT_REPEAT:
+        if (!cli_parse_float("generate", "--repeat-penalty", optarg, 1, 1e6, &v))
+          return false;
+        o->sampler.repetition_penalty = (float)v;
+        break;
+      case OPT_SEED:
+        if (!cli_parse_int("generate", "--seed", optarg, 0, INT64_MAX, &n))
+          return false;
+        o->sampler.seed = (uint64_t)n;
+        break;
+      case OPT_GREEDY: greedy = true; break;
+      case OPT_CHAT: o->chat = true; break;
+      case OPT_TEMPLATE: o->template_name = optarg; break;
+      case OPT_SYSTEM: o->system = optarg; break;
+      case OPT_OUTPUT:
+        if (strcmp(optarg, "text") && strcmp(optarg, "ids")) {
+          cli_error("generate", "--output needs text or ids, got '%s'", optarg);
+          return false;
+        }
+        o->output_ids = !strcmp(optarg, "ids");
+        break;
+      case 'h':
+        help();
+        *rc = 0;
         return false;
-      }
-      o->output_ids = !strcmp(optarg, "ids");
-      break;
-    case 'h':
-      help();
-      *rc = 0;
-      return false;
-    default: cli_bad_option("generate", c, argv); return false;
+      default: cli_bad_option("generate", c, argv); return false;
     }
   }
-  if (greedy) o->sampler.temperature = 0;
+  if (greedy)
+    o->sampler.temperature = 0;
   if (optind >= argc) {
     cli_error("generate", "no model file given (usage: greta generate MODEL --weights DIR "
                           "--prompt TEXT)");
@@ -267,7 +287,8 @@ static bool parse(int argc, char **argv, options_t *o, int *rc) {
 /* The tokenizer's place: --tokenizer, else the weights' directory (the
  * directory a .safetensors file is in). */
 static char *tokenizer_path(const options_t *o) {
-  if (o->tokenizer) return strdup(o->tokenizer);
+  if (o->tokenizer)
+    return strdup(o->tokenizer);
   struct stat sb;
   char *path = strdup(o->weights);
   if (path && stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {
@@ -287,9 +308,11 @@ static greta_status_t encode(const greta_tokenizer_t *tok, const char *text, siz
   unsigned flags = GRETA_TOKENIZE_PARSE_SPECIAL | (rendered ? 0u : GRETA_TOKENIZE_ADD_SPECIAL);
   size_t count = 0;
   greta_status_t st = greta_tokenizer_encode(tok, text, len, flags, NULL, 0, &count);
-  if (st) return st;
+  if (st)
+    return st;
   *out_ids = malloc((count ? count : 1) * sizeof **out_ids);
-  if (!*out_ids) return greta_tokenizer_encode(tok, text, len, flags, NULL, 0, out_count);
+  if (!*out_ids)
+    return greta_tokenizer_encode(tok, text, len, flags, NULL, 0, out_count);
   return greta_tokenizer_encode(tok, text, len, flags, *out_ids, count, out_count);
 }
 
@@ -303,12 +326,14 @@ static bool add_message(conversation_t *c, const char *role, const char *content
   if (c->n == c->cap) {
     size_t cap = c->cap ? c->cap * 2 : 8;
     greta_chat_message_t *more = realloc(c->m, cap * sizeof *more);
-    if (!more) return false;
+    if (!more)
+      return false;
     c->m = more;
     c->cap = cap;
   }
   char *text = malloc(len + 1);
-  if (!text) return false;
+  if (!text)
+    return false;
   memcpy(text, content, len);
   text[len] = 0;
   c->m[c->n++] = (greta_chat_message_t){role, text};
@@ -316,7 +341,8 @@ static bool add_message(conversation_t *c, const char *role, const char *content
 }
 
 static void free_conversation(conversation_t *c) {
-  for (size_t i = 0; i < c->n; i++) free((char *)c->m[i].content);
+  for (size_t i = 0; i < c->n; i++)
+    free((char *)c->m[i].content);
   free(c->m);
 }
 
@@ -324,11 +350,14 @@ static greta_status_t render(greta_chat_template_t tmpl, const conversation_t *c
                              size_t *out_len) {
   size_t len = 0;
   greta_status_t st = greta_chat_format(tmpl, c->m, c->n, 1, NULL, 0, &len);
-  if (st) return st;
+  if (st)
+    return st;
   *out = malloc(len + 1);
-  if (!*out) return greta_chat_format(tmpl, c->m, c->n, 1, NULL, 0, &len);
+  if (!*out)
+    return greta_chat_format(tmpl, c->m, c->n, 1, NULL, 0, &len);
   st = greta_chat_format(tmpl, c->m, c->n, 1, *out, len, out_len);
-  if (!st) (*out)[len] = 0;
+  if (!st)
+    (*out)[len] = 0;
   return st;
 }
 
@@ -345,7 +374,8 @@ static int chat(const options_t *o, cli_run_t *run, const greta_tokenizer_t *tok
   int rc = 1;
   bool first = true, interactive = isatty(0);
   stream_t s = {.detok = detok};
-  if (o->system && !add_message(&conv, "system", o->system, strlen(o->system))) goto oom;
+  if (o->system && !add_message(&conv, "system", o->system, strlen(o->system)))
+    goto oom;
   for (;;) {
     const char *turn;
     size_t turn_len;
@@ -353,15 +383,20 @@ static int chat(const options_t *o, cli_run_t *run, const greta_tokenizer_t *tok
       turn = o->prompt;
       turn_len = strlen(turn);
     } else {
-      if (interactive) fprintf(stderr, "> "), fflush(stderr);
+      if (interactive)
+        fprintf(stderr, "> "), fflush(stderr);
       ssize_t got = getline(&line, &line_cap, stdin);
-      if (got < 0) break;
-      while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
-      if (got == 0) continue;
+      if (got < 0)
+        break;
+      while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r'))
+        line[--got] = 0;
+      if (got == 0)
+        continue;
       turn = line;
       turn_len = (size_t)got;
     }
-    if (!add_message(&conv, "user", turn, turn_len)) goto oom;
+    if (!add_message(&conv, "user", turn, turn_len))
+      goto oom;
     char *text;
     size_t len;
     int32_t *ids;
@@ -379,7 +414,8 @@ static int chat(const options_t *o, cli_run_t *run, const greta_tokenizer_t *tok
     }
     /* Run only what the cache does not hold yet: at least the last id. */
     size_t keep = 0;
-    while (keep < n_cached && keep + 1 < n_ids && cached[keep] == ids[keep]) keep++;
+    while (keep < n_cached && keep + 1 < n_ids && cached[keep] == ids[keep])
+      keep++;
     st = greta_session_truncate(run->session, (int64_t)keep);
     s.n_reply = 0;
     greta_generate_stats_t stats;
@@ -416,7 +452,8 @@ static int chat(const options_t *o, cli_run_t *run, const greta_tokenizer_t *tok
     char *reply = NULL;
     st = greta_tokenizer_decode(tok, s.reply, n_text, GRETA_DETOKENIZE_SKIP_SPECIAL, NULL, 0,
                                 &reply_len);
-    if (!st && !(reply = malloc(reply_len + 1))) goto oom;
+    if (!st && !(reply = malloc(reply_len + 1)))
+      goto oom;
     if (!st)
       st = greta_tokenizer_decode(tok, s.reply, n_text, GRETA_DETOKENIZE_SKIP_SPECIAL, reply,
                                   reply_len, &reply_len);
@@ -427,7 +464,8 @@ static int chat(const options_t *o, cli_run_t *run, const greta_tokenizer_t *tok
     }
     bool added = add_message(&conv, "assistant", reply, reply_len);
     free(reply);
-    if (!added) goto oom;
+    if (!added)
+      goto oom;
     first = false;
     if (stats.stop == GRETA_STOP_CACHE_FULL) {
       fprintf(stderr, "greta: the KV cache is full: the conversation ends here\n");
@@ -449,12 +487,14 @@ done:
 int cmd_generate(int argc, char **argv) {
   options_t o;
   int rc;
-  if (!parse(argc, argv, &o, &rc)) return rc;
+  if (!parse(argc, argv, &o, &rc))
+    return rc;
   rc = 1;
   greta_chat_template_t tmpl = GRETA_CHAT_NONE;
   if (o.template_name) {
     greta_status_t st = greta_chat_template_from_name(o.template_name, &tmpl);
-    if (st) return cli_status_error("generate", "--template", st);
+    if (st)
+      return cli_status_error("generate", "--template", st);
   }
   int32_t *ids = NULL;
   size_t n_ids = 0;
@@ -480,7 +520,11 @@ int cmd_generate(int argc, char **argv) {
   if (need_tok || have_tok) {
     greta_status_t st = greta_tokenizer_open(tok_path, &tok);
     if (st) {
-      cli_status_error("generate", o.tokenizer ? o.tokenizer : "the tokenizer (none given: looked in the weights' directory; give --tokenizer PATH)", st);
+      cli_status_error("generate",
+                       o.tokenizer ? o.tokenizer
+                                   : "the tokenizer (none given: looked in the weights' directory; "
+                                     "give --tokenizer PATH)",
+                       st);
       goto done;
     }
   }
@@ -512,8 +556,8 @@ int cmd_generate(int argc, char **argv) {
   }
   size_t n_eos = 0;
   const int32_t *eos = tok ? greta_tokenizer_eos(tok, &n_eos) : NULL;
-  greta_generate_params_t params = {.sampler = o.sampler, .max_new_tokens = o.n_predict,
-                                    .eos = eos, .n_eos = n_eos};
+  greta_generate_params_t params = {
+      .sampler = o.sampler, .max_new_tokens = o.n_predict, .eos = eos, .n_eos = n_eos};
   if (o.chat) {
     rc = chat(&o, &run, tok, tmpl, &params, detok);
     goto done;
@@ -553,8 +597,10 @@ int cmd_generate(int argc, char **argv) {
     cli_status_error("generate", NULL, st);
     goto done;
   }
-  if (s.failed) goto done;
-  if (detok) fputs(greta_detokenizer_finish(detok), stdout);
+  if (s.failed)
+    goto done;
+  if (detok)
+    fputs(greta_detokenizer_finish(detok), stdout);
   fputs("\n", stdout);
   fflush(stdout);
   print_stats(&run, &stats, &s, 0, true);
@@ -564,7 +610,9 @@ done:
   free(ids);
   free(tok_path);
   cli_run_close(&run);
-  if (detok) greta_detokenizer_destroy(detok);
-  if (tok) greta_tokenizer_destroy(tok);
+  if (detok)
+    greta_detokenizer_destroy(detok);
+  if (tok)
+    greta_tokenizer_destroy(tok);
   return rc;
 }

@@ -19,7 +19,8 @@ static void print_tensor(const greta_tensor_info_t *t) {
   printf("  %-24s %s[", t->name, greta_dtype_name(t->dtype));
   for (int d = 0; d < t->rank; d++) {
     const greta_dim_t *dim = &t->dims[d];
-    if (d) printf(", ");
+    if (d)
+      printf(", ");
     if (dim->symbol && dim->coeff == 1)
       printf("%s", dim->symbol);
     else if (dim->symbol)
@@ -43,16 +44,20 @@ int cmd_info(int argc, char **argv) {
     }
     return cli_bad_option("info", c, argv);
   }
-  if (optind >= argc) return cli_error("info", "no model file given (usage: greta info MODEL)");
-  if (optind + 1 < argc) return cli_error("info", "more than one model file given");
+  if (optind >= argc)
+    return cli_error("info", "no model file given (usage: greta info MODEL)");
+  if (optind + 1 < argc)
+    return cli_error("info", "more than one model file given");
   const char *path = argv[optind];
   greta_model_t *model;
   greta_status_t st = greta_model_open(path, &model);
-  if (st) return cli_status_error("info", path, st);
+  if (st)
+    return cli_status_error("info", path, st);
   printf("model:      %s\ntarget:     %s\ntoolchain:  %s\n", path, greta_model_target(model),
          greta_model_toolchain(model));
   printf("inputs (%d):\n", greta_model_input_count(model));
-  for (int i = 0; i < greta_model_input_count(model); i++) print_tensor(greta_model_input(model, i));
+  for (int i = 0; i < greta_model_input_count(model); i++)
+    print_tensor(greta_model_input(model, i));
   printf("outputs (%d):\n", greta_model_output_count(model));
   for (int i = 0; i < greta_model_output_count(model); i++)
     print_tensor(greta_model_output(model, i));

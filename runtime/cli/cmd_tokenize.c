@@ -43,18 +43,22 @@ int cmd_tokenize(int argc, char **argv) {
   int c;
   while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
     switch (c) {
-    case OPT_TOKENIZER: path = optarg; break;
-    case OPT_BOS: flags |= GRETA_TOKENIZE_ADD_SPECIAL; break;
-    case OPT_NO_SPECIAL: flags &= ~(unsigned)GRETA_TOKENIZE_PARSE_SPECIAL; break;
-    case 'h': tokenize_help(); return 0;
-    default: return cli_bad_option("tokenize", c, argv);
+      case OPT_TOKENIZER: path = optarg; break;
+      case OPT_BOS: flags |= GRETA_TOKENIZE_ADD_SPECIAL; break;
+      case OPT_NO_SPECIAL: flags &= ~(unsigned)GRETA_TOKENIZE_PARSE_SPECIAL; break;
+      case 'h': tokenize_help(); return 0;
+      default: return cli_bad_option("tokenize", c, argv);
     }
   }
-  if (optind < argc) return cli_error("tokenize", "unexpected argument '%s' (the text comes on stdin)", argv[optind]);
-  if (!path) return cli_error("tokenize", "no tokenizer given: --tokenizer FILE_OR_DIR");
+  if (optind < argc)
+    return cli_error("tokenize", "unexpected argument '%s' (the text comes on stdin)",
+                     argv[optind]);
+  if (!path)
+    return cli_error("tokenize", "no tokenizer given: --tokenizer FILE_OR_DIR");
   greta_tokenizer_t *tok;
   greta_status_t st = greta_tokenizer_open(path, &tok);
-  if (st) return cli_status_error("tokenize", path, st);
+  if (st)
+    return cli_status_error("tokenize", path, st);
   size_t len, count = 0;
   char *text = cli_read_all(stdin, &len);
   if (!text) {
@@ -63,14 +67,16 @@ int cmd_tokenize(int argc, char **argv) {
   }
   st = greta_tokenizer_encode(tok, text, len, flags, NULL, 0, &count);
   int32_t *ids = st ? NULL : malloc((count ? count : 1) * sizeof *ids);
-  if (!st && ids) st = greta_tokenizer_encode(tok, text, len, flags, ids, count, &count);
+  if (!st && ids)
+    st = greta_tokenizer_encode(tok, text, len, flags, ids, count, &count);
   int rc = 0;
   if (st)
     rc = cli_status_error("tokenize", NULL, st);
   else if (!ids)
     rc = cli_error("tokenize", "out of memory");
   else {
-    for (size_t i = 0; i < count; i++) printf(i ? " %d" : "%d", ids[i]);
+    for (size_t i = 0; i < count; i++)
+      printf(i ? " %d" : "%d", ids[i]);
     printf("\n");
   }
   free(ids);
@@ -90,21 +96,26 @@ int cmd_detokenize(int argc, char **argv) {
   int c;
   while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
     switch (c) {
-    case OPT_TOKENIZER: path = optarg; break;
-    case OPT_SKIP_SPECIAL: flags |= GRETA_DETOKENIZE_SKIP_SPECIAL; break;
-    case 'h': detokenize_help(); return 0;
-    default: return cli_bad_option("detokenize", c, argv);
+      case OPT_TOKENIZER: path = optarg; break;
+      case OPT_SKIP_SPECIAL: flags |= GRETA_DETOKENIZE_SKIP_SPECIAL; break;
+      case 'h': detokenize_help(); return 0;
+      default: return cli_bad_option("detokenize", c, argv);
     }
   }
-  if (optind < argc) return cli_error("detokenize", "unexpected argument '%s' (the ids come on stdin)", argv[optind]);
-  if (!path) return cli_error("detokenize", "no tokenizer given: --tokenizer FILE_OR_DIR");
+  if (optind < argc)
+    return cli_error("detokenize", "unexpected argument '%s' (the ids come on stdin)",
+                     argv[optind]);
+  if (!path)
+    return cli_error("detokenize", "no tokenizer given: --tokenizer FILE_OR_DIR");
   size_t len, count;
   char *input = cli_read_all(stdin, &len);
-  if (!input) return cli_error("detokenize", "cannot read stdin");
+  if (!input)
+    return cli_error("detokenize", "cannot read stdin");
   int32_t *ids;
   bool ok = cli_parse_ids("detokenize", "stdin", input, &ids, &count);
   free(input);
-  if (!ok) return 1;
+  if (!ok)
+    return 1;
   greta_tokenizer_t *tok;
   greta_status_t st = greta_tokenizer_open(path, &tok);
   if (st) {
@@ -114,7 +125,8 @@ int cmd_detokenize(int argc, char **argv) {
   size_t n = 0;
   st = greta_tokenizer_decode(tok, ids, count, flags, NULL, 0, &n);
   char *text = st ? NULL : malloc(n + 1);
-  if (!st && text) st = greta_tokenizer_decode(tok, ids, count, flags, text, n, &n);
+  if (!st && text)
+    st = greta_tokenizer_decode(tok, ids, count, flags, text, n, &n);
   int rc = 0;
   if (st)
     rc = cli_status_error("detokenize", NULL, st);

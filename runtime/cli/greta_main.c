@@ -46,9 +46,11 @@ int main(int argc, char **argv) {
     return 0;
   }
   for (size_t i = 0; i < N_COMMANDS; i++)
-    if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
-  fprintf(stderr, "greta: unknown command '%s' (commands: generate, tokenize, detokenize, bench, "
-                  "info; see greta --help)\n",
+    if (!strcmp(argv[1], commands[i].name))
+      return commands[i].run(argc - 1, argv + 1);
+  fprintf(stderr,
+          "greta: unknown command '%s' (commands: generate, tokenize, detokenize, bench, "
+          "info; see greta --help)\n",
           argv[1]);
   return 1;
 }

@@ -22,15 +22,15 @@ static const struct {
   greta_chat_template_t tmpl;
   const char *name;
 } names[] = {
-    {GRETA_CHAT_NONE, "none"},       {GRETA_CHAT_LLAMA2, "llama2"},
-    {GRETA_CHAT_LLAMA3, "llama3"},   {GRETA_CHAT_CHATML, "chatml"},
-    {GRETA_CHAT_MISTRAL, "mistral"}, {GRETA_CHAT_ZEPHYR, "zephyr"},
+    {GRETA_CHAT_NONE, "none"},     {GRETA_CHAT_LLAMA2, "llama2"},   {GRETA_CHAT_LLAMA3, "llama3"},
+    {GRETA_CHAT_CHATML, "chatml"}, {GRETA_CHAT_MISTRAL, "mistral"}, {GRETA_CHAT_ZEPHYR, "zephyr"},
 };
 #define N_NAMES (sizeof names / sizeof names[0])
 
 const char *chat_template_name(greta_chat_template_t tmpl) {
   for (size_t i = 0; i < N_NAMES; i++)
-    if (names[i].tmpl == tmpl) return names[i].name;
+    if (names[i].tmpl == tmpl)
+      return names[i].name;
   return "unknown";
 }
 
@@ -47,14 +47,20 @@ greta_status_t greta_chat_template_from_name(const char *name, greta_chat_templa
 }
 
 greta_chat_template_t chat_template_detect_source(const char *source) {
-  if (!source) return GRETA_CHAT_NONE;
+  if (!source)
+    return GRETA_CHAT_NONE;
   /* The most specific markers first: Llama 2's and Mistral's both write
    * [INST], only Llama 2's writes <<SYS>>. */
-  if (strstr(source, "<|start_header_id|>")) return GRETA_CHAT_LLAMA3;
-  if (strstr(source, "<|im_start|>")) return GRETA_CHAT_CHATML;
-  if (strstr(source, "<|user|>") && strstr(source, "<|assistant|>")) return GRETA_CHAT_ZEPHYR;
-  if (strstr(source, "[INST]") && strstr(source, "<<SYS>>")) return GRETA_CHAT_LLAMA2;
-  if (strstr(source, "[INST]")) return GRETA_CHAT_MISTRAL;
+  if (strstr(source, "<|start_header_id|>"))
+    return GRETA_CHAT_LLAMA3;
+  if (strstr(source, "<|im_start|>"))
+    return GRETA_CHAT_CHATML;
+  if (strstr(source, "<|user|>") && strstr(source, "<|assistant|>"))
+    return GRETA_CHAT_ZEPHYR;
+  if (strstr(source, "[INST]") && strstr(source, "<<SYS>>"))
+    return GRETA_CHAT_LLAMA2;
+  if (strstr(source, "[INST]"))
+    return GRETA_CHAT_MISTRAL;
   return GRETA_CHAT_NONE;
 }
 
@@ -87,8 +93,8 @@ static void put(out_t *o, const char *s) { put_n(o, s, strlen(s)); }
  * B or S, or category Zs). */
 static bool py_space(uint32_t c) {
   return (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20) || c == 0x85 || c == 0xa0 ||
-         c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 ||
-         c == 0x202f || c == 0x205f || c == 0x3000;
+         c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f ||
+         c == 0x205f || c == 0x3000;
 }
 
 /* The code point of the UTF-8 sequence at s[0..n), its length in *len; a
@@ -116,13 +122,17 @@ static uint32_t decode(const unsigned char *s, size_t n, size_t *len) {
 static void put_stripped(out_t *o, const char *text) {
   const unsigned char *s = (const unsigned char *)text;
   size_t begin = 0, end = strlen(text), len;
-  while (begin < end && py_space(decode(s + begin, end - begin, &len))) begin += len;
+  while (begin < end && py_space(decode(s + begin, end - begin, &len)))
+    begin += len;
   while (end > begin) {
     size_t start = end - 1; /* back to the first byte of the last character */
-    while (start > begin && (s[start] & 0xc0) == 0x80 && end - start < 4) start--;
+    while (start > begin && (s[start] & 0xc0) == 0x80 && end - start < 4)
+      start--;
     uint32_t c = decode(s + start, end - start, &len);
-    if (start + len != end) start = end - 1, c = 0xfffd; /* malformed: one byte */
-    if (!py_space(c)) break;
+    if (start + len != end)
+      start = end - 1, c = 0xfffd; /* malformed: one byte */
+    if (!py_space(c))
+      break;
     end = start;
   }
   put_n(o, text + begin, end - begin);
@@ -140,7 +150,8 @@ static greta_status_t raise_exception(const char *message) {
  * first turn between <<SYS>> markers; every user turn opens with BOS; turns
  * are stripped; add_generation_prompt changes nothing. */
 static greta_status_t format_llama2(const greta_chat_message_t *m, size_t count, out_t *o) {
-  if (count == 0) return raise_exception("expected at least one message");
+  if (count == 0)
+    return raise_exception("expected at least one message");
   const char *system = is(&m[0], "system") ? m[0].content : NULL;
   size_t first = system ? 1 : 0;
   for (size_t i = first; i < count; i++) {
@@ -152,7 +163,8 @@ static greta_status_t format_llama2(const greta_chat_message_t *m, size_t count,
     if (k == 0 && system) {
       size_t n = strlen(system) + strlen(content) + 32;
       joined = malloc(n);
-      if (!joined) return greta_status_make(GRETA_RESOURCE_EXHAUSTED, "chat template: out of memory");
+      if (!joined)
+        return greta_status_make(GRETA_RESOURCE_EXHAUSTED, "chat template: out of memory");
       snprintf(joined, n, "<<SYS>>\n%s\n<</SYS>>\n\n%s", system, content);
       content = joined;
     }
@@ -175,14 +187,16 @@ static greta_status_t format_llama2(const greta_chat_message_t *m, size_t count,
 static greta_status_t format_llama3(const greta_chat_message_t *m, size_t count, int gen,
                                     out_t *o) {
   for (size_t i = 0; i < count; i++) {
-    if (i == 0) put(o, "<|begin_of_text|>");
+    if (i == 0)
+      put(o, "<|begin_of_text|>");
     put(o, "<|start_header_id|>");
     put(o, m[i].role);
     put(o, "<|end_header_id|>\n\n");
     put_stripped(o, m[i].content);
     put(o, "<|eot_id|>");
   }
-  if (gen) put(o, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+  if (gen)
+    put(o, "<|start_header_id|>assistant<|end_header_id|>\n\n");
   return NULL;
 }
 
@@ -196,14 +210,16 @@ static greta_status_t format_chatml(const greta_chat_message_t *m, size_t count,
     put(o, m[i].content);
     put(o, "<|im_end|>\n");
   }
-  if (gen) put(o, "<|im_start|>assistant\n");
+  if (gen)
+    put(o, "<|im_start|>assistant\n");
   return NULL;
 }
 
 /* mistralai/Mistral-7B-Instruct-v0.2: BOS once, a leading system message
  * prepended to the first user turn, contents untouched. */
 static greta_status_t format_mistral(const greta_chat_message_t *m, size_t count, out_t *o) {
-  if (count == 0) return raise_exception("expected at least one message");
+  if (count == 0)
+    return raise_exception("expected at least one message");
   const char *system = is(&m[0], "system") ? m[0].content : NULL;
   size_t first = system ? 1 : 0;
   put(o, "<s>");
@@ -245,7 +261,8 @@ static greta_status_t format_zephyr(const greta_chat_message_t *m, size_t count,
       put(o, m[i].content);
       put(o, "</s>\n");
     }
-    if (i + 1 == count && gen) put(o, "<|assistant|>\n");
+    if (i + 1 == count && gen)
+      put(o, "<|assistant|>\n");
   }
   return NULL;
 }
@@ -259,25 +276,32 @@ greta_status_t greta_chat_format(greta_chat_template_t tmpl, const greta_chat_me
                              "out_len");
   for (size_t i = 0; i < count; i++)
     if (!messages[i].role || !messages[i].content)
-      return greta_status_make(GRETA_INVALID_ARGUMENT,
-                               "chat_format: message %zu has no %s", i,
+      return greta_status_make(GRETA_INVALID_ARGUMENT, "chat_format: message %zu has no %s", i,
                                messages[i].role ? "content" : "role");
   out_t o = {text, capacity, 0};
   greta_status_t status = NULL;
   switch (tmpl) {
-  case GRETA_CHAT_NONE:
-    for (size_t i = 0; i < count; i++) put(&o, messages[i].content);
-    break;
-  case GRETA_CHAT_LLAMA2: status = format_llama2(messages, count, &o); break;
-  case GRETA_CHAT_LLAMA3: status = format_llama3(messages, count, add_generation_prompt, &o); break;
-  case GRETA_CHAT_CHATML: status = format_chatml(messages, count, add_generation_prompt, &o); break;
-  case GRETA_CHAT_MISTRAL: status = format_mistral(messages, count, &o); break;
-  case GRETA_CHAT_ZEPHYR: status = format_zephyr(messages, count, add_generation_prompt, &o); break;
-  default:
-    return greta_status_make(GRETA_INVALID_ARGUMENT, "chat_format: unknown template %d",
-                             (int)tmpl);
+    case GRETA_CHAT_NONE:
+      for (size_t i = 0; i < count; i++)
+        put(&o, messages[i].content);
+      break;
+    case GRETA_CHAT_LLAMA2: status = format_llama2(messages, count, &o); break;
+    case GRETA_CHAT_LLAMA3:
+      status = format_llama3(messages, count, add_generation_prompt, &o);
+      break;
+    case GRETA_CHAT_CHATML:
+      status = format_chatml(messages, count, add_generation_prompt, &o);
+      break;
+    case GRETA_CHAT_MISTRAL: status = format_mistral(messages, count, &o); break;
+    case GRETA_CHAT_ZEPHYR:
+      status = format_zephyr(messages, count, add_generation_prompt, &o);
+      break;
+    default:
+      return greta_status_make(GRETA_INVALID_ARGUMENT, "chat_format: unknown template %d",
+                               (int)tmpl);
   }
-  if (status) return status;
+  if (status)
+    return status;
   *out_len = o.len;
   return NULL;
 }

@@ -46,7 +46,8 @@ static void describe(const greta_tensor_info_t *info, char *buf, size_t size) {
     else
       n += (size_t)snprintf(buf + n, size - n, "%s%lld", i ? ", " : "", (long long)d->coeff);
   }
-  if (n < size) snprintf(buf + n, size - n, "]");
+  if (n < size)
+    snprintf(buf + n, size - n, "]");
 }
 
 /* The names of a list of tensors, for messages: "tokens, x". */
@@ -55,7 +56,8 @@ static void list_names(const greta_plan_io_t *io, uint32_t count, char *buf, siz
   buf[0] = 0;
   for (uint32_t i = 0; i < count && n < size; i++)
     n += (size_t)snprintf(buf + n, size - n, "%s%s", i ? ", " : "", io[i].info.name);
-  if (count == 0) snprintf(buf, size, "none");
+  if (count == 0)
+    snprintf(buf, size, "none");
 }
 
 /* Checks that the model is a language model the loop can drive: exactly one
@@ -65,9 +67,11 @@ static greta_status_t lm_shape(const greta_plan_t *plan, lm_shape_t *out) {
   char names[512], shape[128];
   const greta_plan_io_t *tokens = NULL, *logits = NULL;
   for (uint32_t i = 0; i < plan->n_inputs; i++)
-    if (!strcmp(plan->inputs[i].info.name, "tokens")) tokens = &plan->inputs[i];
+    if (!strcmp(plan->inputs[i].info.name, "tokens"))
+      tokens = &plan->inputs[i];
   for (uint32_t i = 0; i < plan->n_outputs; i++)
-    if (!strcmp(plan->outputs[i].info.name, "logits")) logits = &plan->outputs[i];
+    if (!strcmp(plan->outputs[i].info.name, "logits"))
+      logits = &plan->outputs[i];
   if (!tokens || plan->n_inputs != 1) {
     list_names(plan->inputs, plan->n_inputs, names, sizeof names);
     return greta_status_make(GRETA_INVALID_ARGUMENT,
@@ -75,7 +79,8 @@ static greta_status_t lm_shape(const greta_plan_t *plan, lm_shape_t *out) {
                              "found inputs: %s",
                              names);
   }
-  if (tokens->info.dtype != GRETA_I32 || tokens->info.rank != 1 || !dim_is_T(&tokens->info.dims[0])) {
+  if (tokens->info.dtype != GRETA_I32 || tokens->info.rank != 1 ||
+      !dim_is_T(&tokens->info.dims[0])) {
     describe(&tokens->info, shape, sizeof shape);
     return greta_status_make(GRETA_INVALID_ARGUMENT,
                              "generate: expected input \"tokens\" to be i32[T], found %s", shape);
@@ -88,7 +93,8 @@ static greta_status_t lm_shape(const greta_plan_t *plan, lm_shape_t *out) {
                              names);
   }
   const greta_tensor_info_t *l = &logits->info;
-  bool rows_ok = l->rank == 2 && (dim_is_T(&l->dims[0]) || (!l->dims[0].symbol && l->dims[0].coeff == 1));
+  bool rows_ok =
+      l->rank == 2 && (dim_is_T(&l->dims[0]) || (!l->dims[0].symbol && l->dims[0].coeff == 1));
   if (l->dtype != GRETA_F32 || !rows_ok || l->dims[1].symbol || l->dims[1].coeff < 1 ||
       l->dims[1].coeff > INT32_MAX) {
     describe(l, shape, sizeof shape);
@@ -161,20 +167,20 @@ greta_status_t greta_generate(greta_session_t *session, const int32_t *prompt, s
                                params->eos[i], lm.vocab);
 
   greta_sampler_t *sampler = NULL;
-  GRETA_RETURN_IF_ERROR(
-      greta_status_annotate(greta_sampler_create(&params->sampler, lm.vocab, &sampler), "generate"));
+  GRETA_RETURN_IF_ERROR(greta_status_annotate(
+      greta_sampler_create(&params->sampler, lm.vocab, &sampler), "generate"));
 
   /* The sampler's history (for the repetition penalty) is this call's prompt
    * and what it generates: HF's input_ids. */
   int64_t room = lm.max_seq - pos - (int64_t)count + 1; /* the most tokens that can be sampled */
-  int64_t limit = params->max_new_tokens && params->max_new_tokens < room ? params->max_new_tokens
-                                                                          : room;
+  int64_t limit =
+      params->max_new_tokens && params->max_new_tokens < room ? params->max_new_tokens : room;
   size_t vocab = (size_t)lm.vocab;
   int64_t chunk = lm.max_tokens < (int64_t)count ? lm.max_tokens : (int64_t)count;
   int32_t *history = malloc((count + (size_t)limit) * sizeof *history);
   float *row = malloc(vocab * sizeof *row);
-  float *scratch = lm.logits_per_token && chunk > 1 ? malloc((size_t)chunk * vocab * sizeof *scratch)
-                                                    : NULL;
+  float *scratch =
+      lm.logits_per_token && chunk > 1 ? malloc((size_t)chunk * vocab * sizeof *scratch) : NULL;
   greta_status_t status = NULL;
   if (!history || !row || (lm.logits_per_token && chunk > 1 && !scratch)) {
     status = greta_status_make(GRETA_RESOURCE_EXHAUSTED,
@@ -190,8 +196,9 @@ greta_status_t greta_generate(greta_session_t *session, const int32_t *prompt, s
     int64_t n = (int64_t)(count - off) < chunk ? (int64_t)(count - off) : chunk;
     status = run_step(session, &lm, prompt + off, n, stats.pos, row, scratch);
     if (status) {
-      status = greta_status_annotate(status, "generate: prefill of tokens %zu..%zu at position %lld",
-                                     off, off + (size_t)n - 1, (long long)stats.pos);
+      status =
+          greta_status_annotate(status, "generate: prefill of tokens %zu..%zu at position %lld",
+                                off, off + (size_t)n - 1, (long long)stats.pos);
       break;
     }
     stats.pos += n;
@@ -210,7 +217,8 @@ greta_status_t greta_generate(greta_session_t *session, const int32_t *prompt, s
     history[n_history++] = token;
     stats.generated_tokens++;
     bool is_eos = false;
-    for (size_t i = 0; i < params->n_eos; i++) is_eos |= token == params->eos[i];
+    for (size_t i = 0; i < params->n_eos; i++)
+      is_eos |= token == params->eos[i];
     bool stop_asked = on_token && on_token(user, token) != 0;
     if (is_eos) {
       stats.stop = GRETA_STOP_EOS;
@@ -230,14 +238,15 @@ greta_status_t greta_generate(greta_session_t *session, const int32_t *prompt, s
     }
     status = run_step(session, &lm, &token, 1, stats.pos, row, scratch);
     if (status) {
-      status = greta_status_annotate(status, "generate: decode at position %lld",
-                                     (long long)stats.pos);
+      status =
+          greta_status_annotate(status, "generate: decode at position %lld", (long long)stats.pos);
       break;
     }
     stats.pos++;
   }
   stats.generate_ms = clock_ms() - start;
-  if (out_stats) *out_stats = stats;
+  if (out_stats)
+    *out_stats = stats;
 done:
   free(scratch);
   free(row);
