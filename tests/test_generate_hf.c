@@ -20,7 +20,15 @@
  * with greta_session_bind_checkpoint, each prompt is tokenized (a chat
  * prompt rendered with the chat template first), and greta_generate's
  * greedy ids must be transformers'. `greta generate --output ids` must
- * print the same. */
+ * print the same.
+ *
+ * What the ids do and do not pin down (checked by hand on a merge of the
+ * branches, with the Llama-3-style .gm written out): a wrong rope_theta
+ * changes them; leaving out the llama3 RoPE scaling does not, at these
+ * lengths (under 64 positions the scaled low frequencies turn by less than
+ * a few hundredths of a radian). The scaling's numbers are tested against
+ * transformers' inv_freq and logits elsewhere (test_rope_freq,
+ * test_hf_model). */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -249,6 +257,11 @@ static void check_model(const char *model) {
   cr_assert_null(st, "binding %s: %s", dir, greta_status_message(st));
   st = greta_tokenizer_open(dir, &tok);
   cr_assert_null(st, "%s", greta_status_message(st));
+
+  /* The Llama 3 package's tokenizer_config.json carries Meta's first Llama 3
+   * template; the Llama 2 package's none. */
+  cr_expect_eq(greta_chat_template_detect(tok),
+               strstr(model, "llama3") ? GRETA_CHAT_LLAMA3 : GRETA_CHAT_NONE);
 
   const json_t *eos_json = json_object_get(expected, "eos");
   int32_t eos[8];
