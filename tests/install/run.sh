@@ -19,6 +19,8 @@ cmake --install "$build" --prefix "$prefix" --component Greta > "$work/install.l
 test -f "$prefix/include/greta/greta.h"
 libdir=$(dirname "$(find "$prefix" -name 'libgreta.so' | head -n 1)")
 test -f "$libdir/libgreta.a"
+# The greta command, installed beside the library, finds it from there (RPATH $ORIGIN/../lib).
+"$prefix/bin/greta" --version
 
 echo "== the plan the consumer runs"
 cc $flags -I"$src/runtime/include" -I"$src/runtime/src" "$src/tests/install/make_plan.c" \

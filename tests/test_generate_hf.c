@@ -1,0 +1,416 @@
+/* From a Hugging Face checkpoint directory to transformers' greedy tokens
+ * (issue 10's end-to-end test).
+ *
+ * bench/hf_generate.py built two tiny random-weight Llama checkpoints with
+ * transformers 5.17 (save_pretrained, sharded), one Llama-2-style (GQA,
+ * untied, f16, the Llama 2 tokenizer) and one Llama-3-style (rope_scaling
+ * llama3, tied embeddings, bf16, the Llama 3 tokenizer), and recorded
+ * transformers' greedy generate() on four prompts each. Committed under
+ * tests/fixtures/generate/<model>/: config.json, generation_config.json,
+ * model.safetensors.index.json and expected.json; no weights: they come
+ * from a generator written both there (weight_values) and here
+ * (weight_value), every value exact in f16, bf16 and f32.
+ *
+ * Here the checkpoint directory is rebuilt: each shard of the committed
+ * index written with the generator's values in the checkpoint's dtype
+ * (support_write_checkpoint), the configs copied, and the real tokenizer
+ * files (scripts/fetch_tokenizers.sh) beside them. Then, as a user would:
+ * gretac imports and compiles it for the CPU (f32 weights and KV cache:
+ * transformers ran in f32 too, on the same values), the weights are bound
+ * with greta_session_bind_checkpoint, each prompt is tokenized (a chat
+ * prompt rendered with the chat template first), and greta_generate's
+ * greedy ids must be transformers'. `greta generate --output ids` must
+ * print the same.
+ *
+ * What the ids do and do not pin down (checked by hand on a merge of the
+ * branches, with the Llama-3-style .gm written out): a wrong rope_theta
+ * changes them; leaving out the llama3 RoPE scaling does not, at these
+ * lengths (under 64 positions the scaled low frequencies turn by less than
+ * a few hundredths of a radian). The scaling's numbers are tested against
+ * transformers' inv_freq and logits elsewhere (test_rope_freq,
+ * test_hf_model). */
+#define _POSIX_C_SOURCE 200809L
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "greta/greta.h"
+#include "support.h"
+
+#define FIXTURES GRETA_SOURCE_DIR "/tests/fixtures/generate/"
+#define GRETAC GRETA_BINARY_DIR "/compiler/gretac"
+#define GRETA GRETA_BINARY_DIR "/runtime/cli/greta"
+
+/* ---- the weight generator (bench/hf_generate.py weight_values) ------------ */
+
+static uint64_t fnv1a64(const char *s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+  return h;
+}
+
+static bool ends_with(const char *s, const char *tail) {
+  size_t n = strlen(s), m = strlen(tail);
+  return n >= m && !strcmp(s + n - m, tail);
+}
+
+/* Element i (row-major over the HF shape) of tensor `name`, h its hash. */
+static float weight_value(const char *name, uint64_t h, int64_t i) {
+  uint64_t z = h + (uint64_t)(i + 1) * 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  int64_t r = (int64_t)(z >> 40);
+  if (ends_with(name, "norm.weight"))
+    return 1.0f + (float)(r % 33 - 16) / 64.0f;
+  if (strstr(name, "embed_tokens") || strstr(name, "lm_head"))
+    return (float)(r % 129 - 64) / 2048.0f;
+  return (float)(r % 129 - 64) / 512.0f;
+}
+
+/* The generator's values are exact in both half types: plain bit moves. */
+static uint16_t exact_bf16(float f) {
+  uint32_t b;
+  memcpy(&b, &f, 4);
+  cr_assert_eq(b & 0xffffu, 0u, "%g is not exact in bf16", (double)f);
+  return (uint16_t)(b >> 16);
+}
+
+static uint16_t exact_f16(float f) {
+  if (f == 0.0f)
+    return 0;
+  uint32_t b;
+  memcpy(&b, &f, 4);
+  int exp = (int)((b >> 23) & 0xff) - 127 + 15;
+  cr_assert((b & 0x1fffu) == 0 && exp > 0 && exp < 31, "%g is not exact in f16", (double)f);
+  return (uint16_t)(((b >> 31) << 15) | ((uint32_t)exp << 10) | ((b >> 13) & 0x3ffu));
+}
+
+/* ---- files ----------------------------------------------------------------- */
+
+static json_t *load_json(const char *path) {
+  json_error_t err;
+  json_t *j = json_load_file(path, 0, &err);
+  cr_assert(j, "%s:%d: %s", path, err.line, err.text);
+  return j;
+}
+
+static void copy_file(const char *from, const char *to) {
+  size_t len;
+  char *bytes = support_read_file(from, &len);
+  FILE *f = fopen(to, "wb");
+  cr_assert(f, "cannot write %s", to);
+  cr_assert_eq(fwrite(bytes, 1, len, f), len);
+  fclose(f);
+  free(bytes);
+}
+
+static int shell(const char *cmd, char *out, size_t size) {
+  FILE *p = popen(cmd, "r");
+  cr_assert(p, "cannot run %s", cmd);
+  size_t len = out ? fread(out, 1, size - 1, p) : 0;
+  if (out)
+    out[len] = 0;
+  int status = pclose(p);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* scripts/fetch_tokenizers.sh's cache (it prints it last). */
+static void tokenizer_cache(char *dir, size_t size) {
+  char out[4096];
+  int rc = shell("sh " GRETA_SOURCE_DIR "/scripts/fetch_tokenizers.sh", out, sizeof out);
+  cr_assert_eq(rc, 0, "scripts/fetch_tokenizers.sh failed (the tokenizer files are needed)");
+  char *end = out + strlen(out);
+  while (end > out && end[-1] == '\n')
+    *--end = 0;
+  char *last = strrchr(out, '\n');
+  snprintf(dir, size, "%s", last ? last + 1 : out);
+}
+
+/* Writes the checkpoint `model`'s shards into `dir` as the committed index
+ * lays them out, its configs, and the tokenizer files from the cache. */
+static void write_checkpoint(const char *model, const json_t *expected, const char *dir) {
+  char from[4096], to[4096];
+  const char *files[] = {"config.json", "generation_config.json", "model.safetensors.index.json"};
+  for (int i = 0; i < 3; i++) {
+    snprintf(from, sizeof from, FIXTURES "%s/%s", model, files[i]);
+    snprintf(to, sizeof to, "%s/%s", dir, files[i]);
+    copy_file(from, to);
+  }
+  const json_t *tensors = json_object_get(expected, "tensors");
+  size_t n = json_array_size(tensors);
+  cr_assert_gt(n, 0);
+  support_tensor_t *t = calloc(n, sizeof *t);
+  const char **shard_of = calloc(n, sizeof *shard_of);
+  for (size_t i = 0; i < n; i++) {
+    const json_t *e = json_array_get(tensors, i);
+    const char *name = json_string_value(json_object_get(e, "name"));
+    const char *dtype = json_string_value(json_object_get(e, "dtype"));
+    const json_t *shape = json_object_get(e, "shape");
+    cr_assert(name && dtype && json_array_size(shape) >= 1 && json_array_size(shape) <= 2);
+    t[i].name = name;
+    t[i].dtype = !strcmp(dtype, "bfloat16") ? GRETA_BF16 : GRETA_F16;
+    cr_assert(!strcmp(dtype, "bfloat16") || !strcmp(dtype, "float16"), "%s: dtype %s", name, dtype);
+    t[i].rank = (int)json_array_size(shape);
+    int64_t count = 1;
+    for (int d = 0; d < t[i].rank; d++)
+      count *= t[i].shape[d] = json_integer_value(json_array_get(shape, (size_t)d));
+    uint16_t *data = malloc((size_t)count * sizeof *data);
+    uint64_t h = fnv1a64(name);
+    double sum = 0;
+    for (int64_t k = 0; k < count; k++) {
+      float v = weight_value(name, h, k);
+      sum += v;
+      data[k] = t[i].dtype == GRETA_BF16 ? exact_bf16(v) : exact_f16(v);
+    }
+    /* The same values as transformers saved: their sums are exact. */
+    cr_assert_eq(sum, json_real_value(json_object_get(e, "sum")),
+                 "%s: the generator's sum %.17g, "
+                 "the checkpoint's %.17g",
+                 name, sum, json_real_value(json_object_get(e, "sum")));
+    t[i].data = data;
+    shard_of[i] = json_string_value(json_object_get(e, "shard"));
+  }
+  /* One shard at a time: the tensors the index puts in it, written as a
+   * single-file checkpoint and renamed to the shard's name. */
+  for (size_t i = 0; i < n; i++) {
+    if (!shard_of[i])
+      continue;
+    const char *shard = shard_of[i];
+    support_tensor_t *group = calloc(n, sizeof *group);
+    size_t g = 0;
+    for (size_t j = i; j < n; j++)
+      if (shard_of[j] && !strcmp(shard_of[j], shard)) {
+        group[g++] = t[j];
+        shard_of[j] = NULL;
+      }
+    char tmp[1024];
+    snprintf(tmp, sizeof tmp, "%s/.shard", dir);
+    cr_assert_eq(support_write_checkpoint(tmp, group, g, 1), 0);
+    snprintf(from, sizeof from, "%s/model.safetensors", tmp);
+    snprintf(to, sizeof to, "%s/%s", dir, shard);
+    cr_assert_eq(rename(from, to), 0, "rename %s", to);
+    rmdir(tmp);
+    free(group);
+  }
+  for (size_t i = 0; i < n; i++)
+    free((void *)t[i].data);
+  free(t);
+  free(shard_of);
+
+  char cache[1024];
+  tokenizer_cache(cache, sizeof cache);
+  const char *tokenizer = strstr(model, "llama3") ? "llama3" : "llama2";
+  const char *tok_files[] = {"tokenizer.json", "tokenizer_config.json"};
+  for (int i = 0; i < 2; i++) {
+    snprintf(from, sizeof from, "%s/%s/%s", cache, tokenizer, tok_files[i]);
+    snprintf(to, sizeof to, "%s/%s", dir, tok_files[i]);
+    copy_file(from, to);
+  }
+}
+
+/* ---- the test -------------------------------------------------------------- */
+
+typedef struct collected_s {
+  int32_t ids[256];
+  size_t n;
+} collected_t;
+
+static int collect(void *user, int32_t token) {
+  collected_t *c = user;
+  cr_assert_lt(c->n, 256);
+  c->ids[c->n++] = token;
+  return 0;
+}
+
+static void check_model(const char *model) {
+  char path[1024], dir[] = "/tmp/greta_hf_generate_XXXXXX";
+  cr_assert(mkdtemp(dir));
+  snprintf(path, sizeof path, FIXTURES "%s/expected.json", model);
+  json_t *expected = load_json(path);
+  write_checkpoint(model, expected, dir);
+
+  /* gretac imports the checkpoint directory and compiles it in one go. */
+  char plan[1100], cmd[4096], log[8192];
+  snprintf(plan, sizeof plan, "%s/model.gplan", dir);
+  snprintf(cmd, sizeof cmd,
+           "%s -q %s --target=cpu --max-seq=64 --dtype=f32 --kv-dtype=f32 -o %s 2>&1", GRETAC, dir,
+           plan);
+  cr_assert_eq(shell(cmd, log, sizeof log), 0, "%s:\n%s", cmd, log);
+
+  greta_model_t *m;
+  greta_device_t *device;
+  greta_session_t *s;
+  greta_tokenizer_t *tok;
+  greta_status_t st = greta_model_open(plan, &m);
+  cr_assert_null(st, "%s", greta_status_message(st));
+  cr_assert_null(greta_device_open(GRETA_BACKEND_CPU, 0, &device));
+  cr_assert_null(greta_session_create(m, device, &s));
+  st = greta_session_bind_checkpoint(s, dir, NULL, NULL);
+  cr_assert_null(st, "binding %s: %s", dir, greta_status_message(st));
+  st = greta_tokenizer_open(dir, &tok);
+  cr_assert_null(st, "%s", greta_status_message(st));
+
+  /* The Llama 3 package's tokenizer_config.json carries Meta's first Llama 3
+   * template; the Llama 2 package's none. */
+  cr_expect_eq(greta_chat_template_detect(tok),
+               strstr(model, "llama3") ? GRETA_CHAT_LLAMA3 : GRETA_CHAT_NONE);
+
+  const json_t *eos_json = json_object_get(expected, "eos");
+  int32_t eos[8];
+  size_t n_eos = json_array_size(eos_json);
+  for (size_t i = 0; i < n_eos && i < 8; i++)
+    eos[i] = (int32_t)json_integer_value(json_array_get(eos_json, i));
+  /* The tokenizer's EOS ids hold generation_config.json's. */
+  size_t n_tok_eos;
+  const int32_t *tok_eos = greta_tokenizer_eos(tok, &n_tok_eos);
+  for (size_t i = 0; i < n_eos; i++) {
+    bool found = false;
+    for (size_t k = 0; k < n_tok_eos; k++)
+      found |= tok_eos[k] == eos[i];
+    cr_expect(found, "%s: EOS id %d is not among the tokenizer's", model, eos[i]);
+  }
+
+  const json_t *cases = json_object_get(expected, "cases");
+  for (size_t c = 0; c < json_array_size(cases); c++) {
+    const json_t *kase = json_array_get(cases, c);
+    const char *prompt = json_string_value(json_object_get(kase, "prompt"));
+    const json_t *chat = json_object_get(kase, "chat");
+    char *text = (char *)prompt;
+    size_t len = strlen(prompt);
+    if (chat) {
+      /* The chat prompt: our template's rendering is transformers'. */
+      greta_chat_template_t tmpl;
+      const char *name = json_string_value(json_object_get(kase, "template"));
+      cr_assert_null(greta_chat_template_from_name(name, &tmpl));
+      greta_chat_message_t msgs[8];
+      size_t n_msgs = json_array_size(chat);
+      for (size_t i = 0; i < n_msgs && i < 8; i++) {
+        msgs[i].role = json_string_value(json_object_get(json_array_get(chat, i), "role"));
+        msgs[i].content = json_string_value(json_object_get(json_array_get(chat, i), "content"));
+      }
+      text = malloc(4096);
+      st = greta_chat_format(tmpl, msgs, n_msgs, 1, text, 4096, &len);
+      cr_assert_null(st);
+      cr_assert(len == strlen(prompt) && !memcmp(text, prompt, len), "%s: rendered [%.*s]", model,
+                (int)len, text);
+    }
+    unsigned flags =
+        GRETA_TOKENIZE_PARSE_SPECIAL |
+        (json_is_true(json_object_get(kase, "add_special")) ? GRETA_TOKENIZE_ADD_SPECIAL : 0);
+    int32_t ids[512];
+    size_t n_ids;
+    st = greta_tokenizer_encode(tok, text, len, flags, ids, 512, &n_ids);
+    cr_assert_null(st, "%s", greta_status_message(st));
+    if (text != prompt)
+      free(text);
+    const json_t *want_ids = json_object_get(kase, "prompt_ids");
+    cr_assert_eq(n_ids, json_array_size(want_ids), "%s case %zu: %zu prompt ids, HF %zu", model, c,
+                 n_ids, json_array_size(want_ids));
+    for (size_t i = 0; i < n_ids; i++)
+      cr_assert_eq(ids[i], json_integer_value(json_array_get(want_ids, i)),
+                   "%s case %zu: prompt id %zu", model, c, i);
+
+    const json_t *want = json_object_get(kase, "generated_f32");
+    greta_generate_params_t params = {
+        .sampler = greta_sampler_params_default(),
+        .max_new_tokens = json_integer_value(json_object_get(expected, "max_new_tokens")),
+        .eos = eos,
+        .n_eos = n_eos};
+    collected_t got = {0};
+    greta_generate_stats_t stats;
+    st = greta_generate(s, ids, n_ids, 0, &params, collect, &got, &stats);
+    cr_assert_null(st, "%s", greta_status_message(st));
+    const json_t *margins = json_object_get(kase, "margins_f32");
+    for (size_t i = 0; i < got.n && i < json_array_size(want); i++)
+      cr_assert_eq(got.ids[i], json_integer_value(json_array_get(want, i)),
+                   "%s case %zu (%s): token %zu is %d, transformers' is %lld (its top-1/top-2 "
+                   "margin there: %g)",
+                   model, c, chat ? "chat" : prompt, i, got.ids[i],
+                   json_integer_value(json_array_get(want, i)),
+                   json_real_value(json_array_get(margins, i)));
+    cr_assert_eq(got.n, json_array_size(want), "%s case %zu: %zu tokens, transformers %zu", model,
+                 c, got.n, json_array_size(want));
+
+    /* The command line, on the same directory (the tokenizer found there). */
+    if (c == 0) {
+      char out[4096], line[4096] = "";
+      snprintf(cmd, sizeof cmd,
+               "GRETA_BACKEND=cpu %s generate %s --weights %s --prompt '%s' --greedy -n %lld "
+               "--output ids 2>/dev/null",
+               GRETA, plan, dir, prompt, (long long)params.max_new_tokens);
+      cr_assert_eq(shell(cmd, out, sizeof out), 0, "%s", cmd);
+      for (size_t i = 0; i < got.n; i++)
+        snprintf(line + strlen(line), sizeof line - strlen(line), i ? " %d" : "%d", got.ids[i]);
+      strcat(line, "\n");
+      cr_expect_str_eq(out, line, "greta generate printed [%s]", out);
+    }
+  }
+  greta_tokenizer_destroy(tok);
+  greta_session_destroy(s);
+  greta_device_destroy(device);
+  greta_model_destroy(m);
+  json_decref(expected);
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  cr_assert_eq(shell(cmd, NULL, 0), 0);
+}
+
+Test(generate_hf, llama2_style_f16_gqa_untied_sharded) { check_model("llama2_style"); }
+
+Test(generate_hf, llama3_style_bf16_rope_llama3_tied) { check_model("llama3_style"); }
+
+/* A model whose logits are the last position's only (last(x), [1, vocab]:
+ * no [T, vocab] buffer for a long prefill) generates the tokens of the same
+ * model with every position's logits, prefill in chunks of 4 included.
+ * Needs last() from the language branch. */
+static void run_ids(greta_model_t *model, int32_t *out, int n) {
+  greta_device_t *device;
+  greta_session_t *s;
+  cr_assert_null(greta_device_open(GRETA_BACKEND_CPU, 0, &device));
+  cr_assert_null(greta_session_create(model, device, &s));
+  greta_status_t st = greta_session_bind_safetensors(
+      s, GRETA_SOURCE_DIR "/tests/fixtures/hf_tiny_llama_f32.safetensors");
+  cr_assert_null(st, "%s", greta_status_message(st));
+  const int32_t prompt[] = {1, 15, 42, 7, 88, 3, 61, 5, 9, 11};
+  greta_generate_params_t p = {.sampler = greta_sampler_params_default(), .max_new_tokens = n};
+  collected_t got = {0};
+  st = greta_generate(s, prompt, 10, 0, &p, collect, &got, NULL);
+  cr_assert_null(st, "%s", greta_status_message(st));
+  cr_assert_eq(got.n, (size_t)n);
+  memcpy(out, got.ids, (size_t)n * sizeof *out);
+  greta_session_destroy(s);
+  greta_device_destroy(device);
+}
+
+Test(generate_hf, last_position_logits_give_the_same_tokens) {
+  size_t len;
+  char *text = support_read_file(GRETA_SOURCE_DIR "/examples/tiny_llama.gm", &len), *log = NULL;
+  greta_model_t *all = support_compile("tiny_llama.gm", text, NULL, "cpu", 4, 1, &log);
+  cr_assert(all, "%s", log ? log : "");
+  const char *from = "output logits = rmsnorm(h, final_norm, eps) @ lm_head.T";
+  char *at = strstr(text, from), edited[8192];
+  cr_assert(at && len < sizeof edited - 16);
+  snprintf(edited, sizeof edited,
+           "%.*soutput logits = rmsnorm(last(h), final_norm, eps) @ lm_head.T%s", (int)(at - text),
+           text, at + strlen(from));
+  greta_model_t *last = support_compile("tiny_llama_last.gm", edited, NULL, "cpu", 4, 1, &log);
+  cr_assert(last, "compiling last(h) (the language branch's last()): %s", log ? log : "");
+  const greta_tensor_info_t *logits = greta_model_output(last, 0);
+  cr_assert(logits->dims[0].symbol == NULL && logits->dims[0].coeff == 1, "logits not [1, vocab]");
+  int32_t a[16], b[16];
+  run_ids(all, a, 16);
+  run_ids(last, b, 16);
+  for (int i = 0; i < 16; i++)
+    cr_expect_eq(b[i], a[i], "token %d: %d with last(), %d without", i, b[i], a[i]);
+  greta_model_destroy(all);
+  greta_model_destroy(last);
+  free(text);
+  free(log);
+}

@@ -1,0 +1,254 @@
+/* The `greta` command line (runtime/cli/), run as a user would: --help of
+ * each sub-command (and every option it names is one the code takes), bad
+ * input with its message and exit 1, `greta info` and `greta bench` on
+ * examples/tiny_llama.gm compiled for the CPU by gretac, and `greta
+ * generate --output ids` against a greedy loop written here over the C API
+ * on the same file and weights. */
+#define _POSIX_C_SOURCE 200809L
+#include <criterion/criterion.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "greta/greta.h"
+
+#define GRETA GRETA_BINARY_DIR "/runtime/cli/greta"
+#define GRETAC GRETA_BINARY_DIR "/compiler/gretac"
+#define WEIGHTS GRETA_SOURCE_DIR "/tests/fixtures/hf_tiny_llama_f32.safetensors"
+
+/* Runs `greta ARGS` (a shell fragment) with GRETA_BACKEND=cpu and `input`
+ * (no quotes in it) on stdin; returns its exit code, stdout + stderr in
+ * *out (caller frees). */
+static int run_input(const char *input, const char *args, char **out) {
+  char cmd[4096];
+  snprintf(cmd, sizeof cmd, "printf '%s' | GRETA_BACKEND=cpu %s %s 2>&1", input, GRETA, args);
+  FILE *p = popen(cmd, "r");
+  cr_assert(p, "cannot run %s", cmd);
+  size_t cap = 4096, len = 0, n;
+  char *text = malloc(cap);
+  while ((n = fread(text + len, 1, cap - len - 1, p)) > 0) {
+    len += n;
+    if (len + 1 == cap)
+      text = realloc(text, cap *= 2);
+  }
+  text[len] = 0;
+  int status = pclose(p);
+  *out = text;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int run(const char *args, char **out) { return run_input("", args, out); }
+
+static void expect(const char *args, int code, const char *needle) {
+  char *out;
+  int rc = run(args, &out);
+  cr_expect_eq(rc, code, "greta %s: exit %d, expected %d; output:\n%s", args, rc, code, out);
+  cr_expect(strstr(out, needle), "greta %s: output lacks \"%s\":\n%s", args, needle, out);
+  free(out);
+}
+
+/* examples/tiny_llama.gm compiled by gretac for the CPU (prefill steps of up
+ * to 4 tokens) into a temporary file; the caller unlinks it. */
+static void compile_tiny(char *path) {
+  strcpy(path, "/tmp/greta_cli_XXXXXX");
+  int fd = mkstemp(path);
+  cr_assert_geq(fd, 0);
+  close(fd);
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "%s -q %s/examples/tiny_llama.gm --target=cpu --max-tokens=4 -o %s",
+           GRETAC, GRETA_SOURCE_DIR, path);
+  cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+Test(greta_cli, help) {
+  expect("--help", 0, "usage: greta COMMAND [options]");
+  expect("--version", 0, "greta 0.1.0");
+  expect("generate --help", 0, "usage: greta generate MODEL --weights DIR");
+  expect("tokenize --help", 0,
+         "usage: greta tokenize --tokenizer FILE_OR_DIR [--bos] [--no-special]");
+  expect("detokenize --help", 0,
+         "usage: greta detokenize --tokenizer FILE_OR_DIR [--skip-special]");
+  expect("bench --help", 0, "usage: greta bench MODEL [--weights DIR] [-p N] [-n N] [-r N]");
+  expect("info --help", 0, "usage: greta info MODEL");
+}
+
+/* Every "--option" a sub-command's --help names is taken by its parser: run
+ * with it, the command may fail for other reasons but never calls it
+ * unknown. */
+Test(greta_cli, help_matches_the_options_taken) {
+  const char *commands[] = {"generate", "tokenize", "detokenize", "bench", "info"};
+  for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++) {
+    char args[256], *help;
+    snprintf(args, sizeof args, "%s --help", commands[c]);
+    cr_assert_eq(run(args, &help), 0);
+    int named = 0;
+    for (char *p = help; (p = strstr(p, "--")) != NULL; p += 2) {
+      if (p > help && !isspace((unsigned char)p[-1]) && p[-1] != '[' && p[-1] != '(')
+        continue;
+      size_t n = 2;
+      while (isalnum((unsigned char)p[n]) || p[n] == '-')
+        n++;
+      if (n == 2)
+        continue;
+      char opt[64], *out;
+      snprintf(opt, sizeof opt, "%.*s", (int)n, p);
+      snprintf(args, sizeof args, "%s /nonexistent/model %s 1", commands[c], opt);
+      run(args, &out);
+      cr_expect(!strstr(out, "unknown option"), "greta %s: %s is in --help but refused:\n%s",
+                commands[c], opt, out);
+      free(out);
+      named++;
+    }
+    cr_expect_gt(named, 0, "greta %s --help names no options", commands[c]);
+    free(help);
+  }
+}
+
+Test(greta_cli, bad_input_exits_1_with_a_message) {
+  expect("", 1, "usage: greta COMMAND");
+  expect("frobnicate", 1, "unknown command 'frobnicate'");
+  expect("info", 1, "no model file given");
+  expect("info /nonexistent/model.gplan", 1, "/nonexistent/model.gplan");
+  expect("info a b", 1, "more than one model file");
+  expect("info --bogus x", 1, "unknown option '--bogus' (see greta info --help)");
+  expect("bench x -z", 1, "unknown option '-z'");
+  expect("bench x -p", 1, "option '-p' needs a value");
+  expect("bench x -p 12x", 1, "-p needs a whole number from 0 to 16777216, got '12x'");
+  expect("bench x -r 0", 1, "-r needs a whole number from 1 to 1000, got '0'");
+  expect("bench x --format csv", 1, "--format needs md or json, got 'csv'");
+  expect("bench /nonexistent/model.gplan", 1, "/nonexistent/model.gplan");
+  expect("generate", 1, "no model file given");
+  expect("generate m.gplan --prompt hi", 1, "no weights given: --weights CHECKPOINT_DIR");
+  expect("generate m.gplan --weights w", 1, "no prompt given");
+  expect("generate m.gplan --weights w --prompt a --prompt-ids 1", 1, "not both");
+  expect("generate m.gplan --weights w --prompt hi --temp -1", 1,
+         "--temp needs a number from 0 to 1e+06, got '-1'");
+  expect("generate m.gplan --weights w --prompt hi --top-p 1.5", 1, "--top-p needs a number");
+  expect("generate m.gplan --weights w --prompt hi --seed x", 1, "--seed needs a whole number");
+  expect("generate m.gplan --weights w --prompt hi --output json", 1,
+         "--output needs text or ids, got 'json'");
+  expect("generate m.gplan --weights w --prompt hi --template vicuna", 1,
+         "chat template \"vicuna\" is not one of llama2, llama3, chatml, mistral, zephyr, none");
+  expect("generate m.gplan --weights w --prompt-ids '1 x 3' --output ids", 1,
+         "--prompt-ids: 'x' is not a token id");
+  expect("generate m.gplan --weights w --prompt-ids '1 2' --output ids", 1, "m.gplan");
+  expect("tokenize", 1, "no tokenizer given: --tokenizer FILE_OR_DIR");
+  expect("tokenize --tokenizer t extra", 1, "unexpected argument 'extra'");
+  expect("detokenize", 1, "no tokenizer given");
+  char *out;
+  cr_expect_eq(run_input("1 2 -3", "detokenize --tokenizer /nonexistent", &out), 1);
+  cr_expect(strstr(out, "greta detokenize: stdin: '-3' is not a token id"), "%s", out);
+  free(out);
+}
+
+Test(greta_cli, info_on_a_cpu_model) {
+  char path[64], args[256];
+  compile_tiny(path);
+  snprintf(args, sizeof args, "info %s", path);
+  expect(args, 0, "target:     cpu");
+  expect(args, 0, "  tokens                   i32[T]");
+  expect(args, 0, "  logits                   f32[T, 97]");
+  expect(args, 0, "weights:    21 tensors");
+  expect(args, 0, "(f32, max_seq 64 tokens");
+  expect(args, 0, "(steps of up to 4 tokens)");
+  unlink(path);
+}
+
+Test(greta_cli, bench_table_and_json) {
+  char path[64], args[512], *out;
+  compile_tiny(path);
+  snprintf(args, sizeof args, "bench %s -p 8 -n 4 -r 2", path);
+  cr_assert_eq(run(args, &out), 0, "%s", out);
+  cr_expect(strstr(out, "random weights"), "%s", out);
+  cr_expect(strstr(out, "| model | size | backend | test | t/s | GB/s |"), "%s", out);
+  cr_expect(strstr(out, " | cpu | pp8 | "), "%s", out);
+  cr_expect(strstr(out, " | cpu | tg4 | "), "%s", out);
+  cr_expect(strstr(out, " ± "), "%s", out);
+  free(out);
+  snprintf(args, sizeof args, "bench %s -p 8 -n 4 -r 2 --format json --weights %s", path, WEIGHTS);
+  cr_assert_eq(run(args, &out), 0, "%s", out);
+  cr_expect(out[0] == '[', "%s", out);
+  cr_expect(strstr(out, "\"test\": \"pp8\", \"n_prompt\": 8, \"n_gen\": 0, \"repetitions\": 2"),
+            "%s", out);
+  cr_expect(strstr(out, "\"test\": \"tg4\", \"n_prompt\": 0, \"n_gen\": 4"), "%s", out);
+  cr_expect(strstr(out, "\"tokens_per_s_stddev\": "), "%s", out);
+  cr_expect(!strstr(out, "random"), "%s", out);
+  free(out);
+  snprintf(args, sizeof args, "bench %s -p 100", path);
+  expect(args, 1, "do not fit in the model's KV cache of max_seq 64 tokens");
+  unlink(path);
+}
+
+/* Greedy ids over the C API: the prompt one token a step, then argmax. */
+static void reference(const char *path, const int32_t *prompt, int count, int n, int32_t *out) {
+  greta_model_t *model;
+  greta_device_t *device;
+  greta_session_t *s;
+  cr_assert_null(greta_model_open(path, &model));
+  cr_assert_null(greta_device_open(GRETA_BACKEND_CPU, 0, &device));
+  cr_assert_null(greta_session_create(model, device, &s));
+  cr_assert_null(greta_session_bind_safetensors(s, WEIGHTS));
+  float logits[97];
+  int32_t token = prompt[0];
+  for (int pos = 0, i = 0; i < n; pos++) {
+    token = pos < count ? prompt[pos] : token;
+    cr_assert_null(greta_session_set_input(s, "tokens", &token, sizeof token));
+    cr_assert_null(greta_session_step(s, 1, pos));
+    cr_assert_null(greta_session_get_output(s, "logits", logits, sizeof logits));
+    if (pos + 1 < count)
+      continue;
+    int32_t best = 0;
+    for (int32_t v = 1; v < 97; v++)
+      if (logits[v] > logits[best])
+        best = v;
+    out[i++] = token = best;
+  }
+  greta_session_destroy(s);
+  greta_device_destroy(device);
+  greta_model_destroy(model);
+}
+
+Test(greta_cli, generate_ids_equal_a_greedy_loop) {
+  char path[64], args[512], *out;
+  compile_tiny(path);
+  const int32_t prompt[] = {1, 15, 42, 7, 88, 3, 61};
+  int32_t want[12];
+  reference(path, prompt, 7, 12, want);
+  snprintf(args, sizeof args,
+           "generate %s --weights %s --prompt-ids '1 15 42 7 88 3 61' --greedy -n 12 --output ids",
+           path, WEIGHTS);
+  cr_assert_eq(run(args, &out), 0, "%s", out);
+  char line[256] = "";
+  for (int i = 0; i < 12; i++)
+    snprintf(line + strlen(line), sizeof line - strlen(line), i ? " %d" : "%d", want[i]);
+  strcat(line, "\n"); /* the ids' line comes first (stdout is flushed before the stats) */
+  cr_expect(!strncmp(out, line, strlen(line)), "greta generate printed [%s], the loop gives [%s]",
+            out, line);
+  free(out);
+  /* The stats and the stop reason go to stderr. */
+  snprintf(args, sizeof args,
+           "generate %s --weights %s --prompt-ids '1 15 42' --greedy -n 5 --output ids", path,
+           WEIGHTS);
+  cr_assert_eq(run(args, &out), 0, "%s", out);
+  cr_expect(strstr(out, "prompt 3 tokens"), "%s", out);
+  cr_expect(strstr(out, "generated 5 tokens"), "%s", out);
+  cr_expect(strstr(out, "GB/s"), "%s", out);
+  cr_expect(strstr(out, "stopped: 5 tokens generated (-n)"), "%s", out);
+  free(out);
+  snprintf(args, sizeof args,
+           "generate %s --weights %s --prompt-ids '1 2 3' --greedy -n 0 --output ids", path,
+           WEIGHTS);
+  expect(args, 0, "stopped: the KV cache is full (max_seq 64 tokens)");
+  snprintf(args, sizeof args, "generate %s --weights %s --prompt-ids '1 2 500' --output ids", path,
+           WEIGHTS);
+  expect(args, 1, "prompt id 500 at index 2 is outside the vocabulary");
+  snprintf(args, sizeof args,
+           "generate %s --weights /nonexistent.safetensors --prompt-ids 1 "
+           "--output ids",
+           path);
+  expect(args, 1, "/nonexistent.safetensors");
+  unlink(path);
+}
