@@ -16,11 +16,6 @@ static greta_status_t pending(const char *what, const char *branch) {
                            branch);
 }
 
-greta_status_t greta_session_bind_checkpoint(greta_session_t *session, const char *path,
-                                             greta_bind_progress_fn progress, void *user) {
-  return pending("greta_session_bind_checkpoint", "weights");
-}
-
 greta_status_t greta_tokenizer_open(const char *path, greta_tokenizer_t **out_tokenizer) {
   return pending("greta_tokenizer_open", "tokenizer");
 }
