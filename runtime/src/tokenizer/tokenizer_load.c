@@ -129,12 +129,13 @@ static greta_status_t size_ids(greta_tokenizer_t *tok, const json_t *vocab, cons
     GRETA_RETURN_IF_ERROR(id_of(v, "model.vocab", &id));
     if (id > max_id) max_id = id;
   }
-  size_t i;
-  json_array_foreach(added, i, v) {
-    int64_t id;
-    GRETA_RETURN_IF_ERROR(id_of(json_object_get(v, "id"), "added_tokens[].id", &id));
-    if (id > max_id) max_id = id;
-  }
+  /* Added tokens get ids from the vocabulary's size on (load_added): at
+   * most one new id each. */
+  int64_t bound = (int64_t)json_object_size(vocab) + (int64_t)json_array_size(added);
+  if (bound > INT32_MAX - 1)
+    return greta_status_make(GRETA_DATA_LOSS, "tokenizer: %lld tokens is too many",
+                             (long long)bound);
+  if (bound - 1 > max_id) max_id = bound - 1;
   tok->n_ids = (int32_t)(max_id + 1);
   size_t n = (size_t)tok->n_ids ? (size_t)tok->n_ids : 1;
   tok->id_text = calloc(n, sizeof *tok->id_text);
@@ -226,10 +227,12 @@ static greta_status_t load_merges(greta_tokenizer_t *tok, const json_t *merges) 
     int32_t inew = tok_strmap_find(&tok->vocab, tok, joined.data, joined.len);
     if (ia < 0 || ib < 0 || inew < 0) {
       st = greta_status_make(GRETA_DATA_LOSS,
-                             "tokenizer: model.merges[%zu] (\"%.*s\" + \"%.*s\"): \"%s\" is not "
-                             "in model.vocab",
+                             "tokenizer: model.merges[%zu] (\"%.*s\" + \"%.*s\"): %s\"%.*s\" is "
+                             "not in model.vocab",
                              i, (int)alen, a, (int)blen, b,
-                             ia < 0 ? "the left token" : ib < 0 ? "the right token" : joined.data);
+                             ia < 0 ? "" : ib < 0 ? "" : "the merged token ",
+                             ia < 0 ? (int)alen : ib < 0 ? (int)blen : (int)joined.len,
+                             ia < 0 ? a : ib < 0 ? b : joined.data);
       break;
     }
     tok_pairmap_insert(&tok->merges, ia, ib, (uint32_t)i, inew);
@@ -423,10 +426,24 @@ static int compare_added(const void *pa, const void *pb) {
   return a->id < b->id ? -1 : a->id > b->id;
 }
 
+static bool same_added(const tok_added_t *a, const tok_added_t *b) {
+  return a->special == b->special && a->normalized == b->normalized && a->lstrip == b->lstrip &&
+         a->rstrip == b->rstrip && a->single_word == b->single_word;
+}
+
+/* The added tokens, as HF's AddedVocabulary::add_tokens gives them ids:
+ * the "id" written in tokenizer.json is NOT used (HF only warns when it
+ * differs). A content already added, or in the model's vocabulary, keeps
+ * that id; any other takes the next id from the vocabulary's entry count
+ * on. A normalized token is searched for, and decoded, in its normalized
+ * form ("[N]" -> "▁[N]" under Llama 2's normalizer). */
 static greta_status_t load_added(greta_tokenizer_t *tok, const json_t *added) {
   size_t n = json_array_size(added);
   tok->added = calloc(n ? n : 1, sizeof *tok->added);
   if (!tok->added) return oom();
+  int32_t next_id = (int32_t)tok->vocab.count, max_id = -1;
+  for (int32_t id = 0; id < tok->n_ids; id++)
+    if (tok->model_text[id]) max_id = id;
   size_t i;
   const json_t *v;
   json_array_foreach(added, i, v) {
@@ -434,9 +451,6 @@ static greta_status_t load_added(greta_tokenizer_t *tok, const json_t *added) {
     snprintf(w, sizeof w, "added_tokens[%zu]", i);
     if (!json_is_object(v)) return bad(w, "an object", v);
     tok_added_t a = {0};
-    int64_t id;
-    GRETA_RETURN_IF_ERROR(id_of(json_object_get(v, "id"), w, &id));
-    a.id = (int32_t)id;
     GRETA_RETURN_IF_ERROR(get_string(v, "content", w, &a.content, &a.content_len));
     if (!a.content) return bad(w, "an object with \"content\"", NULL);
     GRETA_RETURN_IF_ERROR(get_bool(v, "special", w, false, &a.special));
@@ -445,33 +459,68 @@ static greta_status_t load_added(greta_tokenizer_t *tok, const json_t *added) {
     GRETA_RETURN_IF_ERROR(get_bool(v, "lstrip", w, false, &a.lstrip));
     GRETA_RETURN_IF_ERROR(get_bool(v, "rstrip", w, false, &a.rstrip));
     GRETA_RETURN_IF_ERROR(get_bool(v, "single_word", w, false, &a.single_word));
+    if (a.content_len == 0) continue; /* HF ignores it */
+    tok_added_t *prev = NULL;
+    for (size_t k = 0; k < tok->n_added && !prev; k++)
+      if (tok->added[k].content_len == a.content_len &&
+          memcmp(tok->added[k].content, a.content, a.content_len) == 0)
+        prev = &tok->added[k];
+    if (prev && same_added(prev, &a)) continue;
+    a.id = prev ? prev->id : tok_strmap_find(&tok->vocab, tok, a.content, a.content_len);
+    if (a.id < 0) a.id = next_id++;
+    if (a.id > max_id) max_id = a.id;
     /* Owned copies: the JSON tree is freed after loading. */
     a.content = dup_bytes(a.content, a.content_len);
     if (!a.content) return oom();
-    tok->added[tok->n_added++] = a; /* freed with the tokenizer from here on */
-    tok_added_t *ap = &tok->added[tok->n_added - 1];
-    /* Decoding reads an added token's content first (HF's id_to_token). */
-    tok->id_text[a.id] = (char *)ap->content;
-    tok->id_len[a.id] = (uint32_t)a.content_len;
-    tok->id_flags[a.id] |= TOK_ID_PRESENT | TOK_ID_ADDED | (a.special ? TOK_ID_SPECIAL : 0);
     tok_buf_t m = {0};
-    if (a.normalized && a.content_len) {
-      /* Searched for in normalized text, so in normalized form. */
-      GRETA_RETURN_IF_ERROR(tok_normalize(tok, a.content, a.content_len, &m));
-      tok->any_added_normalized = true;
-    } else {
-      GRETA_RETURN_IF_ERROR(tok_buf_append(&m, ap->content, a.content_len));
+    greta_status_t st = a.normalized ? tok_normalize(tok, a.content, a.content_len, &m)
+                                     : tok_buf_append(&m, a.content, a.content_len);
+    if (st) {
+      free((char *)a.content);
+      return st;
     }
-    ap->match = m.data;
-    ap->match_len = m.len; /* 0: matches nothing (sorted last, never searched) */
-    if (a.single_word) tok->any_single_word = true;
+    a.match = m.data;
+    a.match_len = m.len;
+    if (prev) { /* the later one replaces it, under the same id */
+      free((char *)prev->content);
+      free(prev->match);
+      *prev = a;
+    } else {
+      tok->added[tok->n_added++] = a; /* freed with the tokenizer from here on */
+    }
   }
+  tok->n_ids = max_id + 1;
   qsort(tok->added, tok->n_added, sizeof *tok->added, compare_added);
-  for (size_t j = 0; j < tok->n_added; j++) tok->id_text[tok->added[j].id] = (char *)tok->added[j].content;
   size_t k = 0;
   for (int b = 0; b <= 256; b++) {
     while (k < tok->n_added && tok->added[k].match_len && (uint8_t)tok->added[k].match[0] < b) k++;
     tok->added_start[b] = k;
+  }
+  for (size_t j = 0; j < tok->n_added; j++) {
+    tok_added_t *a = &tok->added[j];
+    if (a->normalized) tok->any_added_normalized = true;
+    if (a->single_word) tok->any_single_word = true;
+    /* Decoding reads an added token's text first (HF's simple_id_to_token):
+     * the normalized form for a normalized token. */
+    tok->id_text[a->id] = a->normalized ? a->match : (char *)a->content;
+    tok->id_len[a->id] = (uint32_t)(a->normalized ? a->match_len : a->content_len);
+    tok->id_flags[a->id] |= TOK_ID_PRESENT | TOK_ID_ADDED;
+  }
+  /* HF skips a token in decode when its text is the content of a special
+   * added token (a normalized special token's normalized text is not). */
+  for (size_t j = 0; j < tok->n_added; j++) {
+    const tok_added_t *sp = &tok->added[j];
+    if (!sp->special) continue;
+    for (size_t q = 0; q < tok->n_added; q++) {
+      const tok_added_t *a = &tok->added[q];
+      if (tok->id_len[a->id] == sp->content_len &&
+          memcmp(tok->id_text[a->id], sp->content, sp->content_len) == 0)
+        tok->id_flags[a->id] |= TOK_ID_SPECIAL;
+    }
+    int32_t id = tok_strmap_find(&tok->vocab, tok, sp->content, sp->content_len);
+    if (id >= 0 && tok->id_len[id] == sp->content_len &&
+        memcmp(tok->id_text[id], sp->content, sp->content_len) == 0)
+      tok->id_flags[id] |= TOK_ID_SPECIAL;
   }
   if (tok->any_single_word) {
     GRETA_RETURN_IF_ERROR(tok_regex_compile("^\\w", 3, "single_word", &tok->word_start));
