@@ -121,26 +121,34 @@ static greta_status_t flush_byte_run(tok_buf_t *run, tok_buf_t *out) {
 
 /* ---- whole-sequence decode -------------------------------------------------- */
 
+/* A list of strings in one buffer: HF's Vec<String> without a malloc per token. */
 typedef struct strlist_s {
-  tok_buf_t *items;
+  tok_buf_t data;
+  size_t *off, *len; /* (cap) where each string starts in data, and its length */
   size_t n, cap;
 } strlist_t;
 
 static greta_status_t strlist_push(strlist_t *l, const char *text, size_t len) {
   if (l->n == l->cap) {
     size_t cap = l->cap ? l->cap * 2 : 64;
-    tok_buf_t *p = realloc(l->items, cap * sizeof *p);
-    if (!p) return greta_status_make(GRETA_RESOURCE_EXHAUSTED, "tokenizer: cannot allocate");
-    l->items = p;
+    size_t *off = realloc(l->off, cap * sizeof *off);
+    if (off) l->off = off;
+    size_t *ln = realloc(l->len, cap * sizeof *ln);
+    if (ln) l->len = ln;
+    if (!off || !ln) return greta_status_make(GRETA_RESOURCE_EXHAUSTED, "tokenizer: cannot allocate");
     l->cap = cap;
   }
-  l->items[l->n] = (tok_buf_t){0};
-  return tok_buf_append(&l->items[l->n++], text, len);
+  l->off[l->n] = l->data.len;
+  l->len[l->n++] = len;
+  return tok_buf_append(&l->data, text, len);
 }
 
+static const char *item(const strlist_t *l, size_t i) { return l->data.data + l->off[i]; }
+
 static void strlist_free(strlist_t *l) {
-  for (size_t i = 0; i < l->n; i++) tok_buf_free(&l->items[i]);
-  free(l->items);
+  tok_buf_free(&l->data);
+  free(l->off);
+  free(l->len);
   *l = (strlist_t){0};
 }
 
@@ -151,13 +159,13 @@ static greta_status_t apply_step(const greta_tokenizer_t *tok, const tok_dec_t *
   switch (d->kind) {
     case TOK_DEC_REPLACE:
       for (size_t i = 0; i < in->n && !st; i++) {
-        st = replace_all(d, in->items[i].data, in->items[i].len, &tmp);
+        st = replace_all(d, item(in, i), in->len[i], &tmp);
         if (!st) st = strlist_push(out, tmp.data, tmp.len);
       }
       break;
     case TOK_DEC_BYTE_FALLBACK:
       for (size_t i = 0; i < in->n && !st; i++) {
-        int b = byte_token(in->items[i].data, in->items[i].len);
+        int b = byte_token(item(in, i), in->len[i]);
         if (b >= 0) {
           uint8_t byte = (uint8_t)b;
           st = tok_buf_append(&run, &byte, 1);
@@ -169,7 +177,7 @@ static greta_status_t apply_step(const greta_tokenizer_t *tok, const tok_dec_t *
           /* HF pushes the U+FFFDs as one token each; joined they read the same. */
           if (!st) st = strlist_push(out, tmp.data, tmp.len);
         }
-        if (!st) st = strlist_push(out, in->items[i].data, in->items[i].len);
+        if (!st) st = strlist_push(out, item(in, i), in->len[i]);
       }
       if (!st && run.len) {
         tmp.len = 0;
@@ -178,14 +186,13 @@ static greta_status_t apply_step(const greta_tokenizer_t *tok, const tok_dec_t *
       }
       break;
     case TOK_DEC_FUSE:
-      for (size_t i = 0; i < in->n && !st; i++)
-        st = tok_buf_append(&tmp, in->items[i].data, in->items[i].len);
-      if (!st) st = strlist_push(out, tmp.data ? tmp.data : "", tmp.len);
+      /* The strings already lie end to end. */
+      st = strlist_push(out, in->data.data ? in->data.data : "", in->data.len);
       break;
     case TOK_DEC_STRIP:
       for (size_t i = 0; i < in->n && !st; i++) {
-        const char *t = in->items[i].data;
-        size_t len = in->items[i].len, cut = 0;
+        const char *t = item(in, i);
+        size_t len = in->len[i], cut = 0;
         for (int64_t k = 0; k < d->start && cut + d->content_len <= len &&
                             memcmp(t + cut, d->content, d->content_len) == 0;
              k++)
@@ -195,7 +202,7 @@ static greta_status_t apply_step(const greta_tokenizer_t *tok, const tok_dec_t *
       break;
     case TOK_DEC_BYTE_LEVEL:
       for (size_t i = 0; i < in->n && !st; i++)
-        st = byte_level_bytes(tok, in->items[i].data, in->items[i].len, &run);
+        st = byte_level_bytes(tok, item(in, i), in->len[i], &run);
       if (!st) {
         size_t used;
         st = utf8_lossy_append(&tmp, (const uint8_t *)(run.data ? run.data : ""), run.len, true,
@@ -224,7 +231,7 @@ static greta_status_t decode(const greta_tokenizer_t *tok, const int32_t *ids, s
   }
   for (size_t i = 0; i < list.n && !st; i++) {
     if (tok->n_dec == 0 && i > 0) st = tok_buf_append(text, " ", 1);
-    if (!st) st = tok_buf_append(text, list.items[i].data, list.items[i].len);
+    if (!st) st = tok_buf_append(text, item(&list, i), list.len[i]);
   }
   strlist_free(&list);
   strlist_free(&next);
