@@ -15,9 +15,11 @@ greta_status_t tok_scratch_init(tok_scratch_t *s, const greta_tokenizer_t *tok) 
   *s = (tok_scratch_t){0};
   s->match = pcre2_match_data_create(32, NULL);
   s->match_ctx = pcre2_match_context_create(NULL);
-  /* The patterns' repeats (\s+ over a long run of spaces) need more than
-   * PCRE2's 32 KiB default JIT stack. */
-  s->jit_stack = pcre2_jit_stack_create(32 * 1024, 8 * 1024 * 1024, NULL);
+  /* A JIT stack of its own (PCRE2's default is 32 KiB on the machine stack);
+   * 1 MiB held 2 MB of spaces through Llama 3's \s+(?!\S), and past it
+   * pretokenize.c falls back to the interpreter. Larger costs time on every
+   * call (the mapping is made per call). */
+  s->jit_stack = pcre2_jit_stack_create(32 * 1024, 1024 * 1024, NULL);
   if (!s->match || !s->match_ctx || !s->jit_stack) {
     tok_scratch_deinit(s);
     return greta_status_make(GRETA_RESOURCE_EXHAUSTED, "tokenizer: cannot allocate PCRE2 state");

@@ -105,6 +105,10 @@ static greta_status_t split_regex(const greta_tokenizer_t *tok, tok_scratch_t *s
   while (pos <= len) {
     int rc = pcre2_match(re, (PCRE2_SPTR)piece, len, pos, PCRE2_NO_UTF_CHECK, s->match,
                          s->match_ctx);
+    /* Past the JIT stack (1 MiB): the interpreter, which backtracks on the heap. */
+    if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
+      rc = pcre2_match(re, (PCRE2_SPTR)piece, len, pos, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT,
+                       s->match, s->match_ctx);
     if (rc == PCRE2_ERROR_NOMATCH) break;
     if (rc < 0) {
       PCRE2_UCHAR msg[256];
