@@ -663,6 +663,8 @@ Test(tokenizer, bad_files) {
                     GRETA_DATA_LOSS, "id 0", NULL);
   expect_open_error("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": -3}, \"merges\": []}}",
                     GRETA_DATA_LOSS, "model.vocab", NULL);
+  expect_open_error("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 2000000000}, \"merges\": []}}",
+                    GRETA_DATA_LOSS, "id of 2000000000", NULL);
   expect_open_error("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [\"a\"]}}",
                     GRETA_DATA_LOSS, "merges[0]", NULL);
 

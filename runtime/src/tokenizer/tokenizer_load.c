@@ -135,6 +135,13 @@ static greta_status_t size_ids(greta_tokenizer_t *tok, const json_t *vocab, cons
   if (bound > INT32_MAX - 1)
     return greta_status_make(GRETA_DATA_LOSS, "tokenizer: %lld tokens is too many",
                              (long long)bound);
+  /* Ids index flat tables: a vocabulary whose ids are far sparser than
+   * its size (a corrupt file) would ask for gigabytes. */
+  if (max_id > 16 * bound + 4096)
+    return greta_status_make(GRETA_DATA_LOSS,
+                             "tokenizer: model.vocab has an id of %lld for %lld tokens (expected "
+                             "ids about 0 .. %lld)",
+                             (long long)max_id, (long long)bound, (long long)bound - 1);
   if (bound - 1 > max_id) max_id = bound - 1;
   tok->n_ids = (int32_t)(max_id + 1);
   size_t n = (size_t)tok->n_ids ? (size_t)tok->n_ids : 1;
