@@ -196,15 +196,19 @@ static void decode_and_stream(const greta_tokenizer_t *tok, const int32_t *ids, 
   free(streamed);
 }
 
+/* `built_in`: one of the two tokenizers above, whose only encode error is
+ * invalid UTF-8; a fuzzed tokenizer.json may fail for its own reasons (an
+ * unk_token missing from its vocabulary, as HF fails too). */
 static void encode_decode(const greta_tokenizer_t *tok, const char *text, size_t len,
-                          int round_trip) {
+                          int round_trip, int built_in) {
   int32_t *ids = malloc(sizeof(int32_t) * (len * 4 + 8));
   for (unsigned flags = 0; flags < 4; flags++) {
     size_t n = 0;
     greta_status_t st = greta_tokenizer_encode(tok, text, len, flags, ids, len * 4 + 8, &n);
     if (st) {
-      if (greta_status_code(st) != GRETA_INVALID_ARGUMENT ||
-          !strstr(greta_status_message(st), "byte offset"))
+      if (!greta_status_message(st)[0]) abort();
+      if (built_in && (greta_status_code(st) != GRETA_INVALID_ARGUMENT ||
+                       !strstr(greta_status_message(st), "byte offset")))
         abort();
       greta_status_free(st);
       break;
@@ -238,14 +242,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         greta_status_free(st);
         return 0;
       }
-      encode_decode(tok, "Hello, world! <s> 123 \xE4\xBD\xA0\xE5\xA5\xBD", 25, 0);
-      encode_decode(tok, rest, len < 256 ? len : 256, 0);
+      encode_decode(tok, "Hello, world! <s> 123 \xE4\xBD\xA0\xE5\xA5\xBD", 25, 0, 0);
+      encode_decode(tok, rest, len < 256 ? len : 256, 0, 0);
       greta_tokenizer_destroy(tok);
       return 0;
     }
     case 1:
     case 2:
-      encode_decode(tokenizers[data[0] % 4 - 1], rest, len, data[0] % 4 == 1);
+      encode_decode(tokenizers[data[0] % 4 - 1], rest, len, data[0] % 4 == 1, 1);
       return 0;
     default: {
       size_t n = len / 4;
