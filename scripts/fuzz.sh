@@ -53,3 +53,25 @@ for harness in $harnesses; do
   fi
   echo "fuzz $harness: $(grep -E '^stat::number_of_executed_units' "$log" | sed 's/.*: *//') inputs in $seconds s, no crash, leak or sanitizer report"
 done
+
+# The tokenizer (tests/fuzz/fuzz_tokenizer.c). Its input's first byte picks
+# the mode: 0 a tokenizer.json (seeded with tests/tokenizer/tiny_tokenizer.json),
+# 1 / 2 text for the built-in byte-level / SentencePiece-style tokenizer,
+# 3 int32 ids to decode and stream.
+cmake --build "$build" -j2 --target fuzz_tokenizer
+mkdir -p "$corpus/tokenizer"
+{ printf '\000'; cat "$root/tests/tokenizer/tiny_tokenizer.json"; } >"$corpus/tokenizer/tiny"
+printf "\001Hello world <|eot|> it's 12345 \344\275\240\345\245\275 <x> <|s|>  x\r\n" >"$corpus/tokenizer/byte_level"
+printf '\002 the abc <s>[n] x\360\237\253\240' >"$corpus/tokenizer/sentencepiece"
+printf '\003\001\000\000\000\005\000\000\000\377\377\377\377\020\001\000\000' >"$corpus/tokenizer/ids"
+log="$build/fuzz_tokenizer.log"
+(cd "$build" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  ./tests/fuzz/fuzz_tokenizer -max_total_time="$seconds" -max_len=65536 -timeout=10 \
+    -rss_limit_mb=2048 -print_final_stats=1 "$corpus/tokenizer" >"$log" 2>&1) || status=$?
+if [ "$status" -ne 0 ]; then
+  tail -n 60 "$log"
+  echo "fuzz tokenizer: FAILED (exit $status); full log: $log" >&2
+  exit "$status"
+fi
+echo "fuzz tokenizer: $(grep -E '^stat::number_of_executed_units' "$log" | sed 's/.*: *//') inputs in $seconds s, no crash, leak or sanitizer report"

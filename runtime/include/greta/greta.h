@@ -308,7 +308,9 @@ const char *greta_tokenizer_token(const greta_tokenizer_t *tokenizer, int32_t id
 const char *greta_tokenizer_chat_template_source(const greta_tokenizer_t *tokenizer);
 
 enum {
-  /* Add what HF's add_special_tokens=True adds (BOS for Llama 2 and 3). */
+  /* Add what HF's add_special_tokens=True adds: the post_processor's
+   * template (BOS for Llama 2 and Meta's Llama 3 files; nothing for a
+   * Llama 3 file whose post_processor is ByteLevel alone, as HF). */
   GRETA_TOKENIZE_ADD_SPECIAL = 1u << 0,
   /* Recognise added tokens ("<|eot_id|>", "</s>") written in the text, as
    * HF does by default; without it they are plain text. */
