@@ -54,7 +54,7 @@ static greta_status_t get_string(const json_t *obj, const char *key, const char 
   if (out_len) *out_len = 0;
   if (!v || json_is_null(v)) return NULL;
   if (!json_is_string(v)) {
-    char w[256];
+    char w[512];
     snprintf(w, sizeof w, "%s.%s", where, key);
     return bad(w, "a string", v);
   }
@@ -125,7 +125,7 @@ static greta_status_t size_ids(greta_tokenizer_t *tok, const json_t *vocab, cons
   const char *key;
   const json_t *v;
   json_object_foreach((json_t *)vocab, key, v) {
-    int64_t id;
+    int64_t id = 0;
     GRETA_RETURN_IF_ERROR(id_of(v, "model.vocab", &id));
     if (id > max_id) max_id = id;
   }
@@ -386,7 +386,7 @@ static greta_status_t load_pre_tokenizer(greta_tokenizer_t *tok, const json_t *n
   }
   if (strcmp(type, "Split") == 0) {
     const char *behavior;
-    bool invert, regex;
+    bool invert = false, regex = false;
     const char *pat;
     size_t plen;
     GRETA_RETURN_IF_ERROR(get_string(n, "behavior", where, &behavior, NULL));
@@ -411,7 +411,7 @@ static greta_status_t load_pre_tokenizer(greta_tokenizer_t *tok, const json_t *n
     return add_pre(tok, pre);
   }
   if (strcmp(type, "ByteLevel") == 0) {
-    bool use_regex;
+    bool use_regex = true;
     tok_pre_t pre = {.kind = TOK_PRE_BYTE_LEVEL};
     GRETA_RETURN_IF_ERROR(get_bool(n, "add_prefix_space", where, true, &pre.add_prefix_space));
     GRETA_RETURN_IF_ERROR(get_bool(n, "use_regex", where, true, &use_regex));
@@ -586,7 +586,7 @@ static greta_status_t load_template(greta_tokenizer_t *tok, const json_t *n, con
     size_t k;
     const json_t *idv;
     json_array_foreach(ids, k, idv) {
-      int64_t id;
+      int64_t id = 0;
       GRETA_RETURN_IF_ERROR(id_of(idv, w, &id));
       GRETA_RETURN_IF_ERROR(seen_sequence ? push_id(&tok->suffix_ids, &tok->n_suffix, (int32_t)id)
                                           : push_id(&tok->prefix_ids, &tok->n_prefix, (int32_t)id));
