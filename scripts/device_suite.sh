@@ -78,6 +78,7 @@ sanitize() {
   export GRETA_CACHE_DIR=/tmp/greta-cache
   local cs=compute-sanitizer out=${OUT:-/tmp} status=0
   command -v $cs >/dev/null || cs=/usr/local/cuda/bin/compute-sanitizer
+  sed 's/weight_dtype = f32/weight_dtype = f16/' examples/llama2_block.gm >/tmp/llama2_block_f16.gm
   [ -f /tmp/block_f16.cubin ] || "$BUILD/compiler/gretac" /tmp/llama2_block_f16.gm --target=sm_90 -o /tmp/block_f16.cubin
   [ -f /tmp/tiny_llama.cubin ] || "$BUILD/compiler/gretac" examples/tiny_llama.gm --target=sm_90 -o /tmp/tiny_llama.cubin
   local -a programs=(
