@@ -145,9 +145,8 @@ Test(gpu_soak, llama2_block_f16_to_max_seq_twice, .timeout = 600) {
    * sessions of tiny_llama, each created, stepped and destroyed, left 11.2,
    * 6.8, 5.5, 3.5, 3.4, 3.0, 1.5 KiB more, while LeakSanitizer found none of
    * GRETA's allocations unfreed). Those are the driver's, reachable and
-   * freed with the context; a leak of GRETA's per-session buffers (the
-   * arena's 88 MiB mirror, the weights' staging, the graph's launch records)
-   * would be far larger than this bound. */
+   * freed with the context. The bound still catches a per-session leak of
+   * anything but a few small objects. */
   const long long driver_cache_bound = 16 * 1024;
   cr_expect_leq((long long)(heap_after - heap_before), driver_cache_bound,
                 "the heap holds %lld bytes more after destroy (the driver's caches stay under "
