@@ -13,6 +13,7 @@ packages=(
   libclang-rt-19-dev                   # libFuzzer + sanitizers for the parser fuzz run
   libamdhip64-5 libamdhip64-dev        # HIP runtime + hiprtc (ROCm 5.2): the HIP symbol table test, gfx90a
   python3                              # small helper scripts
+  valgrind                             # the CPU path and the command lines' error paths (scripts/valgrind.sh)
 )
 
 missing=()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: dependencies, a warnings-as-errors
-# build and its tests, bounded fuzz runs of the readers, the same tests again
+# build and its tests, the CPU path and the command lines under valgrind,
+# bounded fuzz runs of the readers, the same tests again
 # under AddressSanitizer + UndefinedBehaviorSanitizer, and the threading test
 # under ThreadSanitizer.
 # GPU tests skip (saying so) on a machine without a GPU.
@@ -15,7 +16,10 @@ cmake -S . -B build/ci -DGRETA_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev
 cmake --build build/ci -j"$jobs"
 ctest --test-dir build/ci --output-on-failure -j"$jobs"
 
-echo "== fuzz the parser, the model reader, the safetensors reader and import (${FUZZ_SECONDS:-60} s each)"
+echo "== valgrind: the CPU path, greta generate / tokenize / bench, both command lines' error paths"
+GRETA_TOKENIZER_CACHE=$PWD/build/ci/tokenizers bash scripts/valgrind.sh build/ci
+
+echo "== fuzz the parser, the model reader, the safetensors reader, import, the checkpoint index and the tokenizer (${FUZZ_SECONDS:-60} s each)"
 bash scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
 
 echo "== build with ASan + UBSan"

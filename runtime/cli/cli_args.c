@@ -21,10 +21,15 @@ int cli_error(const char *cmd, const char *fmt, ...) {
 }
 
 int cli_status_error(const char *cmd, const char *what, greta_status_t status) {
-  if (what)
-    cli_error(cmd, "%s: %s", what, greta_status_message(status));
+  /* Many messages already start with what they are about (the path, or the
+   * API's "generate: "): say it once. */
+  const char *msg = greta_status_message(status);
+  size_t cmd_len = strlen(cmd);
+  if (!strncmp(msg, cmd, cmd_len) && !strncmp(msg + cmd_len, ": ", 2)) msg += cmd_len + 2;
+  if (what && !(!strncmp(msg, what, strlen(what)) && msg[strlen(what)] == ':'))
+    cli_error(cmd, "%s: %s", what, msg);
   else
-    cli_error(cmd, "%s", greta_status_message(status));
+    cli_error(cmd, "%s", msg);
   greta_status_free(status);
   return 1;
 }
