@@ -451,3 +451,78 @@ Test(generate_hf, last_position_logits_give_the_same_tokens) {
   free(text);
   free(log);
 }
+
+/* ---- a damaged checkpoint directory on the command line ------------------ */
+
+/* Runs `greta generate` on `plan` with `args`, expecting exit 1 and a
+ * message holding `want` on stderr. */
+static void expect_refused(const char *plan, const char *args, const char *want) {
+  char cmd[8192], out[8192];
+  snprintf(cmd, sizeof cmd, "GRETA_BACKEND=cpu %s generate %s %s -n 4 2>&1 >/dev/null", GRETA, plan,
+           args);
+  int rc = shell(cmd, out, sizeof out);
+  fprintf(stderr, "refused (exit %d): %s", rc, out);
+  cr_expect_eq(rc, 1, "%s: exit %d, expected 1; said: %s", cmd, rc, out);
+  cr_expect(strstr(out, want), "%s: expected a message holding \"%s\", got: %s", cmd, want, out);
+  cr_expect(strncmp(out, "greta generate: ", 16) == 0 && strchr(out, '\n') == out + strlen(out) - 1,
+            "%s: expected one line \"greta generate: ...\", got: %s", cmd, out);
+}
+
+/* Each damage the issue names, one at a time on a real sharded checkpoint
+ * (the llama2_style fixture's): a message and exit 1, nothing crashes. */
+Test(generate_hf, a_damaged_checkpoint_is_refused_with_a_message) {
+  char dir[] = "/tmp/greta_hf_damaged_XXXXXX";
+  cr_assert(mkdtemp(dir));
+  json_t *expected = load_json(FIXTURES "llama2_style/expected.json");
+  write_checkpoint("llama2_style", expected, dir);
+  json_decref(expected);
+  char plan[1100], cmd[4096], log[8192], args[4096], a[1100], b[1100];
+  snprintf(plan, sizeof plan, "%s.gplan", dir);
+  snprintf(cmd, sizeof cmd, "%s -q %s --target=cpu --max-seq=64 -o %s 2>&1", GRETAC, dir, plan);
+  cr_assert_eq(shell(cmd, log, sizeof log), 0, "%s:\n%s", cmd, log);
+
+  /* The prompt: longer than max_seq, or not UTF-8. */
+  char long_prompt[2048] = "";
+  for (int i = 0; i < 100; i++) strcat(long_prompt, "word ");
+  snprintf(args, sizeof args, "--weights %s --prompt '%s'", dir, long_prompt);
+  expect_refused(plan, args, "does not fit in the KV cache of max_seq 64");
+  snprintf(args, sizeof args, "--weights %s --prompt \"$(printf 'caf\\351')\"", dir);
+  expect_refused(plan, args, "not valid UTF-8 at byte offset 3");
+
+  /* tokenizer.json corrupt (cut in half), then missing. */
+  snprintf(a, sizeof a, "%s/tokenizer.json", dir);
+  snprintf(b, sizeof b, "%s/tokenizer.json.whole", dir);
+  copy_file(a, b);
+  FILE *f = fopen(a, "r+");
+  cr_assert(f);
+  cr_assert_eq(ftruncate(fileno(f), 4000), 0);
+  fclose(f);
+  snprintf(args, sizeof args, "--weights %s --prompt hello", dir);
+  expect_refused(plan, args, "not valid JSON");
+  cr_assert_eq(unlink(a), 0);
+  expect_refused(plan, args, "tokenizer.json");
+  cr_assert_eq(rename(b, a), 0);
+
+  /* A shard missing. */
+  snprintf(a, sizeof a, "%s/model-00002-of-00003.safetensors", dir);
+  snprintf(b, sizeof b, "%s/moved.safetensors", dir);
+  struct stat sb;
+  cr_assert_eq(stat(a, &sb), 0, "the fixture's index has no shard %s", a);
+  cr_assert_eq(rename(a, b), 0);
+  expect_refused(plan, args, "model-00002-of-00003.safetensors");
+  cr_assert_eq(rename(b, a), 0);
+
+  /* The index naming a file that does not exist. */
+  snprintf(a, sizeof a, "%s/model.safetensors.index.json", dir);
+  json_error_t err;
+  json_t *index = json_load_file(a, 0, &err);
+  cr_assert(index);
+  json_t *map = json_object_get(index, "weight_map");
+  json_object_set_new(map, "model.norm.weight", json_string("model-00009-of-00009.safetensors"));
+  cr_assert_eq(json_dump_file(index, a, 0), 0);
+  json_decref(index);
+  expect_refused(plan, args, "model-00009-of-00009.safetensors");
+
+  snprintf(cmd, sizeof cmd, "rm -rf %s %s", dir, plan);
+  cr_assert_eq(shell(cmd, NULL, 0), 0);
+}
