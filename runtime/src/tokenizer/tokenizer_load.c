@@ -351,7 +351,9 @@ static greta_status_t load_normalizer(greta_tokenizer_t *tok, const json_t *n, c
     return add_norm(tok, (tok_norm_t){.kind = TOK_NORM_REPLACE, .pattern = p, .pattern_len = plen,
                                       .content = c, .content_len = clen});
   }
-  return unsupported(where, type, "Sequence, Prepend, Replace");
+  /* Canonical composition (Qwen2), through libutf8proc (normalize.c). */
+  if (strcmp(type, "NFC") == 0) return add_norm(tok, (tok_norm_t){.kind = TOK_NORM_NFC});
+  return unsupported(where, type, "Sequence, Prepend, Replace, NFC");
 }
 
 /* ---- pre-tokenizer ----------------------------------------------------------- */
