@@ -625,6 +625,33 @@ Test(tokenizer, bos_eos_vocab) {
   cr_assert_null(greta_tokenizer_token(q, 151665));
   cr_assert_not_null(strstr(greta_tokenizer_chat_template_source(q), "<|im_start|>"));
   greta_tokenizer_destroy(q);
+  /* Beside Qwen2.5's generation_config.json: its EOS ids join, and its
+   * bos_token_id does not make a BOS (tokenizer_config.json's is null). */
+  char qdir[] = "/tmp/greta_tok_qwen_XXXXXX", qsrc[4096], qdst[4200];
+  cr_assert_not_null(mkdtemp(qdir));
+  const char *qfiles[2] = {"tokenizer.json", "tokenizer_config.json"};
+  for (int i = 0; i < 2; i++) {
+    cache_path("qwen2", qfiles[i], qsrc, sizeof qsrc);
+    snprintf(qdst, sizeof qdst, "%s/%s", qdir, qfiles[i]);
+    cr_assert_eq(symlink(qsrc, qdst), 0);
+  }
+  snprintf(qdst, sizeof qdst, "%s/generation_config.json", qdir);
+  FILE *qf = fopen(qdst, "w");
+  fputs("{\"bos_token_id\": 151643, \"eos_token_id\": [151645, 151643]}\n", qf);
+  fclose(qf);
+  q = open_path(qdir);
+  cr_assert_eq(greta_tokenizer_bos(q), -1);
+  eos = greta_tokenizer_eos(q, &n);
+  cr_assert_eq(n, 2);
+  cr_assert_eq(eos[0], 151645);
+  cr_assert_eq(eos[1], 151643);
+  greta_tokenizer_destroy(q);
+  unlink(qdst);
+  for (int i = 0; i < 2; i++) {
+    snprintf(qdst, sizeof qdst, "%s/%s", qdir, qfiles[i]);
+    unlink(qdst);
+  }
+  rmdir(qdir);
 
   /* generation_config.json beside them adds its EOS ids (a union, in order). */
   char dir[] = "/tmp/greta_tok_gen_XXXXXX", src[4096], dst[4200];
