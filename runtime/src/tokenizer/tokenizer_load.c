@@ -351,7 +351,9 @@ static greta_status_t load_normalizer(greta_tokenizer_t *tok, const json_t *n, c
     return add_norm(tok, (tok_norm_t){.kind = TOK_NORM_REPLACE, .pattern = p, .pattern_len = plen,
                                       .content = c, .content_len = clen});
   }
-  return unsupported(where, type, "Sequence, Prepend, Replace");
+  /* Canonical composition (Qwen2), through libutf8proc (normalize.c). */
+  if (strcmp(type, "NFC") == 0) return add_norm(tok, (tok_norm_t){.kind = TOK_NORM_NFC});
+  return unsupported(where, type, "Sequence, Prepend, Replace, NFC");
 }
 
 /* ---- pre-tokenizer ----------------------------------------------------------- */
@@ -771,6 +773,9 @@ static greta_status_t load_configs(greta_tokenizer_t *tok, const char *dir) {
   if (!st) st = load_side_json(dir, "generation_config.json", 0, &gen);
   tok->bos = -1;
   int32_t id;
+  /* "bos_token": null (Qwen2) says the tokenizer has none: generation_config.json's
+   * bos_token_id (151643, <|endoftext|>, in Qwen2.5's) is then not taken for one. */
+  bool no_bos = cfg && json_is_null(json_object_get(cfg, "bos_token"));
   if (!st && cfg) {
     st = config_token(tok, cfg, "bos_token", &id);
     if (!st && id >= 0) tok->bos = id;
@@ -810,7 +815,7 @@ static greta_status_t load_configs(greta_tokenizer_t *tok, const char *dir) {
       st = bad("generation_config.json: eos_token_id", "an integer or a list of them", e);
     }
     const json_t *b = json_object_get(gen, "bos_token_id");
-    if (!st && tok->bos < 0 && json_is_integer(b) && json_integer_value(b) >= 0 &&
+    if (!st && tok->bos < 0 && !no_bos && json_is_integer(b) && json_integer_value(b) >= 0 &&
         json_integer_value(b) < tok->n_ids)
       tok->bos = (int32_t)json_integer_value(b);
   }
