@@ -5,7 +5,7 @@
  *
  * Build against a build tree (nothing in CMake builds it):
  *   cc -O2 -Iruntime/include bench/tokenizer_bench.c build/dev/runtime/libgreta.a \
- *      $(pkg-config --libs jansson libpcre2-8) -fopenmp -lm -ldl -o tokenizer_bench
+ *      $(pkg-config --libs jansson libpcre2-8 libutf8proc) -fopenmp -lm -ldl -o tokenizer_bench
  * The corpus of the exactness test, as one text:
  *   python3 tests/tokenizer/make_corpus.py /tmp/corpus && tr '\036' '\n' </tmp/corpus >/tmp/corpus.txt
  * Each figure is the best of N runs (default 5): open, encode of the whole
