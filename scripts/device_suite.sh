@@ -25,7 +25,10 @@ prepare() {
   cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DGRETA_WERROR=ON >/dev/null
   cmake --build "$BUILD" -j"$(nproc)"
   rm -rf "$BUILD/carrylib" && mkdir -p "$BUILD/carrylib"
-  ldd "$BUILD"/tests/test_end_to_end | awk '/=> \//{print $3}' |
+  # What the tests, libgreta.so and the greta command load (jansson, PCRE2,
+  # utf8proc, Criterion) but the base image there lacks.
+  ldd "$BUILD"/tests/test_end_to_end "$BUILD"/runtime/libgreta.so "$BUILD"/runtime/cli/greta |
+    awk '/=> \//{print $3}' | sort -u |
     grep -v -E '/(libc|libm|libdl|libpthread|librt|libresolv|ld-linux[^/]*|libstdc\+\+|libgcc_s|libgomp)\.so' |
     while read -r lib; do cp -L "$lib" "$BUILD/carrylib/"; done
   # The tokenizer files (no npm registry there): fetched here, carried along.
