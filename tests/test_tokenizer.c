@@ -837,3 +837,84 @@ Test(tokenizer, bad_text) {
   greta_status_free(st);
   greta_tokenizer_destroy(tok);
 }
+
+/* ---- the command line: greta tokenize / detokenize ---------------------------- */
+
+#define GRETA_CLI GRETA_BINARY_DIR "/runtime/cli/greta"
+
+/* `greta tokenize` and `greta detokenize` (runtime/cli/cmd_tokenize.c) on
+ * every 800th corpus record, each record as a whole stdin: the ids are HF's
+ * with and without --bos (add_special_tokens), and detokenize gives HF's
+ * decode of the --bos ids, byte for byte. */
+static void check_command_line(const char *name) {
+  char dir[4096];
+  cache_path(name, NULL, dir, sizeof dir);
+  greta_tokenizer_destroy(open_named(name)); /* the files are there */
+  corpus_t c = corpus_make();
+  char path[512];
+  snprintf(path, sizeof path, FIXTURES "/corpus_%s.txt", name);
+  FILE *f = fopen(path, "r");
+  cr_assert_not_null(f, "%s", path);
+  char line[512], in[] = "/tmp/greta_tokenize_in_XXXXXX", out[] = "/tmp/greta_tokenize_out_XXXXXX";
+  int fd_in = mkstemp(in), fd_out = mkstemp(out);
+  cr_assert(fd_in >= 0 && fd_out >= 0);
+  close(fd_in);
+  close(fd_out);
+  cr_assert_not_null(fgets(line, sizeof line, f)); /* the header */
+  size_t checked = 0;
+  while (fgets(line, sizeof line, f)) {
+    size_t rec, n[3];
+    unsigned long long h[3], dh[2];
+    cr_assert_eq(sscanf(line, "%zu %zu %llx %zu %llx %zu %llx %llx %llx", &rec, &n[0], &h[0], &n[1],
+                        &h[1], &n[2], &h[2], &dh[0], &dh[1]),
+                 9);
+    if (rec % 800 != 0) continue;
+    FILE *t = fopen(in, "wb");
+    cr_assert(t && fwrite(c.text[rec], 1, c.len[rec], t) == c.len[rec]);
+    fclose(t);
+    for (int bos = 0; bos < 2; bos++) {
+      char cmd[16384];
+      snprintf(cmd, sizeof cmd, "%s tokenize --tokenizer '%s'%s < %s > %s", GRETA_CLI, dir,
+               bos ? " --bos" : "", in, out);
+      cr_assert_eq(system(cmd), 0, "%s failed", cmd);
+      size_t size;
+      char *text = support_read_file(out, &size);
+      cr_assert(size > 0 && text[size - 1] == '\n', "%s: expected one line of ids", cmd);
+      ids_t ids = {malloc((size / 2 + 1) * sizeof(int32_t)), 0};
+      for (char *p = text, *end; *p && *p != '\n'; p = end) {
+        long v = strtol(p, &end, 10);
+        cr_assert(end != p, "%s: not an id at \"%.20s\"", cmd, p);
+        ids.v[ids.n++] = (int32_t)v;
+      }
+      free(text);
+      cr_expect(ids.n == n[bos] && hash_ids(&ids) == h[bos],
+                "%s record %zu: greta tokenize%s gave %zu ids (hash %016llx), HF %zu (%016llx)",
+                name, rec, bos ? " --bos" : "", ids.n, (unsigned long long)hash_ids(&ids), n[bos],
+                h[bos]);
+      if (bos) {
+        FILE *o = fopen(in, "w");
+        cr_assert(o);
+        for (size_t i = 0; i < ids.n; i++) fprintf(o, i ? " %d" : "%d", ids.v[i]);
+        fclose(o);
+        snprintf(cmd, sizeof cmd, "%s detokenize --tokenizer '%s' < %s > %s", GRETA_CLI, dir, in,
+                 out);
+        cr_assert_eq(system(cmd), 0, "%s failed", cmd);
+        char *back = support_read_file(out, &size);
+        cr_expect_eq(hash_text(back, size), dh[0],
+                     "%s record %zu: greta detokenize differs from HF's decode", name, rec);
+        free(back);
+      }
+      free(ids.v);
+    }
+    checked++;
+  }
+  fclose(f);
+  unlink(in);
+  unlink(out);
+  cr_assert_eq(checked, (c.n + 799) / 800);
+  corpus_free(&c);
+}
+
+Test(tokenizer, command_line_llama2) { check_command_line("llama2"); }
+Test(tokenizer, command_line_llama3) { check_command_line("llama3"); }
+Test(tokenizer, command_line_qwen2) { check_command_line("qwen2"); }
