@@ -87,8 +87,15 @@ sanitize() {
   sed 's/weight_dtype = f32/weight_dtype = f16/' examples/llama2_block.gm >/tmp/llama2_block_f16.gm
   [ -f /tmp/block_f16.cubin ] || "$BUILD/compiler/gretac" /tmp/llama2_block_f16.gm --target=sm_90 -o /tmp/block_f16.cubin
   [ -f /tmp/tiny_llama.cubin ] || "$BUILD/compiler/gretac" examples/tiny_llama.gm --target=sm_90 -o /tmp/tiny_llama.cubin
+  [ -f /tmp/block_f32.cubin ] || "$BUILD/compiler/gretac" examples/llama2_block.gm --target=sm_90 -o /tmp/block_f32.cubin
+  "$BUILD/compiler/gretac" -q examples/tiny_block.gm --target=sm_90 -o /tmp/tiny_block.cubin
+  python3 scripts/tiny_checkpoint.py /tmp/tiny_ckpt >/dev/null
+  "$BUILD/compiler/gretac" -q /tmp/tiny_ckpt --target=sm_90 -o /tmp/tiny_ckpt.cubin
   local -a programs=(
     "block_f16|$BUILD/examples/run_block /tmp/block_f16.cubin --prompt 16 --decode 2 --check"
+    "block_f32|$BUILD/examples/run_block /tmp/block_f32.cubin --prompt 16 --decode 2 --check"
+    "walkthrough|$BUILD/examples/walkthrough /tmp/tiny_block.cubin tests/fixtures/hf_tiny_block_f32.safetensors"
+    "greta_generate|$BUILD/runtime/cli/greta generate /tmp/tiny_ckpt.cubin --weights /tmp/tiny_ckpt --prompt Hello -n 8"
     "tiny_llama|$BUILD/examples/run_block /tmp/tiny_llama.cubin --prompt 12 --decode 4 --check"
     "test_gpu_backend|$PWD/$BUILD/tests/test_gpu_backend --jobs 1"
     "test_end_to_end_cuda|$PWD/$BUILD/tests/test_end_to_end --jobs 1 --filter end_to_end/cuda*"
