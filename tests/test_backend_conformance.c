@@ -311,18 +311,8 @@ static void conform(const char *what, const char *gm, const int *steps, const ch
   greta_model_destroy(gpu_plan);
 
   /* The device's own plan on its GPU, when there is one. */
-  greta_device_t *gpu = NULL;
-  const greta_backend_kind_t kinds[] = {GRETA_BACKEND_HIP, GRETA_BACKEND_CUDA};
-  char reasons[1024] = "";
-  for (int k = 0; k < 2 && !gpu; k++) {
-    st = greta_device_open(kinds[k], 0, &gpu);
-    if (st) {
-      strncat(reasons, greta_status_message(st), sizeof reasons - strlen(reasons) - 3);
-      strcat(reasons, "; ");
-      greta_status_free(st);
-      gpu = NULL;
-    }
-  }
+  char reasons[1024];
+  greta_device_t *gpu = support_open_gpu(reasons, sizeof reasons);
   if (!gpu) {
     fprintf(stderr, "conformance %s %s: no GPU, GPU backend not run (%s)\n", what, dtype, reasons);
   } else {

@@ -107,23 +107,6 @@ static void teardown(void) {
 
 TestSuite(checkpoint, .init = setup, .fini = teardown);
 
-#define OK(expr)                                                   \
-  do {                                                             \
-    greta_status_t s_ = (expr);                                    \
-    cr_assert_null(s_, "%s: %s", #expr, greta_status_message(s_)); \
-  } while (0)
-
-/* Expects `expr` to fail with `code` and a message containing `needle`. */
-#define FAILS(expr, code, needle)                                                           \
-  do {                                                                                      \
-    greta_status_t s_ = (expr);                                                             \
-    cr_assert_not_null(s_, "%s succeeded", #expr);                                          \
-    cr_assert_eq(greta_status_code(s_), (code), "%s: code %d: %s", #expr,                   \
-                 greta_status_code(s_), greta_status_message(s_));                          \
-    cr_assert(strstr(greta_status_message(s_), (needle)), "%s: \"%s\" lacks \"%s\"", #expr, \
-              greta_status_message(s_), (needle));                                          \
-    greta_status_free(s_);                                                                  \
-  } while (0)
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -141,19 +124,19 @@ static void write_checkpoint(const char *sub, int shards) {
 
 static greta_session_t *new_session(void) {
   greta_session_t *s;
-  OK(greta_session_create(model, device, &s));
+  SUPPORT_OK(greta_session_create(model, device, &s));
   return s;
 }
 
 /* A prefill of 3 tokens and a decode of 1: the logits of all 4 rows. */
 static void run(greta_session_t *s, float *logits) {
   static const int32_t ids[TOKENS] = {5, 17, 96, 0};
-  OK(greta_session_set_input(s, "tokens", ids, 3 * sizeof(int32_t)));
-  OK(greta_session_step(s, 3, 0));
-  OK(greta_session_get_output(s, "logits", logits, 3 * VOCAB * sizeof(float)));
-  OK(greta_session_set_input(s, "tokens", ids + 3, sizeof(int32_t)));
-  OK(greta_session_step(s, 1, 3));
-  OK(greta_session_get_output(s, "logits", logits + 3 * VOCAB, VOCAB * sizeof(float)));
+  SUPPORT_OK(greta_session_set_input(s, "tokens", ids, 3 * sizeof(int32_t)));
+  SUPPORT_OK(greta_session_step(s, 3, 0));
+  SUPPORT_OK(greta_session_get_output(s, "logits", logits, 3 * VOCAB * sizeof(float)));
+  SUPPORT_OK(greta_session_set_input(s, "tokens", ids + 3, sizeof(int32_t)));
+  SUPPORT_OK(greta_session_step(s, 1, 3));
+  SUPPORT_OK(greta_session_get_output(s, "logits", logits + 3 * VOCAB, VOCAB * sizeof(float)));
 }
 
 /* The logits with every weight bound from host memory: the reference. */
@@ -162,7 +145,7 @@ static void reference(float *logits) {
   for (int i = 0; i < n_weights; i++) {
     size_t count = 1;
     for (int d = 0; d < tensors[i].rank; d++) count *= (size_t)tensors[i].shape[d];
-    OK(greta_session_bind_weight(s, tensors[i].name, tensors[i].dtype, tensors[i].data, count));
+    SUPPORT_OK(greta_session_bind_weight(s, tensors[i].name, tensors[i].dtype, tensors[i].data, count));
   }
   run(s, logits);
   greta_session_destroy(s);
@@ -234,8 +217,8 @@ static void expect_nothing_bound(greta_session_t *s) {
   char needle[64];
   snprintf(needle, sizeof needle, "(%d of %d weights are unbound", n_weights, n_weights);
   static const int32_t id = 1;
-  OK(greta_session_set_input(s, "tokens", &id, sizeof id));
-  FAILS(greta_session_step(s, 1, 0), GRETA_FAILED_PRECONDITION, needle);
+  SUPPORT_OK(greta_session_set_input(s, "tokens", &id, sizeof id));
+  SUPPORT_FAILS(greta_session_step(s, 1, 0), GRETA_FAILED_PRECONDITION, needle);
 }
 
 /* ---- binding ------------------------------------------------------------- */
@@ -256,7 +239,7 @@ Test(checkpoint, every_layout_binds_the_values_of_host_memory) {
     char path[256];
     path_in(path, sizeof path, layouts[i].sub, layouts[i].file);
     greta_session_t *s = new_session();
-    OK(greta_session_bind_checkpoint(s, path, NULL, NULL));
+    SUPPORT_OK(greta_session_bind_checkpoint(s, path, NULL, NULL));
     memset(got, 0xff, sizeof got);
     run(s, got);
     expect_same_logits(got, want, layouts[i].what);
@@ -266,7 +249,7 @@ Test(checkpoint, every_layout_binds_the_values_of_host_memory) {
   char path[256];
   path_in(path, sizeof path, "one", "model.safetensors");
   greta_session_t *s = new_session();
-  OK(greta_session_bind_safetensors(s, path));
+  SUPPORT_OK(greta_session_bind_safetensors(s, path));
   run(s, got);
   expect_same_logits(got, want, "greta_session_bind_safetensors");
   greta_session_destroy(s);
@@ -297,7 +280,7 @@ Test(checkpoint, progress_is_called_after_each_tensor) {
   path_in(path, sizeof path, "three", NULL);
   progress_t p = {.in_order = 1};
   greta_session_t *s = new_session();
-  OK(greta_session_bind_checkpoint(s, path, count_progress, &p));
+  SUPPORT_OK(greta_session_bind_checkpoint(s, path, count_progress, &p));
   greta_session_destroy(s);
   cr_assert_eq(p.calls, n_weights, "%d calls for %d tensors", p.calls, n_weights);
   cr_assert(p.in_order, "progress did not count up one tensor at a time");
@@ -320,7 +303,7 @@ Test(checkpoint, each_broken_checkpoint_names_its_fault_and_binds_nothing, .time
   /* A directory with neither file. */
   path_in(path, sizeof path, "empty", NULL);
   cr_assert_eq(mkdir(path, 0700), 0);
-  FAILS(greta_session_bind_checkpoint(s, path, NULL, NULL), GRETA_NOT_FOUND,
+  SUPPORT_FAILS(greta_session_bind_checkpoint(s, path, NULL, NULL), GRETA_NOT_FOUND,
         "expected a checkpoint directory holding model.safetensors or " INDEX ", found neither");
 
   /* A shard missing. */
@@ -328,7 +311,7 @@ Test(checkpoint, each_broken_checkpoint_names_its_fault_and_binds_nothing, .time
   path_in(path, sizeof path, "missing", "model-00002-of-00003.safetensors");
   cr_assert_eq(unlink(path), 0);
   path_in(path, sizeof path, "missing", NULL);
-  FAILS(greta_session_bind_checkpoint(s, path, NULL, NULL), GRETA_NOT_FOUND,
+  SUPPORT_FAILS(greta_session_bind_checkpoint(s, path, NULL, NULL), GRETA_NOT_FOUND,
         "shard model-00002-of-00003.safetensors, named by " INDEX ", does not exist: cannot open");
 
   /* An index naming a file that does not exist (for a tensor the model
@@ -338,7 +321,7 @@ Test(checkpoint, each_broken_checkpoint_names_its_fault_and_binds_nothing, .time
            shard_of("ghost", "model.unused.weight", 3));
   edit_file("ghost", INDEX, name, "\"model.unused.weight\": \"no-such-shard.safetensors\"");
   path_in(path, sizeof path, "ghost", NULL);
-  FAILS(greta_session_bind_checkpoint(s, path, NULL, NULL), GRETA_NOT_FOUND,
+  SUPPORT_FAILS(greta_session_bind_checkpoint(s, path, NULL, NULL), GRETA_NOT_FOUND,
         "shard no-such-shard.safetensors, named by " INDEX ", does not exist");
 
   /* weight_map naming a path, not a file of the directory. */
@@ -351,25 +334,25 @@ Test(checkpoint, each_broken_checkpoint_names_its_fault_and_binds_nothing, .time
     write_text("ghost", INDEX, text);
     snprintf(needle, sizeof needle, "weight_map puts tensor \"%s\" in \"%s\", which is not a plain file name",
              tensors[0].name, paths[i]);
-    FAILS(greta_session_bind_checkpoint(s, path, NULL, NULL), GRETA_INVALID_ARGUMENT, needle);
+    SUPPORT_FAILS(greta_session_bind_checkpoint(s, path, NULL, NULL), GRETA_INVALID_ARGUMENT, needle);
   }
 
   /* The index's JSON corrupt, or not what an index holds. */
   write_text("ghost", INDEX, "{\"metadata\": {},\n \"weight_map\": {\"a\": \"b\",");
-  FAILS(greta_session_bind_checkpoint(s, path, NULL, NULL), GRETA_DATA_LOSS,
+  SUPPORT_FAILS(greta_session_bind_checkpoint(s, path, NULL, NULL), GRETA_DATA_LOSS,
         INDEX ": line 2, column");
   write_text("ghost", INDEX, "{\"metadata\": {}, \"weight_map\": []}");
-  FAILS(greta_session_bind_checkpoint(s, path, NULL, NULL), GRETA_DATA_LOSS,
+  SUPPORT_FAILS(greta_session_bind_checkpoint(s, path, NULL, NULL), GRETA_DATA_LOSS,
         "expected \"weight_map\" (an object: tensor name -> shard file name), found an array");
   write_text("ghost", INDEX, "{\"weight_map\": {\"x\": 3}}");
-  FAILS(greta_session_bind_checkpoint(s, path, NULL, NULL), GRETA_DATA_LOSS,
+  SUPPORT_FAILS(greta_session_bind_checkpoint(s, path, NULL, NULL), GRETA_DATA_LOSS,
         "weight_map[\"x\"]: expected a shard file name");
   /* A key twice: jansson refuses it (JSON_REJECT_DUPLICATES), it is not
    * resolved to either shard. */
   write_text("ghost", INDEX,
              "{\"weight_map\": {\"x\": \"model-00001-of-00003.safetensors\", "
              "\"x\": \"model-00002-of-00003.safetensors\"}}");
-  FAILS(greta_session_bind_checkpoint(s, path, NULL, NULL), GRETA_DATA_LOSS,
+  SUPPORT_FAILS(greta_session_bind_checkpoint(s, path, NULL, NULL), GRETA_DATA_LOSS,
         "duplicate object key");
 
   /* A tensor the model needs missing from weight_map. */
@@ -379,7 +362,7 @@ Test(checkpoint, each_broken_checkpoint_names_its_fault_and_binds_nothing, .time
   path_in(path, sizeof path, "unlisted", NULL);
   char needle[256];
   snprintf(needle, sizeof needle, "missing tensor \"%s\": not in weight_map of " INDEX, lm_head);
-  FAILS(greta_session_bind_checkpoint(s, path, NULL, NULL), GRETA_NOT_FOUND, needle);
+  SUPPORT_FAILS(greta_session_bind_checkpoint(s, path, NULL, NULL), GRETA_NOT_FOUND, needle);
 
   /* A tensor listed in the index, absent from the shard it names. */
   write_checkpoint("misplaced", 3);
@@ -393,7 +376,7 @@ Test(checkpoint, each_broken_checkpoint_names_its_fault_and_binds_nothing, .time
            "missing tensor \"%s\": expected in shard model-%05d-of-00003.safetensors (where "
            "weight_map puts it), which does not hold it",
            lm_head, other);
-  FAILS(greta_session_bind_checkpoint(s, path, NULL, NULL), GRETA_NOT_FOUND, needle);
+  SUPPORT_FAILS(greta_session_bind_checkpoint(s, path, NULL, NULL), GRETA_NOT_FOUND, needle);
 
   /* A shard truncated inside its data, then inside its header. */
   write_checkpoint("truncated", 3);
@@ -402,12 +385,12 @@ Test(checkpoint, each_broken_checkpoint_names_its_fault_and_binds_nothing, .time
   cr_assert_eq(stat(path, &st), 0);
   cr_assert_eq(truncate(path, st.st_size - 6), 0);
   path_in(name, sizeof name, "truncated", NULL);
-  FAILS(greta_session_bind_checkpoint(s, name, NULL, NULL), GRETA_DATA_LOSS,
+  SUPPORT_FAILS(greta_session_bind_checkpoint(s, name, NULL, NULL), GRETA_DATA_LOSS,
         "shard model-00003-of-00003.safetensors: tensor ");
-  FAILS(greta_session_bind_checkpoint(s, name, NULL, NULL), GRETA_DATA_LOSS,
+  SUPPORT_FAILS(greta_session_bind_checkpoint(s, name, NULL, NULL), GRETA_DATA_LOSS,
         "must lie inside the");
   cr_assert_eq(truncate(path, 20), 0);
-  FAILS(greta_session_bind_checkpoint(s, name, NULL, NULL), GRETA_DATA_LOSS,
+  SUPPORT_FAILS(greta_session_bind_checkpoint(s, name, NULL, NULL), GRETA_DATA_LOSS,
         "shard model-00003-of-00003.safetensors: the header length");
 
   /* A shard's header with a key twice. */
@@ -421,7 +404,7 @@ Test(checkpoint, each_broken_checkpoint_names_its_fault_and_binds_nothing, .time
            (long long)tensors[head].shape[1]);
   edit_file("twice", name, from, to);
   path_in(path, sizeof path, "twice", NULL);
-  FAILS(greta_session_bind_checkpoint(s, path, NULL, NULL), GRETA_DATA_LOSS,
+  SUPPORT_FAILS(greta_session_bind_checkpoint(s, path, NULL, NULL), GRETA_DATA_LOSS,
         "a key appears twice in one object (duplicate object key near '\"dtype\"')");
 
   /* A tensor of the wrong shape: both shapes, and the shard. */
@@ -436,7 +419,7 @@ Test(checkpoint, each_broken_checkpoint_names_its_fault_and_binds_nothing, .time
            "expected [%lld, %lld], found [%lld, %lld]",
            shard_of("shape", saved.name, 3), saved.name, (long long)saved.shape[0],
            (long long)saved.shape[1], (long long)swapped[0], (long long)swapped[1]);
-  FAILS(greta_session_bind_checkpoint(s, path, NULL, NULL), GRETA_INVALID_ARGUMENT, needle);
+  SUPPORT_FAILS(greta_session_bind_checkpoint(s, path, NULL, NULL), GRETA_INVALID_ARGUMENT, needle);
 
   /* A FIFO for a shard: refused at once, never waited on. */
   write_checkpoint("fifo", 3);
@@ -444,12 +427,12 @@ Test(checkpoint, each_broken_checkpoint_names_its_fault_and_binds_nothing, .time
   cr_assert_eq(unlink(path), 0);
   cr_assert_eq(mkfifo(path, 0600), 0);
   path_in(path, sizeof path, "fifo", NULL);
-  FAILS(greta_session_bind_checkpoint(s, path, NULL, NULL), GRETA_INVALID_ARGUMENT,
+  SUPPORT_FAILS(greta_session_bind_checkpoint(s, path, NULL, NULL), GRETA_INVALID_ARGUMENT,
         "is not a regular file (a FIFO)");
 
   /* A path that is not there. */
   path_in(path, sizeof path, "nowhere", NULL);
-  FAILS(greta_session_bind_checkpoint(s, path, NULL, NULL), GRETA_NOT_FOUND, "cannot open");
+  SUPPORT_FAILS(greta_session_bind_checkpoint(s, path, NULL, NULL), GRETA_NOT_FOUND, "cannot open");
 
   /* After all of that, nothing is bound. */
   expect_nothing_bound(s);
@@ -477,8 +460,8 @@ Test(checkpoint, a_late_error_leaves_earlier_weights_alone) {
   path_in(good, sizeof good, "good", NULL);
   path_in(bad, sizeof bad, "bad", NULL);
   greta_session_t *s = new_session();
-  OK(greta_session_bind_checkpoint(s, good, NULL, NULL));
-  FAILS(greta_session_bind_checkpoint(s, bad, NULL, NULL), GRETA_INVALID_ARGUMENT, "wrong shape");
+  SUPPORT_OK(greta_session_bind_checkpoint(s, good, NULL, NULL));
+  SUPPORT_FAILS(greta_session_bind_checkpoint(s, bad, NULL, NULL), GRETA_INVALID_ARGUMENT, "wrong shape");
   run(s, got);
   expect_same_logits(got, want, "the good checkpoint, after a bad one was refused");
   greta_session_destroy(s);
@@ -501,9 +484,9 @@ Test(checkpoint, a_bind_after_the_fold_is_refused_whole) {
   path_in(good, sizeof good, "good", NULL);
   path_in(other, sizeof other, "other", NULL);
   greta_session_t *s = new_session();
-  OK(greta_session_bind_checkpoint(s, good, NULL, NULL));
+  SUPPORT_OK(greta_session_bind_checkpoint(s, good, NULL, NULL));
   run(s, want);
-  FAILS(greta_session_bind_checkpoint(s, other, NULL, NULL), GRETA_FAILED_PRECONDITION,
+  SUPPORT_FAILS(greta_session_bind_checkpoint(s, other, NULL, NULL), GRETA_FAILED_PRECONDITION,
         "it cannot be bound again in this session");
   run(s, got);
   expect_same_logits(got, want, "after a refused rebind");

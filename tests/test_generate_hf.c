@@ -236,27 +236,13 @@ static int collect(void *user, int32_t token) {
  * that dtype on its GPU, "generated_native"). */
 typedef enum { ON_CPU, ON_GPU_F32, ON_GPU_NATIVE } where_t;
 
-/* The first GPU device present, or NULL (the reasons in `why`). */
-static greta_device_t *open_gpu(char *why, size_t size) {
-  const greta_backend_kind_t kinds[] = {GRETA_BACKEND_CUDA, GRETA_BACKEND_HIP};
-  why[0] = 0;
-  for (size_t i = 0; i < 2; i++) {
-    greta_device_t *device = NULL;
-    greta_status_t st = greta_device_open(kinds[i], 0, &device);
-    if (!st) return device;
-    size_t used = strlen(why);
-    snprintf(why + used, size - used, "%s%s", used ? "; " : "", greta_status_message(st));
-    greta_status_free(st);
-  }
-  return NULL;
-}
 
 static void check_model(const char *model, where_t where) {
   greta_device_t *device = NULL;
   char why[1024];
   if (where == ON_CPU)
     cr_assert_null(greta_device_open(GRETA_BACKEND_CPU, 0, &device));
-  else if (!(device = open_gpu(why, sizeof why)))
+  else if (!(device = support_open_gpu(why, sizeof why)))
     cr_skip_test("no GPU: %s", why);
   const char *target = where == ON_CPU ? "cpu" : greta_device_target(device);
   const char *dtypes = where == ON_GPU_NATIVE ? "" : "--dtype=f32 --kv-dtype=f32";

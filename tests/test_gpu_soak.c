@@ -22,21 +22,6 @@
 #include "greta/greta.h"
 #include "support.h"
 
-/* Opens the first GPU backend present, or NULL with the reasons in `why`. */
-static greta_device_t *open_gpu(char *why, size_t size) {
-  const greta_backend_kind_t kinds[] = {GRETA_BACKEND_CUDA, GRETA_BACKEND_HIP};
-  size_t used = 0;
-  for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
-    greta_device_t *device = NULL;
-    greta_status_t st = greta_device_open(kinds[i], 0, &device);
-    if (!st) return device;
-    used += (size_t)snprintf(why + used, used < size ? size - used : 0, "%s%s", used ? "; " : "",
-                             greta_status_message(st));
-    if (used >= size) used = size - 1;
-    greta_status_free(st);
-  }
-  return NULL;
-}
 
 static uint64_t free_bytes(greta_device_t *device) {
   greta_backend_t *backend = greta_device_backend(device);
@@ -84,7 +69,7 @@ static void decode_pass(greta_session_t *session, const float *x, float *y, int6
 
 Test(gpu_soak, llama2_block_f16_to_max_seq_twice, .timeout = 600) {
   char why[1024] = "";
-  greta_device_t *device = open_gpu(why, sizeof why);
+  greta_device_t *device = support_open_gpu(why, sizeof why);
   if (!device) cr_skip_test("no GPU: %s", why);
   char *log = NULL;
   greta_model_t *model =

@@ -19,6 +19,7 @@
 #include "le.h"
 #include "model.h"
 #include "plan.h"
+#include "support.h"
 
 /* ---- the block: y = x + attention(rmsnorm(x)) @ Wo^T ---------------------- */
 
@@ -194,30 +195,13 @@ static void teardown(void) {
 
 TestSuite(session, .init = setup, .fini = teardown);
 
-#define OK(expr)                                                    \
-  do {                                                              \
-    greta_status_t s_ = (expr);                                     \
-    cr_assert_null(s_, "%s: %s", #expr, greta_status_message(s_));  \
-  } while (0)
-
-/* Expects `expr` to fail with `code` and a message containing `needle`. */
-#define FAILS(expr, code, needle)                                                        \
-  do {                                                                                   \
-    greta_status_t s_ = (expr);                                                          \
-    cr_assert_not_null(s_, "%s succeeded", #expr);                                       \
-    cr_assert_eq(greta_status_code(s_), (code), "%s: code %d: %s", #expr,                \
-                 greta_status_code(s_), greta_status_message(s_));                       \
-    cr_assert(strstr(greta_status_message(s_), (needle)), "%s: \"%s\" lacks \"%s\"", #expr, \
-              greta_status_message(s_), (needle));                                       \
-    greta_status_free(s_);                                                               \
-  } while (0)
 
 static void bind_host_weights(greta_session_t *s) {
-  OK(greta_session_bind_weight(s, "norm.weight", GRETA_F32, w_norm, D));
-  OK(greta_session_bind_weight(s, "wq", GRETA_F32, w_q, D * D));
-  OK(greta_session_bind_weight(s, "wk", GRETA_F32, w_k, KVD * D));
-  OK(greta_session_bind_weight(s, "wv", GRETA_F32, w_v, KVD * D));
-  OK(greta_session_bind_weight(s, "wo", GRETA_F32, w_o, D * D));
+  SUPPORT_OK(greta_session_bind_weight(s, "norm.weight", GRETA_F32, w_norm, D));
+  SUPPORT_OK(greta_session_bind_weight(s, "wq", GRETA_F32, w_q, D * D));
+  SUPPORT_OK(greta_session_bind_weight(s, "wk", GRETA_F32, w_k, KVD * D));
+  SUPPORT_OK(greta_session_bind_weight(s, "wv", GRETA_F32, w_v, KVD * D));
+  SUPPORT_OK(greta_session_bind_weight(s, "wo", GRETA_F32, w_o, D * D));
 }
 
 /* ---- the naive reference (double) ---------------------------------------------- */
@@ -279,9 +263,9 @@ static void assert_close(const float *got, const double *ref, size_t n, double t
 
 /* Runs tokens [from, from + T) of x at pos = from; y rows into y. */
 static void step_rows(greta_session_t *s, const float *x, int from, int T, float *y) {
-  OK(greta_session_set_input(s, "x", x + from * D, (size_t)T * D * 4));
-  OK(greta_session_step(s, T, from));
-  OK(greta_session_get_output(s, "y", y + from * D, (size_t)T * D * 4));
+  SUPPORT_OK(greta_session_set_input(s, "x", x + from * D, (size_t)T * D * 4));
+  SUPPORT_OK(greta_session_step(s, T, from));
+  SUPPORT_OK(greta_session_get_output(s, "y", y + from * D, (size_t)T * D * 4));
 }
 
 /* ---- tests ---------------------------------------------------------------------- */
@@ -327,7 +311,7 @@ Test(session, prefill_matches_reference_and_decode) {
   step_rows(session, x, 0, MAX_T, y_prefill);
   assert_close(y_prefill, ref, MAX_T * D, 1e-5);
 
-  OK(greta_session_truncate(session, 0));
+  SUPPORT_OK(greta_session_truncate(session, 0));
   for (int t = 0; t < MAX_T; t++) step_rows(session, x, t, 1, y_decode);
   assert_close(y_decode, ref, MAX_T * D, 1e-5);
   for (int i = 0; i < MAX_T * D; i++)
@@ -335,7 +319,7 @@ Test(session, prefill_matches_reference_and_decode) {
 
   /* Prefill 2, then decode 2. */
   float y_mixed[MAX_T * D];
-  OK(greta_session_truncate(session, 0));
+  SUPPORT_OK(greta_session_truncate(session, 0));
   step_rows(session, x, 0, 2, y_mixed);
   step_rows(session, x, 2, 1, y_mixed);
   step_rows(session, x, 3, 1, y_mixed);
@@ -351,8 +335,8 @@ Test(session, long_sequence_to_max_seq) {
   for (int t = 0; t < MAX_SEQ; t += 3) step_rows(session, x, t, 3, y);
   assert_close(y, ref, MAX_SEQ * D, 1e-5);
   /* The cache is full: one more token does not fit. */
-  OK(greta_session_set_input(session, "x", x, D * 4));
-  FAILS(greta_session_step(session, 1, MAX_SEQ), GRETA_OUT_OF_RANGE,
+  SUPPORT_OK(greta_session_set_input(session, "x", x, D * 4));
+  SUPPORT_FAILS(greta_session_step(session, 1, MAX_SEQ), GRETA_OUT_OF_RANGE,
         "pos 12 + tokens 1 exceeds the KV cache's max_seq 12");
 }
 
@@ -361,59 +345,59 @@ Test(session, truncate_and_rerun) {
   float x[MAX_T * D], y[MAX_T * D], y2[MAX_T * D];
   for (int i = 0; i < MAX_T * D; i++) x[i] = next_input();
   step_rows(session, x, 0, MAX_T, y);
-  OK(greta_session_truncate(session, 2));
+  SUPPORT_OK(greta_session_truncate(session, 2));
   step_rows(session, x, 2, 2, y2);
   for (int i = 2 * D; i < MAX_T * D; i++) cr_assert_float_eq(y2[i], y[i], 1e-6);
-  OK(greta_session_truncate(session, 1));
-  OK(greta_session_set_input(session, "x", x, D * 4));
-  FAILS(greta_session_step(session, 1, 3), GRETA_FAILED_PRECONDITION,
+  SUPPORT_OK(greta_session_truncate(session, 1));
+  SUPPORT_OK(greta_session_set_input(session, "x", x, D * 4));
+  SUPPORT_FAILS(greta_session_step(session, 1, 3), GRETA_FAILED_PRECONDITION,
         "pos = 3 would leave a gap: the KV cache holds 1 tokens");
-  FAILS(greta_session_truncate(session, -1), GRETA_OUT_OF_RANGE, "pos = -1");
+  SUPPORT_FAILS(greta_session_truncate(session, -1), GRETA_OUT_OF_RANGE, "pos = -1");
 }
 
 Test(session, step_errors) {
   float x[MAX_T * D] = {0};
-  OK(greta_session_set_input(session, "x", x, D * 4));
-  FAILS(greta_session_step(session, 1, 0), GRETA_FAILED_PRECONDITION,
+  SUPPORT_OK(greta_session_set_input(session, "x", x, D * 4));
+  SUPPORT_FAILS(greta_session_step(session, 1, 0), GRETA_FAILED_PRECONDITION,
         "weight \"norm.weight\" is not bound (5 of 5 weights are unbound");
-  OK(greta_session_bind_weight(session, "norm.weight", GRETA_F32, w_norm, D));
-  OK(greta_session_bind_weight(session, "wq", GRETA_F32, w_q, D * D));
-  FAILS(greta_session_step(session, 1, 0), GRETA_FAILED_PRECONDITION, "weight \"wk\" is not bound");
+  SUPPORT_OK(greta_session_bind_weight(session, "norm.weight", GRETA_F32, w_norm, D));
+  SUPPORT_OK(greta_session_bind_weight(session, "wq", GRETA_F32, w_q, D * D));
+  SUPPORT_FAILS(greta_session_step(session, 1, 0), GRETA_FAILED_PRECONDITION, "weight \"wk\" is not bound");
   bind_host_weights(session);
-  FAILS(greta_session_step(session, MAX_T + 1, 0), GRETA_OUT_OF_RANGE,
+  SUPPORT_FAILS(greta_session_step(session, MAX_T + 1, 0), GRETA_OUT_OF_RANGE,
         "tokens = 5, expected 1 <= tokens <= the model's max_tokens 4");
-  FAILS(greta_session_step(session, 0, 0), GRETA_OUT_OF_RANGE, "tokens = 0");
-  FAILS(greta_session_step(session, 2, MAX_SEQ - 1), GRETA_OUT_OF_RANGE,
+  SUPPORT_FAILS(greta_session_step(session, 0, 0), GRETA_OUT_OF_RANGE, "tokens = 0");
+  SUPPORT_FAILS(greta_session_step(session, 2, MAX_SEQ - 1), GRETA_OUT_OF_RANGE,
         "pos 11 + tokens 2 exceeds the KV cache's max_seq 12");
   /* Regression (issue 12, defect 5): the message once computed pos + tokens,
    * a signed overflow at pos = INT64_MAX (UBSan). */
-  FAILS(greta_session_step(session, 1, INT64_MAX), GRETA_OUT_OF_RANGE,
+  SUPPORT_FAILS(greta_session_step(session, 1, INT64_MAX), GRETA_OUT_OF_RANGE,
         "pos 9223372036854775807 + tokens 1 exceeds the KV cache's max_seq 12");
-  FAILS(greta_session_step(session, 1, 1), GRETA_FAILED_PRECONDITION, "would leave a gap");
-  FAILS(greta_session_step(session, 2, 0), GRETA_FAILED_PRECONDITION,
+  SUPPORT_FAILS(greta_session_step(session, 1, 1), GRETA_FAILED_PRECONDITION, "would leave a gap");
+  SUPPORT_FAILS(greta_session_step(session, 2, 0), GRETA_FAILED_PRECONDITION,
         "input \"x\" holds fewer rows, but the step has 2 tokens");
-  OK(greta_session_step(session, 1, 0));
+  SUPPORT_OK(greta_session_step(session, 1, 0));
   /* Inputs are consumed by a step (the arena is reused). */
-  FAILS(greta_session_step(session, 1, 1), GRETA_FAILED_PRECONDITION, "was not set since the last step");
+  SUPPORT_FAILS(greta_session_step(session, 1, 1), GRETA_FAILED_PRECONDITION, "was not set since the last step");
 
   float y[MAX_T * D];
-  FAILS(greta_session_get_output(session, "y", y, 2 * D * 4), GRETA_INVALID_ARGUMENT,
+  SUPPORT_FAILS(greta_session_get_output(session, "y", y, 2 * D * 4), GRETA_INVALID_ARGUMENT,
         "the last step (T = 1) made 64 bytes, the buffer holds 128");
-  FAILS(greta_session_get_output(session, "z", y, D * 4), GRETA_NOT_FOUND, "no output named \"z\"");
-  OK(greta_session_get_output(session, "y", y, D * 4));
-  FAILS(greta_session_set_input(session, "x", x, 10), GRETA_INVALID_ARGUMENT,
+  SUPPORT_FAILS(greta_session_get_output(session, "z", y, D * 4), GRETA_NOT_FOUND, "no output named \"z\"");
+  SUPPORT_OK(greta_session_get_output(session, "y", y, D * 4));
+  SUPPORT_FAILS(greta_session_set_input(session, "x", x, 10), GRETA_INVALID_ARGUMENT,
         "takes T rows of 64 bytes (1 <= T <= 4), got 10 bytes");
-  FAILS(greta_session_set_input(session, "x", x, 5 * D * 4), GRETA_INVALID_ARGUMENT, "got 320 bytes");
-  FAILS(greta_session_set_input(session, "nope", x, D * 4), GRETA_NOT_FOUND, "no input named");
+  SUPPORT_FAILS(greta_session_set_input(session, "x", x, 5 * D * 4), GRETA_INVALID_ARGUMENT, "got 320 bytes");
+  SUPPORT_FAILS(greta_session_set_input(session, "nope", x, D * 4), GRETA_NOT_FOUND, "no input named");
 }
 
 Test(session, bind_weight_errors) {
-  FAILS(greta_session_bind_weight(session, "missing", GRETA_F32, w_q, 1), GRETA_NOT_FOUND,
+  SUPPORT_FAILS(greta_session_bind_weight(session, "missing", GRETA_F32, w_q, 1), GRETA_NOT_FOUND,
         "no weight named \"missing\"");
-  FAILS(greta_session_bind_weight(session, "wq", GRETA_F32, w_q, D * D - 1), GRETA_INVALID_ARGUMENT,
+  SUPPORT_FAILS(greta_session_bind_weight(session, "wq", GRETA_F32, w_q, D * D - 1), GRETA_INVALID_ARGUMENT,
         "weight wq: expected 256 elements, got 255");
   int32_t ints[D * D] = {0};
-  FAILS(greta_session_bind_weight(session, "wq", GRETA_I32, ints, D * D), GRETA_INVALID_ARGUMENT,
+  SUPPORT_FAILS(greta_session_bind_weight(session, "wq", GRETA_I32, ints, D * D), GRETA_INVALID_ARGUMENT,
         "stored as f16, cannot convert from i32");
 }
 
@@ -479,7 +463,7 @@ Test(session, safetensors_binding_matches_host_binding) {
   st_tensor_t t[6];
   int n = standard_tensors(t);
   write_safetensors(st_path, t, n, ",\"note\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0],\"x\":[1.5e3,true,null,\"\\u00e9\\ud83d\\ude00\"]}");
-  OK(greta_session_bind_safetensors(session, st_path));
+  SUPPORT_OK(greta_session_bind_safetensors(session, st_path));
   float x[MAX_T * D], y[MAX_T * D];
   for (int i = 0; i < MAX_T * D; i++) x[i] = next_input();
   double ref[MAX_T * D];
@@ -497,13 +481,13 @@ Test(session, safetensors_errors) {
 
   /* missing tensor */
   write_safetensors(st_path, t + 1, n - 1, NULL);
-  FAILS(greta_session_bind_safetensors(session, st_path), GRETA_NOT_FOUND, "missing tensor \"wo\"");
+  SUPPORT_FAILS(greta_session_bind_safetensors(session, st_path), GRETA_NOT_FOUND, "missing tensor \"wo\"");
 
   /* wrong shape: both shapes in the message */
   t[3].shape[0] = D;
   t[3].shape[1] = KVD;
   write_safetensors(st_path, t, n, NULL);
-  FAILS(greta_session_bind_safetensors(session, st_path), GRETA_INVALID_ARGUMENT,
+  SUPPORT_FAILS(greta_session_bind_safetensors(session, st_path), GRETA_INVALID_ARGUMENT,
         "tensor wk: wrong shape: expected [8, 16], found [16, 8]");
   t[3].shape[0] = KVD;
   t[3].shape[1] = D;
@@ -512,14 +496,14 @@ Test(session, safetensors_errors) {
   t[4].dtype = "I64";
   t[4].bytes = sizeof w_v; /* 8 * 16 * 4 bytes, as if 64 I64 values */
   write_safetensors(st_path, t, n, NULL);
-  FAILS(greta_session_bind_safetensors(session, st_path), GRETA_INVALID_ARGUMENT,
+  SUPPORT_FAILS(greta_session_bind_safetensors(session, st_path), GRETA_INVALID_ARGUMENT,
         "tensor wv: wrong dtype: expected F32, F16 or BF16 (the plan stores f32), found I64");
   t[4].dtype = "F32";
 
   /* data_offsets that do not match the dtype and shape */
   t[1].bytes = 4 * (D - 1);
   write_safetensors(st_path, t, n, NULL);
-  FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS,
+  SUPPORT_FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS,
         "tensor norm.weight: data_offsets");
   t[1].bytes = sizeof w_norm;
 
@@ -528,19 +512,19 @@ Test(session, safetensors_errors) {
   uint8_t huge[16] = {0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0, '{', '}'};
   fwrite(huge, 1, sizeof huge, f);
   fclose(f);
-  FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS, "exceeds the file");
+  SUPPORT_FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS, "exceeds the file");
   f = fopen(st_path, "wb");
   uint8_t broken[8 + 12] = {12, 0, 0, 0, 0, 0, 0, 0};
   memcpy(broken + 8, "{\"wq\": {\"dty", 12);
   fwrite(broken, 1, sizeof broken, f);
   fclose(f);
-  FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS, "expected");
+  SUPPORT_FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS, "expected");
   f = fopen(st_path, "wb");
   fwrite(huge, 1, 3, f);
   fclose(f);
-  FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS, "8-byte header length");
+  SUPPORT_FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS, "8-byte header length");
   unlink(st_path);
-  FAILS(greta_session_bind_safetensors(session, "/nonexistent/w.safetensors"), GRETA_NOT_FOUND,
+  SUPPORT_FAILS(greta_session_bind_safetensors(session, "/nonexistent/w.safetensors"), GRETA_NOT_FOUND,
         "cannot open");
 }
 
@@ -562,31 +546,31 @@ Test(session, safetensors_header_edge_cases) {
   write_safetensors(st_path, with_scalar, n + 1,
                     ",\"extra_meta\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0],"
                     "\"more\":{}}");
-  OK(greta_session_bind_safetensors(session, st_path));
+  SUPPORT_OK(greta_session_bind_safetensors(session, st_path));
   /* Issue 12, defect 8: overlapping data ranges and names that are not
    * UTF-8 were accepted. */
   write_safetensors(st_path, t, n,
                     ",\"alias\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}");
-  FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS,
+  SUPPORT_FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS,
         "overlap in the data section");
   write_safetensors(st_path, t, n,
                     ",\"bad\xff\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}");
-  FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS, "expected UTF-8 text");
+  SUPPORT_FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS, "expected UTF-8 text");
   write_safetensors(st_path, t, n,
                     ",\"bad\":{\"dtype\":\"F32\",\"shape\":[]],\"data_offsets\":[0,4]}");
-  FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS, "expected");
+  SUPPORT_FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS, "expected");
   write_safetensors(st_path, t, n,
                     ",\"twice\":{\"dtype\":\"F32\",\"shape\":[1],\"shape\":[1],"
                     "\"data_offsets\":[0,4]}");
-  FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS,
+  SUPPORT_FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS,
         "a key appears twice in one object (duplicate object key near '\"shape\"')");
   write_safetensors(st_path, t, n, ",\"empty\":{}");
-  FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS,
+  SUPPORT_FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS,
         "tensor empty: expected \"dtype\", \"shape\" and \"data_offsets\", missing \"dtype\"");
   /* A name repeated far apart is still found (a hash table, not pairs). */
   write_safetensors(st_path, t, n,
                     ",\"wo\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}");
-  FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS,
+  SUPPORT_FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS,
         "a key appears twice in one object (duplicate object key near '\"wo\"')");
   unlink(st_path);
 }
@@ -626,14 +610,14 @@ Test(session, safetensors_header_values_are_checked) {
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     write_safetensors(st_path, t, n, cases[i].extra);
-    FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS, cases[i].needle);
+    SUPPORT_FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS, cases[i].needle);
   }
   /* A header that is JSON but not an object. */
   FILE *f = fopen(st_path, "wb");
   uint8_t array[8 + 8] = {8, 0, 0, 0, 0, 0, 0, 0, '[', ']', ' ', ' ', ' ', ' ', ' ', ' '};
   fwrite(array, 1, sizeof array, f);
   fclose(f);
-  FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS,
+  SUPPORT_FAILS(greta_session_bind_safetensors(session, st_path), GRETA_DATA_LOSS,
         "expected the header to be a JSON object, found an array");
   unlink(st_path);
 }
@@ -646,12 +630,12 @@ Test(session, a_bad_safetensors_file_binds_nothing) {
   t[4].shape[0] = D;
   t[4].shape[1] = KVD;
   write_safetensors(st_path, t, n, NULL);
-  FAILS(greta_session_bind_safetensors(session, st_path), GRETA_INVALID_ARGUMENT, "tensor wv");
+  SUPPORT_FAILS(greta_session_bind_safetensors(session, st_path), GRETA_INVALID_ARGUMENT, "tensor wv");
   unlink(st_path);
   float x[D];
   for (int i = 0; i < D; i++) x[i] = next_input();
-  OK(greta_session_set_input(session, "x", x, sizeof x));
-  FAILS(greta_session_step(session, 1, 0), GRETA_FAILED_PRECONDITION, "of 5 weights are unbound");
+  SUPPORT_OK(greta_session_set_input(session, "x", x, sizeof x));
+  SUPPORT_FAILS(greta_session_step(session, 1, 0), GRETA_FAILED_PRECONDITION, "of 5 weights are unbound");
 }
 
 Test(session, safetensors_every_truncation_and_flip_is_safe) {
@@ -744,7 +728,7 @@ static greta_device_t *fake_device(const char *target, uint64_t free_bytes, fake
   snprintf(fake->base.target, sizeof fake->base.target, "%s", target);
   fake->free_bytes = free_bytes;
   greta_device_t *dev = NULL;
-  OK(greta_device_wrap(&fake->base, &dev));
+  SUPPORT_OK(greta_device_wrap(&fake->base, &dev));
   *out = fake;
   return dev;
 }
@@ -755,7 +739,7 @@ Test(session, target_id_must_match_a_gpu) {
   fake_backend_t *fake;
   greta_device_t *amd = fake_device("gfx942:sramecc+:xnack-", 1ull << 40, &fake);
   greta_session_t *s = NULL;
-  FAILS(greta_session_create(sm90, amd, &s), GRETA_FAILED_PRECONDITION,
+  SUPPORT_FAILS(greta_session_create(sm90, amd, &s), GRETA_FAILED_PRECONDITION,
         "the model was compiled for target sm_90 but the device (fake, Fake GPU) is "
         "gfx942:sramecc+:xnack-");
   cr_assert_null(s);
@@ -763,13 +747,13 @@ Test(session, target_id_must_match_a_gpu) {
   greta_device_destroy(amd);
 
   greta_device_t *nv = fake_device("sm_90", 1ull << 40, &fake);
-  OK(greta_session_create(sm90, nv, &s));
+  SUPPORT_OK(greta_session_create(sm90, nv, &s));
   cr_assert_eq(fake->allocations, 4);
   greta_session_destroy(s);
   greta_device_destroy(nv);
 
   /* The CPU runs any plan: the sm_90 plan gives the reference's numbers. */
-  OK(greta_session_create(sm90, device, &s));
+  SUPPORT_OK(greta_session_create(sm90, device, &s));
   bind_host_weights(s);
   float x[2 * D], y[2 * D];
   for (int i = 0; i < 2 * D; i++) x[i] = next_input();
@@ -789,12 +773,12 @@ Test(session, memory_checked_before_allocating) {
   greta_session_t *s = NULL;
   char expected[128];
   snprintf(expected, sizeof expected, "needs %llu bytes", (unsigned long long)needed);
-  FAILS(greta_session_create(model, dev, &s), GRETA_RESOURCE_EXHAUSTED, expected);
+  SUPPORT_FAILS(greta_session_create(model, dev, &s), GRETA_RESOURCE_EXHAUSTED, expected);
   snprintf(expected, sizeof expected, "only %llu bytes free", (unsigned long long)(needed - 1));
-  FAILS(greta_session_create(model, dev, &s), GRETA_RESOURCE_EXHAUSTED, expected);
+  SUPPORT_FAILS(greta_session_create(model, dev, &s), GRETA_RESOURCE_EXHAUSTED, expected);
   cr_assert_eq(fake->allocations, 0);
   fake->free_bytes = needed;
-  OK(greta_session_create(model, dev, &s));
+  SUPPORT_OK(greta_session_create(model, dev, &s));
   greta_session_destroy(s);
   greta_device_destroy(dev);
 }
@@ -808,12 +792,12 @@ Test(session, special_files_are_refused_without_blocking, .timeout = 10) {
   snprintf(fifo, sizeof fifo, "%s/fifo", dir);
   cr_assert_eq(mkfifo(fifo, 0600), 0);
   greta_model_t *m = NULL;
-  FAILS(greta_model_open(fifo, &m), GRETA_INVALID_ARGUMENT, "is not a regular file (a FIFO)");
-  FAILS(greta_model_open(dir, &m), GRETA_INVALID_ARGUMENT, "is not a regular file (a directory)");
+  SUPPORT_FAILS(greta_model_open(fifo, &m), GRETA_INVALID_ARGUMENT, "is not a regular file (a FIFO)");
+  SUPPORT_FAILS(greta_model_open(dir, &m), GRETA_INVALID_ARGUMENT, "is not a regular file (a directory)");
   cr_assert_null(m);
-  FAILS(greta_session_bind_safetensors(session, fifo), GRETA_INVALID_ARGUMENT,
+  SUPPORT_FAILS(greta_session_bind_safetensors(session, fifo), GRETA_INVALID_ARGUMENT,
         "is not a regular file (a FIFO)");
-  FAILS(greta_session_bind_safetensors(session, dir), GRETA_INVALID_ARGUMENT,
+  SUPPORT_FAILS(greta_session_bind_safetensors(session, dir), GRETA_INVALID_ARGUMENT,
         "is not a regular file (a directory)");
   cr_assert_eq(unlink(fifo), 0);
   cr_assert_eq(rmdir(dir), 0);
@@ -821,14 +805,14 @@ Test(session, special_files_are_refused_without_blocking, .timeout = 10) {
 
 Test(session, model_open_errors) {
   greta_model_t *m = NULL;
-  FAILS(greta_model_open("/nonexistent/model.hsaco", &m), GRETA_NOT_FOUND, "cannot open");
+  SUPPORT_FAILS(greta_model_open("/nonexistent/model.hsaco", &m), GRETA_NOT_FOUND, "cannot open");
   static const char junk[] = "not a model at all";
-  FAILS(greta_model_open_memory(junk, sizeof junk, &m), GRETA_DATA_LOSS, "not a greta model");
+  SUPPORT_FAILS(greta_model_open_memory(junk, sizeof junk, &m), GRETA_DATA_LOSS, "not a greta model");
   cr_assert_null(m);
   greta_device_t *auto_dev = NULL;
-  FAILS(greta_device_open((greta_backend_kind_t)9, 0, &auto_dev), GRETA_INVALID_ARGUMENT,
+  SUPPORT_FAILS(greta_device_open((greta_backend_kind_t)9, 0, &auto_dev), GRETA_INVALID_ARGUMENT,
         "backend kind 9");
   cr_assert_null(auto_dev);
-  OK(greta_device_open(GRETA_BACKEND_AUTO, 0, &auto_dev));
+  SUPPORT_OK(greta_device_open(GRETA_BACKEND_AUTO, 0, &auto_dev));
   greta_device_destroy(auto_dev);
 }

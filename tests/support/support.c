@@ -158,3 +158,18 @@ greta_model_t *support_compile_file(const char *path, const char *dtype, const c
   free(text);
   return model;
 }
+
+greta_device_t *support_open_gpu(char *why, size_t size) {
+  const greta_backend_kind_t kinds[] = {GRETA_BACKEND_HIP, GRETA_BACKEND_CUDA};
+  if (size) why[0] = 0;
+  for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+    greta_device_t *device = NULL;
+    greta_status_t st = greta_device_open(kinds[i], 0, &device);
+    if (!st) return device;
+    size_t used = strlen(why);
+    if (used + 1 < size)
+      snprintf(why + used, size - used, "%s%s", used ? "; " : "", greta_status_message(st));
+    greta_status_free(st);
+  }
+  return NULL;
+}

@@ -28,6 +28,29 @@ double support_worst_row_error_ref(const float *got, const double *want, int row
 double support_worst_row_error(const float *got, const float *want, int rows, long long width,
                                char *line, size_t size);
 
+/* The first GPU device present (HIP, then CUDA), or NULL with each
+ * backend's reason joined into `why` (of `size` bytes). */
+greta_device_t *support_open_gpu(char *why, size_t size);
+
+/* Asserts that `expr` (a greta_status_t) is OK, showing its message if not. */
+#define SUPPORT_OK(expr)                                             \
+  do {                                                               \
+    greta_status_t s_ = (expr);                                      \
+    cr_assert_null(s_, "%s: %s", #expr, greta_status_message(s_));   \
+  } while (0)
+
+/* Asserts that `expr` fails with `code` and a message containing `needle`. */
+#define SUPPORT_FAILS(expr, code, needle)                                                   \
+  do {                                                                                      \
+    greta_status_t s_ = (expr);                                                             \
+    cr_assert_not_null(s_, "%s succeeded", #expr);                                          \
+    cr_assert_eq(greta_status_code(s_), (code), "%s: code %d: %s", #expr,                   \
+                 greta_status_code(s_), greta_status_message(s_));                          \
+    cr_assert(strstr(greta_status_message(s_), (needle)), "%s: \"%s\" lacks \"%s\"", #expr, \
+              greta_status_message(s_), (needle));                                          \
+    greta_status_free(s_);                                                                  \
+  } while (0)
+
 /* The whole file, NUL-terminated (fails the test when unreadable). */
 char *support_read_file(const char *path, size_t *out_len);
 
