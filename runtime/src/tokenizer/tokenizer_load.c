@@ -291,18 +291,25 @@ static greta_status_t load_model(greta_tokenizer_t *tok, const json_t *model) {
   return NULL;
 }
 
+/* Appends `item` (`elem` bytes) to the array *items of *count elements.
+ * Load-time lists are short (a few steps, a few template ids): one realloc
+ * each is fine. */
+static bool append(void **items, size_t *count, size_t elem, const void *item) {
+  char *p = realloc(*items, (*count + 1) * elem);
+  if (!p) return false;
+  memcpy(p + *count * elem, item, elem);
+  *items = p;
+  ++*count;
+  return true;
+}
+
 /* ---- normalizer --------------------------------------------------------------- */
 
 static greta_status_t add_norm(greta_tokenizer_t *tok, tok_norm_t n) {
-  tok_norm_t *p = realloc(tok->norm, (tok->n_norm + 1) * sizeof *p);
-  if (!p) {
-    free(n.pattern);
-    free(n.content);
-    return oom();
-  }
-  tok->norm = p;
-  tok->norm[tok->n_norm++] = n;
-  return NULL;
+  if (append((void **)&tok->norm, &tok->n_norm, sizeof n, &n)) return NULL;
+  free(n.pattern);
+  free(n.content);
+  return oom();
 }
 
 static greta_status_t load_normalizer(greta_tokenizer_t *tok, const json_t *n, const char *where) {
@@ -359,14 +366,9 @@ static greta_status_t load_normalizer(greta_tokenizer_t *tok, const json_t *n, c
 /* ---- pre-tokenizer ----------------------------------------------------------- */
 
 static greta_status_t add_pre(greta_tokenizer_t *tok, tok_pre_t pre) {
-  tok_pre_t *p = realloc(tok->pre, (tok->n_pre + 1) * sizeof *p);
-  if (!p) {
-    pcre2_code_free(pre.regex);
-    return oom();
-  }
-  tok->pre = p;
-  tok->pre[tok->n_pre++] = pre;
-  return NULL;
+  if (append((void **)&tok->pre, &tok->n_pre, sizeof pre, &pre)) return NULL;
+  pcre2_code_free(pre.regex);
+  return oom();
 }
 
 static greta_status_t load_pre_tokenizer(greta_tokenizer_t *tok, const json_t *n,
@@ -549,11 +551,7 @@ static int32_t token_id(const greta_tokenizer_t *tok, const char *text, size_t l
 /* ---- post-processor ------------------------------------------------------------ */
 
 static greta_status_t push_id(int32_t **ids, size_t *n, int32_t id) {
-  int32_t *p = realloc(*ids, (*n + 1) * sizeof *p);
-  if (!p) return oom();
-  *ids = p;
-  p[(*n)++] = id;
-  return NULL;
+  return append((void **)ids, n, sizeof id, &id) ? NULL : oom();
 }
 
 static greta_status_t load_template(greta_tokenizer_t *tok, const json_t *n, const char *where) {
@@ -623,15 +621,10 @@ static greta_status_t load_post_processor(greta_tokenizer_t *tok, const json_t *
 /* ---- decoder ------------------------------------------------------------------- */
 
 static greta_status_t add_dec(greta_tokenizer_t *tok, tok_dec_t d) {
-  tok_dec_t *p = realloc(tok->dec, (tok->n_dec + 1) * sizeof *p);
-  if (!p) {
-    free(d.pattern);
-    free(d.content);
-    return oom();
-  }
-  tok->dec = p;
-  tok->dec[tok->n_dec++] = d;
-  return NULL;
+  if (append((void **)&tok->dec, &tok->n_dec, sizeof d, &d)) return NULL;
+  free(d.pattern);
+  free(d.content);
+  return oom();
 }
 
 static greta_status_t load_decoder(greta_tokenizer_t *tok, const json_t *n, const char *where) {
