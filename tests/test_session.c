@@ -19,6 +19,7 @@
 #include "le.h"
 #include "model.h"
 #include "plan.h"
+#include "session.h"
 #include "support.h"
 
 /* ---- the block: y = x + attention(rmsnorm(x)) @ Wo^T ---------------------- */
@@ -324,6 +325,23 @@ Test(session, prefill_matches_reference_and_decode) {
   step_rows(session, x, 2, 1, y_mixed);
   step_rows(session, x, 3, 1, y_mixed);
   assert_close(y_mixed, ref, MAX_T * D, 1e-5);
+}
+
+/* The generation loop's read of a prefill's last position: row T - 1 of
+ * the output, as the whole output has it; one row's bytes or an error. */
+Test(session, last_row_of_an_output) {
+  bind_host_weights(session);
+  float x[MAX_T * D], y[MAX_T * D], last[D];
+  for (int i = 0; i < MAX_T * D; i++) x[i] = next_input();
+  SUPPORT_FAILS(greta_session_get_output_last_row(session, "y", last, sizeof last),
+                GRETA_FAILED_PRECONDITION, "no step has completed");
+  step_rows(session, x, 0, 3, y);
+  SUPPORT_OK(greta_session_get_output_last_row(session, "y", last, sizeof last));
+  cr_assert_arr_eq(last, y + 2 * D, sizeof last, "not row T - 1 of the output");
+  SUPPORT_FAILS(greta_session_get_output_last_row(session, "y", y, 3 * sizeof last),
+                GRETA_INVALID_ARGUMENT, "a row is 64 bytes, the buffer holds 192");
+  SUPPORT_FAILS(greta_session_get_output_last_row(session, "z", last, sizeof last),
+                GRETA_NOT_FOUND, "no output named \"z\"");
 }
 
 Test(session, long_sequence_to_max_seq) {

@@ -27,7 +27,6 @@
 /* What the loop needs to know about the model's interface. */
 typedef struct lm_shape_s {
   int32_t vocab;
-  bool logits_per_token; /* logits [T, vocab] (else [1, vocab]: the last position) */
   int64_t max_tokens;
   int64_t max_seq;
 } lm_shape_t;
@@ -104,27 +103,21 @@ static greta_status_t lm_shape(const greta_plan_t *plan, lm_shape_t *out) {
                              shape);
   }
   out->vocab = (int32_t)l->dims[1].coeff;
-  out->logits_per_token = dim_is_T(&l->dims[0]);
   out->max_tokens = plan->max_tokens;
   out->max_seq = plan->max_seq;
   return NULL;
 }
 
-/* Runs `count` ids at `pos` as one step and leaves the last position's
- * logits in `row` (vocab floats). `scratch` holds T rows when the model
- * returns every position's logits. */
+/* Runs `count` ids at `pos` as one step; with `row`, leaves the last
+ * position's logits there (vocab floats: the one row read from the device). */
 static greta_status_t run_step(greta_session_t *session, const lm_shape_t *lm, const int32_t *ids,
-                               int64_t count, int64_t pos, float *row, float *scratch) {
+                               int64_t count, int64_t pos, float *row) {
   GRETA_RETURN_IF_ERROR(
       greta_session_set_input(session, "tokens", ids, (size_t)count * sizeof(int32_t)));
   GRETA_RETURN_IF_ERROR(greta_session_step(session, count, pos));
-  size_t vocab = (size_t)lm->vocab;
-  if (!lm->logits_per_token || count == 1)
-    return greta_session_get_output(session, "logits", row, vocab * sizeof(float));
-  GRETA_RETURN_IF_ERROR(
-      greta_session_get_output(session, "logits", scratch, (size_t)count * vocab * sizeof(float)));
-  memcpy(row, scratch + (size_t)(count - 1) * vocab, vocab * sizeof(float));
-  return NULL;
+  if (!row) return NULL;
+  return greta_session_get_output_last_row(session, "logits", row,
+                                           (size_t)lm->vocab * sizeof(float));
 }
 
 greta_status_t greta_generate(greta_session_t *session, const int32_t *prompt, size_t count,
@@ -179,13 +172,11 @@ greta_status_t greta_generate(greta_session_t *session, const int32_t *prompt, s
   int64_t chunk = lm.max_tokens < (int64_t)count ? lm.max_tokens : (int64_t)count;
   int32_t *history = malloc((count + (size_t)limit) * sizeof *history);
   float *row = malloc(vocab * sizeof *row);
-  float *scratch =
-      lm.logits_per_token && chunk > 1 ? malloc((size_t)chunk * vocab * sizeof *scratch) : NULL;
   greta_status_t status = NULL;
-  if (!history || !row || (lm.logits_per_token && chunk > 1 && !scratch)) {
+  if (!history || !row) {
     status = greta_status_make(GRETA_RESOURCE_EXHAUSTED,
-                               "generate: out of memory for the logits (%zu x %zu floats)",
-                               (size_t)chunk, vocab);
+                               "generate: out of memory for the history and a row of %zu logits",
+                               vocab);
     goto done;
   }
   memcpy(history, prompt, count * sizeof *history);
@@ -194,7 +185,9 @@ greta_status_t greta_generate(greta_session_t *session, const int32_t *prompt, s
   double start = clock_ms();
   for (size_t off = 0; off < count && !status; off += (size_t)chunk) {
     int64_t n = (int64_t)(count - off) < chunk ? (int64_t)(count - off) : chunk;
-    status = run_step(session, &lm, prompt + off, n, stats.pos, row, scratch);
+    /* Only the prompt's last position's logits are wanted. */
+    bool last_chunk = off + (size_t)n == count;
+    status = run_step(session, &lm, prompt + off, n, stats.pos, last_chunk ? row : NULL);
     if (status) {
       status =
           greta_status_annotate(status, "generate: prefill of tokens %zu..%zu at position %lld",
@@ -236,7 +229,7 @@ greta_status_t greta_generate(greta_session_t *session, const int32_t *prompt, s
       stats.stop = GRETA_STOP_CACHE_FULL;
       break;
     }
-    status = run_step(session, &lm, &token, 1, stats.pos, row, scratch);
+    status = run_step(session, &lm, &token, 1, stats.pos, row);
     if (status) {
       status =
           greta_status_annotate(status, "generate: decode at position %lld", (long long)stats.pos);
@@ -248,7 +241,6 @@ greta_status_t greta_generate(greta_session_t *session, const int32_t *prompt, s
   if (out_stats)
     *out_stats = stats;
 done:
-  free(scratch);
   free(row);
   free(history);
   greta_sampler_destroy(sampler);

@@ -465,8 +465,9 @@ greta_status_t greta_session_profile_step(greta_session_t *session, int64_t toke
   return NULL;
 }
 
-greta_status_t greta_session_get_output(greta_session_t *session, const char *name, void *data,
-                                        size_t bytes) {
+/* Output `name` of the last step, checked readable. */
+static greta_status_t readable_output(const greta_session_t *session, const char *name,
+                                      const greta_plan_io_t **out_io) {
   const greta_plan_t *plan = session->plan;
   uint32_t index;
   const greta_plan_io_t *io = find_io(plan->outputs, plan->n_outputs, name, &index);
@@ -481,6 +482,23 @@ greta_status_t greta_session_get_output(greta_session_t *session, const char *na
                              "get_output \"%s\": an input set since the last step overwrote it "
                              "(read outputs before setting the next step's inputs)",
                              name);
+  *out_io = io;
+  return NULL;
+}
+
+/* Copies `bytes` of output `io` from `offset` bytes into it. */
+static greta_status_t download_output(greta_session_t *session, const greta_plan_io_t *io,
+                                      uint64_t offset, void *data, size_t bytes) {
+  return greta_status_annotate(
+      session->backend->vtable->download(session->backend, data, session->spaces.arena,
+                                         (size_t)(io->offset + offset), bytes),
+      "get_output \"%s\"", io->info.name);
+}
+
+greta_status_t greta_session_get_output(greta_session_t *session, const char *name, void *data,
+                                        size_t bytes) {
+  const greta_plan_io_t *io;
+  GRETA_RETURN_IF_ERROR(readable_output(session, name, &io));
   uint64_t expected = io_bytes(&io->info, session->last_tokens);
   if (bytes != expected) {
     char shape[128];
@@ -491,10 +509,27 @@ greta_status_t greta_session_get_output(greta_session_t *session, const char *na
                              greta_dtype_name(io->info.dtype), (long long)session->last_tokens,
                              (unsigned long long)expected, bytes);
   }
-  return greta_status_annotate(
-      session->backend->vtable->download(session->backend, data, session->spaces.arena,
-                                         (size_t)io->offset, bytes),
-      "get_output \"%s\"", name);
+  return download_output(session, io, 0, data, bytes);
+}
+
+greta_status_t greta_session_get_output_last_row(greta_session_t *session, const char *name,
+                                                 void *data, size_t bytes) {
+  const greta_plan_io_t *io;
+  GRETA_RETURN_IF_ERROR(readable_output(session, name, &io));
+  uint64_t all = io_bytes(&io->info, session->last_tokens);
+  uint64_t rows = io->info.rank == 0 ? 1
+                                     : (uint64_t)io->info.dims[0].coeff *
+                                           (io->info.dims[0].symbol ? (uint64_t)session->last_tokens
+                                                                    : 1u);
+  if (bytes != all / rows) {
+    char shape[128];
+    return greta_status_make(GRETA_INVALID_ARGUMENT,
+                             "get_output \"%s\" %s %s: a row is %llu bytes, the buffer holds %zu",
+                             name, shape_text(&io->info, shape, sizeof shape),
+                             greta_dtype_name(io->info.dtype),
+                             (unsigned long long)(all / rows), bytes);
+  }
+  return download_output(session, io, all - bytes, data, bytes);
 }
 
 greta_status_t greta_session_truncate(greta_session_t *session, int64_t pos) {

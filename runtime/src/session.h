@@ -1,4 +1,4 @@
-/* The part of a session the checkpoint binder uses. */
+/* The parts of a session the checkpoint binder and the generation loop use. */
 #ifndef GRETA_SESSION_H
 #define GRETA_SESSION_H
 
@@ -22,5 +22,12 @@ greta_status_t greta_session_check_rebind(const greta_session_t *session, uint32
  * element size), converting to the storage dtype. */
 greta_status_t greta_session_bind_index(greta_session_t *session, uint32_t index,
                                         greta_dtype_t dtype, const void *data, size_t count);
+
+/* Copies the last row of output `name` of the last step: row T - 1 of an
+ * output [T, ...] (the logits of a prefill's last position), or the whole
+ * of a fixed-size one ([1, vocab]). `bytes` must be one row. Reads only that
+ * row from the device. */
+greta_status_t greta_session_get_output_last_row(greta_session_t *session, const char *name,
+                                                 void *data, size_t bytes);
 
 #endif /* GRETA_SESSION_H */
