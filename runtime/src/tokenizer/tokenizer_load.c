@@ -303,6 +303,29 @@ static bool append(void **items, size_t *count, size_t elem, const void *item) {
   return true;
 }
 
+/* A component of one pipeline stage, loaded into the tokenizer. */
+typedef greta_status_t (*load_fn)(greta_tokenizer_t *tok, const json_t *n, const char *where);
+
+/* A stage's {"type": "Sequence", "<key>": [...]}: each element loaded in
+ * order by `load`, named "<where>.<key>[i]" in messages. */
+static greta_status_t load_sequence(greta_tokenizer_t *tok, const json_t *n, const char *key,
+                                    const char *where, load_fn load) {
+  const json_t *list = json_object_get(n, key);
+  if (!json_is_array(list)) {
+    char expected[64];
+    snprintf(expected, sizeof expected, "a Sequence with \"%s\": [...]", key);
+    return bad(where, expected, list);
+  }
+  size_t i;
+  const json_t *v;
+  json_array_foreach(list, i, v) {
+    char w[256];
+    snprintf(w, sizeof w, "%s.%s[%zu]", where, key, i);
+    GRETA_RETURN_IF_ERROR(load(tok, v, w));
+  }
+  return NULL;
+}
+
 /* ---- normalizer --------------------------------------------------------------- */
 
 static greta_status_t add_norm(greta_tokenizer_t *tok, tok_norm_t n) {
@@ -316,18 +339,8 @@ static greta_status_t load_normalizer(greta_tokenizer_t *tok, const json_t *n, c
   if (!n || json_is_null(n)) return NULL;
   const char *type;
   GRETA_RETURN_IF_ERROR(get_type(n, where, &type));
-  if (strcmp(type, "Sequence") == 0) {
-    const json_t *list = json_object_get(n, "normalizers");
-    if (!json_is_array(list)) return bad(where, "a Sequence with \"normalizers\": [...]", list);
-    size_t i;
-    const json_t *v;
-    json_array_foreach(list, i, v) {
-      char w[256];
-      snprintf(w, sizeof w, "%s.normalizers[%zu]", where, i);
-      GRETA_RETURN_IF_ERROR(load_normalizer(tok, v, w));
-    }
-    return NULL;
-  }
+  if (strcmp(type, "Sequence") == 0)
+    return load_sequence(tok, n, "normalizers", where, load_normalizer);
   if (strcmp(type, "Prepend") == 0) {
     const char *s;
     size_t len;
@@ -376,18 +389,8 @@ static greta_status_t load_pre_tokenizer(greta_tokenizer_t *tok, const json_t *n
   if (!n || json_is_null(n)) return NULL;
   const char *type;
   GRETA_RETURN_IF_ERROR(get_type(n, where, &type));
-  if (strcmp(type, "Sequence") == 0) {
-    const json_t *list = json_object_get(n, "pretokenizers");
-    if (!json_is_array(list)) return bad(where, "a Sequence with \"pretokenizers\": [...]", list);
-    size_t i;
-    const json_t *v;
-    json_array_foreach(list, i, v) {
-      char w[256];
-      snprintf(w, sizeof w, "%s.pretokenizers[%zu]", where, i);
-      GRETA_RETURN_IF_ERROR(load_pre_tokenizer(tok, v, w));
-    }
-    return NULL;
-  }
+  if (strcmp(type, "Sequence") == 0)
+    return load_sequence(tok, n, "pretokenizers", where, load_pre_tokenizer);
   if (strcmp(type, "Split") == 0) {
     const char *behavior;
     bool invert = false, regex = false;
@@ -600,18 +603,8 @@ static greta_status_t load_post_processor(greta_tokenizer_t *tok, const json_t *
   if (!n || json_is_null(n)) return NULL;
   const char *type;
   GRETA_RETURN_IF_ERROR(get_type(n, where, &type));
-  if (strcmp(type, "Sequence") == 0) {
-    const json_t *list = json_object_get(n, "processors");
-    if (!json_is_array(list)) return bad(where, "a Sequence with \"processors\": [...]", list);
-    size_t i;
-    const json_t *v;
-    json_array_foreach(list, i, v) {
-      char w[256];
-      snprintf(w, sizeof w, "%s.processors[%zu]", where, i);
-      GRETA_RETURN_IF_ERROR(load_post_processor(tok, v, w));
-    }
-    return NULL;
-  }
+  if (strcmp(type, "Sequence") == 0)
+    return load_sequence(tok, n, "processors", where, load_post_processor);
   /* ByteLevel as a post-processor only trims offsets: the ids stay. */
   if (strcmp(type, "ByteLevel") == 0) return NULL;
   if (strcmp(type, "TemplateProcessing") == 0) return load_template(tok, n, where);
@@ -631,18 +624,8 @@ static greta_status_t load_decoder(greta_tokenizer_t *tok, const json_t *n, cons
   if (!n || json_is_null(n)) return NULL;
   const char *type;
   GRETA_RETURN_IF_ERROR(get_type(n, where, &type));
-  if (strcmp(type, "Sequence") == 0) {
-    const json_t *list = json_object_get(n, "decoders");
-    if (!json_is_array(list)) return bad(where, "a Sequence with \"decoders\": [...]", list);
-    size_t i;
-    const json_t *v;
-    json_array_foreach(list, i, v) {
-      char w[256];
-      snprintf(w, sizeof w, "%s.decoders[%zu]", where, i);
-      GRETA_RETURN_IF_ERROR(load_decoder(tok, v, w));
-    }
-    return NULL;
-  }
+  if (strcmp(type, "Sequence") == 0)
+    return load_sequence(tok, n, "decoders", where, load_decoder);
   if (strcmp(type, "ByteFallback") == 0) return add_dec(tok, (tok_dec_t){.kind = TOK_DEC_BYTE_FALLBACK});
   if (strcmp(type, "Fuse") == 0) return add_dec(tok, (tok_dec_t){.kind = TOK_DEC_FUSE});
   if (strcmp(type, "ByteLevel") == 0) return add_dec(tok, (tok_dec_t){.kind = TOK_DEC_BYTE_LEVEL});
