@@ -53,6 +53,23 @@ enum {
 #define GRETA_GEMM_BN 64
 #define GRETA_GEMM_NT 256
 
+/* Prefill GEMM on AMD matrix cores, 32x32 MFMAs (gemm_mfma.h,
+ * greta_gemm_mfma): 4 waves, each MB x NB blocks of 32 x 32, so tiles of
+ * (64 MB) x (64 NB); K in steps of BK (32 for 16-bit weights, 16 for f32),
+ * rows padded in LDS to LDK elements (bank-conflict free fragment reads).
+ * The large tile (128 x 256) when a step of max_tokens fills every CU of an
+ * MI300X (304) with tiles, else the small one (64 x 128). */
+#define GRETA_MFMA_NT 256
+#define GRETA_MFMA_BIG_MB 2
+#define GRETA_MFMA_BIG_NB 4
+#define GRETA_MFMA_SMALL_MB 1
+#define GRETA_MFMA_SMALL_NB 2
+#define GRETA_MFMA_BIG_MIN_TILES 304
+#define GRETA_MFMA_BK_F16 32
+#define GRETA_MFMA_LDK_F16 36
+#define GRETA_MFMA_BK_F32 16
+#define GRETA_MFMA_LDK_F32 17
+
 /* Prefill GEMM on NVIDIA matrix cores (gemm.h, greta_gemm_mma). */
 #define GRETA_MMA_BM 64
 #define GRETA_MMA_BN 32

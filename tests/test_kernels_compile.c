@@ -66,6 +66,11 @@ static void make_tu(const target_t *t, tu_t *tu) {
       snprintf(n, sizeof n, "matmul_kn_%s_%s", ph, dts[dt]);
       add(t, tu, GRETA_OP_MATMUL, 3, (greta_op_attrs_t){.n = 256, .k = 260, .wdtype = dt}, 1, lo, hi, n);
     }
+    /* A step of up to 2048 rows of a 8192-wide weight: 16 x 32 tiles of
+     * 128 x 256 fill MI300X's 304 CUs, so the large MFMA tile. */
+    snprintf(n, sizeof n, "matmul_big_prefill_%s", dts[dt]);
+    add(t, tu, GRETA_OP_MATMUL, 3, (greta_op_attrs_t){.n = 8192, .k = 256, .transpose_b = 1, .wdtype = dt},
+        1, 2, 2048, n);
     snprintf(n, sizeof n, "embedding_%s", dts[dt]);
     add(t, tu, GRETA_OP_EMBEDDING, 3, (greta_op_attrs_t){.vocab = 1000, .dim = 256, .wdtype = dt}, 1, 1,
         64, n);
@@ -279,11 +284,17 @@ Test(kernels_compile, clang_gfx942) {
   cr_assert_eq(write(fd, obj, size), (ssize_t)size);
   close(fd);
   if (system("llvm-objdump-19 --version > /dev/null 2>&1") == 0) {
-    expect_instruction(path, "matmul_prefill_f32", "v_mfma_f32_16x16x4_f32");
-    expect_instruction(path, "matmul_res_prefill_f32", "v_mfma_f32_16x16x4_f32");
+    /* Linear weights whose K the step divides (16 for f32, 32 for halves):
+     * greta_gemm_mfma's 32x32 forms; otherwise greta_gemm's 16x16 ones. */
+    expect_instruction(path, "matmul_prefill_f32", "v_mfma_f32_32x32x2_f32");
+    expect_instruction(path, "matmul_res_prefill_f32", "v_mfma_f32_32x32x2_f32");
+    expect_instruction(path, "matmul_big_prefill_f32", "v_mfma_f32_32x32x2_f32");
     expect_instruction(path, "matmul_kn_prefill_f32", "v_mfma_f32_16x16x4_f32");
-    expect_instruction(path, "matmul_prefill_f16", "v_mfma_f32_16x16x16_f16");
-    expect_instruction(path, "matmul_prefill_bf16", "v_mfma_f32_16x16x16_bf16");
+    expect_instruction(path, "matmul_prefill_f16", "v_mfma_f32_32x32x8_f16");
+    expect_instruction(path, "matmul_big_prefill_f16", "v_mfma_f32_32x32x8_f16");
+    expect_instruction(path, "matmul_res_prefill_f16", "v_mfma_f32_16x16x16_f16"); /* K = 688 */
+    expect_instruction(path, "matmul_prefill_bf16", "v_mfma_f32_32x32x8_bf16");
+    expect_instruction(path, "matmul_big_prefill_bf16", "v_mfma_f32_32x32x8_bf16");
   } else {
     cr_assert_fail("llvm-objdump-19 is not installed (apt-get install llvm-19): the MFMA "
             "instructions cannot be checked");
@@ -363,13 +374,33 @@ Test(kernels_compile, geometry_scales_with_tokens) {
   l.attr.transpose_b = 1;
   l.rows_coeff = 1;
   l.rows_per_token = 1;
+  /* T <= 512: ceil(512 / 128) x (4096 / 256) = 64 large tiles, fewer than
+   * MI300X's 304 CUs: the small tile, 64 x 128. */
   greta_status_t s = kernels_instantiate(&t, &l, 2, 512, "g", &src);
   cr_assert(!s, "%s", greta_status_message(s));
-  cr_assert_eq(l.grid[0], 64);
+  cr_assert(strstr(src.data, "greta_gemm_mfma<GRETA_W_F32, 4096LL, 4096LL, 0, 1LL, 1, 1, 2>"),
+            "%s", src.data);
+  cr_assert_eq(l.grid[0], 32);
+  cr_assert_eq(l.grid[1], 8);
   cr_assert_eq(l.grid_t_axis, 1);
   cr_assert_eq(l.grid_t_per_token, 1);
   cr_assert_eq(l.grid_t_tile, 64);
   cr_assert_eq(l.block[0], 256);
+  /* T <= 2048, N = 11008: 16 x 43 = 688 large tiles: 128 x 256. */
+  l.attr.n = 11008;
+  s = kernels_instantiate(&t, &l, 2, 2048, "g", &src);
+  cr_assert(!s, "%s", greta_status_message(s));
+  cr_assert_eq(l.grid[0], 43);
+  cr_assert_eq(l.grid[1], 16);
+  cr_assert_eq(l.grid_t_tile, 128);
+  /* K = 4100 is no multiple of 16: greta_gemm's 64 x 64 tiles. */
+  l.attr.n = 4096;
+  l.attr.k = 4100;
+  s = kernels_instantiate(&t, &l, 2, 512, "g", &src);
+  cr_assert(!s, "%s", greta_status_message(s));
+  cr_assert_eq(l.grid[0], 64);
+  cr_assert_eq(l.grid_t_tile, 64);
+  l.attr.k = 4096;
   /* A bad dtype and a bad arg count are refused with a message. */
   l.attr.wdtype = 3;
   s = kernels_instantiate(&t, &l, 2, 512, "g", &src);

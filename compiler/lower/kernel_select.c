@@ -28,7 +28,7 @@ _Static_assert((int)GRETA_W_F32 == (int)GRETA_F32 && (int)GRETA_W_F16 == (int)GR
  * norm.h and gemv.h, whose templates call them. */
 static const char *const template_files[] = {
     "launch_constants.h", "prelude.h", "mfma_layout.h", "mma_layout.h", "gemm.h",
-    "gemm_mma.h",         "elementwise.h", "rope.h",    "norm.h",       "gemv.h",
+    "gemm_mma.h",         "gemm_mfma.h", "elementwise.h", "rope.h",  "norm.h",     "gemv.h",
     "kv.h",               "embedding.h", "softmax.h", "attention.h",
 };
 
@@ -289,6 +289,22 @@ static greta_status_t kernel_matmul(const kernel_ctx_t *c, kernel_choice_t *k) {
              LL(N), LL(K), res, LL(rc), rpt);
     return NULL;
   }
+  /* AMD: the 32x32 MFMA tiles (greta_gemm_mfma) for a Linear weight when
+   * their K step divides K; the large tile when a step of max_tokens gives
+   * every CU of an MI300X one. */
+  int64_t max_rows = rpt ? c->max_tokens * rc : rc;
+  const int64_t mfma_bk = dt == GRETA_F32 ? GRETA_MFMA_BK_F32 : GRETA_MFMA_BK_F16;
+  if (c->target->arch == TARGET_AMD && trans && K % mfma_bk == 0) {
+    const bool big = ceil_div(max_rows, 64 * GRETA_MFMA_BIG_MB) *
+                         ceil_div(N, 64 * GRETA_MFMA_BIG_NB) >= GRETA_MFMA_BIG_MIN_TILES;
+    const int mb = big ? GRETA_MFMA_BIG_MB : GRETA_MFMA_SMALL_MB;
+    const int nb = big ? GRETA_MFMA_BIG_NB : GRETA_MFMA_SMALL_NB;
+    GRETA_RETURN_IF_ERROR(set_rows_y(c, GRETA_MFMA_NT, ceil_div(N, 64 * nb), 64 * mb));
+    k->fn = "greta_gemm_mfma";
+    snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %lldLL, %d, %d, %d", dtype_enum[dt],
+             LL(N), LL(K), res, LL(rc), rpt, mb, nb);
+    return NULL;
+  }
   /* NVIDIA: matrix-core tiles (greta_gemm_mma; f32 weights through 3xTF32
    * unless nvidia_f32_fma) in dynamic shared memory; otherwise greta_gemm. */
   bool mma = c->target->arch == TARGET_NVIDIA && (dt != GRETA_F32 || !nvidia_f32_fma);
@@ -297,7 +313,6 @@ static greta_status_t kernel_matmul(const kernel_ctx_t *c, kernel_choice_t *k) {
   if (mma) l->shared_bytes = dt == GRETA_F32 ? GRETA_MMA_F32_SMEM_BYTES : GRETA_MMA_SMEM_BYTES;
   /* Halves: when the largest step reaches GRETA_MMA_BIG_MIN_TILES tiles, the
    * kernel may take greta_gemm_mma_big at run time, whose ring is larger. */
-  int64_t max_rows = rpt ? c->max_tokens * rc : rc;
   if (mma && dt != GRETA_F32 && trans &&
       ceil_div(max_rows, GRETA_MMA_BIG_BM) * ceil_div(N, GRETA_MMA_BIG_BN) >= GRETA_MMA_BIG_MIN_TILES)
     l->shared_bytes = GRETA_MMA_BIG_SMEM_BYTES;
