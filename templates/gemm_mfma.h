@@ -99,7 +99,7 @@ struct greta_mfma32<GRETA_W_F16> : greta_mfma32_half<_Float16, greta_v4h, greta_
 
 template <>
 struct greta_mfma32<GRETA_W_BF16> : greta_mfma32_half<short, greta_v4s, greta_mfma32<GRETA_W_BF16>> {
-  static GRETA_METHOD lds_t to_lds(float v) { return (short)greta_float_to_bf16(v); }
+  static GRETA_METHOD lds_t to_lds(float v) { return (short)mfma_bf16_bits(greta_float_to_bits(v)); }
   static GRETA_METHOD void mma(greta_v16f &acc, frag_t a, frag_t b) {
     acc = __builtin_amdgcn_mfma_f32_32x32x8bf16_1k(a, b, acc, 0, 0, 0);
   }

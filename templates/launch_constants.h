@@ -95,6 +95,10 @@ enum {
 /* Attention (attention.h): prefill blocks of NT threads, one query row per
  * wave; flash-decoding blocks of one wave. */
 #define GRETA_ATTN_NT 256
+/* Prefill attention on AMD matrix cores (attention_mfma.h): 4 waves of 32
+ * query rows each, so 128 query rows a block. */
+#define GRETA_ATTN_MFMA_NT 256
+#define GRETA_ATTN_MFMA_QUERIES 128
 /* The largest head_dim the attention kernels hold in registers. */
 #define GRETA_ATTN_MAX_HEAD_DIM 256
 /* Generic elementwise-style kernels (rope, kv append, embedding) use GRETA_EW_NT. */

@@ -69,6 +69,17 @@ GRETA_LAYOUT_FN int mfma32_f16_b_col(int lane) { return lane % 32; }
 GRETA_LAYOUT_FN int mfma32_d_row(int lane, int r) { return 8 * (r / 4) + 4 * (lane / 32) + r % 4; }
 GRETA_LAYOUT_FN int mfma32_d_col(int lane) { return lane % 32; }
 
+/* The bf16 bits of an f32 (bits u) for a bf16 MFMA operand: round to
+ * nearest even, a NaN stays a quiet NaN, like the prelude's
+ * greta_float_to_bf16 but with integer operations only: unrolled over a
+ * wave's Q fragments (attention_mfma.h), the prelude's comparisons kept
+ * their lane masks live in SGPRs and spilled 52 of them. */
+GRETA_LAYOUT_FN unsigned short mfma_bf16_bits(unsigned int u) {
+  const unsigned int nan = (unsigned int)((int)(0x7f800000u - (u & 0x7fffffffu)) >> 31); /* ~0: NaN */
+  const unsigned int rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  return (unsigned short)((rounded & ~nan) | (((u >> 16) | 0x40u) & nan));
+}
+
 /* greta_gemm_mfma's tile: 4 waves in 2 x 2; wave w owns MB x NB blocks of
  * 32 x 32 at rows gemm_mfma_wave_m, columns gemm_mfma_wave_n of the
  * (64 MB) x (64 NB) tile. */

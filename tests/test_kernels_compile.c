@@ -131,6 +131,13 @@ static void make_tu(const target_t *t, tu_t *tu) {
   greta_op_attrs_t att_f16 = att128;
   att_f16.kvdtype = GRETA_F16;
   add(t, tu, GRETA_OP_ATTENTION, 4, att_f16, 1, 2, 64, "attention_f16");
+  /* On AMD, half caches with head_dim 32 k take the MFMA flash attention;
+   * bf16 with head_dim 64 and 256 (the largest). */
+  greta_op_attrs_t att_bf16 = att;
+  att_bf16.kvdtype = GRETA_BF16;
+  add(t, tu, GRETA_OP_ATTENTION, 4, att_bf16, 1, 2, 64, "attention_bf16");
+  att_bf16.head_dim = 256;
+  add(t, tu, GRETA_OP_ATTENTION, 4, att_bf16, 1, 2, 512, "attention_bf16_hd256");
   /* Decode (T = 1): f32 and f16 caches, head_dim 64 and 128, 64-row splits. */
   for (int kv16 = 0; kv16 < 2; kv16++)
     for (int hd = 64; hd <= 128; hd *= 2) {
@@ -295,6 +302,9 @@ Test(kernels_compile, clang_gfx942) {
     expect_instruction(path, "matmul_res_prefill_f16", "v_mfma_f32_16x16x16_f16"); /* K = 688 */
     expect_instruction(path, "matmul_prefill_bf16", "v_mfma_f32_32x32x8_bf16");
     expect_instruction(path, "matmul_big_prefill_bf16", "v_mfma_f32_32x32x8_bf16");
+    expect_instruction(path, "attention_f16", "v_mfma_f32_32x32x8_f16");
+    expect_instruction(path, "attention_bf16", "v_mfma_f32_32x32x8_bf16");
+    expect_instruction(path, "attention_bf16_hd256", "v_mfma_f32_32x32x8_bf16");
   } else {
     cr_assert_fail("llvm-objdump-19 is not installed (apt-get install llvm-19): the MFMA "
             "instructions cannot be checked");

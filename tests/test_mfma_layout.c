@@ -16,9 +16,11 @@
  * 16-byte chunks into padded LDS rows included) over whole ragged GEMMs. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../runtime/src/half.h"
 #include "../templates/launch_constants.h"
 #include "../templates/mfma_layout.h"
 
@@ -367,4 +369,186 @@ Test(mfma_layout, gemm_mfma_fragment_reads_are_bank_conflict_free) {
     cr_assert_eq(mfma32_f16_b_col(lane), mfma32_f16_a_row(lane));
     cr_assert_eq(mfma32_f16_b_k(lane, 0), mfma32_f16_a_k(lane, 0));
   }
+}
+
+/* mfma_bf16_bits against the CPU backend's f32 -> bf16 (runtime/src/half.c):
+ * every sign and exponent with the low 16 bits at the rounding edges and at
+ * random values, and the NaN / infinity patterns. */
+Test(mfma_layout, bf16_rounding_matches_the_cpu_backend) {
+  static const unsigned lows[] = {0x0000, 0x0001, 0x7fff, 0x8000, 0x8001, 0xffff, 0x3fff, 0xc000};
+  unsigned state = 99u;
+  for (unsigned hi = 0; hi < 0x10000u; hi++) {
+    for (int i = 0; i < 16; i++) {
+      unsigned low = i < 8 ? lows[i] : ((state = state * 1103515245u + 12345u) >> 8) & 0xffffu;
+      unsigned u = hi << 16 | low;
+      float f;
+      memcpy(&f, &u, sizeof f);
+      uint16_t want = greta_f32_to_bf16(f);
+      uint16_t got = mfma_bf16_bits(u);
+      if (isnan(f)) { /* any quiet NaN with the sign kept */
+        cr_assert((got & 0x7fc0u) == 0x7fc0u && (got & 0x8000u) == (u >> 16 & 0x8000u),
+                  "NaN 0x%08x -> 0x%04x", u, got);
+        continue;
+      }
+      cr_assert_eq(got, want, "0x%08x: 0x%04x, the CPU backend gives 0x%04x", u, got, want);
+    }
+  }
+}
+
+/* ---- greta_attention_mfma (templates/attention_mfma.h) -----------------------
+ *
+ * One block (128 query rows of head h) run as the template runs it, through
+ * mfma_layout.h's functions and the 32x32x8 emulation, with f16 rounding
+ * where the kernel rounds (q once, p before P V; the caches hold f16
+ * values): stage a 32-key tile as K [key][D + 4] and V^T [d][36], S = Q K^T,
+ * online softmax on S's result registers (row max over the 32 lanes of a
+ * half-wave, per-lane partial sums), P through each wave's [32][36] rows,
+ * O += P V, and the sums reduced at the end. */
+static float round_f16(float v) { return (float)(_Float16)v; }
+
+static void attention_mfma_block(int T, int pos, int H, int KVH, int D, const float *q,
+                                 const float *kc, const float *vc, float scale, int h, int t0,
+                                 float *out) {
+  const int NW = GRETA_ATTN_MFMA_NT / 64, BKV = 32, LDK = D + 4, LDV = BKV + 4, LDP = BKV + 4;
+  const int g = h / (H / KVH);
+  int block_hi = pos + (t0 + 32 * NW < T ? t0 + 32 * NW : T);
+  float *Ks = calloc((size_t)BKV * LDK, sizeof *Ks), *Vt = calloc((size_t)D * LDV, sizeof *Vt);
+  static float Ps[4][32 * 36];
+  static float qf[4][16][64][4], o[4][8][64][16], m[4][64][16], l[4][64][16];
+  for (int w = 0; w < NW; w++) {
+    int tw = t0 + 32 * w;
+    for (int lane = 0; lane < 64; lane++) {
+      int t = tw + mfma32_f16_a_row(lane);
+      for (int kk = 0; kk < D / 8; kk++)
+        for (int e = 0; e < 4; e++)
+          qf[w][kk][lane][e] = t < T ? round_f16(q[(t * H + h) * D + 8 * kk + mfma32_f16_a_k(lane, 0) + e]) : 0.f;
+      for (int r = 0; r < 16; r++) {
+        m[w][lane][r] = -INFINITY;
+        l[w][lane][r] = 0.f;
+        for (int jb = 0; jb < D / 32; jb++) o[w][jb][lane][r] = 0.f;
+      }
+    }
+  }
+  for (int j0 = 0; j0 < block_hi; j0 += BKV) {
+    for (int i = 0; i < BKV * LDK; i++) Ks[i] = NAN; /* padding is never read */
+    for (int i = 0; i < D * LDV; i++) Vt[i] = NAN;
+    for (int idx = 0; idx < BKV * D / 8; idx++) {
+      int j = idx / (D / 8), c = idx % (D / 8), r = j0 + j;
+      for (int e = 0; e < 8; e++) {
+        float kv = r < block_hi ? kc[(r * KVH + g) * D + 8 * c + e] : 0.f;
+        float vv = r < block_hi ? vc[(r * KVH + g) * D + 8 * c + e] : 0.f;
+        Ks[j * LDK + 8 * c + e] = kv;
+        Vt[(8 * c + e) * LDV + j] = vv;
+      }
+    }
+    for (int w = 0; w < NW; w++) {
+      int tw = t0 + 32 * w;
+      float s[64][16] = {{0}};
+      for (int kk = 0; kk < D / 8; kk++) {
+        float kf[64][4];
+        for (int lane = 0; lane < 64; lane++)
+          for (int e = 0; e < 4; e++)
+            kf[lane][e] = Ks[mfma32_f16_b_col(lane) * LDK + 8 * kk + mfma32_f16_b_k(lane, 0) + e];
+        emulate_mfma_32x32(8, qf[w][kk], kf, s);
+      }
+      /* Row maxima: all 32 lanes of a half-wave hold one row's 32 keys. */
+      float sv[64][16], mt[64][16];
+      for (int lane = 0; lane < 64; lane++)
+        for (int r = 0; r < 16; r++) {
+          int t = tw + mfma32_d_row(lane, r), key = j0 + mfma32_d_col(lane);
+          bool valid = t < T && key <= pos + t;
+          sv[lane][r] = valid ? s[lane][r] * scale : -INFINITY;
+        }
+      for (int lane = 0; lane < 64; lane++)
+        for (int r = 0; r < 16; r++) {
+          float x = -INFINITY;
+          for (int other = lane / 32 * 32; other < lane / 32 * 32 + 32; other++) x = fmaxf(x, sv[other][r]);
+          mt[lane][r] = x;
+        }
+      for (int lane = 0; lane < 64; lane++)
+        for (int r = 0; r < 16; r++) {
+          float mn = fmaxf(m[w][lane][r], mt[lane][r]);
+          float alpha = m[w][lane][r] == -INFINITY ? 0.f : expf(m[w][lane][r] - mn);
+          float p = sv[lane][r] == -INFINITY ? 0.f : expf(sv[lane][r] - mn);
+          l[w][lane][r] = l[w][lane][r] * alpha + p;
+          m[w][lane][r] = mn;
+          for (int jb = 0; jb < D / 32; jb++) o[w][jb][lane][r] *= alpha;
+          Ps[w][mfma32_d_row(lane, r) * LDP + mfma32_d_col(lane)] = round_f16(p);
+        }
+      for (int kk = 0; kk < BKV / 8; kk++) {
+        float pf[64][4], vf[64][4];
+        for (int lane = 0; lane < 64; lane++)
+          for (int e = 0; e < 4; e++)
+            pf[lane][e] = Ps[w][mfma32_f16_a_row(lane) * LDP + 8 * kk + mfma32_f16_a_k(lane, 0) + e];
+        for (int jb = 0; jb < D / 32; jb++) {
+          for (int lane = 0; lane < 64; lane++)
+            for (int e = 0; e < 4; e++)
+              vf[lane][e] = Vt[(32 * jb + mfma32_f16_b_col(lane)) * LDV + 8 * kk + mfma32_f16_b_k(lane, 0) + e];
+          emulate_mfma_32x32(8, pf, vf, o[w][jb]);
+        }
+      }
+    }
+  }
+  for (int w = 0; w < NW; w++)
+    for (int lane = 0; lane < 64; lane++)
+      for (int r = 0; r < 16; r++) {
+        float lr = 0.f;
+        for (int other = lane / 32 * 32; other < lane / 32 * 32 + 32; other++) lr += l[w][other][r];
+        int t = t0 + 32 * w + mfma32_d_row(lane, r);
+        if (t < T)
+          for (int jb = 0; jb < D / 32; jb++)
+            out[(t * H + h) * D + 32 * jb + mfma32_d_col(lane)] = o[w][jb][lane][r] / lr;
+      }
+  free(Ks);
+  free(Vt);
+}
+
+/* Causal attention of T tokens at pos over an f16 cache of pos + T rows, GQA
+ * (H = 4, KVH = 2), every block of every head, against a double reference
+ * on the same f16 values (q rounded as the kernel rounds it). The kernel
+ * also rounds p to f16 (2^-11 relative), hence the tolerance. */
+static void check_attention_mfma(int T, int pos, int D) {
+  const int H = 4, KVH = 2, S = pos + T;
+  const float scale = 1.0f / sqrtf((float)D);
+  float *q = malloc(sizeof(float) * T * H * D), *out = malloc(sizeof(float) * T * H * D);
+  float *kc = malloc(sizeof(float) * S * KVH * D), *vc = malloc(sizeof(float) * S * KVH * D);
+  unsigned state = 4242u + (unsigned)(T * 7 + pos + D);
+  for (int i = 0; i < T * H * D; i++) q[i] = 2.0f * value(&state) + 0.01f * (float)(i % 7);
+  for (int i = 0; i < S * KVH * D; i++) kc[i] = value(&state);
+  for (int i = 0; i < S * KVH * D; i++) vc[i] = value(&state);
+  for (int i = 0; i < T * H * D; i++) out[i] = NAN;
+  for (int h = 0; h < H; h++)
+    for (int t0 = 0; t0 < T; t0 += GRETA_ATTN_MFMA_QUERIES)
+      attention_mfma_block(T, pos, H, KVH, D, q, kc, vc, scale, h, t0, out);
+  double *p = malloc(sizeof(double) * S);
+  for (int t = 0; t < T; t++)
+    for (int h = 0; h < H; h++) {
+      int g = h / (H / KVH), rows = pos + t + 1;
+      double mx = -INFINITY, sum = 0;
+      for (int j = 0; j < rows; j++) {
+        double dot = 0;
+        for (int d = 0; d < D; d++) dot += (double)round_f16(q[(t * H + h) * D + d]) * kc[(j * KVH + g) * D + d];
+        p[j] = dot * scale;
+        mx = fmax(mx, p[j]);
+      }
+      for (int j = 0; j < rows; j++) sum += p[j] = exp(p[j] - mx);
+      for (int d = 0; d < D; d++) {
+        double ref = 0;
+        for (int j = 0; j < rows; j++) ref += p[j] / sum * vc[(j * KVH + g) * D + d];
+        float got = out[(t * H + h) * D + d];
+        cr_assert(fabs(got - ref) <= 2e-3, "T=%d pos=%d D=%d: out[t %d][h %d][d %d] = %g, want %g", T,
+                  pos, D, t, h, d, got, ref);
+      }
+    }
+  free(p);
+  free(q);
+  free(out);
+  free(kc);
+  free(vc);
+}
+
+Test(mfma_layout, attention_mfma_matches_attention) {
+  check_attention_mfma(100, 0, 64);   /* one block, partial last key tile */
+  check_attention_mfma(200, 37, 128); /* two blocks, cache rows before the step */
+  check_attention_mfma(5, 70, 32);    /* few queries, many earlier rows */
 }

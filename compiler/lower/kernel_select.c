@@ -29,7 +29,7 @@ _Static_assert((int)GRETA_W_F32 == (int)GRETA_F32 && (int)GRETA_W_F16 == (int)GR
 static const char *const template_files[] = {
     "launch_constants.h", "prelude.h", "mfma_layout.h", "mma_layout.h", "gemm.h",
     "gemm_mma.h",         "gemm_mfma.h", "elementwise.h", "rope.h",  "norm.h",     "gemv.h",
-    "kv.h",               "embedding.h", "softmax.h", "attention.h",
+    "kv.h",               "embedding.h", "softmax.h", "attention.h",  "attention_mfma.h",
 };
 
 void kernels_source_prelude(const target_t *target, strbuf_t *source) {
@@ -367,15 +367,23 @@ static greta_status_t kernel_attention(const kernel_ctx_t *c, kernel_choice_t *k
   char scale[32];
   GRETA_RETURN_IF_ERROR(check_attention_shape(c));
   GRETA_RETURN_IF_ERROR(float_literal(c, a->scale, scale, sizeof scale));
+  k->params = "const float *q, const void *k, const void *v, float *out";
+  snprintf(k->call, sizeof k->call, "q, k, v, out, %s", scale);
+  snprintf(k->targs, sizeof k->targs, "%lldLL, %lldLL, %d, %lldLL, %s", LL(a->heads),
+           LL(a->kv_heads), (int)a->head_dim, LL(a->max_seq), dtype_enum[a->kvdtype]);
+  /* AMD, half cache, head_dim a multiple of 32: flash attention on the
+   * 32x32 MFMAs, 128 query rows a block. */
+  if (c->target->arch == TARGET_AMD && a->kvdtype != GRETA_F32 && a->head_dim % 32 == 0) {
+    GRETA_RETURN_IF_ERROR(set_geometry(c, GRETA_ATTN_MFMA_NT, (int64_t[3]){a->heads, 1, 1}, 1, 1,
+                                       GRETA_ATTN_MFMA_QUERIES));
+    k->fn = "greta_attention_mfma";
+    return NULL;
+  }
   /* One query row per wave: grid y grows with T in blocks of the waves. */
   int queries_per_block = GRETA_ATTN_NT / c->wave;
   GRETA_RETURN_IF_ERROR(
       set_geometry(c, GRETA_ATTN_NT, (int64_t[3]){a->heads, 1, 1}, 1, 1, queries_per_block));
   k->fn = "greta_attention";
-  snprintf(k->targs, sizeof k->targs, "%lldLL, %lldLL, %d, %lldLL, %s", LL(a->heads),
-           LL(a->kv_heads), (int)a->head_dim, LL(a->max_seq), dtype_enum[a->kvdtype]);
-  k->params = "const float *q, const void *k, const void *v, float *out";
-  snprintf(k->call, sizeof k->call, "q, k, v, out, %s", scale);
   return NULL;
 }
 
