@@ -56,8 +56,10 @@ Assumptions (also printed with the tables, see ASSUMPTIONS below):
   - LDS: 128 bytes per clock per CU, no bank conflicts.
   - Global: the loop's loads hit L2; L2 bandwidth per CU = 16 channels x
     128 B/clk per XCD shared by its 38 CUs = 53.9 B/clk/CU (CDNA 3 white paper's
-    L2 description). HBM (5.3 TB/s = 8.3 B/clk/CU at 2.1 GHz) is not modelled:
-    the GEMM's operands are re-read from L2 by many tiles.
+    L2 description). HBM (5.3 TB/s = 8.3 B/clk/CU at 2.1 GHz) is not in the
+    loop model (the operands are re-read from L2 by many tiles); per GEMM shape
+    an HBM ceiling is given: x (f32) and the weights read once, out (f32)
+    written once.
   - VALU: a wave64 VALU instruction occupies its SIMD for 4 cycles (16 lanes);
     MFMAs run in the matrix core alongside VALU work of the same or other waves
     (CDNA3 issues independent VALU while an MFMA executes), so t_mfma and
@@ -65,9 +67,13 @@ Assumptions (also printed with the tables, see ASSUMPTIONS below):
     memory latency are not modelled (counted only).
   - Tile quantisation for a GEMM shape M x N: tiles = ceil(M/BM) ceil(N/BN),
     rounds = ceil(tiles / (workgroups per CU x 304)), efficiency = tiles /
-    (rounds x workgroups per CU x 304); projected % at the shape = roofline %
-    x efficiency (a partly filled round is charged in full). BM x BN come from
-    --tile, else GRETA_GEMM_BM / GRETA_GEMM_BN in templates/launch_constants.h.
+    (rounds x workgroups per CU x 304); "roofline x efficiency" charges a
+    partly filled round in full. The per-round projection instead times each
+    round with the workgroups its busiest CU really holds (a partial round
+    spread evenly over the 304 CUs): an MFMA-bound CU holding 2 of 3 possible
+    workgroups finishes in 2/3 of the time. The K tail and the prologue /
+    epilogue outside the loop are ignored. BM x BN come from --tile, else
+    GRETA_GEMM_BM / GRETA_GEMM_BN in templates/launch_constants.h.
 """
 
 import argparse
@@ -90,6 +96,7 @@ L2_BYTES_PER_CLK_PER_CHANNEL = 128
 CUS_PER_XCD = 38
 L2_BYTES_PER_CLK_PER_CU = L2_CHANNELS_PER_XCD * L2_BYTES_PER_CLK_PER_CHANNEL / CUS_PER_XCD
 VALU_CYCLES = 4
+HBM_BYTES_PER_S = 5.3e12
 VGPRS_PER_SIMD = 512
 SGPRS_PER_SIMD = 800
 MAX_WAVES_PER_SIMD = 8
@@ -147,11 +154,13 @@ ASSUMPTIONS = [
     "cycles (MFMA and VALU co-issue, so they overlap in the roofline).",
     "t_lds = LDS bytes of the CU's waves / 128 B/clk (no bank conflicts).",
     "t_l2 = global bytes of the CU's waves / %.1f B/clk/CU (16 L2 channels x 128 B/clk per XCD "
-    "of 38 CUs; loads hit L2; HBM not modelled)." % L2_BYTES_PER_CLK_PER_CU,
+    "of 38 CUs; loads hit L2; HBM only as a per-shape ceiling)." % L2_BYTES_PER_CLK_PER_CU,
     "Roofline = max of the four (perfect overlap); pessimistic = their sum (no overlap). "
     "Latency, barriers, s_waitcnt stalls and SALU are counted, not modelled.",
-    "Shapes: efficiency = tiles / (rounds x workgroups/CU x 304), a partial round charged in "
-    "full; projected % at a shape = roofline % x efficiency.",
+    "Shapes: efficiency = tiles / (rounds x workgroups/CU x 304) (a partial round charged in "
+    "full); projected % = the same model per round with the workgroups each CU really holds "
+    "(a partial round spread evenly over the 304 CUs), K tail ignored; HBM ceiling = flops / "
+    "(x f32 + weights + out f32 bytes at 5.3 TB/s) as % of peak at 2.1 GHz.",
 ]
 
 
@@ -513,6 +522,33 @@ def quantisation(shape, tile, wg_per_cu):
             "efficiency": tiles / (rounds * slots) if rounds else 0.0}
 
 
+def shape_projection(shape, tile, per_wave, occ, weight_bytes):
+    """The K loop's model at a GEMM shape: full rounds of wg_per_cu
+    workgroups per CU, then the last partial round with ceil(rest / 304) on
+    the busiest CU (spread evenly), each round timed by model_cu with the
+    workgroups it really holds, so a CU holding 2 of 3 possible MFMA-bound
+    workgroups finishes in 2/3 of the time. Also the HBM ceiling: x (f32)
+    read once, the weights once, out (f32) written once, at 5.3 TB/s."""
+    m, n, k = shape
+    q = quantisation(shape, tile, occ["wg_per_cu"])
+    wpw, wg = occ["waves_per_wg"], occ["wg_per_cu"]
+    full, rest = divmod(q["tiles"], wg * CUS)
+    full_cu = model_cu(per_wave, wg, wpw)
+    cycles = full * full_cu["iteration_cycles_roofline"]
+    if rest:
+        cycles += model_cu(per_wave, -(-rest // CUS), wpw)["iteration_cycles_roofline"]
+    flops_wg = wpw * sum(c * MFMA_TABLE[key][2] for key, c in per_wave["mfma"].items())
+    peak = full_cu["peak_flops_per_cu_clk"]
+    pct = 100.0 * q["tiles"] * flops_wg / (cycles * CUS * peak) if cycles else 0.0
+    hbm_bytes = m * k * 4 + n * k * weight_bytes + m * n * 4
+    hbm_s = hbm_bytes / HBM_BYTES_PER_S
+    hbm_pct = 100.0 * 2.0 * m * n * k / (hbm_s * CUS * peak * PEAK_CLOCK_GHZ * 1e9)
+    q.update({"m": m, "n": n, "k": k,
+              "pct_peak_brief_rule": full_cu["pct_peak_roofline"] * q["efficiency"],
+              "pct_peak": pct, "hbm_ceiling_pct": hbm_pct})
+    return q
+
+
 def analyse(funcs, notes, tile, shapes):
     out = []
     for name, insns in funcs.items():
@@ -562,11 +598,9 @@ def analyse(funcs, notes, tile, shapes):
             "model": cu,
             "shapes": [],
         }
+        weight_bytes = {"f32": 4, "xf32": 4, "f64": 8, "i8": 1, "fp8": 1}.get(cu["dtype"], 2)
         for s in shapes:
-            q = quantisation(s, tile, occ["wg_per_cu"])
-            q.update({"m": s[0], "n": s[1], "k": s[2],
-                      "pct_peak": cu["pct_peak_roofline"] * q["efficiency"]})
-            k["shapes"].append(q)
+            k["shapes"].append(shape_projection(s, tile, per_wave, occ, weight_bytes))
         out.append(k)
     return out
 
@@ -585,8 +619,8 @@ def read_tile(source_dir):
     except OSError:
         pass
     if "BM" in vals and "BN" in vals:
-        return (vals["BM"], vals["BN"]), "%s (GRETA_GEMM_BM x GRETA_GEMM_BN)" % path
-    return (64, 64), "default 64x64 (%s not readable)" % path
+        return (vals["BM"], vals["BN"]), "GRETA_GEMM_BM x GRETA_GEMM_BN, templates/launch_constants.h"
+    return (64, 64), "default: %s not readable" % path
 
 
 def run_tool(names, args):
@@ -603,43 +637,62 @@ def fmt_mfma(k):
                      for m in k["per_wave"]["mfma"])
 
 
-def markdown(kernels, tile, tile_src, source):
-    lines = ["gfx942 static throughput model: %s" % source, ""]
-    lines.append("| kernel | loop | MFMA per wave per iteration | flops/iter (WG) | global B/iter (WG) "
-                 "| LDS B/iter (WG) | VALU/iter (wave) | VGPR/AGPR | waves/SIMD | spills | bound "
-                 "| % peak roofline | % peak pessimistic |")
-    lines.append("|" + "---|" * 13)
+def group_identical(kernels):
+    """Kernels whose modelled facts are all equal (the block's four GEMMs
+    differ in N, K and a few scalar instructions) share one row: [(names, k)]."""
+    groups = {}
     for k in kernels:
+        pw = k["per_wave"]
+        sig = json.dumps([pw["mfma"], pw["valu"], pw["acc_moves"], pw["waitcnt"], pw["barrier"],
+                          k["per_workgroup"], k["meta"]["vgpr"], k["meta"]["agpr"], k["meta"]["vgpr_spills"],
+                          k["meta"]["sgpr_spills"], k["occupancy"], k["model"], k["shapes"]], sort_keys=True)
+        groups.setdefault(sig, ([], k))[0].append(k["kernel"])
+    return list(groups.values())
+
+
+def markdown(kernels, tile, tile_src, source):
+    groups = group_identical(kernels)
+    lines = ["gfx942 static throughput model: %s" % source, ""]
+    lines.append("| kernel | K loop (header: first-last) | MFMA x count per wave per iteration | flops/iter (WG) "
+                 "| global B/iter (WG) | LDS B/iter (WG) | VALU/iter (wave) | VGPR/AGPR | waves/SIMD "
+                 "| spills | bound | % peak roofline | % peak pessimistic |")
+    lines.append("|" + "---|" * 13)
+    for names, k in groups:
         m, pw, pg, cu = k["meta"], k["per_wave"], k["per_workgroup"], k["model"]
         spills = "%s/%s" % (m["vgpr_spills"], m["sgpr_spills"])
-        loop = "none (unrolled)" if k["unrolled"] else "%s (%s-%s)" % (
+        loop = "none (unrolled)" if k["unrolled"] else "%s: %s-%s" % (
             k["loop"]["header"], k["loop"]["first"], k["loop"]["last"])
+        if len(names) > 1:
+            loop += " (first kernel's)"
         lines.append("| %s | %s | %s | %d | %d | %d | %d (%d acc moves) | %s/%s | %d | %s | %s | %.1f | %.1f |" % (
-            k["kernel"], loop, fmt_mfma(k), pg["flops"], pg["global_bytes"], pg["lds_bytes"],
+            ", ".join(names), loop, fmt_mfma(k), pg["flops"], pg["global_bytes"], pg["lds_bytes"],
             pw["valu"], pw["acc_moves"], m["vgpr"], m["agpr"], cu["waves_per_simd"], spills,
             cu["bound"], cu["pct_peak_roofline"], cu["pct_peak_pessimistic"]))
     lines.append("")
     lines.append("Per-CU cycles per iteration, every resident workgroup doing one:")
     lines.append("")
-    lines.append("| kernel | WG/CU | t_mfma | t_valu | t_lds | t_l2 | waitcnt | barriers | peak flop/clk/CU |")
+    lines.append("| kernel | WG/CU | t_mfma | t_valu | t_lds | t_l2 | s_waitcnt/iter | s_barrier/iter "
+                 "| peak flop/clk/CU |")
     lines.append("|" + "---|" * 9)
-    for k in kernels:
+    for names, k in groups:
         t = k["model"]["cycles"]
         lines.append("| %s | %d | %.0f | %.0f | %.0f | %.0f | %d | %d | %d (%s) |" % (
-            k["kernel"], k["occupancy"]["wg_per_cu"], t["mfma"], t["valu"], t["lds"], t["l2"],
+            ", ".join(names), k["occupancy"]["wg_per_cu"], t["mfma"], t["valu"], t["lds"], t["l2"],
             k["per_wave"]["waitcnt"], k["per_wave"]["barrier"], k["model"]["peak_flops_per_cu_clk"],
             k["model"]["dtype"]))
-    if kernels and kernels[0]["shapes"]:
+    for names, k in groups:
+        if not k["shapes"]:
+            continue
         lines.append("")
-        lines.append("Tile quantisation, tile %dx%d (%s); projected %% of peak = roofline x efficiency:"
-                     % (tile[0], tile[1], tile_src))
+        lines.append("GEMM shapes, %s, tile %dx%d (%s):" % (", ".join(names), tile[0], tile[1], tile_src))
         lines.append("")
-        lines.append("| M x N x K | tiles | " + " | ".join(k["kernel"] for k in kernels) + " |")
-        lines.append("|" + "---|" * (2 + len(kernels)))
-        for i, s in enumerate(kernels[0]["shapes"]):
-            cells = ["%.0f%% x %.2f = %.1f" % (k["model"]["pct_peak_roofline"], k["shapes"][i]["efficiency"],
-                                                k["shapes"][i]["pct_peak"]) for k in kernels]
-            lines.append("| %dx%dx%d | %d | %s |" % (s["m"], s["n"], s["k"], s["tiles"], " | ".join(cells)))
+        lines.append("| M x N x K | tiles | rounds | efficiency | % peak: roofline x efficiency "
+                     "| % peak: per-round model | HBM ceiling % |")
+        lines.append("|" + "---|" * 7)
+        for q in k["shapes"]:
+            lines.append("| %dx%dx%d | %d | %d | %.2f | %.1f | %.1f | %.0f |" % (
+                q["m"], q["n"], q["k"], q["tiles"], q["rounds"], q["efficiency"], q["pct_peak_brief_rule"],
+                q["pct_peak"], q["hbm_ceiling_pct"]))
     lines.append("")
     lines.append("Assumptions:")
     for a in ASSUMPTIONS:
