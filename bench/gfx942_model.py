@@ -627,7 +627,11 @@ def run_tool(names, args):
     for n in names:
         exe = shutil.which(n)
         if exe:
-            return subprocess.run([exe] + args, check=True, capture_output=True, text=True).stdout
+            r = subprocess.run([exe] + args, capture_output=True, text=True)
+            if r.returncode != 0:
+                sys.exit("gfx942_model: %s %s failed (exit %d): %s"
+                         % (n, " ".join(args), r.returncode, r.stderr.strip()))
+            return r.stdout
     sys.exit("gfx942_model: none of %s found on PATH (scripts/bootstrap.sh installs llvm-19)"
              % ", ".join(names))
 
@@ -839,7 +843,8 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("hsaco", nargs="?", help="gfx942 code object (gretac ... --target=gfx942 -o X)")
     ap.add_argument("--json", action="store_true", help="print JSON instead of markdown")
-    ap.add_argument("--tile", help="GEMM tile BMxBN (default: templates/launch_constants.h)")
+    ap.add_argument("--tile", help="the GEMM tile BMxBN the kernels compute (default: GRETA_GEMM_BM x "
+                                   "GRETA_GEMM_BN from templates/launch_constants.h)")
     ap.add_argument("--shape", action="append", default=[],
                     help="GEMM shape MxNxK for the quantisation table (repeatable; default: "
                          "Llama-2-7B block at T = 512 and 2048)")

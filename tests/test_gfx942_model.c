@@ -99,7 +99,8 @@ static int model_block(const char *dtype, fact_t *facts, int max) {
   snprintf(hsaco, sizeof hsaco, "%s/block.hsaco", dir);
   snprintf(py, sizeof py, "%s/flatten.py", dir);
   /* The example is f32; the f16 block is the same file with one line changed. */
-  snprintf(cmd, sizeof cmd, "sed 's/weight_dtype = f32/weight_dtype = %s/' %s > %s && grep -q 'weight_dtype = %s' %s",
+  snprintf(cmd, sizeof cmd,
+           "sed 's/weight_dtype = f32/weight_dtype = %s/' %s > %s && grep -q 'weight_dtype = %s' %s",
            dtype, BLOCK_GM, gm, dtype, gm);
   cr_assert_eq(system(cmd), 0, "could not write the %s block: %s", dtype, cmd);
   FILE *f = fopen(py, "w");
@@ -139,14 +140,17 @@ static void check_block(const char *dtype, const char *mfma, int per_block, long
   cr_expect_geq(n, 4, "%s block: %d MFMA kernels found, expected the 4 prefill GEMMs", dtype, n);
   for (int i = 0; i < n; i++) {
     fact_t *k = &facts[i];
-    cr_expect(strncmp(k->name, "greta_matmul", 12) == 0, "%s: MFMAs in a non-GEMM kernel %s", dtype, k->name);
+    cr_expect(strncmp(k->name, "greta_matmul", 12) == 0, "%s: MFMAs in a non-GEMM kernel %s", dtype,
+              k->name);
     cr_expect_eq(k->loop, 1, "%s %s: no K loop found", dtype, k->name);
     cr_expect_eq(k->n_kinds, 1, "%s %s: %d kinds of MFMA, expected one", dtype, k->name, k->n_kinds);
     cr_expect_str_eq(k->mfma, mfma, "%s %s: MFMA %s, expected %s", dtype, k->name, k->mfma, mfma);
-    cr_expect_eq(k->count, per_block * WAVE_BLOCKS, "%s %s: %d MFMAs per wave per iteration, expected %d",
-                 dtype, k->name, k->count, per_block * WAVE_BLOCKS);
-    cr_expect_eq(k->flops, (long)k->count * flop_per_mfma, "%s %s: %ld flops per wave, expected %d x %ld",
-                 dtype, k->name, k->flops, k->count, flop_per_mfma);
+    cr_expect_eq(k->count, per_block * WAVE_BLOCKS,
+                 "%s %s: %d MFMAs per wave per iteration, expected %d", dtype, k->name, k->count,
+                 per_block * WAVE_BLOCKS);
+    cr_expect_eq(k->flops, (long)k->count * flop_per_mfma,
+                 "%s %s: %ld flops per wave, expected %d x %ld", dtype, k->name, k->flops, k->count,
+                 flop_per_mfma);
     cr_expect(k->roof > 0 && k->roof <= 100.0 + 1e-9, "%s %s: roofline %% of peak %f outside (0, 100]",
               dtype, k->name, k->roof);
     cr_expect(k->pess > 0 && k->pess <= k->roof + 1e-9, "%s %s: pessimistic %f outside (0, roofline %f]",
@@ -157,9 +161,11 @@ static void check_block(const char *dtype, const char *mfma, int per_block, long
 }
 
 Test(gfx942_model, block_f32) {
-  check_block("f32", "v_mfma_f32_16x16x4_f32", BK_F32 / GRETA_MFMA_F32_K, 2L * 16 * 16 * GRETA_MFMA_F32_K);
+  check_block("f32", "v_mfma_f32_16x16x4_f32", BK_F32 / GRETA_MFMA_F32_K,
+              2L * 16 * 16 * GRETA_MFMA_F32_K);
 }
 
 Test(gfx942_model, block_f16) {
-  check_block("f16", "v_mfma_f32_16x16x16_f16", BK_F16 / GRETA_MFMA_F16_K, 2L * 16 * 16 * GRETA_MFMA_F16_K);
+  check_block("f16", "v_mfma_f32_16x16x16_f16", BK_F16 / GRETA_MFMA_F16_K,
+              2L * 16 * 16 * GRETA_MFMA_F16_K);
 }
