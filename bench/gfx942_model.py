@@ -52,7 +52,9 @@ Assumptions (also printed with the tables, see ASSUMPTIONS below):
   - Occupancy: .vgpr_count in gfx942 metadata is the unified total (arch VGPRs
     aligned to 4, plus AGPRs); waves per SIMD = min(8, 512 // round_up(vgpr, 8),
     800 // round_up(sgpr, 16)); workgroups per CU = min(waves allow, 64 KiB LDS
-    // group_segment_fixed_size); a workgroup's waves spread over the 4 SIMDs.
+    // round_up(group_segment_fixed_size, 512)); a workgroup's waves spread over
+    the 4 SIMDs. A per-CU limit on workgroups (as opposed to waves) is not
+    applied.
   - LDS: 128 bytes per clock per CU, no bank conflicts.
   - Global: the loop's loads hit L2; L2 bandwidth per CU = 16 channels x
     128 B/clk per XCD shared by its 38 CUs = 53.9 B/clk/CU (CDNA 3 white paper's
@@ -91,6 +93,7 @@ WAVE = 64
 PEAK_CLOCK_GHZ = 2.1
 LDS_BYTES_PER_CU = 65536
 LDS_BYTES_PER_CLK = 128
+LDS_GRANULE = 512  # gfx9 allocates LDS in blocks of 128 dwords
 L2_CHANNELS_PER_XCD = 16
 L2_BYTES_PER_CLK_PER_CHANNEL = 128
 CUS_PER_XCD = 38
@@ -149,7 +152,7 @@ ASSUMPTIONS = [
     "K loop = the innermost natural loop (dominator back edges) holding MFMAs; every instruction "
     "of its blocks executes once per iteration (skip-branches inside fall through).",
     "Occupancy: waves/SIMD = min(8, 512 // round8(vgpr_count incl. AGPRs), 800 // round16(sgpr)); "
-    "workgroups/CU also <= 64 KiB // LDS; a workgroup's waves spread over the 4 SIMDs.",
+    "workgroups/CU also <= 64 KiB // LDS (512-byte granules); a workgroup's waves spread over the 4 SIMDs.",
     "t_mfma = MFMA cycles of the waves on the busiest SIMD; t_valu = their VALU instructions x 4 "
     "cycles (MFMA and VALU co-issue, so they overlap in the roofline).",
     "t_lds = LDS bytes of the CU's waves / 128 B/clk (no bank conflicts).",
@@ -476,7 +479,7 @@ def occupancy(meta):
         per_simd = min(per_simd, SGPRS_PER_SIMD // round_up(sgpr, 16))
     wg_per_cu = (per_simd * SIMDS_PER_CU) // waves_per_wg
     if lds > 0:
-        wg_per_cu = min(wg_per_cu, LDS_BYTES_PER_CU // lds)
+        wg_per_cu = min(wg_per_cu, LDS_BYTES_PER_CU // round_up(lds, LDS_GRANULE))
     return {"waves_per_wg": waves_per_wg, "waves_per_simd_by_regs": per_simd,
             "wg_per_cu": wg_per_cu,
             "waves_per_simd": -(-(wg_per_cu * waves_per_wg) // SIMDS_PER_CU)}
@@ -672,6 +675,11 @@ def markdown(kernels, tile, tile_src, source):
             ", ".join(names), loop, fmt_mfma(k), pg["flops"], pg["global_bytes"], pg["lds_bytes"],
             pw["valu"], pw["acc_moves"], m["vgpr"], m["agpr"], cu["waves_per_simd"], spills,
             cu["bound"], cu["pct_peak_roofline"], cu["pct_peak_pessimistic"]))
+    for names, k in groups:
+        if k["per_wave"]["unknown_mfma"]:
+            lines.append("")
+            lines.append("WARNING: %s: MFMAs missing from MFMA_TABLE, not counted: %s" % (
+                ", ".join(names), ", ".join(sorted(set(k["per_wave"]["unknown_mfma"])))))
     lines.append("")
     lines.append("Per-CU cycles per iteration, every resident workgroup doing one:")
     lines.append("")
