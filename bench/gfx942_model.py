@@ -8,6 +8,7 @@ and projects the fraction of MI300X's matrix peak the loop can reach.
     bench/gfx942_model.py block.hsaco            # markdown tables
     bench/gfx942_model.py block.hsaco --json     # the same facts, for machines
     bench/gfx942_model.py --selftest             # the loop finder on a fixed text
+    bench/gfx942_model.py --maf-check            # against AMD's published MI300X GEMM figure
 
 Per kernel whose code holds v_mfma_* instructions:
   1. The loop: the kernel's basic blocks (split at s_branch / s_cbranch_*
@@ -65,8 +66,9 @@ Assumptions (also printed with the tables, see ASSUMPTIONS below):
   - VALU: a wave64 VALU instruction occupies its SIMD for 4 cycles (16 lanes);
     MFMAs run in the matrix core alongside VALU work of the same or other waves
     (CDNA3 issues independent VALU while an MFMA executes), so t_mfma and
-    t_valu overlap in the roofline. SALU, s_waitcnt latency, barriers and
-    memory latency are not modelled (counted only).
+    t_valu overlap in the roofline; the issue slots the MFMAs themselves take
+    are not charged. SALU, s_waitcnt latency, barriers and memory latency are
+    not modelled (counted only).
   - Tile quantisation for a GEMM shape M x N: tiles = ceil(M/BM) ceil(N/BN),
     rounds = ceil(tiles / (workgroups per CU x 304)), efficiency = tiles /
     (rounds x workgroups per CU x 304); "roofline x efficiency" charges a
