@@ -1,0 +1,171 @@
+/* bench/gfx942_model.py, the static throughput model of the gfx942 GEMM
+ * kernels, on examples/llama2_block.gm compiled by the built gretac for
+ * gfx942 (f32 and f16 weights), and its loop finder on a hand-written
+ * disassembly (--selftest; the expected answers are in its docstring).
+ *
+ * The expected MFMA counts come from templates/gemm.h, not from the script:
+ * a 64 x 64 tile (GRETA_GEMM_BM x GRETA_GEMM_BN), 4 waves each owning a
+ * 32 x 32 quarter as 2 x 2 blocks of 16 x 16, K advancing by BK per loop
+ * iteration (16 for f32 weights, 32 for f16 / bf16), each 16 x 16 block
+ * taking BK / K_mfma MFMAs (K_mfma = GRETA_MFMA_F32_K = 4 for
+ * v_mfma_f32_16x16x4_f32, GRETA_MFMA_F16_K = 16 for v_mfma_f32_16x16x16_f16):
+ *   f32: 2 x 2 x 16 / 4  = 16 MFMAs per wave per iteration, 2*16*16*4  = 2048 flop each;
+ *   f16: 2 x 2 x 32 / 16 =  8 MFMAs per wave per iteration, 2*16*16*16 = 8192 flop each.
+ * When the GEMM is redesigned, update WAVE_BLOCKS / BK_* below from the new
+ * template.
+ *
+ * Needs python3, clang-19 and llvm-objdump-19 / llvm-readelf-19
+ * (scripts/bootstrap.sh installs them); skips, saying which is missing. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../templates/mfma_layout.h"
+
+#define GRETAC GRETA_BINARY_DIR "/compiler/gretac"
+#define MODEL GRETA_SOURCE_DIR "/bench/gfx942_model.py"
+#define BLOCK_GM GRETA_SOURCE_DIR "/examples/llama2_block.gm"
+
+/* templates/gemm.h (AMD): each wave 2 x 2 blocks of 16 x 16; BK per weight type. */
+enum { WAVE_BLOCKS = 2 * 2, BK_F32 = 16, BK_F16 = 32 };
+
+static int have(const char *tool) {
+  char cmd[256];
+  snprintf(cmd, sizeof cmd, "command -v %s >/dev/null 2>&1", tool);
+  return system(cmd) == 0;
+}
+
+static void skip_without_tools(int need_gpu_tools) {
+  static const char *const tools[] = {"python3", "clang-19", "llvm-objdump-19", "llvm-readelf-19"};
+  for (size_t i = 0; i < (need_gpu_tools ? 4u : 1u); i++)
+    if (!have(tools[i])) cr_skip_test("%s not installed (scripts/bootstrap.sh installs it)", tools[i]);
+}
+
+/* Runs a shell command; returns its exit code, stdout + stderr in *out. */
+static int run(const char *cmd, char **out) {
+  char full[4096];
+  snprintf(full, sizeof full, "%s 2>&1", cmd);
+  FILE *p = popen(full, "r");
+  cr_assert(p, "cannot run %s", cmd);
+  size_t cap = 4096, len = 0, n;
+  char *text = malloc(cap);
+  while ((n = fread(text + len, 1, cap - len - 1, p)) > 0) {
+    len += n;
+    if (len + 1 == cap) text = realloc(text, cap *= 2);
+  }
+  text[len] = 0;
+  int status = pclose(p);
+  *out = text;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+Test(gfx942_model, loop_finder_selftest) {
+  skip_without_tools(0);
+  char *out = NULL;
+  int rc = run("python3 " MODEL " --selftest", &out);
+  cr_expect_eq(rc, 0, "gfx942_model.py --selftest exited %d:\n%s", rc, out);
+  cr_expect(strstr(out, "selftest: ok"), "selftest output:\n%s", out);
+  free(out);
+}
+
+/* One kernel's facts, flattened from the script's --json by a one-line
+ * json.load (no model logic in it): name, loop found (1/0), MFMA instruction
+ * (the only one), its count per wave, flops per wave, roofline and
+ * pessimistic % of peak, VGPR and SGPR spills. */
+typedef struct fact_s {
+  char name[64], mfma[64];
+  int loop, count, vspill, sspill, n_kinds;
+  long flops;
+  double roof, pess;
+} fact_t;
+
+static const char *const FLATTEN =
+    "import json,sys; d=json.load(sys.stdin)\n"
+    "for k in d['kernels']:\n"
+    "  p=k['per_wave']; m=p['mfma']; mo=k['model']; me=k['meta']\n"
+    "  print(k['kernel'], int(k['loop'] is not None), m[0]['instruction'] if m else '-',"
+    " p['mfma_count'], p['flops'], '%.6f' % mo['pct_peak_roofline'],"
+    " '%.6f' % mo['pct_peak_pessimistic'], me['vgpr_spills'], me['sgpr_spills'], len(m))\n";
+
+static int model_block(const char *dtype, fact_t *facts, int max) {
+  char dir[] = "/tmp/greta_gfx942_model_XXXXXX";
+  cr_assert(mkdtemp(dir), "mkdtemp failed");
+  char gm[512], hsaco[512], py[512], cmd[4096];
+  snprintf(gm, sizeof gm, "%s/block.gm", dir);
+  snprintf(hsaco, sizeof hsaco, "%s/block.hsaco", dir);
+  snprintf(py, sizeof py, "%s/flatten.py", dir);
+  /* The example is f32; the f16 block is the same file with one line changed. */
+  snprintf(cmd, sizeof cmd,
+           "sed 's/weight_dtype = f32/weight_dtype = %s/' %s > %s && grep -q 'weight_dtype = %s' %s",
+           dtype, BLOCK_GM, gm, dtype, gm);
+  cr_assert_eq(system(cmd), 0, "could not write the %s block: %s", dtype, cmd);
+  FILE *f = fopen(py, "w");
+  cr_assert(f);
+  fputs(FLATTEN, f);
+  fclose(f);
+
+  char *out = NULL;
+  snprintf(cmd, sizeof cmd, "%s -q %s --target=gfx942 -o %s", GRETAC, gm, hsaco);
+  int rc = run(cmd, &out);
+  cr_assert_eq(rc, 0, "%s exited %d:\n%s", cmd, rc, out);
+  free(out);
+  snprintf(cmd, sizeof cmd, "python3 %s %s --json | python3 %s", MODEL, hsaco, py);
+  rc = run(cmd, &out);
+  cr_assert_eq(rc, 0, "%s exited %d:\n%s", cmd, rc, out);
+
+  int n = 0;
+  for (char *line = strtok(out, "\n"); line && n < max; line = strtok(NULL, "\n")) {
+    fact_t *k = &facts[n];
+    int got = sscanf(line, "%63s %d %63s %d %ld %lf %lf %d %d %d", k->name, &k->loop, k->mfma, &k->count,
+                     &k->flops, &k->roof, &k->pess, &k->vspill, &k->sspill, &k->n_kinds);
+    cr_assert_eq(got, 10, "unexpected line from the model: \"%s\"", line);
+    n++;
+  }
+  free(out);
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  (void)system(cmd);
+  return n;
+}
+
+static void check_block(const char *dtype, const char *mfma, int per_block, long flop_per_mfma) {
+  skip_without_tools(1);
+  fact_t facts[32];
+  int n = model_block(dtype, facts, 32);
+  /* The block's prefill projections: q/k/v, o, gate/up, down (gretac --stats
+   * lists them as greta_matmul_6/9/10/12 today; their names are not checked). */
+  cr_expect_geq(n, 4, "%s block: %d MFMA kernels found, expected the 4 prefill GEMMs", dtype, n);
+  for (int i = 0; i < n; i++) {
+    fact_t *k = &facts[i];
+    cr_expect(strncmp(k->name, "greta_matmul", 12) == 0, "%s: MFMAs in a non-GEMM kernel %s", dtype,
+              k->name);
+    cr_expect_eq(k->loop, 1, "%s %s: no K loop found", dtype, k->name);
+    cr_expect_eq(k->n_kinds, 1, "%s %s: %d kinds of MFMA, expected one", dtype, k->name, k->n_kinds);
+    cr_expect_str_eq(k->mfma, mfma, "%s %s: MFMA %s, expected %s", dtype, k->name, k->mfma, mfma);
+    cr_expect_eq(k->count, per_block * WAVE_BLOCKS,
+                 "%s %s: %d MFMAs per wave per iteration, expected %d", dtype, k->name, k->count,
+                 per_block * WAVE_BLOCKS);
+    cr_expect_eq(k->flops, (long)k->count * flop_per_mfma,
+                 "%s %s: %ld flops per wave, expected %d x %ld", dtype, k->name, k->flops, k->count,
+                 flop_per_mfma);
+    cr_expect(k->roof > 0 && k->roof <= 100.0 + 1e-9, "%s %s: roofline %% of peak %f outside (0, 100]",
+              dtype, k->name, k->roof);
+    cr_expect(k->pess > 0 && k->pess <= k->roof + 1e-9, "%s %s: pessimistic %f outside (0, roofline %f]",
+              dtype, k->name, k->pess, k->roof);
+    cr_expect_eq(k->vspill, 0, "%s %s: %d VGPR spills", dtype, k->name, k->vspill);
+    cr_expect_eq(k->sspill, 0, "%s %s: %d SGPR spills", dtype, k->name, k->sspill);
+  }
+}
+
+Test(gfx942_model, block_f32) {
+  check_block("f32", "v_mfma_f32_16x16x4_f32", BK_F32 / GRETA_MFMA_F32_K,
+              2L * 16 * 16 * GRETA_MFMA_F32_K);
+}
+
+Test(gfx942_model, block_f16) {
+  check_block("f16", "v_mfma_f32_16x16x16_f16", BK_F16 / GRETA_MFMA_F16_K,
+              2L * 16 * 16 * GRETA_MFMA_F16_K);
+}
