@@ -306,16 +306,19 @@ def range_loops(insns):
 
 
 def pick_k_loop(insns):
-    """The innermost loop holding MFMAs, the one with the most if several:
-    (header address, frozenset of its instruction addresses, MFMA count), or
-    None when no loop holds an MFMA (fully unrolled)."""
+    """The innermost loop holding MFMAs, the one with the most if several,
+    and of those the shortest (a kernel with a 16-byte-load path and an
+    element-wise fallback for unaligned pointers has one K loop each; the
+    model measures the fast one): (header address, frozenset of its
+    instruction addresses, MFMA count), or None when no loop holds an MFMA
+    (fully unrolled)."""
     mfma_addrs = {a for a, m, _, _ in insns if is_mfma(m)}
     for finder in (natural_loops, range_loops):
         cands = [(h, body, len(mfma_addrs & body)) for h, body in finder(insns)]
         cands = [c for c in cands if c[2]]
         inner = [c for c in cands if not any(o[1] < c[1] for o in cands)]
         if inner:
-            return max(inner, key=lambda c: (c[2], -c[0]))
+            return max(inner, key=lambda c: (c[2], -len(c[1]), -c[0]))
     return None
 
 

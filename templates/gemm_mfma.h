@@ -105,29 +105,32 @@ struct greta_mfma32<GRETA_W_BF16> : greta_mfma32_half<short, greta_v4s, greta_mf
   }
 };
 
-/* Grid: x = ceil(N / (64 NB)), y = ceil(M / (64 MB)) (M = rows, grows with
- * T through grid_t). */
-template <int DT, greta_i64 N, greta_i64 K, int RES, greta_i64 RC, int RPT, int MB, int NB>
-GRETA_INLINE void greta_gemm_mfma(const int *params, const float *x, const void *b, float *out,
-                                  const float *res) {
+/* One workgroup's tile; VEC: 16-byte loads (x and B 16-byte aligned), else
+ * element by element. Its own function per VEC so that the K loop holds one
+ * kind of load and no branch on it. As / Bs: the two LDS buffers of each
+ * operand, [2][64 MB * LDK] and [2][64 NB * LDK] (declared once, by the
+ * caller, for both instances). */
+template <int DT, greta_i64 N, greta_i64 K, int RES, int MB, int NB, bool VEC>
+GRETA_INLINE void greta_gemm_mfma_tile(const float *x, const void *b, float *out, const float *res,
+                                       greta_i64 M, greta_i64 m0, greta_i64 n0,
+                                       typename greta_mfma32<DT>::lds_t *as,
+                                       typename greta_mfma32<DT>::lds_t *bs) {
   typedef greta_mfma32<DT> F;
   typedef typename F::lds_t L;
   const int NT = GRETA_MFMA_NT, BM = 64 * MB, BN = 64 * NB, BK = F::BK, LDK = F::LDK;
   const int VB = DT == GRETA_W_F32 ? 4 : 8;       /* weights per 16-byte chunk */
   const int CA = BK / 4, CB = BK / VB;            /* chunks per row and step */
   const int EA = BM * CA / NT, EB = BN * CB / NT; /* chunks per thread and step */
+  const int ES = DT == GRETA_W_F32 ? 4 : 2;
   static_assert(K % BK == 0, "the host picks this kernel only when BK divides K");
   static_assert(BM * CA % NT == 0 && BN * CB % NT == 0, "whole chunks per thread");
-  __shared__ __attribute__((aligned(16))) L As[2][BM * LDK];
-  __shared__ __attribute__((aligned(16))) L Bs[2][BN * LDK];
-
-  const greta_i64 M = greta_rows<RC, RPT>(params);
-  const greta_i64 m0 = (greta_i64)greta_bid_y() * BM, n0 = (greta_i64)greta_bid_x() * BN;
-  if (m0 >= M) return; /* whole block: no barrier is skipped by part of it */
+  /* Buffer `buf` of each operand, by offset: clang keeps the LDS address
+   * space through the arithmetic (an array of the two pointers turned every
+   * LDS access into a flat one). */
+  auto A = [&](int buf) { return as + buf * (BM * LDK); };
+  auto B = [&](int buf) { return bs + buf * (BN * LDK); };
   const int tid = greta_tid(), lane = greta_lane(), wave = tid / GRETA_WAVE;
   const int wm = gemm_mfma_wave_m(wave, MB), wn = gemm_mfma_wave_n(wave, NB);
-  /* The same for every thread: vector loads need 16-byte aligned rows. */
-  const bool vec = (((unsigned long long)x | (unsigned long long)b) & 15ull) == 0;
 
   greta_v4f ra[EA];
   greta_u4 rb[EB];
@@ -136,28 +139,27 @@ GRETA_INLINE void greta_gemm_mfma(const int *params, const float *x, const void 
     for (int e = 0; e < EA; e++) {
       const int idx = tid + NT * e;
       const greta_i64 m = m0 + gemm_mfma_stage_row(idx, CA);
-      const greta_i64 k = k0 + 4 * gemm_mfma_stage_chunk(idx, CA);
+      const float *p = x + m * K + k0 + 4 * gemm_mfma_stage_chunk(idx, CA);
       if (m >= M) ra[e] = (greta_v4f){0.f, 0.f, 0.f, 0.f};
-      else if (vec) ra[e] = *(const greta_v4f *)&x[m * K + k];
-      else ra[e] = (greta_v4f){x[m * K + k], x[m * K + k + 1], x[m * K + k + 2], x[m * K + k + 3]};
+      else if (VEC) ra[e] = *(const greta_v4f *)p;
+      else ra[e] = (greta_v4f){p[0], p[1], p[2], p[3]};
     }
 #pragma unroll
     for (int e = 0; e < EB; e++) {
       const int idx = tid + NT * e;
       const greta_i64 n = n0 + gemm_mfma_stage_row(idx, CB);
-      const greta_i64 k = k0 + VB * gemm_mfma_stage_chunk(idx, CB);
-      const int es = DT == GRETA_W_F32 ? 4 : 2;
+      const char *p = (const char *)b + (n * K + k0 + VB * gemm_mfma_stage_chunk(idx, CB)) * ES;
       if (n >= N) {
         rb[e] = greta_u4{0u, 0u, 0u, 0u};
-      } else if (vec) {
-        rb[e] = *(const greta_u4 *)((const char *)b + (n * K + k) * es);
-      } else {
+      } else if (VEC) {
+        rb[e] = *(const greta_u4 *)p;
+      } else { /* four 32-bit words: 1 float or 2 halves each */
         unsigned int w[4];
         for (int j = 0; j < 4; j++) {
           if (DT == GRETA_W_F32) {
-            w[j] = greta_float_to_bits(((const float *)b)[n * K + k + j]);
+            w[j] = greta_float_to_bits(((const float *)p)[j]);
           } else {
-            const unsigned short *h = (const unsigned short *)b + n * K + k + 2 * j;
+            const unsigned short *h = (const unsigned short *)p + 2 * j;
             w[j] = (unsigned int)h[0] | (unsigned int)h[1] << 16;
           }
         }
@@ -169,48 +171,54 @@ GRETA_INLINE void greta_gemm_mfma(const int *params, const float *x, const void 
 #pragma unroll
     for (int e = 0; e < EA; e++) {
       const int idx = tid + NT * e;
-      F::stage_x(&As[buf][gemm_mfma_stage_row(idx, CA) * LDK + 4 * gemm_mfma_stage_chunk(idx, CA)],
+      F::stage_x(&A(buf)[gemm_mfma_stage_row(idx, CA) * LDK + 4 * gemm_mfma_stage_chunk(idx, CA)],
                  ra[e]);
     }
 #pragma unroll
     for (int e = 0; e < EB; e++) {
       const int idx = tid + NT * e;
-      F::stage_w(&Bs[buf][gemm_mfma_stage_row(idx, CB) * LDK + VB * gemm_mfma_stage_chunk(idx, CB)],
+      F::stage_w(&B(buf)[gemm_mfma_stage_row(idx, CB) * LDK + VB * gemm_mfma_stage_chunk(idx, CB)],
                  rb[e]);
     }
   };
-
   greta_v16f acc[MB][NB];
+  auto compute = [&](int buf) {
+#pragma unroll
+    for (int kk = 0; kk < BK; kk += F::KI) {
+      typename F::frag_t fa[MB], fb[NB];
+#pragma unroll
+      for (int i = 0; i < MB; i++) fa[i] = F::a_frag(A(buf), wm + 32 * i, kk, lane);
+#pragma unroll
+      for (int j = 0; j < NB; j++) fb[j] = F::b_frag(B(buf), wn + 32 * j, kk, lane);
+#pragma unroll
+      for (int i = 0; i < MB; i++)
+#pragma unroll
+        for (int j = 0; j < NB; j++) F::mma(acc[i][j], fa[i], fb[j]);
+    }
+  };
+
 #pragma unroll
   for (int i = 0; i < MB; i++)
 #pragma unroll
     for (int j = 0; j < NB; j++)
 #pragma unroll
       for (int r = 0; r < 16; r++) acc[i][j][r] = 0.f;
-
-  const greta_i64 nk = K / BK;
   load(0);
   store(0);
   greta_sync();
-  for (greta_i64 kt = 0; kt < nk; kt++) {
+  /* Every step but the last: the next step's loads fly during the MFMAs and
+   * land in the other buffer (last read before the previous barrier). The
+   * last step is peeled, so the loop body has no branch and the
+   * accumulators stay in place across it. */
+  const greta_i64 nk = K / BK;
+  for (greta_i64 kt = 0; kt + 1 < nk; kt++) {
     const int cur = (int)(kt & 1);
-    if (kt + 1 < nk) load((kt + 1) * BK); /* global loads in flight during the MFMAs */
-#pragma unroll
-    for (int kk = 0; kk < BK; kk += F::KI) {
-      typename F::frag_t fa[MB], fb[NB];
-#pragma unroll
-      for (int i = 0; i < MB; i++) fa[i] = F::a_frag(As[cur], wm + 32 * i, kk, lane);
-#pragma unroll
-      for (int j = 0; j < NB; j++) fb[j] = F::b_frag(Bs[cur], wn + 32 * j, kk, lane);
-#pragma unroll
-      for (int i = 0; i < MB; i++)
-#pragma unroll
-        for (int j = 0; j < NB; j++) F::mma(acc[i][j], fa[i], fb[j]);
-    }
-    /* The other buffer was last read before the previous barrier. */
-    if (kt + 1 < nk) store(cur ^ 1);
+    load((kt + 1) * BK);
+    compute(cur);
+    store(cur ^ 1);
     greta_sync();
   }
+  compute((int)((nk - 1) & 1));
 
   /* Lane l's column of each block is one of 32 consecutive n: a wave's
    * stores of one register are two 128-byte runs. */
@@ -228,5 +236,24 @@ GRETA_INLINE void greta_gemm_mfma(const int *params, const float *x, const void 
           out[m * N + n] = v;
         }
       }
+}
+
+/* Grid: x = ceil(N / (64 NB)), y = ceil(M / (64 MB)) (M = rows, grows with
+ * T through grid_t). */
+template <int DT, greta_i64 N, greta_i64 K, int RES, greta_i64 RC, int RPT, int MB, int NB>
+GRETA_INLINE void greta_gemm_mfma(const int *params, const float *x, const void *b, float *out,
+                                  const float *res) {
+  typedef typename greta_mfma32<DT>::lds_t L;
+  const int LDK = greta_mfma32<DT>::LDK;
+  __shared__ __attribute__((aligned(16))) L As[2 * 64 * MB * LDK];
+  __shared__ __attribute__((aligned(16))) L Bs[2 * 64 * NB * LDK];
+  const greta_i64 M = greta_rows<RC, RPT>(params);
+  const greta_i64 m0 = (greta_i64)greta_bid_y() * 64 * MB, n0 = (greta_i64)greta_bid_x() * 64 * NB;
+  if (m0 >= M) return; /* whole block: no barrier is skipped by part of it */
+  /* The same for every thread of the launch. */
+  if ((((unsigned long long)x | (unsigned long long)b) & 15ull) == 0)
+    greta_gemm_mfma_tile<DT, N, K, RES, MB, NB, true>(x, b, out, res, M, m0, n0, As, Bs);
+  else
+    greta_gemm_mfma_tile<DT, N, K, RES, MB, NB, false>(x, b, out, res, M, m0, n0, As, Bs);
 }
 #endif /* GRETA_AMD */

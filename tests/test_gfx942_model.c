@@ -3,16 +3,21 @@
  * gfx942 (f32 and f16 weights), and its loop finder on a hand-written
  * disassembly (--selftest; the expected answers are in its docstring).
  *
- * The expected MFMA counts come from templates/gemm.h, not from the script:
- * a 64 x 64 tile (GRETA_GEMM_BM x GRETA_GEMM_BN), 4 waves each owning a
- * 32 x 32 quarter as 2 x 2 blocks of 16 x 16, K advancing by BK per loop
- * iteration (16 for f32 weights, 32 for f16 / bf16), each 16 x 16 block
- * taking BK / K_mfma MFMAs (K_mfma = GRETA_MFMA_F32_K = 4 for
- * v_mfma_f32_16x16x4_f32, GRETA_MFMA_F16_K = 16 for v_mfma_f32_16x16x16_f16):
- *   f32: 2 x 2 x 16 / 4  = 16 MFMAs per wave per iteration, 2*16*16*4  = 2048 flop each;
- *   f16: 2 x 2 x 32 / 16 =  8 MFMAs per wave per iteration, 2*16*16*16 = 8192 flop each.
- * When the GEMM is redesigned, update WAVE_BLOCKS / BK_* below from the new
- * template.
+ * The expected MFMA counts come from the templates, not from the script.
+ * GEMMs (templates/gemm_mfma.h): each wave owns MB x NB blocks of 32 x 32, K
+ * advances by BK per loop iteration (16 for f32 weights, 32 for halves), a
+ * block takes BK / K_mfma MFMAs per iteration (K_mfma = 2 for
+ * v_mfma_f32_32x32x2_f32, 8 for v_mfma_f32_32x32x8_f16):
+ *   small tile (MB 1, NB 2): f32 1 x 2 x 16 / 2 = 16, f16 1 x 2 x 32 / 8 = 8;
+ *   large tile (MB 2, NB 4): f32 2 x 4 x 16 / 2 = 64, f16 2 x 4 x 32 / 8 = 32.
+ * The 7B block at max_tokens 512 (kernel_select.c: the large tile when
+ * ceil(512 / 128) x ceil(N / 256) >= 304): q/k/v (N 12288: 192 tiles), o and
+ * down (N 4096: 64) take the small tile, gate/up (N 22016: 4 x 86 = 344) the
+ * large one: 3 small and 1 large GEMM.
+ * Prefill attention with the f16 cache (templates/attention_mfma.h), per
+ * 32-key tile per wave: S = Q K^T D / 8 = 16 and O += P V (D / 32) x 4 = 16,
+ * so 32 v_mfma_f32_32x32x8_f16 at head_dim 128; the f32 block's f32 cache
+ * takes the MFMA-free greta_attention.
  *
  * Needs python3, clang-19 and llvm-objdump-19 / llvm-readelf-19
  * (scripts/bootstrap.sh installs them); skips, saying which is missing. */
@@ -24,14 +29,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../templates/launch_constants.h"
 #include "../templates/mfma_layout.h"
 
 #define GRETAC GRETA_BINARY_DIR "/compiler/gretac"
 #define MODEL GRETA_SOURCE_DIR "/bench/gfx942_model.py"
 #define BLOCK_GM GRETA_SOURCE_DIR "/examples/llama2_block.gm"
 
-/* templates/gemm.h (AMD): each wave 2 x 2 blocks of 16 x 16; BK per weight type. */
-enum { WAVE_BLOCKS = 2 * 2, BK_F32 = 16, BK_F16 = 32 };
+/* templates/launch_constants.h's tiles, as blocks of 32 x 32 per wave. */
+enum {
+  SMALL_BLOCKS = GRETA_MFMA_SMALL_MB * GRETA_MFMA_SMALL_NB,
+  BIG_BLOCKS = GRETA_MFMA_BIG_MB * GRETA_MFMA_BIG_NB,
+  HEAD_DIM = 128, /* examples/llama2_block.gm */
+};
 
 static int have(const char *tool) {
   char cmd[256];
@@ -131,23 +141,33 @@ static int model_block(const char *dtype, fact_t *facts, int max) {
   return n;
 }
 
-static void check_block(const char *dtype, const char *mfma, int per_block, long flop_per_mfma) {
+/* per_block: MFMAs per 32 x 32 block per iteration; attention: the
+ * attention kernel's MFMAs per key tile (0: no MFMA attention). */
+static void check_block(const char *dtype, const char *mfma, int per_block, long flop_per_mfma,
+                        int attention) {
   skip_without_tools(1);
   fact_t facts[32];
   int n = model_block(dtype, facts, 32);
-  /* The block's prefill projections: q/k/v, o, gate/up, down (gretac --stats
-   * lists them as greta_matmul_6/9/10/12 today; their names are not checked). */
-  cr_expect_geq(n, 4, "%s block: %d MFMA kernels found, expected the 4 prefill GEMMs", dtype, n);
+  int small = 0, big = 0, attn = 0;
   for (int i = 0; i < n; i++) {
     fact_t *k = &facts[i];
-    cr_expect(strncmp(k->name, "greta_matmul", 12) == 0, "%s: MFMAs in a non-GEMM kernel %s", dtype,
-              k->name);
+    const bool is_attention = strncmp(k->name, "greta_attention", 15) == 0;
+    cr_expect(is_attention || strncmp(k->name, "greta_matmul", 12) == 0,
+              "%s: MFMAs in a kernel neither GEMM nor attention: %s", dtype, k->name);
     cr_expect_eq(k->loop, 1, "%s %s: no K loop found", dtype, k->name);
     cr_expect_eq(k->n_kinds, 1, "%s %s: %d kinds of MFMA, expected one", dtype, k->name, k->n_kinds);
     cr_expect_str_eq(k->mfma, mfma, "%s %s: MFMA %s, expected %s", dtype, k->name, k->mfma, mfma);
-    cr_expect_eq(k->count, per_block * WAVE_BLOCKS,
-                 "%s %s: %d MFMAs per wave per iteration, expected %d", dtype, k->name, k->count,
-                 per_block * WAVE_BLOCKS);
+    if (is_attention) {
+      attn++;
+      cr_expect_eq(k->count, attention, "%s %s: %d MFMAs per wave per key tile, expected %d", dtype,
+                   k->name, k->count, attention);
+    } else {
+      small += k->count == per_block * SMALL_BLOCKS;
+      big += k->count == per_block * BIG_BLOCKS;
+      cr_expect(k->count == per_block * SMALL_BLOCKS || k->count == per_block * BIG_BLOCKS,
+                "%s %s: %d MFMAs per wave per iteration, expected %d (small tile) or %d (large)",
+                dtype, k->name, k->count, per_block * SMALL_BLOCKS, per_block * BIG_BLOCKS);
+    }
     cr_expect_eq(k->flops, (long)k->count * flop_per_mfma,
                  "%s %s: %ld flops per wave, expected %d x %ld", dtype, k->name, k->flops, k->count,
                  flop_per_mfma);
@@ -158,14 +178,17 @@ static void check_block(const char *dtype, const char *mfma, int per_block, long
     cr_expect_eq(k->vspill, 0, "%s %s: %d VGPR spills", dtype, k->name, k->vspill);
     cr_expect_eq(k->sspill, 0, "%s %s: %d SGPR spills", dtype, k->name, k->sspill);
   }
+  cr_expect_eq(small, 3, "%s block: %d small-tile GEMMs, expected 3 (q/k/v, o, down)", dtype, small);
+  cr_expect_eq(big, 1, "%s block: %d large-tile GEMMs, expected 1 (gate/up)", dtype, big);
+  cr_expect_eq(attn, attention ? 1 : 0, "%s block: %d MFMA attention kernels", dtype, attn);
 }
 
 Test(gfx942_model, block_f32) {
-  check_block("f32", "v_mfma_f32_16x16x4_f32", BK_F32 / GRETA_MFMA_F32_K,
-              2L * 16 * 16 * GRETA_MFMA_F32_K);
+  check_block("f32", "v_mfma_f32_32x32x2_f32", GRETA_MFMA_BK_F32 / GRETA_MFMA32_F32_K,
+              2L * 32 * 32 * GRETA_MFMA32_F32_K, 0);
 }
 
 Test(gfx942_model, block_f16) {
-  check_block("f16", "v_mfma_f32_16x16x16_f16", BK_F16 / GRETA_MFMA_F16_K,
-              2L * 16 * 16 * GRETA_MFMA_F16_K);
+  check_block("f16", "v_mfma_f32_32x32x8_f16", GRETA_MFMA_BK_F16 / GRETA_MFMA32_F16_K,
+              2L * 32 * 32 * GRETA_MFMA32_F16_K, HEAD_DIM / 8 + HEAD_DIM / 32 * 32 / 8);
 }
