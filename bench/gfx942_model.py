@@ -557,7 +557,22 @@ def shape_projection(shape, tile, per_wave, occ, weight_bytes):
     return q
 
 
-def analyse(funcs, notes, tile, shapes):
+def kernel_tile(name, flops_per_iter, dtype, tile, tiles):
+    """The (BM, BN) tile a GEMM kernel computes and where it came from. With
+    tiles read from launch_constants.h (read_tiles), a greta_matmul kernel's
+    tile is the one whose BM x BN x BK x 2 equals its flops per workgroup and
+    K iteration (BK per weight type); otherwise `tile` (--tile or the
+    default). Attention kernels get none (no GEMM shapes)."""
+    if name.startswith("greta_attention"):
+        return None, None
+    bk = tiles.get("bk_" + ("f32" if dtype == "f32" else "f16"))
+    for t in tiles.get("tiles", []):
+        if bk and t[0] * t[1] * bk * 2 == flops_per_iter:
+            return t, "inferred: 2 x %d x %d x BK %d = the kernel's flops per iteration" % (t[0], t[1], bk)
+    return tile, None
+
+
+def analyse(funcs, notes, tile, shapes, tiles=None):
     out = []
     for name, insns in funcs.items():
         if not any(is_mfma(m) for _, m, _, _ in insns):
@@ -607,13 +622,38 @@ def analyse(funcs, notes, tile, shapes):
             "shapes": [],
         }
         weight_bytes = {"f32": 4, "xf32": 4, "f64": 8, "i8": 1, "fp8": 1}.get(cu["dtype"], 2)
-        for s in shapes:
-            k["shapes"].append(shape_projection(s, tile, per_wave, occ, weight_bytes))
+        ktile, ksrc = kernel_tile(name, k["per_workgroup"]["flops"], cu["dtype"], tile,
+                                  tiles or {})
+        k["tile"], k["tile_source"] = (list(ktile) if ktile else None), ksrc
+        for s in shapes if ktile else []:
+            k["shapes"].append(shape_projection(s, ktile, per_wave, occ, weight_bytes))
         out.append(k)
     return out
 
 
 # ---- input, output ----------------------------------------------------------------
+
+def read_tiles(source_dir):
+    """greta_gemm_mfma's tiles and K steps from launch_constants.h:
+    {"tiles": [(64 MB, 64 NB) small, large], "bk_f32": .., "bk_f16": ..}."""
+    path = os.path.join(source_dir, "templates", "launch_constants.h")
+    v = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                m = re.match(r"^#define\s+GRETA_MFMA_(\w+)\s+(\d+)\s*$", line)
+                if m:
+                    v[m.group(1)] = int(m.group(2))
+    except OSError:
+        return {}
+    out = {"tiles": [(64 * v[s + "_MB"], 64 * v[s + "_NB"]) for s in ("SMALL", "BIG")
+                     if s + "_MB" in v and s + "_NB" in v]}
+    if "BK_F32" in v:
+        out["bk_f32"] = v["BK_F32"]
+    if "BK_F16" in v:
+        out["bk_f16"] = v["BK_F16"]
+    return out
+
 
 def read_tile(source_dir):
     path = os.path.join(source_dir, "templates", "launch_constants.h")
@@ -701,7 +741,9 @@ def markdown(kernels, tile, tile_src, source):
         if not k["shapes"]:
             continue
         lines.append("")
-        lines.append("GEMM shapes, %s, tile %dx%d (%s):" % (", ".join(names), tile[0], tile[1], tile_src))
+        kt = k.get("tile") or tile
+        lines.append("GEMM shapes, %s, tile %dx%d (%s):" % (", ".join(names), kt[0], kt[1],
+                                                          k.get("tile_source") or tile_src))
         lines.append("")
         lines.append("| M x N x K | tiles | rounds | efficiency | % peak: roofline x efficiency "
                      "| % peak: per-round model | HBM ceiling % |")
@@ -913,7 +955,7 @@ def main():
     funcs = parse_disassembly(dis)
     if not funcs:
         sys.exit("gfx942_model: no kernel found in the disassembly of %s" % (a.hsaco or a.disassembly))
-    kernels = analyse(funcs, parse_notes(notes_text), tile, shapes)
+    kernels = analyse(funcs, parse_notes(notes_text), tile, shapes, None if a.tile else read_tiles(a.source_dir))
 
     if a.json:
         print(json.dumps({"source": a.hsaco or a.disassembly, "tile": list(tile), "tile_source": tile_src,

@@ -57,14 +57,15 @@ enum {
  * greta_gemm_mfma): 4 waves, each MB x NB blocks of 32 x 32, so tiles of
  * (64 MB) x (64 NB); K in steps of BK (32 for 16-bit weights, 16 for f32),
  * rows padded in LDS to LDK elements (bank-conflict free fragment reads).
- * The large tile (128 x 256) when a step of max_tokens fills every CU of an
- * MI300X (304) with tiles, else the small one (64 x 128). */
+ * kernel_select.c (mfma_big_tile_wins) picks the large tile (128 x 256) or
+ * the small one (64 x 128) for the largest step: the one that finishes first
+ * on an MI300X's 304 CUs. */
 #define GRETA_MFMA_NT 256
 #define GRETA_MFMA_BIG_MB 2
 #define GRETA_MFMA_BIG_NB 4
 #define GRETA_MFMA_SMALL_MB 1
 #define GRETA_MFMA_SMALL_NB 2
-#define GRETA_MFMA_BIG_MIN_TILES 304
+#define GRETA_MI300X_CUS 304
 #define GRETA_MFMA_BK_F16 32
 #define GRETA_MFMA_LDK_F16 36
 #define GRETA_MFMA_BK_F32 16

@@ -10,10 +10,15 @@
  * v_mfma_f32_32x32x2_f32, 8 for v_mfma_f32_32x32x8_f16):
  *   small tile (MB 1, NB 2): f32 1 x 2 x 16 / 2 = 16, f16 1 x 2 x 32 / 8 = 8;
  *   large tile (MB 2, NB 4): f32 2 x 4 x 16 / 2 = 64, f16 2 x 4 x 32 / 8 = 32.
- * The 7B block at max_tokens 512 (kernel_select.c: the large tile when
- * ceil(512 / 128) x ceil(N / 256) >= 304): q/k/v (N 12288: 192 tiles), o and
- * down (N 4096: 64) take the small tile, gate/up (N 22016: 4 x 86 = 344) the
- * large one: 3 small and 1 large GEMM.
+ * Which tile (kernel_select.c mfma_big_tile_wins: tiles spread over 304 CUs,
+ * a CU's share x tile area, x 1.19 for the small tile with 16-bit weights,
+ * the large tile on a tie), f16 block:
+ *   max_tokens 512: q/k/v (N 12288) small 768 tiles -> 3 x 8192 x 1.19 =
+ *     29245 vs large 192 -> 32768; o, down (N 4096) 256 -> 9748 vs 32768;
+ *     gate/up (N 22016) 1376 -> 48742 vs 344 -> 65536: 4 small;
+ *   max_tokens 2048: q/k/v 3072 -> 11 x 9748 = 107233 vs 768 -> 98304; o,
+ *     down 1024 -> 38993 vs 256 -> 32768; gate/up 5504 -> 185221 vs 1376 ->
+ *     163840: 4 large.
  * Prefill attention with the f16 cache (templates/attention_mfma.h), per
  * 32-key tile per wave: S = Q K^T D / 8 = 16 and O += P V (D / 32) x 4 = 16,
  * so 32 v_mfma_f32_32x32x8_f16 at head_dim 128; the f32 block's f32 cache
@@ -101,7 +106,7 @@ static const char *const FLATTEN =
     " p['mfma_count'], p['flops'], '%.6f' % mo['pct_peak_roofline'],"
     " '%.6f' % mo['pct_peak_pessimistic'], me['vgpr_spills'], me['sgpr_spills'], len(m))\n";
 
-static int model_block(const char *dtype, fact_t *facts, int max) {
+static int model_block(const char *dtype, int max_tokens, fact_t *facts, int max) {
   char dir[] = "/tmp/greta_gfx942_model_XXXXXX";
   cr_assert(mkdtemp(dir), "mkdtemp failed");
   char gm[512], hsaco[512], py[512], cmd[4096];
@@ -119,7 +124,7 @@ static int model_block(const char *dtype, fact_t *facts, int max) {
   fclose(f);
 
   char *out = NULL;
-  snprintf(cmd, sizeof cmd, "%s -q %s --target=gfx942 -o %s", GRETAC, gm, hsaco);
+  snprintf(cmd, sizeof cmd, "%s -q %s --target=gfx942 --max-tokens=%d -o %s", GRETAC, gm, max_tokens, hsaco);
   int rc = run(cmd, &out);
   cr_assert_eq(rc, 0, "%s exited %d:\n%s", cmd, rc, out);
   free(out);
@@ -142,12 +147,13 @@ static int model_block(const char *dtype, fact_t *facts, int max) {
 }
 
 /* per_block: MFMAs per 32 x 32 block per iteration; attention: the
- * attention kernel's MFMAs per key tile (0: no MFMA attention). */
-static void check_block(const char *dtype, const char *mfma, int per_block, long flop_per_mfma,
-                        int attention) {
+ * attention kernel's MFMAs per key tile (0: no MFMA attention); the GEMMs
+ * expected on each tile. */
+static void check_block(const char *dtype, int max_tokens, const char *mfma, int per_block,
+                        long flop_per_mfma, int attention, int want_small, int want_big) {
   skip_without_tools(1);
   fact_t facts[32];
-  int n = model_block(dtype, facts, 32);
+  int n = model_block(dtype, max_tokens, facts, 32);
   int small = 0, big = 0, attn = 0;
   for (int i = 0; i < n; i++) {
     fact_t *k = &facts[i];
@@ -178,17 +184,24 @@ static void check_block(const char *dtype, const char *mfma, int per_block, long
     cr_expect_eq(k->vspill, 0, "%s %s: %d VGPR spills", dtype, k->name, k->vspill);
     cr_expect_eq(k->sspill, 0, "%s %s: %d SGPR spills", dtype, k->name, k->sspill);
   }
-  cr_expect_eq(small, 3, "%s block: %d small-tile GEMMs, expected 3 (q/k/v, o, down)", dtype, small);
-  cr_expect_eq(big, 1, "%s block: %d large-tile GEMMs, expected 1 (gate/up)", dtype, big);
+  cr_expect_eq(small, want_small, "%s block, max_tokens %d: %d small-tile GEMMs, expected %d", dtype,
+               max_tokens, small, want_small);
+  cr_expect_eq(big, want_big, "%s block, max_tokens %d: %d large-tile GEMMs, expected %d", dtype,
+               max_tokens, big, want_big);
   cr_expect_eq(attn, attention ? 1 : 0, "%s block: %d MFMA attention kernels", dtype, attn);
 }
 
 Test(gfx942_model, block_f32) {
-  check_block("f32", "v_mfma_f32_32x32x2_f32", GRETA_MFMA_BK_F32 / GRETA_MFMA32_F32_K,
-              2L * 32 * 32 * GRETA_MFMA32_F32_K, 0);
+  check_block("f32", 512, "v_mfma_f32_32x32x2_f32", GRETA_MFMA_BK_F32 / GRETA_MFMA32_F32_K,
+              2L * 32 * 32 * GRETA_MFMA32_F32_K, 0, 4, 0);
 }
 
 Test(gfx942_model, block_f16) {
-  check_block("f16", "v_mfma_f32_32x32x8_f16", GRETA_MFMA_BK_F16 / GRETA_MFMA32_F16_K,
-              2L * 32 * 32 * GRETA_MFMA32_F16_K, HEAD_DIM / 8 + HEAD_DIM / 32 * 32 / 8);
+  check_block("f16", 512, "v_mfma_f32_32x32x8_f16", GRETA_MFMA_BK_F16 / GRETA_MFMA32_F16_K,
+              2L * 32 * 32 * GRETA_MFMA32_F16_K, HEAD_DIM / 8 + HEAD_DIM / 32 * 32 / 8, 4, 0);
+}
+
+Test(gfx942_model, block_f16_max_tokens_2048) {
+  check_block("f16", 2048, "v_mfma_f32_32x32x8_f16", GRETA_MFMA_BK_F16 / GRETA_MFMA32_F16_K,
+              2L * 32 * 32 * GRETA_MFMA32_F16_K, HEAD_DIM / 8 + HEAD_DIM / 32 * 32 / 8, 0, 4);
 }

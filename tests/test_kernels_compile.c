@@ -66,10 +66,11 @@ static void make_tu(const target_t *t, tu_t *tu) {
       snprintf(n, sizeof n, "matmul_kn_%s_%s", ph, dts[dt]);
       add(t, tu, GRETA_OP_MATMUL, 3, (greta_op_attrs_t){.n = 256, .k = 260, .wdtype = dt}, 1, lo, hi, n);
     }
-    /* A step of up to 2048 rows of a 8192-wide weight: 16 x 32 tiles of
-     * 128 x 256 fill MI300X's 304 CUs, so the large MFMA tile. */
+    /* Steps of up to 2048 rows of a 4096-wide weight: the large MFMA tile
+     * (1 of 256 tiles per CU against 4 of 1024 small ones: a tie, which the
+     * large tile takes). */
     snprintf(n, sizeof n, "matmul_big_prefill_%s", dts[dt]);
-    add(t, tu, GRETA_OP_MATMUL, 3, (greta_op_attrs_t){.n = 8192, .k = 256, .transpose_b = 1, .wdtype = dt},
+    add(t, tu, GRETA_OP_MATMUL, 3, (greta_op_attrs_t){.n = 4096, .k = 256, .transpose_b = 1, .wdtype = dt},
         1, 2, 2048, n);
     snprintf(n, sizeof n, "embedding_%s", dts[dt]);
     add(t, tu, GRETA_OP_EMBEDDING, 3, (greta_op_attrs_t){.vocab = 1000, .dim = 256, .wdtype = dt}, 1, 1,
@@ -384,8 +385,10 @@ Test(kernels_compile, geometry_scales_with_tokens) {
   l.attr.transpose_b = 1;
   l.rows_coeff = 1;
   l.rows_per_token = 1;
-  /* T <= 512: ceil(512 / 128) x (4096 / 256) = 64 large tiles, fewer than
-   * MI300X's 304 CUs: the small tile, 64 x 128. */
+  /* Tiles spread over MI300X's 304 CUs: a CU's share x tile area (x 1.19 for
+   * the small tile with 16-bit weights), the smaller wins, the large tile on
+   * a tie. T <= 512, f32: small 8 x 32 = 256 tiles, 1 each, 8192; large
+   * 4 x 16 = 64, 1 each, 32768: the small tile, 64 x 128. */
   greta_status_t s = kernels_instantiate(&t, &l, 2, 512, "g", &src);
   cr_assert(!s, "%s", greta_status_message(s));
   cr_assert(strstr(src.data, "greta_gemm_mfma<GRETA_W_F32, 4096LL, 4096LL, 0, 1LL, 1, 1, 2>"),
@@ -396,13 +399,32 @@ Test(kernels_compile, geometry_scales_with_tokens) {
   cr_assert_eq(l.grid_t_per_token, 1);
   cr_assert_eq(l.grid_t_tile, 64);
   cr_assert_eq(l.block[0], 256);
-  /* T <= 2048, N = 11008: 16 x 43 = 688 large tiles: 128 x 256. */
-  l.attr.n = 11008;
+  /* T <= 2048, N = 4096, f32: small 32 x 32 = 1024 tiles, 4 a CU, 32768;
+   * large 16 x 16 = 256, 1, 32768: a tie, the large tile. */
   s = kernels_instantiate(&t, &l, 2, 2048, "g", &src);
   cr_assert(!s, "%s", greta_status_message(s));
-  cr_assert_eq(l.grid[0], 43);
+  cr_assert_eq(l.grid[0], 16);
   cr_assert_eq(l.grid[1], 16);
   cr_assert_eq(l.grid_t_tile, 128);
+  /* T <= 2048, N = 11008, f16: small 32 x 86 = 2752 tiles, 10 a CU,
+   * 10 x 8192 x 1.19 = 97485; large 16 x 43 = 688, 3, 98304: small. */
+  l.attr.n = 11008;
+  l.attr.wdtype = GRETA_F16;
+  s = kernels_instantiate(&t, &l, 2, 2048, "g", &src);
+  cr_assert(!s, "%s", greta_status_message(s));
+  cr_assert_eq(l.grid[0], 86);
+  cr_assert_eq(l.grid[1], 32);
+  cr_assert_eq(l.grid_t_tile, 64);
+  /* The same in f32 (no slowdown): 81920 against 98304, small too; and
+   * N = 22016, f16: small 5504 tiles, 19 a CU, 185221; large 1376, 5,
+   * 163840: large. */
+  l.attr.n = 22016;
+  s = kernels_instantiate(&t, &l, 2, 2048, "g", &src);
+  cr_assert(!s, "%s", greta_status_message(s));
+  cr_assert_eq(l.grid[0], 86);
+  cr_assert_eq(l.grid[1], 16);
+  cr_assert_eq(l.grid_t_tile, 128);
+  l.attr.wdtype = GRETA_F32;
   /* K = 4100 is no multiple of 16: greta_gemm's 64 x 64 tiles. */
   l.attr.n = 4096;
   l.attr.k = 4100;

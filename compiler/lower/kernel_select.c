@@ -256,6 +256,26 @@ static greta_status_t check_qkv_shape(const kernel_ctx_t *c) {
  * FP32 FMA tile of greta_gemm (exact f32, ~4x slower at T = 512). */
 static const bool nvidia_f32_fma = false;
 
+/* greta_gemm_mfma's tile for a GEMM of `rows` x N: the one whose tiles
+ * finish first on an MI300X's 304 CUs, tiles spread evenly (a CU's share is
+ * ceil(tiles / 304) tiles, each costing its area at the CU's matrix rate).
+ * With 16-bit weights the small tile runs at 1 / 1.19 of the rate
+ * (bench/gfx942_model.py: its K step needs 608 cycles of L2 traffic per 512
+ * of MFMAs; the large tile and f32 are MFMA-bound). The large tile on a tie.
+ * At the 7B's shapes (T = 512 and 2048) this picks the tile the model
+ * projects faster in every case (docs/gemm.md). */
+static bool mfma_big_tile_wins(int64_t rows, int64_t n, int dt) {
+  int64_t cost[2];
+  for (int big = 0; big < 2; big++) {
+    const int64_t bm = 64 * (big ? GRETA_MFMA_BIG_MB : GRETA_MFMA_SMALL_MB);
+    const int64_t bn = 64 * (big ? GRETA_MFMA_BIG_NB : GRETA_MFMA_SMALL_NB);
+    const int64_t tiles = ceil_div(rows, bm) * ceil_div(n, bn);
+    const int64_t slowdown = !big && dt != GRETA_F32 ? 119 : 100;
+    cost[big] = ceil_div(tiles, GRETA_MI300X_CUS) * bm * bn * slowdown;
+  }
+  return cost[1] <= cost[0];
+}
+
 static greta_status_t kernel_matmul(const kernel_ctx_t *c, kernel_choice_t *k) {
   const greta_op_attrs_t *a = c->a;
   greta_plan_launch_t *l = c->l;
@@ -290,13 +310,11 @@ static greta_status_t kernel_matmul(const kernel_ctx_t *c, kernel_choice_t *k) {
     return NULL;
   }
   /* AMD: the 32x32 MFMA tiles (greta_gemm_mfma) for a Linear weight when
-   * their K step divides K; the large tile when a step of max_tokens gives
-   * every CU of an MI300X one. */
+   * their K step divides K. */
   int64_t max_rows = rpt ? c->max_tokens * rc : rc;
   const int64_t mfma_bk = dt == GRETA_F32 ? GRETA_MFMA_BK_F32 : GRETA_MFMA_BK_F16;
   if (c->target->arch == TARGET_AMD && trans && K % mfma_bk == 0) {
-    const bool big = ceil_div(max_rows, 64 * GRETA_MFMA_BIG_MB) *
-                         ceil_div(N, 64 * GRETA_MFMA_BIG_NB) >= GRETA_MFMA_BIG_MIN_TILES;
+    const bool big = mfma_big_tile_wins(max_rows, N, dt);
     const int mb = big ? GRETA_MFMA_BIG_MB : GRETA_MFMA_SMALL_MB;
     const int nb = big ? GRETA_MFMA_BIG_NB : GRETA_MFMA_SMALL_NB;
     GRETA_RETURN_IF_ERROR(set_rows_y(c, GRETA_MFMA_NT, ceil_div(N, 64 * nb), 64 * mb));
