@@ -28,10 +28,23 @@
  * words (K: D + 4 halves) or 18 (V^T, P: 36 halves).
  *
  * Precision: q and p are rounded to DT for the MFMAs (the cache's own
- * precision), scores and sums are f32.
+ * precision), scores and sums are f32. The exponentials are the hardware's
+ * v_exp_f32 (2^x, about 1 ulp) on scores pre-multiplied by log2(e): p is
+ * rounded to 16 bits right after, and the accurate expf's range reduction
+ * was a third of the loop's VALU instructions.
  */
 
 #if defined(GRETA_AMD)
+/* 2^x: v_exp_f32 where the compiler has the builtin (LLVM >= 17: clang-19,
+ * ROCm >= 6), else the device library's exp2f (hiprtc of ROCm 5). */
+GRETA_INLINE float greta_mfma_exp2(float x) {
+#if __has_builtin(__builtin_amdgcn_exp2f)
+  return __builtin_amdgcn_exp2f(x);
+#else
+  return exp2f(x);
+#endif
+}
+
 template <greta_i64 H, greta_i64 KVH, int D, greta_i64 MAXSEQ, int DT>
 GRETA_INLINE void greta_attention_mfma(const int *params, const float *q, const void *kc,
                                        const void *vc, float *out, float scale) {
@@ -46,19 +59,22 @@ GRETA_INLINE void greta_attention_mfma(const int *params, const float *q, const 
   __shared__ __attribute__((aligned(16))) L Vt[D * LDV];
   __shared__ __attribute__((aligned(16))) L Ps[NW][32 * LDP];
 
-  const greta_i64 T = params[0], pos = params[1];
+  /* Positions fit in 32 bits (MAXSEQ does); 32-bit compares in the masks. */
+  static_assert(MAXSEQ < (1LL << 30), "positions in int");
+  const int T = params[0], pos = params[1];
   const greta_i64 h = greta_bid_x(), g = h / (H / KVH);
-  const greta_i64 t0 = (greta_i64)greta_bid_y() * BQ;
+  const int t0 = greta_bid_y() * BQ;
   if (t0 >= T) return; /* whole block */
   const int tid = greta_tid(), lane = greta_lane(), w = tid / GRETA_WAVE;
-  const greta_i64 tw = t0 + 32 * w; /* the wave's first query row */
-  greta_i64 block_hi = pos + (t0 + BQ < T ? t0 + BQ : T); /* rows the block reads */
-  if (block_hi > MAXSEQ) block_hi = MAXSEQ;
+  const int tw = t0 + 32 * w; /* the wave's first query row */
+  int block_hi = pos + (t0 + BQ < T ? t0 + BQ : T); /* rows the block reads */
+  if (block_hi > MAXSEQ) block_hi = (int)MAXSEQ;
+  const float scale2 = scale * 1.4426950408889634f; /* scores in log2 units */
 
   /* Q fragments, k = d: lane l's row tw + l % 32, d = 8 kk + 4 (l / 32) + e. */
   V4 qf[D / 8];
   {
-    const greta_i64 t = tw + mfma32_f16_a_row(lane);
+    const greta_i64 t = tw + mfma32_f16_a_row(lane); /* 64-bit: the q offset */
 #pragma unroll
     for (int kk = 0; kk < D / 8; kk++) {
       const float *qr = q + (t * H + h) * D + 8 * kk + mfma32_f16_a_k(lane, 0);
@@ -77,12 +93,12 @@ GRETA_INLINE void greta_attention_mfma(const int *params, const float *q, const 
     for (int jb = 0; jb < D / 32; jb++) o[jb][r] = 0.f;
   }
 
-  for (greta_i64 j0 = 0; j0 < block_hi; j0 += BKV) {
+  for (int j0 = 0; j0 < block_hi; j0 += BKV) {
     greta_sync(); /* the previous tile's K, V and P are consumed */
     /* Stage the tile: 16-byte chunks of K and V rows (raw cache bits). */
     for (int idx = tid; idx < BKV * CPR; idx += GRETA_ATTN_MFMA_NT) {
       const int j = idx / CPR, c = idx % CPR;
-      const greta_i64 r = j0 + j;
+      const greta_i64 r = j0 + j; /* 64-bit: the cache offset */
       greta_u4 kv = {0u, 0u, 0u, 0u}, vv = {0u, 0u, 0u, 0u};
       if (r < block_hi) {
         const greta_i64 off = ((r * KVH + g) * D + 8 * c) * 2;
@@ -110,20 +126,21 @@ GRETA_INLINE void greta_attention_mfma(const int *params, const float *q, const 
       F::mma(s, qf[kk], kf);
     }
 
-    /* Online softmax per row; P into this wave's LDS rows. */
-    const greta_i64 key = j0 + mfma32_d_col(lane);
+    /* Online softmax per row (in log2 units: m is the running max of
+     * score x log2 e); P into this wave's LDS rows. */
+    const int key = j0 + mfma32_d_col(lane);
 #pragma unroll
     for (int r = 0; r < 16; r++) {
       const int i = mfma32_d_row(lane, r);
-      const greta_i64 t = tw + i;
+      const int t = tw + i;
       const bool valid = t < T && key <= pos + t;
-      const float sv = valid ? s[r] * scale : greta_neg_inf();
+      const float sv = valid ? s[r] * scale2 : greta_neg_inf();
       float mt = sv;
 #pragma unroll
       for (int x = 1; x < 32; x <<= 1) mt = greta_fmax(mt, greta_shfl_xor(mt, x));
       const float mn = greta_fmax(m[r], mt);
-      const float alpha = m[r] == greta_neg_inf() ? 0.f : greta_exp(m[r] - mn);
-      const float p = valid ? greta_exp(sv - mn) : 0.f;
+      const float alpha = m[r] == greta_neg_inf() ? 0.f : greta_mfma_exp2(m[r] - mn);
+      const float p = valid ? greta_mfma_exp2(sv - mn) : 0.f;
       l[r] = l[r] * alpha + p;
       m[r] = mn;
 #pragma unroll
@@ -151,7 +168,7 @@ GRETA_INLINE void greta_attention_mfma(const int *params, const float *q, const 
     float lr = l[r];
 #pragma unroll
     for (int x = 1; x < 32; x <<= 1) lr += greta_shfl_xor(lr, x);
-    const greta_i64 t = tw + mfma32_d_row(lane, r);
+    const greta_i64 t = tw + mfma32_d_row(lane, r); /* 64-bit: the out offset */
     if (t < T) {
 #pragma unroll
       for (int jb = 0; jb < D / 32; jb++)

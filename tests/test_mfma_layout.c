@@ -457,7 +457,7 @@ static void attention_mfma_block(int T, int pos, int H, int KVH, int D, const fl
         for (int r = 0; r < 16; r++) {
           int t = tw + mfma32_d_row(lane, r), key = j0 + mfma32_d_col(lane);
           bool valid = t < T && key <= pos + t;
-          sv[lane][r] = valid ? s[lane][r] * scale : -INFINITY;
+          sv[lane][r] = valid ? s[lane][r] * scale * 1.4426950408889634f : -INFINITY; /* log2 units */
         }
       for (int lane = 0; lane < 64; lane++)
         for (int r = 0; r < 16; r++) {
@@ -468,8 +468,8 @@ static void attention_mfma_block(int T, int pos, int H, int KVH, int D, const fl
       for (int lane = 0; lane < 64; lane++)
         for (int r = 0; r < 16; r++) {
           float mn = fmaxf(m[w][lane][r], mt[lane][r]);
-          float alpha = m[w][lane][r] == -INFINITY ? 0.f : expf(m[w][lane][r] - mn);
-          float p = sv[lane][r] == -INFINITY ? 0.f : expf(sv[lane][r] - mn);
+          float alpha = m[w][lane][r] == -INFINITY ? 0.f : exp2f(m[w][lane][r] - mn);
+          float p = sv[lane][r] == -INFINITY ? 0.f : exp2f(sv[lane][r] - mn);
           l[w][lane][r] = l[w][lane][r] * alpha + p;
           m[w][lane][r] = mn;
           for (int jb = 0; jb < D / 32; jb++) o[w][jb][lane][r] *= alpha;
