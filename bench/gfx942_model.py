@@ -633,42 +633,40 @@ def analyse(funcs, notes, tile, shapes, tiles=None):
 
 # ---- input, output ----------------------------------------------------------------
 
-def read_tiles(source_dir):
-    """greta_gemm_mfma's tiles and K steps from launch_constants.h:
-    {"tiles": [(64 MB, 64 NB) small, large], "bk_f32": .., "bk_f16": ..}."""
+def read_constants(source_dir):
+    """The integer #defines of templates/launch_constants.h ({} when unreadable)."""
     path = os.path.join(source_dir, "templates", "launch_constants.h")
     v = {}
     try:
         with open(path) as f:
             for line in f:
-                m = re.match(r"^#define\s+GRETA_MFMA_(\w+)\s+(\d+)\s*$", line)
+                m = re.match(r"^#define\s+(GRETA_\w+)\s+(\d+)\s*$", line)
                 if m:
                     v[m.group(1)] = int(m.group(2))
     except OSError:
-        return {}
-    out = {"tiles": [(64 * v[s + "_MB"], 64 * v[s + "_NB"]) for s in ("SMALL", "BIG")
-                     if s + "_MB" in v and s + "_NB" in v]}
-    if "BK_F32" in v:
-        out["bk_f32"] = v["BK_F32"]
-    if "BK_F16" in v:
-        out["bk_f16"] = v["BK_F16"]
+        pass
+    return v
+
+
+def read_tiles(constants):
+    """greta_gemm_mfma's tiles and K steps: {"tiles": [(64 MB, 64 NB) small,
+    large], "bk_f32": .., "bk_f16": ..} from launch_constants.h's values."""
+    v = constants
+    out = {"tiles": [(64 * v["GRETA_MFMA_%s_MB" % s], 64 * v["GRETA_MFMA_%s_NB" % s])
+                     for s in ("SMALL", "BIG")
+                     if "GRETA_MFMA_%s_MB" % s in v and "GRETA_MFMA_%s_NB" % s in v]}
+    for key, name in (("bk_f32", "GRETA_MFMA_BK_F32"), ("bk_f16", "GRETA_MFMA_BK_F16")):
+        if name in v:
+            out[key] = v[name]
     return out
 
 
-def read_tile(source_dir):
-    path = os.path.join(source_dir, "templates", "launch_constants.h")
-    vals = {}
-    try:
-        with open(path) as f:
-            for line in f:
-                m = re.match(r"^#define\s+GRETA_GEMM_(BM|BN)\s+(\d+)", line)
-                if m:
-                    vals[m.group(1)] = int(m.group(2))
-    except OSError:
-        pass
-    if "BM" in vals and "BN" in vals:
-        return (vals["BM"], vals["BN"]), "GRETA_GEMM_BM x GRETA_GEMM_BN, templates/launch_constants.h"
-    return (64, 64), "default: %s not readable" % path
+def read_tile(constants):
+    """The default tile (greta_gemm's) for kernels whose tile is not inferred."""
+    if "GRETA_GEMM_BM" in constants and "GRETA_GEMM_BN" in constants:
+        return ((constants["GRETA_GEMM_BM"], constants["GRETA_GEMM_BN"]),
+                "GRETA_GEMM_BM x GRETA_GEMM_BN, templates/launch_constants.h")
+    return (64, 64), "default: templates/launch_constants.h not readable"
 
 
 def run_tool(names, args):
@@ -931,7 +929,7 @@ def main():
             ap.error("--tile: expected BMxBN such as 64x64, found %r" % a.tile)
         tile, tile_src = (int(m.group(1)), int(m.group(2))), "--tile"
     else:
-        tile, tile_src = read_tile(a.source_dir)
+        tile, tile_src = read_tile(read_constants(a.source_dir))
     shapes = []
     for s in a.shape:
         m = re.fullmatch(r"(\d+)x(\d+)x(\d+)", s)
@@ -955,7 +953,8 @@ def main():
     funcs = parse_disassembly(dis)
     if not funcs:
         sys.exit("gfx942_model: no kernel found in the disassembly of %s" % (a.hsaco or a.disassembly))
-    kernels = analyse(funcs, parse_notes(notes_text), tile, shapes, None if a.tile else read_tiles(a.source_dir))
+    tiles = None if a.tile else read_tiles(read_constants(a.source_dir))
+    kernels = analyse(funcs, parse_notes(notes_text), tile, shapes, tiles)
 
     if a.json:
         print(json.dumps({"source": a.hsaco or a.disassembly, "tile": list(tile), "tile_source": tile_src,

@@ -31,10 +31,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../templates/launch_constants.h"
+#include "support/support.h"
 #include "../templates/mfma_layout.h"
 
 #define GRETAC GRETA_BINARY_DIR "/compiler/gretac"
@@ -60,28 +60,11 @@ static void skip_without_tools(int need_gpu_tools) {
     if (!have(tools[i])) cr_skip_test("%s not installed (scripts/bootstrap.sh installs it)", tools[i]);
 }
 
-/* Runs a shell command; returns its exit code, stdout + stderr in *out. */
-static int run(const char *cmd, char **out) {
-  char full[4096];
-  snprintf(full, sizeof full, "%s 2>&1", cmd);
-  FILE *p = popen(full, "r");
-  cr_assert(p, "cannot run %s", cmd);
-  size_t cap = 4096, len = 0, n;
-  char *text = malloc(cap);
-  while ((n = fread(text + len, 1, cap - len - 1, p)) > 0) {
-    len += n;
-    if (len + 1 == cap) text = realloc(text, cap *= 2);
-  }
-  text[len] = 0;
-  int status = pclose(p);
-  *out = text;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 Test(gfx942_model, loop_finder_selftest) {
   skip_without_tools(0);
   char *out = NULL;
-  int rc = run("python3 " MODEL " --selftest", &out);
+  int rc = support_run("python3 " MODEL " --selftest", &out);
   cr_expect_eq(rc, 0, "gfx942_model.py --selftest exited %d:\n%s", rc, out);
   cr_expect(strstr(out, "selftest: ok"), "selftest output:\n%s", out);
   free(out);
@@ -125,11 +108,11 @@ static int model_block(const char *dtype, int max_tokens, fact_t *facts, int max
 
   char *out = NULL;
   snprintf(cmd, sizeof cmd, "%s -q %s --target=gfx942 --max-tokens=%d -o %s", GRETAC, gm, max_tokens, hsaco);
-  int rc = run(cmd, &out);
+  int rc = support_run(cmd, &out);
   cr_assert_eq(rc, 0, "%s exited %d:\n%s", cmd, rc, out);
   free(out);
   snprintf(cmd, sizeof cmd, "python3 %s %s --json | python3 %s", MODEL, hsaco, py);
-  rc = run(cmd, &out);
+  rc = support_run(cmd, &out);
   cr_assert_eq(rc, 0, "%s exited %d:\n%s", cmd, rc, out);
 
   int n = 0;

@@ -10,10 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "greta/greta.h"
+#include "support/support.h"
 
 #define GRETA GRETA_BINARY_DIR "/runtime/cli/greta"
 #define GRETAC GRETA_BINARY_DIR "/compiler/gretac"
@@ -24,20 +24,8 @@
  * *out (caller frees). */
 static int run_input(const char *input, const char *args, char **out) {
   char cmd[4096];
-  snprintf(cmd, sizeof cmd, "printf '%s' | GRETA_BACKEND=cpu %s %s 2>&1", input, GRETA, args);
-  FILE *p = popen(cmd, "r");
-  cr_assert(p, "cannot run %s", cmd);
-  size_t cap = 4096, len = 0, n;
-  char *text = malloc(cap);
-  while ((n = fread(text + len, 1, cap - len - 1, p)) > 0) {
-    len += n;
-    if (len + 1 == cap)
-      text = realloc(text, cap *= 2);
-  }
-  text[len] = 0;
-  int status = pclose(p);
-  *out = text;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  snprintf(cmd, sizeof cmd, "printf '%s' | GRETA_BACKEND=cpu %s %s", input, GRETA, args);
+  return support_run(cmd, out);
 }
 
 static int run(const char *args, char **out) { return run_input("", args, out); }

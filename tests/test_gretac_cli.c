@@ -4,10 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "greta/greta.h"
+#include "support/support.h"
 
 #define GRETAC GRETA_BINARY_DIR "/compiler/gretac"
 #define EXAMPLES GRETA_SOURCE_DIR "/examples/"
@@ -16,20 +16,8 @@
  * stdout + stderr in *out (caller frees). */
 static int gretac(const char *args, char **out) {
   char cmd[2048];
-  snprintf(cmd, sizeof cmd, "%s %s 2>&1", GRETAC, args);
-  FILE *p = popen(cmd, "r");
-  cr_assert(p, "cannot run %s", cmd);
-  size_t cap = 4096, len = 0;
-  char *text = malloc(cap);
-  size_t n;
-  while ((n = fread(text + len, 1, cap - len - 1, p)) > 0) {
-    len += n;
-    if (len + 1 == cap) text = realloc(text, cap *= 2);
-  }
-  text[len] = 0;
-  int status = pclose(p);
-  *out = text;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  snprintf(cmd, sizeof cmd, "%s %s", GRETAC, args);
+  return support_run(cmd, out);
 }
 
 static void expect(const char *args, int code, const char *needle) {

@@ -399,40 +399,44 @@ Test(kernels_compile, geometry_scales_with_tokens) {
   cr_assert_eq(l.grid_t_per_token, 1);
   cr_assert_eq(l.grid_t_tile, 64);
   cr_assert_eq(l.block[0], 256);
-  /* T <= 2048, N = 4096, f32: small 32 x 32 = 1024 tiles, 4 a CU, 32768;
-   * large 16 x 16 = 256, 1, 32768: a tie, the large tile. */
-  s = kernels_instantiate(&t, &l, 2, 2048, "g", &src);
-  cr_assert(!s, "%s", greta_status_message(s));
-  cr_assert_eq(l.grid[0], 16);
-  cr_assert_eq(l.grid[1], 16);
-  cr_assert_eq(l.grid_t_tile, 128);
-  /* T <= 2048, N = 11008, f16: small 32 x 86 = 2752 tiles, 10 a CU,
-   * 10 x 8192 x 1.19 = 97485; large 16 x 43 = 688, 3, 98304: small. */
-  l.attr.n = 11008;
-  l.attr.wdtype = GRETA_F16;
-  s = kernels_instantiate(&t, &l, 2, 2048, "g", &src);
-  cr_assert(!s, "%s", greta_status_message(s));
-  cr_assert_eq(l.grid[0], 86);
-  cr_assert_eq(l.grid[1], 32);
-  cr_assert_eq(l.grid_t_tile, 64);
-  /* The same in f32 (no slowdown): 81920 against 98304, small too; and
-   * N = 22016, f16: small 5504 tiles, 19 a CU, 185221; large 1376, 5,
-   * 163840: large. */
-  l.attr.n = 22016;
-  s = kernels_instantiate(&t, &l, 2, 2048, "g", &src);
-  cr_assert(!s, "%s", greta_status_message(s));
-  cr_assert_eq(l.grid[0], 86);
-  cr_assert_eq(l.grid[1], 16);
-  cr_assert_eq(l.grid_t_tile, 128);
-  l.attr.wdtype = GRETA_F32;
-  /* K = 4100 is no multiple of 16: greta_gemm's 64 x 64 tiles. */
+  /* More shapes: (N, K, dtype, max_tokens) -> grid x, y at the largest
+   * step and rows per tile, each derived in its comment. */
+  static const struct {
+    int64_t n, k;
+    int dt;
+    int64_t max_tokens;
+    uint32_t gx, gy, tile;
+  } cases[] = {
+      /* f32, T <= 2048: small 32 x 32 = 1024 tiles, 4 a CU, 32768; large
+       * 16 x 16 = 256, 1, 32768: a tie, the large tile. */
+      {4096, 4096, GRETA_F32, 2048, 16, 16, 128},
+      /* f16, N 11008: small 32 x 86 = 2752 tiles, 10 a CU, 10 x 8192 x
+       * 1.19 = 97485; large 16 x 43 = 688, 3, 98304: small. */
+      {11008, 4096, GRETA_F16, 2048, 86, 32, 64},
+      /* f32 (no slowdown): 81920 against 98304: small. */
+      {11008, 4096, GRETA_F32, 2048, 86, 32, 64},
+      /* f16, N 22016: small 5504 tiles, 19 a CU, 185221; large 1376, 5,
+       * 163840: large. */
+      {22016, 4096, GRETA_F16, 2048, 86, 16, 128},
+      /* K = 4100 is no multiple of 16: greta_gemm's 64 x 64 tiles. */
+      {4096, 4100, GRETA_F32, 512, 64, 8, 64},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    l.attr.n = cases[i].n;
+    l.attr.k = cases[i].k;
+    l.attr.wdtype = cases[i].dt;
+    s = kernels_instantiate(&t, &l, 2, cases[i].max_tokens, "g", &src);
+    cr_assert(!s, "%s", greta_status_message(s));
+    cr_expect(l.grid[0] == cases[i].gx && l.grid[1] == cases[i].gy && l.grid_t_tile == cases[i].tile,
+              "case %zu (N %lld K %lld dtype %d T <= %lld): grid %u x %u, %u rows a tile; expected "
+              "%u x %u, %u",
+              i, (long long)cases[i].n, (long long)cases[i].k, cases[i].dt,
+              (long long)cases[i].max_tokens, l.grid[0], l.grid[1], l.grid_t_tile, cases[i].gx,
+              cases[i].gy, cases[i].tile);
+  }
   l.attr.n = 4096;
-  l.attr.k = 4100;
-  s = kernels_instantiate(&t, &l, 2, 512, "g", &src);
-  cr_assert(!s, "%s", greta_status_message(s));
-  cr_assert_eq(l.grid[0], 64);
-  cr_assert_eq(l.grid_t_tile, 64);
   l.attr.k = 4096;
+  l.attr.wdtype = GRETA_F32;
   /* A bad dtype and a bad arg count are refused with a message. */
   l.attr.wdtype = 3;
   s = kernels_instantiate(&t, &l, 2, 512, "g", &src);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "driver.h"
 #include "file_io.h"
@@ -172,4 +173,28 @@ greta_device_t *support_open_gpu(char *why, size_t size) {
     greta_status_free(st);
   }
   return NULL;
+}
+
+int support_run(const char *cmd, char **out) {
+  size_t cmd_len = strlen(cmd) + 8;
+  char *full = malloc(cmd_len);
+  cr_assert(full, "out of memory");
+  snprintf(full, cmd_len, "%s 2>&1", cmd);
+  FILE *p = popen(full, "r");
+  cr_assert(p, "cannot run %s", full);
+  free(full);
+  size_t cap = 4096, len = 0, n;
+  char *text = malloc(cap);
+  cr_assert(text, "out of memory");
+  while ((n = fread(text + len, 1, cap - len - 1, p)) > 0) {
+    len += n;
+    if (len + 1 == cap) {
+      text = realloc(text, cap *= 2);
+      cr_assert(text, "out of memory");
+    }
+  }
+  text[len] = 0;
+  int status = pclose(p);
+  *out = text;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

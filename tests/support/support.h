@@ -51,6 +51,11 @@ greta_device_t *support_open_gpu(char *why, size_t size);
     greta_status_free(s_);                                                                  \
   } while (0)
 
+/* Runs the shell command `cmd` with its stderr joined to its stdout; returns
+ * its exit code (-1 when it did not exit normally) and all it printed in
+ * *out, NUL-terminated (caller frees). Fails the test when it cannot start. */
+int support_run(const char *cmd, char **out);
+
 /* The whole file, NUL-terminated (fails the test when unreadable). */
 char *support_read_file(const char *path, size_t *out_len);
 
