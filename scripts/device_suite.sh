@@ -12,7 +12,10 @@
 #                                     (random weights; pp512, tg128)
 #   scripts/device_suite.sh sanitize  there, after run: compute-sanitizer's memcheck,
 #                                     racecheck and initcheck over those examples
-#                                     and the GPU tests; one summary line each
+#                                     and the GPU tests; one summary line each.
+#                                     GRETA_SANITIZE_ONLY="tool:program ..." runs
+#                                     only those pairs (e.g. racecheck:test_gpu_backend),
+#                                     GRETA_SANITIZE_SECONDS bounds the whole run
 #
 # Test binaries find the source tree at the path they were built in; `run`
 # links that path to wherever the tree landed.
@@ -106,9 +109,11 @@ sanitize() {
   # limited): a program not started in time is listed as not run.
   local budget=${GRETA_SANITIZE_SECONDS:-3600} start=$SECONDS
   echo "=== compute-sanitizer"
+  local only=" ${GRETA_SANITIZE_ONLY:-} "
   for tool in memcheck initcheck racecheck; do
     for entry in "${programs[@]}"; do
       local name=${entry%%|*} cmd=${entry#*|} log
+      [ "$only" = "  " ] || [[ "$only" == *" $tool:$name "* ]] || continue
       log="$out/sanitize_${tool}_$name.log"
       if [ $((SECONDS - start)) -ge "$budget" ]; then
         printf '%-10s %-22s not run (GRETA_SANITIZE_SECONDS=%s spent)\n' "$tool" "$name" "$budget"

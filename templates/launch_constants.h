@@ -53,6 +53,24 @@ enum {
 #define GRETA_GEMM_BN 64
 #define GRETA_GEMM_NT 256
 
+/* Prefill GEMM on AMD matrix cores, 32x32 MFMAs (gemm_mfma.h,
+ * greta_gemm_mfma): 4 waves, each MB x NB blocks of 32 x 32, so tiles of
+ * (64 MB) x (64 NB); K in steps of BK (32 for 16-bit weights, 16 for f32),
+ * rows padded in LDS to LDK elements (bank-conflict free fragment reads).
+ * kernel_select.c (mfma_big_tile_wins) picks the large tile (128 x 256) or
+ * the small one (64 x 128) for the largest step: the one that finishes first
+ * on an MI300X's 304 CUs. */
+#define GRETA_MFMA_NT 256
+#define GRETA_MFMA_BIG_MB 2
+#define GRETA_MFMA_BIG_NB 4
+#define GRETA_MFMA_SMALL_MB 1
+#define GRETA_MFMA_SMALL_NB 2
+#define GRETA_MI300X_CUS 304
+#define GRETA_MFMA_BK_F16 32
+#define GRETA_MFMA_LDK_F16 36
+#define GRETA_MFMA_BK_F32 16
+#define GRETA_MFMA_LDK_F32 17
+
 /* Prefill GEMM on NVIDIA matrix cores (gemm.h, greta_gemm_mma). */
 #define GRETA_MMA_BM 64
 #define GRETA_MMA_BN 32
@@ -78,6 +96,10 @@ enum {
 /* Attention (attention.h): prefill blocks of NT threads, one query row per
  * wave; flash-decoding blocks of one wave. */
 #define GRETA_ATTN_NT 256
+/* Prefill attention on AMD matrix cores (attention_mfma.h): 4 waves of 32
+ * query rows each, so 128 query rows a block. */
+#define GRETA_ATTN_MFMA_NT 256
+#define GRETA_ATTN_MFMA_QUERIES 128
 /* The largest head_dim the attention kernels hold in registers. */
 #define GRETA_ATTN_MAX_HEAD_DIM 256
 /* Generic elementwise-style kernels (rope, kv append, embedding) use GRETA_EW_NT. */

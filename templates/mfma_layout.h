@@ -10,6 +10,12 @@
  *   v_mfma_f32_16x16x16f16 and v_mfma_f32_16x16x16bf16_1k: lane l supplies
  *     A[l%16][4*(l/16)+e] and B[4*(l/16)+e][l%16] for e = 0..3 (four 16-bit
  *     values in two registers); D as above.
+ *   v_mfma_f32_32x32x2f32: lane l supplies A[l%32][l/32] and B[l/32][l%32]
+ *     and holds D[8*(r/4)+4*(l/32)+r%4][l%32] in result register r (0..15).
+ *   v_mfma_f32_32x32x8f16 and v_mfma_f32_32x32x8bf16_1k: lane l supplies
+ *     A[l%32][4*(l/32)+e] and B[4*(l/32)+e][l%32] for e = 0..3; D as for
+ *     32x32x2f32. (CDNA3 names: v_mfma_f32_32x32x8_f16 / _bf16, 32 cycles
+ *     each; 32x32x2_f32, 64 cycles.)
  */
 #ifndef GRETA_MFMA_LAYOUT_H
 #define GRETA_MFMA_LAYOUT_H
@@ -41,5 +47,50 @@ GRETA_LAYOUT_FN int mfma_f16_b_col(int lane) { return lane % 16; }
 /* The 16x16 f32 result (all three forms): register r (0..3) of lane l. */
 GRETA_LAYOUT_FN int mfma_d_row(int lane, int r) { return 4 * (lane / 16) + r; }
 GRETA_LAYOUT_FN int mfma_d_col(int lane) { return lane % 16; }
+
+/* ---- 32x32 forms (greta_gemm_mfma, gemm_mfma.h) ---------------------------- */
+
+#define GRETA_MFMA32_F32_K 2
+#define GRETA_MFMA32_F16_K 8
+
+/* 32x32x2f32. */
+GRETA_LAYOUT_FN int mfma32_f32_a_row(int lane) { return lane % 32; }
+GRETA_LAYOUT_FN int mfma32_f32_a_k(int lane) { return lane / 32; }
+GRETA_LAYOUT_FN int mfma32_f32_b_k(int lane) { return lane / 32; }
+GRETA_LAYOUT_FN int mfma32_f32_b_col(int lane) { return lane % 32; }
+
+/* 32x32x8 f16 / bf16: element e (0..3) of the lane's A / B operand. */
+GRETA_LAYOUT_FN int mfma32_f16_a_row(int lane) { return lane % 32; }
+GRETA_LAYOUT_FN int mfma32_f16_a_k(int lane, int e) { return 4 * (lane / 32) + e; }
+GRETA_LAYOUT_FN int mfma32_f16_b_k(int lane, int e) { return 4 * (lane / 32) + e; }
+GRETA_LAYOUT_FN int mfma32_f16_b_col(int lane) { return lane % 32; }
+
+/* The 32x32 f32 result: register r (0..15) of lane l. */
+GRETA_LAYOUT_FN int mfma32_d_row(int lane, int r) { return 8 * (r / 4) + 4 * (lane / 32) + r % 4; }
+GRETA_LAYOUT_FN int mfma32_d_col(int lane) { return lane % 32; }
+
+/* The bf16 bits of an f32 (bits u) for a bf16 MFMA operand: round to
+ * nearest even, a NaN stays a quiet NaN, like the prelude's
+ * greta_float_to_bf16 but with integer operations only: unrolled over a
+ * wave's Q fragments (attention_mfma.h), the prelude's comparisons kept
+ * their lane masks live in SGPRs and spilled 52 of them. */
+GRETA_LAYOUT_FN unsigned short mfma_bf16_bits(unsigned int u) {
+  const unsigned int nan = (unsigned int)((int)(0x7f800000u - (u & 0x7fffffffu)) >> 31); /* ~0: NaN */
+  const unsigned int rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  return (unsigned short)((rounded & ~nan) | (((u >> 16) | 0x40u) & nan));
+}
+
+/* greta_gemm_mfma's tile: 4 waves in 2 x 2; wave w owns MB x NB blocks of
+ * 32 x 32 at rows gemm_mfma_wave_m, columns gemm_mfma_wave_n of the
+ * (64 MB) x (64 NB) tile. */
+GRETA_LAYOUT_FN int gemm_mfma_wave_m(int wave, int mb) { return wave / 2 * 32 * mb; }
+GRETA_LAYOUT_FN int gemm_mfma_wave_n(int wave, int nb) { return wave % 2 * 32 * nb; }
+
+/* Global -> LDS staging: load slot `idx` (thread + NT * e) of an operand
+ * whose rows hold `chunks` 16-byte chunks per BK step reads row
+ * idx / chunks, chunk idx % chunks; consecutive threads read consecutive
+ * chunks of a row (coalesced). */
+GRETA_LAYOUT_FN int gemm_mfma_stage_row(int idx, int chunks) { return idx / chunks; }
+GRETA_LAYOUT_FN int gemm_mfma_stage_chunk(int idx, int chunks) { return idx % chunks; }
 
 #endif /* GRETA_MFMA_LAYOUT_H */

@@ -66,6 +66,12 @@ static void make_tu(const target_t *t, tu_t *tu) {
       snprintf(n, sizeof n, "matmul_kn_%s_%s", ph, dts[dt]);
       add(t, tu, GRETA_OP_MATMUL, 3, (greta_op_attrs_t){.n = 256, .k = 260, .wdtype = dt}, 1, lo, hi, n);
     }
+    /* Steps of up to 2048 rows of a 4096-wide weight: the large MFMA tile
+     * (1 of 256 tiles per CU against 4 of 1024 small ones: a tie, which the
+     * large tile takes). */
+    snprintf(n, sizeof n, "matmul_big_prefill_%s", dts[dt]);
+    add(t, tu, GRETA_OP_MATMUL, 3, (greta_op_attrs_t){.n = 4096, .k = 256, .transpose_b = 1, .wdtype = dt},
+        1, 2, 2048, n);
     snprintf(n, sizeof n, "embedding_%s", dts[dt]);
     add(t, tu, GRETA_OP_EMBEDDING, 3, (greta_op_attrs_t){.vocab = 1000, .dim = 256, .wdtype = dt}, 1, 1,
         64, n);
@@ -126,6 +132,13 @@ static void make_tu(const target_t *t, tu_t *tu) {
   greta_op_attrs_t att_f16 = att128;
   att_f16.kvdtype = GRETA_F16;
   add(t, tu, GRETA_OP_ATTENTION, 4, att_f16, 1, 2, 64, "attention_f16");
+  /* On AMD, half caches with head_dim 32 k take the MFMA flash attention;
+   * bf16 with head_dim 64 and 256 (the largest). */
+  greta_op_attrs_t att_bf16 = att;
+  att_bf16.kvdtype = GRETA_BF16;
+  add(t, tu, GRETA_OP_ATTENTION, 4, att_bf16, 1, 2, 64, "attention_bf16");
+  att_bf16.head_dim = 256;
+  add(t, tu, GRETA_OP_ATTENTION, 4, att_bf16, 1, 2, 512, "attention_bf16_hd256");
   /* Decode (T = 1): f32 and f16 caches, head_dim 64 and 128, 64-row splits. */
   for (int kv16 = 0; kv16 < 2; kv16++)
     for (int hd = 64; hd <= 128; hd *= 2) {
@@ -279,11 +292,20 @@ Test(kernels_compile, clang_gfx942) {
   cr_assert_eq(write(fd, obj, size), (ssize_t)size);
   close(fd);
   if (system("llvm-objdump-19 --version > /dev/null 2>&1") == 0) {
-    expect_instruction(path, "matmul_prefill_f32", "v_mfma_f32_16x16x4_f32");
-    expect_instruction(path, "matmul_res_prefill_f32", "v_mfma_f32_16x16x4_f32");
+    /* Linear weights whose K the step divides (16 for f32, 32 for halves):
+     * greta_gemm_mfma's 32x32 forms; otherwise greta_gemm's 16x16 ones. */
+    expect_instruction(path, "matmul_prefill_f32", "v_mfma_f32_32x32x2_f32");
+    expect_instruction(path, "matmul_res_prefill_f32", "v_mfma_f32_32x32x2_f32");
+    expect_instruction(path, "matmul_big_prefill_f32", "v_mfma_f32_32x32x2_f32");
     expect_instruction(path, "matmul_kn_prefill_f32", "v_mfma_f32_16x16x4_f32");
-    expect_instruction(path, "matmul_prefill_f16", "v_mfma_f32_16x16x16_f16");
-    expect_instruction(path, "matmul_prefill_bf16", "v_mfma_f32_16x16x16_bf16");
+    expect_instruction(path, "matmul_prefill_f16", "v_mfma_f32_32x32x8_f16");
+    expect_instruction(path, "matmul_big_prefill_f16", "v_mfma_f32_32x32x8_f16");
+    expect_instruction(path, "matmul_res_prefill_f16", "v_mfma_f32_16x16x16_f16"); /* K = 688 */
+    expect_instruction(path, "matmul_prefill_bf16", "v_mfma_f32_32x32x8_bf16");
+    expect_instruction(path, "matmul_big_prefill_bf16", "v_mfma_f32_32x32x8_bf16");
+    expect_instruction(path, "attention_f16", "v_mfma_f32_32x32x8_f16");
+    expect_instruction(path, "attention_bf16", "v_mfma_f32_32x32x8_bf16");
+    expect_instruction(path, "attention_bf16_hd256", "v_mfma_f32_32x32x8_bf16");
   } else {
     cr_assert_fail("llvm-objdump-19 is not installed (apt-get install llvm-19): the MFMA "
             "instructions cannot be checked");
@@ -363,13 +385,54 @@ Test(kernels_compile, geometry_scales_with_tokens) {
   l.attr.transpose_b = 1;
   l.rows_coeff = 1;
   l.rows_per_token = 1;
+  /* Tiles spread over MI300X's 304 CUs: a CU's share x tile area (x 1.19 for
+   * the small tile with 16-bit weights), the smaller wins, the large tile on
+   * a tie. T <= 512, f32: small 8 x 32 = 256 tiles, 1 each, 8192; large
+   * 4 x 16 = 64, 1 each, 32768: the small tile, 64 x 128. */
   greta_status_t s = kernels_instantiate(&t, &l, 2, 512, "g", &src);
   cr_assert(!s, "%s", greta_status_message(s));
-  cr_assert_eq(l.grid[0], 64);
+  cr_assert(strstr(src.data, "greta_gemm_mfma<GRETA_W_F32, 4096LL, 4096LL, 0, 1LL, 1, 1, 2>"),
+            "%s", src.data);
+  cr_assert_eq(l.grid[0], 32);
+  cr_assert_eq(l.grid[1], 8);
   cr_assert_eq(l.grid_t_axis, 1);
   cr_assert_eq(l.grid_t_per_token, 1);
   cr_assert_eq(l.grid_t_tile, 64);
   cr_assert_eq(l.block[0], 256);
+  /* T <= 2048, N = 4096, f32: small 32 x 32 = 1024 tiles, 4 a CU, 32768;
+   * large 16 x 16 = 256, 1, 32768: a tie, the large tile. */
+  s = kernels_instantiate(&t, &l, 2, 2048, "g", &src);
+  cr_assert(!s, "%s", greta_status_message(s));
+  cr_assert_eq(l.grid[0], 16);
+  cr_assert_eq(l.grid[1], 16);
+  cr_assert_eq(l.grid_t_tile, 128);
+  /* T <= 2048, N = 11008, f16: small 32 x 86 = 2752 tiles, 10 a CU,
+   * 10 x 8192 x 1.19 = 97485; large 16 x 43 = 688, 3, 98304: small. */
+  l.attr.n = 11008;
+  l.attr.wdtype = GRETA_F16;
+  s = kernels_instantiate(&t, &l, 2, 2048, "g", &src);
+  cr_assert(!s, "%s", greta_status_message(s));
+  cr_assert_eq(l.grid[0], 86);
+  cr_assert_eq(l.grid[1], 32);
+  cr_assert_eq(l.grid_t_tile, 64);
+  /* The same in f32 (no slowdown): 81920 against 98304, small too; and
+   * N = 22016, f16: small 5504 tiles, 19 a CU, 185221; large 1376, 5,
+   * 163840: large. */
+  l.attr.n = 22016;
+  s = kernels_instantiate(&t, &l, 2, 2048, "g", &src);
+  cr_assert(!s, "%s", greta_status_message(s));
+  cr_assert_eq(l.grid[0], 86);
+  cr_assert_eq(l.grid[1], 16);
+  cr_assert_eq(l.grid_t_tile, 128);
+  l.attr.wdtype = GRETA_F32;
+  /* K = 4100 is no multiple of 16: greta_gemm's 64 x 64 tiles. */
+  l.attr.n = 4096;
+  l.attr.k = 4100;
+  s = kernels_instantiate(&t, &l, 2, 512, "g", &src);
+  cr_assert(!s, "%s", greta_status_message(s));
+  cr_assert_eq(l.grid[0], 64);
+  cr_assert_eq(l.grid_t_tile, 64);
+  l.attr.k = 4096;
   /* A bad dtype and a bad arg count are refused with a message. */
   l.attr.wdtype = 3;
   s = kernels_instantiate(&t, &l, 2, 512, "g", &src);

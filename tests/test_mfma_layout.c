@@ -11,11 +11,17 @@
  * The emulators below are written from those sentences alone (they do not
  * use the header). The test then runs the GEMM's fragment decomposition of
  * a whole 64 x 64 block tile exactly as templates/gemm.h does, through the
- * header's mapping functions, and compares with a plain matmul. */
+ * header's mapping functions, and compares with a plain matmul. The same is
+ * done below for the 32x32 forms and greta_gemm_mfma's tiles (the staging of
+ * 16-byte chunks into padded LDS rows included) over whole ragged GEMMs. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "../runtime/src/half.h"
+#include "../templates/launch_constants.h"
 #include "../templates/mfma_layout.h"
 
 /* ---- instruction emulation (wave64) ---------------------------------------- */
@@ -167,4 +173,382 @@ Test(mfma_layout, mappings_are_bijections) {
       cr_assert_eq(seen_a[i][k], 1, "f16 A[%d][%d] supplied %d times", i, k, seen_a[i][k]);
       cr_assert_eq(seen_b[k][i], 1, "f16 B[%d][%d] supplied %d times", k, i, seen_b[k][i]);
     }
+}
+
+/* ---- the 32x32 forms and greta_gemm_mfma (templates/gemm_mfma.h) ------------
+ *
+ * From AMD's matrix instruction calculator (CDNA3, --matrix-layout), written
+ * here without the header:
+ *   v_mfma_f32_32x32x2_f32: lane l supplies A[l % 32][l / 32] and
+ *     B[l / 32][l % 32];
+ *   v_mfma_f32_32x32x8_f16 / _bf16: element e (0..3) of lane l's A operand is
+ *     A[l % 32][4 (l / 32) + e], of B B[4 (l / 32) + e][l % 32];
+ *   both: result register r (0..15) of lane l is D[i][l % 32] with
+ *     i = 8 (r / 4) + 4 (l / 32) + r % 4 (lane 0: rows 0-3, 8-11, 16-19,
+ *     24-27; lane 32: rows 4-7, 12-15, ...). */
+
+/* d[lane][r] += per one 32x32 MFMA of depth kd (2 or 8): operand element e
+ * of lane l, e < kd / 2. */
+static void emulate_mfma_32x32(int kd, const float a[64][4], const float b[64][4], float d[64][16]) {
+  float A[32][8], B[8][32];
+  const int per_lane = kd / 2;
+  for (int lane = 0; lane < 64; lane++)
+    for (int e = 0; e < per_lane; e++) {
+      A[lane % 32][per_lane * (lane / 32) + e] = a[lane][e];
+      B[per_lane * (lane / 32) + e][lane % 32] = b[lane][e];
+    }
+  for (int lane = 0; lane < 64; lane++)
+    for (int r = 0; r < 16; r++) {
+      int i = 8 * (r / 4) + 4 * (lane / 32) + r % 4, j = lane % 32;
+      float s = d[lane][r];
+      for (int k = 0; k < kd; k++) s += A[i][k] * B[k][j];
+      d[lane][r] = s;
+    }
+}
+
+/* One workgroup of greta_gemm_mfma<MB, NB> over all of K, as the template
+ * runs it, through mfma_layout.h's functions: stage each 16-byte chunk of x
+ * (4 floats) and of B (4 f32 / 8 halves) into LDS rows of LDK, read each
+ * wave's fragments, multiply, and store each result register. Rows past M
+ * or N are staged as zeros and not stored. */
+static void gemm_mfma_block(bool half, int mb, int nb, const float *x, const float *w, int M,
+                            int N, int K, int m0, int n0, float *out) {
+  const int NT = GRETA_MFMA_NT, BM = 64 * mb, BN = 64 * nb;
+  const int BK = half ? GRETA_MFMA_BK_F16 : GRETA_MFMA_BK_F32;
+  const int LDK = half ? GRETA_MFMA_LDK_F16 : GRETA_MFMA_LDK_F32;
+  const int KI = half ? GRETA_MFMA32_F16_K : GRETA_MFMA32_F32_K;
+  const int VB = half ? 8 : 4, CA = BK / 4, CB = BK / VB;
+  float *As = calloc((size_t)BM * LDK, sizeof *As), *Bs = calloc((size_t)BN * LDK, sizeof *Bs);
+  static float acc[4][2][4][64][16];
+  memset(acc, 0, sizeof acc);
+  for (int k0 = 0; k0 < K; k0 += BK) {
+    for (int i = 0; i < BM * LDK; i++) As[i] = NAN; /* padding is never read */
+    for (int i = 0; i < BN * LDK; i++) Bs[i] = NAN;
+    for (int tid = 0; tid < NT; tid++) {
+      for (int e = 0; e < BM * CA / NT; e++) {
+        int idx = tid + NT * e, row = gemm_mfma_stage_row(idx, CA), c = gemm_mfma_stage_chunk(idx, CA);
+        for (int j = 0; j < 4; j++)
+          As[row * LDK + 4 * c + j] = m0 + row < M ? x[(m0 + row) * K + k0 + 4 * c + j] : 0.f;
+      }
+      for (int e = 0; e < BN * CB / NT; e++) {
+        int idx = tid + NT * e, row = gemm_mfma_stage_row(idx, CB), c = gemm_mfma_stage_chunk(idx, CB);
+        for (int j = 0; j < VB; j++)
+          Bs[row * LDK + VB * c + j] = n0 + row < N ? w[(n0 + row) * K + k0 + VB * c + j] : 0.f;
+      }
+    }
+    for (int wave = 0; wave < 4; wave++) {
+      int wm = gemm_mfma_wave_m(wave, mb), wn = gemm_mfma_wave_n(wave, nb);
+      for (int kk = 0; kk < BK; kk += KI)
+        for (int i = 0; i < mb; i++)
+          for (int j = 0; j < nb; j++) {
+            float a[64][4] = {{0}}, b[64][4] = {{0}};
+            for (int lane = 0; lane < 64; lane++) {
+              if (half) {
+                for (int e = 0; e < 4; e++) {
+                  a[lane][e] = As[(wm + 32 * i + mfma32_f16_a_row(lane)) * LDK + kk + mfma32_f16_a_k(lane, e)];
+                  b[lane][e] = Bs[(wn + 32 * j + mfma32_f16_b_col(lane)) * LDK + kk + mfma32_f16_b_k(lane, e)];
+                }
+              } else {
+                a[lane][0] = As[(wm + 32 * i + mfma32_f32_a_row(lane)) * LDK + kk + mfma32_f32_a_k(lane)];
+                b[lane][0] = Bs[(wn + 32 * j + mfma32_f32_b_col(lane)) * LDK + kk + mfma32_f32_b_k(lane)];
+              }
+            }
+            emulate_mfma_32x32(KI, a, b, acc[wave][i][j]);
+          }
+    }
+  }
+  for (int wave = 0; wave < 4; wave++) {
+    int wm = gemm_mfma_wave_m(wave, mb), wn = gemm_mfma_wave_n(wave, nb);
+    for (int i = 0; i < mb; i++)
+      for (int j = 0; j < nb; j++)
+        for (int lane = 0; lane < 64; lane++)
+          for (int r = 0; r < 16; r++) {
+            int m = m0 + wm + 32 * i + mfma32_d_row(lane, r), n = n0 + wn + 32 * j + mfma32_d_col(lane);
+            if (m < M && n < N) out[m * N + n] = acc[wave][i][j][lane][r];
+          }
+  }
+  free(As);
+  free(Bs);
+}
+
+/* Whole GEMMs with ragged edges (M, N no tile multiples; K several steps)
+ * tiled as the grid runs them, against a plain matmul. Values are small
+ * multiples of 1/8: exact in f16 and in f32 sums. */
+static void check_gemm_mfma(bool half, int mb, int nb) {
+  const int M = 64 * mb + 37, N = 64 * nb * 2 + 19, K = 3 * (half ? GRETA_MFMA_BK_F16 : GRETA_MFMA_BK_F32);
+  float *x = malloc(sizeof(float) * M * K), *w = malloc(sizeof(float) * N * K);
+  float *out = malloc(sizeof(float) * M * N);
+  unsigned state = 777u + (unsigned)(mb * 10 + nb + half);
+  for (int i = 0; i < M * K; i++) x[i] = value(&state);
+  for (int i = 0; i < N * K; i++) w[i] = value(&state);
+  for (int i = 0; i < M * N; i++) out[i] = NAN; /* every element must be written */
+  for (int m0 = 0; m0 < M; m0 += 64 * mb)
+    for (int n0 = 0; n0 < N; n0 += 64 * nb) gemm_mfma_block(half, mb, nb, x, w, M, N, K, m0, n0, out);
+  for (int m = 0; m < M; m++)
+    for (int n = 0; n < N; n++) {
+      double ref = 0;
+      for (int k = 0; k < K; k++) ref += (double)x[m * K + k] * w[n * K + k];
+      cr_assert(fabs(out[m * N + n] - ref) <= 1e-6 * (1 + fabs(ref)),
+                "%s %dx%d tile: out[%d][%d] = %g, want %g", half ? "f16" : "f32", 64 * mb, 64 * nb, m, n,
+                out[m * N + n], ref);
+    }
+  free(x);
+  free(w);
+  free(out);
+}
+
+Test(mfma_layout, gemm_mfma_f32_small_tile) { check_gemm_mfma(false, GRETA_MFMA_SMALL_MB, GRETA_MFMA_SMALL_NB); }
+Test(mfma_layout, gemm_mfma_f32_big_tile) { check_gemm_mfma(false, GRETA_MFMA_BIG_MB, GRETA_MFMA_BIG_NB); }
+Test(mfma_layout, gemm_mfma_f16_small_tile) { check_gemm_mfma(true, GRETA_MFMA_SMALL_MB, GRETA_MFMA_SMALL_NB); }
+Test(mfma_layout, gemm_mfma_f16_big_tile) { check_gemm_mfma(true, GRETA_MFMA_BIG_MB, GRETA_MFMA_BIG_NB); }
+
+/* Each operand and result element of the 32x32 forms belongs to exactly one
+ * (lane, register) pair. */
+Test(mfma_layout, mappings_32x32_are_bijections) {
+  int seen_a[32][8], seen_b[8][32], seen_d[32][32];
+  for (int f16 = 0; f16 < 2; f16++) {
+    const int kd = f16 ? 8 : 2;
+    memset(seen_a, 0, sizeof seen_a);
+    memset(seen_b, 0, sizeof seen_b);
+    for (int lane = 0; lane < 64; lane++) {
+      if (f16) {
+        for (int e = 0; e < 4; e++) {
+          /* gemm_mfma.h reads a lane's four k as one vector from k(lane, 0). */
+          cr_assert_eq(mfma32_f16_a_k(lane, e), mfma32_f16_a_k(lane, 0) + e);
+          cr_assert_eq(mfma32_f16_b_k(lane, e), mfma32_f16_b_k(lane, 0) + e);
+          seen_a[mfma32_f16_a_row(lane)][mfma32_f16_a_k(lane, e)]++;
+          seen_b[mfma32_f16_b_k(lane, e)][mfma32_f16_b_col(lane)]++;
+        }
+      } else {
+        seen_a[mfma32_f32_a_row(lane)][mfma32_f32_a_k(lane)]++;
+        seen_b[mfma32_f32_b_k(lane)][mfma32_f32_b_col(lane)]++;
+      }
+    }
+    for (int i = 0; i < 32; i++)
+      for (int k = 0; k < kd; k++) {
+        cr_assert_eq(seen_a[i][k], 1, "k%d: A[%d][%d] supplied %d times", kd, i, k, seen_a[i][k]);
+        cr_assert_eq(seen_b[k][i], 1, "k%d: B[%d][%d] supplied %d times", kd, k, i, seen_b[k][i]);
+      }
+  }
+  memset(seen_d, 0, sizeof seen_d);
+  for (int lane = 0; lane < 64; lane++)
+    for (int r = 0; r < 16; r++) seen_d[mfma32_d_row(lane, r)][mfma32_d_col(lane)]++;
+  for (int i = 0; i < 32; i++)
+    for (int j = 0; j < 32; j++) cr_assert_eq(seen_d[i][j], 1, "D[%d][%d] held %d times", i, j, seen_d[i][j]);
+}
+
+/* LDS banks (CDNA3: 32 banks of 4 bytes, 128 bytes a clock): a wave's 4-byte
+ * reads are served 32 lanes at a time, its 8-byte reads 16 lanes at a time;
+ * a group is conflict free when its dwords fall in 32 distinct banks. The
+ * fragment reads of greta_gemm_mfma (rows of LDK elements, one row per lane
+ * within a block, k(lane, 0) onward) pass for every k step of the tile. */
+static void check_banks(int elem_bytes, int per_lane, int ldk, int bk, int kstep) {
+  const int bytes = elem_bytes * per_lane, group = 128 / bytes;
+  for (int kk = 0; kk < bk; kk += kstep)
+    for (int g0 = 0; g0 < 64; g0 += group) {
+      int used[32] = {0};
+      for (int lane = g0; lane < g0 + group; lane++) {
+        int row = per_lane == 4 ? mfma32_f16_a_row(lane) : mfma32_f32_a_row(lane);
+        int k = per_lane == 4 ? mfma32_f16_a_k(lane, 0) : mfma32_f32_a_k(lane);
+        int byte = (row * ldk + kk + k) * elem_bytes;
+        for (int d = 0; d < bytes / 4; d++) used[(byte / 4 + d) % 32]++;
+      }
+      for (int bank = 0; bank < 32; bank++)
+        cr_assert_eq(used[bank], 1, "%d-byte reads, LDK %d, k %d, lanes %d..%d: bank %d used %d times",
+                     bytes, ldk, kk, g0, g0 + group - 1, bank, used[bank]);
+    }
+}
+
+Test(mfma_layout, gemm_mfma_fragment_reads_are_bank_conflict_free) {
+  check_banks(4, 1, GRETA_MFMA_LDK_F32, GRETA_MFMA_BK_F32, GRETA_MFMA32_F32_K);
+  check_banks(2, 4, GRETA_MFMA_LDK_F16, GRETA_MFMA_BK_F16, GRETA_MFMA32_F16_K);
+  /* B's reads use the same row / k mapping (b_col, b_k). */
+  for (int lane = 0; lane < 64; lane++) {
+    cr_assert_eq(mfma32_f32_b_col(lane), mfma32_f32_a_row(lane));
+    cr_assert_eq(mfma32_f32_b_k(lane), mfma32_f32_a_k(lane));
+    cr_assert_eq(mfma32_f16_b_col(lane), mfma32_f16_a_row(lane));
+    cr_assert_eq(mfma32_f16_b_k(lane, 0), mfma32_f16_a_k(lane, 0));
+  }
+}
+
+/* mfma_bf16_bits against the CPU backend's f32 -> bf16 (runtime/src/half.c):
+ * every sign and exponent with the low 16 bits at the rounding edges and at
+ * random values, and the NaN / infinity patterns. */
+Test(mfma_layout, bf16_rounding_matches_the_cpu_backend) {
+  static const unsigned lows[] = {0x0000, 0x0001, 0x7fff, 0x8000, 0x8001, 0xffff, 0x3fff, 0xc000};
+  unsigned state = 99u;
+  for (unsigned hi = 0; hi < 0x10000u; hi++) {
+    for (int i = 0; i < 16; i++) {
+      unsigned low = i < 8 ? lows[i] : ((state = state * 1103515245u + 12345u) >> 8) & 0xffffu;
+      unsigned u = hi << 16 | low;
+      float f;
+      memcpy(&f, &u, sizeof f);
+      uint16_t want = greta_f32_to_bf16(f);
+      uint16_t got = mfma_bf16_bits(u);
+      if (isnan(f)) { /* any quiet NaN with the sign kept */
+        cr_assert((got & 0x7fc0u) == 0x7fc0u && (got & 0x8000u) == (u >> 16 & 0x8000u),
+                  "NaN 0x%08x -> 0x%04x", u, got);
+        continue;
+      }
+      cr_assert_eq(got, want, "0x%08x: 0x%04x, the CPU backend gives 0x%04x", u, got, want);
+    }
+  }
+}
+
+/* ---- greta_attention_mfma (templates/attention_mfma.h) -----------------------
+ *
+ * One block (128 query rows of head h) run as the template runs it, through
+ * mfma_layout.h's functions and the 32x32x8 emulation, with f16 rounding
+ * where the kernel rounds (q once, p before P V; the caches hold f16
+ * values): stage a 32-key tile as K [key][D + 4] and V^T [d][36], S = Q K^T,
+ * online softmax on S's result registers (row max over the 32 lanes of a
+ * half-wave, per-lane partial sums), P through each wave's [32][36] rows,
+ * O += P V, and the sums reduced at the end. */
+static float round_f16(float v) { return (float)(_Float16)v; }
+
+static void attention_mfma_block(int T, int pos, int H, int KVH, int D, const float *q,
+                                 const float *kc, const float *vc, float scale, int h, int t0,
+                                 float *out) {
+  const int NW = GRETA_ATTN_MFMA_NT / 64, BKV = 32, LDK = D + 4, LDV = BKV + 4, LDP = BKV + 4;
+  const int g = h / (H / KVH);
+  int block_hi = pos + (t0 + 32 * NW < T ? t0 + 32 * NW : T);
+  float *Ks = calloc((size_t)BKV * LDK, sizeof *Ks), *Vt = calloc((size_t)D * LDV, sizeof *Vt);
+  static float Ps[4][32 * 36];
+  static float qf[4][16][64][4], o[4][8][64][16], m[4][64][16], l[4][64][16];
+  for (int w = 0; w < NW; w++) {
+    int tw = t0 + 32 * w;
+    for (int lane = 0; lane < 64; lane++) {
+      int t = tw + mfma32_f16_a_row(lane);
+      for (int kk = 0; kk < D / 8; kk++)
+        for (int e = 0; e < 4; e++)
+          qf[w][kk][lane][e] = t < T ? round_f16(q[(t * H + h) * D + 8 * kk + mfma32_f16_a_k(lane, 0) + e]) : 0.f;
+      for (int r = 0; r < 16; r++) {
+        m[w][lane][r] = -INFINITY;
+        l[w][lane][r] = 0.f;
+        for (int jb = 0; jb < D / 32; jb++) o[w][jb][lane][r] = 0.f;
+      }
+    }
+  }
+  for (int j0 = 0; j0 < block_hi; j0 += BKV) {
+    for (int i = 0; i < BKV * LDK; i++) Ks[i] = NAN; /* padding is never read */
+    for (int i = 0; i < D * LDV; i++) Vt[i] = NAN;
+    for (int idx = 0; idx < BKV * D / 8; idx++) {
+      int j = idx / (D / 8), c = idx % (D / 8), r = j0 + j;
+      for (int e = 0; e < 8; e++) {
+        float kv = r < block_hi ? kc[(r * KVH + g) * D + 8 * c + e] : 0.f;
+        float vv = r < block_hi ? vc[(r * KVH + g) * D + 8 * c + e] : 0.f;
+        Ks[j * LDK + 8 * c + e] = kv;
+        Vt[(8 * c + e) * LDV + j] = vv;
+      }
+    }
+    for (int w = 0; w < NW; w++) {
+      int tw = t0 + 32 * w;
+      float s[64][16] = {{0}};
+      for (int kk = 0; kk < D / 8; kk++) {
+        float kf[64][4];
+        for (int lane = 0; lane < 64; lane++)
+          for (int e = 0; e < 4; e++)
+            kf[lane][e] = Ks[mfma32_f16_b_col(lane) * LDK + 8 * kk + mfma32_f16_b_k(lane, 0) + e];
+        emulate_mfma_32x32(8, qf[w][kk], kf, s);
+      }
+      /* Row maxima: all 32 lanes of a half-wave hold one row's 32 keys. */
+      float sv[64][16], mt[64][16];
+      for (int lane = 0; lane < 64; lane++)
+        for (int r = 0; r < 16; r++) {
+          int t = tw + mfma32_d_row(lane, r), key = j0 + mfma32_d_col(lane);
+          bool valid = t < T && key <= pos + t;
+          sv[lane][r] = valid ? s[lane][r] * scale : -INFINITY;
+        }
+      for (int lane = 0; lane < 64; lane++)
+        for (int r = 0; r < 16; r++) {
+          float x = -INFINITY;
+          for (int other = lane / 32 * 32; other < lane / 32 * 32 + 32; other++) x = fmaxf(x, sv[other][r]);
+          mt[lane][r] = x;
+        }
+      for (int lane = 0; lane < 64; lane++)
+        for (int r = 0; r < 16; r++) {
+          float mn = fmaxf(m[w][lane][r], mt[lane][r]);
+          float alpha = m[w][lane][r] == -INFINITY ? 0.f : expf(m[w][lane][r] - mn);
+          float p = sv[lane][r] == -INFINITY ? 0.f : expf(sv[lane][r] - mn);
+          l[w][lane][r] = l[w][lane][r] * alpha + p;
+          m[w][lane][r] = mn;
+          for (int jb = 0; jb < D / 32; jb++) o[w][jb][lane][r] *= alpha;
+          Ps[w][mfma32_d_row(lane, r) * LDP + mfma32_d_col(lane)] = round_f16(p);
+        }
+      for (int kk = 0; kk < BKV / 8; kk++) {
+        float pf[64][4], vf[64][4];
+        for (int lane = 0; lane < 64; lane++)
+          for (int e = 0; e < 4; e++)
+            pf[lane][e] = Ps[w][mfma32_f16_a_row(lane) * LDP + 8 * kk + mfma32_f16_a_k(lane, 0) + e];
+        for (int jb = 0; jb < D / 32; jb++) {
+          for (int lane = 0; lane < 64; lane++)
+            for (int e = 0; e < 4; e++)
+              vf[lane][e] = Vt[(32 * jb + mfma32_f16_b_col(lane)) * LDV + 8 * kk + mfma32_f16_b_k(lane, 0) + e];
+          emulate_mfma_32x32(8, pf, vf, o[w][jb]);
+        }
+      }
+    }
+  }
+  for (int w = 0; w < NW; w++)
+    for (int lane = 0; lane < 64; lane++)
+      for (int r = 0; r < 16; r++) {
+        float lr = 0.f;
+        for (int other = lane / 32 * 32; other < lane / 32 * 32 + 32; other++) lr += l[w][other][r];
+        int t = t0 + 32 * w + mfma32_d_row(lane, r);
+        if (t < T)
+          for (int jb = 0; jb < D / 32; jb++)
+            out[(t * H + h) * D + 32 * jb + mfma32_d_col(lane)] = o[w][jb][lane][r] / lr;
+      }
+  free(Ks);
+  free(Vt);
+}
+
+/* Causal attention of T tokens at pos over an f16 cache of pos + T rows, GQA
+ * (H = 4, KVH = 2), every block of every head, against a double reference
+ * on the same f16 values (q rounded as the kernel rounds it). The kernel
+ * also rounds p to f16 (2^-11 relative), hence the tolerance. */
+static void check_attention_mfma(int T, int pos, int D) {
+  const int H = 4, KVH = 2, S = pos + T;
+  const float scale = 1.0f / sqrtf((float)D);
+  float *q = malloc(sizeof(float) * T * H * D), *out = malloc(sizeof(float) * T * H * D);
+  float *kc = malloc(sizeof(float) * S * KVH * D), *vc = malloc(sizeof(float) * S * KVH * D);
+  unsigned state = 4242u + (unsigned)(T * 7 + pos + D);
+  for (int i = 0; i < T * H * D; i++) q[i] = 2.0f * value(&state) + 0.01f * (float)(i % 7);
+  for (int i = 0; i < S * KVH * D; i++) kc[i] = value(&state);
+  for (int i = 0; i < S * KVH * D; i++) vc[i] = value(&state);
+  for (int i = 0; i < T * H * D; i++) out[i] = NAN;
+  for (int h = 0; h < H; h++)
+    for (int t0 = 0; t0 < T; t0 += GRETA_ATTN_MFMA_QUERIES)
+      attention_mfma_block(T, pos, H, KVH, D, q, kc, vc, scale, h, t0, out);
+  double *p = malloc(sizeof(double) * S);
+  for (int t = 0; t < T; t++)
+    for (int h = 0; h < H; h++) {
+      int g = h / (H / KVH), rows = pos + t + 1;
+      double mx = -INFINITY, sum = 0;
+      for (int j = 0; j < rows; j++) {
+        double dot = 0;
+        for (int d = 0; d < D; d++) dot += (double)round_f16(q[(t * H + h) * D + d]) * kc[(j * KVH + g) * D + d];
+        p[j] = dot * scale;
+        mx = fmax(mx, p[j]);
+      }
+      for (int j = 0; j < rows; j++) sum += p[j] = exp(p[j] - mx);
+      for (int d = 0; d < D; d++) {
+        double ref = 0;
+        for (int j = 0; j < rows; j++) ref += p[j] / sum * vc[(j * KVH + g) * D + d];
+        float got = out[(t * H + h) * D + d];
+        cr_assert(fabs(got - ref) <= 2e-3, "T=%d pos=%d D=%d: out[t %d][h %d][d %d] = %g, want %g", T,
+                  pos, D, t, h, d, got, ref);
+      }
+    }
+  free(p);
+  free(q);
+  free(out);
+  free(kc);
+  free(vc);
+}
+
+Test(mfma_layout, attention_mfma_matches_attention) {
+  check_attention_mfma(100, 0, 64);   /* one block, partial last key tile */
+  check_attention_mfma(200, 37, 128); /* two blocks, cache rows before the step */
+  check_attention_mfma(5, 70, 32);    /* few queries, many earlier rows */
 }

@@ -28,8 +28,8 @@ _Static_assert((int)GRETA_W_F32 == (int)GRETA_F32 && (int)GRETA_W_F16 == (int)GR
  * norm.h and gemv.h, whose templates call them. */
 static const char *const template_files[] = {
     "launch_constants.h", "prelude.h", "mfma_layout.h", "mma_layout.h", "gemm.h",
-    "gemm_mma.h",         "elementwise.h", "rope.h",    "norm.h",       "gemv.h",
-    "kv.h",               "embedding.h", "softmax.h", "attention.h",
+    "gemm_mma.h",         "gemm_mfma.h", "elementwise.h", "rope.h",  "norm.h",     "gemv.h",
+    "kv.h",               "embedding.h", "softmax.h", "attention.h",  "attention_mfma.h",
 };
 
 void kernels_source_prelude(const target_t *target, strbuf_t *source) {
@@ -259,6 +259,26 @@ static greta_status_t check_qkv_shape(const kernel_ctx_t *c) {
  * FP32 FMA tile of greta_gemm (exact f32, ~4x slower at T = 512). */
 static const bool nvidia_f32_fma = false;
 
+/* greta_gemm_mfma's tile for a GEMM of `rows` x N: the one whose tiles
+ * finish first on an MI300X's 304 CUs, tiles spread evenly (a CU's share is
+ * ceil(tiles / 304) tiles, each costing its area at the CU's matrix rate).
+ * With 16-bit weights the small tile runs at 1 / 1.19 of the rate
+ * (bench/gfx942_model.py: its K step needs 608 cycles of L2 traffic per 512
+ * of MFMAs; the large tile and f32 are MFMA-bound). The large tile on a tie.
+ * At the 7B's shapes (T = 512 and 2048) this picks the tile the model
+ * projects faster in every case (docs/gemm.md). */
+static bool mfma_big_tile_wins(int64_t rows, int64_t n, int dt) {
+  int64_t cost[2];
+  for (int big = 0; big < 2; big++) {
+    const int64_t bm = 64 * (big ? GRETA_MFMA_BIG_MB : GRETA_MFMA_SMALL_MB);
+    const int64_t bn = 64 * (big ? GRETA_MFMA_BIG_NB : GRETA_MFMA_SMALL_NB);
+    const int64_t tiles = ceil_div(rows, bm) * ceil_div(n, bn);
+    const int64_t slowdown = !big && dt != GRETA_F32 ? 119 : 100;
+    cost[big] = ceil_div(tiles, GRETA_MI300X_CUS) * bm * bn * slowdown;
+  }
+  return cost[1] <= cost[0];
+}
+
 static greta_status_t kernel_matmul(const kernel_ctx_t *c, kernel_choice_t *k) {
   const greta_op_attrs_t *a = c->a;
   greta_plan_launch_t *l = c->l;
@@ -293,6 +313,20 @@ static greta_status_t kernel_matmul(const kernel_ctx_t *c, kernel_choice_t *k) {
              LL(N), LL(K), res, LL(rc), rpt);
     return NULL;
   }
+  /* AMD: the 32x32 MFMA tiles (greta_gemm_mfma) for a Linear weight when
+   * their K step divides K. */
+  int64_t max_rows = rpt ? c->max_tokens * rc : rc;
+  const int64_t mfma_bk = dt == GRETA_F32 ? GRETA_MFMA_BK_F32 : GRETA_MFMA_BK_F16;
+  if (c->target->arch == TARGET_AMD && trans && K % mfma_bk == 0) {
+    const bool big = mfma_big_tile_wins(max_rows, N, dt);
+    const int mb = big ? GRETA_MFMA_BIG_MB : GRETA_MFMA_SMALL_MB;
+    const int nb = big ? GRETA_MFMA_BIG_NB : GRETA_MFMA_SMALL_NB;
+    GRETA_RETURN_IF_ERROR(set_rows_y(c, GRETA_MFMA_NT, ceil_div(N, 64 * nb), 64 * mb));
+    k->fn = "greta_gemm_mfma";
+    snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %lldLL, %d, %d, %d", dtype_enum[dt],
+             LL(N), LL(K), res, LL(rc), rpt, mb, nb);
+    return NULL;
+  }
   /* NVIDIA: matrix-core tiles (greta_gemm_mma; f32 weights through 3xTF32
    * unless nvidia_f32_fma) in dynamic shared memory; otherwise greta_gemm. */
   bool mma = c->target->arch == TARGET_NVIDIA && (dt != GRETA_F32 || !nvidia_f32_fma);
@@ -301,7 +335,6 @@ static greta_status_t kernel_matmul(const kernel_ctx_t *c, kernel_choice_t *k) {
   if (mma) l->shared_bytes = dt == GRETA_F32 ? GRETA_MMA_F32_SMEM_BYTES : GRETA_MMA_SMEM_BYTES;
   /* Halves: when the largest step reaches GRETA_MMA_BIG_MIN_TILES tiles, the
    * kernel may take greta_gemm_mma_big at run time, whose ring is larger. */
-  int64_t max_rows = rpt ? c->max_tokens * rc : rc;
   if (mma && dt != GRETA_F32 && trans &&
       ceil_div(max_rows, GRETA_MMA_BIG_BM) * ceil_div(N, GRETA_MMA_BIG_BN) >= GRETA_MMA_BIG_MIN_TILES)
     l->shared_bytes = GRETA_MMA_BIG_SMEM_BYTES;
@@ -356,15 +389,23 @@ static greta_status_t kernel_attention(const kernel_ctx_t *c, kernel_choice_t *k
   char scale[32];
   GRETA_RETURN_IF_ERROR(check_attention_shape(c));
   GRETA_RETURN_IF_ERROR(float_literal(c, a->scale, scale, sizeof scale));
+  k->params = "const float *q, const void *k, const void *v, float *out";
+  snprintf(k->call, sizeof k->call, "q, k, v, out, %s", scale);
+  snprintf(k->targs, sizeof k->targs, "%lldLL, %lldLL, %d, %lldLL, %s", LL(a->heads),
+           LL(a->kv_heads), (int)a->head_dim, LL(a->max_seq), dtype_enum[a->kvdtype]);
+  /* AMD, half cache, head_dim a multiple of 32: flash attention on the
+   * 32x32 MFMAs, 128 query rows a block. */
+  if (c->target->arch == TARGET_AMD && a->kvdtype != GRETA_F32 && a->head_dim % 32 == 0) {
+    GRETA_RETURN_IF_ERROR(set_geometry(c, GRETA_ATTN_MFMA_NT, (int64_t[3]){a->heads, 1, 1}, 1, 1,
+                                       GRETA_ATTN_MFMA_QUERIES));
+    k->fn = "greta_attention_mfma";
+    return NULL;
+  }
   /* One query row per wave: grid y grows with T in blocks of the waves. */
   int queries_per_block = GRETA_ATTN_NT / c->wave;
   GRETA_RETURN_IF_ERROR(
       set_geometry(c, GRETA_ATTN_NT, (int64_t[3]){a->heads, 1, 1}, 1, 1, queries_per_block));
   k->fn = "greta_attention";
-  snprintf(k->targs, sizeof k->targs, "%lldLL, %lldLL, %d, %lldLL, %s", LL(a->heads),
-           LL(a->kv_heads), (int)a->head_dim, LL(a->max_seq), dtype_enum[a->kvdtype]);
-  k->params = "const float *q, const void *k, const void *v, float *out";
-  snprintf(k->call, sizeof k->call, "q, k, v, out, %s", scale);
   return NULL;
 }
 
