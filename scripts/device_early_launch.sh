@@ -4,7 +4,9 @@
 # build-dev and build-bench/carry and run this there. Correctness with early
 # launches, the attention bench, the whole 7B in order vs early, then
 # bench/run.sh run (model rows) with the time left. nvcc builds the bench.
+set -u
 S=$SECONDS
+NVCC=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
 O=${OUT:-/tmp/out}
 BUILD=build-dev
 src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$BUILD/CMakeCache.txt")
@@ -30,7 +32,7 @@ for m in block_f16 block_f32 tiny_llama; do
 done
 echo "correctness done at $((SECONDS - S)) s"
 echo "=== attention decode bench"
-nvcc -O3 -std=c++17 -arch=sm_90 -Itemplates bench/attention_decode_bench.cu -o /tmp/adb && timeout 150 /tmp/adb 2>&1 | tee "$O/attention_bench.txt" | tail -34
+"$NVCC" -O3 -std=c++17 -arch=sm_90 -Itemplates bench/attention_decode_bench.cu -o /tmp/adb && timeout 150 /tmp/adb 2>&1 | tee "$O/attention_bench.txt" | tail -34
 echo "=== whole 7B decode L=1024, in order vs early"
 C=build-bench/carry
 for i in 1 2; do
