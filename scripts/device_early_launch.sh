@@ -14,6 +14,7 @@ if [ "$src" != "$PWD" ] && [ ! -e "$src" ]; then mkdir -p "$(dirname "$src")" &&
 export LD_LIBRARY_PATH="$PWD/$BUILD/carrylib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export GRETA_CACHE_DIR=/tmp/greta-cache GRETA_TOKENIZER_CACHE=$PWD/$BUILD/tokenizers
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+export GRETA_OVERLAP=1 # every GPU test and check below with early launches
 echo "=== correctness with early launches"
 for t in "test_gpu_backend" "test_end_to_end --filter end_to_end/cuda*" "test_backend_conformance" \
          "test_generate_hf --filter generate_hf/*gpu*" "test_gpu_soak"; do
@@ -36,11 +37,11 @@ echo "=== attention decode bench"
 echo "=== whole 7B decode L=1024, in order vs early"
 C=build-bench/carry
 for i in 1 2; do
-  for ov in 1 0; do
-    GRETA_NO_OVERLAP=$ov timeout 120 $C/bench_greta $C/llama2_7b.cubin --tokens 1 --pos 1024 --repeats 50 --name "model_L1024_no_overlap_$ov" | grep '^{' | cut -c1-400
+  for ov in 0 1; do
+    GRETA_OVERLAP=$ov timeout 120 $C/bench_greta $C/llama2_7b.cubin --tokens 1 --pos 1024 --repeats 50 --name "model_L1024_overlap_$ov" | grep '^{' | cut -c1-400
   done
 done
-GRETA_NO_OVERLAP=1 timeout 120 $C/bench_greta $C/llama2_block_f16.cubin --tokens 1 --pos 1024 --repeats 200 --name block_no_overlap | grep '^{' | cut -c1-300
+GRETA_OVERLAP=0 timeout 120 $C/bench_greta $C/llama2_block_f16.cubin --tokens 1 --pos 1024 --repeats 200 --name block_in_order | grep '^{' | cut -c1-300
 timeout 120 $C/bench_greta $C/llama2_block_f16.cubin --tokens 1 --pos 1024 --repeats 200 --name block_early | grep '^{' | cut -c1-300
 echo "ab done at $((SECONDS - S)) s"
 left=$((560 - (SECONDS - S)))
