@@ -140,6 +140,9 @@ GRETA_INLINE void greta_attention(const int *params, const float *q, const void 
  * Row groups merge by shuffles within the wave, then waves through LDS
  * (NW x (D + 2) floats), into partial[t][h][s] = (m, l, acc[D]).
  *
+ * Overlap: the first tile's rows below pos are loaded before
+ * greta_grid_begin (prelude.h), this step's rows and q after it.
+ *
  * Hand-off: the block's threads store its partial, meet at a barrier, and
  * thread 0 counts the split in sync[t][h] with one acquire-release atomic
  * (prelude.h, the block-wide hand-off); the block that brings the count to A
@@ -247,6 +250,32 @@ GRETA_INLINE void greta_attention_decode(const int *params, const float *q, cons
   const int part = tid % LPR, group = tid / LPR;
   const greta_i64 row_stride = KVH * D, head_off = g * D;
 
+  /* Raw K / V chunks of the tile being folded and of the next one. Rows
+   * below pos are earlier steps': the first tile's are read before
+   * greta_grid_begin, while the previous launch (which appends rows pos ..)
+   * may still run; this step's rows of that tile are read after it. */
+  greta_u4 k_cur[U][CPL], v_cur[U][CPL], k_next[PREFETCH ? U : 1][CPL] = {},
+      v_next[PREFETCH ? U : 1][CPL] = {};
+  const greta_i64 earlier = hi < pos ? hi : pos;
+  greta_attn_decode_tile<DT, S::VEC, U, CPL, CE, CPR, LPR, RPP>(kc, vc, lo, earlier, group, part,
+                                                                 row_stride, head_off, k_cur, v_cur);
+  greta_grid_begin();
+  if (earlier < hi && earlier < lo + TILE) {
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+      const greta_i64 r = lo + u * RPP + group;
+#pragma unroll
+      for (int i = 0; i < CPL; i++) {
+        const int c = part + LPR * i;
+        if (r >= earlier && r < hi && c < CPR) {
+          const greta_i64 elem = r * row_stride + head_off + c * CE;
+          k_cur[u][i] = greta_kv_chunk_load<DT, S::VEC>(kc, elem);
+          v_cur[u][i] = greta_kv_chunk_load<DT, S::VEC>(vc, elem);
+        }
+      }
+    }
+  }
+
   float qv[CPL][CE];
 #pragma unroll
   for (int i = 0; i < CPL; i++) {
@@ -259,12 +288,6 @@ GRETA_INLINE void greta_attention_decode(const int *params, const float *q, cons
   for (int i = 0; i < CPL; i++)
 #pragma unroll
     for (int e = 0; e < CE; e++) acc[i][e] = 0.f;
-
-  /* Raw K / V chunks of the tile being folded and of the next one. */
-  greta_u4 k_cur[U][CPL], v_cur[U][CPL], k_next[PREFETCH ? U : 1][CPL] = {},
-      v_next[PREFETCH ? U : 1][CPL] = {};
-  greta_attn_decode_tile<DT, S::VEC, U, CPL, CE, CPR, LPR, RPP>(kc, vc, lo, hi, group, part,
-                                                                 row_stride, head_off, k_cur, v_cur);
   for (greta_i64 r0 = lo; r0 < hi; r0 += TILE) {
     if (PREFETCH && r0 + TILE < hi)
       greta_attn_decode_tile<DT, S::VEC, PREFETCH ? U : 1, CPL, CE, CPR, LPR, RPP>(

@@ -129,7 +129,8 @@ GRETA_INLINE void greta_gemv_fma16(const float *xk, const greta_u4 &w0, const gr
  * during the staging and its barrier), and each chunk's loads are issued
  * before the previous chunk's FMAs, so a wave always has loads in flight
  * instead of draining the memory pipeline between chunks. Every thread of
- * the block must call this (it holds the block's barriers). */
+ * the block must call this (it holds the block's barriers, and the launch's
+ * greta_grid_begin: nothing before it reads x or writes). */
 template <int DT, greta_i64 K, int VEC, int STAGE, int NORM, int UNROLL, int SPLIT>
 GRETA_INLINE float greta_gemv_x_dot2(const float *xr, float *xs, float *scratch, float eps,
                                      const void *b, greta_i64 row0, greta_i64 row1, int s,
@@ -161,6 +162,9 @@ GRETA_INLINE float greta_gemv_x_dot2(const float *xr, float *xs, float *scratch,
           w0[u] = greta_gemv_load_weights(p0 + (k0 + u * STEP) * ES);
           w1[u] = greta_gemv_load_weights(p1 + (k0 + u * STEP) * ES);
         }
+    /* Weights are no launch's output: their first chunk may fly while the
+     * previous launch finishes (prelude.h, greta_grid_begin). */
+    greta_grid_begin();
     inv = greta_gemv_read_x<K, STAGE, NORM>(xr, xs, scratch, eps);
     /* A trip count known at compile time: unrolled, the copies from n to w
      * are renamings, not moves (register pressure as without the pipeline
@@ -189,6 +193,7 @@ GRETA_INLINE float greta_gemv_x_dot2(const float *xr, float *xs, float *scratch,
         }
     }
   } else {
+    greta_grid_begin();
     inv = greta_gemv_read_x<K, STAGE, NORM>(xr, xs, scratch, eps);
     for (greta_i64 k = (greta_i64)s * GRETA_WAVE + lane; k < K; k += (greta_i64)SPLIT * GRETA_WAVE) {
       float xe = xv[k];

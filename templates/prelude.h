@@ -265,3 +265,22 @@ template <greta_i64 RC, int RPT>
 GRETA_INLINE greta_i64 greta_rows(const int *params) {
   return RPT ? RC * (greta_i64)params[0] : RC;
 }
+
+/* ---- overlap with the previous launch (programmatic dependent launch) ----
+ * On sm_90 the runtime may let a step's launch start while the launch before
+ * it on the stream is still running (graph_runner.c). Before
+ * greta_grid_begin() a kernel may only read what no launch of the step
+ * writes: weights, the parameter block, KV-cache rows below pos. It writes
+ * nothing. greta_grid_begin() waits until the previous launch has finished
+ * and its memory is visible, then lets the next launch start early in turn.
+ * Every kernel calls it: codegen at entry (kernel_select.c emit_kernel), or,
+ * for the templates that read ahead (GEMV weights, decode attention's
+ * cache rows), the template itself after issuing those loads. Without the
+ * early start (AMD, sm_80, or GRETA_OVERLAP unset: the default) the wait
+ * returns at once. */
+GRETA_INLINE void greta_grid_begin(void) {
+#if defined(GRETA_NVIDIA) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}

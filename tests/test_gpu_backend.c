@@ -211,17 +211,55 @@ Test(gpu_errors, one_table_maps_codes_names_and_statuses) {
 
 /* scale: y[t][i] = x[t][i] * SCALE + pos             (x, y in the arena)
  * add:   cache[pos + t][i] = y[t][i] + w[i]           (w weights, cache KV)
- * bounded: as scale, with launch bounds of 64 threads. */
+ * bounded: as scale, with launch bounds of 64 threads.
+ * slow, probe: the early-start check (gpu_device.early_start_...).
+ * Every kernel begins as gretac's do (templates/prelude.h, greta_grid_begin):
+ * the runtime may start a launch before the previous one has finished. */
 static const char kernel_source[] =
     "#define N 256\n"
+    "#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900\n"
+    "#define WAIT() asm volatile(\"griddepcontrol.wait;\" ::: \"memory\")\n"
+    "#define LET_NEXT_START() asm volatile(\"griddepcontrol.launch_dependents;\" ::: \"memory\")\n"
+    "#else\n"
+    "#define WAIT()\n"
+    "#define LET_NEXT_START()\n"
+    "#endif\n"
     "extern \"C\" __global__ void greta_test_scale(const int *p, const float *x, float *y) {\n"
+    "  WAIT(); LET_NEXT_START();\n"
     "  int i = blockIdx.x * blockDim.x + threadIdx.x;\n"
     "  if (i < p[0] * N) y[i] = x[i] * 2.5f + (float)p[1];\n"
     "}\n"
     "extern \"C\" __global__ void greta_test_add(const int *p, const float *y, const float *w,\n"
     "                                            float *cache) {\n"
+    "  WAIT(); LET_NEXT_START();\n"
     "  int i = blockIdx.x * blockDim.x + threadIdx.x;\n"
     "  if (i < p[0] * N) cache[(p[1] + i / N) * N + i % N] = y[i] + w[i % N];\n"
+    "}\n"
+    /* slow lets the next launch start, then spins (up to 200 ms) until that
+     * launch has set flags[0] before its WAIT; it records whether it saw it
+     * (flags[1]) and writes flags[2] last. probe sets flags[0], waits, then
+     * copies flags[2] to flags[3]: after WAIT it must see slow's writes. */
+    "__device__ unsigned long long greta_test_ns() {\n"
+    "  unsigned long long t = 0;\n"
+    "#if defined(__CUDA_ARCH__)\n"
+    "  asm volatile(\"mov.u64 %0, %%globaltimer;\" : \"=l\"(t));\n"
+    "#else\n"
+    "  t = wall_clock64() * 10ull; /* 100 MHz on CDNA */\n"
+    "#endif\n"
+    "  return t;\n"
+    "}\n"
+    "extern \"C\" __global__ void greta_test_slow(const int *p, int *flags) {\n"
+    "  WAIT(); LET_NEXT_START();\n"
+    "  unsigned long long start = greta_test_ns();\n"
+    "  int seen = 0;\n"
+    "  while (!(seen = atomicAdd(&flags[0], 0)) && greta_test_ns() - start < 200000000ull) {}\n"
+    "  flags[1] = seen;\n"
+    "  flags[2] = 42;\n"
+    "}\n"
+    "extern \"C\" __global__ void greta_test_probe(const int *p, int *flags) {\n"
+    "  atomicExch(&flags[0], 1);\n"
+    "  WAIT(); LET_NEXT_START();\n"
+    "  flags[3] = flags[2];\n"
     "}\n"
     "extern \"C\" __global__ void __launch_bounds__(64)\n"
     "greta_test_bounded(const int *p, const float *x, float *y) {\n"
@@ -353,7 +391,7 @@ typedef struct fixture_s {
   greta_spaces_t spaces;
   uint8_t *code;
   size_t code_size;
-  char *kernel_names[3];
+  char *kernel_names[5];
   greta_plan_launch_t launches[2];
   greta_plan_entry_t entries[2];
   greta_plan_t plan;
@@ -394,6 +432,8 @@ static void fixture_plan(fixture_t *f) {
   f->kernel_names[0] = "greta_test_scale";
   f->kernel_names[1] = "greta_test_add";
   f->kernel_names[2] = "greta_test_bounded";
+  f->kernel_names[3] = "greta_test_slow";
+  f->kernel_names[4] = "greta_test_probe";
   greta_plan_launch_t *scale = &f->launches[0], *add = &f->launches[1];
   memset(f->launches, 0, sizeof f->launches);
   for (int i = 0; i < 2; ++i) {
@@ -560,6 +600,68 @@ Test(gpu_device, no_graph_path_gives_the_same_results, .timeout = 300) {
   cr_expect_eq(greta_gpu_program_capture_count(program), 0);
   vt->program_destroy(program);
   fixture_close(&f);
+}
+
+/* Runs slow then probe (one block of one thread each) in one graph and
+ * returns the flags they leave. */
+static void run_slow_then_probe(int32_t flags[4]) {
+  fixture_t f;
+  fixture_open(&f);
+  fixture_plan(&f);
+  for (int i = 0; i < 2; ++i) {
+    greta_plan_launch_t *l = &f.launches[i];
+    l->op = GRETA_OP_SCALE;
+    l->kernel = 3 + (uint32_t)i;
+    l->block[0] = 1;
+    l->grid_t_axis = 3; /* one block whatever T */
+    l->n_args = 1;
+    l->args[0] = (greta_plan_buffer_t){GRETA_SPACE_ARENA, X_OFFSET};
+  }
+  f.plan.n_kernels = 5;
+  const greta_backend_vtable_t *vt = f.backend->vtable;
+  greta_program_t *program = NULL;
+  check(vt->program_create(f.backend, f.code, f.code_size, &f.plan, &f.spaces, &program),
+        "program_create");
+  memset(flags, 0, 4 * sizeof *flags);
+  check(vt->upload(f.backend, f.spaces.arena, X_OFFSET, flags, 4 * sizeof *flags), "upload");
+  check(vt->program_run(program, &f.entries[0], 1, 0), "program_run");
+  check(vt->download(f.backend, flags, f.spaces.arena, X_OFFSET, 4 * sizeof *flags), "download");
+  printf("%s: probe started %s slow finished; probe read %d after its wait\n",
+         f.backend->target, flags[1] ? "before" : "after", flags[3]);
+  vt->program_destroy(program);
+  fixture_close(&f);
+}
+
+static bool target_is_sm90_or_later(void) {
+  greta_backend_t *backend = NULL;
+  greta_status_t status = greta_backend_cuda_create(0, &backend);
+  if (status) {
+    greta_status_free(status);
+    return false;
+  }
+  bool later = strncmp(backend->target, "sm_", 3) == 0 && atoi(backend->target + 3) >= 90;
+  backend->vtable->destroy(backend);
+  return later;
+}
+
+/* On sm_90 a step's launches start early (programmatic dependent launch):
+ * probe runs while slow still spins, and its wait still gives it slow's
+ * writes. Without GRETA_OVERLAP=1 (the default) launches run in order. */
+Test(gpu_device, early_start_overlaps_and_waits, .timeout = 300) {
+  int32_t flags[4];
+  setenv("GRETA_OVERLAP", "1", 1);
+  run_slow_then_probe(flags);
+  unsetenv("GRETA_OVERLAP");
+  cr_expect_eq(flags[2], 42, "slow did not finish");
+  cr_expect_eq(flags[3], 42, "probe read %d after its wait: slow's write was not visible",
+               flags[3]);
+  if (target_is_sm90_or_later())
+    cr_expect_eq(flags[1], 1, "GRETA_OVERLAP=1 on sm_90: probe should start while slow runs");
+  else
+    cr_expect_eq(flags[1], 0, "without early start probe cannot run before slow ends");
+  run_slow_then_probe(flags); /* the default: in order */
+  cr_expect_eq(flags[1], 0, "by default probe started before slow ended");
+  cr_expect_eq(flags[3], 42, "by default probe read %d", flags[3]);
 }
 
 Test(gpu_device, upload_download_round_trips, .timeout = 300) {

@@ -59,12 +59,15 @@ typedef struct kernel_ctx_s {
 
 /* What a selector chose: emit_kernel turns it into
  *   extern "C" __global__ void __launch_bounds__(block size set by the selector)
- *   name(const int *params, <params>) { <fn><<targs>>(params, <call>); } */
+ *   name(const int *params, <params>) { greta_grid_begin(); <fn><<targs>>(params, <call>); }
+ * reads_ahead: the template calls greta_grid_begin() itself, after issuing
+ * the loads of what no launch of the step writes (prelude.h). */
 typedef struct kernel_choice_s {
   const char *fn;
   char targs[256];
   const char *params;
   char call[256];
+  bool reads_ahead;
 } kernel_choice_t;
 
 static greta_status_t bad(const kernel_ctx_t *c, const char *what) {
@@ -295,6 +298,7 @@ static greta_status_t kernel_matmul(const kernel_ctx_t *c, kernel_choice_t *k) {
     const int split = gemv_split(c, pairs, K, dt, vec, a->norm != 0);
     GRETA_RETURN_IF_ERROR(set_rows_y(c, GRETA_GEMV_NT, gemv_blocks(c, pairs, split), 1));
     k->fn = "greta_gemv_nk";
+  k->reads_ahead = true;
     snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %d, %d, %lldLL, %d, %d, %d, %d",
              dtype_enum[dt], LL(N), LL(K), res, vec, stage, LL(rc), rpt, a->norm != 0,
              gemv_unroll(split), split);
@@ -420,6 +424,7 @@ static greta_status_t kernel_attention_decode(const kernel_ctx_t *c, kernel_choi
   GRETA_RETURN_IF_ERROR(
       set_geometry(c, GRETA_ATTN_NT, (int64_t[3]){a->splits, a->heads, 1}, 2, 1, 1));
   k->fn = "greta_attention_decode";
+  k->reads_ahead = true;
   snprintf(k->targs, sizeof k->targs, "%lldLL, %lldLL, %d, %lldLL, %lldLL, %lldLL, %s, %d",
            LL(a->heads), LL(a->kv_heads), (int)a->head_dim, LL(a->max_seq), LL(a->splits),
            LL(a->split_rows), dtype_enum[a->kvdtype], GRETA_ATTN_NT);
@@ -445,6 +450,7 @@ static greta_status_t kernel_matmul_glu(const kernel_ctx_t *c, kernel_choice_t *
   const int split = gemv_split(c, N, K, dt, vec, a->norm != 0);
   GRETA_RETURN_IF_ERROR(set_rows_y(c, GRETA_GEMV_NT, gemv_blocks(c, N, split), 1));
   k->fn = "greta_gemv_glu";
+  k->reads_ahead = true;
   snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %d, %lldLL, %d, %d, %d, %d",
            dtype_enum[dt], LL(N), LL(K), vec, stage, LL(c->l->rows_coeff),
            c->l->rows_per_token != 0, a->norm != 0, gemv_unroll(split), split);
@@ -474,6 +480,7 @@ static greta_status_t kernel_matmul_qkv(const kernel_ctx_t *c, kernel_choice_t *
   GRETA_RETURN_IF_ERROR(
       set_geometry(c, GRETA_GEMV_NT, (int64_t[3]){gemv_blocks(c, pairs, split), 1, 1}, 1, 1, 1));
   k->fn = "greta_gemv_qkv";
+  k->reads_ahead = true;
   snprintf(k->targs, sizeof k->targs,
            "%s, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %d, %d, %d, %s, %d, %d", dtype_enum[dt], LL(H),
            LL(KVH), LL(D), LL(a->max_seq), LL(K), vec, stage, a->norm != 0, dtype_enum[a->kvdtype],
@@ -595,8 +602,10 @@ static void emit_kernel(const kernel_ctx_t *c, const kernel_choice_t *k) {
   strbuf_printf(c->src,
                 "extern \"C\" __global__ void __launch_bounds__(%u)\n"
                 "%s(const int *params, %s) {\n"
+                "%s"
                 "  %s<%s>(params, %s);\n}\n",
-                c->l->block[0], c->name, k->params, k->fn, k->targs, k->call);
+                c->l->block[0], c->name, k->params, k->reads_ahead ? "" : "  greta_grid_begin();\n",
+                k->fn, k->targs, k->call);
 }
 
 greta_status_t kernels_instantiate(const target_t *target, greta_plan_launch_t *launch,

@@ -52,6 +52,9 @@ GRETA_CUDA_REQUIRED(cu_result_t, cuGraphLaunch, (void *exec, void *stream))
 GRETA_CUDA_REQUIRED(cu_result_t, cuGraphExecDestroy, (void *exec))
 GRETA_CUDA_REQUIRED(cu_result_t, cuGraphDestroy, (void *graph))
 GRETA_CUDA_OPTIONAL(cu_result_t, cuDriverGetVersion, (int *version))
+/* Launches with attributes (CUDA 12): programmatic dependent launch. */
+GRETA_CUDA_OPTIONAL(cu_result_t, cuLaunchKernelEx,
+                    (const cu_launch_config_t *config, void *function, void **params, void **extra))
 /* Events, for greta_session_time_step only; cuda.h maps cuEventElapsedTime
  * to _v2 from CUDA 12.8 on, older drivers export only the plain name. */
 GRETA_CUDA_OPTIONAL(cu_result_t, cuEventCreate, (void **event, unsigned int flags))

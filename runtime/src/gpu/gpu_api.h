@@ -16,6 +16,7 @@
 #ifndef GRETA_GPU_API_H
 #define GRETA_GPU_API_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -68,9 +69,16 @@ typedef struct greta_gpu_ops_s {
    * opt-in; a no-op where the driver needs none). */
   greta_status_t (*function_allow_shared)(greta_gpu_api_t *api, void *function, int bytes);
   /* Enqueues one launch; `args` holds one pointer per kernel argument, each
-   * pointing at the argument's value (the driver copies them at the call). */
+   * pointing at the argument's value (the driver copies them at the call).
+   * early: the launch may start while the one before it on the stream still
+   * runs, because its kernel waits for it in greta_grid_begin (prelude.h;
+   * CUDA's programmatic dependent launch, sm_90 and later), when
+   * GRETA_OVERLAP=1 turns it on (off by default until it has been measured
+   * and checked on the GPU; issue 9). An adapter that cannot launches in
+   * order. */
   greta_status_t (*launch)(greta_gpu_api_t *api, void *function, const uint32_t grid[3],
-                           const uint32_t block[3], uint32_t shared_bytes, void **args);
+                           const uint32_t block[3], uint32_t shared_bytes, void **args,
+                           bool early);
   /* Stream capture: launches between begin and end are recorded, not run. */
   greta_status_t (*capture_begin)(greta_gpu_api_t *api);
   greta_status_t (*capture_end)(greta_gpu_api_t *api, void **out_graph);

@@ -9,12 +9,31 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "gpu_api.h"
 #include "status.h"
 
 typedef int cu_result_t;                   /* CUresult; 0 = CUDA_SUCCESS */
 typedef unsigned long long cu_deviceptr_t; /* CUdeviceptr */
+
+/* CUlaunchAttribute and CUlaunchConfig, laid out as in cuda.h: the value is
+ * a 64-byte union, of which programmatic stream serialization reads one
+ * int. */
+typedef struct cu_launch_attribute_s {
+  int id;
+  char pad[4];
+  union {
+    char bytes[64];
+    int programmatic_stream_serialization_allowed;
+  } value;
+} cu_launch_attribute_t;
+typedef struct cu_launch_config_s {
+  unsigned int grid_x, grid_y, grid_z, block_x, block_y, block_z, shared_bytes;
+  void *stream;
+  cu_launch_attribute_t *attrs;
+  unsigned int n_attrs;
+} cu_launch_config_t;
 
 /* Enum values from cuda.h. */
 enum {
@@ -29,6 +48,7 @@ enum {
   CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1,
   CU_STREAM_DEFAULT = 0,
   CU_EVENT_DEFAULT = 0,
+  CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6,
 };
 
 typedef struct cuda_symbols_s {
@@ -56,6 +76,7 @@ typedef struct cuda_api_s {
   int device;
   void *context; /* the primary context, retained */
   void *stream;
+  bool early_launch; /* programmatic dependent launch: sm_90+, cuLaunchKernelEx */
 } cuda_api_t;
 
 static greta_status_t cuda_check(const cuda_api_t *api, cu_result_t result, const char *call) {
@@ -187,9 +208,19 @@ static greta_status_t cuda_function_allow_shared(greta_gpu_api_t *base, void *fu
 }
 
 static greta_status_t cuda_launch(greta_gpu_api_t *base, void *function, const uint32_t grid[3],
-                                  const uint32_t block[3], uint32_t shared_bytes, void **args) {
+                                  const uint32_t block[3], uint32_t shared_bytes, void **args,
+                                  bool early) {
   cuda_api_t *api = cuda_api(base);
   GRETA_RETURN_IF_ERROR(cuda_enter(api));
+  if (early && api->early_launch) {
+    cu_launch_attribute_t attr = {.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION};
+    attr.value.programmatic_stream_serialization_allowed = 1;
+    const cu_launch_config_t config = {
+        grid[0],  grid[1],  grid[2], block[0], block[1], block[2], shared_bytes, api->stream,
+        &attr, 1,
+    };
+    return CUDA_CALL(api, cuLaunchKernelEx, (&config, function, args, NULL));
+  }
   return CUDA_CALL(api, cuLaunchKernel,
                    (function, grid[0], grid[1], grid[2], block[0], block[1], block[2],
                     shared_bytes, api->stream, args, NULL));
@@ -330,6 +361,10 @@ static greta_status_t cuda_open_device(cuda_api_t *api, int ordinal) {
   GRETA_RETURN_IF_ERROR(cuda_attribute(api, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, &major));
   GRETA_RETURN_IF_ERROR(cuda_attribute(api, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, &minor));
   snprintf(info->target, sizeof info->target, "sm_%d%d", major, minor);
+  /* Opt-in until a GPU run has checked and timed it (gpu_api.h). */
+  const char *overlap = getenv("GRETA_OVERLAP");
+  api->early_launch =
+      major >= 9 && api->cu.cuLaunchKernelEx && overlap && strcmp(overlap, "1") == 0;
   GRETA_RETURN_IF_ERROR(cuda_attribute(api, CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK,
                                        &info->max_threads_per_block));
   GRETA_RETURN_IF_ERROR(cuda_attribute(api, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK,

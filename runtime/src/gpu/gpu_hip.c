@@ -200,7 +200,9 @@ static greta_status_t hip_function_allow_shared(greta_gpu_api_t *base, void *fun
 }
 
 static greta_status_t hip_launch(greta_gpu_api_t *base, void *function, const uint32_t grid[3],
-                                 const uint32_t block[3], uint32_t shared_bytes, void **args) {
+                                 const uint32_t block[3], uint32_t shared_bytes, void **args,
+                                 bool early) {
+  (void)early; /* HIP has no programmatic dependent launch: in order */
   hip_api_t *api = hip_api(base);
   return HIP_CALL(api, hipModuleLaunchKernel,
                   (function, grid[0], grid[1], grid[2], block[0], block[1], block[2],

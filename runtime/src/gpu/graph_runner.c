@@ -8,6 +8,12 @@
  *
  * GRETA_NO_GRAPH=1 enqueues the launches directly instead (for debugging a
  * kernel under a tool that does not follow graphs).
+ *
+ * Every launch of a step after the first is enqueued `early`: on sm_90 it
+ * may start while the one before it finishes (programmatic dependent
+ * launch), reading ahead what no launch of the step writes until its
+ * greta_grid_begin (templates/prelude.h), when GRETA_OVERLAP=1 turns early
+ * launches on (gpu_api.h).
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime (clock.h) */
 #include <stdint.h>
@@ -19,9 +25,10 @@
 
 /* Enqueues launch `index` of `entry`: arguments are the parameter block
  * then each buffer's device address (space base + offset), per the kernel
- * ABI in plan.h. */
+ * ABI in plan.h. `early`: it may start before the launch enqueued just
+ * before it has finished (its kernel waits in greta_grid_begin). */
 static greta_status_t runner_enqueue(greta_program_t *program, const greta_plan_entry_t *entry,
-                                     uint32_t index, int64_t tokens) {
+                                     uint32_t index, int64_t tokens, bool early) {
   const greta_plan_launch_t *launch = &entry->launches[index];
   void *const bases[3] = {
       [GRETA_SPACE_ARENA] = program->spaces.arena,
@@ -39,7 +46,8 @@ static greta_status_t runner_enqueue(greta_program_t *program, const greta_plan_
   uint32_t grid[3];
   greta_plan_launch_grid(launch, tokens, grid);
   greta_status_t status = program->api->ops->launch(program->api, program->functions[launch->kernel],
-                                                    grid, launch->block, launch->shared_bytes, args);
+                                                    grid, launch->block, launch->shared_bytes, args,
+                                                    early);
   if (status) {
     return greta_status_annotate(status, "entry '%s' launch %u (op %s, grid %ux%ux%u, T=%lld)",
                                  entry->name, index, greta_op_name(launch->op), grid[0], grid[1],
@@ -51,7 +59,7 @@ static greta_status_t runner_enqueue(greta_program_t *program, const greta_plan_
 static greta_status_t runner_enqueue_all(greta_program_t *program,
                                          const greta_plan_entry_t *entry, int64_t tokens) {
   for (uint32_t i = 0; i < entry->n_launches; ++i) {
-    GRETA_RETURN_IF_ERROR(runner_enqueue(program, entry, i, tokens));
+    GRETA_RETURN_IF_ERROR(runner_enqueue(program, entry, i, tokens, i > 0));
   }
   return NULL;
 }
@@ -219,7 +227,7 @@ greta_status_t greta_gpu_program_profile(greta_program_t *program,
     void *graph = NULL, *exec = NULL;
     status = api->ops->capture_begin(api);
     if (status) break;
-    status = runner_enqueue(program, entry, i, tokens);
+    status = runner_enqueue(program, entry, i, tokens, false);
     greta_status_t ended = api->ops->capture_end(api, &graph);
     if (!status) status = ended;
     else greta_status_free(ended);
