@@ -139,6 +139,14 @@ static void make_tu(const target_t *t, tu_t *tu) {
   add(t, tu, GRETA_OP_ATTENTION, 4, att_bf16, 1, 2, 64, "attention_bf16");
   att_bf16.head_dim = 256;
   add(t, tu, GRETA_OP_ATTENTION, 4, att_bf16, 1, 2, 512, "attention_bf16_hd256");
+  /* On NVIDIA, half caches with head_dim 16 k take the mma.sync flash
+   * attention: with the two above, f16 and bf16 at head_dim 64 and 128. */
+  att_bf16.head_dim = 128;
+  att_bf16.scale = 0.088f;
+  add(t, tu, GRETA_OP_ATTENTION, 4, att_bf16, 1, 2, 512, "attention_bf16_hd128");
+  greta_op_attrs_t att_f16_64 = att;
+  att_f16_64.kvdtype = GRETA_F16;
+  add(t, tu, GRETA_OP_ATTENTION, 4, att_f16_64, 1, 2, 64, "attention_f16_hd64");
   /* Decode (T = 1): f32 and f16 caches, head_dim 64 and 128, 64-row splits. */
   for (int kv16 = 0; kv16 < 2; kv16++)
     for (int hd = 64; hd <= 128; hd *= 2) {
