@@ -13,8 +13,8 @@
  * scripts/device_flash_attention.sh) the timing rows also print the ratio
  * GRETA / SDPA throughput; the issue's goal is >= 0.5 at T = 512.
  *
- * Timing: 50 back-to-back launches between two CUDA events, 11 times; the
- * median per launch. The K / V cache of the step (8 MiB at T = 512) stays in
+ * Timing: a CUDA graph of 50 launches (no host launch cost between them),
+ * replayed 11 times between two CUDA events; the median per launch. The K / V cache of the step (8 MiB at T = 512) stays in
  * L2, as it does after the step's own append. FLOPs of causal attention:
  * 4 T (T / 2) D H (S and P V, half the T x T square), as FlashAttention
  * counts them.
@@ -52,8 +52,14 @@
     }                                                                                  \
   } while (0)
 
+/* -DATTN_MIN_BLOCKS=3 asks ptxas for 3 blocks per SM (<= 170 registers):
+ * gretac emits __launch_bounds__(128) alone (2 blocks per SM at head_dim
+ * 128, 237 registers); the script times both. */
+#ifndef ATTN_MIN_BLOCKS
+#define ATTN_MIN_BLOCKS 1
+#endif
 template <long long H, long long KVH, int D, long long MAXSEQ, int DT>
-__global__ void __launch_bounds__(GRETA_ATTN_MMA_NT)
+__global__ void __launch_bounds__(GRETA_ATTN_MMA_NT, ATTN_MIN_BLOCKS)
     mma_kernel(const int *params, const float *q, const void *k, const void *v, float *out, float scale) {
   greta_attention_mma<H, KVH, D, MAXSEQ, DT>(params, q, k, v, out, scale);
 }
@@ -62,6 +68,8 @@ __global__ void __launch_bounds__(GRETA_ATTN_NT)
     fma_kernel(const int *params, const float *q, const void *k, const void *v, float *out, float scale) {
   greta_attention<H, KVH, D, MAXSEQ, DT>(params, q, k, v, out, scale);
 }
+
+static cudaStream_t g_stream; /* every launch: capturable into a graph */
 
 /* Launches greta_attention_mma as kernel_select.c does: grid (H,
  * ceil(T / 64)), GRETA_ATTN_MMA_SMEM_BYTES(D) of dynamic shared memory. */
@@ -76,14 +84,15 @@ static void launch_mma(const int *params, int T, const float *q, const void *k, 
     attr = true;
   }
   const int BQ = GRETA_ATTN_MMA_QUERIES;
-  mma_kernel<H, KVH, D, MAXSEQ, DT><<<dim3(H, (T + BQ - 1) / BQ), GRETA_ATTN_MMA_NT, smem>>>(
+  mma_kernel<H, KVH, D, MAXSEQ, DT><<<dim3(H, (T + BQ - 1) / BQ), GRETA_ATTN_MMA_NT, smem, g_stream>>>(
       params, q, k, v, out, scale);
 }
 template <long long H, long long KVH, int D, long long MAXSEQ, int DT>
 static void launch_fma(const int *params, int T, const float *q, const void *k, const void *v,
                        float *out, float scale) {
   const int NQ = GRETA_ATTN_NT / GRETA_WAVE;
-  fma_kernel<H, KVH, D, MAXSEQ, DT><<<dim3(H, (T + NQ - 1) / NQ), GRETA_ATTN_NT>>>(params, q, k, v, out, scale);
+  fma_kernel<H, KVH, D, MAXSEQ, DT><<<dim3(H, (T + NQ - 1) / NQ), GRETA_ATTN_NT, 0, g_stream>>>(params, q, k, v,
+                                                                                             out, scale);
 }
 
 static unsigned long long rng = 88172645463325252ull;
@@ -178,9 +187,10 @@ static void check(int T, int pos) {
   CHECK(cudaMemcpy(dparams, params, 8, cudaMemcpyHostToDevice));
   CHECK(cudaMemset(dout, 0xff, hq.size() * 4));
   const float scale = 1.0f / sqrtf((float)D);
+  CHECK(cudaDeviceSynchronize()); /* the copies above, on the legacy stream */
   launch_mma<H, KVH, D, MAXSEQ, DT>(dparams, T, dq, dk, dv, dout, scale);
   CHECK(cudaGetLastError());
-  CHECK(cudaDeviceSynchronize());
+  CHECK(cudaStreamSynchronize(g_stream));
   std::vector<float> got(hq.size());
   CHECK(cudaMemcpy(got.data(), dout, got.size() * 4, cudaMemcpyDeviceToHost));
   std::vector<double> ref;
@@ -225,26 +235,36 @@ __global__ void fill_f32(float *buf, size_t n, unsigned seed) {
   }
 }
 
-/* Median microseconds per launch of `launch` (50 launches, 11 times). */
+/* Median microseconds per launch of `launch`: a graph of 50 launches,
+ * replayed 11 times (after 2 warm-up replays). */
 template <typename F>
 static double time_us(F launch) {
+  const int PER_GRAPH = 50;
+  launch(); /* sets the kernel's attributes outside the capture */
+  CHECK(cudaStreamSynchronize(g_stream));
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  CHECK(cudaStreamBeginCapture(g_stream, cudaStreamCaptureModeThreadLocal));
+  for (int i = 0; i < PER_GRAPH; i++) launch();
+  CHECK(cudaStreamEndCapture(g_stream, &graph));
+  CHECK(cudaGraphInstantiate(&exec, graph, 0));
   cudaEvent_t a, b;
   CHECK(cudaEventCreate(&a));
   CHECK(cudaEventCreate(&b));
-  for (int i = 0; i < 10; i++) launch();
-  CHECK(cudaGetLastError());
+  for (int i = 0; i < 2; i++) CHECK(cudaGraphLaunch(exec, g_stream));
   std::vector<double> per;
   for (int rep = 0; rep < 11; rep++) {
-    CHECK(cudaEventRecord(a));
-    for (int i = 0; i < 50; i++) launch();
-    CHECK(cudaEventRecord(b));
+    CHECK(cudaEventRecord(a, g_stream));
+    CHECK(cudaGraphLaunch(exec, g_stream));
+    CHECK(cudaEventRecord(b, g_stream));
     CHECK(cudaEventSynchronize(b));
     float ms = 0;
     CHECK(cudaEventElapsedTime(&ms, a, b));
-    per.push_back(ms * 1e3 / 50);
+    per.push_back(ms * 1e3 / PER_GRAPH);
   }
   std::sort(per.begin(), per.end());
   cudaEventDestroy(a), cudaEventDestroy(b);
+  cudaGraphExecDestroy(exec), cudaGraphDestroy(graph);
   return per[per.size() / 2];
 }
 
@@ -268,6 +288,7 @@ static void time_7b(int T, double sdpa_us) {
   fill_f32<<<1024, 256>>>(q, (size_t)T * H * D, 3);
   const int hp[2] = {T, 0};
   CHECK(cudaMemcpy(params, hp, 8, cudaMemcpyHostToDevice));
+  CHECK(cudaDeviceSynchronize()); /* the fills, on the legacy stream */
   const float scale = 1.0f / sqrtf((float)D);
   const double flops = 4.0 * T * (T / 2.0) * D * H;
   const double us_mma = time_us([&] { launch_mma<H, KVH, D, MAXSEQ, DT>(params, T, q, k, v, out, scale); });
@@ -295,7 +316,9 @@ int main(int argc, char **argv) {
   }
   cudaDeviceProp prop;
   CHECK(cudaGetDeviceProperties(&prop, 0));
-  printf("device %s, %d SMs\n", prop.name, prop.multiProcessorCount);
+  CHECK(cudaStreamCreateWithFlags(&g_stream, cudaStreamNonBlocking));
+  printf("device %s, %d SMs; greta_attention_mma with __launch_bounds__(%d, %d)\n", prop.name,
+         prop.multiProcessorCount, GRETA_ATTN_MMA_NT, ATTN_MIN_BLOCKS);
 
   /* GQA (4 heads on 2 kv heads), one and several query blocks, earlier
    * cache rows, partial last key tile, head_dim 64 / 128 / 256. */
