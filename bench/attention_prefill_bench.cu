@@ -91,8 +91,8 @@ template <long long H, long long KVH, int D, long long MAXSEQ, int DT>
 static void launch_fma(const int *params, int T, const float *q, const void *k, const void *v,
                        float *out, float scale) {
   const int NQ = GRETA_ATTN_NT / GRETA_WAVE;
-  fma_kernel<H, KVH, D, MAXSEQ, DT><<<dim3(H, (T + NQ - 1) / NQ), GRETA_ATTN_NT, 0, g_stream>>>(params, q, k, v,
-                                                                                             out, scale);
+  const dim3 grid(H, (T + NQ - 1) / NQ);
+  fma_kernel<H, KVH, D, MAXSEQ, DT><<<grid, GRETA_ATTN_NT, 0, g_stream>>>(params, q, k, v, out, scale);
 }
 
 static unsigned long long rng = 88172645463325252ull;
@@ -294,9 +294,11 @@ static void time_7b(int T, double sdpa_us) {
   const double us_mma = time_us([&] { launch_mma<H, KVH, D, MAXSEQ, DT>(params, T, q, k, v, out, scale); });
   const double us_fma = time_us([&] { launch_fma<H, KVH, D, MAXSEQ, DT>(params, T, q, k, v, out, scale); });
   const char *name = DT == GRETA_W_F16 ? "f16" : "bf16";
-  printf("time %-5s T=%-5d greta_attention_mma %8.2f us %7.1f TFLOP/s", name, T, us_mma, flops / us_mma * 1e-6);
+  printf("time %-5s T=%-5d greta_attention_mma %8.2f us %7.1f TFLOP/s", name, T, us_mma,
+         flops / us_mma * 1e-6);
   if (sdpa_us > 0)
-    printf("   sdpa %8.2f us %7.1f TFLOP/s   greta/sdpa %.2f", sdpa_us, flops / sdpa_us * 1e-6, sdpa_us / us_mma);
+    printf("   sdpa %8.2f us %7.1f TFLOP/s   greta/sdpa %.2f", sdpa_us, flops / sdpa_us * 1e-6,
+           sdpa_us / us_mma);
   printf("\n");
   printf("time %-5s T=%-5d greta_attention     %8.2f us %7.1f TFLOP/s   (mma speedup %.1fx)\n", name, T,
          us_fma, flops / us_fma * 1e-6, us_fma / us_mma);

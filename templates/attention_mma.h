@@ -36,7 +36,8 @@
  * one computes. Rows are LDK = D + 8 halves apart: D / 8 + 1 16-byte units,
  * odd, so the 8 rows of an ldmatrix phase fall in 8 distinct 16-byte bank
  * groups. Shared memory: GRETA_ATTN_MMA_SMEM_BYTES(D), dynamic (69 632 bytes
- * at D = 128: 3 blocks per H100 / H200 SM).
+ * at D = 128: room for 3 blocks per H100 / H200 SM; ptxas gives the kernel
+ * 237 registers there, so 2 blocks = 8 warps an SM).
  * Grid: x = H, y = ceil(T / 64); blocks with more rows of keys run first
  * (y is reversed), so the long diagonal blocks do not form the tail. Key
  * tiles run from row 0 to the block's last row; keys past a query's own
@@ -162,9 +163,10 @@ GRETA_INLINE void greta_attention_mma(const int *params, const float *q, const v
       const bool ok = r < block_hi;
       const greta_i64 off = ok ? ((r * KVH + g) * D + 8 * c) * 2 : 0;
       const unsigned int dst = (unsigned int)(j * LDK + 8 * c) * 2;
-      asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(smem0 + buf * TILE_BYTES + dst),
+      const unsigned int kdst = smem0 + buf * TILE_BYTES + dst, vdst = kdst + 2 * TILE_BYTES;
+      asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(kdst),
                    "l"((const char *)kc + off), "r"(ok ? 16 : 0));
-      asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(smem0 + (2 + buf) * TILE_BYTES + dst),
+      asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(vdst),
                    "l"((const char *)vc + off), "r"(ok ? 16 : 0));
     }
   };

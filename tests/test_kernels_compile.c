@@ -352,8 +352,9 @@ Test(kernels_compile, nvrtc_sm90) {
     for (size_t j = 0; j < n; j++)
       if (strcmp(ks[j].name, mma_attention[i]) == 0) k = &ks[j];
     cr_assert_not_null(k, "%s missing from the cubin", mma_attention[i]);
-    cr_assert_eq(k->block_threads, GRETA_ATTN_MMA_NT, "%s: %lld threads a block, want greta_attention_mma's %d",
-                 k->name, (long long)k->block_threads, GRETA_ATTN_MMA_NT);
+    cr_assert_eq(k->block_threads, GRETA_ATTN_MMA_NT,
+                 "%s: %lld threads a block, want greta_attention_mma's %d", k->name,
+                 (long long)k->block_threads, GRETA_ATTN_MMA_NT);
     cr_assert_eq(k->private_bytes, 0, "%s: %lld bytes of local memory (spilled fragments)", k->name,
                  (long long)k->private_bytes);
     fprintf(stderr, "sm_90 %s: %lld registers, no local memory\n", k->name, (long long)k->regs);
