@@ -108,7 +108,7 @@ EOF
   for mb in 1 3; do
     if "$nvcc" -O3 -std=c++17 -arch=sm_90 -Itemplates -DATTN_MIN_BLOCKS=$mb -Xptxas -v \
         bench/attention_prefill_bench.cu -o /tmp/attention_prefill_bench_$mb >/tmp/nvcc_$mb.log 2>&1; then
-      grep -A2 'mma_kernelILx32ELx32ELi128ELx4096ELi1' /tmp/nvcc_$mb.log | grep -E 'registers|spill' | sed 's/^/  ptxas f16 hd128: /'
+      grep -A3 'mma_kernelILx32ELx32ELi128ELx4096ELi1' /tmp/nvcc_$mb.log | grep -E 'registers|spill' | sed 's/^/  ptxas f16 hd128: /'
       # shellcheck disable=SC2086
       timeout 300 /tmp/attention_prefill_bench_$mb --sdpa-us $sdpa 2>&1 | tee -a "$out/bench.log" || status=1
     else
