@@ -105,6 +105,8 @@ GRETA_INLINE void greta_attention_mma(const int *params, const float *q, const v
   const int NO = D / 8;    /* n-tiles of O (d) */
   const int CPR = D / 8;   /* 16-byte chunks a cache row */
   const unsigned int TILE_BYTES = BKV * LDK * 2;
+  static_assert(4 * BKV * LDK * 2 + (QREG ? 0 : NW * KD * 4 * 32 * 4) == GRETA_ATTN_MMA_SMEM_BYTES(D),
+                "shared memory size: compiler/lower/kernel_select.c sets the launch's dynamic shared memory");
   extern __shared__ __align__(16) unsigned char greta_attn_mma_smem[];
   /* K buffers 0, 1, then V buffers 0, 1 ([BKV][LDK] halves each), then
    * (!QREG) the warps' Q fragments [NW][KD][4][32] words. */
