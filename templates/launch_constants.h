@@ -100,6 +100,19 @@ enum {
  * query rows each, so 128 query rows a block. */
 #define GRETA_ATTN_MFMA_NT 256
 #define GRETA_ATTN_MFMA_QUERIES 128
+/* Prefill attention on NVIDIA tensor cores (attention_mma.h): 4 warps of 16
+ * query rows each (64 a block), key tiles of BKV rows (32 past head_dim
+ * 128, where O takes more registers), K and V tiles double-buffered in
+ * dynamic shared memory as rows of LDK halves; Q fragments stay in
+ * registers up to head_dim 128 (QREG), else 128 bytes per head_dim. */
+#define GRETA_ATTN_MMA_NT 128
+#define GRETA_ATTN_MMA_QUERIES 64
+#define GRETA_ATTN_MMA_BKV(d) ((d) > 128 ? 32 : 64)
+#define GRETA_ATTN_MMA_LDK(d) ((d) + 8)
+#define GRETA_ATTN_MMA_QREG(d) ((d) <= 128)
+#define GRETA_ATTN_MMA_SMEM_BYTES(d)                                  \
+  (4 * GRETA_ATTN_MMA_BKV(d) * GRETA_ATTN_MMA_LDK(d) * 2 +             \
+   (GRETA_ATTN_MMA_QREG(d) ? 0 : 128 * (d)))
 /* The largest head_dim the attention kernels hold in registers. */
 #define GRETA_ATTN_MAX_HEAD_DIM 256
 /* Generic elementwise-style kernels (rope, kv append, embedding) use GRETA_EW_NT. */

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../templates/launch_constants.h"
 #include "kernel_select.h"
 #include "le.h"
 #include "stats.h"
@@ -139,6 +140,14 @@ static void make_tu(const target_t *t, tu_t *tu) {
   add(t, tu, GRETA_OP_ATTENTION, 4, att_bf16, 1, 2, 64, "attention_bf16");
   att_bf16.head_dim = 256;
   add(t, tu, GRETA_OP_ATTENTION, 4, att_bf16, 1, 2, 512, "attention_bf16_hd256");
+  /* On NVIDIA, half caches with head_dim 16 k take the mma.sync flash
+   * attention: with the two above, f16 and bf16 at head_dim 64 and 128. */
+  att_bf16.head_dim = 128;
+  att_bf16.scale = 0.088f;
+  add(t, tu, GRETA_OP_ATTENTION, 4, att_bf16, 1, 2, 512, "attention_bf16_hd128");
+  greta_op_attrs_t att_f16_64 = att;
+  att_f16_64.kvdtype = GRETA_F16;
+  add(t, tu, GRETA_OP_ATTENTION, 4, att_f16_64, 1, 2, 64, "attention_f16_hd64");
   /* Decode (T = 1): f32 and f16 caches, head_dim 64 and 128, 64-row splits. */
   for (int kv16 = 0; kv16 < 2; kv16++)
     for (int hd = 64; hd <= 128; hd *= 2) {
@@ -328,6 +337,29 @@ Test(kernels_compile, nvrtc_sm90) {
   cr_assert_eq(le_u16(obj + 18), 190, "e_machine %llu, want EM_CUDA (190)", (unsigned long long)le_u16(obj + 18));
   for (int i = 0; i < tu.n; i++) cr_assert(contains(obj, size, tu.names[i]), "no symbol %s", tu.names[i]);
   check_every_kernel(&t, &tu, obj, size, false);
+  /* The half-cache prefill attentions are greta_attention_mma (its 128-thread
+   * blocks), and its fragments (O: head_dim / 2 floats a lane) must stay in
+   * registers: a stack frame would be local memory. */
+  cr_assert(strstr(tu.source.data, "greta_attention_mma<"), "no greta_attention_mma instance");
+  static const char *const mma_attention[] = {"attention_f16_hd64", "attention_f16", "attention_bf16",
+                                              "attention_bf16_hd128", "attention_bf16_hd256"};
+  kernel_stats_t *ks = NULL;
+  size_t n = 0;
+  greta_status_t s = stats_collect(&t, obj, size, &ks, &n);
+  cr_assert_null(s, "%s", greta_status_message(s));
+  for (size_t i = 0; i < sizeof mma_attention / sizeof mma_attention[0]; i++) {
+    const kernel_stats_t *k = NULL;
+    for (size_t j = 0; j < n; j++)
+      if (strcmp(ks[j].name, mma_attention[i]) == 0) k = &ks[j];
+    cr_assert_not_null(k, "%s missing from the cubin", mma_attention[i]);
+    cr_assert_eq(k->block_threads, GRETA_ATTN_MMA_NT,
+                 "%s: %lld threads a block, want greta_attention_mma's %d", k->name,
+                 (long long)k->block_threads, GRETA_ATTN_MMA_NT);
+    cr_assert_eq(k->private_bytes, 0, "%s: %lld bytes of local memory (spilled fragments)", k->name,
+                 (long long)k->private_bytes);
+    fprintf(stderr, "sm_90 %s: %lld registers, no local memory\n", k->name, (long long)k->regs);
+  }
+  free(ks);
   free(obj);
   strbuf_free(&tu.source);
 }

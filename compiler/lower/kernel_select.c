@@ -30,6 +30,7 @@ static const char *const template_files[] = {
     "launch_constants.h", "prelude.h", "mfma_layout.h", "mma_layout.h", "gemm.h",
     "gemm_mma.h",         "gemm_mfma.h", "elementwise.h", "rope.h",  "norm.h",     "gemv.h",
     "kv.h",               "embedding.h", "softmax.h", "attention.h",  "attention_mfma.h",
+    "attention_mma.h",
 };
 
 void kernels_source_prelude(const target_t *target, strbuf_t *source) {
@@ -399,6 +400,16 @@ static greta_status_t kernel_attention(const kernel_ctx_t *c, kernel_choice_t *k
     GRETA_RETURN_IF_ERROR(set_geometry(c, GRETA_ATTN_MFMA_NT, (int64_t[3]){a->heads, 1, 1}, 1, 1,
                                        GRETA_ATTN_MFMA_QUERIES));
     k->fn = "greta_attention_mfma";
+    return NULL;
+  }
+  /* NVIDIA, half cache, head_dim a multiple of 16: flash attention on
+   * mma.sync m16n8k16, 64 query rows a block, K / V tiles in dynamic shared
+   * memory. */
+  if (c->target->arch == TARGET_NVIDIA && a->kvdtype != GRETA_F32 && a->head_dim % 16 == 0) {
+    GRETA_RETURN_IF_ERROR(set_geometry(c, GRETA_ATTN_MMA_NT, (int64_t[3]){a->heads, 1, 1}, 1, 1,
+                                       GRETA_ATTN_MMA_QUERIES));
+    c->l->shared_bytes = GRETA_ATTN_MMA_SMEM_BYTES(a->head_dim);
+    k->fn = "greta_attention_mma";
     return NULL;
   }
   /* One query row per wave: grid y grows with T in blocks of the waves. */
