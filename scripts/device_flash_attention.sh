@@ -38,6 +38,8 @@ run() {
   if [ "$src" != "$PWD" ] && [ ! -e "$src" ]; then mkdir -p "$(dirname "$src")" && ln -s "$PWD" "$src"; fi
   export LD_LIBRARY_PATH="$PWD/$BUILD/carrylib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   export GRETA_CACHE_DIR=/tmp/greta-cache
+  # The kernel is opt-in until this run has checked it (kernel_select.c).
+  export GRETA_NVIDIA_FLASH_ATTENTION=1
   nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader 2>/dev/null
 
   echo "=== 1. conformance (GPU against CPU), the attention emulation, NVRTC"

@@ -13,6 +13,7 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "launch_constants.h"
@@ -404,8 +405,12 @@ static greta_status_t kernel_attention(const kernel_ctx_t *c, kernel_choice_t *k
   }
   /* NVIDIA, half cache, head_dim a multiple of 16: flash attention on
    * mma.sync m16n8k16, 64 query rows a block, K / V tiles in dynamic shared
-   * memory. */
-  if (c->target->arch == TARGET_NVIDIA && a->kvdtype != GRETA_F32 && a->head_dim % 16 == 0) {
+   * memory; only with GRETA_NVIDIA_FLASH_ATTENTION=1 in gretac's
+   * environment until a GPU run has checked and timed it (issue 11:
+   * scripts/device_flash_attention.sh). */
+  const char *flash = getenv("GRETA_NVIDIA_FLASH_ATTENTION");
+  if (c->target->arch == TARGET_NVIDIA && a->kvdtype != GRETA_F32 && a->head_dim % 16 == 0 &&
+      flash && strcmp(flash, "1") == 0) {
     GRETA_RETURN_IF_ERROR(set_geometry(c, GRETA_ATTN_MMA_NT, (int64_t[3]){a->heads, 1, 1}, 1, 1,
                                        GRETA_ATTN_MMA_QUERIES));
     c->l->shared_bytes = GRETA_ATTN_MMA_SMEM_BYTES(a->head_dim);
