@@ -30,7 +30,9 @@ Issue 11's rows get a section each:
              all-f16 operands (cuBLAS's) and for greta's f32 x and c.
   attention  causal prefill attention, 32 heads x 128, T tokens at pos 0:
              FLOPs = 4 T (T / 2) head_dim heads (QK^T and PV over half the
-             T x T scores); greta's step (two f16 cache appends from f32 K
+             T x T scores; the exact count, T (T + 1) / 2 pairs, as
+             bench_greta --profile reports, is 0.8 % more at T = 128);
+             greta's step (two f16 cache appends from f32 K
              and V, then the attention) and its attention launch alone
              (bench_greta --profile), against SDPA's flash backend.
 These rows are not drawn on the roofline.
@@ -232,7 +234,9 @@ def gemm_section(raw, notes):
            "(N = 12288, K = 4096), o (4096 x 4096), gate/up stacked (N = 22016, K = 4096), down "
            "(N = 4096, K = 11008). cuBLAS is torch.matmul on f16 x, w and c (f32 accumulation; "
            "torch's default lets it add split-K partial sums in f16, the last variant forbids "
-           "that); greta's x and c are f32, so it moves more bytes for them. % of peak is "
+           "that); greta's x and c are f32, so it moves more bytes for them. greta replays over "
+           "the same buffers (like cuBLAS's same-buffer line: o's 32 MiB weight then sits in "
+           "L2, the others' do not fit). % of peak is "
            f"against this run's cuBLAS f16 8192^3 rate, {peak / 1e12:.1f} TFLOP/s. greta / "
            "runner > 1: greta is slower.", "",
            "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
