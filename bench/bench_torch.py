@@ -25,6 +25,15 @@ attn_implementation "sdpa" and "eager", each captured in one CUDA graph per
 step shape (T, pos), and sdpa run eagerly (no graph). The model is built
 once and kept for all its rows; greta's run of each row comes just before.
 
+Issue 11's prefill rows (op "gemm7b", op "attention", and the block and
+model rows at T = 128 / 2048): the 7B's four projection GEMMs (f16 weights)
+at T = 128, 512, 2048 against cuBLAS f16 (torch.matmul), and causal prefill
+attention alone (32 heads x 128, f16 K/V, pos 0) at the same T against
+scaled_dot_product_attention with the flash backend only. greta's rows of
+these two ops are run with bench_greta --profile too, so raw.json has each
+launch's time ("launches"): report.py compares SDPA with greta's attention
+launch alone as well as with its whole step (which appends K and V first).
+
   python3 bench/bench_torch.py --greta build-bench/carry --out $OUT [--only model,block]
       writes $OUT/raw.json (every measurement) and prints progress
 
@@ -57,26 +66,56 @@ ROWS = [
     ("block_f16_prefill_T128", "llama2_block_f16.cubin", 128, 0, "block", 50),
     ("block_f32_prefill_T512", "llama2_block_f32.cubin", 512, 0, "block", 30),
     ("block_f16_prefill_T512", "llama2_block_f16.cubin", 512, 0, "block", 30),
+    # Issue 11's prefill rows. T = 2048 needs the block compiled with
+    # --max-tokens=2048 (gretac's default is 512): a cubin of its own.
+    ("block_f32_prefill_T2048", "llama2_block_f32_t2048.cubin", 2048, 0, "block", 10),
+    ("block_f16_prefill_T2048", "llama2_block_f16_t2048.cubin", 2048, 0, "block", 10),
 ]
+
+# Issue 11's GEMM rows: the 7B block's projections, c = x @ w^T with an f16
+# weight w [N, K] (bench/models/gemm7b_*.gm, compiled with --max-tokens=2048),
+# against cuBLAS f16 x f16. Shape name: (N, K).
+GEMM7B_SHAPES = {
+    "qkv": (3 * DIM, DIM),
+    "o": (DIM, DIM),
+    "gate_up": (2 * FFN, DIM),
+    "down": (DIM, FFN),
+}
+GEMM7B_TOKENS = (128, 512, 2048)
+ROWS += [(f"gemm7b_{shape}_f16_T{t}", f"gemm7b_{shape}.cubin", t, 0, "gemm7b",
+          100 if t < 2048 else 30)
+         for shape in GEMM7B_SHAPES for t in GEMM7B_TOKENS]
+
+# Issue 11's attention rows: causal prefill attention alone, 32 heads x 128,
+# f16 KV cache, T tokens at pos 0 (bench/models/attention_7b.gm), against
+# PyTorch's SDPA with the flash backend on f16 q, k, v.
+ROWS += [(f"attention_f16_prefill_T{t}", "attention_7b.cubin", t, 0, "attention",
+          100 if t < 2048 else 30) for t in GEMM7B_TOKENS]
 
 
 # The whole Llama-2-7B: name, tokens, pos (= L, the tokens already in the
 # cache), greta repeats, torch repeats (each variant). Today a decode step
 # takes ~7 ms (25-50 ms in torch without a graph) and a prefill of 512
 # tokens 17-55 ms.
+# The prefill of 2048 tokens runs on the model compiled with
+# --max-tokens=2048 (MODEL_FILE_T2048), the other rows on gretac's default of
+# 512, so the decode rows keep the plan they always had.
 MODEL_FILE = "llama2_7b.cubin"
+MODEL_FILE_T2048 = "llama2_7b_t2048.cubin"
 MODEL_ROWS = [
     ("model_f16_decode_L128", 1, 128, 100, 60),
     ("model_f16_decode_L1024", 1, 1024, 100, 60),
     ("model_f16_decode_L2000", 1, 2000, 100, 60),
     ("model_f16_prefill_T512", 512, 0, 20, 15),
+    ("model_f16_prefill_T128", 128, 0, 30, 20),
+    ("model_f16_prefill_T2048", 2048, 0, 10, 10),
 ]
-OPS = ("gemm", "rmsnorm", "rope", "kv", "block", "model")
+OPS = ("gemm", "rmsnorm", "rope", "kv", "block", "model", "gemm7b", "attention")
 
 # torch.compile is tried for the prefill rows, each in a child process given
 # --compile-timeout seconds (a first run compiled one in 9 s).
 COMPILE_ROWS = ("block_f32_prefill_T128", "block_f16_prefill_T128", "block_f32_prefill_T512",
-                "block_f16_prefill_T512")
+                "block_f16_prefill_T512", "block_f32_prefill_T2048", "block_f16_prefill_T2048")
 
 
 def time_calls(fn, repeats, warmup=10):
@@ -184,6 +223,71 @@ def small_op(op, tokens, pos, repeats):
     del sets
     torch.cuda.empty_cache()
     return out
+
+
+# ---- issue 11: the 7B's GEMMs and attention alone --------------------------------
+
+def gemm7b(n, k, tokens, repeats):
+    """cuBLAS on one 7B projection, torch.matmul(x, w.t(), out=c) with x, w
+    and c in f16 (greta's x and c are f32). cuBLAS accumulates f16 products
+    in f32 but by torch's default (allow_fp16_reduced_precision_reduction)
+    may add split-K partial sums in f16: timed on one buffer set, rotating
+    over >= 256 MB of sets (every call from HBM), and rotating again with
+    that reduction off (f32 accumulation throughout, as greta's)."""
+    f16 = torch.float16
+    make = lambda: (torch.randn(tokens, k, device=DEV, dtype=f16),
+                    0.02 * torch.randn(n, k, device=DEV, dtype=f16),
+                    torch.empty(tokens, n, device=DEV, dtype=f16))
+    run = lambda s: torch.matmul(s[0], s[1].t(), out=s[2])
+    one = make()
+    run(one)
+    assert torch.isfinite(one[2]).all(), "cuBLAS f16 GEMM output is not finite"
+    out = {"torch_same_ms": time_calls(lambda i: run(one), repeats)}
+    del one
+    sets_n = rotation_sets(2 * (tokens * k + n * k + tokens * n))
+    sets = [make() for _ in range(sets_n)]
+    calls = max(repeats, 2 * sets_n)
+    out["torch_rotating_ms"] = time_calls(lambda i: run(sets[i % sets_n]), calls)
+    out["rotation_sets"] = sets_n
+    matmul = torch.backends.cuda.matmul
+    saved = matmul.allow_fp16_reduced_precision_reduction
+    try:
+        matmul.allow_fp16_reduced_precision_reduction = False
+        out["torch_f32reduce_rotating_ms"] = time_calls(lambda i: run(sets[i % sets_n]), calls)
+    finally:
+        matmul.allow_fp16_reduced_precision_reduction = saved
+    del sets
+    torch.cuda.empty_cache()
+    return out
+
+
+def flash_only():
+    """A context in which SDPA may use only the flash-attention backend (an
+    error, not a silent fallback, where flash cannot run)."""
+    try:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+        return sdpa_kernel(SDPBackend.FLASH_ATTENTION)
+    except ImportError:  # torch before 2.3
+        return torch.backends.cuda.sdp_kernel(enable_flash=True, enable_math=False,
+                                              enable_mem_efficient=False)
+
+
+def attention_alone(tokens, repeats):
+    """SDPA(is_causal=True), flash backend, on f16 q, k, v of T tokens x 32
+    heads x 128, laid out as HF's attention passes them ([1, T, heads,
+    head_dim] memory seen as [1, heads, T, head_dim]: greta's [T, heads,
+    head_dim] order); same buffers every call, as greta's replay."""
+    from torch.nn.functional import scaled_dot_product_attention
+    q, k, v = (torch.randn(1, tokens, HEADS, HEAD_DIM, device=DEV, dtype=torch.float16)
+               .transpose(1, 2) for _ in range(3))
+    call = lambda i=0: scaled_dot_product_attention(q, k, v, is_causal=True)
+    with torch.no_grad(), flash_only():
+        y = call()
+        assert torch.isfinite(y).all(), "SDPA output is not finite"
+        ms = time_calls(call, repeats)
+    del q, k, v, y
+    torch.cuda.empty_cache()
+    return {"torch_sdpa_flash_ms": ms}
 
 
 # ---- HF LlamaDecoderLayer --------------------------------------------------------
@@ -439,18 +543,27 @@ def whole_model(model, tokens, pos, repeats):
 
 # ---- the pairs -------------------------------------------------------------------------
 
-def run_greta(greta_dir, model, tokens, pos, repeats, name):
+def run_greta(greta_dir, model, tokens, pos, repeats, name, profile=False):
+    """bench_greta's JSON line for one row; with profile, also each launch
+    timed alone (bench_greta --profile) under "launches"."""
     if not os.path.exists(os.path.join(greta_dir, model)):
         err = os.path.join(greta_dir, "compile_errors.txt")
         why = open(err).read().strip()[-1500:] if os.path.exists(err) else "?"
         return {"greta_error": f"{model} was not compiled: {why}"}
     cmd = [os.path.join(greta_dir, "bench_greta"), os.path.join(greta_dir, model), "--tokens",
            str(tokens), "--pos", str(pos), "--repeats", str(repeats), "--name", name]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    p = subprocess.run(cmd + (["--profile"] if profile else []), capture_output=True, text=True,
+                       timeout=300)
     if p.returncode != 0:
         return {"greta_error": (p.stderr or p.stdout).strip()[-2000:]}
-    line = [l for l in p.stdout.splitlines() if l.startswith("{")][-1]
-    return json.loads(line)
+    lines = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
+    step = [l for l in lines if "launch" not in l]
+    if not step:
+        return {"greta_error": "bench_greta printed no result line: " + p.stdout.strip()[-500:]}
+    res = step[-1]
+    if profile:
+        res["launches"] = [l for l in lines if "launch" in l]
+    return res
 
 
 def model_rows(greta_dir):
@@ -460,7 +573,8 @@ def model_rows(greta_dir):
     for name, tokens, pos, greta_repeats, torch_repeats in MODEL_ROWS:
         row = {"name": name, "op": "model", "tokens": tokens, "pos": pos, "dtype": "f16"}
         if greta_dir:
-            row["greta"] = run_greta(greta_dir, MODEL_FILE, tokens, pos, greta_repeats, name)
+            model_file = MODEL_FILE_T2048 if tokens > 512 else MODEL_FILE
+            row["greta"] = run_greta(greta_dir, model_file, tokens, pos, greta_repeats, name)
         try:
             if model is None:
                 t0 = time.time()
@@ -505,9 +619,21 @@ def main(argv):
             continue
         row = {"name": name, "op": op, "tokens": tokens, "pos": pos}
         if a.greta:
-            row["greta"] = run_greta(a.greta, model, tokens, pos, repeats, name)
+            # The GEMM and attention rows keep each launch's time too: the
+            # attention step is two cache appends and the attention, and
+            # the attention launch alone is what SDPA is compared with.
+            row["greta"] = run_greta(a.greta, model, tokens, pos, repeats, name,
+                                     profile=op in ("gemm7b", "attention"))
         try:
-            if op == "block":
+            if op == "gemm7b":
+                shape = name.split("_f16_")[0][len("gemm7b_"):]
+                row["n"], row["k"] = GEMM7B_SHAPES[shape]
+                row["shape"], row["dtype"] = shape, "f16"
+                row["torch"] = gemm7b(row["n"], row["k"], tokens, repeats)
+            elif op == "attention":
+                row["heads"], row["head_dim"], row["dtype"] = HEADS, HEAD_DIM, "f16"
+                row["torch"] = attention_alone(tokens, repeats)
+            elif op == "block":
                 dtype = "f16" if "_f16_" in name else "f32"
                 row["torch"] = block(dtype, tokens, pos, repeats, graph=(tokens == 1))
                 row["dtype"] = dtype

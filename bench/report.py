@@ -22,6 +22,20 @@ cache whatever dtypes a runner actually uses:
   byte floor = bytes / copy bandwidth, FLOP floor = FLOPs / cuBLAS f16 rate,
   both measured in the same run; GB/s = bytes / time; % of a floor = floor /
   time; tokens/s = T / time.
+
+Issue 11's rows get a section each:
+  gemm7b     c = x w^T at the 7B's projection shapes (w [N, K] f16), T x N x K:
+             FLOPs = 2 T N K; TFLOP/s = FLOPs / time; % of peak = that rate
+             over the cuBLAS f16 8192^3 rate of the same run. Byte floors for
+             all-f16 operands (cuBLAS's) and for greta's f32 x and c.
+  attention  causal prefill attention, 32 heads x 128, T tokens at pos 0:
+             FLOPs = 4 T (T / 2) head_dim heads (QK^T and PV over half the
+             T x T scores; the exact count, T (T + 1) / 2 pairs, as
+             bench_greta --profile reports, is 0.8 % more at T = 128);
+             greta's step (two f16 cache appends from f32 K
+             and V, then the attention) and its attention launch alone
+             (bench_greta --profile), against SDPA's flash backend.
+These rows are not drawn on the roofline.
 """
 import json
 import os
@@ -68,7 +82,7 @@ def build(raw):
     c = raw["ceilings"]
     lines, points, notes = [], [], []
     for row in raw["rows"]:
-        if row["op"] == "model":
+        if row["op"] in ("model", "gemm7b", "attention"):  # sections of their own
             continue
         bytes_, flops, config = work(row)
         peak = c["peak_f16_flops"] if row.get("dtype") == "f16" else c["peak_f32_flops"]
@@ -136,7 +150,8 @@ def model_section(raw, points, notes):
     out = ["", "### Whole model: Llama-2-7B (examples/llama2_7b.gm), f16 weights, f16 KV cache", "",
            "One step of the whole model (embedding, 32 blocks, final norm, LM head over every "
            "token of the step), random weights. Decode: T = 1 with L tokens already cached, ms "
-           "per token; prefill: T = 512 at pos 0, ms per step. Floors are the f16 problem's "
+           "per token; prefill: T tokens at pos 0, ms per step (greta's T = 2048 on the model "
+           "compiled with --max-tokens=2048). Floors are the f16 problem's "
            "(bench/report.py says how they are counted), from this run's copy bandwidth and "
            "cuBLAS f16 rate. greta / runner > 1: greta is slower.", "",
            "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
@@ -175,6 +190,116 @@ def model_section(raw, points, notes):
         best = min((ms for _, ms in runners[1:] if ms), default=None)
         if best:
             points.append((row["name"], "torch", flops, bytes_, best, "f16"))
+    return out
+
+
+def row_failures(row, notes):
+    """Adds a row's greta and torch failures to notes; greta's ms or None."""
+    g = row.get("greta", {})
+    gms = g.get("median_ms")
+    if gms is None:
+        notes.append(f"{row['name']}: greta failed: {g.get('greta_error', 'not run')}")
+    if "torch_error" in row:
+        notes.append(f"{row['name']}: torch failed: {row['torch_error']}")
+    return gms
+
+
+def rate_cells(ms, flops, peak, greta_ms):
+    """ms, TFLOP/s, % of the cuBLAS f16 peak, greta / runner (greta_ms: None
+    on greta's own lines)."""
+    if not ms:
+        return ["-"] * 4
+    rate = flops / (ms * 1e-3)
+    ratio = f"{greta_ms / ms:.2f}" if greta_ms else "-"
+    return [f"{ms:.4f}", f"{rate / 1e12:.1f}", f"{100 * rate / peak:.1f}", ratio]
+
+
+GEMM_RUNNERS = [
+    ("torch_rotating_ms", "cuBLAS f16, rotating"),
+    ("torch_same_ms", "cuBLAS f16, same buffers"),
+    ("torch_f32reduce_rotating_ms", "cuBLAS f16, rotating, no f16 split-K reduction"),
+]
+
+
+def gemm_section(raw, notes):
+    """table.md's section of the 7B projection GEMMs against cuBLAS."""
+    c = raw["ceilings"]
+    rows = [r for r in raw["rows"] if r["op"] == "gemm7b"]
+    if not rows:
+        return []
+    peak = c["peak_f16_flops"]
+    head = ["GEMM", "runner", "ms", "TFLOP/s", "% of cuBLAS f16 peak", "greta / runner"]
+    out = ["", "### GEMMs at the Llama-2-7B projection shapes, f16 weights (issue 11)", "",
+           "c = x w^T, w [N, K] f16 stored as in a checkpoint, T tokens: q/k/v stacked "
+           "(N = 12288, K = 4096), o (4096 x 4096), gate/up stacked (N = 22016, K = 4096), down "
+           "(N = 4096, K = 11008). cuBLAS is torch.matmul on f16 x, w and c (f32 accumulation; "
+           "torch's default lets it add split-K partial sums in f16, the last variant forbids "
+           "that); greta's x and c are f32, so it moves more bytes for them. greta replays over "
+           "the same buffers (like cuBLAS's same-buffer line: o's 32 MiB weight then sits in "
+           "L2, the others' do not fit). % of peak is "
+           f"against this run's cuBLAS f16 8192^3 rate, {peak / 1e12:.1f} TFLOP/s. greta / "
+           "runner > 1: greta is slower.", "",
+           "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for row in rows:
+        t, n, k = row["tokens"], row["n"], row["k"]
+        flops = 2 * t * n * k
+        bytes_f16 = 2 * (t * k + n * k + t * n)
+        bytes_greta = 4 * t * k + 2 * n * k + 4 * t * n
+        bw = c["bandwidth_Bps"]
+        gemm = (f"{row['shape']} T={t} ({t}x{n}x{k}): floors {bytes_f16 / bw * 1e3:.4f} ms "
+                f"(bytes, f16; {bytes_greta / bw * 1e3:.4f} ms with f32 x and c), "
+                f"{flops / peak * 1e3:.4f} ms (FLOPs)")
+        gms = row_failures(row, notes)
+        launches = row.get("greta", {}).get("launches", [])
+        if len(launches) > 1:
+            notes.append(f"{row['name']}: greta's step is {len(launches)} launches: "
+                         + ", ".join(f"{l['op']} {l['median_ms']:.4f} ms" for l in launches))
+        torch = row.get("torch", {})
+        runners = [("greta", gms, None)]
+        runners += [(label, torch.get(key), gms) for key, label in GEMM_RUNNERS]
+        for label, ms, ref in runners:
+            cells = [gemm, label] + rate_cells(ms, flops, peak, ref)
+            out.append("| " + " | ".join(cells) + " |")
+            gemm = ""
+    return out
+
+
+def attention_section(raw, notes):
+    """table.md's section of causal prefill attention alone against SDPA."""
+    c = raw["ceilings"]
+    rows = [r for r in raw["rows"] if r["op"] == "attention"]
+    if not rows:
+        return []
+    peak = c["peak_f16_flops"]
+    head = ["step", "runner", "ms", "TFLOP/s", "% of cuBLAS f16 peak", "greta / runner"]
+    out = ["", "### Causal prefill attention alone, 32 heads x 128, f16 K and V (issue 11)", "",
+           "T tokens at pos 0. FLOPs = 4 T (T/2) head_dim heads. greta's step is two cache "
+           "appends (f32 K and V rounded to f16) and the attention (f32 q and output, f16 K and "
+           "V); its attention launch alone is from bench_greta --profile (each launch timed as "
+           "a one-kernel graph). SDPA: torch.nn.functional.scaled_dot_product_attention("
+           "is_causal=True), flash backend only, f16 q, k, v. % of peak is against this run's "
+           f"cuBLAS f16 8192^3 rate, {peak / 1e12:.1f} TFLOP/s. greta / runner: greta's "
+           "attention launch alone over SDPA's time; > 1: greta is slower.", "",
+           "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for row in rows:
+        t = row["tokens"]
+        flops = 4 * t * (t / 2) * row.get("head_dim", 128) * row.get("heads", 32)
+        gms = row_failures(row, notes)
+        launches = row.get("greta", {}).get("launches", [])
+        alone = [l["median_ms"] for l in launches if l.get("op") == "attention"]
+        if gms and not alone:
+            notes.append(f"{row['name']}: greta's profile has no attention launch")
+        ams = sum(alone) if alone else None
+        sdpa = row.get("torch", {}).get("torch_sdpa_flash_ms")
+        step = f"prefill T={t}: {flops / 1e9:.1f} GFLOP, floor {flops / peak * 1e3:.4f} ms"
+        # The ratios are of greta's attention launch (what SDPA computes).
+        runners = [("greta, step (appends + attention)", gms, None),
+                   ("greta, attention launch alone", ams, None),
+                   ("SDPA flash", sdpa, ams)]
+        for label, ms, ref in runners:
+            cells = [step, label] + rate_cells(ms, flops, peak, ref)
+            out.append("| " + " | ".join(cells) + " |")
+            step = ""
     return out
 
 
@@ -234,7 +359,8 @@ def main(argv):
     raw = json.load(open(argv[0]))
     out = argv[1] if len(argv) > 1 else "."
     lines, points, notes = build(raw)
-    model_lines = model_section(raw, points, notes)
+    model_lines = gemm_section(raw, notes) + attention_section(raw, notes)
+    model_lines += model_section(raw, points, notes)
     text = table_md(raw, lines, notes, model_lines)
     open(os.path.join(out, "table.md"), "w").write(text)
     print(text)

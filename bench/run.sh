@@ -5,7 +5,10 @@
 #                          last commit in build-bench/, bench_greta linked statically against
 #                          libgreta, and the bench models compiled for sm_90
 #                          (the ops, the 7B block in f32 and f16, the whole
-#                          Llama-2-7B of examples/llama2_7b.gm), all that the
+#                          Llama-2-7B of examples/llama2_7b.gm; for issue
+#                          11's prefill rows the 7B's four projection GEMMs,
+#                          the attention alone, and the block and the whole
+#                          model again with --max-tokens=2048), all that the
 #                          GPU machine needs in build-bench/carry (a few MiB;
 #                          carry it). A model gretac refuses is listed in
 #                          carry/compile_errors.txt and its rows run torch only.
@@ -27,8 +30,13 @@
 #                          compiler still emits every GPU kernel
 #   GRETA_BENCH_ONLY=OPS   run: only the rows of these ops, comma-separated,
 #                          out of gemm, rmsnorm, rope, kv, block, model (the
-#                          whole 7B model); the ceilings are always measured.
-#                          GRETA_BENCH_ONLY=model takes about a minute.
+#                          whole 7B model), gemm7b (the 7B's q/k/v, o,
+#                          gate/up and down GEMMs at T = 128, 512, 2048
+#                          against cuBLAS f16) and attention (causal prefill
+#                          attention alone at T = 128, 512, 2048 against
+#                          SDPA's flash backend); the ceilings are always
+#                          measured. GRETA_BENCH_ONLY=model takes about a
+#                          minute (before the T = 128 and 2048 prefill rows).
 set -u
 cd "$(dirname "$0")/.."
 BUILD=build-bench
@@ -73,17 +81,29 @@ prepare() {
   for m in gemm_512 rmsnorm_40960 rope_4096 kv_append; do
     compile_model "$src/bench/models/$m.gm" "$CARRY/$m.cubin"
   done
+  # Issue 11's rows run up to T = 2048; gretac's default max_tokens is 512.
+  for m in gemm7b_qkv gemm7b_o gemm7b_gate_up gemm7b_down attention_7b; do
+    compile_model "$src/bench/models/$m.gm" "$CARRY/$m.cubin" --max-tokens=2048
+  done
   sed 's/weight_dtype = f32/weight_dtype = f16/' "$src/examples/llama2_block.gm" \
     >"$CARRY/llama2_block_f16.gm"
   cp "$src/examples/llama2_block.gm" "$CARRY/llama2_block_f32.gm"
   for d in f32 f16; do
     compile_model "$CARRY/llama2_block_$d.gm" "$CARRY/llama2_block_$d.cubin"
+    # The prefill rows at T = 2048 get a cubin of their own, so that every
+    # other row keeps the plan of the default max_tokens (512).
+    compile_model "$CARRY/llama2_block_$d.gm" "$CARRY/llama2_block_${d}_t2048.cubin" \
+      --max-tokens=2048
   done
   # The whole model as written: f16 weights, and the KV cache in the
   # compiler's default for it (f16 once `set kv_dtype` exists, whose default
   # is the weight dtype when that is half; f32 before). bench_greta reports
   # the cache's bytes, so the table says which one ran.
   compile_model "$src/examples/llama2_7b.gm" "$CARRY/llama2_7b.cubin"
+  # The prefill of 2048 tokens: the arena grows from 88.5 MiB to 354 MiB
+  # (the logits alone are 250 MiB), 13.9 GiB in all beside the 15-20 GB of
+  # the torch model that bench_torch.py holds while greta runs.
+  compile_model "$src/examples/llama2_7b.gm" "$CARRY/llama2_7b_t2048.cubin" --max-tokens=2048
   "$gretac" "$CARRY/llama2_block_f16.gm" --target=sm_90 --stats -o /dev/null >"$CARRY/static_sm90.txt" 2>&1 || true
   { echo "$sha"; echo "bench: $(git rev-parse HEAD)"; } >"$CARRY/commit.txt"
   git log -1 --format='%h %s' "$sha" -- templates/gemm.h templates/gemm_mma.h \
