@@ -146,8 +146,12 @@ GRETA_INLINE void greta_attention_mma(const int *params, const float *q, const v
 #pragma unroll
     for (int r = 0; r < 4; r++) {
       const greta_i64 t = tw + mma_a_row(lane, 2 * r);
+      /* Two 4-byte loads: plan offsets are only element-aligned (read once). */
       float2 v = make_float2(0.f, 0.f);
-      if (t < T) v = *(const float2 *)&q[(t * H + h) * D + 16 * kk + mma_a_k(lane, 2 * r)];
+      if (t < T) {
+        const float *qp = &q[(t * H + h) * D + 16 * kk + mma_a_k(lane, 2 * r)];
+        v = make_float2(qp[0], qp[1]);
+      }
       const unsigned int u = greta_mma_pack2<DT>(v.x, v.y);
       if (QREG) qf[QREG ? kk : 0][r] = u;
       else qs[(kk * 4 + r) * 32 + lane] = u;
@@ -295,9 +299,11 @@ GRETA_INLINE void greta_attention_mma(const int *params, const float *q, const v
     if (t < T) {
       const float inv = 1.f / lr2;
 #pragma unroll
-      for (int n = 0; n < NO; n++)
-        *(float2 *)&out[(t * H + h) * D + 8 * n + mma_d_col(lane, 0)] =
-            make_float2(o[n][2 * rr] * inv, o[n][2 * rr + 1] * inv);
+      for (int n = 0; n < NO; n++) {
+        float *op = &out[(t * H + h) * D + 8 * n + mma_d_col(lane, 0)]; /* element-aligned */
+        op[0] = o[n][2 * rr] * inv;
+        op[1] = o[n][2 * rr + 1] * inv;
+      }
     }
   }
 }
