@@ -363,19 +363,25 @@ Test(plan_format, misaligned_offsets_are_refused) {
   decode_launches[0].args[2].offset = MARKER_OFFSET;
   decode_launches[0].args[1].offset = 1; /* the f16 norm weight */
   assert_serialize_fails("arg 1 (weight): offset 1 is not a multiple of its element size 2");
+  /* On a GPU every offset is a multiple of 16 (the kernels' 16-byte loads
+   * and cp.async; gretac aligns to 256); the CPU needs only the element's. */
   decode_launches[0].args[1].offset = 2;
   plan.weight_bytes += 2;
+  assert_serialize_fails("arg 1 (weight): offset 2 is not a multiple of 16");
+  char *gpu_target = plan.target;
+  plan.target = "cpu";
   uint8_t *bytes;
   size_t size;
-  serialize_ok(&bytes, &size); /* 2-byte aligned is enough for f16 */
+  serialize_ok(&bytes, &size); /* 2-byte aligned is enough for f16 on the CPU */
   free(bytes);
+  plan.target = gpu_target;
 }
 
 Test(plan_format, out_of_range_launch_arg) {
-  decode_launches[0].args[2].offset = plan.arena_bytes - 4;
+  decode_launches[0].args[2].offset = plan.arena_bytes - 16;
   assert_serialize_fails("arg 2 (out): bytes [");
   decode_launches[0].args[2].offset = MARKER_OFFSET;
-  prefill_launches[1].args[1].offset = 4; /* the cache would run past kv_bytes */
+  prefill_launches[1].args[1].offset = 16; /* the cache would run past kv_bytes */
   assert_serialize_fails("entry prefill launch 1 (kv_append): arg 1 (cache)");
   prefill_launches[1].args[1].offset = 0;
   prefill_launches[1].args[1].space = 7;

@@ -172,6 +172,9 @@ static greta_status_t need_arg(const launch_ctx_t *c, int index, const char *mea
     return greta_status_make(GRETA_DATA_LOSS,
                              "arg %d (%s): offset %llu is not a multiple of its element size %zu",
                              index, meaning, (unsigned long long)arg->offset, elem_bytes);
+  if (strcmp(c->plan->target, "cpu") != 0 && arg->offset % 16 != 0)
+    return greta_status_make(GRETA_DATA_LOSS, "arg %d (%s): offset %llu is not a multiple of 16", index,
+                             meaning, (unsigned long long)arg->offset);
   if (writes && arg->space == GRETA_SPACE_WEIGHTS)
     return greta_status_make(GRETA_DATA_LOSS,
                              "arg %d (%s) is written but lies in the read-only weights space",
