@@ -35,6 +35,37 @@ static void cache_path(const char *name, const char *file, char *out, size_t siz
              file ? "/" : "", file ? file : "");
 }
 
+/* Fills the mkdtemp template `dir` with links to the cached tokenizer.json
+ * and tokenizer_config.json of `name`, and a generation_config.json holding
+ * `generation_config`. */
+static void tokenizer_dir(const char *name, char *dir, const char *generation_config) {
+  static const char *const files[2] = {"tokenizer.json", "tokenizer_config.json"};
+  char src[4096], dst[4200];
+  cr_assert_not_null(mkdtemp(dir));
+  for (int i = 0; i < 2; i++) {
+    cache_path(name, files[i], src, sizeof src);
+    snprintf(dst, sizeof dst, "%s/%s", dir, files[i]);
+    cr_assert_eq(symlink(src, dst), 0);
+  }
+  snprintf(dst, sizeof dst, "%s/generation_config.json", dir);
+  FILE *f = fopen(dst, "w");
+  cr_assert_not_null(f);
+  fputs(generation_config, f);
+  fclose(f);
+}
+
+/* Removes what tokenizer_dir made. */
+static void remove_tokenizer_dir(const char *dir) {
+  static const char *const files[3] = {"tokenizer.json", "tokenizer_config.json",
+                                       "generation_config.json"};
+  char path[4200];
+  for (int i = 0; i < 3; i++) {
+    snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+    unlink(path);
+  }
+  rmdir(dir);
+}
+
 static greta_tokenizer_t *open_path(const char *path) {
   greta_tokenizer_t *tok = NULL;
   greta_status_t st = greta_tokenizer_open(path, &tok);
@@ -627,18 +658,8 @@ Test(tokenizer, bos_eos_vocab) {
   greta_tokenizer_destroy(q);
   /* Beside Qwen2.5's generation_config.json: its EOS ids join, and its
    * bos_token_id does not make a BOS (tokenizer_config.json's is null). */
-  char qdir[] = "/tmp/greta_tok_qwen_XXXXXX", qsrc[4096], qdst[4200];
-  cr_assert_not_null(mkdtemp(qdir));
-  const char *qfiles[2] = {"tokenizer.json", "tokenizer_config.json"};
-  for (int i = 0; i < 2; i++) {
-    cache_path("qwen2", qfiles[i], qsrc, sizeof qsrc);
-    snprintf(qdst, sizeof qdst, "%s/%s", qdir, qfiles[i]);
-    cr_assert_eq(symlink(qsrc, qdst), 0);
-  }
-  snprintf(qdst, sizeof qdst, "%s/generation_config.json", qdir);
-  FILE *qf = fopen(qdst, "w");
-  fputs("{\"bos_token_id\": 151643, \"eos_token_id\": [151645, 151643]}\n", qf);
-  fclose(qf);
+  char qdir[] = "/tmp/greta_tok_qwen_XXXXXX";
+  tokenizer_dir("qwen2", qdir, "{\"bos_token_id\": 151643, \"eos_token_id\": [151645, 151643]}\n");
   q = open_path(qdir);
   cr_assert_eq(greta_tokenizer_bos(q), -1);
   eos = greta_tokenizer_eos(q, &n);
@@ -646,26 +667,12 @@ Test(tokenizer, bos_eos_vocab) {
   cr_assert_eq(eos[0], 151645);
   cr_assert_eq(eos[1], 151643);
   greta_tokenizer_destroy(q);
-  unlink(qdst);
-  for (int i = 0; i < 2; i++) {
-    snprintf(qdst, sizeof qdst, "%s/%s", qdir, qfiles[i]);
-    unlink(qdst);
-  }
-  rmdir(qdir);
+  remove_tokenizer_dir(qdir);
 
   /* generation_config.json beside them adds its EOS ids (a union, in order). */
-  char dir[] = "/tmp/greta_tok_gen_XXXXXX", src[4096], dst[4200];
-  cr_assert_not_null(mkdtemp(dir));
-  const char *files[2] = {"tokenizer.json", "tokenizer_config.json"};
-  for (int i = 0; i < 2; i++) {
-    cache_path("llama3", files[i], src, sizeof src);
-    snprintf(dst, sizeof dst, "%s/%s", dir, files[i]);
-    cr_assert_eq(symlink(src, dst), 0);
-  }
+  char dir[] = "/tmp/greta_tok_gen_XXXXXX", dst[128];
+  tokenizer_dir("llama3", dir, "{\"bos_token_id\": 128000, \"eos_token_id\": [128001, 128008, 128009]}\n");
   snprintf(dst, sizeof dst, "%s/generation_config.json", dir);
-  FILE *f = fopen(dst, "w");
-  fputs("{\"bos_token_id\": 128000, \"eos_token_id\": [128001, 128008, 128009]}\n", f);
-  fclose(f);
   l3 = open_path(dir);
   eos = greta_tokenizer_eos(l3, &n);
   cr_assert_eq(n, 3);
@@ -674,7 +681,7 @@ Test(tokenizer, bos_eos_vocab) {
   cr_assert_eq(eos[2], 128009);
   greta_tokenizer_destroy(l3);
   /* One id, not a list. */
-  f = fopen(dst, "w");
+  FILE *f = fopen(dst, "w");
   fputs("{\"eos_token_id\": 128009}\n", f);
   fclose(f);
   l3 = open_path(dir);
@@ -692,13 +699,7 @@ Test(tokenizer, bos_eos_vocab) {
   cr_assert_not_null(strstr(greta_status_message(st), "generation_config.json"));
   cr_assert_null(tok);
   greta_status_free(st);
-  for (int i = 0; i < 2; i++) {
-    snprintf(dst, sizeof dst, "%s/%s", dir, files[i]);
-    unlink(dst);
-  }
-  snprintf(dst, sizeof dst, "%s/generation_config.json", dir);
-  unlink(dst);
-  rmdir(dir);
+  remove_tokenizer_dir(dir);
 }
 
 /* ---- bad inputs: a status with a useful message, never a crash ------------------------- */
@@ -757,6 +758,16 @@ Test(tokenizer, bad_files) {
                     GRETA_UNIMPLEMENTED, "does not compile", NULL);
   expect_open_error("{" BPE_MODEL ", \"decoder\": {\"type\": \"Metaspace\"}}", GRETA_UNIMPLEMENTED,
                     "decoder.type", "Metaspace");
+  /* Replace takes a String pattern (normalizer and decoder alike) and a content. */
+  expect_open_error("{" BPE_MODEL ", \"normalizer\": {\"type\": \"Replace\", \"pattern\": "
+                    "{\"Regex\": \" +\"}, \"content\": \" \"}}",
+                    GRETA_UNIMPLEMENTED, "only a String pattern", "Replace normalizer");
+  expect_open_error("{" BPE_MODEL ", \"decoder\": {\"type\": \"Replace\", \"pattern\": "
+                    "{\"Regex\": \"x\"}, \"content\": \"y\"}}",
+                    GRETA_UNIMPLEMENTED, "only a String pattern", "Replace decoder");
+  expect_open_error("{" BPE_MODEL ", \"decoder\": {\"type\": \"Replace\", \"pattern\": "
+                    "{\"String\": \"x\"}}}",
+                    GRETA_DATA_LOSS, "content", NULL);
   expect_open_error("{" BPE_MODEL ", \"post_processor\": {\"type\": \"BertProcessing\"}}",
                     GRETA_UNIMPLEMENTED, "post_processor.type", "BertProcessing");
   expect_open_error("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [\"a z\"]}}",

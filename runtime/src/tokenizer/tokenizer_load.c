@@ -110,6 +110,31 @@ static greta_status_t get_pattern(const json_t *obj, const char *where, bool *ou
   return NULL;
 }
 
+/* A {"type": "Replace"} normalizer or decoder (`stage`): its String pattern
+ * and its content, copied (the caller owns both). */
+static greta_status_t load_replace(const json_t *n, const char *where, const char *stage,
+                                   char **out_pattern, size_t *out_plen, char **out_content,
+                                   size_t *out_clen) {
+  bool regex;
+  const char *pat, *content;
+  GRETA_RETURN_IF_ERROR(get_pattern(n, where, &regex, &pat, out_plen));
+  if (regex)
+    return greta_status_make(GRETA_UNIMPLEMENTED,
+                             "tokenizer: %s.pattern is {\"Regex\": \"%s\"}: only a String "
+                             "pattern is supported in a Replace %s",
+                             where, pat, stage);
+  GRETA_RETURN_IF_ERROR(get_string(n, "content", where, &content, out_clen));
+  if (!content) return bad(where, "a Replace with \"content\": \"...\"", NULL);
+  *out_pattern = dup_bytes(pat, *out_plen);
+  *out_content = dup_bytes(content, *out_clen);
+  if (!*out_pattern || !*out_content) {
+    free(*out_pattern);
+    free(*out_content);
+    return oom();
+  }
+  return NULL;
+}
+
 /* ---- model: BPE --------------------------------------------------------------- */
 
 static greta_status_t id_of(const json_t *v, const char *where, int64_t *out) {
@@ -351,23 +376,9 @@ static greta_status_t load_normalizer(greta_tokenizer_t *tok, const json_t *n, c
     return add_norm(tok, (tok_norm_t){.kind = TOK_NORM_PREPEND, .content = c, .content_len = len});
   }
   if (strcmp(type, "Replace") == 0) {
-    bool regex;
-    const char *pat, *content;
+    char *p, *c;
     size_t plen, clen;
-    GRETA_RETURN_IF_ERROR(get_pattern(n, where, &regex, &pat, &plen));
-    if (regex)
-      return greta_status_make(GRETA_UNIMPLEMENTED,
-                               "tokenizer: %s.pattern is {\"Regex\": \"%s\"}: only a String "
-                               "pattern is supported in a Replace normalizer",
-                               where, pat);
-    GRETA_RETURN_IF_ERROR(get_string(n, "content", where, &content, &clen));
-    if (!content) return bad(where, "a Replace with \"content\": \"...\"", NULL);
-    char *p = dup_bytes(pat, plen), *c = dup_bytes(content, clen);
-    if (!p || !c) {
-      free(p);
-      free(c);
-      return oom();
-    }
+    GRETA_RETURN_IF_ERROR(load_replace(n, where, "normalizer", &p, &plen, &c, &clen));
     return add_norm(tok, (tok_norm_t){.kind = TOK_NORM_REPLACE, .pattern = p, .pattern_len = plen,
                                       .content = c, .content_len = clen});
   }
@@ -630,23 +641,9 @@ static greta_status_t load_decoder(greta_tokenizer_t *tok, const json_t *n, cons
   if (strcmp(type, "Fuse") == 0) return add_dec(tok, (tok_dec_t){.kind = TOK_DEC_FUSE});
   if (strcmp(type, "ByteLevel") == 0) return add_dec(tok, (tok_dec_t){.kind = TOK_DEC_BYTE_LEVEL});
   if (strcmp(type, "Replace") == 0) {
-    bool regex;
-    const char *pat, *content;
+    char *p, *c;
     size_t plen, clen;
-    GRETA_RETURN_IF_ERROR(get_pattern(n, where, &regex, &pat, &plen));
-    if (regex)
-      return greta_status_make(GRETA_UNIMPLEMENTED,
-                               "tokenizer: %s.pattern is {\"Regex\": \"%s\"}: only a String "
-                               "pattern is supported in a Replace decoder",
-                               where, pat);
-    GRETA_RETURN_IF_ERROR(get_string(n, "content", where, &content, &clen));
-    if (!content) return bad(where, "a Replace with \"content\": \"...\"", NULL);
-    char *p = dup_bytes(pat, plen), *c = dup_bytes(content, clen);
-    if (!p || !c) {
-      free(p);
-      free(c);
-      return oom();
-    }
+    GRETA_RETURN_IF_ERROR(load_replace(n, where, "decoder", &p, &plen, &c, &clen));
     return add_dec(tok, (tok_dec_t){.kind = TOK_DEC_REPLACE, .pattern = p, .pattern_len = plen,
                                     .content = c, .content_len = clen});
   }
