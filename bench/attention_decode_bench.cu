@@ -46,14 +46,7 @@
 #include "attention.h"
 #undef __CUDACC_RTC__
 
-#define CHECK(x)                                                                       \
-  do {                                                                                 \
-    cudaError_t e_ = (x);                                                              \
-    if (e_ != cudaSuccess) {                                                           \
-      fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-      exit(1);                                                                         \
-    }                                                                                  \
-  } while (0)
+#include "cuda_check.h"
 
 template <long long H, long long KVH, int D, long long MAXSEQ, long long NS, long long SR, int DT,
           int NT = GRETA_ATTN_NT>

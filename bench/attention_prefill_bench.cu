@@ -43,14 +43,7 @@
 #include "attention_mma.h"
 #undef __CUDACC_RTC__
 
-#define CHECK(x)                                                                       \
-  do {                                                                                 \
-    cudaError_t e_ = (x);                                                              \
-    if (e_ != cudaSuccess) {                                                           \
-      fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-      exit(1);                                                                         \
-    }                                                                                  \
-  } while (0)
+#include "cuda_check.h"
 
 /* -DATTN_MIN_BLOCKS=3 asks ptxas for 3 blocks per SM (<= 170 registers):
  * gretac emits __launch_bounds__(128) alone (2 blocks per SM at head_dim
