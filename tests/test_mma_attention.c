@@ -34,6 +34,7 @@
 
 #include "../templates/launch_constants.h"
 #include "../templates/mma_layout.h"
+#include "support/support.h"
 
 /* ---- instruction emulations (warp of 32) ---------------------------------- */
 
@@ -359,28 +360,20 @@ static double attention_mma_error(int T, int pos, int D, int dt) {
   const int nqb = (T + GRETA_ATTN_MMA_QUERIES - 1) / GRETA_ATTN_MMA_QUERIES;
   for (int h = 0; h < H; h++)
     for (int y = 0; y < nqb; y++) attention_mma_block(&pb, h, y, out);
-  double worst = 0, *p = malloc(sizeof(double) * S);
+  double worst = 0, *ref = malloc(sizeof(double) * D);
+  float *qr = malloc(sizeof(float) * D);
   for (int t = 0; t < T; t++)
     for (int h = 0; h < H; h++) {
-      int g = h / (H / KVH), rows = pos + t + 1;
-      double mx = -INFINITY, sum = 0;
-      for (int j = 0; j < rows; j++) {
-        double dot = 0;
-        for (int d = 0; d < D; d++)
-          dot += (double)round_dt(dt, q[(t * H + h) * D + d]) * kc[(j * KVH + g) * D + d];
-        p[j] = dot * pb.scale;
-        mx = fmax(mx, p[j]);
-      }
-      for (int j = 0; j < rows; j++) sum += p[j] = exp(p[j] - mx);
+      for (int d = 0; d < D; d++) qr[d] = round_dt(dt, q[(t * H + h) * D + d]);
+      support_attention_row(qr, kc, vc, pos + t + 1, KVH, h / (H / KVH), D, pb.scale, ref);
       for (int d = 0; d < D; d++) {
-        double ref = 0;
-        for (int j = 0; j < rows; j++) ref += p[j] / sum * vc[(j * KVH + g) * D + d];
-        double e = fabs(out[(t * H + h) * D + d] - ref);
+        double e = fabs(out[(t * H + h) * D + d] - ref[d]);
         if (isnan(e)) worst = NAN;
         else if (!isnan(worst) && e > worst) worst = e;
       }
     }
-  free(p);
+  free(qr);
+  free(ref);
   free(q);
   free(out);
   free(kc);

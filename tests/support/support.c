@@ -198,3 +198,23 @@ int support_run(const char *cmd, char **out) {
   *out = text;
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
+
+void support_attention_row(const float *q, const float *kc, const float *vc, int rows,
+                           int kv_heads, int g, int D, double scale, double *out) {
+  double *p = malloc(sizeof(double) * (rows > 0 ? rows : 1));
+  cr_assert(p, "out of memory");
+  double mx = -INFINITY, sum = 0;
+  for (int j = 0; j < rows; j++) {
+    double dot = 0;
+    for (int d = 0; d < D; d++) dot += (double)q[d] * kc[((size_t)j * kv_heads + g) * D + d];
+    p[j] = dot * scale;
+    mx = fmax(mx, p[j]);
+  }
+  for (int j = 0; j < rows; j++) sum += p[j] = exp(p[j] - mx);
+  for (int d = 0; d < D; d++) {
+    double acc = 0;
+    for (int j = 0; j < rows; j++) acc += p[j] / sum * vc[((size_t)j * kv_heads + g) * D + d];
+    out[d] = acc;
+  }
+  free(p);
+}

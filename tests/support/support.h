@@ -51,6 +51,13 @@ greta_device_t *support_open_gpu(char *why, size_t size);
     greta_status_free(s_);                                                                  \
   } while (0)
 
+/* Causal attention of one query row, in double: out[d] (D values) =
+ * sum_j softmax_j(scale q . k_j) v_j over cache rows j < rows of kv head
+ * g, caches [., kv_heads, D] f32 (values as the kernel sees them: rounded
+ * by the caller where the kernel rounds, q included). */
+void support_attention_row(const float *q, const float *kc, const float *vc, int rows,
+                           int kv_heads, int g, int D, double scale, double *out);
+
 /* Runs the shell command `cmd` with its stderr joined to its stdout; returns
  * its exit code (-1 when it did not exit normally) and all it printed in
  * *out, NUL-terminated (caller frees). Fails the test when it cannot start. */
