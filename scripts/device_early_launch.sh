@@ -9,10 +9,10 @@ S=$SECONDS
 NVCC=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
 O=${OUT:-/tmp/out}
 BUILD=build-dev
-src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$BUILD/CMakeCache.txt")
-if [ "$src" != "$PWD" ] && [ ! -e "$src" ]; then mkdir -p "$(dirname "$src")" && ln -s "$PWD" "$src"; fi
-export LD_LIBRARY_PATH="$PWD/$BUILD/carrylib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-export GRETA_CACHE_DIR=/tmp/greta-cache GRETA_TOKENIZER_CACHE=$PWD/$BUILD/tokenizers
+cd "$(dirname "$0")/.." || exit
+. scripts/device_env.sh
+device_env "$BUILD"
+src=$SRC
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 export GRETA_OVERLAP=1 # every GPU test and check below with early launches
 echo "=== correctness with early launches"

@@ -27,6 +27,7 @@
 set -u
 cd "$(dirname "$0")/.." || exit
 BUILD=build-dev
+. scripts/device_env.sh
 
 prepare() {
   bash scripts/device_suite.sh prepare
@@ -34,10 +35,8 @@ prepare() {
 
 run() {
   local src out=${OUT:-/tmp} status=0
-  src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$BUILD/CMakeCache.txt")
-  if [ "$src" != "$PWD" ] && [ ! -e "$src" ]; then mkdir -p "$(dirname "$src")" && ln -s "$PWD" "$src"; fi
-  export LD_LIBRARY_PATH="$PWD/$BUILD/carrylib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  export GRETA_CACHE_DIR=/tmp/greta-cache
+  device_env "$BUILD"
+  src=$SRC
   # The kernel is opt-in until this run has checked it (kernel_select.c).
   export GRETA_NVIDIA_FLASH_ATTENTION=1
   nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader 2>/dev/null

@@ -18,10 +18,11 @@
 #                                     GRETA_SANITIZE_SECONDS bounds the whole run
 #
 # Test binaries find the source tree at the path they were built in; `run`
-# links that path to wherever the tree landed.
+# links that path to wherever the tree landed (scripts/device_env.sh).
 set -u
 cd "$(dirname "$0")/.."
 BUILD=build-dev
+. scripts/device_env.sh
 
 prepare() {
   set -e
@@ -41,12 +42,8 @@ prepare() {
 }
 
 run() {
-  local src
-  src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$BUILD/CMakeCache.txt")
-  if [ "$src" != "$PWD" ] && [ ! -e "$src" ]; then mkdir -p "$(dirname "$src")" && ln -s "$PWD" "$src"; fi
-  export LD_LIBRARY_PATH="$PWD/$BUILD/carrylib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  export GRETA_CACHE_DIR=/tmp/greta-cache
-  export GRETA_TOKENIZER_CACHE=$PWD/$BUILD/tokenizers
+  device_env "$BUILD"
+  local src=$SRC
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null
   local out=${OUT:-/tmp} status=0
   echo "=== tests"
@@ -80,11 +77,8 @@ run() {
 # CUDA API errors are not counted: the GPU tests provoke some on purpose (a
 # missing kernel, a corrupt image) and check the status they give.
 sanitize() {
-  local src
-  src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$BUILD/CMakeCache.txt")
-  export LD_LIBRARY_PATH="$PWD/$BUILD/carrylib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  export GRETA_CACHE_DIR=/tmp/greta-cache
-  export GRETA_TOKENIZER_CACHE=$PWD/$BUILD/tokenizers
+  device_env "$BUILD"
+  local src=$SRC
   local cs=compute-sanitizer out=${OUT:-/tmp} status=0
   command -v $cs >/dev/null || cs=/usr/local/cuda/bin/compute-sanitizer
   sed 's/weight_dtype = f32/weight_dtype = f16/' examples/llama2_block.gm >/tmp/llama2_block_f16.gm
