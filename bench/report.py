@@ -46,6 +46,15 @@ MATMUL_PARAMS = 4 * DIM * DIM + 3 * DIM * FFN  # q, k, v, o + gate, up, down
 N_LAYERS, VOCAB, MAX_SEQ = 32, 32000, 2048  # examples/llama2_7b.gm
 
 
+def md_head(head):
+    """A markdown table's header and separator lines."""
+    return ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+
+
+def md_row(cells):
+    return "| " + " | ".join(cells) + " |"
+
+
 def work(row):
     """(bytes, flops, config text) of one row's step."""
     op, t, pos = row["op"], row["tokens"], row["pos"]
@@ -154,7 +163,7 @@ def model_section(raw, points, notes):
            "compiled with --max-tokens=2048). Floors are the f16 problem's "
            "(bench/report.py says how they are counted), from this run's copy bandwidth and "
            "cuBLAS f16 rate. greta / runner > 1: greta is slower.", "",
-           "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+           *md_head(head)]
     for row in rows:
         bytes_, flops = model_work(row)
         t_bw = bytes_ / c["bandwidth_Bps"] * 1e3
@@ -183,7 +192,7 @@ def model_section(raw, points, notes):
                           "-" if label.startswith("greta") or not gms else f"{gms / ms:.2f}"]
             else:
                 cells += ["-"] * 6
-            out.append("| " + " | ".join(cells) + " |")
+            out.append(md_row(cells))
             step = ""
         if gms:
             points.append((row["name"], "greta", flops, bytes_, gms, "f16"))
@@ -239,7 +248,7 @@ def gemm_section(raw, notes):
            "L2, the others' do not fit). % of peak is "
            f"against this run's cuBLAS f16 8192^3 rate, {peak / 1e12:.1f} TFLOP/s. greta / "
            "runner > 1: greta is slower.", "",
-           "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+           *md_head(head)]
     for row in rows:
         t, n, k = row["tokens"], row["n"], row["k"]
         flops = 2 * t * n * k
@@ -259,7 +268,7 @@ def gemm_section(raw, notes):
         runners += [(label, torch.get(key), gms) for key, label in GEMM_RUNNERS]
         for label, ms, ref in runners:
             cells = [gemm, label] + rate_cells(ms, flops, peak, ref)
-            out.append("| " + " | ".join(cells) + " |")
+            out.append(md_row(cells))
             gemm = ""
     return out
 
@@ -280,7 +289,7 @@ def attention_section(raw, notes):
            "is_causal=True), flash backend only, f16 q, k, v. % of peak is against this run's "
            f"cuBLAS f16 8192^3 rate, {peak / 1e12:.1f} TFLOP/s. greta / runner: greta's "
            "attention launch alone over SDPA's time; > 1: greta is slower.", "",
-           "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+           *md_head(head)]
     for row in rows:
         t = row["tokens"]
         flops = 4 * t * (t / 2) * row.get("head_dim", 128) * row.get("heads", 32)
@@ -298,7 +307,7 @@ def attention_section(raw, notes):
                    ("SDPA flash", sdpa, ams)]
         for label, ms, ref in runners:
             cells = [step, label] + rate_cells(ms, flops, peak, ref)
-            out.append("| " + " | ".join(cells) + " |")
+            out.append(md_row(cells))
             step = ""
     return out
 
@@ -314,8 +323,8 @@ def table_md(raw, lines, notes, model_lines=()):
            f"cuBLAS 8192^3 f32 (no TF32) {c['peak_f32_flops'] / 1e12:.1f} TFLOP/s, "
            f"f16 {c['peak_f16_flops'] / 1e12:.1f} TFLOP/s"]
     if lines:
-        out += ["", "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-        out += ["| " + " | ".join(l) + " |" for l in lines]
+        out += ["", *md_head(head)]
+        out += [md_row(l) for l in lines]
     out += list(model_lines)
     if notes:
         out += [""] + [f"- {n}" for n in notes]
