@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Issue 9, early launches (programmatic dependent launch), on the H200: after
+# Issue 9, early launches (programmatic dependent launch; on by default,
+# GRETA_OVERLAP=0 turns them off), on the H200: after
 # scripts/device_suite.sh prepare and bench/run.sh prepare here, carry
 # build-dev and build-bench/carry and run this there. Correctness with early
 # launches, the attention bench, the whole 7B in order vs early, then

@@ -276,8 +276,7 @@ GRETA_INLINE greta_i64 greta_rows(const int *params) {
  * Every kernel calls it: codegen at entry (kernel_select.c emit_kernel), or,
  * for the templates that read ahead (GEMV weights, decode attention's
  * cache rows), the template itself after issuing those loads. Without the
- * early start (AMD, sm_80, or GRETA_OVERLAP unset: the default) the wait
- * returns at once. */
+ * early start (AMD, sm_80, or GRETA_OVERLAP=0) the wait returns at once. */
 GRETA_INLINE void greta_grid_begin(void) {
 #if defined(GRETA_NVIDIA) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.wait;" ::: "memory");

@@ -72,9 +72,8 @@ typedef struct greta_gpu_ops_s {
    * pointing at the argument's value (the driver copies them at the call).
    * early: the launch may start while the one before it on the stream still
    * runs, because its kernel waits for it in greta_grid_begin (prelude.h;
-   * CUDA's programmatic dependent launch, sm_90 and later), when
-   * GRETA_OVERLAP=1 turns it on (off by default until it has been measured
-   * and checked on the GPU; issue 9). An adapter that cannot launches in
+   * CUDA's programmatic dependent launch, sm_90 and later; on by default,
+   * GRETA_OVERLAP=0 turns it off). An adapter that cannot launches in
    * order. */
   greta_status_t (*launch)(greta_gpu_api_t *api, void *function, const uint32_t grid[3],
                            const uint32_t block[3], uint32_t shared_bytes, void **args,

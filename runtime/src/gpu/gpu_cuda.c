@@ -361,10 +361,11 @@ static greta_status_t cuda_open_device(cuda_api_t *api, int ordinal) {
   GRETA_RETURN_IF_ERROR(cuda_attribute(api, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, &major));
   GRETA_RETURN_IF_ERROR(cuda_attribute(api, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, &minor));
   snprintf(info->target, sizeof info->target, "sm_%d%d", major, minor);
-  /* Opt-in until a GPU run has checked and timed it (gpu_api.h). */
+  /* On by default where the driver has it; GRETA_OVERLAP=0 turns it off
+   * (gpu_api.h). */
   const char *overlap = getenv("GRETA_OVERLAP");
   api->early_launch =
-      major >= 9 && api->cu.cuLaunchKernelEx && overlap && strcmp(overlap, "1") == 0;
+      major >= 9 && api->cu.cuLaunchKernelEx && !(overlap && strcmp(overlap, "0") == 0);
   GRETA_RETURN_IF_ERROR(cuda_attribute(api, CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK,
                                        &info->max_threads_per_block));
   GRETA_RETURN_IF_ERROR(cuda_attribute(api, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK,

@@ -12,8 +12,8 @@
  * Every launch of a step after the first is enqueued `early`: on sm_90 it
  * may start while the one before it finishes (programmatic dependent
  * launch), reading ahead what no launch of the step writes until its
- * greta_grid_begin (templates/prelude.h), when GRETA_OVERLAP=1 turns early
- * launches on (gpu_api.h).
+ * greta_grid_begin (templates/prelude.h); GRETA_OVERLAP=0 turns early
+ * launches off (gpu_api.h).
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime (clock.h) */
 #include <stdint.h>
