@@ -37,7 +37,8 @@ run() {
   local src out=${OUT:-/tmp} status=0
   device_env "$BUILD"
   src=$SRC
-  # The kernel is opt-in until this run has checked it (kernel_select.c).
+  # The kernel is gretac's default for half caches; said again so that an
+  # environment with GRETA_NVIDIA_FLASH_ATTENTION=0 still checks it.
   export GRETA_NVIDIA_FLASH_ATTENTION=1
   nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader 2>/dev/null
 

@@ -128,12 +128,15 @@ GRETA_INLINE void greta_attention(const int *params, const float *q, const void 
  * lane `part` taking chunks part + LPR i (i < CPL); the block's NT / LPR row
  * groups take consecutive rows, so a warp reads whole 16-byte-aligned row
  * segments. Each thread keeps U rows' K and V chunks of a tile
- * (TILE = U NT / LPR rows; U CPL <= 4) in registers: K and V both come
- * straight from the cache with 16-byte loads, no LDS, and the next tile's
- * loads are issued before the current tile is folded. For D = 128 f16 and
- * SR = 64 a block moves 32 KiB, every thread 8 loads of 16 bytes, all in
- * flight at once; the arithmetic (4 D flops per row) is ~1 flop per byte,
- * so the kernel is bound by cache bandwidth.
+ * (TILE = U NT / LPR rows) in registers: K and V both come straight from
+ * the cache with 16-byte loads, no LDS. LOADS bounds the K chunks a thread
+ * holds (as many V chunks again): when the whole split fits (U CPL <= LOADS)
+ * it is one tile, every load issued at once; otherwise tiles of U CPL <=
+ * LOADS / 2 chunks are double-buffered, the next tile's loads issued before
+ * the current tile is folded. For D = 128 f16, SR = 256, NT = 256 and
+ * LOADS = 16 a block moves 128 KiB, every thread 32 loads of 16 bytes, all
+ * in flight at once; the arithmetic (4 D flops per row) is ~1 flop per
+ * byte, so the kernel is bound by cache bandwidth.
  *
  * Per row group: scores by LPR-lane shuffles, then online softmax over its
  * rows (m, l, acc[CPL][CE] per lane: each lane keeps its chunks' dims).
@@ -218,7 +221,7 @@ GRETA_INLINE void greta_attn_merge_weights(float m, float m2, float *out_m, floa
 }
 
 template <greta_i64 H, greta_i64 KVH, int D, greta_i64 MAXSEQ, greta_i64 NS, greta_i64 SR, int DT,
-          int NT>
+          int NT, int LOADS>
 GRETA_INLINE void greta_attention_decode(const int *params, const float *q, const void *kc,
                                          const void *vc, float *partial, int *sync, float *out,
                                          float scale) {
@@ -227,9 +230,10 @@ GRETA_INLINE void greta_attention_decode(const int *params, const float *q, cons
   const int NW = NT / GRETA_WAVE;
   const int LPR = S::LPR, CPL = S::CPL, CE = S::CE, CPR = S::CPR;
   const int RPP = NT / LPR; /* rows per pass of the block */
-  const int U_MAX = 4 / CPL > 0 ? 4 / CPL : 1;
-  const int U_SPLIT = (int)((SR + RPP - 1) / RPP);
-  const int U = U_SPLIT < U_MAX ? U_SPLIT : U_MAX; /* rows per thread per tile */
+  const int U_SPLIT = (int)((SR + RPP - 1) / RPP); /* rows per thread of a split */
+  const bool ONE_TILE = U_SPLIT * CPL <= LOADS;
+  const int U_HALF = LOADS / 2 / CPL > 0 ? LOADS / 2 / CPL : 1;
+  const int U = ONE_TILE ? U_SPLIT : U_HALF; /* rows per thread per tile */
   const int TILE = U * RPP;
   const bool PREFETCH = TILE < SR; /* else a split is one tile */
   const int GROUPS = NT / D > 0 ? NT / D : 1; /* split groups of the final merge */

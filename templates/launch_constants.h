@@ -96,6 +96,9 @@ enum {
 /* Attention (attention.h): prefill blocks of NT threads, one query row per
  * wave; flash-decoding blocks of one wave. */
 #define GRETA_ATTN_NT 256
+/* Decode attention (greta_attention_decode): 16-byte K chunks a thread holds
+ * in flight (as many V chunks again). */
+#define GRETA_ATTN_DECODE_LOADS 8
 /* Prefill attention on AMD matrix cores (attention_mfma.h): 4 waves of 32
  * query rows each, so 128 query rows a block. */
 #define GRETA_ATTN_MFMA_NT 256

@@ -141,7 +141,7 @@ static void make_tu(const target_t *t, tu_t *tu) {
   att_bf16.head_dim = 256;
   add(t, tu, GRETA_OP_ATTENTION, 4, att_bf16, 1, 2, 512, "attention_bf16_hd256");
   /* On NVIDIA, half caches with head_dim 16 k take the mma.sync flash
-   * attention when GRETA_NVIDIA_FLASH_ATTENTION=1 (nvrtc_sm90 sets it): with
+   * attention (the default; GRETA_NVIDIA_FLASH_ATTENTION=0 turns it off): with
    * the two above, f16 and bf16 at head_dim 64 and 128. */
   att_bf16.head_dim = 128;
   att_bf16.scale = 0.088f;
@@ -330,10 +330,7 @@ Test(kernels_compile, nvrtc_sm90) {
   tu_t tu;
   uint8_t *obj = NULL;
   size_t size = 0;
-  /* The opt-in mma.sync flash attention, checked below. */
-  setenv("GRETA_NVIDIA_FLASH_ATTENTION", "1", 1);
   const bool compiled = compile_or_skip("sm_90", "nvrtc", &t, &tu, &obj, &size);
-  unsetenv("GRETA_NVIDIA_FLASH_ATTENTION");
   if (!compiled) {
     cr_skip_test("NVRTC not found (CUDA toolkit)");
     return;

@@ -405,12 +405,12 @@ static greta_status_t kernel_attention(const kernel_ctx_t *c, kernel_choice_t *k
   }
   /* NVIDIA, half cache, head_dim a multiple of 16: flash attention on
    * mma.sync m16n8k16, 64 query rows a block, K / V tiles in dynamic shared
-   * memory; only with GRETA_NVIDIA_FLASH_ATTENTION=1 in gretac's
-   * environment until a GPU run has checked and timed it (issue 11:
-   * scripts/device_flash_attention.sh). */
+   * memory (0.95x SDPA's time at T = 512 on the H200; docs/benchmarks.md).
+   * GRETA_NVIDIA_FLASH_ATTENTION=0 in gretac's environment keeps the
+   * one-row-per-wave kernel below (for comparing the two). */
   const char *flash = getenv("GRETA_NVIDIA_FLASH_ATTENTION");
   if (c->target->arch == TARGET_NVIDIA && a->kvdtype != GRETA_F32 && a->head_dim % 16 == 0 &&
-      flash && strcmp(flash, "1") == 0) {
+      !(flash && strcmp(flash, "0") == 0)) {
     GRETA_RETURN_IF_ERROR(set_geometry(c, GRETA_ATTN_MMA_NT, (int64_t[3]){a->heads, 1, 1}, 1, 1,
                                        GRETA_ATTN_MMA_QUERIES));
     c->l->shared_bytes = GRETA_ATTN_MMA_SMEM_BYTES(a->head_dim);
@@ -441,9 +441,9 @@ static greta_status_t kernel_attention_decode(const kernel_ctx_t *c, kernel_choi
       set_geometry(c, GRETA_ATTN_NT, (int64_t[3]){a->splits, a->heads, 1}, 2, 1, 1));
   k->fn = "greta_attention_decode";
   k->reads_ahead = true;
-  snprintf(k->targs, sizeof k->targs, "%lldLL, %lldLL, %d, %lldLL, %lldLL, %lldLL, %s, %d",
+  snprintf(k->targs, sizeof k->targs, "%lldLL, %lldLL, %d, %lldLL, %lldLL, %lldLL, %s, %d, %d",
            LL(a->heads), LL(a->kv_heads), (int)a->head_dim, LL(a->max_seq), LL(a->splits),
-           LL(a->split_rows), dtype_enum[a->kvdtype], GRETA_ATTN_NT);
+           LL(a->split_rows), dtype_enum[a->kvdtype], GRETA_ATTN_NT, GRETA_ATTN_DECODE_LOADS);
   k->params = "const float *q, const void *k, const void *v, float *partial, int *sync, float *out";
   snprintf(k->call, sizeof k->call, "q, k, v, partial, sync, out, %s", scale);
   return NULL;
