@@ -92,21 +92,7 @@
     defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define GRETA_HAVE_WGMMA 1
 
-/* Rows of the 128-byte swizzle: byte offset of (row r, k) in an operand
- * tile whose base is 1024-aligned (see the layout comment above). */
-GRETA_INLINE unsigned int greta_wgmma_swz(int r, int k) {
-  return (unsigned int)(128 * r + 16 * ((k >> 3) ^ (r & 7)) + 2 * (k & 7));
-}
-
-/* Descriptor of a K-major, 128-byte-swizzled operand starting at shared
- * byte address `addr` (the field layout is in the comment above). */
-GRETA_INLINE unsigned long long greta_wgmma_desc(unsigned int addr) {
-  unsigned long long d = (unsigned long long)((addr & 0x3FFFFu) >> 4);
-  d |= 1ull << 16;                  /* LBO: unused for swizzled K-major */
-  d |= (unsigned long long)(1024 >> 4) << 32; /* SBO: 8 rows x 128 bytes */
-  d |= 1ull << 62;                  /* 128-byte swizzle */
-  return d;
-}
+#include "wgmma_layout.h"
 
 GRETA_INLINE void greta_wgmma_fence(void) { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 GRETA_INLINE void greta_wgmma_commit(void) { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
@@ -377,13 +363,13 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, const float *x, const void *w, f
   for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
 
   /* Results straight from the fragments (layout in the comment above). */
-  const int warp = (tid >> 5) & 3, lane = greta_lane();
 #pragma unroll
   for (int j = 0; j < BN / 8; j++) {
 #pragma unroll
     for (int h = 0; h < 2; h++) {
-      greta_i64 row = m0 + 64 * wg + 16 * warp + (lane >> 2) + 8 * h;
-      greta_i64 col = n0 + 8 * j + 2 * (lane & 3);
+      const int t = tid & 127, i = 4 * j + 2 * h;
+      greta_i64 row = m0 + 64 * wg + greta_wgmma_d_row(t, i);
+      greta_i64 col = n0 + greta_wgmma_d_col(t, i);
       if (row >= M) continue;
       float v0 = acc[4 * j + 2 * h], v1 = acc[4 * j + 2 * h + 1];
       float *p = c + row * N + col;
