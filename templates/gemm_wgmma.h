@@ -240,12 +240,13 @@ GRETA_INLINE unsigned int greta_wgmma_pack(float lo, float hi) {
  * greta_bid_y() = column tile) with GRETA_WGMMA_NT threads;
  * smem: GRETA_WGMMA_SMEM_BYTES(BN) bytes of dynamic shared memory (its
  * first 1024-aligned byte is used: the extra 1024 cover the alignment). */
-template <int DT, greta_i64 N, greta_i64 K, int BN>
+template <int DT, greta_i64 N, greta_i64 K, int BN, int AHEAD = 1>
 GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, const float *x, const void *w, float *c,
                                    unsigned char *smem) {
   static_assert(DT == GRETA_W_F16 || DT == GRETA_W_BF16, "greta_gemm_wgmma: f16 or bf16 weights");
   static_assert(BN == 128 || BN == 256, "greta_gemm_wgmma: BN is 128 or 256");
   static_assert(K % GRETA_WGMMA_BK == 0, "greta_gemm_wgmma: K must be a multiple of 64");
+  static_assert(AHEAD == 1 || AHEAD == 2, "greta_gemm_wgmma: AHEAD is 1 or 2");
   enum { BM = GRETA_WGMMA_BM, BK = GRETA_WGMMA_BK, S = GRETA_WGMMA_STAGES, NT = GRETA_WGMMA_NT };
   enum { A_BYTES = BM * BK * 2, STAGE_BYTES = (BM + BN) * BK * 2 };
   /* Per thread per stage: x as float4 (16 per 64-k row), W as 16-byte chunks (8 per row). */
@@ -278,8 +279,9 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, const float *x, const void *w, f
     if (n0 + b_r + 32 * j < N) b_rows |= 1u << j;
 
   /* x of stage kt into registers (zeros past M). */
-  float4 areg[A_LOADS];
-  auto load_a = [&](int kt) {
+  typedef float4 a_regs[A_LOADS];
+  a_regs abuf[2];
+  auto load_a = [&](int kt, a_regs &areg) {
     const float *p = a_src + kt * BK;
 #pragma unroll
     for (int j = 0; j < A_LOADS; j++) {
@@ -291,7 +293,7 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, const float *x, const void *w, f
     }
   };
   /* The registers of load_a, converted, into slot `slot`. */
-  auto store_a = [&](int slot) {
+  auto store_a = [&](int slot, const a_regs &areg) {
     const unsigned int d = base + slot * STAGE_BYTES + a_dst;
 #pragma unroll
     for (int j = 0; j < A_LOADS; j++) {
@@ -319,22 +321,31 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, const float *x, const void *w, f
 #pragma unroll
   for (int i = 0; i < BN / 2; i++) acc[i] = 0.f;
 
-  /* Prologue: stages 0 .. S - 3. */
+  /* Prologue: stages 0 .. S - 3 into their slots; with AHEAD = 2 the x of
+   * stage S - 2 into registers too. */
 #pragma unroll
   for (int s = 0; s < S - 2; s++) {
     if (s < KT) {
       load_b(s, s);
-      load_a(s);
-      store_a(s);
+      load_a(s, abuf[0]);
+      store_a(s, abuf[0]);
     }
     commit_b();
   }
+  if (AHEAD == 2 && S - 2 < KT) load_a(S - 2, abuf[0]);
 
   const int wg = tid >> 7; /* this thread's warpgroup: rows 64 wg .. 64 wg + 63 */
-  for (int kt = 0; kt < KT; kt++) {
+  /* Iteration kt. `cur` receives (AHEAD = 1) or holds (AHEAD = 2, loaded one
+   * iteration earlier, so a whole stage of wgmma hides the load) the x of
+   * stage kt + S - 2; with AHEAD = 2 `next` receives stage kt + S - 1. */
+  auto step = [&](int kt, a_regs &cur, a_regs &next) {
     const int ahead = kt + S - 2;
     const int slot = kt % S, ahead_slot = ahead % S;
-    if (ahead < KT) load_a(ahead);
+    if (AHEAD == 1) {
+      if (ahead < KT) load_a(ahead, cur);
+    } else {
+      if (ahead + 1 < KT) load_a(ahead + 1, next);
+    }
     asm volatile("cp.async.wait_group %0;" ::"n"(S - 3) : "memory");
     asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
     greta_sync();
@@ -353,10 +364,15 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, const float *x, const void *w, f
 #pragma unroll
     for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
 
-    if (ahead < KT) store_a(ahead_slot);
+    if (ahead < KT) store_a(ahead_slot, cur);
     greta_wgmma_wait<1>();
 #pragma unroll
     for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
+  };
+  /* Two iterations per trip: the register buffers swap roles at compile time. */
+  for (int kt = 0; kt < KT; kt += 2) {
+    step(kt, abuf[0], abuf[1]);
+    if (kt + 1 < KT) step(kt + 1, abuf[1], abuf[0]);
   }
   greta_wgmma_wait<0>();
 #pragma unroll
