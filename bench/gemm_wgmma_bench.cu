@@ -55,20 +55,20 @@
     }                                                                        \
   } while (0)
 
-template <int DT, long long N, long long K, int BN, int AHEAD>
+template <int DT, long long N, long long K, int BN, int AHEAD, int XH>
 __global__ void __launch_bounds__(GRETA_WGMMA_NT, 1)
-    wgmma_kernel(long long M, const float *x, const void *w, float *c) {
+    wgmma_kernel(long long M, const void *x, const void *w, float *c) {
   extern __shared__ __align__(1024) unsigned char smem[];
 #if defined(GRETA_HAVE_WGMMA)
-  greta_gemm_wgmma<DT, N, K, BN, AHEAD>(M, x, w, c, smem);
+  greta_gemm_wgmma<DT, N, K, BN, AHEAD, XH>(M, x, w, c, smem);
 #elif defined(__CUDA_ARCH__)
   __trap(); /* built for a target without wgmma: see the build line above */
 #endif
 }
 
-template <int DT, long long N, long long K, int BN, int AHEAD>
-static void launch(long long M, const float *x, const void *w, float *c, cudaStream_t stream = 0) {
-  auto kern = wgmma_kernel<DT, N, K, BN, AHEAD>;
+template <int DT, long long N, long long K, int BN, int AHEAD, int XH = 0>
+static void launch(long long M, const void *x, const void *w, float *c, cudaStream_t stream = 0) {
+  auto kern = wgmma_kernel<DT, N, K, BN, AHEAD, XH>;
   static bool configured = false;
   if (!configured) {
     CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -123,7 +123,7 @@ static double rel_err(const std::vector<float> &a, const std::vector<double> &b)
 
 static const double kTol = 2e-3;
 
-template <int DT, long long N, long long K, int BN, int AHEAD>
+template <int DT, long long N, long long K, int BN, int AHEAD, int XH>
 static bool check_one(long long M) {
   std::vector<float> x((size_t)(M * K));
   std::vector<unsigned short> w((size_t)(N * K));
@@ -142,7 +142,11 @@ static bool check_one(long long M) {
     }
 
   float *dx, *dc;
-  unsigned short *dw;
+  unsigned short *dw, *dxh;
+  std::vector<unsigned short> xh(x.size());
+  for (size_t i = 0; i < x.size(); i++) xh[i] = to_half_bits(x[i], DT);
+  CHECK(cudaMalloc(&dxh, xh.size() * 2));
+  CHECK(cudaMemcpy(dxh, xh.data(), xh.size() * 2, cudaMemcpyHostToDevice));
   /* Guard values around c: a store past M or N shows up as a changed guard. */
   const size_t guard = 4096;
   CHECK(cudaMalloc(&dx, x.size() * 4));
@@ -151,11 +155,13 @@ static bool check_one(long long M) {
   CHECK(cudaMemcpy(dx, x.data(), x.size() * 4, cudaMemcpyHostToDevice));
   CHECK(cudaMemcpy(dw, w.data(), w.size() * 2, cudaMemcpyHostToDevice));
   CHECK(cudaMemset(dc, 0xFF, (ref.size() + guard) * 4)); /* NaN everywhere: unwritten shows */
-  launch<DT, N, K, BN, AHEAD>(M, dx, dw, dc);
+  if constexpr (XH) launch<DT, N, K, BN, AHEAD, 1>(M, dxh, dw, dc);
+  else launch<DT, N, K, BN, AHEAD, 0>(M, dx, dw, dc);
   CHECK(cudaDeviceSynchronize());
   std::vector<float> c(ref.size() + guard);
   CHECK(cudaMemcpy(c.data(), dc, c.size() * 4, cudaMemcpyDeviceToHost));
   CHECK(cudaFree(dx));
+  CHECK(cudaFree(dxh));
   CHECK(cudaFree(dw));
   CHECK(cudaFree(dc));
 
@@ -170,8 +176,8 @@ static bool check_one(long long M) {
   for (float v : c) finite &= std::isfinite(v);
   double e = rel_err(c, ref);
   bool ok = finite && guard_ok && e <= kTol;
-  printf("check %-4s BN %3d AHEAD %d  M %4lld N %4lld K %5lld  max rel err %.3e%s%s  %s\n", dt_name(DT), BN,
-         AHEAD, M,
+  printf("check %-4s BN %3d %s  M %4lld N %4lld K %5lld  max rel err %.3e%s%s  %s\n", dt_name(DT), BN,
+         XH ? "x half " : AHEAD == 1 ? "AHEAD 1" : "AHEAD 2", M,
          N, K, e, finite ? "" : " (non-finite / unwritten)", guard_ok ? "" : " (wrote past c)",
          ok ? "ok" : "FAIL");
   if (!ok) {
@@ -194,13 +200,13 @@ static bool check_one(long long M) {
   return ok;
 }
 
-template <int DT, int BN, int AHEAD>
+template <int DT, int BN, int AHEAD, int XH = 0>
 static bool check_all(void) {
   bool ok = true;
-  ok &= check_one<DT, 200, 128, BN, AHEAD>(77);
-  ok &= check_one<DT, 256, 4096, BN, AHEAD>(128);
-  ok &= check_one<DT, 520, 192, BN, AHEAD>(300);
-  ok &= check_one<DT, 136, 64, BN, AHEAD>(1); /* one row, one stage */
+  ok &= check_one<DT, 200, 128, BN, AHEAD, XH>(77);
+  ok &= check_one<DT, 256, 4096, BN, AHEAD, XH>(128);
+  ok &= check_one<DT, 520, 192, BN, AHEAD, XH>(300);
+  ok &= check_one<DT, 136, 64, BN, AHEAD, XH>(1); /* one row, one stage */
   return ok;
 }
 
@@ -264,17 +270,20 @@ static void time_shape(const char *name, long long M, cublasHandle_t handle, con
   CHECK(cudaMemcpy(ref.data(), b.c_ref, ref.size() * 4, cudaMemcpyDeviceToHost));
   std::vector<double> refd(ref.begin(), ref.end());
   double flops = 2.0 * M * N * K;
-  /* Variants: (BN, AHEAD) = (128, 1), (128, 2), (256, 1), (256, 2). */
-  float ms[4];
+  /* Variants: (BN, AHEAD) = (128, 1), (128, 2), (256, 1), (256, 2) on the
+   * f32 x; then BN 128 and 256 on x already in f16 (XH). */
+  float ms[6];
   double worst = 0;
-  for (int v = 0; v < 4; v++) {
+  for (int v = 0; v < 6; v++) {
     CHECK(cudaMemset(b.c, 0xFF, ref.size() * 4));
     auto run = [&]() {
       switch (v) {
       case 0: launch<GRETA_W_F16, N, K, 128, 1>(M, b.xf, b.w, b.c); break;
       case 1: launch<GRETA_W_F16, N, K, 128, 2>(M, b.xf, b.w, b.c); break;
       case 2: launch<GRETA_W_F16, N, K, 256, 1>(M, b.xf, b.w, b.c); break;
-      default: launch<GRETA_W_F16, N, K, 256, 2>(M, b.xf, b.w, b.c); break;
+      case 3: launch<GRETA_W_F16, N, K, 256, 2>(M, b.xf, b.w, b.c); break;
+      case 4: launch<GRETA_W_F16, N, K, 128, 1, 1>(M, b.xh, b.w, b.c); break;
+      default: launch<GRETA_W_F16, N, K, 256, 1, 1>(M, b.xh, b.w, b.c); break;
       }
     };
     ms[v] = median_ms(run);
@@ -286,10 +295,11 @@ static void time_shape(const char *name, long long M, cublasHandle_t handle, con
     worst = std::max(worst, e);
   }
   all_ok &= worst <= kTol;
-  float best = *std::min_element(ms, ms + 4);
+  float best = *std::min_element(ms, ms + 4), best_h = std::min(ms[4], ms[5]);
   printf("| %-7s | %4lld | %5lld | %5lld |", name, M, N, K);
-  for (int v = 0; v < 4; v++) printf(" %6.3f %4.0f |", ms[v], flops / ms[v] * 1e-9);
-  printf(" %6.3f %4.0f | %4.2f | %.1e |\n", ms_cublas, flops / ms_cublas * 1e-9, ms_cublas / best, worst);
+  for (int v = 0; v < 6; v++) printf(" %6.3f %4.0f |", ms[v], flops / ms[v] * 1e-9);
+  printf(" %6.3f %4.0f | %4.2f | %4.2f | %.1e |\n", ms_cublas, flops / ms_cublas * 1e-9, ms_cublas / best,
+         ms_cublas / best_h, worst);
 }
 
 int main(void) {
@@ -313,6 +323,10 @@ int main(void) {
   ok &= check_all<GRETA_W_BF16, 256, 1>();
   ok &= check_all<GRETA_W_BF16, 128, 2>();
   ok &= check_all<GRETA_W_BF16, 256, 2>();
+  ok &= check_all<GRETA_W_F16, 128, 1, 1>();
+  ok &= check_all<GRETA_W_F16, 256, 1, 1>();
+  ok &= check_all<GRETA_W_BF16, 128, 1, 1>();
+  ok &= check_all<GRETA_W_BF16, 256, 1, 1>();
   if (!ok) {
     fprintf(stderr, "greta_gemm_wgmma: a check FAILED; no timing\n");
     return 1;
@@ -330,8 +344,9 @@ int main(void) {
 
   printf("\nf16 weights, x f32 (greta) / f16 (cuBLAS), c f32; ms and TFLOP/s, median of 20\n");
   printf("| shape   |    T |     N |     K | BN128 AHEAD1 | BN128 AHEAD2 | BN256 AHEAD1 | BN256 AHEAD2 "
-         "| cuBLAS      | best greta / cuBLAS | err vs cuBLAS |\n");
-  printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
+         "| BN128 x f16  | BN256 x f16  | cuBLAS      | best f32-x greta / cuBLAS (TFLOP/s) "
+         "| best f16-x greta / cuBLAS | max err vs cuBLAS |\n");
+  printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (long long T : {512ll, 2048ll}) {
     time_shape<12288, 4096>("qkv", T, handle, b);
     time_shape<4096, 4096>("o", T, handle, b);

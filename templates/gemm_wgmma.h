@@ -47,6 +47,12 @@
  * So two stages are in flight ahead of the one computing, and one wgmma
  * group overlaps the next iteration's barrier.
  *
+ * XH = 1 (an option for a caller that already has x in the weight's half
+ * type, e.g. from the norm before the projection): x is copied like W by
+ * cp.async, in the same commit groups; AHEAD is then unused. It halves the
+ * x bytes each block reads from L2 (the f32 x is 32 KiB of the 64 KiB a
+ * 128 x 256 block reads per stage).
+ *
  * Registers (ptxas, nvcc 13.0, Llama shapes; 0 spills): BN 128: 166;
  * BN 256: 232 (the loop is unrolled by two so the register buffers swap
  * roles at compile time). The functions of the layout below are in
@@ -248,8 +254,8 @@ GRETA_INLINE unsigned int greta_wgmma_pack(float lo, float hi) {
  * greta_bid_y() = column tile) with GRETA_WGMMA_NT threads;
  * smem: GRETA_WGMMA_SMEM_BYTES(BN) bytes of dynamic shared memory (its
  * first 1024-aligned byte is used: the extra 1024 cover the alignment). */
-template <int DT, greta_i64 N, greta_i64 K, int BN, int AHEAD = 1>
-GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, const float *x, const void *w, float *c,
+template <int DT, greta_i64 N, greta_i64 K, int BN, int AHEAD = 1, int XH = 0>
+GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, const void *x, const void *w, float *c,
                                    unsigned char *smem) {
   static_assert(DT == GRETA_W_F16 || DT == GRETA_W_BF16, "greta_gemm_wgmma: f16 or bf16 weights");
   static_assert(BN == 128 || BN == 256, "greta_gemm_wgmma: BN is 128 or 256");
@@ -274,7 +280,7 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, const float *x, const void *w, f
    * operand, and j adds a compile-time constant to each. Rows past M / N are
    * bits cleared in a_rows / b_rows. */
   const int a_r = tid >> 4, a_q = tid & 15, b_r = tid >> 3, b_ch = tid & 7;
-  const float *a_src = x + (m0 + a_r) * K + 4 * a_q;
+  const float *a_src = (const float *)x + (m0 + a_r) * K + 4 * a_q;
   const unsigned int a_dst = greta_wgmma_swz(a_r, 4 * a_q);
   const unsigned short *b_src = (const unsigned short *)w + (n0 + b_r) * K + 8 * b_ch;
   const unsigned int b_dst = A_BYTES + greta_wgmma_swz(b_r, 8 * b_ch);
@@ -323,6 +329,19 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, const float *x, const void *w, f
                    : "memory");
     }
   };
+  /* XH = 1: x already holds the weight's half type, [M, K]: copied like W
+   * (same thread mapping, zero-filled past M), no registers, no conversion. */
+  auto load_ah = [&](int kt, int slot) {
+    const unsigned short *p = (const unsigned short *)x + (m0 + b_r) * K + 8 * b_ch + kt * BK;
+    const unsigned int d = base + slot * STAGE_BYTES + b_dst - A_BYTES;
+#pragma unroll
+    for (int j = 0; j < BM * BK / 8 / NT; j++) {
+      bool ok = m0 + b_r + 32 * j < M;
+      asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d + 32 * 128 * j),
+                   "l"(ok ? p + 32 * j * K : (const unsigned short *)x), "r"(ok ? 16 : 0)
+                   : "memory");
+    }
+  };
   auto commit_b = [&]() { asm volatile("cp.async.commit_group;" ::: "memory"); };
 
   float acc[BN / 2];
@@ -335,12 +354,16 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, const float *x, const void *w, f
   for (int s = 0; s < S - 2; s++) {
     if (s < KT) {
       load_b(s, s);
-      load_a(s, abuf[0]);
-      store_a(s, abuf[0]);
+      if (XH) {
+        load_ah(s, s);
+      } else {
+        load_a(s, abuf[0]);
+        store_a(s, abuf[0]);
+      }
     }
     commit_b();
   }
-  if (AHEAD == 2 && S - 2 < KT) load_a(S - 2, abuf[0]);
+  if (!XH && AHEAD == 2 && S - 2 < KT) load_a(S - 2, abuf[0]);
 
   const int wg = tid >> 7; /* this thread's warpgroup: rows 64 wg .. 64 wg + 63 */
   /* Iteration kt. `cur` receives (AHEAD = 1) or holds (AHEAD = 2, loaded one
@@ -349,7 +372,8 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, const float *x, const void *w, f
   auto step = [&](int kt, a_regs &cur, a_regs &next) {
     const int ahead = kt + S - 2;
     const int slot = kt % S, ahead_slot = ahead % S;
-    if (AHEAD == 1) {
+    if (XH) {
+    } else if (AHEAD == 1) {
       if (ahead < KT) load_a(ahead, cur);
     } else {
       if (ahead + 1 < KT) load_a(ahead + 1, next);
@@ -357,7 +381,10 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, const float *x, const void *w, f
     asm volatile("cp.async.wait_group %0;" ::"n"(S - 3) : "memory");
     asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
     greta_sync();
-    if (ahead < KT) load_b(ahead, ahead_slot);
+    if (ahead < KT) {
+      load_b(ahead, ahead_slot);
+      if (XH) load_ah(ahead, ahead_slot);
+    }
     commit_b();
 
     const unsigned int a_addr = base + slot * STAGE_BYTES + wg * 64 * 128;
@@ -372,7 +399,7 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, const float *x, const void *w, f
 #pragma unroll
     for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
 
-    if (ahead < KT) store_a(ahead_slot, cur);
+    if (!XH && ahead < KT) store_a(ahead_slot, cur);
     greta_wgmma_wait<1>();
 #pragma unroll
     for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
