@@ -372,12 +372,8 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, const void *x, const void *w, fl
   auto step = [&](int kt, a_regs &cur, a_regs &next) {
     const int ahead = kt + S - 2;
     const int slot = kt % S, ahead_slot = ahead % S;
-    if (XH) {
-    } else if (AHEAD == 1) {
-      if (ahead < KT) load_a(ahead, cur);
-    } else {
-      if (ahead + 1 < KT) load_a(ahead + 1, next);
-    }
+    if (!XH && AHEAD == 1 && ahead < KT) load_a(ahead, cur);
+    if (!XH && AHEAD == 2 && ahead + 1 < KT) load_a(ahead + 1, next);
     asm volatile("cp.async.wait_group %0;" ::"n"(S - 3) : "memory");
     asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
     greta_sync();
