@@ -1,0 +1,433 @@
+/* NVIDIA Hopper (sm_90a) prefill GEMM on wgmma: c[M, N] = x[M, K] W[N, K]^T,
+ * x f32 (converted to the weight's half type on its way into shared memory,
+ * the contract of greta_gemm_mma), W f16 or bf16 raw bits, K-major (row n of
+ * W is K contiguous halves), f32 accumulation, c f32 [M, N] row-major.
+ * Requires: K % 64 == 0 (BK), K % 8 == 0 for the 16-byte cp.async of W rows
+ * (implied), x and W 16-byte aligned. M and N are ragged: rows of x past M
+ * are staged as zeros, rows of W past N are zero-filled by cp.async
+ * (src-size 0), and the results past M / N are not stored.
+ *
+ * Compiled only for sm_90a (wgmma needs the arch-specific target:
+ * -gencode=arch=compute_90a,code=sm_90a); elsewhere greta_gemm_wgmma is not
+ * defined and the host must not select it.
+ *
+ * ---- Tiling ------------------------------------------------------------
+ * Block tile BM = 128 rows of x by BN (128 or 256) columns of W, 256
+ * threads = two warpgroups; warpgroup g owns rows 64 g .. 64 g + 63 and all
+ * BN columns: one wgmma.mma_async m64nBNk16 per k16 step, BN / 2 f32
+ * accumulators per thread. Grid: x = ceil(M / 128) (fastest, so the blocks
+ * that run together share one W tile and W is read from DRAM about once),
+ * y = ceil(N / BN).
+ *
+ * K goes in stages of BK = 64 (one 128-byte row of halves per m or n: the
+ * 128-byte swizzle's row), through a ring of S = 4 shared-memory stages:
+ *   W (B operand): cp.async.cg 16-byte copies, one commit group per stage;
+ *   x (A operand): ld.global.v4.f32 into registers, issued one iteration
+ *     before use, converted (cvt.rn.f16x2 / bf16x2) and stored with 8-byte
+ *     st.shared after the current stage's wgmma has been issued, so the
+ *     tensor cores run while the threads convert.
+ * Iteration kt (all 256 threads do every step):
+ *   1. ld.global the x of stage kt + 2 into registers (AHEAD = 1), or of
+ *      stage kt + 3 into the other of two register buffers (AHEAD = 2: the
+ *      x stored in step 5 was loaded a whole iteration earlier, so a
+ *      stage's wgmma hides its latency, for 32 more registers);
+ *   2. cp.async.wait_group 1 (stage kt's W has landed), then
+ *      fence.proxy.async.shared::cta (the generic-proxy writes to shared
+ *      memory, st.shared and cp.async, made visible to the async proxy that
+ *      wgmma reads through; PTX ISA "Asynchronous operations" / membar
+ *      "fence.proxy.async") and __syncthreads;
+ *   3. cp.async the W of stage kt + 2 into slot (kt + 2) % 4 = (kt - 2) % 4:
+ *      free, since every thread passed wgmma.wait_group 1 at the end of
+ *      iteration kt - 1 (its warpgroup's wgmma of stage kt - 2 complete)
+ *      before the barrier of step 2;
+ *   4. wgmma.fence, four wgmma (k16 steps 0..3 of slot kt % 4),
+ *      wgmma.commit_group;
+ *   5. convert and st.shared the x of stage kt + 2 into slot (kt - 2) % 4;
+ *   6. wgmma.wait_group 1: stage kt - 1's wgmma complete, stage kt's may run.
+ * So two stages are in flight ahead of the one computing, and one wgmma
+ * group overlaps the next iteration's barrier.
+ *
+ * XH = 1 (an option for a caller that already has x in the weight's half
+ * type, e.g. from the norm before the projection): x is copied like W by
+ * cp.async, in the same commit groups; AHEAD is then unused. It halves the
+ * x bytes each block reads from L2 (the f32 x is 32 KiB of the 64 KiB a
+ * 128 x 256 block reads per stage).
+ *
+ * Registers (ptxas, nvcc 13.0, Llama shapes; 0 spills): BN 128: 166;
+ * BN 256: 232 (the loop is unrolled by two so the register buffers swap
+ * roles at compile time). The functions of the layout below are in
+ * wgmma_layout.h (checked on the CPU by tests/test_wgmma_layout.c).
+ *
+ * ---- Shared-memory layout: the 128-byte swizzle, K-major -----------------
+ * PTX ISA 8.x, 9.7.15.5.1 "Asynchronous Warpgroup Level Matrix Shared Memory
+ * Layout" (Register Fragments and Shared Memory Matrix Layouts, K-major,
+ * 128B swizzling mode). An operand tile of R rows (m or n) by 64 k halves is
+ * R rows of 128 bytes, row r at byte 128 r of the tile; the tile base is
+ * 1024-byte aligned. The swizzle atom is 8 rows x 128 bytes = 1024 bytes,
+ * and within it the 16-byte chunk c (k = 8 c .. 8 c + 7) of row r is stored
+ * at chunk c ^ (r % 8):
+ *   byte(r, k) = 128 r + 16 ((k / 8) ^ (r % 8)) + 2 (k % 8).
+ * The hardware applies this XOR on the shared-memory address bits [4:6] ^=
+ * [7:9], which is why the tile base must be 1024-aligned (base offset 0)
+ * and why the k16 step s of a stage is addressed by adding 32 s bytes to
+ * the descriptor's start address (the XOR then lands on the right chunks).
+ *
+ * ---- Matrix descriptor (64 bits) -----------------------------------------
+ * PTX ISA 9.7.15.5.1.1 "Matrix Descriptor Format":
+ *   bits  0-13  start address, (shared-memory byte address & 0x3FFFF) >> 4;
+ *   bits 16-29  leading-dimension byte offset >> 4: unused by K-major
+ *               swizzled layouts (one swizzle atom spans the whole k16
+ *               step), set to 1 as the ISA's canonical layouts do;
+ *   bits 32-45  stride-dimension byte offset >> 4: from one 8-row group of
+ *               m / n to the next = 1024 bytes -> 64;
+ *   bits 49-51  matrix base offset: 0 (atoms 1024-aligned);
+ *   bits 62-63  swizzle mode: 1 = 128-byte swizzle (2 = 64 B, 3 = 32 B,
+ *               0 = interleaved / none).
+ * Both operands are K-major, so imm-trans-a = imm-trans-b = 0.
+ *
+ * ---- Accumulator fragment (PTX ISA 9.7.15.5.2, "Register fragments",
+ * wgmma .m64nNk16 D, f32) -----------------------------------------------
+ * Thread t of the warpgroup (warp w = t / 32, lane l) holds d[i],
+ * i = 0 .. N / 2 - 1:
+ *   row = 16 w + l / 4 + 8 ((i / 2) % 2),   col = 8 (i / 4) + 2 (l % 4) + i % 2.
+ */
+/* Shared with the host's launch (kept here, not in launch_constants.h, until
+ * the kernel is wired into gretac). */
+#define GRETA_WGMMA_BM 128
+#define GRETA_WGMMA_BK 64
+#define GRETA_WGMMA_STAGES 4
+#define GRETA_WGMMA_NT 256
+/* Dynamic shared memory for tile width bn: the stages plus 1024 bytes so the
+ * kernel can align the ring to the 1024-byte swizzle atom. bn = 256: 197 632. */
+#define GRETA_WGMMA_SMEM_BYTES(bn) \
+  (GRETA_WGMMA_STAGES * (GRETA_WGMMA_BM + (bn)) * GRETA_WGMMA_BK * 2 + 1024)
+
+#if defined(GRETA_NVIDIA) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && \
+    defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define GRETA_HAVE_WGMMA 1
+
+#include "wgmma_layout.h"
+
+GRETA_INLINE void greta_wgmma_fence(void) { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+GRETA_INLINE void greta_wgmma_commit(void) { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N>
+GRETA_INLINE void greta_wgmma_wait(void) {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+/* Keeps the compiler from moving accumulator reads or writes across the
+ * asynchronous wgmma (the registers are in flight until wait_group). */
+GRETA_INLINE void greta_wgmma_pin(float &r) { asm volatile("" : "+f"(r)::"memory"); }
+
+/* wgmma.mma_async m64nNk16, A and B from shared memory by descriptor, D += A B
+ * (scale-d = 1), f32 accumulators. */
+GRETA_INLINE void greta_wgmma_m64n128k16_f16(float *d, unsigned long long a_desc,
+                                              unsigned long long b_desc) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
+      "%64, %65, p, 1, 1, 0, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+        "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+        "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+        "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+        "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+        "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+        "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      : "l"(a_desc), "l"(b_desc), "r"(1)
+      : "memory");
+}
+GRETA_INLINE void greta_wgmma_m64n128k16_bf16(float *d, unsigned long long a_desc,
+                                              unsigned long long b_desc) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
+      "%64, %65, p, 1, 1, 0, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+        "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+        "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+        "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+        "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+        "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+        "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      : "l"(a_desc), "l"(b_desc), "r"(1)
+      : "memory");
+}
+GRETA_INLINE void greta_wgmma_m64n256k16_f16(float *d, unsigned long long a_desc,
+                                              unsigned long long b_desc) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "
+      "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "
+      "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "
+      "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, "
+      "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}, "
+      "%128, %129, p, 1, 1, 0, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+        "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+        "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+        "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+        "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+        "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+        "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]),
+        "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]),
+        "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]),
+        "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]),
+        "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]),
+        "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]),
+        "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]),
+        "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]),
+        "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+      : "l"(a_desc), "l"(b_desc), "r"(1)
+      : "memory");
+}
+GRETA_INLINE void greta_wgmma_m64n256k16_bf16(float *d, unsigned long long a_desc,
+                                              unsigned long long b_desc) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "
+      "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "
+      "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "
+      "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, "
+      "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}, "
+      "%128, %129, p, 1, 1, 0, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+        "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+        "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+        "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+        "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+        "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+        "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]),
+        "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]),
+        "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]),
+        "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]),
+        "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]),
+        "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]),
+        "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]),
+        "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]),
+        "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+      : "l"(a_desc), "l"(b_desc), "r"(1)
+      : "memory");
+}
+
+/* One k16 step for the tile width BN and the weight type DT. */
+template <int DT, int BN>
+GRETA_INLINE void greta_wgmma_k16(float *d, unsigned long long a_desc, unsigned long long b_desc) {
+  if (BN == 256) {
+    if (DT == GRETA_W_BF16) greta_wgmma_m64n256k16_bf16(d, a_desc, b_desc);
+    else greta_wgmma_m64n256k16_f16(d, a_desc, b_desc);
+  } else {
+    if (DT == GRETA_W_BF16) greta_wgmma_m64n128k16_bf16(d, a_desc, b_desc);
+    else greta_wgmma_m64n128k16_f16(d, a_desc, b_desc);
+  }
+}
+
+/* Two f32 to the packed half pair (lo in the low 16 bits). */
+template <int DT>
+GRETA_INLINE unsigned int greta_wgmma_pack(float lo, float hi) {
+  unsigned int d;
+  if (DT == GRETA_W_BF16) asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(d) : "f"(hi), "f"(lo));
+  else asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(d) : "f"(hi), "f"(lo));
+  return d;
+}
+
+/* c[M, N] = x[M, K] W[N, K]^T for the block (greta_bid_x() = row tile,
+ * greta_bid_y() = column tile) with GRETA_WGMMA_NT threads;
+ * smem: GRETA_WGMMA_SMEM_BYTES(BN) bytes of dynamic shared memory (its
+ * first 1024-aligned byte is used: the extra 1024 cover the alignment). */
+template <int DT, greta_i64 N, greta_i64 K, int BN, int AHEAD = 1, int XH = 0>
+GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, const void *x, const void *w, float *c,
+                                   unsigned char *smem) {
+  static_assert(DT == GRETA_W_F16 || DT == GRETA_W_BF16, "greta_gemm_wgmma: f16 or bf16 weights");
+  static_assert(BN == 128 || BN == 256, "greta_gemm_wgmma: BN is 128 or 256");
+  static_assert(K % GRETA_WGMMA_BK == 0, "greta_gemm_wgmma: K must be a multiple of 64");
+  static_assert(AHEAD == 1 || AHEAD == 2, "greta_gemm_wgmma: AHEAD is 1 or 2");
+  enum { BM = GRETA_WGMMA_BM, BK = GRETA_WGMMA_BK, S = GRETA_WGMMA_STAGES, NT = GRETA_WGMMA_NT };
+  enum { A_BYTES = BM * BK * 2, STAGE_BYTES = (BM + BN) * BK * 2 };
+  /* Per thread per stage: x as float4 (16 per 64-k row), W as 16-byte chunks (8 per row). */
+  enum { A_LOADS = BM * BK / 4 / NT, B_LOADS = BN * BK / 8 / NT };
+  const int KT = (int)(K / BK);
+  const int tid = greta_tid();
+  const greta_i64 m0 = (greta_i64)greta_bid_x() * BM;
+  const greta_i64 n0 = (greta_i64)greta_bid_y() * BN;
+
+  unsigned int base = (unsigned int)__cvta_generic_to_shared(smem);
+  base = (base + 1023u) & ~1023u;
+
+  /* Thread tid's copies: x load j covers row tid / 16 + 16 j, float4 tid % 16
+   * (k 4 (tid % 16) ..); W copy j covers row tid / 8 + 32 j, chunk tid % 8.
+   * Rows advance by multiples of 8, so r % 8 and with it the swizzled column
+   * are the same for every j: one base pointer and one shared offset per
+   * operand, and j adds a compile-time constant to each. Rows past M / N are
+   * bits cleared in a_rows / b_rows. */
+  const int a_r = tid >> 4, a_q = tid & 15, b_r = tid >> 3, b_ch = tid & 7;
+  const float *a_src = (const float *)x + (m0 + a_r) * K + 4 * a_q;
+  const unsigned int a_dst = greta_wgmma_swz(a_r, 4 * a_q);
+  const unsigned short *b_src = (const unsigned short *)w + (n0 + b_r) * K + 8 * b_ch;
+  const unsigned int b_dst = A_BYTES + greta_wgmma_swz(b_r, 8 * b_ch);
+  unsigned int a_rows = 0, b_rows = 0;
+#pragma unroll
+  for (int j = 0; j < A_LOADS; j++)
+    if (m0 + a_r + 16 * j < M) a_rows |= 1u << j;
+#pragma unroll
+  for (int j = 0; j < B_LOADS; j++)
+    if (n0 + b_r + 32 * j < N) b_rows |= 1u << j;
+
+  /* x of stage kt into registers (zeros past M). */
+  typedef float4 a_regs[A_LOADS];
+  a_regs abuf[2];
+  auto load_a = [&](int kt, a_regs &areg) {
+    const float *p = a_src + kt * BK;
+#pragma unroll
+    for (int j = 0; j < A_LOADS; j++) {
+      areg[j] = make_float4(0.f, 0.f, 0.f, 0.f);
+      if (a_rows >> j & 1)
+        asm volatile("ld.global.v4.f32 {%0, %1, %2, %3}, [%4];"
+                     : "=f"(areg[j].x), "=f"(areg[j].y), "=f"(areg[j].z), "=f"(areg[j].w)
+                     : "l"(p + 16 * j * K));
+    }
+  };
+  /* The registers of load_a, converted, into slot `slot`. */
+  auto store_a = [&](int slot, const a_regs &areg) {
+    const unsigned int d = base + slot * STAGE_BYTES + a_dst;
+#pragma unroll
+    for (int j = 0; j < A_LOADS; j++) {
+      unsigned int lo = greta_wgmma_pack<DT>(areg[j].x, areg[j].y);
+      unsigned int hi = greta_wgmma_pack<DT>(areg[j].z, areg[j].w);
+      asm volatile("st.shared.v2.b32 [%0], {%1, %2};" ::"r"(d + 16 * 128 * j), "r"(lo), "r"(hi) : "memory");
+    }
+  };
+  /* W of stage kt into slot `slot` by cp.async (zero-filled past N: src-size
+   * 0 reads nothing, and the address given is W's first row). */
+  auto load_b = [&](int kt, int slot) {
+    const unsigned short *p = b_src + kt * BK;
+    const unsigned int d = base + slot * STAGE_BYTES + b_dst;
+#pragma unroll
+    for (int j = 0; j < B_LOADS; j++) {
+      bool ok = b_rows >> j & 1;
+      asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d + 32 * 128 * j),
+                   "l"(ok ? p + 32 * j * K : (const unsigned short *)w), "r"(ok ? 16 : 0)
+                   : "memory");
+    }
+  };
+  /* XH = 1: x already holds the weight's half type, [M, K]: copied like W
+   * (same thread mapping, zero-filled past M), no registers, no conversion. */
+  auto load_ah = [&](int kt, int slot) {
+    const unsigned short *p = (const unsigned short *)x + (m0 + b_r) * K + 8 * b_ch + kt * BK;
+    const unsigned int d = base + slot * STAGE_BYTES + b_dst - A_BYTES;
+#pragma unroll
+    for (int j = 0; j < BM * BK / 8 / NT; j++) {
+      bool ok = m0 + b_r + 32 * j < M;
+      asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d + 32 * 128 * j),
+                   "l"(ok ? p + 32 * j * K : (const unsigned short *)x), "r"(ok ? 16 : 0)
+                   : "memory");
+    }
+  };
+  auto commit_b = [&]() { asm volatile("cp.async.commit_group;" ::: "memory"); };
+
+  float acc[BN / 2];
+#pragma unroll
+  for (int i = 0; i < BN / 2; i++) acc[i] = 0.f;
+
+  /* Prologue: stages 0 .. S - 3 into their slots; with AHEAD = 2 the x of
+   * stage S - 2 into registers too. */
+#pragma unroll
+  for (int s = 0; s < S - 2; s++) {
+    if (s < KT) {
+      load_b(s, s);
+      if (XH) {
+        load_ah(s, s);
+      } else {
+        load_a(s, abuf[0]);
+        store_a(s, abuf[0]);
+      }
+    }
+    commit_b();
+  }
+  if (!XH && AHEAD == 2 && S - 2 < KT) load_a(S - 2, abuf[0]);
+
+  const int wg = tid >> 7; /* this thread's warpgroup: rows 64 wg .. 64 wg + 63 */
+  /* Iteration kt. `cur` receives (AHEAD = 1) or holds (AHEAD = 2, loaded one
+   * iteration earlier, so a whole stage of wgmma hides the load) the x of
+   * stage kt + S - 2; with AHEAD = 2 `next` receives stage kt + S - 1. */
+  auto step = [&](int kt, a_regs &cur, a_regs &next) {
+    const int ahead = kt + S - 2;
+    const int slot = kt % S, ahead_slot = ahead % S;
+    if (!XH && AHEAD == 1 && ahead < KT) load_a(ahead, cur);
+    if (!XH && AHEAD == 2 && ahead + 1 < KT) load_a(ahead + 1, next);
+    asm volatile("cp.async.wait_group %0;" ::"n"(S - 3) : "memory");
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+    greta_sync();
+    if (ahead < KT) {
+      load_b(ahead, ahead_slot);
+      if (XH) load_ah(ahead, ahead_slot);
+    }
+    commit_b();
+
+    const unsigned int a_addr = base + slot * STAGE_BYTES + wg * 64 * 128;
+    const unsigned int b_addr = base + slot * STAGE_BYTES + A_BYTES;
+#pragma unroll
+    for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
+    greta_wgmma_fence();
+#pragma unroll
+    for (int s = 0; s < BK / 16; s++)
+      greta_wgmma_k16<DT, BN>(acc, greta_wgmma_desc(a_addr + 32 * s), greta_wgmma_desc(b_addr + 32 * s));
+    greta_wgmma_commit();
+#pragma unroll
+    for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
+
+    if (!XH && ahead < KT) store_a(ahead_slot, cur);
+    greta_wgmma_wait<1>();
+#pragma unroll
+    for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
+  };
+  /* Two iterations per trip: the register buffers swap roles at compile time. */
+  for (int kt = 0; kt < KT; kt += 2) {
+    step(kt, abuf[0], abuf[1]);
+    if (kt + 1 < KT) step(kt + 1, abuf[1], abuf[0]);
+  }
+  greta_wgmma_wait<0>();
+#pragma unroll
+  for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
+
+  /* Results straight from the fragments (layout in the comment above). */
+#pragma unroll
+  for (int j = 0; j < BN / 8; j++) {
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      const int t = tid & 127, i = 4 * j + 2 * h;
+      greta_i64 row = m0 + 64 * wg + greta_wgmma_d_row(t, i);
+      greta_i64 col = n0 + greta_wgmma_d_col(t, i);
+      if (row >= M) continue;
+      float v0 = acc[4 * j + 2 * h], v1 = acc[4 * j + 2 * h + 1];
+      float *p = c + row * N + col;
+      if (N % 2 == 0 && col + 1 < N) {
+        *(float2 *)p = make_float2(v0, v1);
+      } else {
+        if (col < N) p[0] = v0;
+        if (col + 1 < N) p[1] = v1;
+      }
+    }
+  }
+}
+
+#endif /* sm_90a */

@@ -1,0 +1,52 @@
+/* Shared-memory layout, matrix descriptor and accumulator fragment of the
+ * Hopper wgmma GEMM (gemm_wgmma.h), as small pure functions: valid C
+ * (tests/test_wgmma_layout.c checks them on the CPU against an emulation of
+ * how the instruction reads shared memory) and device code (the prelude
+ * defines GRETA_LAYOUT_FN as `inline __device__`).
+ *
+ * Operand tiles are K-major with the 128-byte swizzle (PTX ISA,
+ * "Asynchronous Warpgroup Level Matrix Shared Memory Layout", K-major,
+ * 128B swizzling): a tile of R rows (m or n) by 64 k halves is R rows of 128
+ * bytes; the 16-byte chunk c (k = 8 c .. 8 c + 7) of row r is stored at chunk
+ * c ^ (r % 8). The pattern repeats every 8 rows (1024 bytes), and the tile
+ * base is 1024-aligned, so the matrix base offset field is 0.
+ */
+#ifndef GRETA_WGMMA_LAYOUT_H
+#define GRETA_WGMMA_LAYOUT_H
+
+#ifndef GRETA_LAYOUT_FN
+#define GRETA_LAYOUT_FN static inline
+#endif
+
+/* Byte offset of (row r, k) in a 64-k-wide operand tile. */
+GRETA_LAYOUT_FN unsigned int greta_wgmma_swz(int r, int k) {
+  return (unsigned int)(128 * r + 16 * ((k >> 3) ^ (r & 7)) + 2 * (k & 7));
+}
+
+/* Matrix descriptor (PTX ISA, "Matrix Descriptor Format") of a K-major,
+ * 128-byte-swizzled operand whose k16 slice starts at shared-memory byte
+ * address `addr` (the tile base, plus 32 bytes per k16 step):
+ *   bits  0-13  start address, (addr & 0x3FFFF) >> 4;
+ *   bits 16-29  leading-dimension byte offset >> 4: not used by swizzled
+ *               K-major layouts (the k16 slice lies inside one 128-byte
+ *               row); 1, as the ISA's canonical layouts show;
+ *   bits 32-45  stride-dimension byte offset >> 4: 8-row group to 8-row
+ *               group, 1024 bytes -> 64;
+ *   bits 49-51  matrix base offset: 0;
+ *   bits 62-63  swizzle mode: 1 = 128-byte swizzle. */
+GRETA_LAYOUT_FN unsigned long long greta_wgmma_desc(unsigned int addr) {
+  unsigned long long d = (unsigned long long)((addr & 0x3FFFFu) >> 4);
+  d |= 1ull << 16;
+  d |= (unsigned long long)(1024 >> 4) << 32;
+  d |= 1ull << 62;
+  return d;
+}
+
+/* Accumulator d[i] of thread t (0..127) of the warpgroup, wgmma .m64nNk16
+ * with f32 D (PTX ISA, "Register Fragments", matrix D): warp w = t / 32 owns
+ * rows 16 w .. 16 w + 15; inside each 8-column block the layout is that of
+ * mma.m16n8: lane l holds rows l / 4 and l / 4 + 8, columns 2 (l % 4) + {0, 1}. */
+GRETA_LAYOUT_FN int greta_wgmma_d_row(int t, int i) { return 16 * (t >> 5) + ((t & 31) >> 2) + 8 * ((i >> 1) & 1); }
+GRETA_LAYOUT_FN int greta_wgmma_d_col(int t, int i) { return 8 * (i >> 2) + 2 * (t & 3) + (i & 1); }
+
+#endif

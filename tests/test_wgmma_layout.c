@@ -1,0 +1,152 @@
+/* The Hopper wgmma layout functions of templates/wgmma_layout.h (used by
+ * templates/gemm_wgmma.h), checked on the CPU.
+ *
+ * The instruction wgmma.mma_async.sync.aligned.m64nNk16.f32.f16.f16 with A
+ * and B from shared memory is emulated from the PTX ISA's text:
+ *   - Matrix descriptor: start address = bits 0-13 << 4, leading byte
+ *     offset = bits 16-29 << 4, stride byte offset = bits 32-45 << 4, base
+ *     offset = bits 49-51, swizzle mode = bits 62-63 (1 = 128-byte).
+ *   - K-major operand, 128-byte swizzle: each row (m or n) of the k16 slice
+ *     is 16 halves inside a 128-byte row; 8 rows form a 1024-byte swizzle
+ *     atom, rows 128 bytes apart; atoms are "stride byte offset" apart along
+ *     m / n. The unswizzled byte address of (row r, k) is
+ *       start + (r / 8) SBO + (r % 8) 128 + 2 k,
+ *     and the 128-byte swizzle permutes its 16-byte units inside each
+ *     128-byte row by the row's position in the 1024-byte pattern: address
+ *     bits [4:6] are XORed with bits [7:9] (base offset 0: the pattern is
+ *     anchored at 1024-byte boundaries).
+ *   - D (f32, m64nN): thread t of the warpgroup is warp t / 32, lane t % 32;
+ *     warp w holds rows 16 w .. 16 w + 15; its registers go in blocks of 4
+ *     per 8 columns, laid out as mma.m16n8's C: d0, d1 at row lane / 4,
+ *     columns 2 (lane % 4) + 0, 1; d2, d3 the same columns 8 rows down.
+ * The emulator below is written from those sentences (it does not use the
+ * header). The test writes a 64 x 64 A tile and an N x 64 B tile into a
+ * byte array through greta_wgmma_swz (the kernel's writer), runs the four
+ * k16 steps with the descriptors greta_wgmma_desc(base + 32 s), scatters
+ * the emulated registers through greta_wgmma_d_row / _col, and compares
+ * with a plain matmul. */
+#include <criterion/criterion.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "../templates/wgmma_layout.h"
+
+enum { SMEM = 1 << 18, TILE_K = 64 };
+
+/* Shared memory as an array of values, one per 2-byte half address. */
+static float smem[SMEM / 2];
+
+/* ---- instruction emulation --------------------------------------------- */
+
+struct desc {
+  unsigned start, lbo, sbo, base_offset, swizzle;
+};
+static struct desc decode(unsigned long long d) {
+  struct desc r;
+  r.start = (unsigned)(d & 0x3FFF) << 4;
+  r.lbo = (unsigned)((d >> 16) & 0x3FFF) << 4;
+  r.sbo = (unsigned)((d >> 32) & 0x3FFF) << 4;
+  r.base_offset = (unsigned)((d >> 49) & 7);
+  r.swizzle = (unsigned)((d >> 62) & 3);
+  return r;
+}
+
+/* Byte address of element (r, k), k < 16, of a K-major 128B-swizzled operand. */
+static unsigned operand_addr(struct desc d, int r, int k) {
+  cr_assert_eq(d.swizzle, 1u, "expected the 128-byte swizzle, found mode %u", d.swizzle);
+  cr_assert_eq(d.base_offset, 0u);
+  unsigned a = d.start + (unsigned)(r / 8) * d.sbo + (unsigned)(r % 8) * 128 + 2u * (unsigned)k;
+  return a ^ (((a >> 7) & 7u) << 4);
+}
+
+/* d[t][i] += A (64 x 16) B^T (N x 16) for the warpgroup's 128 threads. */
+static void emulate_wgmma(int n, unsigned long long a_desc, unsigned long long b_desc, float d[128][128]) {
+  struct desc da = decode(a_desc), db = decode(b_desc);
+  for (int t = 0; t < 128; t++) {
+    int w = t / 32, lane = t % 32;
+    for (int i = 0; i < n / 2; i++) {
+      int row = 16 * w + lane / 4 + ((i % 4) >= 2 ? 8 : 0);
+      int col = 8 * (i / 4) + 2 * (lane % 4) + (i % 2);
+      float s = 0;
+      for (int k = 0; k < 16; k++)
+        s += smem[operand_addr(da, row, k) / 2] * smem[operand_addr(db, col, k) / 2];
+      d[t][i] += s;
+    }
+  }
+}
+
+/* ---- the kernel's use of the header -------------------------------------- */
+
+static float value(unsigned *state) {
+  *state = *state * 1103515245u + 12345u;
+  return (float)((int)((*state >> 16) % 17) - 8); /* small integers: exact sums */
+}
+
+static void check_tile(int n, unsigned a_base, unsigned b_base) {
+  static float a[64][TILE_K], b[256][TILE_K], d[128][128], c[64][256];
+  unsigned state = 7u + (unsigned)n;
+  for (int i = 0; i < SMEM / 2; i++) smem[i] = 1e30f; /* poison: an unwritten read shows */
+  for (int r = 0; r < 64; r++)
+    for (int k = 0; k < TILE_K; k++) {
+      a[r][k] = value(&state);
+      smem[(a_base + greta_wgmma_swz(r, k)) / 2] = a[r][k];
+    }
+  for (int r = 0; r < n; r++)
+    for (int k = 0; k < TILE_K; k++) {
+      b[r][k] = value(&state);
+      smem[(b_base + greta_wgmma_swz(r, k)) / 2] = b[r][k];
+    }
+  memset(d, 0, sizeof d);
+  for (int s = 0; s < TILE_K / 16; s++)
+    emulate_wgmma(n, greta_wgmma_desc(a_base + 32u * s), greta_wgmma_desc(b_base + 32u * s), d);
+  for (int r = 0; r < 64; r++)
+    for (int col = 0; col < n; col++) c[r][col] = 1e30f;
+  for (int t = 0; t < 128; t++)
+    for (int i = 0; i < n / 2; i++) c[greta_wgmma_d_row(t, i)][greta_wgmma_d_col(t, i)] = d[t][i];
+  for (int r = 0; r < 64; r++)
+    for (int col = 0; col < n; col++) {
+      float want = 0;
+      for (int k = 0; k < TILE_K; k++) want += a[r][k] * b[col][k];
+      cr_assert_eq(c[r][col], want, "n %d: c[%d][%d] = %g, expected %g", n, r, col, c[r][col], want);
+    }
+}
+
+/* The writer's layout is one-to-one on a 1024-byte atom and stays inside it. */
+Test(wgmma_layout, swizzle_is_a_permutation) {
+  unsigned char seen[1024] = {0};
+  for (int r = 0; r < 8; r++)
+    for (int k = 0; k < TILE_K; k++) {
+      unsigned o = greta_wgmma_swz(r, k);
+      cr_assert_lt(o, 1024u);
+      cr_assert_eq(o % 2, 0u);
+      cr_assert_eq(seen[o], 0, "(%d, %d) lands on a byte already used", r, k);
+      seen[o] = 1;
+    }
+}
+
+/* Descriptor fields, by hand: address 0x1C400 -> start 0x1C40, LBO 1, SBO 64, mode 1. */
+Test(wgmma_layout, descriptor_fields) {
+  unsigned long long d = greta_wgmma_desc(0x1C400u);
+  cr_assert_eq(d & 0x3FFF, 0x1C40ull);
+  cr_assert_eq((d >> 16) & 0x3FFF, 1ull);
+  cr_assert_eq((d >> 32) & 0x3FFF, 64ull);
+  cr_assert_eq((d >> 49) & 7, 0ull);
+  cr_assert_eq(d >> 62, 1ull);
+}
+
+/* Hand-read points of the ISA's D figure. */
+Test(wgmma_layout, accumulator_points) {
+  cr_assert_eq(greta_wgmma_d_row(0, 0), 0);
+  cr_assert_eq(greta_wgmma_d_col(0, 1), 1);
+  cr_assert_eq(greta_wgmma_d_row(0, 2), 8);
+  cr_assert_eq(greta_wgmma_d_col(0, 4), 8);
+  cr_assert_eq(greta_wgmma_d_row(37, 2), 25); /* warp 1, lane 5 */
+  cr_assert_eq(greta_wgmma_d_col(37, 2), 2);
+  cr_assert_eq(greta_wgmma_d_row(127, 127), 63);
+  cr_assert_eq(greta_wgmma_d_col(127, 127), 255);
+}
+
+/* The kernel's tiles: A of warpgroup 1 at 8192 bytes into a stage, B at 16384. */
+Test(wgmma_layout, tile_n128) { check_tile(128, 8192u, 16384u); }
+Test(wgmma_layout, tile_n256) { check_tile(256, 0u, 16384u); }
+Test(wgmma_layout, tile_n256_stage_1) { check_tile(256, 49152u + 8192u, 49152u + 16384u); }
