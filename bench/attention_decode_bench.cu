@@ -56,16 +56,6 @@ __global__ void __launch_bounds__(NT)
   greta_attention_decode<H, KVH, D, MAXSEQ, NS, SR, DT, NT, LOADS>(params, q, k, v, partial, sync,
                                                                    out, scale);
 }
-/* The splits of a (token, head) as one thread-block cluster, merged through
- * distributed shared memory (attention.h, CLUSTER). */
-template <long long H, long long KVH, int D, long long MAXSEQ, long long NS, long long SR, int DT,
-          int NT = GRETA_ATTN_NT, int LOADS = GRETA_ATTN_DECODE_LOADS>
-__global__ void __cluster_dims__(NS, 1, 1) __launch_bounds__(NT)
-    decode_cluster_kernel(const int *params, const float *q, const void *k, const void *v,
-                          float *partial, int *sync, float *out, float scale) {
-  greta_attention_decode<H, KVH, D, MAXSEQ, NS, SR, DT, NT, LOADS, (int)NS>(params, q, k, v, partial,
-                                                                            sync, out, scale);
-}
 template <long long H, long long KVH, int D, long long MAXSEQ, int DT>
 __global__ void __launch_bounds__(GRETA_ATTN_NT)
     prefill_kernel(const int *params, const float *q, const void *k, const void *v, float *out,
@@ -155,7 +145,7 @@ static void compare(const char *what, const std::vector<float> &got, const std::
 /* Random caches in dtype DT, q, one decode launch per pos (twice: the
  * second launch needs the counters the first one reset). */
 template <long long H, long long KVH, int D, long long MAXSEQ, long long SR, int DT,
-          int NT = GRETA_ATTN_NT, int LOADS = GRETA_ATTN_DECODE_LOADS, bool CL = false>
+          int NT = GRETA_ATTN_NT, int LOADS = GRETA_ATTN_DECODE_LOADS>
 static void check_decode(const char *name, std::vector<int> positions) {
   const long long NS = (MAXSEQ + SR - 1) / SR;
   size_t n = (size_t)MAXSEQ * KVH * D;
@@ -185,12 +175,8 @@ static void check_decode(const char *name, std::vector<int> positions) {
     reference(hq, hk.data(), hv.data(), DT, 1, pos, H, KVH, D, scale, ref);
     for (int rep = 0; rep < 2; rep++) {
       CHECK(cudaMemset(dout, 0xff, hq.size() * 4)); /* NaN: every element must be written */
-      if constexpr (CL)
-        decode_cluster_kernel<H, KVH, D, MAXSEQ, NS, SR, DT, NT, LOADS>
-            <<<dim3((unsigned)NS, H, 1), NT>>>(dparams, dq, dk, dv, dp, dsync, dout, scale);
-      else
-        decode_kernel<H, KVH, D, MAXSEQ, NS, SR, DT, NT, LOADS>
-            <<<dim3((unsigned)NS, H, 1), NT>>>(dparams, dq, dk, dv, dp, dsync, dout, scale);
+      decode_kernel<H, KVH, D, MAXSEQ, NS, SR, DT, NT, LOADS>
+          <<<dim3((unsigned)NS, H, 1), NT>>>(dparams, dq, dk, dv, dp, dsync, dout, scale);
       CHECK(cudaGetLastError());
       CHECK(cudaDeviceSynchronize());
       std::vector<float> got(hq.size());
@@ -343,7 +329,7 @@ static void launch(void (*kernel)(P...), dim3 grid, unsigned block, cudaStream_t
  * the previous one finishes (libgreta's launches in a step on sm_90). */
 static double g_stream8_us[2][4096];
 template <long long SR, int DT, int NT = GRETA_ATTN_NT, int MODE = 0, bool EARLY = false,
-          int LOADS = GRETA_ATTN_DECODE_LOADS, bool CL = false>
+          int LOADS = GRETA_ATTN_DECODE_LOADS>
 static void time_decode(int L, double copy_Bps) {
   const long long H = 32, KVH = 32, MAXSEQ = 2048, NS = (MAXSEQ + SR - 1) / SR;
   const int D = 128, PER_GRAPH = 64, REPLAYS = 20;
@@ -374,10 +360,6 @@ static void time_decode(int L, double copy_Bps) {
     else if (MODE == 2) launch<EARLY>(stream_kernel, dim3(132 * 8), 256, st, k16, v16, n16, out);
     else if (MODE == 3)
       launch<EARLY>(stream8_kernel, dim3((unsigned)((n16 + 1023) / 1024)), 256, st, k16, v16, n16, out);
-    else if constexpr (CL)
-      launch<EARLY>(decode_cluster_kernel<H, KVH, D, MAXSEQ, NS, SR, DT, NT, LOADS>, dim3((unsigned)NS, H, 1),
-                    NT, st, (const int *)params, (const float *)q, (const void *)k[i % SETS],
-                    (const void *)v[i % SETS], p, sync, out, 0.0883883f);
     else
       launch<EARLY>(decode_kernel<H, KVH, D, MAXSEQ, NS, SR, DT, NT, LOADS>, dim3((unsigned)NS, H, 1), NT, st,
                     (const int *)params, (const float *)q, (const void *)k[i % SETS],
@@ -407,14 +389,13 @@ static void time_decode(int L, double copy_Bps) {
   const char *name = MODE == 1   ? "empty kernel (decode grid)"
                      : MODE == 2 ? "ref: grid-stride 16 B read"
                      : MODE == 3 ? "ref: 16 B read, loads up front"
-                     : CL ? (DT == GRETA_W_F16 ? "decode f16, cluster merge" : "decode f32, cluster merge")
                      : DT == GRETA_W_F16 ? "decode f16" : "decode f32";
   char ceil_pct[16] = "-";
   if (g_stream8_us[EARLY][L] > 0 && MODE != 1)
     snprintf(ceil_pct, sizeof ceil_pct, "%.1f %%", 100.0 * g_stream8_us[EARLY][L] / (t * 1e6));
   printf("| %-30s | %-5s | %3d | %2d | %4d | %4lld | %4lld | %7.2f | %6.2f | %6.0f | %5.1f %% | %s |\n",
          name, EARLY ? "early" : "-", NT, MODE == 0 ? LOADS : 0, L, SR,
-         (long long)(CL ? NS : (L + SR - 1) / SR) * H, t * 1e6, floor_s * 1e6, bytes / t / 1e9,
+         (long long)((L + SR - 1) / SR) * H, t * 1e6, floor_s * 1e6, bytes / t / 1e9,
          MODE == 1 ? 0.0 : 100.0 * floor_s / t, ceil_pct);
   cudaFree(q), cudaFree(p), cudaFree(out), cudaFree(sync), cudaFree(params);
   cudaEventDestroy(e0), cudaEventDestroy(e1);
@@ -470,13 +451,6 @@ int main() {
   check_decode<4, 4, 128, 600, 128, GRETA_W_BF16, 128, 16>("bf16 hd128 sr128 nt128 loads16", {0, 127, 128, 599});
   check_decode<4, 4, 128, 600, 128, GRETA_W_F16, 256, 4>("f16 hd128 sr128 loads4 (2 + 2)", {0, 127, 128, 599});
   check_decode<3, 3, 20, 130, 32, GRETA_W_F16, 256, 16>("f16 hd20 (scalar) loads16", {0, 31, 32, 129});
-  /* Cluster merge: NS = 8 (or 4) splits of even rows, L from 1 (7 empty splits) up. */
-  check_decode<4, 2, 64, 300, 38, GRETA_W_F32, 256, 8, true>("f32 hd64 gqa cluster 8", {0, 3, 6, 7, 8, 99, 299});
-  check_decode<4, 4, 128, 600, 75, GRETA_W_F16, 256, 8, true>("f16 hd128 cluster 8", {0, 5, 70, 599});
-  check_decode<4, 4, 128, 600, 150, GRETA_W_BF16, 128, 16, true>("bf16 hd128 nt128 cluster 4", {0, 2, 150, 599});
-  check_decode<3, 3, 20, 130, 17, GRETA_W_F16, 256, 8, true>("f16 hd20 (scalar) cluster 8", {0, 31, 129});
-  check_decode<32, 32, 128, 2048, 256, GRETA_W_F16, 256, 8, true>("f16 7B cluster 8", {0, 1023, 2047});
-  check_decode<32, 32, 128, 2048, 512, GRETA_W_F16, 512, 8, true>("f16 7B nt512 cluster 4", {1023, 2047});
   check_append_prefill<4, 2, 64, 128, GRETA_W_F16>("f16 hd64 gqa", 13, 40);
   check_append_prefill<4, 2, 64, 128, GRETA_W_BF16>("bf16 hd64 gqa", 13, 40);
   check_append_prefill<4, 4, 128, 128, GRETA_W_F32>("f32 hd128", 9, 7);
@@ -504,13 +478,6 @@ int main() {
     time_decode<64, GRETA_W_F16, 128, 0, true>(L, copy);
     time_decode<64, GRETA_W_F16, 256, 0, true>(L, copy);
     time_decode<512, GRETA_W_F16, 512, 0, true>(L, copy);
-    time_decode<256, GRETA_W_F16, 256, 0, true, 8, true>(L, copy);
-    time_decode<256, GRETA_W_F16, 256, 0, true, 16, true>(L, copy);
-    time_decode<256, GRETA_W_F16, 128, 0, true, 8, true>(L, copy);
-    time_decode<256, GRETA_W_F16, 128, 0, true, 16, true>(L, copy);
-    time_decode<512, GRETA_W_F16, 512, 0, true, 8, true>(L, copy);
-    time_decode<512, GRETA_W_F16, 256, 0, true, 8, true>(L, copy);
-    time_decode<512, GRETA_W_F16, 256, 0, true, 16, true>(L, copy);
     time_decode<256, GRETA_W_F16, 256, 0, true>(L, copy); /* again: the spread */
   }
   return 0;

@@ -7,7 +7,6 @@
 
 #include "clock.h"
 #include "codegen.h"
-#include "kernel_select.h"
 #include "passes.h"
 #include "schedule.h"
 #include "strbuf.h"
@@ -25,9 +24,6 @@ static int fail_status(greta_status_t st, const char *what, FILE *diag) {
  * partial to merge). A power of two in 16 .. 1024; 256 for Llama-2-7B
  * (max_seq 2048, 32 heads) on the H200's 132 SMs, 128 on MI300X. */
 static int64_t attention_split_rows(const ir_graph_t *graph, const target_t *target) {
-  /* Merged in a cluster: max_seq in as many parts as the cluster has blocks. */
-  const int cluster = kernels_decode_attention_cluster(target);
-  if (cluster > 0) return graph->max_seq > 0 ? (graph->max_seq + cluster - 1) / cluster : 16;
   int64_t heads = 1;
   for (int id = 0; id < graph->n_nodes; id++)
     if (graph->nodes[id].op == IR_ATTENTION) heads = graph->nodes[id].type.dims[1].coeff;

@@ -152,18 +152,6 @@ GRETA_INLINE void greta_attention(const int *params, const float *q, const void 
  * merges the A splits into out (the NT threads split into
  * NT / D groups of splits, met in LDS) and sets the counter back to 0 for
  * the next launch. With A = 1 the block writes out directly, never counting.
- *
- * CLUSTER = NS (sm_90, kernels compiled with __cluster_dims__(NS, 1, 1)):
- * the NS splits of a (token, head) are one thread-block cluster and merge
- * through distributed shared memory instead (prelude.h): the rows are
- * divided evenly, split s taking [s rows / NS, (s + 1) rows / NS), so every
- * block of the cluster has work at any L (an empty split, rows < NS, holds
- * m = -inf, l = 0); each block leaves its (m, l, acc[D]) in shared memory,
- * the cluster meets at a barrier, block s merges the NS states for dims
- * d = s, s + NS, ... and writes them to out, and a last barrier keeps every
- * block's shared memory alive until all have read it. No partial buffer, no
- * counter, no device-scope fence: the merge costs two cluster barriers and
- * NS (D + 2) / NS shared-memory reads a block.
  */
 template <int D, int DT>
 struct greta_attn_decode_shape {
@@ -233,15 +221,12 @@ GRETA_INLINE void greta_attn_merge_weights(float m, float m2, float *out_m, floa
 }
 
 template <greta_i64 H, greta_i64 KVH, int D, greta_i64 MAXSEQ, greta_i64 NS, greta_i64 SR, int DT,
-          int NT, int LOADS, int CLUSTER = 0>
+          int NT, int LOADS>
 GRETA_INLINE void greta_attention_decode(const int *params, const float *q, const void *kc,
                                          const void *vc, float *partial, int *sync, float *out,
                                          float scale) {
   typedef greta_attn_decode_shape<D, DT> S;
   static_assert(D <= NT, "the final merge gives each dimension a thread");
-  static_assert(CLUSTER == 0 || (CLUSTER == NS && NS <= 8 && NS * SR >= MAXSEQ),
-                "a cluster (at most 8 blocks) holds the NS splits of one (token, head)");
-  const bool CL = CLUSTER > 0;
   const int NW = NT / GRETA_WAVE;
   const int LPR = S::LPR, CPL = S::CPL, CE = S::CE, CPR = S::CPR;
   const int RPP = NT / LPR; /* rows per pass of the block */
@@ -261,10 +246,9 @@ GRETA_INLINE void greta_attention_decode(const int *params, const float *q, cons
   if (t >= T) return;
   greta_i64 rows = pos + t + 1;
   if (rows > MAXSEQ) rows = MAXSEQ;
-  const greta_i64 active = CL ? NS : (rows + SR - 1) / SR;
+  const greta_i64 active = (rows + SR - 1) / SR;
   if (s >= active) return;
-  const greta_i64 lo = CL ? s * rows / NS : s * SR;
-  const greta_i64 hi = CL ? (s + 1) * rows / NS : lo + SR < rows ? lo + SR : rows;
+  const greta_i64 lo = s * SR, hi = lo + SR < rows ? lo + SR : rows;
   const greta_i64 g = h / (H / KVH);
   const int tid = greta_tid(), lane = greta_lane(), w = tid / GRETA_WAVE;
   const int part = tid % LPR, group = tid / LPR;
@@ -384,51 +368,20 @@ GRETA_INLINE void greta_attention_decode(const int *params, const float *q, cons
   }
   greta_sync();
 
-  /* Waves -> this split's (m, l, acc[d]). A wave that saw no row has
-   * m = -inf and weight 0; so does the whole split when it is empty
-   * (clusters only: otherwise every split has a row). */
+  /* Waves -> this split's (m, l, acc[d]); every row of the split was seen,
+   * so m is finite. */
   float *slots = partial + (t * H + h) * NS * (D + 2);
   float *slot = slots + s * (D + 2);
   float *o_row = out + (t * H + h) * D;
   float ms = greta_neg_inf();
   for (int x = 0; x < NW; x++) ms = greta_fmax(ms, wave_state[x][0]);
   float ls = 0.f;
-  for (int x = 0; x < NW; x++)
-    ls += ms == greta_neg_inf() ? 0.f : wave_state[x][1] * greta_exp(wave_state[x][0] - ms);
+  for (int x = 0; x < NW; x++) ls += wave_state[x][1] * greta_exp(wave_state[x][0] - ms);
   for (int d = tid; d < D; d += NT) {
     float a = 0.f;
-    for (int x = 0; x < NW; x++)
-      a += ms == greta_neg_inf() ? 0.f : wave_state[x][2 + d] * greta_exp(wave_state[x][0] - ms);
-    if (CL) merge_state[0][2 + d] = a;
-    else if (active == 1) o_row[d] = a / ls;
+    for (int x = 0; x < NW; x++) a += wave_state[x][2 + d] * greta_exp(wave_state[x][0] - ms);
+    if (active == 1) o_row[d] = a / ls;
     else slot[2 + d] = a;
-  }
-  if (CL) {
-    if (tid == 0) {
-      merge_state[0][0] = ms;
-      merge_state[0][1] = ls;
-    }
-    greta_cluster_sync();
-    /* Block s merges dims s, s + NS, ... of the NS states (split x is
-     * cluster rank x: the cluster spans grid x, which is NS wide). */
-    const int d = (int)s + (int)NS * tid;
-    if (d < D) {
-      float mm = greta_neg_inf(), lm = 0.f, am = 0.f;
-#pragma unroll
-      for (int x = 0; x < (int)NS; x++) {
-        const float m2 = greta_cluster_load(&merge_state[0][0], (unsigned)x);
-        const float l2 = greta_cluster_load(&merge_state[0][1], (unsigned)x);
-        const float a2 = greta_cluster_load(&merge_state[0][2 + d], (unsigned)x);
-        float mn, a, b;
-        greta_attn_merge_weights(mm, m2, &mn, &a, &b);
-        lm = lm * a + l2 * b;
-        am = am * a + a2 * b;
-        mm = mn;
-      }
-      o_row[d] = am / lm;
-    }
-    greta_cluster_sync(); /* every block's state stays until all have read */
-    return;
   }
   if (active == 1) return;
   if (tid == 0) {

@@ -99,11 +99,6 @@ enum {
 /* Decode attention (greta_attention_decode): 16-byte K chunks a thread holds
  * in flight (as many V chunks again). */
 #define GRETA_ATTN_DECODE_LOADS 8
-/* ... merged in a thread-block cluster (sm_90, GRETA_DECODE_CLUSTER=1): that
- * many splits (the cluster's blocks), of NT threads holding LOADS chunks. */
-#define GRETA_ATTN_DECODE_CLUSTER 8
-#define GRETA_ATTN_DECODE_CLUSTER_NT 256
-#define GRETA_ATTN_DECODE_CLUSTER_LOADS 8
 /* Prefill attention on AMD matrix cores (attention_mfma.h): 4 waves of 32
  * query rows each, so 128 query rows a block. */
 #define GRETA_ATTN_MFMA_NT 256

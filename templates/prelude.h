@@ -283,34 +283,3 @@ GRETA_INLINE void greta_grid_begin(void) {
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 #endif
 }
-
-/* ---- thread-block clusters (sm_90) ----------------------------------------
- * The blocks of a cluster run at once on one GPU processing cluster and can
- * read each other's shared memory. greta_cluster_sync(): every thread of
- * every block of the cluster arrives (release) and waits (acquire), so
- * shared-memory stores before it are visible to the cluster's loads after
- * it. greta_cluster_load(p, rank): the float at shared address p in block
- * `rank` of the cluster (PTX mapa + ld.shared::cluster). A block must not
- * exit while another may still read its shared memory: a final
- * greta_cluster_sync() after the reads keeps it. Only kernels compiled with
- * __cluster_dims__ may call them; elsewhere (AMD, sm_80) they trap. */
-#if defined(GRETA_NVIDIA) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-GRETA_INLINE void greta_cluster_sync(void) {
-  asm volatile("barrier.cluster.arrive.release.aligned;\n\t"
-               "barrier.cluster.wait.acquire.aligned;" ::: "memory");
-}
-GRETA_INLINE float greta_cluster_load(const float *p, unsigned rank) {
-  const unsigned local = (unsigned)__cvta_generic_to_shared(p);
-  unsigned remote;
-  float v;
-  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(local), "r"(rank));
-  asm volatile("ld.shared::cluster.f32 %0, [%1];" : "=f"(v) : "r"(remote) : "memory");
-  return v;
-}
-#else
-GRETA_INLINE void greta_cluster_sync(void) { __builtin_trap(); }
-GRETA_INLINE float greta_cluster_load(const float *, unsigned) {
-  __builtin_trap();
-  return 0.f;
-}
-#endif

@@ -366,37 +366,6 @@ Test(kernels_compile, nvrtc_sm90) {
   strbuf_free(&tu.source);
 }
 
-/* GRETA_DECODE_CLUSTER=1: on sm_90 the decode attentions (2 splits each in
- * make_tu) become 2-block clusters merged in distributed shared memory; the
- * instances compile, without local memory, and sm_80 keeps the device-memory
- * merge. */
-Test(kernels_compile, nvrtc_sm90_decode_cluster) {
-  target_t t;
-  tu_t tu;
-  uint8_t *obj = NULL;
-  size_t size = 0;
-  setenv("GRETA_DECODE_CLUSTER", "1", 1);
-  const bool compiled = compile_or_skip("sm_90", "nvrtc", &t, &tu, &obj, &size);
-  target_t sm80;
-  parse("sm_80", &sm80);
-  const int cluster_sm80 = kernels_decode_attention_cluster(&sm80);
-  const int cluster_sm90 = kernels_decode_attention_cluster(&t);
-  unsetenv("GRETA_DECODE_CLUSTER");
-  cr_expect_eq(cluster_sm80, 0, "sm_80 has no clusters");
-  cr_expect_eq(cluster_sm90, GRETA_ATTN_DECODE_CLUSTER);
-  cr_expect_eq(kernels_decode_attention_cluster(&t), 0, "opt-in: off without the variable");
-  if (!compiled) {
-    cr_skip_test("NVRTC not found (CUDA toolkit)");
-    return;
-  }
-  cr_assert(strstr(tu.source.data, "__cluster_dims__(2, 1, 1) __launch_bounds__(256)\n"
-                                   "attention_decode_hd128_f16("),
-            "the decode attention is not a 2-block cluster");
-  check_every_kernel(&t, &tu, obj, size, false);
-  free(obj);
-  strbuf_free(&tu.source);
-}
-
 Test(kernels_compile, hiprtc_gfx90a) {
   target_t t;
   tu_t tu;

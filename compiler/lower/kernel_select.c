@@ -70,7 +70,6 @@ typedef struct kernel_choice_s {
   const char *params;
   char call[256];
   bool reads_ahead;
-  int cluster_x; /* > 0: the kernel is compiled with __cluster_dims__(cluster_x, 1, 1) */
 } kernel_choice_t;
 
 static greta_status_t bad(const kernel_ctx_t *c, const char *what) {
@@ -428,13 +427,6 @@ static greta_status_t kernel_attention(const kernel_ctx_t *c, kernel_choice_t *k
 
 /* Flash-decoding in one launch: a block of GRETA_ATTN_NT threads per
  * (split, head, token); the last active split of a (token, head) merges. */
-int kernels_decode_attention_cluster(const target_t *target) {
-  const char *on = getenv("GRETA_DECODE_CLUSTER");
-  return target->arch == TARGET_NVIDIA && target->sm >= 90 && on && strcmp(on, "1") == 0
-             ? GRETA_ATTN_DECODE_CLUSTER
-             : 0;
-}
-
 static greta_status_t kernel_attention_decode(const kernel_ctx_t *c, kernel_choice_t *k) {
   const greta_op_attrs_t *a = c->a;
   char scale[32];
@@ -445,17 +437,13 @@ static greta_status_t kernel_attention_decode(const kernel_ctx_t *c, kernel_choi
     return bad(c, "splits x split_rows do not cover max_seq");
   _Static_assert(GRETA_ATTN_MAX_HEAD_DIM <= GRETA_ATTN_NT,
                  "greta_attention_decode merges with a thread per dimension");
-  /* A cluster holds every split of a (token, head): at most 8 blocks. */
-  const bool cluster = kernels_decode_attention_cluster(c->target) > 0 && a->splits <= 8;
-  const int nt = cluster ? GRETA_ATTN_DECODE_CLUSTER_NT : GRETA_ATTN_NT;
-  GRETA_RETURN_IF_ERROR(set_geometry(c, nt, (int64_t[3]){a->splits, a->heads, 1}, 2, 1, 1));
+  GRETA_RETURN_IF_ERROR(
+      set_geometry(c, GRETA_ATTN_NT, (int64_t[3]){a->splits, a->heads, 1}, 2, 1, 1));
   k->fn = "greta_attention_decode";
   k->reads_ahead = true;
-  k->cluster_x = cluster ? (int)a->splits : 0;
-  snprintf(k->targs, sizeof k->targs, "%lldLL, %lldLL, %d, %lldLL, %lldLL, %lldLL, %s, %d, %d, %d",
+  snprintf(k->targs, sizeof k->targs, "%lldLL, %lldLL, %d, %lldLL, %lldLL, %lldLL, %s, %d, %d",
            LL(a->heads), LL(a->kv_heads), (int)a->head_dim, LL(a->max_seq), LL(a->splits),
-           LL(a->split_rows), dtype_enum[a->kvdtype], nt,
-           cluster ? GRETA_ATTN_DECODE_CLUSTER_LOADS : GRETA_ATTN_DECODE_LOADS, k->cluster_x);
+           LL(a->split_rows), dtype_enum[a->kvdtype], GRETA_ATTN_NT, GRETA_ATTN_DECODE_LOADS);
   k->params = "const float *q, const void *k, const void *v, float *partial, int *sync, float *out";
   snprintf(k->call, sizeof k->call, "q, k, v, partial, sync, out, %s", scale);
   return NULL;
@@ -627,15 +615,13 @@ static const kernel_selector_t selectors[GRETA_OP_COUNT_] = {
 };
 
 static void emit_kernel(const kernel_ctx_t *c, const kernel_choice_t *k) {
-  char cluster[48] = "";
-  if (k->cluster_x > 0) snprintf(cluster, sizeof cluster, "__cluster_dims__(%d, 1, 1) ", k->cluster_x);
   strbuf_printf(c->src,
-                "extern \"C\" __global__ void %s__launch_bounds__(%u)\n"
+                "extern \"C\" __global__ void __launch_bounds__(%u)\n"
                 "%s(const int *params, %s) {\n"
                 "%s"
                 "  %s<%s>(params, %s);\n}\n",
-                cluster, c->l->block[0], c->name, k->params,
-                k->reads_ahead ? "" : "  greta_grid_begin();\n", k->fn, k->targs, k->call);
+                c->l->block[0], c->name, k->params, k->reads_ahead ? "" : "  greta_grid_begin();\n",
+                k->fn, k->targs, k->call);
 }
 
 greta_status_t kernels_instantiate(const target_t *target, greta_plan_launch_t *launch,

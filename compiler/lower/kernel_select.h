@@ -18,14 +18,6 @@ greta_status_t kernels_instantiate(const target_t *target, greta_plan_launch_t *
                                    int64_t min_tokens, int64_t max_tokens, const char *name,
                                    strbuf_t *source);
 
-/* Decode attention's splits of a (token, head) as one thread-block cluster
- * of this many blocks, merged in distributed shared memory (sm_90; attention.h,
- * CLUSTER), or 0 for the merge through device memory. On NVIDIA sm_90 and
- * later with GRETA_DECODE_CLUSTER=1 in gretac's environment (opt-in until a
- * GPU run has checked it through gretac). The scheduler then splits max_seq
- * into this many parts. */
-int kernels_decode_attention_cluster(const target_t *target);
-
 /* The translation unit's head: the prelude for `target` and every template
  * (appended once, before any instantiation). */
 void kernels_source_prelude(const target_t *target, strbuf_t *source);
