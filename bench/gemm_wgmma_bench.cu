@@ -51,6 +51,7 @@
 /* The prelude picks its NVIDIA branch on NVRTC's macro. */
 #define __CUDACC_RTC__ 1
 #include "prelude.h"
+#include "wgmma_layout.h"
 #include "gemm_wgmma.h"
 #undef __CUDACC_RTC__
 
@@ -71,7 +72,8 @@ __global__ void __launch_bounds__(GRETA_WGMMA_NT, 1)
     wgmma_kernel(long long M, const void *x, const void *w, float *c) {
   extern __shared__ __align__(1024) unsigned char smem[];
 #if defined(GRETA_HAVE_WGMMA)
-  greta_gemm_wgmma<DT, N, K, BN, AHEAD, XH>(M, x, w, c, smem);
+  greta_gemm_wgmma<DT, N, K, BN, AHEAD, XH>(M, (long long)blockIdx.x * GRETA_WGMMA_BM,
+                                           (long long)blockIdx.y * BN, x, w, c, nullptr, smem);
 #elif defined(__CUDA_ARCH__)
   __trap(); /* built for a target without wgmma: see the build line above */
 #endif

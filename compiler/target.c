@@ -4,6 +4,7 @@
 #include "status.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* AMD chips we generate code for: CDNA (wave64, with MFMA). */
@@ -100,4 +101,9 @@ greta_status_t target_parse(const char *text, target_t *out) {
     return target_error(text, "not a supported NVIDIA architecture");
   }
   return target_error(text, NULL);
+}
+
+bool target_wgmma(const target_t *target) {
+  const char *on = getenv("GRETA_WGMMA");
+  return target->arch == TARGET_NVIDIA && target->sm == 90 && on && strcmp(on, "1") == 0;
 }

@@ -2,6 +2,8 @@
 #ifndef GRETA_TARGET_H
 #define GRETA_TARGET_H
 
+#include <stdbool.h>
+
 #include "greta/greta.h"
 
 typedef enum target_arch_e { TARGET_AMD, TARGET_NVIDIA, TARGET_CPU } target_arch_t;
@@ -21,5 +23,11 @@ typedef struct target_s {
  * a full AMD target ID, "gfx90a", "sm_90", "sm_80", "cpu". On failure the
  * status's message lists the accepted targets. */
 greta_status_t target_parse(const char *text, target_t *out);
+
+/* Whether an sm_90 target is built for sm_90a, Hopper's arch-specific
+ * instructions (wgmma: the prefill GEMM of templates/gemm_wgmma.h). On with
+ * GRETA_WGMMA=1 in gretac's environment, until a GPU run has checked the
+ * GEMM through gretac (its standalone bench passed: docs/gemm.md). */
+bool target_wgmma(const target_t *target);
 
 #endif /* GRETA_TARGET_H */

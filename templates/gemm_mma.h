@@ -543,13 +543,32 @@ GRETA_INLINE void greta_gemm_mma_big(const float *x, const void *b, float *out, 
 }
 
 /* Grid: x = ceil(N / 32), y = ceil(M / 64); GRETA_MMA_SMEM_BYTES of dynamic
- * shared memory (GRETA_MMA_F32_SMEM_BYTES for f32 weights). */
-template <int DT, greta_i64 N, greta_i64 K, int TRANS, int RES, greta_i64 RC, int RPT>
+ * shared memory (GRETA_MMA_F32_SMEM_BYTES for f32 weights).
+ * WG = 128 or 256 (sm_90a builds only, gretac's GRETA_WGMMA=1): once the
+ * step has at least GRETA_WGMMA_BM / 2 rows, the blocks take the tiles of
+ * greta_gemm_wgmma (128 x WG, row tiles fastest) instead, with
+ * GRETA_WGMMA_SMEM_BYTES(WG) of dynamic shared memory; surplus blocks
+ * return. */
+template <int DT, greta_i64 N, greta_i64 K, int TRANS, int RES, greta_i64 RC, int RPT, int WG = 0>
 GRETA_INLINE void greta_gemm_mma(const int *params, const float *x, const void *b, float *out,
                                  const float *res) {
   const greta_i64 M = greta_rows<RC, RPT>(params);
   const bool vec = TRANS && K % (DT == GRETA_W_F32 ? 4 : 8) == 0 &&
                    (((unsigned long long)x | (unsigned long long)b) & 15ull) == 0;
+#if defined(GRETA_HAVE_WGMMA)
+  if (WG > 0 && DT != GRETA_W_F32 && vec && K % GRETA_WGMMA_BK == 0 && 2 * M >= GRETA_WGMMA_BM) {
+    const greta_i64 tiles_m = (M + GRETA_WGMMA_BM - 1) / GRETA_WGMMA_BM;
+    const greta_i64 blk = (greta_i64)greta_bid_y() * ((N + GRETA_MMA_BN - 1) / GRETA_MMA_BN) +
+                          greta_bid_x();
+    if (blk >= tiles_m * ((N + WG - 1) / WG)) return; /* whole block */
+    extern __shared__ __align__(16) unsigned char greta_mma_smem[];
+    greta_gemm_wgmma<DT == GRETA_W_F32 ? GRETA_W_F16 : DT, N, K % GRETA_WGMMA_BK == 0 ? K : 64,
+                     WG == 256 ? 256 : 128, 2, 0, RES>(M, blk % tiles_m * GRETA_WGMMA_BM,
+                                                       blk / tiles_m * WG, x, b, out, res,
+                                                       greta_mma_smem);
+    return;
+  }
+#endif
   if (DT != GRETA_W_F32 && vec) {
     /* Large T: 64 x 128 tiles over the same grid (see greta_gemm_mma_big). */
     const greta_i64 tiles_m = (M + GRETA_MMA_BIG_BM - 1) / GRETA_MMA_BIG_BM;

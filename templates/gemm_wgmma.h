@@ -91,22 +91,12 @@
  * i = 0 .. N / 2 - 1:
  *   row = 16 w + l / 4 + 8 ((i / 2) % 2),   col = 8 (i / 4) + 2 (l % 4) + i % 2.
  */
-/* Shared with the host's launch (kept here, not in launch_constants.h, until
- * the kernel is wired into gretac). */
-#define GRETA_WGMMA_BM 128
-#define GRETA_WGMMA_BK 64
-#define GRETA_WGMMA_STAGES 4
-#define GRETA_WGMMA_NT 256
-/* Dynamic shared memory for tile width bn: the stages plus 1024 bytes so the
- * kernel can align the ring to the 1024-byte swizzle atom. bn = 256: 197 632. */
-#define GRETA_WGMMA_SMEM_BYTES(bn) \
-  (GRETA_WGMMA_STAGES * (GRETA_WGMMA_BM + (bn)) * GRETA_WGMMA_BK * 2 + 1024)
-
+/* Tile and ring sizes: launch_constants.h (GRETA_WGMMA_*). */
 #if defined(GRETA_NVIDIA) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && \
     defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define GRETA_HAVE_WGMMA 1
-
-#include "wgmma_layout.h"
+/* wgmma_layout.h comes before this file (gretac's template order; the
+ * bench includes it first). */
 
 GRETA_INLINE void greta_wgmma_fence(void) { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 GRETA_INLINE void greta_wgmma_commit(void) { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
@@ -250,12 +240,15 @@ GRETA_INLINE unsigned int greta_wgmma_pack(float lo, float hi) {
   return d;
 }
 
-/* c[M, N] = x[M, K] W[N, K]^T for the block (greta_bid_x() = row tile,
- * greta_bid_y() = column tile) with GRETA_WGMMA_NT threads;
+/* c[M, N] = x[M, K] W[N, K]^T (+ res[M, N] when RES) for the tile of rows
+ * m0 .. m0 + 127, columns n0 .. n0 + BN - 1, by GRETA_WGMMA_NT threads;
  * smem: GRETA_WGMMA_SMEM_BYTES(BN) bytes of dynamic shared memory (its
- * first 1024-aligned byte is used: the extra 1024 cover the alignment). */
-template <int DT, greta_i64 N, greta_i64 K, int BN, int AHEAD = 1, int XH = 0>
-GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, const void *x, const void *w, float *c,
+ * first 1024-aligned byte is used: the extra 1024 cover the alignment).
+ * res may be c itself: each element is read once, by the thread that
+ * writes it. */
+template <int DT, greta_i64 N, greta_i64 K, int BN, int AHEAD = 1, int XH = 0, int RES = 0>
+GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, const void *x,
+                                   const void *w, float *c, const float *res,
                                    unsigned char *smem) {
   static_assert(DT == GRETA_W_F16 || DT == GRETA_W_BF16, "greta_gemm_wgmma: f16 or bf16 weights");
   static_assert(BN == 128 || BN == 256, "greta_gemm_wgmma: BN is 128 or 256");
@@ -267,8 +260,6 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, const void *x, const void *w, fl
   enum { A_LOADS = BM * BK / 4 / NT, B_LOADS = BN * BK / 8 / NT };
   const int KT = (int)(K / BK);
   const int tid = greta_tid();
-  const greta_i64 m0 = (greta_i64)greta_bid_x() * BM;
-  const greta_i64 n0 = (greta_i64)greta_bid_y() * BN;
 
   unsigned int base = (unsigned int)__cvta_generic_to_shared(smem);
   base = (base + 1023u) & ~1023u;
@@ -420,6 +411,11 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, const void *x, const void *w, fl
       if (row >= M) continue;
       float v0 = acc[4 * j + 2 * h], v1 = acc[4 * j + 2 * h + 1];
       float *p = c + row * N + col;
+      if (RES) {
+        const float *r = res + row * N + col;
+        if (col < N) v0 += r[0];
+        if (col + 1 < N) v1 += r[1];
+      }
       if (N % 2 == 0 && col + 1 < N) {
         *(float2 *)p = make_float2(v0, v1);
       } else {

@@ -93,6 +93,18 @@ enum {
 #define GRETA_MMA_BIG_SMEM_BYTES (GRETA_MMA_BIG_S * GRETA_MMA_BIG_STAGE_BYTES)
 #define GRETA_MMA_BIG_MIN_TILES 128
 
+/* Prefill GEMM on Hopper's wgmma (gemm_wgmma.h, sm_90a): 128 rows x BN
+ * (128 or 256) columns a block of two warpgroups, K in a ring of STAGES
+ * stages of BK. Dynamic shared memory for tile width bn: the stages plus
+ * 1024 bytes so the kernel can align the ring to the 1024-byte swizzle atom
+ * (bn = 256: 197 632 bytes). */
+#define GRETA_WGMMA_BM 128
+#define GRETA_WGMMA_BK 64
+#define GRETA_WGMMA_STAGES 4
+#define GRETA_WGMMA_NT 256
+#define GRETA_WGMMA_SMEM_BYTES(bn) \
+  (GRETA_WGMMA_STAGES * (GRETA_WGMMA_BM + (bn)) * GRETA_WGMMA_BK * 2 + 1024)
+
 /* Attention (attention.h): prefill blocks of NT threads, one query row per
  * wave; flash-decoding blocks of one wave. */
 #define GRETA_ATTN_NT 256

@@ -73,6 +73,12 @@ static void make_tu(const target_t *t, tu_t *tu) {
     snprintf(n, sizeof n, "matmul_big_prefill_%s", dts[dt]);
     add(t, tu, GRETA_OP_MATMUL, 3, (greta_op_attrs_t){.n = 4096, .k = 256, .transpose_b = 1, .wdtype = dt},
         1, 2, 2048, n);
+    /* With the residual, K a multiple of 64 (sm_90a: greta_gemm_wgmma's
+     * epilogue adds it). */
+    snprintf(n, sizeof n, "matmul_res_big_prefill_%s", dts[dt]);
+    add(t, tu, GRETA_OP_MATMUL, 4,
+        (greta_op_attrs_t){.n = 4096, .k = 256, .transpose_b = 1, .residual = 1, .wdtype = dt}, 1, 2,
+        512, n);
     snprintf(n, sizeof n, "embedding_%s", dts[dt]);
     add(t, tu, GRETA_OP_EMBEDDING, 3, (greta_op_attrs_t){.vocab = 1000, .dim = 256, .wdtype = dt}, 1, 1,
         64, n);
@@ -362,6 +368,42 @@ Test(kernels_compile, nvrtc_sm90) {
     fprintf(stderr, "sm_90 %s: %lld registers, no local memory\n", k->name, (long long)k->regs);
   }
   free(ks);
+  free(obj);
+  strbuf_free(&tu.source);
+}
+
+/* GRETA_WGMMA=1: sm_90 is built for sm_90a and the half-weight prefill
+ * GEMMs with K % 64 == 0 carry greta_gemm_wgmma's tile width: 128 where the
+ * largest step has fewer 128 x 256 tiles than the chip has SMs (688 wide,
+ * 64 rows: 3), 256 where it has a wave of them (4096 wide, 2048 rows: 256);
+ * every kernel compiles without local memory. sm_80 and an unset variable
+ * keep sm_90. */
+Test(kernels_compile, nvrtc_sm90a_wgmma) {
+  target_t t, sm80;
+  tu_t tu;
+  uint8_t *obj = NULL;
+  size_t size = 0;
+  parse("sm_80", &sm80);
+  setenv("GRETA_WGMMA", "1", 1);
+  const bool compiled = compile_or_skip("sm_90", "nvrtc", &t, &tu, &obj, &size);
+  const bool on_sm80 = target_wgmma(&sm80), on_sm90 = target_wgmma(&t);
+  unsetenv("GRETA_WGMMA");
+  cr_expect(!on_sm80, "sm_80 has no wgmma");
+  cr_expect(on_sm90);
+  cr_expect(!target_wgmma(&t), "opt-in: off without the variable");
+  if (!compiled) {
+    cr_skip_test("NVRTC not found (CUDA toolkit)");
+    return;
+  }
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 688LL, 256LL, 1, 0, 1LL, 1, 128>"),
+            "the 688-wide f16 prefill GEMM should take 128-wide wgmma tiles");
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_BF16, 4096LL, 256LL, 1, 0, 1LL, 1, 256>"),
+            "the 4096-wide bf16 GEMM of 2048 rows should take 256-wide wgmma tiles");
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 4096LL, 256LL, 1, 1, 1LL, 1, 128>"),
+            "the residual GEMM of 512 rows should take 128-wide wgmma tiles");
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F32, 688LL, 256LL, 1, 0, 1LL, 1, 0>"),
+            "f32 weights keep 3xTF32 mma.sync");
+  check_every_kernel(&t, &tu, obj, size, false);
   free(obj);
   strbuf_free(&tu.source);
 }

@@ -28,8 +28,9 @@ _Static_assert((int)GRETA_W_F32 == (int)GRETA_F32 && (int)GRETA_W_F16 == (int)GR
  * (greta_ew_index, greta_silu) and rope.h (the q/k/v epilogue) come before
  * norm.h and gemv.h, whose templates call them. */
 static const char *const template_files[] = {
-    "launch_constants.h", "prelude.h", "mfma_layout.h", "mma_layout.h", "gemm.h",
-    "gemm_mma.h",         "gemm_mfma.h", "elementwise.h", "rope.h",  "norm.h",     "gemv.h",
+    "launch_constants.h", "prelude.h", "mfma_layout.h", "mma_layout.h", "wgmma_layout.h",
+    "gemm.h",             "gemm_wgmma.h", "gemm_mma.h",  "gemm_mfma.h", "elementwise.h", "rope.h",
+    "norm.h",             "gemv.h",
     "kv.h",               "embedding.h", "softmax.h", "attention.h",  "attention_mfma.h",
     "attention_mma.h",
 };
@@ -340,9 +341,25 @@ static greta_status_t kernel_matmul(const kernel_ctx_t *c, kernel_choice_t *k) {
   if (mma && dt != GRETA_F32 && trans &&
       ceil_div(max_rows, GRETA_MMA_BIG_BM) * ceil_div(N, GRETA_MMA_BIG_BN) >= GRETA_MMA_BIG_MIN_TILES)
     l->shared_bytes = GRETA_MMA_BIG_SMEM_BYTES;
+  /* sm_90a (target_wgmma): half weights take greta_gemm_wgmma's 128 x wg
+   * tiles at run time once the step has 64 rows; wg = 256 when the largest
+   * step has a wave of such tiles for the chip, else 128 (twice the tiles).
+   * The standalone bench on the H200 measured 256 the faster wherever its
+   * tiles filled the 132 SMs, 128 at N = 4096, T = 512 (docs/gemm.md). */
+  int wg = 0;
+  if (mma && dt != GRETA_F32 && trans && K % GRETA_WGMMA_BK == 0 && target_wgmma(c->target)) {
+    wg = ceil_div(max_rows, GRETA_WGMMA_BM) * ceil_div(N, 256) >= c->target->compute_units ? 256
+                                                                                            : 128;
+    if (l->shared_bytes < (uint32_t)GRETA_WGMMA_SMEM_BYTES(wg))
+      l->shared_bytes = (uint32_t)GRETA_WGMMA_SMEM_BYTES(wg);
+  }
   k->fn = mma ? "greta_gemm_mma" : "greta_gemm";
-  snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %d, %lldLL, %d", dtype_enum[dt],
-           LL(N), LL(K), trans, res, LL(rc), rpt);
+  if (mma)
+    snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %d, %lldLL, %d, %d", dtype_enum[dt],
+             LL(N), LL(K), trans, res, LL(rc), rpt, wg);
+  else
+    snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %d, %lldLL, %d", dtype_enum[dt],
+             LL(N), LL(K), trans, res, LL(rc), rpt);
   return NULL;
 }
 

@@ -116,7 +116,7 @@ static greta_status_t nv_compile(const target_t *target, const char *source, uin
   if (r != 0)
     return greta_status_make(GRETA_INTERNAL, "nvrtcCreateProgram: %s", nv.nvrtcGetErrorString(r));
   char arch[96];
-  snprintf(arch, sizeof arch, "--gpu-architecture=%s", target->id);
+  snprintf(arch, sizeof arch, "--gpu-architecture=%s%s", target->id, target_wgmma(target) ? "a" : "");
   const char *opts[] = {arch, "--std=c++17", "--fmad=true"};
   nvrtc_result_t cr = nv.nvrtcCompileProgram(prog, 3, opts);
   size_t log_size = 0;
