@@ -76,7 +76,15 @@ static const char usage_text[] =
     "  -q, --quiet         no progress lines\n"
     "  -v, --verbose       time each stage\n"
     "  -h, --help          this text\n"
-    "  --version           gretac's version\n";
+    "  --version           gretac's version\n"
+    "\n"
+    "Environment:\n"
+    "  GRETA_CACHE_DIR     the compile cache's directory (default ~/.cache/greta)\n"
+    "  GRETA_WGMMA=1       sm_90: build for sm_90a, prefill GEMMs on wgmma (not yet\n"
+    "                      checked through gretac on a GPU: docs/gemm.md)\n"
+    "  GRETA_NVIDIA_FLASH_ATTENTION=0\n"
+    "                      NVIDIA: the one-row-per-wave prefill attention instead\n"
+    "                      of the tensor-core flash attention\n";
 
 static int usage_error(const char *fmt, const char *arg) {
   fprintf(stderr, "gretac: error: ");

@@ -104,9 +104,10 @@ static bool nv_probe(const target_t *target, const char **out_version, char *why
 /* Options; [0] is the architecture, filled per target. */
 #define NV_FLAGS "--std=c++17 --fmad=true"
 
+/* The flags as the compile cache keys them: sm_90 built as sm_90a
+ * (target_wgmma) is another object for the same source and target. */
 static const char *nv_flags(const target_t *target) {
-  (void)target;
-  return NV_FLAGS;
+  return target_wgmma(target) ? NV_FLAGS " --gpu-architecture=sm_90a" : NV_FLAGS;
 }
 
 static greta_status_t nv_compile(const target_t *target, const char *source, uint8_t **out_object,
