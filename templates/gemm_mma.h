@@ -557,15 +557,13 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const float *x, const void *
                    (((unsigned long long)x | (unsigned long long)b) & 15ull) == 0;
 #if defined(GRETA_HAVE_WGMMA)
   if (WG > 0 && DT != GRETA_W_F32 && vec && K % GRETA_WGMMA_BK == 0 && 2 * M >= GRETA_WGMMA_BM) {
-    const greta_i64 tiles_m = (M + GRETA_WGMMA_BM - 1) / GRETA_WGMMA_BM;
     const greta_i64 blk = (greta_i64)greta_bid_y() * ((N + GRETA_MMA_BN - 1) / GRETA_MMA_BN) +
                           greta_bid_x();
-    if (blk >= tiles_m * ((N + WG - 1) / WG)) return; /* whole block */
+    long long m0, n0;
+    if (!greta_wgmma_tile_of_block(blk, M, N, WG, &m0, &n0)) return; /* whole block */
     extern __shared__ __align__(16) unsigned char greta_mma_smem[];
     greta_gemm_wgmma<DT == GRETA_W_F32 ? GRETA_W_F16 : DT, N, K % GRETA_WGMMA_BK == 0 ? K : 64,
-                     WG == 256 ? 256 : 128, 2, 0, RES>(M, blk % tiles_m * GRETA_WGMMA_BM,
-                                                       blk / tiles_m * WG, x, b, out, res,
-                                                       greta_mma_smem);
+                     WG == 256 ? 256 : 128, 2, 0, RES>(M, m0, n0, x, b, out, res, greta_mma_smem);
     return;
   }
 #endif

@@ -49,4 +49,18 @@ GRETA_LAYOUT_FN unsigned long long greta_wgmma_desc(unsigned int addr) {
 GRETA_LAYOUT_FN int greta_wgmma_d_row(int t, int i) { return 16 * (t >> 5) + ((t & 31) >> 2) + 8 * ((i >> 1) & 1); }
 GRETA_LAYOUT_FN int greta_wgmma_d_col(int t, int i) { return 8 * (i >> 2) + 2 * (t & 3) + (i & 1); }
 
+/* The wgmma tile of block `blk` of greta_gemm_mma's grid (blk = y * grid x
+ * + x, the mma.sync grid of ceil(N / 32) x ceil(M / 64) blocks) when the
+ * step runs on 128 x wg tiles: row tiles fastest (the blocks that run at
+ * once share a W tile), *m0 / *n0 its first row and column; 0 when the
+ * block has no tile (surplus: it returns). */
+GRETA_LAYOUT_FN int greta_wgmma_tile_of_block(long long blk, long long M, long long N, int wg,
+                                              long long *m0, long long *n0) {
+  const long long tiles_m = (M + 127) / 128, tiles_n = (N + wg - 1) / wg;
+  if (blk >= tiles_m * tiles_n) return 0;
+  *m0 = blk % tiles_m * 128;
+  *n0 = blk / tiles_m * wg;
+  return 1;
+}
+
 #endif

@@ -150,3 +150,37 @@ Test(wgmma_layout, accumulator_points) {
 Test(wgmma_layout, tile_n128) { check_tile(128, 8192u, 16384u); }
 Test(wgmma_layout, tile_n256) { check_tile(256, 0u, 16384u); }
 Test(wgmma_layout, tile_n256_stage_1) { check_tile(256, 49152u + 8192u, 49152u + 16384u); }
+
+/* greta_gemm_mma's grid (ceil(N / 32) x ceil(M / 64) blocks) handed to
+ * wgmma tiles of 128 x wg: every output element lies in exactly one
+ * block's tile, the grid has a block for every tile, and each tile is
+ * whole or ragged only at M / N. Shapes: the 7B's at T = 64 .. 2048, and
+ * ragged ones. */
+Test(wgmma_layout, grid_blocks_cover_the_tiles_once) {
+  static const long long shapes[][2] = {{64, 4096},   {65, 688},    {77, 200},   {128, 256},
+                                        {300, 520},   {512, 4096},  {512, 12288}, {2048, 22016},
+                                        {2047, 4096}, {513, 11008}, {64, 1}};
+  static unsigned char seen[2048 * 22016];
+  for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+    for (int wg = 128; wg <= 256; wg *= 2) {
+      const long long M = shapes[s][0], N = shapes[s][1];
+      const long long blocks = ((N + 31) / 32) * ((M + 63) / 64);
+      memset(seen, 0, (size_t)(M * N));
+      long long tiles = 0;
+      for (long long blk = 0; blk < blocks; blk++) {
+        long long m0 = -1, n0 = -1;
+        if (!greta_wgmma_tile_of_block(blk, M, N, wg, &m0, &n0)) continue;
+        tiles++;
+        cr_assert(m0 >= 0 && m0 < M && m0 % 128 == 0 && n0 >= 0 && n0 < N && n0 % wg == 0,
+                  "M %lld N %lld wg %d: block %lld got tile (%lld, %lld)", M, N, wg, blk, m0, n0);
+        for (long long r = m0; r < m0 + 128 && r < M; r++)
+          for (long long c = n0; c < n0 + wg && c < N; c++) seen[r * N + c]++;
+      }
+      cr_assert_eq(tiles, ((M + 127) / 128) * ((N + wg - 1) / wg),
+                   "M %lld N %lld wg %d: %lld tiles from %lld blocks", M, N, wg, tiles, blocks);
+      for (long long i = 0; i < M * N; i++)
+        cr_assert_eq(seen[i], 1, "M %lld N %lld wg %d: element (%lld, %lld) in %d tiles", M, N, wg,
+                     i / N, i % N, seen[i]);
+    }
+  }
+}
