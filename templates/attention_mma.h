@@ -152,7 +152,7 @@ GRETA_INLINE void greta_attention_mma(const int *params, const float *q, const v
         const float *qp = &q[(t * H + h) * D + 16 * kk + mma_a_k(lane, 2 * r)];
         v = make_float2(qp[0], qp[1]);
       }
-      const unsigned int u = greta_mma_pack2<DT>(v.x, v.y);
+      const unsigned int u = greta_pack_half2<DT>(v.x, v.y);
       if (QREG) qf[QREG ? kk : 0][r] = u;
       else qs[(kk * 4 + r) * 32 + lane] = u;
     }
@@ -275,7 +275,7 @@ GRETA_INLINE void greta_attention_mma(const int *params, const float *q, const v
         unsigned int a[4];
 #pragma unroll
         for (int r = 0; r < 4; r++)
-          a[r] = greta_mma_pack2<DT>(s[2 * kk + r / 2][2 * (r % 2)], s[2 * kk + r / 2][2 * (r % 2) + 1]);
+          a[r] = greta_pack_half2<DT>(s[2 * kk + r / 2][2 * (r % 2)], s[2 * kk + r / 2][2 * (r % 2) + 1]);
 #pragma unroll
         for (int np = 0; np < NO / 2; np++) {
           unsigned int b[4];

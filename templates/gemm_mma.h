@@ -398,15 +398,6 @@ GRETA_INLINE void greta_gemm_mma_run(const float *x, const void *b, float *out, 
  * the running f32 sum with ordinary adds (see the f32 fragment on chained
  * mma accumulation); deterministic, no split-K. */
 
-/* Two x values rounded to the half type DT, packed (lo: lower k). */
-template <int DT>
-GRETA_INLINE unsigned int greta_mma_pack2(float lo, float hi) {
-  unsigned int d;
-  if (DT == GRETA_W_BF16) asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(d) : "f"(hi), "f"(lo));
-  else asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(d) : "f"(hi), "f"(lo));
-  return d;
-}
-
 template <int DT, greta_i64 N, greta_i64 K, int RES>
 GRETA_INLINE void greta_gemm_mma_big(const float *x, const void *b, float *out, const float *res,
                                      greta_i64 M, greta_i64 m0, greta_i64 n0) {
@@ -488,7 +479,7 @@ GRETA_INLINE void greta_gemm_mma_big(const float *x, const void *b, float *out, 
         for (int r = 0; r < 4; r++) {
           float2 v = *(const float2 *)&xs[(wm * 32 + i * 16 + mma_a_row(lane, 2 * r)) * LDX + kk +
                                           mma_a_k(lane, 2 * r)];
-          a[i][r] = greta_mma_pack2<DT>(v.x, v.y);
+          a[i][r] = greta_pack_half2<DT>(v.x, v.y);
         }
 #pragma unroll
       for (int j = 0; j < 4; j += 2) {
@@ -556,15 +547,16 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const float *x, const void *
   const bool vec = TRANS && K % (DT == GRETA_W_F32 ? 4 : 8) == 0 &&
                    (((unsigned long long)x | (unsigned long long)b) & 15ull) == 0;
 #if defined(GRETA_HAVE_WGMMA)
-  if (WG > 0 && DT != GRETA_W_F32 && vec && K % GRETA_WGMMA_BK == 0 && 2 * M >= GRETA_WGMMA_BM) {
-    const greta_i64 blk = (greta_i64)greta_bid_y() * ((N + GRETA_MMA_BN - 1) / GRETA_MMA_BN) +
-                          greta_bid_x();
-    long long m0, n0;
-    if (!greta_wgmma_tile_of_block(blk, M, N, WG, &m0, &n0)) return; /* whole block */
-    extern __shared__ __align__(16) unsigned char greta_mma_smem[];
-    greta_gemm_wgmma<DT == GRETA_W_F32 ? GRETA_W_F16 : DT, N, K % GRETA_WGMMA_BK == 0 ? K : 64,
-                     WG == 256 ? 256 : 128, 2, 0, RES>(M, m0, n0, x, b, out, res, greta_mma_smem);
-    return;
+  if constexpr ((WG == 128 || WG == 256) && DT != GRETA_W_F32 && K % GRETA_WGMMA_BK == 0) {
+    if (vec && 2 * M >= GRETA_WGMMA_BM) {
+      const greta_i64 blk = (greta_i64)greta_bid_y() * ((N + GRETA_MMA_BN - 1) / GRETA_MMA_BN) +
+                            greta_bid_x();
+      long long m0, n0;
+      if (!greta_wgmma_tile_of_block(blk, M, N, WG, &m0, &n0)) return; /* whole block */
+      extern __shared__ __align__(16) unsigned char greta_mma_smem[];
+      greta_gemm_wgmma<DT, N, K, WG, 2, 0, RES>(M, m0, n0, x, b, out, res, greta_mma_smem);
+      return;
+    }
   }
 #endif
   if (DT != GRETA_W_F32 && vec) {

@@ -193,6 +193,19 @@ GRETA_INLINE void greta_store_w(void *w, greta_i64 i, float v) {
   else ((unsigned short *)w)[i] = greta_float_to_bf16(v);
 }
 
+#if !defined(GRETA_AMD)
+/* Two floats rounded to the half type DT (f16 or bf16, nearest even) and
+ * packed, lo in the low 16 bits: the matrix-core operands on NVIDIA
+ * (gemm_mma.h, gemm_wgmma.h, attention_mma.h). */
+template <int DT>
+GRETA_INLINE unsigned int greta_pack_half2(float lo, float hi) {
+  unsigned int d;
+  if (DT == GRETA_W_BF16) asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(d) : "f"(hi), "f"(lo));
+  else asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(d) : "f"(hi), "f"(lo));
+  return d;
+}
+#endif
+
 /* 16 bytes: 4 f32 or 8 halves. */
 struct alignas(16) greta_u4 {
   unsigned int x, y, z, w;
