@@ -353,13 +353,11 @@ static greta_status_t kernel_matmul(const kernel_ctx_t *c, kernel_choice_t *k) {
     if (l->shared_bytes < (uint32_t)GRETA_WGMMA_SMEM_BYTES(wg))
       l->shared_bytes = (uint32_t)GRETA_WGMMA_SMEM_BYTES(wg);
   }
+  char wg_arg[16] = ""; /* greta_gemm_mma's last template argument */
+  if (mma) snprintf(wg_arg, sizeof wg_arg, ", %d", wg);
   k->fn = mma ? "greta_gemm_mma" : "greta_gemm";
-  if (mma)
-    snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %d, %lldLL, %d, %d", dtype_enum[dt],
-             LL(N), LL(K), trans, res, LL(rc), rpt, wg);
-  else
-    snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %d, %lldLL, %d", dtype_enum[dt],
-             LL(N), LL(K), trans, res, LL(rc), rpt);
+  snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %d, %lldLL, %d%s", dtype_enum[dt],
+           LL(N), LL(K), trans, res, LL(rc), rpt, wg_arg);
   return NULL;
 }
 
