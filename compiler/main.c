@@ -81,8 +81,8 @@ static const char usage_text[] =
     "Environment:\n"
     "  GRETA_CACHE_DIR     the compile cache's directory (default\n"
     "                      $XDG_CACHE_HOME/greta, else ~/.cache/greta)\n"
-    "  GRETA_WGMMA=1       sm_90: build for sm_90a, prefill GEMMs on wgmma (not yet\n"
-    "                      checked through gretac on a GPU: docs/gemm.md)\n"
+    "  GRETA_WGMMA=0       sm_90: plain sm_90 with mma.sync prefill GEMMs instead of\n"
+    "                      sm_90a with wgmma ones (docs/gemm.md)\n"
     "  GRETA_NVIDIA_FLASH_ATTENTION=0\n"
     "                      NVIDIA: the one-row-per-wave prefill attention instead\n"
     "                      of the tensor-core flash attention\n";

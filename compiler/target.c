@@ -104,6 +104,6 @@ greta_status_t target_parse(const char *text, target_t *out) {
 }
 
 bool target_wgmma(const target_t *target) {
-  const char *on = getenv("GRETA_WGMMA");
-  return target->arch == TARGET_NVIDIA && target->sm == 90 && on && strcmp(on, "1") == 0;
+  const char *off = getenv("GRETA_WGMMA");
+  return target->arch == TARGET_NVIDIA && target->sm == 90 && !(off && strcmp(off, "0") == 0);
 }

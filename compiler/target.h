@@ -25,9 +25,9 @@ typedef struct target_s {
 greta_status_t target_parse(const char *text, target_t *out);
 
 /* Whether an sm_90 target is built for sm_90a, Hopper's arch-specific
- * instructions (wgmma: the prefill GEMM of templates/gemm_wgmma.h). On with
- * GRETA_WGMMA=1 in gretac's environment, until a GPU run has checked the
- * GEMM through gretac (its standalone bench passed: docs/gemm.md). */
+ * instructions (wgmma: the prefill GEMM of templates/gemm_wgmma.h). On by
+ * default; GRETA_WGMMA=0 in gretac's environment keeps the mma.sync GEMM and
+ * plain sm_90 (an object that also loads on later architectures). */
 bool target_wgmma(const target_t *target);
 
 #endif /* GRETA_TARGET_H */

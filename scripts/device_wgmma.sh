@@ -9,7 +9,9 @@
 #                                     GRETA_WGMMA=1 (*_wgmma.cubin) and the
 #                                     standalone bench (nvcc, sm_90a)
 #   scripts/device_wgmma.sh run       there (carry build-dev and
-#                                     build-bench/carry):
+#                                     build-bench/carry), 1 to 3 below;
+#                                     "time" runs 3 alone. Everything
+#                                     printed is also in $OUT/device_wgmma.txt.
 #     1. test_backend_conformance and test_gemm_conformance with
 #        GRETA_WGMMA=1 (every GEMM against the CPU at odd sizes), then
 #        run_block --check on the f16 7B block at prompt
@@ -46,8 +48,8 @@ row() {
   echo
 }
 
-run() {
-  local out=${OUT:-/tmp} status=0 src t m
+check() {
+  local out=${OUT:-/tmp} status=0 src t
   . scripts/device_env.sh
   device_env build-dev
   src=$SRC
@@ -68,6 +70,11 @@ run() {
   echo "=== 2. the template alone against cuBLAS"
   timeout 60 $C/gemm_wgmma_bench >"$out/gemm_wgmma_bench.txt" 2>&1 || status=1
   grep -E "FAIL|^\|" "$out/gemm_wgmma_bench.txt" | cut -c1-200
+  return $status
+}
+
+timing() {
+  local t m
   echo "=== 3. default against wgmma (ms)"
   for m in gemm7b_qkv gemm7b_o gemm7b_gate_up gemm7b_down; do
     for t in 512 2048; do
@@ -79,11 +86,11 @@ run() {
   row $C/llama2_block_f16_wgmma.cubin --tokens 512 --repeats 20 --name block_f16_T512_wgmma
   row $C/llama2_7b.cubin --tokens 512 --repeats 5 --name model_T512
   row $C/llama2_7b_wgmma.cubin --tokens 512 --repeats 5 --name model_T512_wgmma
-  return $status
 }
 
 case "${1:-}" in
   prepare) prepare ;;
-  run) run ;;
-  *) echo "usage: $0 prepare|run" >&2; exit 2 ;;
+  run) { check; s=$?; timing; exit $s; } 2>&1 | tee "${OUT:-/tmp}/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
+  time) timing 2>&1 | tee "${OUT:-/tmp}/device_wgmma.txt" ;;
+  *) echo "usage: $0 prepare|run|time" >&2; exit 2 ;;
 esac

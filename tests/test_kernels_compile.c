@@ -372,25 +372,25 @@ Test(kernels_compile, nvrtc_sm90) {
   strbuf_free(&tu.source);
 }
 
-/* GRETA_WGMMA=1: sm_90 is built for sm_90a and the half-weight prefill
+/* By default sm_90 is built for sm_90a and the half-weight prefill
  * GEMMs with K % 64 == 0 carry greta_gemm_wgmma's tile width: 128 where the
  * largest step has fewer 128 x 256 tiles than the chip has SMs (688 wide,
  * 64 rows: 3), 256 where it has a wave of them (4096 wide, 2048 rows: 256);
- * every kernel compiles without local memory. sm_80 and an unset variable
- * keep sm_90. */
+ * every kernel compiles without local memory. sm_80, and sm_90 with
+ * GRETA_WGMMA=0, keep plain sm_90. */
 Test(kernels_compile, nvrtc_sm90a_wgmma) {
   target_t t, sm80;
   tu_t tu;
   uint8_t *obj = NULL;
   size_t size = 0;
   parse("sm_80", &sm80);
-  setenv("GRETA_WGMMA", "1", 1);
-  const bool compiled = compile_or_skip("sm_90", "nvrtc", &t, &tu, &obj, &size);
-  const bool on_sm80 = target_wgmma(&sm80), on_sm90 = target_wgmma(&t);
   unsetenv("GRETA_WGMMA");
-  cr_expect(!on_sm80, "sm_80 has no wgmma");
-  cr_expect(on_sm90);
-  cr_expect(!target_wgmma(&t), "opt-in: off without the variable");
+  const bool compiled = compile_or_skip("sm_90", "nvrtc", &t, &tu, &obj, &size);
+  cr_expect(!target_wgmma(&sm80), "sm_80 has no wgmma");
+  cr_expect(target_wgmma(&t), "on by default for sm_90");
+  setenv("GRETA_WGMMA", "0", 1);
+  cr_expect(!target_wgmma(&t), "GRETA_WGMMA=0 turns it off");
+  unsetenv("GRETA_WGMMA");
   if (!compiled) {
     cr_skip_test("NVRTC not found (CUDA toolkit)");
     return;
