@@ -32,14 +32,15 @@ GRETA_INLINE void greta_elementwise(const int *params, const float *a, const flo
 }
 
 /* glu: out[r, c] = silu(x[r, c]) * x[r, NCOL + c] for x [rows, 2 NCOL]
- * (prefill, after the stacked gate/up GEMM), out [rows, NCOL]. Thread per
- * output element: both reads are coalesced runs. */
-template <greta_i64 NCOL, greta_i64 RC, int RPT>
-GRETA_INLINE void greta_glu(const int *params, const float *x, float *out) {
+ * (prefill, after the stacked gate/up GEMM), out [rows, NCOL] in OUT (f32,
+ * or the half type of the down GEMM that reads it). Thread per output
+ * element: both reads are coalesced runs. */
+template <greta_i64 NCOL, greta_i64 RC, int RPT, int OUT = GRETA_W_F32>
+GRETA_INLINE void greta_glu(const int *params, const float *x, void *out) {
   greta_i64 i = greta_ew_index(greta_rows<RC, RPT>(params) * NCOL);
   if (i < 0) return;
   const float *xr = x + i / NCOL * 2 * NCOL;
-  out[i] = greta_silu(xr[i % NCOL]) * xr[NCOL + i % NCOL];
+  greta_store_w<OUT>(out, i, greta_silu(xr[i % NCOL]) * xr[NCOL + i % NCOL]);
 }
 
 /* bias_add: out[r, c] = x[r, c] + bias[c], bias [NCOL] in WT (a weight's

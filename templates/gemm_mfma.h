@@ -1,6 +1,7 @@
 /* Prefill GEMM on AMD matrix cores with the 32x32 MFMAs (gfx90a, gfx942):
  * out[M, N] = x[M, K] @ B^T (+ residual), B [N, K] a Linear weight in f32,
- * f16 or bf16 (DT), x and out f32, accumulation f32.
+ * f16 or bf16 (DT), x and out f32, accumulation f32; with XH, x is already in
+ * the weight's half type (its producer rounded it) and is staged raw.
  *
  * Why 32x32: on CDNA3 v_mfma_f32_32x32x8_f16 does 16384 flops in 32 cycles
  * from 2 + 2 operand registers, the 16x16x16 form 8192 in 16 from the same
@@ -36,6 +37,11 @@ typedef float greta_v16f __attribute__((ext_vector_type(16)));
 template <int DT>
 struct greta_mfma32;
 
+/* Four halves (8 bytes): one staged chunk of 16-bit data. */
+struct alignas(8) greta_mfma_pair {
+  unsigned int lo, hi;
+};
+
 template <>
 struct greta_mfma32<GRETA_W_F32> {
   enum { BK = GRETA_MFMA_BK_F32, LDK = GRETA_MFMA_LDK_F32, KI = GRETA_MFMA32_F32_K };
@@ -45,6 +51,7 @@ struct greta_mfma32<GRETA_W_F32> {
   static GRETA_METHOD void stage_x(lds_t *dst, const greta_v4f &v) {
     for (int j = 0; j < 4; j++) dst[j] = v[j];
   }
+  static GRETA_METHOD void stage_xh(lds_t *, const greta_mfma_pair &) {} /* XH: half weights only */
   static GRETA_METHOD void stage_w(lds_t *dst, const greta_u4 &v) {
     dst[0] = greta_bits_to_float(v.x);
     dst[1] = greta_bits_to_float(v.y);
@@ -71,9 +78,7 @@ struct greta_mfma32_half {
   enum { BK = GRETA_MFMA_BK_F16, LDK = GRETA_MFMA_LDK_F16, KI = GRETA_MFMA32_F16_K };
   typedef L lds_t;
   typedef V frag_t;
-  struct alignas(8) pair_t {
-    unsigned int lo, hi;
-  };
+  typedef greta_mfma_pair pair_t;
   static GRETA_METHOD void stage_x(lds_t *dst, const greta_v4f &v) {
     *(frag_t *)dst = (frag_t){C::to_lds(v[0]), C::to_lds(v[1]), C::to_lds(v[2]), C::to_lds(v[3])};
   }
@@ -81,6 +86,8 @@ struct greta_mfma32_half {
     *(pair_t *)dst = pair_t{v.x, v.y};
     *(pair_t *)(dst + 4) = pair_t{v.z, v.w};
   }
+  /* XH: four halves of x as they are. */
+  static GRETA_METHOD void stage_xh(lds_t *dst, const pair_t &v) { *(pair_t *)dst = v; }
   static GRETA_METHOD frag_t a_frag(const lds_t *As, int row0, int kk, int lane) {
     return *(const frag_t *)&As[(row0 + mfma32_f16_a_row(lane)) * LDK + kk + mfma32_f16_a_k(lane, 0)];
   }
@@ -110,8 +117,8 @@ struct greta_mfma32<GRETA_W_BF16> : greta_mfma32_half<short, greta_v4s, greta_mf
  * kind of load and no branch on it. As / Bs: the two LDS buffers of each
  * operand, [2][64 MB * LDK] and [2][64 NB * LDK] (declared once, by the
  * caller, for both instances). */
-template <int DT, greta_i64 N, greta_i64 K, int RES, int MB, int NB, bool VEC>
-GRETA_INLINE void greta_gemm_mfma_tile(const float *x, const void *b, float *out, const float *res,
+template <int DT, greta_i64 N, greta_i64 K, int RES, int MB, int NB, bool VEC, int XH>
+GRETA_INLINE void greta_gemm_mfma_tile(const void *xv, const void *b, float *out, const float *res,
                                        greta_i64 M, greta_i64 m0, greta_i64 n0,
                                        typename greta_mfma32<DT>::lds_t *as,
                                        typename greta_mfma32<DT>::lds_t *bs) {
@@ -124,6 +131,9 @@ GRETA_INLINE void greta_gemm_mfma_tile(const float *x, const void *b, float *out
   const int ES = DT == GRETA_W_F32 ? 4 : 2;
   static_assert(K % BK == 0, "the host picks this kernel only when BK divides K");
   static_assert(BM * CA % NT == 0 && BN * CB % NT == 0, "whole chunks per thread");
+  static_assert(!XH || DT != GRETA_W_F32, "x in a half type goes with half weights");
+  const float *x = (const float *)xv;
+  const unsigned short *xh = (const unsigned short *)xv; /* XH */
   /* Buffer `buf` of each operand, by offset: clang keeps the LDS address
    * space through the arithmetic (an array of the two pointers turned every
    * LDS access into a flat one). */
@@ -132,17 +142,28 @@ GRETA_INLINE void greta_gemm_mfma_tile(const float *x, const void *b, float *out
   const int tid = greta_tid(), lane = greta_lane(), wave = tid / GRETA_WAVE;
   const int wm = gemm_mfma_wave_m(wave, MB), wn = gemm_mfma_wave_n(wave, NB);
 
-  greta_v4f ra[EA];
+  /* x: 4 floats, or (XH) 4 halves, per chunk of the mapping. */
+  typedef greta_mfma_pair pair_t;
+  greta_v4f ra[XH ? 1 : EA];
+  pair_t rah[XH ? EA : 1];
   greta_u4 rb[EB];
   auto load = [&](greta_i64 k0) {
 #pragma unroll
     for (int e = 0; e < EA; e++) {
       const int idx = tid + NT * e;
       const greta_i64 m = m0 + gemm_mfma_stage_row(idx, CA);
-      const float *p = x + m * K + k0 + 4 * gemm_mfma_stage_chunk(idx, CA);
-      if (m >= M) ra[e] = (greta_v4f){0.f, 0.f, 0.f, 0.f};
-      else if (VEC) ra[e] = *(const greta_v4f *)p;
-      else ra[e] = (greta_v4f){p[0], p[1], p[2], p[3]};
+      const greta_i64 at = m * K + k0 + 4 * gemm_mfma_stage_chunk(idx, CA);
+      if (XH) {
+        const unsigned short *p = xh + at;
+        if (m >= M) rah[e] = pair_t{0u, 0u};
+        else if (VEC) rah[e] = *(const pair_t *)p;
+        else rah[e] = pair_t{p[0] | (unsigned int)p[1] << 16, p[2] | (unsigned int)p[3] << 16};
+      } else {
+        const float *p = x + at;
+        if (m >= M) ra[e] = (greta_v4f){0.f, 0.f, 0.f, 0.f};
+        else if (VEC) ra[e] = *(const greta_v4f *)p;
+        else ra[e] = (greta_v4f){p[0], p[1], p[2], p[3]};
+      }
     }
 #pragma unroll
     for (int e = 0; e < EB; e++) {
@@ -171,8 +192,9 @@ GRETA_INLINE void greta_gemm_mfma_tile(const float *x, const void *b, float *out
 #pragma unroll
     for (int e = 0; e < EA; e++) {
       const int idx = tid + NT * e;
-      F::stage_x(&A(buf)[gemm_mfma_stage_row(idx, CA) * LDK + 4 * gemm_mfma_stage_chunk(idx, CA)],
-                 ra[e]);
+      L *dst = &A(buf)[gemm_mfma_stage_row(idx, CA) * LDK + 4 * gemm_mfma_stage_chunk(idx, CA)];
+      if (XH) F::stage_xh(dst, rah[e]);
+      else F::stage_x(dst, ra[e]);
     }
 #pragma unroll
     for (int e = 0; e < EB; e++) {
@@ -240,8 +262,9 @@ GRETA_INLINE void greta_gemm_mfma_tile(const float *x, const void *b, float *out
 
 /* Grid: x = ceil(N / (64 NB)), y = ceil(M / (64 MB)) (M = rows, grows with
  * T through grid_t). */
-template <int DT, greta_i64 N, greta_i64 K, int RES, greta_i64 RC, int RPT, int MB, int NB>
-GRETA_INLINE void greta_gemm_mfma(const int *params, const float *x, const void *b, float *out,
+template <int DT, greta_i64 N, greta_i64 K, int RES, greta_i64 RC, int RPT, int MB, int NB,
+          int XH = 0>
+GRETA_INLINE void greta_gemm_mfma(const int *params, const void *x, const void *b, float *out,
                                   const float *res) {
   typedef typename greta_mfma32<DT>::lds_t L;
   const int LDK = greta_mfma32<DT>::LDK;
@@ -252,8 +275,8 @@ GRETA_INLINE void greta_gemm_mfma(const int *params, const float *x, const void 
   if (m0 >= M) return; /* whole block: no barrier is skipped by part of it */
   /* The same for every thread of the launch. */
   if ((((unsigned long long)x | (unsigned long long)b) & 15ull) == 0)
-    greta_gemm_mfma_tile<DT, N, K, RES, MB, NB, true>(x, b, out, res, M, m0, n0, As, Bs);
+    greta_gemm_mfma_tile<DT, N, K, RES, MB, NB, true, XH>(x, b, out, res, M, m0, n0, As, Bs);
   else
-    greta_gemm_mfma_tile<DT, N, K, RES, MB, NB, false>(x, b, out, res, M, m0, n0, As, Bs);
+    greta_gemm_mfma_tile<DT, N, K, RES, MB, NB, false, XH>(x, b, out, res, M, m0, n0, As, Bs);
 }
 #endif /* GRETA_AMD */

@@ -217,9 +217,10 @@ struct greta_mma_frag<GRETA_W_F32> {
 GRETA_INLINE int greta_mma_warp_rows(greta_i64 rows) { return rows <= 16 ? 1 : rows <= 32 ? 2 : 4; }
 
 /* The main loop; VEC: 16-byte global loads (TRANS, rows of B a whole number
- * of 16 bytes, x and b 16-byte aligned: checked by the caller). */
-template <int DT, greta_i64 N, greta_i64 K, int TRANS, int RES, int VEC>
-GRETA_INLINE void greta_gemm_mma_run(const float *x, const void *b, float *out, const float *res,
+ * of 16 bytes, x and b 16-byte aligned: checked by the caller). XH: x holds
+ * the weight's half type already (its producer rounded it), copied raw. */
+template <int DT, greta_i64 N, greta_i64 K, int TRANS, int RES, int VEC, int XH>
+GRETA_INLINE void greta_gemm_mma_run(const void *x, const void *b, float *out, const float *res,
                                      greta_i64 M, greta_i64 m0, greta_i64 n0) {
   typedef greta_mma_frag<DT> F;
   typedef typename F::lds_t L;
@@ -247,10 +248,13 @@ GRETA_INLINE void greta_gemm_mma_run(const float *x, const void *b, float *out, 
    * K, B [K, N], unaligned pointers: rare) read straight into shared memory
    * when stored, with no overlap but few registers. */
   enum { VB = 16 / sizeof(L), EA = BM * BK / 4 / NT, EB = BN * BK / VB / NT };
-  const float *xb = x + m0 * K;
+  static_assert(!XH || DT != GRETA_W_F32, "x in a half type goes with half weights");
+  const float *xb = (const float *)x + m0 * K;
+  const L *xh = (const L *)x + m0 * K; /* XH */
   const L *bb = bh + (TRANS ? n0 * K : n0);
   const bool async = VEC && F::ASYNC;
-  float4 ra[VEC && !F::ASYNC ? EA : 1];
+  float4 ra[VEC && !F::ASYNC && !XH ? EA : 1];
+  uint2 rah[VEC && XH ? EA : 1]; /* XH: 4 halves where ra holds 4 floats */
   greta_u4 rb[VEC && !F::ASYNC ? EB : 1];
   /* 16 bytes global -> shared, zero-filled when !valid (src-size 0). */
   auto copy16 = [&](L *dst, const void *src, bool valid) {
@@ -279,8 +283,13 @@ GRETA_INLINE void greta_gemm_mma_run(const float *x, const void *b, float *out, 
 #pragma unroll
     for (int e = 0; e < EA; e++) {
       int idx = tid + NT * e, r = idx / (BK / 4), c = idx % (BK / 4) * 4;
-      ra[e] = make_float4(0.f, 0.f, 0.f, 0.f);
-      if (r < rows && k0 + c < K) ra[e] = *(const float4 *)&xb[r * K + k0 + c];
+      if (XH) {
+        rah[e] = make_uint2(0u, 0u);
+        if (r < rows && k0 + c < K) rah[e] = *(const uint2 *)&xh[r * K + k0 + c];
+      } else {
+        ra[e] = make_float4(0.f, 0.f, 0.f, 0.f);
+        if (r < rows && k0 + c < K) ra[e] = *(const float4 *)&xb[r * K + k0 + c];
+      }
     }
 #pragma unroll
     for (int e = 0; e < EB; e++) {
@@ -298,7 +307,8 @@ GRETA_INLINE void greta_gemm_mma_run(const float *x, const void *b, float *out, 
 #pragma unroll
       for (int e = 0; e < EA; e++) {
         int idx = tid + NT * e, r = idx / (BK / 4), c = idx % (BK / 4) * 4;
-        F::store_x4(&GRETA_MMA_AS(buf)[r * LDK + c], ra[e]);
+        if (XH) *(uint2 *)&GRETA_MMA_AS(buf)[r * LDK + c] = rah[e];
+        else F::store_x4(&GRETA_MMA_AS(buf)[r * LDK + c], ra[e]);
       }
 #pragma unroll
       for (int e = 0; e < EB; e++) {
@@ -312,7 +322,8 @@ GRETA_INLINE void greta_gemm_mma_run(const float *x, const void *b, float *out, 
     for (int e = 0; e < BM * BK / NT; e++) {
       int idx = tid + NT * e, r = idx / BK, c = idx % BK;
       greta_i64 k = k0 + c;
-      GRETA_MMA_AS(buf)[r * LDK + c] = F::to_lds((r < rows && k < K) ? xb[r * K + k] : 0.f);
+      if (XH) GRETA_MMA_AS(buf)[r * LDK + c] = (r < rows && k < K) ? xh[r * K + k] : (L)0;
+      else GRETA_MMA_AS(buf)[r * LDK + c] = F::to_lds((r < rows && k < K) ? xb[r * K + k] : 0.f);
     }
 #pragma unroll 4
     for (int e = 0; e < BN * BK / NT; e++) {
@@ -539,9 +550,14 @@ GRETA_INLINE void greta_gemm_mma_big(const float *x, const void *b, float *out, 
  * step has at least GRETA_WGMMA_BM / 2 rows, the blocks take the tiles of
  * greta_gemm_wgmma (128 x WG, row tiles fastest) instead, with
  * GRETA_WGMMA_SMEM_BYTES(WG) of dynamic shared memory; surplus blocks
- * return. */
-template <int DT, greta_i64 N, greta_i64 K, int TRANS, int RES, greta_i64 RC, int RPT, int WG = 0>
-GRETA_INLINE void greta_gemm_mma(const int *params, const float *x, const void *b, float *out,
+ * return.
+ * XH = 1: x is [M, K] in the weight's half type (its producer rounded it:
+ * the same values the kernel would round f32 x to); the wgmma and small
+ * tiles copy it like the weight, and the large-T tiles (which keep x f32 in
+ * shared memory) are not taken. */
+template <int DT, greta_i64 N, greta_i64 K, int TRANS, int RES, greta_i64 RC, int RPT, int WG = 0,
+          int XH = 0>
+GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b, float *out,
                                  const float *res) {
   const greta_i64 M = greta_rows<RC, RPT>(params);
   const bool vec = TRANS && K % (DT == GRETA_W_F32 ? 4 : 8) == 0 &&
@@ -554,12 +570,12 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const float *x, const void *
       long long m0, n0;
       if (!greta_wgmma_tile_of_block(blk, M, N, WG, &m0, &n0)) return; /* whole block */
       extern __shared__ __align__(16) unsigned char greta_mma_smem[];
-      greta_gemm_wgmma<DT, N, K, WG, 2, 0, RES>(M, m0, n0, x, b, out, res, greta_mma_smem);
+      greta_gemm_wgmma<DT, N, K, WG, 2, XH, RES>(M, m0, n0, x, b, out, res, greta_mma_smem);
       return;
     }
   }
 #endif
-  if (DT != GRETA_W_F32 && vec) {
+  if (DT != GRETA_W_F32 && vec && !XH) {
     /* Large T: 64 x 128 tiles over the same grid (see greta_gemm_mma_big). */
     const greta_i64 tiles_m = (M + GRETA_MMA_BIG_BM - 1) / GRETA_MMA_BIG_BM;
     const greta_i64 tiles_n = (N + GRETA_MMA_BIG_BN - 1) / GRETA_MMA_BIG_BN;
@@ -567,7 +583,7 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const float *x, const void *
       const greta_i64 blk = (greta_i64)greta_bid_y() * ((N + GRETA_MMA_BN - 1) / GRETA_MMA_BN) +
                             greta_bid_x();
       if (blk >= tiles_m * tiles_n) return; /* whole block */
-      greta_gemm_mma_big<DT, N, K, RES>(x, b, out, res, M, blk % tiles_m * GRETA_MMA_BIG_BM,
+      greta_gemm_mma_big<DT, N, K, RES>((const float *)x, b, out, res, M, blk % tiles_m * GRETA_MMA_BIG_BM,
                                         blk / tiles_m * GRETA_MMA_BIG_BN);
       return;
     }
@@ -575,7 +591,7 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const float *x, const void *
   const greta_i64 m0 = (greta_i64)greta_bid_y() * GRETA_MMA_BM;
   const greta_i64 n0 = (greta_i64)greta_bid_x() * GRETA_MMA_BN;
   if (m0 >= M) return; /* whole block */
-  if (vec) greta_gemm_mma_run<DT, N, K, TRANS, RES, 1>(x, b, out, res, M, m0, n0);
-  else greta_gemm_mma_run<DT, N, K, TRANS, RES, 0>(x, b, out, res, M, m0, n0);
+  if (vec) greta_gemm_mma_run<DT, N, K, TRANS, RES, 1, XH>(x, b, out, res, M, m0, n0);
+  else greta_gemm_mma_run<DT, N, K, TRANS, RES, 0, XH>(x, b, out, res, M, m0, n0);
 }
 #endif /* GRETA_NVIDIA */

@@ -1,6 +1,7 @@
 /* RMSNorm: out[r, i] = x[r, i] / sqrt(mean_i(x[r, i]^2) + eps) * w[i], and
  * RMS_SCALE (WEIGHTED = 0): the same without w, whose weight was folded into
- * the next matmul (greta_fold_norm below).
+ * the next matmul (greta_fold_norm below), stored in OUT (f32, or the half
+ * type of the GEMM that reads it: the GEMM would round x to it anyway).
  *
  * One block of NT = 256 threads per row: thread i reads x[r, i + 256 j]
  * (coalesced), squares are summed in f32 per thread, then across the block
@@ -10,8 +11,8 @@
  * Grid: x = rows.
  */
 
-template <int DT, greta_i64 NCOL, greta_i64 RC, int RPT, int WEIGHTED>
-GRETA_INLINE void greta_rmsnorm(const int *params, const float *x, const void *w, float *out,
+template <int DT, greta_i64 NCOL, greta_i64 RC, int RPT, int WEIGHTED, int OUT = GRETA_W_F32>
+GRETA_INLINE void greta_rmsnorm(const int *params, const float *x, const void *w, void *out,
                                 float eps) {
   const int NT = GRETA_NORM_NT;
   __shared__ float scratch[NT / GRETA_WAVE];
@@ -23,7 +24,7 @@ GRETA_INLINE void greta_rmsnorm(const int *params, const float *x, const void *w
   ss = greta_block_reduce<NT, false>(ss, scratch);
   const float inv = 1.0f / greta_sqrt(ss / (float)NCOL + eps);
   for (greta_i64 i = greta_tid(); i < NCOL; i += NT)
-    out[row * NCOL + i] = xr[i] * inv * (WEIGHTED ? greta_load_w<DT>(w, i) : 1.0f);
+    greta_store_w<OUT>(out, row * NCOL + i, xr[i] * inv * (WEIGHTED ? greta_load_w<DT>(w, i) : 1.0f));
 }
 
 /* fold_norm, once at bind time: w[r, c] = round_DT(w[r, c] * g[c]) over

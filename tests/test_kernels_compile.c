@@ -79,6 +79,24 @@ static void make_tu(const target_t *t, tu_t *tu) {
     add(t, tu, GRETA_OP_MATMUL, 4,
         (greta_op_attrs_t){.n = 4096, .k = 256, .transpose_b = 1, .residual = 1, .wdtype = dt}, 1, 2,
         512, n);
+    /* Prefill x already in the weight's half type (ops.def: xdtype), from
+     * rms_scale and glu storing it so (outdtype): small and large steps. */
+    if (dt != GRETA_F32) {
+      snprintf(n, sizeof n, "matmul_xh_prefill_%s", dts[dt]);
+      add(t, tu, GRETA_OP_MATMUL, 3,
+          (greta_op_attrs_t){.n = 688, .k = 256, .transpose_b = 1, .wdtype = dt, .xdtype = dt}, 1,
+          2, 64, n);
+      snprintf(n, sizeof n, "matmul_xh_res_big_prefill_%s", dts[dt]);
+      add(t, tu, GRETA_OP_MATMUL, 4,
+          (greta_op_attrs_t){.n = 4096, .k = 256, .transpose_b = 1, .residual = 1, .wdtype = dt,
+                             .xdtype = dt},
+          1, 2, 2048, n);
+      snprintf(n, sizeof n, "rms_scale_%s", dts[dt]);
+      add(t, tu, GRETA_OP_RMS_SCALE, 2, (greta_op_attrs_t){.n = 256, .outdtype = dt, .eps = 1e-5f}, 1,
+          2, 64, n);
+      snprintf(n, sizeof n, "glu_%s", dts[dt]);
+      add(t, tu, GRETA_OP_GLU, 2, (greta_op_attrs_t){.n = 688, .outdtype = dt}, 1, 2, 64, n);
+    }
     snprintf(n, sizeof n, "embedding_%s", dts[dt]);
     add(t, tu, GRETA_OP_EMBEDDING, 3, (greta_op_attrs_t){.vocab = 1000, .dim = 256, .wdtype = dt}, 1, 1,
         64, n);
@@ -395,13 +413,15 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
     cr_skip_test("NVRTC not found (CUDA toolkit)");
     return;
   }
-  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 688LL, 256LL, 1, 0, 1LL, 1, 128>"),
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 688LL, 256LL, 1, 0, 1LL, 1, 128, 0>"),
             "the 688-wide f16 prefill GEMM should take 128-wide wgmma tiles");
-  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_BF16, 4096LL, 256LL, 1, 0, 1LL, 1, 256>"),
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_BF16, 4096LL, 256LL, 1, 0, 1LL, 1, 256, 0>"),
             "the 4096-wide bf16 GEMM of 2048 rows should take 256-wide wgmma tiles");
-  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 4096LL, 256LL, 1, 1, 1LL, 1, 128>"),
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 4096LL, 256LL, 1, 1, 1LL, 1, 128, 0>"),
             "the residual GEMM of 512 rows should take 128-wide wgmma tiles");
-  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F32, 688LL, 256LL, 1, 0, 1LL, 1, 0>"),
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 4096LL, 256LL, 1, 1, 1LL, 1, 256, 1>"),
+            "the GEMM of x in f16, 2048 rows, should take 256-wide wgmma tiles and copy x raw");
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F32, 688LL, 256LL, 1, 0, 1LL, 1, 0, 0>"),
             "f32 weights keep 3xTF32 mma.sync");
   check_every_kernel(&t, &tu, obj, size, false);
   free(obj);
@@ -467,7 +487,7 @@ Test(kernels_compile, geometry_scales_with_tokens) {
    * 4 x 16 = 64, 1 each, 32768: the small tile, 64 x 128. */
   greta_status_t s = kernels_instantiate(&t, &l, 2, 512, "g", &src);
   cr_assert(!s, "%s", greta_status_message(s));
-  cr_assert(strstr(src.data, "greta_gemm_mfma<GRETA_W_F32, 4096LL, 4096LL, 0, 1LL, 1, 1, 2>"),
+  cr_assert(strstr(src.data, "greta_gemm_mfma<GRETA_W_F32, 4096LL, 4096LL, 0, 1LL, 1, 1, 2, 0>"),
             "%s", src.data);
   cr_assert_eq(l.grid[0], 32);
   cr_assert_eq(l.grid[1], 8);

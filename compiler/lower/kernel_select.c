@@ -169,9 +169,10 @@ static greta_status_t kernel_rmsnorm(const kernel_ctx_t *c, kernel_choice_t *k) 
   GRETA_RETURN_IF_ERROR(float_literal(c, a->eps, eps, sizeof eps));
   GRETA_RETURN_IF_ERROR(set_rows_linear(c, GRETA_NORM_NT, 1, 1));
   k->fn = "greta_rmsnorm";
-  snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %d", dtype_enum[a->wdtype], LL(a->n),
-           LL(c->l->rows_coeff), c->l->rows_per_token != 0, weighted);
-  k->params = weighted ? "const float *x, const void *w, float *out" : "const float *x, float *out";
+  snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %d, %s", dtype_enum[a->wdtype],
+           LL(a->n), LL(c->l->rows_coeff), c->l->rows_per_token != 0, weighted,
+           dtype_enum[a->outdtype]);
+  k->params = weighted ? "const float *x, const void *w, void *out" : "const float *x, void *out";
   snprintf(k->call, sizeof k->call, "x, %s, out, %s", weighted ? "w" : "0", eps);
   return NULL;
 }
@@ -288,7 +289,12 @@ static greta_status_t kernel_matmul(const kernel_ctx_t *c, kernel_choice_t *k) {
   const int64_t N = a->n, K = a->k, rc = l->rows_coeff;
   const int trans = a->transpose_b != 0, res = a->residual != 0, rpt = l->rows_per_token != 0;
   const int dt = (int)a->wdtype;
+  /* x in the weight's half type (prefill: its producer rounded it, see
+   * ops.def) goes to the tensor-core GEMMs, which stage it raw. */
+  const int xh = a->xdtype != GRETA_F32;
   if (N <= 0 || K <= 0) return bad(c, "bad shape");
+  if (xh && (a->xdtype != dt || !trans || c->decode || K % 8 != 0))
+    return bad(c, "x in a half type needs a prefill GEMM over a Linear weight of that type");
   k->params = res ? "const float *x, const void *b, float *out, const float *res"
                   : "const float *x, const void *b, float *out";
   snprintf(k->call, sizeof k->call, "x, b, out, %s", res ? "res" : "0");
@@ -326,13 +332,16 @@ static greta_status_t kernel_matmul(const kernel_ctx_t *c, kernel_choice_t *k) {
     const int nb = big ? GRETA_MFMA_BIG_NB : GRETA_MFMA_SMALL_NB;
     GRETA_RETURN_IF_ERROR(set_rows_y(c, GRETA_MFMA_NT, ceil_div(N, 64 * nb), 64 * mb));
     k->fn = "greta_gemm_mfma";
-    snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %lldLL, %d, %d, %d", dtype_enum[dt],
-             LL(N), LL(K), res, LL(rc), rpt, mb, nb);
+    k->params = res ? "const void *x, const void *b, float *out, const float *res"
+                    : "const void *x, const void *b, float *out";
+    snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %lldLL, %d, %d, %d, %d",
+             dtype_enum[dt], LL(N), LL(K), res, LL(rc), rpt, mb, nb, xh);
     return NULL;
   }
   /* NVIDIA: matrix-core tiles (greta_gemm_mma; f32 weights through 3xTF32
    * unless nvidia_f32_fma) in dynamic shared memory; otherwise greta_gemm. */
   bool mma = c->target->arch == TARGET_NVIDIA && (dt != GRETA_F32 || !nvidia_f32_fma);
+  if (xh && !mma) return bad(c, "x in a half type needs the matrix-core GEMM (K a multiple of 32 on AMD)");
   GRETA_RETURN_IF_ERROR(set_rows_y(c, GRETA_GEMM_NT, ceil_div(N, mma ? GRETA_MMA_BN : GRETA_GEMM_BN),
                                    mma ? GRETA_MMA_BM : GRETA_GEMM_BM));
   if (mma) l->shared_bytes = dt == GRETA_F32 ? GRETA_MMA_F32_SMEM_BYTES : GRETA_MMA_SMEM_BYTES;
@@ -353,8 +362,11 @@ static greta_status_t kernel_matmul(const kernel_ctx_t *c, kernel_choice_t *k) {
     if (l->shared_bytes < (uint32_t)GRETA_WGMMA_SMEM_BYTES(wg))
       l->shared_bytes = (uint32_t)GRETA_WGMMA_SMEM_BYTES(wg);
   }
-  char wg_arg[16] = ""; /* greta_gemm_mma's last template argument */
-  if (mma) snprintf(wg_arg, sizeof wg_arg, ", %d", wg);
+  char wg_arg[16] = ""; /* greta_gemm_mma's last template arguments */
+  if (mma) snprintf(wg_arg, sizeof wg_arg, ", %d, %d", wg, xh);
+  if (mma)
+    k->params = res ? "const void *x, const void *b, float *out, const float *res"
+                    : "const void *x, const void *b, float *out";
   k->fn = mma ? "greta_gemm_mma" : "greta_gemm";
   snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %d, %lldLL, %d%s", dtype_enum[dt],
            LL(N), LL(K), trans, res, LL(rc), rpt, wg_arg);
@@ -561,9 +573,9 @@ static greta_status_t kernel_elementwise(const kernel_ctx_t *c, kernel_choice_t 
   GRETA_RETURN_IF_ERROR(set_rows_linear(c, GRETA_EW_NT, a->n, GRETA_EW_NT));
   if (c->l->op == GRETA_OP_GLU) { /* x [rows, 2n] -> out [rows, n] */
     k->fn = "greta_glu";
-    snprintf(k->targs, sizeof k->targs, "%lldLL, %lldLL, %d", LL(a->n), LL(c->l->rows_coeff),
-             c->l->rows_per_token != 0);
-    k->params = "const float *x, float *out";
+    snprintf(k->targs, sizeof k->targs, "%lldLL, %lldLL, %d, %s", LL(a->n), LL(c->l->rows_coeff),
+             c->l->rows_per_token != 0, dtype_enum[a->outdtype]);
+    k->params = "const float *x, void *out";
     snprintf(k->call, sizeof k->call, "x, out");
     return NULL;
   }
@@ -654,12 +666,14 @@ greta_status_t kernels_instantiate(const target_t *target, greta_plan_launch_t *
                              launch->n_args);
   if (launch->rows_coeff < 0)
     return greta_status_make(GRETA_INVALID_ARGUMENT, "%s: negative rows", op);
-  /* Selectors index dtype_enum with both (0, f32, for an op without one). */
-  const int64_t dts[2] = {launch->attr.wdtype, launch->attr.kvdtype};
-  for (int i = 0; i < 2; i++)
+  /* Selectors index dtype_enum with these (0, f32, for an op without one). */
+  const int64_t dts[4] = {launch->attr.wdtype, launch->attr.kvdtype, launch->attr.xdtype,
+                          launch->attr.outdtype};
+  static const char *const dt_what[4] = {"weight", "KV-cache", "x", "output"};
+  for (int i = 0; i < 4; i++)
     if (dts[i] != GRETA_F32 && dts[i] != GRETA_F16 && dts[i] != GRETA_BF16)
       return greta_status_make(GRETA_INVALID_ARGUMENT, "%s: %s dtype %lld is not f32, f16 or bf16",
-                               op, i ? "KV-cache" : "weight", LL(dts[i]));
+                               op, dt_what[i], LL(dts[i]));
   /* The CPU backend runs the ops itself: geometry only (as on NVIDIA), no source. */
   strbuf_t scratch = {0};
   target_t nv_like;

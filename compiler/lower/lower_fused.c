@@ -10,6 +10,42 @@ static greta_plan_buffer_t scratch_ref(int buffer) {
   return (greta_plan_buffer_t){GRETA_SPACE_ARENA, (uint64_t)buffer};
 }
 
+greta_dtype_t gemm_x_dtype(const lowering_t *lw, int w, int64_t k) {
+  const greta_dtype_t dt = lw->graph->nodes[w].type.dtype;
+  return dt != GRETA_F32 && k % LOWER_HALF_X_K == 0 ? dt : GRETA_F32;
+}
+
+/* The x a GEMM in prefill reads from node `reader`, in that dtype; or -1
+ * when the reader reads `id` any other way (a residual, a norm's input, a
+ * view) or is not such a GEMM. */
+static int half_x_of(const lowering_t *lw, int reader, int id) {
+  const ir_node_t *r = &lw->graph->nodes[reader];
+  if ((r->op != IR_MATMUL && r->op != IR_MATMUL_ADD) || r->i[0] != 1 || r->inputs[0] != id)
+    return -1;
+  for (int i = 1; i < r->n_inputs; i++)
+    if (r->inputs[i] == id) return -1;
+  const int w = r->inputs[1];
+  const greta_dtype_t dt = gemm_x_dtype(lw, w, lw->graph->nodes[w].type.dims[1].coeff);
+  return dt == GRETA_F32 ? -1 : (int)dt;
+}
+
+void half_gemm_inputs(lowering_t *lw) {
+  const ir_graph_t *g = lw->graph;
+  for (int id = 0; id < g->n_nodes; id++) {
+    lw->prefill_dtype[id] = GRETA_F32;
+    if (g->nodes[id].op != IR_MATMUL_GLU || lw->own_place[id]) continue;
+    int dt = 0; /* the readers' common half type; -1: none */
+    for (int r = id + 1; r < g->n_nodes && dt >= 0; r++) {
+      bool reads = false;
+      for (int i = 0; i < g->nodes[r].n_inputs; i++) reads |= g->nodes[r].inputs[i] == id;
+      if (!reads) continue;
+      const int x = half_x_of(lw, r, id);
+      dt = x < 0 || (dt && x != dt) ? -1 : x;
+    }
+    if (dt > 0) lw->prefill_dtype[id] = (greta_dtype_t)dt;
+  }
+}
+
 /* x' @ W^T into `out` for W [n, k] at weight node `w` (a stacked group
  * starts there), x' = x, or x / rms(x) when `norm` (W holds the norm's
  * weight, folded at bind time). Decode: one matmul computing the inverse
@@ -19,12 +55,17 @@ void lower_linear(lowering_t *lw, int id, int decode, launch_list_t *list, int x
                   int64_t n, int64_t k, bool norm, float eps, greta_plan_buffer_t out,
                   rows_t rows) {
   greta_plan_buffer_t in = buffer_ref(lw, x);
+  greta_dtype_t x_dtype = decode ? GRETA_F32 : lw->prefill_dtype[x];
   if (norm && !decode) {
-    int scaled = new_buffer(lw, value_bytes(lw, &lw->graph->nodes[x].type), id, id);
+    x_dtype = gemm_x_dtype(lw, w, k);
+    const ir_type_t *xt = &lw->graph->nodes[x].type;
+    int scaled = new_buffer(lw, value_bytes(lw, xt) / greta_dtype_size(xt->dtype) *
+                                    greta_dtype_size(x_dtype), id, id);
     greta_plan_launch_t *l = launch_add(list, GRETA_OP_RMS_SCALE);
     launch_arg(lw, l, x);
     l->args[l->n_args++] = scratch_ref(scaled);
     l->attr.n = k;
+    l->attr.outdtype = x_dtype;
     l->attr.eps = eps;
     l->rows_coeff = rows.coeff;
     l->rows_per_token = rows.per_token;
@@ -38,6 +79,7 @@ void lower_linear(lowering_t *lw, int id, int decode, launch_list_t *list, int x
   l->attr.k = k;
   l->attr.transpose_b = 1;
   l->attr.wdtype = lw->graph->nodes[w].type.dtype;
+  l->attr.xdtype = x_dtype;
   if (norm && decode) {
     l->attr.norm = 1;
     l->attr.eps = eps;
@@ -74,6 +116,7 @@ void lower_glu(lowering_t *lw, int id, int decode, launch_list_t *list, rows_t r
   l->args[l->n_args++] = scratch_ref(y);
   launch_arg(lw, l, id);
   l->attr.n = n;
+  l->attr.outdtype = lw->prefill_dtype[id];
   l->rows_coeff = rows.coeff;
   l->rows_per_token = rows.per_token;
 }

@@ -28,6 +28,7 @@ typedef struct lowering_s {
   int n_buffers;
   greta_plan_t *plan;
   bool *own_place;          /* per node: read in its own place (an output, a reshape) */
+  greta_dtype_t *prefill_dtype; /* per node: how prefill stores it (half_gemm_inputs) */
   bool decode;              /* lowering the decode entry (T = 1) */
 } lowering_t;
 
@@ -58,6 +59,18 @@ greta_plan_buffer_t buffer_ref(const lowering_t *lw, int id);
 greta_plan_launch_t *launch_add(launch_list_t *list, uint32_t op);
 /* Appends node `node`'s value as the launch's next argument. */
 void launch_arg(const lowering_t *lw, greta_plan_launch_t *l, int node);
+
+/* Prefill stores the x of a half-weight GEMM in the weight's type when K is
+ * a multiple of this (every GEMM kernel then reads it in whole 16-byte
+ * chunks: gemm_wgmma's K stage is 64, gemm_mfma's 32). */
+#define LOWER_HALF_X_K 64
+
+/* The dtype prefill stores a GEMM's x in, for Linear weight node `w` of
+ * K columns: w's half type when the rule above holds, else f32. */
+greta_dtype_t gemm_x_dtype(const lowering_t *lw, int w, int64_t k);
+/* Fills lw->prefill_dtype: a glu output read only as the x of GEMMs that
+ * take half x (gemm_x_dtype), all of one weight type, is stored in it. */
+void half_gemm_inputs(lowering_t *lw);
 
 /* The fused IR ops (lower_fused.c), per entry: decode one launch each;
  * prefill the GEMM and a small op after it. */

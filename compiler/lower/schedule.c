@@ -262,6 +262,7 @@ static void lower_node(lowering_t *lw, int id, int decode, launch_list_t *list) 
         l->attr.residual = 1;
       }
       l->attr.wdtype = b->dtype;
+      if (!decode) l->attr.xdtype = lw->prefill_dtype[node->inputs[0]];
       break;
     }
     case IR_EMBEDDING: {
@@ -454,6 +455,7 @@ greta_plan_t *schedule_build(const ir_graph_t *graph, const schedule_options_t *
   /* last(x) is a view of x in decode, unless an output or a reshape (a view
    * of last's own place) reads it. */
   lw.own_place = xcalloc((size_t)graph->n_nodes + 1, sizeof *lw.own_place);
+  lw.prefill_dtype = xcalloc((size_t)graph->n_nodes + 1, sizeof *lw.prefill_dtype);
   for (int o = 0; o < graph->n_outputs; o++)
     if (graph->outputs[o].node >= 0) lw.own_place[graph->outputs[o].node] = true;
   for (int id = 0; id < graph->n_nodes; id++)
@@ -474,6 +476,7 @@ greta_plan_t *schedule_build(const ir_graph_t *graph, const schedule_options_t *
   lw.decode = true;
   for (int id = 0; id < graph->n_nodes; id++) lower_node(&lw, id, 1, &decode);
   lw.decode = false;
+  half_gemm_inputs(&lw);
   for (int id = 0; id < graph->n_nodes; id++) lower_fold(&lw, id, &bind);
   if (options->max_tokens > 1)
     for (int id = 0; id < graph->n_nodes && !lw.errors; id++) lower_node(&lw, id, 0, &prefill);
@@ -498,6 +501,7 @@ greta_plan_t *schedule_build(const ir_graph_t *graph, const schedule_options_t *
   free(lw.place);
   free(lw.placed);
   free(lw.own_place);
+  free(lw.prefill_dtype);
   free(lw.buffers);
   if (lw.errors) {
     greta_plan_destroy(plan);

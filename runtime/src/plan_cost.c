@@ -23,15 +23,20 @@ static void cost_embedding(cost_t *c) { /* tokens, T table rows, out */
   c->bytes = c->T * 4 + c->T * (uint64_t)c->a->dim * (c->w + f32);
 }
 
+/* Bytes of an element of a dtype attribute (0: f32). */
+static uint64_t size_of(int64_t dtype) { return greta_dtype_size((greta_dtype_t)dtype); }
+
 static void cost_rmsnorm(cost_t *c) { /* x, w (not for rms_scale), out; square, sum, scale twice */
   uint64_t n = (uint64_t)c->a->n;
-  c->bytes = 2 * c->rows * n * f32 + (c->l->op == GRETA_OP_RMSNORM ? n * c->w : 0);
+  c->bytes = c->rows * n * (f32 + size_of(c->a->outdtype)) +
+             (c->l->op == GRETA_OP_RMSNORM ? n * c->w : 0);
   c->flops = 4 * c->rows * n;
 }
 
 static void cost_matmul(cost_t *c) { /* x [rows, K], B [N, K], out (+ residual) [rows, N] */
   uint64_t N = (uint64_t)c->a->n, K = (uint64_t)c->a->k, rows = c->rows;
-  c->bytes = rows * K * f32 + N * K * c->w + rows * N * f32 * (c->a->residual ? 2 : 1);
+  c->bytes = rows * K * size_of(c->a->xdtype) + N * K * c->w +
+             rows * N * f32 * (c->a->residual ? 2 : 1);
   c->flops = 2 * rows * N * K + (c->a->residual ? rows * N : 0) + (c->a->norm ? 2 * rows * K : 0);
 }
 
@@ -98,8 +103,9 @@ static void cost_elementwise(cost_t *c) {
       [GRETA_OP_GLU] = 5,
   };
   uint64_t elements = c->rows * (uint64_t)c->a->n;
-  /* glu reads 2n per row and writes n */
-  c->bytes = (c->l->op == GRETA_OP_GLU ? 3 : c->l->n_args) * elements * f32;
+  /* glu reads 2n per row and writes n (in outdtype) */
+  c->bytes = c->l->op == GRETA_OP_GLU ? elements * (2 * f32 + size_of(c->a->outdtype))
+                                      : c->l->n_args * elements * f32;
   if (c->l->op == GRETA_OP_BIAS_ADD) /* x and out per element, the bias once */
     c->bytes = 2 * elements * f32 + (uint64_t)c->a->n * greta_dtype_size((greta_dtype_t)c->a->wdtype);
   c->flops = flops_per_element[c->l->op] * elements;

@@ -209,8 +209,16 @@ static greta_status_t verify_op(const launch_ctx_t *c) {
   if (a->kvdtype < GRETA_F32 || a->kvdtype > GRETA_BF16)
     return greta_status_make(GRETA_DATA_LOSS, "kvdtype (KV-cache dtype) is %lld, expected 0..2",
                              (long long)a->kvdtype);
+  if (a->xdtype < GRETA_F32 || a->xdtype > GRETA_BF16)
+    return greta_status_make(GRETA_DATA_LOSS, "xdtype (matmul x dtype) is %lld, expected 0..2",
+                             (long long)a->xdtype);
+  if (a->outdtype < GRETA_F32 || a->outdtype > GRETA_BF16)
+    return greta_status_make(GRETA_DATA_LOSS, "outdtype (output dtype) is %lld, expected 0..2",
+                             (long long)a->outdtype);
   const size_t wsize = greta_dtype_size((greta_dtype_t)a->wdtype);
   const size_t kvsize = greta_dtype_size((greta_dtype_t)a->kvdtype);
+  const size_t xsize = greta_dtype_size((greta_dtype_t)a->xdtype);
+  const size_t outsize = greta_dtype_size((greta_dtype_t)a->outdtype);
   switch ((greta_op_t)l->op) {
     case GRETA_OP_EMBEDDING:
       GRETA_RETURN_IF_ERROR(NEED(vocab, 1));
@@ -238,7 +246,7 @@ static greta_status_t verify_op(const launch_ctx_t *c) {
       if (!product(&n1, R, a->k, 1, 1) || !product(&n2, a->n, a->k, 1, 1) ||
           !product(&n3, R, a->n, 1, 1))
         return OVERFLOW();
-      GRETA_RETURN_IF_ERROR(need_arg(c, 0, "x", n1, 4, false));
+      GRETA_RETURN_IF_ERROR(need_arg(c, 0, "x", n1, xsize, false));
       GRETA_RETURN_IF_ERROR(need_arg(c, 1, "B", n2, wsize, false));
       GRETA_RETURN_IF_ERROR(need_arg(c, 2, "out", n3, 4, true));
       return a->residual ? need_arg(c, 3, "residual", n3, 4, false) : NULL;
@@ -328,12 +336,12 @@ static greta_status_t verify_op(const launch_ctx_t *c) {
       GRETA_RETURN_IF_ERROR(NEED(n, 1));
       if (!product(&n1, R, a->n, 1, 1)) return OVERFLOW();
       GRETA_RETURN_IF_ERROR(need_arg(c, 0, "x", n1, 4, false));
-      return need_arg(c, 1, "out", n1, 4, true);
+      return need_arg(c, 1, "out", n1, outsize, true);
     case GRETA_OP_GLU:
       GRETA_RETURN_IF_ERROR(NEED(n, 1));
       if (!product(&n1, R, a->n, 2, 1) || !product(&n2, R, a->n, 1, 1)) return OVERFLOW();
       GRETA_RETURN_IF_ERROR(need_arg(c, 0, "x", n1, 4, false));
-      return need_arg(c, 1, "out", n2, 4, true);
+      return need_arg(c, 1, "out", n2, outsize, true);
     case GRETA_OP_FOLD_NORM:
       /* Writes a weight in place: only the bind entry may hold it (checked
        * with the entries). */

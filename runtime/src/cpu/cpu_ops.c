@@ -79,12 +79,14 @@ static greta_status_t cpu_embedding(const op_ctx_t *c) {
   return NULL;
 }
 
-/* RMSNORM, and RMS_SCALE (no weight: it was folded into the next matmul). */
+/* RMSNORM, and RMS_SCALE (no weight: it was folded into the next matmul;
+ * its output in outdtype). */
 static greta_status_t cpu_rmsnorm(const op_ctx_t *c) {
   const bool weighted = c->launch->op == GRETA_OP_RMSNORM;
   const float *x = c->arg[0];                          /* (rows, n) */
   const void *weight = weighted ? c->arg[1] : NULL;    /* (n) */
-  float *out = c->arg[weighted ? 2 : 1];               /* (rows, n) */
+  void *out = c->arg[weighted ? 2 : 1];                /* (rows, n) */
+  const greta_dtype_t out_dtype = (greta_dtype_t)ATTR.outdtype;
   int64_t n = ATTR.n;
   float eps = ATTR.eps;
 #pragma omp parallel for
@@ -92,7 +94,8 @@ static greta_status_t cpu_rmsnorm(const op_ctx_t *c) {
     const float *xr = x + r * n;
     float inv = inv_rms(xr, n, eps);
     for (int64_t i = 0; i < n; i++)
-      out[r * n + i] = xr[i] * inv * (weight ? greta_load_float(weight, WDTYPE, (size_t)i) : 1.0f);
+      store_float(out, out_dtype, (size_t)(r * n + i),
+                  xr[i] * inv * (weight ? greta_load_float(weight, WDTYPE, (size_t)i) : 1.0f));
   }
   return NULL;
 }
@@ -128,12 +131,24 @@ static greta_status_t cpu_matmul(const op_ctx_t *c) {
   const float *residual = ATTR.residual ? c->arg[3] : NULL; /* (rows, N) */
   int64_t n_cols = ATTR.n, k_dim = ATTR.k;
   bool b_is_nk = ATTR.transpose_b == 1;
+  /* x stored in a half type (xdtype): widened once, exactly. */
+  float *wide = NULL;
+  if (ATTR.xdtype != GRETA_F32) {
+    const size_t count = (size_t)(c->rows * k_dim);
+    wide = malloc((count ? count : 1) * sizeof *wide);
+    if (!wide) return greta_status_make(GRETA_RESOURCE_EXHAUSTED, "matmul: out of memory");
+    for (size_t i = 0; i < count; i++) wide[i] = greta_load_float(x, (greta_dtype_t)ATTR.xdtype, i);
+    x = wide;
+  }
   /* With norm, each row's inverse RMS (computed once per row, before any
    * output is written) scales the sums: the norm's weight is already in B. */
   float *inv = NULL;
   if (ATTR.norm) {
     inv = malloc((size_t)(c->rows ? c->rows : 1) * sizeof *inv);
-    if (!inv) return greta_status_make(GRETA_RESOURCE_EXHAUSTED, "matmul: out of memory");
+    if (!inv) {
+      free(wide);
+      return greta_status_make(GRETA_RESOURCE_EXHAUSTED, "matmul: out of memory");
+    }
     for (int64_t r = 0; r < c->rows; r++) inv[r] = inv_rms(x + r * k_dim, k_dim, ATTR.eps);
   }
   /* Each out element is a float sum over k in order; the residual (which
@@ -148,6 +163,7 @@ static greta_status_t cpu_matmul(const op_ctx_t *c) {
       out[r * n_cols + n] = acc;
     }
   free(inv);
+  free(wide);
   return NULL;
 }
 
@@ -383,13 +399,15 @@ static greta_status_t cpu_fold_norm(const op_ctx_t *c) {
 }
 
 static greta_status_t cpu_elementwise(const op_ctx_t *c) {
-  if (c->launch->op == GRETA_OP_GLU) { /* x (rows, 2n) -> out (rows, n) */
+  if (c->launch->op == GRETA_OP_GLU) { /* x (rows, 2n) -> out (rows, n) in outdtype */
     const float *x = c->arg[0];
-    float *out = c->arg[1];
+    void *out = c->arg[1];
     int64_t n = ATTR.n;
 #pragma omp parallel for
     for (int64_t r = 0; r < c->rows; r++)
-      for (int64_t i = 0; i < n; i++) out[r * n + i] = silu(x[r * 2 * n + i]) * x[r * 2 * n + n + i];
+      for (int64_t i = 0; i < n; i++)
+        store_float(out, (greta_dtype_t)ATTR.outdtype, (size_t)(r * n + i),
+                    silu(x[r * 2 * n + i]) * x[r * 2 * n + n + i]);
     return NULL;
   }
   const float *x = c->arg[0]; /* (rows, n); last_token: (T, rows, n) */
