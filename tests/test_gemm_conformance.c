@@ -14,7 +14,15 @@
  * Tolerances, per token ||got - want|| / ||want||: f32 weights 1e-5 (exact
  * FP32 arithmetic on every backend); f16 weights 2e-3 and bf16 1e-2, since
  * GPU matrix cores round x to the weight's type ("half types in their own
- * precision"; one rounding of x costs 2^-11 resp. 2^-8 relative). */
+ * precision"; one rounding of x costs 2^-11 resp. 2^-8 relative).
+ *
+ * A second model feeds the GEMMs x that its producers store in the weight's
+ * half type in prefill (ops.def: rms_scale and glu with outdtype, the
+ * matmul's xdtype): y = r + glu(rmsnorm(x, g)) @ wd.T, K = 192 and the FFN
+ * width F = 320 (multiples of 64, so both GEMMs take half x; 192 is not a
+ * multiple of the 128-wide small-tile K stage), N = 72. The reference
+ * rounds where the plan stores (prefill steps only); at T = 100 NVIDIA's
+ * sm_90a GEMM takes wgmma tiles, copying x raw. */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 #include <math.h>
@@ -105,6 +113,108 @@ static void check_case(greta_device_t *device, const char *target, const char *d
   free(w), free(v), free(x), free(r), free(y), free(z), free(wy), free(wz);
 }
 
+/* The half-x model: its reference, per token, with the stored roundings:
+ * the folded norm weight W' = stored(W diag(g)), and in prefill (T > 1) the
+ * normalised x and the glu output rounded to the weight type. What is
+ * rounded is computed as the CPU backend computes it (f32 sums in index
+ * order): a double sum would now and then land on the other side of a half
+ * rounding boundary, one half ulp off. The last GEMM sums in double. */
+enum { HX_K = 192, HX_F = 320, HX_N = 72 };
+static void half_x_ref(const float *x, const float *r, const float *wg, const float *wu,
+                       const float *wd, const char *dtype, int T, double *want) {
+  for (int t = 0; t < T; t++) {
+    float h[HX_K], a[HX_F], ss = 0.0f;
+    for (int k = 0; k < HX_K; k++) ss += x[t * HX_K + k] * x[t * HX_K + k];
+    const float inv = 1.0f / sqrtf(ss / (float)HX_K + 1e-5f);
+    for (int k = 0; k < HX_K; k++) {
+      const float v = x[t * HX_K + k] * inv;
+      h[k] = T > 1 ? support_stored(v, dtype) : v;
+    }
+    for (int f = 0; f < HX_F; f++) {
+      float gs = 0.0f, us = 0.0f;
+      for (int k = 0; k < HX_K; k++) {
+        gs += h[k] * wg[f * HX_K + k];
+        us += h[k] * wu[f * HX_K + k];
+      }
+      const float v = gs / (1.0f + expf(-gs)) * us;
+      a[f] = T > 1 ? support_stored(v, dtype) : v;
+    }
+    for (int n = 0; n < HX_N; n++) {
+      double s = r[t * HX_N + n];
+      for (int f = 0; f < HX_F; f++) s += (double)a[f] * wd[n * HX_F + f];
+      want[t * HX_N + n] = s;
+    }
+  }
+}
+
+static void check_half_x(greta_device_t *device, const char *target, const char *dtype,
+                         double tolerance) {
+  char text[1024], *why = NULL;
+  snprintf(text, sizeof text,
+           "model half_x_case\n"
+           "set weight_dtype = %s\n"
+           "dim T\n"
+           "input x: f32[T, %d]\n"
+           "input r: f32[T, %d]\n"
+           "weight g: [%d] = \"g\"\n"
+           "weight wg: [%d, %d] = \"wg\"\n"
+           "weight wu: [%d, %d] = \"wu\"\n"
+           "weight wd: [%d, %d] = \"wd\"\n"
+           "h = rmsnorm(x, g, 1e-5)\n"
+           "output y = r + (silu(h @ wg.T) * (h @ wu.T)) @ wd.T\n",
+           dtype, HX_K, HX_N, HX_K, HX_F, HX_K, HX_F, HX_K, HX_N, HX_F);
+  greta_model_t *model = support_compile("half_x_case.gm", text, NULL, target, MAX_T, 0, &why);
+  if (!model) cr_skip_test("no toolchain for %s: %s", target, why);
+  free(why);
+  static float g[HX_K], wg[HX_F * HX_K], wu[HX_F * HX_K], wd[HX_N * HX_F];
+  static float wg_folded[HX_F * HX_K], wu_folded[HX_F * HX_K];
+  static float x[MAX_T * HX_K], r[MAX_T * HX_N], y[MAX_T * HX_N];
+  static double want[MAX_T * HX_N];
+  for (int k = 0; k < HX_K; k++) g[k] = support_stored(1.0f + 0.1f * support_normal(), dtype);
+  for (int i = 0; i < HX_F * HX_K; i++) {
+    wg[i] = support_stored(0.1f * support_normal(), dtype);
+    wu[i] = support_stored(0.1f * support_normal(), dtype);
+    wg_folded[i] = support_stored(wg[i] * g[i % HX_K], dtype);
+    wu_folded[i] = support_stored(wu[i] * g[i % HX_K], dtype);
+  }
+  for (int i = 0; i < HX_N * HX_F; i++) wd[i] = support_stored(0.05f * support_normal(), dtype);
+
+  greta_session_t *s;
+  greta_status_t st = greta_session_create(model, device, &s);
+  cr_assert_null(st, "session: %s", greta_status_message(st));
+  const struct {
+    const char *name;
+    const float *data;
+    size_t count;
+  } weights[] = {{"g", g, HX_K}, {"wg", wg, HX_F * HX_K}, {"wu", wu, HX_F * HX_K}, {"wd", wd, HX_N * HX_F}};
+  for (size_t i = 0; i < sizeof weights / sizeof weights[0]; i++) {
+    st = greta_session_bind_weight(s, weights[i].name, GRETA_F32, weights[i].data, weights[i].count);
+    cr_assert_null(st, "bind %s: %s", weights[i].name, greta_status_message(st));
+  }
+  static const int steps[] = {1, 2, 17, 100};
+  for (size_t si = 0; si < sizeof steps / sizeof steps[0]; si++) {
+    const int T = steps[si];
+    for (int i = 0; i < T * HX_K; i++) x[i] = support_normal();
+    for (int i = 0; i < T * HX_N; i++) r[i] = support_normal();
+    half_x_ref(x, r, wg_folded, wu_folded, wd, dtype, T, want);
+    for (int i = 0; i < T * HX_N; i++) y[i] = NAN;
+    st = greta_session_set_input(s, "x", x, sizeof(float) * (size_t)T * HX_K);
+    cr_assert_null(st, "%s", greta_status_message(st));
+    st = greta_session_set_input(s, "r", r, sizeof(float) * (size_t)T * HX_N);
+    cr_assert_null(st, "%s", greta_status_message(st));
+    st = greta_session_step(s, T, 0);
+    cr_assert_null(st, "step T=%d: %s", T, greta_status_message(st));
+    st = greta_session_get_output(s, "y", y, sizeof(float) * (size_t)T * HX_N);
+    cr_assert_null(st, "%s", greta_status_message(st));
+    const double e = support_worst_row_error_ref(y, want, T, HX_N);
+    fprintf(stderr, "gemm_conformance %s %s half x, T=%d: %.2e (tolerance %.0e)\n",
+            greta_device_backend_name(device), dtype, T, e, tolerance);
+    cr_expect_leq(e, tolerance, "%s half x T=%d: off by %.3e", dtype, T, e);
+  }
+  greta_session_destroy(s);
+  greta_model_destroy(model);
+}
+
 static void check_backend(greta_backend_kind_t kind, const char *dtype, double tolerance) {
   greta_device_t *device = NULL;
   greta_status_t st = greta_device_open(kind, 0, &device);
@@ -117,6 +227,7 @@ static void check_backend(greta_backend_kind_t kind, const char *dtype, double t
   const char *target = kind == GRETA_BACKEND_CPU ? "cpu" : greta_device_target(device);
   check_case(device, target, dtype, 264, 100, tolerance);
   check_case(device, target, dtype, 203, 72, tolerance);
+  check_half_x(device, target, dtype, tolerance);
   greta_device_destroy(device);
 }
 
