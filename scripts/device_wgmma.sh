@@ -13,10 +13,13 @@
 #                                     build-bench/carry), 1 to 3 below;
 #                                     "time" runs 3 alone. Everything
 #                                     printed is also in $OUT/device_wgmma.txt.
-#     1. test_backend_conformance and test_gemm_conformance (every GEMM
-#        against the CPU at odd sizes), then run_block --check on the f16
-#        7B block at prompt 512: the largest difference should stay near
-#        the mma.sync path's 6.3e-4;
+#     1. the GPU tests of the prefill GEMM: test_backend_conformance,
+#        test_gemm_conformance (every GEMM against the CPU at odd sizes, and
+#        x stored in half by rms_scale and glu), test_end_to_end,
+#        test_gpu_backend, test_generate_hf; run_block --check on the f16
+#        7B block at prompt 512 (the largest difference should stay near
+#        the mma.sync path's 6.3e-4); bench/hf_7b.sh at T = 508 against
+#        transformers;
 #     2. gemm_wgmma_bench (the template alone against cuBLAS);
 #     3. bench_greta, mma.sync against wgmma, back to back: the 7B's four
 #        GEMMs at T = 512 and 2048, the f16 block and the whole 7B prefill
@@ -57,7 +60,8 @@ check() {
   done
   export LD_LIBRARY_PATH
   echo "=== 1. correctness through gretac (wgmma)"
-  for t in test_backend_conformance test_gemm_conformance; do
+  for t in test_backend_conformance test_gemm_conformance test_end_to_end test_gpu_backend \
+    test_generate_hf; do
     (cd "$src" && timeout 200 "$PWD/build-dev/tests/$t" --jobs 2 --verbose) >"$out/$t.log" 2>&1
     echo "$t rc=$? $(grep -a Synthesis "$out/$t.log" | sed 's/.*Synthesis: //')"
     grep -a FAIL "$out/$t.log" | head -5
@@ -65,6 +69,8 @@ check() {
   timeout 120 build-dev/examples/run_block $C/llama2_block_f16.cubin --prompt 512 --decode 4 --check \
     >"$out/run_block.log" 2>&1 || status=1
   tail -2 "$out/run_block.log"
+  GRETA_HF_T=508 timeout 240 bash bench/hf_7b.sh >"$out/hf_7b.log" 2>&1 || status=1
+  grep -a -E "worst|PASS|FAIL|no fixture" "$out/hf_7b.log" | sed 's/per token:.*; worst/worst/'
   echo "=== 2. the template alone against cuBLAS"
   timeout 60 $C/gemm_wgmma_bench >"$out/gemm_wgmma_bench.txt" 2>&1 || status=1
   grep -E "FAIL|^\|" "$out/gemm_wgmma_bench.txt" | cut -c1-200
