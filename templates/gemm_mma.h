@@ -405,12 +405,17 @@ GRETA_INLINE void greta_gemm_mma_run(const void *x, const void *b, float *out, c
  * Per tile 2 * 64 * 128 * 32 flop per (64 * 32 * 4 + 128 * 32 * 2) bytes:
  * 32 flop/byte from L2 (the small tiles: 12.8).
  *
+ * XH (x already in the weight's half type): x is copied like B, 64 x 32
+ * halves in the stage's x region with B's row pitch (LDB halves: 32-bit
+ * fragment reads, 8 rows x 4 k-pairs, fall in distinct banks), and the A
+ * fragments are read as they are.
+ *
  * Accumulation: each stage (2 k16 steps) into a fresh accumulator, added to
  * the running f32 sum with ordinary adds (see the f32 fragment on chained
  * mma accumulation); deterministic, no split-K. */
 
-template <int DT, greta_i64 N, greta_i64 K, int RES>
-GRETA_INLINE void greta_gemm_mma_big(const float *x, const void *b, float *out, const float *res,
+template <int DT, greta_i64 N, greta_i64 K, int RES, int XH>
+GRETA_INLINE void greta_gemm_mma_big(const void *x, const void *b, float *out, const float *res,
                                      greta_i64 M, greta_i64 m0, greta_i64 n0) {
   const int BM = GRETA_MMA_BIG_BM, BN = GRETA_MMA_BIG_BN, BK = GRETA_MMA_BIG_BK;
   const int LDX = GRETA_MMA_BIG_LDX, LDB = GRETA_MMA_BIG_LDB, S = GRETA_MMA_BIG_S, NT = 256;
@@ -418,8 +423,9 @@ GRETA_INLINE void greta_gemm_mma_big(const float *x, const void *b, float *out, 
   const int tid = greta_tid(), warp = tid / 32, lane = greta_lane();
   const int wm = warp / 4, wn = warp % 4;
   const greta_i64 rows = M - m0 < BM ? M - m0 : BM;
-  const float *xb = x + m0 * K;
+  const float *xb = (const float *)x + m0 * K;
   const unsigned short *bb = (const unsigned short *)b + n0 * K;
+  const unsigned short *xhb = (const unsigned short *)x + m0 * K; /* XH */
   const unsigned int smem0 = (unsigned int)__cvta_generic_to_shared(greta_mma_smem);
 #define GRETA_BIG_XS(i) ((const float *)(greta_mma_smem + (i) * GRETA_MMA_BIG_STAGE_BYTES))
 #define GRETA_BIG_BS_ADDR(i) (smem0 + (i) * GRETA_MMA_BIG_STAGE_BYTES + BM * LDX * 4)
@@ -437,12 +443,20 @@ GRETA_INLINE void greta_gemm_mma_big(const float *x, const void *b, float *out, 
   const bool xok0 = xr < rows, xok1 = xr + 32 < rows;
   const bool bok0 = n0 + br < N, bok1 = n0 + br + 64 < N;
   const unsigned int xdst = (xr * LDX + xc) * 4, bdst = BM * LDX * 4 + (br * LDB + bc) * 2;
+  /* XH: x row br (all 64 rows: one chunk a thread), chunk bc, like B. */
+  const unsigned short *const xhp = xhb + br * K + bc;
+  const bool xhok = br < rows;
+  const unsigned int xhdst = (br * LDB + bc) * 2;
   auto load = [&](int kt, int slot) {
     const int k0 = kt * BK;
     const bool kok = k0 + (K % BK == 0 ? 0 : xc) < K, kbok = k0 + (K % BK == 0 ? 0 : bc) < K;
     const unsigned int base = smem0 + slot * GRETA_MMA_BIG_STAGE_BYTES;
-    copy16(base + xdst, xok0 && kok ? xp + k0 : xb, xok0 && kok);
-    copy16(base + xdst + 32 * LDX * 4, xok1 && kok ? xp + 32 * K + k0 : xb, xok1 && kok);
+    if (XH) {
+      copy16(base + xhdst, xhok && kbok ? xhp + k0 : xhb, xhok && kbok);
+    } else {
+      copy16(base + xdst, xok0 && kok ? xp + k0 : xb, xok0 && kok);
+      copy16(base + xdst + 32 * LDX * 4, xok1 && kok ? xp + 32 * K + k0 : xb, xok1 && kok);
+    }
     copy16(base + bdst, bok0 && kbok ? bp + k0 : bb, bok0 && kbok);
     copy16(base + bdst + 64 * LDB * 2, bok1 && kbok ? bp + 64 * K + k0 : bb, bok1 && kbok);
   };
@@ -488,9 +502,13 @@ GRETA_INLINE void greta_gemm_mma_big(const float *x, const void *b, float *out, 
       for (int i = 0; i < 2; i++)
 #pragma unroll
         for (int r = 0; r < 4; r++) {
-          float2 v = *(const float2 *)&xs[(wm * 32 + i * 16 + mma_a_row(lane, 2 * r)) * LDX + kk +
-                                          mma_a_k(lane, 2 * r)];
-          a[i][r] = greta_pack_half2<DT>(v.x, v.y);
+          const int row = wm * 32 + i * 16 + mma_a_row(lane, 2 * r), k = kk + mma_a_k(lane, 2 * r);
+          if (XH) {
+            a[i][r] = *(const unsigned int *)((const unsigned short *)xs + row * LDB + k);
+          } else {
+            float2 v = *(const float2 *)&xs[row * LDX + k];
+            a[i][r] = greta_pack_half2<DT>(v.x, v.y);
+          }
         }
 #pragma unroll
       for (int j = 0; j < 4; j += 2) {
@@ -552,9 +570,8 @@ GRETA_INLINE void greta_gemm_mma_big(const float *x, const void *b, float *out, 
  * GRETA_WGMMA_SMEM_BYTES(WG) of dynamic shared memory; surplus blocks
  * return.
  * XH = 1: x is [M, K] in the weight's half type (its producer rounded it:
- * the same values the kernel would round f32 x to); the wgmma and small
- * tiles copy it like the weight, and the large-T tiles (which keep x f32 in
- * shared memory) are not taken. */
+ * the same values the kernel would round f32 x to); every path copies it
+ * like the weight. */
 template <int DT, greta_i64 N, greta_i64 K, int TRANS, int RES, greta_i64 RC, int RPT, int WG = 0,
           int XH = 0>
 GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b, float *out,
@@ -575,7 +592,7 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
     }
   }
 #endif
-  if (DT != GRETA_W_F32 && vec && !XH) {
+  if (DT != GRETA_W_F32 && vec) {
     /* Large T: 64 x 128 tiles over the same grid (see greta_gemm_mma_big). */
     const greta_i64 tiles_m = (M + GRETA_MMA_BIG_BM - 1) / GRETA_MMA_BIG_BM;
     const greta_i64 tiles_n = (N + GRETA_MMA_BIG_BN - 1) / GRETA_MMA_BIG_BN;
@@ -583,7 +600,7 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
       const greta_i64 blk = (greta_i64)greta_bid_y() * ((N + GRETA_MMA_BN - 1) / GRETA_MMA_BN) +
                             greta_bid_x();
       if (blk >= tiles_m * tiles_n) return; /* whole block */
-      greta_gemm_mma_big<DT, N, K, RES>((const float *)x, b, out, res, M, blk % tiles_m * GRETA_MMA_BIG_BM,
+      greta_gemm_mma_big<DT, N, K, RES, XH>(x, b, out, res, M, blk % tiles_m * GRETA_MMA_BIG_BM,
                                         blk / tiles_m * GRETA_MMA_BIG_BN);
       return;
     }

@@ -349,6 +349,38 @@ Test(kernels_compile, clang_gfx942) {
   strbuf_free(&tu.source);
 }
 
+/* sm_80 (and sm_90 with GRETA_WGMMA=0): no wgmma, so the large-T prefill
+ * GEMM tiles (greta_gemm_mma_big) run, here with x in half (XH): those
+ * kernels compile without local memory. (Not every kernel: on sm_80,
+ * matmul_res_prefill_f16 has 8 bytes of stack, as it had before XH; a
+ * known defect of the sm_80 build, docs/gemm.md.) */
+Test(kernels_compile, nvrtc_sm80) {
+  target_t t;
+  tu_t tu;
+  uint8_t *obj = NULL;
+  size_t size = 0;
+  if (!compile_or_skip("sm_80", "nvrtc", &t, &tu, &obj, &size)) {
+    cr_skip_test("NVRTC not found (CUDA toolkit)");
+    return;
+  }
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 4096LL, 256LL, 1, 1, 1LL, 1, 0, 1>"),
+            "the half-x GEMM of 2048 rows, without wgmma");
+  kernel_stats_t *ks = NULL;
+  size_t n = 0, half_x = 0;
+  greta_status_t s = stats_collect(&t, obj, size, &ks, &n);
+  cr_assert_null(s, "%s", greta_status_message(s));
+  for (size_t j = 0; j < n; j++) {
+    if (!strstr(ks[j].name, "matmul_xh_")) continue;
+    half_x++;
+    cr_expect_eq(ks[j].private_bytes, 0, "%s: %lld bytes of local memory", ks[j].name,
+                 (long long)ks[j].private_bytes);
+  }
+  cr_expect_eq(half_x, 4, "the four half-x GEMMs (f16, bf16; small and large)");
+  free(ks);
+  free(obj);
+  strbuf_free(&tu.source);
+}
+
 Test(kernels_compile, nvrtc_sm90) {
   target_t t;
   tu_t tu;
