@@ -331,11 +331,11 @@ Test(plan_format, wrong_magic_and_version) {
   snprintf(message, sizeof message, "unsupported plan version %d: this libgreta reads version %d",
            GRETA_PLAN_VERSION + 1, GRETA_PLAN_VERSION);
   assert_parse_fails(bytes, size, message);
-  /* Version 4's kernels do not wait for the launch before them
-   * (greta_grid_begin): refused with the advice to recompile. */
-  bytes[8] = 4;
+  /* An older plan (version 5: no half x in prefill) is refused with the
+   * advice to recompile. */
+  bytes[8] = 5;
   assert_parse_fails(bytes, size,
-                     "unsupported plan version 4: this libgreta reads version 5 (recompile the "
+                     "unsupported plan version 5: this libgreta reads version 6 (recompile the "
                      "model with a matching gretac)");
   bytes[8] = GRETA_PLAN_VERSION;
   bytes[40] ^= 1; /* anything after the header */
