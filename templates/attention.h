@@ -79,9 +79,9 @@ GRETA_INLINE void greta_attn_init(greta_attn_state<D> &st) {
   for (int c = 0; c < st.DPL; c++) st.acc[c] = 0.f;
 }
 
-template <greta_i64 H, greta_i64 KVH, int D, greta_i64 MAXSEQ, int DT>
+template <greta_i64 H, greta_i64 KVH, int D, greta_i64 MAXSEQ, int DT, int OUT = GRETA_W_F32>
 GRETA_INLINE void greta_attention(const int *params, const float *q, const void *kc,
-                                  const void *vc, float *out, float scale) {
+                                  const void *vc, void *out, float scale) {
   const int NT = GRETA_ATTN_NT, NQ = NT / GRETA_WAVE, BKV = D > 128 ? 16 : 32;
   __shared__ float Ks[BKV * (D + 1)];
   __shared__ float Vs[BKV * D];
@@ -109,7 +109,7 @@ GRETA_INLINE void greta_attention(const int *params, const float *q, const void 
   if (t < T) {
     for (int c = 0; c < st.DPL; c++) {
       int d = lane + GRETA_WAVE * c;
-      if (d < D) out[(t * H + h) * D + d] = st.acc[c] / st.l;
+      if (d < D) greta_store_w<OUT>(out, (t * H + h) * D + d, st.acc[c] / st.l);
     }
   }
 }

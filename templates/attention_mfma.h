@@ -45,9 +45,9 @@ GRETA_INLINE float greta_mfma_exp2(float x) {
 #endif
 }
 
-template <greta_i64 H, greta_i64 KVH, int D, greta_i64 MAXSEQ, int DT>
+template <greta_i64 H, greta_i64 KVH, int D, greta_i64 MAXSEQ, int DT, int OUT = GRETA_W_F32>
 GRETA_INLINE void greta_attention_mfma(const int *params, const float *q, const void *kc,
-                                       const void *vc, float *out, float scale) {
+                                       const void *vc, void *out, float scale) {
   typedef greta_mfma32<DT> F;
   typedef typename F::lds_t L;
   typedef typename F::frag_t V4;
@@ -172,7 +172,7 @@ GRETA_INLINE void greta_attention_mfma(const int *params, const float *q, const 
     if (t < T) {
 #pragma unroll
       for (int jb = 0; jb < D / 32; jb++)
-        out[(t * H + h) * D + 32 * jb + mfma32_d_col(lane)] = o[jb][r] / lr;
+        greta_store_w<OUT>(out, (t * H + h) * D + 32 * jb + mfma32_d_col(lane), o[jb][r] / lr);
     }
   }
 }

@@ -90,9 +90,9 @@ GRETA_INLINE void greta_ldmatrix_x4(unsigned int addr, unsigned int (&r)[4]) {
 /* 2^x to ~2 ulp (CUDA's exp2f without fast math). */
 GRETA_INLINE float greta_attn_exp2(float x) { return exp2f(x); }
 
-template <greta_i64 H, greta_i64 KVH, int D, greta_i64 MAXSEQ, int DT>
+template <greta_i64 H, greta_i64 KVH, int D, greta_i64 MAXSEQ, int DT, int OUT = GRETA_W_F32>
 GRETA_INLINE void greta_attention_mma(const int *params, const float *q, const void *kc,
-                                      const void *vc, float *out, float scale) {
+                                      const void *vc, void *out, float scale) {
   static_assert(DT == GRETA_W_F16 || DT == GRETA_W_BF16, "f32 caches take greta_attention");
   static_assert(D % 16 == 0 && D <= GRETA_ATTN_MAX_HEAD_DIM, "head_dim a multiple of 16, <= 256");
   const int NT = GRETA_ATTN_MMA_NT, NW = NT / 32, BQ = GRETA_ATTN_MMA_QUERIES;
@@ -300,9 +300,16 @@ GRETA_INLINE void greta_attention_mma(const int *params, const float *q, const v
       const float inv = 1.f / lr2;
 #pragma unroll
       for (int n = 0; n < NO; n++) {
-        float *op = &out[(t * H + h) * D + 8 * n + mma_d_col(lane, 0)]; /* element-aligned */
-        op[0] = o[n][2 * rr] * inv;
-        op[1] = o[n][2 * rr + 1] * inv;
+        const greta_i64 at = (t * H + h) * D + 8 * n + mma_d_col(lane, 0); /* even */
+        if (OUT == GRETA_W_F32) {
+          float *op = (float *)out + at; /* element-aligned */
+          op[0] = o[n][2 * rr] * inv;
+          op[1] = o[n][2 * rr + 1] * inv;
+        } else { /* a half pair: 4-byte aligned */
+          *(unsigned int *)((unsigned short *)out + at) =
+              greta_pack_half2<OUT == GRETA_W_F32 ? GRETA_W_F16 : OUT>(o[n][2 * rr] * inv,
+                                                                       o[n][2 * rr + 1] * inv);
+        }
       }
     }
   }

@@ -136,7 +136,10 @@ static void rope_ref(double *v, int p) {
 
 /* Prefill stores the x of a half-weight GEMM in the weight's type when K is
  * a multiple of 64 (compiler/lower/lowering.h, LOWER_HALF_X_K): the
- * reference rounds it there too, for the tokens of prefill steps. */
+ * normalised x, the attention output and the glu output. The reference
+ * rounds them there too, for the tokens of prefill steps. (Its double
+ * values round like the backend's f32 ones but for a rare value next to a
+ * half rounding boundary: one half ulp, ~1e-6 of the output here.) */
 static void round_gemm_x(double *x, int k, const char *dtype, bool prefill) {
   if (!prefill || k % 64 != 0) return;
   for (int i = 0; i < k; i++) x[i] = support_stored((float)x[i], dtype);
@@ -179,6 +182,7 @@ static void block_ref(const weights_t *w, const char *kv_dtype, int prefilled, c
         att[hd * HEAD_DIM + i] = a / sum;
       }
     }
+    round_gemm_x(att, HEADS * HEAD_DIM, kv_dtype, t < prefilled);
     linear_ref(o, att, w->wo, DIM, HEADS * HEAD_DIM);
     for (int i = 0; i < DIM; i++) xt[i] += o[i];
     double g[FFN], u[FFN], d[DIM];

@@ -150,3 +150,29 @@ Test(gretac_cli, every_imported_family_compiles_for_the_cpu) {
   unlink(path);
   rmdir(dir);
 }
+
+/* Occurrences of `needle` in text [from, to). */
+static int count_in(const char *from, const char *to, const char *needle) {
+  int n = 0;
+  for (const char *p = strstr(from, needle); p && p < to; p = strstr(p + 1, needle)) n++;
+  return n;
+}
+
+/* The 7B with f16 weights: in its prefill entry every GEMM of the 32 blocks
+ * and the LM head reads x stored in f16 (q/k/v and gate/up from rms_scale,
+ * o from attention, down from glu; ops.def), and the decode entry keeps
+ * every activation f32. */
+Test(gretac_cli, prefill_stores_gemm_x_in_half) {
+  char *out;
+  int rc = gretac(EXAMPLES "llama2_7b.gm --emit=plan --target=cpu", &out);
+  cr_assert_eq(rc, 0, "%s", out);
+  const char *decode = strstr(out, "entry decode"), *prefill = strstr(out, "entry prefill");
+  const char *bind = strstr(out, "entry bind");
+  cr_assert(decode && prefill && bind && decode < prefill && prefill < bind, "%s", out);
+  cr_expect_eq(count_in(decode, prefill, " x f16"), 0);
+  cr_expect_eq(count_in(decode, prefill, " out f16"), 0);
+  cr_expect_eq(count_in(prefill, bind, " x f16"), 4 * 32 + 1, "q/k/v, o, gate/up, down; the head");
+  cr_expect_eq(count_in(prefill, bind, " out f16"), 2 * 32 + 32 + 32 + 1,
+               "rms_scale twice a block, attention, glu; the final norm");
+  free(out);
+}

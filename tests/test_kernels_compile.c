@@ -157,6 +157,14 @@ static void make_tu(const target_t *t, tu_t *tu) {
   greta_op_attrs_t att_f16 = att128;
   att_f16.kvdtype = GRETA_F16;
   add(t, tu, GRETA_OP_ATTENTION, 4, att_f16, 1, 2, 64, "attention_f16");
+  /* Prefill attention storing its output in half for the o projection
+   * (outdtype): the flash kernels and, with an f32 cache, the generic one. */
+  greta_op_attrs_t att_out = att_f16;
+  att_out.outdtype = GRETA_F16;
+  add(t, tu, GRETA_OP_ATTENTION, 4, att_out, 1, 2, 64, "attention_f16_out_f16");
+  att_out = att;
+  att_out.outdtype = GRETA_BF16;
+  add(t, tu, GRETA_OP_ATTENTION, 4, att_out, 1, 2, 64, "attention_out_bf16");
   /* On AMD, half caches with head_dim 32 k take the MFMA flash attention;
    * bf16 with head_dim 64 and 256 (the largest). */
   greta_op_attrs_t att_bf16 = att;

@@ -85,6 +85,10 @@ void plan_print(const greta_plan_t *plan, FILE *out) {
                 l->grid_t_tile);
       fprintf(out, " block %ux%ux%u", l->block[0], l->block[1], l->block[2]);
       if (l->shared_bytes) fprintf(out, " shared %u", l->shared_bytes);
+      /* Activations stored in a half type (ops.def: prefill's GEMM x). */
+      if (l->attr.xdtype) fprintf(out, " x %s", greta_dtype_name((greta_dtype_t)l->attr.xdtype));
+      if (l->attr.outdtype)
+        fprintf(out, " out %s", greta_dtype_name((greta_dtype_t)l->attr.outdtype));
       fputc('\n', out);
     }
   }

@@ -418,10 +418,11 @@ static greta_status_t kernel_attention(const kernel_ctx_t *c, kernel_choice_t *k
   char scale[32];
   GRETA_RETURN_IF_ERROR(check_attention_shape(c));
   GRETA_RETURN_IF_ERROR(float_literal(c, a->scale, scale, sizeof scale));
-  k->params = "const float *q, const void *k, const void *v, float *out";
+  k->params = "const float *q, const void *k, const void *v, void *out";
   snprintf(k->call, sizeof k->call, "q, k, v, out, %s", scale);
-  snprintf(k->targs, sizeof k->targs, "%lldLL, %lldLL, %d, %lldLL, %s", LL(a->heads),
-           LL(a->kv_heads), (int)a->head_dim, LL(a->max_seq), dtype_enum[a->kvdtype]);
+  snprintf(k->targs, sizeof k->targs, "%lldLL, %lldLL, %d, %lldLL, %s, %s", LL(a->heads),
+           LL(a->kv_heads), (int)a->head_dim, LL(a->max_seq), dtype_enum[a->kvdtype],
+           dtype_enum[a->outdtype]);
   /* AMD, half cache, head_dim a multiple of 32: flash attention on the
    * 32x32 MFMAs, 128 query rows a block. */
   if (c->target->arch == TARGET_AMD && a->kvdtype != GRETA_F32 && a->head_dim % 32 == 0) {

@@ -68,8 +68,9 @@ void launch_arg(const lowering_t *lw, greta_plan_launch_t *l, int node);
 /* The dtype prefill stores a GEMM's x in, for Linear weight node `w` of
  * K columns: w's half type when the rule above holds, else f32. */
 greta_dtype_t gemm_x_dtype(const lowering_t *lw, int w, int64_t k);
-/* Fills lw->prefill_dtype: a glu output read only as the x of GEMMs that
- * take half x (gemm_x_dtype), all of one weight type, is stored in it. */
+/* Fills lw->prefill_dtype: a glu or attention output read only (directly or
+ * through reshapes) as the x of GEMMs that take half x (gemm_x_dtype), all
+ * of one weight type, is stored in that type, and so are its reshapes. */
 void half_gemm_inputs(lowering_t *lw);
 
 /* The fused IR ops (lower_fused.c), per entry: decode one launch each;

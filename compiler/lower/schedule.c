@@ -346,6 +346,7 @@ static void lower_node(lowering_t *lw, int id, int decode, launch_list_t *list) 
       launch_arg(lw, l, id);
       l->attr = (greta_op_attrs_t){.heads = heads, .kv_heads = kv_heads, .head_dim = head_dim,
                                    .max_seq = max_seq, .kvdtype = kvdtype,
+                                   .outdtype = decode ? GRETA_F32 : lw->prefill_dtype[id],
                                    .scale = (float)node->f[0]};
       break;
     }

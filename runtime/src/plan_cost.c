@@ -56,7 +56,7 @@ static void cost_attention(cost_t *c) {
   uint64_t H = (uint64_t)c->a->heads, KVH = (uint64_t)c->a->kv_heads, D = (uint64_t)c->a->head_dim;
   uint64_t context = c->pos + c->T;
   uint64_t visible = c->T * c->pos + c->T * (c->T + 1) / 2;
-  c->bytes = 2 * c->T * H * D * f32 + 2 * context * KVH * D * kv_size(c);
+  c->bytes = c->T * H * D * (f32 + size_of(c->a->outdtype)) + 2 * context * KVH * D * kv_size(c);
   c->flops = 4 * H * D * visible;
 }
 

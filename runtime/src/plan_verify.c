@@ -278,7 +278,7 @@ static greta_status_t verify_op(const launch_ctx_t *c) {
       GRETA_RETURN_IF_ERROR(need_arg(c, 0, "q", n1, 4, false));
       GRETA_RETURN_IF_ERROR(need_arg(c, 1, "k cache", n2, kvsize, false));
       GRETA_RETURN_IF_ERROR(need_arg(c, 2, "v cache", n2, kvsize, false));
-      if (l->op == GRETA_OP_ATTENTION) return need_arg(c, 3, "out", n1, 4, true);
+      if (l->op == GRETA_OP_ATTENTION) return need_arg(c, 3, "out", n1, outsize, true);
       GRETA_RETURN_IF_ERROR(NEED(splits, 1));
       GRETA_RETURN_IF_ERROR(NEED(split_rows, 1));
       if (!product(&n3, a->splits, a->split_rows, 1, 1) || n3 < (uint64_t)a->max_seq)

@@ -234,7 +234,7 @@ static greta_status_t cpu_attention(const op_ctx_t *c) {
   const float *q = c->arg[0]; /* (T, heads, head_dim) */
   const void *k = c->arg[1];  /* (max_seq, kv_heads, head_dim) in kvdtype */
   const void *v = c->arg[2];  /* (max_seq, kv_heads, head_dim) in kvdtype */
-  float *out = c->arg[3];     /* (T, heads, head_dim) */
+  void *out = c->arg[3];      /* (T, heads, head_dim) in outdtype */
   int64_t heads = ATTR.heads, kv_heads = ATTR.kv_heads, d = ATTR.head_dim, group = heads / kv_heads;
   float scale = ATTR.scale;
   GRETA_RETURN_IF_ERROR(check_cache_rows(c, "attention"));
@@ -256,7 +256,9 @@ static greta_status_t cpu_attention(const op_ctx_t *c) {
         float m, l;
         attend_rows(q + (t * heads + h) * d, k, v, KVDTYPE, (size_t)((h / group) * d),
                     kv_heads * d, d, scale, 0, c->pos + t + 1, p, &m, &l, acc);
-        for (int64_t i = 0; i < d; i++) out[(t * heads + h) * d + i] = acc[i] / l;
+        for (int64_t i = 0; i < d; i++)
+          store_float(out, (greta_dtype_t)ATTR.outdtype, (size_t)((t * heads + h) * d + i),
+                      acc[i] / l);
       }
     free(p);
     free(acc);
