@@ -17,8 +17,8 @@
 #        test_gemm_conformance (every GEMM against the CPU at odd sizes, and
 #        x stored in half by rms_scale and glu), test_end_to_end,
 #        test_gpu_backend, test_generate_hf; run_block --check on the f16
-#        7B block at prompt 512 (the largest difference should stay near
-#        the mma.sync path's 6.3e-4); bench/hf_7b.sh at T = 508 against
+#        7B block at prompt 512, wgmma and mma.sync (the largest difference
+#        should stay near 6e-4); bench/hf_7b.sh at T = 508 against
 #        transformers;
 #     2. gemm_wgmma_bench (the template alone against cuBLAS);
 #     3. bench_greta, mma.sync against wgmma, back to back: the 7B's four
@@ -66,9 +66,11 @@ check() {
     echo "$t rc=$? $(grep -a Synthesis "$out/$t.log" | sed 's/.*Synthesis: //')"
     grep -a FAIL "$out/$t.log" | head -5
   done
-  timeout 120 build-dev/examples/run_block $C/llama2_block_f16.cubin --prompt 512 --decode 4 --check \
-    >"$out/run_block.log" 2>&1 || status=1
-  tail -2 "$out/run_block.log"
+  for m in llama2_block_f16 llama2_block_f16_mmasync; do
+    timeout 120 build-dev/examples/run_block $C/$m.cubin --prompt 512 --decode 4 --check \
+      >"$out/run_block_$m.log" 2>&1 || status=1
+    echo "$m: $(tail -1 "$out/run_block_$m.log")"
+  done
   GRETA_HF_T=508 timeout 240 bash bench/hf_7b.sh >"$out/hf_7b.log" 2>&1 || status=1
   grep -a -E "worst|PASS|FAIL|no fixture" "$out/hf_7b.log" | sed 's/per token:.*; worst/worst/'
   echo "=== 2. the template alone against cuBLAS"
