@@ -60,7 +60,7 @@ greta_plan_launch_t *launch_add(launch_list_t *list, uint32_t op);
 /* Appends node `node`'s value as the launch's next argument. */
 void launch_arg(const lowering_t *lw, greta_plan_launch_t *l, int node);
 
-/* Prefill stores the x of a half-weight GEMM in the weight's type when K is
+/* half_x.c. Prefill stores the x of a half-weight GEMM in the weight's type when K is
  * a multiple of this (every GEMM kernel then reads it in whole 16-byte
  * chunks: gemm_wgmma's K stage is 64, gemm_mfma's 32). */
 #define LOWER_HALF_X_K 64
