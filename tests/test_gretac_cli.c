@@ -176,3 +176,60 @@ Test(gretac_cli, prefill_stores_gemm_x_in_half) {
                "rms_scale twice a block, attention, glu; the final norm");
   free(out);
 }
+
+/* The prefill plan of `text` (a .gm model written to a temporary file):
+ * how many launches read half x and write half outputs. */
+static void half_counts(const char *text, int *x_half, int *out_half) {
+  char path[] = "/tmp/greta_cli_half_XXXXXX";
+  int fd = mkstemp(path);
+  cr_assert_geq(fd, 0);
+  cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+  close(fd);
+  char args[512], *out;
+  snprintf(args, sizeof args, "%s --emit=plan --target=cpu", path);
+  int rc = gretac(args, &out);
+  remove(path);
+  cr_assert_eq(rc, 0, "%s", out);
+  const char *prefill = strstr(out, "entry prefill");
+  cr_assert(prefill, "%s", out);
+  const char *end = strstr(prefill, "entry bind");
+  if (!end) end = prefill + strlen(prefill);
+  *x_half = count_in(prefill, end, " x f16");
+  *out_half = count_in(prefill, end, " out f16");
+  free(out);
+}
+
+/* What does not take half x: K not a multiple of 64, a value that is also
+ * an output, a value also read as a residual. A model of a norm feeding a
+ * gate/up pair and a down projection (dim 128; ffn as given). */
+Test(gretac_cli, half_x_only_where_every_reader_is_such_a_gemm) {
+  static const char *const fmt =
+      "model half_rule\n"
+      "set weight_dtype = f16\n"
+      "dim T\n"
+      "input x: f32[T, 128]\n"
+      "weight g: [128] = \"g\"\n"
+      "weight w1: [%d, 128] = \"w1\"\n"
+      "weight w3: [%d, 128] = \"w3\"\n"
+      "weight w2: [128, %d] = \"w2\"\n"
+      "h = rmsnorm(x, g, 1e-5)\n"
+      "a = silu(h @ w1.T) * (h @ w3.T)\n"
+      "output y = x + a @ w2.T\n"
+      "%s";
+  char text[1024];
+  int xh, oh;
+  /* ffn 192: rms_scale -> gate/up, glu -> down, both in half. */
+  snprintf(text, sizeof text, fmt, 192, 192, 192, "");
+  half_counts(text, &xh, &oh);
+  cr_expect_eq(xh, 2, "gate/up and down read half x");
+  cr_expect_eq(oh, 2, "rms_scale and glu write half");
+  /* ffn 160: down's K is not a multiple of 64, so glu stays f32. */
+  snprintf(text, sizeof text, fmt, 160, 160, 160, "");
+  half_counts(text, &xh, &oh);
+  cr_expect_eq(xh, 1, "only gate/up");
+  cr_expect_eq(oh, 1, "only rms_scale");
+  /* The glu output is also an output of the model: stored f32. */
+  snprintf(text, sizeof text, fmt, 192, 192, 192, "output a_out = a\n");
+  half_counts(text, &xh, &oh);
+  cr_expect_eq(oh, 1, "an output stays f32");
+}
