@@ -301,14 +301,13 @@ GRETA_INLINE void greta_attention_mma(const int *params, const float *q, const v
 #pragma unroll
       for (int n = 0; n < NO; n++) {
         const greta_i64 at = (t * H + h) * D + 8 * n + mma_d_col(lane, 0); /* even */
-        if (OUT == GRETA_W_F32) {
+        if constexpr (OUT == GRETA_W_F32) {
           float *op = (float *)out + at; /* element-aligned */
           op[0] = o[n][2 * rr] * inv;
           op[1] = o[n][2 * rr + 1] * inv;
         } else { /* a half pair: 4-byte aligned */
           *(unsigned int *)((unsigned short *)out + at) =
-              greta_pack_half2<OUT == GRETA_W_F32 ? GRETA_W_F16 : OUT>(o[n][2 * rr] * inv,
-                                                                       o[n][2 * rr + 1] * inv);
+              greta_pack_half2<OUT>(o[n][2 * rr] * inv, o[n][2 * rr + 1] * inv);
         }
       }
     }

@@ -282,13 +282,19 @@ static void expect_instruction(const char *path, const char *kernel, const char 
   cr_assert(found, "%s: no %s in %d lines of disassembly", kernel, mnemonic, lines);
 }
 
-static void check_every_kernel(const target_t *t, const tu_t *tu, const uint8_t *obj, size_t size,
-                               bool check_spills) {
+/* Every kernel of the translation unit whose name starts with `only` (NULL:
+ * every one) is in the object, with no spill and no stack; returns how many
+ * were checked. */
+static int check_every_kernel(const target_t *t, const tu_t *tu, const uint8_t *obj, size_t size,
+                               bool check_spills, const char *only) {
   kernel_stats_t *ks = NULL;
   size_t n = 0;
+  int checked = 0;
   greta_status_t s = stats_collect(t, obj, size, &ks, &n);
   cr_assert_null(s, "%s", greta_status_message(s));
   for (int i = 0; i < tu->n; i++) {
+    if (only && strncmp(tu->names[i], only, strlen(only)) != 0) continue;
+    checked++;
     const kernel_stats_t *k = NULL;
     for (size_t j = 0; j < n; j++)
       if (strcmp(ks[j].name, tu->names[i]) == 0) k = &ks[j];
@@ -306,6 +312,7 @@ static void check_every_kernel(const target_t *t, const tu_t *tu, const uint8_t 
     }
   }
   free(ks);
+  return checked;
 }
 
 Test(kernels_compile, clang_gfx942) {
@@ -326,7 +333,7 @@ Test(kernels_compile, clang_gfx942) {
   cr_assert_eq(flags & 0x300, 0x200, "e_flags 0x%x: xnack not off", flags);
   cr_assert(contains(obj, size, "amdgcn-amd-amdhsa--gfx942:sramecc+:xnack-"),
             "metadata note lacks the full target ID");
-  check_every_kernel(&t, &tu, obj, size, true);
+  check_every_kernel(&t, &tu, obj, size, true, NULL);
 
   char path[] = "/tmp/greta-test-XXXXXX";
   int fd = mkstemp(path);
@@ -373,18 +380,8 @@ Test(kernels_compile, nvrtc_sm80) {
   }
   cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 4096LL, 256LL, 1, 1, 1LL, 1, 0, 1>"),
             "the half-x GEMM of 2048 rows, without wgmma");
-  kernel_stats_t *ks = NULL;
-  size_t n = 0, half_x = 0;
-  greta_status_t s = stats_collect(&t, obj, size, &ks, &n);
-  cr_assert_null(s, "%s", greta_status_message(s));
-  for (size_t j = 0; j < n; j++) {
-    if (!strstr(ks[j].name, "matmul_xh_")) continue;
-    half_x++;
-    cr_expect_eq(ks[j].private_bytes, 0, "%s: %lld bytes of local memory", ks[j].name,
-                 (long long)ks[j].private_bytes);
-  }
-  cr_expect_eq(half_x, 4, "the four half-x GEMMs (f16, bf16; small and large)");
-  free(ks);
+  cr_expect_eq(check_every_kernel(&t, &tu, obj, size, false, "matmul_xh_"), 4,
+               "the four half-x GEMMs (f16, bf16; small and large)");
   free(obj);
   strbuf_free(&tu.source);
 }
@@ -402,7 +399,7 @@ Test(kernels_compile, nvrtc_sm90) {
   cr_assert_eq(memcmp(obj, "\177ELF", 4), 0, "not an ELF cubin");
   cr_assert_eq(le_u16(obj + 18), 190, "e_machine %llu, want EM_CUDA (190)", (unsigned long long)le_u16(obj + 18));
   for (int i = 0; i < tu.n; i++) cr_assert(contains(obj, size, tu.names[i]), "no symbol %s", tu.names[i]);
-  check_every_kernel(&t, &tu, obj, size, false);
+  check_every_kernel(&t, &tu, obj, size, false, NULL);
   /* The half-cache prefill attentions are greta_attention_mma (its 128-thread
    * blocks), and its fragments (O: head_dim / 2 floats a lane) must stay in
    * registers: a stack frame would be local memory. */
@@ -463,7 +460,7 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
             "the GEMM of x in f16, 2048 rows, should take 256-wide wgmma tiles and copy x raw");
   cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F32, 688LL, 256LL, 1, 0, 1LL, 1, 0, 0>"),
             "f32 weights keep 3xTF32 mma.sync");
-  check_every_kernel(&t, &tu, obj, size, false);
+  check_every_kernel(&t, &tu, obj, size, false, NULL);
   free(obj);
   strbuf_free(&tu.source);
 }
@@ -480,7 +477,7 @@ Test(kernels_compile, hiprtc_gfx90a) {
   cr_assert_eq(memcmp(obj, "\177ELF", 4), 0, "hiprtc output was not unbundled to an ELF");
   cr_assert_eq(le_u16(obj + 18), 224);
   cr_assert_eq(le_u32(obj + 48) & 0xff, 0x3f, "e_flags mach, want gfx90a (0x3f)");
-  check_every_kernel(&t, &tu, obj, size, true);
+  check_every_kernel(&t, &tu, obj, size, true, NULL);
   free(obj);
   strbuf_free(&tu.source);
 }

@@ -297,6 +297,9 @@ static greta_status_t kernel_matmul(const kernel_ctx_t *c, kernel_choice_t *k) {
     return bad(c, "x in a half type needs a prefill GEMM over a Linear weight of that type");
   k->params = res ? "const float *x, const void *b, float *out, const float *res"
                   : "const float *x, const void *b, float *out";
+  /* The matrix-core GEMMs take x of either type (XH). */
+  const char *any_x_params = res ? "const void *x, const void *b, float *out, const float *res"
+                                 : "const void *x, const void *b, float *out";
   snprintf(k->call, sizeof k->call, "x, b, out, %s", res ? "res" : "0");
   if (c->decode && trans) {
     int vec, stage;
@@ -332,8 +335,7 @@ static greta_status_t kernel_matmul(const kernel_ctx_t *c, kernel_choice_t *k) {
     const int nb = big ? GRETA_MFMA_BIG_NB : GRETA_MFMA_SMALL_NB;
     GRETA_RETURN_IF_ERROR(set_rows_y(c, GRETA_MFMA_NT, ceil_div(N, 64 * nb), 64 * mb));
     k->fn = "greta_gemm_mfma";
-    k->params = res ? "const void *x, const void *b, float *out, const float *res"
-                    : "const void *x, const void *b, float *out";
+    k->params = any_x_params;
     snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %lldLL, %d, %d, %d, %d",
              dtype_enum[dt], LL(N), LL(K), res, LL(rc), rpt, mb, nb, xh);
     return NULL;
@@ -364,9 +366,7 @@ static greta_status_t kernel_matmul(const kernel_ctx_t *c, kernel_choice_t *k) {
   }
   char wg_arg[16] = ""; /* greta_gemm_mma's last template arguments */
   if (mma) snprintf(wg_arg, sizeof wg_arg, ", %d, %d", wg, xh);
-  if (mma)
-    k->params = res ? "const void *x, const void *b, float *out, const float *res"
-                    : "const void *x, const void *b, float *out";
+  if (mma) k->params = any_x_params;
   k->fn = mma ? "greta_gemm_mma" : "greta_gemm";
   snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %d, %lldLL, %d%s", dtype_enum[dt],
            LL(N), LL(K), trans, res, LL(rc), rpt, wg_arg);

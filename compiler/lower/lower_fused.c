@@ -23,7 +23,7 @@ void lower_linear(lowering_t *lw, int id, int decode, launch_list_t *list, int x
   if (norm && !decode) {
     x_dtype = gemm_x_dtype(lw, w, k);
     const ir_type_t *xt = &lw->graph->nodes[x].type;
-    int scaled = new_buffer(lw, value_bytes(lw, xt) / greta_dtype_size(xt->dtype) *
+    int scaled = new_buffer(lw, (uint64_t)ir_type_elems(xt, lw->options->max_tokens) *
                                     greta_dtype_size(x_dtype), id, id);
     greta_plan_launch_t *l = launch_add(list, GRETA_OP_RMS_SCALE);
     launch_arg(lw, l, x);

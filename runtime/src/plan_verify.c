@@ -203,18 +203,17 @@ static greta_status_t verify_op(const launch_ctx_t *c) {
   const int64_t T = c->tokens, R = c->rows;
   uint64_t n1, n2, n3;
   /* Checked for every op: one without the attribute reads 0 (f32). */
-  if (a->wdtype < GRETA_F32 || a->wdtype > GRETA_BF16)
-    return greta_status_make(GRETA_DATA_LOSS, "wdtype (weight dtype) is %lld, expected 0..2",
-                             (long long)a->wdtype);
-  if (a->kvdtype < GRETA_F32 || a->kvdtype > GRETA_BF16)
-    return greta_status_make(GRETA_DATA_LOSS, "kvdtype (KV-cache dtype) is %lld, expected 0..2",
-                             (long long)a->kvdtype);
-  if (a->xdtype < GRETA_F32 || a->xdtype > GRETA_BF16)
-    return greta_status_make(GRETA_DATA_LOSS, "xdtype (matmul x dtype) is %lld, expected 0..2",
-                             (long long)a->xdtype);
-  if (a->outdtype < GRETA_F32 || a->outdtype > GRETA_BF16)
-    return greta_status_make(GRETA_DATA_LOSS, "outdtype (output dtype) is %lld, expected 0..2",
-                             (long long)a->outdtype);
+  const struct {
+    int64_t value;
+    const char *what;
+  } dtypes[] = {{a->wdtype, "wdtype (weight dtype)"},
+                {a->kvdtype, "kvdtype (KV-cache dtype)"},
+                {a->xdtype, "xdtype (matmul x dtype)"},
+                {a->outdtype, "outdtype (output dtype)"}};
+  for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++)
+    if (dtypes[i].value < GRETA_F32 || dtypes[i].value > GRETA_BF16)
+      return greta_status_make(GRETA_DATA_LOSS, "%s is %lld, expected 0..2", dtypes[i].what,
+                               (long long)dtypes[i].value);
   const size_t wsize = greta_dtype_size((greta_dtype_t)a->wdtype);
   const size_t kvsize = greta_dtype_size((greta_dtype_t)a->kvdtype);
   const size_t xsize = greta_dtype_size((greta_dtype_t)a->xdtype);
