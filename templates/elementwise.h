@@ -14,8 +14,6 @@ GRETA_INLINE greta_i64 greta_ew_index(greta_i64 total) {
   return i < total ? i : -1;
 }
 
-GRETA_INLINE float greta_silu(float v) { return v / (1.0f + greta_exp(-v)); }
-
 /* a, b: inputs (b unused by unary ops), out: output, all [rows, NCOL]. */
 template <int OP, greta_i64 NCOL, greta_i64 RC, int RPT>
 GRETA_INLINE void greta_elementwise(const int *params, const float *a, const float *b, float *out,

@@ -36,6 +36,43 @@
  *   the warps for small T).
  */
 
+/* ---- matmul_glu in prefill: the GLU epilogue of the matrix-core GEMMs ----
+ * B is the stacked [gate; up] weight [2F, K] that decode's GEMV reads. The
+ * GEMM computes the columns of a virtual weight that alternates G gate rows
+ * and G up rows, so every tile holds gate column c and up column c, G
+ * columns apart, and the epilogue pairs them where they already are:
+ * silu(gate) up, stored [M, F] in OUT. Virtual row v is gate row
+ * (v / 2G) G + v % G, plus F when v % 2G >= G; 2G ceil(F / G) of them, the
+ * ones whose gate row is past F zero-filled like rows past N. A loader whose
+ * rows advance by multiples of 2G keeps v % 2G: one row pointer, and G
+ * physical rows per step. G = 16 on NVIDIA (in wgmma's D fragment and the
+ * large mma.sync tiles, 8-column groups g and g + 2 are in one thread; the
+ * small tiles pair through shared memory), 32 on AMD (two 32 x 32 MFMA
+ * blocks of one wave). */
+template <int G>
+struct greta_glu_map {
+  static GRETA_METHOD greta_i64 width(greta_i64 f) { return 2 * G * ((f + G - 1) / G); }
+  static GRETA_METHOD greta_i64 gate(greta_i64 v) { return v / (2 * G) * G + v % G; }
+  static GRETA_METHOD greta_i64 row(greta_i64 v, greta_i64 f) {
+    return gate(v) + (v % (2 * G) >= G ? f : 0);
+  }
+};
+
+/* out[at] = silu(g0) u0 and, when `two`, out[at + 1] = silu(g1) u1, in OUT. */
+template <int OUT>
+GRETA_INLINE void greta_glu_store2(void *out, greta_i64 at, float g0, float u0, float g1, float u1,
+                                   bool two) {
+  const float v0 = greta_silu(g0) * u0, v1 = greta_silu(g1) * u1;
+#if !defined(GRETA_AMD)
+  if (OUT != GRETA_W_F32 && two && at % 2 == 0) { /* one 32-bit store, the same rounding */
+    ((unsigned int *)out)[at / 2] = greta_pack_half2<OUT>(v0, v1);
+    return;
+  }
+#endif
+  greta_store_w<OUT>(out, at, v0);
+  if (two) greta_store_w<OUT>(out, at + 1, v1);
+}
+
 template <int DT>
 struct greta_frag;
 

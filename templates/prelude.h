@@ -193,6 +193,9 @@ GRETA_INLINE void greta_store_w(void *w, greta_i64 i, float v) {
   else ((unsigned short *)w)[i] = greta_float_to_bf16(v);
 }
 
+/* silu(v) = v sigmoid(v): glu, the GEMV and GEMM glu epilogues. */
+GRETA_INLINE float greta_silu(float v) { return v / (1.0f + greta_exp(-v)); }
+
 #if !defined(GRETA_AMD)
 /* Two floats rounded to the half type DT (f16 or bf16, nearest even) and
  * packed, lo in the low 16 bits: the matrix-core operands on NVIDIA

@@ -160,8 +160,9 @@ static int count_in(const char *from, const char *to, const char *needle) {
 
 /* The 7B with f16 weights: in its prefill entry every GEMM of the 32 blocks
  * and the LM head reads x stored in f16 (q/k/v and gate/up from rms_scale,
- * o from attention, down from glu; ops.def), and the decode entry keeps
- * every activation f32. */
+ * o from attention, down from gate/up's GLU epilogue; ops.def), and the
+ * decode entry keeps every activation f32. gate/up is one matmul_glu launch
+ * in both entries: no glu launch is left. */
 Test(gretac_cli, prefill_stores_gemm_x_in_half) {
   char *out;
   int rc = gretac(EXAMPLES "llama2_7b.gm --emit=plan --target=cpu", &out);
@@ -173,13 +174,18 @@ Test(gretac_cli, prefill_stores_gemm_x_in_half) {
   cr_expect_eq(count_in(decode, prefill, " out f16"), 0);
   cr_expect_eq(count_in(prefill, bind, " x f16"), 4 * 32 + 1, "q/k/v, o, gate/up, down; the head");
   cr_expect_eq(count_in(prefill, bind, " out f16"), 2 * 32 + 32 + 32 + 1,
-               "rms_scale twice a block, attention, glu; the final norm");
+               "rms_scale twice a block, attention, matmul_glu; the final norm");
+  cr_expect_eq(count_in(decode, prefill, "\n  matmul_glu "), 32);
+  cr_expect_eq(count_in(prefill, bind, "\n  matmul_glu "), 32);
+  cr_expect_eq(count_in(prefill, bind, "\n  glu "), 0);
   free(out);
 }
 
 /* The prefill plan of `text` (a .gm model written to a temporary file):
- * how many launches read half x and write half outputs. */
-static void half_counts(const char *text, int *x_half, int *out_half) {
+ * how many launches read half x and write half outputs, and (when not NULL)
+ * how many are matmul_glu and glu. */
+static void prefill_counts(const char *text, int *x_half, int *out_half, int *matmul_glu,
+                           int *glu) {
   char path[] = "/tmp/greta_cli_half_XXXXXX";
   int fd = mkstemp(path);
   cr_assert_geq(fd, 0);
@@ -196,7 +202,13 @@ static void half_counts(const char *text, int *x_half, int *out_half) {
   if (!end) end = prefill + strlen(prefill);
   *x_half = count_in(prefill, end, " x f16");
   *out_half = count_in(prefill, end, " out f16");
+  if (matmul_glu) *matmul_glu = count_in(prefill, end, "\n  matmul_glu ");
+  if (glu) *glu = count_in(prefill, end, "\n  glu ");
   free(out);
+}
+
+static void half_counts(const char *text, int *x_half, int *out_half) {
+  prefill_counts(text, x_half, out_half, NULL, NULL);
 }
 
 /* What does not take half x: K not a multiple of 64, a value that is also
@@ -232,4 +244,34 @@ Test(gretac_cli, half_x_only_where_every_reader_is_such_a_gemm) {
   snprintf(text, sizeof text, fmt, 192, 192, 192, "output a_out = a\n");
   half_counts(text, &xh, &oh);
   cr_expect_eq(oh, 1, "an output stays f32");
+}
+
+/* Prefill's gate/up GEMM takes silu(gate) up as its epilogue exactly where
+ * it reads half x (a half weight, 64 | dim: templates/gemm.h's virtual
+ * weight needs the matrix-core tiles); otherwise the GEMM writes the
+ * stacked [T, 2 ffn] and a glu launch follows. */
+Test(gretac_cli, prefill_glu_in_the_gemm_epilogue_where_it_reads_half_x) {
+  static const char *const fmt =
+      "model glu_rule\n"
+      "set weight_dtype = %s\n"
+      "dim T\n"
+      "input x: f32[T, %d]\n"
+      "weight g: [%d] = \"g\"\n"
+      "weight w1: [40, %d] = \"w1\"\n"
+      "weight w3: [40, %d] = \"w3\"\n"
+      "h = rmsnorm(x, g, 1e-5)\n"
+      "output y = silu(h @ w1.T) * (h @ w3.T)\n";
+  static const struct {
+    const char *dtype;
+    int dim, fused;
+  } cases[] = {{"f16", 128, 1}, {"bf16", 64, 1}, {"f16", 96, 0}, {"f32", 128, 0}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char text[1024];
+    const int d = cases[i].dim;
+    snprintf(text, sizeof text, fmt, cases[i].dtype, d, d, d, d);
+    int xh, oh, matmul_glu, glu;
+    prefill_counts(text, &xh, &oh, &matmul_glu, &glu);
+    cr_expect_eq(matmul_glu, cases[i].fused, "%s dim %d", cases[i].dtype, d);
+    cr_expect_eq(glu, !cases[i].fused, "%s dim %d", cases[i].dtype, d);
+  }
 }

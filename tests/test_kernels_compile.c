@@ -96,6 +96,20 @@ static void make_tu(const target_t *t, tu_t *tu) {
           2, 64, n);
       snprintf(n, sizeof n, "glu_%s", dts[dt]);
       add(t, tu, GRETA_OP_GLU, 2, (greta_op_attrs_t){.n = 688, .outdtype = dt}, 1, 2, 64, n);
+      /* Prefill's gate/up GEMM with silu(gate) up in its epilogue
+       * (templates/gemm.h's virtual weight): x f32 or half, out half or
+       * f32, ffn widths that leave the 32-column pairs (688) and the
+       * 16-column ones (2008) ragged, small steps and 2048 rows. */
+      snprintf(n, sizeof n, "glu_gemm_prefill_%s", dts[dt]);
+      add(t, tu, GRETA_OP_MATMUL_GLU, 3,
+          (greta_op_attrs_t){.n = 688, .k = 256, .wdtype = dt, .outdtype = dt}, 1, 2, 64, n);
+      snprintf(n, sizeof n, "matmul_xh_glu_prefill_%s", dts[dt]);
+      add(t, tu, GRETA_OP_MATMUL_GLU, 3,
+          (greta_op_attrs_t){.n = 688, .k = 256, .wdtype = dt, .xdtype = dt, .outdtype = dt}, 1, 2,
+          64, n);
+      snprintf(n, sizeof n, "matmul_xh_glu_big_prefill_%s", dts[dt]);
+      add(t, tu, GRETA_OP_MATMUL_GLU, 3,
+          (greta_op_attrs_t){.n = 2008, .k = 256, .wdtype = dt, .xdtype = dt}, 1, 2, 2048, n);
     }
     snprintf(n, sizeof n, "embedding_%s", dts[dt]);
     add(t, tu, GRETA_OP_EMBEDDING, 3, (greta_op_attrs_t){.vocab = 1000, .dim = 256, .wdtype = dt}, 1, 1,
@@ -380,8 +394,11 @@ Test(kernels_compile, nvrtc_sm80) {
   }
   cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 4096LL, 256LL, 1, 1, 1LL, 1, 0, 1>"),
             "the half-x GEMM of 2048 rows, without wgmma");
-  cr_expect_eq(check_every_kernel(&t, &tu, obj, size, false, "matmul_xh_"), 4,
-               "the four half-x GEMMs (f16, bf16; small and large)");
+  cr_assert(strstr(tu.source.data,
+                   "greta_gemm_mma<GRETA_W_BF16, 2008LL, 256LL, 1, 0, 1LL, 1, 0, 1, 1, GRETA_W_F32>"),
+            "the half-x GLU GEMM of 2048 rows, without wgmma");
+  cr_expect_eq(check_every_kernel(&t, &tu, obj, size, false, "matmul_xh_"), 8,
+               "the eight half-x GEMMs (f16, bf16; small and large; with and without glu)");
   free(obj);
   strbuf_free(&tu.source);
 }
@@ -460,6 +477,14 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
             "the GEMM of x in f16, 2048 rows, should take 256-wide wgmma tiles and copy x raw");
   cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F32, 688LL, 256LL, 1, 0, 1LL, 1, 0, 0>"),
             "f32 weights keep 3xTF32 mma.sync");
+  /* The GLU GEMM's tile width counts the virtual weight's columns: 2008
+   * gate/up pairs are 4032 columns, 256 wide at 2048 rows (16 x 16 tiles). */
+  cr_assert(strstr(tu.source.data,
+                   "greta_gemm_mma<GRETA_W_F16, 2008LL, 256LL, 1, 0, 1LL, 1, 256, 1, 1, GRETA_W_F32>"),
+            "the GLU GEMM of 2048 rows should take 256-wide wgmma tiles, x raw, out f32");
+  cr_assert(strstr(tu.source.data,
+                   "greta_gemm_mma<GRETA_W_BF16, 688LL, 256LL, 1, 0, 1LL, 1, 128, 0, 1, GRETA_W_BF16>"),
+            "the GLU GEMM of f32 x, out bf16");
   check_every_kernel(&t, &tu, obj, size, false, NULL);
   free(obj);
   strbuf_free(&tu.source);

@@ -25,7 +25,7 @@ _Static_assert((int)GRETA_W_F32 == (int)GRETA_F32 && (int)GRETA_W_F16 == (int)GR
                "templates/launch_constants.h's weight dtypes are greta_dtype_t values");
 
 /* Templates in the order the translation unit needs them: elementwise.h
- * (greta_ew_index, greta_silu) and rope.h (the q/k/v epilogue) come before
+ * (greta_ew_index) and rope.h (the q/k/v epilogue) come before
  * norm.h and gemv.h, whose templates call them. */
 static const char *const template_files[] = {
     "launch_constants.h", "prelude.h", "mfma_layout.h", "mma_layout.h", "wgmma_layout.h",
@@ -283,23 +283,95 @@ static bool mfma_big_tile_wins(int64_t rows, int64_t n, int dt) {
   return cost[1] <= cost[0];
 }
 
+/* The prefill GEMM (T rows, any T): AMD's 32 x 32 MFMA tiles, NVIDIA's
+ * matrix-core tiles (mma.sync, wgmma on sm_90a), or greta_gemm. glu
+ * (matmul_glu): the stacked [2n, k] Linear weight in a half type, out
+ * silu(gate) up in outdtype, on the matrix-core tiles only; they compute
+ * the virtual weight of templates/gemm.h's greta_glu_map<G>, whose width
+ * sets the grid. */
+static greta_status_t prefill_gemm(const kernel_ctx_t *c, kernel_choice_t *k, bool glu) {
+  const greta_op_attrs_t *a = c->a;
+  greta_plan_launch_t *l = c->l;
+  const int64_t N = a->n, K = a->k, rc = l->rows_coeff;
+  const int trans = glu || a->transpose_b != 0, res = a->residual != 0, rpt = l->rows_per_token != 0;
+  const int dt = (int)a->wdtype;
+  /* x in the weight's half type (prefill: its producer rounded it, see
+   * ops.def) goes to the tensor-core GEMMs, which stage it raw. */
+  const int xh = a->xdtype != GRETA_F32;
+  if (glu && (dt == GRETA_F32 || K % GRETA_WGMMA_BK != 0))
+    return bad(c, "prefill needs a half weight with k a multiple of 64 (gretac lowers other "
+                  "shapes to matmul, then glu)");
+  /* The matrix-core GEMMs take x of either type (XH). */
+  k->params = glu   ? "const void *x, const void *b, void *out"
+              : res ? "const void *x, const void *b, float *out, const float *res"
+                    : "const void *x, const void *b, float *out";
+  /* The GEMM's columns: glu's virtual weight is 2G ceil(n / G) wide, G = 32
+   * on AMD (two MFMA blocks), 16 on NVIDIA (n8 groups g and g + 2). */
+  const int64_t G = c->target->arch == TARGET_AMD ? 32 : 16;
+  const int64_t NV = glu ? 2 * G * ceil_div(N, G) : N;
+  char glu_arg[24] = ""; /* the GEMMs' last template arguments */
+  if (glu) snprintf(glu_arg, sizeof glu_arg, ", 1, %s", dtype_enum[a->outdtype]);
+  /* AMD: the 32x32 MFMA tiles (greta_gemm_mfma) for a Linear weight when
+   * their K step divides K. */
+  int64_t max_rows = rpt ? c->max_tokens * rc : rc;
+  const int64_t mfma_bk = dt == GRETA_F32 ? GRETA_MFMA_BK_F32 : GRETA_MFMA_BK_F16;
+  if (c->target->arch == TARGET_AMD && trans && K % mfma_bk == 0) {
+    const bool big = mfma_big_tile_wins(max_rows, NV, dt);
+    const int mb = big ? GRETA_MFMA_BIG_MB : GRETA_MFMA_SMALL_MB;
+    const int nb = big ? GRETA_MFMA_BIG_NB : GRETA_MFMA_SMALL_NB;
+    GRETA_RETURN_IF_ERROR(set_rows_y(c, GRETA_MFMA_NT, ceil_div(NV, 64 * nb), 64 * mb));
+    k->fn = "greta_gemm_mfma";
+    snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %lldLL, %d, %d, %d, %d%s",
+             dtype_enum[dt], LL(N), LL(K), res, LL(rc), rpt, mb, nb, xh, glu_arg);
+    return NULL;
+  }
+  /* NVIDIA: matrix-core tiles (greta_gemm_mma; f32 weights through 3xTF32
+   * unless nvidia_f32_fma) in dynamic shared memory; otherwise greta_gemm. */
+  bool mma = c->target->arch == TARGET_NVIDIA && (dt != GRETA_F32 || !nvidia_f32_fma);
+  if ((xh || glu) && !mma)
+    return bad(c, "x in a half type and glu need the matrix-core GEMM (K a multiple of 32 on AMD)");
+  GRETA_RETURN_IF_ERROR(set_rows_y(c, GRETA_GEMM_NT, ceil_div(NV, mma ? GRETA_MMA_BN : GRETA_GEMM_BN),
+                                   mma ? GRETA_MMA_BM : GRETA_GEMM_BM));
+  if (mma) l->shared_bytes = dt == GRETA_F32 ? GRETA_MMA_F32_SMEM_BYTES : GRETA_MMA_SMEM_BYTES;
+  /* Halves: when the largest step reaches GRETA_MMA_BIG_MIN_TILES tiles, the
+   * kernel may take greta_gemm_mma_big at run time, whose ring is larger. */
+  if (mma && dt != GRETA_F32 && trans &&
+      ceil_div(max_rows, GRETA_MMA_BIG_BM) * ceil_div(NV, GRETA_MMA_BIG_BN) >= GRETA_MMA_BIG_MIN_TILES)
+    l->shared_bytes = GRETA_MMA_BIG_SMEM_BYTES;
+  /* sm_90a (target_wgmma): half weights take greta_gemm_wgmma's 128 x wg
+   * tiles at run time once the step has 64 rows; wg = 256 when the largest
+   * step has a wave of such tiles for the chip, else 128 (twice the tiles).
+   * The standalone bench on the H200 measured 256 the faster wherever its
+   * tiles filled the 132 SMs, 128 at N = 4096, T = 512 (docs/gemm.md). */
+  int wg = 0;
+  if (mma && dt != GRETA_F32 && trans && K % GRETA_WGMMA_BK == 0 && target_wgmma(c->target)) {
+    wg = ceil_div(max_rows, GRETA_WGMMA_BM) * ceil_div(NV, 256) >= c->target->compute_units ? 256
+                                                                                             : 128;
+    if (l->shared_bytes < (uint32_t)GRETA_WGMMA_SMEM_BYTES(wg))
+      l->shared_bytes = (uint32_t)GRETA_WGMMA_SMEM_BYTES(wg);
+  }
+  char wg_arg[48] = ""; /* greta_gemm_mma's last template arguments */
+  if (mma) snprintf(wg_arg, sizeof wg_arg, ", %d, %d%s", wg, xh, glu_arg);
+  if (!mma) k->params = res ? "const float *x, const void *b, float *out, const float *res"
+                            : "const float *x, const void *b, float *out";
+  k->fn = mma ? "greta_gemm_mma" : "greta_gemm";
+  snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %d, %lldLL, %d%s", dtype_enum[dt],
+           LL(N), LL(K), trans, res, LL(rc), rpt, wg_arg);
+  return NULL;
+}
+
 static greta_status_t kernel_matmul(const kernel_ctx_t *c, kernel_choice_t *k) {
   const greta_op_attrs_t *a = c->a;
   greta_plan_launch_t *l = c->l;
   const int64_t N = a->n, K = a->k, rc = l->rows_coeff;
   const int trans = a->transpose_b != 0, res = a->residual != 0, rpt = l->rows_per_token != 0;
   const int dt = (int)a->wdtype;
-  /* x in the weight's half type (prefill: its producer rounded it, see
-   * ops.def) goes to the tensor-core GEMMs, which stage it raw. */
   const int xh = a->xdtype != GRETA_F32;
   if (N <= 0 || K <= 0) return bad(c, "bad shape");
   if (xh && (a->xdtype != dt || !trans || c->decode || K % 8 != 0))
     return bad(c, "x in a half type needs a prefill GEMM over a Linear weight of that type");
   k->params = res ? "const float *x, const void *b, float *out, const float *res"
                   : "const float *x, const void *b, float *out";
-  /* The matrix-core GEMMs take x of either type (XH). */
-  const char *any_x_params = res ? "const void *x, const void *b, float *out, const float *res"
-                                 : "const void *x, const void *b, float *out";
   snprintf(k->call, sizeof k->call, "x, b, out, %s", res ? "res" : "0");
   if (c->decode && trans) {
     int vec, stage;
@@ -325,52 +397,7 @@ static greta_status_t kernel_matmul(const kernel_ctx_t *c, kernel_choice_t *k) {
              LL(N), LL(K), res, LL(rc), rpt);
     return NULL;
   }
-  /* AMD: the 32x32 MFMA tiles (greta_gemm_mfma) for a Linear weight when
-   * their K step divides K. */
-  int64_t max_rows = rpt ? c->max_tokens * rc : rc;
-  const int64_t mfma_bk = dt == GRETA_F32 ? GRETA_MFMA_BK_F32 : GRETA_MFMA_BK_F16;
-  if (c->target->arch == TARGET_AMD && trans && K % mfma_bk == 0) {
-    const bool big = mfma_big_tile_wins(max_rows, N, dt);
-    const int mb = big ? GRETA_MFMA_BIG_MB : GRETA_MFMA_SMALL_MB;
-    const int nb = big ? GRETA_MFMA_BIG_NB : GRETA_MFMA_SMALL_NB;
-    GRETA_RETURN_IF_ERROR(set_rows_y(c, GRETA_MFMA_NT, ceil_div(N, 64 * nb), 64 * mb));
-    k->fn = "greta_gemm_mfma";
-    k->params = any_x_params;
-    snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %lldLL, %d, %d, %d, %d",
-             dtype_enum[dt], LL(N), LL(K), res, LL(rc), rpt, mb, nb, xh);
-    return NULL;
-  }
-  /* NVIDIA: matrix-core tiles (greta_gemm_mma; f32 weights through 3xTF32
-   * unless nvidia_f32_fma) in dynamic shared memory; otherwise greta_gemm. */
-  bool mma = c->target->arch == TARGET_NVIDIA && (dt != GRETA_F32 || !nvidia_f32_fma);
-  if (xh && !mma) return bad(c, "x in a half type needs the matrix-core GEMM (K a multiple of 32 on AMD)");
-  GRETA_RETURN_IF_ERROR(set_rows_y(c, GRETA_GEMM_NT, ceil_div(N, mma ? GRETA_MMA_BN : GRETA_GEMM_BN),
-                                   mma ? GRETA_MMA_BM : GRETA_GEMM_BM));
-  if (mma) l->shared_bytes = dt == GRETA_F32 ? GRETA_MMA_F32_SMEM_BYTES : GRETA_MMA_SMEM_BYTES;
-  /* Halves: when the largest step reaches GRETA_MMA_BIG_MIN_TILES tiles, the
-   * kernel may take greta_gemm_mma_big at run time, whose ring is larger. */
-  if (mma && dt != GRETA_F32 && trans &&
-      ceil_div(max_rows, GRETA_MMA_BIG_BM) * ceil_div(N, GRETA_MMA_BIG_BN) >= GRETA_MMA_BIG_MIN_TILES)
-    l->shared_bytes = GRETA_MMA_BIG_SMEM_BYTES;
-  /* sm_90a (target_wgmma): half weights take greta_gemm_wgmma's 128 x wg
-   * tiles at run time once the step has 64 rows; wg = 256 when the largest
-   * step has a wave of such tiles for the chip, else 128 (twice the tiles).
-   * The standalone bench on the H200 measured 256 the faster wherever its
-   * tiles filled the 132 SMs, 128 at N = 4096, T = 512 (docs/gemm.md). */
-  int wg = 0;
-  if (mma && dt != GRETA_F32 && trans && K % GRETA_WGMMA_BK == 0 && target_wgmma(c->target)) {
-    wg = ceil_div(max_rows, GRETA_WGMMA_BM) * ceil_div(N, 256) >= c->target->compute_units ? 256
-                                                                                            : 128;
-    if (l->shared_bytes < (uint32_t)GRETA_WGMMA_SMEM_BYTES(wg))
-      l->shared_bytes = (uint32_t)GRETA_WGMMA_SMEM_BYTES(wg);
-  }
-  char wg_arg[16] = ""; /* greta_gemm_mma's last template arguments */
-  if (mma) snprintf(wg_arg, sizeof wg_arg, ", %d, %d", wg, xh);
-  if (mma) k->params = any_x_params;
-  k->fn = mma ? "greta_gemm_mma" : "greta_gemm";
-  snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %d, %lldLL, %d%s", dtype_enum[dt],
-           LL(N), LL(K), trans, res, LL(rc), rpt, wg_arg);
-  return NULL;
+  return prefill_gemm(c, k, false);
 }
 
 static greta_status_t kernel_rope(const kernel_ctx_t *c, kernel_choice_t *k) {
@@ -478,8 +505,7 @@ static greta_status_t kernel_attention_decode(const kernel_ctx_t *c, kernel_choi
 }
 
 /* Decode: the gate/up GEMV with silu(gate) * up in its epilogue, one wave
- * per (gate c, up c) pair. Prefill runs the GEMM on the stacked weight, then
- * glu. */
+ * per (gate c, up c) pair. Prefill: the GEMM with the same epilogue. */
 static greta_status_t kernel_matmul_glu(const kernel_ctx_t *c, kernel_choice_t *k) {
   const greta_op_attrs_t *a = c->a;
   const int64_t N = a->n, K = a->k;
@@ -487,8 +513,15 @@ static greta_status_t kernel_matmul_glu(const kernel_ctx_t *c, kernel_choice_t *
   int vec, stage;
   char eps[32];
   if (N <= 0 || K <= 0) return bad(c, "bad shape");
-  if (!c->decode)
-    return bad(c, "decode only (T = 1): prefill runs the GEMM on the stacked weight, then glu");
+  if (!c->decode) {
+    if (a->norm) return refuse_norm(c);
+    if (a->xdtype != GRETA_F32 && a->xdtype != dt)
+      return bad(c, "x in a half type needs a weight of that type");
+    snprintf(k->call, sizeof k->call, "x, b, out, 0");
+    return prefill_gemm(c, k, true);
+  }
+  if (a->xdtype != GRETA_F32 || a->outdtype != GRETA_F32)
+    return bad(c, "decode reads and writes f32");
   gemv_layout(K, dt, &vec, &stage);
   GRETA_RETURN_IF_ERROR(float_literal(c, a->eps, eps, sizeof eps));
   const int split = gemv_split(c, N, K, dt, vec, a->norm != 0);

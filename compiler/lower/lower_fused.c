@@ -1,40 +1,49 @@
 /* Lowering the fused IR ops (compiler/passes/fold_norm.c, fuse_siblings.c)
  * to plan launches. Decode runs each as one launch with the work in its
  * epilogue (the GEMV kernels have room for it); prefill runs the GEMM over
- * the stacked weight, then a small op for what the tensor-core GEMM has no
- * epilogue for (rms_scale before, glu or qkv_rope_append after). A folded
- * norm adds a fold_norm launch to the bind entry. */
+ * the stacked weight, with a small op for what the tensor-core GEMM has no
+ * epilogue for (rms_scale before; qkv_rope_append after; glu after unless
+ * the GEMM takes it, see lower_glu). A folded norm adds a fold_norm launch
+ * to the bind entry. */
 #include "lowering.h"
 
 static greta_plan_buffer_t scratch_ref(int buffer) {
   return (greta_plan_buffer_t){GRETA_SPACE_ARENA, (uint64_t)buffer};
 }
 
+/* The x a GEMM over W [n, k] at weight node `w` reads in node `id`'s
+ * launches, and its dtype: x itself, or in prefill with `norm` x / rms(x)
+ * from an rms_scale launch into a scratch row block (the GEMM has no
+ * row-scale epilogue), stored in the type gemm_x_dtype picks. */
+static greta_plan_buffer_t gemm_x(lowering_t *lw, int id, int decode, launch_list_t *list, int x,
+                                  int w, int64_t k, bool norm, float eps, rows_t rows,
+                                  greta_dtype_t *x_dtype) {
+  *x_dtype = decode ? GRETA_F32 : lw->prefill_dtype[x];
+  if (!norm || decode) return buffer_ref(lw, x);
+  *x_dtype = gemm_x_dtype(lw, w, k);
+  const ir_type_t *xt = &lw->graph->nodes[x].type;
+  int scaled = new_buffer(lw, (uint64_t)ir_type_elems(xt, lw->options->max_tokens) *
+                                  greta_dtype_size(*x_dtype), id, id);
+  greta_plan_launch_t *l = launch_add(list, GRETA_OP_RMS_SCALE);
+  launch_arg(lw, l, x);
+  l->args[l->n_args++] = scratch_ref(scaled);
+  l->attr.n = k;
+  l->attr.outdtype = *x_dtype;
+  l->attr.eps = eps;
+  l->rows_coeff = rows.coeff;
+  l->rows_per_token = rows.per_token;
+  return scratch_ref(scaled);
+}
+
 /* x' @ W^T into `out` for W [n, k] at weight node `w` (a stacked group
  * starts there), x' = x, or x / rms(x) when `norm` (W holds the norm's
  * weight, folded at bind time). Decode: one matmul computing the inverse
- * RMS inside. Prefill: rms_scale into a scratch row block, then the
- * matmul (the GEMM has no row-scale epilogue). */
+ * RMS inside. Prefill: gemm_x, then the matmul. */
 void lower_linear(lowering_t *lw, int id, int decode, launch_list_t *list, int x, int w,
                   int64_t n, int64_t k, bool norm, float eps, greta_plan_buffer_t out,
                   rows_t rows) {
-  greta_plan_buffer_t in = buffer_ref(lw, x);
-  greta_dtype_t x_dtype = decode ? GRETA_F32 : lw->prefill_dtype[x];
-  if (norm && !decode) {
-    x_dtype = gemm_x_dtype(lw, w, k);
-    const ir_type_t *xt = &lw->graph->nodes[x].type;
-    int scaled = new_buffer(lw, (uint64_t)ir_type_elems(xt, lw->options->max_tokens) *
-                                    greta_dtype_size(x_dtype), id, id);
-    greta_plan_launch_t *l = launch_add(list, GRETA_OP_RMS_SCALE);
-    launch_arg(lw, l, x);
-    l->args[l->n_args++] = scratch_ref(scaled);
-    l->attr.n = k;
-    l->attr.outdtype = x_dtype;
-    l->attr.eps = eps;
-    l->rows_coeff = rows.coeff;
-    l->rows_per_token = rows.per_token;
-    in = scratch_ref(scaled);
-  }
+  greta_dtype_t x_dtype;
+  greta_plan_buffer_t in = gemm_x(lw, id, decode, list, x, w, k, norm, eps, rows, &x_dtype);
   greta_plan_launch_t *l = launch_add(list, GRETA_OP_MATMUL);
   l->args[l->n_args++] = in;
   launch_arg(lw, l, w);
@@ -53,20 +62,36 @@ void lower_linear(lowering_t *lw, int id, int decode, launch_list_t *list, int x
 }
 
 /* matmul_glu: decode, one GEMV over the stacked [2n, k] weight with
- * silu(gate) * up as its epilogue; prefill, the GEMM into a [rows, 2n]
- * scratch, then glu. */
+ * silu(gate) * up as its epilogue. Prefill: where the weight is one the
+ * GEMM reads half x for (gemm_x_dtype: a half type, 64 | k), one GEMM with
+ * the same epilogue (templates/gemm.h, greta_glu_map), after gemm_x;
+ * otherwise the GEMM into a [rows, 2n] scratch, then glu. */
 void lower_glu(lowering_t *lw, int id, int decode, launch_list_t *list, rows_t rows, int64_t n) {
   const ir_node_t *node = &lw->graph->nodes[id];
   const ir_type_t *w = &lw->graph->nodes[node->inputs[1]].type;
   const int64_t k = w->dims[1].coeff;
   const bool norm = node->n_inputs == 4;
+  const float eps = norm ? (float)node->f[0] : 0.0f;
+  if (!decode && gemm_x_dtype(lw, node->inputs[1], k) != GRETA_F32) {
+    greta_dtype_t x_dtype;
+    greta_plan_buffer_t in =
+        gemm_x(lw, id, decode, list, node->inputs[0], node->inputs[1], k, norm, eps, rows, &x_dtype);
+    greta_plan_launch_t *l = launch_add(list, GRETA_OP_MATMUL_GLU);
+    l->args[l->n_args++] = in;
+    launch_arg(lw, l, node->inputs[1]);
+    launch_arg(lw, l, id);
+    l->attr = (greta_op_attrs_t){.n = n, .k = k, .wdtype = w->dtype, .xdtype = x_dtype,
+                                 .outdtype = lw->prefill_dtype[id]};
+    l->rows_coeff = rows.coeff;
+    l->rows_per_token = rows.per_token;
+    return;
+  }
   if (decode) {
     greta_plan_launch_t *l = launch_add(list, GRETA_OP_MATMUL_GLU);
     launch_arg(lw, l, node->inputs[0]);
     launch_arg(lw, l, node->inputs[1]);
     launch_arg(lw, l, id);
-    l->attr = (greta_op_attrs_t){.n = n, .k = k, .norm = norm, .wdtype = w->dtype,
-                                 .eps = norm ? (float)node->f[0] : 0.0f};
+    l->attr = (greta_op_attrs_t){.n = n, .k = k, .norm = norm, .wdtype = w->dtype, .eps = eps};
     l->rows_coeff = rows.coeff;
     l->rows_per_token = rows.per_token;
     return;
@@ -74,8 +99,8 @@ void lower_glu(lowering_t *lw, int id, int decode, launch_list_t *list, rows_t r
   int y = new_buffer(lw, (uint64_t)(rows.coeff * (rows.per_token ? lw->options->max_tokens : 1) *
                                     2 * n) * sizeof(float),
                      id, id);
-  lower_linear(lw, id, decode, list, node->inputs[0], node->inputs[1], 2 * n, k, norm,
-               (float)node->f[0], scratch_ref(y), rows);
+  lower_linear(lw, id, decode, list, node->inputs[0], node->inputs[1], 2 * n, k, norm, eps,
+               scratch_ref(y), rows);
   greta_plan_launch_t *l = launch_add(list, GRETA_OP_GLU);
   l->args[l->n_args++] = scratch_ref(y);
   launch_arg(lw, l, id);

@@ -62,16 +62,16 @@ static void cost_attention(cost_t *c) {
 
 static void cost_attention_decode(cost_t *c) { cost_attention(c); }
 
-/* x [rows, K] and the stacked B [N, K] read, what the epilogue writes; the
- * norm adds 2 flops per x element. */
+/* x [rows, K] (in xdtype) and the stacked B [N, K] read, what the epilogue
+ * writes; the norm adds 2 flops per x element. */
 static void projection_floor(cost_t *c, uint64_t N, uint64_t K, uint64_t out_bytes) {
-  c->bytes = c->rows * K * f32 + N * K * c->w + out_bytes;
+  c->bytes = c->rows * K * size_of(c->a->xdtype) + N * K * c->w + out_bytes;
   c->flops = 2 * c->rows * N * K + (c->a->norm ? 2 * c->rows * K : 0);
 }
 
 static void cost_matmul_glu(cost_t *c) {
   uint64_t n = (uint64_t)c->a->n;
-  projection_floor(c, 2 * n, (uint64_t)c->a->k, c->rows * n * f32);
+  projection_floor(c, 2 * n, (uint64_t)c->a->k, c->rows * n * size_of(c->a->outdtype));
   c->flops += 5 * c->rows * n;
 }
 

@@ -208,7 +208,7 @@ static greta_status_t verify_op(const launch_ctx_t *c) {
     const char *what;
   } dtypes[] = {{a->wdtype, "wdtype (weight dtype)"},
                 {a->kvdtype, "kvdtype (KV-cache dtype)"},
-                {a->xdtype, "xdtype (matmul x dtype)"},
+                {a->xdtype, "xdtype (GEMM x dtype)"},
                 {a->outdtype, "outdtype (output dtype)"}};
   for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++)
     if (dtypes[i].value < GRETA_F32 || dtypes[i].value > GRETA_BF16)
@@ -298,9 +298,9 @@ static greta_status_t verify_op(const launch_ctx_t *c) {
       if (a->n > INT64_MAX / 2 || !product(&n1, R, a->k, 1, 1) ||
           !product(&n2, 2 * a->n, a->k, 1, 1) || !product(&n3, R, a->n, 1, 1))
         return OVERFLOW();
-      GRETA_RETURN_IF_ERROR(need_arg(c, 0, "x", n1, 4, false));
+      GRETA_RETURN_IF_ERROR(need_arg(c, 0, "x", n1, xsize, false));
       GRETA_RETURN_IF_ERROR(need_arg(c, 1, "B", n2, wsize, false));
-      return need_arg(c, 2, "out", n3, 4, true);
+      return need_arg(c, 2, "out", n3, outsize, true);
     case GRETA_OP_MATMUL_QKV:
     case GRETA_OP_QKV_ROPE_APPEND: {
       GRETA_RETURN_IF_ERROR(verify_rope(a));

@@ -124,22 +124,30 @@ static float dot(const float *x, const void *b, greta_dtype_t dtype, size_t star
   return acc;
 }
 
+/* The launch's x [rows, k] as f32: itself, or when stored in a half type
+ * (xdtype) widened once, exactly, into *wide (the caller frees it). */
+static greta_status_t x_as_f32(const op_ctx_t *c, int64_t k_dim, const float **x, float **wide) {
+  *x = c->arg[0];
+  *wide = NULL;
+  if (ATTR.xdtype == GRETA_F32) return NULL;
+  const size_t count = (size_t)(c->rows * k_dim);
+  *wide = malloc((count ? count : 1) * sizeof **wide);
+  if (!*wide)
+    return greta_status_make(GRETA_RESOURCE_EXHAUSTED, "%s: out of memory", greta_op_name(c->launch->op));
+  for (size_t i = 0; i < count; i++) (*wide)[i] = greta_load_float(c->arg[0], (greta_dtype_t)ATTR.xdtype, i);
+  *x = *wide;
+  return NULL;
+}
+
 static greta_status_t cpu_matmul(const op_ctx_t *c) {
-  const float *x = c->arg[0];                           /* (rows, K) */
   const void *b = c->arg[1];                            /* (N, K) if a2 else (K, N) */
   float *out = c->arg[2];                               /* (rows, N) */
   const float *residual = ATTR.residual ? c->arg[3] : NULL; /* (rows, N) */
   int64_t n_cols = ATTR.n, k_dim = ATTR.k;
   bool b_is_nk = ATTR.transpose_b == 1;
-  /* x stored in a half type (xdtype): widened once, exactly. */
-  float *wide = NULL;
-  if (ATTR.xdtype != GRETA_F32) {
-    const size_t count = (size_t)(c->rows * k_dim);
-    wide = malloc((count ? count : 1) * sizeof *wide);
-    if (!wide) return greta_status_make(GRETA_RESOURCE_EXHAUSTED, "matmul: out of memory");
-    for (size_t i = 0; i < count; i++) wide[i] = greta_load_float(x, (greta_dtype_t)ATTR.xdtype, i);
-    x = wide;
-  }
+  const float *x; /* (rows, K) */
+  float *wide;
+  GRETA_RETURN_IF_ERROR(x_as_f32(c, k_dim, &x, &wide));
   /* With norm, each row's inverse RMS (computed once per row, before any
    * output is written) scales the sums: the norm's weight is already in B. */
   float *inv = NULL;
@@ -324,17 +332,24 @@ static void project_row(const op_ctx_t *c, const float *x, const void *b, int64_
 }
 
 static greta_status_t cpu_matmul_glu(const op_ctx_t *c) {
-  const float *x = c->arg[0]; /* (rows, k) */
-  const void *b = c->arg[1];  /* (2n, k): gate rows, then up rows */
-  float *out = c->arg[2];     /* (rows, n) */
+  const void *b = c->arg[1]; /* (2n, k): gate rows, then up rows */
+  void *out = c->arg[2];     /* (rows, n) in outdtype */
   int64_t n = ATTR.n, k_dim = ATTR.k;
+  const float *x; /* (rows, k) */
+  float *wide;
+  GRETA_RETURN_IF_ERROR(x_as_f32(c, k_dim, &x, &wide));
   float *y = malloc((size_t)(2 * n) * sizeof(float));
-  if (!y) return greta_status_make(GRETA_RESOURCE_EXHAUSTED, "matmul_glu: out of memory");
+  if (!y) {
+    free(wide);
+    return greta_status_make(GRETA_RESOURCE_EXHAUSTED, "matmul_glu: out of memory");
+  }
   for (int64_t r = 0; r < c->rows; r++) {
     project_row(c, x + r * k_dim, b, 2 * n, k_dim, y);
-    for (int64_t i = 0; i < n; i++) out[r * n + i] = silu(y[i]) * y[n + i];
+    for (int64_t i = 0; i < n; i++)
+      store_float(out, (greta_dtype_t)ATTR.outdtype, (size_t)(r * n + i), silu(y[i]) * y[n + i]);
   }
   free(y);
+  free(wide);
   return NULL;
 }
 
