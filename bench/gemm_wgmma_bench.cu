@@ -52,6 +52,7 @@
 #define __CUDACC_RTC__ 1
 #include "prelude.h"
 #include "wgmma_layout.h"
+#include "gemm.h" /* greta_glu_map */
 #include "gemm_wgmma.h"
 #undef __CUDACC_RTC__
 

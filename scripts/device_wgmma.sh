@@ -23,7 +23,8 @@
 #     2. gemm_wgmma_bench (the template alone against cuBLAS);
 #     3. bench_greta, mma.sync against wgmma, back to back: the 7B's four
 #        GEMMs at T = 512 and 2048, the f16 block and the whole 7B prefill
-#        at T = 512.
+#        at T = 512; then each launch of the f16 block's prefill alone
+#        ($OUT/profile_f16_prefill.jsonl).
 set -u
 cd "$(dirname "$0")/.." || exit
 C=build-bench/carry
@@ -92,6 +93,11 @@ timing() {
   row $C/llama2_block_f16.cubin --tokens 512 --repeats 20 --name block_f16_T512_wgmma
   row $C/llama2_7b_mmasync.cubin --tokens 512 --repeats 5 --name model_T512_mmasync
   row $C/llama2_7b.cubin --tokens 512 --repeats 5 --name model_T512_wgmma
+  # Each launch of the f16 block's prefill timed alone (bench/kernel_profile.py
+  # reads the file; here its lines name the launch and its median).
+  timeout 60 $C/bench_greta $C/llama2_block_f16.cubin --tokens 512 --repeats 20 --profile \
+    --name block_f16_prefill_T512 >"${OUT:-/tmp}/profile_f16_prefill.jsonl"
+  grep -o '"launch[^}]*' "${OUT:-/tmp}/profile_f16_prefill.jsonl" | head -20
 }
 
 case "${1:-}" in
