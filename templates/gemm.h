@@ -36,42 +36,79 @@
  *   the warps for small T).
  */
 
-/* ---- matmul_glu in prefill: the GLU epilogue of the matrix-core GEMMs ----
- * B is the stacked [gate; up] weight [2F, K] that decode's GEMV reads. The
- * GEMM computes the columns of a virtual weight that alternates G gate rows
- * and G up rows, so every tile holds gate column c and up column c, G
- * columns apart, and the epilogue pairs them where they already are:
- * silu(gate) up, stored [M, F] in OUT. Virtual row v is gate row
- * (v / 2G) G + v % G, plus F when v % 2G >= G; 2G ceil(F / G) of them, the
- * ones whose gate row is past F zero-filled like rows past N. A loader whose
- * rows advance by multiples of 2G keeps v % 2G: one row pointer, and G
- * physical rows per step. G = 16 on NVIDIA (in wgmma's D fragment and the
- * large mma.sync tiles, 8-column groups g and g + 2 are in one thread; the
- * small tiles pair through shared memory), 32 on AMD (two 32 x 32 MFMA
- * blocks of one wave). */
-template <int G>
-struct greta_glu_map {
-  static GRETA_METHOD greta_i64 width(greta_i64 f) { return 2 * G * ((f + G - 1) / G); }
-  static GRETA_METHOD greta_i64 gate(greta_i64 v) { return v / (2 * G) * G + v % G; }
-  static GRETA_METHOD greta_i64 row(greta_i64 v, greta_i64 f) {
-    return gate(v) + (v % (2 * G) >= G ? f : 0);
+/* ---- Paired epilogues: prefill's matmul_glu and matmul_qkv ---------------
+ * Two fused launches apply a function to pairs of output columns that lie
+ * far apart: matmul_glu silu(gate) up to gate column c and up column c of
+ * the stacked [gate; up] weight, F rows apart; matmul_qkv RoPE to columns i
+ * and i + D/2 of each head. The GEMM computes the columns of a virtual
+ * weight instead, in which the two columns of a pair sit G apart inside one
+ * tile, and its epilogue finds both values where they already are.
+ *
+ * The weight's rows come in BLOCKS blocks of 2S (one stacked [gate; up]: S =
+ * F; a head: S = D/2), pairing rows a and a + S of a block. The virtual
+ * weight lists each block as G first rows, their G partners, the next G
+ * first rows, ...: virtual row v is in block b = v / 2SV (SV: S rounded up
+ * to G), pair p = (v % 2SV) / 2G G + v % G, physical row 2S b + p, plus S
+ * when v % 2G >= G; rows with p >= S (a ragged S) are zeros. A loader whose
+ * rows advance by multiples of 2G keeps v % 2G. G = 16 on NVIDIA (wgmma's D
+ * fragment and the large mma.sync tiles hold 8-column groups g and g + 2 in
+ * one thread; the small tiles pair through shared memory), 32 on AMD (two
+ * 32 x 32 MFMA blocks of one wave). A GEMM with pairs takes N = the virtual
+ * width, WIDTH, and leaves its out and res alone.
+ *
+ * A pair type (greta_glu_pairs here, greta_qkv_pairs in rope.h) is a
+ * greta_pair_map with what its stores write through: store1(m, v, a, b) for
+ * row m, v a pair's first virtual column and a, b its two values; store2
+ * for the pairs of columns v and v + 1 (v even). */
+template <int G_, greta_i64 S, greta_i64 BLOCKS>
+struct greta_pair_map {
+  enum { G = G_ };
+  static constexpr greta_i64 SV = G_ * ((S + G_ - 1) / G_);
+  static constexpr greta_i64 WIDTH = BLOCKS * 2 * SV;
+  static GRETA_METHOD greta_i64 block(greta_i64 v) { return BLOCKS == 1 ? 0 : v / (2 * SV); }
+  static GRETA_METHOD greta_i64 pair(greta_i64 v) {
+    const greta_i64 u = BLOCKS == 1 ? v : v % (2 * SV);
+    return u / (2 * G_) * G_ + u % G_;
+  }
+  static GRETA_METHOD bool valid(greta_i64 v) { return pair(v) < S; }
+  static GRETA_METHOD greta_i64 row(greta_i64 v) {
+    return 2 * S * block(v) + pair(v) + (v % (2 * G_) >= G_ ? S : 0);
   }
 };
 
-/* out[at] = silu(g0) u0 and, when `two`, out[at + 1] = silu(g1) u1, in OUT. */
-template <int OUT>
-GRETA_INLINE void greta_glu_store2(void *out, greta_i64 at, float g0, float u0, float g1, float u1,
-                                   bool two) {
-  const float v0 = greta_silu(g0) * u0, v1 = greta_silu(g1) * u1;
-#if !defined(GRETA_AMD)
-  if (OUT != GRETA_W_F32 && two && at % 2 == 0) { /* one 32-bit store, the same rounding */
-    ((unsigned int *)out)[at / 2] = greta_pack_half2<OUT>(v0, v1);
-    return;
+/* The plain GEMM: no pairs (G = 0), out and res as given. */
+struct greta_no_pairs {
+  enum { G = 0 };
+  static GRETA_METHOD greta_i64 row(greta_i64 v) { return v; }
+  static GRETA_METHOD bool valid(greta_i64) { return true; }
+  GRETA_METHOD void store1(greta_i64, greta_i64, float, float) const {}
+  GRETA_METHOD void store2(greta_i64, greta_i64, float, float, float, float) const {}
+};
+
+/* matmul_glu: out [M, F] in OUT = silu(gate) up. */
+template <int G, greta_i64 F, int OUT>
+struct greta_glu_pairs : greta_pair_map<G, F, 1> {
+  typedef greta_pair_map<G, F, 1> map;
+  void *out;
+  GRETA_METHOD explicit greta_glu_pairs(void *o) : out(o) {}
+  GRETA_METHOD void store1(greta_i64 m, greta_i64 v, float gate, float up) const {
+    const greta_i64 p = map::pair(v);
+    if (p < F) greta_store_w<OUT>(out, m * F + p, greta_silu(gate) * up);
   }
+  GRETA_METHOD void store2(greta_i64 m, greta_i64 v, float g0, float u0, float g1, float u1) const {
+    const greta_i64 p = map::pair(v), at = m * F + p;
+    if (p >= F) return;
+    const float r0 = greta_silu(g0) * u0, r1 = greta_silu(g1) * u1;
+#if !defined(GRETA_AMD)
+    if (OUT != GRETA_W_F32 && p + 1 < F && at % 2 == 0) { /* one 32-bit store, the same rounding */
+      ((unsigned int *)out)[at / 2] = greta_pack_half2<OUT>(r0, r1);
+      return;
+    }
 #endif
-  greta_store_w<OUT>(out, at, v0);
-  if (two) greta_store_w<OUT>(out, at + 1, v1);
-}
+    greta_store_w<OUT>(out, at, r0);
+    if (p + 1 < F) greta_store_w<OUT>(out, at + 1, r1);
+  }
+};
 
 template <int DT>
 struct greta_frag;

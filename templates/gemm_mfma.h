@@ -22,11 +22,11 @@
  * are issued before step s's MFMAs and written to the other buffer after
  * them, one barrier per step.
  *
- * GLU = 1 (matmul_glu in prefill): B is the stacked [gate; up] weight
- * [2N, K] and the tile's columns are gemm.h's virtual weight
- * greta_glu_map<32>: a wave's 32 x 32 blocks j (gate) and j + 1 (up) hold
- * gate and up column c in one lane and register; out [M, N] = silu(gate) up
- * in OUT. The grid covers the virtual width.
+ * PAIRS (prefill's matmul_glu and matmul_qkv, gemm.h's paired epilogues,
+ * G = 32): the tile's columns are the virtual weight's (N its width), B row
+ * v is PAIRS::row(v), and a wave's 32 x 32 blocks j and j + 1 (j even) hold
+ * the two columns of 32 pairs in one lane and register; out and res are
+ * unused.
  *
  * Requirements (the host checks them at compile time): K % BK == 0. At run
  * time, x and B must be 16-byte aligned for the vector loads (plan offsets
@@ -123,12 +123,11 @@ struct greta_mfma32<GRETA_W_BF16> : greta_mfma32_half<short, greta_v4s, greta_mf
  * kind of load and no branch on it. As / Bs: the two LDS buffers of each
  * operand, [2][64 MB * LDK] and [2][64 NB * LDK] (declared once, by the
  * caller, for both instances). */
-template <int DT, greta_i64 N, greta_i64 K, int RES, int MB, int NB, bool VEC, int XH, int GLU,
-          int OUT>
+template <int DT, greta_i64 N, greta_i64 K, int RES, int MB, int NB, bool VEC, int XH, class PAIRS>
 GRETA_INLINE void greta_gemm_mfma_tile(const void *xv, const void *b, void *out, const float *res,
                                        greta_i64 M, greta_i64 m0, greta_i64 n0,
                                        typename greta_mfma32<DT>::lds_t *as,
-                                       typename greta_mfma32<DT>::lds_t *bs) {
+                                       typename greta_mfma32<DT>::lds_t *bs, PAIRS pairs) {
   typedef greta_mfma32<DT> F;
   typedef typename F::lds_t L;
   const int NT = GRETA_MFMA_NT, BM = 64 * MB, BN = 64 * NB, BK = F::BK, LDK = F::LDK;
@@ -139,8 +138,8 @@ GRETA_INLINE void greta_gemm_mfma_tile(const void *xv, const void *b, void *out,
   static_assert(K % BK == 0, "the host picks this kernel only when BK divides K");
   static_assert(BM * CA % NT == 0 && BN * CB % NT == 0, "whole chunks per thread");
   static_assert(!XH || DT != GRETA_W_F32, "x in a half type goes with half weights");
-  static_assert(!GLU || (!RES && NB % 2 == 0), "glu: gate and up blocks side by side");
-  typedef greta_glu_map<32> glu;
+  constexpr bool P = PAIRS::G != 0;
+  static_assert(!P || (PAIRS::G == 32 && !RES && NB % 2 == 0), "pairs: 32 apart, in one wave");
   const float *x = (const float *)xv;
   const unsigned short *xh = (const unsigned short *)xv; /* XH */
   /* Buffer `buf` of each operand, by offset: clang keeps the LDS address
@@ -178,9 +177,9 @@ GRETA_INLINE void greta_gemm_mfma_tile(const void *xv, const void *b, void *out,
     for (int e = 0; e < EB; e++) {
       const int idx = tid + NT * e;
       const greta_i64 n = n0 + gemm_mfma_stage_row(idx, CB);
-      const greta_i64 row = GLU ? glu::row(n, N) : n;
-      const char *p = (const char *)b + (row * K + k0 + VB * gemm_mfma_stage_chunk(idx, CB)) * ES;
-      if ((GLU ? glu::gate(n) : n) >= N) {
+      const char *p =
+          (const char *)b + (PAIRS::row(n) * K + k0 + VB * gemm_mfma_stage_chunk(idx, CB)) * ES;
+      if (n >= N || !PAIRS::valid(n)) {
         rb[e] = greta_u4{0u, 0u, 0u, 0u};
       } else if (VEC) {
         rb[e] = *(const greta_u4 *)p;
@@ -254,7 +253,7 @@ GRETA_INLINE void greta_gemm_mfma_tile(const void *xv, const void *b, void *out,
 
   /* Lane l's column of each block is one of 32 consecutive n: a wave's
    * stores of one register are two 128-byte runs. */
-  if (GLU) { /* gate block j (even), up block j + 1 */
+  if (P) { /* first columns in block j (even), partners in j + 1 */
 #pragma unroll
     for (int i = 0; i < MB; i++)
 #pragma unroll
@@ -262,9 +261,8 @@ GRETA_INLINE void greta_gemm_mfma_tile(const void *xv, const void *b, void *out,
 #pragma unroll
         for (int r = 0; r < 16; r++) {
           const greta_i64 m = m0 + wm + 32 * i + mfma32_d_row(lane, r);
-          const greta_i64 g = glu::gate(n0 + wn + 32 * j + mfma32_d_col(lane));
-          if (m < M && g < N)
-            greta_store_w<OUT>(out, m * N + g, greta_silu(acc[i][j][r]) * acc[i][j + 1][r]);
+          const greta_i64 v = n0 + wn + 32 * j + mfma32_d_col(lane);
+          if (m < M && v < N) pairs.store1(m, v, acc[i][j][r], acc[i][j + 1][r]);
         }
   } else {
 #pragma unroll
@@ -284,13 +282,12 @@ GRETA_INLINE void greta_gemm_mfma_tile(const void *xv, const void *b, void *out,
   }
 }
 
-/* Grid: x = ceil(N / (64 NB)) (GLU: of the virtual width
- * greta_glu_map<32>::width(N)), y = ceil(M / (64 MB)) (M = rows, grows
+/* Grid: x = ceil(N / (64 NB)), y = ceil(M / (64 MB)) (M = rows, grows
  * with T through grid_t). */
 template <int DT, greta_i64 N, greta_i64 K, int RES, greta_i64 RC, int RPT, int MB, int NB,
-          int XH = 0, int GLU = 0, int OUT = GRETA_W_F32>
+          int XH = 0, class PAIRS = greta_no_pairs>
 GRETA_INLINE void greta_gemm_mfma(const int *params, const void *x, const void *b, void *out,
-                                  const float *res) {
+                                  const float *res, PAIRS pairs = PAIRS()) {
   typedef typename greta_mfma32<DT>::lds_t L;
   const int LDK = greta_mfma32<DT>::LDK;
   __shared__ __attribute__((aligned(16))) L As[2 * 64 * MB * LDK];
@@ -300,8 +297,8 @@ GRETA_INLINE void greta_gemm_mfma(const int *params, const void *x, const void *
   if (m0 >= M) return; /* whole block: no barrier is skipped by part of it */
   /* The same for every thread of the launch. */
   if ((((unsigned long long)x | (unsigned long long)b) & 15ull) == 0)
-    greta_gemm_mfma_tile<DT, N, K, RES, MB, NB, true, XH, GLU, OUT>(x, b, out, res, M, m0, n0, As, Bs);
+    greta_gemm_mfma_tile<DT, N, K, RES, MB, NB, true, XH>(x, b, out, res, M, m0, n0, As, Bs, pairs);
   else
-    greta_gemm_mfma_tile<DT, N, K, RES, MB, NB, false, XH, GLU, OUT>(x, b, out, res, M, m0, n0, As, Bs);
+    greta_gemm_mfma_tile<DT, N, K, RES, MB, NB, false, XH>(x, b, out, res, M, m0, n0, As, Bs, pairs);
 }
 #endif /* GRETA_AMD */

@@ -219,12 +219,13 @@ GRETA_INLINE int greta_mma_warp_rows(greta_i64 rows) { return rows <= 16 ? 1 : r
 /* The main loop; VEC: 16-byte global loads (TRANS, rows of B a whole number
  * of 16 bytes, x and b 16-byte aligned: checked by the caller). XH: x holds
  * the weight's half type already (its producer rounded it), copied raw.
- * GLU: the tile's 32 columns are 16 gate and 16 up columns of the virtual
- * weight (gemm.h, greta_glu_map<16>), paired through the partial tiles. */
-template <int DT, greta_i64 N, greta_i64 K, int TRANS, int RES, int VEC, int XH, int GLU = 0,
-          int OUT = GRETA_W_F32>
+ * PAIRS (gemm.h's paired epilogues, G = 16): the tile's 32 columns are 16
+ * pairs of the virtual weight, paired through the partial tiles. */
+template <int DT, greta_i64 N, greta_i64 K, int TRANS, int RES, int VEC, int XH,
+          class PAIRS = greta_no_pairs>
 GRETA_INLINE void greta_gemm_mma_run(const void *x, const void *b, void *out, const float *res,
-                                     greta_i64 M, greta_i64 m0, greta_i64 n0) {
+                                     greta_i64 M, greta_i64 m0, greta_i64 n0,
+                                     PAIRS pairs = PAIRS()) {
   typedef greta_mma_frag<DT> F;
   typedef typename F::lds_t L;
   const int BM = GRETA_MMA_BM, BN = GRETA_MMA_BN, BK = F::BK, LDK = F::LDK, KS = F::KSTEP;
@@ -252,14 +253,15 @@ GRETA_INLINE void greta_gemm_mma_run(const void *x, const void *b, void *out, co
    * when stored, with no overlap but few registers. */
   enum { VB = 16 / sizeof(L), EA = BM * BK / 4 / NT, EB = BN * BK / VB / NT };
   static_assert(!XH || DT != GRETA_W_F32, "x in a half type goes with half weights");
-  static_assert(!GLU || (TRANS && !RES && DT != GRETA_W_F32), "glu: a Linear half weight");
-  typedef greta_glu_map<16> glu;
+  constexpr bool P = PAIRS::G != 0;
+  static_assert(!P || (PAIRS::G == 16 && TRANS && !RES && DT != GRETA_W_F32),
+                "pairs: 16 apart, a Linear half weight");
   const float *xb = (const float *)x + m0 * K;
   const L *xh = (const L *)x + m0 * K; /* XH */
   const L *bb = bh + (TRANS ? n0 * K : n0);
-  /* Row r of the tile's B (TRANS) and whether it holds a weight row. */
-  auto b_row = [&](int r) { return GLU ? bh + glu::row(n0 + r, N) * K : bb + r * K; };
-  auto b_ok = [&](int r) { return (GLU ? glu::gate(n0 + r) : n0 + r) < N; };
+  /* Element k of the tile's B row r (TRANS), and whether that row holds a weight row. */
+  auto b_at = [&](int r, greta_i64 k) { return P ? &bh[PAIRS::row(n0 + r) * K + k] : &bb[r * K + k]; };
+  auto b_ok = [&](int r) { return n0 + r < N && PAIRS::valid(n0 + r); };
   const bool async = VEC && F::ASYNC;
   float4 ra[VEC && !F::ASYNC && !XH ? EA : 1];
   uint2 rah[VEC && XH ? EA : 1]; /* XH: 4 halves where ra holds 4 floats */
@@ -283,7 +285,7 @@ GRETA_INLINE void greta_gemm_mma_run(const void *x, const void *b, void *out, co
       for (int e = 0; e < EB; e++) {
         int idx = tid + NT * e, r = idx / (BK / VB), c = idx % (BK / VB) * VB;
         bool ok = b_ok(r) && k0 + c < K;
-        copy16(&GRETA_MMA_BS(buf)[r * LDK + c], ok ? b_row(r) + k0 + c : bb, ok);
+        copy16(&GRETA_MMA_BS(buf)[r * LDK + c], ok ? b_at(r, k0 + c) : bb, ok);
       }
       asm volatile("cp.async.commit_group;" ::);
       return;
@@ -303,7 +305,7 @@ GRETA_INLINE void greta_gemm_mma_run(const void *x, const void *b, void *out, co
     for (int e = 0; e < EB; e++) {
       int idx = tid + NT * e, r = idx / (BK / VB), c = idx % (BK / VB) * VB;
       rb[e] = greta_u4{0u, 0u, 0u, 0u};
-      if (b_ok(r) && k0 + c < K) rb[e] = *(const greta_u4 *)(b_row(r) + k0 + c);
+      if (b_ok(r) && k0 + c < K) rb[e] = *(const greta_u4 *)b_at(r, k0 + c);
     }
   };
   auto store = [&](int buf, greta_i64 k0) {
@@ -339,7 +341,7 @@ GRETA_INLINE void greta_gemm_mma_run(const void *x, const void *b, void *out, co
       if (TRANS) {
         int r = idx / BK, c = idx % BK; /* r: n, c: k */
         greta_i64 k = k0 + c;
-        GRETA_MMA_BS(buf)[r * LDK + c] = (b_ok(r) && k < K) ? b_row(r)[k] : (L)0;
+        GRETA_MMA_BS(buf)[r * LDK + c] = (b_ok(r) && k < K) ? *b_at(r, k) : (L)0;
       } else {
         int r = idx / BN, c = idx % BN; /* r: k, c: n */
         greta_i64 k = k0 + r;
@@ -386,10 +388,8 @@ GRETA_INLINE void greta_gemm_mma_run(const void *x, const void *b, void *out, co
   for (int e = 0; e < BM * BN / NT; e++) {
     int idx = tid + NT * e, r = idx / BN, c = idx % BN;
     greta_i64 m = m0 + r, n = n0 + c;
-    if (GLU) { /* gate column c < 16, its up column c + 16 */
-      const greta_i64 g = n0 / 2 + c;
-      if (c < 16 && r < rows && g < N)
-        greta_store_w<OUT>(out, m * N + g, greta_silu(part_sum(r, c)) * part_sum(r, c + 16));
+    if (P) { /* a pair's first column c < 16, its second c + 16 */
+      if (c < 16 && r < rows && n < N) pairs.store1(m, n, part_sum(r, c), part_sum(r, c + 16));
       continue;
     }
     if (r < rows && n < N) {
@@ -423,9 +423,9 @@ GRETA_INLINE void greta_gemm_mma_run(const void *x, const void *b, void *out, co
  * Per tile 2 * 64 * 128 * 32 flop per (64 * 32 * 4 + 128 * 32 * 2) bytes:
  * 32 flop/byte from L2 (the small tiles: 12.8).
  *
- * GLU (gemm.h, greta_glu_map<16>): a warp's n8 blocks 0, 1 are gate and 2,
- * 3 up columns of the virtual weight, paired in registers; a thread's two
- * B rows are 32 physical rows apart, not 64.
+ * PAIRS (gemm.h's paired epilogues, G = 16): a warp's n8 blocks 0, 1 and
+ * 2, 3 hold the two columns of 16 pairs of the virtual weight, paired in
+ * registers.
  *
  * XH (x already in the weight's half type): x is copied like B, 64 x 32
  * halves in the stage's x region with B's row pitch (LDB halves: 32-bit
@@ -436,11 +436,12 @@ GRETA_INLINE void greta_gemm_mma_run(const void *x, const void *b, void *out, co
  * the running f32 sum with ordinary adds (see the f32 fragment on chained
  * mma accumulation); deterministic, no split-K. */
 
-template <int DT, greta_i64 N, greta_i64 K, int RES, int XH, int GLU = 0, int OUT = GRETA_W_F32>
+template <int DT, greta_i64 N, greta_i64 K, int RES, int XH, class PAIRS = greta_no_pairs>
 GRETA_INLINE void greta_gemm_mma_big(const void *x, const void *b, void *out, const float *res,
-                                     greta_i64 M, greta_i64 m0, greta_i64 n0) {
-  static_assert(!GLU || !RES, "glu has no residual");
-  typedef greta_glu_map<16> glu;
+                                     greta_i64 M, greta_i64 m0, greta_i64 n0,
+                                     PAIRS pairs = PAIRS()) {
+  constexpr bool P = PAIRS::G != 0;
+  static_assert(!P || (PAIRS::G == 16 && !RES), "pairs: 16 apart, no residual");
   const int BM = GRETA_MMA_BIG_BM, BN = GRETA_MMA_BIG_BN, BK = GRETA_MMA_BIG_BK;
   const int LDX = GRETA_MMA_BIG_LDX, LDB = GRETA_MMA_BIG_LDB, S = GRETA_MMA_BIG_S, NT = 256;
   extern __shared__ __align__(16) unsigned char greta_mma_smem[];
@@ -448,7 +449,7 @@ GRETA_INLINE void greta_gemm_mma_big(const void *x, const void *b, void *out, co
   const int wm = warp / 4, wn = warp % 4;
   const greta_i64 rows = M - m0 < BM ? M - m0 : BM;
   const float *xb = (const float *)x + m0 * K;
-  const unsigned short *bb = (const unsigned short *)b + (GLU ? 0 : n0 * K);
+  const unsigned short *bb = (const unsigned short *)b + (P ? 0 : n0 * K);
   const unsigned short *xhb = (const unsigned short *)x + m0 * K; /* XH */
   const unsigned int smem0 = (unsigned int)__cvta_generic_to_shared(greta_mma_smem);
 #define GRETA_BIG_XS(i) ((const float *)(greta_mma_smem + (i) * GRETA_MMA_BIG_STAGE_BYTES))
@@ -463,11 +464,11 @@ GRETA_INLINE void greta_gemm_mma_big(const void *x, const void *b, void *out, co
    * rows br, br + 64 (pointers and row checks kept from stage to stage). */
   const int xr = tid / 8, xc = tid % 8 * 4, br = tid / 4, bc = tid % 4 * 8;
   const float *const xp = xb + xr * K + xc;
-  const unsigned short *const bp = (GLU ? bb + glu::row(n0 + br, N) * K : bb + br * K) + bc;
-  const greta_i64 b_step = (GLU ? 32 : 64) * K; /* to this thread's second B row */
+  const unsigned short *const bp = (P ? bb + PAIRS::row(n0 + br) * K : bb + br * K) + bc;
+  const unsigned short *const bp1 = P ? bb + PAIRS::row(n0 + br + 64) * K + bc : bp; /* P */
   const bool xok0 = xr < rows, xok1 = xr + 32 < rows;
-  const bool bok0 = (GLU ? glu::gate(n0 + br) : n0 + br) < N;
-  const bool bok1 = (GLU ? glu::gate(n0 + br) + 32 : n0 + br + 64) < N;
+  const bool bok0 = n0 + br < N && PAIRS::valid(n0 + br);
+  const bool bok1 = n0 + br + 64 < N && PAIRS::valid(n0 + br + 64);
   const unsigned int xdst = (xr * LDX + xc) * 4, bdst = BM * LDX * 4 + (br * LDB + bc) * 2;
   /* XH: x row br (all 64 rows: one chunk a thread), chunk bc, like B. */
   const unsigned short *const xhp = xhb + br * K + bc;
@@ -484,7 +485,8 @@ GRETA_INLINE void greta_gemm_mma_big(const void *x, const void *b, void *out, co
       copy16(base + xdst + 32 * LDX * 4, xok1 && kok ? xp + 32 * K + k0 : xb, xok1 && kok);
     }
     copy16(base + bdst, bok0 && kbok ? bp + k0 : bb, bok0 && kbok);
-    copy16(base + bdst + 64 * LDB * 2, bok1 && kbok ? bp + b_step + k0 : bb, bok1 && kbok);
+    copy16(base + bdst + 64 * LDB * 2, bok1 && kbok ? (P ? bp1 + k0 : bp + 64 * K + k0) : bb,
+           bok1 && kbok);
   };
   static_assert(BM * BK / 4 == 2 * NT && BN * BK / 8 == 2 * NT, "two x and two B chunks a thread");
 
@@ -570,7 +572,7 @@ GRETA_INLINE void greta_gemm_mma_big(const void *x, const void *b, void *out, co
   }
   asm volatile("cp.async.wait_all;" ::: "memory");
 
-  if (GLU) { /* gate block j (0, 1), up block j + 2; result pairs r = 2h, 2h + 1 */
+  if (P) { /* first columns in n8 block j (0, 1), partners in j + 2; results r = 2h, 2h + 1 */
 #pragma unroll
     for (int i = 0; i < 2; i++)
 #pragma unroll
@@ -578,10 +580,10 @@ GRETA_INLINE void greta_gemm_mma_big(const void *x, const void *b, void *out, co
 #pragma unroll
         for (int h = 0; h < 2; h++) {
           int rr = wm * 32 + i * 16 + mma_d_row(lane, 2 * h);
-          greta_i64 g = glu::gate(n0 + wn * 32 + j * GRETA_MMA_N + mma_d_col(lane, 2 * h));
-          if (rr < rows && g < N)
-            greta_glu_store2<OUT>(out, (m0 + rr) * N + g, acc[i][j][2 * h], acc[i][j + 2][2 * h],
-                                  acc[i][j][2 * h + 1], acc[i][j + 2][2 * h + 1], g + 1 < N);
+          greta_i64 v = n0 + wn * 32 + j * GRETA_MMA_N + mma_d_col(lane, 2 * h);
+          if (rr < rows && v < N)
+            pairs.store2(m0 + rr, v, acc[i][j][2 * h], acc[i][j + 2][2 * h], acc[i][j][2 * h + 1],
+                         acc[i][j + 2][2 * h + 1]);
         }
   } else {
 #pragma unroll
@@ -613,27 +615,25 @@ GRETA_INLINE void greta_gemm_mma_big(const void *x, const void *b, void *out, co
  * XH = 1: x is [M, K] in the weight's half type (its producer rounded it:
  * the same values the kernel would round f32 x to); every path copies it
  * like the weight.
- * GLU = 1 (matmul_glu in prefill): b is the stacked [gate; up] weight
- * [2N, K], out [M, N] = silu(gate) up in OUT; every path computes the
- * virtual weight of gemm.h's greta_glu_map<16>, whose width NV sets the
- * grid: x = ceil(NV / 32). */
+ * pairs (prefill's matmul_glu and matmul_qkv): every path computes the
+ * virtual weight of gemm.h's paired epilogues (G = 16), N its width, and
+ * stores through pairs; out and res are unused. */
 template <int DT, greta_i64 N, greta_i64 K, int TRANS, int RES, greta_i64 RC, int RPT, int WG = 0,
-          int XH = 0, int GLU = 0, int OUT = GRETA_W_F32>
+          int XH = 0, class PAIRS = greta_no_pairs>
 GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b, void *out,
-                                 const float *res) {
+                                 const float *res, PAIRS pairs = PAIRS()) {
   const greta_i64 M = greta_rows<RC, RPT>(params);
-  const greta_i64 NV = GLU ? greta_glu_map<16>::width(N) : N; /* the GEMM's columns */
   const bool vec = TRANS && K % (DT == GRETA_W_F32 ? 4 : 8) == 0 &&
                    (((unsigned long long)x | (unsigned long long)b) & 15ull) == 0;
 #if defined(GRETA_HAVE_WGMMA)
   if constexpr ((WG == 128 || WG == 256) && DT != GRETA_W_F32 && K % GRETA_WGMMA_BK == 0) {
     if (vec && 2 * M >= GRETA_WGMMA_BM) {
-      const greta_i64 blk = (greta_i64)greta_bid_y() * ((NV + GRETA_MMA_BN - 1) / GRETA_MMA_BN) +
+      const greta_i64 blk = (greta_i64)greta_bid_y() * ((N + GRETA_MMA_BN - 1) / GRETA_MMA_BN) +
                             greta_bid_x();
       long long m0, n0;
-      if (!greta_wgmma_tile_of_block(blk, M, NV, WG, &m0, &n0)) return; /* whole block */
+      if (!greta_wgmma_tile_of_block(blk, M, N, WG, &m0, &n0)) return; /* whole block */
       extern __shared__ __align__(16) unsigned char greta_mma_smem[];
-      greta_gemm_wgmma<DT, N, K, WG, 2, XH, RES, GLU, OUT>(M, m0, n0, x, b, out, res, greta_mma_smem);
+      greta_gemm_wgmma<DT, N, K, WG, 2, XH, RES>(M, m0, n0, x, b, out, res, greta_mma_smem, pairs);
       return;
     }
   }
@@ -641,20 +641,20 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
   if (DT != GRETA_W_F32 && vec) {
     /* Large T: 64 x 128 tiles over the same grid (see greta_gemm_mma_big). */
     const greta_i64 tiles_m = (M + GRETA_MMA_BIG_BM - 1) / GRETA_MMA_BIG_BM;
-    const greta_i64 tiles_n = (NV + GRETA_MMA_BIG_BN - 1) / GRETA_MMA_BIG_BN;
+    const greta_i64 tiles_n = (N + GRETA_MMA_BIG_BN - 1) / GRETA_MMA_BIG_BN;
     if (tiles_m * tiles_n >= GRETA_MMA_BIG_MIN_TILES) {
-      const greta_i64 blk = (greta_i64)greta_bid_y() * ((NV + GRETA_MMA_BN - 1) / GRETA_MMA_BN) +
+      const greta_i64 blk = (greta_i64)greta_bid_y() * ((N + GRETA_MMA_BN - 1) / GRETA_MMA_BN) +
                             greta_bid_x();
       if (blk >= tiles_m * tiles_n) return; /* whole block */
-      greta_gemm_mma_big<DT, N, K, RES, XH, GLU, OUT>(x, b, out, res, M, blk % tiles_m * GRETA_MMA_BIG_BM,
-                                        blk / tiles_m * GRETA_MMA_BIG_BN);
+      greta_gemm_mma_big<DT, N, K, RES, XH>(x, b, out, res, M, blk % tiles_m * GRETA_MMA_BIG_BM,
+                                            blk / tiles_m * GRETA_MMA_BIG_BN, pairs);
       return;
     }
   }
   const greta_i64 m0 = (greta_i64)greta_bid_y() * GRETA_MMA_BM;
   const greta_i64 n0 = (greta_i64)greta_bid_x() * GRETA_MMA_BN;
   if (m0 >= M) return; /* whole block */
-  if (vec) greta_gemm_mma_run<DT, N, K, TRANS, RES, 1, XH, GLU, OUT>(x, b, out, res, M, m0, n0);
-  else greta_gemm_mma_run<DT, N, K, TRANS, RES, 0, XH, GLU, OUT>(x, b, out, res, M, m0, n0);
+  if (vec) greta_gemm_mma_run<DT, N, K, TRANS, RES, 1, XH>(x, b, out, res, M, m0, n0, pairs);
+  else greta_gemm_mma_run<DT, N, K, TRANS, RES, 0, XH>(x, b, out, res, M, m0, n0, pairs);
 }
 #endif /* GRETA_NVIDIA */

@@ -47,11 +47,10 @@
  * So two stages are in flight ahead of the one computing, and one wgmma
  * group overlaps the next iteration's barrier.
  *
- * GLU = 1 (matmul_glu in prefill, gemm.h's greta_glu_map<16>): W is the
- * stacked [gate; up] weight [2N, K], the tile's columns are the virtual
- * weight's, and c is [M, N] silu(gate) up in OUT (f32, f16 or bf16): in the
- * fragment below, 8-column groups g and g + 2 (gate and up column c) are in
- * one thread. A thread's W rows then step 16 physical rows, not 32.
+ * PAIRS (prefill's matmul_glu and matmul_qkv, gemm.h's paired epilogues,
+ * G = 16): the tile's columns are the virtual weight's, W row v is
+ * physical row PAIRS::row(v), and in the fragment below 8-column groups g
+ * and g + 2 (a pair) are in one thread, which hands both to pairs.store2.
  *
  * XH = 1 (an option for a caller that already has x in the weight's half
  * type, e.g. from the norm before the projection): x is copied like W by
@@ -171,23 +170,23 @@ GRETA_INLINE void greta_wgmma_k16(float *d, unsigned long long a_desc, unsigned 
   }
 }
 
-/* c[M, N] = x[M, K] W[N, K]^T (+ res[M, N] when RES; GLU: see above) for the
+/* c[M, N] = x[M, K] W[N, K]^T (+ res[M, N] when RES; PAIRS: see above) for the
  * tile of rows m0 .. m0 + 127, columns n0 .. n0 + BN - 1, by GRETA_WGMMA_NT threads;
  * smem: GRETA_WGMMA_SMEM_BYTES(BN) bytes of dynamic shared memory (its
  * first 1024-aligned byte is used: the extra 1024 cover the alignment).
  * res may be c itself: each element is read once, by the thread that
  * writes it. */
 template <int DT, greta_i64 N, greta_i64 K, int BN, int AHEAD = 1, int XH = 0, int RES = 0,
-          int GLU = 0, int OUT = GRETA_W_F32>
+          class PAIRS = greta_no_pairs>
 GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, const void *x,
                                    const void *w, void *c, const float *res,
-                                   unsigned char *smem) {
+                                   unsigned char *smem, PAIRS pairs = PAIRS()) {
   static_assert(DT == GRETA_W_F16 || DT == GRETA_W_BF16, "greta_gemm_wgmma: f16 or bf16 weights");
   static_assert(BN == 128 || BN == 256, "greta_gemm_wgmma: BN is 128 or 256");
   static_assert(K % GRETA_WGMMA_BK == 0, "greta_gemm_wgmma: K must be a multiple of 64");
   static_assert(AHEAD == 1 || AHEAD == 2, "greta_gemm_wgmma: AHEAD is 1 or 2");
-  static_assert(!GLU || !RES, "greta_gemm_wgmma: glu has no residual");
-  typedef greta_glu_map<16> glu;
+  constexpr bool P = PAIRS::G != 0;
+  static_assert(!P || (PAIRS::G == 16 && !RES), "greta_gemm_wgmma: pairs 16 apart, no residual");
   enum { BM = GRETA_WGMMA_BM, BK = GRETA_WGMMA_BK, S = GRETA_WGMMA_STAGES, NT = GRETA_WGMMA_NT };
   enum { A_BYTES = BM * BK * 2, STAGE_BYTES = (BM + BN) * BK * 2 };
   /* Per thread per stage: x as float4 (16 per 64-k row), W as 16-byte chunks (8 per row). */
@@ -202,13 +201,16 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
    * (k 4 (tid % 16) ..); W copy j covers row tid / 8 + 32 j, chunk tid % 8.
    * Rows advance by multiples of 8, so r % 8 and with it the swizzled column
    * are the same for every j: one base pointer and one shared offset per
-   * operand, and j adds a compile-time constant to each (GLU: W row j is
-   * 16 j physical rows on). Rows past M / N are bits cleared in a_rows / b_rows. */
+   * operand, and j adds a compile-time constant to each (PAIRS: W row j is
+   * found by PAIRS::row). Rows past M / N are bits cleared in a_rows / b_rows. */
   const int a_r = tid >> 4, a_q = tid & 15, b_r = tid >> 3, b_ch = tid & 7;
   const float *a_src = (const float *)x + (m0 + a_r) * K + 4 * a_q;
   const unsigned int a_dst = greta_wgmma_swz(a_r, 4 * a_q);
-  const greta_i64 b_v = n0 + b_r, b_step = (GLU ? 16 : 32) * K;
-  const unsigned short *b_src = (const unsigned short *)w + (GLU ? glu::row(b_v, N) : b_v) * K + 8 * b_ch;
+  const unsigned short *b_src = (const unsigned short *)w + (n0 + b_r) * K + 8 * b_ch;
+  /* PAIRS: W row j of this thread, k 0. */
+  auto pair_row = [&](int j) {
+    return (const unsigned short *)w + PAIRS::row(n0 + b_r + 32 * j) * K + 8 * b_ch;
+  };
   const unsigned int b_dst = A_BYTES + greta_wgmma_swz(b_r, 8 * b_ch);
   unsigned int a_rows = 0, b_rows = 0;
 #pragma unroll
@@ -216,7 +218,7 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
     if (m0 + a_r + 16 * j < M) a_rows |= 1u << j;
 #pragma unroll
   for (int j = 0; j < B_LOADS; j++)
-    if ((GLU ? glu::gate(b_v) + 16 * j : b_v + 32 * j) < N) b_rows |= 1u << j;
+    if (n0 + b_r + 32 * j < N && PAIRS::valid(n0 + b_r + 32 * j)) b_rows |= 1u << j;
 
   /* x of stage kt into registers (zeros past M). */
   typedef float4 a_regs[A_LOADS];
@@ -250,8 +252,9 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
 #pragma unroll
     for (int j = 0; j < B_LOADS; j++) {
       bool ok = b_rows >> j & 1;
+      const unsigned short *src = P ? pair_row(j) + kt * BK : p + 32 * j * K;
       asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d + 32 * 128 * j),
-                   "l"(ok ? p + j * b_step : (const unsigned short *)w), "r"(ok ? 16 : 0)
+                   "l"(ok ? src : (const unsigned short *)w), "r"(ok ? 16 : 0)
                    : "memory");
     }
   };
@@ -338,7 +341,7 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
   /* Results straight from the fragments (layout in the comment above). */
 #pragma unroll
   for (int j = 0; j < BN / 8; j++) {
-    if (GLU && j % 4 >= 2) continue; /* up columns: paired with group j - 2 */
+    if (P && j % 4 >= 2) continue; /* second columns of pairs: with group j - 2 */
 #pragma unroll
     for (int h = 0; h < 2; h++) {
       const int t = tid & 127, i = 4 * j + 2 * h;
@@ -346,9 +349,8 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
       greta_i64 col = n0 + greta_wgmma_d_col(t, i);
       if (row >= M) continue;
       float v0 = acc[4 * j + 2 * h], v1 = acc[4 * j + 2 * h + 1];
-      if (GLU) { /* gate columns col, col + 1 (even, one group); up 16 on: acc[i + 8] */
-        const greta_i64 g = glu::gate(col);
-        if (g < N) greta_glu_store2<OUT>(c, row * N + g, v0, acc[i + 8], v1, acc[i + 9], g + 1 < N);
+      if (P) { /* first columns col, col + 1 (even, one group); partners 16 on: acc[i + 8] */
+        if (col < N) pairs.store2(row, col, v0, acc[i + 8], v1, acc[i + 9]);
         continue;
       }
       float *p = (float *)c + row * N + col;

@@ -394,9 +394,9 @@ Test(kernels_compile, nvrtc_sm80) {
   }
   cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 4096LL, 256LL, 1, 1, 1LL, 1, 0, 1>"),
             "the half-x GEMM of 2048 rows, without wgmma");
-  cr_assert(strstr(tu.source.data,
-                   "greta_gemm_mma<GRETA_W_BF16, 2008LL, 256LL, 1, 0, 1LL, 1, 0, 1, 1, GRETA_W_F32>"),
-            "the half-x GLU GEMM of 2048 rows, without wgmma");
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_BF16, 4032LL, 256LL, 1, 0, 1LL, 1, 0, 1>"
+                                    "(params, x, b, 0, 0, greta_glu_pairs<16, 2008LL, GRETA_W_F32>(out))"),
+            "the half-x GLU GEMM of 2048 rows, without wgmma, over 4032 virtual columns");
   cr_expect_eq(check_every_kernel(&t, &tu, obj, size, false, "matmul_xh_"), 8,
                "the eight half-x GEMMs (f16, bf16; small and large; with and without glu)");
   free(obj);
@@ -479,11 +479,11 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
             "f32 weights keep 3xTF32 mma.sync");
   /* The GLU GEMM's tile width counts the virtual weight's columns: 2008
    * gate/up pairs are 4032 columns, 256 wide at 2048 rows (16 x 16 tiles). */
-  cr_assert(strstr(tu.source.data,
-                   "greta_gemm_mma<GRETA_W_F16, 2008LL, 256LL, 1, 0, 1LL, 1, 256, 1, 1, GRETA_W_F32>"),
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 4032LL, 256LL, 1, 0, 1LL, 1, 256, 1>"
+                                    "(params, x, b, 0, 0, greta_glu_pairs<16, 2008LL, GRETA_W_F32>(out))"),
             "the GLU GEMM of 2048 rows should take 256-wide wgmma tiles, x raw, out f32");
-  cr_assert(strstr(tu.source.data,
-                   "greta_gemm_mma<GRETA_W_BF16, 688LL, 256LL, 1, 0, 1LL, 1, 128, 0, 1, GRETA_W_BF16>"),
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_BF16, 1376LL, 256LL, 1, 0, 1LL, 1, 128, 0>"
+                                    "(params, x, b, 0, 0, greta_glu_pairs<16, 688LL, GRETA_W_BF16>(out))"),
             "the GLU GEMM of f32 x, out bf16");
   check_every_kernel(&t, &tu, obj, size, false, NULL);
   free(obj);

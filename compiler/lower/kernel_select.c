@@ -283,60 +283,64 @@ static bool mfma_big_tile_wins(int64_t rows, int64_t n, int dt) {
   return cost[1] <= cost[0];
 }
 
-/* The prefill GEMM (T rows, any T): AMD's 32 x 32 MFMA tiles, NVIDIA's
- * matrix-core tiles (mma.sync, wgmma on sm_90a), or greta_gemm. glu
- * (matmul_glu): the stacked [2n, k] Linear weight in a half type, out
- * silu(gate) up in outdtype, on the matrix-core tiles only; they compute
- * the virtual weight of templates/gemm.h's greta_glu_map<G>, whose width
- * sets the grid. */
-static greta_status_t prefill_gemm(const kernel_ctx_t *c, kernel_choice_t *k, bool glu) {
+/* Prefill's fused projections with a paired epilogue (templates/gemm.h):
+ * the distance G of a pair's columns in the virtual weight, 32 on AMD (two
+ * MFMA blocks), 16 on NVIDIA (n8 groups g and g + 2); and the virtual
+ * width of `blocks` blocks of pairs S rows apart (greta_pair_map::WIDTH). */
+static int64_t pair_distance(const kernel_ctx_t *c) { return c->target->arch == TARGET_AMD ? 32 : 16; }
+static int64_t pair_width(const kernel_ctx_t *c, int64_t s, int64_t blocks) {
+  const int64_t g = pair_distance(c);
+  return blocks * 2 * g * ceil_div(s, g);
+}
+
+/* The prefill GEMM (T rows, any T) with N columns: AMD's 32 x 32 MFMA
+ * tiles, NVIDIA's matrix-core tiles (mma.sync, wgmma on sm_90a), or
+ * greta_gemm. pairs: a fused projection's GEMM over a Linear weight in a
+ * half type with 64 | k, N the virtual weight's width; its caller sets the
+ * parameters and the call (the pair type's store). */
+static greta_status_t prefill_gemm(const kernel_ctx_t *c, kernel_choice_t *k, int64_t N,
+                                   bool pairs) {
   const greta_op_attrs_t *a = c->a;
   greta_plan_launch_t *l = c->l;
-  const int64_t N = a->n, K = a->k, rc = l->rows_coeff;
-  const int trans = glu || a->transpose_b != 0, res = a->residual != 0, rpt = l->rows_per_token != 0;
-  const int dt = (int)a->wdtype;
+  const int64_t K = a->k, rc = l->rows_coeff;
+  const int trans = pairs || a->transpose_b != 0, res = a->residual != 0;
+  const int rpt = l->rows_per_token != 0, dt = (int)a->wdtype;
   /* x in the weight's half type (prefill: its producer rounded it, see
    * ops.def) goes to the tensor-core GEMMs, which stage it raw. */
   const int xh = a->xdtype != GRETA_F32;
-  if (glu && (dt == GRETA_F32 || K % GRETA_WGMMA_BK != 0))
+  if (pairs && (dt == GRETA_F32 || K % GRETA_WGMMA_BK != 0))
     return bad(c, "prefill needs a half weight with k a multiple of 64 (gretac lowers other "
-                  "shapes to matmul, then glu)");
+                  "shapes to a matmul and a separate epilogue)");
   /* The matrix-core GEMMs take x of either type (XH). */
-  k->params = glu   ? "const void *x, const void *b, void *out"
-              : res ? "const void *x, const void *b, float *out, const float *res"
-                    : "const void *x, const void *b, float *out";
-  /* The GEMM's columns: glu's virtual weight is 2G ceil(n / G) wide, G = 32
-   * on AMD (two MFMA blocks), 16 on NVIDIA (n8 groups g and g + 2). */
-  const int64_t G = c->target->arch == TARGET_AMD ? 32 : 16;
-  const int64_t NV = glu ? 2 * G * ceil_div(N, G) : N;
-  char glu_arg[24] = ""; /* the GEMMs' last template arguments */
-  if (glu) snprintf(glu_arg, sizeof glu_arg, ", 1, %s", dtype_enum[a->outdtype]);
+  k->params = res ? "const void *x, const void *b, float *out, const float *res"
+                  : "const void *x, const void *b, float *out";
   /* AMD: the 32x32 MFMA tiles (greta_gemm_mfma) for a Linear weight when
    * their K step divides K. */
   int64_t max_rows = rpt ? c->max_tokens * rc : rc;
   const int64_t mfma_bk = dt == GRETA_F32 ? GRETA_MFMA_BK_F32 : GRETA_MFMA_BK_F16;
   if (c->target->arch == TARGET_AMD && trans && K % mfma_bk == 0) {
-    const bool big = mfma_big_tile_wins(max_rows, NV, dt);
+    const bool big = mfma_big_tile_wins(max_rows, N, dt);
     const int mb = big ? GRETA_MFMA_BIG_MB : GRETA_MFMA_SMALL_MB;
     const int nb = big ? GRETA_MFMA_BIG_NB : GRETA_MFMA_SMALL_NB;
-    GRETA_RETURN_IF_ERROR(set_rows_y(c, GRETA_MFMA_NT, ceil_div(NV, 64 * nb), 64 * mb));
+    GRETA_RETURN_IF_ERROR(set_rows_y(c, GRETA_MFMA_NT, ceil_div(N, 64 * nb), 64 * mb));
     k->fn = "greta_gemm_mfma";
-    snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %lldLL, %d, %d, %d, %d%s",
-             dtype_enum[dt], LL(N), LL(K), res, LL(rc), rpt, mb, nb, xh, glu_arg);
+    snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %lldLL, %d, %d, %d, %d",
+             dtype_enum[dt], LL(N), LL(K), res, LL(rc), rpt, mb, nb, xh);
     return NULL;
   }
   /* NVIDIA: matrix-core tiles (greta_gemm_mma; f32 weights through 3xTF32
    * unless nvidia_f32_fma) in dynamic shared memory; otherwise greta_gemm. */
   bool mma = c->target->arch == TARGET_NVIDIA && (dt != GRETA_F32 || !nvidia_f32_fma);
-  if ((xh || glu) && !mma)
-    return bad(c, "x in a half type and glu need the matrix-core GEMM (K a multiple of 32 on AMD)");
-  GRETA_RETURN_IF_ERROR(set_rows_y(c, GRETA_GEMM_NT, ceil_div(NV, mma ? GRETA_MMA_BN : GRETA_GEMM_BN),
+  if ((xh || pairs) && !mma)
+    return bad(c, "x in a half type and paired epilogues need the matrix-core GEMM (K a "
+                  "multiple of 32 on AMD)");
+  GRETA_RETURN_IF_ERROR(set_rows_y(c, GRETA_GEMM_NT, ceil_div(N, mma ? GRETA_MMA_BN : GRETA_GEMM_BN),
                                    mma ? GRETA_MMA_BM : GRETA_GEMM_BM));
   if (mma) l->shared_bytes = dt == GRETA_F32 ? GRETA_MMA_F32_SMEM_BYTES : GRETA_MMA_SMEM_BYTES;
   /* Halves: when the largest step reaches GRETA_MMA_BIG_MIN_TILES tiles, the
    * kernel may take greta_gemm_mma_big at run time, whose ring is larger. */
   if (mma && dt != GRETA_F32 && trans &&
-      ceil_div(max_rows, GRETA_MMA_BIG_BM) * ceil_div(NV, GRETA_MMA_BIG_BN) >= GRETA_MMA_BIG_MIN_TILES)
+      ceil_div(max_rows, GRETA_MMA_BIG_BM) * ceil_div(N, GRETA_MMA_BIG_BN) >= GRETA_MMA_BIG_MIN_TILES)
     l->shared_bytes = GRETA_MMA_BIG_SMEM_BYTES;
   /* sm_90a (target_wgmma): half weights take greta_gemm_wgmma's 128 x wg
    * tiles at run time once the step has 64 rows; wg = 256 when the largest
@@ -345,13 +349,13 @@ static greta_status_t prefill_gemm(const kernel_ctx_t *c, kernel_choice_t *k, bo
    * tiles filled the 132 SMs, 128 at N = 4096, T = 512 (docs/gemm.md). */
   int wg = 0;
   if (mma && dt != GRETA_F32 && trans && K % GRETA_WGMMA_BK == 0 && target_wgmma(c->target)) {
-    wg = ceil_div(max_rows, GRETA_WGMMA_BM) * ceil_div(NV, 256) >= c->target->compute_units ? 256
+    wg = ceil_div(max_rows, GRETA_WGMMA_BM) * ceil_div(N, 256) >= c->target->compute_units ? 256
                                                                                              : 128;
     if (l->shared_bytes < (uint32_t)GRETA_WGMMA_SMEM_BYTES(wg))
       l->shared_bytes = (uint32_t)GRETA_WGMMA_SMEM_BYTES(wg);
   }
-  char wg_arg[48] = ""; /* greta_gemm_mma's last template arguments */
-  if (mma) snprintf(wg_arg, sizeof wg_arg, ", %d, %d%s", wg, xh, glu_arg);
+  char wg_arg[16] = ""; /* greta_gemm_mma's last template arguments */
+  if (mma) snprintf(wg_arg, sizeof wg_arg, ", %d, %d", wg, xh);
   if (!mma) k->params = res ? "const float *x, const void *b, float *out, const float *res"
                             : "const float *x, const void *b, float *out";
   k->fn = mma ? "greta_gemm_mma" : "greta_gemm";
@@ -397,7 +401,7 @@ static greta_status_t kernel_matmul(const kernel_ctx_t *c, kernel_choice_t *k) {
              LL(N), LL(K), res, LL(rc), rpt);
     return NULL;
   }
-  return prefill_gemm(c, k, false);
+  return prefill_gemm(c, k, N, false);
 }
 
 static greta_status_t kernel_rope(const kernel_ctx_t *c, kernel_choice_t *k) {
@@ -513,12 +517,15 @@ static greta_status_t kernel_matmul_glu(const kernel_ctx_t *c, kernel_choice_t *
   int vec, stage;
   char eps[32];
   if (N <= 0 || K <= 0) return bad(c, "bad shape");
-  if (!c->decode) {
+  if (!c->decode) { /* the GEMM, silu(gate) up through greta_glu_pairs */
     if (a->norm) return refuse_norm(c);
     if (a->xdtype != GRETA_F32 && a->xdtype != dt)
       return bad(c, "x in a half type needs a weight of that type");
-    snprintf(k->call, sizeof k->call, "x, b, out, 0");
-    return prefill_gemm(c, k, true);
+    GRETA_RETURN_IF_ERROR(prefill_gemm(c, k, pair_width(c, N, 1), true));
+    k->params = "const void *x, const void *b, void *out";
+    snprintf(k->call, sizeof k->call, "x, b, 0, 0, greta_glu_pairs<%lld, %lldLL, %s>(out)",
+             LL(pair_distance(c)), LL(N), dtype_enum[a->outdtype]);
+    return NULL;
   }
   if (a->xdtype != GRETA_F32 || a->outdtype != GRETA_F32)
     return bad(c, "decode reads and writes f32");
