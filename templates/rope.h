@@ -73,3 +73,27 @@ GRETA_INLINE void greta_qkv_rope_append(const int *params, const float *y, float
   greta_qkv_store_pair<H, KVH, D, MAXSEQ, KT>(t, (greta_i64)params[1] + t, head, i, yh[i],
                                                yh[i + HALF], q, k_cache, v_cache, inv_freq);
 }
+
+/* Prefill's matmul_qkv: the stacked q/k/v GEMM's paired epilogue
+ * (templates/gemm.h): each head is a block of pairs (i, i + D/2), stored as
+ * qkv_rope_append stores them. Row m of the launch is token m, at position
+ * pos + m. */
+template <int G, greta_i64 H, greta_i64 KVH, greta_i64 D, greta_i64 MAXSEQ, int KT>
+struct greta_qkv_pairs : greta_pair_map<G, D / 2, H + 2 * KVH> {
+  typedef greta_pair_map<G, D / 2, H + 2 * KVH> map;
+  const int *params;
+  float *q;
+  void *k_cache, *v_cache;
+  const float *inv_freq;
+  GRETA_METHOD greta_qkv_pairs(const int *p, float *q_, void *k, void *v, const float *f)
+      : params(p), q(q_), k_cache(k), v_cache(v), inv_freq(f) {}
+  GRETA_METHOD void store1(greta_i64 m, greta_i64 v, float y0, float y1) const {
+    if (map::valid(v))
+      greta_qkv_store_pair<H, KVH, D, MAXSEQ, KT>(m, (greta_i64)params[1] + m, map::block(v),
+                                                  map::pair(v), y0, y1, q, k_cache, v_cache, inv_freq);
+  }
+  GRETA_METHOD void store2(greta_i64 m, greta_i64 v, float a0, float b0, float a1, float b1) const {
+    store1(m, v, a0, b0);
+    store1(m, v + 1, a1, b1);
+  }
+};

@@ -388,6 +388,30 @@ Test(conformance, rope_append_attention_hd32_bf16_cache) {
 Test(conformance, fused_block_f32) { conform("block", block_gm, attention_steps, "f32", 1e-5); }
 Test(conformance, fused_block_f16) { conform("block", block_gm, attention_steps, "f16", 2e-3); }
 Test(conformance, fused_block_bf16) { conform("block", block_gm, attention_steps, "bf16", 1.6e-2); }
+/* The block at dim 192 (a multiple of 64; 8 heads of 24, 2 kv heads):
+ * prefill's q/k/v and gate/up GEMMs read half x and take RoPE with the
+ * cache writes, and silu(gate) up, as paired epilogues (templates/gemm.h),
+ * over virtual weights whose pairs are ragged (12 a head; ffn 100). A
+ * 67-row prompt takes sm_90a's wgmma tiles (a partial one), 9 rows the
+ * small tiles. */
+static const int epilogue_steps[] = {67, 1, 9, 1, 0};
+static void conform_dim192(const char *dtype, double tolerance) {
+  static const char *const lines[][2] = {{"const dim = 72\n", "const dim = 192\n"},
+                                         {"const heads = 3\n", "const heads = 8\n"},
+                                         {"const kv_heads = 1\n", "const kv_heads = 2\n"}};
+  char text[4096], next[4096];
+  snprintf(text, sizeof text, "%s", block_gm);
+  for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+    const char *at = strstr(text, lines[i][0]);
+    cr_assert(at, "%s", lines[i][0]);
+    snprintf(next, sizeof next, "%.*s%s%s", (int)(at - text), text, lines[i][1],
+             at + strlen(lines[i][0]));
+    memcpy(text, next, sizeof text);
+  }
+  conform("block_dim192", text, epilogue_steps, dtype, tolerance);
+}
+Test(conformance, paired_epilogues_block_f16) { conform_dim192("f16", 2e-3); }
+Test(conformance, paired_epilogues_block_bf16) { conform_dim192("bf16", 1.6e-2); }
 Test(conformance, fused_mlp_lm_head_f32) {
   conform("mlp_head", mlp_head_gm, short_steps, "f32", 1e-5);
 }

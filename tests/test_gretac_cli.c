@@ -162,7 +162,8 @@ static int count_in(const char *from, const char *to, const char *needle) {
  * and the LM head reads x stored in f16 (q/k/v and gate/up from rms_scale,
  * o from attention, down from gate/up's GLU epilogue; ops.def), and the
  * decode entry keeps every activation f32. gate/up is one matmul_glu launch
- * in both entries: no glu launch is left. */
+ * and q/k/v one matmul_qkv in both entries: no glu or qkv_rope_append launch
+ * is left. */
 Test(gretac_cli, prefill_stores_gemm_x_in_half) {
   char *out;
   int rc = gretac(EXAMPLES "llama2_7b.gm --emit=plan --target=cpu", &out);
@@ -178,6 +179,8 @@ Test(gretac_cli, prefill_stores_gemm_x_in_half) {
   cr_expect_eq(count_in(decode, prefill, "\n  matmul_glu "), 32);
   cr_expect_eq(count_in(prefill, bind, "\n  matmul_glu "), 32);
   cr_expect_eq(count_in(prefill, bind, "\n  glu "), 0);
+  cr_expect_eq(count_in(prefill, bind, "\n  matmul_qkv "), 32);
+  cr_expect_eq(count_in(prefill, bind, "\n  qkv_rope_append "), 0);
   free(out);
 }
 

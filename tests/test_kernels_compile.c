@@ -110,6 +110,25 @@ static void make_tu(const target_t *t, tu_t *tu) {
       snprintf(n, sizeof n, "matmul_xh_glu_big_prefill_%s", dts[dt]);
       add(t, tu, GRETA_OP_MATMUL_GLU, 3,
           (greta_op_attrs_t){.n = 2008, .k = 256, .wdtype = dt, .xdtype = dt}, 1, 2, 2048, n);
+      /* And the q/k/v GEMM with RoPE and the cache writes in its epilogue:
+       * half x, small steps and 2048 rows; f32 x with head_dim 24 (pairs
+       * of 12, ragged for every pair distance). */
+      snprintf(n, sizeof n, "matmul_xh_qkv_prefill_%s", dts[dt]);
+      add(t, tu, GRETA_OP_MATMUL_QKV, 5,
+          (greta_op_attrs_t){.heads = 4, .kv_heads = 2, .head_dim = 64, .max_seq = 128, .k = 256,
+                             .wdtype = dt, .kvdtype = dt, .xdtype = dt, .theta = 10000.f},
+          1, 2, 64, n);
+      snprintf(n, sizeof n, "matmul_xh_qkv_big_prefill_%s", dts[dt]);
+      add(t, tu, GRETA_OP_MATMUL_QKV, 5,
+          (greta_op_attrs_t){.heads = 32, .kv_heads = 8, .head_dim = 128, .max_seq = 2048,
+                             .k = 256, .wdtype = dt, .kvdtype = GRETA_F16, .xdtype = dt,
+                             .theta = 10000.f},
+          1, 2, 2048, n);
+      snprintf(n, sizeof n, "qkv_gemm_hd24_prefill_%s", dts[dt]);
+      add(t, tu, GRETA_OP_MATMUL_QKV, 5,
+          (greta_op_attrs_t){.heads = 3, .kv_heads = 1, .head_dim = 24, .max_seq = 128, .k = 256,
+                             .wdtype = dt, .kvdtype = dt, .theta = 10000.f},
+          1, 2, 128, n);
     }
     snprintf(n, sizeof n, "embedding_%s", dts[dt]);
     add(t, tu, GRETA_OP_EMBEDDING, 3, (greta_op_attrs_t){.vocab = 1000, .dim = 256, .wdtype = dt}, 1, 1,
@@ -397,8 +416,8 @@ Test(kernels_compile, nvrtc_sm80) {
   cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_BF16, 4032LL, 256LL, 1, 0, 1LL, 1, 0, 1>"
                                     "(params, x, b, 0, 0, greta_glu_pairs<16, 2008LL, GRETA_W_F32>(out))"),
             "the half-x GLU GEMM of 2048 rows, without wgmma, over 4032 virtual columns");
-  cr_expect_eq(check_every_kernel(&t, &tu, obj, size, false, "matmul_xh_"), 8,
-               "the eight half-x GEMMs (f16, bf16; small and large; with and without glu)");
+  cr_expect_eq(check_every_kernel(&t, &tu, obj, size, false, "matmul_xh_"), 12,
+               "the twelve half-x GEMMs (f16, bf16; small and large; plain, glu and qkv)");
   free(obj);
   strbuf_free(&tu.source);
 }
@@ -485,6 +504,12 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
   cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_BF16, 1376LL, 256LL, 1, 0, 1LL, 1, 128, 0>"
                                     "(params, x, b, 0, 0, greta_glu_pairs<16, 688LL, GRETA_W_BF16>(out))"),
             "the GLU GEMM of f32 x, out bf16");
+  /* q/k/v: 48 heads of 64 pairs are 6144 virtual columns, the stores
+   * through greta_qkv_pairs. */
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 6144LL, 256LL, 1, 0, 1LL, 1, 256, 1>"
+                                    "(params, x, b, 0, 0, greta_qkv_pairs<16, 32LL, 8LL, 128LL, "
+                                    "2048LL, GRETA_W_F16>(params, q, k_cache, v_cache, "),
+            "the q/k/v GEMM of 2048 rows with RoPE and the cache writes in its epilogue");
   check_every_kernel(&t, &tu, obj, size, false, NULL);
   free(obj);
   strbuf_free(&tu.source);

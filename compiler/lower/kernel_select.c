@@ -544,7 +544,8 @@ static greta_status_t kernel_matmul_glu(const kernel_ctx_t *c, kernel_choice_t *
 }
 
 /* Decode: the stacked q/k/v GEMV with RoPE and the KV append in its
- * epilogue, one wave per rotate-half pair. Grid y = T (one row per token). */
+ * epilogue, one wave per rotate-half pair. Grid y = T (one row per token).
+ * Prefill: the GEMM with the same epilogue. */
 static greta_status_t kernel_matmul_qkv(const kernel_ctx_t *c, kernel_choice_t *k) {
   const greta_op_attrs_t *a = c->a;
   const int64_t H = a->heads, KVH = a->kv_heads, D = a->head_dim, K = a->k;
@@ -553,9 +554,21 @@ static greta_status_t kernel_matmul_qkv(const kernel_ctx_t *c, kernel_choice_t *
   char eps[32];
   GRETA_RETURN_IF_ERROR(check_qkv_shape(c));
   if (K <= 0) return bad(c, "bad shape");
-  if (!c->decode)
-    return bad(c, "decode only (T = 1): prefill runs rms_scale, the GEMM on the stacked weight, "
-                  "then qkv_rope_append");
+  if (!c->decode) { /* the GEMM, RoPE and the cache writes through greta_qkv_pairs */
+    if (a->norm) return refuse_norm(c);
+    if (a->xdtype != GRETA_F32 && a->xdtype != dt)
+      return bad(c, "x in a half type needs a weight of that type");
+    GRETA_RETURN_IF_ERROR(emit_inv_freq(c, D));
+    GRETA_RETURN_IF_ERROR(prefill_gemm(c, k, pair_width(c, D / 2, H + 2 * KVH), true));
+    k->params = "const void *x, const void *b, float *q, void *k_cache, void *v_cache";
+    snprintf(k->call, sizeof k->call,
+             "x, b, 0, 0, greta_qkv_pairs<%lld, %lldLL, %lldLL, %lldLL, %lldLL, %s>(params, q, "
+             "k_cache, v_cache, %s_inv_freq)",
+             LL(pair_distance(c)), LL(H), LL(KVH), LL(D), LL(a->max_seq), dtype_enum[a->kvdtype],
+             c->name);
+    return NULL;
+  }
+  if (a->xdtype != GRETA_F32) return bad(c, "decode reads x in f32");
   gemv_layout(K, dt, &vec, &stage);
   GRETA_RETURN_IF_ERROR(float_literal(c, a->eps, eps, sizeof eps));
   GRETA_RETURN_IF_ERROR(emit_inv_freq(c, D));

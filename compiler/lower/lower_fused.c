@@ -1,10 +1,10 @@
 /* Lowering the fused IR ops (compiler/passes/fold_norm.c, fuse_siblings.c)
  * to plan launches. Decode runs each as one launch with the work in its
  * epilogue (the GEMV kernels have room for it); prefill runs the GEMM over
- * the stacked weight, with a small op for what the tensor-core GEMM has no
- * epilogue for (rms_scale before; qkv_rope_append after; glu after unless
- * the GEMM takes it, see lower_glu). A folded norm adds a fold_norm launch
- * to the bind entry. */
+ * the stacked weight, with rms_scale before it (the GEMM has no row-scale
+ * epilogue) and, where the tensor-core GEMM cannot take the epilogue (see
+ * lower_glu), glu or qkv_rope_append after it. A folded norm adds a
+ * fold_norm launch to the bind entry. */
 #include "lowering.h"
 
 static greta_plan_buffer_t scratch_ref(int buffer) {
@@ -111,8 +111,10 @@ void lower_glu(lowering_t *lw, int id, int decode, launch_list_t *list, rows_t r
 }
 
 /* matmul_qkv: decode, one GEMV over the stacked q/k/v weight with RoPE and
- * the cache writes as its epilogue; prefill, the GEMM into a [T, (heads +
- * 2 kv_heads) head_dim] scratch, then qkv_rope_append. */
+ * the cache writes as its epilogue. Prefill: where the weight is one the
+ * GEMM reads half x for (as lower_glu), one GEMM with the same epilogue,
+ * after gemm_x; otherwise the GEMM into a [T, (heads + 2 kv_heads)
+ * head_dim] scratch, then qkv_rope_append. */
 void lower_qkv(lowering_t *lw, int id, int decode, launch_list_t *list) {
   const ir_graph_t *g = lw->graph;
   const ir_node_t *node = &g->nodes[id];
@@ -125,8 +127,23 @@ void lower_qkv(lowering_t *lw, int id, int decode, launch_list_t *list) {
   lower_rope_attrs(lw, node->f[1], &attr);
   const int64_t k = w->dims[1].coeff, y_row = (attr.heads + 2 * attr.kv_heads) * attr.head_dim;
   const rows_t tokens = {1, 1};
+  const float eps = norm ? (float)node->f[0] : 0.0f;
   greta_plan_launch_t *l;
-  if (decode) {
+  if (!decode && gemm_x_dtype(lw, node->inputs[1], k) != GRETA_F32) {
+    greta_dtype_t x_dtype;
+    greta_plan_buffer_t in =
+        gemm_x(lw, id, decode, list, node->inputs[0], node->inputs[1], k, norm, eps, tokens, &x_dtype);
+    l = launch_add(list, GRETA_OP_MATMUL_QKV);
+    l->args[l->n_args++] = in;
+    launch_arg(lw, l, node->inputs[1]);
+    launch_arg(lw, l, id);
+    launch_arg(lw, l, node->inputs[4]);
+    launch_arg(lw, l, node->inputs[5]);
+    l->attr = attr;
+    l->attr.k = k;
+    l->attr.wdtype = w->dtype;
+    l->attr.xdtype = x_dtype;
+  } else if (decode) {
     l = launch_add(list, GRETA_OP_MATMUL_QKV);
     launch_arg(lw, l, node->inputs[0]);
     launch_arg(lw, l, node->inputs[1]);
@@ -137,11 +154,11 @@ void lower_qkv(lowering_t *lw, int id, int decode, launch_list_t *list) {
     l->attr.k = k;
     l->attr.norm = norm;
     l->attr.wdtype = w->dtype;
-    l->attr.eps = norm ? (float)node->f[0] : 0.0f;
+    l->attr.eps = eps;
   } else {
     int y = new_buffer(lw, (uint64_t)(lw->options->max_tokens * y_row) * sizeof(float), id, id);
-    lower_linear(lw, id, decode, list, node->inputs[0], node->inputs[1], y_row, k, norm,
-                 (float)node->f[0], scratch_ref(y), tokens);
+    lower_linear(lw, id, decode, list, node->inputs[0], node->inputs[1], y_row, k, norm, eps,
+                 scratch_ref(y), tokens);
     l = launch_add(list, GRETA_OP_QKV_ROPE_APPEND);
     l->args[l->n_args++] = scratch_ref(y);
     launch_arg(lw, l, id);

@@ -7,9 +7,9 @@
 #include "plan.h"
 #include "status.h"
 
-#define INTS(a, b, c, d, e, f, g, h)                                                        \
-  {GRETA_ATTR_##a, GRETA_ATTR_##b, GRETA_ATTR_##c, GRETA_ATTR_##d,                          \
-   GRETA_ATTR_##e, GRETA_ATTR_##f, GRETA_ATTR_##g, GRETA_ATTR_##h}
+#define INTS(a, b, c, d, e, f, g, h, i, j)                                                  \
+  {GRETA_ATTR_##a, GRETA_ATTR_##b, GRETA_ATTR_##c, GRETA_ATTR_##d, GRETA_ATTR_##e,          \
+   GRETA_ATTR_##f, GRETA_ATTR_##g, GRETA_ATTR_##h, GRETA_ATTR_##i, GRETA_ATTR_##j}
 #define FLOATS(a, b, c, d, e, f, g, h)                                                      \
   {GRETA_FATTR_##a, GRETA_FATTR_##b, GRETA_FATTR_##c, GRETA_FATTR_##d,                      \
    GRETA_FATTR_##e, GRETA_FATTR_##f, GRETA_FATTR_##g, GRETA_FATTR_##h}

@@ -58,7 +58,7 @@ enum {
 #define GRETA_PLAN_MAX_ARGS 8
 /* Attribute slots of a launch in a plan file: 8 integers, 8 floats. Which
  * named attribute each slot holds is the op's row in ops.def. */
-#define GRETA_PLAN_MAX_ATTRS 8
+#define GRETA_PLAN_MAX_ATTRS 10
 #define GRETA_PLAN_MAX_FATTRS 8
 
 /* Op kinds: one row each in ops.def, which says what each one computes. */

@@ -319,7 +319,7 @@ static greta_status_t verify_op(const launch_ctx_t *c) {
         GRETA_RETURN_IF_ERROR(NEED(k, 1));
         GRETA_RETURN_IF_ERROR(need_flag("norm", a->norm));
         if (!product(&n3, T, a->k, 1, 1)) return OVERFLOW();
-        GRETA_RETURN_IF_ERROR(need_arg(c, 0, "x", n3, 4, false));
+        GRETA_RETURN_IF_ERROR(need_arg(c, 0, "x", n3, xsize, false));
         if (!product(&n3, (int64_t)y_row, a->k, 1, 1)) return OVERFLOW();
         GRETA_RETURN_IF_ERROR(need_arg(c, 1, "B", n3, wsize, false));
         first = 2;

@@ -376,18 +376,24 @@ static void split_qkv(const op_ctx_t *c, const float *y, int64_t position, float
 }
 
 static greta_status_t cpu_matmul_qkv(const op_ctx_t *c) {
-  const float *x = c->arg[0]; /* (T, k) */
-  const void *b = c->arg[1];  /* ((heads + 2 kv_heads) head_dim, k) */
-  float *q = c->arg[2];       /* (T, heads, head_dim) */
+  const void *b = c->arg[1]; /* ((heads + 2 kv_heads) head_dim, k) */
+  float *q = c->arg[2];      /* (T, heads, head_dim) */
   int64_t d = ATTR.head_dim, n = (ATTR.heads + 2 * ATTR.kv_heads) * d, k_dim = ATTR.k;
   GRETA_RETURN_IF_ERROR(check_cache_rows(c, "matmul_qkv"));
+  const float *x; /* (T, k) */
+  float *wide;
+  GRETA_RETURN_IF_ERROR(x_as_f32(c, k_dim, &x, &wide));
   float *y = malloc((size_t)n * sizeof(float));
-  if (!y) return greta_status_make(GRETA_RESOURCE_EXHAUSTED, "matmul_qkv: out of memory");
+  if (!y) {
+    free(wide);
+    return greta_status_make(GRETA_RESOURCE_EXHAUSTED, "matmul_qkv: out of memory");
+  }
   for (int64_t t = 0; t < c->tokens; t++) {
     project_row(c, x + t * k_dim, b, n, k_dim, y);
     split_qkv(c, y, c->pos + t, q + t * ATTR.heads * d, c->arg[3], c->arg[4]);
   }
   free(y);
+  free(wide);
   return NULL;
 }
 
