@@ -18,8 +18,8 @@
 #        x stored in half by rms_scale and glu), test_end_to_end,
 #        test_gpu_backend, test_generate_hf; run_block --check on the f16
 #        7B block at prompt 512, wgmma and mma.sync (the largest difference
-#        should stay near 6e-4); bench/hf_7b.sh at T = 508 against
-#        transformers;
+#        should stay near 6e-4); compute-sanitizer memcheck on both at
+#        prompt 100; bench/hf_7b.sh at T = 508 against transformers;
 #     2. gemm_wgmma_bench (the template alone against cuBLAS);
 #     3. bench_greta, mma.sync against wgmma, back to back: the 7B's four
 #        GEMMs at T = 512 and 2048, the f16 block and the whole 7B prefill
@@ -71,6 +71,15 @@ check() {
     timeout 120 build-dev/examples/run_block $C/$m.cubin --prompt 512 --decode 4 --check \
       >"$out/run_block_$m.log" 2>&1 || status=1
     echo "$m: $(tail -1 "$out/run_block_$m.log")"
+  done
+  # memcheck at a 100-token prompt: partial row tiles through the paired
+  # epilogues, wgmma (default) and the large mma.sync tiles (mmasync).
+  local cs=compute-sanitizer
+  command -v $cs >/dev/null || cs=/usr/local/cuda/bin/compute-sanitizer
+  for m in llama2_block_f16 llama2_block_f16_mmasync; do
+    timeout 200 $cs --tool memcheck build-dev/examples/run_block $C/$m.cubin --prompt 100 --decode 2 \
+      >"$out/memcheck_$m.log" 2>&1 || status=1
+    echo "memcheck $m: $(grep -a -E "ERROR SUMMARY" "$out/memcheck_$m.log")"
   done
   GRETA_HF_T=508 timeout 240 bash bench/hf_7b.sh >"$out/hf_7b.log" 2>&1 || status=1
   grep -a -E "worst|PASS|FAIL|no fixture" "$out/hf_7b.log" | sed 's/per token:.*; worst/worst/'
