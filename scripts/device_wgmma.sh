@@ -11,8 +11,11 @@
 #                                     standalone bench (nvcc, sm_90a)
 #   scripts/device_wgmma.sh run       there (carry build-dev and
 #                                     build-bench/carry), 1 to 3 below;
-#                                     "time" runs 3 alone. Everything
-#                                     printed is also in $OUT/device_wgmma.txt.
+#                                     "time" runs 3 alone; "quick" the GPU
+#                                     tests, run_block and memcheck of 1 and
+#                                     the block and whole-model rows of 3.
+#                                     Everything printed is also in
+#                                     $OUT/device_wgmma.txt.
 #     1. the GPU tests of the prefill GEMM: test_backend_conformance,
 #        test_gemm_conformance (every GEMM against the CPU at odd sizes, and
 #        x stored in half by rms_scale and glu), test_end_to_end,
@@ -51,7 +54,7 @@ row() {
 }
 
 check() {
-  local out=${OUT:-/tmp} status=0 src t
+  local out=${OUT:-/tmp} status=0 src t quick=${1:-}
   . scripts/device_env.sh
   device_env build-dev
   src=$SRC
@@ -81,6 +84,7 @@ check() {
       >"$out/memcheck_$m.log" 2>&1 || status=1
     echo "memcheck $m: $(grep -a -E "ERROR SUMMARY" "$out/memcheck_$m.log")"
   done
+  [ -z "$quick" ] || return $status
   GRETA_HF_T=508 timeout 240 bash bench/hf_7b.sh >"$out/hf_7b.log" 2>&1 || status=1
   grep -a -E "worst|PASS|FAIL|no fixture" "$out/hf_7b.log" | sed 's/per token:.*; worst/worst/'
   echo "=== 2. the template alone against cuBLAS"
@@ -90,9 +94,9 @@ check() {
 }
 
 timing() {
-  local t m
+  local t m quick=${1:-}
   echo "=== 3. mma.sync against wgmma (ms)"
-  for m in gemm7b_qkv gemm7b_o gemm7b_gate_up gemm7b_down; do
+  [ -n "$quick" ] || for m in gemm7b_qkv gemm7b_o gemm7b_gate_up gemm7b_down; do
     for t in 512 2048; do
       row $C/${m}_mmasync.cubin --tokens $t --repeats 20 --name "${m}_T${t}_mmasync"
       row $C/$m.cubin --tokens $t --repeats 20 --name "${m}_T${t}_wgmma"
@@ -112,6 +116,7 @@ timing() {
 case "${1:-}" in
   prepare) prepare ;;
   run) { check; s=$?; timing; exit $s; } 2>&1 | tee "${OUT:-/tmp}/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
+  quick) { check quick; s=$?; timing quick; exit $s; } 2>&1 | tee "${OUT:-/tmp}/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
   time) timing 2>&1 | tee "${OUT:-/tmp}/device_wgmma.txt" ;;
-  *) echo "usage: $0 prepare|run|time" >&2; exit 2 ;;
+  *) echo "usage: $0 prepare|run|quick|time" >&2; exit 2 ;;
 esac

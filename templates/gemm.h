@@ -59,10 +59,12 @@
  * A pair type (greta_glu_pairs here, greta_qkv_pairs in rope.h) is a
  * greta_pair_map with what its stores write through: store1(m, v, a, b) for
  * row m, v a pair's first virtual column and a, b its two values; store2
- * for the pairs of columns v and v + 1 (v even). */
-template <int G_, greta_i64 S, greta_i64 BLOCKS>
+ * for the pairs of columns v and v + 1 (v even); STAGED = 1 when a store is
+ * long enough that greta_gemm_wgmma should stage its tile in shared memory
+ * and loop (see there) rather than unroll the stores over its fragment. */
+template <int G_, greta_i64 S, greta_i64 BLOCKS, int STAGED_ = 0>
 struct greta_pair_map {
-  enum { G = G_ };
+  enum { G = G_, STAGED = STAGED_ };
   static constexpr greta_i64 SV = G_ * ((S + G_ - 1) / G_);
   static constexpr greta_i64 WIDTH = BLOCKS * 2 * SV;
   static GRETA_METHOD greta_i64 block(greta_i64 v) { return BLOCKS == 1 ? 0 : v / (2 * SV); }
@@ -78,7 +80,7 @@ struct greta_pair_map {
 
 /* The plain GEMM: no pairs (G = 0), out and res as given. */
 struct greta_no_pairs {
-  enum { G = 0 };
+  enum { G = 0, STAGED = 0 };
   static GRETA_METHOD greta_i64 row(greta_i64 v) { return v; }
   static GRETA_METHOD bool valid(greta_i64) { return true; }
   GRETA_METHOD void store1(greta_i64, greta_i64, float, float) const {}

@@ -338,6 +338,45 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
 #pragma unroll
   for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
 
+  if constexpr (P && PAIRS::STAGED) {
+    /* A long per-pair epilogue (RoPE's double sincos): the tile goes through
+     * the freed ring, [BM][BN + 8] f32, and a loop that is not unrolled
+     * takes one pair a thread, consecutive threads consecutive pairs of a
+     * row (coalesced stores). Unrolled over the fragment, it was 64 inlined
+     * copies a thread: measured 2x the GEMM's time on the H200. */
+    enum { LD = BN + 8 };
+    static_assert(BM * LD * 4 <= S * STAGE_BYTES, "the staged tile fits in the ring");
+    asm volatile("cp.async.wait_all;" ::: "memory");
+    greta_sync(); /* the other warpgroup's last wgmma has read its stage */
+    float *tile = (float *)(smem + (base - (unsigned int)__cvta_generic_to_shared(smem)));
+    const int t = tid & 127;
+#pragma unroll
+    for (int i = 0; i < BN / 2; i += 2)
+      *(float2 *)&tile[(64 * wg + greta_wgmma_d_row(t, i)) * LD + greta_wgmma_d_col(t, i)] =
+          make_float2(acc[i], acc[i + 1]);
+    greta_sync();
+    /* U pairs a trip, read before any is stored: their stores may alias
+     * the tile for the compiler, so this is what lets U chains overlap. */
+    enum { U = 4 };
+    static_assert(BM * BN / 2 % (NT * U) == 0, "whole trips");
+#pragma unroll 1
+    for (int e0 = tid; e0 < BM * BN / 2; e0 += NT * U) {
+      float first[U], second[U];
+#pragma unroll
+      for (int u = 0; u < U; u++) {
+        const int e = e0 + NT * u, r = e / (BN / 2), c = e % (BN / 2), lc = c / 16 * 32 + c % 16;
+        first[u] = tile[r * LD + lc];
+        second[u] = tile[r * LD + lc + 16];
+      }
+#pragma unroll
+      for (int u = 0; u < U; u++) {
+        const int e = e0 + NT * u, r = e / (BN / 2), c = e % (BN / 2), lc = c / 16 * 32 + c % 16;
+        if (m0 + r < M && n0 + lc < N) pairs.store1(m0 + r, n0 + lc, first[u], second[u]);
+      }
+    }
+    return;
+  }
+
   /* Results straight from the fragments (layout in the comment above). */
 #pragma unroll
   for (int j = 0; j < BN / 8; j++) {

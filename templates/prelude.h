@@ -193,6 +193,19 @@ GRETA_INLINE void greta_store_w(void *w, greta_i64 i, float v) {
   else ((unsigned short *)w)[i] = greta_float_to_bf16(v);
 }
 
+/* *p from memory no launch writes (a kernel's constant table): on NVIDIA
+ * through the read-only path, which lets the compiler move the load past
+ * the kernel's stores. */
+GRETA_INLINE float greta_load_const(const float *p) {
+#if defined(GRETA_AMD)
+  return *p;
+#else
+  float v;
+  asm("ld.global.nc.f32 %0, [%1];" : "=f"(v) : "l"(p));
+  return v;
+#endif
+}
+
 /* silu(v) = v sigmoid(v): glu, the GEMV and GEMM glu epilogues. */
 GRETA_INLINE float greta_silu(float v) { return v / (1.0f + greta_exp(-v)); }
 

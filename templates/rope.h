@@ -34,16 +34,17 @@ GRETA_INLINE void greta_rope(const int *params, const float *x, float *out,
 
 /* The q/k/v split of one projected token (matmul_qkv's epilogue, and
  * qkv_rope_append): pair i (< D/2) of head `head` of y = [q heads | k heads |
- * v heads], (y0, y1) = (y[i], y[i + D/2]) of that head. q heads are rotated
- * into q [T, H, D] (f32), k heads rotated and v heads as they are into row
- * `position` of k_cache / v_cache [MAXSEQ, KVH, D] in KT (rounded to nearest
- * even). Rows at or past MAXSEQ are dropped (the runtime refuses them first). */
+ * v heads], (y0, y1) = (y[i], y[i + D/2]) of that head, freq = inv_freq[i].
+ * q heads are rotated into q [T, H, D] (f32), k heads rotated and v heads as
+ * they are into row `position` of k_cache / v_cache [MAXSEQ, KVH, D] in KT
+ * (rounded to nearest even). Rows at or past MAXSEQ are dropped (the
+ * runtime refuses them first). */
 template <greta_i64 H, greta_i64 KVH, greta_i64 D, greta_i64 MAXSEQ, int KT>
-GRETA_INLINE void greta_qkv_store_pair(greta_i64 t, greta_i64 position, greta_i64 head, greta_i64 i,
-                                       float y0, float y1, float *q, void *k_cache, void *v_cache,
-                                       const float *inv_freq) {
+GRETA_INLINE void greta_qkv_store_rotated(greta_i64 t, greta_i64 position, greta_i64 head,
+                                          greta_i64 i, float y0, float y1, float freq, float *q,
+                                          void *k_cache, void *v_cache) {
   const greta_i64 HALF = D / 2;
-  if (head < H + KVH) greta_rope_rotate(position, inv_freq[i], &y0, &y1);
+  if (head < H + KVH) greta_rope_rotate(position, freq, &y0, &y1);
   if (head < H) {
     q[(t * H + head) * D + i] = y0;
     q[(t * H + head) * D + i + HALF] = y1;
@@ -55,6 +56,13 @@ GRETA_INLINE void greta_qkv_store_pair(greta_i64 t, greta_i64 position, greta_i6
   const greta_i64 at = (position * KVH + (head - (is_k ? H : H + KVH))) * D + i;
   greta_store_w<KT>(cache, at, y0);
   greta_store_w<KT>(cache, at + HALF, y1);
+}
+template <greta_i64 H, greta_i64 KVH, greta_i64 D, greta_i64 MAXSEQ, int KT>
+GRETA_INLINE void greta_qkv_store_pair(greta_i64 t, greta_i64 position, greta_i64 head, greta_i64 i,
+                                       float y0, float y1, float *q, void *k_cache, void *v_cache,
+                                       const float *inv_freq) {
+  greta_qkv_store_rotated<H, KVH, D, MAXSEQ, KT>(t, position, head, i, y0, y1, inv_freq[i], q,
+                                                 k_cache, v_cache);
 }
 
 /* qkv_rope_append (prefill, after the stacked q/k/v GEMM): y [T, (H + 2 KVH) D]
@@ -77,20 +85,24 @@ GRETA_INLINE void greta_qkv_rope_append(const int *params, const float *y, float
 /* Prefill's matmul_qkv: the stacked q/k/v GEMM's paired epilogue
  * (templates/gemm.h): each head is a block of pairs (i, i + D/2), stored as
  * qkv_rope_append stores them. Row m of the launch is token m, at position
- * pos + m. */
+ * pos + m. pos is read once, and the frequency table through the read-only
+ * path: a tile's stores then order no load, and its pairs' sines and
+ * cosines (double arithmetic, greta_sincos) overlap. */
 template <int G, greta_i64 H, greta_i64 KVH, greta_i64 D, greta_i64 MAXSEQ, int KT>
-struct greta_qkv_pairs : greta_pair_map<G, D / 2, H + 2 * KVH> {
-  typedef greta_pair_map<G, D / 2, H + 2 * KVH> map;
-  const int *params;
+struct greta_qkv_pairs : greta_pair_map<G, D / 2, H + 2 * KVH, 1> {
+  typedef greta_pair_map<G, D / 2, H + 2 * KVH, 1> map;
+  greta_i64 pos;
   float *q;
   void *k_cache, *v_cache;
   const float *inv_freq;
-  GRETA_METHOD greta_qkv_pairs(const int *p, float *q_, void *k, void *v, const float *f)
-      : params(p), q(q_), k_cache(k), v_cache(v), inv_freq(f) {}
+  GRETA_METHOD greta_qkv_pairs(const int *params, float *q_, void *k, void *v, const float *f)
+      : pos(params[1]), q(q_), k_cache(k), v_cache(v), inv_freq(f) {}
   GRETA_METHOD void store1(greta_i64 m, greta_i64 v, float y0, float y1) const {
-    if (map::valid(v))
-      greta_qkv_store_pair<H, KVH, D, MAXSEQ, KT>(m, (greta_i64)params[1] + m, map::block(v),
-                                                  map::pair(v), y0, y1, q, k_cache, v_cache, inv_freq);
+    if (!map::valid(v)) return;
+    const greta_i64 i = map::pair(v);
+    greta_qkv_store_rotated<H, KVH, D, MAXSEQ, KT>(m, pos + m, map::block(v), i, y0, y1,
+                                                   greta_load_const(inv_freq + i), q, k_cache,
+                                                   v_cache);
   }
   GRETA_METHOD void store2(greta_i64 m, greta_i64 v, float a0, float b0, float a1, float b1) const {
     store1(m, v, a0, b0);
