@@ -76,12 +76,22 @@ struct greta_pair_map {
   static GRETA_METHOD greta_i64 row(greta_i64 v) {
     return 2 * S * block(v) + pair(v) + (v % (2 * G_) >= G_ ? S : 0);
   }
+  /* row(v + 32 j) - row(v) when v - v % 32 is a multiple of `align` and
+   * fixed_rows(align): a loader's rows 32 apart from a tile start, at
+   * compile-time distances (computing row() each stage costs the wgmma
+   * loop issue slots it needs). G = 16 only. */
+  static constexpr GRETA_METHOD bool fixed_rows(greta_i64 align) { return BLOCKS == 1 || align % (2 * SV) == 0; }
+  static constexpr GRETA_METHOD greta_i64 jump(int j) {
+    return BLOCKS == 1 ? 16 * j : 2 * S * (32 * j / (2 * SV)) + 32 * j % (2 * SV) / 2;
+  }
 };
 
 /* The plain GEMM: no pairs (G = 0), out and res as given. */
 struct greta_no_pairs {
   enum { G = 0, STAGED = 0 };
   static GRETA_METHOD greta_i64 row(greta_i64 v) { return v; }
+  static constexpr GRETA_METHOD bool fixed_rows(greta_i64) { return true; }
+  static constexpr GRETA_METHOD greta_i64 jump(int j) { return 32 * j; }
   static GRETA_METHOD bool valid(greta_i64) { return true; }
   GRETA_METHOD void store1(greta_i64, greta_i64, float, float) const {}
   GRETA_METHOD void store2(greta_i64, greta_i64, float, float, float, float) const {}

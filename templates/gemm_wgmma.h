@@ -206,10 +206,12 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
   const int a_r = tid >> 4, a_q = tid & 15, b_r = tid >> 3, b_ch = tid & 7;
   const float *a_src = (const float *)x + (m0 + a_r) * K + 4 * a_q;
   const unsigned int a_dst = greta_wgmma_swz(a_r, 4 * a_q);
-  const unsigned short *b_src = (const unsigned short *)w + (n0 + b_r) * K + 8 * b_ch;
-  /* PAIRS: W row j of this thread, k 0. */
-  auto pair_row = [&](int j) {
-    return (const unsigned short *)w + PAIRS::row(n0 + b_r + 32 * j) * K + 8 * b_ch;
+  /* W row j of this thread, k 0: row 0 and compile-time distances (tiles
+   * start at multiples of BN), or (pairs without them) PAIRS::row. */
+  const unsigned short *b_src = (const unsigned short *)w + PAIRS::row(n0 + b_r) * K + 8 * b_ch;
+  auto b_row = [&](int j) {
+    return PAIRS::fixed_rows(BN) ? b_src + PAIRS::jump(j) * K
+                                 : (const unsigned short *)w + PAIRS::row(n0 + b_r + 32 * j) * K + 8 * b_ch;
   };
   const unsigned int b_dst = A_BYTES + greta_wgmma_swz(b_r, 8 * b_ch);
   unsigned int a_rows = 0, b_rows = 0;
@@ -247,12 +249,11 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
   /* W of stage kt into slot `slot` by cp.async (zero-filled past N: src-size
    * 0 reads nothing, and the address given is W's first row). */
   auto load_b = [&](int kt, int slot) {
-    const unsigned short *p = b_src + kt * BK;
     const unsigned int d = base + slot * STAGE_BYTES + b_dst;
 #pragma unroll
     for (int j = 0; j < B_LOADS; j++) {
       bool ok = b_rows >> j & 1;
-      const unsigned short *src = P ? pair_row(j) + kt * BK : p + 32 * j * K;
+      const unsigned short *src = b_row(j) + kt * BK;
       asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d + 32 * 128 * j),
                    "l"(ok ? src : (const unsigned short *)w), "r"(ok ? 16 : 0)
                    : "memory");
@@ -357,7 +358,7 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
     greta_sync();
     /* U pairs a trip, read before any is stored: their stores may alias
      * the tile for the compiler, so this is what lets U chains overlap. */
-    enum { U = 4 };
+    enum { U = 8 };
     static_assert(BM * BN / 2 % (NT * U) == 0, "whole trips");
 #pragma unroll 1
     for (int e0 = tid; e0 < BM * BN / 2; e0 += NT * U) {
