@@ -342,9 +342,9 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
   if constexpr (P && PAIRS::STAGED) {
     /* A long per-pair epilogue (RoPE's double sincos): the tile goes through
      * the freed ring, [BM][BN + 8] f32, and a loop that is not unrolled
-     * takes one pair a thread, consecutive threads consecutive pairs of a
-     * row (coalesced stores). Unrolled over the fragment, it was 64 inlined
-     * copies a thread: measured 2x the GEMM's time on the H200. */
+     * takes U pairs a thread per trip, consecutive threads consecutive pairs
+     * of a row (coalesced stores). Unrolled over the fragment, it was 64
+     * inlined copies a thread: measured 2x the GEMM's time on the H200. */
     enum { LD = BN + 8 };
     static_assert(BM * LD * 4 <= S * STAGE_BYTES, "the staged tile fits in the ring");
     asm volatile("cp.async.wait_all;" ::: "memory");
