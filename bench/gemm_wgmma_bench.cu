@@ -52,7 +52,8 @@
 #define __CUDACC_RTC__ 1
 #include "prelude.h"
 #include "wgmma_layout.h"
-#include "gemm.h" /* greta_glu_map */
+#include "pair_layout.h"
+#include "gemm.h" /* greta_no_pairs */
 #include "gemm_wgmma.h"
 #undef __CUDACC_RTC__
 

@@ -49,7 +49,8 @@
  * weight lists each block as G first rows, their G partners, the next G
  * first rows, ...: virtual row v is in block b = v / 2SV (SV: S rounded up
  * to G), pair p = (v % 2SV) / 2G G + v % G, physical row 2S b + p, plus S
- * when v % 2G >= G; rows with p >= S (a ragged S) are zeros. A loader whose
+ * when v % 2G >= G; rows with p >= S (a ragged S) are zeros
+ * (pair_layout.h's functions, checked on the CPU). A loader whose
  * rows advance by multiples of 2G keeps v % 2G. G = 16 on NVIDIA (wgmma's D
  * fragment and the large mma.sync tiles hold 8-column groups g and g + 2 in
  * one thread; the small tiles pair through shared memory), 32 on AMD (two
@@ -63,35 +64,26 @@
  * long enough that greta_gemm_wgmma should stage its tile in shared memory
  * and loop (see there) rather than unroll the stores over its fragment. */
 template <int G_, greta_i64 S, greta_i64 BLOCKS, int STAGED_ = 0>
-struct greta_pair_map {
+struct greta_pair_map { /* pair_layout.h's functions for one weight */
   enum { G = G_, STAGED = STAGED_ };
-  static constexpr greta_i64 SV = G_ * ((S + G_ - 1) / G_);
-  static constexpr greta_i64 WIDTH = BLOCKS * 2 * SV;
-  static GRETA_METHOD greta_i64 block(greta_i64 v) { return BLOCKS == 1 ? 0 : v / (2 * SV); }
-  static GRETA_METHOD greta_i64 pair(greta_i64 v) {
-    const greta_i64 u = BLOCKS == 1 ? v : v % (2 * SV);
-    return u / (2 * G_) * G_ + u % G_;
-  }
+  static GRETA_METHOD greta_i64 block(greta_i64 v) { return greta_pair_block(v, G_, S, BLOCKS); }
+  static GRETA_METHOD greta_i64 pair(greta_i64 v) { return greta_pair_index(v, G_, S, BLOCKS); }
   static GRETA_METHOD bool valid(greta_i64 v) { return pair(v) < S; }
-  static GRETA_METHOD greta_i64 row(greta_i64 v) {
-    return 2 * S * block(v) + pair(v) + (v % (2 * G_) >= G_ ? S : 0);
-  }
-  /* row(v + 32 j) - row(v) when v - v % 32 is a multiple of `align` and
-   * fixed_rows(align): a loader's rows 32 apart from a tile start, at
-   * compile-time distances (computing row() each stage costs the wgmma
-   * loop issue slots it needs). G = 16 only. */
-  static constexpr GRETA_METHOD bool fixed_rows(greta_i64 align) { return BLOCKS == 1 || align % (2 * SV) == 0; }
-  static constexpr GRETA_METHOD greta_i64 jump(int j) {
-    return BLOCKS == 1 ? 16 * j : 2 * S * (32 * j / (2 * SV)) + 32 * j % (2 * SV) / 2;
-  }
+  static GRETA_METHOD greta_i64 row(greta_i64 v) { return greta_pair_row(v, G_, S, BLOCKS); }
+  /* row(v + 32 j) - row(v) from the start of a tile `align` wide, when
+   * fixed_rows(align): compile-time distances for a loader's rows
+   * (computing row() each stage costs the wgmma loop issue slots it
+   * needs). G = 16 only. */
+  static GRETA_METHOD bool fixed_rows(greta_i64 align) { return greta_pair_fixed(align, S, BLOCKS); }
+  static GRETA_METHOD greta_i64 jump(int j) { return greta_pair_jump(j, S, BLOCKS); }
 };
 
 /* The plain GEMM: no pairs (G = 0), out and res as given. */
 struct greta_no_pairs {
   enum { G = 0, STAGED = 0 };
   static GRETA_METHOD greta_i64 row(greta_i64 v) { return v; }
-  static constexpr GRETA_METHOD bool fixed_rows(greta_i64) { return true; }
-  static constexpr GRETA_METHOD greta_i64 jump(int j) { return 32 * j; }
+  static GRETA_METHOD bool fixed_rows(greta_i64) { return true; }
+  static GRETA_METHOD greta_i64 jump(int j) { return 32 * j; }
   static GRETA_METHOD bool valid(greta_i64) { return true; }
   GRETA_METHOD void store1(greta_i64, greta_i64, float, float) const {}
   GRETA_METHOD void store2(greta_i64, greta_i64, float, float, float, float) const {}

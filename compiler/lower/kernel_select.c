@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "launch_constants.h"
+#include "pair_layout.h"
 #include "rope_freq.h"
 #include "status.h"
 
@@ -29,8 +30,8 @@ _Static_assert((int)GRETA_W_F32 == (int)GRETA_F32 && (int)GRETA_W_F16 == (int)GR
  * norm.h and gemv.h, whose templates call them. */
 static const char *const template_files[] = {
     "launch_constants.h", "prelude.h", "mfma_layout.h", "mma_layout.h", "wgmma_layout.h",
-    "gemm.h",             "gemm_wgmma.h", "gemm_mma.h",  "gemm_mfma.h", "elementwise.h", "rope.h",
-    "norm.h",             "gemv.h",
+    "pair_layout.h",      "gemm.h",       "gemm_wgmma.h", "gemm_mma.h",  "gemm_mfma.h",
+    "elementwise.h",      "rope.h",       "norm.h",       "gemv.h",
     "kv.h",               "embedding.h", "softmax.h", "attention.h",  "attention_mfma.h",
     "attention_mma.h",
 };
@@ -286,11 +287,10 @@ static bool mfma_big_tile_wins(int64_t rows, int64_t n, int dt) {
 /* Prefill's fused projections with a paired epilogue (templates/gemm.h):
  * the distance G of a pair's columns in the virtual weight, 32 on AMD (two
  * MFMA blocks), 16 on NVIDIA (n8 groups g and g + 2); and the virtual
- * width of `blocks` blocks of pairs S rows apart (greta_pair_map::WIDTH). */
+ * width of `blocks` blocks of pairs S rows apart (pair_layout.h). */
 static int64_t pair_distance(const kernel_ctx_t *c) { return c->target->arch == TARGET_AMD ? 32 : 16; }
 static int64_t pair_width(const kernel_ctx_t *c, int64_t s, int64_t blocks) {
-  const int64_t g = pair_distance(c);
-  return blocks * 2 * g * ceil_div(s, g);
+  return greta_pair_width(pair_distance(c), s, blocks);
 }
 
 /* The prefill GEMM (T rows, any T) with N columns: AMD's 32 x 32 MFMA
