@@ -35,6 +35,14 @@ static greta_plan_buffer_t gemm_x(lowering_t *lw, int id, int decode, launch_lis
   return scratch_ref(scaled);
 }
 
+/* Whether a fused projection over W [n, k] at weight node `w` runs as one
+ * GEMM with its epilogue (a paired one, templates/gemm.h): in prefill, where
+ * the GEMM reads half x (gemm_x_dtype: a half type, 64 | k), which also
+ * means the matrix-core tiles that have the epilogue run it. */
+static bool gemm_takes_epilogue(const lowering_t *lw, int decode, int w, int64_t k) {
+  return !decode && gemm_x_dtype(lw, w, k) != GRETA_F32;
+}
+
 /* x' @ W^T into `out` for W [n, k] at weight node `w` (a stacked group
  * starts there), x' = x, or x / rms(x) when `norm` (W holds the norm's
  * weight, folded at bind time). Decode: one matmul computing the inverse
@@ -62,17 +70,16 @@ void lower_linear(lowering_t *lw, int id, int decode, launch_list_t *list, int x
 }
 
 /* matmul_glu: decode, one GEMV over the stacked [2n, k] weight with
- * silu(gate) * up as its epilogue. Prefill: where the weight is one the
- * GEMM reads half x for (gemm_x_dtype: a half type, 64 | k), one GEMM with
- * the same epilogue (templates/gemm.h, greta_glu_map), after gemm_x;
- * otherwise the GEMM into a [rows, 2n] scratch, then glu. */
+ * silu(gate) * up as its epilogue. Prefill: where gemm_takes_epilogue, one
+ * GEMM with the same epilogue (greta_glu_pairs), after gemm_x; otherwise
+ * the GEMM into a [rows, 2n] scratch, then glu. */
 void lower_glu(lowering_t *lw, int id, int decode, launch_list_t *list, rows_t rows, int64_t n) {
   const ir_node_t *node = &lw->graph->nodes[id];
   const ir_type_t *w = &lw->graph->nodes[node->inputs[1]].type;
   const int64_t k = w->dims[1].coeff;
   const bool norm = node->n_inputs == 4;
   const float eps = norm ? (float)node->f[0] : 0.0f;
-  if (!decode && gemm_x_dtype(lw, node->inputs[1], k) != GRETA_F32) {
+  if (gemm_takes_epilogue(lw, decode, node->inputs[1], k)) {
     greta_dtype_t x_dtype;
     greta_plan_buffer_t in =
         gemm_x(lw, id, decode, list, node->inputs[0], node->inputs[1], k, norm, eps, rows, &x_dtype);
@@ -111,10 +118,10 @@ void lower_glu(lowering_t *lw, int id, int decode, launch_list_t *list, rows_t r
 }
 
 /* matmul_qkv: decode, one GEMV over the stacked q/k/v weight with RoPE and
- * the cache writes as its epilogue. Prefill: where the weight is one the
- * GEMM reads half x for (as lower_glu), one GEMM with the same epilogue,
- * after gemm_x; otherwise the GEMM into a [T, (heads + 2 kv_heads)
- * head_dim] scratch, then qkv_rope_append. */
+ * the cache writes as its epilogue. Prefill: where gemm_takes_epilogue, one
+ * GEMM with the same epilogue (greta_qkv_pairs), after gemm_x; otherwise
+ * the GEMM into a [T, (heads + 2 kv_heads) head_dim] scratch, then
+ * qkv_rope_append. */
 void lower_qkv(lowering_t *lw, int id, int decode, launch_list_t *list) {
   const ir_graph_t *g = lw->graph;
   const ir_node_t *node = &g->nodes[id];
@@ -129,7 +136,7 @@ void lower_qkv(lowering_t *lw, int id, int decode, launch_list_t *list) {
   const rows_t tokens = {1, 1};
   const float eps = norm ? (float)node->f[0] : 0.0f;
   greta_plan_launch_t *l;
-  if (!decode && gemm_x_dtype(lw, node->inputs[1], k) != GRETA_F32) {
+  if (gemm_takes_epilogue(lw, decode, node->inputs[1], k)) {
     greta_dtype_t x_dtype;
     greta_plan_buffer_t in =
         gemm_x(lw, id, decode, list, node->inputs[0], node->inputs[1], k, norm, eps, tokens, &x_dtype);
