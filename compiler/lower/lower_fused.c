@@ -36,11 +36,12 @@ static greta_plan_buffer_t gemm_x(lowering_t *lw, int id, int decode, launch_lis
 }
 
 /* Whether a fused projection over W [n, k] at weight node `w` runs as one
- * GEMM with its epilogue (a paired one, templates/gemm.h): in prefill, where
+ * launch with its epilogue: always in decode (the GEMV), in prefill where
  * the GEMM reads half x (gemm_x_dtype: a half type, 64 | k), which also
- * means the matrix-core tiles that have the epilogue run it. */
-static bool gemm_takes_epilogue(const lowering_t *lw, int decode, int w, int64_t k) {
-  return !decode && gemm_x_dtype(lw, w, k) != GRETA_F32;
+ * means the matrix-core tiles that have the epilogue (a paired one,
+ * templates/gemm.h) run it. */
+static bool one_launch(const lowering_t *lw, int decode, int w, int64_t k) {
+  return decode || gemm_x_dtype(lw, w, k) != GRETA_F32;
 }
 
 /* x' @ W^T into `out` for W [n, k] at weight node `w` (a stacked group
@@ -69,17 +70,17 @@ void lower_linear(lowering_t *lw, int id, int decode, launch_list_t *list, int x
   l->rows_per_token = rows.per_token;
 }
 
-/* matmul_glu: decode, one GEMV over the stacked [2n, k] weight with
- * silu(gate) * up as its epilogue. Prefill: where gemm_takes_epilogue, one
- * GEMM with the same epilogue (greta_glu_pairs), after gemm_x; otherwise
- * the GEMM into a [rows, 2n] scratch, then glu. */
+/* matmul_glu, where one_launch: after gemm_x, one launch over the stacked
+ * [2n, k] weight with silu(gate) * up as its epilogue (decode: the GEMV,
+ * normalising x inside; prefill: the GEMM, greta_glu_pairs). Otherwise the
+ * GEMM into a [rows, 2n] scratch, then glu. */
 void lower_glu(lowering_t *lw, int id, int decode, launch_list_t *list, rows_t rows, int64_t n) {
   const ir_node_t *node = &lw->graph->nodes[id];
   const ir_type_t *w = &lw->graph->nodes[node->inputs[1]].type;
   const int64_t k = w->dims[1].coeff;
   const bool norm = node->n_inputs == 4;
   const float eps = norm ? (float)node->f[0] : 0.0f;
-  if (gemm_takes_epilogue(lw, decode, node->inputs[1], k)) {
+  if (one_launch(lw, decode, node->inputs[1], k)) {
     greta_dtype_t x_dtype;
     greta_plan_buffer_t in =
         gemm_x(lw, id, decode, list, node->inputs[0], node->inputs[1], k, norm, eps, rows, &x_dtype);
@@ -88,17 +89,11 @@ void lower_glu(lowering_t *lw, int id, int decode, launch_list_t *list, rows_t r
     launch_arg(lw, l, node->inputs[1]);
     launch_arg(lw, l, id);
     l->attr = (greta_op_attrs_t){.n = n, .k = k, .wdtype = w->dtype, .xdtype = x_dtype,
-                                 .outdtype = lw->prefill_dtype[id]};
-    l->rows_coeff = rows.coeff;
-    l->rows_per_token = rows.per_token;
-    return;
-  }
-  if (decode) {
-    greta_plan_launch_t *l = launch_add(list, GRETA_OP_MATMUL_GLU);
-    launch_arg(lw, l, node->inputs[0]);
-    launch_arg(lw, l, node->inputs[1]);
-    launch_arg(lw, l, id);
-    l->attr = (greta_op_attrs_t){.n = n, .k = k, .norm = norm, .wdtype = w->dtype, .eps = eps};
+                                 .outdtype = decode ? GRETA_F32 : lw->prefill_dtype[id]};
+    if (decode) { /* the GEMV normalises x itself */
+      l->attr.norm = norm;
+      l->attr.eps = eps;
+    }
     l->rows_coeff = rows.coeff;
     l->rows_per_token = rows.per_token;
     return;
@@ -117,11 +112,11 @@ void lower_glu(lowering_t *lw, int id, int decode, launch_list_t *list, rows_t r
   l->rows_per_token = rows.per_token;
 }
 
-/* matmul_qkv: decode, one GEMV over the stacked q/k/v weight with RoPE and
- * the cache writes as its epilogue. Prefill: where gemm_takes_epilogue, one
- * GEMM with the same epilogue (greta_qkv_pairs), after gemm_x; otherwise
- * the GEMM into a [T, (heads + 2 kv_heads) head_dim] scratch, then
- * qkv_rope_append. */
+/* matmul_qkv, where one_launch: after gemm_x, one launch over the stacked
+ * q/k/v weight with RoPE and the cache writes as its epilogue (decode: the
+ * GEMV, normalising x inside; prefill: the GEMM, greta_qkv_pairs).
+ * Otherwise the GEMM into a [T, (heads + 2 kv_heads) head_dim] scratch,
+ * then qkv_rope_append. */
 void lower_qkv(lowering_t *lw, int id, int decode, launch_list_t *list) {
   const ir_graph_t *g = lw->graph;
   const ir_node_t *node = &g->nodes[id];
@@ -136,7 +131,7 @@ void lower_qkv(lowering_t *lw, int id, int decode, launch_list_t *list) {
   const rows_t tokens = {1, 1};
   const float eps = norm ? (float)node->f[0] : 0.0f;
   greta_plan_launch_t *l;
-  if (gemm_takes_epilogue(lw, decode, node->inputs[1], k)) {
+  if (one_launch(lw, decode, node->inputs[1], k)) {
     greta_dtype_t x_dtype;
     greta_plan_buffer_t in =
         gemm_x(lw, id, decode, list, node->inputs[0], node->inputs[1], k, norm, eps, tokens, &x_dtype);
@@ -150,18 +145,10 @@ void lower_qkv(lowering_t *lw, int id, int decode, launch_list_t *list) {
     l->attr.k = k;
     l->attr.wdtype = w->dtype;
     l->attr.xdtype = x_dtype;
-  } else if (decode) {
-    l = launch_add(list, GRETA_OP_MATMUL_QKV);
-    launch_arg(lw, l, node->inputs[0]);
-    launch_arg(lw, l, node->inputs[1]);
-    launch_arg(lw, l, id);
-    launch_arg(lw, l, node->inputs[4]);
-    launch_arg(lw, l, node->inputs[5]);
-    l->attr = attr;
-    l->attr.k = k;
-    l->attr.norm = norm;
-    l->attr.wdtype = w->dtype;
-    l->attr.eps = eps;
+    if (decode) { /* the GEMV normalises x itself */
+      l->attr.norm = norm;
+      l->attr.eps = eps;
+    }
   } else {
     int y = new_buffer(lw, (uint64_t)(lw->options->max_tokens * y_row) * sizeof(float), id, id);
     lower_linear(lw, id, decode, list, node->inputs[0], node->inputs[1], y_row, k, norm, eps,
