@@ -13,8 +13,9 @@
 #                                     build-bench/carry), 1 to 3 below;
 #                                     "time" runs 3 alone; "quick" the GPU
 #                                     tests, run_block and memcheck of 1 and
-#                                     the block and whole-model rows of 3.
-#                                     Everything printed is also in
+#                                     the block and whole-model rows of 3;
+#                                     "f32" the f32 weights' checks and rows
+#                                     (4). Everything printed is also in
 #                                     $OUT/device_wgmma.txt.
 #     1. the GPU tests of the prefill GEMM: test_backend_conformance,
 #        test_gemm_conformance (every GEMM against the CPU at odd sizes, and
@@ -28,6 +29,12 @@
 #        GEMMs at T = 512 and 2048, the f16 block and the whole 7B prefill
 #        at T = 512; then each launch of the f16 block's prefill alone
 #        ($OUT/profile_f16_prefill.jsonl).
+#     4. f32 weights (greta_gemm_wgmma_tf32, 3xTF32 on wgmma, against the
+#        3xTF32 mma.sync GEMM): the GPU GEMM tests, run_block --check on the
+#        f32 7B block at prompts 16, 128 and 512 (limit 1e-5), memcheck at
+#        prompt 200, the block at T = 128, 512, 2048 and the 512^3 GEMM both
+#        ways, each launch of the block's prefill alone
+#        ($OUT/profile_f32_prefill.jsonl), bench/hf_7b.sh at T = 508.
 set -u
 cd "$(dirname "$0")/.." || exit
 C=build-bench/carry
@@ -42,6 +49,11 @@ prepare() {
   done
   GRETA_WGMMA=0 "$gretac" -q $C/llama2_block_f16.gm --target=sm_90 -o $C/llama2_block_f16_mmasync.cubin
   GRETA_WGMMA=0 "$gretac" -q examples/llama2_7b.gm --target=sm_90 -o $C/llama2_7b_mmasync.cubin
+  for m in llama2_block_f32 llama2_block_f32_t2048; do
+    GRETA_WGMMA=0 "$gretac" -q $C/llama2_block_f32.gm --target=sm_90 -o $C/${m}_mmasync.cubin \
+      $([ $m = llama2_block_f32 ] || echo --max-tokens=2048)
+  done
+  GRETA_WGMMA=0 "$gretac" -q bench/models/gemm_512.gm --target=sm_90 -o $C/gemm_512_mmasync.cubin
   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -Itemplates bench/gemm_wgmma_bench.cu \
     -lcublas -o $C/gemm_wgmma_bench
   du -sh $C
@@ -113,10 +125,50 @@ timing() {
   grep -o '"launch[^}]*' "${OUT:-/tmp}/profile_f16_prefill.jsonl" | head -20
 }
 
+f32() {
+  local out=${OUT:-/tmp} status=0 src t m p
+  . scripts/device_env.sh
+  device_env build-dev
+  src=$SRC
+  echo "=== 4. f32 weights: 3xTF32 on wgmma"
+  for t in test_gemm_conformance test_backend_conformance test_end_to_end; do
+    (cd "$src" && timeout 200 "$PWD/build-dev/tests/$t" --jobs 2 --verbose) >"$out/$t.log" 2>&1
+    echo "$t rc=$? $(grep -a Synthesis "$out/$t.log" | sed 's/.*Synthesis: //')"
+    grep -a -E "FAIL|cuda f32" "$out/$t.log" | head -8
+  done
+  for m in llama2_block_f32 llama2_block_f32_mmasync; do
+    for p in 16 128 512; do
+      [ $m = llama2_block_f32 ] || [ $p = 512 ] || continue
+      timeout 120 build-dev/examples/run_block $C/$m.cubin --prompt $p --decode 2 --check \
+        >"$out/run_block_${m}_$p.log" 2>&1 || status=1
+      echo "$m prompt $p: $(tail -1 "$out/run_block_${m}_$p.log")"
+    done
+  done
+  local cs=compute-sanitizer
+  command -v $cs >/dev/null || cs=/usr/local/cuda/bin/compute-sanitizer
+  timeout 240 $cs --tool memcheck build-dev/examples/run_block $C/llama2_block_f32.cubin --prompt 200 \
+    --decode 1 >"$out/memcheck_f32.log" 2>&1 || status=1
+  echo "memcheck f32: $(grep -a -E "ERROR SUMMARY" "$out/memcheck_f32.log")"
+  for m in llama2_block_f32 llama2_block_f32_mmasync; do
+    for t in 128 512; do row $C/$m.cubin --tokens $t --repeats 20 --name "${m}_T$t"; done
+  done
+  row $C/llama2_block_f32_t2048_mmasync.cubin --tokens 2048 --repeats 5 --name f32_T2048_mmasync
+  row $C/llama2_block_f32_t2048.cubin --tokens 2048 --repeats 5 --name f32_T2048_wgmma
+  row $C/gemm_512_mmasync.cubin --tokens 512 --repeats 50 --name gemm_512_mmasync
+  row $C/gemm_512.cubin --tokens 512 --repeats 50 --name gemm_512
+  timeout 60 $C/bench_greta $C/llama2_block_f32.cubin --tokens 512 --repeats 20 --profile \
+    --name block_f32_prefill_T512 >"$out/profile_f32_prefill.jsonl"
+  grep -o '"launch[^}]*' "$out/profile_f32_prefill.jsonl" | head -20
+  GRETA_HF_T=508 timeout 240 bash bench/hf_7b.sh >"$out/hf_7b.log" 2>&1 || status=1
+  grep -a -E "worst|PASS|FAIL|no fixture" "$out/hf_7b.log" | sed 's/per token:.*; worst/worst/'
+  return $status
+}
+
 case "${1:-}" in
   prepare) prepare ;;
   run) { check; s=$?; timing; exit $s; } 2>&1 | tee "${OUT:-/tmp}/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
   quick) { check quick; s=$?; timing quick; exit $s; } 2>&1 | tee "${OUT:-/tmp}/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
   time) timing 2>&1 | tee "${OUT:-/tmp}/device_wgmma.txt" ;;
-  *) echo "usage: $0 prepare|run|quick|time" >&2; exit 2 ;;
+  f32) f32 2>&1 | tee "${OUT:-/tmp}/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
+  *) echo "usage: $0 prepare|run|quick|time|f32" >&2; exit 2 ;;
 esac

@@ -150,9 +150,7 @@ struct greta_mma_frag<GRETA_W_F32> {
   static GRETA_METHOD lds_t to_lds(float v) { return v; }
   static GRETA_METHOD void store_x4(lds_t *p, float4 v) { *(float4 *)p = v; }
   static GRETA_METHOD void split(float v, unsigned int &big, unsigned int &small) {
-    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(big) : "f"(v));
-    float rest = v - greta_bits_to_float(big);
-    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(small) : "f"(rest));
+    greta_tf32_split(v, big, small);
   }
   /* The running sum lives in the warp's partial tile (each lane its own 16
    * elements, result pairs i, i + 1 side by side): 16 fewer registers. */
@@ -610,8 +608,10 @@ GRETA_INLINE void greta_gemm_mma_big(const void *x, const void *b, void *out, co
  * WG = 128 or 256 (sm_90a builds only, gretac's GRETA_WGMMA=1): once the
  * step has at least GRETA_WGMMA_BM / 2 rows, the blocks take the tiles of
  * greta_gemm_wgmma (128 x WG, row tiles fastest) instead, with
- * GRETA_WGMMA_SMEM_BYTES(WG) of dynamic shared memory; surplus blocks
- * return.
+ * GRETA_WGMMA_SMEM_BYTES(WG) of dynamic shared memory; f32 weights (WG =
+ * 128) those of greta_gemm_wgmma_tf32, with GRETA_WGMMA_TF32_SMEM_BYTES,
+ * once the step has GRETA_WGMMA_TF32_MIN_TILES of them.
+ * Surplus blocks return.
  * XH = 1: x is [M, K] in the weight's half type (its producer rounded it:
  * the same values the kernel would round f32 x to); every path copies it
  * like the weight.
@@ -626,14 +626,25 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
   const bool vec = TRANS && K % (DT == GRETA_W_F32 ? 4 : 8) == 0 &&
                    (((unsigned long long)x | (unsigned long long)b) & 15ull) == 0;
 #if defined(GRETA_HAVE_WGMMA)
-  if constexpr ((WG == 128 || WG == 256) && DT != GRETA_W_F32 && K % GRETA_WGMMA_BK == 0) {
-    if (vec && 2 * M >= GRETA_WGMMA_BM) {
+  constexpr bool tf32 = DT == GRETA_W_F32;
+  if constexpr ((WG == 128 || WG == 256) && K % (tf32 ? GRETA_WGMMA_TF32_BK : GRETA_WGMMA_BK) == 0) {
+    /* f32: once the step has enough 128 x 128 tiles to outrun the 64 x 32
+     * mma.sync tiles, which fill the chip with smaller steps. */
+    const bool enough = tf32 ? (M + 127) / 128 * ((N + 127) / 128) >= GRETA_WGMMA_TF32_MIN_TILES
+                             : 2 * M >= GRETA_WGMMA_BM;
+    if (vec && enough) {
       const greta_i64 blk = (greta_i64)greta_bid_y() * ((N + GRETA_MMA_BN - 1) / GRETA_MMA_BN) +
                             greta_bid_x();
       long long m0, n0;
       if (!greta_wgmma_tile_of_block(blk, M, N, WG, &m0, &n0)) return; /* whole block */
       extern __shared__ __align__(16) unsigned char greta_mma_smem[];
-      greta_gemm_wgmma<DT, N, K, WG, 2, XH, RES>(M, m0, n0, x, b, out, res, greta_mma_smem, pairs);
+      if constexpr (tf32) {
+        static_assert(WG == GRETA_WGMMA_TF32_BN && PAIRS::G == 0 && !XH, "f32: 128 x 128 tiles");
+        greta_gemm_wgmma_tf32<N, K, RES>(M, m0, n0, (const float *)x, (const float *)b,
+                                         (float *)out, res, greta_mma_smem);
+      } else {
+        greta_gemm_wgmma<DT, N, K, WG, 2, XH, RES>(M, m0, n0, x, b, out, res, greta_mma_smem, pairs);
+      }
       return;
     }
   }

@@ -104,6 +104,15 @@ enum {
 #define GRETA_WGMMA_NT 256
 #define GRETA_WGMMA_SMEM_BYTES(bn) \
   (GRETA_WGMMA_STAGES * (GRETA_WGMMA_BM + (bn)) * GRETA_WGMMA_BK * 2 + 1024)
+/* f32 weights (greta_gemm_wgmma_tf32): 128 x 128 tiles, K in stages of 32
+ * f32 (one 128-byte row), two stages of four 16 KiB tiles (x and W, each
+ * as big and small tf32 parts), + 1024 for the alignment: 132 096 bytes. */
+#define GRETA_WGMMA_TF32_BK 32
+#define GRETA_WGMMA_TF32_BN 128
+#define GRETA_WGMMA_TF32_SMEM_BYTES (2 * 4 * GRETA_WGMMA_BM * GRETA_WGMMA_TF32_BK * 4 + 1024)
+/* Fewer tiles than this (a step of 512 x 512: 16) leave too many SMs idle:
+ * such steps keep the 64 x 32 mma.sync tiles. */
+#define GRETA_WGMMA_TF32_MIN_TILES 48
 
 /* Attention (attention.h): prefill blocks of NT threads, one query row per
  * wave; flash-decoding blocks of one wave. */

@@ -77,6 +77,14 @@ GRETA_INLINE float greta_half_to_float(unsigned short h) {
   asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
   return f;
 }
+/* 3xTF32's split of an f32 operand (gemm_mma.h, gemm_wgmma.h): big =
+ * tf32(v) (cvt.rna: 10 stored mantissa bits), small = tf32(v - big) (v - big
+ * is exact in f32); both exact tf32 values, their low 13 bits zero. */
+GRETA_INLINE void greta_tf32_split(float v, unsigned int &big, unsigned int &small) {
+  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(big) : "f"(v));
+  const float rest = v - __uint_as_float(big);
+  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(small) : "f"(rest));
+}
 #endif
 
 /* v from lane `src` of the wave (every lane must take part). */

@@ -23,9 +23,14 @@ GRETA_LAYOUT_FN unsigned int greta_wgmma_swz(int r, int k) {
   return (unsigned int)(128 * r + 16 * ((k >> 3) ^ (r & 7)) + 2 * (k & 7));
 }
 
+/* The same for f32 (tf32 wgmma, greta_gemm_wgmma_tf32): a 128-byte row
+ * holds 32 k, element k sits where half 2k would. */
+GRETA_LAYOUT_FN unsigned int greta_wgmma_swz_f32(int r, int k) { return greta_wgmma_swz(r, 2 * k); }
+
 /* Matrix descriptor (PTX ISA, "Matrix Descriptor Format") of a K-major,
- * 128-byte-swizzled operand whose k16 slice starts at shared-memory byte
- * address `addr` (the tile base, plus 32 bytes per k16 step):
+ * 128-byte-swizzled operand whose k16 slice (k8 for tf32: 32 bytes either
+ * way) starts at shared-memory byte address `addr` (the tile base, plus 32
+ * bytes per step):
  *   bits  0-13  start address, (addr & 0x3FFFF) >> 4;
  *   bits 16-29  leading-dimension byte offset >> 4: not used by swizzled
  *               K-major layouts (the k16 slice lies inside one 128-byte

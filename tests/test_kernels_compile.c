@@ -467,7 +467,8 @@ Test(kernels_compile, nvrtc_sm90) {
  * GEMMs with K % 64 == 0 carry greta_gemm_wgmma's tile width: 128 where the
  * largest step has fewer 128 x 256 tiles than the chip has SMs (688 wide,
  * 64 rows: 3), 256 where it has a wave of them (4096 wide, 2048 rows: 256);
- * every kernel compiles without local memory. sm_80, and sm_90 with
+ * f32 weights with K % 32 == 0 take 128 (greta_gemm_wgmma_tf32); every
+ * kernel compiles without local memory. sm_80, and sm_90 with
  * GRETA_WGMMA=0, keep plain sm_90. */
 Test(kernels_compile, nvrtc_sm90a_wgmma) {
   target_t t, sm80;
@@ -494,8 +495,10 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
             "the residual GEMM of 512 rows should take 128-wide wgmma tiles");
   cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 4096LL, 256LL, 1, 1, 1LL, 1, 256, 1>"),
             "the GEMM of x in f16, 2048 rows, should take 256-wide wgmma tiles and copy x raw");
-  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F32, 688LL, 256LL, 1, 0, 1LL, 1, 0, 0>"),
-            "f32 weights keep 3xTF32 mma.sync");
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F32, 688LL, 256LL, 1, 0, 1LL, 1, 128, 0>"),
+            "f32 weights with 32 | K should take 3xTF32 on wgmma's 128-wide tiles");
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F32, 256LL, 688LL, 1, 1, 1LL, 1, 0, 0>"),
+            "f32 weights with K = 688 keep 3xTF32 on mma.sync");
   /* The GLU GEMM's tile width counts the virtual weight's columns: 2008
    * gate/up pairs are 4032 columns, 256 wide at 2048 rows (16 x 16 tiles). */
   cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 4032LL, 256LL, 1, 0, 1LL, 1, 256, 1>"

@@ -111,6 +111,55 @@ static void check_tile(int n, unsigned a_base, unsigned b_base) {
     }
 }
 
+/* ---- tf32 (greta_gemm_wgmma_tf32) ------------------------------------------
+ * wgmma .m64n128k8 .tf32, K-major, 128-byte swizzle: each row of the k8 slice
+ * is 8 four-byte elements inside a 128-byte row, (row r, k) unswizzled at
+ * start + (r / 8) SBO + (r % 8) 128 + 4 k, then the same XOR of bits [4:6]
+ * with [7:9]; D as above. The tile is 64 (x) / 128 (W) rows by 32 k, written
+ * through greta_wgmma_swz_f32, read by four k8 steps 32 bytes apart. */
+static float smem32[SMEM / 4];
+
+static unsigned operand_addr_tf32(struct desc d, int r, int k) {
+  cr_assert_eq(d.swizzle, 1u);
+  cr_assert_eq(d.base_offset, 0u);
+  unsigned a = d.start + (unsigned)(r / 8) * d.sbo + (unsigned)(r % 8) * 128 + 4u * (unsigned)k;
+  return a ^ (((a >> 7) & 7u) << 4);
+}
+
+static void check_tile_tf32(unsigned a_base, unsigned b_base) {
+  enum { N = 128, KS = 32 };
+  static float a[64][KS], b[N][KS], d[128][64];
+  unsigned state = 11u;
+  for (int i = 0; i < SMEM / 4; i++) smem32[i] = 1e30f;
+  for (int r = 0; r < 64; r++)
+    for (int k = 0; k < KS; k++) smem32[(a_base + greta_wgmma_swz_f32(r, k)) / 4] = a[r][k] = value(&state);
+  for (int r = 0; r < N; r++)
+    for (int k = 0; k < KS; k++) smem32[(b_base + greta_wgmma_swz_f32(r, k)) / 4] = b[r][k] = value(&state);
+  memset(d, 0, sizeof d);
+  for (int s = 0; s < KS / 8; s++) {
+    struct desc da = decode(greta_wgmma_desc(a_base + 32u * s)), db = decode(greta_wgmma_desc(b_base + 32u * s));
+    for (int t = 0; t < 128; t++)
+      for (int i = 0; i < N / 2; i++) {
+        const int row = greta_wgmma_d_row(t, i), col = greta_wgmma_d_col(t, i);
+        for (int k = 0; k < 8; k++)
+          d[t][i] += smem32[operand_addr_tf32(da, row, k) / 4] * smem32[operand_addr_tf32(db, col, k) / 4];
+      }
+  }
+  for (int t = 0; t < 128; t++)
+    for (int i = 0; i < N / 2; i++) {
+      const int row = greta_wgmma_d_row(t, i), col = greta_wgmma_d_col(t, i);
+      float want = 0;
+      for (int k = 0; k < KS; k++) want += a[row][k] * b[col][k];
+      cr_assert_eq(d[t][i], want, "tf32: c[%d][%d] = %g, expected %g", row, col, d[t][i], want);
+    }
+}
+
+/* greta_gemm_wgmma_tf32's stages: warpgroup 1's x big at 8192, W big at
+ * 32768 (after x big and x small); in stage 1 (65536 on) x small at 16384,
+ * W small at 49152. */
+Test(wgmma_layout, tile_tf32) { check_tile_tf32(8192u, 32768u); }
+Test(wgmma_layout, tile_tf32_stage_1) { check_tile_tf32(65536u + 16384u, 65536u + 49152u); }
+
 /* The writer's layout is one-to-one on a 1024-byte atom and stays inside it. */
 Test(wgmma_layout, swizzle_is_a_permutation) {
   unsigned char seen[1024] = {0};
