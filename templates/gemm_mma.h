@@ -612,10 +612,9 @@ GRETA_INLINE void greta_gemm_mma_big(const void *x, const void *b, void *out, co
  * 128) those of greta_gemm_wgmma_tf32, with GRETA_WGMMA_TF32_SMEM_BYTES,
  * once the step has GRETA_WGMMA_TF32_MIN_TILES of them.
  * SPLIT > 0 (half weights, no pairs; the kernel is compiled with
- * __cluster_dims__(4, 1, 1), grid x a multiple of 4; SPLIT = the chip's
- * SMs): a wgmma step whose tiles, 4 (or 2) times over, fit in SPLIT blocks
- * splits each tile's K over 4 (2) blocks of a cluster (greta_gemm_wgmma's
- * split-K); larger steps give each block a tile.
+ * __cluster_dims__(2, 1, 1) and grid x even): a wgmma step of at most SPLIT
+ * tiles gives each tile a cluster of two blocks that split K
+ * (greta_gemm_wgmma's split-K); larger steps give each block a tile.
  * Surplus blocks return.
  * XH = 1: x is [M, K] in the weight's half type (its producer rounded it:
  * the same values the kernel would round f32 x to); every path copies it
@@ -640,13 +639,12 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
     if (vec && enough) {
       const greta_i64 blk = (greta_i64)greta_bid_y() * ((N + GRETA_MMA_BN - 1) / GRETA_MMA_BN) +
                             greta_bid_x();
-      /* SPLIT (the SMs of the chip; the kernel's clusters are 4 blocks
-       * along x): a step of tiles that fill at most SPLIT SMs 4 (or 2)
-       * times over splits each tile's K over 4 (2) blocks of a cluster. */
-      const greta_i64 tiles = (M + 127) / 128 * ((N + WG - 1) / WG);
-      const int parts = tf32 || SPLIT == 0 ? 1 : 4 * tiles <= SPLIT ? 4 : 2 * tiles <= SPLIT ? 2 : 1;
+      /* SPLIT (a kernel of clusters of 2 along x): a step of at most SPLIT
+       * tiles gives each tile a cluster, split over K. */
+      const bool split = !tf32 && SPLIT > 0 &&
+                         (M + 127) / 128 * ((N + WG - 1) / WG) <= SPLIT;
       long long m0, n0;
-      if (!greta_wgmma_tile_of_block(blk / parts, M, N, WG, &m0, &n0)) return; /* whole block */
+      if (!greta_wgmma_tile_of_block(split ? blk >> 1 : blk, M, N, WG, &m0, &n0)) return;
       extern __shared__ __align__(16) unsigned char greta_mma_smem[];
       if constexpr (tf32) {
         static_assert(WG == GRETA_WGMMA_TF32_BN && PAIRS::G == 0 && !XH, "f32: 128 x 128 tiles");
@@ -654,7 +652,7 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
                                          (float *)out, res, greta_mma_smem);
       } else {
         greta_gemm_wgmma<DT, N, K, WG, 2, XH, RES>(M, m0, n0, x, b, out, res, greta_mma_smem, pairs,
-                                                   parts, (int)(blk % parts));
+                                                   split ? 1 + (int)(blk & 1) : 0);
       }
       return;
     }

@@ -52,18 +52,15 @@
  * physical row PAIRS::row(v), and in the fragment below 8-column groups g
  * and g + 2 (a pair) are in one thread, which hands both to pairs.store2.
  *
- * Split-K (parts = 2 or 4: o and down at T <= 256, fewer tiles than the
- * chip has SMs): the kernel is compiled with __cluster_dims__(4, 1, 1), and
- * `parts` consecutive blocks of a cluster take one tile, block `part` the
- * part-th share of the K stages. After the loop they meet at a cluster
- * barrier. The tile's rows go in `parts` groups of 128 / parts (whole
- * warps: threads 256 / parts apart); block q keeps group q, and every
- * part's fragments of a group go, as they are, into the ring of the block
- * that keeps it (distributed shared memory, a slot per part). After a
- * second barrier the kept rows add the parts in part order, so the sum is
- * the same whichever block computes it and whatever the timing:
- * deterministic.
- * No workspace, no counters. Not with PAIRS.
+ * Split-K (split = 1 or 2; o and down at T <= 512, too few tiles for the
+ * chip): the kernel is compiled with __cluster_dims__(2, 1, 1) and the two
+ * blocks of a cluster take one tile, split - 1 its rank: block 0 the first
+ * half of the K stages, block 1 the rest. After the loop they meet at a
+ * cluster barrier; block r keeps warpgroup r's 64 rows, the other
+ * warpgroup stores its partial into the other block's freed ring (distributed
+ * shared memory), a second barrier, and each kept row adds the two partials
+ * (one f32 addition, the same whichever block does it: deterministic) and
+ * runs the epilogue. No workspace, no counters. Not with PAIRS.
  *
  * XH = 1 (an option for a caller that already has x in the weight's half
  * type, e.g. from the norm before the projection): x is copied like W by
@@ -217,8 +214,7 @@ template <int DT, greta_i64 N, greta_i64 K, int BN, int AHEAD = 1, int XH = 0, i
           class PAIRS = greta_no_pairs>
 GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, const void *x,
                                    const void *w, void *c, const float *res,
-                                   unsigned char *smem, PAIRS pairs = PAIRS(), int parts = 1,
-                                   int part = 0) {
+                                   unsigned char *smem, PAIRS pairs = PAIRS(), int split = 0) {
   static_assert(DT == GRETA_W_F16 || DT == GRETA_W_BF16, "greta_gemm_wgmma: f16 or bf16 weights");
   static_assert(BN == 128 || BN == 256, "greta_gemm_wgmma: BN is 128 or 256");
   static_assert(K % GRETA_WGMMA_BK == 0, "greta_gemm_wgmma: K must be a multiple of 64");
@@ -229,9 +225,9 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
   enum { A_BYTES = BM * BK * 2, STAGE_BYTES = (BM + BN) * BK * 2 };
   /* Per thread per stage: x as float4 (16 per 64-k row), W as 16-byte chunks (8 per row). */
   enum { A_LOADS = BM * BK / 4 / NT, B_LOADS = BN * BK / 8 / NT };
-  /* This block's K stages (all of them, or its share in split-K). */
-  const int k_first = part * (int)(K / BK) / parts;
-  const int KT = (part + 1) * (int)(K / BK) / parts - k_first;
+  /* split (see "Split-K" above): this block's K stages. */
+  const int k_first = split == 2 ? (int)(K / BK) / 2 : 0;
+  const int KT = split == 1 ? (int)(K / BK) / 2 : (int)(K / BK) - k_first;
   const int tid = greta_tid();
 
   unsigned int base = (unsigned int)__cvta_generic_to_shared(smem);
@@ -379,38 +375,30 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
 #pragma unroll
   for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
 
-  if (!P && parts > 1) {
-    /* Row group g (threads g (256 / parts) ..) is kept by block g of the
-     * tile. Every part stores its fragments of group g, as they are, into
-     * slot `part` of block g's ring (its own ring for its own group): float4
-     * j of thread r (r = tid % (256 / parts)) at 16 ((part BN / 8 + j)
-     * (256 / parts) + r), 64 KiB in all for BN 128, 128 KiB for 256. */
-    const int group_threads = NT / parts, g = tid / group_threads, r = tid % group_threads;
-    auto slot = [&](int q, int j) {
-      return base + 16u * (unsigned int)((q * (BN / 8) + j) * group_threads + r);
-    };
+  if (!P && split) {
+    /* Block `rank` keeps warpgroup `rank`'s rows: the other warpgroup hands
+     * its partial tile to the other block's ring, [i / 4][thread] float4s,
+     * and leaves; the kept rows add it (p0 + p1 either way round: one
+     * rounding, the same in both blocks). */
+    const int rank = split - 1, t = tid & 127;
     asm volatile("cp.async.wait_all;" ::: "memory");
-    greta_cluster_sync(); /* every part is past its K loop: the rings are free */
-    const unsigned int keeper = (unsigned int)(greta_cluster_rank() - part + g);
+    greta_cluster_sync(); /* both blocks are past their K loops: rings free */
+    if (wg != rank) {
 #pragma unroll
-    for (int j = 0; j < BN / 8; j++)
-      greta_cluster_store4(slot(part, j), keeper,
-                           make_float4(acc[4 * j], acc[4 * j + 1], acc[4 * j + 2], acc[4 * j + 3]));
-    greta_cluster_sync(); /* every part has landed; no remote store follows */
-    if (g != part) return;
+      for (int j = 0; j < BN / 8; j++)
+        greta_cluster_store4(base + 16 * (128 * j + t), (unsigned int)(rank ^ 1),
+                             make_float4(acc[4 * j], acc[4 * j + 1], acc[4 * j + 2], acc[4 * j + 3]));
+    }
+    greta_cluster_sync(); /* the partials have landed; no remote store follows */
+    if (wg != rank) return;
 #pragma unroll
-    for (int j = 0; j < BN / 8; j++)
-#pragma unroll
-      for (int q = 0; q < 4; q++) {
-        if (q >= parts) break;
-        float4 v;
-        asm volatile("ld.shared.v4.f32 {%0, %1, %2, %3}, [%4];"
-                     : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w)
-                     : "r"(slot(q, j)));
-        float *a = &acc[4 * j];
-        if (q == 0) a[0] = v.x, a[1] = v.y, a[2] = v.z, a[3] = v.w;
-        else a[0] += v.x, a[1] += v.y, a[2] += v.z, a[3] += v.w;
-      }
+    for (int j = 0; j < BN / 8; j++) {
+      float4 v;
+      asm volatile("ld.shared.v4.f32 {%0, %1, %2, %3}, [%4];"
+                   : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w)
+                   : "r"(base + 16 * (128 * j + t)));
+      acc[4 * j] += v.x, acc[4 * j + 1] += v.y, acc[4 * j + 2] += v.z, acc[4 * j + 3] += v.w;
+    }
   }
 
   if constexpr (P && PAIRS::STAGED) {

@@ -324,8 +324,7 @@ GRETA_INLINE void greta_grid_begin(void) {
 /* ---- thread-block clusters (sm_90) ----------------------------------------
  * The blocks of a cluster (a kernel compiled with __cluster_dims__) run at
  * once on one GPU processing cluster and can write each other's shared
- * memory; greta_cluster_rank() is this block's place in its cluster.
- * greta_cluster_sync(): every thread of every block of the cluster
+ * memory. greta_cluster_sync(): every thread of every block of the cluster
  * arrives (release) and waits (acquire), so shared-memory stores before it,
  * local or remote, are visible to the cluster's loads after it.
  * greta_cluster_store4(addr, rank, v): v into the shared-memory byte address
@@ -337,11 +336,6 @@ GRETA_INLINE void greta_grid_begin(void) {
 GRETA_INLINE void greta_cluster_sync(void) {
   asm volatile("barrier.cluster.arrive.release.aligned;\n\t"
                "barrier.cluster.wait.acquire.aligned;" ::: "memory");
-}
-GRETA_INLINE int greta_cluster_rank(void) {
-  unsigned int r;
-  asm("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
-  return (int)r;
 }
 GRETA_INLINE void greta_cluster_store4(unsigned int addr, unsigned int rank, float4 v) {
   unsigned int remote;

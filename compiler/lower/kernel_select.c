@@ -348,16 +348,17 @@ static greta_status_t prefill_gemm(const kernel_ctx_t *c, kernel_choice_t *k, in
    * step has a wave of such tiles for the chip, else 128 (twice the tiles).
    * The standalone bench on the H200 measured 256 the faster wherever its
    * tiles filled the 132 SMs, 128 at N = 4096, T = 512 (docs/gemm.md). */
-  /* Split-K (half weights, no pairs, four K stages or more, grid x a
-   * multiple of 4 for clusters of 4): steps with too few tiles for the chip
-   * (o and down at T <= 256) split each tile's K over 2 or 4 blocks; the
-   * template decides per step from the SM count. */
+  /* Split-K (half weights, no pairs, two K stages or more, grid x even for
+   * clusters of 2): steps of at most compute_units / 2 tiles of 128 x 256
+   * give each tile two blocks (o and down at T <= 512: 64 tiles), so those
+   * GEMMs take 256-wide tiles at every size. */
   int wg = 0, split = 0;
   if (mma && dt != GRETA_F32 && trans && K % GRETA_WGMMA_BK == 0 && target_wgmma(c->target)) {
-    if (!pairs && K >= 4 * GRETA_WGMMA_BK && ceil_div(N, GRETA_MMA_BN) % 4 == 0)
-      split = (int)c->target->compute_units;
-    wg = ceil_div(max_rows, GRETA_WGMMA_BM) * ceil_div(N, 256) >= c->target->compute_units ? 256
-                                                                                             : 128;
+    if (!pairs && K >= 2 * GRETA_WGMMA_BK && ceil_div(N, GRETA_MMA_BN) % 2 == 0)
+      split = (int)c->target->compute_units / 2;
+    wg = split || ceil_div(max_rows, GRETA_WGMMA_BM) * ceil_div(N, 256) >= c->target->compute_units
+             ? 256
+             : 128;
     if (l->shared_bytes < (uint32_t)GRETA_WGMMA_SMEM_BYTES(wg))
       l->shared_bytes = (uint32_t)GRETA_WGMMA_SMEM_BYTES(wg);
   }
@@ -370,7 +371,7 @@ static greta_status_t prefill_gemm(const kernel_ctx_t *c, kernel_choice_t *k, in
   }
   char wg_arg[32] = ""; /* greta_gemm_mma's last template arguments */
   if (mma) snprintf(wg_arg, sizeof wg_arg, split ? ", %d, %d, %d" : ", %d, %d", wg, xh, split);
-  k->cluster_x = split ? 4 : 0;
+  k->cluster_x = split ? 2 : 0;
   if (!mma) k->params = res ? "const float *x, const void *b, float *out, const float *res"
                             : "const float *x, const void *b, float *out";
   k->fn = mma ? "greta_gemm_mma" : "greta_gemm";
