@@ -611,10 +611,6 @@ GRETA_INLINE void greta_gemm_mma_big(const void *x, const void *b, void *out, co
  * GRETA_WGMMA_SMEM_BYTES(WG) of dynamic shared memory; f32 weights (WG =
  * 128) those of greta_gemm_wgmma_tf32, with GRETA_WGMMA_TF32_SMEM_BYTES,
  * once the step has GRETA_WGMMA_TF32_MIN_TILES of them.
- * SPLIT > 0 (half weights, no pairs; the kernel is compiled with
- * __cluster_dims__(2, 1, 1) and grid x even): a wgmma step of at most SPLIT
- * tiles gives each tile a cluster of two blocks that split K
- * (greta_gemm_wgmma's split-K); larger steps give each block a tile.
  * Surplus blocks return.
  * XH = 1: x is [M, K] in the weight's half type (its producer rounded it:
  * the same values the kernel would round f32 x to); every path copies it
@@ -623,7 +619,7 @@ GRETA_INLINE void greta_gemm_mma_big(const void *x, const void *b, void *out, co
  * virtual weight of gemm.h's paired epilogues (G = 16), N its width, and
  * stores through pairs; out and res are unused. */
 template <int DT, greta_i64 N, greta_i64 K, int TRANS, int RES, greta_i64 RC, int RPT, int WG = 0,
-          int XH = 0, int SPLIT = 0, class PAIRS = greta_no_pairs>
+          int XH = 0, class PAIRS = greta_no_pairs>
 GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b, void *out,
                                  const float *res, PAIRS pairs = PAIRS()) {
   const greta_i64 M = greta_rows<RC, RPT>(params);
@@ -639,20 +635,15 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
     if (vec && enough) {
       const greta_i64 blk = (greta_i64)greta_bid_y() * ((N + GRETA_MMA_BN - 1) / GRETA_MMA_BN) +
                             greta_bid_x();
-      /* SPLIT (a kernel of clusters of 2 along x): a step of at most SPLIT
-       * tiles gives each tile a cluster, split over K. */
-      const bool split = !tf32 && SPLIT > 0 &&
-                         (M + 127) / 128 * ((N + WG - 1) / WG) <= SPLIT;
       long long m0, n0;
-      if (!greta_wgmma_tile_of_block(split ? blk >> 1 : blk, M, N, WG, &m0, &n0)) return;
+      if (!greta_wgmma_tile_of_block(blk, M, N, WG, &m0, &n0)) return; /* whole block */
       extern __shared__ __align__(16) unsigned char greta_mma_smem[];
       if constexpr (tf32) {
         static_assert(WG == GRETA_WGMMA_TF32_BN && PAIRS::G == 0 && !XH, "f32: 128 x 128 tiles");
         greta_gemm_wgmma_tf32<N, K, RES>(M, m0, n0, (const float *)x, (const float *)b,
                                          (float *)out, res, greta_mma_smem);
       } else {
-        greta_gemm_wgmma<DT, N, K, WG, 2, XH, RES>(M, m0, n0, x, b, out, res, greta_mma_smem, pairs,
-                                                   split ? 1 + (int)(blk & 1) : 0);
+        greta_gemm_wgmma<DT, N, K, WG, 2, XH, RES>(M, m0, n0, x, b, out, res, greta_mma_smem, pairs);
       }
       return;
     }

@@ -52,16 +52,6 @@
  * physical row PAIRS::row(v), and in the fragment below 8-column groups g
  * and g + 2 (a pair) are in one thread, which hands both to pairs.store2.
  *
- * Split-K (split = 1 or 2; o and down at T <= 512, too few tiles for the
- * chip): the kernel is compiled with __cluster_dims__(2, 1, 1) and the two
- * blocks of a cluster take one tile, split - 1 its rank: block 0 the first
- * half of the K stages, block 1 the rest. After the loop they meet at a
- * cluster barrier; block r keeps warpgroup r's 64 rows, the other
- * warpgroup stores its partial into the other block's freed ring (distributed
- * shared memory), a second barrier, and each kept row adds the two partials
- * (one f32 addition, the same whichever block does it: deterministic) and
- * runs the epilogue. No workspace, no counters. Not with PAIRS.
- *
  * XH = 1 (an option for a caller that already has x in the weight's half
  * type, e.g. from the norm before the projection): x is copied like W by
  * cp.async, in the same commit groups; AHEAD is then unused. It halves the
@@ -214,7 +204,7 @@ template <int DT, greta_i64 N, greta_i64 K, int BN, int AHEAD = 1, int XH = 0, i
           class PAIRS = greta_no_pairs>
 GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, const void *x,
                                    const void *w, void *c, const float *res,
-                                   unsigned char *smem, PAIRS pairs = PAIRS(), int split = 0) {
+                                   unsigned char *smem, PAIRS pairs = PAIRS()) {
   static_assert(DT == GRETA_W_F16 || DT == GRETA_W_BF16, "greta_gemm_wgmma: f16 or bf16 weights");
   static_assert(BN == 128 || BN == 256, "greta_gemm_wgmma: BN is 128 or 256");
   static_assert(K % GRETA_WGMMA_BK == 0, "greta_gemm_wgmma: K must be a multiple of 64");
@@ -225,9 +215,7 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
   enum { A_BYTES = BM * BK * 2, STAGE_BYTES = (BM + BN) * BK * 2 };
   /* Per thread per stage: x as float4 (16 per 64-k row), W as 16-byte chunks (8 per row). */
   enum { A_LOADS = BM * BK / 4 / NT, B_LOADS = BN * BK / 8 / NT };
-  /* split (see "Split-K" above): this block's K stages. */
-  const int k_first = split == 2 ? (int)(K / BK) / 2 : 0;
-  const int KT = split == 1 ? (int)(K / BK) / 2 : (int)(K / BK) - k_first;
+  const int KT = (int)(K / BK);
   const int tid = greta_tid();
 
   unsigned int base = (unsigned int)__cvta_generic_to_shared(smem);
@@ -262,7 +250,7 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
   typedef float4 a_regs[A_LOADS];
   a_regs abuf[2];
   auto load_a = [&](int kt, a_regs &areg) {
-    const float *p = a_src + (k_first + kt) * BK;
+    const float *p = a_src + kt * BK;
 #pragma unroll
     for (int j = 0; j < A_LOADS; j++) {
       areg[j] = make_float4(0.f, 0.f, 0.f, 0.f);
@@ -289,7 +277,7 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
 #pragma unroll
     for (int j = 0; j < B_LOADS; j++) {
       bool ok = b_rows >> j & 1;
-      const unsigned short *src = b_row(j) + (k_first + kt) * BK;
+      const unsigned short *src = b_row(j) + kt * BK;
       asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d + 32 * 128 * j),
                    "l"(ok ? src : (const unsigned short *)w), "r"(ok ? 16 : 0)
                    : "memory");
@@ -298,7 +286,7 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
   /* XH = 1: x already holds the weight's half type, [M, K]: copied like W
    * (same thread mapping, zero-filled past M), no registers, no conversion. */
   auto load_ah = [&](int kt, int slot) {
-    const unsigned short *p = (const unsigned short *)x + (m0 + b_r) * K + 8 * b_ch + (k_first + kt) * BK;
+    const unsigned short *p = (const unsigned short *)x + (m0 + b_r) * K + 8 * b_ch + kt * BK;
     const unsigned int d = base + slot * STAGE_BYTES + b_dst - A_BYTES;
 #pragma unroll
     for (int j = 0; j < BM * BK / 8 / NT; j++) {
@@ -374,32 +362,6 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
   greta_wgmma_wait<0>();
 #pragma unroll
   for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
-
-  if (!P && split) {
-    /* Block `rank` keeps warpgroup `rank`'s rows: the other warpgroup hands
-     * its partial tile to the other block's ring, [i / 4][thread] float4s,
-     * and leaves; the kept rows add it (p0 + p1 either way round: one
-     * rounding, the same in both blocks). */
-    const int rank = split - 1, t = tid & 127;
-    asm volatile("cp.async.wait_all;" ::: "memory");
-    greta_cluster_sync(); /* both blocks are past their K loops: rings free */
-    if (wg != rank) {
-#pragma unroll
-      for (int j = 0; j < BN / 8; j++)
-        greta_cluster_store4(base + 16 * (128 * j + t), (unsigned int)(rank ^ 1),
-                             make_float4(acc[4 * j], acc[4 * j + 1], acc[4 * j + 2], acc[4 * j + 3]));
-    }
-    greta_cluster_sync(); /* the partials have landed; no remote store follows */
-    if (wg != rank) return;
-#pragma unroll
-    for (int j = 0; j < BN / 8; j++) {
-      float4 v;
-      asm volatile("ld.shared.v4.f32 {%0, %1, %2, %3}, [%4];"
-                   : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w)
-                   : "r"(base + 16 * (128 * j + t)));
-      acc[4 * j] += v.x, acc[4 * j + 1] += v.y, acc[4 * j + 2] += v.z, acc[4 * j + 3] += v.w;
-    }
-  }
 
   if constexpr (P && PAIRS::STAGED) {
     /* A long per-pair epilogue (RoPE's double sincos): the tile goes through

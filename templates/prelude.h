@@ -320,27 +320,3 @@ GRETA_INLINE void greta_grid_begin(void) {
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 #endif
 }
-
-/* ---- thread-block clusters (sm_90) ----------------------------------------
- * The blocks of a cluster (a kernel compiled with __cluster_dims__) run at
- * once on one GPU processing cluster and can write each other's shared
- * memory. greta_cluster_sync(): every thread of every block of the cluster
- * arrives (release) and waits (acquire), so shared-memory stores before it,
- * local or remote, are visible to the cluster's loads after it.
- * greta_cluster_store4(addr, rank, v): v into the shared-memory byte address
- * addr (this block's layout) of block `rank` of the cluster (PTX mapa +
- * st.shared::cluster). A block must not exit while another may still write
- * its shared memory: a greta_cluster_sync() after the last remote store
- * keeps it. Defined for sm_90 only (gemm_wgmma.h calls them). */
-#if defined(GRETA_NVIDIA) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-GRETA_INLINE void greta_cluster_sync(void) {
-  asm volatile("barrier.cluster.arrive.release.aligned;\n\t"
-               "barrier.cluster.wait.acquire.aligned;" ::: "memory");
-}
-GRETA_INLINE void greta_cluster_store4(unsigned int addr, unsigned int rank, float4 v) {
-  unsigned int remote;
-  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(addr), "r"(rank));
-  asm volatile("st.shared::cluster.v4.f32 [%0], {%1, %2, %3, %4};" ::"r"(remote), "f"(v.x),
-               "f"(v.y), "f"(v.z), "f"(v.w) : "memory");
-}
-#endif

@@ -464,12 +464,10 @@ Test(kernels_compile, nvrtc_sm90) {
 }
 
 /* By default sm_90 is built for sm_90a and the half-weight prefill
- * GEMMs with K % 64 == 0 carry greta_gemm_wgmma's tile width. Those whose
- * grid x (ceil(N / 32)) is even and that are no paired epilogue split K in
- * clusters of two at steps of up to 132 / 2 tiles, on 256-wide tiles at
- * every size (SPLIT 66); the paired ones take 128 where the largest step has
- * fewer 128 x 256 tiles than the chip has SMs, 256 where it has a wave of
- * them (4096 wide, 2048 rows: 256); f32 weights with K % 32 == 0 take 128 (greta_gemm_wgmma_tf32); every
+ * GEMMs with K % 64 == 0 carry greta_gemm_wgmma's tile width: 128 where the
+ * largest step has fewer 128 x 256 tiles than the chip has SMs (688 wide,
+ * 64 rows: 3), 256 where it has a wave of them (4096 wide, 2048 rows: 256);
+ * f32 weights with K % 32 == 0 take 128 (greta_gemm_wgmma_tf32); every
  * kernel compiles without local memory. sm_80, and sm_90 with
  * GRETA_WGMMA=0, keep plain sm_90. */
 Test(kernels_compile, nvrtc_sm90a_wgmma) {
@@ -489,16 +487,13 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
     cr_skip_test("NVRTC not found (CUDA toolkit)");
     return;
   }
-  cr_assert(strstr(tu.source.data, "__cluster_dims__(2, 1, 1) __launch_bounds__(256)\n"
-                                    "matmul_prefill_f16(const int *params, const void *x, const void *b, "
-                                    "float *out) {\n  greta_grid_begin();\n"
-                                    "  greta_gemm_mma<GRETA_W_F16, 688LL, 256LL, 1, 0, 1LL, 1, 256, 0, 66>"),
-            "the 688-wide f16 prefill GEMM should split K in clusters of two on 256-wide tiles");
-  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_BF16, 4096LL, 256LL, 1, 0, 1LL, 1, 256, 0, 66>"),
-            "the 4096-wide bf16 GEMM of 2048 rows should take 256-wide wgmma tiles, split-K");
-  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 4096LL, 256LL, 1, 1, 1LL, 1, 256, 0, 66>"),
-            "the residual GEMM of 512 rows should take 256-wide wgmma tiles, split-K");
-  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 4096LL, 256LL, 1, 1, 1LL, 1, 256, 1, 66>"),
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 688LL, 256LL, 1, 0, 1LL, 1, 128, 0>"),
+            "the 688-wide f16 prefill GEMM should take 128-wide wgmma tiles");
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_BF16, 4096LL, 256LL, 1, 0, 1LL, 1, 256, 0>"),
+            "the 4096-wide bf16 GEMM of 2048 rows should take 256-wide wgmma tiles");
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 4096LL, 256LL, 1, 1, 1LL, 1, 128, 0>"),
+            "the residual GEMM of 512 rows should take 128-wide wgmma tiles");
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 4096LL, 256LL, 1, 1, 1LL, 1, 256, 1>"),
             "the GEMM of x in f16, 2048 rows, should take 256-wide wgmma tiles and copy x raw");
   cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F32, 688LL, 256LL, 1, 0, 1LL, 1, 128, 0>"),
             "f32 weights with 32 | K should take 3xTF32 on wgmma's 128-wide tiles");

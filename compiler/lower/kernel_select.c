@@ -72,7 +72,6 @@ typedef struct kernel_choice_s {
   const char *params;
   char call[256];
   bool reads_ahead;
-  int cluster_x; /* > 0: the kernel is compiled with __cluster_dims__(cluster_x, 1, 1) */
 } kernel_choice_t;
 
 static greta_status_t bad(const kernel_ctx_t *c, const char *what) {
@@ -348,17 +347,10 @@ static greta_status_t prefill_gemm(const kernel_ctx_t *c, kernel_choice_t *k, in
    * step has a wave of such tiles for the chip, else 128 (twice the tiles).
    * The standalone bench on the H200 measured 256 the faster wherever its
    * tiles filled the 132 SMs, 128 at N = 4096, T = 512 (docs/gemm.md). */
-  /* Split-K (half weights, no pairs, two K stages or more, grid x even for
-   * clusters of 2): steps of at most compute_units / 2 tiles of 128 x 256
-   * give each tile two blocks (o and down at T <= 512: 64 tiles), so those
-   * GEMMs take 256-wide tiles at every size. */
-  int wg = 0, split = 0;
+  int wg = 0;
   if (mma && dt != GRETA_F32 && trans && K % GRETA_WGMMA_BK == 0 && target_wgmma(c->target)) {
-    if (!pairs && K >= 2 * GRETA_WGMMA_BK && ceil_div(N, GRETA_MMA_BN) % 2 == 0)
-      split = (int)c->target->compute_units / 2;
-    wg = split || ceil_div(max_rows, GRETA_WGMMA_BM) * ceil_div(N, 256) >= c->target->compute_units
-             ? 256
-             : 128;
+    wg = ceil_div(max_rows, GRETA_WGMMA_BM) * ceil_div(N, 256) >= c->target->compute_units ? 256
+                                                                                             : 128;
     if (l->shared_bytes < (uint32_t)GRETA_WGMMA_SMEM_BYTES(wg))
       l->shared_bytes = (uint32_t)GRETA_WGMMA_SMEM_BYTES(wg);
   }
@@ -369,9 +361,8 @@ static greta_status_t prefill_gemm(const kernel_ctx_t *c, kernel_choice_t *k, in
     if (l->shared_bytes < (uint32_t)GRETA_WGMMA_TF32_SMEM_BYTES)
       l->shared_bytes = (uint32_t)GRETA_WGMMA_TF32_SMEM_BYTES;
   }
-  char wg_arg[32] = ""; /* greta_gemm_mma's last template arguments */
-  if (mma) snprintf(wg_arg, sizeof wg_arg, split ? ", %d, %d, %d" : ", %d, %d", wg, xh, split);
-  k->cluster_x = split ? 2 : 0;
+  char wg_arg[16] = ""; /* greta_gemm_mma's last template arguments */
+  if (mma) snprintf(wg_arg, sizeof wg_arg, ", %d, %d", wg, xh);
   if (!mma) k->params = res ? "const float *x, const void *b, float *out, const float *res"
                             : "const float *x, const void *b, float *out";
   k->fn = mma ? "greta_gemm_mma" : "greta_gemm";
@@ -712,15 +703,13 @@ static const kernel_selector_t selectors[GRETA_OP_COUNT_] = {
 };
 
 static void emit_kernel(const kernel_ctx_t *c, const kernel_choice_t *k) {
-  char cluster[48] = "";
-  if (k->cluster_x > 0) snprintf(cluster, sizeof cluster, "__cluster_dims__(%d, 1, 1) ", k->cluster_x);
   strbuf_printf(c->src,
-                "extern \"C\" __global__ void %s__launch_bounds__(%u)\n"
+                "extern \"C\" __global__ void __launch_bounds__(%u)\n"
                 "%s(const int *params, %s) {\n"
                 "%s"
                 "  %s<%s>(params, %s);\n}\n",
-                cluster, c->l->block[0], c->name, k->params,
-                k->reads_ahead ? "" : "  greta_grid_begin();\n", k->fn, k->targs, k->call);
+                c->l->block[0], c->name, k->params, k->reads_ahead ? "" : "  greta_grid_begin();\n",
+                k->fn, k->targs, k->call);
 }
 
 greta_status_t kernels_instantiate(const target_t *target, greta_plan_launch_t *launch,
