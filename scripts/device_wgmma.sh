@@ -27,8 +27,9 @@
 #     2. gemm_wgmma_bench (the template alone against cuBLAS);
 #     3. bench_greta, mma.sync against wgmma, back to back: the 7B's four
 #        GEMMs at T = 512 and 2048, the f16 block and the whole 7B prefill
-#        at T = 512; then each launch of the f16 block's prefill alone
-#        ($OUT/profile_f16_prefill.jsonl).
+#        at T = 512, the f16 block and the whole 7B at T = 128 and 512;
+#        then each launch of the f16 block's prefill alone at T = 512 and
+#        128 ($OUT/profile_f16_prefill_T{512,128}.jsonl).
 #     4. f32 weights (greta_gemm_wgmma_tf32, 3xTF32 on wgmma, against the
 #        3xTF32 mma.sync GEMM): the GPU GEMM tests, run_block --check on the
 #        f32 7B block at prompts 16, 128 and 512 (limit 1e-5), memcheck at
@@ -114,15 +115,20 @@ timing() {
       row $C/$m.cubin --tokens $t --repeats 20 --name "${m}_T${t}_wgmma"
     done
   done
-  row $C/llama2_block_f16_mmasync.cubin --tokens 512 --repeats 20 --name block_f16_T512_mmasync
-  row $C/llama2_block_f16.cubin --tokens 512 --repeats 20 --name block_f16_T512_wgmma
-  row $C/llama2_7b_mmasync.cubin --tokens 512 --repeats 5 --name model_T512_mmasync
-  row $C/llama2_7b.cubin --tokens 512 --repeats 5 --name model_T512_wgmma
+  for t in 128 512; do
+    row $C/llama2_block_f16_mmasync.cubin --tokens $t --repeats 20 --name block_f16_T${t}_mmasync
+    row $C/llama2_block_f16.cubin --tokens $t --repeats 20 --name block_f16_T${t}_wgmma
+    row $C/llama2_7b_mmasync.cubin --tokens $t --repeats 5 --name model_T${t}_mmasync
+    row $C/llama2_7b.cubin --tokens $t --repeats 5 --name model_T${t}_wgmma
+  done
   # Each launch of the f16 block's prefill timed alone (bench/kernel_profile.py
-  # reads the file; here its lines name the launch and its median).
-  timeout 60 $C/bench_greta $C/llama2_block_f16.cubin --tokens 512 --repeats 20 --profile \
-    --name block_f16_prefill_T512 >"${OUT:-/tmp}/profile_f16_prefill.jsonl"
-  grep -o '"launch[^}]*' "${OUT:-/tmp}/profile_f16_prefill.jsonl" | head -20
+  # reads the file; here its lines name the launch and its median): T = 512,
+  # and T = 128 (o and down split K).
+  for t in 512 128; do
+    timeout 60 $C/bench_greta $C/llama2_block_f16.cubin --tokens $t --repeats 20 --profile \
+      --name block_f16_prefill_T$t >"${OUT:-/tmp}/profile_f16_prefill_T$t.jsonl"
+    grep -o '"launch[^}]*' "${OUT:-/tmp}/profile_f16_prefill_T$t.jsonl" | head -20
+  done
 }
 
 f32() {
