@@ -354,8 +354,9 @@ static greta_status_t prefill_gemm(const kernel_ctx_t *c, kernel_choice_t *k, in
     if (l->shared_bytes < (uint32_t)GRETA_WGMMA_SMEM_BYTES(wg))
       l->shared_bytes = (uint32_t)GRETA_WGMMA_SMEM_BYTES(wg);
   }
-  /* f32 weights: greta_gemm_wgmma_tf32's 128 x 128 tiles (3xTF32 on wgmma),
-   * under the same run-time rule, where 32 divides K. */
+  /* f32 weights, 32 | K: greta_gemm_wgmma_tf32's 128 x 128 tiles (3xTF32 on
+   * wgmma), which a step takes at run time once it has
+   * GRETA_WGMMA_TF32_MIN_TILES of them. */
   if (mma && dt == GRETA_F32 && trans && K % GRETA_WGMMA_TF32_BK == 0 && target_wgmma(c->target)) {
     wg = GRETA_WGMMA_TF32_BN;
     if (l->shared_bytes < (uint32_t)GRETA_WGMMA_TF32_SMEM_BYTES)
