@@ -15,7 +15,8 @@
 #                                     tests, run_block and memcheck of 1 and
 #                                     the block and whole-model rows of 3;
 #                                     "f32" the f32 weights' checks and rows
-#                                     (4). Everything printed is also in
+#                                     (4); "splitk" the opt-in split-K (5).
+#                                     Everything printed is also in
 #                                     $OUT/device_wgmma.txt.
 #     1. the GPU tests of the prefill GEMM: test_backend_conformance,
 #        test_gemm_conformance (every GEMM against the CPU at odd sizes, and
@@ -36,6 +37,12 @@
 #        prompt 200, the block at T = 128, 512, 2048 and the 512^3 GEMM both
 #        ways, each launch of the block's prefill alone
 #        ($OUT/profile_f32_prefill.jsonl), bench/hf_7b.sh at T = 508.
+#     5. split-K (GRETA_SPLIT_K=1 at compile time, *_splitk.cubin): the GEMM
+#        tests (test_gemm_conformance's cuda_*_split_k set the variable),
+#        run_block --check on the f16 block at prompts 100, 128, 256 and 512,
+#        memcheck at prompt 100, the block at T = 128, 256, 512 and the whole
+#        7B at T = 128 and 512 without and with it, each launch of the
+#        block's prefill at T = 128 alone.
 set -u
 cd "$(dirname "$0")/.." || exit
 C=build-bench/carry
@@ -55,6 +62,8 @@ prepare() {
       $([ $m = llama2_block_f32 ] || echo --max-tokens=2048)
   done
   GRETA_WGMMA=0 "$gretac" -q bench/models/gemm_512.gm --target=sm_90 -o $C/gemm_512_mmasync.cubin
+  GRETA_SPLIT_K=1 "$gretac" -q $C/llama2_block_f16.gm --target=sm_90 -o $C/llama2_block_f16_splitk.cubin
+  GRETA_SPLIT_K=1 "$gretac" -q examples/llama2_7b.gm --target=sm_90 -o $C/llama2_7b_splitk.cubin
   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -Itemplates bench/gemm_wgmma_bench.cu \
     -lcublas -o $C/gemm_wgmma_bench
   du -sh $C
@@ -170,11 +179,47 @@ f32() {
   return $status
 }
 
+splitk() {
+  local out=${OUT:-/tmp} status=0 src t p m
+  . scripts/device_env.sh
+  device_env build-dev
+  src=$SRC
+  echo "=== 5. split-K"
+  for t in test_gemm_conformance test_backend_conformance; do
+    (cd "$src" && timeout 200 "$PWD/build-dev/tests/$t" --jobs 2 --verbose) >"$out/$t.log" 2>&1
+    echo "$t rc=$? $(grep -a Synthesis "$out/$t.log" | sed 's/.*Synthesis: //')"
+    grep -a -E "FAIL|K=320" "$out/$t.log" | grep -a -E "FAIL|cuda f16|cuda bf16" | head -12
+  done
+  for p in 100 128 256 512; do
+    timeout 120 build-dev/examples/run_block $C/llama2_block_f16_splitk.cubin --prompt $p --decode 2 \
+      --check >"$out/run_block_splitk_$p.log" 2>&1 || status=1
+    echo "split-K prompt $p: $(tail -1 "$out/run_block_splitk_$p.log")"
+  done
+  local cs=compute-sanitizer
+  command -v $cs >/dev/null || cs=/usr/local/cuda/bin/compute-sanitizer
+  timeout 200 $cs --tool memcheck build-dev/examples/run_block $C/llama2_block_f16_splitk.cubin \
+    --prompt 100 --decode 1 >"$out/memcheck_splitk.log" 2>&1 || status=1
+  echo "memcheck split-K: $(grep -a -E "ERROR SUMMARY" "$out/memcheck_splitk.log")"
+  for t in 128 256 512; do
+    for m in llama2_block_f16 llama2_block_f16_splitk; do
+      row $C/$m.cubin --tokens $t --repeats 20 --name "${m}_T$t"
+    done
+  done
+  for t in 128 512; do
+    for m in llama2_7b llama2_7b_splitk; do row $C/$m.cubin --tokens $t --repeats 5 --name "${m}_T$t"; done
+  done
+  timeout 60 $C/bench_greta $C/llama2_block_f16_splitk.cubin --tokens 128 --repeats 20 --profile \
+    --name block_f16_splitk_prefill_T128 >"$out/profile_splitk_T128.jsonl"
+  grep -o '"launch[^}]*' "$out/profile_splitk_T128.jsonl" | sed 's/, "bytes.*//'
+  return $status
+}
+
 case "${1:-}" in
   prepare) prepare ;;
   run) { check; s=$?; timing; exit $s; } 2>&1 | tee "${OUT:-/tmp}/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
   quick) { check quick; s=$?; timing quick; exit $s; } 2>&1 | tee "${OUT:-/tmp}/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
   time) timing 2>&1 | tee "${OUT:-/tmp}/device_wgmma.txt" ;;
   f32) f32 2>&1 | tee "${OUT:-/tmp}/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
-  *) echo "usage: $0 prepare|run|quick|time|f32" >&2; exit 2 ;;
+  splitk) splitk 2>&1 | tee "${OUT:-/tmp}/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
+  *) echo "usage: $0 prepare|run|quick|time|f32|splitk" >&2; exit 2 ;;
 esac

@@ -52,6 +52,14 @@
  * physical row PAIRS::row(v), and in the fragment below 8-column groups g
  * and g + 2 (a pair) are in one thread, which hands both to pairs.store2.
  *
+ * Split-K (parts = 2 or 4, the plan's split_k; o and down at T <= 256, too
+ * few tiles for the chip): `parts` consecutive blocks take one tile, block
+ * `part` the part-th share of the K stages; each stores its partial tile
+ * into its slot of the step's workspace `ws` (arrival counters, then slots:
+ * templates/launch_constants.h), and the last to arrive at the tile's
+ * counter adds the parts in part order (deterministic whoever is last),
+ * resets the counter and runs the epilogue. Not with PAIRS.
+ *
  * XH = 1 (an option for a caller that already has x in the weight's half
  * type, e.g. from the norm before the projection): x is copied like W by
  * cp.async, in the same commit groups; AHEAD is then unused. It halves the
@@ -204,7 +212,8 @@ template <int DT, greta_i64 N, greta_i64 K, int BN, int AHEAD = 1, int XH = 0, i
           class PAIRS = greta_no_pairs>
 GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, const void *x,
                                    const void *w, void *c, const float *res,
-                                   unsigned char *smem, PAIRS pairs = PAIRS()) {
+                                   unsigned char *smem, PAIRS pairs = PAIRS(), int parts = 1,
+                                   int part = 0, int tile = 0, void *ws = 0) {
   static_assert(DT == GRETA_W_F16 || DT == GRETA_W_BF16, "greta_gemm_wgmma: f16 or bf16 weights");
   static_assert(BN == 128 || BN == 256, "greta_gemm_wgmma: BN is 128 or 256");
   static_assert(K % GRETA_WGMMA_BK == 0, "greta_gemm_wgmma: K must be a multiple of 64");
@@ -215,7 +224,9 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
   enum { A_BYTES = BM * BK * 2, STAGE_BYTES = (BM + BN) * BK * 2 };
   /* Per thread per stage: x as float4 (16 per 64-k row), W as 16-byte chunks (8 per row). */
   enum { A_LOADS = BM * BK / 4 / NT, B_LOADS = BN * BK / 8 / NT };
-  const int KT = (int)(K / BK);
+  /* This block's K stages: all of them, or its share in split-K. */
+  const int k_first = part * (int)(K / BK) / parts;
+  const int KT = (part + 1) * (int)(K / BK) / parts - k_first;
   const int tid = greta_tid();
 
   unsigned int base = (unsigned int)__cvta_generic_to_shared(smem);
@@ -250,7 +261,7 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
   typedef float4 a_regs[A_LOADS];
   a_regs abuf[2];
   auto load_a = [&](int kt, a_regs &areg) {
-    const float *p = a_src + kt * BK;
+    const float *p = a_src + (k_first + kt) * BK;
 #pragma unroll
     for (int j = 0; j < A_LOADS; j++) {
       areg[j] = make_float4(0.f, 0.f, 0.f, 0.f);
@@ -277,7 +288,7 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
 #pragma unroll
     for (int j = 0; j < B_LOADS; j++) {
       bool ok = b_rows >> j & 1;
-      const unsigned short *src = b_row(j) + kt * BK;
+      const unsigned short *src = b_row(j) + (k_first + kt) * BK;
       asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d + 32 * 128 * j),
                    "l"(ok ? src : (const unsigned short *)w), "r"(ok ? 16 : 0)
                    : "memory");
@@ -286,7 +297,8 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
   /* XH = 1: x already holds the weight's half type, [M, K]: copied like W
    * (same thread mapping, zero-filled past M), no registers, no conversion. */
   auto load_ah = [&](int kt, int slot) {
-    const unsigned short *p = (const unsigned short *)x + (m0 + b_r) * K + 8 * b_ch + kt * BK;
+    const unsigned short *p =
+        (const unsigned short *)x + (m0 + b_r) * K + 8 * b_ch + (k_first + kt) * BK;
     const unsigned int d = base + slot * STAGE_BYTES + b_dst - A_BYTES;
 #pragma unroll
     for (int j = 0; j < BM * BK / 8 / NT; j++) {
@@ -362,6 +374,50 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
   greta_wgmma_wait<0>();
 #pragma unroll
   for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
+
+  if (!P && parts > 1) {
+    /* Split-K: this part's fragments into its slot of the workspace (float4
+     * j of thread tid at (j NT + tid) 4 floats into the slot), published;
+     * the tile's counter counts the parts in, and the last to arrive resets
+     * it and adds the parts in part order (its own from its registers: the
+     * values it stored), so the sum is the same whoever is last. */
+    int *counters = (int *)ws;
+    float *slots = (float *)ws + GRETA_GEMM_SPLIT_K_COUNTERS;
+    auto slot = [&](int q) { return slots + ((greta_i64)tile * parts + q) * (BM * BN); };
+#pragma unroll
+    for (int j = 0; j < BN / 8; j++)
+      *(float4 *)(slot(part) + 4 * (j * NT + tid)) =
+          make_float4(acc[4 * j], acc[4 * j + 1], acc[4 * j + 2], acc[4 * j + 3]);
+    greta_fence_release_device();
+    asm volatile("cp.async.wait_all;" ::: "memory");
+    greta_sync(); /* every thread's stores are out; the ring is free for the flag */
+    volatile int *last = (volatile int *)(smem + (base - (unsigned int)__cvta_generic_to_shared(smem)));
+    if (tid == 0) {
+      const int arrived = greta_atomic_add_acq_rel_device(&counters[tile], 1);
+      *last = arrived == parts - 1;
+      if (arrived == parts - 1) counters[tile] = 0; /* ready for the next launch */
+    }
+    greta_sync();
+    if (!*last) return;
+    greta_fence_acquire_device();
+#pragma unroll
+    for (int j = 0; j < BN / 8; j++) {
+      float4 sum = make_float4(0.f, 0.f, 0.f, 0.f);
+      for (int q = 0; q < parts; q++) {
+        float4 v;
+        if (q == part) {
+          v = make_float4(acc[4 * j], acc[4 * j + 1], acc[4 * j + 2], acc[4 * j + 3]);
+        } else {
+          const float *p = slot(q) + 4 * (j * NT + tid);
+          v = make_float4(greta_load_device(p), greta_load_device(p + 1), greta_load_device(p + 2),
+                          greta_load_device(p + 3));
+        }
+        if (q == 0) sum = v;
+        else sum.x += v.x, sum.y += v.y, sum.z += v.z, sum.w += v.w;
+      }
+      acc[4 * j] = sum.x, acc[4 * j + 1] = sum.y, acc[4 * j + 2] = sum.z, acc[4 * j + 3] = sum.w;
+    }
+  }
 
   if constexpr (P && PAIRS::STAGED) {
     /* A long per-pair epilogue (RoPE's double sincos): the tile goes through

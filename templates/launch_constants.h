@@ -113,6 +113,15 @@ enum {
 /* Fewer tiles than this (a step of 512 x 512: 16) leave too many SMs idle:
  * such steps keep the 64 x 32 mma.sync tiles. */
 #define GRETA_WGMMA_TF32_MIN_TILES 48
+/* Split-K of the half wgmma GEMM (plan attribute split_k): a step whose
+ * tiles fill at most half (a quarter) of the SMs splits each tile's K over
+ * 2 (4) blocks. The step's workspace: GRETA_GEMM_SPLIT_K_COUNTERS i32
+ * arrival counters, one a tile, then a 128 x 256 f32 partial tile per block,
+ * at most one block per SM: 4 * (256 + SMs * 128 * 256) bytes. */
+#define GRETA_GEMM_SPLIT_K_PARTS 4
+#define GRETA_GEMM_SPLIT_K_COUNTERS 256
+#define GRETA_GEMM_SPLIT_K_WORKSPACE_BYTES(sms) \
+  (4ull * (GRETA_GEMM_SPLIT_K_COUNTERS + (unsigned long long)(sms) * GRETA_WGMMA_BM * 256))
 
 /* Attention (attention.h): prefill blocks of NT threads, one query row per
  * wave; flash-decoding blocks of one wave. */

@@ -278,3 +278,44 @@ Test(gretac_cli, prefill_glu_in_the_gemm_epilogue_where_it_reads_half_x) {
     cr_expect_eq(glu, !cases[i].fused, "%s dim %d", cases[i].dtype, d);
   }
 }
+
+/* Prefill matmul launches between `from` and `to` of a plan listing whose
+ * operand list has `n` entries. */
+static int matmuls_with_operands(const char *from, const char *to, int n) {
+  int count = 0;
+  for (const char *p = strstr(from, "\n  matmul "); p && p < to; p = strstr(p + 1, "\n  matmul ")) {
+    const char *open = strchr(p, '('), *close = open ? strchr(open, ')') : NULL;
+    if (!close || close > to) break;
+    int commas = 0;
+    for (const char *c = open; c < close; c++) commas += *c == ',';
+    count += commas + 1 == n;
+  }
+  return count;
+}
+
+/* Split-K (opt-in, GRETA_SPLIT_K=1, until a GPU run has timed it): on sm_90
+ * the 7B's prefill o and down matmuls (f16, 64 | K, K >= 256) carry split_k
+ * and the step's workspace as a fifth operand, one buffer for all of them
+ * (16.5 MiB more arena); decode, the CPU target and gretac without the
+ * variable keep four operands. */
+Test(gretac_cli, split_k_workspace_when_asked_on_sm90) {
+  static const struct {
+    const char *target;
+    int ask, split;
+  } cases[] = {{"sm_90", 1, 64}, {"sm_90", 0, 0}, {"cpu", 1, 0}, {"sm_80", 1, 0}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    if (cases[i].ask) setenv("GRETA_SPLIT_K", "1", 1);
+    char args[256], *out;
+    snprintf(args, sizeof args, EXAMPLES "llama2_7b.gm --emit=plan --target=%s", cases[i].target);
+    int rc = gretac(args, &out);
+    unsetenv("GRETA_SPLIT_K");
+    cr_assert_eq(rc, 0, "%s", out);
+    const char *decode = strstr(out, "entry decode"), *prefill = strstr(out, "entry prefill");
+    const char *bind = strstr(out, "entry bind");
+    cr_assert(decode && prefill && bind, "%s", out);
+    cr_expect_eq(matmuls_with_operands(prefill, bind, 5), cases[i].split, "%s, asked %d",
+                 cases[i].target, cases[i].ask);
+    cr_expect_eq(matmuls_with_operands(decode, prefill, 5), 0);
+    free(out);
+  }
+}

@@ -91,6 +91,15 @@ static void make_tu(const target_t *t, tu_t *tu) {
           (greta_op_attrs_t){.n = 4096, .k = 256, .transpose_b = 1, .residual = 1, .wdtype = dt,
                              .xdtype = dt},
           1, 2, 2048, n);
+      /* sm_90a: split-K over the step's workspace (a fifth operand), for
+       * the o / down shapes of a 512-token step (128-wide tiles). */
+      if (target_wgmma(t)) {
+        snprintf(n, sizeof n, "matmul_split_k_prefill_%s", dts[dt]);
+        add(t, tu, GRETA_OP_MATMUL, 5,
+            (greta_op_attrs_t){.n = 4096, .k = 256, .transpose_b = 1, .residual = 1, .wdtype = dt,
+                               .xdtype = dt, .split_k = 4},
+            1, 2, 512, n);
+      }
       snprintf(n, sizeof n, "rms_scale_%s", dts[dt]);
       add(t, tu, GRETA_OP_RMS_SCALE, 2, (greta_op_attrs_t){.n = 256, .outdtype = dt, .eps = 1e-5f}, 1,
           2, 64, n);
@@ -495,6 +504,10 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
             "the residual GEMM of 512 rows should take 128-wide wgmma tiles");
   cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 4096LL, 256LL, 1, 1, 1LL, 1, 256, 1>"),
             "the GEMM of x in f16, 2048 rows, should take 256-wide wgmma tiles and copy x raw");
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_BF16, 4096LL, 256LL, 1, 1, 1LL, 1, 128, 1, 132>"
+                                    "(params, x, b, out, res, greta_no_pairs(), ws)"),
+            "a split_k GEMM should weigh its steps' tiles against the 132 SMs and take the "
+            "workspace");
   cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F32, 688LL, 256LL, 1, 0, 1LL, 1, 128, 0>"),
             "f32 weights with 32 | K should take 3xTF32 on wgmma's 128-wide tiles");
   cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F32, 256LL, 688LL, 1, 1, 1LL, 1, 0, 0>"),
@@ -516,6 +529,49 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
   check_every_kernel(&t, &tu, obj, size, false, NULL);
   free(obj);
   strbuf_free(&tu.source);
+}
+
+/* Split-K is opt-in (GRETA_SPLIT_K=1) and only for sm_90a's wgmma GEMM over
+ * a half Linear weight with 64 | K and K >= 256; kernel selection refuses a
+ * split_k launch anywhere else. No toolchain needed. */
+Test(kernels_compile, split_k_only_where_the_wgmma_gemm_runs) {
+  target_t sm90, sm80, amd;
+  parse("sm_90", &sm90);
+  parse("sm_80", &sm80);
+  parse("gfx942", &amd);
+  const greta_op_attrs_t o = {.n = 4096, .k = 4096, .transpose_b = 1, .residual = 1,
+                              .wdtype = GRETA_F16};
+  unsetenv("GRETA_SPLIT_K");
+  cr_expect_eq(kernels_gemm_split_k(&sm90, &o), 0, "opt-in only");
+  setenv("GRETA_SPLIT_K", "1", 1);
+  cr_expect_eq(kernels_gemm_split_k(&sm90, &o), 4);
+  cr_expect_eq(kernels_gemm_split_k(&sm80, &o), 0);
+  cr_expect_eq(kernels_gemm_split_k(&amd, &o), 0);
+  greta_op_attrs_t a = o;
+  a.wdtype = GRETA_F32;
+  cr_expect_eq(kernels_gemm_split_k(&sm90, &a), 0, "f32 weights");
+  a = o, a.k = 192;
+  cr_expect_eq(kernels_gemm_split_k(&sm90, &a), 0, "fewer than 4 K stages");
+  a = o, a.k = 4100;
+  cr_expect_eq(kernels_gemm_split_k(&sm90, &a), 0, "64 does not divide K");
+  a = o, a.transpose_b = 0;
+  cr_expect_eq(kernels_gemm_split_k(&sm90, &a), 0, "B [K, N]");
+  unsetenv("GRETA_SPLIT_K");
+  cr_expect_eq(kernels_split_k_workspace_bytes(&sm90), 4ull * (256 + 132ull * 128 * 256));
+
+  greta_plan_launch_t l;
+  memset(&l, 0, sizeof l);
+  l.op = GRETA_OP_MATMUL;
+  l.n_args = 5;
+  l.attr = o;
+  l.attr.split_k = 4;
+  l.rows_coeff = 1;
+  l.rows_per_token = 1;
+  strbuf_t src = {0};
+  greta_status_t st = kernels_instantiate(&sm80, &l, 2, 512, "split_on_sm80", &src);
+  cr_expect(st && strstr(greta_status_message(st), "split_k"), "sm_80 must refuse split_k");
+  greta_status_free(st);
+  strbuf_free(&src);
 }
 
 Test(kernels_compile, hiprtc_gfx90a) {

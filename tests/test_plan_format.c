@@ -331,11 +331,11 @@ Test(plan_format, wrong_magic_and_version) {
   snprintf(message, sizeof message, "unsupported plan version %d: this libgreta reads version %d",
            GRETA_PLAN_VERSION + 1, GRETA_PLAN_VERSION);
   assert_parse_fails(bytes, size, message);
-  /* An older plan (version 6: no matmul_glu in prefill) is refused with the
+  /* An older plan (version 7: no split_k on matmul) is refused with the
    * advice to recompile. */
-  bytes[8] = 6;
+  bytes[8] = 7;
   assert_parse_fails(bytes, size,
-                     "unsupported plan version 6: this libgreta reads version 7 (recompile the "
+                     "unsupported plan version 7: this libgreta reads version 8 (recompile the "
                      "model with a matching gretac)");
   bytes[8] = GRETA_PLAN_VERSION;
   bytes[40] ^= 1; /* anything after the header */

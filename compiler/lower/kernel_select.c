@@ -362,14 +362,40 @@ static greta_status_t prefill_gemm(const kernel_ctx_t *c, kernel_choice_t *k, in
     if (l->shared_bytes < (uint32_t)GRETA_WGMMA_TF32_SMEM_BYTES)
       l->shared_bytes = (uint32_t)GRETA_WGMMA_TF32_SMEM_BYTES;
   }
-  char wg_arg[16] = ""; /* greta_gemm_mma's last template arguments */
-  if (mma) snprintf(wg_arg, sizeof wg_arg, ", %d, %d", wg, xh);
+  /* split_k (lower_split_k): the workspace as a last parameter, and, on the
+   * 128-wide tiles, the SM count the template weighs a step's tiles against
+   * (the 256-wide tile has no registers to spare for the split's epilogue:
+   * it spilled; a model whose largest step takes it does not split). */
+  const int split = a->split_k && wg == 128 ? (int)c->target->compute_units : 0;
+  if (a->split_k && (pairs || !wg || a->split_k != GRETA_GEMM_SPLIT_K_PARTS ||
+                     c->target->compute_units > 2 * GRETA_GEMM_SPLIT_K_COUNTERS))
+    return bad(c, "split_k needs the sm_90a wgmma GEMM over a half Linear weight");
+  char wg_arg[32] = ""; /* greta_gemm_mma's last template arguments */
+  if (mma) snprintf(wg_arg, sizeof wg_arg, a->split_k ? ", %d, %d, %d" : ", %d, %d", wg, xh, split);
   if (!mma) k->params = res ? "const float *x, const void *b, float *out, const float *res"
                             : "const float *x, const void *b, float *out";
+  if (a->split_k) {
+    k->params = res ? "const void *x, const void *b, float *out, const float *res, void *ws"
+                    : "const void *x, const void *b, float *out, void *ws";
+    snprintf(k->call, sizeof k->call, "x, b, out, %s, greta_no_pairs(), ws", res ? "res" : "0");
+  }
   k->fn = mma ? "greta_gemm_mma" : "greta_gemm";
   snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %d, %lldLL, %d%s", dtype_enum[dt],
            LL(N), LL(K), trans, res, LL(rc), rpt, wg_arg);
   return NULL;
+}
+
+int kernels_gemm_split_k(const target_t *target, const greta_op_attrs_t *a) {
+  const char *on = getenv("GRETA_SPLIT_K");
+  const bool half = a->wdtype == GRETA_F16 || a->wdtype == GRETA_BF16;
+  return on && strcmp(on, "1") == 0 && target_wgmma(target) && half && a->transpose_b &&
+                 !a->norm && a->k % GRETA_WGMMA_BK == 0 && a->k >= 4 * GRETA_WGMMA_BK
+             ? GRETA_GEMM_SPLIT_K_PARTS
+             : 0;
+}
+
+uint64_t kernels_split_k_workspace_bytes(const target_t *target) {
+  return GRETA_GEMM_SPLIT_K_WORKSPACE_BYTES(target->compute_units);
 }
 
 static greta_status_t kernel_matmul(const kernel_ctx_t *c, kernel_choice_t *k) {

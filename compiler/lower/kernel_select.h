@@ -18,6 +18,15 @@ greta_status_t kernels_instantiate(const target_t *target, greta_plan_launch_t *
                                    int64_t min_tokens, int64_t max_tokens, const char *name,
                                    strbuf_t *source);
 
+/* The most parts a prefill matmul with these attributes may split its GEMM
+ * tiles' K into on `target` (templates/gemm_wgmma.h, split-K; the plan's
+ * split_k), or 0: sm_90a's wgmma GEMM over a half Linear weight with
+ * 64 | K and K >= 256. Opt-in (GRETA_SPLIT_K=1 in gretac's environment)
+ * until a GPU run has checked and timed it. */
+int kernels_gemm_split_k(const target_t *target, const greta_op_attrs_t *a);
+/* Bytes of the step's split-K workspace on `target`. */
+uint64_t kernels_split_k_workspace_bytes(const target_t *target);
+
 /* The translation unit's head: the prelude for `target` and every template
  * (appended once, before any instantiation). */
 void kernels_source_prelude(const target_t *target, strbuf_t *source);

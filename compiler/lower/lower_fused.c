@@ -68,6 +68,7 @@ void lower_linear(lowering_t *lw, int id, int decode, launch_list_t *list, int x
   }
   l->rows_coeff = rows.coeff;
   l->rows_per_token = rows.per_token;
+  lower_split_k(lw, l, decode);
 }
 
 /* matmul_glu, where one_launch: after gemm_x, one launch over the stacked

@@ -30,6 +30,7 @@ typedef struct lowering_s {
   bool *own_place;          /* per node: read in its own place (an output, a reshape) */
   greta_dtype_t *prefill_dtype; /* per node: how prefill stores it (half_gemm_inputs) */
   bool decode;              /* lowering the decode entry (T = 1) */
+  int split_k_ws;           /* the prefill split-K workspace: buffer id + 1, 0 before any */
 } lowering_t;
 
 typedef struct launch_list_s {
@@ -42,6 +43,11 @@ typedef struct rows_s {
   int64_t coeff;
   uint32_t per_token;
 } rows_t;
+
+/* A prefill matmul launch whose GEMM may split its tiles' K on this target
+ * (kernels_gemm_split_k) gets split_k and the step's split-K workspace (one
+ * buffer for the whole entry) as its last operand. */
+void lower_split_k(lowering_t *lw, greta_plan_launch_t *l, int decode);
 
 /* The model's RoPE attributes for a rope, matmul_qkv or qkv_rope_append
  * launch: theta, and the llama3 scaling of the graph (none: all 0). */

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernel_select.h"
 #include "lowering.h"
 #include "memplan.h"
 #include "xalloc.h"
@@ -73,6 +74,17 @@ static int row_shape(lowering_t *lw, int id, const ir_type_t *type, int64_t *n,
 /* Bytes of a value at T = max_tokens. */
 uint64_t value_bytes(const lowering_t *lw, const ir_type_t *type) {
   return (uint64_t)ir_type_elems(type, lw->options->max_tokens) * greta_dtype_size(type->dtype);
+}
+
+void lower_split_k(lowering_t *lw, greta_plan_launch_t *l, int decode) {
+  const target_t *target = lw->options->target;
+  const int parts = decode ? 0 : kernels_gemm_split_k(target, &l->attr);
+  if (!parts) return;
+  if (!lw->split_k_ws)
+    lw->split_k_ws = 1 + new_buffer(lw, kernels_split_k_workspace_bytes(target), 0,
+                                    lw->graph->n_nodes + 1);
+  l->attr.split_k = parts;
+  l->args[l->n_args++] = (greta_plan_buffer_t){GRETA_SPACE_ARENA, (uint64_t)(lw->split_k_ws - 1)};
 }
 
 int new_buffer(lowering_t *lw, uint64_t bytes, int first, int last) {
@@ -263,6 +275,7 @@ static void lower_node(lowering_t *lw, int id, int decode, launch_list_t *list) 
       }
       l->attr.wdtype = b->dtype;
       if (!decode) l->attr.xdtype = lw->prefill_dtype[node->inputs[0]];
+      lower_split_k(lw, l, decode);
       break;
     }
     case IR_EMBEDDING: {
