@@ -531,9 +531,20 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
   strbuf_free(&tu.source);
 }
 
-/* Split-K is opt-in (GRETA_SPLIT_K=1) and only for sm_90a's wgmma GEMM over
- * a half Linear weight with 64 | K and K >= 256; kernel selection refuses a
- * split_k launch anywhere else. No toolchain needed. */
+/* Split-K is opt-in (GRETA_SPLIT_K=1) and only for sm_90a's wgmma GEMM on
+ * its 128-wide tiles over a half Linear weight with 64 | K and K >= 256;
+ * kernel selection refuses a split_k launch anywhere else. No toolchain
+ * needed. */
+static int split_parts(const target_t *t, greta_op_attrs_t a, int64_t max_tokens) {
+  greta_plan_launch_t l;
+  memset(&l, 0, sizeof l);
+  l.op = GRETA_OP_MATMUL;
+  l.attr = a;
+  l.rows_coeff = 1;
+  l.rows_per_token = 1;
+  return kernels_gemm_split_k(t, &l, max_tokens);
+}
+
 Test(kernels_compile, split_k_only_where_the_wgmma_gemm_runs) {
   target_t sm90, sm80, amd;
   parse("sm_90", &sm90);
@@ -542,36 +553,45 @@ Test(kernels_compile, split_k_only_where_the_wgmma_gemm_runs) {
   const greta_op_attrs_t o = {.n = 4096, .k = 4096, .transpose_b = 1, .residual = 1,
                               .wdtype = GRETA_F16};
   unsetenv("GRETA_SPLIT_K");
-  cr_expect_eq(kernels_gemm_split_k(&sm90, &o), 0, "opt-in only");
+  cr_expect_eq(split_parts(&sm90, o, 512), 0, "opt-in only");
   setenv("GRETA_SPLIT_K", "1", 1);
-  cr_expect_eq(kernels_gemm_split_k(&sm90, &o), 4);
-  cr_expect_eq(kernels_gemm_split_k(&sm80, &o), 0);
-  cr_expect_eq(kernels_gemm_split_k(&amd, &o), 0);
+  cr_expect_eq(split_parts(&sm90, o, 512), 4);
+  cr_expect_eq(split_parts(&sm90, o, 2048), 0, "2048 rows take the 256-wide tile");
+  cr_expect_eq(split_parts(&sm80, o, 512), 0);
+  cr_expect_eq(split_parts(&amd, o, 512), 0);
   greta_op_attrs_t a = o;
   a.wdtype = GRETA_F32;
-  cr_expect_eq(kernels_gemm_split_k(&sm90, &a), 0, "f32 weights");
+  cr_expect_eq(split_parts(&sm90, a, 512), 0, "f32 weights");
   a = o, a.k = 192;
-  cr_expect_eq(kernels_gemm_split_k(&sm90, &a), 0, "fewer than 4 K stages");
+  cr_expect_eq(split_parts(&sm90, a, 512), 0, "fewer than 4 K stages");
   a = o, a.k = 4100;
-  cr_expect_eq(kernels_gemm_split_k(&sm90, &a), 0, "64 does not divide K");
+  cr_expect_eq(split_parts(&sm90, a, 512), 0, "64 does not divide K");
   a = o, a.transpose_b = 0;
-  cr_expect_eq(kernels_gemm_split_k(&sm90, &a), 0, "B [K, N]");
+  cr_expect_eq(split_parts(&sm90, a, 512), 0, "B [K, N]");
   unsetenv("GRETA_SPLIT_K");
   cr_expect_eq(kernels_split_k_workspace_bytes(&sm90), 4ull * (256 + 132ull * 128 * 256));
 
-  greta_plan_launch_t l;
-  memset(&l, 0, sizeof l);
-  l.op = GRETA_OP_MATMUL;
-  l.n_args = 5;
-  l.attr = o;
-  l.attr.split_k = 4;
-  l.rows_coeff = 1;
-  l.rows_per_token = 1;
-  strbuf_t src = {0};
-  greta_status_t st = kernels_instantiate(&sm80, &l, 2, 512, "split_on_sm80", &src);
-  cr_expect(st && strstr(greta_status_message(st), "split_k"), "sm_80 must refuse split_k");
-  greta_status_free(st);
-  strbuf_free(&src);
+  const struct {
+    const target_t *target;
+    int64_t max_tokens;
+  } refused[] = {{&sm80, 512}, {&sm90, 2048}};
+  for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+    greta_plan_launch_t l;
+    memset(&l, 0, sizeof l);
+    l.op = GRETA_OP_MATMUL;
+    l.n_args = 5;
+    l.attr = o;
+    l.attr.split_k = 4;
+    l.rows_coeff = 1;
+    l.rows_per_token = 1;
+    strbuf_t src = {0};
+    greta_status_t st = kernels_instantiate(refused[i].target, &l, 2, refused[i].max_tokens,
+                                            "split_refused", &src);
+    cr_expect(st && strstr(greta_status_message(st), "split_k"),
+              "case %zu: split_k must be refused", i);
+    greta_status_free(st);
+    strbuf_free(&src);
+  }
 }
 
 Test(kernels_compile, hiprtc_gfx90a) {

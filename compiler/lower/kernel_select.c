@@ -293,6 +293,20 @@ static int64_t pair_width(const kernel_ctx_t *c, int64_t s, int64_t blocks) {
   return greta_pair_width(pair_distance(c), s, blocks);
 }
 
+/* greta_gemm_wgmma's tile width for a half-weight GEMM of N columns whose
+ * largest step has max_rows rows: 256 when that step has a wave of 128 x 256
+ * tiles for the chip, else 128 (twice the tiles). The standalone bench on
+ * the H200 measured 256 the faster wherever its tiles filled the 132 SMs,
+ * 128 at N = 4096, T = 512 (docs/gemm.md). */
+static int wgmma_width(const target_t *target, int64_t max_rows, int64_t N) {
+  return ceil_div(max_rows, GRETA_WGMMA_BM) * ceil_div(N, 256) >= target->compute_units ? 256 : 128;
+}
+
+/* The largest step's rows of a launch whose entry runs up to max_tokens. */
+static int64_t launch_max_rows(const greta_plan_launch_t *l, int64_t max_tokens) {
+  return l->rows_per_token ? max_tokens * l->rows_coeff : l->rows_coeff;
+}
+
 /* The prefill GEMM (T rows, any T) with N columns: AMD's 32 x 32 MFMA
  * tiles, NVIDIA's matrix-core tiles (mma.sync, wgmma on sm_90a), or
  * greta_gemm. pairs: a fused projection's GEMM over a Linear weight in a
@@ -316,7 +330,7 @@ static greta_status_t prefill_gemm(const kernel_ctx_t *c, kernel_choice_t *k, in
                   : "const void *x, const void *b, float *out";
   /* AMD: the 32x32 MFMA tiles (greta_gemm_mfma) for a Linear weight when
    * their K step divides K. */
-  int64_t max_rows = rpt ? c->max_tokens * rc : rc;
+  int64_t max_rows = launch_max_rows(l, c->max_tokens);
   const int64_t mfma_bk = dt == GRETA_F32 ? GRETA_MFMA_BK_F32 : GRETA_MFMA_BK_F16;
   if (c->target->arch == TARGET_AMD && trans && K % mfma_bk == 0) {
     const bool big = mfma_big_tile_wins(max_rows, N, dt);
@@ -343,14 +357,10 @@ static greta_status_t prefill_gemm(const kernel_ctx_t *c, kernel_choice_t *k, in
       ceil_div(max_rows, GRETA_MMA_BIG_BM) * ceil_div(N, GRETA_MMA_BIG_BN) >= GRETA_MMA_BIG_MIN_TILES)
     l->shared_bytes = GRETA_MMA_BIG_SMEM_BYTES;
   /* sm_90a (target_wgmma): half weights take greta_gemm_wgmma's 128 x wg
-   * tiles at run time once the step has 64 rows; wg = 256 when the largest
-   * step has a wave of such tiles for the chip, else 128 (twice the tiles).
-   * The standalone bench on the H200 measured 256 the faster wherever its
-   * tiles filled the 132 SMs, 128 at N = 4096, T = 512 (docs/gemm.md). */
+   * tiles at run time once the step has 64 rows (wgmma_width). */
   int wg = 0;
   if (mma && dt != GRETA_F32 && trans && K % GRETA_WGMMA_BK == 0 && target_wgmma(c->target)) {
-    wg = ceil_div(max_rows, GRETA_WGMMA_BM) * ceil_div(N, 256) >= c->target->compute_units ? 256
-                                                                                             : 128;
+    wg = wgmma_width(c->target, max_rows, N);
     if (l->shared_bytes < (uint32_t)GRETA_WGMMA_SMEM_BYTES(wg))
       l->shared_bytes = (uint32_t)GRETA_WGMMA_SMEM_BYTES(wg);
   }
@@ -362,14 +372,11 @@ static greta_status_t prefill_gemm(const kernel_ctx_t *c, kernel_choice_t *k, in
     if (l->shared_bytes < (uint32_t)GRETA_WGMMA_TF32_SMEM_BYTES)
       l->shared_bytes = (uint32_t)GRETA_WGMMA_TF32_SMEM_BYTES;
   }
-  /* split_k (lower_split_k): the workspace as a last parameter, and, on the
-   * 128-wide tiles, the SM count the template weighs a step's tiles against
-   * (the 256-wide tile has no registers to spare for the split's epilogue:
-   * it spilled; a model whose largest step takes it does not split). */
-  const int split = a->split_k && wg == 128 ? (int)c->target->compute_units : 0;
-  if (a->split_k && (pairs || !wg || a->split_k != GRETA_GEMM_SPLIT_K_PARTS ||
-                     c->target->compute_units > 2 * GRETA_GEMM_SPLIT_K_COUNTERS))
-    return bad(c, "split_k needs the sm_90a wgmma GEMM over a half Linear weight");
+  /* split_k (lower_split_k): the workspace as a last parameter, and the SM
+   * count the template weighs a step's tiles against. */
+  const int split = a->split_k ? (int)c->target->compute_units : 0;
+  if (a->split_k && (pairs || wg != 128 || a->split_k != GRETA_GEMM_SPLIT_K_PARTS))
+    return bad(c, "split_k needs the sm_90a wgmma GEMM's 128-wide tiles over a half Linear weight");
   char wg_arg[32] = ""; /* greta_gemm_mma's last template arguments */
   if (mma) snprintf(wg_arg, sizeof wg_arg, a->split_k ? ", %d, %d, %d" : ", %d, %d", wg, xh, split);
   if (!mma) k->params = res ? "const float *x, const void *b, float *out, const float *res"
@@ -385,11 +392,17 @@ static greta_status_t prefill_gemm(const kernel_ctx_t *c, kernel_choice_t *k, in
   return NULL;
 }
 
-int kernels_gemm_split_k(const target_t *target, const greta_op_attrs_t *a) {
+int kernels_gemm_split_k(const target_t *target, const greta_plan_launch_t *l,
+                         int64_t max_tokens) {
+  const greta_op_attrs_t *a = &l->attr;
   const char *on = getenv("GRETA_SPLIT_K");
   const bool half = a->wdtype == GRETA_F16 || a->wdtype == GRETA_BF16;
+  /* The 256-wide tile has no registers to spare for the split's epilogue
+   * (it spilled 24 bytes), and the counters cover half the SMs' tiles. */
   return on && strcmp(on, "1") == 0 && target_wgmma(target) && half && a->transpose_b &&
-                 !a->norm && a->k % GRETA_WGMMA_BK == 0 && a->k >= 4 * GRETA_WGMMA_BK
+                 !a->norm && a->k % GRETA_WGMMA_BK == 0 && a->k >= 4 * GRETA_WGMMA_BK &&
+                 wgmma_width(target, launch_max_rows(l, max_tokens), a->n) == 128 &&
+                 target->compute_units <= 2 * GRETA_GEMM_SPLIT_K_COUNTERS
              ? GRETA_GEMM_SPLIT_K_PARTS
              : 0;
 }

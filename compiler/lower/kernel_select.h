@@ -18,12 +18,13 @@ greta_status_t kernels_instantiate(const target_t *target, greta_plan_launch_t *
                                    int64_t min_tokens, int64_t max_tokens, const char *name,
                                    strbuf_t *source);
 
-/* The most parts a prefill matmul with these attributes may split its GEMM
- * tiles' K into on `target` (templates/gemm_wgmma.h, split-K; the plan's
- * split_k), or 0: sm_90a's wgmma GEMM over a half Linear weight with
- * 64 | K and K >= 256. Opt-in (GRETA_SPLIT_K=1 in gretac's environment)
- * until a GPU run has checked and timed it. */
-int kernels_gemm_split_k(const target_t *target, const greta_op_attrs_t *a);
+/* The most parts prefill matmul `l` (attributes and rows set, in an entry of
+ * up to max_tokens) may split its GEMM tiles' K into on `target`
+ * (templates/gemm_wgmma.h, split-K; the plan's split_k), or 0: sm_90a's
+ * wgmma GEMM on its 128-wide tiles over a half Linear weight with 64 | K and
+ * K >= 256. Opt-in (GRETA_SPLIT_K=1 in gretac's environment) until a GPU
+ * run has checked and timed it. */
+int kernels_gemm_split_k(const target_t *target, const greta_plan_launch_t *l, int64_t max_tokens);
 /* Bytes of the step's split-K workspace on `target`. */
 uint64_t kernels_split_k_workspace_bytes(const target_t *target);
 
