@@ -241,6 +241,7 @@ static void run_steps(greta_model_t *model, greta_device_t *device, const weight
 
 static void check_backend(greta_backend_kind_t kind, const char *target, const char *dtype,
                           double tolerance) {
+  greta_device_t *device = support_open_or_skip(kind);
   weights_t w;
   make_weights(&w, dtype);
   float x[TOKENS * DIM];
@@ -252,15 +253,6 @@ static void check_backend(greta_backend_kind_t kind, const char *target, const c
   block_ref(&stored.folded, stored.kv_dtype, TOKENS, x, want_once);
   free_stored(&stored);
 
-  greta_device_t *device = NULL;
-  greta_status_t st = greta_device_open(kind, 0, &device);
-  if (st) {
-    char msg[512];
-    snprintf(msg, sizeof msg, "no device: %s", greta_status_message(st));
-    greta_status_free(st);
-    free_weights(&w);
-    cr_skip_test("%s", msg);
-  }
   char *why = NULL;
   const char *device_target = target ? target : greta_device_target(device);
   greta_model_t *model = support_compile_file("tiny_block.gm", dtype, device_target, 16, &why);

@@ -223,14 +223,7 @@ static void check_half_x(greta_device_t *device, const char *target, const char 
 }
 
 static void check_backend(greta_backend_kind_t kind, const char *dtype, double tolerance) {
-  greta_device_t *device = NULL;
-  greta_status_t st = greta_device_open(kind, 0, &device);
-  if (st) {
-    char msg[512];
-    snprintf(msg, sizeof msg, "no device: %s", greta_status_message(st));
-    greta_status_free(st);
-    cr_skip_test("%s", msg);
-  }
+  greta_device_t *device = support_open_or_skip(kind);
   const char *target = kind == GRETA_BACKEND_CPU ? "cpu" : greta_device_target(device);
   check_case(device, target, dtype, 264, 100, tolerance);
   check_case(device, target, dtype, 320, 6120, tolerance);
@@ -247,15 +240,8 @@ static void check_backend(greta_backend_kind_t kind, const char *dtype, double t
  * and 2 stages. Elsewhere the compiler does not split and the cases run as
  * above. */
 static void check_split_k(const char *dtype, double tolerance) {
+  greta_device_t *device = support_open_or_skip(GRETA_BACKEND_CUDA);
   setenv("GRETA_SPLIT_K", "1", 1);
-  greta_device_t *device = NULL;
-  greta_status_t st = greta_device_open(GRETA_BACKEND_CUDA, 0, &device);
-  if (st) {
-    char msg[512];
-    snprintf(msg, sizeof msg, "no device: %s", greta_status_message(st));
-    greta_status_free(st);
-    cr_skip_test("%s", msg);
-  }
   check_case(device, greta_device_target(device), dtype, 320, 6120, tolerance);
   check_case(device, greta_device_target(device), dtype, 320, 4200, tolerance);
   greta_device_destroy(device);

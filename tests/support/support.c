@@ -175,6 +175,18 @@ greta_device_t *support_open_gpu(char *why, size_t size) {
   return NULL;
 }
 
+greta_device_t *support_open_or_skip(greta_backend_kind_t kind) {
+  greta_device_t *device = NULL;
+  greta_status_t st = greta_device_open(kind, 0, &device);
+  if (st) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "no device: %s", greta_status_message(st));
+    greta_status_free(st);
+    cr_skip_test("%s", msg);
+  }
+  return device;
+}
+
 int support_run(const char *cmd, char **out) {
   size_t cmd_len = strlen(cmd) + 8;
   char *full = malloc(cmd_len);

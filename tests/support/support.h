@@ -31,6 +31,8 @@ double support_worst_row_error(const float *got, const float *want, int rows, lo
 /* The first GPU device present (HIP, then CUDA), or NULL with each
  * backend's reason joined into `why` (of `size` bytes). */
 greta_device_t *support_open_gpu(char *why, size_t size);
+/* The device of `kind`; the test is skipped ("no device: ...") without one. */
+greta_device_t *support_open_or_skip(greta_backend_kind_t kind);
 
 /* Asserts that `expr` (a greta_status_t) is OK, showing its message if not. */
 #define SUPPORT_OK(expr)                                             \
