@@ -46,6 +46,7 @@
 set -u
 cd "$(dirname "$0")/.." || exit
 C=build-bench/carry
+OUT_DIR=${OUT:-/tmp}
 
 prepare() {
   set -e
@@ -69,6 +70,44 @@ prepare() {
   du -sh $C
 }
 
+# The carried build's environment (scripts/device_env.sh: SRC, libraries).
+setup() {
+  . scripts/device_env.sh
+  device_env build-dev
+  CS=compute-sanitizer
+  command -v $CS >/dev/null || CS=/usr/local/cuda/bin/compute-sanitizer
+}
+
+# tests PATTERN PROGRAM...: each GPU test program of build-dev, its
+# synthesis, then its log's lines that match PATTERN (at most 12).
+tests() {
+  local pattern=$1 t
+  shift
+  for t; do
+    (cd "$SRC" && timeout 200 "$PWD/build-dev/tests/$t" --jobs 2 --verbose) >"$OUT_DIR/$t.log" 2>&1
+    echo "$t rc=$? $(grep -a Synthesis "$OUT_DIR/$t.log" | sed 's/.*Synthesis: //')"
+    grep -a -E "$pattern" "$OUT_DIR/$t.log" | head -12
+  done
+}
+
+# check_block LABEL CUBIN PROMPT DECODE: run_block --check against the CPU.
+check_block() {
+  timeout 120 build-dev/examples/run_block "$2" --prompt "$3" --decode "$4" --check \
+    >"$OUT_DIR/run_block_$1.log" 2>&1
+  local rc=$?
+  echo "$1: $(tail -1 "$OUT_DIR/run_block_$1.log")"
+  return $rc
+}
+
+# memcheck LABEL CUBIN PROMPT DECODE: compute-sanitizer memcheck of run_block.
+memcheck() {
+  timeout 240 $CS --tool memcheck build-dev/examples/run_block "$2" --prompt "$3" --decode "$4" \
+    >"$OUT_DIR/memcheck_$1.log" 2>&1
+  local rc=$?
+  echo "memcheck $1: $(grep -a -E "ERROR SUMMARY" "$OUT_DIR/memcheck_$1.log")"
+  return $rc
+}
+
 # One bench_greta row: name and median ms.
 row() {
   timeout 60 $C/bench_greta "$@" | grep '^{' | grep -o '"name[^,]*\|"median_ms[^,]*' | tr '\n' ' '
@@ -76,42 +115,30 @@ row() {
 }
 
 check() {
-  local out=${OUT:-/tmp} status=0 src t quick=${1:-}
-  . scripts/device_env.sh
-  device_env build-dev
-  src=$SRC
+  local status=0 m quick=${1:-}
+  setup
   # libcublas for the standalone bench: the toolkit's, or the one torch brought.
   for d in /usr/local/cuda/lib64 $(ls -d /usr/local/lib/python3*/*-packages/nvidia/cu*/lib 2>/dev/null); do
     LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$d
   done
   export LD_LIBRARY_PATH
   echo "=== 1. correctness through gretac (wgmma)"
-  for t in test_backend_conformance test_gemm_conformance test_end_to_end test_gpu_backend \
-    test_generate_hf; do
-    (cd "$src" && timeout 200 "$PWD/build-dev/tests/$t" --jobs 2 --verbose) >"$out/$t.log" 2>&1
-    echo "$t rc=$? $(grep -a Synthesis "$out/$t.log" | sed 's/.*Synthesis: //')"
-    grep -a FAIL "$out/$t.log" | head -5
-  done
+  tests FAIL test_backend_conformance test_gemm_conformance test_end_to_end test_gpu_backend \
+    test_generate_hf
   for m in llama2_block_f16 llama2_block_f16_mmasync; do
-    timeout 120 build-dev/examples/run_block $C/$m.cubin --prompt 512 --decode 4 --check \
-      >"$out/run_block_$m.log" 2>&1 || status=1
-    echo "$m: $(tail -1 "$out/run_block_$m.log")"
+    check_block $m $C/$m.cubin 512 4 || status=1
   done
   # memcheck at a 100-token prompt: partial row tiles through the paired
   # epilogues, wgmma (default) and the large mma.sync tiles (mmasync).
-  local cs=compute-sanitizer
-  command -v $cs >/dev/null || cs=/usr/local/cuda/bin/compute-sanitizer
   for m in llama2_block_f16 llama2_block_f16_mmasync; do
-    timeout 200 $cs --tool memcheck build-dev/examples/run_block $C/$m.cubin --prompt 100 --decode 2 \
-      >"$out/memcheck_$m.log" 2>&1 || status=1
-    echo "memcheck $m: $(grep -a -E "ERROR SUMMARY" "$out/memcheck_$m.log")"
+    memcheck $m $C/$m.cubin 100 2 || status=1
   done
   [ -z "$quick" ] || return $status
-  GRETA_HF_T=508 timeout 240 bash bench/hf_7b.sh >"$out/hf_7b.log" 2>&1 || status=1
-  grep -a -E "worst|PASS|FAIL|no fixture" "$out/hf_7b.log" | sed 's/per token:.*; worst/worst/'
+  GRETA_HF_T=508 timeout 240 bash bench/hf_7b.sh >"$OUT_DIR/hf_7b.log" 2>&1 || status=1
+  grep -a -E "worst|PASS|FAIL|no fixture" "$OUT_DIR/hf_7b.log" | sed 's/per token:.*; worst/worst/'
   echo "=== 2. the template alone against cuBLAS"
-  timeout 60 $C/gemm_wgmma_bench >"$out/gemm_wgmma_bench.txt" 2>&1 || status=1
-  grep -E "FAIL|^\|" "$out/gemm_wgmma_bench.txt" | cut -c1-200
+  timeout 60 $C/gemm_wgmma_bench >"$OUT_DIR/gemm_wgmma_bench.txt" 2>&1 || status=1
+  grep -E "FAIL|^\|" "$OUT_DIR/gemm_wgmma_bench.txt" | cut -c1-200
   return $status
 }
 
@@ -135,35 +162,21 @@ timing() {
   # and T = 128 (o and down split K).
   for t in 512 128; do
     timeout 60 $C/bench_greta $C/llama2_block_f16.cubin --tokens $t --repeats 20 --profile \
-      --name block_f16_prefill_T$t >"${OUT:-/tmp}/profile_f16_prefill_T$t.jsonl"
-    grep -o '"launch[^}]*' "${OUT:-/tmp}/profile_f16_prefill_T$t.jsonl" | head -20
+      --name block_f16_prefill_T$t >"$OUT_DIR/profile_f16_prefill_T$t.jsonl"
+    grep -o '"launch[^}]*' "$OUT_DIR/profile_f16_prefill_T$t.jsonl" | head -20
   done
 }
 
 f32() {
-  local out=${OUT:-/tmp} status=0 src t m p
-  . scripts/device_env.sh
-  device_env build-dev
-  src=$SRC
+  local status=0 t m p
+  setup
   echo "=== 4. f32 weights: 3xTF32 on wgmma"
-  for t in test_gemm_conformance test_backend_conformance test_end_to_end; do
-    (cd "$src" && timeout 200 "$PWD/build-dev/tests/$t" --jobs 2 --verbose) >"$out/$t.log" 2>&1
-    echo "$t rc=$? $(grep -a Synthesis "$out/$t.log" | sed 's/.*Synthesis: //')"
-    grep -a -E "FAIL|cuda f32" "$out/$t.log" | head -8
+  tests "FAIL|cuda f32" test_gemm_conformance test_backend_conformance test_end_to_end
+  for p in 16 128 512; do
+    check_block f32_prompt_$p $C/llama2_block_f32.cubin $p 2 || status=1
   done
-  for m in llama2_block_f32 llama2_block_f32_mmasync; do
-    for p in 16 128 512; do
-      [ $m = llama2_block_f32 ] || [ $p = 512 ] || continue
-      timeout 120 build-dev/examples/run_block $C/$m.cubin --prompt $p --decode 2 --check \
-        >"$out/run_block_${m}_$p.log" 2>&1 || status=1
-      echo "$m prompt $p: $(tail -1 "$out/run_block_${m}_$p.log")"
-    done
-  done
-  local cs=compute-sanitizer
-  command -v $cs >/dev/null || cs=/usr/local/cuda/bin/compute-sanitizer
-  timeout 240 $cs --tool memcheck build-dev/examples/run_block $C/llama2_block_f32.cubin --prompt 200 \
-    --decode 1 >"$out/memcheck_f32.log" 2>&1 || status=1
-  echo "memcheck f32: $(grep -a -E "ERROR SUMMARY" "$out/memcheck_f32.log")"
+  check_block f32_mmasync_prompt_512 $C/llama2_block_f32_mmasync.cubin 512 2 || status=1
+  memcheck f32 $C/llama2_block_f32.cubin 200 1 || status=1
   for m in llama2_block_f32 llama2_block_f32_mmasync; do
     for t in 128 512; do row $C/$m.cubin --tokens $t --repeats 20 --name "${m}_T$t"; done
   done
@@ -172,34 +185,22 @@ f32() {
   row $C/gemm_512_mmasync.cubin --tokens 512 --repeats 50 --name gemm_512_mmasync
   row $C/gemm_512.cubin --tokens 512 --repeats 50 --name gemm_512
   timeout 60 $C/bench_greta $C/llama2_block_f32.cubin --tokens 512 --repeats 20 --profile \
-    --name block_f32_prefill_T512 >"$out/profile_f32_prefill.jsonl"
-  grep -o '"launch[^}]*' "$out/profile_f32_prefill.jsonl" | head -20
-  GRETA_HF_T=508 timeout 240 bash bench/hf_7b.sh >"$out/hf_7b.log" 2>&1 || status=1
-  grep -a -E "worst|PASS|FAIL|no fixture" "$out/hf_7b.log" | sed 's/per token:.*; worst/worst/'
+    --name block_f32_prefill_T512 >"$OUT_DIR/profile_f32_prefill.jsonl"
+  grep -o '"launch[^}]*' "$OUT_DIR/profile_f32_prefill.jsonl" | head -20
+  GRETA_HF_T=508 timeout 240 bash bench/hf_7b.sh >"$OUT_DIR/hf_7b.log" 2>&1 || status=1
+  grep -a -E "worst|PASS|FAIL|no fixture" "$OUT_DIR/hf_7b.log" | sed 's/per token:.*; worst/worst/'
   return $status
 }
 
 splitk() {
-  local out=${OUT:-/tmp} status=0 src t p m
-  . scripts/device_env.sh
-  device_env build-dev
-  src=$SRC
+  local status=0 t p m
+  setup
   echo "=== 5. split-K"
-  for t in test_gemm_conformance test_backend_conformance; do
-    (cd "$src" && timeout 200 "$PWD/build-dev/tests/$t" --jobs 2 --verbose) >"$out/$t.log" 2>&1
-    echo "$t rc=$? $(grep -a Synthesis "$out/$t.log" | sed 's/.*Synthesis: //')"
-    grep -a -E "FAIL|K=320" "$out/$t.log" | grep -a -E "FAIL|cuda f16|cuda bf16" | head -12
-  done
+  tests "FAIL|cuda (f16|bf16) K=320" test_gemm_conformance test_backend_conformance
   for p in 100 128 256 512; do
-    timeout 120 build-dev/examples/run_block $C/llama2_block_f16_splitk.cubin --prompt $p --decode 2 \
-      --check >"$out/run_block_splitk_$p.log" 2>&1 || status=1
-    echo "split-K prompt $p: $(tail -1 "$out/run_block_splitk_$p.log")"
+    check_block splitk_prompt_$p $C/llama2_block_f16_splitk.cubin $p 2 || status=1
   done
-  local cs=compute-sanitizer
-  command -v $cs >/dev/null || cs=/usr/local/cuda/bin/compute-sanitizer
-  timeout 200 $cs --tool memcheck build-dev/examples/run_block $C/llama2_block_f16_splitk.cubin \
-    --prompt 100 --decode 1 >"$out/memcheck_splitk.log" 2>&1 || status=1
-  echo "memcheck split-K: $(grep -a -E "ERROR SUMMARY" "$out/memcheck_splitk.log")"
+  memcheck splitk $C/llama2_block_f16_splitk.cubin 100 1 || status=1
   for t in 128 256 512; do
     for m in llama2_block_f16 llama2_block_f16_splitk; do
       row $C/$m.cubin --tokens $t --repeats 20 --name "${m}_T$t"
@@ -209,17 +210,17 @@ splitk() {
     for m in llama2_7b llama2_7b_splitk; do row $C/$m.cubin --tokens $t --repeats 5 --name "${m}_T$t"; done
   done
   timeout 60 $C/bench_greta $C/llama2_block_f16_splitk.cubin --tokens 128 --repeats 20 --profile \
-    --name block_f16_splitk_prefill_T128 >"$out/profile_splitk_T128.jsonl"
-  grep -o '"launch[^}]*' "$out/profile_splitk_T128.jsonl" | sed 's/, "bytes.*//'
+    --name block_f16_splitk_prefill_T128 >"$OUT_DIR/profile_splitk_T128.jsonl"
+  grep -o '"launch[^}]*' "$OUT_DIR/profile_splitk_T128.jsonl" | sed 's/, "bytes.*//'
   return $status
 }
 
 case "${1:-}" in
   prepare) prepare ;;
-  run) { check; s=$?; timing; exit $s; } 2>&1 | tee "${OUT:-/tmp}/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
-  quick) { check quick; s=$?; timing quick; exit $s; } 2>&1 | tee "${OUT:-/tmp}/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
-  time) timing 2>&1 | tee "${OUT:-/tmp}/device_wgmma.txt" ;;
-  f32) f32 2>&1 | tee "${OUT:-/tmp}/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
-  splitk) splitk 2>&1 | tee "${OUT:-/tmp}/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
+  run) { check; s=$?; timing; exit $s; } 2>&1 | tee "$OUT_DIR/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
+  quick) { check quick; s=$?; timing quick; exit $s; } 2>&1 | tee "$OUT_DIR/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
+  time) timing 2>&1 | tee "$OUT_DIR/device_wgmma.txt" ;;
+  f32) f32 2>&1 | tee "$OUT_DIR/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
+  splitk) splitk 2>&1 | tee "$OUT_DIR/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
   *) echo "usage: $0 prepare|run|quick|time|f32|splitk" >&2; exit 2 ;;
 esac
