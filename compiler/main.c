@@ -86,9 +86,9 @@ static const char usage_text[] =
     "  GRETA_NVIDIA_FLASH_ATTENTION=0\n"
     "                      NVIDIA: the one-row-per-wave prefill attention instead\n"
     "                      of the tensor-core flash attention\n"
-    "  GRETA_SPLIT_K=1     sm_90: prefill GEMMs with few output tiles split their K\n"
-    "                      over several blocks (a workspace in the arena; opt-in\n"
-    "                      until measured, docs/gemm.md)\n";
+    "  GRETA_SPLIT_K=0     sm_90: prefill GEMMs with few output tiles keep one block\n"
+    "                      per tile instead of splitting its K over 2 or 4 blocks\n"
+    "                      (a workspace in the arena; docs/gemm.md)\n";
 
 static int usage_error(const char *fmt, const char *arg) {
   fprintf(stderr, "gretac: error: ");

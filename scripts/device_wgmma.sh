@@ -7,15 +7,17 @@
 #                                     (build-dev), bench/run.sh prepare
 #                                     (build-bench/carry, the default kernels),
 #                                     then the same models compiled again with
-#                                     GRETA_WGMMA=0 (*_mmasync.cubin) and the
-#                                     standalone bench (nvcc, sm_90a)
+#                                     GRETA_WGMMA=0 (*_mmasync.cubin), with
+#                                     GRETA_SPLIT_K=0 (*_nosplit.cubin), and
+#                                     the standalone bench (nvcc, sm_90a)
 #   scripts/device_wgmma.sh run       there (carry build-dev and
 #                                     build-bench/carry), 1 to 3 below;
 #                                     "time" runs 3 alone; "quick" the GPU
 #                                     tests, run_block and memcheck of 1 and
 #                                     the block and whole-model rows of 3;
 #                                     "f32" the f32 weights' checks and rows
-#                                     (4); "splitk" the opt-in split-K (5).
+#                                     (4); "splitk" split-K against no split
+#                                     (5).
 #                                     Everything printed is also in
 #                                     $OUT/device_wgmma.txt.
 #     1. the GPU tests of the prefill GEMM: test_backend_conformance,
@@ -37,12 +39,12 @@
 #        prompt 200, the block at T = 128, 512, 2048 and the 512^3 GEMM both
 #        ways, each launch of the block's prefill alone
 #        ($OUT/profile_f32_prefill.jsonl), bench/hf_7b.sh at T = 508.
-#     5. split-K (GRETA_SPLIT_K=1 at compile time, *_splitk.cubin): the GEMM
-#        tests (test_gemm_conformance's cuda_*_split_k set the variable),
-#        run_block --check on the f16 block at prompts 100, 128, 256 and 512,
-#        memcheck at prompt 100, the block at T = 128, 256, 512 and the whole
-#        7B at T = 128 and 512 without and with it, each launch of the
-#        block's prefill at T = 128 alone.
+#     5. split-K (the default; GRETA_SPLIT_K=0 at compile time turns it off,
+#        *_nosplit.cubin): the GEMM tests (test_gemm_conformance's
+#        cuda_*_split_k run both), run_block --check on the f16 block at
+#        prompts 100, 128, 256 and 512, memcheck at prompt 100, the block at
+#        T = 128, 256, 512 and the whole 7B at T = 128 and 512 without and
+#        with it, each launch of the block's prefill at T = 128 alone.
 set -u
 cd "$(dirname "$0")/.." || exit
 C=build-bench/carry
@@ -63,8 +65,8 @@ prepare() {
       $([ $m = llama2_block_f32 ] || echo --max-tokens=2048)
   done
   GRETA_WGMMA=0 "$gretac" -q bench/models/gemm_512.gm --target=sm_90 -o $C/gemm_512_mmasync.cubin
-  GRETA_SPLIT_K=1 "$gretac" -q $C/llama2_block_f16.gm --target=sm_90 -o $C/llama2_block_f16_splitk.cubin
-  GRETA_SPLIT_K=1 "$gretac" -q examples/llama2_7b.gm --target=sm_90 -o $C/llama2_7b_splitk.cubin
+  GRETA_SPLIT_K=0 "$gretac" -q $C/llama2_block_f16.gm --target=sm_90 -o $C/llama2_block_f16_nosplit.cubin
+  GRETA_SPLIT_K=0 "$gretac" -q examples/llama2_7b.gm --target=sm_90 -o $C/llama2_7b_nosplit.cubin
   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -Itemplates bench/gemm_wgmma_bench.cu \
     -lcublas -o $C/gemm_wgmma_bench
   du -sh $C
@@ -198,19 +200,19 @@ splitk() {
   echo "=== 5. split-K"
   tests "FAIL|cuda (f16|bf16) K=320" test_gemm_conformance test_backend_conformance
   for p in 100 128 256 512; do
-    check_block splitk_prompt_$p $C/llama2_block_f16_splitk.cubin $p 2 || status=1
+    check_block splitk_prompt_$p $C/llama2_block_f16.cubin $p 2 || status=1
   done
-  memcheck splitk $C/llama2_block_f16_splitk.cubin 100 1 || status=1
+  memcheck splitk $C/llama2_block_f16.cubin 100 1 || status=1
   for t in 128 256 512; do
-    for m in llama2_block_f16 llama2_block_f16_splitk; do
+    for m in llama2_block_f16_nosplit llama2_block_f16; do
       row $C/$m.cubin --tokens $t --repeats 20 --name "${m}_T$t"
     done
   done
   for t in 128 512; do
-    for m in llama2_7b llama2_7b_splitk; do row $C/$m.cubin --tokens $t --repeats 5 --name "${m}_T$t"; done
+    for m in llama2_7b_nosplit llama2_7b; do row $C/$m.cubin --tokens $t --repeats 5 --name "${m}_T$t"; done
   done
-  timeout 60 $C/bench_greta $C/llama2_block_f16_splitk.cubin --tokens 128 --repeats 20 --profile \
-    --name block_f16_splitk_prefill_T128 >"$OUT_DIR/profile_splitk_T128.jsonl"
+  timeout 60 $C/bench_greta $C/llama2_block_f16.cubin --tokens 128 --repeats 20 --profile \
+    --name block_f16_prefill_T128 >"$OUT_DIR/profile_splitk_T128.jsonl"
   grep -o '"launch[^}]*' "$OUT_DIR/profile_splitk_T128.jsonl" | sed 's/, "bytes.*//'
   return $status
 }

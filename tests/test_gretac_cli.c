@@ -293,18 +293,17 @@ static int matmuls_with_operands(const char *from, const char *to, int n) {
   return count;
 }
 
-/* Split-K (opt-in, GRETA_SPLIT_K=1, until a GPU run has timed it): on sm_90
- * the 7B's prefill o and down matmuls (f16, 64 | K, K >= 256) carry split_k
- * and the step's workspace as a fifth operand, one buffer for all of them
- * (16.5 MiB more arena); decode, the CPU target and gretac without the
- * variable keep four operands. */
-Test(gretac_cli, split_k_workspace_when_asked_on_sm90) {
+/* Split-K: on sm_90 the 7B's prefill o and down matmuls (f16, 64 | K,
+ * K >= 256) carry split_k and the step's workspace as a fifth operand, one
+ * buffer for all of them (16.5 MiB more arena); decode, the CPU target,
+ * sm_80 and gretac with GRETA_SPLIT_K=0 keep four operands. */
+Test(gretac_cli, split_k_workspace_on_sm90) {
   static const struct {
     const char *target;
-    int ask, split;
-  } cases[] = {{"sm_90", 1, 64}, {"sm_90", 0, 0}, {"cpu", 1, 0}, {"sm_80", 1, 0}};
+    int off, split;
+  } cases[] = {{"sm_90", 0, 64}, {"sm_90", 1, 0}, {"cpu", 0, 0}, {"sm_80", 0, 0}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    if (cases[i].ask) setenv("GRETA_SPLIT_K", "1", 1);
+    if (cases[i].off) setenv("GRETA_SPLIT_K", "0", 1);
     char args[256], *out;
     snprintf(args, sizeof args, EXAMPLES "llama2_7b.gm --emit=plan --target=%s", cases[i].target);
     int rc = gretac(args, &out);
@@ -313,8 +312,8 @@ Test(gretac_cli, split_k_workspace_when_asked_on_sm90) {
     const char *decode = strstr(out, "entry decode"), *prefill = strstr(out, "entry prefill");
     const char *bind = strstr(out, "entry bind");
     cr_assert(decode && prefill && bind, "%s", out);
-    cr_expect_eq(matmuls_with_operands(prefill, bind, 5), cases[i].split, "%s, asked %d",
-                 cases[i].target, cases[i].ask);
+    cr_expect_eq(matmuls_with_operands(prefill, bind, 5), cases[i].split, "%s, off %d",
+                 cases[i].target, cases[i].off);
     cr_expect_eq(matmuls_with_operands(decode, prefill, 5), 0);
     free(out);
   }

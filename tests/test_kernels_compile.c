@@ -531,7 +531,7 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
   strbuf_free(&tu.source);
 }
 
-/* Split-K is opt-in (GRETA_SPLIT_K=1) and only for sm_90a's wgmma GEMM on
+/* Split-K (on unless GRETA_SPLIT_K=0) is only for sm_90a's wgmma GEMM on
  * its 128-wide tiles over a half Linear weight with 64 | K and K >= 256;
  * kernel selection refuses a split_k launch anywhere else. No toolchain
  * needed. */
@@ -552,9 +552,9 @@ Test(kernels_compile, split_k_only_where_the_wgmma_gemm_runs) {
   parse("gfx942", &amd);
   const greta_op_attrs_t o = {.n = 4096, .k = 4096, .transpose_b = 1, .residual = 1,
                               .wdtype = GRETA_F16};
+  setenv("GRETA_SPLIT_K", "0", 1);
+  cr_expect_eq(split_parts(&sm90, o, 512), 0, "GRETA_SPLIT_K=0 turns it off");
   unsetenv("GRETA_SPLIT_K");
-  cr_expect_eq(split_parts(&sm90, o, 512), 0, "opt-in only");
-  setenv("GRETA_SPLIT_K", "1", 1);
   cr_expect_eq(split_parts(&sm90, o, 512), 4);
   cr_expect_eq(split_parts(&sm90, o, 2048), 0, "2048 rows take the 256-wide tile");
   cr_expect_eq(split_parts(&sm80, o, 512), 0);
@@ -568,7 +568,6 @@ Test(kernels_compile, split_k_only_where_the_wgmma_gemm_runs) {
   cr_expect_eq(split_parts(&sm90, a, 512), 0, "64 does not divide K");
   a = o, a.transpose_b = 0;
   cr_expect_eq(split_parts(&sm90, a, 512), 0, "B [K, N]");
-  unsetenv("GRETA_SPLIT_K");
   cr_expect_eq(kernels_split_k_workspace_bytes(&sm90), 4ull * (256 + 132ull * 128 * 256));
 
   const struct {

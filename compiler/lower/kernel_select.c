@@ -395,11 +395,11 @@ static greta_status_t prefill_gemm(const kernel_ctx_t *c, kernel_choice_t *k, in
 int kernels_gemm_split_k(const target_t *target, const greta_plan_launch_t *l,
                          int64_t max_tokens) {
   const greta_op_attrs_t *a = &l->attr;
-  const char *on = getenv("GRETA_SPLIT_K");
+  const char *off = getenv("GRETA_SPLIT_K");
   const bool half = a->wdtype == GRETA_F16 || a->wdtype == GRETA_BF16;
   /* The 256-wide tile has no registers to spare for the split's epilogue
    * (it spilled 24 bytes), and the counters cover half the SMs' tiles. */
-  return on && strcmp(on, "1") == 0 && target_wgmma(target) && half && a->transpose_b &&
+  return !(off && strcmp(off, "0") == 0) && target_wgmma(target) && half && a->transpose_b &&
                  !a->norm && a->k % GRETA_WGMMA_BK == 0 && a->k >= 4 * GRETA_WGMMA_BK &&
                  wgmma_width(target, launch_max_rows(l, max_tokens), a->n) == 128 &&
                  target->compute_units <= 2 * GRETA_GEMM_SPLIT_K_COUNTERS
