@@ -39,12 +39,15 @@
 #        prompt 200, the block at T = 128, 512, 2048 and the 512^3 GEMM both
 #        ways, each launch of the block's prefill alone
 #        ($OUT/profile_f32_prefill.jsonl), bench/hf_7b.sh at T = 508.
-#     5. split-K (the default; GRETA_SPLIT_K=0 at compile time turns it off,
-#        *_nosplit.cubin): the GEMM tests (test_gemm_conformance's
-#        cuda_*_split_k run both), run_block --check on the f16 block at
-#        prompts 100, 128, 256 and 512, memcheck at prompt 100, the block at
-#        T = 128, 256, 512 and the whole 7B at T = 128 and 512 without and
-#        with it, each launch of the block's prefill at T = 128 alone.
+#     5. split-K and the tile width at run time (the default;
+#        GRETA_SPLIT_K=0 at compile time turns split-K off, *_nosplit.cubin;
+#        *_prev.cubin, where present, are an earlier build's, for pairing):
+#        the GEMM tests (test_gemm_conformance's cuda_*_split_k run both,
+#        cuda_*_step_width both widths from one kernel), run_block --check
+#        on the f16 block at prompts 100, 128, 256 and 512, memcheck at
+#        prompt 100, the block at T = 128, 256, 512 and the whole 7B at
+#        T = 128 and 512 each way, each launch of the block's prefill at
+#        T = 128 and 512 alone, then bench/gemm_wgmma_tiles.cu.
 set -u
 cd "$(dirname "$0")/.." || exit
 C=build-bench/carry
@@ -69,6 +72,8 @@ prepare() {
   GRETA_SPLIT_K=0 "$gretac" -q examples/llama2_7b.gm --target=sm_90 -o $C/llama2_7b_nosplit.cubin
   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -Itemplates bench/gemm_wgmma_bench.cu \
     -lcublas -o $C/gemm_wgmma_bench
+  nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -Itemplates -Ibench \
+    bench/gemm_wgmma_tiles.cu -lcublas -o $C/gemm_wgmma_tiles
   du -sh $C
 }
 
@@ -78,6 +83,15 @@ setup() {
   device_env build-dev
   CS=compute-sanitizer
   command -v $CS >/dev/null || CS=/usr/local/cuda/bin/compute-sanitizer
+}
+
+# libcublas for the standalone benches: the toolkit's, or the one torch brought.
+libcublas() {
+  local d
+  for d in /usr/local/cuda/lib64 $(ls -d /usr/local/lib/python3*/*-packages/nvidia/cu*/lib 2>/dev/null); do
+    LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$d
+  done
+  export LD_LIBRARY_PATH
 }
 
 # tests PATTERN PROGRAM...: each GPU test program of build-dev, its
@@ -119,11 +133,7 @@ row() {
 check() {
   local status=0 m quick=${1:-}
   setup
-  # libcublas for the standalone bench: the toolkit's, or the one torch brought.
-  for d in /usr/local/cuda/lib64 $(ls -d /usr/local/lib/python3*/*-packages/nvidia/cu*/lib 2>/dev/null); do
-    LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$d
-  done
-  export LD_LIBRARY_PATH
+  libcublas
   echo "=== 1. correctness through gretac (wgmma)"
   tests FAIL test_backend_conformance test_gemm_conformance test_end_to_end test_gpu_backend \
     test_generate_hf
@@ -197,23 +207,30 @@ f32() {
 splitk() {
   local status=0 t p m
   setup
-  echo "=== 5. split-K"
-  tests "FAIL|cuda (f16|bf16) K=320" test_gemm_conformance test_backend_conformance
+  echo "=== 5. split-K and the tile width at run time"
+  tests "FAIL|N=136|N=8456" test_gemm_conformance test_backend_conformance
   for p in 100 128 256 512; do
     check_block splitk_prompt_$p $C/llama2_block_f16.cubin $p 2 || status=1
   done
   memcheck splitk $C/llama2_block_f16.cubin 100 1 || status=1
   for t in 128 256 512; do
-    for m in llama2_block_f16_nosplit llama2_block_f16; do
-      row $C/$m.cubin --tokens $t --repeats 20 --name "${m}_T$t"
+    for m in llama2_block_f16_prev llama2_block_f16_nosplit llama2_block_f16; do
+      [ -f $C/$m.cubin ] && row $C/$m.cubin --tokens $t --repeats 20 --name "${m}_T$t"
     done
   done
   for t in 128 512; do
-    for m in llama2_7b_nosplit llama2_7b; do row $C/$m.cubin --tokens $t --repeats 5 --name "${m}_T$t"; done
+    for m in llama2_7b_prev llama2_7b_nosplit llama2_7b; do
+      [ -f $C/$m.cubin ] && row $C/$m.cubin --tokens $t --repeats 5 --name "${m}_T$t"
+    done
   done
-  timeout 60 $C/bench_greta $C/llama2_block_f16.cubin --tokens 128 --repeats 20 --profile \
-    --name block_f16_prefill_T128 >"$OUT_DIR/profile_splitk_T128.jsonl"
-  grep -o '"launch[^}]*' "$OUT_DIR/profile_splitk_T128.jsonl" | sed 's/, "bytes.*//'
+  for t in 128 512; do
+    timeout 60 $C/bench_greta $C/llama2_block_f16.cubin --tokens $t --repeats 20 --profile \
+      --name block_f16_prefill_T$t >"$OUT_DIR/profile_f16_prefill_T$t.jsonl"
+    grep -o '"launch[^}]*' "$OUT_DIR/profile_f16_prefill_T$t.jsonl" | sed 's/, "bytes.*//'
+  done
+  libcublas
+  timeout 120 $C/gemm_wgmma_tiles >"$OUT_DIR/gemm_wgmma_tiles.txt" 2>&1 || status=1
+  cat "$OUT_DIR/gemm_wgmma_tiles.txt"
   return $status
 }
 

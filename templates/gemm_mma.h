@@ -605,16 +605,17 @@ GRETA_INLINE void greta_gemm_mma_big(const void *x, const void *b, void *out, co
 
 /* Grid: x = ceil(N / 32), y = ceil(M / 64); GRETA_MMA_SMEM_BYTES of dynamic
  * shared memory (GRETA_MMA_F32_SMEM_BYTES for f32 weights).
- * WG = 128 or 256 (sm_90a builds only, gretac's GRETA_WGMMA=1): once the
- * step has at least GRETA_WGMMA_BM / 2 rows, the blocks take the tiles of
- * greta_gemm_wgmma (128 x WG, row tiles fastest) instead, with
- * GRETA_WGMMA_SMEM_BYTES(WG) of dynamic shared memory; f32 weights (WG =
- * 128) those of greta_gemm_wgmma_tf32, with GRETA_WGMMA_TF32_SMEM_BYTES,
- * once the step has GRETA_WGMMA_TF32_MIN_TILES of them.
- * SPLIT > 0 (half weights, no pairs; the plan's split_k, ws its workspace):
- * the SM count; a wgmma step whose tiles fill at most a quarter (half) of
- * the SMs splits each tile's K over 4 (2) consecutive blocks
- * (greta_gemm_wgmma's split-K).
+ * WG = 128 or 256 (sm_90a builds only, gretac's GRETA_WGMMA=1; SMS the
+ * chip's SM count): once the step has at least GRETA_WGMMA_BM / 2 rows, the
+ * blocks take the tiles of greta_gemm_wgmma (128 x width, row tiles
+ * fastest; width = greta_wgmma_step_width of the step's M, 128 unless
+ * WG = 256) instead, with GRETA_WGMMA_SMEM_BYTES(WG) of dynamic shared
+ * memory; f32 weights (WG = 128) those of greta_gemm_wgmma_tf32, with
+ * GRETA_WGMMA_TF32_SMEM_BYTES, once the step has GRETA_WGMMA_TF32_MIN_TILES
+ * of them.
+ * ws (half weights, no pairs; the plan's split_k, the step's workspace):
+ * on the 128-wide tiles the tail of a step's tiles splits its K
+ * (greta_wgmma_split_of_block, greta_gemm_wgmma's split-K).
  * Surplus blocks return.
  * XH = 1: x is [M, K] in the weight's half type (its producer rounded it:
  * the same values the kernel would round f32 x to); every path copies it
@@ -623,7 +624,7 @@ GRETA_INLINE void greta_gemm_mma_big(const void *x, const void *b, void *out, co
  * virtual weight of gemm.h's paired epilogues (G = 16), N its width, and
  * stores through pairs; out and res are unused. */
 template <int DT, greta_i64 N, greta_i64 K, int TRANS, int RES, greta_i64 RC, int RPT, int WG = 0,
-          int XH = 0, int SPLIT = 0, class PAIRS = greta_no_pairs>
+          int XH = 0, int SMS = 0, class PAIRS = greta_no_pairs>
 GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b, void *out,
                                  const float *res, PAIRS pairs = PAIRS(), void *ws = 0) {
   const greta_i64 M = greta_rows<RC, RPT>(params);
@@ -639,24 +640,31 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
     if (vec && enough) {
       const greta_i64 blk = (greta_i64)greta_bid_y() * ((N + GRETA_MMA_BN - 1) / GRETA_MMA_BN) +
                             greta_bid_x();
-      /* SPLIT (the chip's SMs; ws the step's workspace): a step whose tiles
-       * fill at most a quarter (half) of them splits each tile's K over 4
-       * (2) consecutive blocks. */
-      const greta_i64 tiles = (M + 127) / 128 * ((N + WG - 1) / WG);
-      const int parts = tf32 || SPLIT == 0               ? 1
-                        : GRETA_GEMM_SPLIT_K_PARTS * tiles <= SPLIT ? GRETA_GEMM_SPLIT_K_PARTS
-                        : 2 * tiles <= SPLIT                ? 2
-                                                            : 1;
-      long long m0, n0;
-      if (!greta_wgmma_tile_of_block(blk / parts, M, N, WG, &m0, &n0)) return; /* whole block */
       extern __shared__ __align__(16) unsigned char greta_mma_smem[];
+      long long m0, n0;
       if constexpr (tf32) {
         static_assert(WG == GRETA_WGMMA_TF32_BN && PAIRS::G == 0 && !XH, "f32: 128 x 128 tiles");
+        if (!greta_wgmma_tile_of_block(blk, M, N, WG, &m0, &n0)) return; /* whole block */
         greta_gemm_wgmma_tf32<N, K, RES>(M, m0, n0, (const float *)x, (const float *)b,
                                          (float *)out, res, greta_mma_smem);
       } else {
-        greta_gemm_wgmma<DT, N, K, WG, 2, XH, RES>(M, m0, n0, x, b, out, res, greta_mma_smem, pairs,
-                                                   parts, (int)(blk % parts), (int)(blk / parts), ws);
+        if (WG == 256 && greta_wgmma_step_width(M, N, WG, SMS) == 256) {
+          if (!greta_wgmma_tile_of_block(blk, M, N, 256, &m0, &n0)) return; /* whole block */
+          greta_gemm_wgmma<DT, N, K, 256, 2, XH, RES>(M, m0, n0, x, b, out, res, greta_mma_smem,
+                                                      pairs);
+          return;
+        }
+        long long tile = blk, slot = 0;
+        int part = 0, parts = 1;
+        if (ws && !PAIRS::G) {
+          const long long tiles = (M + 127) / 128 * ((N + 127) / 128);
+          const long long blocks = (long long)gridDim.x * gridDim.y; /* the plan's grid */
+          if (!greta_wgmma_split_of_block(blk, tiles, SMS, blocks, &tile, &part, &parts, &slot))
+            return; /* whole block */
+        }
+        if (!greta_wgmma_tile_of_block(tile, M, N, 128, &m0, &n0)) return; /* whole block */
+        greta_gemm_wgmma<DT, N, K, 128, 2, XH, RES>(M, m0, n0, x, b, out, res, greta_mma_smem, pairs,
+                                                    parts, part, (int)slot, ws);
       }
       return;
     }

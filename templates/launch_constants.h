@@ -100,10 +100,13 @@ enum {
  * (bn = 256: 197 632 bytes). */
 #define GRETA_WGMMA_BM 128
 #define GRETA_WGMMA_BK 64
-#define GRETA_WGMMA_STAGES 4
+#ifndef GRETA_WGMMA_STAGES_128 /* a bench may sweep it */
+#define GRETA_WGMMA_STAGES_128 6
+#endif
+#define GRETA_WGMMA_STAGES(bn) ((bn) == 128 ? GRETA_WGMMA_STAGES_128 : 4)
 #define GRETA_WGMMA_NT 256
 #define GRETA_WGMMA_SMEM_BYTES(bn) \
-  (GRETA_WGMMA_STAGES * (GRETA_WGMMA_BM + (bn)) * GRETA_WGMMA_BK * 2 + 1024)
+  (GRETA_WGMMA_STAGES(bn) * (GRETA_WGMMA_BM + (bn)) * GRETA_WGMMA_BK * 2 + 1024)
 /* f32 weights (greta_gemm_wgmma_tf32): 128 x 128 tiles, K in stages of 32
  * f32 (one 128-byte row), two stages of four 16 KiB tiles (x and W, each
  * as big and small tf32 parts), + 1024 for the alignment: 132 096 bytes. */

@@ -68,4 +68,47 @@ GRETA_LAYOUT_FN int greta_wgmma_tile_of_block(long long blk, long long M, long l
   return 1;
 }
 
+/* The tile width (128 or 256) a step of M rows takes in a GEMM of N
+ * columns compiled for tiles up to wg wide, on a chip of sms SMs: 256 once
+ * its 256-wide tiles fill half the SMs. Below that the 128-wide tiles
+ * finish first: measured on the H200 (docs/gemm.md, "Tile width at run
+ * time"), a 256-wide tile takes about 1.35x as long as a 128-wide one, so
+ * twice the tiles in the same one wave win. gretac compiles the 256-wide
+ * path where the entry's largest step takes it (kernel_select.c), and the
+ * kernel weighs each step's own M. */
+GRETA_LAYOUT_FN int greta_wgmma_step_width(long long M, long long N, int wg, int sms) {
+  return wg == 256 && 2 * ((M + 127) / 128) * ((N + 255) / 256) >= sms ? 256 : 128;
+}
+
+/* Split-K of a step of `tiles` tiles over `blocks` blocks (the grid) on
+ * sms SMs (greta_gemm_wgmma's split-K, the 128-wide tiles): the tiles of
+ * whole waves take one block each, and the tail's tiles (tiles mod sms,
+ * all of them when fewer than sms) split their K over p consecutive
+ * blocks, p = min(GRETA_GEMM_SPLIT_K_PARTS, sms / tail, what the grid
+ * has left per tail tile); p < 2 splits nothing. Block blk gets its tile,
+ * its part of *parts, and *slot: the tail tile's index among the tail
+ * (its arrival counter and partial slots in the workspace: tail * p <= sms
+ * slots). Returns 0 for a surplus block. */
+GRETA_LAYOUT_FN int greta_wgmma_split_of_block(long long blk, long long tiles, int sms,
+                                               long long blocks, long long *tile, int *part,
+                                               int *parts, long long *slot) {
+  const long long tail = tiles % sms;
+  long long p = tail ? sms / tail : 1;
+  if (p > GRETA_GEMM_SPLIT_K_PARTS) p = GRETA_GEMM_SPLIT_K_PARTS;
+  if (tail && p > (blocks - (tiles - tail)) / tail) p = (blocks - (tiles - tail)) / tail;
+  if (p < 2) p = 1;
+  const long long whole = p > 1 ? tiles - tail : tiles;
+  *slot = 0;
+  if (blk < whole) {
+    *tile = blk, *part = 0, *parts = 1;
+    return 1;
+  }
+  if (p == 1 || blk >= whole + tail * p) return 0;
+  *tile = whole + (blk - whole) / p;
+  *part = (int)((blk - whole) % p);
+  *parts = (int)p;
+  *slot = (blk - whole) / p;
+  return 1;
+}
+
 #endif

@@ -42,7 +42,7 @@
 enum { MAX_T = 128 };
 
 static greta_model_t *compile_case(const char *target_name, const char *dtype, int K, int N,
-                                   char **why) {
+                                   int max_t, char **why) {
   char text[1024];
   snprintf(text, sizeof text,
            "model gemm_case\n"
@@ -55,21 +55,22 @@ static greta_model_t *compile_case(const char *target_name, const char *dtype, i
            "output y = r + x @ w.T\n"
            "output z = x @ v\n",
            dtype, K, N, N, K, K, N);
-  return support_compile("gemm_case.gm", text, NULL, target_name, MAX_T, 0, why);
+  return support_compile("gemm_case.gm", text, NULL, target_name, max_t, 0, why);
 }
 
-/* One backend, one dtype, one shape: every T. */
-static void check_case(greta_device_t *device, const char *target, const char *dtype, int K, int N,
-                       double tolerance) {
+/* One backend, one dtype, one shape, compiled for up to max_t tokens: each
+ * of the n_steps steps. */
+static void check_case_steps(greta_device_t *device, const char *target, const char *dtype, int K,
+                             int N, double tolerance, int max_t, const int *steps, size_t n_steps) {
   char *why = NULL;
-  greta_model_t *model = compile_case(target, dtype, K, N, &why);
+  greta_model_t *model = compile_case(target, dtype, K, N, max_t, &why);
   if (!model) cr_skip_test("no toolchain for %s: %s", target, why);
   free(why);
 
   float *w = malloc(sizeof(float) * (size_t)N * K), *v = malloc(sizeof(float) * (size_t)K * N);
-  float *x = malloc(sizeof(float) * MAX_T * K), *r = malloc(sizeof(float) * MAX_T * N);
-  float *y = malloc(sizeof(float) * MAX_T * N), *z = malloc(sizeof(float) * MAX_T * N);
-  double *wy = malloc(sizeof(double) * MAX_T * N), *wz = malloc(sizeof(double) * MAX_T * N);
+  float *x = malloc(sizeof(float) * max_t * K), *r = malloc(sizeof(float) * max_t * N);
+  float *y = malloc(sizeof(float) * max_t * N), *z = malloc(sizeof(float) * max_t * N);
+  double *wy = malloc(sizeof(double) * max_t * N), *wz = malloc(sizeof(double) * max_t * N);
   cr_assert(w && v && x && r && y && z && wy && wz);
   for (int i = 0; i < N * K; i++) w[i] = support_stored(0.1f * support_normal(), dtype);
   for (int i = 0; i < K * N; i++) v[i] = support_stored(0.1f * support_normal(), dtype);
@@ -82,8 +83,7 @@ static void check_case(greta_device_t *device, const char *target, const char *d
   st = greta_session_bind_weight(s, "v", GRETA_F32, v, (size_t)K * N);
   cr_assert_null(st, "bind v: %s", greta_status_message(st));
 
-  static const int steps[] = {1, 2, 17, 100};
-  for (size_t si = 0; si < sizeof steps / sizeof steps[0]; si++) {
+  for (size_t si = 0; si < n_steps; si++) {
     int T = steps[si];
     for (int i = 0; i < T * K; i++) x[i] = support_normal();
     for (int i = 0; i < T * N; i++) r[i] = support_normal();
@@ -117,6 +117,13 @@ static void check_case(greta_device_t *device, const char *target, const char *d
   greta_session_destroy(s);
   greta_model_destroy(model);
   free(w), free(v), free(x), free(r), free(y), free(z), free(wy), free(wz);
+}
+
+/* Every T: 1, 2, 17 and 100 of an entry of up to MAX_T. */
+static void check_case(greta_device_t *device, const char *target, const char *dtype, int K, int N,
+                       double tolerance) {
+  static const int steps[] = {1, 2, 17, 100};
+  check_case_steps(device, target, dtype, K, N, tolerance, MAX_T, steps, sizeof steps / sizeof steps[0]);
 }
 
 /* The half-x model: its reference, per token, with the stored roundings:
@@ -236,15 +243,20 @@ static void check_backend(greta_backend_kind_t kind, const char *dtype, double t
 /* Split-K: on sm_90a the half GEMMs of the K = 320 cases split their
  * tiles' K over the step's workspace at T = 100: 48 tiles of 128 x 128
  * (N = 6120) in 2 parts of 2 and 3 K stages, 33 tiles (N = 4200) in 4 parts
- * of 1, 1, 1 and 2 stages. The same cases again with GRETA_SPLIT_K=0 in the
- * compiler's environment: one block per tile. Elsewhere the compiler does
- * not split and both runs are the same. */
+ * of 1, 1, 1 and 2 stages. N = 136, K = 256 at T = 64: 2 tiles, but the
+ * grid has only 5 blocks (ceil(136 / 32) x 1), so 2 parts, not 4. The same
+ * cases again with GRETA_SPLIT_K=0 in the compiler's environment: one
+ * block per tile. Elsewhere the compiler does not split and both runs are
+ * the same. */
 static void check_split_k(const char *dtype, double tolerance) {
   greta_device_t *device = support_open_or_skip(GRETA_BACKEND_CUDA);
+  static const int small_grid[] = {64, 100};
   for (int off = 0; off < 2; off++) {
     if (off) setenv("GRETA_SPLIT_K", "0", 1);
     check_case(device, greta_device_target(device), dtype, 320, 6120, tolerance);
     check_case(device, greta_device_target(device), dtype, 320, 4200, tolerance);
+    check_case_steps(device, greta_device_target(device), dtype, 256, 136, tolerance, MAX_T,
+                     small_grid, 2);
     unsetenv("GRETA_SPLIT_K");
   }
   greta_device_destroy(device);
@@ -252,6 +264,20 @@ static void check_split_k(const char *dtype, double tolerance) {
 
 Test(gemm_conformance, cuda_f16_split_k) { check_split_k("f16", 2e-3); }
 Test(gemm_conformance, cuda_bf16_split_k) { check_split_k("bf16", 1e-2); }
+
+/* The tile width at run time (greta_wgmma_step_width): N = 8456 (ragged)
+ * compiled for 256 tokens takes the 256-wide path (2 x 34 tiles fill half
+ * of 132 SMs); a step of T = 100 (34 such tiles) runs 128-wide tiles (67,
+ * split-K leaves them whole), T = 200 the 256-wide ones, from one kernel. */
+static void check_step_width(const char *dtype, double tolerance) {
+  greta_device_t *device = support_open_or_skip(GRETA_BACKEND_CUDA);
+  static const int steps[] = {100, 200};
+  check_case_steps(device, greta_device_target(device), dtype, 320, 8456, tolerance, 256, steps, 2);
+  greta_device_destroy(device);
+}
+
+Test(gemm_conformance, cuda_f16_step_width) { check_step_width("f16", 2e-3); }
+Test(gemm_conformance, cuda_bf16_step_width) { check_step_width("bf16", 1e-2); }
 
 Test(gemm_conformance, cpu_f32) { check_backend(GRETA_BACKEND_CPU, "f32", 1e-5); }
 Test(gemm_conformance, cpu_f16) { check_backend(GRETA_BACKEND_CPU, "f16", 1e-5); }

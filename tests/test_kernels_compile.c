@@ -92,13 +92,19 @@ static void make_tu(const target_t *t, tu_t *tu) {
                              .xdtype = dt},
           1, 2, 2048, n);
       /* sm_90a: split-K over the step's workspace (a fifth operand), for
-       * the o / down shapes of a 512-token step (128-wide tiles). */
+       * the o / down shapes of a 512-token entry (128-wide tiles). */
       if (target_wgmma(t)) {
         snprintf(n, sizeof n, "matmul_split_k_prefill_%s", dts[dt]);
         add(t, tu, GRETA_OP_MATMUL, 5,
             (greta_op_attrs_t){.n = 4096, .k = 256, .transpose_b = 1, .residual = 1, .wdtype = dt,
                                .xdtype = dt, .split_k = 4},
             1, 2, 512, n);
+        /* An entry of 2048 rows: the 256-wide path too, the split on the 128-wide one. */
+        snprintf(n, sizeof n, "matmul_split_k_big_prefill_%s", dts[dt]);
+        add(t, tu, GRETA_OP_MATMUL, 5,
+            (greta_op_attrs_t){.n = 4096, .k = 256, .transpose_b = 1, .residual = 1, .wdtype = dt,
+                               .xdtype = dt, .split_k = 4},
+            1, 2, 2048, n);
       }
       snprintf(n, sizeof n, "rms_scale_%s", dts[dt]);
       add(t, tu, GRETA_OP_RMS_SCALE, 2, (greta_op_attrs_t){.n = 256, .outdtype = dt, .eps = 1e-5f}, 1,
@@ -496,33 +502,33 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
     cr_skip_test("NVRTC not found (CUDA toolkit)");
     return;
   }
-  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 688LL, 256LL, 1, 0, 1LL, 1, 128, 0>"),
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 688LL, 256LL, 1, 0, 1LL, 1, 128, 0, 132>"),
             "the 688-wide f16 prefill GEMM should take 128-wide wgmma tiles");
-  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_BF16, 4096LL, 256LL, 1, 0, 1LL, 1, 256, 0>"),
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_BF16, 4096LL, 256LL, 1, 0, 1LL, 1, 256, 0, 132>"),
             "the 4096-wide bf16 GEMM of 2048 rows should take 256-wide wgmma tiles");
-  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 4096LL, 256LL, 1, 1, 1LL, 1, 128, 0>"),
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 4096LL, 256LL, 1, 1, 1LL, 1, 128, 0, 132>"),
             "the residual GEMM of 512 rows should take 128-wide wgmma tiles");
-  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 4096LL, 256LL, 1, 1, 1LL, 1, 256, 1>"),
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 4096LL, 256LL, 1, 1, 1LL, 1, 256, 1, 132>"),
             "the GEMM of x in f16, 2048 rows, should take 256-wide wgmma tiles and copy x raw");
   cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_BF16, 4096LL, 256LL, 1, 1, 1LL, 1, 128, 1, 132>"
                                     "(params, x, b, out, res, greta_no_pairs(), ws)"),
             "a split_k GEMM should weigh its steps' tiles against the 132 SMs and take the "
             "workspace");
-  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F32, 688LL, 256LL, 1, 0, 1LL, 1, 128, 0>"),
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F32, 688LL, 256LL, 1, 0, 1LL, 1, 128, 0, 132>"),
             "f32 weights with 32 | K should take 3xTF32 on wgmma's 128-wide tiles");
   cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F32, 256LL, 688LL, 1, 1, 1LL, 1, 0, 0>"),
             "f32 weights with K = 688 keep 3xTF32 on mma.sync");
   /* The GLU GEMM's tile width counts the virtual weight's columns: 2008
    * gate/up pairs are 4032 columns, 256 wide at 2048 rows (16 x 16 tiles). */
-  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 4032LL, 256LL, 1, 0, 1LL, 1, 256, 1>"
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 4032LL, 256LL, 1, 0, 1LL, 1, 256, 1, 132>"
                                     "(params, x, b, 0, 0, greta_glu_pairs<16, 2008LL, GRETA_W_F32>(out))"),
             "the GLU GEMM of 2048 rows should take 256-wide wgmma tiles, x raw, out f32");
-  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_BF16, 1376LL, 256LL, 1, 0, 1LL, 1, 128, 0>"
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_BF16, 1376LL, 256LL, 1, 0, 1LL, 1, 128, 0, 132>"
                                     "(params, x, b, 0, 0, greta_glu_pairs<16, 688LL, GRETA_W_BF16>(out))"),
             "the GLU GEMM of f32 x, out bf16");
   /* q/k/v: 48 heads of 64 pairs are 6144 virtual columns, the stores
    * through greta_qkv_pairs. */
-  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 6144LL, 256LL, 1, 0, 1LL, 1, 256, 1>"
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 6144LL, 256LL, 1, 0, 1LL, 1, 256, 1, 132>"
                                     "(params, x, b, 0, 0, greta_qkv_pairs<16, 32LL, 8LL, 128LL, "
                                     "2048LL, GRETA_W_F16>(params, q, k_cache, v_cache, "),
             "the q/k/v GEMM of 2048 rows with RoPE and the cache writes in its epilogue");
@@ -531,18 +537,18 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
   strbuf_free(&tu.source);
 }
 
-/* Split-K (on unless GRETA_SPLIT_K=0) is only for sm_90a's wgmma GEMM on
- * its 128-wide tiles over a half Linear weight with 64 | K and K >= 256;
- * kernel selection refuses a split_k launch anywhere else. No toolchain
- * needed. */
-static int split_parts(const target_t *t, greta_op_attrs_t a, int64_t max_tokens) {
+/* Split-K (on unless GRETA_SPLIT_K=0) is only for sm_90a's wgmma GEMM over
+ * a half Linear weight with 64 | K and K >= 256, whatever the entry's
+ * largest step (the kernel splits the steps that leave SMs idle); kernel
+ * selection refuses a split_k launch anywhere else. No toolchain needed. */
+static int split_parts(const target_t *t, greta_op_attrs_t a) {
   greta_plan_launch_t l;
   memset(&l, 0, sizeof l);
   l.op = GRETA_OP_MATMUL;
   l.attr = a;
   l.rows_coeff = 1;
   l.rows_per_token = 1;
-  return kernels_gemm_split_k(t, &l, max_tokens);
+  return kernels_gemm_split_k(t, &l);
 }
 
 Test(kernels_compile, split_k_only_where_the_wgmma_gemm_runs) {
@@ -553,39 +559,39 @@ Test(kernels_compile, split_k_only_where_the_wgmma_gemm_runs) {
   const greta_op_attrs_t o = {.n = 4096, .k = 4096, .transpose_b = 1, .residual = 1,
                               .wdtype = GRETA_F16};
   setenv("GRETA_SPLIT_K", "0", 1);
-  cr_expect_eq(split_parts(&sm90, o, 512), 0, "GRETA_SPLIT_K=0 turns it off");
+  cr_expect_eq(split_parts(&sm90, o), 0, "GRETA_SPLIT_K=0 turns it off");
   unsetenv("GRETA_SPLIT_K");
-  cr_expect_eq(split_parts(&sm90, o, 512), 4);
-  cr_expect_eq(split_parts(&sm90, o, 2048), 0, "2048 rows take the 256-wide tile");
-  cr_expect_eq(split_parts(&sm80, o, 512), 0);
-  cr_expect_eq(split_parts(&amd, o, 512), 0);
+  cr_expect_eq(split_parts(&sm90, o), 4);
+  cr_expect_eq(split_parts(&sm80, o), 0);
+  cr_expect_eq(split_parts(&amd, o), 0);
   greta_op_attrs_t a = o;
   a.wdtype = GRETA_F32;
-  cr_expect_eq(split_parts(&sm90, a, 512), 0, "f32 weights");
+  cr_expect_eq(split_parts(&sm90, a), 0, "f32 weights");
   a = o, a.k = 192;
-  cr_expect_eq(split_parts(&sm90, a, 512), 0, "fewer than 4 K stages");
+  cr_expect_eq(split_parts(&sm90, a), 0, "fewer than 4 K stages");
   a = o, a.k = 4100;
-  cr_expect_eq(split_parts(&sm90, a, 512), 0, "64 does not divide K");
+  cr_expect_eq(split_parts(&sm90, a), 0, "64 does not divide K");
   a = o, a.transpose_b = 0;
-  cr_expect_eq(split_parts(&sm90, a, 512), 0, "B [K, N]");
+  cr_expect_eq(split_parts(&sm90, a), 0, "B [K, N]");
   cr_expect_eq(kernels_split_k_workspace_bytes(&sm90), 4ull * (256 + 132ull * 128 * 256));
 
+  /* Refused: sm_80 (no wgmma), f32 weights on sm_90a. */
   const struct {
     const target_t *target;
-    int64_t max_tokens;
-  } refused[] = {{&sm80, 512}, {&sm90, 2048}};
+    greta_dtype_t wdtype;
+  } refused[] = {{&sm80, GRETA_F16}, {&sm90, GRETA_F32}};
   for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
     greta_plan_launch_t l;
     memset(&l, 0, sizeof l);
     l.op = GRETA_OP_MATMUL;
     l.n_args = 5;
     l.attr = o;
+    l.attr.wdtype = refused[i].wdtype;
     l.attr.split_k = 4;
     l.rows_coeff = 1;
     l.rows_per_token = 1;
     strbuf_t src = {0};
-    greta_status_t st = kernels_instantiate(refused[i].target, &l, 2, refused[i].max_tokens,
-                                            "split_refused", &src);
+    greta_status_t st = kernels_instantiate(refused[i].target, &l, 2, 512, "split_refused", &src);
     cr_expect(st && strstr(greta_status_message(st), "split_k"),
               "case %zu: split_k must be refused", i);
     greta_status_free(st);

@@ -29,6 +29,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../templates/launch_constants.h"
 #include "../templates/wgmma_layout.h"
 
 enum { SMEM = 1 << 18, TILE_K = 64 };
@@ -232,4 +233,88 @@ Test(wgmma_layout, grid_blocks_cover_the_tiles_once) {
                      i / N, i % N, seen[i]);
     }
   }
+}
+
+/* The run-time tile width: 256 once a step's 256-wide tiles fill half the
+ * SMs, and only in a kernel compiled for it. The 7B's shapes on the H200's
+ * 132 SMs (docs/gemm.md, "Tile width at run time"). */
+Test(wgmma_layout, step_width) {
+  static const struct {
+    long long M, N;
+    int wg, width;
+  } cases[] = {
+      {128, 12288, 256, 128}, /* q/k/v at T = 128: 48 wide tiles, 96 narrow */
+      {256, 12288, 256, 256}, /* 96 wide tiles >= 66 */
+      {128, 22016, 256, 256}, /* gate/up: 86 */
+      {512, 4096, 256, 128},  /* o, down at T = 512: 64 wide tiles < 66 */
+      {1024, 4096, 256, 256}, /* 128 */
+      {2048, 22016, 128, 128}, /* compiled for 128 only */
+      {64, 1, 256, 128},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    cr_expect_eq(greta_wgmma_step_width(cases[i].M, cases[i].N, cases[i].wg, 132), cases[i].width,
+                 "M %lld N %lld wg %d", cases[i].M, cases[i].N, cases[i].wg);
+}
+
+/* Split-K's blocks: over the grid's blocks, every tile's parts 0 .. p - 1
+ * appear exactly once with one p per tile, whole-wave tiles unsplit, the
+ * tail's slots distinct and within the workspace (tail tiles x p <= SMs,
+ * tail tiles <= the counters), and never more blocks than the grid. */
+static void check_split(long long tiles, int sms, long long blocks, int want_parts) {
+  static int seen[4096][GRETA_GEMM_SPLIT_K_PARTS], tile_parts[4096];
+  static long long tile_slot[4096];
+  cr_assert(tiles <= 4096);
+  memset(seen, 0, sizeof seen);
+  memset(tile_parts, 0, sizeof tile_parts);
+  int max_parts = 0;
+  long long slots = 0;
+  for (long long blk = 0; blk < blocks; blk++) {
+    long long tile = -1, slot = -1;
+    int part = -1, parts = 0;
+    if (!greta_wgmma_split_of_block(blk, tiles, sms, blocks, &tile, &part, &parts, &slot)) continue;
+    cr_assert(tile >= 0 && tile < tiles && parts >= 1 && parts <= GRETA_GEMM_SPLIT_K_PARTS &&
+                  part >= 0 && part < parts,
+              "tiles %lld blocks %lld: block %lld -> tile %lld part %d of %d", tiles, blocks, blk,
+              tile, part, parts);
+    cr_assert(!tile_parts[tile] || tile_parts[tile] == parts, "tile %lld split two ways", tile);
+    if (parts > 1 && tile_parts[tile])
+      cr_assert_eq(tile_slot[tile], slot, "tile %lld: one slot for its parts", tile);
+    tile_parts[tile] = parts;
+    tile_slot[tile] = slot;
+    seen[tile][part]++;
+    if (parts > 1) {
+      cr_assert(slot >= 0 && (slot + 1) * parts <= sms && slot < GRETA_GEMM_SPLIT_K_COUNTERS,
+                "tile %lld: slot %lld of %d parts", tile, slot, parts);
+      if (slot + 1 > slots) slots = slot + 1;
+    }
+    if (parts > max_parts) max_parts = parts;
+  }
+  for (long long t = 0; t < tiles; t++) {
+    cr_assert(tile_parts[t], "tiles %lld blocks %lld: tile %lld has no block", tiles, blocks, t);
+    for (int q = 0; q < tile_parts[t]; q++)
+      cr_assert_eq(seen[t][q], 1, "tile %lld part %d seen %d times", t, q, seen[t][q]);
+    if (t < tiles - tiles % sms) cr_assert_eq(tile_parts[t], 1, "whole-wave tile %lld split", t);
+  }
+  cr_expect_eq(max_parts, want_parts, "tiles %lld on %d SMs, %lld blocks", tiles, sms, blocks);
+}
+
+Test(wgmma_layout, split_blocks_cover_each_tile_once) {
+  /* The 7B's o / down at T = 128, 256, 512 (32, 64, 128 tiles of 128 x 128 on
+   * the 1024 .. 128 x 8 blocks of greta_gemm_mma's grid). */
+  check_split(32, 132, 128 * 2, 4);
+  check_split(64, 132, 128 * 4, 2);
+  check_split(128, 132, 128 * 8, 1);
+  /* q/k/v at T = 128 (96 tiles), gate/up at 256 in 128-wide tiles (344):
+   * the tail of 80 leaves p = 1. */
+  check_split(96, 132, 384 * 2, 1);
+  check_split(344, 132, 688 * 4, 1);
+  /* 2 whole waves and a tail of 20 tiles in 4 parts; a tail of 60 in 2. */
+  check_split(284, 132, 4096, 4);
+  check_split(192, 132, 4096, 2);
+  /* A grid smaller than tiles x 4: N = 136 at T = 64 is 2 tiles on 5 blocks. */
+  check_split(2, 132, 5, 2);
+  check_split(2, 132, 3, 1);
+  check_split(33, 132, 132, 4);
+  check_split(48, 132, 192, 2);
+  check_split(1, 132, 1, 1);
 }

@@ -19,6 +19,7 @@
 #include "launch_constants.h"
 #include "pair_layout.h"
 #include "rope_freq.h"
+#include "wgmma_layout.h"
 #include "status.h"
 
 _Static_assert((int)GRETA_W_F32 == (int)GRETA_F32 && (int)GRETA_W_F16 == (int)GRETA_F16 &&
@@ -298,8 +299,11 @@ static int64_t pair_width(const kernel_ctx_t *c, int64_t s, int64_t blocks) {
  * tiles for the chip, else 128 (twice the tiles). The standalone bench on
  * the H200 measured 256 the faster wherever its tiles filled the 132 SMs,
  * 128 at N = 4096, T = 512 (docs/gemm.md). */
+/* The widest wgmma tile an entry's steps of up to max_rows rows take: the
+ * kernel compiles the 256-wide path where the largest step takes it, and
+ * picks each step's width at run time by the same rule. */
 static int wgmma_width(const target_t *target, int64_t max_rows, int64_t N) {
-  return ceil_div(max_rows, GRETA_WGMMA_BM) * ceil_div(N, 256) >= target->compute_units ? 256 : 128;
+  return greta_wgmma_step_width(max_rows, N, 256, (int)target->compute_units);
 }
 
 /* The largest step's rows of a launch whose entry runs up to max_tokens. */
@@ -356,8 +360,9 @@ static greta_status_t prefill_gemm(const kernel_ctx_t *c, kernel_choice_t *k, in
   if (mma && dt != GRETA_F32 && trans &&
       ceil_div(max_rows, GRETA_MMA_BIG_BM) * ceil_div(N, GRETA_MMA_BIG_BN) >= GRETA_MMA_BIG_MIN_TILES)
     l->shared_bytes = GRETA_MMA_BIG_SMEM_BYTES;
-  /* sm_90a (target_wgmma): half weights take greta_gemm_wgmma's 128 x wg
-   * tiles at run time once the step has 64 rows (wgmma_width). */
+  /* sm_90a (target_wgmma): half weights take greta_gemm_wgmma's 128-wide
+   * tiles, or up to wg = 256 (wgmma_width), at run time once the step has
+   * 64 rows. */
   int wg = 0;
   if (mma && dt != GRETA_F32 && trans && K % GRETA_WGMMA_BK == 0 && target_wgmma(c->target)) {
     wg = wgmma_width(c->target, max_rows, N);
@@ -372,13 +377,13 @@ static greta_status_t prefill_gemm(const kernel_ctx_t *c, kernel_choice_t *k, in
     if (l->shared_bytes < (uint32_t)GRETA_WGMMA_TF32_SMEM_BYTES)
       l->shared_bytes = (uint32_t)GRETA_WGMMA_TF32_SMEM_BYTES;
   }
-  /* split_k (lower_split_k): the workspace as a last parameter, and the SM
-   * count the template weighs a step's tiles against. */
-  const int split = a->split_k ? (int)c->target->compute_units : 0;
-  if (a->split_k && (pairs || wg != 128 || a->split_k != GRETA_GEMM_SPLIT_K_PARTS))
-    return bad(c, "split_k needs the sm_90a wgmma GEMM's 128-wide tiles over a half Linear weight");
+  /* split_k (lower_split_k): the workspace as a last parameter. The wgmma
+   * GEMMs weigh a step's tiles against the SM count. */
+  if (a->split_k && (pairs || dt == GRETA_F32 || !wg || a->split_k != GRETA_GEMM_SPLIT_K_PARTS))
+    return bad(c, "split_k needs the sm_90a wgmma GEMM over a half Linear weight");
   char wg_arg[32] = ""; /* greta_gemm_mma's last template arguments */
-  if (mma) snprintf(wg_arg, sizeof wg_arg, a->split_k ? ", %d, %d, %d" : ", %d, %d", wg, xh, split);
+  if (mma && wg) snprintf(wg_arg, sizeof wg_arg, ", %d, %d, %d", wg, xh, (int)c->target->compute_units);
+  else if (mma) snprintf(wg_arg, sizeof wg_arg, ", 0, %d", xh);
   if (!mma) k->params = res ? "const float *x, const void *b, float *out, const float *res"
                             : "const float *x, const void *b, float *out";
   if (a->split_k) {
@@ -392,16 +397,13 @@ static greta_status_t prefill_gemm(const kernel_ctx_t *c, kernel_choice_t *k, in
   return NULL;
 }
 
-int kernels_gemm_split_k(const target_t *target, const greta_plan_launch_t *l,
-                         int64_t max_tokens) {
+int kernels_gemm_split_k(const target_t *target, const greta_plan_launch_t *l) {
   const greta_op_attrs_t *a = &l->attr;
   const char *off = getenv("GRETA_SPLIT_K");
   const bool half = a->wdtype == GRETA_F16 || a->wdtype == GRETA_BF16;
-  /* The 256-wide tile has no registers to spare for the split's epilogue
-   * (it spilled 24 bytes), and the counters cover half the SMs' tiles. */
+  /* The counters cover the tail tiles that split (at most half the SMs). */
   return !(off && strcmp(off, "0") == 0) && target_wgmma(target) && half && a->transpose_b &&
                  !a->norm && a->k % GRETA_WGMMA_BK == 0 && a->k >= 4 * GRETA_WGMMA_BK &&
-                 wgmma_width(target, launch_max_rows(l, max_tokens), a->n) == 128 &&
                  target->compute_units <= 2 * GRETA_GEMM_SPLIT_K_COUNTERS
              ? GRETA_GEMM_SPLIT_K_PARTS
              : 0;

@@ -18,13 +18,13 @@ greta_status_t kernels_instantiate(const target_t *target, greta_plan_launch_t *
                                    int64_t min_tokens, int64_t max_tokens, const char *name,
                                    strbuf_t *source);
 
-/* The most parts prefill matmul `l` (attributes and rows set, in an entry of
- * up to max_tokens) may split its GEMM tiles' K into on `target`
- * (templates/gemm_wgmma.h, split-K; the plan's split_k), or 0: sm_90a's
- * wgmma GEMM on its 128-wide tiles over a half Linear weight with 64 | K and
- * K >= 256. GRETA_SPLIT_K=0 in gretac's environment turns it off (for
- * timing the unsplit GEMM). */
-int kernels_gemm_split_k(const target_t *target, const greta_plan_launch_t *l, int64_t max_tokens);
+/* The most parts prefill matmul `l` (attributes set) may split its GEMM
+ * tiles' K into on `target` (templates/gemm_wgmma.h, split-K; the plan's
+ * split_k), or 0: sm_90a's wgmma GEMM over a half Linear weight with 64 | K
+ * and K >= 256. The kernel splits only the tail of a step's 128-wide tiles
+ * that leaves SMs idle (greta_wgmma_split_of_block). GRETA_SPLIT_K=0 in
+ * gretac's environment turns it off (for timing the unsplit GEMM). */
+int kernels_gemm_split_k(const target_t *target, const greta_plan_launch_t *l);
 /* Bytes of the step's split-K workspace on `target`. */
 uint64_t kernels_split_k_workspace_bytes(const target_t *target);
 

@@ -44,7 +44,7 @@ typedef struct rows_s {
   uint32_t per_token;
 } rows_t;
 
-/* A prefill matmul launch (rows set) whose GEMM may split its tiles' K on
+/* A prefill matmul launch (attributes set) whose GEMM may split its tiles' K on
  * this target (kernels_gemm_split_k) gets split_k and the step's split-K workspace (one
  * buffer for the whole entry) as its last operand. */
 void lower_split_k(lowering_t *lw, greta_plan_launch_t *l, int decode);

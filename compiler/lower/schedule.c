@@ -78,7 +78,7 @@ uint64_t value_bytes(const lowering_t *lw, const ir_type_t *type) {
 
 void lower_split_k(lowering_t *lw, greta_plan_launch_t *l, int decode) {
   const target_t *target = lw->options->target;
-  const int parts = decode ? 0 : kernels_gemm_split_k(target, l, lw->options->max_tokens);
+  const int parts = decode ? 0 : kernels_gemm_split_k(target, l);
   if (!parts) return;
   if (!lw->split_k_ws)
     lw->split_k_ws = 1 + new_buffer(lw, kernels_split_k_workspace_bytes(target), 0,
@@ -277,7 +277,7 @@ static void lower_node(lowering_t *lw, int id, int decode, launch_list_t *list) 
       if (!decode) l->attr.xdtype = lw->prefill_dtype[node->inputs[0]];
       l->rows_coeff = rows;
       l->rows_per_token = per_token;
-      lower_split_k(lw, l, decode); /* weighs the launch's rows */
+      lower_split_k(lw, l, decode);
       return;
     }
     case IR_EMBEDDING: {
