@@ -367,23 +367,9 @@ static void time_decode(int L, double copy_Bps) {
   }
   CHECK(cudaStreamEndCapture(st, &graph));
   CHECK(cudaGraphInstantiate(&exec, graph, 0));
-  cudaEvent_t e0, e1;
-  CHECK(cudaEventCreate(&e0));
-  CHECK(cudaEventCreate(&e1));
-  for (int i = 0; i < 3; i++) CHECK(cudaGraphLaunch(exec, st));
-  std::vector<float> ms;
-  for (int i = 0; i < REPLAYS; i++) {
-    CHECK(cudaEventRecord(e0, st));
-    CHECK(cudaGraphLaunch(exec, st));
-    CHECK(cudaEventRecord(e1, st));
-    CHECK(cudaEventSynchronize(e1));
-    float x;
-    CHECK(cudaEventElapsedTime(&x, e0, e1));
-    ms.push_back(x / PER_GRAPH);
-  }
+  const double t = bench_graph_median_ms(exec, st, 3, REPLAYS) / PER_GRAPH * 1e-3;
   CHECK(cudaGetLastError());
-  std::sort(ms.begin(), ms.end());
-  const double t = ms[ms.size() / 2] * 1e-3, bytes = 2.0 * L * KVH * D * esize(DT);
+  const double bytes = 2.0 * L * KVH * D * esize(DT);
   const double floor_s = bytes / copy_Bps;
   if (MODE == 3) g_stream8_us[EARLY][L] = t * 1e6;
   const char *name = MODE == 1   ? "empty kernel (decode grid)"
@@ -398,7 +384,6 @@ static void time_decode(int L, double copy_Bps) {
          (long long)((L + SR - 1) / SR) * H, t * 1e6, floor_s * 1e6, bytes / t / 1e9,
          MODE == 1 ? 0.0 : 100.0 * floor_s / t, ceil_pct);
   cudaFree(q), cudaFree(p), cudaFree(out), cudaFree(sync), cudaFree(params);
-  cudaEventDestroy(e0), cudaEventDestroy(e1);
   cudaGraphExecDestroy(exec), cudaGraphDestroy(graph), cudaStreamDestroy(st);
 }
 

@@ -38,6 +38,8 @@
 #define __CUDACC_RTC__ 1
 #include "prelude.h"
 #include "mma_layout.h"
+#include "pair_layout.h"
+#include "gemm.h" /* greta_no_pairs, which gemm_mma.h's paired epilogues take */
 #include "gemm_mma.h"
 #include "attention.h"
 #include "attention_mma.h"
@@ -241,24 +243,9 @@ static double time_us(F launch) {
   for (int i = 0; i < PER_GRAPH; i++) launch();
   CHECK(cudaStreamEndCapture(g_stream, &graph));
   CHECK(cudaGraphInstantiate(&exec, graph, 0));
-  cudaEvent_t a, b;
-  CHECK(cudaEventCreate(&a));
-  CHECK(cudaEventCreate(&b));
-  for (int i = 0; i < 2; i++) CHECK(cudaGraphLaunch(exec, g_stream));
-  std::vector<double> per;
-  for (int rep = 0; rep < 11; rep++) {
-    CHECK(cudaEventRecord(a, g_stream));
-    CHECK(cudaGraphLaunch(exec, g_stream));
-    CHECK(cudaEventRecord(b, g_stream));
-    CHECK(cudaEventSynchronize(b));
-    float ms = 0;
-    CHECK(cudaEventElapsedTime(&ms, a, b));
-    per.push_back(ms * 1e3 / PER_GRAPH);
-  }
-  std::sort(per.begin(), per.end());
-  cudaEventDestroy(a), cudaEventDestroy(b);
+  const double us = bench_graph_median_ms(exec, g_stream, 2, 11) * 1e3 / PER_GRAPH;
   cudaGraphExecDestroy(exec), cudaGraphDestroy(graph);
-  return per[per.size() / 2];
+  return us;
 }
 
 /* Llama-2-7B prefill attention: 32 heads of 128, MAXSEQ 4096, T tokens at

@@ -1,10 +1,12 @@
-/* The standalone nvcc benches' error check: a failing CUDA runtime call
- * prints where and why, and exits 1. */
+/* The standalone nvcc benches' error check (a failing CUDA runtime call
+ * prints where and why, and exits 1) and their graph timing. */
 #ifndef GRETA_BENCH_CUDA_CHECK_H
 #define GRETA_BENCH_CUDA_CHECK_H
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <vector>
 
 #define CHECK(x)                                                                           \
   do {                                                                                     \
@@ -14,5 +16,29 @@
       exit(1);                                                                             \
     }                                                                                      \
   } while (0)
+
+/* Median milliseconds of one replay of graph `exec` on `stream`: `warmups`
+ * untimed replays, then `replays` timed ones, each between two events. */
+static inline float bench_graph_median_ms(cudaGraphExec_t exec, cudaStream_t stream, int warmups,
+                                          int replays) {
+  cudaEvent_t a, b;
+  CHECK(cudaEventCreate(&a));
+  CHECK(cudaEventCreate(&b));
+  for (int i = 0; i < warmups; i++) CHECK(cudaGraphLaunch(exec, stream));
+  std::vector<float> ms;
+  for (int i = 0; i < replays; i++) {
+    CHECK(cudaEventRecord(a, stream));
+    CHECK(cudaGraphLaunch(exec, stream));
+    CHECK(cudaEventRecord(b, stream));
+    CHECK(cudaEventSynchronize(b));
+    float x;
+    CHECK(cudaEventElapsedTime(&x, a, b));
+    ms.push_back(x);
+  }
+  CHECK(cudaEventDestroy(a));
+  CHECK(cudaEventDestroy(b));
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
 
 #endif

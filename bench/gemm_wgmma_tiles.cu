@@ -92,27 +92,11 @@ static float graph_us(F launch) {
   for (int i = 0; i < 10; i++) launch(s);
   CHECK(cudaStreamEndCapture(s, &g));
   CHECK(cudaGraphInstantiate(&ge, g, 0));
-  cudaEvent_t a, b;
-  CHECK(cudaEventCreate(&a));
-  CHECK(cudaEventCreate(&b));
-  CHECK(cudaGraphLaunch(ge, s)); /* warm-up */
-  std::vector<float> t;
-  for (int r = 0; r < 12; r++) {
-    CHECK(cudaEventRecord(a, s));
-    CHECK(cudaGraphLaunch(ge, s));
-    CHECK(cudaEventRecord(b, s));
-    CHECK(cudaEventSynchronize(b));
-    float ms;
-    CHECK(cudaEventElapsedTime(&ms, a, b));
-    t.push_back(ms * 100.f); /* ms for 10 launches -> µs for one */
-  }
-  std::sort(t.begin(), t.end());
-  CHECK(cudaEventDestroy(a));
-  CHECK(cudaEventDestroy(b));
+  const float us = bench_graph_median_ms(ge, s, 1, 12) * 100.f; /* ms for 10 launches -> µs for one */
   CHECK(cudaGraphExecDestroy(ge));
   CHECK(cudaGraphDestroy(g));
   CHECK(cudaStreamDestroy(s));
-  return t[t.size() / 2];
+  return us;
 }
 
 template <long long N, long long K, int BN, int MODE>
