@@ -3,14 +3,14 @@
  * greta_wgmma_step_width and greta_wgmma_split_of_block
  * (templates/wgmma_layout.h; docs/gemm.md, "Tile width at run time").
  *
- *   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -Itemplates \
- *        bench/gemm_wgmma_tiles.cu -lcublas -o gemm_wgmma_tiles
+ *   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -Itemplates -Ibench \
+ *        [-DGRETA_WGMMA_192=1] bench/gemm_wgmma_tiles.cu -lcublas -o gemm_wgmma_tiles
  *   ./gemm_wgmma_tiles            (on an sm_90 GPU; scripts/device_wgmma.sh builds and runs it)
  *
  * x and W f16 (x as a producer stores it in prefill, XH), c f32, no
  * epilogue. Columns, µs per launch (median of 12 replays of a CUDA graph of
  * 10 launches, so launch overhead is out, as in libgreta's replay):
- *   128 / 256     one block per 128 x 128 / 128 x 256 tile, an exact grid;
+ *   128 / 192 / 256  one block per 128 x 128 / 192 / 256 tile, an exact grid;
  *   128 split     the 128-wide tiles with the tail's tiles split over the
  *                 step's workspace (greta_wgmma_split_of_block), on the
  *                 tiles + SMs blocks (the few surplus ones return);
@@ -65,10 +65,16 @@ __global__ void __launch_bounds__(GRETA_WGMMA_NT, 1)
     greta_gemm_wgmma<GRETA_W_F16, N, K, BN, 1, 1>(M, m0, n0, x, w, c, nullptr, smem);
     return;
   }
-  if (MODE == 2 && blk == 0 && threadIdx.x == 0) g_width = greta_wgmma_step_width(M, N, 256, sms);
-  if (MODE == 2 && greta_wgmma_step_width(M, N, 256, sms) == 256) {
+  const int width = greta_wgmma_step_width(M, N, 256, sms, GRETA_WGMMA_192);
+  if (MODE == 2 && blk == 0 && threadIdx.x == 0) g_width = width;
+  if (MODE == 2 && width == 256) {
     if (!greta_wgmma_tile_of_block(blk, M, N, 256, &m0, &n0)) return;
     greta_gemm_wgmma<GRETA_W_F16, N, K, 256, 1, 1>(M, m0, n0, x, w, c, nullptr, smem);
+    return;
+  }
+  if (MODE == 2 && width == 192) {
+    if (!greta_wgmma_tile_of_block(blk, M, N, 192, &m0, &n0)) return;
+    greta_gemm_wgmma<GRETA_W_F16, N, K, 192, 1, 1>(M, m0, n0, x, w, c, nullptr, smem);
     return;
   }
   const long long tiles = (M + 127) / 128 * ((N + 127) / 128);
@@ -102,7 +108,8 @@ static float graph_us(F launch) {
 template <long long N, long long K, int BN, int MODE>
 static float time_variant(long long M, const void *x, const void *w, float *c, void *ws) {
   auto k = tiles_kernel<N, K, BN, MODE>;
-  const int smem = GRETA_WGMMA_SMEM_BYTES(BN);
+  /* MODE 2 holds every width's path: the largest ring */
+  const int smem = MODE == 2 ? GRETA_WGMMA_SMEM_BYTES(192) : GRETA_WGMMA_SMEM_BYTES(BN);
   CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
   dim3 grid;
   if (MODE == 0) {
@@ -140,30 +147,34 @@ template <long long N, long long K>
 static void shape(const char *name, long long M, cublasHandle_t h, const void *x, const void *w,
                   float *ref, float *c, void *ws) {
   const double tflop = 2.0 * M * N * K * 1e-6; /* per µs -> TFLOP/s */
-  float us[5];
+  float us[6];
   double worst = 0;
   us[0] = time_variant<N, K, 128, 0>(M, x, w, ref, ws);
-  us[1] = time_variant<N, K, 256, 0>(M, x, w, c, ws);
+  us[1] = time_variant<N, K, 192, 0>(M, x, w, c, ws);
   worst = std::max(worst, rel_diff(c, ref, (size_t)(M * N)));
   CHECK(cudaMemset(c, 0xFF, (size_t)(M * N) * 4));
-  us[2] = time_variant<N, K, 128, 1>(M, x, w, c, ws);
+  us[2] = time_variant<N, K, 256, 0>(M, x, w, c, ws);
   worst = std::max(worst, rel_diff(c, ref, (size_t)(M * N)));
   CHECK(cudaMemset(c, 0xFF, (size_t)(M * N) * 4));
-  us[3] = time_variant<N, K, 256, 2>(M, x, w, c, ws);
+  us[3] = time_variant<N, K, 128, 1>(M, x, w, c, ws);
+  worst = std::max(worst, rel_diff(c, ref, (size_t)(M * N)));
+  CHECK(cudaMemset(c, 0xFF, (size_t)(M * N) * 4));
+  us[4] = time_variant<N, K, 256, 2>(M, x, w, c, ws);
   worst = std::max(worst, rel_diff(c, ref, (size_t)(M * N)));
   const float alpha = 1.f, beta = 0.f;
-  us[4] = graph_us([&](cudaStream_t s) {
+  us[5] = graph_us([&](cudaStream_t s) {
     cublasSetStream(h, s);
     cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)N, (int)M, (int)K, &alpha, w, CUDA_R_16F, (int)K,
                  x, CUDA_R_16F, (int)K, &beta, c, CUDA_R_32F, (int)N, CUBLAS_COMPUTE_32F,
                  CUBLAS_GEMM_DEFAULT);
   });
   const long long tiles = (M + 127) / 128 * ((N + 127) / 128);
-  printf("| %-7s | %4lld | %3lld | %3lld |", name, M, tiles, (M + 127) / 128 * ((N + 255) / 256));
-  for (int v = 0; v < 5; v++) printf(" %6.1f (%3.0f) |", us[v], tflop / us[v]);
+  printf("| %-7s | %4lld | %3lld | %3lld | %3lld |", name, M, tiles, (M + 127) / 128 * ((N + 191) / 192),
+         (M + 127) / 128 * ((N + 255) / 256));
+  for (int v = 0; v < 6; v++) printf(" %6.1f (%3.0f) |", us[v], tflop / us[v]);
   int width = 0;
   CHECK(cudaMemcpyFromSymbol(&width, g_width, sizeof width));
-  printf(" %d | %.2f | %.1e |\n", width, us[4] / us[3], worst);
+  printf(" %d | %.2f | %.1e |\n", width, us[5] / us[4], worst);
   all_ok &= worst <= 1e-4;
 }
 
@@ -202,8 +213,9 @@ int main(void) {
   cublasHandle_t h;
   cublasCreate(&h);
   printf("%s, %d SMs; µs per launch (TFLOP/s); x, W f16, c f32\n", prop.name, g_sms);
-  printf("| GEMM | T | tiles 128 | tiles 256 | 128 | 256 | 128 split | greta grid | cuBLAS | greta "
-         "width | cuBLAS / greta | max diff |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  printf("| GEMM | T | tiles 128 | tiles 192 | tiles 256 | 128 | 192 | 256 | 128 split | greta grid "
+         "| cuBLAS | greta width | cuBLAS / greta | max diff |\n"
+         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (long long T : {128ll, 256ll, 384ll, 512ll, 1024ll, 2048ll}) {
     shape<12288, 4096>("qkv", T, h, x, w, ref, c, ws);
     shape<4096, 4096>("o", T, h, x, w, ref, c, ws);

@@ -17,7 +17,8 @@
 #                                     the block and whole-model rows of 3;
 #                                     "f32" the f32 weights' checks and rows
 #                                     (4); "splitk" split-K against no split
-#                                     (5).
+#                                     (5); "width" the opt-in 192-wide tiles
+#                                     (6, below), in a short call.
 #                                     Everything printed is also in
 #                                     $OUT/device_wgmma.txt.
 #     1. the GPU tests of the prefill GEMM: test_backend_conformance,
@@ -68,11 +69,13 @@ prepare() {
       $([ $m = llama2_block_f32 ] || echo --max-tokens=2048)
   done
   GRETA_WGMMA=0 "$gretac" -q bench/models/gemm_512.gm --target=sm_90 -o $C/gemm_512_mmasync.cubin
+  GRETA_WGMMA_192=1 "$gretac" -q $C/llama2_block_f16.gm --target=sm_90 -o $C/llama2_block_f16_w192.cubin
+  GRETA_WGMMA_192=1 "$gretac" -q examples/llama2_7b.gm --target=sm_90 -o $C/llama2_7b_w192.cubin
   GRETA_SPLIT_K=0 "$gretac" -q $C/llama2_block_f16.gm --target=sm_90 -o $C/llama2_block_f16_nosplit.cubin
   GRETA_SPLIT_K=0 "$gretac" -q examples/llama2_7b.gm --target=sm_90 -o $C/llama2_7b_nosplit.cubin
   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -Itemplates bench/gemm_wgmma_bench.cu \
     -lcublas -o $C/gemm_wgmma_bench
-  nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -Itemplates -Ibench \
+  nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -Itemplates -Ibench -DGRETA_WGMMA_192=1 \
     bench/gemm_wgmma_tiles.cu -lcublas -o $C/gemm_wgmma_tiles
   du -sh $C
 }
@@ -208,7 +211,7 @@ splitk() {
   local status=0 t p m
   setup
   echo "=== 5. split-K and the tile width at run time"
-  tests "FAIL|N=136|N=8456" test_gemm_conformance test_backend_conformance
+  tests "FAIL|N=136|N=2000" test_gemm_conformance test_backend_conformance
   for p in 100 128 256 512; do
     check_block splitk_prompt_$p $C/llama2_block_f16.cubin $p 2 || status=1
   done
@@ -234,6 +237,33 @@ splitk() {
   return $status
 }
 
+# 192-wide tiles (GRETA_WGMMA_192=1 at compile time, *_w192.cubin; opt-in
+# until this has run), in one short call: the GEMM conformance tests
+# (cuda_*_step_width run both ways), run_block --check at prompts 256 and
+# 512 on the w192 block (q/k/v on 192-wide tiles), the block at T = 128,
+# 256, 512 without and with them, memcheck at prompt 300,
+# bench/gemm_wgmma_tiles.cu (its greta column with 192), then the whole 7B.
+width() {
+  local status=0 t m
+  setup
+  echo "=== 6. 192-wide tiles"
+  tests "FAIL|N=2000" test_gemm_conformance
+  for t in 512 256; do check_block w192_prompt_$t $C/llama2_block_f16_w192.cubin $t 2 || status=1; done
+  for t in 128 256 512; do
+    for m in llama2_block_f16 llama2_block_f16_w192; do
+      row $C/$m.cubin --tokens $t --repeats 20 --name "${m}_T$t"
+    done
+  done
+  memcheck w192 $C/llama2_block_f16_w192.cubin 300 1 || status=1
+  libcublas
+  timeout 60 $C/gemm_wgmma_tiles >"$OUT_DIR/gemm_wgmma_tiles.txt" 2>&1 || status=1
+  cat "$OUT_DIR/gemm_wgmma_tiles.txt"
+  for t in 128 512; do
+    for m in llama2_7b llama2_7b_w192; do row $C/$m.cubin --tokens $t --repeats 5 --name "${m}_T$t"; done
+  done
+  return $status
+}
+
 case "${1:-}" in
   prepare) prepare ;;
   run) { check; s=$?; timing; exit $s; } 2>&1 | tee "$OUT_DIR/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
@@ -241,5 +271,6 @@ case "${1:-}" in
   time) timing 2>&1 | tee "$OUT_DIR/device_wgmma.txt" ;;
   f32) f32 2>&1 | tee "$OUT_DIR/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
   splitk) splitk 2>&1 | tee "$OUT_DIR/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
-  *) echo "usage: $0 prepare|run|quick|time|f32|splitk" >&2; exit 2 ;;
+  width) width 2>&1 | tee "$OUT_DIR/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
+  *) echo "usage: $0 prepare|run|quick|time|f32|splitk|width" >&2; exit 2 ;;
 esac

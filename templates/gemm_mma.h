@@ -605,12 +605,14 @@ GRETA_INLINE void greta_gemm_mma_big(const void *x, const void *b, void *out, co
 
 /* Grid: x = ceil(N / 32), y = ceil(M / 64); GRETA_MMA_SMEM_BYTES of dynamic
  * shared memory (GRETA_MMA_F32_SMEM_BYTES for f32 weights).
- * WG = 128 or 256 (sm_90a builds only, gretac's GRETA_WGMMA=1; SMS the
- * chip's SM count): once the step has at least GRETA_WGMMA_BM / 2 rows, the
- * blocks take the tiles of greta_gemm_wgmma (128 x width, row tiles
- * fastest; width = greta_wgmma_step_width of the step's M, 128 unless
- * WG = 256) instead, with GRETA_WGMMA_SMEM_BYTES(WG) of dynamic shared
- * memory; f32 weights (WG = 128) those of greta_gemm_wgmma_tf32, with
+ * WG = 128, 192 or 256 (sm_90a builds only, gretac's GRETA_WGMMA=1; SMS
+ * the chip's SM count; 192-wide tiles only with GRETA_WGMMA_192, opt-in,
+ * launch_constants.h): once the step has at least GRETA_WGMMA_BM / 2 rows,
+ * the blocks take the tiles of greta_gemm_wgmma (128 x width, row tiles
+ * fastest; width = greta_wgmma_step_width of the step's M, at most WG)
+ * instead, with the largest GRETA_WGMMA_SMEM_BYTES of the widths up to WG
+ * of dynamic shared memory; f32 weights (WG = 128) those of
+ * greta_gemm_wgmma_tf32, with
  * GRETA_WGMMA_TF32_SMEM_BYTES, once the step has GRETA_WGMMA_TF32_MIN_TILES
  * of them.
  * ws (half weights, no pairs; the plan's split_k, the step's workspace):
@@ -648,11 +650,22 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
         greta_gemm_wgmma_tf32<N, K, RES>(M, m0, n0, (const float *)x, (const float *)b,
                                          (float *)out, res, greta_mma_smem);
       } else {
-        if (WG == 256 && greta_wgmma_step_width(M, N, WG, SMS) == 256) {
-          if (!greta_wgmma_tile_of_block(blk, M, N, 256, &m0, &n0)) return; /* whole block */
-          greta_gemm_wgmma<DT, N, K, 256, 2, XH, RES>(M, m0, n0, x, b, out, res, greta_mma_smem,
-                                                      pairs);
-          return;
+        const int width = greta_wgmma_step_width(M, N, WG, SMS, GRETA_WGMMA_192);
+        if constexpr (WG >= 256) {
+          if (width == 256) {
+            if (!greta_wgmma_tile_of_block(blk, M, N, 256, &m0, &n0)) return; /* whole block */
+            greta_gemm_wgmma<DT, N, K, 256, 2, XH, RES>(M, m0, n0, x, b, out, res, greta_mma_smem,
+                                                        pairs);
+            return;
+          }
+        }
+        if constexpr (WG >= 192 && GRETA_WGMMA_192) {
+          if (width == 192) {
+            if (!greta_wgmma_tile_of_block(blk, M, N, 192, &m0, &n0)) return; /* whole block */
+            greta_gemm_wgmma<DT, N, K, 192, 2, XH, RES>(M, m0, n0, x, b, out, res, greta_mma_smem,
+                                                        pairs);
+            return;
+          }
         }
         long long tile = blk, slot = 0;
         int part = 0, parts = 1;

@@ -12,7 +12,7 @@
  * defined and the host must not select it.
  *
  * ---- Tiling ------------------------------------------------------------
- * Block tile BM = 128 rows of x by BN (128 or 256) columns of W, 256
+ * Block tile BM = 128 rows of x by BN (128, 192 or 256) columns of W, 256
  * threads = two warpgroups; warpgroup g owns rows 64 g .. 64 g + 63 and all
  * BN columns: one wgmma.mma_async m64nBNk16 per k16 step, BN / 2 f32
  * accumulators per thread. Grid: x = ceil(M / 128) (fastest, so the blocks
@@ -132,8 +132,8 @@ GRETA_INLINE void greta_wgmma_pin(float &r) { asm volatile("" : "+f"(r)::"memory
       "+f"(d[b + 15])
 #define GRETA_WGMMA_D64(d) \
   GRETA_WGMMA_D16(d, 0), GRETA_WGMMA_D16(d, 16), GRETA_WGMMA_D16(d, 32), GRETA_WGMMA_D16(d, 48)
-#define GRETA_WGMMA_D128(d) GRETA_WGMMA_D64(d), GRETA_WGMMA_D16(d, 64), GRETA_WGMMA_D16(d, 80), \
-  GRETA_WGMMA_D16(d, 96), GRETA_WGMMA_D16(d, 112)
+#define GRETA_WGMMA_D96(d) GRETA_WGMMA_D64(d), GRETA_WGMMA_D16(d, 64), GRETA_WGMMA_D16(d, 80)
+#define GRETA_WGMMA_D128(d) GRETA_WGMMA_D96(d), GRETA_WGMMA_D16(d, 96), GRETA_WGMMA_D16(d, 112)
 #define GRETA_WGMMA_R0_63 \
   "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
   "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
@@ -144,7 +144,11 @@ GRETA_INLINE void greta_wgmma_pin(float &r) { asm volatile("" : "+f"(r)::"memory
   "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, " \
   "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, " \
   "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
+#define GRETA_WGMMA_R64_95 \
+  "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, " \
+  "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95"
 #define GRETA_WGMMA_REGS64 "{" GRETA_WGMMA_R0_63 "}"
+#define GRETA_WGMMA_REGS96 "{" GRETA_WGMMA_R0_63 ", " GRETA_WGMMA_R64_95 "}"
 #define GRETA_WGMMA_REGS128 "{" GRETA_WGMMA_R0_63 ", " GRETA_WGMMA_R64_127 "}"
 /* NAME(d, a_desc, b_desc, scale_d): SHAPE and TYPE as PTX spells them, IMM
  * the immediates after scale-d (halves: scale-a, scale-b, trans-a, trans-b;
@@ -164,6 +168,10 @@ GRETA_WGMMA_MMA(greta_wgmma_m64n128k16_f16, "m64n128k16", "f16", "1, 1, 0, 0", G
                 GRETA_WGMMA_D64(d), "%64", "%65", "%66")
 GRETA_WGMMA_MMA(greta_wgmma_m64n128k16_bf16, "m64n128k16", "bf16", "1, 1, 0, 0", GRETA_WGMMA_REGS64,
                 GRETA_WGMMA_D64(d), "%64", "%65", "%66")
+GRETA_WGMMA_MMA(greta_wgmma_m64n192k16_f16, "m64n192k16", "f16", "1, 1, 0, 0", GRETA_WGMMA_REGS96,
+                GRETA_WGMMA_D96(d), "%96", "%97", "%98")
+GRETA_WGMMA_MMA(greta_wgmma_m64n192k16_bf16, "m64n192k16", "bf16", "1, 1, 0, 0", GRETA_WGMMA_REGS96,
+                GRETA_WGMMA_D96(d), "%96", "%97", "%98")
 GRETA_WGMMA_MMA(greta_wgmma_m64n256k16_f16, "m64n256k16", "f16", "1, 1, 0, 0", GRETA_WGMMA_REGS128,
                 GRETA_WGMMA_D128(d), "%128", "%129", "%130")
 GRETA_WGMMA_MMA(greta_wgmma_m64n256k16_bf16, "m64n256k16", "bf16", "1, 1, 0, 0",
@@ -177,6 +185,9 @@ GRETA_INLINE void greta_wgmma_k16(float *d, unsigned long long a_desc, unsigned 
   if (BN == 256) {
     if (DT == GRETA_W_BF16) greta_wgmma_m64n256k16_bf16(d, a_desc, b_desc);
     else greta_wgmma_m64n256k16_f16(d, a_desc, b_desc);
+  } else if (BN == 192) {
+    if (DT == GRETA_W_BF16) greta_wgmma_m64n192k16_bf16(d, a_desc, b_desc);
+    else greta_wgmma_m64n192k16_f16(d, a_desc, b_desc);
   } else {
     if (DT == GRETA_W_BF16) greta_wgmma_m64n128k16_bf16(d, a_desc, b_desc);
     else greta_wgmma_m64n128k16_f16(d, a_desc, b_desc);
@@ -215,7 +226,7 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
                                    unsigned char *smem, PAIRS pairs = PAIRS(), int parts = 1,
                                    int part = 0, int tile = 0, void *ws = 0) {
   static_assert(DT == GRETA_W_F16 || DT == GRETA_W_BF16, "greta_gemm_wgmma: f16 or bf16 weights");
-  static_assert(BN == 128 || BN == 256, "greta_gemm_wgmma: BN is 128 or 256");
+  static_assert(BN == 128 || BN == 192 || BN == 256, "greta_gemm_wgmma: BN is 128, 192 or 256");
   static_assert(K % GRETA_WGMMA_BK == 0, "greta_gemm_wgmma: K must be a multiple of 64");
   static_assert(AHEAD == 1 || AHEAD == 2, "greta_gemm_wgmma: AHEAD is 1 or 2");
   constexpr bool P = PAIRS::G != 0;
@@ -242,12 +253,16 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
   const float *a_src = (const float *)x + (m0 + a_r) * K + 4 * a_q;
   const unsigned int a_dst = greta_wgmma_swz(a_r, 4 * a_q);
   /* W row j of this thread, k 0: row 0 and compile-time distances (tiles
-   * start at multiples of BN), or (pairs without them) PAIRS::row. */
+   * start at multiples of BN), or (pairs whose period the width does not
+   * keep, e.g. 192-wide tiles over q/k/v's 128-column heads) distances
+   * from PAIRS::row, found once here. */
   const unsigned short *b_src = (const unsigned short *)w + PAIRS::row(n0 + b_r) * K + 8 * b_ch;
-  auto b_row = [&](int j) {
-    return PAIRS::fixed_rows(BN) ? b_src + PAIRS::jump(j) * K
-                                 : (const unsigned short *)w + PAIRS::row(n0 + b_r + 32 * j) * K + 8 * b_ch;
-  };
+  const bool b_fixed = PAIRS::fixed_rows(BN);
+  greta_i64 b_jump[B_LOADS];
+#pragma unroll
+  for (int j = 0; j < B_LOADS; j++)
+    b_jump[j] = b_fixed ? PAIRS::jump(j) * K : (PAIRS::row(n0 + b_r + 32 * j) - PAIRS::row(n0 + b_r)) * K;
+  auto b_row = [&](int j) { return b_src + b_jump[j]; };
   const unsigned int b_dst = A_BYTES + greta_wgmma_swz(b_r, 8 * b_ch);
   unsigned int a_rows = 0, b_rows = 0;
 #pragma unroll

@@ -94,17 +94,30 @@ enum {
 #define GRETA_MMA_BIG_MIN_TILES 128
 
 /* Prefill GEMM on Hopper's wgmma (gemm_wgmma.h, sm_90a): 128 rows x BN
- * (128 or 256) columns a block of two warpgroups, K in a ring of STAGES
- * stages of BK. Dynamic shared memory for tile width bn: the stages plus
- * 1024 bytes so the kernel can align the ring to the 1024-byte swizzle atom
- * (bn = 256: 197 632 bytes). */
+ * (128, 192 or 256) columns a block of two warpgroups, K in a ring of
+ * STAGES stages of BK (6, 5, 4: about 200 KB each). Dynamic shared memory
+ * for tile width bn: the stages plus 1024 bytes so the kernel can align the
+ * ring to the 1024-byte swizzle atom (bn = 128 or 256: 197 632 bytes; 192:
+ * 205 824). */
 #define GRETA_WGMMA_BM 128
 #define GRETA_WGMMA_BK 64
 #ifndef GRETA_WGMMA_STAGES_128 /* a bench may sweep it */
 #define GRETA_WGMMA_STAGES_128 6
 #endif
-#define GRETA_WGMMA_STAGES(bn) ((bn) == 128 ? GRETA_WGMMA_STAGES_128 : 4)
+#define GRETA_WGMMA_STAGES(bn) ((bn) == 128 ? GRETA_WGMMA_STAGES_128 : (bn) == 192 ? 5 : 4)
 #define GRETA_WGMMA_NT 256
+/* The time of one wave of 128 x bn tiles, a wave of 256-wide ones = 100
+ * (greta_wgmma_step_width). 128: measured on the H200, 67-77 over the 7B's
+ * shapes (docs/gemm.md, "Tile width at run time"); 192: in between, as a
+ * tile's time grows about linearly with its width (fixed cost + width),
+ * not yet measured. */
+#define GRETA_WGMMA_WAVE_COST(bn) ((bn) == 128 ? 72 : (bn) == 192 ? 86 : 100)
+/* 192-wide tiles: opt-in (gretac defines GRETA_WGMMA_192 1 in the kernels'
+ * source when its environment has GRETA_WGMMA_192=1) until a GPU run has
+ * checked and timed them. */
+#ifndef GRETA_WGMMA_192
+#define GRETA_WGMMA_192 0
+#endif
 #define GRETA_WGMMA_SMEM_BYTES(bn) \
   (GRETA_WGMMA_STAGES(bn) * (GRETA_WGMMA_BM + (bn)) * GRETA_WGMMA_BK * 2 + 1024)
 /* f32 weights (greta_gemm_wgmma_tf32): 128 x 128 tiles, K in stages of 32

@@ -68,16 +68,25 @@ GRETA_LAYOUT_FN int greta_wgmma_tile_of_block(long long blk, long long M, long l
   return 1;
 }
 
-/* The tile width (128 or 256) a step of M rows takes in a GEMM of N
- * columns compiled for tiles up to wg wide, on a chip of sms SMs: 256 once
- * its 256-wide tiles fill half the SMs. Below that the 128-wide tiles
- * finish first: measured on the H200 (docs/gemm.md, "Tile width at run
- * time"), a 256-wide tile takes about 1.35x as long as a 128-wide one, so
- * twice the tiles in the same one wave win. gretac compiles the 256-wide
- * path where the entry's largest step takes it (kernel_select.c), and the
- * kernel weighs each step's own M. */
-GRETA_LAYOUT_FN int greta_wgmma_step_width(long long M, long long N, int wg, int sms) {
-  return wg == 256 && 2 * ((M + 127) / 128) * ((N + 255) / 256) >= sms ? 256 : 128;
+/* The tile width (128, 192 where with_192, or 256; at most wg) a step of M
+ * rows takes in a GEMM of N columns on a chip of sms SMs: the one whose
+ * tiles finish first, counting whole waves of tiles (ceil(tiles / sms)) at
+ * GRETA_WGMMA_WAVE_COST(width) each (launch_constants.h: a wave of wider
+ * tiles takes longer, less than in proportion); a tie goes to the wider
+ * tile. Between 128 and 256 alone, and N a multiple of 256, this is 256
+ * exactly when the 256-wide tiles fill half the SMs. gretac compiles the
+ * paths up to the widest width any step of the entry takes
+ * (kernel_select.c's wgmma_width), and the kernel weighs each step's own M. */
+GRETA_LAYOUT_FN int greta_wgmma_step_width(long long M, long long N, int wg, int sms, int with_192) {
+  int best = 128;
+  long long best_cost = -1;
+  for (int bn = 128; bn <= wg; bn += 64) {
+    if (bn == 192 && !with_192) continue;
+    const long long tiles = (M + 127) / 128 * ((N + bn - 1) / bn);
+    const long long cost = (tiles + sms - 1) / sms * GRETA_WGMMA_WAVE_COST(bn);
+    if (best_cost < 0 || cost <= best_cost) best = bn, best_cost = cost;
+  }
+  return best;
 }
 
 /* Split-K of a step of `tiles` tiles over `blocks` blocks (the grid) on

@@ -139,6 +139,13 @@ static void make_tu(const target_t *t, tu_t *tu) {
                              .k = 256, .wdtype = dt, .kvdtype = GRETA_F16, .xdtype = dt,
                              .theta = 10000.f},
           1, 2, 2048, n);
+      /* 512 rows of the 7B's q/k/v: the widest tile any step takes is 192. */
+      snprintf(n, sizeof n, "matmul_xh_qkv_mid_prefill_%s", dts[dt]);
+      add(t, tu, GRETA_OP_MATMUL_QKV, 5,
+          (greta_op_attrs_t){.heads = 32, .kv_heads = 8, .head_dim = 128, .max_seq = 2048,
+                             .k = 256, .wdtype = dt, .kvdtype = GRETA_F16, .xdtype = dt,
+                             .theta = 10000.f},
+          1, 2, 512, n);
       snprintf(n, sizeof n, "qkv_gemm_hd24_prefill_%s", dts[dt]);
       add(t, tu, GRETA_OP_MATMUL_QKV, 5,
           (greta_op_attrs_t){.heads = 3, .kv_heads = 1, .head_dim = 24, .max_seq = 128, .k = 256,
@@ -430,8 +437,9 @@ Test(kernels_compile, nvrtc_sm80) {
   cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_BF16, 4032LL, 256LL, 1, 0, 1LL, 1, 0, 1>"
                                     "(params, x, b, 0, 0, greta_glu_pairs<16, 2008LL, GRETA_W_F32>(out))"),
             "the half-x GLU GEMM of 2048 rows, without wgmma, over 4032 virtual columns");
-  cr_expect_eq(check_every_kernel(&t, &tu, obj, size, false, "matmul_xh_"), 12,
-               "the twelve half-x GEMMs (f16, bf16; small and large; plain, glu and qkv)");
+  cr_expect_eq(check_every_kernel(&t, &tu, obj, size, false, "matmul_xh_"), 14,
+               "the fourteen half-x GEMMs (f16, bf16; small and large; plain, glu and qkv, "
+               "qkv also at 512 rows)");
   check_every_kernel(&t, &tu, obj, size, false, NULL); /* and every other kernel */
   free(obj);
   strbuf_free(&tu.source);
@@ -487,12 +495,25 @@ Test(kernels_compile, nvrtc_sm90) {
  * GRETA_WGMMA=0, keep plain sm_90. */
 Test(kernels_compile, nvrtc_sm90a_wgmma) {
   target_t t, sm80;
-  tu_t tu;
+  tu_t tu, plain;
   uint8_t *obj = NULL;
   size_t size = 0;
   parse("sm_80", &sm80);
   unsetenv("GRETA_WGMMA");
+  /* Without GRETA_WGMMA_192 (the default) no kernel has 192-wide tiles: the
+   * q/k/v GEMM of 512 rows takes 256 (its 96 wide tiles fill half the SMs). */
+  unsetenv("GRETA_WGMMA_192");
+  parse("sm_90", &t);
+  make_tu(&t, &plain);
+  cr_expect(!strstr(plain.source.data, "#define GRETA_WGMMA_192 1"));
+  cr_expect(strstr(plain.source.data, "greta_gemm_mma<GRETA_W_BF16, 6144LL, 256LL, 1, 0, 1LL, 1, 256, 1, 132>"
+                                      "(params, x, b, 0, 0, greta_qkv_pairs<16, 32LL, 8LL, 128LL, "),
+            "the q/k/v GEMM of 512 rows without 192-wide tiles");
+  strbuf_free(&plain.source);
+  /* The object below: with them (opt-in), so that every path compiles. */
+  setenv("GRETA_WGMMA_192", "1", 1);
   const bool compiled = compile_or_skip("sm_90", "nvrtc", &t, &tu, &obj, &size);
+  unsetenv("GRETA_WGMMA_192");
   cr_expect(!target_wgmma(&sm80), "sm_80 has no wgmma");
   cr_expect(target_wgmma(&t), "on by default for sm_90");
   setenv("GRETA_WGMMA", "0", 1);
@@ -532,6 +553,10 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
                                     "(params, x, b, 0, 0, greta_qkv_pairs<16, 32LL, 8LL, 128LL, "
                                     "2048LL, GRETA_W_F16>(params, q, k_cache, v_cache, "),
             "the q/k/v GEMM of 2048 rows with RoPE and the cache writes in its epilogue");
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_BF16, 6144LL, 256LL, 1, 0, 1LL, 1, 192, 1, 132>"
+                                    "(params, x, b, 0, 0, greta_qkv_pairs<16, 32LL, 8LL, 128LL, "),
+            "the q/k/v GEMM of 512 rows with GRETA_WGMMA_192=1: 192-wide tiles at most (256 "
+            "of them at 512 rows)");
   check_every_kernel(&t, &tu, obj, size, false, NULL);
   free(obj);
   strbuf_free(&tu.source);

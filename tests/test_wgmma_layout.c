@@ -198,6 +198,10 @@ Test(wgmma_layout, accumulator_points) {
 
 /* The kernel's tiles: A of warpgroup 1 at 8192 bytes into a stage, B at 16384. */
 Test(wgmma_layout, tile_n128) { check_tile(128, 8192u, 16384u); }
+Test(wgmma_layout, tile_n192) { check_tile(192, 0u, 16384u); }
+/* Stage 1 of the 192-wide ring: stages are (128 + 192) x 128 = 40 KiB apart,
+ * a multiple of the 1024-byte swizzle atom. */
+Test(wgmma_layout, tile_n192_stage_1) { check_tile(192, 40960u + 8192u, 40960u + 16384u); }
 Test(wgmma_layout, tile_n256) { check_tile(256, 0u, 16384u); }
 Test(wgmma_layout, tile_n256_stage_1) { check_tile(256, 49152u + 8192u, 49152u + 16384u); }
 
@@ -235,25 +239,41 @@ Test(wgmma_layout, grid_blocks_cover_the_tiles_once) {
   }
 }
 
-/* The run-time tile width: 256 once a step's 256-wide tiles fill half the
- * SMs, and only in a kernel compiled for it. The 7B's shapes on the H200's
- * 132 SMs (docs/gemm.md, "Tile width at run time"). */
+/* The run-time tile width: the width whose whole waves of tiles cost least
+ * (GRETA_WGMMA_WAVE_COST), never wider than the kernel was compiled for;
+ * 192 only where asked (with_192). The 7B's shapes on the H200's 132 SMs
+ * (docs/gemm.md, "Tile width at run time"): tiles of 128 / 192 / 256 and
+ * the waves they take. Without 192 the rule is "256 once its tiles fill
+ * half the SMs", which the first column of cases also checks. */
 Test(wgmma_layout, step_width) {
   static const struct {
     long long M, N;
-    int wg, width;
+    int wg, without_192, with_192;
   } cases[] = {
-      {128, 12288, 256, 128}, /* q/k/v at T = 128: 48 wide tiles, 96 narrow */
-      {256, 12288, 256, 256}, /* 96 wide tiles >= 66 */
-      {128, 22016, 256, 256}, /* gate/up: 86 */
-      {512, 4096, 256, 128},  /* o, down at T = 512: 64 wide tiles < 66 */
-      {1024, 4096, 256, 256}, /* 128 */
-      {2048, 22016, 128, 128}, /* compiled for 128 only */
-      {64, 1, 256, 128},
+      {128, 12288, 256, 128, 128},  /* q/k/v, T = 128: 96 / 64 / 48 tiles, one wave each */
+      {256, 12288, 256, 256, 192},  /* 192 / 128 / 96: two waves of 128, one of 192 or 256 */
+      {512, 12288, 256, 256, 192},  /* 384 / 256 / 192: 3 / 2 / 2 waves */
+      {2048, 12288, 256, 256, 256}, /* 1536 / 1024 / 768: 12 / 8 / 6 */
+      {128, 22016, 256, 256, 192},  /* gate/up, T = 128: 172 / 115 / 86 */
+      {512, 22016, 256, 256, 256},  /* 688 / 460 / 344: 6 / 4 / 3 */
+      {512, 4096, 256, 128, 128},   /* o, down at T = 512: 128 / 88 / 64, one wave each */
+      {640, 4096, 256, 256, 192},   /* 160 / 110 / 80: 256-wide tiles fill half the SMs */
+      {1024, 4096, 256, 256, 256},  /* 256 / 176 / 128: 2 / 2 / 1 */
+      {512, 12288, 128, 128, 128},  /* compiled for 128 only */
+      {512, 12288, 192, 128, 192},
+      {64, 1, 256, 128, 128},
   };
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-    cr_expect_eq(greta_wgmma_step_width(cases[i].M, cases[i].N, cases[i].wg, 132), cases[i].width,
-                 "M %lld N %lld wg %d", cases[i].M, cases[i].N, cases[i].wg);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const long long M = cases[i].M, N = cases[i].N;
+    const int wg = cases[i].wg;
+    cr_expect_eq(greta_wgmma_step_width(M, N, wg, 132, 0), cases[i].without_192,
+                 "M %lld N %lld wg %d, without 192", M, N, wg);
+    cr_expect_eq(greta_wgmma_step_width(M, N, wg, 132, 1), cases[i].with_192,
+                 "M %lld N %lld wg %d, with 192", M, N, wg);
+    if (wg == 256) /* N a multiple of 256: the half-the-SMs rule */
+      cr_expect_eq(greta_wgmma_step_width(M, N, wg, 132, 0),
+                   2 * ((M + 127) / 128) * ((N + 255) / 256) >= 132 ? 256 : 128, "M %lld N %lld", M, N);
+  }
 }
 
 /* Split-K's blocks: over the grid's blocks, every tile's parts 0 .. p - 1
