@@ -133,19 +133,20 @@ static void make_tu(const target_t *t, tu_t *tu) {
           (greta_op_attrs_t){.heads = 4, .kv_heads = 2, .head_dim = 64, .max_seq = 128, .k = 256,
                              .wdtype = dt, .kvdtype = dt, .xdtype = dt, .theta = 10000.f},
           1, 2, 64, n);
-      snprintf(n, sizeof n, "matmul_xh_qkv_big_prefill_%s", dts[dt]);
-      add(t, tu, GRETA_OP_MATMUL_QKV, 5,
-          (greta_op_attrs_t){.heads = 32, .kv_heads = 8, .head_dim = 128, .max_seq = 2048,
-                             .k = 256, .wdtype = dt, .kvdtype = GRETA_F16, .xdtype = dt,
-                             .theta = 10000.f},
-          1, 2, 2048, n);
-      /* 512 rows of the 7B's q/k/v: the widest tile any step takes is 192. */
-      snprintf(n, sizeof n, "matmul_xh_qkv_mid_prefill_%s", dts[dt]);
-      add(t, tu, GRETA_OP_MATMUL_QKV, 5,
-          (greta_op_attrs_t){.heads = 32, .kv_heads = 8, .head_dim = 128, .max_seq = 2048,
-                             .k = 256, .wdtype = dt, .kvdtype = GRETA_F16, .xdtype = dt,
-                             .theta = 10000.f},
-          1, 2, 512, n);
+      /* The 7B's q/k/v heads in entries of 2048 and 512 rows (the widest
+       * tile any step takes: 256; 192 with GRETA_WGMMA_192=1, else 256). */
+      static const struct {
+        const char *name;
+        int64_t rows;
+      } qkv_7b[] = {{"big", 2048}, {"mid", 512}};
+      for (size_t i = 0; i < sizeof qkv_7b / sizeof qkv_7b[0]; i++) {
+        snprintf(n, sizeof n, "matmul_xh_qkv_%s_prefill_%s", qkv_7b[i].name, dts[dt]);
+        add(t, tu, GRETA_OP_MATMUL_QKV, 5,
+            (greta_op_attrs_t){.heads = 32, .kv_heads = 8, .head_dim = 128, .max_seq = 2048,
+                               .k = 256, .wdtype = dt, .kvdtype = GRETA_F16, .xdtype = dt,
+                               .theta = 10000.f},
+            1, 2, qkv_7b[i].rows, n);
+      }
       snprintf(n, sizeof n, "qkv_gemm_hd24_prefill_%s", dts[dt]);
       add(t, tu, GRETA_OP_MATMUL_QKV, 5,
           (greta_op_attrs_t){.heads = 3, .kv_heads = 1, .head_dim = 24, .max_seq = 128, .k = 256,
