@@ -634,7 +634,8 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
                    (((unsigned long long)x | (unsigned long long)b) & 15ull) == 0;
 #if defined(GRETA_HAVE_WGMMA)
   constexpr bool tf32 = DT == GRETA_W_F32;
-  if constexpr ((WG == 128 || WG == 192 || WG == 256) && K % (tf32 ? GRETA_WGMMA_TF32_BK : GRETA_WGMMA_BK) == 0) {
+  static_assert(WG == 0 || WG == 128 || WG == 192 || WG == 256, "greta_gemm_mma: WG is 0, 128, 192 or 256");
+  if constexpr (WG != 0 && K % (tf32 ? GRETA_WGMMA_TF32_BK : GRETA_WGMMA_BK) == 0) {
     /* f32: once the step has enough 128 x 128 tiles to outrun the 64 x 32
      * mma.sync tiles, which fill the chip with smaller steps. */
     const bool enough = tf32 ? (M + 127) / 128 * ((N + 127) / 128) >= GRETA_WGMMA_TF32_MIN_TILES
