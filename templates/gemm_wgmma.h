@@ -52,13 +52,15 @@
  * physical row PAIRS::row(v), and in the fragment below 8-column groups g
  * and g + 2 (a pair) are in one thread, which hands both to pairs.store2.
  *
- * Split-K (parts = 2 or 4, the plan's split_k; o and down at T <= 256, too
- * few tiles for the chip): `parts` consecutive blocks take one tile, block
- * `part` the part-th share of the K stages; each stores its partial tile
- * into its slot of the step's workspace `ws` (arrival counters, then slots:
- * templates/launch_constants.h), and the last to arrive at the tile's
- * counter adds the parts in part order (deterministic whoever is last),
- * resets the counter and runs the epilogue. Not with PAIRS.
+ * Split-K (parts = 2 to 4, the plan's split_k; the tail of a step's tiles
+ * that would leave SMs idle, wgmma_layout.h's greta_wgmma_split_of_block):
+ * `parts` consecutive blocks take one tile, block `part` the part-th share
+ * of the K stages; each stores its partial tile into slot `tile` (the tile's
+ * index among the split ones) of the step's workspace `ws` (arrival
+ * counters, then slots: templates/launch_constants.h), and the last to
+ * arrive at the tile's counter adds the parts in part order (deterministic
+ * whoever is last), resets the counter and runs the epilogue. Not with
+ * PAIRS.
  *
  * XH = 1 (an option for a caller that already has x in the weight's half
  * type, e.g. from the norm before the projection): x is copied like W by

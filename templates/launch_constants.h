@@ -101,10 +101,7 @@ enum {
  * 205 824). */
 #define GRETA_WGMMA_BM 128
 #define GRETA_WGMMA_BK 64
-#ifndef GRETA_WGMMA_STAGES_128 /* a bench may sweep it */
-#define GRETA_WGMMA_STAGES_128 6
-#endif
-#define GRETA_WGMMA_STAGES(bn) ((bn) == 128 ? GRETA_WGMMA_STAGES_128 : (bn) == 192 ? 5 : 4)
+#define GRETA_WGMMA_STAGES(bn) ((bn) == 128 ? 6 : (bn) == 192 ? 5 : 4)
 #define GRETA_WGMMA_NT 256
 /* The time of one wave of 128 x bn tiles, a wave of 256-wide ones = 100
  * (greta_wgmma_step_width). 128: measured on the H200, 67-77 over the 7B's
@@ -129,11 +126,13 @@ enum {
 /* Fewer tiles than this (a step of 512 x 512: 16) leave too many SMs idle:
  * such steps keep the 64 x 32 mma.sync tiles. */
 #define GRETA_WGMMA_TF32_MIN_TILES 48
-/* Split-K of the half wgmma GEMM (plan attribute split_k): a step whose
- * tiles fill at most half (a quarter) of the SMs splits each tile's K over
- * 2 (4) blocks. The step's workspace: GRETA_GEMM_SPLIT_K_COUNTERS i32
- * arrival counters, one a tile, then a 128 x 256 f32 partial tile per block,
- * at most one block per SM: 4 * (256 + SMs * 128 * 256) bytes. */
+/* Split-K of the half wgmma GEMM (plan attribute split_k): the tail of a
+ * step's tiles (tiles mod SMs) splits each tile's K over up to
+ * GRETA_GEMM_SPLIT_K_PARTS blocks (wgmma_layout.h's
+ * greta_wgmma_split_of_block). The step's workspace:
+ * GRETA_GEMM_SPLIT_K_COUNTERS i32 arrival counters, one a split tile, then a
+ * 128 x 256 f32 partial tile per split block, at most one block per SM:
+ * 4 * (256 + SMs * 128 * 256) bytes. */
 #define GRETA_GEMM_SPLIT_K_PARTS 4
 #define GRETA_GEMM_SPLIT_K_COUNTERS 256
 #define GRETA_GEMM_SPLIT_K_WORKSPACE_BYTES(sms) \

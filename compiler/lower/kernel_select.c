@@ -302,11 +302,6 @@ static int64_t pair_width(const kernel_ctx_t *c, int64_t s, int64_t blocks) {
   return greta_pair_width(pair_distance(c), s, blocks);
 }
 
-/* greta_gemm_wgmma's tile width for a half-weight GEMM of N columns whose
- * largest step has max_rows rows: 256 when that step has a wave of 128 x 256
- * tiles for the chip, else 128 (twice the tiles). The standalone bench on
- * the H200 measured 256 the faster wherever its tiles filled the 132 SMs,
- * 128 at N = 4096, T = 512 (docs/gemm.md). */
 /* The widest wgmma tile any step of 64 .. max_rows rows takes (the width
  * depends on the step's row tiles only): the kernel compiles the paths up
  * to it and picks each step's width at run time by the same rule. */
