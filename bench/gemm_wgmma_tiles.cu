@@ -4,7 +4,7 @@
  * (templates/wgmma_layout.h; docs/gemm.md, "Tile width at run time").
  *
  *   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -Itemplates -Ibench \
- *        [-DGRETA_WGMMA_192=1] bench/gemm_wgmma_tiles.cu -lcublas -o gemm_wgmma_tiles
+ *        [-DGRETA_WGMMA_192=0] bench/gemm_wgmma_tiles.cu -lcublas -o gemm_wgmma_tiles
  *   ./gemm_wgmma_tiles            (on an sm_90 GPU; scripts/device_wgmma.sh builds and runs it)
  *
  * x and W f16 (x as a producer stores it in prefill, XH), c f32, no

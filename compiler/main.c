@@ -89,8 +89,8 @@ static const char usage_text[] =
     "  GRETA_SPLIT_K=0     sm_90: prefill GEMMs with few output tiles keep one block\n"
     "                      per tile instead of splitting its K over 2 or 4 blocks\n"
     "                      (a workspace in the arena; docs/gemm.md)\n"
-    "  GRETA_WGMMA_192=1   sm_90: prefill GEMMs may also take 192-wide tiles (opt-in\n"
-    "                      until measured, docs/gemm.md)\n";
+    "  GRETA_WGMMA_192=0   sm_90: prefill GEMMs take 128- or 256-wide tiles only, not\n"
+    "                      192-wide ones too (docs/gemm.md)\n";
 
 static int usage_error(const char *fmt, const char *arg) {
   fprintf(stderr, "gretac: error: ");

@@ -17,8 +17,8 @@
 #                                     the block and whole-model rows of 3;
 #                                     "f32" the f32 weights' checks and rows
 #                                     (4); "splitk" split-K against no split
-#                                     (5); "width" the opt-in 192-wide tiles
-#                                     (6, below), in a short call.
+#                                     (5); "width" the 192-wide tiles against
+#                                     none (6, below), in a short call.
 #                                     Everything printed is also in
 #                                     $OUT/device_wgmma.txt.
 #     1. the GPU tests of the prefill GEMM: test_backend_conformance,
@@ -69,13 +69,13 @@ prepare() {
       $([ $m = llama2_block_f32 ] || echo --max-tokens=2048)
   done
   GRETA_WGMMA=0 "$gretac" -q bench/models/gemm_512.gm --target=sm_90 -o $C/gemm_512_mmasync.cubin
-  GRETA_WGMMA_192=1 "$gretac" -q $C/llama2_block_f16.gm --target=sm_90 -o $C/llama2_block_f16_w192.cubin
-  GRETA_WGMMA_192=1 "$gretac" -q examples/llama2_7b.gm --target=sm_90 -o $C/llama2_7b_w192.cubin
+  GRETA_WGMMA_192=0 "$gretac" -q $C/llama2_block_f16.gm --target=sm_90 -o $C/llama2_block_f16_no192.cubin
+  GRETA_WGMMA_192=0 "$gretac" -q examples/llama2_7b.gm --target=sm_90 -o $C/llama2_7b_no192.cubin
   GRETA_SPLIT_K=0 "$gretac" -q $C/llama2_block_f16.gm --target=sm_90 -o $C/llama2_block_f16_nosplit.cubin
   GRETA_SPLIT_K=0 "$gretac" -q examples/llama2_7b.gm --target=sm_90 -o $C/llama2_7b_nosplit.cubin
   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -Itemplates bench/gemm_wgmma_bench.cu \
     -lcublas -o $C/gemm_wgmma_bench
-  nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -Itemplates -Ibench -DGRETA_WGMMA_192=1 \
+  nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -Itemplates -Ibench \
     bench/gemm_wgmma_tiles.cu -lcublas -o $C/gemm_wgmma_tiles
   du -sh $C
 }
@@ -237,29 +237,29 @@ splitk() {
   return $status
 }
 
-# 192-wide tiles (GRETA_WGMMA_192=1 at compile time, *_w192.cubin; opt-in
-# until this has run), in one short call: the GEMM conformance tests
+# 192-wide tiles (the default; GRETA_WGMMA_192=0 at compile time leaves
+# them out, *_no192.cubin), in one short call: the GEMM conformance tests
 # (cuda_*_step_width run both ways), run_block --check at prompts 256 and
-# 512 on the w192 block (q/k/v on 192-wide tiles), the block at T = 128,
-# 256, 512 without and with them, memcheck at prompt 300,
+# 512 on the block (q/k/v on 192-wide tiles), the block at T = 128, 256,
+# 512 without and with them, memcheck at prompt 300,
 # bench/gemm_wgmma_tiles.cu (its greta column with 192), then the whole 7B.
 width() {
   local status=0 t m
   setup
   echo "=== 6. 192-wide tiles"
   tests "FAIL|N=2000" test_gemm_conformance
-  for t in 512 256; do check_block w192_prompt_$t $C/llama2_block_f16_w192.cubin $t 2 || status=1; done
+  for t in 512 256; do check_block w192_prompt_$t $C/llama2_block_f16.cubin $t 2 || status=1; done
   for t in 128 256 512; do
-    for m in llama2_block_f16 llama2_block_f16_w192; do
+    for m in llama2_block_f16_no192 llama2_block_f16; do
       row $C/$m.cubin --tokens $t --repeats 20 --name "${m}_T$t"
     done
   done
-  memcheck w192 $C/llama2_block_f16_w192.cubin 300 1 || status=1
+  memcheck w192 $C/llama2_block_f16.cubin 300 1 || status=1
   libcublas
   timeout 60 $C/gemm_wgmma_tiles >"$OUT_DIR/gemm_wgmma_tiles.txt" 2>&1 || status=1
   cat "$OUT_DIR/gemm_wgmma_tiles.txt"
   for t in 128 512; do
-    for m in llama2_7b llama2_7b_w192; do row $C/$m.cubin --tokens $t --repeats 5 --name "${m}_T$t"; done
+    for m in llama2_7b_no192 llama2_7b; do row $C/$m.cubin --tokens $t --repeats 5 --name "${m}_T$t"; done
   done
   return $status
 }

@@ -606,7 +606,7 @@ GRETA_INLINE void greta_gemm_mma_big(const void *x, const void *b, void *out, co
 /* Grid: x = ceil(N / 32), y = ceil(M / 64); GRETA_MMA_SMEM_BYTES of dynamic
  * shared memory (GRETA_MMA_F32_SMEM_BYTES for f32 weights).
  * WG = 128, 192 or 256 (sm_90a builds only, gretac's GRETA_WGMMA=1; SMS
- * the chip's SM count; 192-wide tiles only with GRETA_WGMMA_192, opt-in,
+ * the chip's SM count; 192-wide tiles unless GRETA_WGMMA_192 is 0,
  * launch_constants.h): once the step has at least GRETA_WGMMA_BM / 2 rows,
  * the blocks take the tiles of greta_gemm_wgmma (128 x width, row tiles
  * fastest; width = greta_wgmma_step_width of the step's M, at most WG)

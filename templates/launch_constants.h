@@ -104,16 +104,14 @@ enum {
 #define GRETA_WGMMA_STAGES(bn) ((bn) == 128 ? 6 : (bn) == 192 ? 5 : 4)
 #define GRETA_WGMMA_NT 256
 /* The time of one wave of 128 x bn tiles, a wave of 256-wide ones = 100
- * (greta_wgmma_step_width). 128: measured on the H200, 67-77 over the 7B's
- * shapes (docs/gemm.md, "Tile width at run time"); 192: in between, as a
- * tile's time grows about linearly with its width (fixed cost + width),
- * not yet measured. */
-#define GRETA_WGMMA_WAVE_COST(bn) ((bn) == 128 ? 72 : (bn) == 192 ? 86 : 100)
-/* 192-wide tiles: opt-in (gretac defines GRETA_WGMMA_192 1 in the kernels'
- * source when its environment has GRETA_WGMMA_192=1) until a GPU run has
- * checked and timed them. */
+ * (greta_wgmma_step_width), measured on the H200 over the 7B's shapes in
+ * one wave (docs/gemm.md, "Tile width at run time"): 128: 67-77; 192:
+ * 82-87. */
+#define GRETA_WGMMA_WAVE_COST(bn) ((bn) == 128 ? 72 : (bn) == 192 ? 84 : 100)
+/* 192-wide tiles: on (gretac defines GRETA_WGMMA_192 0 in the kernels'
+ * source when its environment has GRETA_WGMMA_192=0). */
 #ifndef GRETA_WGMMA_192
-#define GRETA_WGMMA_192 0
+#define GRETA_WGMMA_192 1
 #endif
 #define GRETA_WGMMA_SMEM_BYTES(bn) \
   (GRETA_WGMMA_STAGES(bn) * (GRETA_WGMMA_BM + (bn)) * GRETA_WGMMA_BK * 2 + 1024)

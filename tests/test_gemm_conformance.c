@@ -269,13 +269,13 @@ Test(gemm_conformance, cuda_bf16_split_k) { check_split_k("bf16", 1e-2); }
  * compiled for 2048 tokens, holds several paths in one kernel. On 132 SMs
  * T = 100 takes 128-wide tiles (16, one wave) and T = 2048 256-wide ones
  * (16 x 8 = 128); T = 1100 the 256-wide ones (9 x 8 = 72 fill half the
- * SMs), or with GRETA_WGMMA_192=1 (opt-in) 192-wide ones (9 x 11 = 99 in
- * one wave, where 144 narrow tiles need two): both ways. */
+ * SMs), or (the default; GRETA_WGMMA_192=0 turns them off) 192-wide ones
+ * (9 x 11 = 99 in one wave, where 144 narrow tiles need two): both ways. */
 static void check_step_width(const char *dtype, double tolerance) {
   greta_device_t *device = support_open_or_skip(GRETA_BACKEND_CUDA);
   static const int steps[] = {100, 1100, 2048};
   for (int with_192 = 0; with_192 < 2; with_192++) {
-    if (with_192) setenv("GRETA_WGMMA_192", "1", 1);
+    if (!with_192) setenv("GRETA_WGMMA_192", "0", 1);
     check_case_steps(device, greta_device_target(device), dtype, 320, 2000, tolerance, 2048, steps,
                      3);
     unsetenv("GRETA_WGMMA_192");

@@ -134,7 +134,7 @@ static void make_tu(const target_t *t, tu_t *tu) {
                              .wdtype = dt, .kvdtype = dt, .xdtype = dt, .theta = 10000.f},
           1, 2, 64, n);
       /* The 7B's q/k/v heads in entries of 2048 and 512 rows (the widest
-       * tile any step takes: 256; 192 with GRETA_WGMMA_192=1, else 256). */
+       * tile any step takes: 256; 192 by default, 256 with GRETA_WGMMA_192=0). */
       static const struct {
         const char *name;
         int64_t rows;
@@ -501,20 +501,20 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
   size_t size = 0;
   parse("sm_80", &sm80);
   unsetenv("GRETA_WGMMA");
-  /* Without GRETA_WGMMA_192 (the default) no kernel has 192-wide tiles: the
-   * q/k/v GEMM of 512 rows takes 256 (its 96 wide tiles fill half the SMs). */
-  unsetenv("GRETA_WGMMA_192");
+  /* With GRETA_WGMMA_192=0 no kernel has 192-wide tiles: the q/k/v GEMM of
+   * 512 rows takes 256 (its 96 wide tiles fill half the SMs). */
+  setenv("GRETA_WGMMA_192", "0", 1);
   parse("sm_90", &t);
   make_tu(&t, &plain);
-  cr_expect(!strstr(plain.source.data, "#define GRETA_WGMMA_192 1"));
+  unsetenv("GRETA_WGMMA_192");
+  cr_expect(strstr(plain.source.data, "#define GRETA_WGMMA_192 0\n"));
   cr_expect(strstr(plain.source.data, "greta_gemm_mma<GRETA_W_BF16, 6144LL, 256LL, 1, 0, 1LL, 1, 256, 1, 132>"
                                       "(params, x, b, 0, 0, greta_qkv_pairs<16, 32LL, 8LL, 128LL, "),
             "the q/k/v GEMM of 512 rows without 192-wide tiles");
   strbuf_free(&plain.source);
-  /* The object below: with them (opt-in), so that every path compiles. */
-  setenv("GRETA_WGMMA_192", "1", 1);
+  /* The object below: with them (the default), so that every path compiles. */
   const bool compiled = compile_or_skip("sm_90", "nvrtc", &t, &tu, &obj, &size);
-  unsetenv("GRETA_WGMMA_192");
+  cr_expect(!strstr(tu.source.data, "#define GRETA_WGMMA_192 0"));
   cr_expect(!target_wgmma(&sm80), "sm_80 has no wgmma");
   cr_expect(target_wgmma(&t), "on by default for sm_90");
   setenv("GRETA_WGMMA", "0", 1);
@@ -556,7 +556,7 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
             "the q/k/v GEMM of 2048 rows with RoPE and the cache writes in its epilogue");
   cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_BF16, 6144LL, 256LL, 1, 0, 1LL, 1, 192, 1, 132>"
                                     "(params, x, b, 0, 0, greta_qkv_pairs<16, 32LL, 8LL, 128LL, "),
-            "the q/k/v GEMM of 512 rows with GRETA_WGMMA_192=1: 192-wide tiles at most (256 "
+            "the q/k/v GEMM of 512 rows: 192-wide tiles at most (256 "
             "of them at 512 rows)");
   check_every_kernel(&t, &tu, obj, size, false, NULL);
   free(obj);

@@ -241,7 +241,7 @@ Test(wgmma_layout, grid_blocks_cover_the_tiles_once) {
 
 /* The run-time tile width: the width whose whole waves of tiles cost least
  * (GRETA_WGMMA_WAVE_COST), never wider than the kernel was compiled for;
- * 192 only where asked (with_192). The 7B's shapes on the H200's 132 SMs
+ * 192 only where the kernel has it (with_192). The 7B's shapes on the H200's 132 SMs
  * (docs/gemm.md, "Tile width at run time"): tiles of 128 / 192 / 256 and
  * the waves they take. Without 192 the rule is "256 once its tiles fill
  * half the SMs", which the first column of cases also checks. */
@@ -256,6 +256,8 @@ Test(wgmma_layout, step_width) {
       {2048, 12288, 256, 256, 256}, /* 1536 / 1024 / 768: 12 / 8 / 6 */
       {128, 22016, 256, 256, 192},  /* gate/up, T = 128: 172 / 115 / 86 */
       {512, 22016, 256, 256, 256},  /* 688 / 460 / 344: 6 / 4 / 3 */
+      {1024, 22016, 256, 256, 192}, /* 1376 / 920 / 688: 11 / 7 / 6 waves, 7 x 84 < 6 x 100
+                                       (measured: 301 / 305 us for 192 / 256) */
       {512, 4096, 256, 128, 128},   /* o, down at T = 512: 128 / 88 / 64, one wave each */
       {640, 4096, 256, 256, 192},   /* 160 / 110 / 80: 256-wide tiles fill half the SMs */
       {1024, 4096, 256, 256, 256},  /* 256 / 176 / 128: 2 / 2 / 1 */
