@@ -18,7 +18,9 @@
 #                                     "f32" the f32 weights' checks and rows
 #                                     (4); "splitk" split-K against no split
 #                                     (5); "width" the 192-wide tiles against
-#                                     none (6, below), in a short call.
+#                                     none (6, below), in a short call;
+#                                     "tma" the tensor-memory accelerator's
+#                                     GEMM (7, below).
 #                                     Everything printed is also in
 #                                     $OUT/device_wgmma.txt.
 #     1. the GPU tests of the prefill GEMM: test_backend_conformance,
@@ -77,6 +79,8 @@ prepare() {
     -lcublas -o $C/gemm_wgmma_bench
   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -Itemplates -Ibench \
     bench/gemm_wgmma_tiles.cu -lcublas -o $C/gemm_wgmma_tiles
+  nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -Itemplates -Ibench \
+    bench/gemm_wgmma_tma.cu -lcublas -o $C/gemm_wgmma_tma
   du -sh $C
 }
 
@@ -264,6 +268,25 @@ width() {
   return $status
 }
 
+# The tensor-memory accelerator (templates/gemm_wgmma_tma.h) against the
+# cp.async kernel and cuBLAS, alone and in clusters of 2
+# (bench/gemm_wgmma_tma.cu, which also checks that both give the same
+# bits), then each launch of the f16 block's prefill at T = 512 and 128.
+tma() {
+  local status=0 t
+  setup
+  echo "=== 7. TMA"
+  libcublas
+  timeout 240 $C/gemm_wgmma_tma >"$OUT_DIR/gemm_wgmma_tma.txt" 2>&1 || status=1
+  cat "$OUT_DIR/gemm_wgmma_tma.txt"
+  for t in 512 128; do
+    timeout 60 $C/bench_greta $C/llama2_block_f16.cubin --tokens $t --repeats 20 --profile \
+      --name block_f16_prefill_T$t >"$OUT_DIR/profile_f16_prefill_T$t.jsonl"
+    grep -o '"launch[^}]*' "$OUT_DIR/profile_f16_prefill_T$t.jsonl" | head -20
+  done
+  return $status
+}
+
 case "${1:-}" in
   prepare) prepare ;;
   run) { check; s=$?; timing; exit $s; } 2>&1 | tee "$OUT_DIR/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
@@ -272,5 +295,6 @@ case "${1:-}" in
   f32) f32 2>&1 | tee "$OUT_DIR/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
   splitk) splitk 2>&1 | tee "$OUT_DIR/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
   width) width 2>&1 | tee "$OUT_DIR/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
-  *) echo "usage: $0 prepare|run|quick|time|f32|splitk|width" >&2; exit 2 ;;
+  tma) tma 2>&1 | tee "$OUT_DIR/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
+  *) echo "usage: $0 prepare|run|quick|time|f32|splitk|width|tma" >&2; exit 2 ;;
 esac

@@ -1,0 +1,231 @@
+/* greta_gemm_wgmma_tma (the tensor-memory accelerator and mbarriers, alone
+ * or in clusters of 2 sharing the W tile by multicast) against
+ * greta_gemm_wgmma (every thread's cp.async and a block barrier a stage) and
+ * cuBLAS, at the Llama-2-7B projection shapes, T = 128 .. 2048, on 128-,
+ * 192- and 256-wide tiles: whether the copy engine is worth the runtime's
+ * tensor maps (templates/gemm_wgmma_tma.h; docs/gemm.md).
+ *
+ *   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -Itemplates -Ibench \
+ *        bench/gemm_wgmma_tma.cu -lcublas -o gemm_wgmma_tma
+ *   ./gemm_wgmma_tma              (on an sm_90 GPU; scripts/device_wgmma.sh builds and runs it)
+ *
+ * x and W f16, c f32, no epilogue, one block per tile (an exact grid). µs
+ * per launch: median of 12 replays of a CUDA graph of 10 launches. The
+ * tensor maps sit in global memory, as the runtime would keep them. Each
+ * TMA variant's c must equal the cp.async one's exactly (the same wgmma on
+ * the same shared-memory bytes in the same order): exit 1 otherwise.
+ */
+#include <cublas_v2.h>
+#include <cuda.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "launch_constants.h"
+/* The prelude picks its NVIDIA branch on NVRTC's macro. */
+#define __CUDACC_RTC__ 1
+#include "prelude.h"
+#include "wgmma_layout.h"
+#include "pair_layout.h"
+#include "gemm.h" /* greta_no_pairs */
+#include "gemm_wgmma.h"
+#include "gemm_wgmma_tma.h"
+#undef __CUDACC_RTC__
+
+#include "cuda_check.h"
+
+/* VARIANT 0: cp.async (greta_gemm_wgmma, x in half); 1: TMA; 2: TMA in
+ * clusters of 2 along the row tiles. */
+template <long long N, long long K, int BN, int VARIANT>
+__global__ void __launch_bounds__(GRETA_WGMMA_NT, 1)
+    tma_kernel(long long M, const void *x, const void *w, float *c, const void *map_x, const void *map_w) {
+#if defined(GRETA_HAVE_WGMMA)
+  extern __shared__ __align__(1024) unsigned char smem[];
+  long long m0, n0;
+  if (!greta_wgmma_tile_of_block(blockIdx.x, M, N, BN, &m0, &n0)) return;
+  if constexpr (VARIANT == 0)
+    greta_gemm_wgmma<GRETA_W_F16, N, K, BN, 1, 1>(M, m0, n0, x, w, c, nullptr, smem);
+  else
+    greta_gemm_wgmma_tma<GRETA_W_F16, N, K, BN, VARIANT>(M, m0, n0, map_x, map_w, c, nullptr, smem);
+#endif
+}
+
+typedef CUresult (*encode_fn)(CUtensorMap *, CUtensorMapDataType, cuuint32_t, void *, const cuuint64_t *,
+                              const cuuint64_t *, const cuuint32_t *, const cuuint32_t *,
+                              CUtensorMapInterleave, CUtensorMapSwizzle, CUtensorMapL2promotion,
+                              CUtensorMapFloatOOBfill);
+static encode_fn g_encode;
+
+/* A device copy of the tensor map of a [rows, K] half matrix, box {64, box_rows}. */
+static void *device_map(const void *p, long long rows, long long K, int box_rows) {
+  CUtensorMap m;
+  const cuuint64_t dims[2] = {(cuuint64_t)K, (cuuint64_t)rows}, strides[1] = {(cuuint64_t)K * 2};
+  const cuuint32_t box[2] = {64, (cuuint32_t)box_rows}, step[2] = {1, 1};
+  CUresult r = g_encode(&m, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, (void *)p, dims, strides, box, step,
+                        CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                        CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS) {
+    fprintf(stderr, "cuTensorMapEncodeTiled: error %d (rows %lld, K %lld, box %d)\n", (int)r, rows, K,
+            box_rows);
+    exit(1);
+  }
+  void *d;
+  CHECK(cudaMalloc(&d, sizeof m));
+  CHECK(cudaMemcpy(d, &m, sizeof m, cudaMemcpyHostToDevice));
+  return d;
+}
+
+template <class F>
+static float graph_us(F launch) {
+  cudaStream_t s;
+  CHECK(cudaStreamCreate(&s));
+  cudaGraph_t g;
+  cudaGraphExec_t ge;
+  CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+  for (int i = 0; i < 10; i++) launch(s);
+  CHECK(cudaStreamEndCapture(s, &g));
+  CHECK(cudaGraphInstantiate(&ge, g, 0));
+  const float us = bench_graph_median_ms(ge, s, 1, 12) * 100.f; /* ms for 10 launches -> µs for one */
+  CHECK(cudaGraphExecDestroy(ge));
+  CHECK(cudaGraphDestroy(g));
+  CHECK(cudaStreamDestroy(s));
+  return us;
+}
+
+template <long long N, long long K, int BN, int VARIANT>
+static float time_variant(long long M, const void *x, const void *w, float *c) {
+  auto k = tma_kernel<N, K, BN, VARIANT>;
+  const int smem = GRETA_WGMMA_SMEM_BYTES(BN) + GRETA_WGMMA_TMA_BARRIER_BYTES;
+  CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+  const unsigned blocks = (unsigned)((M + 127) / 128 * ((N + BN - 1) / BN));
+  void *map_x = VARIANT ? device_map(x, M, K, 128) : nullptr;
+  void *map_w = VARIANT ? device_map(w, N, K, BN / (VARIANT == 2 ? 2 : 1)) : nullptr;
+  const float us = graph_us([&](cudaStream_t s) {
+    cudaLaunchConfig_t cfg = {};
+    cudaLaunchAttribute attr[1];
+    cfg.gridDim = dim3(blocks);
+    cfg.blockDim = dim3(GRETA_WGMMA_NT);
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = s;
+    if (VARIANT == 2) {
+      attr[0].id = cudaLaunchAttributeClusterDimension;
+      attr[0].val.clusterDim.x = 2, attr[0].val.clusterDim.y = 1, attr[0].val.clusterDim.z = 1;
+      cfg.attrs = attr;
+      cfg.numAttrs = 1;
+    }
+    CHECK(cudaLaunchKernelEx(&cfg, k, M, x, w, c, (const void *)map_x, (const void *)map_w));
+  });
+  CHECK(cudaDeviceSynchronize());
+  if (map_x) CHECK(cudaFree(map_x));
+  if (map_w) CHECK(cudaFree(map_w));
+  return us;
+}
+
+static bool all_ok = true;
+
+static bool same(const float *a, const float *b, size_t n) {
+  std::vector<float> ha(n), hb(n);
+  CHECK(cudaMemcpy(ha.data(), a, n * 4, cudaMemcpyDeviceToHost));
+  CHECK(cudaMemcpy(hb.data(), b, n * 4, cudaMemcpyDeviceToHost));
+  return memcmp(ha.data(), hb.data(), n * 4) == 0;
+}
+
+template <long long N, long long K, int BN>
+static void width(const char *name, long long M, const void *x, const void *w, float *ref, float *c,
+                  float cublas_us) {
+  const double tflop = 2.0 * M * N * K * 1e-6; /* per µs -> TFLOP/s */
+  const bool pairs = (M + 127) / 128 % 2 == 0; /* clusters along the row tiles */
+  float us[3] = {time_variant<N, K, BN, 0>(M, x, w, ref), 0, 0};
+  CHECK(cudaMemset(c, 0xFF, (size_t)(M * N) * 4));
+  us[1] = time_variant<N, K, BN, 1>(M, x, w, c);
+  bool ok = same(c, ref, (size_t)(M * N));
+  if (pairs) {
+    CHECK(cudaMemset(c, 0xFF, (size_t)(M * N) * 4));
+    us[2] = time_variant<N, K, BN, 2>(M, x, w, c);
+    ok &= same(c, ref, (size_t)(M * N));
+  }
+  printf("| %-7s | %4lld | %3d | %3lld |", name, M, BN, (M + 127) / 128 * ((N + BN - 1) / BN));
+  for (int v = 0; v < 3; v++) {
+    if (us[v] > 0) printf(" %6.1f (%3.0f) |", us[v], tflop / us[v]);
+    else printf(" — |");
+  }
+  printf(" %6.1f (%3.0f) | %s |\n", cublas_us, tflop / cublas_us, ok ? "same" : "DIFFERENT");
+  all_ok &= ok;
+}
+
+template <long long N, long long K>
+static void shape(const char *name, long long M, cublasHandle_t h, const void *x, const void *w,
+                  float *ref, float *c) {
+  const float alpha = 1.f, beta = 0.f;
+  const float cublas_us = graph_us([&](cudaStream_t s) {
+    cublasSetStream(h, s);
+    cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)N, (int)M, (int)K, &alpha, w, CUDA_R_16F, (int)K,
+                 x, CUDA_R_16F, (int)K, &beta, c, CUDA_R_32F, (int)N, CUBLAS_COMPUTE_32F,
+                 CUBLAS_GEMM_DEFAULT);
+  });
+  width<N, K, 128>(name, M, x, w, ref, c, cublas_us);
+  width<N, K, 192>(name, M, x, w, ref, c, cublas_us);
+  width<N, K, 256>(name, M, x, w, ref, c, cublas_us);
+}
+
+__global__ void fill(unsigned short *p, long long n, unsigned seed) {
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
+       i += (long long)gridDim.x * blockDim.x) {
+    unsigned hsh = (unsigned)i * 2654435761u ^ seed;
+    hsh ^= hsh >> 15;
+    hsh *= 2246822519u;
+    hsh ^= hsh >> 13;
+    p[i] = __half_as_ushort(__float2half_rn((float)(hsh & 0xFFFF) / 32768.f - 1.f));
+  }
+}
+
+int main(int argc, char **argv) {
+  cudaDeviceProp prop;
+  CHECK(cudaGetDeviceProperties(&prop, 0));
+  if (prop.major != 9) {
+    fprintf(stderr, "needs an sm_90 GPU; found sm_%d%d\n", prop.major, prop.minor);
+    return 1;
+  }
+  cudaDriverEntryPointQueryResult q;
+  CHECK(cudaGetDriverEntryPoint("cuTensorMapEncodeTiled", (void **)&g_encode, cudaEnableDefault, &q));
+  if (!g_encode) {
+    fprintf(stderr, "cuTensorMapEncodeTiled not found in the driver\n");
+    return 1;
+  }
+  const long long max_mk = 2048ll * 11008, max_nk = 22016ll * 4096, max_mn = 2048ll * 22016;
+  void *x, *w;
+  float *ref, *c;
+  CHECK(cudaMalloc(&x, max_mk * 2));
+  CHECK(cudaMalloc(&w, max_nk * 2));
+  CHECK(cudaMalloc(&ref, max_mn * 4));
+  CHECK(cudaMalloc(&c, max_mn * 4));
+  fill<<<1024, 256>>>((unsigned short *)x, max_mk, 1u);
+  fill<<<1024, 256>>>((unsigned short *)w, max_nk, 2u);
+  CHECK(cudaGetLastError());
+  cublasHandle_t h;
+  cublasCreate(&h);
+  printf("%s, %d SMs; µs per launch (TFLOP/s); x, W f16, c f32; one block per tile\n", prop.name,
+         prop.multiProcessorCount);
+  printf("| GEMM | T | width | tiles | cp.async | TMA | TMA, clusters of 2 | cuBLAS | TMA = cp.async |\n"
+         "|---|---|---|---|---|---|---|---|---|\n");
+  const bool quick = argc > 1 && strcmp(argv[1], "quick") == 0;
+  for (long long T : {128ll, 512ll, 2048ll}) {
+    if (quick && T != 512) continue;
+    shape<12288, 4096>("qkv", T, h, x, w, ref, c);
+    shape<4096, 4096>("o", T, h, x, w, ref, c);
+    shape<22016, 4096>("gate_up", T, h, x, w, ref, c);
+    shape<4096, 11008>("down", T, h, x, w, ref, c);
+  }
+  cublasDestroy(h);
+  if (!all_ok) {
+    fprintf(stderr, "gemm_wgmma_tma: a TMA variant's result differs from the cp.async kernel's\n");
+    return 1;
+  }
+  return 0;
+}
