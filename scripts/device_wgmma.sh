@@ -20,7 +20,9 @@
 #                                     (5); "width" the 192-wide tiles against
 #                                     none (6, below), in a short call;
 #                                     "tma" the tensor-memory accelerator's
-#                                     GEMM (7, below).
+#                                     GEMM (7, below); "variants" the
+#                                     default block checked, and it and an
+#                                     experiment's kernels timed (8).
 #                                     Everything printed is also in
 #                                     $OUT/device_wgmma.txt.
 #     1. the GPU tests of the prefill GEMM: test_backend_conformance,
@@ -273,16 +275,47 @@ width() {
 # (bench/gemm_wgmma_tma.cu, which also checks that both give the same
 # bits), then each launch of the f16 block's prefill at T = 512 and 128.
 tma() {
-  local status=0 t
+  local status=0 t m
   setup
   echo "=== 7. TMA"
   libcublas
   timeout 240 $C/gemm_wgmma_tma >"$OUT_DIR/gemm_wgmma_tma.txt" 2>&1 || status=1
   cat "$OUT_DIR/gemm_wgmma_tma.txt"
-  for t in 512 128; do
-    timeout 60 $C/bench_greta $C/llama2_block_f16.cubin --tokens $t --repeats 20 --profile \
-      --name block_f16_prefill_T$t >"$OUT_DIR/profile_f16_prefill_T$t.jsonl"
-    grep -o '"launch[^}]*' "$OUT_DIR/profile_f16_prefill_T$t.jsonl" | head -20
+  # (and of llama2_block_f16_*.cubin, an experiment's kernels, where present)
+  for m in $C/llama2_block_f16.cubin $(ls $C/llama2_block_f16_*.cubin 2>/dev/null); do
+    for t in 512 128; do
+      echo "--- $(basename $m .cubin) T=$t"
+      timeout 60 $C/bench_greta $m --tokens $t --repeats 20 --profile \
+        --name prefill_T$t >"$OUT_DIR/profile_$(basename $m .cubin)_T$t.jsonl"
+      grep -o '"launch[^}]*' "$OUT_DIR/profile_$(basename $m .cubin)_T$t.jsonl" | head -20
+    done
+  done
+  return $status
+}
+
+# The default kernels checked (the GPU GEMM tests, run_block --check at
+# prompts 512 and 100, memcheck at prompt 100), then every
+# llama2_block_f16*.cubin (the default and an experiment's variants, where
+# present) timed at T = 128, 256 and 512, each launch at T = 512 alone, and
+# the whole 7B at T = 128 and 512 (llama2_7b*.cubin).
+variants() {
+  local status=0 t m
+  setup
+  echo "=== 8. variants"
+  tests "FAIL|Synthesis" test_gemm_conformance test_backend_conformance
+  for t in 512 100; do check_block prompt_$t $C/llama2_block_f16.cubin $t 2 || status=1; done
+  memcheck default $C/llama2_block_f16.cubin 100 1 || status=1
+  for m in $C/llama2_block_f16*.cubin; do
+    for t in 128 256 512; do row $m --tokens $t --repeats 20 --name "$(basename $m .cubin)_T$t"; done
+  done
+  for m in $C/llama2_block_f16*.cubin; do
+    echo "--- $(basename $m .cubin) T=512"
+    timeout 60 $C/bench_greta $m --tokens 512 --repeats 20 --profile --name prefill_T512 \
+      >"$OUT_DIR/profile_$(basename $m .cubin)_T512.jsonl"
+    grep -o '"op[^}]*' "$OUT_DIR/profile_$(basename $m .cubin)_T512.jsonl" | sed 's/"bytes.*//' | head -8
+  done
+  for m in $C/llama2_7b*.cubin; do
+    for t in 128 512; do row $m --tokens $t --repeats 5 --name "$(basename $m .cubin)_T$t"; done
   done
   return $status
 }
@@ -296,5 +329,6 @@ case "${1:-}" in
   splitk) splitk 2>&1 | tee "$OUT_DIR/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
   width) width 2>&1 | tee "$OUT_DIR/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
   tma) tma 2>&1 | tee "$OUT_DIR/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
-  *) echo "usage: $0 prepare|run|quick|time|f32|splitk|width|tma" >&2; exit 2 ;;
+  variants) variants 2>&1 | tee "$OUT_DIR/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
+  *) echo "usage: $0 prepare|run|quick|time|f32|splitk|width|tma|variants" >&2; exit 2 ;;
 esac

@@ -162,15 +162,6 @@ GRETA_INLINE void greta_gemm_wgmma_tma(greta_i64 M, greta_i64 m0, greta_i64 n0, 
    * or arrive on its barriers. */
   if (CLUSTER > 1) greta_cluster_sync();
 
-#pragma unroll
-  for (int j = 0; j < BN / 8; j++) {
-#pragma unroll
-    for (int h = 0; h < 2; h++) {
-      const int t = tid & 127, i = 4 * j + 2 * h;
-      const greta_i64 row = m0 + 64 * wg + greta_wgmma_d_row(t, i);
-      const greta_i64 col = n0 + greta_wgmma_d_col(t, i);
-      if (row < M) greta_wgmma_store<N, RES>(c, res, row, col, acc[i], acc[i + 1]);
-    }
-  }
+  greta_wgmma_store_tile<N, RES, BN>(c, res, M, m0 + 64 * wg, n0, tid & 127, acc);
 }
 #endif
