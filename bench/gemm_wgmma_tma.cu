@@ -1,9 +1,8 @@
-/* greta_gemm_wgmma_tma (the tensor-memory accelerator and mbarriers, alone
- * or in clusters of 2 sharing the W tile by multicast) against
- * greta_gemm_wgmma (every thread's cp.async and a block barrier a stage) and
- * cuBLAS, at the Llama-2-7B projection shapes, T = 128 .. 2048, on 128-,
- * 192- and 256-wide tiles: whether the copy engine is worth the runtime's
- * tensor maps (templates/gemm_wgmma_tma.h; docs/gemm.md).
+/* greta_gemm_wgmma with XH = 2 (x and W through the tensor-memory
+ * accelerator, mbarriers in place of the block barrier) against XH = 1
+ * (every thread's cp.async and a block barrier a stage) and cuBLAS, at the
+ * Llama-2-7B projection shapes, T = 128, 512 and 2048, on 128-, 192- and
+ * 256-wide tiles (templates/gemm_wgmma.h; docs/gemm.md, "The copy engine").
  *
  *   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -Itemplates -Ibench \
  *        bench/gemm_wgmma_tma.cu -lcublas -o gemm_wgmma_tma
@@ -11,9 +10,10 @@
  *
  * x and W f16, c f32, no epilogue, one block per tile (an exact grid). µs
  * per launch: median of 12 replays of a CUDA graph of 10 launches. The
- * tensor maps sit in global memory, as the runtime would keep them. Each
- * TMA variant's c must equal the cp.async one's exactly (the same wgmma on
- * the same shared-memory bytes in the same order): exit 1 otherwise.
+ * tensor maps are encoded as the runtime encodes them (the boxes of
+ * launch_constants.h) and passed by value. The TMA result must equal the
+ * cp.async one bit for bit (the same wgmma on the same shared-memory bytes
+ * in the same order): exit 1 otherwise.
  */
 #include <cublas_v2.h>
 #include <cuda.h>
@@ -35,24 +35,21 @@
 #include "pair_layout.h"
 #include "gemm.h" /* greta_no_pairs */
 #include "gemm_wgmma.h"
-#include "gemm_wgmma_tma.h"
 #undef __CUDACC_RTC__
 
 #include "cuda_check.h"
 
-/* VARIANT 0: cp.async (greta_gemm_wgmma, x in half); 1: TMA; 2: TMA in
- * clusters of 2 along the row tiles. */
+/* VARIANT 0: cp.async (XH = 1); 1: the copy engine (XH = 2). */
 template <long long N, long long K, int BN, int VARIANT>
 __global__ void __launch_bounds__(GRETA_WGMMA_NT, 1)
-    tma_kernel(long long M, const void *x, const void *w, float *c, const void *map_x, const void *map_w) {
+    tma_kernel(long long M, const void *x, const void *w, float *c, const __grid_constant__ greta_tmap map_x,
+               const __grid_constant__ greta_tmap map_w) {
 #if defined(GRETA_HAVE_WGMMA)
   extern __shared__ __align__(1024) unsigned char smem[];
   long long m0, n0;
   if (!greta_wgmma_tile_of_block(blockIdx.x, M, N, BN, &m0, &n0)) return;
-  if constexpr (VARIANT == 0)
-    greta_gemm_wgmma<GRETA_W_F16, N, K, BN, 1, 1>(M, m0, n0, x, w, c, nullptr, smem);
-  else
-    greta_gemm_wgmma_tma<GRETA_W_F16, N, K, BN, VARIANT>(M, m0, n0, map_x, map_w, c, nullptr, smem);
+  greta_gemm_wgmma<GRETA_W_F16, N, K, BN, 1, 1 + VARIANT>(M, m0, n0, x, w, c, nullptr, smem, greta_no_pairs(),
+                                                          1, 0, 0, 0, &map_x, &map_w);
 #endif
 }
 
@@ -62,23 +59,21 @@ typedef CUresult (*encode_fn)(CUtensorMap *, CUtensorMapDataType, cuuint32_t, vo
                               CUtensorMapFloatOOBfill);
 static encode_fn g_encode;
 
-/* A device copy of the tensor map of a [rows, K] half matrix, box {64, box_rows}. */
-static void *device_map(const void *p, long long rows, long long K, int box_rows) {
-  CUtensorMap m;
+/* The tensor map of a [rows, K] half matrix, box {64, box_rows}, the
+ * 128-byte swizzle, zeros past its bounds. */
+static greta_tmap encode_map(const void *p, long long rows, long long K, int box_rows) {
+  greta_tmap m;
   const cuuint64_t dims[2] = {(cuuint64_t)K, (cuuint64_t)rows}, strides[1] = {(cuuint64_t)K * 2};
   const cuuint32_t box[2] = {64, (cuuint32_t)box_rows}, step[2] = {1, 1};
-  CUresult r = g_encode(&m, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, (void *)p, dims, strides, box, step,
-                        CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+  CUresult r = g_encode((CUtensorMap *)&m, CU_TENSOR_MAP_DATA_TYPE_UINT16, 2, (void *)p, dims, strides, box,
+                        step, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
                         CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   if (r != CUDA_SUCCESS) {
     fprintf(stderr, "cuTensorMapEncodeTiled: error %d (rows %lld, K %lld, box %d)\n", (int)r, rows, K,
             box_rows);
     exit(1);
   }
-  void *d;
-  CHECK(cudaMalloc(&d, sizeof m));
-  CHECK(cudaMemcpy(d, &m, sizeof m, cudaMemcpyHostToDevice));
-  return d;
+  return m;
 }
 
 template <class F>
@@ -104,27 +99,12 @@ static float time_variant(long long M, const void *x, const void *w, float *c) {
   const int smem = GRETA_WGMMA_SMEM_BYTES(BN) + GRETA_WGMMA_TMA_BARRIER_BYTES;
   CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
   const unsigned blocks = (unsigned)((M + 127) / 128 * ((N + BN - 1) / BN));
-  void *map_x = VARIANT ? device_map(x, M, K, 128) : nullptr;
-  void *map_w = VARIANT ? device_map(w, N, K, BN / (VARIANT == 2 ? 2 : 1)) : nullptr;
-  const float us = graph_us([&](cudaStream_t s) {
-    cudaLaunchConfig_t cfg = {};
-    cudaLaunchAttribute attr[1];
-    cfg.gridDim = dim3(blocks);
-    cfg.blockDim = dim3(GRETA_WGMMA_NT);
-    cfg.dynamicSmemBytes = smem;
-    cfg.stream = s;
-    if (VARIANT == 2) {
-      attr[0].id = cudaLaunchAttributeClusterDimension;
-      attr[0].val.clusterDim.x = 2, attr[0].val.clusterDim.y = 1, attr[0].val.clusterDim.z = 1;
-      cfg.attrs = attr;
-      cfg.numAttrs = 1;
-    }
-    CHECK(cudaLaunchKernelEx(&cfg, k, M, x, w, c, (const void *)map_x, (const void *)map_w));
+  const greta_tmap map_x = encode_map(x, M, K, GRETA_WGMMA_TMA_X_BOX);
+  const greta_tmap map_w = encode_map(w, N, K, GRETA_WGMMA_TMA_W_BOX);
+  return graph_us([&](cudaStream_t s) {
+    k<<<blocks, GRETA_WGMMA_NT, smem, s>>>(M, x, w, c, map_x, map_w);
+    CHECK(cudaGetLastError());
   });
-  CHECK(cudaDeviceSynchronize());
-  if (map_x) CHECK(cudaFree(map_x));
-  if (map_w) CHECK(cudaFree(map_w));
-  return us;
 }
 
 static bool all_ok = true;
@@ -140,22 +120,13 @@ template <long long N, long long K, int BN>
 static void width(const char *name, long long M, const void *x, const void *w, float *ref, float *c,
                   float cublas_us) {
   const double tflop = 2.0 * M * N * K * 1e-6; /* per µs -> TFLOP/s */
-  const bool pairs = (M + 127) / 128 % 2 == 0; /* clusters along the row tiles */
-  float us[3] = {time_variant<N, K, BN, 0>(M, x, w, ref), 0, 0};
+  const float cp = time_variant<N, K, BN, 0>(M, x, w, ref);
   CHECK(cudaMemset(c, 0xFF, (size_t)(M * N) * 4));
-  us[1] = time_variant<N, K, BN, 1>(M, x, w, c);
-  bool ok = same(c, ref, (size_t)(M * N));
-  if (pairs) {
-    CHECK(cudaMemset(c, 0xFF, (size_t)(M * N) * 4));
-    us[2] = time_variant<N, K, BN, 2>(M, x, w, c);
-    ok &= same(c, ref, (size_t)(M * N));
-  }
-  printf("| %-7s | %4lld | %3d | %3lld |", name, M, BN, (M + 127) / 128 * ((N + BN - 1) / BN));
-  for (int v = 0; v < 3; v++) {
-    if (us[v] > 0) printf(" %6.1f (%3.0f) |", us[v], tflop / us[v]);
-    else printf(" — |");
-  }
-  printf(" %6.1f (%3.0f) | %s |\n", cublas_us, tflop / cublas_us, ok ? "same" : "DIFFERENT");
+  const float tma = time_variant<N, K, BN, 1>(M, x, w, c);
+  const bool ok = same(c, ref, (size_t)(M * N));
+  printf("| %-7s | %4lld | %3d | %4lld | %6.1f (%3.0f) | %6.1f (%3.0f) | %6.1f (%3.0f) | %.2f | %s |\n", name, M,
+         BN, (M + 127) / 128 * ((N + BN - 1) / BN), cp, tflop / cp, tma, tflop / tma, cublas_us,
+         tflop / cublas_us, cp / tma, ok ? "same" : "DIFFERENT");
   all_ok &= ok;
 }
 
@@ -193,7 +164,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   cudaDriverEntryPointQueryResult q;
-  CHECK(cudaGetDriverEntryPoint("cuTensorMapEncodeTiled", (void **)&g_encode, cudaEnableDefault, &q));
+  CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", (void **)&g_encode, 12000, cudaEnableDefault, &q));
   if (!g_encode) {
     fprintf(stderr, "cuTensorMapEncodeTiled not found in the driver\n");
     return 1;
@@ -212,7 +183,7 @@ int main(int argc, char **argv) {
   cublasCreate(&h);
   printf("%s, %d SMs; µs per launch (TFLOP/s); x, W f16, c f32; one block per tile\n", prop.name,
          prop.multiProcessorCount);
-  printf("| GEMM | T | width | tiles | cp.async | TMA | TMA, clusters of 2 | cuBLAS | TMA = cp.async |\n"
+  printf("| GEMM | T | width | tiles | cp.async | TMA | cuBLAS | cp.async / TMA | TMA = cp.async |\n"
          "|---|---|---|---|---|---|---|---|---|\n");
   const bool quick = argc > 1 && strcmp(argv[1], "quick") == 0;
   for (long long T : {128ll, 512ll, 2048ll}) {
@@ -224,7 +195,7 @@ int main(int argc, char **argv) {
   }
   cublasDestroy(h);
   if (!all_ok) {
-    fprintf(stderr, "gemm_wgmma_tma: a TMA variant's result differs from the cp.async kernel's\n");
+    fprintf(stderr, "gemm_wgmma_tma: the TMA result differs from the cp.async kernel's\n");
     return 1;
   }
   return 0;

@@ -297,7 +297,8 @@ tma() {
 # prompts 512 and 100, memcheck at prompt 100), then every
 # llama2_block_f16*.cubin (the default and an experiment's variants, where
 # present) timed at T = 128, 256 and 512, each launch at T = 512 alone, and
-# the whole 7B at T = 128 and 512 (llama2_7b*.cubin).
+# the whole 7B at T = 128 and 512 (llama2_7b*.cubin), then
+# bench/gemm_wgmma_tma.cu where built.
 variants() {
   local status=0 t m
   setup
@@ -317,6 +318,11 @@ variants() {
   for m in $C/llama2_7b*.cubin; do
     for t in 128 512; do row $m --tokens $t --repeats 5 --name "$(basename $m .cubin)_T$t"; done
   done
+  if [ -x $C/gemm_wgmma_tma ]; then
+    libcublas
+    timeout 240 $C/gemm_wgmma_tma >"$OUT_DIR/gemm_wgmma_tma.txt" 2>&1 || status=1
+    cat "$OUT_DIR/gemm_wgmma_tma.txt"
+  fi
   return $status
 }
 

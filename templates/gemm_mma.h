@@ -621,14 +621,18 @@ GRETA_INLINE void greta_gemm_mma_big(const void *x, const void *b, void *out, co
  * Surplus blocks return.
  * XH = 1: x is [M, K] in the weight's half type (its producer rounded it:
  * the same values the kernel would round f32 x to); every path copies it
- * like the weight.
+ * like the weight. XH = 2: the same x, and the wgmma tiles take x and the
+ * weight through the copy engine (map_x, map_w: their tensor maps,
+ * launch_constants.h's boxes); the other paths as XH = 1.
  * pairs (prefill's matmul_glu and matmul_qkv): every path computes the
  * virtual weight of gemm.h's paired epilogues (G = 16), N its width, and
  * stores through pairs; out and res are unused. */
 template <int DT, greta_i64 N, greta_i64 K, int TRANS, int RES, greta_i64 RC, int RPT, int WG = 0,
           int XH = 0, int SMS = 0, class PAIRS = greta_no_pairs>
 GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b, void *out,
-                                 const float *res, PAIRS pairs = PAIRS(), void *ws = 0) {
+                                 const float *res, PAIRS pairs = PAIRS(), void *ws = 0,
+                                 const greta_tmap *map_x = 0, const greta_tmap *map_w = 0) {
+  constexpr int XR = XH != 0; /* x raw in the half type, for the paths without maps */
   const greta_i64 M = greta_rows<RC, RPT>(params);
   const bool vec = TRANS && K % (DT == GRETA_W_F32 ? 4 : 8) == 0 &&
                    (((unsigned long long)x | (unsigned long long)b) & 15ull) == 0;
@@ -646,7 +650,7 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
       extern __shared__ __align__(16) unsigned char greta_mma_smem[];
       long long m0, n0;
       if constexpr (tf32) {
-        static_assert(WG == GRETA_WGMMA_TF32_BN && PAIRS::G == 0 && !XH, "f32: 128 x 128 tiles");
+        static_assert(WG == GRETA_WGMMA_TF32_BN && PAIRS::G == 0 && !XR, "f32: 128 x 128 tiles");
         if (!greta_wgmma_tile_of_block(blk, M, N, WG, &m0, &n0)) return; /* whole block */
         greta_gemm_wgmma_tf32<N, K, RES>(M, m0, n0, (const float *)x, (const float *)b,
                                          (float *)out, res, greta_mma_smem);
@@ -656,7 +660,7 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
           if (width == 256) {
             if (!greta_wgmma_tile_of_block(blk, M, N, 256, &m0, &n0)) return; /* whole block */
             greta_gemm_wgmma<DT, N, K, 256, 2, XH, RES>(M, m0, n0, x, b, out, res, greta_mma_smem,
-                                                        pairs);
+                                                        pairs, 1, 0, 0, 0, map_x, map_w);
             return;
           }
         }
@@ -664,7 +668,7 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
           if (width == 192) {
             if (!greta_wgmma_tile_of_block(blk, M, N, 192, &m0, &n0)) return; /* whole block */
             greta_gemm_wgmma<DT, N, K, 192, 2, XH, RES>(M, m0, n0, x, b, out, res, greta_mma_smem,
-                                                        pairs);
+                                                        pairs, 1, 0, 0, 0, map_x, map_w);
             return;
           }
         }
@@ -678,7 +682,7 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
         }
         if (!greta_wgmma_tile_of_block(tile, M, N, 128, &m0, &n0)) return; /* whole block */
         greta_gemm_wgmma<DT, N, K, 128, 2, XH, RES>(M, m0, n0, x, b, out, res, greta_mma_smem, pairs,
-                                                    parts, part, (int)slot, ws);
+                                                    parts, part, (int)slot, ws, map_x, map_w);
       }
       return;
     }
@@ -692,7 +696,7 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
       const greta_i64 blk = (greta_i64)greta_bid_y() * ((N + GRETA_MMA_BN - 1) / GRETA_MMA_BN) +
                             greta_bid_x();
       if (blk >= tiles_m * tiles_n) return; /* whole block */
-      greta_gemm_mma_big<DT, N, K, RES, XH>(x, b, out, res, M, blk % tiles_m * GRETA_MMA_BIG_BM,
+      greta_gemm_mma_big<DT, N, K, RES, XR>(x, b, out, res, M, blk % tiles_m * GRETA_MMA_BIG_BM,
                                             blk / tiles_m * GRETA_MMA_BIG_BN, pairs);
       return;
     }
@@ -700,7 +704,7 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
   const greta_i64 m0 = (greta_i64)greta_bid_y() * GRETA_MMA_BM;
   const greta_i64 n0 = (greta_i64)greta_bid_x() * GRETA_MMA_BN;
   if (m0 >= M) return; /* whole block */
-  if (vec) greta_gemm_mma_run<DT, N, K, TRANS, RES, 1, XH>(x, b, out, res, M, m0, n0, pairs);
-  else greta_gemm_mma_run<DT, N, K, TRANS, RES, 0, XH>(x, b, out, res, M, m0, n0, pairs);
+  if (vec) greta_gemm_mma_run<DT, N, K, TRANS, RES, 1, XR>(x, b, out, res, M, m0, n0, pairs);
+  else greta_gemm_mma_run<DT, N, K, TRANS, RES, 0, XR>(x, b, out, res, M, m0, n0, pairs);
 }
 #endif /* GRETA_NVIDIA */

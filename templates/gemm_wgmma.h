@@ -107,6 +107,15 @@
  *   row = 16 w + l / 4 + 8 ((i / 2) % 2),   col = 8 (i / 4) + 2 (l % 4) + i % 2.
  */
 /* Tile and ring sizes: launch_constants.h (GRETA_WGMMA_*). */
+#if defined(GRETA_NVIDIA)
+/* A tensor map (the driver's CUtensorMap: 128 opaque bytes, 64-aligned), as
+ * a kernel takes it: by value, `const __grid_constant__ greta_tmap`, so that
+ * its address is in the parameter space the copy engine reads (the runtime
+ * encodes it, runtime/src/gpu/graph_runner.c). */
+struct __align__(64) greta_tmap {
+  unsigned long long bits[16];
+};
+#endif
 #if defined(GRETA_NVIDIA) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && \
     defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define GRETA_HAVE_WGMMA 1
@@ -122,6 +131,35 @@ GRETA_INLINE void greta_wgmma_wait(void) {
 /* Keeps the compiler from moving accumulator reads or writes across the
  * asynchronous wgmma (the registers are in flight until wait_group). */
 GRETA_INLINE void greta_wgmma_pin(float &r) { asm volatile("" : "+f"(r)::"memory"); }
+
+/* mbarriers (PTX ISA "Parallel Synchronization and Communication
+ * Instructions: mbarrier") and the tensor copy (cp.async.bulk.tensor) that
+ * completes on one: XH = 2 below. */
+GRETA_INLINE void greta_mbar_init(unsigned int bar, unsigned int count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
+}
+/* One arrival that also expects `bytes` from copies completing on it. */
+GRETA_INLINE void greta_mbar_expect_tx(unsigned int bar, unsigned int bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(bytes) : "memory");
+}
+GRETA_INLINE void greta_mbar_arrive(unsigned int bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(bar) : "memory");
+}
+/* Until the phase of parity `parity` has completed. */
+GRETA_INLINE void greta_mbar_wait(unsigned int bar, unsigned int parity) {
+  asm volatile("{\n.reg .pred done;\nWAIT:\n"
+               "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+               "@!done bra WAIT;\n}\n" ::"r"(bar), "r"(parity) : "memory");
+}
+/* The box of `map` at (c0 innermost, c1) into shared memory at dst, its
+ * bytes counted on bar (elements past the tensor's bounds arrive as zeros
+ * and count too). */
+GRETA_INLINE void greta_tma_load_2d(unsigned int dst, const greta_tmap *map, int c0, int c1,
+                                    unsigned int bar) {
+  asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes"
+               " [%0], [%1, {%2, %3}], [%4];" ::"r"(dst), "l"(map), "r"(c0), "r"(c1), "r"(bar)
+               : "memory");
+}
 
 /* wgmma.mma_async m64nNk16 (k8 for tf32), A and B from shared memory by
  * descriptor, D += A B, f32 accumulators d[0 .. N / 2 - 1]: one function per tile
@@ -264,11 +302,13 @@ template <int DT, greta_i64 N, greta_i64 K, int BN, int AHEAD = 1, int XH = 0, i
 GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, const void *x,
                                    const void *w, void *c, const float *res,
                                    unsigned char *smem, PAIRS pairs = PAIRS(), int parts = 1,
-                                   int part = 0, int tile = 0, void *ws = 0) {
+                                   int part = 0, int tile = 0, void *ws = 0,
+                                   const greta_tmap *map_x = 0, const greta_tmap *map_w = 0) {
   static_assert(DT == GRETA_W_F16 || DT == GRETA_W_BF16, "greta_gemm_wgmma: f16 or bf16 weights");
   static_assert(BN == 128 || BN == 192 || BN == 256, "greta_gemm_wgmma: BN is 128, 192 or 256");
   static_assert(K % GRETA_WGMMA_BK == 0, "greta_gemm_wgmma: K must be a multiple of 64");
   static_assert(AHEAD == 1 || AHEAD == 2, "greta_gemm_wgmma: AHEAD is 1 or 2");
+  static_assert(XH == 0 || XH == 1 || XH == 2, "greta_gemm_wgmma: XH is 0, 1 or 2");
   constexpr bool P = PAIRS::G != 0;
   static_assert(!P || (PAIRS::G == 16 && !RES), "greta_gemm_wgmma: pairs 16 apart, no residual");
   enum { BM = GRETA_WGMMA_BM, BK = GRETA_WGMMA_BK, S = GRETA_WGMMA_STAGES(BN), NT = GRETA_WGMMA_NT };
@@ -283,6 +323,66 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
   unsigned int base = (unsigned int)__cvta_generic_to_shared(smem);
   base = (base + 1023u) & ~1023u;
 
+  float acc[BN / 2];
+#pragma unroll
+  for (int i = 0; i < BN / 2; i++) acc[i] = 0.f;
+  const int wg = tid >> 7; /* this thread's warpgroup: rows 64 wg .. 64 wg + 63 */
+
+  if constexpr (XH == 2) {
+    /* The copy engine: thread 0 issues a stage's boxes (x rows m0 .. m0 +
+     * 127; W in boxes of WB rows, PAIRS::row of each, 16-row runs for a
+     * pair layout) completing on full[slot]; each warp arrives on
+     * empty[slot] once its warpgroup's wgmma of that stage are done, and
+     * thread 0 waits for all 8 before it refills the slot. No block barrier
+     * in the loop. The barriers sit after the ring. */
+    enum { WB = P ? GRETA_WGMMA_TMA_PAIR_BOX : GRETA_WGMMA_TMA_W_BOX };
+    static_assert(BN % WB == 0 && BM == GRETA_WGMMA_TMA_X_BOX, "whole boxes");
+    const unsigned int full = base + S * STAGE_BYTES, empty = full + 8 * S;
+    if (tid == 0) {
+      for (int s = 0; s < S; s++) {
+        greta_mbar_init(full + 8 * s, 1);
+        greta_mbar_init(empty + 8 * s, NT / 32);
+      }
+      asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    }
+    greta_sync();
+    auto issue = [&](int kt) {
+      const int slot = kt % S, k = (k_first + kt) * BK;
+      const unsigned int bar = full + 8 * slot, dst = base + slot * STAGE_BYTES;
+      greta_mbar_expect_tx(bar, STAGE_BYTES);
+      greta_tma_load_2d(dst, map_x, k, (int)m0, bar);
+#pragma unroll
+      for (int g = 0; g < BN / WB; g++)
+        greta_tma_load_2d(dst + A_BYTES + WB * 128 * g, map_w, k, (int)PAIRS::row(n0 + WB * g), bar);
+    };
+    if (tid == 0)
+      for (int s = 0; s < S && s < KT; s++) issue(s);
+#pragma unroll 1
+    for (int kt = 0; kt < KT; kt++) {
+      const int slot = kt % S;
+      greta_mbar_wait(full + 8 * slot, (unsigned int)(kt / S) & 1u);
+      const unsigned int a_addr = base + slot * STAGE_BYTES + wg * 64 * 128;
+      const unsigned int b_addr = base + slot * STAGE_BYTES + A_BYTES;
+#pragma unroll
+      for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
+      greta_wgmma_fence();
+#pragma unroll
+      for (int s = 0; s < BK / 16; s++)
+        greta_wgmma_k16<DT, BN>(acc, greta_wgmma_desc(a_addr + 32 * s), greta_wgmma_desc(b_addr + 32 * s));
+      greta_wgmma_commit();
+      greta_wgmma_wait<1>();
+#pragma unroll
+      for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
+      if (kt > 0) { /* stage kt - 1's wgmma are done: release its slot */
+        const int done = kt - 1, done_slot = done % S;
+        if ((tid & 31) == 0) greta_mbar_arrive(empty + 8 * done_slot);
+        if (tid == 0 && done + S < KT) {
+          greta_mbar_wait(empty + 8 * done_slot, (unsigned int)(done / S) & 1u);
+          issue(done + S);
+        }
+      }
+    }
+  } else {
   /* Thread tid's copies: x load j covers row tid / 16 + 16 j, float4 tid % 16
    * (k 4 (tid % 16) ..); W copy j covers row tid / 8 + 32 j, chunk tid % 8.
    * Rows advance by multiples of 8, so r % 8 and with it the swizzled column
@@ -365,10 +465,6 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
   };
   auto commit_b = [&]() { asm volatile("cp.async.commit_group;" ::: "memory"); };
 
-  float acc[BN / 2];
-#pragma unroll
-  for (int i = 0; i < BN / 2; i++) acc[i] = 0.f;
-
   /* Prologue: stages 0 .. S - 3 into their slots; with AHEAD = 2 the x of
    * stage S - 2 into registers too. */
 #pragma unroll
@@ -386,7 +482,6 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
   }
   if (!XH && AHEAD == 2 && S - 2 < KT) load_a(S - 2, abuf[0]);
 
-  const int wg = tid >> 7; /* this thread's warpgroup: rows 64 wg .. 64 wg + 63 */
   /* Iteration kt. `cur` receives (AHEAD = 1) or holds (AHEAD = 2, loaded one
    * iteration earlier, so a whole stage of wgmma hides the load) the x of
    * stage kt + S - 2; with AHEAD = 2 `next` receives stage kt + S - 1. */
@@ -426,6 +521,7 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
     step(kt, abuf[0], abuf[1]);
     if (kt + 1 < KT) step(kt + 1, abuf[1], abuf[0]);
   }
+  } /* XH != 2 */
   greta_wgmma_wait<0>();
 #pragma unroll
   for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
@@ -516,18 +612,18 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
   /* Results straight from the fragments (layout in the comment above). */
   if constexpr (!P) {
     greta_wgmma_store_tile<N, RES, BN>((float *)c, res, M, m0 + 64 * wg, n0, tid & 127, acc);
-    return;
-  }
+  } else {
 #pragma unroll
-  for (int j = 0; j < BN / 8; j++) {
-    if (j % 4 >= 2) continue; /* second columns of pairs: with group j - 2 */
+    for (int j = 0; j < BN / 8; j++) {
+      if (j % 4 >= 2) continue; /* second columns of pairs: with group j - 2 */
 #pragma unroll
-    for (int h = 0; h < 2; h++) {
-      const int t = tid & 127, i = 4 * j + 2 * h;
-      greta_i64 row = m0 + 64 * wg + greta_wgmma_d_row(t, i);
-      greta_i64 col = n0 + greta_wgmma_d_col(t, i);
-      /* first columns col, col + 1 (even, one group); partners 16 on: acc[i + 8] */
-      if (row < M && col < N) pairs.store2(row, col, acc[i], acc[i + 8], acc[i + 1], acc[i + 9]);
+      for (int h = 0; h < 2; h++) {
+        const int t = tid & 127, i = 4 * j + 2 * h;
+        greta_i64 row = m0 + 64 * wg + greta_wgmma_d_row(t, i);
+        greta_i64 col = n0 + greta_wgmma_d_col(t, i);
+        /* first columns col, col + 1 (even, one group); partners 16 on: acc[i + 8] */
+        if (row < M && col < N) pairs.store2(row, col, acc[i], acc[i + 8], acc[i + 1], acc[i + 9]);
+      }
     }
   }
 }

@@ -115,9 +115,15 @@ enum {
 #endif
 #define GRETA_WGMMA_SMEM_BYTES(bn) \
   (GRETA_WGMMA_STAGES(bn) * (GRETA_WGMMA_BM + (bn)) * GRETA_WGMMA_BK * 2 + 1024)
-/* greta_gemm_wgmma_tma's mbarriers after the ring: a full and an empty one
- * of 8 bytes per stage. */
+/* greta_gemm_wgmma with XH = 2 (x and W through the copy engine): its
+ * mbarriers after the ring, a full and an empty one of 8 bytes per stage;
+ * the boxes its tensor maps are encoded with (rows of 64 k halves, the
+ * 128-byte swizzle): x 128 rows (a tile's), W 64 rows, or 16 for a pair
+ * layout (its runs of consecutive physical rows). */
 #define GRETA_WGMMA_TMA_BARRIER_BYTES 128
+#define GRETA_WGMMA_TMA_X_BOX 128
+#define GRETA_WGMMA_TMA_W_BOX 64
+#define GRETA_WGMMA_TMA_PAIR_BOX 16
 /* f32 weights (greta_gemm_wgmma_tf32): 128 x 128 tiles, K in stages of 32
  * f32 (one 128-byte row), two stages of four 16 KiB tiles (x and W, each
  * as big and small tf32 parts), + 1024 for the alignment: 132 096 bytes. */
