@@ -508,9 +508,19 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
   make_tu(&t, &plain);
   unsetenv("GRETA_WGMMA_192");
   cr_expect(strstr(plain.source.data, "#define GRETA_WGMMA_192 0\n"));
-  cr_expect(strstr(plain.source.data, "greta_gemm_mma<GRETA_W_BF16, 6144LL, 256LL, 1, 0, 1LL, 1, 256, 1, 132>"
+  cr_expect(strstr(plain.source.data, "greta_gemm_mma<GRETA_W_BF16, 6144LL, 256LL, 1, 0, 1LL, 1, 256, 2, 132>"
                                       "(params, x, b, 0, 0, greta_qkv_pairs<16, 32LL, 8LL, 128LL, "),
             "the q/k/v GEMM of 512 rows without 192-wide tiles");
+  strbuf_free(&plain.source);
+  /* With GRETA_TMA=0 the GEMMs of half x copy it with cp.async (XH = 1) and
+   * take no tensor maps. */
+  setenv("GRETA_TMA", "0", 1);
+  make_tu(&t, &plain);
+  unsetenv("GRETA_TMA");
+  cr_expect(strstr(plain.source.data, "greta_gemm_mma<GRETA_W_BF16, 4096LL, 256LL, 1, 1, 1LL, 1, 128, 1, 132>"
+                                      "(params, x, b, out, res, greta_no_pairs(), ws);"),
+            "GRETA_TMA=0: the split_k GEMM of half x without tensor maps");
+  cr_expect(!strstr(plain.source.data, "greta_tmap map_x"), "GRETA_TMA=0: no kernel takes a map");
   strbuf_free(&plain.source);
   /* The object below: with them (the default), so that every path compiles. */
   const bool compiled = compile_or_skip("sm_90", "nvrtc", &t, &tu, &obj, &size);
@@ -530,31 +540,37 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
             "the 4096-wide bf16 GEMM of 2048 rows should take 256-wide wgmma tiles");
   cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 4096LL, 256LL, 1, 1, 1LL, 1, 128, 0, 132>"),
             "the residual GEMM of 512 rows should take 128-wide wgmma tiles");
-  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 4096LL, 256LL, 1, 1, 1LL, 1, 256, 1, 132>"),
-            "the GEMM of x in f16, 2048 rows, should take 256-wide wgmma tiles and copy x raw");
-  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_BF16, 4096LL, 256LL, 1, 1, 1LL, 1, 128, 1, 132>"
-                                    "(params, x, b, out, res, greta_no_pairs(), ws)"),
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 4096LL, 256LL, 1, 1, 1LL, 1, 256, 2, 132>"),
+            "the GEMM of x in f16, 2048 rows, should take 256-wide wgmma tiles and both "
+            "operands through the copy engine");
+  cr_assert(strstr(tu.source.data, "const void *x, const void *b, float *out, const float *res, void *ws, "
+                                    "const __grid_constant__ greta_tmap map_x, const __grid_constant__ "
+                                    "greta_tmap map_w) {"),
+            "a kernel of half x takes the two tensor maps by value after its buffers");
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_BF16, 4096LL, 256LL, 1, 1, 1LL, 1, 128, 2, 132>"
+                                    "(params, x, b, out, res, greta_no_pairs(), ws, &map_x, &map_w)"),
             "a split_k GEMM should weigh its steps' tiles against the 132 SMs and take the "
-            "workspace");
+            "workspace and the maps");
   cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F32, 688LL, 256LL, 1, 0, 1LL, 1, 128, 0, 132>"),
             "f32 weights with 32 | K should take 3xTF32 on wgmma's 128-wide tiles");
   cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F32, 256LL, 688LL, 1, 1, 1LL, 1, 0, 0>"),
             "f32 weights with K = 688 keep 3xTF32 on mma.sync");
   /* The GLU GEMM's tile width counts the virtual weight's columns: 2008
    * gate/up pairs are 4032 columns, 256 wide at 2048 rows (16 x 16 tiles). */
-  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 4032LL, 256LL, 1, 0, 1LL, 1, 256, 1, 132>"
-                                    "(params, x, b, 0, 0, greta_glu_pairs<16, 2008LL, GRETA_W_F32>(out))"),
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 4032LL, 256LL, 1, 0, 1LL, 1, 256, 2, 132>"
+                                    "(params, x, b, 0, 0, greta_glu_pairs<16, 2008LL, GRETA_W_F32>(out), 0, "
+                                    "&map_x, &map_w)"),
             "the GLU GEMM of 2048 rows should take 256-wide wgmma tiles, x raw, out f32");
   cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_BF16, 1376LL, 256LL, 1, 0, 1LL, 1, 128, 0, 132>"
                                     "(params, x, b, 0, 0, greta_glu_pairs<16, 688LL, GRETA_W_BF16>(out))"),
             "the GLU GEMM of f32 x, out bf16");
   /* q/k/v: 48 heads of 64 pairs are 6144 virtual columns, the stores
    * through greta_qkv_pairs. */
-  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 6144LL, 256LL, 1, 0, 1LL, 1, 256, 1, 132>"
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 6144LL, 256LL, 1, 0, 1LL, 1, 256, 2, 132>"
                                     "(params, x, b, 0, 0, greta_qkv_pairs<16, 32LL, 8LL, 128LL, "
                                     "2048LL, GRETA_W_F16>(params, q, k_cache, v_cache, "),
             "the q/k/v GEMM of 2048 rows with RoPE and the cache writes in its epilogue");
-  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_BF16, 6144LL, 256LL, 1, 0, 1LL, 1, 192, 1, 132>"
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_BF16, 6144LL, 256LL, 1, 0, 1LL, 1, 192, 2, 132>"
                                     "(params, x, b, 0, 0, greta_qkv_pairs<16, 32LL, 8LL, 128LL, "),
             "the q/k/v GEMM of 512 rows: 192-wide tiles at most (256 "
             "of them at 512 rows)");

@@ -80,6 +80,10 @@ typedef struct kernel_choice_s {
   const char *params;
   char call[256];
   bool reads_ahead;
+  /* The prefill GEMM through the copy engine (attr tma): the kernel also
+   * takes x's and the weight's tensor maps, and the call passes them after
+   * this text (NULL: no maps). */
+  const char *maps;
 } kernel_choice_t;
 
 static greta_status_t bad(const kernel_ctx_t *c, const char *what) {
@@ -333,7 +337,7 @@ static int64_t launch_max_rows(const greta_plan_launch_t *l, int64_t max_tokens)
  * half type with 64 | k, N the virtual weight's width; its caller sets the
  * parameters and the call (the pair type's store). */
 static greta_status_t prefill_gemm(const kernel_ctx_t *c, kernel_choice_t *k, int64_t N,
-                                   bool pairs) {
+                                   int64_t w_rows, bool pairs) {
   const greta_op_attrs_t *a = c->a;
   greta_plan_launch_t *l = c->l;
   const int64_t K = a->k, rc = l->rows_coeff;
@@ -378,10 +382,18 @@ static greta_status_t prefill_gemm(const kernel_ctx_t *c, kernel_choice_t *k, in
     l->shared_bytes = GRETA_MMA_BIG_SMEM_BYTES;
   /* sm_90a (target_wgmma): half weights take greta_gemm_wgmma's tiles,
    * 128 to wg (wgmma_width) wide, at run time once the step has 64 rows. */
-  int wg = 0;
+  int wg = 0, xh_arg = xh;
   if (mma && dt != GRETA_F32 && trans && K % GRETA_WGMMA_BK == 0 && target_wgmma(c->target)) {
     wg = wgmma_width(c->target, max_rows, N);
     if (l->shared_bytes < wgmma_smem_bytes(wg)) l->shared_bytes = wgmma_smem_bytes(wg);
+    /* x in the half type: both operands through the copy engine (XH = 2),
+     * the runtime encoding their tensor maps (attr tma: the weight's rows). */
+    if (xh && kernels_gemm_tma(c->target)) {
+      xh_arg = 2;
+      l->attr.tma = w_rows;
+      l->shared_bytes += GRETA_WGMMA_TMA_BARRIER_BYTES;
+      k->maps = a->split_k ? ", " : ", greta_no_pairs(), 0, ";
+    }
   }
   /* f32 weights, 32 | K: greta_gemm_wgmma_tf32's 128 x 128 tiles (3xTF32 on
    * wgmma), which a step takes at run time once it has
@@ -396,7 +408,7 @@ static greta_status_t prefill_gemm(const kernel_ctx_t *c, kernel_choice_t *k, in
   if (a->split_k && (pairs || dt == GRETA_F32 || !wg || a->split_k != GRETA_GEMM_SPLIT_K_PARTS))
     return bad(c, "split_k needs the sm_90a wgmma GEMM over a half Linear weight");
   char wg_arg[32] = ""; /* greta_gemm_mma's last template arguments */
-  if (mma && wg) snprintf(wg_arg, sizeof wg_arg, ", %d, %d, %d", wg, xh, (int)c->target->compute_units);
+  if (mma && wg) snprintf(wg_arg, sizeof wg_arg, ", %d, %d, %d", wg, xh_arg, (int)c->target->compute_units);
   else if (mma) snprintf(wg_arg, sizeof wg_arg, ", 0, %d", xh);
   if (!mma) k->params = res ? "const float *x, const void *b, float *out, const float *res"
                             : "const float *x, const void *b, float *out";
@@ -409,6 +421,11 @@ static greta_status_t prefill_gemm(const kernel_ctx_t *c, kernel_choice_t *k, in
   snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %d, %lldLL, %d%s", dtype_enum[dt],
            LL(N), LL(K), trans, res, LL(rc), rpt, wg_arg);
   return NULL;
+}
+
+int kernels_gemm_tma(const target_t *target) {
+  const char *off = getenv("GRETA_TMA");
+  return target_wgmma(target) && !(off && strcmp(off, "0") == 0);
 }
 
 int kernels_gemm_split_k(const target_t *target, const greta_plan_launch_t *l) {
@@ -464,7 +481,7 @@ static greta_status_t kernel_matmul(const kernel_ctx_t *c, kernel_choice_t *k) {
              LL(N), LL(K), res, LL(rc), rpt);
     return NULL;
   }
-  return prefill_gemm(c, k, N, false);
+  return prefill_gemm(c, k, N, N, false);
 }
 
 static greta_status_t kernel_rope(const kernel_ctx_t *c, kernel_choice_t *k) {
@@ -584,7 +601,8 @@ static greta_status_t kernel_matmul_glu(const kernel_ctx_t *c, kernel_choice_t *
     if (a->norm) return refuse_norm(c);
     if (a->xdtype != GRETA_F32 && a->xdtype != dt)
       return bad(c, "x in a half type needs a weight of that type");
-    GRETA_RETURN_IF_ERROR(prefill_gemm(c, k, pair_width(c, N, 1), true));
+    GRETA_RETURN_IF_ERROR(prefill_gemm(c, k, pair_width(c, N, 1), 2 * N, true));
+    if (k->maps) k->maps = ", 0, ";
     k->params = "const void *x, const void *b, void *out";
     snprintf(k->call, sizeof k->call, "x, b, 0, 0, greta_glu_pairs<%lld, %lldLL, %s>(out)",
              LL(pair_distance(c)), LL(N), dtype_enum[a->outdtype]);
@@ -622,7 +640,8 @@ static greta_status_t kernel_matmul_qkv(const kernel_ctx_t *c, kernel_choice_t *
     if (a->xdtype != GRETA_F32 && a->xdtype != dt)
       return bad(c, "x in a half type needs a weight of that type");
     GRETA_RETURN_IF_ERROR(emit_inv_freq(c, D));
-    GRETA_RETURN_IF_ERROR(prefill_gemm(c, k, pair_width(c, D / 2, H + 2 * KVH), true));
+    GRETA_RETURN_IF_ERROR(prefill_gemm(c, k, pair_width(c, D / 2, H + 2 * KVH), (H + 2 * KVH) * D, true));
+    if (k->maps) k->maps = ", 0, ";
     k->params = "const void *x, const void *b, float *q, void *k_cache, void *v_cache";
     snprintf(k->call, sizeof k->call,
              "x, b, 0, 0, greta_qkv_pairs<%lld, %lldLL, %lldLL, %lldLL, %lldLL, %s>(params, q, "
@@ -761,11 +780,15 @@ static const kernel_selector_t selectors[GRETA_OP_COUNT_] = {
 static void emit_kernel(const kernel_ctx_t *c, const kernel_choice_t *k) {
   strbuf_printf(c->src,
                 "extern \"C\" __global__ void __launch_bounds__(%u)\n"
-                "%s(const int *params, %s) {\n"
+                "%s(const int *params, %s%s) {\n"
                 "%s"
-                "  %s<%s>(params, %s);\n}\n",
-                c->l->block[0], c->name, k->params, k->reads_ahead ? "" : "  greta_grid_begin();\n",
-                k->fn, k->targs, k->call);
+                "  %s<%s>(params, %s%s%s);\n}\n",
+                c->l->block[0], c->name, k->params,
+                k->maps ? ", const __grid_constant__ greta_tmap map_x, "
+                          "const __grid_constant__ greta_tmap map_w"
+                        : "",
+                k->reads_ahead ? "" : "  greta_grid_begin();\n", k->fn, k->targs, k->call,
+                k->maps ? k->maps : "", k->maps ? "&map_x, &map_w" : "");
 }
 
 greta_status_t kernels_instantiate(const target_t *target, greta_plan_launch_t *launch,

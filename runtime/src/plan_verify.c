@@ -444,6 +444,29 @@ static greta_status_t verify_geometry(const greta_plan_launch_t *l, int64_t max_
   return NULL;
 }
 
+/* attr tma (ops.def): the tensor maps the runtime encodes must describe
+ * memory the launch owns: x as [rows, k] halves, the weight as [tma, k],
+ * rows of 16-byte multiples, on an NVIDIA target. */
+static greta_status_t verify_tma(const launch_ctx_t *c) {
+  const greta_plan_launch_t *l = c->launch;
+  const greta_op_attrs_t *a = &l->attr;
+  if (l->op != GRETA_OP_MATMUL && l->op != GRETA_OP_MATMUL_GLU && l->op != GRETA_OP_MATMUL_QKV)
+    return greta_status_make(GRETA_DATA_LOSS, "tma is for the prefill GEMMs, not %s",
+                             greta_op_name(l->op));
+  if (strncmp(c->plan->target, "sm_", 3) != 0)
+    return greta_status_make(GRETA_DATA_LOSS, "tma on target %s: tensor maps are NVIDIA's",
+                             c->plan->target);
+  if (a->tma < 0 || a->tma > INT32_MAX || a->k < 64 || a->k > INT32_MAX || a->k % 8 != 0)
+    return greta_status_make(GRETA_DATA_LOSS,
+                             "tma %lld with k %lld: expected 0 < tma < 2^31 and k a multiple of 8 "
+                             "from 64 to 2^31",
+                             (long long)a->tma, (long long)a->k);
+  if (a->xdtype != GRETA_F16 && a->xdtype != GRETA_BF16)
+    return greta_status_make(GRETA_DATA_LOSS, "tma needs x in a half type");
+  GRETA_RETURN_IF_ERROR(need_arg(c, 0, "x (its tensor map)", (uint64_t)(c->rows * a->k), 2, false));
+  return need_arg(c, 1, "the weight (its tensor map)", (uint64_t)(a->tma * a->k), 2, false);
+}
+
 static greta_status_t verify_launch(const greta_plan_t *plan, const greta_plan_entry_t *entry,
                                     const greta_plan_launch_t *l) {
   if (l->op < 1 || l->op >= GRETA_OP_COUNT_)
@@ -483,6 +506,7 @@ static greta_status_t verify_launch(const greta_plan_t *plan, const greta_plan_e
   if (__builtin_mul_overflow(l->rows_coeff, l->rows_per_token ? entry->max_tokens : 1, &c.rows))
     return OVERFLOW();
   GRETA_RETURN_IF_ERROR(verify_op(&c));
+  if (l->attr.tma) GRETA_RETURN_IF_ERROR(verify_tma(&c));
   if (!is_cpu_target(plan)) GRETA_RETURN_IF_ERROR(verify_geometry(l, entry->max_tokens));
   return NULL;
 }

@@ -52,6 +52,13 @@ GRETA_CUDA_REQUIRED(cu_result_t, cuGraphLaunch, (void *exec, void *stream))
 GRETA_CUDA_REQUIRED(cu_result_t, cuGraphExecDestroy, (void *exec))
 GRETA_CUDA_REQUIRED(cu_result_t, cuGraphDestroy, (void *graph))
 GRETA_CUDA_OPTIONAL(cu_result_t, cuDriverGetVersion, (int *version))
+/* Tensor maps for the copy engine (CUDA 12, sm_90): the prefill GEMMs'
+ * attr tma. The enums are ints; the map is 128 opaque bytes. */
+GRETA_CUDA_OPTIONAL(cu_result_t, cuTensorMapEncodeTiled,
+                    (void *map, int data_type, unsigned int rank, void *address,
+                     const unsigned long long *dims, const unsigned long long *strides,
+                     const unsigned int *box, const unsigned int *element_strides, int interleave,
+                     int swizzle, int l2_promotion, int oob_fill))
 /* Launches with attributes (CUDA 12): programmatic dependent launch. */
 GRETA_CUDA_OPTIONAL(cu_result_t, cuLaunchKernelEx,
                     (const cu_launch_config_t *config, void *function, void **params, void **extra))

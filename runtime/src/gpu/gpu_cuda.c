@@ -226,6 +226,26 @@ static greta_status_t cuda_launch(greta_gpu_api_t *base, void *function, const u
                     shared_bytes, api->stream, args, NULL));
 }
 
+/* cuda.h's CUtensorMapDataType UINT16, CU_TENSOR_MAP_INTERLEAVE_NONE,
+ * SWIZZLE_128B, L2_PROMOTION_L2_256B, FLOAT_OOB_FILL_NONE (zeros). */
+enum { CU_TMAP_UINT16 = 1, CU_TMAP_INTERLEAVE_NONE = 0, CU_TMAP_SWIZZLE_128B = 3,
+       CU_TMAP_L2_256B = 3, CU_TMAP_OOB_ZERO = 0 };
+
+static greta_status_t cuda_tensor_map(greta_gpu_api_t *base, void *out_map, const void *address,
+                                      uint64_t rows, uint64_t cols, uint32_t box_rows) {
+  cuda_api_t *api = cuda_api(base);
+  if (!api->cu.cuTensorMapEncodeTiled)
+    return greta_status_make(GRETA_UNAVAILABLE,
+                             "the CUDA driver has no cuTensorMapEncodeTiled (CUDA 12 or later "
+                             "needed for this code object's prefill GEMMs)");
+  const unsigned long long dims[2] = {cols, rows}, strides[1] = {2 * cols};
+  const unsigned int box[2] = {64, box_rows}, steps[2] = {1, 1};
+  return CUDA_CALL(api, cuTensorMapEncodeTiled,
+                   (out_map, CU_TMAP_UINT16, 2, (void *)address, dims, strides, box, steps,
+                    CU_TMAP_INTERLEAVE_NONE, CU_TMAP_SWIZZLE_128B, CU_TMAP_L2_256B,
+                    CU_TMAP_OOB_ZERO));
+}
+
 static greta_status_t cuda_capture_begin(greta_gpu_api_t *base) {
   cuda_api_t *api = cuda_api(base);
   GRETA_RETURN_IF_ERROR(cuda_enter(api));
@@ -318,6 +338,7 @@ static const greta_gpu_ops_t cuda_ops = {
     .function_limits = cuda_function_limits,
     .function_allow_shared = cuda_function_allow_shared,
     .launch = cuda_launch,
+    .tensor_map = cuda_tensor_map,
     .capture_begin = cuda_capture_begin,
     .capture_end = cuda_capture_end,
     .graph_instantiate = cuda_graph_instantiate,

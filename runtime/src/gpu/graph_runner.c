@@ -21,12 +21,35 @@
 
 #include "clock.h"
 #include "graph_runner.h"
+#include "launch_constants.h"
 #include "status.h"
+
+/* The tensor maps of a launch with attr tma (ops.def): x as [rows at the
+ * entry's largest step, k] halves in boxes of a tile's 128 rows, the
+ * weight as [tma, k] in boxes of 64 rows, or 16 for the paired GEMMs
+ * (launch_constants.h's GRETA_WGMMA_TMA_*). Encoded at every enqueue:
+ * a graph keeps the values it captured. */
+static greta_status_t runner_tensor_maps(greta_program_t *program, const greta_plan_entry_t *entry,
+                                         const greta_plan_launch_t *launch, void *const x,
+                                         void *const w, unsigned char (*maps)[GRETA_GPU_TENSOR_MAP_BYTES]) {
+  greta_gpu_api_t *api = program->api;
+  if (!api->ops->tensor_map)
+    return greta_status_make(GRETA_UNAVAILABLE, "this GPU adapter has no tensor maps (attr tma)");
+  const uint64_t rows = (uint64_t)launch->rows_coeff * (launch->rows_per_token ? (uint64_t)entry->max_tokens : 1);
+  const uint32_t w_box = launch->op == GRETA_OP_MATMUL ? GRETA_WGMMA_TMA_W_BOX : GRETA_WGMMA_TMA_PAIR_BOX;
+  GRETA_RETURN_IF_ERROR(greta_status_annotate(
+      api->ops->tensor_map(api, maps[0], x, rows, (uint64_t)launch->attr.k, GRETA_WGMMA_TMA_X_BOX),
+      "x's tensor map"));
+  return greta_status_annotate(
+      api->ops->tensor_map(api, maps[1], w, (uint64_t)launch->attr.tma, (uint64_t)launch->attr.k, w_box),
+      "the weight's tensor map");
+}
 
 /* Enqueues launch `index` of `entry`: arguments are the parameter block
  * then each buffer's device address (space base + offset), per the kernel
- * ABI in plan.h. `early`: it may start before the launch enqueued just
- * before it has finished (its kernel waits in greta_grid_begin). */
+ * ABI in plan.h, then (attr tma) the tensor maps of x and the weight by
+ * value. `early`: it may start before the launch enqueued just before it
+ * has finished (its kernel waits in greta_grid_begin). */
 static greta_status_t runner_enqueue(greta_program_t *program, const greta_plan_entry_t *entry,
                                      uint32_t index, int64_t tokens, bool early) {
   const greta_plan_launch_t *launch = &entry->launches[index];
@@ -36,12 +59,21 @@ static greta_status_t runner_enqueue(greta_program_t *program, const greta_plan_
       [GRETA_SPACE_KV] = program->spaces.kv,
   };
   void *values[1 + GRETA_PLAN_MAX_ARGS]; /* the pointers the kernel receives */
-  void *args[1 + GRETA_PLAN_MAX_ARGS];   /* where each one is, for the driver */
+  void *args[3 + GRETA_PLAN_MAX_ARGS];   /* where each one is, for the driver */
+  _Alignas(64) unsigned char maps[2][GRETA_GPU_TENSOR_MAP_BYTES];
   values[0] = program->spaces.params;
   args[0] = &values[0];
   for (uint32_t a = 0; a < launch->n_args; ++a) {
     values[1 + a] = (char *)bases[launch->args[a].space] + launch->args[a].offset;
     args[1 + a] = &values[1 + a];
+  }
+  if (launch->attr.tma) {
+    GRETA_RETURN_IF_ERROR(greta_status_annotate(runner_tensor_maps(program, entry, launch, values[1],
+                                                                   values[2], maps),
+                                                "entry '%s' launch %u (op %s)", entry->name, index,
+                                                greta_op_name(launch->op)));
+    args[1 + launch->n_args] = maps[0];
+    args[2 + launch->n_args] = maps[1];
   }
   uint32_t grid[3];
   greta_plan_launch_grid(launch, tokens, grid);
