@@ -75,6 +75,8 @@ prepare() {
   GRETA_WGMMA=0 "$gretac" -q bench/models/gemm_512.gm --target=sm_90 -o $C/gemm_512_mmasync.cubin
   GRETA_WGMMA_192=0 "$gretac" -q $C/llama2_block_f16.gm --target=sm_90 -o $C/llama2_block_f16_no192.cubin
   GRETA_WGMMA_192=0 "$gretac" -q examples/llama2_7b.gm --target=sm_90 -o $C/llama2_7b_no192.cubin
+  GRETA_TMA=0 "$gretac" -q $C/llama2_block_f16.gm --target=sm_90 -o $C/llama2_block_f16_notma.cubin
+  GRETA_TMA=0 "$gretac" -q examples/llama2_7b.gm --target=sm_90 -o $C/llama2_7b_notma.cubin
   GRETA_SPLIT_K=0 "$gretac" -q $C/llama2_block_f16.gm --target=sm_90 -o $C/llama2_block_f16_nosplit.cubin
   GRETA_SPLIT_K=0 "$gretac" -q examples/llama2_7b.gm --target=sm_90 -o $C/llama2_7b_nosplit.cubin
   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -Itemplates bench/gemm_wgmma_bench.cu \

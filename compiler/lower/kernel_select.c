@@ -386,15 +386,16 @@ static greta_status_t prefill_gemm(const kernel_ctx_t *c, kernel_choice_t *k, in
   if (mma && dt != GRETA_F32 && trans && K % GRETA_WGMMA_BK == 0 && target_wgmma(c->target)) {
     wg = wgmma_width(c->target, max_rows, N);
     if (l->shared_bytes < wgmma_smem_bytes(wg)) l->shared_bytes = wgmma_smem_bytes(wg);
-    /* x in the half type: both operands through the copy engine (XH = 2),
-     * the runtime encoding their tensor maps (attr tma: the weight's rows). */
-    if (xh && kernels_gemm_tma(c->target)) {
+    /* attr tma (lower_tma): both operands through the copy engine (XH =
+     * 2), the runtime encoding their tensor maps. */
+    if (a->tma) {
+      if (!xh || a->tma != w_rows) return bad(c, "tma needs x in the weight's half type and the weight's rows");
       xh_arg = 2;
-      l->attr.tma = w_rows;
       l->shared_bytes += GRETA_WGMMA_TMA_BARRIER_BYTES;
       k->maps = a->split_k ? ", " : ", greta_no_pairs(), 0, ";
     }
   }
+  if (a->tma && !k->maps) return bad(c, "tma needs sm_90a's wgmma GEMM");
   /* f32 weights, 32 | K: greta_gemm_wgmma_tf32's 128 x 128 tiles (3xTF32 on
    * wgmma), which a step takes at run time once it has
    * GRETA_WGMMA_TF32_MIN_TILES of them. */
@@ -423,9 +424,19 @@ static greta_status_t prefill_gemm(const kernel_ctx_t *c, kernel_choice_t *k, in
   return NULL;
 }
 
-int kernels_gemm_tma(const target_t *target) {
+int64_t kernels_gemm_tma_rows(const target_t *target, const greta_plan_launch_t *l) {
+  const greta_op_attrs_t *a = &l->attr;
   const char *off = getenv("GRETA_TMA");
-  return target_wgmma(target) && !(off && strcmp(off, "0") == 0);
+  const bool half = a->wdtype == GRETA_F16 || a->wdtype == GRETA_BF16;
+  if (!target_wgmma(target) || (off && strcmp(off, "0") == 0) || !half || a->xdtype != a->wdtype ||
+      a->norm || a->k % GRETA_WGMMA_BK != 0)
+    return 0;
+  switch (l->op) {
+  case GRETA_OP_MATMUL: return a->transpose_b ? a->n : 0;
+  case GRETA_OP_MATMUL_GLU: return 2 * a->n;
+  case GRETA_OP_MATMUL_QKV: return (a->heads + 2 * a->kv_heads) * a->head_dim;
+  default: return 0;
+  }
 }
 
 int kernels_gemm_split_k(const target_t *target, const greta_plan_launch_t *l) {

@@ -87,6 +87,14 @@ void lower_split_k(lowering_t *lw, greta_plan_launch_t *l, int decode) {
   l->args[l->n_args++] = (greta_plan_buffer_t){GRETA_SPACE_ARENA, (uint64_t)(lw->split_k_ws - 1)};
 }
 
+/* attr tma on the prefill GEMMs that take their operands through the copy
+ * engine: set on the whole list before kernels are chosen, so that every
+ * layer's launch of a GEMM is the same kernel. */
+static void lower_tma(lowering_t *lw, launch_list_t *list) {
+  for (uint32_t i = 0; i < list->count; i++)
+    list->items[i].attr.tma = kernels_gemm_tma_rows(lw->options->target, &list->items[i]);
+}
+
 int new_buffer(lowering_t *lw, uint64_t bytes, int first, int last) {
   lw->buffers = xgrow(lw->buffers, sizeof *lw->buffers, (uint32_t)lw->n_buffers);
   lw->buffers[lw->n_buffers] = (memplan_buffer_t){.bytes = bytes, .first = first, .last = last};
@@ -496,6 +504,7 @@ greta_plan_t *schedule_build(const ir_graph_t *graph, const schedule_options_t *
   for (int id = 0; id < graph->n_nodes; id++) lower_fold(&lw, id, &bind);
   if (options->max_tokens > 1)
     for (int id = 0; id < graph->n_nodes && !lw.errors; id++) lower_node(&lw, id, 0, &prefill);
+  lower_tma(&lw, &prefill);
   plan->arena_bytes = memplan_assign(lw.buffers, lw.n_buffers);
   patch_arena_args(&lw, &decode);
   patch_arena_args(&lw, &prefill);
