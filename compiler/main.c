@@ -90,7 +90,10 @@ static const char usage_text[] =
     "                      per tile instead of splitting its K over 2 or 4 blocks\n"
     "                      (a workspace in the arena; docs/gemm.md)\n"
     "  GRETA_WGMMA_192=0   sm_90: prefill GEMMs take 128- or 256-wide tiles only, not\n"
-    "                      192-wide ones too (docs/gemm.md)\n";
+    "                      192-wide ones too (docs/gemm.md)\n"
+    "  GRETA_TMA=1         sm_90: prefill GEMMs over x in the weight's half type take\n"
+    "                      both operands through the copy engine, tensor maps the\n"
+    "                      runtime encodes (opt-in, docs/gemm.md)\n";
 
 static int usage_error(const char *fmt, const char *arg) {
   fprintf(stderr, "gretac: error: ");

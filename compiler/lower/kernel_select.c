@@ -426,9 +426,9 @@ static greta_status_t prefill_gemm(const kernel_ctx_t *c, kernel_choice_t *k, in
 
 int64_t kernels_gemm_tma_rows(const target_t *target, const greta_plan_launch_t *l) {
   const greta_op_attrs_t *a = &l->attr;
-  const char *off = getenv("GRETA_TMA");
+  const char *on = getenv("GRETA_TMA");
   const bool half = a->wdtype == GRETA_F16 || a->wdtype == GRETA_BF16;
-  if (!target_wgmma(target) || (off && strcmp(off, "0") == 0) || !half || a->xdtype != a->wdtype ||
+  if (!target_wgmma(target) || !(on && strcmp(on, "1") == 0) || !half || a->xdtype != a->wdtype ||
       a->norm || a->k % GRETA_WGMMA_BK != 0)
     return 0;
   switch (l->op) {

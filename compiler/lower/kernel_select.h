@@ -18,10 +18,10 @@ greta_status_t kernels_instantiate(const target_t *target, greta_plan_launch_t *
                                    int64_t min_tokens, int64_t max_tokens, const char *name,
                                    strbuf_t *source);
 
-/* sm_90a's prefill GEMMs over x in the weight's half type take both
- * operands through the copy engine (tensor maps the runtime encodes), unless
- * gretac's environment has GRETA_TMA=0: the weight map's rows, the launch's
- * attr tma (lower_tma), or 0. */
+/* With GRETA_TMA=1 in gretac's environment (opt-in: docs/gemm.md, "The
+ * copy engine"), sm_90a's prefill GEMMs over x in the weight's half type
+ * take both operands through the copy engine (tensor maps the runtime
+ * encodes): the weight map's rows, the launch's attr tma (lower_tma), or 0. */
 int64_t kernels_gemm_tma_rows(const target_t *target, const greta_plan_launch_t *l);
 /* The most parts prefill matmul `l` (attributes set) may split its GEMM
  * tiles' K into on `target` (templates/gemm_wgmma.h, split-K; the plan's
