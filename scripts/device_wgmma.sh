@@ -22,7 +22,9 @@
 #                                     "tma" the tensor-memory accelerator's
 #                                     GEMM (7, below); "variants" the
 #                                     default block checked, and it and an
-#                                     experiment's kernels timed (8).
+#                                     experiment's kernels timed (8);
+#                                     "tma_block" the copy engine checked in
+#                                     the block, then 8 (9).
 #                                     Everything printed is also in
 #                                     $OUT/device_wgmma.txt.
 #     1. the GPU tests of the prefill GEMM: test_backend_conformance,
@@ -75,8 +77,8 @@ prepare() {
   GRETA_WGMMA=0 "$gretac" -q bench/models/gemm_512.gm --target=sm_90 -o $C/gemm_512_mmasync.cubin
   GRETA_WGMMA_192=0 "$gretac" -q $C/llama2_block_f16.gm --target=sm_90 -o $C/llama2_block_f16_no192.cubin
   GRETA_WGMMA_192=0 "$gretac" -q examples/llama2_7b.gm --target=sm_90 -o $C/llama2_7b_no192.cubin
-  GRETA_TMA=0 "$gretac" -q $C/llama2_block_f16.gm --target=sm_90 -o $C/llama2_block_f16_notma.cubin
-  GRETA_TMA=0 "$gretac" -q examples/llama2_7b.gm --target=sm_90 -o $C/llama2_7b_notma.cubin
+  GRETA_TMA=1 "$gretac" -q $C/llama2_block_f16.gm --target=sm_90 -o $C/llama2_block_f16_tma.cubin
+  GRETA_TMA=1 "$gretac" -q examples/llama2_7b.gm --target=sm_90 -o $C/llama2_7b_tma.cubin
   GRETA_SPLIT_K=0 "$gretac" -q $C/llama2_block_f16.gm --target=sm_90 -o $C/llama2_block_f16_nosplit.cubin
   GRETA_SPLIT_K=0 "$gretac" -q examples/llama2_7b.gm --target=sm_90 -o $C/llama2_7b_nosplit.cubin
   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -Itemplates bench/gemm_wgmma_bench.cu \
@@ -328,6 +330,20 @@ variants() {
   return $status
 }
 
+# The copy engine in the prefill GEMMs (GRETA_TMA=1, *_tma.cubin; opt-in):
+# the GEMM tests with it, run_block --check at prompts 512 and 100 and
+# memcheck at 100 on the _tma block, then "variants" (the timings).
+tma_block() {
+  local status=0 t
+  setup
+  echo "=== 9. the copy engine"
+  GRETA_TMA=1 tests "FAIL|Synthesis" test_gemm_conformance
+  for t in 512 100; do check_block tma_prompt_$t $C/llama2_block_f16_tma.cubin $t 2 || status=1; done
+  memcheck tma $C/llama2_block_f16_tma.cubin 100 1 || status=1
+  variants || status=1
+  return $status
+}
+
 case "${1:-}" in
   prepare) prepare ;;
   run) { check; s=$?; timing; exit $s; } 2>&1 | tee "$OUT_DIR/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
@@ -338,5 +354,6 @@ case "${1:-}" in
   width) width 2>&1 | tee "$OUT_DIR/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
   tma) tma 2>&1 | tee "$OUT_DIR/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
   variants) variants 2>&1 | tee "$OUT_DIR/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
-  *) echo "usage: $0 prepare|run|quick|time|f32|splitk|width|tma|variants" >&2; exit 2 ;;
+  tma_block) tma_block 2>&1 | tee "$OUT_DIR/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
+  *) echo "usage: $0 prepare|run|quick|time|f32|splitk|width|tma|variants|tma_block" >&2; exit 2 ;;
 esac

@@ -329,14 +329,22 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
   const int wg = tid >> 7; /* this thread's warpgroup: rows 64 wg .. 64 wg + 63 */
 
   if constexpr (XH == 2) {
-    /* The copy engine: thread 0 issues a stage's boxes (x rows m0 .. m0 +
-     * 127; W in boxes of WB rows, PAIRS::row of each, 16-row runs for a
-     * pair layout) completing on full[slot]; each warp arrives on
-     * empty[slot] once its warpgroup's wgmma of that stage are done, and
-     * thread 0 waits for all 8 before it refills the slot. No block barrier
-     * in the loop. The barriers sit after the ring. */
-    enum { WB = P ? GRETA_WGMMA_TMA_PAIR_BOX : GRETA_WGMMA_TMA_W_BOX };
-    static_assert(BN % WB == 0 && BM == GRETA_WGMMA_TMA_X_BOX, "whole boxes");
+    /* The copy engine: warp 0 issues a stage's NB boxes, lane g box g (0:
+     * x rows m0 .. m0 + 127; g >= 1: W in boxes of WB rows, 16-row runs
+     * for a pair layout, at PAIRS::row, found once before the loop), all
+     * completing on full[slot] (lane 0 announces the stage's bytes first);
+     * each warp arrives on empty[slot] once its warpgroup's wgmma of that
+     * stage are done, and warp 0 waits for all 8 before it refills the
+     * slot. No block barrier in the loop. The barriers sit after the ring.
+     * (One thread issuing all 17 boxes of a paired 256-wide stage, each row
+     * found per stage, held its warpgroup back: q/k/v and glu ran 27 and
+     * 29 % slower than with cp.async on the H200.) */
+    enum { WB = P ? GRETA_WGMMA_TMA_PAIR_BOX : GRETA_WGMMA_TMA_W_BOX, NB = 1 + BN / WB };
+    static_assert(BN % WB == 0 && BM == GRETA_WGMMA_TMA_X_BOX && NB <= 32, "whole boxes, a warp's");
+    const int lane = tid & 31;
+    const greta_tmap *box_map = lane == 0 ? map_x : map_w;
+    const int box_row = lane == 0 ? (int)m0 : (int)PAIRS::row(n0 + WB * (lane - 1));
+    const unsigned int box_dst = lane == 0 ? 0u : (unsigned int)(A_BYTES + WB * 128 * (lane - 1));
     const unsigned int full = base + S * STAGE_BYTES, empty = full + 8 * S;
     if (tid == 0) {
       for (int s = 0; s < S; s++) {
@@ -346,16 +354,15 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
       asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     }
     greta_sync();
-    auto issue = [&](int kt) {
-      const int slot = kt % S, k = (k_first + kt) * BK;
-      const unsigned int bar = full + 8 * slot, dst = base + slot * STAGE_BYTES;
-      greta_mbar_expect_tx(bar, STAGE_BYTES);
-      greta_tma_load_2d(dst, map_x, k, (int)m0, bar);
-#pragma unroll
-      for (int g = 0; g < BN / WB; g++)
-        greta_tma_load_2d(dst + A_BYTES + WB * 128 * g, map_w, k, (int)PAIRS::row(n0 + WB * g), bar);
+    auto issue = [&](int kt) { /* by warp 0 */
+      const int slot = kt % S;
+      const unsigned int bar = full + 8 * slot;
+      if (lane == 0) greta_mbar_expect_tx(bar, STAGE_BYTES);
+      __syncwarp();
+      if (lane < NB)
+        greta_tma_load_2d(base + slot * STAGE_BYTES + box_dst, box_map, (k_first + kt) * BK, box_row, bar);
     };
-    if (tid == 0)
+    if (tid < 32)
       for (int s = 0; s < S && s < KT; s++) issue(s);
 #pragma unroll 1
     for (int kt = 0; kt < KT; kt++) {
@@ -375,8 +382,8 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
       for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
       if (kt > 0) { /* stage kt - 1's wgmma are done: release its slot */
         const int done = kt - 1, done_slot = done % S;
-        if ((tid & 31) == 0) greta_mbar_arrive(empty + 8 * done_slot);
-        if (tid == 0 && done + S < KT) {
+        if (lane == 0) greta_mbar_arrive(empty + 8 * done_slot);
+        if (tid < 32 && done + S < KT) {
           greta_mbar_wait(empty + 8 * done_slot, (unsigned int)(done / S) & 1u);
           issue(done + S);
         }
