@@ -39,6 +39,8 @@ static void add(const target_t *t, tu_t *tu, uint32_t op, uint32_t n_args, greta
   l.rows_coeff = rows_coeff;
   l.rows_per_token = op != GRETA_OP_LAST_TOKEN; /* one token out, whatever T */
   for (uint32_t i = 0; i < n_args; i++) l.args[i].offset = 256 * i;
+  /* As lowering sets it on the prefill entry (lower_tma). */
+  if (max_tokens > 1) l.attr.tma = kernels_gemm_tma_rows(t, &l);
   greta_status_t s = kernels_instantiate(t, &l, min_tokens, max_tokens, name, &tu->source);
   cr_assert(!s, "%s: %s", name, greta_status_message(s));
   cr_assert(l.block[0] >= 32 && l.block[0] <= 1024, "%s: block %u", name, l.block[0]);

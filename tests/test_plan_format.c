@@ -335,7 +335,7 @@ Test(plan_format, wrong_magic_and_version) {
    * advice to recompile. */
   bytes[8] = 7;
   assert_parse_fails(bytes, size,
-                     "unsupported plan version 7: this libgreta reads version 8 (recompile the "
+                     "unsupported plan version 7: this libgreta reads version 9 (recompile the "
                      "model with a matching gretac)");
   bytes[8] = GRETA_PLAN_VERSION;
   bytes[40] ^= 1; /* anything after the header */
@@ -452,6 +452,14 @@ Test(plan_format, attrs_weights_entries) {
   outputs[0].offset = MARKER_OFFSET;
   caches[0].bytes = 4;
   assert_serialize_fails("cache k0: 4 bytes, expected max_seq 16 * row_elems 8 * 4");
+}
+
+/* attr tma (the copy engine's tensor maps) belongs to the prefill GEMMs of
+ * an NVIDIA plan; anywhere else the runtime would encode maps a kernel does
+ * not take. */
+Test(plan_format, tma_only_on_the_prefill_gemms) {
+  decode_launches[0].attr.tma = 16;
+  assert_serialize_fails("tma is for the prefill GEMMs, not ");
 }
 
 Test(plan_format, cpu_plan_needs_no_kernels_or_geometry) {
