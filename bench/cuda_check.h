@@ -41,4 +41,24 @@ static inline float bench_graph_median_ms(cudaGraphExec_t exec, cudaStream_t str
   return ms[ms.size() / 2];
 }
 
+/* Median µs of one launch: `launch(stream)` captured 10 times into a
+ * graph, 12 timed replays after one untimed (launch overhead is out, as in
+ * libgreta's replay). */
+template <class F>
+static inline float bench_graph_us(F launch) {
+  cudaStream_t s;
+  CHECK(cudaStreamCreate(&s));
+  cudaGraph_t g;
+  cudaGraphExec_t ge;
+  CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+  for (int i = 0; i < 10; i++) launch(s);
+  CHECK(cudaStreamEndCapture(s, &g));
+  CHECK(cudaGraphInstantiate(&ge, g, 0));
+  const float us = bench_graph_median_ms(ge, s, 1, 12) * 100.f; /* ms for 10 launches -> µs for one */
+  CHECK(cudaGraphExecDestroy(ge));
+  CHECK(cudaGraphDestroy(g));
+  CHECK(cudaStreamDestroy(s));
+  return us;
+}
+
 #endif

@@ -87,24 +87,6 @@ __global__ void __launch_bounds__(GRETA_WGMMA_NT, 1)
 #endif
 }
 
-/* Median µs of one launch: 12 replays of a graph of 10. */
-template <class F>
-static float graph_us(F launch) {
-  cudaStream_t s;
-  CHECK(cudaStreamCreate(&s));
-  cudaGraph_t g;
-  cudaGraphExec_t ge;
-  CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
-  for (int i = 0; i < 10; i++) launch(s);
-  CHECK(cudaStreamEndCapture(s, &g));
-  CHECK(cudaGraphInstantiate(&ge, g, 0));
-  const float us = bench_graph_median_ms(ge, s, 1, 12) * 100.f; /* ms for 10 launches -> µs for one */
-  CHECK(cudaGraphExecDestroy(ge));
-  CHECK(cudaGraphDestroy(g));
-  CHECK(cudaStreamDestroy(s));
-  return us;
-}
-
 template <long long N, long long K, int BN, int MODE>
 static float time_variant(long long M, const void *x, const void *w, float *c, void *ws) {
   auto k = tiles_kernel<N, K, BN, MODE>;
@@ -122,7 +104,7 @@ static float time_variant(long long M, const void *x, const void *w, float *c, v
     grid = dim3((unsigned)((N + 31) / 32), (unsigned)((M + 63) / 64));
   }
   const int sms = g_sms;
-  return graph_us([&](cudaStream_t s) {
+  return bench_graph_us([&](cudaStream_t s) {
     k<<<grid, GRETA_WGMMA_NT, smem, s>>>(M, x, w, c, ws, sms);
     CHECK(cudaGetLastError());
   });
@@ -162,7 +144,7 @@ static void shape(const char *name, long long M, cublasHandle_t h, const void *x
   us[4] = time_variant<N, K, 256, 2>(M, x, w, c, ws);
   worst = std::max(worst, rel_diff(c, ref, (size_t)(M * N)));
   const float alpha = 1.f, beta = 0.f;
-  us[5] = graph_us([&](cudaStream_t s) {
+  us[5] = bench_graph_us([&](cudaStream_t s) {
     cublasSetStream(h, s);
     cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)N, (int)M, (int)K, &alpha, w, CUDA_R_16F, (int)K,
                  x, CUDA_R_16F, (int)K, &beta, c, CUDA_R_32F, (int)N, CUBLAS_COMPUTE_32F,

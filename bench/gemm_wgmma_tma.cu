@@ -76,23 +76,6 @@ static greta_tmap encode_map(const void *p, long long rows, long long K, int box
   return m;
 }
 
-template <class F>
-static float graph_us(F launch) {
-  cudaStream_t s;
-  CHECK(cudaStreamCreate(&s));
-  cudaGraph_t g;
-  cudaGraphExec_t ge;
-  CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
-  for (int i = 0; i < 10; i++) launch(s);
-  CHECK(cudaStreamEndCapture(s, &g));
-  CHECK(cudaGraphInstantiate(&ge, g, 0));
-  const float us = bench_graph_median_ms(ge, s, 1, 12) * 100.f; /* ms for 10 launches -> µs for one */
-  CHECK(cudaGraphExecDestroy(ge));
-  CHECK(cudaGraphDestroy(g));
-  CHECK(cudaStreamDestroy(s));
-  return us;
-}
-
 template <long long N, long long K, int BN, int VARIANT>
 static float time_variant(long long M, const void *x, const void *w, float *c) {
   auto k = tma_kernel<N, K, BN, VARIANT>;
@@ -101,7 +84,7 @@ static float time_variant(long long M, const void *x, const void *w, float *c) {
   const unsigned blocks = (unsigned)((M + 127) / 128 * ((N + BN - 1) / BN));
   const greta_tmap map_x = encode_map(x, M, K, GRETA_WGMMA_TMA_X_BOX);
   const greta_tmap map_w = encode_map(w, N, K, GRETA_WGMMA_TMA_W_BOX);
-  return graph_us([&](cudaStream_t s) {
+  return bench_graph_us([&](cudaStream_t s) {
     k<<<blocks, GRETA_WGMMA_NT, smem, s>>>(M, x, w, c, map_x, map_w);
     CHECK(cudaGetLastError());
   });
@@ -134,7 +117,7 @@ template <long long N, long long K>
 static void shape(const char *name, long long M, cublasHandle_t h, const void *x, const void *w,
                   float *ref, float *c) {
   const float alpha = 1.f, beta = 0.f;
-  const float cublas_us = graph_us([&](cudaStream_t s) {
+  const float cublas_us = bench_graph_us([&](cudaStream_t s) {
     cublasSetStream(h, s);
     cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)N, (int)M, (int)K, &alpha, w, CUDA_R_16F, (int)K,
                  x, CUDA_R_16F, (int)K, &beta, c, CUDA_R_32F, (int)N, CUBLAS_COMPUTE_32F,

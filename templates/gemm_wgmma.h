@@ -234,6 +234,22 @@ GRETA_INLINE void greta_wgmma_k16(float *d, unsigned long long a_desc, unsigned 
   }
 }
 
+/* A stage's BK / 16 k16 steps of one warpgroup (its A tile at a_addr, the
+ * B tile at b_addr, shared-memory addresses), issued as one committed wgmma
+ * group; the accumulators pinned on both sides. */
+template <int DT, int BN>
+GRETA_INLINE void greta_wgmma_stage(float *acc, unsigned int a_addr, unsigned int b_addr) {
+#pragma unroll
+  for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
+  greta_wgmma_fence();
+#pragma unroll
+  for (int s = 0; s < GRETA_WGMMA_BK / 16; s++)
+    greta_wgmma_k16<DT, BN>(acc, greta_wgmma_desc(a_addr + 32 * s), greta_wgmma_desc(b_addr + 32 * s));
+  greta_wgmma_commit();
+#pragma unroll
+  for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
+}
+
 /* Columns col, col + 1 (col even) of row `row`: v0, v1 (+ res) into c [M, N],
  * those past N dropped. */
 template <greta_i64 N, int RES>
@@ -368,15 +384,8 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
     for (int kt = 0; kt < KT; kt++) {
       const int slot = kt % S;
       greta_mbar_wait(full + 8 * slot, (unsigned int)(kt / S) & 1u);
-      const unsigned int a_addr = base + slot * STAGE_BYTES + wg * 64 * 128;
-      const unsigned int b_addr = base + slot * STAGE_BYTES + A_BYTES;
-#pragma unroll
-      for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
-      greta_wgmma_fence();
-#pragma unroll
-      for (int s = 0; s < BK / 16; s++)
-        greta_wgmma_k16<DT, BN>(acc, greta_wgmma_desc(a_addr + 32 * s), greta_wgmma_desc(b_addr + 32 * s));
-      greta_wgmma_commit();
+      greta_wgmma_stage<DT, BN>(acc, base + slot * STAGE_BYTES + wg * 64 * 128,
+                                base + slot * STAGE_BYTES + A_BYTES);
       greta_wgmma_wait<1>();
 #pragma unroll
       for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
@@ -506,17 +515,8 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
     }
     commit_b();
 
-    const unsigned int a_addr = base + slot * STAGE_BYTES + wg * 64 * 128;
-    const unsigned int b_addr = base + slot * STAGE_BYTES + A_BYTES;
-#pragma unroll
-    for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
-    greta_wgmma_fence();
-#pragma unroll
-    for (int s = 0; s < BK / 16; s++)
-      greta_wgmma_k16<DT, BN>(acc, greta_wgmma_desc(a_addr + 32 * s), greta_wgmma_desc(b_addr + 32 * s));
-    greta_wgmma_commit();
-#pragma unroll
-    for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
+    greta_wgmma_stage<DT, BN>(acc, base + slot * STAGE_BYTES + wg * 64 * 128,
+                              base + slot * STAGE_BYTES + A_BYTES);
 
     if (!XH && ahead < KT) store_a(ahead_slot, cur);
     greta_wgmma_wait<1>();
