@@ -274,10 +274,10 @@ width() {
   return $status
 }
 
-# The tensor-memory accelerator (templates/gemm_wgmma_tma.h) against the
-# cp.async kernel and cuBLAS, alone and in clusters of 2
-# (bench/gemm_wgmma_tma.cu, which also checks that both give the same
-# bits), then each launch of the f16 block's prefill at T = 512 and 128.
+# greta_gemm_wgmma through the tensor-memory accelerator (XH = 2) against
+# its cp.async path and cuBLAS (bench/gemm_wgmma_tma.cu, which also checks
+# that both give the same bits), then each launch of the f16 block's
+# prefill at T = 512 and 128.
 tma() {
   local status=0 t m
   setup
