@@ -29,19 +29,22 @@
  * weight as [tma, k] in boxes of 64 rows, or 16 for the paired GEMMs
  * (launch_constants.h's GRETA_WGMMA_TMA_*). Encoded at every enqueue:
  * a graph keeps the values it captured. */
-static greta_status_t runner_tensor_maps(greta_program_t *program, const greta_plan_entry_t *entry,
-                                         const greta_plan_launch_t *launch, void *const x,
-                                         void *const w, unsigned char (*maps)[GRETA_GPU_TENSOR_MAP_BYTES]) {
+static greta_status_t runner_tensor_maps(greta_program_t *program,
+                                         const greta_plan_entry_t *entry,
+                                         const greta_plan_launch_t *launch, void *x, void *w,
+                                         unsigned char (*maps)[GRETA_GPU_TENSOR_MAP_BYTES]) {
   greta_gpu_api_t *api = program->api;
   if (!api->ops->tensor_map)
     return greta_status_make(GRETA_UNAVAILABLE, "this GPU adapter has no tensor maps (attr tma)");
-  const uint64_t rows = (uint64_t)launch->rows_coeff * (launch->rows_per_token ? (uint64_t)entry->max_tokens : 1);
-  const uint32_t w_box = launch->op == GRETA_OP_MATMUL ? GRETA_WGMMA_TMA_W_BOX : GRETA_WGMMA_TMA_PAIR_BOX;
+  const uint64_t k = (uint64_t)launch->attr.k;
+  const uint64_t rows = (uint64_t)launch->rows_coeff *
+                        (launch->rows_per_token ? (uint64_t)entry->max_tokens : 1);
+  const uint32_t w_box =
+      launch->op == GRETA_OP_MATMUL ? GRETA_WGMMA_TMA_W_BOX : GRETA_WGMMA_TMA_PAIR_BOX;
   GRETA_RETURN_IF_ERROR(greta_status_annotate(
-      api->ops->tensor_map(api, maps[0], x, rows, (uint64_t)launch->attr.k, GRETA_WGMMA_TMA_X_BOX),
-      "x's tensor map"));
+      api->ops->tensor_map(api, maps[0], x, rows, k, GRETA_WGMMA_TMA_X_BOX), "x's tensor map"));
   return greta_status_annotate(
-      api->ops->tensor_map(api, maps[1], w, (uint64_t)launch->attr.tma, (uint64_t)launch->attr.k, w_box),
+      api->ops->tensor_map(api, maps[1], w, (uint64_t)launch->attr.tma, k, w_box),
       "the weight's tensor map");
 }
 
@@ -68,10 +71,9 @@ static greta_status_t runner_enqueue(greta_program_t *program, const greta_plan_
     args[1 + a] = &values[1 + a];
   }
   if (launch->attr.tma) {
-    GRETA_RETURN_IF_ERROR(greta_status_annotate(runner_tensor_maps(program, entry, launch, values[1],
-                                                                   values[2], maps),
-                                                "entry '%s' launch %u (op %s)", entry->name, index,
-                                                greta_op_name(launch->op)));
+    GRETA_RETURN_IF_ERROR(greta_status_annotate(
+        runner_tensor_maps(program, entry, launch, values[1], values[2], maps),
+        "entry '%s' launch %u (op %s)", entry->name, index, greta_op_name(launch->op)));
     args[1 + launch->n_args] = maps[0];
     args[2 + launch->n_args] = maps[1];
   }
