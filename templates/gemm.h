@@ -76,6 +76,9 @@ struct greta_pair_map { /* pair_layout.h's functions for one weight */
    * needs). G = 16 only. */
   static GRETA_METHOD bool fixed_rows(greta_i64 align) { return greta_pair_fixed(align, S, BLOCKS); }
   static GRETA_METHOD greta_i64 jump(int j) { return greta_pair_jump(j, S, BLOCKS); }
+  /* The copy engine's box of virtual rows v .. v + 63 is (tma_run(v),
+   * block(v)) when greta_pair_tma_fits(S, BLOCKS) (G = 16). */
+  static GRETA_METHOD greta_i64 tma_run(greta_i64 v) { return greta_pair_tma_run(v, S, BLOCKS); }
 };
 
 /* The plain GEMM: no pairs (G = 0), out and res as given. */

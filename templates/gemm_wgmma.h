@@ -160,6 +160,15 @@ GRETA_INLINE void greta_tma_load_2d(unsigned int dst, const greta_tmap *map, int
                " [%0], [%1, {%2, %3}], [%4];" ::"r"(dst), "l"(map), "r"(c0), "r"(c1), "r"(bar)
                : "memory");
 }
+/* The same for a 5-dimensional map (a paired weight, pair_layout.h), at
+ * (c0, 0, 0, c3, c4). */
+GRETA_INLINE void greta_tma_load_5d(unsigned int dst, const greta_tmap *map, int c0, int c3, int c4,
+                                    unsigned int bar) {
+  asm volatile("cp.async.bulk.tensor.5d.shared::cluster.global.mbarrier::complete_tx::bytes"
+               " [%0], [%1, {%2, %3, %3, %4, %5}], [%6];" ::"r"(dst), "l"(map), "r"(c0), "r"(0),
+               "r"(c3), "r"(c4), "r"(bar)
+               : "memory");
+}
 
 /* wgmma.mma_async m64nNk16 (k8 for tf32), A and B from shared memory by
  * descriptor, D += A B, f32 accumulators d[0 .. N / 2 - 1]: one function per tile
@@ -340,20 +349,29 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
 
   if constexpr (XH == 2) {
     /* The copy engine: warp 0 issues a stage's NB boxes, lane g box g (0:
-     * x rows m0 .. m0 + 127; g >= 1: W in boxes of WB rows, 16-row runs
-     * for a pair layout, at PAIRS::row, found once before the loop), all
+     * x rows m0 .. m0 + 127; g >= 1: W's virtual rows from n0 + WB (g - 1),
+     * a 2-dimensional box, or with pairs one of the 5-dimensional view of
+     * pair_layout.h, its coordinates found once before the loop), all
      * completing on full[slot] (lane 0 announces the stage's bytes first);
      * each warp arrives on empty[slot] once its warpgroup's wgmma of that
      * stage are done, and warp 0 waits for all 8 before it refills the
      * slot. No block barrier in the loop. The barriers sit after the ring.
      * (One thread issuing all 17 boxes of a paired 256-wide stage, each row
      * found per stage, held its warpgroup back: q/k/v and glu ran 27 and
-     * 29 % slower than with cp.async on the H200.) */
-    enum { WB = P ? GRETA_WGMMA_TMA_PAIR_BOX : GRETA_WGMMA_TMA_W_BOX, NB = 1 + BN / WB };
+     * 29 % slower than with cp.async on the H200; 16-row boxes issued by a
+     * warp, still 27 and 20 %.) */
+    enum { WB = GRETA_WGMMA_TMA_W_BOX, NB = 1 + BN / WB };
     static_assert(BN % WB == 0 && BM == GRETA_WGMMA_TMA_X_BOX && NB <= 32, "whole boxes, a warp's");
     const int lane = tid & 31;
     const greta_tmap *box_map = lane == 0 ? map_x : map_w;
-    const int box_row = lane == 0 ? (int)m0 : (int)PAIRS::row(n0 + WB * (lane - 1));
+    const greta_i64 box_v = n0 + WB * (lane - 1); /* lane >= 1: the box's first virtual row */
+    int box_row = lane == 0 ? (int)m0 : (int)box_v, box_block = 0;
+    if constexpr (P) {
+      if (lane > 0) {
+        box_row = (int)PAIRS::tma_run(box_v);
+        box_block = (int)PAIRS::block(box_v);
+      }
+    }
     const unsigned int box_dst = lane == 0 ? 0u : (unsigned int)(A_BYTES + WB * 128 * (lane - 1));
     const unsigned int full = base + S * STAGE_BYTES, empty = full + 8 * S;
     if (tid == 0) {
@@ -369,8 +387,10 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
       const unsigned int bar = full + 8 * slot;
       if (lane == 0) greta_mbar_expect_tx(bar, STAGE_BYTES);
       __syncwarp();
-      if (lane < NB)
-        greta_tma_load_2d(base + slot * STAGE_BYTES + box_dst, box_map, (k_first + kt) * BK, box_row, bar);
+      const unsigned int dst = base + slot * STAGE_BYTES + box_dst;
+      const int k = (k_first + kt) * BK;
+      if (P && lane > 0 && lane < NB) greta_tma_load_5d(dst, box_map, k, box_row, box_block, bar);
+      else if (lane < NB) greta_tma_load_2d(dst, box_map, k, box_row, bar);
     };
     if (tid < 32)
       for (int s = 0; s < S && s < KT; s++) issue(s);

@@ -118,12 +118,11 @@ enum {
 /* greta_gemm_wgmma with XH = 2 (x and W through the copy engine): its
  * mbarriers after the ring, a full and an empty one of 8 bytes per stage;
  * the boxes its tensor maps are encoded with (rows of 64 k halves, the
- * 128-byte swizzle): x 128 rows (a tile's), W 64 rows, or 16 for a pair
- * layout (its runs of consecutive physical rows). */
+ * 128-byte swizzle): x 128 rows (a tile's), W 64 virtual rows (a pair
+ * layout's as 2 x 2 runs of 16, pair_layout.h). */
 #define GRETA_WGMMA_TMA_BARRIER_BYTES 128
 #define GRETA_WGMMA_TMA_X_BOX 128
 #define GRETA_WGMMA_TMA_W_BOX 64
-#define GRETA_WGMMA_TMA_PAIR_BOX 16
 /* f32 weights (greta_gemm_wgmma_tf32): 128 x 128 tiles, K in stages of 32
  * f32 (one 128-byte row), two stages of four 16 KiB tiles (x and W, each
  * as big and small tf32 parts), + 1024 for the alignment: 132 096 bytes. */

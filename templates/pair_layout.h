@@ -49,4 +49,30 @@ GRETA_LAYOUT_FN long long greta_pair_jump(int j, long long s, long long blocks) 
   return blocks == 1 ? 16 * j : 2 * s * (32 * j / period) + 32 * j % period / 2;
 }
 
+/* The copy engine's view of a weight of 2-byte elements, k per row, paired
+ * with g = 16: a 5-dimensional tensor, innermost first (k; r < 16, a row of
+ * a 16-row run; h < 2, the half, s rows on; j < s / 16, the run, 16 rows on;
+ * b < blocks, 2 s rows on), whose box (64, 16, 2, 2, 1) lands in shared
+ * memory as rows r + 16 h + 32 j: the 64 virtual rows from a multiple of 64,
+ * in one copy (2-dimensional boxes of 16-row runs took 4 per 64 rows).
+ * It needs whole runs (s % 16 == 0) and, with several blocks, boxes that
+ * stay inside one (s % 32 == 0). */
+GRETA_LAYOUT_FN int greta_pair_tma_fits(long long s, long long blocks) {
+  return s % 16 == 0 && (blocks == 1 || s % 32 == 0);
+}
+/* The tensor's extents and the strides of dimensions 1 .. 4 in rows. */
+GRETA_LAYOUT_FN void greta_pair_tma_shape(long long s, long long blocks, long long k,
+                                          unsigned long long dims[5],
+                                          unsigned long long row_strides[4]) {
+  dims[0] = (unsigned long long)k, dims[1] = 16, dims[2] = 2;
+  dims[3] = (unsigned long long)(s / 16), dims[4] = (unsigned long long)blocks;
+  row_strides[0] = 1, row_strides[1] = (unsigned long long)s, row_strides[2] = 16;
+  row_strides[3] = (unsigned long long)(2 * s);
+}
+/* Coordinate j of the box of virtual rows v .. v + 63 (v % 64 == 0); its
+ * b is greta_pair_block(v, 16, s, blocks), r = h = 0. */
+GRETA_LAYOUT_FN long long greta_pair_tma_run(long long v, long long s, long long blocks) {
+  return (blocks == 1 ? v : v % (2 * s)) / 32;
+}
+
 #endif

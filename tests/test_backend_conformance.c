@@ -388,6 +388,20 @@ Test(conformance, rope_append_attention_hd32_bf16_cache) {
 Test(conformance, fused_block_f32) { conform("block", block_gm, attention_steps, "f32", 1e-5); }
 Test(conformance, fused_block_f16) { conform("block", block_gm, attention_steps, "f16", 2e-3); }
 Test(conformance, fused_block_bf16) { conform("block", block_gm, attention_steps, "bf16", 1.6e-2); }
+/* The block with some consts replaced (each line of `lines` by the next). */
+static void conform_edited(const char *name, const char *const *lines, size_t n_lines,
+                           const int *steps, const char *dtype, double tolerance) {
+  char text[4096], next[4096];
+  snprintf(text, sizeof text, "%s", block_gm);
+  for (size_t i = 0; i + 1 < n_lines; i += 2) {
+    const char *at = strstr(text, lines[i]);
+    cr_assert(at, "%s", lines[i]);
+    snprintf(next, sizeof next, "%.*s%s%s", (int)(at - text), text, lines[i + 1],
+             at + strlen(lines[i]));
+    memcpy(text, next, sizeof text);
+  }
+  conform(name, text, steps, dtype, tolerance);
+}
 /* The block at dim 192 (a multiple of 64; 8 heads of 24, 2 kv heads):
  * prefill's q/k/v and gate/up GEMMs read half x and take RoPE with the
  * cache writes, and silu(gate) up, as paired epilogues (templates/gemm.h),
@@ -396,22 +410,24 @@ Test(conformance, fused_block_bf16) { conform("block", block_gm, attention_steps
  * small tiles. */
 static const int epilogue_steps[] = {67, 1, 9, 1, 0};
 static void conform_dim192(const char *dtype, double tolerance) {
-  static const char *const lines[][2] = {{"const dim = 72\n", "const dim = 192\n"},
-                                         {"const heads = 3\n", "const heads = 8\n"},
-                                         {"const kv_heads = 1\n", "const kv_heads = 2\n"}};
-  char text[4096], next[4096];
-  snprintf(text, sizeof text, "%s", block_gm);
-  for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
-    const char *at = strstr(text, lines[i][0]);
-    cr_assert(at, "%s", lines[i][0]);
-    snprintf(next, sizeof next, "%.*s%s%s", (int)(at - text), text, lines[i][1],
-             at + strlen(lines[i][0]));
-    memcpy(text, next, sizeof text);
-  }
-  conform("block_dim192", text, epilogue_steps, dtype, tolerance);
+  static const char *const lines[] = {"const dim = 72\n", "const dim = 192\n",
+                                      "const heads = 3\n", "const heads = 8\n",
+                                      "const kv_heads = 1\n", "const kv_heads = 2\n"};
+  conform_edited("block_dim192", lines, 6, epilogue_steps, dtype, tolerance);
 }
 Test(conformance, paired_epilogues_block_f16) { conform_dim192("f16", 2e-3); }
 Test(conformance, paired_epilogues_block_bf16) { conform_dim192("bf16", 1.6e-2); }
+/* Pairs in whole runs of 16 (3 heads of 64: 32 a head; ffn 160): with the
+ * copy engine (GRETA_TMA=1) the paired weights take the 5-dimensional
+ * boxes of pair_layout.h, several heads and one [gate; up] block. */
+static void conform_whole_runs(const char *dtype, double tolerance) {
+  static const char *const lines[] = {"const dim = 72\n",      "const dim = 192\n",
+                                      "const head_dim = 24\n", "const head_dim = 64\n",
+                                      "const ffn = 100\n",     "const ffn = 160\n"};
+  conform_edited("block_whole_runs", lines, 6, epilogue_steps, dtype, tolerance);
+}
+Test(conformance, paired_epilogues_whole_runs_f16) { conform_whole_runs("f16", 2e-3); }
+Test(conformance, paired_epilogues_whole_runs_bf16) { conform_whole_runs("bf16", 1.6e-2); }
 Test(conformance, fused_mlp_lm_head_f32) {
   conform("mlp_head", mlp_head_gm, short_steps, "f32", 1e-5);
 }

@@ -8,7 +8,10 @@
  *   - a pair's two virtual rows are g apart, in the same 2g-row group, and
  *     map to rows a and a + s of one block;
  *   - the loader's shortcut: row(v + 32 j) = row(v) + jump(j) inside a tile
- *     where greta_pair_fixed says so (g = 16). */
+ *     where greta_pair_fixed says so (g = 16);
+ *   - the copy engine's 5-dimensional view (greta_pair_tma_*): its box at
+ *     (j, b) holds the 64 virtual rows from v in order, zeros past the
+ *     real ones. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 
@@ -16,7 +19,7 @@
 
 static const struct {
   long long s, blocks;
-} shapes[] = {{11008, 1}, {40, 1}, {100, 1}, {64, 96}, {12, 10}, {128, 3}};
+} shapes[] = {{11008, 1}, {40, 1}, {100, 1}, {64, 96}, {12, 10}, {128, 3}, {48, 1}};
 
 Test(pair_layout, real_rows_map_one_to_one_onto_the_weight) {
   for (int g = 16; g <= 32; g += 16)
@@ -81,4 +84,47 @@ Test(pair_layout, loader_rows_at_compile_time_distances) {
   cr_expect(greta_pair_fixed(256, 64, 96));
   cr_expect(greta_pair_fixed(128, 11008, 1));
   cr_expect(!greta_pair_fixed(128, 128, 3));
+}
+
+/* Element (r, h, j + jj, b) of the copy engine's tensor is weight row
+ * r + h s + 16 (j + jj) + 2 s b by the strides the runtime encodes; it lands
+ * at box row r + 16 h + 32 jj, which must be virtual row v + that. Out of
+ * the tensor's extents the copy engine writes zeros: that row must be a zero
+ * row of the virtual weight or past its width. */
+Test(pair_layout, copy_engine_boxes_hold_64_virtual_rows_in_order) {
+  const long long k = 64;
+  int boxes = 0;
+  for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+    const long long s = shapes[i].s, blocks = shapes[i].blocks;
+    if (!greta_pair_tma_fits(s, blocks)) continue;
+    unsigned long long dims[5], st[4];
+    greta_pair_tma_shape(s, blocks, k, dims, st);
+    cr_assert_eq(dims[0], (unsigned long long)k);
+    const long long width = greta_pair_width(16, s, blocks);
+    for (long long v = 0; v < width; v += 64, boxes++) {
+      const long long j = greta_pair_tma_run(v, s, blocks), b = greta_pair_block(v, 16, s, blocks);
+      for (long long r = 0; r < 16; r++)
+        for (long long h = 0; h < 2; h++)
+          for (long long jj = 0; jj < 2; jj++) {
+            const long long w = v + r + 16 * h + 32 * jj;
+            const bool inside = (unsigned long long)(j + jj) < dims[3] && (unsigned long long)b < dims[4];
+            if (!inside) {
+              cr_assert(w >= width || greta_pair_index(w, 16, s, blocks) >= s,
+                        "s %lld blocks %lld: virtual row %lld arrives as zeros", s, blocks, w);
+              continue;
+            }
+            cr_assert_lt(w, width, "s %lld: box past the width reads a row", s);
+            cr_assert_eq(greta_pair_block(w, 16, s, blocks), b, "s %lld: a box in one block", s);
+            const long long row = (long long)(r * st[0] + h * st[1] + (j + jj) * st[2] + b * st[3]);
+            cr_assert_eq(row, greta_pair_row(w, 16, s, blocks),
+                         "s %lld blocks %lld: v %lld (r %lld h %lld jj %lld)", s, blocks, v, r, h, jj);
+          }
+    }
+  }
+  cr_expect_gt(boxes, 0);
+  /* The 7B's gate/up (F = 11008) and q/k/v (heads of 128) fit, and one
+   * block of 2 x 48 rows; partial runs (s = 40) do not, nor blocks of 2 x 48
+   * (a box would straddle two). */
+  cr_expect(greta_pair_tma_fits(11008, 1) && greta_pair_tma_fits(64, 96) && greta_pair_tma_fits(48, 1));
+  cr_expect(!greta_pair_tma_fits(40, 1) && !greta_pair_tma_fits(48, 2));
 }

@@ -462,6 +462,40 @@ Test(plan_format, tma_only_on_the_prefill_gemms) {
   assert_serialize_fails("tma is for the prefill GEMMs, not ");
 }
 
+/* attr tma's other refusals, on a prefill matmul_glu: tensor maps are for
+ * an NVIDIA target and x in half; a paired weight's map is the
+ * 5-dimensional view of pair_layout.h, so it covers all 2n rows in whole
+ * runs of 16 pairs; and each map lies inside its space. */
+Test(plan_format, tma_refusals_on_a_paired_gemm) {
+  enum { N = 16, K = 64 };
+  greta_plan_launch_t *l = &prefill_launches[0];
+  plan.weight_bytes = 2 * 24 * K * 2; /* room for 24 pairs */
+  plan.arena_bytes = MARKER_OFFSET + MAX_TOKENS * 24 * 2;
+  l->op = GRETA_OP_MATMUL_GLU; /* x [rows, K] -> out [rows, N], B [2N, K] */
+  l->args[1] = (greta_plan_buffer_t){GRETA_SPACE_WEIGHTS, 0};
+  l->attr = (greta_op_attrs_t){
+      .n = N, .k = K, .xdtype = GRETA_F16, .outdtype = GRETA_F16, .wdtype = GRETA_F16, .tma = 2 * N};
+  assert_serialize_fails("tma on target gfx942:sramecc+:xnack-: tensor maps are NVIDIA's");
+  plan.target = "sm_90";
+  uint8_t *bytes;
+  size_t size;
+  serialize_ok(&bytes, &size); /* the launch as lowering makes it */
+  free(bytes);
+  l->attr.xdtype = GRETA_F32;
+  assert_serialize_fails("tma needs x in a half type");
+  l->attr.xdtype = GRETA_F16;
+  l->attr.tma = 2 * N - 1;
+  assert_serialize_fails("tma 31 on matmul_glu with pairs 16 rows apart in 1 blocks: expected tma "
+                         "= all 2 x 16 x 1 rows");
+  l->attr.n = 24; /* not whole runs of 16 */
+  l->attr.tma = 48;
+  assert_serialize_fails("tma 48 on matmul_glu with pairs 24 rows apart");
+  l->attr.n = N;
+  l->attr.tma = 2 * N;
+  plan.weight_bytes = 2 * N * K * 2 - 2;
+  assert_serialize_fails("lie outside the weights space");
+}
+
 Test(plan_format, cpu_plan_needs_no_kernels_or_geometry) {
   plan.target = "cpu";
   plan.n_kernels = 0;

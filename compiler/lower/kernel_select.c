@@ -433,6 +433,8 @@ int64_t kernels_gemm_tma_rows(const target_t *target, const greta_plan_launch_t 
   if (!target_wgmma(target) || !(on && strcmp(on, "1") == 0) || !half || a->xdtype != a->wdtype ||
       a->norm || a->k % GRETA_WGMMA_BK != 0)
     return 0;
+  int64_t s, blocks; /* a paired weight's boxes: the 5-dimensional view */
+  if (greta_launch_pairs(l, &s, &blocks) && !greta_pair_tma_fits(s, blocks)) return 0;
   switch (l->op) {
   case GRETA_OP_MATMUL: return a->transpose_b ? a->n : 0;
   case GRETA_OP_MATMUL_GLU: return 2 * a->n;

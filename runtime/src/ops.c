@@ -71,6 +71,21 @@ uint32_t greta_launch_operand_count(const greta_plan_launch_t *launch) {
   return count;
 }
 
+bool greta_launch_pairs(const greta_plan_launch_t *launch, int64_t *out_s, int64_t *out_blocks) {
+  const greta_op_attrs_t *a = &launch->attr;
+  if (launch->op == GRETA_OP_MATMUL_GLU) {
+    *out_s = a->n;
+    *out_blocks = 1;
+    return true;
+  }
+  if (launch->op == GRETA_OP_MATMUL_QKV) {
+    *out_s = a->head_dim / 2;
+    *out_blocks = a->heads + 2 * a->kv_heads;
+    return true;
+  }
+  return false;
+}
+
 void greta_op_attrs_pack(uint32_t op, const greta_op_attrs_t *attrs,
                          int64_t out_ints[GRETA_PLAN_MAX_ATTRS],
                          float out_floats[GRETA_PLAN_MAX_FATTRS]) {

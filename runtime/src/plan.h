@@ -26,6 +26,7 @@
 #ifndef GRETA_PLAN_H
 #define GRETA_PLAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -234,6 +235,10 @@ greta_status_t greta_plan_locate(const uint8_t *file, size_t size,
  * ("residual?") counted when the attribute of the same name is not 0. 0 for
  * an unknown op (ops.c). */
 uint32_t greta_launch_operand_count(const greta_plan_launch_t *launch);
+/* The pairs of a GEMM with a paired epilogue (templates/gemm.h): matmul_glu
+ * pairs (gate c, up c) in one block, s = n rows apart; matmul_qkv (i,
+ * i + head_dim / 2) in a block per head. false for the other ops (ops.c). */
+bool greta_launch_pairs(const greta_plan_launch_t *launch, int64_t *out_s, int64_t *out_blocks);
 /* The entry that runs a step of `tokens` tokens, or NULL (plan.c). */
 const greta_plan_entry_t *greta_plan_entry_for(const greta_plan_t *plan, int64_t tokens);
 /* The bind entry (GRETA_PLAN_BIND_ENTRY), or NULL when nothing is folded. */

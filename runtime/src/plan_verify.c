@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "pair_layout.h"
 #include "plan.h"
 #include "status.h"
 
@@ -446,7 +447,8 @@ static greta_status_t verify_geometry(const greta_plan_launch_t *l, int64_t max_
 
 /* attr tma (ops.def): the tensor maps the runtime encodes must describe
  * memory the launch owns: x as [rows, k] halves, the weight as [tma, k],
- * rows of 16-byte multiples, on an NVIDIA target. */
+ * rows of 16-byte multiples, on an NVIDIA target; a paired weight (its
+ * 5-dimensional view, pair_layout.h) as all its rows, in whole boxes. */
 static greta_status_t verify_tma(const launch_ctx_t *c) {
   const greta_plan_launch_t *l = c->launch;
   const greta_op_attrs_t *a = &l->attr;
@@ -463,6 +465,16 @@ static greta_status_t verify_tma(const launch_ctx_t *c) {
                              (long long)a->tma, (long long)a->k);
   if (a->xdtype != GRETA_F16 && a->xdtype != GRETA_BF16)
     return greta_status_make(GRETA_DATA_LOSS, "tma needs x in a half type");
+  int64_t s, blocks;
+  if (greta_launch_pairs(l, &s, &blocks) &&
+      (s <= 0 || blocks <= 0 || s > INT32_MAX || blocks > INT32_MAX ||
+       !greta_pair_tma_fits(s, blocks) || a->tma != 2 * s * blocks))
+    return greta_status_make(GRETA_DATA_LOSS,
+                             "tma %lld on %s with pairs %lld rows apart in %lld blocks: expected "
+                             "tma = all 2 x %lld x %lld rows, in whole runs of 16 pairs (of 32 "
+                             "with several blocks)",
+                             (long long)a->tma, greta_op_name(l->op), (long long)s,
+                             (long long)blocks, (long long)s, (long long)blocks);
   GRETA_RETURN_IF_ERROR(need_arg(c, 0, "x (its tensor map)", (uint64_t)(c->rows * a->k), 2, false));
   return need_arg(c, 1, "the weight (its tensor map)", (uint64_t)(a->tma * a->k), 2, false);
 }

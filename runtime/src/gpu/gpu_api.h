@@ -78,13 +78,16 @@ typedef struct greta_gpu_ops_s {
   greta_status_t (*launch)(greta_gpu_api_t *api, void *function, const uint32_t grid[3],
                            const uint32_t block[3], uint32_t shared_bytes, void **args,
                            bool early);
-  /* The tensor map (GRETA_GPU_TENSOR_MAP_BYTES, 64-aligned) of a row-major
-   * [rows, cols] matrix of 2-byte elements at `address`, for the copy
-   * engine: boxes of box_rows x 64 elements, the 128-byte swizzle, zeros
-   * past the bounds (the prefill GEMMs' attr tma; templates/gemm_wgmma.h).
-   * NULL on an adapter that has none: GRETA_UNAVAILABLE. */
+  /* The tensor map (GRETA_GPU_TENSOR_MAP_BYTES, 64-aligned) of a tensor of
+   * 2-byte elements at `address` for the copy engine: `rank` (2 to 5)
+   * dimensions, innermost first, dims[d] elements, dimension d >= 1
+   * strides[d - 1] elements apart; boxes of box[d] elements, box[0] = 64
+   * (128-byte rows, the 128-byte swizzle); zeros past the bounds (the
+   * prefill GEMMs' attr tma; templates/gemm_wgmma.h). NULL on an adapter
+   * that has none: GRETA_UNAVAILABLE. */
   greta_status_t (*tensor_map)(greta_gpu_api_t *api, void *out_map, const void *address,
-                               uint64_t rows, uint64_t cols, uint32_t box_rows);
+                               uint32_t rank, const uint64_t *dims, const uint64_t *strides,
+                               const uint32_t *box);
   /* Stream capture: launches between begin and end are recorded, not run. */
   greta_status_t (*capture_begin)(greta_gpu_api_t *api);
   greta_status_t (*capture_end)(greta_gpu_api_t *api, void **out_graph);

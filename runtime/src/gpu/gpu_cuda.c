@@ -232,16 +232,25 @@ enum { CU_TMAP_UINT16 = 1, CU_TMAP_INTERLEAVE_NONE = 0, CU_TMAP_SWIZZLE_128B = 3
        CU_TMAP_L2_256B = 3, CU_TMAP_OOB_ZERO = 0 };
 
 static greta_status_t cuda_tensor_map(greta_gpu_api_t *base, void *out_map, const void *address,
-                                      uint64_t rows, uint64_t cols, uint32_t box_rows) {
+                                      uint32_t rank, const uint64_t *dims, const uint64_t *strides,
+                                      const uint32_t *box) {
   cuda_api_t *api = cuda_api(base);
   if (!api->cu.cuTensorMapEncodeTiled)
     return greta_status_make(GRETA_UNAVAILABLE,
                              "the CUDA driver has no cuTensorMapEncodeTiled (CUDA 12 or later "
                              "needed for this code object's prefill GEMMs)");
-  const unsigned long long dims[2] = {cols, rows}, strides[1] = {2 * cols};
-  const unsigned int box[2] = {64, box_rows}, steps[2] = {1, 1};
+  if (rank < 2 || rank > 5)
+    return greta_status_make(GRETA_INVALID_ARGUMENT, "a tensor map of rank %u (2 to 5)", rank);
+  unsigned long long d[5], st[4];
+  unsigned int b[5], steps[5];
+  for (uint32_t i = 0; i < rank; i++) {
+    d[i] = dims[i];
+    b[i] = box[i];
+    steps[i] = 1;
+    if (i > 0) st[i - 1] = 2 * strides[i - 1]; /* bytes */
+  }
   return CUDA_CALL(api, cuTensorMapEncodeTiled,
-                   (out_map, CU_TMAP_UINT16, 2, (void *)address, dims, strides, box, steps,
+                   (out_map, CU_TMAP_UINT16, rank, (void *)address, d, st, b, steps,
                     CU_TMAP_INTERLEAVE_NONE, CU_TMAP_SWIZZLE_128B, CU_TMAP_L2_256B,
                     CU_TMAP_OOB_ZERO));
 }

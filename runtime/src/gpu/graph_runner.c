@@ -22,13 +22,15 @@
 #include "clock.h"
 #include "graph_runner.h"
 #include "launch_constants.h"
+#include "pair_layout.h"
 #include "status.h"
 
 /* The tensor maps of a launch with attr tma (ops.def): x as [rows at the
- * entry's largest step, k] halves in boxes of a tile's 128 rows, the
- * weight as [tma, k] in boxes of 64 rows, or 16 for the paired GEMMs
- * (launch_constants.h's GRETA_WGMMA_TMA_*). Encoded at every enqueue:
- * a graph keeps the values it captured. */
+ * entry's largest step, k] halves in boxes of a tile's 128 rows; the
+ * weight as [tma, k] in boxes of 64 rows, or for the paired GEMMs as the
+ * 5-dimensional view of pair_layout.h, whose boxes are 64 virtual rows
+ * (launch_constants.h's GRETA_WGMMA_TMA_*). Encoded at every enqueue: a
+ * graph keeps the values it captured. */
 static greta_status_t runner_tensor_maps(greta_program_t *program,
                                          const greta_plan_entry_t *entry,
                                          const greta_plan_launch_t *launch, void *x, void *w,
@@ -39,13 +41,25 @@ static greta_status_t runner_tensor_maps(greta_program_t *program,
   const uint64_t k = (uint64_t)launch->attr.k;
   const uint64_t rows = (uint64_t)launch->rows_coeff *
                         (launch->rows_per_token ? (uint64_t)entry->max_tokens : 1);
-  const uint32_t w_box =
-      launch->op == GRETA_OP_MATMUL ? GRETA_WGMMA_TMA_W_BOX : GRETA_WGMMA_TMA_PAIR_BOX;
+  const uint64_t x_dims[2] = {k, rows};
+  const uint32_t x_box[2] = {64, GRETA_WGMMA_TMA_X_BOX};
   GRETA_RETURN_IF_ERROR(greta_status_annotate(
-      api->ops->tensor_map(api, maps[0], x, rows, k, GRETA_WGMMA_TMA_X_BOX), "x's tensor map"));
-  return greta_status_annotate(
-      api->ops->tensor_map(api, maps[1], w, (uint64_t)launch->attr.tma, k, w_box),
-      "the weight's tensor map");
+      api->ops->tensor_map(api, maps[0], x, 2, x_dims, &k, x_box), "x's tensor map"));
+  int64_t s, blocks;
+  if (!greta_launch_pairs(launch, &s, &blocks)) {
+    const uint64_t dims[2] = {k, (uint64_t)launch->attr.tma};
+    const uint32_t box[2] = {64, GRETA_WGMMA_TMA_W_BOX};
+    return greta_status_annotate(api->ops->tensor_map(api, maps[1], w, 2, dims, &k, box),
+                                 "the weight's tensor map");
+  }
+  unsigned long long dims[5], row_strides[4];
+  greta_pair_tma_shape(s, blocks, (long long)k, dims, row_strides);
+  uint64_t d[5], strides[4];
+  for (int i = 0; i < 5; i++) d[i] = dims[i];
+  for (int i = 0; i < 4; i++) strides[i] = row_strides[i] * k;
+  const uint32_t box[5] = {64, 16, 2, 2, 1}; /* GRETA_WGMMA_TMA_W_BOX rows */
+  return greta_status_annotate(api->ops->tensor_map(api, maps[1], w, 5, d, strides, box),
+                               "the weight's tensor map (pairs)");
 }
 
 /* Enqueues launch `index` of `entry`: arguments are the parameter block
