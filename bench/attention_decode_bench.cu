@@ -49,12 +49,12 @@
 #include "cuda_check.h"
 
 template <long long H, long long KVH, int D, long long MAXSEQ, long long NS, long long SR, int DT,
-          int NT = GRETA_ATTN_NT, int LOADS = GRETA_ATTN_DECODE_LOADS>
+          int NT = GRETA_ATTN_NT, int LOADS = GRETA_ATTN_DECODE_LOADS, int SPAN = 0>
 __global__ void __launch_bounds__(NT)
     decode_kernel(const int *params, const float *q, const void *k, const void *v, float *partial,
                   int *sync, float *out, float scale) {
-  greta_attention_decode<H, KVH, D, MAXSEQ, NS, SR, DT, NT, LOADS>(params, q, k, v, partial, sync,
-                                                                   out, scale);
+  greta_attention_decode<H, KVH, D, MAXSEQ, NS, SR, DT, NT, LOADS, SPAN>(params, q, k, v, partial,
+                                                                         sync, out, scale);
 }
 template <long long H, long long KVH, int D, long long MAXSEQ, int DT>
 __global__ void __launch_bounds__(GRETA_ATTN_NT)
@@ -145,7 +145,7 @@ static void compare(const char *what, const std::vector<float> &got, const std::
 /* Random caches in dtype DT, q, one decode launch per pos (twice: the
  * second launch needs the counters the first one reset). */
 template <long long H, long long KVH, int D, long long MAXSEQ, long long SR, int DT,
-          int NT = GRETA_ATTN_NT, int LOADS = GRETA_ATTN_DECODE_LOADS>
+          int NT = GRETA_ATTN_NT, int LOADS = GRETA_ATTN_DECODE_LOADS, int SPAN = 0>
 static void check_decode(const char *name, std::vector<int> positions) {
   const long long NS = (MAXSEQ + SR - 1) / SR;
   size_t n = (size_t)MAXSEQ * KVH * D;
@@ -175,7 +175,7 @@ static void check_decode(const char *name, std::vector<int> positions) {
     reference(hq, hk.data(), hv.data(), DT, 1, pos, H, KVH, D, scale, ref);
     for (int rep = 0; rep < 2; rep++) {
       CHECK(cudaMemset(dout, 0xff, hq.size() * 4)); /* NaN: every element must be written */
-      decode_kernel<H, KVH, D, MAXSEQ, NS, SR, DT, NT, LOADS>
+      decode_kernel<H, KVH, D, MAXSEQ, NS, SR, DT, NT, LOADS, SPAN>
           <<<dim3((unsigned)NS, H, 1), NT>>>(dparams, dq, dk, dv, dp, dsync, dout, scale);
       CHECK(cudaGetLastError());
       CHECK(cudaDeviceSynchronize());
@@ -329,7 +329,7 @@ static void launch(void (*kernel)(P...), dim3 grid, unsigned block, cudaStream_t
  * the previous one finishes (libgreta's launches in a step on sm_90). */
 static double g_stream8_us[2][4096];
 template <long long SR, int DT, int NT = GRETA_ATTN_NT, int MODE = 0, bool EARLY = false,
-          int LOADS = GRETA_ATTN_DECODE_LOADS>
+          int LOADS = GRETA_ATTN_DECODE_LOADS, int SPAN = 0>
 static void time_decode(int L, double copy_Bps) {
   const long long H = 32, KVH = 32, MAXSEQ = 2048, NS = (MAXSEQ + SR - 1) / SR;
   const int D = 128, PER_GRAPH = 64, REPLAYS = 20;
@@ -361,7 +361,7 @@ static void time_decode(int L, double copy_Bps) {
     else if (MODE == 3)
       launch<EARLY>(stream8_kernel, dim3((unsigned)((n16 + 1023) / 1024)), 256, st, k16, v16, n16, out);
     else
-      launch<EARLY>(decode_kernel<H, KVH, D, MAXSEQ, NS, SR, DT, NT, LOADS>, dim3((unsigned)NS, H, 1), NT, st,
+      launch<EARLY>(decode_kernel<H, KVH, D, MAXSEQ, NS, SR, DT, NT, LOADS, SPAN>, dim3((unsigned)NS, H, 1), NT, st,
                     (const int *)params, (const float *)q, (const void *)k[i % SETS],
                     (const void *)v[i % SETS], p, sync, out, 0.0883883f);
   }
@@ -379,8 +379,11 @@ static void time_decode(int L, double copy_Bps) {
   char ceil_pct[16] = "-";
   if (g_stream8_us[EARLY][L] > 0 && MODE != 1)
     snprintf(ceil_pct, sizeof ceil_pct, "%.1f %%", 100.0 * g_stream8_us[EARLY][L] / (t * 1e6));
-  printf("| %-30s | %-5s | %3d | %2d | %4d | %4lld | %4lld | %7.2f | %6.2f | %6.0f | %5.1f %% | %s |\n",
-         name, EARLY ? "early" : "-", NT, MODE == 0 ? LOADS : 0, L, SR,
+  char sr[32];
+  if (SPAN) snprintf(sr, sizeof sr, "%lld, span %d", SR, SPAN);
+  else snprintf(sr, sizeof sr, "%lld", SR);
+  printf("| %-30s | %-5s | %3d | %2d | %4d | %13s | %4lld | %7.2f | %6.2f | %6.0f | %5.1f %% | %s |\n",
+         name, EARLY ? "early" : "-", NT, MODE == 0 ? LOADS : 0, L, sr,
          (long long)((L + SR - 1) / SR) * H, t * 1e6, floor_s * 1e6, bytes / t / 1e9,
          MODE == 1 ? 0.0 : 100.0 * floor_s / t, ceil_pct);
   cudaFree(q), cudaFree(p), cudaFree(out), cudaFree(sync), cudaFree(params);
@@ -436,6 +439,10 @@ int main() {
   check_decode<4, 4, 128, 600, 128, GRETA_W_BF16, 128, 16>("bf16 hd128 sr128 nt128 loads16", {0, 127, 128, 599});
   check_decode<4, 4, 128, 600, 128, GRETA_W_F16, 256, 4>("f16 hd128 sr128 loads4 (2 + 2)", {0, 127, 128, 599});
   check_decode<3, 3, 20, 130, 32, GRETA_W_F16, 256, 16>("f16 hd20 (scalar) loads16", {0, 31, 32, 129});
+  /* Spans of SR 2^q rows (SPAN active blocks at most): several tiles a split. */
+  check_decode<4, 4, 128, 600, 64, GRETA_W_F16, 128, 8, 8>("f16 hd128 sr64 nt128 span 8", {0, 63, 64, 300, 599});
+  check_decode<4, 2, 128, 600, 64, GRETA_W_BF16, 256, 8, 12>("bf16 hd128 gqa sr64 span 12", {0, 130, 599});
+  check_decode<32, 32, 128, 2048, 64, GRETA_W_F16, 128, 16, 264>("f16 7B sr64 nt128 loads16 span 264", {0, 1023, 2047});
   check_append_prefill<4, 2, 64, 128, GRETA_W_F16>("f16 hd64 gqa", 13, 40);
   check_append_prefill<4, 2, 64, 128, GRETA_W_BF16>("bf16 hd64 gqa", 13, 40);
   check_append_prefill<4, 4, 128, 128, GRETA_W_F32>("f32 hd128", 9, 7);
@@ -463,6 +470,14 @@ int main() {
     time_decode<64, GRETA_W_F16, 128, 0, true>(L, copy);
     time_decode<64, GRETA_W_F16, 256, 0, true>(L, copy);
     time_decode<512, GRETA_W_F16, 512, 0, true>(L, copy);
+    /* Spans chosen at run time for at most SPAN active blocks. */
+    time_decode<64, GRETA_W_F16, 128, 0, true, 8, 264>(L, copy);
+    time_decode<64, GRETA_W_F16, 128, 0, true, 16, 264>(L, copy);
+    time_decode<64, GRETA_W_F16, 128, 0, true, 16, 396>(L, copy);
+    time_decode<128, GRETA_W_F16, 128, 0, true, 16, 264>(L, copy);
+    time_decode<128, GRETA_W_F16, 256, 0, true, 8, 264>(L, copy);
+    time_decode<64, GRETA_W_F16, 256, 0, true, 8, 264>(L, copy);
+    time_decode<32, GRETA_W_F16, 128, 0, true, 8, 528>(L, copy);
     time_decode<256, GRETA_W_F16, 256, 0, true>(L, copy); /* again: the spread */
   }
   return 0;

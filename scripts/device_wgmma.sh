@@ -331,13 +331,14 @@ variants() {
 }
 
 # The copy engine in the prefill GEMMs (GRETA_TMA=1, *_tma.cubin; opt-in):
-# the GEMM tests with it, run_block --check at prompts 512 and 100 and
-# memcheck at 100 on the _tma block, then "variants" (the timings).
+# the GEMM and backend conformance tests with it (paired weights in whole
+# runs: the 5-dimensional boxes), run_block --check at prompts 512 and 100
+# and memcheck at 100 on the _tma block, then "variants" (the timings).
 tma_block() {
   local status=0 t
   setup
   echo "=== 9. the copy engine"
-  GRETA_TMA=1 tests "FAIL|Synthesis" test_gemm_conformance
+  GRETA_TMA=1 tests "FAIL|Synthesis|whole_runs" test_gemm_conformance test_backend_conformance
   for t in 512 100; do check_block tma_prompt_$t $C/llama2_block_f16_tma.cubin $t 2 || status=1; done
   memcheck tma $C/llama2_block_f16_tma.cubin 100 1 || status=1
   variants || status=1

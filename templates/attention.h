@@ -221,7 +221,7 @@ GRETA_INLINE void greta_attn_merge_weights(float m, float m2, float *out_m, floa
 }
 
 template <greta_i64 H, greta_i64 KVH, int D, greta_i64 MAXSEQ, greta_i64 NS, greta_i64 SR, int DT,
-          int NT, int LOADS>
+          int NT, int LOADS, int SPAN_BLOCKS = 0>
 GRETA_INLINE void greta_attention_decode(const int *params, const float *q, const void *kc,
                                          const void *vc, float *partial, int *sync, float *out,
                                          float scale) {
@@ -231,11 +231,11 @@ GRETA_INLINE void greta_attention_decode(const int *params, const float *q, cons
   const int LPR = S::LPR, CPL = S::CPL, CE = S::CE, CPR = S::CPR;
   const int RPP = NT / LPR; /* rows per pass of the block */
   const int U_SPLIT = (int)((SR + RPP - 1) / RPP); /* rows per thread of a split */
-  const bool ONE_TILE = U_SPLIT * CPL <= LOADS;
+  const bool ONE_TILE = U_SPLIT * CPL <= LOADS && SPAN_BLOCKS == 0;
   const int U_HALF = LOADS / 2 / CPL > 0 ? LOADS / 2 / CPL : 1;
   const int U = ONE_TILE ? U_SPLIT : U_HALF; /* rows per thread per tile */
   const int TILE = U * RPP;
-  const bool PREFETCH = TILE < SR; /* else a split is one tile */
+  const bool PREFETCH = TILE < (SPAN_BLOCKS ? MAXSEQ : SR); /* else a split is one tile */
   const int GROUPS = NT / D > 0 ? NT / D : 1; /* split groups of the final merge */
   __shared__ float wave_state[NW][D + 2];
   __shared__ float merge_state[GROUPS][D + 2];
@@ -246,9 +246,14 @@ GRETA_INLINE void greta_attention_decode(const int *params, const float *q, cons
   if (t >= T) return;
   greta_i64 rows = pos + t + 1;
   if (rows > MAXSEQ) rows = MAXSEQ;
-  const greta_i64 active = (rows + SR - 1) / SR;
+  /* SPAN_BLOCKS: a split spans SR 2^q rows, q the least that leaves the
+   * launch at most SPAN_BLOCKS active blocks (experiment). */
+  greta_i64 span = SR;
+  if (SPAN_BLOCKS > 0)
+    while (span < rows && (rows + span - 1) / span * H * T > SPAN_BLOCKS) span *= 2;
+  const greta_i64 active = (rows + span - 1) / span;
   if (s >= active) return;
-  const greta_i64 lo = s * SR, hi = lo + SR < rows ? lo + SR : rows;
+  const greta_i64 lo = s * span, hi = lo + span < rows ? lo + span : rows;
   const greta_i64 g = h / (H / KVH);
   const int tid = greta_tid(), lane = greta_lane(), w = tid / GRETA_WAVE;
   const int part = tid % LPR, group = tid / LPR;
