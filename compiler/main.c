@@ -91,9 +91,9 @@ static const char usage_text[] =
     "                      (a workspace in the arena; docs/gemm.md)\n"
     "  GRETA_WGMMA_192=0   sm_90: prefill GEMMs take 128- or 256-wide tiles only, not\n"
     "                      192-wide ones too (docs/gemm.md)\n"
-    "  GRETA_TMA=1         sm_90: prefill GEMMs over x in the weight's half type take\n"
-    "                      both operands through the copy engine, tensor maps the\n"
-    "                      runtime encodes (opt-in, docs/gemm.md)\n";
+    "  GRETA_TMA=0         sm_90: prefill GEMMs copy their operands with cp.async\n"
+    "                      instead of the copy engine (tensor maps the runtime\n"
+    "                      encodes; docs/gemm.md)\n";
 
 static int usage_error(const char *fmt, const char *arg) {
   fprintf(stderr, "gretac: error: ");

@@ -95,13 +95,16 @@ enum {
 
 /* Prefill GEMM on Hopper's wgmma (gemm_wgmma.h, sm_90a): 128 rows x BN
  * (128, 192 or 256) columns a block of two warpgroups, K in a ring of
- * STAGES stages of BK (6, 5, 4: about 200 KB each). Dynamic shared memory
- * for tile width bn: the stages plus 1024 bytes so the kernel can align the
- * ring to the 1024-byte swizzle atom (bn = 128 or 256: 197 632 bytes; 192:
- * 205 824). */
+ * STAGES stages of BK (6, 4, 4). Dynamic shared memory for tile width bn:
+ * the stages plus 1024 bytes so the kernel can align the ring to the
+ * 1024-byte swizzle atom (bn = 128 or 256: 197 632 bytes; 192: 164 864).
+ * 192 wide, 4 stages rather than 5 (205 824 bytes): on the H200, block
+ * f16 at T = 512 through the copy engine, q/k/v 122.1 -> 114.7 us, gate/up
+ * (whose kernel has a 192-wide path) 167.0 -> 166.2 (cp.async: q/k/v
+ * 113.4 -> 115.9). */
 #define GRETA_WGMMA_BM 128
 #define GRETA_WGMMA_BK 64
-#define GRETA_WGMMA_STAGES(bn) ((bn) == 128 ? 6 : (bn) == 192 ? 5 : 4)
+#define GRETA_WGMMA_STAGES(bn) ((bn) == 128 ? 6 : 4)
 #define GRETA_WGMMA_NT 256
 /* The time of one wave of 128 x bn tiles, a wave of 256-wide ones = 100
  * (greta_wgmma_step_width), measured on the H200 over the 7B's shapes in
@@ -145,11 +148,19 @@ enum {
   (4ull * (GRETA_GEMM_SPLIT_K_COUNTERS + (unsigned long long)(sms) * GRETA_WGMMA_BM * 256))
 
 /* Attention (attention.h): prefill blocks of NT threads, one query row per
- * wave; flash-decoding blocks of one wave. */
+ * wave. */
 #define GRETA_ATTN_NT 256
-/* Decode attention (greta_attention_decode): 16-byte K chunks a thread holds
- * in flight (as many V chunks again). */
-#define GRETA_ATTN_DECODE_LOADS 8
+/* Decode attention (greta_attention_decode): blocks of NT threads (128, or
+ * 256 past head_dim 128: the merge gives each dimension a thread); 16-byte
+ * K chunks a thread holds in flight (as many V chunks again); splits of at
+ * least SPLIT_ROWS cache rows, as many as keep BLOCKS_PER_CU blocks a CU
+ * busy (attention_split.h; kernel_select.c). H200, Llama-2-7B f16 cache,
+ * us per launch at L = 1024 / 2048 (bench/attention_decode_bench.cu): fixed
+ * splits of 256 rows, NT 256, 8 loads 8.25 / 11.38; these 6.48 / 11.24. */
+#define GRETA_ATTN_DECODE_NT(head_dim) ((head_dim) > 128 ? 256 : 128)
+#define GRETA_ATTN_DECODE_LOADS 16
+#define GRETA_ATTN_DECODE_SPLIT_ROWS 64
+#define GRETA_ATTN_DECODE_BLOCKS_PER_CU 2
 /* Prefill attention on AMD matrix cores (attention_mfma.h): 4 waves of 32
  * query rows each, so 128 query rows a block. */
 #define GRETA_ATTN_MFMA_NT 256

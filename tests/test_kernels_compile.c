@@ -510,23 +510,24 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
   make_tu(&t, &plain);
   unsetenv("GRETA_WGMMA_192");
   cr_expect(strstr(plain.source.data, "#define GRETA_WGMMA_192 0\n"));
-  cr_expect(strstr(plain.source.data, "greta_gemm_mma<GRETA_W_BF16, 6144LL, 256LL, 1, 0, 1LL, 1, 256, 1, 132>"
+  cr_expect(strstr(plain.source.data, "greta_gemm_mma<GRETA_W_BF16, 6144LL, 256LL, 1, 0, 1LL, 1, 256, 2, 132>"
                                       "(params, x, b, 0, 0, greta_qkv_pairs<16, 32LL, 8LL, 128LL, "),
             "the q/k/v GEMM of 512 rows without 192-wide tiles");
   strbuf_free(&plain.source);
-  /* Without GRETA_TMA=1 (the default) the GEMMs of half x copy it with
-   * cp.async (XH = 1) and take no tensor maps. */
+  /* With GRETA_TMA=0 the GEMMs of half x copy it with cp.async (XH = 1)
+   * and take no tensor maps. */
+  setenv("GRETA_TMA", "0", 1);
   make_tu(&t, &plain);
+  unsetenv("GRETA_TMA");
   cr_expect(strstr(plain.source.data, "greta_gemm_mma<GRETA_W_BF16, 4096LL, 256LL, 1, 1, 1LL, 1, 128, 1, 132>"
                                       "(params, x, b, out, res, greta_no_pairs(), ws);"),
-            "by default the split_k GEMM of half x without tensor maps");
-  cr_expect(!strstr(plain.source.data, "greta_tmap map_x"), "by default no kernel takes a map");
+            "with GRETA_TMA=0 the split_k GEMM of half x without tensor maps");
+  cr_expect(!strstr(plain.source.data, "greta_tmap map_x"), "with GRETA_TMA=0 no kernel takes a map");
   strbuf_free(&plain.source);
-  /* The object below: with 192-wide tiles (the default) and the copy engine
-   * (GRETA_TMA=1), so that every path compiles. */
-  setenv("GRETA_TMA", "1", 1);
+  /* The object below: the defaults, 192-wide tiles and the copy engine
+   * (the GLU GEMM of 2008 pairs below keeps cp.async: that path compiles
+   * too). */
   const bool compiled = compile_or_skip("sm_90", "nvrtc", &t, &tu, &obj, &size);
-  unsetenv("GRETA_TMA");
   cr_expect(!strstr(tu.source.data, "#define GRETA_WGMMA_192 0"));
   cr_expect(!target_wgmma(&sm80), "sm_80 has no wgmma");
   cr_expect(target_wgmma(&t), "on by default for sm_90");
@@ -544,7 +545,7 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
   cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 4096LL, 256LL, 1, 1, 1LL, 1, 128, 0, 132>"),
             "the residual GEMM of 512 rows should take 128-wide wgmma tiles");
   cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 4096LL, 256LL, 1, 1, 1LL, 1, 256, 2, 132>"),
-            "the GEMM of x in f16, 2048 rows, with GRETA_TMA=1 should take 256-wide wgmma "
+            "the GEMM of x in f16, 2048 rows, should take 256-wide wgmma "
             "tiles and both operands through the copy engine");
   cr_assert(strstr(tu.source.data, "const void *x, const void *b, float *out, const float *res, void *ws, "
                                     "const __grid_constant__ greta_tmap map_x, const __grid_constant__ "
