@@ -43,6 +43,7 @@
 #include "prelude.h"
 #include "elementwise.h"
 #include "kv.h"
+#include "attention_split.h"
 #include "attention.h"
 #undef __CUDACC_RTC__
 

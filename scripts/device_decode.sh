@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Issue 9, decode attention (templates/attention.h, greta_attention_decode)
+# as gretac emits it for sm_90, checked and timed in one device call.
+#
+#   scripts/device_decode.sh prepare   here: scripts/device_suite.sh prepare
+#                                      (build-dev), bench/run.sh prepare
+#                                      (build-bench/carry), and
+#                                      bench/attention_decode_bench.cu (nvcc);
+#                                      an experiment may add
+#                                      build-bench/carry/llama2_7b_*.cubin
+#                                      (another gretac's kernels) to pair with
+#   scripts/device_decode.sh run       there (carry build-dev and
+#                                      build-bench/carry):
+#     1. the GPU tests that run decode attention (test_backend_conformance,
+#        test_end_to_end, test_gpu_backend, test_generate_hf), run_block
+#        --check on the f16 7B block decoding 8 tokens after prompts of 700
+#        and 60, memcheck decoding after a prompt of 300;
+#     2. bench/attention_decode_bench.cu (its checks, then the kernel alone
+#        against a plain read of the same bytes);
+#     3. bench_greta: the whole 7B's decode at L = 128, 1024 and 2000 for
+#        llama2_7b.cubin and each llama2_7b_*.cubin, in turns, then each
+#        launch of the f16 block's decode at L = 1024 alone.
+#   Everything printed is also in $OUT/device_decode.txt.
+set -u
+cd "$(dirname "$0")/.." || exit
+C=build-bench/carry
+OUT_DIR=${OUT:-/tmp}
+
+prepare() {
+  set -e
+  bash scripts/device_suite.sh prepare
+  bash bench/run.sh prepare
+  nvcc -O3 -std=c++17 -arch=sm_90 -Itemplates -Ibench bench/attention_decode_bench.cu \
+    -o $C/attention_decode_bench
+  du -sh build-dev $C
+}
+
+row() {
+  timeout 120 $C/bench_greta "$@" | grep '^{' | grep -o '"name[^,]*\|"median_ms[^,]*' | tr '\n' ' '
+  echo
+}
+
+run() {
+  local status=0 t m p rc
+  . scripts/device_env.sh
+  device_env build-dev
+  echo "=== 1. correctness"
+  for t in test_backend_conformance test_end_to_end test_gpu_backend test_generate_hf; do
+    (cd "$SRC" && timeout 300 "$PWD/build-dev/tests/$t" --jobs 2 --verbose) >"$OUT_DIR/$t.log" 2>&1
+    rc=$?
+    [ $rc -eq 0 ] || status=1
+    echo "$t rc=$rc $(grep -a Synthesis "$OUT_DIR/$t.log" | sed 's/.*Synthesis: //')"
+    grep -a -E "FAIL" "$OUT_DIR/$t.log" | head -8
+  done
+  for p in 700 60; do
+    timeout 120 build-dev/examples/run_block $C/llama2_block_f16.cubin --prompt $p --decode 8 --check \
+      >"$OUT_DIR/run_block_$p.log" 2>&1 || status=1
+    echo "run_block prompt $p decode 8: $(tail -1 "$OUT_DIR/run_block_$p.log")"
+  done
+  timeout 240 compute-sanitizer --tool memcheck build-dev/examples/run_block $C/llama2_block_f16.cubin \
+    --prompt 300 --decode 4 >"$OUT_DIR/memcheck.log" 2>&1 || status=1
+  echo "memcheck: $(grep -a "ERROR SUMMARY" "$OUT_DIR/memcheck.log")"
+  echo "=== 2. attention_decode_bench"
+  timeout 180 $C/attention_decode_bench >"$OUT_DIR/attention_decode_bench.txt" 2>&1 || status=1
+  grep -E "FAIL|^\|" "$OUT_DIR/attention_decode_bench.txt"
+  echo "=== 3. the whole 7B's decode (ms per token)"
+  for t in 128 1024 2000; do
+    for m in $C/llama2_7b.cubin $(ls $C/llama2_7b_*.cubin 2>/dev/null) $C/llama2_7b.cubin; do
+      row "$m" --tokens 1 --pos $t --repeats 50 --name "$(basename "$m" .cubin)_decode_L$t"
+    done
+  done
+  timeout 120 $C/bench_greta $C/llama2_block_f16.cubin --tokens 1 --pos 1024 --repeats 50 --profile \
+    --name block_f16_decode_L1024 >"$OUT_DIR/profile_block_decode.jsonl"
+  grep -o '"op[^}]*' "$OUT_DIR/profile_block_decode.jsonl" | sed 's/"bytes.*//'
+  return $status
+}
+
+case "${1:-}" in
+  prepare) prepare ;;
+  run) run 2>&1 | tee "$OUT_DIR/device_decode.txt"; exit "${PIPESTATUS[0]}" ;;
+  *) echo "usage: $0 prepare|run" >&2; exit 2 ;;
+esac
