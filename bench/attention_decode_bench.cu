@@ -43,14 +43,13 @@
 #include "prelude.h"
 #include "elementwise.h"
 #include "kv.h"
-#include "attention_split.h"
 #include "attention.h"
 #undef __CUDACC_RTC__
 
 #include "cuda_check.h"
 
 template <long long H, long long KVH, int D, long long MAXSEQ, long long NS, long long SR, int DT,
-          int NT, int LOADS>
+          int NT = GRETA_ATTN_NT, int LOADS = GRETA_ATTN_DECODE_LOADS>
 __global__ void __launch_bounds__(NT)
     decode_kernel(const int *params, const float *q, const void *k, const void *v, float *partial,
                   int *sync, float *out, float scale) {
@@ -144,12 +143,11 @@ static void compare(const char *what, const std::vector<float> &got, const std::
 }
 
 /* Random caches in dtype DT, q, one decode launch per pos (twice: the
- * second launch needs the counters the first one reset). SPLITS: the most
- * splits of a token (0: every span SR rows, ceil(MAXSEQ / SR) of them). */
+ * second launch needs the counters the first one reset). */
 template <long long H, long long KVH, int D, long long MAXSEQ, long long SR, int DT,
-          int NT = GRETA_ATTN_DECODE_NT(D), int LOADS = GRETA_ATTN_DECODE_LOADS, long long SPLITS = 0>
+          int NT = GRETA_ATTN_NT, int LOADS = GRETA_ATTN_DECODE_LOADS>
 static void check_decode(const char *name, std::vector<int> positions) {
-  const long long NS = SPLITS ? SPLITS : (MAXSEQ + SR - 1) / SR;
+  const long long NS = (MAXSEQ + SR - 1) / SR;
   size_t n = (size_t)MAXSEQ * KVH * D;
   std::vector<unsigned char> hk(n * esize(DT)), hv(n * esize(DT));
   for (size_t i = 0; i < n; i++) host_store(hk.data(), DT, i, frand()), host_store(hv.data(), DT, i, frand());
@@ -330,10 +328,10 @@ static void launch(void (*kernel)(P...), dim3 grid, unsigned block, cudaStream_t
  * load issued up front (stream8_kernel). EARLY: each launch may start while
  * the previous one finishes (libgreta's launches in a step on sm_90). */
 static double g_stream8_us[2][4096];
-template <long long SR, int DT, int NT = GRETA_ATTN_DECODE_NT(128), int MODE = 0, bool EARLY = false,
-          int LOADS = GRETA_ATTN_DECODE_LOADS, long long SPLITS = 0>
+template <long long SR, int DT, int NT = GRETA_ATTN_NT, int MODE = 0, bool EARLY = false,
+          int LOADS = GRETA_ATTN_DECODE_LOADS>
 static void time_decode(int L, double copy_Bps) {
-  const long long H = 32, KVH = 32, MAXSEQ = 2048, NS = SPLITS ? SPLITS : (MAXSEQ + SR - 1) / SR;
+  const long long H = 32, KVH = 32, MAXSEQ = 2048, NS = (MAXSEQ + SR - 1) / SR;
   const int D = 128, PER_GRAPH = 64, REPLAYS = 20;
   timing_caches(DT, (size_t)MAXSEQ * KVH * D);
   void **k = g_k[DT], **v = g_v[DT];
@@ -381,11 +379,8 @@ static void time_decode(int L, double copy_Bps) {
   char ceil_pct[16] = "-";
   if (g_stream8_us[EARLY][L] > 0 && MODE != 1)
     snprintf(ceil_pct, sizeof ceil_pct, "%.1f %%", 100.0 * g_stream8_us[EARLY][L] / (t * 1e6));
-  char sr[32];
-  if (SPLITS) snprintf(sr, sizeof sr, "%lld, %lld splits", SR, SPLITS);
-  else snprintf(sr, sizeof sr, "%lld", SR);
-  printf("| %-30s | %-5s | %3d | %2d | %4d | %13s | %4lld | %7.2f | %6.2f | %6.0f | %5.1f %% | %s |\n",
-         name, EARLY ? "early" : "-", NT, MODE == 0 ? LOADS : 0, L, sr,
+  printf("| %-30s | %-5s | %3d | %2d | %4d | %4lld | %4lld | %7.2f | %6.2f | %6.0f | %5.1f %% | %s |\n",
+         name, EARLY ? "early" : "-", NT, MODE == 0 ? LOADS : 0, L, SR,
          (long long)((L + SR - 1) / SR) * H, t * 1e6, floor_s * 1e6, bytes / t / 1e9,
          MODE == 1 ? 0.0 : 100.0 * floor_s / t, ceil_pct);
   cudaFree(q), cudaFree(p), cudaFree(out), cudaFree(sync), cudaFree(params);
@@ -436,16 +431,11 @@ int main() {
   check_decode<4, 2, 256, 700, 128, GRETA_W_BF16, 512>("bf16 hd256 gqa sr128 nt512", {0, 127, 128, 699});
   check_decode<3, 3, 20, 130, 32, GRETA_W_F32, 512>("f32 hd20 nt512", {0, 31, 32, 129});
   check_decode<32, 32, 128, 2048, 512, GRETA_W_F16, 512>("f16 7B sr512 nt512", {0, 511, 512, 1023, 2047});
-  check_decode<4, 4, 128, 600, 256, GRETA_W_F16, 256, 16>("f16 hd128 sr256 loads16", {0, 70, 255, 256, 599});
+  check_decode<4, 4, 128, 600, 256, GRETA_W_F16, 256, 16>("f16 hd128 sr256 loads16 (one tile)", {0, 70, 255, 256, 599});
   check_decode<4, 2, 128, 600, 256, GRETA_W_F32, 256, 16>("f32 hd128 gqa sr256 loads16 (8 + 8)", {0, 70, 599});
   check_decode<4, 4, 128, 600, 128, GRETA_W_BF16, 128, 16>("bf16 hd128 sr128 nt128 loads16", {0, 127, 128, 599});
   check_decode<4, 4, 128, 600, 128, GRETA_W_F16, 256, 4>("f16 hd128 sr128 loads4 (2 + 2)", {0, 127, 128, 599});
   check_decode<3, 3, 20, 130, 32, GRETA_W_F16, 256, 16>("f16 hd20 (scalar) loads16", {0, 31, 32, 129});
-  /* Fewer splits than SR-row spans need: spans of SR 2^q rows, several
-   * tiles a split (the selector's shapes). */
-  check_decode<4, 4, 128, 600, 64, GRETA_W_F16, 128, 8, 2>("f16 hd128 sr64 2 splits", {0, 63, 64, 300, 599});
-  check_decode<4, 2, 128, 600, 64, GRETA_W_BF16, 256, 8, 3>("bf16 hd128 gqa sr64 3 splits", {0, 130, 599});
-  check_decode<32, 32, 128, 2048, 64, GRETA_W_F16, 128, 16, 8>("f16 7B sr64 8 splits", {0, 1023, 2047});
   check_append_prefill<4, 2, 64, 128, GRETA_W_F16>("f16 hd64 gqa", 13, 40);
   check_append_prefill<4, 2, 64, 128, GRETA_W_BF16>("bf16 hd64 gqa", 13, 40);
   check_append_prefill<4, 4, 128, 128, GRETA_W_F32>("f32 hd128", 9, 7);
@@ -460,19 +450,20 @@ int main() {
   for (int L : {1024, 2048}) {
     time_decode<256, GRETA_W_F16, 256, 1>(L, copy);
     time_decode<256, GRETA_W_F16, 256, 3>(L, copy);
-    /* gretac's choice for this shape on the H200: spans of 64 rows and up,
-     * 8 splits a head (2 blocks an SM), NT 128, 16 loads. */
-    time_decode<64, GRETA_W_F16, 128, 0, false, 16, 8>(L, copy);
+    time_decode<256, GRETA_W_F16>(L, copy); /* the compiler's choice for this shape */
     /* As libgreta runs it on sm_90: each launch starts early. */
     time_decode<256, GRETA_W_F16, 256, 1, true>(L, copy);
     time_decode<256, GRETA_W_F16, 256, 3, true>(L, copy);
-    time_decode<64, GRETA_W_F16, 128, 0, true, 16, 8>(L, copy);
-    /* The choice before (splits of 256 rows, NT 256, 8 loads), others. */
-    time_decode<256, GRETA_W_F16, 256, 0, true, 8>(L, copy);
-    time_decode<64, GRETA_W_F16, 128, 0, true, 16, 12>(L, copy);
-    time_decode<64, GRETA_W_F16, 128, 0, true, 8, 8>(L, copy);
-    time_decode<128, GRETA_W_F16, 256, 0, true, 8, 8>(L, copy);
-    time_decode<64, GRETA_W_F16, 128, 0, true, 16, 8>(L, copy); /* again: the spread */
+    time_decode<256, GRETA_W_F16, 256, 0, true>(L, copy);
+    time_decode<256, GRETA_W_F16, 256, 0, true, 16>(L, copy);
+    time_decode<128, GRETA_W_F16, 256, 0, true>(L, copy);
+    time_decode<128, GRETA_W_F16, 256, 0, true, 16>(L, copy);
+    time_decode<128, GRETA_W_F16, 128, 0, true>(L, copy);
+    time_decode<128, GRETA_W_F16, 128, 0, true, 16>(L, copy);
+    time_decode<64, GRETA_W_F16, 128, 0, true>(L, copy);
+    time_decode<64, GRETA_W_F16, 256, 0, true>(L, copy);
+    time_decode<512, GRETA_W_F16, 512, 0, true>(L, copy);
+    time_decode<256, GRETA_W_F16, 256, 0, true>(L, copy); /* again: the spread */
   }
   return 0;
 }

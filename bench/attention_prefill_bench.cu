@@ -41,7 +41,6 @@
 #include "pair_layout.h"
 #include "gemm.h" /* greta_no_pairs, which gemm_mma.h's paired epilogues take */
 #include "gemm_mma.h"
-#include "attention_split.h"
 #include "attention.h"
 #include "attention_mma.h"
 #undef __CUDACC_RTC__

@@ -18,6 +18,21 @@ static int fail_status(greta_status_t st, const char *what, FILE *diag) {
   return 2;
 }
 
+/* Decode attention's cache rows per split: enough splits that heads x
+ * splits fills the chip about twice over at a full cache, as few as that
+ * (each split pays a fixed cost: its launch slot, the fence and counter, a
+ * partial to merge). A power of two in 16 .. 1024; 256 for Llama-2-7B
+ * (max_seq 2048, 32 heads) on the H200's 132 SMs, 128 on MI300X. */
+static int64_t attention_split_rows(const ir_graph_t *graph, const target_t *target) {
+  int64_t heads = 1;
+  for (int id = 0; id < graph->n_nodes; id++)
+    if (graph->nodes[id].op == IR_ATTENTION) heads = graph->nodes[id].type.dims[1].coeff;
+  double ideal = (double)graph->max_seq * (double)heads / (2.0 * target->compute_units);
+  int64_t rows = 16;
+  while (rows < 1024 && (double)rows * 1.5 < ideal) rows *= 2;
+  return rows;
+}
+
 int driver_compile(ir_graph_t *graph, const driver_options_t *o, driver_result_t *out,
                    FILE *diag) {
   memset(out, 0, sizeof *out);
@@ -47,6 +62,7 @@ int driver_compile(ir_graph_t *graph, const driver_options_t *o, driver_result_t
     max_tokens = graph->max_seq;
   }
   schedule_options_t so = {.target = target, .max_tokens = max_tokens,
+                           .attention_split_rows = attention_split_rows(graph, target),
                            .toolchain = toolchain_version};
   out->plan = schedule_build(graph, &so, diag);
   if (!out->plan) return 1;

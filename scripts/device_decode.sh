@@ -13,7 +13,7 @@
 #                                      build-bench/carry):
 #     1. the GPU tests that run decode attention (test_backend_conformance,
 #        test_end_to_end, test_gpu_backend, test_generate_hf), run_block
-#        --check on the f16 7B block decoding 8 tokens after prompts of 700
+#        --check on the f16 7B block decoding 8 tokens after prompts of 500
 #        and 60, memcheck decoding after a prompt of 300;
 #     2. bench/attention_decode_bench.cu (its checks, then the kernel alone
 #        against a plain read of the same bytes);
@@ -52,7 +52,7 @@ run() {
     echo "$t rc=$rc $(grep -a Synthesis "$OUT_DIR/$t.log" | sed 's/.*Synthesis: //')"
     grep -a -E "FAIL" "$OUT_DIR/$t.log" | head -8
   done
-  for p in 700 60; do
+  for p in 500 60; do
     timeout 120 build-dev/examples/run_block $C/llama2_block_f16.cubin --prompt $p --decode 8 --check \
       >"$OUT_DIR/run_block_$p.log" 2>&1 || status=1
     echo "run_block prompt $p decode 8: $(tail -1 "$OUT_DIR/run_block_$p.log")"

@@ -118,17 +118,9 @@ GRETA_INLINE void greta_attention(const int *params, const float *q, const void 
 /* ---- decode: flash-decoding in one launch ---------------------------------
  *
  * greta_attention_decode: block (split s, head h, token t) = NT threads
- * (GRETA_ATTN_DECODE_NT from the selector); grid x = NS splits, y = H,
- * z = T. A token's R = pos + t + 1 rows are cut into spans of SR 2^q rows,
- * q the least that leaves at most max(1, NS / T) of them
- * (attention_split.h): split s covers rows [s span, min((s + 1) span, R)),
- * and splits at or past the token's active count A = ceil(R / span) return
- * at once. So the launch keeps about
- * NS H blocks busy at every cache length (the selector makes that twice
- * the SMs), each streaming more rows as the cache grows, instead of one
- * block per SR rows: at a short cache too few blocks to fill the chip, at
- * a long one more blocks than fit at once (H200, 7B shapes, L = 1024:
- * 8.25 -> 6.48 us; bench/attention_decode_bench.cu).
+ * (GRETA_ATTN_NT = 256 from the selector); grid x = NS splits, y = H, z = T. Split s covers cache rows
+ * [s SR, min((s + 1) SR, pos + t + 1)); splits at or past the token's
+ * active count A = ceil((pos + t + 1) / SR) return at once.
  *
  * Thread <-> data: a cache row of one kv head is D elements = CPR chunks of
  * 16 bytes (8 halves or 4 floats; 1 element when D * size is not a multiple
@@ -138,12 +130,13 @@ GRETA_INLINE void greta_attention(const int *params, const float *q, const void 
  * segments. Each thread keeps U rows' K and V chunks of a tile
  * (TILE = U NT / LPR rows) in registers: K and V both come straight from
  * the cache with 16-byte loads, no LDS. LOADS bounds the K chunks a thread
- * holds (as many V chunks again): tiles of U CPL <= LOADS / 2 chunks are
- * double-buffered, the next tile's loads issued before the current tile is
- * folded. For D = 128 f16, NT = 128 and LOADS = 16 a tile is 64 rows, and
- * every thread keeps 32 loads of 16 bytes in flight; the arithmetic (4 D
- * flops per row) is ~1 flop per byte, so the kernel is bound by cache
- * bandwidth.
+ * holds (as many V chunks again): when the whole split fits (U CPL <= LOADS)
+ * it is one tile, every load issued at once; otherwise tiles of U CPL <=
+ * LOADS / 2 chunks are double-buffered, the next tile's loads issued before
+ * the current tile is folded. For D = 128 f16, SR = 256, NT = 256 and
+ * LOADS = 16 a block moves 128 KiB, every thread 32 loads of 16 bytes, all
+ * in flight at once; the arithmetic (4 D flops per row) is ~1 flop per
+ * byte, so the kernel is bound by cache bandwidth.
  *
  * Per row group: scores by LPR-lane shuffles, then online softmax over its
  * rows (m, l, acc[CPL][CE] per lane: each lane keeps its chunks' dims).
@@ -237,9 +230,12 @@ GRETA_INLINE void greta_attention_decode(const int *params, const float *q, cons
   const int NW = NT / GRETA_WAVE;
   const int LPR = S::LPR, CPL = S::CPL, CE = S::CE, CPR = S::CPR;
   const int RPP = NT / LPR; /* rows per pass of the block */
-  const int U = LOADS / 2 / CPL > 0 ? LOADS / 2 / CPL : 1; /* rows per thread per tile */
+  const int U_SPLIT = (int)((SR + RPP - 1) / RPP); /* rows per thread of a split */
+  const bool ONE_TILE = U_SPLIT * CPL <= LOADS;
+  const int U_HALF = LOADS / 2 / CPL > 0 ? LOADS / 2 / CPL : 1;
+  const int U = ONE_TILE ? U_SPLIT : U_HALF; /* rows per thread per tile */
   const int TILE = U * RPP;
-  const bool PREFETCH = TILE < MAXSEQ; /* else the whole cache is one tile */
+  const bool PREFETCH = TILE < SR; /* else a split is one tile */
   const int GROUPS = NT / D > 0 ? NT / D : 1; /* split groups of the final merge */
   __shared__ float wave_state[NW][D + 2];
   __shared__ float merge_state[GROUPS][D + 2];
@@ -250,10 +246,9 @@ GRETA_INLINE void greta_attention_decode(const int *params, const float *q, cons
   if (t >= T) return;
   greta_i64 rows = pos + t + 1;
   if (rows > MAXSEQ) rows = MAXSEQ;
-  const greta_i64 span = greta_attn_decode_span(rows, SR, NS, T);
-  const greta_i64 active = (rows + span - 1) / span;
+  const greta_i64 active = (rows + SR - 1) / SR;
   if (s >= active) return;
-  const greta_i64 lo = s * span, hi = lo + span < rows ? lo + span : rows;
+  const greta_i64 lo = s * SR, hi = lo + SR < rows ? lo + SR : rows;
   const greta_i64 g = h / (H / KVH);
   const int tid = greta_tid(), lane = greta_lane(), w = tid / GRETA_WAVE;
   const int part = tid % LPR, group = tid / LPR;

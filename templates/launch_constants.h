@@ -148,19 +148,11 @@ enum {
   (4ull * (GRETA_GEMM_SPLIT_K_COUNTERS + (unsigned long long)(sms) * GRETA_WGMMA_BM * 256))
 
 /* Attention (attention.h): prefill blocks of NT threads, one query row per
- * wave. */
+ * wave; flash-decoding blocks of one wave. */
 #define GRETA_ATTN_NT 256
-/* Decode attention (greta_attention_decode): blocks of NT threads (128, or
- * 256 past head_dim 128: the merge gives each dimension a thread); 16-byte
- * K chunks a thread holds in flight (as many V chunks again); splits of at
- * least SPLIT_ROWS cache rows, as many as keep BLOCKS_PER_CU blocks a CU
- * busy (attention_split.h; kernel_select.c). H200, Llama-2-7B f16 cache,
- * us per launch at L = 1024 / 2048 (bench/attention_decode_bench.cu): fixed
- * splits of 256 rows, NT 256, 8 loads 8.25 / 11.38; these 6.48 / 11.24. */
-#define GRETA_ATTN_DECODE_NT(head_dim) ((head_dim) > 128 ? 256 : 128)
-#define GRETA_ATTN_DECODE_LOADS 16
-#define GRETA_ATTN_DECODE_SPLIT_ROWS 64
-#define GRETA_ATTN_DECODE_BLOCKS_PER_CU 2
+/* Decode attention (greta_attention_decode): 16-byte K chunks a thread holds
+ * in flight (as many V chunks again). */
+#define GRETA_ATTN_DECODE_LOADS 8
 /* Prefill attention on AMD matrix cores (attention_mfma.h): 4 waves of 32
  * query rows each, so 128 query rows a block. */
 #define GRETA_ATTN_MFMA_NT 256

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../templates/attention_split.h"
 #include "backend.h"
 #include "half.h"
 #include "plan.h"
@@ -507,31 +506,6 @@ Test(cpu_kernels, attention_in_place_over_q) {
   attention_reference(T, pos, l.attr.scale, ref);
   run(&l, T, pos);
   ASSERT_CLOSE(A_(Q_OFF), ref, (size_t)(T * HEADS * HD), 2e-6);
-}
-
-/* Decode attention's spans (templates/attention_split.h, the GPU's and the
- * CPU's rule): split_rows 2^q, q the least leaving at most
- * max(1, splits / T) spans of a token's rows. */
-Test(cpu_kernels, attention_decode_spans) {
-  /* The 7B on the H200: spans of 64 rows and up, 8 splits a head. */
-  cr_expect_eq(greta_attn_decode_span(1, 64, 8, 1), 64);
-  cr_expect_eq(greta_attn_decode_span(100, 64, 8, 1), 64);   /* 2 spans */
-  cr_expect_eq(greta_attn_decode_span(512, 64, 8, 1), 64);   /* 8 */
-  cr_expect_eq(greta_attn_decode_span(513, 64, 8, 1), 128);  /* 5 */
-  cr_expect_eq(greta_attn_decode_span(1024, 64, 8, 1), 128); /* 8 */
-  cr_expect_eq(greta_attn_decode_span(2048, 64, 8, 1), 256); /* 8 */
-  cr_expect_eq(greta_attn_decode_span(1024, 64, 8, 4), 512); /* 4 tokens: 2 each */
-  cr_expect_eq(greta_attn_decode_span(1024, 64, 8, 9), 1024); /* more tokens than splits: 1 */
-  cr_expect_eq(greta_attn_decode_span(13, 3, 2, 1), 12);
-  /* Always: at most the budget, and the least such power of two. */
-  for (long long splits = 1; splits <= 9; splits++)
-    for (long long T = 1; T <= 3; T++)
-      for (long long rows = 1; rows <= 300; rows++) {
-        const long long span = greta_attn_decode_span(rows, 5, splits, T);
-        const long long budget = splits / T > 1 ? splits / T : 1;
-        cr_assert_leq((rows + span - 1) / span, budget, "rows %lld splits %lld T %lld", rows, splits, T);
-        cr_assert(span == 5 || (rows + span / 2 - 1) / (span / 2) > budget, "rows %lld: %lld not least", rows, span);
-      }
 }
 
 Test(cpu_kernels, attention_decode_equals_attention) {

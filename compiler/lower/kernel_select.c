@@ -33,8 +33,7 @@ static const char *const template_files[] = {
     "launch_constants.h", "prelude.h", "mfma_layout.h", "mma_layout.h", "wgmma_layout.h",
     "pair_layout.h",      "gemm.h",       "gemm_wgmma.h", "gemm_mma.h",  "gemm_mfma.h",
     "elementwise.h",      "rope.h",       "norm.h",       "gemv.h",
-    "kv.h",               "embedding.h", "softmax.h", "attention_split.h", "attention.h",
-    "attention_mfma.h",
+    "kv.h",               "embedding.h", "softmax.h", "attention.h",  "attention_mfma.h",
     "attention_mma.h",
 };
 
@@ -444,15 +443,6 @@ int64_t kernels_gemm_tma_rows(const target_t *target, const greta_plan_launch_t 
   }
 }
 
-void kernels_attention_decode_splits(const target_t *target, int64_t heads, int64_t max_seq,
-                                     int64_t *out_split_rows, int64_t *out_splits) {
-  const int64_t rows = GRETA_ATTN_DECODE_SPLIT_ROWS;
-  const int64_t fill = (int64_t)GRETA_ATTN_DECODE_BLOCKS_PER_CU * target->compute_units / heads;
-  const int64_t whole = ceil_div(max_seq, rows);
-  *out_split_rows = rows;
-  *out_splits = fill < 1 ? 1 : fill < whole ? fill : whole;
-}
-
 int kernels_gemm_split_k(const target_t *target, const greta_plan_launch_t *l) {
   const greta_op_attrs_t *a = &l->attr;
   const char *off = getenv("GRETA_SPLIT_K");
@@ -589,24 +579,25 @@ static greta_status_t kernel_attention(const kernel_ctx_t *c, kernel_choice_t *k
   return NULL;
 }
 
-/* Flash-decoding in one launch: a block of GRETA_ATTN_DECODE_NT threads per
+/* Flash-decoding in one launch: a block of GRETA_ATTN_NT threads per
  * (split, head, token); the last active split of a (token, head) merges. */
 static greta_status_t kernel_attention_decode(const kernel_ctx_t *c, kernel_choice_t *k) {
   const greta_op_attrs_t *a = c->a;
   char scale[32];
   GRETA_RETURN_IF_ERROR(check_attention_shape(c));
   GRETA_RETURN_IF_ERROR(float_literal(c, a->scale, scale, sizeof scale));
-  if (a->splits <= 0 || a->split_rows <= 0 || a->splits > INT32_MAX || a->split_rows > INT32_MAX)
-    return bad(c, "splits and split_rows must be positive");
-  _Static_assert(GRETA_ATTN_MAX_HEAD_DIM <= GRETA_ATTN_DECODE_NT(GRETA_ATTN_MAX_HEAD_DIM),
+  if (a->splits <= 0 || a->split_rows <= 0 || a->splits > INT32_MAX / a->split_rows ||
+      a->splits * a->split_rows < a->max_seq)
+    return bad(c, "splits x split_rows do not cover max_seq");
+  _Static_assert(GRETA_ATTN_MAX_HEAD_DIM <= GRETA_ATTN_NT,
                  "greta_attention_decode merges with a thread per dimension");
-  const int nt = GRETA_ATTN_DECODE_NT(a->head_dim);
-  GRETA_RETURN_IF_ERROR(set_geometry(c, nt, (int64_t[3]){a->splits, a->heads, 1}, 2, 1, 1));
+  GRETA_RETURN_IF_ERROR(
+      set_geometry(c, GRETA_ATTN_NT, (int64_t[3]){a->splits, a->heads, 1}, 2, 1, 1));
   k->fn = "greta_attention_decode";
   k->reads_ahead = true;
   snprintf(k->targs, sizeof k->targs, "%lldLL, %lldLL, %d, %lldLL, %lldLL, %lldLL, %s, %d, %d",
            LL(a->heads), LL(a->kv_heads), (int)a->head_dim, LL(a->max_seq), LL(a->splits),
-           LL(a->split_rows), dtype_enum[a->kvdtype], nt, GRETA_ATTN_DECODE_LOADS);
+           LL(a->split_rows), dtype_enum[a->kvdtype], GRETA_ATTN_NT, GRETA_ATTN_DECODE_LOADS);
   k->params = "const float *q, const void *k, const void *v, float *partial, int *sync, float *out";
   snprintf(k->call, sizeof k->call, "q, k, v, partial, sync, out, %s", scale);
   return NULL;

@@ -25,13 +25,6 @@ greta_status_t kernels_instantiate(const target_t *target, greta_plan_launch_t *
  * environment: the weight map's rows, the launch's attr tma (lower_tma),
  * or 0. */
 int64_t kernels_gemm_tma_rows(const target_t *target, const greta_plan_launch_t *l);
-/* Decode attention's splits on `target` (templates/attention_split.h): the
- * smallest span, GRETA_ATTN_DECODE_SPLIT_ROWS cache rows, and the most
- * splits a token takes, enough that heads x splits is about
- * GRETA_ATTN_DECODE_BLOCKS_PER_CU blocks a CU, never more than a full cache
- * of the smallest spans needs. */
-void kernels_attention_decode_splits(const target_t *target, int64_t heads, int64_t max_seq,
-                                     int64_t *out_split_rows, int64_t *out_splits);
 /* The most parts prefill matmul `l` (attributes set) may split its GEMM
  * tiles' K into on `target` (templates/gemm_wgmma.h, split-K; the plan's
  * split_k), or 0: sm_90a's wgmma GEMM over a half Linear weight with 64 | K

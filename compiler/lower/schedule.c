@@ -342,8 +342,8 @@ static void lower_node(lowering_t *lw, int id, int decode, launch_list_t *list) 
          * (i32[heads]) must read 0 before every launch, which the kernel
          * keeps true by resetting them: they sit in a buffer of their own
          * for the whole step (the session zeroes the arena once). */
-        int64_t split_rows, splits;
-        kernels_attention_decode_splits(lw->options->target, heads, max_seq, &split_rows, &splits);
+        int64_t split_rows = lw->options->attention_split_rows;
+        int64_t splits = (max_seq + split_rows - 1) / split_rows;
         int partial = new_buffer(lw, (uint64_t)(heads * splits * (head_dim + 2)) * sizeof(float),
                                  id, id);
         int sync = new_buffer(lw, (uint64_t)heads * sizeof(int32_t), 0, g->n_nodes + 1);

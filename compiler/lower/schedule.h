@@ -17,6 +17,7 @@
 typedef struct schedule_options_s {
   const target_t *target;
   int64_t max_tokens;    /* largest T of a prefill step */
+  int64_t attention_split_rows; /* decode attention: cache rows per split (GPU) */
   const char *toolchain; /* recorded in the plan, e.g. "clang 19.1.7" */
 } schedule_options_t;
 

@@ -281,6 +281,11 @@ static greta_status_t verify_op(const launch_ctx_t *c) {
       if (l->op == GRETA_OP_ATTENTION) return need_arg(c, 3, "out", n1, outsize, true);
       GRETA_RETURN_IF_ERROR(NEED(splits, 1));
       GRETA_RETURN_IF_ERROR(NEED(split_rows, 1));
+      if (!product(&n3, a->splits, a->split_rows, 1, 1) || n3 < (uint64_t)a->max_seq)
+        return greta_status_make(GRETA_DATA_LOSS,
+                                 "splits %lld x split_rows %lld do not cover max_seq %lld",
+                                 (long long)a->splits, (long long)a->split_rows,
+                                 (long long)a->max_seq);
       if (a->head_dim > INT64_MAX - 2 || !product(&n3, T, a->heads, a->splits, a->head_dim + 2))
         return OVERFLOW();
       GRETA_RETURN_IF_ERROR(need_arg(c, 3, "partial", n3, 4, true));

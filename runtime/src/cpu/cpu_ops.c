@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "attention_split.h"
 #include "backend.h"
 #include "half.h"
 #include "rope_freq.h"
@@ -276,29 +275,28 @@ static greta_status_t cpu_attention(const op_ctx_t *c) {
   return NULL;
 }
 
-/* Flash-decoding as the GPU splits it (attention_split.h): each split's
- * (m, l, acc) into `partial`, then the merge into out; `sync` is the GPU's
- * arrival counter and stays 0 here. */
+/* Flash-decoding as the GPU splits it: each split's (m, l, acc) into
+ * `partial`, then the merge into out; `sync` is the GPU's arrival counter
+ * and stays 0 here. */
 static greta_status_t cpu_attention_decode(const op_ctx_t *c) {
   const float *q = c->arg[0]; /* (T, heads, head_dim) */
   const void *k = c->arg[1];  /* (max_seq, kv_heads, head_dim) in kvdtype */
   const void *v = c->arg[2];  /* (max_seq, kv_heads, head_dim) in kvdtype */
   float *partial = c->arg[3]; /* (T, heads, splits, head_dim + 2): m, l, acc */
   float *out = c->arg[5];     /* (T, heads, head_dim) */
-  int64_t heads = ATTR.heads, kv_heads = ATTR.kv_heads, d = ATTR.head_dim, splits = ATTR.splits;
+  int64_t heads = ATTR.heads, kv_heads = ATTR.kv_heads, d = ATTR.head_dim, splits = ATTR.splits,
+          per_split = ATTR.split_rows;
   int64_t group = heads / kv_heads;
   GRETA_RETURN_IF_ERROR(check_cache_rows(c, "attention_decode"));
-  /* Scores of one split: at most every row of the cache. */
-  float *p = malloc((size_t)ATTR.max_seq * sizeof(float));
+  float *p = malloc((size_t)per_split * sizeof(float));
   if (!p) return greta_status_make(GRETA_RESOURCE_EXHAUSTED, "attention_decode: out of memory");
   for (int64_t t = 0; t < c->tokens; t++)
     for (int64_t h = 0; h < heads; h++) {
       float *slots = partial + (t * heads + h) * splits * (d + 2);
-      const int64_t span = greta_attn_decode_span(c->pos + t + 1, ATTR.split_rows, splits, c->tokens);
       float m_max = -INFINITY;
       for (int64_t s = 0; s < splits; s++) {
         float *slot = slots + s * (d + 2);
-        int64_t begin = s * span, end = begin + span;
+        int64_t begin = s * per_split, end = begin + per_split;
         if (end > c->pos + t + 1) end = c->pos + t + 1; /* causal limit */
         slot[0] = -INFINITY; /* an empty split adds nothing */
         if (begin >= end) continue;
