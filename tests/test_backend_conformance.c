@@ -47,6 +47,19 @@ static const char elementwise_gm[] =
     "output flipped = m.T\n"
     "output embedded = embedding(tokens, table)\n";
 
+/* Rows of whole 16-byte groups, 2 and 3 a thread: greta_rmsnorm keeps
+ * them in registers (templates/norm.h). */
+static const char norm_gm[] =
+    "model conformance_norm\n"
+    "set weight_dtype = WDTYPE\n"
+    "dim T\n"
+    "input a: f32[T, 2048]\n"
+    "input b: f32[T, 3072]\n"
+    "weight g: [2048] = \"g\"\n"
+    "weight h: [3072] = \"h\"\n"
+    "output na = rmsnorm(a, g, 1e-5)\n"
+    "output nb = rmsnorm(b, h, 1e-6)\n";
+
 static const char matmul_gm[] =
     "model conformance_matmul\n"
     "const k = 67\n"
@@ -361,6 +374,10 @@ Test(conformance, elementwise_norm_softmax_mask_transpose_embedding) {
 }
 Test(conformance, elementwise_half_tables) {
   conform("elementwise", elementwise_gm, short_steps, "f16", 1e-5);
+}
+Test(conformance, rmsnorm_rows_in_registers) {
+  conform("norm", norm_gm, short_steps, "f32", 1e-5);
+  conform("norm", norm_gm, short_steps, "f16", 1e-5);
 }
 Test(conformance, matmul_f32) { conform("matmul", matmul_gm, short_steps, "f32", 1e-5); }
 /* Half weights: GEMMs may round activations to half on matrix cores, so
