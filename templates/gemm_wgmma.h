@@ -169,11 +169,6 @@ GRETA_INLINE void greta_tma_load_5d(unsigned int dst, const greta_tmap *map, int
                "r"(c3), "r"(c4), "r"(bar)
                : "memory");
 }
-/* Fetches `map` into the copy engine's descriptor cache ahead of its first
- * use (the map is a kernel parameter: the first copy would wait for it). */
-GRETA_INLINE void greta_tma_prefetch(const greta_tmap *map) {
-  asm volatile("prefetch.tensormap [%0];" ::"l"(map) : "memory");
-}
 
 /* wgmma.mma_async m64nNk16 (k8 for tf32), A and B from shared memory by
  * descriptor, D += A B, f32 accumulators d[0 .. N / 2 - 1]: one function per tile
@@ -380,8 +375,6 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
     const unsigned int box_dst = lane == 0 ? 0u : (unsigned int)(A_BYTES + WB * 128 * (lane - 1));
     const unsigned int full = base + S * STAGE_BYTES, empty = full + 8 * S;
     if (tid == 0) {
-      greta_tma_prefetch(map_x);
-      greta_tma_prefetch(map_w);
       for (int s = 0; s < S; s++) {
         greta_mbar_init(full + 8 * s, 1);
         greta_mbar_init(empty + 8 * s, NT / 32);
