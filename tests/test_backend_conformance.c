@@ -426,25 +426,28 @@ static void conform_edited(const char *name, const char *const *lines, size_t n_
  * 67-row prompt takes sm_90a's wgmma tiles (a partial one), 9 rows the
  * small tiles. */
 static const int epilogue_steps[] = {67, 1, 9, 1, 0};
-static void conform_dim192(const char *dtype, double tolerance) {
-  static const char *const lines[] = {"const dim = 72\n", "const dim = 192\n",
-                                      "const heads = 3\n", "const heads = 8\n",
-                                      "const kv_heads = 1\n", "const kv_heads = 2\n"};
-  conform_edited("block_dim192", lines, 6, epilogue_steps, dtype, tolerance);
+static const char *const dim192[] = {"const dim = 72\n",      "const dim = 192\n",
+                                     "const heads = 3\n",     "const heads = 8\n",
+                                     "const kv_heads = 1\n",  "const kv_heads = 2\n"};
+Test(conformance, paired_epilogues_block_f16) {
+  conform_edited("block_dim192", dim192, 6, epilogue_steps, "f16", 2e-3);
 }
-Test(conformance, paired_epilogues_block_f16) { conform_dim192("f16", 2e-3); }
-Test(conformance, paired_epilogues_block_bf16) { conform_dim192("bf16", 1.6e-2); }
-/* Pairs in whole runs of 16 (3 heads of 64: 32 a head; ffn 160): with the
- * copy engine (GRETA_TMA=1) the paired weights take the 5-dimensional
- * boxes of pair_layout.h, several heads and one [gate; up] block. */
-static void conform_whole_runs(const char *dtype, double tolerance) {
-  static const char *const lines[] = {"const dim = 72\n",      "const dim = 192\n",
-                                      "const head_dim = 24\n", "const head_dim = 64\n",
-                                      "const ffn = 100\n",     "const ffn = 160\n"};
-  conform_edited("block_whole_runs", lines, 6, epilogue_steps, dtype, tolerance);
+Test(conformance, paired_epilogues_block_bf16) {
+  conform_edited("block_dim192", dim192, 6, epilogue_steps, "bf16", 1.6e-2);
 }
-Test(conformance, paired_epilogues_whole_runs_f16) { conform_whole_runs("f16", 2e-3); }
-Test(conformance, paired_epilogues_whole_runs_bf16) { conform_whole_runs("bf16", 1.6e-2); }
+/* Pairs in whole runs of 16 (3 heads of 64: 32 a head; ffn 160): through
+ * the copy engine (the default on sm_90a) the paired weights take the
+ * 5-dimensional boxes of pair_layout.h, several heads and one [gate; up]
+ * block. */
+static const char *const whole_runs[] = {"const dim = 72\n",      "const dim = 192\n",
+                                         "const head_dim = 24\n", "const head_dim = 64\n",
+                                         "const ffn = 100\n",     "const ffn = 160\n"};
+Test(conformance, paired_epilogues_whole_runs_f16) {
+  conform_edited("block_whole_runs", whole_runs, 6, epilogue_steps, "f16", 2e-3);
+}
+Test(conformance, paired_epilogues_whole_runs_bf16) {
+  conform_edited("block_whole_runs", whole_runs, 6, epilogue_steps, "bf16", 1.6e-2);
+}
 Test(conformance, fused_mlp_lm_head_f32) {
   conform("mlp_head", mlp_head_gm, short_steps, "f32", 1e-5);
 }
