@@ -8,8 +8,9 @@
 #                                     (build-bench/carry, the default kernels),
 #                                     then the same models compiled again with
 #                                     GRETA_WGMMA=0 (*_mmasync.cubin), with
-#                                     GRETA_SPLIT_K=0 (*_nosplit.cubin), and
-#                                     the standalone bench (nvcc, sm_90a)
+#                                     GRETA_SPLIT_K=0 (*_nosplit.cubin), with
+#                                     GRETA_TMA=0 (*_notma.cubin), and the
+#                                     standalone benches (nvcc, sm_90a)
 #   scripts/device_wgmma.sh run       there (carry build-dev and
 #                                     build-bench/carry), 1 to 3 below;
 #                                     "time" runs 3 alone; "quick" the GPU
@@ -23,8 +24,8 @@
 #                                     GEMM (7, below); "variants" the
 #                                     default block checked, and it and an
 #                                     experiment's kernels timed (8);
-#                                     "tma_block" the copy engine checked in
-#                                     the block, then 8 (9).
+#                                     "cpasync" the GEMMs without the copy
+#                                     engine checked in the block, then 8 (9).
 #                                     Everything printed is also in
 #                                     $OUT/device_wgmma.txt.
 #     1. the GPU tests of the prefill GEMM: test_backend_conformance,
@@ -77,8 +78,8 @@ prepare() {
   GRETA_WGMMA=0 "$gretac" -q bench/models/gemm_512.gm --target=sm_90 -o $C/gemm_512_mmasync.cubin
   GRETA_WGMMA_192=0 "$gretac" -q $C/llama2_block_f16.gm --target=sm_90 -o $C/llama2_block_f16_no192.cubin
   GRETA_WGMMA_192=0 "$gretac" -q examples/llama2_7b.gm --target=sm_90 -o $C/llama2_7b_no192.cubin
-  GRETA_TMA=1 "$gretac" -q $C/llama2_block_f16.gm --target=sm_90 -o $C/llama2_block_f16_tma.cubin
-  GRETA_TMA=1 "$gretac" -q examples/llama2_7b.gm --target=sm_90 -o $C/llama2_7b_tma.cubin
+  GRETA_TMA=0 "$gretac" -q $C/llama2_block_f16.gm --target=sm_90 -o $C/llama2_block_f16_notma.cubin
+  GRETA_TMA=0 "$gretac" -q examples/llama2_7b.gm --target=sm_90 -o $C/llama2_7b_notma.cubin
   GRETA_SPLIT_K=0 "$gretac" -q $C/llama2_block_f16.gm --target=sm_90 -o $C/llama2_block_f16_nosplit.cubin
   GRETA_SPLIT_K=0 "$gretac" -q examples/llama2_7b.gm --target=sm_90 -o $C/llama2_7b_nosplit.cubin
   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -Itemplates bench/gemm_wgmma_bench.cu \
@@ -330,17 +331,18 @@ variants() {
   return $status
 }
 
-# The copy engine in the prefill GEMMs (GRETA_TMA=1, *_tma.cubin; opt-in):
-# the GEMM and backend conformance tests with it (paired weights in whole
-# runs: the 5-dimensional boxes), run_block --check at prompts 512 and 100
-# and memcheck at 100 on the _tma block, then "variants" (the timings).
-tma_block() {
+# The prefill GEMMs without the copy engine (GRETA_TMA=0, *_notma.cubin:
+# cp.async, as for pairs not in whole runs): the GEMM and backend
+# conformance tests with it, run_block --check at prompts 512 and 100 and
+# memcheck at 100 on the _notma block, then "variants" (the timings, the
+# default beside it).
+cpasync() {
   local status=0 t
   setup
-  echo "=== 9. the copy engine"
-  GRETA_TMA=1 tests "FAIL|Synthesis|whole_runs" test_gemm_conformance test_backend_conformance
-  for t in 512 100; do check_block tma_prompt_$t $C/llama2_block_f16_tma.cubin $t 2 || status=1; done
-  memcheck tma $C/llama2_block_f16_tma.cubin 100 1 || status=1
+  echo "=== 9. without the copy engine"
+  GRETA_TMA=0 tests "FAIL|Synthesis" test_gemm_conformance test_backend_conformance
+  for t in 512 100; do check_block notma_prompt_$t $C/llama2_block_f16_notma.cubin $t 2 || status=1; done
+  memcheck notma $C/llama2_block_f16_notma.cubin 100 1 || status=1
   variants || status=1
   return $status
 }
@@ -355,6 +357,6 @@ case "${1:-}" in
   width) width 2>&1 | tee "$OUT_DIR/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
   tma) tma 2>&1 | tee "$OUT_DIR/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
   variants) variants 2>&1 | tee "$OUT_DIR/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
-  tma_block) tma_block 2>&1 | tee "$OUT_DIR/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
-  *) echo "usage: $0 prepare|run|quick|time|f32|splitk|width|tma|variants|tma_block" >&2; exit 2 ;;
+  cpasync) cpasync 2>&1 | tee "$OUT_DIR/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
+  *) echo "usage: $0 prepare|run|quick|time|f32|splitk|width|tma|variants|cpasync" >&2; exit 2 ;;
 esac
