@@ -320,7 +320,7 @@ variants() {
       >"$OUT_DIR/profile_$(basename $m .cubin)_T512.jsonl"
     grep -o '"op[^}]*' "$OUT_DIR/profile_$(basename $m .cubin)_T512.jsonl" | sed 's/"bytes.*//' | head -8
   done
-  for m in $C/llama2_7b*.cubin; do
+  for m in $(ls $C/llama2_7b*.cubin 2>/dev/null); do
     for t in 128 512; do row $m --tokens $t --repeats 5 --name "$(basename $m .cubin)_T$t"; done
   done
   if [ -x $C/gemm_wgmma_tma ]; then
