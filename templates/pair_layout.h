@@ -60,14 +60,16 @@ GRETA_LAYOUT_FN long long greta_pair_jump(int j, long long s, long long blocks) 
 GRETA_LAYOUT_FN int greta_pair_tma_fits(long long s, long long blocks) {
   return s % 16 == 0 && (blocks == 1 || s % 32 == 0);
 }
-/* The tensor's extents and the strides of dimensions 1 .. 4 in rows. */
+/* The tensor's extents, the strides of dimensions 1 .. 4 in elements, and
+ * the box, `box_k` elements of k wide. */
 GRETA_LAYOUT_FN void greta_pair_tma_shape(long long s, long long blocks, long long k,
-                                          unsigned long long dims[5],
-                                          unsigned long long row_strides[4]) {
+                                          unsigned box_k, unsigned long long dims[5],
+                                          unsigned long long strides[4], unsigned box[5]) {
   dims[0] = (unsigned long long)k, dims[1] = 16, dims[2] = 2;
   dims[3] = (unsigned long long)(s / 16), dims[4] = (unsigned long long)blocks;
-  row_strides[0] = 1, row_strides[1] = (unsigned long long)s, row_strides[2] = 16;
-  row_strides[3] = (unsigned long long)(2 * s);
+  strides[0] = (unsigned long long)k, strides[1] = (unsigned long long)(s * k);
+  strides[2] = (unsigned long long)(16 * k), strides[3] = (unsigned long long)(2 * s * k);
+  box[0] = box_k, box[1] = 16, box[2] = 2, box[3] = 2, box[4] = 1;
 }
 /* Coordinate j of the box of virtual rows v .. v + 63 (v % 64 == 0); its
  * b is greta_pair_block(v, 16, s, blocks), r = h = 0. */

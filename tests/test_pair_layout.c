@@ -86,27 +86,30 @@ Test(pair_layout, loader_rows_at_compile_time_distances) {
   cr_expect(!greta_pair_fixed(128, 128, 3));
 }
 
-/* Element (r, h, j + jj, b) of the copy engine's tensor is weight row
- * r + h s + 16 (j + jj) + 2 s b by the strides the runtime encodes; it lands
- * at box row r + 16 h + 32 jj, which must be virtual row v + that. Out of
- * the tensor's extents the copy engine writes zeros: that row must be a zero
- * row of the virtual weight or past its width. */
+/* Element (r, h, j + jj, b) of the copy engine's tensor is weight element
+ * r st[0] + h st[1] + (j + jj) st[2] + b st[3] by the strides the runtime
+ * encodes (k elements a row); it lands at box row r + box[1] (h + box[2]
+ * jj), which must be virtual row v + that. Out of the tensor's extents the
+ * copy engine writes zeros: that row must be a zero row of the virtual
+ * weight or past its width. The box is the 64 rows the kernel expects. */
 Test(pair_layout, copy_engine_boxes_hold_64_virtual_rows_in_order) {
-  const long long k = 64;
+  const long long k = 96;
   int boxes = 0;
   for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
     const long long s = shapes[i].s, blocks = shapes[i].blocks;
     if (!greta_pair_tma_fits(s, blocks)) continue;
     unsigned long long dims[5], st[4];
-    greta_pair_tma_shape(s, blocks, k, dims, st);
-    cr_assert_eq(dims[0], (unsigned long long)k);
+    unsigned box[5];
+    greta_pair_tma_shape(s, blocks, k, 64, dims, st, box);
+    cr_assert(dims[0] == (unsigned long long)k && box[0] == 64);
+    cr_assert_eq(box[1] * box[2] * box[3] * box[4], 64, "64 virtual rows a box");
     const long long width = greta_pair_width(16, s, blocks);
     for (long long v = 0; v < width; v += 64, boxes++) {
       const long long j = greta_pair_tma_run(v, s, blocks), b = greta_pair_block(v, 16, s, blocks);
-      for (long long r = 0; r < 16; r++)
-        for (long long h = 0; h < 2; h++)
-          for (long long jj = 0; jj < 2; jj++) {
-            const long long w = v + r + 16 * h + 32 * jj;
+      for (long long r = 0; r < box[1]; r++)
+        for (long long h = 0; h < box[2]; h++)
+          for (long long jj = 0; jj < box[3]; jj++) {
+            const long long w = v + r + box[1] * (h + box[2] * jj);
             const bool inside = (unsigned long long)(j + jj) < dims[3] && (unsigned long long)b < dims[4];
             if (!inside) {
               cr_assert(w >= width || greta_pair_index(w, 16, s, blocks) >= s,
@@ -115,8 +118,9 @@ Test(pair_layout, copy_engine_boxes_hold_64_virtual_rows_in_order) {
             }
             cr_assert_lt(w, width, "s %lld: box past the width reads a row", s);
             cr_assert_eq(greta_pair_block(w, 16, s, blocks), b, "s %lld: a box in one block", s);
-            const long long row = (long long)(r * st[0] + h * st[1] + (j + jj) * st[2] + b * st[3]);
-            cr_assert_eq(row, greta_pair_row(w, 16, s, blocks),
+            const unsigned long long at = r * st[0] + h * st[1] + (j + jj) * st[2] + b * st[3];
+            cr_assert_eq(at % k, 0, "whole rows");
+            cr_assert_eq((long long)(at / k), greta_pair_row(w, 16, s, blocks),
                          "s %lld blocks %lld: v %lld (r %lld h %lld jj %lld)", s, blocks, v, r, h, jj);
           }
     }

@@ -433,14 +433,9 @@ int64_t kernels_gemm_tma_rows(const target_t *target, const greta_plan_launch_t 
   if (!target_wgmma(target) || (off && strcmp(off, "0") == 0) || !half || a->xdtype != a->wdtype ||
       a->norm || a->k % GRETA_WGMMA_BK != 0)
     return 0;
-  int64_t s, blocks; /* a paired weight's boxes: the 5-dimensional view */
-  if (greta_launch_pairs(l, &s, &blocks) && !greta_pair_tma_fits(s, blocks)) return 0;
-  switch (l->op) {
-  case GRETA_OP_MATMUL: return a->transpose_b ? a->n : 0;
-  case GRETA_OP_MATMUL_GLU: return 2 * a->n;
-  case GRETA_OP_MATMUL_QKV: return (a->heads + 2 * a->kv_heads) * a->head_dim;
-  default: return 0;
-  }
+  int64_t s, blocks; /* a paired weight: all its rows, in the 5-dimensional view's boxes */
+  if (greta_launch_pairs(l, &s, &blocks)) return greta_pair_tma_fits(s, blocks) ? 2 * s * blocks : 0;
+  return l->op == GRETA_OP_MATMUL && a->transpose_b ? a->n : 0;
 }
 
 int kernels_gemm_split_k(const target_t *target, const greta_plan_launch_t *l) {

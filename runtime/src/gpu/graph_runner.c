@@ -52,13 +52,13 @@ static greta_status_t runner_tensor_maps(greta_program_t *program,
     return greta_status_annotate(api->ops->tensor_map(api, maps[1], w, 2, dims, &k, box),
                                  "the weight's tensor map");
   }
-  unsigned long long dims[5], row_strides[4];
-  greta_pair_tma_shape(s, blocks, (long long)k, dims, row_strides);
-  uint64_t d[5], strides[4];
+  unsigned long long dims[5], strides[4];
+  unsigned box[5]; /* GRETA_WGMMA_TMA_W_BOX virtual rows */
+  greta_pair_tma_shape(s, blocks, (long long)k, 64, dims, strides, box);
+  uint64_t d[5], st[4]; /* the adapter's types */
   for (int i = 0; i < 5; i++) d[i] = dims[i];
-  for (int i = 0; i < 4; i++) strides[i] = row_strides[i] * k;
-  const uint32_t box[5] = {64, 16, 2, 2, 1}; /* GRETA_WGMMA_TMA_W_BOX rows */
-  return greta_status_annotate(api->ops->tensor_map(api, maps[1], w, 5, d, strides, box),
+  for (int i = 0; i < 4; i++) st[i] = strides[i];
+  return greta_status_annotate(api->ops->tensor_map(api, maps[1], w, 5, d, st, box),
                                "the weight's tensor map (pairs)");
 }
 
