@@ -623,7 +623,9 @@ GRETA_INLINE void greta_gemm_mma_big(const void *x, const void *b, void *out, co
  * the same values the kernel would round f32 x to); every path copies it
  * like the weight. XH = 2: the same x, and the wgmma tiles take x and the
  * weight through the copy engine (map_x, map_w: their tensor maps,
- * launch_constants.h's boxes); the other paths as XH = 1.
+ * launch_constants.h's boxes); the other paths as XH = 1. An XH = 2 kernel
+ * reads ahead: every path calls greta_grid_begin() itself (prelude.h),
+ * the wgmma tiles after their first stages' weight boxes are issued.
  * pairs (prefill's matmul_glu and matmul_qkv): every path computes the
  * virtual weight of gemm.h's paired epilogues (G = 16), N its width, and
  * stores through pairs; out and res are unused. */
@@ -688,6 +690,10 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
     }
   }
 #endif
+  /* XH = 2 kernels read ahead (kernel_select.c): greta_gemm_wgmma waits for
+   * the previous launch itself, after issuing its first weight boxes; the
+   * other paths wait here. */
+  if (XH == 2) greta_grid_begin();
   if (DT != GRETA_W_F32 && vec) {
     /* Large T: 64 x 128 tiles over the same grid (see greta_gemm_mma_big). */
     const greta_i64 tiles_m = (M + GRETA_MMA_BIG_BM - 1) / GRETA_MMA_BIG_BM;

@@ -382,18 +382,28 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
       asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     }
     greta_sync();
-    auto issue = [&](int kt) { /* by warp 0 */
+    /* Stage kt's boxes by warp 0: the weight's (lanes 1 .. NB - 1) when W,
+     * x's (lane 0) when X; the stage's bytes announced with the first. */
+    auto issue_boxes = [&](int kt, bool W, bool X) {
       const int slot = kt % S;
       const unsigned int bar = full + 8 * slot;
-      if (lane == 0) greta_mbar_expect_tx(bar, STAGE_BYTES);
+      if (lane == 0 && W) greta_mbar_expect_tx(bar, STAGE_BYTES);
       __syncwarp();
       const unsigned int dst = base + slot * STAGE_BYTES + box_dst;
       const int k = (k_first + kt) * BK;
-      if (P && lane > 0 && lane < NB) greta_tma_load_5d(dst, box_map, k, box_row, box_block, bar);
-      else if (lane < NB) greta_tma_load_2d(dst, box_map, k, box_row, bar);
+      if (lane == 0 ? !X : !W || lane >= NB) return;
+      if (P && lane > 0) greta_tma_load_5d(dst, box_map, k, box_row, box_block, bar);
+      else greta_tma_load_2d(dst, box_map, k, box_row, bar);
     };
+    auto issue = [&](int kt) { issue_boxes(kt, true, true); };
+    /* The first stages' weight boxes fly while the launch before this one
+     * finishes (prelude.h, greta_grid_begin: weights are read-only in a
+     * step); x, its output, only after the wait. */
     if (tid < 32)
-      for (int s = 0; s < S && s < KT; s++) issue(s);
+      for (int s = 0; s < S && s < KT; s++) issue_boxes(s, true, false);
+    greta_grid_begin();
+    if (tid < 32)
+      for (int s = 0; s < S && s < KT; s++) issue_boxes(s, false, true);
 #pragma unroll 1
     for (int kt = 0; kt < KT; kt++) {
       const int slot = kt % S;

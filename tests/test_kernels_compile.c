@@ -551,6 +551,14 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
                                     "const __grid_constant__ greta_tmap map_x, const __grid_constant__ "
                                     "greta_tmap map_w) {"),
             "a kernel of half x takes the two tensor maps by value after its buffers");
+  /* Kernels with maps read ahead (the template waits for the launch before
+   * it after issuing its first weight boxes); the others wait at entry. */
+  cr_assert(strstr(tu.source.data, "greta_tmap map_w) {\n  greta_gemm_mma<"),
+            "a kernel with tensor maps leaves the wait to greta_gemm_mma");
+  cr_assert(!strstr(tu.source.data, "greta_tmap map_w) {\n  greta_grid_begin();"),
+            "no kernel with tensor maps waits at entry");
+  cr_assert(strstr(tu.source.data, "  greta_grid_begin();\n  greta_gemm_mma<GRETA_W_F16, 688LL, 256LL"),
+            "a GEMM without maps waits at entry");
   cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_BF16, 4096LL, 256LL, 1, 1, 1LL, 1, 128, 2, 132>"
                                     "(params, x, b, out, res, greta_no_pairs(), ws, &map_x, &map_w)"),
             "a split_k GEMM should weigh its steps' tiles against the 132 SMs and take the "

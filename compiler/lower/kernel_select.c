@@ -30,10 +30,10 @@ _Static_assert((int)GRETA_W_F32 == (int)GRETA_F32 && (int)GRETA_W_F16 == (int)GR
  * (greta_ew_index) and rope.h (the q/k/v epilogue) come before
  * norm.h and gemv.h, whose templates call them. */
 static const char *const template_files[] = {
-    "launch_constants.h", "prelude.h", "mfma_layout.h", "mma_layout.h", "wgmma_layout.h",
-    "pair_layout.h",      "gemm.h",       "gemm_wgmma.h", "gemm_mma.h",  "gemm_mfma.h",
-    "elementwise.h",      "rope.h",       "norm.h",       "gemv.h",
-    "kv.h",               "embedding.h", "softmax.h", "attention.h",  "attention_mfma.h",
+    "launch_constants.h", "prelude.h",     "mfma_layout.h", "mma_layout.h", "wgmma_layout.h",
+    "pair_layout.h",      "sincos_f32.h",  "gemm.h",        "gemm_wgmma.h", "gemm_mma.h",
+    "gemm_mfma.h",        "elementwise.h", "rope.h",        "norm.h",       "gemv.h",
+    "kv.h",               "embedding.h",   "softmax.h",     "attention.h",  "attention_mfma.h",
     "attention_mma.h",
 };
 
@@ -392,6 +392,7 @@ static greta_status_t prefill_gemm(const kernel_ctx_t *c, kernel_choice_t *k, in
     if (a->tma) {
       if (!xh) return bad(c, "tma needs x in the weight's half type");
       xh_arg = 2;
+      k->reads_ahead = true; /* the first weight boxes before the wait */
       l->shared_bytes += GRETA_WGMMA_TMA_BARRIER_BYTES;
       k->maps = a->split_k ? ", " : ", greta_no_pairs(), 0, ";
     }
