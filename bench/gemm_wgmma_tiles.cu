@@ -14,8 +14,10 @@
  *   128 split     the 128-wide tiles with the tail's tiles split over the
  *                 step's workspace (greta_wgmma_split_of_block), on the
  *                 tiles + SMs blocks (the few surplus ones return);
- *   greta grid    the width greta_wgmma_step_width picks, split as greta
- *                 splits, on greta_gemm_mma's grid (ceil(N / 32) x
+ *   greta grid    the width greta_wgmma_step_width picks for a launch
+ *                 that splits (o and down; q/k/v and gate/up have paired
+ *                 epilogues in the block, which do not split), split as
+ *                 greta splits, on greta_gemm_mma's grid (ceil(N / 32) x
  *                 ceil(T / 64) blocks, the surplus returning): what a
  *                 greta launch runs;
  *   cuBLAS        cublasGemmEx, f16 x and W, f32 c, f32 compute.
@@ -65,25 +67,22 @@ __global__ void __launch_bounds__(GRETA_WGMMA_NT, 1)
     greta_gemm_wgmma<GRETA_W_F16, N, K, BN, 1, 1>(M, m0, n0, x, w, c, nullptr, smem);
     return;
   }
-  const int width = greta_wgmma_step_width(M, N, 256, sms, GRETA_WGMMA_192);
+  const int width = MODE == 2 ? greta_wgmma_step_width(M, N, 256, sms, GRETA_WGMMA_192, 1) : 128;
   if (MODE == 2 && blk == 0 && threadIdx.x == 0) g_width = width;
-  if (MODE == 2 && width == 256) {
-    if (!greta_wgmma_tile_of_block(blk, M, N, 256, &m0, &n0)) return;
-    greta_gemm_wgmma<GRETA_W_F16, N, K, 256, 1, 1>(M, m0, n0, x, w, c, nullptr, smem);
-    return;
-  }
-  if (MODE == 2 && width == 192) {
-    if (!greta_wgmma_tile_of_block(blk, M, N, 192, &m0, &n0)) return;
-    greta_gemm_wgmma<GRETA_W_F16, N, K, 192, 1, 1>(M, m0, n0, x, w, c, nullptr, smem);
-    return;
-  }
-  const long long tiles = (M + 127) / 128 * ((N + 127) / 128);
+  const long long tiles = (M + 127) / 128 * ((N + width - 1) / width);
   if (!greta_wgmma_split_of_block(blk, tiles, sms, (long long)gridDim.x * gridDim.y, &tile, &part,
                                   &parts, &slot))
     return;
-  if (!greta_wgmma_tile_of_block(tile, M, N, 128, &m0, &n0)) return;
-  greta_gemm_wgmma<GRETA_W_F16, N, K, 128, 1, 1>(M, m0, n0, x, w, c, nullptr, smem, greta_no_pairs(),
-                                                 parts, part, (int)slot, ws);
+  if (!greta_wgmma_tile_of_block(tile, M, N, width, &m0, &n0)) return;
+  if (width == 256)
+    greta_gemm_wgmma<GRETA_W_F16, N, K, 256, 1, 1>(M, m0, n0, x, w, c, nullptr, smem, greta_no_pairs(),
+                                                   parts, part, (int)slot, ws);
+  else if (width == 192)
+    greta_gemm_wgmma<GRETA_W_F16, N, K, 192, 1, 1>(M, m0, n0, x, w, c, nullptr, smem, greta_no_pairs(),
+                                                   parts, part, (int)slot, ws);
+  else
+    greta_gemm_wgmma<GRETA_W_F16, N, K, 128, 1, 1>(M, m0, n0, x, w, c, nullptr, smem, greta_no_pairs(),
+                                                   parts, part, (int)slot, ws);
 #endif
 }
 
@@ -91,7 +90,9 @@ template <long long N, long long K, int BN, int MODE>
 static float time_variant(long long M, const void *x, const void *w, float *c, void *ws) {
   auto k = tiles_kernel<N, K, BN, MODE>;
   /* MODE 2 holds every width's path: the largest ring */
-  const int smem = MODE == 2 ? GRETA_WGMMA_SMEM_BYTES(192) : GRETA_WGMMA_SMEM_BYTES(BN);
+  const int widest = std::max(GRETA_WGMMA_SMEM_BYTES(128),
+                              std::max(GRETA_WGMMA_SMEM_BYTES(192), GRETA_WGMMA_SMEM_BYTES(256)));
+  const int smem = MODE == 2 ? widest : GRETA_WGMMA_SMEM_BYTES(BN);
   CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
   dim3 grid;
   if (MODE == 0) {

@@ -616,8 +616,8 @@ GRETA_INLINE void greta_gemm_mma_big(const void *x, const void *b, void *out, co
  * GRETA_WGMMA_TF32_SMEM_BYTES, once the step has GRETA_WGMMA_TF32_MIN_TILES
  * of them.
  * ws (half weights, no pairs; the plan's split_k, the step's workspace):
- * on the 128-wide tiles the tail of a step's tiles splits its K
- * (greta_wgmma_split_of_block, greta_gemm_wgmma's split-K).
+ * the tail of a step's tiles splits its K (greta_wgmma_split_of_block,
+ * greta_gemm_wgmma's split-K), at the width chosen knowing that.
  * Surplus blocks return.
  * XH = 1: x is [M, K] in the weight's half type (its producer rounded it:
  * the same values the kernel would round f32 x to); every path copies it
@@ -657,32 +657,33 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
         greta_gemm_wgmma_tf32<N, K, RES>(M, m0, n0, (const float *)x, (const float *)b,
                                          (float *)out, res, greta_mma_smem);
       } else {
-        const int width = greta_wgmma_step_width(M, N, WG, SMS, GRETA_WGMMA_192);
+        const bool split = ws && !PAIRS::G;
+        const int width = greta_wgmma_step_width(M, N, WG, SMS, GRETA_WGMMA_192, split);
+        long long tile = blk, slot = 0;
+        int part = 0, parts = 1;
+        if (split) {
+          const long long tiles = (M + 127) / 128 * ((N + width - 1) / width);
+          const long long blocks = (long long)gridDim.x * gridDim.y; /* the plan's grid */
+          if (!greta_wgmma_split_of_block(blk, tiles, SMS, blocks, &tile, &part, &parts, &slot))
+            return; /* whole block */
+        }
+        if (!greta_wgmma_tile_of_block(tile, M, N, width, &m0, &n0)) return; /* whole block */
         if constexpr (WG >= 256) {
           if (width == 256) {
-            if (!greta_wgmma_tile_of_block(blk, M, N, 256, &m0, &n0)) return; /* whole block */
             greta_gemm_wgmma<DT, N, K, 256, 2, XH, RES>(M, m0, n0, x, b, out, res, greta_mma_smem,
-                                                        pairs, 1, 0, 0, 0, map_x, map_w);
+                                                        pairs, parts, part, (int)slot, ws, map_x,
+                                                        map_w);
             return;
           }
         }
         if constexpr (WG >= 192 && GRETA_WGMMA_192) {
           if (width == 192) {
-            if (!greta_wgmma_tile_of_block(blk, M, N, 192, &m0, &n0)) return; /* whole block */
             greta_gemm_wgmma<DT, N, K, 192, 2, XH, RES>(M, m0, n0, x, b, out, res, greta_mma_smem,
-                                                        pairs, 1, 0, 0, 0, map_x, map_w);
+                                                        pairs, parts, part, (int)slot, ws, map_x,
+                                                        map_w);
             return;
           }
         }
-        long long tile = blk, slot = 0;
-        int part = 0, parts = 1;
-        if (ws && !PAIRS::G) {
-          const long long tiles = (M + 127) / 128 * ((N + 127) / 128);
-          const long long blocks = (long long)gridDim.x * gridDim.y; /* the plan's grid */
-          if (!greta_wgmma_split_of_block(blk, tiles, SMS, blocks, &tile, &part, &parts, &slot))
-            return; /* whole block */
-        }
-        if (!greta_wgmma_tile_of_block(tile, M, N, 128, &m0, &n0)) return; /* whole block */
         greta_gemm_wgmma<DT, N, K, 128, 2, XH, RES>(M, m0, n0, x, b, out, res, greta_mma_smem, pairs,
                                                     parts, part, (int)slot, ws, map_x, map_w);
       }

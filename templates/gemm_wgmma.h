@@ -310,6 +310,64 @@ GRETA_INLINE void greta_wgmma_store_tile(float *c, const float *res, greta_i64 M
   }
 }
 
+/* Split-K's last block: the sum of a tile's `parts` partial tiles (slot q at
+ * slot0 + q GRETA_WGMMA_BM BN, thread tid's fragments as float4 j at
+ * (j GRETA_WGMMA_NT + tid) 4 floats, greta_gemm_wgmma's split-K), in part
+ * order, into c (+ res) as greta_wgmma_store_tile stores a warpgroup's
+ * rows r0 .. r0 + 63. The block's own part is read back rather than kept:
+ * with its accumulators alive through the sum, the 256-wide tile spilled.
+ * U float4 a trip (a loop, not unrolled), every load of a trip before its
+ * stores (res may be c). Float4 j of thread t is fragment elements
+ * 4 j .. 4 j + 3: columns col, col + 1 of rows row and row + 8. */
+template <greta_i64 N, int RES, int BN>
+GRETA_INLINE void greta_wgmma_store_parts(float *c, const float *res, greta_i64 M, greta_i64 r0,
+                                          greta_i64 n0, int tid, const float *slot0, int parts) {
+  enum { NT = GRETA_WGMMA_NT, U = 4, SLOT = GRETA_WGMMA_BM * BN };
+  static_assert(BN / 8 % U == 0, "whole trips");
+  const int t = tid & 127;
+#pragma unroll 1
+  for (int j0 = 0; j0 < BN / 8; j0 += U) {
+    float4 sum[U];
+    float2 r[2 * U];
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+      const float *p = slot0 + 4 * ((j0 + u) * NT + tid);
+      sum[u] = __ldcg((const float4 *)p);
+#pragma unroll
+      for (int q = 1; q < GRETA_GEMM_SPLIT_K_PARTS; q++) {
+        if (q >= parts) break;
+        const float4 v = __ldcg((const float4 *)(p + q * SLOT));
+        sum[u].x += v.x, sum[u].y += v.y, sum[u].z += v.z, sum[u].w += v.w;
+      }
+#pragma unroll
+      for (int h = 0; h < 2; h++) {
+        const int i = 4 * (j0 + u) + 2 * h;
+        const greta_i64 row = r0 + greta_wgmma_d_row(t, i), col = n0 + greta_wgmma_d_col(t, i);
+        r[2 * u + h] = make_float2(0.f, 0.f);
+        if (!RES || row >= M) continue;
+        const float *rp = res + row * N + col;
+        if (N % 2 == 0 && col + 1 < N) {
+          r[2 * u + h] = *(const float2 *)rp;
+        } else {
+          if (col < N) r[2 * u + h].x = rp[0];
+          if (col + 1 < N) r[2 * u + h].y = rp[1];
+        }
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+      const float v[4] = {sum[u].x, sum[u].y, sum[u].z, sum[u].w};
+#pragma unroll
+      for (int h = 0; h < 2; h++) {
+        const int i = 4 * (j0 + u) + 2 * h;
+        const greta_i64 row = r0 + greta_wgmma_d_row(t, i), col = n0 + greta_wgmma_d_col(t, i);
+        if (row < M)
+          greta_wgmma_store<N>(c, row, col, v[2 * h] + r[2 * u + h].x, v[2 * h + 1] + r[2 * u + h].y);
+      }
+    }
+  }
+}
+
 /* c[M, N] = x[M, K] W[N, K]^T (+ res[M, N] when RES; PAIRS: see above) for the
  * tile of rows m0 .. m0 + 127, columns n0 .. n0 + BN - 1, by GRETA_WGMMA_NT threads;
  * smem: GRETA_WGMMA_SMEM_BYTES(BN) bytes of dynamic shared memory (its
@@ -561,8 +619,9 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
     /* Split-K: this part's fragments into its slot of the workspace (float4
      * j of thread tid at (j NT + tid) 4 floats into the slot), published;
      * the tile's counter counts the parts in, and the last to arrive resets
-     * it and adds the parts in part order (its own from its registers: the
-     * values it stored), so the sum is the same whoever is last. */
+     * it and stores the parts' sum (greta_wgmma_store_parts: in part order,
+     * so the same whoever is last). */
+    static_assert(GRETA_WGMMA_BM * BN <= GRETA_WGMMA_BM * 256, "a slot holds the tile");
     int *counters = (int *)ws;
     float *slots = (float *)ws + GRETA_GEMM_SPLIT_K_COUNTERS;
     auto slot = [&](int q) { return slots + ((greta_i64)tile * parts + q) * (BM * BN); };
@@ -582,23 +641,8 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
     greta_sync();
     if (!*last) return;
     greta_fence_acquire_device();
-#pragma unroll
-    for (int j = 0; j < BN / 8; j++) {
-      float4 sum = make_float4(0.f, 0.f, 0.f, 0.f);
-      for (int q = 0; q < parts; q++) {
-        float4 v;
-        if (q == part) {
-          v = make_float4(acc[4 * j], acc[4 * j + 1], acc[4 * j + 2], acc[4 * j + 3]);
-        } else {
-          const float *p = slot(q) + 4 * (j * NT + tid);
-          v = make_float4(greta_load_device(p), greta_load_device(p + 1), greta_load_device(p + 2),
-                          greta_load_device(p + 3));
-        }
-        if (q == 0) sum = v;
-        else sum.x += v.x, sum.y += v.y, sum.z += v.z, sum.w += v.w;
-      }
-      acc[4 * j] = sum.x, acc[4 * j + 1] = sum.y, acc[4 * j + 2] = sum.z, acc[4 * j + 3] = sum.w;
-    }
+    greta_wgmma_store_parts<N, RES, BN>((float *)c, res, M, m0 + 64 * wg, n0, tid, slot(0), parts);
+    return;
   }
 
   if constexpr (P && PAIRS::STAGED) {

@@ -74,23 +74,29 @@ GRETA_LAYOUT_FN int greta_wgmma_tile_of_block(long long blk, long long M, long l
  * GRETA_WGMMA_WAVE_COST(width) each (launch_constants.h: a wave of wider
  * tiles takes longer, less than in proportion); a tie goes to the wider
  * tile. Between 128 and 256 alone, and N a multiple of 256, this is 256
- * exactly when the 256-wide tiles fill half the SMs. gretac compiles the
- * paths up to the widest width any step of the entry takes
- * (kernel_select.c's wgmma_width), and the kernel weighs each step's own M. */
-GRETA_LAYOUT_FN int greta_wgmma_step_width(long long M, long long N, int wg, int sms, int with_192) {
+ * exactly when the 256-wide tiles fill half the SMs. With split (a
+ * launch that splits its tail's K, greta_wgmma_split_of_block), the tail's
+ * tiles in p parts cost a wave / p. gretac compiles the paths up to the
+ * widest width any step of the entry takes (kernel_select.c's
+ * wgmma_width), and the kernel weighs each step's own M. */
+GRETA_LAYOUT_FN int greta_wgmma_step_width(long long M, long long N, int wg, int sms, int with_192,
+                                           int split) {
   int best = 128;
   long long best_cost = -1;
   for (int bn = 128; bn <= wg; bn += 64) {
     if (bn == 192 && !with_192) continue;
-    const long long tiles = (M + 127) / 128 * ((N + bn - 1) / bn);
-    const long long cost = (tiles + sms - 1) / sms * GRETA_WGMMA_WAVE_COST(bn);
+    const long long tiles = (M + 127) / 128 * ((N + bn - 1) / bn), tail = tiles % sms;
+    const long long wave = GRETA_WGMMA_WAVE_COST(bn);
+    long long p = split && tail ? sms / tail : 1;
+    if (p > GRETA_GEMM_SPLIT_K_PARTS) p = GRETA_GEMM_SPLIT_K_PARTS;
+    const long long cost = p > 1 ? tiles / sms * wave + wave / p : (tiles + sms - 1) / sms * wave;
     if (best_cost < 0 || cost <= best_cost) best = bn, best_cost = cost;
   }
   return best;
 }
 
 /* Split-K of a step of `tiles` tiles over `blocks` blocks (the grid) on
- * sms SMs (greta_gemm_wgmma's split-K, the 128-wide tiles): the tiles of
+ * sms SMs (greta_gemm_wgmma's split-K, at any width): the tiles of
  * whole waves take one block each, and the tail's tiles (tiles mod sms,
  * all of them when fewer than sms) split their K over p consecutive
  * blocks, p = min(GRETA_GEMM_SPLIT_K_PARTS, sms / tail, what the grid

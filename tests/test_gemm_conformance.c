@@ -241,9 +241,11 @@ static void check_backend(greta_backend_kind_t kind, const char *dtype, double t
 }
 
 /* Split-K: on sm_90a the half GEMMs of the K = 320 cases split their
- * tiles' K over the step's workspace at T = 100: 48 tiles of 128 x 128
- * (N = 6120) in 2 parts of 2 and 3 K stages, 33 tiles (N = 4200) in 4 parts
- * of 1, 1, 1 and 2 stages. N = 136, K = 256 at T = 64: 2 tiles, but the
+ * tiles' K over the step's workspace at T = 100, at the width
+ * greta_wgmma_step_width picks knowing that: 32 tiles of 128 x 192
+ * (N = 6120), 33 of 128 x 128 (N = 4200) and 32 of 128 x 256 (N = 8000, the
+ * last one ragged), each in 4 parts of 1, 1, 1 and 2 K stages. N = 136,
+ * K = 256 at T = 64: 2 tiles, but the
  * grid has only 5 blocks (ceil(136 / 32) x 1), so 2 parts, not 4. The same
  * cases again with GRETA_SPLIT_K=0 in the compiler's environment: one
  * block per tile. Elsewhere the compiler does not split and both runs are
@@ -255,6 +257,7 @@ static void check_split_k(const char *dtype, double tolerance) {
     if (off) setenv("GRETA_SPLIT_K", "0", 1);
     check_case(device, greta_device_target(device), dtype, 320, 6120, tolerance);
     check_case(device, greta_device_target(device), dtype, 320, 4200, tolerance);
+    check_case(device, greta_device_target(device), dtype, 320, 8000, tolerance);
     check_case_steps(device, greta_device_target(device), dtype, 256, 136, tolerance, MAX_T,
                      small_grid, 2);
     unsetenv("GRETA_SPLIT_K");

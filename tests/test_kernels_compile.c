@@ -94,14 +94,16 @@ static void make_tu(const target_t *t, tu_t *tu) {
                              .xdtype = dt},
           1, 2, 2048, n);
       /* sm_90a: split-K over the step's workspace (a fifth operand), for
-       * the o / down shapes of a 512-token entry (128-wide tiles). */
+       * the o / down shapes of a 512-token entry (its 64 tiles of 128 x 256
+       * in 2 parts outrun 128 of 128 x 128 in one wave: the 256-wide path
+       * with the split). */
       if (target_wgmma(t)) {
         snprintf(n, sizeof n, "matmul_split_k_prefill_%s", dts[dt]);
         add(t, tu, GRETA_OP_MATMUL, 5,
             (greta_op_attrs_t){.n = 4096, .k = 256, .transpose_b = 1, .residual = 1, .wdtype = dt,
                                .xdtype = dt, .split_k = 4},
             1, 2, 512, n);
-        /* An entry of 2048 rows: the 256-wide path too, the split on the 128-wide one. */
+        /* An entry of 2048 rows. */
         snprintf(n, sizeof n, "matmul_split_k_big_prefill_%s", dts[dt]);
         add(t, tu, GRETA_OP_MATMUL, 5,
             (greta_op_attrs_t){.n = 4096, .k = 256, .transpose_b = 1, .residual = 1, .wdtype = dt,
@@ -519,7 +521,7 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
   setenv("GRETA_TMA", "0", 1);
   make_tu(&t, &plain);
   unsetenv("GRETA_TMA");
-  cr_expect(strstr(plain.source.data, "greta_gemm_mma<GRETA_W_BF16, 4096LL, 256LL, 1, 1, 1LL, 1, 128, 1, 132>"
+  cr_expect(strstr(plain.source.data, "greta_gemm_mma<GRETA_W_BF16, 4096LL, 256LL, 1, 1, 1LL, 1, 256, 1, 132>"
                                       "(params, x, b, out, res, greta_no_pairs(), ws);"),
             "with GRETA_TMA=0 the split_k GEMM of half x without tensor maps");
   cr_expect(!strstr(plain.source.data, "greta_tmap map_x"), "with GRETA_TMA=0 no kernel takes a map");
@@ -559,7 +561,7 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
             "no kernel with tensor maps waits at entry");
   cr_assert(strstr(tu.source.data, "  greta_grid_begin();\n  greta_gemm_mma<GRETA_W_F16, 688LL, 256LL"),
             "a GEMM without maps waits at entry");
-  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_BF16, 4096LL, 256LL, 1, 1, 1LL, 1, 128, 2, 132>"
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_BF16, 4096LL, 256LL, 1, 1, 1LL, 1, 256, 2, 132>"
                                     "(params, x, b, out, res, greta_no_pairs(), ws, &map_x, &map_w)"),
             "a split_k GEMM should weigh its steps' tiles against the 132 SMs and take the "
             "workspace and the maps");

@@ -268,14 +268,39 @@ Test(wgmma_layout, step_width) {
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     const long long M = cases[i].M, N = cases[i].N;
     const int wg = cases[i].wg;
-    cr_expect_eq(greta_wgmma_step_width(M, N, wg, 132, 0), cases[i].without_192,
+    cr_expect_eq(greta_wgmma_step_width(M, N, wg, 132, 0, 0), cases[i].without_192,
                  "M %lld N %lld wg %d, without 192", M, N, wg);
-    cr_expect_eq(greta_wgmma_step_width(M, N, wg, 132, 1), cases[i].with_192,
+    cr_expect_eq(greta_wgmma_step_width(M, N, wg, 132, 1, 0), cases[i].with_192,
                  "M %lld N %lld wg %d, with 192", M, N, wg);
     if (wg == 256) /* N a multiple of 256: the half-the-SMs rule */
-      cr_expect_eq(greta_wgmma_step_width(M, N, wg, 132, 0),
+      cr_expect_eq(greta_wgmma_step_width(M, N, wg, 132, 0, 0),
                    2 * ((M + 127) / 128) * ((N + 255) / 256) >= 132 ? 256 : 128, "M %lld N %lld", M, N);
   }
+}
+
+/* The same rule for a launch that splits its tail's K (o and down): the
+ * tail's tiles in p = min(4, 132 / tail) parts cost a wave / p (a wave of
+ * 128 / 192 / 256-wide tiles counting 72 / 84 / 100). */
+Test(wgmma_layout, step_width_with_split) {
+  static const struct {
+    long long M;
+    int without_192, with_192;
+  } cases[] = {
+      {128, 128, 128},  /* 32 / 22 / 16 tiles, 4 parts each: 18 / 21 / 25 */
+      {256, 256, 256},  /* 64 / 44 / 32: 2 / 3 / 4 parts: 36 / 28 / 25 */
+      {384, 256, 192},  /* 96 / 66 / 48: 1 / 2 / 2 parts: 72 / 42 / 50 */
+      {512, 256, 256},  /* 128 / 88 / 64: 1 / 1 / 2 parts: 72 / 84 / 50 */
+      {1024, 256, 256}, /* 256 / 176 / 128: 72 + 72 / 84 + 28 / 100 */
+      {2048, 256, 256}, /* 512 / 352 / 256: 4 x 72 / 3 x 84 / 2 x 100, no tail splits */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const long long M = cases[i].M;
+    cr_expect_eq(greta_wgmma_step_width(M, 4096, 256, 132, 0, 1), cases[i].without_192,
+                 "M %lld, without 192", M);
+    cr_expect_eq(greta_wgmma_step_width(M, 4096, 256, 132, 1, 1), cases[i].with_192,
+                 "M %lld, with 192", M);
+  }
+  cr_expect_eq(greta_wgmma_step_width(512, 4096, 128, 132, 1, 1), 128, "compiled for 128 only");
 }
 
 /* Split-K's blocks: over the grid's blocks, every tile's parts 0 .. p - 1
