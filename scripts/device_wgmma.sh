@@ -298,7 +298,8 @@ tma() {
   return $status
 }
 
-# The default kernels checked (the GPU GEMM tests, run_block --check at
+# The default kernels checked (the GPU GEMM tests, the end-to-end, GPU
+# backend and generation tests, run_block --check at
 # prompts 512 and 100, memcheck at prompt 100), then every
 # llama2_block_f16*.cubin (the default and an experiment's variants, where
 # present) timed at T = 128, 256 and 512, each launch at T = 512 alone, and
@@ -308,7 +309,8 @@ variants() {
   local status=0 t m
   setup
   echo "=== 8. variants"
-  tests "FAIL|Synthesis" test_gemm_conformance test_backend_conformance
+  tests "FAIL|Synthesis" test_gemm_conformance test_backend_conformance test_end_to_end \
+    test_gpu_backend test_generate_hf
   for t in 512 100; do check_block prompt_$t $C/llama2_block_f16.cubin $t 2 || status=1; done
   memcheck default $C/llama2_block_f16.cubin 100 1 || status=1
   for m in $C/llama2_block_f16*.cubin; do
