@@ -322,7 +322,7 @@ GRETA_INLINE void greta_wgmma_store_tile(float *c, const float *res, greta_i64 M
 template <greta_i64 N, int RES, int BN>
 GRETA_INLINE void greta_wgmma_store_parts(float *c, const float *res, greta_i64 M, greta_i64 r0,
                                           greta_i64 n0, int tid, const float *slot0, int parts) {
-  enum { NT = GRETA_WGMMA_NT, U = 4, SLOT = GRETA_WGMMA_BM * BN };
+  enum { NT = GRETA_WGMMA_NT, U = 8, SLOT = GRETA_WGMMA_BM * BN };
   static_assert(BN / 8 % U == 0, "whole trips");
   const int t = tid & 127;
 #pragma unroll 1
