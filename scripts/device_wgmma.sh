@@ -302,7 +302,7 @@ tma() {
 # backend and generation tests, run_block --check at
 # prompts 512 and 100, memcheck at prompt 100), then every
 # llama2_block_f16*.cubin (the default and an experiment's variants, where
-# present) timed at T = 128, 256 and 512, each launch at T = 512 alone, and
+# present) timed at T = 128, 256 and 512, each launch at T = 512 and 256 alone, and
 # the whole 7B at T = 128 and 512 (llama2_7b*.cubin), then
 # bench/gemm_wgmma_tma.cu where built.
 variants() {
@@ -317,10 +317,13 @@ variants() {
     for t in 128 256 512; do row $m --tokens $t --repeats 20 --name "$(basename $m .cubin)_T$t"; done
   done
   for m in $C/llama2_block_f16*.cubin; do
-    echo "--- $(basename $m .cubin) T=512"
-    timeout 60 $C/bench_greta $m --tokens 512 --repeats 20 --profile --name prefill_T512 \
-      >"$OUT_DIR/profile_$(basename $m .cubin)_T512.jsonl"
-    grep -o '"op[^}]*' "$OUT_DIR/profile_$(basename $m .cubin)_T512.jsonl" | sed 's/"bytes.*//' | head -8
+    for t in 512 256; do
+      echo "--- $(basename $m .cubin) T=$t"
+      timeout 60 $C/bench_greta $m --tokens $t --repeats 20 --profile --name prefill_T$t \
+        >"$OUT_DIR/profile_$(basename $m .cubin)_T$t.jsonl"
+      grep -o '"op[^}]*' "$OUT_DIR/profile_$(basename $m .cubin)_T$t.jsonl" | sed 's/"bytes.*//' |
+        sed 's/"kernel[^,]*, //' | head -8
+    done
   done
   for m in $(ls $C/llama2_7b*.cubin 2>/dev/null); do
     for t in 128 512; do row $m --tokens $t --repeats 5 --name "$(basename $m .cubin)_T$t"; done
