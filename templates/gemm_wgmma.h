@@ -310,35 +310,44 @@ GRETA_INLINE void greta_wgmma_store_tile(float *c, const float *res, greta_i64 M
   }
 }
 
+/* Four floats at p through L2 (split-K's slots, written by other blocks: the
+ * SM's L1 is not coherent), zeros where !ok, without a branch: a load under
+ * a branch could not be issued before the adds of the loads above it, and
+ * each part's load then waited for the one before. */
+GRETA_INLINE float4 greta_ldcg4_if(bool ok, const float *p) {
+  float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %5, 0;\n"
+               "@p ld.global.cg.v4.f32 {%0, %1, %2, %3}, [%4];\n}\n"
+               : "+f"(v.x), "+f"(v.y), "+f"(v.z), "+f"(v.w)
+               : "l"(p), "r"((int)ok));
+  return v;
+}
+
 /* Split-K's last block: the sum of a tile's `parts` partial tiles (slot q at
  * slot0 + q GRETA_WGMMA_BM BN, thread tid's fragments as float4 j at
  * (j GRETA_WGMMA_NT + tid) 4 floats, greta_gemm_wgmma's split-K), in part
  * order, into c (+ res) as greta_wgmma_store_tile stores a warpgroup's
  * rows r0 .. r0 + 63. The block's own part is read back rather than kept:
  * with its accumulators alive through the sum, the 256-wide tile spilled.
- * U float4 a trip (a loop, not unrolled), every load of a trip before its
- * stores (res may be c). Float4 j of thread t is fragment elements
- * 4 j .. 4 j + 3: columns col, col + 1 of rows row and row + 8. */
+ * U float4 a trip (a loop, not unrolled): a trip issues every part's loads
+ * and the residual's before its first add, and its stores after (res may be
+ * c). Float4 j of thread t is fragment elements 4 j .. 4 j + 3: columns
+ * col, col + 1 of rows row and row + 8. */
 template <greta_i64 N, int RES, int BN>
 GRETA_INLINE void greta_wgmma_store_parts(float *c, const float *res, greta_i64 M, greta_i64 r0,
                                           greta_i64 n0, int tid, const float *slot0, int parts) {
-  enum { NT = GRETA_WGMMA_NT, U = 8, SLOT = GRETA_WGMMA_BM * BN };
+  enum { NT = GRETA_WGMMA_NT, U = 8, P = GRETA_GEMM_SPLIT_K_PARTS, SLOT = GRETA_WGMMA_BM * BN };
   static_assert(BN / 8 % U == 0, "whole trips");
   const int t = tid & 127;
 #pragma unroll 1
   for (int j0 = 0; j0 < BN / 8; j0 += U) {
-    float4 sum[U];
+    float4 v[U][P];
     float2 r[2 * U];
 #pragma unroll
     for (int u = 0; u < U; u++) {
       const float *p = slot0 + 4 * ((j0 + u) * NT + tid);
-      sum[u] = __ldcg((const float4 *)p);
 #pragma unroll
-      for (int q = 1; q < GRETA_GEMM_SPLIT_K_PARTS; q++) {
-        if (q >= parts) break;
-        const float4 v = __ldcg((const float4 *)(p + q * SLOT));
-        sum[u].x += v.x, sum[u].y += v.y, sum[u].z += v.z, sum[u].w += v.w;
-      }
+      for (int q = 0; q < P; q++) v[u][q] = greta_ldcg4_if(q < parts, p + q * SLOT);
 #pragma unroll
       for (int h = 0; h < 2; h++) {
         const int i = 4 * (j0 + u) + 2 * h;
@@ -356,13 +365,17 @@ GRETA_INLINE void greta_wgmma_store_parts(float *c, const float *res, greta_i64 
     }
 #pragma unroll
     for (int u = 0; u < U; u++) {
-      const float v[4] = {sum[u].x, sum[u].y, sum[u].z, sum[u].w};
+      float4 sum = v[u][0];
+#pragma unroll
+      for (int q = 1; q < P; q++)
+        if (q < parts) sum.x += v[u][q].x, sum.y += v[u][q].y, sum.z += v[u][q].z, sum.w += v[u][q].w;
+      const float s[4] = {sum.x, sum.y, sum.z, sum.w};
 #pragma unroll
       for (int h = 0; h < 2; h++) {
         const int i = 4 * (j0 + u) + 2 * h;
         const greta_i64 row = r0 + greta_wgmma_d_row(t, i), col = n0 + greta_wgmma_d_col(t, i);
         if (row < M)
-          greta_wgmma_store<N>(c, row, col, v[2 * h] + r[2 * u + h].x, v[2 * h + 1] + r[2 * u + h].y);
+          greta_wgmma_store<N>(c, row, col, s[2 * h] + r[2 * u + h].x, s[2 * h + 1] + r[2 * u + h].y);
       }
     }
   }
