@@ -118,7 +118,8 @@ GRETA_INLINE float greta_neg_inf(void) { return greta_bits_to_float(0xff800000u)
 /* sin and cos of a float angle, correctly rounded in practice: the angle is
  * reduced by pi/2 in double (Cody-Waite, three parts) and the polynomials run
  * in double. Written here because amdgcn's v_sin_f32 is not accurate and
- * plain clang has no device library; used on every target for one answer. */
+ * plain clang has no device library; used on every target for one answer
+ * (the prefill q/k/v GEMM's epilogue takes greta_sincos_f32, sincos_f32.h). */
 GRETA_INLINE void greta_sincos(float angle, float *out_sin, float *out_cos) {
   double x = (double)angle;
   double k = GRETA_RINT(x * 0.63661977236758134308); /* 2/pi */
