@@ -120,8 +120,8 @@ struct greta_qkv_pairs : greta_pair_map<G, D / 2, H + 2 * KVH, 1> {
     if (!map::valid(v)) return;
     const greta_i64 i = map::pair(v);
     greta_qkv_store_rotated<H, KVH, D, MAXSEQ, KT, true>(m, pos + m, map::block(v), i, y0, y1,
-                                                   greta_load_const(inv_freq + i), q, k_cache,
-                                                   v_cache);
+                                                         greta_load_const(inv_freq + i), q,
+                                                         k_cache, v_cache);
   }
   GRETA_METHOD void store2(greta_i64 m, greta_i64 v, float a0, float b0, float a1, float b1) const {
     store1(m, v, a0, b0);
