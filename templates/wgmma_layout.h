@@ -76,7 +76,9 @@ GRETA_LAYOUT_FN int greta_wgmma_tile_of_block(long long blk, long long M, long l
  * tile. Between 128 and 256 alone, and N a multiple of 256, this is 256
  * exactly when the 256-wide tiles fill half the SMs. With split (a
  * launch that splits its tail's K, greta_wgmma_split_of_block), the tail's
- * tiles in p parts cost a wave / p. gretac compiles the paths up to the
+ * tiles in p parts cost a wave / p; the parts' sum is not weighed (a fixed
+ * time a tile, so on the H200 splitting 256-wide tiles loses for a K of
+ * 4096 and wins for 11008: docs/gemm.md). gretac compiles the paths up to the
  * widest width any step of the entry takes (kernel_select.c's
  * wgmma_width), and the kernel weighs each step's own M. */
 GRETA_LAYOUT_FN int greta_wgmma_step_width(long long M, long long N, int wg, int sms, int with_192,
