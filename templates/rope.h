@@ -9,22 +9,15 @@
  * Thread per rotated pair (t, h, i): it reads x[i] and x[i + D/2] and writes
  * both, so out may alias x. Grid: x = ceil(T * H * D/2 / 256).
  */
-/* Rotates the pair (x0, x1) = (x[i], x[i + D/2]) at `position`. */
-GRETA_INLINE void greta_rope_rotate(greta_i64 position, float inv_freq_i, float *x0, float *x1) {
-  float s, c;
-  greta_sincos((float)position * inv_freq_i, &s, &c);
-  const float r0 = *x0 * c - *x1 * s, r1 = *x1 * c + *x0 * s;
-  *x0 = r0;
-  *x1 = r1;
-}
-
-/* The same with greta_sincos_f32 (sincos_f32.h) inside its range: for the
+/* Rotates the pair (x0, x1) = (x[i], x[i + D/2]) at `position`. F32: sin
+ * and cos from greta_sincos_f32 (sincos_f32.h) inside its range, for the
  * prefill q/k/v GEMM's epilogue, whose rotated values are stored as halves
  * or rounded to one by the attention. */
-GRETA_INLINE void greta_rope_rotate_f32(greta_i64 position, float inv_freq_i, float *x0, float *x1) {
+template <bool F32 = false>
+GRETA_INLINE void greta_rope_rotate(greta_i64 position, float inv_freq_i, float *x0, float *x1) {
   const float angle = (float)position * inv_freq_i;
   float s, c;
-  if (angle <= GRETA_SINCOS_F32_MAX) greta_sincos_f32(angle, &s, &c);
+  if (F32 && angle <= GRETA_SINCOS_F32_MAX) greta_sincos_f32(angle, &s, &c);
   else greta_sincos(angle, &s, &c);
   const float r0 = *x0 * c - *x1 * s, r1 = *x1 * c + *x0 * s;
   *x0 = r0;
@@ -52,16 +45,13 @@ GRETA_INLINE void greta_rope(const int *params, const float *x, float *out,
  * they are into row `position` of k_cache / v_cache [MAXSEQ, KVH, D] in KT
  * (rounded to nearest even). Rows at or past MAXSEQ are dropped (the
  * runtime refuses them first). F32: the rotation's sin and cos in float
- * arithmetic (greta_rope_rotate_f32). */
+ * arithmetic (greta_rope_rotate). */
 template <greta_i64 H, greta_i64 KVH, greta_i64 D, greta_i64 MAXSEQ, int KT, bool F32 = false>
 GRETA_INLINE void greta_qkv_store_rotated(greta_i64 t, greta_i64 position, greta_i64 head,
                                           greta_i64 i, float y0, float y1, float freq, float *q,
                                           void *k_cache, void *v_cache) {
   const greta_i64 HALF = D / 2;
-  if (head < H + KVH) {
-    if (F32) greta_rope_rotate_f32(position, freq, &y0, &y1);
-    else greta_rope_rotate(position, freq, &y0, &y1);
-  }
+  if (head < H + KVH) greta_rope_rotate<F32>(position, freq, &y0, &y1);
   if (head < H) {
     q[(t * H + head) * D + i] = y0;
     q[(t * H + head) * D + i + HALF] = y1;
@@ -105,7 +95,7 @@ GRETA_INLINE void greta_qkv_rope_append(const int *params, const float *y, float
  * pos + m. pos is read once, and the frequency table through the read-only
  * path: a tile's stores then order no load, and its pairs' sines and
  * cosines overlap. Those are greta_sincos_f32's (the weights are halves:
- * see greta_rope_rotate_f32); greta_sincos's double arithmetic took about
+ * see greta_rope_rotate); greta_sincos's double arithmetic took about
  * 6 of the 7B q/k/v launch's 114 µs at T = 512 on the H200. */
 template <int G, greta_i64 H, greta_i64 KVH, greta_i64 D, greta_i64 MAXSEQ, int KT>
 struct greta_qkv_pairs : greta_pair_map<G, D / 2, H + 2 * KVH, 1> {
