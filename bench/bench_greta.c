@@ -1,6 +1,7 @@
 /* bench_greta: time one step shape of a model compiled by gretac.
  *
- *   bench_greta MODEL --tokens T [--pos P] [--repeats N] [--name NAME] [--profile]
+ *   bench_greta MODEL --tokens T [--pos P] [--repeats N] [--name NAME]
+ *               [--profile [--in-step]]
  *
  * Binds seeded random weights (norms near 1, the rest uniform with std
  * 0.02; drawn once into a pool that every weight binds a slice of, so the
@@ -19,6 +20,10 @@
  *
  *   {"name": ..., "launch": i, "op": ..., "kernel": ..., "median_ms": ...,
  *    "bytes": ..., "flops": ...}
+ *
+ * With --in-step as well, each line also carries "in_step_ms": what the
+ * launch costs the step (greta_session_profile_in_step: the step's median
+ * minus the median of the step without it; launches overlap in a step).
  *
  * The step replays over the same buffers: inputs, activations and any
  * weights that fit in L2 stay there between repeats (the Llama block's
@@ -170,7 +175,7 @@ static greta_status_t set_inputs(greta_session_t *s, const greta_model_t *m, int
 int main(int argc, char **argv) {
   const char *path = NULL, *name = NULL;
   int64_t tokens = 1, pos = 0;
-  int repeats = 200, profile = 0;
+  int repeats = 200, profile = 0, in_step = 0;
   for (int i = 1; i < argc; i++) {
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(argv[i], "--tokens") && v) tokens = atoll(argv[++i]);
@@ -178,14 +183,15 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--repeats") && v) repeats = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--name") && v) name = argv[++i];
     else if (!strcmp(argv[i], "--profile")) profile = 1;
+    else if (!strcmp(argv[i], "--in-step")) in_step = 1;
     else if (argv[i][0] != '-' && !path) path = argv[i];
     else {
-      fprintf(stderr, "usage: bench_greta MODEL --tokens T [--pos P] [--repeats N] [--name NAME] [--profile]\n");
+      fprintf(stderr, "usage: bench_greta MODEL --tokens T [--pos P] [--repeats N] [--name NAME] [--profile [--in-step]]\n");
       return 2;
     }
   }
-  if (!path || tokens < 1 || pos < 0 || repeats < 1) {
-    fprintf(stderr, "usage: bench_greta MODEL --tokens T [--pos P] [--repeats N] [--name NAME] [--profile]\n");
+  if (!path || tokens < 1 || pos < 0 || repeats < 1 || (in_step && !profile)) {
+    fprintf(stderr, "usage: bench_greta MODEL --tokens T [--pos P] [--repeats N] [--name NAME] [--profile [--in-step]]\n");
     return 2;
   }
   greta_model_t *model;
@@ -240,11 +246,22 @@ int main(int argc, char **argv) {
     TRY(greta_session_profile_step(session, tokens, pos, repeats < 50 ? repeats : 50, launches,
                                    MAX_LAUNCHES, &count),
         "profiling");
-    for (size_t i = 0; i < count && i < MAX_LAUNCHES; i++)
+    static double in_step_ms[MAX_LAUNCHES];
+    if (in_step) {
+      size_t n = 0;
+      TRY(set_inputs(session, model, tokens, &state), "setting inputs");
+      TRY(greta_session_profile_in_step(session, tokens, pos, repeats < 50 ? repeats : 50,
+                                        in_step_ms, MAX_LAUNCHES, &n),
+          "timing each launch in the step");
+    }
+    for (size_t i = 0; i < count && i < MAX_LAUNCHES; i++) {
       printf("{\"name\": \"%s\", \"launch\": %zu, \"op\": \"%s\", \"kernel\": \"%s\", "
-             "\"median_ms\": %.6f, \"bytes\": %llu, \"flops\": %llu}\n",
+             "\"median_ms\": %.6f, \"bytes\": %llu, \"flops\": %llu",
              name ? name : path, i, launches[i].op, launches[i].kernel, launches[i].median_ms,
              (unsigned long long)launches[i].bytes, (unsigned long long)launches[i].flops);
+      if (in_step) printf(", \"in_step_ms\": %.6f", in_step_ms[i]);
+      printf("}\n");
+    }
   }
   greta_session_destroy(session);
   greta_device_destroy(device);

@@ -8,7 +8,9 @@ RAW_JSON is bench_torch.py's raw.json (for the ceilings measured in the same
 run: copy bandwidth, cuBLAS f32 and f16 rates); each PROFILE.jsonl holds
 `bench_greta --profile` output (one JSON line per launch, after the step's
 own line). Writes OUT_DIR/profile.md (a table per profile: each launch's
-time, share of the step, floor and % of floor) and OUT_DIR/roofline_block.png
+time, share of the step, floor and % of floor; with `bench_greta --in-step`
+also what the launch costs the step, the step's time minus the step's without
+it, and that cost's % of the floor) and OUT_DIR/roofline_block.png
 (every launch on the roofline). Launches of the same kernel in one step are
 merged (their times and floors summed).
 
@@ -45,9 +47,10 @@ def merge(launches):
     rows = {}
     for l in launches:
         r = rows.setdefault(l["kernel"], {"op": l["op"], "kernel": l["kernel"], "n": 0,
-                                          "ms": 0.0, "bytes": 0, "flops": 0})
+                                          "ms": 0.0, "in_step_ms": 0.0, "bytes": 0, "flops": 0})
         r["n"] += 1
         r["ms"] += l["median_ms"]
+        r["in_step_ms"] += l.get("in_step_ms", float("nan"))
         r["bytes"] += l["bytes"]
         r["flops"] += l["flops"]
     return sorted(rows.values(), key=lambda r: -r["ms"])
@@ -82,16 +85,26 @@ def main():
         rows = merge(launches)
         total = sum(r["ms"] for r in rows)
         step_ms = step["median_ms"] if step else float("nan")
+        in_step = all("in_step_ms" in l for l in launches)
         md.append(f"\n### {name}\n\nThe step as one graph: {step_ms:.4f} ms; its launches "
                   f"alone (one-kernel graphs) add up to {total:.4f} ms.\n")
-        md.append("| kernel | op | launches | ms | share | floor ms (bound) | % of floor |")
-        md.append("| --- | --- | --- | --- | --- | --- | --- |")
+        if in_step:
+            md.append(f"In the step: what each costs it, the step's time minus the step's "
+                      f"without it (these add up to "
+                      f"{sum(r['in_step_ms'] for r in rows):.4f} ms).\n")
+        head = "| kernel | op | launches | ms | share | floor ms (bound) | % of floor |"
+        md.append(head + (" in the step ms | % of floor in the step |" if in_step else ""))
+        md.append("| --- " * (9 if in_step else 7) + "|")
         pts_x, pts_y = [], []
         for r in rows:
             f, bound = floor_ms(r, ceilings, half)
-            md.append(f"| {r['kernel']} | {r['op']} | {r['n']} | {r['ms']:.4f} | "
-                      f"{100 * r['ms'] / total:.1f} % | {f:.4f} ({bound}) | "
-                      f"{100 * f / r['ms']:.1f} |")
+            line = (f"| {r['kernel']} | {r['op']} | {r['n']} | {r['ms']:.4f} | "
+                    f"{100 * r['ms'] / total:.1f} % | {f:.4f} ({bound}) | "
+                    f"{100 * f / r['ms']:.1f} |")
+            if in_step:
+                cost = r["in_step_ms"]
+                line += f" {cost:.4f} | " + (f"{100 * f / cost:.1f} |" if cost > 0 else "- |")
+            md.append(line)
             if r["flops"] > 0 and r["bytes"] > 0:
                 pts_x.append(r["flops"] / r["bytes"])
                 pts_y.append(r["flops"] / (r["ms"] * 1e-3) / 1e12)

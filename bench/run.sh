@@ -13,7 +13,8 @@
 #                          carry it). A model gretac refuses is listed in
 #                          carry/compile_errors.txt and its rows run torch only.
 #   bench/run.sh profile [block|model|all]
-#                          on the GPU machine: each kernel timed alone; block
+#                          on the GPU machine: each kernel timed alone (and in
+#                          the block, what it costs the step); block
 #                          (the default): the 7B block, decode at L=1024 and
 #                          prefill T=512, f16 and f32; model: the whole 7B
 #                          model's decode at L=1024. $OUT gets profile.md and
@@ -125,8 +126,9 @@ run() {
   python3 bench/report.py "$out/raw.json" "$out"
 }
 
-# Per-kernel view (bench/kernel_profile.py): each launch timed alone, with the
-# ceilings measured again in this run. $1: block (default), model or all.
+# Per-kernel view (bench/kernel_profile.py): each launch timed alone and, in
+# the block's profiles, what it costs the step (bench_greta --in-step), with
+# the ceilings measured again in this run. $1: block (default), model or all.
 profile() {
   local out=${OUT:-/tmp/greta-bench} what=${1:-block}
   case "$what" in
@@ -152,9 +154,9 @@ PY
   }
   [ "$what" = model ] || for d in f16 f32; do
     "$CARRY/bench_greta" "$CARRY/llama2_block_$d.cubin" --tokens 1 --pos 1024 --repeats 50 \
-      --profile --name "block_${d}_decode_L1024" >"$out/profile_${d}_decode.jsonl" || return 1
+      --profile --in-step --name "block_${d}_decode_L1024" >"$out/profile_${d}_decode.jsonl" || return 1
     "$CARRY/bench_greta" "$CARRY/llama2_block_$d.cubin" --tokens 512 --repeats 20 \
-      --profile --name "block_${d}_prefill_T512" >"$out/profile_${d}_prefill.jsonl" || return 1
+      --profile --in-step --name "block_${d}_prefill_T512" >"$out/profile_${d}_prefill.jsonl" || return 1
     files+=("$out/profile_${d}_decode.jsonl" "$out/profile_${d}_prefill.jsonl")
   done
   python3 bench/kernel_profile.py "$out/ceilings.json" "$out" "${files[@]}"

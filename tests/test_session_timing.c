@@ -1,7 +1,9 @@
-/* greta_session_time_step and greta_session_profile_step: they run, report
- * positive times, refuse what greta_session_step refuses, and leave the
- * session exactly as one plain step would (outputs, KV cache, inputs to be
- * set again). profile_step's records name every launch with its floors.
+/* greta_session_time_step, greta_session_profile_step and
+ * greta_session_profile_in_step: they run, report positive times (the
+ * in-step costs finite ones), refuse what greta_session_step refuses, and
+ * leave the session exactly as one plain step would (outputs, KV cache,
+ * inputs to be set again), profile_in_step although it runs steps with a
+ * launch left out. profile_step's records name every launch with its floors.
  * Checked on the CPU backend always and on a GPU when one and its toolchain
  * are present. No test here looks at how long anything took beyond "more
  * than zero". */
@@ -89,10 +91,13 @@ static void check_profile(const greta_launch_profile_t *p, size_t n, int tokens)
                (unsigned long long)want);
 }
 
+enum { TIME_STEP, PROFILE_STEP, PROFILE_IN_STEP };
+static const char *const timing_names[] = {"time_step", "profile_step", "profile_in_step"};
+
 /* Prefill PROMPT tokens, then decode one: plainly in one session, through
- * time_step (profile = 0) or profile_step (1) in the other. Both must give
- * the same bits at every step. */
-static void check_same_as_plain(greta_model_t *model, greta_device_t *device, int profile) {
+ * `timing` (TIME_STEP, PROFILE_STEP or PROFILE_IN_STEP) in the other. Both
+ * must give the same bits at every step. */
+static void check_same_as_plain(greta_model_t *model, greta_device_t *device, int timing) {
   static float x[(PROMPT + 1) * DIM], plain[(PROMPT + 1) * DIM], timed[(PROMPT + 1) * DIM];
   rng = 77;
   for (int i = 0; i < (PROMPT + 1) * DIM; i++) x[i] = uniform_pm1();
@@ -106,12 +111,20 @@ static void check_same_as_plain(greta_model_t *model, greta_device_t *device, in
     get_y(a, plain + pos * DIM, tokens);
 
     set_x(b, x + pos * DIM, tokens);
-    if (profile) {
+    if (timing == PROFILE_STEP) {
       greta_launch_profile_t records[64];
       size_t n = 0;
       st = greta_session_profile_step(b, tokens, pos, 3, records, 64, &n);
       cr_assert_null(st, "profile_step T=%d pos=%d: %s", tokens, pos, greta_status_message(st));
       check_profile(records, n, tokens);
+    } else if (timing == PROFILE_IN_STEP) {
+      double costs[64];
+      size_t n = 0;
+      for (int i = 0; i < 64; i++) costs[i] = NAN;
+      st = greta_session_profile_in_step(b, tokens, pos, 3, costs, 64, &n);
+      cr_assert_null(st, "profile_in_step T=%d pos=%d: %s", tokens, pos, greta_status_message(st));
+      cr_assert(n >= 5 && n <= 64, "%zu launches", n);
+      for (size_t i = 0; i < n; i++) cr_assert(isfinite(costs[i]), "launch %zu: %g ms", i, costs[i]);
     } else {
       double median = -1;
       st = greta_session_time_step(b, tokens, pos, REPEATS, &median);
@@ -123,7 +136,7 @@ static void check_same_as_plain(greta_model_t *model, greta_device_t *device, in
       cr_assert(!isnan(timed[pos * DIM + i]), "output %d of step %d unwritten", i, k);
     cr_assert(memcmp(plain + pos * DIM, timed + pos * DIM, (size_t)tokens * DIM * sizeof(float)) == 0,
               "%s: %s's outputs differ from a plain step's (T=%d, pos=%d)",
-              greta_device_backend_name(device), profile ? "profile_step" : "time_step", tokens, pos);
+              greta_device_backend_name(device), timing_names[timing], tokens, pos);
     /* Inputs are consumed as by a plain step. */
     st = greta_session_step(b, tokens, pos);
     cr_assert_eq(greta_status_code(st), GRETA_FAILED_PRECONDITION, "%s", greta_status_message(st));
@@ -139,8 +152,9 @@ Test(session_timing, cpu_outputs_match_a_plain_step) {
   greta_device_t *device;
   greta_status_t st = greta_device_open(GRETA_BACKEND_CPU, 0, &device);
   cr_assert_null(st, "%s", greta_status_message(st));
-  check_same_as_plain(model, device, 0);
-  check_same_as_plain(model, device, 1);
+  check_same_as_plain(model, device, TIME_STEP);
+  check_same_as_plain(model, device, PROFILE_STEP);
+  check_same_as_plain(model, device, PROFILE_IN_STEP);
   greta_device_destroy(device);
   greta_model_destroy(model);
 }
@@ -175,7 +189,18 @@ Test(session_timing, refusals) {
   st = greta_session_profile_step(s, 1, 3, 2, NULL, 0, &count); /* a gap in the cache */
   cr_assert_eq(greta_status_code(st), GRETA_FAILED_PRECONDITION, "%s", greta_status_message(st));
   greta_status_free(st);
+  double cost = 123;
+  st = greta_session_profile_in_step(s, 1, 0, 0, &cost, 1, &count);
+  cr_assert_eq(greta_status_code(st), GRETA_INVALID_ARGUMENT, "repeats 0: %s", greta_status_message(st));
+  greta_status_free(st);
+  st = greta_session_profile_in_step(s, 1, 0, 2, NULL, 1, &count); /* no place for the costs */
+  cr_assert_eq(greta_status_code(st), GRETA_INVALID_ARGUMENT, "%s", greta_status_message(st));
+  greta_status_free(st);
+  st = greta_session_profile_in_step(s, 1, 3, 2, &cost, 1, &count); /* a gap in the cache */
+  cr_assert_eq(greta_status_code(st), GRETA_FAILED_PRECONDITION, "%s", greta_status_message(st));
+  greta_status_free(st);
   cr_assert_eq(count, 99, "a refused call must not write the count");
+  cr_assert_eq(cost, 123, "a refused call must not write a cost");
   greta_session_destroy(s);
   greta_device_destroy(device);
   greta_model_destroy(model);
@@ -194,8 +219,9 @@ Test(session_timing, gpu_outputs_match_a_plain_step) {
     greta_device_destroy(device);
     cr_skip_test("a GPU is present but no toolchain for it (see stderr)");
   }
-  check_same_as_plain(model, device, 0);
-  check_same_as_plain(model, device, 1);
+  check_same_as_plain(model, device, TIME_STEP);
+  check_same_as_plain(model, device, PROFILE_STEP);
+  check_same_as_plain(model, device, PROFILE_IN_STEP);
   greta_model_destroy(model);
   greta_device_destroy(device);
 }

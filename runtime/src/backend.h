@@ -57,6 +57,13 @@ typedef struct greta_backend_vtable_s {
    * writing launch i's repeat r time in ms to out_ms[i * repeats + r]. */
   greta_status_t (*program_profile)(greta_program_t *program, const greta_plan_entry_t *entry,
                                     int64_t tokens, int64_t pos, int repeats, double *out_ms);
+  /* Runs `entry` with launch `skip` left out (skip >= n_launches: none),
+   * `repeats` times, writing each run's time in ms to out_ms[0 .. repeats)
+   * (device time of a graph replay on a GPU). The buffers are left as that
+   * partial step leaves them: the caller runs a whole step afterwards. */
+  greta_status_t (*program_time_except)(greta_program_t *program, const greta_plan_entry_t *entry,
+                                        int64_t tokens, int64_t pos, uint32_t skip, int repeats,
+                                        double *out_ms);
 } greta_backend_vtable_t;
 
 struct greta_backend_s {

@@ -465,6 +465,48 @@ greta_status_t greta_session_profile_step(greta_session_t *session, int64_t toke
   return NULL;
 }
 
+greta_status_t greta_session_profile_in_step(greta_session_t *session, int64_t tokens,
+                                             int64_t pos, int repeats, double *out_ms,
+                                             size_t capacity, size_t *out_count) {
+  if (repeats < 1 || !out_count || (capacity && !out_ms))
+    return greta_status_make(GRETA_INVALID_ARGUMENT,
+                             "profile_in_step: repeats = %d, expected >= 1, and places for the "
+                             "times and their count",
+                             repeats);
+  greta_backend_t *b = session->backend;
+  if (!b->vtable->program_time_except)
+    return greta_status_make(GRETA_UNIMPLEMENTED,
+                             "profile_in_step: the %s backend cannot leave a launch out",
+                             b->kind_name);
+  GRETA_RETURN_IF_ERROR(greta_status_annotate(greta_session_step(session, tokens, pos),
+                                              "profile_in_step"));
+  const greta_plan_entry_t *entry = greta_plan_entry_for(session->plan, tokens);
+  const uint32_t n = entry->n_launches;
+  double *ms = malloc(2 * (size_t)repeats * sizeof *ms);
+  if (!ms) return greta_status_make(GRETA_RESOURCE_EXHAUSTED, "profile_in_step: out of memory");
+  greta_status_t status = NULL;
+  for (uint32_t i = 0; i < n && !status; i++) {
+    /* The whole step timed next to each partial one: slow drifts of the
+     * clocks cancel. */
+    status = b->vtable->program_time_except(session->program, entry, tokens, pos, n, repeats, ms);
+    if (!status)
+      status = b->vtable->program_time_except(session->program, entry, tokens, pos, i, repeats,
+                                              ms + repeats);
+    if (!status && i < capacity)
+      out_ms[i] = median_of(ms, repeats) - median_of(ms + repeats, repeats);
+  }
+  free(ms);
+  if (!status) status = b->vtable->program_run(session->program, entry, tokens, pos);
+  if (status) {
+    session->cached = pos; /* as after a failed step */
+    session->last_tokens = 0;
+    return greta_status_annotate(status, "profile_in_step (T = %lld, pos = %lld)",
+                                 (long long)tokens, (long long)pos);
+  }
+  *out_count = n;
+  return NULL;
+}
+
 /* Output `name` of the last step, checked readable. */
 static greta_status_t readable_output(const greta_session_t *session, const char *name,
                                       const greta_plan_io_t **out_io) {

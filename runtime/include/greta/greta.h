@@ -242,6 +242,21 @@ greta_status_t greta_session_profile_step(greta_session_t *session, int64_t toke
                                           int repeats, greta_launch_profile_t *out,
                                           size_t capacity, size_t *out_count);
 
+/* What each launch of one step costs the step: the median time of the
+ * whole step minus the median of the same step with that launch left out,
+ * the two timed `repeats` times each, one after the other, launch by
+ * launch (on a GPU each a graph of its own, captured as the step's is).
+ * Launches overlap in a step (sm_90's early launches: a kernel reads ahead
+ * while the one before it finishes), so a launch may cost the step less
+ * than it takes alone (greta_session_profile_step); within timing noise a
+ * value may even be negative. Writes up to `capacity` values in ms to
+ * out_ms in step order and the step's launch count to *out_count.
+ * Afterwards the session is as after one plain step (a step with a launch
+ * left out computes wrong values, so a whole step runs last). */
+greta_status_t greta_session_profile_in_step(greta_session_t *session, int64_t tokens,
+                                             int64_t pos, int repeats, double *out_ms,
+                                             size_t capacity, size_t *out_count);
+
 /* ---- sampler: the next token from a step's logits ----------------------- */
 
 /* How to pick a token, in Hugging Face generate()'s order: the repetition

@@ -98,6 +98,25 @@ static greta_status_t cpu_program_profile(greta_program_t *program,
   return NULL;
 }
 
+static greta_status_t cpu_program_time_except(greta_program_t *program,
+                                              const greta_plan_entry_t *entry, int64_t tokens,
+                                              int64_t pos, uint32_t skip, int repeats,
+                                              double *out_ms) {
+  int32_t *params = program->spaces.params;
+  params[0] = (int32_t)tokens;
+  params[1] = (int32_t)pos;
+  for (int r = 0; r < repeats; r++) {
+    double start = clock_ms();
+    for (uint32_t i = 0; i < entry->n_launches; i++)
+      if (i != skip)
+        GRETA_RETURN_IF_ERROR(greta_status_annotate(
+            greta_cpu_run_launch(&entry->launches[i], &program->spaces, tokens, pos),
+            "%s launch %u (%s)", entry->name, i, greta_op_name(entry->launches[i].op)));
+    out_ms[r] = clock_ms() - start;
+  }
+  return NULL;
+}
+
 static const greta_backend_vtable_t cpu_vtable = {
     .destroy = cpu_destroy,
     .alloc = cpu_alloc,
@@ -109,6 +128,7 @@ static const greta_backend_vtable_t cpu_vtable = {
     .program_destroy = cpu_program_destroy,
     .program_run = cpu_program_run,
     .program_profile = cpu_program_profile,
+    .program_time_except = cpu_program_time_except,
 };
 
 greta_status_t greta_backend_cpu_create(greta_backend_t **out_backend) {

@@ -225,6 +225,13 @@ static greta_status_t gpu_program_profile(greta_program_t *program,
   return greta_gpu_program_profile(program, entry, tokens, pos, repeats, out_ms);
 }
 
+static greta_status_t gpu_program_time_except(greta_program_t *program,
+                                              const greta_plan_entry_t *entry, int64_t tokens,
+                                              int64_t pos, uint32_t skip, int repeats,
+                                              double *out_ms) {
+  return greta_gpu_program_time_except(program, entry, tokens, pos, skip, repeats, out_ms);
+}
+
 static const greta_backend_vtable_t gpu_vtable = {
     .destroy = gpu_destroy,
     .alloc = gpu_alloc,
@@ -237,6 +244,7 @@ static const greta_backend_vtable_t gpu_vtable = {
     .program_run = gpu_program_run,
     .program_time = gpu_program_time,
     .program_profile = gpu_program_profile,
+    .program_time_except = gpu_program_time_except,
 };
 
 typedef greta_status_t (*gpu_open_fn)(int ordinal, greta_gpu_api_t **out_api);

@@ -104,12 +104,23 @@ static greta_status_t runner_enqueue(greta_program_t *program, const greta_plan_
   return NULL;
 }
 
-static greta_status_t runner_enqueue_all(greta_program_t *program,
-                                         const greta_plan_entry_t *entry, int64_t tokens) {
+/* Enqueues every launch of `entry` but `skip` (skip >= n_launches: every
+ * one), each after the first early. */
+static greta_status_t runner_enqueue_except(greta_program_t *program,
+                                            const greta_plan_entry_t *entry, int64_t tokens,
+                                            uint32_t skip) {
+  bool first = true;
   for (uint32_t i = 0; i < entry->n_launches; ++i) {
-    GRETA_RETURN_IF_ERROR(runner_enqueue(program, entry, i, tokens, i > 0));
+    if (i == skip) continue;
+    GRETA_RETURN_IF_ERROR(runner_enqueue(program, entry, i, tokens, !first));
+    first = false;
   }
   return NULL;
+}
+
+static greta_status_t runner_enqueue_all(greta_program_t *program,
+                                         const greta_plan_entry_t *entry, int64_t tokens) {
+  return runner_enqueue_except(program, entry, tokens, entry->n_launches);
 }
 
 static greta_gpu_graph_t *runner_find(greta_program_t *program, const greta_plan_entry_t *entry,
@@ -291,6 +302,40 @@ greta_status_t greta_gpu_program_profile(greta_program_t *program,
   if (status) {
     greta_status_free(synced);
     return status;
+  }
+  return synced;
+}
+
+/* The step with one launch left out, as the step graph is captured (the
+ * launches after the first enqueued early): what the step costs without
+ * it, overlaps included. */
+greta_status_t greta_gpu_program_time_except(greta_program_t *program,
+                                             const greta_plan_entry_t *entry, int64_t tokens,
+                                             int64_t pos, uint32_t skip, int repeats,
+                                             double *out_ms) {
+  greta_gpu_api_t *api = program->api;
+  if (!api->ops->events_begin)
+    return greta_status_make(GRETA_UNAVAILABLE, "timing: the driver has no event functions");
+  program->params[0] = (int32_t)tokens;
+  program->params[1] = (int32_t)pos;
+  GRETA_RETURN_IF_ERROR(api->ops->copy_to_device_async(api, program->spaces.params,
+                                                       program->params, sizeof program->params));
+  void *graph = NULL, *exec = NULL;
+  GRETA_RETURN_IF_ERROR(api->ops->capture_begin(api));
+  greta_status_t status = runner_enqueue_except(program, entry, tokens, skip);
+  greta_status_t ended = api->ops->capture_end(api, &graph);
+  if (!status) status = ended;
+  else greta_status_free(ended);
+  if (!status) status = api->ops->graph_instantiate(api, graph, &exec);
+  if (graph) api->ops->graph_destroy(api, graph);
+  /* One untimed replay: the first replay of a new graph uploads it. */
+  if (!status) status = api->ops->graph_launch(api, exec);
+  if (!status) status = graph_time(api, exec, repeats, out_ms);
+  if (exec) api->ops->graph_exec_destroy(api, exec);
+  greta_status_t synced = api->ops->synchronize(api);
+  if (status) {
+    greta_status_free(synced);
+    return greta_status_annotate(status, "timing entry '%s' without launch %u", entry->name, skip);
   }
   return synced;
 }

@@ -45,6 +45,13 @@ greta_status_t greta_gpu_program_time(greta_program_t *program, const greta_plan
 greta_status_t greta_gpu_program_profile(greta_program_t *program,
                                          const greta_plan_entry_t *entry, int64_t tokens,
                                          int64_t pos, int repeats, double *out_ms);
+/* Times `entry` with launch `skip` left out (skip >= n_launches: none),
+ * captured as a graph of its own, `repeats` replays: out_ms[r] in ms
+ * (graph_runner.c). */
+greta_status_t greta_gpu_program_time_except(greta_program_t *program,
+                                             const greta_plan_entry_t *entry, int64_t tokens,
+                                             int64_t pos, uint32_t skip, int repeats,
+                                             double *out_ms);
 /* Destroys every cached graph (graph_runner.c). */
 void greta_gpu_program_release_graphs(greta_program_t *program);
 
