@@ -658,7 +658,7 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
                                          (float *)out, res, greta_mma_smem);
       } else {
         const bool split = ws && !PAIRS::G;
-        const int width = greta_wgmma_step_width(M, N, WG, SMS, GRETA_WGMMA_192, split);
+        const int width = greta_wgmma_step_width(M, N, K, WG, SMS, GRETA_WGMMA_192, split);
         long long tile = blk, slot = 0;
         int part = 0, parts = 1;
         if (split) {

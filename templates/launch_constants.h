@@ -111,6 +111,13 @@ enum {
  * one wave (docs/gemm.md, "Tile width at run time"): 128: 67-77; 192:
  * 82-87. */
 #define GRETA_WGMMA_WAVE_COST(bn) ((bn) == 128 ? 72 : (bn) == 192 ? 84 : 100)
+/* Split-K's sum of a 128-wide tile's 2 parts (greta_wgmma_store_parts)
+ * takes about as long as a wave of 128-wide tiles spends on this much of K
+ * (greta_wgmma_step_width). Fitted to the H200 at T = 512 (docs/gemm.md,
+ * "The parts' sum in the width rule"): o (K = 4096) and down (11008) in 64
+ * tiles of 128 x 256 in 2 parts took 46.0 and 81.3 us against 42.4 and
+ * 91.5 in one wave of 128 x 128 unsplit, a sum of ~17 us a 256-wide tile. */
+#define GRETA_WGMMA_SPLIT_SUM_K 832
 /* 192-wide tiles: on (gretac defines GRETA_WGMMA_192 0 in the kernels'
  * source when its environment has GRETA_WGMMA_192=0). */
 #ifndef GRETA_WGMMA_192

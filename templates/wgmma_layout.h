@@ -69,20 +69,21 @@ GRETA_LAYOUT_FN int greta_wgmma_tile_of_block(long long blk, long long M, long l
 }
 
 /* The tile width (128, 192 where with_192, or 256; at most wg) a step of M
- * rows takes in a GEMM of N columns on a chip of sms SMs: the one whose
- * tiles finish first, counting whole waves of tiles (ceil(tiles / sms)) at
- * GRETA_WGMMA_WAVE_COST(width) each (launch_constants.h: a wave of wider
- * tiles takes longer, less than in proportion); a tie goes to the wider
- * tile. Between 128 and 256 alone, and N a multiple of 256, this is 256
- * exactly when the 256-wide tiles fill half the SMs. With split (a
+ * rows takes in a GEMM of N columns and depth K on a chip of sms SMs: the
+ * one whose tiles finish first, counting whole waves of tiles (ceil(tiles /
+ * sms)) at GRETA_WGMMA_WAVE_COST(width) each (launch_constants.h: a wave of
+ * wider tiles takes longer, less than in proportion); a tie goes to the
+ * wider tile. Between 128 and 256 alone, and N a multiple of 256, this is
+ * 256 exactly when the 256-wide tiles fill half the SMs. With split (a
  * launch that splits its tail's K, greta_wgmma_split_of_block), the tail's
- * tiles in p parts cost a wave / p; the parts' sum is not weighed (a fixed
- * time a tile, so on the H200 splitting 256-wide tiles loses for a K of
- * 4096 and wins for 11008: docs/gemm.md). gretac compiles the paths up to the
- * widest width any step of the entry takes (kernel_select.c's
- * wgmma_width), and the kernel weighs each step's own M. */
-GRETA_LAYOUT_FN int greta_wgmma_step_width(long long M, long long N, int wg, int sms, int with_192,
-                                           int split) {
+ * tiles in p parts cost a wave / p, plus the parts' sum: a fixed time a
+ * tile whatever K, so a share of a wave that shrinks as K grows
+ * (GRETA_WGMMA_SPLIT_SUM_K; on the H200 splitting 256-wide tiles in two
+ * loses for a K of 4096 and wins for 11008: docs/gemm.md). gretac compiles
+ * the paths up to the widest width any step of the entry takes
+ * (kernel_select.c's wgmma_width), and the kernel weighs each step's own M. */
+GRETA_LAYOUT_FN int greta_wgmma_step_width(long long M, long long N, long long K, int wg, int sms,
+                                           int with_192, int split) {
   int best = 128;
   long long best_cost = -1;
   for (int bn = 128; bn <= wg; bn += 64) {
@@ -91,7 +92,15 @@ GRETA_LAYOUT_FN int greta_wgmma_step_width(long long M, long long N, int wg, int
     const long long wave = GRETA_WGMMA_WAVE_COST(bn);
     long long p = split && tail ? sms / tail : 1;
     if (p > GRETA_GEMM_SPLIT_K_PARTS) p = GRETA_GEMM_SPLIT_K_PARTS;
-    const long long cost = p > 1 ? tiles / sms * wave + wave / p : (tiles + sms - 1) / sms * wave;
+    /* In waves times 96 K (8 K times every p's multiple): whole numbers.
+     * The sum of a 128-wide tile in 2 parts takes what a wave spends on
+     * SPLIT_SUM_K of K, wider tiles in proportion, each part past 2 adding
+     * an eighth: wave(128) SUM_K / K (bn / 128) (6 + p) / 8. */
+    const long long k = K > 0 ? K : 1;
+    const long long cost = p > 1 ? tiles / sms * wave * 96 * k + wave * 96 / p * k +
+                                       GRETA_WGMMA_WAVE_COST(128) * GRETA_WGMMA_SPLIT_SUM_K *
+                                           (bn / 64) * 6 * (6 + p)
+                                 : (tiles + sms - 1) / sms * wave * 96 * k;
     if (best_cost < 0 || cost <= best_cost) best = bn, best_cost = cost;
   }
   return best;

@@ -268,39 +268,51 @@ Test(wgmma_layout, step_width) {
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     const long long M = cases[i].M, N = cases[i].N;
     const int wg = cases[i].wg;
-    cr_expect_eq(greta_wgmma_step_width(M, N, wg, 132, 0, 0), cases[i].without_192,
+    cr_expect_eq(greta_wgmma_step_width(M, N, 4096, wg, 132, 0, 0), cases[i].without_192,
                  "M %lld N %lld wg %d, without 192", M, N, wg);
-    cr_expect_eq(greta_wgmma_step_width(M, N, wg, 132, 1, 0), cases[i].with_192,
+    cr_expect_eq(greta_wgmma_step_width(M, N, 4096, wg, 132, 1, 0), cases[i].with_192,
                  "M %lld N %lld wg %d, with 192", M, N, wg);
     if (wg == 256) /* N a multiple of 256: the half-the-SMs rule */
-      cr_expect_eq(greta_wgmma_step_width(M, N, wg, 132, 0, 0),
+      cr_expect_eq(greta_wgmma_step_width(M, N, 4096, wg, 132, 0, 0),
                    2 * ((M + 127) / 128) * ((N + 255) / 256) >= 132 ? 256 : 128, "M %lld N %lld", M, N);
   }
 }
 
-/* The same rule for a launch that splits its tail's K (o and down): the
- * tail's tiles in p = min(4, 132 / tail) parts cost a wave / p (a wave of
- * 128 / 192 / 256-wide tiles counting 72 / 84 / 100). */
+/* The same rule for a launch that splits its tail's K (o, K = 4096, and
+ * down, 11008, N = 4096): the tail's tiles in p = min(4, 132 / tail) parts
+ * cost a wave / p (a wave of 128 / 192 / 256-wide tiles counting 72 / 84 /
+ * 100), plus the parts' sum: 72 * 832 / K * (width / 128) * (6 + p) / 8,
+ * at K = 4096 14.6 for 128 wide in 2 parts, at 11008 5.4. */
 Test(wgmma_layout, step_width_with_split) {
   static const struct {
-    long long M;
+    long long M, K;
     int without_192, with_192;
   } cases[] = {
-      {128, 128, 128},  /* 32 / 22 / 16 tiles, 4 parts each: 18 / 21 / 25 */
-      {256, 256, 256},  /* 64 / 44 / 32: 2 / 3 / 4 parts: 36 / 28 / 25 */
-      {384, 256, 192},  /* 96 / 66 / 48: 1 / 2 / 2 parts: 72 / 42 / 50 */
-      {512, 256, 256},  /* 128 / 88 / 64: 1 / 1 / 2 parts: 72 / 84 / 50 */
-      {1024, 256, 256}, /* 256 / 176 / 128: 72 + 72 / 84 + 28 / 100 */
-      {2048, 256, 256}, /* 512 / 352 / 256: 4 x 72 / 3 x 84 / 2 x 100, no tail splits */
+      /* 32 / 22 / 16 tiles, 4 parts each: 18 + 18.3 / 21 + 27.4 / 25 + 36.6 */
+      {128, 4096, 128, 128},
+      /* 64 / 44 / 32: 2 / 3 / 4 parts: 36 + 14.6 / 28 + 24.7 / 25 + 36.6 */
+      {256, 4096, 128, 128},
+      /* 96 / 66 / 48: 1 / 2 / 2 parts: 72 / 42 + 21.9 / 50 + 29.2 */
+      {384, 4096, 128, 192},
+      /* 128 / 88 / 64: 1 / 1 / 2 parts: 72 / 84 / 50 + 29.2: o stays unsplit */
+      {512, 4096, 128, 128},
+      /* 256 / 176 / 128: 72 + 72 / 84 + 28 + 24.7 / 100 */
+      {1024, 4096, 256, 256},
+      /* 512 / 352 / 256: 4 x 72 / 3 x 84 / 2 x 100, no tail splits */
+      {2048, 4096, 256, 256},
+      /* down: 36 + 5.4 / 28 + 9.2 / 25 + 13.6 */
+      {256, 11008, 256, 192},
+      /* 72 / 84 / 50 + 10.9: down splits 256-wide tiles in 2 */
+      {512, 11008, 256, 256},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    const long long M = cases[i].M;
-    cr_expect_eq(greta_wgmma_step_width(M, 4096, 256, 132, 0, 1), cases[i].without_192,
-                 "M %lld, without 192", M);
-    cr_expect_eq(greta_wgmma_step_width(M, 4096, 256, 132, 1, 1), cases[i].with_192,
-                 "M %lld, with 192", M);
+    const long long M = cases[i].M, K = cases[i].K;
+    cr_expect_eq(greta_wgmma_step_width(M, 4096, K, 256, 132, 0, 1), cases[i].without_192,
+                 "M %lld K %lld, without 192", M, K);
+    cr_expect_eq(greta_wgmma_step_width(M, 4096, K, 256, 132, 1, 1), cases[i].with_192,
+                 "M %lld K %lld, with 192", M, K);
   }
-  cr_expect_eq(greta_wgmma_step_width(512, 4096, 128, 132, 1, 1), 128, "compiled for 128 only");
+  cr_expect_eq(greta_wgmma_step_width(512, 4096, 11008, 128, 132, 1, 1), 128, "compiled for 128 only");
 }
 
 /* Split-K's blocks: over the grid's blocks, every tile's parts 0 .. p - 1

@@ -310,10 +310,11 @@ static int64_t pair_width(const kernel_ctx_t *c, int64_t s, int64_t blocks) {
  * depends on the step's row tiles only, and on whether it splits its
  * tail's K): the kernel compiles the paths up to it and picks each step's
  * width at run time by the same rule. */
-static int wgmma_width(const target_t *target, int64_t max_rows, int64_t N, bool split) {
+static int wgmma_width(const target_t *target, int64_t max_rows, int64_t N, int64_t K,
+                       bool split) {
   int wg = 128;
   for (int64_t r = 1; r <= ceil_div(max_rows, GRETA_WGMMA_BM); r++) {
-    const int w = greta_wgmma_step_width(r * GRETA_WGMMA_BM, N, 256, (int)target->compute_units,
+    const int w = greta_wgmma_step_width(r * GRETA_WGMMA_BM, N, K, 256, (int)target->compute_units,
                                          wgmma_192(target), split);
     if (w > wg) wg = w;
   }
@@ -386,7 +387,7 @@ static greta_status_t prefill_gemm(const kernel_ctx_t *c, kernel_choice_t *k, in
    * 128 to wg (wgmma_width) wide, at run time once the step has 64 rows. */
   int wg = 0, xh_arg = xh;
   if (mma && dt != GRETA_F32 && trans && K % GRETA_WGMMA_BK == 0 && target_wgmma(c->target)) {
-    wg = wgmma_width(c->target, max_rows, N, a->split_k != 0 && !pairs);
+    wg = wgmma_width(c->target, max_rows, N, K, a->split_k != 0 && !pairs);
     if (l->shared_bytes < wgmma_smem_bytes(wg)) l->shared_bytes = wgmma_smem_bytes(wg);
     /* attr tma (lower_tma): both operands through the copy engine (XH =
      * 2), the runtime encoding their tensor maps. */
