@@ -19,7 +19,10 @@
 #        against a plain read of the same bytes);
 #     3. bench_greta: the whole 7B's decode at L = 128, 1024 and 2000 for
 #        llama2_7b.cubin and each llama2_7b_*.cubin, in turns, then each
-#        launch of the f16 block's decode at L = 1024 alone.
+#        launch of the f16 block's decode (llama2_block_f16.cubin and each
+#        llama2_block_f16_*.cubin) at L = 1024 and 2047 (max_seq 2048), alone and what it
+#        costs the step (--in-step; $OUT/profile_*_L*.jsonl).
+#   scripts/device_decode.sh time      there: 3 alone.
 #   Everything printed is also in $OUT/device_decode.txt.
 set -u
 cd "$(dirname "$0")/.." || exit
@@ -63,20 +66,33 @@ run() {
   echo "=== 2. attention_decode_bench"
   timeout 180 $C/attention_decode_bench >"$OUT_DIR/attention_decode_bench.txt" 2>&1 || status=1
   grep -E "FAIL|^\|" "$OUT_DIR/attention_decode_bench.txt"
+  timing || status=1
+  return $status
+}
+
+timing() {
+  local t m n
   echo "=== 3. the whole 7B's decode (ms per token)"
   for t in 128 1024 2000; do
     for m in $C/llama2_7b.cubin $(ls $C/llama2_7b_*.cubin 2>/dev/null) $C/llama2_7b.cubin; do
       row "$m" --tokens 1 --pos $t --repeats 50 --name "$(basename "$m" .cubin)_decode_L$t"
     done
   done
-  timeout 120 $C/bench_greta $C/llama2_block_f16.cubin --tokens 1 --pos 1024 --repeats 50 --profile \
-    --name block_f16_decode_L1024 >"$OUT_DIR/profile_block_decode.jsonl"
-  grep -o '"op[^}]*' "$OUT_DIR/profile_block_decode.jsonl" | sed 's/"bytes.*//'
-  return $status
+  for m in $C/llama2_block_f16.cubin $(ls $C/llama2_block_f16_*.cubin 2>/dev/null); do
+    for t in 1024 2047; do
+      n=$(basename "$m" .cubin)_L$t
+      echo "--- $n: op, alone ms, in the step ms"
+      timeout 120 $C/bench_greta "$m" --tokens 1 --pos $t --repeats 50 --profile --in-step \
+        --name "$n" >"$OUT_DIR/profile_$n.jsonl" || return 1
+      grep -o '"median_ms[^,]*' "$OUT_DIR/profile_$n.jsonl" | head -1
+      grep -o '"op[^}]*' "$OUT_DIR/profile_$n.jsonl" | sed 's/"kernel[^,]*, //; s/"bytes.*"in_step/"in_step/'
+    done
+  done
 }
 
 case "${1:-}" in
   prepare) prepare ;;
   run) run 2>&1 | tee "$OUT_DIR/device_decode.txt"; exit "${PIPESTATUS[0]}" ;;
-  *) echo "usage: $0 prepare|run" >&2; exit 2 ;;
+  time) timing 2>&1 | tee "$OUT_DIR/device_decode.txt"; exit "${PIPESTATUS[0]}" ;;
+  *) echo "usage: $0 prepare|run|time" >&2; exit 2 ;;
 esac
