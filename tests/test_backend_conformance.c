@@ -74,6 +74,26 @@ static const char matmul_gm[] =
     "output plain = x @ v\n"
     "output residual = r + x @ w.T\n";
 
+/* Few output rows over a long K: the decode GEMV splits K over the waves of
+ * a pair (kernel_select.c gemv_split), 8192 in slices of whole chunks of 4
+ * loads (UNROLL 4, gemv_unroll), 8200 ragged (UNROLL 2, a partial last
+ * chunk). */
+static const char matmul_split_gm[] =
+    "model conformance_matmul_split\n"
+    "const k = 8192\n"
+    "const k2 = 8200\n"
+    "const n = 6\n"
+    "set weight_dtype = WDTYPE\n"
+    "dim T\n"
+    "input x: f32[T, k]\n"
+    "input y: f32[T, k2]\n"
+    "input r: f32[T, n]\n"
+    "weight w: [n, k] = \"whole.weight\"\n"
+    "weight u: [n, k2] = \"ragged.weight\"\n"
+    "output linear = x @ w.T\n"
+    "output residual = r + x @ w.T\n"
+    "output ragged = y @ u.T\n";
+
 static const char attention_gm[] =
     "model conformance_attention\n"
     "const heads = 6\n"
@@ -384,6 +404,15 @@ Test(conformance, matmul_f32) { conform("matmul", matmul_gm, short_steps, "f32",
  * the bound is the type's own precision (f16: 2^-11, bf16: 2^-8 relative). */
 Test(conformance, matmul_f16) { conform("matmul", matmul_gm, short_steps, "f16", 2e-3); }
 Test(conformance, matmul_bf16) { conform("matmul", matmul_gm, short_steps, "bf16", 1.6e-2); }
+Test(conformance, matmul_split_k_f32) {
+  conform("matmul_split", matmul_split_gm, short_steps, "f32", 1e-5);
+}
+Test(conformance, matmul_split_k_f16) {
+  conform("matmul_split", matmul_split_gm, short_steps, "f16", 2e-3);
+}
+Test(conformance, matmul_split_k_bf16) {
+  conform("matmul_split", matmul_split_gm, short_steps, "bf16", 1.6e-2);
+}
 Test(conformance, rope_append_attention) {
   conform("attention", attention_gm, attention_steps, "f32", 1e-5);
 }
