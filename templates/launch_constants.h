@@ -36,8 +36,7 @@ enum {
 #define GRETA_GEMV_UNROLL 4
 /* Split-K (gemv.h SPLIT, chosen in kernel_select.c gemv_split): waves share
  * a pair of rows until a launch has this many waves per CU, and split
- * launches use UNROLL = SPLIT_UNROLL (fewer registers, x read per slice)
- * unless their slices are whole chunks of GRETA_GEMV_UNROLL (gemv_unroll).
+ * launches use UNROLL = SPLIT_UNROLL (fewer registers, x read per slice).
  * H200, f16, % of the copy floor by SPLIT (UNROLL 4 / 2), bench/gemv_bench.sh
  * run: o 4096x4096 s1 77/-, s2 79/81, s4 76/76, s8 69/79; down 4096x11008
  * s1 91/-, s2 84/97, s4 83/91, s8 81/91 (s1 = one wave per pair). */

@@ -225,19 +225,9 @@ static int gemv_split(const kernel_ctx_t *c, int64_t pairs, int64_t K, int dt, i
   return split;
 }
 
-/* UNROLL for a GEMV launch of `split` slices per pair of a [., K] weight:
- * GRETA_GEMV_UNROLL unsplit, and split where every slice is whole chunks of
- * it (16-byte loads, K a multiple of split chunks); otherwise
- * GRETA_GEMV_SPLIT_UNROLL. A slice's first chunk is read before the launch
- * before it has finished (gemv.h): at 4, half of o_proj's weights (K = 4096,
- * 2 slices of 2 chunks) fly while attention runs. H200, the f16 7B block's
- * decode at L = 1024, what the launch costs the step
- * (greta_session_profile_in_step): o 10.3 -> 8.9 us at 4; down_proj
- * (11008 = 10.75 chunks of 1024, ragged) 22.6 -> 26.0 at 4, so it keeps 2. */
-static int gemv_unroll(const kernel_ctx_t *c, int split, int64_t K, int dt, int vec) {
-  if (split == 1) return GRETA_GEMV_UNROLL;
-  const int64_t chunk = (int64_t)c->wave * (dt == GRETA_F32 ? 4 : 8) * GRETA_GEMV_UNROLL;
-  return vec && K % (chunk * split) == 0 ? GRETA_GEMV_UNROLL : GRETA_GEMV_SPLIT_UNROLL;
+/* UNROLL for a GEMV launch of `split` slices per pair. */
+static int gemv_unroll(int split) {
+  return split > 1 ? GRETA_GEMV_SPLIT_UNROLL : GRETA_GEMV_UNROLL;
 }
 
 /* Blocks of a GEMV: each wave computes one pair of output rows, or a slice
@@ -492,7 +482,7 @@ static greta_status_t kernel_matmul(const kernel_ctx_t *c, kernel_choice_t *k) {
   k->reads_ahead = true;
     snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %d, %d, %lldLL, %d, %d, %d, %d",
              dtype_enum[dt], LL(N), LL(K), res, vec, stage, LL(rc), rpt, a->norm != 0,
-             gemv_unroll(c, split, K, dt, vec), split);
+             gemv_unroll(split), split);
     snprintf(k->call, sizeof k->call, "x, b, out, %s, %s", res ? "res" : "0", eps);
     return NULL;
   }
@@ -641,7 +631,7 @@ static greta_status_t kernel_matmul_glu(const kernel_ctx_t *c, kernel_choice_t *
   k->reads_ahead = true;
   snprintf(k->targs, sizeof k->targs, "%s, %lldLL, %lldLL, %d, %d, %lldLL, %d, %d, %d, %d",
            dtype_enum[dt], LL(N), LL(K), vec, stage, LL(c->l->rows_coeff),
-           c->l->rows_per_token != 0, a->norm != 0, gemv_unroll(c, split, K, dt, vec), split);
+           c->l->rows_per_token != 0, a->norm != 0, gemv_unroll(split), split);
   k->params = "const float *x, const void *b, float *out";
   snprintf(k->call, sizeof k->call, "x, b, out, %s", eps);
   return NULL;
@@ -686,7 +676,7 @@ static greta_status_t kernel_matmul_qkv(const kernel_ctx_t *c, kernel_choice_t *
   snprintf(k->targs, sizeof k->targs,
            "%s, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %d, %d, %d, %s, %d, %d", dtype_enum[dt], LL(H),
            LL(KVH), LL(D), LL(a->max_seq), LL(K), vec, stage, a->norm != 0, dtype_enum[a->kvdtype],
-           gemv_unroll(c, split, K, dt, vec), split);
+           gemv_unroll(split), split);
   k->params = "const float *x, const void *b, float *q, void *k_cache, void *v_cache";
   snprintf(k->call, sizeof k->call, "x, b, q, k_cache, v_cache, %s, %s_inv_freq", eps, c->name);
   return NULL;
