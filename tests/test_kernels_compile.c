@@ -182,7 +182,7 @@ static void make_tu(const target_t *t, tu_t *tu) {
         (greta_op_attrs_t){.n = 256, .k = 8200, .transpose_b = 1, .residual = 1,
                            .wdtype = dt, .eps = 1e-5f},
         1, 1, 1, n);
-    /* And slices of whole chunks of 4 loads a row (UNROLL 4, gemv_unroll). */
+    /* And slices of whole chunks of loads (no partial chunk). */
     snprintf(n, sizeof n, "matmul_split_whole_decode_%s", dts[dt]);
     add(t, tu, GRETA_OP_MATMUL, 4,
         (greta_op_attrs_t){.n = 256, .k = 8192, .transpose_b = 1, .residual = 1,
