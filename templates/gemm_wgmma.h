@@ -272,6 +272,19 @@ GRETA_INLINE void greta_wgmma_store(float *c, greta_i64 row, greta_i64 col, floa
   }
 }
 
+/* res's columns col, col + 1 (col even) of row `row`: what greta_wgmma_store
+ * adds for the residual epilogue; zeros past M / N. */
+template <greta_i64 N>
+GRETA_INLINE float2 greta_wgmma_load_res(const float *res, greta_i64 M, greta_i64 row, greta_i64 col) {
+  float2 r = make_float2(0.f, 0.f);
+  if (row >= M) return r;
+  const float *q = res + row * N + col;
+  if (N % 2 == 0 && col + 1 < N) return *(const float2 *)q;
+  if (col < N) r.x = q[0];
+  if (col + 1 < N) r.y = q[1];
+  return r;
+}
+
 /* A warpgroup's 64 x BN fragments (acc, thread t of the warpgroup) into the
  * rows r0 .. r0 + 63, columns n0 .. n0 + BN - 1 of c [M, N] (+ res). With
  * RES, CH pairs' residuals are loaded before any of them is stored: res may
@@ -291,15 +304,7 @@ GRETA_INLINE void greta_wgmma_store_tile(float *c, const float *res, greta_i64 M
     for (int u = 0; u < CH; u++) {
       const int i = 2 * (p0 + u);
       const greta_i64 row = r0 + greta_wgmma_d_row(t, i), col = n0 + greta_wgmma_d_col(t, i);
-      r[u] = make_float2(0.f, 0.f);
-      if (!RES || row >= M) continue;
-      const float *q = res + row * N + col;
-      if (N % 2 == 0 && col + 1 < N) {
-        r[u] = *(const float2 *)q;
-      } else {
-        if (col < N) r[u].x = q[0];
-        if (col + 1 < N) r[u].y = q[1];
-      }
+      r[u] = RES ? greta_wgmma_load_res<N>(res, M, row, col) : make_float2(0.f, 0.f);
     }
 #pragma unroll
     for (int u = 0; u < CH; u++) {
@@ -352,15 +357,7 @@ GRETA_INLINE void greta_wgmma_store_parts(float *c, const float *res, greta_i64 
       for (int h = 0; h < 2; h++) {
         const int i = 4 * (j0 + u) + 2 * h;
         const greta_i64 row = r0 + greta_wgmma_d_row(t, i), col = n0 + greta_wgmma_d_col(t, i);
-        r[2 * u + h] = make_float2(0.f, 0.f);
-        if (!RES || row >= M) continue;
-        const float *rp = res + row * N + col;
-        if (N % 2 == 0 && col + 1 < N) {
-          r[2 * u + h] = *(const float2 *)rp;
-        } else {
-          if (col < N) r[2 * u + h].x = rp[0];
-          if (col + 1 < N) r[2 * u + h].y = rp[1];
-        }
+        r[2 * u + h] = RES ? greta_wgmma_load_res<N>(res, M, row, col) : make_float2(0.f, 0.f);
       }
     }
 #pragma unroll
