@@ -617,7 +617,11 @@ GRETA_INLINE void greta_gemm_mma_big(const void *x, const void *b, void *out, co
  * of them.
  * ws (half weights, no pairs; the plan's split_k, the step's workspace):
  * the tail of a step's tiles splits its K (greta_wgmma_split_of_block,
- * greta_gemm_wgmma's split-K), at the width chosen knowing that.
+ * greta_gemm_wgmma's split-K), at the width chosen knowing that. With x in
+ * f32 (XH = 0: a model input, rounded in the kernel) only 128-wide tiles
+ * split, at the width chosen as if none did: x goes through registers, and
+ * the 192- and 256-wide kernels with split-K's sum in them took 255
+ * registers and ran 17-20 % slower at T >= 512 (H200, docs/gemm.md).
  * Surplus blocks return.
  * XH = 1: x is [M, K] in the weight's half type (its producer rounded it:
  * the same values the kernel would round f32 x to); every path copies it
@@ -657,11 +661,13 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
         greta_gemm_wgmma_tf32<N, K, RES>(M, m0, n0, (const float *)x, (const float *)b,
                                          (float *)out, res, greta_mma_smem);
       } else {
+        constexpr bool WIDE_SPLIT = XH != 0; /* above */
         const bool split = ws && !PAIRS::G;
-        const int width = greta_wgmma_step_width(M, N, K, WG, SMS, GRETA_WGMMA_192, split);
+        const int width =
+            greta_wgmma_step_width(M, N, K, WG, SMS, GRETA_WGMMA_192, split && WIDE_SPLIT);
         long long tile = blk, slot = 0;
         int part = 0, parts = 1;
-        if (split) {
+        if (split && (WIDE_SPLIT || width == 128)) {
           const long long tiles = (M + 127) / 128 * ((N + width - 1) / width);
           const long long blocks = (long long)gridDim.x * gridDim.y; /* the plan's grid */
           if (!greta_wgmma_split_of_block(blk, tiles, SMS, blocks, &tile, &part, &parts, &slot))
@@ -671,16 +677,16 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
         if constexpr (WG >= 256) {
           if (width == 256) {
             greta_gemm_wgmma<DT, N, K, 256, 2, XH, RES>(M, m0, n0, x, b, out, res, greta_mma_smem,
-                                                        pairs, parts, part, (int)slot, ws, map_x,
-                                                        map_w);
+                                                        pairs, WIDE_SPLIT ? parts : 1, part,
+                                                        (int)slot, ws, map_x, map_w);
             return;
           }
         }
         if constexpr (WG >= 192 && GRETA_WGMMA_192) {
           if (width == 192) {
             greta_gemm_wgmma<DT, N, K, 192, 2, XH, RES>(M, m0, n0, x, b, out, res, greta_mma_smem,
-                                                        pairs, parts, part, (int)slot, ws, map_x,
-                                                        map_w);
+                                                        pairs, WIDE_SPLIT ? parts : 1, part,
+                                                        (int)slot, ws, map_x, map_w);
             return;
           }
         }
