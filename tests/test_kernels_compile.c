@@ -109,6 +109,12 @@ static void make_tu(const target_t *t, tu_t *tu) {
             (greta_op_attrs_t){.n = 4096, .k = 256, .transpose_b = 1, .residual = 1, .wdtype = dt,
                                .xdtype = dt, .split_k = 4},
             1, 2, 2048, n);
+        /* x an f32 input (the issue-11 GEMM rows of bench/run.sh): 256-wide
+         * tiles, only the 128-wide ones split. */
+        snprintf(n, sizeof n, "matmul_split_k_f32x_big_prefill_%s", dts[dt]);
+        add(t, tu, GRETA_OP_MATMUL, 4,
+            (greta_op_attrs_t){.n = 4096, .k = 256, .transpose_b = 1, .wdtype = dt, .split_k = 4},
+            1, 2, 2048, n);
       }
       snprintf(n, sizeof n, "rms_scale_%s", dts[dt]);
       add(t, tu, GRETA_OP_RMS_SCALE, 2, (greta_op_attrs_t){.n = 256, .outdtype = dt, .eps = 1e-5f}, 1,
@@ -596,6 +602,25 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
             "the q/k/v GEMM of 512 rows: 192-wide tiles at most (256 "
             "of them at 512 rows)");
   check_every_kernel(&t, &tu, obj, size, false, NULL);
+  /* x in f32 goes through registers: its 256-wide tiles leave split-K's sum
+   * out (greta_gemm_mma's WIDE_SPLIT), which took these kernels to the
+   * 255-register cap and 17-20 % slower on the H200 (docs/gemm.md). */
+  kernel_stats_t *ks = NULL;
+  size_t nks = 0;
+  greta_status_t st = stats_collect(&t, obj, size, &ks, &nks);
+  cr_assert_null(st, "%s", greta_status_message(st));
+  static const char *const f32_x_wide[] = {"matmul_split_k_f32x_big_prefill_f16",
+                                           "matmul_split_k_f32x_big_prefill_bf16"};
+  for (size_t i = 0; i < sizeof f32_x_wide / sizeof f32_x_wide[0]; i++) {
+    const kernel_stats_t *k = NULL;
+    for (size_t j = 0; j < nks; j++)
+      if (strcmp(ks[j].name, f32_x_wide[i]) == 0) k = &ks[j];
+    cr_assert_not_null(k, "%s missing from the cubin", f32_x_wide[i]);
+    fprintf(stderr, "sm_90a %s (x f32, 256-wide tiles): %lld registers\n", k->name, (long long)k->regs);
+    cr_expect_lt(k->regs, 250, "%s: %lld registers: split-K's sum in the wide f32-x tiles?", k->name,
+                 (long long)k->regs);
+  }
+  free(ks);
   free(obj);
   strbuf_free(&tu.source);
 }
