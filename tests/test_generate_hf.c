@@ -122,10 +122,11 @@ static int shell(const char *cmd, char *out, size_t size) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-/* scripts/fetch_tokenizers.sh's cache (it prints it last). */
+/* scripts/fetch_tokenizers.sh's cache (it prints it last), with the two
+ * tokenizers these checkpoints use. */
 static void tokenizer_cache(char *dir, size_t size) {
   char out[4096];
-  int rc = shell("sh " GRETA_SOURCE_DIR "/scripts/fetch_tokenizers.sh", out, sizeof out);
+  int rc = shell("sh " GRETA_SOURCE_DIR "/scripts/fetch_tokenizers.sh llama2 llama3", out, sizeof out);
   cr_assert_eq(rc, 0, "scripts/fetch_tokenizers.sh failed (the tokenizer files are needed)");
   char *end = out + strlen(out);
   while (end > out && end[-1] == '\n')
