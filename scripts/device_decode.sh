@@ -9,6 +9,14 @@
 #                                      an experiment may add
 #                                      build-bench/carry/llama2_7b_*.cubin
 #                                      (another gretac's kernels) to pair with
+#   scripts/device_decode.sh variant NAME REV|PATCH
+#                                      here: gretac built from commit REV (or
+#                                      HEAD with PATCH applied) in a scratch
+#                                      worktree compiles the f16 block and the
+#                                      7B into build-bench/carry/
+#                                      llama2_block_f16_NAME.cubin and
+#                                      llama2_7b_NAME.cubin, which run and time
+#                                      pair with the default's
 #   scripts/device_decode.sh run       there (carry build-dev and
 #                                      build-bench/carry):
 #     1. the GPU tests that run decode attention (test_backend_conformance,
@@ -36,6 +44,27 @@ prepare() {
   nvcc -O3 -std=c++17 -arch=sm_90 -Itemplates -Ibench bench/attention_decode_bench.cu \
     -o $C/attention_decode_bench
   du -sh build-dev $C
+}
+
+variant() {
+  set -e
+  local name=$1 from=$2 wt
+  wt=$(mktemp -d /tmp/greta-variant-XXXXXX)
+  # shellcheck disable=SC2064 # the scratch worktree's path, fixed now
+  trap "git worktree remove --force '$wt' >/dev/null 2>&1 || true; rm -rf '$wt'" EXIT
+  if [ -f "$from" ]; then
+    git worktree add --detach -f "$wt" HEAD >/dev/null
+    git -C "$wt" apply "$(realpath "$from")"
+  else
+    git worktree add --detach -f "$wt" "$from" >/dev/null
+  fi
+  cmake -S "$wt" -B "$wt/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$wt/build" -j"$(nproc)" --target gretac >/dev/null
+  "$wt/build/compiler/gretac" -q --no-cache $C/llama2_block_f16.gm --target=sm_90 \
+    -o $C/llama2_block_f16_"$name".cubin
+  "$wt/build/compiler/gretac" -q --no-cache examples/llama2_7b.gm --target=sm_90 \
+    -o $C/llama2_7b_"$name".cubin
+  ls -l $C/llama2_block_f16_"$name".cubin $C/llama2_7b_"$name".cubin
 }
 
 row() {
@@ -70,15 +99,21 @@ run() {
   return $status
 }
 
+# A model's variants in the carry (bench/run.sh's --max-tokens=2048 builds
+# are not variants).
+variants() {
+  ls $C/"$1"_*.cubin 2>/dev/null | grep -v '_t2048\.cubin$' || true
+}
+
 timing() {
   local t m n
   echo "=== 3. the whole 7B's decode (ms per token)"
   for t in 128 1024 2000; do
-    for m in $C/llama2_7b.cubin $(ls $C/llama2_7b_*.cubin 2>/dev/null) $C/llama2_7b.cubin; do
+    for m in $C/llama2_7b.cubin $(variants llama2_7b) $C/llama2_7b.cubin; do
       row "$m" --tokens 1 --pos $t --repeats 50 --name "$(basename "$m" .cubin)_decode_L$t"
     done
   done
-  for m in $C/llama2_block_f16.cubin $(ls $C/llama2_block_f16_*.cubin 2>/dev/null); do
+  for m in $C/llama2_block_f16.cubin $(variants llama2_block_f16); do
     for t in 1024 2047; do
       n=$(basename "$m" .cubin)_L$t
       echo "--- $n: op, alone ms, in the step ms"
@@ -92,7 +127,11 @@ timing() {
 
 case "${1:-}" in
   prepare) prepare ;;
+  variant)
+    [ $# -eq 3 ] || { echo "usage: $0 variant NAME REV|PATCH" >&2; exit 2; }
+    variant "$2" "$3"
+    ;;
   run) run 2>&1 | tee "$OUT_DIR/device_decode.txt"; exit "${PIPESTATUS[0]}" ;;
   time) timing 2>&1 | tee "$OUT_DIR/device_decode.txt"; exit "${PIPESTATUS[0]}" ;;
-  *) echo "usage: $0 prepare|run|time" >&2; exit 2 ;;
+  *) echo "usage: $0 prepare|variant NAME REV|PATCH|run|time" >&2; exit 2 ;;
 esac
