@@ -22,7 +22,14 @@
 #   bench/run.sh run       on the GPU machine: ceilings, then each row's greta
 #                          and torch timings back to back, one table printed
 #                          last; $OUT (or /tmp/greta-bench) gets table.md,
-#                          raw.json, roofline.png, gpu.txt, static_sm90.txt
+#                          raw.json, roofline.png, gpu.txt, log.txt,
+#                          static_sm90.txt
+#   bench/run.sh all       on the GPU machine: run, then profile block, in
+#                          scratch folders; $OUT gets the seven files the
+#                          docs use (table.md, raw.json, roofline.png,
+#                          gpu.txt, log.txt, profile.md, roofline_block.png)
+#                          and the rest in rest.tgz: eight files, what the
+#                          device tool brings back
 #
 # Environment:
 #   GRETA_BENCH_REV=REV    prepare: build gretac, libgreta and the models from
@@ -162,9 +169,27 @@ PY
   python3 bench/kernel_profile.py "$out/ceilings.json" "$out" "${files[@]}"
 }
 
+# run and profile block into scratch folders, then the files the docs use
+# into $OUT and everything else into $OUT/rest.tgz (what came out is kept
+# when one of them fails).
+all() {
+  local out=${OUT:-/tmp/greta-bench} scratch status=0
+  scratch=$(mktemp -d /tmp/greta-bench-all-XXXXXX)
+  mkdir -p "$out"
+  OUT=$scratch/run run || status=1
+  OUT=$scratch/profile profile block || status=1
+  cp "$scratch"/run/{table.md,raw.json,roofline.png,gpu.txt,log.txt} "$out"/ 2>/dev/null
+  cp "$scratch"/profile/{profile.md,roofline_block.png} "$out"/ 2>/dev/null
+  tar -czf "$out/rest.tgz" -C "$scratch" . || status=1
+  rm -rf "$scratch"
+  ls "$out"
+  return $status
+}
+
 case "${1:-}" in
   prepare) prepare ;;
   run) run ;;
+  all) all ;;
   profile) profile "${2:-block}" ;;
-  *) echo "usage: $0 prepare|run|profile [block|model|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 prepare|run|all|profile [block|model|all]" >&2; exit 2 ;;
 esac
