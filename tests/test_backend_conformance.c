@@ -75,9 +75,8 @@ static const char matmul_gm[] =
     "output residual = r + x @ w.T\n";
 
 /* Few output rows over a long K: the decode GEMV splits K over the waves of
- * a pair (kernel_select.c gemv_split), 8192 in slices of whole chunks
- * of loads, 8200 ragged (a partial last
- * chunk). */
+ * a pair (kernel_select.c gemv_split), 8192 in slices of whole chunks of
+ * loads, 8200 ragged (a partial last chunk). */
 static const char matmul_split_gm[] =
     "model conformance_matmul_split\n"
     "const k = 8192\n"

@@ -354,6 +354,13 @@ static void expect_instruction(const char *path, const char *kernel, const char 
   cr_assert(found, "%s: no %s in %d lines of disassembly", kernel, mnemonic, lines);
 }
 
+/* The stats of the kernel named `name`, or NULL. */
+static const kernel_stats_t *stats_named(const kernel_stats_t *ks, size_t n, const char *name) {
+  for (size_t j = 0; j < n; j++)
+    if (strcmp(ks[j].name, name) == 0) return &ks[j];
+  return NULL;
+}
+
 /* Every kernel of the translation unit whose name starts with `only` (NULL:
  * every one) is in the object, with no spill and no stack; returns how many
  * were checked. */
@@ -367,9 +374,7 @@ static int check_every_kernel(const target_t *t, const tu_t *tu, const uint8_t *
   for (int i = 0; i < tu->n; i++) {
     if (only && strncmp(tu->names[i], only, strlen(only)) != 0) continue;
     checked++;
-    const kernel_stats_t *k = NULL;
-    for (size_t j = 0; j < n; j++)
-      if (strcmp(ks[j].name, tu->names[i]) == 0) k = &ks[j];
+    const kernel_stats_t *k = stats_named(ks, n, tu->names[i]);
     cr_assert_not_null(k, "kernel %s missing from the %s object", tu->names[i], t->id);
     cr_assert_gt(k->occupancy, 0, "%s: occupancy 0", k->name);
     if (check_spills) {
@@ -487,9 +492,7 @@ Test(kernels_compile, nvrtc_sm90) {
   greta_status_t s = stats_collect(&t, obj, size, &ks, &n);
   cr_assert_null(s, "%s", greta_status_message(s));
   for (size_t i = 0; i < sizeof mma_attention / sizeof mma_attention[0]; i++) {
-    const kernel_stats_t *k = NULL;
-    for (size_t j = 0; j < n; j++)
-      if (strcmp(ks[j].name, mma_attention[i]) == 0) k = &ks[j];
+    const kernel_stats_t *k = stats_named(ks, n, mma_attention[i]);
     cr_assert_not_null(k, "%s missing from the cubin", mma_attention[i]);
     cr_assert_eq(k->block_threads, GRETA_ATTN_MMA_NT,
                  "%s: %lld threads a block, want greta_attention_mma's %d", k->name,
@@ -612,9 +615,7 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
   static const char *const f32_x_wide[] = {"matmul_split_k_f32x_big_prefill_f16",
                                            "matmul_split_k_f32x_big_prefill_bf16"};
   for (size_t i = 0; i < sizeof f32_x_wide / sizeof f32_x_wide[0]; i++) {
-    const kernel_stats_t *k = NULL;
-    for (size_t j = 0; j < nks; j++)
-      if (strcmp(ks[j].name, f32_x_wide[i]) == 0) k = &ks[j];
+    const kernel_stats_t *k = stats_named(ks, nks, f32_x_wide[i]);
     cr_assert_not_null(k, "%s missing from the cubin", f32_x_wide[i]);
     fprintf(stderr, "sm_90a %s (x f32, 256-wide tiles): %lld registers\n", k->name, (long long)k->regs);
     cr_expect_lt(k->regs, 250, "%s: %lld registers: split-K's sum in the wide f32-x tiles?", k->name,
