@@ -661,7 +661,8 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
         greta_gemm_wgmma_tf32<N, K, RES>(M, m0, n0, (const float *)x, (const float *)b,
                                          (float *)out, res, greta_mma_smem);
       } else {
-        constexpr bool WIDE_SPLIT = XH != 0; /* above */
+        /* x in f32: only 128-wide tiles split (the comment above). */
+        constexpr bool WIDE_SPLIT = XH != 0;
         const bool split = ws && !PAIRS::G;
         const int width =
             greta_wgmma_step_width(M, N, K, WG, SMS, GRETA_WGMMA_192, split && WIDE_SPLIT);
@@ -674,6 +675,8 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
             return; /* whole block */
         }
         if (!greta_wgmma_tile_of_block(tile, M, N, width, &m0, &n0)) return; /* whole block */
+        /* Without WIDE_SPLIT the wide tiles get parts = 1 as a constant (it
+         * is 1 at run time too), so their split-K sum compiles away. */
         if constexpr (WG >= 256) {
           if (width == 256) {
             greta_gemm_wgmma<DT, N, K, 256, 2, XH, RES>(M, m0, n0, x, b, out, res, greta_mma_smem,
