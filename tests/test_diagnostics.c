@@ -124,6 +124,15 @@ Test(diagnostics, dtype_mismatch) {
              "t.gm:4:14: error: mul: dtype mismatch: f32[T, 64] * i32[T, 64]");
 }
 
+/* Every op computes in f32: a half input would be read as f32 (the plan
+ * check refused it as an internal error, or the GEMM read garbage). */
+Test(diagnostics, half_input) {
+  expect_one(HEAD "input h: f16[T, 64]\noutput y = x + h\n",
+             "t.gm:3:10: error: input 'h' is f16: inputs are f32 (activations) or i32 (token ids)");
+  expect_one(HEAD "input h: bf16[T, 64]\noutput y = x + h\n",
+             "t.gm:3:10: error: input 'h' is bf16: inputs are f32");
+}
+
 Test(diagnostics, block_argument_dtype_mismatch) {
   expect_one("dim T\ninput t: i32[T, 64]\nblock f(a: f32[T, 64]) -> f32[T, 64] {\n  return a\n}\noutput y = f(t)\n",
              "t.gm:6:14: error: dtype mismatch: argument 1 ('a') of 'f' expects f32[T, 64], got i32[T, 64]");

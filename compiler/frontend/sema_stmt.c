@@ -420,7 +420,16 @@ static void exec_top_only(sema_t *s, scope_t *sc, const ast_stmt_t *st) {
   case AST_INPUT: {
     ir_type_t t;
     value_t v = error_value;
-    if (sema_eval_tensor_type(s, sc, st->type, &t)) v = sema_add_leaf(s, IR_INPUT, st->name, &t, st->name_loc);
+    /* Activations are f32 in every op; the compiler itself stores a value in
+     * half where a half-weight GEMM is its only reader (lower/half_x.c). */
+    const bool typed = sema_eval_tensor_type(s, sc, st->type, &t);
+    if (typed && (t.dtype == GRETA_F16 || t.dtype == GRETA_BF16))
+      sema_error(s, st->type->loc,
+                 "input '%s' is %s: inputs are f32 (activations) or i32 (token ids); where a "
+                 "half-weight matmul reads a value, the compiler stores it in half itself",
+                 st->name, greta_dtype_name(t.dtype));
+    else if (typed)
+      v = sema_add_leaf(s, IR_INPUT, st->name, &t, st->name_loc);
     sema_bind(s, sc, st->name, st->name_loc, v);
     break;
   }
