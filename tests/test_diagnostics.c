@@ -133,6 +133,20 @@ Test(diagnostics, half_input) {
              "t.gm:3:10: error: input 'h' is bf16: inputs are f32");
 }
 
+/* A half weight as an activation: every op would read it as f32 (an
+ * internal plan error for add and silu, a wrong product for w @ v). */
+Test(diagnostics, half_weight_as_activation) {
+#define HALF "set weight_dtype = f16\nweight w: [16, 64] = \"w\"\nweight v: [64, 16] = \"v\"\n"
+  expect_one(HEAD HALF "output y = x @ w.T\noutput z = w @ v\n",
+             "t.gm:7:14: error: matmul: dtype mismatch: the left operand must be an f32 activation, "
+             "got f16[16, 64] (a half tensor is a weight or a cache");
+  expect_one(HEAD HALF "output y = x @ w.T\noutput z = w + w\n",
+             "t.gm:7:14: error: add: dtype mismatch: a must be an f32 activation, got f16[16, 64]");
+  expect_one(HEAD HALF "output y = x @ w.T\noutput z = silu(w)\n",
+             "t.gm:7:12: error: silu: dtype mismatch: x must be an f32 activation, got f16[16, 64]");
+#undef HALF
+}
+
 Test(diagnostics, block_argument_dtype_mismatch) {
   expect_one("dim T\ninput t: i32[T, 64]\nblock f(a: f32[T, 64]) -> f32[T, 64] {\n  return a\n}\noutput y = f(t)\n",
              "t.gm:6:14: error: dtype mismatch: argument 1 ('a') of 'f' expects f32[T, 64], got i32[T, 64]");

@@ -200,6 +200,20 @@ static bool need_float(infer_ctx_t *c, const char *op, const char *what, const i
   return fail(c, "%s: dtype mismatch: %s must be a float tensor, got %s", op, what, TS(t, b));
 }
 
+/* Activations (what ops compute on and produce) are f32; a half tensor is
+ * a weight or a cache, read only where an op takes one (a matmul's right
+ * operand, a norm weight, a bias, an embedding table, attention's k and v). */
+static bool need_activation(infer_ctx_t *c, const char *op, const char *what, const ir_type_t *t) {
+  if (t->dtype == GRETA_F32) return true;
+  char b[128];
+  if (is_float(t->dtype))
+    return fail(c, "%s: dtype mismatch: %s must be an f32 activation, got %s (a half tensor is a "
+                "weight or a cache: an op reads one only as a matmul's right operand, a norm "
+                "weight, a bias, an embedding table or attention's k and v)",
+                op, what, TS(t, b));
+  return fail(c, "%s: dtype mismatch: %s must be a float tensor, got %s", op, what, TS(t, b));
+}
+
 static bool same_type(infer_ctx_t *c, const char *op, const char *sym, const ir_type_t *a,
                       const ir_type_t *b) {
   if (type_eq(a, b)) return true;
@@ -215,7 +229,7 @@ static bool infer_matmul(infer_ctx_t *c, const char *op, const ir_type_t *a, con
   char ba[128], bb[128];
   if (!need_rank(c, op, "the left operand", a, 1, GRETA_MAX_RANK)) return false;
   if (!need_rank(c, op, "the right operand", b, 2, 2)) return false;
-  if (!need_float(c, op, "the left operand", a) || !need_float(c, op, "the right operand", b))
+  if (!need_activation(c, op, "the left operand", a) || !need_float(c, op, "the right operand", b))
     return false;
   ir_dim_t k = bt ? b->dims[1] : b->dims[0], n = bt ? b->dims[0] : b->dims[1];
   if (!dim_eq(a->dims[a->rank - 1], k))
@@ -306,7 +320,7 @@ static bool infer(const ir_graph_t *graph, const ir_node_t *n, ir_type_t *out, c
   case IR_RMSNORM:
     if (!need_rank(c, op, "x", in[0], 1, GRETA_MAX_RANK) || !need_rank(c, op, "the weight", in[1], 1, 1))
       return false;
-    if (!need_float(c, op, "x", in[0]) || !need_float(c, op, "the weight", in[1])) return false;
+    if (!need_activation(c, op, "x", in[0]) || !need_float(c, op, "the weight", in[1])) return false;
     if (!dim_eq(in[0]->dims[in[0]->rank - 1], in[1]->dims[0]))
       return fail(c, "rmsnorm: the weight %s does not match the last dimension of %s", TS(in[1], b1),
                   TS(in[0], b0));
@@ -333,7 +347,7 @@ static bool infer(const ir_graph_t *graph, const ir_node_t *n, ir_type_t *out, c
   case IR_MATMUL_QKV:
     return infer_matmul_qkv(c, graph, n, in, out);
   case IR_ROPE:
-    if (!need_rank(c, op, "x", in[0], 3, 3) || !need_float(c, op, "x", in[0])) return false;
+    if (!need_rank(c, op, "x", in[0], 3, 3) || !need_activation(c, op, "x", in[0])) return false;
     if (in[0]->dims[2].sym >= 0 || in[0]->dims[2].coeff % 2 != 0)
       return fail(c, "rope: head_dim must be an even constant, got %s", TS(in[0], b0));
     *out = *in[0];
@@ -345,7 +359,7 @@ static bool infer(const ir_graph_t *graph, const ir_node_t *n, ir_type_t *out, c
     if (!need_rank(c, op, "the cache", in[0], 3, 3) || !need_rank(c, op, "x", in[1], 3, 3)) return false;
     /* The cache's dtype may be narrower: the append rounds. */
     if (!dim_eq(in[0]->dims[1], in[1]->dims[1]) || !dim_eq(in[0]->dims[2], in[1]->dims[2]) ||
-        !is_float(in[0]->dtype) || !is_float(in[1]->dtype))
+        !is_float(in[0]->dtype) || in[1]->dtype != GRETA_F32)
       return fail(c, "append: rows %s do not fit the cache %s", TS(in[1], b1), TS(in[0], b0));
     *out = *in[0];
     return true;
@@ -353,7 +367,7 @@ static bool infer(const ir_graph_t *graph, const ir_node_t *n, ir_type_t *out, c
   case IR_ATTENTION: {
     for (int i = 0; i < 3; i++)
       if (!need_rank(c, op, i == 0 ? "q" : i == 1 ? "k" : "v", in[i], 3, 3)) return false;
-    if (!need_float(c, op, "q", in[0])) return false;
+    if (!need_activation(c, op, "q", in[0])) return false;
     if (!shape_eq(in[1], in[2]))
       return fail(c, "attention: k %s and v %s differ", TS(in[1], b1), TS(in[2], b2));
     if (!dim_eq(in[0]->dims[2], in[1]->dims[2]))
@@ -368,23 +382,26 @@ static bool infer(const ir_graph_t *graph, const ir_node_t *n, ir_type_t *out, c
   case IR_SILU:
   case IR_SCALE:
   case IR_SOFTMAX:
-    if (!need_rank(c, op, "x", in[0], 1, GRETA_MAX_RANK) || !need_float(c, op, "x", in[0])) return false;
+    if (!need_rank(c, op, "x", in[0], 1, GRETA_MAX_RANK) || !need_activation(c, op, "x", in[0]))
+      return false;
     *out = *in[0];
     return true;
   case IR_CAUSAL_MASK:
   case IR_MASKED_SOFTMAX:
-    if (!need_rank(c, op, "x", in[0], 2, GRETA_MAX_RANK) || !need_float(c, op, "x", in[0])) return false;
+    if (!need_rank(c, op, "x", in[0], 2, GRETA_MAX_RANK) || !need_activation(c, op, "x", in[0]))
+      return false;
     *out = *in[0];
     return true;
   case IR_SILU_MUL:
   case IR_ADD:
   case IR_MUL:
-    if (!need_float(c, op, "a", in[0])) return false;
+    if (!need_activation(c, op, "a", in[0])) return false;
     if (!same_type(c, op, n->op == IR_ADD ? "+" : "*", in[0], in[1])) return false;
     *out = *in[0];
     return true;
-  case IR_TRANSPOSE:
+  case IR_TRANSPOSE: /* moves 4-byte elements: f32 or i32 */
     if (!need_rank(c, op, "x", in[0], 2, GRETA_MAX_RANK)) return false;
+    if (in[0]->dtype != GRETA_I32 && !need_activation(c, op, "x", in[0])) return false;
     *out = *in[0];
     out->dims[out->rank - 2] = in[0]->dims[in[0]->rank - 1];
     out->dims[out->rank - 1] = in[0]->dims[in[0]->rank - 2];
@@ -392,7 +409,7 @@ static bool infer(const ir_graph_t *graph, const ir_node_t *n, ir_type_t *out, c
   case IR_BIAS_ADD:
     if (!need_rank(c, op, "x", in[0], 2, GRETA_MAX_RANK) || !need_rank(c, op, "the bias", in[1], 1, 1))
       return false;
-    if (!need_float(c, op, "x", in[0]) || !need_float(c, op, "the bias", in[1])) return false;
+    if (!need_activation(c, op, "x", in[0]) || !need_float(c, op, "the bias", in[1])) return false;
     if (!dim_eq(in[0]->dims[in[0]->rank - 1], in[1]->dims[0]))
       return fail(c, "bias_add: the bias %s does not match the last dimension of %s", TS(in[1], b1),
                   TS(in[0], b0));
@@ -402,6 +419,7 @@ static bool infer(const ir_graph_t *graph, const ir_node_t *n, ir_type_t *out, c
     /* Rows are laid out along the last dimension, tokens along the first:
      * x[T - 1] is a contiguous slice. */
     if (!need_rank(c, op, "x", in[0], 2, GRETA_MAX_RANK)) return false;
+    if (in[0]->dtype != GRETA_I32 && !need_activation(c, op, "x", in[0])) return false;
     if (in[0]->dims[0].sym < 0 || in[0]->dims[0].coeff != 1)
       return fail(c, "last: the first dimension of x must be a symbolic dimension (tokens), got %s",
                   TS(in[0], b0));
