@@ -447,6 +447,9 @@ Test(plan_format, attrs_weights_entries) {
   inputs[0].info.dims[1].symbol = "T";
   assert_serialize_fails("dim 1 is symbolic");
   inputs[0].info.dims[1].symbol = NULL;
+  inputs[0].info.dtype = GRETA_F16; /* every op reads activations as f32 */
+  assert_serialize_fails("input x is f16: inputs are f32 or i32");
+  inputs[0].info.dtype = GRETA_F32;
   outputs[0].offset = plan.arena_bytes;
   assert_serialize_fails("output y: bytes [");
   outputs[0].offset = MARKER_OFFSET;

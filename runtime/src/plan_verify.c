@@ -558,6 +558,17 @@ greta_status_t greta_plan_verify(const greta_plan_t *plan) {
                                "kernel %u: name \"%s\" is not a C identifier of 1..255 chars", i,
                                plan->kernels[i] ? plan->kernels[i] : "");
   GRETA_RETURN_IF_ERROR(verify_ios(plan, plan->inputs, plan->n_inputs, "input"));
+  /* Every op reads activations as f32 (token ids as i32); a gretac of before
+   * 2026-12-03 wrote plans with half inputs that its kernels read as f32. */
+  for (uint32_t i = 0; i < plan->n_inputs; i++) {
+    const greta_dtype_t dt = plan->inputs[i].info.dtype;
+    if (dt != GRETA_F32 && dt != GRETA_I32)
+      return greta_status_make(GRETA_DATA_LOSS,
+                               "input %s is %s: inputs are f32 or i32 (a gretac of before "
+                               "2026-12-03 let half inputs through and computed them wrongly: "
+                               "compile the model again)",
+                               plan->inputs[i].info.name, greta_dtype_name(dt));
+  }
   GRETA_RETURN_IF_ERROR(verify_ios(plan, plan->outputs, plan->n_outputs, "output"));
 
   for (uint32_t i = 0; i < plan->n_weights; i++) {
