@@ -125,7 +125,8 @@ Test(diagnostics, dtype_mismatch) {
 }
 
 /* Every op computes in f32: a half input would be read as f32 (the plan
- * check refused it as an internal error, or the GEMM read garbage). */
+ * check refused it as an internal error, or the GEMM read its f16 bytes
+ * as f32). */
 Test(diagnostics, half_input) {
   expect_one(HEAD "input h: f16[T, 64]\noutput y = x + h\n",
              "t.gm:3:10: error: input 'h' is f16: inputs are f32 (activations) or i32 (token ids)");
