@@ -204,14 +204,13 @@ static bool need_float(infer_ctx_t *c, const char *op, const char *what, const i
  * a weight or a cache, read only where an op takes one (a matmul's right
  * operand, a norm weight, a bias, an embedding table, attention's k and v). */
 static bool need_activation(infer_ctx_t *c, const char *op, const char *what, const ir_type_t *t) {
+  if (!need_float(c, op, what, t)) return false;
   if (t->dtype == GRETA_F32) return true;
   char b[128];
-  if (is_float(t->dtype))
-    return fail(c, "%s: dtype mismatch: %s must be an f32 activation, got %s (a half tensor is a "
-                "weight or a cache: an op reads one only as a matmul's right operand, a norm "
-                "weight, a bias, an embedding table or attention's k and v)",
-                op, what, TS(t, b));
-  return fail(c, "%s: dtype mismatch: %s must be a float tensor, got %s", op, what, TS(t, b));
+  return fail(c, "%s: dtype mismatch: %s must be an f32 activation, got %s (a half tensor is a "
+              "weight or a cache: an op reads one only as a matmul's right operand, a norm "
+              "weight, a bias, an embedding table or attention's k and v)",
+              op, what, TS(t, b));
 }
 
 static bool same_type(infer_ctx_t *c, const char *op, const char *sym, const ir_type_t *a,
