@@ -1,20 +1,21 @@
-/* greta_gemm_wgmma with XH = 2 (x and W through the tensor-memory
- * accelerator, mbarriers in place of the block barrier) against XH = 1
- * (every thread's cp.async and a block barrier a stage) and cuBLAS, at the
- * Llama-2-7B projection shapes, T = 128, 512 and 2048, on 128-, 192- and
- * 256-wide tiles (templates/gemm_wgmma.h; docs/gemm.md, "The copy engine").
+/* The copy engine's GEMM (greta_gemm_wgmma_ws: x and W through the
+ * tensor-memory accelerator, persistent, a producer warpgroup and two
+ * consumer warpgroups) against the cp.async one (greta_gemm_wgmma, XH = 1:
+ * every thread's cp.async and a block barrier a stage, one block a tile)
+ * and cuBLAS, at the Llama-2-7B projection shapes, T = 128, 512 and 2048,
+ * on 128-, 192- and 256-wide tiles (templates/gemm_wgmma.h; docs/gemm.md,
+ * "Persistent and warp-specialised").
  *
  *   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -Itemplates -Ibench \
  *        bench/gemm_wgmma_tma.cu -lcublas -o gemm_wgmma_tma
  *   ./gemm_wgmma_tma              (on an sm_90 GPU; scripts/device_wgmma.sh builds and runs it)
  *
- * x and W f16, c f32, no epilogue, one block per tile (an exact grid). µs
- * per launch: median of 12 replays of a CUDA graph of 10 launches. The
- * tensor maps are encoded as the runtime encodes them (the boxes of
- * launch_constants.h) and passed by value. The TMA result must equal the
- * cp.async one bit for bit (the same wgmma on the same shared-memory bytes
- * in the same order): exit 1 otherwise.
- */
+ * x and W f16, c f32, no epilogue, no split; the persistent kernel on
+ * min(tiles, SMs) blocks. µs per launch: median of 12 replays of a CUDA
+ * graph of 10 launches. The tensor maps are encoded as the runtime encodes
+ * them (the boxes of launch_constants.h) and passed by value. The copy
+ * engine's result must equal the cp.async one bit for bit (the same wgmma
+ * on the same shared-memory bytes in the same order): exit 1 otherwise. */
 #include <cublas_v2.h>
 #include <cuda.h>
 #include <cuda_fp16.h>
@@ -39,17 +40,27 @@
 
 #include "cuda_check.h"
 
-/* VARIANT 0: cp.async (XH = 1); 1: the copy engine (XH = 2). */
-template <long long N, long long K, int BN, int VARIANT>
+/* The cp.async GEMM (greta_gemm_wgmma, XH = 1): one block a tile. */
+template <long long N, long long K, int BN>
 __global__ void __launch_bounds__(GRETA_WGMMA_NT, 1)
-    tma_kernel(long long M, const void *x, const void *w, float *c, const __grid_constant__ greta_tmap map_x,
-               const __grid_constant__ greta_tmap map_w) {
+    cp_kernel(long long M, const void *x, const void *w, float *c) {
 #if defined(GRETA_HAVE_WGMMA)
   extern __shared__ __align__(1024) unsigned char smem[];
   long long m0, n0;
   if (!greta_wgmma_tile_of_block(blockIdx.x, M, N, BN, &m0, &n0)) return;
-  greta_gemm_wgmma<GRETA_W_F16, N, K, BN, 1, 1 + VARIANT>(M, m0, n0, x, w, c, nullptr, smem, greta_no_pairs(),
-                                                          1, 0, 0, 0, &map_x, &map_w);
+  greta_gemm_wgmma<GRETA_W_F16, N, K, BN, 1, 1>(M, m0, n0, x, w, c, nullptr, smem);
+#endif
+}
+
+/* The copy engine's GEMM (greta_gemm_wgmma_ws): persistent, warp-specialised, one block an SM. */
+template <long long N, long long K, int BN>
+__global__ void __launch_bounds__(GRETA_WGMMA_WS_NT, 1)
+    ws_kernel(long long M, float *c, int sms, const __grid_constant__ greta_tmap map_x,
+              const __grid_constant__ greta_tmap map_w) {
+#if defined(GRETA_HAVE_WGMMA)
+  extern __shared__ __align__(1024) unsigned char smem[];
+  greta_gemm_wgmma_ws<GRETA_W_F16, N, K, BN>(M, blockIdx.x, gridDim.x, sms, c, nullptr, smem,
+                                             greta_no_pairs(), nullptr, &map_x, &map_w);
 #endif
 }
 
@@ -76,18 +87,32 @@ static greta_tmap encode_map(const void *p, long long rows, long long K, int box
   return m;
 }
 
+static int g_sms;
+
+/* VARIANT 0: cp.async, one block a tile; 1: the copy engine, persistent. */
 template <long long N, long long K, int BN, int VARIANT>
 static float time_variant(long long M, const void *x, const void *w, float *c) {
-  auto k = tma_kernel<N, K, BN, VARIANT>;
-  const int smem = GRETA_WGMMA_SMEM_BYTES(BN) + GRETA_WGMMA_TMA_BARRIER_BYTES;
-  CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-  const unsigned blocks = (unsigned)((M + 127) / 128 * ((N + BN - 1) / BN));
-  const greta_tmap map_x = encode_map(x, M, K, GRETA_WGMMA_TMA_X_BOX);
-  const greta_tmap map_w = encode_map(w, N, K, GRETA_WGMMA_TMA_W_BOX);
-  return bench_graph_us([&](cudaStream_t s) {
-    k<<<blocks, GRETA_WGMMA_NT, smem, s>>>(M, x, w, c, map_x, map_w);
-    CHECK(cudaGetLastError());
-  });
+  const long long tiles = (M + 127) / 128 * ((N + BN - 1) / BN);
+  if constexpr (VARIANT == 1) {
+    const int smem = GRETA_WGMMA_SMEM_BYTES(BN) + GRETA_WGMMA_TMA_BARRIER_BYTES;
+    const greta_tmap map_x = encode_map(x, M, K, GRETA_WGMMA_TMA_X_BOX);
+    const greta_tmap map_w = encode_map(w, N, K, GRETA_WGMMA_TMA_W_BOX);
+    auto k = ws_kernel<N, K, BN>;
+    CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    const unsigned blocks = (unsigned)std::min<long long>(tiles, g_sms);
+    return bench_graph_us([&](cudaStream_t s) {
+      k<<<blocks, GRETA_WGMMA_WS_NT, smem, s>>>(M, c, g_sms, map_x, map_w);
+      CHECK(cudaGetLastError());
+    });
+  } else {
+    const int smem = GRETA_WGMMA_SMEM_BYTES(BN);
+    auto k = cp_kernel<N, K, BN>;
+    CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    return bench_graph_us([&](cudaStream_t s) {
+      k<<<(unsigned)tiles, GRETA_WGMMA_NT, smem, s>>>(M, x, w, c);
+      CHECK(cudaGetLastError());
+    });
+  }
 }
 
 static bool all_ok = true;
@@ -109,7 +134,7 @@ static void width(const char *name, long long M, const void *x, const void *w, f
   const bool ok = same(c, ref, (size_t)(M * N));
   printf("| %-7s | %4lld | %3d | %4lld | %6.1f (%3.0f) | %6.1f (%3.0f) | %6.1f (%3.0f) | %.2f | %s |\n", name, M,
          BN, (M + 127) / 128 * ((N + BN - 1) / BN), cp, tflop / cp, tma, tflop / tma, cublas_us,
-         tflop / cublas_us, cp / tma, ok ? "same" : "DIFFERENT");
+         tflop / cublas_us, cublas_us / tma, ok ? "same" : "DIFFERENT");
   all_ok &= ok;
 }
 
@@ -166,7 +191,8 @@ int main(int argc, char **argv) {
   cublasCreate(&h);
   printf("%s, %d SMs; µs per launch (TFLOP/s); x, W f16, c f32; one block per tile\n", prop.name,
          prop.multiProcessorCount);
-  printf("| GEMM | T | width | tiles | cp.async | TMA | cuBLAS | cp.async / TMA | TMA = cp.async |\n"
+  g_sms = prop.multiProcessorCount;
+  printf("| GEMM | T | width | tiles | cp.async | TMA, persistent | cuBLAS | cuBLAS / TMA | TMA = cp.async |\n"
          "|---|---|---|---|---|---|---|---|---|\n");
   const bool quick = argc > 1 && strcmp(argv[1], "quick") == 0;
   for (long long T : {128ll, 512ll, 2048ll}) {

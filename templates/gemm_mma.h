@@ -660,12 +660,34 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
         if (!greta_wgmma_tile_of_block(blk, M, N, WG, &m0, &n0)) return; /* whole block */
         greta_gemm_wgmma_tf32<N, K, RES>(M, m0, n0, (const float *)x, (const float *)b,
                                          (float *)out, res, greta_mma_smem);
+      } else if constexpr (XH == 2) {
+        /* The copy engine's operands: the persistent GEMM, G = min(grid,
+         * SMS) blocks going from unit to unit. */
+        const greta_i64 blocks = (greta_i64)gridDim.x * gridDim.y; /* the plan's grid */
+        const bool split = ws && !PAIRS::G;
+        const int width = greta_wgmma_step_width(M, N, K, WG, SMS, GRETA_WGMMA_192, split, 1);
+        if constexpr (WG >= 256) {
+          if (width == 256) {
+            greta_gemm_wgmma_ws<DT, N, K, 256, RES>(M, blk, blocks, SMS, out, res, greta_mma_smem,
+                                                    pairs, ws, map_x, map_w);
+            return;
+          }
+        }
+        if constexpr (WG >= 192 && GRETA_WGMMA_192) {
+          if (width == 192) {
+            greta_gemm_wgmma_ws<DT, N, K, 192, RES>(M, blk, blocks, SMS, out, res, greta_mma_smem,
+                                                    pairs, ws, map_x, map_w);
+            return;
+          }
+        }
+        greta_gemm_wgmma_ws<DT, N, K, 128, RES>(M, blk, blocks, SMS, out, res, greta_mma_smem, pairs,
+                                                ws, map_x, map_w);
       } else {
         /* x in f32: only 128-wide tiles split (the comment above). */
         constexpr bool WIDE_SPLIT = XH != 0;
         const bool split = ws && !PAIRS::G;
         const int width =
-            greta_wgmma_step_width(M, N, K, WG, SMS, GRETA_WGMMA_192, split && WIDE_SPLIT);
+            greta_wgmma_step_width(M, N, K, WG, SMS, GRETA_WGMMA_192, split && WIDE_SPLIT, 0);
         long long tile = blk, slot = 0;
         int part = 0, parts = 1;
         if (split && (WIDE_SPLIT || width == 128)) {
@@ -681,7 +703,7 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
           if (width == 256) {
             greta_gemm_wgmma<DT, N, K, 256, 2, XH, RES>(M, m0, n0, x, b, out, res, greta_mma_smem,
                                                         pairs, WIDE_SPLIT ? parts : 1, part,
-                                                        (int)slot, ws, map_x, map_w);
+                                                        (int)slot, ws);
             return;
           }
         }
@@ -689,21 +711,26 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
           if (width == 192) {
             greta_gemm_wgmma<DT, N, K, 192, 2, XH, RES>(M, m0, n0, x, b, out, res, greta_mma_smem,
                                                         pairs, WIDE_SPLIT ? parts : 1, part,
-                                                        (int)slot, ws, map_x, map_w);
+                                                        (int)slot, ws);
             return;
           }
         }
         greta_gemm_wgmma<DT, N, K, 128, 2, XH, RES>(M, m0, n0, x, b, out, res, greta_mma_smem, pairs,
-                                                    parts, part, (int)slot, ws, map_x, map_w);
+                                                    parts, part, (int)slot, ws);
       }
       return;
     }
   }
 #endif
-  /* XH = 2 kernels read ahead (kernel_select.c): greta_gemm_wgmma waits for
-   * the previous launch itself, after issuing its first weight boxes; the
-   * other paths wait here. */
-  if (XH == 2) greta_grid_begin();
+  /* XH = 2 kernels read ahead (kernel_select.c): greta_gemm_wgmma_ws waits
+   * for the previous launch itself, after issuing its first weight boxes;
+   * the other paths wait here. Their blocks have GRETA_WGMMA_WS_NT threads,
+   * and the paths below take GRETA_GEMM_NT: the rest leave (whole warps; a
+   * block barrier waits only for threads that have not exited). */
+  if (XH == 2) {
+    greta_grid_begin();
+    if (greta_tid() >= GRETA_GEMM_NT) return;
+  }
   if (DT != GRETA_W_F32 && vec) {
     /* Large T: 64 x 128 tiles over the same grid (see greta_gemm_mma_big). */
     const greta_i64 tiles_m = (M + GRETA_MMA_BIG_BM - 1) / GRETA_MMA_BIG_BM;

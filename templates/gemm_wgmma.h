@@ -134,7 +134,7 @@ GRETA_INLINE void greta_wgmma_pin(float &r) { asm volatile("" : "+f"(r)::"memory
 
 /* mbarriers (PTX ISA "Parallel Synchronization and Communication
  * Instructions: mbarrier") and the tensor copy (cp.async.bulk.tensor) that
- * completes on one: XH = 2 below. */
+ * completes on one: greta_gemm_wgmma_ws below. */
 GRETA_INLINE void greta_mbar_init(unsigned int bar, unsigned int count) {
   asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
 }
@@ -378,6 +378,105 @@ GRETA_INLINE void greta_wgmma_store_parts(float *c, const float *res, greta_i64 
   }
 }
 
+/* A 128 x BN tile's results from the fragments acc of thread t (0 .. 255,
+ * warpgroup t / 128 rows 64 (t / 128) ..) of the threads that computed it,
+ * `sync()` their barrier: split-K's part (parts > 1: into its slot of the
+ * workspace ws, and the parts' sum by the last to arrive), the tile staged
+ * in shared memory at `ring` (PAIRS::STAGED: the ring, free now), or stores
+ * straight from the fragments (layout in the comment at the top). `ring`
+ * also holds split-K's flag. */
+template <greta_i64 N, int RES, int BN, class PAIRS, class SYNC>
+GRETA_INLINE void greta_wgmma_epilogue(const float *acc, int t, greta_i64 M, greta_i64 m0,
+                                       greta_i64 n0, void *c, const float *res, const PAIRS &pairs,
+                                       int parts, int part, int tile, void *ws, int *ring, SYNC sync) {
+  enum { BM = GRETA_WGMMA_BM, NT = GRETA_WGMMA_NT };
+  constexpr bool P = PAIRS::G != 0;
+  const int wg = t >> 7, wt = t & 127;
+  if (!P && parts > 1) {
+    /* Split-K: this part's fragments into its slot of the workspace (float4
+     * j of thread t at (j NT + t) 4 floats into the slot), published;
+     * the tile's counter counts the parts in, and the last to arrive resets
+     * it and stores the parts' sum (greta_wgmma_store_parts: in part order,
+     * so the same whoever is last). */
+    static_assert(GRETA_WGMMA_BM * BN <= GRETA_WGMMA_BM * 256, "a slot holds the tile");
+    int *counters = (int *)ws;
+    float *slots = (float *)ws + GRETA_GEMM_SPLIT_K_COUNTERS;
+    auto slot = [&](int q) { return slots + ((greta_i64)tile * parts + q) * (BM * BN); };
+#pragma unroll
+    for (int j = 0; j < BN / 8; j++)
+      *(float4 *)(slot(part) + 4 * (j * NT + t)) =
+          make_float4(acc[4 * j], acc[4 * j + 1], acc[4 * j + 2], acc[4 * j + 3]);
+    greta_fence_release_device();
+    sync(); /* every thread's stores are out */
+    volatile int *last = ring;
+    if (t == 0) {
+      const int arrived = greta_atomic_add_acq_rel_device(&counters[tile], 1);
+      *last = arrived == parts - 1;
+      if (arrived == parts - 1) counters[tile] = 0; /* ready for the next launch */
+    }
+    sync();
+    if (!*last) return;
+    greta_fence_acquire_device();
+    greta_wgmma_store_parts<N, RES, BN>((float *)c, res, M, m0 + 64 * wg, n0, t, slot(0), parts);
+    return;
+  }
+
+  if constexpr (P && PAIRS::STAGED) {
+    /* A long per-pair epilogue (RoPE's double sincos): the tile goes through
+     * the freed ring, [BM][BN + 8] f32, and a loop that is not unrolled
+     * takes U pairs a thread per trip, consecutive threads consecutive pairs
+     * of a row (coalesced stores). Unrolled over the fragment, it was 64
+     * inlined copies a thread: measured 2x the GEMM's time on the H200. */
+    enum { LD = BN + 8 };
+    static_assert(BM * LD * 4 <= GRETA_WGMMA_STAGES(BN) * (BM + BN) * GRETA_WGMMA_BK * 2,
+                  "the staged tile fits in the ring");
+    sync(); /* the other warpgroup's last wgmma has read its stage */
+    float *staged = (float *)ring;
+#pragma unroll
+    for (int i = 0; i < BN / 2; i += 2)
+      *(float2 *)&staged[(64 * wg + greta_wgmma_d_row(wt, i)) * LD + greta_wgmma_d_col(wt, i)] =
+          make_float2(acc[i], acc[i + 1]);
+    sync();
+    /* U pairs a trip, read before any is stored: their stores may alias
+     * the tile for the compiler, so this is what lets U chains overlap. */
+    enum { U = 8 };
+    static_assert(BM * BN / 2 % (NT * U) == 0, "whole trips");
+#pragma unroll 1
+    for (int e0 = t; e0 < BM * BN / 2; e0 += NT * U) {
+      float first[U], second[U];
+#pragma unroll
+      for (int u = 0; u < U; u++) {
+        const int e = e0 + NT * u, r = e / (BN / 2), cc = e % (BN / 2), lc = cc / 16 * 32 + cc % 16;
+        first[u] = staged[r * LD + lc];
+        second[u] = staged[r * LD + lc + 16];
+      }
+#pragma unroll
+      for (int u = 0; u < U; u++) {
+        const int e = e0 + NT * u, r = e / (BN / 2), cc = e % (BN / 2), lc = cc / 16 * 32 + cc % 16;
+        if (m0 + r < M && n0 + lc < N) pairs.store1(m0 + r, n0 + lc, first[u], second[u]);
+      }
+    }
+    return;
+  }
+
+  if constexpr (!P) {
+    greta_wgmma_store_tile<N, RES, BN>((float *)c, res, M, m0 + 64 * wg, n0, wt, acc);
+  } else {
+#pragma unroll
+    for (int j = 0; j < BN / 8; j++) {
+      if (j % 4 >= 2) continue; /* second columns of pairs: with group j - 2 */
+#pragma unroll
+      for (int h = 0; h < 2; h++) {
+        const int i = 4 * j + 2 * h;
+        greta_i64 row = m0 + 64 * wg + greta_wgmma_d_row(wt, i);
+        greta_i64 col = n0 + greta_wgmma_d_col(wt, i);
+        /* first columns col, col + 1 (even, one group); partners 16 on: acc[i + 8] */
+        if (row < M && col < N) pairs.store2(row, col, acc[i], acc[i + 8], acc[i + 1], acc[i + 9]);
+      }
+    }
+  }
+}
+
 /* c[M, N] = x[M, K] W[N, K]^T (+ res[M, N] when RES; PAIRS: see above) for the
  * tile of rows m0 .. m0 + 127, columns n0 .. n0 + BN - 1, by GRETA_WGMMA_NT threads;
  * smem: GRETA_WGMMA_SMEM_BYTES(BN) bytes of dynamic shared memory (its
@@ -389,13 +488,12 @@ template <int DT, greta_i64 N, greta_i64 K, int BN, int AHEAD = 1, int XH = 0, i
 GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, const void *x,
                                    const void *w, void *c, const float *res,
                                    unsigned char *smem, PAIRS pairs = PAIRS(), int parts = 1,
-                                   int part = 0, int tile = 0, void *ws = 0,
-                                   const greta_tmap *map_x = 0, const greta_tmap *map_w = 0) {
+                                   int part = 0, int tile = 0, void *ws = 0) {
   static_assert(DT == GRETA_W_F16 || DT == GRETA_W_BF16, "greta_gemm_wgmma: f16 or bf16 weights");
   static_assert(BN == 128 || BN == 192 || BN == 256, "greta_gemm_wgmma: BN is 128, 192 or 256");
   static_assert(K % GRETA_WGMMA_BK == 0, "greta_gemm_wgmma: K must be a multiple of 64");
   static_assert(AHEAD == 1 || AHEAD == 2, "greta_gemm_wgmma: AHEAD is 1 or 2");
-  static_assert(XH == 0 || XH == 1 || XH == 2, "greta_gemm_wgmma: XH is 0, 1 or 2");
+  static_assert(XH == 0 || XH == 1, "greta_gemm_wgmma: XH is 0 or 1 (2: greta_gemm_wgmma_ws)");
   constexpr bool P = PAIRS::G != 0;
   static_assert(!P || (PAIRS::G == 16 && !RES), "greta_gemm_wgmma: pairs 16 apart, no residual");
   enum { BM = GRETA_WGMMA_BM, BK = GRETA_WGMMA_BK, S = GRETA_WGMMA_STAGES(BN), NT = GRETA_WGMMA_NT };
@@ -415,82 +513,7 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
   for (int i = 0; i < BN / 2; i++) acc[i] = 0.f;
   const int wg = tid >> 7; /* this thread's warpgroup: rows 64 wg .. 64 wg + 63 */
 
-  if constexpr (XH == 2) {
-    /* The copy engine: warp 0 issues a stage's NB boxes, lane g box g (0:
-     * x rows m0 .. m0 + 127; g >= 1: W's virtual rows from n0 + WB (g - 1),
-     * a 2-dimensional box, or with pairs one of the 5-dimensional view of
-     * pair_layout.h, its coordinates found once before the loop), all
-     * completing on full[slot] (lane 0 announces the stage's bytes first);
-     * each warp arrives on empty[slot] once its warpgroup's wgmma of that
-     * stage are done, and warp 0 waits for all 8 before it refills the
-     * slot. No block barrier in the loop. The barriers sit after the ring.
-     * (One thread issuing all 17 boxes of a paired 256-wide stage, each row
-     * found per stage, held its warpgroup back: q/k/v and glu ran 27 and
-     * 29 % slower than with cp.async on the H200; 16-row boxes issued by a
-     * warp, still 27 and 20 %.) */
-    enum { WB = GRETA_WGMMA_TMA_W_BOX, NB = 1 + BN / WB };
-    static_assert(BN % WB == 0 && BM == GRETA_WGMMA_TMA_X_BOX && NB <= 32, "whole boxes, a warp's");
-    const int lane = tid & 31;
-    const greta_tmap *box_map = lane == 0 ? map_x : map_w;
-    const greta_i64 box_v = n0 + WB * (lane - 1); /* lane >= 1: the box's first virtual row */
-    int box_row = lane == 0 ? (int)m0 : (int)box_v, box_block = 0;
-    if constexpr (P) {
-      if (lane > 0) {
-        box_row = (int)PAIRS::tma_run(box_v);
-        box_block = (int)PAIRS::block(box_v);
-      }
-    }
-    const unsigned int box_dst = lane == 0 ? 0u : (unsigned int)(A_BYTES + WB * 128 * (lane - 1));
-    const unsigned int full = base + S * STAGE_BYTES, empty = full + 8 * S;
-    if (tid == 0) {
-      for (int s = 0; s < S; s++) {
-        greta_mbar_init(full + 8 * s, 1);
-        greta_mbar_init(empty + 8 * s, NT / 32);
-      }
-      asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
-    }
-    greta_sync();
-    /* Stage kt's boxes by warp 0: the weight's (lanes 1 .. NB - 1) when W,
-     * x's (lane 0) when X; the stage's bytes announced with the first. */
-    auto issue_boxes = [&](int kt, bool W, bool X) {
-      const int slot = kt % S;
-      const unsigned int bar = full + 8 * slot;
-      if (lane == 0 && W) greta_mbar_expect_tx(bar, STAGE_BYTES);
-      __syncwarp();
-      const unsigned int dst = base + slot * STAGE_BYTES + box_dst;
-      const int k = (k_first + kt) * BK;
-      if (lane == 0 ? !X : !W || lane >= NB) return;
-      if (P && lane > 0) greta_tma_load_5d(dst, box_map, k, box_row, box_block, bar);
-      else greta_tma_load_2d(dst, box_map, k, box_row, bar);
-    };
-    auto issue = [&](int kt) { issue_boxes(kt, true, true); };
-    /* The first stages' weight boxes fly while the launch before this one
-     * finishes (prelude.h, greta_grid_begin: weights are read-only in a
-     * step); x, its output, only after the wait. */
-    if (tid < 32)
-      for (int s = 0; s < S && s < KT; s++) issue_boxes(s, true, false);
-    greta_grid_begin();
-    if (tid < 32)
-      for (int s = 0; s < S && s < KT; s++) issue_boxes(s, false, true);
-#pragma unroll 1
-    for (int kt = 0; kt < KT; kt++) {
-      const int slot = kt % S;
-      greta_mbar_wait(full + 8 * slot, (unsigned int)(kt / S) & 1u);
-      greta_wgmma_stage<DT, BN>(acc, base + slot * STAGE_BYTES + wg * 64 * 128,
-                                base + slot * STAGE_BYTES + A_BYTES);
-      greta_wgmma_wait<1>();
-#pragma unroll
-      for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
-      if (kt > 0) { /* stage kt - 1's wgmma are done: release its slot */
-        const int done = kt - 1, done_slot = done % S;
-        if (lane == 0) greta_mbar_arrive(empty + 8 * done_slot);
-        if (tid < 32 && done + S < KT) {
-          greta_mbar_wait(empty + 8 * done_slot, (unsigned int)(done / S) & 1u);
-          issue(done + S);
-        }
-      }
-    }
-  } else {
+  {
     /* Thread tid's copies: x load j covers row tid / 16 + 16 j, float4 tid % 16
      * (k 4 (tid % 16) ..); W copy j covers row tid / 8 + 32 j, chunk tid % 8.
      * Rows advance by multiples of 8, so r % 8 and with it the swizzled column
@@ -620,95 +643,190 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
       step(kt, abuf[0], abuf[1]);
       if (kt + 1 < KT) step(kt + 1, abuf[1], abuf[0]);
     }
-  } /* XH != 2 */
+  }
   greta_wgmma_wait<0>();
 #pragma unroll
   for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
 
-  if (!P && parts > 1) {
-    /* Split-K: this part's fragments into its slot of the workspace (float4
-     * j of thread tid at (j NT + tid) 4 floats into the slot), published;
-     * the tile's counter counts the parts in, and the last to arrive resets
-     * it and stores the parts' sum (greta_wgmma_store_parts: in part order,
-     * so the same whoever is last). */
-    static_assert(GRETA_WGMMA_BM * BN <= GRETA_WGMMA_BM * 256, "a slot holds the tile");
-    int *counters = (int *)ws;
-    float *slots = (float *)ws + GRETA_GEMM_SPLIT_K_COUNTERS;
-    auto slot = [&](int q) { return slots + ((greta_i64)tile * parts + q) * (BM * BN); };
-#pragma unroll
-    for (int j = 0; j < BN / 8; j++)
-      *(float4 *)(slot(part) + 4 * (j * NT + tid)) =
-          make_float4(acc[4 * j], acc[4 * j + 1], acc[4 * j + 2], acc[4 * j + 3]);
-    greta_fence_release_device();
-    asm volatile("cp.async.wait_all;" ::: "memory");
-    greta_sync(); /* every thread's stores are out; the ring is free for the flag */
-    volatile int *last = (volatile int *)(smem + (base - (unsigned int)__cvta_generic_to_shared(smem)));
-    if (tid == 0) {
-      const int arrived = greta_atomic_add_acq_rel_device(&counters[tile], 1);
-      *last = arrived == parts - 1;
-      if (arrived == parts - 1) counters[tile] = 0; /* ready for the next launch */
-    }
-    greta_sync();
-    if (!*last) return;
-    greta_fence_acquire_device();
-    greta_wgmma_store_parts<N, RES, BN>((float *)c, res, M, m0 + 64 * wg, n0, tid, slot(0), parts);
-    return;
-  }
+  asm volatile("cp.async.wait_all;" ::: "memory"); /* the ring is free (STAGED, the flag) */
+  greta_wgmma_epilogue<N, RES, BN>(acc, tid, M, m0, n0, c, res, pairs, parts, part, tile, ws,
+                                   (int *)(smem + (base - (unsigned int)__cvta_generic_to_shared(smem))),
+                                   [] { greta_sync(); });
+}
 
-  if constexpr (P && PAIRS::STAGED) {
-    /* A long per-pair epilogue (RoPE's double sincos): the tile goes through
-     * the freed ring, [BM][BN + 8] f32, and a loop that is not unrolled
-     * takes U pairs a thread per trip, consecutive threads consecutive pairs
-     * of a row (coalesced stores). Unrolled over the fragment, it was 64
-     * inlined copies a thread: measured 2x the GEMM's time on the H200. */
-    enum { LD = BN + 8 };
-    static_assert(BM * LD * 4 <= S * STAGE_BYTES, "the staged tile fits in the ring");
-    asm volatile("cp.async.wait_all;" ::: "memory");
-    greta_sync(); /* the other warpgroup's last wgmma has read its stage */
-    float *tile = (float *)(smem + (base - (unsigned int)__cvta_generic_to_shared(smem)));
-    const int t = tid & 127;
-#pragma unroll
-    for (int i = 0; i < BN / 2; i += 2)
-      *(float2 *)&tile[(64 * wg + greta_wgmma_d_row(t, i)) * LD + greta_wgmma_d_col(t, i)] =
-          make_float2(acc[i], acc[i + 1]);
-    greta_sync();
-    /* U pairs a trip, read before any is stored: their stores may alias
-     * the tile for the compiler, so this is what lets U chains overlap. */
-    enum { U = 8 };
-    static_assert(BM * BN / 2 % (NT * U) == 0, "whole trips");
+/* ---- Persistent and warp-specialised: x and W through the copy engine ----
+ * greta_gemm_mma's XH = 2 (x in the weight's half type, both operands by
+ * tensor maps: map_x over x [rows, K], map_w over W [N, K] or a pair
+ * layout's 5-dimensional view, launch_constants.h's boxes). The launch's
+ * first G = min(blocks, sms) blocks of GRETA_WGMMA_WS_NT = 384 threads take
+ * the units blk, blk + G, blk + 2 G, ... of the step (greta_wgmma_unit: its
+ * 128 x BN tiles in greta_wgmma_tile_of_block's order, row tiles fastest;
+ * with ws, the tail of tiles mod sms split in K, in the last round); the
+ * other blocks return. Roles:
+ *   warpgroup 0, the producer: it gives back registers (setmaxnreg.dec), and
+ *     its warp 0 fills the ring stage after stage across all of the block's
+ *     units, lane g box g (0: x's 128 rows; g >= 1: W's virtual rows from
+ *     n0 + 64 (g - 1)), each stage completing on its "full" mbarrier, after
+ *     waiting on the slot's "empty" one;
+ *   warpgroups 1 and 2, the consumers (setmaxnreg.inc): rows 0 .. 63 and
+ *     64 .. 127 of the tile, one wgmma group a stage, each warp arriving on
+ *     a slot's "empty" barrier once its warpgroup's wgmma of that stage are
+ *     done, then the epilogue (greta_wgmma_epilogue, their own barrier).
+ * So the ring is filled for the next unit while the consumers store this
+ * one, and no warp that issues wgmma waits for a slot. A staged epilogue
+ * (PAIRS::STAGED) uses the ring: there the producer waits, before a unit's
+ * first stage, until the consumers have released the one before ("epi").
+ * The first unit's first stages' weight boxes are issued before
+ * greta_grid_begin (the weights are read-only in a step); x's after it.
+ * A tile's sums are greta_gemm_wgmma's: the same wgmma on the same
+ * shared-memory bytes in the same order.
+ * smem: GRETA_WGMMA_SMEM_BYTES(BN) + GRETA_WGMMA_TMA_BARRIER_BYTES: the ring,
+ * then the barriers (full, empty: 8 bytes a stage each; epi). */
+template <int DT, greta_i64 N, greta_i64 K, int BN, int RES = 0, class PAIRS = greta_no_pairs>
+GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 blocks, int sms,
+                                      void *c, const float *res, unsigned char *smem,
+                                      PAIRS pairs, void *ws, const greta_tmap *map_x,
+                                      const greta_tmap *map_w) {
+  static_assert(DT == GRETA_W_F16 || DT == GRETA_W_BF16, "greta_gemm_wgmma_ws: f16 or bf16 weights");
+  static_assert(BN == 128 || BN == 192 || BN == 256, "greta_gemm_wgmma_ws: BN is 128, 192 or 256");
+  static_assert(K % GRETA_WGMMA_BK == 0, "greta_gemm_wgmma_ws: K must be a multiple of 64");
+  constexpr bool P = PAIRS::G != 0;
+  static_assert(!P || (PAIRS::G == 16 && !RES), "greta_gemm_wgmma_ws: pairs 16 apart, no residual");
+  enum { BM = GRETA_WGMMA_BM, BK = GRETA_WGMMA_BK, S = GRETA_WGMMA_STAGES(BN), KS = (int)(K / BK) };
+  enum { A_BYTES = BM * BK * 2, STAGE_BYTES = (BM + BN) * BK * 2 };
+  enum { WB = GRETA_WGMMA_TMA_W_BOX, NB = 1 + BN / WB, CONSUMER_WARPS = 8 };
+  static_assert(BN % WB == 0 && BM == GRETA_WGMMA_TMA_X_BOX && NB <= 32, "whole boxes, a warp's");
+  static_assert(16 * S + 8 <= GRETA_WGMMA_TMA_BARRIER_BYTES, "the barriers after the ring");
+  const int G = (int)(blocks < sms ? blocks : sms);
+  if (blk >= G) return; /* whole block */
+  /* Tiles, rows and columns in 32 bits: N < 2^31 and M a step's rows. */
+  const int tiles_m = (int)((M + BM - 1) / BM), tiles = tiles_m * (int)((N + BN - 1) / BN);
+  const bool split = !P && ws;
+  const int tid = greta_tid(), wg = tid >> 7, lane = tid & 31;
+  /* Unit u of the step: its tile's first row and column, its K stages. */
+  struct unit_t {
+    int m0, n0, k_first, ks, parts, part, slot;
+  };
+  auto unit = [&](int u, unit_t *o) {
+    int tile;
+    if (!greta_wgmma_unit(u, tiles, sms, split, &tile, &o->part, &o->parts, &o->slot)) return false;
+    o->m0 = tile % tiles_m * BM;
+    o->n0 = tile / tiles_m * BN;
+    o->k_first = o->part * KS / o->parts;
+    o->ks = (o->part + 1) * KS / o->parts - o->k_first;
+    return true;
+  };
+
+  unsigned int base = (unsigned int)__cvta_generic_to_shared(smem);
+  base = (base + 1023u) & ~1023u;
+  const unsigned int full = base + S * STAGE_BYTES, empty = full + 8 * S, epi = empty + 8 * S;
+  if (tid == 0) {
+    for (int s = 0; s < S; s++) {
+      greta_mbar_init(full + 8 * s, 1);
+      greta_mbar_init(empty + 8 * s, CONSUMER_WARPS);
+    }
+    greta_mbar_init(epi, 1);
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+  }
+  greta_sync();
+
+  if (wg == 0) {
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 56;" ::: "memory");
+    if (tid >= 32) {
+      greta_grid_begin(); /* as every thread of a launch does */
+      return;
+    }
+    const unsigned int box_dst = lane == 0 ? 0u : (unsigned int)(A_BYTES + WB * 128 * (lane - 1));
+    const greta_tmap *box_map = lane == 0 ? map_x : map_w;
+    int box_row = 0, box_block = 0; /* this lane's box of the unit's tile */
+    auto place = [&](const unit_t &o) {
+      const int v = o.n0 + WB * (lane - 1); /* lane >= 1: the box's first virtual row */
+      box_row = lane == 0 ? o.m0 : v;
+      box_block = 0;
+      if constexpr (P) {
+        if (lane > 0) {
+          box_row = (int)PAIRS::tma_run(v);
+          box_block = (int)PAIRS::block(v);
+        }
+      }
+    };
+    /* Stage kt of unit o into slot `slot`: the weight's boxes (lanes 1 ..
+     * NB - 1) when W, x's (lane 0) when X; the stage's bytes announced with
+     * the first. */
+    auto issue = [&](const unit_t &o, int kt, unsigned int slot, bool W, bool X) {
+      const unsigned int bar = full + 8 * slot;
+      if (lane == 0 && W) greta_mbar_expect_tx(bar, STAGE_BYTES);
+      __syncwarp();
+      if (lane == 0 ? !X : !W || lane >= NB) return;
+      const unsigned int dst = base + slot * STAGE_BYTES + box_dst;
+      const int k = (o.k_first + kt) * BK;
+      if (P && lane > 0) greta_tma_load_5d(dst, box_map, k, box_row, box_block, bar);
+      else greta_tma_load_2d(dst, box_map, k, box_row, bar);
+    };
+    unit_t o;
+    const bool any = unit((int)blk, &o);
+    int pre = 0; /* the first unit's stages issued around the wait */
+    if (any) {
+      place(o);
+      pre = o.ks < S ? o.ks : S;
+      for (int s = 0; s < pre; s++) issue(o, s, s, true, false);
+    }
+    greta_grid_begin();
+    for (int s = 0; s < pre; s++) issue(o, s, s, false, true);
+    unsigned int it = pre; /* stages issued */
+    int n = 0;             /* units begun */
+    for (int u = (int)blk; unit(u, &o); u += G, n++) {
+      if (n > 0) {
+        place(o);
+        /* the ring holds the unit before's staged tile until its release */
+        if (PAIRS::STAGED) greta_mbar_wait(epi, (unsigned int)(n - 1) & 1u);
+      }
 #pragma unroll 1
-    for (int e0 = tid; e0 < BM * BN / 2; e0 += NT * U) {
-      float first[U], second[U];
-#pragma unroll
-      for (int u = 0; u < U; u++) {
-        const int e = e0 + NT * u, r = e / (BN / 2), c = e % (BN / 2), lc = c / 16 * 32 + c % 16;
-        first[u] = tile[r * LD + lc];
-        second[u] = tile[r * LD + lc + 16];
-      }
-#pragma unroll
-      for (int u = 0; u < U; u++) {
-        const int e = e0 + NT * u, r = e / (BN / 2), c = e % (BN / 2), lc = c / 16 * 32 + c % 16;
-        if (m0 + r < M && n0 + lc < N) pairs.store1(m0 + r, n0 + lc, first[u], second[u]);
+      for (int kt = n == 0 ? pre : 0; kt < o.ks; kt++, it++) {
+        const unsigned int slot = it % S;
+        /* its previous fill consumed (on the first pass, the phase before
+         * the first, which counts as complete) */
+        greta_mbar_wait(empty + 8 * slot, ((it / S) & 1u) ^ 1u);
+        issue(o, kt, slot, true, true);
       }
     }
     return;
   }
 
-  /* Results straight from the fragments (layout in the comment above). */
-  if constexpr (!P) {
-    greta_wgmma_store_tile<N, RES, BN>((float *)c, res, M, m0 + 64 * wg, n0, tid & 127, acc);
-  } else {
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 224;" ::: "memory");
+  greta_grid_begin(); /* c, res and the workspace are the step's */
+  const int t = tid - 128, cwg = wg - 1;
+  float acc[BN / 2];
+  unsigned int it = 0; /* stages consumed */
+  unit_t o;
+  for (int u = (int)blk; unit(u, &o); u += G) {
 #pragma unroll
-    for (int j = 0; j < BN / 8; j++) {
-      if (j % 4 >= 2) continue; /* second columns of pairs: with group j - 2 */
+    for (int i = 0; i < BN / 2; i++) acc[i] = 0.f;
+#pragma unroll 1
+    for (int kt = 0; kt < o.ks; kt++, it++) {
+      const unsigned int slot = it % S;
+      greta_mbar_wait(full + 8 * slot, (it / S) & 1u);
+      greta_wgmma_stage<DT, BN>(acc, base + slot * STAGE_BYTES + cwg * 64 * 128,
+                                base + slot * STAGE_BYTES + A_BYTES);
+      greta_wgmma_wait<1>();
 #pragma unroll
-      for (int h = 0; h < 2; h++) {
-        const int t = tid & 127, i = 4 * j + 2 * h;
-        greta_i64 row = m0 + 64 * wg + greta_wgmma_d_row(t, i);
-        greta_i64 col = n0 + greta_wgmma_d_col(t, i);
-        /* first columns col, col + 1 (even, one group); partners 16 on: acc[i + 8] */
-        if (row < M && col < N) pairs.store2(row, col, acc[i], acc[i + 8], acc[i + 1], acc[i + 9]);
-      }
+      for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
+      /* the stage before is done: its slot back to the producer */
+      if (kt > 0 && lane == 0) greta_mbar_arrive(empty + 8 * ((it - 1) % S));
+    }
+    greta_wgmma_wait<0>();
+#pragma unroll
+    for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
+    if (lane == 0) greta_mbar_arrive(empty + 8 * ((it - 1) % S));
+    int *ring = (int *)(smem + (base - (unsigned int)__cvta_generic_to_shared(smem)));
+    greta_wgmma_epilogue<N, RES, BN>(acc, t, M, o.m0, o.n0, c, res, pairs, o.parts, o.part, o.slot,
+                                     ws, ring, [] { asm volatile("bar.sync 1, 256;" ::: "memory"); });
+    if constexpr (PAIRS::STAGED) {
+      /* the staged tile read: the ring back to the producer (the generic
+       * proxy's accesses ordered before the copy engine's next writes) */
+      asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+      asm volatile("bar.sync 1, 256;" ::: "memory");
+      if (t == 0) greta_mbar_arrive(epi);
     }
   }
 }

@@ -106,11 +106,20 @@ enum {
 #define GRETA_WGMMA_BK 64
 #define GRETA_WGMMA_STAGES(bn) ((bn) == 128 ? 6 : 4)
 #define GRETA_WGMMA_NT 256
+/* greta_gemm_wgmma_ws (the copy engine's GEMM, persistent): a producer
+ * warpgroup and two consumer warpgroups. */
+#define GRETA_WGMMA_WS_NT 384
 /* The time of one wave of 128 x bn tiles, a wave of 256-wide ones = 100
  * (greta_wgmma_step_width), measured on the H200 over the 7B's shapes in
  * one wave (docs/gemm.md, "Tile width at run time"): 128: 67-77; 192:
  * 82-87. */
 #define GRETA_WGMMA_WAVE_COST(bn) ((bn) == 128 ? 72 : (bn) == 192 ? 84 : 100)
+/* The same for greta_gemm_wgmma_ws, whose blocks go on from tile to tile
+ * without a new block's start and ring fill: a tile's time, a 256-wide
+ * one's = 100, from the 7B's shapes at T = 2048 on the H200 (many tiles a
+ * block; docs/gemm.md, "Persistent and warp-specialised"): 128: 53-58;
+ * 192: 72-77. */
+#define GRETA_WGMMA_WS_WAVE_COST(bn) ((bn) == 128 ? 58 : (bn) == 192 ? 76 : 100)
 /* Split-K's sum of a 128-wide tile's 2 parts (greta_wgmma_store_parts)
  * takes about as long as a wave of 128-wide tiles spends on this much of K
  * (greta_wgmma_step_width). Fitted to the H200 at T = 512 (docs/gemm.md,

@@ -83,13 +83,13 @@ GRETA_LAYOUT_FN int greta_wgmma_tile_of_block(long long blk, long long M, long l
  * the paths up to the widest width any step of the entry takes
  * (kernel_select.c's wgmma_width), and the kernel weighs each step's own M. */
 GRETA_LAYOUT_FN int greta_wgmma_step_width(long long M, long long N, long long K, int wg, int sms,
-                                           int with_192, int split) {
+                                           int with_192, int split, int persistent) {
   int best = 128;
   long long best_cost = -1;
   for (int bn = 128; bn <= wg; bn += 64) {
     if (bn == 192 && !with_192) continue;
     const long long tiles = (M + 127) / 128 * ((N + bn - 1) / bn), tail = tiles % sms;
-    const long long wave = GRETA_WGMMA_WAVE_COST(bn);
+    const long long wave = persistent ? GRETA_WGMMA_WS_WAVE_COST(bn) : GRETA_WGMMA_WAVE_COST(bn);
     long long p = split && tail ? sms / tail : 1;
     if (p > GRETA_GEMM_SPLIT_K_PARTS) p = GRETA_GEMM_SPLIT_K_PARTS;
     /* In waves times 96 K (8 K times every p's multiple): whole numbers.
@@ -97,8 +97,9 @@ GRETA_LAYOUT_FN int greta_wgmma_step_width(long long M, long long N, long long K
      * SPLIT_SUM_K of K, wider tiles in proportion, each part past 2 adding
      * an eighth: wave(128) SUM_K / K (bn / 128) (6 + p) / 8. */
     const long long k = K > 0 ? K : 1;
+    const long long wave128 = persistent ? GRETA_WGMMA_WS_WAVE_COST(128) : GRETA_WGMMA_WAVE_COST(128);
     const long long cost = p > 1 ? tiles / sms * wave * 96 * k + wave * 96 / p * k +
-                                       GRETA_WGMMA_WAVE_COST(128) * GRETA_WGMMA_SPLIT_SUM_K *
+                                       wave128 * GRETA_WGMMA_SPLIT_SUM_K *
                                            (bn / 64) * 6 * (6 + p)
                                  : (tiles + sms - 1) / sms * wave * 96 * k;
     if (best_cost < 0 || cost <= best_cost) best = bn, best_cost = cost;
@@ -134,6 +135,30 @@ GRETA_LAYOUT_FN int greta_wgmma_split_of_block(long long blk, long long tiles, i
   *part = (int)((blk - whole) % p);
   *parts = (int)p;
   *slot = (blk - whole) / p;
+  return 1;
+}
+
+/* A persistent launch's unit u (greta_gemm_wgmma_ws: its G = min(grid,
+ * sms) blocks take the units blk, blk + G, ...): without split, tile u;
+ * with split, the whole waves' tiles (tiles - tail, tail = tiles mod sms)
+ * one unit each, then the tail's tiles in p = min(GRETA_GEMM_SPLIT_K_PARTS,
+ * sms / tail) parts each (p < 2: unsplit), consecutive units, in the last
+ * round: greta_wgmma_split_of_block over a grid of tiles - tail + sms
+ * (test_wgmma_layout checks the two agree). In 32 bits: the producer warp
+ * that calls it runs on few registers. Returns 0 past the last unit. */
+GRETA_LAYOUT_FN int greta_wgmma_unit(int u, int tiles, int sms, int split, int *tile, int *part,
+                                     int *parts, int *slot) {
+  const int tail = tiles % sms;
+  int p = split && tail ? sms / tail : 1;
+  if (p > GRETA_GEMM_SPLIT_K_PARTS) p = GRETA_GEMM_SPLIT_K_PARTS;
+  const int whole = p > 1 ? tiles - tail : tiles;
+  *part = 0, *parts = 1, *slot = 0, *tile = u;
+  if (u < whole) return 1;
+  if (p == 1 || u >= whole + tail * p) return 0;
+  *slot = (u - whole) / p;
+  *tile = whole + *slot;
+  *part = (u - whole) % p;
+  *parts = p;
   return 1;
 }
 

@@ -574,6 +574,19 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
             "a kernel with tensor maps leaves the wait to greta_gemm_mma");
   cr_assert(!strstr(tu.source.data, "greta_tmap map_w) {\n  greta_grid_begin();"),
             "no kernel with tensor maps waits at entry");
+  /* Kernels with maps run greta_gemm_wgmma_ws's three warpgroups; the
+   * others, the 256 threads of the GEMM's other paths. */
+  int with_maps = 0;
+  for (const char *k = strstr(tu.source.data, "__launch_bounds__("); k; k = strstr(k + 1, "__launch_bounds__(")) {
+    const char *body = strstr(k, ") {\n");
+    cr_assert(body);
+    const bool maps = strncmp(body - strlen("greta_tmap map_w"), "greta_tmap map_w", 16) == 0;
+    with_maps += maps;
+    if (maps) cr_expect(strncmp(k, "__launch_bounds__(384)", 22) == 0, "%.200s", k);
+    else if (strstr(k, "greta_gemm_mma<") && strstr(k, "greta_gemm_mma<") < body + 200)
+      cr_expect(strncmp(k, "__launch_bounds__(256)", 22) == 0, "%.200s", k);
+  }
+  cr_expect(with_maps >= 3, "%d kernels with tensor maps", with_maps);
   cr_assert(strstr(tu.source.data, "  greta_grid_begin();\n  greta_gemm_mma<GRETA_W_F16, 688LL, 256LL"),
             "a GEMM without maps waits at entry");
   cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_BF16, 4096LL, 256LL, 1, 1, 1LL, 1, 256, 2, 132>"

@@ -268,12 +268,12 @@ Test(wgmma_layout, step_width) {
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     const long long M = cases[i].M, N = cases[i].N;
     const int wg = cases[i].wg;
-    cr_expect_eq(greta_wgmma_step_width(M, N, 4096, wg, 132, 0, 0), cases[i].without_192,
+    cr_expect_eq(greta_wgmma_step_width(M, N, 4096, wg, 132, 0, 0, 0), cases[i].without_192,
                  "M %lld N %lld wg %d, without 192", M, N, wg);
-    cr_expect_eq(greta_wgmma_step_width(M, N, 4096, wg, 132, 1, 0), cases[i].with_192,
+    cr_expect_eq(greta_wgmma_step_width(M, N, 4096, wg, 132, 1, 0, 0), cases[i].with_192,
                  "M %lld N %lld wg %d, with 192", M, N, wg);
     if (wg == 256) /* N a multiple of 256: the half-the-SMs rule */
-      cr_expect_eq(greta_wgmma_step_width(M, N, 4096, wg, 132, 0, 0),
+      cr_expect_eq(greta_wgmma_step_width(M, N, 4096, wg, 132, 0, 0, 0),
                    2 * ((M + 127) / 128) * ((N + 255) / 256) >= 132 ? 256 : 128, "M %lld N %lld", M, N);
   }
 }
@@ -307,12 +307,12 @@ Test(wgmma_layout, step_width_with_split) {
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     const long long M = cases[i].M, K = cases[i].K;
-    cr_expect_eq(greta_wgmma_step_width(M, 4096, K, 256, 132, 0, 1), cases[i].without_192,
+    cr_expect_eq(greta_wgmma_step_width(M, 4096, K, 256, 132, 0, 1, 0), cases[i].without_192,
                  "M %lld K %lld, without 192", M, K);
-    cr_expect_eq(greta_wgmma_step_width(M, 4096, K, 256, 132, 1, 1), cases[i].with_192,
+    cr_expect_eq(greta_wgmma_step_width(M, 4096, K, 256, 132, 1, 1, 0), cases[i].with_192,
                  "M %lld K %lld, with 192", M, K);
   }
-  cr_expect_eq(greta_wgmma_step_width(512, 4096, 11008, 128, 132, 1, 1), 128, "compiled for 128 only");
+  cr_expect_eq(greta_wgmma_step_width(512, 4096, 11008, 128, 132, 1, 1, 0), 128, "compiled for 128 only");
 }
 
 /* Split-K's blocks: over the grid's blocks, every tile's parts 0 .. p - 1
@@ -376,4 +376,72 @@ Test(wgmma_layout, split_blocks_cover_each_tile_once) {
   check_split(33, 132, 132, 4);
   check_split(48, 132, 192, 2);
   check_split(1, 132, 1, 1);
+}
+
+/* A persistent launch's units (greta_wgmma_unit, greta_gemm_wgmma_ws): the
+ * same tiles, parts and slots as greta_wgmma_split_of_block over a grid of
+ * tiles - tail + sms blocks, in 32 bits, so check_split's coverage holds;
+ * units run from 0 without a gap and end (a block's loop stops at its first
+ * unit past the last); the split units are the last round's (whole waves
+ * come first, so each of the sms blocks has at most one, its last).
+ * Without split, unit u is tile u. */
+static void check_units(int tiles, int sms, int want_parts) {
+  const int whole_waves = tiles - tiles % sms;
+  int units = 0;
+  for (int u = 0; u < tiles * GRETA_GEMM_SPLIT_K_PARTS + 2 * sms; u++) {
+    int tile, part, parts, slot;
+    long long t64 = -1, s64 = -1;
+    int p64 = -1, ps64 = -1;
+    const int got = greta_wgmma_unit(u, tiles, sms, 1, &tile, &part, &parts, &slot);
+    const int want = greta_wgmma_split_of_block(u, tiles, sms, whole_waves + sms, &t64, &p64, &ps64, &s64);
+    cr_assert_eq(got, want, "tiles %d sms %d: unit %d", tiles, sms, u);
+    if (got) {
+      cr_assert_eq(u, units++, "tiles %d: units from 0 without a gap", tiles);
+      cr_assert(tile == t64 && part == p64 && parts == ps64 && slot == s64,
+                "tiles %d sms %d unit %d: %d %d/%d slot %d against %lld %d/%d slot %lld", tiles,
+                sms, u, tile, part, parts, slot, t64, p64, ps64, s64);
+      if (parts > 1)
+        cr_assert(u >= whole_waves && u < whole_waves + sms, "tiles %d: split unit %d not in the last round",
+                  tiles, u);
+    }
+    const int plain = greta_wgmma_unit(u, tiles, sms, 0, &tile, &part, &parts, &slot);
+    cr_assert(plain == (u < tiles) && (!plain || (tile == u && part == 0 && parts == 1)),
+              "without split, unit %d is tile %d", u, u);
+  }
+  check_split(tiles, sms, whole_waves + sms, want_parts);
+}
+
+Test(wgmma_layout, persistent_units) {
+  check_units(32, 132, 4);   /* o / down at T = 128 in 128-wide tiles */
+  check_units(64, 132, 2);   /* 256-wide at T = 512 */
+  check_units(128, 132, 1);  /* 128-wide at T = 512: one round, unsplit */
+  check_units(284, 132, 4);  /* 2 whole rounds, a tail of 20 in 4 parts */
+  check_units(192, 132, 2);  /* a tail of 60 in 2 */
+  check_units(1536, 132, 1); /* q/k/v at T = 2048, 128-wide: a tail of 84, p = 1 */
+  check_units(2, 132, 4);
+  check_units(1, 132, 4);
+  check_units(7, 16, 2);
+}
+
+/* The persistent kernel's width rule (GRETA_WGMMA_WS_WAVE_COST: a 128- /
+ * 192- / 256-wide tile costing 58 / 76 / 100) at the 7B's shapes on 132
+ * SMs, against what its bench measured fastest on the H200 (docs/gemm.md,
+ * "Persistent and warp-specialised"; no split). */
+Test(wgmma_layout, step_width_persistent) {
+  static const struct {
+    long long M, N, K;
+    int want;
+  } cases[] = {
+      {128, 12288, 4096, 128},  /* q/k/v: 96 / 64 / 48 tiles, one round each */
+      {512, 12288, 4096, 192},  /* 384 / 256 / 192: 3 / 2 / 2 rounds */
+      {2048, 12288, 4096, 256}, /* 12 / 8 / 6 */
+      {128, 22016, 4096, 192},  /* gate/up: 172 / 115 / 86: 2 / 1 / 1 */
+      {512, 22016, 4096, 256},  /* 6 / 4 / 3: 348 / 304 / 300 */
+      {2048, 22016, 4096, 192}, /* 21 / 14 / 11: 1218 / 1064 / 1100 */
+      {512, 4096, 4096, 128},   /* o: 128 / 88 / 64, one round each */
+      {2048, 4096, 11008, 256}, /* down: 4 / 3 / 2 */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    cr_expect_eq(greta_wgmma_step_width(cases[i].M, cases[i].N, cases[i].K, 256, 132, 1, 0, 1), cases[i].want,
+                 "M %lld N %lld K %lld", cases[i].M, cases[i].N, cases[i].K);
 }

@@ -311,11 +311,11 @@ static int64_t pair_width(const kernel_ctx_t *c, int64_t s, int64_t blocks) {
  * tail's K): the kernel compiles the paths up to it and picks each step's
  * width at run time by the same rule. */
 static int wgmma_width(const target_t *target, int64_t max_rows, int64_t N, int64_t K,
-                       bool split) {
+                       bool split, bool persistent) {
   int wg = 128;
   for (int64_t r = 1; r <= ceil_div(max_rows, GRETA_WGMMA_BM); r++) {
     const int w = greta_wgmma_step_width(r * GRETA_WGMMA_BM, N, K, 256, (int)target->compute_units,
-                                         wgmma_192(target), split);
+                                         wgmma_192(target), split, persistent);
     if (w > wg) wg = w;
   }
   return wg;
@@ -375,7 +375,10 @@ static greta_status_t prefill_gemm(const kernel_ctx_t *c, kernel_choice_t *k, in
   if ((xh || pairs) && !mma)
     return bad(c, "x in a half type and paired epilogues need the matrix-core GEMM (K a "
                   "multiple of 32 on AMD)");
-  GRETA_RETURN_IF_ERROR(set_rows_y(c, GRETA_GEMM_NT, ceil_div(N, mma ? GRETA_MMA_BN : GRETA_GEMM_BN),
+  /* attr tma: greta_gemm_wgmma_ws's producer and consumer warpgroups (the
+   * other paths of the kernel leave the extra threads out). */
+  const uint32_t nt = mma && a->tma ? GRETA_WGMMA_WS_NT : GRETA_GEMM_NT;
+  GRETA_RETURN_IF_ERROR(set_rows_y(c, nt, ceil_div(N, mma ? GRETA_MMA_BN : GRETA_GEMM_BN),
                                    mma ? GRETA_MMA_BM : GRETA_GEMM_BM));
   if (mma) l->shared_bytes = dt == GRETA_F32 ? GRETA_MMA_F32_SMEM_BYTES : GRETA_MMA_SMEM_BYTES;
   /* Halves: when the largest step reaches GRETA_MMA_BIG_MIN_TILES tiles, the
@@ -387,7 +390,7 @@ static greta_status_t prefill_gemm(const kernel_ctx_t *c, kernel_choice_t *k, in
    * 128 to wg (wgmma_width) wide, at run time once the step has 64 rows. */
   int wg = 0, xh_arg = xh;
   if (mma && dt != GRETA_F32 && trans && K % GRETA_WGMMA_BK == 0 && target_wgmma(c->target)) {
-    wg = wgmma_width(c->target, max_rows, N, K, a->split_k != 0 && !pairs);
+    wg = wgmma_width(c->target, max_rows, N, K, a->split_k != 0 && !pairs, a->tma != 0);
     if (l->shared_bytes < wgmma_smem_bytes(wg)) l->shared_bytes = wgmma_smem_bytes(wg);
     /* attr tma (lower_tma): both operands through the copy engine (XH =
      * 2), the runtime encoding their tensor maps. */
