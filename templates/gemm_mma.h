@@ -625,11 +625,13 @@ GRETA_INLINE void greta_gemm_mma_big(const void *x, const void *b, void *out, co
  * Surplus blocks return.
  * XH = 1: x is [M, K] in the weight's half type (its producer rounded it:
  * the same values the kernel would round f32 x to); every path copies it
- * like the weight. XH = 2: the same x, and the wgmma tiles take x and the
+ * like the weight. XH = 2: the same x, and the wgmma tiles are
+ * greta_gemm_wgmma_ws's, persistent and warp-specialised, taking x and the
  * weight through the copy engine (map_x, map_w: their tensor maps,
- * launch_constants.h's boxes); the other paths as XH = 1. An XH = 2 kernel
- * reads ahead: every path calls greta_grid_begin() itself (prelude.h),
- * the wgmma tiles after their first stages' weight boxes are issued.
+ * launch_constants.h's boxes), in blocks of GRETA_WGMMA_WS_NT threads; the
+ * other paths as XH = 1, on GRETA_GEMM_NT of them. An XH = 2 kernel reads
+ * ahead: every path calls greta_grid_begin() itself (prelude.h), the wgmma
+ * tiles after their first stages' weight boxes are issued.
  * pairs (prefill's matmul_glu and matmul_qkv): every path computes the
  * virtual weight of gemm.h's paired epilogues (G = 16), N its width, and
  * stores through pairs; out and res are unused. */

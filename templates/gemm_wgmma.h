@@ -7,6 +7,10 @@
  * are staged as zeros, rows of W past N are zero-filled by cp.async
  * (src-size 0), and the results past M / N are not stored.
  *
+ * x already in the weight's half type and both operands through the copy
+ * engine (greta_gemm_mma's XH = 2): greta_gemm_wgmma_ws below, the same
+ * tiles, ring and wgmma, persistent and warp-specialised.
+ *
  * Compiled only for sm_90a (wgmma needs the arch-specific target:
  * -gencode=arch=compute_90a,code=sm_90a); elsewhere greta_gemm_wgmma is not
  * defined and the host must not select it.
@@ -381,14 +385,15 @@ GRETA_INLINE void greta_wgmma_store_parts(float *c, const float *res, greta_i64 
 /* A 128 x BN tile's results from the fragments acc of thread t (0 .. 255,
  * warpgroup t / 128 rows 64 (t / 128) ..) of the threads that computed it,
  * `sync()` their barrier: split-K's part (parts > 1: into its slot of the
- * workspace ws, and the parts' sum by the last to arrive), the tile staged
- * in shared memory at `ring` (PAIRS::STAGED: the ring, free now), or stores
- * straight from the fragments (layout in the comment at the top). `ring`
- * also holds split-K's flag. */
+ * workspace ws, and the parts' sum by the last to arrive, told by the
+ * shared word *flag), the tile staged in shared memory at `staged`
+ * (PAIRS::STAGED: the ring, free now), or stores straight from the
+ * fragments (layout in the comment at the top). */
 template <greta_i64 N, int RES, int BN, class PAIRS, class SYNC>
 GRETA_INLINE void greta_wgmma_epilogue(const float *acc, int t, greta_i64 M, greta_i64 m0,
                                        greta_i64 n0, void *c, const float *res, const PAIRS &pairs,
-                                       int parts, int part, int tile, void *ws, int *ring, SYNC sync) {
+                                       int parts, int part, int tile, void *ws, int *flag,
+                                       float *staged, SYNC sync) {
   enum { BM = GRETA_WGMMA_BM, NT = GRETA_WGMMA_NT };
   constexpr bool P = PAIRS::G != 0;
   const int wg = t >> 7, wt = t & 127;
@@ -408,7 +413,7 @@ GRETA_INLINE void greta_wgmma_epilogue(const float *acc, int t, greta_i64 M, gre
           make_float4(acc[4 * j], acc[4 * j + 1], acc[4 * j + 2], acc[4 * j + 3]);
     greta_fence_release_device();
     sync(); /* every thread's stores are out */
-    volatile int *last = ring;
+    volatile int *last = flag;
     if (t == 0) {
       const int arrived = greta_atomic_add_acq_rel_device(&counters[tile], 1);
       *last = arrived == parts - 1;
@@ -431,7 +436,6 @@ GRETA_INLINE void greta_wgmma_epilogue(const float *acc, int t, greta_i64 M, gre
     static_assert(BM * LD * 4 <= GRETA_WGMMA_STAGES(BN) * (BM + BN) * GRETA_WGMMA_BK * 2,
                   "the staged tile fits in the ring");
     sync(); /* the other warpgroup's last wgmma has read its stage */
-    float *staged = (float *)ring;
 #pragma unroll
     for (int i = 0; i < BN / 2; i += 2)
       *(float2 *)&staged[(64 * wg + greta_wgmma_d_row(wt, i)) * LD + greta_wgmma_d_col(wt, i)] =
@@ -649,9 +653,9 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
   for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
 
   asm volatile("cp.async.wait_all;" ::: "memory"); /* the ring is free (STAGED, the flag) */
+  float *ring = (float *)(smem + (base - (unsigned int)__cvta_generic_to_shared(smem)));
   greta_wgmma_epilogue<N, RES, BN>(acc, tid, M, m0, n0, c, res, pairs, parts, part, tile, ws,
-                                   (int *)(smem + (base - (unsigned int)__cvta_generic_to_shared(smem))),
-                                   [] { greta_sync(); });
+                                   (int *)ring, ring, [] { greta_sync(); });
 }
 
 /* ---- Persistent and warp-specialised: x and W through the copy engine ----
@@ -681,7 +685,8 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
  * A tile's sums are greta_gemm_wgmma's: the same wgmma on the same
  * shared-memory bytes in the same order.
  * smem: GRETA_WGMMA_SMEM_BYTES(BN) + GRETA_WGMMA_TMA_BARRIER_BYTES: the ring,
- * then the barriers (full, empty: 8 bytes a stage each; epi). */
+ * then the barriers (full, empty: 8 bytes a stage each; epi) and split-K's
+ * flag. */
 template <int DT, greta_i64 N, greta_i64 K, int BN, int RES = 0, class PAIRS = greta_no_pairs>
 GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 blocks, int sms,
                                       void *c, const float *res, unsigned char *smem,
@@ -696,7 +701,7 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
   enum { A_BYTES = BM * BK * 2, STAGE_BYTES = (BM + BN) * BK * 2 };
   enum { WB = GRETA_WGMMA_TMA_W_BOX, NB = 1 + BN / WB, CONSUMER_WARPS = 8 };
   static_assert(BN % WB == 0 && BM == GRETA_WGMMA_TMA_X_BOX && NB <= 32, "whole boxes, a warp's");
-  static_assert(16 * S + 8 <= GRETA_WGMMA_TMA_BARRIER_BYTES, "the barriers after the ring");
+  static_assert(16 * S + 12 <= GRETA_WGMMA_TMA_BARRIER_BYTES, "the barriers and the flag after the ring");
   const int G = (int)(blocks < sms ? blocks : sms);
   if (blk >= G) return; /* whole block */
   /* Tiles, rows and columns in 32 bits: N < 2^31 and M a step's rows. */
@@ -796,6 +801,8 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
   asm volatile("setmaxnreg.inc.sync.aligned.u32 224;" ::: "memory");
   greta_grid_begin(); /* c, res and the workspace are the step's */
   const int t = tid - 128, cwg = wg - 1;
+  float *ring = (float *)(smem + (base - (unsigned int)__cvta_generic_to_shared(smem)));
+  int *flag = (int *)(ring + (epi + 8 - base) / 4); /* after the barriers */
   float acc[BN / 2];
   unsigned int it = 0; /* stages consumed */
   unit_t o;
@@ -818,9 +825,8 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
 #pragma unroll
     for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
     if (lane == 0) greta_mbar_arrive(empty + 8 * ((it - 1) % S));
-    int *ring = (int *)(smem + (base - (unsigned int)__cvta_generic_to_shared(smem)));
     greta_wgmma_epilogue<N, RES, BN>(acc, t, M, o.m0, o.n0, c, res, pairs, o.parts, o.part, o.slot,
-                                     ws, ring, [] { asm volatile("bar.sync 1, 256;" ::: "memory"); });
+                                     ws, flag, ring, [] { asm volatile("bar.sync 1, 256;" ::: "memory"); });
     if constexpr (PAIRS::STAGED) {
       /* the staged tile read: the ring back to the producer (the generic
        * proxy's accesses ordered before the copy engine's next writes) */

@@ -134,8 +134,9 @@ enum {
 #endif
 #define GRETA_WGMMA_SMEM_BYTES(bn) \
   (GRETA_WGMMA_STAGES(bn) * (GRETA_WGMMA_BM + (bn)) * GRETA_WGMMA_BK * 2 + 1024)
-/* greta_gemm_wgmma with XH = 2 (x and W through the copy engine): its
- * mbarriers after the ring, a full and an empty one of 8 bytes per stage;
+/* greta_gemm_wgmma_ws (x and W through the copy engine): after the ring
+ * its mbarriers, a full and an empty one of 8 bytes per stage and "epi",
+ * then split-K's flag;
  * the boxes its tensor maps are encoded with (rows of 64 k halves, the
  * 128-byte swizzle): x 128 rows (a tile's), W 64 virtual rows (a pair
  * layout's as 2 x 2 runs of 16, pair_layout.h). */
