@@ -275,9 +275,9 @@ width() {
   return $status
 }
 
-# greta_gemm_wgmma through the tensor-memory accelerator (XH = 2) against
-# its cp.async path and cuBLAS (bench/gemm_wgmma_tma.cu, which also checks
-# that both give the same bits), then each launch of the f16 block's
+# The copy engine's GEMM (greta_gemm_wgmma_ws: persistent, warp-specialised)
+# against the cp.async one and cuBLAS (bench/gemm_wgmma_tma.cu, which also
+# checks that both give the same bits), then each launch of the f16 block's
 # prefill at T = 512 and 128.
 tma() {
   local status=0 t m
