@@ -517,136 +517,134 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
   for (int i = 0; i < BN / 2; i++) acc[i] = 0.f;
   const int wg = tid >> 7; /* this thread's warpgroup: rows 64 wg .. 64 wg + 63 */
 
-  {
-    /* Thread tid's copies: x load j covers row tid / 16 + 16 j, float4 tid % 16
-     * (k 4 (tid % 16) ..); W copy j covers row tid / 8 + 32 j, chunk tid % 8.
-     * Rows advance by multiples of 8, so r % 8 and with it the swizzled column
-     * are the same for every j: one base pointer and one shared offset per
-     * operand, and j adds a compile-time constant to each (PAIRS: W row j is
-     * found by PAIRS::row). Rows past M / N are bits cleared in a_rows / b_rows. */
-    const int a_r = tid >> 4, a_q = tid & 15, b_r = tid >> 3, b_ch = tid & 7;
-    const float *a_src = (const float *)x + (m0 + a_r) * K + 4 * a_q;
-    const unsigned int a_dst = greta_wgmma_swz(a_r, 4 * a_q);
-    /* W row j of this thread, k 0: row 0 and compile-time distances (tiles
-     * start at multiples of BN), or (pairs whose period the width does not
-     * keep, e.g. 192-wide tiles over q/k/v's 128-column heads) distances
-     * from PAIRS::row, found once here. */
-    const unsigned short *b_src = (const unsigned short *)w + PAIRS::row(n0 + b_r) * K + 8 * b_ch;
-    const bool b_fixed = PAIRS::fixed_rows(BN);
-    greta_i64 b_jump[B_LOADS];
+  /* Thread tid's copies: x load j covers row tid / 16 + 16 j, float4 tid % 16
+   * (k 4 (tid % 16) ..); W copy j covers row tid / 8 + 32 j, chunk tid % 8.
+   * Rows advance by multiples of 8, so r % 8 and with it the swizzled column
+   * are the same for every j: one base pointer and one shared offset per
+   * operand, and j adds a compile-time constant to each (PAIRS: W row j is
+   * found by PAIRS::row). Rows past M / N are bits cleared in a_rows / b_rows. */
+  const int a_r = tid >> 4, a_q = tid & 15, b_r = tid >> 3, b_ch = tid & 7;
+  const float *a_src = (const float *)x + (m0 + a_r) * K + 4 * a_q;
+  const unsigned int a_dst = greta_wgmma_swz(a_r, 4 * a_q);
+  /* W row j of this thread, k 0: row 0 and compile-time distances (tiles
+   * start at multiples of BN), or (pairs whose period the width does not
+   * keep, e.g. 192-wide tiles over q/k/v's 128-column heads) distances
+   * from PAIRS::row, found once here. */
+  const unsigned short *b_src = (const unsigned short *)w + PAIRS::row(n0 + b_r) * K + 8 * b_ch;
+  const bool b_fixed = PAIRS::fixed_rows(BN);
+  greta_i64 b_jump[B_LOADS];
 #pragma unroll
-    for (int j = 0; j < B_LOADS; j++)
-      b_jump[j] = b_fixed ? PAIRS::jump(j) * K : (PAIRS::row(n0 + b_r + 32 * j) - PAIRS::row(n0 + b_r)) * K;
-    auto b_row = [&](int j) { return b_src + b_jump[j]; };
-    const unsigned int b_dst = A_BYTES + greta_wgmma_swz(b_r, 8 * b_ch);
-    unsigned int a_rows = 0, b_rows = 0;
+  for (int j = 0; j < B_LOADS; j++)
+    b_jump[j] = b_fixed ? PAIRS::jump(j) * K : (PAIRS::row(n0 + b_r + 32 * j) - PAIRS::row(n0 + b_r)) * K;
+  auto b_row = [&](int j) { return b_src + b_jump[j]; };
+  const unsigned int b_dst = A_BYTES + greta_wgmma_swz(b_r, 8 * b_ch);
+  unsigned int a_rows = 0, b_rows = 0;
 #pragma unroll
-    for (int j = 0; j < A_LOADS; j++)
-      if (m0 + a_r + 16 * j < M) a_rows |= 1u << j;
+  for (int j = 0; j < A_LOADS; j++)
+    if (m0 + a_r + 16 * j < M) a_rows |= 1u << j;
 #pragma unroll
-    for (int j = 0; j < B_LOADS; j++)
-      if (n0 + b_r + 32 * j < N && PAIRS::valid(n0 + b_r + 32 * j)) b_rows |= 1u << j;
+  for (int j = 0; j < B_LOADS; j++)
+    if (n0 + b_r + 32 * j < N && PAIRS::valid(n0 + b_r + 32 * j)) b_rows |= 1u << j;
 
-    /* x of stage kt into registers (zeros past M). */
-    typedef float4 a_regs[A_LOADS];
-    a_regs abuf[2];
-    auto load_a = [&](int kt, a_regs &areg) {
-      const float *p = a_src + (k_first + kt) * BK;
+  /* x of stage kt into registers (zeros past M). */
+  typedef float4 a_regs[A_LOADS];
+  a_regs abuf[2];
+  auto load_a = [&](int kt, a_regs &areg) {
+    const float *p = a_src + (k_first + kt) * BK;
 #pragma unroll
-      for (int j = 0; j < A_LOADS; j++) {
-        areg[j] = make_float4(0.f, 0.f, 0.f, 0.f);
-        if (a_rows >> j & 1)
-          asm volatile("ld.global.v4.f32 {%0, %1, %2, %3}, [%4];"
-                       : "=f"(areg[j].x), "=f"(areg[j].y), "=f"(areg[j].z), "=f"(areg[j].w)
-                       : "l"(p + 16 * j * K));
-      }
-    };
-    /* The registers of load_a, converted, into slot `slot`. */
-    auto store_a = [&](int slot, const a_regs &areg) {
-      const unsigned int d = base + slot * STAGE_BYTES + a_dst;
-#pragma unroll
-      for (int j = 0; j < A_LOADS; j++) {
-        unsigned int lo = greta_pack_half2<DT>(areg[j].x, areg[j].y);
-        unsigned int hi = greta_pack_half2<DT>(areg[j].z, areg[j].w);
-        asm volatile("st.shared.v2.b32 [%0], {%1, %2};" ::"r"(d + 16 * 128 * j), "r"(lo), "r"(hi) : "memory");
-      }
-    };
-    /* W of stage kt into slot `slot` by cp.async (zero-filled past N: src-size
-     * 0 reads nothing, and the address given is W's first row). */
-    auto load_b = [&](int kt, int slot) {
-      const unsigned int d = base + slot * STAGE_BYTES + b_dst;
-#pragma unroll
-      for (int j = 0; j < B_LOADS; j++) {
-        bool ok = b_rows >> j & 1;
-        const unsigned short *src = b_row(j) + (k_first + kt) * BK;
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d + 32 * 128 * j),
-                     "l"(ok ? src : (const unsigned short *)w), "r"(ok ? 16 : 0)
-                     : "memory");
-      }
-    };
-    /* XH = 1: x already holds the weight's half type, [M, K]: copied like W
-     * (same thread mapping, zero-filled past M), no registers, no conversion. */
-    auto load_ah = [&](int kt, int slot) {
-      const unsigned short *p =
-          (const unsigned short *)x + (m0 + b_r) * K + 8 * b_ch + (k_first + kt) * BK;
-      const unsigned int d = base + slot * STAGE_BYTES + b_dst - A_BYTES;
-#pragma unroll
-      for (int j = 0; j < BM * BK / 8 / NT; j++) {
-        bool ok = m0 + b_r + 32 * j < M;
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d + 32 * 128 * j),
-                     "l"(ok ? p + 32 * j * K : (const unsigned short *)x), "r"(ok ? 16 : 0)
-                     : "memory");
-      }
-    };
-    auto commit_b = [&]() { asm volatile("cp.async.commit_group;" ::: "memory"); };
-
-    /* Prologue: stages 0 .. S - 3 into their slots; with AHEAD = 2 the x of
-     * stage S - 2 into registers too. */
-#pragma unroll
-    for (int s = 0; s < S - 2; s++) {
-      if (s < KT) {
-        load_b(s, s);
-        if (XH) {
-          load_ah(s, s);
-        } else {
-          load_a(s, abuf[0]);
-          store_a(s, abuf[0]);
-        }
-      }
-      commit_b();
+    for (int j = 0; j < A_LOADS; j++) {
+      areg[j] = make_float4(0.f, 0.f, 0.f, 0.f);
+      if (a_rows >> j & 1)
+        asm volatile("ld.global.v4.f32 {%0, %1, %2, %3}, [%4];"
+                     : "=f"(areg[j].x), "=f"(areg[j].y), "=f"(areg[j].z), "=f"(areg[j].w)
+                     : "l"(p + 16 * j * K));
     }
-    if (!XH && AHEAD == 2 && S - 2 < KT) load_a(S - 2, abuf[0]);
-
-    /* Iteration kt. `cur` receives (AHEAD = 1) or holds (AHEAD = 2, loaded one
-     * iteration earlier, so a whole stage of wgmma hides the load) the x of
-     * stage kt + S - 2; with AHEAD = 2 `next` receives stage kt + S - 1. */
-    auto step = [&](int kt, a_regs &cur, a_regs &next) {
-      const int ahead = kt + S - 2;
-      const int slot = kt % S, ahead_slot = ahead % S;
-      if (!XH && AHEAD == 1 && ahead < KT) load_a(ahead, cur);
-      if (!XH && AHEAD == 2 && ahead + 1 < KT) load_a(ahead + 1, next);
-      asm volatile("cp.async.wait_group %0;" ::"n"(S - 3) : "memory");
-      asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
-      greta_sync();
-      if (ahead < KT) {
-        load_b(ahead, ahead_slot);
-        if (XH) load_ah(ahead, ahead_slot);
-      }
-      commit_b();
-
-      greta_wgmma_stage<DT, BN>(acc, base + slot * STAGE_BYTES + wg * 64 * 128,
-                                base + slot * STAGE_BYTES + A_BYTES);
-
-      if (!XH && ahead < KT) store_a(ahead_slot, cur);
-      greta_wgmma_wait<1>();
+  };
+  /* The registers of load_a, converted, into slot `slot`. */
+  auto store_a = [&](int slot, const a_regs &areg) {
+    const unsigned int d = base + slot * STAGE_BYTES + a_dst;
 #pragma unroll
-      for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
-    };
-    /* Two iterations per trip: the register buffers swap roles at compile time. */
-    for (int kt = 0; kt < KT; kt += 2) {
-      step(kt, abuf[0], abuf[1]);
-      if (kt + 1 < KT) step(kt + 1, abuf[1], abuf[0]);
+    for (int j = 0; j < A_LOADS; j++) {
+      unsigned int lo = greta_pack_half2<DT>(areg[j].x, areg[j].y);
+      unsigned int hi = greta_pack_half2<DT>(areg[j].z, areg[j].w);
+      asm volatile("st.shared.v2.b32 [%0], {%1, %2};" ::"r"(d + 16 * 128 * j), "r"(lo), "r"(hi) : "memory");
     }
+  };
+  /* W of stage kt into slot `slot` by cp.async (zero-filled past N: src-size
+   * 0 reads nothing, and the address given is W's first row). */
+  auto load_b = [&](int kt, int slot) {
+    const unsigned int d = base + slot * STAGE_BYTES + b_dst;
+#pragma unroll
+    for (int j = 0; j < B_LOADS; j++) {
+      bool ok = b_rows >> j & 1;
+      const unsigned short *src = b_row(j) + (k_first + kt) * BK;
+      asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d + 32 * 128 * j),
+                   "l"(ok ? src : (const unsigned short *)w), "r"(ok ? 16 : 0)
+                   : "memory");
+    }
+  };
+  /* XH = 1: x already holds the weight's half type, [M, K]: copied like W
+   * (same thread mapping, zero-filled past M), no registers, no conversion. */
+  auto load_ah = [&](int kt, int slot) {
+    const unsigned short *p =
+        (const unsigned short *)x + (m0 + b_r) * K + 8 * b_ch + (k_first + kt) * BK;
+    const unsigned int d = base + slot * STAGE_BYTES + b_dst - A_BYTES;
+#pragma unroll
+    for (int j = 0; j < BM * BK / 8 / NT; j++) {
+      bool ok = m0 + b_r + 32 * j < M;
+      asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d + 32 * 128 * j),
+                   "l"(ok ? p + 32 * j * K : (const unsigned short *)x), "r"(ok ? 16 : 0)
+                   : "memory");
+    }
+  };
+  auto commit_b = [&]() { asm volatile("cp.async.commit_group;" ::: "memory"); };
+
+  /* Prologue: stages 0 .. S - 3 into their slots; with AHEAD = 2 the x of
+   * stage S - 2 into registers too. */
+#pragma unroll
+  for (int s = 0; s < S - 2; s++) {
+    if (s < KT) {
+      load_b(s, s);
+      if (XH) {
+        load_ah(s, s);
+      } else {
+        load_a(s, abuf[0]);
+        store_a(s, abuf[0]);
+      }
+    }
+    commit_b();
+  }
+  if (!XH && AHEAD == 2 && S - 2 < KT) load_a(S - 2, abuf[0]);
+
+  /* Iteration kt. `cur` receives (AHEAD = 1) or holds (AHEAD = 2, loaded one
+   * iteration earlier, so a whole stage of wgmma hides the load) the x of
+   * stage kt + S - 2; with AHEAD = 2 `next` receives stage kt + S - 1. */
+  auto step = [&](int kt, a_regs &cur, a_regs &next) {
+    const int ahead = kt + S - 2;
+    const int slot = kt % S, ahead_slot = ahead % S;
+    if (!XH && AHEAD == 1 && ahead < KT) load_a(ahead, cur);
+    if (!XH && AHEAD == 2 && ahead + 1 < KT) load_a(ahead + 1, next);
+    asm volatile("cp.async.wait_group %0;" ::"n"(S - 3) : "memory");
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+    greta_sync();
+    if (ahead < KT) {
+      load_b(ahead, ahead_slot);
+      if (XH) load_ah(ahead, ahead_slot);
+    }
+    commit_b();
+
+    greta_wgmma_stage<DT, BN>(acc, base + slot * STAGE_BYTES + wg * 64 * 128,
+                              base + slot * STAGE_BYTES + A_BYTES);
+
+    if (!XH && ahead < KT) store_a(ahead_slot, cur);
+    greta_wgmma_wait<1>();
+#pragma unroll
+    for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
+  };
+  /* Two iterations per trip: the register buffers swap roles at compile time. */
+  for (int kt = 0; kt < KT; kt += 2) {
+    step(kt, abuf[0], abuf[1]);
+    if (kt + 1 < KT) step(kt + 1, abuf[1], abuf[0]);
   }
   greta_wgmma_wait<0>();
 #pragma unroll
