@@ -335,7 +335,7 @@ Test(plan_format, wrong_magic_and_version) {
    * advice to recompile. */
   bytes[8] = 7;
   assert_parse_fails(bytes, size,
-                     "unsupported plan version 7: this libgreta reads version 11 (recompile the "
+                     "unsupported plan version 7: this libgreta reads version 10 (recompile the "
                      "model with a matching gretac)");
   bytes[8] = GRETA_PLAN_VERSION;
   bytes[40] ^= 1; /* anything after the header */

@@ -33,7 +33,7 @@
 #include "greta/greta.h"
 
 #define GRETA_PLAN_MAGIC "GRETAPLN"
-#define GRETA_PLAN_VERSION 11
+#define GRETA_PLAN_VERSION 10
 /* The entry run once, when the weights are complete, before the first
  * step: fold_norm launches only. greta_plan_entry_for never returns it. */
 #define GRETA_PLAN_BIND_ENTRY "bind"
