@@ -615,11 +615,9 @@ GRETA_INLINE void greta_gemm_mma_big(const void *x, const void *b, void *out, co
  * greta_gemm_wgmma_tf32, with
  * GRETA_WGMMA_TF32_SMEM_BYTES, once the step has GRETA_WGMMA_TF32_MIN_TILES
  * of them.
- * ws (half weights; the plan's split_k, the step's workspace): the tail of
- * a step's tiles splits its K, at the width chosen knowing that: with XH =
- * 2 by stream-K (greta_wgmma_unit), pairs too; otherwise, without pairs,
- * in equal parts (greta_wgmma_split_of_block, greta_gemm_wgmma's split-K).
- * With x in
+ * ws (half weights, no pairs; the plan's split_k, the step's workspace):
+ * the tail of a step's tiles splits its K (greta_wgmma_split_of_block,
+ * greta_gemm_wgmma's split-K), at the width chosen knowing that. With x in
  * f32 (XH = 0: a model input, rounded in the kernel) only 128-wide tiles
  * split, at the width chosen as if none did: x goes through registers, and
  * the 192- and 256-wide kernels with split-K's sum in them took 255
@@ -668,7 +666,8 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
         /* The copy engine's operands: the persistent GEMM, G = min(grid,
          * SMS) blocks going from unit to unit. */
         const greta_i64 blocks = (greta_i64)gridDim.x * gridDim.y; /* the plan's grid */
-        const int width = greta_wgmma_step_width(M, N, K, WG, SMS, GRETA_WGMMA_192, ws != 0, 1);
+        const bool split = ws && !PAIRS::G;
+        const int width = greta_wgmma_step_width(M, N, K, WG, SMS, GRETA_WGMMA_192, split, 1);
         if constexpr (WG >= 256) {
           if (width == 256) {
             greta_gemm_wgmma_ws<DT, N, K, 256, RES>(M, blk, blocks, SMS, out, res, greta_mma_smem,

@@ -59,13 +59,12 @@
  * Split-K (parts = 2 to 4, the plan's split_k; the tail of a step's tiles
  * that would leave SMs idle, wgmma_layout.h's greta_wgmma_split_of_block):
  * `parts` consecutive blocks take one tile, block `part` the part-th share
- * of the K stages; each stores its partial tile into slot `tile` parts +
- * part (`tile`: the tile's index among the split ones) of the step's
- * workspace `ws` (arrival counters, then slots: launch_constants.h), and
- * the last to arrive at the tile's counter adds the parts in part order
- * into its fragments (deterministic whoever is last), resets the counter
- * and runs the epilogue (greta_wgmma_epilogue). Not with PAIRS here (the
- * persistent kernel below splits paired tiles too).
+ * of the K stages; each stores its partial tile into slot `tile` (the tile's
+ * index among the split ones) of the step's workspace `ws` (arrival
+ * counters, then slots: templates/launch_constants.h), and the last to
+ * arrive at the tile's counter adds the parts in part order (deterministic
+ * whoever is last), resets the counter and runs the epilogue. Not with
+ * PAIRS.
  *
  * XH = 1 (an option for a caller that already has x in the weight's half
  * type, e.g. from the norm before the projection): x is copied like W by
@@ -320,82 +319,111 @@ GRETA_INLINE void greta_wgmma_store_tile(float *c, const float *res, greta_i64 M
   }
 }
 
-/* Split-K's last block to arrive: the sum of a tile's `parts` partial
- * tiles (slot q at slot0 + q GRETA_WGMMA_BM BN, thread tid's fragments as
- * float4 j at (j GRETA_WGMMA_NT + tid) 4 floats: greta_wgmma_epilogue),
- * in part order, into its fragments acc, which the epilogue then stores
- * as an unsplit tile's. The block's own part is read back rather than
- * kept, and the sum goes C float4 a chunk: acc's elements not summed yet
- * are dead (the slot holds them), so a chunk's sums and loads fit beside
- * the finished ones; with all of acc alive through the parts' loop the
- * consumers spilled (and 256 wide with a residual, with chunks of 16). Each part's C loads are in flight together (through
- * L2: other blocks wrote them, and the SM's L1 is not coherent). */
-template <int BN>
-GRETA_INLINE void greta_wgmma_sum_parts(float *acc, int tid, const float *slot0, int parts) {
-  enum { NT = GRETA_WGMMA_NT, SLOT = GRETA_WGMMA_BM * BN, J = BN / 8, C = BN == 256 ? 8 : 16 };
-  const float4 *part0 = (const float4 *)slot0 + tid;
-#pragma unroll
-  for (int j0 = 0; j0 < J; j0 += C) {
-    float4 s[C];
-#pragma unroll
-    for (int u = 0; u < C; u++)
-      if (j0 + u < J) s[u] = __ldcg(part0 + (j0 + u) * NT);
+/* Four floats at p through L2 (split-K's slots, written by other blocks: the
+ * SM's L1 is not coherent), zeros where !ok, without a branch: a load under
+ * a branch could not be issued before the adds of the loads above it, and
+ * each part's load then waited for the one before. */
+GRETA_INLINE float4 greta_ldcg4_if(bool ok, const float *p) {
+  float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %5, 0;\n"
+               "@p ld.global.cg.v4.f32 {%0, %1, %2, %3}, [%4];\n}\n"
+               : "+f"(v.x), "+f"(v.y), "+f"(v.z), "+f"(v.w)
+               : "l"(p), "r"((int)ok));
+  return v;
+}
+
+/* Split-K's last block: the sum of a tile's `parts` partial tiles (slot q at
+ * slot0 + q GRETA_WGMMA_BM BN, thread tid's fragments as float4 j at
+ * (j GRETA_WGMMA_NT + tid) 4 floats, greta_gemm_wgmma's split-K), in part
+ * order, into c (+ res) as greta_wgmma_store_tile stores a warpgroup's
+ * rows r0 .. r0 + 63. The block's own part is read back rather than kept:
+ * with its accumulators alive through the sum, the 256-wide tile spilled.
+ * U float4 a trip (a loop, not unrolled): a trip issues every part's loads
+ * and the residual's before its first add, and its stores after (res may be
+ * c). Float4 j of thread t is fragment elements 4 j .. 4 j + 3: columns
+ * col, col + 1 of rows row and row + 8. */
+template <greta_i64 N, int RES, int BN>
+GRETA_INLINE void greta_wgmma_store_parts(float *c, const float *res, greta_i64 M, greta_i64 r0,
+                                          greta_i64 n0, int tid, const float *slot0, int parts) {
+  enum { NT = GRETA_WGMMA_NT, U = 8, P = GRETA_GEMM_SPLIT_K_PARTS, SLOT = GRETA_WGMMA_BM * BN };
+  static_assert(BN / 8 % U == 0, "whole trips");
+  const int t = tid & 127;
 #pragma unroll 1
-    for (int q = 1; q < parts; q++) {
+  for (int j0 = 0; j0 < BN / 8; j0 += U) {
+    float4 v[U][P];
+    float2 r[2 * U];
 #pragma unroll
-      for (int u = 0; u < C; u++) {
-        if (j0 + u >= J) continue;
-        const float4 v = __ldcg(part0 + q * (SLOT / 4) + (j0 + u) * NT);
-        s[u].x += v.x, s[u].y += v.y, s[u].z += v.z, s[u].w += v.w;
+    for (int u = 0; u < U; u++) {
+      const float *p = slot0 + 4 * ((j0 + u) * NT + tid);
+#pragma unroll
+      for (int q = 0; q < P; q++) v[u][q] = greta_ldcg4_if(q < parts, p + q * SLOT);
+#pragma unroll
+      for (int h = 0; h < 2; h++) {
+        const int i = 4 * (j0 + u) + 2 * h;
+        const greta_i64 row = r0 + greta_wgmma_d_row(t, i), col = n0 + greta_wgmma_d_col(t, i);
+        r[2 * u + h] = RES ? greta_wgmma_load_res<N>(res, M, row, col) : make_float2(0.f, 0.f);
       }
     }
 #pragma unroll
-    for (int u = 0; u < C; u++) {
-      if (j0 + u >= J) continue;
-      float *a = acc + 4 * (j0 + u);
-      a[0] = s[u].x, a[1] = s[u].y, a[2] = s[u].z, a[3] = s[u].w;
+    for (int u = 0; u < U; u++) {
+      float4 sum = v[u][0];
+#pragma unroll
+      for (int q = 1; q < P; q++)
+        if (q < parts) sum.x += v[u][q].x, sum.y += v[u][q].y, sum.z += v[u][q].z, sum.w += v[u][q].w;
+      const float s[4] = {sum.x, sum.y, sum.z, sum.w};
+#pragma unroll
+      for (int h = 0; h < 2; h++) {
+        const int i = 4 * (j0 + u) + 2 * h;
+        const greta_i64 row = r0 + greta_wgmma_d_row(t, i), col = n0 + greta_wgmma_d_col(t, i);
+        if (row < M)
+          greta_wgmma_store<N>(c, row, col, s[2 * h] + r[2 * u + h].x, s[2 * h + 1] + r[2 * u + h].y);
+      }
     }
   }
 }
 
 /* A 128 x BN tile's results from the fragments acc of thread t (0 .. 255,
  * warpgroup t / 128 rows 64 (t / 128) ..) of the threads that computed it,
- * `sync()` their barrier. Split-K (parts > 1): this is part `part` of the
- * tile's K; it goes into slot slot + part of the workspace ws, the tile's
- * arrival counter `counter` counts the parts in, and the last to arrive
- * (told by the shared word *flag) sums them in part order (the same
- * whoever is last) and goes on as an unsplit tile. Then: the tile staged
- * in shared memory at `staged` (PAIRS::STAGED: the ring, free now), or
- * stores straight from the fragments (layout in the comment at the top). */
+ * `sync()` their barrier: split-K's part (parts > 1: into its slot of the
+ * workspace ws, and the parts' sum by the last to arrive, told by the
+ * shared word *flag), the tile staged in shared memory at `staged`
+ * (PAIRS::STAGED: the ring, free now), or stores straight from the
+ * fragments (layout in the comment at the top). */
 template <greta_i64 N, int RES, int BN, class PAIRS, class SYNC>
-GRETA_INLINE void greta_wgmma_epilogue(float *acc, int t, greta_i64 M, greta_i64 m0,
+GRETA_INLINE void greta_wgmma_epilogue(const float *acc, int t, greta_i64 M, greta_i64 m0,
                                        greta_i64 n0, void *c, const float *res, const PAIRS &pairs,
-                                       int parts, int part, int slot, int counter, void *ws,
-                                       int *flag, float *staged, SYNC sync) {
+                                       int parts, int part, int tile, void *ws, int *flag,
+                                       float *staged, SYNC sync) {
   enum { BM = GRETA_WGMMA_BM, NT = GRETA_WGMMA_NT };
   constexpr bool P = PAIRS::G != 0;
   const int wg = t >> 7, wt = t & 127;
-  if (parts > 1) {
-    /* float4 j of thread t at (j NT + t) 4 floats into the slot */
+  if (!P && parts > 1) {
+    /* Split-K: this part's fragments into its slot of the workspace (float4
+     * j of thread t at (j NT + t) 4 floats into the slot), published;
+     * the tile's counter counts the parts in, and the last to arrive resets
+     * it and stores the parts' sum (greta_wgmma_store_parts: in part order,
+     * so the same whoever is last). */
     static_assert(GRETA_WGMMA_BM * BN <= GRETA_WGMMA_BM * 256, "a slot holds the tile");
     int *counters = (int *)ws;
-    float *slots = (float *)ws + GRETA_GEMM_SPLIT_K_COUNTERS + (greta_i64)slot * (BM * BN);
+    float *slots = (float *)ws + GRETA_GEMM_SPLIT_K_COUNTERS;
+    auto slot = [&](int q) { return slots + ((greta_i64)tile * parts + q) * (BM * BN); };
 #pragma unroll
     for (int j = 0; j < BN / 8; j++)
-      *(float4 *)(slots + (greta_i64)part * (BM * BN) + 4 * (j * NT + t)) =
+      *(float4 *)(slot(part) + 4 * (j * NT + t)) =
           make_float4(acc[4 * j], acc[4 * j + 1], acc[4 * j + 2], acc[4 * j + 3]);
     greta_fence_release_device();
     sync(); /* every thread's stores are out */
     volatile int *last = flag;
     if (t == 0) {
-      const int arrived = greta_atomic_add_acq_rel_device(&counters[counter], 1);
+      const int arrived = greta_atomic_add_acq_rel_device(&counters[tile], 1);
       *last = arrived == parts - 1;
-      if (arrived == parts - 1) counters[counter] = 0; /* ready for the next launch */
+      if (arrived == parts - 1) counters[tile] = 0; /* ready for the next launch */
     }
     sync();
     if (!*last) return;
     greta_fence_acquire_device();
-    greta_wgmma_sum_parts<BN>(acc, t, slots, parts);
+    greta_wgmma_store_parts<N, RES, BN>((float *)c, res, M, m0 + 64 * wg, n0, t, slot(0), parts);
+    return;
   }
 
   if constexpr (P && PAIRS::STAGED) {
@@ -624,9 +652,8 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
 
   asm volatile("cp.async.wait_all;" ::: "memory"); /* the ring is free (STAGED, the flag) */
   float *ring = (float *)(smem + (base - (unsigned int)__cvta_generic_to_shared(smem)));
-  /* split-K: the tail's tile `tile` has slots tile parts .. (pairs never split here) */
-  greta_wgmma_epilogue<N, RES, BN>(acc, tid, M, m0, n0, c, res, pairs, PAIRS::G ? 1 : parts, part,
-                                   tile * parts, tile, ws, (int *)ring, ring, [] { greta_sync(); });
+  greta_wgmma_epilogue<N, RES, BN>(acc, tid, M, m0, n0, c, res, pairs, parts, part, tile, ws,
+                                   (int *)ring, ring, [] { greta_sync(); });
 }
 
 /* ---- Persistent and warp-specialised: x and W through the copy engine ----
@@ -634,10 +661,10 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
  * tensor maps: map_x over x [rows, K], map_w over W [N, K] or a pair
  * layout's 5-dimensional view, launch_constants.h's boxes). The launch's
  * first G = min(blocks, sms) blocks of GRETA_WGMMA_WS_NT = 384 threads take
- * the step's 128 x BN tiles in greta_wgmma_tile_of_block's order (row
- * tiles fastest), blk, blk + G, blk + 2 G, ...; with ws, the last round's
- * tail is shared out in K over the blocks (stream-K, greta_wgmma_unit:
- * each block's share is one or two units); the other blocks return. Roles:
+ * the units blk, blk + G, blk + 2 G, ... of the step (greta_wgmma_unit: its
+ * 128 x BN tiles in greta_wgmma_tile_of_block's order, row tiles fastest;
+ * with ws, the tail of tiles mod sms split in K, in the last round); the
+ * other blocks return. Roles:
  *   warpgroup 0, the producer: it gives back registers (setmaxnreg.dec), and
  *     its warp 0 fills the ring stage after stage across all of the block's
  *     units, lane g box g (0: x's 128 rows; g >= 1: W's virtual rows from
@@ -653,9 +680,8 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
  * first stage, until the consumers have released the one before ("epi").
  * The first unit's first stages' weight boxes are issued before
  * greta_grid_begin (the weights are read-only in a step); x's after it.
- * A tile that is not split sums as greta_gemm_wgmma's: the same wgmma on
- * the same shared-memory bytes in the same order; a stream-K tile sums its
- * parts in K order, the same from run to run.
+ * A tile's sums are greta_gemm_wgmma's: the same wgmma on the same
+ * shared-memory bytes in the same order.
  * smem: GRETA_WGMMA_SMEM_BYTES(BN) + GRETA_WGMMA_TMA_BARRIER_BYTES: the ring,
  * then the barriers (full, empty: 8 bytes a stage each; epi) and split-K's
  * flag. */
@@ -678,17 +704,19 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
   if (blk >= G) return; /* whole block */
   /* Tiles, rows and columns in 32 bits: N < 2^31 and M a step's rows. */
   const int tiles_m = (int)((M + BM - 1) / BM), tiles = tiles_m * (int)((N + BN - 1) / BN);
-  static_assert(KS < 32768, "greta_wgmma_unit's 32-bit stream-K: K < 2^21");
+  const bool split = !P && ws;
   const int tid = greta_tid(), wg = tid >> 7, lane = tid & 31;
-  /* Unit n of this block: its K stages, parts and slots, and its tile's
-   * first row and column. */
-  struct unit_t : greta_wgmma_work {
-    int m0, n0;
+  /* Unit u of the step: its tile's first row and column, its K stages. */
+  struct unit_t {
+    int m0, n0, k_first, ks, parts, part, slot;
   };
-  auto unit = [&](int n, unit_t *o) {
-    if (!greta_wgmma_unit((int)blk, n, tiles, BN, KS, G, ws != 0, o)) return false;
-    o->m0 = o->tile % tiles_m * BM;
-    o->n0 = o->tile / tiles_m * BN;
+  auto unit = [&](int u, unit_t *o) {
+    int tile;
+    if (!greta_wgmma_unit(u, tiles, sms, split, &tile, &o->part, &o->parts, &o->slot)) return false;
+    o->m0 = tile % tiles_m * BM;
+    o->n0 = tile / tiles_m * BN;
+    o->k_first = o->part * KS / o->parts;
+    o->ks = (o->part + 1) * KS / o->parts - o->k_first;
     return true;
   };
 
@@ -739,7 +767,7 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
       else greta_tma_load_2d(dst, box_map, k, box_row, bar);
     };
     unit_t o;
-    const bool any = unit(0, &o);
+    const bool any = unit((int)blk, &o);
     int pre = 0; /* the first unit's stages issued around the wait */
     if (any) {
       place(o);
@@ -749,7 +777,8 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
     greta_grid_begin();
     for (int s = 0; s < pre; s++) issue(o, s, s, false, true);
     unsigned int it = pre; /* stages issued */
-    for (int n = 0; unit(n, &o); n++) {
+    int n = 0;             /* units begun */
+    for (int u = (int)blk; unit(u, &o); u += G, n++) {
       if (n > 0) {
         place(o);
         /* the ring holds the unit before's staged tile until its release */
@@ -775,7 +804,7 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
   float acc[BN / 2];
   unsigned int it = 0; /* stages consumed */
   unit_t o;
-  for (int n = 0; unit(n, &o); n++) {
+  for (int u = (int)blk; unit(u, &o); u += G) {
 #pragma unroll
     for (int i = 0; i < BN / 2; i++) acc[i] = 0.f;
 #pragma unroll 1
@@ -795,8 +824,7 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
     for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
     if (lane == 0) greta_mbar_arrive(empty + 8 * ((it - 1) % S));
     greta_wgmma_epilogue<N, RES, BN>(acc, t, M, o.m0, o.n0, c, res, pairs, o.parts, o.part, o.slot,
-                                     o.counter, ws, flag, ring,
-                                     [] { asm volatile("bar.sync 1, 256;" ::: "memory"); });
+                                     ws, flag, ring, [] { asm volatile("bar.sync 1, 256;" ::: "memory"); });
     if constexpr (PAIRS::STAGED) {
       /* the staged tile read: the ring back to the producer (the generic
        * proxy's accesses ordered before the copy engine's next writes) */

@@ -153,19 +153,16 @@ enum {
  * such steps keep the 64 x 32 mma.sync tiles. */
 #define GRETA_WGMMA_TF32_MIN_TILES 48
 /* Split-K of the half wgmma GEMM (plan attribute split_k): the tail of a
- * step's tiles (tiles mod SMs) splits each tile's K, over up to
- * GRETA_GEMM_SPLIT_K_PARTS blocks in equal parts (wgmma_layout.h's
- * greta_wgmma_split_of_block), or by stream-K in the persistent kernel
- * (greta_wgmma_unit: a block's share at least a quarter of a tile). The
- * step's workspace: GRETA_GEMM_SPLIT_K_COUNTERS i32 arrival counters, one a
- * split tile (fewer than the SMs: gretac splits only on chips of at most
- * that many), then 128 x 256 f32 partial tiles, two per SM (stream-K's
- * slots are fewer than twice its blocks): 4 * (256 + 2 SMs 128 * 256)
- * bytes. */
+ * step's tiles (tiles mod SMs) splits each tile's K over up to
+ * GRETA_GEMM_SPLIT_K_PARTS blocks (wgmma_layout.h's
+ * greta_wgmma_split_of_block). The step's workspace:
+ * GRETA_GEMM_SPLIT_K_COUNTERS i32 arrival counters, one a split tile, then a
+ * 128 x 256 f32 partial tile per split block, at most one block per SM:
+ * 4 * (256 + SMs * 128 * 256) bytes. */
 #define GRETA_GEMM_SPLIT_K_PARTS 4
 #define GRETA_GEMM_SPLIT_K_COUNTERS 256
 #define GRETA_GEMM_SPLIT_K_WORKSPACE_BYTES(sms) \
-  (4ull * (GRETA_GEMM_SPLIT_K_COUNTERS + 2ull * (unsigned long long)(sms) * GRETA_WGMMA_BM * 256))
+  (4ull * (GRETA_GEMM_SPLIT_K_COUNTERS + (unsigned long long)(sms) * GRETA_WGMMA_BM * 256))
 
 /* Attention (attention.h): prefill blocks of NT threads, one query row per
  * wave; flash-decoding blocks of one wave. */

@@ -68,25 +68,6 @@ GRETA_LAYOUT_FN int greta_wgmma_tile_of_block(long long blk, long long M, long l
   return 1;
 }
 
-/* Stream-K of a persistent launch's last round (greta_gemm_wgmma_ws with a
- * split-K workspace): of `tiles` tiles of bn columns and KS K stages on G
- * blocks, the whole rounds take a tile a block, and the tail (tiles mod G)
- * shares its K stages out evenly over the first S blocks, S = min(G,
- * GRETA_GEMM_SPLIT_K_PARTS tail), so that no block's share is under a
- * quarter of a tile. Only where that pays: the tail's round on S blocks
- * plus the parts' sum (GRETA_WGMMA_SPLIT_SUM_K of a 128-wide tile's K,
- * wider tiles in proportion) must take less than a whole round
- * (GRETA_WGMMA_WS_WAVE_COST). Returns S, or 0 (no stream-K). In 32 bits
- * (KS < 2^15, G <= 256): the producer warp calls it. */
-GRETA_LAYOUT_FN int greta_wgmma_stream_k_blocks(int tiles, int G, int KS, int bn) {
-  const int tail = tiles % G;
-  if (!tail) return 0;
-  const int S = G < GRETA_GEMM_SPLIT_K_PARTS * tail ? G : GRETA_GEMM_SPLIT_K_PARTS * tail;
-  const int wave = GRETA_WGMMA_WS_WAVE_COST(bn); /* a tile's time, in K stages times wave */
-  const int sum = GRETA_WGMMA_WS_WAVE_COST(128) * (GRETA_WGMMA_SPLIT_SUM_K / 64) * bn / 128;
-  return wave * KS * tail / S + sum < wave * KS ? S : 0;
-}
-
 /* The tile width (128, 192 where with_192, or 256; at most wg) a step of M
  * rows takes in a GEMM of N columns and depth K on a chip of sms SMs: the
  * one whose tiles finish first, counting whole waves of tiles (ceil(tiles /
@@ -98,10 +79,7 @@ GRETA_LAYOUT_FN int greta_wgmma_stream_k_blocks(int tiles, int G, int KS, int bn
  * tiles in p parts cost a wave / p, plus the parts' sum: a fixed time a
  * tile whatever K, so a share of a wave that shrinks as K grows
  * (GRETA_WGMMA_SPLIT_SUM_K; on the H200 splitting 256-wide tiles in two
- * loses for a K of 4096 and wins for 11008: docs/gemm.md). The persistent
- * kernel's split is stream-K instead (greta_wgmma_unit): its tail costs
- * its share of a round on the S blocks it is spread over, plus a sum
- * counted as of 2 parts. gretac compiles
+ * loses for a K of 4096 and wins for 11008: docs/gemm.md). gretac compiles
  * the paths up to the widest width any step of the entry takes
  * (kernel_select.c's wgmma_width), and the kernel weighs each step's own M. */
 GRETA_LAYOUT_FN int greta_wgmma_step_width(long long M, long long N, long long K, int wg, int sms,
@@ -112,7 +90,7 @@ GRETA_LAYOUT_FN int greta_wgmma_step_width(long long M, long long N, long long K
     if (bn == 192 && !with_192) continue;
     const long long tiles = (M + 127) / 128 * ((N + bn - 1) / bn), tail = tiles % sms;
     const long long wave = persistent ? GRETA_WGMMA_WS_WAVE_COST(bn) : GRETA_WGMMA_WAVE_COST(bn);
-    long long p = split && !persistent && tail ? sms / tail : 1;
+    long long p = split && tail ? sms / tail : 1;
     if (p > GRETA_GEMM_SPLIT_K_PARTS) p = GRETA_GEMM_SPLIT_K_PARTS;
     /* In waves times 96 K (8 K times every p's multiple): whole numbers.
      * The sum of a 128-wide tile in 2 parts takes what a wave spends on
@@ -120,15 +98,10 @@ GRETA_LAYOUT_FN int greta_wgmma_step_width(long long M, long long N, long long K
      * an eighth: wave(128) SUM_K / K (bn / 128) (6 + p) / 8. */
     const long long k = K > 0 ? K : 1;
     const long long wave128 = persistent ? GRETA_WGMMA_WS_WAVE_COST(128) : GRETA_WGMMA_WAVE_COST(128);
-    long long cost = p > 1 ? tiles / sms * wave * 96 * k + wave * 96 / p * k +
-                                 wave128 * GRETA_WGMMA_SPLIT_SUM_K * (bn / 64) * 6 * (6 + p)
-                           : (tiles + sms - 1) / sms * wave * 96 * k;
-    /* The persistent kernel's stream-K: the tail's share of a round (tail
-     * tiles on S blocks), and a sum as of 2 parts. */
-    const int sk = persistent && split ? greta_wgmma_stream_k_blocks((int)tiles, sms, (int)(k / 64), bn) : 0;
-    if (sk)
-      cost = tiles / sms * wave * 96 * k + wave * 96 * k * tail / sk +
-             wave128 * GRETA_WGMMA_SPLIT_SUM_K * (bn / 64) * 6 * 8;
+    const long long cost = p > 1 ? tiles / sms * wave * 96 * k + wave * 96 / p * k +
+                                       wave128 * GRETA_WGMMA_SPLIT_SUM_K *
+                                           (bn / 64) * 6 * (6 + p)
+                                 : (tiles + sms - 1) / sms * wave * 96 * k;
     if (best_cost < 0 || cost <= best_cost) best = bn, best_cost = cost;
   }
   return best;
@@ -165,54 +138,27 @@ GRETA_LAYOUT_FN int greta_wgmma_split_of_block(long long blk, long long tiles, i
   return 1;
 }
 
-/* One unit of work of a persistent launch: K stages k_first .. k_first +
- * ks - 1 of tile `tile`. A tile shared by parts > 1 blocks (stream-K):
- * this is its part-th share in K order, the partial tiles go in the
- * workspace's slots slot, slot + 1, .. (part q's at slot + q) and the
- * arrivals are counted by counter `counter`. */
-struct greta_wgmma_work {
-  int tile, k_first, ks, part, parts, slot, counter;
-};
-
-/* Unit n (0, 1, ..) of block b of a persistent launch of G blocks over
- * `tiles` tiles of bn columns and KS K stages (greta_gemm_wgmma_ws): without split, tile
- * b + n G, all of K. With split, the whole rounds the same, then stream-K
- * (greta_wgmma_stream_k_blocks): the tail's stages 0 .. W - 1 (W = tail
- * KS, tile whole + j holding stages j KS ..) cut into S ranges, block b's
- * floor(b W / S) .. floor((b + 1) W / S) - 1, at most a tile long, so in
- * at most two units (the end of one tile, the start of the next). Tile j's
- * parts are the blocks from the one holding its first stage to the one
- * holding its last; part q's slot is first + j + q (block + tile: distinct
- * for every unit, fewer than 2 G), its counter j (fewer than G). In 32
- * bits: the producer warp that calls it runs on few registers; W S <
- * 2^31 needs G^2 KS < 2^31 (the kernel checks KS, the compiler G). Returns
- * 0 past the block's last unit. */
-GRETA_LAYOUT_FN int greta_wgmma_unit(int b, int n, int tiles, int bn, int KS, int G, int split,
-                                     struct greta_wgmma_work *o) {
-  const int S = split ? greta_wgmma_stream_k_blocks(tiles, G, KS, bn) : 0;
-  const int tail = S ? tiles % G : 0, rounds = (tiles - tail) / G;
-  o->k_first = 0, o->ks = KS, o->part = 0, o->parts = 1, o->slot = 0, o->counter = 0;
-  if (!S || n < rounds) {
-    o->tile = b + n * G;
-    return o->tile < tiles;
-  }
-  const int i = n - rounds, W = tail * KS;
-  if (i > 1 || b >= S) return 0;
-  const int lo = b * W / S, hi = (b + 1) * W / S;
-  const int start = i == 0 ? lo : (lo / KS + 1) * KS;
-  if (start >= hi) return 0;
-  const int j = start / KS, end = hi < (j + 1) * KS ? hi : (j + 1) * KS;
-  /* the block holding stage x: the last b with floor(b W / S) <= x */
-#define GRETA_SK_BLOCK_OF(x) ((((x) + 1) * S + W - 1) / W - 1)
-  const int first = GRETA_SK_BLOCK_OF(j * KS), last = GRETA_SK_BLOCK_OF((j + 1) * KS - 1);
-#undef GRETA_SK_BLOCK_OF
-  o->tile = tiles - tail + j;
-  o->k_first = start - j * KS;
-  o->ks = end - start;
-  o->parts = last - first + 1;
-  o->part = b - first;
-  o->slot = first + j;
-  o->counter = j;
+/* A persistent launch's unit u (greta_gemm_wgmma_ws: its G = min(grid,
+ * sms) blocks take the units blk, blk + G, ...): without split, tile u;
+ * with split, the whole waves' tiles (tiles - tail, tail = tiles mod sms)
+ * one unit each, then the tail's tiles in p = min(GRETA_GEMM_SPLIT_K_PARTS,
+ * sms / tail) parts each (p < 2: unsplit), consecutive units, in the last
+ * round: greta_wgmma_split_of_block over a grid of tiles - tail + sms
+ * (test_wgmma_layout checks the two agree). In 32 bits: the producer warp
+ * that calls it runs on few registers. Returns 0 past the last unit. */
+GRETA_LAYOUT_FN int greta_wgmma_unit(int u, int tiles, int sms, int split, int *tile, int *part,
+                                     int *parts, int *slot) {
+  const int tail = tiles % sms;
+  int p = split && tail ? sms / tail : 1;
+  if (p > GRETA_GEMM_SPLIT_K_PARTS) p = GRETA_GEMM_SPLIT_K_PARTS;
+  const int whole = p > 1 ? tiles - tail : tiles;
+  *part = 0, *parts = 1, *slot = 0, *tile = u;
+  if (u < whole) return 1;
+  if (p == 1 || u >= whole + tail * p) return 0;
+  *slot = (u - whole) / p;
+  *tile = whole + *slot;
+  *part = (u - whole) % p;
+  *parts = p;
   return 1;
 }
 

@@ -675,8 +675,7 @@ Test(kernels_compile, split_k_only_where_the_wgmma_gemm_runs) {
   cr_expect_eq(split_parts(&sm90, a), 0, "64 does not divide K");
   a = o, a.transpose_b = 0;
   cr_expect_eq(split_parts(&sm90, a), 0, "B [K, N]");
-  /* 256 counters, then two 128 x 256 f32 slots an SM (stream-K's) */
-  cr_expect_eq(kernels_split_k_workspace_bytes(&sm90), 4ull * (256 + 2 * 132ull * 128 * 256));
+  cr_expect_eq(kernels_split_k_workspace_bytes(&sm90), 4ull * (256 + 132ull * 128 * 256));
 
   /* Refused: sm_80 (no wgmma), f32 weights on sm_90a. */
   const struct {

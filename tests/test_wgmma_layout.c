@@ -378,109 +378,49 @@ Test(wgmma_layout, split_blocks_cover_each_tile_once) {
   check_split(1, 132, 1, 1);
 }
 
-/* A persistent launch's units (greta_wgmma_unit, greta_gemm_wgmma_ws) for
- * each of its G blocks: every stage of every tile computed exactly once;
- * whole rounds first (block b's unit n < rounds is tile b + n G, all of
- * K); stream-K only on the tail, at most two units a block, the shares
- * even (within a stage) and at least a quarter of a tile; a split tile's
- * parts numbered 0 .. parts - 1 in K order, on one counter (below G and
- * the workspace's counters) and slots slot + part, distinct across the
- * launch and fewer than 2 G (the workspace's). Without split, unit n of
- * block b is tile b + n G. */
-enum { MAX_TILES = 512, MAX_KS = 200, MAX_G = 140 };
-static void check_units(int tiles, int bn, int KS, int G, int want_sk_blocks) {
-  static unsigned char covered[MAX_TILES][MAX_KS];
-  static int tile_parts[MAX_TILES], tile_slot[MAX_TILES], tile_counter[MAX_TILES], tile_seen[MAX_TILES];
-  static int part_first[MAX_TILES][8], slot_used[2 * MAX_G];
-  cr_assert(tiles <= MAX_TILES && KS <= MAX_KS && G <= MAX_G);
-  memset(covered, 0, sizeof covered);
-  memset(tile_seen, 0, sizeof tile_seen);
-  memset(slot_used, 0, sizeof slot_used);
-  const int S = greta_wgmma_stream_k_blocks(tiles, G, KS, bn);
-  cr_assert_eq(S, want_sk_blocks, "tiles %d G %d: %d stream-K blocks", tiles, G, S);
-  const int tail = S ? tiles % G : 0, rounds = (tiles - tail) / G;
-  int share_min = 1 << 30, share_max = 0;
-  for (int b = 0; b < G; b++) {
-    int share = 0, n;
-    struct greta_wgmma_work o;
-    for (n = 0; greta_wgmma_unit(b, n, tiles, bn, KS, G, 1, &o); n++) {
-      cr_assert(o.tile >= 0 && o.tile < tiles && o.ks >= 1 && o.k_first >= 0 && o.k_first + o.ks <= KS,
-                "tiles %d block %d unit %d: tile %d stages %d + %d", tiles, b, n, o.tile, o.k_first, o.ks);
-      for (int k = o.k_first; k < o.k_first + o.ks; k++) covered[o.tile][k]++;
-      if (n < rounds || !S) {
-        cr_assert(o.tile == b + n * G && o.k_first == 0 && o.ks == KS && o.parts == 1,
-                  "tiles %d block %d unit %d: a whole round's tile", tiles, b, n);
-        continue;
-      }
-      cr_assert(n < rounds + 2 && o.tile >= tiles - tail, "tiles %d block %d unit %d: stream-K on the tail",
-                tiles, b, n);
-      share += o.ks;
-      if (o.parts == 1) {
-        cr_assert(o.k_first == 0 && o.ks == KS, "an unsplit unit has all of K");
-        continue;
-      }
-      cr_assert(o.parts <= 8 && o.part >= 0 && o.part < o.parts, "part %d of %d", o.part, o.parts);
-      cr_assert(o.counter >= 0 && o.counter < G && o.counter < GRETA_GEMM_SPLIT_K_COUNTERS);
-      cr_assert(o.slot >= 0 && o.slot + o.part < 2 * G, "slot %d + %d within 2 G", o.slot, o.part);
-      cr_assert(!slot_used[o.slot + o.part]++, "tiles %d: slot %d used twice", tiles, o.slot + o.part);
-      if (!tile_seen[o.tile]) {
-        tile_parts[o.tile] = o.parts, tile_slot[o.tile] = o.slot, tile_counter[o.tile] = o.counter;
-        for (int q = 0; q < 8; q++) part_first[o.tile][q] = -1;
-      }
-      tile_seen[o.tile]++;
-      cr_assert(tile_parts[o.tile] == o.parts && tile_slot[o.tile] == o.slot &&
-                    tile_counter[o.tile] == o.counter,
-                "tiles %d: tile %d's parts agree on their number, slot and counter", tiles, o.tile);
-      cr_assert_eq(part_first[o.tile][o.part], -1, "part %d of tile %d twice", o.part, o.tile);
-      part_first[o.tile][o.part] = o.k_first;
+/* A persistent launch's units (greta_wgmma_unit, greta_gemm_wgmma_ws): the
+ * same tiles, parts and slots as greta_wgmma_split_of_block over a grid of
+ * tiles - tail + sms blocks, in 32 bits, so check_split's coverage holds;
+ * units run from 0 without a gap and end (a block's loop stops at its first
+ * unit past the last); the split units are the last round's (whole waves
+ * come first, so each of the sms blocks has at most one, its last).
+ * Without split, unit u is tile u. */
+static void check_units(int tiles, int sms, int want_parts) {
+  const int whole_waves = tiles - tiles % sms;
+  int units = 0;
+  for (int u = 0; u < tiles * GRETA_GEMM_SPLIT_K_PARTS + 2 * sms; u++) {
+    int tile, part, parts, slot;
+    long long t64 = -1, s64 = -1;
+    int p64 = -1, ps64 = -1;
+    const int got = greta_wgmma_unit(u, tiles, sms, 1, &tile, &part, &parts, &slot);
+    const int want = greta_wgmma_split_of_block(u, tiles, sms, whole_waves + sms, &t64, &p64, &ps64, &s64);
+    cr_assert_eq(got, want, "tiles %d sms %d: unit %d", tiles, sms, u);
+    if (got) {
+      cr_assert_eq(u, units++, "tiles %d: units from 0 without a gap", tiles);
+      cr_assert(tile == t64 && part == p64 && parts == ps64 && slot == s64,
+                "tiles %d sms %d unit %d: %d %d/%d slot %d against %lld %d/%d slot %lld", tiles,
+                sms, u, tile, part, parts, slot, t64, p64, ps64, s64);
+      if (parts > 1)
+        cr_assert(u >= whole_waves && u < whole_waves + sms, "tiles %d: split unit %d not in the last round",
+                  tiles, u);
     }
-    cr_assert(greta_wgmma_unit(b, n + 1, tiles, bn, KS, G, 1, &o) == 0, "block %d: no unit after the last", b);
-    if (S && b < S) {
-      share_min = share < share_min ? share : share_min;
-      share_max = share > share_max ? share : share_max;
-    } else if (S) {
-      cr_assert_eq(share, 0, "block %d past the stream-K blocks has no share", b);
-    }
-    /* without split */
-    for (n = 0; greta_wgmma_unit(b, n, tiles, bn, KS, G, 0, &o); n++)
-      cr_assert(o.tile == b + n * G && o.k_first == 0 && o.ks == KS && o.parts == 1);
-    cr_assert_eq(n, b < tiles ? (tiles - b + G - 1) / G : 0, "without split, block %d's tiles", b);
+    const int plain = greta_wgmma_unit(u, tiles, sms, 0, &tile, &part, &parts, &slot);
+    cr_assert(plain == (u < tiles) && (!plain || (tile == u && part == 0 && parts == 1)),
+              "without split, unit %d is tile %d", u, u);
   }
-  for (int t = 0; t < tiles; t++)
-    for (int k = 0; k < KS; k++)
-      cr_assert_eq(covered[t][k], 1, "tiles %d KS %d G %d: tile %d stage %d computed %d times", tiles,
-                   KS, G, t, k, covered[t][k]);
-  for (int t = 0; t < tiles; t++) {
-    if (!tile_seen[t]) continue;
-    cr_assert_eq(tile_seen[t], tile_parts[t], "tile %d: every part is a unit", t);
-    for (int q = 1; q < tile_parts[t]; q++)
-      cr_assert(part_first[t][q] > part_first[t][q - 1], "tile %d: parts in K order", t);
-  }
-  if (S) {
-    cr_assert(share_max - share_min <= 1, "even shares: %d .. %d stages", share_min, share_max);
-    cr_assert(4 * share_min >= KS - 3, "a share of %d stages is at least a quarter of %d", share_min, KS);
-  }
+  check_split(tiles, sms, whole_waves + sms, want_parts);
 }
 
-/* Where stream-K pays (greta_wgmma_stream_k_blocks): a tail of t tiles on
- * S = min(G, 4 t) blocks costs wave KS t / S + the sum, 754 / 1131 / 1508
- * for 128 / 192 / 256 wide (58 13 bn / 128), against a round's wave KS
- * (wave 58 / 76 / 100). */
 Test(wgmma_layout, persistent_units) {
-  check_units(344, 256, 64, 132, 132); /* gate/up, T = 512: 2 rounds + 80, 3878 + 1508 < 6400 */
-  check_units(86, 256, 64, 132, 132);  /* T = 128: 86 in one round, 4169 + 1508 < 6400 */
-  check_units(32, 128, 64, 132, 128);  /* o at T = 128: 32 on 128 blocks, 928 + 754 < 3712 */
-  check_units(284, 128, 172, 132, 80); /* down's K, a tail of 20 on 80: 2494 + 754 < 9976 */
-  check_units(460, 192, 64, 132, 132); /* a tail of 64: 2358 + 1131 < 4864 */
-  check_units(128, 128, 64, 132, 0);   /* o at T = 512: 3599 + 754 > 3712, a round as it is */
-  check_units(105, 128, 64, 132, 132); /* 2952 + 754 < 3712 ... */
-  check_units(106, 128, 64, 132, 0);   /* ... 2980 + 754 > 3712 */
-  check_units(264, 256, 64, 132, 0);   /* whole rounds */
-  check_units(1, 128, 4, 132, 0);      /* 4 stages: 58 + 754 > 232, the sum costs more */
-  check_units(1, 128, 64, 132, 4);     /* one tile in 4 parts of 16 stages */
-  check_units(7, 128, 40, 16, 16);     /* 280 stages on 16 blocks, shares of 17 and 18 */
-  check_units(2, 128, 64, 5, 5);       /* a small grid (G = 5): 1484 + 754 < 3712 */
-  check_units(9, 128, 28, 8, 4);       /* a tail of 1 after a round: 28 stages on 4 blocks */
+  check_units(32, 132, 4);   /* o / down at T = 128 in 128-wide tiles */
+  check_units(64, 132, 2);   /* 256-wide at T = 512 */
+  check_units(128, 132, 1);  /* 128-wide at T = 512: one round, unsplit */
+  check_units(284, 132, 4);  /* 2 whole rounds, a tail of 20 in 4 parts */
+  check_units(192, 132, 2);  /* a tail of 60 in 2 */
+  check_units(1536, 132, 1); /* q/k/v at T = 2048, 128-wide: a tail of 84, p = 1 */
+  check_units(2, 132, 4);
+  check_units(1, 132, 4);
+  check_units(7, 16, 2);
 }
 
 /* The persistent kernel's width rule (GRETA_WGMMA_WS_WAVE_COST: a 128- /

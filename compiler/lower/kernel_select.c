@@ -390,7 +390,7 @@ static greta_status_t prefill_gemm(const kernel_ctx_t *c, kernel_choice_t *k, in
    * 128 to wg (wgmma_width) wide, at run time once the step has 64 rows. */
   int wg = 0, xh_arg = xh;
   if (mma && dt != GRETA_F32 && trans && K % GRETA_WGMMA_BK == 0 && target_wgmma(c->target)) {
-    wg = wgmma_width(c->target, max_rows, N, K, a->split_k != 0 && (!pairs || a->tma), a->tma != 0);
+    wg = wgmma_width(c->target, max_rows, N, K, a->split_k != 0 && !pairs, a->tma != 0);
     if (l->shared_bytes < wgmma_smem_bytes(wg)) l->shared_bytes = wgmma_smem_bytes(wg);
     /* attr tma (lower_tma): both operands through the copy engine (XH =
      * 2), the runtime encoding their tensor maps. */
@@ -413,10 +413,8 @@ static greta_status_t prefill_gemm(const kernel_ctx_t *c, kernel_choice_t *k, in
   }
   /* split_k (lower_split_k): the workspace as a last parameter. The wgmma
    * GEMMs weigh a step's tiles against the SM count. */
-  if (a->split_k && ((pairs && !a->tma) || dt == GRETA_F32 || !wg ||
-                     a->split_k != GRETA_GEMM_SPLIT_K_PARTS))
-    return bad(c, "split_k needs the sm_90a wgmma GEMM over a half Linear weight (paired: "
-                  "through the copy engine)");
+  if (a->split_k && (pairs || dt == GRETA_F32 || !wg || a->split_k != GRETA_GEMM_SPLIT_K_PARTS))
+    return bad(c, "split_k needs the sm_90a wgmma GEMM over a half Linear weight");
   char wg_arg[32] = ""; /* greta_gemm_mma's last template arguments */
   if (mma && wg)
     snprintf(wg_arg, sizeof wg_arg, ", %d, %d, %d", wg, xh_arg, (int)c->target->compute_units);
@@ -450,14 +448,10 @@ int kernels_gemm_split_k(const target_t *target, const greta_plan_launch_t *l) {
   const greta_op_attrs_t *a = &l->attr;
   const char *off = getenv("GRETA_SPLIT_K");
   const bool half = a->wdtype == GRETA_F16 || a->wdtype == GRETA_BF16;
-  /* A Linear weight; gate/up's pairs only through the copy engine, whose
-   * persistent kernel splits paired tiles (stream-K). */
-  const bool linear = l->op == GRETA_OP_MATMUL ? a->transpose_b != 0
-                      : l->op == GRETA_OP_MATMUL_GLU && kernels_gemm_tma_rows(target, l) != 0;
-  /* The counters cover the tail tiles that split (fewer than the SMs). */
-  return !(off && strcmp(off, "0") == 0) && target_wgmma(target) && half && linear &&
+  /* The counters cover the tail tiles that split (at most half the SMs). */
+  return !(off && strcmp(off, "0") == 0) && target_wgmma(target) && half && a->transpose_b &&
                  !a->norm && a->k % GRETA_WGMMA_BK == 0 && a->k >= 4 * GRETA_WGMMA_BK &&
-                 target->compute_units <= GRETA_GEMM_SPLIT_K_COUNTERS
+                 target->compute_units <= 2 * GRETA_GEMM_SPLIT_K_COUNTERS
              ? GRETA_GEMM_SPLIT_K_PARTS
              : 0;
 }
@@ -624,9 +618,8 @@ static greta_status_t kernel_matmul_glu(const kernel_ctx_t *c, kernel_choice_t *
     if (a->xdtype != GRETA_F32 && a->xdtype != dt)
       return bad(c, "x in a half type needs a weight of that type");
     GRETA_RETURN_IF_ERROR(prefill_gemm(c, k, pair_width(c, N, 1), true));
-    if (k->maps) k->maps = a->split_k ? ", ws, " : ", 0, ";
-    k->params = a->split_k ? "const void *x, const void *b, void *out, void *ws"
-                           : "const void *x, const void *b, void *out";
+    if (k->maps) k->maps = ", 0, ";
+    k->params = "const void *x, const void *b, void *out";
     snprintf(k->call, sizeof k->call, "x, b, 0, 0, greta_glu_pairs<%lld, %lldLL, %s>(out)",
              LL(pair_distance(c)), LL(N), dtype_enum[a->outdtype]);
     return NULL;

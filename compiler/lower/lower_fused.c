@@ -97,7 +97,6 @@ void lower_glu(lowering_t *lw, int id, int decode, launch_list_t *list, rows_t r
     }
     l->rows_coeff = rows.coeff;
     l->rows_per_token = rows.per_token;
-    lower_split_k(lw, l, decode);
     return;
   }
   int y = new_buffer(lw, (uint64_t)(rows.coeff * (rows.per_token ? lw->options->max_tokens : 1) *
