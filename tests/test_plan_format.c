@@ -829,3 +829,20 @@ Test(op_registry, slots_round_trip_and_unused_slots_are_refused) {
   greta_op_attrs_pack(GRETA_OP_RMSNORM, &eps, ints, floats);
   cr_assert(ints[0] == 8 && floats[0] == 0.25f);
 }
+
+/* docs/plan-format.md states the version it describes, in its title and in
+ * the header's table: both must be this reader's (a format change that
+ * forgets the document fails here). */
+Test(plan_format, document_states_this_version) {
+  FILE *f = fopen(GRETA_SOURCE_DIR "/docs/plan-format.md", "r");
+  cr_assert_not_null(f, "docs/plan-format.md");
+  static char text[1 << 16];
+  const size_t n = fread(text, 1, sizeof text - 1, f);
+  fclose(f);
+  text[n] = '\0';
+  char title[64], row[64];
+  snprintf(title, sizeof title, "# The plan's byte format (version %d)\n", GRETA_PLAN_VERSION);
+  snprintf(row, sizeof row, "| 8 | u32 | version, `%d` |", GRETA_PLAN_VERSION);
+  cr_expect(strncmp(text, title, strlen(title)) == 0, "the title should read: %s", title);
+  cr_expect_not_null(strstr(text, row), "the header table should hold: %s", row);
+}
