@@ -53,14 +53,14 @@ __global__ void __launch_bounds__(GRETA_WGMMA_NT, 1)
 }
 
 /* The copy engine's GEMM (greta_gemm_wgmma_ws): persistent, warp-specialised, one block an SM. */
-template <long long N, long long K, int BN, int CM>
+template <long long N, long long K, int BN>
 __global__ void __launch_bounds__(GRETA_WGMMA_WS_NT, 1)
     ws_kernel(long long M, float *c, int sms, const __grid_constant__ greta_tmap map_x,
               const __grid_constant__ greta_tmap map_w) {
 #if defined(GRETA_HAVE_WGMMA)
   extern __shared__ __align__(1024) unsigned char smem[];
-  greta_gemm_wgmma_ws<GRETA_W_F16, N, K, BN, 0, greta_no_pairs, CM>(
-      M, blockIdx.x, gridDim.x, sms, c, nullptr, smem, greta_no_pairs(), nullptr, &map_x, &map_w);
+  greta_gemm_wgmma_ws<GRETA_W_F16, N, K, BN>(M, blockIdx.x, gridDim.x, sms, c, nullptr, smem,
+                                             greta_no_pairs(), nullptr, &map_x, &map_w);
 #endif
 }
 
@@ -89,45 +89,20 @@ static greta_tmap encode_map(const void *p, long long rows, long long K, int box
 
 static int g_sms;
 
-/* VARIANT 0: cp.async, one block a tile; 1: the copy engine, persistent;
- * 2: the same in clusters of two blocks on row tiles m, m + 1, W's boxes
- * multicast to both (tiles_m even). */
+/* VARIANT 0: cp.async, one block a tile; 1: the copy engine, persistent. */
 template <long long N, long long K, int BN, int VARIANT>
 static float time_variant(long long M, const void *x, const void *w, float *c) {
   const long long tiles = (M + 127) / 128 * ((N + BN - 1) / BN);
-  if constexpr (VARIANT >= 1) {
+  if constexpr (VARIANT == 1) {
     const int smem = GRETA_WGMMA_SMEM_BYTES(BN) + GRETA_WGMMA_TMA_BARRIER_BYTES;
     const greta_tmap map_x = encode_map(x, M, K, GRETA_WGMMA_TMA_X_BOX);
     const greta_tmap map_w = encode_map(w, N, K, GRETA_WGMMA_TMA_W_BOX);
-    constexpr int CM = VARIANT == 2 ? 2 : 1;
-    auto k = ws_kernel<N, K, BN, CM>;
+    auto k = ws_kernel<N, K, BN>;
     CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-    cudaLaunchConfig_t cfg = {};
-    cudaLaunchAttribute attr[1];
-    cfg.blockDim = dim3(GRETA_WGMMA_WS_NT);
-    cfg.dynamicSmemBytes = smem;
-    attr[0].id = cudaLaunchAttributeClusterDimension;
-    attr[0].val.clusterDim.x = CM;
-    attr[0].val.clusterDim.y = 1;
-    attr[0].val.clusterDim.z = 1;
-    cfg.attrs = attr;
-    cfg.numAttrs = 1;
-    /* Persistent: only as many blocks as run at once, in whole clusters (some SMs of a GPC may
-     * be left out of clusters of two). */
-    int resident = g_sms;
-    if (CM > 1) {
-      cfg.gridDim = dim3(g_sms);
-      int clusters = 0;
-      CHECK(cudaOccupancyMaxActiveClusters(&clusters, (void *)k, &cfg));
-      resident = CM * clusters;
-      static bool told;
-      if (!told) fprintf(stderr, "clusters of %d: %d at once (%d blocks)\n", CM, clusters, resident), told = true;
-    }
-    const unsigned blocks = (unsigned)std::min<long long>(tiles, resident);
-    cfg.gridDim = dim3(blocks);
+    const unsigned blocks = (unsigned)std::min<long long>(tiles, g_sms);
     return bench_graph_us([&](cudaStream_t s) {
-      cfg.stream = s;
-      CHECK(cudaLaunchKernelEx(&cfg, k, M, c, resident, map_x, map_w));
+      k<<<blocks, GRETA_WGMMA_WS_NT, smem, s>>>(M, c, g_sms, map_x, map_w);
+      CHECK(cudaGetLastError());
     });
   } else {
     const int smem = GRETA_WGMMA_SMEM_BYTES(BN);
@@ -156,18 +131,10 @@ static void width(const char *name, long long M, const void *x, const void *w, f
   const float cp = time_variant<N, K, BN, 0>(M, x, w, ref);
   CHECK(cudaMemset(c, 0xFF, (size_t)(M * N) * 4));
   const float tma = time_variant<N, K, BN, 1>(M, x, w, c);
-  bool ok = same(c, ref, (size_t)(M * N));
-  /* clusters of two on row tiles m, m + 1: where a column has an even number of row tiles */
-  float mc = 0.f;
-  if ((M + 127) / 128 % 2 == 0) {
-    CHECK(cudaMemset(c, 0xFF, (size_t)(M * N) * 4));
-    mc = time_variant<N, K, BN, 2>(M, x, w, c);
-    ok &= same(c, ref, (size_t)(M * N));
-  }
-  printf("| %-7s | %4lld | %3d | %4lld | %6.1f (%3.0f) | %6.1f (%3.0f) | %6.1f (%3.0f) | %6.1f (%3.0f) | %.2f | %s |\n",
-         name, M, BN, (M + 127) / 128 * ((N + BN - 1) / BN), cp, tflop / cp, tma, tflop / tma, mc,
-         mc > 0 ? tflop / mc : 0.0, cublas_us, tflop / cublas_us,
-         cublas_us / (mc > 0 && mc < tma ? mc : tma), ok ? "same" : "DIFFERENT");
+  const bool ok = same(c, ref, (size_t)(M * N));
+  printf("| %-7s | %4lld | %3d | %4lld | %6.1f (%3.0f) | %6.1f (%3.0f) | %6.1f (%3.0f) | %.2f | %s |\n", name, M,
+         BN, (M + 127) / 128 * ((N + BN - 1) / BN), cp, tflop / cp, tma, tflop / tma, cublas_us,
+         tflop / cublas_us, cublas_us / tma, ok ? "same" : "DIFFERENT");
   all_ok &= ok;
 }
 
@@ -225,9 +192,8 @@ int main(int argc, char **argv) {
   printf("%s, %d SMs; µs per launch (TFLOP/s); x, W f16, c f32; one block per tile\n", prop.name,
          prop.multiProcessorCount);
   g_sms = prop.multiProcessorCount;
-  printf("| GEMM | T | width | tiles | cp.async | TMA, persistent | TMA, clusters of 2, W multicast | "
-         "cuBLAS | cuBLAS / faster TMA | TMA = cp.async |\n"
-         "|---|---|---|---|---|---|---|---|---|---|\n");
+  printf("| GEMM | T | width | tiles | cp.async | TMA, persistent | cuBLAS | cuBLAS / TMA | TMA = cp.async |\n"
+         "|---|---|---|---|---|---|---|---|---|\n");
   const bool quick = argc > 1 && strcmp(argv[1], "quick") == 0;
   for (long long T : {128ll, 512ll, 2048ll}) {
     if (quick && T != 512) continue;

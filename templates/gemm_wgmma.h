@@ -149,22 +149,6 @@ GRETA_INLINE void greta_mbar_expect_tx(unsigned int bar, unsigned int bytes) {
 GRETA_INLINE void greta_mbar_arrive(unsigned int bar) {
   asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(bar) : "memory");
 }
-/* An arrival on the mbarrier at `bar` of the cluster's block `rank` (the
- * same offset in its shared memory). */
-GRETA_INLINE void greta_mbar_arrive_cluster(unsigned int bar, unsigned int rank) {
-  asm volatile("{\n.reg .b32 remote;\nmapa.shared::cluster.u32 remote, %0, %1;\n"
-               "mbarrier.arrive.shared::cluster.b64 _, [remote];\n}\n"
-               ::"r"(bar), "r"(rank) : "memory");
-}
-/* Every thread of the cluster's blocks. */
-GRETA_INLINE void greta_cluster_sync(void) {
-  asm volatile("barrier.cluster.arrive.release;\nbarrier.cluster.wait.acquire;\n" ::: "memory");
-}
-GRETA_INLINE unsigned int greta_cluster_rank(void) {
-  unsigned int r;
-  asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
-  return r;
-}
 /* Until the phase of parity `parity` has completed. */
 GRETA_INLINE void greta_mbar_wait(unsigned int bar, unsigned int parity) {
   asm volatile("{\n.reg .pred done;\nWAIT:\n"
@@ -178,15 +162,6 @@ GRETA_INLINE void greta_tma_load_2d(unsigned int dst, const greta_tmap *map, int
                                     unsigned int bar) {
   asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes"
                " [%0], [%1, {%2, %3}], [%4];" ::"r"(dst), "l"(map), "r"(c0), "r"(c1), "r"(bar)
-               : "memory");
-}
-/* The box into the same offset `dst` of every block of the cluster in
- * `mask`, its bytes counted on each one's mbarrier at `bar`. */
-GRETA_INLINE void greta_tma_load_2d_multicast(unsigned int dst, const greta_tmap *map, int c0, int c1,
-                                              unsigned int bar, unsigned short mask) {
-  asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes"
-               ".multicast::cluster [%0], [%1, {%2, %3}], [%4], %5;" ::"r"(dst), "l"(map), "r"(c0),
-               "r"(c1), "r"(bar), "h"(mask)
                : "memory");
 }
 /* The same for a 5-dimensional map (a paired weight, pair_layout.h), at
@@ -710,8 +685,7 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
  * smem: GRETA_WGMMA_SMEM_BYTES(BN) + GRETA_WGMMA_TMA_BARRIER_BYTES: the ring,
  * then the barriers (full, empty: 8 bytes a stage each; epi) and split-K's
  * flag. */
-template <int DT, greta_i64 N, greta_i64 K, int BN, int RES = 0, class PAIRS = greta_no_pairs,
-          int CM = 1>
+template <int DT, greta_i64 N, greta_i64 K, int BN, int RES = 0, class PAIRS = greta_no_pairs>
 GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 blocks, int sms,
                                       void *c, const float *res, unsigned char *smem,
                                       PAIRS pairs, void *ws, const greta_tmap *map_x,
@@ -724,18 +698,14 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
   enum { BM = GRETA_WGMMA_BM, BK = GRETA_WGMMA_BK, S = GRETA_WGMMA_STAGES(BN), KS = (int)(K / BK) };
   enum { A_BYTES = BM * BK * 2, STAGE_BYTES = (BM + BN) * BK * 2 };
   enum { WB = GRETA_WGMMA_TMA_W_BOX, NB = 1 + BN / WB, CONSUMER_WARPS = 8 };
-  static_assert(CM == 1 || (CM == 2 && !P), "CM: clusters of 2 blocks, not paired (yet)");
   static_assert(BN % WB == 0 && BM == GRETA_WGMMA_TMA_X_BOX && NB <= 32, "whole boxes, a warp's");
   static_assert(16 * S + 12 <= GRETA_WGMMA_TMA_BARRIER_BYTES, "the barriers and the flag after the ring");
   const int G = (int)(blocks < sms ? blocks : sms);
   if (blk >= G) return; /* whole block */
   /* Tiles, rows and columns in 32 bits: N < 2^31 and M a step's rows. */
   const int tiles_m = (int)((M + BM - 1) / BM), tiles = tiles_m * (int)((N + BN - 1) / BN);
-  const bool split = !P && ws && CM == 1;
+  const bool split = !P && ws;
   const int tid = greta_tid(), wg = tid >> 7, lane = tid & 31;
-  /* CM = 2: this block's rank in its cluster; the two take row tiles m, m + 1 of one column
-   * (consecutive units, tiles_m and G even) and each fetches half of W's boxes for both. */
-  const unsigned int rank = CM > 1 ? greta_cluster_rank() : 0u;
   /* Unit u of the step: its tile's first row and column, its K stages. */
   struct unit_t {
     int m0, n0, k_first, ks, parts, part, slot;
@@ -756,19 +726,17 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
   if (tid == 0) {
     for (int s = 0; s < S; s++) {
       greta_mbar_init(full + 8 * s, 1);
-      greta_mbar_init(empty + 8 * s, CONSUMER_WARPS * CM);
+      greta_mbar_init(empty + 8 * s, CONSUMER_WARPS);
     }
     greta_mbar_init(epi, 1);
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
   }
-  if constexpr (CM > 1) greta_cluster_sync(); /* the other block's barriers are ready */
-  else greta_sync();
+  greta_sync();
 
   if (wg == 0) {
     asm volatile("setmaxnreg.dec.sync.aligned.u32 56;" ::: "memory");
     if (tid >= 32) {
       greta_grid_begin(); /* as every thread of a launch does */
-      if constexpr (CM > 1) greta_cluster_sync(); /* the block's smem lives until the other's end */
       return;
     }
     const unsigned int box_dst = lane == 0 ? 0u : (unsigned int)(A_BYTES + WB * 128 * (lane - 1));
@@ -796,10 +764,7 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
       const unsigned int dst = base + slot * STAGE_BYTES + box_dst;
       const int k = (o.k_first + kt) * BK;
       if (P && lane > 0) greta_tma_load_5d(dst, box_map, k, box_row, box_block, bar);
-      else if (CM > 1 && lane > 0) {
-        if ((unsigned int)(lane - 1) % CM == rank)
-          greta_tma_load_2d_multicast(dst, box_map, k, box_row, bar, (unsigned short)((1u << CM) - 1));
-      } else greta_tma_load_2d(dst, box_map, k, box_row, bar);
+      else greta_tma_load_2d(dst, box_map, k, box_row, bar);
     };
     unit_t o;
     const bool any = unit((int)blk, &o);
@@ -828,7 +793,6 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
         issue(o, kt, slot, true, true);
       }
     }
-    if constexpr (CM > 1) greta_cluster_sync();
     return;
   }
 
@@ -838,10 +802,6 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
   float *ring = (float *)(smem + (base - (unsigned int)__cvta_generic_to_shared(smem)));
   int *flag = (int *)(ring + (epi + 8 - base) / 4); /* after the barriers */
   float acc[BN / 2];
-  auto release = [&](unsigned int bar) {
-    greta_mbar_arrive(bar);
-    if constexpr (CM > 1) greta_mbar_arrive_cluster(bar, rank ^ 1u);
-  };
   unsigned int it = 0; /* stages consumed */
   unit_t o;
   for (int u = (int)blk; unit(u, &o); u += G) {
@@ -856,13 +816,13 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
       greta_wgmma_wait<1>();
 #pragma unroll
       for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
-      /* the stage before is done: its slot back to the producer (CM: both blocks') */
-      if (kt > 0 && lane == 0) release(empty + 8 * ((it - 1) % S));
+      /* the stage before is done: its slot back to the producer */
+      if (kt > 0 && lane == 0) greta_mbar_arrive(empty + 8 * ((it - 1) % S));
     }
     greta_wgmma_wait<0>();
 #pragma unroll
     for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
-    if (lane == 0) release(empty + 8 * ((it - 1) % S));
+    if (lane == 0) greta_mbar_arrive(empty + 8 * ((it - 1) % S));
     greta_wgmma_epilogue<N, RES, BN>(acc, t, M, o.m0, o.n0, c, res, pairs, o.parts, o.part, o.slot,
                                      ws, flag, ring, [] { asm volatile("bar.sync 1, 256;" ::: "memory"); });
     if constexpr (PAIRS::STAGED) {
@@ -873,7 +833,6 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
       if (t == 0) greta_mbar_arrive(epi);
     }
   }
-  if constexpr (CM > 1) greta_cluster_sync();
 }
 
 /* ---- f32 weights: 3xTF32 on wgmma ----------------------------------------
