@@ -9,6 +9,7 @@
  *   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -Itemplates -Ibench \
  *        bench/gemm_wgmma_tma.cu -lcublas -o gemm_wgmma_tma
  *   ./gemm_wgmma_tma              (on an sm_90 GPU; scripts/device_wgmma.sh builds and runs it)
+ *   ./gemm_wgmma_tma quick [GEMM] (T = 512 only; only GEMM: qkv, o, gate_up or down)
  *
  * x and W f16, c f32, no epilogue, no split; the persistent kernel on
  * min(tiles, SMs) blocks. µs per launch: median of 12 replays of a CUDA
@@ -195,12 +196,14 @@ int main(int argc, char **argv) {
   printf("| GEMM | T | width | tiles | cp.async | TMA, persistent | cuBLAS | cuBLAS / TMA | TMA = cp.async |\n"
          "|---|---|---|---|---|---|---|---|---|\n");
   const bool quick = argc > 1 && strcmp(argv[1], "quick") == 0;
+  const char *only = argc > 2 ? argv[2] : nullptr; /* one GEMM, e.g. for ncu */
+  auto pick = [&](const char *name) { return !only || strcmp(only, name) == 0; };
   for (long long T : {128ll, 512ll, 2048ll}) {
     if (quick && T != 512) continue;
-    shape<12288, 4096>("qkv", T, h, x, w, ref, c);
-    shape<4096, 4096>("o", T, h, x, w, ref, c);
-    shape<22016, 4096>("gate_up", T, h, x, w, ref, c);
-    shape<4096, 11008>("down", T, h, x, w, ref, c);
+    if (pick("qkv")) shape<12288, 4096>("qkv", T, h, x, w, ref, c);
+    if (pick("o")) shape<4096, 4096>("o", T, h, x, w, ref, c);
+    if (pick("gate_up")) shape<22016, 4096>("gate_up", T, h, x, w, ref, c);
+    if (pick("down")) shape<4096, 11008>("down", T, h, x, w, ref, c);
   }
   cublasDestroy(h);
   if (!all_ok) {
