@@ -40,6 +40,8 @@
 #include "mma_layout.h"
 #include "pair_layout.h"
 #include "gemm.h" /* greta_no_pairs, which gemm_mma.h's paired epilogues take */
+#include "wgmma_layout.h"
+#include "gemm_wgmma.h" /* greta_tmap, which greta_gemm_mma takes */
 #include "gemm_mma.h"
 #include "attention.h"
 #include "attention_mma.h"

@@ -17,18 +17,18 @@
     }                                                                                      \
   } while (0)
 
-/* Median milliseconds of one replay of graph `exec` on `stream`: `warmups`
- * untimed replays, then `replays` timed ones, each between two events. */
-static inline float bench_graph_median_ms(cudaGraphExec_t exec, cudaStream_t stream, int warmups,
-                                          int replays) {
+/* Median milliseconds of launch_once(), timed between two events on
+ * `stream`: `warmups` untimed calls, then `runs` timed ones. */
+template <class F>
+static inline float bench_median_ms(F launch_once, int warmups, int runs, cudaStream_t stream = 0) {
   cudaEvent_t a, b;
   CHECK(cudaEventCreate(&a));
   CHECK(cudaEventCreate(&b));
-  for (int i = 0; i < warmups; i++) CHECK(cudaGraphLaunch(exec, stream));
+  for (int i = 0; i < warmups; i++) launch_once();
   std::vector<float> ms;
-  for (int i = 0; i < replays; i++) {
+  for (int i = 0; i < runs; i++) {
     CHECK(cudaEventRecord(a, stream));
-    CHECK(cudaGraphLaunch(exec, stream));
+    launch_once();
     CHECK(cudaEventRecord(b, stream));
     CHECK(cudaEventSynchronize(b));
     float x;
@@ -39,6 +39,13 @@ static inline float bench_graph_median_ms(cudaGraphExec_t exec, cudaStream_t str
   CHECK(cudaEventDestroy(b));
   std::sort(ms.begin(), ms.end());
   return ms[ms.size() / 2];
+}
+
+/* Median milliseconds of one replay of graph `exec` on `stream`: `warmups`
+ * untimed replays, then `replays` timed ones, each between two events. */
+static inline float bench_graph_median_ms(cudaGraphExec_t exec, cudaStream_t stream, int warmups,
+                                          int replays) {
+  return bench_median_ms([&] { CHECK(cudaGraphLaunch(exec, stream)); }, warmups, replays, stream);
 }
 
 /* Median µs of one launch: `launch(stream)` captured 10 times into a

@@ -241,24 +241,7 @@ __global__ void fill_kernel(float *xf, __half *xh, size_t n, unsigned seed) {
 
 template <class F>
 static float median_ms(F launch_once) {
-  cudaEvent_t a, b;
-  CHECK(cudaEventCreate(&a));
-  CHECK(cudaEventCreate(&b));
-  for (int i = 0; i < 3; i++) launch_once();
-  std::vector<float> t;
-  for (int i = 0; i < 20; i++) {
-    CHECK(cudaEventRecord(a));
-    launch_once();
-    CHECK(cudaEventRecord(b));
-    CHECK(cudaEventSynchronize(b));
-    float ms;
-    CHECK(cudaEventElapsedTime(&ms, a, b));
-    t.push_back(ms);
-  }
-  CHECK(cudaEventDestroy(a));
-  CHECK(cudaEventDestroy(b));
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+  return bench_median_ms(launch_once, 3, 20);
 }
 
 struct Buffers {

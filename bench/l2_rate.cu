@@ -7,9 +7,7 @@
  * TB/s: bytes moved / the median of 9 timed launches (CUDA events), after a warm-up. */
 #include <cuda_runtime.h>
 
-#include <algorithm>
 #include <cstdio>
-#include <vector>
 
 #include "cuda_check.h"
 
@@ -33,25 +31,6 @@ __global__ void write_kernel(float4 *p, long long n4, int passes) {
       __stcg(p + i, make_float4((float)r, 0.f, 0.f, 0.f));
 }
 
-template <class F>
-static float median_ms(F launch) {
-  cudaEvent_t a, b;
-  CHECK(cudaEventCreate(&a));
-  CHECK(cudaEventCreate(&b));
-  launch();
-  std::vector<float> ms;
-  for (int i = 0; i < 9; i++) {
-    CHECK(cudaEventRecord(a));
-    launch();
-    CHECK(cudaEventRecord(b));
-    CHECK(cudaEventSynchronize(b));
-    float t;
-    CHECK(cudaEventElapsedTime(&t, a, b));
-    ms.push_back(t);
-  }
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
-}
 
 int main() {
   cudaDeviceProp prop;
@@ -68,14 +47,14 @@ int main() {
     CHECK(cudaMalloc(&p, bytes));
     CHECK(cudaMemset(p, 0, bytes));
     const int blocks = prop.multiProcessorCount * 8, threads = 256;
-    const float r = median_ms([&] {
+    const float r = bench_median_ms([&] {
       read_kernel<<<blocks, threads>>>(p, n4, passes, sink);
       CHECK(cudaGetLastError());
-    });
-    const float w = median_ms([&] {
+    }, 1, 9);
+    const float w = bench_median_ms([&] {
       write_kernel<<<blocks, threads>>>(p, n4, passes);
       CHECK(cudaGetLastError());
-    });
+    }, 1, 9);
     const double moved = (double)bytes * passes;
     printf("| %lld MiB | %d | %.2f | %.2f |\n", mib, passes, moved / (r * 1e-3) / 1e12,
            moved / (w * 1e-3) / 1e12);
