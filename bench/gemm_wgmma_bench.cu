@@ -239,11 +239,6 @@ __global__ void fill_kernel(float *xf, __half *xh, size_t n, unsigned seed) {
   }
 }
 
-template <class F>
-static float median_ms(F launch_once) {
-  return bench_median_ms(launch_once, 3, 20);
-}
-
 struct Buffers {
   float *xf, *c, *c_ref;
   __half *xh, *w;
@@ -263,7 +258,7 @@ static void time_shape(const char *name, long long M, cublasHandle_t handle, con
                               CUDA_R_16F, (int)K, b.xh, CUDA_R_16F, (int)K, &beta, b.c_ref, CUDA_R_32F,
                               (int)N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
   };
-  float ms_cublas = median_ms(cublas);
+  float ms_cublas = bench_median_ms(cublas, 3, 20);
   std::vector<float> ref((size_t)(M * N)), got((size_t)(M * N));
   CHECK(cudaMemcpy(ref.data(), b.c_ref, ref.size() * 4, cudaMemcpyDeviceToHost));
   std::vector<double> refd(ref.begin(), ref.end());
@@ -284,7 +279,7 @@ static void time_shape(const char *name, long long M, cublasHandle_t handle, con
       default: launch<GRETA_W_F16, N, K, 256, 1, 1>(M, b.xh, b.w, b.c); break;
       }
     };
-    ms[v] = median_ms(run);
+    ms[v] = bench_median_ms(run, 3, 20);
     CHECK(cudaDeviceSynchronize());
     CHECK(cudaMemcpy(got.data(), b.c, got.size() * 4, cudaMemcpyDeviceToHost));
     double e = rel_err(got, refd);

@@ -166,6 +166,11 @@ __global__ void fill(unsigned short *p, long long n, unsigned seed) {
 }
 
 int main(int argc, char **argv) {
+  const char *only = argc > 2 ? argv[2] : nullptr; /* one GEMM, e.g. for ncu */
+  if (only && strcmp(only, "qkv") && strcmp(only, "o") && strcmp(only, "gate_up") && strcmp(only, "down")) {
+    fprintf(stderr, "gemm_wgmma_tma: no GEMM '%s' (qkv, o, gate_up or down)\n", only);
+    return 2;
+  }
   cudaDeviceProp prop;
   CHECK(cudaGetDeviceProperties(&prop, 0));
   if (prop.major != 9) {
@@ -196,7 +201,6 @@ int main(int argc, char **argv) {
   printf("| GEMM | T | width | tiles | cp.async | TMA, persistent | cuBLAS | cuBLAS / TMA | TMA = cp.async |\n"
          "|---|---|---|---|---|---|---|---|---|\n");
   const bool quick = argc > 1 && strcmp(argv[1], "quick") == 0;
-  const char *only = argc > 2 ? argv[2] : nullptr; /* one GEMM, e.g. for ncu */
   auto pick = [&](const char *name) { return !only || strcmp(only, name) == 0; };
   for (long long T : {128ll, 512ll, 2048ll}) {
     if (quick && T != 512) continue;

@@ -31,7 +31,6 @@ __global__ void write_kernel(float4 *p, long long n4, int passes) {
       __stcg(p + i, make_float4((float)r, 0.f, 0.f, 0.f));
 }
 
-
 int main() {
   cudaDeviceProp prop;
   CHECK(cudaGetDeviceProperties(&prop, 0));

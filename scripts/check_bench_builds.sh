@@ -12,8 +12,8 @@ NVCC=${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 sm90a=-gencode=arch=compute_90a,code=sm_90a
-benches="attention_decode_bench.cu attention_prefill_bench.cu gemm_wgmma_bench.cu gemm_wgmma_tiles.cu
-gemm_wgmma_tma.cu l2_rate.cu"
+benches=(attention_decode_bench.cu attention_prefill_bench.cu gemm_wgmma_bench.cu
+  gemm_wgmma_tiles.cu gemm_wgmma_tma.cu l2_rate.cu)
 flags() {
   case $1 in
     attention_decode_bench.cu | l2_rate.cu) echo -arch=sm_90 ;;
@@ -23,15 +23,15 @@ flags() {
 }
 status=0
 for f in bench/*.cu; do
-  case " $(echo $benches) " in *" ${f#bench/} "*) ;; *) echo "bench/${f#bench/} is not in $0's list"; status=1 ;; esac
+  case " ${benches[*]} " in *" ${f#bench/} "*) ;; *) echo "$f is not in $0's list"; status=1 ;; esac
 done
-for f in $benches; do
+for f in "${benches[@]}"; do
   # shellcheck disable=SC2046
   ("$NVCC" -O3 -std=c++17 $(flags "$f") -Itemplates -Ibench -c "bench/$f" -o "$out/$f.o" \
      >"$out/$f.log" 2>&1; echo $? >"$out/$f.rc") &
 done
 wait
-for f in $benches; do
+for f in "${benches[@]}"; do
   if [ "$(cat "$out/$f.rc")" = 0 ]; then
     echo "ok: bench/$f"
   else
