@@ -67,7 +67,7 @@ __global__ void __launch_bounds__(GRETA_WGMMA_NT, 1)
     greta_gemm_wgmma<GRETA_W_F16, N, K, BN, 1, 1>(M, m0, n0, x, w, c, nullptr, smem);
     return;
   }
-  const int width = MODE == 2 ? greta_wgmma_step_width(M, N, K, 256, sms, GRETA_WGMMA_192, 1, 0) : 128;
+  const int width = MODE == 2 ? greta_wgmma_step_width(M, N, K, 256, sms, GRETA_WGMMA_192, 0, 1, 0) : 128;
   if (MODE == 2 && blk == 0 && threadIdx.x == 0) g_width = width;
   const long long tiles = (M + 127) / 128 * ((N + width - 1) / width);
   if (!greta_wgmma_split_of_block(blk, tiles, sms, (long long)gridDim.x * gridDim.y, &tile, &part,

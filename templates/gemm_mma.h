@@ -605,7 +605,7 @@ GRETA_INLINE void greta_gemm_mma_big(const void *x, const void *b, void *out, co
 
 /* Grid: x = ceil(N / 32), y = ceil(M / 64); GRETA_MMA_SMEM_BYTES of dynamic
  * shared memory (GRETA_MMA_F32_SMEM_BYTES for f32 weights).
- * WG = 128, 192 or 256 (sm_90a builds only, gretac's GRETA_WGMMA=1; SMS
+ * WG = 128, 192, 224 or 256 (sm_90a builds only, gretac's GRETA_WGMMA=1; SMS
  * the chip's SM count; 192-wide tiles unless GRETA_WGMMA_192 is 0,
  * launch_constants.h): once the step has at least GRETA_WGMMA_BM / 2 rows,
  * the blocks take the tiles of greta_gemm_wgmma (128 x width, row tiles
@@ -629,7 +629,9 @@ GRETA_INLINE void greta_gemm_mma_big(const void *x, const void *b, void *out, co
  * greta_gemm_wgmma_ws's, persistent and warp-specialised, taking x and the
  * weight through the copy engine (map_x, map_w: their tensor maps,
  * launch_constants.h's boxes), in blocks of GRETA_WGMMA_WS_NT threads; the
- * other paths as XH = 1, on GRETA_GEMM_NT of them. An XH = 2 kernel reads
+ * other paths as XH = 1, on GRETA_GEMM_NT of them; its widths include 224
+ * (unless GRETA_WGMMA_224 is 0) where the weight's boxes may start at any
+ * multiple of 32 rows (PAIRS::TMA_FROM_32). An XH = 2 kernel reads
  * ahead: every path calls greta_grid_begin() itself (prelude.h), the wgmma
  * tiles after their first stages' weight boxes are issued.
  * pairs (prefill's matmul_glu and matmul_qkv): every path computes the
@@ -646,7 +648,8 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
                    (((unsigned long long)x | (unsigned long long)b) & 15ull) == 0;
 #if defined(GRETA_HAVE_WGMMA)
   constexpr bool tf32 = DT == GRETA_W_F32;
-  static_assert(WG == 0 || WG == 128 || WG == 192 || WG == 256, "greta_gemm_mma: WG is 0, 128, 192 or 256");
+  static_assert(WG == 0 || WG == 128 || WG == 192 || WG == 224 || WG == 256,
+                "greta_gemm_mma: WG is 0, 128, 192, 224 or 256");
   if constexpr (WG != 0 && K % (tf32 ? GRETA_WGMMA_TF32_BK : GRETA_WGMMA_BK) == 0) {
     /* f32: once the step has enough 128 x 128 tiles to outrun the 64 x 32
      * mma.sync tiles, which fill the chip with smaller steps. */
@@ -667,10 +670,18 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
          * SMS) blocks going from unit to unit. */
         const greta_i64 blocks = (greta_i64)gridDim.x * gridDim.y; /* the plan's grid */
         const bool split = ws && !PAIRS::G;
-        const int width = greta_wgmma_step_width(M, N, K, WG, SMS, GRETA_WGMMA_192, split, 1);
+        constexpr bool W224 = GRETA_WGMMA_224 && PAIRS::TMA_FROM_32;
+        const int width = greta_wgmma_step_width(M, N, K, WG, SMS, GRETA_WGMMA_192, W224, split, 1);
         if constexpr (WG >= 256) {
           if (width == 256) {
             greta_gemm_wgmma_ws<DT, N, K, 256, RES>(M, blk, blocks, SMS, out, res, greta_mma_smem,
+                                                    pairs, ws, map_x, map_w);
+            return;
+          }
+        }
+        if constexpr (WG >= 224 && W224) {
+          if (width == 224) {
+            greta_gemm_wgmma_ws<DT, N, K, 224, RES>(M, blk, blocks, SMS, out, res, greta_mma_smem,
                                                     pairs, ws, map_x, map_w);
             return;
           }
@@ -689,7 +700,7 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
         constexpr bool WIDE_SPLIT = XH != 0;
         const bool split = ws && !PAIRS::G;
         const int width =
-            greta_wgmma_step_width(M, N, K, WG, SMS, GRETA_WGMMA_192, split && WIDE_SPLIT, 0);
+            greta_wgmma_step_width(M, N, K, WG, SMS, GRETA_WGMMA_192, 0, split && WIDE_SPLIT, 0);
         long long tile = blk, slot = 0;
         int part = 0, parts = 1;
         if (split && (WIDE_SPLIT || width == 128)) {

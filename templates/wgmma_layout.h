@@ -68,7 +68,14 @@ GRETA_LAYOUT_FN int greta_wgmma_tile_of_block(long long blk, long long M, long l
   return 1;
 }
 
-/* The tile width (128, 192 where with_192, or 256; at most wg) a step of M
+/* Whether the width rule weighs tile width bn: 128 and 256 always, 192
+ * where with_192, 224 where with_224 (the persistent GEMM only, and only
+ * where its weight's boxes may start at any multiple of 32 rows). */
+GRETA_LAYOUT_FN int greta_wgmma_width_on(int bn, int with_192, int with_224) {
+  return bn == 128 || bn == 256 || (bn == 192 && with_192) || (bn == 224 && with_224);
+}
+
+/* The tile width (greta_wgmma_width_on's, at most wg) a step of M
  * rows takes in a GEMM of N columns and depth K on a chip of sms SMs: the
  * one whose tiles finish first, counting whole waves of tiles (ceil(tiles /
  * sms)) at GRETA_WGMMA_WAVE_COST(width) each (launch_constants.h: a wave of
@@ -83,11 +90,11 @@ GRETA_LAYOUT_FN int greta_wgmma_tile_of_block(long long blk, long long M, long l
  * the paths up to the widest width any step of the entry takes
  * (kernel_select.c's wgmma_width), and the kernel weighs each step's own M. */
 GRETA_LAYOUT_FN int greta_wgmma_step_width(long long M, long long N, long long K, int wg, int sms,
-                                           int with_192, int split, int persistent) {
+                                           int with_192, int with_224, int split, int persistent) {
   int best = 128;
   long long best_cost = -1;
-  for (int bn = 128; bn <= wg; bn += 64) {
-    if (bn == 192 && !with_192) continue;
+  for (int bn = 128; bn <= wg; bn += 32) {
+    if (!greta_wgmma_width_on(bn, with_192, with_224)) continue;
     const long long tiles = (M + 127) / 128 * ((N + bn - 1) / bn), tail = tiles % sms;
     const long long wave = persistent ? GRETA_WGMMA_WS_WAVE_COST(bn) : GRETA_WGMMA_WAVE_COST(bn);
     long long p = split && tail ? sms / tail : 1;
@@ -100,7 +107,7 @@ GRETA_LAYOUT_FN int greta_wgmma_step_width(long long M, long long N, long long K
     const long long wave128 = persistent ? GRETA_WGMMA_WS_WAVE_COST(128) : GRETA_WGMMA_WAVE_COST(128);
     const long long cost = p > 1 ? tiles / sms * wave * 96 * k + wave * 96 / p * k +
                                        wave128 * GRETA_WGMMA_SPLIT_SUM_K *
-                                           (bn / 64) * 6 * (6 + p)
+                                           (bn / 32) * 3 * (6 + p)
                                  : (tiles + sms - 1) / sms * wave * 96 * k;
     if (best_cost < 0 || cost <= best_cost) best = bn, best_cost = cost;
   }

@@ -268,12 +268,12 @@ Test(wgmma_layout, step_width) {
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     const long long M = cases[i].M, N = cases[i].N;
     const int wg = cases[i].wg;
-    cr_expect_eq(greta_wgmma_step_width(M, N, 4096, wg, 132, 0, 0, 0), cases[i].without_192,
+    cr_expect_eq(greta_wgmma_step_width(M, N, 4096, wg, 132, 0, 0, 0, 0), cases[i].without_192,
                  "M %lld N %lld wg %d, without 192", M, N, wg);
-    cr_expect_eq(greta_wgmma_step_width(M, N, 4096, wg, 132, 1, 0, 0), cases[i].with_192,
+    cr_expect_eq(greta_wgmma_step_width(M, N, 4096, wg, 132, 1, 0, 0, 0), cases[i].with_192,
                  "M %lld N %lld wg %d, with 192", M, N, wg);
     if (wg == 256) /* N a multiple of 256: the half-the-SMs rule */
-      cr_expect_eq(greta_wgmma_step_width(M, N, 4096, wg, 132, 0, 0, 0),
+      cr_expect_eq(greta_wgmma_step_width(M, N, 4096, wg, 132, 0, 0, 0, 0),
                    2 * ((M + 127) / 128) * ((N + 255) / 256) >= 132 ? 256 : 128, "M %lld N %lld", M, N);
   }
 }
@@ -307,12 +307,12 @@ Test(wgmma_layout, step_width_with_split) {
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     const long long M = cases[i].M, K = cases[i].K;
-    cr_expect_eq(greta_wgmma_step_width(M, 4096, K, 256, 132, 0, 1, 0), cases[i].without_192,
+    cr_expect_eq(greta_wgmma_step_width(M, 4096, K, 256, 132, 0, 0, 1, 0), cases[i].without_192,
                  "M %lld K %lld, without 192", M, K);
-    cr_expect_eq(greta_wgmma_step_width(M, 4096, K, 256, 132, 1, 1, 0), cases[i].with_192,
+    cr_expect_eq(greta_wgmma_step_width(M, 4096, K, 256, 132, 1, 0, 1, 0), cases[i].with_192,
                  "M %lld K %lld, with 192", M, K);
   }
-  cr_expect_eq(greta_wgmma_step_width(512, 4096, 11008, 128, 132, 1, 1, 0), 128, "compiled for 128 only");
+  cr_expect_eq(greta_wgmma_step_width(512, 4096, 11008, 128, 132, 1, 0, 1, 0), 128, "compiled for 128 only");
 }
 
 /* Split-K's blocks: over the grid's blocks, every tile's parts 0 .. p - 1
@@ -424,24 +424,37 @@ Test(wgmma_layout, persistent_units) {
 }
 
 /* The persistent kernel's width rule (GRETA_WGMMA_WS_WAVE_COST: a 128- /
- * 192- / 256-wide tile costing 58 / 76 / 100) at the 7B's shapes on 132
- * SMs, against what its bench measured fastest on the H200 (docs/gemm.md,
- * "Persistent and warp-specialised"; no split). */
+ * 192- / 224- / 256-wide tile costing 58 / 76 / 88 / 100) at the 7B's
+ * shapes on 132 SMs, against what its bench measured fastest on the H200
+ * (docs/gemm.md, "Persistent and warp-specialised"; no split), without and
+ * with 224-wide tiles. Rounds of 128 / 192 / 224 / 256-wide tiles, and
+ * their cost where 224 counts. */
 Test(wgmma_layout, step_width_persistent) {
   static const struct {
     long long M, N, K;
-    int want;
+    int want, want_224;
   } cases[] = {
-      {128, 12288, 4096, 128},  /* q/k/v: 96 / 64 / 48 tiles, one round each */
-      {512, 12288, 4096, 192},  /* 384 / 256 / 192: 3 / 2 / 2 rounds */
-      {2048, 12288, 4096, 256}, /* 12 / 8 / 6 */
-      {128, 22016, 4096, 192},  /* gate/up: 172 / 115 / 86: 2 / 1 / 1 */
-      {512, 22016, 4096, 256},  /* 6 / 4 / 3: 348 / 304 / 300 */
-      {2048, 22016, 4096, 192}, /* 21 / 14 / 11: 1218 / 1064 / 1100 */
-      {512, 4096, 4096, 128},   /* o: 128 / 88 / 64, one round each */
-      {2048, 4096, 11008, 256}, /* down: 4 / 3 / 2 */
+      /* q/k/v's shape (its paired weight of many blocks never takes 224:
+       * gemm_mma.h), a plain weight as wide */
+      {128, 12288, 4096, 128, 128},  /* 96 / 64 / 55 / 48 tiles, one round each */
+      {512, 12288, 4096, 192, 192},  /* 3 / 2 / 2 / 2: 174 / 152 / 176 / 200 */
+      {1536, 12288, 4096, 192, 224}, /* 9 / 6 / 5 / 5: 522 / 456 / 440 / 500 */
+      {2048, 12288, 4096, 256, 256}, /* 12 / 8 / 7 / 6: 696 / 608 / 616 / 600 */
+      {128, 22016, 4096, 192, 192},  /* gate/up: 2 / 1 / 1 / 1: 116 / 76 / 88 / 100 */
+      {512, 22016, 4096, 256, 224},  /* 6 / 4 / 3 / 3: 348 / 304 / 264 / 300 */
+      {2048, 22016, 4096, 192, 224}, /* 21 / 14 / 12 / 11: 1218 / 1064 / 1056 / 1100 */
+      {512, 4096, 4096, 128, 128},   /* o: 128 / 88 / 76 / 64 tiles, one round each */
+      {2048, 4096, 11008, 256, 256}, /* down: 4 / 3 / 3 / 2: 232 / 228 / 264 / 200 */
   };
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-    cr_expect_eq(greta_wgmma_step_width(cases[i].M, cases[i].N, cases[i].K, 256, 132, 1, 0, 1), cases[i].want,
-                 "M %lld N %lld K %lld", cases[i].M, cases[i].N, cases[i].K);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const long long M = cases[i].M, N = cases[i].N, K = cases[i].K;
+    cr_expect_eq(greta_wgmma_step_width(M, N, K, 256, 132, 1, 0, 0, 1), cases[i].want,
+                 "M %lld N %lld K %lld", M, N, K);
+    cr_expect_eq(greta_wgmma_step_width(M, N, K, 256, 132, 1, 1, 0, 1), cases[i].want_224,
+                 "M %lld N %lld K %lld, with 224", M, N, K);
+  }
+  /* 224 only where compiled (wg): at most 192 leaves gate/up at T = 512 on
+   * 192 (4 x 76 against 6 x 58). */
+  cr_expect_eq(greta_wgmma_step_width(512, 22016, 4096, 192, 132, 1, 1, 0, 1), 192);
+  cr_expect_eq(greta_wgmma_step_width(512, 22016, 4096, 224, 132, 1, 1, 0, 1), 224);
 }
