@@ -303,7 +303,7 @@ tma() {
 # prompts 512 and 100, memcheck at prompt 100), then every
 # llama2_block_f16*.cubin (the default and an experiment's variants, where
 # present) timed at T = 128, 256 and 512, each launch at T = 512 and 256 alone, and
-# the whole 7B at T = 128 and 512 (llama2_7b*.cubin), then
+# the whole 7B at T = 128 and 512 (llama2_7b*.cubin; and 2048, *t2048*), then
 # bench/gemm_wgmma_tma.cu where built.
 variants() {
   local status=0 t m
@@ -326,7 +326,9 @@ variants() {
     done
   done
   for m in $(ls $C/llama2_7b*.cubin 2>/dev/null); do
-    for t in 128 512; do row $m --tokens $t --repeats 5 --name "$(basename $m .cubin)_T$t"; done
+    for t in 128 512 $(case $m in *t2048*) echo 2048 ;; esac); do
+      row $m --tokens $t --repeats 5 --name "$(basename $m .cubin)_T$t"
+    done
   done
   if [ -x $C/gemm_wgmma_tma ]; then
     libcublas
