@@ -11,6 +11,9 @@
  *        bench/gemm_wgmma_tma.cu -lcublas -o gemm_wgmma_tma
  *   ./gemm_wgmma_tma              (on an sm_90 GPU; scripts/device_wgmma.sh builds and runs it)
  *   ./gemm_wgmma_tma quick [GEMM] (T = 512 only; only GEMM: qkv, o, gate_up or down)
+ *   ./gemm_wgmma_tma glu          (gate/up with silu·up through the pair view, as
+ *                                  the model runs it: each width alone and in a
+ *                                  kernel with every width's path)
  *
  * x and W f16, c f32, no epilogue, no split; the persistent kernel on
  * min(tiles, SMs) blocks. µs per launch: median of 12 replays of a CUDA
@@ -69,6 +72,46 @@ __global__ void __launch_bounds__(GRETA_WGMMA_WS_NT, 1)
 #endif
 }
 
+/* gate/up as the model runs it (matmul_glu): W through the pair view's
+ * 5-dimensional map, silu(gate) up stored in f16 by the epilogue. */
+typedef greta_glu_pairs<16, 11008, GRETA_W_F16> glu_t;
+enum { GLU_N = 22016, GLU_K = 4096 };
+
+template <int BN>
+__global__ void __launch_bounds__(GRETA_WGMMA_WS_NT, 1)
+    glu_kernel(long long M, int sms, const __grid_constant__ greta_tmap map_x,
+               const __grid_constant__ greta_tmap map_w, void *out) {
+#if defined(GRETA_HAVE_WGMMA)
+  extern __shared__ __align__(1024) unsigned char smem[];
+  greta_gemm_wgmma_ws<GRETA_W_F16, GLU_N, GLU_K, BN, 0, glu_t>(M, blockIdx.x, gridDim.x, sms, nullptr, nullptr,
+                                                                smem, glu_t(out), nullptr, &map_x, &map_w);
+#endif
+}
+
+/* Every width's path in one kernel, as gretac compiles a launch (the
+ * width an argument here): what the other paths' code costs the one
+ * that runs. */
+__global__ void __launch_bounds__(GRETA_WGMMA_WS_NT, 1)
+    glu_all_kernel(long long M, int width, int sms, const __grid_constant__ greta_tmap map_x,
+                   const __grid_constant__ greta_tmap map_w, void *out) {
+#if defined(GRETA_HAVE_WGMMA)
+  extern __shared__ __align__(1024) unsigned char smem[];
+  const glu_t pairs(out);
+  if (width == 256)
+    greta_gemm_wgmma_ws<GRETA_W_F16, GLU_N, GLU_K, 256, 0, glu_t>(M, blockIdx.x, gridDim.x, sms, nullptr,
+                                                                  nullptr, smem, pairs, nullptr, &map_x, &map_w);
+  else if (width == 224)
+    greta_gemm_wgmma_ws<GRETA_W_F16, GLU_N, GLU_K, 224, 0, glu_t>(M, blockIdx.x, gridDim.x, sms, nullptr,
+                                                                  nullptr, smem, pairs, nullptr, &map_x, &map_w);
+  else if (width == 192)
+    greta_gemm_wgmma_ws<GRETA_W_F16, GLU_N, GLU_K, 192, 0, glu_t>(M, blockIdx.x, gridDim.x, sms, nullptr,
+                                                                  nullptr, smem, pairs, nullptr, &map_x, &map_w);
+  else
+    greta_gemm_wgmma_ws<GRETA_W_F16, GLU_N, GLU_K, 128, 0, glu_t>(M, blockIdx.x, gridDim.x, sms, nullptr,
+                                                                  nullptr, smem, pairs, nullptr, &map_x, &map_w);
+#endif
+}
+
 typedef CUresult (*encode_fn)(CUtensorMap *, CUtensorMapDataType, cuuint32_t, void *, const cuuint64_t *,
                               const cuuint64_t *, const cuuint32_t *, const cuuint32_t *,
                               CUtensorMapInterleave, CUtensorMapSwizzle, CUtensorMapL2promotion,
@@ -87,6 +130,27 @@ static greta_tmap encode_map(const void *p, long long rows, long long K, int box
   if (r != CUDA_SUCCESS) {
     fprintf(stderr, "cuTensorMapEncodeTiled: error %d (rows %lld, K %lld, box %d)\n", (int)r, rows, K,
             box_rows);
+    exit(1);
+  }
+  return m;
+}
+
+/* The pair view of gate/up's stacked weight (pair_layout.h), as the
+ * runtime encodes it. */
+static greta_tmap encode_pair_map(const void *p) {
+  /* greta_pair_tma_shape's (device code in this file) for s = 11008, one
+   * block: k; r < 16; h < 2, s rows on; j < s / 16, 16 rows on. */
+  greta_tmap m;
+  const long long s = GLU_N / 2, k = GLU_K;
+  const cuuint64_t d[5] = {(cuuint64_t)k, 16, 2, (cuuint64_t)(s / 16), 1};
+  const cuuint64_t st[4] = {(cuuint64_t)(2 * k), (cuuint64_t)(2 * s * k), (cuuint64_t)(32 * k),
+                            (cuuint64_t)(4 * s * k)};
+  const cuuint32_t b[5] = {64, 16, 2, 2, 1}, step[5] = {1, 1, 1, 1, 1};
+  CUresult r = g_encode((CUtensorMap *)&m, CU_TENSOR_MAP_DATA_TYPE_UINT16, 5, (void *)p, d, st, b, step,
+                        CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                        CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS) {
+    fprintf(stderr, "cuTensorMapEncodeTiled: error %d (the pair view)\n", (int)r);
     exit(1);
   }
   return m;
@@ -121,6 +185,13 @@ static float time_variant(long long M, const void *x, const void *w, float *c) {
 }
 
 static bool all_ok = true;
+
+static bool cudaMemcmpDevice(const void *a, const void *b, size_t n) {
+  std::vector<unsigned char> ha(n), hb(n);
+  CHECK(cudaMemcpy(ha.data(), a, n, cudaMemcpyDeviceToHost));
+  CHECK(cudaMemcpy(hb.data(), b, n, cudaMemcpyDeviceToHost));
+  return memcmp(ha.data(), hb.data(), n) == 0;
+}
 
 static bool same(const float *a, const float *b, size_t n) {
   std::vector<float> ha(n), hb(n);
@@ -178,6 +249,46 @@ static void shape(const char *name, long long M, cublasHandle_t h, const void *x
   width<N, K, 224>(name, M, x, w, ref, c, cublas_us);
 }
 
+/* gate/up with its epilogue at T: each width alone in its kernel and in
+ * the kernel of every width; the outputs of all equal bit for bit. */
+template <int BN>
+static void glu_width(long long M, const void *x, const void *w, void *out, const void *ref) {
+  const int smem = GRETA_WGMMA_SMEM_BYTES(256) + GRETA_WGMMA_TMA_BARRIER_BYTES;
+  const greta_tmap map_x = encode_map(x, M, GLU_K, GRETA_WGMMA_TMA_X_BOX), map_w = encode_pair_map(w);
+  const long long tiles = (M + 127) / 128 * ((GLU_N + BN - 1) / BN);
+  const unsigned blocks = (unsigned)std::min<long long>(tiles, g_sms);
+  auto alone = glu_kernel<BN>;
+  CHECK(cudaFuncSetAttribute(alone, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+  CHECK(cudaFuncSetAttribute(glu_all_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+  const size_t bytes = (size_t)M * (GLU_N / 2) * 2;
+  CHECK(cudaMemset(out, 0xFF, bytes));
+  const float us_alone = bench_graph_us([&](cudaStream_t s) {
+    alone<<<blocks, GRETA_WGMMA_WS_NT, smem, s>>>(M, g_sms, map_x, map_w, out);
+    CHECK(cudaGetLastError());
+  });
+  bool ok = !ref || cudaMemcmpDevice(out, ref, bytes);
+  CHECK(cudaMemset(out, 0xFF, bytes));
+  const float us_all = bench_graph_us([&](cudaStream_t s) {
+    glu_all_kernel<<<blocks, GRETA_WGMMA_WS_NT, smem, s>>>(M, BN, g_sms, map_x, map_w, out);
+    CHECK(cudaGetLastError());
+  });
+  ok &= !ref || cudaMemcmpDevice(out, ref, bytes);
+  const double tflop = 2.0 * M * GLU_N * GLU_K * 1e-6;
+  printf("| gate_up + silu·up | %4lld | %3d | %4lld | %6.1f (%3.0f) | %6.1f (%3.0f) | %s |\n", M, BN, tiles,
+         us_alone, tflop / us_alone, us_all, tflop / us_all, ref ? (ok ? "same" : "DIFFERENT") : "-");
+  all_ok &= ok;
+}
+
+static void glu_bench(const void *x, const void *w, void *out, void *ref) {
+  printf("| GEMM | T | width | tiles | its own kernel | every width's kernel | = 256 wide |\n"
+         "|---|---|---|---|---|---|---|\n");
+  for (long long T : {512ll, 2048ll}) {
+    glu_width<256>(T, x, w, ref, nullptr);
+    glu_width<224>(T, x, w, out, ref);
+    glu_width<192>(T, x, w, out, ref);
+  }
+}
+
 __global__ void fill(unsigned short *p, long long n, unsigned seed) {
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
        i += (long long)gridDim.x * blockDim.x) {
@@ -224,6 +335,11 @@ int main(int argc, char **argv) {
   g_sms = prop.multiProcessorCount;
   printf("| GEMM | T | width | tiles | cp.async | TMA, persistent | cuBLAS | cuBLAS / TMA | TMA = cp.async |\n"
          "|---|---|---|---|---|---|---|---|---|\n");
+  if (argc > 1 && strcmp(argv[1], "glu") == 0) {
+    glu_bench(x, w, c, ref);
+    cublasDestroy(h);
+    return all_ok ? 0 : 1;
+  }
   const bool quick = argc > 1 && strcmp(argv[1], "quick") == 0;
   auto pick = [&](const char *name) { return !only || strcmp(only, name) == 0; };
   for (long long T : {128ll, 512ll, 2048ll}) {
