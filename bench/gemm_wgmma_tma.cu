@@ -11,9 +11,10 @@
  *        bench/gemm_wgmma_tma.cu -lcublas -o gemm_wgmma_tma
  *   ./gemm_wgmma_tma              (on an sm_90 GPU; scripts/device_wgmma.sh builds and runs it)
  *   ./gemm_wgmma_tma quick [GEMM] (T = 512 only; only GEMM: qkv, o, gate_up or down)
- *   ./gemm_wgmma_tma glu          (gate/up with silu·up through the pair view, as
+ *   ./gemm_wgmma_tma glu [OFFSET] (gate/up with silu·up through the pair view, as
  *                                  the model runs it: each width alone and in a
- *                                  kernel with every width's path)
+ *                                  kernel with every width's path; W OFFSET bytes
+ *                                  into its buffer)
  *
  * x and W f16, c f32, no epilogue, no split; the persistent kernel on
  * min(tiles, SMs) blocks. µs per launch: median of 12 replays of a CUDA
@@ -301,7 +302,7 @@ __global__ void fill(unsigned short *p, long long n, unsigned seed) {
 }
 
 int main(int argc, char **argv) {
-  const char *only = argc > 2 ? argv[2] : nullptr; /* one GEMM, e.g. for ncu */
+  const char *only = argc > 2 && strcmp(argv[1], "glu") ? argv[2] : nullptr; /* one GEMM, e.g. for ncu */
   if (only && strcmp(only, "qkv") && strcmp(only, "o") && strcmp(only, "gate_up") && strcmp(only, "down")) {
     fprintf(stderr, "gemm_wgmma_tma: no GEMM '%s' (qkv, o, gate_up or down)\n", only);
     return 2;
@@ -322,7 +323,15 @@ int main(int argc, char **argv) {
   void *x, *w;
   float *ref, *c;
   CHECK(cudaMalloc(&x, max_mk * 2));
-  CHECK(cudaMalloc(&w, max_nk * 2));
+  /* glu OFFSET: W that many bytes past its allocation's start (a multiple
+   * of 1024, at most 16 MiB): whether the rate depends on where W lies. */
+  const long long w_off = argc > 2 && strcmp(argv[1], "glu") == 0 ? atoll(argv[2]) : 0;
+  if (w_off < 0 || w_off % 1024 || w_off > (16ll << 20)) {
+    fprintf(stderr, "gemm_wgmma_tma: glu's offset is a multiple of 1024 up to 16 MiB\n");
+    return 2;
+  }
+  CHECK(cudaMalloc(&w, max_nk * 2 + (16ll << 20)));
+  w = (char *)w + w_off;
   CHECK(cudaMalloc(&ref, max_mn * 4));
   CHECK(cudaMalloc(&c, max_mn * 4));
   fill<<<1024, 256>>>((unsigned short *)x, max_mk, 1u);
@@ -336,6 +345,7 @@ int main(int argc, char **argv) {
   printf("| GEMM | T | width | tiles | cp.async | TMA, persistent | cuBLAS | cuBLAS / TMA | TMA = cp.async |\n"
          "|---|---|---|---|---|---|---|---|---|\n");
   if (argc > 1 && strcmp(argv[1], "glu") == 0) {
+    printf("W at %p (offset %lld)\n", w, w_off);
     glu_bench(x, w, c, ref);
     cublasDestroy(h);
     return all_ok ? 0 : 1;
