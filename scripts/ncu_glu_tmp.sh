@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
-# ncu of the f16 block's prefill glu launch, with and without 224-wide tiles.
+# tmp: distributions over processes of gate/up+glu, standalone and in the block.
 C=build-bench/carry
 . scripts/device_env.sh; device_env build-dev
-NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
-M='gpu__time_duration.sum,sm__cycles_elapsed.max,sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active,smsp__inst_executed.sum,regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio'
-for m in llama2_block_f16 llama2_block_f16_prev llama2_block_f16_t2048 llama2_block_f16_t2048_prev; do
-  for t in 512 2048; do
-    case $m in *t2048*) ;; *) [ $t = 2048 ] && continue ;; esac
-    echo "=== $m T=$t"
-    timeout 120 $NCU --clock-control none -k regex:greta_matmul_glu_9 --launch-skip 2 --launch-count 1 \
-      --metrics "$M" $C/bench_greta $C/$m.cubin --tokens $t --repeats 3 2>&1 | grep -E 'greta_matmul|duration|cycles_elapsed|hmma|inst_executed|stalled' | awk '{ if ($NF+0 > 0.05 || $0 ~ /duration|elapsed|hmma|inst|greta/) print }'
-  done
+for d in /usr/local/cuda/lib64 $(ls -d /usr/local/lib/python3*/*-packages/nvidia/cu*/lib 2>/dev/null); do LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$d; done; export LD_LIBRARY_PATH
+echo "standalone glu, own kernel / every width's kernel: 256 224 192 at T=512, then T=2048"
+for i in 1 2 3 4 5 6 7 8 9 10; do
+  $C/gemm_wgmma_tma glu | grep silu | awk '{printf "%s/%s ", $10, $14}'; echo
 done
-for m in llama2_block_f16_t2048 llama2_block_f16_t2048_prev; do
-  echo "--- profile $m T=2048"
-  timeout 60 $C/bench_greta $C/$m.cubin --tokens 2048 --repeats 10 --profile --name p | grep -o '"op[^}]*' | sed 's/"bytes.*//' | sed 's/"kernel[^,]*, //' | head -8
+glu() { grep -o '"op[^}]*' | grep matmul_glu | grep -o 'median_ms": [0-9.]*' | awk '{printf "%.1f ", $2*1000}'; }
+for i in 1 2 3 4 5; do
+  for m in llama2_block_f16 llama2_block_f16_prev; do
+    printf "%s T=512 glu: " $m; timeout 60 $C/bench_greta $C/$m.cubin --tokens 512 --repeats 20 --profile --name p | glu; echo
+  done
+  for m in llama2_block_f16_t2048 llama2_block_f16_t2048_prev; do
+    printf "%s T=2048 glu: " $m; timeout 60 $C/bench_greta $C/$m.cubin --tokens 2048 --repeats 10 --profile --name p | glu; echo
+  done
 done
