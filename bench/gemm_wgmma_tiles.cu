@@ -4,7 +4,7 @@
  * (templates/wgmma_layout.h; docs/gemm.md, "Tile width at run time").
  *
  *   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -Itemplates -Ibench \
- *        [-DGRETA_WGMMA_192=0] bench/gemm_wgmma_tiles.cu -lcublas -o gemm_wgmma_tiles
+ *        [-DGRETA_BENCH_NO_192] bench/gemm_wgmma_tiles.cu -lcublas -o gemm_wgmma_tiles
  *   ./gemm_wgmma_tiles            (on an sm_90 GPU; scripts/device_wgmma.sh builds and runs it)
  *
  * x and W f16 (x as a producer stores it in prefill, XH), c f32, no
@@ -46,6 +46,14 @@
 #include "gemm_wgmma.h"
 #undef __CUDACC_RTC__
 
+/* The widths the rule weighs: 128, 192 and 256 (-DGRETA_BENCH_NO_192: 128
+ * and 256). */
+#ifdef GRETA_BENCH_NO_192
+#define GRETA_BENCH_WIDTHS (GRETA_WGMMA_W128 | GRETA_WGMMA_W256)
+#else
+#define GRETA_BENCH_WIDTHS (GRETA_WGMMA_W128 | GRETA_WGMMA_W192 | GRETA_WGMMA_W256)
+#endif
+
 #include "cuda_check.h"
 
 static int g_sms;
@@ -67,7 +75,7 @@ __global__ void __launch_bounds__(GRETA_WGMMA_NT, 1)
     greta_gemm_wgmma<GRETA_W_F16, N, K, BN, 1, 1>(M, m0, n0, x, w, c, nullptr, smem);
     return;
   }
-  const int width = MODE == 2 ? greta_wgmma_step_width(M, N, K, 256, sms, GRETA_WGMMA_192, 0, 1, 0) : 128;
+  const int width = MODE == 2 ? greta_wgmma_step_width(M, N, K, GRETA_BENCH_WIDTHS, sms, 1, 0) : 128;
   if (MODE == 2 && blk == 0 && threadIdx.x == 0) g_width = width;
   const long long tiles = (M + 127) / 128 * ((N + width - 1) / width);
   if (!greta_wgmma_split_of_block(blk, tiles, sms, (long long)gridDim.x * gridDim.y, &tile, &part,

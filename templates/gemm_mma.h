@@ -605,13 +605,15 @@ GRETA_INLINE void greta_gemm_mma_big(const void *x, const void *b, void *out, co
 
 /* Grid: x = ceil(N / 32), y = ceil(M / 64); GRETA_MMA_SMEM_BYTES of dynamic
  * shared memory (GRETA_MMA_F32_SMEM_BYTES for f32 weights).
- * WG = 128, 192, 224 or 256 (sm_90a builds only, gretac's GRETA_WGMMA=1; SMS
- * the chip's SM count; 192-wide tiles unless GRETA_WGMMA_192 is 0,
- * launch_constants.h): once the step has at least GRETA_WGMMA_BM / 2 rows,
- * the blocks take the tiles of greta_gemm_wgmma (128 x width, row tiles
- * fastest; width = greta_wgmma_step_width of the step's M, at most WG)
- * instead, with the largest GRETA_WGMMA_SMEM_BYTES of the widths up to WG
- * of dynamic shared memory; f32 weights (WG = 128) those of
+ * WIDTHS: a set of tile widths (GRETA_WGMMA_W*, launch_constants.h; sm_90a
+ * builds only, gretac's GRETA_WGMMA=1; SMS the chip's SM count): once the
+ * step has at least GRETA_WGMMA_BM / 2 rows, the blocks take the tiles of
+ * greta_gemm_wgmma (128 x width, row tiles fastest; width =
+ * greta_wgmma_step_width of the step's M among WIDTHS, the widths gretac
+ * found its steps take: only their paths are compiled, since on the H200
+ * every other path's code made the one that runs slower, docs/gemm.md)
+ * instead, with the largest GRETA_WGMMA_SMEM_BYTES of WIDTHS of dynamic
+ * shared memory; f32 weights (WIDTHS = GRETA_WGMMA_W128) those of
  * greta_gemm_wgmma_tf32, with
  * GRETA_WGMMA_TF32_SMEM_BYTES, once the step has GRETA_WGMMA_TF32_MIN_TILES
  * of them.
@@ -629,15 +631,15 @@ GRETA_INLINE void greta_gemm_mma_big(const void *x, const void *b, void *out, co
  * greta_gemm_wgmma_ws's, persistent and warp-specialised, taking x and the
  * weight through the copy engine (map_x, map_w: their tensor maps,
  * launch_constants.h's boxes), in blocks of GRETA_WGMMA_WS_NT threads; the
- * other paths as XH = 1, on GRETA_GEMM_NT of them; its widths include 224
- * (unless GRETA_WGMMA_224 is 0) where the weight's boxes may start at any
- * multiple of 32 rows (PAIRS::TMA_FROM_32). An XH = 2 kernel reads
+ * other paths as XH = 1, on GRETA_GEMM_NT of them; only they take 224-wide
+ * tiles, where the weight's boxes may start at any multiple of 32 rows
+ * (PAIRS::TMA_FROM_32). An XH = 2 kernel reads
  * ahead: every path calls greta_grid_begin() itself (prelude.h), the wgmma
  * tiles after their first stages' weight boxes are issued.
  * pairs (prefill's matmul_glu and matmul_qkv): every path computes the
  * virtual weight of gemm.h's paired epilogues (G = 16), N its width, and
  * stores through pairs; out and res are unused. */
-template <int DT, greta_i64 N, greta_i64 K, int TRANS, int RES, greta_i64 RC, int RPT, int WG = 0,
+template <int DT, greta_i64 N, greta_i64 K, int TRANS, int RES, greta_i64 RC, int RPT, int WIDTHS = 0,
           int XH = 0, int SMS = 0, class PAIRS = greta_no_pairs>
 GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b, void *out,
                                  const float *res, PAIRS pairs = PAIRS(), void *ws = 0,
@@ -648,9 +650,13 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
                    (((unsigned long long)x | (unsigned long long)b) & 15ull) == 0;
 #if defined(GRETA_HAVE_WGMMA)
   constexpr bool tf32 = DT == GRETA_W_F32;
-  static_assert(WG == 0 || WG == 128 || WG == 192 || WG == 224 || WG == 256,
-                "greta_gemm_mma: WG is 0, 128, 192, 224 or 256");
-  if constexpr (WG != 0 && K % (tf32 ? GRETA_WGMMA_TF32_BK : GRETA_WGMMA_BK) == 0) {
+  constexpr int W128 = GRETA_WGMMA_W128, W192 = GRETA_WGMMA_W192, W224 = GRETA_WGMMA_W224;
+  constexpr int W256 = GRETA_WGMMA_W256;
+  static_assert((WIDTHS & ~(W128 | W192 | W224 | W256)) == 0,
+                "greta_gemm_mma: WIDTHS of 128, 192, 224 and 256");
+  static_assert(!(WIDTHS & W224) || (XH == 2 && PAIRS::TMA_FROM_32),
+                "greta_gemm_mma: 224 wide in the persistent GEMM, boxes from multiples of 32 rows");
+  if constexpr (WIDTHS != 0 && K % (tf32 ? GRETA_WGMMA_TF32_BK : GRETA_WGMMA_BK) == 0) {
     /* f32: once the step has enough 128 x 128 tiles to outrun the 64 x 32
      * mma.sync tiles, which fill the chip with smaller steps. */
     const bool enough = tf32 ? (M + 127) / 128 * ((N + 127) / 128) >= GRETA_WGMMA_TF32_MIN_TILES
@@ -661,8 +667,9 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
       extern __shared__ __align__(16) unsigned char greta_mma_smem[];
       long long m0, n0;
       if constexpr (tf32) {
-        static_assert(WG == GRETA_WGMMA_TF32_BN && PAIRS::G == 0 && !XR, "f32: 128 x 128 tiles");
-        if (!greta_wgmma_tile_of_block(blk, M, N, WG, &m0, &n0)) return; /* whole block */
+        static_assert(WIDTHS == W128 && GRETA_WGMMA_TF32_BN == 128 && PAIRS::G == 0 && !XR,
+                      "f32: 128 x 128 tiles");
+        if (!greta_wgmma_tile_of_block(blk, M, N, 128, &m0, &n0)) return; /* whole block */
         greta_gemm_wgmma_tf32<N, K, RES>(M, m0, n0, (const float *)x, (const float *)b,
                                          (float *)out, res, greta_mma_smem);
       } else if constexpr (XH == 2) {
@@ -670,37 +677,26 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
          * SMS) blocks going from unit to unit. */
         const greta_i64 blocks = (greta_i64)gridDim.x * gridDim.y; /* the plan's grid */
         const bool split = ws && !PAIRS::G;
-        constexpr bool W224 = GRETA_WGMMA_224 && PAIRS::TMA_FROM_32;
-        const int width = greta_wgmma_step_width(M, N, K, WG, SMS, GRETA_WGMMA_192, W224, split, 1);
-        if constexpr (WG >= 256) {
-          if (width == 256) {
-            greta_gemm_wgmma_ws<DT, N, K, 256, RES>(M, blk, blocks, SMS, out, res, greta_mma_smem,
-                                                    pairs, ws, map_x, map_w);
-            return;
-          }
-        }
-        if constexpr (WG >= 224 && W224) {
-          if (width == 224) {
-            greta_gemm_wgmma_ws<DT, N, K, 224, RES>(M, blk, blocks, SMS, out, res, greta_mma_smem,
-                                                    pairs, ws, map_x, map_w);
-            return;
-          }
-        }
-        if constexpr (WG >= 192 && GRETA_WGMMA_192) {
-          if (width == 192) {
-            greta_gemm_wgmma_ws<DT, N, K, 192, RES>(M, blk, blocks, SMS, out, res, greta_mma_smem,
-                                                    pairs, ws, map_x, map_w);
-            return;
-          }
-        }
-        greta_gemm_wgmma_ws<DT, N, K, 128, RES>(M, blk, blocks, SMS, out, res, greta_mma_smem, pairs,
-                                                ws, map_x, map_w);
+        const int width = greta_wgmma_step_width(M, N, K, WIDTHS, SMS, split, 1);
+#define GRETA_WS_PATH(BN)                                                                     \
+  if constexpr ((WIDTHS & GRETA_WGMMA_WIDTH_BIT(BN)) != 0) {                                  \
+    if (width == BN) {                                                                        \
+      greta_gemm_wgmma_ws<DT, N, K, BN, RES>(M, blk, blocks, SMS, out, res, greta_mma_smem,   \
+                                             pairs, ws, map_x, map_w);                        \
+      return;                                                                                 \
+    }                                                                                         \
+  }
+        GRETA_WS_PATH(256)
+        GRETA_WS_PATH(224)
+        GRETA_WS_PATH(192)
+        GRETA_WS_PATH(128)
+#undef GRETA_WS_PATH
+        __trap(); /* the rule's width is one of WIDTHS */
       } else {
         /* x in f32: only 128-wide tiles split (the comment above). */
         constexpr bool WIDE_SPLIT = XH != 0;
         const bool split = ws && !PAIRS::G;
-        const int width =
-            greta_wgmma_step_width(M, N, K, WG, SMS, GRETA_WGMMA_192, 0, split && WIDE_SPLIT, 0);
+        const int width = greta_wgmma_step_width(M, N, K, WIDTHS, SMS, split && WIDE_SPLIT, 0);
         long long tile = blk, slot = 0;
         int part = 0, parts = 1;
         if (split && (WIDE_SPLIT || width == 128)) {
@@ -712,24 +708,19 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
         if (!greta_wgmma_tile_of_block(tile, M, N, width, &m0, &n0)) return; /* whole block */
         /* Without WIDE_SPLIT the wide tiles get parts = 1 as a constant (it
          * is 1 at run time too), so their split-K sum compiles away. */
-        if constexpr (WG >= 256) {
-          if (width == 256) {
-            greta_gemm_wgmma<DT, N, K, 256, 2, XH, RES>(M, m0, n0, x, b, out, res, greta_mma_smem,
-                                                        pairs, WIDE_SPLIT ? parts : 1, part,
-                                                        (int)slot, ws);
-            return;
-          }
-        }
-        if constexpr (WG >= 192 && GRETA_WGMMA_192) {
-          if (width == 192) {
-            greta_gemm_wgmma<DT, N, K, 192, 2, XH, RES>(M, m0, n0, x, b, out, res, greta_mma_smem,
-                                                        pairs, WIDE_SPLIT ? parts : 1, part,
-                                                        (int)slot, ws);
-            return;
-          }
-        }
-        greta_gemm_wgmma<DT, N, K, 128, 2, XH, RES>(M, m0, n0, x, b, out, res, greta_mma_smem, pairs,
-                                                    parts, part, (int)slot, ws);
+#define GRETA_CP_PATH(BN, PARTS)                                                              \
+  if constexpr ((WIDTHS & GRETA_WGMMA_WIDTH_BIT(BN)) != 0) {                                  \
+    if (width == BN) {                                                                        \
+      greta_gemm_wgmma<DT, N, K, BN, 2, XH, RES>(M, m0, n0, x, b, out, res, greta_mma_smem,   \
+                                                 pairs, PARTS, part, (int)slot, ws);          \
+      return;                                                                                 \
+    }                                                                                         \
+  }
+        GRETA_CP_PATH(256, WIDE_SPLIT ? parts : 1)
+        GRETA_CP_PATH(192, WIDE_SPLIT ? parts : 1)
+        GRETA_CP_PATH(128, parts)
+#undef GRETA_CP_PATH
+        __trap(); /* the rule's width is one of WIDTHS */
       }
       return;
     }

@@ -127,17 +127,15 @@ enum {
  * tiles of 128 x 256 in 2 parts took 46.0 and 81.3 us against 42.4 and
  * 91.5 in one wave of 128 x 128 unsplit, a sum of ~17 us a 256-wide tile. */
 #define GRETA_WGMMA_SPLIT_SUM_K 832
-/* 192-wide tiles: on (gretac defines GRETA_WGMMA_192 0 in the kernels'
- * source when its environment has GRETA_WGMMA_192=0). */
-#ifndef GRETA_WGMMA_192
-#define GRETA_WGMMA_192 1
-#endif
-/* 224-wide tiles in the persistent GEMM (greta_gemm_wgmma_ws) where its
- * weight's boxes may start at any multiple of 32 rows: on (gretac defines
- * GRETA_WGMMA_224 0 when its environment has GRETA_WGMMA_224=0). */
-#ifndef GRETA_WGMMA_224
-#define GRETA_WGMMA_224 1
-#endif
+/* The tile widths of the wgmma paths as bits of a set: greta_gemm_mma's
+ * WIDTHS, the widths its steps take (kernel_select.c), whose paths alone
+ * it compiles. 192 unless gretac's environment has GRETA_WGMMA_192=0; 224
+ * in the persistent GEMM only, unless GRETA_WGMMA_224=0. */
+#define GRETA_WGMMA_W128 1
+#define GRETA_WGMMA_W192 4
+#define GRETA_WGMMA_W224 8
+#define GRETA_WGMMA_W256 16
+#define GRETA_WGMMA_WIDTH_BIT(bn) (1 << ((bn) / 32 - 4))
 /* The rows of W a stage holds for tile width bn: whole boxes of
  * GRETA_WGMMA_TMA_W_BOX, so a 224-wide tile's last box brings 32 rows it
  * does not use (its ring is a 256-wide one's). */

@@ -68,14 +68,15 @@ GRETA_LAYOUT_FN int greta_wgmma_tile_of_block(long long blk, long long M, long l
   return 1;
 }
 
-/* Whether the width rule weighs tile width bn: 128 and 256 always, 192
- * where with_192, 224 where with_224 (the persistent GEMM only, and only
- * where its weight's boxes may start at any multiple of 32 rows). */
-GRETA_LAYOUT_FN int greta_wgmma_width_on(int bn, int with_192, int with_224) {
-  return bn == 128 || bn == 256 || (bn == 192 && with_192) || (bn == 224 && with_224);
+/* The widths the rule may weigh (GRETA_WGMMA_W*, launch_constants.h): 128
+ * and 256, 192 where with_192, 224 where with_224 (the persistent GEMM,
+ * over a weight whose boxes may start at any multiple of 32 rows). */
+GRETA_LAYOUT_FN int greta_wgmma_allowed(int with_192, int with_224) {
+  return GRETA_WGMMA_W128 | GRETA_WGMMA_W256 | (with_192 ? GRETA_WGMMA_W192 : 0) |
+         (with_224 ? GRETA_WGMMA_W224 : 0);
 }
 
-/* The tile width (greta_wgmma_width_on's, at most wg) a step of M
+/* The tile width (one of the set `widths`) a step of M
  * rows takes in a GEMM of N columns and depth K on a chip of sms SMs: the
  * one whose tiles finish first, counting whole waves of tiles (ceil(tiles /
  * sms)) at GRETA_WGMMA_WAVE_COST(width) each (launch_constants.h: a wave of
@@ -86,15 +87,17 @@ GRETA_LAYOUT_FN int greta_wgmma_width_on(int bn, int with_192, int with_224) {
  * tiles in p parts cost a wave / p, plus the parts' sum: a fixed time a
  * tile whatever K, so a share of a wave that shrinks as K grows
  * (GRETA_WGMMA_SPLIT_SUM_K; on the H200 splitting 256-wide tiles in two
- * loses for a K of 4096 and wins for 11008: docs/gemm.md). gretac compiles
- * the paths up to the widest width any step of the entry takes
- * (kernel_select.c's wgmma_width), and the kernel weighs each step's own M. */
-GRETA_LAYOUT_FN int greta_wgmma_step_width(long long M, long long N, long long K, int wg, int sms,
-                                           int with_192, int with_224, int split, int persistent) {
+ * loses for a K of 4096 and wins for 11008: docs/gemm.md). gretac weighs
+ * the allowed widths for every step of an entry and compiles the paths of
+ * those taken (greta_wgmma_widths_taken); the kernel weighs each step's own
+ * M among those, which gives the same width (the best of a set is the best
+ * of any part of it that holds it). */
+GRETA_LAYOUT_FN int greta_wgmma_step_width(long long M, long long N, long long K, int widths, int sms,
+                                           int split, int persistent) {
   int best = 128;
   long long best_cost = -1;
-  for (int bn = 128; bn <= wg; bn += 32) {
-    if (!greta_wgmma_width_on(bn, with_192, with_224)) continue;
+  for (int bn = 128; bn <= 256; bn += 32) {
+    if (!(widths & GRETA_WGMMA_WIDTH_BIT(bn))) continue;
     const long long tiles = (M + 127) / 128 * ((N + bn - 1) / bn), tail = tiles % sms;
     const long long wave = persistent ? GRETA_WGMMA_WS_WAVE_COST(bn) : GRETA_WGMMA_WAVE_COST(bn);
     long long p = split && tail ? sms / tail : 1;
@@ -112,6 +115,19 @@ GRETA_LAYOUT_FN int greta_wgmma_step_width(long long M, long long N, long long K
     if (best_cost < 0 || cost <= best_cost) best = bn, best_cost = cost;
   }
   return best;
+}
+
+/* The set of widths the steps of 1 .. max_rows rows take (those of 64 rows
+ * or more run on wgmma tiles; the width depends on the step's row tiles
+ * only): the paths a kernel compiles. */
+GRETA_LAYOUT_FN int greta_wgmma_widths_taken(long long max_rows, long long N, long long K,
+                                             int allowed, int sms, int split, int persistent) {
+  int taken = 0;
+  for (long long r = 1; r <= (max_rows + 127) / 128; r++) {
+    const int width = greta_wgmma_step_width(128 * r, N, K, allowed, sms, split, persistent);
+    taken |= GRETA_WGMMA_WIDTH_BIT(width);
+  }
+  return taken;
 }
 
 /* Split-K of a step of `tiles` tiles over `blocks` blocks (the grid) on

@@ -506,10 +506,23 @@ Test(kernels_compile, nvrtc_sm90) {
   strbuf_free(&tu.source);
 }
 
+/* Whether a greta_gemm_mma call of the source has `what` among its
+ * template arguments. */
+static bool gemm_takes(const char *source, const char *what) {
+  const char *call = "greta_gemm_mma<GRETA_W_";
+  for (const char *at = strstr(source, call); at; at = strstr(at + 1, call)) {
+    const char *end = strchr(at, '>'), *hit = strstr(at, what);
+    if (hit && end && hit < end) return true;
+  }
+  return false;
+}
+
 /* By default sm_90 is built for sm_90a and the half-weight prefill
- * GEMMs with K % 64 == 0 carry greta_gemm_wgmma's tile width: 128 where the
- * largest step has fewer 128 x 256 tiles than the chip has SMs (688 wide,
- * 64 rows: 3), 256 where it has a wave of them (4096 wide, 2048 rows: 256);
+ * GEMMs with K % 64 == 0 carry the set of greta_gemm_wgmma's tile widths
+ * their steps take: 128 alone where the largest step has fewer 128 x 256
+ * tiles than the chip has SMs (688 wide, 64 rows: 3), up to 256 where it
+ * has a wave of them (4096 wide, 2048 rows: 256), 224 too in the copy
+ * engine's GEMMs;
  * f32 weights with K % 32 == 0 take 128 (greta_gemm_wgmma_tf32); every
  * kernel compiles without local memory. sm_80, and sm_90 with
  * GRETA_WGMMA=0, keep plain sm_90. */
@@ -521,13 +534,14 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
   parse("sm_80", &sm80);
   unsetenv("GRETA_WGMMA");
   /* With GRETA_WGMMA_192=0 no kernel has 192-wide tiles: the q/k/v GEMM of
-   * 512 rows takes 256 (its 96 wide tiles fill half the SMs). */
+   * 512 rows takes 128 and 256 (its 96 wide tiles fill half the SMs). */
   setenv("GRETA_WGMMA_192", "0", 1);
   parse("sm_90", &t);
   make_tu(&t, &plain);
   unsetenv("GRETA_WGMMA_192");
-  cr_expect(strstr(plain.source.data, "#define GRETA_WGMMA_192 0\n"));
-  cr_expect(strstr(plain.source.data, "greta_gemm_mma<GRETA_W_BF16, 6144LL, 256LL, 1, 0, 1LL, 1, 256, 2, 132>"
+  cr_expect(!gemm_takes(plain.source.data, "GRETA_WGMMA_W192"));
+  cr_expect(strstr(plain.source.data, "greta_gemm_mma<GRETA_W_BF16, 6144LL, 256LL, 1, 0, 1LL, 1, "
+                                      "GRETA_WGMMA_W128 | GRETA_WGMMA_W256, 2, 132>"
                                       "(params, x, b, 0, 0, greta_qkv_pairs<16, 32LL, 8LL, 128LL, "),
             "the q/k/v GEMM of 512 rows without 192-wide tiles");
   strbuf_free(&plain.source);
@@ -536,7 +550,8 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
   setenv("GRETA_TMA", "0", 1);
   make_tu(&t, &plain);
   unsetenv("GRETA_TMA");
-  cr_expect(strstr(plain.source.data, "greta_gemm_mma<GRETA_W_BF16, 4096LL, 256LL, 1, 1, 1LL, 1, 256, 1, 132>"
+  cr_expect(strstr(plain.source.data, "greta_gemm_mma<GRETA_W_BF16, 4096LL, 256LL, 1, 1, 1LL, 1, "
+                                      "GRETA_WGMMA_W128 | GRETA_WGMMA_W192 | GRETA_WGMMA_W256, 1, 132>"
                                       "(params, x, b, out, res, greta_no_pairs(), ws);"),
             "with GRETA_TMA=0 the split_k GEMM of half x without tensor maps");
   cr_expect(!strstr(plain.source.data, "greta_tmap map_x"), "with GRETA_TMA=0 no kernel takes a map");
@@ -545,7 +560,7 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
    * (the GLU GEMM of 2008 pairs below keeps cp.async: that path compiles
    * too). */
   const bool compiled = compile_or_skip("sm_90", "nvrtc", &t, &tu, &obj, &size);
-  cr_expect(!strstr(tu.source.data, "#define GRETA_WGMMA_192 0"));
+  cr_expect(gemm_takes(tu.source.data, "GRETA_WGMMA_W192"));
   cr_expect(!target_wgmma(&sm80), "sm_80 has no wgmma");
   cr_expect(target_wgmma(&t), "on by default for sm_90");
   setenv("GRETA_WGMMA", "0", 1);
@@ -555,15 +570,17 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
     cr_skip_test("NVRTC not found (CUDA toolkit)");
     return;
   }
-  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 688LL, 256LL, 1, 0, 1LL, 1, 128, 0, 132>"),
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 688LL, 256LL, 1, 0, 1LL, 1, GRETA_WGMMA_W128, 0, 132>"),
             "the 688-wide f16 prefill GEMM should take 128-wide wgmma tiles");
-  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_BF16, 4096LL, 256LL, 1, 0, 1LL, 1, 256, 0, 132>"),
-            "the 4096-wide bf16 GEMM of 2048 rows should take 256-wide wgmma tiles");
-  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 4096LL, 256LL, 1, 1, 1LL, 1, 128, 0, 132>"),
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_BF16, 4096LL, 256LL, 1, 0, 1LL, 1, "
+                                    "GRETA_WGMMA_W128 | GRETA_WGMMA_W192 | GRETA_WGMMA_W256, 0, 132>"),
+            "the 4096-wide bf16 GEMM of 2048 rows should take 128- to 256-wide wgmma tiles");
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 4096LL, 256LL, 1, 1, 1LL, 1, GRETA_WGMMA_W128, 0, 132>"),
             "the residual GEMM of 512 rows should take 128-wide wgmma tiles");
-  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 4096LL, 256LL, 1, 1, 1LL, 1, 256, 2, 132>"),
-            "the GEMM of x in f16, 2048 rows, should take 256-wide wgmma "
-            "tiles and both operands through the copy engine");
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 4096LL, 256LL, 1, 1, 1LL, 1, GRETA_WGMMA_W128 | "
+                                    "GRETA_WGMMA_W192 | GRETA_WGMMA_W224 | GRETA_WGMMA_W256, 2, 132>"),
+            "the GEMM of x in f16, 2048 rows, should take wgmma tiles of every width, 224 "
+            "too, and both operands through the copy engine");
   cr_assert(strstr(tu.source.data, "const void *x, const void *b, float *out, const float *res, void *ws, "
                                     "const __grid_constant__ greta_tmap map_x, const __grid_constant__ "
                                     "greta_tmap map_w) {"),
@@ -589,11 +606,12 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
   cr_expect(with_maps >= 3, "%d kernels with tensor maps", with_maps);
   cr_assert(strstr(tu.source.data, "  greta_grid_begin();\n  greta_gemm_mma<GRETA_W_F16, 688LL, 256LL"),
             "a GEMM without maps waits at entry");
-  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_BF16, 4096LL, 256LL, 1, 1, 1LL, 1, 256, 2, 132>"
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_BF16, 4096LL, 256LL, 1, 1, 1LL, 1, GRETA_WGMMA_W128 | "
+                                    "GRETA_WGMMA_W192 | GRETA_WGMMA_W224 | GRETA_WGMMA_W256, 2, 132>"
                                     "(params, x, b, out, res, greta_no_pairs(), ws, &map_x, &map_w)"),
             "a split_k GEMM should weigh its steps' tiles against the 132 SMs and take the "
             "workspace and the maps");
-  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F32, 688LL, 256LL, 1, 0, 1LL, 1, 128, 0, 132>"),
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F32, 688LL, 256LL, 1, 0, 1LL, 1, GRETA_WGMMA_W128, 0, 132>"),
             "f32 weights with 32 | K should take 3xTF32 on wgmma's 128-wide tiles");
   cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F32, 256LL, 688LL, 1, 1, 1LL, 1, 0, 0>"),
             "f32 weights with K = 688 keep 3xTF32 on mma.sync");
@@ -601,22 +619,25 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
    * gate/up pairs are 4032 columns, 256 wide at 2048 rows (16 x 16 tiles).
    * 2008 is no whole number of 16-pair runs, so the copy engine's boxes
    * (pair_layout.h) do not fit: x raw through cp.async, no maps. */
-  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 4032LL, 256LL, 1, 0, 1LL, 1, 256, 1, 132>"
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 4032LL, 256LL, 1, 0, 1LL, 1, "
+                                    "GRETA_WGMMA_W128 | GRETA_WGMMA_W192 | GRETA_WGMMA_W256, 1, 132>"
                                     "(params, x, b, 0, 0, greta_glu_pairs<16, 2008LL, GRETA_W_F32>(out))"),
-            "the GLU GEMM of 2048 rows should take 256-wide wgmma tiles, x raw, out f32");
-  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_BF16, 1376LL, 256LL, 1, 0, 1LL, 1, 128, 0, 132>"
+            "the GLU GEMM of 2048 rows should take 128- to 256-wide wgmma tiles, x raw, out f32");
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_BF16, 1376LL, 256LL, 1, 0, 1LL, 1, GRETA_WGMMA_W128, 0, 132>"
                                     "(params, x, b, 0, 0, greta_glu_pairs<16, 688LL, GRETA_W_BF16>(out))"),
             "the GLU GEMM of f32 x, out bf16");
   /* q/k/v: 48 heads of 64 pairs are 6144 virtual columns, the stores
    * through greta_qkv_pairs. */
-  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 6144LL, 256LL, 1, 0, 1LL, 1, 256, 2, 132>"
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 6144LL, 256LL, 1, 0, 1LL, 1, "
+                                    "GRETA_WGMMA_W128 | GRETA_WGMMA_W192 | GRETA_WGMMA_W256, 2, 132>"
                                     "(params, x, b, 0, 0, greta_qkv_pairs<16, 32LL, 8LL, 128LL, "
                                     "2048LL, GRETA_W_F16>(params, q, k_cache, v_cache, "),
             "the q/k/v GEMM of 2048 rows with RoPE and the cache writes in its epilogue");
-  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_BF16, 6144LL, 256LL, 1, 0, 1LL, 1, 192, 2, 132>"
+  cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_BF16, 6144LL, 256LL, 1, 0, 1LL, 1, "
+                                    "GRETA_WGMMA_W128 | GRETA_WGMMA_W192, 2, 132>"
                                     "(params, x, b, 0, 0, greta_qkv_pairs<16, 32LL, 8LL, 128LL, "),
-            "the q/k/v GEMM of 512 rows: 192-wide tiles at most (256 "
-            "of them at 512 rows)");
+            "the q/k/v GEMM of 512 rows: 128- and 192-wide tiles (256 "
+            "of 192 at 512 rows)");
   check_every_kernel(&t, &tu, obj, size, false, NULL);
   /* x in f32 goes through registers: its 256-wide tiles leave split-K's sum
    * out (greta_gemm_mma's WIDE_SPLIT), which took these kernels to the

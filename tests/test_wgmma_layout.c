@@ -245,6 +245,14 @@ Test(wgmma_layout, grid_blocks_cover_the_tiles_once) {
  * (docs/gemm.md, "Tile width at run time"): tiles of 128 / 192 / 256 and
  * the waves they take. Without 192 the rule is "256 once its tiles fill
  * half the SMs", which the first column of cases also checks. */
+/* The widths of greta_wgmma_allowed(with_192, with_224) up to wg. */
+static int widths(int wg, int with_192, int with_224) {
+  int set = 0;
+  for (int bn = 128; bn <= wg; bn += 32)
+    set |= greta_wgmma_allowed(with_192, with_224) & GRETA_WGMMA_WIDTH_BIT(bn);
+  return set;
+}
+
 Test(wgmma_layout, step_width) {
   static const struct {
     long long M, N;
@@ -268,12 +276,12 @@ Test(wgmma_layout, step_width) {
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     const long long M = cases[i].M, N = cases[i].N;
     const int wg = cases[i].wg;
-    cr_expect_eq(greta_wgmma_step_width(M, N, 4096, wg, 132, 0, 0, 0, 0), cases[i].without_192,
+    cr_expect_eq(greta_wgmma_step_width(M, N, 4096, widths(wg, 0, 0), 132, 0, 0), cases[i].without_192,
                  "M %lld N %lld wg %d, without 192", M, N, wg);
-    cr_expect_eq(greta_wgmma_step_width(M, N, 4096, wg, 132, 1, 0, 0, 0), cases[i].with_192,
+    cr_expect_eq(greta_wgmma_step_width(M, N, 4096, widths(wg, 1, 0), 132, 0, 0), cases[i].with_192,
                  "M %lld N %lld wg %d, with 192", M, N, wg);
     if (wg == 256) /* N a multiple of 256: the half-the-SMs rule */
-      cr_expect_eq(greta_wgmma_step_width(M, N, 4096, wg, 132, 0, 0, 0, 0),
+      cr_expect_eq(greta_wgmma_step_width(M, N, 4096, widths(wg, 0, 0), 132, 0, 0),
                    2 * ((M + 127) / 128) * ((N + 255) / 256) >= 132 ? 256 : 128, "M %lld N %lld", M, N);
   }
 }
@@ -307,12 +315,12 @@ Test(wgmma_layout, step_width_with_split) {
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     const long long M = cases[i].M, K = cases[i].K;
-    cr_expect_eq(greta_wgmma_step_width(M, 4096, K, 256, 132, 0, 0, 1, 0), cases[i].without_192,
+    cr_expect_eq(greta_wgmma_step_width(M, 4096, K, widths(256, 0, 0), 132, 1, 0), cases[i].without_192,
                  "M %lld K %lld, without 192", M, K);
-    cr_expect_eq(greta_wgmma_step_width(M, 4096, K, 256, 132, 1, 0, 1, 0), cases[i].with_192,
+    cr_expect_eq(greta_wgmma_step_width(M, 4096, K, widths(256, 1, 0), 132, 1, 0), cases[i].with_192,
                  "M %lld K %lld, with 192", M, K);
   }
-  cr_expect_eq(greta_wgmma_step_width(512, 4096, 11008, 128, 132, 1, 0, 1, 0), 128, "compiled for 128 only");
+  cr_expect_eq(greta_wgmma_step_width(512, 4096, 11008, widths(128, 1, 0), 132, 1, 0), 128, "compiled for 128 only");
 }
 
 /* Split-K's blocks: over the grid's blocks, every tile's parts 0 .. p - 1
@@ -448,13 +456,46 @@ Test(wgmma_layout, step_width_persistent) {
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     const long long M = cases[i].M, N = cases[i].N, K = cases[i].K;
-    cr_expect_eq(greta_wgmma_step_width(M, N, K, 256, 132, 1, 0, 0, 1), cases[i].want,
+    cr_expect_eq(greta_wgmma_step_width(M, N, K, widths(256, 1, 0), 132, 0, 1), cases[i].want,
                  "M %lld N %lld K %lld", M, N, K);
-    cr_expect_eq(greta_wgmma_step_width(M, N, K, 256, 132, 1, 1, 0, 1), cases[i].want_224,
+    cr_expect_eq(greta_wgmma_step_width(M, N, K, widths(256, 1, 1), 132, 0, 1), cases[i].want_224,
                  "M %lld N %lld K %lld, with 224", M, N, K);
   }
   /* 224 only where compiled (wg): at most 192 leaves gate/up at T = 512 on
    * 192 (4 x 76 against 6 x 58). */
-  cr_expect_eq(greta_wgmma_step_width(512, 22016, 4096, 192, 132, 1, 1, 0, 1), 192);
-  cr_expect_eq(greta_wgmma_step_width(512, 22016, 4096, 224, 132, 1, 1, 0, 1), 224);
+  cr_expect_eq(greta_wgmma_step_width(512, 22016, 4096, widths(192, 1, 1), 132, 0, 1), 192);
+  cr_expect_eq(greta_wgmma_step_width(512, 22016, 4096, widths(224, 1, 1), 132, 0, 1), 224);
+}
+
+/* The widths a kernel compiles (greta_wgmma_widths_taken): every step's
+ * width among them is its width among all the allowed ones, and is one of
+ * them. gate/up at up to 512 rows, persistent: 192 at 128 and 256 rows, 256
+ * at 384 (3 rounds of 128 wide, 3 of 192, 2 of 256: 232 / 228 / 200), 224
+ * at 512 (step_width_persistent): no 128-wide path. */
+Test(wgmma_layout, widths_taken) {
+  const int all = greta_wgmma_allowed(1, 1), no_224 = greta_wgmma_allowed(1, 0);
+  cr_expect_eq(greta_wgmma_widths_taken(512, 22016, 4096, all, 132, 0, 1),
+               GRETA_WGMMA_W192 | GRETA_WGMMA_W224 | GRETA_WGMMA_W256);
+  cr_expect_eq(greta_wgmma_widths_taken(512, 22016, 4096, no_224, 132, 0, 1),
+               GRETA_WGMMA_W192 | GRETA_WGMMA_W256);
+  static const struct {
+    long long N, K;
+  } shapes[] = {{12288, 4096}, {4096, 4096}, {22016, 4096}, {4096, 11008}, {2000, 320}, {100, 64}};
+  for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+    for (int allowed = 1; allowed < 32; allowed++) {
+      if (!(allowed & GRETA_WGMMA_W128) || (allowed & GRETA_WGMMA_WIDTH_BIT(160))) continue;
+      for (int split = 0; split < 2; split++)
+        for (int persistent = 0; persistent < 2; persistent++) {
+          const long long N = shapes[i].N, K = shapes[i].K, max_rows = 2048;
+          const int taken = greta_wgmma_widths_taken(max_rows, N, K, allowed, 132, split, persistent);
+          cr_assert_eq(taken & ~allowed, 0);
+          for (long long M = 64; M <= max_rows; M += 64) {
+            const int w = greta_wgmma_step_width(M, N, K, allowed, 132, split, persistent);
+            cr_assert(taken & GRETA_WGMMA_WIDTH_BIT(w), "N %lld M %lld: %d not taken", N, M, w);
+            cr_assert_eq(greta_wgmma_step_width(M, N, K, taken, 132, split, persistent), w,
+                         "N %lld K %lld M %lld allowed %d split %d persistent %d", N, K, M, allowed,
+                         split, persistent);
+          }
+        }
+    }
 }
