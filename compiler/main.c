@@ -91,8 +91,6 @@ static const char usage_text[] =
     "                      (a workspace in the arena; docs/gemm.md)\n"
     "  GRETA_WGMMA_192=0   sm_90: prefill GEMMs take 128- or 256-wide tiles only, not\n"
     "                      192-wide ones too (docs/gemm.md)\n"
-    "  GRETA_WGMMA_224=0   sm_90: the persistent prefill GEMMs take no 224-wide tiles\n"
-    "                      (docs/gemm.md)\n"
     "  GRETA_TMA=0         sm_90: prefill GEMMs copy their operands with cp.async\n"
     "                      instead of the copy engine (tensor maps the runtime\n"
     "                      encodes; docs/gemm.md)\n";

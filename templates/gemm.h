@@ -79,14 +79,11 @@ struct greta_pair_map { /* pair_layout.h's functions for one weight */
   /* The copy engine's box of virtual rows v .. v + 63 is (tma_run(v),
    * block(v)) when greta_pair_tma_fits(S, BLOCKS) (G = 16). */
   static GRETA_METHOD greta_i64 tma_run(greta_i64 v) { return greta_pair_tma_run(v, S, BLOCKS); }
-  /* Boxes from any multiple of 32 virtual rows (224-wide tiles):
-   * greta_pair_tma_from_32(BLOCKS). */
-  enum { TMA_FROM_32 = BLOCKS == 1 };
 };
 
 /* The plain GEMM: no pairs (G = 0), out and res as given. */
 struct greta_no_pairs {
-  enum { G = 0, STAGED = 0, TMA_FROM_32 = 1 };
+  enum { G = 0, STAGED = 0 };
   static GRETA_METHOD greta_i64 row(greta_i64 v) { return v; }
   static GRETA_METHOD bool fixed_rows(greta_i64) { return true; }
   static GRETA_METHOD greta_i64 jump(int j) { return 32 * j; }

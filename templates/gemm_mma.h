@@ -631,9 +631,7 @@ GRETA_INLINE void greta_gemm_mma_big(const void *x, const void *b, void *out, co
  * greta_gemm_wgmma_ws's, persistent and warp-specialised, taking x and the
  * weight through the copy engine (map_x, map_w: their tensor maps,
  * launch_constants.h's boxes), in blocks of GRETA_WGMMA_WS_NT threads; the
- * other paths as XH = 1, on GRETA_GEMM_NT of them; only they take 224-wide
- * tiles, where the weight's boxes may start at any multiple of 32 rows
- * (PAIRS::TMA_FROM_32). An XH = 2 kernel reads
+ * other paths as XH = 1, on GRETA_GEMM_NT of them. An XH = 2 kernel reads
  * ahead: every path calls greta_grid_begin() itself (prelude.h), the wgmma
  * tiles after their first stages' weight boxes are issued.
  * pairs (prefill's matmul_glu and matmul_qkv): every path computes the
@@ -650,12 +648,9 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
                    (((unsigned long long)x | (unsigned long long)b) & 15ull) == 0;
 #if defined(GRETA_HAVE_WGMMA)
   constexpr bool tf32 = DT == GRETA_W_F32;
-  constexpr int W128 = GRETA_WGMMA_W128, W192 = GRETA_WGMMA_W192, W224 = GRETA_WGMMA_W224;
-  constexpr int W256 = GRETA_WGMMA_W256;
-  static_assert((WIDTHS & ~(W128 | W192 | W224 | W256)) == 0,
-                "greta_gemm_mma: WIDTHS of 128, 192, 224 and 256");
-  static_assert(!(WIDTHS & W224) || (XH == 2 && PAIRS::TMA_FROM_32),
-                "greta_gemm_mma: 224 wide in the persistent GEMM, boxes from multiples of 32 rows");
+  constexpr int W128 = GRETA_WGMMA_W128;
+  static_assert((WIDTHS & ~(W128 | GRETA_WGMMA_W192 | GRETA_WGMMA_W256)) == 0,
+                "greta_gemm_mma: WIDTHS of 128, 192 and 256");
   if constexpr (WIDTHS != 0 && K % (tf32 ? GRETA_WGMMA_TF32_BK : GRETA_WGMMA_BK) == 0) {
     /* f32: once the step has enough 128 x 128 tiles to outrun the 64 x 32
      * mma.sync tiles, which fill the chip with smaller steps. */
@@ -687,7 +682,6 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
     }                                                                                         \
   }
         GRETA_WS_PATH(256)
-        GRETA_WS_PATH(224)
         GRETA_WS_PATH(192)
         GRETA_WS_PATH(128)
 #undef GRETA_WS_PATH

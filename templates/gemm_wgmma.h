@@ -186,8 +186,7 @@ GRETA_INLINE void greta_tma_load_5d(unsigned int dst, const greta_tmap *map, int
 #define GRETA_WGMMA_D64(d) \
   GRETA_WGMMA_D16(d, 0), GRETA_WGMMA_D16(d, 16), GRETA_WGMMA_D16(d, 32), GRETA_WGMMA_D16(d, 48)
 #define GRETA_WGMMA_D96(d) GRETA_WGMMA_D64(d), GRETA_WGMMA_D16(d, 64), GRETA_WGMMA_D16(d, 80)
-#define GRETA_WGMMA_D112(d) GRETA_WGMMA_D96(d), GRETA_WGMMA_D16(d, 96)
-#define GRETA_WGMMA_D128(d) GRETA_WGMMA_D112(d), GRETA_WGMMA_D16(d, 112)
+#define GRETA_WGMMA_D128(d) GRETA_WGMMA_D96(d), GRETA_WGMMA_D16(d, 96), GRETA_WGMMA_D16(d, 112)
 #define GRETA_WGMMA_R0_63 \
   "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
   "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
@@ -201,11 +200,8 @@ GRETA_INLINE void greta_tma_load_5d(unsigned int dst, const greta_tmap *map, int
 #define GRETA_WGMMA_R64_95 \
   "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, " \
   "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95"
-#define GRETA_WGMMA_R96_111 \
-  "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111"
 #define GRETA_WGMMA_REGS64 "{" GRETA_WGMMA_R0_63 "}"
 #define GRETA_WGMMA_REGS96 "{" GRETA_WGMMA_R0_63 ", " GRETA_WGMMA_R64_95 "}"
-#define GRETA_WGMMA_REGS112 "{" GRETA_WGMMA_R0_63 ", " GRETA_WGMMA_R64_95 ", " GRETA_WGMMA_R96_111 "}"
 #define GRETA_WGMMA_REGS128 "{" GRETA_WGMMA_R0_63 ", " GRETA_WGMMA_R64_127 "}"
 /* NAME(d, a_desc, b_desc, scale_d): SHAPE and TYPE as PTX spells them, IMM
  * the immediates after scale-d (halves: scale-a, scale-b, trans-a, trans-b;
@@ -229,10 +225,6 @@ GRETA_WGMMA_MMA(greta_wgmma_m64n192k16_f16, "m64n192k16", "f16", "1, 1, 0, 0", G
                 GRETA_WGMMA_D96(d), "%96", "%97", "%98")
 GRETA_WGMMA_MMA(greta_wgmma_m64n192k16_bf16, "m64n192k16", "bf16", "1, 1, 0, 0", GRETA_WGMMA_REGS96,
                 GRETA_WGMMA_D96(d), "%96", "%97", "%98")
-GRETA_WGMMA_MMA(greta_wgmma_m64n224k16_f16, "m64n224k16", "f16", "1, 1, 0, 0", GRETA_WGMMA_REGS112,
-                GRETA_WGMMA_D112(d), "%112", "%113", "%114")
-GRETA_WGMMA_MMA(greta_wgmma_m64n224k16_bf16, "m64n224k16", "bf16", "1, 1, 0, 0",
-                GRETA_WGMMA_REGS112, GRETA_WGMMA_D112(d), "%112", "%113", "%114")
 GRETA_WGMMA_MMA(greta_wgmma_m64n256k16_f16, "m64n256k16", "f16", "1, 1, 0, 0", GRETA_WGMMA_REGS128,
                 GRETA_WGMMA_D128(d), "%128", "%129", "%130")
 GRETA_WGMMA_MMA(greta_wgmma_m64n256k16_bf16, "m64n256k16", "bf16", "1, 1, 0, 0",
@@ -246,9 +238,6 @@ GRETA_INLINE void greta_wgmma_k16(float *d, unsigned long long a_desc, unsigned 
   if (BN == 256) {
     if (DT == GRETA_W_BF16) greta_wgmma_m64n256k16_bf16(d, a_desc, b_desc);
     else greta_wgmma_m64n256k16_f16(d, a_desc, b_desc);
-  } else if (BN == 224) {
-    if (DT == GRETA_W_BF16) greta_wgmma_m64n224k16_bf16(d, a_desc, b_desc);
-    else greta_wgmma_m64n224k16_f16(d, a_desc, b_desc);
   } else if (BN == 192) {
     if (DT == GRETA_W_BF16) greta_wgmma_m64n192k16_bf16(d, a_desc, b_desc);
     else greta_wgmma_m64n192k16_f16(d, a_desc, b_desc);
@@ -310,7 +299,7 @@ GRETA_INLINE float2 greta_wgmma_load_res(const float *res, greta_i64 M, greta_i6
 template <greta_i64 N, int RES, int BN>
 GRETA_INLINE void greta_wgmma_store_tile(float *c, const float *res, greta_i64 M, greta_i64 r0,
                                          greta_i64 n0, int t, const float *acc) {
-  enum { PAIRS = BN / 4, CH = PAIRS % 16 == 0 ? 16 : 8 }; /* 224 wide: 56 pairs */
+  enum { PAIRS = BN / 4, CH = 16 };
   static_assert(PAIRS % CH == 0, "whole chunks");
 #pragma unroll
   for (int p0 = 0; p0 < PAIRS; p0 += CH) {
@@ -349,15 +338,14 @@ GRETA_INLINE float4 greta_ldcg4_if(bool ok, const float *p) {
  * order, into c (+ res) as greta_wgmma_store_tile stores a warpgroup's
  * rows r0 .. r0 + 63. The block's own part is read back rather than kept:
  * with its accumulators alive through the sum, the 256-wide tile spilled.
- * U float4 a trip (8, 4 where 224 wide; a loop, not unrolled): a trip issues every part's loads
+ * U float4 a trip (a loop, not unrolled): a trip issues every part's loads
  * and the residual's before its first add, and its stores after (res may be
  * c). Float4 j of thread t is fragment elements 4 j .. 4 j + 3: columns
  * col, col + 1 of rows row and row + 8. */
 template <greta_i64 N, int RES, int BN>
 GRETA_INLINE void greta_wgmma_store_parts(float *c, const float *res, greta_i64 M, greta_i64 r0,
                                           greta_i64 n0, int tid, const float *slot0, int parts) {
-  enum { NT = GRETA_WGMMA_NT, U = BN / 8 % 8 == 0 ? 8 : 4, P = GRETA_GEMM_SPLIT_K_PARTS };
-  enum { SLOT = GRETA_WGMMA_BM * BN };
+  enum { NT = GRETA_WGMMA_NT, U = 8, P = GRETA_GEMM_SPLIT_K_PARTS, SLOT = GRETA_WGMMA_BM * BN };
   static_assert(BN / 8 % U == 0, "whole trips");
   const int t = tid & 127;
 #pragma unroll 1
@@ -703,18 +691,14 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
                                       PAIRS pairs, void *ws, const greta_tmap *map_x,
                                       const greta_tmap *map_w) {
   static_assert(DT == GRETA_W_F16 || DT == GRETA_W_BF16, "greta_gemm_wgmma_ws: f16 or bf16 weights");
-  static_assert(BN == 128 || BN == 192 || BN == 224 || BN == 256,
-                "greta_gemm_wgmma_ws: BN is 128, 192, 224 or 256");
-  static_assert(BN != 224 || PAIRS::TMA_FROM_32, "224 wide: W's boxes from multiples of 32 rows");
+  static_assert(BN == 128 || BN == 192 || BN == 256, "greta_gemm_wgmma_ws: BN is 128, 192 or 256");
   static_assert(K % GRETA_WGMMA_BK == 0, "greta_gemm_wgmma_ws: K must be a multiple of 64");
   constexpr bool P = PAIRS::G != 0;
   static_assert(!P || (PAIRS::G == 16 && !RES), "greta_gemm_wgmma_ws: pairs 16 apart, no residual");
   enum { BM = GRETA_WGMMA_BM, BK = GRETA_WGMMA_BK, S = GRETA_WGMMA_STAGES(BN), KS = (int)(K / BK) };
-  /* W's rows in whole boxes: 224 wide, the last box's 32 rows past the
-   * tile land in the ring and go unused (GRETA_WGMMA_W_ROWS). */
-  enum { WB = GRETA_WGMMA_TMA_W_BOX, W_ROWS = GRETA_WGMMA_W_ROWS(BN), NB = 1 + W_ROWS / WB };
-  enum { A_BYTES = BM * BK * 2, STAGE_BYTES = (BM + W_ROWS) * BK * 2, CONSUMER_WARPS = 8 };
-  static_assert(BM == GRETA_WGMMA_TMA_X_BOX && NB <= 32, "whole boxes, a warp's");
+  enum { A_BYTES = BM * BK * 2, STAGE_BYTES = (BM + BN) * BK * 2 };
+  enum { WB = GRETA_WGMMA_TMA_W_BOX, NB = 1 + BN / WB, CONSUMER_WARPS = 8 };
+  static_assert(BN % WB == 0 && BM == GRETA_WGMMA_TMA_X_BOX && NB <= 32, "whole boxes, a warp's");
   static_assert(16 * S + 12 <= GRETA_WGMMA_TMA_BARRIER_BYTES, "the barriers and the flag after the ring");
   const int G = (int)(blocks < sms ? blocks : sms);
   if (blk >= G) return; /* whole block */

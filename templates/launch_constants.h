@@ -118,8 +118,8 @@ enum {
  * without a new block's start and ring fill: a tile's time, a 256-wide
  * one's = 100, from the 7B's shapes at T = 2048 on the H200 (many tiles a
  * block; docs/gemm.md, "Persistent and warp-specialised"): 128: 53-58;
- * 192: 72-77; 224 (this kernel only): 88, in proportion between them. */
-#define GRETA_WGMMA_WS_WAVE_COST(bn) ((bn) == 128 ? 58 : (bn) == 192 ? 76 : (bn) == 224 ? 88 : 100)
+ * 192: 72-77. */
+#define GRETA_WGMMA_WS_WAVE_COST(bn) ((bn) == 128 ? 58 : (bn) == 192 ? 76 : 100)
 /* Split-K's sum of a 128-wide tile's 2 parts (greta_wgmma_store_parts)
  * takes about as long as a wave of 128-wide tiles spends on this much of K
  * (greta_wgmma_step_width). Fitted to the H200 at T = 512 (docs/gemm.md,
@@ -129,20 +129,15 @@ enum {
 #define GRETA_WGMMA_SPLIT_SUM_K 832
 /* The tile widths of the wgmma paths as bits of a set: greta_gemm_mma's
  * WIDTHS, the widths its steps take (kernel_select.c), whose paths alone
- * it compiles. 192 unless gretac's environment has GRETA_WGMMA_192=0; 224
- * in the persistent GEMM only, unless GRETA_WGMMA_224=0. */
+ * it compiles (on the H200 every other path's code slowed the one that
+ * ran: docs/gemm.md). 192 unless gretac's environment has
+ * GRETA_WGMMA_192=0. */
 #define GRETA_WGMMA_W128 1
-#define GRETA_WGMMA_W192 4
-#define GRETA_WGMMA_W224 8
-#define GRETA_WGMMA_W256 16
-#define GRETA_WGMMA_WIDTH_BIT(bn) (1 << ((bn) / 32 - 4))
-/* The rows of W a stage holds for tile width bn: whole boxes of
- * GRETA_WGMMA_TMA_W_BOX, so a 224-wide tile's last box brings 32 rows it
- * does not use (its ring is a 256-wide one's). */
-#define GRETA_WGMMA_W_ROWS(bn) \
-  (((bn) + GRETA_WGMMA_TMA_W_BOX - 1) / GRETA_WGMMA_TMA_W_BOX * GRETA_WGMMA_TMA_W_BOX)
+#define GRETA_WGMMA_W192 2
+#define GRETA_WGMMA_W256 4
+#define GRETA_WGMMA_WIDTH_BIT(bn) (1 << ((bn) / 64 - 2))
 #define GRETA_WGMMA_SMEM_BYTES(bn) \
-  (GRETA_WGMMA_STAGES(bn) * (GRETA_WGMMA_BM + GRETA_WGMMA_W_ROWS(bn)) * GRETA_WGMMA_BK * 2 + 1024)
+  (GRETA_WGMMA_STAGES(bn) * (GRETA_WGMMA_BM + (bn)) * GRETA_WGMMA_BK * 2 + 1024)
 /* greta_gemm_wgmma_ws (x and W through the copy engine): after the ring
  * its mbarriers, a full and an empty one of 8 bytes per stage and "epi",
  * then split-K's flag;

@@ -71,16 +71,10 @@ GRETA_LAYOUT_FN void greta_pair_tma_shape(long long s, long long blocks, long lo
   strides[2] = (unsigned long long)(16 * k), strides[3] = (unsigned long long)(2 * s * k);
   box[0] = box_k, box[1] = 16, box[2] = 2, box[3] = 2, box[4] = 1;
 }
-/* Coordinate j of the box of virtual rows v .. v + 63 (v % 64 == 0, or
- * v % 32 == 0 where greta_pair_tma_from_32); its b is
- * greta_pair_block(v, 16, s, blocks), r = h = 0. */
+/* Coordinate j of the box of virtual rows v .. v + 63 (v % 64 == 0); its
+ * b is greta_pair_block(v, 16, s, blocks), r = h = 0. */
 GRETA_LAYOUT_FN long long greta_pair_tma_run(long long v, long long s, long long blocks) {
   return (blocks == 1 ? v : v % (2 * s)) / 32;
 }
-/* Whether a box may start at any multiple of 32 virtual rows (a 224-wide
- * tile's): one block, so a box that starts at a run's second half still
- * lies in it, its rows past the width zeros. With several blocks, a box
- * from 2 s - 32 would straddle two. */
-GRETA_LAYOUT_FN int greta_pair_tma_from_32(long long blocks) { return blocks == 1; }
 
 #endif

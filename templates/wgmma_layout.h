@@ -69,11 +69,9 @@ GRETA_LAYOUT_FN int greta_wgmma_tile_of_block(long long blk, long long M, long l
 }
 
 /* The widths the rule may weigh (GRETA_WGMMA_W*, launch_constants.h): 128
- * and 256, 192 where with_192, 224 where with_224 (the persistent GEMM,
- * over a weight whose boxes may start at any multiple of 32 rows). */
-GRETA_LAYOUT_FN int greta_wgmma_allowed(int with_192, int with_224) {
-  return GRETA_WGMMA_W128 | GRETA_WGMMA_W256 | (with_192 ? GRETA_WGMMA_W192 : 0) |
-         (with_224 ? GRETA_WGMMA_W224 : 0);
+ * and 256, and 192 where with_192. */
+GRETA_LAYOUT_FN int greta_wgmma_allowed(int with_192) {
+  return GRETA_WGMMA_W128 | GRETA_WGMMA_W256 | (with_192 ? GRETA_WGMMA_W192 : 0);
 }
 
 /* The tile width (one of the set `widths`) a step of M
@@ -96,7 +94,7 @@ GRETA_LAYOUT_FN int greta_wgmma_step_width(long long M, long long N, long long K
                                            int split, int persistent) {
   int best = 128;
   long long best_cost = -1;
-  for (int bn = 128; bn <= 256; bn += 32) {
+  for (int bn = 128; bn <= 256; bn += 64) {
     if (!(widths & GRETA_WGMMA_WIDTH_BIT(bn))) continue;
     const long long tiles = (M + 127) / 128 * ((N + bn - 1) / bn), tail = tiles % sms;
     const long long wave = persistent ? GRETA_WGMMA_WS_WAVE_COST(bn) : GRETA_WGMMA_WAVE_COST(bn);
@@ -110,7 +108,7 @@ GRETA_LAYOUT_FN int greta_wgmma_step_width(long long M, long long N, long long K
     const long long wave128 = persistent ? GRETA_WGMMA_WS_WAVE_COST(128) : GRETA_WGMMA_WAVE_COST(128);
     const long long cost = p > 1 ? tiles / sms * wave * 96 * k + wave * 96 / p * k +
                                        wave128 * GRETA_WGMMA_SPLIT_SUM_K *
-                                           (bn / 32) * 3 * (6 + p)
+                                           (bn / 64) * 6 * (6 + p)
                                  : (tiles + sms - 1) / sms * wave * 96 * k;
     if (best_cost < 0 || cost <= best_cost) best = bn, best_cost = cost;
   }

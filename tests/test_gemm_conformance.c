@@ -133,39 +133,36 @@ static void check_case(greta_device_t *device, const char *target, const char *d
  * rounded is computed as the CPU backend computes it (f32 sums in index
  * order): a double sum would now and then land on the other side of a half
  * rounding boundary, one half ulp off. The last GEMM sums in double. */
-enum { HX_K = 192 };
+enum { HX_K = 192, HX_F_MAX = 320, HX_N = 72 };
 static void half_x_ref(const float *x, const float *r, const float *wg, const float *wu,
-                       const float *wd, const char *dtype, int T, int F, int N, float *a,
-                       double *want) {
+                       const float *wd, const char *dtype, int T, int HX_F, double *want) {
   for (int t = 0; t < T; t++) {
-    float h[HX_K], ss = 0.0f;
+    float h[HX_K], a[HX_F_MAX], ss = 0.0f;
     for (int k = 0; k < HX_K; k++) ss += x[t * HX_K + k] * x[t * HX_K + k];
     const float inv = 1.0f / sqrtf(ss / (float)HX_K + 1e-5f);
     for (int k = 0; k < HX_K; k++) {
       const float v = x[t * HX_K + k] * inv;
       h[k] = T > 1 ? support_stored(v, dtype) : v;
     }
-    for (int f = 0; f < F; f++) {
+    for (int f = 0; f < HX_F; f++) {
       float gs = 0.0f, us = 0.0f;
       for (int k = 0; k < HX_K; k++) {
-        gs += h[k] * wg[(size_t)f * HX_K + k];
-        us += h[k] * wu[(size_t)f * HX_K + k];
+        gs += h[k] * wg[f * HX_K + k];
+        us += h[k] * wu[f * HX_K + k];
       }
       const float v = gs / (1.0f + expf(-gs)) * us;
-      a[f] = T > 1 && F % 64 == 0 ? support_stored(v, dtype) : v;
+      a[f] = T > 1 && HX_F % 64 == 0 ? support_stored(v, dtype) : v;
     }
-    for (int n = 0; n < N; n++) {
-      double s = r[(size_t)t * N + n];
-      for (int f = 0; f < F; f++) s += (double)a[f] * wd[(size_t)n * F + f];
-      want[(size_t)t * N + n] = s;
+    for (int n = 0; n < HX_N; n++) {
+      double s = r[t * HX_N + n];
+      for (int f = 0; f < HX_F; f++) s += (double)a[f] * wd[n * HX_F + f];
+      want[t * HX_N + n] = s;
     }
   }
 }
 
-/* y = r + glu(rmsnorm(x, g)) @ wd.T with the FFN width F and N outputs,
- * compiled for up to max_t tokens: each of the n_steps steps. */
-static void check_half_x_steps(greta_device_t *device, const char *target, const char *dtype, int F,
-                               int N, double tolerance, int max_t, const int *steps, size_t n_steps) {
+static void check_half_x(greta_device_t *device, const char *target, const char *dtype, int HX_F,
+                         double tolerance) {
   char text[1024], *why = NULL;
   snprintf(text, sizeof text,
            "model half_x_case\n"
@@ -179,26 +176,22 @@ static void check_half_x_steps(greta_device_t *device, const char *target, const
            "weight wd: [%d, %d] = \"wd\"\n"
            "h = rmsnorm(x, g, 1e-5)\n"
            "output y = r + (silu(h @ wg.T) * (h @ wu.T)) @ wd.T\n",
-           dtype, HX_K, N, HX_K, F, HX_K, F, HX_K, N, F);
-  greta_model_t *model = support_compile("half_x_case.gm", text, NULL, target, max_t, 0, &why);
+           dtype, HX_K, HX_N, HX_K, HX_F, HX_K, HX_F, HX_K, HX_N, HX_F);
+  greta_model_t *model = support_compile("half_x_case.gm", text, NULL, target, MAX_T, 0, &why);
   if (!model) cr_skip_test("no toolchain for %s: %s", target, why);
   free(why);
-  const size_t fk = (size_t)F * HX_K, nf = (size_t)N * F;
-  float g[HX_K], *wg = malloc(sizeof(float) * fk), *wu = malloc(sizeof(float) * fk);
-  float *wd = malloc(sizeof(float) * nf), *wg_folded = malloc(sizeof(float) * fk);
-  float *wu_folded = malloc(sizeof(float) * fk), *a = malloc(sizeof(float) * F);
-  float *x = malloc(sizeof(float) * max_t * HX_K), *r = malloc(sizeof(float) * max_t * N);
-  float *y = malloc(sizeof(float) * max_t * N);
-  double *want = malloc(sizeof(double) * max_t * N);
-  cr_assert(wg && wu && wd && wg_folded && wu_folded && a && x && r && y && want);
+  static float g[HX_K], wg[HX_F_MAX * HX_K], wu[HX_F_MAX * HX_K], wd[HX_N * HX_F_MAX];
+  static float wg_folded[HX_F_MAX * HX_K], wu_folded[HX_F_MAX * HX_K];
+  static float x[MAX_T * HX_K], r[MAX_T * HX_N], y[MAX_T * HX_N];
+  static double want[MAX_T * HX_N];
   for (int k = 0; k < HX_K; k++) g[k] = support_stored(1.0f + 0.1f * support_normal(), dtype);
-  for (size_t i = 0; i < fk; i++) {
+  for (int i = 0; i < HX_F * HX_K; i++) {
     wg[i] = support_stored(0.1f * support_normal(), dtype);
     wu[i] = support_stored(0.1f * support_normal(), dtype);
     wg_folded[i] = support_stored(wg[i] * g[i % HX_K], dtype);
     wu_folded[i] = support_stored(wu[i] * g[i % HX_K], dtype);
   }
-  for (size_t i = 0; i < nf; i++) wd[i] = support_stored(0.05f * support_normal(), dtype);
+  for (int i = 0; i < HX_N * HX_F; i++) wd[i] = support_stored(0.05f * support_normal(), dtype);
 
   greta_session_t *s;
   greta_status_t st = greta_session_create(model, device, &s);
@@ -207,42 +200,33 @@ static void check_half_x_steps(greta_device_t *device, const char *target, const
     const char *name;
     const float *data;
     size_t count;
-  } weights[] = {{"g", g, HX_K}, {"wg", wg, fk}, {"wu", wu, fk}, {"wd", wd, nf}};
+  } weights[] = {{"g", g, HX_K}, {"wg", wg, HX_F * HX_K}, {"wu", wu, HX_F * HX_K}, {"wd", wd, HX_N * HX_F}};
   for (size_t i = 0; i < sizeof weights / sizeof weights[0]; i++) {
     st = greta_session_bind_weight(s, weights[i].name, GRETA_F32, weights[i].data, weights[i].count);
     cr_assert_null(st, "bind %s: %s", weights[i].name, greta_status_message(st));
   }
-  for (size_t si = 0; si < n_steps; si++) {
+  static const int steps[] = {1, 2, 17, 100};
+  for (size_t si = 0; si < sizeof steps / sizeof steps[0]; si++) {
     const int T = steps[si];
     for (int i = 0; i < T * HX_K; i++) x[i] = support_normal();
-    for (int i = 0; i < T * N; i++) r[i] = support_normal();
-    half_x_ref(x, r, wg_folded, wu_folded, wd, dtype, T, F, N, a, want);
-    for (int i = 0; i < T * N; i++) y[i] = NAN;
+    for (int i = 0; i < T * HX_N; i++) r[i] = support_normal();
+    half_x_ref(x, r, wg_folded, wu_folded, wd, dtype, T, HX_F, want);
+    for (int i = 0; i < T * HX_N; i++) y[i] = NAN;
     st = greta_session_set_input(s, "x", x, sizeof(float) * (size_t)T * HX_K);
     cr_assert_null(st, "%s", greta_status_message(st));
-    st = greta_session_set_input(s, "r", r, sizeof(float) * (size_t)T * N);
+    st = greta_session_set_input(s, "r", r, sizeof(float) * (size_t)T * HX_N);
     cr_assert_null(st, "%s", greta_status_message(st));
     st = greta_session_step(s, T, 0);
     cr_assert_null(st, "step T=%d: %s", T, greta_status_message(st));
-    st = greta_session_get_output(s, "y", y, sizeof(float) * (size_t)T * N);
+    st = greta_session_get_output(s, "y", y, sizeof(float) * (size_t)T * HX_N);
     cr_assert_null(st, "%s", greta_status_message(st));
-    const double e = support_worst_row_error_ref(y, want, T, N);
-    fprintf(stderr, "gemm_conformance %s %s half x, F=%d, N=%d, T=%d: %.2e (tolerance %.0e)\n",
-            greta_device_backend_name(device), dtype, F, N, T, e, tolerance);
-    cr_expect_leq(e, tolerance, "%s half x F=%d N=%d T=%d: off by %.3e", dtype, F, N, T, e);
+    const double e = support_worst_row_error_ref(y, want, T, HX_N);
+    fprintf(stderr, "gemm_conformance %s %s half x, F=%d, T=%d: %.2e (tolerance %.0e)\n",
+            greta_device_backend_name(device), dtype, HX_F, T, e, tolerance);
+    cr_expect_leq(e, tolerance, "%s half x F=%d T=%d: off by %.3e", dtype, HX_F, T, e);
   }
   greta_session_destroy(s);
   greta_model_destroy(model);
-  free(wg), free(wu), free(wd), free(wg_folded), free(wu_folded), free(a);
-  free(x), free(r), free(y), free(want);
-}
-
-/* The half-x model with N = 72 at T = 1, 2, 17 and 100. */
-static void check_half_x(greta_device_t *device, const char *target, const char *dtype, int F,
-                         double tolerance) {
-  static const int steps[] = {1, 2, 17, 100};
-  check_half_x_steps(device, target, dtype, F, 72, tolerance, MAX_T, steps,
-                     sizeof steps / sizeof steps[0]);
 }
 
 static void check_backend(greta_backend_kind_t kind, const char *dtype, double tolerance) {
@@ -304,30 +288,6 @@ static void check_step_width(const char *dtype, double tolerance) {
 
 Test(gemm_conformance, cuda_f16_step_width) { check_step_width("f16", 2e-3); }
 Test(gemm_conformance, cuda_bf16_step_width) { check_step_width("bf16", 1e-2); }
-
-/* 224-wide tiles (the persistent GEMM over half x through the copy engine,
- * where the weight's boxes may start at any multiple of 32 rows; on 132
- * SMs), compiled for 256 tokens, at T = 100 (one row tile) and 256 (two:
- * blocks go on to a second tile): glu at F = 14000 (a virtual weight of
- * 28000 rows: 125 tiles of 224, where 192 needs 146, more than one round;
- * the last tile's last box past the width, zeros), and down with N = 27992
- * (K = F = 192, a plain weight: 125 tiles, the last one 216 wide and its
- * last box partly past the rows). The same with GRETA_WGMMA_224=0 (192 and
- * 256 wide). Elsewhere (other SM counts) the same cases at other widths. */
-static void check_tile_224(const char *dtype, double tolerance) {
-  greta_device_t *device = support_open_or_skip(GRETA_BACKEND_CUDA);
-  static const int steps[] = {100, 256};
-  for (int with_224 = 0; with_224 < 2; with_224++) {
-    if (!with_224) setenv("GRETA_WGMMA_224", "0", 1);
-    check_half_x_steps(device, greta_device_target(device), dtype, 14000, 72, tolerance, 256, steps, 2);
-    check_half_x_steps(device, greta_device_target(device), dtype, 192, 27992, tolerance, 256, steps, 2);
-    unsetenv("GRETA_WGMMA_224");
-  }
-  greta_device_destroy(device);
-}
-
-Test(gemm_conformance, cuda_f16_tile_224) { check_tile_224("f16", 2e-3); }
-Test(gemm_conformance, cuda_bf16_tile_224) { check_tile_224("bf16", 1e-2); }
 
 Test(gemm_conformance, cpu_f32) { check_backend(GRETA_BACKEND_CPU, "f32", 1e-5); }
 Test(gemm_conformance, cpu_f16) { check_backend(GRETA_BACKEND_CPU, "f16", 1e-5); }

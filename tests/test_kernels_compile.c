@@ -521,8 +521,7 @@ static bool gemm_takes(const char *source, const char *what) {
  * GEMMs with K % 64 == 0 carry the set of greta_gemm_wgmma's tile widths
  * their steps take: 128 alone where the largest step has fewer 128 x 256
  * tiles than the chip has SMs (688 wide, 64 rows: 3), up to 256 where it
- * has a wave of them (4096 wide, 2048 rows: 256), 224 too in the copy
- * engine's GEMMs;
+ * has a wave of them (4096 wide, 2048 rows: 256);
  * f32 weights with K % 32 == 0 take 128 (greta_gemm_wgmma_tf32); every
  * kernel compiles without local memory. sm_80, and sm_90 with
  * GRETA_WGMMA=0, keep plain sm_90. */
@@ -578,9 +577,9 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
   cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 4096LL, 256LL, 1, 1, 1LL, 1, GRETA_WGMMA_W128, 0, 132>"),
             "the residual GEMM of 512 rows should take 128-wide wgmma tiles");
   cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_F16, 4096LL, 256LL, 1, 1, 1LL, 1, GRETA_WGMMA_W128 | "
-                                    "GRETA_WGMMA_W192 | GRETA_WGMMA_W224 | GRETA_WGMMA_W256, 2, 132>"),
-            "the GEMM of x in f16, 2048 rows, should take wgmma tiles of every width, 224 "
-            "too, and both operands through the copy engine");
+                                    "GRETA_WGMMA_W192 | GRETA_WGMMA_W256, 2, 132>"),
+            "the GEMM of x in f16, 2048 rows, should take wgmma tiles of every width "
+            "and both operands through the copy engine");
   cr_assert(strstr(tu.source.data, "const void *x, const void *b, float *out, const float *res, void *ws, "
                                     "const __grid_constant__ greta_tmap map_x, const __grid_constant__ "
                                     "greta_tmap map_w) {"),
@@ -607,7 +606,7 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
   cr_assert(strstr(tu.source.data, "  greta_grid_begin();\n  greta_gemm_mma<GRETA_W_F16, 688LL, 256LL"),
             "a GEMM without maps waits at entry");
   cr_assert(strstr(tu.source.data, "greta_gemm_mma<GRETA_W_BF16, 4096LL, 256LL, 1, 1, 1LL, 1, GRETA_WGMMA_W128 | "
-                                    "GRETA_WGMMA_W192 | GRETA_WGMMA_W224 | GRETA_WGMMA_W256, 2, 132>"
+                                    "GRETA_WGMMA_W192 | GRETA_WGMMA_W256, 2, 132>"
                                     "(params, x, b, out, res, greta_no_pairs(), ws, &map_x, &map_w)"),
             "a split_k GEMM should weigh its steps' tiles against the 132 SMs and take the "
             "workspace and the maps");

@@ -11,7 +11,7 @@
  *     where greta_pair_fixed says so (g = 16);
  *   - the copy engine's 5-dimensional view (greta_pair_tma_*): its box at
  *     (j, b) holds the 64 virtual rows from v in order, zeros past the
- *     real ones, v a multiple of 64 (of 32 with one block). */
+ *     real ones. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 
@@ -91,10 +91,7 @@ Test(pair_layout, loader_rows_at_compile_time_distances) {
  * encodes (k elements a row); it lands at box row r + box[1] (h + box[2]
  * jj), which must be virtual row v + that. Out of the tensor's extents the
  * copy engine writes zeros: that row must be a zero row of the virtual
- * weight or past its width. The box is the 64 rows the kernel expects, from
- * every multiple of 64, and of 32 where greta_pair_tma_from_32 (a 224-wide
- * tile's boxes); where it is not, some box from a multiple of 32 would
- * straddle two blocks. */
+ * weight or past its width. The box is the 64 rows the kernel expects. */
 Test(pair_layout, copy_engine_boxes_hold_64_virtual_rows_in_order) {
   const long long k = 96;
   int boxes = 0;
@@ -107,11 +104,7 @@ Test(pair_layout, copy_engine_boxes_hold_64_virtual_rows_in_order) {
     cr_assert(dims[0] == (unsigned long long)k && box[0] == 64);
     cr_assert_eq(box[1] * box[2] * box[3] * box[4], 64, "64 virtual rows a box");
     const long long width = greta_pair_width(16, s, blocks);
-    const long long step = greta_pair_tma_from_32(blocks) ? 32 : 64;
-    if (step == 64)
-      cr_assert_neq(greta_pair_block(2 * s - 32, 16, s, blocks), greta_pair_block(2 * s + 31, 16, s, blocks),
-                    "s %lld blocks %lld: boxes from 32s would fit", s, blocks);
-    for (long long v = 0; v < width; v += step, boxes++) {
+    for (long long v = 0; v < width; v += 64, boxes++) {
       const long long j = greta_pair_tma_run(v, s, blocks), b = greta_pair_block(v, 16, s, blocks);
       for (long long r = 0; r < box[1]; r++)
         for (long long h = 0; h < box[2]; h++)

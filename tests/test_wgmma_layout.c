@@ -245,11 +245,10 @@ Test(wgmma_layout, grid_blocks_cover_the_tiles_once) {
  * (docs/gemm.md, "Tile width at run time"): tiles of 128 / 192 / 256 and
  * the waves they take. Without 192 the rule is "256 once its tiles fill
  * half the SMs", which the first column of cases also checks. */
-/* The widths of greta_wgmma_allowed(with_192, with_224) up to wg. */
-static int widths(int wg, int with_192, int with_224) {
+/* The widths of greta_wgmma_allowed(with_192) up to wg. */
+static int widths(int wg, int with_192) {
   int set = 0;
-  for (int bn = 128; bn <= wg; bn += 32)
-    set |= greta_wgmma_allowed(with_192, with_224) & GRETA_WGMMA_WIDTH_BIT(bn);
+  for (int bn = 128; bn <= wg; bn += 64) set |= greta_wgmma_allowed(with_192) & GRETA_WGMMA_WIDTH_BIT(bn);
   return set;
 }
 
@@ -276,12 +275,12 @@ Test(wgmma_layout, step_width) {
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     const long long M = cases[i].M, N = cases[i].N;
     const int wg = cases[i].wg;
-    cr_expect_eq(greta_wgmma_step_width(M, N, 4096, widths(wg, 0, 0), 132, 0, 0), cases[i].without_192,
+    cr_expect_eq(greta_wgmma_step_width(M, N, 4096, widths(wg, 0), 132, 0, 0), cases[i].without_192,
                  "M %lld N %lld wg %d, without 192", M, N, wg);
-    cr_expect_eq(greta_wgmma_step_width(M, N, 4096, widths(wg, 1, 0), 132, 0, 0), cases[i].with_192,
+    cr_expect_eq(greta_wgmma_step_width(M, N, 4096, widths(wg, 1), 132, 0, 0), cases[i].with_192,
                  "M %lld N %lld wg %d, with 192", M, N, wg);
     if (wg == 256) /* N a multiple of 256: the half-the-SMs rule */
-      cr_expect_eq(greta_wgmma_step_width(M, N, 4096, widths(wg, 0, 0), 132, 0, 0),
+      cr_expect_eq(greta_wgmma_step_width(M, N, 4096, widths(wg, 0), 132, 0, 0),
                    2 * ((M + 127) / 128) * ((N + 255) / 256) >= 132 ? 256 : 128, "M %lld N %lld", M, N);
   }
 }
@@ -315,12 +314,12 @@ Test(wgmma_layout, step_width_with_split) {
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     const long long M = cases[i].M, K = cases[i].K;
-    cr_expect_eq(greta_wgmma_step_width(M, 4096, K, widths(256, 0, 0), 132, 1, 0), cases[i].without_192,
+    cr_expect_eq(greta_wgmma_step_width(M, 4096, K, widths(256, 0), 132, 1, 0), cases[i].without_192,
                  "M %lld K %lld, without 192", M, K);
-    cr_expect_eq(greta_wgmma_step_width(M, 4096, K, widths(256, 1, 0), 132, 1, 0), cases[i].with_192,
+    cr_expect_eq(greta_wgmma_step_width(M, 4096, K, widths(256, 1), 132, 1, 0), cases[i].with_192,
                  "M %lld K %lld, with 192", M, K);
   }
-  cr_expect_eq(greta_wgmma_step_width(512, 4096, 11008, widths(128, 1, 0), 132, 1, 0), 128, "compiled for 128 only");
+  cr_expect_eq(greta_wgmma_step_width(512, 4096, 11008, widths(128, 1), 132, 1, 0), 128, "compiled for 128 only");
 }
 
 /* Split-K's blocks: over the grid's blocks, every tile's parts 0 .. p - 1
@@ -432,58 +431,44 @@ Test(wgmma_layout, persistent_units) {
 }
 
 /* The persistent kernel's width rule (GRETA_WGMMA_WS_WAVE_COST: a 128- /
- * 192- / 224- / 256-wide tile costing 58 / 76 / 88 / 100) at the 7B's
- * shapes on 132 SMs, against what its bench measured fastest on the H200
- * (docs/gemm.md, "Persistent and warp-specialised"; no split), without and
- * with 224-wide tiles. Rounds of 128 / 192 / 224 / 256-wide tiles, and
- * their cost where 224 counts. */
+ * 192- / 256-wide tile costing 58 / 76 / 100) at the 7B's shapes on 132
+ * SMs, against what its bench measured fastest on the H200 (docs/gemm.md,
+ * "Persistent and warp-specialised"; no split). */
 Test(wgmma_layout, step_width_persistent) {
   static const struct {
     long long M, N, K;
-    int want, want_224;
+    int want;
   } cases[] = {
-      /* q/k/v's shape (its paired weight of many blocks never takes 224:
-       * gemm_mma.h), a plain weight as wide */
-      {128, 12288, 4096, 128, 128},  /* 96 / 64 / 55 / 48 tiles, one round each */
-      {512, 12288, 4096, 192, 192},  /* 3 / 2 / 2 / 2: 174 / 152 / 176 / 200 */
-      {1536, 12288, 4096, 192, 224}, /* 9 / 6 / 5 / 5: 522 / 456 / 440 / 500 */
-      {2048, 12288, 4096, 256, 256}, /* 12 / 8 / 7 / 6: 696 / 608 / 616 / 600 */
-      {128, 22016, 4096, 192, 192},  /* gate/up: 2 / 1 / 1 / 1: 116 / 76 / 88 / 100 */
-      {512, 22016, 4096, 256, 224},  /* 6 / 4 / 3 / 3: 348 / 304 / 264 / 300 */
-      {2048, 22016, 4096, 192, 224}, /* 21 / 14 / 12 / 11: 1218 / 1064 / 1056 / 1100 */
-      {512, 4096, 4096, 128, 128},   /* o: 128 / 88 / 76 / 64 tiles, one round each */
-      {2048, 4096, 11008, 256, 256}, /* down: 4 / 3 / 3 / 2: 232 / 228 / 264 / 200 */
+      {128, 12288, 4096, 128},  /* q/k/v: 96 / 64 / 48 tiles, one round each */
+      {512, 12288, 4096, 192},  /* 384 / 256 / 192: 3 / 2 / 2 rounds */
+      {2048, 12288, 4096, 256}, /* 12 / 8 / 6 */
+      {128, 22016, 4096, 192},  /* gate/up: 172 / 115 / 86: 2 / 1 / 1 */
+      {512, 22016, 4096, 256},  /* 6 / 4 / 3: 348 / 304 / 300 */
+      {2048, 22016, 4096, 192}, /* 21 / 14 / 11: 1218 / 1064 / 1100 */
+      {512, 4096, 4096, 128},   /* o: 128 / 88 / 64, one round each */
+      {2048, 4096, 11008, 256}, /* down: 4 / 3 / 2 */
   };
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    const long long M = cases[i].M, N = cases[i].N, K = cases[i].K;
-    cr_expect_eq(greta_wgmma_step_width(M, N, K, widths(256, 1, 0), 132, 0, 1), cases[i].want,
-                 "M %lld N %lld K %lld", M, N, K);
-    cr_expect_eq(greta_wgmma_step_width(M, N, K, widths(256, 1, 1), 132, 0, 1), cases[i].want_224,
-                 "M %lld N %lld K %lld, with 224", M, N, K);
-  }
-  /* 224 only where compiled (wg): at most 192 leaves gate/up at T = 512 on
-   * 192 (4 x 76 against 6 x 58). */
-  cr_expect_eq(greta_wgmma_step_width(512, 22016, 4096, widths(192, 1, 1), 132, 0, 1), 192);
-  cr_expect_eq(greta_wgmma_step_width(512, 22016, 4096, widths(224, 1, 1), 132, 0, 1), 224);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    cr_expect_eq(greta_wgmma_step_width(cases[i].M, cases[i].N, cases[i].K, widths(256, 1), 132, 0, 1), cases[i].want,
+                 "M %lld N %lld K %lld", cases[i].M, cases[i].N, cases[i].K);
 }
 
 /* The widths a kernel compiles (greta_wgmma_widths_taken): every step's
  * width among them is its width among all the allowed ones, and is one of
- * them. gate/up at up to 512 rows, persistent: 192 at 128 and 256 rows, 256
- * at 384 (3 rounds of 128 wide, 3 of 192, 2 of 256: 232 / 228 / 200), 224
- * at 512 (step_width_persistent): no 128-wide path. */
+ * them. Persistent, costs of 128 / 192 / 256 wide at 128, 256, 384 and 512
+ * rows: gate/up 116 / 76 / 100, 174 / 152 / 200, 232 / 228 / 200, 348 /
+ * 304 / 300: 192 and 256, no 128-wide path; q/k/v (12288 wide) 58 / 76 /
+ * 100, 116 / 76 / 100, 174 / 152 / 200, 174 / 152 / 200: 128 and 192. */
 Test(wgmma_layout, widths_taken) {
-  const int all = greta_wgmma_allowed(1, 1), no_224 = greta_wgmma_allowed(1, 0);
-  cr_expect_eq(greta_wgmma_widths_taken(512, 22016, 4096, all, 132, 0, 1),
-               GRETA_WGMMA_W192 | GRETA_WGMMA_W224 | GRETA_WGMMA_W256);
-  cr_expect_eq(greta_wgmma_widths_taken(512, 22016, 4096, no_224, 132, 0, 1),
-               GRETA_WGMMA_W192 | GRETA_WGMMA_W256);
+  const int all = greta_wgmma_allowed(1);
+  cr_expect_eq(greta_wgmma_widths_taken(512, 22016, 4096, all, 132, 0, 1), GRETA_WGMMA_W192 | GRETA_WGMMA_W256);
+  cr_expect_eq(greta_wgmma_widths_taken(512, 12288, 4096, all, 132, 0, 1), GRETA_WGMMA_W128 | GRETA_WGMMA_W192);
   static const struct {
     long long N, K;
   } shapes[] = {{12288, 4096}, {4096, 4096}, {22016, 4096}, {4096, 11008}, {2000, 320}, {100, 64}};
   for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
-    for (int allowed = 1; allowed < 32; allowed++) {
-      if (!(allowed & GRETA_WGMMA_W128) || (allowed & GRETA_WGMMA_WIDTH_BIT(160))) continue;
+    for (int allowed = 1; allowed < 8; allowed++) {
+      if (!(allowed & GRETA_WGMMA_W128)) continue;
       for (int split = 0; split < 2; split++)
         for (int persistent = 0; persistent < 2; persistent++) {
           const long long N = shapes[i].N, K = shapes[i].K, max_rows = 2048;
