@@ -637,8 +637,8 @@ GRETA_INLINE void greta_gemm_mma_big(const void *x, const void *b, void *out, co
  * pairs (prefill's matmul_glu and matmul_qkv): every path computes the
  * virtual weight of gemm.h's paired epilogues (G = 16), N its width, and
  * stores through pairs; out and res are unused. */
-template <int DT, greta_i64 N, greta_i64 K, int TRANS, int RES, greta_i64 RC, int RPT, int WIDTHS = 0,
-          int XH = 0, int SMS = 0, class PAIRS = greta_no_pairs>
+template <int DT, greta_i64 N, greta_i64 K, int TRANS, int RES, greta_i64 RC, int RPT,
+          int WIDTHS = 0, int XH = 0, int SMS = 0, class PAIRS = greta_no_pairs>
 GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b, void *out,
                                  const float *res, PAIRS pairs = PAIRS(), void *ws = 0,
                                  const greta_tmap *map_x = 0, const greta_tmap *map_w = 0) {
