@@ -74,14 +74,19 @@ typedef greta_glu_pairs<16, 11008, GRETA_W_F16> glu_t;
 enum { GLU_N = 22016, GLU_K = 4096 };
 
 template <int BN>
-__global__ void __launch_bounds__(GRETA_WGMMA_WS_NT, 1)
-    glu_kernel(long long M, int sms, const __grid_constant__ greta_tmap map_x,
-               const __grid_constant__ greta_tmap map_w, void *out) {
+__device__ void glu_gemm(long long M, int sms, const greta_tmap *map_x, const greta_tmap *map_w, void *out) {
 #if defined(GRETA_HAVE_WGMMA)
   extern __shared__ __align__(1024) unsigned char smem[];
   greta_gemm_wgmma_ws<GRETA_W_F16, GLU_N, GLU_K, BN, 0, glu_t>(M, blockIdx.x, gridDim.x, sms, nullptr, nullptr,
-                                                                smem, glu_t(out), nullptr, &map_x, &map_w);
+                                                                smem, glu_t(out), nullptr, map_x, map_w);
 #endif
+}
+
+template <int BN>
+__global__ void __launch_bounds__(GRETA_WGMMA_WS_NT, 1)
+    glu_kernel(long long M, int sms, const __grid_constant__ greta_tmap map_x,
+               const __grid_constant__ greta_tmap map_w, void *out) {
+  glu_gemm<BN>(M, sms, &map_x, &map_w, out);
 }
 
 /* Every width's path in one kernel, as gretac compiles a launch (the
@@ -90,19 +95,9 @@ __global__ void __launch_bounds__(GRETA_WGMMA_WS_NT, 1)
 __global__ void __launch_bounds__(GRETA_WGMMA_WS_NT, 1)
     glu_all_kernel(long long M, int width, int sms, const __grid_constant__ greta_tmap map_x,
                    const __grid_constant__ greta_tmap map_w, void *out) {
-#if defined(GRETA_HAVE_WGMMA)
-  extern __shared__ __align__(1024) unsigned char smem[];
-  const glu_t pairs(out);
-  if (width == 256)
-    greta_gemm_wgmma_ws<GRETA_W_F16, GLU_N, GLU_K, 256, 0, glu_t>(M, blockIdx.x, gridDim.x, sms, nullptr,
-                                                                  nullptr, smem, pairs, nullptr, &map_x, &map_w);
-  else if (width == 192)
-    greta_gemm_wgmma_ws<GRETA_W_F16, GLU_N, GLU_K, 192, 0, glu_t>(M, blockIdx.x, gridDim.x, sms, nullptr,
-                                                                  nullptr, smem, pairs, nullptr, &map_x, &map_w);
-  else
-    greta_gemm_wgmma_ws<GRETA_W_F16, GLU_N, GLU_K, 128, 0, glu_t>(M, blockIdx.x, gridDim.x, sms, nullptr,
-                                                                  nullptr, smem, pairs, nullptr, &map_x, &map_w);
-#endif
+  if (width == 256) glu_gemm<256>(M, sms, &map_x, &map_w, out);
+  else if (width == 192) glu_gemm<192>(M, sms, &map_x, &map_w, out);
+  else glu_gemm<128>(M, sms, &map_x, &map_w, out);
 }
 
 typedef CUresult (*encode_fn)(CUtensorMap *, CUtensorMapDataType, cuuint32_t, void *, const cuuint64_t *,
@@ -179,19 +174,15 @@ static float time_variant(long long M, const void *x, const void *w, float *c) {
 
 static bool all_ok = true;
 
-static bool cudaMemcmpDevice(const void *a, const void *b, size_t n) {
+/* Whether n bytes at a and b (device memory) are equal. */
+static bool same_bytes(const void *a, const void *b, size_t n) {
   std::vector<unsigned char> ha(n), hb(n);
   CHECK(cudaMemcpy(ha.data(), a, n, cudaMemcpyDeviceToHost));
   CHECK(cudaMemcpy(hb.data(), b, n, cudaMemcpyDeviceToHost));
   return memcmp(ha.data(), hb.data(), n) == 0;
 }
 
-static bool same(const float *a, const float *b, size_t n) {
-  std::vector<float> ha(n), hb(n);
-  CHECK(cudaMemcpy(ha.data(), a, n * 4, cudaMemcpyDeviceToHost));
-  CHECK(cudaMemcpy(hb.data(), b, n * 4, cudaMemcpyDeviceToHost));
-  return memcmp(ha.data(), hb.data(), n * 4) == 0;
-}
+static bool same(const float *a, const float *b, size_t n) { return same_bytes(a, b, n * 4); }
 
 template <long long N, long long K, int BN>
 static void width(const char *name, long long M, const void *x, const void *w, float *ref, float *c,
@@ -239,13 +230,13 @@ static void glu_width(long long M, const void *x, const void *w, void *out, cons
     alone<<<blocks, GRETA_WGMMA_WS_NT, smem, s>>>(M, g_sms, map_x, map_w, out);
     CHECK(cudaGetLastError());
   });
-  bool ok = !ref || cudaMemcmpDevice(out, ref, bytes);
+  bool ok = !ref || same_bytes(out, ref, bytes);
   CHECK(cudaMemset(out, 0xFF, bytes));
   const float us_all = bench_graph_us([&](cudaStream_t s) {
     glu_all_kernel<<<blocks, GRETA_WGMMA_WS_NT, smem, s>>>(M, BN, g_sms, map_x, map_w, out);
     CHECK(cudaGetLastError());
   });
-  ok &= !ref || cudaMemcmpDevice(out, ref, bytes);
+  ok &= !ref || same_bytes(out, ref, bytes);
   const double tflop = 2.0 * M * GLU_N * GLU_K * 1e-6;
   printf("| gate_up + silu·up | %4lld | %3d | %4lld | %6.1f (%3.0f) | %6.1f (%3.0f) | %s |\n", M, BN, tiles,
          us_alone, tflop / us_alone, us_all, tflop / us_all, ref ? (ok ? "same" : "DIFFERENT") : "-");

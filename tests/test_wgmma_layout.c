@@ -239,12 +239,6 @@ Test(wgmma_layout, grid_blocks_cover_the_tiles_once) {
   }
 }
 
-/* The run-time tile width: the width whose whole waves of tiles cost least
- * (GRETA_WGMMA_WAVE_COST), never wider than the kernel was compiled for;
- * 192 only where the kernel has it (with_192). The 7B's shapes on the H200's 132 SMs
- * (docs/gemm.md, "Tile width at run time"): tiles of 128 / 192 / 256 and
- * the waves they take. Without 192 the rule is "256 once its tiles fill
- * half the SMs", which the first column of cases also checks. */
 /* The widths of greta_wgmma_allowed(with_192) up to wg. */
 static int widths(int wg, int with_192) {
   int set = 0;
@@ -252,6 +246,12 @@ static int widths(int wg, int with_192) {
   return set;
 }
 
+/* The run-time tile width: the width whose whole waves of tiles cost least
+ * (GRETA_WGMMA_WAVE_COST), never wider than the kernel was compiled for;
+ * 192 only where the kernel has it (with_192). The 7B's shapes on the H200's 132 SMs
+ * (docs/gemm.md, "Tile width at run time"): tiles of 128 / 192 / 256 and
+ * the waves they take. Without 192 the rule is "256 once its tiles fill
+ * half the SMs", which the first column of cases also checks. */
 Test(wgmma_layout, step_width) {
   static const struct {
     long long M, N;
