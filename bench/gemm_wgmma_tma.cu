@@ -151,7 +151,7 @@ template <long long N, long long K, int BN, int VARIANT>
 static float time_variant(long long M, const void *x, const void *w, float *c) {
   const long long tiles = (M + 127) / 128 * ((N + BN - 1) / BN);
   if constexpr (VARIANT == 1) {
-    const int smem = GRETA_WGMMA_WS_SMEM_BYTES(BN) + GRETA_WGMMA_TMA_BARRIER_BYTES;
+    const int smem = GRETA_WGMMA_SMEM_BYTES(BN) + GRETA_WGMMA_TMA_BARRIER_BYTES;
     const greta_tmap map_x = encode_map(x, M, K, GRETA_WGMMA_TMA_X_BOX);
     const greta_tmap map_w = encode_map(w, N, K, GRETA_WGMMA_TMA_W_BOX);
     auto k = ws_kernel<N, K, BN>;
@@ -217,9 +217,7 @@ static void shape(const char *name, long long M, cublasHandle_t h, const void *x
  * the kernel of every width; the outputs of all equal bit for bit. */
 template <int BN>
 static void glu_width(long long M, const void *x, const void *w, void *out, const void *ref) {
-  const int smem = std::max({GRETA_WGMMA_WS_SMEM_BYTES(128), GRETA_WGMMA_WS_SMEM_BYTES(192),
-                             GRETA_WGMMA_WS_SMEM_BYTES(256)}) +
-                   GRETA_WGMMA_TMA_BARRIER_BYTES; /* the widest ring, glu_all_kernel's */
+  const int smem = GRETA_WGMMA_SMEM_BYTES(256) + GRETA_WGMMA_TMA_BARRIER_BYTES;
   const greta_tmap map_x = encode_map(x, M, GLU_K, GRETA_WGMMA_TMA_X_BOX), map_w = encode_pair_map(w);
   const long long tiles = (M + 127) / 128 * ((GLU_N + BN - 1) / BN);
   const unsigned blocks = (unsigned)std::min<long long>(tiles, g_sms);

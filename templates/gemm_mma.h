@@ -613,8 +613,7 @@ GRETA_INLINE void greta_gemm_mma_big(const void *x, const void *b, void *out, co
  * found its steps take: only their paths are compiled, since on the H200
  * every other path's code made the one that runs slower, docs/gemm.md)
  * instead, with the largest GRETA_WGMMA_SMEM_BYTES of WIDTHS of dynamic
- * shared memory (GRETA_WGMMA_WS_SMEM_BYTES + GRETA_WGMMA_TMA_BARRIER_BYTES
- * where XH = 2); f32 weights (WIDTHS = GRETA_WGMMA_W128) those of
+ * shared memory; f32 weights (WIDTHS = GRETA_WGMMA_W128) those of
  * greta_gemm_wgmma_tf32, with
  * GRETA_WGMMA_TF32_SMEM_BYTES, once the step has GRETA_WGMMA_TF32_MIN_TILES
  * of them.

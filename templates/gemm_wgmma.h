@@ -682,7 +682,7 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
  * greta_grid_begin (the weights are read-only in a step); x's after it.
  * A tile's sums are greta_gemm_wgmma's: the same wgmma on the same
  * shared-memory bytes in the same order.
- * smem: GRETA_WGMMA_WS_SMEM_BYTES(BN) + GRETA_WGMMA_TMA_BARRIER_BYTES: the ring,
+ * smem: GRETA_WGMMA_SMEM_BYTES(BN) + GRETA_WGMMA_TMA_BARRIER_BYTES: the ring,
  * then the barriers (full, empty: 8 bytes a stage each; epi) and split-K's
  * flag. */
 template <int DT, greta_i64 N, greta_i64 K, int BN, int RES = 0, class PAIRS = greta_no_pairs>
@@ -695,7 +695,7 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
   static_assert(K % GRETA_WGMMA_BK == 0, "greta_gemm_wgmma_ws: K must be a multiple of 64");
   constexpr bool P = PAIRS::G != 0;
   static_assert(!P || (PAIRS::G == 16 && !RES), "greta_gemm_wgmma_ws: pairs 16 apart, no residual");
-  enum { BM = GRETA_WGMMA_BM, BK = GRETA_WGMMA_BK, S = GRETA_WGMMA_WS_STAGES(BN), KS = (int)(K / BK) };
+  enum { BM = GRETA_WGMMA_BM, BK = GRETA_WGMMA_BK, S = GRETA_WGMMA_STAGES(BN), KS = (int)(K / BK) };
   enum { A_BYTES = BM * BK * 2, STAGE_BYTES = (BM + BN) * BK * 2 };
   enum { WB = GRETA_WGMMA_TMA_W_BOX, NB = 1 + BN / WB, CONSUMER_WARPS = 8 };
   static_assert(BN % WB == 0 && BM == GRETA_WGMMA_TMA_X_BOX && NB <= 32, "whole boxes, a warp's");

@@ -138,19 +138,6 @@ enum {
 #define GRETA_WGMMA_WIDTH_BIT(bn) (1 << ((bn) / 64 - 2))
 #define GRETA_WGMMA_SMEM_BYTES(bn) \
   (GRETA_WGMMA_STAGES(bn) * (GRETA_WGMMA_BM + (bn)) * GRETA_WGMMA_BK * 2 + 1024)
-/* greta_gemm_wgmma_ws's ring: 7 stages for 128-wide tiles (230 400 bytes
- * with the alignment, the barriers after them 230 528 of the 232 448 a
- * block may have). A slot is refilled only once both warpgroups' wgmma of
- * it are done, so the copies run S - 2 stages ahead; the seventh stage
- * measured on the H200 (bench/gemm_wgmma_tma.cu, two runs each, T = 512):
- * o 27.9 -> 26.9 us, down 69.5 -> 65.3, q/k/v 82.7 -> 78.0 at that width;
- * `ncu` had the consumers waiting for data. 192-wide tiles with a fifth
- * stage were slower (q/k/v 74.1 -> 77.5 us), and 256-wide ones have no
- * room for one. The cp.async kernel keeps GRETA_WGMMA_STAGES (its 128-wide
- * tiles lost 1-7 % with seven). */
-#define GRETA_WGMMA_WS_STAGES(bn) ((bn) == 128 ? 7 : 4)
-#define GRETA_WGMMA_WS_SMEM_BYTES(bn) \
-  (GRETA_WGMMA_WS_STAGES(bn) * (GRETA_WGMMA_BM + (bn)) * GRETA_WGMMA_BK * 2 + 1024)
 /* greta_gemm_wgmma_ws (x and W through the copy engine): after the ring
  * its mbarriers, a full and an empty one of 8 bytes per stage and "epi",
  * then split-K's flag;

@@ -314,14 +314,12 @@ static int wgmma_widths(const target_t *target, int64_t max_rows, int64_t N, int
                                   (int)target->compute_units, split, persistent);
 }
 
-/* Dynamic shared memory of a wgmma GEMM with the paths of `widths`: the
- * rings of greta_gemm_wgmma_ws (tma) or greta_gemm_wgmma. */
-static uint32_t wgmma_smem_bytes(int widths, bool tma) {
+/* Dynamic shared memory of a wgmma GEMM with the paths of `widths`. */
+static uint32_t wgmma_smem_bytes(int widths) {
   uint32_t bytes = 0;
-  for (int bn = 128; bn <= 256; bn += 64) {
-    const uint32_t ring = (uint32_t)(tma ? GRETA_WGMMA_WS_SMEM_BYTES(bn) : GRETA_WGMMA_SMEM_BYTES(bn));
-    if ((widths & GRETA_WGMMA_WIDTH_BIT(bn)) && bytes < ring) bytes = ring;
-  }
+  for (int bn = 128; bn <= 256; bn += 64)
+    if ((widths & GRETA_WGMMA_WIDTH_BIT(bn)) && bytes < (uint32_t)GRETA_WGMMA_SMEM_BYTES(bn))
+      bytes = (uint32_t)GRETA_WGMMA_SMEM_BYTES(bn);
   return bytes;
 }
 
@@ -398,8 +396,7 @@ static greta_status_t prefill_gemm(const kernel_ctx_t *c, kernel_choice_t *k, in
   int widths = 0, xh_arg = xh;
   if (mma && dt != GRETA_F32 && trans && K % GRETA_WGMMA_BK == 0 && target_wgmma(c->target)) {
     widths = wgmma_widths(c->target, max_rows, N, K, a->split_k != 0 && !pairs && xh, a->tma != 0);
-    const uint32_t ring = wgmma_smem_bytes(widths, a->tma != 0);
-    if (l->shared_bytes < ring) l->shared_bytes = ring;
+    if (l->shared_bytes < wgmma_smem_bytes(widths)) l->shared_bytes = wgmma_smem_bytes(widths);
     /* attr tma (lower_tma): both operands through the copy engine (XH =
      * 2), the runtime encoding their tensor maps. */
     if (a->tma) {
