@@ -247,20 +247,26 @@ GRETA_INLINE void greta_wgmma_k16(float *d, unsigned long long a_desc, unsigned 
   }
 }
 
-/* A stage's BK / 16 k16 steps of one warpgroup (its A tile at a_addr, the
- * B tile at b_addr, shared-memory addresses), issued as one committed wgmma
- * group; the accumulators pinned on both sides. */
+/* A stage's BK / 16 k16 steps of one warpgroup (a_desc, b_desc: the
+ * descriptors of its A and B tiles), issued as one committed wgmma group;
+ * the accumulators pinned on both sides. */
 template <int DT, int BN>
-GRETA_INLINE void greta_wgmma_stage(float *acc, unsigned int a_addr, unsigned int b_addr) {
+GRETA_INLINE void greta_wgmma_stage_desc(float *acc, unsigned long long a_desc, unsigned long long b_desc) {
 #pragma unroll
   for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
   greta_wgmma_fence();
 #pragma unroll
   for (int s = 0; s < GRETA_WGMMA_BK / 16; s++)
-    greta_wgmma_k16<DT, BN>(acc, greta_wgmma_desc(a_addr + 32 * s), greta_wgmma_desc(b_addr + 32 * s));
+    greta_wgmma_k16<DT, BN>(acc, greta_wgmma_desc_add(a_desc, 32 * s), greta_wgmma_desc_add(b_desc, 32 * s));
   greta_wgmma_commit();
 #pragma unroll
   for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
+}
+
+/* The same with the tiles at shared-memory addresses a_addr, b_addr. */
+template <int DT, int BN>
+GRETA_INLINE void greta_wgmma_stage(float *acc, unsigned int a_addr, unsigned int b_addr) {
+  greta_wgmma_stage_desc<DT, BN>(acc, greta_wgmma_desc(a_addr), greta_wgmma_desc(b_addr));
 }
 
 /* Columns col, col + 1 (col even) of row `row`: v0, v1 into c [M, N], those
@@ -802,27 +808,33 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
   float *ring = (float *)(smem + (base - (unsigned int)__cvta_generic_to_shared(smem)));
   int *flag = (int *)(ring + (epi + 8 - base) / 4); /* after the barriers */
   float acc[BN / 2];
-  unsigned int it = 0; /* stages consumed */
+  /* The next stage's slot and its fill's parity, and the slot before, as
+   * counters, and the slot's descriptors stepped from the first's (the
+   * loop's arithmetic was most of what the consumers issued, `ncu`). */
+  unsigned int slot = 0, phase = 0, before = 0;
+  const unsigned long long a_desc = greta_wgmma_desc(base + cwg * 64 * 128),
+                           b_desc = greta_wgmma_desc(base + A_BYTES);
   unit_t o;
   for (int u = (int)blk; unit(u, &o); u += G) {
 #pragma unroll
     for (int i = 0; i < BN / 2; i++) acc[i] = 0.f;
 #pragma unroll 1
-    for (int kt = 0; kt < o.ks; kt++, it++) {
-      const unsigned int slot = it % S;
-      greta_mbar_wait(full + 8 * slot, (it / S) & 1u);
-      greta_wgmma_stage<DT, BN>(acc, base + slot * STAGE_BYTES + cwg * 64 * 128,
-                                base + slot * STAGE_BYTES + A_BYTES);
+    for (int kt = 0; kt < o.ks; kt++) {
+      greta_mbar_wait(full + 8 * slot, phase);
+      greta_wgmma_stage_desc<DT, BN>(acc, greta_wgmma_desc_add(a_desc, slot * STAGE_BYTES),
+                                     greta_wgmma_desc_add(b_desc, slot * STAGE_BYTES));
       greta_wgmma_wait<1>();
 #pragma unroll
       for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
       /* the stage before is done: its slot back to the producer */
-      if (kt > 0 && lane == 0) greta_mbar_arrive(empty + 8 * ((it - 1) % S));
+      if (kt > 0 && lane == 0) greta_mbar_arrive(empty + 8 * before);
+      before = slot;
+      if (++slot == S) slot = 0, phase ^= 1u;
     }
     greta_wgmma_wait<0>();
 #pragma unroll
     for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
-    if (lane == 0) greta_mbar_arrive(empty + 8 * ((it - 1) % S));
+    if (lane == 0) greta_mbar_arrive(empty + 8 * before);
     greta_wgmma_epilogue<N, RES, BN>(acc, t, M, o.m0, o.n0, c, res, pairs, o.parts, o.part, o.slot,
                                      ws, flag, ring, [] { asm volatile("bar.sync 1, 256;" ::: "memory"); });
     if constexpr (PAIRS::STAGED) {

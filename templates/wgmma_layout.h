@@ -47,6 +47,15 @@ GRETA_LAYOUT_FN unsigned long long greta_wgmma_desc(unsigned int addr) {
   return d;
 }
 
+/* greta_wgmma_desc(addr + bytes) from greta_wgmma_desc(addr), bytes a
+ * multiple of 16: the start address field is the low one and holds any
+ * shared-memory address (under 256 KiB), so the sum never carries out of
+ * it. The persistent GEMM's consumers step their descriptors so (a 64-bit
+ * add) instead of building them from each slot's address. */
+GRETA_LAYOUT_FN unsigned long long greta_wgmma_desc_add(unsigned long long desc, unsigned int bytes) {
+  return desc + (bytes >> 4);
+}
+
 /* Accumulator d[i] of thread t (0..127) of the warpgroup, wgmma .m64nNk16
  * with f32 D (PTX ISA, "Register Fragments", matrix D): warp w = t / 32 owns
  * rows 16 w .. 16 w + 15; inside each 8-column block the layout is that of
