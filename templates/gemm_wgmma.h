@@ -782,8 +782,11 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
     }
     greta_grid_begin();
     for (int s = 0; s < pre; s++) issue(o, s, s, false, true);
-    unsigned int it = pre; /* stages issued */
-    int n = 0;             /* units begun */
+    /* The next stage's slot and the parity of its previous fill's release
+     * (on the first pass the phase before the first, which counts as
+     * complete), as counters like the consumers'. */
+    unsigned int slot = pre % S, phase = pre == S ? 0u : 1u;
+    int n = 0; /* units begun */
     for (int u = (int)blk; unit(u, &o); u += G, n++) {
       if (n > 0) {
         place(o);
@@ -791,12 +794,10 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
         if (PAIRS::STAGED) greta_mbar_wait(epi, (unsigned int)(n - 1) & 1u);
       }
 #pragma unroll 1
-      for (int kt = n == 0 ? pre : 0; kt < o.ks; kt++, it++) {
-        const unsigned int slot = it % S;
-        /* its previous fill consumed (on the first pass, the phase before
-         * the first, which counts as complete) */
-        greta_mbar_wait(empty + 8 * slot, ((it / S) & 1u) ^ 1u);
+      for (int kt = n == 0 ? pre : 0; kt < o.ks; kt++) {
+        greta_mbar_wait(empty + 8 * slot, phase);
         issue(o, kt, slot, true, true);
+        if (++slot == S) slot = 0, phase ^= 1u;
       }
     }
     return;
