@@ -1,5 +1,7 @@
 /* What compiler/lower/schedule.c and lower_fused.c share: the lowering's
- * state and its small helpers. Private to compiler/lower/. */
+ * state, the helpers that build the plan (launch.c), half_x.c's rule and
+ * the fused ops' lowering (lower_fused.c, which schedule.c calls). Private
+ * to compiler/lower/. */
 #ifndef GRETA_LOWERING_H
 #define GRETA_LOWERING_H
 
@@ -44,7 +46,7 @@ typedef struct rows_s {
   uint32_t per_token;
 } rows_t;
 
-/* A prefill matmul launch (attributes set) whose GEMM may split its tiles' K on
+/* launch.c. A prefill matmul launch (attributes set) whose GEMM may split its tiles' K on
  * this target (kernels_gemm_split_k) gets split_k and the step's split-K workspace (one
  * buffer for the whole entry) as its last operand. */
 void lower_split_k(lowering_t *lw, greta_plan_launch_t *l, int decode);
