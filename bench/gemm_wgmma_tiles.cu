@@ -46,12 +46,12 @@
 #include "gemm_wgmma.h"
 #undef __CUDACC_RTC__
 
-/* The widths the rule weighs: 128, 192 and 256 (-DGRETA_BENCH_NO_192: 128
- * and 256). */
+/* The widths the rule weighs, gretac's allowed set: 128, 192 and 256
+ * (-DGRETA_BENCH_NO_192: 128 and 256). */
 #ifdef GRETA_BENCH_NO_192
-#define GRETA_BENCH_WIDTHS (GRETA_WGMMA_W128 | GRETA_WGMMA_W256)
+#define GRETA_BENCH_WITH_192 0
 #else
-#define GRETA_BENCH_WIDTHS (GRETA_WGMMA_W128 | GRETA_WGMMA_W192 | GRETA_WGMMA_W256)
+#define GRETA_BENCH_WITH_192 1
 #endif
 
 #include "cuda_check.h"
@@ -75,7 +75,7 @@ __global__ void __launch_bounds__(GRETA_WGMMA_NT, 1)
     greta_gemm_wgmma<GRETA_W_F16, N, K, BN, 1, 1>(M, m0, n0, x, w, c, nullptr, smem);
     return;
   }
-  const int width = MODE == 2 ? greta_wgmma_step_width(M, N, K, GRETA_BENCH_WIDTHS, sms, 1, 0) : 128;
+  const int width = MODE == 2 ? greta_wgmma_step_width(M, N, K, greta_wgmma_allowed(GRETA_BENCH_WITH_192), sms, 1, 0) : 128;
   if (MODE == 2 && blk == 0 && threadIdx.x == 0) g_width = width;
   const long long tiles = (M + 127) / 128 * ((N + width - 1) / width);
   if (!greta_wgmma_split_of_block(blk, tiles, sms, (long long)gridDim.x * gridDim.y, &tile, &part,

@@ -648,8 +648,7 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
                    (((unsigned long long)x | (unsigned long long)b) & 15ull) == 0;
 #if defined(GRETA_HAVE_WGMMA)
   constexpr bool tf32 = DT == GRETA_W_F32;
-  constexpr int W128 = GRETA_WGMMA_W128;
-  static_assert((WIDTHS & ~(W128 | GRETA_WGMMA_W192 | GRETA_WGMMA_W256)) == 0,
+  static_assert((WIDTHS & ~(GRETA_WGMMA_W128 | GRETA_WGMMA_W192 | GRETA_WGMMA_W256)) == 0,
                 "greta_gemm_mma: WIDTHS of 128, 192 and 256");
   if constexpr (WIDTHS != 0 && K % (tf32 ? GRETA_WGMMA_TF32_BK : GRETA_WGMMA_BK) == 0) {
     /* f32: once the step has enough 128 x 128 tiles to outrun the 64 x 32
@@ -662,9 +661,9 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
       extern __shared__ __align__(16) unsigned char greta_mma_smem[];
       long long m0, n0;
       if constexpr (tf32) {
-        static_assert(WIDTHS == W128 && GRETA_WGMMA_TF32_BN == 128 && PAIRS::G == 0 && !XR,
+        static_assert(WIDTHS == GRETA_WGMMA_WIDTH_BIT(GRETA_WGMMA_TF32_BN) && PAIRS::G == 0 && !XR,
                       "f32: 128 x 128 tiles");
-        if (!greta_wgmma_tile_of_block(blk, M, N, 128, &m0, &n0)) return; /* whole block */
+        if (!greta_wgmma_tile_of_block(blk, M, N, GRETA_WGMMA_TF32_BN, &m0, &n0)) return; /* whole block */
         greta_gemm_wgmma_tf32<N, K, RES>(M, m0, n0, (const float *)x, (const float *)b,
                                          (float *)out, res, greta_mma_smem);
       } else if constexpr (XH == 2) {
