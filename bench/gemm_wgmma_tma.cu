@@ -217,7 +217,8 @@ static void shape(const char *name, long long M, cublasHandle_t h, const void *x
  * the kernel of every width; the outputs of all equal bit for bit. */
 template <int BN>
 static void glu_width(long long M, const void *x, const void *w, void *out, const void *ref) {
-  const int smem = GRETA_WGMMA_SMEM_BYTES(256) + GRETA_WGMMA_TMA_BARRIER_BYTES;
+  const int smem = GRETA_WGMMA_SMEM_BYTES(256) + GRETA_WGMMA_TMA_BARRIER_BYTES +
+                   (glu_t::BULK ? GRETA_WGMMA_OUT_STAGE_BYTES : 0);
   const greta_tmap map_x = encode_map(x, M, GLU_K, GRETA_WGMMA_TMA_X_BOX), map_w = encode_pair_map(w);
   const long long tiles = (M + 127) / 128 * ((GLU_N + BN - 1) / BN);
   const unsigned blocks = (unsigned)std::min<long long>(tiles, g_sms);

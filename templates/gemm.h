@@ -65,7 +65,7 @@
  * and loop (see there) rather than unroll the stores over its fragment. */
 template <int G_, greta_i64 S, greta_i64 BLOCKS, int STAGED_ = 0>
 struct greta_pair_map { /* pair_layout.h's functions for one weight */
-  enum { G = G_, STAGED = STAGED_ };
+  enum { G = G_, STAGED = STAGED_, BULK = 0 };
   static GRETA_METHOD greta_i64 block(greta_i64 v) { return greta_pair_block(v, G_, S, BLOCKS); }
   static GRETA_METHOD greta_i64 pair(greta_i64 v) { return greta_pair_index(v, G_, S, BLOCKS); }
   static GRETA_METHOD bool valid(greta_i64 v) { return pair(v) < S; }
@@ -83,7 +83,7 @@ struct greta_pair_map { /* pair_layout.h's functions for one weight */
 
 /* The plain GEMM: no pairs (G = 0), out and res as given. */
 struct greta_no_pairs {
-  enum { G = 0, STAGED = 0 };
+  enum { G = 0, STAGED = 0, BULK = 0 };
   static GRETA_METHOD greta_i64 row(greta_i64 v) { return v; }
   static GRETA_METHOD bool fixed_rows(greta_i64) { return true; }
   static GRETA_METHOD greta_i64 jump(int j) { return 32 * j; }
@@ -115,6 +115,22 @@ struct greta_glu_pairs : greta_pair_map<G, F, 1> {
     greta_store_w<OUT>(out, at, r0);
     if (p + 1 < F) greta_store_w<OUT>(out, at + 1, r1);
   }
+#if !defined(GRETA_AMD)
+  /* BULK: greta_gemm_wgmma_ws stores the tile through shared memory and the
+   * copy engine (greta_wgmma_epilogue_bulk), rows of 16-byte runs: OUT in
+   * two bytes and F % 8 == 0 (kernel_select.c gives such a launch the
+   * output stage). pack2: store2's two values, packed as it stores them;
+   * run: where row m's outputs from pair p (p % 8 == 0) go, and the bytes
+   * of at most n of them (0 past F). */
+  enum { BULK = OUT != GRETA_W_F32 && F % 8 == 0 };
+  GRETA_METHOD unsigned int pack2(float g0, float u0, float g1, float u1) const {
+    return greta_pack_half2<OUT>(greta_silu(g0) * u0, greta_silu(g1) * u1);
+  }
+  GRETA_METHOD unsigned int run(greta_i64 m, greta_i64 p, int n, void **dst) const {
+    *dst = (char *)out + 2 * (m * F + p);
+    return p >= F ? 0u : 2u * (unsigned int)(F - p < n ? F - p : n);
+  }
+#endif
 };
 
 template <int DT>

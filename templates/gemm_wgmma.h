@@ -174,6 +174,23 @@ GRETA_INLINE void greta_tma_load_5d(unsigned int dst, const greta_tmap *map, int
                : "memory");
 }
 
+/* The copy engine's store of `bytes` (a multiple of 16) from shared memory
+ * at src to global memory at dst (both 16-byte aligned), in this thread's
+ * bulk group; commit closes the group, and wait_read<n> waits until at most
+ * n of the thread's groups still read shared memory (wait_all: until all
+ * have written). */
+GRETA_INLINE void greta_bulk_store(void *dst, unsigned int src, unsigned int bytes) {
+  asm volatile("cp.async.bulk.global.shared::cta.bulk_group [%0], [%1], %2;" ::"l"(dst), "r"(src),
+               "r"(bytes)
+               : "memory");
+}
+GRETA_INLINE void greta_bulk_commit(void) { asm volatile("cp.async.bulk.commit_group;" ::: "memory"); }
+template <int N>
+GRETA_INLINE void greta_bulk_wait_read(void) {
+  asm volatile("cp.async.bulk.wait_group.read %0;" ::"n"(N) : "memory");
+}
+GRETA_INLINE void greta_bulk_wait_all(void) { asm volatile("cp.async.bulk.wait_group 0;" ::: "memory"); }
+
 /* wgmma.mma_async m64nNk16 (k8 for tf32), A and B from shared memory by
  * descriptor, D += A B, f32 accumulators d[0 .. N / 2 - 1]: one function per tile
  * width and operand type, written by GRETA_WGMMA_MMA (the asm operand lists
@@ -385,6 +402,49 @@ GRETA_INLINE void greta_wgmma_store_parts(float *c, const float *res, greta_i64 
           greta_wgmma_store<N>(c, row, col, s[2 * h] + r[2 * u + h].x, s[2 * h + 1] + r[2 * u + h].y);
       }
     }
+  }
+}
+
+/* A paired tile's results through shared memory and the copy engine
+ * (PAIRS::BULK; greta_gemm_wgmma_ws): thread t (0 .. 255) of the consumers
+ * packs its fragments' pairs two to 32 bits into the output stage at
+ * shared-memory address `stage` (row r of the tile at
+ * greta_wgmma_out_row(BN, r)), then thread r < GRETA_WGMMA_BM stores row
+ * r's run with one bulk copy, and the consumers go on to their next tile
+ * while the copies run. Stored from the registers, each thread's 4-byte
+ * stores waited on the memory queue: 10-12 % of gate/up's time at T = 512
+ * (docs/gemm.md). Before the stage is written again, each thread that
+ * copied waits until its copy has read it. `sync()`: the consumers'
+ * barrier. The values are store2's, rounded the same way. */
+template <int BN, class PAIRS, class SYNC>
+GRETA_INLINE void greta_wgmma_epilogue_bulk(const float *acc, int t, greta_i64 M, greta_i64 m0,
+                                            greta_i64 n0, const PAIRS &pairs, unsigned int stage,
+                                            SYNC sync) {
+  enum { BM = GRETA_WGMMA_BM };
+  static_assert(PAIRS::G == 16, "a 32-column group of the virtual weight holds 16 pairs");
+  const int wg = t >> 7, wt = t & 127;
+  if (t < BM) greta_bulk_wait_read<0>(); /* the tile before's copy has read the stage */
+  sync();
+#pragma unroll
+  for (int j = 0; j < BN / 8; j++) {
+    if (j % 4 >= 2) continue; /* second columns of pairs: with group j - 2 */
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      const int i = 4 * j + 2 * h;
+      const int row = 64 * wg + greta_wgmma_d_row(wt, i), col = greta_wgmma_d_col(wt, i);
+      const int p = col / 32 * 16 + col % 16; /* the tile's pair; partners 16 columns on */
+      asm volatile("st.shared.b32 [%0], %1;" ::"r"(stage + greta_wgmma_out_row(BN, row) + 2 * p),
+                   "r"(pairs.pack2(acc[i], acc[i + 8], acc[i + 1], acc[i + 9]))
+                   : "memory");
+    }
+  }
+  asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); /* the writes, to the copy engine */
+  sync();
+  if (t < BM && m0 + t < M) {
+    void *dst;
+    const unsigned int bytes = pairs.run(m0 + t, pairs.pair(n0), BN / 2, &dst);
+    if (bytes) greta_bulk_store(dst, stage + greta_wgmma_out_row(BN, t), bytes);
+    greta_bulk_commit();
   }
 }
 
@@ -729,7 +789,16 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
   unsigned int base = (unsigned int)__cvta_generic_to_shared(smem);
   base = (base + 1023u) & ~1023u;
   const unsigned int full = base + S * STAGE_BYTES, empty = full + 8 * S, epi = empty + 8 * S;
+  /* PAIRS::BULK: the output stage after the barriers (the launch's shared
+   * memory has it: kernel_select.c); a launch with less traps. */
+  const unsigned int out_stage = full + GRETA_WGMMA_TMA_BARRIER_BYTES;
   if (tid == 0) {
+    if constexpr (PAIRS::BULK) {
+      unsigned int have;
+      asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(have));
+      if (out_stage + GRETA_WGMMA_OUT_STAGE_BYTES > (unsigned int)__cvta_generic_to_shared(smem) + have)
+        __trap();
+    }
     for (int s = 0; s < S; s++) {
       greta_mbar_init(full + 8 * s, 1);
       greta_mbar_init(empty + 8 * s, CONSUMER_WARPS);
@@ -836,8 +905,12 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
 #pragma unroll
     for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
     if (lane == 0) greta_mbar_arrive(empty + 8 * before);
-    greta_wgmma_epilogue<N, RES, BN>(acc, t, M, o.m0, o.n0, c, res, pairs, o.parts, o.part, o.slot,
-                                     ws, flag, ring, [] { asm volatile("bar.sync 1, 256;" ::: "memory"); });
+    auto consumers = [] { asm volatile("bar.sync 1, 256;" ::: "memory"); };
+    if constexpr (PAIRS::BULK)
+      greta_wgmma_epilogue_bulk<BN>(acc, t, M, o.m0, o.n0, pairs, out_stage, consumers);
+    else
+      greta_wgmma_epilogue<N, RES, BN>(acc, t, M, o.m0, o.n0, c, res, pairs, o.parts, o.part, o.slot,
+                                       ws, flag, ring, consumers);
     if constexpr (PAIRS::STAGED) {
       /* the staged tile read: the ring back to the producer (the generic
        * proxy's accesses ordered before the copy engine's next writes) */
@@ -846,6 +919,10 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
       if (t == 0) greta_mbar_arrive(epi);
     }
   }
+  /* the last tile's copies: read out of the stage before the block's shared
+   * memory goes, and written before the launch counts as done */
+  if constexpr (PAIRS::BULK)
+    if (t < BM) greta_bulk_wait_all();
 }
 
 /* ---- f32 weights: 3xTF32 on wgmma ----------------------------------------

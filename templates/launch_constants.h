@@ -147,6 +147,12 @@ enum {
 #define GRETA_WGMMA_TMA_BARRIER_BYTES 128
 #define GRETA_WGMMA_TMA_X_BOX 128
 #define GRETA_WGMMA_TMA_W_BOX 64
+/* After the barriers, a paired epilogue through the copy engine
+ * (greta_wgmma_epilogue_bulk: gate/up's output in a half type) stages its
+ * tile's 128 rows of up to 128 two-byte outputs (wgmma_layout.h's
+ * greta_wgmma_out_row: 16 groups of 8 rows, 8 x 256 + 112 bytes a group).
+ * With the 256-wide ring: 232 320 bytes, of the 232 448 a block may have. */
+#define GRETA_WGMMA_OUT_STAGE_BYTES (16 * (8 * 256 + 112))
 /* f32 weights (greta_gemm_wgmma_tf32): 128 x 128 tiles, K in stages of 32
  * f32 (one 128-byte row), two stages of four 16 KiB tiles (x and W, each
  * as big and small tf32 parts), + 1024 for the alignment: 132 096 bytes. */

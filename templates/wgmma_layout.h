@@ -56,6 +56,17 @@ GRETA_LAYOUT_FN unsigned long long greta_wgmma_desc_add(unsigned long long desc,
   return desc + (bytes >> 4);
 }
 
+/* Byte offset of row r (0 .. 127) of a paired tile's output stage
+ * (greta_wgmma_epilogue_bulk; a tile bn virtual columns wide is bn / 2
+ * two-byte outputs, bn bytes, a row): the copy engine stores each row as
+ * one run, so a row is contiguous; a warp writes rows 8 a .. 8 a + 7 at
+ * once, 16 bytes each, so those start in 8 different 16-byte bank groups
+ * (mod 128 bytes): rows bn + 16 apart in a group of 8, groups 8 bn + 112
+ * apart. 16-byte aligned; GRETA_WGMMA_OUT_STAGE_BYTES holds bn = 256. */
+GRETA_LAYOUT_FN unsigned int greta_wgmma_out_row(int bn, int r) {
+  return (unsigned int)((8 * bn + 112) * (r >> 3) + (bn + 16) * (r & 7));
+}
+
 /* Accumulator d[i] of thread t (0..127) of the warpgroup, wgmma .m64nNk16
  * with f32 D (PTX ISA, "Register Fragments", matrix D): warp w = t / 32 owns
  * rows 16 w .. 16 w + 15; inside each 8-column block the layout is that of

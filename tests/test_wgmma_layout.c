@@ -208,6 +208,50 @@ Test(wgmma_layout, accumulator_points) {
   cr_assert_eq(greta_wgmma_d_col(127, 127), 255);
 }
 
+/* The paired epilogue's output stage (greta_wgmma_epilogue_bulk), each
+ * width: the 256 consumer threads' writes, as the kernel makes them (the
+ * pair of columns col, col + 16 of a 32-column group at pair col / 32 16 +
+ * col % 16, two pairs packed in 4 bytes), fill every row's run of bn / 2
+ * outputs once; rows are 16-byte aligned, disjoint and inside the stage;
+ * the 32 lanes of each store touch 32 different banks; and the stage fits
+ * beside the largest ring in a block's shared memory. */
+Test(wgmma_layout, output_stage) {
+  for (int bn = 128; bn <= 256; bn += 64) {
+    static unsigned char hits[128][128];
+    memset(hits, 0, sizeof hits);
+    for (int r = 0; r < 128; r++) {
+      const unsigned int at = greta_wgmma_out_row(bn, r);
+      cr_assert_eq(at % 16, 0u, "bn %d row %d at %u", bn, r, at);
+      cr_assert_leq(at + (unsigned int)bn, (unsigned int)GRETA_WGMMA_OUT_STAGE_BYTES);
+      if (r > 0) cr_assert_geq(at, greta_wgmma_out_row(bn, r - 1) + (unsigned int)bn, "bn %d row %d", bn, r);
+    }
+    for (int wg = 0; wg < 2; wg++)
+      for (int warp = 0; warp < 4; warp++)
+        for (int j = 0; j < bn / 8; j++) {
+          if (j % 4 >= 2) continue;
+          for (int h = 0; h < 2; h++) {
+            unsigned int banks = 0;
+            for (int lane = 0; lane < 32; lane++) {
+              const int wt = 32 * warp + lane, i = 4 * j + 2 * h;
+              const int row = 64 * wg + greta_wgmma_d_row(wt, i), col = greta_wgmma_d_col(wt, i);
+              const int p = col / 32 * 16 + col % 16;
+              cr_assert_eq(col % 2, 0);
+              cr_assert_lt(p + 1, bn / 2);
+              hits[row][p]++, hits[row][p + 1]++;
+              const unsigned int bank = (greta_wgmma_out_row(bn, row) + 2u * (unsigned int)p) / 4 % 32;
+              cr_assert_eq(banks >> bank & 1u, 0u, "bn %d wg %d warp %d j %d h %d: bank %u twice", bn, wg,
+                           warp, j, h, bank);
+              banks |= 1u << bank;
+            }
+          }
+        }
+    for (int r = 0; r < 128; r++)
+      for (int p = 0; p < bn / 2; p++) cr_assert_eq(hits[r][p], 1, "bn %d row %d pair %d", bn, r, p);
+    cr_assert_leq(GRETA_WGMMA_SMEM_BYTES(bn) + GRETA_WGMMA_TMA_BARRIER_BYTES + GRETA_WGMMA_OUT_STAGE_BYTES,
+                  232448, "sm_90's shared memory a block");
+  }
+}
+
 /* The kernel's tiles: A of warpgroup 1 at 8192 bytes into a stage, B at 16384. */
 Test(wgmma_layout, tile_n128) { check_tile(128, 8192u, 16384u); }
 Test(wgmma_layout, tile_n192) { check_tile(192, 0u, 16384u); }
