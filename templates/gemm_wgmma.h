@@ -739,7 +739,8 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
  *   warpgroups 1 and 2, the consumers (setmaxnreg.inc): rows 0 .. 63 and
  *     64 .. 127 of the tile, one wgmma group a stage, each warp arriving on
  *     a slot's "empty" barrier once its warpgroup's wgmma of that stage are
- *     done, then the epilogue (greta_wgmma_epilogue, their own barrier).
+ *     done, then the epilogue (greta_wgmma_epilogue or, PAIRS::BULK,
+ *     greta_wgmma_epilogue_bulk; their own barrier).
  * So the ring is filled for the next unit while the consumers store this
  * one, and no warp that issues wgmma waits for a slot. A staged epilogue
  * (PAIRS::STAGED) uses the ring: there the producer waits, before a unit's
@@ -748,9 +749,12 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
  * greta_grid_begin (the weights are read-only in a step); x's after it.
  * A tile's sums are greta_gemm_wgmma's: the same wgmma on the same
  * shared-memory bytes in the same order.
+ * A PAIRS::BULK epilogue (gate/up's) stores its tiles through an output
+ * stage and the copy engine (greta_wgmma_epilogue_bulk), and no warp
+ * waits for those stores.
  * smem: GRETA_WGMMA_SMEM_BYTES(BN) + GRETA_WGMMA_TMA_BARRIER_BYTES: the ring,
  * then the barriers (full, empty: 8 bytes a stage each; epi) and split-K's
- * flag. */
+ * flag; with PAIRS::BULK GRETA_WGMMA_OUT_STAGE_BYTES more, the output stage. */
 template <int DT, greta_i64 N, greta_i64 K, int BN, int RES = 0, class PAIRS = greta_no_pairs>
 GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 blocks, int sms,
                                       void *c, const float *res, unsigned char *smem,
