@@ -728,23 +728,38 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
     greta_grid_begin();
     if (greta_tid() >= GRETA_GEMM_NT) return;
   }
-  if (DT != GRETA_W_F32 && vec) {
-    /* Large T: 64 x 128 tiles over the same grid (see greta_gemm_mma_big). */
-    const greta_i64 tiles_m = (M + GRETA_MMA_BIG_BM - 1) / GRETA_MMA_BIG_BM;
-    const greta_i64 tiles_n = (N + GRETA_MMA_BIG_BN - 1) / GRETA_MMA_BIG_BN;
-    if (tiles_m * tiles_n >= GRETA_MMA_BIG_MIN_TILES) {
-      const greta_i64 blk = (greta_i64)greta_bid_y() * ((N + GRETA_MMA_BN - 1) / GRETA_MMA_BN) +
-                            greta_bid_x();
-      if (blk >= tiles_m * tiles_n) return; /* whole block */
-      greta_gemm_mma_big<DT, N, K, RES, XR>(x, b, out, res, M, blk % tiles_m * GRETA_MMA_BIG_BM,
-                                            blk / tiles_m * GRETA_MMA_BIG_BN, pairs);
-      return;
+  /* Block (bx, by) of the mma.sync grid: ceil(N / 32) x ceil(M / 64). */
+  const greta_i64 grid_x = (N + GRETA_MMA_BN - 1) / GRETA_MMA_BN;
+  auto block = [&](greta_i64 bx, greta_i64 by) {
+    if (DT != GRETA_W_F32 && vec) {
+      /* Large T: 64 x 128 tiles over the same grid (see greta_gemm_mma_big). */
+      const greta_i64 tiles_m = (M + GRETA_MMA_BIG_BM - 1) / GRETA_MMA_BIG_BM;
+      const greta_i64 tiles_n = (N + GRETA_MMA_BIG_BN - 1) / GRETA_MMA_BIG_BN;
+      if (tiles_m * tiles_n >= GRETA_MMA_BIG_MIN_TILES) {
+        const greta_i64 blk = by * grid_x + bx;
+        if (blk >= tiles_m * tiles_n) return; /* whole block */
+        greta_gemm_mma_big<DT, N, K, RES, XR>(x, b, out, res, M, blk % tiles_m * GRETA_MMA_BIG_BM,
+                                              blk / tiles_m * GRETA_MMA_BIG_BN, pairs);
+        return;
+      }
     }
+    const greta_i64 m0 = by * GRETA_MMA_BM, n0 = bx * GRETA_MMA_BN;
+    if (m0 >= M) return; /* whole block */
+    if (vec) greta_gemm_mma_run<DT, N, K, TRANS, RES, 1, XR>(x, b, out, res, M, m0, n0, pairs);
+    else greta_gemm_mma_run<DT, N, K, TRANS, RES, 0, XR>(x, b, out, res, M, m0, n0, pairs);
+  };
+  if constexpr (XH == 2) {
+    /* An XH = 2 launch has one block an SM (kernel_select.c: the
+     * persistent GEMM's grid, whatever the step's rows), so its blocks
+     * go through the mma.sync grid's blocks in turn, the shared memory
+     * free between two (a barrier). */
+    const greta_i64 blocks = (greta_i64)gridDim.x * gridDim.y, all = grid_x * ((M + GRETA_MMA_BM - 1) / GRETA_MMA_BM);
+    for (greta_i64 v = (greta_i64)greta_bid_y() * gridDim.x + greta_bid_x(); v < all; v += blocks) {
+      block(v % grid_x, v / grid_x);
+      greta_sync();
+    }
+  } else {
+    block(greta_bid_x(), greta_bid_y());
   }
-  const greta_i64 m0 = (greta_i64)greta_bid_y() * GRETA_MMA_BM;
-  const greta_i64 n0 = (greta_i64)greta_bid_x() * GRETA_MMA_BN;
-  if (m0 >= M) return; /* whole block */
-  if (vec) greta_gemm_mma_run<DT, N, K, TRANS, RES, 1, XR>(x, b, out, res, M, m0, n0, pairs);
-  else greta_gemm_mma_run<DT, N, K, TRANS, RES, 0, XR>(x, b, out, res, M, m0, n0, pairs);
 }
 #endif /* GRETA_NVIDIA */

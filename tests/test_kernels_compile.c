@@ -45,6 +45,11 @@ static void add(const target_t *t, tu_t *tu, uint32_t op, uint32_t n_args, greta
   cr_assert(!s, "%s: %s", name, greta_status_message(s));
   cr_assert(l.block[0] >= 32 && l.block[0] <= 1024, "%s: block %u", name, l.block[0]);
   for (int i = 0; i < 3; i++) cr_assert(l.grid[i] >= 1, "%s: grid[%d] = 0", name, i);
+  /* The persistent GEMM's launches: a block an SM, whatever the step's rows. */
+  if (l.attr.tma)
+    cr_assert(l.grid[0] == (uint32_t)t->compute_units && l.grid[1] == 1 && l.grid[2] == 1 && l.grid_t_axis == 3,
+              "%s: grid %u x %u x %u (T axis %u) for %u SMs", name, l.grid[0], l.grid[1], l.grid[2],
+              l.grid_t_axis, (unsigned)t->compute_units);
   cr_assert_lt(tu->n, MAX_KERNELS);
   snprintf(tu->names[tu->n++], sizeof tu->names[0], "%s", name);
 }

@@ -382,8 +382,18 @@ static greta_status_t prefill_gemm(const kernel_ctx_t *c, kernel_choice_t *k, in
   /* attr tma: greta_gemm_wgmma_ws's producer and consumer warpgroups (the
    * other paths of the kernel leave the extra threads out). */
   const uint32_t nt = mma && a->tma ? GRETA_WGMMA_WS_NT : GRETA_GEMM_NT;
-  GRETA_RETURN_IF_ERROR(set_rows_y(c, nt, ceil_div(N, mma ? GRETA_MMA_BN : GRETA_GEMM_BN),
-                                   mma ? GRETA_MMA_BM : GRETA_GEMM_BM));
+  /* attr tma: a block an SM whatever the step's rows (the persistent GEMM
+   * takes G = min(tiles, SMs) of them; the mma.sync paths of small steps go
+   * through their grid's blocks in turn). A grid of the mma.sync paths'
+   * size had the persistent GEMM's surplus blocks (one an SM, for its
+   * shared memory) run after it: 8-16 µs of o and down at T = 512 to 2048
+   * on the H200 (docs/gemm.md). */
+  if (mma && a->tma)
+    GRETA_RETURN_IF_ERROR(
+        set_geometry(c, nt, (int64_t[3]){(int64_t)c->target->compute_units, 1, 1}, 3, 0, 1));
+  else
+    GRETA_RETURN_IF_ERROR(set_rows_y(c, nt, ceil_div(N, mma ? GRETA_MMA_BN : GRETA_GEMM_BN),
+                                     mma ? GRETA_MMA_BM : GRETA_GEMM_BM));
   if (mma) l->shared_bytes = dt == GRETA_F32 ? GRETA_MMA_F32_SMEM_BYTES : GRETA_MMA_SMEM_BYTES;
   /* Halves: when the largest step reaches GRETA_MMA_BIG_MIN_TILES tiles, the
    * kernel may take greta_gemm_mma_big at run time, whose ring is larger. */
