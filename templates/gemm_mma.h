@@ -603,7 +603,8 @@ GRETA_INLINE void greta_gemm_mma_big(const void *x, const void *b, void *out, co
 #undef GRETA_BIG_BS_ADDR
 }
 
-/* Grid: x = ceil(N / 32), y = ceil(M / 64); GRETA_MMA_SMEM_BYTES of dynamic
+/* Grid: x = ceil(N / 32), y = ceil(M / 64) (XH = 2: one block an SM, the
+ * mma.sync paths going through that grid's blocks in turn); GRETA_MMA_SMEM_BYTES of dynamic
  * shared memory (GRETA_MMA_F32_SMEM_BYTES for f32 weights).
  * WIDTHS: a set of tile widths (GRETA_WGMMA_W*, launch_constants.h; sm_90a
  * builds only, gretac's GRETA_WGMMA=1; SMS the chip's SM count): once the
