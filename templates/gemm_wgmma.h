@@ -405,6 +405,23 @@ GRETA_INLINE void greta_wgmma_store_parts(float *c, const float *res, greta_i64 
   }
 }
 
+/* Each pair of a warpgroup's 64 x BN fragments (thread wt, 0 .. 127):
+ * f(i, row, col) for fragment elements i, i + 1 at row `row` (0 .. 63) and
+ * the even first column `col` of a 32-column group; their partners are 16
+ * columns on, elements i + 8 and i + 9. */
+template <int BN, class F>
+GRETA_INLINE void greta_wgmma_for_pairs(int wt, F f) {
+#pragma unroll
+  for (int j = 0; j < BN / 8; j++) {
+    if (j % 4 >= 2) continue; /* second columns of pairs: with group j - 2 */
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      const int i = 4 * j + 2 * h;
+      f(i, greta_wgmma_d_row(wt, i), greta_wgmma_d_col(wt, i));
+    }
+  }
+}
+
 /* A paired tile's results through shared memory and the copy engine
  * (PAIRS::BULK; greta_gemm_wgmma_ws): thread t (0 .. 255) of the consumers
  * packs its fragments' pairs two to 32 bits into the output stage at
@@ -425,19 +442,12 @@ GRETA_INLINE void greta_wgmma_epilogue_bulk(const float *acc, int t, greta_i64 M
   const int wg = t >> 7, wt = t & 127;
   if (t < BM) greta_bulk_wait_read<0>(); /* the tile before's copy has read the stage */
   sync();
-#pragma unroll
-  for (int j = 0; j < BN / 8; j++) {
-    if (j % 4 >= 2) continue; /* second columns of pairs: with group j - 2 */
-#pragma unroll
-    for (int h = 0; h < 2; h++) {
-      const int i = 4 * j + 2 * h;
-      const int row = 64 * wg + greta_wgmma_d_row(wt, i), col = greta_wgmma_d_col(wt, i);
-      const int p = col / 32 * 16 + col % 16; /* the tile's pair; partners 16 columns on */
-      asm volatile("st.shared.b32 [%0], %1;" ::"r"(stage + greta_wgmma_out_row(BN, row) + 2 * p),
-                   "r"(pairs.pack2(acc[i], acc[i + 8], acc[i + 1], acc[i + 9]))
-                   : "memory");
-    }
-  }
+  greta_wgmma_for_pairs<BN>(wt, [&](int i, int row, int col) {
+    const int p = col / 32 * 16 + col % 16; /* the tile's pair */
+    asm volatile("st.shared.b32 [%0], %1;" ::"r"(stage + greta_wgmma_out_row(BN, 64 * wg + row) + 2 * p),
+                 "r"(pairs.pack2(acc[i], acc[i + 8], acc[i + 1], acc[i + 9]))
+                 : "memory");
+  });
   asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); /* the writes, to the copy engine */
   sync();
   if (t < BM && m0 + t < M) {
@@ -532,18 +542,10 @@ GRETA_INLINE void greta_wgmma_epilogue(const float *acc, int t, greta_i64 M, gre
   if constexpr (!P) {
     greta_wgmma_store_tile<N, RES, BN>((float *)c, res, M, m0 + 64 * wg, n0, wt, acc);
   } else {
-#pragma unroll
-    for (int j = 0; j < BN / 8; j++) {
-      if (j % 4 >= 2) continue; /* second columns of pairs: with group j - 2 */
-#pragma unroll
-      for (int h = 0; h < 2; h++) {
-        const int i = 4 * j + 2 * h;
-        greta_i64 row = m0 + 64 * wg + greta_wgmma_d_row(wt, i);
-        greta_i64 col = n0 + greta_wgmma_d_col(wt, i);
-        /* first columns col, col + 1 (even, one group); partners 16 on: acc[i + 8] */
-        if (row < M && col < N) pairs.store2(row, col, acc[i], acc[i + 8], acc[i + 1], acc[i + 9]);
-      }
-    }
+    greta_wgmma_for_pairs<BN>(wt, [&](int i, int r, int cc) {
+      const greta_i64 row = m0 + 64 * wg + r, col = n0 + cc;
+      if (row < M && col < N) pairs.store2(row, col, acc[i], acc[i + 8], acc[i + 1], acc[i + 9]);
+    });
   }
 }
 
