@@ -117,12 +117,12 @@ struct greta_glu_pairs : greta_pair_map<G, F, 1> {
   }
 #if !defined(GRETA_AMD)
   /* BULK: greta_gemm_wgmma_ws stores the tile through shared memory and the
-   * copy engine (greta_wgmma_epilogue_bulk), rows of 16-byte runs: OUT in
-   * two bytes and F % 8 == 0 (kernel_select.c gives such a launch the
-   * output stage). pack2: store2's two values, packed as it stores them;
+   * copy engine (greta_wgmma_epilogue_bulk), rows of 16-byte runs
+   * (GRETA_GLU_BULK: kernel_select.c gives such a launch the output
+   * stage). pack2: store2's two values, packed as it stores them;
    * run: where row m's outputs from pair p (p % 8 == 0) go, and the bytes
    * of at most n of them (0 past F). */
-  enum { BULK = OUT != GRETA_W_F32 && F % 8 == 0 };
+  enum { BULK = GRETA_GLU_BULK(OUT != GRETA_W_F32, F) };
   GRETA_METHOD unsigned int pack2(float g0, float u0, float g1, float u1) const {
     return greta_pack_half2<OUT>(greta_silu(g0) * u0, greta_silu(g1) * u1);
   }

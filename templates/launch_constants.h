@@ -153,6 +153,11 @@ enum {
  * greta_wgmma_out_row: 16 groups of 8 rows, 8 x 256 + 112 bytes a group).
  * With the 256-wide ring: 232 320 bytes, of the 232 448 a block may have. */
 #define GRETA_WGMMA_OUT_STAGE_BYTES (16 * (8 * 256 + 112))
+/* Which glu launches take that epilogue (greta_glu_pairs::BULK, and
+ * kernel_select.c's shared memory for them): output in a half type, F
+ * (the pairs, the output's row) a multiple of 8, so every row's run is
+ * whole 16-byte copies. */
+#define GRETA_GLU_BULK(out_half, f) ((out_half) && (f) % 8 == 0)
 /* f32 weights (greta_gemm_wgmma_tf32): 128 x 128 tiles, K in stages of 32
  * f32 (one 128-byte row), two stages of four 16 KiB tiles (x and W, each
  * as big and small tf32 parts), + 1024 for the alignment: 132 096 bytes. */

@@ -637,7 +637,7 @@ static greta_status_t kernel_matmul_glu(const kernel_ctx_t *c, kernel_choice_t *
     GRETA_RETURN_IF_ERROR(prefill_gemm(c, k, pair_width(c, N, 1), true));
     /* greta_glu_pairs::BULK (templates/gemm.h): the persistent GEMM stores
      * its tiles through an output stage after its barriers. */
-    if (k->maps && a->outdtype != GRETA_F32 && N % 8 == 0)
+    if (k->maps && GRETA_GLU_BULK(a->outdtype != GRETA_F32, N))
       c->l->shared_bytes += GRETA_WGMMA_OUT_STAGE_BYTES;
     if (k->maps) k->maps = ", 0, ";
     k->params = "const void *x, const void *b, void *out";
