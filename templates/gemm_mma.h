@@ -633,8 +633,8 @@ GRETA_INLINE void greta_gemm_mma_big(const void *x, const void *b, void *out, co
  * weight through the copy engine (map_x, map_w: their tensor maps,
  * launch_constants.h's boxes), in blocks of GRETA_WGMMA_WS_NT threads; the
  * other paths as XH = 1, on GRETA_GEMM_NT of them. An XH = 2 kernel reads
- * ahead: every path calls greta_grid_begin() itself (prelude.h), the wgmma
- * tiles after their first stages' weight boxes are issued.
+ * ahead: every path waits for the launch before itself (prelude.h), the
+ * wgmma tiles after their first stages' weight boxes are issued.
  * pairs (prefill's matmul_glu and matmul_qkv): every path computes the
  * virtual weight of gemm.h's paired epilogues (G = 16), N its width, and
  * stores through pairs; out and res are unused. */

@@ -748,7 +748,9 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
  * (PAIRS::STAGED) uses the ring: there the producer waits, before a unit's
  * first stage, until the consumers have released the one before ("epi").
  * The first unit's first stages' weight boxes are issued before
- * greta_grid_begin (the weights are read-only in a step); x's after it.
+ * greta_grid_wait (the weights are read-only in a step); x's after it.
+ * The next launch is let go (greta_grid_release) by consumer thread 0 once
+ * the block has begun its last unit and finished a mainloop.
  * A tile's sums are greta_gemm_wgmma's: the same wgmma on the same
  * shared-memory bytes in the same order.
  * A PAIRS::BULK epilogue (gate/up's) stores its tiles through an output
@@ -816,10 +818,7 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
 
   if (wg == 0) {
     asm volatile("setmaxnreg.dec.sync.aligned.u32 56;" ::: "memory");
-    if (tid >= 32) {
-      greta_grid_begin(); /* as every thread of a launch does */
-      return;
-    }
+    if (tid >= 32) return; /* reads and writes nothing */
     const unsigned int box_dst = lane == 0 ? 0u : (unsigned int)(A_BYTES + WB * 128 * (lane - 1));
     const greta_tmap *box_map = lane == 0 ? map_x : map_w;
     int box_row = 0, box_block = 0; /* this lane's box of the unit's tile */
@@ -855,7 +854,7 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
       pre = o.ks < S ? o.ks : S;
       for (int s = 0; s < pre; s++) issue(o, s, s, true, false);
     }
-    greta_grid_begin();
+    greta_grid_wait();
     for (int s = 0; s < pre; s++) issue(o, s, s, false, true);
     /* The next stage's slot and the parity of its previous fill's release
      * (on the first pass the phase before the first, which counts as
@@ -879,7 +878,7 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
   }
 
   asm volatile("setmaxnreg.inc.sync.aligned.u32 224;" ::: "memory");
-  greta_grid_begin(); /* c, res and the workspace are the step's */
+  greta_grid_wait(); /* c, res and the workspace are the step's */
   const int t = tid - 128, cwg = wg - 1;
   float *ring = (float *)(smem + (base - (unsigned int)__cvta_generic_to_shared(smem)));
   int *flag = (int *)(ring + (epi + 8 - base) / 4); /* after the barriers */
@@ -890,8 +889,13 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
   unsigned int slot = 0, phase = 0, before = 0;
   const unsigned long long a_desc = greta_wgmma_desc(base + cwg * 64 * 128),
                            b_desc = greta_wgmma_desc(base + A_BYTES);
-  unit_t o;
-  for (int u = (int)blk; unit(u, &o); u += G) {
+  unit_t o, next;
+  for (int u = (int)blk, n = 0; unit(u, &o); u += G, n++) {
+    /* The next launch goes once this block has begun its last unit and done
+     * a mainloop (greta_grid_release): let go at once, its blocks' weight
+     * loads took this launch's bandwidth in steps of 128 and 256 tokens. */
+    const bool last = !unit(u + G, &next);
+    if (last && n > 0 && t == 0) greta_grid_release();
 #pragma unroll
     for (int i = 0; i < BN / 2; i++) acc[i] = 0.f;
 #pragma unroll 1
@@ -911,6 +915,7 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
 #pragma unroll
     for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
     if (lane == 0) greta_mbar_arrive(empty + 8 * before);
+    if (last && n == 0 && t == 0) greta_grid_release();
     auto consumers = [] { asm volatile("bar.sync 1, 256;" ::: "memory"); };
     if constexpr (PAIRS::BULK)
       greta_wgmma_epilogue_bulk<BN>(acc, t, M, o.m0, o.n0, pairs, out_stage, consumers);

@@ -218,6 +218,7 @@ GRETA_INLINE float greta_load_const(const float *p) {
 /* silu(v) = v sigmoid(v): glu, the GEMV and GEMM glu epilogues. */
 GRETA_INLINE float greta_silu(float v) { return v / (1.0f + greta_exp(-v)); }
 
+
 #if !defined(GRETA_AMD)
 /* Two floats rounded to the half type DT (f16 or bf16, nearest even) and
  * packed, lo in the low 16 bits: the matrix-core operands on NVIDIA
@@ -319,10 +320,22 @@ GRETA_INLINE greta_i64 greta_rows(const int *params) {
  * Every kernel calls it: codegen at entry (kernel_select.c emit_kernel), or,
  * for the templates that read ahead (GEMV weights, decode attention's
  * cache rows), the template itself after issuing those loads. Without the
- * early start (AMD, sm_80, or GRETA_OVERLAP=0) the wait returns at once. */
-GRETA_INLINE void greta_grid_begin(void) {
+ * early start (AMD, sm_80, or GRETA_OVERLAP=0) the wait returns at once.
+ * Its two halves apart: greta_grid_release() lets the next launch go (a
+ * block counts once any of its threads has called it, or once it has
+ * exited), greta_grid_wait() waits; the persistent GEMM lets go later
+ * (gemm_wgmma.h, greta_gemm_wgmma_ws). */
+GRETA_INLINE void greta_grid_release(void) {
 #if defined(GRETA_NVIDIA) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+GRETA_INLINE void greta_grid_wait(void) {
+#if defined(GRETA_NVIDIA) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
+}
+GRETA_INLINE void greta_grid_begin(void) {
+  greta_grid_release();
+  greta_grid_wait();
 }
