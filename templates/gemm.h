@@ -124,7 +124,7 @@ struct greta_glu_pairs : greta_pair_map<G, F, 1> {
    * of at most n of them (0 past F). */
   enum { BULK = GRETA_GLU_BULK(OUT != GRETA_W_F32, F) };
   GRETA_METHOD unsigned int pack2(float g0, float u0, float g1, float u1) const {
-    return greta_pack_half2<OUT>(greta_silu(g0) * u0, greta_silu(g1) * u1);
+    return greta_pack_half2<OUT>(greta_silu_to_half(g0) * u0, greta_silu_to_half(g1) * u1);
   }
   GRETA_METHOD unsigned int run(greta_i64 m, greta_i64 p, int n, void **dst) const {
     *dst = (char *)out + 2 * (m * F + p);

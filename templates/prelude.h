@@ -218,6 +218,26 @@ GRETA_INLINE float greta_load_const(const float *p) {
 /* silu(v) = v sigmoid(v): glu, the GEMV and GEMM glu epilogues. */
 GRETA_INLINE float greta_silu(float v) { return v / (1.0f + greta_exp(-v)); }
 
+#if defined(GRETA_NVIDIA) && !defined(GRETA_SILU_EXACT_EPILOGUE)
+/* silu for a value rounded to a half type next (the prefill gate/up GEMM's
+ * epilogue, gemm.h's pack2): 2^(-v log2 e) and the reciprocal by the
+ * hardware's approximations (ex2.approx, rcp.approx: a few ulp of f32),
+ * against greta_silu's expf and IEEE division, 4 instructions where those
+ * are about 20. The difference, about 2^-21 relative, is far below the
+ * half types' step (2^-11 for f16); a result may round to the
+ * neighbouring half only where the exact one lies within it of a tie.
+ * For v under about -88 the power is inf and the result -0 (greta_silu's
+ * is a tiny negative, -0 or the least subnormal in a half type); for large
+ * v it is v, as greta_silu's. */
+GRETA_INLINE float greta_silu_to_half(float v) {
+  float e, r;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(e) : "f"(v * -1.4426950408889634f));
+  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(1.0f + e));
+  return v * r;
+}
+#else
+GRETA_INLINE float greta_silu_to_half(float v) { return greta_silu(v); }
+#endif
 
 #if !defined(GRETA_AMD)
 /* Two floats rounded to the half type DT (f16 or bf16, nearest even) and
