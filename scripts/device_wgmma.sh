@@ -304,7 +304,8 @@ tma() {
 # llama2_block_f16*.cubin (the default and an experiment's variants, where
 # present) timed at T = 128, 256 and 512, each launch at T = 512 and 256 alone, and
 # the whole 7B at T = 128 and 512 (llama2_7b*.cubin; and 2048, *t2048*), then
-# bench/gemm_wgmma_tma.cu where built.
+# bench/gemm_wgmma_tma.cu where built (gemm_wgmma_tma and its variants
+# gemm_wgmma_tma_*, each with the arguments $TMA_ARGS, e.g. "glu").
 variants() {
   local status=0 t m
   setup
@@ -330,11 +331,12 @@ variants() {
       row $m --tokens $t --repeats 5 --name "$(basename $m .cubin)_T$t"
     done
   done
-  if [ -x $C/gemm_wgmma_tma ]; then
-    libcublas
-    timeout 240 $C/gemm_wgmma_tma >"$OUT_DIR/gemm_wgmma_tma.txt" 2>&1 || status=1
-    cat "$OUT_DIR/gemm_wgmma_tma.txt"
-  fi
+  libcublas
+  for b in $(ls $C/gemm_wgmma_tma $C/gemm_wgmma_tma_* 2>/dev/null); do
+    echo "--- $(basename $b) ${TMA_ARGS:-}"
+    timeout 240 $b ${TMA_ARGS:-} >"$OUT_DIR/$(basename $b).txt" 2>&1 || status=1
+    cat "$OUT_DIR/$(basename $b).txt"
+  done
   return $status
 }
 
