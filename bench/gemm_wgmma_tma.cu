@@ -89,7 +89,25 @@ __global__ void __launch_bounds__(GRETA_WGMMA_WS_NT, 1)
   glu_gemm<BN>(M, sms, &map_x, &map_w, out);
 }
 
-/* Every width's path in one kernel, as gretac compiles a launch (the
+/* Two widths in one kernel, as gretac compiles a paired launch with 192-
+ * and 256-wide paths: the first `head` column tiles 256 wide, the rest
+ * 192 wide (head 0: all 192; 86: all 256). */
+__global__ void __launch_bounds__(GRETA_WGMMA_WS_NT, 1)
+    glu_mixed_kernel(long long M, int head, int sms, const __grid_constant__ greta_tmap map_x,
+                     const __grid_constant__ greta_tmap map_w, void *out) {
+#if defined(GRETA_HAVE_WGMMA)
+  extern __shared__ __align__(1024) unsigned char smem[];
+  greta_gemm_wgmma_ws<GRETA_W_F16, GLU_N, GLU_K, 256, 0, glu_t, 192>(
+      M, blockIdx.x, gridDim.x, sms, nullptr, nullptr, smem, glu_t(out), nullptr, &map_x, &map_w, head);
+#endif
+}
+
+/* greta_wgmma_mixed_head for gate/up at M rows (device code here). */
+__global__ void mixed_head_kernel(long long M, int sms, int *head) {
+  *head = greta_wgmma_mixed_head(M, GLU_N, GLU_K, GRETA_WGMMA_W128 | GRETA_WGMMA_W192 | GRETA_WGMMA_W256, sms);
+}
+
+/* Every width's path in one kernel, as gretac compiled a launch (the
  * width an argument here): what the other paths' code costs the one
  * that runs. */
 __global__ void __launch_bounds__(GRETA_WGMMA_WS_NT, 1)
@@ -244,13 +262,50 @@ static void glu_width(long long M, const void *x, const void *w, void *out, cons
   all_ok &= ok;
 }
 
-static void glu_bench(const void *x, const void *w, void *out, void *ref) {
+/* The two widths' kernel at `head` (greta_wgmma_mixed_head's, or one
+ * width), against the 256-wide output. */
+static void glu_mixed(long long M, int head, const char *what, const void *x, const void *w, void *out,
+                      const void *ref) {
+  const int smem = GRETA_WGMMA_SMEM_BYTES(256) + GRETA_WGMMA_TMA_BARRIER_BYTES +
+                   (glu_t::BULK ? GRETA_WGMMA_OUT_STAGE_BYTES : 0);
+  const greta_tmap map_x = encode_map(x, M, GLU_K, GRETA_WGMMA_TMA_X_BOX), map_w = encode_pair_map(w);
+  CHECK(cudaFuncSetAttribute(glu_mixed_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+  const size_t bytes = (size_t)M * (GLU_N / 2) * 2;
+  CHECK(cudaMemset(out, 0xFF, bytes));
+  const float us = bench_graph_us([&](cudaStream_t s) {
+    glu_mixed_kernel<<<g_sms, GRETA_WGMMA_WS_NT, smem, s>>>(M, head, g_sms, map_x, map_w, out);
+    CHECK(cudaGetLastError());
+  });
+  const bool ok = same_bytes(out, ref, bytes);
+  const double tflop = 2.0 * M * GLU_N * GLU_K * 1e-6;
+  printf("| gate_up + silu·up, two widths' kernel | %4lld | head %d (%s) | - | %6.1f (%3.0f) | - | %s |\n", M, head,
+         what, us, tflop / us, ok ? "same" : "DIFFERENT");
+  all_ok &= ok;
+}
+
+static void glu_bench(cublasHandle_t h, const void *x, const void *w, void *out, void *ref) {
   printf("| GEMM | T | width | tiles | its own kernel | every width's kernel | = 256 wide |\n"
          "|---|---|---|---|---|---|---|\n");
   for (long long T : {512ll, 2048ll}) {
     glu_width<256>(T, x, w, ref, nullptr);
     glu_width<192>(T, x, w, out, ref);
     glu_width<128>(T, x, w, out, ref);
+    int *d_head, head;
+    CHECK(cudaMalloc(&d_head, sizeof(int)));
+    mixed_head_kernel<<<1, 1>>>(T, g_sms, d_head);
+    CHECK(cudaMemcpy(&head, d_head, sizeof(int), cudaMemcpyDeviceToHost));
+    CHECK(cudaFree(d_head));
+    if (head >= 0) glu_mixed(T, head, "the rule's", x, w, out, ref);
+    glu_mixed(T, (GLU_N + 255) / 256, "all 256", x, w, out, ref);
+    glu_mixed(T, 0, "all 192", x, w, out, ref);
+    const float alpha = 1.f, beta = 0.f;
+    const float cublas_us = bench_graph_us([&](cudaStream_t s) {
+      cublasSetStream(h, s);
+      cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, GLU_N, (int)T, GLU_K, &alpha, w, CUDA_R_16F, GLU_K, x,
+                   CUDA_R_16F, GLU_K, &beta, out, CUDA_R_32F, GLU_N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    });
+    printf("| gate_up, cuBLAS (the GEMM alone, f32 out) | %4lld | - | - | %6.1f (%3.0f) | - | - |\n", T, cublas_us,
+           2.0 * T * GLU_N * GLU_K * 1e-6 / cublas_us);
   }
 }
 
@@ -301,7 +356,7 @@ int main(int argc, char **argv) {
   printf("| GEMM | T | width | tiles | cp.async | TMA, persistent | cuBLAS | cuBLAS / TMA | TMA = cp.async |\n"
          "|---|---|---|---|---|---|---|---|---|\n");
   if (argc > 1 && strcmp(argv[1], "glu") == 0) {
-    glu_bench(x, w, c, ref);
+    glu_bench(h, x, w, c, ref);
     cublasDestroy(h);
     return all_ok ? 0 : 1;
   }

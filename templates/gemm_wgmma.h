@@ -756,39 +756,57 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
  * A PAIRS::BULK epilogue (gate/up's) stores its tiles through an output
  * stage and the copy engine (greta_wgmma_epilogue_bulk), and no warp
  * waits for those stores.
+ * Two widths (BN2 = 192 beside BN = 256, paired launches, which do not
+ * split): the first `head` column tiles BN wide, the rest BN2 wide
+ * (greta_wgmma_mixed_head, wgmma_layout.h), the head's units first; the
+ * BN2-wide units in the BN-wide ring's slots, on the first BN2 / 2
+ * accumulators. head = 0 or all of the columns: one width.
  * smem: GRETA_WGMMA_SMEM_BYTES(BN) + GRETA_WGMMA_TMA_BARRIER_BYTES: the ring,
  * then the barriers (full, empty: 8 bytes a stage each; epi) and split-K's
  * flag; with PAIRS::BULK GRETA_WGMMA_OUT_STAGE_BYTES more, the output stage. */
-template <int DT, greta_i64 N, greta_i64 K, int BN, int RES = 0, class PAIRS = greta_no_pairs>
+template <int V>
+struct greta_width {
+  enum { value = V };
+};
+template <int DT, greta_i64 N, greta_i64 K, int BN, int RES = 0, class PAIRS = greta_no_pairs, int BN2 = 0>
 GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 blocks, int sms,
                                       void *c, const float *res, unsigned char *smem,
                                       PAIRS pairs, void *ws, const greta_tmap *map_x,
-                                      const greta_tmap *map_w) {
+                                      const greta_tmap *map_w, int head = 0) {
   static_assert(DT == GRETA_W_F16 || DT == GRETA_W_BF16, "greta_gemm_wgmma_ws: f16 or bf16 weights");
   static_assert(BN == 128 || BN == 192 || BN == 256, "greta_gemm_wgmma_ws: BN is 128, 192 or 256");
   static_assert(K % GRETA_WGMMA_BK == 0, "greta_gemm_wgmma_ws: K must be a multiple of 64");
   constexpr bool P = PAIRS::G != 0;
   static_assert(!P || (PAIRS::G == 16 && !RES), "greta_gemm_wgmma_ws: pairs 16 apart, no residual");
+  static_assert(BN2 == 0 || (BN == 256 && BN2 == 192 && P), "greta_gemm_wgmma_ws: 192 beside 256, paired");
   enum { BM = GRETA_WGMMA_BM, BK = GRETA_WGMMA_BK, S = GRETA_WGMMA_STAGES(BN), KS = (int)(K / BK) };
   enum { A_BYTES = BM * BK * 2, STAGE_BYTES = (BM + BN) * BK * 2 };
-  enum { WB = GRETA_WGMMA_TMA_W_BOX, NB = 1 + BN / WB, CONSUMER_WARPS = 8 };
+  enum { STAGE_BYTES2 = (BM + BN2) * BK * 2 };
+  enum { WB = GRETA_WGMMA_TMA_W_BOX, NB = 1 + BN / WB, NB2 = 1 + BN2 / WB, CONSUMER_WARPS = 8 };
   static_assert(BN % WB == 0 && BM == GRETA_WGMMA_TMA_X_BOX && NB <= 32, "whole boxes, a warp's");
   static_assert(16 * S + 12 <= GRETA_WGMMA_TMA_BARRIER_BYTES, "the barriers and the flag after the ring");
   const int G = (int)(blocks < sms ? blocks : sms);
   if (blk >= G) return; /* whole block */
   /* Tiles, rows and columns in 32 bits: N < 2^31 and M a step's rows. */
-  const int tiles_m = (int)((M + BM - 1) / BM), tiles = tiles_m * (int)((N + BN - 1) / BN);
+  const int tiles_m = (int)((M + BM - 1) / BM);
+  const int tiles = BN2 ? (int)greta_wgmma_mixed_tiles(M, N, head) : tiles_m * (int)((N + BN - 1) / BN);
   const bool split = !P && ws;
   const int tid = greta_tid(), wg = tid >> 7, lane = tid & 31;
-  /* Unit u of the step: its tile's first row and column, its K stages. */
+  /* Unit u of the step: its tile's first row and column, its width (wide:
+   * BN, else BN2), its K stages. */
   struct unit_t {
-    int m0, n0, k_first, ks, parts, part, slot;
+    int m0, n0, wide, k_first, ks, parts, part, slot;
   };
   auto unit = [&](int u, unit_t *o) {
     int tile;
     if (!greta_wgmma_unit(u, tiles, sms, split, &tile, &o->part, &o->parts, &o->slot)) return false;
-    o->m0 = tile % tiles_m * BM;
-    o->n0 = tile / tiles_m * BN;
+    if (BN2) {
+      o->wide = greta_wgmma_mixed_tile(tile, tiles_m, head, &o->m0, &o->n0) == BN;
+    } else {
+      o->wide = 1;
+      o->m0 = tile % tiles_m * BM;
+      o->n0 = tile / tiles_m * BN;
+    }
     o->k_first = o->part * KS / o->parts;
     o->ks = (o->part + 1) * KS / o->parts - o->k_first;
     return true;
@@ -838,9 +856,9 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
      * the first. */
     auto issue = [&](const unit_t &o, int kt, unsigned int slot, bool W, bool X) {
       const unsigned int bar = full + 8 * slot;
-      if (lane == 0 && W) greta_mbar_expect_tx(bar, STAGE_BYTES);
+      if (lane == 0 && W) greta_mbar_expect_tx(bar, o.wide ? STAGE_BYTES : STAGE_BYTES2);
       __syncwarp();
-      if (lane == 0 ? !X : !W || lane >= NB) return;
+      if (lane == 0 ? !X : !W || lane >= (o.wide ? NB : NB2)) return;
       const unsigned int dst = base + slot * STAGE_BYTES + box_dst;
       const int k = (o.k_first + kt) * BK;
       if (P && lane > 0) greta_tma_load_5d(dst, box_map, k, box_row, box_block, bar);
@@ -890,22 +908,19 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
   const unsigned long long a_desc = greta_wgmma_desc(base + cwg * 64 * 128),
                            b_desc = greta_wgmma_desc(base + A_BYTES);
   unit_t o, next;
-  for (int u = (int)blk, n = 0; unit(u, &o); u += G, n++) {
-    /* The next launch goes once this block has begun its last unit and done
-     * a mainloop (greta_grid_release): let go at once, its blocks' weight
-     * loads took this launch's bandwidth in steps of 128 and 256 tokens. */
-    const bool last = !unit(u + G, &next);
-    if (last && n > 0 && t == 0) greta_grid_release();
+  /* One unit of width W (greta_width<W>) on the first W / 2 accumulators. */
+  auto run = [&](auto width, const unit_t &o, bool last, int n) {
+    enum { W = decltype(width)::value };
 #pragma unroll
-    for (int i = 0; i < BN / 2; i++) acc[i] = 0.f;
+    for (int i = 0; i < W / 2; i++) acc[i] = 0.f;
 #pragma unroll 1
     for (int kt = 0; kt < o.ks; kt++) {
       greta_mbar_wait(full + 8 * slot, phase);
-      greta_wgmma_stage_desc<DT, BN>(acc, greta_wgmma_desc_add(a_desc, slot * STAGE_BYTES),
-                                     greta_wgmma_desc_add(b_desc, slot * STAGE_BYTES));
+      greta_wgmma_stage_desc<DT, W>(acc, greta_wgmma_desc_add(a_desc, slot * STAGE_BYTES),
+                                    greta_wgmma_desc_add(b_desc, slot * STAGE_BYTES));
       greta_wgmma_wait<1>();
 #pragma unroll
-      for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
+      for (int i = 0; i < W / 2; i++) greta_wgmma_pin(acc[i]);
       /* the stage before is done: its slot back to the producer */
       if (kt > 0 && lane == 0) greta_mbar_arrive(empty + 8 * before);
       before = slot;
@@ -913,15 +928,15 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
     }
     greta_wgmma_wait<0>();
 #pragma unroll
-    for (int i = 0; i < BN / 2; i++) greta_wgmma_pin(acc[i]);
+    for (int i = 0; i < W / 2; i++) greta_wgmma_pin(acc[i]);
     if (lane == 0) greta_mbar_arrive(empty + 8 * before);
     if (last && n == 0 && t == 0) greta_grid_release();
     auto consumers = [] { asm volatile("bar.sync 1, 256;" ::: "memory"); };
     if constexpr (PAIRS::BULK)
-      greta_wgmma_epilogue_bulk<BN>(acc, t, M, o.m0, o.n0, pairs, out_stage, consumers);
+      greta_wgmma_epilogue_bulk<W>(acc, t, M, o.m0, o.n0, pairs, out_stage, consumers);
     else
-      greta_wgmma_epilogue<N, RES, BN>(acc, t, M, o.m0, o.n0, c, res, pairs, o.parts, o.part, o.slot,
-                                       ws, flag, ring, consumers);
+      greta_wgmma_epilogue<N, RES, W>(acc, t, M, o.m0, o.n0, c, res, pairs, o.parts, o.part, o.slot,
+                                      ws, flag, ring, consumers);
     if constexpr (PAIRS::STAGED) {
       /* the staged tile read: the ring back to the producer (the generic
        * proxy's accesses ordered before the copy engine's next writes) */
@@ -929,6 +944,20 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
       asm volatile("bar.sync 1, 256;" ::: "memory");
       if (t == 0) greta_mbar_arrive(epi);
     }
+  };
+  for (int u = (int)blk, n = 0; unit(u, &o); u += G, n++) {
+    /* The next launch goes once this block has begun its last unit and done
+     * a mainloop (greta_grid_release): let go at once, its blocks' weight
+     * loads took this launch's bandwidth in steps of 128 and 256 tokens. */
+    const bool last = !unit(u + G, &next);
+    if (last && n > 0 && t == 0) greta_grid_release();
+    if constexpr (BN2 != 0) {
+      if (!o.wide) {
+        run(greta_width<BN2>(), o, last, n);
+        continue;
+      }
+    }
+    run(greta_width<BN>(), o, last, n);
   }
   /* the last tile's copies: read out of the stage before the block's shared
    * memory goes, and written before the launch counts as done */

@@ -135,15 +135,73 @@ GRETA_LAYOUT_FN int greta_wgmma_step_width(long long M, long long N, long long K
   return best;
 }
 
+/* A persistent launch without split (greta_gemm_wgmma_ws) may cut its
+ * columns in two widths: the first `head` column tiles 256 wide, the rest
+ * 192 wide; its units are the head's tiles, then the tail's (row tiles
+ * fastest in each), unit u on block u mod sms. gate/up at 512 rows is 344
+ * tiles of 256 (2.6 rounds of 132 SMs) or 460 of 192 (3.5): either leaves
+ * the last round part idle, where 66 columns of 256 and 27 of 192 are two
+ * rounds and 108 tiles. The step's tiles: */
+GRETA_LAYOUT_FN long long greta_wgmma_mixed_tiles(long long M, long long N, long long head) {
+  const long long tiles_m = (M + 127) / 128, rest = N - 256 * head;
+  return tiles_m * head + (rest > 0 ? tiles_m * ((rest + 191) / 192) : 0);
+}
+/* Its tile `tile`: the first row *m0 and column *n0; returns the width. */
+GRETA_LAYOUT_FN int greta_wgmma_mixed_tile(int tile, int tiles_m, int head, int *m0, int *n0) {
+  const int wide = tile < tiles_m * head, t = wide ? tile : tile - tiles_m * head;
+  *m0 = t % tiles_m * 128;
+  *n0 = wide ? t / tiles_m * 256 : 256 * head + t / tiles_m * 192;
+  return wide ? 256 : 192;
+}
+/* Its cost in the rule's units (a tile GRETA_WGMMA_WS_WAVE_COST): its
+ * busiest block's. Blocks 0 .. r1 - 1 (r1 = head tiles mod sms) take one
+ * head tile more than the rest, and the tail's units begin at block r1. */
+GRETA_LAYOUT_FN long long greta_wgmma_mixed_cost(long long M, long long N, long long head, int sms) {
+  const long long tiles_m = (M + 127) / 128;
+  const long long n1 = tiles_m * head, n2 = greta_wgmma_mixed_tiles(M, N, head) - n1;
+  const long long q1 = n1 / sms, r1 = n1 % sms, q2 = n2 / sms, r2 = n2 % sms;
+  const long long wide = GRETA_WGMMA_WS_WAVE_COST(256), narrow = GRETA_WGMMA_WS_WAVE_COST(192);
+  long long worst = q1 * wide + (q2 + (r2 > 0)) * narrow; /* block r1 */
+  if (r1 > 0) {
+    const long long w = (q1 + 1) * wide + (q2 + (r2 > sms - r1)) * narrow; /* block 0 */
+    if (w > worst) worst = w;
+  }
+  return worst;
+}
+
+/* The head (column tiles of 256, greta_wgmma_mixed_cost) of a step of M
+ * rows that costs less in two widths than in the best one width of
+ * `widths` (greta_wgmma_step_width, persistent, no split), or -1: none
+ * does, or the set lacks 192 or 256. The least such cost; a tie goes to
+ * the larger head. */
+GRETA_LAYOUT_FN int greta_wgmma_mixed_head(long long M, long long N, long long K, int widths, int sms) {
+  const int both = GRETA_WGMMA_W192 | GRETA_WGMMA_W256;
+  if ((widths & both) != both) return -1;
+  const int bn = greta_wgmma_step_width(M, N, K, widths, sms, 0, 1);
+  const long long tiles = (M + 127) / 128 * ((N + bn - 1) / bn);
+  long long best_cost = (tiles + sms - 1) / sms * GRETA_WGMMA_WS_WAVE_COST(bn);
+  int best = -1;
+  for (long long head = 1; 256 * head < N; head++) {
+    const long long cost = greta_wgmma_mixed_cost(M, N, head, sms);
+    if (cost < best_cost || (best >= 0 && cost == best_cost)) best = (int)head, best_cost = cost;
+  }
+  return best;
+}
+
 /* The set of widths the steps of 1 .. max_rows rows take (those of 64 rows
  * or more run on wgmma tiles; the width depends on the step's row tiles
- * only): the paths a kernel compiles. */
+ * only): the paths a kernel compiles. mixed (a persistent launch that may
+ * cut its columns in two widths, greta_wgmma_mixed_head): both 192 and 256
+ * where a step does. */
 GRETA_LAYOUT_FN int greta_wgmma_widths_taken(long long max_rows, long long N, long long K,
-                                             int allowed, int sms, int split, int persistent) {
+                                             int allowed, int sms, int split, int persistent,
+                                             int mixed) {
   int taken = 0;
   for (long long r = 1; r <= (max_rows + 127) / 128; r++) {
     const int width = greta_wgmma_step_width(128 * r, N, K, allowed, sms, split, persistent);
     taken |= GRETA_WGMMA_WIDTH_BIT(width);
+    if (mixed && greta_wgmma_mixed_head(128 * r, N, K, allowed, sms) >= 0)
+      taken |= GRETA_WGMMA_W192 | GRETA_WGMMA_W256;
   }
   return taken;
 }

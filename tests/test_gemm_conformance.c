@@ -133,7 +133,7 @@ static void check_case(greta_device_t *device, const char *target, const char *d
  * rounded is computed as the CPU backend computes it (f32 sums in index
  * order): a double sum would now and then land on the other side of a half
  * rounding boundary, one half ulp off. The last GEMM sums in double. */
-enum { HX_K = 192, HX_F_MAX = 320, HX_N = 72 };
+enum { HX_K = 192, HX_F_MAX = 11008, HX_N = 72, HX_T_MAX = 512 };
 static void half_x_ref(const float *x, const float *r, const float *wg, const float *wu,
                        const float *wd, const char *dtype, int T, int HX_F, double *want) {
   for (int t = 0; t < T; t++) {
@@ -161,8 +161,8 @@ static void half_x_ref(const float *x, const float *r, const float *wg, const fl
   }
 }
 
-static void check_half_x(greta_device_t *device, const char *target, const char *dtype, int HX_F,
-                         double tolerance) {
+static void check_half_x_steps(greta_device_t *device, const char *target, const char *dtype, int HX_F,
+                               double tolerance, int max_t, const int *steps, size_t n_steps) {
   char text[1024], *why = NULL;
   snprintf(text, sizeof text,
            "model half_x_case\n"
@@ -177,13 +177,13 @@ static void check_half_x(greta_device_t *device, const char *target, const char 
            "h = rmsnorm(x, g, 1e-5)\n"
            "output y = r + (silu(h @ wg.T) * (h @ wu.T)) @ wd.T\n",
            dtype, HX_K, HX_N, HX_K, HX_F, HX_K, HX_F, HX_K, HX_N, HX_F);
-  greta_model_t *model = support_compile("half_x_case.gm", text, NULL, target, MAX_T, 0, &why);
+  greta_model_t *model = support_compile("half_x_case.gm", text, NULL, target, max_t, 0, &why);
   if (!model) cr_skip_test("no toolchain for %s: %s", target, why);
   free(why);
   static float g[HX_K], wg[HX_F_MAX * HX_K], wu[HX_F_MAX * HX_K], wd[HX_N * HX_F_MAX];
   static float wg_folded[HX_F_MAX * HX_K], wu_folded[HX_F_MAX * HX_K];
-  static float x[MAX_T * HX_K], r[MAX_T * HX_N], y[MAX_T * HX_N];
-  static double want[MAX_T * HX_N];
+  static float x[HX_T_MAX * HX_K], r[HX_T_MAX * HX_N], y[HX_T_MAX * HX_N];
+  static double want[HX_T_MAX * HX_N];
   for (int k = 0; k < HX_K; k++) g[k] = support_stored(1.0f + 0.1f * support_normal(), dtype);
   for (int i = 0; i < HX_F * HX_K; i++) {
     wg[i] = support_stored(0.1f * support_normal(), dtype);
@@ -205,8 +205,7 @@ static void check_half_x(greta_device_t *device, const char *target, const char 
     st = greta_session_bind_weight(s, weights[i].name, GRETA_F32, weights[i].data, weights[i].count);
     cr_assert_null(st, "bind %s: %s", weights[i].name, greta_status_message(st));
   }
-  static const int steps[] = {1, 2, 17, 100};
-  for (size_t si = 0; si < sizeof steps / sizeof steps[0]; si++) {
+  for (size_t si = 0; si < n_steps; si++) {
     const int T = steps[si];
     for (int i = 0; i < T * HX_K; i++) x[i] = support_normal();
     for (int i = 0; i < T * HX_N; i++) r[i] = support_normal();
@@ -227,6 +226,12 @@ static void check_half_x(greta_device_t *device, const char *target, const char 
   }
   greta_session_destroy(s);
   greta_model_destroy(model);
+}
+
+static void check_half_x(greta_device_t *device, const char *target, const char *dtype, int HX_F,
+                         double tolerance) {
+  static const int steps[] = {1, 2, 17, 100};
+  check_half_x_steps(device, target, dtype, HX_F, tolerance, MAX_T, steps, sizeof steps / sizeof steps[0]);
 }
 
 static void check_backend(greta_backend_kind_t kind, const char *dtype, double tolerance) {
@@ -288,6 +293,20 @@ static void check_step_width(const char *dtype, double tolerance) {
 
 Test(gemm_conformance, cuda_f16_step_width) { check_step_width("f16", 2e-3); }
 Test(gemm_conformance, cuda_bf16_step_width) { check_step_width("bf16", 1e-2); }
+
+/* Two widths in one step (greta_wgmma_mixed_head): the half-x model at
+ * the 7B's F = 11008, T = 512, where gate/up's 22016 virtual columns go as
+ * 66 column tiles of 256 and 27 of 192 (wgmma_layout's mixed_widths test);
+ * T = 100 is all 192 wide in the same kernel. */
+static void check_two_widths(const char *dtype, double tolerance) {
+  greta_device_t *device = support_open_or_skip(GRETA_BACKEND_CUDA);
+  static const int steps[] = {100, 512};
+  check_half_x_steps(device, greta_device_target(device), dtype, 11008, tolerance, 512, steps, 2);
+  greta_device_destroy(device);
+}
+
+Test(gemm_conformance, cuda_f16_two_widths) { check_two_widths("f16", 2e-3); }
+Test(gemm_conformance, cuda_bf16_two_widths) { check_two_widths("bf16", 1e-2); }
 
 Test(gemm_conformance, cpu_f32) { check_backend(GRETA_BACKEND_CPU, "f32", 1e-5); }
 Test(gemm_conformance, cpu_f16) { check_backend(GRETA_BACKEND_CPU, "f16", 1e-5); }

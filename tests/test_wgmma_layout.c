@@ -517,8 +517,8 @@ Test(wgmma_layout, step_width_persistent) {
  * 100, 116 / 76 / 100, 174 / 152 / 200, 174 / 152 / 200: 128 and 192. */
 Test(wgmma_layout, widths_taken) {
   const int all = greta_wgmma_allowed(1);
-  cr_expect_eq(greta_wgmma_widths_taken(512, 22016, 4096, all, 132, 0, 1), GRETA_WGMMA_W192 | GRETA_WGMMA_W256);
-  cr_expect_eq(greta_wgmma_widths_taken(512, 12288, 4096, all, 132, 0, 1), GRETA_WGMMA_W128 | GRETA_WGMMA_W192);
+  cr_expect_eq(greta_wgmma_widths_taken(512, 22016, 4096, all, 132, 0, 1, 0), GRETA_WGMMA_W192 | GRETA_WGMMA_W256);
+  cr_expect_eq(greta_wgmma_widths_taken(512, 12288, 4096, all, 132, 0, 1, 0), GRETA_WGMMA_W128 | GRETA_WGMMA_W192);
   static const struct {
     long long N, K;
   } shapes[] = {{12288, 4096}, {4096, 4096}, {22016, 4096}, {4096, 11008}, {2000, 320}, {100, 64}};
@@ -528,7 +528,7 @@ Test(wgmma_layout, widths_taken) {
       for (int split = 0; split < 2; split++)
         for (int persistent = 0; persistent < 2; persistent++) {
           const long long N = shapes[i].N, K = shapes[i].K, max_rows = 2048;
-          const int taken = greta_wgmma_widths_taken(max_rows, N, K, allowed, 132, split, persistent);
+          const int taken = greta_wgmma_widths_taken(max_rows, N, K, allowed, 132, split, persistent, 0);
           cr_assert_eq(taken & ~allowed, 0);
           for (long long M = 64; M <= max_rows; M += 64) {
             const int w = greta_wgmma_step_width(M, N, K, allowed, 132, split, persistent);
@@ -539,4 +539,70 @@ Test(wgmma_layout, widths_taken) {
           }
         }
     }
+}
+
+/* Two widths in one step (greta_wgmma_mixed_*): the tiles cover every
+ * column of every row tile once, 256 wide in the head and 192 after;
+ * the cost is the busiest block's when unit u runs on block u mod sms
+ * (counted here block by block); the rule's head beats every single width
+ * where it is taken, and gate/up at 512 rows takes 66 (cost 276 against
+ * 300 for 256-wide tiles alone: docs/gemm.md). */
+static void check_mixed(long long M, long long N, int head, int sms) {
+  const int tiles_m = (int)((M + 127) / 128), tiles = (int)greta_wgmma_mixed_tiles(M, N, head);
+  static unsigned char seen[16][22016 + 256];
+  memset(seen, 0, sizeof seen);
+  static long long busy[256];
+  memset(busy, 0, sizeof busy);
+  for (int t = 0; t < tiles; t++) {
+    int m0, n0;
+    const int w = greta_wgmma_mixed_tile(t, tiles_m, head, &m0, &n0);
+    cr_assert(w == (t < tiles_m * head ? 256 : 192), "M %lld N %lld head %d: tile %d is %d wide", M, N, head, t, w);
+    cr_assert(m0 % 128 == 0 && m0 < M && n0 < N, "tile %d at %d, %d", t, m0, n0);
+    for (int col = n0; col < n0 + w && col < N; col++) {
+      cr_assert_eq(seen[m0 / 128][col], 0, "M %lld N %lld head %d: row tile %d column %d twice", M, N, head,
+                   m0 / 128, col);
+      seen[m0 / 128][col] = 1;
+    }
+    busy[t % sms] += GRETA_WGMMA_WS_WAVE_COST(w);
+  }
+  long long worst = 0;
+  for (int r = 0; r < tiles_m; r++)
+    for (long long col = 0; col < N; col++) cr_assert(seen[r][col], "row tile %d column %lld missed", r, col);
+  for (int b = 0; b < sms; b++) worst = busy[b] > worst ? busy[b] : worst;
+  cr_assert_eq(greta_wgmma_mixed_cost(M, N, head, sms), worst, "M %lld N %lld head %d sms %d", M, N, head, sms);
+}
+
+Test(wgmma_layout, mixed_widths) {
+  static const long long Ns[] = {22016, 12288, 4096, 2000};
+  for (size_t i = 0; i < sizeof Ns / sizeof Ns[0]; i++)
+    for (long long M = 128; M <= 2048; M += 384)
+      for (int head = 0; 256 * head < Ns[i] + 256; head += 7) {
+        check_mixed(M, Ns[i], head, 132);
+        check_mixed(M, Ns[i], head, 16);
+      }
+  const int all = greta_wgmma_allowed(1);
+  cr_expect_eq(greta_wgmma_mixed_head(512, 22016, 4096, all, 132), 66);
+  cr_expect_eq(greta_wgmma_mixed_cost(512, 22016, 66, 132), 276);
+  cr_expect_eq(greta_wgmma_mixed_head(512, 22016, 4096, all & ~GRETA_WGMMA_W192, 132), -1);
+  cr_expect_eq(greta_wgmma_mixed_head(512, 12288, 4096, all, 132), -1); /* 192 alone: two rounds */
+  for (size_t i = 0; i < sizeof Ns / sizeof Ns[0]; i++)
+    for (long long M = 128; M <= 2048; M += 128) {
+      const int head = greta_wgmma_mixed_head(M, Ns[i], 4096, all, 132);
+      if (head < 0) continue;
+      cr_assert(head > 0 && 256 * head < Ns[i], "N %lld M %lld: head %d is one width", Ns[i], M, head);
+      for (int bn = 128; bn <= 256; bn += 64) {
+        const long long tiles = (M + 127) / 128 * ((Ns[i] + bn - 1) / bn);
+        cr_assert_lt(greta_wgmma_mixed_cost(M, Ns[i], head, 132), (tiles + 131) / 132 * GRETA_WGMMA_WS_WAVE_COST(bn),
+                     "N %lld M %lld: two widths no cheaper than %d", Ns[i], M, bn);
+      }
+    }
+  /* A paired launch's kernel compiles both widths where a step mixes them,
+   * and weighs the same head among the widths taken. */
+  for (size_t i = 0; i < sizeof Ns / sizeof Ns[0]; i++) {
+    const int taken = greta_wgmma_widths_taken(2048, Ns[i], 4096, all, 132, 0, 1, 1);
+    for (long long M = 64; M <= 2048; M += 64)
+      cr_assert_eq(greta_wgmma_mixed_head(M, Ns[i], 4096, taken, 132), greta_wgmma_mixed_head(M, Ns[i], 4096, all, 132),
+                   "N %lld M %lld", Ns[i], M);
+  }
+  cr_expect_eq(greta_wgmma_widths_taken(512, 22016, 4096, all, 132, 0, 1, 1), GRETA_WGMMA_W192 | GRETA_WGMMA_W256);
 }

@@ -307,11 +307,12 @@ static int64_t pair_width(const kernel_ctx_t *c, int64_t s, int64_t blocks) {
 /* The wgmma tile widths the steps of up to max_rows rows take, as the set
  * greta_gemm_mma's WIDTHS (the kernel compiles their paths only and picks
  * each step's width among them by the same rule). split: the kernel weighs
- * its tail's split (a split_k launch of half x). */
+ * its tail's split (a split_k launch of half x). mixed: a persistent
+ * paired launch, whose steps may cut their columns in two widths. */
 static int wgmma_widths(const target_t *target, int64_t max_rows, int64_t N, int64_t K,
-                        bool split, bool persistent) {
+                        bool split, bool persistent, bool mixed) {
   return greta_wgmma_widths_taken(max_rows, N, K, greta_wgmma_allowed(wgmma_192(target)),
-                                  (int)target->compute_units, split, persistent);
+                                  (int)target->compute_units, split, persistent, mixed);
 }
 
 /* Dynamic shared memory of a wgmma GEMM with the paths of `widths`. */
@@ -405,7 +406,8 @@ static greta_status_t prefill_gemm(const kernel_ctx_t *c, kernel_choice_t *k, in
    * 64 rows. The kernel weighs a split tail where x is half (its XH). */
   int widths = 0, xh_arg = xh;
   if (mma && dt != GRETA_F32 && trans && K % GRETA_WGMMA_BK == 0 && target_wgmma(c->target)) {
-    widths = wgmma_widths(c->target, max_rows, N, K, a->split_k != 0 && !pairs && xh, a->tma != 0);
+    widths = wgmma_widths(c->target, max_rows, N, K, a->split_k != 0 && !pairs && xh, a->tma != 0,
+                          pairs && a->tma);
     if (l->shared_bytes < wgmma_smem_bytes(widths)) l->shared_bytes = wgmma_smem_bytes(widths);
     /* attr tma (lower_tma): both operands through the copy engine (XH =
      * 2), the runtime encoding their tensor maps. */

@@ -101,8 +101,11 @@ static bool nv_probe(const target_t *target, const char **out_version, char *why
   return true;
 }
 
-/* Options; [0] is the architecture, filled per target. */
-#define NV_FLAGS "--std=c++17 --fmad=true"
+/* Options; [0] is the architecture, filled per target. -default-device:
+ * a generic lambda in device code (gemm_wgmma.h's persistent GEMM) is
+ * otherwise a host function to NVRTC; every other function the kernels
+ * use says __device__ itself. */
+#define NV_FLAGS "--std=c++17 --fmad=true -default-device"
 
 /* The flags as the compile cache keys them: sm_90 built as sm_90a
  * (target_wgmma) is another object for the same source and target. */
@@ -118,8 +121,8 @@ static greta_status_t nv_compile(const target_t *target, const char *source, uin
     return greta_status_make(GRETA_INTERNAL, "nvrtcCreateProgram: %s", nv.nvrtcGetErrorString(r));
   char arch[96];
   snprintf(arch, sizeof arch, "--gpu-architecture=%s%s", target->id, target_wgmma(target) ? "a" : "");
-  const char *opts[] = {arch, "--std=c++17", "--fmad=true"};
-  nvrtc_result_t cr = nv.nvrtcCompileProgram(prog, 3, opts);
+  const char *opts[] = {arch, "--std=c++17", "--fmad=true", "-default-device"};
+  nvrtc_result_t cr = nv.nvrtcCompileProgram(prog, 4, opts);
   size_t log_size = 0;
   char *log = NULL;
   if (nv.nvrtcGetProgramLogSize(prog, &log_size) == 0 && log_size > 0) {
