@@ -228,7 +228,8 @@ GRETA_INLINE float greta_silu(float v) { return v / (1.0f + greta_exp(-v)); }
  * neighbouring half only where the exact one lies within it of a tie.
  * For v under about -88 the power is inf and the result -0 (greta_silu's
  * is a tiny negative, -0 or the least subnormal in a half type); for large
- * v it is v, as greta_silu's. */
+ * v it is v, as greta_silu's. A bench compiled with
+ * -DGRETA_SILU_EXACT_EPILOGUE keeps greta_silu (docs/gemm.md). */
 GRETA_INLINE float greta_silu_to_half(float v) {
   float e, r;
   asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(e) : "f"(v * -1.4426950408889634f));
