@@ -596,6 +596,20 @@ Test(wgmma_layout, mixed_widths) {
                      "N %lld M %lld: two widths no cheaper than %d", Ns[i], M, bn);
       }
     }
+  /* The heads that end a round cost what the best head costs. */
+  for (long long N = 256; N <= 32768; N += 24)
+    for (long long M = 64; M <= 2048; M += 64) {
+      const int head = greta_wgmma_mixed_head(M, N, 4096, all, 132);
+      long long best = -1;
+      for (long long h = 1; 256 * h < N; h++) {
+        const long long c = greta_wgmma_mixed_cost(M, N, h, 132);
+        if (best < 0 || c < best) best = c;
+      }
+      const int bn = greta_wgmma_step_width(M, N, 4096, all, 132, 0, 1);
+      const long long one = (M + 127) / 128 * ((N + bn - 1) / bn), one_cost = (one + 131) / 132 * GRETA_WGMMA_WS_WAVE_COST(bn);
+      if (head >= 0) cr_assert_eq(greta_wgmma_mixed_cost(M, N, head, 132), best, "N %lld M %lld head %d", N, M, head);
+      else cr_assert(best < 0 || best >= one_cost, "N %lld M %lld: no head, yet %lld < %lld", N, M, best, one_cost);
+    }
   /* A paired launch's kernel compiles both widths where a step mixes them,
    * and weighs the same head among the widths taken. */
   for (size_t i = 0; i < sizeof Ns / sizeof Ns[0]; i++) {
