@@ -673,11 +673,13 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
         const greta_i64 blocks = (greta_i64)gridDim.x * gridDim.y; /* the plan's grid */
         const bool split = ws && !PAIRS::G;
         const int width = greta_wgmma_step_width(M, N, K, WIDTHS, SMS, split, 1);
-        /* Paired launches with both 192 and 256 wide paths: one kernel for
-         * both, whose steps may cut their columns in two widths
-         * (greta_wgmma_mixed_head); head 0 is all 192 wide. */
+        /* Paired launches with both 192 and 256 wide paths, their tiles not
+         * staged in the ring (gate/up): one kernel for both, whose steps
+         * may cut their columns in two widths (greta_wgmma_mixed_head);
+         * head 0 is all 192 wide. */
         constexpr int MIXED = GRETA_WGMMA_W192 | GRETA_WGMMA_W256;
-        if constexpr (PAIRS::G != 0 && (WIDTHS & MIXED) == MIXED) {
+        constexpr bool TWO = PAIRS::G != 0 && !PAIRS::STAGED && (WIDTHS & MIXED) == MIXED;
+        if constexpr (TWO) {
           if (width != 128) {
             int head = greta_wgmma_mixed_head(M, N, K, WIDTHS, SMS);
             if (head < 0) head = width == 256 ? (int)((N + 255) / 256) : 0;
@@ -688,7 +690,7 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
         }
 #define GRETA_WS_PATH(BN)                                                                     \
   if constexpr ((WIDTHS & GRETA_WGMMA_WIDTH_BIT(BN)) != 0 &&                                 \
-                (PAIRS::G == 0 || BN == 128 || (WIDTHS & MIXED) != MIXED)) {                  \
+                (BN == 128 || !TWO)) {                                                        \
     if (width == BN) {                                                                        \
       greta_gemm_wgmma_ws<DT, N, K, BN, RES>(M, blk, blocks, SMS, out, res, greta_mma_smem,   \
                                              pairs, ws, map_x, map_w);                        \

@@ -756,8 +756,8 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
  * A PAIRS::BULK epilogue (gate/up's) stores its tiles through an output
  * stage and the copy engine (greta_wgmma_epilogue_bulk), and no warp
  * waits for those stores.
- * Two widths (BN2 = 192 beside BN = 256, paired launches, which do not
- * split): the first `head` column tiles BN wide, the rest BN2 wide
+ * Two widths (BN2 = 192 beside BN = 256, paired launches that do not
+ * stage their tiles in the ring: gate/up): the first `head` column tiles BN wide, the rest BN2 wide
  * (greta_wgmma_mixed_head, wgmma_layout.h), the head's units first; the
  * BN2-wide units in the BN-wide ring's slots, on the first BN2 / 2
  * accumulators. head = 0 or all of the columns: one width.
@@ -778,7 +778,8 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
   static_assert(K % GRETA_WGMMA_BK == 0, "greta_gemm_wgmma_ws: K must be a multiple of 64");
   constexpr bool P = PAIRS::G != 0;
   static_assert(!P || (PAIRS::G == 16 && !RES), "greta_gemm_wgmma_ws: pairs 16 apart, no residual");
-  static_assert(BN2 == 0 || (BN == 256 && BN2 == 192 && P), "greta_gemm_wgmma_ws: 192 beside 256, paired");
+  static_assert(BN2 == 0 || (BN == 256 && BN2 == 192 && P && !PAIRS::STAGED),
+                "greta_gemm_wgmma_ws: 192 beside 256, paired, not staged");
   enum { BM = GRETA_WGMMA_BM, BK = GRETA_WGMMA_BK, S = GRETA_WGMMA_STAGES(BN), KS = (int)(K / BK) };
   enum { A_BYTES = BM * BK * 2, STAGE_BYTES = (BM + BN) * BK * 2 };
   enum { STAGE_BYTES2 = (BM + BN2) * BK * 2 };

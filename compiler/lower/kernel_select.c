@@ -308,7 +308,8 @@ static int64_t pair_width(const kernel_ctx_t *c, int64_t s, int64_t blocks) {
  * greta_gemm_mma's WIDTHS (the kernel compiles their paths only and picks
  * each step's width among them by the same rule). split: the kernel weighs
  * its tail's split (a split_k launch of half x). mixed: a persistent
- * paired launch, whose steps may cut their columns in two widths. */
+ * paired launch (not staged), whose steps may cut their columns in two
+ * widths. */
 static int wgmma_widths(const target_t *target, int64_t max_rows, int64_t N, int64_t K,
                         bool split, bool persistent, bool mixed) {
   return greta_wgmma_widths_taken(max_rows, N, K, greta_wgmma_allowed(wgmma_192(target)),
@@ -343,9 +344,10 @@ static int64_t launch_max_rows(const greta_plan_launch_t *l, int64_t max_tokens)
  * tiles, NVIDIA's matrix-core tiles (mma.sync, wgmma on sm_90a), or
  * greta_gemm. pairs: a fused projection's GEMM over a Linear weight in a
  * half type with 64 | k, N the virtual weight's width; its caller sets the
- * parameters and the call (the pair type's store). */
+ * parameters and the call (the pair type's store). staged: the pairs' tile
+ * goes through the ring (q/k/v's RoPE), which keeps one width a step. */
 static greta_status_t prefill_gemm(const kernel_ctx_t *c, kernel_choice_t *k, int64_t N,
-                                   bool pairs) {
+                                   bool pairs, bool staged) {
   const greta_op_attrs_t *a = c->a;
   greta_plan_launch_t *l = c->l;
   const int64_t K = a->k, rc = l->rows_coeff;
@@ -407,7 +409,7 @@ static greta_status_t prefill_gemm(const kernel_ctx_t *c, kernel_choice_t *k, in
   int widths = 0, xh_arg = xh;
   if (mma && dt != GRETA_F32 && trans && K % GRETA_WGMMA_BK == 0 && target_wgmma(c->target)) {
     widths = wgmma_widths(c->target, max_rows, N, K, a->split_k != 0 && !pairs && xh, a->tma != 0,
-                          pairs && a->tma);
+                          pairs && !staged && a->tma);
     if (l->shared_bytes < wgmma_smem_bytes(widths)) l->shared_bytes = wgmma_smem_bytes(widths);
     /* attr tma (lower_tma): both operands through the copy engine (XH =
      * 2), the runtime encoding their tensor maps. */
@@ -516,7 +518,7 @@ static greta_status_t kernel_matmul(const kernel_ctx_t *c, kernel_choice_t *k) {
              LL(N), LL(K), res, LL(rc), rpt);
     return NULL;
   }
-  return prefill_gemm(c, k, N, false);
+  return prefill_gemm(c, k, N, false, false);
 }
 
 static greta_status_t kernel_rope(const kernel_ctx_t *c, kernel_choice_t *k) {
@@ -636,7 +638,7 @@ static greta_status_t kernel_matmul_glu(const kernel_ctx_t *c, kernel_choice_t *
     if (a->norm) return refuse_norm(c);
     if (a->xdtype != GRETA_F32 && a->xdtype != dt)
       return bad(c, "x in a half type needs a weight of that type");
-    GRETA_RETURN_IF_ERROR(prefill_gemm(c, k, pair_width(c, N, 1), true));
+    GRETA_RETURN_IF_ERROR(prefill_gemm(c, k, pair_width(c, N, 1), true, false));
     /* greta_glu_pairs::BULK (templates/gemm.h): the persistent GEMM stores
      * its tiles through an output stage after its barriers. */
     if (k->maps && GRETA_GLU_BULK(a->outdtype != GRETA_F32, N))
@@ -679,7 +681,7 @@ static greta_status_t kernel_matmul_qkv(const kernel_ctx_t *c, kernel_choice_t *
     if (a->xdtype != GRETA_F32 && a->xdtype != dt)
       return bad(c, "x in a half type needs a weight of that type");
     GRETA_RETURN_IF_ERROR(emit_inv_freq(c, D));
-    GRETA_RETURN_IF_ERROR(prefill_gemm(c, k, pair_width(c, D / 2, H + 2 * KVH), true));
+    GRETA_RETURN_IF_ERROR(prefill_gemm(c, k, pair_width(c, D / 2, H + 2 * KVH), true, true));
     if (k->maps) k->maps = ", 0, ";
     k->params = "const void *x, const void *b, float *q, void *k_cache, void *v_cache";
     snprintf(k->call, sizeof k->call,
