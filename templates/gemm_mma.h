@@ -680,9 +680,9 @@ GRETA_INLINE void greta_gemm_mma(const int *params, const void *x, const void *b
         constexpr int MIXED = GRETA_WGMMA_W192 | GRETA_WGMMA_W256;
         constexpr bool TWO = PAIRS::G != 0 && !PAIRS::STAGED && (WIDTHS & MIXED) == MIXED;
         if constexpr (TWO) {
-          if (width != 128) {
-            int head = greta_wgmma_mixed_head(M, N, K, WIDTHS, SMS);
-            if (head < 0) head = width == 256 ? (int)((N + 255) / 256) : 0;
+          int head = greta_wgmma_mixed_head(M, N, K, WIDTHS, SMS);
+          if (head < 0 && width != 128) head = width == 256 ? (int)((N + 255) / 256) : 0;
+          if (head >= 0) {
             greta_gemm_wgmma_ws<DT, N, K, 256, RES, PAIRS, 192>(M, blk, blocks, SMS, out, res, greta_mma_smem,
                                                                 pairs, ws, map_x, map_w, head);
             return;

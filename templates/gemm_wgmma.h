@@ -757,10 +757,11 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
  * stage and the copy engine (greta_wgmma_epilogue_bulk), and no warp
  * waits for those stores.
  * Two widths (BN2 = 192 beside BN = 256, paired launches that do not
- * stage their tiles in the ring: gate/up): the first `head` column tiles BN wide, the rest BN2 wide
- * (greta_wgmma_mixed_head, wgmma_layout.h), the head's units first; the
- * BN2-wide units in the BN-wide ring's slots, on the first BN2 / 2
- * accumulators. head = 0 or all of the columns: one width.
+ * stage their tiles in the ring: gate/up): the first `head` column tiles
+ * BN wide, the rest BN2 wide (greta_wgmma_mixed_head, wgmma_layout.h),
+ * the head's units first; the BN2-wide units in the BN-wide ring's slots,
+ * on the first BN2 / 2 accumulators. head = 0 or all of the columns: one
+ * width.
  * smem: GRETA_WGMMA_SMEM_BYTES(BN) + GRETA_WGMMA_TMA_BARRIER_BYTES: the ring,
  * then the barriers (full, empty: 8 bytes a stage each; epi) and split-K's
  * flag; with PAIRS::BULK GRETA_WGMMA_OUT_STAGE_BYTES more, the output stage. */
@@ -908,8 +909,8 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
   unsigned int slot = 0, phase = 0, before = 0;
   const unsigned long long a_desc = greta_wgmma_desc(base + cwg * 64 * 128),
                            b_desc = greta_wgmma_desc(base + A_BYTES);
-  unit_t o, next;
-  /* One unit of width W (greta_width<W>) on the first W / 2 accumulators. */
+  unit_t cur, next;
+  /* Unit o, of width W (greta_width<W>), on the first W / 2 accumulators. */
   auto run = [&](auto width, const unit_t &o, bool last, int n) {
     enum { W = decltype(width)::value };
 #pragma unroll
@@ -946,19 +947,19 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
       if (t == 0) greta_mbar_arrive(epi);
     }
   };
-  for (int u = (int)blk, n = 0; unit(u, &o); u += G, n++) {
+  for (int u = (int)blk, n = 0; unit(u, &cur); u += G, n++) {
     /* The next launch goes once this block has begun its last unit and done
      * a mainloop (greta_grid_release): let go at once, its blocks' weight
      * loads took this launch's bandwidth in steps of 128 and 256 tokens. */
     const bool last = !unit(u + G, &next);
     if (last && n > 0 && t == 0) greta_grid_release();
     if constexpr (BN2 != 0) {
-      if (!o.wide) {
-        run(greta_width<BN2>(), o, last, n);
+      if (!cur.wide) {
+        run(greta_width<BN2>(), cur, last, n);
         continue;
       }
     }
-    run(greta_width<BN>(), o, last, n);
+    run(greta_width<BN>(), cur, last, n);
   }
   /* the last tile's copies: read out of the stage before the block's shared
    * memory goes, and written before the launch counts as done */

@@ -556,7 +556,8 @@ static void check_mixed(long long M, long long N, int head, int sms) {
   for (int t = 0; t < tiles; t++) {
     int m0, n0;
     const int w = greta_wgmma_mixed_tile(t, tiles_m, head, &m0, &n0);
-    cr_assert(w == (t < tiles_m * head ? 256 : 192), "M %lld N %lld head %d: tile %d is %d wide", M, N, head, t, w);
+    cr_assert(w == (t < tiles_m * head ? 256 : 192), "M %lld N %lld head %d: tile %d is %d wide", M, N,
+              head, t, w);
     cr_assert(m0 % 128 == 0 && m0 < M && n0 < N, "tile %d at %d, %d", t, m0, n0);
     for (int col = n0; col < n0 + w && col < N; col++) {
       cr_assert_eq(seen[m0 / 128][col], 0, "M %lld N %lld head %d: row tile %d column %d twice", M, N, head,
@@ -592,7 +593,8 @@ Test(wgmma_layout, mixed_widths) {
       cr_assert(head > 0 && 256 * head < Ns[i], "N %lld M %lld: head %d is one width", Ns[i], M, head);
       for (int bn = 128; bn <= 256; bn += 64) {
         const long long tiles = (M + 127) / 128 * ((Ns[i] + bn - 1) / bn);
-        cr_assert_lt(greta_wgmma_mixed_cost(M, Ns[i], head, 132), (tiles + 131) / 132 * GRETA_WGMMA_WS_WAVE_COST(bn),
+        cr_assert_lt(greta_wgmma_mixed_cost(M, Ns[i], head, 132),
+                     (tiles + 131) / 132 * GRETA_WGMMA_WS_WAVE_COST(bn),
                      "N %lld M %lld: two widths no cheaper than %d", Ns[i], M, bn);
       }
     }
@@ -606,8 +608,10 @@ Test(wgmma_layout, mixed_widths) {
         if (best < 0 || c < best) best = c;
       }
       const int bn = greta_wgmma_step_width(M, N, 4096, all, 132, 0, 1);
-      const long long one = (M + 127) / 128 * ((N + bn - 1) / bn), one_cost = (one + 131) / 132 * GRETA_WGMMA_WS_WAVE_COST(bn);
-      if (head >= 0) cr_assert_eq(greta_wgmma_mixed_cost(M, N, head, 132), best, "N %lld M %lld head %d", N, M, head);
+      const long long one = (M + 127) / 128 * ((N + bn - 1) / bn);
+      const long long one_cost = (one + 131) / 132 * GRETA_WGMMA_WS_WAVE_COST(bn);
+      if (head >= 0)
+        cr_assert_eq(greta_wgmma_mixed_cost(M, N, head, 132), best, "N %lld M %lld head %d", N, M, head);
       else cr_assert(best < 0 || best >= one_cost, "N %lld M %lld: no head, yet %lld < %lld", N, M, best, one_cost);
     }
   /* A paired launch's kernel compiles both widths where a step mixes them,
