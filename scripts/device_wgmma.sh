@@ -25,7 +25,9 @@
 #                                     default block checked, and it and an
 #                                     experiment's kernels timed (8);
 #                                     "cpasync" the GEMMs without the copy
-#                                     engine checked in the block, then 8 (9).
+#                                     engine checked in the block, then 8 (9);
+#                                     "short" a GEMM change's tests, block
+#                                     check and T = 512 rows (10).
 #                                     Everything printed is also in
 #                                     $OUT/device_wgmma.txt.
 #     1. the GPU tests of the prefill GEMM: test_backend_conformance,
@@ -340,6 +342,21 @@ variants() {
   return $status
 }
 
+# A short check of a GEMM change: the GEMM and backend conformance tests,
+# run_block --check on the f16 block at prompt 512, and the block
+# (llama2_block_f16*.cubin) and the whole 7B (llama2_7b*.cubin) at T = 512.
+short() {
+  local status=0 m
+  setup
+  echo "=== 10. short"
+  tests "FAIL|Synthesis" test_gemm_conformance test_backend_conformance
+  check_block prompt_512 $C/llama2_block_f16.cubin 512 2 || status=1
+  for m in $C/llama2_block_f16*.cubin $C/llama2_7b*.cubin; do
+    row $m --tokens 512 --repeats 10 --name "$(basename $m .cubin)_T512"
+  done
+  return $status
+}
+
 # The prefill GEMMs without the copy engine (GRETA_TMA=0, *_notma.cubin:
 # cp.async, as for pairs not in whole runs): the GEMM and backend
 # conformance tests with it, run_block --check at prompts 512 and 100 and
@@ -367,5 +384,6 @@ case "${1:-}" in
   tma) tma 2>&1 | tee "$OUT_DIR/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
   variants) variants 2>&1 | tee "$OUT_DIR/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
   cpasync) cpasync 2>&1 | tee "$OUT_DIR/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
-  *) echo "usage: $0 prepare|run|quick|time|f32|splitk|width|tma|variants|cpasync" >&2; exit 2 ;;
+  short) short 2>&1 | tee "$OUT_DIR/device_wgmma.txt"; exit "${PIPESTATUS[0]}" ;;
+  *) echo "usage: $0 prepare|run|quick|time|f32|splitk|width|tma|variants|cpasync|short" >&2; exit 2 ;;
 esac
