@@ -724,6 +724,13 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
                                    (int *)ring, ring, [] { greta_sync(); });
 }
 
+/* A tile width as a type: the persistent GEMM's unit body is a lambda
+ * generic over it, run at either of a launch's two widths. */
+template <int V>
+struct greta_width {
+  enum { value = V };
+};
+
 /* ---- Persistent and warp-specialised: x and W through the copy engine ----
  * greta_gemm_mma's XH = 2 (x in the weight's half type, both operands by
  * tensor maps: map_x over x [rows, K], map_w over W [N, K] or a pair
@@ -765,10 +772,6 @@ GRETA_INLINE void greta_gemm_wgmma(greta_i64 M, greta_i64 m0, greta_i64 n0, cons
  * smem: GRETA_WGMMA_SMEM_BYTES(BN) + GRETA_WGMMA_TMA_BARRIER_BYTES: the ring,
  * then the barriers (full, empty: 8 bytes a stage each; epi) and split-K's
  * flag; with PAIRS::BULK GRETA_WGMMA_OUT_STAGE_BYTES more, the output stage. */
-template <int V>
-struct greta_width {
-  enum { value = V };
-};
 template <int DT, greta_i64 N, greta_i64 K, int BN, int RES = 0, class PAIRS = greta_no_pairs, int BN2 = 0>
 GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 blocks, int sms,
                                       void *c, const float *res, unsigned char *smem,
