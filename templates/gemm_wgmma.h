@@ -772,15 +772,6 @@ struct greta_width {
  * smem: GRETA_WGMMA_SMEM_BYTES(BN) + GRETA_WGMMA_TMA_BARRIER_BYTES: the ring,
  * then the barriers (full, empty: 8 bytes a stage each; epi) and split-K's
  * flag; with PAIRS::BULK GRETA_WGMMA_OUT_STAGE_BYTES more, the output stage. */
-/* Tile widths whose consumers drain each stage's wgmma before they take the
- * next (wgmma.wait_group 0, the slot back to the producer at once) instead
- * of keeping one stage's in flight: a slot more of copies ahead, while the
- * other consumer warpgroup's wgmma keep the tensor pipe busy. Bits: 1 for
- * 128, 2 for 192, 4 for 256 wide. */
-#ifndef GRETA_WGMMA_WS_DRAIN
-#define GRETA_WGMMA_WS_DRAIN 1
-#endif
-
 template <int DT, greta_i64 N, greta_i64 K, int BN, int RES = 0, class PAIRS = greta_no_pairs, int BN2 = 0>
 GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 blocks, int sms,
                                       void *c, const float *res, unsigned char *smem,
@@ -925,7 +916,6 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
   /* Unit o, of width W (greta_width<W>), on the first W / 2 accumulators. */
   auto run = [&](auto width, const unit_t &o, bool last, int n) {
     enum { W = decltype(width)::value };
-    constexpr bool DRAIN = (GRETA_WGMMA_WS_DRAIN >> (W / 64 - 2)) & 1;
 #pragma unroll
     for (int i = 0; i < W / 2; i++) acc[i] = 0.f;
 #pragma unroll 1
@@ -933,28 +923,18 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
       greta_mbar_wait(full + 8 * slot, phase);
       greta_wgmma_stage_desc<DT, W>(acc, greta_wgmma_desc_add(a_desc, slot * STAGE_BYTES),
                                     greta_wgmma_desc_add(b_desc, slot * STAGE_BYTES));
-      if constexpr (DRAIN) {
-        /* this stage done: its slot back at once */
-        greta_wgmma_wait<0>();
-#pragma unroll
-        for (int i = 0; i < W / 2; i++) greta_wgmma_pin(acc[i]);
-        if (lane == 0) greta_mbar_arrive(empty + 8 * slot);
-      } else {
-        greta_wgmma_wait<1>();
-#pragma unroll
-        for (int i = 0; i < W / 2; i++) greta_wgmma_pin(acc[i]);
-        /* the stage before is done: its slot back to the producer */
-        if (kt > 0 && lane == 0) greta_mbar_arrive(empty + 8 * before);
-        before = slot;
-      }
-      if (++slot == S) slot = 0, phase ^= 1u;
-    }
-    if constexpr (!DRAIN) {
-      greta_wgmma_wait<0>();
+      greta_wgmma_wait<1>();
 #pragma unroll
       for (int i = 0; i < W / 2; i++) greta_wgmma_pin(acc[i]);
-      if (lane == 0) greta_mbar_arrive(empty + 8 * before);
+      /* the stage before is done: its slot back to the producer */
+      if (kt > 0 && lane == 0) greta_mbar_arrive(empty + 8 * before);
+      before = slot;
+      if (++slot == S) slot = 0, phase ^= 1u;
     }
+    greta_wgmma_wait<0>();
+#pragma unroll
+    for (int i = 0; i < W / 2; i++) greta_wgmma_pin(acc[i]);
+    if (lane == 0) greta_mbar_arrive(empty + 8 * before);
     if (last && n == 0 && t == 0) greta_grid_release();
     auto consumers = [] { asm volatile("bar.sync 1, 256;" ::: "memory"); };
     if constexpr (PAIRS::BULK)
