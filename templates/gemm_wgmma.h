@@ -190,11 +190,6 @@ GRETA_INLINE void greta_bulk_wait_read(void) {
   asm volatile("cp.async.bulk.wait_group.read %0;" ::"n"(N) : "memory");
 }
 GRETA_INLINE void greta_bulk_wait_all(void) { asm volatile("cp.async.bulk.wait_group 0;" ::: "memory"); }
-/* Asks L2 for `bytes` (a multiple of 16) at p (16-byte aligned), no
- * registers held and nothing waited on. */
-GRETA_INLINE void greta_prefetch_l2(const void *p, unsigned int bytes) {
-  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
-}
 
 /* wgmma.mma_async m64nNk16 (k8 for tf32), A and B from shared memory by
  * descriptor, D += A B, f32 accumulators d[0 .. N / 2 - 1]: one function per tile
@@ -736,15 +731,6 @@ struct greta_width {
   enum { value = V };
 };
 
-/* The residual epilogue's rows asked of L2 by the persistent GEMM's
- * producer this many stages before the end of a unit's fill (the ring's
- * stages more before its epilogue): read from DRAM in the epilogue, they
- * kept the tensor cores waiting (o's and down's residual was written
- * launches before and has left L2; docs/gemm.md). */
-#ifndef GRETA_WGMMA_RES_PREFETCH
-#define GRETA_WGMMA_RES_PREFETCH 16
-#endif
-
 /* ---- Persistent and warp-specialised: x and W through the copy engine ----
  * greta_gemm_mma's XH = 2 (x in the weight's half type, both operands by
  * tensor maps: map_x over x [rows, K], map_w over W [N, K] or a pair
@@ -770,8 +756,6 @@ struct greta_width {
  * first stage, until the consumers have released the one before ("epi").
  * The first unit's first stages' weight boxes are issued before
  * greta_grid_wait (the weights are read-only in a step); x's after it.
- * With RES the producer also asks L2 for each unit's residual rows
- * GRETA_WGMMA_RES_PREFETCH stages before the end of its fill.
  * The next launch is let go (greta_grid_release) by consumer thread 0 once
  * the block has begun its last unit and finished a mainloop.
  * A tile's sums are greta_gemm_wgmma's: the same wgmma on the same
@@ -899,14 +883,6 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
      * (on the first pass the phase before the first, which counts as
      * complete), as counters like the consumers'. */
     unsigned int slot = pre % S, phase = pre == S ? 0u : 1u;
-    /* The unit's residual rows (lane's rows lane, lane + 32, ..) asked of
-     * L2 (greta_prefetch_l2; rows 16-byte aligned when N % 4 == 0). */
-    auto prefetch_res = [&](const unit_t &o) {
-      if constexpr (RES && N % 4 == 0) {
-        const unsigned int bytes = (unsigned int)(N - o.n0 < BN ? N - o.n0 : BN) * 4u;
-        for (int r = o.m0 + lane; r < o.m0 + BM && r < M; r += 32) greta_prefetch_l2(res + r * N + o.n0, bytes);
-      }
-    };
     int n = 0; /* units begun */
     for (int u = (int)blk; unit(u, &o); u += G, n++) {
       if (n > 0) {
@@ -914,16 +890,12 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
         /* the ring holds the unit before's staged tile until its release */
         if (PAIRS::STAGED) greta_mbar_wait(epi, (unsigned int)(n - 1) & 1u);
       }
-      const int kt0 = n == 0 ? pre : 0, ahead = o.ks - GRETA_WGMMA_RES_PREFETCH;
-      const int pf = ahead > kt0 ? ahead : kt0;
 #pragma unroll 1
-      for (int kt = kt0; kt < o.ks; kt++) {
+      for (int kt = n == 0 ? pre : 0; kt < o.ks; kt++) {
         greta_mbar_wait(empty + 8 * slot, phase);
         issue(o, kt, slot, true, true);
-        if (RES && kt == pf) prefetch_res(o);
         if (++slot == S) slot = 0, phase ^= 1u;
       }
-      if (RES && pf >= o.ks) prefetch_res(o);
     }
     return;
   }
