@@ -731,16 +731,6 @@ struct greta_width {
   enum { value = V };
 };
 
-/* The residual epilogue's lines asked of L2 by the persistent GEMM's
- * consumers (prefetch.global.L2: the load unit's, not the copy engine's
- * queue, which the producer's boxes share) this many stages before the
- * end of a unit's mainloop: o's and down's residual was written launches
- * before and has left L2, and the epilogue read it from DRAM while the
- * tensor cores waited (docs/gemm.md). 0: none. */
-#ifndef GRETA_WGMMA_RES_PREFETCH
-#define GRETA_WGMMA_RES_PREFETCH 16
-#endif
-
 /* ---- Persistent and warp-specialised: x and W through the copy engine ----
  * greta_gemm_mma's XH = 2 (x in the weight's half type, both operands by
  * tensor maps: map_x over x [rows, K], map_w over W [N, K] or a pair
@@ -766,8 +756,6 @@ struct greta_width {
  * first stage, until the consumers have released the one before ("epi").
  * The first unit's first stages' weight boxes are issued before
  * greta_grid_wait (the weights are read-only in a step); x's after it.
- * With RES the consumers ask L2 for a unit's residual lines
- * GRETA_WGMMA_RES_PREFETCH stages before the end of its mainloop.
  * The next launch is let go (greta_grid_release) by consumer thread 0 once
  * the block has begun its last unit and finished a mainloop.
  * A tile's sums are greta_gemm_wgmma's: the same wgmma on the same
@@ -930,18 +918,8 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
     enum { W = decltype(width)::value };
 #pragma unroll
     for (int i = 0; i < W / 2; i++) acc[i] = 0.f;
-    /* the stage at which the unit's residual lines are asked of L2 (-1: none) */
-    const int pf = !RES || GRETA_WGMMA_RES_PREFETCH == 0 ? -1
-                   : o.ks > GRETA_WGMMA_RES_PREFETCH ? o.ks - GRETA_WGMMA_RES_PREFETCH : 0;
 #pragma unroll 1
     for (int kt = 0; kt < o.ks; kt++) {
-      if (kt == pf) {
-        /* 128-byte line l of the tile's residual: row l / (W / 32), 32 columns */
-        for (int l = t; l < BM * (W / 32); l += 256) {
-          const greta_i64 row = o.m0 + l / (W / 32), col = o.n0 + 32 * (l % (W / 32));
-          if (row < M && col < N) asm volatile("prefetch.global.L2 [%0];" ::"l"(res + row * N + col));
-        }
-      }
       greta_mbar_wait(full + 8 * slot, phase);
       greta_wgmma_stage_desc<DT, W>(acc, greta_wgmma_desc_add(a_desc, slot * STAGE_BYTES),
                                     greta_wgmma_desc_add(b_desc, slot * STAGE_BYTES));
