@@ -759,8 +759,7 @@ struct greta_width {
  * The next launch is let go (greta_grid_release) by consumer thread 0 once
  * the block has begun its last unit and finished a mainloop.
  * A tile's sums are greta_gemm_wgmma's: the same wgmma on the same
- * shared-memory bytes in the same order (with RES, an unsplit tile's from
- * its residual rather than from zero: `run`'s res_first).
+ * shared-memory bytes in the same order.
  * A PAIRS::BULK epilogue (gate/up's) stores its tiles through an output
  * stage and the copy engine (greta_wgmma_epilogue_bulk), and no warp
  * waits for those stores.
@@ -917,25 +916,8 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
   /* Unit o, of width W (greta_width<W>), on the first W / 2 accumulators. */
   auto run = [&](auto width, const unit_t &o, bool last, int n) {
     enum { W = decltype(width)::value };
-    /* A whole tile's residual is its accumulators' start (res_first): its
-     * loads fly while the first stages arrive, and the epilogue only
-     * stores. Added after the last stage, they were read from DRAM while
-     * the tensor cores waited: 3.7 and 2.3 us of o's and down's 33 and 69
-     * in the block at T = 512 (docs/gemm.md). A split tile's parts start
-     * at zero; the parts' sum adds it. */
-    const bool res_first = RES && o.parts == 1;
-    if (res_first) {
 #pragma unroll
-      for (int i = 0; i < W / 2; i += 2) {
-        const float2 r = greta_wgmma_load_res<N>(res, M, o.m0 + 64 * cwg + greta_wgmma_d_row(t & 127, i),
-                                                 o.n0 + greta_wgmma_d_col(t & 127, i));
-        acc[i] = r.x;
-        acc[i + 1] = r.y;
-      }
-    } else {
-#pragma unroll
-      for (int i = 0; i < W / 2; i++) acc[i] = 0.f;
-    }
+    for (int i = 0; i < W / 2; i++) acc[i] = 0.f;
 #pragma unroll 1
     for (int kt = 0; kt < o.ks; kt++) {
       greta_mbar_wait(full + 8 * slot, phase);
@@ -957,12 +939,9 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
     auto consumers = [] { asm volatile("bar.sync 1, 256;" ::: "memory"); };
     if constexpr (PAIRS::BULK)
       greta_wgmma_epilogue_bulk<W>(acc, t, M, o.m0, o.n0, pairs, out_stage, consumers);
-    else if (!res_first)
+    else
       greta_wgmma_epilogue<N, RES, W>(acc, t, M, o.m0, o.n0, c, res, pairs, o.parts, o.part, o.slot,
                                       ws, flag, ring, consumers);
-    else
-      greta_wgmma_epilogue<N, 0, W>(acc, t, M, o.m0, o.n0, c, nullptr, pairs, 1, 0, o.slot, ws, flag,
-                                    ring, consumers);
     if constexpr (PAIRS::STAGED) {
       /* the staged tile read: the ring back to the producer (the generic
        * proxy's accesses ordered before the copy engine's next writes) */
