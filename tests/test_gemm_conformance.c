@@ -255,8 +255,8 @@ static void check_backend(greta_backend_kind_t kind, const char *dtype, double t
  * cases again with GRETA_SPLIT_K=0 in the compiler's environment: one
  * block per tile. Elsewhere the compiler does not split and both runs are
  * the same. The half-x model's down GEMM (K = 320, N = 72, at T = 100 one
- * ragged tile of the persistent GEMM) splits, and without split-K its
- * residual starts the tile's accumulators. */
+ * ragged tile of the persistent GEMM) splits, and without split-K adds
+ * its residual in the tile's own epilogue. */
 static void check_split_k(const char *dtype, double tolerance) {
   greta_device_t *device = support_open_or_skip(GRETA_BACKEND_CUDA);
   static const int small_grid[] = {64, 100};
