@@ -13,6 +13,11 @@
  *   ./gemm_wgmma_tma glu          (gate/up with silu·up through the pair view, as
  *                                  the model runs it: each width alone and in a
  *                                  kernel with every width's path)
+ *   ./gemm_wgmma_tma sustained [GEMM]  (T = 512 and 2048: the persistent kernel at
+ *                                  the width the rule picks, gate/up also as the
+ *                                  model runs it, and cuBLAS, each replayed back
+ *                                  to back for 2 s, twice: time, SM clock and
+ *                                  energy under the power limit, sustained.h)
  *
  * x and W f16, c f32, no epilogue, no split; the persistent kernel on
  * min(tiles, SMs) blocks. µs per launch: median of 12 replays of a CUDA
@@ -43,6 +48,7 @@
 #undef __CUDACC_RTC__
 
 #include "cuda_check.h"
+#include "sustained.h"
 
 /* The cp.async GEMM (greta_gemm_wgmma, XH = 1): one block a tile. */
 template <long long N, long long K, int BN>
@@ -231,6 +237,104 @@ static void shape(const char *name, long long M, cublasHandle_t h, const void *x
   width<N, K, 256>(name, M, x, w, ref, c, cublas_us);
 }
 
+/* greta_wgmma_step_width for an unsplit persistent launch of M rows
+ * (device code here). */
+__global__ void step_width_kernel(long long M, long long N, long long K, int sms, int *bn) {
+  *bn = greta_wgmma_step_width(M, N, K, greta_wgmma_allowed(1), sms, 0, 1);
+}
+
+static int step_width(long long M, long long N, long long K) {
+  int *d, bn;
+  CHECK(cudaMalloc(&d, sizeof(int)));
+  step_width_kernel<<<1, 1>>>(M, N, K, g_sms, d);
+  CHECK(cudaMemcpy(&bn, d, sizeof(int), cudaMemcpyDeviceToHost));
+  CHECK(cudaFree(d));
+  return bn;
+}
+
+/* A row of the sustained table: greta's and cuBLAS's µs per launch
+ * (TFLOP/s), SM clock, power and energy per launch, and their ratio. */
+static void sustained_print(const char *name, long long M, const char *width, double tflop,
+                            const bench_sustained &g, const bench_sustained &c) {
+  printf("| %s | %4lld | %s | %6.1f (%3.0f) | %4.0f | %3.0f | %6.2f | %6.1f (%3.0f) | %4.0f | %3.0f | %6.2f | %.2f |\n",
+         name, M, width, g.us, tflop / g.us, g.mhz, g.watts, g.mj, c.us, tflop / c.us, c.mhz, c.watts, c.mj,
+         c.us / g.us);
+}
+
+/* One row: the persistent kernel BN wide, then cuBLAS, each replayed back
+ * to back (sustained.h). */
+template <long long N, long long K, int BN>
+static void sustained_row(const char *name, long long M, cublasHandle_t h, const bench_nvml &nvml,
+                          const void *x, const void *w, float *c) {
+  const int smem = GRETA_WGMMA_SMEM_BYTES(BN) + GRETA_WGMMA_TMA_BARRIER_BYTES;
+  const greta_tmap map_x = encode_map(x, M, K, GRETA_WGMMA_TMA_X_BOX);
+  const greta_tmap map_w = encode_map(w, N, K, GRETA_WGMMA_TMA_W_BOX);
+  auto k = ws_kernel<N, K, BN>;
+  CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+  const long long tiles = (M + 127) / 128 * ((N + BN - 1) / BN);
+  const unsigned blocks = (unsigned)std::min<long long>(tiles, g_sms);
+  auto greta = [&](cudaStream_t s) {
+    k<<<blocks, GRETA_WGMMA_WS_NT, smem, s>>>(M, c, g_sms, map_x, map_w);
+    CHECK(cudaGetLastError());
+  };
+  auto cublas = [&](cudaStream_t s) {
+    const float alpha = 1.f, beta = 0.f;
+    cublasSetStream(h, s);
+    cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)N, (int)M, (int)K, &alpha, w, CUDA_R_16F, (int)K, x,
+                 CUDA_R_16F, (int)K, &beta, c, CUDA_R_32F, (int)N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+  };
+  char what[32];
+  snprintf(what, sizeof what, "%d", BN);
+  const bench_sustained g = bench_sustained_us(nvml, greta, 2.0);
+  sustained_print(name, M, what, 2.0 * M * N * K * 1e-6, g, bench_sustained_us(nvml, cublas, 2.0));
+}
+
+/* gate/up as the model runs it (silu·up in f16 through the output stage,
+ * 256 and 192 wide at the rule's head: greta_wgmma_mixed_head) against
+ * cuBLAS's plain GEMM of the same shape (f32 out, no epilogue). */
+static void sustained_glu(long long M, cublasHandle_t h, const bench_nvml &nvml, const void *x,
+                          const void *w, void *out) {
+  int *d, head;
+  CHECK(cudaMalloc(&d, sizeof(int)));
+  mixed_head_kernel<<<1, 1>>>(M, g_sms, d);
+  CHECK(cudaMemcpy(&head, d, sizeof(int), cudaMemcpyDeviceToHost));
+  CHECK(cudaFree(d));
+  if (head < 0) head = (GLU_N + 255) / 256; /* no mix beats one width: all 256 */
+  const int smem = GRETA_WGMMA_SMEM_BYTES(256) + GRETA_WGMMA_TMA_BARRIER_BYTES +
+                   (glu_t::BULK ? GRETA_WGMMA_OUT_STAGE_BYTES : 0);
+  const greta_tmap map_x = encode_map(x, M, GLU_K, GRETA_WGMMA_TMA_X_BOX), map_w = encode_pair_map(w);
+  CHECK(cudaFuncSetAttribute(glu_mixed_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+  auto greta = [&](cudaStream_t s) {
+    glu_mixed_kernel<<<g_sms, GRETA_WGMMA_WS_NT, smem, s>>>(M, head, g_sms, map_x, map_w, out);
+    CHECK(cudaGetLastError());
+  };
+  auto cublas = [&](cudaStream_t s) {
+    const float alpha = 1.f, beta = 0.f;
+    cublasSetStream(h, s);
+    cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, GLU_N, (int)M, GLU_K, &alpha, w, CUDA_R_16F, GLU_K, x, CUDA_R_16F,
+                 GLU_K, &beta, out, CUDA_R_32F, GLU_N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+  };
+  char what[32];
+  snprintf(what, sizeof what, "head %d", head);
+  for (int rep = 0; rep < 2; rep++) {
+    const bench_sustained g = bench_sustained_us(nvml, greta, 2.0);
+    sustained_print("gate_up + silu·up", M, what, 2.0 * M * GLU_N * GLU_K * 1e-6, g,
+                    bench_sustained_us(nvml, cublas, 2.0));
+  }
+}
+
+/* Two rows for GEMM `name` at M rows, at the width the rule picks. */
+template <long long N, long long K>
+static void sustained_shape(const char *name, long long M, cublasHandle_t h, const bench_nvml &nvml,
+                            const void *x, const void *w, float *c) {
+  const int bn = step_width(M, N, K);
+  for (int rep = 0; rep < 2; rep++) {
+    if (bn == 128) sustained_row<N, K, 128>(name, M, h, nvml, x, w, c);
+    else if (bn == 192) sustained_row<N, K, 192>(name, M, h, nvml, x, w, c);
+    else sustained_row<N, K, 256>(name, M, h, nvml, x, w, c);
+  }
+}
+
 /* gate/up with its epilogue at T: each width alone in its kernel and in
  * the kernel of every width; the outputs of all equal bit for bit. */
 template <int BN>
@@ -362,6 +466,23 @@ int main(int argc, char **argv) {
   }
   const bool quick = argc > 1 && strcmp(argv[1], "quick") == 0;
   auto pick = [&](const char *name) { return !only || strcmp(only, name) == 0; };
+  if (argc > 1 && strcmp(argv[1], "sustained") == 0) {
+    bench_nvml nvml;
+    nvml.open();
+    printf("\nsustained: each replayed back to back for 2 s: µs per launch (TFLOP/s), the SM clock\n"
+           "(MHz), the power (W) and the energy per launch (mJ) over those 2 s\n\n"
+           "| GEMM | T | width | greta | MHz | W | mJ | cuBLAS | MHz | W | mJ | cuBLAS / greta |\n"
+           "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for (long long T : {512ll, 2048ll}) {
+      if (pick("qkv")) sustained_shape<12288, 4096>("qkv", T, h, nvml, x, w, c);
+      if (pick("o")) sustained_shape<4096, 4096>("o", T, h, nvml, x, w, c);
+      if (pick("gate_up")) sustained_shape<22016, 4096>("gate_up", T, h, nvml, x, w, c);
+      if (pick("gate_up")) sustained_glu(T, h, nvml, x, w, c);
+      if (pick("down")) sustained_shape<4096, 11008>("down", T, h, nvml, x, w, c);
+    }
+    cublasDestroy(h);
+    return 0;
+  }
   for (long long T : {128ll, 512ll, 2048ll}) {
     if (quick && T != 512) continue;
     if (pick("qkv")) shape<12288, 4096>("qkv", T, h, x, w, ref, c);
