@@ -74,19 +74,6 @@ __global__ void __launch_bounds__(GRETA_WGMMA_WS_NT, 1)
 #endif
 }
 
-/* The same with c (+ res, RES) stored through the copy engine (CT: a
- * tensor map of c, greta_wgmma_epilogue_tma) or from the registers. */
-template <long long N, long long K, int BN, int RES, int CT>
-__global__ void __launch_bounds__(GRETA_WGMMA_WS_NT, 1)
-    ws_res_kernel(long long M, float *c, const float *res, int sms, const __grid_constant__ greta_tmap map_x,
-                  const __grid_constant__ greta_tmap map_w, const __grid_constant__ greta_tmap map_c) {
-#if defined(GRETA_HAVE_WGMMA)
-  extern __shared__ __align__(1024) unsigned char smem[];
-  greta_gemm_wgmma_ws<GRETA_W_F16, N, K, BN, RES, greta_no_pairs, 0, CT>(
-      M, blockIdx.x, gridDim.x, sms, c, res, smem, greta_no_pairs(), nullptr, &map_x, &map_w, 0, &map_c);
-#endif
-}
-
 /* gate/up as the model runs it (matmul_glu): W through the pair view's
  * 5-dimensional map, silu(gate) up stored in f16 by the epilogue. */
 typedef greta_glu_pairs<16, 11008, GRETA_W_F16> glu_t;
@@ -155,21 +142,6 @@ static greta_tmap encode_map(const void *p, long long rows, long long K, int box
   if (r != CUDA_SUCCESS) {
     fprintf(stderr, "cuTensorMapEncodeTiled: error %d (rows %lld, K %lld, box %d)\n", (int)r, rows, K,
             box_rows);
-    exit(1);
-  }
-  return m;
-}
-
-/* The tensor map of c [rows, N] f32, box {32, 64} (greta_wgmma_epilogue_tma). */
-static greta_tmap encode_c_map(const float *p, long long rows, long long N) {
-  greta_tmap m;
-  const cuuint64_t dims[2] = {(cuuint64_t)N, (cuuint64_t)rows}, strides[1] = {(cuuint64_t)N * 4};
-  const cuuint32_t box[2] = {32, 64}, step[2] = {1, 1};
-  CUresult r = g_encode((CUtensorMap *)&m, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 2, (void *)p, dims, strides, box,
-                        step, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                        CU_TENSOR_MAP_L2_PROMOTION_NONE, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  if (r != CUDA_SUCCESS) {
-    fprintf(stderr, "cuTensorMapEncodeTiled: error %d (c, rows %lld, N %lld)\n", (int)r, rows, N);
     exit(1);
   }
   return m;
@@ -351,51 +323,6 @@ static void sustained_glu(long long M, cublasHandle_t h, const bench_nvml &nvml,
   }
 }
 
-/* c through the copy engine (CT) against from the registers, with and
- * without the residual, at the width the rule picks: burst µs twice each,
- * alternating, and whether the outputs are equal bit for bit. */
-template <long long N, long long K, int BN>
-static void ct_row(const char *name, long long M, const void *x, const void *w, float *ref, float *c,
-                   const float *res) {
-  const int smem = GRETA_WGMMA_SMEM_BYTES(BN) + GRETA_WGMMA_TMA_BARRIER_BYTES + GRETA_WGMMA_OUT_STAGE_BYTES;
-  const greta_tmap map_x = encode_map(x, M, K, GRETA_WGMMA_TMA_X_BOX);
-  const greta_tmap map_w = encode_map(w, N, K, GRETA_WGMMA_TMA_W_BOX);
-  const long long tiles = (M + 127) / 128 * ((N + BN - 1) / BN);
-  const unsigned blocks = (unsigned)std::min<long long>(tiles, g_sms);
-  auto time = [&](auto kernel, float *out, const greta_tmap &map_c) {
-    CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-    CHECK(cudaMemset(out, 0xFF, (size_t)(M * N) * 4));
-    return bench_graph_us([&](cudaStream_t s) {
-      kernel<<<blocks, GRETA_WGMMA_WS_NT, smem, s>>>(M, out, res, g_sms, map_x, map_w, map_c);
-      CHECK(cudaGetLastError());
-    });
-  };
-  const greta_tmap map_ref = encode_c_map(ref, M, N), map_cc = encode_c_map(c, M, N);
-  float us[2][2][2]; /* [res][ct][run] */
-  bool ok = true;
-  for (int run = 0; run < 2; run++) {
-    us[0][0][run] = time(ws_res_kernel<N, K, BN, 0, 0>, ref, map_ref);
-    us[0][1][run] = time(ws_res_kernel<N, K, BN, 0, 1>, c, map_cc);
-    ok &= same(c, ref, (size_t)(M * N));
-    us[1][0][run] = time(ws_res_kernel<N, K, BN, 1, 0>, ref, map_ref);
-    us[1][1][run] = time(ws_res_kernel<N, K, BN, 1, 1>, c, map_cc);
-    ok &= same(c, ref, (size_t)(M * N));
-  }
-  printf("| %-7s | %4lld | %3d | %6.1f, %6.1f | %6.1f, %6.1f | %6.1f, %6.1f | %6.1f, %6.1f | %s |\n", name, M, BN,
-         us[0][0][0], us[0][0][1], us[0][1][0], us[0][1][1], us[1][0][0], us[1][0][1], us[1][1][0], us[1][1][1],
-         ok ? "same" : "DIFFERENT");
-  all_ok &= ok;
-}
-
-template <long long N, long long K>
-static void ct_shape(const char *name, long long M, const void *x, const void *w, float *ref, float *c,
-                     const float *res) {
-  const int bn = step_width(M, N, K);
-  if (bn == 128) ct_row<N, K, 128>(name, M, x, w, ref, c, res);
-  else if (bn == 192) ct_row<N, K, 192>(name, M, x, w, ref, c, res);
-  else ct_row<N, K, 256>(name, M, x, w, ref, c, res);
-}
-
 /* Two rows for GEMM `name` at M rows, at the width the rule picks. */
 template <long long N, long long K>
 static void sustained_shape(const char *name, long long M, cublasHandle_t h, const bench_nvml &nvml,
@@ -539,24 +466,6 @@ int main(int argc, char **argv) {
   }
   const bool quick = argc > 1 && strcmp(argv[1], "quick") == 0;
   auto pick = [&](const char *name) { return !only || strcmp(only, name) == 0; };
-  if (argc > 1 && strcmp(argv[1], "ct") == 0) {
-    float *res;
-    CHECK(cudaMalloc(&res, max_mn * 4));
-    fill<<<1024, 256>>>((unsigned short *)res, max_mn * 2, 3u); /* any finite floats */
-    CHECK(cudaGetLastError());
-    printf("\nc through the copy engine: µs per launch, two runs each, alternating\n\n"
-           "| GEMM | T | width | registers | copy engine | + res, registers | + res, copy engine | equal |\n"
-           "|---|---|---|---|---|---|---|---|\n");
-    for (long long T : {512ll, 2048ll, 100ll}) {
-      if (pick("qkv")) ct_shape<12288, 4096>("qkv", T, x, w, ref, c, res);
-      if (pick("o")) ct_shape<4096, 4096>("o", T, x, w, ref, c, res);
-      if (pick("gate_up")) ct_shape<22016, 4096>("gate_up", T, x, w, ref, c, res);
-      if (pick("down")) ct_shape<4096, 11008>("down", T, x, w, ref, c, res);
-    }
-    CHECK(cudaFree(res));
-    cublasDestroy(h);
-    return all_ok ? 0 : 1;
-  }
   if (argc > 1 && strcmp(argv[1], "sustained") == 0) {
     bench_nvml nvml;
     nvml.open();

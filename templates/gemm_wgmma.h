@@ -190,14 +190,6 @@ GRETA_INLINE void greta_bulk_wait_read(void) {
   asm volatile("cp.async.bulk.wait_group.read %0;" ::"n"(N) : "memory");
 }
 GRETA_INLINE void greta_bulk_wait_all(void) { asm volatile("cp.async.bulk.wait_group 0;" ::: "memory"); }
-/* The copy engine's store of the box of `map` at (c0 innermost, c1) from
- * shared memory at src, in this thread's bulk group (elements past the
- * tensor's bounds are not written). */
-GRETA_INLINE void greta_tma_store_2d(const greta_tmap *map, int c0, int c1, unsigned int src) {
-  asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%1, %2}], [%3];" ::"l"(map),
-               "r"(c0), "r"(c1), "r"(src)
-               : "memory");
-}
 
 /* wgmma.mma_async m64nNk16 (k8 for tf32), A and B from shared memory by
  * descriptor, D += A B, f32 accumulators d[0 .. N / 2 - 1]: one function per tile
@@ -426,47 +418,6 @@ GRETA_INLINE void greta_wgmma_for_pairs(int wt, F f) {
     for (int h = 0; h < 2; h++) {
       const int i = 4 * j + 2 * h;
       f(i, greta_wgmma_d_row(wt, i), greta_wgmma_d_col(wt, i));
-    }
-  }
-}
-
-/* A warpgroup's 64 x BN f32 results (+ res) through shared memory and the
- * copy engine (CT; greta_gemm_wgmma_ws): boxes of 64 rows by 32 columns
- * (128 bytes a row, the tensor map's 128-byte swizzle: chunk c of row r at
- * c ^ (r % 8)), two slots of 8 KiB a warpgroup at `stage` (1024-aligned),
- * one tensor store a box by thread 0 of the warpgroup. Before a slot is
- * written again that thread waits until the store that used it has read
- * it; `sync()`: the warpgroup's barrier. Rows and columns past M / N are
- * clipped by the map. */
-template <greta_i64 N, int RES, int BN, class SYNC>
-GRETA_INLINE void greta_wgmma_epilogue_tma(const float *acc, int wt, int cwg, greta_i64 M, greta_i64 m0,
-                                           greta_i64 n0, const float *res, const greta_tmap *map_c,
-                                           unsigned int stage, SYNC sync) {
-  const greta_i64 r0 = m0 + 64 * cwg;
-#pragma unroll
-  for (int b = 0; b < BN / 32; b++) {
-    const unsigned int slot = stage + (unsigned int)(2 * cwg + (b & 1)) * 8192u;
-    float2 r[8];
-#pragma unroll
-    for (int u = 0; u < 8; u++) { /* box b: fragment groups 4 b .. 4 b + 3 */
-      const int i = 16 * b + 2 * u;
-      r[u] = RES ? greta_wgmma_load_res<N>(res, M, r0 + greta_wgmma_d_row(wt, i), n0 + greta_wgmma_d_col(wt, i))
-                 : make_float2(0.f, 0.f);
-    }
-    if (wt == 0) greta_bulk_wait_read<1>(); /* the slot's last store has read it */
-    sync();
-#pragma unroll
-    for (int u = 0; u < 8; u++) {
-      const int i = 16 * b + 2 * u, row = greta_wgmma_d_row(wt, i), col = greta_wgmma_d_col(wt, i) - 32 * b;
-      const unsigned int at = slot + 128u * row + 16u * ((col >> 2) ^ (row & 7)) + 4u * (col & 3);
-      asm volatile("st.shared.v2.f32 [%0], {%1, %2};" ::"r"(at), "f"(acc[i] + r[u].x), "f"(acc[i + 1] + r[u].y)
-                   : "memory");
-    }
-    asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); /* the writes, to the copy engine */
-    sync();
-    if (wt == 0) {
-      greta_tma_store_2d(map_c, (int)(n0 + 32 * b), (int)r0, slot);
-      greta_bulk_commit();
     }
   }
 }
@@ -821,13 +772,11 @@ struct greta_width {
  * smem: GRETA_WGMMA_SMEM_BYTES(BN) + GRETA_WGMMA_TMA_BARRIER_BYTES: the ring,
  * then the barriers (full, empty: 8 bytes a stage each; epi) and split-K's
  * flag; with PAIRS::BULK GRETA_WGMMA_OUT_STAGE_BYTES more, the output stage. */
-template <int DT, greta_i64 N, greta_i64 K, int BN, int RES = 0, class PAIRS = greta_no_pairs, int BN2 = 0,
-          int CT = 0>
+template <int DT, greta_i64 N, greta_i64 K, int BN, int RES = 0, class PAIRS = greta_no_pairs, int BN2 = 0>
 GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 blocks, int sms,
                                       void *c, const float *res, unsigned char *smem,
                                       PAIRS pairs, void *ws, const greta_tmap *map_x,
-                                      const greta_tmap *map_w, int head = 0,
-                                      const greta_tmap *map_c = nullptr) {
+                                      const greta_tmap *map_w, int head = 0) {
   static_assert(DT == GRETA_W_F16 || DT == GRETA_W_BF16, "greta_gemm_wgmma_ws: f16 or bf16 weights");
   static_assert(BN == 128 || BN == 192 || BN == 256, "greta_gemm_wgmma_ws: BN is 128, 192 or 256");
   static_assert(K % GRETA_WGMMA_BK == 0, "greta_gemm_wgmma_ws: K must be a multiple of 64");
@@ -835,7 +784,6 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
   static_assert(!P || (PAIRS::G == 16 && !RES), "greta_gemm_wgmma_ws: pairs 16 apart, no residual");
   static_assert(BN2 == 0 || (BN == 256 && BN2 == 192 && P && !PAIRS::STAGED),
                 "greta_gemm_wgmma_ws: 192 beside 256, paired, not staged");
-  static_assert(!CT || (!P && BN2 == 0), "greta_gemm_wgmma_ws: c through the copy engine, plain tiles");
   enum { BM = GRETA_WGMMA_BM, BK = GRETA_WGMMA_BK, S = GRETA_WGMMA_STAGES(BN), KS = (int)(K / BK) };
   enum { A_BYTES = BM * BK * 2, STAGE_BYTES = (BM + BN) * BK * 2 };
   enum { STAGE_BYTES2 = (BM + BN2) * BK * 2 };
@@ -875,10 +823,8 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
   /* PAIRS::BULK: the output stage after the barriers (the launch's shared
    * memory has it: kernel_select.c); a launch with less traps. */
   const unsigned int out_stage = full + GRETA_WGMMA_TMA_BARRIER_BYTES;
-  /* CT: the four 8 KiB slots at the next 1024-byte boundary (the swizzle's) */
-  const unsigned int ct_stage = (out_stage + 1023u) & ~1023u;
   if (tid == 0) {
-    if constexpr (PAIRS::BULK || CT) {
+    if constexpr (PAIRS::BULK) {
       unsigned int have;
       asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(have));
       if (out_stage + GRETA_WGMMA_OUT_STAGE_BYTES > (unsigned int)__cvta_generic_to_shared(smem) + have)
@@ -993,9 +939,6 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
     auto consumers = [] { asm volatile("bar.sync 1, 256;" ::: "memory"); };
     if constexpr (PAIRS::BULK)
       greta_wgmma_epilogue_bulk<W>(acc, t, M, o.m0, o.n0, pairs, out_stage, consumers);
-    else if (CT && o.parts == 1)
-      greta_wgmma_epilogue_tma<N, RES, W>(acc, t & 127, cwg, M, o.m0, o.n0, res, map_c, ct_stage,
-                                          [cwg] { asm volatile("bar.sync %0, 128;" ::"r"(2 + cwg) : "memory"); });
     else
       greta_wgmma_epilogue<N, RES, W>(acc, t, M, o.m0, o.n0, c, res, pairs, o.parts, o.part, o.slot,
                                       ws, flag, ring, consumers);
@@ -1025,8 +968,6 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
    * memory goes, and written before the launch counts as done */
   if constexpr (PAIRS::BULK)
     if (t < BM) greta_bulk_wait_all();
-  if constexpr (CT)
-    if ((t & 127) == 0) greta_bulk_wait_all();
 }
 
 /* ---- f32 weights: 3xTF32 on wgmma ----------------------------------------
