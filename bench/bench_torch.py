@@ -22,8 +22,11 @@ driven in a loop as LlamaModel's forward does, with a KV cache at fixed
 addresses (preallocated per layer, written in place with index_copy_), so
 that one step shape can be captured in one CUDA graph. Three variants:
 attn_implementation "sdpa" and "eager", each captured in one CUDA graph per
-step shape (T, pos), and sdpa run eagerly (no graph). The model is built
-once and kept for all its rows; greta's run of each row comes just before.
+step shape (T, pos), and sdpa run eagerly (no graph); the prefill rows also
+torch.compile of the whole step (sdpa, default mode), in a child process
+that builds its own copy. The model is built once and kept for all its
+rows; greta's run of each row comes just before. Every runner of these rows,
+greta's too, is warmed for MODEL_WARM_S seconds before it is timed.
 
 Issue 11's prefill rows (op "gemm7b", op "attention", and the block and
 model rows at T = 128 / 2048): the 7B's four projection GEMMs (f16 weights)
@@ -116,12 +119,29 @@ OPS = ("gemm", "rmsnorm", "rope", "kv", "block", "model", "gemm7b", "attention")
 # --compile-timeout seconds (a first run compiled one in 9 s).
 COMPILE_ROWS = ("block_f32_prefill_T128", "block_f16_prefill_T128", "block_f32_prefill_T512",
                 "block_f16_prefill_T512", "block_f32_prefill_T2048", "block_f16_prefill_T2048")
+# and for the whole model's prefill rows, all in one child process (it builds
+# its own copy of the model) given --model-compile-timeout seconds.
+MODEL_COMPILE_ROWS = ("model_f16_prefill_T512", "model_f16_prefill_T128", "model_f16_prefill_T2048")
 
 
-def time_calls(fn, repeats, warmup=10):
-    """Median ms of `repeats` calls of fn(i), each between two CUDA events."""
-    for i in range(warmup):
+# The whole-model rows warm each runner, greta's and torch's, for this long
+# before timing: a long step holds the H200 at its 700 W limit, where the
+# clock settles about a quarter below its boost, and two runners must be
+# timed in the same state (docs/gemm.md, "Under the power limit").
+MODEL_WARM_S = 1.0
+
+
+def time_calls(fn, repeats, warmup=10, warm_s=0.0):
+    """Median ms of `repeats` calls of fn(i), each between two CUDA events,
+    after `warmup` calls and, with warm_s, more until warm_s seconds have
+    passed."""
+    t0 = time.time()
+    i = 0
+    while i < warmup or time.time() - t0 < warm_s:
         fn(i)
+        i += 1
+        if i % 4 == 0:
+            torch.cuda.synchronize()  # the clock: the GPU's, not the queue's
     torch.cuda.synchronize()
     starts = [torch.cuda.Event(enable_timing=True) for _ in range(repeats)]
     ends = [torch.cuda.Event(enable_timing=True) for _ in range(repeats)]
@@ -501,6 +521,27 @@ class WholeModel:
         return self.lm_head(self.norm(h))
 
 
+def model_compiled(token_counts, repeats):
+    """torch.compile (default mode, no CUDA graph) of the whole model's step
+    (WholeModel.step with sdpa: the 32 layers, the cache writes, the norm and
+    the head in one traced function) for a prefill of each T at pos 0: its
+    first call's seconds (the compile) and the median ms after. Run in a
+    child process with a time limit by model_rows(); yields one result a T."""
+    model = WholeModel(torch.float16)
+    with torch.no_grad():
+        for tokens in token_counts:
+            model.setup(tokens, 0, "sdpa")
+            compiled = torch.compile(model.step)
+            t0 = time.time()
+            y = compiled()
+            torch.cuda.synchronize()
+            compile_s = time.time() - t0
+            assert torch.isfinite(y.float()).all(), "torch.compile: logits are not finite"
+            ms = time_calls(lambda i: compiled(), repeats, warmup=3, warm_s=MODEL_WARM_S)
+            yield tokens, {"torch_compile_ms": ms, "compile_s": compile_s}
+            torch._dynamo.reset()
+
+
 def capture(step):
     """A CUDA graph of step() after three warm-up calls on a side stream (as
     torch's docs do), so lazy initialisation stays out of the capture."""
@@ -530,10 +571,11 @@ def whole_model(model, tokens, pos, repeats):
                 if attention == "sdpa":
                     # Host-bound (Python issues ~600 kernels a step): its time
                     # moves with the CPU, so it gets as many calls as the graph.
-                    res["torch_eager_sdpa_ms"] = time_calls(model.step, repeats, warmup=5)
+                    res["torch_eager_sdpa_ms"] = time_calls(model.step, repeats, warmup=5,
+                                                            warm_s=MODEL_WARM_S)
                 g = capture(model.step)
                 res[f"torch_graph_{attention}_ms"] = time_calls(lambda i: g.replay(), repeats,
-                                                                warmup=3)
+                                                                warmup=3, warm_s=MODEL_WARM_S)
                 del g
             except Exception as e:
                 res[f"{attention}_error"] = f"{type(e).__name__}: {e}"[:800]
@@ -543,15 +585,18 @@ def whole_model(model, tokens, pos, repeats):
 
 # ---- the pairs -------------------------------------------------------------------------
 
-def run_greta(greta_dir, model, tokens, pos, repeats, name, profile=False):
+def run_greta(greta_dir, model, tokens, pos, repeats, name, profile=False, warm_s=0.0):
     """bench_greta's JSON line for one row; with profile, also each launch
-    timed alone (bench_greta --profile) under "launches"."""
+    timed alone (bench_greta --profile) under "launches"; warm_s: its
+    --warm-s."""
     if not os.path.exists(os.path.join(greta_dir, model)):
         err = os.path.join(greta_dir, "compile_errors.txt")
         why = open(err).read().strip()[-1500:] if os.path.exists(err) else "?"
         return {"greta_error": f"{model} was not compiled: {why}"}
     cmd = [os.path.join(greta_dir, "bench_greta"), os.path.join(greta_dir, model), "--tokens",
            str(tokens), "--pos", str(pos), "--repeats", str(repeats), "--name", name]
+    if warm_s:
+        cmd += ["--warm-s", str(warm_s)]
     p = subprocess.run(cmd + (["--profile"] if profile else []), capture_output=True, text=True,
                        timeout=300)
     if p.returncode != 0:
@@ -566,15 +611,17 @@ def run_greta(greta_dir, model, tokens, pos, repeats, name, profile=False):
     return res
 
 
-def model_rows(greta_dir):
+def model_rows(greta_dir, compile_timeout):
     """The whole-model rows, each greta's run then torch's; the torch model
-    is built once (13.5 GB) and freed after the last row."""
+    is built once (13.5 GB) and freed after the last row. Then torch.compile
+    of the prefill rows in MODEL_COMPILE_ROWS, in one child process."""
     rows, model = [], None
     for name, tokens, pos, greta_repeats, torch_repeats in MODEL_ROWS:
         row = {"name": name, "op": "model", "tokens": tokens, "pos": pos, "dtype": "f16"}
         if greta_dir:
             model_file = MODEL_FILE_T2048 if tokens > 512 else MODEL_FILE
-            row["greta"] = run_greta(greta_dir, model_file, tokens, pos, greta_repeats, name)
+            row["greta"] = run_greta(greta_dir, model_file, tokens, pos, greta_repeats, name,
+                                     warm_s=MODEL_WARM_S)
         try:
             if model is None:
                 t0 = time.time()
@@ -587,6 +634,29 @@ def model_rows(greta_dir):
         rows.append(row)
     del model
     torch.cuda.empty_cache()
+    compiled = [r for r in rows if r["name"] in MODEL_COMPILE_ROWS and "torch" in r]
+    if compiled:
+        tokens = ",".join(str(r["tokens"]) for r in compiled)
+        repeats = min(r for *_, r in MODEL_ROWS)
+        cmd = [sys.executable, os.path.abspath(__file__), "--only-compile-model", tokens, str(repeats)]
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=compile_timeout)
+            out, err = p.stdout, p.stderr
+        except subprocess.TimeoutExpired as e:
+            out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+            err = f"did not finish within {compile_timeout} s"
+        got = {}
+        for line in out.splitlines():
+            if line.startswith("COMPILED "):
+                res = json.loads(line[9:])
+                got[res.pop("tokens")] = res
+        for r in compiled:
+            if r["tokens"] in got:
+                r["torch"].update(got[r["tokens"]])
+            else:
+                r["torch"]["compile_error"] = (err or "?").strip()[-800:]
+            print(f"{r['name']}: torch.compile {json.dumps(got.get(r['tokens'], r['torch'].get('compile_error')))}",
+                  flush=True)
     return rows
 
 
@@ -596,12 +666,20 @@ def main(argv):
     ap.add_argument("--out", default=".")
     ap.add_argument("--compile-timeout", type=int, default=90)
     ap.add_argument("--only", help="comma-separated ops whose rows run: " + ", ".join(OPS))
+    ap.add_argument("--model-compile-timeout", type=int, default=240)
     ap.add_argument("--only-compile", nargs=3, metavar=("DTYPE", "T", "REPEATS"),
+                    help=argparse.SUPPRESS)
+    ap.add_argument("--only-compile-model", nargs=2, metavar=("T,...", "REPEATS"),
                     help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.only_compile:
         res = block_compiled(a.only_compile[0], int(a.only_compile[1]), int(a.only_compile[2]))
         print("COMPILED " + json.dumps(res))
+        return 0
+    if a.only_compile_model:
+        counts = [int(t) for t in a.only_compile_model[0].split(",")]
+        for tokens, res in model_compiled(counts, int(a.only_compile_model[1])):
+            print("COMPILED " + json.dumps({"tokens": tokens, **res}), flush=True)
         return 0
     only = set(a.only.split(",")) if a.only else set(OPS)
     if not only <= set(OPS):
@@ -658,7 +736,7 @@ def main(argv):
         print(json.dumps(row), flush=True)
         raw["rows"].append(row)
     if "model" in only:
-        raw["rows"] += model_rows(a.greta)
+        raw["rows"] += model_rows(a.greta, a.model_compile_timeout)
     with open(os.path.join(a.out, "raw.json"), "w") as f:
         json.dump(raw, f, indent=1)
     return 0

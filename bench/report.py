@@ -139,6 +139,7 @@ MODEL_RUNNERS = [
     ("torch_graph_sdpa_ms", "torch, CUDA graph, sdpa"),
     ("torch_graph_eager_ms", "torch, CUDA graph, eager attention"),
     ("torch_eager_sdpa_ms", "torch eager (no graph), sdpa"),
+    ("torch_compile_ms", "torch.compile (default mode), sdpa"),
 ]
 
 
@@ -182,8 +183,12 @@ def model_section(raw, points, notes):
             if f"{attention}_error" in torch:
                 notes.append(f"{row['name']}: torch with {attention} attention failed: "
                              f"{torch[attention + '_error'][:300]}")
+        if "compile_error" in torch:
+            notes.append(f"{row['name']}: torch.compile not timed: {torch['compile_error'][:300]}")
         runners = [(f"greta (KV {greta_kv_dtype(g)})" if gms else "greta", gms)]
-        runners += [(label, torch.get(k)) for k, label in MODEL_RUNNERS]
+        # torch.compile runs on the prefill rows only (MODEL_COMPILE_ROWS)
+        runners += [(label, torch.get(k)) for k, label in MODEL_RUNNERS
+                    if k in torch or k != "torch_compile_ms"]
         for label, ms in runners:
             cells = [step, label]
             if ms:
