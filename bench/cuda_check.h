@@ -48,23 +48,37 @@ static inline float bench_graph_median_ms(cudaGraphExec_t exec, cudaStream_t str
   return bench_median_ms([&] { CHECK(cudaGraphLaunch(exec, stream)); }, warmups, replays, stream);
 }
 
-/* Median µs of one launch: `launch(stream)` captured 10 times into a
- * graph, 12 timed replays after one untimed (launch overhead is out, as in
- * libgreta's replay). */
+/* `launch(stream)` captured 10 times into a graph on a stream of its own
+ * (launch overhead is out, as in libgreta's replay); bench_graph10_free
+ * releases it. */
+struct bench_graph10 {
+  cudaStream_t stream;
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+};
+template <class F>
+static inline bench_graph10 bench_graph10_capture(F launch) {
+  bench_graph10 b;
+  CHECK(cudaStreamCreate(&b.stream));
+  CHECK(cudaStreamBeginCapture(b.stream, cudaStreamCaptureModeGlobal));
+  for (int i = 0; i < 10; i++) launch(b.stream);
+  CHECK(cudaStreamEndCapture(b.stream, &b.graph));
+  CHECK(cudaGraphInstantiate(&b.exec, b.graph, 0));
+  return b;
+}
+static inline void bench_graph10_free(const bench_graph10 &b) {
+  CHECK(cudaGraphExecDestroy(b.exec));
+  CHECK(cudaGraphDestroy(b.graph));
+  CHECK(cudaStreamDestroy(b.stream));
+}
+
+/* Median µs of one launch: the graph of 10, 12 timed replays after one
+ * untimed. */
 template <class F>
 static inline float bench_graph_us(F launch) {
-  cudaStream_t s;
-  CHECK(cudaStreamCreate(&s));
-  cudaGraph_t g;
-  cudaGraphExec_t ge;
-  CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
-  for (int i = 0; i < 10; i++) launch(s);
-  CHECK(cudaStreamEndCapture(s, &g));
-  CHECK(cudaGraphInstantiate(&ge, g, 0));
-  const float us = bench_graph_median_ms(ge, s, 1, 12) * 100.f; /* ms for 10 launches -> µs for one */
-  CHECK(cudaGraphExecDestroy(ge));
-  CHECK(cudaGraphDestroy(g));
-  CHECK(cudaStreamDestroy(s));
+  const bench_graph10 b = bench_graph10_capture(launch);
+  const float us = bench_graph_median_ms(b.exec, b.stream, 1, 12) * 100.f; /* ms for 10 launches -> µs for one */
+  bench_graph10_free(b);
   return us;
 }
 

@@ -80,14 +80,8 @@ template <class F>
 static inline bench_sustained bench_sustained_us(const bench_nvml &nvml, F launch, double seconds,
                                                  double warm_s = 0.5) {
   enum { BATCH = 20 };
-  cudaStream_t s;
-  CHECK(cudaStreamCreate(&s));
-  cudaGraph_t g;
-  cudaGraphExec_t ge;
-  CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
-  for (int i = 0; i < 10; i++) launch(s);
-  CHECK(cudaStreamEndCapture(s, &g));
-  CHECK(cudaGraphInstantiate(&ge, g, 0));
+  const bench_graph10 graph = bench_graph10_capture(launch);
+  const cudaStream_t s = graph.stream;
   cudaEvent_t a, b, batch[2];
   CHECK(cudaEventCreate(&a));
   CHECK(cudaEventCreate(&b));
@@ -98,7 +92,7 @@ static inline bench_sustained bench_sustained_us(const bench_nvml &nvml, F launc
     long long replays = 0;
     const auto t0 = clk::now();
     for (int n = 0;; n++) {
-      for (int i = 0; i < BATCH; i++) CHECK(cudaGraphLaunch(ge, s));
+      for (int i = 0; i < BATCH; i++) CHECK(cudaGraphLaunch(graph.exec, s));
       replays += BATCH;
       CHECK(cudaEventRecord(batch[n & 1], s));
       if (n > 0) CHECK(cudaEventSynchronize(batch[(n - 1) & 1]));
@@ -128,9 +122,7 @@ static inline bench_sustained bench_sustained_us(const bench_nvml &nvml, F launc
   CHECK(cudaEventDestroy(a));
   CHECK(cudaEventDestroy(b));
   for (cudaEvent_t &e : batch) CHECK(cudaEventDestroy(e));
-  CHECK(cudaGraphExecDestroy(ge));
-  CHECK(cudaGraphDestroy(g));
-  CHECK(cudaStreamDestroy(s));
+  bench_graph10_free(graph);
   return r;
 }
 
