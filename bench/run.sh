@@ -43,8 +43,10 @@
 #                          against cuBLAS f16) and attention (causal prefill
 #                          attention alone at T = 128, 512, 2048 against
 #                          SDPA's flash backend); the ceilings are always
-#                          measured. GRETA_BENCH_ONLY=model takes about a
-#                          minute (before the T = 128 and 2048 prefill rows).
+#                          measured. GRETA_BENCH_ONLY=model takes about 3
+#                          minutes (each runner warmed a second a row, and
+#                          torch.compile of the three prefill rows in a
+#                          child process); all, about 8.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=build-bench
