@@ -651,12 +651,9 @@ def model_rows(greta_dir, compile_timeout):
                 res = json.loads(line[9:])
                 got[res.pop("tokens")] = res
         for r in compiled:
-            if r["tokens"] in got:
-                r["torch"].update(got[r["tokens"]])
-            else:
-                r["torch"]["compile_error"] = (err or "?").strip()[-800:]
-            print(f"{r['name']}: torch.compile {json.dumps(got.get(r['tokens'], r['torch'].get('compile_error')))}",
-                  flush=True)
+            res = got.get(r["tokens"], {"compile_error": (err or "?").strip()[-800:]})
+            r["torch"].update(res)
+            print(f"{r['name']}: torch.compile {json.dumps(res)}", flush=True)
     return rows
 
 

@@ -170,6 +170,16 @@ static greta_tmap encode_pair_map(const void *p) {
 
 static int g_sms;
 
+/* cuBLAS's c[M, N] = x[M, K] W[N, K]^T, x and W f16, c f32, f32 compute, on
+ * stream s: the peer of every row. */
+static void cublas_gemm(cublasHandle_t h, cudaStream_t s, long long M, long long N, long long K,
+                        const void *x, const void *w, void *c) {
+  const float alpha = 1.f, beta = 0.f;
+  cublasSetStream(h, s);
+  cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)N, (int)M, (int)K, &alpha, w, CUDA_R_16F, (int)K, x,
+               CUDA_R_16F, (int)K, &beta, c, CUDA_R_32F, (int)N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+}
+
 /* VARIANT 0: cp.async, one block a tile; 1: the copy engine, persistent. */
 template <long long N, long long K, int BN, int VARIANT>
 static float time_variant(long long M, const void *x, const void *w, float *c) {
@@ -225,13 +235,7 @@ static void width(const char *name, long long M, const void *x, const void *w, f
 template <long long N, long long K>
 static void shape(const char *name, long long M, cublasHandle_t h, const void *x, const void *w,
                   float *ref, float *c) {
-  const float alpha = 1.f, beta = 0.f;
-  const float cublas_us = bench_graph_us([&](cudaStream_t s) {
-    cublasSetStream(h, s);
-    cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)N, (int)M, (int)K, &alpha, w, CUDA_R_16F, (int)K,
-                 x, CUDA_R_16F, (int)K, &beta, c, CUDA_R_32F, (int)N, CUBLAS_COMPUTE_32F,
-                 CUBLAS_GEMM_DEFAULT);
-  });
+  const float cublas_us = bench_graph_us([&](cudaStream_t s) { cublas_gemm(h, s, M, N, K, x, w, c); });
   width<N, K, 128>(name, M, x, w, ref, c, cublas_us);
   width<N, K, 192>(name, M, x, w, ref, c, cublas_us);
   width<N, K, 256>(name, M, x, w, ref, c, cublas_us);
@@ -243,13 +247,22 @@ __global__ void step_width_kernel(long long M, long long N, long long K, int sms
   *bn = greta_wgmma_step_width(M, N, K, greta_wgmma_allowed(1), sms, 0, 1);
 }
 
-static int step_width(long long M, long long N, long long K) {
-  int *d, bn;
+/* The int that launch(where) has a one-thread kernel write (the layout
+ * rules are device code here). */
+template <class F>
+static int device_int(F launch) {
+  int *d, v;
   CHECK(cudaMalloc(&d, sizeof(int)));
-  step_width_kernel<<<1, 1>>>(M, N, K, g_sms, d);
-  CHECK(cudaMemcpy(&bn, d, sizeof(int), cudaMemcpyDeviceToHost));
+  launch(d);
+  CHECK(cudaMemcpy(&v, d, sizeof(int), cudaMemcpyDeviceToHost));
   CHECK(cudaFree(d));
-  return bn;
+  return v;
+}
+static int step_width(long long M, long long N, long long K) {
+  return device_int([&](int *d) { step_width_kernel<<<1, 1>>>(M, N, K, g_sms, d); });
+}
+static int mixed_head(long long M) {
+  return device_int([&](int *d) { mixed_head_kernel<<<1, 1>>>(M, g_sms, d); });
 }
 
 /* A row of the sustained table: greta's and cuBLAS's µs per launch
@@ -277,12 +290,7 @@ static void sustained_row(const char *name, long long M, cublasHandle_t h, const
     k<<<blocks, GRETA_WGMMA_WS_NT, smem, s>>>(M, c, g_sms, map_x, map_w);
     CHECK(cudaGetLastError());
   };
-  auto cublas = [&](cudaStream_t s) {
-    const float alpha = 1.f, beta = 0.f;
-    cublasSetStream(h, s);
-    cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)N, (int)M, (int)K, &alpha, w, CUDA_R_16F, (int)K, x,
-                 CUDA_R_16F, (int)K, &beta, c, CUDA_R_32F, (int)N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-  };
+  auto cublas = [&](cudaStream_t s) { cublas_gemm(h, s, M, N, K, x, w, c); };
   char what[32];
   snprintf(what, sizeof what, "%d", BN);
   const bench_sustained g = bench_sustained_us(nvml, greta, 2.0);
@@ -294,11 +302,7 @@ static void sustained_row(const char *name, long long M, cublasHandle_t h, const
  * cuBLAS's plain GEMM of the same shape (f32 out, no epilogue). */
 static void sustained_glu(long long M, cublasHandle_t h, const bench_nvml &nvml, const void *x,
                           const void *w, void *out) {
-  int *d, head;
-  CHECK(cudaMalloc(&d, sizeof(int)));
-  mixed_head_kernel<<<1, 1>>>(M, g_sms, d);
-  CHECK(cudaMemcpy(&head, d, sizeof(int), cudaMemcpyDeviceToHost));
-  CHECK(cudaFree(d));
+  int head = mixed_head(M);
   if (head < 0) head = (GLU_N + 255) / 256; /* no mix beats one width: all 256 */
   const int smem = GRETA_WGMMA_SMEM_BYTES(256) + GRETA_WGMMA_TMA_BARRIER_BYTES +
                    (glu_t::BULK ? GRETA_WGMMA_OUT_STAGE_BYTES : 0);
@@ -308,12 +312,7 @@ static void sustained_glu(long long M, cublasHandle_t h, const bench_nvml &nvml,
     glu_mixed_kernel<<<g_sms, GRETA_WGMMA_WS_NT, smem, s>>>(M, head, g_sms, map_x, map_w, out);
     CHECK(cudaGetLastError());
   };
-  auto cublas = [&](cudaStream_t s) {
-    const float alpha = 1.f, beta = 0.f;
-    cublasSetStream(h, s);
-    cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, GLU_N, (int)M, GLU_K, &alpha, w, CUDA_R_16F, GLU_K, x, CUDA_R_16F,
-                 GLU_K, &beta, out, CUDA_R_32F, GLU_N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-  };
+  auto cublas = [&](cudaStream_t s) { cublas_gemm(h, s, M, GLU_N, GLU_K, x, w, out); };
   char what[32];
   snprintf(what, sizeof what, "head %d", head);
   for (int rep = 0; rep < 2; rep++) {
@@ -394,20 +393,11 @@ static void glu_bench(cublasHandle_t h, const void *x, const void *w, void *out,
     glu_width<256>(T, x, w, ref, nullptr);
     glu_width<192>(T, x, w, out, ref);
     glu_width<128>(T, x, w, out, ref);
-    int *d_head, head;
-    CHECK(cudaMalloc(&d_head, sizeof(int)));
-    mixed_head_kernel<<<1, 1>>>(T, g_sms, d_head);
-    CHECK(cudaMemcpy(&head, d_head, sizeof(int), cudaMemcpyDeviceToHost));
-    CHECK(cudaFree(d_head));
+    const int head = mixed_head(T);
     if (head >= 0) glu_mixed(T, head, "the rule's", x, w, out, ref);
     glu_mixed(T, (GLU_N + 255) / 256, "all 256", x, w, out, ref);
     glu_mixed(T, 0, "all 192", x, w, out, ref);
-    const float alpha = 1.f, beta = 0.f;
-    const float cublas_us = bench_graph_us([&](cudaStream_t s) {
-      cublasSetStream(h, s);
-      cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, GLU_N, (int)T, GLU_K, &alpha, w, CUDA_R_16F, GLU_K, x,
-                   CUDA_R_16F, GLU_K, &beta, out, CUDA_R_32F, GLU_N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-    });
+    const float cublas_us = bench_graph_us([&](cudaStream_t s) { cublas_gemm(h, s, T, GLU_N, GLU_K, x, w, out); });
     printf("| gate_up, cuBLAS (the GEMM alone, f32 out) | %4lld | - | - | %6.1f (%3.0f) | - | - |\n", T, cublas_us,
            2.0 * T * GLU_N * GLU_K * 1e-6 / cublas_us);
   }

@@ -135,11 +135,13 @@ def model_work(row):
     return bytes_, flops
 
 
+# (raw.json key, label, runs on decode rows too): torch.compile is tried on
+# the prefill rows only (bench_torch.py's MODEL_COMPILE_ROWS).
 MODEL_RUNNERS = [
-    ("torch_graph_sdpa_ms", "torch, CUDA graph, sdpa"),
-    ("torch_graph_eager_ms", "torch, CUDA graph, eager attention"),
-    ("torch_eager_sdpa_ms", "torch eager (no graph), sdpa"),
-    ("torch_compile_ms", "torch.compile (default mode), sdpa"),
+    ("torch_graph_sdpa_ms", "torch, CUDA graph, sdpa", True),
+    ("torch_graph_eager_ms", "torch, CUDA graph, eager attention", True),
+    ("torch_eager_sdpa_ms", "torch eager (no graph), sdpa", True),
+    ("torch_compile_ms", "torch.compile (default mode), sdpa", False),
 ]
 
 
@@ -186,9 +188,7 @@ def model_section(raw, points, notes):
         if "compile_error" in torch:
             notes.append(f"{row['name']}: torch.compile not timed: {torch['compile_error'][:300]}")
         runners = [(f"greta (KV {greta_kv_dtype(g)})" if gms else "greta", gms)]
-        # torch.compile runs on the prefill rows only (MODEL_COMPILE_ROWS)
-        runners += [(label, torch.get(k)) for k, label in MODEL_RUNNERS
-                    if k in torch or k != "torch_compile_ms"]
+        runners += [(label, torch.get(k)) for k, label, decode in MODEL_RUNNERS if decode or t > 1]
         for label, ms in runners:
             cells = [step, label]
             if ms:
