@@ -503,10 +503,10 @@ GRETA_INLINE void greta_wgmma_epilogue(const float *acc, int t, greta_i64 M, gre
   }
 
   if constexpr (P && PAIRS::STAGED) {
-    /* A long per-pair epilogue (RoPE's double sincos): the tile goes through
-     * the freed ring, [BM][BN + 8] f32, and a loop that is not unrolled
-     * takes U pairs a thread per trip, consecutive threads consecutive pairs
-     * of a row (coalesced stores). Unrolled over the fragment, it was 64
+    /* A long per-pair epilogue (RoPE's sincos): the tile goes through the
+     * freed ring, [BM][BN + 8] f32, and a loop that is not unrolled takes
+     * U rows a thread per trip, consecutive threads consecutive pairs of a
+     * row (coalesced stores). Unrolled over the fragment, it was 64
      * inlined copies a thread: measured 2x the GEMM's time on the H200. */
     enum { LD = BN + 8 };
     static_assert(BM * LD * 4 <= GRETA_WGMMA_STAGES(BN) * (BM + BN) * GRETA_WGMMA_BK * 2,
@@ -517,23 +517,31 @@ GRETA_INLINE void greta_wgmma_epilogue(const float *acc, int t, greta_i64 M, gre
       *(float2 *)&staged[(64 * wg + greta_wgmma_d_row(wt, i)) * LD + greta_wgmma_d_col(wt, i)] =
           make_float2(acc[i], acc[i + 1]);
     sync();
-    /* U pairs a trip, read before any is stored: their stores may alias
-     * the tile for the compiler, so this is what lets U chains overlap. */
-    enum { U = 8 };
-    static_assert(BM * BN / 2 % (NT * U) == 0, "whole trips");
+    /* Thread t takes the pairs of virtual columns lc and lc + 1 (its two
+     * pairs' halves at lc and lc + 16, read as float2) in every PH-th row:
+     * pairs.at_column works out once what a pair's store needs, where
+     * working it out per pair (64-bit divisions by the pair layout's
+     * constants, the head's kind and frequency) was most of the loop. U rows
+     * a trip, read before any is stored: their stores may alias the tile for
+     * the compiler, so this is what lets U chains overlap. */
+    enum { CPR = BN / 4, PH = NT / CPR, U = 4 };
+    const int col = t % CPR, r0 = t / CPR, lc = col / 8 * 32 + col % 8 * 2;
+    if (r0 >= PH || n0 + lc >= N) return;
+    const auto view = pairs.at_column(n0 + lc);
 #pragma unroll 1
-    for (int e0 = t; e0 < BM * BN / 2; e0 += NT * U) {
-      float first[U], second[U];
+    for (int rr = r0; rr < BM; rr += PH * U) {
+      float2 first[U], second[U];
 #pragma unroll
       for (int u = 0; u < U; u++) {
-        const int e = e0 + NT * u, r = e / (BN / 2), cc = e % (BN / 2), lc = cc / 16 * 32 + cc % 16;
-        first[u] = staged[r * LD + lc];
-        second[u] = staged[r * LD + lc + 16];
+        const int r = rr + PH * u < BM ? rr + PH * u : rr;
+        first[u] = *(const float2 *)&staged[r * LD + lc];
+        second[u] = *(const float2 *)&staged[r * LD + lc + 16];
       }
 #pragma unroll
       for (int u = 0; u < U; u++) {
-        const int e = e0 + NT * u, r = e / (BN / 2), cc = e % (BN / 2), lc = cc / 16 * 32 + cc % 16;
-        if (m0 + r < M && n0 + lc < N) pairs.store1(m0 + r, n0 + lc, first[u], second[u]);
+        const int r = rr + PH * u;
+        if (r < BM && m0 + r < M)
+          pairs.store_column(view, m0 + r, first[u].x, second[u].x, first[u].y, second[u].y);
       }
     }
     return;

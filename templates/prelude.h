@@ -201,6 +201,19 @@ GRETA_INLINE void greta_store_w(void *w, greta_i64 i, float v) {
   else if (DT == GRETA_W_F16) ((unsigned short *)w)[i] = greta_float_to_half(v);
   else ((unsigned short *)w)[i] = greta_float_to_bf16(v);
 }
+/* Elements i and i + 1 (i even) as greta_store_w stores each, in one store. */
+template <int DT>
+GRETA_INLINE void greta_store_w2(void *w, greta_i64 i, float v0, float v1) {
+#if defined(GRETA_AMD)
+  greta_store_w<DT>(w, i, v0);
+  greta_store_w<DT>(w, i + 1, v1);
+#else
+  if (DT == GRETA_W_F32) *(float2 *)((float *)w + i) = make_float2(v0, v1);
+  else if (DT == GRETA_W_F16)
+    ((unsigned int *)w)[i / 2] = greta_float_to_half(v0) | (unsigned int)greta_float_to_half(v1) << 16;
+  else ((unsigned int *)w)[i / 2] = greta_float_to_bf16(v0) | (unsigned int)greta_float_to_bf16(v1) << 16;
+#endif
+}
 
 /* *p from memory no launch writes (a kernel's constant table): on NVIDIA
  * through the read-only path, which lets the compiler move the load past

@@ -117,4 +117,55 @@ struct greta_qkv_pairs : greta_pair_map<G, D / 2, H + 2 * KVH, 1> {
     store1(m, v, a0, b0);
     store1(m, v + 1, a1, b1);
   }
+  /* The staged epilogue's view (greta_gemm_wgmma, PAIRS::STAGED): the pairs
+   * of virtual columns v and v + 1 (v even, so pairs i and i + 1 of one
+   * head) in every row, with what store1 works out per pair (head, kind,
+   * frequencies, where row 0 goes) worked out once; each row then stores
+   * the two pairs as store1 does, two adjacent elements at a time. */
+  struct column {
+    int kind; /* 0: q, 1: k, 2: v, 3: no pair (past S) */
+    bool two; /* pair i + 1 is one too */
+    greta_i64 at; /* element i of q's token 0, or of the cache's row 0 */
+    float f0, f1; /* inv_freq[i], inv_freq[i + 1] */
+  };
+  GRETA_METHOD column at_column(greta_i64 v) const {
+    column c;
+    const greta_i64 i = map::pair(v), head = map::block(v);
+    c.kind = i >= D / 2 ? 3 : head < H ? 0 : head < H + KVH ? 1 : 2;
+    c.two = i + 1 < D / 2;
+    c.at = c.kind == 0 ? head * D + i : (head - (c.kind == 1 ? H : H + KVH)) * D + i;
+    c.f0 = c.kind < 2 ? greta_load_const(inv_freq + i) : 0.f;
+    c.f1 = c.kind < 2 && c.two ? greta_load_const(inv_freq + i + 1) : 0.f;
+    return c;
+  }
+  GRETA_METHOD void store_column(const column &c, greta_i64 m, float a0, float b0, float a1,
+                                 float b1) const {
+    const greta_i64 HALF = D / 2, position = pos + m;
+    if (c.kind == 3) return;
+    if (c.kind < 2) {
+      greta_rope_rotate<true>(position, c.f0, &a0, &b0);
+      greta_rope_rotate<true>(position, c.f1, &a1, &b1);
+    }
+    if (c.kind == 0) {
+      float *row = q + m * H * D + c.at;
+      if (c.two) {
+        greta_store_w2<GRETA_W_F32>(row, 0, a0, a1);
+        greta_store_w2<GRETA_W_F32>(row, HALF, b0, b1);
+      } else {
+        row[0] = a0;
+        row[HALF] = b0;
+      }
+      return;
+    }
+    if (position >= MAXSEQ) return;
+    void *cache = c.kind == 1 ? k_cache : v_cache;
+    const greta_i64 e = position * KVH * D + c.at;
+    if (c.two) {
+      greta_store_w2<KT>(cache, e, a0, a1);
+      greta_store_w2<KT>(cache, e + HALF, b0, b1);
+    } else {
+      greta_store_w<KT>(cache, e, a0);
+      greta_store_w<KT>(cache, e + HALF, b0);
+    }
+  }
 };
