@@ -39,6 +39,8 @@ launch alone as well as with its whole step (which appends K and V first).
 
   python3 bench/bench_torch.py --greta build-bench/carry --out $OUT [--only model,block]
       writes $OUT/raw.json (every measurement) and prints progress
+  python3 bench/bench_torch.py --profile-compiled-model 2048
+      prints torch.compile's kernels in the whole model's prefill of 2048 tokens
 
 Needs torch and transformers (present on the GPU machine).
 """
@@ -281,33 +283,38 @@ def gemm7b(n, k, tokens, repeats):
     return out
 
 
-def flash_only():
-    """A context in which SDPA may use only the flash-attention backend (an
-    error, not a silent fallback, where flash cannot run)."""
-    try:
-        from torch.nn.attention import SDPBackend, sdpa_kernel
-        return sdpa_kernel(SDPBackend.FLASH_ATTENTION)
-    except ImportError:  # torch before 2.3
-        return torch.backends.cuda.sdp_kernel(enable_flash=True, enable_math=False,
-                                              enable_mem_efficient=False)
+def sdpa_backend(name):
+    """A context in which SDPA may use only the backend `name` ("flash":
+    FlashAttention 2; "cudnn": cuDNN's fused attention, which torch.compile's
+    whole model picks at T = 2048 on the H200): an error, not a silent
+    fallback, where it cannot run."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    return sdpa_kernel({"flash": SDPBackend.FLASH_ATTENTION,
+                        "cudnn": SDPBackend.CUDNN_ATTENTION}[name])
 
 
 def attention_alone(tokens, repeats):
-    """SDPA(is_causal=True), flash backend, on f16 q, k, v of T tokens x 32
-    heads x 128, laid out as HF's attention passes them ([1, T, heads,
-    head_dim] memory seen as [1, heads, T, head_dim]: greta's [T, heads,
-    head_dim] order); same buffers every call, as greta's replay."""
+    """SDPA(is_causal=True) on f16 q, k, v of T tokens x 32 heads x 128,
+    laid out as HF's attention passes them ([1, T, heads, head_dim] memory
+    seen as [1, heads, T, head_dim]: greta's [T, heads, head_dim] order),
+    with the flash backend and with cuDNN's; same buffers every call, as
+    greta's replay. A backend that fails leaves its error instead."""
     from torch.nn.functional import scaled_dot_product_attention
     q, k, v = (torch.randn(1, tokens, HEADS, HEAD_DIM, device=DEV, dtype=torch.float16)
                .transpose(1, 2) for _ in range(3))
     call = lambda i=0: scaled_dot_product_attention(q, k, v, is_causal=True)
-    with torch.no_grad(), flash_only():
-        y = call()
-        assert torch.isfinite(y).all(), "SDPA output is not finite"
-        ms = time_calls(call, repeats)
-    del q, k, v, y
+    out = {}
+    for backend in ("flash", "cudnn"):
+        try:
+            with torch.no_grad(), sdpa_backend(backend):
+                y = call()
+                assert torch.isfinite(y).all(), "SDPA output is not finite"
+                out[f"torch_sdpa_{backend}_ms"] = time_calls(call, repeats)
+        except Exception as e:  # keep the other backend's time
+            out[f"torch_sdpa_{backend}_error"] = f"{type(e).__name__}: {e}"[:300]
+    del q, k, v
     torch.cuda.empty_cache()
-    return {"torch_sdpa_flash_ms": ms}
+    return out
 
 
 # ---- HF LlamaDecoderLayer --------------------------------------------------------
@@ -542,6 +549,61 @@ def model_compiled(token_counts, repeats):
             torch._dynamo.reset()
 
 
+def profile_compiled_model(tokens, calls=3):
+    """Where torch.compile's whole-model prefill spends its time: the step
+    compiled as model_compiled() compiles it, warmed for MODEL_WARM_S, then
+    `calls` calls under torch.profiler. Prints each GPU kernel's total time
+    a step (summed over its launches), its launches a step and its share,
+    largest first, then the totals by kind (the kernel's name decides:
+    GEMM, attention, Triton-fused elementwise, other)."""
+    from torch.profiler import profile, ProfilerActivity
+    model = WholeModel(torch.float16)
+    with torch.no_grad():
+        model.setup(tokens, 0, "sdpa")
+        compiled = torch.compile(model.step)
+        compiled()
+        time_calls(lambda i: compiled(), 3, warmup=3, warm_s=MODEL_WARM_S)
+        torch.cuda.synchronize()
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            for _ in range(calls):
+                compiled()
+            torch.cuda.synchronize()
+    kernels = {}
+    for e in prof.events():
+        if e.device_type != torch.autograd.DeviceType.CUDA:
+            continue
+        us = e.device_time if hasattr(e, "device_time") else e.cuda_time
+        k = kernels.setdefault(e.name, [0.0, 0])
+        k[0] += us / calls
+        k[1] += 1
+    step = sum(v[0] for v in kernels.values())
+
+    def kind(name):
+        n = name.lower()
+        if "flash" in n or "fmha" in n or "attention" in n:
+            return "attention"
+        if any(w in n for w in ("gemm", "nvjet", "xmma", "cutlass", "cublas", "sm90_")):
+            return "GEMM"
+        if n.startswith("triton"):
+            return "Triton-fused"
+        return "other"
+    print(f"torch.compile, whole 7B prefill T={tokens}: kernels {step / 1000:.3f} ms a step "
+          f"(the sum of its kernels' times, {calls} calls under torch.profiler)")
+    print("| kernel | kind | launches a step | ms a step | share |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, (us, n) in sorted(kernels.items(), key=lambda kv: -kv[1][0])[:30]:
+        print(f"| {name[:100]} | {kind(name)} | {n // calls} | {us / 1000:.3f} | {100 * us / step:.1f} % |")
+    totals = {}
+    for name, (us, n) in kernels.items():
+        t = totals.setdefault(kind(name), [0.0, 0])
+        t[0] += us
+        t[1] += n // calls
+    print("| kind | launches a step | ms a step | share |")
+    print("| --- | --- | --- | --- |")
+    for k, (us, n) in sorted(totals.items(), key=lambda kv: -kv[1][0]):
+        print(f"| {k} | {n} | {us / 1000:.3f} | {100 * us / step:.1f} % |")
+
+
 def capture(step):
     """A CUDA graph of step() after three warm-up calls on a side stream (as
     torch's docs do), so lazy initialisation stays out of the capture."""
@@ -668,7 +730,13 @@ def main(argv):
                     help=argparse.SUPPRESS)
     ap.add_argument("--only-compile-model", nargs=2, metavar=("T,...", "REPEATS"),
                     help=argparse.SUPPRESS)
+    ap.add_argument("--profile-compiled-model", type=int, metavar="T",
+                    help="only print torch.profiler's kernel times of torch.compile's whole-model "
+                    "prefill of T tokens (no rows, no raw.json)")
     a = ap.parse_args(argv)
+    if a.profile_compiled_model:
+        profile_compiled_model(a.profile_compiled_model)
+        return 0
     if a.only_compile:
         res = block_compiled(a.only_compile[0], int(a.only_compile[1]), int(a.only_compile[2]))
         print("COMPILED " + json.dumps(res))

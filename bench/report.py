@@ -34,7 +34,7 @@ Issue 11's rows get a section each:
              bench_greta --profile reports, is 0.8 % more at T = 128);
              greta's step (two f16 cache appends from f32 K
              and V, then the attention) and its attention launch alone
-             (bench_greta --profile), against SDPA's flash backend.
+             (bench_greta --profile), against SDPA's flash and cuDNN backends.
 These rows are not drawn on the roofline.
 """
 import json
@@ -291,7 +291,8 @@ def attention_section(raw, notes):
            "appends (f32 K and V rounded to f16) and the attention (f32 q and output, f16 K and "
            "V); its attention launch alone is from bench_greta --profile (each launch timed as "
            "a one-kernel graph). SDPA: torch.nn.functional.scaled_dot_product_attention("
-           "is_causal=True), flash backend only, f16 q, k, v. % of peak is against this run's "
+           "is_causal=True) on f16 q, k, v, with the flash backend (FlashAttention 2) and with "
+           "cuDNN's (what torch.compile's whole model runs at T = 2048). % of peak is against this run's "
            f"cuBLAS f16 8192^3 rate, {peak / 1e12:.1f} TFLOP/s. greta / runner: greta's "
            "attention launch alone over SDPA's time; > 1: greta is slower.", "",
            *md_head(head)]
@@ -305,11 +306,17 @@ def attention_section(raw, notes):
             notes.append(f"{row['name']}: greta's profile has no attention launch")
         ams = sum(alone) if alone else None
         sdpa = row.get("torch", {}).get("torch_sdpa_flash_ms")
+        cudnn = row.get("torch", {}).get("torch_sdpa_cudnn_ms")
+        if "torch_sdpa_cudnn_error" in row.get("torch", {}):
+            notes.append(f"{row['name']}: SDPA cuDNN: {row['torch']['torch_sdpa_cudnn_error']}")
         step = f"prefill T={t}: {flops / 1e9:.1f} GFLOP, floor {flops / peak * 1e3:.4f} ms"
         # The ratios are of greta's attention launch (what SDPA computes).
         runners = [("greta, step (appends + attention)", gms, None),
                    ("greta, attention launch alone", ams, None),
                    ("SDPA flash", sdpa, ams)]
+        torch_row = row.get("torch", {})
+        if "torch_sdpa_cudnn_ms" in torch_row or "torch_sdpa_cudnn_error" in torch_row:
+            runners.append(("SDPA cuDNN", cudnn, ams))  # runs before 2026-12-04 17:10 UTC: none
         for label, ms, ref in runners:
             cells = [step, label] + rate_cells(ms, flops, peak, ref)
             out.append(md_row(cells))
