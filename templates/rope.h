@@ -89,6 +89,26 @@ GRETA_INLINE void greta_qkv_rope_append(const int *params, const float *y, float
                                                yh[i + HALF], q, k_cache, v_cache, inv_freq);
 }
 
+/* Pair i's two values (a0 at element e, b0 at e + HALF) and, when `two`,
+ * pair i + 1's (a1, b1 one element on), each as greta_store_w stores it;
+ * two adjacent elements in one store where both runs allow it (e even, as
+ * the staged epilogue's columns are, and HALF even). */
+template <int DT, greta_i64 HALF>
+GRETA_INLINE void greta_store_two_pairs(void *w, greta_i64 e, bool two, float a0, float b0,
+                                        float a1, float b1) {
+  if (HALF % 2 == 0 && two) {
+    greta_store_w2<DT>(w, e, a0, a1);
+    greta_store_w2<DT>(w, e + HALF, b0, b1);
+    return;
+  }
+  greta_store_w<DT>(w, e, a0);
+  greta_store_w<DT>(w, e + HALF, b0);
+  if (two) {
+    greta_store_w<DT>(w, e + 1, a1);
+    greta_store_w<DT>(w, e + HALF + 1, b1);
+  }
+}
+
 /* Prefill's matmul_qkv: the stacked q/k/v GEMM's paired epilogue
  * (templates/gemm.h): each head is a block of pairs (i, i + D/2), stored as
  * qkv_rope_append stores them. Row m of the launch is token m, at position
@@ -121,7 +141,7 @@ struct greta_qkv_pairs : greta_pair_map<G, D / 2, H + 2 * KVH, 1> {
    * of virtual columns v and v + 1 (v even, so pairs i and i + 1 of one
    * head) in every row, with what store1 works out per pair (head, kind,
    * frequencies, where row 0 goes) worked out once; each row then stores
-   * the two pairs as store1 does, two adjacent elements at a time. */
+   * the two pairs as store1 does (greta_store_two_pairs). */
   struct column {
     int kind; /* 0: q, 1: k, 2: v, 3: no pair (past S) */
     bool two; /* pair i + 1 is one too */
@@ -140,32 +160,18 @@ struct greta_qkv_pairs : greta_pair_map<G, D / 2, H + 2 * KVH, 1> {
   }
   GRETA_METHOD void store_column(const column &c, greta_i64 m, float a0, float b0, float a1,
                                  float b1) const {
-    const greta_i64 HALF = D / 2, position = pos + m;
+    const greta_i64 position = pos + m;
     if (c.kind == 3) return;
     if (c.kind < 2) {
       greta_rope_rotate<true>(position, c.f0, &a0, &b0);
       greta_rope_rotate<true>(position, c.f1, &a1, &b1);
     }
     if (c.kind == 0) {
-      float *row = q + m * H * D + c.at;
-      if (c.two) {
-        greta_store_w2<GRETA_W_F32>(row, 0, a0, a1);
-        greta_store_w2<GRETA_W_F32>(row, HALF, b0, b1);
-      } else {
-        row[0] = a0;
-        row[HALF] = b0;
-      }
+      greta_store_two_pairs<GRETA_W_F32, D / 2>(q, m * H * D + c.at, c.two, a0, b0, a1, b1);
       return;
     }
     if (position >= MAXSEQ) return;
-    void *cache = c.kind == 1 ? k_cache : v_cache;
-    const greta_i64 e = position * KVH * D + c.at;
-    if (c.two) {
-      greta_store_w2<KT>(cache, e, a0, a1);
-      greta_store_w2<KT>(cache, e + HALF, b0, b1);
-    } else {
-      greta_store_w<KT>(cache, e, a0);
-      greta_store_w<KT>(cache, e + HALF, b0);
-    }
+    greta_store_two_pairs<KT, D / 2>(c.kind == 1 ? k_cache : v_cache, position * KVH * D + c.at,
+                                     c.two, a0, b0, a1, b1);
   }
 };

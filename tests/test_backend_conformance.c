@@ -463,6 +463,19 @@ Test(conformance, paired_epilogues_block_f16) {
 Test(conformance, paired_epilogues_block_bf16) {
   conform_edited("block_dim192", dim192, 6, epilogue_steps, "bf16", 1.6e-2);
 }
+/* An odd number of pairs a head (32 heads of 6: 3 a head, 8 kv heads; dim
+ * 192): sm_90a's staged q/k/v epilogue stores the pairs two at a time
+ * (greta_qkv_pairs::column), and a head's last pair alone. */
+static const char *const odd_pairs[] = {"const dim = 72\n",      "const dim = 192\n",
+                                        "const heads = 3\n",     "const heads = 32\n",
+                                        "const kv_heads = 1\n",  "const kv_heads = 8\n",
+                                        "const head_dim = 24\n", "const head_dim = 6\n"};
+Test(conformance, paired_epilogues_odd_pairs_f16) {
+  conform_edited("block_odd_pairs", odd_pairs, 8, epilogue_steps, "f16", 2e-3);
+}
+Test(conformance, paired_epilogues_odd_pairs_bf16) {
+  conform_edited("block_odd_pairs", odd_pairs, 8, epilogue_steps, "bf16", 1.6e-2);
+}
 /* Pairs in whole runs of 16 (3 heads of 64: 32 a head; ffn 160): through
  * the copy engine (the default on sm_90a) the paired weights take the
  * 5-dimensional boxes of pair_layout.h, several heads and one [gate; up]
