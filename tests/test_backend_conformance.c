@@ -470,10 +470,8 @@ static const char *const odd_pairs[] = {"const dim = 72\n",      "const dim = 19
                                         "const heads = 3\n",     "const heads = 32\n",
                                         "const kv_heads = 1\n",  "const kv_heads = 8\n",
                                         "const head_dim = 24\n", "const head_dim = 6\n"};
-Test(conformance, paired_epilogues_odd_pairs_f16) {
+Test(conformance, paired_epilogues_odd_pairs) {
   conform_edited("block_odd_pairs", odd_pairs, 8, epilogue_steps, "f16", 2e-3);
-}
-Test(conformance, paired_epilogues_odd_pairs_bf16) {
   conform_edited("block_odd_pairs", odd_pairs, 8, epilogue_steps, "bf16", 1.6e-2);
 }
 /* Pairs in whole runs of 16 (3 heads of 64: 32 a head; ffn 160): through
