@@ -592,7 +592,8 @@ def profile_compiled_model(tokens, calls=3):
     print("| kernel | kind | launches a step | ms a step | share |")
     print("| --- | --- | --- | --- | --- |")
     for name, (us, n) in sorted(kernels.items(), key=lambda kv: -kv[1][0])[:30]:
-        print(f"| {name[:100]} | {kind(name)} | {n // calls} | {us / 1000:.3f} | {100 * us / step:.1f} % |")
+        print(f"| {name[:100]} | {kind(name)} | {n // calls} | {us / 1000:.3f} "
+              f"| {100 * us / step:.1f} % |")
     totals = {}
     for name, (us, n) in kernels.items():
         t = totals.setdefault(kind(name), [0.0, 0])

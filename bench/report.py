@@ -292,7 +292,8 @@ def attention_section(raw, notes):
            "V); its attention launch alone is from bench_greta --profile (each launch timed as "
            "a one-kernel graph). SDPA: torch.nn.functional.scaled_dot_product_attention("
            "is_causal=True) on f16 q, k, v, with the flash backend (FlashAttention 2) and with "
-           "cuDNN's (what torch.compile's whole model runs at T = 2048). % of peak is against this run's "
+           "cuDNN's (what torch.compile's whole model runs at T = 2048). "
+           "% of peak is against this run's "
            f"cuBLAS f16 8192^3 rate, {peak / 1e12:.1f} TFLOP/s. greta / runner: greta's "
            "attention launch alone over SDPA's time; > 1: greta is slower.", "",
            *md_head(head)]
