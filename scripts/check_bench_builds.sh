@@ -17,7 +17,7 @@ benches=(attention_decode_bench.cu attention_prefill_bench.cu gemm_wgmma_bench.c
 flags() {
   case $1 in
     attention_decode_bench.cu | l2_rate.cu) echo -arch=sm_90 ;;
-    attention_prefill_bench.cu) echo -arch=sm_90 -DATTN_MIN_BLOCKS=1 ;;
+    attention_prefill_bench.cu) echo $sm90a -DATTN_MIN_BLOCKS=1 -DATTN_WGMMA ;;
     *) echo $sm90a ;;
   esac
 }

@@ -90,6 +90,47 @@ GRETA_INLINE void greta_ldmatrix_x4(unsigned int addr, unsigned int (&r)[4]) {
 /* 2^x to ~2 ulp (CUDA's exp2f without fast math). */
 GRETA_INLINE float greta_attn_exp2(float x) { return exp2f(x); }
 
+/* The sum of v over the 4 lanes of a row's group. */
+GRETA_INLINE float greta_attn_quad_sum(float v) {
+  v += greta_shfl_xor(v, 1);
+  return v + greta_shfl_xor(v, 2);
+}
+
+/* One key tile's online softmax on a lane's rows g and g + 8: s[j][c] (n-tile
+ * j of 8 keys, result register c, row c / 2; scores in base 2, masked)
+ * becomes p in place, the running max m and partial sum l advance, and
+ * alpha[rr] is what row rr's O must be scaled by. A row's max is over the
+ * 4 lanes of its group (2 xor shuffles); l stays the lane's partial sum
+ * (greta_attention_mma, and the wgmma draft in bench/attention_prefill_bench.cu). */
+template <int NS>
+GRETA_INLINE void greta_attn_online_softmax(float (&s)[NS][4], float (&m)[2], float (&l)[2],
+                                            float (&alpha)[2]) {
+  float ms[2];
+#pragma unroll
+  for (int rr = 0; rr < 2; rr++) {
+    float mt = greta_neg_inf();
+#pragma unroll
+    for (int j = 0; j < NS; j++) mt = greta_fmax(mt, greta_fmax(s[j][2 * rr], s[j][2 * rr + 1]));
+    mt = greta_fmax(mt, greta_shfl_xor(mt, 1));
+    mt = greta_fmax(mt, greta_shfl_xor(mt, 2));
+    const float mn = greta_fmax(m[rr], mt);
+    /* Nothing seen yet (mn = -inf): subtract 0, so every p and alpha is
+     * exp2(-inf) = 0 rather than NaN. */
+    ms[rr] = mn == greta_neg_inf() ? 0.f : mn;
+    alpha[rr] = greta_attn_exp2(m[rr] - ms[rr]);
+    m[rr] = mn;
+    l[rr] *= alpha[rr];
+  }
+#pragma unroll
+  for (int j = 0; j < NS; j++)
+#pragma unroll
+    for (int c = 0; c < 4; c++) {
+      const float p = greta_attn_exp2(s[j][c] - ms[c / 2]);
+      l[c / 2] += p;
+      s[j][c] = p;
+    }
+}
+
 template <greta_i64 H, greta_i64 KVH, int D, greta_i64 MAXSEQ, int DT, int OUT = GRETA_W_F32>
 GRETA_INLINE void greta_attention_mma(const int *params, const float *q, const void *kc,
                                       const void *vc, void *out, float scale) {
@@ -240,31 +281,8 @@ GRETA_INLINE void greta_attention_mma(const int *params, const float *q, const v
           for (int c = 0; c < 4; c++)
             if (8 * j + mma_d_col(lane, c) > rel[c / 2]) s[j][c] = greta_neg_inf();
       }
-      /* Online softmax: the row max over the 4 lanes of the group. */
-      float alpha[2], ms[2];
-#pragma unroll
-      for (int rr = 0; rr < 2; rr++) {
-        float mt = greta_neg_inf();
-#pragma unroll
-        for (int j = 0; j < NS; j++) mt = greta_fmax(mt, greta_fmax(s[j][2 * rr], s[j][2 * rr + 1]));
-        mt = greta_fmax(mt, greta_shfl_xor(mt, 1));
-        mt = greta_fmax(mt, greta_shfl_xor(mt, 2));
-        const float mn = greta_fmax(m[rr], mt);
-        /* Nothing seen yet (mn = -inf): subtract 0, so every p and alpha is
-         * exp2(-inf) = 0 rather than NaN. */
-        ms[rr] = mn == greta_neg_inf() ? 0.f : mn;
-        alpha[rr] = greta_attn_exp2(m[rr] - ms[rr]);
-        m[rr] = mn;
-        l[rr] *= alpha[rr];
-      }
-#pragma unroll
-      for (int j = 0; j < NS; j++)
-#pragma unroll
-        for (int c = 0; c < 4; c++) {
-          const float p = greta_attn_exp2(s[j][c] - ms[c / 2]);
-          l[c / 2] += p;
-          s[j][c] = p;
-        }
+      float alpha[2];
+      greta_attn_online_softmax<NS>(s, m, l, alpha);
 #pragma unroll
       for (int n = 0; n < NO; n++)
 #pragma unroll
@@ -292,12 +310,10 @@ GRETA_INLINE void greta_attention_mma(const int *params, const float *q, const v
   /* Each row's sum over its 4 lanes; every row t < T has seen key 0. */
 #pragma unroll
   for (int rr = 0; rr < 2; rr++) {
-    float lr2 = l[rr];
-    lr2 += greta_shfl_xor(lr2, 1);
-    lr2 += greta_shfl_xor(lr2, 2);
+    const float sum = greta_attn_quad_sum(l[rr]); /* every lane: the shuffles are the warp's */
     const greta_i64 t = tw + mma_d_row(lane, 2 * rr);
     if (t < T) {
-      const float inv = 1.f / lr2;
+      const float inv = 1.f / sum;
 #pragma unroll
       for (int n = 0; n < NO; n++) {
         const greta_i64 at = (t * H + h) * D + 8 * n + mma_d_col(lane, 0); /* even */
