@@ -205,11 +205,21 @@ __global__ void __launch_bounds__(AW_NT, 1)
     }
     asm volatile("cp.async.commit_group;" ::: "memory");
   };
+  /* V's chunks: lanes 2 m and 2 m + 1 take chunks 2 p and 2 p + 1 of key 16 kb + m
+   * (32 contiguous bytes a pair: whole sectors), so that one transposed store of
+   * a warp writes 16 keys of 2 rows of V^T: 2-way bank conflicts, where 16
+   * chunks of one key (K's order) put all 16 lanes in one bank. */
+  auto v_unit = [&](int e, int *j, int *c) {
+    const int u = tid + NT * e, lane_u = u % 32, wq = u / 32;
+    *j = 16 * (wq % 4) + lane_u / 2;
+    *c = 2 * (wq / 4) + lane_u % 2;
+  };
   uint4 vreg[CHUNKS];
   auto load_v = [&](long long j0) {
 #pragma unroll
     for (int e = 0; e < CHUNKS; e++) {
-      const int idx = tid + NT * e, j = idx / CPR, c = idx % CPR;
+      int j, c;
+      v_unit(e, &j, &c);
       const long long r = j0 + j;
       vreg[e] = r < block_hi ? *(const uint4 *)((const unsigned short *)vc + (r * KVH + g) * D + 8 * c)
                              : make_uint4(0, 0, 0, 0);
@@ -219,7 +229,8 @@ __global__ void __launch_bounds__(AW_NT, 1)
   auto store_vt = [&](unsigned int buf) {
 #pragma unroll
     for (int e = 0; e < CHUNKS; e++) {
-      const int idx = tid + NT * e, j = idx / CPR, c = idx % CPR;
+      int j, c;
+      v_unit(e, &j, &c);
       const unsigned int words[4] = {vreg[e].x, vreg[e].y, vreg[e].z, vreg[e].w};
 #pragma unroll
       for (int i = 0; i < 8; i++) {
