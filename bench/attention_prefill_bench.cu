@@ -291,16 +291,20 @@ __global__ void __launch_bounds__(AW_NT, 1)
     greta_attn_online_softmax<8>(s, m, l, alpha);
 #pragma unroll
     for (int i = 0; i < 64; i++) o[i] *= alpha[(i % 4) / 2];
+    /* P's A registers, all before the fence: registers that change between
+     * a group's wgmma make ptxas add warpgroup.arrive there (C7519). */
+    unsigned int pa[BKV / 16][4];
+#pragma unroll
+    for (int kk = 0; kk < BKV / 16; kk++)
+#pragma unroll
+      for (int r = 0; r < 4; r++)
+        pa[kk][r] = greta_pack_half2<DT>(s[2 * kk + r / 2][2 * (r % 2)], s[2 * kk + r / 2][2 * (r % 2) + 1]);
     greta_wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < BKV / 16; kk++) {
-      unsigned int a[4];
-#pragma unroll
-      for (int r = 0; r < 4; r++)
-        a[r] = greta_pack_half2<DT>(s[2 * kk + r / 2][2 * (r % 2)], s[2 * kk + r / 2][2 * (r % 2) + 1]);
       const unsigned long long vd = greta_wgmma_desc(smem0 + (2 + buf) * AW_TILE + 32 * kk);
-      if (DT == GRETA_W_BF16) aw_m64n128_bf16(o, a, vd, 1);
-      else aw_m64n128_f16(o, a, vd, 1);
+      if (DT == GRETA_W_BF16) aw_m64n128_bf16(o, pa[kk], vd, 1);
+      else aw_m64n128_f16(o, pa[kk], vd, 1);
     }
     greta_wgmma_commit();
     greta_wgmma_wait<0>();

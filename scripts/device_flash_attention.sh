@@ -24,6 +24,13 @@
 #        Built twice: as gretac emits it (__launch_bounds__(128)) and with
 #        __launch_bounds__(128, 3) (3 blocks per SM, a few spilled registers).
 # Logs land in $OUT (conformance.log, run_block.log, bench.log, sdpa.log).
+#
+#   scripts/device_flash_attention.sh wgmma     there (nothing to carry): the
+#     draft of the attention on wgmma in bench/attention_prefill_bench.cu,
+#     built for sm_90a with -DATTN_WGMMA: every check of the bench (the
+#     draft's among them, "wgmma f16 ..." lines), then the draft timed beside
+#     greta_attention_mma at T = 512 and 2048 ("wgmma draft" lines). Logs:
+#     $OUT/nvcc_wgmma.log, $OUT/bench_wgmma.log.
 set -u
 cd "$(dirname "$0")/.." || exit
 BUILD=build-dev
@@ -121,8 +128,23 @@ EOF
   return $status
 }
 
+wgmma() {
+  local out=${OUT:-/tmp} nvcc=nvcc
+  command -v nvcc >/dev/null || nvcc=/usr/local/cuda/bin/nvcc
+  if ! "$nvcc" -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -DATTN_WGMMA -DATTN_MIN_BLOCKS=1 \
+      -Itemplates -Ibench -Xptxas -v bench/attention_prefill_bench.cu -o /tmp/attention_wgmma_bench \
+      >"$out/nvcc_wgmma.log" 2>&1; then
+    tail -20 "$out/nvcc_wgmma.log"
+    return 1
+  fi
+  grep -A3 'wgmma_kernel' "$out/nvcc_wgmma.log" | grep -E 'registers|spill' | head -2
+  timeout 300 /tmp/attention_wgmma_bench 2>&1 | tee "$out/bench_wgmma.log"
+  return "${PIPESTATUS[0]}"
+}
+
 case "${1:-}" in
   prepare) prepare ;;
   run) run ;;
-  *) echo "usage: $0 prepare|run" >&2; exit 2 ;;
+  wgmma) wgmma ;;
+  *) echo "usage: $0 prepare|run|wgmma" >&2; exit 2 ;;
 esac
