@@ -10,8 +10,9 @@
  *   ./attention_prefill_bench [--sdpa-us F16_US BF16_US]
  *
  * With -DATTN_WGMMA and -gencode=arch=compute_90a,code=sm_90a it also checks
- * and times a draft of the attention on wgmma (below, wgmma_kernel), not yet
- * run on a GPU when it was written.
+ * and times greta_attention_wgmma (templates/attention_wgmma.h, gretac's
+ * choice on sm_90a at head_dim 128); -DGRETA_ATTN_WGMMA_STAGES=N sets its
+ * ring's slots (3 by default, launch_constants.h).
  *
  * With --sdpa-us (PyTorch's SDPA, flash backend, on the same shapes, timed by
  * scripts/device_flash_attention.sh) the timing rows also print the ratio
@@ -49,6 +50,7 @@
 #include "gemm_mma.h"
 #include "attention.h"
 #include "attention_mma.h"
+#include "attention_wgmma.h"
 #undef __CUDACC_RTC__
 
 #include "cuda_check.h"
@@ -97,253 +99,30 @@ static void launch_fma(const int *params, int T, const float *q, const void *k, 
 }
 
 #if defined(ATTN_WGMMA)
-/* ---- Draft: the causal prefill attention on wgmma (issue 11's next step) ----
- * Built only with -DATTN_WGMMA for sm_90a (-gencode=arch=compute_90a,code=sm_90a);
- * checked and timed below beside greta_attention_mma once it has run on an
- * H200 (written 2026-12-04 without one: see docs/gemm.md, "Next"). The math
- * is greta_attention_mma's (the same fragments, masks, online softmax in base
- * 2 and rounding of q and p to DT); the products are warpgroup MMAs:
- *   a block is 2 warpgroups x 64 query rows of one head (BQ 128, 256 threads);
- *   S (64 x 64 keys) = Q K^T: wgmma m64n64k16, A = the Q fragments in
- *     registers (mma.m16n8k16's A layout a warp, as wgmma's register A is),
- *     B = the K tile in shared memory as two K-major 128-byte-swizzled
- *     [64 keys][64 d] halves (wgmma_layout.h: greta_wgmma_swz, _desc), by
- *     cp.async;
- *   O (64 x 128) += P V: wgmma m64n128k16, A = P from S's accumulators
- *     (their layout is the A fragment's), B = V transposed into a K-major
- *     [128 d][64 keys] tile: V's rows come through registers (a tile ahead)
- *     and are stored a half at a time at their transposed place.
- * D = 128 only. Shared memory: K and V^T, two buffers each, 16 KiB apiece. */
-#if defined(GRETA_HAVE_WGMMA) /* the device pass for sm_90a: gemm_wgmma.h's helpers */
-#define AW_REGS32 \
-  "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
-  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}"
-#define AW_D32(d) GRETA_WGMMA_D16(d, 0), GRETA_WGMMA_D16(d, 16)
-/* d (m64nN, f32) += a (registers) b (descriptor); scale_d 0: d = a b. */
-#define AW_MMA_RA(NAME, SHAPE, TYPE, REGS, OUTS, A, B, P)                                     \
-  __device__ __forceinline__ void NAME(float *d, const unsigned int (&a)[4],                  \
-                                       unsigned long long b_desc, int scale_d) {              \
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " P ", 0;\n"                               \
-                 "wgmma.mma_async.sync.aligned." SHAPE ".f32." TYPE "." TYPE " " REGS ", {" A  \
-                 "}, " B ", p, 1, 1, 0;\n}\n"                                                  \
-                 : OUTS                                                                       \
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b_desc), "r"(scale_d)      \
-                 : "memory");                                                                 \
-  }
-AW_MMA_RA(aw_m64n64_f16, "m64n64k16", "f16", AW_REGS32, AW_D32(d),
-          "%32, %33, %34, %35", "%36", "%37")
-AW_MMA_RA(aw_m64n64_bf16, "m64n64k16", "bf16", AW_REGS32, AW_D32(d),
-          "%32, %33, %34, %35", "%36", "%37")
-AW_MMA_RA(aw_m64n128_f16, "m64n128k16", "f16", GRETA_WGMMA_REGS64, GRETA_WGMMA_D64(d),
-          "%64, %65, %66, %67", "%68", "%69")
-AW_MMA_RA(aw_m64n128_bf16, "m64n128k16", "bf16", GRETA_WGMMA_REGS64, GRETA_WGMMA_D64(d),
-          "%64, %65, %66, %67", "%68", "%69")
-#endif
-
-enum { AW_NT = 256, AW_BQ = 128, AW_BKV = 64, AW_D = 128, AW_TILE = 16384 };
-#define AW_SMEM_BYTES (4 * AW_TILE + 1024)
-
-template <long long H, long long KVH, long long MAXSEQ, int DT>
-__global__ void __launch_bounds__(AW_NT, 1)
-    wgmma_kernel(const int *params, const float *q, const void *kc, const void *vc, float *out,
-                 float scale) {
-#if defined(GRETA_HAVE_WGMMA)
-  enum { D = AW_D, BKV = AW_BKV, BQ = AW_BQ, NT = AW_NT, KD = D / 16, CPR = D / 8 };
-  extern __shared__ __align__(16) unsigned char aw_smem[];
-  /* K buffers 0, 1, then V^T buffers 0, 1: 1024-aligned (the swizzle's atom). */
-  const unsigned int smem0 = ((unsigned int)__cvta_generic_to_shared(aw_smem) + 1023u) & ~1023u;
-  const long long T = params[0], pos = params[1];
-  const long long nqb = (T + BQ - 1) / BQ;
-  if ((long long)blockIdx.y >= nqb) return;
-  const long long h = blockIdx.x, g = h / (H / KVH);
-  const long long t0 = (nqb - 1 - blockIdx.y) * BQ; /* long blocks first */
-  const int tid = threadIdx.x, lane = tid & 31, wg = tid >> 7, wt = tid & 127, w = wt >> 5;
-  const long long twg = t0 + 64 * wg, tw = twg + 16 * w; /* the warpgroup's, the warp's first row */
-  long long block_hi = pos + (t0 + BQ < T ? t0 + BQ : T); /* cache rows the block reads */
-  if (block_hi > MAXSEQ) block_hi = MAXSEQ;
-  long long lim[2]; /* the last key of the lane's rows g and g + 8 */
-#pragma unroll
-  for (int rr = 0; rr < 2; rr++) {
-    const long long last = pos + tw + lane / 4 + 8 * rr;
-    lim[rr] = last < block_hi - 1 ? last : block_hi - 1;
-  }
-  /* The warpgroup's keys: tiles past wg_hi are skipped, tiles up to wg_lo
-   * need no mask (wgmma is the warpgroup's: both uniform over it). */
-  long long wg_hi = -1, wg_lo = -1;
-  if (twg < T) {
-    wg_hi = pos + (twg + 63 < T - 1 ? twg + 63 : T - 1);
-    if (wg_hi > block_hi - 1) wg_hi = block_hi - 1;
-    wg_lo = pos + twg < block_hi - 1 ? pos + twg : block_hi - 1;
-  }
-
-  unsigned int qf[KD][4]; /* as greta_attention_mma's */
-#pragma unroll
-  for (int kk = 0; kk < KD; kk++)
-#pragma unroll
-    for (int r = 0; r < 4; r++) {
-      const long long t = tw + mma_a_row(lane, 2 * r);
-      float2 v = make_float2(0.f, 0.f);
-      if (t < T) {
-        const float *qp = &q[(t * H + h) * D + 16 * kk + mma_a_k(lane, 2 * r)];
-        v = make_float2(qp[0], qp[1]);
-      }
-      qf[kk][r] = greta_pack_half2<DT>(v.x, v.y);
-    }
-
-  /* A tile is BKV rows x CPR 16-byte chunks; thread tid takes chunks tid + NT e. */
-  enum { CHUNKS = BKV * CPR / NT };
-  auto load_k = [&](long long j0, unsigned int buf) {
-#pragma unroll
-    for (int e = 0; e < CHUNKS; e++) {
-      const int idx = tid + NT * e, j = idx / CPR, c = idx % CPR;
-      const long long r = j0 + j;
-      const bool ok = r < block_hi;
-      const long long off = ok ? ((r * KVH + g) * D + 8 * c) * 2 : 0;
-      const unsigned int dst = smem0 + buf * AW_TILE + (c / 8) * 8192 + greta_wgmma_swz(j, 8 * (c % 8));
-      asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst),
-                   "l"((const char *)kc + off), "r"(ok ? 16 : 0));
-    }
-    asm volatile("cp.async.commit_group;" ::: "memory");
-  };
-  /* V's chunks: lanes 2 m and 2 m + 1 take chunks 2 p and 2 p + 1 of key 16 kb + m
-   * (32 contiguous bytes a pair: whole sectors), so that one transposed store of
-   * a warp writes 16 keys of 2 rows of V^T: 2-way bank conflicts, where 16
-   * chunks of one key (K's order) put all 16 lanes in one bank. */
-  auto v_unit = [&](int e, int *j, int *c) {
-    const int u = tid + NT * e, lane_u = u % 32, wq = u / 32;
-    *j = 16 * (wq % 4) + lane_u / 2;
-    *c = 2 * (wq / 4) + lane_u % 2;
-  };
-  uint4 vreg[CHUNKS];
-  auto load_v = [&](long long j0) {
-#pragma unroll
-    for (int e = 0; e < CHUNKS; e++) {
-      int j, c;
-      v_unit(e, &j, &c);
-      const long long r = j0 + j;
-      vreg[e] = r < block_hi ? *(const uint4 *)((const unsigned short *)vc + (r * KVH + g) * D + 8 * c)
-                             : make_uint4(0, 0, 0, 0);
-    }
-  };
-  /* V^T[d][key] = V[key][d]: d = 8 c + i is the K-major tile's row. */
-  auto store_vt = [&](unsigned int buf) {
-#pragma unroll
-    for (int e = 0; e < CHUNKS; e++) {
-      int j, c;
-      v_unit(e, &j, &c);
-      const unsigned int words[4] = {vreg[e].x, vreg[e].y, vreg[e].z, vreg[e].w};
-#pragma unroll
-      for (int i = 0; i < 8; i++) {
-        const unsigned short b = (unsigned short)(words[i / 2] >> (16 * (i % 2)));
-        asm volatile("st.shared.u16 [%0], %1;" ::"r"(smem0 + (2 + buf) * AW_TILE +
-                                                      greta_wgmma_swz(8 * c + i, j)),
-                     "h"(b));
-      }
-    }
-  };
-
-  float o[64], m[2], l[2];
-#pragma unroll
-  for (int i = 0; i < 64; i++) o[i] = 0.f;
-#pragma unroll
-  for (int rr = 0; rr < 2; rr++) m[rr] = greta_neg_inf(), l[rr] = 0.f;
-  const float scale_log2 = scale * 1.44269504088896341f;
-  const long long ntiles = (block_hi + BKV - 1) / BKV;
-  load_k(0, 0);
-  load_v(0);
-  for (long long it = 0; it < ntiles; it++) {
-    const unsigned int buf = (unsigned int)(it & 1);
-    asm volatile("cp.async.wait_group 0;" ::: "memory"); /* this thread's K of tile it */
-    store_vt(buf);
-    /* the generic proxy's writes (cp.async, st.shared), to wgmma's reads */
-    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
-    __syncthreads(); /* tile it is in place; tile it - 1 is read by both warpgroups */
-    if (it + 1 < ntiles) {
-      load_k((it + 1) * BKV, buf ^ 1u);
-      load_v((it + 1) * BKV);
-    }
-    const long long j0 = it * BKV;
-    if (j0 > wg_hi) continue;
-    float s[8][4]; /* greta_attention_mma's s[j][c]: n-tile j, rows g (c < 2), g + 8 */
-#pragma unroll
-    for (int i = 0; i < 32; i++) s[i / 4][i % 4] = 0.f;
-    greta_wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < KD; kk++) {
-      const unsigned long long kd =
-          greta_wgmma_desc(smem0 + buf * AW_TILE + (kk / 4) * 8192 + 32 * (kk % 4));
-      if (DT == GRETA_W_BF16) aw_m64n64_bf16(&s[0][0], qf[kk], kd, kk > 0);
-      else aw_m64n64_f16(&s[0][0], qf[kk], kd, kk > 0);
-    }
-    greta_wgmma_commit();
-    greta_wgmma_wait<0>();
-#pragma unroll
-    for (int i = 0; i < 32; i++) greta_wgmma_pin(s[i / 4][i % 4]);
-#pragma unroll
-    for (int i = 0; i < 32; i++) s[i / 4][i % 4] *= scale_log2;
-    if (j0 + BKV - 1 > wg_lo) {
-      const int rel[2] = {(int)(lim[0] - j0), (int)(lim[1] - j0)};
-#pragma unroll
-      for (int i = 0; i < 32; i++)
-        if (8 * (i / 4) + mma_d_col(lane, i % 4) > rel[(i % 4) / 2]) s[i / 4][i % 4] = greta_neg_inf();
-    }
-    float alpha[2];
-    greta_attn_online_softmax<8>(s, m, l, alpha);
-#pragma unroll
-    for (int i = 0; i < 64; i++) o[i] *= alpha[(i % 4) / 2];
-    /* P's A registers, all before the fence: registers that change between
-     * a group's wgmma make ptxas add warpgroup.arrive there (C7519). */
-    unsigned int pa[BKV / 16][4];
-#pragma unroll
-    for (int kk = 0; kk < BKV / 16; kk++)
-#pragma unroll
-      for (int r = 0; r < 4; r++)
-        pa[kk][r] = greta_pack_half2<DT>(s[2 * kk + r / 2][2 * (r % 2)], s[2 * kk + r / 2][2 * (r % 2) + 1]);
-    greta_wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < BKV / 16; kk++) {
-      const unsigned long long vd = greta_wgmma_desc(smem0 + (2 + buf) * AW_TILE + 32 * kk);
-      if (DT == GRETA_W_BF16) aw_m64n128_bf16(o, pa[kk], vd, 1);
-      else aw_m64n128_f16(o, pa[kk], vd, 1);
-    }
-    greta_wgmma_commit();
-    greta_wgmma_wait<0>();
-#pragma unroll
-    for (int i = 0; i < 64; i++) greta_wgmma_pin(o[i]);
-  }
-  asm volatile("cp.async.wait_all;" ::: "memory");
-#pragma unroll
-  for (int rr = 0; rr < 2; rr++) {
-    const float sum = greta_attn_quad_sum(l[rr]); /* every lane: the shuffles are the warp's */
-    const long long t = tw + mma_d_row(lane, 2 * rr);
-    if (t < T) {
-      const float inv = 1.f / sum;
-#pragma unroll
-      for (int n = 0; n < 16; n++) {
-        float *op = out + (t * H + h) * D + 8 * n + mma_d_col(lane, 0);
-        op[0] = o[4 * n + 2 * rr] * inv;
-        op[1] = o[4 * n + 2 * rr + 1] * inv;
-      }
-    }
-  }
-#endif /* GRETA_HAVE_WGMMA */
+/* greta_attention_wgmma (attention_wgmma.h), as gretac emits it: 384
+ * threads, no minimum of blocks an SM (its consumers raise their own
+ * register count). */
+template <long long H, long long KVH, int D, long long MAXSEQ, int DT>
+__global__ void __launch_bounds__(GRETA_ATTN_WGMMA_NT)
+    wgmma_kernel(const int *params, const float *q, const void *k, const void *v, float *out, float scale) {
+  greta_attention_wgmma<H, KVH, D, MAXSEQ, DT>(params, q, k, v, out, scale);
 }
 #endif /* ATTN_WGMMA */
 
 #if defined(ATTN_WGMMA)
-/* The draft's launch: grid (H, ceil(T / 128)), AW_SMEM_BYTES of dynamic shared memory. */
+/* Its launch: grid (H, ceil(T / 128)), GRETA_ATTN_WGMMA_SMEM_BYTES of dynamic shared memory. */
 template <long long H, long long KVH, int D, long long MAXSEQ, int DT>
 static void launch_wgmma(const int *params, int T, const float *q, const void *k, const void *v,
                          float *out, float scale) {
-  static_assert(D == AW_D, "the draft takes head_dim 128");
   static bool attr = false;
   if (!attr) {
-    CHECK(cudaFuncSetAttribute(wgmma_kernel<H, KVH, MAXSEQ, DT>,
-                               cudaFuncAttributeMaxDynamicSharedMemorySize, AW_SMEM_BYTES));
+    CHECK(cudaFuncSetAttribute(wgmma_kernel<H, KVH, D, MAXSEQ, DT>,
+                               cudaFuncAttributeMaxDynamicSharedMemorySize, GRETA_ATTN_WGMMA_SMEM_BYTES));
     attr = true;
   }
-  wgmma_kernel<H, KVH, MAXSEQ, DT><<<dim3(H, (T + AW_BQ - 1) / AW_BQ), AW_NT, AW_SMEM_BYTES, g_stream>>>(
-      params, q, k, v, out, scale);
+  const int BQ = GRETA_ATTN_WGMMA_QUERIES;
+  wgmma_kernel<H, KVH, D, MAXSEQ, DT><<<dim3(H, (T + BQ - 1) / BQ), GRETA_ATTN_WGMMA_NT,
+                                        GRETA_ATTN_WGMMA_SMEM_BYTES, g_stream>>>(params, q, k, v, out, scale);
 }
 #endif
 
@@ -536,7 +315,7 @@ static void time_7b(int T, double sdpa_us) {
   const double us_fma = time_us([&] { launch_fma<H, KVH, D, MAXSEQ, DT>(params, T, q, k, v, out, scale); });
 #if defined(ATTN_WGMMA)
   const double us_wg = time_us([&] { launch_wgmma<H, KVH, D, MAXSEQ, DT>(params, T, q, k, v, out, scale); });
-  printf("time %-5s T=%-5d wgmma draft         %8.2f us %7.1f TFLOP/s   (against mma %.2fx)\n",
+  printf("time %-5s T=%-5d wgmma               %8.2f us %7.1f TFLOP/s   (against mma %.2fx)\n",
          DT == GRETA_W_F16 ? "f16" : "bf16", T, us_wg, flops / us_wg * 1e-6, us_mma / us_wg);
 #endif
   const char *name = DT == GRETA_W_F16 ? "f16" : "bf16";
@@ -578,12 +357,17 @@ int main(int argc, char **argv) {
   check<4, 2, 256, 256, GRETA_W_F16>(64, 64);
   check<4, 1, 32, 256, GRETA_W_F16>(33, 1);
 #if defined(ATTN_WGMMA)
-  /* The wgmma draft (head_dim 128): GQA, earlier cache rows, partial tiles
-   * and blocks, then the timed shape. */
+  /* greta_attention_wgmma (head_dim 128): GQA, earlier cache rows, partial
+   * tiles and blocks, a consumer with no rows while the ring turns over
+   * (T 50 at pos 1000: 9 key tiles, rows for one warpgroup), then the timed
+   * shape. */
   check<4, 2, 128, 256, GRETA_W_F16, true>(200, 37);
   check<4, 2, 128, 256, GRETA_W_F16, true>(5, 70);
   check<4, 1, 128, 256, GRETA_W_BF16, true>(131, 0);
+  check<4, 2, 128, 2048, GRETA_W_F16, true>(50, 1000);
+  check<4, 2, 128, 2048, GRETA_W_BF16, true>(300, 700);
   check<32, 32, 128, 1024, GRETA_W_F16, true>(512, 0);
+  check<32, 32, 128, 1024, GRETA_W_BF16, true>(512, 0);
 #endif
   /* The timed shapes themselves. */
   check<32, 32, 128, 1024, GRETA_W_F16>(512, 0);

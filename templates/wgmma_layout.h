@@ -47,6 +47,23 @@ GRETA_LAYOUT_FN unsigned long long greta_wgmma_desc(unsigned int addr) {
   return d;
 }
 
+/* The descriptor of an MN-major operand (the instruction's transpose bit
+ * set: B of k rows by n, n contiguous), 128-byte swizzled, as a K-major
+ * tile's rows hold it: [k][64 n] halves of 128-byte rows, `half_bytes` apart,
+ * the k16 slice starting at `addr` (16 rows, 2048 bytes, a step). In the
+ * ISA's MN-major canonical layout the leading-dimension byte offset steps
+ * from one 64-element n run to the next (here: half to half), the
+ * stride-dimension one from 8 k rows to the next (1024 bytes). The prefill
+ * attention's V (attention_wgmma.h): cache rows [key][d] are B = V of P V
+ * with k = key, n = d. */
+GRETA_LAYOUT_FN unsigned long long greta_wgmma_desc_mn(unsigned int addr, unsigned int half_bytes) {
+  unsigned long long d = (unsigned long long)((addr & 0x3FFFFu) >> 4);
+  d |= (unsigned long long)((half_bytes >> 4) & 0x3FFFu) << 16;
+  d |= (unsigned long long)(1024 >> 4) << 32;
+  d |= 1ull << 62;
+  return d;
+}
+
 /* greta_wgmma_desc(addr + bytes) from greta_wgmma_desc(addr), bytes a
  * multiple of 16: the start address field is the low one and holds any
  * shared-memory address (under 256 KiB), so the sum never carries out of

@@ -130,6 +130,27 @@ static const char attention_hd32_gm[] =
     "output out = attention(rope(q, 10000.0), append(k_cache, rope(k, 10000.0)), "
     "append(v_cache, v))\n";
 
+/* Prefill attention with head_dim 128 (GQA, 4 heads on 2): on sm_90a the
+ * wgmma flash attention (greta_attention_wgmma: 128-row query blocks,
+ * 128-row key tiles in a ring of 3). The steps leave blocks and tiles
+ * partial, turn the ring over (the 300-token step at pos 123 reads 4 tiles)
+ * and give a block a warpgroup with no rows (its rows 256 .. 299). */
+static const char attention_hd128_gm[] =
+    "model conformance_attention_hd128\n"
+    "const heads = 4\n"
+    "const kv_heads = 2\n"
+    "const head_dim = 128\n"
+    "const max_seq = 448\n"
+    "set weight_dtype = WDTYPE\n"
+    "dim T\n"
+    "input q: f32[T, heads, head_dim]\n"
+    "input k: f32[T, kv_heads, head_dim]\n"
+    "input v: f32[T, kv_heads, head_dim]\n"
+    "cache k_cache: [max_seq, kv_heads, head_dim]\n"
+    "cache v_cache: [max_seq, kv_heads, head_dim]\n"
+    "output out = attention(rope(q, 10000.0), append(k_cache, rope(k, 10000.0)), "
+    "append(v_cache, v))\n";
+
 /* A Llama block at odd sizes: every fused op (matmul_qkv and matmul_glu with
  * their norms folded, attention_decode; rms_scale, qkv_rope_append and glu
  * at prefill; fold_norm at bind time) with 3 query heads sharing one k/v
@@ -251,6 +272,7 @@ static const int attention_steps[] = {37, 1, 1, 23, 1, 7, 0};
 /* 77 prompt rows (two query blocks of 64, the second of 13), then 45 at
  * pos 78 (keys 0 .. 122: a partial second key tile), 126 of 160 rows. */
 static const int attention_hd32_steps[] = {77, 1, 45, 3, 0};
+static const int attention_hd128_steps[] = {77, 1, 45, 300, 2, 0};
 
 /* The model with its weight dtype set (WDTYPE in the text). */
 static greta_model_t *compile(const char *gm, const char *dtype, const char *target_name,
@@ -429,6 +451,12 @@ Test(conformance, rope_append_attention_hd32_f16_cache) {
 }
 Test(conformance, rope_append_attention_hd32_bf16_cache) {
   conform("attention_hd32", attention_hd32_gm, attention_hd32_steps, "bf16", 8e-3);
+}
+Test(conformance, rope_append_attention_hd128_f16_cache) {
+  conform("attention_hd128", attention_hd128_gm, attention_hd128_steps, "f16", 1e-3);
+}
+Test(conformance, rope_append_attention_hd128_bf16_cache) {
+  conform("attention_hd128", attention_hd128_gm, attention_hd128_steps, "bf16", 8e-3);
 }
 Test(conformance, fused_block_f32) { conform("block", block_gm, attention_steps, "f32", 1e-5); }
 Test(conformance, fused_block_f16) { conform("block", block_gm, attention_steps, "f16", 2e-3); }

@@ -251,7 +251,9 @@ static void make_tu(const target_t *t, tu_t *tu) {
   add(t, tu, GRETA_OP_ATTENTION, 4, att_bf16, 1, 2, 512, "attention_bf16_hd256");
   /* On NVIDIA, half caches with head_dim 16 k take the mma.sync flash
    * attention (the default; GRETA_NVIDIA_FLASH_ATTENTION=0 turns it off): with
-   * the two above, f16 and bf16 at head_dim 64 and 128. */
+   * the two above, f16 and bf16 at head_dim 64; at head_dim 128 (these two
+   * and attention_f16 above) sm_90a takes the wgmma one (GRETA_ATTN_WGMMA=0
+   * turns it off). */
   att_bf16.head_dim = 128;
   att_bf16.scale = 0.088f;
   add(t, tu, GRETA_OP_ATTENTION, 4, att_bf16, 1, 2, 512, "attention_bf16_hd128");
@@ -487,21 +489,29 @@ Test(kernels_compile, nvrtc_sm90) {
   for (int i = 0; i < tu.n; i++) cr_assert(contains(obj, size, tu.names[i]), "no symbol %s", tu.names[i]);
   check_every_kernel(&t, &tu, obj, size, false, NULL);
   /* The half-cache prefill attentions are greta_attention_mma (its 128-thread
-   * blocks), and its fragments (O: head_dim / 2 floats a lane) must stay in
-   * registers: a stack frame would be local memory. */
+   * blocks) and, at head_dim 128, greta_attention_wgmma (384), and their
+   * fragments (O: head_dim / 2 floats a lane) must stay in registers: a
+   * stack frame would be local memory. */
   cr_assert(strstr(tu.source.data, "greta_attention_mma<"), "no greta_attention_mma instance");
-  static const char *const mma_attention[] = {"attention_f16_hd64", "attention_f16", "attention_bf16",
-                                              "attention_bf16_hd128", "attention_bf16_hd256"};
+  cr_assert(strstr(tu.source.data, "greta_attention_wgmma<"), "no greta_attention_wgmma instance");
+  static const struct {
+    const char *name;
+    int threads;
+  } flash[] = {{"attention_f16_hd64", GRETA_ATTN_MMA_NT},
+               {"attention_f16", GRETA_ATTN_WGMMA_NT},
+               {"attention_f16_out_f16", GRETA_ATTN_WGMMA_NT},
+               {"attention_bf16", GRETA_ATTN_MMA_NT},
+               {"attention_bf16_hd128", GRETA_ATTN_WGMMA_NT},
+               {"attention_bf16_hd256", GRETA_ATTN_MMA_NT}};
   kernel_stats_t *ks = NULL;
   size_t n = 0;
   greta_status_t s = stats_collect(&t, obj, size, &ks, &n);
   cr_assert_null(s, "%s", greta_status_message(s));
-  for (size_t i = 0; i < sizeof mma_attention / sizeof mma_attention[0]; i++) {
-    const kernel_stats_t *k = stats_named(ks, n, mma_attention[i]);
-    cr_assert_not_null(k, "%s missing from the cubin", mma_attention[i]);
-    cr_assert_eq(k->block_threads, GRETA_ATTN_MMA_NT,
-                 "%s: %lld threads a block, want greta_attention_mma's %d", k->name,
-                 (long long)k->block_threads, GRETA_ATTN_MMA_NT);
+  for (size_t i = 0; i < sizeof flash / sizeof flash[0]; i++) {
+    const kernel_stats_t *k = stats_named(ks, n, flash[i].name);
+    cr_assert_not_null(k, "%s missing from the cubin", flash[i].name);
+    cr_assert_eq(k->block_threads, flash[i].threads, "%s: %lld threads a block, want %d", k->name,
+                 (long long)k->block_threads, flash[i].threads);
     cr_assert_eq(k->private_bytes, 0, "%s: %lld bytes of local memory (spilled fragments)", k->name,
                  (long long)k->private_bytes);
     fprintf(stderr, "sm_90 %s: %lld registers, no local memory\n", k->name, (long long)k->regs);

@@ -34,7 +34,7 @@ static const char *const template_files[] = {
     "pair_layout.h",      "sincos_f32.h",  "gemm.h",        "gemm_wgmma.h", "gemm_mma.h",
     "gemm_mfma.h",        "elementwise.h", "rope.h",        "norm.h",       "gemv.h",
     "kv.h",               "embedding.h",   "softmax.h",     "attention.h",  "attention_mfma.h",
-    "attention_mma.h",
+    "attention_mma.h",    "attention_wgmma.h",
 };
 
 /* 192-wide wgmma tiles: on unless GRETA_WGMMA_192=0 (launch_constants.h). */
@@ -579,14 +579,28 @@ static greta_status_t kernel_attention(const kernel_ctx_t *c, kernel_choice_t *k
     k->fn = "greta_attention_mfma";
     return NULL;
   }
+  /* sm_90a, half cache, head_dim 128: flash attention on wgmma, 128 query
+   * rows a block, a producer warpgroup filling a ring of key tiles (1.56x
+   * greta_attention_mma's throughput on the 7B at T = 2048;
+   * docs/benchmarks.md). GRETA_ATTN_WGMMA=0 in gretac's environment keeps
+   * the mma.sync kernel below. */
+  const char *flash = getenv("GRETA_NVIDIA_FLASH_ATTENTION");
+  const char *wgmma = getenv("GRETA_ATTN_WGMMA");
+  const bool flash_on = !(flash && strcmp(flash, "0") == 0);
+  if (flash_on && target_wgmma(c->target) && a->kvdtype != GRETA_F32 && a->head_dim == 128 &&
+      !(wgmma && strcmp(wgmma, "0") == 0)) {
+    GRETA_RETURN_IF_ERROR(set_geometry(c, GRETA_ATTN_WGMMA_NT, (int64_t[3]){a->heads, 1, 1}, 1, 1,
+                                       GRETA_ATTN_WGMMA_QUERIES));
+    c->l->shared_bytes = GRETA_ATTN_WGMMA_SMEM_BYTES;
+    k->fn = "greta_attention_wgmma";
+    return NULL;
+  }
   /* NVIDIA, half cache, head_dim a multiple of 16: flash attention on
    * mma.sync m16n8k16, 64 query rows a block, K / V tiles in dynamic shared
    * memory (0.95x SDPA's time at T = 512 on the H200; docs/benchmarks.md).
    * GRETA_NVIDIA_FLASH_ATTENTION=0 in gretac's environment keeps the
    * one-row-per-wave kernel below (for comparing the two). */
-  const char *flash = getenv("GRETA_NVIDIA_FLASH_ATTENTION");
-  if (c->target->arch == TARGET_NVIDIA && a->kvdtype != GRETA_F32 && a->head_dim % 16 == 0 &&
-      !(flash && strcmp(flash, "0") == 0)) {
+  if (c->target->arch == TARGET_NVIDIA && a->kvdtype != GRETA_F32 && a->head_dim % 16 == 0 && flash_on) {
     GRETA_RETURN_IF_ERROR(set_geometry(c, GRETA_ATTN_MMA_NT, (int64_t[3]){a->heads, 1, 1}, 1, 1,
                                        GRETA_ATTN_MMA_QUERIES));
     c->l->shared_bytes = GRETA_ATTN_MMA_SMEM_BYTES(a->head_dim);

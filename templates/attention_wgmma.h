@@ -1,0 +1,313 @@
+/* Causal prefill attention on Hopper's warpgroup MMA (sm_90a): flash
+ * attention after FlashAttention 3's plan, for head_dim 128 over an f16 or
+ * bf16 KV cache. Same contract and the same arithmetic as
+ * greta_attention_mma (attention_mma.h: q and p rounded to DT, scores in
+ * base 2, the online softmax of greta_attn_online_softmax, f32 sums), which
+ * it replaces on sm_90a where head_dim is 128 (compiler/lower/kernel_select.c).
+ *
+ * Why: greta_attention_mma's mma.sync reaches about 210 TFLOP/s at T = 2048
+ * on the H200, cuDNN's wgmma kernel about 390 (docs/benchmarks.md): warp
+ * MMAs read every operand through registers and ldmatrix, a warpgroup MMA
+ * reads K and V straight from shared memory and runs while the warps do
+ * the softmax.
+ *
+ * A block is 3 warpgroups for 128 query rows of one head:
+ *   warpgroup 0, the producer, gives back registers (setmaxnreg.dec) and
+ *     copies key tiles (BKV = 128 cache rows of K and of V) into a ring of
+ *     GRETA_ATTN_WGMMA_STAGES slots by cp.async, each slot completing on its
+ *     "full" mbarrier (cp.async.mbarrier.arrive: when the copies land) after
+ *     waiting on its "empty" one;
+ *   warpgroups 1 and 2, the consumers (setmaxnreg.inc), take rows 0 .. 63
+ *     and 64 .. 127. Each first rounds its Q rows to DT into shared memory,
+ *     then for key tile j:
+ *       S = Q K_j^T:  8 x wgmma m64n128k16, A = Q and B = K by descriptor
+ *                     (K-major, both [rows][64 d] halves, 128-byte swizzle);
+ *       O += P_{j-1} V_{j-1}: 8 x wgmma m64n128k16, A = P in registers (S's
+ *                     accumulators, rounded: their layout is the A
+ *                     fragment's), B = V by an MN-major descriptor: V's
+ *                     cache rows are [key][d], d contiguous, so V lands in
+ *                     shared memory exactly as K does and nothing is
+ *                     transposed;
+ *     both issued together, so the tensor cores run P V while the warps
+ *     turn S_j into P_j; then O is rescaled and slot j - 1 released.
+ * Shared memory (GRETA_ATTN_WGMMA_SMEM_BYTES): Q (2 x 16 KiB), the ring (K
+ * and V, 32 KiB each a slot), the barriers; 1024-aligned (the swizzle's
+ * repeat). One block an SM.
+ * Grid: x = H, y = ceil(T / 128), long blocks first, as greta_attention_mma.
+ * A consumer skips the key tiles after its last row (at most the block's
+ * last), still taking them off the ring so that the producer never waits on
+ * it; a consumer with no rows (past T) only takes them off.
+ */
+
+#if defined(GRETA_HAVE_WGMMA)
+/* d (m64n128, f32) += a (registers, m64k16) b (MN-major, by descriptor). */
+#define GRETA_ATTN_WGMMA_PV(NAME, TYPE)                                                          \
+  GRETA_INLINE void NAME(float *d, const unsigned int (&a)[4], unsigned long long b_desc) {    \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"                                  \
+                 "wgmma.mma_async.sync.aligned.m64n128k16.f32." TYPE "." TYPE " "               \
+                 GRETA_WGMMA_REGS64 ", {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"           \
+                 : GRETA_WGMMA_D64(d)                                                          \
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b_desc), "r"(1)             \
+                 : "memory");                                                                  \
+  }
+GRETA_ATTN_WGMMA_PV(greta_attn_wgmma_pv_f16, "f16")
+GRETA_ATTN_WGMMA_PV(greta_attn_wgmma_pv_bf16, "bf16")
+#undef GRETA_ATTN_WGMMA_PV
+
+/* cp.async's copies of this thread so far arrive on mbarrier bar when done
+ * (counting as one of its expected arrivals). */
+GRETA_INLINE void greta_mbar_arrive_cp_async(unsigned int bar) {
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" ::"r"(bar) : "memory");
+}
+#endif
+
+template <greta_i64 H, greta_i64 KVH, int D, greta_i64 MAXSEQ, int DT, int OUT = GRETA_W_F32>
+GRETA_INLINE void greta_attention_wgmma(const int *params, const float *q, const void *kc,
+                                        const void *vc, void *out, float scale) {
+#if defined(GRETA_HAVE_WGMMA)
+  static_assert(DT == GRETA_W_F16 || DT == GRETA_W_BF16, "f32 caches take greta_attention");
+  static_assert(D == 128, "greta_attention_wgmma: head_dim 128");
+  enum { BQ = GRETA_ATTN_WGMMA_QUERIES, BKV = GRETA_ATTN_WGMMA_BKV, S = GRETA_ATTN_WGMMA_STAGES };
+  enum { KD = D / 16, NS = BKV / 8, KP = BKV / 16, CPR = D / 8 };
+  /* A [rows][64 d] half is rows x 128 bytes; a K or V tile two halves. */
+  enum { Q_HALF = 64 * 128, Q_BYTES = 2 * Q_HALF, HALF = BKV * 128, TILE = 2 * HALF };
+  static_assert(BQ == 128 && BKV * CPR % 128 == 0, "2 consumer warpgroups; whole chunks a thread");
+  static_assert(1024 + 2 * Q_BYTES + 2 * S * TILE + 16 * S <= GRETA_ATTN_WGMMA_SMEM_BYTES,
+                "shared memory: kernel_select.c sets the launch's dynamic shared memory");
+  extern __shared__ __align__(16) unsigned char greta_attn_wgmma_smem[];
+  const unsigned int base = ((unsigned int)__cvta_generic_to_shared(greta_attn_wgmma_smem) + 1023u) & ~1023u;
+  const unsigned int ks = base + 2 * Q_BYTES, vs = ks + S * TILE, full = vs + S * TILE, empty = full + 8 * S;
+
+  const greta_i64 T = params[0], pos = params[1];
+  const greta_i64 nqb = (T + BQ - 1) / BQ;
+  if (greta_bid_y() >= nqb) return; /* whole block */
+  const greta_i64 h = greta_bid_x(), g = h / (H / KVH);
+  const greta_i64 t0 = (nqb - 1 - greta_bid_y()) * BQ;
+  greta_i64 block_hi = pos + (t0 + BQ < T ? t0 + BQ : T); /* cache rows the block reads */
+  if (block_hi > MAXSEQ) block_hi = MAXSEQ;
+  const int ntiles = (int)((block_hi + BKV - 1) / BKV);
+  const int tid = greta_tid(), wg = tid >> 7, wt = tid & 127, lane = tid & 31;
+
+  if (tid == 0) {
+    for (int s = 0; s < S; s++) {
+      greta_mbar_init(full + 8 * s, 128); /* the producer's threads */
+      greta_mbar_init(empty + 8 * s, 8);  /* the consumers' warps */
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+  }
+  greta_sync();
+
+  if (wg == 0) {
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;" ::: "memory");
+    /* Chunk wt + 128 e of a tile (e < BKV * CPR / 128): row (wt + 128 e) / CPR,
+     * 16-byte chunk wt % CPR; the copy's source and destination step by
+     * 128 / CPR rows. */
+    const int c = wt % CPR, j_first = wt / CPR;
+    const unsigned int dst0 = (c / 8) * HALF + greta_wgmma_swz(j_first, 8 * (c % 8));
+#pragma unroll 1
+    for (int it = 0; it < ntiles; it++) {
+      const int slot = it % S;
+      greta_mbar_wait(empty + 8 * slot, ((unsigned int)(it / S) & 1u) ^ 1u);
+#pragma unroll
+      for (int e = 0; e < BKV * CPR / 128; e++) {
+        const int j = j_first + (128 / CPR) * e;
+        const greta_i64 r = (greta_i64)it * BKV + j;
+        const bool ok = r < block_hi; /* past it: zeros (P is 0 there, V must not be NaN) */
+        const greta_i64 off = ok ? ((r * KVH + g) * D + 8 * c) * 2 : 0;
+        /* (128 / CPR) e rows further: the same swizzle phase, e (128 / CPR) * 128 bytes on */
+        const unsigned int dst = slot * TILE + dst0 + (unsigned int)e * (128 / CPR) * 128;
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(ks + dst),
+                     "l"((const char *)kc + off), "r"(ok ? 16 : 0));
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(vs + dst),
+                     "l"((const char *)vc + off), "r"(ok ? 16 : 0));
+      }
+      greta_mbar_arrive_cp_async(full + 8 * slot);
+    }
+    asm volatile("cp.async.wait_all;" ::: "memory");
+    return;
+  }
+
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 232;" ::: "memory");
+  const int cw = wg - 1, w = wt >> 5;
+  const greta_i64 twg = t0 + 64 * cw, tw = twg + 16 * w; /* the warpgroup's, the warp's first row */
+  /* The last key of the lane's rows g and g + 8 (rows past T compute on q = 0
+   * and are not stored); the warpgroup's last key (-1: no row) and first
+   * row's key (tiles up to it need no mask), uniform over the warpgroup as
+   * its wgmma must be. */
+  greta_i64 lim[2];
+#pragma unroll
+  for (int rr = 0; rr < 2; rr++) {
+    const greta_i64 last = pos + tw + lane / 4 + 8 * rr;
+    lim[rr] = last < block_hi - 1 ? last : block_hi - 1;
+  }
+  greta_i64 wg_hi = -1, wg_lo = -1;
+  if (twg < T) {
+    wg_hi = pos + (twg + 63 < T - 1 ? twg + 63 : T - 1);
+    if (wg_hi > block_hi - 1) wg_hi = block_hi - 1;
+    wg_lo = pos + twg < block_hi - 1 ? pos + twg : block_hi - 1;
+  }
+  const int wg_tiles = wg_hi < 0 ? 0 : (int)(wg_hi / BKV) + 1;
+
+  /* Q's 64 rows, rounded to DT, as two K-major [64][64 d] halves: chunk
+   * wt + 128 e is row (wt + 128 e) / CPR, d 8 (wt % CPR) .. + 7. */
+  const unsigned int qs = base + cw * Q_BYTES;
+#pragma unroll
+  for (int e = 0; e < 64 * CPR / 128; e++) {
+    const int idx = wt + 128 * e, r = idx / CPR, c = idx % CPR;
+    const greta_i64 t = twg + r;
+    float v[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+    if (t < T) {
+      const float *qp = &q[(t * H + h) * D + 8 * c]; /* element-aligned: scalar loads */
+#pragma unroll
+      for (int i = 0; i < 8; i++) v[i] = qp[i];
+    }
+    asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};" ::"r"(qs + (c / 8) * Q_HALF +
+                                                                   greta_wgmma_swz(r, 8 * (c % 8))),
+                 "r"(greta_pack_half2<DT>(v[0], v[1])), "r"(greta_pack_half2<DT>(v[2], v[3])),
+                 "r"(greta_pack_half2<DT>(v[4], v[5])), "r"(greta_pack_half2<DT>(v[6], v[7]))
+                 : "memory");
+  }
+  /* Q's generic-proxy writes, seen by the warpgroup's wgmma. */
+  asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+  asm volatile("bar.sync %0, 128;" ::"r"(1 + cw) : "memory");
+
+  const unsigned long long q_desc = greta_wgmma_desc(qs);
+  float o[D / 2], s[NS][4], m[2], l[2];
+  unsigned int pa[KP][4];
+#pragma unroll
+  for (int i = 0; i < D / 2; i++) o[i] = 0.f;
+#pragma unroll
+  for (int rr = 0; rr < 2; rr++) m[rr] = greta_neg_inf(), l[rr] = 0.f;
+  const float scale_log2 = scale * 1.44269504088896341f;
+
+  /* Waits for tile it's slot (the copies, then seen by the async proxy). */
+  auto wait_full = [&](int it) {
+    greta_mbar_wait(full + 8 * (it % S), (unsigned int)(it / S) & 1u);
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+  };
+  auto release = [&](int it) {
+    __syncwarp();
+    if (lane == 0) greta_mbar_arrive(empty + 8 * (it % S));
+  };
+  /* S = Q K_it^T into s (a fresh accumulator); one wgmma group. */
+  auto issue_s = [&](int it) {
+    const unsigned int kt = ks + (it % S) * TILE;
+#pragma unroll
+    for (int kk = 0; kk < KD; kk++) {
+      const unsigned long long a = greta_wgmma_desc_add(q_desc, (kk / 4) * Q_HALF + 32 * (kk % 4));
+      const unsigned long long b = greta_wgmma_desc(kt + (kk / 4) * HALF + 32 * (kk % 4));
+      if (DT == GRETA_W_BF16) greta_wgmma_m64n128k16_bf16(&s[0][0], a, b, kk > 0);
+      else greta_wgmma_m64n128k16_f16(&s[0][0], a, b, kk > 0);
+    }
+    greta_wgmma_commit();
+  };
+  /* O += P V_it; one wgmma group. V's 16-key slices are 2048 bytes apart,
+   * its two d halves HALF. */
+  auto issue_pv = [&](int it) {
+    const unsigned int vt = vs + (it % S) * TILE;
+#pragma unroll
+    for (int kk = 0; kk < KP; kk++) {
+      const unsigned long long b = greta_wgmma_desc_mn(vt + 16 * 128 * kk, HALF);
+      if (DT == GRETA_W_BF16) greta_attn_wgmma_pv_bf16(o, pa[kk], b);
+      else greta_attn_wgmma_pv_f16(o, pa[kk], b);
+    }
+    greta_wgmma_commit();
+  };
+  /* s (tile it's scores) -> P in s, the running max and sum advanced; the
+   * factor O must take. */
+  auto softmax = [&](int it, float (&alpha)[2]) {
+#pragma unroll
+    for (int j = 0; j < NS; j++) {
+#pragma unroll
+      for (int c = 0; c < 4; c++) {
+        greta_wgmma_pin(s[j][c]);
+        s[j][c] *= scale_log2;
+      }
+    }
+    const greta_i64 j0 = (greta_i64)it * BKV;
+    if (j0 + BKV - 1 > wg_lo) {
+      const int rel[2] = {(int)(lim[0] - j0), (int)(lim[1] - j0)}; /* >= -BKV */
+#pragma unroll
+      for (int j = 0; j < NS; j++)
+#pragma unroll
+        for (int c = 0; c < 4; c++)
+          if (8 * j + mma_d_col(lane, c) > rel[c / 2]) s[j][c] = greta_neg_inf();
+    }
+    greta_attn_online_softmax<NS>(s, m, l, alpha);
+  };
+  /* P's A registers from s, before the wgmma fence (a register written
+   * between a group's wgmma makes ptxas wait there). */
+  auto pack_p = [&]() {
+#pragma unroll
+    for (int kk = 0; kk < KP; kk++)
+#pragma unroll
+      for (int r = 0; r < 4; r++)
+        pa[kk][r] = greta_pack_half2<DT>(s[2 * kk + r / 2][2 * (r % 2)], s[2 * kk + r / 2][2 * (r % 2) + 1]);
+  };
+
+  if (wg_tiles > 0) {
+    float alpha[2];
+    wait_full(0);
+    greta_wgmma_fence();
+    issue_s(0);
+    greta_wgmma_wait<0>();
+    softmax(0, alpha); /* O is 0: alpha is not needed */
+    pack_p();
+#pragma unroll 1
+    for (int it = 1; it < wg_tiles; it++) {
+      wait_full(it);
+#pragma unroll
+      for (int i = 0; i < D / 2; i++) greta_wgmma_pin(o[i]);
+      greta_wgmma_fence();
+      issue_s(it);
+      issue_pv(it - 1);
+      greta_wgmma_wait<1>(); /* S_it; P_{it-1} V_{it-1} may still run */
+      softmax(it, alpha);
+      greta_wgmma_wait<0>();
+#pragma unroll
+      for (int i = 0; i < D / 2; i++) {
+        greta_wgmma_pin(o[i]);
+        o[i] *= alpha[(i % 4) / 2];
+      }
+      release(it - 1);
+      pack_p();
+    }
+    greta_wgmma_fence();
+    issue_pv(wg_tiles - 1);
+    greta_wgmma_wait<0>();
+#pragma unroll
+    for (int i = 0; i < D / 2; i++) greta_wgmma_pin(o[i]);
+    release(wg_tiles - 1);
+  }
+  /* Tiles this warpgroup has no rows for: off the ring all the same. */
+#pragma unroll 1
+  for (int it = wg_tiles; it < ntiles; it++) {
+    greta_mbar_wait(full + 8 * (it % S), (unsigned int)(it / S) & 1u);
+    release(it);
+  }
+
+  /* Each row's sum over its 4 lanes; every row t < T has seen key 0. */
+#pragma unroll
+  for (int rr = 0; rr < 2; rr++) {
+    const float sum = greta_attn_quad_sum(l[rr]); /* every lane: the shuffles are the warp's */
+    const greta_i64 t = tw + mma_d_row(lane, 2 * rr);
+    if (t < T) {
+      const float inv = 1.f / sum;
+#pragma unroll
+      for (int n = 0; n < D / 8; n++) {
+        const greta_i64 at = (t * H + h) * D + 8 * n + mma_d_col(lane, 0); /* even */
+        if constexpr (OUT == GRETA_W_F32) {
+          float *op = (float *)out + at; /* element-aligned */
+          op[0] = o[4 * n + 2 * rr] * inv;
+          op[1] = o[4 * n + 2 * rr + 1] * inv;
+        } else { /* a half pair: 4-byte aligned */
+          *(unsigned int *)((unsigned short *)out + at) =
+              greta_pack_half2<OUT>(o[4 * n + 2 * rr] * inv, o[4 * n + 2 * rr + 1] * inv);
+        }
+      }
+    }
+  }
+#else
+  (void)params, (void)q, (void)kc, (void)vc, (void)out, (void)scale;
+#endif /* GRETA_HAVE_WGMMA */
+}
