@@ -12,7 +12,10 @@
  * With -DATTN_WGMMA and -gencode=arch=compute_90a,code=sm_90a it also checks
  * and times greta_attention_wgmma (templates/attention_wgmma.h, gretac's
  * choice on sm_90a at head_dim 128); -DGRETA_ATTN_WGMMA_STAGES=N sets its
- * ring's slots (3 by default, launch_constants.h).
+ * ring's slots (3 by default, launch_constants.h). With ATTN_ONLY_TIME=1 in
+ * the environment it only times the f16 shapes at T = 512 and 2048 (for
+ * variants, and for ncu: the T = 2048 launches come after the first 700 of
+ * wgmma_kernel).
  *
  * With --sdpa-us (PyTorch's SDPA, flash backend, on the same shapes, timed by
  * scripts/device_flash_attention.sh) the timing rows also print the ratio
@@ -344,6 +347,13 @@ int main(int argc, char **argv) {
   cudaDeviceProp prop;
   CHECK(cudaGetDeviceProperties(&prop, 0));
   CHECK(cudaStreamCreateWithFlags(&g_stream, cudaStreamNonBlocking));
+#if defined(ATTN_WGMMA)
+  if (getenv("ATTN_ONLY_TIME")) { /* variants: timing only */
+    time_7b<GRETA_W_F16>(512, 0);
+    time_7b<GRETA_W_F16>(2048, 0);
+    return 0;
+  }
+#endif
   printf("device %s, %d SMs; greta_attention_mma with __launch_bounds__(%d, %d)\n", prop.name,
          prop.multiProcessorCount, GRETA_ATTN_MMA_NT, ATTN_MIN_BLOCKS);
 
