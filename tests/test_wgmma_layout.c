@@ -112,6 +112,76 @@ static void check_tile(int n, unsigned a_base, unsigned b_base) {
     }
 }
 
+/* ---- MN-major B (greta_wgmma_desc_mn: the prefill attention's V) -----------
+ * With the transpose bit, B of the k16 slice is read MN-major: the ISA's
+ * canonical 128-byte-swizzle layout in 16-byte units T of 8 halves is
+ * ((T, 8, m), (8, k)) : ((1, T, LBO), (8 T, SBO)): 64 consecutive n in one
+ * 128-byte row, successive runs of 64 n "leading byte offset" apart, the
+ * slice's k rows 128 bytes apart, 8 rows an atom, atoms "stride byte
+ * offset" apart; then the same XOR of address bits [4:6] with [7:9]. So
+ * (k, n) is unswizzled at start + (n / 64) LBO + (k / 8) SBO + (k % 8) 128
+ * + 2 (n % 64). The test writes V [128 keys][128 d] as the kernel's
+ * producer does (two [keys][64 d] halves through greta_wgmma_swz, as a K
+ * tile), multiplies a 64 x 128 P (K-major A, as above) by it in eight
+ * 16-key slices with greta_wgmma_desc_mn(base + 2048 s, half), and compares
+ * with a plain P V. */
+static unsigned operand_addr_mn(struct desc d, int k, int n) {
+  cr_assert_eq(d.swizzle, 1u, "expected the 128-byte swizzle, found mode %u", d.swizzle);
+  cr_assert_eq(d.base_offset, 0u);
+  unsigned a = d.start + (unsigned)(n / 64) * d.lbo + (unsigned)(k / 8) * d.sbo + (unsigned)(k % 8) * 128 +
+               2u * (unsigned)(n % 64);
+  return a ^ (((a >> 7) & 7u) << 4);
+}
+
+static void check_pv(unsigned p_base, unsigned v_base) {
+  enum { KEYS = 128, DIM = 128, HALF = KEYS * 128 };
+  static float p[64][KEYS], v[KEYS][DIM], d[128][128];
+  unsigned state = 11u;
+  for (int i = 0; i < SMEM / 2; i++) smem[i] = 1e30f;
+  for (int r = 0; r < 64; r++) /* P as two K-major [64][64 keys] halves */
+    for (int j = 0; j < KEYS; j++) {
+      p[r][j] = value(&state);
+      smem[(p_base + (unsigned)(j / 64) * 8192u + greta_wgmma_swz(r, j % 64)) / 2] = p[r][j];
+    }
+  for (int j = 0; j < KEYS; j++)
+    for (int c = 0; c < DIM; c++) {
+      v[j][c] = value(&state);
+      smem[(v_base + (unsigned)(c / 64) * HALF + greta_wgmma_swz(j, c % 64)) / 2] = v[j][c];
+    }
+  memset(d, 0, sizeof d);
+  for (int s = 0; s < KEYS / 16; s++) {
+    struct desc da = decode(greta_wgmma_desc(p_base + (unsigned)(s / 4) * 8192u + 32u * (unsigned)(s % 4)));
+    struct desc db = decode(greta_wgmma_desc_mn(v_base + 2048u * (unsigned)s, HALF));
+    for (int t = 0; t < 128; t++)
+      for (int i = 0; i < DIM / 2; i++) {
+        const int row = greta_wgmma_d_row(t, i), col = greta_wgmma_d_col(t, i);
+        float sum = 0;
+        for (int k = 0; k < 16; k++)
+          sum += smem[operand_addr(da, row, k) / 2] * smem[operand_addr_mn(db, k, col) / 2];
+        d[t][i] += sum;
+      }
+  }
+  for (int t = 0; t < 128; t++)
+    for (int i = 0; i < DIM / 2; i++) {
+      const int row = greta_wgmma_d_row(t, i), col = greta_wgmma_d_col(t, i);
+      float want = 0;
+      for (int j = 0; j < KEYS; j++) want += p[row][j] * v[j][col];
+      cr_assert_eq(d[t][i], want, "o[%d][%d] = %g, expected %g", row, col, d[t][i], want);
+    }
+}
+
+/* The kernel's slots: V after Q (32 KiB) and three K tiles; P anywhere. */
+Test(wgmma_layout, mn_major_pv) { check_pv(0u, 32768u + 3u * 32768u); }
+Test(wgmma_layout, mn_major_pv_slot_1) { check_pv(8192u * 3u, 32768u + 4u * 32768u); }
+
+Test(wgmma_layout, mn_major_descriptor_fields) {
+  const unsigned long long d = greta_wgmma_desc_mn(0x1C800u, 16384u);
+  cr_assert_eq(d & 0x3FFF, 0x1C800u >> 4);
+  cr_assert_eq((d >> 16) & 0x3FFF, 16384u >> 4, "leading byte offset: one 64-d half to the next");
+  cr_assert_eq((d >> 32) & 0x3FFF, 1024u >> 4, "stride byte offset: 8 keys to the next 8");
+  cr_assert_eq(d >> 62, 1u, "128-byte swizzle");
+}
+
 /* ---- tf32 (greta_gemm_wgmma_tf32) ------------------------------------------
  * wgmma .m64n128k8 .tf32, K-major, 128-byte swizzle: each row of the k8 slice
  * is 8 four-byte elements inside a 128-byte row, (row r, k) unswizzled at
