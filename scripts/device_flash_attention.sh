@@ -10,7 +10,10 @@
 #        greta_attention_mma (head_dim 32, GQA 4 on 2, T 77 and 45 at pos 0
 #        and 78: partial query blocks and key tiles). Expect every test [PASS]
 #        and, for those two, "sm_90 on NVIDIA H200: ..." below 1e-3 (f16) and
-#        8e-3 (bf16). test_mma_attention and test_kernels_compile run too
+#        8e-3 (bf16); rope_append_attention_hd128_{f16,bf16}_cache run
+#        greta_attention_wgmma (head_dim 128, T 77, 45, 300 at pos 78 ..:
+#        a turned-over ring, a warpgroup with no rows).
+#        test_mma_attention and test_kernels_compile run too
 #        (CPU emulation and NVRTC: the same answer as on any machine).
 #     2. examples/run_block --check on the f16 Llama-2-7B block, --prompt 512
 #        --decode 4: "largest relative difference from the CPU backend"
@@ -25,11 +28,12 @@
 #        __launch_bounds__(128, 3) (3 blocks per SM, a few spilled registers).
 # Logs land in $OUT (conformance.log, run_block.log, bench.log, sdpa.log).
 #
-#   scripts/device_flash_attention.sh wgmma     there (nothing to carry): the
-#     draft of the attention on wgmma in bench/attention_prefill_bench.cu,
-#     built for sm_90a with -DATTN_WGMMA: every check of the bench (the
-#     draft's among them, "wgmma f16 ..." lines), then the draft timed beside
-#     greta_attention_mma at T = 512 and 2048 ("wgmma draft" lines). Logs:
+#   scripts/device_flash_attention.sh wgmma     there (nothing to carry):
+#     greta_attention_wgmma (templates/attention_wgmma.h, gretac's choice on
+#     sm_90a at head_dim 128) through bench/attention_prefill_bench.cu,
+#     built for sm_90a with -DATTN_WGMMA: every check of the bench (its own
+#     among them, "check wgmma ..." lines), then its timing beside
+#     greta_attention_mma at T = 512 and 2048 ("wgmma" lines). Logs:
 #     $OUT/nvcc_wgmma.log, $OUT/bench_wgmma.log.
 set -u
 cd "$(dirname "$0")/.." || exit
