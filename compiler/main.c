@@ -86,6 +86,8 @@ static const char usage_text[] =
     "  GRETA_NVIDIA_FLASH_ATTENTION=0\n"
     "                      NVIDIA: the one-row-per-wave prefill attention instead\n"
     "                      of the tensor-core flash attention\n"
+    "  GRETA_ATTN_WGMMA=0  sm_90: the mma.sync prefill flash attention instead of\n"
+    "                      the wgmma one at head_dim 128 (docs/gemm.md)\n"
     "  GRETA_SPLIT_K=0     sm_90: prefill GEMMs with few output tiles keep one block\n"
     "                      per tile instead of splitting its K over 2 or 4 blocks\n"
     "                      (a workspace in the arena; docs/gemm.md)\n"

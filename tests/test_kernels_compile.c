@@ -570,6 +570,20 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
             "with GRETA_TMA=0 the split_k GEMM of half x without tensor maps");
   cr_expect(!strstr(plain.source.data, "greta_tmap map_x"), "with GRETA_TMA=0 no kernel takes a map");
   strbuf_free(&plain.source);
+  /* With GRETA_ATTN_WGMMA=0 the head_dim 128 prefill attentions keep the
+   * mma.sync kernel; by default they take the wgmma one. */
+  setenv("GRETA_ATTN_WGMMA", "0", 1);
+  make_tu(&t, &plain);
+  unsetenv("GRETA_ATTN_WGMMA");
+  cr_expect(!strstr(plain.source.data, "greta_attention_wgmma<"),
+            "with GRETA_ATTN_WGMMA=0 no attention on wgmma");
+  cr_expect(strstr(plain.source.data, "greta_attention_mma<4LL, 2LL, 128, "),
+            "with GRETA_ATTN_WGMMA=0 head_dim 128 takes greta_attention_mma");
+  strbuf_free(&plain.source);
+  make_tu(&t, &plain);
+  cr_expect(strstr(plain.source.data, "greta_attention_wgmma<4LL, 2LL, 128, "),
+            "by default head_dim 128 takes greta_attention_wgmma");
+  strbuf_free(&plain.source);
   /* The object below: the defaults, 192-wide tiles and the copy engine
    * (the GLU GEMM of 2008 pairs below keeps cp.async: that path compiles
    * too). */

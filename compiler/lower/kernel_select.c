@@ -580,10 +580,10 @@ static greta_status_t kernel_attention(const kernel_ctx_t *c, kernel_choice_t *k
     return NULL;
   }
   /* sm_90a, half cache, head_dim 128: flash attention on wgmma, 128 query
-   * rows a block, a producer warpgroup filling a ring of key tiles (1.56x
-   * greta_attention_mma's throughput on the 7B at T = 2048;
-   * docs/benchmarks.md). GRETA_ATTN_WGMMA=0 in gretac's environment keeps
-   * the mma.sync kernel below. */
+   * rows a block, a producer warpgroup filling a ring of key tiles
+   * (1.42-1.56x greta_attention_mma's throughput on the 7B at T = 2048;
+   * docs/gemm.md). GRETA_ATTN_WGMMA=0 in gretac's environment keeps the
+   * mma.sync kernel below. */
   const char *flash = getenv("GRETA_NVIDIA_FLASH_ATTENTION");
   const char *wgmma = getenv("GRETA_ATTN_WGMMA");
   const bool flash_on = !(flash && strcmp(flash, "0") == 0);
