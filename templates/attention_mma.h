@@ -96,6 +96,84 @@ GRETA_INLINE float greta_attn_quad_sum(float v) {
   return v + greta_shfl_xor(v, 2);
 }
 
+/* Which keys a lane's query rows see (greta_attention_mma and
+ * greta_attention_wgmma): the step's rows sit at cache rows pos + t, the
+ * block reads cache rows below block_hi. lim[rr]: the last key of the
+ * lane's rows g and g + 8 of the warp whose first row is tw (rows past T
+ * compute on q = 0 and are not stored). */
+GRETA_INLINE void greta_attn_row_limits(greta_i64 pos, greta_i64 tw, int lane, greta_i64 block_hi,
+                                        greta_i64 (&lim)[2]) {
+#pragma unroll
+  for (int rr = 0; rr < 2; rr++) {
+    const greta_i64 last = pos + tw + lane / 4 + 8 * rr;
+    lim[rr] = last < block_hi - 1 ? last : block_hi - 1;
+  }
+}
+
+/* For rows first .. first + rows - 1 of T (a warp's, a warpgroup's): *hi,
+ * the last key of the last valid row (-1: no row; tiles past it are
+ * skipped), and *lo, the first row's last key (tiles up to it need no
+ * mask). */
+GRETA_INLINE void greta_attn_group_keys(greta_i64 T, greta_i64 pos, greta_i64 first, int rows,
+                                        greta_i64 block_hi, greta_i64 *hi, greta_i64 *lo) {
+  *hi = *lo = -1;
+  if (first < T) {
+    *hi = pos + (first + rows - 1 < T - 1 ? first + rows - 1 : T - 1);
+    if (*hi > block_hi - 1) *hi = block_hi - 1;
+    *lo = pos + first < block_hi - 1 ? pos + first : block_hi - 1;
+  }
+}
+
+/* A key tile's scores (first key j0, BKV keys) in base 2, masked past
+ * each row's last key (rows g, g + 8: result registers 0, 1 and 2, 3);
+ * tiles that end by lo need no mask. */
+template <int NS>
+GRETA_INLINE void greta_attn_scale_mask(float (&s)[NS][4], float scale_log2, greta_i64 j0, greta_i64 lo,
+                                        const greta_i64 (&lim)[2], int lane) {
+#pragma unroll
+  for (int j = 0; j < NS; j++)
+#pragma unroll
+    for (int c = 0; c < 4; c++) s[j][c] *= scale_log2;
+  if (j0 + 8 * NS - 1 > lo) {
+    const int rel[2] = {(int)(lim[0] - j0), (int)(lim[1] - j0)}; /* >= -BKV */
+#pragma unroll
+    for (int j = 0; j < NS; j++)
+#pragma unroll
+      for (int c = 0; c < 4; c++)
+        if (8 * j + mma_d_col(lane, c) > rel[c / 2]) s[j][c] = greta_neg_inf();
+  }
+}
+
+/* O / l into out [T, H, D] (OUT: f32, or a half type) for the lane's rows
+ * g and g + 8 of the warp whose first row is tw, those past T dropped;
+ * o[n][c]: d 8 n + mma_d_col(lane, c), row c / 2; l the lane's partial
+ * sums, summed over the 4 lanes of a row's group here (every lane: the
+ * shuffles are the warp's; every row t < T has seen key 0). */
+template <int D, int OUT>
+GRETA_INLINE void greta_attn_store_rows(const float (&o)[D / 8][4], const float (&l)[2], greta_i64 tw,
+                                        int lane, greta_i64 T, greta_i64 H, greta_i64 h, void *out) {
+#pragma unroll
+  for (int rr = 0; rr < 2; rr++) {
+    const float sum = greta_attn_quad_sum(l[rr]);
+    const greta_i64 t = tw + mma_d_row(lane, 2 * rr);
+    if (t < T) {
+      const float inv = 1.f / sum;
+#pragma unroll
+      for (int n = 0; n < D / 8; n++) {
+        const greta_i64 at = (t * H + h) * D + 8 * n + mma_d_col(lane, 0); /* even */
+        if constexpr (OUT == GRETA_W_F32) {
+          float *op = (float *)out + at; /* element-aligned */
+          op[0] = o[n][2 * rr] * inv;
+          op[1] = o[n][2 * rr + 1] * inv;
+        } else { /* a half pair: 4-byte aligned */
+          *(unsigned int *)((unsigned short *)out + at) =
+              greta_pack_half2<OUT>(o[n][2 * rr] * inv, o[n][2 * rr + 1] * inv);
+        }
+      }
+    }
+  }
+}
+
 /* One key tile's online softmax on a lane's rows g and g + 8: s[j][c] (n-tile
  * j of 8 keys, result register c, row c / 2; scores in base 2, masked)
  * becomes p in place, the running max m and partial sum l advance, and
@@ -162,21 +240,9 @@ GRETA_INLINE void greta_attention_mma(const int *params, const float *q, const v
   const greta_i64 tw = t0 + 16 * w; /* the warp's first query row */
   greta_i64 block_hi = pos + (t0 + BQ < T ? t0 + BQ : T); /* rows the block reads */
   if (block_hi > MAXSEQ) block_hi = MAXSEQ;
-  /* The last key of the lane's rows g and g + 8 (rows past T compute on
-   * q = 0 and are not stored), of the warp's last valid row (-1: no row),
-   * and of its first row (tiles up to it need no mask). */
-  greta_i64 lim[2];
-#pragma unroll
-  for (int rr = 0; rr < 2; rr++) {
-    const greta_i64 last = pos + tw + lane / 4 + 8 * rr;
-    lim[rr] = last < block_hi - 1 ? last : block_hi - 1;
-  }
-  greta_i64 warp_hi = -1, warp_lo = -1;
-  if (tw < T) {
-    warp_hi = pos + (tw + 15 < T - 1 ? tw + 15 : T - 1);
-    if (warp_hi > block_hi - 1) warp_hi = block_hi - 1;
-    warp_lo = pos + tw < block_hi - 1 ? pos + tw : block_hi - 1;
-  }
+  greta_i64 lim[2], warp_hi, warp_lo;
+  greta_attn_row_limits(pos, tw, lane, block_hi, lim);
+  greta_attn_group_keys(T, pos, tw, 16, block_hi, &warp_hi, &warp_lo);
 
   /* Q fragments, k = d: register r of k-step kk holds row tw +
    * mma_a_row(lane, 2r), d = 16 kk + mma_a_k(lane, 2r) and the next d. */
@@ -267,20 +333,7 @@ GRETA_INLINE void greta_attention_mma(const int *params, const float *q, const v
           greta_mma_16816<DT>(s[2 * jp + 1], a, b[2], b[3]);
         }
       }
-      /* Scores in base 2, masked past each row's last key (rows g, g + 8:
-       * result registers 0, 1 and 2, 3). */
-#pragma unroll
-      for (int j = 0; j < NS; j++)
-#pragma unroll
-        for (int c = 0; c < 4; c++) s[j][c] *= scale_log2;
-      if (j0 + BKV - 1 > warp_lo) {
-        const int rel[2] = {(int)(lim[0] - j0), (int)(lim[1] - j0)}; /* >= -BKV */
-#pragma unroll
-        for (int j = 0; j < NS; j++)
-#pragma unroll
-          for (int c = 0; c < 4; c++)
-            if (8 * j + mma_d_col(lane, c) > rel[c / 2]) s[j][c] = greta_neg_inf();
-      }
+      greta_attn_scale_mask<NS>(s, scale_log2, j0, warp_lo, lim, lane);
       float alpha[2];
       greta_attn_online_softmax<NS>(s, m, l, alpha);
 #pragma unroll
@@ -307,26 +360,6 @@ GRETA_INLINE void greta_attention_mma(const int *params, const float *q, const v
   }
   asm volatile("cp.async.wait_all;" ::: "memory");
 
-  /* Each row's sum over its 4 lanes; every row t < T has seen key 0. */
-#pragma unroll
-  for (int rr = 0; rr < 2; rr++) {
-    const float sum = greta_attn_quad_sum(l[rr]); /* every lane: the shuffles are the warp's */
-    const greta_i64 t = tw + mma_d_row(lane, 2 * rr);
-    if (t < T) {
-      const float inv = 1.f / sum;
-#pragma unroll
-      for (int n = 0; n < NO; n++) {
-        const greta_i64 at = (t * H + h) * D + 8 * n + mma_d_col(lane, 0); /* even */
-        if constexpr (OUT == GRETA_W_F32) {
-          float *op = (float *)out + at; /* element-aligned */
-          op[0] = o[n][2 * rr] * inv;
-          op[1] = o[n][2 * rr + 1] * inv;
-        } else { /* a half pair: 4-byte aligned */
-          *(unsigned int *)((unsigned short *)out + at) =
-              greta_pack_half2<OUT>(o[n][2 * rr] * inv, o[n][2 * rr + 1] * inv);
-        }
-      }
-    }
-  }
+  greta_attn_store_rows<D, OUT>(o, l, tw, lane, T, H, h, out);
 }
 #endif /* GRETA_NVIDIA */

@@ -130,22 +130,11 @@ GRETA_INLINE void greta_attention_wgmma(const int *params, const float *q, const
   asm volatile("setmaxnreg.inc.sync.aligned.u32 232;" ::: "memory");
   const int cw = wg - 1, w = wt >> 5;
   const greta_i64 twg = t0 + 64 * cw, tw = twg + 16 * w; /* the warpgroup's, the warp's first row */
-  /* The last key of the lane's rows g and g + 8 (rows past T compute on q = 0
-   * and are not stored); the warpgroup's last key (-1: no row) and first
-   * row's key (tiles up to it need no mask), uniform over the warpgroup as
-   * its wgmma must be. */
-  greta_i64 lim[2];
-#pragma unroll
-  for (int rr = 0; rr < 2; rr++) {
-    const greta_i64 last = pos + tw + lane / 4 + 8 * rr;
-    lim[rr] = last < block_hi - 1 ? last : block_hi - 1;
-  }
-  greta_i64 wg_hi = -1, wg_lo = -1;
-  if (twg < T) {
-    wg_hi = pos + (twg + 63 < T - 1 ? twg + 63 : T - 1);
-    if (wg_hi > block_hi - 1) wg_hi = block_hi - 1;
-    wg_lo = pos + twg < block_hi - 1 ? pos + twg : block_hi - 1;
-  }
+  /* The warpgroup's last key and first row's key: uniform over it, as its
+   * wgmma must be. */
+  greta_i64 lim[2], wg_hi, wg_lo;
+  greta_attn_row_limits(pos, tw, lane, block_hi, lim);
+  greta_attn_group_keys(T, pos, twg, 64, block_hi, &wg_hi, &wg_lo);
   const int wg_tiles = wg_hi < 0 ? 0 : (int)(wg_hi / BKV) + 1;
 
   /* Q's 64 rows, rounded to DT, as two K-major [64][64 d] halves: chunk
@@ -172,10 +161,10 @@ GRETA_INLINE void greta_attention_wgmma(const int *params, const float *q, const
   asm volatile("bar.sync %0, 128;" ::"r"(1 + cw) : "memory");
 
   const unsigned long long q_desc = greta_wgmma_desc(qs);
-  float o[D / 2], s[NS][4], m[2], l[2];
+  float o[D / 8][4], s[NS][4], m[2], l[2]; /* o as greta_attention_mma's: d n-tile, register */
   unsigned int pa[KP][4];
 #pragma unroll
-  for (int i = 0; i < D / 2; i++) o[i] = 0.f;
+  for (int i = 0; i < D / 2; i++) o[i / 4][i % 4] = 0.f;
 #pragma unroll
   for (int rr = 0; rr < 2; rr++) m[rr] = greta_neg_inf(), l[rr] = 0.f;
   const float scale_log2 = scale * 1.44269504088896341f;
@@ -208,8 +197,8 @@ GRETA_INLINE void greta_attention_wgmma(const int *params, const float *q, const
 #pragma unroll
     for (int kk = 0; kk < KP; kk++) {
       const unsigned long long b = greta_wgmma_desc_mn(vt + 16 * 128 * kk, HALF);
-      if (DT == GRETA_W_BF16) greta_attn_wgmma_pv_bf16(o, pa[kk], b);
-      else greta_attn_wgmma_pv_f16(o, pa[kk], b);
+      if (DT == GRETA_W_BF16) greta_attn_wgmma_pv_bf16(&o[0][0], pa[kk], b);
+      else greta_attn_wgmma_pv_f16(&o[0][0], pa[kk], b);
     }
     greta_wgmma_commit();
   };
@@ -217,22 +206,10 @@ GRETA_INLINE void greta_attention_wgmma(const int *params, const float *q, const
    * factor O must take. */
   auto softmax = [&](int it, float (&alpha)[2]) {
 #pragma unroll
-    for (int j = 0; j < NS; j++) {
+    for (int j = 0; j < NS; j++)
 #pragma unroll
-      for (int c = 0; c < 4; c++) {
-        greta_wgmma_pin(s[j][c]);
-        s[j][c] *= scale_log2;
-      }
-    }
-    const greta_i64 j0 = (greta_i64)it * BKV;
-    if (j0 + BKV - 1 > wg_lo) {
-      const int rel[2] = {(int)(lim[0] - j0), (int)(lim[1] - j0)}; /* >= -BKV */
-#pragma unroll
-      for (int j = 0; j < NS; j++)
-#pragma unroll
-        for (int c = 0; c < 4; c++)
-          if (8 * j + mma_d_col(lane, c) > rel[c / 2]) s[j][c] = greta_neg_inf();
-    }
+      for (int c = 0; c < 4; c++) greta_wgmma_pin(s[j][c]);
+    greta_attn_scale_mask<NS>(s, scale_log2, (greta_i64)it * BKV, wg_lo, lim, lane);
     greta_attn_online_softmax<NS>(s, m, l, alpha);
   };
   /* P's A registers from s, before the wgmma fence (a register written
@@ -257,7 +234,7 @@ GRETA_INLINE void greta_attention_wgmma(const int *params, const float *q, const
     for (int it = 1; it < wg_tiles; it++) {
       wait_full(it);
 #pragma unroll
-      for (int i = 0; i < D / 2; i++) greta_wgmma_pin(o[i]);
+      for (int i = 0; i < D / 2; i++) greta_wgmma_pin(o[i / 4][i % 4]);
       greta_wgmma_fence();
       issue_s(it);
       issue_pv(it - 1);
@@ -266,8 +243,8 @@ GRETA_INLINE void greta_attention_wgmma(const int *params, const float *q, const
       greta_wgmma_wait<0>();
 #pragma unroll
       for (int i = 0; i < D / 2; i++) {
-        greta_wgmma_pin(o[i]);
-        o[i] *= alpha[(i % 4) / 2];
+        greta_wgmma_pin(o[i / 4][i % 4]);
+        o[i / 4][i % 4] *= alpha[(i % 4) / 2];
       }
       release(it - 1);
       pack_p();
@@ -276,7 +253,7 @@ GRETA_INLINE void greta_attention_wgmma(const int *params, const float *q, const
     issue_pv(wg_tiles - 1);
     greta_wgmma_wait<0>();
 #pragma unroll
-    for (int i = 0; i < D / 2; i++) greta_wgmma_pin(o[i]);
+    for (int i = 0; i < D / 2; i++) greta_wgmma_pin(o[i / 4][i % 4]);
     release(wg_tiles - 1);
   }
   /* Tiles this warpgroup has no rows for: off the ring all the same. */
@@ -286,27 +263,7 @@ GRETA_INLINE void greta_attention_wgmma(const int *params, const float *q, const
     release(it);
   }
 
-  /* Each row's sum over its 4 lanes; every row t < T has seen key 0. */
-#pragma unroll
-  for (int rr = 0; rr < 2; rr++) {
-    const float sum = greta_attn_quad_sum(l[rr]); /* every lane: the shuffles are the warp's */
-    const greta_i64 t = tw + mma_d_row(lane, 2 * rr);
-    if (t < T) {
-      const float inv = 1.f / sum;
-#pragma unroll
-      for (int n = 0; n < D / 8; n++) {
-        const greta_i64 at = (t * H + h) * D + 8 * n + mma_d_col(lane, 0); /* even */
-        if constexpr (OUT == GRETA_W_F32) {
-          float *op = (float *)out + at; /* element-aligned */
-          op[0] = o[4 * n + 2 * rr] * inv;
-          op[1] = o[4 * n + 2 * rr + 1] * inv;
-        } else { /* a half pair: 4-byte aligned */
-          *(unsigned int *)((unsigned short *)out + at) =
-              greta_pack_half2<OUT>(o[4 * n + 2 * rr] * inv, o[4 * n + 2 * rr + 1] * inv);
-        }
-      }
-    }
-  }
+  greta_attn_store_rows<D, OUT>(o, l, tw, lane, T, H, h, out);
 #else
   (void)params, (void)q, (void)kc, (void)vc, (void)out, (void)scale;
 #endif /* GRETA_HAVE_WGMMA */

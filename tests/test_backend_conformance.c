@@ -110,46 +110,32 @@ static const char attention_gm[] =
     "output out = attention(rope(q, 10000.0), append(k_cache, rope(k, 10000.0)), "
     "append(v_cache, v))\n";
 
-/* Prefill attention with head_dim a multiple of 16 and 32 (GQA, 4 heads on
- * 2): the matrix-core flash attention on half caches (NVIDIA
- * greta_attention_mma, AMD greta_attention_mfma), whose 64 / 128-row query
- * blocks and 64 / 32-row key tiles these steps leave partial. */
-static const char attention_hd32_gm[] =
-    "model conformance_attention_hd32\n"
-    "const heads = 4\n"
-    "const kv_heads = 2\n"
-    "const head_dim = 32\n"
-    "const max_seq = 160\n"
-    "set weight_dtype = WDTYPE\n"
-    "dim T\n"
-    "input q: f32[T, heads, head_dim]\n"
-    "input k: f32[T, kv_heads, head_dim]\n"
-    "input v: f32[T, kv_heads, head_dim]\n"
-    "cache k_cache: [max_seq, kv_heads, head_dim]\n"
-    "cache v_cache: [max_seq, kv_heads, head_dim]\n"
-    "output out = attention(rope(q, 10000.0), append(k_cache, rope(k, 10000.0)), "
-    "append(v_cache, v))\n";
-
-/* Prefill attention with head_dim 128 (GQA, 4 heads on 2): on sm_90a the
- * wgmma flash attention (greta_attention_wgmma: 128-row query blocks,
- * 128-row key tiles in a ring of 3). The steps leave blocks and tiles
- * partial, turn the ring over (the 300-token step at pos 123 reads 4 tiles)
- * and give a block a warpgroup with no rows (its rows 256 .. 299). */
-static const char attention_hd128_gm[] =
-    "model conformance_attention_hd128\n"
-    "const heads = 4\n"
-    "const kv_heads = 2\n"
-    "const head_dim = 128\n"
-    "const max_seq = 448\n"
-    "set weight_dtype = WDTYPE\n"
-    "dim T\n"
-    "input q: f32[T, heads, head_dim]\n"
-    "input k: f32[T, kv_heads, head_dim]\n"
-    "input v: f32[T, kv_heads, head_dim]\n"
-    "cache k_cache: [max_seq, kv_heads, head_dim]\n"
-    "cache v_cache: [max_seq, kv_heads, head_dim]\n"
-    "output out = attention(rope(q, 10000.0), append(k_cache, rope(k, 10000.0)), "
-    "append(v_cache, v))\n";
+/* Prefill attention on half caches (GQA, 4 heads on 2), the models below:
+ * - head_dim 32: the matrix-core flash attention (NVIDIA greta_attention_mma,
+ *   AMD greta_attention_mfma), whose 64 / 128-row query blocks and 64 /
+ *   32-row key tiles these steps leave partial;
+ * - head_dim 128: on sm_90a the wgmma flash attention (greta_attention_wgmma:
+ *   128-row query blocks, 128-row key tiles in a ring of 3). The steps leave
+ *   blocks and tiles partial, turn the ring over (the 300-token step at pos
+ *   123 reads 4 tiles) and give a block a warpgroup with no rows (its rows
+ *   256 .. 299). */
+#define FLASH_ATTENTION_GM(HEAD_DIM, MAX_SEQ)                                              \
+  "model conformance_attention_hd" #HEAD_DIM "\n"                                          \
+  "const heads = 4\n"                                                                      \
+  "const kv_heads = 2\n"                                                                   \
+  "const head_dim = " #HEAD_DIM "\n"                                                       \
+  "const max_seq = " #MAX_SEQ "\n"                                                         \
+  "set weight_dtype = WDTYPE\n"                                                            \
+  "dim T\n"                                                                                \
+  "input q: f32[T, heads, head_dim]\n"                                                     \
+  "input k: f32[T, kv_heads, head_dim]\n"                                                  \
+  "input v: f32[T, kv_heads, head_dim]\n"                                                  \
+  "cache k_cache: [max_seq, kv_heads, head_dim]\n"                                         \
+  "cache v_cache: [max_seq, kv_heads, head_dim]\n"                                         \
+  "output out = attention(rope(q, 10000.0), append(k_cache, rope(k, 10000.0)), "          \
+  "append(v_cache, v))\n"
+static const char attention_hd32_gm[] = FLASH_ATTENTION_GM(32, 160);
+static const char attention_hd128_gm[] = FLASH_ATTENTION_GM(128, 448);
 
 /* A Llama block at odd sizes: every fused op (matmul_qkv and matmul_glu with
  * their norms folded, attention_decode; rms_scale, qkv_rope_append and glu
