@@ -110,9 +110,7 @@ __global__ void __launch_bounds__(GRETA_ATTN_WGMMA_NT)
     wgmma_kernel(const int *params, const float *q, const void *k, const void *v, float *out, float scale) {
   greta_attention_wgmma<H, KVH, D, MAXSEQ, DT>(params, q, k, v, out, scale);
 }
-#endif /* ATTN_WGMMA */
 
-#if defined(ATTN_WGMMA)
 /* Its launch: grid (H, ceil(T / 128)), GRETA_ATTN_WGMMA_SMEM_BYTES of dynamic shared memory. */
 template <long long H, long long KVH, int D, long long MAXSEQ, int DT>
 static void launch_wgmma(const int *params, int T, const float *q, const void *k, const void *v,
@@ -127,7 +125,7 @@ static void launch_wgmma(const int *params, int T, const float *q, const void *k
   wgmma_kernel<H, KVH, D, MAXSEQ, DT><<<dim3(H, (T + BQ - 1) / BQ), GRETA_ATTN_WGMMA_NT,
                                         GRETA_ATTN_WGMMA_SMEM_BYTES, g_stream>>>(params, q, k, v, out, scale);
 }
-#endif
+#endif /* ATTN_WGMMA */
 
 static unsigned long long rng = 88172645463325252ull;
 static float frand() { /* [-1, 1) */

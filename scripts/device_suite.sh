@@ -53,7 +53,12 @@ run() {
   device_env "$BUILD"
   local src=$SRC
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null
-  local out=${OUT:-/tmp} status=0
+  local out=${OUT:-/tmp} status=0 wanted
+  # A name in GRETA_SUITE_TESTS that no test binary has is an error, not a
+  # silent skip.
+  for wanted in ${GRETA_SUITE_TESTS:-}; do
+    [ -x "$BUILD/tests/$wanted" ] || { echo "GRETA_SUITE_TESTS: no test $wanted in $BUILD/tests" >&2; return 2; }
+  done
   echo "=== tests"
   for t in "$BUILD"/tests/test_*; do
     [ -x "$t" ] || continue
