@@ -35,6 +35,19 @@
 #     among them, "check wgmma ..." lines), then its timing beside
 #     greta_attention_mma at T = 512 and 2048 ("wgmma" lines). Logs:
 #     $OUT/nvcc_wgmma.log, $OUT/bench_wgmma.log.
+#
+#   scripts/device_flash_attention.sh ab-prepare REV...   here: each REV's
+#                                               templates/ and bench/ (REV
+#                                               "tree": the working tree's)
+#                                               into build-ab/N-NAME/
+#   scripts/device_flash_attention.sh ab        there (carry build-ab): the
+#     wgmma bench of every build-ab/ variant, built from its own sources,
+#     in one call: each variant's checks, then its f16 timing at T = 512
+#     and 2048, the variants taking turns (two rounds: only a comparison
+#     within one call is valid). GRETA_AB_NCU=1 adds ncu's source view of
+#     each variant's first T = 2048 launch ($OUT/sass_N.csv: per SASS
+#     instruction, its stall samples) and its details page
+#     ($OUT/ncu_N.txt). Logs: $OUT/ab_checks.log.
 set -u
 cd "$(dirname "$0")/.." || exit
 BUILD=build-dev
@@ -146,9 +159,74 @@ wgmma() {
   return "${PIPESTATUS[0]}"
 }
 
+ab_prepare() {
+  [ $# -ge 1 ] || { echo "usage: $0 ab-prepare REV... (REV 'tree': the working tree)" >&2; return 2; }
+  rm -rf build-ab
+  local n=0 rev dir
+  for rev in "$@"; do
+    n=$((n + 1))
+    dir=build-ab/$n-$(printf '%s' "$rev" | tr -c 'A-Za-z0-9._-' '_')
+    mkdir -p "$dir"
+    if [ "$rev" = tree ]; then
+      cp -r templates bench "$dir/"
+    else
+      git archive "$rev" templates bench | tar -x -C "$dir" || return 1
+    fi
+    if [ "$rev" = tree ]; then echo "$dir: the working tree"; else echo "$dir: $(git log -1 --format='%h %s' "$rev")"; fi
+  done
+}
+
+ab() {
+  local out=${OUT:-/tmp} nvcc=nvcc dir name r status=0
+  command -v nvcc >/dev/null || nvcc=/usr/local/cuda/bin/nvcc
+  [ -d build-ab ] || { echo "no build-ab/: run ab-prepare here and carry build-ab" >&2; return 2; }
+  nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader 2>/dev/null
+  for dir in build-ab/*/; do
+    name=$(basename "$dir")
+    (cd "$dir" && "$nvcc" -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -DATTN_WGMMA \
+      -DATTN_MIN_BLOCKS=1 -Itemplates -Ibench -Xptxas -v bench/attention_prefill_bench.cu \
+      -o "/tmp/ab_$name" >"/tmp/ab_nvcc_$name.log" 2>&1) &
+  done
+  wait
+  : >"$out/ab_checks.log"
+  for dir in build-ab/*/; do
+    name=$(basename "$dir")
+    if [ ! -x "/tmp/ab_$name" ]; then
+      echo "$name: did not build"; tail -20 "/tmp/ab_nvcc_$name.log"; status=1; continue
+    fi
+    echo "$name: ptxas $(grep -A2 'wgmma_kernel' "/tmp/ab_nvcc_$name.log" | grep spill | sort -u | tr -s ' ' | paste -sd ';')"
+    timeout 120 "/tmp/ab_$name" >"/tmp/ab_check_$name.log" 2>&1
+    echo "$name: checks rc=$?, $(grep -c FAIL "/tmp/ab_check_$name.log") FAIL lines, $(tail -1 "/tmp/ab_check_$name.log")"
+    { echo "=== $name"; cat "/tmp/ab_check_$name.log"; } >>"$out/ab_checks.log"
+  done
+  for r in 1 2; do
+    for dir in build-ab/*/; do
+      name=$(basename "$dir")
+      [ -x "/tmp/ab_$name" ] || continue
+      ATTN_ONLY_TIME=1 timeout 60 "/tmp/ab_$name" 2>&1 | grep wgmma | sed "s/^/round $r $name: /"
+    done
+  done
+  if [ "${GRETA_AB_NCU:-0}" = 1 ]; then
+    command -v ncu >/dev/null || { echo "no ncu"; return 1; }
+    for dir in build-ab/*/; do
+      name=$(basename "$dir")
+      [ -x "/tmp/ab_$name" ] || continue
+      ATTN_ONLY_TIME=2048 timeout 120 ncu --clock-control none --section SpeedOfLight --section WarpStateStats \
+        --section SourceCounters --section ComputeWorkloadAnalysis -k regex:wgmma_kernel -c 1 -f \
+        -o "/tmp/ab_$name" "/tmp/ab_$name" >"/tmp/ab_ncu_$name.log" 2>&1 || tail -3 "/tmp/ab_ncu_$name.log"
+      ncu -i "/tmp/ab_$name.ncu-rep" --page details >"$out/ncu_${name%%-*}.txt" 2>&1
+      ncu -i "/tmp/ab_$name.ncu-rep" --page source --csv --print-source sass >"$out/sass_${name%%-*}.csv" 2>&1
+      echo "$name: ncu $(grep -E 'Duration|Tensor' "$out/ncu_${name%%-*}.txt" | tr -s ' ' | paste -sd ';')"
+    done
+  fi
+  return $status
+}
+
 case "${1:-}" in
   prepare) prepare ;;
   run) run ;;
   wgmma) wgmma ;;
-  *) echo "usage: $0 prepare|run|wgmma" >&2; exit 2 ;;
+  ab-prepare) shift; ab_prepare "$@" ;;
+  ab) ab ;;
+  *) echo "usage: $0 prepare|run|wgmma|ab-prepare REV...|ab" >&2; exit 2 ;;
 esac
