@@ -44,10 +44,11 @@
 #     wgmma bench of every build-ab/ variant, built from its own sources,
 #     in one call: each variant's checks, then its f16 timing at T = 512
 #     and 2048, the variants taking turns (two rounds: only a comparison
-#     within one call is valid). GRETA_AB_NCU=1 adds ncu's source view of
-#     each variant's first T = 2048 launch ($OUT/sass_N.csv: per SASS
-#     instruction, its stall samples) and its details page
-#     ($OUT/ncu_N.txt). Logs: $OUT/ab_checks.log.
+#     within one call is valid). GRETA_AB_NCU="N ..." (variant numbers, or
+#     "all") adds ncu's source view of those variants' first T = 2048
+#     launch ($OUT/sass_N.csv: per SASS instruction, its stall samples) and
+#     its details page ($OUT/ncu_N.txt); about 40 s each. Logs:
+#     $OUT/ab_checks.log.
 set -u
 cd "$(dirname "$0")/.." || exit
 BUILD=build-dev
@@ -206,11 +207,12 @@ ab() {
       ATTN_ONLY_TIME=1 timeout 60 "/tmp/ab_$name" 2>&1 | grep wgmma | sed "s/^/round $r $name: /"
     done
   done
-  if [ "${GRETA_AB_NCU:-0}" = 1 ]; then
+  if [ -n "${GRETA_AB_NCU:-}" ]; then
     command -v ncu >/dev/null || { echo "no ncu"; return 1; }
     for dir in build-ab/*/; do
       name=$(basename "$dir")
       [ -x "/tmp/ab_$name" ] || continue
+      [ "$GRETA_AB_NCU" = all ] || [[ " $GRETA_AB_NCU " == *" ${name%%-*} "* ]] || continue
       ATTN_ONLY_TIME=2048 timeout 120 ncu --clock-control none --section SpeedOfLight --section WarpStateStats \
         --section SourceCounters --section ComputeWorkloadAnalysis -k regex:wgmma_kernel -c 1 -f \
         -o "/tmp/ab_$name" "/tmp/ab_$name" >"/tmp/ab_ncu_$name.log" 2>&1 || tail -3 "/tmp/ab_ncu_$name.log"
