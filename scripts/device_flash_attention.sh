@@ -48,7 +48,11 @@
 #     "all") adds ncu's source view of those variants' first T = 2048
 #     launch ($OUT/sass_N.csv: per SASS instruction, its stall samples) and
 #     its details page ($OUT/ncu_N.txt); about 40 s each. Logs:
-#     $OUT/ab_checks.log.
+#     $OUT/ab_checks.log. Where build-ab/cubins/STEM--VARIANT.cubin exist
+#     (a variant's gretac on a model, e.g. llama2_7b_t2048--persistent.cubin)
+#     and build-bench/carry (bench/run.sh prepare; carry it too), each is
+#     then timed beside build-bench/carry/STEM.cubin by bench_greta, in
+#     turn, two rounds: T = 2048 for *_t2048 stems, else T = 512.
 set -u
 cd "$(dirname "$0")/.." || exit
 BUILD=build-dev
@@ -219,6 +223,21 @@ ab() {
       ncu -i "/tmp/ab_$name.ncu-rep" --page details >"$out/ncu_${name%%-*}.txt" 2>&1
       ncu -i "/tmp/ab_$name.ncu-rep" --page source --csv --print-source sass >"$out/sass_${name%%-*}.csv" 2>&1
       echo "$name: ncu $(grep -E 'Duration|Tensor' "$out/ncu_${name%%-*}.txt" | tr -s ' ' | paste -sd ';')"
+    done
+  fi
+  local bench=build-bench/carry/bench_greta cubin stem t m
+  if compgen -G "build-ab/cubins/*--*.cubin" >/dev/null && [ -x "$bench" ]; then
+    echo "=== whole models: build-bench/carry's kernels against the variants' (bench_greta, ms)"
+    for r in 1 2; do
+      for cubin in build-ab/cubins/*--*.cubin; do
+        stem=$(basename "${cubin%%--*}")
+        case $stem in *_t2048) t=2048 ;; *) t=512 ;; esac
+        for m in "build-bench/carry/$stem.cubin" "$cubin"; do
+          [ -f "$m" ] || { echo "no $m"; status=1; continue; }
+          timeout 120 "$bench" "$m" --tokens $t --repeats 10 --warm-s 1 --name "$(basename "$m" .cubin)" 2>&1 |
+            sed -n "s/.*\"name\": \"\([^\"]*\)\".*\"median_ms\": \([0-9.]*\).*/round $r T=$t: \1 \2/p"
+        done
+      done
     done
   fi
   return $status
