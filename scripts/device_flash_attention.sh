@@ -166,7 +166,7 @@ wgmma() {
 
 ab_prepare() {
   [ $# -ge 1 ] || { echo "usage: $0 ab-prepare REV... (REV 'tree': the working tree)" >&2; return 2; }
-  rm -rf build-ab
+  rm -rf build-ab/[0-9]*-*/ # the variants' sources; build-ab/cubins stays
   local n=0 rev dir
   for rev in "$@"; do
     n=$((n + 1))
