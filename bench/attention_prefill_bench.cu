@@ -376,6 +376,10 @@ int main(int argc, char **argv) {
   check<4, 2, 128, 2048, GRETA_W_BF16, true>(300, 700);
   check<32, 32, 128, 1024, GRETA_W_F16, true>(512, 0);
   check<32, 32, 128, 1024, GRETA_W_BF16, true>(512, 0);
+  /* More items (a head's 128 query rows) than the H200 has SMs: 64 heads x
+   * 3 query blocks, so that a persistent grid's blocks take two in turn. */
+  check<64, 16, 128, 1024, GRETA_W_F16, true>(300, 200);
+  check<64, 16, 128, 1024, GRETA_W_BF16, true>(300, 200);
 #endif
   /* The timed shapes themselves. */
   check<32, 32, 128, 1024, GRETA_W_F16>(512, 0);

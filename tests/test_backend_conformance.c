@@ -110,7 +110,7 @@ static const char attention_gm[] =
     "output out = attention(rope(q, 10000.0), append(k_cache, rope(k, 10000.0)), "
     "append(v_cache, v))\n";
 
-/* Prefill attention on half caches (GQA, 4 heads on 2), the models below:
+/* Prefill attention on half caches (GQA), the models below:
  * - head_dim 32: the matrix-core flash attention (NVIDIA greta_attention_mma,
  *   AMD greta_attention_mfma), whose 64 / 128-row query blocks and 64 /
  *   32-row key tiles these steps leave partial;
@@ -118,11 +118,13 @@ static const char attention_gm[] =
  *   128-row query blocks, 128-row key tiles in a ring of 3). The steps leave
  *   blocks and tiles partial, turn the ring over (the 300-token step at pos
  *   123 reads 4 tiles) and give a block a warpgroup with no rows (its rows
- *   256 .. 299). */
-#define FLASH_ATTENTION_GM(HEAD_DIM, MAX_SEQ)                                              \
+ *   256 .. 299); with 48 heads on 8, its 500-token step is 192 query blocks
+ *   of heads, more than an H200 has SMs (a block an SM, as a persistent
+ *   kernel would run them, takes two in turn). */
+#define FLASH_ATTENTION_GM(HEADS, KV_HEADS, HEAD_DIM, MAX_SEQ)                             \
   "model conformance_attention_hd" #HEAD_DIM "\n"                                          \
-  "const heads = 4\n"                                                                      \
-  "const kv_heads = 2\n"                                                                   \
+  "const heads = " #HEADS "\n"                                                             \
+  "const kv_heads = " #KV_HEADS "\n"                                                       \
   "const head_dim = " #HEAD_DIM "\n"                                                       \
   "const max_seq = " #MAX_SEQ "\n"                                                         \
   "set weight_dtype = WDTYPE\n"                                                            \
@@ -134,8 +136,9 @@ static const char attention_gm[] =
   "cache v_cache: [max_seq, kv_heads, head_dim]\n"                                         \
   "output out = attention(rope(q, 10000.0), append(k_cache, rope(k, 10000.0)), "          \
   "append(v_cache, v))\n"
-static const char attention_hd32_gm[] = FLASH_ATTENTION_GM(32, 160);
-static const char attention_hd128_gm[] = FLASH_ATTENTION_GM(128, 448);
+static const char attention_hd32_gm[] = FLASH_ATTENTION_GM(4, 2, 32, 160);
+static const char attention_hd128_gm[] = FLASH_ATTENTION_GM(4, 2, 128, 448);
+static const char attention_hd128_heads48_gm[] = FLASH_ATTENTION_GM(48, 8, 128, 1024);
 
 /* A Llama block at odd sizes: every fused op (matmul_qkv and matmul_glu with
  * their norms folded, attention_decode; rms_scale, qkv_rope_append and glu
@@ -259,6 +262,7 @@ static const int attention_steps[] = {37, 1, 1, 23, 1, 7, 0};
  * pos 78 (keys 0 .. 122: a partial second key tile), 126 of 160 rows. */
 static const int attention_hd32_steps[] = {77, 1, 45, 3, 0};
 static const int attention_hd128_steps[] = {77, 1, 45, 300, 2, 0};
+static const int attention_hd128_heads48_steps[] = {500, 1, 250, 0};
 
 /* The model with its weight dtype set (WDTYPE in the text). */
 static greta_model_t *compile(const char *gm, const char *dtype, const char *target_name,
@@ -443,6 +447,10 @@ Test(conformance, rope_append_attention_hd128_f16_cache) {
 }
 Test(conformance, rope_append_attention_hd128_bf16_cache) {
   conform("attention_hd128", attention_hd128_gm, attention_hd128_steps, "bf16", 8e-3);
+}
+Test(conformance, rope_append_attention_hd128_heads48_f16_cache) {
+  conform("attention_hd128_heads48", attention_hd128_heads48_gm, attention_hd128_heads48_steps, "f16",
+          1e-3);
 }
 Test(conformance, fused_block_f32) { conform("block", block_gm, attention_steps, "f32", 1e-5); }
 Test(conformance, fused_block_f16) { conform("block", block_gm, attention_steps, "f16", 2e-3); }
