@@ -174,10 +174,11 @@ ab_prepare() {
     mkdir -p "$dir"
     if [ "$rev" = tree ]; then
       cp -r templates bench "$dir/"
+      echo "$dir: the working tree"
     else
       git archive "$rev" templates bench | tar -x -C "$dir" || return 1
+      echo "$dir: $(git log -1 --format='%h %s' "$rev")"
     fi
-    if [ "$rev" = tree ]; then echo "$dir: the working tree"; else echo "$dir: $(git log -1 --format='%h %s' "$rev")"; fi
   done
 }
 
