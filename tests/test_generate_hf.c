@@ -20,7 +20,8 @@
  * with greta_session_bind_checkpoint, each prompt is tokenized (a chat
  * prompt rendered with the chat template first), and greta_generate's
  * greedy ids must be transformers'. `greta generate --output ids` must
- * print the same.
+ * print the same, and `greta generate --chat` must answer each turn as the
+ * conversation run afresh does.
  *
  * What the ids do and do not pin down (checked by hand on a merge of the
  * branches, with the Llama-3-style .gm written out): a wrong rope_theta
@@ -32,11 +33,13 @@
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "checkpoint.h"
@@ -437,6 +440,136 @@ Test(generate_hf, last_position_logits_give_the_same_tokens) {
   greta_model_destroy(last);
   free(text);
   free(log);
+}
+
+/* ---- `greta generate --chat` ---------------------------------------------- */
+
+/* The file at `path` (the stderr of child `pid`) once it holds `count`
+ * copies of `needle`, NUL-terminated (caller frees). Polled, for up to 10
+ * minutes (the sanitizer builds); the test fails at once if the child ends
+ * first. */
+static char *wait_for(pid_t pid, const char *path, const char *needle, int count) {
+  for (int tries = 0;; tries++) {
+    size_t len;
+    char *text = support_read_file(path, &len);
+    int found = 0, status;
+    for (const char *p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+      found++;
+    if (found >= count)
+      return text;
+    cr_assert_eq(waitpid(pid, &status, WNOHANG), 0,
+                 "the child ended (status %#x) before its stderr held %d of \"%s\":\n%s", status,
+                 count, needle, text);
+    cr_assert_lt(tries, 60000, "%s never held %d of \"%s\":\n%s", path, count, needle, text);
+    free(text);
+    nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+  }
+}
+
+/* The reply greta_generate gives on a fresh run of `msgs` rendered with
+ * the template (its generation prompt added), greedy, at most 6 tokens; its
+ * text, the EOS left out, into `text` (of `size` bytes). Returns the
+ * number of prompt ids. */
+static size_t fresh_reply(greta_session_t *s, const greta_tokenizer_t *tok,
+                        const greta_chat_message_t *msgs, size_t n_msgs, const int32_t *eos,
+                        size_t n_eos, char *text, size_t size) {
+  char rendered[4096];
+  size_t len, n_ids;
+  SUPPORT_OK(
+      greta_chat_format(GRETA_CHAT_LLAMA3, msgs, n_msgs, 1, rendered, sizeof rendered, &len));
+  int32_t ids[512];
+  SUPPORT_OK(greta_tokenizer_encode(tok, rendered, len, GRETA_TOKENIZE_PARSE_SPECIAL, ids, 512,
+                                    &n_ids));
+  greta_generate_params_t params = {
+      .sampler = greta_sampler_params_default(), .max_new_tokens = 6, .eos = eos, .n_eos = n_eos};
+  collected_t got = {0};
+  greta_generate_stats_t stats;
+  SUPPORT_OK(greta_session_truncate(s, 0));
+  SUPPORT_OK(greta_generate(s, ids, n_ids, 0, &params, collect, &got, &stats));
+  size_t n_text = got.n - (stats.stop == GRETA_STOP_EOS ? 1 : 0);
+  SUPPORT_OK(greta_tokenizer_decode(tok, got.ids, n_text, GRETA_DETOKENIZE_SKIP_SPECIAL, text,
+                                    size - 1, &len));
+  text[len] = 0;
+  return n_ids;
+}
+
+/* `greta generate --chat` keeps its KV cache across turns and runs only
+ * what the cache does not hold. Its replies must be greta_generate's on the
+ * whole conversation run afresh (each reply before a turn in it as its
+ * text). Then Ctrl-C at its prompt, with stdin still open, ends the chat
+ * (exit 0). The Llama-3-style checkpoint, whose tokenizer's chat template
+ * greta recognises. */
+Test(generate_hf, chat_command_answers_as_the_conversation_run_afresh) {
+  char dir[] = "/tmp/greta_hf_chat_XXXXXX";
+  cr_assert(mkdtemp(dir));
+  json_t *expected = load_json(FIXTURES "llama3_style/expected.json");
+  write_checkpoint("llama3_style", expected, dir);
+  json_decref(expected);
+  char plan[1100], cmd[4096], log[8192], err_path[1100];
+  snprintf(plan, sizeof plan, "%s/model.gplan", dir);
+  snprintf(err_path, sizeof err_path, "%s/stderr.txt", dir);
+  snprintf(cmd, sizeof cmd,
+           "%s -q %s --target=cpu --max-seq=128 --dtype=f32 --kv-dtype=f32 -o %s 2>&1", GRETAC,
+           dir, plan);
+  cr_assert_eq(shell(cmd, log, sizeof log), 0, "%s:\n%s", cmd, log);
+
+  const char *turns[] = {"Hello there", "And what comes next?"};
+  setenv("GRETA_BACKEND", "cpu", 1);
+  char *argv[] = {GRETA, "generate", plan, "--weights", dir, "--chat", "--greedy", "-n", "6", NULL};
+  int in, out;
+  pid_t pid = support_spawn(argv, &in, &out, err_path);
+  for (int t = 0; t < 2; t++) {
+    char line[128];
+    int n = snprintf(line, sizeof line, "%s\n", turns[t]);
+    cr_assert_eq(write(in, line, (size_t)n), n);
+    free(wait_for(pid, err_path, "greta: stopped: ", t + 1)); /* its reply and timings are out */
+  }
+  cr_assert_eq(kill(pid, SIGINT), 0);
+  char *printed = support_read_fd(out, NULL);
+  int status;
+  cr_assert_eq(waitpid(pid, &status, 0), pid);
+  close(in);
+  close(out);
+  size_t len;
+  char *err = support_read_file(err_path, &len);
+  cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+            "Ctrl-C at the prompt: status %#x, expected exit 0; stderr:\n%s", status, err);
+
+  greta_model_t *m;
+  greta_device_t *device;
+  greta_session_t *s;
+  greta_tokenizer_t *tok;
+  SUPPORT_OK(greta_model_open(plan, &m));
+  SUPPORT_OK(greta_device_open(GRETA_BACKEND_CPU, 0, &device));
+  SUPPORT_OK(greta_session_create(m, device, &s));
+  SUPPORT_OK(greta_session_bind_checkpoint(s, dir, NULL, NULL));
+  SUPPORT_OK(greta_tokenizer_open(dir, &tok));
+  size_t n_eos;
+  const int32_t *eos = greta_tokenizer_eos(tok, &n_eos);
+  char first[1024], second[1024], want[2100];
+  greta_chat_message_t msgs[3] = {{"user", turns[0]}, {"assistant", first}, {"user", turns[1]}};
+  fresh_reply(s, tok, msgs, 1, eos, n_eos, first, sizeof first);
+  size_t n_whole = fresh_reply(s, tok, msgs, 3, eos, n_eos, second, sizeof second);
+  snprintf(want, sizeof want, "%s\n%s\n", first, second);
+  cr_expect_str_eq(printed, want, "greta generate --chat printed [%s], afresh [%s]; stderr:\n%s",
+                   printed, want, err);
+  /* The second turn ran only what the cache lacked: fewer ids than the
+   * whole conversation's. */
+  const char *second_stats = strstr(err, "greta: prompt ");
+  size_t n_run = 0;
+  cr_assert(second_stats && sscanf(second_stats, "greta: prompt %zu tokens", &n_run) == 1,
+            "stderr:\n%s", err);
+  cr_expect(n_run > 0 && n_run < n_whole, "the second turn ran %zu ids of the conversation's %zu",
+            n_run, n_whole);
+
+  greta_tokenizer_destroy(tok);
+  greta_session_destroy(s);
+  greta_device_destroy(device);
+  greta_model_destroy(m);
+  free(printed);
+  free(err);
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  cr_assert_eq(shell(cmd, NULL, 0), 0);
 }
 
 /* ---- a damaged checkpoint directory on the command line ------------------ */

@@ -3,13 +3,15 @@
  * input with its message and exit 1, `greta info` and `greta bench` on
  * examples/tiny_llama.gm compiled for the CPU by gretac, and `greta
  * generate --output ids` against a greedy loop written here over the C API
- * on the same file and weights. */
+ * on the same file and weights; Ctrl-C during `greta generate`. */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "greta/greta.h"
@@ -38,17 +40,21 @@ static void expect(const char *args, int code, const char *needle) {
   free(out);
 }
 
-/* examples/tiny_llama.gm compiled by gretac for the CPU (prefill steps of up
- * to 4 tokens) into a temporary file; the caller unlinks it. */
-static void compile_tiny(char *path) {
+/* `gm` compiled by gretac for the CPU (prefill steps of up to 4 tokens)
+ * into a temporary file; the caller unlinks it. */
+static void compile_cpu(const char *gm, char *path) {
   strcpy(path, "/tmp/greta_cli_XXXXXX");
   int fd = mkstemp(path);
   cr_assert_geq(fd, 0);
   close(fd);
   char cmd[1024];
-  snprintf(cmd, sizeof cmd, "%s -q %s/examples/tiny_llama.gm --target=cpu --max-tokens=4 -o %s",
-           GRETAC, GRETA_SOURCE_DIR, path);
+  snprintf(cmd, sizeof cmd, "%s -q %s --target=cpu --max-tokens=4 -o %s", GRETAC, gm, path);
   cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+/* examples/tiny_llama.gm (max_seq 64), compiled as compile_cpu does. */
+static void compile_tiny(char *path) {
+  compile_cpu(GRETA_SOURCE_DIR "/examples/tiny_llama.gm", path);
 }
 
 Test(greta_cli, help) {
@@ -123,6 +129,8 @@ Test(greta_cli, bad_input_exits_1_with_a_message) {
   expect("generate m.gplan --weights w --prompt-ids '1 x 3' --output ids", 1,
          "--prompt-ids: 'x' is not a token id");
   expect("generate m.gplan --weights w --prompt-ids '1 2' --output ids", 1, "m.gplan");
+  expect("generate m.gplan --weights /nonexistent/dir --prompt hi", 1,
+         "--weights /nonexistent/dir: No such file or directory");
   expect("tokenize", 1, "no tokenizer given: --tokenizer FILE_OR_DIR");
   expect("tokenize --tokenizer t extra", 1, "unexpected argument 'extra'");
   expect("detokenize", 1, "no tokenizer given");
@@ -239,4 +247,76 @@ Test(greta_cli, generate_ids_equal_a_greedy_loop) {
            path);
   expect(args, 1, "/nonexistent.safetensors");
   unlink(path);
+}
+
+/* Ctrl-C stops `greta generate` at its next token: the ids generated so
+ * far are printed whole (a prefix of the greedy loop's), then the timings
+ * and the reason, and it exits 130. No timing in it: greta's stdout is a
+ * pipe of one page that is read only after the signal, so greta blocks on
+ * it (about 1400 ids of at most 3 bytes) long before its KV cache of 4096
+ * positions is full. */
+Test(greta_cli, ctrl_c_stops_generate_at_the_next_token) {
+  size_t len;
+  char *text = support_read_file(GRETA_SOURCE_DIR "/examples/tiny_llama.gm", &len);
+  const char *from = "const max_seq = 64\n";
+  char *at = strstr(text, from), gm[] = "/tmp/greta_cli_gm_XXXXXX", path[64];
+  cr_assert(at, "examples/tiny_llama.gm no longer says \"%s\"", from);
+  int fd = mkstemp(gm);
+  cr_assert_geq(fd, 0);
+  FILE *f = fdopen(fd, "w");
+  fprintf(f, "%.*sconst max_seq = 4096\n%s", (int)(at - text), text, at + strlen(from));
+  fclose(f);
+  free(text);
+  compile_cpu(gm, path);
+
+  char err_path[] = "/tmp/greta_cli_err_XXXXXX";
+  close(mkstemp(err_path));
+  setenv("GRETA_BACKEND", "cpu", 1);
+  char *argv[] = {GRETA, "generate", path, "--weights", WEIGHTS, "--prompt-ids", "1 15 42",
+                  "--greedy", "-n", "0", "--output", "ids", NULL};
+  int out;
+  pid_t pid = support_spawn(argv, NULL, &out, err_path);
+  char first;
+  cr_assert_eq(read(out, &first, 1), 1, "greta generate printed nothing");
+  cr_assert_eq(kill(pid, SIGINT), 0);
+  size_t n_rest;
+  char *rest = support_read_fd(out, &n_rest), *all = malloc(n_rest + 2);
+  close(out);
+  cr_assert(all);
+  all[0] = first;
+  memcpy(all + 1, rest, n_rest + 1);
+  int status;
+  cr_assert_eq(waitpid(pid, &status, 0), pid);
+  char *err = support_read_file(err_path, &len);
+  cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 130,
+            "greta generate: status %#x, expected exit 130; stderr:\n%s", status, err);
+  cr_expect(strstr(err, "stopped: interrupted (Ctrl-C)"), "stderr:\n%s", err);
+
+  /* Its ids: one line, a prefix of the greedy loop's, as many as it says. */
+  int32_t ids[4096];
+  int n = 0;
+  char *p = all;
+  while (n < 4096 && isdigit((unsigned char)*p)) {
+    ids[n++] = (int32_t)strtol(p, &p, 10);
+    if (*p != ' ')
+      break;
+    p++;
+  }
+  cr_expect_str_eq(p, "\n", "after %d ids greta printed [%s]", n, p);
+  cr_expect(n >= 1 && n < 4093, "%d ids: the signal did not stop it", n);
+  char said[64];
+  snprintf(said, sizeof said, "generated %d tokens", n);
+  cr_expect(strstr(err, said), "%d ids printed; stderr:\n%s", n, err);
+  const int32_t prompt[] = {1, 15, 42};
+  int check = n < 32 ? n : 32;
+  int32_t want[32];
+  reference(path, prompt, 3, check, want);
+  for (int i = 0; i < check; i++)
+    cr_expect_eq(ids[i], want[i], "id %d: %d, the greedy loop's %d", i, ids[i], want[i]);
+  free(rest);
+  free(all);
+  free(err);
+  unlink(err_path);
+  unlink(path);
+  unlink(gm);
 }

@@ -6,9 +6,17 @@
  * template (as apply_chat_template would for the next reply), tokenizes it,
  * and runs only what differs from what the cache already holds (usually the
  * end of the last reply and the new user turn); the cache is truncated where
- * they part, so the result is the same as starting afresh. */
+ * they part, so the result is the same as starting afresh.
+ *
+ * Ctrl-C stops a reply at its next token: the text so far and the timings
+ * are printed, then `greta generate` exits 130 and --chat goes on to the
+ * next turn. At --chat's prompt it ends the conversation as end of input
+ * does. A second Ctrl-C before the first is honoured (during a long
+ * prefill, say) quits at once. */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -51,7 +59,31 @@ static void help(void) {
          "                        chat template)\n"
          "  --output text|ids     stream text (default), or print the generated token ids\n"
          "                        on one line\n"
-         "  -h, --help            this text\n");
+         "  -h, --help            this text\n\n"
+         "Ctrl-C stops the reply at its next token and prints the timings (exit 130;\n"
+         "with --chat, the conversation goes on, and Ctrl-C at its prompt ends it);\n"
+         "a second Ctrl-C quits at once.\n");
+}
+
+/* Set by Ctrl-C, read by on_token. A signal handler may do no more than set
+ * such a flag, hence the one variable at file scope. */
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig) {
+  if (interrupted)
+    _exit(128 + sig); /* the second Ctrl-C before the first was seen */
+  interrupted = 1;
+}
+
+/* Ctrl-C to on_sigint from here on, unless SIGINT was ignored when greta
+ * started (a background job's, which stays ignored). `restart`: the system
+ * calls it interrupts carry on (stdout's writes); otherwise they fail with
+ * EINTR (--chat's read of a user line, so that Ctrl-C ends it). */
+static void catch_sigint(bool restart) {
+  struct sigaction sa = {.sa_handler = on_sigint, .sa_flags = restart ? SA_RESTART : 0}, old;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(SIGINT, NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+    sigaction(SIGINT, &sa, NULL);
 }
 
 typedef struct options_s {
@@ -95,7 +127,7 @@ static int on_token(void *user, int32_t token) {
     fputs(text, stdout);
   }
   fflush(stdout);
-  return 0;
+  return interrupted ? 1 : 0;
 }
 
 static const char *stop_text(const greta_generate_stats_t *stats, const stream_t *s,
@@ -112,7 +144,8 @@ static const char *stop_text(const greta_generate_stats_t *stats, const stream_t
       snprintf(buf, size, "stopped: the KV cache is full (max_seq %lld tokens)",
                (long long)m->max_seq);
       break;
-    default: snprintf(buf, size, "stopped: interrupted"); break;
+    case GRETA_STOP_CALLBACK: snprintf(buf, size, "stopped: interrupted (Ctrl-C)"); break;
+    default: snprintf(buf, size, "stopped: reason %d", (int)stats->stop); break;
   }
   return buf;
 }
@@ -383,11 +416,20 @@ static int chat(const options_t *o, cli_run_t *run, const greta_tokenizer_t *tok
       turn = o->prompt;
       turn_len = strlen(turn);
     } else {
+      if (interrupted)
+        break; /* Ctrl-C between the reply's end and the prompt: at the prompt */
       if (interactive)
         fprintf(stderr, "> "), fflush(stderr);
+      catch_sigint(false);
+      errno = 0;
       ssize_t got = getline(&line, &line_cap, stdin);
-      if (got < 0)
+      bool eintr = got < 0 && errno == EINTR;
+      catch_sigint(true);
+      if (got < 0) {
+        if (eintr && interactive)
+          fputs("\n", stderr);
         break;
+      }
       while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r'))
         line[--got] = 0;
       if (got == 0)
@@ -431,6 +473,9 @@ static int chat(const options_t *o, cli_run_t *run, const greta_tokenizer_t *tok
       free(ids);
       goto done;
     }
+    /* A Ctrl-C during the reply was meant for the reply; one after its
+     * timings (which a caller may wait for) is one at the prompt. */
+    interrupted = 0;
     fputs(greta_detokenizer_finish(detok), stdout);
     fputs("\n", stdout);
     fflush(stdout);
@@ -518,6 +563,12 @@ int cmd_generate(int argc, char **argv) {
   cli_run_t run = {0};
   stream_t s = {0};
   if (need_tok || have_tok) {
+    /* The tokenizer is looked for beside the weights before they are read:
+     * a --weights that is not there is the error to report. */
+    if (!o.tokenizer && stat(o.weights, &sb) != 0) {
+      cli_error("generate", "--weights %s: %s", o.weights, strerror(errno));
+      goto done;
+    }
     greta_status_t st = greta_tokenizer_open(tok_path, &tok);
     if (st) {
       cli_status_error("generate",
@@ -558,6 +609,7 @@ int cmd_generate(int argc, char **argv) {
   const int32_t *eos = tok ? greta_tokenizer_eos(tok, &n_eos) : NULL;
   greta_generate_params_t params = {
       .sampler = o.sampler, .max_new_tokens = o.n_predict, .eos = eos, .n_eos = n_eos};
+  catch_sigint(true);
   if (o.chat) {
     rc = chat(&o, &run, tok, tmpl, &params, detok);
     goto done;
@@ -604,7 +656,7 @@ int cmd_generate(int argc, char **argv) {
   fputs("\n", stdout);
   fflush(stdout);
   print_stats(&run, &stats, &s, 0, true);
-  rc = 0;
+  rc = stats.stop == GRETA_STOP_CALLBACK ? 128 + SIGINT : 0;
 done:
   free(s.reply);
   free(ids);

@@ -1,12 +1,15 @@
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* F_SETPIPE_SZ */
 #include "support.h"
 
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "driver.h"
 #include "file_io.h"
@@ -85,6 +88,27 @@ double support_worst_row_error(const float *got, const float *want, int rows, lo
     if (used < size) used += (size_t)snprintf(line + used, size - used, " %.1e", e);
   }
   return worst;
+}
+
+char *support_read_fd(int fd, size_t *out_len) {
+  size_t cap = 4096, len = 0;
+  char *text = malloc(cap);
+  cr_assert(text, "out of memory");
+  for (;;) {
+    if (len + 1 == cap) {
+      text = realloc(text, cap *= 2);
+      cr_assert(text, "out of memory");
+    }
+    ssize_t n = read(fd, text + len, cap - len - 1);
+    cr_assert_geq(n, 0, "read");
+    if (n == 0)
+      break;
+    len += (size_t)n;
+  }
+  text[len] = 0;
+  if (out_len)
+    *out_len = len;
+  return text;
 }
 
 char *support_read_file(const char *path, size_t *out_len) {
@@ -209,6 +233,41 @@ int support_run(const char *cmd, char **out) {
   int status = pclose(p);
   *out = text;
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+pid_t support_spawn(char *const argv[], int *out_stdin, int *out_stdout, const char *stderr_path) {
+  int in[2] = {-1, -1}, out[2];
+  cr_assert_eq(pipe(out), 0, "pipe");
+  /* One page: the child blocks once that much of its output is unread. */
+  cr_assert_geq(fcntl(out[0], F_SETPIPE_SZ, 4096), 4096, "F_SETPIPE_SZ");
+  if (out_stdin)
+    cr_assert_eq(pipe(in), 0, "pipe");
+  /* Opened here, so that it exists (empty) once this returns. */
+  int err = open(stderr_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  cr_assert_geq(err, 0, "cannot create %s", stderr_path);
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0, "fork");
+  if (pid == 0) {
+    if (dup2(out[1], 1) < 0 || dup2(err, 2) < 0 ||
+        (out_stdin && dup2(in[0], 0) < 0))
+      _exit(127);
+    close(out[0]);
+    close(out[1]);
+    close(err);
+    if (out_stdin)
+      close(in[0]), close(in[1]);
+    signal(SIGINT, SIG_DFL); /* as a shell starts a foreground command */
+    execv(argv[0], argv);
+    _exit(127);
+  }
+  close(out[1]);
+  close(err);
+  *out_stdout = out[0];
+  if (out_stdin) {
+    close(in[0]);
+    *out_stdin = in[1];
+  }
+  return pid;
 }
 
 void support_attention_row(const float *q, const float *kc, const float *vc, int rows,

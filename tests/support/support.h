@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "greta/greta.h"
 
@@ -64,6 +65,18 @@ void support_attention_row(const float *q, const float *kc, const float *vc, int
  * its exit code (-1 when it did not exit normally) and all it printed in
  * *out, NUL-terminated (caller frees). Fails the test when it cannot start. */
 int support_run(const char *cmd, char **out);
+
+/* Starts the program argv[0] with argv, its stdout a pipe of one page (so
+ * that it blocks once 4 KiB of its output are unread) whose read end is
+ * *out_stdout, its stderr written to the file `stderr_path`, and, when
+ * out_stdin is not NULL, its stdin a pipe whose write end is *out_stdin;
+ * SIGINT as a shell leaves it for a foreground command. The caller closes
+ * the descriptors and waits for the child. Fails the test when it cannot. */
+pid_t support_spawn(char *const argv[], int *out_stdin, int *out_stdout, const char *stderr_path);
+
+/* Everything left to read from `fd`, to its end, NUL-terminated (caller
+ * frees); its length in *out_len when not NULL. */
+char *support_read_fd(int fd, size_t *out_len);
 
 /* The whole file, NUL-terminated (fails the test when unreadable). */
 char *support_read_file(const char *path, size_t *out_len);
