@@ -442,6 +442,21 @@ Test(generate_hf, last_position_logits_give_the_same_tokens) {
   free(log);
 }
 
+/* The fixture `model`'s checkpoint rebuilt in a new directory (`dir`, a
+ * mkdtemp template) and compiled by gretac with `flags` into DIR.gplan
+ * (`plan`, 1100 bytes); the caller removes both. */
+static void checkpoint_and_plan(const char *model, char *dir, char *plan, const char *flags) {
+  char path[1024], cmd[4096], log[8192];
+  cr_assert(mkdtemp(dir));
+  snprintf(path, sizeof path, FIXTURES "%s/expected.json", model);
+  json_t *expected = load_json(path);
+  write_checkpoint(model, expected, dir);
+  json_decref(expected);
+  snprintf(plan, 1100, "%s.gplan", dir);
+  snprintf(cmd, sizeof cmd, "%s -q %s %s -o %s 2>&1", GRETAC, dir, flags, plan);
+  cr_assert_eq(shell(cmd, log, sizeof log), 0, "%s:\n%s", cmd, log);
+}
+
 /* ---- `greta generate --chat` ---------------------------------------------- */
 
 /* The file at `path` (the stderr of child `pid`) once it holds `count`
@@ -500,18 +515,10 @@ static size_t fresh_reply(greta_session_t *s, const greta_tokenizer_t *tok,
  * (exit 0). The Llama-3-style checkpoint, whose tokenizer's chat template
  * greta recognises. */
 Test(generate_hf, chat_command_answers_as_the_conversation_run_afresh) {
-  char dir[] = "/tmp/greta_hf_chat_XXXXXX";
-  cr_assert(mkdtemp(dir));
-  json_t *expected = load_json(FIXTURES "llama3_style/expected.json");
-  write_checkpoint("llama3_style", expected, dir);
-  json_decref(expected);
-  char plan[1100], cmd[4096], log[8192], err_path[1100];
-  snprintf(plan, sizeof plan, "%s/model.gplan", dir);
+  char dir[] = "/tmp/greta_hf_chat_XXXXXX", plan[1100], cmd[4096], err_path[1100];
+  checkpoint_and_plan("llama3_style", dir, plan,
+                      "--target=cpu --max-seq=128 --dtype=f32 --kv-dtype=f32");
   snprintf(err_path, sizeof err_path, "%s/stderr.txt", dir);
-  snprintf(cmd, sizeof cmd,
-           "%s -q %s --target=cpu --max-seq=128 --dtype=f32 --kv-dtype=f32 -o %s 2>&1", GRETAC,
-           dir, plan);
-  cr_assert_eq(shell(cmd, log, sizeof log), 0, "%s:\n%s", cmd, log);
 
   const char *turns[] = {"Hello there", "And what comes next?"};
   setenv("GRETA_BACKEND", "cpu", 1);
@@ -568,7 +575,7 @@ Test(generate_hf, chat_command_answers_as_the_conversation_run_afresh) {
   greta_model_destroy(m);
   free(printed);
   free(err);
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  snprintf(cmd, sizeof cmd, "rm -rf %s %s", dir, plan);
   cr_assert_eq(shell(cmd, NULL, 0), 0);
 }
 
@@ -591,15 +598,8 @@ static void expect_refused(const char *plan, const char *args, const char *want)
 /* Each damage the issue names, one at a time on a real sharded checkpoint
  * (the llama2_style fixture's): a message and exit 1, nothing crashes. */
 Test(generate_hf, a_damaged_checkpoint_is_refused_with_a_message) {
-  char dir[] = "/tmp/greta_hf_damaged_XXXXXX";
-  cr_assert(mkdtemp(dir));
-  json_t *expected = load_json(FIXTURES "llama2_style/expected.json");
-  write_checkpoint("llama2_style", expected, dir);
-  json_decref(expected);
-  char plan[1100], cmd[4096], log[8192], args[4096], a[1100], b[1100];
-  snprintf(plan, sizeof plan, "%s.gplan", dir);
-  snprintf(cmd, sizeof cmd, "%s -q %s --target=cpu --max-seq=64 -o %s 2>&1", GRETAC, dir, plan);
-  cr_assert_eq(shell(cmd, log, sizeof log), 0, "%s:\n%s", cmd, log);
+  char dir[] = "/tmp/greta_hf_damaged_XXXXXX", plan[1100], cmd[4096], args[4096], a[1100], b[1100];
+  checkpoint_and_plan("llama2_style", dir, plan, "--target=cpu --max-seq=64");
 
   /* The prompt: longer than max_seq, or not UTF-8. */
   char long_prompt[2048] = "";
