@@ -32,6 +32,7 @@
  * test_hf_model). */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -481,20 +482,54 @@ static char *wait_for(pid_t pid, const char *path, const char *needle, int count
   }
 }
 
+/* The ids of `msgs` rendered with the Llama 3 template (its generation
+ * prompt added) and tokenized as greta generate does, into `ids` (512 at
+ * most; NULL: only counted). Returns their number. */
+static size_t chat_ids(const greta_tokenizer_t *tok, const greta_chat_message_t *msgs, size_t n,
+                       int32_t *ids) {
+  char rendered[8192];
+  size_t len, n_ids;
+  SUPPORT_OK(greta_chat_format(GRETA_CHAT_LLAMA3, msgs, n, 1, rendered, sizeof rendered, &len));
+  SUPPORT_OK(greta_tokenizer_encode(tok, rendered, len, GRETA_TOKENIZE_PARSE_SPECIAL, ids,
+                                    ids ? 512 : 0, &n_ids));
+  return n_ids;
+}
+
+/* A CPU session on `plan` with the checkpoint in `dir` bound, and its
+ * tokenizer. */
+typedef struct chat_session_s {
+  greta_model_t *m;
+  greta_device_t *device;
+  greta_session_t *s;
+  greta_tokenizer_t *tok;
+} chat_session_t;
+
+static void chat_session_open(chat_session_t *c, const char *plan, const char *dir) {
+  SUPPORT_OK(greta_model_open(plan, &c->m));
+  SUPPORT_OK(greta_device_open(GRETA_BACKEND_CPU, 0, &c->device));
+  SUPPORT_OK(greta_session_create(c->m, c->device, &c->s));
+  SUPPORT_OK(greta_session_bind_checkpoint(c->s, dir, NULL, NULL));
+  SUPPORT_OK(greta_tokenizer_open(dir, &c->tok));
+}
+
+static void chat_session_close(chat_session_t *c) {
+  greta_tokenizer_destroy(c->tok);
+  greta_session_destroy(c->s);
+  greta_device_destroy(c->device);
+  greta_model_destroy(c->m);
+}
+
 /* The reply greta_generate gives on a fresh run of `msgs` rendered with
  * the template (its generation prompt added), greedy, at most 6 tokens; its
  * text, the EOS left out, into `text` (of `size` bytes). Returns the
  * number of prompt ids. */
 static size_t fresh_reply(greta_session_t *s, const greta_tokenizer_t *tok,
-                        const greta_chat_message_t *msgs, size_t n_msgs, const int32_t *eos,
-                        size_t n_eos, char *text, size_t size) {
-  char rendered[4096];
-  size_t len, n_ids;
-  SUPPORT_OK(
-      greta_chat_format(GRETA_CHAT_LLAMA3, msgs, n_msgs, 1, rendered, sizeof rendered, &len));
+                          const greta_chat_message_t *msgs, size_t n_msgs, char *text,
+                          size_t size) {
+  size_t n_eos, len, n_ids = chat_ids(tok, msgs, n_msgs, NULL);
+  const int32_t *eos = greta_tokenizer_eos(tok, &n_eos);
   int32_t ids[512];
-  SUPPORT_OK(greta_tokenizer_encode(tok, rendered, len, GRETA_TOKENIZE_PARSE_SPECIAL, ids, 512,
-                                    &n_ids));
+  chat_ids(tok, msgs, n_msgs, ids);
   greta_generate_params_t params = {
       .sampler = greta_sampler_params_default(), .max_new_tokens = 6, .eos = eos, .n_eos = n_eos};
   collected_t got = {0};
@@ -508,6 +543,46 @@ static size_t fresh_reply(greta_session_t *s, const greta_tokenizer_t *tok,
   return n_ids;
 }
 
+/* `greta generate PLAN --weights DIR --chat --greedy -n 6` on the CPU, sent
+ * `turns` one at a time: reply i (its stdout, without the newline after
+ * it) into replies[i], what it wrote to stderr for that turn into said[i]
+ * (caller frees both). Then Ctrl-C at its prompt, with stdin still open:
+ * returns the exit status. */
+static int run_chat(const char *plan, const char *dir, const char *const *turns, size_t n,
+                    char **replies, char **said) {
+  char err_path[1100];
+  snprintf(err_path, sizeof err_path, "%s/stderr.txt", dir);
+  setenv("GRETA_BACKEND", "cpu", 1);
+  char *argv[] = {GRETA,     "generate", (char *)plan, "--weights", (char *)dir, "--chat",
+                  "--greedy", "-n",      "6",          NULL};
+  int in, out;
+  pid_t pid = support_spawn(argv, &in, &out, err_path);
+  cr_assert_neq(fcntl(out, F_SETFL, O_NONBLOCK), -1);
+  size_t said_before = 0;
+  for (size_t t = 0; t < n; t++) {
+    char line[256];
+    int len = snprintf(line, sizeof line, "%s\n", turns[t]);
+    cr_assert_eq(write(in, line, (size_t)len), len);
+    /* Its reply (flushed before the timings) and its timings are out. */
+    char *err = wait_for(pid, err_path, "greta: stopped: ", (int)t + 1);
+    said[t] = strdup(err + said_before);
+    said_before = strlen(err);
+    free(err);
+    char reply[4096];
+    ssize_t got = read(out, reply, sizeof reply - 1);
+    cr_assert_gt(got, 0, "turn %zu: no reply on stdout", t);
+    cr_assert_eq(reply[got - 1], '\n', "turn %zu: the reply [%.*s] is not a whole line", t,
+                 (int)got, reply);
+    replies[t] = strndup(reply, (size_t)got - 1);
+  }
+  cr_assert_eq(kill(pid, SIGINT), 0);
+  int status;
+  cr_assert_eq(waitpid(pid, &status, 0), pid);
+  close(in);
+  close(out);
+  return status;
+}
+
 /* `greta generate --chat` keeps its KV cache across turns and runs only
  * what the cache does not hold. Its replies must be greta_generate's on the
  * whole conversation run afresh (each reply before a turn in it as its
@@ -515,66 +590,98 @@ static size_t fresh_reply(greta_session_t *s, const greta_tokenizer_t *tok,
  * (exit 0). The Llama-3-style checkpoint, whose tokenizer's chat template
  * greta recognises. */
 Test(generate_hf, chat_command_answers_as_the_conversation_run_afresh) {
-  char dir[] = "/tmp/greta_hf_chat_XXXXXX", plan[1100], cmd[4096], err_path[1100];
+  char dir[] = "/tmp/greta_hf_chat_XXXXXX", plan[1100], cmd[4096];
   checkpoint_and_plan("llama3_style", dir, plan,
                       "--target=cpu --max-seq=128 --dtype=f32 --kv-dtype=f32");
-  snprintf(err_path, sizeof err_path, "%s/stderr.txt", dir);
-
   const char *turns[] = {"Hello there", "And what comes next?"};
-  setenv("GRETA_BACKEND", "cpu", 1);
-  char *argv[] = {GRETA, "generate", plan, "--weights", dir, "--chat", "--greedy", "-n", "6", NULL};
-  int in, out;
-  pid_t pid = support_spawn(argv, &in, &out, err_path);
-  for (int t = 0; t < 2; t++) {
-    char line[128];
-    int n = snprintf(line, sizeof line, "%s\n", turns[t]);
-    cr_assert_eq(write(in, line, (size_t)n), n);
-    free(wait_for(pid, err_path, "greta: stopped: ", t + 1)); /* its reply and timings are out */
-  }
-  cr_assert_eq(kill(pid, SIGINT), 0);
-  char *printed = support_read_fd(out, NULL);
-  int status;
-  cr_assert_eq(waitpid(pid, &status, 0), pid);
-  close(in);
-  close(out);
-  size_t len;
-  char *err = support_read_file(err_path, &len);
+  char *replies[2], *said[2];
+  int status = run_chat(plan, dir, turns, 2, replies, said);
   cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-            "Ctrl-C at the prompt: status %#x, expected exit 0; stderr:\n%s", status, err);
+            "Ctrl-C at the prompt: status %#x, expected exit 0; stderr:\n%s%s", status, said[0],
+            said[1]);
 
-  greta_model_t *m;
-  greta_device_t *device;
-  greta_session_t *s;
-  greta_tokenizer_t *tok;
-  SUPPORT_OK(greta_model_open(plan, &m));
-  SUPPORT_OK(greta_device_open(GRETA_BACKEND_CPU, 0, &device));
-  SUPPORT_OK(greta_session_create(m, device, &s));
-  SUPPORT_OK(greta_session_bind_checkpoint(s, dir, NULL, NULL));
-  SUPPORT_OK(greta_tokenizer_open(dir, &tok));
-  size_t n_eos;
-  const int32_t *eos = greta_tokenizer_eos(tok, &n_eos);
-  char first[1024], second[1024], want[2100];
-  greta_chat_message_t msgs[3] = {{"user", turns[0]}, {"assistant", first}, {"user", turns[1]}};
-  fresh_reply(s, tok, msgs, 1, eos, n_eos, first, sizeof first);
-  size_t n_whole = fresh_reply(s, tok, msgs, 3, eos, n_eos, second, sizeof second);
-  snprintf(want, sizeof want, "%s\n%s\n", first, second);
-  cr_expect_str_eq(printed, want, "greta generate --chat printed [%s], afresh [%s]; stderr:\n%s",
-                   printed, want, err);
+  chat_session_t c;
+  chat_session_open(&c, plan, dir);
+  char want[1024];
+  greta_chat_message_t msgs[3] = {{"user", turns[0]}, {"assistant", replies[0]}, {"user", turns[1]}};
+  fresh_reply(c.s, c.tok, msgs, 1, want, sizeof want);
+  cr_expect_str_eq(replies[0], want, "turn 0: --chat [%s], afresh [%s]", replies[0], want);
+  size_t n_whole = fresh_reply(c.s, c.tok, msgs, 3, want, sizeof want);
+  cr_expect_str_eq(replies[1], want, "turn 1: --chat [%s], afresh [%s]", replies[1], want);
   /* The second turn ran only what the cache lacked: fewer ids than the
    * whole conversation's. */
-  const char *second_stats = strstr(err, "greta: prompt ");
   size_t n_run = 0;
-  cr_assert(second_stats && sscanf(second_stats, "greta: prompt %zu tokens", &n_run) == 1,
-            "stderr:\n%s", err);
+  cr_assert(sscanf(said[1], "\ngreta: prompt %zu tokens", &n_run) == 1, "stderr:\n%s", said[1]);
   cr_expect(n_run > 0 && n_run < n_whole, "the second turn ran %zu ids of the conversation's %zu",
             n_run, n_whole);
+  chat_session_close(&c);
+  for (int t = 0; t < 2; t++)
+    free(replies[t]), free(said[t]);
+  snprintf(cmd, sizeof cmd, "rm -rf %s %s", dir, plan);
+  cr_assert_eq(shell(cmd, NULL, 0), 0);
+}
 
-  greta_tokenizer_destroy(tok);
-  greta_session_destroy(s);
-  greta_device_destroy(device);
-  greta_model_destroy(m);
-  free(printed);
-  free(err);
+/* A conversation longer than the KV cache (64 positions) goes on: before
+ * each turn, while the conversation and the reply's room (-n 6) do not fit,
+ * its oldest exchange (a user turn and its reply) is dropped, and stderr
+ * says how many; each reply is greta_generate's on what is left, run
+ * afresh. The rule is applied here again, turn by turn, on the ids the
+ * template and tokenizer give. */
+Test(generate_hf, chat_drops_its_oldest_exchanges_to_fit_the_cache) {
+  char dir[] = "/tmp/greta_hf_chat_trim_XXXXXX", plan[1100], cmd[4096];
+  checkpoint_and_plan("llama3_style", dir, plan,
+                      "--target=cpu --max-seq=64 --dtype=f32 --kv-dtype=f32");
+  enum { TURNS = 6, MAX_SEQ = 64, ROOM = 6 };
+  const char *turns[TURNS] = {"Hello there",  "What comes next?", "Tell me more about that one, and the next one",
+                              "And then what?", "Why is that?",   "Thanks, goodbye"};
+  char *replies[TURNS], *said[TURNS];
+  int status = run_chat(plan, dir, turns, TURNS, replies, said);
+  cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
+
+  chat_session_t c;
+  chat_session_open(&c, plan, dir);
+  greta_chat_message_t msgs[2 * TURNS];
+  size_t n = 0, dropped_in_all = 0;
+  char want[1024];
+  for (int t = 0; t < TURNS; t++) {
+    msgs[n++] = (greta_chat_message_t){"user", turns[t]};
+    size_t dropped = 0;
+    while (chat_ids(c.tok, msgs, n, NULL) + ROOM > MAX_SEQ && n >= 3) {
+      memmove(msgs, msgs + 2, (n - 2) * sizeof *msgs);
+      n -= 2;
+      dropped++;
+    }
+    size_t said_dropped = 0;
+    if (strstr(said[t], "the conversation's oldest exchange was dropped"))
+      said_dropped = 1;
+    else if (strstr(said[t], "oldest exchanges were dropped"))
+      cr_assert_eq(sscanf(strstr(said[t], "the conversation's "), "the conversation's %zu",
+                          &said_dropped), 1);
+    cr_expect_eq(said_dropped, dropped, "turn %d: greta dropped %zu exchanges, the rule %zu:\n%s", t,
+                 said_dropped, dropped, said[t]);
+    dropped_in_all += dropped;
+    fresh_reply(c.s, c.tok, msgs, n, want, sizeof want);
+    cr_expect_str_eq(replies[t], want, "turn %d: --chat [%s], afresh [%s]", t, replies[t], want);
+    msgs[n++] = (greta_chat_message_t){"assistant", replies[t]};
+  }
+  cr_expect_gt(dropped_in_all, 0, "no turn dropped anything: the test needs a longer conversation");
+  chat_session_close(&c);
+
+  /* A turn that does not fit by itself is dropped, and the next one is
+   * answered. */
+  char long_turn[512] = "", out[8192];
+  for (int i = 0; i < 60; i++)
+    strcat(long_turn, "word ");
+  snprintf(cmd, sizeof cmd,
+           "printf '%s\\nHello there\\n' | GRETA_BACKEND=cpu %s generate %s --weights %s --chat "
+           "--greedy -n 6 2>&1 >/dev/null",
+           long_turn, GRETA, plan, dir);
+  cr_expect_eq(shell(cmd, out, sizeof out), 0, "%s:\n%s", cmd, out);
+  cr_expect(strstr(out, "does not fit in the KV cache (max_seq 64); it is dropped"), "%s", out);
+  const char *second = strstr(out, "greta: stopped: ");
+  cr_expect(second && !strstr(second + 1, "greta: stopped: "), "one reply expected:\n%s", out);
+  for (int t = 0; t < TURNS; t++)
+    free(replies[t]), free(said[t]);
   snprintf(cmd, sizeof cmd, "rm -rf %s %s", dir, plan);
   cr_assert_eq(shell(cmd, NULL, 0), 0);
 }

@@ -6,7 +6,10 @@
  * template (as apply_chat_template would for the next reply), tokenizes it,
  * and runs only what differs from what the cache already holds (usually the
  * end of the last reply and the new user turn); the cache is truncated where
- * they part, so the result is the same as starting afresh.
+ * they part, so the result is the same as starting afresh. When the
+ * conversation and room for the reply no longer fit in the cache, its
+ * oldest exchanges (a user turn and its reply; the system message stays)
+ * are dropped until they do.
  *
  * Ctrl-C stops a reply at its next token: the text so far and the timings
  * are printed, then `greta generate` exits 130 and --chat goes on to the
@@ -373,6 +376,14 @@ static bool add_message(conversation_t *c, const char *role, const char *content
   return true;
 }
 
+/* Drops messages at .. at + count - 1. */
+static void drop_messages(conversation_t *c, size_t at, size_t count) {
+  for (size_t i = at; i < at + count; i++)
+    free((char *)c->m[i].content);
+  memmove(c->m + at, c->m + at + count, (c->n - at - count) * sizeof *c->m);
+  c->n -= count;
+}
+
 static void free_conversation(conversation_t *c) {
   for (size_t i = 0; i < c->n; i++)
     free((char *)c->m[i].content);
@@ -394,6 +405,24 @@ static greta_status_t render(greta_chat_template_t tmpl, const conversation_t *c
   return st;
 }
 
+/* The conversation rendered with the template (its generation prompt
+ * added) and tokenized: the ids a fresh run would take. On failure,
+ * *out_what names the stage. */
+static greta_status_t conversation_ids(greta_chat_template_t tmpl, const greta_tokenizer_t *tok,
+                                       const conversation_t *c, int32_t **out_ids,
+                                       size_t *out_count, const char **out_what) {
+  char *text;
+  size_t len;
+  *out_what = "chat template";
+  greta_status_t st = render(tmpl, c, &text, &len);
+  if (st)
+    return st;
+  *out_what = "tokenizing the conversation";
+  st = encode(tok, text, len, true, out_ids, out_count);
+  free(text);
+  return st;
+}
+
 /* The chat loop: one reply per user line. `cached` holds the ids the KV
  * cache holds, in order. */
 static int chat(const options_t *o, cli_run_t *run, const greta_tokenizer_t *tok,
@@ -405,8 +434,18 @@ static int chat(const options_t *o, cli_run_t *run, const greta_tokenizer_t *tok
   char *line = NULL;
   size_t line_cap = 0;
   int rc = 1;
-  bool first = true, interactive = isatty(0);
+  /* first: the --prompt turn is still to come; loaded: the load time is
+   * still to be shown (with the first reply). */
+  bool first = true, loaded = true, interactive = isatty(0);
   stream_t s = {.detok = detok};
+  /* Room a turn keeps for its reply: -n tokens, at most half the cache; a
+   * quarter of it with -n 0. */
+  greta_memory_report_t mem;
+  greta_model_memory(run->model, &mem);
+  int64_t max_seq = mem.max_seq,
+          room = params->max_new_tokens > 0 && params->max_new_tokens < max_seq / 2
+                     ? params->max_new_tokens
+                     : params->max_new_tokens > 0 ? max_seq / 2 : max_seq / 4;
   if (o->system && !add_message(&conv, "system", o->system, strlen(o->system)))
     goto oom;
   for (;;) {
@@ -439,20 +478,40 @@ static int chat(const options_t *o, cli_run_t *run, const greta_tokenizer_t *tok
     }
     if (!add_message(&conv, "user", turn, turn_len))
       goto oom;
-    char *text;
-    size_t len;
     int32_t *ids;
-    size_t n_ids;
-    greta_status_t st = render(tmpl, &conv, &text, &len);
+    size_t n_ids, dropped = 0;
+    /* The conversation is [system] (user assistant)* user: drop its oldest
+     * exchanges while it and the reply's room do not fit. */
+    size_t oldest = conv.n && !strcmp(conv.m[0].role, "system") ? 1 : 0;
+    greta_status_t st;
+    const char *what;
+    while (!(st = conversation_ids(tmpl, tok, &conv, &ids, &n_ids, &what)) &&
+           (int64_t)n_ids + room > max_seq && conv.n - oldest >= 3) {
+      free(ids);
+      drop_messages(&conv, oldest, 2);
+      dropped++;
+    }
     if (st) {
-      cli_status_error("generate", "chat template", st);
+      cli_status_error("generate", what, st);
       goto done;
     }
-    st = encode(tok, text, len, true, &ids, &n_ids);
-    free(text);
-    if (st) {
-      cli_status_error("generate", "tokenizing the conversation", st);
-      goto done;
+    if (dropped == 1)
+      fprintf(stderr, "greta: the conversation's oldest exchange was dropped to fit the KV cache "
+                      "(max_seq %lld)\n",
+              (long long)max_seq);
+    else if (dropped)
+      fprintf(stderr, "greta: the conversation's %zu oldest exchanges were dropped to fit the KV "
+                      "cache (max_seq %lld)\n",
+              dropped, (long long)max_seq);
+    if ((int64_t)n_ids >= max_seq) {
+      /* The turn alone leaves no room: it is dropped, the chat goes on. */
+      fprintf(stderr, "greta: this turn is %zu tokens with the template: it does not fit in the KV "
+                      "cache (max_seq %lld); it is dropped\n",
+              n_ids, (long long)max_seq);
+      free(ids);
+      drop_messages(&conv, conv.n - 1, 1);
+      first = false;
+      continue;
     }
     /* Run only what the cache does not hold yet: at least the last id. */
     size_t keep = 0;
@@ -479,7 +538,8 @@ static int chat(const options_t *o, cli_run_t *run, const greta_tokenizer_t *tok
     fputs(greta_detokenizer_finish(detok), stdout);
     fputs("\n", stdout);
     fflush(stdout);
-    print_stats(run, &stats, &s, (int64_t)keep, first);
+    print_stats(run, &stats, &s, (int64_t)keep, loaded);
+    loaded = false;
     /* The cache now holds the conversation's ids and the reply but its last
      * token (sampled, never run). */
     int32_t *more = realloc(cached, ((size_t)stats.pos + 1) * sizeof *more);
@@ -512,10 +572,9 @@ static int chat(const options_t *o, cli_run_t *run, const greta_tokenizer_t *tok
     if (!added)
       goto oom;
     first = false;
-    if (stats.stop == GRETA_STOP_CACHE_FULL) {
-      fprintf(stderr, "greta: the KV cache is full: the conversation ends here\n");
-      break;
-    }
+    if (stats.stop == GRETA_STOP_CACHE_FULL)
+      fprintf(stderr, "greta: the KV cache is full: the reply was cut, and the next turn drops "
+                      "the conversation's oldest exchanges\n");
   }
   rc = 0;
   goto done;
