@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The CPU path under valgrind (memcheck): the C API's threading test, the
 # README walkthrough, `greta generate` from a checkpoint directory through
-# the tokenizer, and the command lines' error paths (gretac and greta). Any
+# the tokenizer (a prompt, and a chat that outgrows the cache), and the
+# command lines' error paths (gretac and greta). Any
 # invalid access, use of uninitialised memory or definite/indirect leak
 # fails it. OpenMP's pool threads are left alive at exit by libgomp
 # ("possibly lost"): not counted.
@@ -47,6 +48,9 @@ run "greta generate" 0 "$greta" generate "$work/ckpt.gplan" --weights "$work/ckp
   --prompt "Once upon a time" -n 8 --seed 3
 run "greta generate --output ids" 0 "$greta" generate "$work/tiny_llama.gplan" \
   --weights tests/fixtures/hf_tiny_llama_f32.safetensors --prompt-ids "1 5 9" -n 4 --greedy --output ids
+# A chat longer than the cache (max_seq 64): its oldest exchanges are dropped.
+run "greta generate --chat" 0 sh -c "printf 'Hello\nWhat comes next?\nTell me more\nAnd then?\n' |
+  $greta generate $work/ckpt.gplan --weights $work/ckpt --chat --template llama2 -n 8 --seed 3"
 run "greta tokenize" 0 sh -c "echo 'Hello, world' | $greta tokenize --tokenizer $work/ckpt --bos"
 run "greta info" 0 "$greta" info "$work/ckpt.gplan"
 run "greta bench" 0 "$greta" bench "$work/tiny_llama.gplan" -p 8 -n 4 -r 1
