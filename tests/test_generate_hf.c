@@ -577,7 +577,14 @@ static int run_chat(const char *plan, const char *dir, const char *const *turns,
   }
   cr_assert_eq(kill(pid, SIGINT), 0);
   int status;
-  cr_assert_eq(waitpid(pid, &status, 0), pid);
+  for (int tries = 0; waitpid(pid, &status, WNOHANG) == 0; tries++) {
+    if (tries == 6000) { /* 60 s */
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      cr_assert_fail("greta did not end on Ctrl-C at its prompt");
+    }
+    nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+  }
   close(in);
   close(out);
   return status;
@@ -586,16 +593,18 @@ static int run_chat(const char *plan, const char *dir, const char *const *turns,
 /* `greta generate --chat` keeps its KV cache across turns and runs only
  * what the cache does not hold. Its replies must be greta_generate's on the
  * whole conversation run afresh (each reply before a turn in it as its
- * text). Then Ctrl-C at its prompt, with stdin still open, ends the chat
- * (exit 0). The Llama-3-style checkpoint, whose tokenizer's chat template
- * greta recognises. */
+ * text). The second turn is typed on two lines, the first ending in a
+ * backslash: one turn holding a newline. Then Ctrl-C at its prompt, with
+ * stdin still open, ends the chat (exit 0). The Llama-3-style checkpoint,
+ * whose tokenizer's chat template greta recognises. */
 Test(generate_hf, chat_command_answers_as_the_conversation_run_afresh) {
   char dir[] = "/tmp/greta_hf_chat_XXXXXX", plan[1100], cmd[4096];
   checkpoint_and_plan("llama3_style", dir, plan,
                       "--target=cpu --max-seq=128 --dtype=f32 --kv-dtype=f32");
-  const char *turns[] = {"Hello there", "And what comes next?"};
+  const char *typed[] = {"Hello there", "And what comes\\\nnext?"},
+             *turns[] = {"Hello there", "And what comes\nnext?"};
   char *replies[2], *said[2];
-  int status = run_chat(plan, dir, turns, 2, replies, said);
+  int status = run_chat(plan, dir, typed, 2, replies, said);
   cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0,
             "Ctrl-C at the prompt: status %#x, expected exit 0; stderr:\n%s%s", status, said[0],
             said[1]);

@@ -52,8 +52,9 @@ static void help(void) {
          "  --repeat-penalty R    penalise tokens already seen (default 1: off)\n"
          "  --seed S              the sampler's seed (default 0): the same seed, the same text\n"
          "  --greedy              always the most likely token (--temp 0)\n"
-         "  --chat                a conversation: user turns are read from stdin, one a line,\n"
-         "                        until end of input\n"
+         "  --chat                a conversation: user turns are read from stdin, one a line\n"
+         "                        (a line ending in \\ goes on on the next), until end of\n"
+         "                        input\n"
          "  --template NAME       the chat template: llama2, llama3, chatml, mistral,\n"
          "                        zephyr, none (default: recognised from the tokenizer's\n"
          "                        chat_template); with --prompt alone, the prompt becomes\n"
@@ -423,7 +424,45 @@ static greta_status_t conversation_ids(greta_chat_template_t tmpl, const greta_t
   return st;
 }
 
-/* The chat loop: one reply per user line. `cached` holds the ids the KV
+/* One user turn from stdin into *buf (of *cap bytes, NUL-terminated), its
+ * line ending dropped: a line, or several when each but the last ends in a
+ * backslash, which becomes a newline. Returns its length, or -1 at end of
+ * input or on error with nothing read (errno EINTR: Ctrl-C). */
+static ssize_t read_turn(char **buf, size_t *cap) {
+  char *line = NULL;
+  size_t line_cap = 0, len = 0;
+  ssize_t got;
+  while ((got = getline(&line, &line_cap, stdin)) >= 0) {
+    while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r'))
+      line[--got] = 0;
+    bool more = got > 0 && line[got - 1] == '\\';
+    if (more)
+      line[got - 1] = '\n';
+    if (len + (size_t)got + 1 > *cap) {
+      size_t want = 2 * (len + (size_t)got + 1);
+      char *grown = realloc(*buf, want);
+      if (!grown) {
+        free(line);
+        errno = ENOMEM;
+        return -1;
+      }
+      *buf = grown;
+      *cap = want;
+    }
+    memcpy(*buf + len, line, (size_t)got);
+    len += (size_t)got;
+    (*buf)[len] = 0;
+    if (!more)
+      break;
+  }
+  int saved = errno;
+  free(line);
+  errno = saved;
+  /* Ctrl-C in a turn of several lines drops it too. */
+  return got < 0 && (len == 0 || saved == EINTR) ? -1 : (ssize_t)len;
+}
+
+/* The chat loop: one reply per user turn. `cached` holds the ids the KV
  * cache holds, in order. */
 static int chat(const options_t *o, cli_run_t *run, const greta_tokenizer_t *tok,
                 greta_chat_template_t tmpl, greta_generate_params_t *params,
@@ -461,7 +500,7 @@ static int chat(const options_t *o, cli_run_t *run, const greta_tokenizer_t *tok
         fprintf(stderr, "> "), fflush(stderr);
       catch_sigint(false);
       errno = 0;
-      ssize_t got = getline(&line, &line_cap, stdin);
+      ssize_t got = read_turn(&line, &line_cap);
       bool eintr = got < 0 && errno == EINTR;
       catch_sigint(true);
       if (got < 0) {
@@ -469,8 +508,6 @@ static int chat(const options_t *o, cli_run_t *run, const greta_tokenizer_t *tok
           fputs("\n", stderr);
         break;
       }
-      while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r'))
-        line[--got] = 0;
       if (got == 0)
         continue;
       turn = line;
