@@ -473,18 +473,17 @@ static int chat(const options_t *o, cli_run_t *run, const greta_tokenizer_t *tok
   char *line = NULL;
   size_t line_cap = 0;
   int rc = 1;
-  /* first: the --prompt turn is still to come; loaded: the load time is
-   * still to be shown (with the first reply). */
-  bool first = true, loaded = true, interactive = isatty(0);
+  /* first: the --prompt turn is still to come; show_load: the load time
+   * goes with the next reply (the first one). */
+  bool first = true, show_load = true, interactive = isatty(0);
   stream_t s = {.detok = detok};
   /* Room a turn keeps for its reply: -n tokens, at most half the cache; a
    * quarter of it with -n 0. */
   greta_memory_report_t mem;
   greta_model_memory(run->model, &mem);
-  int64_t max_seq = mem.max_seq,
-          room = params->max_new_tokens > 0 && params->max_new_tokens < max_seq / 2
-                     ? params->max_new_tokens
-                     : params->max_new_tokens > 0 ? max_seq / 2 : max_seq / 4;
+  int64_t max_seq = mem.max_seq, room = max_seq / 4;
+  if (params->max_new_tokens > 0)
+    room = params->max_new_tokens < max_seq / 2 ? params->max_new_tokens : max_seq / 2;
   if (o->system && !add_message(&conv, "system", o->system, strlen(o->system)))
     goto oom;
   for (;;) {
@@ -575,8 +574,8 @@ static int chat(const options_t *o, cli_run_t *run, const greta_tokenizer_t *tok
     fputs(greta_detokenizer_finish(detok), stdout);
     fputs("\n", stdout);
     fflush(stdout);
-    print_stats(run, &stats, &s, (int64_t)keep, loaded);
-    loaded = false;
+    print_stats(run, &stats, &s, (int64_t)keep, show_load);
+    show_load = false;
     /* The cache now holds the conversation's ids and the reply but its last
      * token (sampled, never run). */
     int32_t *more = realloc(cached, ((size_t)stats.pos + 1) * sizeof *more);
