@@ -223,6 +223,21 @@ static void write_checkpoint(const char *model, const json_t *expected, const ch
 
 /* ---- the test -------------------------------------------------------------- */
 
+/* The fixture `model`'s checkpoint rebuilt in a new directory (`dir`, a
+ * mkdtemp template) and compiled by gretac with `flags` into DIR.gplan
+ * (`plan`, 1100 bytes); the caller removes both. */
+static void checkpoint_and_plan(const char *model, char *dir, char *plan, const char *flags) {
+  char path[1024], cmd[4096], log[8192];
+  cr_assert(mkdtemp(dir));
+  snprintf(path, sizeof path, FIXTURES "%s/expected.json", model);
+  json_t *expected = load_json(path);
+  write_checkpoint(model, expected, dir);
+  json_decref(expected);
+  snprintf(plan, 1100, "%s.gplan", dir);
+  snprintf(cmd, sizeof cmd, "%s -q %s %s -o %s 2>&1", GRETAC, dir, flags, plan);
+  cr_assert_eq(shell(cmd, log, sizeof log), 0, "%s:\n%s", cmd, log);
+}
+
 typedef struct collected_s {
   int32_t ids[256];
   size_t n;
@@ -253,18 +268,12 @@ static void check_model(const char *model, where_t where) {
   const char *dtypes = where == ON_GPU_NATIVE ? "" : "--dtype=f32 --kv-dtype=f32";
   const char *want_key = where == ON_GPU_NATIVE ? "generated_native" : "generated_f32";
 
-  char path[1024], dir[] = "/tmp/greta_hf_generate_XXXXXX";
-  cr_assert(mkdtemp(dir));
+  /* gretac imports the checkpoint directory and compiles it in one go. */
+  char dir[] = "/tmp/greta_hf_generate_XXXXXX", plan[1100], flags[256], path[1024], cmd[4096];
+  snprintf(flags, sizeof flags, "--target=%s --max-seq=64 %s", target, dtypes);
+  checkpoint_and_plan(model, dir, plan, flags);
   snprintf(path, sizeof path, FIXTURES "%s/expected.json", model);
   json_t *expected = load_json(path);
-  write_checkpoint(model, expected, dir);
-
-  /* gretac imports the checkpoint directory and compiles it in one go. */
-  char plan[1100], cmd[4096], log[8192];
-  snprintf(plan, sizeof plan, "%s/model.gplan", dir);
-  snprintf(cmd, sizeof cmd, "%s -q %s --target=%s --max-seq=64 %s -o %s 2>&1", GRETAC, dir, target,
-           dtypes, plan);
-  cr_assert_eq(shell(cmd, log, sizeof log), 0, "%s:\n%s", cmd, log);
 
   greta_model_t *m;
   greta_session_t *s;
@@ -378,7 +387,7 @@ static void check_model(const char *model, where_t where) {
   greta_device_destroy(device);
   greta_model_destroy(m);
   json_decref(expected);
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  snprintf(cmd, sizeof cmd, "rm -rf %s %s", dir, plan);
   cr_assert_eq(shell(cmd, NULL, 0), 0);
 }
 
@@ -441,21 +450,6 @@ Test(generate_hf, last_position_logits_give_the_same_tokens) {
   greta_model_destroy(last);
   free(text);
   free(log);
-}
-
-/* The fixture `model`'s checkpoint rebuilt in a new directory (`dir`, a
- * mkdtemp template) and compiled by gretac with `flags` into DIR.gplan
- * (`plan`, 1100 bytes); the caller removes both. */
-static void checkpoint_and_plan(const char *model, char *dir, char *plan, const char *flags) {
-  char path[1024], cmd[4096], log[8192];
-  cr_assert(mkdtemp(dir));
-  snprintf(path, sizeof path, FIXTURES "%s/expected.json", model);
-  json_t *expected = load_json(path);
-  write_checkpoint(model, expected, dir);
-  json_decref(expected);
-  snprintf(plan, 1100, "%s.gplan", dir);
-  snprintf(cmd, sizeof cmd, "%s -q %s %s -o %s 2>&1", GRETAC, dir, flags, plan);
-  cr_assert_eq(shell(cmd, log, sizeof log), 0, "%s:\n%s", cmd, log);
 }
 
 /* ---- `greta generate --chat` ---------------------------------------------- */

@@ -219,19 +219,8 @@ int support_run(const char *cmd, char **out) {
   FILE *p = popen(full, "r");
   cr_assert(p, "cannot run %s", full);
   free(full);
-  size_t cap = 4096, len = 0, n;
-  char *text = malloc(cap);
-  cr_assert(text, "out of memory");
-  while ((n = fread(text + len, 1, cap - len - 1, p)) > 0) {
-    len += n;
-    if (len + 1 == cap) {
-      text = realloc(text, cap *= 2);
-      cr_assert(text, "out of memory");
-    }
-  }
-  text[len] = 0;
+  *out = support_read_fd(fileno(p), NULL);
   int status = pclose(p);
-  *out = text;
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
