@@ -34,6 +34,7 @@
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -454,19 +455,38 @@ Test(generate_hf, last_position_logits_give_the_same_tokens) {
 
 /* ---- `greta generate --chat` ---------------------------------------------- */
 
+/* Everything readable now from the non-blocking `fd`, appended to *buf
+ * (NUL-terminated, of length *len). */
+static void drain(int fd, char **buf, size_t *len) {
+  char chunk[4096];
+  ssize_t got;
+  while ((got = read(fd, chunk, sizeof chunk)) > 0) {
+    *buf = realloc(*buf, *len + (size_t)got + 1);
+    cr_assert(*buf, "out of memory");
+    memcpy(*buf + *len, chunk, (size_t)got);
+    *len += (size_t)got;
+    (*buf)[*len] = 0;
+  }
+}
+
 /* The file at `path` (the stderr of child `pid`) once it holds `count`
- * copies of `needle`, NUL-terminated (caller frees). Polled, for up to 10
- * minutes (the sanitizer builds); the test fails at once if the child ends
- * first. */
-static char *wait_for(pid_t pid, const char *path, const char *needle, int count) {
+ * copies of `needle`, NUL-terminated (caller frees), with the child's
+ * stdout `out` (non-blocking) drained into *buf meanwhile, so that it never
+ * blocks on it. Polled, for up to 10 minutes (the sanitizer builds); the
+ * test fails at once if the child ends first. */
+static char *wait_for(pid_t pid, const char *path, const char *needle, int count, int out,
+                      char **buf, size_t *len) {
   for (int tries = 0;; tries++) {
-    size_t len;
-    char *text = support_read_file(path, &len);
+    drain(out, buf, len);
+    size_t n;
+    char *text = support_read_file(path, &n);
     int found = 0, status;
     for (const char *p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle))
       found++;
-    if (found >= count)
+    if (found >= count) {
+      drain(out, buf, len); /* the reply is flushed before the timings */
       return text;
+    }
     cr_assert_eq(waitpid(pid, &status, WNOHANG), 0,
                  "the child ended (status %#x) before its stderr held %d of \"%s\":\n%s", status,
                  count, needle, text);
@@ -537,37 +557,44 @@ static size_t fresh_reply(greta_session_t *s, const greta_tokenizer_t *tok,
   return n_ids;
 }
 
-/* `greta generate PLAN --weights DIR --chat --greedy -n 6` on the CPU, sent
- * `turns` one at a time: reply i (its stdout, without the newline after
- * it) into replies[i], what it wrote to stderr for that turn into said[i]
- * (caller frees both). Then Ctrl-C at its prompt, with stdin still open:
- * returns the exit status. */
-static int run_chat(const char *plan, const char *dir, const char *const *turns, size_t n,
-                    char **replies, char **said) {
+/* `greta generate PLAN --weights DIR --chat --greedy -n N_PREDICT` on the
+ * CPU, sent `turns` one at a time: reply i (its stdout, without the newline
+ * after it) into replies[i], what it wrote to stderr for that turn into
+ * said[i] (caller frees both). Turn `interrupt` (-1: none) gets a Ctrl-C as
+ * soon as its reply's first bytes are out. Then Ctrl-C at its prompt, with
+ * stdin still open: returns the exit status. */
+static int run_chat(const char *plan, const char *dir, const char *n_predict, int interrupt,
+                    const char *const *turns, size_t n, char **replies, char **said) {
   char err_path[1100];
   snprintf(err_path, sizeof err_path, "%s/stderr.txt", dir);
   setenv("GRETA_BACKEND", "cpu", 1);
   char *argv[] = {GRETA,     "generate", (char *)plan, "--weights", (char *)dir, "--chat",
-                  "--greedy", "-n",      "6",          NULL};
+                  "--greedy", "-n",      (char *)n_predict, NULL};
   int in, out;
   pid_t pid = support_spawn(argv, &in, &out, err_path);
   cr_assert_neq(fcntl(out, F_SETFL, O_NONBLOCK), -1);
+  signal(SIGPIPE, SIG_IGN); /* greta gone: a failed write, not a dead test */
   size_t said_before = 0;
   for (size_t t = 0; t < n; t++) {
     char line[256];
     int len = snprintf(line, sizeof line, "%s\n", turns[t]);
-    cr_assert_eq(write(in, line, (size_t)len), len);
-    /* Its reply (flushed before the timings) and its timings are out. */
-    char *err = wait_for(pid, err_path, "greta: stopped: ", (int)t + 1);
+    cr_assert_eq(write(in, line, (size_t)len), len, "turn %zu: greta no longer reads its turns", t);
+    if ((int)t == interrupt) {
+      struct pollfd ready = {.fd = out, .events = POLLIN};
+      cr_assert_eq(poll(&ready, 1, -1), 1);
+      cr_assert_eq(kill(pid, SIGINT), 0);
+    }
+    /* Its reply and its timings are out. */
+    char *reply = NULL;
+    size_t got = 0;
+    char *err = wait_for(pid, err_path, "greta: stopped: ", (int)t + 1, out, &reply, &got);
     said[t] = strdup(err + said_before);
     said_before = strlen(err);
     free(err);
-    char reply[4096];
-    ssize_t got = read(out, reply, sizeof reply - 1);
-    cr_assert_gt(got, 0, "turn %zu: no reply on stdout", t);
-    cr_assert_eq(reply[got - 1], '\n', "turn %zu: the reply [%.*s] is not a whole line", t,
-                 (int)got, reply);
-    replies[t] = strndup(reply, (size_t)got - 1);
+    cr_assert(got > 0 && reply[got - 1] == '\n', "turn %zu: the reply [%s] is not a whole line", t,
+              reply ? reply : "");
+    reply[got - 1] = 0;
+    replies[t] = reply;
   }
   cr_assert_eq(kill(pid, SIGINT), 0);
   int status;
@@ -598,7 +625,7 @@ Test(generate_hf, chat_command_answers_as_the_conversation_run_afresh) {
   const char *typed[] = {"Hello there", "And what comes\\\nnext?"},
              *turns[] = {"Hello there", "And what comes\nnext?"};
   char *replies[2], *said[2];
-  int status = run_chat(plan, dir, typed, 2, replies, said);
+  int status = run_chat(plan, dir, "6", -1, typed, 2, replies, said);
   cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0,
             "Ctrl-C at the prompt: status %#x, expected exit 0; stderr:\n%s%s", status, said[0],
             said[1]);
@@ -624,6 +651,38 @@ Test(generate_hf, chat_command_answers_as_the_conversation_run_afresh) {
   cr_assert_eq(shell(cmd, NULL, 0), 0);
 }
 
+/* Ctrl-C during a reply stops that reply only: its timings say so, what
+ * was printed of it is the assistant's turn, and the next turn is answered
+ * as the conversation holding that part is afresh (the first 6 tokens of
+ * its reply). -n 0, so only the signal (or an EOS the greedy reply does not
+ * reach) stops the first reply; greta blocks on its one-page stdout until
+ * the test reads it, after the signal. */
+Test(generate_hf, chat_ctrl_c_stops_only_the_reply) {
+  char dir[] = "/tmp/greta_hf_chat_int_XXXXXX", plan[1100], cmd[4096];
+  checkpoint_and_plan("llama3_style", dir, plan,
+                      "--target=cpu --max-seq=1200 --dtype=f32 --kv-dtype=f32");
+  const char *turns[] = {"Hello there", "And what comes next?"};
+  char *replies[2], *said[2];
+  int status = run_chat(plan, dir, "0", 0, turns, 2, replies, said);
+  cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
+  cr_expect(strstr(said[0], "greta: stopped: interrupted (Ctrl-C)"), "turn 0:\n%s", said[0]);
+  cr_expect(!strstr(said[1], "interrupted"), "turn 1:\n%s", said[1]);
+
+  chat_session_t c;
+  chat_session_open(&c, plan, dir);
+  char want[1024];
+  greta_chat_message_t msgs[3] = {{"user", turns[0]}, {"assistant", replies[0]}, {"user", turns[1]}};
+  fresh_reply(c.s, c.tok, msgs, 3, want, sizeof want);
+  cr_expect(strncmp(replies[1], want, strlen(want)) == 0,
+            "turn 1: --chat [%.200s...], afresh [%s] (after the part [%s])", replies[1], want,
+            replies[0]);
+  chat_session_close(&c);
+  for (int t = 0; t < 2; t++)
+    free(replies[t]), free(said[t]);
+  snprintf(cmd, sizeof cmd, "rm -rf %s %s", dir, plan);
+  cr_assert_eq(shell(cmd, NULL, 0), 0);
+}
+
 /* A conversation longer than the KV cache (64 positions) goes on: before
  * each turn, while the conversation and the reply's room (-n 6) do not fit,
  * its oldest exchange (a user turn and its reply) is dropped, and stderr
@@ -638,7 +697,7 @@ Test(generate_hf, chat_drops_its_oldest_exchanges_to_fit_the_cache) {
   const char *turns[TURNS] = {"Hello there",  "What comes next?", "Tell me more about that one, and the next one",
                               "And then what?", "Why is that?",   "Thanks, goodbye"};
   char *replies[TURNS], *said[TURNS];
-  int status = run_chat(plan, dir, turns, TURNS, replies, said);
+  int status = run_chat(plan, dir, "6", -1, turns, TURNS, replies, said);
   cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
 
   chat_session_t c;
