@@ -611,6 +611,16 @@ static int run_chat(const char *plan, const char *dir, const char *n_predict, in
   return status;
 }
 
+/* Frees run_chat's replies and what was said, and removes the checkpoint
+ * directory and plan. */
+static void chat_done(char **replies, char **said, size_t n, const char *dir, const char *plan) {
+  char cmd[4096];
+  for (size_t t = 0; t < n; t++)
+    free(replies[t]), free(said[t]);
+  snprintf(cmd, sizeof cmd, "rm -rf %s %s", dir, plan);
+  cr_assert_eq(shell(cmd, NULL, 0), 0);
+}
+
 /* `greta generate --chat` keeps its KV cache across turns and runs only
  * what the cache does not hold. Its replies must be greta_generate's on the
  * whole conversation run afresh (each reply before a turn in it as its
@@ -619,7 +629,7 @@ static int run_chat(const char *plan, const char *dir, const char *n_predict, in
  * stdin still open, ends the chat (exit 0). The Llama-3-style checkpoint,
  * whose tokenizer's chat template greta recognises. */
 Test(generate_hf, chat_command_answers_as_the_conversation_run_afresh) {
-  char dir[] = "/tmp/greta_hf_chat_XXXXXX", plan[1100], cmd[4096];
+  char dir[] = "/tmp/greta_hf_chat_XXXXXX", plan[1100];
   checkpoint_and_plan("llama3_style", dir, plan,
                       "--target=cpu --max-seq=128 --dtype=f32 --kv-dtype=f32");
   const char *typed[] = {"Hello there", "And what comes\\\nnext?"},
@@ -645,10 +655,7 @@ Test(generate_hf, chat_command_answers_as_the_conversation_run_afresh) {
   cr_expect(n_run > 0 && n_run < n_whole, "the second turn ran %zu ids of the conversation's %zu",
             n_run, n_whole);
   chat_session_close(&c);
-  for (int t = 0; t < 2; t++)
-    free(replies[t]), free(said[t]);
-  snprintf(cmd, sizeof cmd, "rm -rf %s %s", dir, plan);
-  cr_assert_eq(shell(cmd, NULL, 0), 0);
+  chat_done(replies, said, 2, dir, plan);
 }
 
 /* Ctrl-C during a reply stops that reply only: its timings say so, what
@@ -658,7 +665,7 @@ Test(generate_hf, chat_command_answers_as_the_conversation_run_afresh) {
  * reach) stops the first reply; greta blocks on its one-page stdout until
  * the test reads it, after the signal. */
 Test(generate_hf, chat_ctrl_c_stops_only_the_reply) {
-  char dir[] = "/tmp/greta_hf_chat_int_XXXXXX", plan[1100], cmd[4096];
+  char dir[] = "/tmp/greta_hf_chat_int_XXXXXX", plan[1100];
   checkpoint_and_plan("llama3_style", dir, plan,
                       "--target=cpu --max-seq=1200 --dtype=f32 --kv-dtype=f32");
   const char *turns[] = {"Hello there", "And what comes next?"};
@@ -677,10 +684,7 @@ Test(generate_hf, chat_ctrl_c_stops_only_the_reply) {
             "turn 1: --chat [%.200s...], afresh [%s] (after the part [%s])", replies[1], want,
             replies[0]);
   chat_session_close(&c);
-  for (int t = 0; t < 2; t++)
-    free(replies[t]), free(said[t]);
-  snprintf(cmd, sizeof cmd, "rm -rf %s %s", dir, plan);
-  cr_assert_eq(shell(cmd, NULL, 0), 0);
+  chat_done(replies, said, 2, dir, plan);
 }
 
 /* A conversation longer than the KV cache (64 positions) goes on: before
@@ -694,8 +698,9 @@ Test(generate_hf, chat_drops_its_oldest_exchanges_to_fit_the_cache) {
   checkpoint_and_plan("llama3_style", dir, plan,
                       "--target=cpu --max-seq=64 --dtype=f32 --kv-dtype=f32");
   enum { TURNS = 6, MAX_SEQ = 64, ROOM = 6 };
-  const char *turns[TURNS] = {"Hello there",  "What comes next?", "Tell me more about that one, and the next one",
-                              "And then what?", "Why is that?",   "Thanks, goodbye"};
+  const char *turns[TURNS] = {"Hello there",    "What comes next?",
+                              "Tell me more about that one, and the next one",
+                              "And then what?", "Why is that?", "Thanks, goodbye"};
   char *replies[TURNS], *said[TURNS];
   int status = run_chat(plan, dir, "6", -1, turns, TURNS, replies, said);
   cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
@@ -742,10 +747,7 @@ Test(generate_hf, chat_drops_its_oldest_exchanges_to_fit_the_cache) {
   cr_expect(strstr(out, "does not fit in the KV cache (max_seq 64); it is dropped"), "%s", out);
   const char *second = strstr(out, "greta: stopped: ");
   cr_expect(second && !strstr(second + 1, "greta: stopped: "), "one reply expected:\n%s", out);
-  for (int t = 0; t < TURNS; t++)
-    free(replies[t]), free(said[t]);
-  snprintf(cmd, sizeof cmd, "rm -rf %s %s", dir, plan);
-  cr_assert_eq(shell(cmd, NULL, 0), 0);
+  chat_done(replies, said, TURNS, dir, plan);
 }
 
 /* ---- a damaged checkpoint directory on the command line ------------------ */
