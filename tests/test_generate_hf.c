@@ -734,17 +734,20 @@ Test(generate_hf, chat_drops_its_oldest_exchanges_to_fit_the_cache) {
   cr_expect_gt(dropped_in_all, 0, "no turn dropped anything: the test needs a longer conversation");
   chat_session_close(&c);
 
-  /* A turn that does not fit by itself is dropped, and the next one is
-   * answered. */
+  /* A turn that does not fit by itself, and one that is not UTF-8, are
+   * dropped, each with its message, and the next one is answered. */
   char long_turn[512] = "", out[8192];
   for (int i = 0; i < 60; i++)
     strcat(long_turn, "word ");
   snprintf(cmd, sizeof cmd,
-           "printf '%s\\nHello there\\n' | GRETA_BACKEND=cpu %s generate %s --weights %s --chat "
-           "--greedy -n 6 2>&1 >/dev/null",
+           "printf '%s\\ncaf\\351\\nHello there\\n' | GRETA_BACKEND=cpu %s generate %s "
+           "--weights %s --chat --greedy -n 6 2>&1 >/dev/null",
            long_turn, GRETA, plan, dir);
   cr_expect_eq(shell(cmd, out, sizeof out), 0, "%s:\n%s", cmd, out);
   cr_expect(strstr(out, "does not fit in the KV cache (max_seq 64); it is dropped"), "%s", out);
+  cr_expect(strstr(out, "this turn is dropped: greta_tokenizer_encode: the text is not valid "
+                        "UTF-8 at byte offset 3 (byte 0xE9)"),
+            "%s", out);
   const char *second = strstr(out, "greta: stopped: ");
   cr_expect(second && !strstr(second + 1, "greta: stopped: "), "one reply expected:\n%s", out);
   chat_done(replies, said, TURNS, dir, plan);

@@ -512,6 +512,16 @@ static int chat(const options_t *o, cli_run_t *run, const greta_tokenizer_t *tok
       turn = line;
       turn_len = (size_t)got;
     }
+    /* A turn the tokenizer refuses (not UTF-8) is dropped, said against
+     * the turn itself; the chat goes on. */
+    size_t n_turn;
+    greta_status_t bad = greta_tokenizer_encode(tok, turn, turn_len, 0, NULL, 0, &n_turn);
+    if (bad) {
+      fprintf(stderr, "greta: this turn is dropped: %s\n", greta_status_message(bad));
+      greta_status_free(bad);
+      first = false;
+      continue;
+    }
     if (!add_message(&conv, "user", turn, turn_len))
       goto oom;
     int32_t *ids;
