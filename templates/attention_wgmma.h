@@ -87,6 +87,8 @@ GRETA_INLINE void greta_attention_wgmma(const int *params, const float *q, const
   if (block_hi > MAXSEQ) block_hi = MAXSEQ;
   const int ntiles = (int)((block_hi + BKV - 1) / BKV);
   const int tid = greta_tid(), wg = tid >> 7, wt = tid & 127, lane = tid & 31;
+  /* The producer copies with 40 registers; the consumers hold S, P and O in 232. */
+  enum { PRODUCER_REGS = 40, CONSUMER_REGS = 232 };
 
   if (tid == 0) {
     for (int s = 0; s < S; s++) {
@@ -98,7 +100,7 @@ GRETA_INLINE void greta_attention_wgmma(const int *params, const float *q, const
   greta_sync();
 
   if (wg == 0) {
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;" ::: "memory");
+    greta_wg3_producer_regs<PRODUCER_REGS, CONSUMER_REGS>();
     /* Chunk wt + 128 e of a tile (e < BKV * CPR / 128): row (wt + 128 e) / CPR,
      * 16-byte chunk wt % CPR; the copy's source and destination step by
      * 128 / CPR rows. */
@@ -127,7 +129,7 @@ GRETA_INLINE void greta_attention_wgmma(const int *params, const float *q, const
     return;
   }
 
-  asm volatile("setmaxnreg.inc.sync.aligned.u32 232;" ::: "memory");
+  greta_wg3_consumer_regs<PRODUCER_REGS, CONSUMER_REGS>();
   const int cw = wg - 1, w = wt >> 5;
   const greta_i64 twg = t0 + 64 * cw, tw = twg + 16 * w; /* the warpgroup's, the warp's first row */
   /* The warpgroup's last key and first row's key: uniform over it, as its

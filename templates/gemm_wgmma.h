@@ -136,6 +136,23 @@ GRETA_INLINE void greta_wgmma_wait(void) {
  * asynchronous wgmma (the registers are in flight until wait_group). */
 GRETA_INLINE void greta_wgmma_pin(float &r) { asm volatile("" : "+f"(r)::"memory"); }
 
+/* Registers moved between the warpgroups of one 384-thread block: the
+ * producer gives some back (setmaxnreg.dec), the two consumers take them
+ * (setmaxnreg.inc). The launch gave the block 168 a thread (65536 / 384, in
+ * the allocation's steps of 8), so PRODUCER + 2 CONSUMER must stay within
+ * 3 x 168: more, and setmaxnreg.inc waits for registers that never come
+ * (the kernel hangs; ptxas says nothing). */
+template <int PRODUCER, int CONSUMER>
+GRETA_INLINE void greta_wg3_producer_regs(void) {
+  static_assert(PRODUCER + 2 * CONSUMER <= 3 * 168, "setmaxnreg: more registers than a 384-thread block holds");
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(PRODUCER) : "memory");
+}
+template <int PRODUCER, int CONSUMER>
+GRETA_INLINE void greta_wg3_consumer_regs(void) {
+  static_assert(PRODUCER + 2 * CONSUMER <= 3 * 168, "setmaxnreg: more registers than a 384-thread block holds");
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(CONSUMER) : "memory");
+}
+
 /* mbarriers (PTX ISA "Parallel Synchronization and Communication
  * Instructions: mbarrier") and the tensor copy (cp.async.bulk.tensor) that
  * completes on one: greta_gemm_wgmma_ws below. */
@@ -805,6 +822,7 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
   const int tiles = BN2 ? (int)greta_wgmma_mixed_tiles(M, N, head) : tiles_m * (int)((N + BN - 1) / BN);
   const bool split = !P && ws;
   const int tid = greta_tid(), wg = tid >> 7, lane = tid & 31;
+  enum { PRODUCER_REGS = 56, CONSUMER_REGS = 224 }; /* setmaxnreg: 56 + 2 x 224 = 3 x 168 */
   /* Unit u of the step: its tile's first row and column, its width (wide:
    * BN, else BN2), its K stages. */
   struct unit_t {
@@ -848,7 +866,7 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
   greta_sync();
 
   if (wg == 0) {
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 56;" ::: "memory");
+    greta_wg3_producer_regs<PRODUCER_REGS, CONSUMER_REGS>();
     if (tid >= 32) return; /* reads and writes nothing */
     const unsigned int box_dst = lane == 0 ? 0u : (unsigned int)(A_BYTES + WB * 128 * (lane - 1));
     const greta_tmap *box_map = lane == 0 ? map_x : map_w;
@@ -908,7 +926,7 @@ GRETA_INLINE void greta_gemm_wgmma_ws(greta_i64 M, greta_i64 blk, greta_i64 bloc
     return;
   }
 
-  asm volatile("setmaxnreg.inc.sync.aligned.u32 224;" ::: "memory");
+  greta_wg3_consumer_regs<PRODUCER_REGS, CONSUMER_REGS>();
   greta_grid_wait(); /* c, res and the workspace are the step's */
   const int t = tid - 128, cwg = wg - 1;
   float *ring = (float *)(smem + (base - (unsigned int)__cvta_generic_to_shared(smem)));
