@@ -47,7 +47,8 @@
 #     within one call is valid). GRETA_AB_NCU="N ..." (variant numbers, or
 #     "all") adds ncu's source view of those variants' first T = 2048
 #     launch ($OUT/sass_N.csv: per SASS instruction, its stall samples) and
-#     its details page ($OUT/ncu_N.txt); about 40 s each. Logs:
+#     its details page ($OUT/ncu_N.txt); about 40 s each.
+#     GRETA_AB_CHECK_S bounds each variant's checks (120 s). Logs:
 #     $OUT/ab_checks.log. Where build-ab/cubins/STEM--VARIANT.cubin exist
 #     (a variant's gretac on a model, e.g. llama2_7b_t2048--persistent.cubin)
 #     and build-bench/carry (bench/run.sh prepare; carry it too), each is
@@ -187,7 +188,7 @@ ab() {
   command -v nvcc >/dev/null || nvcc=/usr/local/cuda/bin/nvcc
   [ -d build-ab ] || { echo "no build-ab/: run ab-prepare here and carry build-ab" >&2; return 2; }
   nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader 2>/dev/null
-  for dir in build-ab/*/; do
+  for dir in build-ab/[0-9]*-*/; do
     name=$(basename "$dir")
     (cd "$dir" && "$nvcc" -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -DATTN_WGMMA \
       -DATTN_MIN_BLOCKS=1 -Itemplates -Ibench -Xptxas -v bench/attention_prefill_bench.cu \
@@ -195,18 +196,20 @@ ab() {
   done
   wait
   : >"$out/ab_checks.log"
-  for dir in build-ab/*/; do
+  for dir in build-ab/[0-9]*-*/; do
     name=$(basename "$dir")
     if [ ! -x "/tmp/ab_$name" ]; then
       echo "$name: did not build"; tail -20 "/tmp/ab_nvcc_$name.log"; status=1; continue
     fi
     echo "$name: ptxas $(grep -A2 'wgmma_kernel' "/tmp/ab_nvcc_$name.log" | grep spill | sort -u | tr -s ' ' | paste -sd ';')"
-    timeout 120 "/tmp/ab_$name" >"/tmp/ab_check_$name.log" 2>&1
+    # Line-buffered, so that a variant that hangs (rc 124) still shows its
+    # last check.
+    timeout "${GRETA_AB_CHECK_S:-120}" stdbuf -oL "/tmp/ab_$name" >"/tmp/ab_check_$name.log" 2>&1
     echo "$name: checks rc=$?, $(grep -c FAIL "/tmp/ab_check_$name.log") FAIL lines, $(tail -1 "/tmp/ab_check_$name.log")"
     { echo "=== $name"; cat "/tmp/ab_check_$name.log"; } >>"$out/ab_checks.log"
   done
   for r in 1 2; do
-    for dir in build-ab/*/; do
+    for dir in build-ab/[0-9]*-*/; do
       name=$(basename "$dir")
       [ -x "/tmp/ab_$name" ] || continue
       ATTN_ONLY_TIME=1 timeout 60 "/tmp/ab_$name" 2>&1 | grep wgmma | sed "s/^/round $r $name: /"
@@ -214,7 +217,7 @@ ab() {
   done
   if [ -n "${GRETA_AB_NCU:-}" ]; then
     command -v ncu >/dev/null || { echo "no ncu"; return 1; }
-    for dir in build-ab/*/; do
+    for dir in build-ab/[0-9]*-*/; do
       name=$(basename "$dir")
       [ -x "/tmp/ab_$name" ] || continue
       [ "$GRETA_AB_NCU" = all ] || [[ " $GRETA_AB_NCU " == *" ${name%%-*} "* ]] || continue
