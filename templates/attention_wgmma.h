@@ -13,10 +13,12 @@
  *
  * A block is 3 warpgroups for 128 query rows of one head:
  *   warpgroup 0, the producer, gives back registers (setmaxnreg.dec) and
- *     copies key tiles (BKV = 128 cache rows of K and of V) into a ring of
- *     GRETA_ATTN_WGMMA_STAGES slots by cp.async, each slot completing on its
- *     "full" mbarrier (cp.async.mbarrier.arrive: when the copies land) after
- *     waiting on its "empty" one;
+ *     copies key tiles (BKV = 128 cache rows) of K and of V into two rings
+ *     of GRETA_ATTN_WGMMA_STAGES slots by cp.async, each slot completing on
+ *     its "full" mbarrier (cp.async.mbarrier.arrive: when the copies land)
+ *     after waiting on its "empty" one. K's slot of a tile goes back as soon
+ *     as S has read it, a tile before V's, so the next K tiles are in
+ *     flight while the consumers still hold two V tiles;
  *   warpgroups 1 and 2, the consumers (setmaxnreg.inc), take rows 0 .. 63
  *     and 64 .. 127. Each first rounds its Q rows to DT into shared memory,
  *     then for key tile j:
@@ -29,10 +31,12 @@
  *                     shared memory exactly as K does and nothing is
  *                     transposed;
  *     both issued together, so the tensor cores run P V while the warps
- *     turn S_j into P_j; then O is rescaled and slot j - 1 released.
- * Shared memory (GRETA_ATTN_WGMMA_SMEM_BYTES): Q (2 x 16 KiB), the ring (K
+ *     turn S_j into P_j; then O is rescaled and V's slot j - 1 released.
+ * Shared memory (GRETA_ATTN_WGMMA_SMEM_BYTES): Q (2 x 16 KiB), the rings (K
  * and V, 32 KiB each a slot), the barriers; 1024-aligned (the swizzle's
- * repeat). One block an SM.
+ * repeat). One block an SM. The producer keeps 56 registers (its copies of
+ * two rings spill at 40), the consumers take 224: 56 + 2 x 224 is the
+ * block's 3 x 168 (greta_wg3_producer_regs).
  * Grid: x = H, y = ceil(T / 128), long blocks first, as greta_attention_mma.
  * A consumer skips the key tiles after its last row (at most the block's
  * last), still taking them off the ring so that the producer never waits on
@@ -76,7 +80,12 @@ GRETA_INLINE void greta_attention_wgmma(const int *params, const float *q, const
                 "shared memory: kernel_select.c sets the launch's dynamic shared memory");
   extern __shared__ __align__(16) unsigned char greta_attn_wgmma_smem[];
   const unsigned int base = ((unsigned int)__cvta_generic_to_shared(greta_attn_wgmma_smem) + 1023u) & ~1023u;
-  const unsigned int ks = base + 2 * Q_BYTES, vs = ks + S * TILE, full = vs + S * TILE, empty = full + 8 * S;
+  /* K's slots and V's complete and free apart (a K slot goes back once S
+   * has read it, a tile before its V): four barriers a slot, offsets from
+   * base. */
+  enum : unsigned int { KS = 2 * Q_BYTES, VS = KS + S * TILE, FULL_K = VS + S * TILE, FULL_V = FULL_K + 8 * S,
+                        EMPTY_K = FULL_V + 8 * S, EMPTY_V = EMPTY_K + 8 * S };
+  const unsigned int ks = base + KS, vs = base + VS;
 
   const greta_i64 T = params[0], pos = params[1];
   const greta_i64 nqb = (T + BQ - 1) / BQ;
@@ -87,13 +96,16 @@ GRETA_INLINE void greta_attention_wgmma(const int *params, const float *q, const
   if (block_hi > MAXSEQ) block_hi = MAXSEQ;
   const int ntiles = (int)((block_hi + BKV - 1) / BKV);
   const int tid = greta_tid(), wg = tid >> 7, wt = tid & 127, lane = tid & 31;
-  /* The producer copies with 40 registers; the consumers hold S, P and O in 232. */
-  enum { PRODUCER_REGS = 40, CONSUMER_REGS = 232 };
+  /* The producer copies two rings with 56 registers (they spill at 40); the
+   * consumers hold S, P and O in 224. */
+  enum { PRODUCER_REGS = 56, CONSUMER_REGS = 224 };
 
   if (tid == 0) {
     for (int s = 0; s < S; s++) {
-      greta_mbar_init(full + 8 * s, 128); /* the producer's threads */
-      greta_mbar_init(empty + 8 * s, 8);  /* the consumers' warps */
+      greta_mbar_init(base + FULL_K + 8 * s, 128); /* the producer's threads */
+      greta_mbar_init(base + FULL_V + 8 * s, 128);
+      greta_mbar_init(base + EMPTY_K + 8 * s, 8); /* the consumers' warps */
+      greta_mbar_init(base + EMPTY_V + 8 * s, 8);
     }
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
   }
@@ -106,10 +118,10 @@ GRETA_INLINE void greta_attention_wgmma(const int *params, const float *q, const
      * 128 / CPR rows. */
     const int c = wt % CPR, j_first = wt / CPR;
     const unsigned int dst0 = (c / 8) * HALF + greta_wgmma_swz(j_first, 8 * (c % 8));
-#pragma unroll 1
-    for (int it = 0; it < ntiles; it++) {
+    /* Tile it of one cache into its ring; the slot's full barrier completes when the copies land. */
+    auto copy_tile = [&](int it, unsigned int ring, const void *cache, unsigned int full, unsigned int empty) {
       const int slot = it % S;
-      greta_mbar_wait(empty + 8 * slot, ((unsigned int)(it / S) & 1u) ^ 1u);
+      greta_mbar_wait(base + empty + 8 * slot, ((unsigned int)(it / S) & 1u) ^ 1u);
 #pragma unroll
       for (int e = 0; e < BKV * CPR / 128; e++) {
         const int j = j_first + (128 / CPR) * e;
@@ -118,12 +130,15 @@ GRETA_INLINE void greta_attention_wgmma(const int *params, const float *q, const
         const greta_i64 off = ok ? ((r * KVH + g) * D + 8 * c) * 2 : 0;
         /* (128 / CPR) e rows further: the same swizzle phase, e (128 / CPR) * 128 bytes on */
         const unsigned int dst = slot * TILE + dst0 + (unsigned int)e * (128 / CPR) * 128;
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(ks + dst),
-                     "l"((const char *)kc + off), "r"(ok ? 16 : 0));
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(vs + dst),
-                     "l"((const char *)vc + off), "r"(ok ? 16 : 0));
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(ring + dst),
+                     "l"((const char *)cache + off), "r"(ok ? 16 : 0));
       }
-      greta_mbar_arrive_cp_async(full + 8 * slot);
+      greta_mbar_arrive_cp_async(base + full + 8 * slot);
+    };
+#pragma unroll 1
+    for (int it = 0; it < ntiles; it++) {
+      copy_tile(it, ks, kc, FULL_K, EMPTY_K);
+      copy_tile(it, vs, vc, FULL_V, EMPTY_V);
     }
     asm volatile("cp.async.wait_all;" ::: "memory");
     return;
@@ -171,15 +186,16 @@ GRETA_INLINE void greta_attention_wgmma(const int *params, const float *q, const
   for (int rr = 0; rr < 2; rr++) m[rr] = greta_neg_inf(), l[rr] = 0.f;
   const float scale_log2 = scale * 1.44269504088896341f;
 
-  /* Waits for tile it's slot (the copies, then seen by the async proxy). */
-  auto wait_full = [&](int it) {
-    greta_mbar_wait(full + 8 * (it % S), (unsigned int)(it / S) & 1u);
-    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+  /* Waits for tile it's slot of one ring (the copies; the caller then
+   * fences them into the async proxy), and gives a slot back. */
+  auto wait_full = [&](unsigned int full, int it) {
+    greta_mbar_wait(base + full + 8 * (it % S), (unsigned int)(it / S) & 1u);
   };
-  auto release = [&](int it) {
+  auto release = [&](unsigned int empty, int it) {
     __syncwarp();
-    if (lane == 0) greta_mbar_arrive(empty + 8 * (it % S));
+    if (lane == 0) greta_mbar_arrive(base + empty + 8 * (it % S));
   };
+  auto fence_copies = [] { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); };
   /* S = Q K_it^T into s (a fresh accumulator); one wgmma group. */
   auto issue_s = [&](int it) {
     const unsigned int kt = ks + (it % S) * TILE;
@@ -226,21 +242,26 @@ GRETA_INLINE void greta_attention_wgmma(const int *params, const float *q, const
 
   if (wg_tiles > 0) {
     float alpha[2];
-    wait_full(0);
+    wait_full(FULL_K, 0);
+    fence_copies();
     greta_wgmma_fence();
     issue_s(0);
     greta_wgmma_wait<0>();
+    release(EMPTY_K, 0);
     softmax(0, alpha); /* O is 0: alpha is not needed */
     pack_p();
 #pragma unroll 1
     for (int it = 1; it < wg_tiles; it++) {
-      wait_full(it);
+      wait_full(FULL_K, it);
+      wait_full(FULL_V, it - 1);
+      fence_copies();
 #pragma unroll
       for (int i = 0; i < D / 2; i++) greta_wgmma_pin(o[i / 4][i % 4]);
       greta_wgmma_fence();
       issue_s(it);
       issue_pv(it - 1);
       greta_wgmma_wait<1>(); /* S_it; P_{it-1} V_{it-1} may still run */
+      release(EMPTY_K, it);
       softmax(it, alpha);
       greta_wgmma_wait<0>();
 #pragma unroll
@@ -248,21 +269,25 @@ GRETA_INLINE void greta_attention_wgmma(const int *params, const float *q, const
         greta_wgmma_pin(o[i / 4][i % 4]);
         o[i / 4][i % 4] *= alpha[(i % 4) / 2];
       }
-      release(it - 1);
+      release(EMPTY_V, it - 1);
       pack_p();
     }
+    wait_full(FULL_V, wg_tiles - 1);
+    fence_copies();
     greta_wgmma_fence();
     issue_pv(wg_tiles - 1);
     greta_wgmma_wait<0>();
 #pragma unroll
     for (int i = 0; i < D / 2; i++) greta_wgmma_pin(o[i / 4][i % 4]);
-    release(wg_tiles - 1);
+    release(EMPTY_V, wg_tiles - 1);
   }
-  /* Tiles this warpgroup has no rows for: off the ring all the same. */
+  /* Tiles this warpgroup has no rows for: off the rings all the same. */
 #pragma unroll 1
   for (int it = wg_tiles; it < ntiles; it++) {
-    greta_mbar_wait(full + 8 * (it % S), (unsigned int)(it / S) & 1u);
-    release(it);
+    wait_full(FULL_K, it);
+    release(EMPTY_K, it);
+    wait_full(FULL_V, it);
+    release(EMPTY_V, it);
   }
 
   greta_attn_store_rows<D, OUT>(o, l, tw, lane, T, H, h, out);

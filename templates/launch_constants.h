@@ -205,15 +205,15 @@ enum {
 /* Prefill attention on Hopper's warpgroup MMA (attention_wgmma.h, sm_90a,
  * head_dim 128): a producer and 2 consumer warpgroups for 128 query rows,
  * key tiles of 128 cache rows in a ring of STAGES slots; shared memory: the
- * 1024-byte alignment, Q (32 KiB), the ring (64 KiB a slot), 16 bytes of
- * barriers a slot. */
+ * 1024-byte alignment, Q (32 KiB), the ring (64 KiB a slot), 32 bytes of
+ * barriers a slot (K's and V's, full and empty). */
 #define GRETA_ATTN_WGMMA_NT 384
 #define GRETA_ATTN_WGMMA_QUERIES 128
 #define GRETA_ATTN_WGMMA_BKV 128
 #ifndef GRETA_ATTN_WGMMA_STAGES
 #define GRETA_ATTN_WGMMA_STAGES 3
 #endif
-#define GRETA_ATTN_WGMMA_SMEM_BYTES (1024 + 32768 + GRETA_ATTN_WGMMA_STAGES * (65536 + 16))
+#define GRETA_ATTN_WGMMA_SMEM_BYTES (1024 + 32768 + GRETA_ATTN_WGMMA_STAGES * (65536 + 32))
 /* The largest head_dim the attention kernels hold in registers. */
 #define GRETA_ATTN_MAX_HEAD_DIM 256
 /* Generic elementwise-style kernels (rope, kv append, embedding) use GRETA_EW_NT. */
