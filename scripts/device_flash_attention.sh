@@ -185,6 +185,7 @@ ab_prepare() {
 
 ab() {
   local out=${OUT:-/tmp} nvcc=nvcc dir name r status=0
+  shopt -s nullglob # build-ab/ may hold only cubins
   command -v nvcc >/dev/null || nvcc=/usr/local/cuda/bin/nvcc
   [ -d build-ab ] || { echo "no build-ab/: run ab-prepare here and carry build-ab" >&2; return 2; }
   nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader 2>/dev/null
