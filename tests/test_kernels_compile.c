@@ -692,6 +692,61 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
  * a half Linear weight with 64 | K and K >= 256, whatever the entry's
  * largest step (the kernel splits the steps that leave SMs idle); kernel
  * selection refuses a split_k launch anywhere else. No toolchain needed. */
+/* A 384-thread block with a producer warpgroup giving back registers to
+ * PRODUCER and two consumers taking CONSUMER (gemm_wgmma.h's
+ * greta_wg3_producer_regs / greta_wg3_consumer_regs), compiled by NVRTC
+ * with every template in front. */
+static greta_status_t compile_wg3_split(const target_t *t, const toolchain_t *tc, int producer,
+                                        int consumer, char **log) {
+  strbuf_t src = {0};
+  kernels_source_prelude(t, &src);
+  strbuf_printf(&src,
+                "#ifdef GRETA_HAVE_WGMMA\n"
+                "__global__ void __launch_bounds__(384, 1) wg3_probe(int *out) {\n"
+                "  if (threadIdx.x < 128) { greta_wg3_producer_regs<%d, %d>(); return; }\n"
+                "  greta_wg3_consumer_regs<%d, %d>();\n"
+                "  out[threadIdx.x] = 1;\n"
+                "}\n"
+                "#endif\n",
+                producer, consumer, producer, consumer);
+  uint8_t *obj = NULL;
+  size_t size = 0;
+  greta_status_t st = toolchain_compile(tc, t, src.data, 0, &obj, &size, log);
+  free(obj);
+  strbuf_free(&src);
+  return st;
+}
+
+/* ptxas takes any setmaxnreg split, but a producer's registers plus two
+ * consumers' above the 3 x 168 a 384-thread block holds make
+ * setmaxnreg.inc wait forever (four attention drafts hung on the H200 so):
+ * the templates refuse such a split when they compile. */
+Test(kernels_compile, nvrtc_refuses_a_register_split_past_the_block) {
+  target_t t;
+  const toolchain_t *tc = NULL;
+  const char *version = NULL;
+  parse("sm_90", &t);
+  greta_status_t st = toolchain_pick(&t, "nvrtc", &tc, &version);
+  if (st) {
+    greta_status_free(st);
+    cr_skip_test("NVRTC not found (CUDA toolkit)");
+    return;
+  }
+  cr_assert(target_wgmma(&t), "sm_90 is built as sm_90a");
+  char *log = NULL;
+  st = compile_wg3_split(&t, tc, 56, 224, &log);
+  cr_expect_null(st, "56 + 2 x 224 = 3 x 168 fits: %s", greta_status_message(st));
+  greta_status_free(st);
+  free(log);
+  log = NULL;
+  st = compile_wg3_split(&t, tc, 48, 232, &log);
+  cr_expect_not_null(st, "48 + 2 x 232 is 8 registers past the block's 504");
+  cr_expect(log && strstr(log, "setmaxnreg: more registers than a 384-thread block holds"),
+            "NVRTC's log names the split: %s", log ? log : "(none)");
+  greta_status_free(st);
+  free(log);
+}
+
 static int split_parts(const target_t *t, greta_op_attrs_t a) {
   greta_plan_launch_t l;
   memset(&l, 0, sizeof l);
