@@ -692,6 +692,30 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
  * a half Linear weight with 64 | K and K >= 256, whatever the entry's
  * largest step (the kernel splits the steps that leave SMs idle); kernel
  * selection refuses a split_k launch anywhere else. No toolchain needed. */
+/* The whole library's source and launches for every target, without a
+ * toolchain: add() checks each launch's block and grid (the persistent
+ * GEMMs' a block an SM), and each kernel must be defined in the source once.
+ * Cheap, so the ASan pass keeps it where it leaves out the sm_90, sm_90a
+ * and hiprtc compiles (scripts/test.sh). */
+Test(kernels_compile, sources_and_launches_for_every_target) {
+  static const char *const targets[] = {"sm_80", "sm_90", "gfx942", "gfx90a"};
+  for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++) {
+    target_t t;
+    tu_t tu;
+    parse(targets[i], &t);
+    make_tu(&t, &tu);
+    cr_assert_gt(tu.n, 40, "%s: %d kernels", targets[i], tu.n);
+    for (int k = 0; k < tu.n; k++) {
+      char def[96];
+      snprintf(def, sizeof def, "\n%s(", tu.names[k]);
+      const char *at = strstr(tu.source.data, def);
+      cr_expect(at && !strstr(at + 1, def), "%s: %s defined %s", targets[i], tu.names[k],
+                at ? "twice" : "nowhere");
+    }
+    strbuf_free(&tu.source);
+  }
+}
+
 /* A 384-thread block with a producer warpgroup giving back registers to
  * PRODUCER and two consumers taking CONSUMER (gemm_wgmma.h's
  * greta_wg3_producer_regs / greta_wg3_consumer_regs), compiled by NVRTC
