@@ -73,7 +73,7 @@ run() {
   export GRETA_NVIDIA_FLASH_ATTENTION=1
   nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader 2>/dev/null
 
-  echo "=== 1. conformance (GPU against CPU), the attention emulation, NVRTC"
+  echo "=== 1. conformance (GPU against CPU), the attention emulation"
   for t in test_backend_conformance test_mma_attention; do
     (cd "$src" && timeout 300 "$PWD/$BUILD/tests/$t" --jobs 1 --verbose) >"$out/$t.log" 2>&1
     local rc=$?
