@@ -753,6 +753,38 @@ Test(generate_hf, chat_drops_its_oldest_exchanges_to_fit_the_cache) {
   chat_done(replies, said, TURNS, dir, plan);
 }
 
+/* -n 0: each reply runs until the KV cache (64 positions) is full. The
+ * first reply is cut there and kept; the next turn drops that exchange to
+ * make room and is answered as its own turn is afresh (the first 6 tokens
+ * of its reply); the chat goes on, and Ctrl-C at the prompt ends it with
+ * exit 0. */
+Test(generate_hf, chat_reply_cut_by_a_full_cache_then_the_next_turn) {
+  char dir[] = "/tmp/greta_hf_chat_full_XXXXXX", plan[1100];
+  checkpoint_and_plan("llama3_style", dir, plan,
+                      "--target=cpu --max-seq=64 --dtype=f32 --kv-dtype=f32");
+  const char *turns[] = {"Hello there", "What comes next?"};
+  char *replies[2], *said[2];
+  int status = run_chat(plan, dir, "0", -1, turns, 2, replies, said);
+  cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
+  for (int t = 0; t < 2; t++)
+    cr_expect(strstr(said[t], "greta: stopped: the KV cache is full (max_seq 64 tokens)"),
+              "turn %d:\n%s", t, said[t]);
+  cr_expect(strstr(said[1], "the conversation's oldest exchange was dropped"), "turn 1:\n%s",
+            said[1]);
+
+  chat_session_t c;
+  chat_session_open(&c, plan, dir);
+  char want[1024];
+  for (int t = 0; t < 2; t++) {
+    greta_chat_message_t msg = {"user", turns[t]};
+    fresh_reply(c.s, c.tok, &msg, 1, want, sizeof want);
+    cr_expect(strlen(replies[t]) > strlen(want) && strncmp(replies[t], want, strlen(want)) == 0,
+              "turn %d: --chat [%s], afresh [%s...]", t, replies[t], want);
+  }
+  chat_session_close(&c);
+  chat_done(replies, said, 2, dir, plan);
+}
+
 /* ---- a damaged checkpoint directory on the command line ------------------ */
 
 /* Runs `greta generate` on `plan` with `args`, expecting exit 1 and a
