@@ -12,7 +12,9 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "greta/greta.h"
@@ -250,17 +252,15 @@ Test(greta_cli, generate_ids_equal_a_greedy_loop) {
   unlink(path);
 }
 
-/* Ctrl-C stops `greta generate` at its next token: the ids generated so
- * far are printed whole (a prefix of the greedy loop's), then the timings
- * and the reason, and it exits 130. No timing in it: greta's stdout is a
- * pipe of one page that is read only after the signal, so greta blocks on
- * it (about 1400 ids of at most 3 bytes) long before its KV cache of 4096
- * positions is full. */
-Test(greta_cli, ctrl_c_stops_generate_at_the_next_token) {
+/* examples/tiny_llama.gm with a KV cache of 4096 positions, compiled for
+ * the CPU into `path` (its source in `gm`): greta generate -n 0 on it
+ * blocks on a one-page stdout pipe (about 1400 ids of at most 3 bytes)
+ * long before the cache is full. */
+static void compile_long_cache(char *gm, char *path) {
   size_t len;
   char *text = support_read_file(GRETA_SOURCE_DIR "/examples/tiny_llama.gm", &len);
   const char *from = "const max_seq = 64\n";
-  char *at = strstr(text, from), gm[] = "/tmp/greta_cli_gm_XXXXXX", path[64];
+  char *at = strstr(text, from);
   cr_assert(at, "examples/tiny_llama.gm no longer says \"%s\"", from);
   int fd = mkstemp(gm);
   cr_assert_geq(fd, 0);
@@ -269,6 +269,17 @@ Test(greta_cli, ctrl_c_stops_generate_at_the_next_token) {
   fclose(f);
   free(text);
   compile_cpu(gm, path);
+}
+
+/* Ctrl-C stops `greta generate` at its next token: the ids generated so
+ * far are printed whole (a prefix of the greedy loop's), then the timings
+ * and the reason, and it exits 130. No timing in it: greta's stdout is a
+ * pipe of one page that is read only after the signal, so greta blocks on
+ * it long before its KV cache is full. */
+Test(greta_cli, ctrl_c_stops_generate_at_the_next_token) {
+  size_t len;
+  char gm[] = "/tmp/greta_cli_gm_XXXXXX", path[64];
+  compile_long_cache(gm, path);
 
   char err_path[] = "/tmp/greta_cli_err_XXXXXX";
   close(mkstemp(err_path));
@@ -313,6 +324,45 @@ Test(greta_cli, ctrl_c_stops_generate_at_the_next_token) {
     cr_expect_eq(ids[i], want[i], "id %d: %d, the greedy loop's %d", i, ids[i], want[i]);
   free(all);
   free(err);
+  unlink(err_path);
+  unlink(path);
+  unlink(gm);
+}
+
+/* A second Ctrl-C before the first is seen quits at once (exit 130): here
+ * greta is blocked writing to a full stdout pipe that the test never reads,
+ * so the first one is never seen. Ctrl-C is sent every 50 ms until greta
+ * is gone (two sent at once may arrive as one). */
+Test(greta_cli, a_second_ctrl_c_quits_at_once) {
+  char gm[] = "/tmp/greta_cli_gm_XXXXXX", path[64], err_path[] = "/tmp/greta_cli_err_XXXXXX";
+  compile_long_cache(gm, path);
+  close(mkstemp(err_path));
+  setenv("GRETA_BACKEND", "cpu", 1);
+  char *argv[] = {GRETA, "generate", path, "--weights", WEIGHTS, "--prompt-ids", "1 15 42",
+                  "--greedy", "-n", "0", "--output", "ids", NULL};
+  int out, status = 0;
+  pid_t pid = support_spawn(argv, NULL, &out, err_path);
+  /* The pipe full: greta is (or is about to be) blocked on it. */
+  for (int queued = 0, tries = 0; queued < 4096; tries++) {
+    cr_assert_lt(tries, 60000, "greta's stdout never filled its pipe (%d bytes)", queued);
+    cr_assert_eq(ioctl(out, FIONREAD, &queued), 0);
+    if (queued < 4096)
+      nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+  }
+  pid_t gone = 0;
+  for (int tries = 0; gone == 0 && tries < 1200; tries++) { /* 60 s */
+    cr_assert_eq(kill(pid, SIGINT), 0);
+    nanosleep(&(struct timespec){.tv_nsec = 50000000}, NULL);
+    gone = waitpid(pid, &status, WNOHANG);
+  }
+  if (gone == 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    cr_assert_fail("greta did not quit on repeated Ctrl-C while blocked on its stdout");
+  }
+  cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 130, "status %#x, expected exit 130",
+            status);
+  close(out);
   unlink(err_path);
   unlink(path);
   unlink(gm);
