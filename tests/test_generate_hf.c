@@ -611,6 +611,21 @@ static int run_chat(const char *plan, const char *dir, const char *n_predict, in
   return status;
 }
 
+/* The Llama-3-style checkpoint (whose tokenizer's chat template greta
+ * recognises) into `dir` and its CPU plan of `max_seq` positions into
+ * `plan`, then run_chat on them, which must end with exit 0. */
+static void chat_on_checkpoint(char *dir, char *plan, int max_seq, const char *n_predict,
+                               int interrupt, const char *const *turns, size_t n, char **replies,
+                               char **said) {
+  char flags[128];
+  snprintf(flags, sizeof flags, "--target=cpu --max-seq=%d --dtype=f32 --kv-dtype=f32", max_seq);
+  checkpoint_and_plan("llama3_style", dir, plan, flags);
+  int status = run_chat(plan, dir, n_predict, interrupt, turns, n, replies, said);
+  cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+            "Ctrl-C at the prompt: status %#x, expected exit 0; the last turn's stderr:\n%s",
+            status, said[n - 1]);
+}
+
 /* Frees run_chat's replies and what was said, and removes the checkpoint
  * directory and plan. */
 static void chat_done(char **replies, char **said, size_t n, const char *dir, const char *plan) {
@@ -630,15 +645,10 @@ static void chat_done(char **replies, char **said, size_t n, const char *dir, co
  * whose tokenizer's chat template greta recognises. */
 Test(generate_hf, chat_command_answers_as_the_conversation_run_afresh) {
   char dir[] = "/tmp/greta_hf_chat_XXXXXX", plan[1100];
-  checkpoint_and_plan("llama3_style", dir, plan,
-                      "--target=cpu --max-seq=128 --dtype=f32 --kv-dtype=f32");
   const char *typed[] = {"Hello there", "And what comes\\\nnext?"},
              *turns[] = {"Hello there", "And what comes\nnext?"};
   char *replies[2], *said[2];
-  int status = run_chat(plan, dir, "6", -1, typed, 2, replies, said);
-  cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-            "Ctrl-C at the prompt: status %#x, expected exit 0; stderr:\n%s%s", status, said[0],
-            said[1]);
+  chat_on_checkpoint(dir, plan, 128, "6", -1, typed, 2, replies, said);
 
   chat_session_t c;
   chat_session_open(&c, plan, dir);
@@ -666,12 +676,9 @@ Test(generate_hf, chat_command_answers_as_the_conversation_run_afresh) {
  * the test reads it, after the signal. */
 Test(generate_hf, chat_ctrl_c_stops_only_the_reply) {
   char dir[] = "/tmp/greta_hf_chat_int_XXXXXX", plan[1100];
-  checkpoint_and_plan("llama3_style", dir, plan,
-                      "--target=cpu --max-seq=1200 --dtype=f32 --kv-dtype=f32");
   const char *turns[] = {"Hello there", "And what comes next?"};
   char *replies[2], *said[2];
-  int status = run_chat(plan, dir, "0", 0, turns, 2, replies, said);
-  cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
+  chat_on_checkpoint(dir, plan, 1200, "0", 0, turns, 2, replies, said);
   cr_expect(strstr(said[0], "greta: stopped: interrupted (Ctrl-C)"), "turn 0:\n%s", said[0]);
   cr_expect(!strstr(said[1], "interrupted"), "turn 1:\n%s", said[1]);
 
@@ -695,15 +702,12 @@ Test(generate_hf, chat_ctrl_c_stops_only_the_reply) {
  * template and tokenizer give. */
 Test(generate_hf, chat_drops_its_oldest_exchanges_to_fit_the_cache) {
   char dir[] = "/tmp/greta_hf_chat_trim_XXXXXX", plan[1100], cmd[4096];
-  checkpoint_and_plan("llama3_style", dir, plan,
-                      "--target=cpu --max-seq=64 --dtype=f32 --kv-dtype=f32");
   enum { TURNS = 6, MAX_SEQ = 64, ROOM = 6 };
   const char *turns[TURNS] = {"Hello there",    "What comes next?",
                               "Tell me more about that one, and the next one",
                               "And then what?", "Why is that?", "Thanks, goodbye"};
   char *replies[TURNS], *said[TURNS];
-  int status = run_chat(plan, dir, "6", -1, turns, TURNS, replies, said);
-  cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
+  chat_on_checkpoint(dir, plan, MAX_SEQ, "6", -1, turns, TURNS, replies, said);
 
   chat_session_t c;
   chat_session_open(&c, plan, dir);
@@ -760,12 +764,9 @@ Test(generate_hf, chat_drops_its_oldest_exchanges_to_fit_the_cache) {
  * exit 0. */
 Test(generate_hf, chat_reply_cut_by_a_full_cache_then_the_next_turn) {
   char dir[] = "/tmp/greta_hf_chat_full_XXXXXX", plan[1100];
-  checkpoint_and_plan("llama3_style", dir, plan,
-                      "--target=cpu --max-seq=64 --dtype=f32 --kv-dtype=f32");
   const char *turns[] = {"Hello there", "What comes next?"};
   char *replies[2], *said[2];
-  int status = run_chat(plan, dir, "0", -1, turns, 2, replies, said);
-  cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
+  chat_on_checkpoint(dir, plan, 64, "0", -1, turns, 2, replies, said);
   for (int t = 0; t < 2; t++)
     cr_expect(strstr(said[t], "greta: stopped: the KV cache is full (max_seq 64 tokens)"),
               "turn %d:\n%s", t, said[t]);
