@@ -204,9 +204,9 @@ enum {
    (GRETA_ATTN_MMA_QREG(d) ? 0 : 128 * (d)))
 /* Prefill attention on Hopper's warpgroup MMA (attention_wgmma.h, sm_90a,
  * head_dim 128): a producer and 2 consumer warpgroups for 128 query rows,
- * key tiles of 128 cache rows in a ring of STAGES slots; shared memory: the
- * 1024-byte alignment, Q (32 KiB), the ring (64 KiB a slot), 32 bytes of
- * barriers a slot (K's and V's, full and empty). */
+ * key tiles of 128 cache rows in two rings (K's, V's) of STAGES slots;
+ * shared memory: the 1024-byte alignment, Q (32 KiB), the rings (32 KiB a
+ * slot each), 32 bytes of barriers a slot (K's and V's, full and empty). */
 #define GRETA_ATTN_WGMMA_NT 384
 #define GRETA_ATTN_WGMMA_QUERIES 128
 #define GRETA_ATTN_WGMMA_BKV 128
