@@ -319,22 +319,32 @@ static void parse(const char *text, target_t *t) {
   cr_assert(!s, "%s", greta_status_message(s));
 }
 
-/* Compiles the TU with `requested` or skips when it is not installed. */
-static bool compile_or_skip(const char *target_text, const char *requested, target_t *t, tu_t *tu,
-                            uint8_t **obj, size_t *size) {
+/* The toolchain `requested` for the target, or NULL (said on stderr) when
+ * it is not installed. */
+static const toolchain_t *toolchain_or_skip(const char *target_text, const char *requested,
+                                            target_t *t, const char **version) {
   parse(target_text, t);
   const toolchain_t *tc = NULL;
-  const char *version = NULL;
-  greta_status_t st = toolchain_pick(t, requested, &tc, &version);
+  greta_status_t st = toolchain_pick(t, requested, &tc, version);
   if (st) {
     /* stderr, not cr_log_warn: Criterion exits non-zero after a warning. */
     fprintf(stderr, "skipping %s for %s: %s\n", requested, target_text, greta_status_message(st));
     greta_status_free(st);
-    return false;
+    return NULL;
   }
+  return tc;
+}
+
+/* Compiles the TU with `requested` or skips when it is not installed. */
+static bool compile_or_skip(const char *target_text, const char *requested, target_t *t, tu_t *tu,
+                            uint8_t **obj, size_t *size) {
+  const char *version = NULL;
+  const toolchain_t *tc = toolchain_or_skip(target_text, requested, t, &version);
+  if (!tc)
+    return false;
   make_tu(t, tu);
   char *log = NULL;
-  st = toolchain_compile(tc, t, tu->source.data, 0, obj, size, &log);
+  greta_status_t st = toolchain_compile(tc, t, tu->source.data, 0, obj, size, &log);
   cr_assert_null(st, "%s failed: %s", version, greta_status_message(st));
   free(log);
   return true;
@@ -688,10 +698,6 @@ Test(kernels_compile, nvrtc_sm90a_wgmma) {
   strbuf_free(&tu.source);
 }
 
-/* Split-K (on unless GRETA_SPLIT_K=0) is only for sm_90a's wgmma GEMM over
- * a half Linear weight with 64 | K and K >= 256, whatever the entry's
- * largest step (the kernel splits the steps that leave SMs idle); kernel
- * selection refuses a split_k launch anywhere else. No toolchain needed. */
 /* The whole library's source and launches for every target, without a
  * toolchain: add() checks each launch's block and grid (the persistent
  * GEMMs' a block an SM), and each kernel must be defined in the source once.
@@ -747,18 +753,15 @@ static greta_status_t compile_wg3_split(const target_t *t, const toolchain_t *tc
  * the templates refuse such a split when they compile. */
 Test(kernels_compile, nvrtc_refuses_a_register_split_past_the_block) {
   target_t t;
-  const toolchain_t *tc = NULL;
   const char *version = NULL;
-  parse("sm_90", &t);
-  greta_status_t st = toolchain_pick(&t, "nvrtc", &tc, &version);
-  if (st) {
-    greta_status_free(st);
+  const toolchain_t *tc = toolchain_or_skip("sm_90", "nvrtc", &t, &version);
+  if (!tc) {
     cr_skip_test("NVRTC not found (CUDA toolkit)");
     return;
   }
   cr_assert(target_wgmma(&t), "sm_90 is built as sm_90a");
   char *log = NULL;
-  st = compile_wg3_split(&t, tc, 56, 224, &log);
+  greta_status_t st = compile_wg3_split(&t, tc, 56, 224, &log);
   cr_expect_null(st, "56 + 2 x 224 = 3 x 168 fits: %s", greta_status_message(st));
   greta_status_free(st);
   free(log);
@@ -771,6 +774,10 @@ Test(kernels_compile, nvrtc_refuses_a_register_split_past_the_block) {
   free(log);
 }
 
+/* Split-K (on unless GRETA_SPLIT_K=0) is only for sm_90a's wgmma GEMM over
+ * a half Linear weight with 64 | K and K >= 256, whatever the entry's
+ * largest step (the kernel splits the steps that leave SMs idle); kernel
+ * selection refuses a split_k launch anywhere else. No toolchain needed. */
 static int split_parts(const target_t *t, greta_op_attrs_t a) {
   greta_plan_launch_t l;
   memset(&l, 0, sizeof l);
