@@ -330,6 +330,19 @@ Test(greta_cli, ctrl_c_stops_generate_at_the_next_token) {
   unlink(gm);
 }
 
+/* Returns once the pipe `out` holds as much as it can: its writer is (or is
+ * about to be) blocked on it, and so well into its reply. */
+static void wait_for_a_full_pipe(int out) {
+  const int pipe_size = fcntl(out, F_GETPIPE_SZ);
+  cr_assert_gt(pipe_size, 0);
+  for (int queued = 0, tries = 0; queued < pipe_size; tries++) {
+    cr_assert_lt(tries, 60000, "greta's stdout never filled its pipe (%d bytes)", queued);
+    cr_assert_eq(ioctl(out, FIONREAD, &queued), 0);
+    if (queued < pipe_size)
+      nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+  }
+}
+
 /* A second Ctrl-C before the first is seen quits at once (exit 130): here
  * greta is blocked writing to a full stdout pipe that the test never reads,
  * so the first one is never seen. Ctrl-C is sent every 50 ms until greta
@@ -343,15 +356,7 @@ Test(greta_cli, a_second_ctrl_c_quits_at_once) {
                   "--greedy", "-n", "0", "--output", "ids", NULL};
   int out, status = 0;
   pid_t pid = support_spawn(argv, NULL, &out, err_path);
-  /* The pipe full: greta is (or is about to be) blocked on it. */
-  const int pipe_size = fcntl(out, F_GETPIPE_SZ);
-  cr_assert_gt(pipe_size, 0);
-  for (int queued = 0, tries = 0; queued < pipe_size; tries++) {
-    cr_assert_lt(tries, 60000, "greta's stdout never filled its pipe (%d bytes)", queued);
-    cr_assert_eq(ioctl(out, FIONREAD, &queued), 0);
-    if (queued < pipe_size)
-      nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
-  }
+  wait_for_a_full_pipe(out);
   pid_t gone = 0;
   for (int tries = 0; gone == 0 && tries < 1200; tries++) { /* 60 s */
     cr_assert_eq(kill(pid, SIGINT), 0);
@@ -366,6 +371,45 @@ Test(greta_cli, a_second_ctrl_c_quits_at_once) {
   cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 130, "status %#x, expected exit 130",
             status);
   close(out);
+  unlink(err_path);
+  unlink(path);
+  unlink(gm);
+}
+
+/* Started with Ctrl-C ignored (a background job of a shell without job
+ * control: `greta generate ... &`), greta leaves it ignored: the reply runs
+ * to its -n tokens and greta exits 0. The signals are sent once greta is
+ * blocked on its full stdout pipe, well past where it would catch them;
+ * 1800 ids are more than the pipe's page. */
+Test(greta_cli, ctrl_c_ignored_at_start_stays_ignored) {
+  char gm[] = "/tmp/greta_cli_gm_XXXXXX", path[64], err_path[] = "/tmp/greta_cli_err_XXXXXX";
+  compile_long_cache(gm, path);
+  close(mkstemp(err_path));
+  setenv("GRETA_BACKEND", "cpu", 1);
+  char *argv[] = {"/bin/sh", "-c", "trap '' INT; exec \"$0\" \"$@\"", GRETA, "generate", path,
+                  "--weights", WEIGHTS, "--prompt-ids", "1 15 42", "--greedy", "-n", "1800",
+                  "--output", "ids", NULL};
+  int out, status;
+  pid_t pid = support_spawn(argv, NULL, &out, err_path);
+  wait_for_a_full_pipe(out);
+  for (int i = 0; i < 3; i++) {
+    cr_assert_eq(kill(pid, SIGINT), 0);
+    nanosleep(&(struct timespec){.tv_nsec = 50000000}, NULL);
+  }
+  char *all = support_read_fd(out, NULL);
+  close(out);
+  cr_assert_eq(waitpid(pid, &status, 0), pid);
+  size_t len;
+  char *err = support_read_file(err_path, &len);
+  cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+            "greta generate: status %#x, expected exit 0; stderr:\n%s", status, err);
+  cr_expect(strstr(err, "generated 1800 tokens"), "stderr:\n%s", err);
+  int n = 0;
+  for (char *p = all; *p; p++)
+    n += isdigit((unsigned char)p[0]) && !isdigit((unsigned char)p[1]);
+  cr_expect_eq(n, 1800, "%d ids printed, expected 1800", n);
+  free(all);
+  free(err);
   unlink(err_path);
   unlink(path);
   unlink(gm);
