@@ -226,14 +226,19 @@ static void write_checkpoint(const char *model, const json_t *expected, const ch
 
 /* The fixture `model`'s checkpoint rebuilt in a new directory (`dir`, a
  * mkdtemp template) and compiled by gretac with `flags` into DIR.gplan
- * (`plan`, 1100 bytes); the caller removes both. */
-static void checkpoint_and_plan(const char *model, char *dir, char *plan, const char *flags) {
+ * (`plan`, 1100 bytes); the caller removes both. The fixture's expected.json
+ * goes to `out_expected` (the caller's to decref) unless that is NULL. */
+static void checkpoint_and_plan(const char *model, char *dir, char *plan, const char *flags,
+                                json_t **out_expected) {
   char path[1024], cmd[4096], log[8192];
   cr_assert(mkdtemp(dir));
   snprintf(path, sizeof path, FIXTURES "%s/expected.json", model);
   json_t *expected = load_json(path);
   write_checkpoint(model, expected, dir);
-  json_decref(expected);
+  if (out_expected)
+    *out_expected = expected;
+  else
+    json_decref(expected);
   snprintf(plan, 1100, "%s.gplan", dir);
   snprintf(cmd, sizeof cmd, "%s -q %s %s -o %s 2>&1", GRETAC, dir, flags, plan);
   cr_assert_eq(shell(cmd, log, sizeof log), 0, "%s:\n%s", cmd, log);
@@ -270,11 +275,10 @@ static void check_model(const char *model, where_t where) {
   const char *want_key = where == ON_GPU_NATIVE ? "generated_native" : "generated_f32";
 
   /* gretac imports the checkpoint directory and compiles it in one go. */
-  char dir[] = "/tmp/greta_hf_generate_XXXXXX", plan[1100], flags[256], path[1024], cmd[4096];
+  char dir[] = "/tmp/greta_hf_generate_XXXXXX", plan[1100], flags[256], cmd[4096];
   snprintf(flags, sizeof flags, "--target=%s --max-seq=64 %s", target, dtypes);
-  checkpoint_and_plan(model, dir, plan, flags);
-  snprintf(path, sizeof path, FIXTURES "%s/expected.json", model);
-  json_t *expected = load_json(path);
+  json_t *expected;
+  checkpoint_and_plan(model, dir, plan, flags, &expected);
 
   greta_model_t *m;
   greta_session_t *s;
@@ -619,7 +623,7 @@ static void chat_on_checkpoint(char *dir, char *plan, int max_seq, const char *n
                                char **said) {
   char flags[128];
   snprintf(flags, sizeof flags, "--target=cpu --max-seq=%d --dtype=f32 --kv-dtype=f32", max_seq);
-  checkpoint_and_plan("llama3_style", dir, plan, flags);
+  checkpoint_and_plan("llama3_style", dir, plan, flags, NULL);
   int status = run_chat(plan, dir, n_predict, interrupt, turns, n, replies, said);
   cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0,
             "Ctrl-C at the prompt: status %#x, expected exit 0; the last turn's stderr:\n%s",
@@ -806,7 +810,7 @@ static void expect_refused(const char *plan, const char *args, const char *want)
  * (the llama2_style fixture's): a message and exit 1, nothing crashes. */
 Test(generate_hf, a_damaged_checkpoint_is_refused_with_a_message) {
   char dir[] = "/tmp/greta_hf_damaged_XXXXXX", plan[1100], cmd[4096], args[4096], a[1100], b[1100];
-  checkpoint_and_plan("llama2_style", dir, plan, "--target=cpu --max-seq=64");
+  checkpoint_and_plan("llama2_style", dir, plan, "--target=cpu --max-seq=64", NULL);
 
   /* The prompt: longer than max_seq, or not UTF-8. */
   char long_prompt[2048] = "";
