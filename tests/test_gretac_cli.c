@@ -318,3 +318,44 @@ Test(gretac_cli, split_k_workspace_on_sm90) {
     free(out);
   }
 }
+
+/* Two launches share a kernel exactly when their instantiations are the
+ * same text: in the 7B's source for sm_90 no two kernel definitions are the
+ * same once their names are taken out, and the prefill entry's embedding
+ * (the same kernel as decode's, at its own grid) names decode's kernel. */
+Test(gretac_cli, a_kernel_for_each_distinct_instantiation) {
+  char *src, *plan;
+  int rc = gretac(EXAMPLES "llama2_7b.gm --emit=src --target=sm_90", &src);
+  cr_assert_eq(rc, 0, "%s", src);
+  enum { MAX = 64 };
+  char *body[MAX];
+  int n = 0;
+  const char *head = "extern \"C\" __global__ void";
+  for (const char *at = strstr(src, head); at; at = strstr(at + 1, head)) {
+    cr_assert_lt(n, MAX);
+    const char *name = strchr(at, '\n') + 1, *end = strstr(at, "\n}\n");
+    cr_assert(end, "a kernel without its closing brace");
+    size_t name_len = strcspn(name, "(");
+    /* The definition with each occurrence of its name cut out. */
+    char *text = calloc((size_t)(end - at) + 1, 1), *w = text;
+    for (const char *p = at; p < end;)
+      if (strncmp(p, name, name_len) == 0) p += name_len;
+      else *w++ = *p++;
+    body[n++] = text;
+  }
+  cr_assert_gt(n, 5, "%d kernels", n);
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < i; j++)
+      cr_expect_str_neq(body[i], body[j], "kernels %d and %d are the same instantiation", j, i);
+  for (int i = 0; i < n; i++) free(body[i]);
+  free(src);
+
+  rc = gretac(EXAMPLES "llama2_7b.gm --emit=plan --target=sm_90", &plan);
+  cr_assert_eq(rc, 0, "%s", plan);
+  const char *decode = strstr(plan, "entry decode"), *prefill = strstr(plan, "entry prefill");
+  cr_assert(decode && prefill, "%s", plan);
+  cr_expect_eq(count_in(decode, prefill, "\n  embedding          greta_embedding_0 "), 1, "%s", plan);
+  cr_expect_eq(count_in(prefill, prefill + strlen(prefill), "\n  embedding          greta_embedding_0 "),
+               1, "%s", plan);
+  free(plan);
+}

@@ -11,40 +11,55 @@
 #include "kernel_select.h"
 #include "xalloc.h"
 
-/* Two launches can share a kernel when everything compiled into it is equal. */
-static int same_kernel(const greta_plan_launch_t *a, const greta_plan_entry_t *ea,
-                       const greta_plan_launch_t *b, const greta_plan_entry_t *eb) {
+/* Launches of a CPU plan (which has no source to compare) share a kernel
+ * name when everything a kernel would be compiled from is equal. */
+static int same_cpu_kernel(const greta_plan_launch_t *a, const greta_plan_entry_t *ea,
+                           const greta_plan_launch_t *b, const greta_plan_entry_t *eb) {
   return a->op == b->op && a->n_args == b->n_args && a->rows_coeff == b->rows_coeff &&
          a->rows_per_token == b->rows_per_token && ea->min_tokens == eb->min_tokens &&
          ea->max_tokens == eb->max_tokens && memcmp(&a->attr, &b->attr, sizeof a->attr) == 0;
 }
 
+/* The name a launch's instantiation is written under to be compared with
+ * the kernels made before it. */
+#define CANDIDATE_NAME "greta_candidate"
+
 typedef struct kernel_ref_s {
   const greta_plan_launch_t *launch; /* the first launch that made it */
   const greta_plan_entry_t *entry;
+  char *text; /* its instantiation as CANDIDATE_NAME; NULL: a CPU plan's, or failed */
 } kernel_ref_t;
 
 int codegen_kernels(greta_plan_t *plan, const target_t *target, strbuf_t *source, FILE *diag) {
   int errors = 0;
   uint32_t cap = 0;
   kernel_ref_t *made = NULL;
-  if (target->arch != TARGET_CPU) kernels_source_prelude(target, source);
+  const bool gpu = target->arch != TARGET_CPU;
+  if (gpu) kernels_source_prelude(target, source);
 
   for (uint32_t e = 0; e < plan->n_entries; e++) {
     greta_plan_entry_t *entry = &plan->entries[e];
     for (uint32_t i = 0; i < entry->n_launches; i++) {
       greta_plan_launch_t *launch = &entry->launches[i];
+      /* GPU: launches share a kernel when their instantiations are the same
+       * text (two entries' launches of an op whose kernel does not depend on
+       * the token range, every layer's launch of one op); each launch keeps
+       * the geometry its selection gave it. */
+      strbuf_t text = {0};
+      greta_status_t status = NULL;
+      if (gpu)
+        status = kernels_instantiate(target, launch, entry->min_tokens, entry->max_tokens,
+                                     CANDIDATE_NAME, &text);
+      /* A launch whose selection fails shares the kernel of an equal one
+       * that failed before it, so that its error is reported once. */
       uint32_t k = 0;
-      while (k < plan->n_kernels && !same_kernel(made[k].launch, made[k].entry, launch, entry)) k++;
+      while (k < plan->n_kernels &&
+             !(gpu && !status ? made[k].text && text.data && strcmp(made[k].text, text.data) == 0
+                              : !made[k].text &&
+                                    same_cpu_kernel(made[k].launch, made[k].entry, launch, entry)))
+        k++;
       if (k < plan->n_kernels) {
-        /* Same kernel: same geometry. */
-        const greta_plan_launch_t *first = made[k].launch;
-        memcpy(launch->grid, first->grid, sizeof launch->grid);
-        memcpy(launch->block, first->block, sizeof launch->block);
-        launch->grid_t_axis = first->grid_t_axis;
-        launch->grid_t_per_token = first->grid_t_per_token;
-        launch->grid_t_tile = first->grid_t_tile;
-        launch->shared_bytes = first->shared_bytes;
+        strbuf_free(&text);
         launch->kernel = k;
         continue;
       }
@@ -55,11 +70,9 @@ int codegen_kernels(greta_plan_t *plan, const target_t *target, strbuf_t *source
       }
       char name[64];
       snprintf(name, sizeof name, "greta_%s_%u", greta_op_name(launch->op), plan->n_kernels);
-      greta_status_t status =
-          target->arch == TARGET_CPU
-              ? NULL
-              : kernels_instantiate(target, launch, entry->min_tokens, entry->max_tokens, name,
-                                    source);
+      if (gpu && !status)
+        status = kernels_instantiate(target, launch, entry->min_tokens, entry->max_tokens, name,
+                                     source);
       if (status) {
         fprintf(diag, "gretac: error: %s entry, %s: %s\n", entry->name,
                 greta_op_name(launch->op), greta_status_message(status));
@@ -67,10 +80,12 @@ int codegen_kernels(greta_plan_t *plan, const target_t *target, strbuf_t *source
         errors++;
       }
       plan->kernels[plan->n_kernels] = xstrdup(name);
-      made[plan->n_kernels] = (kernel_ref_t){launch, entry};
+      made[plan->n_kernels] = (kernel_ref_t){launch, entry, gpu && text.data ? xstrdup(text.data) : NULL};
+      strbuf_free(&text);
       launch->kernel = plan->n_kernels++;
     }
   }
+  for (uint32_t k = 0; k < plan->n_kernels; k++) free(made[k].text);
   free(made);
   return errors;
 }
