@@ -22,7 +22,7 @@ static greta_plan_weight_t weights[1];
 static greta_plan_cache_t caches[1];
 static greta_plan_launch_t decode_launches[2];
 static greta_plan_launch_t prefill_launches[2];
-static greta_plan_entry_t entries[2];
+static greta_plan_entry_t entries[3]; /* decode, prefill; a third where a test splits prefill */
 static greta_plan_t plan;
 
 enum { DIM = 8, MAX_SEQ = 16, MAX_TOKENS = 4 };
@@ -455,6 +455,33 @@ Test(plan_format, attrs_weights_entries) {
   outputs[0].offset = MARKER_OFFSET;
   caches[0].bytes = 4;
   assert_serialize_fails("cache k0: 4 bytes, expected max_seq 16 * row_elems 8 * 4");
+}
+
+/* The entries give every step size T of 1 .. max_tokens exactly one
+ * entry: prefill may be cut into ranges (each T then finds its own), but a
+ * gap or an overlap is refused. */
+Test(plan_format, every_step_size_has_one_entry) {
+  entries[1].min_tokens = 3;
+  assert_serialize_fails("the entries run 3 of the step sizes 1..4 (max_tokens): some T has no entry");
+  entries[1].min_tokens = 1;
+  assert_serialize_fails("entries decode (tokens 1..1) and prefill (1..4) overlap");
+  entries[1] = (greta_plan_entry_t){"prefill_short", 2, 2, 2, prefill_launches};
+  entries[2] = (greta_plan_entry_t){"prefill", 3, MAX_TOKENS, 2, prefill_launches};
+  plan.n_entries = 3;
+  uint8_t *bytes;
+  size_t size;
+  serialize_ok(&bytes, &size);
+  greta_plan_t *parsed = NULL;
+  greta_status_t s = greta_plan_parse(bytes, size, &parsed);
+  cr_assert_null(s, "%s", greta_status_message(s));
+  cr_assert(plan_eq(&plan, parsed));
+  cr_expect_str_eq(greta_plan_entry_for(parsed, 2)->name, "prefill_short");
+  cr_expect_str_eq(greta_plan_entry_for(parsed, 3)->name, "prefill");
+  cr_expect_str_eq(greta_plan_entry_for(parsed, MAX_TOKENS)->name, "prefill");
+  greta_plan_destroy(parsed);
+  free(bytes);
+  entries[2].min_tokens = 2;
+  assert_serialize_fails("entries prefill_short (tokens 2..2) and prefill (2..4) overlap");
 }
 
 /* attr tma (the copy engine's tensor maps) belongs to the prefill GEMMs of

@@ -539,6 +539,33 @@ static greta_status_t verify_ios(const greta_plan_t *plan, const greta_plan_io_t
   return NULL;
 }
 
+/* Every step size T of 1 .. max_tokens runs exactly one entry (the bind
+ * entry aside): the entries' token ranges neither overlap nor leave a gap,
+ * so that a step finds its launches whatever T is. */
+static greta_status_t verify_entries_cover(const greta_plan_t *plan) {
+  int64_t covered = 0;
+  for (uint32_t e = 0; e < plan->n_entries; e++) {
+    const greta_plan_entry_t *a = &plan->entries[e];
+    if (strcmp(a->name, GRETA_PLAN_BIND_ENTRY) == 0) continue;
+    for (uint32_t f = 0; f < e; f++) {
+      const greta_plan_entry_t *b = &plan->entries[f];
+      if (strcmp(b->name, GRETA_PLAN_BIND_ENTRY) != 0 && a->min_tokens <= b->max_tokens &&
+          b->min_tokens <= a->max_tokens)
+        return greta_status_make(GRETA_DATA_LOSS,
+                                 "entries %s (tokens %lld..%lld) and %s (%lld..%lld) overlap",
+                                 b->name, (long long)b->min_tokens, (long long)b->max_tokens,
+                                 a->name, (long long)a->min_tokens, (long long)a->max_tokens);
+    }
+    covered += a->max_tokens - a->min_tokens + 1;
+  }
+  if (covered != plan->max_tokens)
+    return greta_status_make(GRETA_DATA_LOSS,
+                             "the entries run %lld of the step sizes 1..%lld (max_tokens): "
+                             "some T has no entry",
+                             (long long)covered, (long long)plan->max_tokens);
+  return NULL;
+}
+
 greta_status_t greta_plan_verify(const greta_plan_t *plan) {
   if (!plan->target || !plan->target[0] || strlen(plan->target) >= 64)
     return greta_status_make(GRETA_DATA_LOSS, "the target ID must be 1..63 characters");
@@ -642,5 +669,5 @@ greta_status_t greta_plan_verify(const greta_plan_t *plan) {
                                 "entry %s launch %u (%s)", entry->name, i,
                                 greta_op_name(entry->launches[i].op)));
   }
-  return NULL;
+  return verify_entries_cover(plan);
 }
