@@ -70,7 +70,7 @@ static void check_example(const char *name, const char *target_name, int *skippe
     memcpy(&machine, r.file + 18, 2);
     cr_expect_eq(machine, target.arch == TARGET_AMD ? EM_AMDGPU : EM_CUDA, "%s for %s: e_machine %u",
                  name, target_name, machine);
-    /* Every kernel of the plan is in the object, and none spills. */
+    /* Every kernel of the plan is in the object, with its code, and none spills. */
     kernel_stats_t *stats;
     size_t count;
     greta_status_t s = stats_collect(&target, r.file, r.file_size, &stats, &count);
@@ -82,6 +82,9 @@ static void check_example(const char *name, const char *target_name, int *skippe
                 "%s for %s: kernel %s spills (vgpr %lld, sgpr %lld, private %lld bytes)", name,
                 target_name, stats[k].name, (long long)stats[k].vgpr_spills,
                 (long long)stats[k].sgpr_spills, (long long)stats[k].private_bytes);
+      cr_expect(stats[k].code_bytes > 0 && (size_t)stats[k].code_bytes < r.file_size,
+                "%s for %s: kernel %s: %lld bytes of code in a file of %zu", name, target_name,
+                stats[k].name, (long long)stats[k].code_bytes, r.file_size);
     }
     free(stats);
   }

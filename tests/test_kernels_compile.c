@@ -394,6 +394,8 @@ static int check_every_kernel(const target_t *t, const tu_t *tu, const uint8_t *
     const kernel_stats_t *k = stats_named(ks, n, tu->names[i]);
     cr_assert_not_null(k, "kernel %s missing from the %s object", tu->names[i], t->id);
     cr_assert_gt(k->occupancy, 0, "%s: occupancy 0", k->name);
+    cr_assert(k->code_bytes > 0 && (size_t)k->code_bytes < size, "%s: %lld bytes of code", k->name,
+              (long long)k->code_bytes);
     if (check_spills) {
       cr_assert_eq(k->vgpr_spills, 0, "%s spills %lld VGPRs", k->name, (long long)k->vgpr_spills);
       cr_assert_eq(k->sgpr_spills, 0, "%s spills %lld SGPRs", k->name, (long long)k->sgpr_spills);

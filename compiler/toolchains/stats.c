@@ -9,7 +9,8 @@
  * NVIDIA: the cubin's .nv.info section holds EIATTR_REGCOUNT (0x2f) and
  * EIATTR_FRAME_SIZE (0x11) records keyed by symbol index, each kernel's
  * .nv.info.<name> its EIATTR_MAX_THREADS (0x05); .nv.shared.<name>'s size is
- * its static shared memory. */
+ * its static shared memory, .text.<name>'s its code (on AMD the kernel
+ * symbol's size). */
 #include "stats.h"
 
 #include <stdlib.h>
@@ -127,7 +128,7 @@ static bool mp_key_is(const char *s, int64_t len, const char *want) {
 static void stats_init(kernel_stats_t *k) {
   memset(k, 0, sizeof *k);
   k->vgprs = k->sgprs = k->agprs = k->regs = k->vgpr_spills = k->sgpr_spills = -1;
-  k->block_threads = -1;
+  k->block_threads = k->code_bytes = -1;
 }
 
 /* One kernel's map from amdhsa.kernels. */
@@ -187,6 +188,16 @@ static void amd_occupancy(const target_t *t, kernel_stats_t *k) {
   k->occupancy_max = max_waves;
 }
 
+/* The size of the kernel's function symbol (`name`; its descriptor is
+ * `name.kd`). */
+static void amd_code_bytes(const greta_elf_t *e, kernel_stats_t *k) {
+  const uint8_t *bytes;
+  size_t size;
+  greta_status_t st = greta_elf_find_symbol(e->file, e->size, k->name, &bytes, &size);
+  if (!st) k->code_bytes = (int64_t)size;
+  greta_status_free(st);
+}
+
 static bool collect_amd(const target_t *t, const greta_elf_t *e, kernel_stats_t **out,
                         size_t *count, char *err, size_t err_size) {
   for (uint32_t i = 0; i < e->shnum; i++) {
@@ -221,6 +232,7 @@ static bool collect_amd(const target_t *t, const greta_elf_t *e, kernel_stats_t 
           stats_init(&ks[got]);
           amd_kernel(&m, kp, &ks[got]);
           amd_occupancy(t, &ks[got]);
+          amd_code_bytes(e, &ks[got]);
           got++;
         }
         if (m.bad) {
@@ -271,6 +283,7 @@ static bool collect_nvidia(const target_t *t, const greta_elf_t *e, kernel_stats
     if (!s.name || strncmp(s.name, ".text.", 6) != 0) continue;
     stats_init(&ks[n]);
     snprintf(ks[n].name, sizeof ks[n].name, "%s", s.name + 6);
+    ks[n].code_bytes = (int64_t)s.size;
     text_sym[n] = s.info & 0xffffffu;
     n++;
   }
@@ -368,23 +381,23 @@ void stats_print(const target_t *target, const uint8_t *object, size_t size, FIL
     return;
   }
   if (target->arch == TARGET_AMD) {
-    fprintf(out, "%-40s %5s %5s %5s %7s %7s %7s %6s %s\n", "kernel", "vgpr", "sgpr", "agpr", "lds",
-            "scratch", "spills", "block", "waves/SIMD");
+    fprintf(out, "%-40s %5s %5s %5s %7s %7s %7s %6s %10s %7s\n", "kernel", "vgpr", "sgpr", "agpr",
+            "lds", "scratch", "spills", "block", "waves/SIMD", "code");
     for (size_t i = 0; i < n; i++)
-      fprintf(out, "%-40s %5lld %5lld %5lld %7lld %7lld %3lld/%-3lld %6lld %lld/%lld\n", ks[i].name,
-              (long long)ks[i].vgprs, (long long)ks[i].sgprs, (long long)ks[i].agprs,
+      fprintf(out, "%-40s %5lld %5lld %5lld %7lld %7lld %3lld/%-3lld %6lld %5lld/%-4lld %7lld\n",
+              ks[i].name, (long long)ks[i].vgprs, (long long)ks[i].sgprs, (long long)ks[i].agprs,
               (long long)ks[i].lds_bytes, (long long)ks[i].private_bytes,
               (long long)ks[i].vgpr_spills, (long long)ks[i].sgpr_spills,
               (long long)ks[i].block_threads, (long long)ks[i].occupancy,
-              (long long)ks[i].occupancy_max);
+              (long long)ks[i].occupancy_max, (long long)ks[i].code_bytes);
   } else {
-    fprintf(out, "%-40s %5s %7s %7s %6s %s\n", "kernel", "regs", "shared", "stack", "block",
-            "warps/SM");
+    fprintf(out, "%-40s %5s %7s %7s %6s %8s %7s\n", "kernel", "regs", "shared", "stack", "block",
+            "warps/SM", "code");
     for (size_t i = 0; i < n; i++)
-      fprintf(out, "%-40s %5lld %7lld %7lld %6lld %lld/%lld\n", ks[i].name, (long long)ks[i].regs,
-              (long long)ks[i].lds_bytes, (long long)ks[i].private_bytes,
+      fprintf(out, "%-40s %5lld %7lld %7lld %6lld %4lld/%-3lld %7lld\n", ks[i].name,
+              (long long)ks[i].regs, (long long)ks[i].lds_bytes, (long long)ks[i].private_bytes,
               (long long)ks[i].block_threads, (long long)ks[i].occupancy,
-              (long long)ks[i].occupancy_max);
+              (long long)ks[i].occupancy_max, (long long)ks[i].code_bytes);
   }
   free(ks);
 }

@@ -20,6 +20,8 @@ typedef struct kernel_stats_s {
   int64_t private_bytes;        /* scratch (AMD) / stack frame (NVIDIA) per thread;
                                  * on NVIDIA spills land here */
   int64_t block_threads;        /* launch bound: max work-group / block size */
+  int64_t code_bytes;           /* its machine code: the kernel symbol's size (AMD), its
+                                 * .text.<name> section's (NVIDIA); -1 when unknown */
   /* Estimated occupancy: waves per SIMD (AMD) or warps per SM (NVIDIA),
    * the minimum of what registers, LDS and the hardware limit allow. */
   int64_t occupancy;
