@@ -55,6 +55,8 @@
 #     and build-bench/carry (bench/run.sh prepare; carry it too), each is
 #     then timed beside build-bench/carry/STEM.cubin by bench_greta, in
 #     turn, two rounds: T = 2048 for *_t2048 stems, else T = 512.
+#     GRETA_AB_CUBINS (a glob, default '*--*.cubin') picks some of them,
+#     e.g. '*--entries.cubin'.
 set -u
 cd "$(dirname "$0")/.." || exit
 BUILD=build-dev
@@ -231,11 +233,13 @@ ab() {
       echo "$name: ncu $(grep -E 'Duration|Tensor' "$out/ncu_${name%%-*}.txt" | tr -s ' ' | paste -sd ';')"
     done
   fi
-  local bench=build-bench/carry/bench_greta cubin stem t m
-  if compgen -G "build-ab/cubins/*--*.cubin" >/dev/null && [ -x "$bench" ]; then
+  local bench=build-bench/carry/bench_greta cubin stem t m pick=${GRETA_AB_CUBINS:-*--*.cubin}
+  # shellcheck disable=SC2086 # $pick is a glob
+  if compgen -G "build-ab/cubins/$pick" >/dev/null && [ -x "$bench" ]; then
     echo "=== whole models: build-bench/carry's kernels against the variants' (bench_greta, ms)"
     for r in 1 2; do
-      for cubin in build-ab/cubins/*--*.cubin; do
+      # shellcheck disable=SC2231
+      for cubin in build-ab/cubins/$pick; do
         stem=$(basename "${cubin%%--*}")
         case $stem in *_t2048) t=2048 ;; *) t=512 ;; esac
         for m in "build-bench/carry/$stem.cubin" "$cubin"; do
