@@ -17,8 +17,10 @@
 #        any machine, and quick); test_kernels_compile does not (NVRTC on the
 #        whole library, minutes of device time for what CI checks already).
 #     2. examples/run_block --check on the f16 Llama-2-7B block, --prompt 512
-#        --decode 4: "largest relative difference from the CPU backend"
-#        should stay near the GEMMs' 5e-4 (docs/gemm.md) and below 2e-3.
+#        and then 12 (the steps short of the wgmma tiles), --decode 4:
+#        "largest relative difference from the CPU backend" should stay near
+#        the GEMMs' 5e-4 (docs/gemm.md) and below 2e-3.
+#        test_gemm_conformance runs in step 1 too (the GEMMs at odd sizes).
 #     3. bench/attention_prefill_bench.cu (nvcc, sm_90): correctness checks
 #        against a double reference ("all checks passed"), then us / launch
 #        and TFLOP/s at T = 512 (f16, bf16) and 2048 (f16) for
@@ -76,7 +78,7 @@ run() {
   nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader 2>/dev/null
 
   echo "=== 1. conformance (GPU against CPU), the attention emulation"
-  for t in test_backend_conformance test_mma_attention; do
+  for t in test_backend_conformance test_gemm_conformance test_mma_attention; do
     (cd "$src" && timeout 300 "$PWD/$BUILD/tests/$t" --jobs 1 --verbose) >"$out/$t.log" 2>&1
     local rc=$?
     [ $rc -eq 0 ] || status=1
@@ -84,13 +86,16 @@ run() {
     grep -a -E 'FAIL|attention.* on |sm_90 attention|max error' "$out/$t.log" | grep -v '^\[----\]   ' | head -24
   done
 
-  echo "=== 2. examples/run_block --check, f16 Llama-2-7B block, prompt 512"
+  echo "=== 2. examples/run_block --check, f16 Llama-2-7B block, prompts 512 and 12"
   sed 's/weight_dtype = f32/weight_dtype = f16/' examples/llama2_block.gm >/tmp/llama2_block_f16.gm
   "$BUILD/compiler/gretac" /tmp/llama2_block_f16.gm --target=sm_90 --emit=plan 2>/dev/null |
-    grep -E '^ +attention ' || { echo "no prefill attention launch in the plan"; status=1; }
+    grep -E '^entry|^ +attention ' || { echo "no prefill attention launch in the plan"; status=1; }
   if "$BUILD/compiler/gretac" /tmp/llama2_block_f16.gm --target=sm_90 -o /tmp/block_f16.cubin; then
-    timeout 400 "$BUILD/examples/run_block" /tmp/block_f16.cubin --prompt 512 --decode 4 --check \
-      >"$out/run_block.log" 2>&1 || status=1
+    : >"$out/run_block.log"
+    for prompt in 512 12; do
+      timeout 400 "$BUILD/examples/run_block" /tmp/block_f16.cubin --prompt $prompt --decode 4 --check \
+        >>"$out/run_block.log" 2>&1 || status=1
+    done
     cat "$out/run_block.log"
   else
     status=1
