@@ -163,6 +163,20 @@ static bool plan_eq(const greta_plan_t *a, const greta_plan_t *b) {
   return true;
 }
 
+/* The plan serialised and parsed back, equal to itself; the caller
+ * destroys what this returns. */
+static greta_plan_t *parsed_again(void) {
+  uint8_t *bytes;
+  size_t size;
+  serialize_ok(&bytes, &size);
+  greta_plan_t *parsed = NULL;
+  greta_status_t s = greta_plan_parse(bytes, size, &parsed);
+  cr_assert_null(s, "%s", greta_status_message(s));
+  cr_assert(plan_eq(&plan, parsed));
+  free(bytes);
+  return parsed;
+}
+
 /* The test's own FNV-1a 64, to re-seal bytes it patched on purpose. */
 static void reseal(uint8_t *bytes, size_t size) {
   uint64_t h = 0xcbf29ce484222325ull;
@@ -468,18 +482,11 @@ Test(plan_format, every_step_size_has_one_entry) {
   entries[1] = (greta_plan_entry_t){"prefill_short", 2, 2, 2, prefill_launches};
   entries[2] = (greta_plan_entry_t){"prefill", 3, MAX_TOKENS, 2, prefill_launches};
   plan.n_entries = 3;
-  uint8_t *bytes;
-  size_t size;
-  serialize_ok(&bytes, &size);
-  greta_plan_t *parsed = NULL;
-  greta_status_t s = greta_plan_parse(bytes, size, &parsed);
-  cr_assert_null(s, "%s", greta_status_message(s));
-  cr_assert(plan_eq(&plan, parsed));
+  greta_plan_t *parsed = parsed_again();
   cr_expect_str_eq(greta_plan_entry_for(parsed, 2)->name, "prefill_short");
   cr_expect_str_eq(greta_plan_entry_for(parsed, 3)->name, "prefill");
   cr_expect_str_eq(greta_plan_entry_for(parsed, MAX_TOKENS)->name, "prefill");
   greta_plan_destroy(parsed);
-  free(bytes);
   entries[2].min_tokens = 2;
   assert_serialize_fails("entries prefill_short (tokens 2..2) and prefill (2..4) overlap");
 }
@@ -531,15 +538,7 @@ Test(plan_format, cpu_plan_needs_no_kernels_or_geometry) {
   plan.n_kernels = 0;
   for (int i = 0; i < 2; i++) decode_launches[i].kernel = prefill_launches[i].kernel = 0;
   memset(decode_launches[0].grid, 0, sizeof decode_launches[0].grid);
-  uint8_t *bytes;
-  size_t size;
-  serialize_ok(&bytes, &size);
-  greta_plan_t *parsed = NULL;
-  greta_status_t s = greta_plan_parse(bytes, size, &parsed);
-  cr_assert_null(s, "%s", greta_status_message(s));
-  cr_assert(plan_eq(&plan, parsed));
-  greta_plan_destroy(parsed);
-  free(bytes);
+  greta_plan_destroy(parsed_again());
 }
 
 /* The fused ops' extents count rows: rows_coeff must be >= 1 for them (a
