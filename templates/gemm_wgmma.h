@@ -19,12 +19,15 @@
  * Block tile BM = 128 rows of x by BN (128, 192 or 256) columns of W, 256
  * threads = two warpgroups; warpgroup g owns rows 64 g .. 64 g + 63 and all
  * BN columns: one wgmma.mma_async m64nBNk16 per k16 step, BN / 2 f32
- * accumulators per thread. Grid: x = ceil(M / 128) (fastest, so the blocks
- * that run together share one W tile and W is read from DRAM about once),
- * y = ceil(N / BN).
+ * accumulators per thread. Tiles go row tiles fastest (so the blocks that
+ * run together share one W tile and W is read from DRAM about once): on
+ * the mma.sync grid's blocks in order (greta_wgmma_tile_of_block; surplus
+ * blocks return), or unit by unit in the persistent greta_gemm_wgmma_ws,
+ * a block an SM.
  *
  * K goes in stages of BK = 64 (one 128-byte row of halves per m or n: the
- * 128-byte swizzle's row), through a ring of S = 4 shared-memory stages:
+ * 128-byte swizzle's row), through a ring of GRETA_WGMMA_STAGES(BN)
+ * shared-memory stages (6 for 128-wide tiles, 4 for 192 and 256):
  *   W (B operand): cp.async.cg 16-byte copies, one commit group per stage;
  *   x (A operand): ld.global.v4.f32 into registers, issued one iteration
  *     before use, converted (cvt.rn.f16x2 / bf16x2) and stored with 8-byte
