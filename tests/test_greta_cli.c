@@ -330,17 +330,45 @@ Test(greta_cli, ctrl_c_stops_generate_at_the_next_token) {
   unlink(gm);
 }
 
-/* Returns once the pipe `out` holds as much as it can: its writer is (or is
- * about to be) blocked on it, and so well into its reply. */
-static void wait_for_a_full_pipe(int out) {
-  const int pipe_size = fcntl(out, F_GETPIPE_SZ);
-  cr_assert_gt(pipe_size, 0);
-  for (int queued = 0, tries = 0; queued < pipe_size; tries++) {
+/* Bytes of spaces a shell writes into greta's stdout pipe (support_spawn's
+ * page of 4096) before it runs greta: greta's first hundred bytes of ids
+ * fill it, so greta blocks a few dozen tokens into its reply. */
+#define PIPE_FILLER 4000
+/* greta writes each id as it comes (" 12345": at most 12 bytes), and a
+ * pipe takes a write of a few bytes whole or not at all: with fewer bytes
+ * than this free, greta is blocked or a token from it. */
+#define PIPE_NEARLY_FULL 16
+
+/* `greta generate ARGS... --output ids` on the CPU, spawned as
+ * support_spawn does, behind PIPE_FILLER spaces in its stdout pipe (`out`),
+ * with Ctrl-C ignored from the start when `ignore_sigint` (a background
+ * job's). Returns once the pipe is nearly full: greta is into its reply and
+ * blocked on the pipe, or about to be. */
+static pid_t spawn_generate_behind_a_full_pipe(bool ignore_sigint, const char *args[], int *out,
+                                               const char *err_path) {
+  char script[128];
+  snprintf(script, sizeof script, "%sprintf '%%%ds' ''; exec \"$0\" \"$@\"",
+           ignore_sigint ? "trap '' INT; " : "", PIPE_FILLER);
+  char *argv[32] = {"/bin/sh", "-c", script, GRETA, "generate"};
+  int n = 5;
+  for (int i = 0; args[i]; i++) {
+    cr_assert_lt(n, 29);
+    argv[n++] = (char *)args[i];
+  }
+  argv[n++] = "--output";
+  argv[n++] = "ids";
+  argv[n] = NULL;
+  setenv("GRETA_BACKEND", "cpu", 1);
+  pid_t pid = support_spawn(argv, NULL, out, err_path);
+  const int pipe_size = fcntl(*out, F_GETPIPE_SZ);
+  cr_assert_gt(pipe_size, PIPE_FILLER);
+  for (int queued = 0, tries = 0; queued <= pipe_size - PIPE_NEARLY_FULL; tries++) {
     cr_assert_lt(tries, 60000, "greta's stdout never filled its pipe (%d bytes)", queued);
-    cr_assert_eq(ioctl(out, FIONREAD, &queued), 0);
-    if (queued < pipe_size)
+    cr_assert_eq(ioctl(*out, FIONREAD, &queued), 0);
+    if (queued <= pipe_size - PIPE_NEARLY_FULL)
       nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
   }
+  return pid;
 }
 
 /* A second Ctrl-C before the first is seen quits at once (exit 130): here
@@ -351,12 +379,10 @@ Test(greta_cli, a_second_ctrl_c_quits_at_once) {
   char gm[] = "/tmp/greta_cli_gm_XXXXXX", path[64], err_path[] = "/tmp/greta_cli_err_XXXXXX";
   compile_long_cache(gm, path);
   close(mkstemp(err_path));
-  setenv("GRETA_BACKEND", "cpu", 1);
-  char *argv[] = {GRETA, "generate", path, "--weights", WEIGHTS, "--prompt-ids", "1 15 42",
-                  "--greedy", "-n", "0", "--output", "ids", NULL};
+  const char *args[] = {path, "--weights", WEIGHTS, "--prompt-ids", "1 15 42", "--greedy", "-n", "0",
+                        NULL};
   int out, status = 0;
-  pid_t pid = support_spawn(argv, NULL, &out, err_path);
-  wait_for_a_full_pipe(out);
+  pid_t pid = spawn_generate_behind_a_full_pipe(false, args, &out, err_path);
   pid_t gone = 0;
   for (int tries = 0; gone == 0 && tries < 1200; tries++) { /* 60 s */
     cr_assert_eq(kill(pid, SIGINT), 0);
@@ -379,19 +405,15 @@ Test(greta_cli, a_second_ctrl_c_quits_at_once) {
 /* Started with Ctrl-C ignored (a background job of a shell without job
  * control: `greta generate ... &`), greta leaves it ignored: the reply runs
  * to its -n tokens and greta exits 0. The signals are sent once greta is
- * blocked on its full stdout pipe, well past where it would catch them;
- * 1800 ids are more than the pipe's page. */
+ * blocked on its full stdout pipe, well past where it would catch them. */
 Test(greta_cli, ctrl_c_ignored_at_start_stays_ignored) {
   char gm[] = "/tmp/greta_cli_gm_XXXXXX", path[64], err_path[] = "/tmp/greta_cli_err_XXXXXX";
   compile_long_cache(gm, path);
   close(mkstemp(err_path));
-  setenv("GRETA_BACKEND", "cpu", 1);
-  char *argv[] = {"/bin/sh", "-c", "trap '' INT; exec \"$0\" \"$@\"", GRETA, "generate", path,
-                  "--weights", WEIGHTS, "--prompt-ids", "1 15 42", "--greedy", "-n", "1800",
-                  "--output", "ids", NULL};
+  const char *args[] = {path, "--weights", WEIGHTS, "--prompt-ids", "1 15 42", "--greedy", "-n", "200",
+                        NULL};
   int out, status;
-  pid_t pid = support_spawn(argv, NULL, &out, err_path);
-  wait_for_a_full_pipe(out);
+  pid_t pid = spawn_generate_behind_a_full_pipe(true, args, &out, err_path);
   for (int i = 0; i < 3; i++) {
     cr_assert_eq(kill(pid, SIGINT), 0);
     nanosleep(&(struct timespec){.tv_nsec = 50000000}, NULL);
@@ -403,11 +425,11 @@ Test(greta_cli, ctrl_c_ignored_at_start_stays_ignored) {
   char *err = support_read_file(err_path, &len);
   cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0,
             "greta generate: status %#x, expected exit 0; stderr:\n%s", status, err);
-  cr_expect(strstr(err, "generated 1800 tokens"), "stderr:\n%s", err);
+  cr_expect(strstr(err, "generated 200 tokens"), "stderr:\n%s", err);
   int n = 0;
   for (char *p = all; *p; p++)
     n += isdigit((unsigned char)p[0]) && !isdigit((unsigned char)p[1]);
-  cr_expect_eq(n, 1800, "%d ids printed, expected 1800", n);
+  cr_expect_eq(n, 200, "%d ids printed, expected 200", n);
   free(all);
   free(err);
   unlink(err_path);
