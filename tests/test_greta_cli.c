@@ -339,36 +339,47 @@ Test(greta_cli, ctrl_c_stops_generate_at_the_next_token) {
  * than this free, greta is blocked or a token from it. */
 #define PIPE_NEARLY_FULL 16
 
-/* `greta generate ARGS... --output ids` on the CPU, spawned as
- * support_spawn does, behind PIPE_FILLER spaces in its stdout pipe (`out`),
- * with Ctrl-C ignored from the start when `ignore_sigint` (a background
- * job's). Returns once the pipe is nearly full: greta is into its reply and
- * blocked on the pipe, or about to be. */
-static pid_t spawn_generate_behind_a_full_pipe(bool ignore_sigint, const char *args[], int *out,
-                                               const char *err_path) {
+/* A `greta generate` run of the tiny Llama with a 4096-token cache on the
+ * CPU: greedy from "1 15 42" for `n_predict` tokens, ids out, spawned as
+ * support_spawn does behind PIPE_FILLER spaces in its stdout pipe, with
+ * Ctrl-C ignored from the start when `ignore_sigint` (a background job's).
+ * generate_behind_a_full_pipe returns once the pipe is nearly full: greta
+ * is into its reply and blocked on the pipe, or about to be. */
+typedef struct blocked_run_s {
+  char gm[32], plan[64], err_path[32];
+  int out;
+  pid_t pid;
+} blocked_run_t;
+
+static void generate_behind_a_full_pipe(blocked_run_t *r, bool ignore_sigint,
+                                        const char *n_predict) {
+  strcpy(r->gm, "/tmp/greta_cli_gm_XXXXXX");
+  strcpy(r->err_path, "/tmp/greta_cli_err_XXXXXX");
+  compile_long_cache(r->gm, r->plan);
+  close(mkstemp(r->err_path));
   char script[128];
   snprintf(script, sizeof script, "%sprintf '%%%ds' ''; exec \"$0\" \"$@\"",
            ignore_sigint ? "trap '' INT; " : "", PIPE_FILLER);
-  char *argv[32] = {"/bin/sh", "-c", script, GRETA, "generate"};
-  int n = 5;
-  for (int i = 0; args[i]; i++) {
-    cr_assert_lt(n, 29);
-    argv[n++] = (char *)args[i];
-  }
-  argv[n++] = "--output";
-  argv[n++] = "ids";
-  argv[n] = NULL;
+  char *argv[] = {"/bin/sh", "-c", script, GRETA, "generate", r->plan, "--weights", WEIGHTS,
+                  "--prompt-ids", "1 15 42", "--greedy", "-n", (char *)n_predict, "--output", "ids",
+                  NULL};
   setenv("GRETA_BACKEND", "cpu", 1);
-  pid_t pid = support_spawn(argv, NULL, out, err_path);
-  const int pipe_size = fcntl(*out, F_GETPIPE_SZ);
+  r->pid = support_spawn(argv, NULL, &r->out, r->err_path);
+  const int pipe_size = fcntl(r->out, F_GETPIPE_SZ);
   cr_assert_gt(pipe_size, PIPE_FILLER);
   for (int queued = 0, tries = 0; queued <= pipe_size - PIPE_NEARLY_FULL; tries++) {
     cr_assert_lt(tries, 60000, "greta's stdout never filled its pipe (%d bytes)", queued);
-    cr_assert_eq(ioctl(*out, FIONREAD, &queued), 0);
+    cr_assert_eq(ioctl(r->out, FIONREAD, &queued), 0);
     if (queued <= pipe_size - PIPE_NEARLY_FULL)
       nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
   }
-  return pid;
+}
+
+static void blocked_run_remove(blocked_run_t *r) {
+  close(r->out);
+  unlink(r->err_path);
+  unlink(r->plan);
+  unlink(r->gm);
 }
 
 /* A second Ctrl-C before the first is seen quits at once (exit 130): here
@@ -376,30 +387,23 @@ static pid_t spawn_generate_behind_a_full_pipe(bool ignore_sigint, const char *a
  * so the first one is never seen. Ctrl-C is sent every 50 ms until greta
  * is gone (two sent at once may arrive as one). */
 Test(greta_cli, a_second_ctrl_c_quits_at_once) {
-  char gm[] = "/tmp/greta_cli_gm_XXXXXX", path[64], err_path[] = "/tmp/greta_cli_err_XXXXXX";
-  compile_long_cache(gm, path);
-  close(mkstemp(err_path));
-  const char *args[] = {path, "--weights", WEIGHTS, "--prompt-ids", "1 15 42", "--greedy", "-n", "0",
-                        NULL};
-  int out, status = 0;
-  pid_t pid = spawn_generate_behind_a_full_pipe(false, args, &out, err_path);
+  blocked_run_t r;
+  generate_behind_a_full_pipe(&r, false, "0");
+  int status = 0;
   pid_t gone = 0;
   for (int tries = 0; gone == 0 && tries < 1200; tries++) { /* 60 s */
-    cr_assert_eq(kill(pid, SIGINT), 0);
+    cr_assert_eq(kill(r.pid, SIGINT), 0);
     nanosleep(&(struct timespec){.tv_nsec = 50000000}, NULL);
-    gone = waitpid(pid, &status, WNOHANG);
+    gone = waitpid(r.pid, &status, WNOHANG);
   }
   if (gone == 0) {
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
+    kill(r.pid, SIGKILL);
+    waitpid(r.pid, &status, 0);
     cr_assert_fail("greta did not quit on repeated Ctrl-C while blocked on its stdout");
   }
   cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 130, "status %#x, expected exit 130",
             status);
-  close(out);
-  unlink(err_path);
-  unlink(path);
-  unlink(gm);
+  blocked_run_remove(&r);
 }
 
 /* Started with Ctrl-C ignored (a background job of a shell without job
@@ -407,22 +411,17 @@ Test(greta_cli, a_second_ctrl_c_quits_at_once) {
  * to its -n tokens and greta exits 0. The signals are sent once greta is
  * blocked on its full stdout pipe, well past where it would catch them. */
 Test(greta_cli, ctrl_c_ignored_at_start_stays_ignored) {
-  char gm[] = "/tmp/greta_cli_gm_XXXXXX", path[64], err_path[] = "/tmp/greta_cli_err_XXXXXX";
-  compile_long_cache(gm, path);
-  close(mkstemp(err_path));
-  const char *args[] = {path, "--weights", WEIGHTS, "--prompt-ids", "1 15 42", "--greedy", "-n", "200",
-                        NULL};
-  int out, status;
-  pid_t pid = spawn_generate_behind_a_full_pipe(true, args, &out, err_path);
+  blocked_run_t r;
+  generate_behind_a_full_pipe(&r, true, "200");
   for (int i = 0; i < 3; i++) {
-    cr_assert_eq(kill(pid, SIGINT), 0);
+    cr_assert_eq(kill(r.pid, SIGINT), 0);
     nanosleep(&(struct timespec){.tv_nsec = 50000000}, NULL);
   }
-  char *all = support_read_fd(out, NULL);
-  close(out);
-  cr_assert_eq(waitpid(pid, &status, 0), pid);
+  char *all = support_read_fd(r.out, NULL);
+  int status;
+  cr_assert_eq(waitpid(r.pid, &status, 0), r.pid);
   size_t len;
-  char *err = support_read_file(err_path, &len);
+  char *err = support_read_file(r.err_path, &len);
   cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0,
             "greta generate: status %#x, expected exit 0; stderr:\n%s", status, err);
   cr_expect(strstr(err, "generated 200 tokens"), "stderr:\n%s", err);
@@ -432,7 +431,5 @@ Test(greta_cli, ctrl_c_ignored_at_start_stays_ignored) {
   cr_expect_eq(n, 200, "%d ids printed, expected 200", n);
   free(all);
   free(err);
-  unlink(err_path);
-  unlink(path);
-  unlink(gm);
+  blocked_run_remove(&r);
 }
