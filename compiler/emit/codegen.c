@@ -1,5 +1,6 @@
-/* Code generation: instantiate each distinct kernel once, then embed the
- * plan. A 32-layer model repeats the same dozen launches per layer, so
+/* Code generation: each launch's kernel instantiated and compared with the
+ * kernels before it, each distinct one written once, then the plan
+ * embedded. A 32-layer model repeats the same dozen launches per layer, so
  * deduplication keeps the translation unit (and compile time) to the size
  * of one layer. */
 #define _POSIX_C_SOURCE 200809L
@@ -30,6 +31,16 @@ typedef struct kernel_ref_s {
   char *text; /* its instantiation as CANDIDATE_NAME; NULL: a CPU plan's, or failed */
 } kernel_ref_t;
 
+/* Does a launch share kernel `k`? `text`: the launch's instantiation as
+ * CANDIDATE_NAME, NULL where it has none (a CPU plan) or its selection
+ * failed; then it shares the kernel of an equal launch without one, so
+ * that a failure is reported once. */
+static bool shares_kernel(const kernel_ref_t *k, const char *text,
+                          const greta_plan_launch_t *launch, const greta_plan_entry_t *entry) {
+  if (text) return k->text && strcmp(k->text, text) == 0;
+  return !k->text && same_cpu_kernel(k->launch, k->entry, launch, entry);
+}
+
 int codegen_kernels(greta_plan_t *plan, const target_t *target, strbuf_t *source, FILE *diag) {
   int errors = 0;
   uint32_t cap = 0;
@@ -50,14 +61,9 @@ int codegen_kernels(greta_plan_t *plan, const target_t *target, strbuf_t *source
       if (gpu)
         status = kernels_instantiate(target, launch, entry->min_tokens, entry->max_tokens,
                                      CANDIDATE_NAME, &text);
-      /* A launch whose selection fails shares the kernel of an equal one
-       * that failed before it, so that its error is reported once. */
+      const char *instance = gpu && !status ? text.data : NULL;
       uint32_t k = 0;
-      while (k < plan->n_kernels &&
-             !(gpu && !status ? made[k].text && text.data && strcmp(made[k].text, text.data) == 0
-                              : !made[k].text &&
-                                    same_cpu_kernel(made[k].launch, made[k].entry, launch, entry)))
-        k++;
+      while (k < plan->n_kernels && !shares_kernel(&made[k], instance, launch, entry)) k++;
       if (k < plan->n_kernels) {
         strbuf_free(&text);
         launch->kernel = k;
@@ -80,7 +86,7 @@ int codegen_kernels(greta_plan_t *plan, const target_t *target, strbuf_t *source
         errors++;
       }
       plan->kernels[plan->n_kernels] = xstrdup(name);
-      made[plan->n_kernels] = (kernel_ref_t){launch, entry, gpu && text.data ? xstrdup(text.data) : NULL};
+      made[plan->n_kernels] = (kernel_ref_t){launch, entry, instance ? xstrdup(instance) : NULL};
       strbuf_free(&text);
       launch->kernel = plan->n_kernels++;
     }
