@@ -338,6 +338,7 @@ Test(gretac_cli, a_kernel_for_each_distinct_instantiation) {
     size_t name_len = strcspn(name, "(");
     /* The definition with each occurrence of its name cut out. */
     char *text = calloc((size_t)(end - at) + 1, 1), *w = text;
+    cr_assert(text, "out of memory");
     for (const char *p = at; p < end;)
       if (strncmp(p, name, name_len) == 0) p += name_len;
       else *w++ = *p++;
