@@ -33,7 +33,8 @@ Per kernel whose code holds v_mfma_* instructions:
      s_waitcnt and s_barrier counts.
   4. Per CU and iteration, with every resident workgroup doing one iteration:
        t_mfma = MFMA cycles of the waves sharing the busiest SIMD
-       t_valu = VALU instructions of those waves x 4 cycles
+       t_valu = VALU instructions of those waves x 4 cycles (transcendentals
+                x 16)
        t_lds  = LDS bytes of all the CU's waves / 128 B per clock
        t_l2   = global bytes of all the CU's waves / L2 bytes per clock per CU
      roofline iteration time = max(...) (perfect overlap), pessimistic = sum
@@ -67,7 +68,9 @@ Assumptions (also printed with the tables, see ASSUMPTIONS below):
     MFMAs run in the matrix core alongside VALU work of the same or other waves
     (CDNA3 issues independent VALU while an MFMA executes), so t_mfma and
     t_valu overlap in the roofline; the issue slots the MFMAs themselves take
-    are not charged. SALU, s_waitcnt latency, barriers and memory latency are
+    are not charged. Transcendentals (v_exp, v_log, v_rcp, v_rsq, v_sqrt,
+    v_sin, v_cos) run at a quarter of that rate, 16 cycles (LLVM's GCN
+    scheduling model, SISchedule.td: WriteTrans32 4 passes against 1). SALU, s_waitcnt latency, barriers and memory latency are
     not modelled (counted only).
   - Tile quantisation for a GEMM shape M x N: tiles = ceil(M/BM) ceil(N/BN),
     rounds = ceil(tiles / (workgroups per CU x 304)), efficiency = tiles /
@@ -101,6 +104,8 @@ L2_BYTES_PER_CLK_PER_CHANNEL = 128
 CUS_PER_XCD = 38
 L2_BYTES_PER_CLK_PER_CU = L2_CHANNELS_PER_XCD * L2_BYTES_PER_CLK_PER_CHANNEL / CUS_PER_XCD
 VALU_CYCLES = 4
+TRANS_CYCLES = 16  # quarter rate
+TRANS_RE = re.compile(r"^v_(exp|log|rcp|rcp_iflag|rsq|sqrt|sin|cos)(_legacy)?_f(16|32|64)(_e32|_e64)?$")
 HBM_BYTES_PER_S = 5.3e12
 VGPRS_PER_SIMD = 512
 SGPRS_PER_SIMD = 800
@@ -156,7 +161,10 @@ ASSUMPTIONS = [
     "Occupancy: waves/SIMD = min(8, 512 // round8(vgpr_count incl. AGPRs), 800 // round16(sgpr)); "
     "workgroups/CU also <= 64 KiB // LDS (512-byte granules); a workgroup's waves spread over the 4 SIMDs.",
     "t_mfma = MFMA cycles of the waves on the busiest SIMD; t_valu = their VALU instructions x 4 "
-    "cycles (MFMA and VALU co-issue, so they overlap in the roofline).",
+    "cycles, transcendentals (v_exp, v_log, v_rcp, v_rsq, v_sqrt, v_sin, v_cos) x 16 (quarter "
+    "rate) (MFMA and VALU co-issue, so they overlap in the roofline).",
+    "Attention kernels: every innermost loop holding MFMAs is a key loop of its own (greta_attention_mfma: "
+    "the tiles every query sees whole, then the diagonal tiles with the causal mask), one row each.",
     "t_lds = LDS bytes of the CU's waves / 128 B/clk (no bank conflicts).",
     "t_l2 = global bytes of the CU's waves / %.1f B/clk/CU (16 L2 channels x 128 B/clk per XCD "
     "of 38 CUs; loads hit L2; HBM only as a per-shape ceiling)." % L2_BYTES_PER_CLK_PER_CU,
@@ -305,6 +313,20 @@ def range_loops(insns):
     return [(h, frozenset(a for a, _, _, _ in insns if h <= a <= e)) for h, e in sorted(ends.items())]
 
 
+def key_loops(insns):
+    """Every innermost loop holding MFMAs, in address order (an attention
+    kernel runs each: they are not alternatives like a GEMM's fast and
+    fallback paths)."""
+    mfma_addrs = {a for a, m, _, _ in insns if is_mfma(m)}
+    for finder in (natural_loops, range_loops):
+        cands = [(h, body, len(mfma_addrs & body)) for h, body in finder(insns)]
+        cands = [c for c in cands if c[2]]
+        inner = [c for c in cands if not any(o[1] < c[1] for o in cands)]
+        if inner:
+            return sorted(inner, key=lambda c: min(c[1]))
+    return []
+
+
 def pick_k_loop(insns):
     """The innermost loop holding MFMAs, the one with the most if several,
     and of those the shortest (a kernel with a 16-byte-load path and an
@@ -401,7 +423,7 @@ def global_lds_direct(mnem, ops):
 
 def count_insns(insns, addrs):
     c = {"mfma": {}, "global_load": 0, "global_store": 0, "lds_read": 0, "lds_write": 0,
-         "valu": 0, "acc_moves": 0, "salu": 0, "smem": 0, "waitcnt": 0, "barrier": 0,
+         "valu": 0, "trans": 0, "acc_moves": 0, "salu": 0, "smem": 0, "waitcnt": 0, "barrier": 0,
          "instructions": 0, "unknown_mfma": []}
     for addr, mnem, ops, _ in insns:
         if addr not in addrs:
@@ -415,6 +437,8 @@ def count_insns(insns, addrs):
             c["mfma"][key] = c["mfma"].get(key, 0) + 1
         elif mnem.startswith("v_"):
             c["valu"] += 1
+            if TRANS_RE.match(mnem):
+                c["trans"] += 1
             if mnem.startswith("v_accvgpr_"):
                 c["acc_moves"] += 1
         elif mnem.startswith(GLOBAL_PREFIXES):
@@ -495,7 +519,7 @@ def occupancy(meta):
 def model_cu(per_wave, wg_per_cu, waves_per_wg):
     """Per-CU iteration times (cycles) and projected % of peak for
     `wg_per_cu` resident workgroups each doing one iteration. per_wave holds
-    mfma {key: count}, global_bytes, lds_bytes, valu."""
+    mfma {key: count}, global_bytes, lds_bytes, valu, trans (of valu)."""
     waves_cu = wg_per_cu * waves_per_wg
     waves_simd = -(-waves_cu // SIMDS_PER_CU)
     mfma_cycles = sum(n * MFMA_TABLE[k][1] for k, n in per_wave["mfma"].items())
@@ -506,7 +530,8 @@ def model_cu(per_wave, wg_per_cu, waves_per_wg):
         by_type[MFMA_TABLE[k][0]] = by_type.get(MFMA_TABLE[k][0], 0) + n * MFMA_TABLE[k][1]
     dtype = max(by_type, key=by_type.get) if by_type else "f16"
     t = {"mfma": waves_simd * mfma_cycles,
-         "valu": waves_simd * per_wave["valu"] * VALU_CYCLES,
+         "valu": waves_simd * ((per_wave["valu"] - per_wave.get("trans", 0)) * VALU_CYCLES
+                               + per_wave.get("trans", 0) * TRANS_CYCLES),
          "lds": waves_cu * per_wave["lds_bytes"] / LDS_BYTES_PER_CLK,
          "l2": waves_cu * per_wave["global_bytes"] / L2_BYTES_PER_CLK_PER_CU}
     roof = max(t.values())
@@ -577,58 +602,69 @@ def analyse(funcs, notes, tile, shapes, tiles=None):
     for name, insns in funcs.items():
         if not any(is_mfma(m) for _, m, _, _ in insns):
             continue
-        loop = pick_k_loop(insns)
-        if loop:
-            body = loop[1]
-        else:
-            body = frozenset(a for a, _, _, _ in insns)
-        c = count_insns(insns, body)
-        meta = notes.get(name, {})
-        occ = occupancy(meta)
-        per_wave = {"mfma": c["mfma"], "global_bytes": c["global_load"] + c["global_store"],
-                    "lds_bytes": c["lds_read"] + c["lds_write"], "valu": c["valu"]}
-        cu = model_cu(per_wave, occ["wg_per_cu"], occ["waves_per_wg"])
-        wpw = occ["waves_per_wg"]
-        k = {
-            "kernel": name,
-            "loop": None if not loop else {"header": "0x%x" % loop[0], "first": "0x%x" % min(body),
-                                           "last": "0x%x" % max(body), "instructions": len(body)},
-            "unrolled": not loop,
-            "per_wave": {
-                "mfma": [{"instruction": "v_mfma_" + key, "count": n, "cycles": MFMA_TABLE[key][1],
-                          "flops": MFMA_TABLE[key][2]} for key, n in sorted(c["mfma"].items())],
-                "mfma_count": sum(c["mfma"].values()),
-                "mfma_cycles": sum(n * MFMA_TABLE[key][1] for key, n in c["mfma"].items()),
-                "flops": sum(n * MFMA_TABLE[key][2] for key, n in c["mfma"].items()),
-                "global_load_bytes": c["global_load"], "global_store_bytes": c["global_store"],
-                "lds_read_bytes": c["lds_read"], "lds_write_bytes": c["lds_write"],
-                "valu": c["valu"], "acc_moves": c["acc_moves"], "salu": c["salu"],
-                "smem": c["smem"], "waitcnt": c["waitcnt"], "barrier": c["barrier"],
-                "instructions": c["instructions"], "unknown_mfma": c["unknown_mfma"],
-            },
-            "per_workgroup": {
-                "flops": wpw * sum(n * MFMA_TABLE[key][2] for key, n in c["mfma"].items()),
-                "global_bytes": wpw * per_wave["global_bytes"],
-                "lds_bytes": wpw * per_wave["lds_bytes"],
-            },
-            "meta": {"vgpr": meta.get(".vgpr_count"), "agpr": meta.get(".agpr_count"),
-                     "sgpr": meta.get(".sgpr_count"), "lds": meta.get(".group_segment_fixed_size"),
-                     "scratch": meta.get(".private_segment_fixed_size"),
-                     "workgroup_size": meta.get(".max_flat_workgroup_size"),
-                     "vgpr_spills": meta.get(".vgpr_spill_count"),
-                     "sgpr_spills": meta.get(".sgpr_spill_count")},
-            "occupancy": occ,
-            "model": cu,
-            "shapes": [],
-        }
-        weight_bytes = {"f32": 4, "xf32": 4, "f64": 8, "i8": 1, "fp8": 1}.get(cu["dtype"], 2)
-        ktile, ksrc = kernel_tile(name, k["per_workgroup"]["flops"], cu["dtype"], tile,
-                                  tiles or {})
-        k["tile"], k["tile_source"] = (list(ktile) if ktile else None), ksrc
-        for s in shapes if ktile else []:
-            k["shapes"].append(shape_projection(s, ktile, per_wave, occ, weight_bytes))
-        out.append(k)
+        loops = key_loops(insns) if name.startswith("greta_attention") else []
+        if not loops:
+            loops = [pick_k_loop(insns)]
+        for i, loop in enumerate(loops):
+            k = analyse_loop(name, insns, loop, notes, tile, shapes, tiles)
+            if len(loops) > 1:
+                k["loop_of"] = [i + 1, len(loops)]
+            out.append(k)
     return out
+
+
+def analyse_loop(name, insns, loop, notes, tile, shapes, tiles):
+    """The model of one kernel's loop (None: the whole kernel, unrolled)."""
+    if loop:
+        body = loop[1]
+    else:
+        body = frozenset(a for a, _, _, _ in insns)
+    c = count_insns(insns, body)
+    meta = notes.get(name, {})
+    occ = occupancy(meta)
+    per_wave = {"mfma": c["mfma"], "global_bytes": c["global_load"] + c["global_store"],
+                "lds_bytes": c["lds_read"] + c["lds_write"], "valu": c["valu"], "trans": c["trans"]}
+    cu = model_cu(per_wave, occ["wg_per_cu"], occ["waves_per_wg"])
+    wpw = occ["waves_per_wg"]
+    k = {
+        "kernel": name,
+        "loop": None if not loop else {"header": "0x%x" % loop[0], "first": "0x%x" % min(body),
+                                       "last": "0x%x" % max(body), "instructions": len(body)},
+        "unrolled": not loop,
+        "per_wave": {
+            "mfma": [{"instruction": "v_mfma_" + key, "count": n, "cycles": MFMA_TABLE[key][1],
+                      "flops": MFMA_TABLE[key][2]} for key, n in sorted(c["mfma"].items())],
+            "mfma_count": sum(c["mfma"].values()),
+            "mfma_cycles": sum(n * MFMA_TABLE[key][1] for key, n in c["mfma"].items()),
+            "flops": sum(n * MFMA_TABLE[key][2] for key, n in c["mfma"].items()),
+            "global_load_bytes": c["global_load"], "global_store_bytes": c["global_store"],
+            "lds_read_bytes": c["lds_read"], "lds_write_bytes": c["lds_write"],
+            "valu": c["valu"], "trans": c["trans"], "acc_moves": c["acc_moves"], "salu": c["salu"],
+            "smem": c["smem"], "waitcnt": c["waitcnt"], "barrier": c["barrier"],
+            "instructions": c["instructions"], "unknown_mfma": c["unknown_mfma"],
+        },
+        "per_workgroup": {
+            "flops": wpw * sum(n * MFMA_TABLE[key][2] for key, n in c["mfma"].items()),
+            "global_bytes": wpw * per_wave["global_bytes"],
+            "lds_bytes": wpw * per_wave["lds_bytes"],
+        },
+        "meta": {"vgpr": meta.get(".vgpr_count"), "agpr": meta.get(".agpr_count"),
+                 "sgpr": meta.get(".sgpr_count"), "lds": meta.get(".group_segment_fixed_size"),
+                 "scratch": meta.get(".private_segment_fixed_size"),
+                 "workgroup_size": meta.get(".max_flat_workgroup_size"),
+                 "vgpr_spills": meta.get(".vgpr_spill_count"),
+                 "sgpr_spills": meta.get(".sgpr_spill_count")},
+        "occupancy": occ,
+        "model": cu,
+        "shapes": [],
+    }
+    weight_bytes = {"f32": 4, "xf32": 4, "f64": 8, "i8": 1, "fp8": 1}.get(cu["dtype"], 2)
+    ktile, ksrc = kernel_tile(name, k["per_workgroup"]["flops"], cu["dtype"], tile,
+                              tiles or {})
+    k["tile"], k["tile_source"] = (list(ktile) if ktile else None), ksrc
+    for s in shapes if ktile else []:
+        k["shapes"].append(shape_projection(s, ktile, per_wave, occ, weight_bytes))
+    return k
 
 
 # ---- input, output ----------------------------------------------------------------
@@ -693,11 +729,19 @@ def group_identical(kernels):
     groups = {}
     for k in kernels:
         pw = k["per_wave"]
-        sig = json.dumps([pw["mfma"], pw["valu"], pw["acc_moves"], pw["waitcnt"], pw["barrier"],
+        sig = json.dumps([k.get("loop_of"), pw["mfma"], pw["valu"], pw["trans"], pw["acc_moves"], pw["waitcnt"], pw["barrier"],
                           k["per_workgroup"], k["meta"]["vgpr"], k["meta"]["agpr"], k["meta"]["vgpr_spills"],
                           k["meta"]["sgpr_spills"], k["occupancy"], k["model"], k["shapes"]], sort_keys=True)
         groups.setdefault(sig, ([], k))[0].append(k["kernel"])
     return list(groups.values())
+
+
+def label(names, k):
+    """A row's kernels, and which of the kernel's key loops it is."""
+    text = ", ".join(names)
+    if k.get("loop_of"):
+        text += " (key loop %d of %d)" % tuple(k["loop_of"])
+    return text
 
 
 def markdown(kernels, tile, tile_src, source):
@@ -714,9 +758,9 @@ def markdown(kernels, tile, tile_src, source):
             k["loop"]["header"], k["loop"]["first"], k["loop"]["last"])
         if len(names) > 1:
             loop += " (first kernel's)"
-        lines.append("| %s | %s | %s | %d | %d | %d | %d (%d acc moves) | %s/%s | %d | %s | %s | %.1f | %.1f |" % (
-            ", ".join(names), loop, fmt_mfma(k), pg["flops"], pg["global_bytes"], pg["lds_bytes"],
-            pw["valu"], pw["acc_moves"], m["vgpr"], m["agpr"], cu["waves_per_simd"], spills,
+        lines.append("| %s | %s | %s | %d | %d | %d | %d (%d trans., %d acc moves) | %s/%s | %d | %s | %s | %.1f | %.1f |" % (
+            label(names, k), loop, fmt_mfma(k), pg["flops"], pg["global_bytes"], pg["lds_bytes"],
+            pw["valu"], pw["trans"], pw["acc_moves"], m["vgpr"], m["agpr"], cu["waves_per_simd"], spills,
             cu["bound"], cu["pct_peak_roofline"], cu["pct_peak_pessimistic"]))
     for names, k in groups:
         if k["per_wave"]["unknown_mfma"]:
@@ -732,7 +776,7 @@ def markdown(kernels, tile, tile_src, source):
     for names, k in groups:
         t = k["model"]["cycles"]
         lines.append("| %s | %d | %.0f | %.0f | %.0f | %.0f | %d | %d | %d (%s) |" % (
-            ", ".join(names), k["occupancy"]["wg_per_cu"], t["mfma"], t["valu"], t["lds"], t["l2"],
+            label(names, k), k["occupancy"]["wg_per_cu"], t["mfma"], t["valu"], t["lds"], t["l2"],
             k["per_wave"]["waitcnt"], k["per_wave"]["barrier"], k["model"]["peak_flops_per_cu_clk"],
             k["model"]["dtype"]))
     for names, k in groups:
@@ -805,6 +849,7 @@ def selftest():
     check("branch target from the symbol", insns[12][3], 0x100C)
     check("natural loops", natural_loops(insns), [(0x1014, outer), (0x1034, inner)])
     check("k loop", pick_k_loop(insns), (0x1034, inner, 1))
+    check("key loops (innermost with MFMAs)", key_loops(insns), [(0x1034, inner, 1)])
     c = count_insns(insns, outer)
     check("outer mfma", c["mfma"], {"f32_16x16x16_f16": 2, "f32_16x16x4_f32": 1})
     check("outer global bytes", c["global_load"], 16 * 64)
@@ -812,6 +857,17 @@ def selftest():
     check("outer lds write bytes", c["lds_write"], 2 * 64)
     check("outer barriers", c["barrier"], 1)
     check("outer valu", c["valu"], 1)
+    # Transcendentals are VALU at a quarter of the rate: one v_exp and one
+    # v_add on one wave take 16 + 4 cycles.
+    two = [(0x0, "v_exp_f32_e32", " v1, v2", None), (0x4, "v_add_f32_e32", " v1, v1, v3", None)]
+    c2 = count_insns(two, {0x0, 0x4})
+    check("valu with a transcendental", (c2["valu"], c2["trans"]), (2, 1))
+    check("transcendental cycles", model_cu({"mfma": {}, "global_bytes": 0, "lds_bytes": 0, "valu": 2,
+                                             "trans": 1}, 1, 1)["cycles"]["valu"], 20)
+    check("not transcendental", [bool(TRANS_RE.match(m)) for m in
+                                 ("v_exp_f32_e32", "v_rcp_iflag_f32_e32", "v_sqrt_f64_e64",
+                                  "v_exp_legacy_f32_e32", "v_cvt_f16_f32_e32", "v_ldexp_f32")],
+          [True, True, True, True, False, False])
     # An inner loop without MFMAs does not count: drop its MFMA and the outer
     # loop (MFMAs at 0x102c and 0x1044) is the K loop.
     no_inner = [i for i in insns if i[0] != 0x1034]

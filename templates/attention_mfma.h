@@ -7,25 +7,34 @@
  *
  * Why: greta_attention gives every query row a wave and does the dot
  * products with FMAs, ~60x its FLOP floor at T = 512. Here a wave owns 32
- * query rows and both products run on the matrix cores:
- *   S (32 queries x 32 keys) = Q K^T: D / 8 MFMAs, A = Q (rows t, k = d; the
- *     wave's Q fragments stay in registers, rounded once to DT), B = K^T
- *     (B[d][key] = K[key][d]: K staged in LDS as [key][D + 4]);
- *   online softmax on S's accumulator registers: lane l holds the key
- *     column l % 32 of rows mfma32_d_row(l, r), so a row's max is a
- *     reduction over the 32 lanes of a half-wave (5 shuffles); the running
- *     sum l stays a per-lane partial sum (rescaled like O) and is reduced
- *     once at the end;
- *   O (32 x D) += P V: P leaves the accumulator layout through LDS (each
- *     wave its own [32][36] rows, rounded to DT) to become the A operand;
- *     V is staged transposed, [d][32 + 4], so that a lane's four keys of one
- *     d are one 8-byte read. D / 32 x 4 MFMAs.
+ * query rows and both products run on the matrix cores, transposed so that
+ * the softmax stays in registers (the way CK's forward attention lays it
+ * out):
+ *   S^T (32 keys x 32 queries) = K Q^T: D / 8 MFMAs, A = K (rows key, k = d:
+ *     K staged in LDS as [key][D + 4]), B = Q^T (the wave's Q fragments stay
+ *     in registers, rounded once to DT);
+ *   lane l holds query l % 32 and its keys mfma32_d_row(l, r) in result
+ *     register r, so a query's max over the tile is 15 maxima in the lane
+ *     and one exchange with lane l ^ 32; m and the running sum are one float
+ *     a lane (the sum a partial of the lane's keys, added to lane l ^ 32's
+ *     at the end);
+ *   O^T (D x 32 queries) += V^T P^T: P^T's registers 4 kk .. 4 kk + 3 are
+ *     keys 8 kk + 4 (l / 32) + e of query l % 32, which is the B operand of
+ *     the kk-th 8-key step as it stands: p goes from the exponential to the
+ *     MFMA rounded to DT, through no LDS. A = V^T, staged transposed as
+ *     [d][32 + 4] so that a lane's four keys of one d are one 8-byte read.
+ *     D / 32 x 4 MFMAs. Rescaling O^T by a query's alpha is a per-lane
+ *     scalar times the accumulators.
  * Block = 4 waves = 128 query rows of one head, sharing each 32-key tile of
  * K and V in LDS; grid x = H, y = ceil(T / 128). Key tiles run from 0 to the
- * block's last row; rows past a query's own are masked (score -inf, p 0).
+ * block's last row in two loops: tiles every row of the block sees whole
+ * (keys <= pos + t0) without a mask, then the diagonal tiles, where keys past
+ * a query's own are masked (score -inf, p 0) and a wave skips a tile past all
+ * of its rows. Each tile's K and V rows are loaded into registers while the
+ * tile before is computed, and written to LDS between two barriers.
  * LDS rows are padded by 4 halves: a fragment read (32 rows at one offset,
  * 8 bytes a lane) falls in distinct banks when the row stride is 2 mod 32
- * words (K: D + 4 halves) or 18 (V^T, P: 36 halves).
+ * words (K: D + 4 halves) or 18 (V^T: 36 halves).
  *
  * Precision: q and p are rounded to DT for the MFMAs (the cache's own
  * precision), scores and sums are f32. The exponentials are the hardware's
@@ -45,6 +54,17 @@ GRETA_INLINE float greta_mfma_exp2(float x) {
 #endif
 }
 
+/* Two f32 lanes: gfx90a / gfx942 multiply and add them in one packed
+ * instruction (v_pk_mul_f32, v_pk_fma_f32, v_pk_add_f32). */
+typedef float greta_v2f __attribute__((ext_vector_type(2)));
+
+/* One key tile's K and V rows as 16-byte chunks, thread tid's share. */
+template <int D, int BKV, int NT>
+struct greta_attn_mfma_rows {
+  enum { CPR = D / 8, CHUNKS = BKV * CPR, PER_THREAD = (CHUNKS + NT - 1) / NT };
+  greta_u4 k[PER_THREAD], v[PER_THREAD];
+};
+
 template <greta_i64 H, greta_i64 KVH, int D, greta_i64 MAXSEQ, int DT, int OUT = GRETA_W_F32>
 GRETA_INLINE void greta_attention_mfma(const int *params, const float *q, const void *kc,
                                        const void *vc, void *out, float scale) {
@@ -53,11 +73,12 @@ GRETA_INLINE void greta_attention_mfma(const int *params, const float *q, const 
   typedef typename F::frag_t V4;
   static_assert(DT != GRETA_W_F32, "f32 caches take greta_attention");
   static_assert(D % 32 == 0, "head_dim a multiple of 32");
-  const int NW = GRETA_ATTN_MFMA_NT / GRETA_WAVE, BQ = 32 * NW, BKV = 32;
-  const int LDK = D + 4, LDV = BKV + 4, LDP = BKV + 4, CPR = D / 8; /* 16-byte chunks a row */
+  const int NT = GRETA_ATTN_MFMA_NT, NW = NT / GRETA_WAVE, BQ = 32 * NW, BKV = GRETA_ATTN_MFMA_KEYS;
+  static_assert(BKV == 32, "a key tile is one 32 x 32 S^T block");
+  const int LDK = D + 4, LDV = BKV + 4;
+  typedef greta_attn_mfma_rows<D, BKV, NT> Rows;
   __shared__ __attribute__((aligned(16))) L Ks[BKV * LDK];
   __shared__ __attribute__((aligned(16))) L Vt[D * LDV];
-  __shared__ __attribute__((aligned(16))) L Ps[NW][32 * LDP];
 
   /* Positions fit in 32 bits (MAXSEQ does); 32-bit compares in the masks. */
   static_assert(MAXSEQ < (1LL << 30), "positions in int");
@@ -69,42 +90,54 @@ GRETA_INLINE void greta_attention_mfma(const int *params, const float *q, const 
   const int tw = t0 + 32 * w; /* the wave's first query row */
   int block_hi = pos + (t0 + BQ < T ? t0 + BQ : T); /* rows the block reads */
   if (block_hi > MAXSEQ) block_hi = (int)MAXSEQ;
+  /* Tiles below whole_hi hold keys <= pos + t0 only: no row masks them. */
+  int whole_hi = (pos + t0 + 1) / BKV * BKV;
+  if (whole_hi > block_hi) whole_hi = block_hi / BKV * BKV;
   const float scale2 = scale * 1.4426950408889634f; /* scores in log2 units */
 
-  /* Q fragments, k = d: lane l's row tw + l % 32, d = 8 kk + 4 (l / 32) + e. */
+  /* The lane's query row t and Q^T's fragments: d = 8 kk + 4 (l / 32) + e. */
+  const int t = tw + mfma32_f16_b_col(lane);
   V4 qf[D / 8];
-  {
-    const greta_i64 t = tw + mfma32_f16_a_row(lane); /* 64-bit: the q offset */
 #pragma unroll
-    for (int kk = 0; kk < D / 8; kk++) {
-      const float *qr = q + (t * H + h) * D + 8 * kk + mfma32_f16_a_k(lane, 0);
-      const bool ok = t < T;
-      qf[kk] = (V4){F::to_lds(ok ? qr[0] : 0.f), F::to_lds(ok ? qr[1] : 0.f),
-                    F::to_lds(ok ? qr[2] : 0.f), F::to_lds(ok ? qr[3] : 0.f)};
-    }
+  for (int kk = 0; kk < D / 8; kk++) {
+    const float *qr = q + ((greta_i64)t * H + h) * D + 8 * kk + mfma32_f16_b_k(lane, 0);
+    const bool ok = t < T;
+    qf[kk] = (V4){F::to_lds(ok ? qr[0] : 0.f), F::to_lds(ok ? qr[1] : 0.f),
+                  F::to_lds(ok ? qr[2] : 0.f), F::to_lds(ok ? qr[3] : 0.f)};
   }
   greta_v16f o[D / 32];
-  float m[16], l[16];
 #pragma unroll
-  for (int r = 0; r < 16; r++) {
-    m[r] = greta_neg_inf();
-    l[r] = 0.f;
+  for (int jb = 0; jb < D / 32; jb++)
 #pragma unroll
-    for (int jb = 0; jb < D / 32; jb++) o[jb][r] = 0.f;
-  }
+    for (int r = 0; r < 16; r++) o[jb][r] = 0.f;
+  float m = greta_neg_inf(); /* the running max, log2 units */
+  greta_v2f lsum = {0.f, 0.f};
 
-  for (int j0 = 0; j0 < block_hi; j0 += BKV) {
-    greta_sync(); /* the previous tile's K, V and P are consumed */
-    /* Stage the tile: 16-byte chunks of K and V rows (raw cache bits). */
-    for (int idx = tid; idx < BKV * CPR; idx += GRETA_ATTN_MFMA_NT) {
-      const int j = idx / CPR, c = idx % CPR;
-      const greta_i64 r = j0 + j; /* 64-bit: the cache offset */
-      greta_u4 kv = {0u, 0u, 0u, 0u}, vv = {0u, 0u, 0u, 0u};
-      if (r < block_hi) {
-        const greta_i64 off = ((r * KVH + g) * D + 8 * c) * 2;
-        kv = *(const greta_u4 *)((const char *)kc + off);
-        vv = *(const greta_u4 *)((const char *)vc + off);
+  /* Tile j0's rows into registers (raw cache bits; zeros past block_hi). */
+  Rows rows;
+  auto load = [&](int j0) __attribute__((always_inline)) {
+    /* The tile's first row as a wave-uniform base, each chunk a 32-bit
+     * offset from it. */
+    const char *kt = (const char *)kc + (greta_i64)j0 * KVH * D * 2;
+    const char *vt = (const char *)vc + (greta_i64)j0 * KVH * D * 2;
+#pragma unroll
+    for (int i = 0; i < Rows::PER_THREAD; i++) {
+      const int idx = tid + NT * i, j = idx / Rows::CPR, c = idx % Rows::CPR;
+      const unsigned int off = (unsigned int)(((j * (int)KVH + (int)g) * D + 8 * c) * 2);
+      rows.k[i] = rows.v[i] = (greta_u4){0u, 0u, 0u, 0u};
+      if (idx < Rows::CHUNKS && j0 + j < block_hi) {
+        rows.k[i] = *(const greta_u4 *)(kt + off);
+        rows.v[i] = *(const greta_u4 *)(vt + off);
       }
+    }
+  };
+  /* ... and from registers into LDS: K as it is, V transposed. */
+  auto store = [&]() __attribute__((always_inline)) {
+#pragma unroll
+    for (int i = 0; i < Rows::PER_THREAD; i++) {
+      const int idx = tid + NT * i, j = idx / Rows::CPR, c = idx % Rows::CPR;
+      if (Rows::CHUNKS % NT != 0 && idx >= Rows::CHUNKS) break;
+      const greta_u4 kv = rows.k[i], vv = rows.v[i];
       unsigned int *kd = (unsigned int *)&Ks[j * LDK + 8 * c]; /* 8-byte aligned */
       kd[0] = kv.x, kd[1] = kv.y, kd[2] = kv.z, kd[3] = kv.w;
       const unsigned int vw[4] = {vv.x, vv.y, vv.z, vv.w};
@@ -114,66 +147,84 @@ GRETA_INLINE void greta_attention_mfma(const int *params, const float *q, const 
         Vt[(8 * c + e) * LDV + j] = __builtin_bit_cast(L, bits);
       }
     }
-    greta_sync();
-
-    /* S = Q K^T for the wave's 32 rows and the tile's 32 keys. */
+  };
+  /* One key tile for the wave's 32 queries; MASKED: keys past pos + t. */
+  auto tile = [&](int j0, bool masked) __attribute__((always_inline)) {
     greta_v16f s;
 #pragma unroll
     for (int r = 0; r < 16; r++) s[r] = 0.f;
 #pragma unroll
     for (int kk = 0; kk < D / 8; kk++) {
-      const V4 kf = *(const V4 *)&Ks[mfma32_f16_b_col(lane) * LDK + 8 * kk + mfma32_f16_b_k(lane, 0)];
-      F::mma(s, qf[kk], kf);
+      const V4 kf = *(const V4 *)&Ks[mfma32_f16_a_row(lane) * LDK + 8 * kk + mfma32_f16_a_k(lane, 0)];
+      F::mma(s, kf, qf[kk]);
     }
-
-    /* Online softmax per row (in log2 units: m is the running max of
-     * score x log2 e); P into this wave's LDS rows. */
-    const int key = j0 + mfma32_d_col(lane);
+    if (masked) { /* register r holds key j0 + d_row(r); the lane's last is pos + t */
+      const int last = pos + t - j0 - mfma32_d_row(lane, 0);
 #pragma unroll
-    for (int r = 0; r < 16; r++) {
-      const int i = mfma32_d_row(lane, r);
-      const int t = tw + i;
-      const bool valid = t < T && key <= pos + t;
-      const float sv = valid ? s[r] * scale2 : greta_neg_inf();
-      float mt = sv;
-#pragma unroll
-      for (int x = 1; x < 32; x <<= 1) mt = greta_fmax(mt, greta_shfl_xor(mt, x));
-      const float mn = greta_fmax(m[r], mt);
-      const float alpha = m[r] == greta_neg_inf() ? 0.f : greta_mfma_exp2(m[r] - mn);
-      const float p = valid ? greta_mfma_exp2(sv - mn) : 0.f;
-      l[r] = l[r] * alpha + p;
-      m[r] = mn;
-#pragma unroll
-      for (int jb = 0; jb < D / 32; jb++) o[jb][r] *= alpha;
-      Ps[w][i * LDP + mfma32_d_col(lane)] = F::to_lds(p);
+      for (int r = 0; r < 16; r++)
+        if (mfma32_d_row(lane, r) - mfma32_d_row(lane, 0) > last) s[r] = greta_neg_inf();
     }
-    greta_sync(); /* P rows written by the wave's other lanes */
-
-    /* O += P V. */
+    /* The query's max over the tile: the lane's 16 keys, then lane l ^ 32's. */
+    float mt = s[0];
 #pragma unroll
-    for (int kk = 0; kk < BKV / 8; kk++) {
-      const V4 pf = *(const V4 *)&Ps[w][mfma32_f16_a_row(lane) * LDP + 8 * kk + mfma32_f16_a_k(lane, 0)];
+    for (int r = 1; r < 16; r++) mt = __builtin_fmaxf(mt, s[r]); /* v_max_f32 */
+    mt = __builtin_fmaxf(mt, greta_shfl_xor(mt, 32));
+    const float mn = __builtin_fmaxf(m, mt * scale2); /* finite from key 0 on */
+    const float alpha = greta_mfma_exp2(m - mn);
+    m = mn;
+    /* P^T's B fragments: registers 4 kk .. 4 kk + 3, as pairs of DT. */
+    unsigned int pf[BKV / 8][2];
+    greta_v2f ps = {0.f, 0.f};
+#pragma unroll
+    for (int r = 0; r < 16; r += 2) {
+      const greta_v2f x = (greta_v2f){s[r], s[r + 1]} * scale2 - mn;
+      const greta_v2f p = {greta_mfma_exp2(x.x), greta_mfma_exp2(x.y)};
+      ps += p;
+      pf[r / 4][r % 4 / 2] = F::pair(p.x, p.y); /* p is not NaN unless a score is */
+    }
+    lsum = lsum * alpha + ps;
+#pragma unroll
+    for (int jb = 0; jb < D / 32; jb++) o[jb] *= alpha;
+#pragma unroll
+    for (int kk = 0; kk < BKV / 8; kk++)
 #pragma unroll
       for (int jb = 0; jb < D / 32; jb++) {
         const V4 vf =
-            *(const V4 *)&Vt[(32 * jb + mfma32_f16_b_col(lane)) * LDV + 8 * kk + mfma32_f16_b_k(lane, 0)];
-        F::mma(o[jb], pf, vf);
+            *(const V4 *)&Vt[(32 * jb + mfma32_f16_a_row(lane)) * LDV + 8 * kk + mfma32_f16_a_k(lane, 0)];
+        F::mma(o[jb], vf, __builtin_bit_cast(V4, pf[kk]));
       }
-    }
+  };
+
+  /* Every wave stages its share of each tile; a wave whose rows all lie
+   * past T, or (diagonal tiles) before the tile's first key, computes none. */
+  const bool live = tw < T;
+  load(0);
+  int j0 = 0;
+  for (; j0 < whole_hi; j0 += BKV) {
+    greta_sync(); /* the previous tile's K and V are consumed */
+    store();
+    greta_sync();
+    if (j0 + BKV < block_hi) load(j0 + BKV);
+    if (live) tile(j0, false);
+  }
+  for (; j0 < block_hi; j0 += BKV) {
+    greta_sync();
+    store();
+    greta_sync();
+    if (j0 + BKV < block_hi) load(j0 + BKV);
+    if (live && j0 <= pos + tw + 31) tile(j0, true);
   }
 
-  /* Each row's sum over its 32 lanes; every row t < T has seen key 0. */
+  /* The query's sum: the lane's keys and lane l ^ 32's; every row t < T has
+   * seen key 0. */
+  float l = lsum.x + lsum.y;
+  l += greta_shfl_xor(l, 32);
+  if (t < T) {
 #pragma unroll
-  for (int r = 0; r < 16; r++) {
-    float lr = l[r];
+    for (int jb = 0; jb < D / 32; jb++)
 #pragma unroll
-    for (int x = 1; x < 32; x <<= 1) lr += greta_shfl_xor(lr, x);
-    const greta_i64 t = tw + mfma32_d_row(lane, r); /* 64-bit: the out offset */
-    if (t < T) {
-#pragma unroll
-      for (int jb = 0; jb < D / 32; jb++)
-        greta_store_w<OUT>(out, (t * H + h) * D + 32 * jb + mfma32_d_col(lane), o[jb][r] / lr);
-    }
+      for (int r = 0; r < 16; r++)
+        greta_store_w<OUT>(out, ((greta_i64)t * H + h) * D + 32 * jb + mfma32_d_row(lane, r), o[jb][r] / l);
   }
 }
 #endif /* GRETA_AMD */

@@ -105,6 +105,11 @@ struct greta_mfma32_half {
 template <>
 struct greta_mfma32<GRETA_W_F16> : greta_mfma32_half<_Float16, greta_v4h, greta_mfma32<GRETA_W_F16>> {
   static GRETA_METHOD lds_t to_lds(float v) { return (_Float16)v; }
+  /* Two values as one 32-bit word of halves, a in the low half. */
+  static GRETA_METHOD unsigned int pair(float a, float b) {
+    return (unsigned int)__builtin_bit_cast(unsigned short, (_Float16)a) |
+           (unsigned int)__builtin_bit_cast(unsigned short, (_Float16)b) << 16;
+  }
   static GRETA_METHOD void mma(greta_v16f &acc, frag_t a, frag_t b) {
     acc = __builtin_amdgcn_mfma_f32_32x32x8f16(a, b, acc, 0, 0, 0);
   }
@@ -113,6 +118,10 @@ struct greta_mfma32<GRETA_W_F16> : greta_mfma32_half<_Float16, greta_v4h, greta_
 template <>
 struct greta_mfma32<GRETA_W_BF16> : greta_mfma32_half<short, greta_v4s, greta_mfma32<GRETA_W_BF16>> {
   static GRETA_METHOD lds_t to_lds(float v) { return (short)mfma_bf16_bits(greta_float_to_bits(v)); }
+  /* Two values that are not NaN (mfma_bf16_pair_bits), a in the low half. */
+  static GRETA_METHOD unsigned int pair(float a, float b) {
+    return mfma_bf16_pair_bits(greta_float_to_bits(a), greta_float_to_bits(b));
+  }
   static GRETA_METHOD void mma(greta_v16f &acc, frag_t a, frag_t b) {
     acc = __builtin_amdgcn_mfma_f32_32x32x8bf16_1k(a, b, acc, 0, 0, 0);
   }

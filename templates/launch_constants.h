@@ -186,9 +186,10 @@ enum {
  * in flight (as many V chunks again). */
 #define GRETA_ATTN_DECODE_LOADS 8
 /* Prefill attention on AMD matrix cores (attention_mfma.h): 4 waves of 32
- * query rows each, so 128 query rows a block. */
+ * query rows each, so 128 query rows a block, over key tiles of 32 rows. */
 #define GRETA_ATTN_MFMA_NT 256
 #define GRETA_ATTN_MFMA_QUERIES 128
+#define GRETA_ATTN_MFMA_KEYS 32
 /* Prefill attention on NVIDIA tensor cores (attention_mma.h): 4 warps of 16
  * query rows each (64 a block), key tiles of BKV rows (32 past head_dim
  * 128, where O takes more registers), K and V tiles double-buffered in

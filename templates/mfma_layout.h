@@ -80,6 +80,15 @@ GRETA_LAYOUT_FN unsigned short mfma_bf16_bits(unsigned int u) {
   return (unsigned short)((rounded & ~nan) | (((u >> 16) | 0x40u) & nan));
 }
 
+/* Two f32 (bits u0, u1) as bf16, round to nearest even, u0 in the low half:
+ * integer operations only, and fewer than two mfma_bf16_bits because a NaN
+ * is not kept (it may come out as any bits). For the attention's p, whose
+ * NaN still reaches the output through the f32 sum it is divided by. */
+GRETA_LAYOUT_FN unsigned int mfma_bf16_pair_bits(unsigned int u0, unsigned int u1) {
+  const unsigned int r0 = u0 + 0x7fffu + ((u0 >> 16) & 1u), r1 = u1 + 0x7fffu + ((u1 >> 16) & 1u);
+  return (r0 >> 16) | (r1 & 0xffff0000u);
+}
+
 /* greta_gemm_mfma's tile: 4 waves in 2 x 2; wave w owns MB x NB blocks of
  * 32 x 32 at rows gemm_mfma_wave_m, columns gemm_mfma_wave_n of the
  * (64 MB) x (64 NB) tile. */

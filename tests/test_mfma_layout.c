@@ -17,6 +17,7 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -396,141 +397,172 @@ Test(mfma_layout, bf16_rounding_matches_the_cpu_backend) {
   }
 }
 
+/* mfma_bf16_pair_bits rounds as mfma_bf16_bits does every f32 that is not
+ * NaN, the first value into the low half. */
+Test(mfma_layout, bf16_pair_rounding_matches_the_single_rounding) {
+  static const unsigned lows[] = {0x0000, 0x0001, 0x7fff, 0x8000, 0x8001, 0xffff, 0x3fff, 0xc000};
+  unsigned state = 7u;
+  for (unsigned hi = 0; hi < 0x10000u; hi++)
+    for (int i = 0; i < 16; i++) {
+      unsigned low = i < 8 ? lows[i] : ((state = state * 1103515245u + 12345u) >> 8) & 0xffffu;
+      unsigned u = hi << 16 | low, other = (hi ^ 0x5a5au) << 16 | lows[i % 8];
+      float f, g;
+      memcpy(&f, &u, sizeof f);
+      memcpy(&g, &other, sizeof g);
+      if (isnan(f) || isnan(g)) continue;
+      unsigned got = mfma_bf16_pair_bits(u, other);
+      cr_assert_eq(got & 0xffffu, mfma_bf16_bits(u), "0x%08x: low half 0x%04x", u, got & 0xffffu);
+      cr_assert_eq(got >> 16, mfma_bf16_bits(other), "0x%08x: high half 0x%04x", other, got >> 16);
+    }
+}
+
 /* ---- greta_attention_mfma (templates/attention_mfma.h) -----------------------
  *
  * One block (128 query rows of head h) run as the template runs it, through
- * mfma_layout.h's functions and the 32x32x8 emulation, with f16 rounding
- * where the kernel rounds (q once, p before P V; the caches hold f16
- * values): stage a 32-key tile as K [key][D + 4] and V^T [d][36], S = Q K^T,
- * online softmax on S's result registers (row max over the 32 lanes of a
- * half-wave, per-lane partial sums), P through each wave's [32][36] rows,
- * O += P V, and the sums reduced at the end. */
-static float round_f16(float v) { return (float)(_Float16)v; }
+ * mfma_layout.h's functions and the 32x32x8 emulation, rounding where the
+ * kernel rounds (q once, p before P V; the caches hold values of the cache
+ * dtype): stage a key tile as K [key][D + 4] and V^T [d][36]; S^T = K Q^T;
+ * the tiles every row sees whole without a mask, then the diagonal ones
+ * masked, a wave skipping a tile past all its rows (and every tile when
+ * its rows all lie past T); each query's max over
+ * its lane's 16 keys and lane l ^ 32's; p = 2^(s scale log2 e - m) as one
+ * fused multiply-add; P^T straight from S^T's registers as the B operand of
+ * O^T += V^T P^T; the sums as the kernel's pairs of partials, the lane's
+ * and lane l ^ 32's added at the end. g_mask_slack > 0 lets every query
+ * see that many keys past its own (the check must then fail). */
+static int g_mask_slack;
 
-static void attention_mfma_block(int T, int pos, int H, int KVH, int D, const float *q,
+static float round_dt(bool bf16, float v) {
+  return bf16 ? greta_bf16_to_f32(greta_f32_to_bf16(v)) : (float)(_Float16)v;
+}
+
+/* p's rounding: mfma_bf16_pair_bits for bf16 (checked above to equal the
+ * single rounding off NaN), (_Float16) for f16. */
+static float round_p(bool bf16, float p) {
+  if (!bf16) return (float)(_Float16)p;
+  unsigned u, r;
+  memcpy(&u, &p, sizeof u);
+  r = (mfma_bf16_pair_bits(u, 0u) & 0xffffu) << 16;
+  float f;
+  memcpy(&f, &r, sizeof f);
+  return f;
+}
+
+static void attention_mfma_block(int T, int pos, int H, int KVH, int D, bool bf16, const float *q,
                                  const float *kc, const float *vc, float scale, int h, int t0,
                                  float *out) {
-  const int NW = GRETA_ATTN_MFMA_NT / 64, BKV = 32, LDK = D + 4, LDV = BKV + 4, LDP = BKV + 4;
-  const int g = h / (H / KVH);
-  int block_hi = pos + (t0 + 32 * NW < T ? t0 + 32 * NW : T);
+  enum { NW = GRETA_ATTN_MFMA_NT / 64, BKV = GRETA_ATTN_MFMA_KEYS };
+  const int LDK = D + 4, LDV = BKV + 4, g = h / (H / KVH);
+  const float scale2 = scale * 1.4426950408889634f;
+  const int block_hi = pos + (t0 + 32 * NW < T ? t0 + 32 * NW : T);
+  int whole_hi = (pos + t0 + 1) / BKV * BKV;
+  if (whole_hi > block_hi) whole_hi = block_hi / BKV * BKV;
   float *Ks = calloc((size_t)BKV * LDK, sizeof *Ks), *Vt = calloc((size_t)D * LDV, sizeof *Vt);
-  static float Ps[4][32 * 36];
-  static float qf[4][16][64][4], o[4][8][64][16], m[4][64][16], l[4][64][16];
-  for (int w = 0; w < NW; w++) {
-    int tw = t0 + 32 * w;
+  static float qf[NW][32][64][4], o[NW][8][64][16], m[NW][64], lsum[NW][64][2];
+  for (int w = 0; w < NW; w++)
     for (int lane = 0; lane < 64; lane++) {
-      int t = tw + mfma32_f16_a_row(lane);
+      int t = t0 + 32 * w + mfma32_f16_b_col(lane);
       for (int kk = 0; kk < D / 8; kk++)
         for (int e = 0; e < 4; e++)
-          qf[w][kk][lane][e] = t < T ? round_f16(q[(t * H + h) * D + 8 * kk + mfma32_f16_a_k(lane, 0) + e]) : 0.f;
-      for (int r = 0; r < 16; r++) {
-        m[w][lane][r] = -INFINITY;
-        l[w][lane][r] = 0.f;
-        for (int jb = 0; jb < D / 32; jb++) o[w][jb][lane][r] = 0.f;
-      }
+          qf[w][kk][lane][e] = t < T ? round_dt(bf16, q[(t * H + h) * D + 8 * kk + mfma32_f16_b_k(lane, e)]) : 0.f;
+      m[w][lane] = -INFINITY;
+      lsum[w][lane][0] = lsum[w][lane][1] = 0.f;
+      for (int jb = 0; jb < D / 32; jb++)
+        for (int r = 0; r < 16; r++) o[w][jb][lane][r] = 0.f;
     }
-  }
   for (int j0 = 0; j0 < block_hi; j0 += BKV) {
+    const bool masked = j0 >= whole_hi;
     for (int i = 0; i < BKV * LDK; i++) Ks[i] = NAN; /* padding is never read */
     for (int i = 0; i < D * LDV; i++) Vt[i] = NAN;
-    for (int idx = 0; idx < BKV * D / 8; idx++) {
-      int j = idx / (D / 8), c = idx % (D / 8), r = j0 + j;
-      for (int e = 0; e < 8; e++) {
-        float kv = r < block_hi ? kc[(r * KVH + g) * D + 8 * c + e] : 0.f;
-        float vv = r < block_hi ? vc[(r * KVH + g) * D + 8 * c + e] : 0.f;
-        Ks[j * LDK + 8 * c + e] = kv;
-        Vt[(8 * c + e) * LDV + j] = vv;
+    for (int j = 0; j < BKV; j++)
+      for (int d = 0; d < D; d++) {
+        int r = j0 + j;
+        Ks[j * LDK + d] = r < block_hi ? kc[(r * KVH + g) * D + d] : 0.f;
+        Vt[d * LDV + j] = r < block_hi ? vc[(r * KVH + g) * D + d] : 0.f;
       }
-    }
     for (int w = 0; w < NW; w++) {
-      int tw = t0 + 32 * w;
-      float s[64][16] = {{0}};
+      const int tw = t0 + 32 * w;
+      if (tw >= T || (masked && j0 > pos + tw + 31)) continue; /* no row of the wave */
+      float s[64][16] = {{0}}, kf[64][4], vf[64][4], pf[BKV / 8][64][4];
       for (int kk = 0; kk < D / 8; kk++) {
-        float kf[64][4];
         for (int lane = 0; lane < 64; lane++)
           for (int e = 0; e < 4; e++)
-            kf[lane][e] = Ks[mfma32_f16_b_col(lane) * LDK + 8 * kk + mfma32_f16_b_k(lane, 0) + e];
-        emulate_mfma_32x32(8, qf[w][kk], kf, s);
+            kf[lane][e] = Ks[mfma32_f16_a_row(lane) * LDK + 8 * kk + mfma32_f16_a_k(lane, e)];
+        emulate_mfma_32x32(8, kf, qf[w][kk], s);
       }
-      /* Row maxima: all 32 lanes of a half-wave hold one row's 32 keys. */
-      float sv[64][16], mt[64][16];
-      for (int lane = 0; lane < 64; lane++)
+      float mt[64];
+      for (int lane = 0; lane < 64; lane++) {
+        const int t = tw + mfma32_f16_b_col(lane);
+        mt[lane] = -INFINITY;
         for (int r = 0; r < 16; r++) {
-          int t = tw + mfma32_d_row(lane, r), key = j0 + mfma32_d_col(lane);
-          bool valid = t < T && key <= pos + t;
-          sv[lane][r] = valid ? s[lane][r] * scale * 1.4426950408889634f : -INFINITY; /* log2 units */
+          if (masked && j0 + mfma32_d_row(lane, r) > pos + t + g_mask_slack) s[lane][r] = -INFINITY;
+          mt[lane] = fmaxf(mt[lane], s[lane][r]);
         }
-      for (int lane = 0; lane < 64; lane++)
+      }
+      for (int lane = 0; lane < 64; lane++) {
+        const float mn = fmaxf(m[w][lane], fmaxf(mt[lane], mt[lane ^ 32]) * scale2);
+        const float alpha = exp2f(m[w][lane] - mn);
+        float ps[2] = {0.f, 0.f};
+        m[w][lane] = mn;
         for (int r = 0; r < 16; r++) {
-          float x = -INFINITY;
-          for (int other = lane / 32 * 32; other < lane / 32 * 32 + 32; other++) x = fmaxf(x, sv[other][r]);
-          mt[lane][r] = x;
+          const float p = exp2f(fmaf(s[lane][r], scale2, -mn));
+          ps[r % 2] += p;
+          pf[r / 4][lane][r % 4] = round_p(bf16, p);
         }
-      for (int lane = 0; lane < 64; lane++)
-        for (int r = 0; r < 16; r++) {
-          float mn = fmaxf(m[w][lane][r], mt[lane][r]);
-          float alpha = m[w][lane][r] == -INFINITY ? 0.f : exp2f(m[w][lane][r] - mn);
-          float p = sv[lane][r] == -INFINITY ? 0.f : exp2f(sv[lane][r] - mn);
-          l[w][lane][r] = l[w][lane][r] * alpha + p;
-          m[w][lane][r] = mn;
-          for (int jb = 0; jb < D / 32; jb++) o[w][jb][lane][r] *= alpha;
-          Ps[w][mfma32_d_row(lane, r) * LDP + mfma32_d_col(lane)] = round_f16(p);
-        }
-      for (int kk = 0; kk < BKV / 8; kk++) {
-        float pf[64][4], vf[64][4];
-        for (int lane = 0; lane < 64; lane++)
-          for (int e = 0; e < 4; e++)
-            pf[lane][e] = Ps[w][mfma32_f16_a_row(lane) * LDP + 8 * kk + mfma32_f16_a_k(lane, 0) + e];
+        for (int i = 0; i < 2; i++) lsum[w][lane][i] = fmaf(lsum[w][lane][i], alpha, ps[i]);
+        for (int jb = 0; jb < D / 32; jb++)
+          for (int r = 0; r < 16; r++) o[w][jb][lane][r] *= alpha;
+      }
+      for (int kk = 0; kk < BKV / 8; kk++)
         for (int jb = 0; jb < D / 32; jb++) {
           for (int lane = 0; lane < 64; lane++)
             for (int e = 0; e < 4; e++)
-              vf[lane][e] = Vt[(32 * jb + mfma32_f16_b_col(lane)) * LDV + 8 * kk + mfma32_f16_b_k(lane, 0) + e];
-          emulate_mfma_32x32(8, pf, vf, o[w][jb]);
+              vf[lane][e] = Vt[(32 * jb + mfma32_f16_a_row(lane)) * LDV + 8 * kk + mfma32_f16_a_k(lane, e)];
+          emulate_mfma_32x32(8, vf, pf[kk], o[w][jb]);
         }
-      }
     }
   }
   for (int w = 0; w < NW; w++)
-    for (int lane = 0; lane < 64; lane++)
-      for (int r = 0; r < 16; r++) {
-        float lr = 0.f;
-        for (int other = lane / 32 * 32; other < lane / 32 * 32 + 32; other++) lr += l[w][other][r];
-        int t = t0 + 32 * w + mfma32_d_row(lane, r);
-        if (t < T)
-          for (int jb = 0; jb < D / 32; jb++)
-            out[(t * H + h) * D + 32 * jb + mfma32_d_col(lane)] = o[w][jb][lane][r] / lr;
-      }
+    for (int lane = 0; lane < 64; lane++) {
+      const int t = t0 + 32 * w + mfma32_f16_b_col(lane);
+      const float mine = lsum[w][lane][0] + lsum[w][lane][1];
+      const float l = mine + (lsum[w][lane ^ 32][0] + lsum[w][lane ^ 32][1]);
+      if (t < T)
+        for (int jb = 0; jb < D / 32; jb++)
+          for (int r = 0; r < 16; r++)
+            out[(t * H + h) * D + 32 * jb + mfma32_d_row(lane, r)] = o[w][jb][lane][r] / l;
+    }
   free(Ks);
   free(Vt);
 }
 
-/* Causal attention of T tokens at pos over an f16 cache of pos + T rows, GQA
- * (H = 4, KVH = 2), every block of every head, against a double reference
- * on the same f16 values (q rounded as the kernel rounds it). The kernel
- * also rounds p to f16 (2^-11 relative), hence the tolerance. */
-static void check_attention_mfma(int T, int pos, int D) {
+/* Largest |out - reference| of causal attention of T tokens at pos over a
+ * cache of pos + T rows, GQA (H = 4, KVH = 2), every block of every head,
+ * the reference in double on the same rounded q and cache values; NAN when
+ * an output was left unwritten. */
+static double attention_mfma_error(int T, int pos, int D, bool bf16) {
   const int H = 4, KVH = 2, S = pos + T;
   const float scale = 1.0f / sqrtf((float)D);
   float *q = malloc(sizeof(float) * T * H * D), *out = malloc(sizeof(float) * T * H * D);
   float *kc = malloc(sizeof(float) * S * KVH * D), *vc = malloc(sizeof(float) * S * KVH * D);
-  unsigned state = 4242u + (unsigned)(T * 7 + pos + D);
+  unsigned state = 4242u + (unsigned)(T * 7 + pos + D + bf16);
   for (int i = 0; i < T * H * D; i++) q[i] = 2.0f * value(&state) + 0.01f * (float)(i % 7);
-  for (int i = 0; i < S * KVH * D; i++) kc[i] = value(&state);
-  for (int i = 0; i < S * KVH * D; i++) vc[i] = value(&state);
+  for (int i = 0; i < S * KVH * D; i++) kc[i] = round_dt(bf16, value(&state));
+  for (int i = 0; i < S * KVH * D; i++) vc[i] = round_dt(bf16, value(&state));
   for (int i = 0; i < T * H * D; i++) out[i] = NAN;
   for (int h = 0; h < H; h++)
     for (int t0 = 0; t0 < T; t0 += GRETA_ATTN_MFMA_QUERIES)
-      attention_mfma_block(T, pos, H, KVH, D, q, kc, vc, scale, h, t0, out);
+      attention_mfma_block(T, pos, H, KVH, D, bf16, q, kc, vc, scale, h, t0, out);
   float *qr = malloc(sizeof(float) * D);
-  double *ref = malloc(sizeof(double) * D);
+  double worst = 0, *ref = malloc(sizeof(double) * D);
   for (int t = 0; t < T; t++)
     for (int h = 0; h < H; h++) {
-      for (int d = 0; d < D; d++) qr[d] = round_f16(q[(t * H + h) * D + d]);
+      for (int d = 0; d < D; d++) qr[d] = round_dt(bf16, q[(t * H + h) * D + d]);
       support_attention_row(qr, kc, vc, pos + t + 1, KVH, h / (H / KVH), D, scale, ref);
       for (int d = 0; d < D; d++) {
-        float got = out[(t * H + h) * D + d];
-        cr_assert(fabs(got - ref[d]) <= 2e-3, "T=%d pos=%d D=%d: out[t %d][h %d][d %d] = %g, want %g",
-                  T, pos, D, t, h, d, got, ref[d]);
+        double e = fabs(out[(t * H + h) * D + d] - ref[d]);
+        if (isnan(e)) worst = NAN;
+        else if (!isnan(worst) && e > worst) worst = e;
       }
     }
   free(qr);
@@ -539,10 +571,35 @@ static void check_attention_mfma(int T, int pos, int D) {
   free(out);
   free(kc);
   free(vc);
+  return worst;
+}
+
+/* q and p are rounded to the cache dtype (unit roundoff 2^-11 for f16,
+ * 2^-8 for bf16) on outputs of magnitude < 1: twice that. */
+static void check_attention_mfma(int T, int pos, int D, bool bf16) {
+  const double tol = bf16 ? 8e-3 : 1e-3;
+  double e = attention_mfma_error(T, pos, D, bf16);
+  fprintf(stderr, "attention_mfma T=%d pos=%d D=%d %s: max error %.2e\n", T, pos, D,
+          bf16 ? "bf16" : "f16", e);
+  cr_assert(e <= tol, "T=%d pos=%d D=%d %s: max |out - reference| %g, tolerance %g", T, pos, D,
+            bf16 ? "bf16" : "f16", e, tol);
 }
 
 Test(mfma_layout, attention_mfma_matches_attention) {
-  check_attention_mfma(100, 0, 64);   /* one block, partial last key tile */
-  check_attention_mfma(200, 37, 128); /* two blocks, cache rows before the step */
-  check_attention_mfma(5, 70, 32);    /* few queries, many earlier rows */
+  check_attention_mfma(100, 0, 64, false);   /* one block, partial last key tile */
+  check_attention_mfma(200, 37, 128, false); /* two blocks, cache rows before the step */
+  check_attention_mfma(5, 70, 32, false);    /* few queries, many earlier rows */
+  check_attention_mfma(300, 0, 128, true);   /* three blocks: whole tiles from the second on */
+  check_attention_mfma(77, 13, 256, true);   /* head_dim 256 */
+  check_attention_mfma(129, 95, 64, true);   /* the second block one row long */
+}
+
+/* The check above fails when the kernel's mask lets a query see one key past
+ * its own. */
+Test(mfma_layout, attention_mfma_a_wrong_mask_fails) {
+  g_mask_slack = 1;
+  double e = attention_mfma_error(100, 0, 64, false);
+  g_mask_slack = 0;
+  fprintf(stderr, "attention_mfma with a mask one key too long: max error %.2e\n", e);
+  cr_assert(e > 1e-3, "a mask one key too long went unnoticed (error %g)", e);
 }

@@ -83,6 +83,10 @@ typedef struct kernel_choice_s {
    * takes x's and the weight's tensor maps, and the call passes them after
    * this text (NULL: no maps). */
   const char *maps;
+  /* AMD: the least waves a SIMD must hold (amdgpu_waves_per_eu); 0: the
+   * compiler's choice. 2 caps a wave at 256 registers, which keeps MFMA
+   * accumulators in VGPRs, where VALU work reads them without copies. */
+  int amd_waves_per_simd;
 } kernel_choice_t;
 
 static greta_status_t bad(const kernel_ctx_t *c, const char *what) {
@@ -577,6 +581,9 @@ static greta_status_t kernel_attention(const kernel_ctx_t *c, kernel_choice_t *k
     GRETA_RETURN_IF_ERROR(set_geometry(c, GRETA_ATTN_MFMA_NT, (int64_t[3]){a->heads, 1, 1}, 1, 1,
                                        GRETA_ATTN_MFMA_QUERIES));
     k->fn = "greta_attention_mfma";
+    /* Two waves a SIMD keep O in VGPRs up to head_dim 128; at 256 its 128
+     * accumulators and Q's 64 registers would spill under that cap. */
+    k->amd_waves_per_simd = a->head_dim <= 128 ? 2 : 0;
     return NULL;
   }
   /* sm_90a, half cache, head_dim 128: flash attention on wgmma, 128 query
@@ -833,12 +840,15 @@ static const kernel_selector_t selectors[GRETA_OP_COUNT_] = {
 };
 
 static void emit_kernel(const kernel_ctx_t *c, const kernel_choice_t *k) {
+  char waves[64] = "";
+  if (c->target->arch == TARGET_AMD && k->amd_waves_per_simd > 0)
+    snprintf(waves, sizeof waves, "__attribute__((amdgpu_waves_per_eu(%d)))\n", k->amd_waves_per_simd);
   strbuf_printf(c->src,
                 "extern \"C\" __global__ void __launch_bounds__(%u)\n"
-                "%s(const int *params, %s%s) {\n"
+                "%s%s(const int *params, %s%s) {\n"
                 "%s"
                 "  %s<%s>(params, %s%s%s);\n}\n",
-                c->l->block[0], c->name, k->params,
+                c->l->block[0], waves, c->name, k->params,
                 k->maps ? ", const __grid_constant__ greta_tmap map_x, "
                           "const __grid_constant__ greta_tmap map_w"
                         : "",
