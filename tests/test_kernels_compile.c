@@ -430,6 +430,24 @@ Test(kernels_compile, clang_gfx942) {
   cr_assert(contains(obj, size, "amdgcn-amd-amdhsa--gfx942:sramecc+:xnack-"),
             "metadata note lacks the full target ID");
   check_every_kernel(&t, &tu, obj, size, true, NULL);
+  /* The half-cache attentions up to head_dim 128 run two waves a SIMD, so
+   * their accumulators live in VGPRs: no AGPR, no copy around a rescale
+   * (attention_mfma.h; at head_dim 256 they need AGPRs and one wave). */
+  {
+    kernel_stats_t *ks = NULL;
+    size_t n = 0;
+    greta_status_t st = stats_collect(&t, obj, size, &ks, &n);
+    cr_assert_null(st, "%s", greta_status_message(st));
+    static const char *const two_waves[] = {"attention_f16", "attention_bf16", "attention_f16_hd64",
+                                            "attention_bf16_hd128"};
+    for (size_t i = 0; i < sizeof two_waves / sizeof *two_waves; i++) {
+      const kernel_stats_t *k = stats_named(ks, n, two_waves[i]);
+      cr_assert_not_null(k, "kernel %s missing", two_waves[i]);
+      cr_expect_eq(k->agprs, 0, "%s holds %lld AGPRs", k->name, (long long)k->agprs);
+      cr_expect_geq(k->occupancy, 2, "%s: %lld waves a SIMD", k->name, (long long)k->occupancy);
+    }
+    free(ks);
+  }
 
   char path[] = "/tmp/greta-test-XXXXXX";
   int fd = mkstemp(path);
