@@ -8,8 +8,7 @@
  * Why: greta_attention gives every query row a wave and does the dot
  * products with FMAs, ~60x its FLOP floor at T = 512. Here a wave owns 32
  * query rows and both products run on the matrix cores, transposed so that
- * the softmax stays in registers (the way CK's forward attention lays it
- * out):
+ * the softmax stays in registers:
  *   S^T (32 keys x 32 queries) = K Q^T: D / 8 MFMAs, A = K (rows key, k = d:
  *     K staged in LDS as [key][D + 4]), B = Q^T (the wave's Q fragments stay
  *     in registers, rounded once to DT);
