@@ -33,7 +33,9 @@
  * tile before is computed, and written to LDS between two barriers.
  * LDS rows are padded by 4 halves: a fragment read (32 rows at one offset,
  * 8 bytes a lane) falls in distinct banks when the row stride is 2 mod 32
- * words (K: D + 4 halves) or 18 (V^T: 36 halves).
+ * words (K: D + 4 halves) or 18 (V^T: 36 halves); V^T's columns are also
+ * swizzled per row (attn_mfma_vt_col) so that the transposing writes spread
+ * over the banks.
  *
  * Precision: q and p are rounded to DT for the MFMAs (the cache's own
  * precision), scores and sums are f32. The exponentials are the hardware's
@@ -143,7 +145,7 @@ GRETA_INLINE void greta_attention_mfma(const int *params, const float *q, const 
 #pragma unroll
       for (int e = 0; e < 8; e++) {
         const unsigned short bits = (unsigned short)(vw[e / 2] >> (16 * (e & 1)));
-        Vt[(8 * c + e) * LDV + j] = __builtin_bit_cast(L, bits);
+        Vt[(8 * c + e) * LDV + attn_mfma_vt_col(8 * c + e, j)] = __builtin_bit_cast(L, bits);
       }
     }
   };
@@ -188,8 +190,8 @@ GRETA_INLINE void greta_attention_mfma(const int *params, const float *q, const 
     for (int kk = 0; kk < BKV / 8; kk++)
 #pragma unroll
       for (int jb = 0; jb < D / 32; jb++) {
-        const V4 vf =
-            *(const V4 *)&Vt[(32 * jb + mfma32_f16_a_row(lane)) * LDV + 8 * kk + mfma32_f16_a_k(lane, 0)];
+        const int d = 32 * jb + mfma32_f16_a_row(lane);
+        const V4 vf = *(const V4 *)&Vt[d * LDV + attn_mfma_vt_col(d, 8 * kk + mfma32_f16_a_k(lane, 0))];
         F::mma(o[jb], vf, __builtin_bit_cast(V4, pf[kk]));
       }
   };

@@ -89,6 +89,16 @@ GRETA_LAYOUT_FN unsigned int mfma_bf16_pair_bits(unsigned int u0, unsigned int u
   return (r0 >> 16) | (r1 & 0xffff0000u);
 }
 
+/* greta_attention_mfma's V^T in LDS ([d][32 + 4] halves): the column of key
+ * j (0..31) in row d. Staging writes one d of each lane's chunk at a time,
+ * rows 8 apart, and row strides of 18 words put those in 2 banks (8 dwords
+ * a bank at head_dim 128); XOR-ing bits 2..4 of j with bits 4..6 of d
+ * spreads them (one a bank at head_dim 64 and 128, two at 32 and 256).
+ * Groups of 4 keys stay together (the 8-byte fragment reads), and 16 lanes
+ * reading 16 consecutive rows share one XOR, so the reads keep their banks
+ * (tests/test_mfma_layout.c, attention_mfma_lds_banks). */
+GRETA_LAYOUT_FN int attn_mfma_vt_col(int d, int j) { return j ^ (4 * ((d >> 4) & 7)); }
+
 /* greta_gemm_mfma's tile: 4 waves in 2 x 2; wave w owns MB x NB blocks of
  * 32 x 32 at rows gemm_mfma_wave_m, columns gemm_mfma_wave_n of the
  * (64 MB) x (64 NB) tile. */

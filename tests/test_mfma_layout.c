@@ -421,7 +421,8 @@ Test(mfma_layout, bf16_pair_rounding_matches_the_single_rounding) {
  * One block (128 query rows of head h) run as the template runs it, through
  * mfma_layout.h's functions and the 32x32x8 emulation, rounding where the
  * kernel rounds (q once, p before P V; the caches hold values of the cache
- * dtype): stage a key tile as K [key][D + 4] and V^T [d][36]; S^T = K Q^T;
+ * dtype): stage a key tile as K [key][D + 4] and V^T [d][36] (columns
+ * swizzled by attn_mfma_vt_col); S^T = K Q^T;
  * the tiles every row sees whole without a mask, then the diagonal ones
  * masked, a wave skipping a tile past all its rows (and every tile when
  * its rows all lie past T); each query's max over
@@ -478,7 +479,7 @@ static void attention_mfma_block(int T, int pos, int H, int KVH, int D, bool bf1
       for (int d = 0; d < D; d++) {
         int r = j0 + j;
         Ks[j * LDK + d] = r < block_hi ? kc[(r * KVH + g) * D + d] : 0.f;
-        Vt[d * LDV + j] = r < block_hi ? vc[(r * KVH + g) * D + d] : 0.f;
+        Vt[d * LDV + attn_mfma_vt_col(d, j)] = r < block_hi ? vc[(r * KVH + g) * D + d] : 0.f;
       }
     for (int w = 0; w < NW; w++) {
       const int tw = t0 + 32 * w;
@@ -517,7 +518,8 @@ static void attention_mfma_block(int T, int pos, int H, int KVH, int D, bool bf1
         for (int jb = 0; jb < D / 32; jb++) {
           for (int lane = 0; lane < 64; lane++)
             for (int e = 0; e < 4; e++)
-              vf[lane][e] = Vt[(32 * jb + mfma32_f16_a_row(lane)) * LDV + 8 * kk + mfma32_f16_a_k(lane, e)];
+              vf[lane][e] = Vt[(32 * jb + mfma32_f16_a_row(lane)) * LDV +
+                               attn_mfma_vt_col(32 * jb + mfma32_f16_a_row(lane), 8 * kk + mfma32_f16_a_k(lane, e))];
           emulate_mfma_32x32(8, vf, pf[kk], o[w][jb]);
         }
     }
@@ -602,4 +604,71 @@ Test(mfma_layout, attention_mfma_a_wrong_mask_fails) {
   g_mask_slack = 0;
   fprintf(stderr, "attention_mfma with a mask one key too long: max error %.2e\n", e);
   cr_assert(e > 1e-3, "a mask one key too long went unnoticed (error %g)", e);
+}
+
+/* greta_attention_mfma's LDS accesses over the banks (the model of
+ * check_banks: 32 banks of 4 bytes; 2- and 4-byte accesses served 32 lanes
+ * at a time, 8-byte ones 16): the most distinct dwords any bank holds in one
+ * group, over every instruction of a tile. col is V^T's column function. */
+static int vt_write_ways(int D, int (*col)(int, int)) {
+  const int BKV = GRETA_ATTN_MFMA_KEYS, LDV = BKV + 4, CPR = D / 8, NT = GRETA_ATTN_MFMA_NT;
+  int worst = 0;
+  /* The staging: thread idx holds chunk idx % CPR of key row idx / CPR and
+   * writes its element e to row 8 c + e, one instruction per e. */
+  for (int base = 0; base < BKV * CPR && base < NT; base += 32)
+    for (int e = 0; e < 8; e++) {
+      int dword[32][32], n[32] = {0};
+      for (int idx = base; idx < base + 32 && idx < BKV * CPR; idx++) {
+        int j = idx / CPR, c = idx % CPR, d = 8 * c + e;
+        int w = (d * LDV + col(d, j)) / 2, bank = w % 32, seen = 0;
+        for (int i = 0; i < n[bank]; i++) seen |= dword[bank][i] == w;
+        if (!seen) dword[bank][n[bank]++] = w;
+        if (n[bank] > worst) worst = n[bank];
+      }
+    }
+  return worst;
+}
+
+static int identity_col(int d, int j) {
+  (void)d;
+  return j;
+}
+
+static int swizzled_col(int d, int j) { return attn_mfma_vt_col(d, j); }
+
+Test(mfma_layout, attention_mfma_lds_banks) {
+  const int BKV = GRETA_ATTN_MFMA_KEYS, LDV = BKV + 4;
+  for (int D = 32; D <= 256; D *= 2) {
+    /* V^T's transposing writes: two lanes share a dword (keys j and j + 1);
+     * at head_dim 64 and 128 no two dwords share a bank, at 32 and 256 two
+     * (unswizzled: 2, 4, 8 and 16). */
+    const int ways = vt_write_ways(D, swizzled_col), want = D == 64 || D == 128 ? 1 : 2;
+    cr_assert_leq(ways, want, "head_dim %d: V^T writes %d-way, expected %d", D, ways, want);
+    if (D == 128) cr_assert_eq(vt_write_ways(D, identity_col), 8, "the check cannot see conflicts");
+    /* V^T's 8-byte fragment reads (A of O^T = V^T P^T): 16 lanes a group,
+     * rows d = 32 jb + l % 32, keys 8 kk + 4 (l / 32) .. + 3. */
+    for (int jb = 0; jb < D / 32; jb++)
+      for (int kk = 0; kk < BKV / 8; kk++)
+        for (int g0 = 0; g0 < 64; g0 += 16) {
+          int used[32] = {0};
+          for (int lane = g0; lane < g0 + 16; lane++) {
+            int d = 32 * jb + mfma32_f16_a_row(lane), j = 8 * kk + mfma32_f16_a_k(lane, 0);
+            cr_assert_eq(attn_mfma_vt_col(d, j + 3), attn_mfma_vt_col(d, j) + 3, "keys split");
+            int w = (d * LDV + attn_mfma_vt_col(d, j)) / 2;
+            used[w % 32]++;
+            used[(w + 1) % 32]++;
+          }
+          for (int bank = 0; bank < 32; bank++)
+            cr_assert_leq(used[bank], 1, "head_dim %d, jb %d kk %d lanes %d..: bank %d read %d times",
+                          D, jb, kk, g0, bank, used[bank]);
+        }
+  }
+  /* Every key of every row has its own column. */
+  for (int d = 0; d < 256; d++) {
+    int seen[32] = {0};
+    for (int j = 0; j < BKV; j++) {
+      int col = attn_mfma_vt_col(d, j);
+      cr_assert(col >= 0 && col < BKV && !seen[col]++, "row %d: key %d to column %d", d, j, col);
+    }
+  }
 }
