@@ -146,6 +146,9 @@ for _a in ("fp8", "bf8"):
 PEAK_PER_CU_CLK = {"f16": 2048, "bf16": 2048, "f32": 256, "xf32": 1024, "f64": 256,
                    "i8": 4096, "fp8": 4096}
 
+# Causal prefill attention (T tokens at pos 0, H query heads): the 7B's.
+DEFAULT_ATTENTION = [(512, 32), (2048, 32)]
+
 # GEMM shapes (M, N, K) of the Llama-2-7B block's prefill at T = 512 and 2048.
 DEFAULT_SHAPES = [(t, n, k) for t in (512, 2048)
                   for (n, k) in ((4096, 4096), (11008, 4096), (4096, 11008))]
@@ -170,6 +173,12 @@ ASSUMPTIONS = [
     "of 38 CUs; loads hit L2; HBM only as a per-shape ceiling)." % L2_BYTES_PER_CLK_PER_CU,
     "Roofline = max of the four (perfect overlap); pessimistic = their sum (no overlap). "
     "Latency, barriers, s_waitcnt stalls and SALU are counted, not modelled.",
+    "Causal attention at T tokens (pos 0), H heads: the key tiles each wave computes follow "
+    "greta_attention_mfma's loops (a block's whole tiles, then its diagonal ones up to the wave's "
+    "last row; GRETA_ATTN_MFMA_QUERIES rows a block, 32 a wave, GRETA_ATTN_MFMA_KEYS keys a tile); "
+    "the 1216 SIMDs finish no sooner than the longest wave or the mean load, so share = "
+    "wave-tiles / (1216 x max(longest, wave-tiles / 1216)); % peak = share x the key loops' "
+    "roofline weighted by their tiles (key loop 1 the whole tiles, 2 the diagonal ones).",
     "Shapes: efficiency = tiles / (rounds x workgroups/CU x 304) (a partial round charged in "
     "full); projected % = the same model per round with the workgroups each CU really holds "
     "(a partial round spread evenly over the 304 CUs), K tail ignored; HBM ceiling = flops / "
@@ -582,6 +591,45 @@ def shape_projection(shape, tile, per_wave, occ, weight_bytes):
     return q
 
 
+def attention_tiles(t, heads, queries, keys, wave_rows):
+    """greta_attention_mfma's key tiles at T = t, pos 0: (workgroups, the
+    whole tiles and diagonal tiles all waves compute, the longest wave's
+    tiles). A block of `queries` rows at t0 computes the tiles below t0 + 1
+    whole, then j0 < min(t0 + queries, t) masked, a wave only those with
+    j0 <= its last row; waves past t compute none."""
+    blocks = -(-t // queries)
+    whole = diag = longest = 0
+    for b in range(blocks):
+        t0 = b * queries
+        hi = min(t0 + queries, t)
+        whole_hi = (t0 + 1) // keys * keys
+        for tw in range(t0, t0 + queries, wave_rows):
+            if tw >= t:
+                continue
+            n_whole = whole_hi // keys
+            n_diag = len([j0 for j0 in range(whole_hi, hi, keys) if j0 <= tw + wave_rows - 1])
+            whole += n_whole
+            diag += n_diag
+            longest = max(longest, n_whole + n_diag)
+    return heads * blocks, heads * whole, heads * diag, longest
+
+
+def attention_projection(t, heads, loops, constants):
+    """The causal prefill at T = t over the 1216 SIMDs (see ASSUMPTIONS);
+    loops: the kernel's key-loop models in order (whole tiles, diagonal)."""
+    queries = constants.get("GRETA_ATTN_MFMA_QUERIES", 128)
+    keys = constants.get("GRETA_ATTN_MFMA_KEYS", 32)
+    wgs, whole, diag, longest = attention_tiles(t, heads, queries, keys, 32)
+    simds = CUS * SIMDS_PER_CU
+    total = whole + diag
+    share = total / (simds * max(longest, total / simds)) if total else 0.0
+    pw = loops[0]["model"]["pct_peak_roofline"]
+    pd = loops[-1]["model"]["pct_peak_roofline"]
+    mix = (whole * pw + diag * pd) / total if total else 0.0
+    return {"t": t, "heads": heads, "workgroups": wgs, "whole_tiles": whole, "diagonal_tiles": diag,
+            "longest_wave_tiles": longest, "simd_share": share, "pct_peak": mix * share}
+
+
 def kernel_tile(name, flops_per_iter, dtype, tile, tiles):
     """The (BM, BN) tile a GEMM kernel computes and where it came from. With
     tiles read from launch_constants.h (read_tiles), a greta_matmul kernel's
@@ -597,7 +645,7 @@ def kernel_tile(name, flops_per_iter, dtype, tile, tiles):
     return tile, None
 
 
-def analyse(funcs, notes, tile, shapes, tiles=None):
+def analyse(funcs, notes, tile, shapes, tiles=None, attention=(), constants=None):
     out = []
     for name, insns in funcs.items():
         if not any(is_mfma(m) for _, m, _, _ in insns):
@@ -605,11 +653,16 @@ def analyse(funcs, notes, tile, shapes, tiles=None):
         loops = key_loops(insns) if name.startswith("greta_attention") else []
         if not loops:
             loops = [pick_k_loop(insns)]
+        mine = []
         for i, loop in enumerate(loops):
             k = analyse_loop(name, insns, loop, notes, tile, shapes, tiles)
             if len(loops) > 1:
                 k["loop_of"] = [i + 1, len(loops)]
-            out.append(k)
+            mine.append(k)
+        if name.startswith("greta_attention") and attention:
+            mine[-1]["attention"] = [attention_projection(t, h, mine, constants or {})
+                                     for t, h in attention]
+        out.extend(mine)
     return out
 
 
@@ -729,7 +782,7 @@ def group_identical(kernels):
     groups = {}
     for k in kernels:
         pw = k["per_wave"]
-        sig = json.dumps([k.get("loop_of"), pw["mfma"], pw["valu"], pw["trans"], pw["acc_moves"], pw["waitcnt"], pw["barrier"],
+        sig = json.dumps([k.get("loop_of"), k.get("attention"), pw["mfma"], pw["valu"], pw["trans"], pw["acc_moves"], pw["waitcnt"], pw["barrier"],
                           k["per_workgroup"], k["meta"]["vgpr"], k["meta"]["agpr"], k["meta"]["vgpr_spills"],
                           k["meta"]["sgpr_spills"], k["occupancy"], k["model"], k["shapes"]], sort_keys=True)
         groups.setdefault(sig, ([], k))[0].append(k["kernel"])
@@ -794,6 +847,19 @@ def markdown(kernels, tile, tile_src, source):
             lines.append("| %dx%dx%d | %d | %d | %.2f | %.1f | %.1f | %.0f |" % (
                 q["m"], q["n"], q["k"], q["tiles"], q["rounds"], q["efficiency"], q["pct_peak_brief_rule"],
                 q["pct_peak"], q["hbm_ceiling_pct"]))
+    for names, k in groups:
+        if not k.get("attention"):
+            continue
+        lines.append("")
+        lines.append("Causal prefill at pos 0, %s (wave-tiles: key tiles summed over all waves):" % ", ".join(names))
+        lines.append("")
+        lines.append("| T | heads | workgroups | whole / diagonal wave-tiles | longest wave (tiles) "
+                     "| share of the 1216 SIMDs | % peak |")
+        lines.append("|" + "---|" * 7)
+        for a in k["attention"]:
+            lines.append("| %d | %d | %d | %d / %d | %d | %.3f | %.1f |" % (
+                a["t"], a["heads"], a["workgroups"], a["whole_tiles"], a["diagonal_tiles"],
+                a["longest_wave_tiles"], a["simd_share"], a["pct_peak"]))
     lines.append("")
     lines.append("Assumptions:")
     for a in ASSUMPTIONS:
@@ -864,6 +930,12 @@ def selftest():
     check("valu with a transcendental", (c2["valu"], c2["trans"]), (2, 1))
     check("transcendental cycles", model_cu({"mfma": {}, "global_bytes": 0, "lds_bytes": 0, "valu": 2,
                                              "trans": 1}, 1, 1)["cycles"]["valu"], 20)
+    # The causal attention's tiles at T = 512, 32 heads, blocks of 128 rows,
+    # waves of 32, tiles of 32: wave i (rows 32 i ..) computes i + 1 tiles,
+    # 4 (i // 4) of them whole; per head 16 waves: 1 + .. + 16 = 136 tiles,
+    # whole 4 x (0 + 4 + 8 + 12) = 96, diagonal 40; 4 blocks a head.
+    check("attention tiles", attention_tiles(512, 32, 128, 32, 32), (128, 96 * 32, 40 * 32, 16))
+    check("attention tiles past T", attention_tiles(40, 1, 128, 32, 32), (1, 0, 3, 2))
     check("not transcendental", [bool(TRANS_RE.match(m)) for m in
                                  ("v_exp_f32_e32", "v_rcp_iflag_f32_e32", "v_sqrt_f64_e64",
                                   "v_exp_legacy_f32_e32", "v_cvt_f16_f32_e32", "v_ldexp_f32")],
@@ -957,6 +1029,9 @@ def main():
     ap.add_argument("--shape", action="append", default=[],
                     help="GEMM shape MxNxK for the quantisation table (repeatable; default: "
                          "Llama-2-7B block at T = 512 and 2048)")
+    ap.add_argument("--attention", action="append", default=[],
+                    help="causal prefill TxH (tokens x query heads) for the attention kernels' table "
+                         "(repeatable; default: 512x32 and 2048x32)")
     ap.add_argument("--source-dir", default=os.path.dirname(here),
                     help="GRETA source tree (for templates/launch_constants.h)")
     ap.add_argument("--disassembly", help="read this llvm-objdump -d text instead of running it")
@@ -993,6 +1068,13 @@ def main():
             ap.error("--shape: expected MxNxK such as 512x4096x4096, found %r" % s)
         shapes.append(tuple(int(g) for g in m.groups()))
     shapes = shapes or DEFAULT_SHAPES
+    attention = []
+    for s in a.attention:
+        m = re.fullmatch(r"(\d+)x(\d+)", s)
+        if not m:
+            ap.error("--attention: expected TxH such as 512x32, found %r" % s)
+        attention.append((int(m.group(1)), int(m.group(2))))
+    attention = attention or DEFAULT_ATTENTION
 
     if a.disassembly:
         with open(a.disassembly) as f:
@@ -1009,8 +1091,9 @@ def main():
     funcs = parse_disassembly(dis)
     if not funcs:
         sys.exit("gfx942_model: no kernel found in the disassembly of %s" % (a.hsaco or a.disassembly))
-    tiles = None if a.tile else read_tiles(read_constants(a.source_dir))
-    kernels = analyse(funcs, parse_notes(notes_text), tile, shapes, tiles)
+    constants = read_constants(a.source_dir)
+    tiles = None if a.tile else read_tiles(constants)
+    kernels = analyse(funcs, parse_notes(notes_text), tile, shapes, tiles, attention, constants)
 
     if a.json:
         print(json.dumps({"source": a.hsaco or a.disassembly, "tile": list(tile), "tile_source": tile_src,

@@ -81,6 +81,10 @@ typedef struct fact_s {
   int loop, count, vspill, sspill, n_kinds;
   long flops;
   double roof, pess;
+  /* The causal attention's table (the model's defaults, T = 512 and 2048,
+   * 32 heads): whole and diagonal wave-tiles, the longest wave's tiles; -1
+   * on rows without it. */
+  long att[2][3];
 } fact_t;
 
 static const char *const FLATTEN =
@@ -89,7 +93,9 @@ static const char *const FLATTEN =
     "  p=k['per_wave']; m=p['mfma']; mo=k['model']; me=k['meta']\n"
     "  print(k['kernel'], int(k['loop'] is not None), m[0]['instruction'] if m else '-',"
     " p['mfma_count'], p['flops'], '%.6f' % mo['pct_peak_roofline'],"
-    " '%.6f' % mo['pct_peak_pessimistic'], me['vgpr_spills'], me['sgpr_spills'], len(m))\n";
+    " '%.6f' % mo['pct_peak_pessimistic'], me['vgpr_spills'], me['sgpr_spills'], len(m),"
+    " *[v for a in (k.get('attention') or [{}] * 2)[:2]"
+    " for v in (a.get('whole_tiles', -1), a.get('diagonal_tiles', -1), a.get('longest_wave_tiles', -1))])\n";
 
 static int model_block(const char *dtype, int max_tokens, fact_t *facts, int max) {
   char dir[] = "/tmp/greta_gfx942_model_XXXXXX";
@@ -120,15 +126,44 @@ static int model_block(const char *dtype, int max_tokens, fact_t *facts, int max
   int n = 0;
   for (char *line = strtok(out, "\n"); line && n < max; line = strtok(NULL, "\n")) {
     fact_t *k = &facts[n];
-    int got = sscanf(line, "%63s %d %63s %d %ld %lf %lf %d %d %d", k->name, &k->loop, k->mfma, &k->count,
-                     &k->flops, &k->roof, &k->pess, &k->vspill, &k->sspill, &k->n_kinds);
-    cr_assert_eq(got, 10, "unexpected line from the model: \"%s\"", line);
+    int got = sscanf(line, "%63s %d %63s %d %ld %lf %lf %d %d %d %ld %ld %ld %ld %ld %ld", k->name, &k->loop,
+                     k->mfma, &k->count, &k->flops, &k->roof, &k->pess, &k->vspill, &k->sspill, &k->n_kinds,
+                     &k->att[0][0], &k->att[0][1], &k->att[0][2], &k->att[1][0], &k->att[1][1], &k->att[1][2]);
+    cr_assert_eq(got, 16, "unexpected line from the model: \"%s\"", line);
     n++;
   }
   free(out);
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   (void)system(cmd);
   return n;
+}
+
+/* The attention's causal table, derived here from the template's loops:
+ * a block of Q rows (GRETA_ATTN_MFMA_QUERIES) at t0 = Q b computes its
+ * t0 / 32 whole tiles in each of its 4 waves, and wave w of it w + 1
+ * diagonal ones (32 rows a wave, 32 keys a tile, pos 0). So at T tokens
+ * (B = T / Q blocks, n = T / 32 waves a head) and H heads: whole = H x 4 x
+ * (Q / 32) x (0 + 1 + .. + (B - 1)), diagonal = H x B x (1 + 2 + 3 + 4),
+ * the longest wave n tiles. */
+static void check_causal_tiles(const fact_t *facts, int n) {
+  static const long tokens[2] = {512, 2048};
+  const long H = 32, Q = GRETA_ATTN_MFMA_QUERIES, waves = Q / 32;
+  int rows = 0;
+  for (int i = 0; i < n; i++) {
+    if (facts[i].att[0][0] < 0) continue;
+    rows++;
+    for (int s = 0; s < 2; s++) {
+      const long T = tokens[s], B = T / Q;
+      const long whole = H * waves * (Q / 32) * (B * (B - 1) / 2), diag = H * B * waves * (waves + 1) / 2;
+      cr_expect_eq(facts[i].att[s][0], whole, "T %ld: %ld whole wave-tiles, expected %ld", T,
+                   facts[i].att[s][0], whole);
+      cr_expect_eq(facts[i].att[s][1], diag, "T %ld: %ld diagonal wave-tiles, expected %ld", T,
+                   facts[i].att[s][1], diag);
+      cr_expect_eq(facts[i].att[s][2], T / 32, "T %ld: longest wave %ld tiles, expected %ld", T,
+                   facts[i].att[s][2], T / 32);
+    }
+  }
+  cr_expect_eq(rows, 1, "%d attention rows carry the causal table, expected 1", rows);
 }
 
 /* per_block: MFMAs per 32 x 32 block per iteration; attention: the
@@ -175,6 +210,7 @@ static void check_block(const char *dtype, int max_tokens, const char *mfma, int
                max_tokens, big, want_big);
   cr_expect_eq(attn, attention ? 2 : 0, "%s block: %d MFMA attention key loops, expected %d", dtype, attn,
                attention ? 2 : 0);
+  if (attention) check_causal_tiles(facts, n);
 }
 
 Test(gfx942_model, block_f32) {
