@@ -70,8 +70,9 @@ Assumptions (also printed with the tables, see ASSUMPTIONS below):
     t_valu overlap in the roofline; the issue slots the MFMAs themselves take
     are not charged. Transcendentals (v_exp, v_log, v_rcp, v_rsq, v_sqrt,
     v_sin, v_cos) run at a quarter of that rate, 16 cycles (LLVM's GCN
-    scheduling model, SISchedule.td: WriteTrans32 4 passes against 1). SALU, s_waitcnt latency, barriers and memory latency are
-    not modelled (counted only).
+    scheduling model, SISchedule.td: WriteTrans32 4 passes against 1).
+    SALU, s_waitcnt latency, barriers and memory latency are not modelled
+    (counted only).
   - Tile quantisation for a GEMM shape M x N: tiles = ceil(M/BM) ceil(N/BN),
     rounds = ceil(tiles / (workgroups per CU x 304)), efficiency = tiles /
     (rounds x workgroups per CU x 304); "roofline x efficiency" charges a
