@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Static throughput model of the MFMA (GEMM) kernels in a gfx942 code object.
+"""Static throughput model of the MFMA kernels (GEMMs, attention) in a gfx942 code object.
 
 No MI300X is needed: the model reads the disassembly of each kernel's inner
 K loop (llvm-objdump-19 -d) and the kernel metadata (llvm-readelf-19 --notes),
@@ -18,9 +18,10 @@ Per kernel whose code holds v_mfma_* instructions:
      rotated K loops in the middle, so the backward s_cbranch in the code is
      often not the back edge; the graph finds the loop either way. Of the
      loops holding MFMAs the innermost are kept and the one with the most
-     MFMAs is the K loop. If the graph has none (an irreducible layout), each
-     backward branch's target .. the last backward branch to it is taken as a
-     loop instead. No loop holding MFMAs (fully unrolled) => the whole kernel
+     MFMAs is the K loop; an attention kernel's innermost loops are each a
+     key loop of its own (all of them run). If the graph has none (an
+     irreducible layout), each backward branch's target .. the last backward
+     branch to it is taken as a loop instead. No loop holding MFMAs (fully unrolled) => the whole kernel
      is one "iteration".
   2. One iteration = every instruction of the loop's blocks, once (branches
      inside the loop that skip code are taken to fall through; for today's
