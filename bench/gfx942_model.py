@@ -21,8 +21,8 @@ Per kernel whose code holds v_mfma_* instructions:
      MFMAs is the K loop; an attention kernel's innermost loops are each a
      key loop of its own (all of them run). If the graph has none (an
      irreducible layout), each backward branch's target .. the last backward
-     branch to it is taken as a loop instead. No loop holding MFMAs (fully unrolled) => the whole kernel
-     is one "iteration".
+     branch to it is taken as a loop instead. No loop holding MFMAs (fully
+     unrolled) => the whole kernel is one "iteration".
   2. One iteration = every instruction of the loop's blocks, once (branches
      inside the loop that skip code are taken to fall through; for today's
      GEMM that is the steady state: loads of the next step, MFMAs, LDS stores,
