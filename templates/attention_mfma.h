@@ -30,7 +30,10 @@
  * (keys <= pos + t0) without a mask, then the diagonal tiles, where keys past
  * a query's own are masked (score -inf, p 0) and a wave skips a tile past all
  * of its rows. Each tile's K and V rows are loaded into registers while the
- * tile before is computed, and written to LDS between two barriers.
+ * tile before is computed, and written to LDS between two barriers; with
+ * clang 19's buffer builtins through buffer resources sized to the rows
+ * below block_hi, whose range check reads zeros past them (no per-load
+ * address arithmetic or branch on the VALU).
  * LDS rows are padded by 4 halves: a fragment read (32 rows at one offset,
  * 8 bytes a lane) falls in distinct banks when the row stride is 2 mod 32
  * words (K: D + 4 halves) or 18 (V^T: 36 halves); V^T's columns are also
@@ -58,6 +61,24 @@ GRETA_INLINE float greta_mfma_exp2(float x) {
 /* Two f32 lanes: gfx90a / gfx942 multiply and add them in one packed
  * instruction (v_pk_mul_f32, v_pk_fma_f32, v_pk_add_f32). */
 typedef float greta_v2f __attribute__((ext_vector_type(2)));
+
+/* Buffer loads (clang >= 19): a resource of `bytes` from p, whose loads at
+ * byte offsets past `bytes` return zeros. Word 3 0x00020000: a 32-bit data
+ * format, as gfx9's untyped buffer loads need (what AMD's libraries use on
+ * gfx90a and gfx942). */
+#if __has_builtin(__builtin_amdgcn_make_buffer_rsrc) && __has_builtin(__builtin_amdgcn_raw_buffer_load_b128)
+#define GRETA_AMD_BUFFER_LOADS 1
+GRETA_INLINE __amdgpu_buffer_rsrc_t greta_amd_buffer(const void *p, int bytes) {
+  return __builtin_amdgcn_make_buffer_rsrc((void *)p, 0, bytes, 0x00020000);
+}
+GRETA_INLINE greta_u4 greta_amd_buffer_load16(__amdgpu_buffer_rsrc_t r, unsigned int off) {
+  typedef unsigned int u4v __attribute__((ext_vector_type(4)));
+  const u4v v = __builtin_amdgcn_raw_buffer_load_b128(r, (int)off, 0, 0);
+  return (greta_u4){v.x, v.y, v.z, v.w};
+}
+#else
+#define GRETA_AMD_BUFFER_LOADS 0
+#endif
 
 /* One key tile's K and V rows as 16-byte chunks, thread tid's share. */
 template <int D, int BKV, int NT>
@@ -118,18 +139,32 @@ GRETA_INLINE void greta_attention_mfma(const int *params, const float *q, const 
   Rows rows;
   auto load = [&](int j0) __attribute__((always_inline)) {
     /* The tile's first row as a wave-uniform base, each chunk a 32-bit
-     * offset from it. */
-    const char *kt = (const char *)kc + (greta_i64)j0 * KVH * D * 2;
-    const char *vt = (const char *)vc + (greta_i64)j0 * KVH * D * 2;
+     * offset from it; the rows past block_hi read as zeros. */
+    const greta_i64 row_bytes = KVH * D * 2;
+    const char *kt = (const char *)kc + j0 * row_bytes, *vt = (const char *)vc + j0 * row_bytes;
+#if GRETA_AMD_BUFFER_LOADS
+    /* Through buffer resources holding the tile's rows below block_hi:
+     * base and size are scalars, and a load past the size returns zeros by
+     * itself, so a load costs no VALU instruction and no branch. */
+    const int rows_in = block_hi - j0 < BKV ? block_hi - j0 : BKV;
+    const __amdgpu_buffer_rsrc_t kb = greta_amd_buffer(kt, rows_in * (int)row_bytes);
+    const __amdgpu_buffer_rsrc_t vb = greta_amd_buffer(vt, rows_in * (int)row_bytes);
+#endif
 #pragma unroll
     for (int i = 0; i < Rows::PER_THREAD; i++) {
       const int idx = tid + NT * i, j = idx / Rows::CPR, c = idx % Rows::CPR;
       const unsigned int off = (unsigned int)(((j * (int)KVH + (int)g) * D + 8 * c) * 2);
+      if (Rows::CHUNKS % NT != 0 && idx >= Rows::CHUNKS) break;
+#if GRETA_AMD_BUFFER_LOADS
+      rows.k[i] = greta_amd_buffer_load16(kb, off);
+      rows.v[i] = greta_amd_buffer_load16(vb, off);
+#else
       rows.k[i] = rows.v[i] = (greta_u4){0u, 0u, 0u, 0u};
-      if (idx < Rows::CHUNKS && j0 + j < block_hi) {
+      if (j0 + j < block_hi) {
         rows.k[i] = *(const greta_u4 *)(kt + off);
         rows.v[i] = *(const greta_u4 *)(vt + off);
       }
+#endif
     }
   };
   /* ... and from registers into LDS: K as it is, V transposed. */
