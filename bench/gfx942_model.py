@@ -324,18 +324,25 @@ def range_loops(insns):
     return [(h, frozenset(a for a, _, _, _ in insns if h <= a <= e)) for h, e in sorted(ends.items())]
 
 
-def key_loops(insns):
-    """Every innermost loop holding MFMAs, in address order (an attention
-    kernel runs each: they are not alternatives like a GEMM's fast and
-    fallback paths)."""
+def innermost_mfma_loops(insns):
+    """The innermost loops holding MFMAs: [(header address, frozenset of
+    their instruction addresses, MFMA count)], natural loops or, if the
+    graph has none holding MFMAs, range loops."""
     mfma_addrs = {a for a, m, _, _ in insns if is_mfma(m)}
     for finder in (natural_loops, range_loops):
         cands = [(h, body, len(mfma_addrs & body)) for h, body in finder(insns)]
         cands = [c for c in cands if c[2]]
         inner = [c for c in cands if not any(o[1] < c[1] for o in cands)]
         if inner:
-            return sorted(inner, key=lambda c: min(c[1]))
+            return inner
     return []
+
+
+def key_loops(insns):
+    """Every innermost loop holding MFMAs, in address order (an attention
+    kernel runs each: they are not alternatives like a GEMM's fast and
+    fallback paths)."""
+    return sorted(innermost_mfma_loops(insns), key=lambda c: min(c[1]))
 
 
 def pick_k_loop(insns):
@@ -345,14 +352,8 @@ def pick_k_loop(insns):
     model measures the fast one): (header address, frozenset of its
     instruction addresses, MFMA count), or None when no loop holds an MFMA
     (fully unrolled)."""
-    mfma_addrs = {a for a, m, _, _ in insns if is_mfma(m)}
-    for finder in (natural_loops, range_loops):
-        cands = [(h, body, len(mfma_addrs & body)) for h, body in finder(insns)]
-        cands = [c for c in cands if c[2]]
-        inner = [c for c in cands if not any(o[1] < c[1] for o in cands)]
-        if inner:
-            return max(inner, key=lambda c: (c[2], -len(c[1]), -c[0]))
-    return None
+    inner = innermost_mfma_loops(insns)
+    return max(inner, key=lambda c: (c[2], -len(c[1]), -c[0])) if inner else None
 
 
 # ---- instruction classes ----------------------------------------------------
@@ -799,6 +800,12 @@ def label(names, k):
     return text
 
 
+def md_table(title, header, rows):
+    """A titled markdown table as lines, a blank line before and after the title."""
+    out = ["", title, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return out + ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
+
+
 def markdown(kernels, tile, tile_src, source):
     groups = group_identical(kernels)
     lines = ["gfx942 static throughput model: %s" % source, ""]
@@ -837,31 +844,24 @@ def markdown(kernels, tile, tile_src, source):
     for names, k in groups:
         if not k["shapes"]:
             continue
-        lines.append("")
         kt = k.get("tile") or tile
-        lines.append("GEMM shapes, %s, tile %dx%d (%s):" % (", ".join(names), kt[0], kt[1],
-                                                          k.get("tile_source") or tile_src))
-        lines.append("")
-        lines.append("| M x N x K | tiles | rounds | efficiency | % peak: roofline x efficiency "
-                     "| % peak: per-round model | HBM ceiling % |")
-        lines.append("|" + "---|" * 7)
-        for q in k["shapes"]:
-            lines.append("| %dx%dx%d | %d | %d | %.2f | %.1f | %.1f | %.0f |" % (
-                q["m"], q["n"], q["k"], q["tiles"], q["rounds"], q["efficiency"], q["pct_peak_brief_rule"],
-                q["pct_peak"], q["hbm_ceiling_pct"]))
+        lines += md_table("GEMM shapes, %s, tile %dx%d (%s):" % (", ".join(names), kt[0], kt[1],
+                                                                 k.get("tile_source") or tile_src),
+                          ["M x N x K", "tiles", "rounds", "efficiency", "% peak: roofline x efficiency",
+                           "% peak: per-round model", "HBM ceiling %"],
+                          [["%dx%dx%d" % (q["m"], q["n"], q["k"]), q["tiles"], q["rounds"],
+                            "%.2f" % q["efficiency"], "%.1f" % q["pct_peak_brief_rule"],
+                            "%.1f" % q["pct_peak"], "%.0f" % q["hbm_ceiling_pct"]] for q in k["shapes"]])
     for names, k in groups:
         if not k.get("attention"):
             continue
-        lines.append("")
-        lines.append("Causal prefill at pos 0, %s (wave-tiles: key tiles summed over all waves):" % ", ".join(names))
-        lines.append("")
-        lines.append("| T | heads | workgroups | whole / diagonal wave-tiles | longest wave (tiles) "
-                     "| share of the 1216 SIMDs | % peak |")
-        lines.append("|" + "---|" * 7)
-        for a in k["attention"]:
-            lines.append("| %d | %d | %d | %d / %d | %d | %.3f | %.1f |" % (
-                a["t"], a["heads"], a["workgroups"], a["whole_tiles"], a["diagonal_tiles"],
-                a["longest_wave_tiles"], a["simd_share"], a["pct_peak"]))
+        lines += md_table("Causal prefill at pos 0, %s (wave-tiles: key tiles summed over all waves):"
+                          % ", ".join(names),
+                          ["T", "heads", "workgroups", "whole / diagonal wave-tiles", "longest wave (tiles)",
+                           "share of the 1216 SIMDs", "% peak"],
+                          [[a["t"], a["heads"], a["workgroups"], "%d / %d" % (a["whole_tiles"], a["diagonal_tiles"]),
+                            a["longest_wave_tiles"], "%.3f" % a["simd_share"], "%.1f" % a["pct_peak"]]
+                           for a in k["attention"]])
     lines.append("")
     lines.append("Assumptions:")
     for a in ASSUMPTIONS:
