@@ -433,10 +433,6 @@ Test(mfma_layout, bf16_pair_rounding_matches_the_single_rounding) {
  * see that many keys past its own (the check must then fail). */
 static int g_mask_slack;
 
-static float round_dt(bool bf16, float v) {
-  return bf16 ? greta_bf16_to_f32(greta_f32_to_bf16(v)) : (float)(_Float16)v;
-}
-
 /* p's rounding: mfma_bf16_pair_bits for bf16 (checked above to equal the
  * single rounding off NaN), (_Float16) for f16. */
 static float round_p(bool bf16, float p) {
@@ -453,6 +449,7 @@ static void attention_mfma_block(int T, int pos, int H, int KVH, int D, bool bf1
                                  const float *kc, const float *vc, float scale, int h, int t0,
                                  float *out) {
   enum { NW = GRETA_ATTN_MFMA_NT / 64, BKV = GRETA_ATTN_MFMA_KEYS };
+  const char *dt = bf16 ? "bf16" : "f16";
   const int LDK = D + 4, LDV = BKV + 4, g = h / (H / KVH);
   const float scale2 = scale * 1.4426950408889634f;
   const int block_hi = pos + (t0 + 32 * NW < T ? t0 + 32 * NW : T);
@@ -465,7 +462,7 @@ static void attention_mfma_block(int T, int pos, int H, int KVH, int D, bool bf1
       int t = t0 + 32 * w + mfma32_f16_b_col(lane);
       for (int kk = 0; kk < D / 8; kk++)
         for (int e = 0; e < 4; e++)
-          qf[w][kk][lane][e] = t < T ? round_dt(bf16, q[(t * H + h) * D + 8 * kk + mfma32_f16_b_k(lane, e)]) : 0.f;
+          qf[w][kk][lane][e] = t < T ? support_stored(q[(t * H + h) * D + 8 * kk + mfma32_f16_b_k(lane, e)], dt) : 0.f;
       m[w][lane] = -INFINITY;
       lsum[w][lane][0] = lsum[w][lane][1] = 0.f;
       for (int jb = 0; jb < D / 32; jb++)
@@ -545,12 +542,13 @@ static void attention_mfma_block(int T, int pos, int H, int KVH, int D, bool bf1
 static double attention_mfma_error(int T, int pos, int D, bool bf16) {
   const int H = 4, KVH = 2, S = pos + T;
   const float scale = 1.0f / sqrtf((float)D);
+  const char *dt = bf16 ? "bf16" : "f16";
   float *q = malloc(sizeof(float) * T * H * D), *out = malloc(sizeof(float) * T * H * D);
   float *kc = malloc(sizeof(float) * S * KVH * D), *vc = malloc(sizeof(float) * S * KVH * D);
   unsigned state = 4242u + (unsigned)(T * 7 + pos + D + bf16);
   for (int i = 0; i < T * H * D; i++) q[i] = 2.0f * value(&state) + 0.01f * (float)(i % 7);
-  for (int i = 0; i < S * KVH * D; i++) kc[i] = round_dt(bf16, value(&state));
-  for (int i = 0; i < S * KVH * D; i++) vc[i] = round_dt(bf16, value(&state));
+  for (int i = 0; i < S * KVH * D; i++) kc[i] = support_stored(value(&state), dt);
+  for (int i = 0; i < S * KVH * D; i++) vc[i] = support_stored(value(&state), dt);
   for (int i = 0; i < T * H * D; i++) out[i] = NAN;
   for (int h = 0; h < H; h++)
     for (int t0 = 0; t0 < T; t0 += GRETA_ATTN_MFMA_QUERIES)
@@ -559,7 +557,7 @@ static double attention_mfma_error(int T, int pos, int D, bool bf16) {
   double worst = 0, *ref = malloc(sizeof(double) * D);
   for (int t = 0; t < T; t++)
     for (int h = 0; h < H; h++) {
-      for (int d = 0; d < D; d++) qr[d] = round_dt(bf16, q[(t * H + h) * D + d]);
+      for (int d = 0; d < D; d++) qr[d] = support_stored(q[(t * H + h) * D + d], dt);
       support_attention_row(qr, kc, vc, pos + t + 1, KVH, h / (H / KVH), D, scale, ref);
       for (int d = 0; d < D; d++) {
         double e = fabs(out[(t * H + h) * D + d] - ref[d]);
