@@ -251,7 +251,8 @@ def small_op(op, tokens, pos, repeats):
 
 def gemm7b(n, k, tokens, repeats):
     """cuBLAS on one 7B projection, torch.matmul(x, w.t(), out=c) with x, w
-    and c in f16 (greta's x and c are f32). cuBLAS accumulates f16 products
+    and c in f16 (greta's GEMM reads f16 x, as its rms_scale
+    stores it, and writes f32 c). cuBLAS accumulates f16 products
     in f32 but by torch's default (allow_fp16_reduced_precision_reduction)
     may add split-K partial sums in f16: timed on one buffer set, rotating
     over >= 256 MB of sets (every call from HBM), and rotating again with
