@@ -255,7 +255,8 @@ def gemm7b(n, k, tokens, repeats):
     stores it, and writes f32 c). cuBLAS accumulates f16 products
     in f32 but by torch's default (allow_fp16_reduced_precision_reduction)
     may add split-K partial sums in f16: timed on one buffer set, rotating
-    over >= 256 MB of sets (every call from HBM), and rotating again with
+    over >= 256 MB of sets (every call from HBM), rotating with c in f32 (as
+    greta writes it), and rotating again with
     that reduction off (f32 accumulation throughout, as greta's)."""
     f16 = torch.float16
     make = lambda: (torch.randn(tokens, k, device=DEV, dtype=f16),
@@ -279,6 +280,18 @@ def gemm7b(n, k, tokens, repeats):
         out["torch_f32reduce_rotating_ms"] = time_calls(lambda i: run(sets[i % sets_n]), calls)
     finally:
         matmul.allow_fp16_reduced_precision_reduction = saved
+    # greta's GEMM writes c in f32: cuBLAS's f16 x f16 -> f32 GEMM (torch.mm's
+    # out_dtype, PyTorch 2.8 and later) moves the same bytes.
+    try:
+        outs = [torch.empty(tokens, n, device=DEV, dtype=torch.float32) for _ in range(sets_n)]
+        run32 = lambda i: torch.mm(sets[i % sets_n][0], sets[i % sets_n][1].t(),
+                                   out_dtype=torch.float32, out=outs[i % sets_n])
+        run32(0)
+        assert torch.isfinite(outs[0]).all(), "cuBLAS f16 -> f32 GEMM output is not finite"
+        out["torch_f32out_rotating_ms"] = time_calls(run32, calls)
+        del outs
+    except Exception as e:  # an older torch: the row says why
+        out["torch_f32out_error"] = f"{type(e).__name__}: {e}"[:300]
     del sets
     torch.cuda.empty_cache()
     return out

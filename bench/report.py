@@ -235,6 +235,7 @@ GEMM_RUNNERS = [
     ("torch_rotating_ms", "cuBLAS f16, rotating"),
     ("torch_same_ms", "cuBLAS f16, same buffers"),
     ("torch_f32reduce_rotating_ms", "cuBLAS f16, rotating, no f16 split-K reduction"),
+    ("torch_f32out_rotating_ms", "cuBLAS f16 x and w, f32 c (greta's bytes), rotating"),
 ]
 
 
@@ -276,6 +277,8 @@ def gemm_section(raw, notes):
                          + ", ".join(f"{l['op']} {l['median_ms']:.4f} ms" for l in launches))
         mms = alone[0] if len(alone) == 1 else None
         torch = row.get("torch", {})
+        if "torch_f32out_error" in torch:
+            notes.append(f"{row['name']}: cuBLAS with f32 c: {torch['torch_f32out_error']}")
         runners = [("greta, step (rms_scale + GEMM)", gms, None), ("greta, GEMM launch alone", mms, None)]
         runners += [(label, torch.get(key), mms) for key, label in GEMM_RUNNERS]
         for label, ms, ref in runners:
