@@ -3,6 +3,8 @@
 
   python3 bench/report.py RAW.json OUTDIR     writes OUTDIR/table.md and
                                               OUTDIR/roofline.png (matplotlib)
+  python3 bench/report.py --selftest          checks the gemm7b section on made-up
+                                              rows (run by tests/test_bench_report.c)
 
 Floor of a row = max(bytes / measured copy bandwidth, FLOPs / measured cuBLAS
 rate for the weights' dtype), where bytes are the fewest the step must move
@@ -279,7 +281,8 @@ def gemm_section(raw, notes):
         torch = row.get("torch", {})
         if "torch_f32out_error" in torch:
             notes.append(f"{row['name']}: cuBLAS with f32 c: {torch['torch_f32out_error']}")
-        runners = [("greta, step (rms_scale + GEMM)", gms, None), ("greta, GEMM launch alone", mms, None)]
+        runners = [("greta, step (rms_scale + GEMM)", gms, None),
+                   ("greta, GEMM launch alone", mms, None)]
         runners += [(label, torch.get(key), mms) for key, label in GEMM_RUNNERS]
         for label, ms, ref in runners:
             cells = [gemm, label] + rate_cells(ms, flops, peak, ref)
@@ -387,7 +390,41 @@ def roofline(raw, points, path):
     fig.savefig(path, dpi=110)
 
 
+def selftest():
+    """gemm_section on made-up rows: cuBLAS is compared with greta's matmul
+    launch, not its step (which holds rms_scale too), and a profile without
+    exactly one matmul launch leaves a note and no ratios."""
+    def row(name, launches, torch_ms):
+        return {"name": name, "op": "gemm7b", "tokens": 512, "n": 4096, "k": 4096,
+                "shape": "o", "greta": {"median_ms": 0.030, "launches": launches},
+                "torch": {"torch_rotating_ms": torch_ms}}
+    raw = {"ceilings": {"peak_f16_flops": 770e12, "bandwidth_Bps": 4.2e12},
+           "rows": [row("good", [{"op": "rms_scale", "median_ms": 0.005},
+                                 {"op": "matmul", "median_ms": 0.024}], 0.020),
+                    row("no_matmul", [{"op": "rms_scale", "median_ms": 0.005}], 0.020)]}
+    notes = []
+    cells = [[c.strip() for c in l.split("|")[1:-1]] for l in gemm_section(raw, notes)
+             if l.startswith("| ") and not l.startswith(("| GEMM", "| ---"))]
+    ratio = {(i // 6, r[1]): r[5] for i, r in enumerate(cells)}
+    checks = [
+        (len(cells) == 12, f"6 runner lines a row, got {len(cells)} lines"),
+        (ratio[(0, "cuBLAS f16, rotating")] == "1.20", "ratio of the matmul launch: 0.024 / 0.020"),
+        (ratio[(0, "greta, GEMM launch alone")] == "-", "greta's own lines have no ratio"),
+        (ratio[(1, "cuBLAS f16, rotating")] == "-", "no matmul launch: no ratio"),
+        (len(notes) == 1 and "no_matmul" in notes[0] and "0 matmul launches" in notes[0],
+         f"one note for the row without a matmul launch, got {notes}"),
+    ]
+    bad = [why for ok, why in checks if not ok]
+    for why in bad:
+        print(f"selftest: FAILED: {why}")
+    if not bad:
+        print("selftest: ok")
+    return 1 if bad else 0
+
+
 def main(argv):
+    if argv == ["--selftest"]:
+        return selftest()
     raw = json.load(open(argv[0]))
     out = argv[1] if len(argv) > 1 else "."
     lines, points, notes = build(raw)
