@@ -33,7 +33,8 @@ stage "fuzz the parser, the model reader, the safetensors reader, import, the ch
 bash scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
 
 # Optimised (-O2 -g): the sanitizers' checks are put in before the optimiser
-# runs, and the tests run in about three quarters of their -O0 time.
+# runs, and the pass's tests took 357 s of wall time against 432 at -O0
+# (2026-12-05, before the passive waits above).
 stage "build with ASan + UBSan"
 cmake -S . -B build/asan -DGRETA_WERROR=ON -DGRETA_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build/asan -j"$jobs"
