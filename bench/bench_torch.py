@@ -256,8 +256,10 @@ def gemm7b(n, k, tokens, repeats):
     in f32 but by torch's default (allow_fp16_reduced_precision_reduction)
     may add split-K partial sums in f16: timed on one buffer set, rotating
     over >= 256 MB of sets (every call from HBM), rotating with c in f32 (as
-    greta writes it), and rotating again with
-    that reduction off (f32 accumulation throughout, as greta's)."""
+    greta writes it), rotating again with
+    that reduction off (f32 accumulation throughout, as greta's), and with
+    c in f32 as a one-kernel CUDA graph over the same buffers (as
+    bench_greta --profile times greta's GEMM launch)."""
     f16 = torch.float16
     make = lambda: (torch.randn(tokens, k, device=DEV, dtype=f16),
                     0.02 * torch.randn(n, k, device=DEV, dtype=f16),
@@ -289,7 +291,20 @@ def gemm7b(n, k, tokens, repeats):
         run32(0)
         assert torch.isfinite(outs[0]).all(), "cuBLAS f16 -> f32 GEMM output is not finite"
         out["torch_f32out_rotating_ms"] = time_calls(run32, calls)
-        del outs
+        # As bench_greta --profile times greta's launch: the one call captured
+        # in a CUDA graph, replayed over the same buffers between events.
+        x, w, c32 = sets[0][0], sets[0][1], outs[0]
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):  # cuBLAS's workspace and handle, before capture
+            for _ in range(3):
+                torch.mm(x, w.t(), out_dtype=torch.float32, out=c32)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            torch.mm(x, w.t(), out_dtype=torch.float32, out=c32)
+        out["torch_f32out_graph_ms"] = time_calls(lambda i: graph.replay(), repeats)
+        del graph, outs
     except Exception as e:  # an older torch: the row says why
         out["torch_f32out_error"] = f"{type(e).__name__}: {e}"[:300]
     del sets

@@ -59,6 +59,8 @@
 #     turn, two rounds: T = 2048 for *_t2048 stems, else T = 512.
 #     GRETA_AB_CUBINS (a glob, default '*--*.cubin') picks some of them,
 #     e.g. '*--entries.cubin'.
+#     GRETA_AB_TOKENS="512 2048" times the other stems at those T (512);
+#     GRETA_AB_PROFILE=1 adds each launch alone (bench_greta --profile).
 set -u
 cd "$(dirname "$0")/.." || exit
 BUILD=build-dev
@@ -238,7 +240,7 @@ ab() {
       echo "$name: ncu $(grep -E 'Duration|Tensor' "$out/ncu_${name%%-*}.txt" | tr -s ' ' | paste -sd ';')"
     done
   fi
-  local bench=build-bench/carry/bench_greta cubin stem t m pick=${GRETA_AB_CUBINS:-*--*.cubin}
+  local bench=build-bench/carry/bench_greta cubin stem t tokens m pick=${GRETA_AB_CUBINS:-*--*.cubin}
   # shellcheck disable=SC2086 # $pick is a glob
   if compgen -G "build-ab/cubins/$pick" >/dev/null && [ -x "$bench" ]; then
     echo "=== whole models: build-bench/carry's kernels against the variants' (bench_greta, ms)"
@@ -246,11 +248,16 @@ ab() {
       # shellcheck disable=SC2231
       for cubin in build-ab/cubins/$pick; do
         stem=$(basename "${cubin%%--*}")
-        case $stem in *_t2048) t=2048 ;; *) t=512 ;; esac
-        for m in "build-bench/carry/$stem.cubin" "$cubin"; do
-          [ -f "$m" ] || { echo "no $m"; status=1; continue; }
-          timeout 120 "$bench" "$m" --tokens $t --repeats 10 --warm-s 1 --name "$(basename "$m" .cubin)" 2>&1 |
-            sed -n "s/.*\"name\": \"\([^\"]*\)\".*\"median_ms\": \([0-9.]*\).*/round $r T=$t: \1 \2/p"
+        case $stem in *_t2048) tokens=2048 ;; *) tokens=${GRETA_AB_TOKENS:-512} ;; esac
+        for t in $tokens; do
+          for m in "build-bench/carry/$stem.cubin" "$cubin"; do
+            [ -f "$m" ] || { echo "no $m"; status=1; continue; }
+            # shellcheck disable=SC2086 # the flag is one word or none
+            timeout 120 "$bench" "$m" --tokens "$t" --repeats 10 --warm-s 1 \
+              --name "$(basename "$m" .cubin)" ${GRETA_AB_PROFILE:+--profile} 2>&1 |
+              sed -n -e "s/.*\"name\": \"\([^\"]*\)\", \"launch\": \([0-9]*\), \"op\": \"\([^\"]*\)\".*\"median_ms\": \([0-9.]*\).*/round $r T=$t: \1 launch \2 \3 \4/p" \
+                -e "s/.*\"name\": \"\([^\"]*\)\", \"model\".*\"median_ms\": \([0-9.]*\).*/round $r T=$t: \1 \2/p"
+          done
         done
       done
     done
